@@ -1,0 +1,32 @@
+import * as path from "node:path"
+import type { ViteUserConfig } from "vitest/config"
+
+const root = path.join(__dirname)
+const alias = (pkg: string, dir: string) => ({
+  [`${pkg}/testing`]: path.join(root, dir, "src", "testing.ts"),
+  [pkg]: path.join(root, dir, "src", "index.ts")
+})
+
+/**
+ * Shared vitest settings: workspace packages resolve to their TypeScript sources, so tests run
+ * without a build.
+ */
+const config: ViteUserConfig = {
+  esbuild: { target: "es2022" },
+  test: {
+    fakeTimers: { toFake: undefined },
+    sequence: { concurrent: false },
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    include: ["test/**/*.test.ts"],
+    alias: {
+      ...alias("@wxauth/core", "packages/core"),
+      ...alias("@wxauth/sandbox", "packages/sandbox"),
+      ...alias("@wxauth/store-redis", "packages/store-redis"),
+      ...alias("@wxauth/store-sql", "packages/store-sql"),
+      ...alias("@wxauth/compat", "packages/compat")
+    }
+  }
+}
+
+export default config
