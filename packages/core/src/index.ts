@@ -1,1 +1,40 @@
-export const x = 1
+/**
+ * WeChat OAuth for Effect backends.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as OAuthToken from "./OAuthToken.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RefreshLock from "./RefreshLock.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TokenCipher from "./TokenCipher.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TokenStore from "./TokenStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as UserInfo from "./UserInfo.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as WeChatConfig from "./WeChatConfig.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as WeChatError from "./WeChatError.js"

@@ -1,0 +1,76 @@
+/**
+ * The token WeChat gives for one user of one app, as every store keeps it. The access and refresh
+ * tokens are `Redacted`: printing, logging or serialising a token never shows them.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * A user's OAuth token. All times are epoch milliseconds. The refresh token's life is fixed at
+ * consent (30 days) and is not extended by refreshing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class OAuthToken extends Schema.Class<OAuthToken>("@wxauth/core/OAuthToken")({
+  openid: Schema.String,
+  accessToken: Schema.Redacted(Schema.String),
+  refreshToken: Schema.Redacted(Schema.String),
+  scope: Schema.Array(Schema.String),
+  unionid: Schema.optional(Schema.String),
+  isSnapshotUser: Schema.Boolean,
+  obtainedAt: Schema.Number,
+  expiresAt: Schema.Number,
+  refreshExpiresAt: Schema.Number
+}) {
+  /**
+   * True when the access token is still valid `skewMillis` from `now`.
+   *
+   * @since 0.1.0
+   */
+  isFresh(now: number, skewMillis = 0): boolean {
+    return this.expiresAt - skewMillis > now
+  }
+
+  /**
+   * True when the token's scope includes `scope`.
+   *
+   * @since 0.1.0
+   */
+  hasScope(scope: string): boolean {
+    return this.scope.includes(scope)
+  }
+}
+
+/**
+ * The encoded (JSON-ready) form of an `OAuthToken`: plain strings, as stores persist it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Encoded = typeof OAuthToken.Encoded
+
+/**
+ * Encodes a token to a JSON string (tokens in clear: pass it through `TokenCipher` before storing).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeJson = Schema.encode(Schema.parseJson(OAuthToken))
+
+/**
+ * Decodes a token from the JSON string made by `encodeJson`.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const decodeJson = Schema.decode(Schema.parseJson(OAuthToken))
+
+/**
+ * The refresh token's life from consent, as WeChat fixes it: 30 days.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const refreshTokenLifeMillis = 30 * 24 * 60 * 60 * 1000

@@ -1,0 +1,92 @@
+/**
+ * Mutual exclusion for token refreshes of one user, so concurrent callers make one WeChat request.
+ * The default lock works within one process; `@wxauth/store-redis` provides one across processes.
+ * A refresher that took the lock re-reads the store: a token obtained after the one that failed
+ * means another worker already refreshed.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { RefreshLockTimeout } from "./WeChatError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RefreshLockShape {
+  /** Runs `effect` while holding the lock `key`; waiting longer than the lock's bound fails with `RefreshLockTimeout`. */
+  readonly withLock: <A, E, R>(
+    key: string,
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | RefreshLockTimeout, R>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class RefreshLock extends Context.Tag("@wxauth/core/RefreshLock")<RefreshLock, RefreshLockShape>() {}
+
+/**
+ * Options of the in-process lock.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InProcessOptions {
+  /** How long a caller waits for the lock before `RefreshLockTimeout`. Default 30 seconds. */
+  readonly waitTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * An in-process lock: one semaphore per key, dropped when nobody holds or waits for it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeInProcess = (options?: InProcessOptions): RefreshLockShape => {
+  const waitTimeout = Duration.decode(options?.waitTimeout ?? "30 seconds")
+  const locks = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  const enter = (key: string) => {
+    let entry = locks.get(key)
+    if (entry === undefined) {
+      entry = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
+      locks.set(key, entry)
+    }
+    entry.users++
+    return entry
+  }
+  const leave = (key: string, entry: { users: number }) => {
+    entry.users--
+    if (entry.users === 0 && locks.get(key) === entry) locks.delete(key)
+  }
+  return {
+    withLock: (key, effect) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => enter(key)),
+        (entry) =>
+          Effect.uninterruptibleMask((restore) =>
+            restore(entry.semaphore.take(1)).pipe(
+              Effect.timeoutFail({
+                duration: waitTimeout,
+                onTimeout: () => new RefreshLockTimeout({ key, waitedMillis: Duration.toMillis(waitTimeout) })
+              }),
+              Effect.zipRight(Effect.ensuring(restore(effect), entry.semaphore.release(1)))
+            )
+          ),
+        (entry) => Effect.sync(() => leave(key, entry))
+      )
+  }
+}
+
+/**
+ * The in-process lock, the default when no `RefreshLock` is provided.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerInProcess = (options?: InProcessOptions): Layer.Layer<RefreshLock> =>
+  Layer.sync(RefreshLock, () => makeInProcess(options))

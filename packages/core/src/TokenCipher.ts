@@ -1,0 +1,214 @@
+/**
+ * Encryption of token values at rest, for every store: AES-256-GCM with a key ring, each value
+ * tagged with the id of the key that sealed it, so keys rotate (old values still open, new ones use
+ * the current key). The identity cipher is the default.
+ *
+ * @since 0.1.0
+ */
+import type * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Crypto from "node:crypto"
+import * as WeChatConfig from "./WeChatConfig.js"
+import { TokenStoreError } from "./WeChatError.js"
+
+/**
+ * A key of the ring: an id (`[A-Za-z0-9_-]{1,32}`) and 32 bytes, base64 or hex encoded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CipherKey {
+  readonly id: string
+  readonly key: Redacted.Redacted<string>
+}
+
+/**
+ * Seals and opens stored values. `aad` (additional authenticated data) binds a sealed value to its
+ * place, e.g. appId and openid, so a value copied to another user's row does not open.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenCipherShape {
+  readonly encrypt: (plaintext: string, aad: string) => Effect.Effect<string, TokenStoreError>
+  readonly decrypt: (value: string, aad: string) => Effect.Effect<string, TokenStoreError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class TokenCipher extends Context.Tag("@wxauth/core/TokenCipher")<TokenCipher, TokenCipherShape>() {}
+
+/** The prefix of every sealed value: `wxenc1:<keyId>:<base64url(iv | ciphertext | tag)>`. */
+const prefix = "wxenc1:"
+
+const keyIdPattern = /^[A-Za-z0-9_-]{1,32}$/
+
+/**
+ * The identity cipher: values are stored as they are. Sealed values cannot be opened with it (a
+ * clear `TokenStoreError` says a key is missing).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const identity: TokenCipherShape = {
+  encrypt: (plaintext) => Effect.succeed(plaintext),
+  decrypt: (value) =>
+    value.startsWith(prefix)
+      ? Effect.fail(
+        new TokenStoreError({
+          operation: "decrypt",
+          description: "the stored value is encrypted but no TokenCipher key is configured"
+        })
+      )
+      : Effect.succeed(value)
+}
+
+const decodeKey = (key: CipherKey): Either.Either<Buffer, string> => {
+  if (!keyIdPattern.test(key.id)) return Either.left(`key id "${key.id}" must match [A-Za-z0-9_-]{1,32}`)
+  const raw = Redacted.value(key.key).trim()
+  const bytes = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, "hex") : Buffer.from(raw, "base64")
+  return bytes.length === 32
+    ? Either.right(bytes)
+    : Either.left(`key "${key.id}" must be 32 bytes (64 hex characters or 44 base64 characters)`)
+}
+
+/**
+ * Options of the AES-256-GCM cipher: the key ring, and the id of the key new values are sealed with
+ * (default: the first key).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly keys: ReadonlyArray<CipherKey>
+  readonly currentKeyId?: string | undefined
+}
+
+/**
+ * Builds an AES-256-GCM cipher. Values without the sealed prefix (written before encryption was
+ * turned on) are read as they are, so a store can move to encryption without a migration.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Either.Either<TokenCipherShape, ConfigError.ConfigError> => {
+  if (options.keys.length === 0) {
+    return Either.left(ConfigError.InvalidData(["cipherKeys"], "at least one key is needed"))
+  }
+  const ring = new Map<string, Buffer>()
+  for (const key of options.keys) {
+    const decoded = decodeKey(key)
+    if (Either.isLeft(decoded)) return Either.left(ConfigError.InvalidData(["cipherKeys"], decoded.left))
+    ring.set(key.id, decoded.right)
+  }
+  const currentId = options.currentKeyId ?? options.keys[0].id
+  const current = ring.get(currentId)
+  if (current === undefined) {
+    return Either.left(ConfigError.InvalidData(["cipherKeys"], `the current key "${currentId}" is not in the ring`))
+  }
+  const failure = (description: string) => new TokenStoreError({ operation: "decrypt", description })
+  return Either.right({
+    encrypt: (plaintext, aad) =>
+      Effect.sync(() => {
+        const iv = Crypto.randomBytes(12)
+        const cipher = Crypto.createCipheriv("aes-256-gcm", current, iv)
+        cipher.setAAD(Buffer.from(aad, "utf8"))
+        const body = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()])
+        const sealed = Buffer.concat([iv, body, cipher.getAuthTag()]).toString("base64url")
+        return `${prefix}${currentId}:${sealed}`
+      }),
+    decrypt: (value, aad) =>
+      Effect.suspend(() => {
+        if (!value.startsWith(prefix)) return Effect.succeed(value)
+        const rest = value.slice(prefix.length)
+        const colon = rest.indexOf(":")
+        if (colon < 0) return Effect.fail(failure("the sealed value is malformed"))
+        const keyId = rest.slice(0, colon)
+        const key = ring.get(keyId)
+        if (key === undefined) return Effect.fail(failure(`no key with id "${keyId}" in the key ring`))
+        const bytes = Buffer.from(rest.slice(colon + 1), "base64url")
+        if (bytes.length < 12 + 16) return Effect.fail(failure("the sealed value is truncated"))
+        try {
+          const decipher = Crypto.createDecipheriv("aes-256-gcm", key, bytes.subarray(0, 12))
+          decipher.setAAD(Buffer.from(aad, "utf8"))
+          decipher.setAuthTag(bytes.subarray(bytes.length - 16))
+          const plain = Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()])
+          return Effect.succeed(plain.toString("utf8"))
+        } catch {
+          return Effect.fail(failure(`the value does not open with key "${keyId}" (tampered, or moved)`))
+        }
+      })
+  })
+}
+
+/**
+ * A random 32-byte key, base64 encoded, for `CipherKey.key`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const generateKey = (): Redacted.Redacted<string> => Redacted.make(Crypto.randomBytes(32).toString("base64"))
+
+/**
+ * The AES-256-GCM cipher as a Layer. A bad key ring is a `ConfigError` when the layer is built.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<TokenCipher, ConfigError.ConfigError> =>
+  Layer.effect(TokenCipher, make(options))
+
+/**
+ * The cipher with its keys from `Config`. `WXAUTH_CIPHER_KEYS` style: `id1:base64key1,id2:base64key2`,
+ * the first key is current.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config<Redacted.Redacted<string>>
+): Layer.Layer<TokenCipher, ConfigError.ConfigError> =>
+  Layer.effect(
+    TokenCipher,
+    Effect.flatMap(config, (ring) => {
+      const keys = Redacted.value(ring).split(",").map((entry) => entry.trim()).filter((entry) => entry.length > 0)
+        .map((entry): CipherKey => {
+          const colon = entry.indexOf(":")
+          return colon < 0
+            ? { id: "", key: Redacted.make("") }
+            : { id: entry.slice(0, colon), key: Redacted.make(entry.slice(colon + 1)) }
+        })
+      return make({ keys })
+    })
+  )
+
+/**
+ * The identity cipher as a Layer (what stores use when no `TokenCipher` is provided).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerIdentity: Layer.Layer<TokenCipher> = Layer.succeed(TokenCipher, identity)
+
+/**
+ * The cipher with the `cipherKeys` of the `WeChatConfig` in context (identity when it has none).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromWeChatConfig: Layer.Layer<TokenCipher, ConfigError.ConfigError, WeChatConfig.WeChatConfig> = Layer
+  .effect(
+    TokenCipher,
+    Effect.flatMap(
+      WeChatConfig.WeChatConfig,
+      (config): Effect.Effect<TokenCipherShape, ConfigError.ConfigError> =>
+        config.cipherKeys.length === 0 ? Effect.succeed(identity) : make({ keys: config.cipherKeys })
+    )
+  )

@@ -1,0 +1,224 @@
+/**
+ * Where tokens live: one per (appId, openid), newer wins. A memory store for one process, and the
+ * interface the shared stores (`@wxauth/store-redis`, `@wxauth/store-sql`) implement. Every store
+ * runs the contract suite `tokenStoreSuite` from `@wxauth/core/testing`.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Crypto from "node:crypto"
+import * as OAuthToken from "./OAuthToken.js"
+import * as TokenCipher from "./TokenCipher.js"
+import { TokenStoreError } from "./WeChatError.js"
+
+/**
+ * What a store remembers of an exchanged code, so that a duplicate callback gets the same token
+ * instead of WeChat's 40163. Keyed by a hash of the code: no store ever holds a code.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class CodeMemo extends Schema.Class<CodeMemo>("@wxauth/core/CodeMemo")({
+  openid: Schema.String,
+  /** Hash of the browser binding carried by the state, when there was one. */
+  binding: Schema.optional(Schema.String),
+  exchangedAt: Schema.Number,
+  expiresAt: Schema.Number
+}) {}
+
+/**
+ * The store's operations. `set` keeps the token with the later `obtainedAt` (on a tie the last
+ * write wins); `get` returns `None` once the refresh token's life is over (by `Clock`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenStoreShape {
+  readonly get: (appId: string, openid: string) => Effect.Effect<Option.Option<OAuthToken.OAuthToken>, TokenStoreError>
+  readonly set: (appId: string, token: OAuthToken.OAuthToken) => Effect.Effect<void, TokenStoreError>
+  readonly remove: (appId: string, openid: string) => Effect.Effect<void, TokenStoreError>
+  /** Remembers an exchanged code (by hash) until `memo.expiresAt`. */
+  readonly rememberCode: (appId: string, codeHash: string, memo: CodeMemo) => Effect.Effect<void, TokenStoreError>
+  /** Recalls a remembered code, `None` when unknown or past `expiresAt`. */
+  readonly recallCode: (appId: string, codeHash: string) => Effect.Effect<Option.Option<CodeMemo>, TokenStoreError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class TokenStore extends Context.Tag("@wxauth/core/TokenStore")<TokenStore, TokenStoreShape>() {}
+
+/**
+ * The hash under which a code is remembered (SHA-256, hex).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const hashCode = (code: string): string => Crypto.createHash("sha256").update(code, "utf8").digest("hex")
+
+/**
+ * Options of the memory store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /** At most this many tokens (and as many code memos); the least recently written go first. Default 100,000. */
+  readonly maxEntries?: number | undefined
+}
+
+const keyOf = (appId: string, openid: string) => `${appId}\u0000${openid}`
+
+/**
+ * A bounded map that forgets entries past their expiry and, when full, the least recently written.
+ */
+const makeBoundedMap = <A>(maxEntries: number, expiresAt: (a: A) => number) => {
+  const map = new Map<string, A>()
+  return {
+    map,
+    get: (key: string, now: number): A | undefined => {
+      const value = map.get(key)
+      if (value === undefined) return undefined
+      if (expiresAt(value) <= now) {
+        map.delete(key)
+        return undefined
+      }
+      return value
+    },
+    set: (key: string, value: A, now: number) => {
+      map.delete(key)
+      map.set(key, value)
+      if (map.size <= maxEntries) return
+      for (const [k, v] of map) {
+        if (expiresAt(v) <= now) map.delete(k)
+      }
+      for (const k of map.keys()) {
+        if (map.size <= maxEntries) break
+        map.delete(k)
+      }
+    }
+  }
+}
+
+/**
+ * Builds a memory store: fast, per process, bounded in size. Use a shared store when several
+ * processes serve the same users.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreShape> =>
+  Effect.sync(() => {
+    const maxEntries = Math.max(1, options?.maxEntries ?? 100_000)
+    const tokens = makeBoundedMap<OAuthToken.OAuthToken>(maxEntries, (token) => token.refreshExpiresAt)
+    const codes = makeBoundedMap<CodeMemo>(maxEntries, (memo) => memo.expiresAt)
+    return TokenStore.of({
+      get: (appId, openid) =>
+        Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(tokens.get(keyOf(appId, openid), now))),
+      set: (appId, token) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const key = keyOf(appId, token.openid)
+          const existing = tokens.get(key, now)
+          if (existing !== undefined && existing.obtainedAt > token.obtainedAt) return
+          tokens.set(key, token, now)
+        }),
+      remove: (appId, openid) =>
+        Effect.sync(() => {
+          tokens.map.delete(keyOf(appId, openid))
+        }),
+      rememberCode: (appId, codeHash, memo) =>
+        Effect.map(Clock.currentTimeMillis, (now) => codes.set(keyOf(appId, codeHash), memo, now)),
+      recallCode: (appId, codeHash) =>
+        Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(codes.get(keyOf(appId, codeHash), now)))
+    })
+  })
+
+/**
+ * The memory store with default options.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<TokenStore> = Layer.effect(TokenStore, makeMemory())
+
+/**
+ * The memory store with options.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemoryWith = (options: MemoryOptions): Layer.Layer<TokenStore> =>
+  Layer.effect(TokenStore, makeMemory(options))
+
+/**
+ * Turns tokens and code memos into the strings a shared store persists, and back, through the
+ * `TokenCipher` in context (identity when none is provided). Sealed values are bound to their
+ * (appId, openid) or (appId, code hash).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Codec {
+  readonly encodeToken: (appId: string, token: OAuthToken.OAuthToken) => Effect.Effect<string, TokenStoreError>
+  readonly decodeToken: (
+    appId: string,
+    openid: string,
+    value: string
+  ) => Effect.Effect<OAuthToken.OAuthToken, TokenStoreError>
+  readonly encodeMemo: (appId: string, codeHash: string, memo: CodeMemo) => Effect.Effect<string, TokenStoreError>
+  readonly decodeMemo: (appId: string, codeHash: string, value: string) => Effect.Effect<CodeMemo, TokenStoreError>
+}
+
+const encodeMemoJson = Schema.encode(Schema.parseJson(CodeMemo))
+const decodeMemoJson = Schema.decode(Schema.parseJson(CodeMemo))
+
+/**
+ * Builds the `Codec` for the `TokenCipher` in context. Store adapters call it once in their `make`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeCodec: Effect.Effect<Codec> = Effect.map(
+  Effect.serviceOption(TokenCipher.TokenCipher),
+  (maybeCipher) => {
+    const cipher = Option.getOrElse(maybeCipher, () => TokenCipher.identity)
+    // The parse error is not kept as the cause: it would quote the stored value, tokens included.
+    const invalid = (operation: string, what: string) => () =>
+      new TokenStoreError({
+        operation,
+        description: `the stored ${what} does not decode (not written by wxauth, or corrupted)`
+      })
+    const encodeFailed = (what: string) => () =>
+      new TokenStoreError({ operation: "encode", description: `the ${what} does not encode` })
+    return {
+      encodeToken: (appId, token) =>
+        OAuthToken.encodeJson(token).pipe(
+          Effect.mapError(encodeFailed("token")),
+          Effect.flatMap((json) => cipher.encrypt(json, `token\u0000${appId}\u0000${token.openid}`))
+        ),
+      decodeToken: (appId, openid, value) =>
+        cipher.decrypt(value, `token\u0000${appId}\u0000${openid}`).pipe(
+          Effect.flatMap((json) => Effect.mapError(OAuthToken.decodeJson(json), invalid("get", "token"))),
+          Effect.filterOrFail(
+            (token) => token.openid === openid,
+            () => new TokenStoreError({ operation: "get", description: "the stored token belongs to another openid" })
+          )
+        ),
+      encodeMemo: (appId, codeHash, memo) =>
+        encodeMemoJson(memo).pipe(
+          Effect.mapError(encodeFailed("code memo")),
+          Effect.flatMap((json) => cipher.encrypt(json, `code\u0000${appId}\u0000${codeHash}`))
+        ),
+      decodeMemo: (appId, codeHash, value) =>
+        cipher.decrypt(value, `code\u0000${appId}\u0000${codeHash}`).pipe(
+          Effect.flatMap((json) => Effect.mapError(decodeMemoJson(json), invalid("recallCode", "code memo")))
+        )
+    }
+  }
+)

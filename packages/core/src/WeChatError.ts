@@ -1,0 +1,646 @@
+/**
+ * Every failure a caller of `@wxauth/core` can meet, as a tagged error: one class per WeChat errcode
+ * family, plus transport, decoding, state, store and argument errors. No error message, `toJSON` or
+ * `cause` ever holds the app secret, a code or a token.
+ *
+ * @since 0.1.0
+ */
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+
+/**
+ * The WeChat endpoints, named as in the error fields and metrics.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Endpoint = "access_token" | "refresh_token" | "userinfo" | "auth" | "jscode2session"
+
+const wechatFields = {
+  /** WeChat's numeric error code. */
+  errcode: Schema.Number,
+  /** WeChat's error message, as sent. */
+  errmsg: Schema.String,
+  /** The endpoint that answered. */
+  endpoint: Schema.optional(Schema.String)
+}
+
+const wechatMessage = (
+  self: { readonly errcode: number; readonly errmsg: string; readonly endpoint?: string | undefined },
+  text: string
+): string => `${text} (errcode ${self.errcode}${self.endpoint ? ` from ${self.endpoint}` : ""}): ${self.errmsg}`
+
+/**
+ * 40029: the code is not valid (unknown, for another app, or already expired on WeChat's side).
+ * The user must authorize again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidCode extends Schema.TaggedError<InvalidCode>("@wxauth/core/InvalidCode")(
+  "InvalidCode",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "WeChat rejected the authorization code")
+  }
+}
+
+/**
+ * 40163: the code has been used already (a duplicate callback, or two workers racing).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CodeUsed extends Schema.TaggedError<CodeUsed>("@wxauth/core/CodeUsed")("CodeUsed", wechatFields) {
+  override get message(): string {
+    return wechatMessage(this, "The authorization code has been used already")
+  }
+}
+
+/**
+ * 42003: the code expired (codes live 5 minutes). The user must authorize again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CodeExpired extends Schema.TaggedError<CodeExpired>("@wxauth/core/CodeExpired")(
+  "CodeExpired",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The authorization code has expired")
+  }
+}
+
+/**
+ * 40030: the refresh token is not valid. The user must authorize again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidRefreshToken extends Schema.TaggedError<InvalidRefreshToken>("@wxauth/core/InvalidRefreshToken")(
+  "InvalidRefreshToken",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The refresh token is invalid; the user must authorize again")
+  }
+}
+
+/**
+ * 42002: the refresh token expired (30 days after consent). The user must authorize again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RefreshTokenExpired extends Schema.TaggedError<RefreshTokenExpired>("@wxauth/core/RefreshTokenExpired")(
+  "RefreshTokenExpired",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The refresh token has expired; the user must authorize again")
+  }
+}
+
+/**
+ * 42001: the access token expired. getUser refreshes and retries once.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AccessTokenExpired extends Schema.TaggedError<AccessTokenExpired>("@wxauth/core/AccessTokenExpired")(
+  "AccessTokenExpired",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The access token has expired")
+  }
+}
+
+/**
+ * 40014: the access token is not valid. getUser refreshes and retries once.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidAccessToken extends Schema.TaggedError<InvalidAccessToken>("@wxauth/core/InvalidAccessToken")(
+  "InvalidAccessToken",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The access token is invalid")
+  }
+}
+
+/**
+ * 40001: invalid credential: a wrong app secret on a code exchange, or a stale access token on
+ * userinfo / auth (where getUser refreshes and retries once).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidCredential extends Schema.TaggedError<InvalidCredential>("@wxauth/core/InvalidCredential")(
+  "InvalidCredential",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "WeChat rejected the credential")
+  }
+}
+
+/**
+ * 40003: the openid is not valid for this app or token.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidOpenId extends Schema.TaggedError<InvalidOpenId>("@wxauth/core/InvalidOpenId")(
+  "InvalidOpenId",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The openid is invalid")
+  }
+}
+
+/**
+ * 40013: the appid is not valid. A configuration error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidAppId extends Schema.TaggedError<InvalidAppId>("@wxauth/core/InvalidAppId")(
+  "InvalidAppId",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The appid is invalid: check the configuration")
+  }
+}
+
+/**
+ * 40125: the app secret is not valid. A configuration error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidAppSecret extends Schema.TaggedError<InvalidAppSecret>("@wxauth/core/InvalidAppSecret")(
+  "InvalidAppSecret",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The app secret is invalid: check the configuration")
+  }
+}
+
+/**
+ * 40164: the calling IP address is not in the app's whitelist. A configuration error; the
+ * `proxy` option of `WeChatHttpClient.layer` gives a fixed egress address.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class IpNotWhitelisted extends Schema.TaggedError<IpNotWhitelisted>("@wxauth/core/IpNotWhitelisted")(
+  "IpNotWhitelisted",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "This server's IP address is not in the app's IP whitelist")
+  }
+}
+
+/**
+ * 41001-41009: a required parameter is missing. A caller bug.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MissingParameter extends Schema.TaggedError<MissingParameter>("@wxauth/core/MissingParameter")(
+  "MissingParameter",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "WeChat reports a missing parameter")
+  }
+}
+
+/**
+ * 48001: the API is not authorized for this token, e.g. userinfo with an `snsapi_base` token.
+ * Authorize again with `snsapi_userinfo`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ScopeUnauthorized extends Schema.TaggedError<ScopeUnauthorized>("@wxauth/core/ScopeUnauthorized")(
+  "ScopeUnauthorized",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The token's scope does not allow this API (authorize with snsapi_userinfo)")
+  }
+}
+
+/**
+ * 50001 / 50002: the user has not authorized the API, or the user is limited. Permanent.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UserUnauthorized extends Schema.TaggedError<UserUnauthorized>("@wxauth/core/UserUnauthorized")(
+  "UserUnauthorized",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The user is unauthorized or limited")
+  }
+}
+
+/**
+ * -1: WeChat is busy. Transient: retried with backoff where the call is idempotent.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SystemBusy extends Schema.TaggedError<SystemBusy>("@wxauth/core/SystemBusy")("SystemBusy", wechatFields) {
+  override get message(): string {
+    return wechatMessage(this, "WeChat is busy")
+  }
+}
+
+/**
+ * 45009 / 45011: a daily or per-minute quota is reached. Transient, but not to be hammered.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RateLimited extends Schema.TaggedError<RateLimited>("@wxauth/core/RateLimited")(
+  "RateLimited",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "A WeChat API quota is reached")
+  }
+}
+
+/**
+ * 40226: a high-risk user; WeChat blocked the code. Permanent.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CodeBlocked extends Schema.TaggedError<CodeBlocked>("@wxauth/core/CodeBlocked")(
+  "CodeBlocked",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "WeChat blocked the code of a high-risk user")
+  }
+}
+
+/**
+ * Any other errcode, kept as sent.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownWeChatError extends Schema.TaggedError<UnknownWeChatError>("@wxauth/core/UnknownWeChatError")(
+  "UnknownWeChatError",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "WeChat answered with an error")
+  }
+}
+
+/**
+ * The kinds of transport failure.
+ *
+ * - `ConnectionRefused`: the request was never sent (safe to retry even a code exchange).
+ * - `Timeout`: no complete answer within the deadline.
+ * - `Network`: the connection failed or was reset while the request was in flight.
+ * - `HttpStatus`: WeChat (or a proxy) answered with a non-2xx status.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TransportReason = "ConnectionRefused" | "Timeout" | "Network" | "HttpStatus"
+
+/**
+ * A network failure, a timeout or a non-2xx answer. The `cause` is a cleaned copy: no URL query
+ * (where WeChat puts the secret, codes and tokens) survives in it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TransportError extends Schema.TaggedError<TransportError>("@wxauth/core/TransportError")(
+  "TransportError",
+  {
+    endpoint: Schema.String,
+    reason: Schema.Literal("ConnectionRefused", "Timeout", "Network", "HttpStatus"),
+    status: Schema.optional(Schema.Number),
+    description: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  override get message(): string {
+    return `Transport error calling WeChat ${this.endpoint} (${this.reason}${
+      this.status === undefined ? "" : ` ${this.status}`
+    }): ${this.description}`
+  }
+}
+
+/**
+ * WeChat's answer was not JSON, or not of the expected shape. The body is not kept: it may hold
+ * tokens.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MalformedResponse extends Schema.TaggedError<MalformedResponse>("@wxauth/core/MalformedResponse")(
+  "MalformedResponse",
+  {
+    endpoint: Schema.String,
+    description: Schema.String
+  }
+) {
+  override get message(): string {
+    return `Malformed response from WeChat ${this.endpoint}: ${this.description}`
+  }
+}
+
+/**
+ * The callback carried no `code`: the user refused consent (or closed the page).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConsentDenied extends Schema.TaggedError<ConsentDenied>("@wxauth/core/ConsentDenied")(
+  "ConsentDenied",
+  {}
+) {
+  override get message(): string {
+    return "The user did not grant consent: the callback has no code"
+  }
+}
+
+/**
+ * Why a state check failed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StateMismatchReason = "Missing" | "Mismatch" | "Malformed" | "BadSignature" | "Expired" | "Binding"
+
+/**
+ * The callback's `state` is missing, differs from the expected one, or fails verification
+ * (tampered, expired, made for another app, or bound to another browser).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StateMismatch extends Schema.TaggedError<StateMismatch>("@wxauth/core/StateMismatch")(
+  "StateMismatch",
+  {
+    reason: Schema.Literal("Missing", "Mismatch", "Malformed", "BadSignature", "Expired", "Binding")
+  }
+) {
+  override get message(): string {
+    return `The OAuth state check failed (${this.reason})`
+  }
+}
+
+/**
+ * No token is stored for this user: they must authorize (again).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TokenNotFound extends Schema.TaggedError<TokenNotFound>("@wxauth/core/TokenNotFound")(
+  "TokenNotFound",
+  {
+    appId: Schema.String,
+    openid: Schema.String
+  }
+) {
+  override get message(): string {
+    return `No token is stored for openid ${this.openid} of app ${this.appId}: the user must authorize`
+  }
+}
+
+/**
+ * The token store failed: unreachable, timed out, refused, or a stored value that does not decode
+ * or decrypt.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TokenStoreError extends Schema.TaggedError<TokenStoreError>("@wxauth/core/TokenStoreError")(
+  "TokenStoreError",
+  {
+    operation: Schema.String,
+    description: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  override get message(): string {
+    return `Token store ${this.operation} failed: ${this.description}`
+  }
+}
+
+/**
+ * A refresher waited too long for another worker's refresh of the same user.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RefreshLockTimeout extends Schema.TaggedError<RefreshLockTimeout>("@wxauth/core/RefreshLockTimeout")(
+  "RefreshLockTimeout",
+  {
+    key: Schema.String,
+    waitedMillis: Schema.Number
+  }
+) {
+  override get message(): string {
+    return `Timed out after ${this.waitedMillis} ms waiting for the refresh lock ${this.key}`
+  }
+}
+
+/**
+ * Mini program user data could not be decrypted or failed its watermark check.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DecryptError extends Schema.TaggedError<DecryptError>("@wxauth/core/DecryptError")("DecryptError", {
+  reason: Schema.Literal("BadBase64", "BadKey", "BadIv", "BadPadding", "BadJson", "WatermarkMismatch"),
+  description: Schema.String
+}) {
+  override get message(): string {
+    return `Cannot decrypt the mini program data (${this.reason}): ${this.description}`
+  }
+}
+
+/**
+ * An argument the caller passed is not acceptable (a state outside WeChat's alphabet, a redirect URI
+ * that is not an absolute http(s) URL, an empty code, ...).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>("@wxauth/core/InvalidArgument")(
+  "InvalidArgument",
+  {
+    argument: Schema.String,
+    description: Schema.String
+  }
+) {
+  override get message(): string {
+    return `Invalid argument ${this.argument}: ${this.description}`
+  }
+}
+
+/**
+ * Any error that carries a WeChat errcode.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WeChatApiError =
+  | InvalidCode
+  | CodeUsed
+  | CodeExpired
+  | InvalidRefreshToken
+  | RefreshTokenExpired
+  | AccessTokenExpired
+  | InvalidAccessToken
+  | InvalidCredential
+  | InvalidOpenId
+  | InvalidAppId
+  | InvalidAppSecret
+  | IpNotWhitelisted
+  | MissingParameter
+  | ScopeUnauthorized
+  | UserUnauthorized
+  | SystemBusy
+  | RateLimited
+  | CodeBlocked
+  | UnknownWeChatError
+
+/**
+ * What a call to a WeChat endpoint can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestFailure = WeChatApiError | TransportError | MalformedResponse
+
+/**
+ * Every error of `@wxauth/core`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WeChatError =
+  | RequestFailure
+  | ConsentDenied
+  | StateMismatch
+  | TokenNotFound
+  | TokenStoreError
+  | RefreshLockTimeout
+  | DecryptError
+  | InvalidArgument
+
+type Fields = { readonly errcode: number; readonly errmsg: string; readonly endpoint?: string | undefined }
+
+const byCode: Record<number, new(fields: Fields) => WeChatApiError> = {
+  [-1]: SystemBusy,
+  40001: InvalidCredential,
+  40003: InvalidOpenId,
+  40013: InvalidAppId,
+  40014: InvalidAccessToken,
+  40029: InvalidCode,
+  40030: InvalidRefreshToken,
+  40125: InvalidAppSecret,
+  40163: CodeUsed,
+  40164: IpNotWhitelisted,
+  40226: CodeBlocked,
+  42001: AccessTokenExpired,
+  42002: RefreshTokenExpired,
+  42003: CodeExpired,
+  45009: RateLimited,
+  45011: RateLimited,
+  48001: ScopeUnauthorized,
+  50001: UserUnauthorized,
+  50002: UserUnauthorized
+}
+
+/**
+ * The tagged error for a WeChat errcode (41001-41009 are `MissingParameter`; unknown codes are
+ * `UnknownWeChatError`, which keeps the code).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromErrcode = (errcode: number, errmsg: string, endpoint?: string): WeChatApiError => {
+  const fields: Fields = endpoint === undefined ? { errcode, errmsg } : { errcode, errmsg, endpoint }
+  const Ctor = byCode[errcode]
+  if (Ctor !== undefined) return new Ctor(fields)
+  if (errcode >= 41001 && errcode <= 41009) return new MissingParameter(fields)
+  return new UnknownWeChatError(fields)
+}
+
+const tagOf = (u: unknown): string | undefined =>
+  Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" ? u._tag : undefined
+
+const retryable = new Set(["SystemBusy", "RateLimited", "TransportError"])
+const reauthorize = new Set([
+  "InvalidCode",
+  "CodeExpired",
+  "InvalidRefreshToken",
+  "RefreshTokenExpired",
+  "ScopeUnauthorized",
+  "ConsentDenied",
+  "TokenNotFound"
+])
+
+/**
+ * True for transient failures worth retrying later: `SystemBusy`, `RateLimited`, `TransportError`.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isRetryable = (e: unknown): e is SystemBusy | RateLimited | TransportError => {
+  const tag = tagOf(e)
+  return tag !== undefined && retryable.has(tag)
+}
+
+/**
+ * True when only a new consent helps: send the user through the authorize URL again.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const requiresReauthorization = (
+  e: unknown
+): e is
+  | InvalidCode
+  | CodeExpired
+  | InvalidRefreshToken
+  | RefreshTokenExpired
+  | ScopeUnauthorized
+  | ConsentDenied
+  | TokenNotFound =>
+{
+  const tag = tagOf(e)
+  return tag !== undefined && reauthorize.has(tag)
+}
+
+/**
+ * True for errors that carry a WeChat errcode.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isWeChatApiError = (e: unknown): e is WeChatApiError =>
+  Predicate.hasProperty(e, "errcode") && typeof e.errcode === "number" && tagOf(e) !== undefined

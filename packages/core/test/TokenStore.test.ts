@@ -1,0 +1,72 @@
+import { assert, describe, it } from "@effect/vitest"
+import { TokenCipher, TokenStore } from "@wxauth/core"
+import { makeToken, randomAppId, tokenStoreSuite } from "@wxauth/core/testing"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+
+tokenStoreSuite("memory", TokenStore.layerMemory)
+
+describe("TokenStore.layerMemory", () => {
+  it.effect("is bounded: past maxEntries the least recently written token goes first", () =>
+    Effect.gen(function*() {
+      const store = yield* TokenStore.makeMemory({ maxEntries: 3 })
+      const appId = randomAppId()
+      const tokens = yield* Effect.all([makeToken(), makeToken(), makeToken(), makeToken()])
+      for (const token of tokens) yield* store.set(appId, token)
+      assert.isTrue(Option.isNone(yield* store.get(appId, tokens[0].openid)))
+      for (const token of tokens.slice(1)) assert.isTrue(Option.isSome(yield* store.get(appId, token.openid)))
+    }))
+})
+
+describe("TokenStore.makeCodec", () => {
+  it.effect("with a cipher key, the stored value holds no token in clear and opens only in its place", () =>
+    Effect.gen(function*() {
+      const codec = yield* TokenStore.makeCodec
+      const token = yield* makeToken()
+      const appId = randomAppId()
+      const sealed = yield* codec.encodeToken(appId, token)
+      assert.notInclude(sealed, Redacted.value(token.accessToken))
+      assert.notInclude(sealed, Redacted.value(token.refreshToken))
+      const opened = yield* codec.decodeToken(appId, token.openid, sealed)
+      assert.strictEqual(Redacted.value(opened.accessToken), Redacted.value(token.accessToken))
+      const moved = yield* Effect.flip(codec.decodeToken(randomAppId(), token.openid, sealed))
+      assert.strictEqual(moved._tag, "TokenStoreError")
+    }).pipe(Effect.provide(TokenCipher.layer({ keys: [{ id: "k1", key: TokenCipher.generateKey() }] }))))
+
+  it.effect("keys rotate: values sealed with an old key still open, new ones use the current key", () =>
+    Effect.gen(function*() {
+      const k1 = { id: "k1", key: TokenCipher.generateKey() }
+      const k2 = { id: "k2", key: TokenCipher.generateKey() }
+      const token = yield* makeToken()
+      const appId = randomAppId()
+      const old = yield* Effect.flatMap(TokenStore.makeCodec, (codec) => codec.encodeToken(appId, token)).pipe(
+        Effect.provide(TokenCipher.layer({ keys: [k1] }))
+      )
+      const codec = yield* TokenStore.makeCodec.pipe(Effect.provide(TokenCipher.layer({ keys: [k2, k1] })))
+      const opened = yield* codec.decodeToken(appId, token.openid, old)
+      assert.strictEqual(Redacted.value(opened.refreshToken), Redacted.value(token.refreshToken))
+      assert.isTrue((yield* codec.encodeToken(appId, token)).startsWith("wxenc1:k2:"))
+    }))
+
+  it.effect("garbage under a key is a TokenStoreError, not a crash", () =>
+    Effect.gen(function*() {
+      const codec = yield* TokenStore.makeCodec
+      const error = yield* Effect.flip(codec.decodeToken("wxapp", "o1", "{not json"))
+      assert.strictEqual(error._tag, "TokenStoreError")
+      const sealed = yield* Effect.flip(codec.decodeToken("wxapp", "o1", "wxenc1:k1:AAAA"))
+      assert.strictEqual(sealed._tag, "TokenStoreError")
+      assert.include(sealed.message, "no TokenCipher key")
+    }))
+
+  it.effect("a bad key ring is a ConfigError at layer build", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Effect.provide(
+          TokenCipher.TokenCipher,
+          TokenCipher.layer({ keys: [{ id: "k1", key: Redacted.make("short") }] })
+        )
+      )
+      assert.include(String(error), "32 bytes")
+    }))
+})
