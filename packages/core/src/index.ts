@@ -7,12 +7,22 @@
 /**
  * @since 0.1.0
  */
+export * as MiniProgramCrypto from "./MiniProgramCrypto.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as OAuthToken from "./OAuthToken.js"
 
 /**
  * @since 0.1.0
  */
 export * as RefreshLock from "./RefreshLock.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as StateToken from "./StateToken.js"
 
 /**
  * @since 0.1.0

@@ -1,0 +1,395 @@
+/**
+ * A signed OAuth `state` that needs no cookie (WeChat's in-app browser drops them): the state itself
+ * carries when it was made, when it expires, an optional return path and an optional browser
+ * binding, all under an HMAC-SHA256 keyed with the config's `stateSecret` and bound to its appid.
+ *
+ * It fits WeChat's rule for `state`, `[a-zA-Z0-9]{1,128}`: the bytes below are written in base62
+ * (`0-9A-Za-z`, a fixed number of digits per byte length, at most 95 bytes in 128 characters).
+ *
+ * | bytes | field |
+ * |---|---|
+ * | 1 | header: version 1 in the high nibble, bit 0 set when a binding follows |
+ * | 4 | issued at, epoch seconds (unsigned, big-endian) |
+ * | 4 | expires at, epoch seconds |
+ * | 8 | random nonce |
+ * | 8 | browser binding: HMAC-SHA256(stateSecret, appid + binding), truncated (only when bound) |
+ * | n | return path, UTF-8 (may be empty: no return path) |
+ * | 16 | MAC: HMAC-SHA256(stateSecret, domain + appid + all bytes above), truncated |
+ *
+ * So a state is 45 characters without return path or binding, 56 with a binding, and never more than
+ * 128: the return path may take up to 62 UTF-8 bytes (`maxReturnToBytes`), 54 when bound
+ * (`maxReturnToBytesWithBinding`).
+ *
+ * The return path is checked when the state is made and again when it is verified: it must be a path
+ * on the same site (it starts with `/`, not with `//` or `/\`, and holds no control characters), so a
+ * state cannot be used for an open redirect.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Crypto from "node:crypto"
+import * as Base62 from "./internal/base62.js"
+import * as WeChatConfig from "./WeChatConfig.js"
+import { InvalidArgument, StateMismatch } from "./WeChatError.js"
+
+/**
+ * The part of the configuration that states need: the appid they are bound to, the key that signs
+ * them, and their default lifetime.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StateConfig = Pick<WeChatConfig.WeChatConfigShape, "appId" | "stateSecret" | "stateTtl">
+
+/**
+ * Options of `make` / `makeWith`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  /**
+   * Where to send the user after login: a path on this site, such as `/orders?id=7`. Not a URL with a
+   * scheme or host (open-redirect protection). At most `maxReturnToBytes` UTF-8 bytes
+   * (`maxReturnToBytesWithBinding` with a binding).
+   */
+  readonly returnTo?: string | undefined
+  /**
+   * A per-browser value, e.g. a cookie's value. Only its keyed hash goes into the state; `verify`
+   * then requires the same value.
+   */
+  readonly binding?: string | undefined
+  /** How long the state stays valid. Default: the config's `stateTtl` (10 minutes). */
+  readonly ttl?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of `verify` / `verifyWith`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface VerifyOptions {
+  /**
+   * The per-browser value of this request (e.g. the cookie's value). Required when the state was made
+   * with a binding; a state made without one ignores it (its `bindingHash` is then `undefined`).
+   */
+  readonly binding?: string | undefined
+}
+
+/**
+ * What a verified state says.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Verified {
+  /** The return path given to `make`, checked again. */
+  readonly returnTo: string | undefined
+  /** When the state was made, epoch milliseconds (whole seconds). */
+  readonly issuedAt: number
+  /** When the state stops being valid, epoch milliseconds (whole seconds). */
+  readonly expiresAt: number
+  /** The keyed hash of the binding (as `bindingHash` returns it), when the state is bound. */
+  readonly bindingHash: string | undefined
+}
+
+/**
+ * The longest state WeChat accepts, in characters.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxLength = 128
+
+const version = 1
+const flagBound = 0x01
+const headerSize = 1
+const timeSize = 4
+const nonceSize = 8
+const bindingSize = 8
+const macSize = 16
+const fixedSize = headerSize + 2 * timeSize + nonceSize + macSize
+const maxBytes = Base62.maxBytesFor(maxLength)
+
+/**
+ * The longest return path (in UTF-8 bytes) a state without binding can carry.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxReturnToBytes: number = maxBytes - fixedSize
+
+/**
+ * The longest return path (in UTF-8 bytes) a state with a binding can carry.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxReturnToBytesWithBinding: number = maxBytes - fixedSize - bindingSize
+
+const macDomain = Buffer.from("wxauth/state/v1/mac\0", "utf8")
+const bindingDomain = Buffer.from("wxauth/state/v1/binding\0", "utf8")
+const maxSeconds = 0xffffffff
+const alphabet = /^[A-Za-z0-9]+$/
+const probeOrigin = "https://wxauth.invalid"
+const utf8 = new TextEncoder()
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+
+const keyOf = (config: Pick<StateConfig, "stateSecret">): Uint8Array => Redacted.value(config.stateSecret)
+
+const computeMac = (config: Pick<StateConfig, "appId" | "stateSecret">, signed: Uint8Array): Buffer =>
+  Crypto.createHmac("sha256", keyOf(config))
+    .update(macDomain)
+    .update(config.appId)
+    .update("\0")
+    .update(signed)
+    .digest()
+    .subarray(0, macSize)
+
+const bindingBytes = (config: Pick<StateConfig, "appId" | "stateSecret">, binding: string): Buffer =>
+  Crypto.createHmac("sha256", keyOf(config))
+    .update(bindingDomain)
+    .update(config.appId)
+    .update("\0")
+    .update(binding, "utf8")
+    .digest()
+    .subarray(0, bindingSize)
+
+/**
+ * The keyed hash of a per-browser value, as a state made with `binding` carries it and `verify`
+ * returns it (16 hex characters). Compare two of them with `equals`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const bindingHash = (config: Pick<StateConfig, "appId" | "stateSecret">, binding: string): string =>
+  bindingBytes(config, binding).toString("hex")
+
+/**
+ * Compares two strings without leaking where they differ: both are hashed (SHA-256) and the digests
+ * compared with `crypto.timingSafeEqual`, so the time taken depends on their lengths only, never on
+ * where they differ. Use it to compare a callback's state with an expected one, or two binding hashes.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const equals = (a: string, b: string): boolean => {
+  const left = Crypto.createHash("sha256").update(a, "utf8").digest()
+  const right = Crypto.createHash("sha256").update(b, "utf8").digest()
+  return Crypto.timingSafeEqual(left, right)
+}
+
+/** Browsers drop tabs and newlines from URLs, so `/\t/evil.com` would become `//evil.com`. */
+const hasControlCharacter = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0x20 || code === 0x7f) return true
+  }
+  return false
+}
+
+/**
+ * Why `returnTo` is not an acceptable return path, or `undefined` when it is.
+ */
+const returnToProblem = (returnTo: string): string | undefined => {
+  if (!returnTo.startsWith("/")) return "must be a path on this site, starting with /"
+  if (returnTo.startsWith("//") || returnTo.startsWith("/\\")) {
+    return "must not start with // or /\\ (browsers read it as another host)"
+  }
+  if (hasControlCharacter(returnTo)) return "must not contain control characters"
+  try {
+    if (new URL(returnTo, probeOrigin).origin !== probeOrigin) return "must stay on this site"
+  } catch {
+    return "is not a valid path"
+  }
+  return undefined
+}
+
+const invalid = (argument: string, description: string) => Either.left(new InvalidArgument({ argument, description }))
+
+const encodeReturnTo = (returnTo: string | undefined, bound: boolean): Either.Either<Uint8Array, InvalidArgument> => {
+  if (returnTo === undefined) return Either.right(new Uint8Array(0))
+  const problem = returnToProblem(returnTo)
+  if (problem !== undefined) return invalid("returnTo", `the return path ${problem}`)
+  const bytes = utf8.encode(returnTo)
+  let wellFormed = true
+  try {
+    wellFormed = strictUtf8.decode(bytes) === returnTo
+  } catch {
+    wellFormed = false
+  }
+  if (!wellFormed) return invalid("returnTo", "the return path is not well-formed Unicode")
+  const max = bound ? maxReturnToBytesWithBinding : maxReturnToBytes
+  if (bytes.length > max) {
+    return invalid(
+      "returnTo",
+      `the return path is ${bytes.length} bytes in UTF-8; a state${
+        bound ? " with a binding" : ""
+      } carries at most ${max} (WeChat limits state to ${maxLength} characters)`
+    )
+  }
+  return Either.right(bytes)
+}
+
+const ttlMillis = (config: StateConfig, ttl: Duration.DurationInput | undefined): number | undefined => {
+  const duration = ttl === undefined ? Option.some(config.stateTtl) : Duration.decodeUnknown(ttl)
+  if (Option.isNone(duration)) return undefined
+  const millis = Duration.toMillis(duration.value)
+  return Number.isFinite(millis) && millis > 0 ? millis : undefined
+}
+
+/**
+ * Makes a state at time `now` (epoch milliseconds) for the given configuration, without an Effect
+ * context: for the compat layer and hot paths. The nonce comes from `node:crypto`'s CSPRNG.
+ *
+ * Fails with `InvalidArgument` when `returnTo` is not a path on this site or does not fit, when
+ * `binding` is empty, or when `ttl` is not a positive, finite duration.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWith = (
+  config: StateConfig,
+  now: number,
+  options?: MakeOptions | undefined
+): Either.Either<string, InvalidArgument> => {
+  if (!(Number.isFinite(now) && now >= 0)) {
+    return invalid("now", "the time must be a non-negative epoch in milliseconds")
+  }
+  const binding = options?.binding
+  if (binding !== undefined && binding === "") return invalid("binding", "the binding must not be empty")
+  const bound = binding !== undefined
+  const returnTo = encodeReturnTo(options?.returnTo, bound)
+  if (Either.isLeft(returnTo)) return Either.left(returnTo.left)
+  const ttl = ttlMillis(config, options?.ttl)
+  if (ttl === undefined) return invalid("ttl", "the state lifetime must be a positive, finite duration")
+  const issuedAt = Math.floor(now / 1000)
+  const expiresAt = Math.ceil((now + ttl) / 1000)
+  if (expiresAt > maxSeconds) {
+    return invalid("ttl", "the state's expiry must fall before 2106")
+  }
+
+  const returnToBytes = returnTo.right
+  const size = fixedSize + (bound ? bindingSize : 0) + returnToBytes.length
+  const bytes = Buffer.alloc(size)
+  let offset = bytes.writeUInt8((version << 4) | (bound ? flagBound : 0), 0)
+  offset = bytes.writeUInt32BE(issuedAt, offset)
+  offset = bytes.writeUInt32BE(expiresAt, offset)
+  Crypto.randomFillSync(bytes, offset, nonceSize)
+  offset += nonceSize
+  if (bound) offset += bindingBytes(config, binding).copy(bytes, offset)
+  bytes.set(returnToBytes, offset)
+  offset += returnToBytes.length
+  computeMac(config, bytes.subarray(0, offset)).copy(bytes, offset)
+  return Either.right(Base62.encode(bytes))
+}
+
+const mismatch = (reason: StateMismatch["reason"]) => Either.left(new StateMismatch({ reason }))
+
+/**
+ * Verifies a state at time `now` (epoch milliseconds) for the given configuration, without an Effect
+ * context: for the compat layer and hot paths.
+ *
+ * Fails with `StateMismatch` and reason `Malformed` (not a state of this format), `BadSignature`
+ * (tampered, or made for another app or with another secret), `Expired`, or `Binding` (the state is
+ * bound and `binding` is missing or another browser's).
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const verifyWith = (
+  config: StateConfig,
+  now: number,
+  state: string,
+  options?: VerifyOptions | undefined
+): Either.Either<Verified, StateMismatch> => {
+  if (typeof state !== "string" || state.length > maxLength || !alphabet.test(state)) return mismatch("Malformed")
+  const decoded = Base62.decode(state)
+  if (decoded === undefined || decoded.length < fixedSize) return mismatch("Malformed")
+  const bytes = Buffer.from(decoded.buffer, decoded.byteOffset, decoded.length)
+  const header = bytes.readUInt8(0)
+  if (header >> 4 !== version || (header & 0x0f & ~flagBound) !== 0) return mismatch("Malformed")
+  const bound = (header & flagBound) !== 0
+  if (bound && bytes.length < fixedSize + bindingSize) return mismatch("Malformed")
+
+  const signedEnd = bytes.length - macSize
+  const expected = computeMac(config, bytes.subarray(0, signedEnd))
+  if (!Crypto.timingSafeEqual(expected, bytes.subarray(signedEnd))) return mismatch("BadSignature")
+
+  let offset = headerSize
+  const issuedAt = bytes.readUInt32BE(offset) * 1000
+  offset += timeSize
+  const expiresAt = bytes.readUInt32BE(offset) * 1000
+  offset += timeSize + nonceSize
+  const stateBinding = bound ? bytes.subarray(offset, offset + bindingSize) : undefined
+  if (bound) offset += bindingSize
+  const returnToBytes = bytes.subarray(offset, signedEnd)
+  let returnTo: string | undefined
+  if (returnToBytes.length > 0) {
+    try {
+      returnTo = strictUtf8.decode(returnToBytes)
+    } catch {
+      return mismatch("Malformed")
+    }
+    if (returnToProblem(returnTo) !== undefined) return mismatch("Malformed")
+  }
+  if (expiresAt < issuedAt) return mismatch("Malformed")
+
+  if (now >= expiresAt) return mismatch("Expired")
+  if (stateBinding !== undefined) {
+    const binding = options?.binding
+    if (binding === undefined || !Crypto.timingSafeEqual(bindingBytes(config, binding), stateBinding)) {
+      return mismatch("Binding")
+    }
+  }
+  return Either.right({
+    returnTo,
+    issuedAt,
+    expiresAt,
+    bindingHash: stateBinding === undefined ? undefined : stateBinding.toString("hex")
+  })
+}
+
+/**
+ * Makes a signed state for the `WeChatConfig` in context, at the `Clock`'s time.
+ *
+ * @example
+ * ```ts
+ * import { StateToken } from "@wxauth/core"
+ *
+ * // in the login route: the state goes into the authorize URL
+ * const state = StateToken.make({ returnTo: "/orders?id=7", binding: browserCookie })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options?: MakeOptions | undefined
+): Effect.Effect<string, InvalidArgument, WeChatConfig.WeChatConfig> =>
+  Effect.flatMap(
+    WeChatConfig.WeChatConfig,
+    (config) => Effect.flatMap(Clock.currentTimeMillis, (now) => makeWith(config, now, options))
+  ).pipe(Effect.withSpan("StateToken.make", { captureStackTrace: false }))
+
+/**
+ * Verifies a callback's state for the `WeChatConfig` in context, at the `Clock`'s time. See
+ * `verifyWith` for the failure reasons.
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const verify = (
+  state: string,
+  options?: VerifyOptions | undefined
+): Effect.Effect<Verified, StateMismatch, WeChatConfig.WeChatConfig> =>
+  Effect.flatMap(
+    WeChatConfig.WeChatConfig,
+    (config) => Effect.flatMap(Clock.currentTimeMillis, (now) => verifyWith(config, now, state, options))
+  ).pipe(Effect.withSpan("StateToken.verify", { captureStackTrace: false }))

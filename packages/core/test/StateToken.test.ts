@@ -1,0 +1,303 @@
+import { assert, describe, it } from "@effect/vitest"
+import { StateToken, WeChatConfig } from "@wxauth/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FastCheck from "effect/FastCheck"
+import * as TestClock from "effect/TestClock"
+
+const appId = "wx1234567890abcdef"
+const stateSecret = "a state secret of at least sixteen characters"
+const options = { appId, appSecret: "the-app-secret", stateSecret }
+const configOf = (o: WeChatConfig.Options): WeChatConfig.WeChatConfigShape => Either.getOrThrow(WeChatConfig.make(o))
+const config = configOf(options)
+const ConfigLive = WeChatConfig.layer(options)
+
+/** 2025-03-01T08:00:00.250Z: not on a whole second, as a real clock rarely is. */
+const t0 = Date.UTC(2025, 2, 1, 8, 0, 0, 250)
+const minutes = (n: number) => n * 60_000
+
+const reasonOf = (config: StateToken.StateConfig, now: number, state: string, binding?: string) =>
+  Either.match(StateToken.verifyWith(config, now, state, binding === undefined ? undefined : { binding }), {
+    onLeft: (e) => e.reason,
+    onRight: () => "ok" as const
+  })
+
+const mustMake = (options?: StateToken.MakeOptions, now = t0) =>
+  Either.getOrThrow(StateToken.makeWith(config, now, options))
+
+const wechatState = /^[a-zA-Z0-9]{1,128}$/
+
+describe("StateToken", () => {
+  it.effect("round trip without options: no return path, no binding, 45 characters, expires after stateTtl", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(t0)
+      const state = yield* StateToken.make()
+      assert.match(state, wechatState)
+      assert.strictEqual(state.length, 45)
+      const verified = yield* StateToken.verify(state)
+      assert.isUndefined(verified.returnTo)
+      assert.isUndefined(verified.bindingHash)
+      assert.strictEqual(verified.issuedAt, Date.UTC(2025, 2, 1, 8, 0, 0))
+      assert.strictEqual(verified.expiresAt, Date.UTC(2025, 2, 1, 8, 10, 1))
+      assert.isAtLeast(verified.expiresAt - t0, minutes(10))
+    }).pipe(Effect.provide(ConfigLive)))
+
+  it.effect("round trip with a return path and a binding", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(t0)
+      const state = yield* StateToken.make({ returnTo: "/orders?id=7&tab=paid#top", binding: "browser-cookie-1" })
+      assert.match(state, wechatState)
+      const verified = yield* StateToken.verify(state, { binding: "browser-cookie-1" })
+      assert.strictEqual(verified.returnTo, "/orders?id=7&tab=paid#top")
+      assert.strictEqual(verified.bindingHash, StateToken.bindingHash(config, "browser-cookie-1"))
+    }).pipe(Effect.provide(ConfigLive)))
+
+  it.effect("round trip with only a return path (non-ASCII) and with only a binding", () =>
+    Effect.gen(function*() {
+      const withPath = yield* StateToken.make({ returnTo: "/商品/详情?q=café" })
+      assert.strictEqual((yield* StateToken.verify(withPath)).returnTo, "/商品/详情?q=café")
+      const bound = yield* StateToken.make({ binding: "b" })
+      assert.strictEqual(bound.length, 56)
+      const verified = yield* StateToken.verify(bound, { binding: "b" })
+      assert.isUndefined(verified.returnTo)
+      assert.strictEqual(verified.bindingHash, StateToken.bindingHash(config, "b"))
+    }).pipe(Effect.provide(ConfigLive)))
+
+  it.effect("the pure variants agree with the effectful ones", () =>
+    Effect.gen(function*() {
+      const state = mustMake({ returnTo: "/x", binding: "c" })
+      const verified = Either.getOrThrow(StateToken.verifyWith(config, t0 + 1000, state, { binding: "c" }))
+      assert.deepStrictEqual(verified, {
+        returnTo: "/x",
+        issuedAt: t0 - 250,
+        expiresAt: t0 - 250 + minutes(10) + 1000,
+        bindingHash: StateToken.bindingHash(config, "c")
+      })
+      yield* TestClock.setTime(t0 + 1000)
+      assert.deepStrictEqual(yield* StateToken.verify(state, { binding: "c" }), verified)
+      const made = yield* StateToken.make({ returnTo: "/y" })
+      assert.strictEqual(Either.getOrThrow(StateToken.verifyWith(config, t0 + 2000, made)).returnTo, "/y")
+    }).pipe(Effect.provide(ConfigLive)))
+
+  it("any return path either fits (<= 128 chars of [a-zA-Z0-9], verifying to itself) or is an InvalidArgument", () => {
+    const path = FastCheck.oneof(
+      FastCheck.string({ unit: "binary", maxLength: 70 }),
+      FastCheck.string({ unit: "binary", maxLength: 70 }).map((s) => `/${s}`),
+      FastCheck.string({ unit: "grapheme", maxLength: 40 }).map((s) => `/a${s}`),
+      FastCheck.stringMatching(/^\/[a-z0-9/?=&#%._~-]{0,80}$/)
+    )
+    let fitted = 0
+    let refused = 0
+    FastCheck.assert(
+      FastCheck.property(path, FastCheck.option(FastCheck.string({ minLength: 1 }), { nil: undefined }), (
+        returnTo,
+        binding
+      ) => {
+        const made = StateToken.makeWith(config, t0, { returnTo, binding })
+        if (Either.isLeft(made)) {
+          assert.strictEqual(made.left._tag, "InvalidArgument")
+          assert.strictEqual(made.left.argument, "returnTo")
+          refused++
+          return
+        }
+        assert.match(made.right, wechatState)
+        const verified = Either.getOrThrow(StateToken.verifyWith(config, t0, made.right, { binding }))
+        assert.strictEqual(verified.returnTo, returnTo)
+        fitted++
+      }),
+      { numRuns: 1000 }
+    )
+    // both outcomes are exercised, so the property is not vacuous
+    assert.isAbove(fitted, 200)
+    assert.isAbove(refused, 200)
+  })
+
+  it("most plausible return paths fit", () => {
+    let fitted = 0
+    FastCheck.assert(
+      FastCheck.property(FastCheck.stringMatching(/^\/(?:[a-z0-9?=&._~-][a-z0-9/?=&._~-]{0,52})?$/), (returnTo) => {
+        const state = mustMake({ returnTo, binding: "cookie" })
+        assert.isAtMost(state.length, 128)
+        fitted++
+      }),
+      { numRuns: 500 }
+    )
+    assert.strictEqual(fitted, 500)
+  })
+
+  it("the largest return paths fit exactly, one byte more is an InvalidArgument", () => {
+    const ascii = (bytes: number) => `/${"a".repeat(bytes - 1)}`
+    assert.strictEqual(StateToken.maxReturnToBytes, 62)
+    assert.strictEqual(StateToken.maxReturnToBytesWithBinding, 54)
+    const cases = [
+      { binding: undefined, max: StateToken.maxReturnToBytes },
+      { binding: "cookie", max: StateToken.maxReturnToBytesWithBinding }
+    ]
+    for (const { binding, max } of cases) {
+      for (let i = 0; i < 50; i++) {
+        const state = mustMake({ returnTo: ascii(max), binding })
+        assert.strictEqual(state.length, 128)
+        assert.match(state, wechatState)
+        assert.strictEqual(
+          Either.getOrThrow(StateToken.verifyWith(config, t0, state, { binding })).returnTo,
+          ascii(max)
+        )
+      }
+      const tooLong = StateToken.makeWith(config, t0, { returnTo: ascii(max + 1), binding })
+      assert.isTrue(Either.isLeft(tooLong))
+      if (Either.isLeft(tooLong)) {
+        assert.strictEqual(tooLong.left._tag, "InvalidArgument")
+        assert.strictEqual(tooLong.left.argument, "returnTo")
+        assert.include(tooLong.left.message, `at most ${max}`)
+      }
+    }
+    // multi-byte characters count in UTF-8 bytes: "/" + 15 four-byte emoji = 61 bytes fits, 16 (65) does not
+    assert.isTrue(Either.isRight(StateToken.makeWith(config, t0, { returnTo: `/${"😀".repeat(15)}` })))
+    assert.isTrue(Either.isLeft(StateToken.makeWith(config, t0, { returnTo: `/${"😀".repeat(16)}` })))
+  })
+
+  it("every single-character change of a state fails", () => {
+    const state = mustMake({ returnTo: "/r?x=1", binding: "cookie" })
+    const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    const reasons = new Set<string>()
+    for (let i = 0; i < state.length; i++) {
+      for (const c of alphabet) {
+        if (c === state[i]) continue
+        const tampered = state.slice(0, i) + c + state.slice(i + 1)
+        const reason = reasonOf(config, t0, tampered, "cookie")
+        assert.oneOf(reason, ["Malformed", "BadSignature"], `position ${i} -> ${c}`)
+        reasons.add(reason)
+      }
+    }
+    assert.isTrue(reasons.has("BadSignature"))
+    assert.strictEqual(reasonOf(config, t0, state, "cookie"), "ok")
+    assert.strictEqual(reasonOf(config, t0, state.slice(0, -1), "cookie"), "Malformed")
+    assert.strictEqual(reasonOf(config, t0, `${state}a`, "cookie"), "Malformed")
+  })
+
+  it("text that is not a state is Malformed", () => {
+    const state = mustMake()
+    for (
+      const text of [
+        "",
+        "abcd",
+        "a".repeat(129),
+        "z".repeat(45),
+        "0".repeat(45),
+        `${state.slice(0, 10)}-${state.slice(11)}`,
+        `${state.slice(0, 10)}_${state.slice(11)}`,
+        `${state.slice(0, 10)}.${state.slice(11)}`,
+        `${state.slice(0, 10)}é${state.slice(11)}`,
+        ` ${state.slice(1)}`
+      ]
+    ) {
+      assert.strictEqual(reasonOf(config, t0, text), "Malformed", JSON.stringify(text))
+    }
+  })
+
+  it("a state made for another app or with another secret has a bad signature", () => {
+    const state = mustMake({ returnTo: "/" })
+    const otherApp = configOf({ ...options, appId: "wxfedcba0987654321" })
+    assert.strictEqual(reasonOf(otherApp, t0, state), "BadSignature")
+    const otherSecret = configOf({ ...options, stateSecret: "another state secret, also long enough" })
+    assert.strictEqual(reasonOf(otherSecret, t0, state), "BadSignature")
+    const defaultSecret = configOf({ appId, appSecret: "the-app-secret" })
+    assert.strictEqual(reasonOf(defaultSecret, t0, state), "BadSignature")
+  })
+
+  it.effect("a state expires after the TTL by Clock: valid just before, Expired after", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(t0)
+      const state = yield* StateToken.make({ returnTo: "/after" })
+      yield* TestClock.adjust(Duration.subtract(Duration.minutes(10), Duration.millis(1)))
+      assert.strictEqual((yield* StateToken.verify(state)).returnTo, "/after")
+      yield* TestClock.adjust(Duration.seconds(1))
+      const error = yield* Effect.flip(StateToken.verify(state))
+      assert.strictEqual(error._tag, "StateMismatch")
+      assert.strictEqual(error.reason, "Expired")
+    }).pipe(Effect.provide(ConfigLive)))
+
+  it.effect("the ttl option overrides the config's stateTtl", () =>
+    Effect.gen(function*() {
+      const state = yield* StateToken.make({ ttl: "30 seconds" })
+      yield* TestClock.adjust("29 seconds")
+      yield* StateToken.verify(state)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* Effect.flip(StateToken.verify(state))).reason, "Expired")
+      const long = yield* StateToken.make({ ttl: Duration.hours(1) })
+      yield* TestClock.adjust(minutes(59))
+      yield* StateToken.verify(long)
+    }).pipe(Effect.provide(ConfigLive)))
+
+  it.effect("a bound state needs the same binding: another or none is a Binding failure", () =>
+    Effect.gen(function*() {
+      const state = yield* StateToken.make({ binding: "browser-A" })
+      assert.strictEqual((yield* Effect.flip(StateToken.verify(state, { binding: "browser-B" }))).reason, "Binding")
+      assert.strictEqual((yield* Effect.flip(StateToken.verify(state))).reason, "Binding")
+      assert.strictEqual((yield* Effect.flip(StateToken.verify(state, { binding: "" }))).reason, "Binding")
+      yield* StateToken.verify(state, { binding: "browser-A" })
+      // a state made without a binding does not depend on the browser
+      const unbound = yield* StateToken.make()
+      assert.isUndefined((yield* StateToken.verify(unbound, { binding: "browser-B" })).bindingHash)
+    }).pipe(Effect.provide(ConfigLive)))
+
+  it.effect("a return path that leaves the site is an InvalidArgument (no open redirect)", () =>
+    Effect.gen(function*() {
+      for (
+        const returnTo of [
+          "https://evil.com/",
+          "http://evil.com",
+          "javascript:alert(1)",
+          "//evil.com",
+          "//evil.com/path",
+          "/\\evil.com",
+          "\\\\evil.com",
+          "/\t/evil.com",
+          "/\n/evil.com",
+          "/\r/evil.com",
+          "evil.com",
+          "orders",
+          "",
+          "/\uD800x"
+        ]
+      ) {
+        const error = yield* Effect.flip(StateToken.make({ returnTo }))
+        assert.strictEqual(error._tag, "InvalidArgument", JSON.stringify(returnTo))
+        assert.strictEqual(error.argument, "returnTo")
+      }
+      for (const returnTo of ["/", "/a//b", "/a\\b", "/?next=https://x.com", "/#//evil.com", "/%2F%2Fevil.com"]) {
+        assert.strictEqual((yield* StateToken.verify(yield* StateToken.make({ returnTo }))).returnTo, returnTo)
+      }
+    }).pipe(Effect.provide(ConfigLive)))
+
+  it.effect("an empty binding or a non-positive ttl is an InvalidArgument", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* Effect.flip(StateToken.make({ binding: "" }))).argument, "binding")
+      assert.strictEqual((yield* Effect.flip(StateToken.make({ ttl: 0 }))).argument, "ttl")
+      assert.strictEqual((yield* Effect.flip(StateToken.make({ ttl: Duration.infinity }))).argument, "ttl")
+    }).pipe(Effect.provide(ConfigLive)))
+
+  it.effect("states are unique, even when made in the same millisecond", () =>
+    Effect.gen(function*() {
+      const states = yield* Effect.all(Array.from({ length: 2000 }, () => StateToken.make({ returnTo: "/same" })))
+      assert.strictEqual(new Set(states).size, states.length)
+    }).pipe(Effect.provide(ConfigLive)))
+
+  it("bindingHash is keyed per app and value; equals compares strings", () => {
+    const hash = StateToken.bindingHash(config, "cookie")
+    assert.match(hash, /^[0-9a-f]{16}$/)
+    assert.strictEqual(StateToken.bindingHash(config, "cookie"), hash)
+    assert.notStrictEqual(StateToken.bindingHash(config, "cookie2"), hash)
+    assert.notStrictEqual(StateToken.bindingHash(configOf({ ...options, appId: "wxfedcba0987654321" }), "cookie"), hash)
+    assert.notStrictEqual(
+      StateToken.bindingHash(configOf({ ...options, stateSecret: "another state secret, also long enough" }), "cookie"),
+      hash
+    )
+    assert.isTrue(StateToken.equals("abc", "abc"))
+    assert.isTrue(StateToken.equals("", ""))
+    assert.isFalse(StateToken.equals("abc", "abd"))
+    assert.isFalse(StateToken.equals("abc", "abcd"))
+    assert.isFalse(StateToken.equals("abc", ""))
+  })
+})
