@@ -1,0 +1,592 @@
+/**
+ * A faithful local WeChat OAuth server, written against WeChat's documented behaviour: the consent
+ * pages (`/connect/oauth2/authorize`, `/connect/qrconnect`), the `sns` API (`access_token`,
+ * `refresh_token`, `userinfo`, `auth`, `jscode2session`), configurable apps and users, fault
+ * injection, call counters, and a clock that follows Effect's `Clock` (so `TestClock` moves it).
+ *
+ * Use it in-process (`layerHttpClient`: an `HttpClient` that answers from the sandbox, no sockets),
+ * as a real HTTP server (`layerServer`), or from the `wxauth-sandbox` CLI.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import * as Fs from "node:fs/promises"
+import * as Client from "./internal/client.js"
+import * as Control from "./internal/control.js"
+import * as Engine from "./internal/engine.js"
+import * as Faults from "./internal/faults.js"
+import * as Html from "./internal/html.js"
+import * as Schemas from "./internal/schema.js"
+import * as Server from "./internal/server.js"
+import type * as SandboxServer from "./SandboxServer.js"
+
+// -------------------------------------------------------------------------------------------------
+// models
+// -------------------------------------------------------------------------------------------------
+
+/**
+ * The WeChat endpoints the sandbox plays, as named in stats and faults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Endpoint =
+  | "authorize"
+  | "qrconnect"
+  | "access_token"
+  | "refresh_token"
+  | "userinfo"
+  | "auth"
+  | "jscode2session"
+
+/**
+ * Every `Endpoint`, in a fixed order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const endpoints: ReadonlyArray<Endpoint> = Schemas.endpoints
+
+/**
+ * What an injected fault does to a call:
+ * - `busy`: `{"errcode":-1,"errmsg":"system error"}`
+ * - `rateLimited`: errcode 45011
+ * - `errcode`: the fault's own `errcode` / `errmsg`
+ * - `http500`, `http502`: that status with an HTML body
+ * - `truncated`: status 200 with a JSON body cut off half way
+ * - `wrongShape`: status 200 with valid JSON of the wrong shape
+ * - `slow`: the right answer, after `delayMs`
+ * - `reset`: no answer; the connection is destroyed
+ *
+ * Every kind except `slow` answers instead of the endpoint, so the call has no effect (a code is
+ * not used up). A `slow` call takes effect at once; only its answer is late.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FaultKind =
+  | "busy"
+  | "rateLimited"
+  | "errcode"
+  | "http500"
+  | "http502"
+  | "truncated"
+  | "wrongShape"
+  | "slow"
+  | "reset"
+
+/**
+ * Every `FaultKind`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const faultKinds: ReadonlyArray<FaultKind> = Schemas.faultKinds
+
+/**
+ * A fault for the next `times` calls to `endpoint` (or any endpoint, `"*"`). Faults are used first
+ * in, first out among those matching a call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Fault {
+  readonly kind: FaultKind
+  /** Default `"*"`: any endpoint. */
+  readonly endpoint?: Endpoint | "*" | undefined
+  /** Default 1: the next call only. */
+  readonly times?: number | undefined
+  /** For `slow`; default 10 000. */
+  readonly delayMs?: number | undefined
+  /** For `errcode` (required there). */
+  readonly errcode?: number | undefined
+  /** For `errcode`; default "sandbox injected error". */
+  readonly errmsg?: string | undefined
+}
+
+/**
+ * A WeChat app: an official account (`/connect/oauth2/authorize`), an Open Platform website app
+ * (`/connect/qrconnect`) or a mini program (`/sns/jscode2session`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SandboxApp {
+  readonly appId: string
+  readonly secret: string
+  readonly kind: "officialAccount" | "website" | "miniProgram"
+  readonly name: string
+  /** Bound to an Open Platform account: responses carry `unionid`. */
+  readonly bound: boolean
+}
+
+/**
+ * A WeChat user the consent page offers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SandboxUser {
+  readonly id: string
+  readonly nickname: string
+  readonly sex: 0 | 1 | 2
+  readonly province: string
+  readonly city: string
+  readonly country: string
+  readonly headimgurl: string
+  readonly privilege: ReadonlyArray<string>
+  readonly unionid: string
+  /** A virtual user from a Moments snapshot page: tokens carry `is_snapshotuser: 1`. */
+  readonly snapshot?: boolean | undefined
+}
+
+/**
+ * Apps and users. A list that is given replaces the default list.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SandboxOptions {
+  readonly apps?: ReadonlyArray<SandboxApp> | undefined
+  readonly users?: ReadonlyArray<SandboxUser> | undefined
+}
+
+/**
+ * An HTTP request as `handle` takes it. `url` is a full URL (any host: only the path and query
+ * matter) or a path; `body` is the raw body text (a form for the consent page, JSON for controls).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SandboxRequest {
+  readonly method: string
+  readonly url: string
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly body?: string | undefined
+}
+
+/**
+ * An HTTP response as `handle` gives it. With `fault: "reset"` there is no response: the transport
+ * must drop the connection. (A `slow` fault's delay has already been waited by `handle`.)
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SandboxResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+  readonly fault?: "reset" | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SandboxService {
+  readonly apps: ReadonlyArray<SandboxApp>
+  readonly users: ReadonlyArray<SandboxUser>
+  /** The openid of a user in an app: deterministic, 28 characters of `[A-Za-z0-9_-]`. */
+  readonly openidOf: (appId: string, userId: string) => string
+  /** The callback URL `redirectUri?code=CODE&state=STATE`, as if the user had consented. */
+  readonly approve: (options: {
+    readonly appId: string
+    readonly user: string
+    readonly scope: string
+    readonly redirectUri: string
+    readonly state?: string | undefined
+  }) => Effect.Effect<string, SandboxError>
+  /** A `js_code`, as `wx.login()` gives a mini program. */
+  readonly miniProgramLogin: (options: { readonly appId: string; readonly user: string }) => Effect.Effect<
+    string,
+    SandboxError
+  >
+  /**
+   * `encryptedData` + `iv`, as `wx.getUserInfo()` gives a mini program: AES-128-CBC with the session_key
+   * `/sns/jscode2session` last returned for this user and app. `watermarkAppId` forges the watermark.
+   */
+  readonly encryptUserData: (options: {
+    readonly appId: string
+    readonly user: string
+    readonly watermarkAppId?: string | undefined
+  }) => Effect.Effect<{ readonly encryptedData: string; readonly iv: string }, SandboxError>
+  readonly injectFault: (fault: Fault) => Effect.Effect<void, SandboxError>
+  readonly clearFaults: Effect.Effect<void>
+  /** Calls per endpoint since start or `resetStats`, faulted calls included. */
+  readonly stats: Effect.Effect<Readonly<Record<Endpoint, number>>>
+  readonly resetStats: Effect.Effect<void>
+  /** Moves the sandbox's time ahead (on top of `Clock`). */
+  readonly advanceClock: (duration: Duration.DurationInput) => Effect.Effect<void>
+  /** The sandbox's time: `Clock.currentTimeMillis` plus what `advanceClock` added. */
+  readonly currentTimeMillis: Effect.Effect<number>
+  /** The transport-free core: one HTTP request in, one response out. Never fails. */
+  readonly handle: (request: SandboxRequest) => Effect.Effect<SandboxResponse>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Sandbox extends Context.Tag("@wxauth/sandbox/Sandbox")<Sandbox, SandboxService>() {}
+
+/**
+ * Bad input to the sandbox itself: an unknown app or user, a bad fault, a bad config.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SandboxError extends Schema.TaggedError<SandboxError>("@wxauth/sandbox/SandboxError")("SandboxError", {
+  message: Schema.String
+}) {}
+
+// -------------------------------------------------------------------------------------------------
+// defaults
+// -------------------------------------------------------------------------------------------------
+
+/**
+ * The default apps: an official account and a website app (both bound to one Open Platform
+ * account, so they share unionids), and a mini program (not bound).
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultApps: {
+  readonly officialAccount: SandboxApp
+  readonly website: SandboxApp
+  readonly miniProgram: SandboxApp
+} = {
+  officialAccount: {
+    appId: "wxsandboxofficial1",
+    secret: "b2743a5c9017ce76b965cbbbe0e224ed",
+    kind: "officialAccount",
+    name: "沙盒公众号 (Sandbox Official Account)",
+    bound: true
+  },
+  website: {
+    appId: "wxsandboxwebsite01",
+    secret: "9716f316e9e6484db0714ff7ea0ae929",
+    kind: "website",
+    name: "沙盒网站 (Sandbox Website)",
+    bound: true
+  },
+  miniProgram: {
+    appId: "wxsandboxminiprog1",
+    secret: "de08b5d0c06461b5eb70fd59ac7ce9d2",
+    kind: "miniProgram",
+    name: "沙盒小程序 (Sandbox Mini Program)",
+    bound: false
+  }
+}
+
+/**
+ * The default users: `alice` (张三), `bob` (李四), `carol` (王五🐼, no avatar, sex unknown) and
+ * `dave` (a snapshot user).
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultUsers: ReadonlyArray<SandboxUser> = [
+  {
+    id: "alice",
+    nickname: "张三",
+    sex: 2,
+    province: "广东",
+    city: "深圳",
+    country: "中国",
+    headimgurl: "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox-alice/132",
+    privilege: [],
+    unionid: "olzWokv71Boc1knksRfAoCKqK1O9"
+  },
+  {
+    id: "bob",
+    nickname: "李四",
+    sex: 1,
+    province: "北京",
+    city: "海淀",
+    country: "中国",
+    headimgurl: "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox-bob/132",
+    privilege: ["chinaunicom"],
+    unionid: "oHp1tAp8kjcmUnvoYl0kogRwLhgQ"
+  },
+  {
+    id: "carol",
+    nickname: "王五🐼",
+    sex: 0,
+    province: "上海",
+    city: "浦东新区",
+    country: "中国",
+    headimgurl: "",
+    privilege: [],
+    unionid: "obsCgYm5EKnmMCG2uvgdxHDQMDp9"
+  },
+  {
+    id: "dave",
+    nickname: "微信用户",
+    sex: 0,
+    province: "",
+    city: "",
+    country: "",
+    headimgurl: "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox-dave/132",
+    privilege: [],
+    unionid: "oq8BMFNaKmmmz4UXg5mPX7GThm4H",
+    snapshot: true
+  }
+]
+
+const defaults: Schemas.Config = {
+  apps: [defaultApps.officialAccount, defaultApps.website, defaultApps.miniProgram],
+  users: defaultUsers
+}
+
+// -------------------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------------------
+
+const emptyStats = (): Record<Endpoint, number> =>
+  Object.fromEntries(Schemas.endpoints.map((endpoint) => [endpoint, 0])) as Record<Endpoint, number>
+
+const orFail = <A>(either: Either.Either<A, string>): Effect.Effect<A, SandboxError> =>
+  Either.isRight(either) ? Effect.succeed(either.right) : Effect.fail(new SandboxError({ message: either.left }))
+
+const resetResponse: SandboxResponse = { status: 0, headers: {}, body: "", fault: "reset" }
+
+/**
+ * Builds a sandbox. Fails with a `SandboxError` on bad options (a duplicate appId, a malformed user...).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options?: SandboxOptions): Effect.Effect<SandboxService, SandboxError> =>
+  Effect.gen(function*() {
+    const config = yield* orFail(Schemas.checkOptions(options, defaults))
+    const engine = new Engine.Engine(config.apps, config.users)
+    const offset = yield* Ref.make(0)
+    const faults = yield* Ref.make<ReadonlyArray<Schemas.PendingFault>>([])
+    const stats = yield* Ref.make(emptyStats())
+    const now = Effect.zipWith(Clock.currentTimeMillis, Ref.get(offset), (clock, offset) => clock + offset)
+
+    const withNow = <A>(f: (now: number) => Either.Either<A, string>): Effect.Effect<A, SandboxError> =>
+      Effect.flatMap(now, (now) => Effect.suspend(() => orFail(f(now))))
+
+    const approve: SandboxService["approve"] = (options) =>
+      withNow((now) => {
+        const app = engine.apps.get(options.appId)
+        if (app === undefined) return Either.left(`unknown app ${JSON.stringify(options.appId)}`)
+        if (app.kind === "miniProgram") {
+          return Either.left(`app ${app.appId} is a miniProgram: use miniProgramLogin`)
+        }
+        const user = engine.users.get(options.user)
+        if (user === undefined) return Either.left(`unknown user ${JSON.stringify(options.user)}`)
+        const params = new URLSearchParams({
+          appid: app.appId,
+          redirect_uri: options.redirectUri,
+          response_type: "code",
+          scope: options.scope,
+          state: options.state ?? ""
+        })
+        return Either.map(
+          Either.mapLeft(
+            engine.checkAuthorize(app.kind === "website" ? "qrconnect" : "authorize", params),
+            (problem) => `${problem.param}: ${problem.message}`
+          ),
+          (request) => engine.consent(request, user, now)
+        )
+      })
+
+    const serveEndpoint = (endpoint: Endpoint, method: string, url: URL, body: string) =>
+      Effect.gen(function*() {
+        yield* Ref.update(stats, (stats) => ({ ...stats, [endpoint]: stats[endpoint] + 1 }))
+        const fault = yield* Ref.modify(faults, Faults.take(endpoint))
+        if (fault?.kind === "reset") return resetResponse
+        if (fault !== undefined && fault.kind !== "slow") return Faults.response(fault, endpoint)
+        const time = yield* now
+        const response = yield* Effect.sync(() =>
+          endpoint === "authorize" || endpoint === "qrconnect" ?
+            engine.authorize(endpoint, method, url.searchParams, new URLSearchParams(body), time) :
+            engine.sns(endpoint, url.searchParams, time)
+        )
+        if (fault !== undefined) yield* Effect.sleep(Duration.millis(fault.delayMs))
+        return response
+      })
+
+    const service: SandboxService = {
+      apps: config.apps,
+      users: config.users,
+      openidOf: (appId, userId) => engine.openidOf(appId, userId),
+      approve,
+      miniProgramLogin: (options) => withNow((now) => engine.miniProgramLogin(options.appId, options.user, now)),
+      encryptUserData: (options) =>
+        withNow((now) => engine.encryptUserData(options.appId, options.user, options.watermarkAppId, now)),
+      injectFault: (fault) =>
+        Effect.flatMap(
+          orFail(Schemas.checkFault(fault)),
+          (pending) => Ref.update(faults, (queue) => [...queue, pending])
+        ),
+      clearFaults: Ref.set(faults, []),
+      stats: Effect.map(Ref.get(stats), (stats) => ({ ...stats })),
+      resetStats: Ref.set(stats, emptyStats()),
+      advanceClock: (duration) => {
+        const millis = Duration.toMillis(duration)
+        return Number.isFinite(millis) ?
+          Ref.update(offset, (offset) => offset + millis) :
+          Effect.dieMessage("Sandbox.advanceClock: the duration must be finite")
+      },
+      currentTimeMillis: now,
+      handle: (request) =>
+        Effect.suspend((): Effect.Effect<SandboxResponse> => {
+          let url: URL
+          try {
+            url = new URL(request.url, "http://sandbox.invalid")
+          } catch {
+            return Effect.succeed(Engine.htmlResponse(400, Html.errorPage("url", "malformed request URL")))
+          }
+          const method = request.method.toUpperCase()
+          const body = request.body ?? ""
+          if (url.pathname === "/__sandbox" || url.pathname.startsWith("/__sandbox/")) {
+            return Control.handle(control, method, url, body)
+          }
+          const endpoint = Engine.endpointOf(url.pathname)
+          if (endpoint !== undefined) return serveEndpoint(endpoint, method, url, body)
+          if (url.pathname === "/") {
+            return Effect.succeed(
+              Engine.htmlResponse(
+                200,
+                Html.indexPage(url.origin, config.apps, config.users, (app) => {
+                  if (app.kind === "miniProgram") return undefined
+                  return sampleAuthorizeUrl(url.origin, app)
+                })
+              )
+            )
+          }
+          return Effect.succeed(Engine.htmlResponse(404, Html.notFoundPage(url.pathname)))
+        }).pipe(
+          Effect.catchAllDefect(() =>
+            Effect.succeed(Engine.htmlResponse(500, Html.errorPage("sandbox", "internal error in the sandbox")))
+          )
+        )
+    }
+    const control: Control.ControlDeps = {
+      service,
+      pendingFaults: Effect.map(Ref.get(faults), (queue) => queue.map(Schemas.toFault)),
+      now
+    }
+    return service
+  })
+
+/**
+ * A ready-to-click consent URL for an app, redirecting to the sandbox's own callback page.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const sampleAuthorizeUrl = (origin: string, app: SandboxApp, state: string = "sandbox"): string => {
+  const path = app.kind === "website" ? "/connect/qrconnect" : "/connect/oauth2/authorize"
+  const query = new URLSearchParams({
+    appid: app.appId,
+    redirect_uri: `${origin}/__sandbox/callback`,
+    response_type: "code",
+    scope: app.kind === "website" ? "snsapi_login" : "snsapi_userinfo",
+    state
+  })
+  return `${origin}${path}?${query.toString()}#wechat_redirect`
+}
+
+/**
+ * Reads options from a JSON config's text: `{ "apps": [...], "users": [...] }`, either list optional.
+ * In the file, an app's `name` (default: the appId) and `bound` (default false) may be left out, and
+ * so may everything of a user but `id` and `nickname`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loadOptions = (json: string): Effect.Effect<SandboxOptions, SandboxError> =>
+  Effect.suspend(() => orFail(Schemas.parseOptions(json, defaults))).pipe(
+    Effect.mapError((e) => new SandboxError({ message: `bad sandbox config: ${e.message}` }))
+  )
+
+/**
+ * Reads options from a JSON config file (see `loadOptions`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loadOptionsFile = (path: string): Effect.Effect<SandboxOptions, SandboxError> =>
+  Effect.flatMap(
+    Effect.tryPromise({
+      try: () => Fs.readFile(path, "utf8"),
+      catch: (cause) =>
+        new SandboxError({
+          message: `cannot read sandbox config ${path}: ${
+            (cause as NodeJS.ErrnoException)?.code === "ENOENT" ?
+              "no such file" :
+              cause instanceof Error ?
+              cause.message :
+              String(cause)
+          }`
+        })
+    }),
+    (text) =>
+      Effect.mapError(loadOptions(text), (e) =>
+        new SandboxError({ message: e.message.replace("config", `config ${path}`) }))
+  )
+
+// -------------------------------------------------------------------------------------------------
+// layers
+// -------------------------------------------------------------------------------------------------
+
+/**
+ * The sandbox service. Bad options are a defect here; use `make` or `loadOptions` to handle them.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: SandboxOptions): Layer.Layer<Sandbox> =>
+  Layer.effect(Sandbox, Effect.orDie(make(options)))
+
+/**
+ * The sandbox service, with apps and users from a JSON config file.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfigFile = (path: string): Layer.Layer<Sandbox, SandboxError> =>
+  Layer.effect(Sandbox, Effect.flatMap(loadOptionsFile(path), make))
+
+/**
+ * An in-process `HttpClient` answered by the sandbox: no sockets. Every request goes to the sandbox
+ * whatever its host (`https://api.weixin.qq.com/sns/...`, `http://localhost/sns/...`): only the path
+ * and query count. A `reset` fault fails with `RequestError` (reason `Transport`); a `slow` fault
+ * sleeps on `Clock` (interruptible, so client timeouts work, and `TestClock` drives it).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerHttpClient: Layer.Layer<HttpClient.HttpClient, never, Sandbox> = Layer.effect(
+  HttpClient.HttpClient,
+  Effect.map(Sandbox, (sandbox) => Client.make(sandbox.handle))
+)
+
+/**
+ * A real HTTP server for the sandbox, on `@effect/platform-node`. `port: 0` picks a free port; the
+ * bound address is in the `SandboxServer` service. `host` defaults to 127.0.0.1. A `reset` fault
+ * destroys the socket.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerServer = (options: {
+  readonly port: number
+  readonly host?: string | undefined
+}): Layer.Layer<SandboxServer.SandboxServer, ServeError | SandboxError, Sandbox> =>
+  Layer.unwrapEffect(
+    Effect.map(Sandbox, (sandbox) => Server.layer(options, sandbox.handle, (message) => new SandboxError({ message })))
+  )

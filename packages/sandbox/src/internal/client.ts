@@ -1,0 +1,70 @@
+/**
+ * The in-process transport: an `HttpClient` whose requests are answered by `Sandbox.handle`, with
+ * no socket. Any host is accepted; only the path and query matter.
+ *
+ * @internal
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { SandboxRequest, SandboxResponse } from "../Sandbox.js"
+
+const decoder = new TextDecoder()
+
+const bodyText = (
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<string, HttpClientError.RequestError> => {
+  const body = request.body
+  switch (body._tag) {
+    case "Empty":
+      return Effect.succeed("")
+    case "Uint8Array":
+      return Effect.succeed(decoder.decode(body.body))
+    case "Raw":
+      return Effect.succeed(
+        typeof body.body === "string" ?
+          body.body :
+          body.body instanceof Uint8Array ?
+          decoder.decode(body.body) :
+          String(body.body)
+      )
+    case "FormData": {
+      const params = new URLSearchParams()
+      for (const [key, value] of body.formData) params.append(key, typeof value === "string" ? value : value.name)
+      return Effect.succeed(params.toString())
+    }
+    case "Stream":
+      return Stream.runCollect(body.stream).pipe(
+        Effect.map((chunks) => Buffer.concat(Chunk.toReadonlyArray(chunks)).toString("utf8")),
+        Effect.mapError((cause) => new HttpClientError.RequestError({ request, reason: "Encode", cause }))
+      )
+  }
+}
+
+const nullBodyStatuses = new Set([101, 204, 205, 304])
+
+/** @internal */
+export const make = (handle: (request: SandboxRequest) => Effect.Effect<SandboxResponse>): HttpClient.HttpClient =>
+  HttpClient.make((request, url) =>
+    Effect.gen(function*() {
+      const body = yield* bodyText(request)
+      const response = yield* handle({ method: request.method, url: url.toString(), headers: request.headers, body })
+      if (response.fault === "reset") {
+        return yield* new HttpClientError.RequestError({
+          request,
+          reason: "Transport",
+          description: "connection reset by the sandbox (reset fault)",
+          cause: Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })
+        })
+      }
+      const webBody = request.method === "HEAD" || nullBodyStatuses.has(response.status) ? null : response.body
+      return HttpClientResponse.fromWeb(
+        request,
+        new Response(webBody, { status: response.status, headers: response.headers })
+      )
+    })
+  )

@@ -1,0 +1,156 @@
+/**
+ * The `/__sandbox/` control endpoints: the sandbox's Effect controls over HTTP, JSON in and out.
+ * Bad input gets a 400 `{ "error": "..." }`, an unknown command a 404; never a stack trace.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import type { Fault, SandboxService } from "../Sandbox.js"
+import type { RawResponse } from "./engine.js"
+import * as Engine from "./engine.js"
+import * as Html from "./html.js"
+import * as Schemas from "./schema.js"
+
+/** @internal */
+export interface ControlDeps {
+  readonly service: SandboxService
+  readonly pendingFaults: Effect.Effect<ReadonlyArray<Fault>>
+  readonly now: Effect.Effect<number>
+}
+
+const json = (status: number, body: unknown): RawResponse => ({
+  status,
+  headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+  body: JSON.stringify(body, null, 2)
+})
+
+const error = (status: number, message: string): RawResponse => json(status, { error: message })
+
+const parseJson = (body: string): Either.Either<unknown, string> => {
+  if (body.trim() === "") return Either.left("expected a JSON body")
+  try {
+    return Either.right(JSON.parse(body))
+  } catch {
+    return Either.left("the request body is not valid JSON")
+  }
+}
+
+const withBody = <A, I>(
+  schema: Schema.Schema<A, I>,
+  body: string,
+  f: (input: A) => Effect.Effect<RawResponse, { readonly message: string }>
+): Effect.Effect<RawResponse> => {
+  const decoded = Either.flatMap(parseJson(body), (input) => Schemas.decode(schema, input))
+  if (Either.isLeft(decoded)) return Effect.succeed(error(400, decoded.left))
+  return Effect.catchAll(f(decoded.right), (e) => Effect.succeed(error(400, e.message)))
+}
+
+type Route = (deps: ControlDeps, body: string, url: URL) => Effect.Effect<RawResponse>
+
+const routes: Record<string, Partial<Record<string, Route>>> = {
+  config: {
+    GET: ({ now, service }) =>
+      Effect.map(now, (now) =>
+        json(200, {
+          apps: service.apps,
+          users: service.users,
+          openids: Object.fromEntries(
+            service.apps.map((app) => [
+              app.appId,
+              Object.fromEntries(service.users.map((user) => [user.id, service.openidOf(app.appId, user.id)]))
+            ])
+          ),
+          endpoints: Engine.endpointPaths,
+          now
+        }))
+  },
+  faults: {
+    GET: ({ pendingFaults }) => Effect.map(pendingFaults, (faults) => json(200, { faults })),
+    POST: ({ pendingFaults, service }, body) =>
+      withBody(
+        Schema.Unknown,
+        body,
+        (fault) =>
+          Effect.zipRight(
+            service.injectFault(fault as Fault),
+            Effect.map(pendingFaults, (faults) => json(200, { ok: true, faults }))
+          )
+      ),
+    DELETE: ({ service }) => Effect.as(service.clearFaults, json(200, { ok: true }))
+  },
+  stats: {
+    GET: ({ service }) => Effect.map(service.stats, (stats) => json(200, stats))
+  },
+  "stats/reset": {
+    POST: ({ service }) => Effect.as(service.resetStats, json(200, { ok: true }))
+  },
+  clock: {
+    GET: ({ now }) => Effect.map(now, (now) => json(200, { now, iso: new Date(now).toISOString() }))
+  },
+  "clock/advance": {
+    POST: ({ now, service }, body) =>
+      withBody(Schemas.AdvanceBody, body, ({ ms, seconds }) => {
+        if ((ms === undefined) === (seconds === undefined)) {
+          return Effect.fail({ message: "give exactly one of seconds or ms, e.g. { \"seconds\": 7200 }" })
+        }
+        return Effect.zipRight(
+          service.advanceClock(ms ?? seconds! * 1000),
+          Effect.map(now, (now) => json(200, { now, iso: new Date(now).toISOString() }))
+        )
+      })
+  },
+  approve: {
+    POST: ({ service }, body) =>
+      withBody(
+        Schemas.ApproveBody,
+        body,
+        (options) => Effect.map(service.approve(options), (url) => json(200, { url }))
+      )
+  },
+  "miniprogram/login": {
+    POST: ({ service }, body) =>
+      withBody(
+        Schemas.LoginBody,
+        body,
+        (options) => Effect.map(service.miniProgramLogin(options), (code) => json(200, { code }))
+      )
+  },
+  "miniprogram/encrypt": {
+    POST: ({ service }, body) =>
+      withBody(
+        Schemas.EncryptBody,
+        body,
+        (options) => Effect.map(service.encryptUserData(options), (data) => json(200, data))
+      )
+  },
+  callback: {
+    GET: (_, __, url) =>
+      Effect.succeed(
+        Engine.htmlResponse(
+          200,
+          Html.callbackPage(url.searchParams.get("code") ?? undefined, url.searchParams.get("state") ?? undefined)
+        )
+      )
+  }
+}
+
+/** Answers a request under `/__sandbox/`. @internal */
+export const handle = (deps: ControlDeps, method: string, url: URL, body: string): Effect.Effect<RawResponse> => {
+  const command = url.pathname.replace(/^\/__sandbox\/?/, "").replace(/\/$/, "")
+  const route = Object.prototype.hasOwnProperty.call(routes, command) ? routes[command] : undefined
+  if (route === undefined) {
+    return Effect.succeed(
+      error(404, `unknown control command ${JSON.stringify(command)}; known: ${Object.keys(routes).join(", ")}`)
+    )
+  }
+  const handler = route[method === "HEAD" ? "GET" : method]
+  if (handler === undefined) {
+    return Effect.succeed({
+      ...error(405, `${method} is not allowed on /__sandbox/${command}; use ${Object.keys(route).join(" or ")}`),
+      headers: { "content-type": "application/json; charset=utf-8", allow: Object.keys(route).join(", ") }
+    })
+  }
+  return handler(deps, body, url)
+}

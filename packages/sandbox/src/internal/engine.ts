@@ -1,0 +1,532 @@
+/**
+ * The WeChat rules themselves: codes, grants, tokens and sessions, and the answers of every
+ * endpoint. Synchronous and transport-free: callers pass the sandbox time in and get a plain
+ * response out; the `Sandbox` module wraps it in Effects (clock, faults, stats).
+ *
+ * All state lives in this object's maps and is only touched inside one synchronous call, so every
+ * request is atomic.
+ *
+ * @internal
+ */
+import * as Either from "effect/Either"
+import type { Endpoint, SandboxApp, SandboxUser } from "../Sandbox.js"
+import * as Html from "./html.js"
+import * as Ids from "./ids.js"
+import * as Places from "./places.js"
+
+/** @internal */
+export interface RawResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+}
+
+/** A code lives 5 minutes. @internal */
+export const CODE_TTL_MS = 5 * 60 * 1000
+/** An access token lives 7200 seconds. @internal */
+export const ACCESS_TOKEN_TTL_SECONDS = 7200
+/** A refresh token lives 30 days from consent. @internal */
+export const REFRESH_TOKEN_TTL_MS = 30 * 24 * 60 * 60 * 1000
+
+const TEXT_PLAIN = "text/plain"
+const JSON_UTF8 = "application/json; encoding=utf-8"
+const HTML = "text/html; charset=utf-8"
+
+/** The content type WeChat sends for an endpoint's JSON (errors included). @internal */
+export const jsonContentType = (endpoint: Endpoint): string =>
+  endpoint === "userinfo" || endpoint === "auth" ? JSON_UTF8 : TEXT_PLAIN
+
+/** @internal */
+export const jsonResponse = (endpoint: Endpoint, body: unknown): RawResponse => ({
+  status: 200,
+  headers: { "content-type": jsonContentType(endpoint), "cache-control": "no-cache" },
+  body: JSON.stringify(body)
+})
+
+/** A WeChat error: HTTP 200 with `{errcode, errmsg}`, errmsg carrying a request id like WeChat's. @internal */
+export const errcodeResponse = (endpoint: Endpoint, errcode: number, errmsg: string): RawResponse =>
+  jsonResponse(endpoint, { errcode, errmsg: `${errmsg} rid: ${Ids.randomRid()}` })
+
+/** @internal */
+export const htmlResponse = (status: number, body: string, headers?: Record<string, string>): RawResponse => ({
+  status,
+  headers: { "content-type": HTML, "cache-control": "no-store", ...headers },
+  body
+})
+
+/** Every endpoint and its path. @internal */
+export const endpointPaths: Readonly<Record<Endpoint, string>> = {
+  authorize: "/connect/oauth2/authorize",
+  qrconnect: "/connect/qrconnect",
+  access_token: "/sns/oauth2/access_token",
+  refresh_token: "/sns/oauth2/refresh_token",
+  userinfo: "/sns/userinfo",
+  auth: "/sns/auth",
+  jscode2session: "/sns/jscode2session"
+}
+
+const endpointByPath = new Map<string, Endpoint>(
+  Object.entries(endpointPaths).map(([endpoint, path]) => [path, endpoint as Endpoint])
+)
+
+/** @internal */
+export const endpointOf = (path: string): Endpoint | undefined => endpointByPath.get(path)
+
+interface CodeEntry {
+  readonly appId: string
+  readonly userId: string
+  readonly scope: string
+  readonly issuedAt: number
+  used: boolean
+}
+
+interface Grant {
+  readonly app: SandboxApp
+  readonly user: SandboxUser
+  readonly openid: string
+  readonly scope: string
+  readonly refreshToken: string
+  readonly refreshExpiresAt: number
+  accessToken: string
+}
+
+interface AccessTokenEntry {
+  readonly grant: Grant
+  expiresAt: number
+}
+
+interface JsCodeEntry {
+  readonly appId: string
+  readonly userId: string
+  readonly issuedAt: number
+  readonly sessionKey: string
+  used: boolean
+}
+
+/** What an authorize request asks for, once checked. @internal */
+export interface AuthorizeRequest {
+  readonly app: SandboxApp
+  readonly redirectUri: string
+  readonly scope: string
+  readonly state: string | undefined
+}
+
+/** Why an authorize request is refused: the parameter at fault and a message. @internal */
+export interface AuthorizeProblem {
+  readonly param: string
+  readonly message: string
+}
+
+const STATE_PATTERN = /^[a-zA-Z0-9]{0,128}$/
+
+const scopesOf = (endpoint: "authorize" | "qrconnect"): ReadonlyArray<string> =>
+  endpoint === "authorize" ? ["snsapi_base", "snsapi_userinfo"] : ["snsapi_login"]
+
+const kindOf = (endpoint: "authorize" | "qrconnect"): SandboxApp["kind"] =>
+  endpoint === "authorize" ? "officialAccount" : "website"
+
+/**
+ * Appends `code`/`state` to a redirect URI the way WeChat does: the existing query is kept as
+ * sent, and a fragment stays at the end (`https://x/#/cb` becomes `https://x/?code=..&state=..#/cb`).
+ *
+ * @internal
+ */
+export const appendQuery = (uri: string, params: ReadonlyArray<readonly [string, string]>): string => {
+  const hashAt = uri.indexOf("#")
+  const base = hashAt === -1 ? uri : uri.slice(0, hashAt)
+  const hash = hashAt === -1 ? "" : uri.slice(hashAt)
+  const query = params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&")
+  const separator = !base.includes("?") ? "?" : base.endsWith("?") || base.endsWith("&") ? "" : "&"
+  return `${base}${separator}${query}${hash}`
+}
+
+const isAbsoluteHttpUrl = (value: string): boolean => {
+  try {
+    const url = new URL(value)
+    return (url.protocol === "http:" || url.protocol === "https:") && url.host !== ""
+  } catch {
+    return false
+  }
+}
+
+const param = (params: URLSearchParams, name: string): string | undefined => {
+  const value = params.get(name)
+  return value === null || value === "" ? undefined : value
+}
+
+const sessionKeyId = (appId: string, userId: string) => `${appId}\u0000${userId}`
+
+/** @internal */
+export class Engine {
+  readonly apps: ReadonlyMap<string, SandboxApp>
+  readonly users: ReadonlyMap<string, SandboxUser>
+  private readonly codes = new Map<string, CodeEntry>()
+  private readonly grants = new Map<string, Grant>()
+  private readonly accessTokens = new Map<string, AccessTokenEntry>()
+  private readonly jsCodes = new Map<string, JsCodeEntry>()
+  private readonly sessionKeys = new Map<string, string>()
+  private readonly openids = new Map<string, string>()
+  private writes = 0
+
+  constructor(apps: ReadonlyArray<SandboxApp>, users: ReadonlyArray<SandboxUser>) {
+    this.apps = new Map(apps.map((app) => [app.appId, app]))
+    this.users = new Map(users.map((user) => [user.id, user]))
+  }
+
+  openidOf(appId: string, userId: string): string {
+    const key = sessionKeyId(appId, userId)
+    let openid = this.openids.get(key)
+    if (openid === undefined) {
+      openid = Ids.deriveOpenid(appId, userId)
+      this.openids.set(key, openid)
+    }
+    return openid
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // consent
+  // ---------------------------------------------------------------------------------------------
+
+  /** Checks an authorize / qrconnect request in WeChat's order: appid, redirect_uri, response_type, scope, state. */
+  checkAuthorize(
+    endpoint: "authorize" | "qrconnect",
+    params: URLSearchParams
+  ): Either.Either<AuthorizeRequest, AuthorizeProblem> {
+    const appId = param(params, "appid")
+    const app = appId === undefined ? undefined : this.apps.get(appId)
+    if (appId === undefined) return Either.left({ param: "appid", message: "appid 参数错误: appid is missing" })
+    if (app === undefined) {
+      return Either.left({ param: "appid", message: `appid 参数错误: no app ${appId} in this sandbox` })
+    }
+    if (app.kind !== kindOf(endpoint)) {
+      const hint = app.kind === "website" ?
+        "a website app logs in at /connect/qrconnect" :
+        app.kind === "officialAccount" ?
+        "an official account authorizes at /connect/oauth2/authorize" :
+        "a mini program logs in with wx.login() and /sns/jscode2session"
+      return Either.left({ param: "appid", message: `appid 参数错误: ${appId} is a ${app.kind} app (${hint})` })
+    }
+    const redirectUri = param(params, "redirect_uri")
+    if (redirectUri === undefined || !isAbsoluteHttpUrl(redirectUri)) {
+      return Either.left({
+        param: "redirect_uri",
+        message: "redirect_uri 参数错误: it must be an absolute http(s) URL, URL-encoded"
+      })
+    }
+    if (params.get("response_type") !== "code") {
+      return Either.left({ param: "response_type", message: "response_type 参数错误: it must be code" })
+    }
+    const scope = params.get("scope") ?? ""
+    if (!scopesOf(endpoint).includes(scope)) {
+      return Either.left({
+        param: "scope",
+        message: `scope 参数错误或没有 scope 权限: ${endpointPaths[endpoint]} takes ${scopesOf(endpoint).join(" or ")}`
+      })
+    }
+    const state = param(params, "state")
+    if (state !== undefined && !STATE_PATTERN.test(state)) {
+      return Either.left({ param: "state", message: "state 参数错误: at most 128 characters of a-zA-Z0-9" })
+    }
+    return Either.right({ app, redirectUri, scope, state })
+  }
+
+  private issueCode(appId: string, userId: string, scope: string, now: number): string {
+    this.sweep(now)
+    const code = Ids.randomCode()
+    this.codes.set(code, { appId, userId, scope, issuedAt: now, used: false })
+    return code
+  }
+
+  /** The callback URL after the user consents. */
+  consent(request: AuthorizeRequest, user: SandboxUser, now: number): string {
+    const code = this.issueCode(request.app.appId, user.id, request.scope, now)
+    return appendQuery(request.redirectUri, [["code", code], ["state", request.state ?? ""]])
+  }
+
+  /** The callback URL after the user refuses: WeChat sends only the state. */
+  deny(request: AuthorizeRequest): string {
+    return appendQuery(request.redirectUri, [["state", request.state ?? ""]])
+  }
+
+  /** `GET` shows the consent page, `POST` takes the decision the page's form sends. */
+  authorize(
+    endpoint: "authorize" | "qrconnect",
+    method: string,
+    query: URLSearchParams,
+    form: URLSearchParams,
+    now: number
+  ): RawResponse {
+    const path = endpointPaths[endpoint]
+    if (method === "GET" || method === "HEAD") {
+      const checked = this.checkAuthorize(endpoint, query)
+      if (Either.isLeft(checked)) return htmlResponse(400, Html.errorPage(checked.left.param, checked.left.message))
+      return htmlResponse(
+        200,
+        Html.consentPage({
+          path,
+          app: checked.right.app,
+          users: Array.from(this.users.values()),
+          redirectUri: checked.right.redirectUri,
+          scope: checked.right.scope,
+          state: checked.right.state
+        })
+      )
+    }
+    if (method !== "POST") return htmlResponse(405, Html.methodNotAllowedPage(method, path), { allow: "GET, POST" })
+    const checked = this.checkAuthorize(endpoint, form)
+    if (Either.isLeft(checked)) return htmlResponse(400, Html.errorPage(checked.left.param, checked.left.message))
+    const decision = form.get("decision")
+    if (decision === "deny") return this.redirect(this.deny(checked.right))
+    if (decision !== "allow") {
+      return htmlResponse(400, Html.errorPage("decision", "decision 参数错误: it must be allow or deny"))
+    }
+    const userId = form.get("user") ?? ""
+    const user = this.users.get(userId)
+    if (user === undefined) {
+      return htmlResponse(
+        400,
+        Html.errorPage("user", `user 参数错误: no user ${JSON.stringify(userId)} in this sandbox`)
+      )
+    }
+    return this.redirect(this.consent(checked.right, user, now))
+  }
+
+  private redirect(location: string): RawResponse {
+    return htmlResponse(302, Html.redirectPage(location), { location, "referrer-policy": "no-referrer" })
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // sns API
+  // ---------------------------------------------------------------------------------------------
+
+  /** Answers one of the JSON endpoints. */
+  sns(endpoint: Exclude<Endpoint, "authorize" | "qrconnect">, params: URLSearchParams, now: number): RawResponse {
+    switch (endpoint) {
+      case "access_token":
+        return this.accessToken(params, now)
+      case "refresh_token":
+        return this.refreshToken(params, now)
+      case "userinfo":
+        return this.userInfo(params, now)
+      case "auth":
+        return this.auth(params, now)
+      case "jscode2session":
+        return this.jscode2session(params, now)
+    }
+  }
+
+  private tokenBody(grant: Grant, expiresAt: number, now: number) {
+    return {
+      access_token: grant.accessToken,
+      expires_in: Math.max(0, Math.round((expiresAt - now) / 1000)),
+      refresh_token: grant.refreshToken,
+      openid: grant.openid,
+      scope: grant.scope,
+      ...(grant.user.snapshot === true ? { is_snapshotuser: 1 } : {}),
+      ...(grant.app.bound && grant.scope !== "snsapi_base" ? { unionid: grant.user.unionid } : {})
+    }
+  }
+
+  private accessToken(params: URLSearchParams, now: number): RawResponse {
+    const fail = (errcode: number, errmsg: string) => errcodeResponse("access_token", errcode, errmsg)
+    const appId = param(params, "appid")
+    if (appId === undefined) return fail(41002, "appid missing")
+    const secret = param(params, "secret")
+    if (secret === undefined) return fail(41004, "appsecret missing")
+    const code = param(params, "code")
+    if (code === undefined) return fail(41008, "missing code")
+    if (params.get("grant_type") !== "authorization_code") return fail(40002, "invalid grant_type")
+    const app = this.apps.get(appId)
+    if (app === undefined) return fail(40013, "invalid appid")
+    if (app.secret !== secret) return fail(40125, "invalid appsecret")
+    const entry = this.codes.get(code)
+    if (entry === undefined || entry.appId !== appId) return fail(40029, "invalid code")
+    if (entry.used) return fail(40163, "code been used")
+    if (now - entry.issuedAt >= CODE_TTL_MS) return fail(42003, "code expired")
+    const user = this.users.get(entry.userId)
+    if (user === undefined) return fail(40029, "invalid code")
+    entry.used = true
+    this.sweep(now)
+    const grant: Grant = {
+      app,
+      user,
+      openid: this.openidOf(appId, user.id),
+      scope: entry.scope,
+      refreshToken: Ids.randomToken(),
+      refreshExpiresAt: now + REFRESH_TOKEN_TTL_MS,
+      accessToken: Ids.randomToken()
+    }
+    const expiresAt = now + ACCESS_TOKEN_TTL_SECONDS * 1000
+    this.grants.set(grant.refreshToken, grant)
+    this.accessTokens.set(grant.accessToken, { grant, expiresAt })
+    return jsonResponse("access_token", this.tokenBody(grant, expiresAt, now))
+  }
+
+  private refreshToken(params: URLSearchParams, now: number): RawResponse {
+    const fail = (errcode: number, errmsg: string) => errcodeResponse("refresh_token", errcode, errmsg)
+    const appId = param(params, "appid")
+    if (appId === undefined) return fail(41002, "appid missing")
+    const refreshToken = param(params, "refresh_token")
+    if (refreshToken === undefined) return fail(41003, "refresh_token missing")
+    if (params.get("grant_type") !== "refresh_token") return fail(40002, "invalid grant_type")
+    if (!this.apps.has(appId)) return fail(40013, "invalid appid")
+    const grant = this.grants.get(refreshToken)
+    if (grant === undefined || grant.app.appId !== appId) return fail(40030, "invalid refresh_token")
+    if (now >= grant.refreshExpiresAt) return fail(42002, "refresh_token expired")
+    const expiresAt = now + ACCESS_TOKEN_TTL_SECONDS * 1000
+    const current = this.accessTokens.get(grant.accessToken)
+    if (current !== undefined && now < current.expiresAt) {
+      // an unexpired access token is kept and its expiry renewed
+      current.expiresAt = expiresAt
+    } else {
+      grant.accessToken = Ids.randomToken()
+      this.accessTokens.set(grant.accessToken, { grant, expiresAt })
+    }
+    return jsonResponse("refresh_token", this.tokenBody(grant, expiresAt, now))
+  }
+
+  private checkAccessToken(
+    endpoint: "userinfo" | "auth",
+    params: URLSearchParams,
+    now: number
+  ): Either.Either<Grant, RawResponse> {
+    const fail = (errcode: number, errmsg: string) => Either.left(errcodeResponse(endpoint, errcode, errmsg))
+    const accessToken = param(params, "access_token")
+    if (accessToken === undefined) return fail(41001, "access_token missing")
+    const openid = param(params, "openid")
+    if (openid === undefined) return fail(41009, "missing openid")
+    const entry = this.accessTokens.get(accessToken)
+    if (entry === undefined) return fail(40001, "invalid credential, access_token is invalid or not latest")
+    if (now >= entry.expiresAt) return fail(42001, "access_token expired")
+    if (entry.grant.openid !== openid) return fail(40003, "invalid openid")
+    return Either.right(entry.grant)
+  }
+
+  private userInfo(params: URLSearchParams, now: number): RawResponse {
+    const checked = this.checkAccessToken("userinfo", params, now)
+    if (Either.isLeft(checked)) return checked.left
+    const grant = checked.right
+    if (grant.scope === "snsapi_base") return errcodeResponse("userinfo", 48001, "api unauthorized")
+    const lang = Places.parseLang(param(params, "lang"))
+    const user = grant.user
+    return jsonResponse("userinfo", {
+      openid: grant.openid,
+      nickname: user.nickname,
+      sex: user.sex,
+      city: Places.localize(user.city, lang),
+      province: Places.localize(user.province, lang),
+      country: Places.localize(user.country, lang),
+      headimgurl: user.headimgurl,
+      privilege: user.privilege,
+      ...(grant.app.bound ? { unionid: user.unionid } : {})
+    })
+  }
+
+  private auth(params: URLSearchParams, now: number): RawResponse {
+    const checked = this.checkAccessToken("auth", params, now)
+    if (Either.isLeft(checked)) return checked.left
+    return jsonResponse("auth", { errcode: 0, errmsg: "ok" })
+  }
+
+  private jscode2session(params: URLSearchParams, now: number): RawResponse {
+    const fail = (errcode: number, errmsg: string) => errcodeResponse("jscode2session", errcode, errmsg)
+    const appId = param(params, "appid")
+    if (appId === undefined) return fail(41002, "appid missing")
+    const secret = param(params, "secret")
+    if (secret === undefined) return fail(41004, "appsecret missing")
+    const jsCode = param(params, "js_code")
+    if (jsCode === undefined) return fail(41008, "missing code")
+    if (params.get("grant_type") !== "authorization_code") return fail(40002, "invalid grant_type")
+    const app = this.apps.get(appId)
+    if (app === undefined || app.kind !== "miniProgram") return fail(40013, "invalid appid")
+    if (app.secret !== secret) return fail(40125, "invalid appsecret")
+    const entry = this.jsCodes.get(jsCode)
+    if (entry === undefined || entry.appId !== appId) return fail(40029, "invalid code")
+    if (entry.used) return fail(40163, "code been used")
+    if (now - entry.issuedAt >= CODE_TTL_MS) return fail(40029, "invalid code")
+    const user = this.users.get(entry.userId)
+    if (user === undefined) return fail(40029, "invalid code")
+    entry.used = true
+    this.sessionKeys.set(sessionKeyId(appId, user.id), entry.sessionKey)
+    return jsonResponse("jscode2session", {
+      session_key: entry.sessionKey,
+      openid: this.openidOf(appId, user.id),
+      ...(app.bound ? { unionid: user.unionid } : {})
+    })
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // mini program controls
+  // ---------------------------------------------------------------------------------------------
+
+  private miniProgramApp(appId: string): Either.Either<SandboxApp, string> {
+    const app = this.apps.get(appId)
+    if (app === undefined) return Either.left(`unknown app ${JSON.stringify(appId)}`)
+    if (app.kind !== "miniProgram") return Either.left(`app ${appId} is a ${app.kind} app, not a miniProgram`)
+    return Either.right(app)
+  }
+
+  /** What `wx.login()` gives a mini program: a fresh js_code (with a fresh session_key behind it). */
+  miniProgramLogin(appId: string, userId: string, now: number): Either.Either<string, string> {
+    const app = this.miniProgramApp(appId)
+    if (Either.isLeft(app)) return Either.left(app.left)
+    if (!this.users.has(userId)) return Either.left(`unknown user ${JSON.stringify(userId)}`)
+    this.sweep(now)
+    const code = Ids.randomCode()
+    this.jsCodes.set(code, { appId, userId, issuedAt: now, sessionKey: Ids.randomSessionKey(), used: false })
+    return Either.right(code)
+  }
+
+  /** What `wx.getUserInfo()` gives a mini program, encrypted with the user's current session_key. */
+  encryptUserData(
+    appId: string,
+    userId: string,
+    watermarkAppId: string | undefined,
+    now: number
+  ): Either.Either<{ encryptedData: string; iv: string }, string> {
+    const app = this.miniProgramApp(appId)
+    if (Either.isLeft(app)) return Either.left(app.left)
+    const user = this.users.get(userId)
+    if (user === undefined) return Either.left(`unknown user ${JSON.stringify(userId)}`)
+    const sessionKey = this.sessionKeys.get(sessionKeyId(appId, userId))
+    if (sessionKey === undefined) {
+      return Either.left(
+        `user ${userId} has no session_key in ${appId} yet: exchange a js_code from miniProgramLogin at /sns/jscode2session first`
+      )
+    }
+    const data = {
+      openId: this.openidOf(appId, userId),
+      nickName: user.nickname,
+      gender: user.sex,
+      language: "zh_CN",
+      city: Places.localize(user.city, "en"),
+      province: Places.localize(user.province, "en"),
+      country: Places.localize(user.country, "en"),
+      avatarUrl: user.headimgurl,
+      ...(app.right.bound ? { unionId: user.unionid } : {}),
+      watermark: { timestamp: Math.floor(now / 1000), appid: watermarkAppId ?? appId }
+    }
+    return Either.right(Ids.encryptUserData(sessionKey, JSON.stringify(data)))
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // housekeeping
+  // ---------------------------------------------------------------------------------------------
+
+  /** Every 1000 writes, forgets what has been dead for a day, so a long-running sandbox stays small. */
+  private sweep(now: number): void {
+    if (++this.writes % 1000 !== 0) return
+    const day = 24 * 60 * 60 * 1000
+    for (const [code, entry] of this.codes) if (now - entry.issuedAt > CODE_TTL_MS + day) this.codes.delete(code)
+    for (const [code, entry] of this.jsCodes) if (now - entry.issuedAt > CODE_TTL_MS + day) this.jsCodes.delete(code)
+    for (const [token, entry] of this.accessTokens) {
+      if (now - entry.expiresAt > day && entry.grant.accessToken !== token) this.accessTokens.delete(token)
+    }
+    for (const [token, grant] of this.grants) {
+      if (now - grant.refreshExpiresAt > day) {
+        this.grants.delete(token)
+        this.accessTokens.delete(grant.accessToken)
+      }
+    }
+  }
+}

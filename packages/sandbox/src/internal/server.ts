@@ -1,0 +1,71 @@
+/**
+ * The HTTP transport: `Sandbox.handle` behind a real Node HTTP server (`@effect/platform-node`).
+ * A `reset` fault destroys the request's socket.
+ *
+ * @internal
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import type * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Http from "node:http"
+import type { SandboxRequest, SandboxResponse } from "../Sandbox.js"
+import * as SandboxServer from "../SandboxServer.js"
+
+const app = (handle: (request: SandboxRequest) => Effect.Effect<SandboxResponse>) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const url = Option.getOrElse(HttpServerRequest.toURL(request), () => new URL(request.url, "http://localhost"))
+    const body = request.method === "GET" || request.method === "HEAD" ?
+      "" :
+      yield* Effect.orElseSucceed(request.text, () => "")
+    const response = yield* handle({ method: request.method, url: url.href, headers: request.headers, body })
+    if (response.fault === "reset") {
+      NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
+      return yield* Effect.interrupt
+    }
+    return HttpServerResponse.text(response.body, { status: response.status, headers: response.headers })
+  })
+
+const urlHost = (hostname: string): string =>
+  hostname === "0.0.0.0"
+    ? "127.0.0.1"
+    : hostname === "::"
+    ? "[::1]"
+    : hostname.includes(":")
+    ? `[${hostname}]`
+    : hostname
+
+/** @internal */
+export const layer = <E>(
+  options: { readonly port: number; readonly host?: string | undefined },
+  handle: (request: SandboxRequest) => Effect.Effect<SandboxResponse>,
+  badInput: (message: string) => E
+): Layer.Layer<SandboxServer.SandboxServer, HttpServerError.ServeError | E> =>
+  Layer.scoped(
+    SandboxServer.SandboxServer,
+    Effect.gen(function*() {
+      const port = options.port
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        return yield* Effect.fail(badInput(`port must be an integer from 0 to 65535, got ${String(port)}`))
+      }
+      const nodeServer = Http.createServer()
+      const server = yield* NodeHttpServer.make(() => nodeServer, { port, host: options.host ?? "127.0.0.1" })
+      // runs before the server closes: keep-alive and slow connections must not hold the shutdown up
+      yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
+      yield* server.serve(app(handle))
+      const address = server.address
+      if (address._tag !== "TcpAddress") {
+        return yield* Effect.dieMessage("the sandbox server is not listening on TCP")
+      }
+      return {
+        url: `http://${urlHost(address.hostname)}:${address.port}`,
+        hostname: address.hostname,
+        port: address.port
+      }
+    })
+  )

@@ -1,0 +1,201 @@
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import { assert, describe, it } from "@effect/vitest"
+import { Sandbox } from "@wxauth/sandbox"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import { assertErrcode, auth, consent, exchange, login, refresh, sandboxLayer, userinfo } from "./helpers.js"
+
+const run = <A, E>(effect: Effect.Effect<A, E, Sandbox.Sandbox | HttpClient.HttpClient>) =>
+  Effect.provide(effect, sandboxLayer())
+
+const inject = (fault: Sandbox.Fault) => Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.injectFault(fault))
+
+const parses = (text: string) => {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe("fault kinds (in-process client)", () => {
+  it.effect("busy: errcode -1 once, and the call has no effect (the code is not used up)", () =>
+    run(Effect.gen(function*() {
+      const code = yield* consent()
+      yield* inject({ kind: "busy", endpoint: "access_token" })
+      assertErrcode(yield* exchange(code), -1, "system error")
+      assert.isString((yield* exchange(code)).json.access_token)
+    })))
+
+  it.effect("rateLimited: errcode 45011", () =>
+    run(Effect.gen(function*() {
+      yield* inject({ kind: "rateLimited" })
+      assertErrcode(yield* exchange("any"), 45011, "api minute-quota reach limit")
+    })))
+
+  it.effect("errcode: the given errcode and errmsg, exactly", () =>
+    run(Effect.gen(function*() {
+      const token = yield* login()
+      yield* inject({ kind: "errcode", endpoint: "userinfo", errcode: 40014, errmsg: "invalid access_token" })
+      const answer = yield* userinfo(token.access_token, token.openid)
+      assert.deepStrictEqual(answer.json, { errcode: 40014, errmsg: "invalid access_token" })
+      assert.strictEqual((yield* userinfo(token.access_token, token.openid)).json.nickname, "张三")
+    })))
+
+  for (const [kind, status] of [["http500", 500], ["http502", 502]] as const) {
+    it.effect(`${kind}: status ${status} with an HTML body`, () =>
+      run(Effect.gen(function*() {
+        yield* inject({ kind })
+        const answer = yield* auth("x", "y")
+        assert.strictEqual(answer.status, status)
+        assert.include(answer.headers["content-type"], "text/html")
+        assert.include(answer.text, `<h1>${status}`)
+      })))
+  }
+
+  it.effect("truncated: status 200 and a body that is not JSON", () =>
+    run(Effect.gen(function*() {
+      const code = yield* consent()
+      yield* inject({ kind: "truncated", endpoint: "access_token" })
+      const answer = yield* exchange(code)
+      assert.strictEqual(answer.status, 200)
+      assert.match(answer.text, /^\{"access_token":"/)
+      assert.isFalse(parses(answer.text))
+    })))
+
+  it.effect("wrongShape: valid JSON with neither the success nor the error shape", () =>
+    run(Effect.gen(function*() {
+      const token = yield* login()
+      yield* inject({ kind: "wrongShape", times: 2 })
+      const exchanged = yield* exchange("x")
+      assert.strictEqual(exchanged.status, 200)
+      assert.notStrictEqual(typeof exchanged.json.access_token, "string")
+      assert.notStrictEqual(typeof exchanged.json.errcode, "number")
+      const info = yield* userinfo(token.access_token, token.openid)
+      assert.notStrictEqual(typeof info.json.nickname, "string")
+      assert.notStrictEqual(typeof info.json.errcode, "number")
+    })))
+
+  it.effect("slow: the right answer, only after delayMs of Clock time", () =>
+    run(Effect.gen(function*() {
+      const code = yield* consent()
+      yield* inject({ kind: "slow", delayMs: 1000 })
+      const fiber = yield* Effect.fork(exchange(code))
+      yield* TestClock.adjust("999 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+      yield* TestClock.adjust("1 millis")
+      const answer = yield* Fiber.join(fiber)
+      assert.isString(answer.json.access_token)
+    })))
+
+  it.effect("slow: a client timeout interrupts the wait; the call still took effect", () =>
+    run(Effect.gen(function*() {
+      const code = yield* consent()
+      yield* inject({ kind: "slow", endpoint: "access_token" })
+      const fiber = yield* Effect.fork(Effect.timeout(exchange(code), "2 seconds"))
+      yield* TestClock.adjust("2 seconds")
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      assert.strictEqual(error._tag, "TimeoutException")
+      // default delay is 10 s, but the code was already used when the request arrived
+      assertErrcode(yield* exchange(code), 40163)
+    })))
+
+  it.effect("reset: the in-process client fails with RequestError, reason Transport", () =>
+    run(Effect.gen(function*() {
+      yield* inject({ kind: "reset", endpoint: "auth" })
+      const error = yield* Effect.flip(auth("x", "y"))
+      assert.instanceOf(error, HttpClientError.RequestError)
+      assert.strictEqual((error as HttpClientError.RequestError).reason, "Transport")
+      assertErrcode(yield* auth("x", "y"), 40001)
+    })))
+})
+
+describe("fault matching", () => {
+  it.effect("an endpoint's fault leaves other endpoints alone", () =>
+    run(Effect.gen(function*() {
+      const token = yield* login()
+      yield* inject({ kind: "busy", endpoint: "userinfo" })
+      assertErrcode(yield* auth(token.access_token, token.openid), 0)
+      assertErrcode(yield* userinfo(token.access_token, token.openid), -1)
+    })))
+
+  it.effect("times: the next N matching calls, then normal again", () =>
+    run(Effect.gen(function*() {
+      yield* inject({ kind: "busy", endpoint: "auth", times: 3 })
+      for (let i = 0; i < 3; i++) assertErrcode(yield* auth("x", "y"), -1)
+      assertErrcode(yield* auth("x", "y"), 40001)
+    })))
+
+  it.effect("first in, first out among the faults matching a call", () =>
+    run(Effect.gen(function*() {
+      yield* inject({ kind: "busy", endpoint: "userinfo" })
+      yield* inject({ kind: "rateLimited" })
+      yield* inject({ kind: "http502", endpoint: "auth" })
+      assertErrcode(yield* auth("x", "y"), 45011) // the "*" fault comes before the auth one
+      assert.strictEqual((yield* auth("x", "y")).status, 502)
+      assertErrcode(yield* userinfo("x", "y"), -1)
+      assertErrcode(yield* userinfo("x", "y"), 40001)
+    })))
+
+  it.effect("clearFaults drops every pending fault", () =>
+    run(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* inject({ kind: "busy", times: 5 })
+      yield* sandbox.clearFaults
+      assertErrcode(yield* auth("x", "y"), 40001)
+    })))
+
+  const bad: ReadonlyArray<[string, unknown, RegExp]> = [
+    ["an unknown kind", { kind: "explode" }, /kind: must be one of/],
+    ["an unknown endpoint", { kind: "busy", endpoint: "token" }, /endpoint: must be one of/],
+    ["times 0", { kind: "busy", times: 0 }, /times: must be a positive integer/],
+    ["times 1.5", { kind: "busy", times: 1.5 }, /times/],
+    ["a negative delay", { kind: "slow", delayMs: -1 }, /delayMs: must not be negative/],
+    ["errcode without errcode", { kind: "errcode" }, /needs an errcode/],
+    ["an unknown key", { kind: "busy", time: 2 }, /time: is unexpected/]
+  ]
+  for (const [name, fault, message] of bad) {
+    it.effect(`injectFault refuses ${name} with SandboxError`, () =>
+      run(Effect.gen(function*() {
+        const error = yield* Effect.flip(inject(fault as Sandbox.Fault))
+        assert.instanceOf(error, Sandbox.SandboxError)
+        assert.match(error.message, message)
+        // nothing was queued
+        assertErrcode(yield* auth("x", "y"), 40001)
+      })))
+  }
+})
+
+describe("stats", () => {
+  it.effect("counts calls per endpoint, faulted calls included, and resets", () =>
+    run(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const token = yield* login()
+      yield* exchange("x")
+      yield* exchange("y")
+      yield* userinfo(token.access_token, token.openid)
+      yield* inject({ kind: "reset", endpoint: "refresh_token" })
+      yield* Effect.flip(refresh(token.refresh_token))
+      yield* inject({ kind: "busy", endpoint: "auth", times: 2 })
+      yield* auth("x", "y")
+      yield* auth("x", "y")
+      yield* auth("x", "y")
+      assert.deepStrictEqual(yield* sandbox.stats, {
+        authorize: 0, // approve() is not a call to WeChat
+        qrconnect: 0,
+        access_token: 3,
+        refresh_token: 1,
+        userinfo: 1,
+        auth: 3,
+        jscode2session: 0
+      })
+      yield* sandbox.resetStats
+      assert.isTrue(Object.values(yield* sandbox.stats).every((n) => n === 0))
+      yield* auth("x", "y")
+      assert.strictEqual((yield* sandbox.stats).auth, 1)
+    })))
+})
