@@ -1,0 +1,600 @@
+/**
+ * A `TokenStore` on `@effect/sql`: tokens and code memos in PostgreSQL, MySQL / MariaDB or SQLite,
+ * through whatever `SqlClient` the application already has. `set` is one atomic upsert per dialect
+ * with newer-wins; values pass through core's `TokenCipher`, so tokens can be encrypted at rest.
+ * Also here: the idempotent table setup (under a lock, for many processes and many table names),
+ * `purgeExpired`, and `importLegacy`, which moves wechat-oauth's `token` table over.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
+import { OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as internal from "./internal/sql.js"
+
+/**
+ * The SQL dialects the store speaks.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Dialect = internal.Dialect
+
+/**
+ * Options of the store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The token table. Default `wxauth_tokens`. Must match `^[A-Za-z_][A-Za-z0-9_]{0,62}$`. */
+  readonly table?: string | undefined
+  /** The code memo table. Default `<table>_codes`. Same rule as `table`. */
+  readonly memoTable?: string | undefined
+  /** Run the idempotent table setup when the layer is built. Default `true`. Only `layer*` read it. */
+  readonly setup?: boolean | undefined
+  /** The longest a store operation may take, retries included. Default 10 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** The longest table setup may take, waiting for the setup lock included. Default 60 seconds. */
+  readonly setupTimeout?: Duration.DurationInput | undefined
+}
+
+const defaultTimeout = Duration.seconds(10)
+const defaultSetupTimeout = Duration.seconds(60)
+
+/**
+ * Deadlocks, serialization failures and a busy SQLite file are retried a few times, with jitter.
+ */
+const transientRetry = Schedule.exponential(Duration.millis(10)).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(4))
+)
+
+/**
+ * Maps every failure of a database operation to a `TokenStoreError` with a cleaned cause (no
+ * parameter or quoted value), retries transient failures, and bounds the whole in time.
+ */
+const guard = (operation: string, table: string, timeout: Duration.Duration) =>
+<A, R>(
+  effect: Effect.Effect<A, SqlError.SqlError | WeChatError.TokenStoreError, R>
+): Effect.Effect<A, WeChatError.TokenStoreError, R> =>
+  effect.pipe(
+    Effect.retry({
+      schedule: transientRetry,
+      while: (error) => error._tag === "SqlError" && internal.isTransient(error)
+    }),
+    Effect.catchTag("SqlError", (error) => {
+      const cleaned = internal.cleanSqlError(error, table)
+      return Effect.fail(
+        new WeChatError.TokenStoreError({ operation, description: cleaned.description, cause: cleaned.cause })
+      )
+    }),
+    Effect.catchAllDefect((defect) => {
+      const cleaned = internal.cleanDefect(defect)
+      return Effect.fail(
+        new WeChatError.TokenStoreError({ operation, description: cleaned.description, cause: cleaned.cause })
+      )
+    }),
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () =>
+        new WeChatError.TokenStoreError({
+          operation,
+          description: `no answer from the database within ${Duration.format(timeout)} (table ${table})`
+        })
+    })
+  )
+
+/**
+ * The `SqlClient` in context, without its name transforms (the store's column names are its own),
+ * and its dialect.
+ */
+const client: Effect.Effect<
+  readonly [SqlClient.SqlClient, Dialect],
+  WeChatError.InvalidArgument,
+  SqlClient.SqlClient
+> = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Option.match(internal.dialectOf(sql), {
+    onNone: () =>
+      Effect.fail(
+        new WeChatError.InvalidArgument({
+          argument: "SqlClient",
+          description: "the client's SQL dialect is not supported (PostgreSQL, MySQL / MariaDB and SQLite are)"
+        })
+      ),
+    onSome: (dialect) => Effect.succeed([sql.withoutTransforms(), dialect] as const)
+  }))
+
+const asText = (value: unknown): string =>
+  typeof value === "string" ? value : value instanceof Uint8Array ? Buffer.from(value).toString("utf8") : String(value)
+
+/**
+ * The DDL that creates the store's tables and indexes in `dialect`, for teams that apply schema
+ * changes with their own migration tool (then build the layer with `setup: false`). Every
+ * statement is idempotent.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const ddl = (
+  dialect: Dialect,
+  options?: Pick<Options, "table" | "memoTable">
+): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> =>
+  Either.map(internal.resolveTables(options ?? {}), (tables) => internal.ddl(dialect, tables))
+
+/**
+ * Creates the token and code memo tables and their indexes when missing, under a lock, so any
+ * number of processes may run it at once, for one or several table names: a PostgreSQL advisory
+ * transaction lock, a MySQL `GET_LOCK`, or a SQLite `BEGIN IMMEDIATE` transaction. Running it again
+ * changes nothing.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const setup = (
+  options?: Options
+): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const tables = yield* internal.resolveTables(options ?? {})
+    const statements = internal.ddl(dialect, tables)
+    const timeout = Duration.decode(options?.setupTimeout ?? defaultSetupTimeout)
+    const run = (() => {
+      switch (dialect) {
+        case "pg":
+          return setupPg(sql, statements)
+        case "mysql":
+          return setupMysql(sql, statements, tables, timeout)
+        case "sqlite":
+          return setupSqlite(sql, statements)
+      }
+    })()
+    yield* guard("setup", tables.table, timeout)(run)
+  }).pipe(Effect.withSpan("SqlTokenStore.setup"))
+
+type Run = <A extends object>(statement: Statement.Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
+
+/**
+ * Runs `f` with every statement on one connection: the one of the surrounding transaction, or a
+ * reserved one.
+ */
+const pinned = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  f: (run: Run, inTransaction: boolean) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError.SqlError, R> =>
+  Effect.flatMap(
+    Effect.serviceOption(SqlClient.TransactionConnection),
+    Option.match({
+      onSome: () => f((statement) => statement, true),
+      onNone: () =>
+        Effect.scoped(
+          Effect.flatMap(sql.reserve, (connection) =>
+            f((statement) => {
+              const [text, params] = statement.compile()
+              return connection.executeUnprepared(text, params, undefined)
+            }, false))
+        )
+    })
+  )
+
+const setupPg = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>) =>
+  sql.withTransaction(
+    Effect.gen(function*() {
+      yield* sql`SELECT pg_advisory_xact_lock(${internal.pgLockKey}::bigint)`
+      for (const statement of statements) yield* sql.unsafe(statement)
+    })
+  )
+
+const setupMysql = (
+  sql: SqlClient.SqlClient,
+  statements: ReadonlyArray<string>,
+  tables: internal.Tables,
+  timeout: Duration.Duration
+) =>
+  pinned(sql, (run) =>
+    Effect.gen(function*() {
+      const waitSeconds = Math.max(1, Math.ceil(Duration.toSeconds(timeout)))
+      const [lock] = yield* run(
+        sql<{ locked: unknown }>`SELECT GET_LOCK(${internal.lockName}, ${waitSeconds}) AS locked`
+      )
+      if (Number(lock?.locked) !== 1) {
+        return yield* new WeChatError.TokenStoreError({
+          operation: "setup",
+          description: `could not take the setup lock ${internal.lockName} within ${waitSeconds} seconds`
+        })
+      }
+      yield* Effect.gen(function*() {
+        for (const statement of statements) yield* run(sql.unsafe(statement))
+        // Tables made before an index existed get it now (MySQL has no CREATE INDEX IF NOT EXISTS).
+        const indexes = [
+          [tables.table, tables.tokenIndex, "refresh_expires_at"],
+          [tables.memoTable, tables.memoIndex, "expires_at"]
+        ] as const
+        for (const [table, index, column] of indexes) {
+          const [found] = yield* run(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM information_schema.statistics
+            WHERE table_schema = DATABASE() AND table_name = ${table} AND index_name = ${index}`)
+          if (Number(found?.n ?? 0) === 0) {
+            yield* run(sql`CREATE INDEX ${sql(index)} ON ${sql(table)} (${sql(column)})`)
+          }
+        }
+      }).pipe(Effect.ensuring(Effect.ignore(run(sql`SELECT RELEASE_LOCK(${internal.lockName})`))))
+    }))
+
+const setupSqlite = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>) =>
+  pinned(sql, (run, inTransaction) => {
+    const create = Effect.forEach(statements, (statement) => run(sql.unsafe(statement)), { discard: true })
+    if (inTransaction) return create
+    return run(sql`BEGIN IMMEDIATE`).pipe(
+      Effect.zipRight(
+        create.pipe(
+          Effect.zipRight(run(sql`COMMIT`)),
+          Effect.onError(() => Effect.ignore(run(sql`ROLLBACK`)))
+        )
+      )
+    )
+  })
+
+/**
+ * Builds the store over the `SqlClient` in context, for tables that exist (see `setup`). Values
+ * are sealed with the `TokenCipher` in context, when there is one.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options?: Options
+): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const tables = yield* internal.resolveTables(options ?? {})
+    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const codec = yield* TokenStore.makeCodec
+    const t = sql(tables.table)
+    const m = sql(tables.memoTable)
+
+    const upsertToken = (row: {
+      readonly app_id: string
+      readonly openid: string
+      readonly obtained_at: number
+      readonly refresh_expires_at: number
+      readonly value: string
+      readonly updated_at: number
+    }) =>
+      dialect === "mysql"
+        // MySQL evaluates the assignments left to right: obtained_at, which every condition reads, goes last.
+        ? sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
+            value = IF(VALUES(obtained_at) >= obtained_at, VALUES(value), value),
+            refresh_expires_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(refresh_expires_at), refresh_expires_at),
+            updated_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(updated_at), updated_at),
+            obtained_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(obtained_at), obtained_at)`
+        : sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (app_id, openid) DO UPDATE SET
+            obtained_at = EXCLUDED.obtained_at,
+            refresh_expires_at = EXCLUDED.refresh_expires_at,
+            value = EXCLUDED.value,
+            updated_at = EXCLUDED.updated_at
+          WHERE ${t}.obtained_at <= EXCLUDED.obtained_at`
+
+    const upsertMemo = (row: {
+      readonly app_id: string
+      readonly code_hash: string
+      readonly expires_at: number
+      readonly value: string
+    }) =>
+      dialect === "mysql"
+        ? sql`INSERT INTO ${m} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
+            value = VALUES(value), expires_at = VALUES(expires_at)`
+        : sql`INSERT INTO ${m} ${sql.insert(row)} ON CONFLICT (app_id, code_hash) DO UPDATE SET
+            expires_at = EXCLUDED.expires_at, value = EXCLUDED.value`
+
+    const onTokens = (operation: string) => guard(operation, tables.table, timeout)
+    const onMemos = (operation: string) => guard(operation, tables.memoTable, timeout)
+
+    return TokenStore.TokenStore.of({
+      get: Effect.fn("SqlTokenStore.get")(function*(appId: string, openid: string) {
+        const now = yield* Clock.currentTimeMillis
+        const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
+          WHERE app_id = ${appId} AND openid = ${openid} AND refresh_expires_at > ${now}`
+        if (rows.length === 0) return Option.none()
+        const token = yield* codec.decodeToken(appId, openid, asText(rows[0].value))
+        return token.refreshExpiresAt > now ? Option.some(token) : Option.none()
+      }, onTokens("get")),
+      set: Effect.fn("SqlTokenStore.set")(function*(appId: string, token: OAuthToken.OAuthToken) {
+        const now = yield* Clock.currentTimeMillis
+        const value = yield* codec.encodeToken(appId, token)
+        yield* upsertToken({
+          app_id: appId,
+          openid: token.openid,
+          obtained_at: Math.floor(token.obtainedAt),
+          refresh_expires_at: Math.ceil(token.refreshExpiresAt),
+          value,
+          updated_at: now
+        })
+      }, onTokens("set")),
+      remove: Effect.fn("SqlTokenStore.remove")(function*(appId: string, openid: string) {
+        yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid}`
+      }, onTokens("remove")),
+      rememberCode: Effect.fn("SqlTokenStore.rememberCode")(
+        function*(appId: string, codeHash: string, memo: TokenStore.CodeMemo) {
+          const value = yield* codec.encodeMemo(appId, codeHash, memo)
+          yield* upsertMemo({ app_id: appId, code_hash: codeHash, expires_at: Math.ceil(memo.expiresAt), value })
+        },
+        onMemos("rememberCode")
+      ),
+      recallCode: Effect.fn("SqlTokenStore.recallCode")(function*(appId: string, codeHash: string) {
+        const now = yield* Clock.currentTimeMillis
+        const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${m}
+          WHERE app_id = ${appId} AND code_hash = ${codeHash} AND expires_at > ${now}`
+        if (rows.length === 0) return Option.none()
+        const memo = yield* codec.decodeMemo(appId, codeHash, asText(rows[0].value))
+        return memo.expiresAt > now ? Option.some(memo) : Option.none()
+      }, onMemos("recallCode"))
+    })
+  })
+
+/**
+ * The store as a Layer over the `SqlClient` in context; runs `setup` first unless
+ * `setup: false`. Provide the application's client: `PgClient.layer`, `MysqlClient.layer` or
+ * `SqliteClient.layer`. A bad table name is an `InvalidArgument` when the layer is built.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<
+  TokenStore.TokenStore,
+  WeChatError.InvalidArgument | WeChatError.TokenStoreError,
+  SqlClient.SqlClient
+> =>
+  Layer.effect(
+    TokenStore.TokenStore,
+    Effect.zipRight(options?.setup === false ? Effect.void : setup(options), make(options))
+  )
+
+/**
+ * The store with its options from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<
+  TokenStore.TokenStore,
+  ConfigError.ConfigError | WeChatError.InvalidArgument | WeChatError.TokenStoreError,
+  SqlClient.SqlClient
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+
+/**
+ * The store over a client the caller owns (the layer never closes it).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromClient = (
+  sql: SqlClient.SqlClient,
+  options?: Options
+): Layer.Layer<TokenStore.TokenStore, WeChatError.InvalidArgument | WeChatError.TokenStoreError> =>
+  Layer.provide(layer(options), Layer.succeed(SqlClient.SqlClient, sql))
+
+/**
+ * How many rows `purgeExpired` deleted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PurgeResult {
+  /** Tokens whose refresh token had expired. */
+  readonly tokens: number
+  /** Code memos past their expiry. */
+  readonly codes: number
+}
+
+/**
+ * Deletes the tokens whose refresh token has expired and the code memos past their expiry (by
+ * `Clock`). `get` never returns them anyway: this only keeps the tables small. Run it now and then,
+ * e.g. `Effect.repeat(purgeExpired(), Schedule.spaced("1 hour"))`.
+ *
+ * @since 0.1.0
+ * @category maintenance
+ */
+export const purgeExpired = (
+  options?: Pick<Options, "table" | "memoTable" | "timeout">
+): Effect.Effect<PurgeResult, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql] = yield* client
+    const tables = yield* internal.resolveTables(options ?? {})
+    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const now = yield* Clock.currentTimeMillis
+    const tokens = yield* guard("purgeExpired", tables.table, timeout)(
+      sql`DELETE FROM ${sql(tables.table)} WHERE refresh_expires_at <= ${now}`.raw
+    )
+    const codes = yield* guard("purgeExpired", tables.memoTable, timeout)(
+      sql`DELETE FROM ${sql(tables.memoTable)} WHERE expires_at <= ${now}`.raw
+    )
+    return { tokens: internal.affectedRows(tokens), codes: internal.affectedRows(codes) }
+  }).pipe(Effect.withSpan("SqlTokenStore.purgeExpired"))
+
+// -----------------------------------------------------------------------------
+// legacy import
+// -----------------------------------------------------------------------------
+
+/**
+ * Options of `importLegacy`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ImportOptions {
+  /** The WeChat app the legacy tokens belong to (the legacy table has no appid). */
+  readonly appId: string
+  /** The legacy table. Default `token`, as in wechat-oauth's README. */
+  readonly table?: string | undefined
+  /** Rows read per query. Default 500. */
+  readonly batchSize?: number | undefined
+  /** The longest one query of the legacy table may take. Default 30 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * What `importLegacy` did with the legacy rows (one per openid).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ImportResult {
+  /** Tokens written to the store. */
+  readonly imported: number
+  /** Not written: `newerInStore + expired + invalid`. */
+  readonly skipped: number
+  /** The store already held a token obtained at the same time or later. */
+  readonly newerInStore: number
+  /** The refresh token's 30 days, counted from `create_at`, are over. */
+  readonly expired: number
+  /** Rows with an empty token or openid, or a `create_at` / `expires_in` that is not a number. */
+  readonly invalid: number
+}
+
+interface LegacyRow {
+  readonly access_token: unknown
+  readonly expires_in: unknown
+  readonly refresh_token: unknown
+  readonly openid: unknown
+  readonly scope: unknown
+  readonly create_at: unknown
+}
+
+const legacyText = (value: unknown): string => value === null || value === undefined ? "" : asText(value).trim()
+
+/**
+ * Reads `create_at`: epoch milliseconds as wechat-oauth writes them (`new Date().getTime()`);
+ * values below 1e11 are taken as seconds, and a date string is parsed.
+ */
+const legacyTime = (value: string): number | undefined => {
+  if (/^\d+(\.\d+)?$/.test(value)) {
+    const n = Number(value)
+    return n < 1e11 ? Math.round(n * 1000) : Math.round(n)
+  }
+  const parsed = Date.parse(value)
+  return Number.isFinite(parsed) ? parsed : undefined
+}
+
+/**
+ * The token a legacy row stands for, or `undefined` when the row is not usable. `obtainedAt` is
+ * `create_at`; `expiresAt` is `create_at + expires_in` seconds; `refreshExpiresAt` is
+ * `create_at + 30 days`, an upper bound: the refresh token was issued at consent, at or before the
+ * last refresh (a refresh that fails then asks for re-authorization as usual).
+ */
+const legacyToken = (row: LegacyRow): OAuthToken.OAuthToken | undefined => {
+  const openid = legacyText(row.openid)
+  const accessToken = legacyText(row.access_token)
+  const refreshToken = legacyText(row.refresh_token)
+  const createdAt = legacyTime(legacyText(row.create_at))
+  const expiresInText = legacyText(row.expires_in)
+  const expiresIn = expiresInText === "" ? 7200 : Number(expiresInText)
+  if (openid === "" || accessToken === "" || refreshToken === "" || createdAt === undefined) return undefined
+  if (!Number.isFinite(expiresIn) || expiresIn < 0) return undefined
+  return new OAuthToken.OAuthToken({
+    openid,
+    accessToken: Redacted.make(accessToken),
+    refreshToken: Redacted.make(refreshToken),
+    scope: legacyText(row.scope).split(/[\s,]+/).filter((scope) => scope !== ""),
+    isSnapshotUser: false,
+    obtainedAt: createdAt,
+    expiresAt: createdAt + Math.round(expiresIn * 1000),
+    refreshExpiresAt: createdAt + OAuthToken.refreshTokenLifeMillis
+  })
+}
+
+/**
+ * Moves the tokens of wechat-oauth's legacy table (columns `access_token, expires_in,
+ * refresh_token, openid, scope, create_at`, all strings; see the README) into the `TokenStore` in
+ * context, for one app, so users keep their login. Reads the legacy table through the `SqlClient`
+ * in context, in batches by openid; writes through the store (newer wins, encrypted when a
+ * `TokenCipher` is set), so any store can be the target. A token the store already holds with the
+ * same or a later `obtainedAt` is left alone, and so are expired and unusable rows: running the
+ * import twice imports nothing the second time. The legacy table is only read.
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const importLegacy = (
+  options: ImportOptions
+): Effect.Effect<
+  ImportResult,
+  WeChatError.InvalidArgument | WeChatError.TokenStoreError,
+  SqlClient.SqlClient | TokenStore.TokenStore
+> =>
+  Effect.gen(function*() {
+    const [sql] = yield* client
+    const table = yield* internal.validateName("table", options.table ?? "token")
+    const batchSize = options.batchSize ?? 500
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+      return yield* new WeChatError.InvalidArgument({
+        argument: "batchSize",
+        description: "must be an integer from 1 to 10000"
+      })
+    }
+    if (options.appId.trim() === "") {
+      return yield* new WeChatError.InvalidArgument({ argument: "appId", description: "must not be empty" })
+    }
+    const store = yield* TokenStore.TokenStore
+    const read = guard("importLegacy", table, Duration.decode(options.timeout ?? Duration.seconds(30)))
+    const t = sql(table)
+    const counts = { imported: 0, newerInStore: 0, expired: 0, invalid: 0 }
+    let cursor: string | undefined = undefined
+    while (true) {
+      // Keyset pagination over the distinct openids: the legacy table may lack its unique key.
+      const page: ReadonlyArray<{ openid: unknown }> = yield* read(
+        cursor === undefined
+          ? sql<{ openid: unknown }>`SELECT DISTINCT openid FROM ${t} ORDER BY openid LIMIT ${
+            sql.literal(String(batchSize))
+          }`
+          : sql<{ openid: unknown }>`SELECT DISTINCT openid FROM ${t} WHERE openid > ${cursor}
+              ORDER BY openid LIMIT ${sql.literal(String(batchSize))}`
+      )
+      if (page.length === 0) break
+      const openids = page.map((row) => row.openid === null ? "" : asText(row.openid))
+      cursor = openids[openids.length - 1]
+      const rows = yield* read(sql<LegacyRow>`SELECT access_token, expires_in, refresh_token, openid, scope, create_at
+        FROM ${t} WHERE ${sql.in("openid", openids)}`)
+      // one token per openid: the most recent usable row
+      const latest = new Map<string, OAuthToken.OAuthToken>()
+      const seen = new Set<string>()
+      for (const row of rows) {
+        const openid = legacyText(row.openid)
+        seen.add(openid)
+        const token = legacyToken(row)
+        if (token === undefined) continue
+        const current = latest.get(token.openid)
+        if (current === undefined || current.obtainedAt < token.obtainedAt) latest.set(token.openid, token)
+      }
+      for (const openid of seen) if (!latest.has(openid)) counts.invalid++
+      const now = yield* Clock.currentTimeMillis
+      const outcomes = yield* Effect.forEach(latest.values(), (token) => {
+        if (token.refreshExpiresAt <= now) return Effect.succeed("expired" as const)
+        return Effect.flatMap(store.get(options.appId, token.openid), (existing) =>
+          Option.isSome(existing) && existing.value.obtainedAt >= token.obtainedAt
+            ? Effect.succeed("newerInStore" as const)
+            : Effect.as(store.set(options.appId, token), "imported" as const))
+      }, { concurrency: 8 })
+      for (const outcome of outcomes) {
+        counts[outcome]++
+      }
+      if (page.length < batchSize) {
+        break
+      }
+    }
+    return { ...counts, skipped: counts.newerInStore + counts.expired + counts.invalid }
+  }).pipe(Effect.withSpan("SqlTokenStore.importLegacy"))

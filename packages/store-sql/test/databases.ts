@@ -1,0 +1,161 @@
+/**
+ * The databases the tests run against, each probed once: PostgreSQL and MariaDB / MySQL from the
+ * environment (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`; `MYSQL_HOST`, `MYSQL_PORT`,
+ * `MYSQL_USER`, `MYSQL_PASSWORD`, `MYSQL_DATABASE`) and SQLite in a temp file. When a server does not
+ * answer, its tests are skipped with a loud warning, except under `CI=true`, where that is a failure.
+ */
+import { MysqlClient } from "@effect/sql-mysql2"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { afterAll, describe, it } from "@effect/vitest"
+import { SqlTokenStore } from "@wxauth/store-sql"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+export interface Database {
+  readonly name: string
+  readonly dialect: SqlTokenStore.Dialect
+  /** A new client (its own pool or connection) each time the layer is built. */
+  readonly client: (overrides?: { readonly host?: string; readonly port?: number }) => Layer.Layer<
+    SqlClient.SqlClient,
+    unknown
+  >
+  readonly host: string
+  readonly port: number
+}
+
+const env = (name: string, fallback: string): string => {
+  const value = process.env[name]
+  return value === undefined || value === "" ? fallback : value
+}
+
+const password = (name: string) => {
+  const value = process.env[name]
+  return value === undefined || value === "" ? undefined : Redacted.make(value)
+}
+
+export const postgres: Database = {
+  name: "PostgreSQL",
+  dialect: "pg",
+  host: env("PGHOST", "127.0.0.1"),
+  port: Number(env("PGPORT", "5432")),
+  client: (overrides) =>
+    PgClient.layer({
+      host: overrides?.host ?? postgres.host,
+      port: overrides?.port ?? postgres.port,
+      database: env("PGDATABASE", "test"),
+      username: env("PGUSER", "postgres"),
+      password: password("PGPASSWORD"),
+      connectTimeout: Duration.seconds(3)
+    })
+}
+
+export const mariadb: Database = {
+  name: "MariaDB",
+  dialect: "mysql",
+  host: env("MYSQL_HOST", "127.0.0.1"),
+  port: Number(env("MYSQL_PORT", "3306")),
+  client: (overrides) =>
+    MysqlClient.layer({
+      host: overrides?.host ?? mariadb.host,
+      port: overrides?.port ?? mariadb.port,
+      database: env("MYSQL_DATABASE", "test"),
+      username: env("MYSQL_USER", "root"),
+      password: password("MYSQL_PASSWORD")
+    })
+}
+
+const sqliteDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "wxauth-store-sql-"))
+afterAll(() => Fs.rmSync(sqliteDir, { recursive: true, force: true }))
+
+/** The SQLite file all SQLite tests of one test file share (each in its own tables). */
+export const sqliteFile = Path.join(sqliteDir, "test.sqlite")
+
+export const sqlite: Database = {
+  name: "SQLite",
+  dialect: "sqlite",
+  host: "",
+  port: 0,
+  client: () => SqliteClient.layer({ filename: sqliteFile })
+}
+
+const probe = (db: Database): Promise<string | undefined> =>
+  Effect.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1 AS one`).pipe(
+      Effect.provide(db.client()),
+      Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => "no answer within 10 seconds" }),
+      Effect.match({
+        onFailure: (error) => typeof error === "string" ? error : String((error as Error).message ?? error),
+        onSuccess: () => undefined
+      })
+    )
+  )
+
+const isCI = process.env.CI === "true"
+
+const availability = new Map<Database, string | undefined>(
+  await Promise.all([postgres, mariadb, sqlite].map(async (db) => [db, await probe(db)] as const))
+)
+
+/**
+ * Registers `tests` for every database that answers. One that does not is a failing test under
+ * `CI=true`, and a skipped one (with a warning) elsewhere.
+ */
+export const forEachDatabase = (tests: (db: Database) => void): void => {
+  for (const [db, problem] of availability) {
+    if (problem === undefined) {
+      tests(db)
+      continue
+    }
+    const where = db.dialect === "sqlite" ? sqliteFile : `${db.host}:${db.port}`
+    const message = `${db.name} at ${where} is not reachable (${problem})`
+    if (isCI) {
+      describe(db.name, () => {
+        it("is reachable (CI=true: an unreachable database fails the run)", () => {
+          throw new Error(message)
+        })
+      })
+    } else {
+      console.warn(
+        `\n!!! SKIPPING the ${db.name} tests of @wxauth/store-sql: ${message}. Set CI=true to fail instead.\n`
+      )
+      describe.skip(`${db.name} (unreachable: ${problem})`, () => {
+        it("skipped", () => {})
+      })
+    }
+  }
+}
+
+/** A fresh table name, so that runs and tests never share tables. */
+export const randomTable = (prefix = "wxauth_t"): string => `${prefix}_${Crypto.randomBytes(6).toString("hex")}`
+
+/** Drops the tables (when they exist). */
+export const dropTables = (...tables: ReadonlyArray<string>) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => Effect.forEach(tables, (table) => sql`DROP TABLE IF EXISTS ${sql(table)}`, { discard: true })
+  )
+
+/** A layer that drops the tables when it is released. */
+export const dropTablesAfter = (...tables: ReadonlyArray<string>): Layer.Layer<never, never, SqlClient.SqlClient> =>
+  Layer.scopedDiscard(Effect.addFinalizer(() => Effect.orDie(dropTables(...tables))))
+
+/**
+ * A store in fresh tables over a new client of `db`, with its own client in context too; the
+ * tables are dropped when the layer is released.
+ */
+export const storeLayer = (db: Database, options: SqlTokenStore.Options = {}) => {
+  const table = options.table ?? randomTable()
+  const memoTable = options.memoTable ?? `${table}_codes`
+  return Layer.provideMerge(
+    Layer.merge(SqlTokenStore.layer({ ...options, table, memoTable }), dropTablesAfter(table, memoTable)),
+    db.client()
+  )
+}
