@@ -1,0 +1,378 @@
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { assert, describe, it } from "@effect/vitest"
+import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Crypto from "node:crypto"
+import * as Net from "node:net"
+import { MINI, OA } from "./helpers.js"
+
+/** A sandbox behind a real socket on a free port, and a fetch client that does not follow redirects. */
+const Live = Layer.mergeAll(
+  Sandbox.layerServer({ port: 0 }),
+  FetchHttpClient.layer,
+  Layer.succeed(FetchHttpClient.RequestInit, { redirect: "manual" })
+).pipe(Layer.provideMerge(Sandbox.layer()))
+
+const live = <A, E>(
+  effect: Effect.Effect<A, E, Sandbox.Sandbox | SandboxServer.SandboxServer | HttpClient.HttpClient>
+) => Effect.provide(effect, Live)
+
+interface Answer {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly text: string
+  readonly json: any
+}
+
+const send = (request: HttpClientRequest.HttpClientRequest) =>
+  Effect.gen(function*() {
+    const server = yield* SandboxServer.SandboxServer
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.execute(HttpClientRequest.prependUrl(request, server.url))
+    const text = yield* response.text
+    let json: unknown = undefined
+    try {
+      json = JSON.parse(text)
+    } catch {
+      // not JSON
+    }
+    const answer: Answer = { status: response.status, headers: response.headers, text, json }
+    return answer
+  })
+
+const get = (path: string, params: Record<string, string> = {}) =>
+  send(HttpClientRequest.get(path, { urlParams: params }))
+
+const postJson = (path: string, body: unknown) =>
+  send(
+    HttpClientRequest.post(path).pipe(
+      HttpClientRequest.bodyText(typeof body === "string" ? body : JSON.stringify(body), "application/json")
+    )
+  )
+
+const exchange = (code: string) =>
+  get("/sns/oauth2/access_token", { appid: OA.appId, secret: OA.secret, code, grant_type: "authorization_code" })
+
+const unescapeHtml = (s: string) =>
+  s.replace(/&quot;/g, "\"").replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&")
+
+/** What a browser does with the consent page: read the form, pick a user, press a button. */
+const submitConsent = (page: string, user: string, decision: "allow" | "deny") => {
+  const action = /<form id="consent" method="post" action="([^"]+)">/.exec(page)?.[1]
+  assert.isString(action, "the consent page has a form")
+  const form = new URLSearchParams()
+  for (const [, name, value] of page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+    form.append(name, unescapeHtml(value))
+  }
+  const radio = new RegExp(`<input type="radio" id="user-${user}" name="(\\w+)" value="([^"]+)"`).exec(page)
+  assert.isNotNull(radio, `the page offers ${user}`)
+  form.append(radio![1], radio![2])
+  const button = new RegExp(`<button type="submit" id="${decision}" name="(\\w+)" value="(\\w+)"`).exec(page)
+  assert.isNotNull(button, `the page has a ${decision} button`)
+  form.append(button![1], button![2])
+  return send(HttpClientRequest.post(unescapeHtml(action!)).pipe(HttpClientRequest.bodyUrlParams(form)))
+}
+
+const authorizePage = (state: string) =>
+  Effect.gen(function*() {
+    const server = yield* SandboxServer.SandboxServer
+    const query = new URLSearchParams({
+      appid: OA.appId,
+      redirect_uri: "https://app.example.com/wechat/callback",
+      response_type: "code",
+      scope: "snsapi_userinfo",
+      state
+    })
+    // the #wechat_redirect fragment is never sent to a server
+    return yield* get(`/connect/oauth2/authorize?${query}#wechat_redirect`).pipe(
+      Effect.tap((page) => assert.strictEqual(page.status, 200, `${server.url}: ${page.text}`))
+    )
+  })
+
+describe("layerServer", () => {
+  it.live("listens on a free port and says where", () =>
+    live(Effect.gen(function*() {
+      const server = yield* SandboxServer.SandboxServer
+      assert.isAbove(server.port, 0)
+      assert.strictEqual(server.url, `http://127.0.0.1:${server.port}`)
+      assert.strictEqual((yield* get("/sns/auth")).json.errcode, 41001)
+    })))
+
+  it.live("the consent flow in a browser's steps: page, form, 302, code exchange, user info", () =>
+    live(Effect.gen(function*() {
+      const page = yield* authorizePage("xyz789")
+      assert.strictEqual(page.headers["content-type"], "text/html; charset=utf-8")
+      assert.include(page.text, "微信授权 (sandbox)")
+      const redirect = yield* submitConsent(page.text, "bob", "allow")
+      assert.strictEqual(redirect.status, 302)
+      const location = new URL(redirect.headers.location)
+      assert.strictEqual(`${location.origin}${location.pathname}`, "https://app.example.com/wechat/callback")
+      assert.strictEqual(location.searchParams.get("state"), "xyz789")
+      const token = yield* exchange(location.searchParams.get("code")!)
+      assert.strictEqual(token.headers["content-type"], "text/plain")
+      const info = yield* get("/sns/userinfo", {
+        access_token: token.json.access_token,
+        openid: token.json.openid,
+        lang: "en"
+      })
+      assert.strictEqual(info.headers["content-type"], "application/json; encoding=utf-8")
+      assert.strictEqual(info.json.nickname, "李四")
+      assert.strictEqual(info.json.city, "Haidian")
+    })))
+
+  it.live("deny: the 302 carries the state and no code", () =>
+    live(Effect.gen(function*() {
+      const page = yield* authorizePage("denied1")
+      const redirect = yield* submitConsent(page.text, "alice", "deny")
+      assert.strictEqual(redirect.status, 302)
+      const location = new URL(redirect.headers.location)
+      assert.isFalse(location.searchParams.has("code"))
+      assert.strictEqual(location.searchParams.get("state"), "denied1")
+    })))
+
+  it.live("a bad authorize request gets the error page over the socket too", () =>
+    live(Effect.gen(function*() {
+      const page = yield* get("/connect/oauth2/authorize", { appid: OA.appId, response_type: "code" })
+      assert.strictEqual(page.status, 400)
+      assert.include(page.text, `data-param="redirect_uri"`)
+      const missing = yield* get("/nothing/here")
+      assert.strictEqual(missing.status, 404)
+      assert.include(missing.headers["content-type"], "text/html")
+    })))
+})
+
+describe("faults over a real socket", () => {
+  it.live("reset destroys the connection: the client sees a transport error", () =>
+    live(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* sandbox.injectFault({ kind: "reset", endpoint: "auth" })
+      const error = yield* Effect.flip(get("/sns/auth", { access_token: "x", openid: "y" }))
+      assert.instanceOf(error, HttpClientError.RequestError)
+      assert.strictEqual((error as HttpClientError.RequestError).reason, "Transport")
+      // the server is fine afterwards
+      assert.strictEqual((yield* get("/sns/auth", { access_token: "x", openid: "y" })).json.errcode, 40001)
+      assert.strictEqual((yield* sandbox.stats).auth, 2)
+    })))
+
+  it.live("slow answers correctly after the delay, and a client timeout gives up first", () =>
+    live(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* sandbox.injectFault({ kind: "slow", endpoint: "auth", delayMs: 5_000 })
+      const timedOut = yield* Effect.flip(
+        Effect.timeout(get("/sns/auth", { access_token: "x", openid: "y" }), "200 millis")
+      )
+      assert.strictEqual(timedOut._tag, "TimeoutException")
+      yield* sandbox.injectFault({ kind: "slow", endpoint: "auth", delayMs: 300 })
+      const start = yield* Clock.currentTimeMillis
+      const answer = yield* get("/sns/auth", { access_token: "x", openid: "y" })
+      assert.isAtLeast((yield* Clock.currentTimeMillis) - start, 290)
+      assert.strictEqual(answer.json.errcode, 40001)
+    })))
+
+  it.live("http502 answers 502 with an HTML body", () =>
+    live(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* sandbox.injectFault({ kind: "http502", endpoint: "userinfo" })
+      const answer = yield* get("/sns/userinfo", { access_token: "x", openid: "y" })
+      assert.strictEqual(answer.status, 502)
+      assert.strictEqual(answer.headers["content-type"], "text/html")
+      assert.include(answer.text, "502 Bad Gateway")
+    })))
+
+  it.live("the server stops promptly while a slow answer is pending", () =>
+    Effect.gen(function*() {
+      const start = yield* Clock.currentTimeMillis
+      yield* live(Effect.gen(function*() {
+        const sandbox = yield* Sandbox.Sandbox
+        yield* sandbox.injectFault({ kind: "slow", delayMs: 60_000 })
+        yield* Effect.forkDaemon(get("/sns/auth"))
+        yield* Effect.sleep("100 millis")
+      }))
+      assert.isBelow((yield* Clock.currentTimeMillis) - start, 5_000)
+    }))
+
+  it.live("a port in use fails the layer with ServeError", () =>
+    Effect.gen(function*() {
+      const blocker = Net.createServer()
+      const port = yield* Effect.async<number>((resume) => {
+        blocker.listen(0, "127.0.0.1", () => resume(Effect.succeed((blocker.address() as Net.AddressInfo).port)))
+      })
+      const error = yield* Effect.flip(
+        Effect.provide(SandboxServer.SandboxServer, Sandbox.layerServer({ port }).pipe(Layer.provide(Sandbox.layer())))
+      )
+      blocker.close()
+      assert.strictEqual(error._tag, "ServeError")
+      assert.strictEqual((error.cause as NodeJS.ErrnoException).code, "EADDRINUSE")
+    }))
+
+  it.live("a port out of range is a SandboxError", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Effect.provide(
+          SandboxServer.SandboxServer,
+          Sandbox.layerServer({ port: 70000 }).pipe(Layer.provide(Sandbox.layer()))
+        )
+      )
+      assert.strictEqual(error._tag, "SandboxError")
+      assert.match(error.message, /port must be an integer from 0 to 65535/)
+    }))
+})
+
+describe("/__sandbox/ controls over HTTP", () => {
+  it.live("config: apps with secrets, users, and every openid", () =>
+    live(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const config = (yield* get("/__sandbox/config")).json
+      assert.deepStrictEqual(config.apps, Object.values(Sandbox.defaultApps))
+      assert.deepStrictEqual(config.users.map((user: Sandbox.SandboxUser) => user.id), [
+        "alice",
+        "bob",
+        "carol",
+        "dave"
+      ])
+      assert.strictEqual(config.openids[OA.appId].bob, sandbox.openidOf(OA.appId, "bob"))
+      assert.isNumber(config.now)
+    })))
+
+  it.live("faults: inject, list, take effect, clear", () =>
+    live(Effect.gen(function*() {
+      const injected = yield* postJson("/__sandbox/faults", { kind: "busy", endpoint: "auth", times: 2 })
+      assert.strictEqual(injected.status, 200)
+      assert.deepStrictEqual(injected.json.faults, [{ kind: "busy", endpoint: "auth", times: 2 }])
+      assert.strictEqual((yield* get("/sns/auth", { access_token: "x", openid: "y" })).json.errcode, -1)
+      assert.deepStrictEqual((yield* get("/__sandbox/faults")).json.faults, [{
+        kind: "busy",
+        endpoint: "auth",
+        times: 1
+      }])
+      const cleared = yield* send(HttpClientRequest.del("/__sandbox/faults"))
+      assert.strictEqual(cleared.status, 200)
+      assert.strictEqual((yield* get("/sns/auth", { access_token: "x", openid: "y" })).json.errcode, 40001)
+    })))
+
+  it.live("stats and stats/reset", () =>
+    live(Effect.gen(function*() {
+      yield* get("/sns/auth")
+      yield* get("/sns/userinfo")
+      yield* get("/sns/userinfo")
+      const stats = (yield* get("/__sandbox/stats")).json
+      assert.deepStrictEqual(stats, {
+        authorize: 0,
+        qrconnect: 0,
+        access_token: 0,
+        refresh_token: 0,
+        userinfo: 2,
+        auth: 1,
+        jscode2session: 0
+      })
+      assert.strictEqual((yield* postJson("/__sandbox/stats/reset", "")).status, 200)
+      assert.strictEqual((yield* get("/__sandbox/stats")).json.userinfo, 0)
+    })))
+
+  it.live("approve and clock/advance: a code from the control expires after 300 s of sandbox time", () =>
+    live(Effect.gen(function*() {
+      const approve = (state: string) =>
+        postJson("/__sandbox/approve", {
+          appId: OA.appId,
+          user: "carol",
+          scope: "snsapi_base",
+          redirectUri: "https://app.example.com/cb",
+          state
+        })
+      const first = yield* approve("one")
+      assert.strictEqual(first.status, 200)
+      const fresh = new URL(first.json.url)
+      assert.strictEqual(fresh.searchParams.get("state"), "one")
+      const stale = new URL((yield* approve("two")).json.url)
+      const before = (yield* get("/__sandbox/clock")).json.now
+      const advanced = yield* postJson("/__sandbox/clock/advance", { seconds: 299 })
+      assert.isAtLeast(advanced.json.now - before, 299_000)
+      assert.isString((yield* exchange(fresh.searchParams.get("code")!)).json.access_token)
+      yield* postJson("/__sandbox/clock/advance", { ms: 1000 })
+      assert.strictEqual((yield* exchange(stale.searchParams.get("code")!)).json.errcode, 42003)
+    })))
+
+  it.live("mini program: login, jscode2session, encrypt", () =>
+    live(Effect.gen(function*() {
+      const login = yield* postJson("/__sandbox/miniprogram/login", { appId: MINI.appId, user: "alice" })
+      assert.match(login.json.code, /^[A-Za-z0-9]{32}$/)
+      const session = (yield* get("/sns/jscode2session", {
+        appid: MINI.appId,
+        secret: MINI.secret,
+        js_code: login.json.code,
+        grant_type: "authorization_code"
+      })).json
+      const encrypted = (yield* postJson("/__sandbox/miniprogram/encrypt", { appId: MINI.appId, user: "alice" })).json
+      const decipher = Crypto.createDecipheriv(
+        "aes-128-cbc",
+        Buffer.from(session.session_key, "base64"),
+        Buffer.from(encrypted.iv, "base64")
+      )
+      const data = JSON.parse(
+        Buffer.concat([decipher.update(Buffer.from(encrypted.encryptedData, "base64")), decipher.final()]).toString()
+      )
+      assert.strictEqual(data.openId, session.openid)
+      assert.strictEqual(data.watermark.appid, MINI.appId)
+    })))
+
+  const bad: ReadonlyArray<[string, string, string, unknown, number, RegExp]> = [
+    ["an unknown command", "GET", "/__sandbox/launch", undefined, 404, /unknown control command "launch"/],
+    ["a wrong method", "GET", "/__sandbox/approve", undefined, 405, /GET is not allowed on \/__sandbox\/approve/],
+    ["a body that is not JSON", "POST", "/__sandbox/faults", "{kind:", 400, /not valid JSON/],
+    ["an empty body", "POST", "/__sandbox/approve", "", 400, /expected a JSON body/],
+    ["a bad fault", "POST", "/__sandbox/faults", { kind: "meteor" }, 400, /kind: must be one of/],
+    ["a fault with an unknown key", "POST", "/__sandbox/faults", { kind: "busy", time: 3 }, 400, /time: is unexpected/],
+    ["advance without an amount", "POST", "/__sandbox/clock/advance", {}, 400, /exactly one of seconds or ms/],
+    ["advance by both", "POST", "/__sandbox/clock/advance", { seconds: 1, ms: 1 }, 400, /exactly one/],
+    ["advance backwards", "POST", "/__sandbox/clock/advance", { seconds: -5 }, 400, /seconds: must not be negative/],
+    ["advance by a string", "POST", "/__sandbox/clock/advance", { seconds: "10" }, 400, /seconds: Expected number/],
+    [
+      "approve for an unknown user",
+      "POST",
+      "/__sandbox/approve",
+      { appId: OA.appId, user: "mallory", scope: "snsapi_base", redirectUri: "https://a.example.com/" },
+      400,
+      /unknown user "mallory"/
+    ],
+    [
+      "approve without a redirectUri",
+      "POST",
+      "/__sandbox/approve",
+      { appId: OA.appId, user: "alice", scope: "x" },
+      400,
+      /redirectUri/
+    ],
+    [
+      "login to a non-mini-program",
+      "POST",
+      "/__sandbox/miniprogram/login",
+      { appId: OA.appId, user: "alice" },
+      400,
+      /not a miniProgram/
+    ],
+    [
+      "encrypt without a session",
+      "POST",
+      "/__sandbox/miniprogram/encrypt",
+      { appId: MINI.appId, user: "bob" },
+      400,
+      /no session_key/
+    ]
+  ]
+  for (const [name, method, path, body, status, message] of bad) {
+    it.live(`${status} JSON error for ${name}`, () =>
+      live(Effect.gen(function*() {
+        const answer = method === "GET" ? yield* get(path) : yield* postJson(path, body)
+        assert.strictEqual(answer.status, status, answer.text)
+        assert.include(answer.headers["content-type"], "application/json")
+        assert.deepStrictEqual(Object.keys(answer.json), ["error"])
+        assert.match(answer.json.error, message)
+        assert.notMatch(answer.text, /\n\s+at /, "no stack trace")
+      })))
+  }
+})
