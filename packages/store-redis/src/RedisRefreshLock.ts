@@ -1,0 +1,217 @@
+/**
+ * A `RefreshLock` on Redis, so that N processes refreshing one user make one WeChat request. The
+ * lock is `SET key owner NX PX ttl` with a random owner, released by a Lua script that deletes only
+ * the caller's own lock. Its TTL outlives the whole refresh budget, so a slow refresher never lets a
+ * second one in, and a crashed one frees the lock by expiry. Waiters poll with a capped exponential
+ * backoff and give up with `RefreshLockTimeout`.
+ *
+ * @since 0.1.0
+ */
+import { RefreshLock, WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Crypto from "node:crypto"
+import * as Client from "./internal/client.js"
+
+/**
+ * A Redis client: a single node (or Sentinel) `Redis`, or a `Cluster`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RedisClient = Client.Client
+
+/**
+ * Options of the lock over a client.
+ *
+ * - `keyPrefix`: default `wxauth:`, as the store's.
+ * - `lockTtl`: how long a taken lock lives if its holder never releases it (a crash). Longer than
+ *   the whole refresh (core's default: 5 s timeout x 3 attempts, plus backoff). Default 20 seconds.
+ * - `waitTimeout`: how long a waiter waits before `RefreshLockTimeout`. Longer than `lockTtl`, so a
+ *   crashed holder's lock expires while waiters still wait. Default 25 seconds.
+ * - `poll`: when waiters try again (default `defaultPoll`: 10 ms, x1.5 each time, capped at
+ *   200 ms, jittered).
+ * - `commandTimeout`: a bound on each Redis call, default 2 seconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  readonly keyPrefix?: string | undefined
+  readonly lockTtl?: Duration.DurationInput | undefined
+  readonly waitTimeout?: Duration.DurationInput | undefined
+  readonly poll?: Schedule.Schedule<unknown> | undefined
+  readonly commandTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of `layer`: the connection options of `RedisTokenStore.layer` (`url`, timeouts, any
+ * ioredis option) and the lock's own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Client.ConnectionOptions, MakeOptions {}
+
+/**
+ * How waiters poll: from 10 ms, growing x1.5, capped at 200 ms, jittered so waiters spread out.
+ * A freed lock is noticed within about 200 ms.
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const defaultPoll: Schedule.Schedule<unknown> = Schedule.exponential("10 millis", 1.5).pipe(
+  Schedule.union(Schedule.spaced("200 millis")),
+  Schedule.jittered
+)
+
+/**
+ * The key of a lock: `<prefix>{<key>}:lock`. Core locks a user's refresh with the key
+ * `<appId>:<openid>`, so the lock shares the hash tag, and the Cluster slot, of the user's token.
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const lockKey = (key: string, keyPrefix: string = Client.defaultKeyPrefix): string => `${keyPrefix}{${key}}:lock`
+
+const releaseLua = `
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0
+`
+
+const releaseCommand = "wxauthReleaseLock"
+
+interface WithRelease {
+  readonly [releaseCommand]: (key: string, owner: string) => Promise<number>
+}
+
+/** Someone else holds the lock: try again later. */
+class Busy extends Data.TaggedError("Busy") {}
+
+/**
+ * Waiting happens on the live clock: the lock's TTL runs in Redis, in real time, so a `TestClock`
+ * in context must not stall (or rush) a waiter.
+ */
+const liveClock = Clock.make()
+
+/**
+ * Builds the lock over a client the caller owns (never closed here). Defines the release script on
+ * the client (`defineCommand`).
+ *
+ * A Redis failure while taking the lock ends the wait at once with `RefreshLockTimeout` (and a
+ * warning in the log): the lock's interface has no other error, and a down Redis must fail fast.
+ * A failed release is logged and left to the lock's TTL.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<RefreshLock.RefreshLockShape> =>
+  Effect.sync(() => {
+    const prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
+    const ttlMillis = Math.max(1, Math.ceil(Client.millis(options?.lockTtl, "20 seconds")))
+    const waitTimeout = Duration.decode(options?.waitTimeout ?? "25 seconds")
+    const waitMillis = Duration.toMillis(waitTimeout)
+    const poll = options?.poll ?? defaultPoll
+    const timeout = Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout)
+    redis.defineCommand(releaseCommand, { numberOfKeys: 1, lua: releaseLua })
+    const scripted = redis as RedisClient & WithRelease
+
+    const release = (key: string, redisKey: string, owner: string) =>
+      Client.run("releaseLock", timeout, () => scripted[releaseCommand](redisKey, owner)).pipe(
+        Effect.flatMap((deleted) =>
+          deleted === 1 ? Effect.void : Effect.logWarning(
+            "wxauth: the refresh lock had expired before its holder released it; raise lockTtl above the refresh budget"
+          ).pipe(Effect.annotateLogs({ lockKey: key, lockTtlMillis: ttlMillis }))
+        ),
+        Effect.catchAll((error) =>
+          Effect.logWarning("wxauth: releasing the refresh lock failed; it expires by its TTL").pipe(
+            Effect.annotateLogs({ lockKey: key, error: error.message })
+          )
+        )
+      )
+
+    const dropIfOurs = (redisKey: string, owner: string) =>
+      Effect.ignore(Client.run("releaseLock", timeout, () => scripted[releaseCommand](redisKey, owner)))
+
+    const take = (key: string, redisKey: string, owner: string) =>
+      Effect.gen(function*() {
+        const start = yield* Clock.currentTimeMillis
+        return yield* Client.run("lock", timeout, () => redis.set(redisKey, owner, "PX", ttlMillis, "NX")).pipe(
+          Effect.flatMap((reply) => reply === "OK" ? Effect.void : Effect.fail(new Busy())),
+          Effect.retry({ schedule: poll, while: (error) => error._tag === "Busy" }),
+          Effect.timeoutFail({
+            duration: waitTimeout,
+            onTimeout: () => new WeChatError.RefreshLockTimeout({ key, waitedMillis: waitMillis })
+          }),
+          Effect.catchTags({
+            Busy: () => Effect.fail(new WeChatError.RefreshLockTimeout({ key, waitedMillis: waitMillis })),
+            TokenStoreError: (error) =>
+              Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                Effect.logWarning("wxauth: Redis failed while taking the refresh lock; giving up").pipe(
+                  Effect.annotateLogs({ lockKey: key, error: error.message }),
+                  Effect.zipRight(
+                    Effect.fail(new WeChatError.RefreshLockTimeout({ key, waitedMillis: Math.max(0, now - start) }))
+                  )
+                ))
+          })
+        )
+      }).pipe(Effect.withClock(liveClock))
+
+    return RefreshLock.RefreshLock.of({
+      withLock: (key, effect) =>
+        Effect.uninterruptibleMask((restore) => {
+          const redisKey = lockKey(key, prefix)
+          const owner = Crypto.randomBytes(16).toString("hex")
+          return restore(take(key, redisKey, owner)).pipe(
+            // A SET interrupted or timed out in flight may still land after: delete it if it is ours.
+            // In the background, so a waiter that gives up does not wait for Redis once more.
+            Effect.onExit((exit) =>
+              Exit.isSuccess(exit) ? Effect.void : Effect.asVoid(Effect.forkDaemon(dropIfOurs(redisKey, owner)))
+            ),
+            Effect.zipRight(Effect.ensuring(restore(effect), release(key, redisKey, owner)))
+          )
+        }).pipe(Effect.withSpan("RedisRefreshLock.withLock", { captureStackTrace: false }))
+    })
+  })
+
+/**
+ * The lock over a client the caller owns: the layer never closes it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromClient = (redis: RedisClient, options?: MakeOptions): Layer.Layer<RefreshLock.RefreshLock> =>
+  Layer.effect(RefreshLock.RefreshLock, make(redis, options))
+
+/**
+ * Opens a connection for the layer's scope (`QUIT` on release) and builds the lock. Building fails
+ * with a `TokenStoreError` when Redis cannot be reached within the timeouts.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<RefreshLock.RefreshLock, WeChatError.TokenStoreError> =>
+  Layer.scoped(
+    RefreshLock.RefreshLock,
+    Effect.flatMap(Client.acquire(options ?? {}), (redis) => make(redis, options))
+  )
+
+/**
+ * `layer` with its options from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<RefreshLock.RefreshLock, WeChatError.TokenStoreError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

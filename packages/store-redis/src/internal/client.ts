@@ -1,0 +1,191 @@
+/**
+ * The Redis plumbing shared by the store and the lock: opening a connection that fails fast,
+ * running a command as an Effect bounded in time, and errors that never carry a stored value.
+ */
+import { WeChatError } from "@wxauth/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { Cluster, RedisOptions } from "ioredis"
+import { Redis } from "ioredis"
+
+/**
+ * A client of ours or the caller's: a single node (or Sentinel) `Redis`, or a `Cluster`.
+ */
+export type Client = Redis | Cluster
+
+/**
+ * The connection options shared by `RedisTokenStore.layer` and `RedisRefreshLock.layer`.
+ */
+export interface ConnectionOptions
+  extends Omit<RedisOptions, "keyPrefix" | "connectTimeout" | "commandTimeout" | "lazyConnect" | "password">
+{
+  readonly url?: string | Redacted.Redacted<string> | undefined
+  readonly password?: string | Redacted.Redacted<string> | undefined
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly commandTimeout?: Duration.DurationInput | undefined
+}
+
+export const defaultUrl = "redis://127.0.0.1:6379"
+export const defaultKeyPrefix = "wxauth:"
+export const defaultConnectTimeout = Duration.seconds(2)
+export const defaultCommandTimeout = Duration.seconds(2)
+
+/**
+ * Extra time the Effect-level bound of a command leaves to the client's own `commandTimeout`, whose
+ * error is the more telling one.
+ */
+const grace = Duration.millis(250)
+
+/** Keeps what helps to diagnose an error, and cuts what could quote a command's arguments. */
+const safeMessage = (error: unknown): string => {
+  const message = error instanceof Error ? error.message : typeof error === "string" ? error : "unknown error"
+  // "ERR unknown command 'x', with args beginning with: 'value' ..." quotes the arguments.
+  const withArgs = message.search(/,?\s*with args beginning with/i)
+  const cut = withArgs >= 0 ? message.slice(0, withArgs) : message
+  return cut.length > 300 ? `${cut.slice(0, 300)}...` : cut
+}
+
+/**
+ * A copy of a Redis error fit to keep as a `cause`: ioredis attaches the command and its arguments
+ * (the stored value, tokens included) to a reply error, so only the name, code and message are kept.
+ */
+export const cleanCause = (error: unknown): Error => {
+  const clean = new Error(safeMessage(error))
+  if (error instanceof Error) {
+    clean.name = error.name
+    const code = (error as { readonly code?: unknown }).code
+    if (typeof code === "string") (clean as Error & { code?: string }).code = code
+  }
+  return clean
+}
+
+/** A call that got no answer in time. */
+class NoAnswer {
+  constructor(readonly millis: number) {}
+}
+
+/**
+ * Bounds a promise in real time, without interrupting anything: an Effect timeout cannot cut a call
+ * made in an uninterruptible region (a finalizer, such as the lock's release).
+ */
+const withDeadline = <A>(promise: Promise<A>, millis: number): Promise<A> =>
+  new Promise<A>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new NoAnswer(millis)), millis)
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error) => {
+        clearTimeout(timer)
+        reject(error)
+      }
+    )
+  })
+
+/**
+ * Runs one Redis call: a rejection is a `TokenStoreError` with a clean cause, and the call is bounded
+ * by `timeout` (plus a little grace) whatever the client's own settings: a caller's client may have
+ * no `commandTimeout`.
+ */
+export const run = <A>(
+  operation: string,
+  timeout: Duration.Duration,
+  f: () => Promise<A>
+): Effect.Effect<A, WeChatError.TokenStoreError> =>
+  Effect.tryPromise({
+    try: () => withDeadline(f(), Duration.toMillis(Duration.sum(timeout, grace))),
+    catch: (error) =>
+      error instanceof NoAnswer
+        ? new WeChatError.TokenStoreError({ operation, description: `Redis did not answer within ${error.millis} ms` })
+        : new WeChatError.TokenStoreError({
+          operation,
+          description: `Redis: ${safeMessage(error)}`,
+          cause: cleanCause(error)
+        })
+  })
+
+const where = (redis: Redis): string => {
+  const { host, path, port } = redis.options
+  return path ? path : `${host ?? "127.0.0.1"}:${port ?? 6379}`
+}
+
+const ownOptions = ["keyPrefix", "lockTtl", "waitTimeout", "poll"]
+
+/**
+ * Opens a connection in the scope and waits until it is ready (at most `connectTimeout`, plus the
+ * handshake), failing with a `TokenStoreError` when Redis is down or refuses us. Released with `QUIT`
+ * (bounded), then a hard disconnect, so nothing stays open: not after use, not after a failed build.
+ *
+ * Defaults made for a login path: `connectTimeout` and `commandTimeout` of 2 seconds,
+ * `maxRetriesPerRequest` 1. The offline queue stays on so a command issued during a reconnect (a
+ * killed connection, a failover) waits for it, but never longer than `commandTimeout`.
+ */
+export const acquire = (options: ConnectionOptions): Effect.Effect<Redis, WeChatError.TokenStoreError, Scope.Scope> => {
+  const { commandTimeout, connectTimeout, password, url, ...others } = options
+  // The options of the store and the lock travel in the same object; none of them is for ioredis
+  // (its own `keyPrefix` would prefix every key a second time).
+  const rest: Record<string, unknown> = { ...others }
+  for (const own of ownOptions) delete rest[own]
+  const connectMillis = Duration.toMillis(Duration.decode(connectTimeout ?? defaultConnectTimeout))
+  const commandMillis = Duration.toMillis(Duration.decode(commandTimeout ?? defaultCommandTimeout))
+  const redisOptions: RedisOptions = {
+    maxRetriesPerRequest: 1,
+    connectionName: "wxauth",
+    ...(rest as RedisOptions),
+    ...(password === undefined
+      ? {}
+      : { password: Redacted.isRedacted(password) ? Redacted.value(password) : password }),
+    connectTimeout: connectMillis,
+    commandTimeout: commandMillis,
+    lazyConnect: true
+  }
+  const urlString = url === undefined ? defaultUrl : Redacted.isRedacted(url) ? Redacted.value(url) : url
+  return Effect.acquireRelease(
+    Effect.sync(() => {
+      const redis = new Redis(urlString, redisOptions)
+      const state: { lastError: unknown } = { lastError: undefined }
+      // Without a listener ioredis prints every connection error; failures reach callers as
+      // TokenStoreError instead, and the last one is kept to explain a failed connect.
+      redis.on("error", (error) => {
+        state.lastError = error
+      })
+      return { redis, state }
+    }),
+    ({ redis }) => close(redis)
+  ).pipe(
+    Effect.tap(({ redis, state }) =>
+      Effect.tryPromise({
+        try: () => withDeadline(redis.connect(), connectMillis + commandMillis + Duration.toMillis(grace)),
+        catch: (error) => {
+          const cause = error instanceof NoAnswer
+            ? new Error(`not ready within ${error.millis} ms`)
+            : state.lastError ?? error
+          return new WeChatError.TokenStoreError({
+            operation: "connect",
+            description: `cannot connect to Redis at ${where(redis)}: ${safeMessage(cause)}`,
+            cause: cleanCause(cause)
+          })
+        }
+      })
+    ),
+    Effect.map(({ redis }) => redis)
+  )
+}
+
+/** `QUIT` when connected (bounded by the command timeout), then a disconnect that stops reconnecting. */
+const close = (redis: Redis): Effect.Effect<void> =>
+  Effect.promise(() =>
+    redis.status === "ready"
+      ? withDeadline(redis.quit(), Duration.toMillis(Duration.sum(defaultCommandTimeout, grace))).then(
+        () => undefined,
+        () => undefined
+      )
+      : Promise.resolve()
+  ).pipe(Effect.zipRight(Effect.sync(() => redis.disconnect(false))))
+
+/** The number of milliseconds of a duration option, with its default. */
+export const millis = (input: Duration.DurationInput | undefined, fallback: Duration.DurationInput): number =>
+  Duration.toMillis(Duration.decode(input ?? fallback))

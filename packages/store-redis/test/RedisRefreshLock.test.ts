@@ -1,0 +1,270 @@
+/**
+ * RedisRefreshLock against a real Redis: mutual exclusion across connections, release only by the
+ * owner, waiters that time out or are interrupted, a crashed holder, a down Redis, and no lock key
+ * left behind.
+ */
+import { afterAll, assert, it } from "@effect/vitest"
+import { RefreshLock, WeChatError } from "@wxauth/core"
+import { randomAppId, randomOpenId } from "@wxauth/core/testing"
+import { RedisRefreshLock, RedisTokenStore } from "@wxauth/store-redis"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import { Redis } from "ioredis"
+import { cleanup, describeRedis, keysUnder, makeAdmin, randomPrefix, redisUrl, refusedUrl } from "./utils.js"
+
+describeRedis("RedisRefreshLock", () => {
+  const prefix = randomPrefix()
+  const admin = makeAdmin()
+  afterAll(async () => {
+    await cleanup(admin, prefix)
+    await admin.quit()
+  })
+
+  /** A lock on a connection of its own, for the scope. */
+  const openLock = (
+    options?: RedisRefreshLock.Options
+  ): Effect.Effect<RefreshLock.RefreshLockShape, WeChatError.TokenStoreError, Scope.Scope> =>
+    Effect.map(
+      Layer.build(RedisRefreshLock.layer({ url: redisUrl, keyPrefix: prefix, ...options })),
+      Context.get(RefreshLock.RefreshLock)
+    )
+
+  const userKey = () => `${randomAppId()}:${randomOpenId()}`
+  const exists = (key: string) => Effect.promise(() => admin.exists(RedisRefreshLock.lockKey(key, prefix)))
+
+  it("the lock key shares the hash tag of the user's token key", () => {
+    const appId = randomAppId()
+    const openid = randomOpenId()
+    const lock = RedisRefreshLock.lockKey(`${appId}:${openid}`, prefix)
+    const token = RedisTokenStore.tokenKey(appId, openid, prefix)
+    assert.strictEqual(lock, `${prefix}{${appId}:${openid}}:lock`)
+    const tag = (key: string) => /\{([^}]*)\}/.exec(key)![1]
+    assert.strictEqual(tag(lock), tag(token))
+  })
+
+  it.scopedLive("concurrent withLock on one key never overlap, across two connections", () =>
+    Effect.gen(function*() {
+      const locks = [yield* openLock(), yield* openLock()]
+      const key = userKey()
+      let inFlight = 0
+      let maxInFlight = 0
+      let runs = 0
+      const body = Effect.sync(() => {
+        inFlight++
+        maxInFlight = Math.max(maxInFlight, inFlight)
+      }).pipe(
+        Effect.zipRight(Effect.sleep("3 millis")),
+        Effect.zipRight(Effect.sync(() => {
+          inFlight--
+          runs++
+        }))
+      )
+      yield* Effect.forEach(
+        Array.from({ length: 24 }, (_, i) => i),
+        (i) => locks[i % 2].withLock(key, body),
+        { concurrency: "unbounded", discard: true }
+      )
+      assert.strictEqual(runs, 24)
+      assert.strictEqual(maxInFlight, 1)
+      assert.strictEqual(yield* exists(key), 0)
+    }))
+
+  it.scopedLive("the lock holds the key with the lock TTL while the effect runs", () =>
+    Effect.gen(function*() {
+      const lock = yield* openLock({ lockTtl: "7 seconds" })
+      const key = userKey()
+      const ttl = yield* lock.withLock(
+        key,
+        Effect.promise(() => admin.pttl(RedisRefreshLock.lockKey(key, prefix)))
+      )
+      assert.isTrue(ttl > 6000 && ttl <= 7000, `PTTL ${ttl} should be about 7 s`)
+      assert.strictEqual(yield* exists(key), 0)
+    }))
+
+  it.scopedLive("different keys do not wait for each other", () =>
+    Effect.gen(function*() {
+      const lock = yield* openLock({ waitTimeout: "2 seconds" })
+      const key = userKey()
+      const inner = yield* lock.withLock(key, lock.withLock(userKey(), Effect.succeed("inner ran")))
+      assert.strictEqual(inner, "inner ran")
+    }))
+
+  it.scopedLive("an expired lock taken by another is not released by its first holder", () =>
+    Effect.gen(function*() {
+      const short = yield* openLock({ lockTtl: "150 millis" })
+      const other = yield* openLock({ lockTtl: "10 seconds" })
+      const impatient = yield* openLock({ waitTimeout: "300 millis" })
+      const key = userKey()
+      const aHolds = yield* Deferred.make<void>()
+      const bHolds = yield* Deferred.make<void>()
+      const bMayGo = yield* Deferred.make<void>()
+      // A outlives its lock's TTL
+      const a = yield* Effect.fork(short.withLock(
+        key,
+        Deferred.succeed(aHolds, undefined).pipe(
+          Effect.zipRight(Deferred.await(bHolds)),
+          Effect.zipRight(Effect.sleep("50 millis"))
+        )
+      ))
+      yield* Deferred.await(aHolds)
+      // B gets in once A's lock expired, and is still inside when A releases
+      const b = yield* Effect.fork(other.withLock(
+        key,
+        Deferred.succeed(bHolds, undefined).pipe(
+          Effect.zipRight(Deferred.await(bMayGo))
+        )
+      ))
+      yield* Fiber.join(a)
+      assert.strictEqual(yield* exists(key), 1, "A's release must not delete B's lock")
+      const result = yield* Effect.either(impatient.withLock(key, Effect.void))
+      assert.isTrue(Either.isLeft(result) && result.left._tag === "RefreshLockTimeout")
+      yield* Deferred.succeed(bMayGo, undefined)
+      yield* Fiber.join(b)
+      assert.strictEqual(yield* exists(key), 0)
+    }))
+
+  it.scopedLive("a waiter gives up with RefreshLockTimeout after waitTimeout, without running its effect", () =>
+    Effect.gen(function*() {
+      const holder = yield* openLock()
+      const waiter = yield* openLock({ waitTimeout: "300 millis" })
+      const key = userKey()
+      const held = yield* Deferred.make<void>()
+      const done = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(
+        holder.withLock(key, Deferred.succeed(held, undefined).pipe(Effect.zipRight(Deferred.await(done))))
+      )
+      yield* Deferred.await(held)
+      let ran = false
+      const error = yield* Effect.flip(waiter.withLock(key, Effect.sync(() => (ran = true))))
+      assert.instanceOf(error, WeChatError.RefreshLockTimeout)
+      assert.strictEqual(error.key, key)
+      assert.strictEqual(error.waitedMillis, 300)
+      assert.isFalse(ran)
+      yield* Deferred.succeed(done, undefined)
+      yield* Fiber.join(fiber)
+      assert.strictEqual(yield* exists(key), 0)
+    }))
+
+  it.scopedLive("a waiter gets the lock once the holder releases it", () =>
+    Effect.gen(function*() {
+      const lock = yield* openLock()
+      const key = userKey()
+      const order: Array<string> = []
+      const held = yield* Deferred.make<void>()
+      const first = yield* Effect.fork(lock.withLock(
+        key,
+        Deferred.succeed(held, undefined).pipe(
+          Effect.zipRight(Effect.sleep("100 millis")),
+          Effect.zipRight(Effect.sync(() => order.push("first")))
+        )
+      ))
+      yield* Deferred.await(held)
+      yield* lock.withLock(key, Effect.sync(() => order.push("second")))
+      yield* Fiber.join(first)
+      assert.deepStrictEqual(order, ["first", "second"])
+    }))
+
+  it.scoped("waiting runs on real time: a TestClock in context does not stall a waiter", () =>
+    Effect.gen(function*() {
+      const lock = yield* openLock()
+      const key = userKey()
+      const held = yield* Deferred.make<void>()
+      const first = yield* Effect.fork(lock.withLock(
+        key,
+        Deferred.succeed(held, undefined).pipe(Effect.zipRight(Effect.promise(() => sleep(100))))
+      ))
+      yield* Deferred.await(held)
+      // no TestClock.adjust: the waiter must still poll, on the live clock
+      const result = yield* lock.withLock(key, Effect.succeed("got it"))
+      assert.strictEqual(result, "got it")
+      yield* Fiber.join(first)
+      yield* TestClock.adjust("1 second")
+    }))
+
+  it.scopedLive("an interrupted waiter leaves no lock behind", () =>
+    Effect.gen(function*() {
+      const lock = yield* openLock()
+      const key = userKey()
+      const held = yield* Deferred.make<void>()
+      const done = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(
+        lock.withLock(key, Deferred.succeed(held, undefined).pipe(Effect.zipRight(Deferred.await(done))))
+      )
+      yield* Deferred.await(held)
+      const waiters = yield* Effect.forEach(
+        [1, 2, 3],
+        () => Effect.fork(lock.withLock(key, Effect.void)),
+        { concurrency: "unbounded" }
+      )
+      yield* Effect.sleep("100 millis")
+      yield* Fiber.interruptAll(waiters)
+      yield* Deferred.succeed(done, undefined)
+      yield* Fiber.join(holder)
+      assert.strictEqual(yield* exists(key), 0)
+      const quick = yield* openLock({ waitTimeout: "1 second" })
+      assert.strictEqual(yield* quick.withLock(key, Effect.succeed("free")), "free")
+    }))
+
+  it.scopedLive("the effect's failure goes through, and the lock is released", () =>
+    Effect.gen(function*() {
+      const lock = yield* openLock()
+      const key = userKey()
+      const error = yield* Effect.flip(lock.withLock(key, Effect.fail("boom" as const)))
+      assert.strictEqual(error, "boom")
+      assert.strictEqual(yield* exists(key), 0)
+      const defect = yield* Effect.exit(lock.withLock(key, Effect.die("bang")))
+      assert.strictEqual(defect._tag, "Failure")
+      assert.strictEqual(yield* exists(key), 0)
+    }))
+
+  it.scopedLive("a crashed holder's lock is taken once it expires", () =>
+    Effect.gen(function*() {
+      const lock = yield* openLock({ waitTimeout: "10 seconds" })
+      const key = userKey()
+      yield* Effect.promise(() => admin.set(RedisRefreshLock.lockKey(key, prefix), "crashed-owner", "PX", 300))
+      const result = yield* lock.withLock(key, Effect.succeed("after expiry"))
+      assert.strictEqual(result, "after expiry")
+      assert.strictEqual(yield* exists(key), 0)
+    }))
+
+  it.scopedLive("with Redis down, the layer fails with TokenStoreError and a caller's client's lock fails fast", () =>
+    Effect.gen(function*() {
+      const built = yield* Layer.build(RedisRefreshLock.layer({ url: refusedUrl })).pipe(
+        Effect.scoped,
+        Effect.either,
+        Effect.timeout("20 seconds")
+      )
+      assert.strictEqual(Either.getLeft(built).pipe(Option.getOrThrow)._tag, "TokenStoreError")
+
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const client = new Redis(refusedUrl, { lazyConnect: true })
+          client.on("error", () => {})
+          return client
+        }),
+        (client) => Effect.sync(() => client.disconnect())
+      )
+      const lock = yield* RedisRefreshLock.make(client, { commandTimeout: "300 millis" })
+      let ran = false
+      const error = yield* Effect.flip(lock.withLock(userKey(), Effect.sync(() => (ran = true)))).pipe(
+        Effect.timeout("20 seconds")
+      )
+      assert.strictEqual(error._tag, "RefreshLockTimeout")
+      assert.isFalse(ran)
+    }))
+
+  it.effect("no lock key is left behind", () =>
+    Effect.gen(function*() {
+      const keys = yield* Effect.promise(() => keysUnder(admin, prefix))
+      assert.deepStrictEqual(keys.filter((key) => key.endsWith(":lock")), [])
+    }))
+})
+
+const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))

@@ -1,0 +1,406 @@
+/**
+ * RedisTokenStore against a real Redis: core's contract suite (clear and encrypted), the key layout
+ * and TTLs, newer-wins across connections, garbage under our keys, and a Redis that is down, hangs,
+ * or drops our connection mid-run.
+ */
+import { afterAll, assert, it } from "@effect/vitest"
+import { TokenCipher, TokenStore, WeChatError } from "@wxauth/core"
+import { makeToken, randomAppId, randomOpenId, tokenStoreSuite } from "@wxauth/core/testing"
+import { RedisTokenStore } from "@wxauth/store-redis"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import { Redis } from "ioredis"
+import * as Crypto from "node:crypto"
+import * as Util from "node:util"
+import {
+  blackhole,
+  cleanup,
+  clientIds,
+  describeRedis,
+  freezableProxy,
+  keysUnder,
+  makeAdmin,
+  randomPrefix,
+  redisUrl,
+  refusedUrl
+} from "./utils.js"
+
+const hour = 60 * 60 * 1000
+
+describeRedis("RedisTokenStore", () => {
+  const prefix = randomPrefix()
+  const cipherPrefix = randomPrefix()
+  const admin = makeAdmin()
+  afterAll(async () => {
+    await cleanup(admin, prefix)
+    await cleanup(admin, cipherPrefix)
+    await admin.quit()
+  })
+
+  const storeLayer = RedisTokenStore.layer({ url: redisUrl, keyPrefix: prefix })
+  const cipherKey = TokenCipher.generateKey()
+  const cipherLayer = TokenCipher.layer({ keys: [{ id: "k1", key: cipherKey }] })
+
+  tokenStoreSuite("redis", storeLayer)
+  tokenStoreSuite(
+    "redis + TokenCipher",
+    RedisTokenStore.layer({ url: redisUrl, keyPrefix: cipherPrefix }).pipe(Layer.provide(cipherLayer))
+  )
+
+  /** A store on a connection of its own, for the scope. */
+  const openStore = (
+    options?: RedisTokenStore.Options
+  ): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.TokenStoreError, Scope.Scope> =>
+    Effect.map(
+      Layer.build(RedisTokenStore.layer({ url: redisUrl, keyPrefix: prefix, ...options })),
+      Context.get(TokenStore.TokenStore)
+    )
+
+  const redisCall = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+  it.scoped("a token is one hash under the user's hash tag, expiring with the refresh token", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      const appId = randomAppId()
+      const now = yield* Clock.currentTimeMillis
+      const token = yield* makeToken({ refreshExpiresAt: now + hour })
+      yield* store.set(appId, token)
+      const key = `${prefix}{${appId}:${token.openid}}:token`
+      assert.strictEqual(RedisTokenStore.tokenKey(appId, token.openid, prefix), key)
+      const raw = yield* redisCall(() => admin.hgetall(key))
+      assert.deepStrictEqual(Object.keys(raw).sort(), ["o", "v"])
+      assert.strictEqual(raw.o, String(token.obtainedAt))
+      const ttl = yield* redisCall(() => admin.pttl(key))
+      assert.isTrue(ttl > hour - 60_000 && ttl <= hour, `PTTL ${ttl} should be about an hour`)
+      // clear at rest without a cipher: the value is core's JSON encoding
+      assert.include(raw.v, Redacted.value(token.accessToken))
+      assert.deepStrictEqual(yield* redisCall(() => keysUnder(admin, `${prefix}{${appId}:`)), [key])
+    }))
+
+  it.scoped("a later set keeps the refresh token's remaining life as TTL", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      const appId = randomAppId()
+      const now = yield* Clock.currentTimeMillis
+      const first = yield* makeToken({ refreshExpiresAt: now + 2 * hour })
+      yield* store.set(appId, first)
+      const refreshed = yield* makeToken({
+        openid: first.openid,
+        obtainedAt: now + hour,
+        refreshExpiresAt: first.refreshExpiresAt
+      })
+      // an hour later (by Clock), the refresh token has an hour to live
+      yield* TestClock.adjust(hour)
+      yield* store.set(appId, refreshed)
+      const ttl = yield* redisCall(() => admin.pttl(RedisTokenStore.tokenKey(appId, first.openid, prefix)))
+      assert.isTrue(ttl > hour - 60_000 && ttl <= hour, `PTTL ${ttl} should be about an hour`)
+    }))
+
+  it.scoped("a token whose refresh life is over is not kept", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      const appId = randomAppId()
+      const now = yield* Clock.currentTimeMillis
+      const older = yield* makeToken({ obtainedAt: now - 2000 })
+      const expired = yield* makeToken({ openid: older.openid, refreshExpiresAt: now - 1 })
+      yield* store.set(appId, older)
+      yield* store.set(appId, expired)
+      assert.isTrue(Option.isNone(yield* store.get(appId, older.openid)))
+      assert.strictEqual(yield* redisCall(() => admin.exists(RedisTokenStore.tokenKey(appId, older.openid, prefix))), 0)
+    }))
+
+  it.scoped("the code memo lives until its expiresAt (at least a second) and keeps no code", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      const appId = randomAppId()
+      const now = yield* Clock.currentTimeMillis
+      const code = `code-${Crypto.randomBytes(8).toString("hex")}`
+      const codeHash = TokenStore.hashCode(code)
+      const memo = new TokenStore.CodeMemo({ openid: randomOpenId(), exchangedAt: now, expiresAt: now + 60_000 })
+      yield* store.rememberCode(appId, codeHash, memo)
+      const key = `${prefix}code:${appId}:${codeHash}`
+      assert.strictEqual(RedisTokenStore.codeKey(appId, codeHash, prefix), key)
+      const ttl = yield* redisCall(() => admin.pttl(key))
+      assert.isTrue(ttl > 50_000 && ttl <= 60_000, `PTTL ${ttl} should be about a minute`)
+      const stored = yield* redisCall(() => keysUnder(admin, `${prefix}code:${appId}:`))
+      assert.deepStrictEqual(stored, [key])
+      assert.notInclude(stored[0] + (yield* redisCall(() => admin.get(key))), code)
+
+      const pastHash = TokenStore.hashCode(`${code}-past`)
+      const past = new TokenStore.CodeMemo({ openid: memo.openid, exchangedAt: now, expiresAt: now - 1 })
+      yield* store.rememberCode(appId, pastHash, past)
+      const pastTtl = yield* redisCall(() => admin.pttl(RedisTokenStore.codeKey(appId, pastHash, prefix)))
+      assert.isTrue(pastTtl > 0 && pastTtl <= 1000, `PTTL ${pastTtl} should be the 1 s minimum`)
+      assert.isTrue(Option.isNone(yield* store.recallCode(appId, pastHash)))
+    }))
+
+  it.scopedLive("newer wins across two connections, whatever the order of arrival", () =>
+    Effect.gen(function*() {
+      const stores = [yield* openStore(), yield* openStore()]
+      const appId = randomAppId()
+      const base = yield* makeToken()
+      const tokens = yield* Effect.forEach(
+        Array.from({ length: 60 }, (_, i) => i),
+        (i) => makeToken({ openid: base.openid, obtainedAt: base.obtainedAt + i * 10 })
+      )
+      const newest = tokens[tokens.length - 1]
+      const shuffled = yield* Random.shuffle(tokens)
+      yield* Effect.forEach(shuffled, (token, i) => stores[i % 2].set(appId, token), {
+        concurrency: "unbounded",
+        discard: true
+      })
+      for (const store of stores) {
+        const found = Option.getOrThrow(yield* store.get(appId, base.openid))
+        assert.strictEqual(found.obtainedAt, newest.obtainedAt)
+        assert.strictEqual(Redacted.value(found.accessToken), Redacted.value(newest.accessToken))
+      }
+      // a slow writer on the other connection, with a token obtained earlier, changes nothing
+      yield* stores[0].set(appId, tokens[0])
+      const found = Option.getOrThrow(yield* stores[1].get(appId, base.openid))
+      assert.strictEqual(Redacted.value(found.accessToken), Redacted.value(newest.accessToken))
+    }))
+
+  it.scoped("with a TokenCipher the stored value is sealed, and opens only with the key", () =>
+    Effect.gen(function*() {
+      const sealing = yield* Effect.map(
+        Layer.build(RedisTokenStore.layer({ url: redisUrl, keyPrefix: prefix }).pipe(Layer.provide(cipherLayer))),
+        Context.get(TokenStore.TokenStore)
+      )
+      const plain = yield* openStore()
+      const appId = randomAppId()
+      const token = yield* makeToken()
+      yield* sealing.set(appId, token)
+      const raw = yield* redisCall(() => admin.hget(RedisTokenStore.tokenKey(appId, token.openid, prefix), "v"))
+      assert.isTrue(raw!.startsWith("wxenc1:k1:"))
+      assert.notInclude(raw!, Redacted.value(token.accessToken))
+      assert.notInclude(raw!, Redacted.value(token.refreshToken))
+      const found = Option.getOrThrow(yield* sealing.get(appId, token.openid))
+      assert.strictEqual(Redacted.value(found.refreshToken), Redacted.value(token.refreshToken))
+      const error = yield* Effect.flip(plain.get(appId, token.openid))
+      assert.strictEqual(error._tag, "TokenStoreError")
+    }))
+
+  it.scoped("garbage under our keys is a TokenStoreError, and a new token replaces it", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      const appId = randomAppId()
+      const token = yield* makeToken()
+      const key = RedisTokenStore.tokenKey(appId, token.openid, prefix)
+      const expectFailure = Effect.gen(function*() {
+        const error = yield* Effect.flip(store.get(appId, token.openid))
+        assert.instanceOf(error, WeChatError.TokenStoreError)
+        assert.strictEqual(error.operation, "get")
+        assert.notInclude(JSON.stringify(error) + error.message, "s3cr3t")
+        return error
+      })
+
+      yield* redisCall(() => admin.set(key, "s3cr3t garbage"))
+      assert.include((yield* expectFailure).description, "WRONGTYPE")
+
+      yield* redisCall(() => admin.del(key).then(() => admin.hset(key, { o: "1", v: "s3cr3t not json" })))
+      assert.include((yield* expectFailure).description, "does not decode")
+
+      yield* redisCall(() => admin.del(key).then(() => admin.hset(key, { o: "1" })))
+      yield* expectFailure
+
+      // another user's (valid) value copied under this user's key
+      const other = yield* makeToken()
+      yield* store.set(appId, other)
+      const otherValue = yield* redisCall(() => admin.hget(RedisTokenStore.tokenKey(appId, other.openid, prefix), "v"))
+      yield* redisCall(() => admin.hset(key, { o: "1", v: otherValue! }))
+      assert.include((yield* expectFailure).description, "another openid")
+
+      // a new token heals the key, whatever was there
+      yield* redisCall(() => admin.set(key, "garbage"))
+      yield* store.set(appId, token)
+      const found = Option.getOrThrow(yield* store.get(appId, token.openid))
+      assert.strictEqual(Redacted.value(found.accessToken), Redacted.value(token.accessToken))
+
+      const codeHash = TokenStore.hashCode("garbage-code")
+      yield* redisCall(() => admin.set(RedisTokenStore.codeKey(appId, codeHash, prefix), "{\"not\":\"a memo\"}"))
+      const memoError = yield* Effect.flip(store.recallCode(appId, codeHash))
+      assert.strictEqual(memoError.operation, "recallCode")
+    }))
+
+  it.scoped("a Redis error on set carries no token value (ioredis attaches the command's arguments)", () =>
+    Effect.gen(function*() {
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(redisUrl)),
+        (client) => Effect.promise(() => client.quit())
+      )
+      const store = yield* RedisTokenStore.make(client, { keyPrefix: prefix })
+      // the Redis side refuses the write
+      client.defineCommand("wxauthSetToken", {
+        numberOfKeys: 1,
+        lua: "return redis.error_reply('ERR refused by test')"
+      })
+      const token = yield* makeToken()
+      const secrets = [Redacted.value(token.accessToken), Redacted.value(token.refreshToken)]
+      const raw = yield* Effect.flip(
+        Effect.tryPromise(() => (client as any).wxauthSetToken("k", "1", secrets[0], "1000") as Promise<unknown>)
+      )
+      assert.include(Util.inspect(raw, { depth: 10 }), secrets[0], "the raw ioredis error quotes the value")
+
+      const error = yield* Effect.flip(store.set(randomAppId(), token))
+      assert.instanceOf(error, WeChatError.TokenStoreError)
+      assert.strictEqual(error.operation, "set")
+      assert.include(error.description, "refused by test")
+      const shown = [JSON.stringify(error), String(error), Util.inspect(error, { depth: 10 }), String(error.cause)]
+        .join("\n")
+      for (const secret of secrets) assert.notInclude(shown, secret)
+    }))
+
+  it.live("a Redis that is down fails the layer with a TokenStoreError within the timeout", () =>
+    Effect.gen(function*() {
+      const result = yield* Layer.build(RedisTokenStore.layer({ url: refusedUrl })).pipe(
+        Effect.scoped,
+        Effect.either,
+        Effect.timeout("20 seconds")
+      )
+      assert.isTrue(Either.isLeft(result))
+      const error = Either.getLeft(result).pipe(Option.getOrThrow)
+      assert.instanceOf(error, WeChatError.TokenStoreError)
+      assert.strictEqual(error.operation, "connect")
+      assert.include(error.description, "127.0.0.1:1")
+    }))
+
+  it.scopedLive("on a caller's client to a down Redis every operation is a TokenStoreError, bounded", () =>
+    Effect.gen(function*() {
+      // a client with ioredis' defaults: no command timeout, offline queue on, 20 retries
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const client = new Redis(refusedUrl, { lazyConnect: true })
+          client.on("error", () => {})
+          return client
+        }),
+        (client) => Effect.sync(() => client.disconnect())
+      )
+      const store = yield* RedisTokenStore.make(client, { keyPrefix: prefix, commandTimeout: "300 millis" })
+      const appId = randomAppId()
+      const token = yield* makeToken()
+      const now = yield* Clock.currentTimeMillis
+      const memo = new TokenStore.CodeMemo({ openid: token.openid, exchangedAt: now, expiresAt: now + 60_000 })
+      const errors = yield* Effect.all([
+        Effect.flip(store.get(appId, token.openid)),
+        Effect.flip(store.set(appId, token)),
+        Effect.flip(store.remove(appId, token.openid)),
+        Effect.flip(store.rememberCode(appId, "h", memo)),
+        Effect.flip(store.recallCode(appId, "h"))
+      ], { concurrency: "unbounded" }).pipe(Effect.timeout("20 seconds"))
+      assert.deepStrictEqual(errors.map((error) => error._tag), Array(5).fill("TokenStoreError"))
+      assert.deepStrictEqual(errors.map((error) => error.operation), [
+        "get",
+        "set",
+        "remove",
+        "rememberCode",
+        "recallCode"
+      ])
+      for (const error of errors) assert.notInclude(JSON.stringify(error), Redacted.value(token.accessToken))
+    }))
+
+  it.scopedLive("a Redis that accepts but never answers fails the layer, and a caller's client, in bounded time", () =>
+    Effect.gen(function*() {
+      const { url } = yield* blackhole
+      const result = yield* Layer.build(
+        RedisTokenStore.layer({ url, connectTimeout: "300 millis", commandTimeout: "300 millis" })
+      ).pipe(Effect.scoped, Effect.either, Effect.timeout("20 seconds"))
+      assert.strictEqual(Either.getLeft(result).pipe(Option.getOrThrow).operation, "connect")
+
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const client = new Redis(url)
+          client.on("error", () => {})
+          return client
+        }),
+        (client) => Effect.sync(() => client.disconnect())
+      )
+      const store = yield* RedisTokenStore.make(client, { commandTimeout: "300 millis" })
+      const error = yield* Effect.flip(store.get(randomAppId(), randomOpenId())).pipe(Effect.timeout("20 seconds"))
+      assert.strictEqual(error._tag, "TokenStoreError")
+      assert.include(error.description, "did not answer")
+    }))
+
+  it.scopedLive("when the network to Redis goes silent mid-run, operations fail with TokenStoreError", () =>
+    Effect.gen(function*() {
+      const proxy = yield* freezableProxy
+      const store = yield* openStore({ url: proxy.url, commandTimeout: "300 millis" })
+      const appId = randomAppId()
+      const token = yield* makeToken()
+      yield* store.set(appId, token)
+      assert.isTrue(Option.isSome(yield* store.get(appId, token.openid)))
+      proxy.freeze()
+      const errors = yield* Effect.forEach(
+        [store.get(appId, token.openid), store.set(appId, token), store.remove(appId, token.openid)],
+        Effect.flip,
+        { concurrency: "unbounded" }
+      ).pipe(Effect.timeout("20 seconds"))
+      for (const error of errors) {
+        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.notInclude(JSON.stringify(error), Redacted.value(token.accessToken))
+      }
+    }))
+
+  it.scopedLive("CLIENT KILL of our connection mid-run: each call succeeds or is a TokenStoreError, and it recovers", () =>
+    Effect.gen(function*() {
+      const name = `wxauth-test-${Crypto.randomBytes(4).toString("hex")}`
+      const store = yield* openStore({ connectionName: name })
+      const appId = randomAppId()
+      const token = yield* makeToken()
+      yield* store.set(appId, token)
+      const [before] = yield* redisCall(() => clientIds(admin, name))
+      assert.isDefined(before)
+      const kill = redisCall(() => admin.client("KILL", "ID", before))
+      const results = yield* Effect.forEach(
+        Array.from({ length: 400 }, (_, i) => i),
+        (i) =>
+          (i === 100 ? kill : Effect.void).pipe(
+            Effect.zipRight(Effect.either(i % 2 === 0 ? store.get(appId, token.openid) : store.set(appId, token)))
+          ),
+        { concurrency: 8 }
+      ).pipe(Effect.timeout("60 seconds"))
+      for (const result of results) {
+        if (Either.isLeft(result)) assert.strictEqual(result.left._tag, "TokenStoreError")
+      }
+      // recovery: ioredis reconnects, and the store answers again on a new connection
+      const found = yield* store.get(appId, token.openid).pipe(
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.compose(Schedule.recurs(50))))
+      )
+      assert.isTrue(Option.isSome(found))
+      const after = yield* redisCall(() => clientIds(admin, name))
+      assert.strictEqual(after.length, 1)
+      assert.notStrictEqual(after[0], before)
+    }))
+
+  it.scopedLive("the layer's connection closes with its scope; layerFromClient never closes the caller's client", () =>
+    Effect.gen(function*() {
+      const name = `wxauth-test-${Crypto.randomBytes(4).toString("hex")}`
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* openStore({ connectionName: name })
+        assert.strictEqual((yield* redisCall(() => clientIds(admin, name))).length, 1)
+      }))
+      // QUIT is answered before the server drops the connection: give it a moment
+      yield* redisCall(() => clientIds(admin, name)).pipe(
+        Effect.filterOrFail((ids) => ids.length === 0, () => "the connection is still open"),
+        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.compose(Schedule.recurs(100))))
+      )
+
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(redisUrl)),
+        (client) => Effect.promise(() => client.quit())
+      )
+      yield* Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(RedisTokenStore.layerFromClient(client, { keyPrefix: prefix }))
+        yield* Context.get(context, TokenStore.TokenStore).get(randomAppId(), randomOpenId())
+      }))
+      assert.strictEqual(yield* redisCall(() => client.ping()), "PONG")
+    }))
+})

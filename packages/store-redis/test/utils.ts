@@ -1,0 +1,172 @@
+/**
+ * Test helpers: the Redis under test (`REDIS_URL`, probed once per file), random key prefixes and
+ * their cleanup, and network stand-ins for a Redis that stops answering.
+ */
+import { describe } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { Redis } from "ioredis"
+import * as Crypto from "node:crypto"
+import * as Net from "node:net"
+
+export const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+
+/** A port nothing listens on: connections are refused at once. */
+export const refusedUrl = "redis://127.0.0.1:1"
+
+const probe = async (): Promise<string | undefined> => {
+  const redis = new Redis(redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null
+  })
+  let lastError: unknown
+  redis.on("error", (error) => {
+    lastError = error
+  })
+  try {
+    await redis.connect()
+    await redis.ping()
+    return undefined
+  } catch (error) {
+    const cause = lastError ?? error
+    return cause instanceof Error ? cause.message : String(cause)
+  } finally {
+    redis.disconnect()
+  }
+}
+
+const unavailable = await probe()
+
+if (unavailable !== undefined) {
+  const message = `Redis at ${redisUrl} is unreachable (${unavailable})`
+  if (process.env.CI === "true") {
+    throw new Error(`${message}: CI needs it (start it, or set REDIS_URL)`)
+  }
+  console.warn(
+    `\n!!! ${message}.\n!!! SKIPPING the @wxauth/store-redis tests. Start Redis (redis-server) or set REDIS_URL;` +
+      ` with CI=true this is a failure.\n`
+  )
+}
+
+/** `describe` when Redis is reachable, `describe.skip` (after a loud warning) otherwise. */
+export const describeRedis = (name: string, body: () => void): void => {
+  describe.skipIf(unavailable !== undefined)(name, body)
+}
+
+/** A fresh key prefix per suite, so runs (and parallel suites) never collide. */
+export const randomPrefix = (): string => `wxauth-test:${Crypto.randomBytes(6).toString("hex")}:`
+
+/** An admin connection for the tests' own inspection of Redis (not the store's), opened on first use. */
+export const makeAdmin = (): Redis => {
+  const redis = new Redis(redisUrl, { connectionName: "wxauth-test-admin", maxRetriesPerRequest: 1, lazyConnect: true })
+  redis.on("error", () => {})
+  return redis
+}
+
+/** All keys under a prefix (SCAN, never KEYS). */
+export const keysUnder = async (admin: Redis, prefix: string): Promise<Array<string>> => {
+  const keys: Array<string> = []
+  let cursor = "0"
+  do {
+    const [next, batch] = await admin.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000)
+    cursor = next
+    keys.push(...batch)
+  } while (cursor !== "0")
+  return keys
+}
+
+/** Deletes every key under a prefix. */
+export const cleanup = async (admin: Redis, prefix: string): Promise<void> => {
+  const keys = await keysUnder(admin, prefix)
+  for (let i = 0; i < keys.length; i += 500) {
+    await admin.del(...keys.slice(i, i + 500))
+  }
+}
+
+/** The id of the connection named `name` in `CLIENT LIST`, if any. */
+export const clientIds = async (admin: Redis, name: string): Promise<Array<string>> => {
+  const list = (await admin.client("LIST")) as string
+  return list.split("\n").filter((line) => line.includes(` name=${name} `)).map((line) =>
+    /(?:^|\s)id=(\d+)/.exec(line)![1]
+  )
+}
+
+/** A server that accepts connections and never answers: a Redis that hangs. */
+export const blackhole: Effect.Effect<{ readonly url: string }, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.async<{ readonly url: string; readonly server: Net.Server; readonly sockets: Set<Net.Socket> }>(
+    (resume) => {
+      const sockets = new Set<Net.Socket>()
+      const server = Net.createServer((socket) => {
+        sockets.add(socket)
+        socket.on("data", () => {})
+        socket.on("error", () => {})
+        socket.on("close", () => sockets.delete(socket))
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as Net.AddressInfo
+        resume(Effect.succeed({ url: `redis://127.0.0.1:${port}`, server, sockets }))
+      })
+    }
+  ),
+  ({ server, sockets }) =>
+    Effect.async<void>((resume) => {
+      for (const socket of sockets) socket.destroy()
+      server.close(() => resume(Effect.void))
+    })
+)
+
+/**
+ * A TCP proxy in front of the Redis under test whose `freeze` silently drops all traffic from then
+ * on, connections left open: a network partition in the middle of a run.
+ */
+export const freezableProxy: Effect.Effect<
+  { readonly url: string; readonly freeze: () => void },
+  never,
+  Scope.Scope
+> = Effect.acquireRelease(
+  Effect.async<{ readonly url: string; readonly freeze: () => void; readonly close: () => Promise<void> }>(
+    (resume) => {
+      const target = new URL(redisUrl)
+      const sockets = new Set<Net.Socket>()
+      let frozen = false
+      const server = Net.createServer((client) => {
+        const upstream = Net.connect(Number(target.port || 6379), target.hostname)
+        sockets.add(client)
+        sockets.add(upstream)
+        client.on("data", (data) => frozen || upstream.write(data))
+        upstream.on("data", (data) => frozen || client.write(data))
+        const end = () => {
+          client.destroy()
+          upstream.destroy()
+          sockets.delete(client)
+          sockets.delete(upstream)
+        }
+        for (const socket of [client, upstream]) {
+          socket.on("error", end)
+          socket.on("close", end)
+        }
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as Net.AddressInfo
+        const url = new URL(redisUrl)
+        url.hostname = "127.0.0.1"
+        url.port = String(port)
+        resume(Effect.succeed({
+          url: url.toString(),
+          freeze: () => {
+            frozen = true
+          },
+          close: () =>
+            new Promise<void>((done) => {
+              for (const socket of sockets) socket.destroy()
+              server.close(() => done())
+            })
+        }))
+      })
+    }
+  ),
+  ({ close }) => Effect.promise(close)
+)
