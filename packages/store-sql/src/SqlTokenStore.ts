@@ -120,6 +120,30 @@ const asText = (value: unknown): string =>
   typeof value === "string" ? value : value instanceof Uint8Array ? Buffer.from(value).toString("utf8") : String(value)
 
 /**
+ * The names the store uses: the two tables and their indexes. Index names, and the default memo
+ * table `<table>_codes`, are shortened with a hash when they would pass 63 characters.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tables {
+  readonly table: string
+  readonly memoTable: string
+  readonly tokenIndex: string
+  readonly memoIndex: string
+}
+
+/**
+ * Validates the table names of `options` and derives the rest: the names `setup` creates.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const tables = (
+  options?: Pick<Options, "table" | "memoTable">
+): Either.Either<Tables, WeChatError.InvalidArgument> => internal.resolveTables(options ?? {})
+
+/**
  * The DDL that creates the store's tables and indexes in `dialect`, for teams that apply schema
  * changes with their own migration tool (then build the layer with `setup: false`). Every
  * statement is idempotent.
@@ -272,7 +296,8 @@ export const make = (
       readonly updated_at: number
     }) =>
       dialect === "mysql"
-        // MySQL evaluates the assignments left to right: obtained_at, which every condition reads, goes last.
+        // MySQL evaluates the assignments left to right, each seeing the ones before: obtained_at, which
+        // every condition reads, goes last, so each condition compares with the stored row.
         ? sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
             value = IF(VALUES(obtained_at) >= obtained_at, VALUES(value), value),
             refresh_expires_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(refresh_expires_at), refresh_expires_at),

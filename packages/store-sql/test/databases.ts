@@ -68,7 +68,8 @@ export const mariadb: Database = {
       port: overrides?.port ?? mariadb.port,
       database: env("MYSQL_DATABASE", "test"),
       username: env("MYSQL_USER", "root"),
-      password: password("MYSQL_PASSWORD")
+      password: password("MYSQL_PASSWORD"),
+      poolConfig: { connectTimeout: 3000 }
     })
 }
 
