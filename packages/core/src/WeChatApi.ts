@@ -1,0 +1,353 @@
+/**
+ * The raw WeChat endpoints, one typed Effect each, with no store and no policy: code -> token,
+ * refresh, userinfo, auth and jscode2session. Bodies are decoded by content, whatever the content
+ * type; an errcode becomes its tagged error; every request has a deadline; no span, error or log
+ * line holds the query (where WeChat puts the app secret, codes and tokens).
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as UserInfo from "./UserInfo.js"
+import * as WeChatConfig from "./WeChatConfig.js"
+import * as WeChatError from "./WeChatError.js"
+import * as WeChatHttpClient from "./WeChatHttpClient.js"
+
+/**
+ * The answer of `/sns/oauth2/access_token` and `/sns/oauth2/refresh_token`, tokens `Redacted`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const TokenResponse = Schema.Struct({
+  access_token: Schema.Redacted(Schema.NonEmptyString),
+  expires_in: Schema.Number,
+  refresh_token: Schema.Redacted(Schema.NonEmptyString),
+  openid: Schema.NonEmptyString,
+  scope: Schema.String,
+  unionid: Schema.optional(Schema.String),
+  is_snapshotuser: Schema.optional(Schema.Number)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TokenResponse = typeof TokenResponse.Type
+
+/**
+ * The answer of `/sns/jscode2session`: the session key is `Redacted`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const SessionResponse = Schema.Struct({
+  openid: Schema.NonEmptyString,
+  session_key: Schema.Redacted(Schema.NonEmptyString),
+  unionid: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type SessionResponse = typeof SessionResponse.Type
+
+/**
+ * The raw endpoints.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WeChatApiShape {
+  /** The app this client calls WeChat as. */
+  readonly appId: string
+  /** `GET /sns/oauth2/access_token`: exchanges a code (single-use, 5 minutes) for a token. */
+  readonly accessToken: (code: string) => Effect.Effect<TokenResponse, WeChatError.RequestFailure>
+  /** `GET /sns/oauth2/refresh_token`: a new access token; the refresh token's life is not extended. */
+  readonly refreshToken: (
+    refreshToken: Redacted.Redacted<string>
+  ) => Effect.Effect<TokenResponse, WeChatError.RequestFailure>
+  /** `GET /sns/userinfo` (needs `snsapi_userinfo` or `snsapi_login`). */
+  readonly userInfo: (
+    accessToken: Redacted.Redacted<string>,
+    openid: string,
+    lang?: UserInfo.Lang | undefined
+  ) => Effect.Effect<UserInfo.UserInfo, WeChatError.RequestFailure>
+  /** `GET /sns/auth`: succeeds when WeChat says the token is valid. */
+  readonly auth: (
+    accessToken: Redacted.Redacted<string>,
+    openid: string
+  ) => Effect.Effect<void, WeChatError.RequestFailure>
+  /** `GET /sns/jscode2session`: a mini program's `wx.login()` code for its session. */
+  readonly code2Session: (jsCode: string) => Effect.Effect<SessionResponse, WeChatError.RequestFailure>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class WeChatApi extends Context.Tag("@wxauth/core/WeChatApi")<WeChatApi, WeChatApiShape>() {}
+
+/**
+ * Requests made to WeChat, by `endpoint`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const requestsTotal = Metric.counter("wxauth_requests_total", {
+  description: "Requests made to WeChat, by endpoint",
+  incremental: true
+})
+
+/**
+ * Failed requests to WeChat, by `endpoint` and error `tag`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const errorsTotal = Metric.counter("wxauth_errors_total", {
+  description: "Failed requests to WeChat, by endpoint and error tag",
+  incremental: true
+})
+
+const paths: Record<WeChatError.Endpoint, string> = {
+  access_token: "/sns/oauth2/access_token",
+  refresh_token: "/sns/oauth2/refresh_token",
+  userinfo: "/sns/userinfo",
+  auth: "/sns/auth",
+  jscode2session: "/sns/jscode2session"
+}
+
+const describeParseError = (error: ParseResult.ParseError): string => {
+  // Only paths and issue kinds: messages would quote the values, tokens included.
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  return `unexpected shape (${
+    issues.slice(0, 5).map((issue) => `${issue.path.length === 0 ? "body" : issue.path.join(".")}: ${issue._tag}`)
+      .join(", ")
+  })`
+}
+
+/**
+ * Builds the endpoints for the `WeChatConfig` and `HttpClient` in context. The lean
+ * `WeChatHttpClient` enforces the deadline in its dispatcher; any other client gets an
+ * `Effect.timeout` and has its own request span turned off (it would record the query).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | WeChatConfig.WeChatConfig> = Effect
+  .gen(function*() {
+    const config = yield* WeChatConfig.WeChatConfig
+    const injected = yield* HttpClient.HttpClient
+    const lean = WeChatHttpClient.isWeChatHttpClient(injected)
+    const client = lean
+      ? WeChatHttpClient.withTimeout(injected, config.timeout)
+      : HttpClient.withTracerDisabledWhen(injected, () => true)
+    const timeoutMillis = Duration.toMillis(config.timeout)
+    const base = config.apiBaseUrl
+    const serverAddress = new URL(base).host
+    const appIdParam = encodeURIComponent(config.appId)
+    const secretParam = encodeURIComponent(Redacted.value(config.appSecret))
+
+    const endpointCall = <A>(
+      endpoint: WeChatError.Endpoint,
+      decode: (u: unknown) => Either.Either<A, ParseResult.ParseError>
+    ) => {
+      const path = paths[endpoint]
+      const prefix = `${base}${path}?`
+      const endpointTag = [MetricLabel.make("endpoint", endpoint)]
+      const spanOptions = {
+        kind: "client",
+        captureStackTrace: false,
+        attributes: {
+          "http.request.method": "GET",
+          "server.address": serverAddress,
+          "url.path": path,
+          "url.full": `${base}${path}`,
+          "wechat.endpoint": endpoint,
+          "wechat.app_id": config.appId
+        }
+      } as const
+      const transportError = (error: unknown) => {
+        // a cleaned copy: the RequestError itself serialises the URL, query included
+        const cause = WeChatHttpClient.toTransportCause(error)
+        return new WeChatError.TransportError({ endpoint, reason: cause.kind, description: cause.message, cause })
+      }
+      const timeoutError = () =>
+        new WeChatError.TransportError({
+          endpoint,
+          reason: "Timeout",
+          description: `no answer within ${timeoutMillis} ms`
+        })
+      const onError = (error: WeChatError.RequestFailure) =>
+        Effect.sync(() => errorsTotal.unsafeUpdate(1, [...endpointTag, MetricLabel.make("tag", error._tag)]))
+      return (query: string): Effect.Effect<A, WeChatError.RequestFailure> => {
+        const request = HttpClientRequest.get(prefix + query, { acceptJson: true })
+        const sent: Effect.Effect<HttpClientResponse.HttpClientResponse, WeChatError.TransportError> = lean
+          ? Effect.mapError(client.execute(request), transportError)
+          : Effect.timeoutFail(Effect.mapError(client.execute(request), transportError), {
+            duration: config.timeout,
+            onTimeout: timeoutError
+          })
+        return sent.pipe(
+          Effect.flatMap((response) => {
+            requestsTotal.unsafeUpdate(1, endpointTag)
+            if (response.status < 200 || response.status >= 300) {
+              return Effect.fail(
+                new WeChatError.TransportError({
+                  endpoint,
+                  reason: "HttpStatus",
+                  status: response.status,
+                  description: `WeChat answered HTTP ${response.status}`
+                })
+              )
+            }
+            return Effect.flatMap(
+              Effect.mapError(response.text, transportError),
+              (text): Effect.Effect<A, WeChatError.RequestFailure> => {
+                let body: unknown
+                try {
+                  body = JSON.parse(text)
+                } catch {
+                  return Effect.fail(
+                    new WeChatError.MalformedResponse({ endpoint, description: "the body is not JSON" })
+                  )
+                }
+                if (typeof body !== "object" || body === null) {
+                  return Effect.fail(
+                    new WeChatError.MalformedResponse({ endpoint, description: "the body is not a JSON object" })
+                  )
+                }
+                const errcode = (body as { errcode?: unknown }).errcode
+                if (errcode !== undefined && errcode !== 0) {
+                  if (typeof errcode !== "number") {
+                    return Effect.fail(
+                      new WeChatError.MalformedResponse({ endpoint, description: "errcode is not a number" })
+                    )
+                  }
+                  const errmsg = (body as { errmsg?: unknown }).errmsg
+                  return Effect.fail(
+                    WeChatError.fromErrcode(errcode, typeof errmsg === "string" ? errmsg : "", endpoint)
+                  )
+                }
+                const decoded = decode(body)
+                return Either.isRight(decoded)
+                  ? Effect.succeed(decoded.right)
+                  : Effect.fail(
+                    new WeChatError.MalformedResponse({ endpoint, description: describeParseError(decoded.left) })
+                  )
+              }
+            )
+          }),
+          Effect.tapError(onError),
+          Effect.withSpan(`WeChatApi.${endpoint}`, spanOptions)
+        )
+      }
+    }
+
+    const decodeToken = Schema.decodeUnknownEither(TokenResponse)
+    const accessTokenCall = endpointCall("access_token", decodeToken)
+    const refreshTokenCall = endpointCall("refresh_token", decodeToken)
+    const userInfoCall = endpointCall("userinfo", Schema.decodeUnknownEither(UserInfo.UserInfo))
+    const authCall = endpointCall("auth", (_: unknown) => Either.right(undefined))
+    const code2SessionCall = endpointCall("jscode2session", Schema.decodeUnknownEither(SessionResponse))
+    const enc = encodeURIComponent
+
+    return WeChatApi.of({
+      appId: config.appId,
+      accessToken: (code) =>
+        accessTokenCall(
+          `appid=${appIdParam}&secret=${secretParam}&code=${enc(code)}&grant_type=authorization_code`
+        ),
+      refreshToken: (refreshToken) =>
+        refreshTokenCall(
+          `appid=${appIdParam}&grant_type=refresh_token&refresh_token=${enc(Redacted.value(refreshToken))}`
+        ),
+      userInfo: (accessToken, openid, lang = "zh_CN") =>
+        userInfoCall(`access_token=${enc(Redacted.value(accessToken))}&openid=${enc(openid)}&lang=${lang}`),
+      auth: (accessToken, openid) => authCall(`access_token=${enc(Redacted.value(accessToken))}&openid=${enc(openid)}`),
+      code2Session: (jsCode) =>
+        code2SessionCall(
+          `appid=${appIdParam}&secret=${secretParam}&js_code=${enc(jsCode)}&grant_type=authorization_code`
+        )
+    })
+  })
+
+/**
+ * The endpoints as a Layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<WeChatApi, never, HttpClient.HttpClient | WeChatConfig.WeChatConfig> = Layer.effect(
+  WeChatApi,
+  make
+)
+
+/**
+ * `GET /sns/oauth2/access_token` with the `WeChatApi` in context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const accessToken = (code: string): Effect.Effect<TokenResponse, WeChatError.RequestFailure, WeChatApi> =>
+  Effect.flatMap(WeChatApi, (api) => api.accessToken(code))
+
+/**
+ * `GET /sns/oauth2/refresh_token` with the `WeChatApi` in context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const refreshToken = (
+  token: Redacted.Redacted<string>
+): Effect.Effect<TokenResponse, WeChatError.RequestFailure, WeChatApi> =>
+  Effect.flatMap(WeChatApi, (api) => api.refreshToken(token))
+
+/**
+ * `GET /sns/userinfo` with the `WeChatApi` in context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const userInfo = (
+  accessToken: Redacted.Redacted<string>,
+  openid: string,
+  lang?: UserInfo.Lang
+): Effect.Effect<UserInfo.UserInfo, WeChatError.RequestFailure, WeChatApi> =>
+  Effect.flatMap(WeChatApi, (api) => api.userInfo(accessToken, openid, lang))
+
+/**
+ * `GET /sns/auth` with the `WeChatApi` in context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const auth = (
+  accessToken: Redacted.Redacted<string>,
+  openid: string
+): Effect.Effect<void, WeChatError.RequestFailure, WeChatApi> =>
+  Effect.flatMap(WeChatApi, (api) => api.auth(accessToken, openid))
+
+/**
+ * `GET /sns/jscode2session` with the `WeChatApi` in context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const code2Session = (
+  jsCode: string
+): Effect.Effect<SessionResponse, WeChatError.RequestFailure, WeChatApi> =>
+  Effect.flatMap(WeChatApi, (api) => api.code2Session(jsCode))

@@ -1,0 +1,30 @@
+/**
+ * Merges concurrent runs of the same keyed effect into one: the first caller starts it (in the
+ * given scope, so a caller that goes away does not cancel it for the others), later callers await
+ * its result.
+ *
+ * @internal
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
+import type * as Scope from "effect/Scope"
+
+/** @internal */
+export const make = <A, E>(scope: Scope.Scope) => {
+  const flights = new Map<string, Deferred.Deferred<A, E>>()
+  const run = (key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      const running = flights.get(key)
+      if (running !== undefined) return Deferred.await(running)
+      const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
+      flights.set(key, deferred)
+      const work = effect.pipe(
+        Effect.exit,
+        Effect.flatMap((exit) => Deferred.done(deferred, exit)),
+        Effect.ensuring(Effect.sync(() => flights.delete(key)))
+      )
+      return Effect.zipRight(Effect.forkIn(work, scope), Deferred.await(deferred))
+    })
+  return { run, size: () => flights.size }
+}

@@ -1,0 +1,260 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { assert, describe, it } from "@effect/vitest"
+import { MiniProgram, RefreshLock, TokenStore, WeChatConfig, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
+import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
+
+const app = Sandbox.defaultApps.officialAccount
+const mini = Sandbox.defaultApps.miniProgram
+const redirectUri = "https://app.example.com/cb"
+
+const renderings = (error: unknown): ReadonlyArray<string> => [
+  String(error),
+  (error as Error).message,
+  JSON.stringify(error),
+  Cause.pretty(Cause.fail(error)),
+  (error as Error).stack ?? ""
+]
+
+const assertClean = (what: string, texts: ReadonlyArray<string>, secrets: ReadonlyArray<string>) => {
+  for (const text of texts) {
+    for (const secret of secrets) {
+      assert.notInclude(text, secret, `${what} leaks a secret`)
+    }
+  }
+}
+
+const inProcess = (appConfig: { appId: string; secret: string }) =>
+  Layer.mergeAll(WeChatOAuth.layer, MiniProgram.layer).pipe(
+    Layer.provideMerge(TokenStore.layerMemory),
+    Layer.provide(WeChatConfig.layer({ appId: appConfig.appId, appSecret: appConfig.secret })),
+    Layer.provide(Sandbox.layerHttpClient),
+    Layer.provideMerge(Sandbox.layer())
+  )
+
+const inject = (fault: Sandbox.Fault) => Effect.flatMap(Sandbox.Sandbox, (s) => s.injectFault(fault))
+
+const settle = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    for (let i = 0; i < 200 && Option.isNone(yield* Fiber.poll(fiber)); i++) yield* TestClock.adjust("500 millis")
+    return yield* Effect.flip(Fiber.join(fiber))
+  })
+
+describe("no secret, code or token in any error", () => {
+  it.effect("every error type, rendered every way", () =>
+    Effect.gen(function*() {
+      const oauth = yield* WeChatOAuth.WeChatOAuth
+      const sandbox = yield* Sandbox.Sandbox
+      const callback = yield* sandbox.approve({
+        appId: app.appId,
+        user: "alice",
+        scope: "snsapi_userinfo",
+        redirectUri
+      })
+      const code = new URL(callback).searchParams.get("code")!
+      const token = yield* oauth.exchangeCode(code)
+      const secrets = [app.secret, code, Redacted.value(token.accessToken), Redacted.value(token.refreshToken)]
+      const errors: Array<unknown> = []
+
+      // every errcode WeChat can answer, on each endpoint that carries a secret or token
+      for (
+        const errcode of [
+          -1,
+          40001,
+          40003,
+          40013,
+          40014,
+          40029,
+          40030,
+          40125,
+          40163,
+          40164,
+          40226,
+          41001,
+          42001,
+          42002,
+          42003,
+          45009,
+          45011,
+          48001,
+          50001,
+          50002,
+          61000
+        ]
+      ) {
+        yield* inject({ kind: "errcode", errcode, endpoint: "refresh_token", times: 10 })
+        errors.push(yield* settle(oauth.refresh(token.openid)))
+        yield* sandbox.clearFaults
+        const again = yield* oauth.exchangeCode(
+          new URL(
+            yield* sandbox.approve({ appId: app.appId, user: "alice", scope: "snsapi_userinfo", redirectUri })
+          ).searchParams.get("code")!
+        )
+        secrets.push(Redacted.value(again.accessToken), Redacted.value(again.refreshToken))
+      }
+      // transport and decoding failures on the request that carries the app secret and the code
+      for (const kind of ["reset", "http500", "http502", "truncated", "wrongShape", "slow"] as const) {
+        const fresh = yield* sandbox.approve({ appId: app.appId, user: "bob", scope: "snsapi_userinfo", redirectUri })
+        const freshCode = new URL(fresh).searchParams.get("code")!
+        secrets.push(freshCode)
+        yield* inject({ kind, endpoint: "access_token", times: 10, delayMs: 60_000 })
+        errors.push(yield* settle(oauth.exchangeCode(freshCode)))
+        yield* sandbox.clearFaults
+      }
+      errors.push(yield* Effect.flip(oauth.handleCallback(`${redirectUri}?state=x`)))
+      errors.push(yield* Effect.flip(oauth.handleCallback(`${redirectUri}?code=${code}&state=forged`)))
+      errors.push(yield* Effect.flip(oauth.getUser("oUnknown")))
+      errors.push(yield* Effect.flip(oauth.exchangeCode("")))
+      errors.push(yield* Effect.flip(oauth.authorizeUrl({ redirectUri: "nope" })))
+      const codec = yield* TokenStore.makeCodec
+      errors.push(yield* Effect.flip(codec.decodeToken(app.appId, token.openid, `{"accessToken":"${secrets[2]}"`)))
+      const lock = RefreshLock.makeInProcess({ waitTimeout: "10 millis" })
+      const held = yield* Effect.fork(lock.withLock("k", Effect.never))
+      yield* TestClock.adjust("1 millis")
+      errors.push(yield* settle(lock.withLock("k", Effect.void)))
+      yield* Fiber.interrupt(held)
+
+      const tags = new Set(errors.map((e) => (e as { _tag: string })._tag))
+      for (
+        const tag of [
+          "SystemBusy",
+          "InvalidCredential",
+          "InvalidOpenId",
+          "InvalidAppId",
+          "InvalidAccessToken",
+          "InvalidCode",
+          "InvalidRefreshToken",
+          "InvalidAppSecret",
+          "CodeUsed",
+          "IpNotWhitelisted",
+          "CodeBlocked",
+          "MissingParameter",
+          "AccessTokenExpired",
+          "RefreshTokenExpired",
+          "CodeExpired",
+          "RateLimited",
+          "ScopeUnauthorized",
+          "UserUnauthorized",
+          "UnknownWeChatError",
+          "TransportError",
+          "MalformedResponse",
+          "ConsentDenied",
+          "StateMismatch",
+          "TokenNotFound",
+          "InvalidArgument",
+          "TokenStoreError",
+          "RefreshLockTimeout"
+        ]
+      ) {
+        assert.isTrue(tags.has(tag), `triggered ${tag}`)
+      }
+      for (const error of errors) assertClean((error as { _tag: string })._tag, renderings(error), secrets)
+    }).pipe(Effect.provide(inProcess(app))))
+
+  it.effect("mini program: session keys stay out of errors; DecryptError too", () =>
+    Effect.gen(function*() {
+      const miniProgram = yield* MiniProgram.MiniProgram
+      const sandbox = yield* Sandbox.Sandbox
+      const jsCode = yield* sandbox.miniProgramLogin({ appId: mini.appId, user: "alice" })
+      const session = yield* miniProgram.code2Session(jsCode)
+      assert.strictEqual(session.openid, sandbox.openidOf(mini.appId, "alice"))
+      const data = yield* sandbox.encryptUserData({ appId: mini.appId, user: "alice" })
+      const user = yield* miniProgram.decryptUserData(session.sessionKey, data.encryptedData, data.iv)
+      assert.strictEqual(user.watermark.appid, mini.appId)
+      const forged = yield* sandbox.encryptUserData({ appId: mini.appId, user: "alice", watermarkAppId: "wxother" })
+      const wrongApp = yield* Effect.flip(
+        miniProgram.decryptUserData(session.sessionKey, forged.encryptedData, forged.iv)
+      )
+      assert.strictEqual(wrongApp.reason, "WatermarkMismatch")
+      const reused = yield* Effect.flip(miniProgram.code2Session(jsCode))
+      assert.strictEqual(reused._tag, "CodeUsed")
+      const secrets = [mini.secret, jsCode, Redacted.value(session.sessionKey)]
+      for (const error of [wrongApp, reused]) assertClean(error._tag, renderings(error), secrets)
+      assertClean("session", [String(session.sessionKey), JSON.stringify(session)], [
+        Redacted.value(session.sessionKey)
+      ])
+    }).pipe(Effect.provide(inProcess(mini))))
+})
+
+/** A tracer that keeps every span it makes. */
+const recording = Effect.map(Effect.tracer, (base) => {
+  const spans: Array<Tracer.Span> = []
+  const tracer = Tracer.make({
+    span: (name, parent, context, links, startTime, kind, options) => {
+      const span = base.span(name, parent, context, links, startTime, kind, options)
+      spans.push(span)
+      return span
+    },
+    context: (f, fiber) => base.context(f, fiber)
+  })
+  return { tracer, spans }
+})
+
+const overHttp = <E>(client: Layer.Layer<HttpClient.HttpClient, E>) =>
+  Layer.unwrapEffect(Effect.map(SandboxServer.SandboxServer, (server) =>
+    WeChatOAuth.layer.pipe(
+      Layer.provideMerge(TokenStore.layerMemory),
+      Layer.provide(
+        WeChatConfig.layer({ appId: app.appId, appSecret: app.secret, apiBaseUrl: server.url, openBaseUrl: server.url })
+      ),
+      Layer.provide(client)
+    ))).pipe(
+      Layer.provideMerge(Sandbox.layerServer({ port: 0 })),
+      Layer.provideMerge(Sandbox.layer())
+    )
+
+describe("no secret, code or token in any span", () => {
+  for (
+    const [name, client] of [
+      ["lean WeChatHttpClient", WeChatHttpClient.layer()],
+      ["stock NodeHttpClient.layerUndici", NodeHttpClient.layerUndici]
+    ] as const
+  ) {
+    it.live(`a whole flow with the ${name}`, () =>
+      Effect.gen(function*() {
+        const { spans, tracer } = yield* recording
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const secrets: Array<string> = [app.secret]
+        yield* Effect.gen(function*() {
+          const { state } = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo" })
+          const callback = yield* sandbox.approve({
+            appId: app.appId,
+            user: "alice",
+            scope: "snsapi_userinfo",
+            redirectUri,
+            state
+          })
+          secrets.push(new URL(callback).searchParams.get("code")!)
+          const { token } = yield* oauth.handleCallback(callback)
+          secrets.push(Redacted.value(token.accessToken), Redacted.value(token.refreshToken))
+          yield* oauth.getUser(token.openid)
+          const refreshed = yield* oauth.refresh(token.openid)
+          secrets.push(Redacted.value(refreshed.accessToken))
+          yield* oauth.verifyAccessToken(token.openid)
+          yield* sandbox.injectFault({ kind: "reset", endpoint: "userinfo", times: 5 })
+          yield* Effect.flip(oauth.getUser(token.openid))
+        }).pipe(Effect.withTracer(tracer))
+        const names = spans.map((span) => span.name)
+        assert.include(names, "WeChatOAuth.getUser")
+        assert.include(names, "WeChatApi.userinfo")
+        assert.notInclude(names.join(","), "http.client", "the HttpClient's own span (with the query) is off")
+        for (const span of spans) {
+          const attributes = [...span.attributes.entries()].map(([k, v]) => `${k}=${String(v)}`)
+          const events = span.status._tag === "Ended"
+            ? [String(Cause.pretty((span.status.exit as any).cause ?? Cause.empty))]
+            : []
+          assertClean(`span ${span.name}`, [...attributes, ...events], secrets)
+        }
+      }).pipe(Effect.provide(overHttp(client))))
+  }
+})

@@ -1,0 +1,71 @@
+import { assert, describe, it } from "@effect/vitest"
+import { WeChatConfig } from "@wxauth/core"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+
+const fromEnv = (env: Record<string, string>) =>
+  Effect.flatMap(WeChatConfig.WeChatConfig, Effect.succeed).pipe(
+    Effect.provide(
+      WeChatConfig.layerFromEnv.pipe(
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+      )
+    )
+  )
+
+describe("WeChatConfig", () => {
+  it.effect("layerFromEnv reads the app, base URLs and timeout; the secret stays Redacted", () =>
+    Effect.gen(function*() {
+      const config = yield* fromEnv({
+        WECHAT_APP_ID: "wx0123456789abcdef",
+        WECHAT_APP_SECRET: "s3cr3t-value",
+        WECHAT_API_BASE_URL: "http://127.0.0.1:8800/",
+        WECHAT_TIMEOUT: "2 seconds"
+      })
+      assert.strictEqual(config.appId, "wx0123456789abcdef")
+      assert.strictEqual(Redacted.value(config.appSecret), "s3cr3t-value")
+      assert.strictEqual(config.apiBaseUrl, "http://127.0.0.1:8800")
+      assert.strictEqual(config.openBaseUrl, "https://open.weixin.qq.com")
+      assert.strictEqual(Duration.toMillis(config.timeout), 2000)
+      assert.notInclude(JSON.stringify(config), "s3cr3t-value")
+      assert.notInclude(String(config.appSecret), "s3cr3t-value")
+    }))
+
+  it.effect("a missing or empty appid or secret is a ConfigError naming the variable", () =>
+    Effect.gen(function*() {
+      const missing = yield* Effect.flip(fromEnv({ WECHAT_APP_SECRET: "x" }))
+      assert.include(String(missing), "WECHAT_APP_ID")
+      const empty = yield* Effect.flip(fromEnv({ WECHAT_APP_ID: "wxabc", WECHAT_APP_SECRET: "" }))
+      assert.include(String(empty), "WECHAT_APP_SECRET")
+      const badUrl = yield* Effect.flip(
+        fromEnv({ WECHAT_APP_ID: "wxabc", WECHAT_APP_SECRET: "x", WECHAT_API_BASE_URL: "not a url" })
+      )
+      assert.include(String(badUrl), "WECHAT_API_BASE_URL")
+    }))
+
+  it.effect("layer validates its options", () =>
+    Effect.gen(function*() {
+      const build = (options: WeChatConfig.Options) =>
+        Effect.flip(Effect.provide(WeChatConfig.WeChatConfig, WeChatConfig.layer(options)))
+      assert.include(String(yield* build({ appId: " ", appSecret: "x" })), "appId")
+      assert.include(String(yield* build({ appId: "wxabc", appSecret: Redacted.make("") })), "appSecret")
+      assert.include(String(yield* build({ appId: "wxabc", appSecret: "x", timeout: 0 })), "timeout")
+      assert.include(String(yield* build({ appId: "wxabc", appSecret: "x", stateSecret: "short" })), "stateSecret")
+    }))
+
+  it.effect("the state secret derived from the app secret is stable across processes", () =>
+    Effect.gen(function*() {
+      const key = (options: WeChatConfig.Options) =>
+        Effect.map(Effect.provide(WeChatConfig.WeChatConfig, WeChatConfig.layer(options)), (c) =>
+          Buffer.from(Redacted.value(c.stateSecret)).toString("hex"))
+      const a = yield* key({ appId: "wxabc", appSecret: "secret-1" })
+      assert.strictEqual(a, yield* key({ appId: "wxabc", appSecret: "secret-1" }))
+      assert.notStrictEqual(a, yield* key({ appId: "wxabc", appSecret: "secret-2" }))
+      assert.notStrictEqual(
+        a,
+        yield* key({ appId: "wxabc", appSecret: "secret-1", stateSecret: "a-state-secret-of-16+" })
+      )
+    }))
+})

@@ -1,0 +1,467 @@
+import { assert, describe, it } from "@effect/vitest"
+import { TokenStore, WeChatConfig, WeChatError, WeChatOAuth } from "@wxauth/core"
+import { Sandbox } from "@wxauth/sandbox"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+
+const app = Sandbox.defaultApps.officialAccount
+const redirectUri = "https://app.example.com/auth/callback"
+
+const configLayer = WeChatConfig.layer({
+  appId: app.appId,
+  appSecret: Redacted.make(app.secret),
+  apiBaseUrl: "https://api.weixin.qq.com",
+  openBaseUrl: "https://open.weixin.qq.com"
+})
+
+/** A fresh sandbox, memory store and service per test: counters start at zero. */
+const TestLayer = WeChatOAuth.layer.pipe(
+  Layer.provideMerge(TokenStore.layerMemory),
+  Layer.provide(configLayer),
+  Layer.provide(Sandbox.layerHttpClient),
+  Layer.provideMerge(Sandbox.layer())
+)
+
+/** Runs an effect in the background while moving the test clock far enough for retries and timeouts. */
+const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>, step: Duration.DurationInput = "1 second", steps = 120) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    for (let i = 0; i < steps; i++) {
+      yield* TestClock.adjust(step)
+      if (Option.isSome(yield* Fiber.poll(fiber))) break
+    }
+    return yield* Fiber.join(fiber)
+  })
+
+/** Consents as `user` and handles the callback, like a browser would. */
+const login = (options?: { readonly user?: string; readonly scope?: WeChatOAuth.Scope; readonly binding?: string }) =>
+  Effect.gen(function*() {
+    const oauth = yield* WeChatOAuth.WeChatOAuth
+    const sandbox = yield* Sandbox.Sandbox
+    const scope = options?.scope ?? "snsapi_userinfo"
+    const { state } = yield* oauth.authorizeUrl({ redirectUri, scope, binding: options?.binding })
+    const callback = yield* sandbox.approve({
+      appId: app.appId,
+      user: options?.user ?? "alice",
+      scope,
+      redirectUri,
+      state
+    })
+    const { token } = yield* oauth.handleCallback(callback, { binding: options?.binding })
+    return { token, callback }
+  })
+
+const stats = Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.stats)
+const inject = (fault: Sandbox.Fault) => Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.injectFault(fault))
+
+describe("WeChatOAuth", () => {
+  describe("authorize URLs", () => {
+    it.effect("official account: snsapi_base by default, encoded redirect, connect_redirect, #wechat_redirect", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { state, url } = yield* oauth.authorizeUrl({ redirectUri: `${redirectUri}?next=/a b` })
+        assert.match(state, /^[a-zA-Z0-9]{1,128}$/)
+        assert.strictEqual(
+          url,
+          `https://open.weixin.qq.com/connect/oauth2/authorize?appid=${app.appId}&redirect_uri=${
+            encodeURIComponent(`${redirectUri}?next=/a b`)
+          }&response_type=code&scope=snsapi_base&state=${state}&connect_redirect=1#wechat_redirect`
+        )
+        const userinfo = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo", state: "abc123" })
+        assert.include(userinfo.url, "scope=snsapi_userinfo&state=abc123&")
+        assert.strictEqual(userinfo.state, "abc123")
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("website QR login uses qrconnect and snsapi_login", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { state, url } = yield* oauth.websiteAuthorizeUrl({ redirectUri })
+        assert.isTrue(url.startsWith("https://open.weixin.qq.com/connect/qrconnect?appid="))
+        assert.include(url, `&response_type=code&scope=snsapi_login&state=${state}#wechat_redirect`)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a state outside [a-zA-Z0-9]{1,128} or a relative redirect URI is InvalidArgument", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        for (const state of ["has-dash", "a".repeat(129), "", "中文"]) {
+          const error = yield* Effect.flip(oauth.authorizeUrl({ redirectUri, state }))
+          assert.strictEqual(error._tag, "InvalidArgument")
+          assert.strictEqual(error.argument, "state")
+        }
+        for (const uri of ["/relative", "ftp://x.example.com/cb", "not a url"]) {
+          const error = yield* Effect.flip(oauth.authorizeUrl({ redirectUri: uri }))
+          assert.strictEqual(error.argument, "redirectUri")
+        }
+        const scope = yield* Effect.flip(oauth.authorizeUrl({ redirectUri, scope: "snsapi_login" as any }))
+        assert.strictEqual(scope.argument, "scope")
+      }).pipe(Effect.provide(TestLayer)))
+  })
+
+  describe("the web flow", () => {
+    it.effect("code -> token -> user, with unionid for a bound app", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const { token } = yield* login()
+        assert.strictEqual(token.openid, sandbox.openidOf(app.appId, "alice"))
+        assert.deepStrictEqual([...token.scope], ["snsapi_userinfo"])
+        assert.isString(token.unionid)
+        assert.strictEqual(token.expiresAt - token.obtainedAt, 7200 * 1000)
+        assert.strictEqual(token.refreshExpiresAt - token.obtainedAt, 30 * 24 * 3600 * 1000)
+        const stored = yield* oauth.getToken(token.openid)
+        assert.isTrue(Option.isSome(stored))
+        const user = yield* oauth.getUser(token.openid)
+        assert.strictEqual(user.nickname, "张三")
+        assert.strictEqual(user.openid, token.openid)
+        assert.strictEqual(user.unionid, token.unionid)
+        const english = yield* oauth.getUser(token.openid, { lang: "en" })
+        assert.notStrictEqual(english.province, user.province)
+        assert.deepStrictEqual(yield* stats, { ...(yield* stats), access_token: 1, userinfo: 2, refresh_token: 0 })
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("getUserByCode exchanges then fetches the profile", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const callback = yield* sandbox.approve({
+          appId: app.appId,
+          user: "bob",
+          scope: "snsapi_userinfo",
+          redirectUri
+        })
+        const code = new URL(callback).searchParams.get("code")!
+        const user = yield* oauth.getUserByCode(code)
+        assert.strictEqual(user.nickname, "李四")
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a callback without code is ConsentDenied", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const error = yield* Effect.flip(oauth.handleCallback(`${redirectUri}?state=abc`))
+        assert.strictEqual(error._tag, "ConsentDenied")
+        assert.isTrue(WeChatError.requiresReauthorization(error))
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("snsapi_base tokens get ScopeUnauthorized (48001) from userinfo", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login({ scope: "snsapi_base" })
+        assert.isUndefined(token.unionid)
+        const error = yield* Effect.flip(oauth.getUser(token.openid))
+        assert.strictEqual(error._tag, "ScopeUnauthorized")
+        assert.isTrue(WeChatError.requiresReauthorization(error))
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("getUser of an unknown user is TokenNotFound", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const error = yield* Effect.flip(oauth.getUser("oNobody"))
+        assert.strictEqual(error._tag, "TokenNotFound")
+        assert.strictEqual((yield* stats).userinfo, 0)
+      }).pipe(Effect.provide(TestLayer)))
+  })
+
+  describe("state", () => {
+    it.effect("the same callback URL handled twice (reload, double callback) succeeds both times", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { callback, token } = yield* login({ binding: "browser-cookie-1" })
+        const again = yield* oauth.handleCallback(callback, { binding: "browser-cookie-1" })
+        assert.strictEqual(Redacted.value(again.token.accessToken), Redacted.value(token.accessToken))
+        assert.strictEqual((yield* stats).access_token, 1)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("concurrent duplicate callbacks make one exchange and get one token", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const { state } = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo" })
+        const callback = yield* sandbox.approve({
+          appId: app.appId,
+          user: "alice",
+          scope: "snsapi_userinfo",
+          redirectUri,
+          state
+        })
+        const results = yield* Effect.all(Array.from({ length: 5 }, () => oauth.handleCallback(callback)), {
+          concurrency: "unbounded"
+        })
+        const tokens = new Set(results.map((r) => Redacted.value(r.token.accessToken)))
+        assert.strictEqual(tokens.size, 1)
+        assert.strictEqual((yield* stats).access_token, 1)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a leaked callback URL is useless: another browser, or after 60 s, gets CodeUsed", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { callback } = yield* login({ binding: "browser-1" })
+        const other = yield* Effect.flip(oauth.handleCallback(callback, { binding: "browser-2" }))
+        assert.strictEqual(other._tag, "StateMismatch")
+        const unbound = yield* Effect.flip(oauth.exchangeCode(new URL(callback).searchParams.get("code")!))
+        assert.strictEqual(unbound._tag, "CodeUsed")
+        yield* TestClock.adjust("61 seconds")
+        const late = yield* Effect.flip(oauth.handleCallback(callback, { binding: "browser-1" }))
+        assert.strictEqual(late._tag, "CodeUsed")
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a tampered, expired or other-app state is StateMismatch", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const { state } = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo", returnTo: "/me" })
+        const callbackWith = (s: string) =>
+          sandbox.approve({ appId: app.appId, user: "alice", scope: "snsapi_userinfo", redirectUri, state: s })
+        const flipped = state.slice(0, 10) + (state[10] === "A" ? "B" : "A") + state.slice(11)
+        const tampered = yield* Effect.flip(oauth.handleCallback(yield* callbackWith(flipped)))
+        assert.strictEqual(tampered._tag, "StateMismatch")
+
+        const otherApp = yield* Effect.flatMap(WeChatOAuth.WeChatOAuth, (o) => o.authorizeUrl({ redirectUri })).pipe(
+          Effect.provide(
+            WeChatOAuth.layer.pipe(
+              Layer.provide(TokenStore.layerMemory),
+              Layer.provide(WeChatConfig.layer({ appId: "wxotherapp0000001", appSecret: "another-secret" })),
+              Layer.provide(Sandbox.layerHttpClient),
+              Layer.provide(Sandbox.layer())
+            )
+          )
+        )
+        const foreign = yield* Effect.flip(oauth.handleCallback(yield* callbackWith(otherApp.state)))
+        assert.strictEqual(foreign._tag, "StateMismatch")
+
+        const ok = yield* oauth.handleCallback(yield* callbackWith(state))
+        assert.strictEqual(ok.returnTo, "/me")
+        yield* TestClock.adjust("11 minutes")
+        const expired = yield* Effect.flip(oauth.handleCallback(yield* callbackWith(state)))
+        assert.deepStrictEqual([expired._tag, (expired as WeChatError.StateMismatch).reason], [
+          "StateMismatch",
+          "Expired"
+        ])
+        assert.strictEqual((yield* stats).access_token, 1, "no code is exchanged for a bad state")
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("expectedState is compared as given", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const callback = yield* sandbox.approve({
+          appId: app.appId,
+          user: "alice",
+          scope: "snsapi_userinfo",
+          redirectUri,
+          state: "cookieState123"
+        })
+        const wrong = yield* Effect.flip(oauth.handleCallback(callback, { expectedState: "cookieState124" }))
+        assert.strictEqual(wrong._tag, "StateMismatch")
+        const ok = yield* oauth.handleCallback(callback, { expectedState: "cookieState123" })
+        const reload = yield* oauth.handleCallback(callback, { expectedState: "cookieState123" })
+        assert.strictEqual(Redacted.value(ok.token.accessToken), Redacted.value(reload.token.accessToken))
+      }).pipe(Effect.provide(TestLayer)))
+  })
+
+  describe("refresh policy", () => {
+    it.effect("two hours later getUser refreshes first, once; the refresh token's life is not extended", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login()
+        yield* TestClock.adjust("2 hours")
+        const user = yield* oauth.getUser(token.openid)
+        assert.strictEqual(user.nickname, "张三")
+        const s = yield* stats
+        assert.strictEqual(s.refresh_token, 1)
+        assert.strictEqual(s.userinfo, 1, "no failed userinfo call before the refresh")
+        const fresh = Option.getOrThrow(yield* oauth.getToken(token.openid))
+        assert.isTrue(fresh.obtainedAt > token.obtainedAt)
+        assert.strictEqual(fresh.refreshExpiresAt, token.refreshExpiresAt)
+      }).pipe(Effect.provide(TestLayer)))
+
+    for (const errcode of [42001, 40001, 40014]) {
+      it.effect(`a server-side ${errcode} from userinfo is refreshed and retried exactly once`, () =>
+        Effect.gen(function*() {
+          const oauth = yield* WeChatOAuth.WeChatOAuth
+          const { token } = yield* login()
+          yield* inject({ kind: "errcode", errcode, endpoint: "userinfo" })
+          const user = yield* oauth.getUser(token.openid)
+          assert.strictEqual(user.nickname, "张三")
+          const s = yield* stats
+          assert.deepStrictEqual([s.refresh_token, s.userinfo], [1, 2])
+        }).pipe(Effect.provide(TestLayer)))
+    }
+
+    it.effect("a second 42001 after the refresh is returned, not retried again", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login()
+        yield* inject({ kind: "errcode", errcode: 42001, endpoint: "userinfo", times: 5 })
+        const error = yield* Effect.flip(oauth.getUser(token.openid))
+        assert.strictEqual(error._tag, "AccessTokenExpired")
+        const s = yield* stats
+        assert.deepStrictEqual([s.refresh_token, s.userinfo], [1, 2])
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("1,000 concurrent getUser calls on one expired token make exactly one refresh request", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login()
+        yield* TestClock.adjust("3 hours")
+        const users = yield* Effect.all(Array.from({ length: 1000 }, () => oauth.getUser(token.openid)), {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual(users.length, 1000)
+        assert.isTrue(users.every((u) => u.nickname === "张三"))
+        assert.strictEqual((yield* stats).refresh_token, 1)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("-1 twice then success: retried with backoff", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login()
+        yield* inject({ kind: "busy", endpoint: "userinfo", times: 2 })
+        const user = yield* withTime(oauth.getUser(token.openid), "50 millis")
+        assert.strictEqual(user.nickname, "张三")
+        assert.strictEqual((yield* stats).userinfo, 3)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("-1 forever ends in SystemBusy after the bounded retries", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login()
+        yield* inject({ kind: "busy", endpoint: "userinfo", times: 1000 })
+        const exit = yield* Effect.exit(withTime(oauth.getUser(token.openid), "50 millis"))
+        assert.isTrue(Exit.isFailure(exit))
+        const error = yield* Effect.flip(exit)
+        assert.strictEqual(error._tag, "SystemBusy")
+        assert.isTrue(WeChatError.isRetryable(error))
+        assert.strictEqual((yield* stats).userinfo, 3, "1 call + 2 retries")
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("RateLimited is not hammered", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login()
+        yield* inject({ kind: "rateLimited", endpoint: "userinfo", times: 10 })
+        const error = yield* Effect.flip(oauth.getUser(token.openid))
+        assert.strictEqual(error._tag, "RateLimited")
+        assert.strictEqual((yield* stats).userinfo, 1)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("after 30 days the user must authorize again and the stored token is gone", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login()
+        yield* TestClock.adjust("30 days")
+        const error = yield* Effect.flip(oauth.getUser(token.openid))
+        assert.isTrue(WeChatError.requiresReauthorization(error), error._tag)
+        assert.isTrue(Option.isNone(yield* oauth.getToken(token.openid)))
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a refresh token WeChat rejects (42002 / 40030) removes the stored token", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        for (const errcode of [42002, 40030]) {
+          const { token } = yield* login()
+          yield* inject({ kind: "errcode", errcode, endpoint: "refresh_token" })
+          const error = yield* Effect.flip(oauth.refresh(token.openid))
+          assert.strictEqual(error._tag, errcode === 42002 ? "RefreshTokenExpired" : "InvalidRefreshToken")
+          assert.isTrue(WeChatError.requiresReauthorization(error))
+          assert.isTrue(Option.isNone(yield* oauth.getToken(token.openid)))
+        }
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a custom policy replaces the default: no proactive refresh with zero skew and no retries", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login()
+        yield* inject({ kind: "busy", endpoint: "userinfo" })
+        const error = yield* Effect.flip(oauth.getUser(token.openid))
+        assert.strictEqual(error._tag, "SystemBusy")
+        assert.strictEqual((yield* stats).userinfo, 1)
+      }).pipe(
+        Effect.provide(
+          WeChatOAuth.layerWith({ policy: { isTransient: () => false } }).pipe(
+            Layer.provideMerge(TokenStore.layerMemory),
+            Layer.provide(configLayer),
+            Layer.provide(Sandbox.layerHttpClient),
+            Layer.provideMerge(Sandbox.layer())
+          )
+        )
+      ))
+  })
+
+  describe("code exchange retries", () => {
+    it.effect("-1 on the exchange is retried once", () =>
+      Effect.gen(function*() {
+        yield* inject({ kind: "busy", endpoint: "access_token" })
+        const { token } = yield* withTime(login(), "50 millis")
+        assert.isString(token.openid)
+        assert.strictEqual((yield* stats).access_token, 2)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a timeout or a reset is not retried: the code may be burnt", () =>
+      Effect.gen(function*() {
+        yield* inject({ kind: "reset", endpoint: "access_token" })
+        const reset = yield* Effect.flip(withTime(login(), "50 millis"))
+        assert.deepStrictEqual([reset._tag, (reset as WeChatError.TransportError).reason], [
+          "TransportError",
+          "Network"
+        ])
+        yield* inject({ kind: "slow", endpoint: "access_token", delayMs: 60_000 })
+        const slow = yield* Effect.flip(withTime(login(), "1 second"))
+        assert.deepStrictEqual([slow._tag, (slow as WeChatError.TransportError).reason], ["TransportError", "Timeout"])
+        assert.strictEqual((yield* stats).access_token, 2)
+      }).pipe(Effect.provide(TestLayer)))
+  })
+
+  describe("faults end in typed errors", () => {
+    const cases: ReadonlyArray<readonly [Sandbox.Fault, string, string | undefined]> = [
+      [{ kind: "http500" }, "TransportError", "HttpStatus"],
+      [{ kind: "http502" }, "TransportError", "HttpStatus"],
+      [{ kind: "truncated" }, "MalformedResponse", undefined],
+      [{ kind: "wrongShape" }, "MalformedResponse", undefined],
+      [{ kind: "reset" }, "TransportError", "Network"],
+      [{ kind: "slow", delayMs: 30_000 }, "TransportError", "Timeout"],
+      [{ kind: "busy" }, "SystemBusy", undefined],
+      [{ kind: "rateLimited" }, "RateLimited", undefined],
+      [{ kind: "errcode", errcode: 40003 }, "InvalidOpenId", undefined],
+      [{ kind: "errcode", errcode: 99999 }, "UnknownWeChatError", undefined]
+    ]
+    for (const [fault, tag, reason] of cases) {
+      it.effect(`${fault.kind}${fault.errcode ? ` ${fault.errcode}` : ""} on userinfo -> ${tag}`, () =>
+        Effect.gen(function*() {
+          const oauth = yield* WeChatOAuth.WeChatOAuth
+          const { token } = yield* login()
+          yield* inject({ ...fault, endpoint: "userinfo", times: 10 })
+          const exit = yield* Effect.exit(withTime(oauth.getUser(token.openid), "1 second"))
+          assert.isTrue(Exit.isFailure(exit) && !Exit.isInterrupted(exit))
+          if (Exit.isFailure(exit)) assert.strictEqual(exit.cause._tag, "Fail", "a typed failure, not a defect")
+          const error = yield* Effect.flip(exit)
+          assert.strictEqual(error._tag, tag)
+          if (reason !== undefined) assert.strictEqual((error as WeChatError.TransportError).reason, reason)
+          if (fault.kind === "errcode") {
+            assert.strictEqual((error as WeChatError.UnknownWeChatError).errcode, fault.errcode)
+          }
+        }).pipe(Effect.provide(TestLayer)))
+    }
+  })
+
+  describe("verifyAccessToken", () => {
+    it.effect("true for a valid token, false once WeChat says it expired, an error when WeChat is busy", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login()
+        assert.isTrue(yield* oauth.verifyAccessToken(token.openid))
+        yield* inject({ kind: "busy", endpoint: "auth", times: 10 })
+        const busy = yield* Effect.flip(withTime(oauth.verifyAccessToken(token.openid), "50 millis"))
+        assert.strictEqual(busy._tag, "SystemBusy")
+        const sandbox = yield* Sandbox.Sandbox
+        yield* sandbox.clearFaults
+        yield* TestClock.adjust("2 hours")
+        assert.isFalse(yield* oauth.verifyAccessToken(token.openid))
+      }).pipe(Effect.provide(TestLayer)))
+  })
+})
