@@ -1,0 +1,202 @@
+/**
+ * `importLegacy`: wechat-oauth's MySQL `token` table (seed 004), created with the seed's own
+ * `CREATE TABLE` on MariaDB and with a portable equivalent on PostgreSQL and SQLite, filled the way
+ * wechat-oauth fills it (`REPLACE INTO token(...) VALUES(...)`, every value a string).
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import { OAuthToken, TokenCipher, TokenStore } from "@wxauth/core"
+import { makeToken, randomAppId, randomOpenId } from "@wxauth/core/testing"
+import { SqlTokenStore } from "@wxauth/store-sql"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import { type Database, dropTables, forEachDatabase, randomTable } from "./databases.js"
+
+/** Seed 004's table, verbatim (only the table name is made unique per run). */
+const seedCreateTable = `CREATE TABLE \`token\` (
+\`access_token\` varchar(200) COLLATE utf8_bin NOT NULL COMMENT '令牌',
+\`expires_in\` varchar(10) COLLATE utf8_bin NOT NULL COMMENT '有效期',
+\`refresh_token\` varchar(200) COLLATE utf8_bin NOT NULL COMMENT '刷新参数',
+\`openid\` varchar(50) COLLATE utf8_bin NOT NULL COMMENT '用户编号',
+\`scope\` varchar(50) COLLATE utf8_bin NOT NULL COMMENT '作用域',
+\`create_at\` varchar(20) COLLATE utf8_bin NOT NULL COMMENT '令牌建立时间'
+) ENGINE=InnoDB DEFAULT CHARSET=utf8 COLLATE=utf8_bin COMMENT='微信令牌表';`
+
+/** Seed 004's unique key on openid, verbatim. */
+const seedUniqueKey = `ALTER TABLE \`token\`
+ADD UNIQUE KEY \`openid\` (\`openid\`);`
+
+/** Seed 004's write, verbatim. */
+const seedReplace =
+  "REPLACE INTO token(access_token, expires_in, refresh_token, openid, scope, create_at) VALUES(?, ?, ?, ?, ?, ?)"
+
+const portableCreateTable = (table: string) =>
+  `CREATE TABLE ${table} (
+  access_token varchar(200) NOT NULL,
+  expires_in varchar(10) NOT NULL,
+  refresh_token varchar(200) NOT NULL,
+  openid varchar(50) NOT NULL UNIQUE,
+  scope varchar(50) NOT NULL,
+  create_at varchar(20) NOT NULL
+)`
+
+const withName = (statement: string, table: string) =>
+  statement.replace("`token`", `\`${table}\``).replace("INTO token(", `INTO ${table}(`)
+
+interface LegacyRow {
+  readonly access_token: string
+  readonly expires_in: string
+  readonly refresh_token: string
+  readonly openid: string
+  readonly scope: string
+  readonly create_at: string
+}
+
+const createLegacyTable = (db: Database, table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    db.dialect === "mysql"
+      ? Effect.zipRight(
+        sql.unsafe(withName(seedCreateTable, table)).unprepared,
+        sql.unsafe(withName(seedUniqueKey, table)).unprepared
+      )
+      : sql.unsafe(portableCreateTable(table)))
+
+const insertLegacy = (db: Database, table: string, row: LegacyRow) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const values = [row.access_token, row.expires_in, row.refresh_token, row.openid, row.scope, row.create_at]
+    return db.dialect === "mysql"
+      ? sql.unsafe(withName(seedReplace, table), values)
+      : sql`INSERT INTO ${sql(table)} ${sql.insert({ ...row })}`
+  })
+
+const hour = 60 * 60 * 1000
+const day = 24 * hour
+
+const legacyRow = (createdAt: number, overrides: Partial<LegacyRow> = {}): LegacyRow => ({
+  access_token: `AT_legacy_${randomOpenId()}`,
+  expires_in: "7200",
+  refresh_token: `RT_legacy_${randomOpenId()}`,
+  openid: randomOpenId(),
+  scope: "snsapi_userinfo",
+  create_at: String(createdAt),
+  ...overrides
+})
+
+forEachDatabase((db) => {
+  describe(`SqlTokenStore.importLegacy on ${db.name}`, () => {
+    it.scoped("moves wechat-oauth's tokens in, leaves newer ones alone, and a second run imports nothing", () =>
+      Effect.gen(function*() {
+        const now = 1_750_000_000_000
+        yield* TestClock.setTime(now)
+        const legacy = randomTable("legacy_token")
+        const table = randomTable()
+        const client = yield* Layer.build(db.client())
+        yield* Effect.addFinalizer(() =>
+          Effect.orDie(Effect.provide(dropTables(legacy, table, `${table}_codes`), client))
+        )
+        const context = yield* Layer.build(SqlTokenStore.layer({ table })).pipe(
+          Effect.provide(client),
+          Effect.map(Context.merge(client))
+        )
+        const store = Context.get(context, TokenStore.TokenStore)
+        const appId = randomAppId()
+        yield* Effect.provide(createLegacyTable(db, legacy), client)
+
+        const fresh = legacyRow(now - hour, { scope: "snsapi_base,snsapi_userinfo" })
+        const inSeconds = legacyRow(Math.floor((now - 2 * hour) / 1000))
+        const replacesOlder = legacyRow(now - hour)
+        const olderThanStore = legacyRow(now - 3 * hour)
+        const expired = legacyRow(now - 31 * day)
+        const badTime = legacyRow(0, { create_at: "yesterday-ish" })
+        const noToken = legacyRow(now - hour, { access_token: "" })
+        const rows = [fresh, inSeconds, replacesOlder, olderThanStore, expired, badTime, noToken]
+        for (const row of rows) yield* Effect.provide(insertLegacy(db, legacy, row), client)
+
+        // the store already holds an older token for one user and a newer one for another
+        yield* store.set(appId, yield* makeToken({ openid: replacesOlder.openid, obtainedAt: now - 2 * hour }))
+        const newer = yield* makeToken({ openid: olderThanStore.openid, obtainedAt: now - hour })
+        yield* store.set(appId, newer)
+
+        const result = yield* Effect.provide(
+          SqlTokenStore.importLegacy({ appId, table: legacy, batchSize: 2 }),
+          context
+        )
+        assert.deepStrictEqual(result, { imported: 3, skipped: 4, newerInStore: 1, expired: 1, invalid: 2 })
+
+        const got = (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow)
+        const token = yield* got(fresh.openid)
+        assert.strictEqual(Redacted.value(token.accessToken), fresh.access_token)
+        assert.strictEqual(Redacted.value(token.refreshToken), fresh.refresh_token)
+        assert.deepStrictEqual([...token.scope], ["snsapi_base", "snsapi_userinfo"])
+        assert.strictEqual(token.obtainedAt, now - hour)
+        assert.strictEqual(token.expiresAt, now - hour + 7200 * 1000)
+        assert.strictEqual(token.refreshExpiresAt, now - hour + OAuthToken.refreshTokenLifeMillis)
+        assert.isFalse(token.isSnapshotUser)
+        assert.isUndefined(token.unionid)
+
+        assert.strictEqual((yield* got(inSeconds.openid)).obtainedAt, Math.floor((now - 2 * hour) / 1000) * 1000)
+        assert.strictEqual(Redacted.value((yield* got(replacesOlder.openid)).accessToken), replacesOlder.access_token)
+        assert.strictEqual(
+          Redacted.value((yield* got(olderThanStore.openid)).accessToken),
+          Redacted.value(newer.accessToken)
+        )
+        for (const row of [expired, badTime, noToken]) {
+          assert.isTrue(Option.isNone(yield* store.get(appId, row.openid)))
+        }
+
+        // the legacy table is only read, and a second run finds nothing new
+        const [count] = yield* Effect.provide(
+          Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${sql(legacy)}`),
+          client
+        )
+        assert.strictEqual(Number(count.n), rows.length)
+        const again = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
+        assert.deepStrictEqual(again, { imported: 0, skipped: 7, newerInStore: 4, expired: 1, invalid: 2 })
+      }))
+
+    it.scoped("imports into an encrypted store: the new rows hold no token in clear", () =>
+      Effect.gen(function*() {
+        const now = 1_750_000_000_000
+        yield* TestClock.setTime(now)
+        const legacy = randomTable("legacy_token")
+        const table = randomTable()
+        const client = yield* Layer.build(db.client())
+        const sql = Context.get(client, SqlClient.SqlClient)
+        yield* Effect.addFinalizer(() =>
+          Effect.orDie(Effect.provide(dropTables(legacy, table, `${table}_codes`), client))
+        )
+        const cipher = TokenCipher.layer({ keys: [{ id: "k1", key: TokenCipher.generateKey() }] })
+        const context = yield* Layer.build(SqlTokenStore.layer({ table })).pipe(
+          Effect.provide(Layer.merge(Layer.succeedContext(client), cipher)),
+          Effect.map(Context.merge(client))
+        )
+        yield* Effect.provide(createLegacyTable(db, legacy), client)
+        const row = legacyRow(now - hour)
+        yield* Effect.provide(insertLegacy(db, legacy, row), client)
+        const appId = randomAppId()
+        const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
+        assert.strictEqual(result.imported, 1)
+        const [stored] = yield* sql<{ value: string }>`SELECT value FROM ${sql(table)}`
+        assert.notInclude(stored.value, row.access_token)
+        assert.notInclude(stored.value, row.refresh_token)
+        const token = Option.getOrThrow(yield* Context.get(context, TokenStore.TokenStore).get(appId, row.openid))
+        assert.strictEqual(Redacted.value(token.refreshToken), row.refresh_token)
+      }))
+
+    it.scoped("rejects a bad legacy table name and an empty appId", () =>
+      Effect.gen(function*() {
+        const client = yield* Layer.build(db.client())
+        const context = Context.add(client, TokenStore.TokenStore, yield* TokenStore.makeMemory())
+        const badTable = yield* Effect.flip(
+          Effect.provide(SqlTokenStore.importLegacy({ appId: randomAppId(), table: "token;--" }), context)
+        )
+        assert.strictEqual(badTable._tag, "InvalidArgument")
+        const badApp = yield* Effect.flip(Effect.provide(SqlTokenStore.importLegacy({ appId: " " }), context))
+        assert.strictEqual(badApp._tag, "InvalidArgument")
+      }))
+  })
+})
