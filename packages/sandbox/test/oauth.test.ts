@@ -195,6 +195,17 @@ describe("/sns/userinfo", () => {
       const token = yield* login({ user: "bob" })
       const answer = yield* userinfo(token.access_token, token.openid)
       assert.strictEqual(answer.headers["content-type"], "application/json; encoding=utf-8")
+      assert.deepStrictEqual(Object.keys(answer.json), [
+        "openid",
+        "nickname",
+        "sex",
+        "province",
+        "city",
+        "country",
+        "headimgurl",
+        "privilege",
+        "unionid"
+      ])
       assert.deepStrictEqual(answer.json, {
         openid: token.openid,
         nickname: "李四",
