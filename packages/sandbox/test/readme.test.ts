@@ -1,0 +1,55 @@
+/**
+ * The examples of the README, verbatim, so they keep working.
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import { assert, it } from "@effect/vitest"
+import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as TestClock from "effect/TestClock"
+
+// --- README: in-process ---------------------------------------------------------------------------
+const app = Sandbox.defaultApps.officialAccount
+
+// the sandbox, and an HttpClient answered by it in-process (any host: only path and query matter)
+const SandboxLive = Sandbox.layerHttpClient.pipe(Layer.provideMerge(Sandbox.layer()))
+
+const exchange = (code: string) =>
+  Effect.flatMap(HttpClient.HttpClient, (client) =>
+    client.get("https://api.weixin.qq.com/sns/oauth2/access_token", {
+      urlParams: { appid: app.appId, secret: app.secret, code, grant_type: "authorization_code" }
+    })).pipe(Effect.flatMap((response) => response.json))
+
+it.effect("a code is single-use and lives 5 minutes", () =>
+  Effect.gen(function*() {
+    const sandbox = yield* Sandbox.Sandbox
+    const consent = sandbox.approve({
+      appId: app.appId,
+      user: "alice",
+      scope: "snsapi_userinfo",
+      redirectUri: "https://example.com/wechat/callback",
+      state: "xyz"
+    })
+    // "https://example.com/wechat/callback?code=...&state=xyz"
+    const code = new URL(yield* consent).searchParams.get("code")!
+    assert.deepInclude(yield* exchange(code), { expires_in: 7200, scope: "snsapi_userinfo" })
+    assert.deepInclude(yield* exchange(code), { errcode: 40163 })
+
+    const late = new URL(yield* consent).searchParams.get("code")!
+    yield* TestClock.adjust("5 minutes")
+    assert.deepInclude(yield* exchange(late), { errcode: 42003 })
+
+    yield* sandbox.injectFault({ kind: "busy", endpoint: "access_token" })
+    assert.deepInclude(yield* exchange("any"), { errcode: -1 })
+    assert.strictEqual((yield* sandbox.stats).access_token, 4)
+  }).pipe(Effect.provide(SandboxLive)))
+
+// --- README: server -------------------------------------------------------------------------------
+const ServerLive = Sandbox.layerServer({ port: 0 }).pipe(Layer.provideMerge(Sandbox.layer()))
+
+it.live("a real server on a free port", () =>
+  Effect.gen(function*() {
+    const { url } = yield* SandboxServer.SandboxServer
+    const response = yield* Effect.promise(() => fetch(`${url}/sns/auth?access_token=x&openid=y`))
+    assert.deepInclude(yield* Effect.promise(() => response.json()), { errcode: 40001 })
+  }).pipe(Effect.provide(ServerLive)))
