@@ -273,6 +273,20 @@ describeRedis("RedisTokenStore", () => {
       assert.include(error.description, "127.0.0.1:1")
     }))
 
+  it.live("a Redis that refuses our credentials fails the layer with a TokenStoreError that shows no password", () =>
+    Effect.gen(function*() {
+      const password = `hunter2-${Crypto.randomBytes(8).toString("hex")}`
+      const result = yield* Layer.build(RedisTokenStore.layer({
+        url: redisUrl,
+        username: `wxauth-nobody-${Crypto.randomBytes(4).toString("hex")}`,
+        password: Redacted.make(password)
+      })).pipe(Effect.scoped, Effect.either, Effect.timeout("20 seconds"))
+      const error = Either.getLeft(result).pipe(Option.getOrThrow)
+      assert.strictEqual(error.operation, "connect")
+      assert.include(error.description, "WRONGPASS")
+      assert.notInclude(JSON.stringify(error) + Util.inspect(error, { depth: 10 }), password)
+    }))
+
   it.scopedLive("on a caller's client to a down Redis every operation is a TokenStoreError, bounded", () =>
     Effect.gen(function*() {
       // a client with ioredis' defaults: no command timeout, offline queue on, 20 retries
