@@ -34,9 +34,9 @@ interface Run {
 }
 
 /** Runs the command to its end. */
-const run = (args: ReadonlyArray<string>): Promise<Run> =>
+const run = (args: ReadonlyArray<string>, entry = bin): Promise<Run> =>
   new Promise((resolve, reject) => {
-    ChildProcess.execFile(process.execPath, [bin, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+    ChildProcess.execFile(process.execPath, [entry, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
       if (error !== null && typeof error.code !== "number") return reject(error)
       resolve({ code: error === null ? 0 : error.code as number, stdout, stderr })
     })
@@ -162,6 +162,16 @@ describe("wxauth-sandbox", () => {
     const result = await run(["--help"])
     assert.strictEqual(result.code, 0)
     assert.include(result.stdout, "Usage: wxauth-sandbox [--port 8800]")
+  })
+
+  it("the package's bin (what npx runs) is a committed file that runs the built CLI", async () => {
+    const pkg = JSON.parse(await Fs.readFile(Path.join(packageDir, "package.json"), "utf8"))
+    const shim = Path.join(packageDir, pkg.bin["wxauth-sandbox"])
+    assert.isTrue(((await Fs.stat(shim)).mode & 0o111) !== 0, "executable")
+    const help = await run(["--help"], shim)
+    assert.strictEqual(help.code, 0)
+    assert.include(help.stdout, "Usage: wxauth-sandbox")
+    assertOneLine(await run(["--nope"], shim), /unknown option --nope/)
   })
 
   it("an unknown flag: one line on stderr, exit 1", async () => {
