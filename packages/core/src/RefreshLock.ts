@@ -4,6 +4,9 @@
  * A refresher that took the lock re-reads the store: a token obtained after the one that failed
  * means another worker already refreshed.
  *
+ * `WeChatOAuth` locks the key `<appId>:<openid>`; a distributed lock may rely on that format (the
+ * Redis lock puts it in the same Cluster slot as the user's token).
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"

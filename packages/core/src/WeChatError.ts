@@ -458,7 +458,9 @@ export class RefreshLockTimeout extends Schema.TaggedError<RefreshLockTimeout>("
   "RefreshLockTimeout",
   {
     key: Schema.String,
-    waitedMillis: Schema.Number
+    waitedMillis: Schema.Number,
+    /** Why the lock could not be had, when it was not plain waiting (e.g. the lock's server was unreachable). */
+    cause: Schema.optional(Schema.Defect)
   }
 ) {
   override get message(): string {
