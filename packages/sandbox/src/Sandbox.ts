@@ -189,6 +189,9 @@ export interface SandboxResponse {
 }
 
 /**
+ * A running sandbox: its apps and users, the controls a test drives it with, and `handle`, the
+ * transport-free core every transport calls.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -233,6 +236,8 @@ export interface SandboxService {
 }
 
 /**
+ * The sandbox service; `layer(options?)` provides it.
+ *
  * @since 0.1.0
  * @category tags
  */

@@ -7,6 +7,8 @@
 import * as Context from "effect/Context"
 
 /**
+ * Where a sandbox server listens.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -19,6 +21,8 @@ export interface SandboxServerInfo {
 }
 
 /**
+ * The address of the server `Sandbox.layerServer` started.
+ *
  * @since 0.1.0
  * @category tags
  */

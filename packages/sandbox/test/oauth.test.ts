@@ -80,6 +80,14 @@ describe("/sns/oauth2/access_token", () => {
       assertErrcode(yield* exchange(code), 40163, "code been used")
     })))
 
+  it.effect("two exchanges of one code racing: exactly one token, the other 40163", () =>
+    run(Effect.gen(function*() {
+      const code = yield* consent()
+      const answers = yield* Effect.all([exchange(code), exchange(code), exchange(code)], { concurrency: "unbounded" })
+      assert.strictEqual(answers.filter((a) => typeof a.json.access_token === "string").length, 1)
+      assert.strictEqual(answers.filter((a) => a.json.errcode === 40163).length, 2)
+    })))
+
   it.effect("42003 once the code is 5 minutes old; valid just before", () =>
     run(Effect.gen(function*() {
       const early = yield* consent()
