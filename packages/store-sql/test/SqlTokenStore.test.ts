@@ -5,6 +5,7 @@
  */
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlError from "@effect/sql/SqlError"
 import { assert, describe, it } from "@effect/vitest"
 import { TokenCipher, TokenStore, WeChatError } from "@wxauth/core"
 import { makeToken, randomAppId, randomOpenId } from "@wxauth/core/testing"
@@ -23,6 +24,7 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import * as Util from "node:util"
+import * as internal from "../src/internal/sql.js"
 import { dropTables, forEachDatabase, randomTable, sqliteFile } from "./databases.js"
 import { makeProxy } from "./proxy.js"
 
@@ -550,5 +552,32 @@ describe("SqlTokenStore.ddl", () => {
     assert.include(mysql[1], "CREATE TABLE IF NOT EXISTS `tokens_codes`")
     const sqlite = Either.getOrThrow(SqlTokenStore.ddl("sqlite", { table: "tokens", memoTable: "codes" }))
     assert.include(sqlite[2], "CREATE TABLE IF NOT EXISTS \"codes\"")
+  })
+})
+
+describe("driver messages", () => {
+  it("lose every quoted part, where databases put the values they complain about", () => {
+    assert.strictEqual(
+      internal.scrub("Duplicate entry 'wx1-oSecretOpenId' for key 'PRIMARY'"),
+      "Duplicate entry ? for key ?"
+    )
+    assert.strictEqual(
+      internal.scrub("invalid input syntax for type bigint: \"AT_secret\""),
+      "invalid input syntax for type bigint: ?"
+    )
+    assert.strictEqual(internal.scrub("connect ECONNREFUSED 127.0.0.1:1"), "connect ECONNREFUSED 127.0.0.1:1")
+    const cleaned = internal.cleanSqlError(
+      new SqlError.SqlError({
+        message: "Failed to execute statement",
+        cause: Object.assign(new Error("Duplicate entry 'AT_secret' for key 'PRIMARY'"), {
+          code: "ER_DUP_ENTRY",
+          sql: "INSERT INTO t VALUES ('AT_secret')",
+          parameters: ["AT_secret"]
+        })
+      }),
+      "wxauth_tokens"
+    )
+    assert.notInclude(Util.inspect(cleaned, { depth: 10 }), "AT_secret")
+    assert.include(cleaned.description, "ER_DUP_ENTRY")
   })
 })

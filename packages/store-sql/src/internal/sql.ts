@@ -222,7 +222,7 @@ export interface CleanedError {
 export const cleanSqlError = (error: SqlError.SqlError, table: string): CleanedError => {
   const { code, message } = driverDetails(error.cause)
   const detail = scrub(message)
-  const what = error.message !== "" ? error.message : "the database failed"
+  const what = error.message.trim() !== "" ? error.message.trim() : "the database failed"
   const description = `${what} (table ${table}${code !== undefined ? `, code ${code}` : ""})${
     detail !== "" ? `: ${detail}` : ""
   }`
