@@ -1,0 +1,224 @@
+/**
+ * Seed 000's functional promise API: `getAuthUrl`, `getToken`, `refreshToken`, `getUserinfo`,
+ * `checkAccessToken`. They take tokens directly and keep nothing: no store, no hooks. Each call goes
+ * through the core's raw endpoints (deadline, retries of transient failures, typed errors). The hosts
+ * come from `WECHAT_API_BASE_URL` / `WECHAT_OPEN_BASE_URL` when set.
+ *
+ * @since 0.1.0
+ */
+import { RefreshPolicy, type UserInfo, WeChatApi, WeChatConfig, WeChatError } from "@wxauth/core"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+import * as Crypto from "node:crypto"
+import { fromCause, fromCoreError } from "./CompatError.js"
+import { parseLang, plainTokenResponse, toUserProfile, type UserProfile } from "./internal/convert.js"
+import { apiBaseUrlOf, authorizeUrl, openBaseUrlOf, sharedHttpClient } from "./internal/runtime.js"
+
+/**
+ * What `getToken` resolves with: WeChat's answer, tokens in clear, and the callback's `state`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenResult {
+  access_token: string
+  expires_in: number
+  refresh_token: string
+  openid: string
+  scope: string
+  is_snapshotuser?: number
+  unionid?: string
+  state?: string | undefined
+}
+
+/**
+ * What `refreshToken` resolves with: WeChat's answer, tokens in clear.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RefreshResult = Omit<TokenResult, "state">
+
+/**
+ * What `getAuthUrl` returns.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthUrl {
+  url: string
+  state: string
+}
+
+const statePattern = /^[a-zA-Z0-9]{1,128}$/
+const isHttpUrl = (u: unknown): u is string => typeof u === "string" && /^https?:\/\//i.test(u)
+const nonEmpty = (u: unknown): u is string => typeof u === "string" && u !== ""
+
+// /sns/userinfo and /sns/auth need no app: the core's config wants one, so these stand in
+const anyAppId = "wxauthcompat"
+const noSecret = Redacted.make("-")
+
+const invalid = (argument: string, description: string) => new WeChatError.InvalidArgument({ argument, description })
+
+/** Runs one raw endpoint as the app `appId` on the shared client. */
+const callApi = <A>(
+  appId: string,
+  appSecret: Redacted.Redacted<string>,
+  call: (api: WeChatApi.WeChatApiShape) => Effect.Effect<A, unknown>
+): Promise<A> => {
+  const config = WeChatConfig.make({ appId, appSecret, apiBaseUrl: apiBaseUrlOf(undefined) })
+  const effect = Either.isLeft(config)
+    ? Effect.fail(config.left)
+    : Effect.flatMap(WeChatApi.make, call).pipe(Effect.provideService(WeChatConfig.WeChatConfig, config.right))
+  return sharedHttpClient(undefined).runPromiseExit(effect).then((exit) => {
+    if (exit._tag === "Success") return exit.value
+    throw fromCause(exit.cause)
+  })
+}
+
+const rejectWith = (error: WeChatError.InvalidArgument | WeChatError.ConsentDenied): Promise<never> =>
+  Promise.reject(fromCoreError(error))
+
+const policy = RefreshPolicy.defaultPolicy
+
+/**
+ * The consent page's URL (`/connect/oauth2/authorize`, the parameters in `wechat-oauth`'s order and
+ * encoding) and its state. Without `state`, a random one is made (32 characters of `[a-f0-9]`, which
+ * WeChat accepts: a hyphenated uuid is not `[a-zA-Z0-9]`). Returns `false` on bad input: no appid, a
+ * `redirect_uri` that is not an http(s) URL, a state WeChat would refuse, an unknown scope.
+ *
+ * @param appid the official account's appid
+ * @param redirect_uri the callback URL
+ * @param state identifies this request (default: generated)
+ * @param scope `snsapi_base` (default: silent) or `snsapi_userinfo` (asks the user)
+ * @since 0.1.0
+ * @category functions
+ */
+export const getAuthUrl = (appid: string, redirect_uri: string, state?: string, scope?: string): AuthUrl | false => {
+  if (!nonEmpty(appid) || !isHttpUrl(redirect_uri)) return false
+  const chosenScope = scope || "snsapi_base"
+  if (chosenScope !== "snsapi_base" && chosenScope !== "snsapi_userinfo") return false
+  const chosenState = state || Crypto.randomUUID().replace(/-/g, "")
+  if (typeof chosenState !== "string" || !statePattern.test(chosenState)) return false
+  return {
+    url: authorizeUrl(openBaseUrlOf(undefined), "/connect/oauth2/authorize", {
+      appid,
+      redirect_uri,
+      response_type: "code",
+      scope: chosenScope,
+      state: chosenState
+    }),
+    state: chosenState
+  }
+}
+
+/**
+ * Exchanges a code for the user's token. `r_url` is either the full callback URL (the code and the
+ * state are read from it) or the code alone. Resolves with WeChat's answer and `state`.
+ *
+ * @param appid the official account's appid
+ * @param r_url the callback URL, or the code
+ * @param secret the official account's app secret
+ * @since 0.1.0
+ * @category functions
+ */
+export const getToken = (appid: string, r_url: string, secret: string): Promise<TokenResult> => {
+  if (!nonEmpty(appid) || !nonEmpty(secret)) return rejectWith(invalid("appid", "the appid and secret are required"))
+  if (!nonEmpty(r_url)) return rejectWith(invalid("r_url", "a callback URL or a code is required"))
+  let code: string | null = r_url
+  let state: string | undefined
+  if (isHttpUrl(r_url)) {
+    let url: URL
+    try {
+      url = new URL(r_url)
+    } catch {
+      return rejectWith(invalid("r_url", "not a valid URL"))
+    }
+    code = url.searchParams.get("code")
+    state = url.searchParams.get("state") ?? undefined
+    if (!nonEmpty(code)) {
+      return rejectWith(new WeChatError.ConsentDenied())
+    }
+  }
+  const exchange = code
+  return callApi(
+    appid,
+    Redacted.make(secret),
+    (api) =>
+      RefreshPolicy.retrying(
+        api.accessToken(exchange),
+        policy.isExchangeRetryable,
+        policy.exchangeRetry,
+        "access_token"
+      )
+  ).then((response): TokenResult => ({ ...plainTokenResponse(response), state }))
+}
+
+/**
+ * Refreshes an access token with its refresh token (the refresh token itself lives 30 days from
+ * consent). Resolves with WeChat's answer.
+ *
+ * @since 0.1.0
+ * @category functions
+ */
+export const refreshToken = (appid: string, refresh_token: string): Promise<RefreshResult> => {
+  if (!nonEmpty(appid) || !nonEmpty(refresh_token)) {
+    return rejectWith(invalid("refresh_token", "the appid and the refresh token are required"))
+  }
+  return callApi(appid, noSecret, (api) =>
+    RefreshPolicy.retrying(
+      api.refreshToken(Redacted.make(refresh_token)),
+      policy.isTransient,
+      policy.transientRetry,
+      "refresh_token"
+    )).then(plainTokenResponse)
+}
+
+/**
+ * The user's profile (needs an `snsapi_userinfo` token). `lang`: `zh_CN` (default), `zh_TW`, `en`.
+ *
+ * @since 0.1.0
+ * @category functions
+ */
+export const getUserinfo = (access_token: string, openid: string, lang?: string): Promise<UserProfile> => {
+  if (!nonEmpty(access_token) || !nonEmpty(openid)) {
+    return rejectWith(invalid("access_token", "the access token and the openid are required"))
+  }
+  return callApi(
+    anyAppId,
+    noSecret,
+    (api) =>
+      Effect.flatMap(parseLang(lang, "zh_CN"), (chosen: UserInfo.Lang) =>
+        RefreshPolicy.retrying(
+          api.userInfo(Redacted.make(access_token), openid, chosen),
+          policy.isTransient,
+          policy.transientRetry,
+          "userinfo"
+        ))
+  ).then(toUserProfile)
+}
+
+const invalidTokenTags = new Set(["AccessTokenExpired", "InvalidAccessToken", "InvalidCredential", "InvalidOpenId"])
+
+/**
+ * Whether WeChat accepts the access token for this openid (`/sns/auth`). Resolves `false` when WeChat
+ * says it is not valid (expired, invalid, another user's) or when there is no token; a busy WeChat
+ * or a network failure rejects: it does not tell whether the token is valid.
+ *
+ * @since 0.1.0
+ * @category functions
+ */
+export const checkAccessToken = (access_token: string, openid: string): Promise<boolean> => {
+  if (!nonEmpty(access_token) || !nonEmpty(openid)) return Promise.resolve(false)
+  return callApi(anyAppId, noSecret, (api) =>
+    RefreshPolicy.retrying(
+      api.auth(Redacted.make(access_token), openid),
+      policy.isTransient,
+      policy.transientRetry,
+      "auth"
+    ).pipe(
+      Effect.as(true),
+      Effect.catchIf((error) => invalidTokenTags.has(error._tag), () => Effect.succeed(false))
+    ))
+}

@@ -1,0 +1,125 @@
+/**
+ * What the compat API shares: one lean HTTP client (undici pool) per proxy for the whole process,
+ * so that a client made per request does not open a pool per request; base URLs from options or
+ * the environment; authorize URLs built exactly as `wechat-oauth` built them; the callback/promise
+ * bridge.
+ *
+ * @internal
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import { WeChatHttpClient } from "@wxauth/core"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as QueryString from "node:querystring"
+
+const clients = new Map<string, ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, ConfigError.ConfigError>>()
+
+/**
+ * The process-wide client for `proxy` (none by default). Its pool lives as long as the process; idle
+ * connections close on their own.
+ *
+ * @internal
+ */
+export const sharedHttpClient = (
+  proxy: string | undefined
+): ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, ConfigError.ConfigError> => {
+  const key = proxy ?? ""
+  let runtime = clients.get(key)
+  if (runtime === undefined) {
+    runtime = ManagedRuntime.make(WeChatHttpClient.layer(proxy === undefined ? undefined : { proxy }))
+    clients.set(key, runtime)
+  }
+  return runtime
+}
+
+/**
+ * The shared client as a layer.
+ *
+ * @internal
+ */
+export const httpClientLayer = (
+  proxy: string | undefined
+): Layer.Layer<HttpClient.HttpClient, ConfigError.ConfigError> =>
+  Layer.effect(
+    HttpClient.HttpClient,
+    Effect.map(sharedHttpClient(proxy).runtimeEffect, (runtime) => Context.get(runtime.context, HttpClient.HttpClient))
+  )
+
+const nonEmpty = (value: unknown): string | undefined =>
+  typeof value === "string" && value.trim() !== "" ? value.trim() : undefined
+
+/**
+ * The API host: the option, else `WECHAT_API_BASE_URL`, else WeChat's (`undefined`: the core's default).
+ *
+ * @internal
+ */
+export const apiBaseUrlOf = (option: unknown): string | undefined =>
+  nonEmpty(option) ?? nonEmpty(process.env.WECHAT_API_BASE_URL)
+
+/**
+ * The consent-page host: the option, else `WECHAT_OPEN_BASE_URL`, else WeChat's.
+ *
+ * @internal
+ */
+export const openBaseUrlOf = (option: unknown): string | undefined =>
+  nonEmpty(option) ?? nonEmpty(process.env.WECHAT_OPEN_BASE_URL)
+
+/** @internal */
+export const defaultOpenBaseUrl = "https://open.weixin.qq.com"
+
+/** The base URL as the core normalises it (no trailing slash). */
+const normaliseBaseUrl = (value: string): string => {
+  try {
+    return new URL(value).toString().replace(/\/+$/, "")
+  } catch {
+    return value.replace(/\/+$/, "")
+  }
+}
+
+/**
+ * An authorize URL as `wechat-oauth` built it: the parameters in its order, encoded by Node's
+ * `querystring` (so any value gives the same bytes), then `#wechat_redirect`.
+ *
+ * @internal
+ */
+export const authorizeUrl = (
+  openBaseUrl: string | undefined,
+  path: "/connect/oauth2/authorize" | "/connect/qrconnect",
+  params: {
+    readonly appid: unknown
+    readonly redirect_uri: unknown
+    readonly response_type: "code"
+    readonly scope: unknown
+    readonly state: unknown
+  }
+): string =>
+  `${normaliseBaseUrl(openBaseUrl ?? defaultOpenBaseUrl)}${path}?${
+    QueryString.stringify(params as QueryString.ParsedUrlQueryInput)
+  }#wechat_redirect`
+
+/**
+ * A `wechat-oauth` callback: `(err, result)`.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export type Callback<A> = (err: any, result?: A) => void
+
+/**
+ * Hands a promise's outcome to `callback` when one is given (and returns `undefined`, so no
+ * rejection goes unhandled), or returns the promise. The callback runs outside the promise chain:
+ * if it throws, the error is an uncaught exception, as under `wechat-oauth`.
+ *
+ * @internal
+ */
+export function nodeify<A>(promise: Promise<A>, callback: Callback<A> | undefined): Promise<A> | undefined {
+  if (typeof callback !== "function") return promise
+  promise.then(
+    (value) => queueMicrotask(() => callback(null, value)),
+    (error) => queueMicrotask(() => callback(error))
+  )
+  return undefined
+}

@@ -1,0 +1,330 @@
+/**
+ * The OAuth class beyond the seeds' examples: single-flight refreshes, error names and codes, the
+ * hooks' contract, setOpts, and the way to the Effect API. Against the sandbox over HTTP.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import OAuth, { type AccessToken, type CompatError, type TokenData } from "@wxauth/compat"
+import { WeChatOAuth } from "@wxauth/core"
+import type { Sandbox } from "@wxauth/sandbox"
+import * as Effect from "effect/Effect"
+import * as Inspect from "node:util"
+import { callback, OA, type RunningSandbox, startSandbox } from "./helpers.js"
+
+let sandbox: RunningSandbox
+const clients: Array<OAuth> = []
+
+const make = (...args: ConstructorParameters<typeof OAuth>) => {
+  const client = new OAuth(...args)
+  client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url })
+  clients.push(client)
+  return client
+}
+
+const inject = (fault: Sandbox.Fault) => sandbox.run(sandbox.sandbox.injectFault(fault))
+const failure = (promise: Promise<unknown>): Promise<CompatError & Record<string, any>> =>
+  promise.then(() => assert.fail("expected a failure"), (error) => error)
+
+/** A shared store as the hooks see it: a map of token objects, with call counts. */
+const hookStore = () => {
+  const tokens = new Map<string, any>()
+  const calls = { get: 0, save: 0 }
+  return {
+    tokens,
+    calls,
+    getToken: async (openid: string) => {
+      calls.get++
+      return tokens.get(openid) ?? null
+    },
+    saveToken: async (openid: string, token: TokenData | object) => {
+      calls.save++
+      tokens.set(openid, { ...token })
+    }
+  }
+}
+
+beforeAll(async () => {
+  sandbox = await startSandbox()
+})
+
+afterAll(async () => {
+  await Promise.all(clients.map((client) => client.close()))
+  await sandbox?.dispose()
+})
+
+describe("token objects", () => {
+  it("getAccessToken resolves with { data } carrying create_at, and isValid() follows the clock", async () => {
+    const client = make(OA.appId, OA.secret)
+    const before = Date.now()
+    const token = await client.getAccessToken(await sandbox.code())
+    assert.isAtLeast(token.data.create_at, before)
+    assert.isAtMost(token.data.create_at, Date.now())
+    assert.isTrue(token.isValid())
+    token.data.create_at -= 7200 * 1000
+    assert.isFalse(token.isValid())
+  })
+
+  it("the app secret is readable but never printed", () => {
+    const client = make(OA.appId, OA.secret)
+    assert.strictEqual(client.appsecret, OA.secret)
+    assert.notInclude(Inspect.inspect(client, { depth: 5, showHidden: false }), OA.secret)
+    assert.notInclude(JSON.stringify(client), OA.secret)
+  })
+})
+
+describe("single-flight refresh", () => {
+  it("10 concurrent getUser on an expired token make one refresh", async () => {
+    const store = hookStore()
+    const client = make(OA.appId, OA.secret, store.getToken, store.saveToken)
+    const token = await client.getAccessToken(await sandbox.code({ user: "bob" }))
+    const openid = token.data.openid
+    // two hours and a bit later, for WeChat and for the stored token
+    await sandbox.run(sandbox.sandbox.advanceClock("121 minutes"))
+    store.tokens.get(openid).create_at -= 121 * 60 * 1000
+    const before = await sandbox.stats()
+    const saves = store.calls.save
+    const users = await Promise.all(Array.from({ length: 10 }, () => client.getUser(openid)))
+    const after = await sandbox.stats()
+    assert.deepStrictEqual(new Set(users.map((user) => user.openid)), new Set([openid]))
+    assert.strictEqual(after.refresh_token - before.refresh_token, 1)
+    assert.strictEqual(after.userinfo - before.userinfo, 10)
+    assert.strictEqual(store.calls.save - saves, 1)
+    assert.notStrictEqual(store.tokens.get(openid).access_token, token.data.access_token)
+  })
+
+  it("a token WeChat rejects (42001) although it looks fresh is refreshed once, then retried", async () => {
+    const store = hookStore()
+    const client = make(OA.appId, OA.secret, store.getToken, store.saveToken)
+    const token = await client.getAccessToken(await sandbox.code({ user: "carol" }))
+    await sandbox.run(sandbox.sandbox.advanceClock("121 minutes"))
+    const before = await sandbox.stats()
+    const users = await Promise.all(Array.from({ length: 5 }, () => client.getUser({ openid: token.data.openid })))
+    const after = await sandbox.stats()
+    assert.strictEqual(users.length, 5)
+    assert.strictEqual(after.refresh_token - before.refresh_token, 1)
+    assert.strictEqual(after.userinfo - before.userinfo, 10)
+  })
+
+  it("a stored token still valid is used as is (varchar fields included)", async () => {
+    const store = hookStore()
+    const client = make(OA.appId, OA.secret, store.getToken, store.saveToken)
+    const token = await client.getAccessToken(await sandbox.code())
+    const stored = store.tokens.get(token.data.openid)
+    stored.expires_in = String(stored.expires_in)
+    stored.create_at = String(stored.create_at)
+    const before = await sandbox.stats()
+    await client.getUser(token.data.openid)
+    const after = await sandbox.stats()
+    assert.strictEqual(after.refresh_token - before.refresh_token, 0)
+  })
+})
+
+describe("errors", () => {
+  const secretsOf = (token: AccessToken, code: string) => [
+    OA.secret,
+    code,
+    token.data.access_token,
+    token.data.refresh_token
+  ]
+  const assertClean = (error: unknown, secrets: ReadonlyArray<string>) => {
+    const texts = [
+      Inspect.inspect(error, { depth: 20, showHidden: true }),
+      JSON.stringify(error),
+      String((error as Error).stack),
+      String((error as Error).message)
+    ]
+    for (const text of texts) {
+      for (const secret of secrets) assert.notInclude(text, secret)
+    }
+  }
+
+  it("NoOAuthTokenError when no token is stored", async () => {
+    const client = make(OA.appId, OA.secret)
+    const [err] = await callback((cb) => client.getUser("o_unknown_openid", cb))
+    assert.strictEqual(err.name, "NoOAuthTokenError")
+    assert.strictEqual(err.message, "No token for o_unknown_openid, please authorize first.")
+    assert.strictEqual(err._tag, "TokenNotFound")
+    const noOpenid = await failure(client.getUser({} as never))
+    assert.strictEqual(noOpenid.name, "NoOAuthTokenError")
+  })
+
+  it("WeChatAPIError with code 40163 for a used code, 48001 for userinfo with an snsapi_base token", async () => {
+    const client = make(OA.appId, OA.secret)
+    const code = await sandbox.code()
+    const token = await client.getAccessToken(code)
+    const used = await failure(client.getAccessToken(code))
+    assert.strictEqual(used.name, "WeChatAPIError")
+    assert.strictEqual(used.code, 40163)
+    assert.strictEqual(used._tag, "CodeUsed")
+    assertClean(used, secretsOf(token, code))
+    const base = await client.getAccessToken(await sandbox.code({ scope: "snsapi_base" }))
+    const scope = await failure(client.getUser(base.data.openid))
+    assert.strictEqual(scope.name, "WeChatAPIError")
+    assert.strictEqual(scope.code, 48001)
+    assert.match(scope.message, /^api unauthorized/)
+  })
+
+  it("WeChatAPIError with code -1 when WeChat stays busy (after the core's retries)", async () => {
+    const client = make(OA.appId, OA.secret)
+    const token = await client.getAccessToken(await sandbox.code())
+    await inject({ kind: "busy", endpoint: "userinfo", times: 3 })
+    const before = await sandbox.stats()
+    const busy = await failure(client.getUser(token.data.openid))
+    const after = await sandbox.stats()
+    assert.strictEqual(busy.name, "WeChatAPIError")
+    assert.strictEqual(busy.code, -1)
+    assert.strictEqual(after.userinfo - before.userinfo, 3)
+    // a single busy answer is absorbed
+    await inject({ kind: "busy", endpoint: "userinfo", times: 1 })
+    assert.strictEqual((await client.getUser(token.data.openid)).openid, token.data.openid)
+  })
+
+  it("WeChatAPIResponseTimeoutError past the deadline set with setOpts({ timeout })", async () => {
+    const client = make(OA.appId, OA.secret)
+    client.setOpts({ apiBaseUrl: sandbox.url, timeout: 300 })
+    const code = await sandbox.code()
+    await inject({ kind: "slow", endpoint: "access_token", delayMs: 3000 })
+    const started = Date.now()
+    const error = await failure(client.getAccessToken(code))
+    assert.isBelow(Date.now() - started, 2500)
+    assert.strictEqual(error.name, "WeChatAPIResponseTimeoutError")
+    assert.strictEqual(error._tag, "TransportError")
+    assert.strictEqual(error.reason, "Timeout")
+    for (const text of [Inspect.inspect(error, { depth: 20 }), JSON.stringify(error), String(error.stack)]) {
+      assert.notInclude(text, OA.secret)
+      assert.notInclude(text, code)
+    }
+  })
+
+  it("WeChatAPIJSONResponseFormatError for an HTML error page, WeChatAPIResponseError for a reset", async () => {
+    const client = make(OA.appId, OA.secret)
+    await inject({ kind: "http502", endpoint: "access_token" })
+    const page = await failure(client.getAccessToken(await sandbox.code()))
+    assert.strictEqual(page.name, "WeChatAPIJSONResponseFormatError")
+    assert.strictEqual(page.status, 502)
+    await inject({ kind: "truncated", endpoint: "access_token" })
+    const truncated = await failure(client.getAccessToken(await sandbox.code()))
+    assert.strictEqual(truncated.name, "WeChatAPIJSONResponseFormatError")
+    assert.strictEqual(truncated._tag, "MalformedResponse")
+    await inject({ kind: "reset", endpoint: "access_token" })
+    const reset = await failure(client.getAccessToken(await sandbox.code()))
+    assert.strictEqual(reset.name, "WeChatAPIResponseError")
+    assert.strictEqual(reset.reason, "Network")
+  })
+
+  it("WeChatAPIRequestError (code ECONNREFUSED) when nothing listens", async () => {
+    const client = make(OA.appId, OA.secret)
+    client.setOpts({ apiBaseUrl: "http://127.0.0.1:9" })
+    const refused = await failure(client.getAccessToken(await sandbox.code()))
+    assert.strictEqual(refused.name, "WeChatAPIRequestError")
+    assert.strictEqual(refused.code, "ECONNREFUSED")
+    assert.strictEqual(refused.reason, "ConnectionRefused")
+  })
+
+  it("WeChatAPIConfigError for an appid WeChat cannot have; URLs still build", async () => {
+    const client = make("not an appid!", OA.secret)
+    const error = await failure(client.getAccessToken("code"))
+    assert.strictEqual(error.name, "WeChatAPIConfigError")
+    assert.notInclude(error.message, OA.secret)
+    assert.include(client.getAuthorizeURL("https://a.example/cb"), "appid=not%20an%20appid!")
+  })
+
+  it("WeChatAPIInvalidArgumentError for a lang WeChat does not know; zh-cn is read as zh_CN", async () => {
+    const client = make(OA.appId, OA.secret)
+    const token = await client.getAccessToken(await sandbox.code())
+    const error = await failure(client.getUser({ openid: token.data.openid, lang: "fr" }))
+    assert.strictEqual(error.name, "WeChatAPIInvalidArgumentError")
+    assert.strictEqual((await client.getUser({ openid: token.data.openid, lang: "zh-cn" })).city, "深圳")
+  })
+})
+
+describe("hooks", () => {
+  it("are called with the client as this, in callback or promise style", async () => {
+    const tokens = new Map<string, any>()
+    const selves: Array<unknown> = []
+    const client = make(OA.appId, OA.secret, function(openid, cb) {
+      selves.push(this)
+      setImmediate(() => cb(null, tokens.get(openid)))
+    }, async function(openid, token) {
+      tokens.set(openid, token)
+    })
+    const token = await client.getAccessToken(await sandbox.code())
+    await client.getUser(token.data.openid)
+    assert.isAbove(selves.length, 0)
+    for (const self of selves) assert.strictEqual(self, client)
+  })
+
+  it("a hook's own error comes back as it is (callback error, throw, rejection)", async () => {
+    const down = new Error("database down")
+    const viaCallback = make(OA.appId, OA.secret, (_openid, cb) => cb(down))
+    assert.strictEqual(await failure(viaCallback.getUser("o_someone")), down)
+    const viaThrow = make(OA.appId, OA.secret, undefined, () => {
+      throw down
+    })
+    assert.strictEqual(await failure(viaThrow.getAccessToken(await sandbox.code())), down)
+    const viaRejection = make(OA.appId, OA.secret, async () => Promise.reject(down))
+    const [err] = await callback((cb) => viaRejection.getUser("o_someone", cb))
+    assert.strictEqual(err, down)
+  })
+
+  it("a hook that never answers fails after hookTimeout", async () => {
+    const client = make(OA.appId, OA.secret, () => undefined)
+    client.setOpts({ apiBaseUrl: sandbox.url, hookTimeout: "200 millis" })
+    const error = await failure(client.getUser("o_someone"))
+    assert.strictEqual(error.name, "WeChatAPITokenStoreError")
+    assert.include(error.message, "getToken hook")
+  })
+
+  it("a token of another openid from getToken is refused", async () => {
+    const client = make(OA.appId, OA.secret, async () => ({ openid: "o_someone_else", access_token: "x" }))
+    const error = await failure(client.getUser("o_someone"))
+    assert.strictEqual(error.name, "WeChatAPITokenStoreError")
+    assert.include(error.message, "another openid")
+  })
+})
+
+describe("setOpts", () => {
+  it("rebuilds the services: the new host applies, tokens stay, calls in flight finish", async () => {
+    const client = make(OA.appId, OA.secret)
+    const token = await client.getAccessToken(await sandbox.code())
+    await inject({ kind: "slow", endpoint: "userinfo", delayMs: 300 })
+    const inFlight = client.getUser(token.data.openid)
+    client.setOpts({ apiBaseUrl: "http://127.0.0.1:9" })
+    assert.strictEqual((await inFlight).openid, token.data.openid)
+    assert.strictEqual((await failure(client.getUser(token.data.openid))).name, "WeChatAPIRequestError")
+    client.setOpts({ apiBaseUrl: sandbox.url, timeout: [1000, 4000] })
+    assert.strictEqual((await client.getUser(token.data.openid)).openid, token.data.openid)
+  })
+
+  it("options not given go back to the environment's or WeChat's (setOpts replaces, as in wechat-oauth)", () => {
+    const client = make(OA.appId, OA.secret)
+    client.setOpts({ openBaseUrl: "http://127.0.0.1:1234" })
+    assert.isTrue(client.getAuthorizeURL("https://a.example/cb").startsWith("http://127.0.0.1:1234/connect/"))
+    client.setOpts({ timeout: 1000 })
+    assert.isTrue(client.getAuthorizeURL("https://a.example/cb").startsWith("https://open.weixin.qq.com/connect/"))
+  })
+})
+
+describe("the Effect API behind the client", () => {
+  it("client.runtime runs core effects on the client's tokens", async () => {
+    const store = hookStore()
+    const client = make(OA.appId, OA.secret, store.getToken, store.saveToken)
+    const token = await client.getAccessToken(await sandbox.code({ user: "bob" }))
+    const user = await client.runtime.runPromise(
+      Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) => oauth.getUser(token.data.openid, { lang: "zh_CN" }))
+    )
+    assert.strictEqual(user.city, "海淀")
+    assert.isAtLeast(store.calls.get, 1)
+    const failed = await client.runtime.runPromise(
+      Effect.flip(Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) => oauth.getUser("o_nobody")))
+    )
+    assert.strictEqual(failed._tag, "TokenNotFound")
+  })
+
+  it("client.layer provides the same services to a program of your own", async () => {
+    const client = make(OA.appId, OA.secret)
+    const token = await client.getAccessToken(await sandbox.code())
+    const program = Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) => oauth.getToken(token.data.openid))
+    const stored = await Effect.runPromise(Effect.provide(program, client.layer))
+    assert.strictEqual(stored._tag, "Some")
+  })
+})

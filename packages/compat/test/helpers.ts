@@ -1,0 +1,79 @@
+/**
+ * Test helpers: a sandbox WeChat on a real HTTP port, consent as a browser would give it, and the
+ * sandbox's call counters.
+ */
+import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+
+export const OA = Sandbox.defaultApps.officialAccount
+export const WEB = Sandbox.defaultApps.website
+export const MINI = Sandbox.defaultApps.miniProgram
+export const redirectUri = "https://app.example.com/auth/callback"
+
+export interface RunningSandbox {
+  /** The server's base URL, for both the API and the consent pages. */
+  readonly url: string
+  readonly sandbox: Sandbox.SandboxService
+  readonly dispose: () => Promise<void>
+  /** Consents as `user` and returns the callback URL WeChat would redirect to (with a fresh code). */
+  readonly approve: (options?: {
+    readonly user?: string
+    readonly scope?: string
+    readonly state?: string
+    readonly app?: Sandbox.SandboxApp
+  }) => Promise<string>
+  /** A fresh code for `user`. */
+  readonly code: (options?: { readonly user?: string; readonly scope?: string }) => Promise<string>
+  readonly stats: () => Promise<Readonly<Record<Sandbox.Endpoint, number>>>
+  readonly run: <A, E>(effect: Effect.Effect<A, E, Sandbox.Sandbox>) => Promise<A>
+}
+
+/** Starts a sandbox HTTP server on a free port (one per test file: counters are shared within it). */
+export const startSandbox = async (): Promise<RunningSandbox> => {
+  const runtime = ManagedRuntime.make(Sandbox.layerServer({ port: 0 }).pipe(Layer.provideMerge(Sandbox.layer())))
+  const { sandbox, server } = await runtime.runPromise(
+    Effect.all({ sandbox: Sandbox.Sandbox, server: SandboxServer.SandboxServer })
+  )
+  const approve: RunningSandbox["approve"] = (options) =>
+    runtime.runPromise(sandbox.approve({
+      appId: (options?.app ?? OA).appId,
+      user: options?.user ?? "alice",
+      scope: options?.scope ?? ((options?.app ?? OA).kind === "website" ? "snsapi_login" : "snsapi_userinfo"),
+      redirectUri,
+      state: options?.state
+    }))
+  return {
+    url: server.url,
+    sandbox,
+    dispose: () => runtime.dispose(),
+    approve,
+    code: async (options) => new URL(await approve(options)).searchParams.get("code")!,
+    stats: () => runtime.runPromise(sandbox.stats),
+    run: (effect) => runtime.runPromise(effect as Effect.Effect<any, any, never>)
+  }
+}
+
+/** Calls a callback-style function and resolves with its `(err, result)` pair. */
+export const callback = <A>(call: (cb: (err: any, result?: A) => void) => unknown): Promise<[any, A | undefined]> =>
+  new Promise((resolve) => {
+    call((err, result) => resolve([err, result]))
+  })
+
+/** Sets environment variables for the duration of `f`. */
+export const withEnv = async <A>(env: Record<string, string | undefined>, f: () => Promise<A> | A): Promise<A> => {
+  const saved = Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]]))
+  const set = (values: Record<string, string | undefined>) => {
+    for (const [key, value] of Object.entries(values)) {
+      if (value === undefined) delete process.env[key]
+      else process.env[key] = value
+    }
+  }
+  set(env)
+  try {
+    return await f()
+  } finally {
+    set(saved)
+  }
+}
