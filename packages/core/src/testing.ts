@@ -18,6 +18,9 @@ import * as TokenStore from "./TokenStore.js"
 
 const hour = 60 * 60 * 1000
 
+/** 2025-01-01T00:00:00Z */
+const realisticNow = 1_735_689_600_000
+
 /**
  * A random id in WeChat's openid style, unique per call (so suites sharing a database do not collide).
  *
@@ -99,126 +102,169 @@ export const tokenStoreSuite = <E>(name: string, layer: Layer.Layer<TokenStore.T
   describe(`TokenStore contract: ${name}`, () => {
     layerSuite(layer, { timeout: "60 seconds" })((it) => {
       const appId = randomAppId()
+      // A realistic "now" (not the TestClock's epoch 0), so a mix-up of seconds and milliseconds shows.
+      const realistic = (test: () => Effect.Effect<void, unknown, TokenStore.TokenStore>) => () =>
+        Effect.zipRight(
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            now < realisticNow ? TestClock.setTime(realisticNow) : Effect.void),
+          test()
+        )
 
-      it.effect("get of an unknown user is None", () =>
-        Effect.gen(function*() {
-          const store = yield* TokenStore.TokenStore
-          assert.isTrue(Option.isNone(yield* store.get(appId, randomOpenId())))
-        }))
-
-      it.effect("set then get returns every field, tokens included", () =>
-        Effect.gen(function*() {
-          const store = yield* TokenStore.TokenStore
-          const token = yield* makeToken({ unionid: "oUnion_123", isSnapshotUser: true, scope: ["a", "b"] })
-          yield* store.set(appId, token)
-          sameToken(yield* getSome(appId, token.openid), token)
-          const bare = yield* makeToken({ scope: [] })
-          yield* store.set(appId, bare)
-          const found = yield* getSome(appId, bare.openid)
-          sameToken(found, bare)
-          assert.isUndefined(found.unionid)
-        }))
-
-      it.effect("apps are kept apart", () =>
-        Effect.gen(function*() {
-          const store = yield* TokenStore.TokenStore
-          const token = yield* makeToken()
-          const otherApp = randomAppId()
-          yield* store.set(appId, token)
-          assert.isTrue(Option.isNone(yield* store.get(otherApp, token.openid)))
-          const other = yield* makeToken({ openid: token.openid })
-          yield* store.set(otherApp, other)
-          sameToken(yield* getSome(appId, token.openid), token)
-          sameToken(yield* getSome(otherApp, token.openid), other)
-        }))
-
-      it.effect("a newer token replaces an older one, never the reverse", () =>
-        Effect.gen(function*() {
-          const store = yield* TokenStore.TokenStore
-          const older = yield* makeToken()
-          const newer = yield* makeToken({ openid: older.openid, obtainedAt: older.obtainedAt + 1000 })
-          yield* store.set(appId, older)
-          yield* store.set(appId, newer)
-          sameToken(yield* getSome(appId, older.openid), newer)
-          yield* store.set(appId, older)
-          sameToken(yield* getSome(appId, older.openid), newer)
-        }))
-
-      it.effect("on a tie of obtainedAt the last write wins", () =>
-        Effect.gen(function*() {
-          const store = yield* TokenStore.TokenStore
-          const first = yield* makeToken()
-          const second = yield* makeToken({ openid: first.openid, obtainedAt: first.obtainedAt })
-          yield* store.set(appId, first)
-          yield* store.set(appId, second)
-          sameToken(yield* getSome(appId, first.openid), second)
-        }))
-
-      it.effect("remove forgets the token; removing an unknown user is fine", () =>
-        Effect.gen(function*() {
-          const store = yield* TokenStore.TokenStore
-          const token = yield* makeToken()
-          yield* store.set(appId, token)
-          yield* store.remove(appId, token.openid)
-          assert.isTrue(Option.isNone(yield* store.get(appId, token.openid)))
-          yield* store.remove(appId, randomOpenId())
-          // after a remove, an older token may be written again (nothing newer remains)
-          yield* store.set(appId, token)
-          sameToken(yield* getSome(appId, token.openid), token)
-        }))
-
-      it.effect("a token is gone once its refresh token has expired (by Clock)", () =>
-        Effect.gen(function*() {
-          const store = yield* TokenStore.TokenStore
-          const now = yield* Clock.currentTimeMillis
-          const token = yield* makeToken({ refreshExpiresAt: now + hour })
-          yield* store.set(appId, token)
-          yield* TestClock.adjust(hour - 1000)
-          sameToken(yield* getSome(appId, token.openid), token)
-          yield* TestClock.adjust(2000)
-          assert.isTrue(Option.isNone(yield* store.get(appId, token.openid)))
-        }))
-
-      it.effect("the code memo recalls what was remembered, per app, until it expires", () =>
-        Effect.gen(function*() {
-          const store = yield* TokenStore.TokenStore
-          const now = yield* Clock.currentTimeMillis
-          const codeHash = TokenStore.hashCode(`code-${randomOpenId()}`)
-          const memo = new TokenStore.CodeMemo({
-            openid: randomOpenId(),
-            binding: "b1nd",
-            exchangedAt: now,
-            expiresAt: now + 60_000
+      it.effect(
+        "get of an unknown user is None",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            assert.isTrue(Option.isNone(yield* store.get(appId, randomOpenId())))
           })
-          assert.isTrue(Option.isNone(yield* store.recallCode(appId, codeHash)))
-          yield* store.rememberCode(appId, codeHash, memo)
-          const recalled = yield* store.recallCode(appId, codeHash)
-          assert.isTrue(Option.isSome(recalled))
-          const found = Option.getOrThrow(recalled)
-          assert.strictEqual(found.openid, memo.openid)
-          assert.strictEqual(found.binding, "b1nd")
-          assert.strictEqual(found.exchangedAt, memo.exchangedAt)
-          assert.isTrue(Option.isNone(yield* store.recallCode(randomAppId(), codeHash)))
-          const unbound = new TokenStore.CodeMemo({ openid: memo.openid, exchangedAt: now, expiresAt: now + 60_000 })
-          const otherHash = TokenStore.hashCode(`code-${randomOpenId()}`)
-          yield* store.rememberCode(appId, otherHash, unbound)
-          assert.isUndefined(Option.getOrThrow(yield* store.recallCode(appId, otherHash)).binding)
-          yield* TestClock.adjust(60_001)
-          assert.isTrue(Option.isNone(yield* store.recallCode(appId, codeHash)))
-        }))
+        )
+      )
 
-      it.effect("50 concurrent writers with shuffled obtainedAt leave the newest token", () =>
-        Effect.gen(function*() {
-          const store = yield* TokenStore.TokenStore
-          const base = yield* makeToken()
-          const tokens = yield* Effect.forEach(
-            Array.from({ length: 50 }, (_, i) => i),
-            (i) => makeToken({ openid: base.openid, obtainedAt: base.obtainedAt + i * 10 })
-          )
-          const shuffled = yield* Random.shuffle(tokens)
-          yield* Effect.forEach(shuffled, (token) => store.set(appId, token), { concurrency: "unbounded" })
-          sameToken(yield* getSome(appId, base.openid), tokens[tokens.length - 1])
-        }))
+      it.effect(
+        "set then get returns every field, tokens included",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const token = yield* makeToken({ unionid: "oUnion_123", isSnapshotUser: true, scope: ["a", "b"] })
+            yield* store.set(appId, token)
+            sameToken(yield* getSome(appId, token.openid), token)
+            const bare = yield* makeToken({ scope: [] })
+            yield* store.set(appId, bare)
+            const found = yield* getSome(appId, bare.openid)
+            sameToken(found, bare)
+            assert.isUndefined(found.unionid)
+          })
+        )
+      )
+
+      it.effect(
+        "apps are kept apart",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const token = yield* makeToken()
+            const otherApp = randomAppId()
+            yield* store.set(appId, token)
+            assert.isTrue(Option.isNone(yield* store.get(otherApp, token.openid)))
+            const other = yield* makeToken({ openid: token.openid })
+            yield* store.set(otherApp, other)
+            sameToken(yield* getSome(appId, token.openid), token)
+            sameToken(yield* getSome(otherApp, token.openid), other)
+          })
+        )
+      )
+
+      it.effect(
+        "a newer token replaces an older one, never the reverse",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const older = yield* makeToken()
+            const newer = yield* makeToken({ openid: older.openid, obtainedAt: older.obtainedAt + 1000 })
+            yield* store.set(appId, older)
+            yield* store.set(appId, newer)
+            sameToken(yield* getSome(appId, older.openid), newer)
+            yield* store.set(appId, older)
+            sameToken(yield* getSome(appId, older.openid), newer)
+          })
+        )
+      )
+
+      it.effect(
+        "on a tie of obtainedAt the last write wins",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const first = yield* makeToken()
+            const second = yield* makeToken({ openid: first.openid, obtainedAt: first.obtainedAt })
+            yield* store.set(appId, first)
+            yield* store.set(appId, second)
+            sameToken(yield* getSome(appId, first.openid), second)
+          })
+        )
+      )
+
+      it.effect(
+        "remove forgets the token; removing an unknown user is fine",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const token = yield* makeToken()
+            yield* store.set(appId, token)
+            yield* store.remove(appId, token.openid)
+            assert.isTrue(Option.isNone(yield* store.get(appId, token.openid)))
+            yield* store.remove(appId, randomOpenId())
+            // after a remove, an older token may be written again (nothing newer remains)
+            yield* store.set(appId, token)
+            sameToken(yield* getSome(appId, token.openid), token)
+          })
+        )
+      )
+
+      it.effect(
+        "a token is gone once its refresh token has expired (by Clock)",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const now = yield* Clock.currentTimeMillis
+            const token = yield* makeToken({ refreshExpiresAt: now + hour })
+            yield* store.set(appId, token)
+            yield* TestClock.adjust(hour - 1000)
+            sameToken(yield* getSome(appId, token.openid), token)
+            yield* TestClock.adjust(2000)
+            assert.isTrue(Option.isNone(yield* store.get(appId, token.openid)))
+          })
+        )
+      )
+
+      it.effect(
+        "the code memo recalls what was remembered, per app, until it expires",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const now = yield* Clock.currentTimeMillis
+            const codeHash = TokenStore.hashCode(`code-${randomOpenId()}`)
+            const memo = new TokenStore.CodeMemo({
+              openid: randomOpenId(),
+              binding: "b1nd",
+              exchangedAt: now,
+              expiresAt: now + 60_000
+            })
+            assert.isTrue(Option.isNone(yield* store.recallCode(appId, codeHash)))
+            yield* store.rememberCode(appId, codeHash, memo)
+            const recalled = yield* store.recallCode(appId, codeHash)
+            assert.isTrue(Option.isSome(recalled))
+            const found = Option.getOrThrow(recalled)
+            assert.strictEqual(found.openid, memo.openid)
+            assert.strictEqual(found.binding, "b1nd")
+            assert.strictEqual(found.exchangedAt, memo.exchangedAt)
+            assert.isTrue(Option.isNone(yield* store.recallCode(randomAppId(), codeHash)))
+            const unbound = new TokenStore.CodeMemo({ openid: memo.openid, exchangedAt: now, expiresAt: now + 60_000 })
+            const otherHash = TokenStore.hashCode(`code-${randomOpenId()}`)
+            yield* store.rememberCode(appId, otherHash, unbound)
+            assert.isUndefined(Option.getOrThrow(yield* store.recallCode(appId, otherHash)).binding)
+            yield* TestClock.adjust(60_001)
+            assert.isTrue(Option.isNone(yield* store.recallCode(appId, codeHash)))
+          })
+        )
+      )
+
+      it.effect(
+        "50 concurrent writers with shuffled obtainedAt leave the newest token",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const base = yield* makeToken()
+            const tokens = yield* Effect.forEach(
+              Array.from({ length: 50 }, (_, i) => i),
+              (i) => makeToken({ openid: base.openid, obtainedAt: base.obtainedAt + i * 10 })
+            )
+            const shuffled = yield* Random.shuffle(tokens)
+            yield* Effect.forEach(shuffled, (token) => store.set(appId, token), { concurrency: "unbounded" })
+            sameToken(yield* getSome(appId, base.openid), tokens[tokens.length - 1])
+          })
+        )
+      )
     })
   })
 }
