@@ -1,0 +1,336 @@
+/**
+ * The web app: its routes and handlers, on `@effect/platform`'s `HttpRouter`.
+ *
+ * | route | what it does |
+ * |---|---|
+ * | `GET /` | home page: the two login buttons |
+ * | `GET /login/official`, `GET /login/website` | set the binding cookie, redirect to WeChat's consent / QR page |
+ * | `GET /callback/official`, `GET /callback/website` | `handleCallback`, start the session, redirect away at once |
+ * | `GET /profile` | nickname, avatar, openid, unionid, token expiry |
+ * | `POST /profile/refresh` | fetch the profile again (`getUser`) |
+ * | `POST /logout` | end the session, forget the stored token |
+ * | `GET /error?reason=` | the error pages |
+ * | `POST /dev/faults` | dev panel (demo mode): make the sandbox misbehave |
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as UrlParams from "@effect/platform/UrlParams"
+import type { WeChatOAuth } from "@wxauth/core"
+import { StateToken, WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as DevPanel from "./DevPanel.js"
+import * as Pages from "./Pages.js"
+import * as Problems from "./Problems.js"
+import * as Session from "./Session.js"
+import { oauthOf, type Profile, WebLogin } from "./WebLogin.js"
+
+/** Headers every response gets (a handler may set its own `referrer-policy` or `cache-control`). */
+const securityHeaders: Readonly<Record<string, string>> = {
+  "content-security-policy":
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "same-origin",
+  "cache-control": "no-store"
+}
+
+/** The callback's own headers: no `Referer` carrying the code may leave this page. */
+const leaveCallback: Readonly<Record<string, string>> = { "referrer-policy": "no-referrer" }
+
+const paths = {
+  officialAccount: { login: "/login/official", callback: "/callback/official" },
+  website: { login: "/login/website", callback: "/callback/website" }
+} as const satisfies { readonly [K in Session.AppKind]: { readonly login: string; readonly callback: string } }
+
+// -------------------------------------------------------------------------------------------------
+// helpers
+// -------------------------------------------------------------------------------------------------
+
+const htmlPage = (body: string, status = 200) =>
+  HttpServerResponse.text(body, { status, contentType: "text/html; charset=utf-8" })
+
+const searchParams = (request: HttpServerRequest.HttpServerRequest): URLSearchParams =>
+  new URL(request.url, "http://localhost").searchParams
+
+/** The origin this site is reached at: `PUBLIC_URL`, or the request's own. */
+const siteOrigin = Effect.gen(function*() {
+  const web = yield* WebLogin
+  const request = yield* HttpServerRequest.HttpServerRequest
+  return Option.getOrElse(
+    web.publicUrl,
+    () =>
+      Option.match(HttpServerRequest.toURL(request), { onNone: () => "http://localhost", onSome: (url) => url.origin })
+  )
+})
+
+const cookieOptions = Effect.map(siteOrigin, (origin) => Session.cookieOptions(origin.startsWith("https:")))
+
+const hasControlCharacter = (value: string): boolean =>
+  Array.from(value).some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
+
+/** A path on this site, safe to redirect to and short enough for a bound state; anything else is dropped. */
+const safeReturnTo = (value: string | null | undefined): string | undefined =>
+  value !== null && value !== undefined && /^\/(?![/\\])/.test(value) && !hasControlCharacter(value) &&
+    Buffer.byteLength(value, "utf8") <= StateToken.maxReturnToBytesWithBinding
+    ? value
+    : undefined
+
+const currentSession = Effect.gen(function*() {
+  const web = yield* WebLogin
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const now = yield* Clock.currentTimeMillis
+  return Session.decode(web.sessionKey, request.cookies[Session.sessionCookie], now)
+})
+
+/** The session and the login service of its app, when someone is logged in. */
+const currentLogin = Effect.gen(function*() {
+  const web = yield* WebLogin
+  const session = yield* currentSession
+  return Option.flatMap(session, (session) => Option.map(oauthOf(web, session.app), (oauth) => ({ session, oauth })))
+})
+
+const devPanel = (back: string) =>
+  Effect.gen(function*() {
+    const web = yield* WebLogin
+    if (Option.isNone(web.sandboxUrl)) return Option.none<Pages.DevPanelView>()
+    const status = yield* DevPanel.status(web.sandboxUrl.value)
+    return Option.some<Pages.DevPanelView>({ status, back })
+  })
+
+/** Where an error page sends people to try again. */
+const errorUrl = (problem: Problems.Problem, app: Session.AppKind) =>
+  `/error?reason=${problem.reason}${app === "website" ? "&app=website" : ""}`
+
+/**
+ * A failed login or profile call: logged (tag and reason only: no code, token or secret), then a
+ * redirect to the error page. When only a new consent helps, the session ends too.
+ */
+const failure = (error: WeChatError.WeChatError, app: Session.AppKind, headers: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const problem = Problems.fromError(error)
+    yield* Effect.logWarning("web-login: a WeChat login step failed").pipe(
+      Effect.annotateLogs({
+        error: error._tag,
+        ...(error._tag === "StateMismatch" ? { stateCheck: error.reason } : {}),
+        ...(WeChatError.isWeChatApiError(error) ? { errcode: error.errcode } : {}),
+        page: problem.reason
+      })
+    )
+    const response = HttpServerResponse.redirect(errorUrl(problem, app), { status: 303, headers })
+    return problem.reason === "relogin"
+      ? HttpServerResponse.expireCookie(response, Session.sessionCookie, yield* cookieOptions)
+      : response
+  })
+
+const fetchProfile = (oauth: WeChatOAuth.WeChatOAuthShape, openid: string) =>
+  Effect.gen(function*() {
+    const web = yield* WebLogin
+    const user = yield* oauth.getUser(openid)
+    const profile: Profile = { user, fetchedAt: yield* Clock.currentTimeMillis }
+    yield* web.profiles.set(oauth.appId, profile)
+    return profile
+  })
+
+// -------------------------------------------------------------------------------------------------
+// handlers
+// -------------------------------------------------------------------------------------------------
+
+const home = Effect.gen(function*() {
+  const web = yield* WebLogin
+  const login = yield* currentLogin
+  const greeting = yield* Option.match(login, {
+    onNone: () => Effect.succeed(Option.none<Pages.Greeting>()),
+    onSome: ({ oauth, session }) =>
+      Effect.map(web.profiles.get(oauth.appId, session.openid), (profile) =>
+        Option.some<Pages.Greeting>({
+          app: session.app,
+          nickname: Option.map(profile, (p) => p.user.nickname)
+        }))
+  })
+  const dev = yield* devPanel("/")
+  return htmlPage(Pages.home({ greeting, websiteEnabled: Option.isSome(web.website), dev }))
+})
+
+/** Sets the binding cookie (keeping one the browser already has) and sends the browser to WeChat. */
+const startLogin = (app: Session.AppKind) =>
+  Effect.gen(function*() {
+    const web = yield* WebLogin
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const oauth = oauthOf(web, app)
+    if (Option.isNone(oauth)) return yield* problemPage(Problems.problems.unavailable)
+    const existing = request.cookies[Session.bindingCookie]
+    const binding = Session.isBinding(existing) ? existing : Session.newBinding()
+    const redirectUri = `${yield* siteOrigin}${paths[app].callback}`
+    const returnTo = safeReturnTo(searchParams(request).get("returnTo"))
+    const { url } = app === "website"
+      ? yield* oauth.value.websiteAuthorizeUrl({ redirectUri, returnTo, binding })
+      : yield* oauth.value.authorizeUrl({ redirectUri, scope: "snsapi_userinfo", returnTo, binding })
+    return HttpServerResponse.redirect(url, { status: 302 }).pipe(
+      HttpServerResponse.unsafeSetCookie(Session.bindingCookie, binding, yield* cookieOptions)
+    )
+  }).pipe(Effect.catchAll((error) => failure(error, app)))
+
+/**
+ * WeChat's redirect back: checks the signed state against this browser's binding cookie, exchanges
+ * the code (core stores the token), starts the session and leaves the callback URL at once (303), so
+ * the code neither stays in the address bar nor leaks in a `Referer`. A reload of the callback URL
+ * in the same browser within 60 seconds gets the same token back from core's code memo.
+ */
+const callback = (app: Session.AppKind) =>
+  Effect.gen(function*() {
+    const web = yield* WebLogin
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const oauth = oauthOf(web, app)
+    if (Option.isNone(oauth)) return yield* problemPage(Problems.problems.unavailable)
+    const cookie = request.cookies[Session.bindingCookie]
+    const { returnTo, token } = yield* oauth.value.handleCallback(request.url, {
+      binding: Session.isBinding(cookie) ? cookie : undefined
+    })
+    // a new login shows a freshly fetched profile
+    yield* web.profiles.remove(oauth.value.appId, token.openid)
+    const now = yield* Clock.currentTimeMillis
+    const session = Session.encode(web.sessionKey, {
+      app,
+      openid: token.openid,
+      expiresAt: now + Duration.toMillis(Session.sessionTtl)
+    })
+    return HttpServerResponse.redirect(returnTo ?? "/profile", { status: 303, headers: leaveCallback }).pipe(
+      HttpServerResponse.unsafeSetCookie(Session.sessionCookie, session, {
+        ...(yield* cookieOptions),
+        maxAge: Session.sessionTtl
+      })
+    )
+  }).pipe(Effect.catchAll((error) => failure(error, app, leaveCallback)))
+
+const profile = Effect.gen(function*() {
+  const web = yield* WebLogin
+  const login = yield* currentLogin
+  if (Option.isNone(login)) return HttpServerResponse.redirect("/", { status: 303 })
+  const { oauth, session } = login.value
+  return yield* Effect.gen(function*() {
+    const stored = yield* oauth.getToken(session.openid)
+    if (Option.isNone(stored)) {
+      return yield* new WeChatError.TokenNotFound({ appId: oauth.appId, openid: session.openid })
+    }
+    const cached = yield* web.profiles.get(oauth.appId, session.openid)
+    const profile = Option.isSome(cached) ? cached.value : yield* fetchProfile(oauth, session.openid)
+    // getUser may have refreshed the token: show the stored one
+    const token = Option.getOrElse(yield* oauth.getToken(session.openid), () => stored.value)
+    const now = yield* Clock.currentTimeMillis
+    const dev = yield* devPanel("/profile")
+    return htmlPage(Pages.profile({ app: session.app, appId: oauth.appId, profile, token, now, dev }))
+  }).pipe(Effect.catchAll((error) => failure(error, session.app)))
+})
+
+const refreshProfile = Effect.gen(function*() {
+  const login = yield* currentLogin
+  if (Option.isNone(login)) return HttpServerResponse.redirect("/", { status: 303 })
+  const { oauth, session } = login.value
+  return yield* fetchProfile(oauth, session.openid).pipe(
+    Effect.as(HttpServerResponse.redirect("/profile", { status: 303 })),
+    Effect.catchAll((error) => failure(error, session.app))
+  )
+})
+
+/** Ends the session, forgets the token and the binding: an old callback URL no longer works here. */
+const logout = Effect.gen(function*() {
+  const web = yield* WebLogin
+  const login = yield* currentLogin
+  if (Option.isSome(login)) {
+    const { oauth, session } = login.value
+    yield* web.profiles.remove(oauth.appId, session.openid)
+    yield* oauth.removeToken(session.openid).pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning("web-login: could not remove the stored token").pipe(
+          Effect.annotateLogs({ error: error._tag })
+        )
+      )
+    )
+  }
+  const options = yield* cookieOptions
+  return HttpServerResponse.redirect("/", { status: 303 }).pipe(
+    HttpServerResponse.expireCookie(Session.sessionCookie, options),
+    HttpServerResponse.expireCookie(Session.bindingCookie, options)
+  )
+})
+
+const problemPage = (problem: Problems.Problem, app: Session.AppKind = "officialAccount") =>
+  Effect.map(devPanel("/"), (dev) => htmlPage(Pages.problem({ problem, app, dev }), problem.status))
+
+const errorPage = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const params = searchParams(request)
+  return yield* problemPage(
+    Problems.fromKey(params.get("reason")),
+    params.get("app") === "website" ? "website" : "officialAccount"
+  )
+})
+
+const devFault = Effect.gen(function*() {
+  const web = yield* WebLogin
+  if (Option.isNone(web.sandboxUrl)) return yield* problemPage(Problems.problems["not-found"])
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const form = yield* Effect.orElseSucceed(request.urlParamsBody, () => UrlParams.empty)
+  const preset = Option.getOrUndefined(UrlParams.getFirst(form, "preset"))
+  if (DevPanel.isPreset(preset)) yield* DevPanel.apply(web.sandboxUrl.value, preset)
+  const back = safeReturnTo(Option.getOrUndefined(UrlParams.getFirst(form, "back"))) ?? "/"
+  return HttpServerResponse.redirect(back, { status: 303 })
+})
+
+// -------------------------------------------------------------------------------------------------
+// the app
+// -------------------------------------------------------------------------------------------------
+
+/** The routes. */
+export const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/", home),
+  HttpRouter.get(paths.officialAccount.login, startLogin("officialAccount")),
+  HttpRouter.get(paths.website.login, startLogin("website")),
+  HttpRouter.get(paths.officialAccount.callback, callback("officialAccount")),
+  HttpRouter.get(paths.website.callback, callback("website")),
+  HttpRouter.get("/profile", profile),
+  HttpRouter.post("/profile/refresh", refreshProfile),
+  HttpRouter.post("/logout", logout),
+  HttpRouter.get("/error", errorPage),
+  HttpRouter.post("/dev/faults", devFault)
+)
+
+/**
+ * Refuses a cross-site POST (its `Origin` is another site's), on top of the `SameSite=Lax` session
+ * cookie, and adds the security headers to every response.
+ */
+const guard = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const origin = request.headers["origin"]
+    if (request.method === "POST" && origin !== undefined && origin !== (yield* siteOrigin)) {
+      return yield* problemPage(Problems.problems.forbidden)
+    }
+    return yield* app
+  }).pipe(
+    Effect.map((response) => {
+      const missing = Object.entries(securityHeaders).filter(([name]) => response.headers[name] === undefined)
+      return HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
+    })
+  )
+
+/** The app: the routes, a friendly 404, a friendly 500 for anything unexpected, and the guard. */
+export const app: Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  never,
+  WebLogin | HttpClient.HttpClient | HttpServerRequest.HttpServerRequest
+> = router.pipe(
+  Effect.catchTag("RouteNotFound", () => problemPage(Problems.problems["not-found"])),
+  Effect.catchAllDefect((defect) =>
+    Effect.zipRight(
+      Effect.logError("web-login: unexpected failure", defect),
+      problemPage(Problems.problems.server)
+    )
+  ),
+  guard
+)

@@ -1,0 +1,253 @@
+/**
+ * The HTML pages: home, profile, error pages and the dev panel. Plain template strings; every value
+ * that comes from WeChat or from a request is escaped. No script, so the pages run under a strict
+ * Content-Security-Policy.
+ */
+import type { OAuthToken } from "@wxauth/core"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as DevPanel from "./DevPanel.js"
+import type { Problem } from "./Problems.js"
+import type { AppKind } from "./Session.js"
+import type { Profile } from "./WebLogin.js"
+
+/** Escapes text for HTML content and attribute values. */
+export const escapeHtml = (value: string): string =>
+  value.replace(
+    /[&<>"']/g,
+    (c) => c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === "\"" ? "&quot;" : "&#39;"
+  )
+
+const style =
+  `:root{--green:#07c160;--green-dark:#06ad56;--bg:#f2f3f5;--text:#1d2129;--muted:#86909c;--line:#e5e6eb;--red:#f53f3f}
+*{box-sizing:border-box}
+body{margin:0;font-family:-apple-system,BlinkMacSystemFont,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","WenQuanYi Micro Hei",system-ui,sans-serif;background:var(--bg);color:var(--text);line-height:1.6}
+a{color:#576b95}
+header.top,footer{display:flex;align-items:center;justify-content:space-between;max-width:640px;margin:0 auto;padding:18px 20px}
+.brand{font-weight:600;color:var(--text);text-decoration:none;font-size:17px}.brand b{color:var(--green)}
+.badge{font-size:12px;background:#fff7e8;color:#d25f00;border:1px solid #ffd8a8;border-radius:999px;padding:2px 10px}
+main{max-width:640px;margin:0 auto 16px;background:#fff;border-radius:12px;padding:32px;box-shadow:0 1px 3px rgba(0,0,0,.06)}
+h1{font-size:24px;margin:0;line-height:1.3}h2{font-size:16px;margin:0 0 8px}
+.en{color:var(--muted);margin:2px 0 0;font-size:15px}
+p{margin:14px 0}.muted{color:var(--muted);font-size:13px}
+.actions{display:grid;gap:12px;margin:24px 0 8px}
+.btn{display:flex;flex-direction:column;align-items:center;justify-content:center;width:100%;padding:11px 16px;border-radius:8px;font:inherit;font-size:16px;text-decoration:none;border:1px solid var(--line);background:#fff;color:var(--text);cursor:pointer}
+.btn small{font-size:12px;opacity:.75}
+.btn.primary{background:var(--green);border-color:var(--green);color:#fff}.btn.primary:hover{background:var(--green-dark)}
+.btn.danger{color:var(--red)}
+form{margin:0}
+.notice{background:#e8f8ef;border:1px solid #b7ebcd;border-radius:8px;padding:10px 14px;margin:18px 0}
+.who{display:flex;align-items:center;gap:16px}
+.avatar{position:relative;flex:none;width:72px;height:72px;border-radius:10px;background:var(--green);color:#fff;font-size:32px;display:flex;align-items:center;justify-content:center;overflow:hidden}
+.avatar img{position:absolute;inset:0;width:100%;height:100%;object-fit:cover}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:8px 18px;margin:24px 0;font-size:14px}
+dt{color:var(--muted)}dd{margin:0;word-break:break-all}code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px}
+.problem{text-align:center}.problem .icon{width:64px;height:64px;margin:0 auto 16px;border-radius:50%;background:#fff1f0;color:var(--red);font-size:36px;font-weight:700;line-height:64px}
+.problem.warn .icon{background:#fff7e8;color:#ff7d00}
+.problem p{text-align:left}.reason{color:var(--muted);font-size:12px;text-align:center!important}
+aside.dev{max-width:640px;margin:0 auto 16px;border:1px dashed #ffb366;background:#fffaf3;border-radius:12px;padding:16px 20px;font-size:13px}
+aside.dev h2{color:#d25f00}aside.dev .presets{display:grid;grid-template-columns:1fr 1fr;gap:8px;margin:10px 0}
+aside.dev button{text-align:left;font:inherit;font-size:12px;padding:6px 10px;border:1px solid #ffd8a8;border-radius:6px;background:#fff;cursor:pointer;line-height:1.4}
+aside.dev button b{display:block;font-size:13px}aside.dev ul{margin:4px 0;padding-left:20px}
+footer{color:var(--muted);font-size:12px;justify-content:center}`
+
+/** What the dev panel needs to render, when it is on. */
+export interface DevPanelView {
+  readonly status: DevPanel.Status
+  /** Where the panel's buttons come back to. */
+  readonly back: string
+}
+
+const devPanel = (view: DevPanelView): string => {
+  const faults = Either.match(view.status.faults, {
+    onLeft: (message) => `<p id="dev-faults">沙盒无法连接 / ${escapeHtml(message)}</p>`,
+    onRight: (faults) =>
+      faults.length === 0
+        ? `<p id="dev-faults">没有待触发的故障 / no pending faults</p>`
+        : `<p>待触发的故障 / pending faults:</p><ul id="dev-faults">${
+          faults.map((f) =>
+            `<li><code>${escapeHtml(f.endpoint)}</code>: ${escapeHtml(f.kind)}${
+              f.errcode === undefined ? "" : ` ${f.errcode}`
+            } × ${f.times}</li>`
+          ).join("")
+        }</ul>`
+  })
+  const buttons = Object.entries(DevPanel.presets).map(([name, preset]) =>
+    `<button type="submit" name="preset" value="${name}" id="dev-${name}"><b>${escapeHtml(preset.label)}</b>${
+      escapeHtml(preset.labelEn)
+    }</button>`
+  ).join("\n")
+  return `<aside class="dev" id="dev-panel">
+<h2>开发面板 · Dev panel</h2>
+<p class="muted" style="margin:0">Demo mode: the app talks to a sandbox WeChat at <a href="${
+    escapeHtml(view.status.sandboxUrl)
+  }">${escapeHtml(view.status.sandboxUrl)}</a>. Make it misbehave:</p>
+<form method="post" action="/dev/faults"><input type="hidden" name="back" value="${escapeHtml(view.back)}">
+<div class="presets">
+${buttons}
+</div></form>
+${faults}
+</aside>`
+}
+
+interface LayoutOptions {
+  readonly title: string
+  readonly body: string
+  readonly dev: Option.Option<DevPanelView>
+}
+
+const layout = (options: LayoutOptions): string =>
+  `<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(options.title)} · wxauth</title>
+<style>${style}</style>
+</head>
+<body>
+<header class="top"><a class="brand" href="/"><b>wx</b>auth · 微信登录示例</a>${
+    Option.isSome(options.dev) ? `<span class="badge" id="sandbox-badge">沙盒模式 · sandbox</span>` : ""
+  }</header>
+<main>
+${options.body}
+</main>
+${Option.match(options.dev, { onNone: () => "", onSome: devPanel })}
+<footer>wxauth example · WeChat OAuth for Effect</footer>
+</body>
+</html>
+`
+
+/** Who the home page greets. */
+export interface Greeting {
+  readonly app: AppKind
+  readonly nickname: Option.Option<string>
+}
+
+/** The home page. */
+export const home = (options: {
+  readonly greeting: Option.Option<Greeting>
+  readonly websiteEnabled: boolean
+  readonly dev: Option.Option<DevPanelView>
+}): string => {
+  const greeting = Option.match(options.greeting, {
+    onNone: () => "",
+    onSome: (g) =>
+      `<div class="notice" id="logged-in">你已登录${
+        Option.match(g.nickname, { onNone: () => "", onSome: (n) => `为 <b>${escapeHtml(n)}</b>` })
+      } · You are logged in. <a href="/profile" id="to-profile">查看资料 / Your profile →</a></div>`
+  })
+  const website = options.websiteEnabled
+    ? `<a class="btn" id="login-website" href="/login/website">微信扫码登录<small>Scan a QR code with WeChat · website app, snsapi_login</small></a>`
+    : `<p class="muted" id="website-disabled">扫码登录未配置 · QR login is not configured (set WECHAT_WEBSITE_APP_ID).</p>`
+  return layout({
+    title: "微信登录",
+    dev: options.dev,
+    body: `<h1>欢迎 · Welcome</h1>
+<p class="en">An <code>@effect/platform</code> web app that logs in with WeChat through <code>@wxauth/core</code>.</p>
+${greeting}
+<p>在微信内打开网页时使用公众号授权；在电脑上使用网站应用扫码登录。两者是两个不同的微信应用（不同的 appid）。</p>
+<p class="muted">Inside WeChat, sites log in through an official account; on a desktop, through an Open Platform website app and a QR code. They are two WeChat apps, each with its own appid.</p>
+<div class="actions">
+<a class="btn primary" id="login-official" href="/login/official">使用微信登录<small>Log in with WeChat · official account, snsapi_userinfo</small></a>
+${website}
+</div>`
+  })
+}
+
+const sexText = (sex: number): string => sex === 1 ? "男 male" : sex === 2 ? "女 female" : "未知 unknown"
+
+const formatTime = (millis: number): string => new Date(millis).toISOString().replace("T", " ").slice(0, 19) + " UTC"
+
+const inWords = (millis: number, now: number): string => {
+  const minutes = Math.round((millis - now) / 60_000)
+  if (minutes < 0) return `已过期 expired ${-minutes} min ago`
+  if (minutes < 120) return `还有 ${minutes} 分钟 · in ${minutes} min`
+  const hours = Math.round(minutes / 60)
+  if (hours < 48) return `还有 ${hours} 小时 · in ${hours} h`
+  const days = Math.round(hours / 24)
+  return `还有 ${days} 天 · in ${days} days`
+}
+
+/** The profile page. */
+export const profile = (options: {
+  readonly app: AppKind
+  readonly appId: string
+  readonly profile: Profile
+  readonly token: OAuthToken.OAuthToken
+  readonly now: number
+  readonly dev: Option.Option<DevPanelView>
+}): string => {
+  const user = options.profile.user
+  const token = options.token
+  const unionid = user.unionid ?? token.unionid
+  const place = [user.country, user.province, user.city].filter((s) => s !== "").join(" ")
+  const initial = Array.from(user.nickname)[0] ?? "?"
+  const avatar = user.headimgurl === ""
+    ? ""
+    : `<img src="${escapeHtml(user.headimgurl)}" alt="" referrerpolicy="no-referrer" id="avatar">`
+  const method = options.app === "website"
+    ? "微信扫码登录 · website app (QR)"
+    : "使用微信登录 · official account"
+  return layout({
+    title: user.nickname,
+    dev: options.dev,
+    body: `<div class="who">
+<div class="avatar" aria-hidden="true"><span>${escapeHtml(initial)}</span>${avatar}</div>
+<div><h1 id="nickname">${escapeHtml(user.nickname)}</h1>
+<p class="en" style="margin:4px 0 0">${escapeHtml(place === "" ? "—" : place)} · ${sexText(user.sex)}</p></div>
+</div>
+<dl>
+<dt>登录方式 · Login</dt><dd id="login-method">${method} <code>${escapeHtml(options.appId)}</code></dd>
+<dt>openid</dt><dd><code id="openid">${escapeHtml(user.openid)}</code></dd>
+<dt>unionid</dt><dd><code id="unionid">${
+      unionid === undefined ? "— (app not bound to an Open Platform account)" : escapeHtml(unionid)
+    }</code></dd>
+<dt>授权范围 · Scope</dt><dd><code id="scope">${escapeHtml(token.scope.join(" "))}</code></dd>
+<dt>访问令牌到期 · Access token expires</dt><dd id="token-expiry">${formatTime(token.expiresAt)} (${
+      inWords(token.expiresAt, options.now)
+    })</dd>
+<dt>需重新授权 · Consent expires</dt><dd id="refresh-expiry">${formatTime(token.refreshExpiresAt)} (${
+      inWords(token.refreshExpiresAt, options.now)
+    })</dd>
+<dt>资料获取于 · Profile fetched</dt><dd id="fetched-at">${formatTime(options.profile.fetchedAt)}</dd>
+</dl>
+<p class="muted">令牌只保存在服务器上，浏览器只有一个签名的会话 Cookie。Tokens stay on the server; the browser holds only a signed session cookie.</p>
+<div class="actions">
+<form method="post" action="/profile/refresh"><button class="btn primary" id="refresh" type="submit">刷新资料<small>Refresh profile from WeChat (getUser)</small></button></form>
+<form method="post" action="/logout"><button class="btn danger" id="logout" type="submit">退出登录<small>Log out</small></button></form>
+</div>`
+  })
+}
+
+/** An error page. */
+export const problem = (options: {
+  readonly problem: Problem
+  /** Which login the "log in again" button starts. */
+  readonly app: AppKind
+  readonly dev: Option.Option<DevPanelView>
+}): string => {
+  const p = options.problem
+  const login = options.app === "website" ? "/login/website" : "/login/official"
+  const main = p.retryLogin
+    ? `<a class="btn primary" id="try-again" href="${login}">重新登录<small>Log in again</small></a>`
+    : p.reason === "busy"
+    ? `<a class="btn primary" id="try-again" href="/profile">重试<small>Try again</small></a>`
+    : ""
+  return layout({
+    title: p.title,
+    dev: options.dev,
+    body: `<div class="problem${p.status >= 500 ? " warn" : ""}" id="error" data-reason="${p.reason}">
+<div class="icon">!</div>
+<h1 id="error-title">${escapeHtml(p.title)}</h1>
+<p class="en" style="text-align:center">${escapeHtml(p.titleEn)}</p>
+<p>${escapeHtml(p.text)}</p>
+<p class="muted">${escapeHtml(p.textEn)}</p>
+<div class="actions">
+${main}
+<a class="btn" id="home" href="/">返回首页<small>Back to the home page</small></a>
+</div>
+<p class="reason">reason: <code>${p.reason}</code> · HTTP ${p.status}</p>
+</div>`
+  })
+}

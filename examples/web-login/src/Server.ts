@@ -1,0 +1,176 @@
+/**
+ * The wiring: the token store (SQLite file or memory), one `WeChatOAuth` per WeChat app (in demo
+ * mode against a sandbox WeChat started here as a real HTTP server), and the app's HTTP server.
+ * `main.ts` runs `layerFromEnv`; the tests run `layer(config)` on port 0.
+ */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpServer from "@effect/platform/HttpServer"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import type { WeChatError } from "@wxauth/core"
+import { TokenStore, WeChatConfig, WeChatOAuth } from "@wxauth/core"
+import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import { SqlTokenStore } from "@wxauth/store-sql"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Fs from "node:fs"
+import * as Http from "node:http"
+import * as Path from "node:path"
+import * as App from "./App.js"
+import * as AppConfig from "./AppConfig.js"
+import * as Session from "./Session.js"
+import { makeProfileCache, WebLogin } from "./WebLogin.js"
+
+/** Where the running app can be reached. */
+export interface ServerInfo {
+  /** The URL the app listens on, e.g. `http://127.0.0.1:3000`. */
+  readonly url: string
+  /** The sandbox WeChat's URL, in demo mode (or when `SANDBOX_URL` is set). */
+  readonly sandboxUrl: Option.Option<string>
+  readonly mode: AppConfig.Mode["_tag"]
+  /** Where tokens are kept, for people: `SQLite <file>` or `memory`. */
+  readonly store: string
+}
+
+/** The tag of the running app's address. */
+export class WebLoginServer extends Context.Tag("@wxauth/example-web-login/WebLoginServer")<
+  WebLoginServer,
+  ServerInfo
+>() {}
+
+/** Everything that can stop the app from starting. */
+export type StartError =
+  | ConfigError.ConfigError
+  | ServeError
+  | Sandbox.SandboxError
+  | WeChatError.InvalidArgument
+  | WeChatError.TokenStoreError
+
+/** The token store: a SQLite file through `@wxauth/store-sql` (its directory is created), or memory. */
+export const storeLayer = (
+  store: AppConfig.Store
+): Layer.Layer<TokenStore.TokenStore, StartError> =>
+  store._tag === "Memory"
+    ? TokenStore.layerMemory
+    : SqlTokenStore.layer().pipe(
+      Layer.provide(SqliteClient.layer({ filename: store.filename })),
+      Layer.provide(
+        Layer.effectDiscard(Effect.sync(() => Fs.mkdirSync(Path.dirname(store.filename), { recursive: true })))
+      )
+    )
+
+/** The HTTP client for WeChat (and for the dev panel's sandbox controls). */
+const HttpClientLive = NodeHttpClient.layerUndici
+
+interface WeChatApps {
+  readonly officialAccount: WeChatConfig.Options
+  readonly website: Option.Option<WeChatConfig.Options>
+  readonly sandboxUrl: Option.Option<string>
+}
+
+/** The apps' configurations; in demo mode, after starting the sandbox server in the current scope. */
+const wechatApps = (mode: AppConfig.Mode) =>
+  Effect.gen(function*() {
+    if (mode._tag === "Live") return mode satisfies WeChatApps
+    const sandbox = yield* Layer.build(
+      Sandbox.layerServer({ port: mode.sandboxPort }).pipe(Layer.provide(Sandbox.layer()))
+    )
+    const url = Context.get(sandbox, SandboxServer.SandboxServer).url
+    const options = (app: Sandbox.SandboxApp): WeChatConfig.Options => ({
+      appId: app.appId,
+      appSecret: app.secret,
+      apiBaseUrl: url,
+      openBaseUrl: url
+    })
+    return {
+      officialAccount: options(Sandbox.defaultApps.officialAccount),
+      website: Option.some(options(Sandbox.defaultApps.website)),
+      sandboxUrl: Option.some(url)
+    } satisfies WeChatApps
+  })
+
+/** One login service per app: `WeChatOAuth.make` with that app's `WeChatConfig`. */
+const oauthFor = (options: WeChatConfig.Options) => WeChatOAuth.make.pipe(Effect.provide(WeChatConfig.layer(options)))
+
+/** The `WebLogin` service. */
+export const webLoginLayer = (config: AppConfig.AppConfig) =>
+  Layer.scoped(
+    WebLogin,
+    Effect.gen(function*() {
+      const apps = yield* wechatApps(config.mode)
+      const officialAccount = yield* oauthFor(apps.officialAccount)
+      const website = Option.isSome(apps.website)
+        ? Option.some(yield* oauthFor(apps.website.value))
+        : Option.none()
+      if (Option.isNone(config.sessionSecret) && config.mode._tag === "Live") {
+        yield* Effect.logWarning("web-login: SESSION_SECRET is not set; sessions end when the process stops")
+      }
+      return {
+        officialAccount,
+        website,
+        sessionKey: Option.match(config.sessionSecret, { onNone: Session.randomKey, onSome: Session.keyFromSecret }),
+        publicUrl: config.publicUrl,
+        sandboxUrl: apps.sandboxUrl,
+        profiles: yield* makeProfileCache()
+      }
+    })
+  )
+
+/**
+ * The app's HTTP server. Open connections (a browser's keep-alive) are closed on shutdown, so
+ * Ctrl-C stops at once.
+ */
+const httpServerLayer = (config: AppConfig.AppConfig) =>
+  Layer.scoped(
+    HttpServer.HttpServer,
+    Effect.gen(function*() {
+      const nodeServer = Http.createServer()
+      const server = yield* NodeHttpServer.make(() => nodeServer, { port: config.port, host: config.host })
+      yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
+      return server
+    })
+  )
+
+const urlOf = (address: HttpServer.Address): string => {
+  if (address._tag !== "TcpAddress") return HttpServer.formatAddress(address)
+  const host = address.hostname === "0.0.0.0" || address.hostname === "::"
+    ? "127.0.0.1"
+    : address.hostname.includes(":")
+    ? `[${address.hostname}]`
+    : address.hostname
+  return `http://${host}:${address.port}`
+}
+
+/**
+ * The whole app for a configuration: store, WeChat apps (and sandbox), HTTP server. It also gives
+ * the `WebLogin` service, for tests that look behind the pages.
+ */
+export const layer = (config: AppConfig.AppConfig): Layer.Layer<WebLoginServer | WebLogin, StartError> => {
+  const info = Layer.effect(
+    WebLoginServer,
+    Effect.gen(function*() {
+      const server = yield* HttpServer.HttpServer
+      const web = yield* WebLogin
+      return {
+        url: urlOf(server.address),
+        sandboxUrl: web.sandboxUrl,
+        mode: config.mode._tag,
+        store: config.store._tag === "Memory" ? "memory" : `SQLite ${config.store.filename}`
+      }
+    })
+  )
+  const services = Layer.merge(
+    httpServerLayer(config),
+    webLoginLayer(config).pipe(Layer.provide(storeLayer(config.store)))
+  ).pipe(Layer.provideMerge(HttpClientLive))
+  return Layer.merge(HttpServer.serve(App.app), info).pipe(Layer.provideMerge(services))
+}
+
+/** The app, configured from the environment (see `AppConfig.load`). */
+export const layerFromEnv: Layer.Layer<WebLoginServer | WebLogin, StartError> = Layer.unwrapEffect(
+  Effect.map(AppConfig.load, layer)
+)

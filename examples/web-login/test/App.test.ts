@@ -1,0 +1,362 @@
+/**
+ * The web app over HTTP, in demo mode: the app and the sandbox WeChat on free ports in this
+ * process, a SQLite token store, and a cookie-keeping client that sees every redirect.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { WebLoginServer } from "../src/Server.js"
+import * as Session from "../src/Session.js"
+import { WebLogin } from "../src/WebLogin.js"
+import {
+  Browser,
+  consent,
+  cookieAttributes,
+  demoApp,
+  login,
+  OA,
+  sandboxControl,
+  startLogin,
+  textOf,
+  WEB
+} from "./helpers.js"
+
+const setup = Effect.gen(function*() {
+  const server = yield* WebLoginServer
+  const sandboxUrl = Option.getOrThrow(server.sandboxUrl)
+  const openids = (yield* sandboxControl(sandboxUrl, "GET", "config")).openids as Record<
+    string,
+    Record<string, string>
+  >
+  const stats = sandboxControl(sandboxUrl, "GET", "stats") as Effect.Effect<Record<string, number>>
+  return { url: server.url, sandboxUrl, openids, stats, browser: () => new Browser(server.url) }
+})
+
+/** The error page an answer redirects to, opened in the same browser. */
+const followToError = (browser: Browser, location: string | undefined) =>
+  Effect.gen(function*() {
+    assert.isDefined(location)
+    assert.match(new URL(location!).pathname, /^\/error$/)
+    const page = yield* browser.get(location!)
+    return { reason: new URL(location!).searchParams.get("reason"), page }
+  })
+
+describe("web-login over HTTP (demo mode)", () => {
+  layer(demoApp(), { excludeTestServices: true })((it) => {
+    it.effect("the home page offers both logins, the dev panel, and strict security headers", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const home = yield* browser().get("/")
+        assert.strictEqual(home.status, 200)
+        assert.include(home.text, "使用微信登录")
+        assert.include(home.text, "微信扫码登录")
+        assert.include(home.text, `id="dev-panel"`)
+        assert.include(home.headers.get("content-security-policy") ?? "", "default-src 'none'")
+        assert.strictEqual(home.headers.get("cache-control"), "no-store")
+        assert.strictEqual(home.headers.get("x-content-type-options"), "nosniff")
+      }))
+
+    it.effect("starting a login sets an HttpOnly SameSite=Lax binding cookie and redirects to the consent page", () =>
+      Effect.gen(function*() {
+        const { url } = yield* setup
+        const browser = new Browser(url)
+        const first = yield* browser.get("/login/official")
+        assert.strictEqual(first.status, 302)
+        const authorize = new URL(first.location!)
+        assert.strictEqual(authorize.pathname, "/connect/oauth2/authorize")
+        assert.strictEqual(authorize.searchParams.get("appid"), OA.appId)
+        assert.strictEqual(authorize.searchParams.get("scope"), "snsapi_userinfo")
+        assert.strictEqual(authorize.searchParams.get("redirect_uri"), `${url}/callback/official`)
+        assert.match(authorize.searchParams.get("state")!, /^[A-Za-z0-9]{1,128}$/)
+        assert.strictEqual(authorize.hash, "#wechat_redirect")
+        const attributes = cookieAttributes(first, Session.bindingCookie)
+        assert.include(attributes, "httponly")
+        assert.include(attributes, "samesite=lax")
+        assert.include(attributes, "path=/")
+        const binding = browser.cookies.get(Session.bindingCookie)
+        assert.isTrue(Session.isBinding(binding))
+        // a second login in the same browser keeps its binding
+        yield* browser.get("/login/official")
+        assert.strictEqual(browser.cookies.get(Session.bindingCookie), binding)
+      }))
+
+    it.effect("official-account login: consent, callback, profile; the browser never gets a token", () =>
+      Effect.gen(function*() {
+        const { browser: make, openids } = yield* setup
+        const browser = make()
+        const { answer } = yield* login(browser)
+        assert.strictEqual(answer.status, 303, "the callback redirects away at once")
+        assert.strictEqual(new URL(answer.location!).pathname, "/profile")
+        assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer")
+        assert.strictEqual(answer.text, "")
+        const attributes = cookieAttributes(answer, Session.sessionCookie)
+        assert.include(attributes, "httponly")
+        assert.include(attributes, "samesite=lax")
+
+        const profile = yield* browser.get("/profile")
+        assert.strictEqual(profile.status, 200)
+        const openid = openids[OA.appId].alice
+        assert.strictEqual(textOf(profile.text, "nickname"), "张三")
+        assert.strictEqual(textOf(profile.text, "openid"), openid)
+        assert.strictEqual(textOf(profile.text, "unionid"), "olzWokv71Boc1knksRfAoCKqK1O9")
+        assert.match(textOf(profile.text, "token-expiry")!, /UTC \(还有 (119|120) 分钟|2 小时/)
+
+        // the session cookie is app + openid + expiry, signed; the token stays on the server
+        const cookie = browser.cookies.get(Session.sessionCookie)!
+        const payload = JSON.parse(Buffer.from(cookie.split(".")[0], "base64url").toString("utf8"))
+        assert.deepStrictEqual(Object.keys(payload).sort(), ["a", "e", "o"])
+        const web = yield* WebLogin
+        const token = Option.getOrThrow(yield* web.officialAccount.getToken(openid))
+        for (const secret of [Redacted.value(token.accessToken), Redacted.value(token.refreshToken)]) {
+          assert.notInclude(cookie, secret)
+          assert.notInclude(profile.text, secret)
+          assert.notInclude(answer.location!, secret)
+        }
+      }))
+
+    it.effect("reloading the callback URL in the same browser logs in again; another browser is refused", () =>
+      Effect.gen(function*() {
+        const { browser: make, stats } = yield* setup
+        const browser = make()
+        const before = (yield* stats).access_token
+        const { callbackUrl } = yield* login(browser)
+        const again = yield* browser.get(callbackUrl)
+        assert.strictEqual(again.status, 303)
+        assert.strictEqual(new URL(again.location!).pathname, "/profile")
+        assert.strictEqual(again.headers.get("referrer-policy"), "no-referrer")
+        assert.strictEqual(textOf((yield* browser.get("/profile")).text, "nickname"), "张三")
+        assert.strictEqual((yield* stats).access_token - before, 1, "the code was exchanged once")
+
+        const stranger = make()
+        const refused = yield* stranger.get(callbackUrl)
+        const { page, reason } = yield* followToError(stranger, refused.location)
+        assert.strictEqual(reason, "state-browser")
+        assert.strictEqual(page.status, 400)
+        assert.isUndefined(stranger.cookies.get(Session.sessionCookie))
+      }))
+
+    it.effect("a tampered state shows the error page, and the code is not exchanged", () =>
+      Effect.gen(function*() {
+        const { browser: make, stats } = yield* setup
+        const browser = make()
+        const before = (yield* stats).access_token
+        const authorizeUrl = yield* startLogin(browser)
+        const callbackUrl = yield* consent(browser, authorizeUrl, {
+          editForm: (form) => {
+            const state = form.get("state")!
+            form.set("state", state.slice(0, 20) + (state[20] === "a" ? "b" : "a") + state.slice(21))
+          }
+        })
+        const answer = yield* browser.get(callbackUrl)
+        assert.strictEqual(answer.status, 303)
+        assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer")
+        const { page, reason } = yield* followToError(browser, answer.location)
+        assert.strictEqual(reason, "state")
+        assert.strictEqual(page.status, 400)
+        assert.include(page.text, "登录请求无效")
+        assert.include(page.text, "This login request is not valid")
+        assert.strictEqual((yield* stats).access_token, before)
+        assert.isUndefined(browser.cookies.get(Session.sessionCookie))
+      }))
+
+    it.effect("denied consent shows the denied page", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const browser = make()
+        const callbackUrl = yield* consent(browser, yield* startLogin(browser), { decision: "deny" })
+        assert.isNull(new URL(callbackUrl).searchParams.get("code"))
+        const { page, reason } = yield* followToError(browser, (yield* browser.get(callbackUrl)).location)
+        assert.strictEqual(reason, "denied")
+        assert.strictEqual(page.status, 403)
+        assert.include(page.text, "你拒绝了授权")
+        assert.include(page.text, "You declined to log in")
+        assert.include(page.text, `href="/login/official"`)
+      }))
+
+    it.effect("a code older than 5 minutes shows the expired-code page", () =>
+      Effect.gen(function*() {
+        const { browser: make, sandboxUrl } = yield* setup
+        const browser = make()
+        const callbackUrl = yield* consent(browser, yield* startLogin(browser))
+        yield* sandboxControl(sandboxUrl, "POST", "clock/advance", { seconds: 6 * 60 })
+        const { page, reason } = yield* followToError(browser, (yield* browser.get(callbackUrl)).location)
+        assert.strictEqual(reason, "code-expired")
+        assert.include(page.text, "登录码已过期")
+      }))
+
+    it.effect("dev panel: a used code (40163) shows the used-code page", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const browser = make()
+        const callbackUrl = yield* consent(browser, yield* startLogin(browser))
+        const panel = yield* browser.post("/dev/faults", { preset: "code-used", back: "/profile" })
+        assert.strictEqual(panel.status, 303)
+        assert.strictEqual(new URL(panel.location!).pathname, "/profile")
+        const home = yield* browser.get("/")
+        assert.include(textOf(home.text, "dev-faults")!, "access_token: errcode 40163")
+        const { page, reason } = yield* followToError(browser, (yield* browser.get(callbackUrl)).location)
+        assert.strictEqual(reason, "code-used")
+        assert.include(page.text, "登录链接已被使用")
+      }))
+
+    it.effect("dev panel: WeChat busy during the code exchange shows the busy page after one retry", () =>
+      Effect.gen(function*() {
+        const { browser: make, stats } = yield* setup
+        const browser = make()
+        const callbackUrl = yield* consent(browser, yield* startLogin(browser))
+        yield* browser.post("/dev/faults", { preset: "exchange-busy", back: "/" })
+        const before = (yield* stats).access_token
+        const { page, reason } = yield* followToError(browser, (yield* browser.get(callbackUrl)).location)
+        assert.strictEqual(reason, "busy")
+        assert.strictEqual(page.status, 503)
+        assert.include(page.text, "微信暂时繁忙")
+        assert.include(page.text, "WeChat is busy right now")
+        assert.strictEqual((yield* stats).access_token - before, 2)
+      }))
+
+    it.effect("dev panel: one busy userinfo is absorbed by core's retry; three show the busy page", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const browser = make()
+        yield* login(browser)
+        yield* browser.post("/dev/faults", { preset: "userinfo-busy-once", back: "/profile" })
+        const profile = yield* browser.get("/profile")
+        assert.strictEqual(profile.status, 200)
+        assert.strictEqual(textOf(profile.text, "nickname"), "张三")
+
+        yield* browser.post("/dev/faults", { preset: "userinfo-busy", back: "/profile" })
+        const refresh = yield* browser.post("/profile/refresh")
+        const { reason } = yield* followToError(browser, refresh.location)
+        assert.strictEqual(reason, "busy")
+        // WeChat being busy does not end the session
+        assert.strictEqual((yield* browser.get("/profile")).status, 200)
+      }))
+
+    it.effect("refresh profile after WeChat's clock passes 2 hours refreshes the token once", () =>
+      Effect.gen(function*() {
+        const { browser: make, openids, stats } = yield* setup
+        const browser = make()
+        yield* login(browser)
+        yield* browser.get("/profile")
+        const web = yield* WebLogin
+        const openid = openids[OA.appId].alice
+        const before = Option.getOrThrow(yield* web.officialAccount.getToken(openid))
+        const refreshes = (yield* stats).refresh_token
+        yield* browser.post("/dev/faults", { preset: "clock-2h", back: "/profile" })
+        const refresh = yield* browser.post("/profile/refresh")
+        assert.strictEqual(refresh.status, 303)
+        assert.strictEqual(new URL(refresh.location!).pathname, "/profile")
+        assert.strictEqual((yield* stats).refresh_token - refreshes, 1)
+        const after = Option.getOrThrow(yield* web.officialAccount.getToken(openid))
+        assert.isAbove(after.obtainedAt, before.obtainedAt)
+        assert.strictEqual(after.refreshExpiresAt, before.refreshExpiresAt, "consent still ends 30 days after login")
+        assert.strictEqual(textOf((yield* browser.get("/profile")).text, "nickname"), "张三")
+      }))
+
+    it.effect("after 30 days the user must log in again: the session ends", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const browser = make()
+        yield* login(browser, { user: "bob" })
+        yield* browser.get("/profile")
+        yield* browser.post("/dev/faults", { preset: "clock-31d", back: "/profile" })
+        const refresh = yield* browser.post("/profile/refresh")
+        assert.include(cookieAttributes(refresh, Session.sessionCookie), "max-age=0")
+        const { page, reason } = yield* followToError(browser, refresh.location)
+        assert.strictEqual(reason, "relogin")
+        assert.include(page.text, "请重新登录")
+        const profile = yield* browser.get("/profile")
+        assert.strictEqual(profile.status, 303)
+        assert.strictEqual(new URL(profile.location!).pathname, "/")
+      }))
+
+    it.effect("logout ends the session, forgets the token and the binding", () =>
+      Effect.gen(function*() {
+        const { browser: make, openids } = yield* setup
+        const browser = make()
+        const { callbackUrl } = yield* login(browser, { user: "carol" })
+        assert.strictEqual((yield* browser.get("/profile")).status, 200)
+        const out = yield* browser.post("/logout")
+        assert.strictEqual(out.status, 303)
+        assert.strictEqual(new URL(out.location!).pathname, "/")
+        assert.isUndefined(browser.cookies.get(Session.sessionCookie))
+        assert.isUndefined(browser.cookies.get(Session.bindingCookie))
+        const web = yield* WebLogin
+        assert.isTrue(Option.isNone(yield* web.officialAccount.getToken(openids[OA.appId].carol)))
+        assert.strictEqual((yield* browser.get("/profile")).status, 303)
+        // the callback URL in this browser's history no longer logs anyone in
+        const replay = yield* browser.get(callbackUrl)
+        assert.strictEqual(new URL(replay.location!).searchParams.get("reason"), "state-browser")
+      }))
+
+    it.effect("a forged or altered session cookie is ignored", () =>
+      Effect.gen(function*() {
+        const { browser: make, openids } = yield* setup
+        const browser = make()
+        yield* login(browser)
+        const [, signature] = browser.cookies.get(Session.sessionCookie)!.split(".")
+        const forged = Buffer.from(
+          JSON.stringify({ a: "o", o: openids[OA.appId].bob, e: Math.floor(Date.now() / 1000) + 3600 })
+        ).toString("base64url")
+        browser.cookies.set(Session.sessionCookie, `${forged}.${signature}`)
+        const profile = yield* browser.get("/profile")
+        assert.strictEqual(profile.status, 303)
+        assert.strictEqual(new URL(profile.location!).pathname, "/")
+      }))
+
+    it.effect("a cross-site POST is refused", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const browser = make()
+        yield* login(browser)
+        const refused = yield* browser.post("/logout", {}, { origin: "https://evil.example" })
+        assert.strictEqual(refused.status, 403)
+        assert.strictEqual((yield* browser.get("/profile")).status, 200, "still logged in")
+      }))
+
+    it.effect("returnTo: a path on this site is where the login lands; anything else is dropped", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const browser = make()
+        const { answer } = yield* login(browser, { path: "/login/official?returnTo=%2Fprofile%3Ftab%3D1" })
+        assert.strictEqual(new URL(answer.location!).pathname + new URL(answer.location!).search, "/profile?tab=1")
+        const other = make()
+        const evil = yield* login(other, { path: "/login/official?returnTo=%2F%2Fevil.example%2F" })
+        assert.strictEqual(new URL(evil.answer.location!).href, new URL("/profile", other.base).href)
+      }))
+
+    it.effect("website QR login uses the website app: its own openid, the same unionid", () =>
+      Effect.gen(function*() {
+        const { browser: make, openids } = yield* setup
+        const browser = make()
+        const authorizeUrl = new URL(yield* startLogin(browser, "/login/website"))
+        assert.strictEqual(authorizeUrl.pathname, "/connect/qrconnect")
+        assert.strictEqual(authorizeUrl.searchParams.get("appid"), WEB.appId)
+        assert.strictEqual(authorizeUrl.searchParams.get("scope"), "snsapi_login")
+        const callbackUrl = yield* consent(browser, authorizeUrl.href)
+        assert.strictEqual(new URL(callbackUrl).pathname, "/callback/website")
+        const answer = yield* browser.get(callbackUrl)
+        assert.strictEqual(answer.status, 303)
+        assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer")
+        const profile = yield* browser.get("/profile")
+        assert.strictEqual(textOf(profile.text, "nickname"), "张三")
+        assert.strictEqual(textOf(profile.text, "openid"), openids[WEB.appId].alice)
+        assert.notStrictEqual(openids[WEB.appId].alice, openids[OA.appId].alice)
+        assert.strictEqual(textOf(profile.text, "unionid"), "olzWokv71Boc1knksRfAoCKqK1O9")
+        assert.include(textOf(profile.text, "login-method")!, WEB.appId)
+      }))
+
+    it.effect("unknown paths and reasons get the not-found page", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const browser = make()
+        const missing = yield* browser.get("/nothing-here")
+        assert.strictEqual(missing.status, 404)
+        assert.include(missing.text, "页面不存在")
+        const unknown = yield* browser.get("/error?reason=%3Cscript%3E")
+        assert.strictEqual(unknown.status, 404)
+        assert.notInclude(unknown.text, "<script>")
+      }))
+  })
+})
