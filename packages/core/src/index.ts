@@ -48,3 +48,8 @@ export * as WeChatConfig from "./WeChatConfig.js"
  * @since 0.1.0
  */
 export * as WeChatError from "./WeChatError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as WeChatHttpClient from "./WeChatHttpClient.js"

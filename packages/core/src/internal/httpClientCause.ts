@@ -1,0 +1,188 @@
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as UrlParams from "@effect/platform/UrlParams"
+import * as Data from "effect/Data"
+import * as Predicate from "effect/Predicate"
+
+/** @internal */
+export type Kind = "ConnectionRefused" | "Timeout" | "Network"
+
+/** @internal */
+export type Phase = "connect" | "headers" | "body" | "unknown"
+
+/** @internal */
+export const deadlineCode = "WXAUTH_DEADLINE"
+
+/**
+ * The cleaned cause of a transport failure: what went wrong (`kind`), the system or undici error
+ * code, and how far the exchange got (`phase`). It never holds the request URL's query nor the
+ * original error object.
+ *
+ * @internal
+ */
+export class TransportCause extends Data.TaggedError("TransportCause")<{
+  /**
+   * `ConnectionRefused`: the host refused the connection (`ECONNREFUSED`); `Timeout`: the request's
+   * deadline passed (`code` `WXAUTH_DEADLINE`) or a socket-level timer fired; `Network`: anything
+   * else (reset, closed socket, DNS failure, TLS, a closed client).
+   */
+  readonly kind: Kind
+  /** `WXAUTH_DEADLINE`, a system code (`ECONNREFUSED`, `ECONNRESET`...) or an undici code (`UND_ERR_SOCKET`...). */
+  readonly code: string
+  /**
+   * `connect`: the request had not been handed to a socket (nothing was sent); `headers`: sent (maybe
+   * partly), no response yet; `body`: the response had started; `unknown`: from another client.
+   */
+  readonly phase: Phase
+  /** A description with any URL query and URL credentials removed. */
+  readonly message: string
+  /** The failing system call (`connect`, `getaddrinfo`...), when known. */
+  readonly syscall?: string | undefined
+}> {}
+
+/** @internal */
+export const isTransportCause = (u: unknown): u is TransportCause =>
+  u instanceof TransportCause || Predicate.isTagged(u, "TransportCause")
+
+const queryPattern = /\?[^\s"'<>)\]]*/g
+const credentialsPattern = /\/\/[^\s/@"'<>]*@/g
+
+/**
+ * Removes URL queries and URL credentials from a message.
+ *
+ * @internal
+ */
+export const sanitize = (message: string): string =>
+  message.replace(queryPattern, "?<redacted>").replace(credentialsPattern, "//<redacted>@")
+
+const timeoutCodes = new Set([
+  deadlineCode,
+  "ETIMEDOUT",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "TimeoutError",
+  "TimeoutException"
+])
+
+/** @internal */
+export const kindOf = (code: string): Kind =>
+  code === "ECONNREFUSED" ? "ConnectionRefused" : timeoutCodes.has(code) ? "Timeout" : "Network"
+
+const stringField = (u: unknown, key: string): string | undefined =>
+  Predicate.hasProperty(u, key) && typeof u[key] === "string" && u[key] !== "" ? u[key] as string : undefined
+
+const codeOf = (u: unknown): string | undefined => {
+  const code = stringField(u, "code")
+  if (code !== undefined) return code
+  if (Predicate.hasProperty(u, "errors") && Array.isArray(u.errors)) {
+    for (const inner of u.errors) {
+      const innerCode = stringField(inner, "code")
+      if (innerCode !== undefined) return innerCode
+    }
+  }
+  // the DOMException of `AbortSignal.timeout` (fetch-based clients), Effect's `TimeoutException`
+  const name = stringField(u, "name") ?? stringField(u, "_tag")
+  return name === "TimeoutError" || name === "TimeoutException" ? name : undefined
+}
+
+const messageOf = (u: unknown): string => {
+  const message = stringField(u, "message")
+  if (message !== undefined) return message
+  if (Predicate.hasProperty(u, "errors") && Array.isArray(u.errors)) {
+    const messages = u.errors.map((inner) => stringField(inner, "message")).filter(Predicate.isString)
+    if (messages.length > 0) return messages.join("; ")
+  }
+  return "transport failure"
+}
+
+/**
+ * The cleaned cause of an undici (or system) error met in `phase`.
+ *
+ * @internal
+ */
+export const fromError = (error: unknown, phase: Phase): TransportCause => {
+  const code = codeOf(error) ?? "UNKNOWN"
+  const syscall = stringField(error, "syscall")
+  return new TransportCause({
+    kind: kindOf(code),
+    code,
+    phase,
+    message: sanitize(messageOf(error)),
+    ...(syscall === undefined ? undefined : { syscall })
+  })
+}
+
+/**
+ * The cause of a request that ran past its deadline.
+ *
+ * @internal
+ */
+export const deadline = (millis: number, phase: Phase): TransportCause =>
+  new TransportCause({
+    kind: "Timeout",
+    code: deadlineCode,
+    phase,
+    message: `no complete response within the ${millis} ms deadline (${phaseText[phase]})`
+  })
+
+const phaseText: Record<Phase, string> = {
+  connect: "waiting for a connection; nothing was sent",
+  headers: "waiting for the response headers",
+  body: "reading the response body",
+  unknown: "unknown phase"
+}
+
+/**
+ * Normalises the cause of any client's transport failure: a `TransportCause` as is, otherwise the
+ * first error with a `code` along the `cause` chain (`fetch` wraps system errors in a `TypeError`).
+ *
+ * @internal
+ */
+export const toTransportCause = (u: unknown): TransportCause => {
+  let current: unknown = Predicate.hasProperty(u, "_tag") && u._tag === "RequestError" &&
+      Predicate.hasProperty(u, "cause")
+    ? u.cause
+    : u
+  const outer = current
+  for (let depth = 0; depth < 8 && current !== undefined && current !== null; depth++) {
+    if (isTransportCause(current)) return current
+    const code = codeOf(current)
+    if (code !== undefined) {
+      const phase: Phase = code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN" ||
+          code === "UND_ERR_CONNECT_TIMEOUT"
+        ? "connect"
+        : "unknown"
+      return fromError(current, phase)
+    }
+    current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
+  }
+  return new TransportCause({ kind: "Network", code: "UNKNOWN", phase: "unknown", message: sanitize(messageOf(outer)) })
+}
+
+const redacted = "<redacted>"
+
+/**
+ * A copy of `request` fit for errors: `RequestError` / `ResponseError` print `request.url` in their
+ * message and serialise `request.urlParams` in `toJSON`, and WeChat puts the app secret, codes and
+ * tokens in the query. The copy keeps the method, the URL without its query or fragment, the query's
+ * keys (values replaced by `<redacted>`) and the headers (printed through `Headers`' own redaction);
+ * it drops the body.
+ *
+ * @internal
+ */
+export const redactRequest = (request: HttpClientRequest.HttpClientRequest): HttpClientRequest.HttpClientRequest => {
+  const url = request.url
+  const cut = url.search(/[?#]/)
+  const params: Array<[string, string]> = []
+  if (cut !== -1 && url[cut] === "?") {
+    const end = url.indexOf("#", cut)
+    for (const key of new URLSearchParams(url.slice(cut + 1, end === -1 ? undefined : end)).keys()) {
+      params.push([key, redacted])
+    }
+  }
+  for (const [key] of request.urlParams as UrlParams.UrlParams) params.push([key, redacted])
+  return HttpClientRequest.get(cut === -1 ? url : url.slice(0, cut), {
+    headers: request.headers,
+    urlParams: params
+  }).pipe(HttpClientRequest.setMethod(request.method))
+}
