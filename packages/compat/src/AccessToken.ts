@@ -94,11 +94,14 @@ const toNumber = (u: unknown): number => {
   return Number.NaN
 }
 
-/** Epoch milliseconds from a number, a numeric string, a `Date` or a date string. */
+/**
+ * Epoch milliseconds from a number or numeric string (wechat-oauth wrote milliseconds; a value below
+ * 1e11 is taken as seconds), a `Date` or a date string.
+ */
 const toMillis = (u: unknown): number => {
   if (u instanceof Date) return u.getTime()
   const n = toNumber(u)
-  if (!Number.isNaN(n)) return n
+  if (!Number.isNaN(n)) return n > 0 && n < 1e11 ? n * 1000 : n
   return typeof u === "string" ? Date.parse(u) : Number.NaN
 }
 

@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
+import type { RefreshLock } from "@wxauth/core"
 import {
   MiniProgram,
   MiniProgramCrypto,
@@ -16,7 +17,6 @@ import {
   WeChatConfig,
   WeChatOAuth
 } from "@wxauth/core"
-import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -112,6 +112,17 @@ export interface Options {
   readonly hookTimeout?: Duration.DurationInput | undefined
   /** Parts of the core's refresh-and-retry policy to replace (see `RefreshPolicy`). */
   readonly policy?: Partial<RefreshPolicy.RefreshPolicy> | undefined
+  /**
+   * A core `TokenStore` to keep tokens in, in place of the `getToken` / `saveToken` hooks: e.g.
+   * `SqlTokenStore.layer(...)` (whose `importLegacy` moves wechat-oauth's `token` table over) or
+   * `RedisTokenStore.layer(...)`.
+   */
+  readonly tokenStore?: Layer.Layer<TokenStore.TokenStore, unknown> | undefined
+  /**
+   * A core `RefreshLock`, e.g. `RedisRefreshLock.layer(...)`: processes that share a store then
+   * refresh a user once between them (by default, once per process).
+   */
+  readonly refreshLock?: Layer.Layer<RefreshLock.RefreshLock, unknown> | undefined
   readonly [option: string]: unknown
 }
 
@@ -170,8 +181,10 @@ export interface GetUserByCodeOptions {
 }
 
 interface Generation {
-  readonly layer: Layer.Layer<Services, ConfigError.ConfigError>
-  readonly runtime: ManagedRuntime.ManagedRuntime<Services, ConfigError.ConfigError>
+  readonly layer: Layer.Layer<Services, unknown>
+  readonly runtime: ManagedRuntime.ManagedRuntime<Services, unknown>
+  /** Tokens go through the hooks (or the client's memory store), not a `tokenStore` layer. */
+  readonly hooks: boolean
   readonly policy: RefreshPolicy.RefreshPolicy
   /** The consent pages' host, as read when the generation was made. */
   readonly openBaseUrl: string | undefined
@@ -266,19 +279,27 @@ export class OAuth {
     this.#appsecret = appsecret
     this.isMiniProgram = !!isMiniProgram
     this.#memory = Effect.runSync(TokenStore.makeMemory())
-    const memory = this.#memory
-    this.#defaultGetToken = (openid, callback) => {
-      const token = Effect.runSync(memory.get(String(this.appid), String(openid)))
-      const data = Option.isSome(token) ? toTokenData(token.value) : undefined
-      return nodeify(Promise.resolve(data), callback as Callback<TokenData | undefined>) as unknown
-    }
-    this.#defaultSaveToken = (openid, token, callback) => {
-      const read = fromStored(String(openid), token)
-      const stored = Either.isRight(read) && Option.isSome(read.right)
-        ? Effect.runSync(memory.set(String(this.appid), read.right.value))
-        : undefined
-      return nodeify(Promise.resolve(stored), callback) as unknown
-    }
+    // the default hooks read and write the client's store (its memory, or the `tokenStore` option)
+    this.#defaultGetToken = (openid, callback) =>
+      nodeify(
+        this.#run(
+          Effect.flatMap(TokenStore.TokenStore, (store) => store.get(String(this.appid), String(openid))).pipe(
+            Effect.map((token) => Option.isSome(token) ? toTokenData(token.value) : undefined)
+          )
+        ),
+        callback as Callback<TokenData | undefined>
+      )
+    this.#defaultSaveToken = (openid, token, callback) =>
+      nodeify(
+        this.#run(Effect.gen(this, function*() {
+          const read = fromStored(String(openid), token)
+          if (Either.isLeft(read)) return yield* Effect.fail(new TypeError(read.left))
+          if (Option.isNone(read.right)) return
+          const store = yield* TokenStore.TokenStore
+          yield* store.set(String(this.appid), read.right.value)
+        })),
+        callback
+      )
     this.getToken = typeof getToken === "function" ? getToken : this.#defaultGetToken
     this.saveToken = typeof saveToken === "function" ? saveToken : this.#defaultSaveToken
     if (typeof saveToken !== "function" && process.env.NODE_ENV === "production") {
@@ -335,7 +356,7 @@ export class OAuth {
    *
    * @since 0.1.0
    */
-  get runtime(): ManagedRuntime.ManagedRuntime<Services, ConfigError.ConfigError> {
+  get runtime(): ManagedRuntime.ManagedRuntime<Services, unknown> {
     return this.#generation.runtime
   }
 
@@ -345,7 +366,7 @@ export class OAuth {
    *
    * @since 0.1.0
    */
-  get layer(): Layer.Layer<Services, ConfigError.ConfigError> {
+  get layer(): Layer.Layer<Services, unknown> {
     return this.#generation.layer
   }
 
@@ -426,8 +447,8 @@ export class OAuth {
   refreshAccessToken(refreshToken: string): Promise<AccessToken>
   refreshAccessToken(refreshToken: string, callback: Callback<AccessToken>): void
   refreshAccessToken(refreshToken: string, callback?: Callback<AccessToken>): Promise<AccessToken> | void {
-    const usesMemory = this.saveToken === this.#defaultSaveToken
-    const memory = this.#memory
+    // the previous token tells the refresh token's life; the hooks do not keep it, so they are not asked
+    const readsPrevious = !this.#generation.hooks || this.getToken === this.#defaultGetToken
     const appId = String(this.appid)
     const { policy } = this.#generation
     return nodeify(
@@ -441,9 +462,8 @@ export class OAuth {
           "refresh_token"
         )
         const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-        // the previous token tells the refresh token's life; hooks do not keep it, so only the memory store is read
-        const previous = usesMemory
-          ? Option.getOrUndefined(yield* memory.get(appId, response.openid).pipe(Effect.orElseSucceed(Option.none)))
+        const previous = readsPrevious
+          ? Option.getOrUndefined(yield* store.get(appId, response.openid).pipe(Effect.orElseSucceed(Option.none)))
           : undefined
         const sameGrant = previous !== undefined &&
           Redacted.value(previous.refreshToken) === Redacted.value(response.refresh_token)
@@ -621,7 +641,7 @@ export class OAuth {
   }
 
   #sessionKey(code: string): Effect.Effect<AccessToken<SessionData>, unknown, Services> {
-    const hook = this.saveToken === this.#defaultSaveToken ? undefined : this.saveToken
+    const hook = this.saveToken === this.#defaultSaveToken || !this.#generation.hooks ? undefined : this.saveToken
     const save = hook === undefined
       ? undefined
       : (data: SessionData) => (callback: Hooks.NodeCallback<void>) => hook.call(this, data.openid, data, callback)
@@ -660,6 +680,7 @@ export class OAuth {
       timeout: this.#hookTimeout()
     }
     const openBaseUrl = openBaseUrlOf(opts.openBaseUrl)
+    const hooks = opts.tokenStore === undefined
     const base = Layer.mergeAll(
       WeChatConfig.layer({
         appId: typeof this.appid === "string" ? this.appid : "",
@@ -669,14 +690,15 @@ export class OAuth {
         timeout: timeoutOf(opts.timeout)
       }),
       httpClientLayer(typeof opts.proxy === "string" && opts.proxy !== "" ? opts.proxy : undefined),
-      Layer.succeed(TokenStore.TokenStore, Hooks.makeStore(source))
+      opts.tokenStore ?? Layer.succeed(TokenStore.TokenStore, Hooks.makeStore(source)),
+      opts.refreshLock ?? Layer.empty
     )
     const layer = Layer.mergeAll(
       opts.policy === undefined ? WeChatOAuth.layer : WeChatOAuth.layerWith({ policy: opts.policy }),
       MiniProgram.layer,
       WeChatApi.layer
     ).pipe(Layer.provideMerge(base))
-    return { layer, runtime: ManagedRuntime.make(layer), policy, openBaseUrl, active: 0, retired: false }
+    return { layer, runtime: ManagedRuntime.make(layer), policy, openBaseUrl, hooks, active: 0, retired: false }
   }
 
   #release(generation: Generation): void {

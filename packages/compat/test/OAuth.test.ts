@@ -4,9 +4,10 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import OAuth, { type AccessToken, type CompatError, type TokenData } from "@wxauth/compat"
-import { WeChatOAuth } from "@wxauth/core"
+import { RefreshLock, TokenStore, WeChatOAuth } from "@wxauth/core"
 import type { Sandbox } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Inspect from "node:util"
 import { callback, OA, type RunningSandbox, startSandbox } from "./helpers.js"
 
@@ -326,5 +327,47 @@ describe("the Effect API behind the client", () => {
     const program = Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) => oauth.getToken(token.data.openid))
     const stored = await Effect.runPromise(Effect.provide(program, client.layer))
     assert.strictEqual(stored._tag, "Some")
+  })
+
+  it("setOpts({ tokenStore, refreshLock }) puts core layers in place of the hooks and the in-process lock", async () => {
+    const hooksCalled: Array<string> = []
+    const client = make(OA.appId, OA.secret, async () => {
+      hooksCalled.push("getToken")
+    }, async () => {
+      hooksCalled.push("saveToken")
+    })
+    const locked: Array<string> = []
+    const inProcess = RefreshLock.makeInProcess()
+    const countingLock = Layer.succeed(RefreshLock.RefreshLock, {
+      withLock: (key, effect) => inProcess.withLock(key, Effect.zipRight(Effect.sync(() => locked.push(key)), effect))
+    })
+    client.setOpts({ apiBaseUrl: sandbox.url, tokenStore: TokenStore.layerMemory, refreshLock: countingLock })
+    const token = await client.getAccessToken(await sandbox.code())
+    const user = await client.getUser(token.data.openid)
+    assert.strictEqual(user.openid, token.data.openid)
+    await client.runtime.runPromise(
+      Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) => oauth.refresh(token.data.openid))
+    )
+    assert.deepStrictEqual(locked, [`${OA.appId}:${token.data.openid}`])
+    assert.deepStrictEqual(hooksCalled, [])
+  })
+
+  it("without hooks, client.getToken / client.saveToken read and write the client's store", async () => {
+    const client = make(OA.appId, OA.secret)
+    const token = await client.getAccessToken(await sandbox.code())
+    const stored: any = await new Promise((resolve) => client.getToken(token.data.openid, (_err, t) => resolve(t)))
+    assert.deepStrictEqual(stored, token.data)
+    // a token saved by hand (e.g. moved from elsewhere) is used by getUser
+    const other = make(OA.appId, OA.secret)
+    await new Promise<void>((resolve, reject) =>
+      other.saveToken(
+        token.data.openid,
+        { ...stored, create_at: String(Math.floor(stored.create_at / 1000)) },
+        (err) => err ? reject(err) : resolve()
+      )
+    )
+    const before = await sandbox.stats()
+    assert.strictEqual((await other.getUser(token.data.openid)).openid, token.data.openid)
+    assert.strictEqual((await sandbox.stats()).refresh_token, before.refresh_token, "create_at in seconds is read")
   })
 })
