@@ -260,7 +260,11 @@ const logout = Effect.gen(function*() {
 })
 
 const problemPage = (problem: Problems.Problem, app: Session.AppKind = "officialAccount") =>
-  Effect.map(devPanel("/"), (dev) => htmlPage(Pages.problem({ problem, app, dev }), problem.status))
+  Effect.gen(function*() {
+    const loggedIn = Option.isSome(yield* currentLogin)
+    const dev = yield* devPanel("/")
+    return htmlPage(Pages.problem({ problem, app, loggedIn, dev }), problem.status)
+  })
 
 const errorPage = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest

@@ -39,7 +39,7 @@ form{margin:0}
 .notice{background:#e8f8ef;border:1px solid #b7ebcd;border-radius:8px;padding:10px 14px;margin:18px 0}
 .who{display:flex;align-items:center;gap:16px}
 .avatar{position:relative;flex:none;width:72px;height:72px;border-radius:10px;background:var(--green);color:#fff;font-size:32px;display:flex;align-items:center;justify-content:center;overflow:hidden}
-.avatar img{position:absolute;inset:0;width:100%;height:100%;object-fit:cover}
+.avatar i{position:absolute;inset:0;background-size:cover;background-position:center}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:8px 18px;margin:24px 0;font-size:14px}
 dt{color:var(--muted)}dd{margin:0;word-break:break-all}code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px}
 .problem{text-align:center}.problem .icon{width:64px;height:64px;margin:0 auto 16px;border-radius:50%;background:#fff1f0;color:var(--red);font-size:36px;font-weight:700;line-height:64px}
@@ -169,6 +169,22 @@ const inWords = (millis: number, now: number): string => {
   return `还有 ${days} 天 · in ${days} days`
 }
 
+/**
+ * The avatar's URL, fit for a CSS `url('...')`: http(s) only, with the characters that could end the
+ * string percent-encoded. The image is a background over the nickname's first character, so an
+ * avatar that does not load (WeChat's CDN is unreachable, or the user changed avatar) shows that.
+ */
+const avatarUrl = (headimgurl: string): string | undefined => {
+  let url: URL
+  try {
+    url = new URL(headimgurl)
+  } catch {
+    return undefined
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return undefined
+  return url.href.replace(/['"()\\\s]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`)
+}
+
 /** The profile page. */
 export const profile = (options: {
   readonly app: AppKind
@@ -183,12 +199,12 @@ export const profile = (options: {
   const unionid = user.unionid ?? token.unionid
   const place = [user.country, user.province, user.city].filter((s) => s !== "").join(" ")
   const initial = Array.from(user.nickname)[0] ?? "?"
-  const avatar = user.headimgurl === ""
-    ? ""
-    : `<img src="${escapeHtml(user.headimgurl)}" alt="" referrerpolicy="no-referrer" id="avatar">`
+  const image = avatarUrl(user.headimgurl)
+  const avatar = image === undefined ? "" : `<i id="avatar" style="background-image:url('${escapeHtml(image)}')"></i>`
   const method = options.app === "website"
     ? "微信扫码登录 · website app (QR)"
     : "使用微信登录 · official account"
+  const appId = `<code style="word-break:normal">${escapeHtml(options.appId)}</code>`
   return layout({
     title: user.nickname,
     dev: options.dev,
@@ -198,7 +214,7 @@ export const profile = (options: {
 <p class="en" style="margin:4px 0 0">${escapeHtml(place === "" ? "—" : place)} · ${sexText(user.sex)}</p></div>
 </div>
 <dl>
-<dt>登录方式 · Login</dt><dd id="login-method">${method} <code>${escapeHtml(options.appId)}</code></dd>
+<dt>登录方式 · Login</dt><dd id="login-method">${method}<br>${appId}</dd>
 <dt>openid</dt><dd><code id="openid">${escapeHtml(user.openid)}</code></dd>
 <dt>unionid</dt><dd><code id="unionid">${
       unionid === undefined ? "— (app not bound to an Open Platform account)" : escapeHtml(unionid)
@@ -225,14 +241,16 @@ export const problem = (options: {
   readonly problem: Problem
   /** Which login the "log in again" button starts. */
   readonly app: AppKind
+  /** Whether someone is logged in: "try again" then goes back to the profile. */
+  readonly loggedIn: boolean
   readonly dev: Option.Option<DevPanelView>
 }): string => {
   const p = options.problem
   const login = options.app === "website" ? "/login/website" : "/login/official"
-  const main = p.retryLogin
-    ? `<a class="btn primary" id="try-again" href="${login}">重新登录<small>Log in again</small></a>`
-    : p.reason === "busy"
+  const main = p.reason === "busy" && options.loggedIn
     ? `<a class="btn primary" id="try-again" href="/profile">重试<small>Try again</small></a>`
+    : p.retryLogin || p.reason === "busy"
+    ? `<a class="btn primary" id="try-again" href="${login}">重新登录<small>Log in again</small></a>`
     : ""
   return layout({
     title: p.title,

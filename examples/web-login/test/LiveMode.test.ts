@@ -1,0 +1,64 @@
+/**
+ * Live mode: the app configured by `WECHAT_*` variables as with real credentials, here pointed at a
+ * sandbox started separately (as `npx wxauth-sandbox` would be). No website app, no dev panel.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { WebLoginServer } from "../src/Server.js"
+import { Browser, liveApp, login, OA, textOf } from "./helpers.js"
+
+describe("web-login in live mode (WECHAT_* variables)", () => {
+  layer(
+    liveApp((sandboxUrl) => ({
+      WECHAT_APP_ID: OA.appId,
+      WECHAT_APP_SECRET: OA.secret,
+      WECHAT_API_BASE_URL: sandboxUrl,
+      WECHAT_OPEN_BASE_URL: sandboxUrl,
+      SESSION_SECRET: "a session secret that is long enough"
+    })),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("logs in with the configured app; no QR login and no dev panel", () =>
+      Effect.gen(function*() {
+        const server = yield* WebLoginServer
+        assert.strictEqual(server.mode, "Live")
+        assert.isTrue(Option.isNone(server.sandboxUrl))
+        const browser = new Browser(server.url)
+        const home = yield* browser.get("/")
+        assert.notInclude(home.text, `id="dev-panel"`)
+        assert.notInclude(home.text, `id="login-website"`)
+        assert.include(home.text, `id="website-disabled"`)
+        const unavailable = yield* browser.get("/login/website")
+        assert.strictEqual(unavailable.status, 404)
+        assert.include(unavailable.text, "此登录方式未启用")
+        assert.strictEqual((yield* browser.post("/dev/faults", { preset: "clear" })).status, 404)
+
+        const { answer } = yield* login(browser)
+        assert.strictEqual(answer.status, 303)
+        assert.strictEqual(textOf((yield* browser.get("/profile")).text, "nickname"), "张三")
+      }))
+  })
+
+  layer(
+    liveApp((sandboxUrl) => ({
+      WECHAT_APP_ID: OA.appId,
+      WECHAT_APP_SECRET: "not-the-right-secret",
+      WECHAT_API_BASE_URL: sandboxUrl,
+      WECHAT_OPEN_BASE_URL: sandboxUrl
+    })),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("a wrong app secret shows the misconfiguration page", () =>
+      Effect.gen(function*() {
+        const server = yield* WebLoginServer
+        const browser = new Browser(server.url)
+        const { answer } = yield* login(browser)
+        assert.strictEqual(new URL(answer.location!).searchParams.get("reason"), "config")
+        const page = yield* browser.get(answer.location!)
+        assert.strictEqual(page.status, 500)
+        assert.include(page.text, "网站配置有误")
+        assert.notInclude(page.text, "not-the-right-secret")
+      }))
+  })
+})
