@@ -7,6 +7,11 @@
 /**
  * @since 0.1.0
  */
+export * as MiniProgram from "./MiniProgram.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as MiniProgramCrypto from "./MiniProgramCrypto.js"
 
 /**
@@ -18,6 +23,11 @@ export * as OAuthToken from "./OAuthToken.js"
  * @since 0.1.0
  */
 export * as RefreshLock from "./RefreshLock.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RefreshPolicy from "./RefreshPolicy.js"
 
 /**
  * @since 0.1.0
@@ -42,6 +52,11 @@ export * as UserInfo from "./UserInfo.js"
 /**
  * @since 0.1.0
  */
+export * as WeChatApi from "./WeChatApi.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as WeChatConfig from "./WeChatConfig.js"
 
 /**
@@ -53,3 +68,8 @@ export * as WeChatError from "./WeChatError.js"
  * @since 0.1.0
  */
 export * as WeChatHttpClient from "./WeChatHttpClient.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as WeChatOAuth from "./WeChatOAuth.js"
