@@ -3,13 +3,12 @@
  * mode against a sandbox WeChat started here as a real HTTP server), and the app's HTTP server.
  * `main.ts` runs `layerFromEnv`; the tests run `layer(config)` on port 0.
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import type { WeChatError } from "@wxauth/core"
-import { TokenStore, WeChatConfig, WeChatOAuth } from "@wxauth/core"
+import { TokenStore, WeChatConfig, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
 import { SqlTokenStore } from "@wxauth/store-sql"
 import type * as ConfigError from "effect/ConfigError"
@@ -63,8 +62,11 @@ export const storeLayer = (
       )
     )
 
-/** The HTTP client for WeChat (and for the dev panel's sandbox controls). */
-const HttpClientLive = NodeHttpClient.layerUndici
+/**
+ * The HTTP client for WeChat (and for the dev panel's sandbox controls): core's lean client on an
+ * undici pool, with keep-alive and a deadline per request.
+ */
+const HttpClientLive = WeChatHttpClient.layer()
 
 interface WeChatApps {
   readonly officialAccount: WeChatConfig.Options

@@ -200,6 +200,19 @@ describe("web-login over HTTP (demo mode)", () => {
         assert.include(page.text, "登录链接已被使用")
       }))
 
+    it.effect("dev panel: pending faults are listed, and cleared", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const browser = make()
+        yield* browser.post("/dev/faults", { preset: "exchange-busy", back: "/" })
+        assert.include(textOf((yield* browser.get("/")).text, "dev-faults")!, "access_token: busy × 2")
+        const cleared = yield* browser.post("/dev/faults", { preset: "clear", back: "/" })
+        assert.strictEqual(new URL(cleared.location!).pathname, "/")
+        assert.include(textOf((yield* browser.get("/")).text, "dev-faults")!, "no pending faults")
+        const unknown = yield* browser.post("/dev/faults", { preset: "nonsense", back: "https://evil.example/" })
+        assert.strictEqual(new URL(unknown.location!).href, new URL("/", browser.base).href)
+      }))
+
     it.effect("dev panel: WeChat busy during the code exchange shows the busy page after one retry", () =>
       Effect.gen(function*() {
         const { browser: make, stats } = yield* setup
