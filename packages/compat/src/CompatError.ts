@@ -9,7 +9,6 @@
  */
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import { HookFailure } from "./internal/hooks.js"
@@ -236,15 +235,4 @@ export const fromCause = (cause: Cause.Cause<unknown>): unknown => {
   if (Option.isSome(failure)) return fromCoreError(failure.value)
   if (Cause.isInterruptedOnly(cause)) return new Error("The WeChat call was interrupted")
   return Cause.squash(cause)
-}
-
-/**
- * The value of an `Exit`, or a throw of its error as the compat API reports it.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const getOrThrow = <A, E>(exit: Exit.Exit<A, E>): A => {
-  if (Exit.isSuccess(exit)) return exit.value
-  throw fromCause(exit.cause)
 }

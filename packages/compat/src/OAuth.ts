@@ -283,20 +283,23 @@ export class OAuth {
     this.#defaultGetToken = (openid, callback) =>
       nodeify(
         this.#run(
-          Effect.flatMap(TokenStore.TokenStore, (store) => store.get(String(this.appid), String(openid))).pipe(
-            Effect.map((token) => Option.isSome(token) ? toTokenData(token.value) : undefined)
-          )
+          Effect.gen(function*() {
+            const { appId } = yield* WeChatConfig.WeChatConfig
+            const token = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.get(appId, String(openid)))
+            return Option.isSome(token) ? toTokenData(token.value) : undefined
+          })
         ),
         callback as Callback<TokenData | undefined>
       )
     this.#defaultSaveToken = (openid, token, callback) =>
       nodeify(
-        this.#run(Effect.gen(this, function*() {
+        this.#run(Effect.gen(function*() {
           const read = fromStored(String(openid), token)
           if (Either.isLeft(read)) return yield* Effect.fail(new TypeError(read.left))
-          if (Option.isNone(read.right)) return
-          const store = yield* TokenStore.TokenStore
-          yield* store.set(String(this.appid), read.right.value)
+          const found = read.right
+          if (Option.isNone(found)) return
+          const { appId } = yield* WeChatConfig.WeChatConfig
+          yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.set(appId, found.value))
         })),
         callback
       )
@@ -449,12 +452,12 @@ export class OAuth {
   refreshAccessToken(refreshToken: string, callback?: Callback<AccessToken>): Promise<AccessToken> | void {
     // the previous token tells the refresh token's life; the hooks do not keep it, so they are not asked
     const readsPrevious = !this.#generation.hooks || this.getToken === this.#defaultGetToken
-    const appId = String(this.appid)
     const { policy } = this.#generation
     return nodeify(
       this.#run(Effect.gen(function*() {
         const api = yield* WeChatApi.WeChatApi
         const store = yield* TokenStore.TokenStore
+        const { appId } = yield* WeChatConfig.WeChatConfig
         const response = yield* RefreshPolicy.retrying(
           api.refreshToken(Redacted.make(typeof refreshToken === "string" ? refreshToken : "")),
           policy.isTransient,

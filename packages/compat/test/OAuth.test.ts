@@ -72,6 +72,22 @@ describe("token objects", () => {
   })
 })
 
+describe("verifyToken(openid, accessToken, callback)", () => {
+  it("resolves { errcode: 0, errmsg: 'ok' } for a valid token, fails with WeChatAPIError otherwise", async () => {
+    const client = make(OA.appId, OA.secret)
+    const token = await client.getAccessToken(await sandbox.code())
+    const [err, ok] = await callback((cb) => client.verifyToken(token.data.openid, token.data.access_token, cb))
+    assert.isNull(err)
+    assert.deepStrictEqual(ok, { errcode: 0, errmsg: "ok" })
+    assert.deepStrictEqual(await client.verifyToken(token.data.openid, token.data.access_token), ok)
+    const invalid = await failure(client.verifyToken(token.data.openid, "not-a-token"))
+    assert.strictEqual(invalid.name, "WeChatAPIError")
+    assert.strictEqual(invalid.code, 40001)
+    const other = await failure(client.verifyToken(sandbox.sandbox.openidOf(OA.appId, "bob"), token.data.access_token))
+    assert.strictEqual(other.code, 40003)
+  })
+})
+
 describe("single-flight refresh", () => {
   it("10 concurrent getUser on an expired token make one refresh", async () => {
     const store = hookStore()

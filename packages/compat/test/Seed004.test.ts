@@ -271,6 +271,9 @@ describe("seed 004: mini program (isMiniProgram, the fifth argument)", () => {
     const session = await client.getSessionKey(await wxLogin("carol"))
     assert.deepStrictEqual(sessions.get(session.data.openid), session.data)
     assert.isFalse(session.isValid(), "a session has no access token")
+    const [err] = await callback((cb) => client.getSessionKey("0".repeat(32), cb))
+    assert.strictEqual(err.name, "WeChatAPIError")
+    assert.strictEqual(err.code, 40029)
   })
 
   it("getUserByCode({ code, encryptedData, iv }) exchanges the code and decrypts", async () => {
