@@ -2,15 +2,11 @@
  * `wechat-oauth` (seeds 002 and 004) and seed 000's functional API, as a drop-in over
  * `@wxauth/core`: change the import, keep the code, and gain single-flight refreshes, deadlines,
  * retries of transient failures and typed errors. From CommonJS, `require("@wxauth/compat")` is the
- * `OAuth` class itself (as `require("wechat-oauth")` was), with every other export on it.
+ * `OAuth` class itself (as `require("wechat-oauth")` was), with every other export on it (see
+ * `CommonJS.ts`).
  *
  * @since 0.1.0
  */
-import { AccessToken, fromStored, toOAuthToken, toTokenData } from "./AccessToken.js"
-import { CompatError, isCompatError } from "./CompatError.js"
-import { checkAccessToken, getAuthUrl, getToken, getUserinfo, refreshToken } from "./Functions.js"
-import { OAuth } from "./OAuth.js"
-
 export {
   /**
    * @since 0.1.0
@@ -147,51 +143,9 @@ export type {
   UserProfile
 } from "./OAuth.js"
 
-/**
- * What `require("@wxauth/compat")` returns: the `OAuth` class, as `require("wechat-oauth")` did,
- * carrying every other export (`OAuth.OAuth`, `OAuth.getAuthUrl`, `OAuth.CompatError`, ...), so both
- * `const OAuth = require(...)` and `const { getToken } = require(...)` work.
- *
- * @since 0.1.0
- * @category constructors
- */
-const moduleExports: typeof OAuth & {
-  readonly OAuth: typeof OAuth
-  readonly default: typeof OAuth
-  readonly AccessToken: typeof AccessToken
-  readonly CompatError: typeof CompatError
-  readonly isCompatError: typeof isCompatError
-  readonly fromStored: typeof fromStored
-  readonly toOAuthToken: typeof toOAuthToken
-  readonly toTokenData: typeof toTokenData
-  readonly getAuthUrl: typeof getAuthUrl
-  readonly getToken: typeof getToken
-  readonly refreshToken: typeof refreshToken
-  readonly getUserinfo: typeof getUserinfo
-  readonly checkAccessToken: typeof checkAccessToken
-} = Object.assign(OAuth, {
-  OAuth,
-  default: OAuth,
-  AccessToken,
-  CompatError,
-  isCompatError,
-  fromStored,
-  toOAuthToken,
-  toTokenData,
-  getAuthUrl,
-  getToken,
-  refreshToken,
-  getUserinfo,
-  checkAccessToken
-})
-
 export {
   /**
    * @since 0.1.0
    */
-  moduleExports as "module.exports",
-  /**
-   * @since 0.1.0
-   */
   OAuth as default
-}
+} from "./OAuth.js"
