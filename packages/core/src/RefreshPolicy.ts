@@ -28,7 +28,8 @@ export interface RefreshPolicy {
   readonly transientRetry: Schedule.Schedule<unknown, WeChatError.RequestFailure>
   /**
    * Failures of a code exchange (or jscode2session) that may be retried: WeChat answered `-1`, or the
-   * connection was refused before the request was sent. After a timeout the code may be burnt.
+   * request was never sent (connection refused, or failed while connecting). After a timeout the
+   * code may be burnt.
    */
   readonly isExchangeRetryable: (error: WeChatError.RequestFailure) => boolean
   /** The retry schedule of code exchanges. Default: one retry after about 200 ms. */
@@ -54,7 +55,8 @@ export const defaultPolicy: RefreshPolicy = {
     Schedule.intersect(Schedule.recurs(2))
   ),
   isExchangeRetryable: (error) =>
-    error._tag === "SystemBusy" || (error._tag === "TransportError" && error.reason === "ConnectionRefused"),
+    error._tag === "SystemBusy" ||
+    (error._tag === "TransportError" && (error.reason === "ConnectionRefused" || error.phase === "connect")),
   exchangeRetry: Schedule.exponential("200 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(1))),
   codeMemoTtl: Duration.seconds(60)
 }

@@ -183,7 +183,13 @@ export const make: Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | 
       const transportError = (error: unknown) => {
         // a cleaned copy: the RequestError itself serialises the URL, query included
         const cause = WeChatHttpClient.toTransportCause(error)
-        return new WeChatError.TransportError({ endpoint, reason: cause.kind, description: cause.message, cause })
+        return new WeChatError.TransportError({
+          endpoint,
+          reason: cause.kind,
+          phase: cause.phase,
+          description: cause.message,
+          cause
+        })
       }
       const timeoutError = () =>
         new WeChatError.TransportError({

@@ -338,6 +338,11 @@ export class TransportError extends Schema.TaggedError<TransportError>("@wxauth/
   {
     endpoint: Schema.String,
     reason: Schema.Literal("ConnectionRefused", "Timeout", "Network", "HttpStatus"),
+    /**
+     * How far the request got, when the client knows: `connect` means nothing was sent (safe to
+     * retry even a code exchange); `headers` sent, no answer; `body` the answer had started.
+     */
+    phase: Schema.optional(Schema.Literal("connect", "headers", "body", "unknown")),
     status: Schema.optional(Schema.Number),
     description: Schema.String,
     cause: Schema.optional(Schema.Defect)

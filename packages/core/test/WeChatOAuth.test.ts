@@ -1,14 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import { TokenStore, WeChatConfig, WeChatError, WeChatOAuth } from "@wxauth/core"
+import { RefreshPolicy, TokenStore, WeChatConfig, WeChatError, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
+import * as Net from "node:net"
 
 const app = Sandbox.defaultApps.officialAccount
 const redirectUri = "https://app.example.com/auth/callback"
@@ -416,6 +418,34 @@ describe("WeChatOAuth", () => {
         assert.strictEqual((yield* stats).access_token, 2)
       }).pipe(Effect.provide(TestLayer)))
   })
+
+  it.live("a refused connection is retried once even for a code exchange: nothing was sent", () =>
+    Effect.gen(function*() {
+      const server = Net.createServer()
+      yield* Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve)))
+      const port = (server.address() as Net.AddressInfo).port
+      yield* Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+      const retries = () => RefreshPolicy.retriesTotal.unsafeValue([MetricLabel.make("endpoint", "access_token")]).count
+      const before = retries()
+      const error = yield* Effect.flatMap(
+        WeChatOAuth.WeChatOAuth,
+        (oauth) => Effect.flip(oauth.exchangeCode("somecode"))
+      ).pipe(
+        Effect.provide(
+          WeChatOAuth.layer.pipe(
+            Layer.provide(TokenStore.layerMemory),
+            Layer.provide(
+              WeChatConfig.layer({ appId: app.appId, appSecret: app.secret, apiBaseUrl: `http://127.0.0.1:${port}` })
+            ),
+            Layer.provide(WeChatHttpClient.layer())
+          )
+        )
+      )
+      assert.strictEqual(error._tag, "TransportError")
+      const transport = error as WeChatError.TransportError
+      assert.deepStrictEqual([transport.reason, transport.phase], ["ConnectionRefused", "connect"])
+      assert.strictEqual(retries() - before, 1)
+    }))
 
   describe("faults end in typed errors", () => {
     const cases: ReadonlyArray<readonly [Sandbox.Fault, string, string | undefined]> = [
