@@ -282,7 +282,7 @@ export const make: Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | 
           `appid=${appIdParam}&grant_type=refresh_token&refresh_token=${enc(Redacted.value(refreshToken))}`
         ),
       userInfo: (accessToken, openid, lang = "zh_CN") =>
-        userInfoCall(`access_token=${enc(Redacted.value(accessToken))}&openid=${enc(openid)}&lang=${lang}`),
+        userInfoCall(`access_token=${enc(Redacted.value(accessToken))}&openid=${enc(openid)}&lang=${enc(lang)}`),
       auth: (accessToken, openid) => authCall(`access_token=${enc(Redacted.value(accessToken))}&openid=${enc(openid)}`),
       code2Session: (jsCode) =>
         code2SessionCall(
