@@ -62,14 +62,31 @@ export const defaultPolicy: RefreshPolicy = {
 }
 
 /**
+ * Parts of a policy to replace; durations in any `Duration.DurationInput` form.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Overrides = {
+  readonly [K in keyof RefreshPolicy]?: K extends "refreshSkew" | "codeMemoTtl" ? Duration.DurationInput | undefined
+    : RefreshPolicy[K] | undefined
+}
+
+/**
  * The default policy with some parts replaced. `codeMemoTtl` is capped at 60 seconds (a leaked
  * callback URL must stay useless).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (overrides: Partial<RefreshPolicy>): RefreshPolicy => {
-  const policy = { ...defaultPolicy, ...overrides }
+export const make = (overrides: Overrides): RefreshPolicy => {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined))
+  const policy: RefreshPolicy = {
+    ...defaultPolicy,
+    ...defined,
+    refreshSkew: Duration.decode(overrides.refreshSkew ?? defaultPolicy.refreshSkew),
+    codeMemoTtl: Duration.decode(overrides.codeMemoTtl ?? defaultPolicy.codeMemoTtl)
+  }
   return Duration.greaterThan(policy.codeMemoTtl, Duration.seconds(60))
     ? { ...policy, codeMemoTtl: Duration.seconds(60) }
     : policy
@@ -86,6 +103,16 @@ export const retriesTotal = Metric.counter("wxauth_retries_total", {
   incremental: true
 })
 
+const endpointLabels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+const labelsOf = (endpoint: string) => {
+  let labels = endpointLabels.get(endpoint)
+  if (labels === undefined) {
+    labels = [MetricLabel.make("endpoint", endpoint)]
+    endpointLabels.set(endpoint, labels)
+  }
+  return labels
+}
+
 /**
  * Retries `effect` with `schedule` while `retryable` holds. Costs nothing when the first attempt
  * succeeds: the schedule only starts after a retryable failure, and its first delay comes before
@@ -100,7 +127,7 @@ export const retrying = <A, E extends WeChatError.RequestFailure, R>(
   schedule: Schedule.Schedule<unknown, WeChatError.RequestFailure>,
   endpoint: string
 ): Effect.Effect<A, E, R> => {
-  const counted = [MetricLabel.make("endpoint", endpoint)]
+  const counted = labelsOf(endpoint)
   return Effect.catchIf(effect, retryable, (first) => {
     let replayed = false
     const attempt = Effect.suspend(() => {

@@ -70,13 +70,14 @@ export const identity: TokenCipherShape = {
       : Effect.succeed(value)
 }
 
-const decodeKey = (key: CipherKey): Either.Either<Buffer, string> => {
-  if (!keyIdPattern.test(key.id)) return Either.left(`key id "${key.id}" must match [A-Za-z0-9_-]{1,32}`)
+// Errors name a key by its position, never by its id: a reversed "key:id" entry would print the key.
+const decodeKey = (key: CipherKey, position: number): Either.Either<Buffer, string> => {
+  if (!keyIdPattern.test(key.id)) return Either.left(`the id of key #${position + 1} must match [A-Za-z0-9_-]{1,32}`)
   const raw = Redacted.value(key.key).trim()
   const bytes = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, "hex") : Buffer.from(raw, "base64")
   return bytes.length === 32
     ? Either.right(bytes)
-    : Either.left(`key "${key.id}" must be 32 bytes (64 hex characters or 44 base64 characters)`)
+    : Either.left(`key #${position + 1} must be 32 bytes (64 hex characters or 44 base64 characters)`)
 }
 
 /**
@@ -103,15 +104,15 @@ export const make = (options: Options): Either.Either<TokenCipherShape, ConfigEr
     return Either.left(ConfigError.InvalidData(["cipherKeys"], "at least one key is needed"))
   }
   const ring = new Map<string, Buffer>()
-  for (const key of options.keys) {
-    const decoded = decodeKey(key)
+  for (const [position, key] of options.keys.entries()) {
+    const decoded = decodeKey(key, position)
     if (Either.isLeft(decoded)) return Either.left(ConfigError.InvalidData(["cipherKeys"], decoded.left))
     ring.set(key.id, decoded.right)
   }
   const currentId = options.currentKeyId ?? options.keys[0].id
   const current = ring.get(currentId)
   if (current === undefined) {
-    return Either.left(ConfigError.InvalidData(["cipherKeys"], `the current key "${currentId}" is not in the ring`))
+    return Either.left(ConfigError.InvalidData(["cipherKeys"], "the current key id is not in the ring"))
   }
   const failure = (description: string) => new TokenStoreError({ operation: "decrypt", description })
   return Either.right({

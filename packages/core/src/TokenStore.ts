@@ -95,7 +95,11 @@ const makeBoundedMap = <A>(maxEntries: number, expiresAt: (a: A) => number) => {
       map.delete(key)
       map.set(key, value)
       if (map.size <= maxEntries) return
+      // full: look at a bounded slice of the oldest entries, dropping the expired ones, and drop the
+      // oldest if that freed nothing (expired entries elsewhere go when read)
+      let looked = 0
       for (const [k, v] of map) {
+        if (map.size <= maxEntries || looked++ >= 64) break
         if (expiresAt(v) <= now) map.delete(k)
       }
       for (const k of map.keys()) {

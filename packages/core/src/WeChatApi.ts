@@ -8,7 +8,6 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -140,15 +139,32 @@ const describeParseError = (error: ParseResult.ParseError): string => {
 }
 
 /**
+ * Options of `makeWith`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  /**
+   * One span per endpoint call (default true). `WeChatOAuth` turns it off for the endpoints it calls:
+   * its own operation span covers them, and the hot path stays lean.
+   */
+  readonly spans?: boolean | undefined
+}
+
+/**
  * Builds the endpoints for the `WeChatConfig` and `HttpClient` in context. The lean
  * `WeChatHttpClient` enforces the deadline in its dispatcher; any other client gets an
- * `Effect.timeout` and has its own request span turned off (it would record the query).
+ * `Effect.timeout` around the whole call (the answer's body included) and has its own request span
+ * turned off (it would record the query).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | WeChatConfig.WeChatConfig> = Effect
-  .gen(function*() {
+export const makeWith = (
+  options?: MakeOptions
+): Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | WeChatConfig.WeChatConfig> =>
+  Effect.gen(function*() {
     const config = yield* WeChatConfig.WeChatConfig
     const injected = yield* HttpClient.HttpClient
     const lean = WeChatHttpClient.isWeChatHttpClient(injected)
@@ -160,6 +176,7 @@ export const make: Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | 
     const serverAddress = new URL(base).host
     const appIdParam = encodeURIComponent(config.appId)
     const secretParam = encodeURIComponent(Redacted.value(config.appSecret))
+    const spans = options?.spans ?? true
 
     const endpointCall = <A>(
       endpoint: WeChatError.Endpoint,
@@ -167,7 +184,18 @@ export const make: Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | 
     ) => {
       const path = paths[endpoint]
       const prefix = `${base}${path}?`
+      // built once: each call only swaps the URL
+      const baseRequest = HttpClientRequest.get(prefix, { acceptJson: true })
       const endpointTag = [MetricLabel.make("endpoint", endpoint)]
+      const errorTags = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+      const errorTagsOf = (tag: string) => {
+        let labels = errorTags.get(tag)
+        if (labels === undefined) {
+          labels = [...endpointTag, MetricLabel.make("tag", tag)]
+          errorTags.set(tag, labels)
+        }
+        return labels
+      }
       const spanOptions = {
         kind: "client",
         captureStackTrace: false,
@@ -198,16 +226,13 @@ export const make: Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | 
           description: `no answer within ${timeoutMillis} ms`
         })
       const onError = (error: WeChatError.RequestFailure) =>
-        Effect.sync(() => errorsTotal.unsafeUpdate(1, [...endpointTag, MetricLabel.make("tag", error._tag)]))
+        Effect.sync(() => errorsTotal.unsafeUpdate(1, errorTagsOf(error._tag)))
+      const bounded = (effect: Effect.Effect<A, WeChatError.RequestFailure>) =>
+        lean ? effect : Effect.timeoutFail(effect, { duration: config.timeout, onTimeout: timeoutError })
+      const spanName = `WeChatApi.${endpoint}`
       return (query: string): Effect.Effect<A, WeChatError.RequestFailure> => {
-        const request = HttpClientRequest.get(prefix + query, { acceptJson: true })
-        const sent: Effect.Effect<HttpClientResponse.HttpClientResponse, WeChatError.TransportError> = lean
-          ? Effect.mapError(client.execute(request), transportError)
-          : Effect.timeoutFail(Effect.mapError(client.execute(request), transportError), {
-            duration: config.timeout,
-            onTimeout: timeoutError
-          })
-        return sent.pipe(
+        const request = HttpClientRequest.setUrl(baseRequest, prefix + query)
+        const call = Effect.mapError(client.execute(request), transportError).pipe(
           Effect.flatMap((response) => {
             requestsTotal.unsafeUpdate(1, endpointTag)
             if (response.status < 200 || response.status >= 300) {
@@ -256,10 +281,10 @@ export const make: Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | 
                   )
               }
             )
-          }),
-          Effect.tapError(onError),
-          Effect.withSpan(`WeChatApi.${endpoint}`, spanOptions)
+          })
         )
+        const counted = Effect.tapError(bounded(call), onError)
+        return spans ? Effect.withSpan(counted, spanName, spanOptions) : counted
       }
     }
 
@@ -290,6 +315,14 @@ export const make: Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | 
         )
     })
   })
+
+/**
+ * Builds the endpoints, one span per call.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | WeChatConfig.WeChatConfig> = makeWith()
 
 /**
  * The endpoints as a Layer.

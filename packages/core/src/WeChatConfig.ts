@@ -92,6 +92,13 @@ const baseUrl = (name: string, value: string): Either.Either<string, ConfigError
   return Either.right(url.toString().replace(/\/+$/, ""))
 }
 
+const positiveDuration = (name: string, input: unknown): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
+  const decoded = Duration.decodeUnknown(input)
+  return Option.isSome(decoded) && Duration.greaterThan(decoded.value, Duration.zero)
+    ? Either.right(decoded.value)
+    : Either.left(ConfigError.InvalidData([name], "must be a positive duration, e.g. \"5 seconds\""))
+}
+
 const secretOf = (value: Redacted.Redacted<string> | string): Redacted.Redacted<string> =>
   typeof value === "string" ? Redacted.make(value) : value
 
@@ -115,14 +122,8 @@ export const make = (options: Options): Either.Either<WeChatConfigShape, ConfigE
     }
     const apiBaseUrl = yield* baseUrl("apiBaseUrl", options.apiBaseUrl ?? defaults.apiBaseUrl)
     const openBaseUrl = yield* baseUrl("openBaseUrl", options.openBaseUrl ?? defaults.openBaseUrl)
-    const timeout = Duration.decode(options.timeout ?? defaults.timeout)
-    if (!Duration.greaterThan(timeout, Duration.zero)) {
-      return yield* Either.left(ConfigError.InvalidData(["timeout"], "the timeout must be positive"))
-    }
-    const stateTtl = Duration.decode(options.stateTtl ?? defaults.stateTtl)
-    if (!Duration.greaterThan(stateTtl, Duration.zero)) {
-      return yield* Either.left(ConfigError.InvalidData(["stateTtl"], "the state TTL must be positive"))
-    }
+    const timeout = yield* positiveDuration("timeout", options.timeout ?? defaults.timeout)
+    const stateTtl = yield* positiveDuration("stateTtl", options.stateTtl ?? defaults.stateTtl)
     const explicitStateSecret = options.stateSecret === undefined ? undefined : secretOf(options.stateSecret)
     if (explicitStateSecret !== undefined && Redacted.value(explicitStateSecret).length < 16) {
       return yield* Either.left(

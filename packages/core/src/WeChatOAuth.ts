@@ -9,9 +9,11 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type { Scope as EffectScope } from "effect/Scope"
 import * as SingleFlight from "./internal/singleFlight.js"
 import * as OAuthToken from "./OAuthToken.js"
@@ -179,6 +181,9 @@ export const refreshesTotal = Metric.counter("wxauth_refreshes_total", {
 })
 
 const statePattern = /^[a-zA-Z0-9]{1,128}$/
+
+/** How a bound repeat looks for a code memo another process is about to write: every 100 ms, up to 1 s. */
+const memoPoll = Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(10)))
 const codePattern = /^[\x21-\x7e]{1,512}$/
 
 const invalid = (argument: string, description: string) => new WeChatError.InvalidArgument({ argument, description })
@@ -240,6 +245,9 @@ const isReauthorizeRefresh = (
 ): error is WeChatError.InvalidRefreshToken | WeChatError.RefreshTokenExpired =>
   error._tag === "InvalidRefreshToken" || error._tag === "RefreshTokenExpired"
 
+const isTransientRefreshFailure = (error: RefreshError) =>
+  error._tag === "RefreshLockTimeout" || WeChatError.isRetryable(error)
+
 const isInvalidTokenAnswer = (error: RefreshError) =>
   error._tag === "AccessTokenExpired" || error._tag === "InvalidAccessToken" || error._tag === "InvalidCredential"
 
@@ -260,7 +268,8 @@ export const makeWith = (
   Effect.gen(function*() {
     const config = yield* WeChatConfig.WeChatConfig
     const store = yield* TokenStore.TokenStore
-    const api = yield* WeChatApi.make
+    // the operations' own spans cover the endpoint calls
+    const api = yield* WeChatApi.makeWith({ spans: false })
     const lock = Option.getOrElse(
       yield* Effect.serviceOption(RefreshLock.RefreshLock),
       () => RefreshLock.makeInProcess()
@@ -303,8 +312,8 @@ export const makeWith = (
     const qrconnectUrl = buildUrl("/connect/qrconnect", "snsapi_login", "")
 
     const authorizeUrl = (options: AuthorizeOptions) => {
-      const scopeName = options.scope ?? "snsapi_base"
-      const build = oauth2Url[scopeName]
+      const scopeName: string = options.scope ?? "snsapi_base"
+      const build = scopeName === "snsapi_base" || scopeName === "snsapi_userinfo" ? oauth2Url[scopeName] : undefined
       return (build === undefined
         ? Effect.fail(invalid("scope", "must be snsapi_base or snsapi_userinfo"))
         : build(options)).pipe(Effect.withSpan("WeChatOAuth.authorizeUrl", { captureStackTrace: false }))
@@ -312,39 +321,28 @@ export const makeWith = (
 
     // -- code exchange -------------------------------------------------------------------------
 
-    const recallMemo = (codeHash: string, bindingHash: string | undefined) =>
-      bindingHash === undefined
-        ? Effect.succeed(Option.none<OAuthToken.OAuthToken>())
-        : Effect.flatMap(store.recallCode(appId, codeHash), (memo) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Option.isSome(memo) && memo.value.binding === bindingHash &&
-              now - memo.value.exchangedAt <= memoTtlMillis
-              ? store.get(appId, memo.value.openid)
-              : Effect.succeed(Option.none<OAuthToken.OAuthToken>())))
+    /** The token a remembered code gave, for a caller with the same browser binding, within the memo's life. */
+    const recallMemo = (
+      codeHash: string,
+      bindingHash: string
+    ): Effect.Effect<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError> =>
+      Effect.flatMap(store.recallCode(appId, codeHash), (memo) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Option.isSome(memo) && memo.value.binding !== undefined &&
+            StateToken.equals(memo.value.binding, bindingHash) &&
+            now - memo.value.exchangedAt <= memoTtlMillis
+            ? store.get(appId, memo.value.openid)
+            : Effect.succeed(Option.none<OAuthToken.OAuthToken>())))
 
-    const exchangeOnce = (code: string, codeHash: string, bindingHash: string | undefined) =>
+    /** One exchange with WeChat, its token stored and the code remembered with the initiator's binding. */
+    const exchangeWithWeChat = (code: string, codeHash: string, bindingHash: string | undefined) =>
       Effect.gen(function*() {
-        const remembered = yield* recallMemo(codeHash, bindingHash)
-        if (Option.isSome(remembered)) {
-          return remembered.value
-        }
         const response = yield* RefreshPolicy.retrying(
           api.accessToken(code),
           policy.isExchangeRetryable,
           policy.exchangeRetry,
           "access_token"
-        ).pipe(
-          // another process may have exchanged it a moment ago
-          Effect.catchTag("CodeUsed", (used) =>
-            Effect.flatMap(
-              recallMemo(codeHash, bindingHash),
-              (found): Effect.Effect<OAuthToken.OAuthToken | WeChatApi.TokenResponse, typeof used> =>
-                Option.isSome(found) ? Effect.succeed(found.value) : Effect.fail(used)
-            ))
         )
-        if (response instanceof OAuthToken.OAuthToken) {
-          return response
-        }
         const now = yield* Clock.currentTimeMillis
         const token = toToken(response, now, undefined)
         yield* store.set(appId, token)
@@ -369,6 +367,13 @@ export const makeWith = (
 
     const exchanges = SingleFlight.make<OAuthToken.OAuthToken, ExchangeError>(scope)
 
+    /**
+     * Exchanges a code. Concurrent exchanges of one code in this process share one WeChat request
+     * (in-flight duplicates are always merged). A later repeat, here or in another process, gets the
+     * remembered token only with the same browser binding, within the memo's life; otherwise
+     * WeChat's `CodeUsed` stands. When WeChat says `CodeUsed` and no memo is there yet, another
+     * process may still be storing it: a bound caller looks again for up to a second.
+     */
     const exchangeShared = (
       code: string,
       bindingHash: string | undefined
@@ -378,7 +383,24 @@ export const makeWith = (
           return Effect.fail(invalid("code", "must be 1 to 512 printable characters"))
         }
         const codeHash = TokenStore.hashCode(code)
-        return exchanges.run(codeHash, exchangeOnce(code, codeHash, bindingHash))
+        const exchange = exchanges.run(codeHash, exchangeWithWeChat(code, codeHash, bindingHash))
+        if (bindingHash === undefined) {
+          return exchange
+        }
+        return Effect.flatMap(recallMemo(codeHash, bindingHash), (remembered) =>
+          Option.isSome(remembered)
+            ? Effect.succeed(remembered.value)
+            : Effect.catchTag(exchange, "CodeUsed", (used) =>
+              recallMemo(codeHash, bindingHash).pipe(
+                Effect.flatMap((found) =>
+                  Option.isSome(found) ? Effect.succeed(found.value) : Effect.fail(used)
+                ),
+                Effect.retry({
+                  schedule: memoPoll,
+                  while: (e) =>
+                    e._tag === "CodeUsed"
+                })
+              )))
       })
 
     const exchangeCode = (code: string, options?: { readonly binding?: string | undefined }) =>
@@ -406,8 +428,15 @@ export const makeWith = (
         if (!StateToken.equals(state, options.expectedState)) {
           return yield* new WeChatError.StateMismatch({ reason: "Mismatch" })
         }
-        // The expected state came from the browser's own session: it proves the same browser.
-        bindingHash = StateToken.bindingHash(config, options.binding ?? `expected-state:${options.expectedState}`)
+        // The state itself is in the callback URL, so it proves nothing about the browser: only a
+        // binding (a per-browser secret) lets a repeat of this callback get the remembered token.
+        bindingHash = options.binding === undefined ? undefined : StateToken.bindingHash(config, options.binding)
+        // a signed state compared as given still carries its return path
+        const now = yield* Clock.currentTimeMillis
+        const verified = StateToken.verifyWith(config, now, state, { binding: options.binding })
+        if (Either.isRight(verified)) {
+          returnTo = verified.right.returnTo
+        }
       } else {
         const verified = yield* withConfig(StateToken.verify(state, { binding: options?.binding }))
         bindingHash = verified.bindingHash
@@ -456,10 +485,22 @@ export const makeWith = (
               Effect.sync(() => refreshesTotal.unsafeUpdate(1, []))
             ),
             Effect.catchIf(isReauthorizeRefresh, (error) =>
-              store.remove(appId, openid).pipe(
+              // Remove the rejected token, unless a new consent stored another meanwhile. The WeChat
+              // error stands either way: the user must authorize again.
+              store.get(appId, openid).pipe(
+                Effect.flatMap((latest) =>
+                  Option.isSome(latest) && latest.value.obtainedAt === current.obtainedAt
+                    ? store.remove(appId, openid)
+                    : Effect.void
+                ),
                 Effect.zipRight(
                   Effect.logInfo("wxauth: the refresh token was rejected; the stored token is removed").pipe(
                     Effect.annotateLogs({ appId, errcode: error.errcode })
+                  )
+                ),
+                Effect.catchAll((storeError) =>
+                  Effect.logWarning("wxauth: could not remove a token WeChat rejected").pipe(
+                    Effect.annotateLogs({ appId, error: storeError.description })
                   )
                 ),
                 Effect.zipRight(Effect.fail(error))
@@ -499,7 +540,10 @@ export const makeWith = (
             userInfoOnce(fresh, lang))
       )
 
-    const getUserSpan = { captureStackTrace: false, attributes: { "wechat.app_id": appId } } as const
+    const getUserSpan = {
+      captureStackTrace: false,
+      attributes: { "wechat.app_id": appId, "server.address": new URL(config.apiBaseUrl).host }
+    } as const
 
     const getUser = (openid: string, options?: { readonly lang?: UserInfo.Lang | undefined }) => {
       const lang = options?.lang ?? "zh_CN"
@@ -508,11 +552,18 @@ export const makeWith = (
           return Effect.fail(tokenNotFound(openid))
         }
         const token = stored.value
-        return Effect.clockWith((clock) =>
-          token.expiresAt - skewMillis > clock.unsafeCurrentTimeMillis()
-            ? userInfoRecovering(token, lang)
-            : Effect.flatMap(refreshAfter(openid, token.obtainedAt), (fresh) => userInfoOnce(fresh, lang))
-        )
+        return Effect.clockWith((clock) => {
+          const now = clock.unsafeCurrentTimeMillis()
+          if (token.expiresAt - skewMillis > now) {
+            return userInfoRecovering(token, lang)
+          }
+          const refreshed = refreshAfter(openid, token.obtainedAt)
+          // within the skew the stored token still works: a busy WeChat does not fail the call
+          const usable = token.expiresAt > now
+            ? Effect.catchIf(refreshed, isTransientRefreshFailure, () => Effect.succeed(token))
+            : refreshed
+          return Effect.flatMap(usable, (fresh) => userInfoOnce(fresh, lang))
+        })
       }).pipe(Effect.withSpan("WeChatOAuth.getUser", getUserSpan))
     }
 
@@ -590,6 +641,6 @@ export const layer: Layer.Layer<
  * @category layers
  */
 export const layerWith = (options: {
-  readonly policy: Partial<RefreshPolicy.RefreshPolicy>
+  readonly policy: RefreshPolicy.Overrides
 }): Layer.Layer<WeChatOAuth, never, WeChatConfig.WeChatConfig | HttpClient.HttpClient | TokenStore.TokenStore> =>
   Layer.scoped(WeChatOAuth, makeWith(RefreshPolicy.make(options.policy)))

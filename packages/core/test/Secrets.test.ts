@@ -1,7 +1,15 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import { MiniProgram, RefreshLock, TokenStore, WeChatConfig, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
+import {
+  MiniProgram,
+  RefreshLock,
+  TokenStore,
+  WeChatApi,
+  WeChatConfig,
+  WeChatHttpClient,
+  WeChatOAuth
+} from "@wxauth/core"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -200,17 +208,24 @@ const recording = Effect.map(Effect.tracer, (base) => {
 })
 
 const overHttp = <E>(client: Layer.Layer<HttpClient.HttpClient, E>) =>
-  Layer.unwrapEffect(Effect.map(SandboxServer.SandboxServer, (server) =>
-    WeChatOAuth.layer.pipe(
-      Layer.provideMerge(TokenStore.layerMemory),
-      Layer.provide(
-        WeChatConfig.layer({ appId: app.appId, appSecret: app.secret, apiBaseUrl: server.url, openBaseUrl: server.url })
-      ),
-      Layer.provide(client)
-    ))).pipe(
-      Layer.provideMerge(Sandbox.layerServer({ port: 0 })),
-      Layer.provideMerge(Sandbox.layer())
-    )
+  Layer.unwrapEffect(
+    Effect.map(SandboxServer.SandboxServer, (server) =>
+      Layer.mergeAll(WeChatOAuth.layer, WeChatApi.layer).pipe(
+        Layer.provideMerge(TokenStore.layerMemory),
+        Layer.provide(
+          WeChatConfig.layer({
+            appId: app.appId,
+            appSecret: app.secret,
+            apiBaseUrl: server.url,
+            openBaseUrl: server.url
+          })
+        ),
+        Layer.provide(client)
+      ))
+  ).pipe(
+    Layer.provideMerge(Sandbox.layerServer({ port: 0 })),
+    Layer.provideMerge(Sandbox.layer())
+  )
 
 describe("no secret, code or token in any span", () => {
   for (
@@ -241,6 +256,9 @@ describe("no secret, code or token in any span", () => {
           const refreshed = yield* oauth.refresh(token.openid)
           secrets.push(Redacted.value(refreshed.accessToken))
           yield* oauth.verifyAccessToken(token.openid)
+          const api = yield* WeChatApi.WeChatApi
+          yield* api.userInfo(refreshed.accessToken, token.openid)
+          yield* api.auth(refreshed.accessToken, token.openid)
           yield* sandbox.injectFault({ kind: "reset", endpoint: "userinfo", times: 5 })
           yield* Effect.flip(oauth.getUser(token.openid))
         }).pipe(Effect.withTracer(tracer))

@@ -1,5 +1,14 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import { RefreshPolicy, TokenStore, WeChatConfig, WeChatError, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
+import {
+  RefreshPolicy,
+  TokenStore,
+  WeChatApi,
+  WeChatConfig,
+  WeChatError,
+  WeChatHttpClient,
+  WeChatOAuth
+} from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -10,6 +19,7 @@ import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
+import * as Http from "node:http"
 import * as Net from "node:net"
 
 const app = Sandbox.defaultApps.officialAccount
@@ -208,7 +218,9 @@ describe("WeChatOAuth", () => {
         const unbound = yield* Effect.flip(oauth.exchangeCode(new URL(callback).searchParams.get("code")!))
         assert.strictEqual(unbound._tag, "CodeUsed")
         yield* TestClock.adjust("61 seconds")
-        const late = yield* Effect.flip(oauth.handleCallback(callback, { binding: "browser-1" }))
+        const late = yield* Effect.flip(
+          withTime(oauth.handleCallback(callback, { binding: "browser-1" }), "100 millis")
+        )
         assert.strictEqual(late._tag, "CodeUsed")
       }).pipe(Effect.provide(TestLayer)))
 
@@ -247,6 +259,46 @@ describe("WeChatOAuth", () => {
         assert.strictEqual((yield* stats).access_token, 1, "no code is exchanged for a bad state")
       }).pipe(Effect.provide(TestLayer)))
 
+    it.effect("with expectedState, the state in a leaked URL does not make its bearer the same browser", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const callback = yield* sandbox.approve({
+          appId: app.appId,
+          user: "alice",
+          scope: "snsapi_userinfo",
+          redirectUri,
+          state: "cookieState123"
+        })
+        yield* oauth.handleCallback(callback, { expectedState: "cookieState123", binding: "victim-session" })
+        const attacker = yield* Effect.flip(
+          withTime(oauth.handleCallback(callback, { expectedState: "cookieState123" }), "100 millis")
+        )
+        assert.strictEqual(attacker._tag, "CodeUsed")
+        const forged = yield* Effect.flip(
+          withTime(oauth.handleCallback(callback, { expectedState: "cookieState123", binding: "x" }), "100 millis")
+        )
+        assert.strictEqual(forged._tag, "CodeUsed")
+        const victim = yield* oauth.handleCallback(callback, {
+          expectedState: "cookieState123",
+          binding: "victim-session"
+        })
+        assert.strictEqual(victim.token.openid, sandbox.openidOf(app.appId, "alice"))
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a remembered code answers only its own browser, even while that browser reloads", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { callback } = yield* login({ binding: "victim" })
+        const code = new URL(callback).searchParams.get("code")!
+        const [reload, attacker] = yield* Effect.all([
+          oauth.handleCallback(callback, { binding: "victim" }),
+          Effect.flip(withTime(oauth.exchangeCode(code), "100 millis"))
+        ], { concurrency: "unbounded" })
+        assert.isString(reload.token.openid)
+        assert.strictEqual(attacker._tag, "CodeUsed")
+      }).pipe(Effect.provide(TestLayer)))
+
     it.effect("expectedState is compared as given", () =>
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth
@@ -260,8 +312,8 @@ describe("WeChatOAuth", () => {
         })
         const wrong = yield* Effect.flip(oauth.handleCallback(callback, { expectedState: "cookieState124" }))
         assert.strictEqual(wrong._tag, "StateMismatch")
-        const ok = yield* oauth.handleCallback(callback, { expectedState: "cookieState123" })
-        const reload = yield* oauth.handleCallback(callback, { expectedState: "cookieState123" })
+        const ok = yield* oauth.handleCallback(callback, { expectedState: "cookieState123", binding: "session-1" })
+        const reload = yield* oauth.handleCallback(callback, { expectedState: "cookieState123", binding: "session-1" })
         assert.strictEqual(Redacted.value(ok.token.accessToken), Redacted.value(reload.token.accessToken))
       }).pipe(Effect.provide(TestLayer)))
   })
@@ -446,6 +498,49 @@ describe("WeChatOAuth", () => {
       assert.deepStrictEqual([transport.reason, transport.phase], ["ConnectionRefused", "connect"])
       assert.strictEqual(retries() - before, 1)
     }))
+
+  it.live("with any HttpClient, the deadline covers the whole answer: headers sent, body stalled", () =>
+    Effect.gen(function*() {
+      const sockets = new Set<Net.Socket>()
+      const server = Http.createServer((_req, res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.write("{\"openid\":")
+      })
+      server.on("connection", (socket) => sockets.add(socket))
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
+        () =>
+          Effect.promise(() =>
+            new Promise<void>((resolve) => {
+              for (const socket of sockets) socket.destroy()
+              server.close(() => resolve())
+            })
+          )
+      )
+      const port = (server.address() as Net.AddressInfo).port
+      for (const client of [NodeHttpClient.layerUndici, WeChatHttpClient.layer()]) {
+        const error = yield* Effect.flatMap(WeChatApi.WeChatApi, (api) => Effect.flip(api.code2Session("jscode"))).pipe(
+          Effect.provide(
+            WeChatApi.layer.pipe(
+              Layer.provide(
+                WeChatConfig.layer({
+                  appId: app.appId,
+                  appSecret: app.secret,
+                  apiBaseUrl: `http://127.0.0.1:${port}`,
+                  timeout: "300 millis"
+                })
+              ),
+              Layer.provide(client)
+            )
+          ),
+          Effect.timeout("5 seconds")
+        )
+        assert.deepStrictEqual([error._tag, (error as WeChatError.TransportError).reason], [
+          "TransportError",
+          "Timeout"
+        ])
+      }
+    }).pipe(Effect.scoped))
 
   describe("faults end in typed errors", () => {
     const cases: ReadonlyArray<readonly [Sandbox.Fault, string, string | undefined]> = [

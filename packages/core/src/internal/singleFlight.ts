@@ -1,7 +1,8 @@
 /**
  * Merges concurrent runs of the same keyed effect into one: the first caller starts it (in the
  * given scope, so a caller that goes away does not cancel it for the others), later callers await
- * its result.
+ * its result. The result is handed over, and the key freed, when the work fiber ends, however it
+ * ends (interrupted with its scope included), so no caller waits forever.
  *
  * @internal
  */
@@ -19,12 +20,15 @@ export const make = <A, E>(scope: Scope.Scope) => {
       if (running !== undefined) return Deferred.await(running)
       const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
       flights.set(key, deferred)
-      const work = effect.pipe(
-        Effect.exit,
-        Effect.flatMap((exit) => Deferred.done(deferred, exit)),
-        Effect.ensuring(Effect.sync(() => flights.delete(key)))
+      return Effect.forkIn(effect, scope).pipe(
+        Effect.flatMap((fiber) => {
+          fiber.addObserver((exit) => {
+            if (flights.get(key) === deferred) flights.delete(key)
+            Deferred.unsafeDone(deferred, exit)
+          })
+          return Deferred.await(deferred)
+        })
       )
-      return Effect.zipRight(Effect.forkIn(work, scope), Deferred.await(deferred))
     })
   return { run, size: () => flights.size }
 }
