@@ -11,6 +11,7 @@ import type { RefreshLock } from "@wxauth/core"
 import {
   MiniProgram,
   MiniProgramCrypto,
+  OAuthToken,
   RefreshPolicy,
   TokenStore,
   WeChatApi,
@@ -26,7 +27,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { AccessToken, fromStored, type StoredToken, type TokenData, toTokenData } from "./AccessToken.js"
 import { CompatError, fromCause } from "./CompatError.js"
-import { parseLang, tokenFromResponse, toUserProfile, type UserProfile } from "./internal/convert.js"
+import { parseLang, toUserProfile, type UserProfile } from "./internal/convert.js"
 import * as Hooks from "./internal/hooks.js"
 import {
   apiBaseUrlOf,
@@ -470,7 +471,7 @@ export class OAuth {
           : undefined
         const sameGrant = previous !== undefined &&
           Redacted.value(previous.refreshToken) === Redacted.value(response.refresh_token)
-        const token = tokenFromResponse(response, now, sameGrant ? previous : undefined)
+        const token = OAuthToken.fromResponse(response, now, sameGrant ? previous : undefined)
         yield* store.set(appId, token)
         return new AccessToken(toTokenData(token))
       })),

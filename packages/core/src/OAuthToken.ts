@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import type { TokenResponse } from "./WeChatApi.js"
 
 /**
  * A user's OAuth token. All times are epoch milliseconds. The refresh token's life is fixed at
@@ -74,3 +75,32 @@ export const decodeJson = Schema.decode(Schema.parseJson(OAuthToken))
  * @category constants
  */
 export const refreshTokenLifeMillis = 30 * 24 * 60 * 60 * 1000
+
+/**
+ * WeChat's token answer (`/sns/oauth2/access_token` or `/sns/oauth2/refresh_token`) as a token
+ * obtained `now`. After a refresh pass the `previous` token: its refresh token's life carries over
+ * (refreshing does not extend it), its unionid too when WeChat omits it, and `obtainedAt` stays
+ * strictly after the previous one's.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromResponse = (
+  response: TokenResponse,
+  now: number,
+  previous?: OAuthToken | undefined
+): OAuthToken => {
+  const obtainedAt = previous === undefined ? now : Math.max(now, previous.obtainedAt + 1)
+  const unionid = response.unionid ?? previous?.unionid
+  return new OAuthToken({
+    openid: response.openid,
+    accessToken: response.access_token,
+    refreshToken: response.refresh_token,
+    scope: response.scope.split(/[\s,]+/).filter((scope) => scope.length > 0),
+    ...(unionid === undefined || unionid === "" ? {} : { unionid }),
+    isSnapshotUser: response.is_snapshotuser === 1,
+    obtainedAt,
+    expiresAt: obtainedAt + response.expires_in * 1000,
+    refreshExpiresAt: previous === undefined ? now + refreshTokenLifeMillis : previous.refreshExpiresAt
+  })
+}

@@ -200,29 +200,6 @@ const checkRedirectUri = (redirectUri: string): Effect.Effect<string, WeChatErro
     : Effect.fail(invalid("redirectUri", "must be an absolute http(s) URL"))
 }
 
-const splitScope = (scope: string): ReadonlyArray<string> => scope.split(/[\s,]+/).filter((s) => s.length > 0)
-
-const toToken = (
-  response: WeChatApi.TokenResponse,
-  now: number,
-  previous: OAuthToken.OAuthToken | undefined
-): OAuthToken.OAuthToken => {
-  const obtainedAt = previous === undefined ? now : Math.max(now, previous.obtainedAt + 1)
-  const unionid = response.unionid ?? previous?.unionid
-  return new OAuthToken.OAuthToken({
-    openid: response.openid,
-    accessToken: response.access_token,
-    refreshToken: response.refresh_token,
-    scope: splitScope(response.scope),
-    ...(unionid === undefined || unionid === "" ? {} : { unionid }),
-    isSnapshotUser: response.is_snapshotuser === 1,
-    obtainedAt,
-    expiresAt: obtainedAt + response.expires_in * 1000,
-    // fixed at consent: refreshing does not extend it
-    refreshExpiresAt: previous === undefined ? now + OAuthToken.refreshTokenLifeMillis : previous.refreshExpiresAt
-  })
-}
-
 const parseCallback = (
   callback: string | URL | URLSearchParams
 ): Effect.Effect<URLSearchParams, WeChatError.InvalidArgument> => {
@@ -344,7 +321,7 @@ export const makeWith = (
           "access_token"
         )
         const now = yield* Clock.currentTimeMillis
-        const token = toToken(response, now, undefined)
+        const token = OAuthToken.fromResponse(response, now)
         yield* store.set(appId, token)
         yield* store.rememberCode(
           appId,
@@ -507,7 +484,7 @@ export const makeWith = (
               )),
             Effect.flatMap((response) =>
               Effect.flatMap(Clock.currentTimeMillis, (now) => {
-                const token = toToken(response, now, current)
+                const token = OAuthToken.fromResponse(response, now, current)
                 return Effect.as(store.set(appId, token), token)
               })
             )

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { OAuthToken, type UserInfo, type WeChatApi, WeChatError } from "@wxauth/core"
+import { type UserInfo, type WeChatApi, WeChatError } from "@wxauth/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 
@@ -56,32 +56,6 @@ export const parseLang = (
   return found === undefined
     ? Effect.fail(new WeChatError.InvalidArgument({ argument: "lang", description: "must be zh_CN, zh_TW or en" }))
     : Effect.succeed(found)
-}
-
-/**
- * WeChat's token answer as a core token (the refresh token's life carried over from `previous`
- * when it is the same grant).
- *
- * @internal
- */
-export const tokenFromResponse = (
-  response: WeChatApi.TokenResponse,
-  now: number,
-  previous: OAuthToken.OAuthToken | undefined
-): OAuthToken.OAuthToken => {
-  const obtainedAt = previous === undefined ? now : Math.max(now, previous.obtainedAt + 1)
-  const unionid = response.unionid ?? previous?.unionid
-  return new OAuthToken.OAuthToken({
-    openid: response.openid,
-    accessToken: response.access_token,
-    refreshToken: response.refresh_token,
-    scope: response.scope.split(/[\s,]+/).filter((scope) => scope !== ""),
-    ...(unionid === undefined || unionid === "" ? {} : { unionid }),
-    isSnapshotUser: response.is_snapshotuser === 1,
-    obtainedAt,
-    expiresAt: obtainedAt + response.expires_in * 1000,
-    refreshExpiresAt: previous === undefined ? now + OAuthToken.refreshTokenLifeMillis : previous.refreshExpiresAt
-  })
 }
 
 /**
