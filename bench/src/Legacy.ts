@@ -1,0 +1,73 @@
+/**
+ * `wechat-oauth` 1.5.0 (node-webot), the library wxauth replaces, with its in-memory token store.
+ * It hard-codes `https://api.weixin.qq.com`: its `request` method is overridden to send the same
+ * request to the sandbox. Its `getUser` defaults to `lang: "en"`: the bench passes `zh_CN`, as the
+ * others send. It makes its requests with urllib 2, whose default agent does not keep connections
+ * alive; `keepAlive: true` gives it a keep-alive `http.Agent` through its own `setOpts`.
+ */
+import * as Http from "node:http"
+import { createRequire } from "node:module"
+import type { Subject } from "./Harness.js"
+import { app } from "./SandboxProcess.js"
+
+/** The parts of wechat-oauth's `OAuth` the bench uses (the package has no types). */
+export interface LegacyOAuth {
+  store: Record<string, { access_token: string; refresh_token: string; create_at: number; expires_in: number }>
+  setOpts(options: Record<string, unknown>): void
+  request(url: string, options: unknown, callback: (...args: Array<any>) => void): void
+  getAccessToken(code: string, callback: (error: Error | null, result: { data: { openid: string } }) => void): void
+  getUser(options: { openid: string; lang?: string }, callback: (error: Error | null, user: any) => void): void
+}
+
+type LegacyOAuthConstructor = new(appId: string, appSecret: string) => LegacyOAuth
+
+const OAuth = createRequire(import.meta.url)("wechat-oauth") as LegacyOAuthConstructor
+
+const wechatApi = "https://api.weixin.qq.com"
+
+/** A client pointed at the sandbox. */
+export const makeClient = (sandboxUrl: string, options: { readonly keepAlive: boolean }) => {
+  const oauth = new OAuth(app.appId, app.secret)
+  const agent = options.keepAlive ? new Http.Agent({ keepAlive: true, maxSockets: 128 }) : undefined
+  if (agent !== undefined) oauth.setOpts({ agent })
+  const request = oauth.request
+  oauth.request = function(url, opts, callback) {
+    request.call(this, url.startsWith(wechatApi) ? sandboxUrl + url.slice(wechatApi.length) : url, opts, callback)
+  }
+  return { oauth, close: () => agent?.destroy() }
+}
+
+/** Exchanges a code through the library (which stores the token); resolves the openid. */
+export const exchange = (oauth: LegacyOAuth, code: string): Promise<string> =>
+  new Promise((resolve, reject) =>
+    oauth.getAccessToken(code, (error, result) => error ? reject(error) : resolve(result.data.openid))
+  )
+
+/** `getUser` as a promise. */
+export const getUser = (oauth: LegacyOAuth, openid: string): Promise<{ openid: string }> =>
+  new Promise((resolve, reject) =>
+    oauth.getUser({ openid, lang: "zh_CN" }, (error, user) => error ? reject(error) : resolve(user))
+  )
+
+export const make = async (
+  sandboxUrl: string,
+  callbackUrl: string,
+  options: { readonly keepAlive: boolean }
+): Promise<Subject> => {
+  const { close, oauth } = makeClient(sandboxUrl, options)
+  const openid = await exchange(oauth, new URL(callbackUrl).searchParams.get("code")!)
+  return {
+    name: options.keepAlive
+      ? "wechat-oauth 1.5.0 (keep-alive agent)"
+      : "wechat-oauth 1.5.0 (as shipped, no keep-alive)",
+    driver: {
+      _tag: "Call",
+      call: async () => {
+        const user = await getUser(oauth, openid)
+        if (user.openid !== openid) throw new Error("wechat-oauth getUser: another user")
+        return user
+      }
+    },
+    close: async () => close()
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * `npm run bench`: raw undici, wechat-oauth 1.5.0 and wxauth `getUser` against one sandbox server
+ * (a child process on 127.0.0.1), at concurrency 1 and 64; the refresh storm; memory per stored
+ * token. Prints a table and writes `bench/results/latest.json` and `latest.png`.
+ *
+ * Options: `--quick` (a tenth of the calls, for trying things out), `--no-redis`, `--no-chart`;
+ * `BENCH_ROUNDS=n` measures every run n times, in alternating order, and keeps the fastest (default 3;
+ * wechat-oauth without keep-alive, the slowest, is measured once); `REDIS_URL`
+ * (default `redis://127.0.0.1:6379`).
+ */
+import { Redis } from "ioredis"
+import { execFileSync } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import { fileURLToPath } from "node:url"
+import * as Chart from "./Chart.js"
+import * as Harness from "./Harness.js"
+import * as Legacy from "./Legacy.js"
+import * as Memory from "./Memory.js"
+import * as Raw from "./Raw.js"
+import * as Report from "./Report.js"
+import * as SandboxProcess from "./SandboxProcess.js"
+import * as Storm from "./Storm.js"
+import * as Wxauth from "./Wxauth.js"
+
+const args = new Set(process.argv.slice(2))
+const quick = args.has("--quick")
+const scale = quick ? 10 : 1
+const concurrencies = [1, 64] as const
+const calls: Record<number, number> = { 1: 3_000 / scale, 64: 20_000 / scale }
+const warmUpCalls: Record<number, number> = { 1: 500 / scale, 64: 4_000 / scale }
+const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? (quick ? "1" : "3")))
+const stormCalls = 1_000
+const stormProcesses = 4
+const memoryTokens = 100_000
+const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+const resultsDir = fileURLToPath(new URL("../results/", import.meta.url))
+
+const log = (line: string) => process.stderr.write(`${line}\n`)
+
+const connectRedis = async (): Promise<Redis | undefined> => {
+  if (args.has("--no-redis")) return undefined
+  const redis = new Redis(redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 1_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null
+  })
+  try {
+    await redis.connect()
+    await redis.ping()
+    return redis
+  } catch (error) {
+    log(`bench: no Redis at ${redisUrl} (${String(error)}): the Redis runs and storm are skipped`)
+    redis.disconnect()
+    return undefined
+  }
+}
+
+const redisCpuMicros = async (redis: Redis): Promise<number> => {
+  const info = await redis.info("cpu")
+  const field = (name: string) => Number(info.match(new RegExp(`^${name}:([\\d.]+)`, "m"))?.[1] ?? "NaN")
+  return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6
+}
+
+const deleteKeys = async (redis: Redis, prefix: string) => {
+  let cursor = "0"
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000)
+    if (keys.length > 0) await redis.del(...keys)
+    cursor = next
+  } while (cursor !== "0")
+}
+
+/** The commit, and which packages differ from it (the bench measures the working tree's build). */
+const revision = (): Report.Results["revision"] => {
+  try {
+    const git = (...args: Array<string>) =>
+      execFileSync("git", args, { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" }).trim()
+    const changed = git("status", "--porcelain", "--", "packages").split("\n").filter((line) => line.length > 0)
+    const uncommitted = [...new Set(changed.map((line) => line.slice(3).split("/").slice(0, 2).join("/")))].sort()
+    return { commit: git("rev-parse", "--short", "HEAD"), uncommitted }
+  } catch {
+    return null
+  }
+}
+
+interface Entry {
+  readonly subject: Harness.Subject
+  readonly client: Report.ClientKind
+  readonly redis: boolean
+  readonly rounds?: number
+}
+
+const main = async () => {
+  const loadAverageAtStart = Os.loadavg()
+  const sandbox = await SandboxProcess.start()
+  log(`bench: sandbox server (pid ${sandbox.pid}) at ${sandbox.url}`)
+  const redis = await connectRedis()
+  const keyPrefix = `wxauth-bench:${process.pid}:`
+  const redisOptions = { url: redisUrl, keyPrefix }
+  const entries: Array<Entry> = []
+  try {
+    entries.push({ subject: Raw.make(sandbox.url, await sandbox.grant()), client: "raw", redis: false })
+    for (const keepAlive of [true, false]) {
+      entries.push({
+        subject: await Legacy.make(sandbox.url, await sandbox.approve(), { keepAlive }),
+        client: "wechat-oauth",
+        redis: false,
+        ...(keepAlive ? {} : { rounds: 1 })
+      })
+    }
+    const wxauth: Array<[Wxauth.StoreKind, Wxauth.HttpKind, Wxauth.Runner]> = [
+      ["memory", "lean", "runPromise"],
+      ["memory", "lean", "fibers"],
+      ["memory", "stock", "runPromise"],
+      ["redis", "lean", "runPromise"],
+      ["redis", "stock", "runPromise"]
+    ]
+    for (const [store, http, runner] of wxauth) {
+      if (store === "redis" && redis === undefined) continue
+      entries.push({
+        subject: await Wxauth.make(
+          { sandboxUrl: sandbox.url, store, http, redis: redisOptions },
+          runner,
+          sandbox.approve
+        ),
+        client: "wxauth",
+        redis: store === "redis"
+      })
+    }
+
+    const measured: Array<Report.Measured> = []
+    for (const concurrency of concurrencies) {
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? entries : [...entries].reverse()
+        for (const { client, redis: usesRedis, rounds: maxRounds, subject } of order) {
+          if (maxRounds !== undefined && round >= maxRounds) continue
+          await Harness.warmUp(subject, warmUpCalls[concurrency], concurrency)
+          const redisBefore = usesRedis && redis !== undefined ? await redisCpuMicros(redis) : undefined
+          const m = await Harness.measure(subject, calls[concurrency], concurrency, sandbox.cpuUsage)
+          const redisCpuUsPerCall = redisBefore === undefined
+            ? undefined
+            : (await redisCpuMicros(redis!) - redisBefore) / m.calls
+          log(
+            `bench: round ${round + 1}, c=${concurrency} ${subject.name}: ${m.callsPerSec.toFixed(0)} calls/s, p50 ${
+              m.p50Ms.toFixed(2)
+            } ms, ` +
+              `p99 ${m.p99Ms.toFixed(2)} ms, ${m.cpuUsPerCall.toFixed(0)} µs CPU/call`
+          )
+          const index = measured.findIndex((e) => e.name === subject.name && e.concurrency === concurrency)
+          const entry: Report.Measured = { ...m, name: subject.name, client, redisCpuUsPerCall }
+          if (index === -1) measured.push(entry)
+          else if (entry.callsPerSec > measured[index].callsPerSec) measured[index] = entry
+        }
+      }
+    }
+    for (const { subject } of entries.splice(0)) await subject.close()
+
+    const storm: Array<Storm.StormResult> = []
+    for (const expiry of ["expired", "42001"] as const) {
+      storm.push(await Storm.memory(sandbox, stormCalls, expiry))
+      if (redis !== undefined) storm.push(await Storm.redis(sandbox, redisOptions, stormCalls, stormProcesses, expiry))
+      storm.push(await Storm.legacy(sandbox, stormCalls, expiry))
+      log(`bench: storm (${expiry}) done`)
+    }
+
+    const memory = await Memory.measure(memoryTokens)
+    const runs = Report.toRuns(measured)
+    const cpus = Os.cpus()
+    const results: Report.Results = {
+      generatedAt: new Date().toISOString(),
+      machine: {
+        cpus: cpus.length,
+        cpuModel: cpus[0]?.model.trim() ?? "unknown",
+        node: process.version,
+        platform: `${process.platform} ${process.arch}`,
+        loadAverageAtStart
+      },
+      revision: revision(),
+      settings: {
+        calls: Object.fromEntries(concurrencies.map((c) => [c, calls[c]])),
+        warmUpCalls: Object.fromEntries(concurrencies.map((c) => [c, warmUpCalls[c]])),
+        rounds,
+        wxauthRunner: "ManagedRuntime.runPromise per call (the \"(fibers)\" row: Effect.forEach with concurrency)"
+      },
+      runs,
+      storm,
+      memory,
+      targets: Report.targets(runs, storm)
+    }
+    console.log(Report.format(results))
+    if (!quick) {
+      Fs.mkdirSync(resultsDir, { recursive: true })
+      Fs.writeFileSync(`${resultsDir}latest.json`, JSON.stringify(results, null, 2) + "\n")
+      log(`bench: wrote ${resultsDir}latest.json`)
+    }
+    if (!args.has("--no-chart")) {
+      const png = `${resultsDir}${quick ? "quick" : "latest"}.png`
+      if (await Chart.render(results, png)) log(`bench: wrote ${png}`)
+    }
+  } finally {
+    for (const { subject } of entries) await subject.close().catch(() => undefined)
+    if (redis !== undefined) {
+      await deleteKeys(redis, keyPrefix).catch(() => undefined)
+      redis.disconnect()
+    }
+    await sandbox.stop()
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error("bench: failed:", error)
+    process.exit(1)
+  }
+)
