@@ -102,5 +102,5 @@ export const fromResponse = (
     obtainedAt,
     expiresAt: obtainedAt + response.expires_in * 1000,
     refreshExpiresAt: previous === undefined ? now + refreshTokenLifeMillis : previous.refreshExpiresAt
-  })
+  }, true) // decoded already: no second validation (it would wrap the tokens in new Redacted values)
 }

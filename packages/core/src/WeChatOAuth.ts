@@ -16,6 +16,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { Scope as EffectScope } from "effect/Scope"
 import * as SingleFlight from "./internal/singleFlight.js"
+import { withSpanWhenTraced } from "./internal/span.js"
 import * as OAuthToken from "./OAuthToken.js"
 import * as RefreshLock from "./RefreshLock.js"
 import * as RefreshPolicy from "./RefreshPolicy.js"
@@ -541,7 +542,7 @@ export const makeWith = (
             : refreshed
           return Effect.flatMap(usable, (fresh) => userInfoOnce(fresh, lang))
         })
-      }).pipe(Effect.withSpan("WeChatOAuth.getUser", getUserSpan))
+      }).pipe(withSpanWhenTraced("WeChatOAuth.getUser", getUserSpan))
     }
 
     const getUserByCode = (

@@ -1,0 +1,15 @@
+/**
+ * A span only where someone can see it: with Effect's built-in tracer (nothing exports its spans)
+ * the hot path skips building one; any real tracer (OpenTelemetry, a test's recorder) gets it.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type * as Tracer from "effect/Tracer"
+
+const builtIn: Tracer.Tracer = Effect.runSync(Effect.tracer)
+
+/** @internal */
+export const withSpanWhenTraced =
+  (name: string, options: Tracer.SpanOptions) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.tracerWith((tracer) => tracer === builtIn ? self : Effect.withSpan(self, name, options))
