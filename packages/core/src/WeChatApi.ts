@@ -236,7 +236,7 @@ export const makeWith = (
           Effect.flatMap((response) => {
             requestsTotal.unsafeUpdate(1, endpointTag)
             if (response.status < 200 || response.status >= 300) {
-              return Effect.fail(
+              const failure = Effect.fail(
                 new WeChatError.TransportError({
                   endpoint,
                   reason: "HttpStatus",
@@ -244,6 +244,8 @@ export const makeWith = (
                   description: `WeChat answered HTTP ${response.status}`
                 })
               )
+              // another client's connection goes back to its pool only once the body is read
+              return lean ? failure : Effect.zipRight(Effect.ignore(response.text), failure)
             }
             return Effect.flatMap(
               Effect.mapError(response.text, transportError),

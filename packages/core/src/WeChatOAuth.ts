@@ -171,7 +171,7 @@ export interface WeChatOAuthShape {
 export class WeChatOAuth extends Context.Tag("@wxauth/core/WeChatOAuth")<WeChatOAuth, WeChatOAuthShape>() {}
 
 /**
- * Refreshes made, by outcome.
+ * Refreshes WeChat granted (a refresh that fails is counted in `wxauth_errors_total`).
  *
  * @since 0.1.0
  * @category metrics
