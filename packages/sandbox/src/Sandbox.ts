@@ -227,7 +227,7 @@ export interface SandboxService {
   /** Calls per endpoint since start or `resetStats`, faulted calls included. */
   readonly stats: Effect.Effect<Readonly<Record<Endpoint, number>>>
   readonly resetStats: Effect.Effect<void>
-  /** Moves the sandbox's time ahead (on top of `Clock`). */
+  /** Moves the sandbox's time ahead (on top of `Clock`), by at most 100 years per call (more is a defect). */
   readonly advanceClock: (duration: Duration.DurationInput) => Effect.Effect<void>
   /** The sandbox's time: `Clock.currentTimeMillis` plus what `advanceClock` added. */
   readonly currentTimeMillis: Effect.Effect<number>
@@ -441,9 +441,13 @@ export const make = (options?: SandboxOptions): Effect.Effect<SandboxService, Sa
       resetStats: Ref.set(stats, emptyStats()),
       advanceClock: (duration) => {
         const millis = Duration.toMillis(duration)
-        return Number.isFinite(millis) ?
-          Ref.update(offset, (offset) => offset + millis) :
-          Effect.dieMessage("Sandbox.advanceClock: the duration must be finite")
+        if (!Number.isFinite(millis) || millis > Schemas.maxAdvanceMillis) {
+          return Effect.dieMessage("Sandbox.advanceClock: the duration must be finite and at most 100 years")
+        }
+        return Effect.flatMap(now, (before) =>
+          Schemas.isDate(before + millis) ?
+            Ref.update(offset, (offset) => offset + millis) :
+            Effect.dieMessage("Sandbox.advanceClock: the sandbox's clock would pass the last date JavaScript can show"))
       },
       currentTimeMillis: now,
       handle: (request) =>

@@ -4,8 +4,11 @@ import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { assert, describe, it } from "@effect/vitest"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Crypto from "node:crypto"
 import * as Net from "node:net"
@@ -297,6 +300,45 @@ describe("/__sandbox/ controls over HTTP", () => {
       assert.strictEqual((yield* exchange(stale.searchParams.get("code")!)).json.errcode, 42003)
     })))
 
+  it.live("clock/advance refuses more than 100 years; the clock keeps answering", () =>
+    live(Effect.gen(function*() {
+      const before = (yield* get("/__sandbox/clock")).json.now
+      const refused = yield* postJson("/__sandbox/clock/advance", { seconds: 1e300 })
+      assert.strictEqual(refused.status, 400)
+      assert.match(refused.json.error, /at most 100 years/)
+      const clock = yield* get("/__sandbox/clock")
+      assert.strictEqual(clock.status, 200, clock.text)
+      assert.isBelow(clock.json.now - before, 60_000, "the clock did not move")
+      assert.strictEqual(new Date(clock.json.iso).getTime(), clock.json.now)
+      // 100 years is allowed, and the clock still answers
+      const hundred = yield* postJson("/__sandbox/clock/advance", { seconds: 100 * 365.25 * 24 * 3600 })
+      assert.strictEqual(hundred.status, 200, hundred.text)
+      assert.strictEqual((yield* get("/__sandbox/clock")).status, 200)
+      assert.strictEqual((yield* get("/__sandbox/config")).status, 200)
+    })))
+
+  it.effect("clock/advance, 100 years at a time, stops short of the last date JavaScript can show", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const control = (method: string, path: string, body?: unknown) =>
+        sandbox.handle({
+          method,
+          url: `http://127.0.0.1/__sandbox/${path}`,
+          ...(body === undefined ? {} : { body: JSON.stringify(body) })
+        })
+      let last = yield* control("POST", "clock/advance", { seconds: 100 * 365 * 24 * 3600 })
+      for (let i = 0; i < 3000 && last.status === 200; i++) {
+        last = yield* control("POST", "clock/advance", { seconds: 100 * 365 * 24 * 3600 })
+      }
+      assert.strictEqual(last.status, 400)
+      assert.match(JSON.parse(last.body).error, /would pass the last date JavaScript can show/)
+      const clock = yield* control("GET", "clock")
+      assert.strictEqual(clock.status, 200, clock.body)
+      assert.match(JSON.parse(clock.body).iso, /^\+27\d{4}-/)
+      const exit = yield* Effect.exit(sandbox.advanceClock(Duration.days(100 * 365)))
+      assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
+    }).pipe(Effect.provide(Sandbox.layer())))
+
   it.live("mini program: login, jscode2session, encrypt", () =>
     live(Effect.gen(function*() {
       const login = yield* postJson("/__sandbox/miniprogram/login", { appId: MINI.appId, user: "alice" })
@@ -331,6 +373,22 @@ describe("/__sandbox/ controls over HTTP", () => {
     ["advance by both", "POST", "/__sandbox/clock/advance", { seconds: 1, ms: 1 }, 400, /exactly one/],
     ["advance backwards", "POST", "/__sandbox/clock/advance", { seconds: -5 }, 400, /seconds: must not be negative/],
     ["advance by a string", "POST", "/__sandbox/clock/advance", { seconds: "10" }, 400, /seconds: Expected number/],
+    [
+      "advance by more than 100 years (seconds)",
+      "POST",
+      "/__sandbox/clock/advance",
+      { seconds: 1e300 },
+      400,
+      /seconds: must be at most 100 years/
+    ],
+    [
+      "advance by more than 100 years (ms)",
+      "POST",
+      "/__sandbox/clock/advance",
+      { ms: 101 * 365 * 24 * 3600 * 1000 },
+      400,
+      /ms: must be at most 100 years/
+    ],
     [
       "approve for an unknown user",
       "POST",

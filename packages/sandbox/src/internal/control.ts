@@ -95,10 +95,14 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
         if ((ms === undefined) === (seconds === undefined)) {
           return Effect.fail({ message: "give exactly one of seconds or ms, e.g. { \"seconds\": 7200 }" })
         }
-        return Effect.zipRight(
-          service.advanceClock(ms ?? seconds! * 1000),
-          Effect.map(now, (now) => json(200, { now, iso: new Date(now).toISOString() }))
-        )
+        const millis = ms ?? seconds! * 1000
+        return Effect.flatMap(now, (before) =>
+          Schemas.isDate(before + millis) ?
+            Effect.zipRight(
+              service.advanceClock(millis),
+              Effect.map(now, (now) => json(200, { now, iso: new Date(now).toISOString() }))
+            ) :
+            Effect.fail({ message: "the sandbox's clock would pass the last date JavaScript can show" }))
       })
   },
   approve: {

@@ -108,10 +108,23 @@ export const EncryptBody = Schema.Struct({
   watermarkAppId: optional(Schema.String)
 })
 
+/**
+ * The most one clock advance may add: 100 years (a `Date` then still shows the sandbox's time).
+ *
+ * @internal
+ */
+export const maxAdvanceMillis = 100 * 365.25 * 24 * 60 * 60 * 1000
+
+/** Whether epoch milliseconds are a date JavaScript can show (at most year 275760). @internal */
+export const isDate = (millis: number): boolean => !Number.isNaN(new Date(millis).getTime())
+
+const AtMost100Years = (max: number) =>
+  FiniteNonNegative.pipe(Schema.lessThanOrEqualTo(max, { message: () => `must be at most 100 years (${max})` }))
+
 /** @internal */
 export const AdvanceBody = Schema.Struct({
-  seconds: optional(FiniteNonNegative),
-  ms: optional(FiniteNonNegative)
+  seconds: optional(AtMost100Years(maxAdvanceMillis / 1000)),
+  ms: optional(AtMost100Years(maxAdvanceMillis))
 })
 
 /** One line per problem, `path: message`, joined by "; ". @internal */
