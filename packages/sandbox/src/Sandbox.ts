@@ -200,7 +200,10 @@ export interface SandboxService {
   readonly users: ReadonlyArray<SandboxUser>
   /** The openid of a user in an app: deterministic, 28 characters of `[A-Za-z0-9_-]`. */
   readonly openidOf: (appId: string, userId: string) => string
-  /** The callback URL `redirectUri?code=CODE&state=STATE`, as if the user had consented. */
+  /**
+   * The callback URL `redirectUri?code=CODE&state=STATE`, as if the user had consented: the URL a
+   * browser would then request (characters outside ASCII percent-encoded).
+   */
   readonly approve: (options: {
     readonly appId: string
     readonly user: string

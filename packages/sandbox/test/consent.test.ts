@@ -153,6 +153,23 @@ describe("consent decision (POST)", () => {
       assert.strictEqual(location.searchParams.get("state"), "abc123")
     })))
 
+  it.effect("a redirect_uri with characters outside ASCII gets a percent-encoded Location, as a browser sends it", () =>
+    run(Effect.gen(function*() {
+      const path = `${OPEN}/connect/oauth2/authorize`
+      const redirect_uri = "http://127.0.0.1/中?q=é#片段"
+      const allowed = yield* request("POST", path, { form: form({ redirect_uri }) })
+      assert.strictEqual(allowed.status, 302)
+      assert.match(
+        allowed.headers.location,
+        /^http:\/\/127\.0\.0\.1\/%E4%B8%AD\?q=%C3%A9&code=[A-Za-z0-9]{32}&state=abc123#%E7%89%87%E6%AE%B5$/
+      )
+      const denied = yield* request("POST", path, { form: form({ redirect_uri, decision: "deny" }) })
+      assert.strictEqual(denied.headers.location, "http://127.0.0.1/%E4%B8%AD?q=%C3%A9&state=abc123#%E7%89%87%E6%AE%B5")
+      const location = new URL(allowed.headers.location)
+      assert.strictEqual(decodeURIComponent(location.pathname), "/中")
+      assert.strictEqual(location.searchParams.get("q"), "é")
+    })))
+
   it.effect("website apps post to /connect/qrconnect", () =>
     run(Effect.gen(function*() {
       const answer = yield* request("POST", `${OPEN}/connect/qrconnect`, {
@@ -192,6 +209,19 @@ describe("approve", () => {
       const second = new URL(yield* sandbox.approve(options))
       assert.notStrictEqual(first.searchParams.get("code"), second.searchParams.get("code"))
       assert.strictEqual(first.searchParams.get("state"), "")
+    })))
+
+  it.effect("returns the URL a browser would request: characters outside ASCII percent-encoded", () =>
+    run(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const url = yield* sandbox.approve({
+        appId: OA.appId,
+        user: "alice",
+        scope: "snsapi_base",
+        redirectUri: "http://127.0.0.1/中",
+        state: "s1"
+      })
+      assert.match(url, /^http:\/\/127\.0\.0\.1\/%E4%B8%AD\?code=[A-Za-z0-9]{32}&state=s1$/)
     })))
 
   const bad: ReadonlyArray<[string, Partial<Parameters<Sandbox.SandboxService["approve"]>[0]>, RegExp]> = [

@@ -138,6 +138,32 @@ describe("layerServer", () => {
       assert.strictEqual(location.searchParams.get("state"), "denied1")
     })))
 
+  it.live("a redirect_uri outside Latin-1 still gets its 302 over the socket (the Location percent-encoded)", () =>
+    live(Effect.gen(function*() {
+      const query = new URLSearchParams({
+        appid: OA.appId,
+        redirect_uri: "http://127.0.0.1/中",
+        response_type: "code",
+        scope: "snsapi_userinfo",
+        state: "utf8"
+      })
+      const page = yield* get(`/connect/oauth2/authorize?${query}`)
+      assert.strictEqual(page.status, 200)
+      const redirect = yield* submitConsent(page.text, "alice", "allow")
+      assert.strictEqual(redirect.status, 302, redirect.text)
+      const location = new URL(redirect.headers.location)
+      assert.strictEqual(location.pathname, "/%E4%B8%AD")
+      assert.strictEqual(location.searchParams.get("state"), "utf8")
+      assert.isString((yield* exchange(location.searchParams.get("code")!)).json.access_token)
+      const approved = yield* postJson("/__sandbox/approve", {
+        appId: OA.appId,
+        user: "bob",
+        scope: "snsapi_base",
+        redirectUri: "http://127.0.0.1/中"
+      })
+      assert.match(approved.json.url, /^http:\/\/127\.0\.0\.1\/%E4%B8%AD\?code=/)
+    })))
+
   it.live("a bad authorize request gets the error page over the socket too", () =>
     live(Effect.gen(function*() {
       const page = yield* get("/connect/oauth2/authorize", { appid: OA.appId, response_type: "code" })

@@ -140,6 +140,13 @@ export const appendQuery = (uri: string, params: ReadonlyArray<readonly [string,
   return `${base}${separator}${query}${hash}`
 }
 
+/**
+ * The callback URL as a browser requests it (and as a `Location` header can carry it): characters
+ * outside ASCII in the redirect URI are percent-encoded (`http://x/中` becomes `http://x/%E4%B8%AD`).
+ */
+const callbackUrl = (redirectUri: string, params: ReadonlyArray<readonly [string, string]>): string =>
+  new URL(appendQuery(redirectUri, params)).href
+
 const isAbsoluteHttpUrl = (value: string): boolean => {
   try {
     const url = new URL(value)
@@ -240,12 +247,12 @@ export class Engine {
   /** The callback URL after the user consents. */
   consent(request: AuthorizeRequest, user: SandboxUser, now: number): string {
     const code = this.issueCode(request.app.appId, user.id, request.scope, now)
-    return appendQuery(request.redirectUri, [["code", code], ["state", request.state ?? ""]])
+    return callbackUrl(request.redirectUri, [["code", code], ["state", request.state ?? ""]])
   }
 
   /** The callback URL after the user refuses: WeChat sends only the state. */
   deny(request: AuthorizeRequest): string {
-    return appendQuery(request.redirectUri, [["state", request.state ?? ""]])
+    return callbackUrl(request.redirectUri, [["state", request.state ?? ""]])
   }
 
   /** `GET` shows the consent page, `POST` takes the decision the page's form sends. */
