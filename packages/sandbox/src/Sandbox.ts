@@ -93,15 +93,16 @@ export type FaultKind =
 export const faultKinds: ReadonlyArray<FaultKind> = Schemas.faultKinds
 
 /**
- * A fault for the next `times` calls to `endpoint` (or any endpoint, `"*"`). Faults are used first
- * in, first out among those matching a call.
+ * A fault for the next `times` calls to `endpoint` (or, with `"*"`, to any endpoint of the API: the
+ * consent pages `authorize` and `qrconnect` only when named, so a browser opening one does not use up
+ * a fault meant for the API). Faults are used first in, first out among those matching a call.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Fault {
   readonly kind: FaultKind
-  /** Default `"*"`: any endpoint. */
+  /** Default `"*"`: any endpoint but the consent pages (`authorize`, `qrconnect`), which must be named. */
   readonly endpoint?: Endpoint | "*" | undefined
   /** Default 1: the next call only. */
   readonly times?: number | undefined

@@ -6,7 +6,19 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import { assertErrcode, auth, consent, exchange, login, refresh, sandboxLayer, userinfo } from "./helpers.js"
+import {
+  assertErrcode,
+  auth,
+  consent,
+  exchange,
+  login,
+  OA,
+  refresh,
+  request,
+  sandboxLayer,
+  userinfo,
+  WEB
+} from "./helpers.js"
 
 const run = <A, E>(effect: Effect.Effect<A, E, Sandbox.Sandbox | HttpClient.HttpClient>) =>
   Effect.provide(effect, sandboxLayer())
@@ -139,6 +151,40 @@ describe("fault matching", () => {
       assert.strictEqual((yield* auth("x", "y")).status, 502)
       assertErrcode(yield* userinfo("x", "y"), -1)
       assertErrcode(yield* userinfo("x", "y"), 40001)
+    })))
+
+  it.effect("a fault for any endpoint (\"*\") leaves the consent pages alone; naming them targets them", () =>
+    run(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const page = (path: string, params: Record<string, string>) =>
+        request("GET", `https://open.weixin.qq.com${path}`, {
+          params: { redirect_uri: "https://app.example.com/cb", response_type: "code", state: "s", ...params }
+        })
+      const authorize = () => page("/connect/oauth2/authorize", { appid: OA.appId, scope: "snsapi_userinfo" })
+      const qrconnect = () => page("/connect/qrconnect", { appid: WEB.appId, scope: "snsapi_login" })
+      yield* inject({ kind: "busy" })
+      yield* inject({ kind: "http502", endpoint: "*" })
+      // a browser opening the consent page does not eat the faults meant for the API
+      for (const consentPage of [yield* authorize(), yield* qrconnect()]) {
+        assert.strictEqual(consentPage.status, 200)
+        assert.include(consentPage.text, `<form id="consent"`)
+      }
+      assertErrcode(yield* auth("x", "y"), -1)
+      assert.strictEqual((yield* auth("x", "y")).status, 502)
+      assert.deepStrictEqual(yield* sandbox.stats, {
+        authorize: 1,
+        qrconnect: 1,
+        access_token: 0,
+        refresh_token: 0,
+        userinfo: 0,
+        auth: 2,
+        jscode2session: 0
+      })
+      yield* inject({ kind: "http500", endpoint: "authorize" })
+      yield* inject({ kind: "http502", endpoint: "qrconnect" })
+      assert.strictEqual((yield* authorize()).status, 500)
+      assert.strictEqual((yield* qrconnect()).status, 502)
+      assert.include((yield* authorize()).text, `<form id="consent"`)
     })))
 
   it.effect("clearFaults drops every pending fault", () =>

@@ -11,8 +11,17 @@ import * as Ids from "./ids.js"
 import type { PendingFault } from "./schema.js"
 
 /**
- * Takes the first pending fault matching the endpoint (its own or `"*"`), counting one use off it.
- * Returns the fault (if any) and the queue left.
+ * Whether a fault for `"*"` applies to the endpoint: every endpoint of the API, but not the consent
+ * pages (`authorize`, `qrconnect`), which a browser may load at any time and which a fault meant for
+ * the API must not be used up on. A fault naming them still applies to them.
+ *
+ * @internal
+ */
+export const matchesAny = (endpoint: Endpoint): boolean => endpoint !== "authorize" && endpoint !== "qrconnect"
+
+/**
+ * Takes the first pending fault matching the endpoint (its own, or `"*"` for an API endpoint),
+ * counting one use off it. Returns the fault (if any) and the queue left.
  *
  * @internal
  */
@@ -20,7 +29,9 @@ export const take = (
   endpoint: Endpoint
 ) =>
 (queue: ReadonlyArray<PendingFault>): [PendingFault | undefined, ReadonlyArray<PendingFault>] => {
-  const index = queue.findIndex((fault) => fault.endpoint === "*" || fault.endpoint === endpoint)
+  const index = queue.findIndex((fault) =>
+    fault.endpoint === endpoint || (fault.endpoint === "*" && matchesAny(endpoint))
+  )
   if (index === -1) return [undefined, queue]
   const fault = queue[index]
   const next = fault.remaining > 1 ?
