@@ -53,6 +53,12 @@ export interface AuthUrl {
 
 const statePattern = /^[a-zA-Z0-9]{1,128}$/
 const isHttpUrl = (u: unknown): u is string => typeof u === "string" && /^https?:\/\//i.test(u)
+/**
+ * A callback URL rather than a code: absolute, relative (`/cb?code=...&state=...`, as `req.url`), or
+ * its query (`?code=...`, `code=...&state=...`): any string with `code=` or `state=` in it (a code is
+ * letters and digits).
+ */
+const isCallback = (u: string): boolean => isHttpUrl(u) || /^[/?]/.test(u) || /(?:code|state)=/.test(u)
 const nonEmpty = (u: unknown): u is string => typeof u === "string" && u !== ""
 
 // /sns/userinfo and /sns/auth need no app: the core's config wants one, so these stand in
@@ -114,11 +120,12 @@ export const getAuthUrl = (appid: string, redirect_uri: string, state?: string, 
 }
 
 /**
- * Exchanges a code for the user's token. `r_url` is either the full callback URL (the code and the
- * state are read from it) or the code alone. Resolves with WeChat's answer and `state`.
+ * Exchanges a code for the user's token. `r_url` is either the callback URL (the code and the state
+ * are read from it), absolute or relative as `req.url` gives it (`/cb?code=...&state=...`), or its
+ * query (`?code=...&state=...`), or the code alone. Resolves with WeChat's answer and `state`.
  *
  * @param appid the official account's appid
- * @param r_url the callback URL, or the code
+ * @param r_url the callback URL (absolute or relative), its query, or the code
  * @param secret the official account's app secret
  * @since 0.1.0
  * @category functions
@@ -128,10 +135,11 @@ export const getToken = (appid: string, r_url: string, secret: string): Promise<
   if (!nonEmpty(r_url)) return rejectWith(invalid("r_url", "a callback URL or a code is required"))
   let code: string | null = r_url
   let state: string | undefined
-  if (isHttpUrl(r_url)) {
+  if (isCallback(r_url)) {
     let url: URL
     try {
-      url = new URL(r_url)
+      // a relative URL (`req.url`) or a bare query: only the query matters
+      url = new URL(isHttpUrl(r_url) || /^\/|\?/.test(r_url) ? r_url : `?${r_url}`, "http://localhost")
     } catch {
       return rejectWith(invalid("r_url", "not a valid URL"))
     }

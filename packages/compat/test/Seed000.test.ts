@@ -83,6 +83,29 @@ describe("seed 000: getToken(appid, r_url, secret)", () => {
     assert.strictEqual(result.scope, "snsapi_userinfo")
   })
 
+  it("takes a relative callback URL (req.url), or its query", async () => {
+    const relative = (callbackUrl: string) => {
+      const url = new URL(callbackUrl)
+      return url.pathname + url.search
+    }
+    const fromReqUrl = await getToken(OA.appId, relative(await sandbox.approve({ state: "rel1" })), OA.secret)
+    assert.strictEqual(fromReqUrl.state, "rel1")
+    assert.strictEqual(fromReqUrl.openid, sandbox.sandbox.openidOf(OA.appId, "alice"))
+    const fromQuery = await getToken(
+      OA.appId,
+      new URL(await sandbox.approve({ user: "bob", state: "rel2" })).search,
+      OA.secret
+    )
+    assert.strictEqual(fromQuery.state, "rel2")
+    assert.strictEqual(fromQuery.openid, sandbox.sandbox.openidOf(OA.appId, "bob"))
+    const bareQuery = new URL(await sandbox.approve({ user: "carol", state: "rel3" })).search.slice(1)
+    const fromBareQuery = await getToken(OA.appId, bareQuery, OA.secret)
+    assert.strictEqual(fromBareQuery.state, "rel3")
+    assert.strictEqual(fromBareQuery.openid, sandbox.sandbox.openidOf(OA.appId, "carol"))
+    const denied = await rejection(getToken(OA.appId, "/auth/callback?state=abc", OA.secret))
+    assert.strictEqual(denied.name, "WeChatAPIConsentDeniedError")
+  })
+
   it("takes the code alone", async () => {
     const result = await getToken(OA.appId, await sandbox.code({ user: "bob" }), OA.secret)
     assert.strictEqual(result.openid, sandbox.sandbox.openidOf(OA.appId, "bob"))
