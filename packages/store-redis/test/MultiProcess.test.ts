@@ -3,6 +3,9 @@
  * connections, call getUser at the same moment on one user whose token has expired, against one
  * sandbox HTTP server. The sandbox must count exactly one refresh.
  *
+ * Every refresh answers late (a `slow` fault of 500 ms), so without the distributed lock every worker
+ * would find the token still expired and refresh it too: the test cannot pass by luck of timing.
+ *
  * The workers run plain node on the built packages (`dist`), as a deployment would; the build is
  * brought up to date first (`tsc -b`, incremental).
  */
@@ -109,6 +112,8 @@ describeRedis("4 worker processes, one expired token", () => {
       const now = yield* Clock.currentTimeMillis
       yield* store.set(app.appId, new OAuthToken.OAuthToken({ ...token, expiresAt: now - 60_000 }))
       yield* sandbox.resetStats
+      // every refresh answers 500 ms late: all the workers read the expired token before any refresh ends
+      yield* sandbox.injectFault({ kind: "slow", endpoint: "refresh_token", delayMs: 500, times: workers })
 
       const processes = yield* Effect.forEach(
         Array.from({ length: workers }, () => 0),
