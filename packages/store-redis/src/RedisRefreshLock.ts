@@ -1,9 +1,9 @@
 /**
  * A `RefreshLock` on Redis, so that N processes refreshing one user make one WeChat request. The
- * lock is `SET key owner NX PX ttl` with a random owner, released by a Lua script that deletes only
- * the caller's own lock. Its TTL outlives the whole refresh budget, so a slow refresher never lets a
- * second one in, and a crashed one frees the lock by expiry. Waiters poll with a capped exponential
- * backoff and give up with `RefreshLockTimeout`.
+ * lock is `SET key owner NX PX ttl` with a random owner, renewed every `ttl / 3` while its holder
+ * works, and released by a Lua script that deletes only the caller's own lock. A slow refresher
+ * never lets a second one in, and a crashed one frees the lock by expiry. Waiters poll with a capped
+ * exponential backoff and give up with `RefreshLockTimeout`.
  *
  * @since 0.1.0
  */
@@ -15,6 +15,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Crypto from "node:crypto"
@@ -32,8 +33,13 @@ export type RedisClient = Client.Client
  * Options of the lock over a client.
  *
  * - `keyPrefix`: default `wxauth:`, as the store's.
- * - `lockTtl`: how long a taken lock lives if its holder never releases it (a crash). Longer than
- *   the whole refresh (core's default: 5 s timeout x 3 attempts, plus backoff). Default 20 seconds.
+ * - `lockTtl`: how long a taken lock lives without its holder (a crash). While the holder runs, a
+ *   heartbeat renews the lock every `lockTtl / 3` (`PEXPIRE`, only if the lock is still the
+ *   holder's), so a refresh may take longer than `lockTtl`; a holder keeps its lock through one
+ *   failed renewal roughly when `lockTtl / 3 > 2 x commandTimeout`. Default 20 seconds: with core's
+ *   defaults even an unrenewed lock covers the whole refresh budget, `commandTimeout` (store.get)
+ *   + 3 attempts x 5 s (WeChat timeout) + backoff (about 0.1 + 0.2 s, jittered) + `commandTimeout`
+ *   (store.set), about 19.3 s.
  * - `waitTimeout`: how long a waiter waits before `RefreshLockTimeout`. Longer than `lockTtl`, so a
  *   crashed holder's lock expires while waiters still wait. Default 25 seconds.
  * - `poll`: when waiters try again (default `defaultPoll`: 10 ms, x1.5 each time, capped at
@@ -90,8 +96,19 @@ return 0
 
 const releaseCommand = "wxauthReleaseLock"
 
-interface WithRelease {
+/** Extends the lock's life, only while it is still the caller's. */
+const renewLua = `
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("PEXPIRE", KEYS[1], ARGV[2])
+end
+return 0
+`
+
+const renewCommand = "wxauthRenewLock"
+
+interface WithScripts {
   readonly [releaseCommand]: (key: string, owner: string) => Promise<number>
+  readonly [renewCommand]: (key: string, owner: string, ttlMillis: string) => Promise<number>
 }
 
 /** Someone else holds the lock: try again later. */
@@ -104,12 +121,23 @@ class Busy extends Data.TaggedError("Busy") {}
 const liveClock = Clock.make()
 
 /**
- * Builds the lock over a client the caller owns (never closed here). Defines the release script on
- * the client (`defineCommand`).
+ * What a log line says about a lock: the app id (core's lock keys are `<appId>:<openid>`) and a short
+ * hash of the key, to tell one user's lines from another's; never the openid.
+ */
+const logKey = (key: string): Record<string, string> => {
+  const lockKeyHash = Crypto.createHash("sha256").update(key, "utf8").digest("hex").slice(0, 12)
+  const colon = key.indexOf(":")
+  return colon > 0 ? { appId: key.slice(0, colon), lockKeyHash } : { lockKeyHash }
+}
+
+/**
+ * Builds the lock over a client the caller owns (never closed here). Defines the renew and release
+ * scripts on the client (`defineCommand`).
  *
- * A Redis failure while taking the lock ends the wait at once with `RefreshLockTimeout` (and a
- * warning in the log): the lock's interface has no other error, and a down Redis must fail fast.
- * A failed release is logged and left to the lock's TTL.
+ * A Redis failure while taking the lock ends the wait at once with `RefreshLockTimeout`, its `cause`
+ * the Redis error (name, code and message only), and a warning in the log: the lock's interface has
+ * no other error, and a down Redis must fail fast. A failed renewal is logged and tried again at the
+ * next beat; a failed release is logged and left to the lock's TTL.
  *
  * @since 0.1.0
  * @category constructors
@@ -121,22 +149,50 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<R
     const waitTimeout = Duration.decode(options?.waitTimeout ?? "25 seconds")
     const waitMillis = Duration.toMillis(waitTimeout)
     const poll = options?.poll ?? defaultPoll
+    const renewEvery = Duration.millis(Math.max(1, Math.floor(ttlMillis / 3)))
     const timeout = Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout)
     redis.defineCommand(releaseCommand, { numberOfKeys: 1, lua: releaseLua })
-    const scripted = redis as RedisClient & WithRelease
+    redis.defineCommand(renewCommand, { numberOfKeys: 1, lua: renewLua })
+    const scripted = redis as RedisClient & WithScripts
 
     const release = (key: string, redisKey: string, owner: string) =>
       Client.run("releaseLock", timeout, () => scripted[releaseCommand](redisKey, owner)).pipe(
         Effect.flatMap((deleted) =>
           deleted === 1 ? Effect.void : Effect.logWarning(
-            "wxauth: the refresh lock had expired before its holder released it; raise lockTtl above the refresh budget"
-          ).pipe(Effect.annotateLogs({ lockKey: key, lockTtlMillis: ttlMillis }))
+            "wxauth: the refresh lock had expired before its holder released it (its renewals failed, or the process stalled)"
+          ).pipe(Effect.annotateLogs({ ...logKey(key), lockTtlMillis: ttlMillis }))
         ),
         Effect.catchAll((error) =>
           Effect.logWarning("wxauth: releasing the refresh lock failed; it expires by its TTL").pipe(
-            Effect.annotateLogs({ lockKey: key, error: error.message })
+            Effect.annotateLogs({ ...logKey(key), error: error.message })
           )
         )
+      )
+
+    /**
+     * Renews the lock every `lockTtl / 3` until interrupted (before the release), or until the lock
+     * is found to be no longer the holder's. A failed renewal is tried again at the next beat.
+     */
+    const heartbeat = (key: string, redisKey: string, owner: string) =>
+      Effect.sleep(renewEvery).pipe(
+        Effect.zipRight(
+          Client.run("renewLock", timeout, () => scripted[renewCommand](redisKey, owner, String(ttlMillis)))
+        ),
+        Effect.map((renewed) => renewed === 1),
+        Effect.catchAll((error) =>
+          Effect.logWarning("wxauth: renewing the refresh lock failed; trying again").pipe(
+            Effect.annotateLogs({ ...logKey(key), error: error.message }),
+            Effect.as(true)
+          )
+        ),
+        Effect.repeat({ while: (renewed) => renewed }),
+        Effect.zipRight(
+          Effect.logWarning("wxauth: the refresh lock expired while its holder still worked").pipe(
+            Effect.annotateLogs({ ...logKey(key), lockTtlMillis: ttlMillis })
+          )
+        ),
+        Effect.withClock(liveClock),
+        Effect.interruptible
       )
 
     const dropIfOurs = (redisKey: string, owner: string) =>
@@ -157,9 +213,15 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<R
             TokenStoreError: (error) =>
               Effect.flatMap(Clock.currentTimeMillis, (now) =>
                 Effect.logWarning("wxauth: Redis failed while taking the refresh lock; giving up").pipe(
-                  Effect.annotateLogs({ lockKey: key, error: error.message }),
+                  Effect.annotateLogs({ ...logKey(key), error: error.message }),
                   Effect.zipRight(
-                    Effect.fail(new WeChatError.RefreshLockTimeout({ key, waitedMillis: Math.max(0, now - start) }))
+                    Effect.fail(
+                      new WeChatError.RefreshLockTimeout({
+                        key,
+                        waitedMillis: Math.max(0, now - start),
+                        cause: Client.cleanCause(error.cause ?? error)
+                      })
+                    )
                   )
                 ))
           })
@@ -177,7 +239,11 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<R
             Effect.onExit((exit) =>
               Exit.isSuccess(exit) ? Effect.void : Effect.asVoid(Effect.forkDaemon(dropIfOurs(redisKey, owner)))
             ),
-            Effect.zipRight(Effect.ensuring(restore(effect), release(key, redisKey, owner)))
+            // The heartbeat lives as long as the effect, and stops before the release.
+            Effect.zipRight(Effect.fork(heartbeat(key, redisKey, owner))),
+            Effect.flatMap((beat) =>
+              Effect.ensuring(restore(effect), Effect.zipRight(Fiber.interrupt(beat), release(key, redisKey, owner)))
+            )
           )
         }).pipe(Effect.withSpan("RedisRefreshLock.withLock", { captureStackTrace: false }))
     })

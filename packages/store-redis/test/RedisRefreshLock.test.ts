@@ -13,10 +13,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { Redis } from "ioredis"
+import * as Util from "node:util"
 import { cleanup, describeRedis, keysUnder, makeAdmin, randomPrefix, redisUrl, refusedUrl } from "./utils.js"
 
 describeRedis("RedisRefreshLock", () => {
@@ -96,7 +98,32 @@ describeRedis("RedisRefreshLock", () => {
       assert.strictEqual(inner, "inner ran")
     }))
 
-  it.scopedLive("an expired lock taken by another is not released by its first holder", () =>
+  it.scopedLive("a holder that works past lockTtl keeps the lock: the heartbeat renews it until the release", () =>
+    Effect.gen(function*() {
+      const lock = yield* openLock({ lockTtl: "300 millis" })
+      const other = yield* openLock({ waitTimeout: "1 second" })
+      const key = userKey()
+      const held = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(lock.withLock(
+        key,
+        Deferred.succeed(held, undefined).pipe(Effect.zipRight(Effect.sleep("1500 millis")), Effect.as("done"))
+      ))
+      yield* Deferred.await(held)
+      // a second client waits a whole second, more than three times lockTtl, and never gets in
+      let ran = false
+      const error = yield* Effect.flip(other.withLock(key, Effect.sync(() => (ran = true))))
+      assert.strictEqual(error._tag, "RefreshLockTimeout")
+      assert.isFalse(ran)
+      const ttl = yield* Effect.promise(() => admin.pttl(RedisRefreshLock.lockKey(key, prefix)))
+      assert.isTrue(ttl > 0 && ttl <= 300, `PTTL ${ttl} should stay within lockTtl`)
+      assert.strictEqual(yield* Fiber.join(holder), "done")
+      assert.strictEqual(yield* exists(key), 0, "the key is gone after the release")
+      // and the heartbeat has stopped: nothing brings the key back
+      yield* Effect.sleep("250 millis")
+      assert.strictEqual(yield* exists(key), 0)
+    }))
+
+  it.scopedLive("a lock lost by its holder is neither renewed nor released by it once another has taken it", () =>
     Effect.gen(function*() {
       const short = yield* openLock({ lockTtl: "150 millis" })
       const other = yield* openLock({ lockTtl: "10 seconds" })
@@ -105,16 +132,20 @@ describeRedis("RedisRefreshLock", () => {
       const aHolds = yield* Deferred.make<void>()
       const bHolds = yield* Deferred.make<void>()
       const bMayGo = yield* Deferred.make<void>()
-      // A outlives its lock's TTL
-      const a = yield* Effect.fork(short.withLock(
-        key,
-        Deferred.succeed(aHolds, undefined).pipe(
-          Effect.zipRight(Deferred.await(bHolds)),
-          Effect.zipRight(Effect.sleep("50 millis"))
-        )
-      ))
+      const aLogs = capturingLogger()
+      const a = yield* Effect.fork(
+        short.withLock(
+          key,
+          Deferred.succeed(aHolds, undefined).pipe(
+            Effect.zipRight(Deferred.await(bHolds)),
+            Effect.zipRight(Effect.sleep("300 millis"))
+          )
+        ).pipe(Effect.provide(aLogs.layer))
+      )
       yield* Deferred.await(aHolds)
-      // B gets in once A's lock expired, and is still inside when A releases
+      // A loses its lock (as when its process stalls past lockTtl, or Redis fails over)
+      yield* Effect.promise(() => admin.del(RedisRefreshLock.lockKey(key, prefix)))
+      // B gets in, and is still inside when A releases
       const b = yield* Effect.fork(other.withLock(
         key,
         Deferred.succeed(bHolds, undefined).pipe(
@@ -122,7 +153,13 @@ describeRedis("RedisRefreshLock", () => {
         )
       ))
       yield* Fiber.join(a)
+      const logs = aLogs.lines.join("\n")
       assert.strictEqual(yield* exists(key), 1, "A's release must not delete B's lock")
+      const ttl = yield* Effect.promise(() => admin.pttl(RedisRefreshLock.lockKey(key, prefix)))
+      assert.isAbove(ttl, 5000, "A's heartbeat must not shorten B's lock")
+      assert.include(logs, "expired")
+      assert.include(logs, key.split(":")[0], "the log names the app")
+      assert.notInclude(logs, key.split(":")[1], "the log never names the user")
       const result = yield* Effect.either(impatient.withLock(key, Effect.void))
       assert.isTrue(Either.isLeft(result) && result.left._tag === "RefreshLockTimeout")
       yield* Deferred.succeed(bMayGo, undefined)
@@ -258,6 +295,46 @@ describeRedis("RedisRefreshLock", () => {
       )
       assert.strictEqual(error._tag, "RefreshLockTimeout")
       assert.isFalse(ran)
+      assert.instanceOf(error.cause, Error, "the Redis failure is the cause")
+      assert.match((error.cause as Error).message, /did not answer/)
+    }))
+
+  it.effect("a Redis error while taking the lock is the cause, cleaned, and the log names no openid", () =>
+    Effect.gen(function*() {
+      const appId = randomAppId()
+      const openid = randomOpenId()
+      const key = `${appId}:${openid}`
+      // ioredis attaches the command and its arguments (here the lock key, openid included) to a reply error
+      const client = {
+        defineCommand: () => {},
+        set: (...args: Array<unknown>) =>
+          Promise.reject(
+            Object.assign(new Error(`ERR something failed, with args beginning with: '${String(args[0])}'`), {
+              name: "ReplyError",
+              code: "ERR",
+              command: { name: "set", args }
+            })
+          )
+      } as unknown as RedisRefreshLock.RedisClient
+      const lock = yield* RedisRefreshLock.make(client)
+      let ran = false
+      const captured = capturingLogger()
+      const error = yield* Effect.flip(lock.withLock(key, Effect.sync(() => (ran = true)))).pipe(
+        Effect.provide(captured.layer)
+      )
+      const logs = captured.lines.join("\n")
+      assert.isFalse(ran)
+      assert.strictEqual(error._tag, "RefreshLockTimeout")
+      const cause = error.cause as Error & { readonly code?: string }
+      assert.instanceOf(cause, Error)
+      assert.strictEqual(cause.name, "ReplyError")
+      assert.strictEqual(cause.code, "ERR")
+      assert.strictEqual(cause.message, "ERR something failed")
+      assert.notProperty(cause, "command")
+      assert.notInclude(Util.inspect(cause, { depth: 10 }), openid)
+      assert.include(logs, "Redis failed while taking the refresh lock")
+      assert.include(logs, appId)
+      assert.notInclude(logs, openid)
     }))
 
   it.effect("no lock key is left behind", () =>
@@ -268,3 +345,10 @@ describeRedis("RedisRefreshLock", () => {
 })
 
 const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
+
+/** A logger that keeps every line (logfmt, annotations included), as a layer to provide. */
+const capturingLogger = () => {
+  const lines: Array<string> = []
+  const layer = Logger.replace(Logger.defaultLogger, Logger.map(Logger.logfmtLogger, (line) => lines.push(line)))
+  return { lines, layer }
+}

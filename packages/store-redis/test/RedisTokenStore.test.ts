@@ -11,12 +11,13 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { Redis } from "ioredis"
 import * as Crypto from "node:crypto"
@@ -27,6 +28,7 @@ import {
   clientIds,
   describeRedis,
   freezableProxy,
+  isCi,
   keysUnder,
   makeAdmin,
   randomPrefix,
@@ -35,6 +37,11 @@ import {
 } from "./utils.js"
 
 const hour = 60 * 60 * 1000
+
+it("any CI value but empty, 0 or false means CI, where an unreachable Redis fails the run", () => {
+  for (const value of ["true", "1", "yes", "TRUE", "github-actions"]) assert.isTrue(isCi(value), value)
+  for (const value of [undefined, "", "0", "false", "False"]) assert.isFalse(isCi(value), String(value))
+})
 
 describeRedis("RedisTokenStore", () => {
   const prefix = randomPrefix()
@@ -338,9 +345,30 @@ describeRedis("RedisTokenStore", () => {
         (client) => Effect.sync(() => client.disconnect())
       )
       const store = yield* RedisTokenStore.make(client, { commandTimeout: "300 millis" })
-      const error = yield* Effect.flip(store.get(randomAppId(), randomOpenId())).pipe(Effect.timeout("20 seconds"))
+      const openid = randomOpenId()
+      const error = yield* Effect.flip(store.get(randomAppId(), openid)).pipe(Effect.timeout("20 seconds"))
       assert.strictEqual(error._tag, "TokenStoreError")
       assert.include(error.description, "did not answer")
+      // the timeout keeps a cause too, a plain one that quotes no key
+      assert.instanceOf(error.cause, Error)
+      assert.strictEqual((error.cause as Error).name, "TimeoutError")
+      assert.match((error.cause as Error).message, /did not answer within \d+ ms/)
+      assert.notInclude(Util.inspect(error.cause, { depth: 10 }), openid)
+    }))
+
+  it.scopedLive("closing the layer's connection to a silent Redis waits at most its commandTimeout", () =>
+    Effect.gen(function*() {
+      const proxy = yield* freezableProxy
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(
+        RedisTokenStore.layer({ url: proxy.url, keyPrefix: prefix, commandTimeout: "300 millis" }),
+        scope
+      )
+      proxy.freeze()
+      const start = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      // 300 ms (and a little grace), not the 2 s default
+      assert.isBelow(Date.now() - start, 1500)
     }))
 
   it.scopedLive("when the network to Redis goes silent mid-run, operations fail with TokenStoreError", () =>

@@ -38,16 +38,20 @@ const probe = async (): Promise<string | undefined> => {
   }
 }
 
+/** Whether `CI` says we run in CI: any value but unset, empty, `0` or `false` (`CI=1`, `CI=yes`, ...). */
+export const isCi = (value: string | undefined): boolean =>
+  value !== undefined && !["", "0", "false"].includes(value.trim().toLowerCase())
+
 const unavailable = await probe()
 
 if (unavailable !== undefined) {
   const message = `Redis at ${redisUrl} is unreachable (${unavailable})`
-  if (process.env.CI === "true") {
+  if (isCi(process.env.CI)) {
     throw new Error(`${message}: CI needs it (start it, or set REDIS_URL)`)
   }
   console.warn(
     `\n!!! ${message}.\n!!! SKIPPING the @wxauth/store-redis tests. Start Redis (redis-server) or set REDIS_URL;` +
-      ` with CI=true this is a failure.\n`
+      ` in CI (CI set, and not 0 or false) this is a failure.\n`
   )
 }
 

@@ -66,6 +66,13 @@ class NoAnswer {
   constructor(readonly millis: number) {}
 }
 
+/** The cause of a call that got no answer in time: a plain `TimeoutError`, quoting nothing. */
+const noAnswerCause = (millis: number, what = "Redis did not answer"): Error => {
+  const error = new Error(`${what} within ${millis} ms`)
+  error.name = "TimeoutError"
+  return error
+}
+
 /**
  * Bounds a promise in real time, without interrupting anything: an Effect timeout cannot cut a call
  * made in an uninterruptible region (a finalizer, such as the lock's release).
@@ -99,7 +106,11 @@ export const run = <A>(
     try: () => withDeadline(f(), Duration.toMillis(Duration.sum(timeout, grace))),
     catch: (error) =>
       error instanceof NoAnswer
-        ? new WeChatError.TokenStoreError({ operation, description: `Redis did not answer within ${error.millis} ms` })
+        ? new WeChatError.TokenStoreError({
+          operation,
+          description: `Redis did not answer within ${error.millis} ms`,
+          cause: noAnswerCause(error.millis)
+        })
         : new WeChatError.TokenStoreError({
           operation,
           description: `Redis: ${safeMessage(error)}`,
@@ -154,14 +165,14 @@ export const acquire = (options: ConnectionOptions): Effect.Effect<Redis, WeChat
       })
       return { redis, state }
     }),
-    ({ redis }) => close(redis)
+    ({ redis }) => close(redis, commandMillis)
   ).pipe(
     Effect.tap(({ redis, state }) =>
       Effect.tryPromise({
         try: () => withDeadline(redis.connect(), connectMillis + commandMillis + Duration.toMillis(grace)),
         catch: (error) => {
           const cause = error instanceof NoAnswer
-            ? new Error(`not ready within ${error.millis} ms`)
+            ? noAnswerCause(error.millis, "not ready")
             : state.lastError ?? error
           return new WeChatError.TokenStoreError({
             operation: "connect",
@@ -175,11 +186,14 @@ export const acquire = (options: ConnectionOptions): Effect.Effect<Redis, WeChat
   )
 }
 
-/** `QUIT` when connected (bounded by the command timeout), then a disconnect that stops reconnecting. */
-const close = (redis: Redis): Effect.Effect<void> =>
+/**
+ * `QUIT` when connected (bounded by the connection's `commandTimeout`), then a disconnect that stops
+ * reconnecting.
+ */
+const close = (redis: Redis, commandMillis: number): Effect.Effect<void> =>
   Effect.promise(() =>
     redis.status === "ready"
-      ? withDeadline(redis.quit(), Duration.toMillis(Duration.sum(defaultCommandTimeout, grace))).then(
+      ? withDeadline(redis.quit(), commandMillis + Duration.toMillis(grace)).then(
         () => undefined,
         () => undefined
       )
