@@ -182,6 +182,8 @@ export interface GetUserByCodeOptions {
 }
 
 interface Generation {
+  /** The appid the services were built with. */
+  readonly appId: string
   readonly layer: Layer.Layer<Services, unknown>
   readonly runtime: ManagedRuntime.ManagedRuntime<Services, unknown>
   /** Tokens go through the hooks (or the client's memory store), not a `tokenStore` layer. */
@@ -226,7 +228,7 @@ const decryptMessages = {
  */
 export class OAuth {
   /**
-   * The appid.
+   * The appid. Assigning another one rebuilds the services, as `setOpts` does.
    *
    * @since 0.1.0
    */
@@ -256,7 +258,7 @@ export class OAuth {
    */
   defaults: Options = {}
 
-  readonly #appsecret: string
+  #appsecret: string
   readonly #memory: TokenStore.TokenStoreShape
   readonly #defaultGetToken: GetToken
   readonly #defaultSaveToken: SaveToken
@@ -316,12 +318,18 @@ export class OAuth {
   }
 
   /**
-   * The app secret (read-only, not enumerable: `console.log(client)` does not show it).
+   * The app secret (not enumerable: `console.log(client)` does not show it). Assigning another one
+   * (a rotated secret) rebuilds the services, as `setOpts` does.
    *
    * @since 0.1.0
    */
   get appsecret(): string {
     return this.#appsecret
+  }
+
+  set appsecret(appsecret: string) {
+    this.#appsecret = appsecret
+    this.#replaceGeneration()
   }
 
   /**
@@ -337,10 +345,7 @@ export class OAuth {
    */
   setOpts(opts: Options | undefined | null): void {
     this.defaults = opts ?? {}
-    const previous = this.#generation
-    this.#generation = this.#makeGeneration()
-    previous.retired = true
-    this.#release(previous)
+    this.#replaceGeneration()
   }
 
   /**
@@ -361,7 +366,7 @@ export class OAuth {
    * @since 0.1.0
    */
   get runtime(): ManagedRuntime.ManagedRuntime<Services, unknown> {
-    return this.#generation.runtime
+    return this.#current().runtime
   }
 
   /**
@@ -371,7 +376,7 @@ export class OAuth {
    * @since 0.1.0
    */
   get layer(): Layer.Layer<Services, unknown> {
-    return this.#generation.layer
+    return this.#current().layer
   }
 
   /**
@@ -452,8 +457,8 @@ export class OAuth {
   refreshAccessToken(refreshToken: string, callback: Callback<AccessToken>): void
   refreshAccessToken(refreshToken: string, callback?: Callback<AccessToken>): Promise<AccessToken> | void {
     // the previous token tells the refresh token's life; the hooks do not keep it, so they are not asked
-    const readsPrevious = !this.#generation.hooks || this.getToken === this.#defaultGetToken
-    const { policy } = this.#generation
+    const readsPrevious = !this.#current().hooks || this.getToken === this.#defaultGetToken
+    const { policy } = this.#current()
     return nodeify(
       this.#run(Effect.gen(function*() {
         const api = yield* WeChatApi.WeChatApi
@@ -570,7 +575,7 @@ export class OAuth {
     accessToken: string,
     callback?: Callback<{ errcode: 0; errmsg: "ok" }>
   ): Promise<{ errcode: 0; errmsg: "ok" }> | void {
-    const { policy } = this.#generation
+    const { policy } = this.#current()
     return nodeify(
       this.#run(
         Effect.flatMap(WeChatApi.WeChatApi, (api) =>
@@ -645,7 +650,7 @@ export class OAuth {
   }
 
   #sessionKey(code: string): Effect.Effect<AccessToken<SessionData>, unknown, Services> {
-    const hook = this.saveToken === this.#defaultSaveToken || !this.#generation.hooks ? undefined : this.saveToken
+    const hook = this.saveToken === this.#defaultSaveToken || !this.#current().hooks ? undefined : this.saveToken
     const save = hook === undefined
       ? undefined
       : (data: SessionData) => (callback: Hooks.NodeCallback<void>) => hook.call(this, data.openid, data, callback)
@@ -702,7 +707,30 @@ export class OAuth {
       MiniProgram.layer,
       WeChatApi.layer
     ).pipe(Layer.provideMerge(base))
-    return { layer, runtime: ManagedRuntime.make(layer), policy, openBaseUrl, hooks, active: 0, retired: false }
+    return {
+      appId: this.appid,
+      layer,
+      runtime: ManagedRuntime.make(layer),
+      policy,
+      openBaseUrl,
+      hooks,
+      active: 0,
+      retired: false
+    }
+  }
+
+  /** Builds new services; the old ones are released once the calls in flight on them finish. */
+  #replaceGeneration(): void {
+    const previous = this.#generation
+    this.#generation = this.#makeGeneration()
+    previous.retired = true
+    this.#release(previous)
+  }
+
+  /** The services, rebuilt first when `appid` was assigned since they were built. */
+  #current(): Generation {
+    if (this.#generation.appId !== this.appid) this.#replaceGeneration()
+    return this.#generation
   }
 
   #release(generation: Generation): void {
@@ -712,7 +740,7 @@ export class OAuth {
   }
 
   #run<A>(effect: Effect.Effect<A, unknown, Services>): Promise<A> {
-    const generation = this.#generation
+    const generation = this.#current()
     generation.active++
     return generation.runtime.runPromiseExit(effect).then((exit) => {
       generation.active--

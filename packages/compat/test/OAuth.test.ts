@@ -4,7 +4,7 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import OAuth, { type AccessToken, type CompatError, type TokenData } from "@wxauth/compat"
-import { RefreshLock, TokenStore, WeChatOAuth } from "@wxauth/core"
+import { RefreshLock, TokenStore, WeChatConfig, WeChatOAuth } from "@wxauth/core"
 import type { Sandbox } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -310,6 +310,27 @@ describe("setOpts", () => {
     assert.strictEqual((await failure(client.getUser(token.data.openid))).name, "WeChatAPIRequestError")
     client.setOpts({ apiBaseUrl: sandbox.url, timeout: [1000, 4000] })
     assert.strictEqual((await client.getUser(token.data.openid)).openid, token.data.openid)
+  })
+
+  it("assigning appsecret (a rotated secret) or appid rebuilds the services, as in wechat-oauth", async () => {
+    const client = make(OA.appId, "0".repeat(32))
+    assert.strictEqual((await failure(client.getAccessToken(await sandbox.code()))).code, 40125)
+    client.appsecret = OA.secret
+    assert.strictEqual(client.appsecret, OA.secret)
+    assert.notInclude(Inspect.inspect(client, { depth: 5 }), OA.secret)
+    const token = await client.getAccessToken(await sandbox.code())
+    assert.strictEqual(token.data.openid, sandbox.sandbox.openidOf(OA.appId, "alice"))
+
+    const other = make("wx0000000000000000", OA.secret)
+    assert.strictEqual((await failure(other.getAccessToken(await sandbox.code()))).code, 40013)
+    other.appid = OA.appId
+    assert.include(other.getAuthorizeURL("https://a.example/cb"), `appid=${OA.appId}`)
+    const config = await other.runtime.runPromise(WeChatConfig.WeChatConfig)
+    assert.strictEqual(config.appId, OA.appId)
+    const again = await other.getAccessToken(await sandbox.code({ user: "bob" }))
+    assert.strictEqual(again.data.openid, sandbox.sandbox.openidOf(OA.appId, "bob"))
+    // setOpts' options are kept
+    assert.strictEqual(other.defaults.apiBaseUrl, sandbox.url)
   })
 
   it("options not given go back to the environment's or WeChat's (setOpts replaces, as in wechat-oauth)", () => {
