@@ -339,6 +339,42 @@ describe("web-login over HTTP (demo mode)", () => {
         assert.strictEqual(new URL(evil.answer.location!).href, new URL("/profile", other.base).href)
       }))
 
+    it.effect("returnTo outside Latin-1 is percent-encoded: the login lands there, not on an empty 500", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const browser = make()
+        const { answer } = yield* login(browser, { path: "/login/official?returnTo=/%E4%B8%AD" })
+        assert.strictEqual(answer.status, 303, answer.text)
+        assert.strictEqual(new URL(answer.location!).pathname, "/%E4%B8%AD")
+        assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer")
+        assert.isDefined(browser.cookies.get(Session.sessionCookie), "logged in")
+        const landed = yield* browser.get(answer.location!)
+        assert.strictEqual(landed.status, 404, "the app's own page for that path")
+        assert.include(landed.text, "页面不存在")
+
+        const other = make()
+        const withQuery = yield* login(other, {
+          path: "/login/official?returnTo=%2Fprofile%3Fname%3D%E5%BC%A0%E4%B8%89"
+        })
+        assert.strictEqual(withQuery.answer.status, 303, withQuery.answer.text)
+        const target = new URL(withQuery.answer.location!)
+        assert.strictEqual(target.pathname, "/profile")
+        assert.strictEqual(target.search, "?name=%E5%BC%A0%E4%B8%89")
+        const profile = yield* other.get(withQuery.answer.location!)
+        assert.strictEqual(profile.status, 200)
+        assert.strictEqual(textOf(profile.text, "nickname"), "张三")
+      }))
+
+    it.effect("returnTo is checked after normalising: dot segments and tabs cannot make it another site", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        for (const returnTo of ["/a/../..//evil.example/", "/\t/evil.example/", "/.//evil.example/"]) {
+          const browser = make()
+          const { answer } = yield* login(browser, { path: `/login/official?returnTo=${encodeURIComponent(returnTo)}` })
+          assert.strictEqual(new URL(answer.location!).href, new URL("/profile", browser.base).href, returnTo)
+        }
+      }))
+
     it.effect("website QR login uses the website app: its own openid, the same unionid", () =>
       Effect.gen(function*() {
         const { browser: make, openids } = yield* setup
