@@ -122,6 +122,19 @@ const errorUrl = (problem: Problems.Problem, app: Session.AppKind) =>
   `/error?reason=${problem.reason}${app === "website" ? "&app=website" : ""}`
 
 /**
+ * How a callback answers when it cannot log in: a 303 to the error page, never a page at the
+ * callback URL, so the code does not stay in the address bar (nor leave in a `Referer`).
+ */
+const leaveCallbackFor = (problem: Problems.Problem, app: Session.AppKind) =>
+  HttpServerResponse.redirect(errorUrl(problem, app), { status: 303, headers: leaveCallback })
+
+/** The app whose callback the request is for, if it is a callback. */
+const callbackOf = (request: HttpServerRequest.HttpServerRequest): Session.AppKind | undefined => {
+  const path = new URL(request.url, "http://localhost").pathname
+  return (Object.keys(paths) as Array<Session.AppKind>).find((app) => paths[app].callback === path)
+}
+
+/**
  * A failed login or profile call: logged (tag and reason only: no code, token or secret), then a
  * redirect to the error page. When only a new consent helps, the session ends too.
  */
@@ -201,7 +214,7 @@ const callback = (app: Session.AppKind) =>
     const web = yield* WebLogin
     const request = yield* HttpServerRequest.HttpServerRequest
     const oauth = oauthOf(web, app)
-    if (Option.isNone(oauth)) return yield* problemPage(Problems.problems.unavailable)
+    if (Option.isNone(oauth)) return leaveCallbackFor(Problems.problems.unavailable, app)
     const cookie = request.cookies[Session.bindingCookie]
     const { returnTo, token } = yield* oauth.value.handleCallback(request.url, {
       binding: Session.isBinding(cookie) ? cookie : undefined
@@ -338,7 +351,10 @@ const guard = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E
     })
   )
 
-/** The app: the routes, a friendly 404, a friendly 500 for anything unexpected, and the guard. */
+/**
+ * The app: the routes, a friendly 404, a friendly 500 for anything unexpected (on a callback, a 303
+ * to it), and the guard.
+ */
 export const app: Effect.Effect<
   HttpServerResponse.HttpServerResponse,
   never,
@@ -346,10 +362,13 @@ export const app: Effect.Effect<
 > = router.pipe(
   Effect.catchTag("RouteNotFound", () => problemPage(Problems.problems["not-found"])),
   Effect.catchAllDefect((defect) =>
-    Effect.zipRight(
-      Effect.logError("web-login: unexpected failure", defect),
-      problemPage(Problems.problems.server)
-    )
+    Effect.gen(function*() {
+      yield* Effect.logError("web-login: unexpected failure", defect)
+      const callback = callbackOf(yield* HttpServerRequest.HttpServerRequest)
+      return callback === undefined
+        ? yield* problemPage(Problems.problems.server)
+        : leaveCallbackFor(Problems.problems.server, callback)
+    })
   ),
   guard
 )

@@ -2,13 +2,16 @@
  * The web app over HTTP, in demo mode: the app and the sandbox WeChat on free ports in this
  * process, a SQLite token store, and a cookie-keeping client that sees every redirect.
  */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as App from "../src/App.js"
 import { WebLoginServer } from "../src/Server.js"
 import * as Session from "../src/Session.js"
-import { WebLogin } from "../src/WebLogin.js"
+import { oauthOf, WebLogin, type WebLoginShape } from "../src/WebLogin.js"
 import {
   Browser,
   consent,
@@ -41,6 +44,38 @@ const followToError = (browser: Browser, location: string | undefined) =>
     const page = yield* browser.get(location!)
     return { reason: new URL(location!).searchParams.get("reason"), page }
   })
+
+describe("web-login: the callback always leaves its URL", () => {
+  layer(demoApp(), { excludeTestServices: true })((it) => {
+    for (
+      const [app, path, error] of [
+        ["officialAccount", "/callback/official", "/error?reason=server"],
+        ["website", "/callback/website", "/error?reason=server&app=website"]
+      ] as const
+    ) {
+      it.effect(`a defect during ${path} answers 303 to the server error page, without a Referer`, () =>
+        Effect.gen(function*() {
+          const web = yield* WebLogin
+          const oauth = Option.getOrThrow(oauthOf(web, app))
+          const broken = { ...oauth, handleCallback: () => Effect.die(new Error("boom")) }
+          const service: WebLoginShape = app === "website"
+            ? { ...web, website: Option.some(broken) }
+            : { ...web, officialAccount: broken }
+          const response = yield* App.app.pipe(
+            Effect.provideService(WebLogin, service),
+            Effect.provideService(
+              HttpServerRequest.HttpServerRequest,
+              HttpServerRequest.fromWeb(new Request(`http://127.0.0.1${path}?code=c0de&state=st4te`))
+            ),
+            Effect.provide(FetchHttpClient.layer)
+          )
+          assert.strictEqual(response.status, 303)
+          assert.strictEqual(response.headers["location"], error)
+          assert.strictEqual(response.headers["referrer-policy"], "no-referrer")
+        }))
+    }
+  })
+})
 
 describe("web-login over HTTP (demo mode)", () => {
   layer(demoApp(), { excludeTestServices: true })((it) => {

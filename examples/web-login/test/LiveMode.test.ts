@@ -32,6 +32,17 @@ describe("web-login in live mode (WECHAT_* variables)", () => {
         const unavailable = yield* browser.get("/login/website")
         assert.strictEqual(unavailable.status, 404)
         assert.include(unavailable.text, "此登录方式未启用")
+        // a callback never shows a page at its own URL (the code would stay in the address bar)
+        const callback = yield* browser.get("/callback/website?code=c0de&state=st4te")
+        assert.strictEqual(callback.status, 303)
+        assert.strictEqual(callback.headers.get("referrer-policy"), "no-referrer")
+        assert.strictEqual(
+          new URL(callback.location!).pathname + new URL(callback.location!).search,
+          "/error?reason=unavailable&app=website"
+        )
+        const page = yield* browser.get(callback.location!)
+        assert.strictEqual(page.status, 404)
+        assert.include(page.text, "此登录方式未启用")
         assert.strictEqual((yield* browser.post("/dev/faults", { preset: "clear" })).status, 404)
 
         const { answer } = yield* login(browser)
