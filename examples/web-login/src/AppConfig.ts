@@ -40,7 +40,8 @@ export interface AppConfig {
   readonly host: string
   /**
    * The origin WeChat redirects back to (`redirect_uri`), e.g. `https://login.example.com`. Set it in
-   * production; without it the origin of each request (its `Host` header) is used.
+   * production; without it the origin of each request is used (its `Host` header, and
+   * `X-Forwarded-Proto` for https), and live mode logs a warning at start.
    */
   readonly publicUrl: Option.Option<string>
   /** Signs session cookies. Without it a random secret is made per process (sessions end on restart). */

@@ -111,6 +111,13 @@ export const webLoginLayer = (config: AppConfig.AppConfig) =>
       if (Option.isNone(config.sessionSecret) && config.mode._tag === "Live") {
         yield* Effect.logWarning("web-login: SESSION_SECRET is not set; sessions end when the process stops")
       }
+      if (Option.isNone(config.publicUrl) && config.mode._tag === "Live") {
+        yield* Effect.logWarning(
+          "web-login: PUBLIC_URL is not set; each request's Host header decides the redirect_uri sent to WeChat, " +
+            "and X-Forwarded-Proto is trusted for https (the Secure cookie flag). Set PUBLIC_URL to the origin " +
+            "registered with WeChat, e.g. https://login.example.com"
+        )
+      }
       return {
         officialAccount,
         website,

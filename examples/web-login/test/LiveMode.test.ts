@@ -2,11 +2,55 @@
  * Live mode: the app configured by `WECHAT_*` variables as with real credentials, here pointed at a
  * sandbox started separately (as `npx wxauth-sandbox` would be). No website app, no dev panel.
  */
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { WeChatHttpClient } from "@wxauth/core"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
+import * as Server from "../src/Server.js"
 import { WebLoginServer } from "../src/Server.js"
-import { Browser, liveApp, login, OA, textOf } from "./helpers.js"
+import { Browser, configFrom, liveApp, login, OA, textOf } from "./helpers.js"
+
+/** The warnings logged while the app's services start with these variables. */
+const startupWarnings = (env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const warnings: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => {
+      if (logLevel._tag === "Warning") warnings.push(Array.isArray(message) ? message.join(" ") : String(message))
+    })
+    const config = yield* configFrom({ TOKEN_STORE: "memory", ...env })
+    yield* Layer.build(
+      Server.webLoginLayer(config).pipe(
+        Layer.provide(Server.storeLayer(config.store)),
+        Layer.provide(WeChatHttpClient.layer())
+      )
+    ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    return warnings
+  })
+
+describe("web-login start-up warnings", () => {
+  const live = {
+    WECHAT_APP_ID: OA.appId,
+    WECHAT_APP_SECRET: OA.secret,
+    SESSION_SECRET: "a session secret that is long enough"
+  }
+
+  it.scoped("live mode without PUBLIC_URL warns that the Host header decides redirect_uri", () =>
+    Effect.gen(function*() {
+      const warnings = yield* startupWarnings(live)
+      const warning = warnings.find((w) => w.includes("PUBLIC_URL"))
+      assert.isDefined(warning, warnings.join("\n"))
+      assert.include(warning!, "Host")
+      assert.include(warning!, "X-Forwarded-Proto")
+    }))
+
+  it.scoped("no such warning with PUBLIC_URL, nor in demo mode", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* startupWarnings({ ...live, PUBLIC_URL: "https://login.example.com" }), [])
+      assert.isFalse((yield* startupWarnings({ SANDBOX_PORT: "0" })).some((w) => w.includes("PUBLIC_URL")))
+    }))
+})
 
 describe("web-login in live mode (WECHAT_* variables)", () => {
   layer(
