@@ -487,7 +487,10 @@ export interface ImportResult {
   readonly newerInStore: number
   /** The refresh token's 30 days, counted from `create_at`, are over. */
   readonly expired: number
-  /** Rows with an empty token or openid, or a `create_at` / `expires_in` that is not a number. */
+  /**
+   * Rows with an empty token or openid, an `expires_in` that is not a number, or a `create_at` that
+   * is neither a number nor a date string with an explicit UTC offset.
+   */
   readonly invalid: number
 }
 
@@ -503,42 +506,32 @@ interface LegacyRow {
 const legacyText = (value: unknown): string => value === null || value === undefined ? "" : asText(value).trim()
 
 /**
- * Reads `create_at`: epoch milliseconds as wechat-oauth writes them (`new Date().getTime()`);
- * values below 1e11 are taken as seconds, and a date string is parsed.
+ * The token a legacy row stands for, or `undefined` when the row is not usable. Its time is
+ * `create_at`, but never later than `now` (a skewed clock, or a date read in the wrong time zone,
+ * must not date a token in the future, where it would beat every newer token): `obtainedAt` is that
+ * time, `expiresAt` that time + `expires_in` seconds, `refreshExpiresAt` that time + 30 days, an
+ * upper bound: the refresh token was issued at consent, at or before the last refresh (a refresh
+ * that fails then asks for re-authorization as usual).
  */
-const legacyTime = (value: string): number | undefined => {
-  if (/^\d+(\.\d+)?$/.test(value)) {
-    const n = Number(value)
-    return n < 1e11 ? Math.round(n * 1000) : Math.round(n)
-  }
-  const parsed = Date.parse(value)
-  return Number.isFinite(parsed) ? parsed : undefined
-}
-
-/**
- * The token a legacy row stands for, or `undefined` when the row is not usable. `obtainedAt` is
- * `create_at`; `expiresAt` is `create_at + expires_in` seconds; `refreshExpiresAt` is
- * `create_at + 30 days`, an upper bound: the refresh token was issued at consent, at or before the
- * last refresh (a refresh that fails then asks for re-authorization as usual).
- */
-const legacyToken = (row: LegacyRow): OAuthToken.OAuthToken | undefined => {
+const legacyToken = (row: LegacyRow, now: number): OAuthToken.OAuthToken | undefined => {
   const openid = legacyText(row.openid)
   const accessToken = legacyText(row.access_token)
   const refreshToken = legacyText(row.refresh_token)
-  const createdAt = legacyTime(legacyText(row.create_at))
+  const createdAt = internal.parseLegacyTime(legacyText(row.create_at))
   const expiresInText = legacyText(row.expires_in)
   const expiresIn = expiresInText === "" ? 7200 : Number(expiresInText)
   if (openid === "" || accessToken === "" || refreshToken === "" || createdAt === undefined) return undefined
   if (!Number.isFinite(expiresIn) || expiresIn < 0) return undefined
+  const at = Math.min(createdAt, now)
   return new OAuthToken.OAuthToken({
     openid,
     accessToken: Redacted.make(accessToken),
     refreshToken: Redacted.make(refreshToken),
     scope: legacyText(row.scope).split(/[\s,]+/).filter((scope) => scope !== ""),
     isSnapshotUser: false,
-    obtainedAt: createdAt,
-    expiresAt: createdAt + Math.round(expiresIn * 1000),
-    refreshExpiresAt: createdAt + OAuthToken.refreshTokenLifeMillis
+    obtainedAt: at,
+    expiresAt: at + Math.round(expiresIn * 1000),
+    refreshExpiresAt: at + OAuthToken.refreshTokenLifeMillis
   })
 }
 
@@ -595,18 +588,18 @@ export const importLegacy = (
       const rows = yield* read(sql<LegacyRow>`SELECT access_token, expires_in, refresh_token, openid, scope, create_at
         FROM ${t} WHERE ${sql.in("openid", openids)}`)
       // one token per openid: the most recent usable row
+      const now = yield* Clock.currentTimeMillis
       const latest = new Map<string, OAuthToken.OAuthToken>()
       const seen = new Set<string>()
       for (const row of rows) {
         const openid = legacyText(row.openid)
         seen.add(openid)
-        const token = legacyToken(row)
+        const token = legacyToken(row, now)
         if (token === undefined) continue
         const current = latest.get(token.openid)
         if (current === undefined || current.obtainedAt < token.obtainedAt) latest.set(token.openid, token)
       }
       for (const openid of seen) if (!latest.has(openid)) counts.invalid++
-      const now = yield* Clock.currentTimeMillis
       const outcomes = yield* Effect.forEach(latest.values(), (token) => {
         if (token.refreshExpiresAt <= now) return Effect.succeed("expired" as const)
         return Effect.flatMap(store.get(options.appId, token.openid), (existing) =>

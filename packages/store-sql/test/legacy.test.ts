@@ -158,6 +158,55 @@ forEachDatabase((db) => {
         assert.deepStrictEqual(again, { imported: 0, skipped: 7, newerInStore: 4, expired: 1, invalid: 2 })
       }))
 
+    it.scoped("a create_at in the future is taken as now, so it cannot block newer tokens; a date without offset is invalid", () =>
+      Effect.gen(function*() {
+        const now = 1_750_000_000_000
+        yield* TestClock.setTime(now)
+        const legacy = randomTable("legacy_token")
+        const table = randomTable()
+        const client = yield* Layer.build(db.client())
+        yield* Effect.addFinalizer(() =>
+          Effect.orDie(Effect.provide(dropTables(legacy, table, `${table}_codes`), client))
+        )
+        const context = yield* Layer.build(SqlTokenStore.layer({ table })).pipe(
+          Effect.provide(client),
+          Effect.map(Context.merge(client))
+        )
+        const store = Context.get(context, TokenStore.TokenStore)
+        const appId = randomAppId()
+        yield* Effect.provide(createLegacyTable(db, legacy), client)
+
+        // a clock 3 days ahead wrote this one
+        const future = legacyRow(now + 3 * day)
+        const withOffset = legacyRow(0, { create_at: new Date(now - hour).toISOString().replace(".000Z", "Z") })
+        // which time zone? it could be hours off either way
+        const withoutOffset = legacyRow(0, {
+          create_at: new Date(now - hour).toISOString().slice(0, 19).replace("T", " ")
+        })
+        for (const row of [future, withOffset, withoutOffset]) {
+          yield* Effect.provide(insertLegacy(db, legacy, row), client)
+        }
+
+        const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
+        assert.deepStrictEqual(result, { imported: 2, skipped: 1, newerInStore: 0, expired: 0, invalid: 1 })
+
+        const got = (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow)
+        const capped = yield* got(future.openid)
+        assert.strictEqual(capped.obtainedAt, now)
+        assert.strictEqual(capped.expiresAt, now + 7200 * 1000)
+        assert.strictEqual(capped.refreshExpiresAt, now + OAuthToken.refreshTokenLifeMillis)
+        assert.strictEqual((yield* got(withOffset.openid)).obtainedAt, now - hour)
+        assert.isTrue(Option.isNone(yield* store.get(appId, withoutOffset.openid)))
+
+        // a refresh a second later is newer, and wins
+        const refreshed = yield* makeToken({ openid: future.openid, obtainedAt: now + 1000 })
+        yield* store.set(appId, refreshed)
+        assert.strictEqual(
+          Redacted.value((yield* got(future.openid)).accessToken),
+          Redacted.value(refreshed.accessToken)
+        )
+      }))
+
     it.scoped("imports into an encrypted store: the new rows hold no token in clear", () =>
       Effect.gen(function*() {
         const now = 1_750_000_000_000
