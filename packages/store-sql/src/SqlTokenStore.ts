@@ -46,7 +46,10 @@ export interface Options {
   readonly setup?: boolean | undefined
   /** The longest a store operation may take, retries included. Default 10 seconds. */
   readonly timeout?: Duration.DurationInput | undefined
-  /** The longest table setup may take, waiting for the setup lock included. Default 60 seconds. */
+  /**
+   * The longest table setup may take, waiting for the setup lock included. Default 60 seconds. On
+   * MySQL / MariaDB, `GET_LOCK` waits this less a margin (a fifth, from 1 to 10 seconds).
+   */
   readonly setupTimeout?: Duration.DurationInput | undefined
 }
 
@@ -64,16 +67,23 @@ const transientRetry = Schedule.exponential(Duration.millis(10)).pipe(
 /**
  * Maps every failure of a database operation to a `TokenStoreError` with a cleaned cause (no
  * parameter or quoted value), retries transient failures, and bounds the whole in time.
+ *
+ * Inside a caller's transaction nothing is retried: after a deadlock MySQL has already rolled the
+ * transaction back (a retry would run on its own, outside it), and PostgreSQL refuses every
+ * statement until the rollback. The failure is the caller's, whose transaction must start over.
  */
 const guard = (operation: string, table: string, timeout: Duration.Duration) =>
 <A, R>(
   effect: Effect.Effect<A, SqlError.SqlError | WeChatError.TokenStoreError, R>
 ): Effect.Effect<A, WeChatError.TokenStoreError, R> =>
-  effect.pipe(
-    Effect.retry({
-      schedule: transientRetry,
-      while: (error) => error._tag === "SqlError" && internal.isTransient(error)
-    }),
+  Effect.flatMap(
+    Effect.serviceOption(SqlClient.TransactionConnection),
+    (transaction) =>
+      Option.isSome(transaction) ? effect : Effect.retry(effect, {
+        schedule: transientRetry,
+        while: (error) => error._tag === "SqlError" && internal.isTransient(error)
+      })
+  ).pipe(
     Effect.catchTag("SqlError", (error) => {
       const cleaned = internal.cleanSqlError(error, table)
       return Effect.fail(
@@ -163,6 +173,9 @@ export const ddl = (
  * transaction lock, a MySQL `GET_LOCK`, or a SQLite `BEGIN IMMEDIATE` transaction. Running it again
  * changes nothing.
  *
+ * On MySQL / MariaDB it refuses to run inside a caller's transaction (a `TokenStoreError`): DDL
+ * there commits the transaction implicitly.
+ *
  * @since 0.1.0
  * @category schema
  */
@@ -174,6 +187,13 @@ export const setup = (
     const tables = yield* internal.resolveTables(options ?? {})
     const statements = internal.ddl(dialect, tables)
     const timeout = Duration.decode(options?.setupTimeout ?? defaultSetupTimeout)
+    if (dialect === "mysql" && Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
+      return yield* new WeChatError.TokenStoreError({
+        operation: "setup",
+        description: "setup cannot run inside a transaction on MySQL / MariaDB: its CREATE TABLE would commit " +
+          "the transaction implicitly; run setup before, or outside, the transaction"
+      })
+    }
     const run = (() => {
       switch (dialect) {
         case "pg":
@@ -220,40 +240,56 @@ const setupPg = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>) =>
     })
   )
 
+/**
+ * How long MySQL's `GET_LOCK` waits: `setupTimeout` minus a margin (a fifth of it, from 1 to 10
+ * seconds) left for the DDL once the lock is granted, in whole seconds.
+ */
+const mysqlLockWaitSeconds = (timeout: Duration.Duration): number => {
+  const seconds = Duration.toSeconds(timeout)
+  return Math.max(0, Math.floor(seconds - Math.min(10, Math.max(1, seconds / 5))))
+}
+
 const setupMysql = (
   sql: SqlClient.SqlClient,
   statements: ReadonlyArray<string>,
   tables: internal.Tables,
   timeout: Duration.Duration
 ) =>
-  pinned(sql, (run) =>
-    Effect.gen(function*() {
-      const waitSeconds = Math.max(1, Math.ceil(Duration.toSeconds(timeout)))
-      const [lock] = yield* run(
-        sql<{ locked: unknown }>`SELECT GET_LOCK(${internal.lockName}, ${waitSeconds}) AS locked`
-      )
-      if (Number(lock?.locked) !== 1) {
-        return yield* new WeChatError.TokenStoreError({
-          operation: "setup",
-          description: `could not take the setup lock ${internal.lockName} within ${waitSeconds} seconds`
-        })
-      }
-      yield* Effect.gen(function*() {
-        for (const statement of statements) yield* run(sql.unsafe(statement))
-        // Tables made before an index existed get it now (MySQL has no CREATE INDEX IF NOT EXISTS).
-        const indexes = [
-          [tables.table, tables.tokenIndex, "refresh_expires_at"],
-          [tables.memoTable, tables.memoIndex, "expires_at"]
-        ] as const
-        for (const [table, index, column] of indexes) {
-          const [found] = yield* run(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM information_schema.statistics
-            WHERE table_schema = DATABASE() AND table_name = ${table} AND index_name = ${index}`)
-          if (Number(found?.n ?? 0) === 0) {
-            yield* run(sql`CREATE INDEX ${sql(index)} ON ${sql(table)} (${sql(column)})`)
-          }
+  pinned(sql, (run) => {
+    const waitSeconds = mysqlLockWaitSeconds(timeout)
+    // Taken uninterruptibly: a timeout that strikes as the lock is granted still releases it, rather
+    // than leaving it held by a pooled connection.
+    const acquire = Effect.flatMap(
+      run(sql<{ locked: unknown }>`SELECT GET_LOCK(${internal.lockName}, ${waitSeconds}) AS locked`),
+      ([lock]) =>
+        Number(lock?.locked) === 1 ? Effect.void : Effect.fail(
+          new WeChatError.TokenStoreError({
+            operation: "setup",
+            description: `could not take the setup lock ${internal.lockName} within ${waitSeconds} seconds`
+          })
+        )
+    )
+    const create = Effect.gen(function*() {
+      for (const statement of statements) yield* run(sql.unsafe(statement))
+      // Tables made before an index existed get it now (MySQL has no CREATE INDEX IF NOT EXISTS).
+      const indexes = [
+        [tables.table, tables.tokenIndex, "refresh_expires_at"],
+        [tables.memoTable, tables.memoIndex, "expires_at"]
+      ] as const
+      for (const [table, index, column] of indexes) {
+        const [found] = yield* run(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM information_schema.statistics
+          WHERE table_schema = DATABASE() AND table_name = ${table} AND index_name = ${index}`)
+        if (Number(found?.n ?? 0) === 0) {
+          yield* run(sql`CREATE INDEX ${sql(index)} ON ${sql(table)} (${sql(column)})`)
         }
-      }).pipe(Effect.ensuring(Effect.ignore(run(sql`SELECT RELEASE_LOCK(${internal.lockName})`))))
-    }))
+      }
+    })
+    return Effect.acquireUseRelease(
+      acquire,
+      () => create,
+      () => Effect.ignore(run(sql`SELECT RELEASE_LOCK(${internal.lockName})`))
+    )
+  })
 
 const setupSqlite = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>) =>
   pinned(sql, (run, inTransaction) => {
@@ -324,46 +360,65 @@ export const make = (
 
     const onTokens = (operation: string) => guard(operation, tables.table, timeout)
     const onMemos = (operation: string) => guard(operation, tables.memoTable, timeout)
+    // These run on every request: a span each, without the stack trace `Effect.fn` captures per call.
+    const span = (operation: string) => Effect.withSpan(`SqlTokenStore.${operation}`, { captureStackTrace: false })
 
     return TokenStore.TokenStore.of({
-      get: Effect.fn("SqlTokenStore.get")(function*(appId: string, openid: string) {
-        const now = yield* Clock.currentTimeMillis
-        const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
+      get: Effect.fnUntraced(
+        function*(appId: string, openid: string) {
+          const now = yield* Clock.currentTimeMillis
+          const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
           WHERE app_id = ${appId} AND openid = ${openid} AND refresh_expires_at > ${now}`
-        if (rows.length === 0) return Option.none()
-        const token = yield* codec.decodeToken(appId, openid, asText(rows[0].value))
-        return token.refreshExpiresAt > now ? Option.some(token) : Option.none()
-      }, onTokens("get")),
-      set: Effect.fn("SqlTokenStore.set")(function*(appId: string, token: OAuthToken.OAuthToken) {
-        const now = yield* Clock.currentTimeMillis
-        const value = yield* codec.encodeToken(appId, token)
-        yield* upsertToken({
-          app_id: appId,
-          openid: token.openid,
-          obtained_at: Math.floor(token.obtainedAt),
-          refresh_expires_at: Math.ceil(token.refreshExpiresAt),
-          value,
-          updated_at: now
-        })
-      }, onTokens("set")),
-      remove: Effect.fn("SqlTokenStore.remove")(function*(appId: string, openid: string) {
-        yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid}`
-      }, onTokens("remove")),
-      rememberCode: Effect.fn("SqlTokenStore.rememberCode")(
+          if (rows.length === 0) return Option.none()
+          const token = yield* codec.decodeToken(appId, openid, asText(rows[0].value))
+          return token.refreshExpiresAt > now ? Option.some(token) : Option.none()
+        },
+        onTokens("get"),
+        span("get")
+      ),
+      set: Effect.fnUntraced(
+        function*(appId: string, token: OAuthToken.OAuthToken) {
+          const now = yield* Clock.currentTimeMillis
+          const value = yield* codec.encodeToken(appId, token)
+          yield* upsertToken({
+            app_id: appId,
+            openid: token.openid,
+            obtained_at: Math.floor(token.obtainedAt),
+            refresh_expires_at: Math.ceil(token.refreshExpiresAt),
+            value,
+            updated_at: now
+          })
+        },
+        onTokens("set"),
+        span("set")
+      ),
+      remove: Effect.fnUntraced(
+        function*(appId: string, openid: string) {
+          yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid}`
+        },
+        onTokens("remove"),
+        span("remove")
+      ),
+      rememberCode: Effect.fnUntraced(
         function*(appId: string, codeHash: string, memo: TokenStore.CodeMemo) {
           const value = yield* codec.encodeMemo(appId, codeHash, memo)
           yield* upsertMemo({ app_id: appId, code_hash: codeHash, expires_at: Math.ceil(memo.expiresAt), value })
         },
-        onMemos("rememberCode")
+        onMemos("rememberCode"),
+        span("rememberCode")
       ),
-      recallCode: Effect.fn("SqlTokenStore.recallCode")(function*(appId: string, codeHash: string) {
-        const now = yield* Clock.currentTimeMillis
-        const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${m}
+      recallCode: Effect.fnUntraced(
+        function*(appId: string, codeHash: string) {
+          const now = yield* Clock.currentTimeMillis
+          const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${m}
           WHERE app_id = ${appId} AND code_hash = ${codeHash} AND expires_at > ${now}`
-        if (rows.length === 0) return Option.none()
-        const memo = yield* codec.decodeMemo(appId, codeHash, asText(rows[0].value))
-        return memo.expiresAt > now ? Option.some(memo) : Option.none()
-      }, onMemos("recallCode"))
+          if (rows.length === 0) return Option.none()
+          const memo = yield* codec.decodeMemo(appId, codeHash, asText(rows[0].value))
+          return memo.expiresAt > now ? Option.some(memo) : Option.none()
+        },
+        onMemos("recallCode"),
+        span("recallCode")
+      )
     })
   })
 

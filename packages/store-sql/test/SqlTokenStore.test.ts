@@ -25,7 +25,7 @@ import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import * as Util from "node:util"
 import * as internal from "../src/internal/sql.js"
-import { dropTables, forEachDatabase, randomTable, sqliteFile } from "./databases.js"
+import { dropTables, forEachDatabase, isCi, randomTable, sqliteFile } from "./databases.js"
 import { makeProxy } from "./proxy.js"
 
 const cipherLayer = TokenCipher.layer({ keys: [{ id: "k1", key: TokenCipher.generateKey() }] })
@@ -221,6 +221,51 @@ forEachDatabase((db) => {
             yield* Effect.provide(SqlTokenStore.setup({ table }), client)
             yield* Effect.provide(SqlTokenStore.setup({ table }), client)
             assert.include(yield* Effect.provide(indexesOf(db.dialect, table), client), `${table}_refresh_idx`)
+          }))
+      }
+
+      if (db.dialect === "mysql") {
+        it.scopedLive("setup refuses to run inside a transaction (MySQL's DDL would commit it)", () =>
+          Effect.gen(function*() {
+            const table = randomTable()
+            const client = yield* Layer.build(db.client())
+            const sql = Context.get(client, SqlClient.SqlClient)
+            yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, `${table}_codes`), client)))
+            const error = yield* Effect.flip(sql.withTransaction(SqlTokenStore.setup({ table }))).pipe(
+              Effect.provide(client)
+            )
+            assert.instanceOf(error, WeChatError.TokenStoreError)
+            assert.strictEqual(error.operation, "setup")
+            assert.include(error.description, "transaction")
+            const [found] = yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM information_schema.tables
+              WHERE table_schema = DATABASE() AND table_name = ${table}`
+            assert.strictEqual(Number(found.n), 0, "no table was created")
+          }))
+
+        it.scopedLive("setup waits for the lock less than setupTimeout, so the lock is never left taken", () =>
+          Effect.gen(function*() {
+            const table = randomTable()
+            const client = yield* Layer.build(db.client())
+            const sql = Context.get(client, SqlClient.SqlClient)
+            yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, `${table}_codes`), client)))
+            // another process holds the setup lock (GET_LOCK belongs to a session: one connection)
+            const holder = yield* Layer.build(db.client())
+            const connection = yield* Context.get(holder, SqlClient.SqlClient).reserve
+            const lockName = "wxauth_store_sql_setup"
+            yield* connection.executeUnprepared("SELECT GET_LOCK(?, 10)", [lockName], undefined)
+            const start = Date.now()
+            const error = yield* Effect.flip(
+              Effect.provide(SqlTokenStore.setup({ table, setupTimeout: "3 seconds" }), client)
+            )
+            assert.instanceOf(error, WeChatError.TokenStoreError)
+            // GET_LOCK gave up by itself (2 s: 3 s less a margin), before the operation's own timeout
+            assert.include(error.description, "could not take the setup lock")
+            assert.isBelow(Date.now() - start, 3000)
+            yield* connection.executeUnprepared("SELECT RELEASE_LOCK(?)", [lockName], undefined)
+            // the lock is free: setup goes through and leaves it free
+            yield* Effect.provide(SqlTokenStore.setup({ table, setupTimeout: "3 seconds" }), client)
+            const [lock] = yield* sql<{ holder: unknown }>`SELECT IS_USED_LOCK(${lockName}) AS holder`
+            assert.isNull(lock.holder)
           }))
       }
 
@@ -517,6 +562,88 @@ forEachDatabase((db) => {
         for (const secret of [...secretsOf(appId, token), codeHash]) assert.notInclude(recorded, secret)
       }))
 
+    it.scopedLive("the operations' spans capture no stack trace, not even on failure (get is on the hot path)", () =>
+      Effect.gen(function*() {
+        const client = yield* Layer.build(db.client())
+        // a missing table: every operation fails, which is when a captured stack trace is attached
+        const store = yield* Effect.provide(SqlTokenStore.make({ table: randomTable() }), client)
+        const recorder = recordingTracer()
+        const appId = randomAppId()
+        const token = yield* makeToken()
+        const now = yield* Clock.currentTimeMillis
+        const memo = new TokenStore.CodeMemo({ openid: token.openid, exchangedAt: now, expiresAt: now + 1000 })
+        yield* Effect.all([
+          Effect.flip(store.get(appId, token.openid)),
+          Effect.flip(store.set(appId, token)),
+          Effect.flip(store.remove(appId, token.openid)),
+          Effect.flip(store.rememberCode(appId, "h", memo)),
+          Effect.flip(store.recallCode(appId, "h"))
+        ]).pipe(Effect.withTracer(recorder.tracer))
+        assert.includeMembers(recorder.names, [
+          "SqlTokenStore.get",
+          "SqlTokenStore.set",
+          "SqlTokenStore.remove",
+          "SqlTokenStore.rememberCode",
+          "SqlTokenStore.recallCode"
+        ])
+        assert.notInclude(recorder.values, "code.stacktrace")
+      }))
+
+    if (db.dialect !== "sqlite") {
+      it.scopedLive("a deadlock inside the caller's transaction is not retried: the database rolled it back", () =>
+        Effect.gen(function*() {
+          const table = randomTable()
+          const trigger = `${table}_fail`
+          const client = yield* Layer.build(db.client())
+          const sql = Context.get(client, SqlClient.SqlClient)
+          yield* Effect.addFinalizer(() =>
+            Effect.orDie(Effect.provide(dropTables(table, `${table}_codes`), client)).pipe(
+              Effect.zipRight(
+                db.dialect === "pg" ? Effect.orDie(sql.unsafe(`DROP FUNCTION IF EXISTS ${trigger}()`)) : Effect.void
+              )
+            )
+          )
+          const store = yield* Effect.provide(Layer.build(SqlTokenStore.layer({ table })), client).pipe(
+            Effect.map(Context.get(TokenStore.TokenStore))
+          )
+          // every insert fails as a deadlock (MySQL) or a serialization failure (PostgreSQL) would
+          if (db.dialect === "pg") {
+            yield* sql.unsafe(`CREATE FUNCTION ${trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN RAISE EXCEPTION 'simulated serialization failure' USING ERRCODE = '40001'; END $$`).unprepared
+            yield* sql.unsafe(`CREATE TRIGGER ${trigger} BEFORE INSERT ON ${table}
+              FOR EACH ROW EXECUTE FUNCTION ${trigger}()`).unprepared
+          } else {
+            yield* sql.unsafe(`CREATE TRIGGER ${trigger} BEFORE INSERT ON ${table} FOR EACH ROW
+              SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = 'simulated deadlock', MYSQL_ERRNO = 1213`).unprepared
+          }
+          const code = db.dialect === "pg" ? "40001" : "ER_LOCK_DEADLOCK"
+          /** The operation's failure, and how many statements it ran. */
+          const attempts = <A, E>(effect: Effect.Effect<A, E>) =>
+            Effect.suspend(() => {
+              const recorder = recordingTracer()
+              return effect.pipe(
+                Effect.withTracer(recorder.tracer),
+                Effect.flip,
+                Effect.map((error) => [error, recorder.names.filter((name) => name === "sql.execute").length] as const)
+              )
+            })
+          const appId = randomAppId()
+          const token = yield* makeToken()
+
+          // on its own, the write is retried (1 + 4 attempts)
+          const [alone, aloneRuns] = yield* attempts(store.set(appId, token))
+          assert.strictEqual(alone._tag, "TokenStoreError")
+          assert.include(alone.description, code)
+          assert.strictEqual(aloneRuns, 5)
+
+          // inside a transaction, it fails at once: the transaction is the caller's to start over
+          const [inside, insideRuns] = yield* sql.withTransaction(attempts(store.set(appId, token)))
+          assert.strictEqual(inside._tag, "TokenStoreError")
+          assert.include(inside.description, code)
+          assert.strictEqual(insideRuns, 1)
+        }))
+    }
+
     it.scopedLive("layerFromClient and layerConfig build the same store", () =>
       Effect.gen(function*() {
         const table = randomTable()
@@ -552,6 +679,34 @@ describe("SqlTokenStore.ddl", () => {
     assert.include(mysql[1], "CREATE TABLE IF NOT EXISTS `tokens_codes`")
     const sqlite = Either.getOrThrow(SqlTokenStore.ddl("sqlite", { table: "tokens", memoTable: "codes" }))
     assert.include(sqlite[2], "CREATE TABLE IF NOT EXISTS \"codes\"")
+  })
+})
+
+describe("a legacy create_at", () => {
+  it("is epoch milliseconds or seconds, or a date string with an explicit offset; one without is refused", () => {
+    const at = Date.UTC(2025, 5, 15, 14, 6, 40)
+    assert.strictEqual(internal.parseLegacyTime(String(at)), at)
+    assert.strictEqual(internal.parseLegacyTime(String(at / 1000)), at)
+    for (
+      const text of [
+        "2025-06-15T14:06:40Z",
+        "2025-06-15T14:06:40.000Z",
+        "2025-06-15T22:06:40+08:00",
+        "2025-06-15T22:06:40+0800",
+        "Sun, 15 Jun 2025 14:06:40 GMT",
+        "Sun Jun 15 2025 22:06:40 GMT+0800 (China Standard Time)"
+      ]
+    ) assert.strictEqual(internal.parseLegacyTime(text), at, text)
+    for (
+      const text of ["2025-06-15 14:06:40", "2025-06-15T14:06:40", "2025-06-15", "Jun 15 2025 14:06", "yesterday", ""]
+    ) assert.isUndefined(internal.parseLegacyTime(text), text)
+  })
+})
+
+describe("the test helpers", () => {
+  it("take any CI value but empty, 0 or false for CI, where an unreachable database fails the run", () => {
+    for (const value of ["true", "1", "yes", "TRUE", "github-actions"]) assert.isTrue(isCi(value), value)
+    for (const value of [undefined, "", "0", "false", "False"]) assert.isFalse(isCi(value), String(value))
   })
 })
 

@@ -2,7 +2,8 @@
  * The databases the tests run against, each probed once: PostgreSQL and MariaDB / MySQL from the
  * environment (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`; `MYSQL_HOST`, `MYSQL_PORT`,
  * `MYSQL_USER`, `MYSQL_PASSWORD`, `MYSQL_DATABASE`) and SQLite in a temp file. When a server does not
- * answer, its tests are skipped with a loud warning, except under `CI=true`, where that is a failure.
+ * answer, its tests are skipped with a loud warning, except in CI (`CI` set to anything but empty, `0`
+ * or `false`), where that is a failure.
  */
 import { MysqlClient } from "@effect/sql-mysql2"
 import { PgClient } from "@effect/sql-pg"
@@ -99,15 +100,19 @@ const probe = (db: Database): Promise<string | undefined> =>
     )
   )
 
-const isCI = process.env.CI === "true"
+/** Whether `CI` says we run in CI: any value but unset, empty, `0` or `false` (`CI=1`, `CI=yes`, ...). */
+export const isCi = (value: string | undefined): boolean =>
+  value !== undefined && !["", "0", "false"].includes(value.trim().toLowerCase())
+
+const isCI = isCi(process.env.CI)
 
 const availability = new Map<Database, string | undefined>(
   await Promise.all([postgres, mariadb, sqlite].map(async (db) => [db, await probe(db)] as const))
 )
 
 /**
- * Registers `tests` for every database that answers. One that does not is a failing test under
- * `CI=true`, and a skipped one (with a warning) elsewhere.
+ * Registers `tests` for every database that answers. One that does not is a failing test in CI,
+ * and a skipped one (with a warning) elsewhere.
  */
 export const forEachDatabase = (tests: (db: Database) => void): void => {
   for (const [db, problem] of availability) {
@@ -119,13 +124,13 @@ export const forEachDatabase = (tests: (db: Database) => void): void => {
     const message = `${db.name} at ${where} is not reachable (${problem})`
     if (isCI) {
       describe(db.name, () => {
-        it("is reachable (CI=true: an unreachable database fails the run)", () => {
+        it("is reachable (in CI an unreachable database fails the run)", () => {
           throw new Error(message)
         })
       })
     } else {
       console.warn(
-        `\n!!! SKIPPING the ${db.name} tests of @wxauth/store-sql: ${message}. Set CI=true to fail instead.\n`
+        `\n!!! SKIPPING the ${db.name} tests of @wxauth/store-sql: ${message}. Set CI=1 to fail instead.\n`
       )
       describe.skip(`${db.name} (unreachable: ${problem})`, () => {
         it("skipped", () => {})
