@@ -70,6 +70,13 @@ const login = (options?: { readonly user?: string; readonly scope?: WeChatOAuth.
   })
 
 const stats = Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.stats)
+
+/** The callback URL for alice's consent, carrying a state chosen by the app (e.g. kept in a cookie). */
+const approveWithState = (state: string) =>
+  Effect.flatMap(
+    Sandbox.Sandbox,
+    (sandbox) => sandbox.approve({ appId: app.appId, user: "alice", scope: "snsapi_userinfo", redirectUri, state })
+  )
 const inject = (fault: Sandbox.Fault) => Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.injectFault(fault))
 
 describe("WeChatOAuth", () => {
@@ -262,14 +269,7 @@ describe("WeChatOAuth", () => {
     it.effect("with expectedState, the state in a leaked URL does not make its bearer the same browser", () =>
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth
-        const sandbox = yield* Sandbox.Sandbox
-        const callback = yield* sandbox.approve({
-          appId: app.appId,
-          user: "alice",
-          scope: "snsapi_userinfo",
-          redirectUri,
-          state: "cookieState123"
-        })
+        const callback = yield* approveWithState("cookieState123")
         yield* oauth.handleCallback(callback, { expectedState: "cookieState123", binding: "victim-session" })
         const attacker = yield* Effect.flip(
           withTime(oauth.handleCallback(callback, { expectedState: "cookieState123" }), "100 millis")
@@ -283,7 +283,7 @@ describe("WeChatOAuth", () => {
           expectedState: "cookieState123",
           binding: "victim-session"
         })
-        assert.strictEqual(victim.token.openid, sandbox.openidOf(app.appId, "alice"))
+        assert.strictEqual(victim.token.openid, (yield* Sandbox.Sandbox).openidOf(app.appId, "alice"))
       }).pipe(Effect.provide(TestLayer)))
 
     it.effect("a remembered code answers only its own browser, even while that browser reloads", () =>
@@ -302,14 +302,7 @@ describe("WeChatOAuth", () => {
     it.effect("expectedState is compared as given", () =>
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth
-        const sandbox = yield* Sandbox.Sandbox
-        const callback = yield* sandbox.approve({
-          appId: app.appId,
-          user: "alice",
-          scope: "snsapi_userinfo",
-          redirectUri,
-          state: "cookieState123"
-        })
+        const callback = yield* approveWithState("cookieState123")
         const wrong = yield* Effect.flip(oauth.handleCallback(callback, { expectedState: "cookieState124" }))
         assert.strictEqual(wrong._tag, "StateMismatch")
         const ok = yield* oauth.handleCallback(callback, { expectedState: "cookieState123", binding: "session-1" })
