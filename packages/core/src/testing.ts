@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { assert, describe, layer as layerSuite } from "@effect/vitest"
+import { assert, describe, it as vitestIt, layer as layerSuite } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -93,14 +93,25 @@ const getSome = (appId: string, openid: string) =>
  * import { tokenStoreSuite } from "@wxauth/core/testing"
  *
  * tokenStoreSuite("memory", TokenStore.layerMemory)
+ * // or a store of its own for each test (e.g. its own key prefix):
+ * tokenStoreSuite("memory, per test", () => TokenStore.layerMemory)
  * ```
  *
  * @since 0.1.0
  * @category suites
  */
-export const tokenStoreSuite = <E>(name: string, layer: Layer.Layer<TokenStore.TokenStore, E>): void => {
+export const tokenStoreSuite = <E>(
+  name: string,
+  layer: Layer.Layer<TokenStore.TokenStore, E> | (() => Layer.Layer<TokenStore.TokenStore, E>)
+): void => {
   describe(`TokenStore contract: ${name}`, () => {
-    layerSuite(layer, { timeout: "60 seconds" })((it) => {
+    const cases: Array<readonly [string, () => Effect.Effect<void, unknown, TokenStore.TokenStore>]> = []
+    const it = {
+      effect: (title: string, test: () => Effect.Effect<void, unknown, TokenStore.TokenStore>) => {
+        cases.push([title, test])
+      }
+    }
+    {
       const appId = randomAppId()
       // A realistic "now" (not the TestClock's epoch 0), so a mix-up of seconds and milliseconds shows.
       const realistic = (test: () => Effect.Effect<void, unknown, TokenStore.TokenStore>) => () =>
@@ -265,6 +276,17 @@ export const tokenStoreSuite = <E>(name: string, layer: Layer.Layer<TokenStore.T
           })
         )
       )
-    })
+    }
+    if (typeof layer !== "function") {
+      // one store for the whole suite (tests use their own random openids)
+      layerSuite(layer, { timeout: "60 seconds" })((it) => {
+        for (const [title, test] of cases) it.effect(title, test)
+      })
+    } else {
+      // a store of its own for each test (e.g. its own key prefix or table)
+      for (const [title, test] of cases) {
+        vitestIt.effect(title, () => Effect.provide(test(), layer()), 60_000)
+      }
+    }
   })
 }

@@ -6,6 +6,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 
 tokenStoreSuite("memory", TokenStore.layerMemory)
+tokenStoreSuite("memory, a store per test", () => TokenStore.layerMemory)
 
 describe("TokenStore.layerMemory", () => {
   it.effect("is bounded: past maxEntries the least recently written token goes first", () =>

@@ -53,11 +53,21 @@ describeRedis("RedisTokenStore", () => {
     await admin.quit()
   })
 
-  const storeLayer = RedisTokenStore.layer({ url: redisUrl, keyPrefix: prefix })
   const cipherKey = TokenCipher.generateKey()
   const cipherLayer = TokenCipher.layer({ keys: [{ id: "k1", key: cipherKey }] })
 
-  tokenStoreSuite("redis", storeLayer)
+  // each test of the contract suite on a connection and key prefix of its own
+  const testPrefixes: Array<string> = []
+  afterAll(async () => {
+    const cleaner = makeAdmin()
+    for (const testPrefix of testPrefixes) await cleanup(cleaner, testPrefix)
+    await cleaner.quit()
+  })
+  tokenStoreSuite("redis", () => {
+    const testPrefix = randomPrefix()
+    testPrefixes.push(testPrefix)
+    return RedisTokenStore.layer({ url: redisUrl, keyPrefix: testPrefix })
+  })
   tokenStoreSuite(
     "redis + TokenCipher",
     RedisTokenStore.layer({ url: redisUrl, keyPrefix: cipherPrefix }).pipe(Layer.provide(cipherLayer))
