@@ -464,7 +464,10 @@ export const make = (options?: SandboxOptions): Effect.Effect<SandboxService, Sa
           }
           const method = request.method.toUpperCase()
           const body = request.body ?? ""
-          if (url.pathname === "/__sandbox" || url.pathname.startsWith("/__sandbox/")) {
+          if (Buffer.byteLength(body) > Control.maxBodyBytes) {
+            return Effect.succeed(Control.bodyTooLarge(url.pathname))
+          }
+          if (Control.isControlPath(url.pathname)) {
             return Control.handle(control, method, url, body)
           }
           const endpoint = Engine.endpointOf(url.pathname)

@@ -460,3 +460,120 @@ describe("/__sandbox/ controls over HTTP", () => {
       })))
   }
 })
+
+describe("/__sandbox/ controls refuse hostile bodies with JSON, never a 500", () => {
+  const deep = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
+  const nested = deep(5000)
+  const hostile: ReadonlyArray<[string, string, RegExp]> = [
+    ["/__sandbox/faults", nested, /^Expected \{/],
+    ["/__sandbox/faults", `{"kind":${nested}}`, /^kind: must be one of "busy"/],
+    ["/__sandbox/faults", `{"kind":"slow","delayMs":${nested}}`, /^delayMs: Expected number$/],
+    [
+      "/__sandbox/approve",
+      `{"appId":${nested},"user":${nested},"scope":"x","redirectUri":"y"}`,
+      /^appId: Expected string; user: Expected string$/
+    ],
+    ["/__sandbox/clock/advance", `{"seconds":${nested}}`, /^seconds: Expected number$/],
+    ["/__sandbox/miniprogram/login", `{"appId":"a","user":"b","extra":${nested}}`, /^extra: is unexpected/],
+    [
+      "/__sandbox/miniprogram/encrypt",
+      `{"appId":"a","user":"b","watermarkAppId":{"a":${nested}}}`,
+      /^watermarkAppId: Expected string$/
+    ]
+  ]
+  for (const [path, body, message] of hostile) {
+    it.live(`400 JSON for ${path} with a value nested 5000 deep in ${body.slice(0, 12)}…`, () =>
+      live(Effect.gen(function*() {
+        const answer = yield* postJson(path, body)
+        assert.strictEqual(answer.status, 400, answer.text.slice(0, 300))
+        assert.include(answer.headers["content-type"], "application/json")
+        assert.match(answer.json.error, message)
+        assert.isBelow(answer.text.length, 1000, "the value is not printed")
+        // the sandbox still answers
+        assert.strictEqual((yield* get("/__sandbox/faults")).status, 200)
+      })))
+  }
+
+  it.live("a value nested 30 000 deep (as deep as 64 KiB allows) is a 400 too", () =>
+    live(Effect.gen(function*() {
+      const answer = yield* postJson("/__sandbox/faults", `{"kind":"busy","times":${deep(30_000)}}`)
+      assert.strictEqual(answer.status, 400, answer.text.slice(0, 300))
+      assert.strictEqual(answer.json.error, "times: Expected number")
+    })))
+
+  it.live("many problems: the message names the first few and stops", () =>
+    live(Effect.gen(function*() {
+      const keys = Array.from({ length: 500 }, (_, i) => `"${"k".repeat(100)}${i}":${deep(10)}`)
+      const answer = yield* postJson("/__sandbox/faults", `{"kind":"busy",${keys.join(",")}}`)
+      assert.strictEqual(answer.status, 400, answer.text.slice(0, 300))
+      const problems = answer.json.error.split("; ")
+      assert.strictEqual(problems.length, 9)
+      assert.strictEqual(problems[8], "and more")
+      assert.match(problems[0], /^k{40}…: is unexpected/, "a long key is cut")
+      assert.isBelow(answer.text.length, 3000)
+    })))
+
+  it.live("a body over 64 KiB gets 413 JSON, by Content-Length or by the bytes read", () =>
+    live(Effect.gen(function*() {
+      const server = yield* SandboxServer.SandboxServer
+      const padded = (size: number) => `{"kind":"busy"}${" ".repeat(size - 15)}`
+      const fits = padded(64 * 1024)
+      assert.strictEqual(Buffer.byteLength(fits), 64 * 1024)
+      assert.strictEqual((yield* postJson("/__sandbox/faults", fits)).status, 200)
+      const over = yield* postJson("/__sandbox/faults", padded(64 * 1024 + 1))
+      assert.strictEqual(over.status, 413, over.text.slice(0, 300))
+      assert.include(over.headers["content-type"], "application/json")
+      assert.match(over.json.error, /over 65536 bytes/)
+      // 20 MB sent without a Content-Length (chunked): reading stops at the cap
+      const chunked = yield* Effect.promise(() =>
+        fetch(`${server.url}/__sandbox/faults`, {
+          method: "POST",
+          body: new ReadableStream({
+            start(controller) {
+              for (let i = 0; i < 20; i++) controller.enqueue(new Uint8Array(1024 * 1024).fill(0x20))
+              controller.close()
+            }
+          }),
+          duplex: "half"
+        } as RequestInit).then(async (response) => ({ status: response.status, json: await response.json() }))
+      )
+      assert.strictEqual(chunked.status, 413)
+      assert.match(chunked.json.error, /over 65536 bytes/)
+      // the server is fine afterwards
+      assert.strictEqual((yield* get("/__sandbox/faults")).json.faults.length, 1)
+    })))
+})
+
+describe("in-process controls refuse hostile input", () => {
+  const deep = "[".repeat(5000) + "]".repeat(5000)
+  const control = (path: string, body: string) =>
+    Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.handle({ method: "POST", url: `/__sandbox/${path}`, body }))
+
+  it.effect("a deeply nested body is a 400 JSON error, and a body over 64 KiB a 413", () =>
+    Effect.gen(function*() {
+      for (const [path, body] of [["faults", deep], ["faults", `{"kind":${deep}}`], ["approve", `{"state":${deep}}`]]) {
+        const answer = yield* control(path, body)
+        assert.strictEqual(answer.status, 400, answer.body.slice(0, 300))
+        assert.isString(JSON.parse(answer.body).error)
+        assert.isBelow(answer.body.length, 1000)
+      }
+      const big = yield* control("faults", JSON.stringify({ kind: "busy", errmsg: "中".repeat(22_000) }))
+      assert.strictEqual(big.status, 413, "66 000 bytes of UTF-8 in 22 000 characters")
+      assert.strictEqual(big.headers["content-type"], "application/json; charset=utf-8")
+      const page = yield* Effect.flatMap(Sandbox.Sandbox, (sandbox) =>
+        sandbox.handle({ method: "POST", url: "/connect/oauth2/authorize", body: "x".repeat(70_000) }))
+      assert.strictEqual(page.status, 413)
+      assert.include(page.body, "413 Request Entity Too Large")
+    }).pipe(Effect.provide(Sandbox.layer())))
+
+  it.effect("injectFault and loadOptions describe a deep value without walking it", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const error = yield* Effect.flip(sandbox.injectFault({ kind: JSON.parse(deep) } as unknown as Sandbox.Fault))
+      assert.match(error.message, /^kind: must be one of/)
+      const config = yield* Effect.flip(Sandbox.loadOptions(`{"users":[{"id":"x","nickname":${deep}}]}`))
+      assert.strictEqual(config.message, "bad sandbox config: users.0.nickname: Expected string")
+      const apps = yield* Effect.flip(Sandbox.loadOptions(`{"apps":${deep}}`))
+      assert.match(apps.message, /^bad sandbox config: apps\.0: Expected \{/)
+    }).pipe(Effect.provide(Sandbox.layer())))
+})

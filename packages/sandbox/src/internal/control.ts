@@ -1,6 +1,7 @@
 /**
  * The `/__sandbox/` control endpoints: the sandbox's Effect controls over HTTP, JSON in and out.
- * Bad input gets a 400 `{ "error": "..." }`, an unknown command a 404; never a stack trace.
+ * Bad input gets a 400 `{ "error": "..." }`, a body over `maxBodyBytes` a 413, an unknown command a
+ * 404; never a stack trace.
  *
  * @internal
  */
@@ -27,6 +28,31 @@ const json = (status: number, body: unknown): RawResponse => ({
 })
 
 const error = (status: number, message: string): RawResponse => json(status, { error: message })
+
+/**
+ * The largest request body the sandbox reads, in bytes (controls, consent forms, anything): a fault
+ * or a consent form is far smaller. The HTTP server stops reading there.
+ *
+ * @internal
+ */
+export const maxBodyBytes = 64 * 1024
+
+/** Whether a path is one of the controls. @internal */
+export const isControlPath = (pathname: string): boolean =>
+  pathname === "/__sandbox" || pathname.startsWith("/__sandbox/")
+
+/**
+ * The answer to a request whose body is over `maxBodyBytes`: JSON under `/__sandbox/`, nginx's page
+ * elsewhere. The connection is closed, since the rest of the body is not read.
+ *
+ * @internal
+ */
+export const bodyTooLarge = (pathname: string): RawResponse => {
+  const response = isControlPath(pathname) ?
+    error(413, `the request body is over ${maxBodyBytes} bytes`) :
+    { status: 413, headers: { "content-type": "text/html" }, body: Html.gatewayPage(413) }
+  return { ...response, headers: { ...response.headers, connection: "close" } }
+}
 
 const parseJson = (body: string): Either.Either<unknown, string> => {
   if (body.trim() === "") return Either.left("expected a JSON body")

@@ -120,8 +120,12 @@ export const methodNotAllowedPage = (method: string, path: string): string =>
   page("405 Method Not Allowed", `<h1>405 Method Not Allowed</h1>\n<p>${escapeHtml(method)} ${escapeHtml(path)}</p>`)
 
 /** The body of an nginx-style gateway error, as WeChat's front ends send. @internal */
-export const gatewayPage = (status: 500 | 502): string => {
-  const title = status === 500 ? "500 Internal Server Error" : "502 Bad Gateway"
+export const gatewayPage = (status: 413 | 500 | 502): string => {
+  const title = status === 413 ?
+    "413 Request Entity Too Large" :
+    status === 500 ?
+    "500 Internal Server Error" :
+    "502 Bad Gateway"
   return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`
 }
 

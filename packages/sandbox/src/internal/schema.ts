@@ -5,8 +5,10 @@
  * @internal
  */
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as AST from "effect/SchemaAST"
 import type { Endpoint, Fault, FaultKind, SandboxApp, SandboxOptions, SandboxUser } from "../Sandbox.js"
 import * as Ids from "./ids.js"
 
@@ -127,17 +129,120 @@ export const AdvanceBody = Schema.Struct({
   ms: optional(AtMost100Years(maxAdvanceMillis))
 })
 
-/** One line per problem, `path: message`, joined by "; ". @internal */
-export const formatParseError = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`)
-    .join("; ")
+/** The most problems one message names; the rest are counted, not described. */
+const MAX_PROBLEMS = 8
+/** How deep the walk goes into the issue tree (ours are a few levels deep; a deeper one is cut short). */
+const MAX_ISSUE_DEPTH = 32
+/** A longer path segment (an unexpected key can be of any size) or message is cut to this length. */
+const MAX_SEGMENT = 40
+const MAX_MESSAGE = 200
 
-const dropUndefined = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.map(dropUndefined)
+const cut = (text: string, max: number): string => text.length > max ? `${text.slice(0, max)}…` : text
+
+/** The text of a plain message annotation (the annotations of these schemas never read the value). */
+const annotated = (
+  ast: AST.Annotated,
+  issue: ParseResult.ParseIssue
+): { readonly message: string; readonly override: boolean } | undefined => {
+  const annotation = AST.getMessageAnnotation(ast)
+  if (Option.isNone(annotation)) return undefined
+  const result = annotation.value(issue)
+  if (typeof result === "string") return { message: result, override: false }
+  if ("message" in result && typeof result.message === "string") {
+    return { message: result.message, override: result.override }
+  }
+  return undefined
+}
+
+/** What a schema expects (as Effect's formatters say it), from the schema alone: never from the value. */
+const expected = (ast: AST.AST): string =>
+  AST.isRefinement(ast) ?
+    AST.getDescriptionAnnotation(ast).pipe(
+      Option.orElse(() => AST.getTitleAnnotation(ast)),
+      Option.orElse(() => AST.getIdentifierAnnotation(ast)),
+      Option.getOrElse(() => String(ast))
+    ) :
+    String(ast)
+
+/**
+ * One line per problem, `path: message`, joined by "; ". Built from the issue tree's paths and issue
+ * kinds and the schemas' own messages only: the value that failed (`actual`) is never formatted, so
+ * a value of any size or depth (`[[[[...]]]]` five thousand deep) costs nothing to describe, and the
+ * walk stops after `MAX_PROBLEMS` problems.
+ *
+ * @internal
+ */
+export const formatIssue = (root: ParseResult.ParseIssue): string => {
+  const problems: Array<string> = []
+  let more = 0
+  const add = (path: ReadonlyArray<PropertyKey>, message: string): void => {
+    if (problems.length >= MAX_PROBLEMS) {
+      more++
+      return
+    }
+    const text = cut(message, MAX_MESSAGE)
+    problems.push(path.length === 0 ? text : `${path.map((key) => cut(String(key), MAX_SEGMENT)).join(".")}: ${text}`)
+  }
+  const walk = (issue: ParseResult.ParseIssue, path: ReadonlyArray<PropertyKey>, depth: number): void => {
+    if (more > 0) return
+    if (depth > MAX_ISSUE_DEPTH) return add(path, "is invalid")
+    switch (issue._tag) {
+      case "Pointer":
+        return walk(issue.issue, path.concat(issue.path), depth + 1)
+      case "Composite": {
+        const own = annotated(issue.ast, issue)
+        if (own?.override === true) return add(path, own.message)
+        for (const inner of Array.isArray(issue.issues) ? issue.issues : [issue.issues]) walk(inner, path, depth + 1)
+        return
+      }
+      case "Refinement": {
+        const own = annotated(issue.ast, issue)
+        if (own !== undefined && (own.override || issue.kind === "Predicate")) return add(path, own.message)
+        if (issue.kind === "From") return walk(issue.issue, path, depth + 1)
+        return add(path, `Expected ${expected(issue.ast)}`)
+      }
+      case "Transformation": {
+        const own = annotated(issue.ast, issue)
+        if (own !== undefined && (own.override || issue.kind === "Transformation")) return add(path, own.message)
+        return walk(issue.issue, path, depth + 1)
+      }
+      case "Type":
+        // not `issue.message`: a transformation may have written the value into it
+        return add(path, annotated(issue.ast, issue)?.message ?? `Expected ${expected(issue.ast)}`)
+      case "Missing": {
+        const own = AST.getMissingMessageAnnotation(issue.ast)
+        const message = Option.isSome(own) ? own.value() : undefined
+        return add(path, typeof message === "string" ? message : "is missing")
+      }
+      case "Unexpected":
+        // Effect's message lists the keys the schema expects, never the value
+        return add(path, issue.message ?? "is unexpected")
+      case "Forbidden":
+        return add(path, "is forbidden")
+    }
+  }
+  walk(root, [], 0)
+  if (more > 0) problems.push("and more")
+  return problems.length === 0 ? "is invalid" : problems.join("; ")
+}
+
+/** `formatIssue` of a `ParseError`. @internal */
+export const formatParseError = (error: ParseResult.ParseError): string => formatIssue(error.issue)
+
+/** How deep `dropUndefined` looks: options, a list, an app or user, its fields. */
+const DROP_UNDEFINED_DEPTH = 3
+
+/**
+ * Drops `undefined` values (`{ state: undefined }` from code) so that `exact` optional fields take
+ * them. Only the first levels: deeper values are left as they are, so a deep JSON body cannot
+ * exhaust the stack.
+ */
+const dropUndefined = (value: unknown, depth: number = 0): unknown => {
+  if (depth >= DROP_UNDEFINED_DEPTH) return value
+  if (Array.isArray(value)) return value.map((item) => dropUndefined(item, depth + 1))
   if (typeof value !== "object" || value === null || Object.getPrototypeOf(value) !== Object.prototype) return value
   return Object.fromEntries(
-    Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, dropUndefined(v)])
+    Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, dropUndefined(v, depth + 1)])
   )
 }
 

@@ -15,17 +15,50 @@ import * as Option from "effect/Option"
 import * as Http from "node:http"
 import type { SandboxRequest, SandboxResponse } from "../Sandbox.js"
 import * as SandboxServer from "../SandboxServer.js"
+import * as Control from "./control.js"
+
+/**
+ * The request body, read up to `Control.maxBodyBytes`: `undefined` when it is larger (by its
+ * Content-Length or by the bytes read), and reading stops there. The socket is left open, so the
+ * 413 still reaches the client.
+ */
+const readBody = (incoming: Http.IncomingMessage): Effect.Effect<string | undefined> =>
+  Effect.async<string | undefined>((resume) => {
+    const declared = Number(incoming.headers["content-length"])
+    if (declared > Control.maxBodyBytes) return resume(Effect.succeed(undefined))
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const done = (result: string | undefined) => {
+      cleanup()
+      resume(Effect.succeed(result))
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= Control.maxBodyBytes) return void chunks.push(chunk)
+      incoming.pause()
+      done(undefined)
+    }
+    const onEnd = () => done(Buffer.concat(chunks).toString("utf8"))
+    // the client went away: the fiber is interrupted as the response closes
+    const onGone = () => done("")
+    const cleanup = () => {
+      incoming.off("data", onData).off("end", onEnd).off("error", onGone).off("close", onGone)
+    }
+    incoming.on("data", onData).on("end", onEnd).on("error", onGone).on("close", onGone)
+    return Effect.sync(cleanup)
+  })
 
 const app = (handle: (request: SandboxRequest) => Effect.Effect<SandboxResponse>) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const url = Option.getOrElse(HttpServerRequest.toURL(request), () => new URL(request.url, "http://localhost"))
-    const body = request.method === "GET" || request.method === "HEAD" ?
-      "" :
-      yield* Effect.orElseSucceed(request.text, () => "")
-    const response = yield* handle({ method: request.method, url: url.href, headers: request.headers, body })
+    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+    const body = request.method === "GET" || request.method === "HEAD" ? "" : yield* readBody(incoming)
+    const response: SandboxResponse = body === undefined ?
+      Control.bodyTooLarge(url.pathname) :
+      yield* handle({ method: request.method, url: url.href, headers: request.headers, body })
     if (response.fault === "reset") {
-      NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
+      incoming.socket.destroy()
       return yield* Effect.interrupt
     }
     return HttpServerResponse.text(response.body, { status: response.status, headers: response.headers })
