@@ -72,7 +72,7 @@ export const makeWith = (
     return MiniProgram.of({
       appId: config.appId,
       code2Session: (jsCode): Effect.Effect<Session, WeChatError.RequestFailure | WeChatError.InvalidArgument> =>
-        (jsCodePattern.test(jsCode)
+        (typeof jsCode === "string" && jsCodePattern.test(jsCode)
           ? RefreshPolicy.retrying(
             api.code2Session(jsCode),
             policy.isExchangeRetryable,

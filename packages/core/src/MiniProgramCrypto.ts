@@ -58,18 +58,42 @@ export interface DecryptOptions {
   readonly iv: string
 }
 
-const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+/**
+ * The longest `encryptedData` accepted, in base64 characters. WeChat's user data (profile, phone
+ * number, run data) is a few kilobytes; anything larger is refused before it is read.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxEncryptedDataLength = 65_536
+
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
 
 const fail = (reason: DecryptError["reason"], description: string) =>
   Either.left(new DecryptError({ reason, description }))
 
-/** Strict base64: the standard alphabet, padded, canonical (it re-encodes to the same text). */
-const fromBase64 = (text: string): Buffer | undefined => {
-  if (typeof text !== "string" || !base64.test(text)) return undefined
+const isBase64Char = (code: number): boolean =>
+  (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) ||
+  code === 0x2b || code === 0x2f
+
+/**
+ * Strict base64: the standard alphabet, padded, canonical (it re-encodes to the same text), at most
+ * `max` characters. One linear pass, no regular expression.
+ */
+const fromBase64 = (text: unknown, max: number): Buffer | undefined => {
+  if (typeof text !== "string" || text.length > max || text.length % 4 !== 0) return undefined
+  let padding = 0
+  if (text.charCodeAt(text.length - 1) === 0x3d) padding = text.charCodeAt(text.length - 2) === 0x3d ? 2 : 1
+  const end = text.length - padding
+  for (let i = 0; i < end; i++) {
+    if (!isBase64Char(text.charCodeAt(i))) return undefined
+  }
   const bytes = Buffer.from(text, "base64")
   return bytes.toString("base64") === text ? bytes : undefined
 }
+
+/** base64 of 16 bytes. */
+const keyLength = 24
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -80,11 +104,21 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
  * @category decryption
  */
 export const decryptUserDataSync = (options: DecryptOptions): Either.Either<UserData, DecryptError> => {
-  const key = fromBase64(Redacted.value(options.sessionKey))
+  if (!isRecord(options)) return fail("BadJson", "the options must be an object")
+  const sessionKey: unknown = Redacted.isRedacted(options.sessionKey) ? Redacted.value(options.sessionKey) : undefined
+  if (typeof sessionKey !== "string") return fail("BadKey", "the session key must be a Redacted string")
+  // one block more than 16 bytes still decodes, so that a wrong length is reported as such
+  const key = fromBase64(sessionKey, 2 * keyLength)
   if (key === undefined) return fail("BadBase64", "the session key is not valid base64")
-  const iv = fromBase64(options.iv)
+  const iv = fromBase64(options.iv, 2 * keyLength)
   if (iv === undefined) return fail("BadBase64", "the iv is not valid base64")
-  const data = fromBase64(options.encryptedData)
+  if (typeof options.encryptedData === "string" && options.encryptedData.length > maxEncryptedDataLength) {
+    return fail(
+      "BadBase64",
+      `the encrypted data is longer than ${maxEncryptedDataLength} characters (WeChat's user data is a few KB)`
+    )
+  }
+  const data = fromBase64(options.encryptedData, maxEncryptedDataLength)
   if (data === undefined) return fail("BadBase64", "the encrypted data is not valid base64")
   if (key.length !== 16) return fail("BadKey", `the session key must be 16 bytes, got ${key.length}`)
   if (iv.length !== 16) return fail("BadIv", `the iv must be 16 bytes, got ${iv.length}`)
@@ -112,7 +146,7 @@ export const decryptUserDataSync = (options: DecryptOptions): Either.Either<User
   if (!isRecord(watermark) || typeof watermark.appid !== "string" || typeof watermark.timestamp !== "number") {
     return fail("WatermarkMismatch", "the decrypted data has no valid watermark")
   }
-  if (watermark.appid !== options.appId) {
+  if (typeof options.appId !== "string" || watermark.appid !== options.appId) {
     return fail("WatermarkMismatch", "the data was encrypted for another app")
   }
   return Either.right(json as UserData)

@@ -141,6 +141,11 @@ const probeOrigin = "https://wxauth.invalid"
 const utf8 = new TextEncoder()
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
 
+const isStateConfig = (config: unknown): config is StateConfig =>
+  typeof config === "object" && config !== null && typeof (config as StateConfig).appId === "string" &&
+  Redacted.isRedacted((config as StateConfig).stateSecret) &&
+  Redacted.value((config as StateConfig).stateSecret) instanceof Uint8Array
+
 const keyOf = (config: Pick<StateConfig, "stateSecret">): Uint8Array => Redacted.value(config.stateSecret)
 
 const computeMac = (config: Pick<StateConfig, "appId" | "stateSecret">, signed: Uint8Array): Buffer =>
@@ -169,7 +174,10 @@ const bindingBytes = (config: Pick<StateConfig, "appId" | "stateSecret">, bindin
  * @category utils
  */
 export const bindingHash = (config: Pick<StateConfig, "appId" | "stateSecret">, binding: string): string =>
-  bindingBytes(config, binding).toString("hex")
+  // a binding that is not a string (a JavaScript caller's mistake) hashes as its type and text, so it
+  // never matches a string binding
+  bindingBytes(config, typeof binding === "string" ? binding : `\u0000${typeof binding}\u0000${String(binding)}`)
+    .toString("hex")
 
 /**
  * Compares two strings without leaking where they differ: both are hashed (SHA-256) and the digests
@@ -180,6 +188,7 @@ export const bindingHash = (config: Pick<StateConfig, "appId" | "stateSecret">, 
  * @category utils
  */
 export const equals = (a: string, b: string): boolean => {
+  if (typeof a !== "string" || typeof b !== "string") return false
   const left = Crypto.createHash("sha256").update(a, "utf8").digest()
   const right = Crypto.createHash("sha256").update(b, "utf8").digest()
   return Crypto.timingSafeEqual(left, right)
@@ -213,8 +222,9 @@ const returnToProblem = (returnTo: string): string | undefined => {
 
 const invalid = (argument: string, description: string) => Either.left(new InvalidArgument({ argument, description }))
 
-const encodeReturnTo = (returnTo: string | undefined, bound: boolean): Either.Either<Uint8Array, InvalidArgument> => {
+const encodeReturnTo = (returnTo: unknown, bound: boolean): Either.Either<Uint8Array, InvalidArgument> => {
   if (returnTo === undefined) return Either.right(new Uint8Array(0))
+  if (typeof returnTo !== "string") return invalid("returnTo", "the return path must be a string")
   const problem = returnToProblem(returnTo)
   if (problem !== undefined) return invalid("returnTo", `the return path ${problem}`)
   const bytes = utf8.encode(returnTo)
@@ -238,7 +248,7 @@ const encodeReturnTo = (returnTo: string | undefined, bound: boolean): Either.Ei
 }
 
 const ttlMillis = (config: StateConfig, ttl: Duration.DurationInput | undefined): number | undefined => {
-  const duration = ttl === undefined ? Option.some(config.stateTtl) : Duration.decodeUnknown(ttl)
+  const duration = Duration.decodeUnknown(ttl === undefined ? config.stateTtl : ttl)
   if (Option.isNone(duration)) return undefined
   const millis = Duration.toMillis(duration.value)
   return Number.isFinite(millis) && millis > 0 ? millis : undefined
@@ -259,11 +269,17 @@ export const makeWith = (
   now: number,
   options?: MakeOptions | undefined
 ): Either.Either<string, InvalidArgument> => {
-  if (!(Number.isFinite(now) && now >= 0)) {
+  if (!isStateConfig(config)) return invalid("config", "must be a WeChatConfig (appId and stateSecret)")
+  if (!(typeof now === "number" && Number.isFinite(now) && now >= 0)) {
     return invalid("now", "the time must be a non-negative epoch in milliseconds")
   }
-  const binding = options?.binding
-  if (binding !== undefined && binding === "") return invalid("binding", "the binding must not be empty")
+  if (options !== undefined && options !== null && typeof options !== "object") {
+    return invalid("options", "must be an object")
+  }
+  const binding: unknown = options?.binding
+  if (binding !== undefined && (typeof binding !== "string" || binding === "")) {
+    return invalid("binding", "the binding must be a non-empty string")
+  }
   const bound = binding !== undefined
   const returnTo = encodeReturnTo(options?.returnTo, bound)
   if (Either.isLeft(returnTo)) return Either.left(returnTo.left)
@@ -283,7 +299,7 @@ export const makeWith = (
   offset = bytes.writeUInt32BE(expiresAt, offset)
   Crypto.randomFillSync(bytes, offset, nonceSize)
   offset += nonceSize
-  if (bound) offset += bindingBytes(config, binding).copy(bytes, offset)
+  if (bound) offset += bindingBytes(config, binding as string).copy(bytes, offset)
   bytes.set(returnToBytes, offset)
   offset += returnToBytes.length
   computeMac(config, bytes.subarray(0, offset)).copy(bytes, offset)
@@ -310,6 +326,9 @@ export const verifyWith = (
   options?: VerifyOptions | undefined
 ): Either.Either<Verified, StateMismatch> => {
   if (typeof state !== "string" || state.length > maxLength || !alphabet.test(state)) return mismatch("Malformed")
+  // without a trusted config nothing can be verified; without a real time nothing is fresh
+  if (!isStateConfig(config)) return mismatch("BadSignature")
+  if (typeof now !== "number" || !Number.isFinite(now)) return mismatch("Expired")
   const decoded = Base62.decode(state)
   if (decoded === undefined || decoded.length < fixedSize) return mismatch("Malformed")
   const bytes = Buffer.from(decoded.buffer, decoded.byteOffset, decoded.length)
@@ -343,8 +362,8 @@ export const verifyWith = (
 
   if (now >= expiresAt) return mismatch("Expired")
   if (stateBinding !== undefined) {
-    const binding = options?.binding
-    if (binding === undefined || !Crypto.timingSafeEqual(bindingBytes(config, binding), stateBinding)) {
+    const binding: unknown = typeof options === "object" && options !== null ? options.binding : undefined
+    if (typeof binding !== "string" || !Crypto.timingSafeEqual(bindingBytes(config, binding), stateBinding)) {
       return mismatch("Binding")
     }
   }

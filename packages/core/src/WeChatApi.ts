@@ -15,9 +15,12 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
-import * as ParseResult from "effect/ParseResult"
+import type * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Answer from "./internal/answer.js"
+import * as HttpClientInternal from "./internal/httpClient.js"
+import { tooLargeCode } from "./internal/httpClientCause.js"
 import * as UserInfo from "./UserInfo.js"
 import * as WeChatConfig from "./WeChatConfig.js"
 import * as WeChatError from "./WeChatError.js"
@@ -31,12 +34,13 @@ import * as WeChatHttpClient from "./WeChatHttpClient.js"
  */
 export const TokenResponse = Schema.Struct({
   access_token: Schema.Redacted(Schema.NonEmptyString),
-  expires_in: Schema.Number,
+  /** Seconds, an integer from 1 to 30 days: anything else (Infinity, negative, 1e300) is refused. */
+  expires_in: Schema.Int.pipe(Schema.between(1, 2_592_000)),
   refresh_token: Schema.Redacted(Schema.NonEmptyString),
   openid: Schema.NonEmptyString,
   scope: Schema.String,
   unionid: Schema.optional(Schema.String),
-  is_snapshotuser: Schema.optional(Schema.Number)
+  is_snapshotuser: Schema.optional(Schema.Int.pipe(Schema.between(0, 1)))
 })
 
 /**
@@ -129,14 +133,7 @@ const paths: Record<WeChatError.Endpoint, string> = {
   jscode2session: "/sns/jscode2session"
 }
 
-const describeParseError = (error: ParseResult.ParseError): string => {
-  // Only paths and issue kinds: messages would quote the values, tokens included.
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  return `unexpected shape (${
-    issues.slice(0, 5).map((issue) => `${issue.path.length === 0 ? "body" : issue.path.join(".")}: ${issue._tag}`)
-      .join(", ")
-  })`
-}
+type Decode<A> = (u: unknown) => Either.Either<A, ParseResult.ParseError | string>
 
 /**
  * Options of `makeWith`.
@@ -167,21 +164,18 @@ export const makeWith = (
   Effect.gen(function*() {
     const config = yield* WeChatConfig.WeChatConfig
     const injected = yield* HttpClient.HttpClient
-    const lean = WeChatHttpClient.isWeChatHttpClient(injected)
-    const client = lean
-      ? WeChatHttpClient.withTimeout(injected, config.timeout)
-      : HttpClient.withTracerDisabledWhen(injected, () => true)
     const timeoutMillis = Duration.toMillis(config.timeout)
+    const maxBytes = config.maxResponseBytes
+    const leanClient = HttpClientInternal.withLimits(injected, timeoutMillis, maxBytes)
+    const lean = leanClient !== undefined
+    const client = leanClient ?? HttpClient.withTracerDisabledWhen(injected, () => true)
     const base = config.apiBaseUrl
     const serverAddress = new URL(base).host
     const appIdParam = encodeURIComponent(config.appId)
     const secretParam = encodeURIComponent(Redacted.value(config.appSecret))
     const spans = options?.spans ?? true
 
-    const endpointCall = <A>(
-      endpoint: WeChatError.Endpoint,
-      decode: (u: unknown) => Either.Either<A, ParseResult.ParseError>
-    ) => {
+    const endpointCall = <A>(endpoint: WeChatError.Endpoint, decode: Decode<A>) => {
       const path = paths[endpoint]
       const prefix = `${base}${path}?`
       // built once: each call only swaps the URL
@@ -208,9 +202,12 @@ export const makeWith = (
           "wechat.app_id": config.appId
         }
       } as const
-      const transportError = (error: unknown) => {
+      const malformed = (description: string) => new WeChatError.MalformedResponse({ endpoint, description })
+      const tooLarge = () => malformed(`the answer is larger than ${maxBytes} bytes`)
+      const transportError = (error: unknown): WeChatError.TransportError | WeChatError.MalformedResponse => {
         // a cleaned copy: the RequestError itself serialises the URL, query included
         const cause = WeChatHttpClient.toTransportCause(error)
+        if (cause.code === tooLargeCode) return tooLarge()
         return new WeChatError.TransportError({
           endpoint,
           reason: cause.kind,
@@ -230,7 +227,35 @@ export const makeWith = (
       const bounded = (effect: Effect.Effect<A, WeChatError.RequestFailure>) =>
         lean ? effect : Effect.timeoutFail(effect, { duration: config.timeout, onTimeout: timeoutError })
       const spanName = `WeChatApi.${endpoint}`
-      return (query: string): Effect.Effect<A, WeChatError.RequestFailure> => {
+      const decodeText = (
+        text: string,
+        secrets: ReadonlyArray<string>
+      ): Effect.Effect<A, WeChatError.RequestFailure> => {
+        let body: unknown
+        try {
+          body = JSON.parse(text)
+        } catch {
+          return Effect.fail(malformed("the body is not JSON"))
+        }
+        if (typeof body !== "object" || body === null || Array.isArray(body)) {
+          return Effect.fail(malformed("the body is not a JSON object"))
+        }
+        const errcode = (body as { errcode?: unknown }).errcode
+        if (errcode !== undefined && errcode !== 0) {
+          if (typeof errcode !== "number" || !Number.isSafeInteger(errcode)) {
+            return Effect.fail(malformed("errcode is not an integer"))
+          }
+          const errmsg = Answer.scrubErrmsg((body as { errmsg?: unknown }).errmsg, secrets)
+          return Effect.fail(WeChatError.fromErrcode(errcode, errmsg, endpoint))
+        }
+        const decoded = decode(body)
+        return Either.isRight(decoded)
+          ? Effect.succeed(decoded.right)
+          : Effect.fail(malformed(
+            typeof decoded.left === "string" ? decoded.left : Answer.describeParseIssue(decoded.left.issue)
+          ))
+      }
+      return (query: string, secrets: ReadonlyArray<string>): Effect.Effect<A, WeChatError.RequestFailure> => {
         const request = HttpClientRequest.setUrl(baseRequest, prefix + query)
         const call = Effect.mapError(client.execute(request), transportError).pipe(
           Effect.flatMap((response) => {
@@ -245,44 +270,12 @@ export const makeWith = (
                 })
               )
               // another client's connection goes back to its pool only once the body is read
-              return lean ? failure : Effect.zipRight(Effect.ignore(response.text), failure)
+              return lean
+                ? failure
+                : Effect.zipRight(Effect.ignore(Answer.readCapped(response, maxBytes, tooLarge)), failure)
             }
-            return Effect.flatMap(
-              Effect.mapError(response.text, transportError),
-              (text): Effect.Effect<A, WeChatError.RequestFailure> => {
-                let body: unknown
-                try {
-                  body = JSON.parse(text)
-                } catch {
-                  return Effect.fail(
-                    new WeChatError.MalformedResponse({ endpoint, description: "the body is not JSON" })
-                  )
-                }
-                if (typeof body !== "object" || body === null) {
-                  return Effect.fail(
-                    new WeChatError.MalformedResponse({ endpoint, description: "the body is not a JSON object" })
-                  )
-                }
-                const errcode = (body as { errcode?: unknown }).errcode
-                if (errcode !== undefined && errcode !== 0) {
-                  if (typeof errcode !== "number") {
-                    return Effect.fail(
-                      new WeChatError.MalformedResponse({ endpoint, description: "errcode is not a number" })
-                    )
-                  }
-                  const errmsg = (body as { errmsg?: unknown }).errmsg
-                  return Effect.fail(
-                    WeChatError.fromErrcode(errcode, typeof errmsg === "string" ? errmsg : "", endpoint)
-                  )
-                }
-                const decoded = decode(body)
-                return Either.isRight(decoded)
-                  ? Effect.succeed(decoded.right)
-                  : Effect.fail(
-                    new WeChatError.MalformedResponse({ endpoint, description: describeParseError(decoded.left) })
-                  )
-              }
-            )
+            const text = lean ? response.text : Answer.readCapped(response, maxBytes, tooLarge)
+            return Effect.flatMap(Effect.mapError(text, transportError), (text) => decodeText(text, secrets))
           })
         )
         const counted = Effect.tapError(bounded(call), onError)
@@ -294,29 +287,102 @@ export const makeWith = (
     const accessTokenCall = endpointCall("access_token", decodeToken)
     const refreshTokenCall = endpointCall("refresh_token", decodeToken)
     const userInfoCall = endpointCall("userinfo", Schema.decodeUnknownEither(UserInfo.UserInfo))
-    const authCall = endpointCall("auth", (_: unknown) => Either.right(undefined))
+    // WeChat's own "valid" answer is `{"errcode":0,"errmsg":"ok"}`: anything else is not a yes
+    const authCall = endpointCall(
+      "auth",
+      (body: unknown) =>
+        (body as { errcode?: unknown }).errcode === 0
+          ? Either.right(undefined)
+          : Either.left("no errcode 0 in the answer")
+    )
     const code2SessionCall = endpointCall("jscode2session", Schema.decodeUnknownEither(SessionResponse))
     const enc = encodeURIComponent
+    const secret = Redacted.value(config.appSecret)
+    const sameOpenid = <A extends { readonly openid: string }>(
+      endpoint: WeChatError.Endpoint,
+      openid: string
+    ) =>
+    (answer: A): Effect.Effect<A, WeChatError.MalformedResponse> =>
+      answer.openid === openid
+        ? Effect.succeed(answer)
+        : Effect.fail(
+          new WeChatError.MalformedResponse({ endpoint, description: "the answer is for another openid" })
+        )
 
     return WeChatApi.of({
       appId: config.appId,
       accessToken: (code) =>
-        accessTokenCall(
-          `appid=${appIdParam}&secret=${secretParam}&code=${enc(code)}&grant_type=authorization_code`
+        Effect.suspend(() =>
+          checkString("code", code, 512) ??
+            accessTokenCall(
+              `appid=${appIdParam}&secret=${secretParam}&code=${enc(code)}&grant_type=authorization_code`,
+              [secret, code]
+            )
         ),
       refreshToken: (refreshToken) =>
-        refreshTokenCall(
-          `appid=${appIdParam}&grant_type=refresh_token&refresh_token=${enc(Redacted.value(refreshToken))}`
-        ),
+        Effect.suspend(() => {
+          const value = redactedText(refreshToken)
+          return value === undefined
+            ? invalidArgument("refreshToken", "must be a Redacted string")
+            : refreshTokenCall(
+              `appid=${appIdParam}&grant_type=refresh_token&refresh_token=${enc(value)}`,
+              [value]
+            )
+        }),
       userInfo: (accessToken, openid, lang = "zh_CN") =>
-        userInfoCall(`access_token=${enc(Redacted.value(accessToken))}&openid=${enc(openid)}&lang=${enc(lang)}`),
-      auth: (accessToken, openid) => authCall(`access_token=${enc(Redacted.value(accessToken))}&openid=${enc(openid)}`),
+        Effect.suspend(() => {
+          const value = redactedText(accessToken)
+          if (value === undefined) return invalidArgument("accessToken", "must be a Redacted string")
+          return checkString("openid", openid, 128) ?? checkLang(lang) ??
+            Effect.flatMap(
+              userInfoCall(
+                `access_token=${enc(value)}&openid=${enc(openid)}&lang=${enc(lang)}`,
+                [value]
+              ),
+              sameOpenid("userinfo", openid)
+            )
+        }),
+      auth: (accessToken, openid) =>
+        Effect.suspend(() => {
+          const value = redactedText(accessToken)
+          if (value === undefined) return invalidArgument("accessToken", "must be a Redacted string")
+          return checkString("openid", openid, 128) ??
+            authCall(`access_token=${enc(value)}&openid=${enc(openid)}`, [value])
+        }),
       code2Session: (jsCode) =>
-        code2SessionCall(
-          `appid=${appIdParam}&secret=${secretParam}&js_code=${enc(jsCode)}&grant_type=authorization_code`
+        Effect.suspend(() =>
+          checkString("jsCode", jsCode, 512) ??
+            code2SessionCall(
+              `appid=${appIdParam}&secret=${secretParam}&js_code=${enc(jsCode)}&grant_type=authorization_code`,
+              [secret, jsCode]
+            )
         )
     })
   })
+
+const invalidArgument = (argument: string, description: string) =>
+  Effect.fail(new WeChatError.InvalidArgument({ argument, description }))
+
+/** `undefined` when `value` is a non-empty string of at most `max` characters, else the failure. */
+const checkString = (
+  argument: string,
+  value: unknown,
+  max: number
+): Effect.Effect<never, WeChatError.InvalidArgument> | undefined =>
+  typeof value === "string" && value.length > 0 && value.length <= max
+    ? undefined
+    : invalidArgument(argument, `must be a non-empty string of at most ${max} characters`)
+
+const langs: ReadonlySet<unknown> = new Set(["zh_CN", "zh_TW", "en"])
+
+const checkLang = (lang: unknown): Effect.Effect<never, WeChatError.InvalidArgument> | undefined =>
+  langs.has(lang) ? undefined : invalidArgument("lang", "must be zh_CN, zh_TW or en")
+
+const redactedText = (value: unknown): string | undefined => {
+  if (!Redacted.isRedacted(value)) return undefined
+  const text: unknown = Redacted.value(value)
+  return typeof text === "string" && text.length > 0 && text.length <= 1024 ? text : undefined
+}
 
 /**
  * Builds the endpoints, one span per call.

@@ -38,6 +38,11 @@ export interface WeChatConfigShape {
   readonly stateTtl: Duration.Duration
   /** Keys for `TokenCipher.layerFromWeChatConfig` (empty: tokens are stored as they are). */
   readonly cipherKeys: ReadonlyArray<CipherKey>
+  /**
+   * The largest answer accepted from WeChat, in bytes. Default 65 536: WeChat's answers are a few
+   * hundred bytes; a larger one is refused (`MalformedResponse`) as soon as it is announced or read.
+   */
+  readonly maxResponseBytes: number
 }
 
 /**
@@ -61,6 +66,7 @@ export interface Options {
   readonly stateSecret?: Redacted.Redacted<string> | string | undefined
   readonly stateTtl?: Duration.DurationInput | undefined
   readonly cipherKeys?: ReadonlyArray<CipherKey> | undefined
+  readonly maxResponseBytes?: number | undefined
 }
 
 /**
@@ -73,15 +79,24 @@ export const defaults = {
   apiBaseUrl: "https://api.weixin.qq.com",
   openBaseUrl: "https://open.weixin.qq.com",
   timeout: Duration.seconds(5),
-  stateTtl: Duration.minutes(10)
+  stateTtl: Duration.minutes(10),
+  maxResponseBytes: 65_536
 } as const
 
-const baseUrl = (name: string, value: string): Either.Either<string, ConfigError.ConfigError> => {
+/** The largest `maxResponseBytes` accepted: 16 MiB. */
+const maxResponseBytesLimit = 16 * 1024 * 1024
+
+const baseUrl = (name: string, value: unknown): Either.Either<string, ConfigError.ConfigError> => {
+  if (typeof value !== "string") return Either.left(ConfigError.InvalidData([name], "must be a string"))
   let url: URL
   try {
     url = new URL(value)
   } catch {
     return Either.left(ConfigError.InvalidData([name], `not an absolute URL`))
+  }
+  if (url.username !== "" || url.password !== "") {
+    // they would be sent with every request and recorded wherever the URL is (spans, logs)
+    return Either.left(ConfigError.InvalidData([name], "must not carry credentials (user:password@)"))
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     return Either.left(ConfigError.InvalidData([name], `must be an http(s) URL`))
@@ -94,45 +109,83 @@ const baseUrl = (name: string, value: string): Either.Either<string, ConfigError
 
 const positiveDuration = (name: string, input: unknown): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
   const decoded = Duration.decodeUnknown(input)
-  return Option.isSome(decoded) && Duration.greaterThan(decoded.value, Duration.zero)
+  // a deadline of Infinity would be no deadline at all
+  return Option.isSome(decoded) && Duration.isFinite(decoded.value) &&
+      Duration.greaterThan(decoded.value, Duration.zero)
     ? Either.right(decoded.value)
-    : Either.left(ConfigError.InvalidData([name], "must be a positive duration, e.g. \"5 seconds\""))
+    : Either.left(ConfigError.InvalidData([name], "must be a positive, finite duration, e.g. \"5 seconds\""))
 }
 
-const secretOf = (value: Redacted.Redacted<string> | string): Redacted.Redacted<string> =>
-  typeof value === "string" ? Redacted.make(value) : value
+/** A string, or the text of a `Redacted` string; `undefined` for anything else. */
+const secretText = (value: unknown): string | undefined => {
+  if (typeof value === "string") return value
+  if (Redacted.isRedacted(value)) {
+    const text: unknown = Redacted.value(value)
+    return typeof text === "string" ? text : undefined
+  }
+  return undefined
+}
+
+const positiveInt = (name: string, value: unknown, max: number): Either.Either<number, ConfigError.ConfigError> =>
+  typeof value === "number" && Number.isSafeInteger(value) && value > 0 && value <= max
+    ? Either.right(value)
+    : Either.left(ConfigError.InvalidData([name], `must be an integer from 1 to ${max}`))
+
+const field = (options: unknown, key: string): unknown =>
+  typeof options === "object" && options !== null ? (options as Record<string, unknown>)[key] : undefined
 
 /**
- * Validates options into a configuration. An empty appid or secret, a bad base URL or a
- * non-positive timeout is a `ConfigError` naming the field.
+ * Validates options into a configuration. A missing, empty or non-string appid or secret, a bad base
+ * URL (not http(s), with a query, or with `user:password@` credentials), a non-positive timeout or a
+ * `maxResponseBytes` outside 1 to 16 MiB is a `ConfigError` naming the field.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: Options): Either.Either<WeChatConfigShape, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    const appId = options.appId.trim()
+    // JavaScript callers may pass anything: every field is checked for its type before it is used
+    const rawAppId = field(options, "appId")
+    if (rawAppId !== undefined && typeof rawAppId !== "string") {
+      return yield* Either.left(ConfigError.InvalidData(["appId"], "the WeChat appid must be a string"))
+    }
+    const appId = (rawAppId ?? "").trim()
     if (appId === "") return yield* Either.left(ConfigError.MissingData(["appId"], "the WeChat appid is empty"))
-    if (!/^[A-Za-z0-9_-]+$/.test(appId)) {
+    if (appId.length > 64 || !/^[A-Za-z0-9_-]+$/.test(appId)) {
       return yield* Either.left(ConfigError.InvalidData(["appId"], "the WeChat appid has unexpected characters"))
     }
-    const appSecret = secretOf(options.appSecret)
-    if (Redacted.value(appSecret).trim() === "") {
+    const rawSecret = field(options, "appSecret")
+    const secret = secretText(rawSecret)
+    if (rawSecret !== undefined && secret === undefined) {
+      return yield* Either.left(ConfigError.InvalidData(["appSecret"], "the WeChat app secret must be a string"))
+    }
+    if (secret === undefined || secret.trim() === "") {
       return yield* Either.left(ConfigError.MissingData(["appSecret"], "the WeChat app secret is empty"))
     }
-    const apiBaseUrl = yield* baseUrl("apiBaseUrl", options.apiBaseUrl ?? defaults.apiBaseUrl)
-    const openBaseUrl = yield* baseUrl("openBaseUrl", options.openBaseUrl ?? defaults.openBaseUrl)
-    const timeout = yield* positiveDuration("timeout", options.timeout ?? defaults.timeout)
-    const stateTtl = yield* positiveDuration("stateTtl", options.stateTtl ?? defaults.stateTtl)
-    const explicitStateSecret = options.stateSecret === undefined ? undefined : secretOf(options.stateSecret)
-    if (explicitStateSecret !== undefined && Redacted.value(explicitStateSecret).length < 16) {
+    const appSecret = Redacted.isRedacted(rawSecret) ? rawSecret as Redacted.Redacted<string> : Redacted.make(secret)
+    const apiBaseUrl = yield* baseUrl("apiBaseUrl", field(options, "apiBaseUrl") ?? defaults.apiBaseUrl)
+    const openBaseUrl = yield* baseUrl("openBaseUrl", field(options, "openBaseUrl") ?? defaults.openBaseUrl)
+    const timeout = yield* positiveDuration("timeout", field(options, "timeout") ?? defaults.timeout)
+    const stateTtl = yield* positiveDuration("stateTtl", field(options, "stateTtl") ?? defaults.stateTtl)
+    const maxResponseBytes = yield* positiveInt(
+      "maxResponseBytes",
+      field(options, "maxResponseBytes") ?? defaults.maxResponseBytes,
+      maxResponseBytesLimit
+    )
+    const rawStateSecret = field(options, "stateSecret")
+    const explicitStateSecret = secretText(rawStateSecret)
+    if (rawStateSecret !== undefined && (explicitStateSecret === undefined || explicitStateSecret.length < 16)) {
       return yield* Either.left(
-        ConfigError.InvalidData(["stateSecret"], "the state secret must be at least 16 characters")
+        ConfigError.InvalidData(["stateSecret"], "the state secret must be a string of at least 16 characters")
       )
     }
+    const rawCipherKeys = field(options, "cipherKeys")
+    if (rawCipherKeys !== undefined && !Array.isArray(rawCipherKeys)) {
+      return yield* Either.left(ConfigError.InvalidData(["cipherKeys"], "must be an array of cipher keys"))
+    }
     const stateKey = explicitStateSecret === undefined
-      ? Crypto.createHmac("sha256", Redacted.value(appSecret)).update(`wxauth/state/${appId}`).digest()
-      : Crypto.createHash("sha256").update(Redacted.value(explicitStateSecret)).digest()
+      ? Crypto.createHmac("sha256", secret).update(`wxauth/state/${appId}`).digest()
+      : Crypto.createHash("sha256").update(explicitStateSecret).digest()
     return {
       appId,
       appSecret,
@@ -141,7 +194,8 @@ export const make = (options: Options): Either.Either<WeChatConfigShape, ConfigE
       timeout,
       stateSecret: Redacted.make(new Uint8Array(stateKey)),
       stateTtl,
-      cipherKeys: options.cipherKeys ?? []
+      cipherKeys: (rawCipherKeys as ReadonlyArray<CipherKey> | undefined) ?? [],
+      maxResponseBytes
     }
   })
 

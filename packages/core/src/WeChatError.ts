@@ -535,12 +535,13 @@ export type WeChatApiError =
   | UnknownWeChatError
 
 /**
- * What a call to a WeChat endpoint can fail with.
+ * What a call to a WeChat endpoint can fail with: WeChat's errcode, the transport, an answer that is
+ * not what WeChat sends, or an argument that could not be sent (wrong type, empty, too long).
  *
  * @since 0.1.0
  * @category models
  */
-export type RequestFailure = WeChatApiError | TransportError | MalformedResponse
+export type RequestFailure = WeChatApiError | TransportError | MalformedResponse | InvalidArgument
 
 /**
  * Every error of `@wxauth/core`.

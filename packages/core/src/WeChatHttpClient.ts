@@ -64,6 +64,13 @@ export interface Options {
    * through a `CONNECT` tunnel; `http:` targets are forwarded with absolute URIs.
    */
   readonly proxy?: string | Redacted.Redacted<string> | undefined
+  /**
+   * The largest response body accepted, in bytes. Default 65 536 (WeChat's answers are a few
+   * hundred bytes). A response announced (`Content-Length`) or read past it is aborted at once with
+   * a `RequestError` whose {@link TransportCause} has code `"WXAUTH_RESPONSE_TOO_LARGE"`.
+   * `WeChatApi` applies `WeChatConfig.maxResponseBytes` to its own calls.
+   */
+  readonly maxResponseBytes?: number | undefined
 }
 
 /**
@@ -74,7 +81,8 @@ export interface Options {
  */
 export const defaults = {
   timeout: Duration.seconds(5),
-  connections: 128
+  connections: 128,
+  maxResponseBytes: 65_536
 } as const
 
 const defaultTimeoutMillis = 5_000
@@ -203,10 +211,17 @@ const timeoutMillisOf = (timeout: Duration.DurationInput): number => {
 export const fromDispatcher = (
   dispatcher: Dispatcher,
   options?: { readonly timeout?: Duration.DurationInput | undefined } | undefined
-): HttpClient.HttpClient => internal.makeClient(dispatcher, timeoutMillisOf(options?.timeout ?? defaults.timeout))
+): HttpClient.HttpClient =>
+  internal.makeClient(
+    dispatcher,
+    timeoutMillisOf(options?.timeout ?? defaults.timeout),
+    Effect.succeed,
+    defaults.maxResponseBytes
+  )
 
 interface Resolved {
   readonly timeoutMillis: number
+  readonly maxResponseBytes: number
   readonly connections: number
   readonly keepAliveTimeout: number | undefined
   readonly connectTimeout: number | undefined
@@ -232,6 +247,12 @@ const resolve = (options: Options | undefined): Effect.Effect<Resolved, ConfigEr
     if (!Number.isInteger(connections) || connections < 1) {
       return yield* Effect.fail(ConfigError.InvalidData(["connections"], "connections must be a positive integer"))
     }
+    const maxResponseBytes = options?.maxResponseBytes ?? defaults.maxResponseBytes
+    if (!Number.isSafeInteger(maxResponseBytes) || maxResponseBytes < 1) {
+      return yield* Effect.fail(
+        ConfigError.InvalidData(["maxResponseBytes"], "maxResponseBytes must be a positive integer")
+      )
+    }
     const keepAliveTimeout = yield* positiveMillis("keepAliveTimeout", options?.keepAliveTimeout)
     const connectTimeout = yield* positiveMillis("connectTimeout", options?.connectTimeout)
     const proxy = options?.proxy === undefined
@@ -251,7 +272,7 @@ const resolve = (options: Options | undefined): Effect.Effect<Resolved, ConfigEr
         return yield* Effect.fail(ConfigError.InvalidData(["proxy"], "proxy must be an http(s) URL"))
       }
     }
-    return { timeoutMillis, connections, keepAliveTimeout, connectTimeout, proxy }
+    return { timeoutMillis, maxResponseBytes, connections, keepAliveTimeout, connectTimeout, proxy }
   })
 
 const finiteOrUndefined = (millis: number | undefined) =>
@@ -299,7 +320,7 @@ export const make = (
             )
           )
       ),
-      (dispatcher) => internal.makeClient(dispatcher, resolved.timeoutMillis)
+      (dispatcher) => internal.makeClient(dispatcher, resolved.timeoutMillis, Effect.succeed, resolved.maxResponseBytes)
     ))
 
 /**

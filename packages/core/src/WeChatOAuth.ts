@@ -15,6 +15,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { Scope as EffectScope } from "effect/Scope"
+import * as Arguments from "./internal/arguments.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import { withSpanWhenTraced } from "./internal/span.js"
 import * as OAuthToken from "./OAuthToken.js"
@@ -108,6 +109,7 @@ export type ExchangeError = WeChatError.RequestFailure | WeChatError.TokenStoreE
  */
 export type RefreshError =
   | WeChatError.RequestFailure
+  | WeChatError.InvalidArgument
   | WeChatError.TokenStoreError
   | WeChatError.TokenNotFound
   | WeChatError.RefreshLockTimeout
@@ -159,9 +161,11 @@ export interface WeChatOAuthShape {
   /** The stored token, if any (no call to WeChat). */
   readonly getToken: (
     openid: string
-  ) => Effect.Effect<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError>
+  ) => Effect.Effect<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError | WeChatError.InvalidArgument>
   /** Forgets the stored token (log out). */
-  readonly removeToken: (openid: string) => Effect.Effect<void, WeChatError.TokenStoreError>
+  readonly removeToken: (
+    openid: string
+  ) => Effect.Effect<void, WeChatError.TokenStoreError | WeChatError.InvalidArgument>
 }
 
 /**
@@ -187,9 +191,23 @@ const statePattern = /^[a-zA-Z0-9]{1,128}$/
 const memoPoll = Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(10)))
 const codePattern = /^[\x21-\x7e]{1,512}$/
 
-const invalid = (argument: string, description: string) => new WeChatError.InvalidArgument({ argument, description })
+const invalid = Arguments.invalid
 
-const checkRedirectUri = (redirectUri: string): Effect.Effect<string, WeChatError.InvalidArgument> => {
+const codeTaken = new WeChatError.CodeUsed({
+  errcode: 40163,
+  errmsg: "code been used: it was exchanged for another browser",
+  endpoint: "access_token"
+})
+
+const maxUrlLength = 8192
+
+const isOptionsObject = (options: unknown): options is Record<string, unknown> =>
+  typeof options === "object" && options !== null && !Array.isArray(options)
+
+const checkRedirectUri = (redirectUri: unknown): Effect.Effect<string, WeChatError.InvalidArgument> => {
+  if (!Arguments.isText(redirectUri, maxUrlLength)) {
+    return Effect.fail(invalid("redirectUri", `must be an absolute http(s) URL of at most ${maxUrlLength} characters`))
+  }
   let url: URL
   try {
     url = new URL(redirectUri)
@@ -206,6 +224,14 @@ const parseCallback = (
 ): Effect.Effect<URLSearchParams, WeChatError.InvalidArgument> => {
   if (callback instanceof URLSearchParams) return Effect.succeed(callback)
   if (callback instanceof URL) return Effect.succeed(callback.searchParams)
+  if (!Arguments.isText(callback, maxUrlLength)) {
+    return Effect.fail(
+      invalid(
+        "callback",
+        `must be the callback URL, its query, a URL or URLSearchParams (at most ${maxUrlLength} characters)`
+      )
+    )
+  }
   const text = callback.trim()
   if (/^https?:\/\//i.test(text)) {
     try {
@@ -262,10 +288,13 @@ export const makeWith = (
     // -- authorize URLs ------------------------------------------------------------------------
 
     const resolveState = (options: WebsiteAuthorizeOptions): Effect.Effect<string, WeChatError.InvalidArgument> => {
+      const problem = Arguments.checkOptionalText("returnTo", options.returnTo, maxUrlLength) ??
+        Arguments.checkOptionalText("binding", options.binding, Arguments.maxBindingLength)
+      if (problem !== undefined) return problem
       if (options.state === undefined) {
         return withConfig(StateToken.make({ returnTo: options.returnTo, binding: options.binding }))
       }
-      if (!statePattern.test(options.state)) {
+      if (typeof options.state !== "string" || !statePattern.test(options.state)) {
         return Effect.fail(invalid("state", "WeChat accepts 1 to 128 characters of [a-zA-Z0-9]"))
       }
       if (options.returnTo !== undefined || options.binding !== undefined) {
@@ -275,13 +304,16 @@ export const makeWith = (
     }
 
     const buildUrl = (path: string, scopeParam: string, extra: string) => (options: WebsiteAuthorizeOptions) =>
-      Effect.flatMap(checkRedirectUri(options.redirectUri), (redirectUri) =>
-        Effect.map(resolveState(options), (state): AuthorizeUrl => ({
-          url: `${config.openBaseUrl}${path}?appid=${encodeURIComponent(appId)}&redirect_uri=${
-            encodeURIComponent(redirectUri)
-          }&response_type=code&scope=${scopeParam}&state=${state}${extra}#wechat_redirect`,
-          state
-        })))
+      Effect.flatMap(
+        checkRedirectUri(options.redirectUri),
+        (redirectUri): Effect.Effect<AuthorizeUrl, WeChatError.InvalidArgument> =>
+          Effect.map(resolveState(options), (state): AuthorizeUrl => ({
+            url: `${config.openBaseUrl}${path}?appid=${encodeURIComponent(appId)}&redirect_uri=${
+              encodeURIComponent(redirectUri)
+            }&response_type=code&scope=${scopeParam}&state=${state}${extra}#wechat_redirect`,
+            state
+          }))
+      )
 
     const oauth2Url = {
       snsapi_base: buildUrl("/connect/oauth2/authorize", "snsapi_base", "&connect_redirect=1"),
@@ -290,7 +322,8 @@ export const makeWith = (
     const qrconnectUrl = buildUrl("/connect/qrconnect", "snsapi_login", "")
 
     const authorizeUrl = (options: AuthorizeOptions) => {
-      const scopeName: string = options.scope ?? "snsapi_base"
+      if (!isOptionsObject(options)) return Effect.fail(invalid("options", "must be an object with a redirectUri"))
+      const scopeName: unknown = options.scope ?? "snsapi_base"
       const build = scopeName === "snsapi_base" || scopeName === "snsapi_userinfo" ? oauth2Url[scopeName] : undefined
       return (build === undefined
         ? Effect.fail(invalid("scope", "must be snsapi_base or snsapi_userinfo"))
@@ -357,11 +390,20 @@ export const makeWith = (
       bindingHash: string | undefined
     ): Effect.Effect<OAuthToken.OAuthToken, ExchangeError> =>
       Effect.suspend(() => {
-        if (!codePattern.test(code)) {
+        if (typeof code !== "string" || !codePattern.test(code)) {
           return Effect.fail(invalid("code", "must be 1 to 512 printable characters"))
         }
         const codeHash = TokenStore.hashCode(code)
-        const exchange = exchanges.run(codeHash, exchangeWithWeChat(code, codeHash, bindingHash))
+        // Only a caller with the same binding (or both unbound) shares a flight's token; another
+        // browser's caller waits for the flight to end and gets CodeUsed (or the flight's error).
+        const exchange = exchanges.runOwned(
+          codeHash,
+          bindingHash,
+          exchangeWithWeChat(code, codeHash, bindingHash),
+          (flight) =>
+            Effect.flatMap(flight, () =>
+              Effect.fail(codeTaken))
+        )
         if (bindingHash === undefined) {
           return exchange
         }
@@ -370,28 +412,44 @@ export const makeWith = (
             ? Effect.succeed(remembered.value)
             : Effect.catchTag(exchange, "CodeUsed", (used) =>
               recallMemo(codeHash, bindingHash).pipe(
-                Effect.flatMap((found) =>
-                  Option.isSome(found) ? Effect.succeed(found.value) : Effect.fail(used)
-                ),
+                Effect.flatMap((found) => Option.isSome(found) ? Effect.succeed(found.value) : Effect.fail(used)),
                 Effect.retry({
                   schedule: memoPoll,
-                  while: (e) =>
-                    e._tag === "CodeUsed"
+                  while: (e) => e._tag === "CodeUsed"
                 })
               )))
       })
 
+    /** The options' binding, hashed; `InvalidArgument` for options or a binding of the wrong type. */
+    const bindingOf = (
+      options: unknown
+    ): Either.Either<string | undefined, WeChatError.InvalidArgument> => {
+      const fields = Arguments.optionsOf(options)
+      if (fields === undefined) return Either.left(invalid("options", "must be an object"))
+      const binding = fields.binding
+      if (binding === undefined) return Either.right(undefined)
+      return Arguments.isText(binding, Arguments.maxBindingLength)
+        ? Either.right(StateToken.bindingHash(config, binding))
+        : Either.left(
+          invalid("binding", `must be a non-empty string of at most ${Arguments.maxBindingLength} characters`)
+        )
+    }
+
     const exchangeCode = (code: string, options?: { readonly binding?: string | undefined }) =>
-      exchangeShared(
-        code,
-        options?.binding === undefined ? undefined : StateToken.bindingHash(config, options.binding)
-      ).pipe(Effect.withSpan("WeChatOAuth.exchangeCode", { captureStackTrace: false }))
+      Effect.flatMap(bindingOf(options), (bindingHash) => exchangeShared(code, bindingHash)).pipe(
+        Effect.withSpan("WeChatOAuth.exchangeCode", { captureStackTrace: false })
+      )
 
     const handleCallback = Effect.fn("WeChatOAuth.handleCallback")(function*(
       callback: string | URL | URLSearchParams,
       options?: CallbackOptions
     ) {
       const params = yield* parseCallback(callback)
+      const fields = Arguments.optionsOf(options)
+      if (fields === undefined) return yield* Effect.fail(invalid("options", "must be an object"))
+      const problem = Arguments.checkOptionalText("expectedState", fields.expectedState, StateToken.maxLength) ??
+        Arguments.checkOptionalText("binding", fields.binding, Arguments.maxBindingLength)
+      if (problem !== undefined) return yield* problem
       const code = params.get("code")
       if (code === null || code === "") {
         return yield* new WeChatError.ConsentDenied()
@@ -426,8 +484,7 @@ export const makeWith = (
 
     // -- refresh -------------------------------------------------------------------------------
 
-    const lockKey = (openid: string) =>
-      `${appId}:${openid}`
+    const lockKey = (openid: string) => `${appId}:${openid}`
 
     const refreshes = SingleFlight.make<OAuthToken.OAuthToken, RefreshError>(scope)
 
@@ -459,9 +516,7 @@ export const makeWith = (
             policy.transientRetry,
             "refresh_token"
           ).pipe(
-            Effect.tap(() =>
-              Effect.sync(() => refreshesTotal.unsafeUpdate(1, []))
-            ),
+            Effect.tap(() => Effect.sync(() => refreshesTotal.unsafeUpdate(1, []))),
             Effect.catchIf(isReauthorizeRefresh, (error) =>
               // Remove the rejected token, unless a new consent stored another meanwhile. The WeChat
               // error stands either way: the user must authorize again.
@@ -483,21 +538,30 @@ export const makeWith = (
                 ),
                 Effect.zipRight(Effect.fail(error))
               )),
-            Effect.flatMap((response) =>
-              Effect.flatMap(Clock.currentTimeMillis, (now) => {
-                const token = OAuthToken.fromResponse(response, now, current)
-                return Effect.as(store.set(appId, token), token)
-              })
+            Effect.flatMap((response): Effect.Effect<OAuthToken.OAuthToken, RefreshError> =>
+              response.openid !== current.openid
+                // never store one user's token under another's openid
+                ? Effect.fail(
+                  new WeChatError.MalformedResponse({
+                    endpoint: "refresh_token",
+                    description: "the answer is for another openid"
+                  })
+                )
+                : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+                  const token = OAuthToken.fromResponse(response, now, current)
+                  return Effect.as(store.set(appId, token), token)
+                })
             )
           )
         })
       ).pipe(Effect.withSpan("WeChatOAuth.refresh", { captureStackTrace: false }))
 
     const refresh = (openid: string): Effect.Effect<OAuthToken.OAuthToken, RefreshError> =>
-      Effect.flatMap(store.get(appId, openid), (stored): Effect.Effect<OAuthToken.OAuthToken, RefreshError> =>
-        Option.isNone(stored)
-          ? Effect.fail(tokenNotFound(openid))
-          : refreshAfter(openid, stored.value.obtainedAt))
+      Arguments.checkOpenid(openid) ??
+        Effect.flatMap(store.get(appId, openid), (stored): Effect.Effect<OAuthToken.OAuthToken, RefreshError> =>
+          Option.isNone(stored)
+            ? Effect.fail(tokenNotFound(openid))
+            : refreshAfter(openid, stored.value.obtainedAt))
 
     // -- user info -----------------------------------------------------------------------------
 
@@ -523,8 +587,15 @@ export const makeWith = (
       attributes: { "wechat.app_id": appId, "server.address": new URL(config.apiBaseUrl).host }
     } as const
 
-    const getUser = (openid: string, options?: { readonly lang?: UserInfo.Lang | undefined }) => {
+    const getUser = (
+      openid: string,
+      options?: { readonly lang?: UserInfo.Lang | undefined }
+    ): Effect.Effect<UserInfo.UserInfo, RefreshError> => {
       const lang = options?.lang ?? "zh_CN"
+      const problem = Arguments.checkOpenid(openid)
+      if (problem !== undefined) {
+        return problem
+      }
       return Effect.flatMap(store.get(appId, openid), (stored): Effect.Effect<UserInfo.UserInfo, RefreshError> => {
         if (Option.isNone(stored)) {
           return Effect.fail(tokenNotFound(openid))
@@ -538,7 +609,8 @@ export const makeWith = (
           const refreshed = refreshAfter(openid, token.obtainedAt)
           // within the skew the stored token still works: a busy WeChat does not fail the call
           const usable = token.expiresAt > now
-            ? Effect.catchIf(refreshed, isTransientRefreshFailure, () => Effect.succeed(token))
+            ? Effect.catchIf(refreshed, isTransientRefreshFailure, () =>
+              Effect.succeed(token))
             : refreshed
           return Effect.flatMap(usable, (fresh) => userInfoOnce(fresh, lang))
         })
@@ -563,27 +635,32 @@ export const makeWith = (
       )
 
     const verifyAccessToken = (openid: string): Effect.Effect<boolean, RefreshError> =>
-      Effect.flatMap(store.get(appId, openid), (stored): Effect.Effect<boolean, RefreshError> =>
-        Option.isNone(stored)
-          ? Effect.fail(tokenNotFound(openid))
-          : authOnce(stored.value).pipe(
-            Effect.as(true),
-            Effect.catchIf(isInvalidTokenAnswer, () => Effect.succeed(false))
-          )).pipe(Effect.withSpan("WeChatOAuth.verifyAccessToken", { captureStackTrace: false }))
+      Arguments.checkOpenid(openid) ??
+        Effect.flatMap(store.get(appId, openid), (stored): Effect.Effect<boolean, RefreshError> =>
+          Option.isNone(stored)
+            ? Effect.fail(tokenNotFound(openid))
+            : authOnce(stored.value).pipe(
+              Effect.as(true),
+              Effect.catchIf(isInvalidTokenAnswer, () => Effect.succeed(false))
+            )).pipe(Effect.withSpan("WeChatOAuth.verifyAccessToken", { captureStackTrace: false }))
 
     return WeChatOAuth.of({
       appId,
       authorizeUrl,
       websiteAuthorizeUrl: (options) =>
-        qrconnectUrl(options).pipe(Effect.withSpan("WeChatOAuth.websiteAuthorizeUrl", { captureStackTrace: false })),
+        (isOptionsObject(options)
+          ? qrconnectUrl(options)
+          : Effect.fail(invalid("options", "must be an object with a redirectUri"))).pipe(
+            Effect.withSpan("WeChatOAuth.websiteAuthorizeUrl", { captureStackTrace: false })
+          ),
       exchangeCode,
       handleCallback,
       refresh,
       getUser,
       getUserByCode,
       verifyAccessToken,
-      getToken: (openid) => store.get(appId, openid),
-      removeToken: (openid) => store.remove(appId, openid)
+      getToken: (openid) => Arguments.checkOpenid(openid) ?? store.get(appId, openid),
+      removeToken: (openid) => Arguments.checkOpenid(openid) ?? store.remove(appId, openid)
     })
   })
 

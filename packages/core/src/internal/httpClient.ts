@@ -11,7 +11,7 @@ import { dual } from "effect/Function"
 import * as Predicate from "effect/Predicate"
 import * as Stream from "effect/Stream"
 import type { Dispatcher } from "undici"
-import { deadline, fromError, type Phase, redactRequest, type TransportCause } from "./httpClientCause.js"
+import { deadline, fromError, type Phase, redactRequest, tooLarge, type TransportCause } from "./httpClientCause.js"
 import { type IncomingHttpHeaders, LeanResponse } from "./httpClientResponse.js"
 
 /** @internal */
@@ -27,6 +27,7 @@ export const TypeId: symbol = Symbol.for("@wxauth/core/WeChatHttpClient")
 export interface Lean {
   readonly dispatcher: Dispatcher
   readonly timeoutMillis: number
+  readonly maxResponseBytes: number
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,13 +166,15 @@ class Exchange implements Dispatcher.DispatchHandler {
   headers: IncomingHttpHeaders = emptyHeaders
   chunk: Buffer | undefined = undefined
   chunks: Array<Buffer> | undefined = undefined
+  size = 0
   done = false
   timer: ReturnType<typeof setTimeout> | undefined = undefined
 
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
     readonly resume: Resume,
-    readonly timeoutMillis: number
+    readonly timeoutMillis: number,
+    readonly maxResponseBytes: number
   ) {}
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -189,10 +192,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.status = statusCode
     this.headers = headers
     this.phase = "body"
+    const announced = headers["content-length"]
+    if (typeof announced === "string" && Number(announced) > this.maxResponseBytes) this.refuse()
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.done) return
+    this.size += chunk.length
+    if (this.size > this.maxResponseBytes) return this.refuse()
     if (this.chunk === undefined) this.chunk = chunk
     else if (this.chunks === undefined) this.chunks = [this.chunk, chunk]
     else this.chunks.push(chunk)
@@ -218,6 +225,14 @@ class Exchange implements Dispatcher.DispatchHandler {
       clearTimeout(this.timer)
       this.timer = undefined
     }
+  }
+
+  /** The body is (or is announced to be) over the limit: stop reading at once, keep nothing. */
+  refuse(): void {
+    if (this.done) return
+    this.settle()
+    if (this.controller !== null) this.controller.abort(new Error("response body too large"))
+    this.resume(Effect.fail(transportError(this.request, tooLarge(this.maxResponseBytes))))
   }
 
   expire(): void {
@@ -247,7 +262,7 @@ const invalidUrl = (request: HttpClientRequest.HttpClientRequest) =>
     })
   )
 
-const makeSend = (dispatcher: Dispatcher, timeoutMillis: number) => {
+const makeSend = (dispatcher: Dispatcher, timeoutMillis: number, maxResponseBytes: number) => {
   const finite = Number.isFinite(timeoutMillis)
   // undici's own timers are per phase, idle-based and coarse (about 0.5 s granularity above 1 s):
   // a backstop past the deadline, never the deadline itself.
@@ -260,7 +275,7 @@ const makeSend = (dispatcher: Dispatcher, timeoutMillis: number) => {
     body: DispatchBody
   ) =>
     Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
-      const handler = new Exchange(request, resume, timeoutMillis)
+      const handler = new Exchange(request, resume, timeoutMillis, maxResponseBytes)
       if (finite) handler.timer = setTimeout(expire, timeoutMillis, handler)
       dispatcher.dispatch({
         origin,
@@ -321,9 +336,10 @@ export const isWeChatHttpClient = (client: unknown): boolean => leanOfPostproces
 export const makeClient = (
   dispatcher: Dispatcher,
   timeoutMillis: number,
-  preprocess: AnyPreprocess = Effect.succeed
+  preprocess: AnyPreprocess = Effect.succeed,
+  maxResponseBytes: number = Number.POSITIVE_INFINITY
 ): HttpClient.HttpClient => {
-  const send = makeSend(dispatcher, timeoutMillis)
+  const send = makeSend(dispatcher, timeoutMillis, maxResponseBytes)
   const postprocess = (
     request: Effect.Effect<HttpClientRequest.HttpClientRequest, any, any>
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, any, any> =>
@@ -331,7 +347,7 @@ export const makeClient = (
     Exit.isExit(request) && Exit.isSuccess(request)
       ? send(request.value as HttpClientRequest.HttpClientRequest)
       : Effect.flatMap(request, send)
-  const lean: Lean = { dispatcher, timeoutMillis }
+  const lean: Lean = { dispatcher, timeoutMillis, maxResponseBytes }
   Object.defineProperty(postprocess, TypeId, { value: lean })
   const client = HttpClient.makeWith(postprocess, preprocess) as HttpClient.HttpClient
   Object.defineProperty(client, TypeId, { value: TypeId })
@@ -351,7 +367,7 @@ export const withTimeout = dual<
 >(2, <E, R>(self: HttpClient.HttpClient.With<E, R>, timeoutMillis: number) => {
   const lean = leanOf(self)
   if (lean !== undefined) {
-    return makeClient(lean.dispatcher, timeoutMillis, (self as any).preprocess) as any
+    return makeClient(lean.dispatcher, timeoutMillis, (self as any).preprocess, lean.maxResponseBytes) as any
   }
   // another client: bound the wait for its response (not the reading of a streamed body)
   return HttpClient.transform(
@@ -363,6 +379,23 @@ export const withTimeout = dual<
       })
   )
 })
+
+/**
+ * A lean client with another deadline and body limit (same pool, same request-side combinators);
+ * `undefined` for any other client.
+ *
+ * @internal
+ */
+export const withLimits = (
+  self: HttpClient.HttpClient,
+  timeoutMillis: number,
+  maxResponseBytes: number
+): HttpClient.HttpClient | undefined => {
+  const lean = leanOf(self)
+  return lean === undefined
+    ? undefined
+    : makeClient(lean.dispatcher, timeoutMillis, (self as any).preprocess, maxResponseBytes)
+}
 
 // ---------------------------------------------------------------------------------------------
 // dispatchers

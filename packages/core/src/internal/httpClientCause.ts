@@ -12,6 +12,9 @@ export type Phase = "connect" | "headers" | "body" | "unknown"
 /** @internal */
 export const deadlineCode = "WXAUTH_DEADLINE"
 
+/** @internal */
+export const tooLargeCode = "WXAUTH_RESPONSE_TOO_LARGE"
+
 /**
  * The cleaned cause of a transport failure: what went wrong (`kind`), the system or undici error
  * code, and how far the exchange got (`phase`). It never holds the request URL's query nor the
@@ -123,6 +126,19 @@ export const deadline = (millis: number, phase: Phase): TransportCause =>
     code: deadlineCode,
     phase,
     message: `no complete response within the ${millis} ms deadline (${phaseText[phase]})`
+  })
+
+/**
+ * The cause of an answer whose body is (or is announced to be) larger than the client accepts.
+ *
+ * @internal
+ */
+export const tooLarge = (maxBytes: number): TransportCause =>
+  new TransportCause({
+    kind: "Network",
+    code: tooLargeCode,
+    phase: "body",
+    message: `the response body is larger than ${maxBytes} bytes`
   })
 
 const phaseText: Record<Phase, string> = {

@@ -4,6 +4,10 @@
  * its result. The result is handed over, and the key freed, when the work fiber ends, however it
  * ends (interrupted with its scope included), so no caller waits forever.
  *
+ * A flight may carry an owner (e.g. the browser binding of a code exchange): only callers with the
+ * same owner share its result; another owner's caller gets `onOther` applied to the flight's result
+ * instead (e.g. it waits for the flight to end, then fails).
+ *
  * @internal
  */
 import * as Deferred from "effect/Deferred"
@@ -13,22 +17,37 @@ import type * as Scope from "effect/Scope"
 
 /** @internal */
 export const make = <A, E>(scope: Scope.Scope) => {
-  const flights = new Map<string, Deferred.Deferred<A, E>>()
-  const run = (key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  interface Flight {
+    readonly deferred: Deferred.Deferred<A, E>
+    readonly owner: string | undefined
+  }
+  const flights = new Map<string, Flight>()
+  const runOwned = <E2 = E>(
+    key: string,
+    owner: string | undefined,
+    effect: Effect.Effect<A, E>,
+    onOther: (flight: Effect.Effect<A, E>) => Effect.Effect<A, E | E2>
+  ): Effect.Effect<A, E | E2> =>
     Effect.suspend(() => {
       const running = flights.get(key)
-      if (running !== undefined) return Deferred.await(running)
+      if (running !== undefined) {
+        const result = Deferred.await(running.deferred)
+        return running.owner === owner ? result : onOther(result)
+      }
       const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
-      flights.set(key, deferred)
+      const flight: Flight = { deferred, owner }
+      flights.set(key, flight)
       return Effect.forkIn(effect, scope).pipe(
         Effect.flatMap((fiber) => {
           fiber.addObserver((exit) => {
-            if (flights.get(key) === deferred) flights.delete(key)
+            if (flights.get(key) === flight) flights.delete(key)
             Deferred.unsafeDone(deferred, exit)
           })
           return Deferred.await(deferred)
         })
       )
     })
-  return { run, size: () => flights.size }
+  const run = (key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    runOwned(key, undefined, effect, (flight) => flight)
+  return { run, runOwned, size: () => flights.size }
 }

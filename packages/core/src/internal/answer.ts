@@ -1,0 +1,131 @@
+/**
+ * Reading WeChat's answers as untrusted input: a bounded body, a bounded description of a shape
+ * error (never the value itself: it may hold tokens, or be nested deep enough to overflow a stack
+ * when printed), and an `errmsg` scrubbed of every secret the request carried.
+ *
+ * @internal
+ */
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Effect from "effect/Effect"
+import type * as ParseResult from "effect/ParseResult"
+import * as Stream from "effect/Stream"
+import { encodeFormComponent } from "./httpClient.js"
+
+/** The longest `errmsg` kept in an error, after scrubbing. @internal */
+export const maxErrmsgLength = 200
+
+const maxIssues = 5
+const maxSteps = 200
+const maxSegment = 40
+
+const segment = (key: PropertyKey): string => {
+  const text = typeof key === "symbol" ? "<symbol>" : String(key)
+  return text.length > maxSegment ? `${text.slice(0, maxSegment)}...` : text
+}
+
+/**
+ * Paths and issue kinds of a parse error, at most five, found with a bounded walk of the issue tree.
+ * `actual` values are never read: they are WeChat's data.
+ *
+ * @internal
+ */
+export const describeParseIssue = (issue: ParseResult.ParseIssue): string => {
+  const found: Array<string> = []
+  const stack: Array<readonly [ParseResult.ParseIssue, ReadonlyArray<string>]> = [[issue, []]]
+  let steps = 0
+  while (stack.length > 0 && found.length < maxIssues && steps++ < maxSteps) {
+    const [current, path] = stack.pop()!
+    switch (current._tag) {
+      case "Pointer": {
+        const keys: ReadonlyArray<PropertyKey> = Array.isArray(current.path)
+          ? current.path
+          : [current.path as PropertyKey]
+        stack.push([current.issue, [...path, ...keys.map(segment)]])
+        break
+      }
+      case "Composite": {
+        const issues: ReadonlyArray<ParseResult.ParseIssue> = Array.isArray(current.issues)
+          ? current.issues
+          : [current.issues as ParseResult.ParseIssue]
+        for (let i = Math.min(issues.length, maxSteps) - 1; i >= 0; i--) stack.push([issues[i], path])
+        break
+      }
+      case "Refinement":
+      case "Transformation":
+        stack.push([current.issue, path])
+        break
+      default:
+        found.push(`${path.length === 0 ? "body" : path.join(".")}: ${current._tag}`)
+    }
+  }
+  return `unexpected shape (${found.length === 0 ? "body: Type" : found.join(", ")})`
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/**
+ * The forms in which a value sent to WeChat can come back in an echoed message: raw,
+ * percent-encoded (upper- and lower-case hex) and form-encoded.
+ */
+const formsOf = (secret: string): ReadonlyArray<string> => {
+  const forms = new Set<string>([secret])
+  let encoded: string | undefined
+  try {
+    encoded = encodeURIComponent(secret)
+  } catch {
+    encoded = undefined // a lone surrogate
+  }
+  // matched case-insensitively: lower-case percent-encodings are covered too
+  if (encoded !== undefined) forms.add(encoded)
+  forms.add(encodeFormComponent(secret))
+  return [...forms].filter((form) => form.length > 0)
+}
+
+/**
+ * WeChat's `errmsg`, fit for an error, a span or a log: every value in `secrets` (the app secret,
+ * codes, tokens: whatever the request carried) removed in each of its encodings, control characters
+ * replaced, and cut to 200 characters. A proxy or a misbehaving server may echo the query.
+ *
+ * @internal
+ */
+export const scrubErrmsg = (errmsg: unknown, secrets: ReadonlyArray<string>): string => {
+  if (typeof errmsg !== "string") return ""
+  let text = errmsg.length > 64 * 1024 ? errmsg.slice(0, 64 * 1024) : errmsg
+  const forms = secrets.flatMap(formsOf)
+  if (forms.length > 0) {
+    // longest first, so that an encoded form is not half-replaced by a shorter raw one
+    forms.sort((a, b) => b.length - a.length)
+    text = text.replace(new RegExp(forms.map(escapeRegExp).join("|"), "gi"), "<redacted>")
+  }
+  // eslint-disable-next-line no-control-regex
+  text = text.replace(/[\u0000-\u001f\u007f]/g, " ")
+  return text.length > maxErrmsgLength ? `${text.slice(0, maxErrmsgLength - 3)}...` : text
+}
+
+/**
+ * The body of another client's response as text, refused past `maxBytes` (by `Content-Length`
+ * before reading, or by the bytes read so far), so a huge answer is never buffered whole.
+ *
+ * @internal
+ */
+export const readCapped = <E>(
+  response: HttpClientResponse.HttpClientResponse,
+  maxBytes: number,
+  tooLarge: () => E
+): Effect.Effect<string, E | HttpClientError.ResponseError> => {
+  const announced = response.headers["content-length"]
+  if (announced !== undefined && Number(announced) > maxBytes) {
+    return Effect.fail(tooLarge())
+  }
+  return Stream.runFoldEffect(
+    response.stream,
+    { chunks: [] as Array<Uint8Array>, size: 0 },
+    (acc, chunk): Effect.Effect<{ chunks: Array<Uint8Array>; size: number }, E> => {
+      acc.size += chunk.length
+      if (acc.size > maxBytes) return Effect.fail(tooLarge())
+      acc.chunks.push(chunk)
+      return Effect.succeed(acc)
+    }
+  ).pipe(Effect.map(({ chunks }) => Buffer.concat(chunks).toString("utf8")))
+}
