@@ -17,7 +17,8 @@ import * as Schema from "effect/Schema"
 export class UserInfo extends Schema.Class<UserInfo>("@wxauth/core/UserInfo")({
   openid: Schema.String,
   nickname: Schema.String,
-  sex: Schema.Number,
+  /** 0 unknown (always 0 since October 2021), 1 male, 2 female. */
+  sex: Schema.Int.pipe(Schema.between(0, 2)),
   province: Schema.String,
   city: Schema.String,
   country: Schema.String,

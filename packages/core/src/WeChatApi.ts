@@ -274,8 +274,14 @@ export const makeWith = (
                 ? failure
                 : Effect.zipRight(Effect.ignore(Answer.readCapped(response, maxBytes, tooLarge)), failure)
             }
-            const text = lean ? response.text : Answer.readCapped(response, maxBytes, tooLarge)
-            return Effect.flatMap(Effect.mapError(text, transportError), (text) => decodeText(text, secrets))
+            const text = lean
+              ? Effect.mapError(response.text, transportError)
+              : Effect.catchTag(
+                Answer.readCapped(response, maxBytes, tooLarge),
+                "ResponseError",
+                (error) => Effect.fail(transportError(error))
+              )
+            return Effect.flatMap(text, (text) => decodeText(text, secrets))
           })
         )
         const counted = Effect.tapError(bounded(call), onError)

@@ -182,4 +182,50 @@ describe("MiniProgramCrypto.decryptUserData", () => {
         }
       }
     }))
+
+  it.effect("a 6 MB encryptedData is BadBase64 at once, and a 4 MB one costs no CPU to speak of", () =>
+    Effect.gen(function*() {
+      for (const size of [4 * 1024 * 1024, 6 * 1024 * 1024, 64 * 1024 * 1024]) {
+        const started = performance.now()
+        const error = yield* Effect.flip(
+          MiniProgramCrypto.decryptUserData({
+            appId,
+            sessionKey: Redacted.make(sessionKey),
+            encryptedData: "A".repeat(size),
+            iv: iv.toString("base64")
+          })
+        )
+        assert.strictEqual(error.reason, "BadBase64")
+        assert.include(error.description, "longer than")
+        assert.isBelow(performance.now() - started, 100)
+      }
+    }))
+
+  it.effect("wrong-type options and values are DecryptError, never a TypeError", () =>
+    Effect.gen(function*() {
+      const valid = {
+        appId,
+        sessionKey: Redacted.make(sessionKey),
+        encryptedData: encrypt(JSON.stringify(payload)),
+        iv: iv.toString("base64")
+      }
+      const cases: ReadonlyArray<unknown> = [
+        undefined,
+        null,
+        42,
+        "text",
+        { ...valid, sessionKey },
+        { ...valid, sessionKey: Redacted.make(42) },
+        { ...valid, encryptedData: 42 },
+        { ...valid, encryptedData: { length: 8 } },
+        { ...valid, iv: null },
+        { ...valid, appId: 42 }
+      ]
+      for (const options of cases) {
+        const exit = yield* Effect.exit(
+          MiniProgramCrypto.decryptUserData(options as MiniProgramCrypto.DecryptOptions)
+        )
+        assert.isTrue(exit._tag === "Failure" && exit.cause._tag === "Fail", JSON.stringify(options))
+      }
+    }))
 })

@@ -68,4 +68,48 @@ describe("WeChatConfig", () => {
         yield* key({ appId: "wxabc", appSecret: "secret-1", stateSecret: "a-state-secret-of-16+" })
       )
     }))
+
+  it("a JavaScript caller's missing or wrong-typed field is the same ConfigError naming it, never a TypeError", () => {
+    const problem = (options: unknown) => {
+      const result = WeChatConfig.make(options as WeChatConfig.Options)
+      assert.strictEqual(result._tag, "Left", JSON.stringify(options))
+      return result._tag === "Left" ? String(result.left) : ""
+    }
+    assert.include(problem({ appSecret: "s" }), "appId")
+    assert.include(problem({ appId: 42, appSecret: "s" }), "appId")
+    assert.include(problem({ appId: "wxabc" }), "appSecret")
+    assert.include(problem({ appId: "wxabc", appSecret: 42 }), "appSecret")
+    assert.include(problem({ appId: "wxabc", appSecret: Redacted.make(42) }), "appSecret")
+    assert.include(problem(undefined), "appId")
+    assert.include(problem(null), "appId")
+    assert.include(problem("wxabc"), "appId")
+    assert.include(problem({ appId: "wxabc", appSecret: "s", apiBaseUrl: 42 }), "apiBaseUrl")
+    assert.include(problem({ appId: "wxabc", appSecret: "s", stateSecret: 42 }), "stateSecret")
+    assert.include(problem({ appId: "wxabc", appSecret: "s", cipherKeys: "k" }), "cipherKeys")
+    assert.include(problem({ appId: "wxabc", appSecret: "s", timeout: Infinity }), "timeout")
+    assert.include(problem({ appId: "wxabc", appSecret: "s", timeout: Duration.infinity }), "timeout")
+    for (const maxResponseBytes of [0, -1, 1.5, Infinity, NaN, "64", 32 * 1024 * 1024]) {
+      assert.include(problem({ appId: "wxabc", appSecret: "s", maxResponseBytes }), "maxResponseBytes")
+    }
+    assert.include(problem({ appId: "x".repeat(10 * 1024 * 1024), appSecret: "s" }), "appId")
+  })
+
+  it("a base URL with credentials is refused, and the credentials are not in the error", () => {
+    for (const apiBaseUrl of ["https://user:hunter2@api.weixin.qq.com", "https://tok3n@api.weixin.qq.com"]) {
+      const result = WeChatConfig.make({ appId: "wxabc", appSecret: "s", apiBaseUrl })
+      assert.strictEqual(result._tag, "Left")
+      if (result._tag === "Left") {
+        assert.include(String(result.left), "credentials")
+        assert.notInclude(String(result.left), "hunter2")
+        assert.notInclude(String(result.left), "tok3n")
+      }
+    }
+    const open = WeChatConfig.make({ appId: "wxabc", appSecret: "s", openBaseUrl: "https://u:p@open.weixin.qq.com" })
+    assert.strictEqual(open._tag, "Left")
+  })
+
+  it("maxResponseBytes defaults to 64 KiB", () => {
+    const result = WeChatConfig.make({ appId: "wxabc", appSecret: "s" })
+    assert.strictEqual(result._tag === "Right" ? result.right.maxResponseBytes : 0, 65_536)
+  })
 })

@@ -231,6 +231,42 @@ describe("WeChatOAuth", () => {
         assert.strictEqual(late._tag, "CodeUsed")
       }).pipe(Effect.provide(TestLayer)))
 
+    it.effect("an exchange in flight is shared only with the same binding: another browser waits, then gets CodeUsed", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { state } = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo" })
+        const code = new URL(yield* approveWithState(state)).searchParams.get("code")!
+        yield* inject({ kind: "slow", endpoint: "access_token", delayMs: 2_000 })
+        const victim = yield* Effect.fork(oauth.exchangeCode(code, { binding: "victim-browser" }))
+        yield* Effect.yieldNow()
+        const attacker = yield* Effect.fork(oauth.exchangeCode(code, { binding: "attacker-browser" }))
+        const unbound = yield* Effect.fork(oauth.exchangeCode(code))
+        const sameBrowser = yield* Effect.fork(oauth.exchangeCode(code, { binding: "victim-browser" }))
+        yield* TestClock.adjust("3 seconds")
+        const token = yield* Fiber.join(victim)
+        const again = yield* Fiber.join(sameBrowser)
+        assert.strictEqual(Redacted.value(again.accessToken), Redacted.value(token.accessToken))
+        const attacked = yield* Effect.flip(withTime(Fiber.join(attacker), "100 millis"))
+        assert.strictEqual(attacked._tag, "CodeUsed")
+        assert.strictEqual((yield* Effect.flip(withTime(Fiber.join(unbound), "100 millis")))._tag, "CodeUsed")
+        assert.strictEqual((yield* stats).access_token, 1)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("another browser waiting on a failed flight gets the flight's own error", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { state } = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo" })
+        const code = new URL(yield* approveWithState(state)).searchParams.get("code")!
+        yield* inject({ kind: "errcode", errcode: 40029, endpoint: "access_token" })
+        yield* inject({ kind: "slow", endpoint: "access_token", delayMs: 1 })
+        const first = yield* Effect.fork(oauth.exchangeCode(code, { binding: "a" }))
+        yield* Effect.yieldNow()
+        const second = yield* Effect.fork(oauth.exchangeCode(code, { binding: "b" }))
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual((yield* Effect.flip(Fiber.join(first)))._tag, "InvalidCode")
+        assert.strictEqual((yield* Effect.flip(Fiber.join(second)))._tag, "InvalidCode")
+      }).pipe(Effect.provide(TestLayer)))
+
     it.effect("a tampered, expired or other-app state is StateMismatch", () =>
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth
@@ -418,6 +454,20 @@ describe("WeChatOAuth", () => {
           assert.isTrue(WeChatError.requiresReauthorization(error))
           assert.isTrue(Option.isNone(yield* oauth.getToken(token.openid)))
         }
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a refresh answer for another openid is refused and nothing is stored under it", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login()
+        const bob = yield* login({ user: "bob" })
+        yield* inject({ kind: "wrongOpenid", endpoint: "refresh_token" })
+        const error = yield* Effect.flip(oauth.refresh(token.openid))
+        assert.strictEqual(error._tag, "MalformedResponse")
+        const stored = yield* oauth.getToken(token.openid)
+        assert.strictEqual(Option.isSome(stored) && stored.value.obtainedAt, token.obtainedAt)
+        const other = yield* oauth.getToken(bob.token.openid)
+        assert.strictEqual(Option.isSome(other) && other.value.obtainedAt, bob.token.obtainedAt)
       }).pipe(Effect.provide(TestLayer)))
 
     it.effect("a custom policy replaces the default: no proactive refresh with zero skew and no retries", () =>

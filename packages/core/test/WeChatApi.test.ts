@@ -1,0 +1,297 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { assert, describe, it } from "@effect/vitest"
+import type { WeChatError } from "@wxauth/core"
+import { WeChatApi, WeChatConfig, WeChatHttpClient } from "@wxauth/core"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Http from "node:http"
+import type * as Net from "node:net"
+
+const secret = "S3cr3t-app-secret_value"
+const code = "CODE+with/odd=chars&more"
+const accessToken = "ACCESS.token-value_1234567890"
+const refreshToken = "REFRESH.token-value_0987654321"
+
+const configLayer = (options?: { readonly apiBaseUrl?: string; readonly maxResponseBytes?: number }) =>
+  WeChatConfig.layer({
+    appId: "wx0123456789abcdef",
+    appSecret: Redacted.make(secret),
+    apiBaseUrl: options?.apiBaseUrl ?? "https://api.weixin.qq.com",
+    ...(options?.maxResponseBytes === undefined ? {} : { maxResponseBytes: options.maxResponseBytes })
+  })
+
+interface Seen {
+  readonly urls: Array<string>
+}
+
+/** An `HttpClient` (not the lean one) that answers every request with `body` and records the URLs. */
+const scripted = (body: string | ((url: string) => string), seen: Seen = { urls: [] }, status = 200) =>
+  Layer.succeed(
+    HttpClient.HttpClient,
+    HttpClient.make((request) => {
+      seen.urls.push(request.url)
+      const text = typeof body === "string" ? body : body(request.url)
+      return Effect.succeed(
+        HttpClientResponse.fromWeb(request, new Response(text, { status, headers: { "content-type": "text/plain" } }))
+      )
+    })
+  )
+
+const api = (client: Layer.Layer<HttpClient.HttpClient>, config = configLayer()) =>
+  WeChatApi.make.pipe(Effect.provide(Layer.merge(client, config)))
+
+const tokenBody = (fields: Record<string, string>) =>
+  `{${
+    Object.entries({
+      access_token: "\"AT\"",
+      expires_in: "7200",
+      refresh_token: "\"RT\"",
+      openid: "\"o1\"",
+      scope: "\"snsapi_userinfo\"",
+      ...fields
+    }).map(([k, v]) => `"${k}":${v}`).join(",")
+  }}`
+
+const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
+
+const failureOf = <A>(effect: Effect.Effect<A, WeChatError.RequestFailure>) =>
+  Effect.map(Effect.either(effect), (either) => {
+    assert.isTrue(Either.isLeft(either), "expected a failure")
+    return (either as Either.Left<WeChatError.RequestFailure, A>).left
+  })
+
+describe("WeChatApi", () => {
+  describe("hostile answers end in MalformedResponse, never a defect", () => {
+    it.effect("a body nested 5,000 deep, whole or inside scope / privilege / openid", () =>
+      Effect.gen(function*() {
+        const bodies = [
+          nested(5000),
+          tokenBody({ scope: nested(5000) }),
+          tokenBody({ openid: nested(5000) }),
+          `{"openid":"o1","nickname":"n","sex":1,"province":"","city":"","country":"","headimgurl":"","privilege":${
+            nested(5000)
+          }}`
+        ]
+        for (const body of bodies) {
+          const endpoints = yield* api(scripted(body))
+          const exchange = yield* failureOf(endpoints.accessToken(code))
+          assert.strictEqual(exchange._tag, "MalformedResponse")
+          const refresh = yield* failureOf(endpoints.refreshToken(Redacted.make(refreshToken)))
+          assert.strictEqual(refresh._tag, "MalformedResponse")
+          const user = yield* failureOf(endpoints.userInfo(Redacted.make(accessToken), "o1"))
+          assert.strictEqual(user._tag, "MalformedResponse")
+          assert.isBelow(user.message.length, 300)
+        }
+      }))
+
+    it.effect("expires_in must be an integer from 1 to 2,592,000 seconds", () =>
+      Effect.gen(function*() {
+        for (const value of ["1e400", "1e300", "-7200", "0", "7200.5", "2592001", "\"7200\"", "null"]) {
+          const endpoints = yield* api(scripted(tokenBody({ expires_in: value })))
+          const error = yield* failureOf(endpoints.accessToken(code))
+          assert.strictEqual(error._tag, "MalformedResponse", `expires_in ${value}`)
+          assert.include(error.message, "expires_in")
+        }
+        for (const value of ["1", "7200", "2592000"]) {
+          const endpoints = yield* api(scripted(tokenBody({ expires_in: value })))
+          const token = yield* endpoints.accessToken(code)
+          assert.strictEqual(token.expires_in, Number(value))
+        }
+      }))
+
+    it.effect("sex, is_snapshotuser and errcode must be finite integers in range", () =>
+      Effect.gen(function*() {
+        const user = (sex: string) =>
+          `{"openid":"o1","nickname":"n","sex":${sex},"province":"","city":"","country":"","headimgurl":"","privilege":[]}`
+        for (const sex of ["1e400", "-1", "3", "0.5"]) {
+          const endpoints = yield* api(scripted(user(sex)))
+          assert.strictEqual(
+            (yield* failureOf(endpoints.userInfo(Redacted.make(accessToken), "o1")))._tag,
+            "MalformedResponse"
+          )
+        }
+        const snapshot = yield* api(scripted(tokenBody({ is_snapshotuser: "1e400" })))
+        assert.strictEqual((yield* failureOf(snapshot.accessToken(code)))._tag, "MalformedResponse")
+        for (const errcode of ["1e400", "40029.5", "\"40029\"", "[]"]) {
+          const endpoints = yield* api(scripted(`{"errcode":${errcode},"errmsg":"x"}`))
+          assert.strictEqual((yield* failureOf(endpoints.accessToken(code)))._tag, "MalformedResponse", errcode)
+        }
+      }))
+
+    it.effect("a profile for another openid than the one asked for is refused", () =>
+      Effect.gen(function*() {
+        const endpoints = yield* api(
+          scripted(
+            `{"openid":"o-someone-else","nickname":"n","sex":0,"province":"","city":"","country":"","headimgurl":"","privilege":[]}`
+          )
+        )
+        const error = yield* failureOf(endpoints.userInfo(Redacted.make(accessToken), "o1"))
+        assert.strictEqual(error._tag, "MalformedResponse")
+        assert.include(error.message, "another openid")
+      }))
+
+    it.effect("sns/auth is valid only on errcode 0: [], {} or a user-shaped body are not a yes", () =>
+      Effect.gen(function*() {
+        for (const body of ["[]", "{}", "{\"openid\":\"o1\"}", "{\"errmsg\":\"ok\"}", "null", "true"]) {
+          const endpoints = yield* api(scripted(body))
+          const error = yield* failureOf(endpoints.auth(Redacted.make(accessToken), "o1"))
+          assert.strictEqual(error._tag, "MalformedResponse", body)
+        }
+        const endpoints = yield* api(scripted("{\"errcode\":0,\"errmsg\":\"ok\"}"))
+        yield* endpoints.auth(Redacted.make(accessToken), "o1")
+      }))
+  })
+
+  describe("errmsg", () => {
+    it.effect("an echoed query loses every value sent (raw, percent- and form-encoded) and is cut to 200", () =>
+      Effect.gen(function*() {
+        const echo = (url: string) => {
+          const query = url.slice(url.indexOf("?") + 1)
+          const decoded = decodeURIComponent(query)
+          return JSON.stringify({
+            errcode: 40029,
+            errmsg: `invalid code, hints: [ req: ${query} ${query.toLowerCase()} ${decoded} ${
+              new URLSearchParams(decoded).toString()
+            } ]`
+          })
+        }
+        const endpoints = yield* api(scripted(echo))
+        const calls: ReadonlyArray<[Effect.Effect<unknown, WeChatError.RequestFailure>, ReadonlyArray<string>]> = [
+          [endpoints.accessToken(code), [secret, code]],
+          [endpoints.code2Session(code), [secret, code]],
+          [endpoints.refreshToken(Redacted.make(refreshToken)), [refreshToken]],
+          [endpoints.userInfo(Redacted.make(accessToken), "o1"), [accessToken]],
+          [endpoints.auth(Redacted.make(accessToken), "o1"), [accessToken]]
+        ]
+        for (const [call, secrets] of calls) {
+          const error = yield* failureOf(call)
+          assert.strictEqual(error._tag, "InvalidCode")
+          const errmsg = (error as WeChatError.InvalidCode).errmsg
+          assert.isAtMost(errmsg.length, 200)
+          const texts = [errmsg, error.message, JSON.stringify(error), String(error)]
+          for (const text of texts) {
+            for (const value of secrets) {
+              for (const form of [value, encodeURIComponent(value), encodeURIComponent(value).toLowerCase()]) {
+                assert.notInclude(text.toLowerCase(), form.toLowerCase())
+              }
+            }
+          }
+          // what is not secret stays readable
+          assert.include(errmsg, "invalid code")
+        }
+        const user = yield* failureOf(endpoints.userInfo(Redacted.make(accessToken), "o1", "en"))
+        assert.include((user as WeChatError.InvalidCode).errmsg, "openid=o1")
+      }))
+
+    it.effect("control characters are replaced and a long errmsg is cut", () =>
+      Effect.gen(function*() {
+        const endpoints = yield* api(
+          scripted(JSON.stringify({ errcode: -1, errmsg: "line1\nline2\u0000" + "x".repeat(10_000) }))
+        )
+        const error = yield* failureOf(endpoints.auth(Redacted.make(accessToken), "o1"))
+        const errmsg = (error as WeChatError.SystemBusy).errmsg
+        assert.strictEqual(errmsg.length, 200)
+        assert.isTrue(errmsg.startsWith("line1 line2 "))
+      }))
+  })
+
+  describe("response size", () => {
+    it.effect("another HttpClient: an answer past maxResponseBytes is refused, announced or not", () =>
+      Effect.gen(function*() {
+        const big = JSON.stringify({ errcode: -1, errmsg: "x".repeat(100_000) })
+        const endpoints = yield* api(scripted(big), configLayer({ maxResponseBytes: 65_536 }))
+        const error = yield* failureOf(endpoints.auth(Redacted.make(accessToken), "o1"))
+        assert.strictEqual(error._tag, "MalformedResponse")
+        assert.include(error.message, "65536 bytes")
+        const streamed = Layer.succeed(
+          HttpClient.HttpClient,
+          HttpClient.make((request) =>
+            Effect.succeed(HttpClientResponse.fromWeb(
+              request,
+              new Response(
+                new ReadableStream({
+                  pull(controller) {
+                    controller.enqueue(new Uint8Array(16_384).fill(0x20))
+                  }
+                })
+              )
+            ))
+          )
+        )
+        const endless = yield* api(streamed, configLayer({ maxResponseBytes: 65_536 }))
+        assert.strictEqual((yield* failureOf(endless.auth(Redacted.make(accessToken), "o1")))._tag, "MalformedResponse")
+      }))
+
+    it.scoped("the lean client stops reading at the limit: 100 MB announced or chunked, memory stays flat", () =>
+      Effect.gen(function*() {
+        let sent = 0
+        const server = yield* Effect.acquireRelease(
+          Effect.async<Http.Server>((resume) => {
+            const server = Http.createServer((request, response) => {
+              const chunked = request.url?.includes("chunked") ?? false
+              response.writeHead(200, chunked ? {} : { "content-length": String(100 * 1024 * 1024) })
+              const chunk = Buffer.alloc(64 * 1024, 0x20)
+              const pump = () => {
+                while (sent < 100 * 1024 * 1024) {
+                  sent += chunk.length
+                  if (!response.write(chunk)) return response.once("drain", pump)
+                }
+                response.end()
+              }
+              response.on("close", () => response.destroy())
+              pump()
+            })
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) =>
+            Effect.sync(() => server.closeAllConnections()).pipe(Effect.zipRight(Effect.sync(() => server.close())))
+        )
+        const port = (server.address() as Net.AddressInfo).port
+        const client = yield* WeChatHttpClient.make()
+        const before = process.memoryUsage().rss
+        for (const path of ["", "/chunked"]) {
+          const endpoints = yield* api(
+            Layer.succeed(HttpClient.HttpClient, client),
+            configLayer({ apiBaseUrl: `http://127.0.0.1:${port}${path}` })
+          )
+          const error = yield* failureOf(endpoints.auth(Redacted.make(accessToken), "o1"))
+          assert.strictEqual(error._tag, "MalformedResponse")
+          assert.include(error.message, "65536 bytes")
+        }
+        assert.isBelow(process.memoryUsage().rss - before, 50 * 1024 * 1024)
+        assert.isBelow(sent, 100 * 1024 * 1024)
+      }))
+  })
+
+  describe("arguments", () => {
+    it.effect("a wrong-type, empty or oversized argument is InvalidArgument naming it; nothing is sent", () =>
+      Effect.gen(function*() {
+        const seen: Seen = { urls: [] }
+        const endpoints = yield* api(scripted("{}", seen))
+        const junk: ReadonlyArray<unknown> = [undefined, null, 42, {}, [], "", "x".repeat(10 * 1024 * 1024)]
+        const any = endpoints as unknown as Record<string, (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown>>
+        const cases: ReadonlyArray<[string, string, (value: unknown) => ReadonlyArray<unknown>]> = [
+          ["accessToken", "code", (v) => [v]],
+          ["code2Session", "jsCode", (v) => [v]],
+          ["refreshToken", "refreshToken", (v) => [v]],
+          ["userInfo", "accessToken", (v) => [v, "o1"]],
+          ["userInfo", "openid", (v) => [Redacted.make(accessToken), v]],
+          ["userInfo", "lang", (v) => [Redacted.make(accessToken), "o1", v === undefined ? "fr" : v]],
+          ["auth", "accessToken", (v) => [v, "o1"]],
+          ["auth", "openid", (v) => [Redacted.make(accessToken), v]]
+        ]
+        for (const [method, argument, args] of cases) {
+          for (const value of junk) {
+            const exit = yield* Effect.exit(any[method](...args(value)))
+            assert.isTrue(exit._tag === "Failure", `${method} ${argument}`)
+            const error = yield* Effect.flip(any[method](...args(value)))
+            assert.deepInclude(error, { _tag: "InvalidArgument", argument }, `${method}(${argument} = ${typeof value})`)
+          }
+        }
+        assert.deepStrictEqual(seen.urls, [])
+      }))
+  })
+})
