@@ -65,25 +65,44 @@ const transientRetry = Schedule.exponential(Duration.millis(10)).pipe(
 )
 
 /**
+ * Runs one attempt of an operation given the milliseconds left before its deadline.
+ */
+type Attempt = (
+  remainingMillis: number
+) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError.SqlError, R>
+
+const anyAttempt: Attempt = () => (effect) => effect
+
+/**
  * Maps every failure of a database operation to a `TokenStoreError` with a cleaned cause (no
  * parameter or quoted value), retries transient failures, and bounds the whole in time.
  *
  * Inside a caller's transaction nothing is retried: after a deadlock MySQL has already rolled the
  * transaction back (a retry would run on its own, outside it), and PostgreSQL refuses every
  * statement until the rollback. The failure is the caller's, whose transaction must start over.
+ *
+ * The timeout is the caller's deadline: at it the caller gets its `TokenStoreError`, and the
+ * operation is interrupted in the background (`Effect.disconnect`), without waiting for the driver to
+ * clean up: `@effect/sql-pg` cancels the query with `pg_cancel_backend` on another connection of the
+ * pool, which against a silent server waits up to its own 5 seconds before the connection goes back
+ * to the pool. Each `attempt` is told how long is left (SQLite needs it, see `sqliteAttempt`).
  */
-const guard = (operation: string, table: string, timeout: Duration.Duration) =>
+const guard = (operation: string, table: string, timeout: Duration.Duration, attempt: Attempt = anyAttempt) =>
 <A, R>(
   effect: Effect.Effect<A, SqlError.SqlError | WeChatError.TokenStoreError, R>
 ): Effect.Effect<A, WeChatError.TokenStoreError, R> =>
-  Effect.flatMap(
-    Effect.serviceOption(SqlClient.TransactionConnection),
-    (transaction) =>
-      Option.isSome(transaction) ? effect : Effect.retry(effect, {
-        schedule: transientRetry,
-        while: (error) => error._tag === "SqlError" && internal.isTransient(error)
-      })
-  ).pipe(
+  Effect.flatMap(Clock.currentTimeMillis, (start) => {
+    const deadline = start + Duration.toMillis(timeout)
+    const once = Effect.flatMap(Clock.currentTimeMillis, (now) => attempt(Math.max(0, deadline - now))(effect))
+    return Effect.flatMap(
+      Effect.serviceOption(SqlClient.TransactionConnection),
+      (transaction) =>
+        Option.isSome(transaction) ? once : Effect.retry(once, {
+          schedule: transientRetry,
+          while: (error) => error._tag === "SqlError" && internal.isTransient(error)
+        })
+    )
+  }).pipe(
     Effect.catchTag("SqlError", (error) => {
       const cleaned = internal.cleanSqlError(error, table)
       return Effect.fail(
@@ -96,6 +115,7 @@ const guard = (operation: string, table: string, timeout: Duration.Duration) =>
         new WeChatError.TokenStoreError({ operation, description: cleaned.description, cause: cleaned.cause })
       )
     }),
+    Effect.disconnect,
     Effect.timeoutFail({
       duration: timeout,
       onTimeout: () =>
@@ -105,6 +125,45 @@ const guard = (operation: string, table: string, timeout: Duration.Duration) =>
         })
     })
   )
+
+/**
+ * An attempt on SQLite. `@effect/sql-sqlite-node` runs statements synchronously (better-sqlite3),
+ * so a statement that waits for a lock held by another connection blocks the thread for the
+ * connection's busy timeout (5 seconds unless configured), and no timeout can interrupt it. For the
+ * attempt, the busy timeout is lowered to the time left before the deadline (never raised) and then
+ * put back, with the connection reserved meanwhile (or in the caller's transaction, which already
+ * holds it), so no other statement runs with the lowered value.
+ */
+const sqliteAttempt = (sql: SqlClient.SqlClient): Attempt => (remainingMillis) => (effect) => {
+  const bounded = Effect.acquireUseRelease(
+    Effect.flatMap(sql<{ timeout: unknown }>`PRAGMA busy_timeout`, ([row]) => {
+      const current = Number(row?.timeout)
+      const limit = Math.ceil(remainingMillis)
+      return Number.isInteger(current) && current > limit
+        ? Effect.as(sql.unsafe(`PRAGMA busy_timeout = ${limit}`), Option.some(current))
+        : Effect.succeed(Option.none<number>())
+    }),
+    () => effect,
+    Option.match({
+      onNone: () => Effect.void,
+      onSome: (previous) => Effect.ignore(sql.unsafe(`PRAGMA busy_timeout = ${previous}`))
+    })
+  )
+  return Effect.flatMap(
+    Effect.serviceOption(SqlClient.TransactionConnection),
+    Option.match({
+      onSome: () => bounded,
+      // the statements of `effect` run on the reserved connection, as in a transaction (without one)
+      onNone: () =>
+        Effect.scoped(
+          Effect.flatMap(
+            sql.reserve,
+            (connection) => Effect.provideService(bounded, SqlClient.TransactionConnection, [connection, 0])
+          )
+        )
+    })
+  )
+}
 
 /**
  * The `SqlClient` in context, without its name transforms (the store's column names are its own),
@@ -358,8 +417,9 @@ export const make = (
         : sql`INSERT INTO ${m} ${sql.insert(row)} ON CONFLICT (app_id, code_hash) DO UPDATE SET
             expires_at = EXCLUDED.expires_at, value = EXCLUDED.value`
 
-    const onTokens = (operation: string) => guard(operation, tables.table, timeout)
-    const onMemos = (operation: string) => guard(operation, tables.memoTable, timeout)
+    const attempt = dialect === "sqlite" ? sqliteAttempt(sql) : anyAttempt
+    const onTokens = (operation: string) => guard(operation, tables.table, timeout, attempt)
+    const onMemos = (operation: string) => guard(operation, tables.memoTable, timeout, attempt)
     // These run on every request: a span each, without the stack trace `Effect.fn` captures per call.
     const span = (operation: string) => Effect.withSpan(`SqlTokenStore.${operation}`, { captureStackTrace: false })
 
@@ -493,14 +553,15 @@ export const purgeExpired = (
   options?: Pick<Options, "table" | "memoTable" | "timeout">
 ): Effect.Effect<PurgeResult, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const [sql] = yield* client
+    const [sql, dialect] = yield* client
     const tables = yield* internal.resolveTables(options ?? {})
     const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const attempt = dialect === "sqlite" ? sqliteAttempt(sql) : anyAttempt
     const now = yield* Clock.currentTimeMillis
-    const tokens = yield* guard("purgeExpired", tables.table, timeout)(
+    const tokens = yield* guard("purgeExpired", tables.table, timeout, attempt)(
       sql`DELETE FROM ${sql(tables.table)} WHERE refresh_expires_at <= ${now}`.raw
     )
-    const codes = yield* guard("purgeExpired", tables.memoTable, timeout)(
+    const codes = yield* guard("purgeExpired", tables.memoTable, timeout, attempt)(
       sql`DELETE FROM ${sql(tables.memoTable)} WHERE expires_at <= ${now}`.raw
     )
     return { tokens: internal.affectedRows(tokens), codes: internal.affectedRows(codes) }
