@@ -166,6 +166,28 @@ const sqliteAttempt = (sql: SqlClient.SqlClient): Attempt => (remainingMillis) =
 }
 
 /**
+ * Fails unless every one of `times` (epoch milliseconds) is a finite number a BIGINT column and the
+ * JSON of `value` hold exactly: `Infinity` or `NaN` would be a driver error, or a row that never
+ * decodes again.
+ */
+const storableTimes = (
+  operation: string,
+  times: Record<string, number>
+): Effect.Effect<void, WeChatError.TokenStoreError> => {
+  for (const [field, value] of Object.entries(times)) {
+    if (typeof value !== "number" || !Number.isFinite(value) || Math.abs(value) > Number.MAX_SAFE_INTEGER) {
+      return Effect.fail(
+        new WeChatError.TokenStoreError({
+          operation,
+          description: `${field} is ${String(value)}, not a finite time in milliseconds (at most 2^53 - 1)`
+        })
+      )
+    }
+  }
+  return Effect.void
+}
+
+/**
  * The `SqlClient` in context, without its name transforms (the store's column names are its own),
  * and its dialect.
  */
@@ -438,6 +460,11 @@ export const make = (
       ),
       set: Effect.fnUntraced(
         function*(appId: string, token: OAuthToken.OAuthToken) {
+          yield* storableTimes("set", {
+            obtainedAt: token.obtainedAt,
+            expiresAt: token.expiresAt,
+            refreshExpiresAt: token.refreshExpiresAt
+          })
           const now = yield* Clock.currentTimeMillis
           const value = yield* codec.encodeToken(appId, token)
           yield* upsertToken({
@@ -461,6 +488,7 @@ export const make = (
       ),
       rememberCode: Effect.fnUntraced(
         function*(appId: string, codeHash: string, memo: TokenStore.CodeMemo) {
+          yield* storableTimes("rememberCode", { exchangedAt: memo.exchangedAt, expiresAt: memo.expiresAt })
           const value = yield* codec.encodeMemo(appId, codeHash, memo)
           yield* upsertMemo({ app_id: appId, code_hash: codeHash, expires_at: Math.ceil(memo.expiresAt), value })
         },
@@ -604,8 +632,8 @@ export interface ImportResult {
   /** The refresh token's 30 days, counted from `create_at`, are over. */
   readonly expired: number
   /**
-   * Rows with an empty token or openid, an `expires_in` that is not a number, or a `create_at` that
-   * is neither a number nor a date string with an explicit UTC offset.
+   * Rows with an empty token or openid, an `expires_in` that is not a number (or too large a one to
+   * store), or a `create_at` that is neither a number nor a date string with an explicit UTC offset.
    */
   readonly invalid: number
 }
@@ -639,6 +667,9 @@ const legacyToken = (row: LegacyRow, now: number): OAuthToken.OAuthToken | undef
   if (openid === "" || accessToken === "" || refreshToken === "" || createdAt === undefined) return undefined
   if (!Number.isFinite(expiresIn) || expiresIn < 0) return undefined
   const at = Math.min(createdAt, now)
+  const expiresAt = at + Math.round(expiresIn * 1000)
+  // the store refuses a time it cannot hold exactly
+  if (expiresAt > Number.MAX_SAFE_INTEGER) return undefined
   return new OAuthToken.OAuthToken({
     openid,
     accessToken: Redacted.make(accessToken),
@@ -646,7 +677,7 @@ const legacyToken = (row: LegacyRow, now: number): OAuthToken.OAuthToken | undef
     scope: legacyText(row.scope).split(/[\s,]+/).filter((scope) => scope !== ""),
     isSnapshotUser: false,
     obtainedAt: at,
-    expiresAt: at + Math.round(expiresIn * 1000),
+    expiresAt,
     refreshExpiresAt: at + OAuthToken.refreshTokenLifeMillis
   })
 }

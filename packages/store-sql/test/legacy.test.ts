@@ -207,6 +207,33 @@ forEachDatabase((db) => {
         )
       }))
 
+    it.scoped("an expires_in too large to store (1e300 seconds) is invalid, and the import goes on", () =>
+      Effect.gen(function*() {
+        const now = 1_750_000_000_000
+        yield* TestClock.setTime(now)
+        const legacy = randomTable("legacy_token")
+        const table = randomTable()
+        const client = yield* Layer.build(db.client())
+        yield* Effect.addFinalizer(() =>
+          Effect.orDie(Effect.provide(dropTables(legacy, table, `${table}_codes`), client))
+        )
+        const context = yield* Layer.build(SqlTokenStore.layer({ table })).pipe(
+          Effect.provide(client),
+          Effect.map(Context.merge(client))
+        )
+        const store = Context.get(context, TokenStore.TokenStore)
+        const appId = randomAppId()
+        yield* Effect.provide(createLegacyTable(db, legacy), client)
+        const huge = legacyRow(now - hour, { expires_in: "1e300" })
+        const fine = legacyRow(now - hour)
+        for (const row of [huge, fine]) yield* Effect.provide(insertLegacy(db, legacy, row), client)
+
+        const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
+        assert.deepStrictEqual(result, { imported: 1, skipped: 1, newerInStore: 0, expired: 0, invalid: 1 })
+        assert.isTrue(Option.isNone(yield* store.get(appId, huge.openid)))
+        assert.isTrue(Option.isSome(yield* store.get(appId, fine.openid)))
+      }))
+
     it.scoped("imports into an encrypted store: the new rows hold no token in clear", () =>
       Effect.gen(function*() {
         const now = 1_750_000_000_000
