@@ -3,7 +3,9 @@
  * `WeChatAPIError` (with `code` = WeChat's errcode and `message` = its errmsg) for an error answer,
  * `WeChatAPI` + urllib's error name for a transport failure (`WeChatAPIResponseTimeoutError`,
  * `WeChatAPIRequestError`, ...) and `NoOAuthTokenError` when no token is stored. Every error also
- * carries the core's tagged error as `cause` and its tag as `_tag`; no message holds a secret.
+ * carries the core's tagged error as `cause` and its tag as `_tag`; no message holds a secret. A
+ * defect (a bug, not a failure the API describes) is a `WeChatAPIUnexpectedError` too, never a raw
+ * `TypeError` or `RangeError`.
  *
  * @since 0.1.0
  */
@@ -11,7 +13,8 @@ import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import { HookFailure } from "./internal/hooks.js"
+import { HookFailure } from "./internal/hookFailure.js"
+import { openidText, preview } from "./internal/text.js"
 
 /**
  * The names errors of this package carry.
@@ -34,6 +37,7 @@ export type CompatErrorName =
   | "WeChatAPIRefreshLockTimeoutError"
   | "WeChatAPIDecryptError"
   | "WeChatAPIConfigError"
+  | "WeChatAPIUnexpectedError"
 
 /**
  * An error of the compat API. `name` says what kind it is (see `CompatErrorName`), `_tag` is the
@@ -83,6 +87,9 @@ export class CompatError extends Error {
    */
   readonly status?: number
 
+  /**
+   * The message is cut at 1,000 characters; fields of the wrong type are left out.
+   */
   constructor(options: {
     readonly name: CompatErrorName
     readonly message: string
@@ -94,16 +101,31 @@ export class CompatError extends Error {
     readonly reason?: string | undefined
     readonly status?: number | undefined
   }) {
-    super(options.message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = options.name
-    this._tag = options.tag
-    if (options.code !== undefined) this.code = options.code
-    if (options.errcode !== undefined) this.errcode = options.errcode
-    if (options.errmsg !== undefined) this.errmsg = options.errmsg
-    if (options.reason !== undefined) this.reason = options.reason
-    if (options.status !== undefined) this.status = options.status
+    // JavaScript callers may pass anything: only fields of the right type are read
+    const field = (key: string): unknown =>
+      typeof options === "object" && options !== null ? (options as Record<string, unknown>)[key] : undefined
+    const text = (key: string): string | undefined => {
+      const value = field(key)
+      return typeof value === "string" ? value : undefined
+    }
+    const cause = field("cause")
+    super(preview(text("message") ?? "", maxMessageLength), cause === undefined ? undefined : { cause })
+    this.name = text("name") ?? "WeChatAPIUnexpectedError"
+    this._tag = text("tag") ?? "Unknown"
+    const code = field("code")
+    if (typeof code === "number" || typeof code === "string") this.code = code
+    const errcode = field("errcode")
+    if (typeof errcode === "number") this.errcode = errcode
+    const errmsg = text("errmsg")
+    if (errmsg !== undefined) this.errmsg = errmsg
+    const reason = text("reason")
+    if (reason !== undefined) this.reason = reason
+    const status = field("status")
+    if (typeof status === "number") this.status = status
   }
 }
+
+const maxMessageLength = 1000
 
 /**
  * True for the errors of this package.
@@ -155,14 +177,45 @@ const otherNames: Record<string, CompatErrorName> = {
   MalformedResponse: "WeChatAPIJSONResponseFormatError"
 }
 
+/** The message of an error, read without letting a hostile value throw. */
 const messageOf = (u: unknown): string => {
-  const message = stringField(u, "message")
-  return message !== undefined && message !== "" ? message : String(u)
+  try {
+    const message = stringField(u, "message")
+    return message !== undefined && message !== "" ? message : String(u)
+  } catch {
+    return "(no message)"
+  }
+}
+
+/** The name of a defect's class (`RangeError`, `TypeError`, ...), never its message. */
+const kindOf = (defect: unknown): string => {
+  try {
+    if (defect instanceof Error) return defect.name
+    return defect === null ? "null" : typeof defect
+  } catch {
+    return "unknown"
+  }
 }
 
 /**
+ * The error a defect (a bug in the compat API or the core, never a failure the API describes)
+ * reaches the caller as: a `WeChatAPIUnexpectedError` with the defect as `cause`. Its message names
+ * the kind of defect, not the defect's own message (which may quote a value).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromDefect = (defect: unknown): CompatError =>
+  defect instanceof CompatError ? defect : new CompatError({
+    name: "WeChatAPIUnexpectedError",
+    tag: "Defect",
+    message: `Unexpected failure in @wxauth/compat (a defect, ${kindOf(defect)}; see cause)`,
+    cause: defect
+  })
+
+/**
  * Turns a core error (or a `ConfigError`) into the error the compat API reports. A hook's own error
- * is returned as it is.
+ * is returned as it is; any other value that is not a known error is a `WeChatAPIUnexpectedError`.
  *
  * @since 0.1.0
  * @category constructors
@@ -178,7 +231,7 @@ export const fromCoreError = (error: unknown): unknown => {
     })
   }
   const tag = stringField(error, "_tag")
-  if (tag === undefined) return error
+  if (tag === undefined) return fromDefect(error)
   const errcode = numberField(error, "errcode")
   if (errcode !== undefined) {
     const errmsg = stringField(error, "errmsg") ?? ""
@@ -211,7 +264,7 @@ export const fromCoreError = (error: unknown): unknown => {
       return new CompatError({
         name: "NoOAuthTokenError",
         tag,
-        message: `No token for ${stringField(error, "openid")}, please authorize first.`,
+        message: `No token for ${openidText(stringField(error, "openid"))}, please authorize first.`,
         cause: error
       })
     case "TokenStoreError": {
@@ -221,18 +274,26 @@ export const fromCoreError = (error: unknown): unknown => {
     }
   }
   const name = otherNames[tag]
-  return name === undefined ? error : new CompatError({ name, tag, message: messageOf(error), cause: error })
+  return new CompatError({ name: name ?? "WeChatAPIUnexpectedError", tag, message: messageOf(error), cause: error })
 }
 
 /**
- * The error a failed `Exit` reports: its typed failure converted by `fromCoreError`, or the defect.
+ * The error a failed `Exit` reports: its typed failure converted by `fromCoreError`; a defect or an
+ * interruption as a `WeChatAPIUnexpectedError`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const fromCause = (cause: Cause.Cause<unknown>): unknown => {
+  if (!Cause.isCause(cause)) return fromCoreError(cause)
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure)) return fromCoreError(failure.value)
-  if (Cause.isInterruptedOnly(cause)) return new Error("The WeChat call was interrupted")
-  return Cause.squash(cause)
+  if (Cause.isInterruptedOnly(cause)) {
+    return new CompatError({
+      name: "WeChatAPIUnexpectedError",
+      tag: "Interrupted",
+      message: "The WeChat call was interrupted"
+    })
+  }
+  return fromDefect(Cause.squash(cause))
 }

@@ -11,20 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import * as AccessToken from "../AccessToken.js"
-
-/**
- * The failure of a user's hook, kept as the cause of a core `TokenStoreError` so that the compat
- * API hands the hook's own error back, as `wechat-oauth` did.
- *
- * @internal
- */
-export class HookFailure {
-  readonly _tag = "HookFailure"
-  constructor(readonly hook: HookName, readonly error: unknown) {}
-}
-
-/** @internal */
-export type HookName = "getToken" | "saveToken"
+import { HookFailure, type HookName } from "./hookFailure.js"
 
 /** @internal */
 export type NodeCallback<A> = (err?: unknown, result?: A) => void

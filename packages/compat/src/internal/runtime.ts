@@ -11,9 +11,11 @@ import { WeChatHttpClient } from "@wxauth/core"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as QueryString from "node:querystring"
+import { fromCause, fromDefect } from "../CompatError.js"
 
 const clients = new Map<string, ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, ConfigError.ConfigError>>()
 
@@ -99,6 +101,55 @@ export const authorizeUrl = (
   `${normaliseBaseUrl(openBaseUrl ?? defaultOpenBaseUrl)}${path}?${
     QueryString.stringify(params as QueryString.ParsedUrlQueryInput)
   }#wechat_redirect`
+
+/**
+ * An argument as the text sent to WeChat: a string as it is, a number, bigint or boolean as
+ * `querystring` wrote it (as `wechat-oauth` sent it); `undefined` for anything else (`null`, an
+ * object, a function), which WeChat would get as an empty value. Never calls a `toString`.
+ *
+ * @internal
+ */
+export const textOf = (u: unknown): string | undefined => {
+  switch (typeof u) {
+    case "string":
+      return u
+    case "number":
+      return Number.isFinite(u) ? String(u) : undefined
+    case "bigint":
+    case "boolean":
+      return String(u)
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Runs `effect` to a promise at the compat API's boundary: a typed failure becomes the compat error
+ * (`fromCause`), and so does a defect or an interruption, so no raw `TypeError` / `RangeError`
+ * reaches a caller.
+ *
+ * @internal
+ */
+export const runAtBoundary = <A, E, R>(
+  runtime: ManagedRuntime.ManagedRuntime<R, unknown>,
+  effect: Effect.Effect<A, E, R>
+): Promise<A> => {
+  let running: Promise<Exit.Exit<A, unknown>>
+  try {
+    running = runtime.runPromiseExit(effect)
+  } catch (defect) {
+    return Promise.reject(fromDefect(defect))
+  }
+  return running.then(
+    (exit) => {
+      if (Exit.isSuccess(exit)) return exit.value
+      throw fromCause(exit.cause)
+    },
+    (defect) => {
+      throw fromDefect(defect)
+    }
+  )
+}
 
 /**
  * A `wechat-oauth` callback: `(err, result)`.
