@@ -6,10 +6,11 @@
  *
  * @since 0.1.0
  */
-import { OAuthToken } from "@wxauth/core"
+import { OAuthToken, WeChatError } from "@wxauth/core"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { CompatError } from "./CompatError.js"
 
 /**
  * A token as `wechat-oauth` keeps it and as `saveToken` receives it. `create_at` is when it was
@@ -80,8 +81,8 @@ export class AccessToken<A extends object = TokenData> {
    * @since 0.1.0
    */
   isValid(): boolean {
-    const data = this.data as StoredToken
-    if (!data.access_token) return false
+    const data = this.data as StoredToken | undefined
+    if (typeof data !== "object" || data === null || !data.access_token) return false
     const expiresAt = toMillis(data.create_at) + toNumber(data.expires_in) * 1000
     return Date.now() < expiresAt
   }
@@ -105,15 +106,40 @@ const toMillis = (u: unknown): number => {
   return typeof u === "string" ? Date.parse(u) : Number.NaN
 }
 
-const toText = (u: unknown): string => (typeof u === "string" ? u : u === undefined || u === null ? "" : String(u))
+const toText = (u: unknown): string => {
+  if (typeof u === "string") return u
+  if (u === undefined || u === null || typeof u === "symbol") return ""
+  try {
+    // a database driver's value (a Buffer, a String object) reads as its text
+    return String(u)
+  } catch {
+    return "" // an object without a usable toString
+  }
+}
 
 /**
- * The `wechat-oauth` token object for a core `OAuthToken`, as `saveToken` receives it.
+ * The `wechat-oauth` token object for a core `OAuthToken`, as `saveToken` receives it. Throws a
+ * `WeChatAPIInvalidArgumentError` for anything else.
  *
  * @since 0.1.0
  * @category conversions
  */
-export const toTokenData = (token: OAuthToken.OAuthToken): TokenData => ({
+export const toTokenData = (token: OAuthToken.OAuthToken): TokenData => {
+  if (!isOAuthToken(token)) throw invalidArgument("token", "must be an OAuthToken of @wxauth/core")
+  return plainTokenData(token)
+}
+
+/** The fields `toTokenData` reads, checked by shape (another copy of the core's class passes too). */
+const isOAuthToken = (u: unknown): u is OAuthToken.OAuthToken => {
+  if (typeof u !== "object" || u === null) return false
+  const token = u as Record<string, unknown>
+  return typeof token.openid === "string" && Redacted.isRedacted(token.accessToken) &&
+    Redacted.isRedacted(token.refreshToken) && Array.isArray(token.scope) &&
+    typeof token.obtainedAt === "number" && typeof token.expiresAt === "number" &&
+    (token.unionid === undefined || typeof token.unionid === "string")
+}
+
+const plainTokenData = (token: OAuthToken.OAuthToken): TokenData => ({
   // WeChat's fields in WeChat's order, then create_at, as wechat-oauth saved them
   access_token: Redacted.value(token.accessToken),
   expires_in: Math.round((token.expiresAt - token.obtainedAt) / 1000),
@@ -139,6 +165,7 @@ export const fromStored = (
   openid: string,
   stored: unknown
 ): Either.Either<Option.Option<OAuthToken.OAuthToken>, string> => {
+  if (typeof openid !== "string" || openid === "") return Either.left("the openid is not a non-empty string")
   if (stored === null || stored === undefined || stored === false) return Either.right(Option.none())
   if (typeof stored !== "object") return Either.left("the stored token is not an object")
   let fields = stored as StoredToken
@@ -172,13 +199,24 @@ export const fromStored = (
 
 /**
  * A core `OAuthToken` from a token as `wechat-oauth` stored it (`undefined` when `stored` is empty).
- * Useful to move tokens from a `wechat-oauth` table into a core `TokenStore`.
+ * Useful to move tokens from a `wechat-oauth` table into a core `TokenStore`. Throws a
+ * `WeChatAPIInvalidArgumentError` when `openid` is not a non-empty string or `stored` is not a token
+ * of that openid.
  *
  * @since 0.1.0
  * @category conversions
  */
 export const toOAuthToken = (openid: string, stored: unknown): OAuthToken.OAuthToken | undefined => {
+  if (typeof openid !== "string" || openid === "") throw invalidArgument("openid", "must be a non-empty string")
   const read = fromStored(openid, stored)
-  if (Either.isLeft(read)) throw new TypeError(read.left)
+  if (Either.isLeft(read)) throw invalidArgument("stored", read.left)
   return Option.getOrUndefined(read.right)
 }
+
+const invalidArgument = (argument: string, description: string): CompatError =>
+  new CompatError({
+    name: "WeChatAPIInvalidArgumentError",
+    tag: "InvalidArgument",
+    message: `Invalid argument ${argument}: ${description}`,
+    cause: new WeChatError.InvalidArgument({ argument, description })
+  })

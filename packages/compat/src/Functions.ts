@@ -11,9 +11,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
-import { fromCause, fromCoreError } from "./CompatError.js"
+import { fromCoreError } from "./CompatError.js"
 import { parseLang, plainTokenResponse, toUserProfile, type UserProfile } from "./internal/convert.js"
-import { apiBaseUrlOf, authorizeUrl, openBaseUrlOf, sharedHttpClient } from "./internal/runtime.js"
+import { apiBaseUrlOf, authorizeUrl, openBaseUrlOf, runAtBoundary, sharedHttpClient } from "./internal/runtime.js"
 
 /**
  * What `getToken` resolves with: WeChat's answer, tokens in clear, and the callback's `state`.
@@ -67,21 +67,24 @@ const noSecret = Redacted.make("-")
 
 const invalid = (argument: string, description: string) => new WeChatError.InvalidArgument({ argument, description })
 
-/** Runs one raw endpoint as the app `appId` on the shared client. */
+/**
+ * Runs one raw endpoint as the app `appId` on the shared client. The answer is converted inside the
+ * effect, so that whatever fails reaches the caller as a compat error.
+ */
 const callApi = <A>(
   appId: string,
   appSecret: Redacted.Redacted<string>,
   call: (api: WeChatApi.WeChatApiShape) => Effect.Effect<A, unknown>
-): Promise<A> => {
-  const config = WeChatConfig.make({ appId, appSecret, apiBaseUrl: apiBaseUrlOf(undefined) })
-  const effect = Either.isLeft(config)
-    ? Effect.fail(config.left)
-    : Effect.flatMap(WeChatApi.make, call).pipe(Effect.provideService(WeChatConfig.WeChatConfig, config.right))
-  return sharedHttpClient(undefined).runPromiseExit(effect).then((exit) => {
-    if (exit._tag === "Success") return exit.value
-    throw fromCause(exit.cause)
-  })
-}
+): Promise<A> =>
+  runAtBoundary(
+    sharedHttpClient(undefined),
+    Effect.suspend(() => {
+      const config = WeChatConfig.make({ appId, appSecret, apiBaseUrl: apiBaseUrlOf(undefined) })
+      return Either.isLeft(config)
+        ? Effect.fail(config.left)
+        : Effect.flatMap(WeChatApi.make, call).pipe(Effect.provideService(WeChatConfig.WeChatConfig, config.right))
+    })
+  )
 
 const rejectWith = (error: WeChatError.InvalidArgument | WeChatError.ConsentDenied): Promise<never> =>
   Promise.reject(fromCoreError(error))
@@ -159,8 +162,8 @@ export const getToken = (appid: string, r_url: string, secret: string): Promise<
         policy.isExchangeRetryable,
         policy.exchangeRetry,
         "access_token"
-      )
-  ).then((response): TokenResult => ({ ...plainTokenResponse(response), state }))
+      ).pipe(Effect.map((response): TokenResult => ({ ...plainTokenResponse(response), state })))
+  )
 }
 
 /**
@@ -180,7 +183,7 @@ export const refreshToken = (appid: string, refresh_token: string): Promise<Refr
       policy.isTransient,
       policy.transientRetry,
       "refresh_token"
-    )).then(plainTokenResponse)
+    ).pipe(Effect.map(plainTokenResponse)))
 }
 
 /**
@@ -203,16 +206,18 @@ export const getUserinfo = (access_token: string, openid: string, lang?: string)
           policy.isTransient,
           policy.transientRetry,
           "userinfo"
-        ))
-  ).then(toUserProfile)
+        ).pipe(Effect.map(toUserProfile)))
+  )
 }
 
 const invalidTokenTags = new Set(["AccessTokenExpired", "InvalidAccessToken", "InvalidCredential", "InvalidOpenId"])
 
 /**
- * Whether WeChat accepts the access token for this openid (`/sns/auth`). Resolves `false` when WeChat
- * says it is not valid (expired, invalid, another user's) or when there is no token; a busy WeChat
- * or a network failure rejects: it does not tell whether the token is valid.
+ * Whether WeChat accepts the access token for this openid (`/sns/auth`). Resolves `true` only for
+ * WeChat's own yes (`{"errcode":0,"errmsg":"ok"}`), `false` when WeChat says it is not valid
+ * (expired, invalid, another user's) or when there is no token. A busy WeChat, a network failure or
+ * any other answer (`[]`, `{}`, a body of another endpoint: `WeChatAPIJSONResponseFormatError`)
+ * rejects: it does not tell whether the token is valid.
  *
  * @since 0.1.0
  * @category functions

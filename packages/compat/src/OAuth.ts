@@ -16,8 +16,10 @@ import {
   TokenStore,
   WeChatApi,
   WeChatConfig,
+  WeChatError,
   WeChatOAuth
 } from "@wxauth/core"
+import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -25,8 +27,9 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import { AccessToken, fromStored, type StoredToken, type TokenData, toTokenData } from "./AccessToken.js"
-import { CompatError, fromCause } from "./CompatError.js"
+import { CompatError, fromCause, fromDefect } from "./CompatError.js"
 import { parseLang, toUserProfile, type UserProfile } from "./internal/convert.js"
 import * as Hooks from "./internal/hooks.js"
 import {
@@ -35,8 +38,11 @@ import {
   type Callback,
   httpClientLayer,
   nodeify,
-  openBaseUrlOf
+  openBaseUrlOf,
+  runAtBoundary,
+  textOf
 } from "./internal/runtime.js"
+import { openidText } from "./internal/text.js"
 
 export type {
   /**
@@ -204,6 +210,78 @@ const timeoutOf = (timeout: Options["timeout"]): Duration.DurationInput | undefi
   return timeout as Duration.DurationInput
 }
 
+const invalidArgument = (argument: string, description: string) =>
+  new WeChatError.InvalidArgument({ argument, description })
+
+/** A text argument (see `textOf`), or an `InvalidArgument` naming it. */
+const textArgument = (argument: string, u: unknown): Effect.Effect<string, WeChatError.InvalidArgument> => {
+  const text = textOf(u)
+  return text === undefined || text === ""
+    ? Effect.fail(invalidArgument(argument, "must be a non-empty string"))
+    : Effect.succeed(text)
+}
+
+/** `options[key]` when `options` is an object (or a function), else `undefined`. */
+const optionOf = (options: unknown, key: string): unknown =>
+  (typeof options === "object" && options !== null) || typeof options === "function"
+    ? (options as Record<string, unknown>)[key]
+    : undefined
+
+const durationKeys = ["refreshSkew", "codeMemoTtl"] as const
+const predicateKeys = ["refreshOn", "isTransient", "isExchangeRetryable"] as const
+const scheduleKeys = ["transientRetry", "exchangeRetry"] as const
+
+/**
+ * The `policy` option, checked field by field (a JavaScript caller may pass anything): `undefined`
+ * when there is none, the overrides and the policy they make, or a `ConfigError` naming the field.
+ */
+const policyOf = (
+  input: unknown
+): Either.Either<
+  { readonly overrides: RefreshPolicy.Overrides; readonly policy: RefreshPolicy.RefreshPolicy } | undefined,
+  ConfigError.ConfigError
+> => {
+  if (input === undefined || input === null) return Either.right(undefined)
+  if (typeof input !== "object") return Either.left(ConfigError.InvalidData(["policy"], "must be an object"))
+  const overrides: Record<string, unknown> = {}
+  const read = (key: string, valid: (value: unknown) => boolean, expected: string) => {
+    const value = (input as Record<string, unknown>)[key]
+    if (value === undefined) return undefined
+    if (!valid(value)) return ConfigError.InvalidData(["policy", key], `must be ${expected}`)
+    overrides[key] = value
+    return undefined
+  }
+  for (const key of durationKeys) {
+    const error = read(key, (value) => Option.isSome(Duration.decodeUnknown(value)), "a duration")
+    if (error !== undefined) return Either.left(error)
+  }
+  for (const key of predicateKeys) {
+    const error = read(key, (value) => typeof value === "function", "a function")
+    if (error !== undefined) return Either.left(error)
+  }
+  for (const key of scheduleKeys) {
+    const error = read(key, Schedule.isSchedule, "a Schedule")
+    if (error !== undefined) return Either.left(error)
+  }
+  try {
+    const checked = overrides as RefreshPolicy.Overrides
+    return Either.right({ overrides: checked, policy: RefreshPolicy.make(checked) })
+  } catch {
+    return Either.left(ConfigError.InvalidData(["policy"], "is not a valid refresh policy"))
+  }
+}
+
+/** A `tokenStore` / `refreshLock` option: `undefined` when absent, the layer, or a layer failing with a `ConfigError`. */
+const layerOption = <A>(
+  name: string,
+  input: Layer.Layer<A, unknown> | null | undefined
+): Layer.Layer<A, unknown> | undefined => {
+  if (input === undefined || input === null) return undefined
+  return Layer.isLayer(input)
+    ? input
+    : Layer.effectContext(Effect.fail(ConfigError.InvalidData([name], "must be a Layer")))
+}
+
 const decryptMessages = {
   WatermarkMismatch: "Invalid Watermark, Be Sure to Check Again",
   other: "Illegal Buffer, Is Your Data Correct?"
@@ -288,7 +366,10 @@ export class OAuth {
         this.#run(
           Effect.gen(function*() {
             const { appId } = yield* WeChatConfig.WeChatConfig
-            const token = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.get(appId, String(openid)))
+            const token = yield* Effect.flatMap(
+              TokenStore.TokenStore,
+              (store) => store.get(appId, textOf(openid) ?? "")
+            )
             return Option.isSome(token) ? toTokenData(token.value) : undefined
           })
         ),
@@ -297,8 +378,8 @@ export class OAuth {
     this.#defaultSaveToken = (openid, token, callback) =>
       nodeify(
         this.#run(Effect.gen(function*() {
-          const read = fromStored(String(openid), token)
-          if (Either.isLeft(read)) return yield* Effect.fail(new TypeError(read.left))
+          const read = fromStored(yield* textArgument("openid", openid), token)
+          if (Either.isLeft(read)) return yield* Effect.fail(invalidArgument("token", read.left))
           const found = read.right
           if (Option.isNone(found)) return
           const { appId } = yield* WeChatConfig.WeChatConfig
@@ -344,7 +425,7 @@ export class OAuth {
    * @since 0.1.0
    */
   setOpts(opts: Options | undefined | null): void {
-    this.defaults = opts ?? {}
+    this.defaults = typeof opts === "object" && opts !== null ? opts : {}
     this.#replaceGeneration()
   }
 
@@ -439,9 +520,11 @@ export class OAuth {
   getAccessToken(code: string, callback?: Callback<AccessToken>): Promise<AccessToken> | void {
     return nodeify(
       this.#run(
-        Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) => oauth.exchangeCode(String(code))).pipe(
-          Effect.map((token) => new AccessToken(toTokenData(token)))
-        )
+        Effect.gen(function*() {
+          const text = yield* textArgument("code", code)
+          const oauth = yield* WeChatOAuth.WeChatOAuth
+          return new AccessToken(toTokenData(yield* oauth.exchangeCode(text)))
+        })
       ),
       callback
     )
@@ -464,8 +547,9 @@ export class OAuth {
         const api = yield* WeChatApi.WeChatApi
         const store = yield* TokenStore.TokenStore
         const { appId } = yield* WeChatConfig.WeChatConfig
+        const text = yield* textArgument("refreshToken", refreshToken)
         const response = yield* RefreshPolicy.retrying(
-          api.refreshToken(Redacted.make(typeof refreshToken === "string" ? refreshToken : "")),
+          api.refreshToken(Redacted.make(text)),
           policy.isTransient,
           policy.transientRetry,
           "refresh_token"
@@ -495,18 +579,18 @@ export class OAuth {
   getUser(options: string | GetUserOptions): Promise<UserProfile>
   getUser(options: string | GetUserOptions, callback: Callback<UserProfile>): void
   getUser(options: string | GetUserOptions, callback?: Callback<UserProfile>): Promise<UserProfile> | void {
-    const { lang, openid } = typeof options === "object" && options !== null
-      ? { openid: options.openid ?? options.openId, lang: options.lang }
-      : { openid: options, lang: undefined }
     return nodeify(
       this.#run(
         Effect.gen(function*() {
+          const byObject = typeof options === "object" && options !== null
+          const openid = byObject ? optionOf(options, "openid") ?? optionOf(options, "openId") : options
+          const lang = byObject ? optionOf(options, "lang") : undefined
           if (typeof openid !== "string" || openid === "") {
             return yield* Effect.fail(
               new CompatError({
                 name: "NoOAuthTokenError",
                 tag: "TokenNotFound",
-                message: `No token for ${String(openid)}, please authorize first.`
+                message: `No token for ${openidText(openid)}, please authorize first.`
               })
             )
           }
@@ -535,27 +619,32 @@ export class OAuth {
     options: string | GetUserByCodeOptions,
     callback?: Callback<UserProfile | MiniProgramCrypto.UserData>
   ): Promise<UserProfile | MiniProgramCrypto.UserData> | void {
+    // the options are read inside the effect: a getter that throws fails the call, it does not throw
     const byObject = typeof options === "object" && options !== null
-    const code = String(byObject ? options.code : options)
-    const lang = byObject ? options.lang : undefined
+    const code = Effect.suspend(() => textArgument("code", byObject ? optionOf(options, "code") : options))
     if (this.isMiniProgram) {
       const decrypt = (data: SessionData) =>
-        this.#decrypt({
-          sessionKey: data.session_key,
-          encryptedData: byObject ? options.encryptedData : undefined,
-          iv: byObject ? options.iv : undefined
-        })
+        Effect.suspend(() =>
+          this.#decrypt({
+            sessionKey: data.session_key,
+            encryptedData: optionOf(options, "encryptedData"),
+            iv: optionOf(options, "iv")
+          })
+        )
       return nodeify(
-        this.#run(Effect.flatMap(this.#sessionKey(code), (token) => decrypt(token.data))),
+        this.#run(
+          Effect.flatMap(Effect.flatMap(code, (text) => this.#sessionKey(text)), (token) => decrypt(token.data))
+        ),
         callback
       )
     }
     return nodeify(
       this.#run(
         Effect.gen(function*() {
+          const text = yield* code
+          const lang = yield* parseLang(byObject ? optionOf(options, "lang") : undefined, "en")
           const oauth = yield* WeChatOAuth.WeChatOAuth
-          const user = yield* oauth.getUserByCode(code, { lang: yield* parseLang(lang, "en") })
-          return toUserProfile(user)
+          return toUserProfile(yield* oauth.getUserByCode(text, { lang }))
         })
       ),
       callback
@@ -563,8 +652,9 @@ export class OAuth {
   }
 
   /**
-   * Checks an access token with WeChat (`/sns/auth`): resolves with `{ errcode: 0, errmsg: "ok" }`,
-   * fails with a `WeChatAPIError` when WeChat rejects the token.
+   * Checks an access token with WeChat (`/sns/auth`): resolves with `{ errcode: 0, errmsg: "ok" }`
+   * when WeChat says so, fails with a `WeChatAPIError` when WeChat rejects the token and with a
+   * `WeChatAPIJSONResponseFormatError` for any other answer (`{}`, `[]`, ...): never a yes by default.
    *
    * @since 0.1.0
    */
@@ -578,13 +668,18 @@ export class OAuth {
     const { policy } = this.#current()
     return nodeify(
       this.#run(
-        Effect.flatMap(WeChatApi.WeChatApi, (api) =>
-          RefreshPolicy.retrying(
-            api.auth(Redacted.make(typeof accessToken === "string" ? accessToken : ""), String(openid)),
+        Effect.gen(function*() {
+          const token = yield* textArgument("accessToken", accessToken)
+          const id = yield* textArgument("openid", openid)
+          const api = yield* WeChatApi.WeChatApi
+          yield* RefreshPolicy.retrying(
+            api.auth(Redacted.make(token), id),
             policy.isTransient,
             policy.transientRetry,
             "auth"
-          )).pipe(Effect.as({ errcode: 0 as const, errmsg: "ok" as const }))
+          )
+          return { errcode: 0 as const, errmsg: "ok" as const }
+        })
       ),
       callback
     )
@@ -600,7 +695,10 @@ export class OAuth {
   getSessionKey(code: string): Promise<AccessToken<SessionData>>
   getSessionKey(code: string, callback: Callback<AccessToken<SessionData>>): void
   getSessionKey(code: string, callback?: Callback<AccessToken<SessionData>>): Promise<AccessToken<SessionData>> | void {
-    return nodeify(this.#run(this.#sessionKey(String(code))), callback)
+    return nodeify(
+      this.#run(Effect.flatMap(Effect.suspend(() => textArgument("code", code)), (text) => this.#sessionKey(text))),
+      callback
+    )
   }
 
   /**
@@ -617,7 +715,7 @@ export class OAuth {
     options: DecryptOptions,
     callback?: Callback<MiniProgramCrypto.UserData>
   ): MiniProgramCrypto.UserData | void {
-    const result = Effect.runSyncExit(this.#decrypt(options ?? {}))
+    const result = Effect.runSyncExit(Effect.suspend(() => this.#decrypt(options)))
     if (typeof callback === "function") {
       if (result._tag === "Success") callback(null, result.value)
       else callback(fromCause(result.cause))
@@ -627,13 +725,17 @@ export class OAuth {
     throw fromCause(result.cause)
   }
 
-  #decrypt(options: DecryptOptions): Effect.Effect<MiniProgramCrypto.UserData, CompatError> {
+  #decrypt(options: unknown): Effect.Effect<MiniProgramCrypto.UserData, CompatError> {
+    const text = (key: string) => {
+      const value = optionOf(options, key)
+      return typeof value === "string" ? value : ""
+    }
     return Effect.suspend(() => {
       const decrypted = MiniProgramCrypto.decryptUserDataSync({
-        appId: String(this.appid),
-        sessionKey: Redacted.make(typeof options.sessionKey === "string" ? options.sessionKey : ""),
-        encryptedData: typeof options.encryptedData === "string" ? options.encryptedData : "",
-        iv: typeof options.iv === "string" ? options.iv : ""
+        appId: textOf(this.appid) ?? "",
+        sessionKey: Redacted.make(text("sessionKey")),
+        encryptedData: text("encryptedData"),
+        iv: text("iv")
       })
       if (Either.isRight(decrypted)) return Effect.succeed(decrypted.right)
       const error = decrypted.left
@@ -680,7 +782,12 @@ export class OAuth {
 
   #makeGeneration(): Generation {
     const opts = this.defaults
-    const policy = RefreshPolicy.make(opts.policy ?? {})
+    const overrides = policyOf(opts.policy)
+    const tokenStore = layerOption("tokenStore", opts.tokenStore)
+    const refreshLock = layerOption("refreshLock", opts.refreshLock)
+    const policy = Either.isRight(overrides) && overrides.right !== undefined
+      ? overrides.right.policy
+      : RefreshPolicy.defaultPolicy
     const source: Hooks.HookSource = {
       self: this,
       getToken: () => (this.getToken === this.#defaultGetToken ? undefined : this.getToken as Hooks.GetTokenHook),
@@ -689,7 +796,7 @@ export class OAuth {
       timeout: this.#hookTimeout()
     }
     const openBaseUrl = openBaseUrlOf(opts.openBaseUrl)
-    const hooks = opts.tokenStore === undefined
+    const hooks = opts.tokenStore === undefined || opts.tokenStore === null
     const base = Layer.mergeAll(
       WeChatConfig.layer({
         appId: typeof this.appid === "string" ? this.appid : "",
@@ -699,14 +806,20 @@ export class OAuth {
         timeout: timeoutOf(opts.timeout)
       }),
       httpClientLayer(typeof opts.proxy === "string" && opts.proxy !== "" ? opts.proxy : undefined),
-      opts.tokenStore ?? Layer.succeed(TokenStore.TokenStore, Hooks.makeStore(source)),
-      opts.refreshLock ?? Layer.empty
+      tokenStore ?? Layer.succeed(TokenStore.TokenStore, Hooks.makeStore(source)),
+      refreshLock ?? Layer.empty
     )
-    const layer = Layer.mergeAll(
-      opts.policy === undefined ? WeChatOAuth.layer : WeChatOAuth.layerWith({ policy: opts.policy }),
+    const services = Layer.mergeAll(
+      Either.isRight(overrides) && overrides.right !== undefined
+        ? WeChatOAuth.layerWith({ policy: overrides.right.overrides })
+        : WeChatOAuth.layer,
       MiniProgram.layer,
       WeChatApi.layer
     ).pipe(Layer.provideMerge(base))
+    // an option of the wrong type fails every call with a WeChatAPIConfigError, as a bad appid does
+    const layer: Layer.Layer<Services, unknown> = Either.isLeft(overrides)
+      ? Layer.effectContext(Effect.fail(overrides.left))
+      : services
     return {
       appId: this.appid,
       layer,
@@ -729,7 +842,7 @@ export class OAuth {
 
   /** The services, rebuilt first when `appid` was assigned since they were built. */
   #current(): Generation {
-    if (this.#generation.appId !== this.appid) this.#replaceGeneration()
+    if (!Object.is(this.#generation.appId, this.appid)) this.#replaceGeneration()
     return this.#generation
   }
 
@@ -740,13 +853,23 @@ export class OAuth {
   }
 
   #run<A>(effect: Effect.Effect<A, unknown, Services>): Promise<A> {
-    const generation = this.#current()
+    let generation: Generation
+    try {
+      generation = this.#current()
+    } catch (defect) {
+      return Promise.reject(fromDefect(defect))
+    }
     generation.active++
-    return generation.runtime.runPromiseExit(effect).then((exit) => {
+    const done = () => {
       generation.active--
       this.#release(generation)
-      if (exit._tag === "Success") return exit.value
-      throw fromCause(exit.cause)
+    }
+    return runAtBoundary(generation.runtime, effect).then((value) => {
+      done()
+      return value
+    }, (error) => {
+      done()
+      throw error
     })
   }
 }

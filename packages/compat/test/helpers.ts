@@ -6,6 +6,7 @@ import { Sandbox, SandboxServer } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Http from "node:http"
 
 export const OA = Sandbox.defaultApps.officialAccount
 export const WEB = Sandbox.defaultApps.website
@@ -75,5 +76,39 @@ export const withEnv = async <A>(env: Record<string, string | undefined>, f: () 
     return await f()
   } finally {
     set(saved)
+  }
+}
+
+/** A request a hostile server saw: its path and query as sent. */
+export interface SeenRequest {
+  readonly path: string
+  readonly query: URLSearchParams
+  /** The request line's target, percent-encoded as sent. */
+  readonly target: string
+}
+
+/**
+ * A local HTTP server standing in for a broken or hostile WeChat: `answer` gives the status and
+ * body of each request (JSON content type).
+ */
+export const startHostileServer = async (
+  answer: (request: SeenRequest) => { readonly status?: number; readonly body: string }
+): Promise<{ readonly url: string; readonly close: () => Promise<void> }> => {
+  const server = Http.createServer((req, res) => {
+    const target = req.url ?? "/"
+    const url = new URL(target, "http://localhost")
+    const { body, status } = answer({ path: url.pathname, query: url.searchParams, target })
+    res.writeHead(status ?? 200, { "content-type": "application/json" })
+    res.end(body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const { port } = server.address() as { readonly port: number }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
   }
 }
