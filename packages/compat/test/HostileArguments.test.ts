@@ -62,6 +62,38 @@ afterAll(async () => {
   await sandbox?.dispose()
 })
 
+describe("the harness", () => {
+  it("sees a secret anywhere in an error: a cause's field, its message getter, JSON", () => {
+    class Tagged extends Error {
+      readonly _tag = "Tagged"
+      override get message() {
+        return "echo: token=SECRET_in_a_getter"
+      }
+    }
+    const deep = new Compat.CompatError({
+      name: "WeChatAPIError",
+      tag: "InvalidCode",
+      message: "clean",
+      cause: { detail: { query: "secret=SECRET_in_a_field" } }
+    })
+    const viaGetter = new Compat.CompatError({
+      name: "WeChatAPIError",
+      tag: "X",
+      message: "clean",
+      cause: new Tagged()
+    })
+    assert.isTrue(Hostile.textsOf(deep).some((text) => text.includes("SECRET_in_a_field")))
+    assert.isTrue(Hostile.textsOf(viaGetter).some((text) => text.includes("SECRET_in_a_getter")))
+    assert.isFalse(Hostile.textsOf(deep).some((text) => text.includes("SECRET_in_a_getter")))
+  })
+
+  it("asks the real wechat-oauth 1.5.0, which throws on getUser(null) and not on getUser(undefined)", () => {
+    const legacy = Hostile.legacyClient(OA.appId, OA.secret)
+    assert.throws(() => legacy.getUser(null, () => {}), TypeError)
+    assert.doesNotThrow(() => legacy.getUser(undefined, () => {}))
+  })
+})
+
 describe("hostile arguments", () => {
   it(
     "no defect, no leak: compat throws only where wechat-oauth throws, and fails only with its own errors",
