@@ -322,6 +322,47 @@ export class Engine {
     }
   }
 
+  /**
+   * The answer the endpoint would give this request on success, computed without any effect (a
+   * code is not used up, no token is issued or renewed): what the faults that answer in the
+   * endpoint's place start from. `undefined` when the request would fail.
+   */
+  preview(endpoint: Endpoint, params: URLSearchParams, now: number): Record<string, unknown> | undefined {
+    switch (endpoint) {
+      case "access_token": {
+        const checked = this.checkCode(params, now)
+        if (Either.isLeft(checked)) return undefined
+        const { app, entry, user } = checked.right
+        const grant = this.newGrant(app, user, entry.scope, now)
+        return this.tokenBody(grant, now + ACCESS_TOKEN_TTL_SECONDS * 1000, now)
+      }
+      case "refresh_token": {
+        const checked = this.checkRefresh(params, now)
+        if (Either.isLeft(checked)) return undefined
+        const grant = checked.right
+        const current = this.accessTokens.get(grant.accessToken)
+        const accessToken = current !== undefined && now < current.expiresAt ? grant.accessToken : Ids.randomToken()
+        return this.tokenBody({ ...grant, accessToken }, now + ACCESS_TOKEN_TTL_SECONDS * 1000, now)
+      }
+      case "userinfo": {
+        const checked = this.checkAccessToken("userinfo", params, now)
+        if (Either.isLeft(checked) || checked.right.scope === "snsapi_base") return undefined
+        return this.profileBody(checked.right, params)
+      }
+      case "auth":
+        return Either.isLeft(this.checkAccessToken("auth", params, now)) ? undefined : { errcode: 0, errmsg: "ok" }
+      case "jscode2session": {
+        const checked = this.checkJsCode(params, now)
+        if (Either.isLeft(checked)) return undefined
+        const { app, entry, user } = checked.right
+        return this.sessionBody(app, user, entry.sessionKey)
+      }
+      case "authorize":
+      case "qrconnect":
+        return undefined
+    }
+  }
+
   private tokenBody(grant: Grant, expiresAt: number, now: number) {
     return {
       access_token: grant.accessToken,
@@ -334,8 +375,24 @@ export class Engine {
     }
   }
 
-  private accessToken(params: URLSearchParams, now: number): RawResponse {
-    const fail = (errcode: number, errmsg: string) => errcodeResponse("access_token", errcode, errmsg)
+  private newGrant(app: SandboxApp, user: SandboxUser, scope: string, now: number): Grant {
+    return {
+      app,
+      user,
+      openid: this.openidOf(app.appId, user.id),
+      scope,
+      refreshToken: Ids.randomToken(),
+      refreshExpiresAt: now + REFRESH_TOKEN_TTL_MS,
+      accessToken: Ids.randomToken()
+    }
+  }
+
+  /** The checks of a code exchange, in WeChat's order. */
+  private checkCode(
+    params: URLSearchParams,
+    now: number
+  ): Either.Either<{ app: SandboxApp; entry: CodeEntry; user: SandboxUser }, RawResponse> {
+    const fail = (errcode: number, errmsg: string) => Either.left(errcodeResponse("access_token", errcode, errmsg))
     const appId = param(params, "appid")
     if (appId === undefined) return fail(41002, "appid missing")
     const secret = param(params, "secret")
@@ -352,25 +409,25 @@ export class Engine {
     if (now - entry.issuedAt >= CODE_TTL_MS) return fail(42003, "code expired")
     const user = this.users.get(entry.userId)
     if (user === undefined) return fail(40029, "invalid code")
+    return Either.right({ app, entry, user })
+  }
+
+  private accessToken(params: URLSearchParams, now: number): RawResponse {
+    const checked = this.checkCode(params, now)
+    if (Either.isLeft(checked)) return checked.left
+    const { app, entry, user } = checked.right
     entry.used = true
     this.sweep(now)
-    const grant: Grant = {
-      app,
-      user,
-      openid: this.openidOf(appId, user.id),
-      scope: entry.scope,
-      refreshToken: Ids.randomToken(),
-      refreshExpiresAt: now + REFRESH_TOKEN_TTL_MS,
-      accessToken: Ids.randomToken()
-    }
+    const grant = this.newGrant(app, user, entry.scope, now)
     const expiresAt = now + ACCESS_TOKEN_TTL_SECONDS * 1000
     this.grants.set(grant.refreshToken, grant)
     this.accessTokens.set(grant.accessToken, { grant, expiresAt })
     return jsonResponse("access_token", this.tokenBody(grant, expiresAt, now))
   }
 
-  private refreshToken(params: URLSearchParams, now: number): RawResponse {
-    const fail = (errcode: number, errmsg: string) => errcodeResponse("refresh_token", errcode, errmsg)
+  /** The checks of a refresh, in WeChat's order. */
+  private checkRefresh(params: URLSearchParams, now: number): Either.Either<Grant, RawResponse> {
+    const fail = (errcode: number, errmsg: string) => Either.left(errcodeResponse("refresh_token", errcode, errmsg))
     const appId = param(params, "appid")
     if (appId === undefined) return fail(41002, "appid missing")
     const refreshToken = param(params, "refresh_token")
@@ -380,6 +437,13 @@ export class Engine {
     const grant = this.grants.get(refreshToken)
     if (grant === undefined || grant.app.appId !== appId) return fail(40030, "invalid refresh_token")
     if (now >= grant.refreshExpiresAt) return fail(42002, "refresh_token expired")
+    return Either.right(grant)
+  }
+
+  private refreshToken(params: URLSearchParams, now: number): RawResponse {
+    const checked = this.checkRefresh(params, now)
+    if (Either.isLeft(checked)) return checked.left
+    const grant = checked.right
     const expiresAt = now + ACCESS_TOKEN_TTL_SECONDS * 1000
     const current = this.accessTokens.get(grant.accessToken)
     if (current !== undefined && now < current.expiresAt) {
@@ -409,14 +473,10 @@ export class Engine {
     return Either.right(entry.grant)
   }
 
-  private userInfo(params: URLSearchParams, now: number): RawResponse {
-    const checked = this.checkAccessToken("userinfo", params, now)
-    if (Either.isLeft(checked)) return checked.left
-    const grant = checked.right
-    if (grant.scope === "snsapi_base") return errcodeResponse("userinfo", 48001, "api unauthorized")
+  private profileBody(grant: Grant, params: URLSearchParams) {
     const lang = Places.parseLang(param(params, "lang"))
     const user = grant.user
-    return jsonResponse("userinfo", {
+    return {
       openid: grant.openid,
       nickname: user.nickname,
       sex: user.sex,
@@ -426,7 +486,15 @@ export class Engine {
       headimgurl: user.headimgurl,
       privilege: user.privilege,
       ...(grant.app.bound ? { unionid: user.unionid } : {})
-    })
+    }
+  }
+
+  private userInfo(params: URLSearchParams, now: number): RawResponse {
+    const checked = this.checkAccessToken("userinfo", params, now)
+    if (Either.isLeft(checked)) return checked.left
+    const grant = checked.right
+    if (grant.scope === "snsapi_base") return errcodeResponse("userinfo", 48001, "api unauthorized")
+    return jsonResponse("userinfo", this.profileBody(grant, params))
   }
 
   private auth(params: URLSearchParams, now: number): RawResponse {
@@ -435,8 +503,12 @@ export class Engine {
     return jsonResponse("auth", { errcode: 0, errmsg: "ok" })
   }
 
-  private jscode2session(params: URLSearchParams, now: number): RawResponse {
-    const fail = (errcode: number, errmsg: string) => errcodeResponse("jscode2session", errcode, errmsg)
+  /** The checks of a code2Session, in WeChat's order. */
+  private checkJsCode(
+    params: URLSearchParams,
+    now: number
+  ): Either.Either<{ app: SandboxApp; entry: JsCodeEntry; user: SandboxUser }, RawResponse> {
+    const fail = (errcode: number, errmsg: string) => Either.left(errcodeResponse("jscode2session", errcode, errmsg))
     const appId = param(params, "appid")
     if (appId === undefined) return fail(41002, "appid missing")
     const secret = param(params, "secret")
@@ -453,13 +525,24 @@ export class Engine {
     if (now - entry.issuedAt >= CODE_TTL_MS) return fail(40029, "invalid code")
     const user = this.users.get(entry.userId)
     if (user === undefined) return fail(40029, "invalid code")
-    entry.used = true
-    this.sessionKeys.set(sessionKeyId(appId, user.id), entry.sessionKey)
-    return jsonResponse("jscode2session", {
-      session_key: entry.sessionKey,
-      openid: this.openidOf(appId, user.id),
+    return Either.right({ app, entry, user })
+  }
+
+  private sessionBody(app: SandboxApp, user: SandboxUser, sessionKey: string) {
+    return {
+      session_key: sessionKey,
+      openid: this.openidOf(app.appId, user.id),
       ...(app.bound ? { unionid: user.unionid } : {})
-    })
+    }
+  }
+
+  private jscode2session(params: URLSearchParams, now: number): RawResponse {
+    const checked = this.checkJsCode(params, now)
+    if (Either.isLeft(checked)) return checked.left
+    const { app, entry, user } = checked.right
+    entry.used = true
+    this.sessionKeys.set(sessionKeyId(app.appId, user.id), entry.sessionKey)
+    return jsonResponse("jscode2session", this.sessionBody(app, user, entry.sessionKey))
   }
 
   // ---------------------------------------------------------------------------------------------
