@@ -19,6 +19,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import type * as Stream from "effect/Stream"
 import * as Fs from "node:fs/promises"
 import * as Client from "./internal/client.js"
 import * as Control from "./internal/control.js"
@@ -57,7 +58,7 @@ export type Endpoint =
 export const endpoints: ReadonlyArray<Endpoint> = Schemas.endpoints
 
 /**
- * What an injected fault does to a call:
+ * What an injected fault does to a call. WeChat's bad days:
  * - `busy`: `{"errcode":-1,"errmsg":"system error"}`
  * - `rateLimited`: errcode 45011
  * - `errcode`: the fault's own `errcode` / `errmsg`
@@ -66,6 +67,34 @@ export const endpoints: ReadonlyArray<Endpoint> = Schemas.endpoints
  * - `wrongShape`: status 200 with valid JSON of the wrong shape
  * - `slow`: the right answer, after `delayMs`
  * - `reset`: no answer; the connection is destroyed
+ *
+ * A hostile server's (or a broken proxy's), for testing that a client ends every answer in a typed
+ * error or a validated value, in time and in bounded memory:
+ * - `nested`: status 200 and JSON nested `depth` levels (default 5000): with no `field`, the whole
+ *   body is `[[[…]]]`; with a `field` (`"scope"`, `"privilege"`, `"openid"`, `"errmsg"`…), the
+ *   endpoint's normal answer with that field's value replaced by the nested array.
+ * - `huge`: status 200 and a body of `bytes` bytes (default 100 MiB) of valid-looking JSON,
+ *   `{"openid":"aaa…"}`, made as it is sent (never held whole), announced by a Content-Length
+ *   unless `contentLength: false` (then chunked). In-process: a stream built as it is read.
+ * - `drip`: status 200 and the headers at once, then the body (a `busy` answer behind leading
+ *   spaces) one byte every `intervalMs` (default 500) for `delayMs` (default 60 000): a client with
+ *   only an idle timeout between bytes waits it all. The server stops when the client goes away.
+ * - `nonFinite`: the endpoint's normal answer with its number (`expires_in` for the token
+ *   endpoints, `sex` for userinfo, `errcode` for auth and jscode2session; or `field`) written as
+ *   the JSON number text `value` (default `"1e400"`, which parses to `Infinity`; `"1e300"`,
+ *   `"-7200"`, `"7200.5"`…).
+ * - `echo`: an errcode answer (`errcode`, default 40029) whose errmsg echoes the request as a
+ *   misbehaving proxy does, `"invalid code, hints: [ req: GET /sns/oauth2/access_token?appid=…&secret=…
+ *   &code=… ] [ decoded: … ] [ body: … ]"`: the path and query as sent and once percent-decoded,
+ *   and a body if the request has one. `errmsg` replaces the words before the hints.
+ * - `wrongOpenid`: the endpoint's normal answer for another openid than the request's user
+ *   (userinfo: another openid than the one asked for; the token endpoints and jscode2session:
+ *   another than the code's or refresh token's user; auth carries no openid and answers ok).
+ * - `raw`: the fault's `body`, verbatim, with `status` (default 200) and `contentType` (default
+ *   `"text/plain"`): `[]`, `{}`, `{"openid":"x"}` for `/sns/auth`…
+ *
+ * "The endpoint's normal answer" is what it would answer the request, computed without effect
+ * (fresh tokens that are not issued), or a sample answer if the request would fail.
  *
  * Every kind except `slow` answers instead of the endpoint, so the call has no effect (a code is
  * not used up). A `slow` call takes effect at once; only its answer is late.
@@ -83,6 +112,13 @@ export type FaultKind =
   | "wrongShape"
   | "slow"
   | "reset"
+  | "nested"
+  | "huge"
+  | "drip"
+  | "nonFinite"
+  | "echo"
+  | "wrongOpenid"
+  | "raw"
 
 /**
  * Every `FaultKind`.
@@ -106,12 +142,36 @@ export interface Fault {
   readonly endpoint?: Endpoint | "*" | undefined
   /** Default 1: the next call only. */
   readonly times?: number | undefined
-  /** For `slow`; default 10 000. */
+  /** For `slow` (default 10 000) and `drip` (default 60 000, at most 3 600 000): milliseconds. */
   readonly delayMs?: number | undefined
-  /** For `errcode` (required there). */
+  /** For `errcode` (required there) and `echo` (default 40029). */
   readonly errcode?: number | undefined
-  /** For `errcode`; default "sandbox injected error". */
+  /**
+   * For `errcode` (default "sandbox injected error") and `echo` (default: WeChat's words for the
+   * errcode); at most 10 000 characters.
+   */
   readonly errmsg?: string | undefined
+  /** For `nested`: how many levels (default 5000; 1 to 100 000). */
+  readonly depth?: number | undefined
+  /**
+   * For `nested` (default: the whole body) and `nonFinite` (default: the endpoint's number): the
+   * field of the answer to replace, or to add.
+   */
+  readonly field?: string | undefined
+  /** For `huge`: the body's size in bytes (default 100 MiB; 16 to 1 GiB). */
+  readonly bytes?: number | undefined
+  /** For `huge`: whether a Content-Length announces the body (default true; false sends it chunked). */
+  readonly contentLength?: boolean | undefined
+  /** For `drip`: milliseconds between two bytes (default 500; 1 to 60 000; at most 100 000 bytes in `delayMs`). */
+  readonly intervalMs?: number | undefined
+  /** For `nonFinite`: the text of a JSON number, written as it is (default "1e400"). */
+  readonly value?: string | undefined
+  /** For `raw` (required there): the body, verbatim (at most 1 MiB of text). */
+  readonly body?: string | undefined
+  /** For `raw`: the HTTP status (default 200; 200 to 599). */
+  readonly status?: number | undefined
+  /** For `raw`: the Content-Type (default "text/plain"). */
+  readonly contentType?: string | undefined
 }
 
 /**
@@ -177,7 +237,10 @@ export interface SandboxRequest {
 
 /**
  * An HTTP response as `handle` gives it. With `fault: "reset"` there is no response: the transport
- * must drop the connection. (A `slow` fault's delay has already been waited by `handle`.)
+ * must drop the connection. (A `slow` fault's delay has already been waited by `handle`.) With a
+ * `stream` (the `huge` and `drip` faults), the body is that stream, made as it is read (on `Clock`
+ * for `drip`), and `body` is empty: a transport sends it piece by piece and stops it when the
+ * client goes away.
  *
  * @since 0.1.0
  * @category models
@@ -186,6 +249,7 @@ export interface SandboxResponse {
   readonly status: number
   readonly headers: Readonly<Record<string, string>>
   readonly body: string
+  readonly stream?: Stream.Stream<Uint8Array> | undefined
   readonly fault?: "reset" | undefined
 }
 
@@ -416,8 +480,16 @@ export const make = (options?: SandboxOptions): Effect.Effect<SandboxService, Sa
         yield* Ref.update(stats, (stats) => ({ ...stats, [endpoint]: stats[endpoint] + 1 }))
         const fault = yield* Ref.modify(faults, Faults.take(endpoint))
         if (fault?.kind === "reset") return resetResponse
-        if (fault !== undefined && fault.kind !== "slow") return Faults.response(fault, endpoint)
         const time = yield* now
+        if (fault !== undefined && fault.kind !== "slow") {
+          return Faults.response(fault, {
+            endpoint,
+            method,
+            url,
+            body,
+            preview: () => engine.preview(endpoint, url.searchParams, time)
+          })
+        }
         const response = yield* Effect.sync(() =>
           endpoint === "authorize" || endpoint === "qrconnect" ?
             engine.authorize(endpoint, method, url.searchParams, new URLSearchParams(body), time) :

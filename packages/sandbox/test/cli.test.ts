@@ -158,6 +158,51 @@ describe("wxauth-sandbox", () => {
     assert.notInclude(banner(), "wxsandboxofficial1")
   })
 
+  it.skipIf(process.platform !== "linux")(
+    "a huge fault: 128 MiB leave the server in pieces, its peak RSS grows by far less",
+    async () => {
+      const { child, exited, url } = await start(["--port", "0"])
+      const peakRss = async () => {
+        const status = await Fs.readFile(`/proc/${child.pid}/status`, "utf8")
+        return Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)![1]) * 1024
+      }
+      try {
+        const bytes = 128 * 1024 * 1024
+        await (await fetch(`${url}/sns/auth`)).text()
+        const before = await peakRss()
+        const injected = await fetch(`${url}/__sandbox/faults`, {
+          method: "POST",
+          body: JSON.stringify({ kind: "huge", endpoint: "auth", bytes, times: 2 })
+        })
+        assert.strictEqual(injected.status, 200, await injected.text())
+        const response = await fetch(`${url}/sns/auth`)
+        assert.strictEqual(response.headers.get("content-length"), String(bytes))
+        let received = 0
+        let head = ""
+        const reader = response.body!.getReader()
+        for (let read = await reader.read(); !read.done; read = await reader.read()) {
+          if (head === "") head = Buffer.from(read.value.subarray(0, 12)).toString()
+          received += read.value.length
+        }
+        assert.strictEqual(received, bytes)
+        assert.strictEqual(head, "{\"openid\":\"a")
+        // a client that stops reading early: the server stops sending
+        const dropped = new AbortController()
+        const partial = await fetch(`${url}/sns/auth`, { signal: dropped.signal })
+        await partial.body!.getReader().read()
+        dropped.abort()
+        const grown = (await peakRss()) - before
+        assert.isBelow(grown, 48 * 1024 * 1024, `the server's peak RSS grew by ${grown} bytes`)
+        // and it still answers
+        assert.strictEqual((await (await fetch(`${url}/sns/auth`)).json()).errcode, 41001)
+      } finally {
+        child.kill("SIGTERM")
+        await exited
+      }
+    },
+    60_000
+  )
+
   it("--help prints the usage and exits 0", async () => {
     const result = await run(["--help"])
     assert.strictEqual(result.code, 0)

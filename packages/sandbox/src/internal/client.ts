@@ -1,6 +1,7 @@
 /**
  * The in-process transport: an `HttpClient` whose requests are answered by `Sandbox.handle`, with
- * no socket. Any host is accepted; only the path and query matter.
+ * no socket. Any host is accepted; only the path and query matter. A streamed body (`huge`, `drip`)
+ * becomes a web `ReadableStream` pulled as the response is read.
  *
  * @internal
  */
@@ -47,9 +48,18 @@ const bodyText = (
 
 const nullBodyStatuses = new Set([101, 204, 205, 304])
 
+/** Fails once the request is aborted (its fiber interrupted while reading the body, or the response dropped). */
+const aborted = (signal: AbortSignal): Effect.Effect<never, Error> =>
+  Effect.async<never, Error>((resume) => {
+    const onAbort = () => resume(Effect.fail(new Error("the request was aborted")))
+    if (signal.aborted) return onAbort()
+    signal.addEventListener("abort", onAbort, { once: true })
+    return Effect.sync(() => signal.removeEventListener("abort", onAbort))
+  })
+
 /** @internal */
 export const make = (handle: (request: SandboxRequest) => Effect.Effect<SandboxResponse>): HttpClient.HttpClient =>
-  HttpClient.make((request, url) =>
+  HttpClient.make((request, url, signal) =>
     Effect.gen(function*() {
       const body = yield* bodyText(request)
       const response = yield* handle({ method: request.method, url: url.toString(), headers: request.headers, body })
@@ -61,7 +71,14 @@ export const make = (handle: (request: SandboxRequest) => Effect.Effect<SandboxR
           cause: Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })
         })
       }
-      const webBody = request.method === "HEAD" || nullBodyStatuses.has(response.status) ? null : response.body
+      // a streamed body (`huge`, `drip`) is made as the client reads it, on the caller's runtime (its
+      // Clock), and stops when the request is aborted
+      const runtime = yield* Effect.runtime<never>()
+      const webBody = request.method === "HEAD" || nullBodyStatuses.has(response.status) ?
+        null :
+        response.stream !== undefined ?
+        Stream.toReadableStreamRuntime(Stream.interruptWhen(response.stream, aborted(signal)), runtime) :
+        response.body
       return HttpClientResponse.fromWeb(
         request,
         new Response(webBody, { status: response.status, headers: response.headers })

@@ -4,8 +4,10 @@
  *
  * @internal
  */
+import type * as Stream from "effect/Stream"
 import type { Endpoint } from "../Sandbox.js"
 import * as Engine from "./engine.js"
+import * as Hostile from "./hostile.js"
 import * as Html from "./html.js"
 import * as Ids from "./ids.js"
 import type { PendingFault } from "./schema.js"
@@ -40,20 +42,22 @@ export const take = (
   return [fault, next]
 }
 
-const sampleBody = (endpoint: Endpoint): Record<string, unknown> => {
+/** A sample success answer, for a request the endpoint would refuse: the openid asked for, if any. */
+const sampleBody = (endpoint: Endpoint, params: URLSearchParams): Record<string, unknown> => {
+  const openid = params.get("openid") ?? Ids.deriveOpenid("truncated", "truncated")
   switch (endpoint) {
     case "access_token":
     case "refresh_token":
       return {
         access_token: Ids.randomToken(),
         expires_in: 7200,
-        refresh_token: Ids.randomToken(),
-        openid: Ids.deriveOpenid("truncated", "truncated"),
+        refresh_token: params.get("refresh_token") ?? Ids.randomToken(),
+        openid,
         scope: "snsapi_userinfo"
       }
     case "userinfo":
       return {
-        openid: Ids.deriveOpenid("truncated", "truncated"),
+        openid,
         nickname: "张三",
         sex: 1,
         province: "广东",
@@ -63,7 +67,7 @@ const sampleBody = (endpoint: Endpoint): Record<string, unknown> => {
         privilege: []
       }
     case "jscode2session":
-      return { session_key: Ids.randomSessionKey(), openid: Ids.deriveOpenid("truncated", "truncated") }
+      return { session_key: Ids.randomSessionKey(), openid }
     default:
       return { errcode: 0, errmsg: "ok" }
   }
@@ -85,8 +89,36 @@ const wrongShape = (endpoint: Endpoint): Record<string, unknown> => {
   }
 }
 
+/** The number in an endpoint's answer that a `nonFinite` fault rewrites by default. */
+const numberField = (endpoint: Endpoint): string =>
+  endpoint === "access_token" || endpoint === "refresh_token" ?
+    "expires_in" :
+    endpoint === "userinfo" ?
+    "sex" :
+    "errcode"
+
+/** What a fault knows of the call it answers. @internal */
+export interface FaultRequest {
+  readonly endpoint: Endpoint
+  readonly method: string
+  readonly url: URL
+  readonly body: string
+  /** The endpoint's success answer to this call, computed without effect; `undefined` if it would fail. */
+  readonly preview: () => Readonly<Record<string, unknown>> | undefined
+}
+
+/** A fault's answer: `stream`, when there is one, is the body. @internal */
+export interface FaultResponse extends Engine.RawResponse {
+  readonly stream?: Stream.Stream<Uint8Array>
+}
+
+/** A JSON answer of the endpoint with a body text of our own. */
+const jsonText = (endpoint: Endpoint, body: string): FaultResponse => ({ ...Engine.jsonResponse(endpoint, null), body })
+
 /** The answer a fault gives in place of the endpoint's (every kind but `slow` and `reset`). @internal */
-export const response = (fault: PendingFault, endpoint: Endpoint): Engine.RawResponse => {
+export const response = (fault: PendingFault, request: FaultRequest): FaultResponse => {
+  const endpoint = request.endpoint
+  const normal = () => request.preview() ?? sampleBody(endpoint, request.url.searchParams)
   switch (fault.kind) {
     case "busy":
       return Engine.errcodeResponse(endpoint, -1, "system error")
@@ -104,14 +136,58 @@ export const response = (fault: PendingFault, endpoint: Endpoint): Engine.RawRes
     }
     case "truncated": {
       // any strict prefix of a JSON object's text is not JSON
-      const full = JSON.stringify(sampleBody(endpoint))
-      return { ...Engine.jsonResponse(endpoint, null), body: full.slice(0, Math.floor(full.length * 0.6)) }
+      const full = JSON.stringify(sampleBody(endpoint, request.url.searchParams))
+      return jsonText(endpoint, full.slice(0, Math.floor(full.length * 0.6)))
     }
     case "wrongShape":
       return Engine.jsonResponse(endpoint, wrongShape(endpoint))
+    case "nested": {
+      const nested = Hostile.nestedArray(fault.depth)
+      return jsonText(
+        endpoint,
+        fault.field === undefined ? nested : Hostile.withRawField(normal(), fault.field, nested)
+      )
+    }
+    case "huge": {
+      const headers = Engine.jsonResponse(endpoint, null).headers
+      return {
+        status: 200,
+        headers: fault.contentLength ? { ...headers, "content-length": String(fault.bytes) } : headers,
+        body: "",
+        stream: Hostile.hugeBody(fault.bytes)
+      }
+    }
+    case "drip": {
+      const busy = Engine.errcodeResponse(endpoint, -1, "system error")
+      const drip = Hostile.dripBody(busy.body, fault.intervalMs, fault.delayMs)
+      return {
+        status: 200,
+        headers: { ...busy.headers, "content-length": String(drip.bytes) },
+        body: "",
+        stream: drip.stream
+      }
+    }
+    case "nonFinite":
+      return jsonText(endpoint, Hostile.withRawField(normal(), fault.field ?? numberField(endpoint), fault.value))
+    case "echo": {
+      const errcode = fault.errcode ?? -1
+      return Engine.jsonResponse(endpoint, { errcode, errmsg: Hostile.echoErrmsg(errcode, fault.errmsg, request) })
+    }
+    case "wrongOpenid": {
+      const answer = normal()
+      if (typeof answer.openid !== "string") return Engine.jsonResponse(endpoint, answer)
+      // another user: another openid, and another unionid if the answer has one
+      return Engine.jsonResponse(endpoint, {
+        ...answer,
+        openid: Ids.deriveOpenid("sandbox-wrong-openid", answer.openid),
+        ...(typeof answer.unionid === "string" ? { unionid: Ids.deriveUnionid(`wrong:${answer.unionid}`) } : {})
+      })
+    }
+    case "raw":
+      return { status: fault.status, headers: { "content-type": fault.contentType }, body: fault.body ?? "" }
     case "slow":
     case "reset":
       // handled by the caller: slow answers normally after a delay, reset has no answer
-      return Engine.jsonResponse(endpoint, { errcode: -1, errmsg: "system error" })
+      return Engine.errcodeResponse(endpoint, -1, "system error")
   }
 }

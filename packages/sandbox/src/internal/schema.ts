@@ -33,7 +33,14 @@ export const faultKinds: ReadonlyArray<FaultKind> = [
   "truncated",
   "wrongShape",
   "slow",
-  "reset"
+  "reset",
+  "nested",
+  "huge",
+  "drip",
+  "nonFinite",
+  "echo",
+  "wrongOpenid",
+  "raw"
 ]
 
 const strict = { onExcessProperty: "error", errors: "all" } as const
@@ -56,13 +63,77 @@ const FiniteNonNegative = Schema.Number.pipe(
   Schema.nonNegative({ message: () => "must not be negative" })
 )
 
+const IntFromTo = (min: number, max: number) =>
+  Schema.Number.pipe(
+    Schema.filter((n) => Number.isInteger(n) && n >= min && n <= max, {
+      message: () => `must be an integer from ${min} to ${max}`
+    })
+  )
+
+const ShortString = (max: number) =>
+  Schema.String.pipe(Schema.maxLength(max, { message: () => `must be at most ${max} characters` }))
+
+/** A JSON number's text (RFC 8259), any magnitude: `1e400`, `-7200`, `7200.5`. */
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/
+
+/** @internal */
+export const faultLimits = {
+  depth: { min: 1, max: 100_000 },
+  bytes: { min: 16, max: 1024 * 1024 * 1024 },
+  intervalMs: { min: 1, max: 60_000 },
+  dripDelayMs: 60 * 60 * 1000,
+  dripWrites: 100_000,
+  status: { min: 200, max: 599 },
+  value: 1000,
+  errmsg: 10_000,
+  body: 1024 * 1024
+} as const
+
+/** What a fault's options default to. @internal */
+export const faultDefaults = {
+  times: 1,
+  slowDelayMs: 10_000,
+  dripDelayMs: 60_000,
+  depth: 5000,
+  bytes: 100 * 1024 * 1024,
+  contentLength: true,
+  intervalMs: 500,
+  value: "1e400",
+  echoErrcode: 40029,
+  status: 200,
+  contentType: "text/plain"
+} as const
+
 const FaultSchema = Schema.Struct({
   kind: oneOf(...faultKinds),
   endpoint: optional(oneOf(...endpoints, "*")),
   times: optional(Schema.Int.pipe(Schema.positive({ message: () => "must be a positive integer" }))),
   delayMs: optional(FiniteNonNegative),
   errcode: optional(Schema.Int),
-  errmsg: optional(Schema.String)
+  errmsg: optional(ShortString(faultLimits.errmsg)),
+  depth: optional(IntFromTo(faultLimits.depth.min, faultLimits.depth.max)),
+  field: optional(
+    Schema.String.pipe(
+      Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, {
+        message: () => "must be a field name: 1 to 64 characters of A-Z a-z 0-9 _, not starting with a digit"
+      })
+    )
+  ),
+  bytes: optional(IntFromTo(faultLimits.bytes.min, faultLimits.bytes.max)),
+  contentLength: optional(Schema.Boolean),
+  intervalMs: optional(IntFromTo(faultLimits.intervalMs.min, faultLimits.intervalMs.max)),
+  value: optional(
+    ShortString(faultLimits.value).pipe(
+      Schema.pattern(JSON_NUMBER, { message: () => "must be the text of a JSON number, e.g. \"1e400\" or \"-7200\"" })
+    )
+  ),
+  body: optional(ShortString(faultLimits.body)),
+  status: optional(IntFromTo(faultLimits.status.min, faultLimits.status.max)),
+  contentType: optional(
+    Schema.String.pipe(
+      Schema.pattern(/^[\x20-\x7e]{1,200}$/, { message: () => "must be 1 to 200 printable ASCII characters" })
+    )
+  )
 })
 
 const AppSchema = Schema.Struct({
@@ -258,6 +329,15 @@ export interface PendingFault {
   readonly delayMs: number
   readonly errcode: number | undefined
   readonly errmsg: string | undefined
+  readonly depth: number
+  readonly field: string | undefined
+  readonly bytes: number
+  readonly contentLength: boolean
+  readonly intervalMs: number
+  readonly value: string
+  readonly body: string | undefined
+  readonly status: number
+  readonly contentType: string
 }
 
 /** @internal */
@@ -266,24 +346,63 @@ export const checkFault = (input: Fault): Either.Either<PendingFault, string> =>
     if (fault.kind === "errcode" && fault.errcode === undefined) {
       return Either.left("a fault of kind \"errcode\" needs an errcode")
     }
-    return Either.right({
+    if (fault.kind === "raw" && fault.body === undefined) {
+      return Either.left("a fault of kind \"raw\" needs a body")
+    }
+    const pending: PendingFault = {
       kind: fault.kind,
       endpoint: fault.endpoint ?? "*",
-      remaining: fault.times ?? 1,
-      delayMs: fault.delayMs ?? 10_000,
-      errcode: fault.errcode,
-      errmsg: fault.errmsg
-    })
+      remaining: fault.times ?? faultDefaults.times,
+      delayMs: fault.delayMs ?? (fault.kind === "drip" ? faultDefaults.dripDelayMs : faultDefaults.slowDelayMs),
+      errcode: fault.errcode ?? (fault.kind === "echo" ? faultDefaults.echoErrcode : undefined),
+      errmsg: fault.errmsg,
+      depth: fault.depth ?? faultDefaults.depth,
+      field: fault.field,
+      bytes: fault.bytes ?? faultDefaults.bytes,
+      contentLength: fault.contentLength ?? faultDefaults.contentLength,
+      intervalMs: fault.intervalMs ?? faultDefaults.intervalMs,
+      value: fault.value ?? faultDefaults.value,
+      body: fault.body,
+      status: fault.status ?? faultDefaults.status,
+      contentType: fault.contentType ?? faultDefaults.contentType
+    }
+    if (pending.kind === "drip") {
+      if (pending.delayMs > faultLimits.dripDelayMs) {
+        return Either.left(`delayMs: must be at most ${faultLimits.dripDelayMs} for a drip`)
+      }
+      if (pending.delayMs / pending.intervalMs > faultLimits.dripWrites) {
+        return Either.left(`delayMs / intervalMs: a drip writes at most ${faultLimits.dripWrites} times`)
+      }
+    }
+    return Either.right(pending)
   })
 
-/** @internal */
-export const toFault = (pending: PendingFault): Fault => ({
-  kind: pending.kind,
-  endpoint: pending.endpoint,
-  times: pending.remaining,
-  ...(pending.kind === "slow" ? { delayMs: pending.delayMs } : {}),
-  ...(pending.kind === "errcode" ? { errcode: pending.errcode, errmsg: pending.errmsg } : {})
-})
+/** A pending fault as the controls list it: the options of its kind, defaults filled in. @internal */
+export const toFault = (pending: PendingFault): Fault => {
+  const options = ((): Partial<Fault> => {
+    switch (pending.kind) {
+      case "slow":
+        return { delayMs: pending.delayMs }
+      case "errcode":
+        return { errcode: pending.errcode, errmsg: pending.errmsg }
+      case "nested":
+        return { depth: pending.depth, field: pending.field }
+      case "huge":
+        return { bytes: pending.bytes, contentLength: pending.contentLength }
+      case "drip":
+        return { intervalMs: pending.intervalMs, delayMs: pending.delayMs }
+      case "nonFinite":
+        return { value: pending.value, field: pending.field }
+      case "echo":
+        return { errcode: pending.errcode, errmsg: pending.errmsg }
+      case "raw":
+        return { status: pending.status, contentType: pending.contentType, body: pending.body }
+      default:
+        return {}
+    }
+  })()
+  return { kind: pending.kind, endpoint: pending.endpoint, times: pending.remaining, ...options }
+}
 
 /** The sandbox's apps and users, complete and checked. @internal */
 export interface Config {

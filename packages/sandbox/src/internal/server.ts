@@ -1,6 +1,7 @@
 /**
  * The HTTP transport: `Sandbox.handle` behind a real Node HTTP server (`@effect/platform-node`).
- * A `reset` fault destroys the request's socket.
+ * A `reset` fault destroys the request's socket; a streamed body (`huge`, `drip`) is written as it
+ * is made, waiting for the socket to drain, and stopped when the client disconnects.
  *
  * @internal
  */
@@ -60,6 +61,10 @@ const app = (handle: (request: SandboxRequest) => Effect.Effect<SandboxResponse>
     if (response.fault === "reset") {
       incoming.socket.destroy()
       return yield* Effect.interrupt
+    }
+    if (response.stream !== undefined) {
+      // sent as it is made, at the socket's pace; the platform interrupts it when the client goes away
+      return HttpServerResponse.stream(response.stream, { status: response.status, headers: response.headers })
     }
     return HttpServerResponse.text(response.body, { status: response.status, headers: response.headers })
   })
