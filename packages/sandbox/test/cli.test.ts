@@ -90,6 +90,7 @@ describe("wxauth-sandbox", () => {
     assert.include(text, `API   (https://api.weixin.qq.com)   ${url}`)
     assert.include(text, `${url}/connect/oauth2/authorize?appid=wxsandboxofficial1&redirect_uri=`)
     assert.include(text, `curl -s '${url}/sns/oauth2/access_token?appid=wxsandboxofficial1&secret=`)
+    assert.include(text, "fault kinds: busy rateLimited errcode http500 http502 truncated wrongShape slow reset nested")
     // the printed consent URL works
     const authorize = /(http:\S+\/connect\/oauth2\/authorize\S+)/.exec(text)![1]
     const page = await fetch(authorize)

@@ -175,6 +175,8 @@ export const banner = (server: SandboxServer.SandboxServerInfo, sandbox: Sandbox
     "Controls:",
     `  curl -s ${base}/__sandbox/config          # apps, secrets, users, openids`,
     `  curl -s -X POST ${base}/__sandbox/faults -d '{"kind":"busy","endpoint":"userinfo","times":1}'`,
+    `  curl -s -X POST ${base}/__sandbox/faults -d '{"kind":"nested","endpoint":"userinfo","field":"privilege"}'`,
+    `  #   fault kinds: ${Sandbox.faultKinds.join(" ")}`,
     `  curl -s ${base}/__sandbox/stats`,
     `  curl -s -X POST ${base}/__sandbox/clock/advance -d '{"seconds":7200}'`,
     "",
