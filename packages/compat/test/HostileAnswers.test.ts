@@ -16,6 +16,7 @@ import OAuth, {
   toOAuthToken
 } from "@wxauth/compat"
 import { TokenStore } from "@wxauth/core"
+import type { Sandbox } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import {
@@ -49,6 +50,14 @@ const make = (apiBaseUrl: string, ...args: ConstructorParameters<typeof OAuth>) 
   return client
 }
 
+/** A client of the sandbox with a short deadline (a dripping answer must not take 5 s a call). */
+const makeQuick = (apiBaseUrl: string, ...args: ConstructorParameters<typeof OAuth>) => {
+  const client = new OAuth(...args)
+  client.setOpts({ apiBaseUrl, timeout: 400 })
+  clients.push(client)
+  return client
+}
+
 /** A token as a `getToken` hook hands it back: fresh, so `getUser` goes straight to userinfo. */
 const storedToken = (openid: string) => ({
   access_token: "ACCESS_tok/en+1",
@@ -66,10 +75,11 @@ const failure = (promise: Promise<unknown>): Promise<CompatError & Record<string
  * Every call of the compat API that asks WeChat something, in its promise form (class methods also
  * with a callback), against the API host `url`.
  */
-const everyCall = (url: string) => {
+const everyCall = (url: string, quick = false) => {
   const openid = "o_hostile_openid"
-  const client = make(url, OA.appId, OA.secret, (_openid: string, cb: any) => cb(null, storedToken(openid)))
-  const mini = make(url, MINI.appId, MINI.secret, null, null, true)
+  const makeClient = quick ? makeQuick : make
+  const client = makeClient(url, OA.appId, OA.secret, (_openid: string, cb: any) => cb(null, storedToken(openid)))
+  const mini = makeClient(url, MINI.appId, MINI.secret, null, null, true)
   const viaCallback = (call: (cb: (err: any, result?: any) => void) => void) =>
     callback(call).then(([err, result]) => err ? Promise.reject(err) : result)
   const functional = (call: () => Promise<unknown>) => () => withEnv({ WECHAT_API_BASE_URL: url }, call)
@@ -129,6 +139,99 @@ describe("a deeply nested JSON answer", () => {
       }
     }
   })
+})
+
+describe("the sandbox's hostile faults", () => {
+  const secrets = [OA.secret, MINI.secret, "CODE_abc", "JSCODE_abc", "tok/en"].flatMap((secret) => [
+    secret,
+    encodeURIComponent(secret)
+  ])
+  const malformed = "WeChatAPIJSONResponseFormatError"
+  const fieldOf: Record<string, string> = {
+    access_token: "scope",
+    refresh_token: "scope",
+    userinfo: "privilege",
+    jscode2session: "openid",
+    auth: "errcode"
+  }
+  const cases: ReadonlyArray<{
+    readonly label: string
+    readonly faults: ReadonlyArray<Sandbox.Fault>
+    readonly expected: string
+    readonly only?: ReadonlyArray<string>
+    readonly quick?: boolean
+  }> = [
+    { label: "nested body", faults: [{ kind: "nested" }], expected: malformed },
+    {
+      label: "nested field",
+      faults: Object.entries(fieldOf).map(([endpoint, field]) => ({
+        kind: "nested" as const,
+        endpoint: endpoint as Sandbox.Endpoint,
+        field
+      })),
+      expected: malformed
+    },
+    { label: "huge body (announced)", faults: [{ kind: "huge", bytes: 2 * 1024 * 1024 }], expected: malformed },
+    {
+      label: "huge body (chunked)",
+      faults: [{ kind: "huge", bytes: 2 * 1024 * 1024, contentLength: false }],
+      expected: malformed
+    },
+    { label: "non-finite number", faults: [{ kind: "nonFinite" }], expected: malformed },
+    {
+      label: "negative expires_in",
+      faults: [{ kind: "nonFinite", value: "-7200" }],
+      expected: malformed,
+      only: [
+        "getAccessToken",
+        "getAccessToken(cb)",
+        "refreshAccessToken",
+        "refreshAccessToken(cb)",
+        "getUserByCode",
+        "getToken",
+        "refreshToken"
+      ]
+    },
+    { label: "echoed request", faults: [{ kind: "echo" }], expected: "WeChatAPIError" },
+    {
+      label: "another openid",
+      faults: [{ kind: "wrongOpenid", endpoint: "userinfo" }],
+      expected: malformed,
+      only: ["getUser", "getUser(cb)", "getUserinfo"]
+    },
+    { label: "[]", faults: [{ kind: "raw", body: "[]" }], expected: malformed },
+    { label: "{}", faults: [{ kind: "raw", body: "{}" }], expected: malformed },
+    {
+      label: "a dripping body",
+      faults: [{ kind: "drip", intervalMs: 100, delayMs: 10_000 }],
+      expected: "WeChatAPIResponseTimeoutError",
+      only: ["getAccessToken(cb)", "getUser", "verifyToken(cb)", "mini getSessionKey"],
+      quick: true
+    }
+  ]
+
+  it("end every compat call in its compat error, in time, with no secret in it", async () => {
+    for (const { expected, faults, label, only, quick } of cases) {
+      const calls = Object.entries(everyCall(sandbox.url, quick)).filter(([name]) => only?.includes(name) ?? true)
+      for (const [name, call] of calls) {
+        await sandbox.run(sandbox.sandbox.clearFaults)
+        // enough for the core's retries of a transient failure
+        for (const fault of faults) {
+          await sandbox.run(sandbox.sandbox.injectFault({ endpoint: "*", times: 3, ...fault }))
+        }
+        const started = Date.now()
+        const error = await failure(call())
+        assert.isTrue(isCompatError(error), `${label} ${name}: ${String(error)}`)
+        assert.strictEqual(error.name, expected, `${label} ${name}: ${error.message}`)
+        assert.isAtMost(Date.now() - started, 5000, `${label} ${name}`)
+        const texts = textsOf(error)
+        for (const secret of secrets) {
+          assert.isFalse(texts.some((text) => text.includes(secret)), `${label} ${name}: a secret in the error`)
+        }
+      }
+    }
+    await sandbox.run(sandbox.sandbox.clearFaults)
+  }, 120_000)
 })
 
 describe("a defect in the core runtime", () => {
