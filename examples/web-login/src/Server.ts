@@ -7,10 +7,10 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import type { WeChatError } from "@wxauth/core"
-import { TokenStore, WeChatConfig, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
+import { TokenStore, WeChatConfig, WeChatError, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
 import { SqlTokenStore } from "@wxauth/store-sql"
+import * as Cause from "effect/Cause"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -49,18 +49,78 @@ export type StartError =
   | WeChatError.InvalidArgument
   | WeChatError.TokenStoreError
 
+const errorMessage = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+
+/**
+ * Makes the directories a SQLite file needs, one by one (Node's recursive `mkdir` can loop forever
+ * on some file systems, `/proc` for one). Returns what keeps the path from being a SQLite file, if
+ * something visibly does: it is a directory, a part of it is a regular file, a directory cannot be
+ * made. `undefined` when the file can be opened (or created).
+ */
+const prepareSqlitePath = (filename: string): string | undefined => {
+  const stat = (path: string) => {
+    try {
+      return Fs.statSync(path, { throwIfNoEntry: false })
+    } catch (error) {
+      // under a regular file: the walk below names that file
+      if ((error as NodeJS.ErrnoException).code === "ENOTDIR") return undefined
+      throw error
+    }
+  }
+  const absolute = Path.resolve(filename)
+  if (stat(absolute)?.isDirectory() === true) {
+    return "is a directory; set it to the path of a file (it is created when missing)"
+  }
+  const directories: Array<string> = []
+  for (let dir = Path.dirname(absolute); !directories.includes(dir); dir = Path.dirname(dir)) directories.unshift(dir)
+  for (const dir of directories) {
+    const found = stat(dir)
+    if (found !== undefined && !found.isDirectory()) {
+      return `cannot be created: ${dir} is not a directory (it is a file)`
+    }
+    if (found === undefined) {
+      try {
+        Fs.mkdirSync(dir)
+      } catch (error) {
+        return `cannot be created: the directory ${dir} cannot be made (${errorMessage(error)})`
+      }
+    }
+  }
+  return undefined
+}
+
+/**
+ * The SQLite client on the file, its directory created first. A path that cannot be a database (a
+ * directory, a path under a regular file, no permission) fails with a `TokenStoreError` that names
+ * `SQLITE_FILE` and says what is wrong.
+ */
+const sqliteLayer = (filename: string) => {
+  const fail = (description: string, cause?: unknown) =>
+    new WeChatError.TokenStoreError({ operation: "open", description: `SQLITE_FILE ${filename} ${description}`, cause })
+  const prepare = Effect.gen(function*() {
+    const problem = yield* Effect.try({
+      try: () => prepareSqlitePath(filename),
+      catch: (cause) => fail(`cannot be checked: ${errorMessage(cause)}`, cause)
+    })
+    if (problem !== undefined) return yield* fail(problem)
+  })
+  const open = SqliteClient.layer({ filename }).pipe(
+    Layer.catchAllCause((cause) =>
+      Layer.fail(
+        fail(`cannot be opened as a SQLite database: ${errorMessage(Cause.squash(cause))}`, Cause.squash(cause))
+      )
+    )
+  )
+  return Layer.provide(open, Layer.effectDiscard(prepare))
+}
+
 /** The token store: a SQLite file through `@wxauth/store-sql` (its directory is created), or memory. */
 export const storeLayer = (
   store: AppConfig.Store
 ): Layer.Layer<TokenStore.TokenStore, StartError> =>
   store._tag === "Memory"
     ? TokenStore.layerMemory
-    : SqlTokenStore.layer().pipe(
-      Layer.provide(SqliteClient.layer({ filename: store.filename })),
-      Layer.provide(
-        Layer.effectDiscard(Effect.sync(() => Fs.mkdirSync(Path.dirname(store.filename), { recursive: true })))
-      )
-    )
+    : SqlTokenStore.layer().pipe(Layer.provide(sqliteLayer(store.filename)))
 
 /**
  * The HTTP client for WeChat (and for the dev panel's sandbox controls): core's lean client on an

@@ -4,6 +4,7 @@
  * WeChat started in this process. Ctrl-C stops it (open connections are closed).
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -39,8 +40,11 @@ const describe = (error: Server.StartError): string => {
     }
     case "SandboxError":
       return `the sandbox WeChat did not start: ${error.message}`
-    case "InvalidArgument":
     case "TokenStoreError":
+      return error.operation === "open"
+        ? `the token store cannot open: ${error.description}`
+        : `the token store did not start: ${error.message}`
+    case "InvalidArgument":
       return `the token store did not start: ${error.message}`
     default:
       return `configuration error: ${String(error)}`
@@ -53,7 +57,16 @@ const main = Effect.gen(function*() {
   return yield* Effect.never
 }).pipe(
   Effect.provide(Server.layerFromEnv),
-  Effect.tapError((error) => Console.error(`\nweb-login: ${describe(error)}\n`))
+  // every way of not starting is said (runMain's own report is off): an error, or anything unforeseen
+  Effect.tapErrorCause((cause) =>
+    Option.match(Cause.failureOption(cause), {
+      onSome: (error) => Console.error(`\nweb-login: ${describe(error)}\n`),
+      onNone: () =>
+        Cause.isInterruptedOnly(cause)
+          ? Effect.void
+          : Console.error(`\nweb-login: unexpected failure at start:\n${Cause.pretty(cause)}\n`)
+    })
+  )
 )
 
 NodeRuntime.runMain(main, { disableErrorReporting: true })
