@@ -10,7 +10,7 @@
  * | `POST /profile/refresh` | fetch the profile again (`getUser`) |
  * | `POST /logout` | end the session, forget the stored token |
  * | `GET /error?reason=` | the error pages |
- * | `POST /dev/faults` | dev panel (demo mode): make the sandbox misbehave |
+ * | `POST /dev/faults` | dev panel (demo mode): make the sandbox misbehave (a form of at most 16 KiB) |
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -303,11 +303,30 @@ const errorPage = Effect.gen(function*() {
   )
 })
 
+/** The most the dev panel's form may weigh (its two fields take a few dozen bytes). */
+const maxDevFormBytes = 16 * 1024
+
+/**
+ * A problem page that also closes the connection: the request's body was not read, and need not be
+ * received.
+ */
+const refuseBody = (problem: Problems.Problem) =>
+  Effect.map(problemPage(problem), HttpServerResponse.setHeader("connection", "close"))
+
 const devFault = Effect.gen(function*() {
   const web = yield* WebLogin
   if (Option.isNone(web.sandboxUrl)) return yield* problemPage(Problems.problems["not-found"])
   const request = yield* HttpServerRequest.HttpServerRequest
-  const form = yield* Effect.orElseSucceed(request.urlParamsBody, () => UrlParams.empty)
+  // the length is known before reading: a body without one (chunked) or over the cap is not read
+  const length = request.headers["content-length"]
+  if (length === undefined) return yield* refuseBody(Problems.problems["length-required"])
+  if (!/^\d{1,16}$/.test(length) || Number(length) > maxDevFormBytes) {
+    return yield* refuseBody(Problems.problems["too-large"])
+  }
+  const form = yield* request.urlParamsBody.pipe(
+    HttpServerRequest.withMaxBodySize(Option.some(maxDevFormBytes)),
+    Effect.orElseSucceed(() => UrlParams.empty)
+  )
   const preset = Option.getOrUndefined(UrlParams.getFirst(form, "preset"))
   if (DevPanel.isPreset(preset)) yield* DevPanel.apply(web.sandboxUrl.value, preset)
   const back = safeReturnTo(Option.getOrUndefined(UrlParams.getFirst(form, "back"))) ?? "/"

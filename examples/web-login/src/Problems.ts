@@ -20,6 +20,8 @@ export type Reason =
   | "unavailable"
   | "forbidden"
   | "not-found"
+  | "too-large"
+  | "length-required"
 
 /** An error page's text, HTTP status and what the person can do next. */
 export interface Problem {
@@ -97,6 +99,14 @@ export const problems: { readonly [R in Reason]: Problem } = {
   "not-found": problem("not-found", 404, false, ["页面不存在", "Page not found"], [
     "你要找的页面不存在。",
     "There is no page at this address."
+  ]),
+  "too-large": problem("too-large", 413, false, ["提交的内容过大", "Request too large"], [
+    "提交的内容超过了 16 KiB 的上限，没有被处理。",
+    "The request body is over the 16 KiB limit, so it was not processed."
+  ]),
+  "length-required": problem("length-required", 411, false, ["请求缺少长度", "Length required"], [
+    "提交的内容必须注明长度（Content-Length），且不超过 16 KiB。",
+    "The request body must state its length (Content-Length) and be at most 16 KiB."
   ])
 }
 

@@ -444,3 +444,41 @@ describe("web-login over HTTP (demo mode)", () => {
       }))
   })
 })
+
+describe("web-login against a hostile browser", () => {
+  layer(demoApp(), { excludeTestServices: true })((it) => {
+    it.effect("dev panel: a body over 16 KiB is refused with 413 (one of unknown length with 411), unread", () =>
+      Effect.gen(function*() {
+        const { url } = yield* setup
+        const big = yield* new Browser(url).post("/dev/faults", { preset: "clear", back: "/", pad: "x".repeat(20_000) })
+        assert.strictEqual(big.status, 413)
+        assert.include(big.text, "提交的内容过大")
+        assert.include(big.text, "The request body is over the 16 KiB limit")
+        // without a Content-Length (chunked), 1 MiB: refused before reading, as a body of unknown length
+        const chunked = yield* Effect.promise(async () => {
+          const chunk = new TextEncoder().encode("pad=" + "x".repeat(8 * 1024))
+          let sent = 0
+          const body = new ReadableStream<Uint8Array>({
+            pull(controller) {
+              // 1 MiB, unless the app stops reading first
+              if (sent++ < 128) controller.enqueue(chunk)
+              else controller.close()
+            }
+          })
+          const response = await fetch(`${url}/dev/faults`, {
+            method: "POST",
+            headers: { "content-type": "application/x-www-form-urlencoded" },
+            body,
+            duplex: "half",
+            redirect: "manual"
+          } as RequestInit)
+          return { status: response.status, text: await response.text() }
+        })
+        assert.strictEqual(chunked.status, 411)
+        assert.include(chunked.text, "Content-Length")
+        assert.include(chunked.text, "16 KiB")
+        const small = yield* new Browser(url).post("/dev/faults", { preset: "clear", back: "/" })
+        assert.strictEqual(small.status, 303)
+      }))
+  })
+})
