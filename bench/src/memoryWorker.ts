@@ -8,6 +8,7 @@
  */
 import { OAuthToken, TokenStore, WeChatApi } from "@wxauth/core"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import { createRequire } from "node:module"
@@ -39,7 +40,8 @@ const answer = (i: number) =>
 const decodeAnswer = Schema.decodeUnknownSync(WeChatApi.TokenResponse)
 
 /** As core's `WeChatOAuth` makes a token from an answer. */
-const toToken = (text: string, now: number) => OAuthToken.fromResponse(decodeAnswer(JSON.parse(text)), now)
+const toToken = (text: string, now: number) =>
+  Either.getOrThrow(OAuthToken.fromResponse(decodeAnswer(JSON.parse(text)), now))
 
 const perToken = (fill: (count: number) => unknown) => {
   fill(2_000)

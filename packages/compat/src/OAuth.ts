@@ -560,7 +560,7 @@ export class OAuth {
           : undefined
         const sameGrant = previous !== undefined &&
           Redacted.value(previous.refreshToken) === Redacted.value(response.refresh_token)
-        const token = OAuthToken.fromResponse(response, now, sameGrant ? previous : undefined)
+        const token = yield* OAuthToken.fromResponse(response, now, sameGrant ? previous : undefined)
         yield* store.set(appId, token)
         return new AccessToken(toTokenData(token))
       })),

@@ -4,8 +4,13 @@
  *
  * @since 0.1.0
  */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { TokenResponse } from "./WeChatApi.js"
+import { InvalidArgument } from "./WeChatError.js"
 
 /**
  * A user's OAuth token. All times are epoch milliseconds. The refresh token's life is fixed at
@@ -58,7 +63,19 @@ export type Encoded = typeof OAuthToken.Encoded
  * @since 0.1.0
  * @category encoding
  */
-export const encodeJson = Schema.encode(Schema.parseJson(OAuthToken))
+export const encodeJson = (token: OAuthToken): Effect.Effect<string, ParseResult.ParseError> => encodeToken(token)
+
+const encodeToken = Schema.encode(Schema.parseJson(OAuthToken))
+const decodeToken = Schema.decode(Schema.parseJson(OAuthToken))
+
+/**
+ * The longest encoded token `decodeJson` reads: a token is a few hundred characters; a longer
+ * value is refused before it is parsed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxEncodedLength = 65_536
 
 /**
  * Decodes a token from the JSON string made by `encodeJson`.
@@ -66,7 +83,19 @@ export const encodeJson = Schema.encode(Schema.parseJson(OAuthToken))
  * @since 0.1.0
  * @category encoding
  */
-export const decodeJson = Schema.decode(Schema.parseJson(OAuthToken))
+export const decodeJson = (json: string): Effect.Effect<OAuthToken, ParseResult.ParseError> =>
+  typeof json === "string" && json.length <= maxEncodedLength
+    ? decodeToken(json)
+    : Effect.fail(
+      new ParseResult.ParseError({
+        // the value itself is not kept: it may be huge, or hold tokens
+        issue: new ParseResult.Type(
+          Schema.String.ast,
+          typeof json,
+          `expected the JSON of a token, at most ${maxEncodedLength} characters`
+        )
+      })
+    )
 
 /**
  * The refresh token's life from consent, as WeChat fixes it: 30 days.
@@ -76,11 +105,26 @@ export const decodeJson = Schema.decode(Schema.parseJson(OAuthToken))
  */
 export const refreshTokenLifeMillis = 30 * 24 * 60 * 60 * 1000
 
+const isRedactedText = (u: unknown): u is Redacted.Redacted<string> =>
+  Redacted.isRedacted(u) && typeof Redacted.value(u) === "string"
+
+const isTime = (u: unknown): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= 0
+
+const isTokenResponse = (u: unknown): u is TokenResponse => {
+  if (typeof u !== "object" || u === null) return false
+  const r = u as Record<string, unknown>
+  return isRedactedText(r.access_token) && isRedactedText(r.refresh_token) && typeof r.openid === "string" &&
+    r.openid !== "" && typeof r.scope === "string" && typeof r.expires_in === "number" &&
+    Number.isSafeInteger(r.expires_in) && r.expires_in > 0 &&
+    (r.unionid === undefined || typeof r.unionid === "string")
+}
+
 /**
- * WeChat's token answer (`/sns/oauth2/access_token` or `/sns/oauth2/refresh_token`) as a token
- * obtained `now`. After a refresh pass the `previous` token: its refresh token's life carries over
- * (refreshing does not extend it), its unionid too when WeChat omits it, and `obtainedAt` stays
- * strictly after the previous one's.
+ * WeChat's token answer (`/sns/oauth2/access_token` or `/sns/oauth2/refresh_token`, as
+ * `WeChatApi` decodes it) as a token obtained `now`. After a refresh pass the `previous` token: its
+ * refresh token's life carries over (refreshing does not extend it), its unionid too when WeChat
+ * omits it, and `obtainedAt` stays strictly after the previous one's. An argument of the wrong shape
+ * is `InvalidArgument`.
  *
  * @since 0.1.0
  * @category constructors
@@ -89,18 +133,27 @@ export const fromResponse = (
   response: TokenResponse,
   now: number,
   previous?: OAuthToken | undefined
-): OAuthToken => {
+): Either.Either<OAuthToken, InvalidArgument> => {
+  if (!isTokenResponse(response)) {
+    return Either.left(new InvalidArgument({ argument: "response", description: "not a decoded token answer" }))
+  }
+  if (!isTime(now)) return Either.left(new InvalidArgument({ argument: "now", description: "not an epoch in ms" }))
+  if (previous !== undefined && !(previous instanceof OAuthToken)) {
+    return Either.left(new InvalidArgument({ argument: "previous", description: "not an OAuthToken" }))
+  }
   const obtainedAt = previous === undefined ? now : Math.max(now, previous.obtainedAt + 1)
   const unionid = response.unionid ?? previous?.unionid
-  return new OAuthToken({
-    openid: response.openid,
-    accessToken: response.access_token,
-    refreshToken: response.refresh_token,
-    scope: response.scope.split(/[\s,]+/).filter((scope) => scope.length > 0),
-    ...(unionid === undefined || unionid === "" ? {} : { unionid }),
-    isSnapshotUser: response.is_snapshotuser === 1,
-    obtainedAt,
-    expiresAt: obtainedAt + response.expires_in * 1000,
-    refreshExpiresAt: previous === undefined ? now + refreshTokenLifeMillis : previous.refreshExpiresAt
-  }, true) // decoded already: no second validation (it would wrap the tokens in new Redacted values)
+  return Either.right(
+    new OAuthToken({
+      openid: response.openid,
+      accessToken: response.access_token,
+      refreshToken: response.refresh_token,
+      scope: response.scope.split(/[\s,]+/).filter((scope) => scope.length > 0),
+      ...(unionid === undefined || unionid === "" ? {} : { unionid }),
+      isSnapshotUser: response.is_snapshotuser === 1,
+      obtainedAt,
+      expiresAt: obtainedAt + response.expires_in * 1000,
+      refreshExpiresAt: previous === undefined ? now + refreshTokenLifeMillis : previous.refreshExpiresAt
+    }, true) // decoded already: no second validation (it would wrap the tokens in new Redacted values)
+  )
 }

@@ -141,6 +141,11 @@ const probeOrigin = "https://wxauth.invalid"
 const utf8 = new TextEncoder()
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
 
+const hasKey = (config: unknown): config is Pick<StateConfig, "appId" | "stateSecret"> =>
+  typeof config === "object" && config !== null && typeof (config as StateConfig).appId === "string" &&
+  Redacted.isRedacted((config as StateConfig).stateSecret) &&
+  Redacted.value((config as StateConfig).stateSecret) instanceof Uint8Array
+
 const isStateConfig = (config: unknown): config is StateConfig =>
   typeof config === "object" && config !== null && typeof (config as StateConfig).appId === "string" &&
   Redacted.isRedacted((config as StateConfig).stateSecret) &&
@@ -173,11 +178,13 @@ const bindingBytes = (config: Pick<StateConfig, "appId" | "stateSecret">, bindin
  * @since 0.1.0
  * @category utils
  */
-export const bindingHash = (config: Pick<StateConfig, "appId" | "stateSecret">, binding: string): string =>
-  // a binding that is not a string (a JavaScript caller's mistake) hashes as its type and text, so it
-  // never matches a string binding
-  bindingBytes(config, typeof binding === "string" ? binding : `\u0000${typeof binding}\u0000${String(binding)}`)
+export const bindingHash = (config: Pick<StateConfig, "appId" | "stateSecret">, binding: string): string => {
+  // A JavaScript caller's mistake never throws and never matches a real binding: a binding that is
+  // not a string hashes as its type and text; without a usable config the hash is random.
+  if (!hasKey(config)) return Crypto.randomBytes(bindingSize).toString("hex") + "!"
+  return bindingBytes(config, typeof binding === "string" ? binding : `\u0000${typeof binding}\u0000${String(binding)}`)
     .toString("hex")
+}
 
 /**
  * Compares two strings without leaking where they differ: both are hashed (SHA-256) and the digests

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type * as Config from "effect/Config"
+import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -57,10 +57,15 @@ const keyIdPattern = /^[A-Za-z0-9_-]{1,32}$/
  * @since 0.1.0
  * @category constructors
  */
+const notText = (operation: "encrypt" | "decrypt") =>
+  Effect.fail(new TokenStoreError({ operation, description: "the value and its aad must be strings" }))
+
 export const identity: TokenCipherShape = {
-  encrypt: (plaintext) => Effect.succeed(plaintext),
+  encrypt: (plaintext) => typeof plaintext === "string" ? Effect.succeed(plaintext) : notText("encrypt"),
   decrypt: (value) =>
-    value.startsWith(prefix)
+    typeof value !== "string"
+      ? notText("decrypt")
+      : value.startsWith(prefix)
       ? Effect.fail(
         new TokenStoreError({
           operation: "decrypt",
@@ -72,8 +77,14 @@ export const identity: TokenCipherShape = {
 
 // Errors name a key by its position, never by its id: a reversed "key:id" entry would print the key.
 const decodeKey = (key: CipherKey, position: number): Either.Either<Buffer, string> => {
-  if (!keyIdPattern.test(key.id)) return Either.left(`the id of key #${position + 1} must match [A-Za-z0-9_-]{1,32}`)
-  const raw = Redacted.value(key.key).trim()
+  if (typeof key !== "object" || key === null || typeof key.id !== "string" || !keyIdPattern.test(key.id)) {
+    return Either.left(`the id of key #${position + 1} must match [A-Za-z0-9_-]{1,32}`)
+  }
+  const text: unknown = Redacted.isRedacted(key.key) ? Redacted.value(key.key) : undefined
+  if (typeof text !== "string" || text.length > 1024) {
+    return Either.left(`key #${position + 1} must be a Redacted string`)
+  }
+  const raw = text.trim()
   const bytes = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, "hex") : Buffer.from(raw, "base64")
   return bytes.length === 32
     ? Either.right(bytes)
@@ -100,6 +111,12 @@ export interface Options {
  * @category constructors
  */
 export const make = (options: Options): Either.Either<TokenCipherShape, ConfigError.ConfigError> => {
+  if (typeof options !== "object" || options === null || !Array.isArray(options.keys)) {
+    return Either.left(ConfigError.InvalidData(["cipherKeys"], "expected { keys: [...] }"))
+  }
+  if (options.currentKeyId !== undefined && typeof options.currentKeyId !== "string") {
+    return Either.left(ConfigError.InvalidData(["cipherKeys"], "the current key id must be a string"))
+  }
   if (options.keys.length === 0) {
     return Either.left(ConfigError.InvalidData(["cipherKeys"], "at least one key is needed"))
   }
@@ -117,7 +134,7 @@ export const make = (options: Options): Either.Either<TokenCipherShape, ConfigEr
   const failure = (description: string) => new TokenStoreError({ operation: "decrypt", description })
   return Either.right({
     encrypt: (plaintext, aad) =>
-      Effect.sync(() => {
+      typeof plaintext !== "string" || typeof aad !== "string" ? notText("encrypt") : Effect.sync(() => {
         const iv = Crypto.randomBytes(12)
         const cipher = Crypto.createCipheriv("aes-256-gcm", current, iv)
         cipher.setAAD(Buffer.from(aad, "utf8"))
@@ -127,6 +144,7 @@ export const make = (options: Options): Either.Either<TokenCipherShape, ConfigEr
       }),
     decrypt: (value, aad) =>
       Effect.suspend(() => {
+        if (typeof value !== "string" || typeof aad !== "string") return notText("decrypt")
         if (!value.startsWith(prefix)) return Effect.succeed(value)
         const rest = value.slice(prefix.length)
         const colon = rest.indexOf(":")
@@ -178,8 +196,12 @@ export const layerConfig = (
 ): Layer.Layer<TokenCipher, ConfigError.ConfigError> =>
   Layer.effect(
     TokenCipher,
-    Effect.flatMap(config, (ring) => {
-      const keys = Redacted.value(ring).split(",").map((entry) => entry.trim()).filter((entry) => entry.length > 0)
+    Effect.flatMap(Config.isConfig(config) ? config : notAConfig, (ring) => {
+      const text: unknown = Redacted.isRedacted(ring) ? Redacted.value(ring) : undefined
+      if (typeof text !== "string") {
+        return Either.left(ConfigError.InvalidData(["cipherKeys"], "expected a Redacted string"))
+      }
+      const keys = text.split(",").map((entry) => entry.trim()).filter((entry) => entry.length > 0)
         .map((entry): CipherKey => {
           const colon = entry.indexOf(":")
           return colon < 0
@@ -189,6 +211,8 @@ export const layerConfig = (
       return make({ keys })
     })
   )
+
+const notAConfig = Effect.fail(ConfigError.InvalidData(["cipherKeys"], "expected a Config of the key ring"))
 
 /**
  * The identity cipher as a Layer (what stores use when no `TokenCipher` is provided).

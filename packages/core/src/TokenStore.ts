@@ -60,7 +60,11 @@ export class TokenStore extends Context.Tag("@wxauth/core/TokenStore")<TokenStor
  * @since 0.1.0
  * @category utils
  */
-export const hashCode = (code: string): string => Crypto.createHash("sha256").update(code, "utf8").digest("hex")
+export const hashCode = (code: string): string =>
+  Crypto.createHash("sha256")
+    // a code that is not a string (a JavaScript caller's mistake) hashes as its type and text
+    .update(typeof code === "string" ? code : `\u0000${typeof code}\u0000${String(code)}`, "utf8")
+    .digest("hex")
 
 /**
  * Options of the memory store.
@@ -126,12 +130,14 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
       get: (appId, openid) =>
         Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(tokens.get(keyOf(appId, openid), now))),
       set: (appId, token) =>
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          const key = keyOf(appId, token.openid)
-          const existing = tokens.get(key, now)
-          if (existing !== undefined && existing.obtainedAt > token.obtainedAt) return
-          tokens.set(key, token, now)
-        }),
+        !(token instanceof OAuthToken.OAuthToken)
+          ? Effect.fail(new TokenStoreError({ operation: "set", description: "the value is not an OAuthToken" }))
+          : Effect.map(Clock.currentTimeMillis, (now) => {
+            const key = keyOf(appId, token.openid)
+            const existing = tokens.get(key, now)
+            if (existing !== undefined && existing.obtainedAt > token.obtainedAt) return
+            tokens.set(key, token, now)
+          }),
       remove: (appId, openid) =>
         Effect.sync(() => {
           tokens.map.delete(keyOf(appId, openid))
@@ -202,10 +208,11 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
       new TokenStoreError({ operation: "encode", description: `the ${what} does not encode` })
     return {
       encodeToken: (appId, token) =>
-        OAuthToken.encodeJson(token).pipe(
-          Effect.mapError(encodeFailed("token")),
-          Effect.flatMap((json) => cipher.encrypt(json, `token\u0000${appId}\u0000${token.openid}`))
-        ),
+        (token instanceof OAuthToken.OAuthToken
+          ? Effect.mapError(OAuthToken.encodeJson(token), encodeFailed("token"))
+          : Effect.fail(encodeFailed("token")())).pipe(
+            Effect.flatMap((json) => cipher.encrypt(json, `token\u0000${appId}\u0000${token.openid}`))
+          ),
       decodeToken: (appId, openid, value) =>
         cipher.decrypt(value, `token\u0000${appId}\u0000${openid}`).pipe(
           Effect.flatMap((json) => Effect.mapError(OAuthToken.decodeJson(json), invalid("get", "token"))),

@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
+import * as Arguments from "./internal/arguments.js"
 import type { CipherKey } from "./TokenCipher.js"
 
 /**
@@ -223,7 +224,7 @@ export const layer = (options: Options): Layer.Layer<WeChatConfig, ConfigError.C
  * @category layers
  */
 export const layerConfig = (options: Config.Config.Wrap<Options>): Layer.Layer<WeChatConfig, ConfigError.ConfigError> =>
-  Layer.effect(WeChatConfig, Effect.flatMap(Config.unwrap(options), make))
+  Layer.effect(WeChatConfig, Effect.flatMap(Arguments.unwrapConfig("WeChatConfig", options), make))
 
 const optionalString = (name: string) => Config.option(Config.string(name))
 

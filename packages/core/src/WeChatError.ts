@@ -591,7 +591,11 @@ const byCode: Record<number, new(fields: Fields) => WeChatApiError> = {
  * @category constructors
  */
 export const fromErrcode = (errcode: number, errmsg: string, endpoint?: string): WeChatApiError => {
-  const fields: Fields = endpoint === undefined ? { errcode, errmsg } : { errcode, errmsg, endpoint }
+  // a JavaScript caller's wrong types: a code that is not a number is NaN, a message that is not a
+  // string is empty
+  if (typeof errcode !== "number") errcode = Number.NaN
+  if (typeof errmsg !== "string") errmsg = ""
+  const fields: Fields = typeof endpoint === "string" ? { errcode, errmsg, endpoint } : { errcode, errmsg }
   const Ctor = byCode[errcode]
   if (Ctor !== undefined) return new Ctor(fields)
   if (errcode >= 41001 && errcode <= 41009) return new MissingParameter(fields)

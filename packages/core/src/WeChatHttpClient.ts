@@ -15,15 +15,17 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { Agent, type Dispatcher, ProxyAgent } from "undici"
+import * as Arguments from "./internal/arguments.js"
 import * as internal from "./internal/httpClient.js"
 import * as cause from "./internal/httpClientCause.js"
 
@@ -193,12 +195,14 @@ export const withTimeout: {
 } = dual(
   2,
   <E, R>(self: HttpClient.HttpClient.With<E, R>, timeout: Duration.DurationInput) =>
-    internal.withTimeout(self, timeoutMillisOf(timeout))
+    // anything but a client (a JavaScript caller's mistake) is returned as it is
+    Predicate.hasProperty(self, HttpClient.TypeId) ? internal.withTimeout(self, timeoutMillisOf(timeout)) : self
 )
 
 const timeoutMillisOf = (timeout: Duration.DurationInput): number => {
   const decoded = Duration.decodeUnknown(timeout)
-  return decoded._tag === "None" ? defaultTimeoutMillis : Math.max(1, Duration.toMillis(decoded.value))
+  const millis = decoded._tag === "None" ? Number.NaN : Duration.toMillis(decoded.value)
+  return Number.isNaN(millis) ? defaultTimeoutMillis : Math.max(1, millis)
 }
 
 /**
@@ -360,4 +364,4 @@ export const layer = (
 export const layerConfig = (
   options: Config.Config.Wrap<Options>
 ): Layer.Layer<HttpClient.HttpClient, ConfigError.ConfigError> =>
-  Layer.scoped(HttpClient.HttpClient, Effect.flatMap(Config.unwrap(options), make))
+  Layer.scoped(HttpClient.HttpClient, Effect.flatMap(Arguments.unwrapConfig("WeChatHttpClient", options), make))

@@ -355,7 +355,7 @@ export const makeWith = (
           "access_token"
         )
         const now = yield* Clock.currentTimeMillis
-        const token = OAuthToken.fromResponse(response, now)
+        const token = yield* OAuthToken.fromResponse(response, now)
         yield* store.set(appId, token)
         yield* store.rememberCode(
           appId,
@@ -547,10 +547,11 @@ export const makeWith = (
                     description: "the answer is for another openid"
                   })
                 )
-                : Effect.flatMap(Clock.currentTimeMillis, (now) => {
-                  const token = OAuthToken.fromResponse(response, now, current)
-                  return Effect.as(store.set(appId, token), token)
-                })
+                : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                  Effect.flatMap(
+                    OAuthToken.fromResponse(response, now, current),
+                    (token) => Effect.as(store.set(appId, token), token)
+                  ))
             )
           )
         })

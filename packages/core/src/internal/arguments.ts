@@ -5,6 +5,8 @@
  *
  * @internal
  */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import { InvalidArgument } from "../WeChatError.js"
 
@@ -63,3 +65,25 @@ export const optionsOf = (options: unknown): Record<string, unknown> | undefined
     : typeof options === "object" && !Array.isArray(options)
     ? options as Record<string, unknown>
     : undefined
+
+/**
+ * `Config.unwrap` for a caller's value: anything but an object of `Config`s (nested objects
+ * allowed) is a `ConfigError` instead of a defect.
+ *
+ * @internal
+ */
+export const unwrapConfig = <A>(
+  name: string,
+  options: Config.Config.Wrap<A>
+): Effect.Effect<A, ConfigError.ConfigError> => {
+  const valid = (u: unknown, depth: number): boolean =>
+    Config.isConfig(u) ||
+    (depth < 4 && typeof u === "object" && u !== null && !Array.isArray(u) &&
+      Object.values(u).every((v) => valid(v, depth + 1)))
+  if (typeof options === "object" && options !== null && Object.keys(options).length === 0) {
+    return Effect.succeed({} as A) // Config.unwrap cannot take an empty object
+  }
+  return typeof options === "object" && options !== null && !Config.isConfig(options) && valid(options, 0)
+    ? Config.unwrap(options)
+    : Effect.fail(ConfigError.InvalidData([name], "expected an object of Config values"))
+}
