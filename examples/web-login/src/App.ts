@@ -4,11 +4,11 @@
  * | route | what it does |
  * |---|---|
  * | `GET /` | home page: the two login buttons |
- * | `GET /login/official`, `GET /login/website` | set the binding cookie, redirect to WeChat's consent / QR page |
- * | `GET /callback/official`, `GET /callback/website` | `handleCallback`, start the session, redirect away at once |
+ * | `GET /login/official`, `GET /login/website` | set a fresh binding cookie, redirect to WeChat's consent / QR page |
+ * | `GET /callback/official`, `GET /callback/website` | `handleCallback`, start the session, rotate the binding, redirect away at once |
  * | `GET /profile` | nickname, avatar, openid, unionid, token expiry |
  * | `POST /profile/refresh` | fetch the profile again (`getUser`) |
- * | `POST /logout` | end the session, forget the stored token |
+ * | `POST /logout` | end the session on the server, forget the stored token |
  * | `GET /error?reason=` | the error pages |
  * | `POST /dev/faults` | dev panel (demo mode): make the sandbox misbehave (a form of at most 16 KiB) |
  */
@@ -22,11 +22,13 @@ import { StateToken, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as DevPanel from "./DevPanel.js"
 import * as Pages from "./Pages.js"
 import * as Problems from "./Problems.js"
 import * as Session from "./Session.js"
+import type { SessionStoreError } from "./SessionStore.js"
 import { oauthOf, type Profile, WebLogin } from "./WebLogin.js"
 
 /** Headers every response gets (a handler may set its own `referrer-policy` or `cache-control`). */
@@ -68,7 +70,11 @@ const siteOrigin = Effect.gen(function*() {
   )
 })
 
-const cookieOptions = Effect.map(siteOrigin, (origin) => Session.cookieOptions(origin.startsWith("https:")))
+/** The cookies' names (`__Host-` over https) and attributes, for this site's scheme. */
+const cookieSettings = Effect.map(siteOrigin, (origin) => {
+  const secure = origin.startsWith("https:")
+  return { names: Session.cookieNames(secure), options: Session.cookieOptions(secure) }
+})
 
 const hasControlCharacter = (value: string): boolean =>
   Array.from(value).some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
@@ -95,18 +101,30 @@ const safeReturnTo = (value: string | null | undefined): string | undefined => {
     : undefined
 }
 
-const currentSession = Effect.gen(function*() {
+/** The id in this request's session cookie, when the cookie is ours (signed with our key). */
+const currentSessionId = Effect.gen(function*() {
   const web = yield* WebLogin
   const request = yield* HttpServerRequest.HttpServerRequest
-  const now = yield* Clock.currentTimeMillis
-  return Session.decode(web.sessionKey, request.cookies[Session.sessionCookie], now)
+  const { names } = yield* cookieSettings
+  return Session.verify(web.sessionKey, request.cookies[names.session])
 })
 
-/** The session and the login service of its app, when someone is logged in. */
+/** The session of this request and its id: `None` when there is none, or it ended (logout, expiry). */
+const currentSession = Effect.gen(function*() {
+  const web = yield* WebLogin
+  const id = yield* currentSessionId
+  if (Option.isNone(id)) return Option.none()
+  return Option.map(yield* web.sessions.get(id.value), (session) => ({ id: id.value, session }))
+})
+
+/** The session, its id and the login service of its app, when someone is logged in. */
 const currentLogin = Effect.gen(function*() {
   const web = yield* WebLogin
-  const session = yield* currentSession
-  return Option.flatMap(session, (session) => Option.map(oauthOf(web, session.app), (oauth) => ({ session, oauth })))
+  const current = yield* currentSession
+  return Option.flatMap(
+    current,
+    ({ id, session }) => Option.map(oauthOf(web, session.app), (oauth) => ({ id, session, oauth }))
+  )
 })
 
 const devPanel = (back: string) =>
@@ -134,25 +152,49 @@ const callbackOf = (request: HttpServerRequest.HttpServerRequest): Session.AppKi
   return (Object.keys(paths) as Array<Session.AppKind>).find((app) => paths[app].callback === path)
 }
 
+/** Ends a session on the server; a store failure is logged (the caller is answering anyway). */
+const endSession = (id: string) =>
+  Effect.gen(function*() {
+    const web = yield* WebLogin
+    yield* web.sessions.remove(id).pipe(
+      Effect.catchAll((error) =>
+        Effect.logError("web-login: could not end a session").pipe(Effect.annotateLogs({ error: error.message }))
+      )
+    )
+  })
+
 /**
  * A failed login or profile call: logged (tag and reason only: no code, token or secret), then a
- * redirect to the error page. When only a new consent helps, the session ends too.
+ * redirect to the error page. When only a new consent helps, the session ends too (on the server,
+ * and its cookie is cleared).
  */
-const failure = (error: WeChatError.WeChatError, app: Session.AppKind, headers: Record<string, string> = {}) =>
+const failure = (
+  error: WeChatError.WeChatError | SessionStoreError,
+  app: Session.AppKind,
+  headers: Record<string, string> = {}
+) =>
   Effect.gen(function*() {
-    const problem = Problems.fromError(error)
-    yield* Effect.logWarning("web-login: a WeChat login step failed").pipe(
+    const problem = error._tag === "SessionStoreError" ? Problems.problems.server : Problems.fromError(error)
+    yield* Effect.logWarning(
+      error._tag === "SessionStoreError"
+        ? "web-login: the session store failed"
+        : "web-login: a WeChat login step failed"
+    ).pipe(
       Effect.annotateLogs({
         error: error._tag,
         ...(error._tag === "StateMismatch" ? { stateCheck: error.reason } : {}),
-        ...(WeChatError.isWeChatApiError(error) ? { errcode: error.errcode } : {}),
+        ...(error._tag !== "SessionStoreError" && WeChatError.isWeChatApiError(error)
+          ? { errcode: error.errcode }
+          : {}),
         page: problem.reason
       })
     )
     const response = HttpServerResponse.redirect(errorUrl(problem, app), { status: 303, headers })
-    return problem.reason === "relogin"
-      ? HttpServerResponse.expireCookie(response, Session.sessionCookie, yield* cookieOptions)
-      : response
+    if (problem.reason !== "relogin") return response
+    const id = yield* currentSessionId
+    if (Option.isSome(id)) yield* endSession(id.value)
+    const { names, options: cookie } = yield* cookieSettings
+    return HttpServerResponse.expireCookie(response, names.session, cookie)
   })
 
 const fetchProfile = (oauth: WeChatOAuth.WeChatOAuthShape, openid: string) =>
@@ -184,30 +226,39 @@ const home = Effect.gen(function*() {
   return htmlPage(Pages.home({ greeting, websiteEnabled: Option.isSome(web.website), dev }))
 })
 
-/** Sets the binding cookie (keeping one the browser already has) and sends the browser to WeChat. */
+/**
+ * Sets a fresh binding cookie and sends the browser to WeChat. The binding is never one the browser
+ * brought: a value planted in it (by a sibling subdomain over http, say) would be known to whoever
+ * planted it, who could then finish this login with the victim's callback URL.
+ */
 const startLogin = (app: Session.AppKind) =>
   Effect.gen(function*() {
     const web = yield* WebLogin
     const request = yield* HttpServerRequest.HttpServerRequest
     const oauth = oauthOf(web, app)
     if (Option.isNone(oauth)) return yield* problemPage(Problems.problems.unavailable)
-    const existing = request.cookies[Session.bindingCookie]
-    const binding = Session.isBinding(existing) ? existing : Session.newBinding()
+    const binding = Session.newBinding()
+    const { names, options } = yield* cookieSettings
     const redirectUri = `${yield* siteOrigin}${paths[app].callback}`
     const returnTo = safeReturnTo(searchParams(request).get("returnTo"))
     const { url } = app === "website"
       ? yield* oauth.value.websiteAuthorizeUrl({ redirectUri, returnTo, binding })
       : yield* oauth.value.authorizeUrl({ redirectUri, scope: "snsapi_userinfo", returnTo, binding })
     return HttpServerResponse.redirect(url, { status: 302 }).pipe(
-      HttpServerResponse.unsafeSetCookie(Session.bindingCookie, binding, yield* cookieOptions)
+      HttpServerResponse.unsafeSetCookie(names.binding, binding, options)
     )
   }).pipe(Effect.catchAll((error) => failure(error, app)))
 
 /**
  * WeChat's redirect back: checks the signed state against this browser's binding cookie, exchanges
- * the code (core stores the token), starts the session and leaves the callback URL at once (303), so
- * the code neither stays in the address bar nor leaks in a `Referer`. A reload of the callback URL
- * in the same browser within 60 seconds gets the same token back from core's code memo.
+ * the code (core stores the token), starts a new session (ending the one this browser had), rotates
+ * the binding and leaves the callback URL at once (303), so the code neither stays in the address
+ * bar nor leaks in a `Referer`.
+ *
+ * Once the binding is rotated the callback URL no longer matches this browser either: visiting it
+ * again (the Back button, WeChat repeating its redirect) while logged in lands on the profile and
+ * logs in nobody again. Two requests of the callback at once both carry the old binding, and core
+ * answers the second with the first one's token.
  */
 const callback = (app: Session.AppKind) =>
   Effect.gen(function*() {
@@ -215,23 +266,35 @@ const callback = (app: Session.AppKind) =>
     const request = yield* HttpServerRequest.HttpServerRequest
     const oauth = oauthOf(web, app)
     if (Option.isNone(oauth)) return leaveCallbackFor(Problems.problems.unavailable, app)
-    const cookie = request.cookies[Session.bindingCookie]
-    const { returnTo, token } = yield* oauth.value.handleCallback(request.url, {
+    const { names, options } = yield* cookieSettings
+    const cookie = request.cookies[names.binding]
+    const result = yield* Effect.either(oauth.value.handleCallback(request.url, {
       binding: Session.isBinding(cookie) ? cookie : undefined
-    })
+    }))
+    if (Either.isLeft(result)) {
+      const error = result.left
+      if (error._tag === "StateMismatch" && error.reason === "Binding" && Option.isSome(yield* currentSession)) {
+        return HttpServerResponse.redirect("/profile", { status: 303, headers: leaveCallback })
+      }
+      return yield* failure(error, app, leaveCallback)
+    }
+    const { returnTo, token } = result.right
     // a new login shows a freshly fetched profile
     yield* web.profiles.remove(oauth.value.appId, token.openid)
+    const previous = yield* currentSessionId
+    if (Option.isSome(previous)) yield* endSession(previous.value)
     const now = yield* Clock.currentTimeMillis
-    const session = Session.encode(web.sessionKey, {
+    const id = yield* web.sessions.create({
       app,
       openid: token.openid,
       expiresAt: now + Duration.toMillis(Session.sessionTtl)
     })
     return HttpServerResponse.redirect(returnTo ?? "/profile", { status: 303, headers: leaveCallback }).pipe(
-      HttpServerResponse.unsafeSetCookie(Session.sessionCookie, session, {
-        ...(yield* cookieOptions),
+      HttpServerResponse.unsafeSetCookie(names.session, Session.sign(web.sessionKey, id), {
+        ...options,
         maxAge: Session.sessionTtl
-      })
+      }),
+      HttpServerResponse.unsafeSetCookie(names.binding, Session.newBinding(), options)
     )
   }).pipe(Effect.catchAll((error) => failure(error, app, leaveCallback)))
 
@@ -265,31 +328,51 @@ const refreshProfile = Effect.gen(function*() {
   )
 })
 
-/** Ends the session, forgets the token and the binding: an old callback URL no longer works here. */
+/**
+ * Ends the session on the server (every copy of its cookie then opens nothing), forgets the token
+ * and clears both cookies. When the session store fails, the error page says so: the session may
+ * still be alive.
+ */
 const logout = Effect.gen(function*() {
   const web = yield* WebLogin
-  const login = yield* currentLogin
-  if (Option.isSome(login)) {
-    const { oauth, session } = login.value
-    yield* web.profiles.remove(oauth.appId, session.openid)
-    yield* oauth.removeToken(session.openid).pipe(
-      Effect.catchAll((error) =>
-        Effect.logWarning("web-login: could not remove the stored token").pipe(
-          Effect.annotateLogs({ error: error._tag })
-        )
-      )
+  const { names, options } = yield* cookieSettings
+  const clearCookies = (response: HttpServerResponse.HttpServerResponse) =>
+    response.pipe(
+      HttpServerResponse.expireCookie(names.session, options),
+      HttpServerResponse.expireCookie(names.binding, options)
     )
-  }
-  const options = yield* cookieOptions
-  return HttpServerResponse.redirect("/", { status: 303 }).pipe(
-    HttpServerResponse.expireCookie(Session.sessionCookie, options),
-    HttpServerResponse.expireCookie(Session.bindingCookie, options)
+  return yield* Effect.gen(function*() {
+    const current = yield* currentSession
+    if (Option.isSome(current)) {
+      const { id, session } = current.value
+      yield* web.sessions.remove(id)
+      const oauth = oauthOf(web, session.app)
+      if (Option.isSome(oauth)) {
+        yield* web.profiles.remove(oauth.value.appId, session.openid)
+        yield* oauth.value.removeToken(session.openid).pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning("web-login: could not remove the stored token").pipe(
+              Effect.annotateLogs({ error: error._tag })
+            )
+          )
+        )
+      }
+    }
+    return clearCookies(HttpServerResponse.redirect("/", { status: 303 }))
+  }).pipe(
+    Effect.catchTag("SessionStoreError", (error) =>
+      Effect.logError("web-login: could not end the session").pipe(
+        Effect.annotateLogs({ error: error.message }),
+        Effect.zipRight(problemPage(Problems.problems.server)),
+        Effect.map(clearCookies)
+      ))
   )
 })
 
 const problemPage = (problem: Problems.Problem, app: Session.AppKind = "officialAccount") =>
   Effect.gen(function*() {
-    const loggedIn = Option.isSome(yield* currentLogin)
+    // an error page shows even when the session store fails
+    const loggedIn = Option.isSome(yield* Effect.orElseSucceed(currentLogin, () => Option.none()))
     const dev = yield* devPanel("/")
     return htmlPage(Pages.problem({ problem, app, loggedIn, dev }), problem.status)
   })
@@ -371,8 +454,8 @@ const guard = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E
   )
 
 /**
- * The app: the routes, a friendly 404, a friendly 500 for anything unexpected (on a callback, a 303
- * to it), and the guard.
+ * The app: the routes, a friendly 404, a friendly 500 when the session store fails or for anything
+ * unexpected (on a callback, a 303 to it), and the guard.
  */
 export const app: Effect.Effect<
   HttpServerResponse.HttpServerResponse,
@@ -380,6 +463,11 @@ export const app: Effect.Effect<
   WebLogin | HttpClient.HttpClient | HttpServerRequest.HttpServerRequest
 > = router.pipe(
   Effect.catchTag("RouteNotFound", () => problemPage(Problems.problems["not-found"])),
+  Effect.catchTag("SessionStoreError", (error) =>
+    Effect.logError("web-login: the session store failed").pipe(
+      Effect.annotateLogs({ error: error.message }),
+      Effect.zipRight(problemPage(Problems.problems.server))
+    )),
   Effect.catchAllDefect((defect) =>
     Effect.gen(function*() {
       yield* Effect.logError("web-login: unexpected failure", defect)

@@ -1,6 +1,7 @@
 /**
- * The wiring: the token store (SQLite file or memory), one `WeChatOAuth` per WeChat app (in demo
- * mode against a sandbox WeChat started here as a real HTTP server), and the app's HTTP server.
+ * The wiring: the token and session stores (SQLite file or memory), one `WeChatOAuth` per WeChat app
+ * (in demo mode against a sandbox WeChat started here as a real HTTP server), and the app's HTTP
+ * server.
  * `main.ts` runs `layerFromEnv`; the tests run `layer(config)` on port 0.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -22,6 +23,7 @@ import * as Path from "node:path"
 import * as App from "./App.js"
 import * as AppConfig from "./AppConfig.js"
 import * as Session from "./Session.js"
+import * as SessionStore from "./SessionStore.js"
 import { makeProfileCache, WebLogin } from "./WebLogin.js"
 
 /** Where the running app can be reached. */
@@ -48,6 +50,7 @@ export type StartError =
   | Sandbox.SandboxError
   | WeChatError.InvalidArgument
   | WeChatError.TokenStoreError
+  | SessionStore.SessionStoreError
 
 const errorMessage = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
 
@@ -114,13 +117,16 @@ const sqliteLayer = (filename: string) => {
   return Layer.provide(open, Layer.effectDiscard(prepare))
 }
 
-/** The token store: a SQLite file through `@wxauth/store-sql` (its directory is created), or memory. */
+/**
+ * The token store (`@wxauth/store-sql`) and the session store, both in a SQLite file (its directory
+ * is created), or both in memory.
+ */
 export const storeLayer = (
   store: AppConfig.Store
-): Layer.Layer<TokenStore.TokenStore, StartError> =>
+): Layer.Layer<TokenStore.TokenStore | SessionStore.SessionStore, StartError> =>
   store._tag === "Memory"
-    ? TokenStore.layerMemory
-    : SqlTokenStore.layer().pipe(Layer.provide(sqliteLayer(store.filename)))
+    ? Layer.merge(TokenStore.layerMemory, SessionStore.layerMemory)
+    : Layer.merge(SqlTokenStore.layer(), SessionStore.layerSql).pipe(Layer.provide(sqliteLayer(store.filename)))
 
 /**
  * The HTTP client for WeChat (and for the dev panel's sandbox controls): core's lean client on an
@@ -182,6 +188,7 @@ export const webLoginLayer = (config: AppConfig.AppConfig) =>
         officialAccount,
         website,
         sessionKey: Option.match(config.sessionSecret, { onNone: Session.randomKey, onSome: Session.keyFromSecret }),
+        sessions: yield* SessionStore.SessionStore,
         publicUrl: config.publicUrl,
         sandboxUrl: apps.sandboxUrl,
         profiles: yield* makeProfileCache()

@@ -1,7 +1,7 @@
 /**
  * What the routes work with: one `WeChatOAuth` service per WeChat app (official account, and the
- * Open Platform website app when there is one), the key that signs sessions, the public origin, a
- * small profile cache and, in demo mode, the sandbox the dev panel controls.
+ * Open Platform website app when there is one), the sessions and the key that signs their cookies,
+ * the public origin, a small profile cache and, in demo mode, the sandbox the dev panel controls.
  */
 import type { UserInfo, WeChatOAuth } from "@wxauth/core"
 import * as Context from "effect/Context"
@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { AppKind } from "./Session.js"
+import type { SessionStoreShape } from "./SessionStore.js"
 
 /** A user's profile as last fetched from WeChat. */
 export interface Profile {
@@ -51,6 +52,8 @@ export interface WebLoginShape {
   readonly website: Option.Option<WeChatOAuth.WeChatOAuthShape>
   /** Signs the session cookie. */
   readonly sessionKey: Redacted.Redacted<Uint8Array>
+  /** The server's record of sessions: who each session id stands for, until when. */
+  readonly sessions: SessionStoreShape
   /** The origin of `redirect_uri`; `None`: the origin of the request. */
   readonly publicUrl: Option.Option<string>
   /** The sandbox the dev panel controls; `None`: no dev panel. */

@@ -46,6 +46,8 @@ const describe = (error: Server.StartError): string => {
         : `the token store did not start: ${error.message}`
     case "InvalidArgument":
       return `the token store did not start: ${error.message}`
+    case "SessionStoreError":
+      return `the session store did not start: ${error.message}`
     default:
       return `configuration error: ${String(error)}`
   }

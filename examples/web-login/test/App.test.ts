@@ -105,15 +105,17 @@ describe("web-login over HTTP (demo mode)", () => {
         assert.strictEqual(authorize.searchParams.get("redirect_uri"), `${url}/callback/official`)
         assert.match(authorize.searchParams.get("state")!, /^[A-Za-z0-9]{1,128}$/)
         assert.strictEqual(authorize.hash, "#wechat_redirect")
-        const attributes = cookieAttributes(first, Session.bindingCookie)
+        const attributes = cookieAttributes(first, Session.plainCookieNames.binding)
         assert.include(attributes, "httponly")
         assert.include(attributes, "samesite=lax")
         assert.include(attributes, "path=/")
-        const binding = browser.cookies.get(Session.bindingCookie)
+        const binding = browser.cookies.get(Session.plainCookieNames.binding)
         assert.isTrue(Session.isBinding(binding))
-        // a second login in the same browser keeps its binding
+        // a second login start in the same browser mints another binding
         yield* browser.get("/login/official")
-        assert.strictEqual(browser.cookies.get(Session.bindingCookie), binding)
+        const second = browser.cookies.get(Session.plainCookieNames.binding)
+        assert.isTrue(Session.isBinding(second))
+        assert.notStrictEqual(second, binding)
       }))
 
     it.effect("official-account login: consent, callback, profile; the browser never gets a token", () =>
@@ -125,7 +127,7 @@ describe("web-login over HTTP (demo mode)", () => {
         assert.strictEqual(new URL(answer.location!).pathname, "/profile")
         assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer")
         assert.strictEqual(answer.text, "")
-        const attributes = cookieAttributes(answer, Session.sessionCookie)
+        const attributes = cookieAttributes(answer, Session.plainCookieNames.session)
         assert.include(attributes, "httponly")
         assert.include(attributes, "samesite=lax")
 
@@ -137,10 +139,8 @@ describe("web-login over HTTP (demo mode)", () => {
         assert.strictEqual(textOf(profile.text, "unionid"), "olzWokv71Boc1knksRfAoCKqK1O9")
         assert.match(textOf(profile.text, "token-expiry")!, /UTC \(还有 (119|120) 分钟|2 小时/)
 
-        // the session cookie is app + openid + expiry, signed; the token stays on the server
-        const cookie = browser.cookies.get(Session.sessionCookie)!
-        const payload = JSON.parse(Buffer.from(cookie.split(".")[0], "base64url").toString("utf8"))
-        assert.deepStrictEqual(Object.keys(payload).sort(), ["a", "e", "o"])
+        // the session cookie is a signed session id; the token stays on the server
+        const cookie = browser.cookies.get(Session.plainCookieNames.session)!
         const web = yield* WebLogin
         const token = Option.getOrThrow(yield* web.officialAccount.getToken(openid))
         for (const secret of [Redacted.value(token.accessToken), Redacted.value(token.refreshToken)]) {
@@ -150,7 +150,7 @@ describe("web-login over HTTP (demo mode)", () => {
         }
       }))
 
-    it.effect("reloading the callback URL in the same browser logs in again; another browser is refused", () =>
+    it.effect("revisiting the callback URL in the same browser lands on the profile; another browser is refused", () =>
       Effect.gen(function*() {
         const { browser: make, stats } = yield* setup
         const browser = make()
@@ -168,7 +168,7 @@ describe("web-login over HTTP (demo mode)", () => {
         const { page, reason } = yield* followToError(stranger, refused.location)
         assert.strictEqual(reason, "state-browser")
         assert.strictEqual(page.status, 400)
-        assert.isUndefined(stranger.cookies.get(Session.sessionCookie))
+        assert.isUndefined(stranger.cookies.get(Session.plainCookieNames.session))
       }))
 
     it.effect("a tampered state shows the error page, and the code is not exchanged", () =>
@@ -192,7 +192,7 @@ describe("web-login over HTTP (demo mode)", () => {
         assert.include(page.text, "登录请求无效")
         assert.include(page.text, "This login request is not valid")
         assert.strictEqual((yield* stats).access_token, before)
-        assert.isUndefined(browser.cookies.get(Session.sessionCookie))
+        assert.isUndefined(browser.cookies.get(Session.plainCookieNames.session))
       }))
 
     it.effect("denied consent shows the denied page", () =>
@@ -310,7 +310,7 @@ describe("web-login over HTTP (demo mode)", () => {
         yield* browser.get("/profile")
         yield* browser.post("/dev/faults", { preset: "clock-31d", back: "/profile" })
         const refresh = yield* browser.post("/profile/refresh")
-        assert.include(cookieAttributes(refresh, Session.sessionCookie), "max-age=0")
+        assert.include(cookieAttributes(refresh, Session.plainCookieNames.session), "max-age=0")
         const { page, reason } = yield* followToError(browser, refresh.location)
         assert.strictEqual(reason, "relogin")
         assert.include(page.text, "请重新登录")
@@ -328,8 +328,8 @@ describe("web-login over HTTP (demo mode)", () => {
         const out = yield* browser.post("/logout")
         assert.strictEqual(out.status, 303)
         assert.strictEqual(new URL(out.location!).pathname, "/")
-        assert.isUndefined(browser.cookies.get(Session.sessionCookie))
-        assert.isUndefined(browser.cookies.get(Session.bindingCookie))
+        assert.isUndefined(browser.cookies.get(Session.plainCookieNames.session))
+        assert.isUndefined(browser.cookies.get(Session.plainCookieNames.binding))
         const web = yield* WebLogin
         assert.isTrue(Option.isNone(yield* web.officialAccount.getToken(openids[OA.appId].carol)))
         assert.strictEqual((yield* browser.get("/profile")).status, 303)
@@ -338,19 +338,29 @@ describe("web-login over HTTP (demo mode)", () => {
         assert.strictEqual(new URL(replay.location!).searchParams.get("reason"), "state-browser")
       }))
 
-    it.effect("a forged or altered session cookie is ignored", () =>
+    it.effect("a forged, altered or never-issued session cookie is ignored", () =>
       Effect.gen(function*() {
-        const { browser: make, openids } = yield* setup
+        const { browser: make } = yield* setup
+        const web = yield* WebLogin
         const browser = make()
         yield* login(browser)
-        const [, signature] = browser.cookies.get(Session.sessionCookie)!.split(".")
-        const forged = Buffer.from(
-          JSON.stringify({ a: "o", o: openids[OA.appId].bob, e: Math.floor(Date.now() / 1000) + 3600 })
-        ).toString("base64url")
-        browser.cookies.set(Session.sessionCookie, `${forged}.${signature}`)
-        const profile = yield* browser.get("/profile")
-        assert.strictEqual(profile.status, 303)
-        assert.strictEqual(new URL(profile.location!).pathname, "/")
+        const [id, signature] = browser.cookies.get(Session.plainCookieNames.session)!.split(".")
+        const other = Session.newSessionId()
+        for (
+          const [what, value] of [
+            ["another id, the same signature", `${other}.${signature}`],
+            ["the id, a signature of another key", Session.sign(Session.randomKey(), id)],
+            ["the id alone", id],
+            ["signed with the app's key, but never issued", Session.sign(web.sessionKey, other)]
+          ] as const
+        ) {
+          const stranger = make()
+          stranger.cookies.set(Session.plainCookieNames.session, value)
+          const profile = yield* stranger.get("/profile")
+          assert.strictEqual(profile.status, 303, what)
+          assert.strictEqual(new URL(profile.location!).pathname, "/", what)
+        }
+        assert.strictEqual((yield* browser.get("/profile")).status, 200, "the real cookie still works")
       }))
 
     it.effect("a cross-site POST is refused", () =>
@@ -382,7 +392,7 @@ describe("web-login over HTTP (demo mode)", () => {
         assert.strictEqual(answer.status, 303, answer.text)
         assert.strictEqual(new URL(answer.location!).pathname, "/%E4%B8%AD")
         assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer")
-        assert.isDefined(browser.cookies.get(Session.sessionCookie), "logged in")
+        assert.isDefined(browser.cookies.get(Session.plainCookieNames.session), "logged in")
         const landed = yield* browser.get(answer.location!)
         assert.strictEqual(landed.status, 404, "the app's own page for that path")
         assert.include(landed.text, "页面不存在")
@@ -447,6 +457,137 @@ describe("web-login over HTTP (demo mode)", () => {
 
 describe("web-login against a hostile browser", () => {
   layer(demoApp(), { excludeTestServices: true })((it) => {
+    it.effect("logout ends the session on the server: a copy of the session cookie is refused, even once the user logs in again", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const browser = make()
+        yield* login(browser, { user: "bob" })
+        const copy = browser.cookies.get("wxauth_session")
+        assert.isDefined(copy)
+        const thief = make()
+        thief.cookies.set("wxauth_session", copy!)
+        assert.strictEqual((yield* thief.get("/profile")).status, 200, "the copy works while the session lasts")
+
+        yield* browser.post("/logout")
+        const afterLogout = yield* thief.get("/profile")
+        assert.strictEqual(afterLogout.status, 303)
+        assert.strictEqual(new URL(afterLogout.location!).pathname, "/", "no session: back home, not an error page")
+        assert.notInclude((yield* thief.get("/")).text, `id="logged-in"`)
+
+        // bob logs in again (a token is stored again): the old copy still opens nothing
+        yield* login(browser, { user: "bob" })
+        assert.strictEqual((yield* browser.get("/profile")).status, 200)
+        const afterRelogin = yield* thief.get("/profile")
+        assert.strictEqual(afterRelogin.status, 303)
+        assert.strictEqual(new URL(afterRelogin.location!).pathname, "/")
+        assert.notInclude((yield* thief.get("/")).text, `id="logged-in"`)
+      }))
+
+    it.effect("the session cookie is an opaque signed id: no openid in it", () =>
+      Effect.gen(function*() {
+        const { browser: make, openids } = yield* setup
+        const browser = make()
+        yield* login(browser)
+        const cookie = browser.cookies.get("wxauth_session")!
+        assert.match(cookie, /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/)
+        for (const part of cookie.split(".")) {
+          assert.notInclude(Buffer.from(part, "base64url").toString("latin1"), openids[OA.appId].alice)
+        }
+      }))
+
+    it.effect("login start mints a new binding: one planted in the browser cannot be used to take the login over", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const attacker = make()
+        yield* startLogin(attacker)
+        const planted = attacker.cookies.get("wxauth_binding")!
+        const victim = make()
+        victim.cookies.set("wxauth_binding", planted)
+        const authorizeUrl = yield* startLogin(victim)
+        assert.notStrictEqual(victim.cookies.get("wxauth_binding"), planted, "the planted binding is replaced")
+        const callbackUrl = yield* consent(victim, authorizeUrl)
+        assert.strictEqual((yield* victim.get(callbackUrl)).status, 303)
+        // the attacker, holding the planted binding, replays the victim's callback URL at once
+        const replay = yield* attacker.get(callbackUrl)
+        assert.isUndefined(attacker.cookies.get("wxauth_session"), "the attacker is not logged in as the victim")
+        assert.strictEqual(new URL(replay.location!).searchParams.get("reason"), "state-browser")
+      }))
+
+    it.effect("the binding is rotated after login: revisiting the callback URL logs in nobody again", () =>
+      Effect.gen(function*() {
+        const { browser: make, stats } = yield* setup
+        const browser = make()
+        const authorizeUrl = yield* startLogin(browser)
+        const used = browser.cookies.get("wxauth_binding")!
+        const callbackUrl = yield* consent(browser, authorizeUrl)
+        const answer = yield* browser.get(callbackUrl)
+        assert.strictEqual(answer.status, 303)
+        const fresh = browser.cookies.get("wxauth_binding")
+        assert.isTrue(Session.isBinding(fresh), "a fresh binding cookie")
+        assert.notStrictEqual(fresh, used, "not the one the login was bound to")
+        const session = browser.cookies.get("wxauth_session")
+
+        // the Back button to the callback URL: still logged in, the profile, but no second login
+        const exchanges = (yield* stats).access_token
+        const again = yield* browser.get(callbackUrl)
+        assert.strictEqual(again.status, 303)
+        assert.strictEqual(new URL(again.location!).pathname, "/profile")
+        assert.strictEqual(again.headers.get("referrer-policy"), "no-referrer")
+        assert.isFalse(again.setCookies.some((line) => line.startsWith("wxauth_session=")), "no new session")
+        assert.strictEqual(browser.cookies.get("wxauth_session"), session)
+        assert.strictEqual((yield* stats).access_token, exchanges)
+        assert.strictEqual((yield* browser.get("/profile")).status, 200)
+      }))
+
+    it.effect("over https both cookies are __Host- cookies: Secure, Path=/, no Domain", () =>
+      Effect.gen(function*() {
+        const { url } = yield* setup
+        const browser = new Browser(url, { https: true })
+        const start = yield* browser.get("/login/official")
+        assert.strictEqual(start.status, 302)
+        assert.strictEqual(
+          new URL(start.location!).searchParams.get("redirect_uri"),
+          `${url.replace("http:", "https:")}/callback/official`
+        )
+        const binding = cookieAttributes(start, "__Host-wxauth_binding")
+        const callbackUrl = yield* consent(browser, start.location!)
+        const answer = yield* browser.get(callbackUrl)
+        assert.strictEqual(answer.status, 303)
+        const session = cookieAttributes(answer, "__Host-wxauth_session")
+        for (const attributes of [binding, session]) {
+          assert.include(attributes, "secure")
+          assert.include(attributes, "path=/")
+          assert.include(attributes, "httponly")
+          assert.isFalse(attributes.some((a) => a.startsWith("domain=")))
+        }
+        assert.isFalse([...start.setCookies, ...answer.setCookies].some((line) => line.startsWith("wxauth_")))
+        assert.strictEqual((yield* browser.get("/profile")).status, 200)
+      }))
+
+    it.effect("over https, cookies tossed from a sibling subdomain (no __Host- prefix) log nobody in", () =>
+      Effect.gen(function*() {
+        const { url } = yield* setup
+        // the attacker logs in as bob, and keeps a consented callback URL of their own unused
+        const attacker = new Browser(url, { https: true })
+        yield* login(attacker, { user: "bob" })
+        const attackerSession = attacker.cookies.get("__Host-wxauth_session") ?? attacker.cookies.get("wxauth_session")
+        assert.isDefined(attackerSession)
+        const authorizeUrl = yield* startLogin(attacker)
+        const attackerBinding = attacker.cookies.get("__Host-wxauth_binding") ?? attacker.cookies.get("wxauth_binding")
+        const attackerCallback = yield* consent(attacker, authorizeUrl, { user: "bob" })
+
+        // a sibling subdomain can set `wxauth_*` cookies on the victim's browser, never `__Host-` ones
+        const victim = new Browser(url, { https: true })
+        victim.cookies.set("wxauth_binding", attackerBinding!)
+        const answer = yield* victim.get(attackerCallback)
+        assert.strictEqual(new URL(answer.location!).searchParams.get("reason"), "state-browser")
+        assert.strictEqual(victim.cookies.size, 1, "no session cookie")
+        const tossed = new Browser(url, { https: true })
+        tossed.cookies.set("wxauth_session", attackerSession!)
+        assert.strictEqual((yield* tossed.get("/profile")).status, 303)
+        assert.notInclude((yield* tossed.get("/")).text, `id="logged-in"`)
+      }))
+
     it.effect("dev panel: a body over 16 KiB is refused with 413 (one of unknown length with 411), unread", () =>
       Effect.gen(function*() {
         const { url } = yield* setup

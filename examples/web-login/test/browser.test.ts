@@ -105,7 +105,7 @@ describe.skipIf(!hasChromium && !inCi)("web-login in Chromium", () => {
   Fs.mkdirSync(screenshots, { recursive: true })
 
   layer(Layer.merge(demoApp(), ChromiumLive), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
-    it.effect("official-account login: home → consent → allow → profile; reloading the callback stays logged in", () =>
+    it.effect("official-account login: home → consent → allow → profile; back to the callback URL stays logged in", () =>
       withPage((page) =>
         Effect.gen(function*() {
           const { sandboxUrl, url } = yield* WebLoginServer
@@ -136,10 +136,16 @@ describe.skipIf(!hasChromium && !inCi)("web-login in Chromium", () => {
           assert.strictEqual(yield* step(() => page.evaluate(() => document.cookie)), "")
           yield* shot(page, "03-profile")
 
+          // the callback URL again (the binding was rotated): the profile, and no second login
+          const session = async () =>
+            (await page.context().cookies()).find((cookie) => cookie.name === "wxauth_session")?.value
+          const before = yield* step(session)
+          assert.isDefined(before)
           yield* step(() => page.goto(callbackUrl))
           assert.strictEqual(new URL(page.url()).pathname, "/profile")
           assert.strictEqual(yield* step(() => page.locator("#error").count()), 0)
           assert.strictEqual(yield* text(page, "#nickname"), "张三")
+          assert.strictEqual(yield* step(session), before, "the same session")
           yield* shot(page, "04-callback-reloaded")
         })
       ))

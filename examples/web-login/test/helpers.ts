@@ -53,11 +53,15 @@ export interface Answer {
   readonly text: string
 }
 
-/** A cookie jar and `fetch` without redirects: one browser. */
+/**
+ * A cookie jar and `fetch` without redirects: one browser. With `https: true` it stands for a browser
+ * reaching the app over https through a TLS-terminating proxy: every request to the app carries
+ * `X-Forwarded-Proto: https`, and `https://` URLs of the app's host are fetched over plain http.
+ */
 export class Browser {
   readonly cookies = new Map<string, string>()
 
-  constructor(readonly base: string) {}
+  constructor(readonly base: string, readonly options: { readonly https?: boolean } = {}) {}
 
   /** Sends a request; `path` is a path on the app or a full URL. */
   request(
@@ -68,6 +72,10 @@ export class Browser {
     return Effect.promise(async () => {
       const url = new URL(path, this.base)
       const headers: Record<string, string> = { ...options.headers }
+      if (this.options.https === true && url.host === new URL(this.base).host) {
+        url.protocol = new URL(this.base).protocol
+        headers["x-forwarded-proto"] = "https"
+      }
       // cookies are host-only and path "/" here: send ours to the app's host only
       if (url.host === new URL(this.base).host && this.cookies.size > 0) {
         headers.cookie = Array.from(this.cookies, ([name, value]) => `${name}=${value}`).join("; ")
