@@ -588,6 +588,40 @@ describe("web-login against a hostile browser", () => {
         assert.notInclude((yield* tossed.get("/")).text, `id="logged-in"`)
       }))
 
+    it.effect("a leaked callback URL: its unused code works with anyone's own state (no PKCE); a used one, for nobody else", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const withCode = (callbackUrl: string, state: string) => {
+          const url = new URL(callbackUrl)
+          url.searchParams.set("state", state)
+          return url.href
+        }
+        // the victim consents, but the callback URL leaks before the victim's browser uses it
+        const victim = make()
+        const leaked = yield* consent(victim, yield* startLogin(victim))
+        const attacker = make()
+        const attackerState = new URL(yield* startLogin(attacker)).searchParams.get("state")!
+        const taken = yield* attacker.get(withCode(leaked, attackerState))
+        assert.strictEqual(new URL(taken.location!).pathname, "/profile")
+        assert.strictEqual(
+          textOf((yield* attacker.get("/profile")).text, "nickname"),
+          "张三",
+          "what the README warns of"
+        )
+        const late = yield* victim.get(leaked)
+        assert.strictEqual(new URL(late.location!).searchParams.get("reason"), "code-used")
+
+        // once the victim's browser has used the code, nobody else can
+        const victim2 = make()
+        const used = yield* consent(victim2, yield* startLogin(victim2), { user: "carol" })
+        assert.strictEqual(new URL((yield* victim2.get(used)).location!).pathname, "/profile")
+        const attacker2 = make()
+        const state2 = new URL(yield* startLogin(attacker2)).searchParams.get("state")!
+        const refused = yield* attacker2.get(withCode(used, state2))
+        assert.strictEqual(new URL(refused.location!).searchParams.get("reason"), "code-used")
+        assert.isUndefined(attacker2.cookies.get("wxauth_session"))
+      }))
+
     it.effect("dev panel: a body over 16 KiB is refused with 413 (one of unknown length with 411), unread", () =>
       Effect.gen(function*() {
         const { url } = yield* setup
