@@ -108,7 +108,7 @@ export const refreshTokenLifeMillis = 30 * 24 * 60 * 60 * 1000
 const isRedactedText = (u: unknown): u is Redacted.Redacted<string> =>
   Redacted.isRedacted(u) && typeof Redacted.value(u) === "string"
 
-const isTime = (u: unknown): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= 0
+const isTime = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u) && u >= 0
 
 const isTokenResponse = (u: unknown): u is TokenResponse => {
   if (typeof u !== "object" || u === null) return false

@@ -293,14 +293,13 @@ export const makeWith = (
     const accessTokenCall = endpointCall("access_token", decodeToken)
     const refreshTokenCall = endpointCall("refresh_token", decodeToken)
     const userInfoCall = endpointCall("userinfo", Schema.decodeUnknownEither(UserInfo.UserInfo))
-    // WeChat's own "valid" answer is `{"errcode":0,"errmsg":"ok"}`: anything else is not a yes
-    const authCall = endpointCall(
-      "auth",
-      (body: unknown) =>
-        (body as { errcode?: unknown }).errcode === 0
-          ? Either.right(undefined)
-          : Either.left("no errcode 0 in the answer")
-    )
+    // WeChat's own "valid" answer is exactly `{"errcode":0,"errmsg":"ok"}`: anything else is not a yes
+    const authCall = endpointCall("auth", (body: unknown) => {
+      const answer = body as { errcode?: unknown; errmsg?: unknown }
+      return answer.errcode === 0 && answer.errmsg === "ok" && Object.keys(answer).length === 2
+        ? Either.right(undefined)
+        : Either.left("not WeChat's {\"errcode\":0,\"errmsg\":\"ok\"}")
+    })
     const code2SessionCall = endpointCall("jscode2session", Schema.decodeUnknownEither(SessionResponse))
     const enc = encodeURIComponent
     const secret = Redacted.value(config.appSecret)
