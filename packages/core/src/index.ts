@@ -7,6 +7,11 @@
 /**
  * @since 0.1.0
  */
+export * as LegacyToken from "./LegacyToken.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as MiniProgram from "./MiniProgram.js"
 
 /**
