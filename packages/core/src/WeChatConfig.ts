@@ -228,6 +228,10 @@ export const layerConfig = (options: Config.Config.Wrap<Options>): Layer.Layer<W
 
 const optionalString = (name: string) => Config.option(Config.string(name))
 
+// Config.redacted would also hide the error's message ("<redacted>"), which never holds the value
+// here: a missing or empty secret then says so. The value is Redacted as soon as it is read.
+const secretString = (name: string) => Config.map(Config.nonEmptyString(name), Redacted.make)
+
 /**
  * The configuration from the environment: `WECHAT_APP_ID`, `WECHAT_APP_SECRET` (required), and
  * `WECHAT_API_BASE_URL`, `WECHAT_OPEN_BASE_URL`, `WECHAT_STATE_SECRET`, `WECHAT_TIMEOUT` (e.g.
@@ -240,10 +244,10 @@ export const layerFromEnv: Layer.Layer<WeChatConfig, ConfigError.ConfigError> = 
   WeChatConfig,
   Effect.gen(function*() {
     const appId = yield* Config.nonEmptyString("WECHAT_APP_ID")
-    const appSecret = yield* Config.redacted(Config.nonEmptyString("WECHAT_APP_SECRET"))
+    const appSecret = yield* secretString("WECHAT_APP_SECRET")
     const apiBaseUrl = yield* optionalString("WECHAT_API_BASE_URL")
     const openBaseUrl = yield* optionalString("WECHAT_OPEN_BASE_URL")
-    const stateSecret = yield* Config.option(Config.redacted(Config.nonEmptyString("WECHAT_STATE_SECRET")))
+    const stateSecret = yield* Config.option(secretString("WECHAT_STATE_SECRET"))
     const timeout = yield* Config.option(Config.duration("WECHAT_TIMEOUT"))
     return yield* make({
       appId,

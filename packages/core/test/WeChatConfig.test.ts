@@ -45,6 +45,26 @@ describe("WeChatConfig", () => {
       assert.include(String(badUrl), "WECHAT_API_BASE_URL")
     }))
 
+  it.effect("a missing or empty secret's ConfigError says what is wrong, and never holds the value", () =>
+    Effect.gen(function*() {
+      const missing = yield* Effect.flip(fromEnv({ WECHAT_APP_ID: "wxabc" }))
+      assert.strictEqual(
+        String(missing),
+        `(Missing data at WECHAT_APP_SECRET: "Expected WECHAT_APP_SECRET to exist in the provided map")`
+      )
+      const empty = yield* Effect.flip(fromEnv({ WECHAT_APP_ID: "wxabc", WECHAT_APP_SECRET: "" }))
+      assert.notInclude(String(empty), "<redacted>")
+      assert.include(String(empty), "WECHAT_APP_SECRET")
+      const config = yield* fromEnv({
+        WECHAT_APP_ID: "wxabc",
+        WECHAT_APP_SECRET: "s3cr3t-value",
+        WECHAT_STATE_SECRET: "st4te-s3cret-of-16+"
+      })
+      assert.isTrue(Redacted.isRedacted(config.appSecret))
+      assert.notInclude(`${JSON.stringify(config)} ${String(config.appSecret)}`, "s3cr3t-value")
+      assert.notInclude(`${JSON.stringify(config)} ${String(config.stateSecret)}`, "st4te-s3cret")
+    }))
+
   it.effect("layer validates its options", () =>
     Effect.gen(function*() {
       const build = (options: WeChatConfig.Options) =>
