@@ -11,23 +11,19 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
-import * as Fs from "node:fs/promises"
 import * as Client from "./internal/client.js"
-import * as Control from "./internal/control.js"
-import * as Engine from "./internal/engine.js"
-import * as Faults from "./internal/faults.js"
-import * as Html from "./internal/html.js"
+import * as Defaults from "./internal/defaults.js"
+import * as Options from "./internal/options.js"
+import * as Router from "./internal/router.js"
 import * as Schemas from "./internal/schema.js"
 import * as Server from "./internal/server.js"
+import * as Service from "./internal/service.js"
 import type * as SandboxServer from "./SandboxServer.js"
 
 // -------------------------------------------------------------------------------------------------
@@ -321,6 +317,8 @@ export class SandboxError extends Schema.TaggedError<SandboxError>("@wxauth/sand
   message: Schema.String
 }) {}
 
+const toError = (message: string): SandboxError => new SandboxError({ message })
+
 // -------------------------------------------------------------------------------------------------
 // defaults
 // -------------------------------------------------------------------------------------------------
@@ -336,29 +334,7 @@ export const defaultApps: {
   readonly officialAccount: SandboxApp
   readonly website: SandboxApp
   readonly miniProgram: SandboxApp
-} = {
-  officialAccount: {
-    appId: "wxsandboxofficial1",
-    secret: "b2743a5c9017ce76b965cbbbe0e224ed",
-    kind: "officialAccount",
-    name: "沙盒公众号 (Sandbox Official Account)",
-    bound: true
-  },
-  website: {
-    appId: "wxsandboxwebsite01",
-    secret: "9716f316e9e6484db0714ff7ea0ae929",
-    kind: "website",
-    name: "沙盒网站 (Sandbox Website)",
-    bound: true
-  },
-  miniProgram: {
-    appId: "wxsandboxminiprog1",
-    secret: "de08b5d0c06461b5eb70fd59ac7ce9d2",
-    kind: "miniProgram",
-    name: "沙盒小程序 (Sandbox Mini Program)",
-    bound: false
-  }
-}
+} = Defaults.defaultApps
 
 /**
  * The default users: `alice` (张三), `bob` (李四), `carol` (王五🐼, no avatar, sex unknown) and
@@ -367,70 +343,11 @@ export const defaultApps: {
  * @since 0.1.0
  * @category defaults
  */
-export const defaultUsers: ReadonlyArray<SandboxUser> = [
-  {
-    id: "alice",
-    nickname: "张三",
-    sex: 2,
-    province: "广东",
-    city: "深圳",
-    country: "中国",
-    headimgurl: "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox-alice/132",
-    privilege: [],
-    unionid: "olzWokv71Boc1knksRfAoCKqK1O9"
-  },
-  {
-    id: "bob",
-    nickname: "李四",
-    sex: 1,
-    province: "北京",
-    city: "海淀",
-    country: "中国",
-    headimgurl: "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox-bob/132",
-    privilege: ["chinaunicom"],
-    unionid: "oHp1tAp8kjcmUnvoYl0kogRwLhgQ"
-  },
-  {
-    id: "carol",
-    nickname: "王五🐼",
-    sex: 0,
-    province: "上海",
-    city: "浦东新区",
-    country: "中国",
-    headimgurl: "",
-    privilege: [],
-    unionid: "obsCgYm5EKnmMCG2uvgdxHDQMDp9"
-  },
-  {
-    id: "dave",
-    nickname: "微信用户",
-    sex: 0,
-    province: "",
-    city: "",
-    country: "",
-    headimgurl: "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox-dave/132",
-    privilege: [],
-    unionid: "oq8BMFNaKmmmz4UXg5mPX7GThm4H",
-    snapshot: true
-  }
-]
-
-const defaults: Schemas.Config = {
-  apps: [defaultApps.officialAccount, defaultApps.website, defaultApps.miniProgram],
-  users: defaultUsers
-}
+export const defaultUsers: ReadonlyArray<SandboxUser> = Defaults.defaultUsers
 
 // -------------------------------------------------------------------------------------------------
 // constructors
 // -------------------------------------------------------------------------------------------------
-
-const emptyStats = (): Record<Endpoint, number> =>
-  Object.fromEntries(Schemas.endpoints.map((endpoint) => [endpoint, 0])) as Record<Endpoint, number>
-
-const orFail = <A>(either: Either.Either<A, string>): Effect.Effect<A, SandboxError> =>
-  Either.isRight(either) ? Effect.succeed(either.right) : Effect.fail(new SandboxError({ message: either.left }))
-
-const resetResponse: SandboxResponse = { status: 0, headers: {}, body: "", fault: "reset" }
 
 /**
  * Builds a sandbox. Fails with a `SandboxError` on bad options (a duplicate appId, a malformed user...).
@@ -439,136 +356,7 @@ const resetResponse: SandboxResponse = { status: 0, headers: {}, body: "", fault
  * @category constructors
  */
 export const make = (options?: SandboxOptions): Effect.Effect<SandboxService, SandboxError> =>
-  Effect.gen(function*() {
-    const config = yield* orFail(Schemas.checkOptions(options, defaults))
-    const engine = new Engine.Engine(config.apps, config.users)
-    const offset = yield* Ref.make(0)
-    const faults = yield* Ref.make<ReadonlyArray<Schemas.PendingFault>>([])
-    const stats = yield* Ref.make(emptyStats())
-    const now = Effect.zipWith(Clock.currentTimeMillis, Ref.get(offset), (clock, offset) => clock + offset)
-
-    const withNow = <A>(f: (now: number) => Either.Either<A, string>): Effect.Effect<A, SandboxError> =>
-      Effect.flatMap(now, (now) => Effect.suspend(() => orFail(f(now))))
-
-    const approve: SandboxService["approve"] = (options) =>
-      withNow((now) => {
-        const app = engine.apps.get(options.appId)
-        if (app === undefined) return Either.left(`unknown app ${JSON.stringify(options.appId)}`)
-        if (app.kind === "miniProgram") {
-          return Either.left(`app ${app.appId} is a miniProgram: use miniProgramLogin`)
-        }
-        const user = engine.users.get(options.user)
-        if (user === undefined) return Either.left(`unknown user ${JSON.stringify(options.user)}`)
-        const params = new URLSearchParams({
-          appid: app.appId,
-          redirect_uri: options.redirectUri,
-          response_type: "code",
-          scope: options.scope,
-          state: options.state ?? ""
-        })
-        return Either.map(
-          Either.mapLeft(
-            engine.checkAuthorize(app.kind === "website" ? "qrconnect" : "authorize", params),
-            (problem) => `${problem.param}: ${problem.message}`
-          ),
-          (request) => engine.consent(request, user, now)
-        )
-      })
-
-    const serveEndpoint = (endpoint: Endpoint, method: string, url: URL, body: string) =>
-      Effect.gen(function*() {
-        yield* Ref.update(stats, (stats) => ({ ...stats, [endpoint]: stats[endpoint] + 1 }))
-        const fault = yield* Ref.modify(faults, Faults.take(endpoint))
-        if (fault?.kind === "reset") return resetResponse
-        const time = yield* now
-        if (fault !== undefined && fault.kind !== "slow") {
-          return Faults.response(fault, {
-            endpoint,
-            method,
-            url,
-            body,
-            preview: () => engine.preview(endpoint, url.searchParams, time)
-          })
-        }
-        const response = yield* Effect.sync(() =>
-          endpoint === "authorize" || endpoint === "qrconnect" ?
-            engine.authorize(endpoint, method, url.searchParams, new URLSearchParams(body), time) :
-            engine.sns(endpoint, url.searchParams, time)
-        )
-        if (fault !== undefined) yield* Effect.sleep(Duration.millis(fault.delayMs))
-        return response
-      })
-
-    const service: SandboxService = {
-      apps: config.apps,
-      users: config.users,
-      openidOf: (appId, userId) => engine.openidOf(appId, userId),
-      approve,
-      miniProgramLogin: (options) => withNow((now) => engine.miniProgramLogin(options.appId, options.user, now)),
-      encryptUserData: (options) =>
-        withNow((now) => engine.encryptUserData(options.appId, options.user, options.watermarkAppId, now)),
-      injectFault: (fault) =>
-        Effect.flatMap(
-          orFail(Schemas.checkFault(fault)),
-          (pending) => Ref.update(faults, (queue) => [...queue, pending])
-        ),
-      clearFaults: Ref.set(faults, []),
-      stats: Effect.map(Ref.get(stats), (stats) => ({ ...stats })),
-      resetStats: Ref.set(stats, emptyStats()),
-      advanceClock: (duration) => {
-        const millis = Duration.toMillis(duration)
-        if (!Number.isFinite(millis) || millis > Schemas.maxAdvanceMillis) {
-          return Effect.dieMessage("Sandbox.advanceClock: the duration must be finite and at most 100 years")
-        }
-        return Effect.flatMap(now, (before) =>
-          Schemas.isDate(before + millis) ?
-            Ref.update(offset, (offset) => offset + millis) :
-            Effect.dieMessage("Sandbox.advanceClock: the sandbox's clock would pass the last date JavaScript can show"))
-      },
-      currentTimeMillis: now,
-      handle: (request) =>
-        Effect.suspend((): Effect.Effect<SandboxResponse> => {
-          let url: URL
-          try {
-            url = new URL(request.url, "http://sandbox.invalid")
-          } catch {
-            return Effect.succeed(Engine.htmlResponse(400, Html.errorPage("url", "malformed request URL")))
-          }
-          const method = request.method.toUpperCase()
-          const body = request.body ?? ""
-          if (Buffer.byteLength(body) > Control.maxBodyBytes) {
-            return Effect.succeed(Control.bodyTooLarge(url.pathname))
-          }
-          if (Control.isControlPath(url.pathname)) {
-            return Control.handle(control, method, url, body)
-          }
-          const endpoint = Engine.endpointOf(url.pathname)
-          if (endpoint !== undefined) return serveEndpoint(endpoint, method, url, body)
-          if (url.pathname === "/") {
-            return Effect.succeed(
-              Engine.htmlResponse(
-                200,
-                Html.indexPage(url.origin, config.apps, config.users, (app) => {
-                  if (app.kind === "miniProgram") return undefined
-                  return sampleAuthorizeUrl(url.origin, app)
-                })
-              )
-            )
-          }
-          return Effect.succeed(Engine.htmlResponse(404, Html.notFoundPage(url.pathname)))
-        }).pipe(
-          Effect.catchAllDefect(() =>
-            Effect.succeed(Engine.htmlResponse(500, Html.errorPage("sandbox", "internal error in the sandbox")))
-          )
-        )
-    }
-    const control: Control.ControlDeps = {
-      service,
-      pendingFaults: Effect.map(Ref.get(faults), (queue) => queue.map(Schemas.toFault)),
-      now
-    }
-    return service
-  })
+  Service.make(options, toError)
 
 /**
  * A ready-to-click consent URL for an app, redirecting to the sandbox's own callback page.
@@ -576,17 +364,7 @@ export const make = (options?: SandboxOptions): Effect.Effect<SandboxService, Sa
  * @since 0.1.0
  * @category constructors
  */
-export const sampleAuthorizeUrl = (origin: string, app: SandboxApp, state: string = "sandbox"): string => {
-  const path = app.kind === "website" ? "/connect/qrconnect" : "/connect/oauth2/authorize"
-  const query = new URLSearchParams({
-    appid: app.appId,
-    redirect_uri: `${origin}/__sandbox/callback`,
-    response_type: "code",
-    scope: app.kind === "website" ? "snsapi_login" : "snsapi_userinfo",
-    state
-  })
-  return `${origin}${path}?${query.toString()}#wechat_redirect`
-}
+export const sampleAuthorizeUrl: (origin: string, app: SandboxApp, state?: string) => string = Router.sampleAuthorizeUrl
 
 /**
  * Reads options from a JSON config's text: `{ "apps": [...], "users": [...] }`, either list optional.
@@ -596,10 +374,7 @@ export const sampleAuthorizeUrl = (origin: string, app: SandboxApp, state: strin
  * @since 0.1.0
  * @category constructors
  */
-export const loadOptions = (json: string): Effect.Effect<SandboxOptions, SandboxError> =>
-  Effect.suspend(() => orFail(Schemas.parseOptions(json, defaults))).pipe(
-    Effect.mapError((e) => new SandboxError({ message: `bad sandbox config: ${e.message}` }))
-  )
+export const loadOptions = (json: string): Effect.Effect<SandboxOptions, SandboxError> => Options.load(json, toError)
 
 /**
  * Reads options from a JSON config file (see `loadOptions`).
@@ -608,24 +383,7 @@ export const loadOptions = (json: string): Effect.Effect<SandboxOptions, Sandbox
  * @category constructors
  */
 export const loadOptionsFile = (path: string): Effect.Effect<SandboxOptions, SandboxError> =>
-  Effect.flatMap(
-    Effect.tryPromise({
-      try: () => Fs.readFile(path, "utf8"),
-      catch: (cause) =>
-        new SandboxError({
-          message: `cannot read sandbox config ${path}: ${
-            (cause as NodeJS.ErrnoException)?.code === "ENOENT" ?
-              "no such file" :
-              cause instanceof Error ?
-              cause.message :
-              String(cause)
-          }`
-        })
-    }),
-    (text) =>
-      Effect.mapError(loadOptions(text), (e) =>
-        new SandboxError({ message: e.message.replace("config", `config ${path}`) }))
-  )
+  Options.loadFile(path, toError)
 
 // -------------------------------------------------------------------------------------------------
 // layers
@@ -676,5 +434,5 @@ export const layerServer = (options: {
   readonly host?: string | undefined
 }): Layer.Layer<SandboxServer.SandboxServer, ServeError | SandboxError, Sandbox> =>
   Layer.unwrapEffect(
-    Effect.map(Sandbox, (sandbox) => Server.layer(options, sandbox.handle, (message) => new SandboxError({ message })))
+    Effect.map(Sandbox, (sandbox) => Server.layer(options, sandbox.handle, toError))
   )

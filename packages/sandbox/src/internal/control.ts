@@ -16,7 +16,8 @@ import * as Schemas from "./schema.js"
 
 /** @internal */
 export interface ControlDeps {
-  readonly service: SandboxService
+  /** The service's controls (the router is its `handle`, and calls this module). */
+  readonly service: Omit<SandboxService, "handle">
   readonly pendingFaults: Effect.Effect<ReadonlyArray<Fault>>
   readonly now: Effect.Effect<number>
 }

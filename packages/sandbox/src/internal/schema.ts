@@ -4,12 +4,13 @@
  *
  * @internal
  */
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
-import type { Endpoint, Fault, FaultKind, SandboxApp, SandboxOptions, SandboxUser } from "../Sandbox.js"
+import type { Endpoint, Fault, FaultKind, SandboxApp, SandboxError, SandboxOptions, SandboxUser } from "../Sandbox.js"
 import * as Ids from "./ids.js"
 
 /** @internal */
@@ -320,6 +321,13 @@ const dropUndefined = (value: unknown, depth: number = 0): unknown => {
 /** Decodes an unknown value, rejecting unknown keys; the error is a readable line. @internal */
 export const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown): Either.Either<A, string> =>
   Either.mapLeft(Schema.decodeUnknownEither(schema, strict)(dropUndefined(input)), formatParseError)
+
+/** A `Left` (a readable line) as a failure made by `toError`. @internal */
+export const orFail = <A>(
+  either: Either.Either<A, string>,
+  toError: (message: string) => SandboxError
+): Effect.Effect<A, SandboxError> =>
+  Either.isRight(either) ? Effect.succeed(either.right) : Effect.fail(toError(either.left))
 
 /** A fault as given, checked; defaults filled in. @internal */
 export interface PendingFault {
