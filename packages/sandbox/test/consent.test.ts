@@ -249,29 +249,3 @@ describe("approve", () => {
       })))
   }
 })
-
-describe("other paths", () => {
-  it.effect("404 HTML for an unknown path, not counted in stats", () =>
-    run(Effect.gen(function*() {
-      const sandbox = yield* Sandbox.Sandbox
-      const answer = yield* request("GET", "/sns/oauth2/nope")
-      assert.strictEqual(answer.status, 404)
-      assert.include(answer.headers["content-type"], "text/html")
-      const stats = yield* sandbox.stats
-      assert.isTrue(Object.values(stats).every((n) => n === 0))
-    })))
-
-  it.effect("an index page at /", () =>
-    run(Effect.gen(function*() {
-      const answer = yield* request("GET", "http://127.0.0.1:8800/")
-      assert.strictEqual(answer.status, 200)
-      assert.include(answer.text, "http://127.0.0.1:8800/connect/oauth2/authorize?appid=wxsandboxofficial1")
-    })))
-
-  it.effect("handle takes a bare path too", () =>
-    run(Effect.gen(function*() {
-      const sandbox = yield* Sandbox.Sandbox
-      const response = yield* sandbox.handle({ method: "GET", url: "/sns/auth?access_token=x&openid=y" })
-      assert.strictEqual(JSON.parse(response.body).errcode, 40001)
-    })))
-})

@@ -6,19 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import {
-  assertErrcode,
-  auth,
-  consent,
-  exchange,
-  login,
-  OA,
-  refresh,
-  request,
-  sandboxLayer,
-  userinfo,
-  WEB
-} from "./helpers.js"
+import { assertErrcode, auth, consent, exchange, login, OA, request, sandboxLayer, userinfo, WEB } from "./helpers.js"
 
 const run = <A, E>(effect: Effect.Effect<A, E, Sandbox.Sandbox | HttpClient.HttpClient>) =>
   Effect.provide(effect, sandboxLayer())
@@ -214,34 +202,4 @@ describe("fault matching", () => {
         assertErrcode(yield* auth("x", "y"), 40001)
       })))
   }
-})
-
-describe("stats", () => {
-  it.effect("counts calls per endpoint, faulted calls included, and resets", () =>
-    run(Effect.gen(function*() {
-      const sandbox = yield* Sandbox.Sandbox
-      const token = yield* login()
-      yield* exchange("x")
-      yield* exchange("y")
-      yield* userinfo(token.access_token, token.openid)
-      yield* inject({ kind: "reset", endpoint: "refresh_token" })
-      yield* Effect.flip(refresh(token.refresh_token))
-      yield* inject({ kind: "busy", endpoint: "auth", times: 2 })
-      yield* auth("x", "y")
-      yield* auth("x", "y")
-      yield* auth("x", "y")
-      assert.deepStrictEqual(yield* sandbox.stats, {
-        authorize: 0, // approve() is not a call to WeChat
-        qrconnect: 0,
-        access_token: 3,
-        refresh_token: 1,
-        userinfo: 1,
-        auth: 3,
-        jscode2session: 0
-      })
-      yield* sandbox.resetStats
-      assert.isTrue(Object.values(yield* sandbox.stats).every((n) => n === 0))
-      yield* auth("x", "y")
-      assert.strictEqual((yield* sandbox.stats).auth, 1)
-    })))
 })

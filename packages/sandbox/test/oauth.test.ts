@@ -1,10 +1,7 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Sandbox } from "@wxauth/sandbox"
-import * as Cause from "effect/Cause"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as TestClock from "effect/TestClock"
 import { assertErrcode, auth, consent, exchange, login, OA, refresh, sandboxLayer, userinfo, WEB } from "./helpers.js"
 
@@ -304,31 +301,5 @@ describe("/sns/auth", () => {
       assertErrcode(yield* auth(token.access_token, undefined), 41009)
       yield* TestClock.adjust("2 hours")
       assertErrcode(yield* auth(token.access_token, token.openid), 42001)
-    })))
-})
-
-describe("advanceClock", () => {
-  it.effect("moves the sandbox's time on top of Clock", () =>
-    run(Effect.gen(function*() {
-      const sandbox = yield* Sandbox.Sandbox
-      const code = yield* consent()
-      const token = yield* login()
-      const before = yield* sandbox.currentTimeMillis
-      yield* sandbox.advanceClock("5 minutes")
-      assert.strictEqual((yield* sandbox.currentTimeMillis) - before, 5 * 60 * 1000)
-      assertErrcode(yield* exchange(code), 42003)
-      yield* sandbox.advanceClock("115 minutes")
-      assertErrcode(yield* auth(token.access_token, token.openid), 42001)
-    })))
-
-  it.effect("more than 100 years at once is a defect, and the clock stays where it was", () =>
-    run(Effect.gen(function*() {
-      const sandbox = yield* Sandbox.Sandbox
-      const before = yield* sandbox.currentTimeMillis
-      const exit = yield* Effect.exit(sandbox.advanceClock(Duration.days(365 * 101)))
-      assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
-      assert.strictEqual(yield* sandbox.currentTimeMillis, before)
-      const clock = yield* sandbox.handle({ method: "GET", url: "http://127.0.0.1/__sandbox/clock" })
-      assert.strictEqual(clock.status, 200, clock.body)
     })))
 })

@@ -1,3 +1,8 @@
+/**
+ * The sandbox as a real HTTP server: `Sandbox.layerServer` and the address it gives as the
+ * `SandboxServer` service, the consent flow in a browser's steps, faults over a socket, and the
+ * `/__sandbox/` controls over HTTP.
+ */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
@@ -542,38 +547,4 @@ describe("/__sandbox/ controls refuse hostile bodies with JSON, never a 500", ()
       // the server is fine afterwards
       assert.strictEqual((yield* get("/__sandbox/faults")).json.faults.length, 1)
     })))
-})
-
-describe("in-process controls refuse hostile input", () => {
-  const deep = "[".repeat(5000) + "]".repeat(5000)
-  const control = (path: string, body: string) =>
-    Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.handle({ method: "POST", url: `/__sandbox/${path}`, body }))
-
-  it.effect("a deeply nested body is a 400 JSON error, and a body over 64 KiB a 413", () =>
-    Effect.gen(function*() {
-      for (const [path, body] of [["faults", deep], ["faults", `{"kind":${deep}}`], ["approve", `{"state":${deep}}`]]) {
-        const answer = yield* control(path, body)
-        assert.strictEqual(answer.status, 400, answer.body.slice(0, 300))
-        assert.isString(JSON.parse(answer.body).error)
-        assert.isBelow(answer.body.length, 1000)
-      }
-      const big = yield* control("faults", JSON.stringify({ kind: "busy", errmsg: "中".repeat(22_000) }))
-      assert.strictEqual(big.status, 413, "66 000 bytes of UTF-8 in 22 000 characters")
-      assert.strictEqual(big.headers["content-type"], "application/json; charset=utf-8")
-      const page = yield* Effect.flatMap(Sandbox.Sandbox, (sandbox) =>
-        sandbox.handle({ method: "POST", url: "/connect/oauth2/authorize", body: "x".repeat(70_000) }))
-      assert.strictEqual(page.status, 413)
-      assert.include(page.body, "413 Request Entity Too Large")
-    }).pipe(Effect.provide(Sandbox.layer())))
-
-  it.effect("injectFault and loadOptions describe a deep value without walking it", () =>
-    Effect.gen(function*() {
-      const sandbox = yield* Sandbox.Sandbox
-      const error = yield* Effect.flip(sandbox.injectFault({ kind: JSON.parse(deep) } as unknown as Sandbox.Fault))
-      assert.match(error.message, /^kind: must be one of/)
-      const config = yield* Effect.flip(Sandbox.loadOptions(`{"users":[{"id":"x","nickname":${deep}}]}`))
-      assert.strictEqual(config.message, "bad sandbox config: users.0.nickname: Expected string")
-      const apps = yield* Effect.flip(Sandbox.loadOptions(`{"apps":${deep}}`))
-      assert.match(apps.message, /^bad sandbox config: apps\.0: Expected \{/)
-    }).pipe(Effect.provide(Sandbox.layer())))
 })
