@@ -155,6 +155,31 @@ describe("loadOptions", () => {
     }))
 })
 
+describe("sampleAuthorizeUrl", () => {
+  it.effect("a consent URL for the app's page and scope, back to the sandbox's callback page, that the sandbox accepts", () =>
+    run(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const origin = "http://127.0.0.1:8800"
+      const oa = Sandbox.sampleAuthorizeUrl(origin, Sandbox.defaultApps.officialAccount)
+      assert.strictEqual(
+        oa,
+        "http://127.0.0.1:8800/connect/oauth2/authorize?appid=wxsandboxofficial1" +
+          "&redirect_uri=http%3A%2F%2F127.0.0.1%3A8800%2F__sandbox%2Fcallback&response_type=code" +
+          "&scope=snsapi_userinfo&state=sandbox#wechat_redirect"
+      )
+      const web = new URL(Sandbox.sampleAuthorizeUrl(origin, Sandbox.defaultApps.website, "s2"))
+      assert.strictEqual(web.pathname, "/connect/qrconnect")
+      assert.strictEqual(web.searchParams.get("scope"), "snsapi_login")
+      assert.strictEqual(web.searchParams.get("state"), "s2")
+      assert.strictEqual(web.hash, "#wechat_redirect")
+      for (const url of [oa, web.href]) {
+        const page = yield* sandbox.handle({ method: "GET", url })
+        assert.strictEqual(page.status, 200, page.body)
+        assert.include(page.body, `<form id="consent"`)
+      }
+    })))
+})
+
 describe("other paths", () => {
   it.effect("404 HTML for an unknown path, not counted in stats", () =>
     run(Effect.gen(function*() {
