@@ -10,7 +10,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
-import { OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
+import { LegacyToken, type OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -19,7 +19,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as internal from "./internal/sql.js"
 
@@ -632,8 +631,9 @@ export interface ImportResult {
   /** The refresh token's 30 days, counted from `create_at`, are over. */
   readonly expired: number
   /**
-   * Rows with an empty token or openid, an `expires_in` that is not a number (or too large a one to
-   * store), or a `create_at` that is neither a number nor a date string with an explicit UTC offset.
+   * Users none of whose rows is a usable token by core's `LegacyToken.decode`: an empty token or
+   * openid, an `expires_in` that is not whole seconds from 1 to 30 days, a `create_at` that is
+   * neither a number nor a date string with an explicit UTC offset, and the like.
    */
   readonly invalid: number
 }
@@ -647,49 +647,19 @@ interface LegacyRow {
   readonly create_at: unknown
 }
 
-const legacyText = (value: unknown): string => value === null || value === undefined ? "" : asText(value).trim()
-
-/**
- * The token a legacy row stands for, or `undefined` when the row is not usable. Its time is
- * `create_at`, but never later than `now` (a skewed clock, or a date read in the wrong time zone,
- * must not date a token in the future, where it would beat every newer token): `obtainedAt` is that
- * time, `expiresAt` that time + `expires_in` seconds, `refreshExpiresAt` that time + 30 days, an
- * upper bound: the refresh token was issued at consent, at or before the last refresh (a refresh
- * that fails then asks for re-authorization as usual).
- */
-const legacyToken = (row: LegacyRow, now: number): OAuthToken.OAuthToken | undefined => {
-  const openid = legacyText(row.openid)
-  const accessToken = legacyText(row.access_token)
-  const refreshToken = legacyText(row.refresh_token)
-  const createdAt = internal.parseLegacyTime(legacyText(row.create_at))
-  const expiresInText = legacyText(row.expires_in)
-  const expiresIn = expiresInText === "" ? 7200 : Number(expiresInText)
-  if (openid === "" || accessToken === "" || refreshToken === "" || createdAt === undefined) return undefined
-  if (!Number.isFinite(expiresIn) || expiresIn < 0) return undefined
-  const at = Math.min(createdAt, now)
-  const expiresAt = at + Math.round(expiresIn * 1000)
-  // the store refuses a time it cannot hold exactly
-  if (expiresAt > Number.MAX_SAFE_INTEGER) return undefined
-  return new OAuthToken.OAuthToken({
-    openid,
-    accessToken: Redacted.make(accessToken),
-    refreshToken: Redacted.make(refreshToken),
-    scope: legacyText(row.scope).split(/[\s,]+/).filter((scope) => scope !== ""),
-    isSnapshotUser: false,
-    obtainedAt: at,
-    expiresAt,
-    refreshExpiresAt: at + OAuthToken.refreshTokenLifeMillis
-  })
-}
+/** An openid as the legacy table holds it, trimmed, to count a user once whatever its rows. */
+const legacyOpenid = (value: unknown): string => value === null || value === undefined ? "" : asText(value).trim()
 
 /**
  * Moves the tokens of wechat-oauth's legacy table (columns `access_token, expires_in,
  * refresh_token, openid, scope, create_at`, all strings; see the README) into the `TokenStore` in
  * context, for one app, so users keep their login. Reads the legacy table through the `SqlClient`
  * in context, in batches by openid; writes through the store (newer wins, encrypted when a
- * `TokenCipher` is set), so any store can be the target. A token the store already holds with the
- * same or a later `obtainedAt` is left alone, and so are expired and unusable rows: running the
- * import twice imports nothing the second time. The legacy table is only read.
+ * `TokenCipher` is set), so any store can be the target. Each row is read by core's
+ * `LegacyToken.decode` (dated `min(create_at, now)`; see its rules), and the latest usable row of a
+ * user wins. A token the store already holds with the same or a later `obtainedAt` is left alone,
+ * and so are expired and unusable rows: running the import twice imports nothing the second time.
+ * The legacy table is only read.
  *
  * @since 0.1.0
  * @category migration
@@ -739,9 +709,9 @@ export const importLegacy = (
       const latest = new Map<string, OAuthToken.OAuthToken>()
       const seen = new Set<string>()
       for (const row of rows) {
-        const openid = legacyText(row.openid)
+        const openid = legacyOpenid(row.openid)
         seen.add(openid)
-        const token = legacyToken(row, now)
+        const token = Either.getOrUndefined(LegacyToken.decode(row, now))
         if (token === undefined) continue
         const current = latest.get(token.openid)
         if (current === undefined || current.obtainedAt < token.obtainedAt) latest.set(token.openid, token)

@@ -682,27 +682,6 @@ describe("SqlTokenStore.ddl", () => {
   })
 })
 
-describe("a legacy create_at", () => {
-  it("is epoch milliseconds or seconds, or a date string with an explicit offset; one without is refused", () => {
-    const at = Date.UTC(2025, 5, 15, 14, 6, 40)
-    assert.strictEqual(internal.parseLegacyTime(String(at)), at)
-    assert.strictEqual(internal.parseLegacyTime(String(at / 1000)), at)
-    for (
-      const text of [
-        "2025-06-15T14:06:40Z",
-        "2025-06-15T14:06:40.000Z",
-        "2025-06-15T22:06:40+08:00",
-        "2025-06-15T22:06:40+0800",
-        "Sun, 15 Jun 2025 14:06:40 GMT",
-        "Sun Jun 15 2025 22:06:40 GMT+0800 (China Standard Time)"
-      ]
-    ) assert.strictEqual(internal.parseLegacyTime(text), at, text)
-    for (
-      const text of ["2025-06-15 14:06:40", "2025-06-15T14:06:40", "2025-06-15", "Jun 15 2025 14:06", "yesterday", ""]
-    ) assert.isUndefined(internal.parseLegacyTime(text), text)
-  })
-})
-
 describe("the test helpers", () => {
   it("take any CI value but empty, 0 or false for CI, where an unreachable database fails the run", () => {
     for (const value of ["true", "1", "yes", "TRUE", "github-actions"]) assert.isTrue(isCi(value), value)

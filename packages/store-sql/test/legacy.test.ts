@@ -1,5 +1,5 @@
 /**
- * `importLegacy`: wechat-oauth's MySQL `token` table (seed 004), created with the seed's own
+ * `importLegacy`: wechat-oauth's MySQL `token` table (from its README), created with the README's own
  * `CREATE TABLE` on MariaDB and with a portable equivalent on PostgreSQL and SQLite, filled the way
  * wechat-oauth fills it (`REPLACE INTO token(...) VALUES(...)`, every value a string).
  */
@@ -16,8 +16,8 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { type Database, dropTables, forEachDatabase, randomTable } from "./databases.js"
 
-/** Seed 004's table, verbatim (only the table name is made unique per run). */
-const seedCreateTable = `CREATE TABLE \`token\` (
+/** The README's table, verbatim (only the table name is made unique per run). */
+const readmeCreateTable = `CREATE TABLE \`token\` (
 \`access_token\` varchar(200) COLLATE utf8_bin NOT NULL COMMENT '令牌',
 \`expires_in\` varchar(10) COLLATE utf8_bin NOT NULL COMMENT '有效期',
 \`refresh_token\` varchar(200) COLLATE utf8_bin NOT NULL COMMENT '刷新参数',
@@ -26,12 +26,12 @@ const seedCreateTable = `CREATE TABLE \`token\` (
 \`create_at\` varchar(20) COLLATE utf8_bin NOT NULL COMMENT '令牌建立时间'
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8 COLLATE=utf8_bin COMMENT='微信令牌表';`
 
-/** Seed 004's unique key on openid, verbatim. */
-const seedUniqueKey = `ALTER TABLE \`token\`
+/** The README's unique key on openid, verbatim. */
+const readmeUniqueKey = `ALTER TABLE \`token\`
 ADD UNIQUE KEY \`openid\` (\`openid\`);`
 
-/** Seed 004's write, verbatim. */
-const seedReplace =
+/** wechat-oauth's write (its README), verbatim. */
+const readmeReplace =
   "REPLACE INTO token(access_token, expires_in, refresh_token, openid, scope, create_at) VALUES(?, ?, ?, ?, ?, ?)"
 
 const portableCreateTable = (table: string) =>
@@ -60,8 +60,8 @@ const createLegacyTable = (db: Database, table: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     db.dialect === "mysql"
       ? Effect.zipRight(
-        sql.unsafe(withName(seedCreateTable, table)).unprepared,
-        sql.unsafe(withName(seedUniqueKey, table)).unprepared
+        sql.unsafe(withName(readmeCreateTable, table)).unprepared,
+        sql.unsafe(withName(readmeUniqueKey, table)).unprepared
       )
       : sql.unsafe(portableCreateTable(table)))
 
@@ -69,7 +69,7 @@ const insertLegacy = (db: Database, table: string, row: LegacyRow) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => {
     const values = [row.access_token, row.expires_in, row.refresh_token, row.openid, row.scope, row.create_at]
     return db.dialect === "mysql"
-      ? sql.unsafe(withName(seedReplace, table), values)
+      ? sql.unsafe(withName(readmeReplace, table), values)
       : sql`INSERT INTO ${sql(table)} ${sql.insert({ ...row })}`
   })
 
@@ -232,6 +232,34 @@ forEachDatabase((db) => {
         assert.deepStrictEqual(result, { imported: 1, skipped: 1, newerInStore: 0, expired: 0, invalid: 1 })
         assert.isTrue(Option.isNone(yield* store.get(appId, huge.openid)))
         assert.isTrue(Option.isSome(yield* store.get(appId, fine.openid)))
+      }))
+
+    it.scoped("reads each row by core's LegacyToken rules: an expires_in of 0, 7200.5 or over 30 days is invalid", () =>
+      Effect.gen(function*() {
+        const now = 1_750_000_000_000
+        yield* TestClock.setTime(now)
+        const legacy = randomTable("legacy_token")
+        const table = randomTable()
+        const client = yield* Layer.build(db.client())
+        yield* Effect.addFinalizer(() =>
+          Effect.orDie(Effect.provide(dropTables(legacy, table, `${table}_codes`), client))
+        )
+        const context = yield* Layer.build(SqlTokenStore.layer({ table })).pipe(
+          Effect.provide(client),
+          Effect.map(Context.merge(client))
+        )
+        const store = Context.get(context, TokenStore.TokenStore)
+        const appId = randomAppId()
+        yield* Effect.provide(createLegacyTable(db, legacy), client)
+        const refused = ["0", "7200.5", "2592001"].map((expires_in) => legacyRow(now - hour, { expires_in }))
+        const longest = legacyRow(now - hour, { expires_in: "2592000" })
+        for (const row of [...refused, longest]) yield* Effect.provide(insertLegacy(db, legacy, row), client)
+
+        const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
+        assert.deepStrictEqual(result, { imported: 1, skipped: 3, newerInStore: 0, expired: 0, invalid: 3 })
+        for (const row of refused) assert.isTrue(Option.isNone(yield* store.get(appId, row.openid)))
+        const token = Option.getOrThrow(yield* store.get(appId, longest.openid))
+        assert.strictEqual(token.expiresAt, now - hour + 2_592_000 * 1000)
       }))
 
     it.scoped("imports into an encrypted store: the new rows hold no token in clear", () =>

@@ -1,8 +1,7 @@
 /**
  * Internals of the SQL token store: table names and their validation, the DDL of each dialect,
  * the lock that serialises table setup, the cleaning of driver errors (so no statement parameter,
- * token or value quoted by the database reaches a `TokenStoreError`), and the reading of a legacy
- * `create_at`.
+ * token or value quoted by the database reaches a `TokenStoreError`).
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
@@ -285,33 +284,4 @@ export const affectedRows = (raw: unknown): number => {
     if (typeof value === "bigint") return Number(value)
   }
   return 0
-}
-
-// -----------------------------------------------------------------------------
-// legacy import
-// -----------------------------------------------------------------------------
-
-/**
- * A date string that ends with a time and an explicit UTC offset: `Z`, `+08:00`, `+0800`, `GMT`,
- * `UTC`, `GMT+0800` (and the zone name in parentheses of `Date#toString()`).
- */
-const withOffset =
-  /\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|(?:GMT|UTC)?\s*[+-]\d{2}(?::?\d{2})?|GMT|UTC)(?:\s*\([^()]*\))?$/i
-
-/**
- * Reads a legacy `create_at`: epoch milliseconds as wechat-oauth writes them (`new Date().getTime()`);
- * values below 1e11 are taken as seconds. A date string is read only with an explicit UTC offset:
- * one without (`2024-05-01 10:00:00`) is in an unknown time zone, hours off either way, so it is
- * refused (`undefined`) rather than guessed.
- *
- * @internal
- */
-export const parseLegacyTime = (value: string): number | undefined => {
-  if (/^\d+(\.\d+)?$/.test(value)) {
-    const n = Number(value)
-    return n < 1e11 ? Math.round(n * 1000) : Math.round(n)
-  }
-  if (!withOffset.test(value)) return undefined
-  const parsed = Date.parse(value)
-  return Number.isFinite(parsed) ? parsed : undefined
 }
