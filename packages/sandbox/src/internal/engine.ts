@@ -1,7 +1,7 @@
 /**
  * The WeChat rules themselves: codes, grants, tokens and sessions, and the answers of every
  * endpoint. Synchronous and transport-free: callers pass the sandbox time in and get a plain
- * response out; the `Sandbox` module wraps it in Effects (clock, faults, stats).
+ * response out; `service.ts` (the clock) and `router.ts` (faults, stats) wrap it in Effects.
  *
  * All state lives in this object's maps and is only touched inside one synchronous call, so every
  * request is atomic.
