@@ -24,7 +24,7 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import * as Util from "node:util"
-import * as internal from "../src/internal/sql.js"
+import * as internal from "../src/internal/errors.js"
 import { dropTables, forEachDatabase, isCi, randomTable, sqliteFile } from "./databases.js"
 import { makeProxy } from "./proxy.js"
 

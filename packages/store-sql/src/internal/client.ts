@@ -1,0 +1,50 @@
+/**
+ * The `SqlClient` the store runs on: the one in context, without its name transforms, and its
+ * dialect; and the reading of a text column whatever the driver gives for it.
+ *
+ * @internal
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { WeChatError } from "@wxauth/core"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { Dialect } from "../SqlTokenStore.js"
+
+/** The dialect of `sql`, when the store speaks it. */
+const dialectOf = (sql: SqlClient.SqlClient): Option.Option<Dialect> =>
+  sql.onDialectOrElse({
+    orElse: () => Option.none<Dialect>(),
+    pg: () => Option.some<Dialect>("pg"),
+    mysql: () => Option.some<Dialect>("mysql"),
+    sqlite: () => Option.some<Dialect>("sqlite")
+  })
+
+/**
+ * The `SqlClient` in context, without its name transforms (the store's column names are its own),
+ * and its dialect.
+ *
+ * @internal
+ */
+export const client: Effect.Effect<
+  readonly [SqlClient.SqlClient, Dialect],
+  WeChatError.InvalidArgument,
+  SqlClient.SqlClient
+> = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Option.match(dialectOf(sql), {
+    onNone: () =>
+      Effect.fail(
+        new WeChatError.InvalidArgument({
+          argument: "SqlClient",
+          description: "the client's SQL dialect is not supported (PostgreSQL, MySQL / MariaDB and SQLite are)"
+        })
+      ),
+    onSome: (dialect) => Effect.succeed([sql.withoutTransforms(), dialect] as const)
+  }))
+
+/**
+ * A text column as a string: drivers give a string, or bytes for a binary column.
+ *
+ * @internal
+ */
+export const asText = (value: unknown): string =>
+  typeof value === "string" ? value : value instanceof Uint8Array ? Buffer.from(value).toString("utf8") : String(value)

@@ -1,0 +1,139 @@
+/**
+ * One store operation against the database, bounded: driver failures cleaned into a
+ * `TokenStoreError`, transient ones retried (never inside a caller's transaction), and the whole
+ * under a deadline the caller gets at once, with SQLite's busy timeout lowered to the time left.
+ *
+ * @internal
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import { WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type { Dialect } from "../SqlTokenStore.js"
+import * as Errors from "./errors.js"
+
+/**
+ * Deadlocks, serialization failures and a busy SQLite file are retried a few times, with jitter.
+ */
+const transientRetry = Schedule.exponential(Duration.millis(10)).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(4))
+)
+
+/**
+ * Runs one attempt of an operation given the milliseconds left before its deadline.
+ *
+ * @internal
+ */
+export type Attempt = (
+  remainingMillis: number
+) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError.SqlError, R>
+
+const anyAttempt: Attempt = () => (effect) => effect
+
+/**
+ * Maps every failure of a database operation to a `TokenStoreError` with a cleaned cause (no
+ * parameter or quoted value), retries transient failures, and bounds the whole in time.
+ *
+ * Inside a caller's transaction nothing is retried: after a deadlock MySQL has already rolled the
+ * transaction back (a retry would run on its own, outside it), and PostgreSQL refuses every
+ * statement until the rollback. The failure is the caller's, whose transaction must start over.
+ *
+ * The timeout is the caller's deadline: at it the caller gets its `TokenStoreError`, and the
+ * operation is interrupted in the background (`Effect.disconnect`), without waiting for the driver to
+ * clean up: `@effect/sql-pg` cancels the query with `pg_cancel_backend` on another connection of the
+ * pool, which against a silent server waits up to its own 5 seconds before the connection goes back
+ * to the pool. Each `attempt` is told how long is left (SQLite needs it, see `sqliteAttempt`).
+ *
+ * @internal
+ */
+export const guard =
+  (operation: string, table: string, timeout: Duration.Duration, attempt: Attempt = anyAttempt) =>
+  <A, R>(
+    effect: Effect.Effect<A, SqlError.SqlError | WeChatError.TokenStoreError, R>
+  ): Effect.Effect<A, WeChatError.TokenStoreError, R> =>
+    Effect.flatMap(Clock.currentTimeMillis, (start) => {
+      const deadline = start + Duration.toMillis(timeout)
+      const once = Effect.flatMap(Clock.currentTimeMillis, (now) => attempt(Math.max(0, deadline - now))(effect))
+      return Effect.flatMap(
+        Effect.serviceOption(SqlClient.TransactionConnection),
+        (transaction) =>
+          Option.isSome(transaction) ? once : Effect.retry(once, {
+            schedule: transientRetry,
+            while: (error) => error._tag === "SqlError" && Errors.isTransient(error)
+          })
+      )
+    }).pipe(
+      Effect.catchTag("SqlError", (error) => {
+        const cleaned = Errors.cleanSqlError(error, table)
+        return Effect.fail(
+          new WeChatError.TokenStoreError({ operation, description: cleaned.description, cause: cleaned.cause })
+        )
+      }),
+      Effect.catchAllDefect((defect) => {
+        const cleaned = Errors.cleanDefect(defect)
+        return Effect.fail(
+          new WeChatError.TokenStoreError({ operation, description: cleaned.description, cause: cleaned.cause })
+        )
+      }),
+      Effect.disconnect,
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () =>
+          new WeChatError.TokenStoreError({
+            operation,
+            description: `no answer from the database within ${Duration.format(timeout)} (table ${table})`
+          })
+      })
+    )
+
+/**
+ * An attempt on SQLite. `@effect/sql-sqlite-node` runs statements synchronously (better-sqlite3),
+ * so a statement that waits for a lock held by another connection blocks the thread for the
+ * connection's busy timeout (5 seconds unless configured), and no timeout can interrupt it. For the
+ * attempt, the busy timeout is lowered to the time left before the deadline (never raised) and then
+ * put back, with the connection reserved meanwhile (or in the caller's transaction, which already
+ * holds it), so no other statement runs with the lowered value.
+ */
+const sqliteAttempt = (sql: SqlClient.SqlClient): Attempt => (remainingMillis) => (effect) => {
+  const bounded = Effect.acquireUseRelease(
+    Effect.flatMap(sql<{ timeout: unknown }>`PRAGMA busy_timeout`, ([row]) => {
+      const current = Number(row?.timeout)
+      const limit = Math.ceil(remainingMillis)
+      return Number.isInteger(current) && current > limit
+        ? Effect.as(sql.unsafe(`PRAGMA busy_timeout = ${limit}`), Option.some(current))
+        : Effect.succeed(Option.none<number>())
+    }),
+    () => effect,
+    Option.match({
+      onNone: () => Effect.void,
+      onSome: (previous) => Effect.ignore(sql.unsafe(`PRAGMA busy_timeout = ${previous}`))
+    })
+  )
+  return Effect.flatMap(
+    Effect.serviceOption(SqlClient.TransactionConnection),
+    Option.match({
+      onSome: () => bounded,
+      // the statements of `effect` run on the reserved connection, as in a transaction (without one)
+      onNone: () =>
+        Effect.scoped(
+          Effect.flatMap(
+            sql.reserve,
+            (connection) => Effect.provideService(bounded, SqlClient.TransactionConnection, [connection, 0])
+          )
+        )
+    })
+  )
+}
+
+/**
+ * The attempt for `dialect`: on SQLite, bounded by the busy timeout; elsewhere the statement as it is.
+ *
+ * @internal
+ */
+export const attemptFor = (sql: SqlClient.SqlClient, dialect: Dialect): Attempt =>
+  dialect === "sqlite" ? sqliteAttempt(sql) : anyAttempt

@@ -1,0 +1,240 @@
+/**
+ * The store's schema: the DDL of each dialect, and the table setup that runs it under a lock (a
+ * PostgreSQL advisory transaction lock, a MySQL `GET_LOCK`, a SQLite `BEGIN IMMEDIATE`), so any
+ * number of processes may set up at once, for one or several table names.
+ *
+ * @internal
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
+import { WeChatError } from "@wxauth/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Crypto from "node:crypto"
+import type { Dialect, Options, Tables } from "../SqlTokenStore.js"
+import { client } from "./client.js"
+import { guard } from "./guard.js"
+import { resolveTables } from "./tables.js"
+
+/** Quotes a validated identifier (doubling the quote character, for defence in depth). */
+const quote = (dialect: Dialect, name: string): string =>
+  dialect === "mysql" ? `\`${name.replace(/`/g, "``")}\`` : `"${name.replace(/"/g, "\"\"")}"`
+
+/**
+ * The DDL of each dialect. Every statement is idempotent (`IF NOT EXISTS`); MySQL declares its
+ * indexes inside `CREATE TABLE`, as it has no `CREATE INDEX IF NOT EXISTS`.
+ *
+ * @internal
+ */
+export const ddl = (dialect: Dialect, tables: Tables): ReadonlyArray<string> => {
+  const t = quote(dialect, tables.table)
+  const m = quote(dialect, tables.memoTable)
+  const ti = quote(dialect, tables.tokenIndex)
+  const mi = quote(dialect, tables.memoIndex)
+  switch (dialect) {
+    case "pg":
+      return [
+        `CREATE TABLE IF NOT EXISTS ${t} (
+  app_id VARCHAR(64) NOT NULL,
+  openid VARCHAR(128) NOT NULL,
+  obtained_at BIGINT NOT NULL,
+  refresh_expires_at BIGINT NOT NULL,
+  value TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (app_id, openid)
+)`,
+        `CREATE INDEX IF NOT EXISTS ${ti} ON ${t} (refresh_expires_at)`,
+        `CREATE TABLE IF NOT EXISTS ${m} (
+  app_id VARCHAR(64) NOT NULL,
+  code_hash VARCHAR(128) NOT NULL,
+  expires_at BIGINT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (app_id, code_hash)
+)`,
+        `CREATE INDEX IF NOT EXISTS ${mi} ON ${m} (expires_at)`
+      ]
+    case "mysql":
+      return [
+        `CREATE TABLE IF NOT EXISTS ${t} (
+  app_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  openid VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  obtained_at BIGINT NOT NULL,
+  refresh_expires_at BIGINT NOT NULL,
+  value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (app_id, openid),
+  INDEX ${ti} (refresh_expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+        `CREATE TABLE IF NOT EXISTS ${m} (
+  app_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  code_hash VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  expires_at BIGINT NOT NULL,
+  value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  PRIMARY KEY (app_id, code_hash),
+  INDEX ${mi} (expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
+      ]
+    case "sqlite":
+      return [
+        `CREATE TABLE IF NOT EXISTS ${t} (
+  app_id TEXT NOT NULL,
+  openid TEXT NOT NULL,
+  obtained_at INTEGER NOT NULL,
+  refresh_expires_at INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (app_id, openid)
+) WITHOUT ROWID`,
+        `CREATE INDEX IF NOT EXISTS ${ti} ON ${t} (refresh_expires_at)`,
+        `CREATE TABLE IF NOT EXISTS ${m} (
+  app_id TEXT NOT NULL,
+  code_hash TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (app_id, code_hash)
+) WITHOUT ROWID`,
+        `CREATE INDEX IF NOT EXISTS ${mi} ON ${m} (expires_at)`
+      ]
+  }
+}
+
+/** The name of the lock every wxauth table setup takes (one for all table names: setup is rare and quick). */
+const lockName = "wxauth_store_sql_setup"
+
+/**
+ * The PostgreSQL advisory lock key for `lockName`: the first 8 bytes of its SHA-256, as a signed
+ * 64-bit integer (sent as a string, cast to bigint).
+ */
+const pgLockKey: string = Crypto.createHash("sha256").update(lockName, "utf8").digest().readBigInt64BE(0)
+  .toString()
+
+const defaultSetupTimeout = Duration.seconds(60)
+
+/** @internal */
+export const setup = (
+  options?: Options
+): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const tables = yield* resolveTables(options ?? {})
+    const statements = ddl(dialect, tables)
+    const timeout = Duration.decode(options?.setupTimeout ?? defaultSetupTimeout)
+    if (dialect === "mysql" && Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
+      return yield* new WeChatError.TokenStoreError({
+        operation: "setup",
+        description: "setup cannot run inside a transaction on MySQL / MariaDB: its CREATE TABLE would commit " +
+          "the transaction implicitly; run setup before, or outside, the transaction"
+      })
+    }
+    const run = (() => {
+      switch (dialect) {
+        case "pg":
+          return setupPg(sql, statements)
+        case "mysql":
+          return setupMysql(sql, statements, tables, timeout)
+        case "sqlite":
+          return setupSqlite(sql, statements)
+      }
+    })()
+    yield* guard("setup", tables.table, timeout)(run)
+  }).pipe(Effect.withSpan("SqlTokenStore.setup"))
+
+type Run = <A extends object>(statement: Statement.Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
+
+/**
+ * Runs `f` with every statement on one connection: the one of the surrounding transaction, or a
+ * reserved one.
+ */
+const pinned = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  f: (run: Run, inTransaction: boolean) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError.SqlError, R> =>
+  Effect.flatMap(
+    Effect.serviceOption(SqlClient.TransactionConnection),
+    Option.match({
+      onSome: () => f((statement) => statement, true),
+      onNone: () =>
+        Effect.scoped(
+          Effect.flatMap(sql.reserve, (connection) =>
+            f((statement) => {
+              const [text, params] = statement.compile()
+              return connection.executeUnprepared(text, params, undefined)
+            }, false))
+        )
+    })
+  )
+
+const setupPg = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>) =>
+  sql.withTransaction(
+    Effect.gen(function*() {
+      yield* sql`SELECT pg_advisory_xact_lock(${pgLockKey}::bigint)`
+      for (const statement of statements) yield* sql.unsafe(statement)
+    })
+  )
+
+/**
+ * How long MySQL's `GET_LOCK` waits: `setupTimeout` minus a margin (a fifth of it, from 1 to 10
+ * seconds) left for the DDL once the lock is granted, in whole seconds.
+ */
+const mysqlLockWaitSeconds = (timeout: Duration.Duration): number => {
+  const seconds = Duration.toSeconds(timeout)
+  return Math.max(0, Math.floor(seconds - Math.min(10, Math.max(1, seconds / 5))))
+}
+
+const setupMysql = (
+  sql: SqlClient.SqlClient,
+  statements: ReadonlyArray<string>,
+  tables: Tables,
+  timeout: Duration.Duration
+) =>
+  pinned(sql, (run) => {
+    const waitSeconds = mysqlLockWaitSeconds(timeout)
+    // Taken uninterruptibly: a timeout that strikes as the lock is granted still releases it, rather
+    // than leaving it held by a pooled connection.
+    const acquire = Effect.flatMap(
+      run(sql<{ locked: unknown }>`SELECT GET_LOCK(${lockName}, ${waitSeconds}) AS locked`),
+      ([lock]) =>
+        Number(lock?.locked) === 1 ? Effect.void : Effect.fail(
+          new WeChatError.TokenStoreError({
+            operation: "setup",
+            description: `could not take the setup lock ${lockName} within ${waitSeconds} seconds`
+          })
+        )
+    )
+    const create = Effect.gen(function*() {
+      for (const statement of statements) yield* run(sql.unsafe(statement))
+      // Tables made before an index existed get it now (MySQL has no CREATE INDEX IF NOT EXISTS).
+      const indexes = [
+        [tables.table, tables.tokenIndex, "refresh_expires_at"],
+        [tables.memoTable, tables.memoIndex, "expires_at"]
+      ] as const
+      for (const [table, index, column] of indexes) {
+        const [found] = yield* run(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM information_schema.statistics
+          WHERE table_schema = DATABASE() AND table_name = ${table} AND index_name = ${index}`)
+        if (Number(found?.n ?? 0) === 0) {
+          yield* run(sql`CREATE INDEX ${sql(index)} ON ${sql(table)} (${sql(column)})`)
+        }
+      }
+    })
+    return Effect.acquireUseRelease(
+      acquire,
+      () => create,
+      () => Effect.ignore(run(sql`SELECT RELEASE_LOCK(${lockName})`))
+    )
+  })
+
+const setupSqlite = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>) =>
+  pinned(sql, (run, inTransaction) => {
+    const create = Effect.forEach(statements, (statement) => run(sql.unsafe(statement)), { discard: true })
+    if (inTransaction) return create
+    return run(sql`BEGIN IMMEDIATE`).pipe(
+      Effect.zipRight(
+        create.pipe(
+          Effect.zipRight(run(sql`COMMIT`)),
+          Effect.onError(() => Effect.ignore(run(sql`ROLLBACK`)))
+        )
+      )
+    )
+  })

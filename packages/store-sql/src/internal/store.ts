@@ -1,0 +1,192 @@
+/**
+ * The store operations: `get`, `set` (one atomic newer-wins upsert per dialect), `remove`, the code
+ * memos, and `purgeExpired`; each one bounded by `guard`, with its span.
+ *
+ * @internal
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { type OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { Options, PurgeResult } from "../SqlTokenStore.js"
+import { asText, client } from "./client.js"
+import { attemptFor, guard } from "./guard.js"
+import { resolveTables } from "./tables.js"
+
+const defaultTimeout = Duration.seconds(10)
+
+/**
+ * Fails unless every one of `times` (epoch milliseconds) is a finite number a BIGINT column and the
+ * JSON of `value` hold exactly: `Infinity` or `NaN` would be a driver error, or a row that never
+ * decodes again.
+ */
+const storableTimes = (
+  operation: string,
+  times: Record<string, number>
+): Effect.Effect<void, WeChatError.TokenStoreError> => {
+  for (const [field, value] of Object.entries(times)) {
+    if (typeof value !== "number" || !Number.isFinite(value) || Math.abs(value) > Number.MAX_SAFE_INTEGER) {
+      return Effect.fail(
+        new WeChatError.TokenStoreError({
+          operation,
+          description: `${field} is ${String(value)}, not a finite time in milliseconds (at most 2^53 - 1)`
+        })
+      )
+    }
+  }
+  return Effect.void
+}
+
+/**
+ * The number of rows a write changed, from the raw driver result (`rowCount` in pg, `affectedRows`
+ * in mysql2, `changes` in better-sqlite3).
+ */
+const affectedRows = (raw: unknown): number => {
+  if (typeof raw !== "object" || raw === null) return 0
+  const record = raw as Record<string, unknown>
+  for (const key of ["rowCount", "affectedRows", "changes"]) {
+    const value = record[key]
+    if (typeof value === "number") return value
+    if (typeof value === "bigint") return Number(value)
+  }
+  return 0
+}
+
+/** @internal */
+export const make = (
+  options?: Options
+): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const tables = yield* resolveTables(options ?? {})
+    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const codec = yield* TokenStore.makeCodec
+    const t = sql(tables.table)
+    const m = sql(tables.memoTable)
+
+    const upsertToken = (row: {
+      readonly app_id: string
+      readonly openid: string
+      readonly obtained_at: number
+      readonly refresh_expires_at: number
+      readonly value: string
+      readonly updated_at: number
+    }) =>
+      dialect === "mysql"
+        // MySQL evaluates the assignments left to right, each seeing the ones before: obtained_at, which
+        // every condition reads, goes last, so each condition compares with the stored row.
+        ? sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
+            value = IF(VALUES(obtained_at) >= obtained_at, VALUES(value), value),
+            refresh_expires_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(refresh_expires_at), refresh_expires_at),
+            updated_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(updated_at), updated_at),
+            obtained_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(obtained_at), obtained_at)`
+        : sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (app_id, openid) DO UPDATE SET
+            obtained_at = EXCLUDED.obtained_at,
+            refresh_expires_at = EXCLUDED.refresh_expires_at,
+            value = EXCLUDED.value,
+            updated_at = EXCLUDED.updated_at
+          WHERE ${t}.obtained_at <= EXCLUDED.obtained_at`
+
+    const upsertMemo = (row: {
+      readonly app_id: string
+      readonly code_hash: string
+      readonly expires_at: number
+      readonly value: string
+    }) =>
+      dialect === "mysql"
+        ? sql`INSERT INTO ${m} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
+            value = VALUES(value), expires_at = VALUES(expires_at)`
+        : sql`INSERT INTO ${m} ${sql.insert(row)} ON CONFLICT (app_id, code_hash) DO UPDATE SET
+            expires_at = EXCLUDED.expires_at, value = EXCLUDED.value`
+
+    const attempt = attemptFor(sql, dialect)
+    const onTokens = (operation: string) => guard(operation, tables.table, timeout, attempt)
+    const onMemos = (operation: string) => guard(operation, tables.memoTable, timeout, attempt)
+    // These run on every request: a span each, without the stack trace `Effect.fn` captures per call.
+    const span = (operation: string) => Effect.withSpan(`SqlTokenStore.${operation}`, { captureStackTrace: false })
+
+    return TokenStore.TokenStore.of({
+      get: Effect.fnUntraced(
+        function*(appId: string, openid: string) {
+          const now = yield* Clock.currentTimeMillis
+          const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
+          WHERE app_id = ${appId} AND openid = ${openid} AND refresh_expires_at > ${now}`
+          if (rows.length === 0) return Option.none()
+          const token = yield* codec.decodeToken(appId, openid, asText(rows[0].value))
+          return token.refreshExpiresAt > now ? Option.some(token) : Option.none()
+        },
+        onTokens("get"),
+        span("get")
+      ),
+      set: Effect.fnUntraced(
+        function*(appId: string, token: OAuthToken.OAuthToken) {
+          yield* storableTimes("set", {
+            obtainedAt: token.obtainedAt,
+            expiresAt: token.expiresAt,
+            refreshExpiresAt: token.refreshExpiresAt
+          })
+          const now = yield* Clock.currentTimeMillis
+          const value = yield* codec.encodeToken(appId, token)
+          yield* upsertToken({
+            app_id: appId,
+            openid: token.openid,
+            obtained_at: Math.floor(token.obtainedAt),
+            refresh_expires_at: Math.ceil(token.refreshExpiresAt),
+            value,
+            updated_at: now
+          })
+        },
+        onTokens("set"),
+        span("set")
+      ),
+      remove: Effect.fnUntraced(
+        function*(appId: string, openid: string) {
+          yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid}`
+        },
+        onTokens("remove"),
+        span("remove")
+      ),
+      rememberCode: Effect.fnUntraced(
+        function*(appId: string, codeHash: string, memo: TokenStore.CodeMemo) {
+          yield* storableTimes("rememberCode", { exchangedAt: memo.exchangedAt, expiresAt: memo.expiresAt })
+          const value = yield* codec.encodeMemo(appId, codeHash, memo)
+          yield* upsertMemo({ app_id: appId, code_hash: codeHash, expires_at: Math.ceil(memo.expiresAt), value })
+        },
+        onMemos("rememberCode"),
+        span("rememberCode")
+      ),
+      recallCode: Effect.fnUntraced(
+        function*(appId: string, codeHash: string) {
+          const now = yield* Clock.currentTimeMillis
+          const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${m}
+          WHERE app_id = ${appId} AND code_hash = ${codeHash} AND expires_at > ${now}`
+          if (rows.length === 0) return Option.none()
+          const memo = yield* codec.decodeMemo(appId, codeHash, asText(rows[0].value))
+          return memo.expiresAt > now ? Option.some(memo) : Option.none()
+        },
+        onMemos("recallCode"),
+        span("recallCode")
+      )
+    })
+  })
+
+/** @internal */
+export const purgeExpired = (
+  options?: Pick<Options, "table" | "memoTable" | "timeout">
+): Effect.Effect<PurgeResult, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const tables = yield* resolveTables(options ?? {})
+    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const attempt = attemptFor(sql, dialect)
+    const now = yield* Clock.currentTimeMillis
+    const tokens = yield* guard("purgeExpired", tables.table, timeout, attempt)(
+      sql`DELETE FROM ${sql(tables.table)} WHERE refresh_expires_at <= ${now}`.raw
+    )
+    const codes = yield* guard("purgeExpired", tables.memoTable, timeout, attempt)(
+      sql`DELETE FROM ${sql(tables.memoTable)} WHERE expires_at <= ${now}`.raw
+    )
+    return { tokens: affectedRows(tokens), codes: affectedRows(codes) }
+  }).pipe(Effect.withSpan("SqlTokenStore.purgeExpired"))
