@@ -76,30 +76,8 @@ const cookieSettings = Effect.map(siteOrigin, (origin) => {
   return { names: Session.cookieNames(secure), options: Session.cookieOptions(secure) }
 })
 
-const hasControlCharacter = (value: string): boolean =>
-  Array.from(value).some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
-
-/** A path on this site: one slash, then not a second one (nor a backslash), and no control character. */
-const isLocalPath = (value: string): boolean => /^\/(?![/\\])/.test(value) && !hasControlCharacter(value)
-
-/**
- * A path on this site, safe to redirect to and short enough for a bound state; anything else is
- * dropped. It is normalised as a browser would request it (dot segments resolved, characters outside
- * ASCII percent-encoded, so it fits in a `Location` header), and checked again once normalised.
- */
-const safeReturnTo = (value: string | null | undefined): string | undefined => {
-  if (value === null || value === undefined || !isLocalPath(value)) return undefined
-  let normalised: string
-  try {
-    const url = new URL(value, "http://x")
-    normalised = url.pathname + url.search + url.hash
-  } catch {
-    return undefined
-  }
-  return isLocalPath(normalised) && Buffer.byteLength(normalised, "utf8") <= StateToken.maxReturnToBytesWithBinding
-    ? normalised
-    : undefined
-}
+/** A path on this site, safe to redirect to and short enough for a bound state; anything else is dropped. */
+const safeReturnTo = (value: string | null | undefined): string | undefined => StateToken.normalizeReturnTo(value)
 
 /** The id in this request's session cookie, when the cookie is ours (signed with our key). */
 const currentSessionId = Effect.gen(function*() {

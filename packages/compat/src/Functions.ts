@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { RefreshPolicy, type UserInfo, WeChatApi, WeChatConfig, WeChatError } from "@wxauth/core"
+import { RetryPolicy, type UserInfo, WeChatApi, WeChatConfig, WeChatError } from "@wxauth/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
@@ -79,17 +79,17 @@ const callApi = <A>(
   runAtBoundary(
     sharedHttpClient(undefined),
     Effect.suspend(() => {
-      const config = WeChatConfig.make({ appId, appSecret, apiBaseUrl: apiBaseUrlOf(undefined) })
+      const config = WeChatConfig.makeEither({ appId, appSecret, apiBaseUrl: apiBaseUrlOf(undefined) })
       return Either.isLeft(config)
         ? Effect.fail(config.left)
-        : Effect.flatMap(WeChatApi.make, call).pipe(Effect.provideService(WeChatConfig.WeChatConfig, config.right))
+        : Effect.flatMap(WeChatApi.makeWith({ policy: RetryPolicy.defaultPolicy }), call).pipe(
+          Effect.provideService(WeChatConfig.WeChatConfig, config.right)
+        )
     })
   )
 
 const rejectWith = (error: WeChatError.InvalidArgument | WeChatError.ConsentDenied): Promise<never> =>
   Promise.reject(fromCoreError(error))
-
-const policy = RefreshPolicy.defaultPolicy
 
 /**
  * The consent page's URL (`/connect/oauth2/authorize`, the parameters in `wechat-oauth`'s order and
@@ -157,12 +157,9 @@ export const getToken = (appid: string, r_url: string, secret: string): Promise<
     appid,
     Redacted.make(secret),
     (api) =>
-      RefreshPolicy.retrying(
-        api.accessToken(exchange),
-        policy.isExchangeRetryable,
-        policy.exchangeRetry,
-        "access_token"
-      ).pipe(Effect.map((response): TokenResult => ({ ...plainTokenResponse(response), state })))
+      api.accessToken(exchange).pipe(
+        Effect.map((response): TokenResult => ({ ...plainTokenResponse(response), state }))
+      )
   )
 }
 
@@ -177,13 +174,11 @@ export const refreshToken = (appid: string, refresh_token: string): Promise<Refr
   if (!nonEmpty(appid) || !nonEmpty(refresh_token)) {
     return rejectWith(invalid("refresh_token", "the appid and the refresh token are required"))
   }
-  return callApi(appid, noSecret, (api) =>
-    RefreshPolicy.retrying(
-      api.refreshToken(Redacted.make(refresh_token)),
-      policy.isTransient,
-      policy.transientRetry,
-      "refresh_token"
-    ).pipe(Effect.map(plainTokenResponse)))
+  return callApi(
+    appid,
+    noSecret,
+    (api) => api.refreshToken(Redacted.make(refresh_token)).pipe(Effect.map(plainTokenResponse))
+  )
 }
 
 /**
@@ -200,17 +195,17 @@ export const getUserinfo = (access_token: string, openid: string, lang?: string)
     anyAppId,
     noSecret,
     (api) =>
-      Effect.flatMap(parseLang(lang, "zh_CN"), (chosen: UserInfo.Lang) =>
-        RefreshPolicy.retrying(
-          api.userInfo(Redacted.make(access_token), openid, chosen),
-          policy.isTransient,
-          policy.transientRetry,
-          "userinfo"
-        ).pipe(Effect.map(toUserProfile)))
+      Effect.flatMap(
+        parseLang(lang, "zh_CN"),
+        (chosen: UserInfo.Lang) =>
+          api.userInfo(Redacted.make(access_token), openid, chosen).pipe(Effect.map(toUserProfile))
+      )
   )
 }
 
-const invalidTokenTags = new Set(["AccessTokenExpired", "InvalidAccessToken", "InvalidCredential", "InvalidOpenId"])
+/** WeChat says the token is not valid for this openid: expired or rejected (core's refreshable kind), or another user's. */
+const isInvalidToken = (error: WeChatError.RequestFailure) =>
+  WeChatError.isRefreshable(error) || error._tag === "InvalidOpenId"
 
 /**
  * Whether WeChat accepts the access token for this openid (`/sns/auth`). Resolves `true` only for
@@ -225,13 +220,8 @@ const invalidTokenTags = new Set(["AccessTokenExpired", "InvalidAccessToken", "I
 export const checkAccessToken = (access_token: string, openid: string): Promise<boolean> => {
   if (!nonEmpty(access_token) || !nonEmpty(openid)) return Promise.resolve(false)
   return callApi(anyAppId, noSecret, (api) =>
-    RefreshPolicy.retrying(
-      api.auth(Redacted.make(access_token), openid),
-      policy.isTransient,
-      policy.transientRetry,
-      "auth"
-    ).pipe(
+    api.auth(Redacted.make(access_token), openid).pipe(
       Effect.as(true),
-      Effect.catchIf((error) => invalidTokenTags.has(error._tag), () => Effect.succeed(false))
+      Effect.catchIf(isInvalidToken, () => Effect.succeed(false))
     ))
 }

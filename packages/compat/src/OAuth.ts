@@ -12,7 +12,7 @@ import {
   MiniProgram,
   MiniProgramCrypto,
   OAuthToken,
-  RefreshPolicy,
+  RetryPolicy,
   TokenStore,
   WeChatApi,
   WeChatConfig,
@@ -27,7 +27,6 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
 import { AccessToken, fromStored, type StoredToken, type TokenData, toTokenData } from "./AccessToken.js"
 import { CompatError, fromCause, fromDefect } from "./CompatError.js"
 import { parseLang, toUserProfile, type UserProfile } from "./internal/convert.js"
@@ -117,8 +116,8 @@ export interface Options {
   readonly proxy?: string | undefined
   /** How long a `getToken` / `saveToken` hook may take before the call fails. Default 30 seconds. */
   readonly hookTimeout?: Duration.DurationInput | undefined
-  /** Parts of the core's refresh-and-retry policy to replace (see `RefreshPolicy`). */
-  readonly policy?: Partial<RefreshPolicy.RefreshPolicy> | undefined
+  /** Parts of the core's retry-and-refresh policy to replace (see `RetryPolicy`). */
+  readonly policy?: RetryPolicy.Overrides | undefined
   /**
    * A core `TokenStore` to keep tokens in, in place of the `getToken` / `saveToken` hooks: e.g.
    * `SqlTokenStore.layer(...)` (whose `importLegacy` moves wechat-oauth's `token` table over) or
@@ -194,7 +193,6 @@ interface Generation {
   readonly runtime: ManagedRuntime.ManagedRuntime<Services, unknown>
   /** Tokens go through the hooks (or the client's memory store), not a `tokenStore` layer. */
   readonly hooks: boolean
-  readonly policy: RefreshPolicy.RefreshPolicy
   /** The consent pages' host, as read when the generation was made. */
   readonly openBaseUrl: string | undefined
   active: number
@@ -227,49 +225,12 @@ const optionOf = (options: unknown, key: string): unknown =>
     ? (options as Record<string, unknown>)[key]
     : undefined
 
-const durationKeys = ["refreshSkew", "codeMemoTtl"] as const
-const predicateKeys = ["refreshOn", "isTransient", "isExchangeRetryable"] as const
-const scheduleKeys = ["transientRetry", "exchangeRetry"] as const
-
 /**
- * The `policy` option, checked field by field (a JavaScript caller may pass anything): `undefined`
- * when there is none, the overrides and the policy they make, or a `ConfigError` naming the field.
+ * The `policy` option, checked field by field by core (a JavaScript caller may pass anything):
+ * `undefined` when there is none, the policy, or a `ConfigError` naming the field.
  */
-const policyOf = (
-  input: unknown
-): Either.Either<
-  { readonly overrides: RefreshPolicy.Overrides; readonly policy: RefreshPolicy.RefreshPolicy } | undefined,
-  ConfigError.ConfigError
-> => {
-  if (input === undefined || input === null) return Either.right(undefined)
-  if (typeof input !== "object") return Either.left(ConfigError.InvalidData(["policy"], "must be an object"))
-  const overrides: Record<string, unknown> = {}
-  const read = (key: string, valid: (value: unknown) => boolean, expected: string) => {
-    const value = (input as Record<string, unknown>)[key]
-    if (value === undefined) return undefined
-    if (!valid(value)) return ConfigError.InvalidData(["policy", key], `must be ${expected}`)
-    overrides[key] = value
-    return undefined
-  }
-  for (const key of durationKeys) {
-    const error = read(key, (value) => Option.isSome(Duration.decodeUnknown(value)), "a duration")
-    if (error !== undefined) return Either.left(error)
-  }
-  for (const key of predicateKeys) {
-    const error = read(key, (value) => typeof value === "function", "a function")
-    if (error !== undefined) return Either.left(error)
-  }
-  for (const key of scheduleKeys) {
-    const error = read(key, Schedule.isSchedule, "a Schedule")
-    if (error !== undefined) return Either.left(error)
-  }
-  try {
-    const checked = overrides as RefreshPolicy.Overrides
-    return Either.right({ overrides: checked, policy: RefreshPolicy.make(checked) })
-  } catch {
-    return Either.left(ConfigError.InvalidData(["policy"], "is not a valid refresh policy"))
-  }
-}
+const policyOf = (input: unknown): Either.Either<RetryPolicy.RetryPolicy | undefined, ConfigError.ConfigError> =>
+  input === undefined || input === null ? Either.right(undefined) : RetryPolicy.make(input as RetryPolicy.Overrides)
 
 /** A `tokenStore` / `refreshLock` option: `undefined` when absent, the layer, or a layer failing with a `ConfigError`. */
 const layerOption = <A>(
@@ -541,19 +502,13 @@ export class OAuth {
   refreshAccessToken(refreshToken: string, callback?: Callback<AccessToken>): Promise<AccessToken> | void {
     // the previous token tells the refresh token's life; the hooks do not keep it, so they are not asked
     const readsPrevious = !this.#current().hooks || this.getToken === this.#defaultGetToken
-    const { policy } = this.#current()
     return nodeify(
       this.#run(Effect.gen(function*() {
         const api = yield* WeChatApi.WeChatApi
         const store = yield* TokenStore.TokenStore
         const { appId } = yield* WeChatConfig.WeChatConfig
         const text = yield* textArgument("refreshToken", refreshToken)
-        const response = yield* RefreshPolicy.retrying(
-          api.refreshToken(Redacted.make(text)),
-          policy.isTransient,
-          policy.transientRetry,
-          "refresh_token"
-        )
+        const response = yield* api.refreshToken(Redacted.make(text))
         const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
         const previous = readsPrevious
           ? Option.getOrUndefined(yield* store.get(appId, response.openid).pipe(Effect.orElseSucceed(Option.none)))
@@ -665,19 +620,13 @@ export class OAuth {
     accessToken: string,
     callback?: Callback<{ errcode: 0; errmsg: "ok" }>
   ): Promise<{ errcode: 0; errmsg: "ok" }> | void {
-    const { policy } = this.#current()
     return nodeify(
       this.#run(
         Effect.gen(function*() {
           const token = yield* textArgument("accessToken", accessToken)
           const id = yield* textArgument("openid", openid)
           const api = yield* WeChatApi.WeChatApi
-          yield* RefreshPolicy.retrying(
-            api.auth(Redacted.make(token), id),
-            policy.isTransient,
-            policy.transientRetry,
-            "auth"
-          )
+          yield* api.auth(Redacted.make(token), id)
           return { errcode: 0 as const, errmsg: "ok" as const }
         })
       ),
@@ -786,8 +735,8 @@ export class OAuth {
     const tokenStore = layerOption("tokenStore", opts.tokenStore)
     const refreshLock = layerOption("refreshLock", opts.refreshLock)
     const policy = Either.isRight(overrides) && overrides.right !== undefined
-      ? overrides.right.policy
-      : RefreshPolicy.defaultPolicy
+      ? overrides.right
+      : RetryPolicy.defaultPolicy
     const source: Hooks.HookSource = {
       self: this,
       getToken: () => (this.getToken === this.#defaultGetToken ? undefined : this.getToken as Hooks.GetTokenHook),
@@ -810,11 +759,10 @@ export class OAuth {
       refreshLock ?? Layer.empty
     )
     const services = Layer.mergeAll(
-      Either.isRight(overrides) && overrides.right !== undefined
-        ? WeChatOAuth.layerWith({ policy: overrides.right.overrides })
-        : WeChatOAuth.layer,
+      WeChatOAuth.layerWith({ policy }),
       MiniProgram.layer,
-      WeChatApi.layer
+      // compat's own calls (refreshAccessToken, verifyToken...) retry as the policy says too
+      WeChatApi.layerWith({ policy })
     ).pipe(Layer.provideMerge(base))
     // an option of the wrong type fails every call with a WeChatAPIConfigError, as a bad appid does
     const layer: Layer.Layer<Services, unknown> = Either.isLeft(overrides)
@@ -824,7 +772,6 @@ export class OAuth {
       appId: this.appid,
       layer,
       runtime: ManagedRuntime.make(layer),
-      policy,
       openBaseUrl,
       hooks,
       active: 0,

@@ -6,12 +6,13 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as MiniProgramCrypto from "./MiniProgramCrypto.js"
-import * as RefreshPolicy from "./RefreshPolicy.js"
+import * as RetryPolicy from "./RetryPolicy.js"
 import * as WeChatApi from "./WeChatApi.js"
 import * as WeChatConfig from "./WeChatConfig.js"
 import * as WeChatError from "./WeChatError.js"
@@ -57,38 +58,27 @@ export class MiniProgram extends Context.Tag("@wxauth/core/MiniProgram")<MiniPro
 
 const jsCodePattern = /^[\x21-\x7e]{1,512}$/
 
-/**
- * Builds the service for the `WeChatConfig` (a mini program's appid and secret) in context.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const makeWith = (
-  policy: RefreshPolicy.RefreshPolicy
+const invalidJsCode = Effect.fail(
+  new WeChatError.InvalidArgument({ argument: "jsCode", description: "must be 1 to 512 printable characters" })
+)
+
+const build = (
+  retry: RetryPolicy.ExchangeRetry
 ): Effect.Effect<MiniProgramShape, never, WeChatConfig.WeChatConfig | HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const config = yield* WeChatConfig.WeChatConfig
-    const api = yield* WeChatApi.make
+    // only the exchange part of a policy applies: jscode2session is a single-use code's exchange
+    const api = yield* WeChatApi.makeWith({ policy: { ...RetryPolicy.defaultPolicy, ...retry } })
     return MiniProgram.of({
       appId: config.appId,
-      code2Session: (jsCode): Effect.Effect<Session, WeChatError.RequestFailure | WeChatError.InvalidArgument> =>
+      code2Session: (jsCode) =>
         (typeof jsCode === "string" && jsCodePattern.test(jsCode)
-          ? RefreshPolicy.retrying(
-            api.code2Session(jsCode),
-            policy.isExchangeRetryable,
-            policy.exchangeRetry,
-            "jscode2session"
-          ).pipe(Effect.map((response): Session => ({
+          ? Effect.map(api.code2Session(jsCode), (response): Session => ({
             openid: response.openid,
             sessionKey: response.session_key,
             ...(response.unionid === undefined ? {} : { unionid: response.unionid })
-          })))
-          : Effect.fail<WeChatError.RequestFailure | WeChatError.InvalidArgument>(
-            new WeChatError.InvalidArgument({
-              argument: "jsCode",
-              description: "must be 1 to 512 printable characters"
-            })
-          )).pipe(Effect.withSpan("MiniProgram.code2Session", { captureStackTrace: false })),
+          }))
+          : invalidJsCode).pipe(Effect.withSpan("MiniProgram.code2Session", { captureStackTrace: false })),
       decryptUserData: (sessionKey, encryptedData, iv) =>
         MiniProgramCrypto.decryptUserData({ appId: config.appId, sessionKey, encryptedData, iv }).pipe(
           Effect.withSpan("MiniProgram.decryptUserData", { captureStackTrace: false })
@@ -97,13 +87,32 @@ export const makeWith = (
   })
 
 /**
+ * Builds the service for the `WeChatConfig` (a mini program's appid and secret) in context, with
+ * its own retry of the code exchange (parts of the wrong type are a `ConfigError`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWith = (
+  retry: Partial<RetryPolicy.ExchangeRetry>
+): Effect.Effect<MiniProgramShape, ConfigError.ConfigError, WeChatConfig.WeChatConfig | HttpClient.HttpClient> =>
+  Effect.flatMap(
+    RetryPolicy.make(
+      typeof retry === "object" && retry !== null
+        ? { exchangeRetryOn: retry.exchangeRetryOn, exchangeRetrySchedule: retry.exchangeRetrySchedule }
+        : (retry as RetryPolicy.Overrides)
+    ),
+    build
+  )
+
+/**
  * Builds the service with the default policy.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<MiniProgramShape, never, WeChatConfig.WeChatConfig | HttpClient.HttpClient> = makeWith(
-  RefreshPolicy.defaultPolicy
+export const make: Effect.Effect<MiniProgramShape, never, WeChatConfig.WeChatConfig | HttpClient.HttpClient> = build(
+  RetryPolicy.defaultPolicy
 )
 
 /**

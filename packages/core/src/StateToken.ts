@@ -47,7 +47,7 @@ import { InvalidArgument, StateMismatch } from "./WeChatError.js"
 export type StateConfig = Pick<WeChatConfig.WeChatConfigShape, "appId" | "stateSecret" | "stateTtl">
 
 /**
- * Options of `make` / `makeWith`.
+ * Options of `make` / `makeSync`.
  *
  * @since 0.1.0
  * @category models
@@ -69,7 +69,7 @@ export interface MakeOptions {
 }
 
 /**
- * Options of `verify` / `verifyWith`.
+ * Options of `verify` / `verifySync`.
  *
  * @since 0.1.0
  * @category models
@@ -227,6 +227,42 @@ const returnToProblem = (returnTo: string): string | undefined => {
   return undefined
 }
 
+/**
+ * A return path as a browser would request it (dot segments resolved, characters outside ASCII
+ * percent-encoded, so it fits in a `Location` header), or `undefined` when it is not a path on this
+ * site or does not fit in a state (with a binding when `bound`, the default). Use it on a `returnTo`
+ * query parameter before passing it to `authorizeUrl`.
+ *
+ * @example
+ * ```ts
+ * import { StateToken } from "@wxauth/core"
+ *
+ * StateToken.normalizeReturnTo("/a/../orders?id=7") // "/orders?id=7"
+ * StateToken.normalizeReturnTo("//evil.example/") // undefined
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const normalizeReturnTo = (
+  value: unknown,
+  options?: { readonly bound?: boolean | undefined }
+): string | undefined => {
+  if (typeof value !== "string" || value.length > 8192 || returnToProblem(value) !== undefined) return undefined
+  let normalized: string
+  try {
+    const url = new URL(value, probeOrigin)
+    if (url.origin !== probeOrigin) return undefined
+    normalized = url.pathname + url.search + url.hash
+  } catch {
+    return undefined
+  }
+  const max = options?.bound === false ? maxReturnToBytes : maxReturnToBytesWithBinding
+  return returnToProblem(normalized) === undefined && Buffer.byteLength(normalized, "utf8") <= max
+    ? normalized
+    : undefined
+}
+
 const invalid = (argument: string, description: string) => Either.left(new InvalidArgument({ argument, description }))
 
 const encodeReturnTo = (returnTo: unknown, bound: boolean): Either.Either<Uint8Array, InvalidArgument> => {
@@ -271,7 +307,7 @@ const ttlMillis = (config: StateConfig, ttl: Duration.DurationInput | undefined)
  * @since 0.1.0
  * @category constructors
  */
-export const makeWith = (
+export const makeSync = (
   config: StateConfig,
   now: number,
   options?: MakeOptions | undefined
@@ -326,7 +362,7 @@ const mismatch = (reason: StateMismatch["reason"]) => Either.left(new StateMisma
  * @since 0.1.0
  * @category verification
  */
-export const verifyWith = (
+export const verifySync = (
   config: StateConfig,
   now: number,
   state: string,
@@ -401,12 +437,12 @@ export const make = (
 ): Effect.Effect<string, InvalidArgument, WeChatConfig.WeChatConfig> =>
   Effect.flatMap(
     WeChatConfig.WeChatConfig,
-    (config) => Effect.flatMap(Clock.currentTimeMillis, (now) => makeWith(config, now, options))
+    (config) => Effect.flatMap(Clock.currentTimeMillis, (now) => makeSync(config, now, options))
   ).pipe(Effect.withSpan("StateToken.make", { captureStackTrace: false }))
 
 /**
  * Verifies a callback's state for the `WeChatConfig` in context, at the `Clock`'s time. See
- * `verifyWith` for the failure reasons.
+ * `verifySync` for the failure reasons.
  *
  * @since 0.1.0
  * @category verification
@@ -417,5 +453,5 @@ export const verify = (
 ): Effect.Effect<Verified, StateMismatch, WeChatConfig.WeChatConfig> =>
   Effect.flatMap(
     WeChatConfig.WeChatConfig,
-    (config) => Effect.flatMap(Clock.currentTimeMillis, (now) => verifyWith(config, now, state, options))
+    (config) => Effect.flatMap(Clock.currentTimeMillis, (now) => verifySync(config, now, state, options))
   ).pipe(Effect.withSpan("StateToken.verify", { captureStackTrace: false }))

@@ -13,6 +13,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
+import type * as Internal from "./internal/cipherKey.js"
 import * as WeChatConfig from "./WeChatConfig.js"
 import { TokenStoreError } from "./WeChatError.js"
 
@@ -22,10 +23,7 @@ import { TokenStoreError } from "./WeChatError.js"
  * @since 0.1.0
  * @category models
  */
-export interface CipherKey {
-  readonly id: string
-  readonly key: Redacted.Redacted<string>
-}
+export type CipherKey = Internal.CipherKey
 
 /**
  * Seals and opens stored values. `aad` (additional authenticated data) binds a sealed value to its

@@ -15,12 +15,14 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Answer from "./internal/answer.js"
-import * as HttpClientInternal from "./internal/httpClient.js"
 import { tooLargeCode } from "./internal/httpClientCause.js"
+import { retrying } from "./internal/retrying.js"
+import * as RetryPolicy from "./RetryPolicy.js"
 import * as UserInfo from "./UserInfo.js"
 import * as WeChatConfig from "./WeChatConfig.js"
 import * as WeChatError from "./WeChatError.js"
@@ -147,13 +149,22 @@ export interface MakeOptions {
    * its own operation span covers them, and the hot path stays lean.
    */
   readonly spans?: boolean | undefined
+  /**
+   * Retry what is safe for each endpoint, as the policy says: the idempotent reads (`refreshToken`,
+   * `userInfo`, `auth`) on `retryOn`, the code exchanges (`accessToken`, `code2Session`) only on
+   * `exchangeRetryOn` (by default: WeChat said -1, or nothing was sent). Without a policy the
+   * endpoints are raw: one request each.
+   */
+  readonly policy?: RetryPolicy.RetryPolicy | undefined
 }
 
 /**
- * Builds the endpoints for the `WeChatConfig` and `HttpClient` in context. The lean
- * `WeChatHttpClient` enforces the deadline in its dispatcher; any other client gets an
- * `Effect.timeout` around the whole call (the answer's body included) and has its own request span
- * turned off (it would record the query).
+ * Builds the endpoints for the `WeChatConfig` and `HttpClient` in context, retrying as `policy`
+ * says when one is given. The lean `WeChatHttpClient` (its layer provides
+ * `WeChatHttpClient.EnforcesRequestLimits`) enforces the deadline and the body limit in its
+ * dispatcher; any other client gets an `Effect.timeout` around the whole call (the answer's body
+ * included), a size-capped reader, and has its own request span turned off (it would record the
+ * query).
  *
  * @since 0.1.0
  * @category constructors
@@ -166,9 +177,9 @@ export const makeWith = (
     const injected = yield* HttpClient.HttpClient
     const timeoutMillis = Duration.toMillis(config.timeout)
     const maxBytes = config.maxResponseBytes
-    const leanClient = HttpClientInternal.withLimits(injected, timeoutMillis, maxBytes)
-    const lean = leanClient !== undefined
-    const client = leanClient ?? HttpClient.withTracerDisabledWhen(injected, () => true)
+    const lean = Option.isSome(yield* Effect.serviceOption(WeChatHttpClient.EnforcesRequestLimits))
+    const client = lean ? injected : HttpClient.withTracerDisabledWhen(injected, () => true)
+    const limits: WeChatHttpClient.RequestLimits = { timeoutMillis, maxResponseBytes: maxBytes }
     const base = config.apiBaseUrl
     const serverAddress = new URL(base).host
     const appIdParam = encodeURIComponent(config.appId)
@@ -225,7 +236,9 @@ export const makeWith = (
       const onError = (error: WeChatError.RequestFailure) =>
         Effect.sync(() => errorsTotal.unsafeUpdate(1, errorTagsOf(error._tag)))
       const bounded = (effect: Effect.Effect<A, WeChatError.RequestFailure>) =>
-        lean ? effect : Effect.timeoutFail(effect, { duration: config.timeout, onTimeout: timeoutError })
+        lean
+          ? Effect.locally(effect, WeChatHttpClient.currentRequestLimits, limits)
+          : Effect.timeoutFail(effect, { duration: config.timeout, onTimeout: timeoutError })
       const spanName = `WeChatApi.${endpoint}`
       const decodeText = (
         text: string,
@@ -314,7 +327,7 @@ export const makeWith = (
           new WeChatError.MalformedResponse({ endpoint, description: "the answer is for another openid" })
         )
 
-    return WeChatApi.of({
+    const raw = WeChatApi.of({
       appId: config.appId,
       accessToken: (code) =>
         Effect.suspend(() =>
@@ -363,7 +376,29 @@ export const makeWith = (
             )
         )
     })
+    const policy = options?.policy
+    return policy === undefined ? raw : withPolicy(raw, policy)
   })
+
+/** The endpoints of `api`, each retrying what is safe for it as `policy` says. */
+const withPolicy = (api: WeChatApiShape, policy: RetryPolicy.RetryPolicy): WeChatApiShape => {
+  const exchange = (endpoint: WeChatError.Endpoint) =>
+    retrying(endpoint, policy.exchangeRetryOn, policy.exchangeRetrySchedule)
+  const read = (endpoint: WeChatError.Endpoint) => retrying(endpoint, policy.retryOn, policy.retrySchedule)
+  const accessToken = exchange("access_token")
+  const code2Session = exchange("jscode2session")
+  const refreshToken = read("refresh_token")
+  const userInfo = read("userinfo")
+  const auth = read("auth")
+  return WeChatApi.of({
+    appId: api.appId,
+    accessToken: (code) => accessToken(api.accessToken(code)),
+    refreshToken: (token) => refreshToken(api.refreshToken(token)),
+    userInfo: (token, openid, lang) => userInfo(api.userInfo(token, openid, lang)),
+    auth: (token, openid) => auth(api.auth(token, openid)),
+    code2Session: (jsCode) => code2Session(api.code2Session(jsCode))
+  })
+}
 
 const invalidArgument = (argument: string, description: string) =>
   Effect.fail(new WeChatError.InvalidArgument({ argument, description }))
@@ -409,57 +444,12 @@ export const layer: Layer.Layer<WeChatApi, never, HttpClient.HttpClient | WeChat
 )
 
 /**
- * `GET /sns/oauth2/access_token` with the `WeChatApi` in context.
+ * The endpoints as a Layer, retrying as the default `RetryPolicy` (or the given one) says.
  *
  * @since 0.1.0
- * @category accessors
+ * @category layers
  */
-export const accessToken = (code: string): Effect.Effect<TokenResponse, WeChatError.RequestFailure, WeChatApi> =>
-  Effect.flatMap(WeChatApi, (api) => api.accessToken(code))
-
-/**
- * `GET /sns/oauth2/refresh_token` with the `WeChatApi` in context.
- *
- * @since 0.1.0
- * @category accessors
- */
-export const refreshToken = (
-  token: Redacted.Redacted<string>
-): Effect.Effect<TokenResponse, WeChatError.RequestFailure, WeChatApi> =>
-  Effect.flatMap(WeChatApi, (api) => api.refreshToken(token))
-
-/**
- * `GET /sns/userinfo` with the `WeChatApi` in context.
- *
- * @since 0.1.0
- * @category accessors
- */
-export const userInfo = (
-  accessToken: Redacted.Redacted<string>,
-  openid: string,
-  lang?: UserInfo.Lang
-): Effect.Effect<UserInfo.UserInfo, WeChatError.RequestFailure, WeChatApi> =>
-  Effect.flatMap(WeChatApi, (api) => api.userInfo(accessToken, openid, lang))
-
-/**
- * `GET /sns/auth` with the `WeChatApi` in context.
- *
- * @since 0.1.0
- * @category accessors
- */
-export const auth = (
-  accessToken: Redacted.Redacted<string>,
-  openid: string
-): Effect.Effect<void, WeChatError.RequestFailure, WeChatApi> =>
-  Effect.flatMap(WeChatApi, (api) => api.auth(accessToken, openid))
-
-/**
- * `GET /sns/jscode2session` with the `WeChatApi` in context.
- *
- * @since 0.1.0
- * @category accessors
- */
-export const code2Session = (
-  jsCode: string
-): Effect.Effect<SessionResponse, WeChatError.RequestFailure, WeChatApi> =>
-  Effect.flatMap(WeChatApi, (api) => api.code2Session(jsCode))
+export const layerWith = (options?: {
+  readonly policy?: RetryPolicy.RetryPolicy | undefined
+}): Layer.Layer<WeChatApi, never, HttpClient.HttpClient | WeChatConfig.WeChatConfig> =>
+  Layer.effect(WeChatApi, makeWith({ policy: options?.policy ?? RetryPolicy.defaultPolicy }))

@@ -16,7 +16,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
 import * as Arguments from "./internal/arguments.js"
-import type { CipherKey } from "./TokenCipher.js"
+import type { CipherKey } from "./internal/cipherKey.js"
 
 /**
  * The resolved configuration.
@@ -53,7 +53,7 @@ export interface WeChatConfigShape {
 export class WeChatConfig extends Context.Tag("@wxauth/core/WeChatConfig")<WeChatConfig, WeChatConfigShape>() {}
 
 /**
- * Options of `layer` / `make`.
+ * Options of `layer` / `makeEither`.
  *
  * @since 0.1.0
  * @category models
@@ -143,7 +143,7 @@ const field = (options: unknown, key: string): unknown =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Either.Either<WeChatConfigShape, ConfigError.ConfigError> =>
+export const makeEither = (options: Options): Either.Either<WeChatConfigShape, ConfigError.ConfigError> =>
   Either.gen(function*() {
     // JavaScript callers may pass anything: every field is checked for its type before it is used
     const rawAppId = field(options, "appId")
@@ -215,7 +215,7 @@ export const make = (options: Options): Either.Either<WeChatConfigShape, ConfigE
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<WeChatConfig, ConfigError.ConfigError> =>
-  Layer.effect(WeChatConfig, make(options))
+  Layer.effect(WeChatConfig, makeEither(options))
 
 /**
  * The configuration from `Config` values.
@@ -224,7 +224,7 @@ export const layer = (options: Options): Layer.Layer<WeChatConfig, ConfigError.C
  * @category layers
  */
 export const layerConfig = (options: Config.Config.Wrap<Options>): Layer.Layer<WeChatConfig, ConfigError.ConfigError> =>
-  Layer.effect(WeChatConfig, Effect.flatMap(Arguments.unwrapConfig("WeChatConfig", options), make))
+  Layer.effect(WeChatConfig, Effect.flatMap(Arguments.unwrapConfig("WeChatConfig", options), makeEither))
 
 const optionalString = (name: string) => Config.option(Config.string(name))
 
@@ -249,7 +249,7 @@ export const layerFromEnv: Layer.Layer<WeChatConfig, ConfigError.ConfigError> = 
     const openBaseUrl = yield* optionalString("WECHAT_OPEN_BASE_URL")
     const stateSecret = yield* Config.option(secretString("WECHAT_STATE_SECRET"))
     const timeout = yield* Config.option(Config.duration("WECHAT_TIMEOUT"))
-    return yield* make({
+    return yield* makeEither({
       appId,
       appSecret,
       apiBaseUrl: Option.getOrUndefined(apiBaseUrl),

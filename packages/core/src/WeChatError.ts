@@ -605,27 +605,84 @@ export const fromErrcode = (errcode: number, errmsg: string, endpoint?: string):
 const tagOf = (u: unknown): string | undefined =>
   Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" ? u._tag : undefined
 
-const retryable = new Set(["SystemBusy", "RateLimited", "TransportError"])
-const reauthorize = new Set([
-  "InvalidCode",
-  "CodeExpired",
-  "InvalidRefreshToken",
-  "RefreshTokenExpired",
-  "ScopeUnauthorized",
-  "ConsentDenied",
-  "TokenNotFound"
-])
+/**
+ * What a failure means for the caller, the one classification every policy refers to:
+ *
+ * - `transient`: WeChat was busy (-1) or the network failed; the same call may succeed in a moment
+ *   (retried with backoff where the call is idempotent). A refresher that waited too long for
+ *   another's lock is transient too.
+ * - `throttled`: a quota is reached (45009 / 45011): retry later, never at once.
+ * - `refreshable`: the access token is expired or rejected (42001, 40014, 40001): refresh it, then
+ *   call again once.
+ * - `reauthorize`: only a new consent helps (a bad or expired code, a rejected refresh token, a
+ *   scope not granted, a refused consent, no stored token).
+ * - `permanent`: anything else: a configuration error, a caller's mistake, a malformed answer,
+ *   an unknown errcode. Retrying does not help.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Kind = "transient" | "throttled" | "refreshable" | "reauthorize" | "permanent"
+
+const kinds: Readonly<Record<string, Kind>> = {
+  SystemBusy: "transient",
+  TransportError: "transient",
+  RefreshLockTimeout: "transient",
+  RateLimited: "throttled",
+  AccessTokenExpired: "refreshable",
+  InvalidAccessToken: "refreshable",
+  InvalidCredential: "refreshable",
+  InvalidCode: "reauthorize",
+  CodeExpired: "reauthorize",
+  InvalidRefreshToken: "reauthorize",
+  RefreshTokenExpired: "reauthorize",
+  ScopeUnauthorized: "reauthorize",
+  ConsentDenied: "reauthorize",
+  TokenNotFound: "reauthorize"
+}
 
 /**
- * True for transient failures worth retrying later: `SystemBusy`, `RateLimited`, `TransportError`.
+ * The {@link Kind} of any value: an error of this module by its tag, anything else `permanent`.
  *
  * @since 0.1.0
  * @category predicates
  */
-export const isRetryable = (e: unknown): e is SystemBusy | RateLimited | TransportError => {
+export const kindOf = (e: unknown): Kind => {
   const tag = tagOf(e)
-  return tag !== undefined && retryable.has(tag)
+  return (tag !== undefined && Object.hasOwn(kinds, tag) ? kinds[tag] : undefined) ?? "permanent"
 }
+
+/**
+ * True for `transient` failures (`SystemBusy`, `TransportError`, `RefreshLockTimeout`): the same
+ * call may succeed in a moment. What the retry policy retries by default.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isTransient = (e: unknown): e is SystemBusy | TransportError | RefreshLockTimeout =>
+  kindOf(e) === "transient"
+
+/**
+ * True for failures worth retrying later: `transient` and `throttled` (`SystemBusy`, `RateLimited`,
+ * `TransportError`, `RefreshLockTimeout`).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isRetryable = (e: unknown): e is SystemBusy | RateLimited | TransportError | RefreshLockTimeout => {
+  const kind = kindOf(e)
+  return kind === "transient" || kind === "throttled"
+}
+
+/**
+ * True when the access token is expired or rejected (42001, 40014, 40001): refreshing it and calling
+ * again once may succeed.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isRefreshable = (e: unknown): e is AccessTokenExpired | InvalidAccessToken | InvalidCredential =>
+  kindOf(e) === "refreshable"
 
 /**
  * True when only a new consent helps: send the user through the authorize URL again.
@@ -642,10 +699,22 @@ export const requiresReauthorization = (
   | RefreshTokenExpired
   | ScopeUnauthorized
   | ConsentDenied
-  | TokenNotFound =>
-{
+  | TokenNotFound => kindOf(e) === "reauthorize"
+
+/**
+ * True when a request certainly had no effect on WeChat's side, so even a single-use code may be
+ * sent again: WeChat answered -1, or the request was never sent (refused, or failed while
+ * connecting). After a timeout or a reset the code may be burnt.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isSafeToResend = (e: unknown): e is SystemBusy | TransportError => {
   const tag = tagOf(e)
-  return tag !== undefined && reauthorize.has(tag)
+  if (tag === "SystemBusy") return true
+  if (tag !== "TransportError") return false
+  const transport = e as TransportError
+  return transport.reason === "ConnectionRefused" || transport.phase === "connect"
 }
 
 /**

@@ -14,34 +14,19 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
+import type * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
-import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { Agent, type Dispatcher, ProxyAgent } from "undici"
 import * as Arguments from "./internal/arguments.js"
 import * as internal from "./internal/httpClient.js"
 import * as cause from "./internal/httpClientCause.js"
-
-/**
- * Marks the clients of this module (and those derived from them by request-side combinators).
- *
- * @since 0.1.0
- * @category type ids
- */
-export const TypeId: unique symbol = internal.TypeId as any
-
-/**
- * @since 0.1.0
- * @category type ids
- */
-export type TypeId = typeof TypeId
 
 /**
  * Options of `make` / `layer`.
@@ -162,66 +147,61 @@ export const isTransportCause: (u: unknown) => u is TransportCause = cause.isTra
 export const toTransportCause: (u: unknown) => TransportCause = cause.toTransportCause
 
 /**
- * Whether `client` is one of this module's clients, or derived from one by request-side
- * combinators (`HttpClient.mapRequest`, `mapRequestEffect`, `mapRequestInput`...), which keep
- * its dispatch. Response-side combinators (`transformResponse`, `filterStatusOk`, `retry`,
- * `withTracerDisabledWhen`, `tap`...) hide it: check before applying those.
+ * The limits of the requests made by this module's clients: the deadline (`timeoutMillis`) and the
+ * largest body accepted (`maxResponseBytes`). Unset fields keep the client's own (from
+ * {@link Options}).
  *
  * @since 0.1.0
- * @category guards
+ * @category models
  */
-export const isWeChatHttpClient: <E, R>(client: HttpClient.HttpClient.With<E, R>) => boolean =
-  internal.isWeChatHttpClient
+export type RequestLimits = internal.RequestLimits
 
 /**
- * The same client (same pool, same request-side combinators) with another per-request deadline.
+ * The {@link RequestLimits} in force for the current fiber; this module's clients read them when a
+ * request is sent, so clients derived by request-side combinators (`HttpClient.mapRequest`...)
+ * honour them too.
  *
- * For any other `HttpClient` (see {@link isWeChatHttpClient}) it falls back to an `Effect.timeout`
- * on the wait for the response, which does not cover reading a streamed body later: wrap the
- * whole call in `Effect.timeout` there. Either way the timeout is a `RequestError` with reason
- * `"Transport"` and a {@link TransportCause} of kind `"Timeout"`, code `"WXAUTH_DEADLINE"`.
+ * @since 0.1.0
+ * @category fiber refs
+ */
+export const currentRequestLimits: FiberRef.FiberRef<RequestLimits> = internal.currentRequestLimits
+
+/**
+ * Runs `effect` with other request limits for every call this module's clients make in it, on the
+ * same pool. Another `HttpClient` ignores them: bound its calls with `Effect.timeout`.
+ *
+ * @example
+ * ```ts
+ * import { WeChatHttpClient } from "@wxauth/core"
+ * import * as HttpClient from "@effect/platform/HttpClient"
+ * import * as Effect from "effect/Effect"
+ *
+ * const quick = Effect.flatMap(HttpClient.HttpClient, (client) => client.get("http://127.0.0.1:8800/")).pipe(
+ *   WeChatHttpClient.withRequestLimits({ timeoutMillis: 500, maxResponseBytes: 4096 })
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category combinators
  */
-export const withTimeout: {
-  (
-    timeout: Duration.DurationInput
-  ): <E, R>(self: HttpClient.HttpClient.With<E, R>) => HttpClient.HttpClient.With<E | HttpClientError.RequestError, R>
-  <E, R>(
-    self: HttpClient.HttpClient.With<E, R>,
-    timeout: Duration.DurationInput
-  ): HttpClient.HttpClient.With<E | HttpClientError.RequestError, R>
-} = dual(
-  2,
-  <E, R>(self: HttpClient.HttpClient.With<E, R>, timeout: Duration.DurationInput) =>
-    // anything but a client (a JavaScript caller's mistake) is returned as it is
-    Predicate.hasProperty(self, HttpClient.TypeId) ? internal.withTimeout(self, timeoutMillisOf(timeout)) : self
-)
-
-const timeoutMillisOf = (timeout: Duration.DurationInput): number => {
-  const decoded = Duration.decodeUnknown(timeout)
-  const millis = decoded._tag === "None" ? Number.NaN : Duration.toMillis(decoded.value)
-  return Number.isNaN(millis) ? defaultTimeoutMillis : Math.max(1, millis)
-}
+export const withRequestLimits: {
+  (limits: RequestLimits): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(effect: Effect.Effect<A, E, R>, limits: RequestLimits): Effect.Effect<A, E, R>
+} = internal.withRequestLimits
 
 /**
- * A client over a dispatcher you own (an undici `Agent`, `Pool`, `ProxyAgent`, `MockAgent`...);
- * it is never closed by this module.
+ * Present in a context whose `HttpClient` is this module's client (provided by {@link layer} and
+ * {@link layerConfig} with it): it enforces the {@link RequestLimits} of each request itself, so
+ * `WeChatApi` sets them instead of wrapping every call in a timeout and a size-capped reader.
+ * Provide another `HttpClient` after `layer` only together with removing this marker.
  *
  * @since 0.1.0
- * @category constructors
+ * @category tags
  */
-export const fromDispatcher = (
-  dispatcher: Dispatcher,
-  options?: { readonly timeout?: Duration.DurationInput | undefined } | undefined
-): HttpClient.HttpClient =>
-  internal.makeClient(
-    dispatcher,
-    timeoutMillisOf(options?.timeout ?? defaults.timeout),
-    Effect.succeed,
-    defaults.maxResponseBytes
-  )
+export class EnforcesRequestLimits extends Context.Tag("@wxauth/core/WeChatHttpClient/EnforcesRequestLimits")<
+  EnforcesRequestLimits,
+  true
+>() {}
 
 interface Resolved {
   readonly timeoutMillis: number
@@ -324,7 +304,7 @@ export const make = (
             )
           )
       ),
-      (dispatcher) => internal.makeClient(dispatcher, resolved.timeoutMillis, Effect.succeed, resolved.maxResponseBytes)
+      (dispatcher) => internal.makeClient(dispatcher, resolved.timeoutMillis, resolved.maxResponseBytes)
     ))
 
 /**
@@ -342,7 +322,10 @@ export const make = (
  */
 export const layer = (
   options?: Options | undefined
-): Layer.Layer<HttpClient.HttpClient, ConfigError.ConfigError> => Layer.scoped(HttpClient.HttpClient, make(options))
+): Layer.Layer<HttpClient.HttpClient | EnforcesRequestLimits, ConfigError.ConfigError> =>
+  Layer.merge(Layer.scoped(HttpClient.HttpClient, make(options)), enforces)
+
+const enforces = Layer.succeed(EnforcesRequestLimits, true)
 
 /**
  * The lean client from `Config` values.
@@ -363,5 +346,8 @@ export const layer = (
  */
 export const layerConfig = (
   options: Config.Config.Wrap<Options>
-): Layer.Layer<HttpClient.HttpClient, ConfigError.ConfigError> =>
-  Layer.scoped(HttpClient.HttpClient, Effect.flatMap(Arguments.unwrapConfig("WeChatHttpClient", options), make))
+): Layer.Layer<HttpClient.HttpClient | EnforcesRequestLimits, ConfigError.ConfigError> =>
+  Layer.merge(
+    Layer.scoped(HttpClient.HttpClient, Effect.flatMap(Arguments.unwrapConfig("WeChatHttpClient", options), make)),
+    enforces
+  )

@@ -32,7 +32,7 @@ export * as RefreshLock from "./RefreshLock.js"
 /**
  * @since 0.1.0
  */
-export * as RefreshPolicy from "./RefreshPolicy.js"
+export * as RetryPolicy from "./RetryPolicy.js"
 
 /**
  * @since 0.1.0

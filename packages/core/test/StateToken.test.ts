@@ -9,7 +9,8 @@ import * as TestClock from "effect/TestClock"
 const appId = "wx1234567890abcdef"
 const stateSecret = "a state secret of at least sixteen characters"
 const options = { appId, appSecret: "the-app-secret", stateSecret }
-const configOf = (o: WeChatConfig.Options): WeChatConfig.WeChatConfigShape => Either.getOrThrow(WeChatConfig.make(o))
+const configOf = (o: WeChatConfig.Options): WeChatConfig.WeChatConfigShape =>
+  Either.getOrThrow(WeChatConfig.makeEither(o))
 const config = configOf(options)
 const ConfigLive = WeChatConfig.layer(options)
 
@@ -18,13 +19,13 @@ const t0 = Date.UTC(2025, 2, 1, 8, 0, 0, 250)
 const minutes = (n: number) => n * 60_000
 
 const reasonOf = (config: StateToken.StateConfig, now: number, state: string, binding?: string) =>
-  Either.match(StateToken.verifyWith(config, now, state, binding === undefined ? undefined : { binding }), {
+  Either.match(StateToken.verifySync(config, now, state, binding === undefined ? undefined : { binding }), {
     onLeft: (e) => e.reason,
     onRight: () => "ok" as const
   })
 
 const mustMake = (options?: StateToken.MakeOptions, now = t0) =>
-  Either.getOrThrow(StateToken.makeWith(config, now, options))
+  Either.getOrThrow(StateToken.makeSync(config, now, options))
 
 const wechatState = /^[a-zA-Z0-9]{1,128}$/
 
@@ -67,7 +68,7 @@ describe("StateToken", () => {
   it.effect("the pure variants agree with the effectful ones", () =>
     Effect.gen(function*() {
       const state = mustMake({ returnTo: "/x", binding: "c" })
-      const verified = Either.getOrThrow(StateToken.verifyWith(config, t0 + 1000, state, { binding: "c" }))
+      const verified = Either.getOrThrow(StateToken.verifySync(config, t0 + 1000, state, { binding: "c" }))
       assert.deepStrictEqual(verified, {
         returnTo: "/x",
         issuedAt: t0 - 250,
@@ -77,7 +78,7 @@ describe("StateToken", () => {
       yield* TestClock.setTime(t0 + 1000)
       assert.deepStrictEqual(yield* StateToken.verify(state, { binding: "c" }), verified)
       const made = yield* StateToken.make({ returnTo: "/y" })
-      assert.strictEqual(Either.getOrThrow(StateToken.verifyWith(config, t0 + 2000, made)).returnTo, "/y")
+      assert.strictEqual(Either.getOrThrow(StateToken.verifySync(config, t0 + 2000, made)).returnTo, "/y")
     }).pipe(Effect.provide(ConfigLive)))
 
   it("any return path either fits (<= 128 chars of [a-zA-Z0-9], verifying to itself) or is an InvalidArgument", () => {
@@ -94,7 +95,7 @@ describe("StateToken", () => {
         returnTo,
         binding
       ) => {
-        const made = StateToken.makeWith(config, t0, { returnTo, binding })
+        const made = StateToken.makeSync(config, t0, { returnTo, binding })
         if (Either.isLeft(made)) {
           assert.strictEqual(made.left._tag, "InvalidArgument")
           assert.strictEqual(made.left.argument, "returnTo")
@@ -102,7 +103,7 @@ describe("StateToken", () => {
           return
         }
         assert.match(made.right, wechatState)
-        const verified = Either.getOrThrow(StateToken.verifyWith(config, t0, made.right, { binding }))
+        const verified = Either.getOrThrow(StateToken.verifySync(config, t0, made.right, { binding }))
         assert.strictEqual(verified.returnTo, returnTo)
         fitted++
       }),
@@ -140,11 +141,11 @@ describe("StateToken", () => {
         assert.strictEqual(state.length, 128)
         assert.match(state, wechatState)
         assert.strictEqual(
-          Either.getOrThrow(StateToken.verifyWith(config, t0, state, { binding })).returnTo,
+          Either.getOrThrow(StateToken.verifySync(config, t0, state, { binding })).returnTo,
           ascii(max)
         )
       }
-      const tooLong = StateToken.makeWith(config, t0, { returnTo: ascii(max + 1), binding })
+      const tooLong = StateToken.makeSync(config, t0, { returnTo: ascii(max + 1), binding })
       assert.isTrue(Either.isLeft(tooLong))
       if (Either.isLeft(tooLong)) {
         assert.strictEqual(tooLong.left._tag, "InvalidArgument")
@@ -153,8 +154,8 @@ describe("StateToken", () => {
       }
     }
     // multi-byte characters count in UTF-8 bytes: "/" + 15 four-byte emoji = 61 bytes fits, 16 (65) does not
-    assert.isTrue(Either.isRight(StateToken.makeWith(config, t0, { returnTo: `/${"😀".repeat(15)}` })))
-    assert.isTrue(Either.isLeft(StateToken.makeWith(config, t0, { returnTo: `/${"😀".repeat(16)}` })))
+    assert.isTrue(Either.isRight(StateToken.makeSync(config, t0, { returnTo: `/${"😀".repeat(15)}` })))
+    assert.isTrue(Either.isLeft(StateToken.makeSync(config, t0, { returnTo: `/${"😀".repeat(16)}` })))
   })
 
   it("every single-character change of a state fails", () => {

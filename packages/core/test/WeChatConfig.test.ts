@@ -91,7 +91,7 @@ describe("WeChatConfig", () => {
 
   it("a JavaScript caller's missing or wrong-typed field is the same ConfigError naming it, never a TypeError", () => {
     const problem = (options: unknown) => {
-      const result = WeChatConfig.make(options as WeChatConfig.Options)
+      const result = WeChatConfig.makeEither(options as WeChatConfig.Options)
       assert.strictEqual(result._tag, "Left", JSON.stringify(options))
       return result._tag === "Left" ? String(result.left) : ""
     }
@@ -116,7 +116,7 @@ describe("WeChatConfig", () => {
 
   it("a base URL with credentials is refused, and the credentials are not in the error", () => {
     for (const apiBaseUrl of ["https://user:hunter2@api.weixin.qq.com", "https://tok3n@api.weixin.qq.com"]) {
-      const result = WeChatConfig.make({ appId: "wxabc", appSecret: "s", apiBaseUrl })
+      const result = WeChatConfig.makeEither({ appId: "wxabc", appSecret: "s", apiBaseUrl })
       assert.strictEqual(result._tag, "Left")
       if (result._tag === "Left") {
         assert.include(String(result.left), "credentials")
@@ -124,12 +124,16 @@ describe("WeChatConfig", () => {
         assert.notInclude(String(result.left), "tok3n")
       }
     }
-    const open = WeChatConfig.make({ appId: "wxabc", appSecret: "s", openBaseUrl: "https://u:p@open.weixin.qq.com" })
+    const open = WeChatConfig.makeEither({
+      appId: "wxabc",
+      appSecret: "s",
+      openBaseUrl: "https://u:p@open.weixin.qq.com"
+    })
     assert.strictEqual(open._tag, "Left")
   })
 
   it("maxResponseBytes defaults to 64 KiB", () => {
-    const result = WeChatConfig.make({ appId: "wxabc", appSecret: "s" })
+    const result = WeChatConfig.makeEither({ appId: "wxabc", appSecret: "s" })
     assert.strictEqual(result._tag === "Right" ? result.right.maxResponseBytes : 0, 65_536)
   })
 })

@@ -227,22 +227,29 @@ describe("WeChatHttpClient", () => {
       assert.strictEqual(server.seen[1].headers["content-type"], "application/json")
       assert.strictEqual(server.seen[1].body, `{"a":1}`)
 
+      // WeChat's APIs take a query, form fields or JSON: streamed and multipart bodies are refused
+      // before anything is sent
       const multipart = new FormData()
       multipart.append("media", "hello")
-      yield* client.execute(
-        HttpClientRequest.post(`${server.url}/multipart`).pipe(
-          HttpClientRequest.bodyFormData(multipart)
+      const refused = [
+        yield* Effect.flip(
+          client.execute(
+            HttpClientRequest.post(`${server.url}/multipart`).pipe(HttpClientRequest.bodyFormData(multipart))
+          )
+        ),
+        yield* Effect.flip(
+          client.execute(
+            HttpClientRequest.post(`${server.url}/stream`).pipe(
+              HttpClientRequest.bodyStream(Stream.make(new TextEncoder().encode("str")))
+            )
+          )
         )
-      )
-      assert.match(String(server.seen[2].headers["content-type"]), /^multipart\/form-data; boundary=/)
-      assert.include(server.seen[2].body, "hello")
-
-      yield* client.execute(
-        HttpClientRequest.post(`${server.url}/stream`).pipe(
-          HttpClientRequest.bodyStream(Stream.make(new TextEncoder().encode("str"), new TextEncoder().encode("eam")))
-        )
-      )
-      assert.strictEqual(server.seen[3].body, "stream")
+      ]
+      for (const error of refused) {
+        assert.strictEqual(error._tag, "RequestError")
+        assert.strictEqual((error as HttpClientError.RequestError).reason, "Encode")
+      }
+      assert.strictEqual(server.seen.length, 2)
     }))
 
   it.scopedLive("encodes query values exactly as URLSearchParams does", () =>
@@ -334,7 +341,9 @@ describe("WeChatHttpClient", () => {
         const client = yield* WeChatHttpClient.make({ timeout: "2 seconds", connections: 1 })
         const first = yield* Effect.fork(client.get(`${server.url}/first`))
         yield* waitFor(() => new Promise((resolve) => setTimeout(resolve, 50)), "the first request to go out")
-        const queued = WeChatHttpClient.withTimeout(client, "150 millis").get(`${server.url}/queued`)
+        const queued = client.get(`${server.url}/queued`).pipe(
+          WeChatHttpClient.withRequestLimits({ timeoutMillis: 150 })
+        )
         const cause = transportCauseOf(yield* Effect.flip(queued))
         assert.strictEqual(cause.code, "WXAUTH_DEADLINE")
         assert.strictEqual(cause.phase, "connect")
@@ -345,29 +354,43 @@ describe("WeChatHttpClient", () => {
         assert.deepStrictEqual(server.seen.map((seen) => seen.url), ["/first"])
       }))
 
-    it.scopedLive("withTimeout changes the deadline, on the same pool", () =>
+    it.scopedLive("withRequestLimits changes the deadline of the calls in it, on the same pool", () =>
       Effect.gen(function*() {
         const server = yield* serve((req, res) => {
           setTimeout(() => json(200, { ok: true })(req, res, ""), req.url === "/slow" ? 400 : 0)
         })
         const client = yield* WeChatHttpClient.make({ timeout: "5 seconds", connections: 1 })
-        const short = WeChatHttpClient.withTimeout(client, "120 millis")
-        assert.isTrue(WeChatHttpClient.isWeChatHttpClient(short))
-        // the shared pool (of one connection here): the base client's socket serves the derived client
+        const short = WeChatHttpClient.withRequestLimits({ timeoutMillis: 120 })
+        // the shared pool (of one connection here): one socket serves calls with either deadline
         yield* Effect.flatMap(client.get(`${server.url}/fast`), (r) => r.json)
-        yield* Effect.flatMap(short.get(`${server.url}/fast`), (r) => r.json)
+        yield* Effect.flatMap(client.get(`${server.url}/fast`), (r) => r.json).pipe(short)
         assert.strictEqual(server.connections(), 1)
 
-        const { exit, millis } = yield* elapsedMillis(short.get(`${server.url}/slow`))
+        const { exit, millis } = yield* elapsedMillis(client.get(`${server.url}/slow`).pipe(short))
         const cause = transportCauseOf(yield* Effect.flip(exit))
         assert.strictEqual(cause.code, "WXAUTH_DEADLINE")
         assert.isAtLeast(millis, 110)
         assert.isBelow(millis, 380)
-        // the original keeps its own deadline
+        // outside it, the client keeps its own deadline
         const response = yield* client.get(`${server.url}/slow`)
         assert.strictEqual(response.status, 200)
-        // pipeable too
-        assert.isTrue(WeChatHttpClient.isWeChatHttpClient(client.pipe(WeChatHttpClient.withTimeout("1 second"))))
+        // data-first too
+        const late = yield* Effect.flip(
+          WeChatHttpClient.withRequestLimits(client.get(`${server.url}/slow`), { timeoutMillis: 100 })
+        )
+        assert.strictEqual(transportCauseOf(late).code, "WXAUTH_DEADLINE")
+      }))
+
+    it.scopedLive("withRequestLimits caps the body of the calls in it", () =>
+      Effect.gen(function*() {
+        const server = yield* serve(json(200, { padding: "x".repeat(10_000) }))
+        const client = yield* WeChatHttpClient.make()
+        const response = yield* client.get(`${server.url}/big`)
+        assert.strictEqual(response.status, 200)
+        const error = yield* Effect.flip(
+          client.get(`${server.url}/big`).pipe(WeChatHttpClient.withRequestLimits({ maxResponseBytes: 1024 }))
+        )
+        assert.strictEqual(transportCauseOf(error).code, "WXAUTH_RESPONSE_TOO_LARGE")
       }))
   })
 
@@ -487,36 +510,33 @@ describe("WeChatHttpClient", () => {
       assert.strictEqual(target.seen.length, 3)
     }))
 
-  it.scopedLive("request-side combinators keep the client recognisable; response-side ones hide it", () =>
+  it.scopedLive("request-side combinators keep the client's limits: withRequestLimits reaches a derived client", () =>
     Effect.gen(function*() {
-      const server = yield* serve(json(200, userInfo))
+      const server = yield* serve((req, res) => {
+        setTimeout(() => json(200, userInfo)(req, res, ""), req.url === "/slow" ? 400 : 0)
+      })
       const client = yield* WeChatHttpClient.make()
-      assert.isTrue(WeChatHttpClient.isWeChatHttpClient(client))
-      assert.isTrue(WeChatHttpClient.TypeId in client)
       const prefixed = client.pipe(HttpClient.mapRequest(HttpClientRequest.prependUrl(server.url)))
-      assert.isTrue(WeChatHttpClient.isWeChatHttpClient(prefixed))
-      // withTimeout keeps the request-side combinators
       const decoded = yield* Effect.flatMap(
-        WeChatHttpClient.withTimeout(prefixed, "1 second").get("/sns/userinfo"),
+        prefixed.get("/sns/userinfo"),
         HttpClientResponse.schemaBodyJson(UserInfo)
-      )
+      ).pipe(WeChatHttpClient.withRequestLimits({ timeoutMillis: 1000 }))
       assert.deepStrictEqual(decoded, userInfo)
       assert.strictEqual(server.seen[0].url, "/sns/userinfo")
-      assert.isFalse(WeChatHttpClient.isWeChatHttpClient(HttpClient.filterStatusOk(client)))
-      const stock = yield* HttpClient.HttpClient.pipe(Effect.provide(FetchHttpClient.layer))
-      assert.isFalse(WeChatHttpClient.isWeChatHttpClient(stock))
+      const late = yield* Effect.flip(
+        prefixed.get("/slow").pipe(WeChatHttpClient.withRequestLimits({ timeoutMillis: 100 }))
+      )
+      assert.strictEqual(transportCauseOf(late).code, "WXAUTH_DEADLINE")
     }))
 
-  it.scopedLive("withTimeout on another client: the same Timeout error shape", () =>
+  it.effect("the layer marks its client as enforcing request limits; make alone does not", () =>
     Effect.gen(function*() {
-      const server = yield* serve(() => {
-        // never answers
-      })
-      const stock = yield* HttpClient.HttpClient.pipe(Effect.provide(FetchHttpClient.layer))
-      const bounded = WeChatHttpClient.withTimeout(stock, "150 millis")
-      const cause = transportCauseOf(yield* Effect.flip(bounded.get(`${server.url}/x`)))
-      assert.strictEqual(cause.kind, "Timeout")
-      assert.strictEqual(cause.code, "WXAUTH_DEADLINE")
+      const marked = yield* Effect.serviceOption(WeChatHttpClient.EnforcesRequestLimits).pipe(
+        Effect.provide(WeChatHttpClient.layer())
+      )
+      assert.isTrue(marked._tag === "Some")
+      const unmarked = yield* Effect.serviceOption(WeChatHttpClient.EnforcesRequestLimits)
+      assert.isTrue(unmarked._tag === "None")
     }))
 
   it.scopedLive("creates no span and sends no trace headers (a stock client, as a control, does)", () =>
@@ -617,7 +637,7 @@ describe("WeChatHttpClient", () => {
       })
       yield* Effect.gen(function*() {
         const client = yield* HttpClient.HttpClient
-        assert.isTrue(WeChatHttpClient.isWeChatHttpClient(client))
+        assert.isTrue((yield* Effect.serviceOption(WeChatHttpClient.EnforcesRequestLimits))._tag === "Some")
         const { exit, millis } = yield* elapsedMillis(client.get(`${server.url}/x`))
         assert.strictEqual(transportCauseOf(yield* Effect.flip(exit)).code, "WXAUTH_DEADLINE")
         assert.isBelow(millis, 600)

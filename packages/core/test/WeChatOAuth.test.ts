@@ -1,7 +1,7 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import {
-  RefreshPolicy,
+  RetryPolicy,
   TokenStore,
   WeChatApi,
   WeChatConfig,
@@ -480,7 +480,7 @@ describe("WeChatOAuth", () => {
         assert.strictEqual((yield* stats).userinfo, 1)
       }).pipe(
         Effect.provide(
-          WeChatOAuth.layerWith({ policy: { isTransient: () => false } }).pipe(
+          WeChatOAuth.layerWith({ policy: { retryOn: () => false } }).pipe(
             Layer.provideMerge(TokenStore.layerMemory),
             Layer.provide(configLayer),
             Layer.provide(Sandbox.layerHttpClient),
@@ -520,7 +520,7 @@ describe("WeChatOAuth", () => {
       yield* Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve)))
       const port = (server.address() as Net.AddressInfo).port
       yield* Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
-      const retries = () => RefreshPolicy.retriesTotal.unsafeValue([MetricLabel.make("endpoint", "access_token")]).count
+      const retries = () => RetryPolicy.retriesTotal.unsafeValue([MetricLabel.make("endpoint", "access_token")]).count
       const before = retries()
       const error = yield* Effect.flatMap(
         WeChatOAuth.WeChatOAuth,

@@ -1,4 +1,3 @@
-import * as Headers from "@effect/platform/Headers"
 import type * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
@@ -7,28 +6,31 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as UrlParams from "@effect/platform/UrlParams"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
-import * as Predicate from "effect/Predicate"
-import * as Stream from "effect/Stream"
+import { globalValue } from "effect/GlobalValue"
 import type { Dispatcher } from "undici"
 import { deadline, fromError, type Phase, redactRequest, tooLarge, type TransportCause } from "./httpClientCause.js"
 import { type IncomingHttpHeaders, LeanResponse } from "./httpClientResponse.js"
 
-/** @internal */
-export const TypeId: symbol = Symbol.for("@wxauth/core/WeChatHttpClient")
-
 /**
- * What a lean client's `postprocess` function carries, so that clients derived from it by
- * request-side combinators (`mapRequest`, `prependUrl`...: they keep `postprocess`) are still
- * recognised and can get another deadline.
+ * The limits of one request: its deadline and the largest body accepted. A lean client reads them
+ * from `currentRequestLimits` when the request is sent, so any code around a call (e.g.
+ * `WeChatApi`, with the `WeChatConfig`'s values) can set them without rebuilding the client, and
+ * clients derived from it by request-side combinators keep honouring them.
  *
  * @internal
  */
-export interface Lean {
-  readonly dispatcher: Dispatcher
-  readonly timeoutMillis: number
-  readonly maxResponseBytes: number
+export interface RequestLimits {
+  readonly timeoutMillis?: number | undefined
+  readonly maxResponseBytes?: number | undefined
 }
+
+/** @internal */
+export const currentRequestLimits: FiberRef.FiberRef<RequestLimits> = globalValue(
+  Symbol.for("@wxauth/core/WeChatHttpClient/currentRequestLimits"),
+  () => FiberRef.unsafeMake<RequestLimits>({})
+)
 
 // ---------------------------------------------------------------------------------------------
 // request line
@@ -262,26 +264,39 @@ const invalidUrl = (request: HttpClientRequest.HttpClientRequest) =>
     })
   )
 
-const makeSend = (dispatcher: Dispatcher, timeoutMillis: number, maxResponseBytes: number) => {
-  const finite = Number.isFinite(timeoutMillis)
-  // undici's own timers are per phase, idle-based and coarse (about 0.5 s granularity above 1 s):
-  // a backstop past the deadline, never the deadline itself.
-  const backstop = finite ? timeoutMillis + 1000 : null
+const unsupportedBody = (request: HttpClientRequest.HttpClientRequest, kind: string) =>
+  Effect.fail(
+    new HttpClientError.RequestError({
+      request: redactRequest(request),
+      reason: "Encode",
+      description: `a ${kind} body is not supported: send bytes, text or JSON`
+    })
+  )
+
+const makeSend = (
+  dispatcher: Dispatcher,
+  defaults: { readonly timeoutMillis: number; readonly maxResponseBytes: number }
+) => {
   const exchange = (
     request: HttpClientRequest.HttpClientRequest,
-    headers: Headers.Headers,
     origin: string,
     path: string,
-    body: DispatchBody
+    body: DispatchBody,
+    limits: RequestLimits
   ) =>
     Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
-      const handler = new Exchange(request, resume, timeoutMillis, maxResponseBytes)
+      const timeoutMillis: number = limits.timeoutMillis ?? defaults.timeoutMillis
+      const finite = Number.isFinite(timeoutMillis)
+      const handler = new Exchange(request, resume, timeoutMillis, limits.maxResponseBytes ?? defaults.maxResponseBytes)
       if (finite) handler.timer = setTimeout(expire, timeoutMillis, handler)
+      // undici's own timers are per phase, idle-based and coarse (about 0.5 s granularity above 1 s):
+      // a backstop past the deadline, never the deadline itself.
+      const backstop = finite ? timeoutMillis + 1000 : null
       dispatcher.dispatch({
         origin,
         path,
         method: request.method,
-        headers,
+        headers: request.headers,
         body,
         headersTimeout: backstop,
         bodyTimeout: backstop
@@ -293,24 +308,12 @@ const makeSend = (dispatcher: Dispatcher, timeoutMillis: number, maxResponseByte
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
     const base = targetOf(request.url)
     if (base === undefined) return invalidUrl(request)
-    const path = pathOf(base, request.urlParams)
     const body = request.body
-    switch (body._tag) {
-      case "Stream":
-        return Effect.flatMap(
-          Stream.toReadableStreamEffect(body.stream),
-          (stream) => exchange(request, request.headers, base.origin, path, stream as unknown as DispatchBody)
-        )
-      case "FormData": {
-        // The global FormData may come from another undici than ours (Node bundles its own), which
-        // ours cannot serialise: let the global Response encode it (multipart, with its boundary).
-        const encoded = new Response(body.formData)
-        const headers = Headers.set(request.headers, "content-type", encoded.headers.get("content-type")!)
-        return exchange(request, headers, base.origin, path, encoded.body as unknown as DispatchBody)
-      }
-      default:
-        return exchange(request, request.headers, base.origin, path, bodyOf(body))
-    }
+    if (body._tag === "Stream" || body._tag === "FormData") return unsupportedBody(request, body._tag)
+    const path = pathOf(base, request.urlParams)
+    return Effect.withFiberRuntime((fiber) =>
+      exchange(request, base.origin, path, bodyOf(body), fiber.getFiberRef(currentRequestLimits))
+    )
   }
 }
 
@@ -318,83 +321,48 @@ const makeSend = (dispatcher: Dispatcher, timeoutMillis: number, maxResponseByte
 // clients
 // ---------------------------------------------------------------------------------------------
 
-type AnyPreprocess = HttpClient.HttpClient.Preprocess<any, any>
-
-const leanOfPostprocess = (u: unknown): Lean | undefined =>
-  Predicate.hasProperty(u, "postprocess") && typeof u.postprocess === "function" &&
-    Predicate.hasProperty(u.postprocess, TypeId)
-    ? u.postprocess[TypeId] as Lean
-    : undefined
-
-/** @internal */
-export const leanOf = (client: unknown): Lean | undefined => leanOfPostprocess(client)
-
-/** @internal */
-export const isWeChatHttpClient = (client: unknown): boolean => leanOfPostprocess(client) !== undefined
-
-/** @internal */
-export const makeClient = (
-  dispatcher: Dispatcher,
-  timeoutMillis: number,
-  preprocess: AnyPreprocess = Effect.succeed,
-  maxResponseBytes: number = Number.POSITIVE_INFINITY
-): HttpClient.HttpClient => {
-  const send = makeSend(dispatcher, timeoutMillis, maxResponseBytes)
-  const postprocess = (
-    request: Effect.Effect<HttpClientRequest.HttpClientRequest, any, any>
-  ): Effect.Effect<HttpClientResponse.HttpClientResponse, any, any> =>
-    // the base client's preprocess is `Effect.succeed`: skip a flatMap
-    Exit.isExit(request) && Exit.isSuccess(request)
-      ? send(request.value as HttpClientRequest.HttpClientRequest)
-      : Effect.flatMap(request, send)
-  const lean: Lean = { dispatcher, timeoutMillis, maxResponseBytes }
-  Object.defineProperty(postprocess, TypeId, { value: lean })
-  const client = HttpClient.makeWith(postprocess, preprocess) as HttpClient.HttpClient
-  Object.defineProperty(client, TypeId, { value: TypeId })
-  return client
-}
-
-/** @internal */
-export const withTimeout = dual<
-  (timeoutMillis: number) => <E, R>(self: HttpClient.HttpClient.With<E, R>) => HttpClient.HttpClient.With<
-    E | HttpClientError.RequestError,
-    R
-  >,
-  <E, R>(
-    self: HttpClient.HttpClient.With<E, R>,
-    timeoutMillis: number
-  ) => HttpClient.HttpClient.With<E | HttpClientError.RequestError, R>
->(2, <E, R>(self: HttpClient.HttpClient.With<E, R>, timeoutMillis: number) => {
-  const lean = leanOf(self)
-  if (lean !== undefined) {
-    return makeClient(lean.dispatcher, timeoutMillis, (self as any).preprocess, lean.maxResponseBytes) as any
-  }
-  // another client: bound the wait for its response (not the reading of a streamed body)
-  return HttpClient.transform(
-    self,
-    (effect, request: HttpClientRequest.HttpClientRequest) =>
-      Effect.timeoutFail(effect, {
-        duration: timeoutMillis,
-        onTimeout: () => transportError(request, deadline(timeoutMillis, "unknown"))
-      })
-  )
-})
-
 /**
- * A lean client with another deadline and body limit (same pool, same request-side combinators);
- * `undefined` for any other client.
+ * A lean client over `dispatcher`, with default limits that `currentRequestLimits` overrides per
+ * request.
  *
  * @internal
  */
-export const withLimits = (
-  self: HttpClient.HttpClient,
+export const makeClient = (
+  dispatcher: Dispatcher,
   timeoutMillis: number,
-  maxResponseBytes: number
-): HttpClient.HttpClient | undefined => {
-  const lean = leanOf(self)
-  return lean === undefined
-    ? undefined
-    : makeClient(lean.dispatcher, timeoutMillis, (self as any).preprocess, maxResponseBytes)
+  maxResponseBytes: number = Number.POSITIVE_INFINITY
+): HttpClient.HttpClient => {
+  const send = makeSend(dispatcher, { timeoutMillis, maxResponseBytes })
+  // `makeWith` (not `make`): no platform span (it would record the query, where WeChat puts the
+  // secret and tokens), no AbortController: the dispatch handler aborts the request itself
+  return HttpClient.makeWith(
+    (request: Effect.Effect<HttpClientRequest.HttpClientRequest, never, never>) =>
+      // the base client's preprocess is `Effect.succeed`: skip a flatMap
+      Exit.isExit(request) && Exit.isSuccess(request)
+        ? send(request.value as HttpClientRequest.HttpClientRequest)
+        : Effect.flatMap(request, send),
+    Effect.succeed
+  ) as HttpClient.HttpClient
+}
+
+/**
+ * Runs `effect` with the given request limits for every lean client call in it.
+ *
+ * @internal
+ */
+export const withRequestLimits = dual<
+  (limits: RequestLimits) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+  <A, E, R>(effect: Effect.Effect<A, E, R>, limits: RequestLimits) => Effect.Effect<A, E, R>
+>(2, (effect, limits) => Effect.locally(effect, currentRequestLimits, checkedLimits(limits)))
+
+const positiveOrUndefined = (u: unknown): number | undefined =>
+  typeof u === "number" && u > 0 && !Number.isNaN(u) ? u : undefined
+
+/** The limits a caller passed, with any field that is not a positive number left out. */
+const checkedLimits = (limits: unknown): RequestLimits => {
+  if (typeof limits !== "object" || limits === null) return {}
+  const { maxResponseBytes, timeoutMillis } = limits as Record<string, unknown>
+  return { timeoutMillis: positiveOrUndefined(timeoutMillis), maxResponseBytes: positiveOrUndefined(maxResponseBytes) }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,147 @@
+/**
+ * What is retried, how often, and when a token is refreshed: the one policy `WeChatApi.makeWith`,
+ * `WeChatOAuth` and `MiniProgram` apply. Which failures are transient, refreshable or safe to send
+ * again is `WeChatError`'s classification; the policy only decides what to do about each kind.
+ *
+ * @since 0.1.0
+ */
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as WeChatError from "./WeChatError.js"
+
+/**
+ * How code exchanges (`/sns/oauth2/access_token`, `/sns/jscode2session`) are retried. A code is
+ * single-use: only a failure that certainly had no effect may be retried.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExchangeRetry {
+  /** Failures of a code exchange that may be retried. Default `WeChatError.isSafeToResend`. */
+  readonly exchangeRetryOn: (error: WeChatError.RequestFailure) => boolean
+  /** The retry schedule of code exchanges. Default: one retry after about 200 ms. */
+  readonly exchangeRetrySchedule: Schedule.Schedule<unknown, WeChatError.RequestFailure>
+}
+
+/**
+ * The policy.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryPolicy extends ExchangeRetry {
+  /** Failures of idempotent calls (userinfo, auth, refresh) worth retrying at once. Default `WeChatError.isTransient`. */
+  readonly retryOn: (error: WeChatError.RequestFailure) => boolean
+  /** The retry schedule of idempotent calls. Default: exponential from 100 ms, jittered, at most 2 retries. */
+  readonly retrySchedule: Schedule.Schedule<unknown, WeChatError.RequestFailure>
+  /** Failures of userinfo / auth after which getUser refreshes the token and calls once more. Default `WeChatError.isRefreshable`. */
+  readonly refreshOn: (error: WeChatError.RequestFailure) => boolean
+  /** Refresh before calling WeChat when the stored access token expires within this. Default 60 seconds. */
+  readonly refreshSkew: Duration.Duration
+  /** How long a repeated callback with an exchanged code gets the same token. Default (and at most) 60 seconds. */
+  readonly codeMemoTtl: Duration.Duration
+}
+
+/**
+ * The longest code memo: a leaked callback URL must stay useless after a minute.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxCodeMemoTtl: Duration.Duration = Duration.seconds(60)
+
+/**
+ * The default policy.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultPolicy: RetryPolicy = {
+  retryOn: WeChatError.isTransient,
+  retrySchedule: Schedule.exponential("100 millis", 2).pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(2))),
+  exchangeRetryOn: WeChatError.isSafeToResend,
+  exchangeRetrySchedule: Schedule.exponential("200 millis").pipe(
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(1))
+  ),
+  refreshOn: WeChatError.isRefreshable,
+  refreshSkew: Duration.seconds(60),
+  codeMemoTtl: maxCodeMemoTtl
+}
+
+/**
+ * Parts of a policy to replace; durations in any `Duration.DurationInput` form.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Overrides = {
+  readonly [K in keyof RetryPolicy]?: K extends "refreshSkew" | "codeMemoTtl" ? Duration.DurationInput | undefined
+    : RetryPolicy[K] | undefined
+}
+
+const predicates = ["retryOn", "exchangeRetryOn", "refreshOn"] as const
+const schedules = ["retrySchedule", "exchangeRetrySchedule"] as const
+
+const invalid = (field: string, description: string) =>
+  Either.left(ConfigError.InvalidData(["policy", field], description))
+
+const nonNegative = (
+  field: string,
+  input: unknown,
+  fallback: Duration.Duration
+): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
+  if (input === undefined) return Either.right(fallback)
+  const decoded = Duration.decodeUnknown(input)
+  return Option.isSome(decoded) && Duration.isFinite(decoded.value)
+    ? Either.right(decoded.value)
+    : invalid(field, "must be a finite duration")
+}
+
+/**
+ * The default policy with some parts replaced. A part of the wrong type is a `ConfigError` naming it;
+ * `codeMemoTtl` is capped at 60 seconds (a leaked callback URL must stay useless).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (overrides?: Overrides | undefined): Either.Either<RetryPolicy, ConfigError.ConfigError> => {
+  if (overrides === undefined || overrides === null) return Either.right(defaultPolicy)
+  if (typeof overrides !== "object") return invalid("", "must be an object of policy parts")
+  for (const field of predicates) {
+    const value = overrides[field]
+    if (value !== undefined && typeof value !== "function") return invalid(field, "must be a function")
+  }
+  for (const field of schedules) {
+    const value = overrides[field]
+    if (value !== undefined && !Schedule.isSchedule(value)) return invalid(field, "must be a Schedule")
+  }
+  return Either.gen(function*() {
+    const refreshSkew = yield* nonNegative("refreshSkew", overrides.refreshSkew, defaultPolicy.refreshSkew)
+    const codeMemoTtl = yield* nonNegative("codeMemoTtl", overrides.codeMemoTtl, defaultPolicy.codeMemoTtl)
+    return {
+      retryOn: overrides.retryOn ?? defaultPolicy.retryOn,
+      retrySchedule: overrides.retrySchedule ?? defaultPolicy.retrySchedule,
+      exchangeRetryOn: overrides.exchangeRetryOn ?? defaultPolicy.exchangeRetryOn,
+      exchangeRetrySchedule: overrides.exchangeRetrySchedule ?? defaultPolicy.exchangeRetrySchedule,
+      refreshOn: overrides.refreshOn ?? defaultPolicy.refreshOn,
+      refreshSkew,
+      codeMemoTtl: Duration.min(codeMemoTtl, maxCodeMemoTtl)
+    }
+  })
+}
+
+/**
+ * Retries made by a policy after transient failures, by `endpoint`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const retriesTotal = Metric.counter("wxauth_retries_total", {
+  description: "Retries of WeChat calls after transient failures, by endpoint",
+  incremental: true
+})

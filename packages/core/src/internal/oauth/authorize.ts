@@ -1,0 +1,124 @@
+/**
+ * The pure parts of a web login: checking a redirect URI, building the consent URLs with their
+ * state, and reading a callback.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as StateToken from "../../StateToken.js"
+import type * as WeChatConfig from "../../WeChatConfig.js"
+import type * as WeChatError from "../../WeChatError.js"
+import type { AuthorizeOptions, AuthorizeUrl, WebsiteAuthorizeOptions } from "../../WeChatOAuth.js"
+import * as Arguments from "../arguments.js"
+
+const invalid = Arguments.invalid
+
+/** WeChat's own limit on `state`. */
+const statePattern = /^[a-zA-Z0-9]{1,128}$/
+
+/** The longest redirect URI, return path or callback URL accepted. @internal */
+export const maxUrlLength = 8192
+
+/** @internal */
+export const isOptionsObject = (options: unknown): options is Record<string, unknown> =>
+  typeof options === "object" && options !== null && !Array.isArray(options)
+
+/** An absolute http(s) URL, or `InvalidArgument`. @internal */
+export const checkRedirectUri = (redirectUri: unknown): Effect.Effect<string, WeChatError.InvalidArgument> => {
+  if (!Arguments.isText(redirectUri, maxUrlLength)) {
+    return Effect.fail(invalid("redirectUri", `must be an absolute http(s) URL of at most ${maxUrlLength} characters`))
+  }
+  let url: URL
+  try {
+    url = new URL(redirectUri)
+  } catch {
+    return Effect.fail(invalid("redirectUri", "must be an absolute http(s) URL"))
+  }
+  return url.protocol === "http:" || url.protocol === "https:"
+    ? Effect.succeed(redirectUri)
+    : Effect.fail(invalid("redirectUri", "must be an absolute http(s) URL"))
+}
+
+/** The query of a callback: the full URL, its query, a `URL` or `URLSearchParams`. @internal */
+export const parseCallback = (callback: unknown): Effect.Effect<URLSearchParams, WeChatError.InvalidArgument> => {
+  if (callback instanceof URLSearchParams) return Effect.succeed(callback)
+  if (callback instanceof URL) return Effect.succeed(callback.searchParams)
+  if (!Arguments.isText(callback, maxUrlLength)) {
+    return Effect.fail(
+      invalid(
+        "callback",
+        `must be the callback URL, its query, a URL or URLSearchParams (at most ${maxUrlLength} characters)`
+      )
+    )
+  }
+  const text = callback.trim()
+  if (/^https?:\/\//i.test(text)) {
+    try {
+      return Effect.succeed(new URL(text).searchParams)
+    } catch {
+      return Effect.fail(invalid("callback", "not a valid URL"))
+    }
+  }
+  const query = text.includes("?") ? text.slice(text.indexOf("?") + 1) : text
+  return Effect.succeed(new URLSearchParams(query.split("#")[0]))
+}
+
+/**
+ * The authorize URL builders of one app: the official account's `/connect/oauth2/authorize` (per
+ * scope) and the website app's `/connect/qrconnect`. Without a `state`, a signed `StateToken` is
+ * made at the `Clock`'s time.
+ *
+ * @internal
+ */
+export const makeUrls = (config: WeChatConfig.WeChatConfigShape) => {
+  const appIdParam = encodeURIComponent(config.appId)
+  const resolveState = (options: WebsiteAuthorizeOptions): Effect.Effect<string, WeChatError.InvalidArgument> => {
+    const problem = Arguments.checkOptionalText("returnTo", options.returnTo, maxUrlLength) ??
+      Arguments.checkOptionalText("binding", options.binding, Arguments.maxBindingLength)
+    if (problem !== undefined) return problem
+    if (options.state === undefined) {
+      return Effect.flatMap(
+        Effect.clockWith((clock) => clock.currentTimeMillis),
+        (now) => StateToken.makeSync(config, now, { returnTo: options.returnTo, binding: options.binding })
+      )
+    }
+    if (typeof options.state !== "string" || !statePattern.test(options.state)) {
+      return Effect.fail(invalid("state", "WeChat accepts 1 to 128 characters of [a-zA-Z0-9]"))
+    }
+    if (options.returnTo !== undefined || options.binding !== undefined) {
+      return Effect.fail(invalid("state", "returnTo and binding need a generated (signed) state: omit state"))
+    }
+    return Effect.succeed(options.state)
+  }
+
+  const build = (path: string, scope: string, extra: string) => (options: WebsiteAuthorizeOptions) =>
+    Effect.flatMap(
+      checkRedirectUri(options.redirectUri),
+      (redirectUri): Effect.Effect<AuthorizeUrl, WeChatError.InvalidArgument> =>
+        Effect.map(resolveState(options), (state) => ({
+          url: `${config.openBaseUrl}${path}?appid=${appIdParam}&redirect_uri=${
+            encodeURIComponent(redirectUri)
+          }&response_type=code&scope=${scope}&state=${state}${extra}#wechat_redirect`,
+          state
+        }))
+    )
+
+  const oauth2 = {
+    snsapi_base: build("/connect/oauth2/authorize", "snsapi_base", "&connect_redirect=1"),
+    snsapi_userinfo: build("/connect/oauth2/authorize", "snsapi_userinfo", "&connect_redirect=1")
+  }
+  const qrconnect = build("/connect/qrconnect", "snsapi_login", "")
+  const notAnObject = Effect.fail(invalid("options", "must be an object with a redirectUri"))
+
+  return {
+    authorizeUrl: (options: AuthorizeOptions): Effect.Effect<AuthorizeUrl, WeChatError.InvalidArgument> => {
+      if (!isOptionsObject(options)) return notAnObject
+      const scope: unknown = options.scope ?? "snsapi_base"
+      return scope === "snsapi_base" || scope === "snsapi_userinfo"
+        ? oauth2[scope](options)
+        : Effect.fail(invalid("scope", "must be snsapi_base or snsapi_userinfo"))
+    },
+    websiteAuthorizeUrl: (options: WebsiteAuthorizeOptions): Effect.Effect<AuthorizeUrl, WeChatError.InvalidArgument> =>
+      isOptionsObject(options) ? qrconnect(options) : notAnObject
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * The code exchange of a web login: one WeChat request per code (in-flight duplicates with the same
+ * browser binding merged), the token stored, the code remembered for a short time so a repeated
+ * callback from the same browser gets the same token; and the callback handler around it.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as OAuthToken from "../../OAuthToken.js"
+import type * as RetryPolicy from "../../RetryPolicy.js"
+import * as StateToken from "../../StateToken.js"
+import * as TokenStore from "../../TokenStore.js"
+import type * as WeChatApi from "../../WeChatApi.js"
+import type * as WeChatConfig from "../../WeChatConfig.js"
+import * as WeChatError from "../../WeChatError.js"
+import type { CallbackOptions, CallbackResult, ExchangeError } from "../../WeChatOAuth.js"
+import * as Arguments from "../arguments.js"
+import * as SingleFlight from "../singleFlight.js"
+import { parseCallback } from "./authorize.js"
+
+const invalid = Arguments.invalid
+
+/** How a bound repeat looks for a code memo another process is about to write: every 100 ms, up to 1 s. */
+const memoPoll = Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(10)))
+const codePattern = /^[\x21-\x7e]{1,512}$/
+
+/** What another browser gets while (or after) a code is exchanged for the first one. */
+const codeTaken = new WeChatError.CodeUsed({
+  errcode: 40163,
+  errmsg: "code been used: it was exchanged for another browser",
+  endpoint: "access_token"
+})
+
+/** @internal */
+export interface Dependencies {
+  readonly config: WeChatConfig.WeChatConfigShape
+  readonly store: TokenStore.TokenStoreShape
+  /** The endpoints, already retrying as the policy says. */
+  readonly api: WeChatApi.WeChatApiShape
+  readonly policy: RetryPolicy.RetryPolicy
+  /** Where the shared exchanges run, so that a caller who leaves does not cancel them for the others. */
+  readonly scope: Scope.Scope
+}
+
+/** @internal */
+export const make = ({ api, config, policy, scope, store }: Dependencies) => {
+  const appId = config.appId
+  const memoTtlMillis = Duration.toMillis(policy.codeMemoTtl)
+
+  /** The token a remembered code gave, for a caller with the same browser binding, within the memo's life. */
+  const recallMemo = (
+    codeHash: string,
+    bindingHash: string
+  ): Effect.Effect<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError> =>
+    Effect.flatMap(
+      store.recallCode(appId, codeHash),
+      (memo) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Option.isSome(memo) && memo.value.binding !== undefined &&
+            StateToken.equals(memo.value.binding, bindingHash) &&
+            now - memo.value.exchangedAt <= memoTtlMillis
+            ? store.get(appId, memo.value.openid)
+            : Effect.succeed(Option.none<OAuthToken.OAuthToken>()))
+    )
+
+  /** One exchange with WeChat, its token stored and the code remembered with the initiator's binding. */
+  const exchangeWithWeChat = (code: string, codeHash: string, bindingHash: string | undefined) =>
+    Effect.gen(function*() {
+      const response = yield* api.accessToken(code)
+      const now = yield* Clock.currentTimeMillis
+      const token = yield* OAuthToken.fromResponse(response, now)
+      yield* store.set(appId, token)
+      yield* store.rememberCode(
+        appId,
+        codeHash,
+        new TokenStore.CodeMemo({
+          openid: token.openid,
+          ...(bindingHash === undefined ? {} : { binding: bindingHash }),
+          exchangedAt: now,
+          expiresAt: now + memoTtlMillis
+        })
+      ).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("wxauth: could not remember an exchanged code; a repeated callback will fail").pipe(
+            Effect.annotateLogs({ appId, error: error.description })
+          )
+        )
+      )
+      return token
+    })
+
+  const exchanges = SingleFlight.make<OAuthToken.OAuthToken, ExchangeError>(scope)
+
+  /**
+   * Exchanges a code. Concurrent exchanges of one code in this process share one WeChat request
+   * when they carry the same browser binding (or none); another browser's caller waits for the
+   * flight to end and gets `CodeUsed` (or the flight's own error). A later repeat, here or in another
+   * process, gets the remembered token only with the same binding, within the memo's life;
+   * otherwise WeChat's `CodeUsed` stands. When WeChat says `CodeUsed` and no memo is there yet,
+   * another process may still be storing it: a bound caller looks again for up to a second.
+   */
+  const exchangeShared = (
+    code: unknown,
+    bindingHash: string | undefined
+  ): Effect.Effect<OAuthToken.OAuthToken, ExchangeError> =>
+    Effect.suspend(() => {
+      if (typeof code !== "string" || !codePattern.test(code)) {
+        return Effect.fail(invalid("code", "must be 1 to 512 printable characters"))
+      }
+      const codeHash = TokenStore.hashCode(code)
+      const exchange = exchanges.runOwned(
+        codeHash,
+        bindingHash,
+        exchangeWithWeChat(code, codeHash, bindingHash),
+        (flight) => Effect.flatMap(flight, () => Effect.fail(codeTaken))
+      )
+      if (bindingHash === undefined) return exchange
+      return Effect.flatMap(recallMemo(codeHash, bindingHash), (remembered) =>
+        Option.isSome(remembered)
+          ? Effect.succeed(remembered.value)
+          : Effect.catchTag(exchange, "CodeUsed", (used) =>
+            recallMemo(codeHash, bindingHash).pipe(
+              Effect.flatMap((found) => Option.isSome(found) ? Effect.succeed(found.value) : Effect.fail(used)),
+              Effect.retry({ schedule: memoPoll, while: (e) => e._tag === "CodeUsed" })
+            )))
+    })
+
+  /** The options' binding, hashed; `InvalidArgument` for options or a binding of the wrong type. */
+  const bindingOf = (options: unknown): Either.Either<string | undefined, WeChatError.InvalidArgument> => {
+    const fields = Arguments.optionsOf(options)
+    if (fields === undefined) return Either.left(invalid("options", "must be an object"))
+    const binding = fields.binding
+    if (binding === undefined) return Either.right(undefined)
+    return Arguments.isText(binding, Arguments.maxBindingLength)
+      ? Either.right(StateToken.bindingHash(config, binding))
+      : Either.left(
+        invalid("binding", `must be a non-empty string of at most ${Arguments.maxBindingLength} characters`)
+      )
+  }
+
+  const exchangeCode = (
+    code: string,
+    options?: { readonly binding?: string | undefined }
+  ): Effect.Effect<OAuthToken.OAuthToken, ExchangeError> =>
+    Effect.flatMap(bindingOf(options), (bindingHash) => exchangeShared(code, bindingHash))
+
+  const handleCallback = (
+    callback: string | URL | URLSearchParams,
+    options?: CallbackOptions
+  ): Effect.Effect<CallbackResult, ExchangeError | WeChatError.ConsentDenied | WeChatError.StateMismatch> =>
+    Effect.gen(function*() {
+      const params = yield* parseCallback(callback)
+      const fields = Arguments.optionsOf(options)
+      if (fields === undefined) return yield* Effect.fail(invalid("options", "must be an object"))
+      const problem = Arguments.checkOptionalText("expectedState", fields.expectedState, StateToken.maxLength) ??
+        Arguments.checkOptionalText("binding", fields.binding, Arguments.maxBindingLength)
+      if (problem !== undefined) return yield* problem
+      const expectedState = fields.expectedState as string | undefined
+      const binding = fields.binding as string | undefined
+      const code = params.get("code")
+      if (code === null || code === "") {
+        return yield* new WeChatError.ConsentDenied()
+      }
+      const state = params.get("state")
+      if (state === null || state === "") {
+        return yield* new WeChatError.StateMismatch({ reason: "Missing" })
+      }
+      const now = yield* Clock.currentTimeMillis
+      let bindingHash: string | undefined
+      let returnTo: string | undefined
+      if (expectedState !== undefined) {
+        if (!StateToken.equals(state, expectedState)) {
+          return yield* new WeChatError.StateMismatch({ reason: "Mismatch" })
+        }
+        // The state itself is in the callback URL, so it proves nothing about the browser: only a
+        // binding (a per-browser secret) lets a repeat of this callback get the remembered token.
+        bindingHash = binding === undefined ? undefined : StateToken.bindingHash(config, binding)
+        // a signed state compared as given still carries its return path
+        const verified = StateToken.verifySync(config, now, state, { binding })
+        if (Either.isRight(verified)) returnTo = verified.right.returnTo
+      } else {
+        const verified = yield* StateToken.verifySync(config, now, state, { binding })
+        bindingHash = verified.bindingHash
+        returnTo = verified.returnTo
+      }
+      const token = yield* exchangeShared(code, bindingHash)
+      return { token, returnTo } satisfies CallbackResult
+    })
+
+  return { exchangeCode, handleCallback }
+}

@@ -1,0 +1,71 @@
+/**
+ * The calls made with a user's token: `getUser` with its policy (refresh ahead of expiry, refresh
+ * and call once more when WeChat rejects the token, keep using a still-valid token when a refresh
+ * meets a transient failure) and `verifyAccessToken`.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as OAuthToken from "../../OAuthToken.js"
+import type * as RetryPolicy from "../../RetryPolicy.js"
+import type * as TokenStore from "../../TokenStore.js"
+import type * as UserInfo from "../../UserInfo.js"
+import type * as WeChatApi from "../../WeChatApi.js"
+import * as WeChatError from "../../WeChatError.js"
+import type { RefreshError } from "../../WeChatOAuth.js"
+
+/** @internal */
+export interface Dependencies {
+  readonly appId: string
+  readonly store: TokenStore.TokenStoreShape
+  /** The endpoints, already retrying as the policy says. */
+  readonly api: WeChatApi.WeChatApiShape
+  readonly policy: RetryPolicy.RetryPolicy
+  readonly refreshAfter: (openid: string, seenObtainedAt: number) => Effect.Effect<OAuthToken.OAuthToken, RefreshError>
+  readonly tokenNotFound: (openid: string) => WeChatError.TokenNotFound
+}
+
+/** @internal */
+export const make = ({ api, appId, policy, refreshAfter, store, tokenNotFound }: Dependencies) => {
+  const skewMillis = Duration.toMillis(policy.refreshSkew)
+
+  /** userinfo with `token`; when WeChat rejects the token, refresh it and call once more. */
+  const userInfoRecovering = (token: OAuthToken.OAuthToken, lang: UserInfo.Lang) =>
+    Effect.catchIf(
+      api.userInfo(token.accessToken, token.openid, lang),
+      policy.refreshOn,
+      () =>
+        Effect.flatMap(refreshAfter(token.openid, token.obtainedAt), (fresh) =>
+          api.userInfo(fresh.accessToken, fresh.openid, lang))
+    )
+
+  const getUser = (openid: string, lang: UserInfo.Lang): Effect.Effect<UserInfo.UserInfo, RefreshError> =>
+    Effect.flatMap(store.get(appId, openid), (stored): Effect.Effect<UserInfo.UserInfo, RefreshError> => {
+      if (Option.isNone(stored)) return Effect.fail(tokenNotFound(openid))
+      const token = stored.value
+      return Effect.clockWith((clock) => {
+        const now = clock.unsafeCurrentTimeMillis()
+        if (token.isFresh(now, skewMillis)) return userInfoRecovering(token, lang)
+        const refreshed = refreshAfter(openid, token.obtainedAt)
+        // within the skew the stored token still works: a busy WeChat does not fail the call
+        const usable = token.isFresh(now)
+          ? Effect.catchIf(refreshed, WeChatError.isRetryable, () => Effect.succeed(token))
+          : refreshed
+        return Effect.flatMap(usable, (fresh) => api.userInfo(fresh.accessToken, fresh.openid, lang))
+      })
+    })
+
+  /** False only when WeChat says the token is invalid (the refreshable kind); a busy WeChat is an error. */
+  const verifyAccessToken = (openid: string): Effect.Effect<boolean, RefreshError> =>
+    Effect.flatMap(store.get(appId, openid), (stored): Effect.Effect<boolean, RefreshError> =>
+      Option.isNone(stored)
+        ? Effect.fail(tokenNotFound(openid))
+        : api.auth(stored.value.accessToken, stored.value.openid).pipe(
+          Effect.as(true),
+          Effect.catchIf(WeChatError.isRefreshable, () => Effect.succeed(false))
+        ))
+
+  return { getUser, userInfoRecovering, verifyAccessToken }
+}
