@@ -1,8 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
-import { TokenCipher, TokenStore } from "@wxauth/core"
+import { TokenCipher, TokenStore, WeChatConfig } from "@wxauth/core"
 import { makeToken, randomAppId } from "@wxauth/core/testing"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+
+/** The cipher `layerFromWeChatConfig` builds for a config with these options. */
+const fromConfig = (options: WeChatConfig.Options) =>
+  Effect.provide(
+    TokenCipher.TokenCipher,
+    TokenCipher.layerFromWeChatConfig.pipe(Layer.provide(WeChatConfig.layer(options)))
+  )
 
 describe("TokenCipher", () => {
   it.effect("keys rotate: values sealed with an old key still open, new ones use the current key", () =>
@@ -30,4 +39,46 @@ describe("TokenCipher", () => {
       )
       assert.include(String(error), "32 bytes")
     }))
+
+  describe("layerFromWeChatConfig", () => {
+    it.effect("without cipherKeys it is the identity: values are stored as they are, a sealed one does not open", () =>
+      Effect.gen(function*() {
+        const cipher = yield* fromConfig({ appId: "wx1234567890abcdef", appSecret: "secret" })
+        assert.strictEqual(yield* cipher.encrypt("plain value", "wxapp:o1"), "plain value")
+        assert.strictEqual(yield* cipher.decrypt("plain value", "wxapp:o1"), "plain value")
+        const sealed = yield* Effect.flip(cipher.decrypt("wxenc1:k1:AAAA", "wxapp:o1"))
+        assert.strictEqual(sealed._tag, "TokenStoreError")
+        assert.include(sealed.message, "no TokenCipher key")
+      }))
+
+    it.effect("with cipherKeys it seals with AES-256-GCM under the first key, as TokenCipher.layer does", () =>
+      Effect.gen(function*() {
+        const k1 = { id: "k1", key: TokenCipher.generateKey() }
+        const k2 = { id: "k2", key: TokenCipher.generateKey() }
+        const cipher = yield* fromConfig({ appId: "wx1234567890abcdef", appSecret: "secret", cipherKeys: [k1, k2] })
+        const sealed = yield* cipher.encrypt("the access token", "wxapp:o1")
+        assert.isTrue(sealed.startsWith("wxenc1:k1:"), sealed)
+        assert.notInclude(sealed, "the access token")
+        assert.strictEqual(yield* cipher.decrypt(sealed, "wxapp:o1"), "the access token")
+        const moved = yield* Effect.flip(cipher.decrypt(sealed, "wxapp:o2"))
+        assert.strictEqual(moved._tag, "TokenStoreError")
+        // the same ring given to TokenCipher.layer opens it: one cipher, two ways to configure it
+        const same = yield* Effect.provide(TokenCipher.TokenCipher, TokenCipher.layer({ keys: [k2, k1] }))
+        assert.strictEqual(yield* same.decrypt(sealed, "wxapp:o1"), "the access token")
+      }))
+
+    it.effect("a bad key in the config's cipherKeys is a ConfigError when the layer is built", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          fromConfig({
+            appId: "wx1234567890abcdef",
+            appSecret: "secret",
+            cipherKeys: [{ id: "k1", key: Redacted.make("short") }]
+          })
+        )
+        assert.isTrue(ConfigError.isConfigError(error) && ConfigError.isInvalidData(error))
+        assert.deepStrictEqual((error as ConfigError.InvalidData).path, ["cipherKeys"])
+        assert.include(String(error), "32 bytes")
+      }))
+  })
 })

@@ -61,3 +61,106 @@ describe("WeChatError", () => {
     assert.isFalse(WeChatError.isRetryable(undefined))
   })
 })
+
+const wechat = { errcode: 0, errmsg: "m", endpoint: "userinfo" }
+const transport = (reason: WeChatError.TransportReason, phase?: "connect" | "headers" | "body" | "unknown") =>
+  new WeChatError.TransportError({
+    endpoint: "access_token",
+    reason,
+    description: "d",
+    ...(phase === undefined ? {} : { phase })
+  })
+
+/** One row per error class: an instance, its kind, and whether a single-use code may be sent again after it. */
+const kinds: ReadonlyArray<readonly [WeChatError.WeChatError, WeChatError.Kind, boolean]> = [
+  [new WeChatError.InvalidCode({ ...wechat, errcode: 40029 }), "reauthorize", false],
+  [new WeChatError.CodeUsed({ ...wechat, errcode: 40163 }), "permanent", false],
+  [new WeChatError.CodeExpired({ ...wechat, errcode: 42003 }), "reauthorize", false],
+  [new WeChatError.InvalidRefreshToken({ ...wechat, errcode: 40030 }), "reauthorize", false],
+  [new WeChatError.RefreshTokenExpired({ ...wechat, errcode: 42002 }), "reauthorize", false],
+  [new WeChatError.AccessTokenExpired({ ...wechat, errcode: 42001 }), "refreshable", false],
+  [new WeChatError.InvalidAccessToken({ ...wechat, errcode: 40014 }), "refreshable", false],
+  [new WeChatError.InvalidCredential({ ...wechat, errcode: 40001 }), "refreshable", false],
+  [new WeChatError.InvalidOpenId({ ...wechat, errcode: 40003 }), "permanent", false],
+  [new WeChatError.InvalidAppId({ ...wechat, errcode: 40013 }), "permanent", false],
+  [new WeChatError.InvalidAppSecret({ ...wechat, errcode: 40125 }), "permanent", false],
+  [new WeChatError.IpNotWhitelisted({ ...wechat, errcode: 40164 }), "permanent", false],
+  [new WeChatError.MissingParameter({ ...wechat, errcode: 41001 }), "permanent", false],
+  [new WeChatError.ScopeUnauthorized({ ...wechat, errcode: 48001 }), "reauthorize", false],
+  [new WeChatError.UserUnauthorized({ ...wechat, errcode: 50001 }), "permanent", false],
+  [new WeChatError.SystemBusy({ ...wechat, errcode: -1 }), "transient", true],
+  [new WeChatError.RateLimited({ ...wechat, errcode: 45011 }), "throttled", false],
+  [new WeChatError.CodeBlocked({ ...wechat, errcode: 40226 }), "permanent", false],
+  [new WeChatError.UnknownWeChatError({ ...wechat, errcode: 61451 }), "permanent", false],
+  [transport("Timeout"), "transient", false],
+  [new WeChatError.MalformedResponse({ endpoint: "userinfo", description: "d" }), "permanent", false],
+  [new WeChatError.ConsentDenied(), "reauthorize", false],
+  [new WeChatError.StateMismatch({ reason: "Expired" }), "permanent", false],
+  [new WeChatError.TokenNotFound({ appId: "a", openid: "o" }), "reauthorize", false],
+  [new WeChatError.TokenStoreError({ operation: "get", description: "d" }), "permanent", false],
+  [new WeChatError.RefreshLockTimeout({ key: "a:o", waitedMillis: 1 }), "transient", false],
+  [new WeChatError.DecryptError({ reason: "BadPadding", description: "d" }), "permanent", false],
+  [new WeChatError.InvalidArgument({ argument: "code", description: "d" }), "permanent", false]
+]
+
+describe("WeChatError classification", () => {
+  it("the table below has one row for every error class of the module", () => {
+    const classes = Object.values(WeChatError)
+      .flatMap((value) =>
+        typeof value === "function" && "_tag" in value && typeof value._tag === "string" ? [value._tag] : []
+      )
+    assert.sameMembers(kinds.map(([error]) => error._tag), classes)
+    assert.strictEqual(classes.length, 28)
+  })
+
+  it("kindOf gives every error class its kind", () => {
+    for (const [error, kind] of kinds) assert.strictEqual(WeChatError.kindOf(error), kind, error._tag)
+  })
+
+  it("fromErrcode's errors have the kind of their class", () => {
+    const byTag = new Map(kinds.map(([error, kind]) => [error._tag, kind]))
+    for (const [errcode, tag] of table) {
+      assert.strictEqual(WeChatError.kindOf(WeChatError.fromErrcode(errcode, "")), byTag.get(tag), `errcode ${errcode}`)
+    }
+  })
+
+  it("the predicates read the kind: isTransient, isRetryable, isRefreshable, requiresReauthorization", () => {
+    for (const [error, kind] of kinds) {
+      assert.strictEqual(WeChatError.isTransient(error), kind === "transient", `isTransient ${error._tag}`)
+      assert.strictEqual(
+        WeChatError.isRetryable(error),
+        kind === "transient" || kind === "throttled",
+        `isRetryable ${error._tag}`
+      )
+      assert.strictEqual(WeChatError.isRefreshable(error), kind === "refreshable", `isRefreshable ${error._tag}`)
+      assert.strictEqual(
+        WeChatError.requiresReauthorization(error),
+        kind === "reauthorize",
+        `requiresReauthorization ${error._tag}`
+      )
+    }
+  })
+
+  it("isSafeToResend: only after -1 or a request that was never sent", () => {
+    for (const [error, , safe] of kinds) assert.strictEqual(WeChatError.isSafeToResend(error), safe, error._tag)
+    assert.isTrue(WeChatError.isSafeToResend(transport("ConnectionRefused")))
+    assert.isTrue(WeChatError.isSafeToResend(transport("Timeout", "connect")))
+    assert.isTrue(WeChatError.isSafeToResend(transport("Network", "connect")))
+    assert.isFalse(WeChatError.isSafeToResend(transport("Timeout", "headers")))
+    assert.isFalse(WeChatError.isSafeToResend(transport("Network", "body")))
+    assert.isFalse(WeChatError.isSafeToResend(transport("Network", "unknown")))
+    assert.isFalse(WeChatError.isSafeToResend(transport("HttpStatus")))
+  })
+
+  it("anything that is not an error of the module is permanent", () => {
+    for (const value of [undefined, null, 0, "SystemBusy", new Error("x"), {}, { _tag: 1 }]) {
+      assert.strictEqual(WeChatError.kindOf(value), "permanent", String(value))
+      assert.isFalse(WeChatError.isTransient(value))
+      assert.isFalse(WeChatError.isSafeToResend(value))
+    }
+    // a tag that names a property of every object is not a kind
+    for (const tag of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      assert.strictEqual(WeChatError.kindOf({ _tag: tag }), "permanent", tag)
+    }
+  })
+})
