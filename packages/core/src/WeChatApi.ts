@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Crypto from "node:crypto"
 import * as Answer from "./internal/answer.js"
 import { tooLargeCode } from "./internal/httpClientCause.js"
 import { retrying } from "./internal/retrying.js"
@@ -70,6 +71,66 @@ export const SessionResponse = Schema.Struct({
 export type SessionResponse = typeof SessionResponse.Type
 
 /**
+ * The answer of `/cgi-bin/stable_token` and `/cgi-bin/token`: the app access token, `Redacted`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const AppTokenResponse = Schema.Struct({
+  access_token: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))),
+  /** Seconds, an integer from 1 to a day. */
+  expires_in: Schema.Int.pipe(Schema.between(1, 86_400))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AppTokenResponse = typeof AppTokenResponse.Type
+
+/**
+ * A user's phone number, as `/wxa/business/getuserphonenumber` gives it (`phone_info`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const PhoneInfo = Schema.Struct({
+  /** With the country code for numbers outside mainland China, e.g. `"13800138000"` or `"+1 2025550123"`. */
+  phoneNumber: Schema.String.pipe(Schema.maxLength(64)),
+  /** Without the country code. */
+  purePhoneNumber: Schema.String.pipe(Schema.maxLength(64)),
+  countryCode: Schema.Union(Schema.String, Schema.Number).pipe(
+    Schema.transform(Schema.String, { decode: (code) => String(code), encode: (code) => code, strict: true })
+  ),
+  watermark: Schema.Struct({ timestamp: Schema.Int, appid: Schema.String })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type PhoneInfo = typeof PhoneInfo.Type
+
+const PhoneResponse = Schema.Struct({ phone_info: PhoneInfo })
+
+/**
+ * The answer of `/wxa/resetusersessionkey`: the user's new session key, `Redacted`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ResetSessionKeyResponse = Schema.Struct({
+  openid: Schema.NonEmptyString,
+  session_key: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(256)))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ResetSessionKeyResponse = typeof ResetSessionKeyResponse.Type
+
+/**
  * The raw endpoints.
  *
  * @since 0.1.0
@@ -97,7 +158,44 @@ export interface WeChatApiShape {
   ) => Effect.Effect<void, WeChatError.RequestFailure>
   /** `GET /sns/jscode2session`: a mini program's `wx.login()` code for its session. */
   readonly code2Session: (jsCode: string) => Effect.Effect<SessionResponse, WeChatError.RequestFailure>
+  /**
+   * `POST /cgi-bin/stable_token`: the app access token. Normal mode returns the current token while
+   * it is valid; `forceRefresh` invalidates it (20 a day; use only for a token WeChat rejected).
+   */
+  readonly stableToken: (
+    options?: { readonly forceRefresh?: boolean | undefined }
+  ) => Effect.Effect<AppTokenResponse, WeChatError.RequestFailure>
+  /** `GET /cgi-bin/token`: a new app access token on each call, under a daily quota. */
+  readonly token: () => Effect.Effect<AppTokenResponse, WeChatError.RequestFailure>
+  /** `POST /wxa/business/getuserphonenumber`: a `getPhoneNumber` code for the user's phone number (watermark checked). */
+  readonly getUserPhoneNumber: (
+    appToken: Redacted.Redacted<string>,
+    code: string
+  ) => Effect.Effect<PhoneInfo, WeChatError.RequestFailure>
+  /** `GET /wxa/checksession`: succeeds when the session key is current, `InvalidSignature` (87009) when stale. */
+  readonly checkSession: (
+    appToken: Redacted.Redacted<string>,
+    openid: string,
+    sessionKey: Redacted.Redacted<string>
+  ) => Effect.Effect<void, WeChatError.RequestFailure>
+  /** `GET /wxa/resetusersessionkey`: a new session key for the user (the current one must be valid). */
+  readonly resetUserSessionKey: (
+    appToken: Redacted.Redacted<string>,
+    openid: string,
+    sessionKey: Redacted.Redacted<string>
+  ) => Effect.Effect<ResetSessionKeyResponse, WeChatError.RequestFailure>
 }
+
+/**
+ * The signature `checksession` and `resetusersessionkey` take: lowercase hex HMAC-SHA256 keyed by
+ * the session key's text exactly as WeChat returned it (its UTF-8 bytes, not base64-decoded), over
+ * the empty string.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const sessionSignature = (sessionKey: Redacted.Redacted<string>): string =>
+  Crypto.createHmac("sha256", Buffer.from(Redacted.value(sessionKey), "utf8")).update("").digest("hex")
 
 /**
  * @since 0.1.0
@@ -132,8 +230,15 @@ const paths: Record<WeChatError.Endpoint, string> = {
   refresh_token: "/sns/oauth2/refresh_token",
   userinfo: "/sns/userinfo",
   auth: "/sns/auth",
-  jscode2session: "/sns/jscode2session"
+  jscode2session: "/sns/jscode2session",
+  stable_token: "/cgi-bin/stable_token",
+  token: "/cgi-bin/token",
+  getuserphonenumber: "/wxa/business/getuserphonenumber",
+  checksession: "/wxa/checksession",
+  resetusersessionkey: "/wxa/resetusersessionkey"
 }
+
+const posted: ReadonlySet<WeChatError.Endpoint> = new Set(["stable_token", "getuserphonenumber"])
 
 type Decode<A> = (u: unknown) => Either.Either<A, ParseResult.ParseError | string>
 
@@ -189,8 +294,11 @@ export const makeWith = (
     const endpointCall = <A>(endpoint: WeChatError.Endpoint, decode: Decode<A>) => {
       const path = paths[endpoint]
       const prefix = `${base}${path}?`
-      // built once: each call only swaps the URL
-      const baseRequest = HttpClientRequest.get(prefix, { acceptJson: true })
+      // built once: each call only swaps the URL (and, for a POST, the JSON body)
+      const method = posted.has(endpoint) ? "POST" : "GET"
+      const baseRequest = method === "POST"
+        ? HttpClientRequest.post(prefix, { acceptJson: true })
+        : HttpClientRequest.get(prefix, { acceptJson: true })
       const endpointTag = [MetricLabel.make("endpoint", endpoint)]
       const errorTags = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
       const errorTagsOf = (tag: string) => {
@@ -205,7 +313,7 @@ export const makeWith = (
         kind: "client",
         captureStackTrace: false,
         attributes: {
-          "http.request.method": "GET",
+          "http.request.method": method,
           "server.address": serverAddress,
           "url.path": path,
           "url.full": `${base}${path}`,
@@ -268,8 +376,14 @@ export const makeWith = (
             typeof decoded.left === "string" ? decoded.left : Answer.describeParseIssue(decoded.left.issue)
           ))
       }
-      return (query: string, secrets: ReadonlyArray<string>): Effect.Effect<A, WeChatError.RequestFailure> => {
-        const request = HttpClientRequest.setUrl(baseRequest, prefix + query)
+      return (
+        query: string,
+        secrets: ReadonlyArray<string>,
+        body?: unknown
+      ): Effect.Effect<A, WeChatError.RequestFailure> => {
+        const request = body === undefined
+          ? HttpClientRequest.setUrl(baseRequest, prefix + query)
+          : HttpClientRequest.bodyUnsafeJson(HttpClientRequest.setUrl(baseRequest, prefix + query), body)
         const call = Effect.mapError(client.execute(request), transportError).pipe(
           Effect.flatMap((response) => {
             requestsTotal.unsafeUpdate(1, endpointTag)
@@ -314,6 +428,24 @@ export const makeWith = (
         : Either.left("not WeChat's {\"errcode\":0,\"errmsg\":\"ok\"}")
     })
     const code2SessionCall = endpointCall("jscode2session", Schema.decodeUnknownEither(SessionResponse))
+    const decodeAppToken = Schema.decodeUnknownEither(AppTokenResponse)
+    const stableTokenCall = endpointCall("stable_token", decodeAppToken)
+    const tokenCall = endpointCall("token", decodeAppToken)
+    const decodePhone = Schema.decodeUnknownEither(PhoneResponse)
+    const phoneCall = endpointCall("getuserphonenumber", (body: unknown) =>
+      Either.flatMap(
+        decodePhone(body),
+        (answer): Either.Either<PhoneInfo, string> =>
+          answer.phone_info.watermark.appid === config.appId
+            ? Either.right(answer.phone_info)
+            : Either.left("the phone number's watermark names another app")
+      ))
+    // WeChat's own "valid" answer is `{"errcode":0,"errmsg":"ok"}`; 87009 is an error
+    const checkSessionCall = endpointCall("checksession", (body: unknown) =>
+      (body as { errcode?: unknown }).errcode === 0
+        ? Either.right(undefined)
+        : Either.left("not WeChat's {\"errcode\":0}"))
+    const resetCall = endpointCall("resetusersessionkey", Schema.decodeUnknownEither(ResetSessionKeyResponse))
     const enc = encodeURIComponent
     const secret = Redacted.value(config.appSecret)
     const sameOpenid = <A extends { readonly openid: string }>(
@@ -327,8 +459,53 @@ export const makeWith = (
           new WeChatError.MalformedResponse({ endpoint, description: "the answer is for another openid" })
         )
 
+    const sessionQuery = (appToken: unknown, openid: unknown, sessionKey: unknown) => {
+      const token = redactedText(appToken)
+      if (token === undefined) return invalidArgument("appToken", "must be a Redacted string")
+      const key = redactedText(sessionKey)
+      if (key === undefined) return invalidArgument("sessionKey", "must be a Redacted string")
+      const problem = checkString("openid", openid, 128)
+      if (problem !== undefined) return problem
+      return {
+        query: `access_token=${enc(token)}&openid=${enc(openid as string)}&signature=${
+          sessionSignature(sessionKey as Redacted.Redacted<string>)
+        }&sig_method=hmac_sha256`,
+        secrets: [token, key]
+      }
+    }
     const raw = WeChatApi.of({
       appId: config.appId,
+      stableToken: (options) =>
+        Effect.suspend(() =>
+          stableTokenCall("", [secret], {
+            grant_type: "client_credential",
+            appid: config.appId,
+            secret,
+            force_refresh: typeof options === "object" && options !== null && options.forceRefresh === true
+          })
+        ),
+      token: () =>
+        Effect.suspend(() =>
+          tokenCall(`grant_type=client_credential&appid=${appIdParam}&secret=${secretParam}`, [secret])
+        ),
+      getUserPhoneNumber: (appToken, code) =>
+        Effect.suspend(() => {
+          const token = redactedText(appToken)
+          if (token === undefined) return invalidArgument("appToken", "must be a Redacted string")
+          return checkString("code", code, 512) ?? phoneCall(`access_token=${enc(token)}`, [token, code], { code })
+        }),
+      checkSession: (appToken, openid, sessionKey) =>
+        Effect.suspend(() => {
+          const built = sessionQuery(appToken, openid, sessionKey)
+          return Effect.isEffect(built) ? built : checkSessionCall(built.query, built.secrets)
+        }),
+      resetUserSessionKey: (appToken, openid, sessionKey) =>
+        Effect.suspend(() => {
+          const built = sessionQuery(appToken, openid, sessionKey)
+          return Effect.isEffect(built)
+            ? built
+            : Effect.flatMap(resetCall(built.query, built.secrets), sameOpenid("resetusersessionkey", openid))
+        }),
       accessToken: (code) =>
         Effect.suspend(() =>
           checkString("code", code, 512) ??
@@ -390,8 +567,22 @@ const withPolicy = (api: WeChatApiShape, policy: RetryPolicy.RetryPolicy): WeCha
   const refreshToken = read("refresh_token")
   const userInfo = read("userinfo")
   const auth = read("auth")
+  // an app token request has no effect to repeat (normal mode returns the current token); a forced
+  // one is sent once: a retry could use up another of the 20 forces a day
+  const stableToken = read("stable_token")
+  const token = exchange("token")
+  // a phone code is single-use, like an authorization code
+  const phone = exchange("getuserphonenumber")
+  const checkSession = read("checksession")
+  const reset = exchange("resetusersessionkey")
   return WeChatApi.of({
     appId: api.appId,
+    stableToken: (options) =>
+      options?.forceRefresh === true ? api.stableToken(options) : stableToken(api.stableToken(options)),
+    token: () => token(api.token()),
+    getUserPhoneNumber: (appToken, code) => phone(api.getUserPhoneNumber(appToken, code)),
+    checkSession: (appToken, openid, sessionKey) => checkSession(api.checkSession(appToken, openid, sessionKey)),
+    resetUserSessionKey: (appToken, openid, sessionKey) => reset(api.resetUserSessionKey(appToken, openid, sessionKey)),
     accessToken: (code) => accessToken(api.accessToken(code)),
     refreshToken: (token) => refreshToken(api.refreshToken(token)),
     userInfo: (token, openid, lang) => userInfo(api.userInfo(token, openid, lang)),

@@ -14,7 +14,17 @@ import * as Schema from "effect/Schema"
  * @since 0.1.0
  * @category models
  */
-export type Endpoint = "access_token" | "refresh_token" | "userinfo" | "auth" | "jscode2session"
+export type Endpoint =
+  | "access_token"
+  | "refresh_token"
+  | "userinfo"
+  | "auth"
+  | "jscode2session"
+  | "stable_token"
+  | "token"
+  | "getuserphonenumber"
+  | "checksession"
+  | "resetusersessionkey"
 
 const wechatFields = {
   /** WeChat's numeric error code. */
@@ -299,6 +309,72 @@ export class CodeBlocked extends Schema.TaggedError<CodeBlocked>("@wxauth/core/C
 }
 
 /**
+ * 61024: `stable_token` is refused for an app managed by a third-party platform (its app token
+ * comes from the platform's authorizer token). Permanent.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PlatformManagedApp extends Schema.TaggedError<PlatformManagedApp>("@wxauth/core/PlatformManagedApp")(
+  "PlatformManagedApp",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The app is managed by a third-party platform: get its token from the platform")
+  }
+}
+
+/**
+ * 87009: the signature made with the session key is invalid: the session key is stale.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidSignature extends Schema.TaggedError<InvalidSignature>("@wxauth/core/InvalidSignature")(
+  "InvalidSignature",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "The signature is invalid (the session key is stale)")
+  }
+}
+
+/**
+ * 89503 / 89506 / 89507: WeChat's risk control holds calls from this IP until an administrator
+ * confirms it (or after refusals, for an hour or a day). Permanent until someone acts.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class IpRiskControl extends Schema.TaggedError<IpRiskControl>("@wxauth/core/IpRiskControl")(
+  "IpRiskControl",
+  wechatFields
+) {
+  override get message(): string {
+    return wechatMessage(this, "WeChat's risk control holds calls from this IP until an administrator confirms")
+  }
+}
+
+/**
+ * No session key is stored for this mini program user: log them in again (`wx.login()` and
+ * `code2Session`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SessionKeyNotFound extends Schema.TaggedError<SessionKeyNotFound>("@wxauth/core/SessionKeyNotFound")(
+  "SessionKeyNotFound",
+  {
+    appId: Schema.String,
+    openid: Schema.String
+  }
+) {
+  override get message(): string {
+    return `No session key is stored for openid ${this.openid} of app ${this.appId}: log the user in again`
+  }
+}
+
+/**
  * Any other errcode, kept as sent.
  *
  * @since 0.1.0
@@ -532,6 +608,9 @@ export type WeChatApiError =
   | SystemBusy
   | RateLimited
   | CodeBlocked
+  | PlatformManagedApp
+  | InvalidSignature
+  | IpRiskControl
   | UnknownWeChatError
 
 /**
@@ -558,6 +637,7 @@ export type WeChatError =
   | RefreshLockTimeout
   | DecryptError
   | InvalidArgument
+  | SessionKeyNotFound
 
 type Fields = { readonly errcode: number; readonly errmsg: string; readonly endpoint?: string | undefined }
 
@@ -573,6 +653,11 @@ const byCode: Record<number, new(fields: Fields) => WeChatApiError> = {
   40163: CodeUsed,
   40164: IpNotWhitelisted,
   40226: CodeBlocked,
+  61024: PlatformManagedApp,
+  87009: InvalidSignature,
+  89503: IpRiskControl,
+  89506: IpRiskControl,
+  89507: IpRiskControl,
   42001: AccessTokenExpired,
   42002: RefreshTokenExpired,
   42003: CodeExpired,
@@ -638,7 +723,8 @@ const kinds: Readonly<Record<string, Kind>> = {
   RefreshTokenExpired: "reauthorize",
   ScopeUnauthorized: "reauthorize",
   ConsentDenied: "reauthorize",
-  TokenNotFound: "reauthorize"
+  TokenNotFound: "reauthorize",
+  SessionKeyNotFound: "reauthorize"
 }
 
 /**
