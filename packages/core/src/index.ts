@@ -7,6 +7,16 @@
 /**
  * @since 0.1.0
  */
+export * as AppToken from "./AppToken.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as AppTokenStore from "./AppTokenStore.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as LegacyToken from "./LegacyToken.js"
 
 /**

@@ -1,0 +1,265 @@
+/**
+ * The app access token of one app (`cgi-bin/stable_token` by default, or the classic
+ * `cgi-bin/token`), shared by every process through an `AppTokenStore`: fetched once (single-flight
+ * in the process, one fetcher across processes under the `RefreshLock`), refreshed in its last
+ * 5 minutes, and after WeChat rejects it (40001 / 40014 / 42001) re-read from the store or fetched
+ * again; forced (`force_refresh`) only when WeChat hands back the very token it just rejected, once.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type { Scope } from "effect/Scope"
+import * as AppTokenStore from "./AppTokenStore.js"
+import * as SingleFlight from "./internal/singleFlight.js"
+import * as RefreshLock from "./RefreshLock.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+import * as WeChatApi from "./WeChatApi.js"
+import * as WeChatConfig from "./WeChatConfig.js"
+import * as WeChatError from "./WeChatError.js"
+
+/**
+ * How getting or renewing the app token fails.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AppTokenError = WeChatError.RequestFailure | WeChatError.TokenStoreError | WeChatError.RefreshLockTimeout
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppTokenShape {
+  readonly appId: string
+  /** The current token: the stored one while it has more than `refreshWithin` left, else a fresh one. */
+  readonly get: Effect.Effect<Redacted.Redacted<string>, AppTokenError>
+  /**
+   * After an API rejected `rejected` (40001 / 40014 / 42001): the stored token if another process
+   * has replaced it, else a fetched one; forced only when WeChat hands back `rejected` itself.
+   */
+  readonly invalidate: (rejected: Redacted.Redacted<string>) => Effect.Effect<Redacted.Redacted<string>, AppTokenError>
+  /** Runs `f` with the token; on 40001 / 40014 / 42001 invalidates it and runs `f` once more. */
+  readonly withToken: <A, E>(
+    f: (token: Redacted.Redacted<string>) => Effect.Effect<A, E>
+  ) => Effect.Effect<A, E | AppTokenError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class AppToken extends Context.Tag("@wxauth/core/AppToken")<AppToken, AppTokenShape>() {}
+
+/**
+ * Where tokens come from instead of WeChat, e.g. a central token server of the company: called
+ * with `forceRefresh` as `stable_token` would be.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Source = (
+  request: { readonly forceRefresh: boolean }
+) => Effect.Effect<WeChatApi.AppTokenResponse, WeChatError.RequestFailure>
+
+/**
+ * Options of `makeWith` / `layerWith`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `stable` (default): `POST cgi-bin/stable_token`; `classic`: `GET cgi-bin/token` (a new token each call, daily quota). */
+  readonly mode?: "stable" | "classic" | undefined
+  /** Refresh when the stored token has less than this left. Default 5 minutes (when WeChat rotates a stable token). */
+  readonly refreshWithin?: Duration.DurationInput | undefined
+  /** Fetch tokens from here instead of WeChat. */
+  readonly source?: Source | undefined
+}
+
+const invalidOption = (field: string, description: string) =>
+  Effect.fail(ConfigError.InvalidData(["appToken", field], description))
+
+/**
+ * Builds the service for the `WeChatConfig` in context, with its tokens in the `AppTokenStore` in
+ * context; uses the `RefreshLock` in context when there is one (an in-process lock otherwise).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWith = (
+  options?: Options | undefined
+): Effect.Effect<
+  AppTokenShape,
+  ConfigError.ConfigError,
+  WeChatConfig.WeChatConfig | HttpClient.HttpClient | AppTokenStore.AppTokenStore | Scope
+> =>
+  Effect.gen(function*() {
+    const opts: Options = typeof options === "object" && options !== null ? options : {}
+    const mode = opts.mode ?? "stable"
+    if (mode !== "stable" && mode !== "classic") return yield* invalidOption("mode", "must be stable or classic")
+    if (opts.source !== undefined && typeof opts.source !== "function") {
+      return yield* invalidOption("source", "must be a function")
+    }
+    const within = Duration.decodeUnknown(opts.refreshWithin ?? "5 minutes")
+    if (Option.isNone(within) || !Duration.isFinite(within.value)) {
+      return yield* invalidOption("refreshWithin", "must be a finite duration")
+    }
+    const withinMillis = Duration.toMillis(within.value)
+    const config = yield* WeChatConfig.WeChatConfig
+    const store = yield* AppTokenStore.AppTokenStore
+    const lock = Option.getOrElse(
+      yield* Effect.serviceOption(RefreshLock.RefreshLock),
+      () => RefreshLock.makeInProcess()
+    )
+    const scope = yield* Effect.scope
+    const api = yield* WeChatApi.makeWith({ policy: RetryPolicy.defaultPolicy, spans: false })
+    const appId = config.appId
+    const lockKey = `app-token:${appId}`
+
+    const fetch: Source = opts.source ??
+      ((request) => mode === "classic" ? api.token() : api.stableToken({ forceRefresh: request.forceRefresh }))
+
+    const store_ = (response: WeChatApi.AppTokenResponse) =>
+      Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) => {
+        const token = new AppTokenStore.AppAccessToken({
+          accessToken: response.access_token,
+          obtainedAt: now,
+          expiresAt: now + response.expires_in * 1000
+        })
+        return Effect.as(store.set(appId, token), token)
+      })
+
+    const now = Effect.clockWith((clock) => clock.currentTimeMillis)
+    const same = (a: Redacted.Redacted<string>, b: Redacted.Redacted<string>) => Redacted.value(a) === Redacted.value(b)
+
+    /** Under the lock: the stored token if it is fresh (another process fetched it), else a fetched one. */
+    const renew = lock.withLock(
+      lockKey,
+      Effect.gen(function*() {
+        const stored = yield* store.get(appId)
+        const at = yield* now
+        if (Option.isSome(stored) && stored.value.isFresh(at, withinMillis)) return stored.value.accessToken
+        const fetched = yield* fetch({ forceRefresh: false }).pipe(
+          Effect.catchIf(
+            // a transient failure while the stored token still works: keep using it
+            (error) => WeChatError.isRetryable(error) && Option.isSome(stored) && stored.value.isFresh(at),
+            () => Effect.succeed(undefined)
+          )
+        )
+        if (fetched === undefined) return (stored as Option.Some<AppTokenStore.AppAccessToken>).value.accessToken
+        return (yield* store_(fetched)).accessToken
+      })
+    ).pipe(Effect.withSpan("AppToken.refresh", { captureStackTrace: false, attributes: { "wechat.app_id": appId } }))
+
+    const flights = SingleFlight.make<Redacted.Redacted<string>, AppTokenError>(scope)
+
+    const get: Effect.Effect<Redacted.Redacted<string>, AppTokenError> = Effect.flatMap(
+      store.get(appId),
+      (stored) =>
+        Effect.flatMap(now, (at) =>
+          Option.isSome(stored) && stored.value.isFresh(at, withinMillis)
+            ? Effect.succeed(stored.value.accessToken)
+            : flights.run("get", renew))
+    )
+
+    const invalidate = (rejected: Redacted.Redacted<string>): Effect.Effect<Redacted.Redacted<string>, AppTokenError> =>
+      Redacted.isRedacted(rejected)
+        ? flights.run(
+          `invalidate:${Redacted.value(rejected)}`,
+          lock.withLock(
+            lockKey,
+            Effect.gen(function*() {
+              const stored = yield* store.get(appId)
+              // another process replaced it already: use theirs
+              if (Option.isSome(stored) && !same(stored.value.accessToken, rejected)) return stored.value.accessToken
+              const fetched = yield* fetch({ forceRefresh: false })
+              if (!same(fetched.access_token, rejected)) return (yield* store_(fetched)).accessToken
+              // WeChat hands back the very token it rejected (revoked, or reset elsewhere): force once.
+              // A force invalidates the token for every service of the app and is limited (20 a day):
+              // never in a loop, never on a guess; a refused force is the caller's typed error.
+              yield* Effect.logWarning("wxauth: WeChat returned the app token it had rejected; forcing a new one").pipe(
+                Effect.annotateLogs({ appId })
+              )
+              const forced = yield* fetch({ forceRefresh: true })
+              return (yield* store_(forced)).accessToken
+            })
+          ).pipe(
+            Effect.withSpan("AppToken.invalidate", { captureStackTrace: false, attributes: { "wechat.app_id": appId } })
+          )
+        )
+        : Effect.fail(
+          new WeChatError.InvalidArgument({ argument: "rejected", description: "must be a Redacted string" })
+        )
+
+    const withToken = <A, E>(
+      f: (token: Redacted.Redacted<string>) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E | AppTokenError> =>
+      typeof f !== "function"
+        ? Effect.fail(new WeChatError.InvalidArgument({ argument: "f", description: "must be a function" }))
+        : Effect.flatMap(get, (token) =>
+          Effect.catchIf(
+            f(token),
+            (error): error is E => WeChatError.isRefreshable(error),
+            () => Effect.flatMap(invalidate(token), f)
+          ))
+
+    return AppToken.of({ appId, get, invalidate, withToken })
+  })
+
+/**
+ * Builds the service with the default options (`stable_token`, refreshed in its last 5 minutes).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<
+  AppTokenShape,
+  ConfigError.ConfigError,
+  WeChatConfig.WeChatConfig | HttpClient.HttpClient | AppTokenStore.AppTokenStore | Scope
+> = makeWith()
+
+/**
+ * The service as a Layer: needs a `WeChatConfig`, an `HttpClient` and an `AppTokenStore`; uses the
+ * `RefreshLock` in context when there is one.
+ *
+ * @example
+ * ```ts
+ * import { AppToken, AppTokenStore, WeChatConfig, WeChatHttpClient } from "@wxauth/core"
+ * import * as Layer from "effect/Layer"
+ *
+ * const AppTokenLive = AppToken.layer.pipe(
+ *   Layer.provide(AppTokenStore.layerMemory),
+ *   Layer.provide(WeChatConfig.layerFromEnv),
+ *   Layer.provide(WeChatHttpClient.layer())
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<
+  AppToken,
+  ConfigError.ConfigError,
+  WeChatConfig.WeChatConfig | HttpClient.HttpClient | AppTokenStore.AppTokenStore
+> = Layer.scoped(AppToken, make)
+
+/**
+ * The service as a Layer with options (mode, refresh window, a token source of your own).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (
+  options: Options
+): Layer.Layer<
+  AppToken,
+  ConfigError.ConfigError,
+  WeChatConfig.WeChatConfig | HttpClient.HttpClient | AppTokenStore.AppTokenStore
+> => Layer.scoped(AppToken, makeWith(options))

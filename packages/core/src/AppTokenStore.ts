@@ -1,0 +1,163 @@
+/**
+ * Where an app's access token (the app-level token, not a user's OAuth token) is kept, shared by
+ * every process of the app: one token per appId, the newest wins. A memory store for one process;
+ * the Redis and SQL packages give shared ones. Separate from `TokenStore`, so existing stores keep
+ * working unchanged.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as TokenCipher from "./TokenCipher.js"
+import { TokenStoreError } from "./WeChatError.js"
+
+/**
+ * An app access token: its value (`Redacted`), when it was obtained and when it expires (epoch ms).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class AppAccessToken extends Schema.Class<AppAccessToken>("@wxauth/core/AppAccessToken")({
+  accessToken: Schema.Redacted(Schema.String),
+  obtainedAt: Schema.Number,
+  expiresAt: Schema.Number
+}) {
+  /**
+   * True when the token is still valid `skewMillis` from `now`.
+   *
+   * @since 0.1.0
+   */
+  isFresh(now: number, skewMillis = 0): boolean {
+    return this.expiresAt - skewMillis > now
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppTokenStoreShape {
+  /** The stored token of the app, if any (an expired one is `None`). */
+  readonly get: (appId: string) => Effect.Effect<Option.Option<AppAccessToken>, TokenStoreError>
+  /** Stores the token unless the stored one is newer (by `obtainedAt`; on a tie the last write wins). */
+  readonly set: (appId: string, token: AppAccessToken) => Effect.Effect<void, TokenStoreError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class AppTokenStore extends Context.Tag("@wxauth/core/AppTokenStore")<AppTokenStore, AppTokenStoreShape>() {}
+
+const notAToken = (operation: string) =>
+  Effect.fail(new TokenStoreError({ operation, description: "the value is not an AppAccessToken" }))
+
+const notAnAppId = (operation: string) =>
+  Effect.fail(new TokenStoreError({ operation, description: "the appId must be a non-empty string" }))
+
+const isAppId = (appId: unknown): appId is string => typeof appId === "string" && appId.length > 0 && appId.length <= 64
+
+/**
+ * Builds a memory store (one process). At most `maxEntries` apps (default 10,000): the least
+ * recently written go first.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory = (options?: { readonly maxEntries?: number | undefined }): Effect.Effect<AppTokenStoreShape> =>
+  Effect.sync(() => {
+    const maxEntries = Math.max(1, options?.maxEntries ?? 10_000)
+    const tokens = new Map<string, AppAccessToken>()
+    return AppTokenStore.of({
+      get: (appId) =>
+        isAppId(appId)
+          ? Effect.map(Clock.currentTimeMillis, (now) => {
+            const token = tokens.get(appId)
+            return token !== undefined && token.isFresh(now) ? Option.some(token) : Option.none()
+          })
+          : notAnAppId("get"),
+      set: (appId, token) =>
+        !isAppId(appId)
+          ? notAnAppId("set")
+          : !(token instanceof AppAccessToken)
+          ? notAToken("set")
+          : Effect.sync(() => {
+            const existing = tokens.get(appId)
+            if (existing !== undefined && existing.obtainedAt > token.obtainedAt) return
+            tokens.delete(appId)
+            tokens.set(appId, token)
+            for (const key of tokens.keys()) {
+              if (tokens.size <= maxEntries) break
+              tokens.delete(key)
+            }
+          })
+    })
+  })
+
+/**
+ * The memory store as a Layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<AppTokenStore> = Layer.effect(AppTokenStore, makeMemory())
+
+/**
+ * Turns an app token into the string a shared store persists, and back, through the `TokenCipher`
+ * in context (identity when none is provided); sealed values are bound to their appId.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Codec {
+  readonly encode: (appId: string, token: AppAccessToken) => Effect.Effect<string, TokenStoreError>
+  readonly decode: (appId: string, value: string) => Effect.Effect<AppAccessToken, TokenStoreError>
+}
+
+const encodeJson = Schema.encode(Schema.parseJson(AppAccessToken))
+const decodeJson = Schema.decode(Schema.parseJson(AppAccessToken))
+
+/**
+ * Builds the `Codec` for the `TokenCipher` in context. Store adapters call it once in their `make`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeCodec: Effect.Effect<Codec> = Effect.map(
+  Effect.serviceOption(TokenCipher.TokenCipher),
+  (maybeCipher) => {
+    const cipher = Option.getOrElse(maybeCipher, () => TokenCipher.identity)
+    const aad = (appId: string) => `app-token\u0000${appId}`
+    return {
+      encode: (appId, token) =>
+        token instanceof AppAccessToken
+          ? encodeJson(token).pipe(
+            Effect.mapError(() =>
+              new TokenStoreError({ operation: "encode", description: "the app token does not encode" })
+            ),
+            Effect.flatMap((json) => cipher.encrypt(json, aad(appId)))
+          )
+          : notAToken("encode"),
+      decode: (appId, value) =>
+        cipher.decrypt(value, aad(appId)).pipe(
+          Effect.flatMap((json) =>
+            typeof json === "string" && json.length <= 16_384
+              ? decodeJson(json)
+              : Effect.fail(new ParseResult.ParseError({ issue: new ParseResult.Type(Schema.String.ast, typeof json) }))
+          ),
+          // the parse error is not kept: it would quote the stored value, the token included
+          Effect.mapError((error) =>
+            error._tag === "TokenStoreError" ? error : new TokenStoreError({
+              operation: "get",
+              description: "the stored app token does not decode (not written by wxauth, or corrupted)"
+            })
+          )
+        )
+    }
+  }
+)
