@@ -9,9 +9,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { Fault, SandboxService } from "../Sandbox.js"
-import type { RawResponse } from "./engine.js"
 import * as Engine from "./engine.js"
 import * as Html from "./html.js"
+import * as Responses from "./responses.js"
 import * as Schemas from "./schema.js"
 
 /** @internal */
@@ -22,13 +22,13 @@ export interface ControlDeps {
   readonly now: Effect.Effect<number>
 }
 
-const json = (status: number, body: unknown): RawResponse => ({
+const json = (status: number, body: unknown): Responses.RawResponse => ({
   status,
   headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
   body: JSON.stringify(body, null, 2)
 })
 
-const error = (status: number, message: string): RawResponse => json(status, { error: message })
+const error = (status: number, message: string): Responses.RawResponse => json(status, { error: message })
 
 /**
  * The largest request body the sandbox reads, in bytes (controls, consent forms, anything): a fault
@@ -48,7 +48,7 @@ export const isControlPath = (pathname: string): boolean =>
  *
  * @internal
  */
-export const bodyTooLarge = (pathname: string): RawResponse => {
+export const bodyTooLarge = (pathname: string): Responses.RawResponse => {
   const response = isControlPath(pathname) ?
     error(413, `the request body is over ${maxBodyBytes} bytes`) :
     { status: 413, headers: { "content-type": "text/html" }, body: Html.gatewayPage(413) }
@@ -67,14 +67,14 @@ const parseJson = (body: string): Either.Either<unknown, string> => {
 const withBody = <A, I>(
   schema: Schema.Schema<A, I>,
   body: string,
-  f: (input: A) => Effect.Effect<RawResponse, { readonly message: string }>
-): Effect.Effect<RawResponse> => {
+  f: (input: A) => Effect.Effect<Responses.RawResponse, { readonly message: string }>
+): Effect.Effect<Responses.RawResponse> => {
   const decoded = Either.flatMap(parseJson(body), (input) => Schemas.decode(schema, input))
   if (Either.isLeft(decoded)) return Effect.succeed(error(400, decoded.left))
   return Effect.catchAll(f(decoded.right), (e) => Effect.succeed(error(400, e.message)))
 }
 
-type Route = (deps: ControlDeps, body: string, url: URL) => Effect.Effect<RawResponse>
+type Route = (deps: ControlDeps, body: string, url: URL) => Effect.Effect<Responses.RawResponse>
 
 const routes: Record<string, Partial<Record<string, Route>>> = {
   config: {
@@ -159,7 +159,7 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
   callback: {
     GET: (_, __, url) =>
       Effect.succeed(
-        Engine.htmlResponse(
+        Responses.htmlResponse(
           200,
           Html.callbackPage(url.searchParams.get("code") ?? undefined, url.searchParams.get("state") ?? undefined)
         )
@@ -168,7 +168,12 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
 }
 
 /** Answers a request under `/__sandbox/`. @internal */
-export const handle = (deps: ControlDeps, method: string, url: URL, body: string): Effect.Effect<RawResponse> => {
+export const handle = (
+  deps: ControlDeps,
+  method: string,
+  url: URL,
+  body: string
+): Effect.Effect<Responses.RawResponse> => {
   const command = url.pathname.replace(/^\/__sandbox\/?/, "").replace(/\/$/, "")
   const route = Object.prototype.hasOwnProperty.call(routes, command) ? routes[command] : undefined
   if (route === undefined) {

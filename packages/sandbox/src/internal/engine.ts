@@ -13,13 +13,8 @@ import type { Endpoint, SandboxApp, SandboxUser } from "../Sandbox.js"
 import * as Html from "./html.js"
 import * as Ids from "./ids.js"
 import * as Places from "./places.js"
-
-/** @internal */
-export interface RawResponse {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly body: string
-}
+import type { RawResponse } from "./responses.js"
+import { errcodeResponse, htmlResponse, jsonResponse } from "./responses.js"
 
 /** A code lives 5 minutes. @internal */
 export const CODE_TTL_MS = 5 * 60 * 1000
@@ -27,32 +22,6 @@ export const CODE_TTL_MS = 5 * 60 * 1000
 export const ACCESS_TOKEN_TTL_SECONDS = 7200
 /** A refresh token lives 30 days from consent. @internal */
 export const REFRESH_TOKEN_TTL_MS = 30 * 24 * 60 * 60 * 1000
-
-const TEXT_PLAIN = "text/plain"
-const JSON_UTF8 = "application/json; encoding=utf-8"
-const HTML = "text/html; charset=utf-8"
-
-/** The content type WeChat sends for an endpoint's JSON (errors included). @internal */
-export const jsonContentType = (endpoint: Endpoint): string =>
-  endpoint === "userinfo" || endpoint === "auth" ? JSON_UTF8 : TEXT_PLAIN
-
-/** @internal */
-export const jsonResponse = (endpoint: Endpoint, body: unknown): RawResponse => ({
-  status: 200,
-  headers: { "content-type": jsonContentType(endpoint), "cache-control": "no-cache" },
-  body: JSON.stringify(body)
-})
-
-/** A WeChat error: HTTP 200 with `{errcode, errmsg}`, errmsg carrying a request id like WeChat's. @internal */
-export const errcodeResponse = (endpoint: Endpoint, errcode: number, errmsg: string): RawResponse =>
-  jsonResponse(endpoint, { errcode, errmsg: `${errmsg} rid: ${Ids.randomRid()}` })
-
-/** @internal */
-export const htmlResponse = (status: number, body: string, headers?: Record<string, string>): RawResponse => ({
-  status,
-  headers: { "content-type": HTML, "cache-control": "no-store", ...headers },
-  body
-})
 
 /** Every endpoint and its path. @internal */
 export const endpointPaths: Readonly<Record<Endpoint, string>> = {

@@ -6,10 +6,10 @@
  */
 import type * as Stream from "effect/Stream"
 import type { Endpoint } from "../Sandbox.js"
-import * as Engine from "./engine.js"
 import * as Hostile from "./hostile.js"
 import * as Html from "./html.js"
 import * as Ids from "./ids.js"
+import * as Responses from "./responses.js"
 import type { PendingFault } from "./schema.js"
 
 /**
@@ -108,12 +108,15 @@ export interface FaultRequest {
 }
 
 /** A fault's answer: `stream`, when there is one, is the body. @internal */
-export interface FaultResponse extends Engine.RawResponse {
+export interface FaultResponse extends Responses.RawResponse {
   readonly stream?: Stream.Stream<Uint8Array>
 }
 
 /** A JSON answer of the endpoint with a body text of our own. */
-const jsonText = (endpoint: Endpoint, body: string): FaultResponse => ({ ...Engine.jsonResponse(endpoint, null), body })
+const jsonText = (endpoint: Endpoint, body: string): FaultResponse => ({
+  ...Responses.jsonResponse(endpoint, null),
+  body
+})
 
 /** The answer a fault gives in place of the endpoint's (every kind but `slow` and `reset`). @internal */
 export const response = (fault: PendingFault, request: FaultRequest): FaultResponse => {
@@ -121,11 +124,11 @@ export const response = (fault: PendingFault, request: FaultRequest): FaultRespo
   const normal = () => request.preview() ?? sampleBody(endpoint, request.url.searchParams)
   switch (fault.kind) {
     case "busy":
-      return Engine.errcodeResponse(endpoint, -1, "system error")
+      return Responses.errcodeResponse(endpoint, -1, "system error")
     case "rateLimited":
-      return Engine.errcodeResponse(endpoint, 45011, "api minute-quota reach limit mustslower retry next minute")
+      return Responses.errcodeResponse(endpoint, 45011, "api minute-quota reach limit mustslower retry next minute")
     case "errcode":
-      return Engine.jsonResponse(endpoint, {
+      return Responses.jsonResponse(endpoint, {
         errcode: fault.errcode ?? -1,
         errmsg: fault.errmsg ?? "sandbox injected error"
       })
@@ -140,7 +143,7 @@ export const response = (fault: PendingFault, request: FaultRequest): FaultRespo
       return jsonText(endpoint, full.slice(0, Math.floor(full.length * 0.6)))
     }
     case "wrongShape":
-      return Engine.jsonResponse(endpoint, wrongShape(endpoint))
+      return Responses.jsonResponse(endpoint, wrongShape(endpoint))
     case "nested": {
       const nested = Hostile.nestedArray(fault.depth)
       return jsonText(
@@ -149,7 +152,7 @@ export const response = (fault: PendingFault, request: FaultRequest): FaultRespo
       )
     }
     case "huge": {
-      const headers = Engine.jsonResponse(endpoint, null).headers
+      const headers = Responses.jsonResponse(endpoint, null).headers
       return {
         status: 200,
         headers: fault.contentLength ? { ...headers, "content-length": String(fault.bytes) } : headers,
@@ -158,7 +161,7 @@ export const response = (fault: PendingFault, request: FaultRequest): FaultRespo
       }
     }
     case "drip": {
-      const busy = Engine.errcodeResponse(endpoint, -1, "system error")
+      const busy = Responses.errcodeResponse(endpoint, -1, "system error")
       const drip = Hostile.dripBody(busy.body, fault.intervalMs, fault.delayMs)
       return {
         status: 200,
@@ -171,13 +174,13 @@ export const response = (fault: PendingFault, request: FaultRequest): FaultRespo
       return jsonText(endpoint, Hostile.withRawField(normal(), fault.field ?? numberField(endpoint), fault.value))
     case "echo": {
       const errcode = fault.errcode ?? -1
-      return Engine.jsonResponse(endpoint, { errcode, errmsg: Hostile.echoErrmsg(errcode, fault.errmsg, request) })
+      return Responses.jsonResponse(endpoint, { errcode, errmsg: Hostile.echoErrmsg(errcode, fault.errmsg, request) })
     }
     case "wrongOpenid": {
       const answer = normal()
-      if (typeof answer.openid !== "string") return Engine.jsonResponse(endpoint, answer)
+      if (typeof answer.openid !== "string") return Responses.jsonResponse(endpoint, answer)
       // another user: another openid, and another unionid if the answer has one
-      return Engine.jsonResponse(endpoint, {
+      return Responses.jsonResponse(endpoint, {
         ...answer,
         openid: Ids.deriveOpenid("sandbox-wrong-openid", answer.openid),
         ...(typeof answer.unionid === "string" ? { unionid: Ids.deriveUnionid(`wrong:${answer.unionid}`) } : {})
@@ -188,6 +191,6 @@ export const response = (fault: PendingFault, request: FaultRequest): FaultRespo
     case "slow":
     case "reset":
       // handled by the caller: slow answers normally after a delay, reset has no answer
-      return Engine.errcodeResponse(endpoint, -1, "system error")
+      return Responses.errcodeResponse(endpoint, -1, "system error")
   }
 }

@@ -14,6 +14,7 @@ import * as Control from "./control.js"
 import * as Engine from "./engine.js"
 import * as Faults from "./faults.js"
 import * as Html from "./html.js"
+import * as Responses from "./responses.js"
 import type { PendingFault } from "./schema.js"
 
 /** What the router reads and counts: the sandbox's state, passed in. @internal */
@@ -84,7 +85,7 @@ export const make = (deps: RouterDeps) => (request: SandboxRequest): Effect.Effe
     try {
       url = new URL(request.url, "http://sandbox.invalid")
     } catch {
-      return Effect.succeed(Engine.htmlResponse(400, Html.errorPage("url", "malformed request URL")))
+      return Effect.succeed(Responses.htmlResponse(400, Html.errorPage("url", "malformed request URL")))
     }
     const method = request.method.toUpperCase()
     const body = request.body ?? ""
@@ -98,7 +99,7 @@ export const make = (deps: RouterDeps) => (request: SandboxRequest): Effect.Effe
     if (endpoint !== undefined) return serveEndpoint(deps, endpoint, method, url, body)
     if (url.pathname === "/") {
       return Effect.succeed(
-        Engine.htmlResponse(
+        Responses.htmlResponse(
           200,
           Html.indexPage(url.origin, deps.apps, deps.users, (app) => {
             if (app.kind === "miniProgram") return undefined
@@ -107,9 +108,9 @@ export const make = (deps: RouterDeps) => (request: SandboxRequest): Effect.Effe
         )
       )
     }
-    return Effect.succeed(Engine.htmlResponse(404, Html.notFoundPage(url.pathname)))
+    return Effect.succeed(Responses.htmlResponse(404, Html.notFoundPage(url.pathname)))
   }).pipe(
     Effect.catchAllDefect(() =>
-      Effect.succeed(Engine.htmlResponse(500, Html.errorPage("sandbox", "internal error in the sandbox")))
+      Effect.succeed(Responses.htmlResponse(500, Html.errorPage("sandbox", "internal error in the sandbox")))
     )
   )

@@ -1,0 +1,42 @@
+/**
+ * The shapes of WeChat's answers: a JSON body with the content type WeChat sends for each endpoint,
+ * an errcode answer (HTTP 200, `{errcode, errmsg}` with a request id), and HTML pages. Every part of
+ * the sandbox that answers as WeChat builds its answer here.
+ *
+ * @internal
+ */
+import type { Endpoint } from "../Sandbox.js"
+import * as Ids from "./ids.js"
+
+/** @internal */
+export interface RawResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+}
+
+const TEXT_PLAIN = "text/plain"
+const JSON_UTF8 = "application/json; encoding=utf-8"
+const HTML = "text/html; charset=utf-8"
+
+/** The content type WeChat sends for an endpoint's JSON (errors included). @internal */
+export const jsonContentType = (endpoint: Endpoint): string =>
+  endpoint === "userinfo" || endpoint === "auth" ? JSON_UTF8 : TEXT_PLAIN
+
+/** @internal */
+export const jsonResponse = (endpoint: Endpoint, body: unknown): RawResponse => ({
+  status: 200,
+  headers: { "content-type": jsonContentType(endpoint), "cache-control": "no-cache" },
+  body: JSON.stringify(body)
+})
+
+/** A WeChat error: HTTP 200 with `{errcode, errmsg}`, errmsg carrying a request id like WeChat's. @internal */
+export const errcodeResponse = (endpoint: Endpoint, errcode: number, errmsg: string): RawResponse =>
+  jsonResponse(endpoint, { errcode, errmsg: `${errmsg} rid: ${Ids.randomRid()}` })
+
+/** @internal */
+export const htmlResponse = (status: number, body: string, headers?: Record<string, string>): RawResponse => ({
+  status,
+  headers: { "content-type": HTML, "cache-control": "no-store", ...headers },
+  body
+})
