@@ -1,0 +1,174 @@
+import { assert, describe, it } from "@effect/vitest"
+import { OAuthToken, type WeChatApi, type WeChatError } from "@wxauth/core"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+
+const now = Date.UTC(2026, 0, 15, 8, 0, 0)
+
+/** WeChat's token answer, as `WeChatApi` decodes it. */
+const answer = (overrides: Partial<WeChatApi.TokenResponse> = {}): WeChatApi.TokenResponse => ({
+  access_token: Redacted.make("ACCESS-1"),
+  expires_in: 7200,
+  refresh_token: Redacted.make("REFRESH-1"),
+  openid: "oALICE",
+  scope: "snsapi_userinfo",
+  ...overrides
+})
+
+const token = (response: WeChatApi.TokenResponse, at: number, previous?: OAuthToken.OAuthToken) =>
+  Either.getOrThrowWith(OAuthToken.fromResponse(response, at, previous), (error) => new Error(error.message))
+
+const refused = (response: unknown, at: unknown, previous?: unknown): WeChatError.InvalidArgument => {
+  const result = OAuthToken.fromResponse(
+    response as WeChatApi.TokenResponse,
+    at as number,
+    previous as OAuthToken.OAuthToken
+  )
+  if (Either.isRight(result)) throw new Error("accepted")
+  return result.left
+}
+
+describe("OAuthToken", () => {
+  describe("fromResponse", () => {
+    it("a first token: obtained now, access for expires_in, refresh for 30 days, scopes split", () => {
+      const first = token(
+        answer({ scope: "snsapi_base,snsapi_userinfo", unionid: "uALICE", is_snapshotuser: 1 }),
+        now
+      )
+      assert.strictEqual(first.openid, "oALICE")
+      assert.strictEqual(Redacted.value(first.accessToken), "ACCESS-1")
+      assert.strictEqual(Redacted.value(first.refreshToken), "REFRESH-1")
+      assert.deepStrictEqual(first.scope, ["snsapi_base", "snsapi_userinfo"])
+      assert.strictEqual(first.unionid, "uALICE")
+      assert.isTrue(first.isSnapshotUser)
+      assert.strictEqual(first.obtainedAt, now)
+      assert.strictEqual(first.expiresAt, now + 7_200_000)
+      assert.strictEqual(first.refreshExpiresAt, now + OAuthToken.refreshTokenLifeMillis)
+      assert.strictEqual(OAuthToken.refreshTokenLifeMillis, 30 * 24 * 3600 * 1000)
+      const plain = token(answer({ scope: " snsapi_base  snsapi_userinfo ", unionid: "" }), now)
+      assert.deepStrictEqual(plain.scope, ["snsapi_base", "snsapi_userinfo"])
+      assert.isUndefined(plain.unionid, "an empty unionid is no unionid")
+      assert.isFalse(plain.isSnapshotUser)
+    })
+
+    it("a refresh keeps the refresh token's life and the unionid WeChat left out", () => {
+      const first = token(answer({ unionid: "uALICE" }), now)
+      const later = now + 3 * 3600 * 1000
+      const refreshed = token(
+        answer({ access_token: Redacted.make("ACCESS-2"), refresh_token: Redacted.make("REFRESH-2") }),
+        later,
+        first
+      )
+      assert.strictEqual(Redacted.value(refreshed.accessToken), "ACCESS-2")
+      assert.strictEqual(Redacted.value(refreshed.refreshToken), "REFRESH-2")
+      assert.strictEqual(refreshed.obtainedAt, later)
+      assert.strictEqual(refreshed.expiresAt, later + 7_200_000)
+      assert.strictEqual(refreshed.refreshExpiresAt, first.refreshExpiresAt, "refreshing does not extend it")
+      assert.strictEqual(refreshed.unionid, "uALICE")
+      const renamed = token(answer({ unionid: "uOTHER" }), later, first)
+      assert.strictEqual(renamed.unionid, "uOTHER", "a unionid WeChat sends wins")
+    })
+
+    it("obtainedAt strictly increases over the previous token, even in the same millisecond or a clock gone back", () => {
+      const first = token(answer(), now)
+      const same = token(answer(), now, first)
+      assert.strictEqual(same.obtainedAt, now + 1)
+      assert.strictEqual(same.expiresAt, now + 1 + 7_200_000)
+      const back = token(answer(), now - 60_000, same)
+      assert.strictEqual(back.obtainedAt, now + 2)
+      assert.isTrue(back.obtainedAt > same.obtainedAt && same.obtainedAt > first.obtainedAt)
+    })
+
+    it("an argument of the wrong shape is InvalidArgument naming it", () => {
+      const cases: ReadonlyArray<readonly [unknown, unknown, unknown, string]> = [
+        [undefined, now, undefined, "response"],
+        ["{\"access_token\":\"x\"}", now, undefined, "response"],
+        [{ ...answer(), access_token: "ACCESS-1" }, now, undefined, "response"],
+        [{ ...answer(), refresh_token: Redacted.make(42) }, now, undefined, "response"],
+        [{ ...answer(), openid: "" }, now, undefined, "response"],
+        [{ ...answer(), scope: ["snsapi_base"] }, now, undefined, "response"],
+        [{ ...answer(), expires_in: 0 }, now, undefined, "response"],
+        [{ ...answer(), expires_in: 7200.5 }, now, undefined, "response"],
+        [{ ...answer(), expires_in: "7200" }, now, undefined, "response"],
+        [{ ...answer(), unionid: 7 }, now, undefined, "response"],
+        [answer(), Number.NaN, undefined, "now"],
+        [answer(), -1, undefined, "now"],
+        [answer(), String(now), undefined, "now"],
+        [answer(), now, { ...token(answer(), now) }, "previous"],
+        [answer(), now, "token", "previous"]
+      ]
+      for (const [response, at, previous, argument] of cases) {
+        const error = refused(response, at, previous)
+        assert.deepStrictEqual([error._tag, error.argument], ["InvalidArgument", argument], JSON.stringify(response))
+        assert.notInclude(error.message, "ACCESS-1")
+      }
+    })
+  })
+
+  it("isFresh: valid while expiresAt is after now, minus the skew", () => {
+    const first = token(answer(), now)
+    const expiresAt = now + 7_200_000
+    assert.isTrue(first.isFresh(now))
+    assert.isTrue(first.isFresh(expiresAt - 1))
+    assert.isFalse(first.isFresh(expiresAt))
+    assert.isFalse(first.isFresh(expiresAt + 1))
+    assert.isTrue(first.isFresh(expiresAt - 60_001, 60_000))
+    assert.isFalse(first.isFresh(expiresAt - 60_000, 60_000))
+    assert.isFalse(first.isFresh(now, 7_200_000))
+  })
+
+  it("hasScope: an exact scope of the token, not a part of one", () => {
+    const both = token(answer({ scope: "snsapi_base,snsapi_userinfo" }), now)
+    assert.isTrue(both.hasScope("snsapi_userinfo"))
+    assert.isTrue(both.hasScope("snsapi_base"))
+    assert.isFalse(both.hasScope("snsapi_login"))
+    assert.isFalse(both.hasScope("snsapi"))
+    assert.isFalse(both.hasScope(""))
+    assert.isFalse(token(answer({ scope: "snsapi_base" }), now).hasScope("snsapi_userinfo"))
+  })
+
+  describe("encodeJson / decodeJson", () => {
+    it.effect("round trip: every field comes back, tokens Redacted again", () =>
+      Effect.gen(function*() {
+        const first = token(
+          answer({ unionid: "uALICE", is_snapshotuser: 1, scope: "snsapi_base,snsapi_userinfo" }),
+          now
+        )
+        const json = yield* OAuthToken.encodeJson(first)
+        const back = yield* OAuthToken.decodeJson(json)
+        assert.instanceOf(back, OAuthToken.OAuthToken)
+        assert.isTrue(Redacted.isRedacted(back.accessToken))
+        assert.strictEqual(Redacted.value(back.accessToken), "ACCESS-1")
+        assert.strictEqual(Redacted.value(back.refreshToken), "REFRESH-1")
+        const { accessToken: _a, refreshToken: _r, ...rest } = back
+        const { accessToken: _a2, refreshToken: _r2, ...expected } = first
+        assert.deepStrictEqual({ ...rest }, { ...expected })
+        const refreshed = token(answer(), now + 1000, first)
+        const again = yield* OAuthToken.decodeJson(yield* OAuthToken.encodeJson(refreshed))
+        assert.strictEqual(again.refreshExpiresAt, first.refreshExpiresAt)
+        assert.strictEqual(again.obtainedAt, now + 1000)
+      }))
+
+    it.effect("an encoded value over maxEncodedLength is refused before it is parsed, and not quoted", () =>
+      Effect.gen(function*() {
+        const json = yield* OAuthToken.encodeJson(token(answer(), now))
+        const longest = json + " ".repeat(OAuthToken.maxEncodedLength - json.length)
+        assert.strictEqual((yield* OAuthToken.decodeJson(longest)).openid, "oALICE")
+        const error = yield* Effect.flip(OAuthToken.decodeJson(longest + " "))
+        assert.strictEqual(error._tag, "ParseError")
+        assert.notInclude(error.message, "ACCESS-1")
+        assert.include(error.message, String(OAuthToken.maxEncodedLength))
+        const huge = yield* Effect.flip(OAuthToken.decodeJson(`"${"x".repeat(10_000_000)}"`))
+        assert.isBelow(huge.message.length, 1000)
+      }))
+
+    it.effect("a value that is not a token's JSON is a ParseError", () =>
+      Effect.gen(function*() {
+        for (const value of ["", "{", "{}", "null", "[]", 42]) {
+          const error = yield* Effect.flip(OAuthToken.decodeJson(value as string))
+          assert.strictEqual(error._tag, "ParseError", String(value))
+        }
+      }))
+  })
+})
