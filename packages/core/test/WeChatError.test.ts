@@ -121,7 +121,7 @@ describe("WeChatError classification", () => {
   })
 
   it("fromErrcode's errors have the kind of their class", () => {
-    const byTag = new Map(kinds.map(([error, kind]) => [error._tag, kind]))
+    const byTag = new Map<string, WeChatError.Kind>(kinds.map(([error, kind]) => [error._tag, kind]))
     for (const [errcode, tag] of table) {
       assert.strictEqual(WeChatError.kindOf(WeChatError.fromErrcode(errcode, "")), byTag.get(tag), `errcode ${errcode}`)
     }
