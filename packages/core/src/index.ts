@@ -47,6 +47,11 @@ export * as RetryPolicy from "./RetryPolicy.js"
 /**
  * @since 0.1.0
  */
+export * as SessionKeyStore from "./SessionKeyStore.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as StateToken from "./StateToken.js"
 
 /**

@@ -1,0 +1,160 @@
+/**
+ * Where mini-program users' session keys are kept (keyed by appId and openid), so that
+ * `MiniProgram.checkSessionKey` / `resetSessionKey` work without the app keeping them itself.
+ * Shared stores seal each key with the `TokenCipher` in context, bound to its appId and openid.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as TokenCipher from "./TokenCipher.js"
+import { TokenStoreError } from "./WeChatError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SessionKeyStoreShape {
+  readonly get: (
+    appId: string,
+    openid: string
+  ) => Effect.Effect<Option.Option<Redacted.Redacted<string>>, TokenStoreError>
+  readonly set: (
+    appId: string,
+    openid: string,
+    sessionKey: Redacted.Redacted<string>
+  ) => Effect.Effect<void, TokenStoreError>
+  readonly remove: (appId: string, openid: string) => Effect.Effect<void, TokenStoreError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class SessionKeyStore extends Context.Tag("@wxauth/core/SessionKeyStore")<
+  SessionKeyStore,
+  SessionKeyStoreShape
+>() {}
+
+/**
+ * How long a session key is kept by default: 30 days (WeChat gives no expiry; a user who has not
+ * logged in for a month logs in again).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultTtl: Duration.Duration = Duration.days(30)
+
+const isId = (u: unknown): u is string => typeof u === "string" && u.length > 0 && u.length <= 128
+
+const badKey = (operation: string) =>
+  Effect.fail(new TokenStoreError({ operation, description: "the appId and openid must be non-empty strings" }))
+
+const keyText = (u: unknown): string | undefined => {
+  if (!Redacted.isRedacted(u)) return undefined
+  const text: unknown = Redacted.value(u)
+  return typeof text === "string" && text.length > 0 && text.length <= 256 ? text : undefined
+}
+
+/**
+ * Builds a memory store (one process), bounded: at most `maxEntries` keys (default 100,000; the least
+ * recently written go first), each kept `ttl` (default 30 days).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory = (
+  options?: { readonly maxEntries?: number | undefined; readonly ttl?: Duration.DurationInput | undefined }
+): Effect.Effect<SessionKeyStoreShape> =>
+  Effect.sync(() => {
+    const maxEntries = Math.max(1, options?.maxEntries ?? 100_000)
+    const ttl = Duration.toMillis(Option.getOrElse(Duration.decodeUnknown(options?.ttl), () => defaultTtl))
+    const keys = new Map<string, { readonly key: Redacted.Redacted<string>; readonly expiresAt: number }>()
+    const keyOf = (appId: string, openid: string) => `${appId}\u0000${openid}`
+    return SessionKeyStore.of({
+      get: (appId, openid) =>
+        isId(appId) && isId(openid)
+          ? Effect.map(Clock.currentTimeMillis, (now) => {
+            const entry = keys.get(keyOf(appId, openid))
+            return entry !== undefined && entry.expiresAt > now ? Option.some(entry.key) : Option.none()
+          })
+          : badKey("get"),
+      set: (appId, openid, sessionKey) => {
+        if (!isId(appId) || !isId(openid)) return badKey("set")
+        if (keyText(sessionKey) === undefined) {
+          return Effect.fail(
+            new TokenStoreError({ operation: "set", description: "the session key must be a Redacted string" })
+          )
+        }
+        return Effect.map(Clock.currentTimeMillis, (now) => {
+          const key = keyOf(appId, openid)
+          keys.delete(key)
+          keys.set(key, { key: sessionKey, expiresAt: now + ttl })
+          for (const k of keys.keys()) {
+            if (keys.size <= maxEntries) break
+            keys.delete(k)
+          }
+        })
+      },
+      remove: (appId, openid) =>
+        isId(appId) && isId(openid) ? Effect.sync(() => void keys.delete(keyOf(appId, openid))) : badKey("remove")
+    })
+  })
+
+/**
+ * The memory store as a Layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<SessionKeyStore> = Layer.effect(SessionKeyStore, makeMemory())
+
+/**
+ * Seals a session key for a shared store, and opens it, through the `TokenCipher` in context
+ * (identity when none is provided), bound to its appId and openid.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Codec {
+  readonly encode: (
+    appId: string,
+    openid: string,
+    sessionKey: Redacted.Redacted<string>
+  ) => Effect.Effect<string, TokenStoreError>
+  readonly decode: (
+    appId: string,
+    openid: string,
+    value: string
+  ) => Effect.Effect<Redacted.Redacted<string>, TokenStoreError>
+}
+
+/**
+ * Builds the `Codec` for the `TokenCipher` in context. Store adapters call it once in their `make`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeCodec: Effect.Effect<Codec> = Effect.map(
+  Effect.serviceOption(TokenCipher.TokenCipher),
+  (maybeCipher) => {
+    const cipher = Option.getOrElse(maybeCipher, () => TokenCipher.identity)
+    const aad = (appId: string, openid: string) => `session-key\u0000${appId}\u0000${openid}`
+    return {
+      encode: (appId, openid, sessionKey) => {
+        const text = keyText(sessionKey)
+        return text === undefined
+          ? Effect.fail(
+            new TokenStoreError({ operation: "encode", description: "the session key must be a Redacted string" })
+          )
+          : cipher.encrypt(text, aad(appId, openid))
+      },
+      decode: (appId, openid, value) => Effect.map(cipher.decrypt(value, aad(appId, openid)), Redacted.make)
+    }
+  }
+)
