@@ -184,6 +184,14 @@ export interface SandboxApp {
   readonly name: string
   /** Bound to an Open Platform account: responses carry `unionid`. */
   readonly bound: boolean
+  /**
+   * The user data the app gets. `"today"` (the default), as WeChat answers now: `/sns/userinfo`
+   * gives `sex: 0` and empty `province`, `city` and `country` (since 2021-10-20), and a mini
+   * program's decrypted user info (`encryptUserData`) is anonymous: nickname "微信用户", a grey
+   * avatar, gender 0, empty places and language (since 2021-04-28 / 2022-10-25). `"pre2021"`: the
+   * user's own sex, places, nickname and avatar, as WeChat gave them before.
+   */
+  readonly profile?: "today" | "pre2021" | undefined
 }
 
 /**

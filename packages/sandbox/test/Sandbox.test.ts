@@ -109,6 +109,14 @@ describe("loadOptions", () => {
       assert.strictEqual(sandbox.users[0].id, "zoe")
     }))
 
+  it.effect("keeps an app's profile option", () =>
+    Effect.gen(function*() {
+      const options = yield* Sandbox.loadOptions(
+        `{"apps":[{"appId":"wxa","secret":"s","kind":"miniProgram","profile":"pre2021"},{"appId":"wxb","secret":"s","kind":"website","profile":"today"}]}`
+      )
+      assert.deepStrictEqual(options.apps!.map((app) => app.profile), ["pre2021", "today"])
+    }))
+
   it.effect("keeps the default users when the config only lists apps", () =>
     Effect.gen(function*() {
       const options = yield* Sandbox.loadOptions(`{"apps":[{"appId":"wxa","secret":"s","kind":"miniProgram"}]}`)
@@ -126,7 +134,12 @@ describe("loadOptions", () => {
       `{"apps":[{"appId":"wxa","secret":"","kind":"website"}]}`,
       /apps\.0\.secret: must not be empty/
     ],
-    ["a wrong sex", `{"users":[{"id":"a","nickname":"A","sex":3}]}`, /users\.0\.sex: must be one of 0, 1, 2/]
+    ["a wrong sex", `{"users":[{"id":"a","nickname":"A","sex":3}]}`, /users\.0\.sex: must be one of 0, 1, 2/],
+    [
+      "an unknown profile",
+      `{"apps":[{"appId":"wxa","secret":"s","kind":"website","profile":"2019"}]}`,
+      /apps\.0\.profile: must be one of "today", "pre2021"/
+    ]
   ]
   for (const [name, json, message] of bad) {
     it.effect(`fails with one clear line for ${name}`, () =>

@@ -101,21 +101,43 @@ describe("miniProgramLogin", () => {
 })
 
 describe("encryptUserData", () => {
-  it.effect("encrypts the profile with the session_key jscode2session returned, watermark included", () =>
+  it.effect("encrypts the anonymous profile WeChat gives today with the session_key jscode2session returned, watermark included", () =>
     run(Effect.gen(function*() {
       const sandbox = yield* Sandbox.Sandbox
       yield* TestClock.adjust("1000 seconds")
       const session = (yield* code2Session(yield* wxLogin("alice"))).json
       const { encryptedData, iv } = yield* sandbox.encryptUserData({ appId: MINI.appId, user: "alice" })
       assert.strictEqual(Buffer.from(iv, "base64").length, 16)
+      assert.deepStrictEqual(decrypt(session.session_key, encryptedData, iv), {
+        openId: session.openid,
+        nickName: "微信用户",
+        gender: 0,
+        language: "",
+        city: "",
+        province: "",
+        country: "",
+        avatarUrl:
+          "https://thirdwx.qlogo.cn/mmopen/vi_32/POgEwh4mIHO4nibH0KlMECNjjGxQUq24ZEaGT4poC6icRiccVGKSyXwibcPq4BWmiaIGuG1icwxaQX6grC9VemZoJ8rg/132",
+        watermark: { timestamp: 1000, appid: MINI.appId }
+      })
+    })))
+
+  it.effect("a mini program with profile: \"pre2021\" gets the user's own profile", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* TestClock.adjust("1000 seconds")
+      const session = (yield* code2Session(yield* wxLogin("alice"))).json
+      const { encryptedData, iv } = yield* sandbox.encryptUserData({ appId: MINI.appId, user: "alice" })
       const data = decrypt(session.session_key, encryptedData, iv)
       assert.strictEqual(data.openId, session.openid)
       assert.strictEqual(data.nickName, "张三")
       assert.strictEqual(data.gender, 2)
+      assert.strictEqual(data.language, "zh_CN")
       assert.strictEqual(data.city, "Shenzhen")
+      assert.strictEqual(data.avatarUrl, "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox-alice/132")
       assert.notProperty(data, "unionId")
       assert.deepStrictEqual(data.watermark, { timestamp: 1000, appid: MINI.appId })
-    })))
+    }).pipe(Effect.provide(sandboxLayer({ apps: [{ ...MINI, profile: "pre2021" }] }))))
 
   it.effect("forges the watermark's appid on request", () =>
     run(Effect.gen(function*() {
@@ -132,7 +154,7 @@ describe("encryptUserData", () => {
       const second = (yield* code2Session(yield* wxLogin())).json.session_key
       assert.notStrictEqual(first, second)
       const { encryptedData, iv } = yield* sandbox.encryptUserData({ appId: MINI.appId, user: "alice" })
-      assert.strictEqual(decrypt(second, encryptedData, iv).nickName, "张三")
+      assert.strictEqual(decrypt(second, encryptedData, iv).openId, sandbox.openidOf(MINI.appId, "alice"))
     })))
 
   it.effect("fails with SandboxError before the user has a session, or for a wrong app", () =>

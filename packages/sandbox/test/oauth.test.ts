@@ -8,6 +8,9 @@ import { assertErrcode, auth, consent, exchange, login, OA, refresh, sandboxLaye
 const run = <A, E>(effect: Effect.Effect<A, E, Sandbox.Sandbox | HttpClient.HttpClient>) =>
   Effect.provide(effect, sandboxLayer())
 
+/** The default official account, answered as WeChat did before 2021. */
+const PRE2021: Sandbox.SandboxApp = { ...OA, profile: "pre2021" }
+
 describe("/sns/oauth2/access_token", () => {
   it.effect("exchanges a code for WeChat's token response, as text/plain", () =>
     run(Effect.gen(function*() {
@@ -198,10 +201,10 @@ describe("/sns/oauth2/refresh_token", () => {
 })
 
 describe("/sns/userinfo", () => {
-  it.effect("returns the profile in zh_CN by default, as application/json", () =>
+  it.effect("answers as WeChat does since 2021-10-20: nickname and avatar, sex 0 and no places, as application/json", () =>
     run(Effect.gen(function*() {
       const token = yield* login({ user: "bob" })
-      const answer = yield* userinfo(token.access_token, token.openid)
+      const answer = yield* userinfo(token.access_token, token.openid, "en")
       assert.strictEqual(answer.headers["content-type"], "application/json; encoding=utf-8")
       assert.deepStrictEqual(Object.keys(answer.json), [
         "openid",
@@ -217,6 +220,23 @@ describe("/sns/userinfo", () => {
       assert.deepStrictEqual(answer.json, {
         openid: token.openid,
         nickname: "李四",
+        sex: 0,
+        province: "",
+        city: "",
+        country: "",
+        headimgurl: "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox-bob/132",
+        privilege: ["chinaunicom"],
+        unionid: token.unionid
+      })
+    })))
+
+  it.effect("an app with profile: \"pre2021\" gets the user's sex and places, in zh_CN by default", () =>
+    Effect.gen(function*() {
+      const token = yield* login({ user: "bob", app: PRE2021 })
+      const answer = yield* userinfo(token.access_token, token.openid)
+      assert.deepStrictEqual(answer.json, {
+        openid: token.openid,
+        nickname: "李四",
         sex: 1,
         province: "北京",
         city: "海淀",
@@ -225,11 +245,11 @@ describe("/sns/userinfo", () => {
         privilege: ["chinaunicom"],
         unionid: token.unionid
       })
-    })))
+    }).pipe(Effect.provide(sandboxLayer({ apps: [PRE2021] }))))
 
-  it.effect("localizes places for lang=en and zh_TW, and falls back to zh_CN for an unknown lang", () =>
-    run(Effect.gen(function*() {
-      const token = yield* login({ user: "alice" })
+  it.effect("pre2021: localizes places for lang=en and zh_TW, and falls back to zh_CN for an unknown lang", () =>
+    Effect.gen(function*() {
+      const token = yield* login({ user: "alice", app: PRE2021 })
       const place = (lang?: string) =>
         Effect.map(
           userinfo(token.access_token, token.openid, lang),
@@ -239,7 +259,7 @@ describe("/sns/userinfo", () => {
       assert.deepStrictEqual(yield* place("zh_TW"), ["廣東", "深圳", "中國"])
       assert.deepStrictEqual(yield* place("zh_CN"), ["广东", "深圳", "中国"])
       assert.deepStrictEqual(yield* place("fr"), ["广东", "深圳", "中国"])
-    })))
+    }).pipe(Effect.provide(sandboxLayer({ apps: [PRE2021] }))))
 
   it.effect("keeps UTF-8 nicknames intact", () =>
     run(Effect.gen(function*() {

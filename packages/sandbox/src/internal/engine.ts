@@ -13,6 +13,7 @@ import type { Endpoint, SandboxApp, SandboxUser } from "../Sandbox.js"
 import * as Html from "./html.js"
 import * as Ids from "./ids.js"
 import * as Places from "./places.js"
+import * as Profile from "./profile.js"
 import type { RawResponse } from "./responses.js"
 import { errcodeResponse, htmlResponse, jsonResponse } from "./responses.js"
 
@@ -443,19 +444,7 @@ export class Engine {
   }
 
   private profileBody(grant: Grant, params: URLSearchParams) {
-    const lang = Places.parseLang(param(params, "lang"))
-    const user = grant.user
-    return {
-      openid: grant.openid,
-      nickname: user.nickname,
-      sex: user.sex,
-      province: Places.localize(user.province, lang),
-      city: Places.localize(user.city, lang),
-      country: Places.localize(user.country, lang),
-      headimgurl: user.headimgurl,
-      privilege: user.privilege,
-      ...(grant.app.bound ? { unionid: user.unionid } : {})
-    }
+    return Profile.userInfo(grant.app, grant.user, grant.openid, Places.parseLang(param(params, "lang")))
   }
 
   private userInfo(params: URLSearchParams, now: number): RawResponse {
@@ -553,18 +542,10 @@ export class Engine {
         `user ${userId} has no session_key in ${appId} yet: exchange a js_code from miniProgramLogin at /sns/jscode2session first`
       )
     }
-    const data = {
-      openId: this.openidOf(appId, userId),
-      nickName: user.nickname,
-      gender: user.sex,
-      language: "zh_CN",
-      city: Places.localize(user.city, "en"),
-      province: Places.localize(user.province, "en"),
-      country: Places.localize(user.country, "en"),
-      avatarUrl: user.headimgurl,
-      ...(app.right.bound ? { unionId: user.unionid } : {}),
-      watermark: { timestamp: Math.floor(now / 1000), appid: watermarkAppId ?? appId }
-    }
+    const data = Profile.miniProgramUserInfo(app.right, user, this.openidOf(appId, userId), {
+      timestamp: Math.floor(now / 1000),
+      appid: watermarkAppId ?? appId
+    })
     return Either.right(Ids.encryptUserData(sessionKey, JSON.stringify(data)))
   }
 

@@ -59,10 +59,10 @@ const sampleBody = (endpoint: Endpoint, params: URLSearchParams): Record<string,
       return {
         openid,
         nickname: "张三",
-        sex: 1,
-        province: "广东",
-        city: "深圳",
-        country: "中国",
+        sex: 0,
+        province: "",
+        city: "",
+        country: "",
         headimgurl: "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox/132",
         privilege: []
       }

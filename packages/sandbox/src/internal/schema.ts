@@ -142,7 +142,8 @@ const AppSchema = Schema.Struct({
   secret: Schema.String.pipe(Schema.nonEmptyString({ message: () => "must not be empty" })),
   kind: oneOf("officialAccount", "website", "miniProgram"),
   name: optional(Schema.String),
-  bound: optional(Schema.Boolean)
+  bound: optional(Schema.Boolean),
+  profile: optional(oneOf("today", "pre2021"))
 })
 
 const UserSchema = Schema.Struct({
@@ -436,7 +437,8 @@ export const checkOptions = (
       secret: app.secret,
       kind: app.kind,
       name: app.name ?? app.appId,
-      bound: app.bound ?? false
+      bound: app.bound ?? false,
+      ...(app.profile === undefined ? {} : { profile: app.profile })
     }))
     const users: ReadonlyArray<SandboxUser> = options.users === undefined ?
       defaults.users :
