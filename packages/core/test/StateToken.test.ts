@@ -285,6 +285,43 @@ describe("StateToken", () => {
       assert.strictEqual(new Set(states).size, states.length)
     }).pipe(Effect.provide(ConfigLive)))
 
+  it("normalizeReturnTo: a path on this site as a browser requests it, or undefined", () => {
+    assert.strictEqual(StateToken.normalizeReturnTo("/a/../orders?id=7"), "/orders?id=7")
+    assert.strictEqual(StateToken.normalizeReturnTo("/./x/./y#top"), "/x/y#top")
+    assert.strictEqual(StateToken.normalizeReturnTo("/订单"), "/%E8%AE%A2%E5%8D%95")
+    assert.strictEqual(StateToken.normalizeReturnTo("/"), "/")
+    const offSite = [
+      "//evil.example/",
+      "/\\evil.example",
+      "https://evil.example/",
+      "orders",
+      "",
+      "/\t/evil.example",
+      "/a\nb",
+      "javascript:alert(1)",
+      `/${"a".repeat(9000)}`
+    ]
+    for (const value of offSite) assert.isUndefined(StateToken.normalizeReturnTo(value), JSON.stringify(value))
+    for (const value of [undefined, null, 42, ["/"], { toString: () => "/" }]) {
+      assert.isUndefined(StateToken.normalizeReturnTo(value), String(value))
+    }
+    // what it returns fits in a state (with a binding by default) and verifies to itself
+    const ascii = (bytes: number) => `/${"a".repeat(bytes - 1)}`
+    const bound = StateToken.maxReturnToBytesWithBinding
+    assert.strictEqual(StateToken.normalizeReturnTo(ascii(bound)), ascii(bound))
+    assert.isUndefined(StateToken.normalizeReturnTo(ascii(bound + 1)))
+    assert.strictEqual(StateToken.normalizeReturnTo(ascii(bound + 1), { bound: false }), ascii(bound + 1))
+    assert.isUndefined(StateToken.normalizeReturnTo(ascii(StateToken.maxReturnToBytes + 1), { bound: false }))
+    for (const value of ["/a/../orders?id=7", "/订单", ascii(bound)]) {
+      const returnTo = StateToken.normalizeReturnTo(value)!
+      const state = mustMake({ returnTo, binding: "cookie" })
+      assert.strictEqual(
+        Either.getOrThrow(StateToken.verifySync(config, t0, state, { binding: "cookie" })).returnTo,
+        returnTo
+      )
+    }
+  })
+
   it("bindingHash is keyed per app and value; equals compares strings", () => {
     const hash = StateToken.bindingHash(config, "cookie")
     assert.match(hash, /^[0-9a-f]{16}$/)
