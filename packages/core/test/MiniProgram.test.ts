@@ -1,0 +1,175 @@
+import { assert, describe, it } from "@effect/vitest"
+import { MiniProgram, WeChatConfig, type WeChatError } from "@wxauth/core"
+import { Sandbox } from "@wxauth/sandbox"
+import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as TestClock from "effect/TestClock"
+
+const mini = Sandbox.defaultApps.miniProgram
+
+/** The mini program's config and the sandbox in process: a fresh sandbox per test, counters at zero. */
+const Environment = Layer.mergeAll(
+  WeChatConfig.layer({ appId: mini.appId, appSecret: Redacted.make(mini.secret) }),
+  Sandbox.layerHttpClient
+).pipe(Layer.provideMerge(Sandbox.layer()))
+
+const TestLayer = MiniProgram.layer.pipe(Layer.provideMerge(Environment))
+
+/** Runs an effect in the background while moving the test clock, so retry delays pass. */
+const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    for (let i = 0; i < 200 && Option.isNone(yield* Fiber.poll(fiber)); i++) yield* TestClock.adjust("50 millis")
+    return yield* Fiber.join(fiber)
+  })
+
+const inject = (fault: Sandbox.Fault) => Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.injectFault(fault))
+const calls = Effect.map(Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.stats), (stats) => stats.jscode2session)
+
+/** A `wx.login()` code of `user`. */
+const login = (user = "alice") =>
+  Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.miniProgramLogin({ appId: mini.appId, user }))
+
+describe("MiniProgram", () => {
+  describe("code2Session", () => {
+    it.effect("exchanges a wx.login() code for the user's openid and a Redacted session key", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const sandbox = yield* Sandbox.Sandbox
+        assert.strictEqual(miniProgram.appId, mini.appId)
+        const session = yield* miniProgram.code2Session(yield* login())
+        assert.strictEqual(session.openid, sandbox.openidOf(mini.appId, "alice"))
+        assert.isTrue(Redacted.isRedacted(session.sessionKey))
+        assert.lengthOf(Buffer.from(Redacted.value(session.sessionKey), "base64"), 16)
+        assert.notInclude(String(session.sessionKey), Redacted.value(session.sessionKey))
+        assert.isUndefined(session.unionid, "the default mini program is not bound to an Open Platform account")
+        const bob = yield* miniProgram.code2Session(yield* login("bob"))
+        assert.strictEqual(bob.openid, sandbox.openidOf(mini.appId, "bob"))
+        assert.strictEqual(yield* calls, 2)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a code is single-use: the second exchange is CodeUsed", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const jsCode = yield* login()
+        yield* miniProgram.code2Session(jsCode)
+        const reused = yield* Effect.flip(miniProgram.code2Session(jsCode))
+        assert.deepStrictEqual([reused._tag, (reused as WeChatError.CodeUsed).errcode], ["CodeUsed", 40163])
+        assert.strictEqual(yield* calls, 2, "not retried")
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("-1 on the exchange is retried once: nothing happened on WeChat's side", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        yield* inject({ kind: "busy", endpoint: "jscode2session" })
+        const session = yield* withTime(miniProgram.code2Session(yield* login()))
+        assert.isString(session.openid)
+        assert.strictEqual(yield* calls, 2)
+        yield* inject({ kind: "busy", endpoint: "jscode2session", times: 10 })
+        const busy = yield* Effect.flip(withTime(miniProgram.code2Session(yield* login())))
+        assert.strictEqual(busy._tag, "SystemBusy")
+        assert.strictEqual(yield* calls, 4, "once, not more")
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a reset is not retried: the code may be burnt", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        yield* inject({ kind: "reset", endpoint: "jscode2session" })
+        const error = yield* Effect.flip(withTime(miniProgram.code2Session(yield* login())))
+        assert.deepStrictEqual([error._tag, (error as WeChatError.TransportError).reason], [
+          "TransportError",
+          "Network"
+        ])
+        assert.strictEqual(yield* calls, 1)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a jsCode that is not 1 to 512 printable characters is InvalidArgument, and nothing is sent", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const bad: ReadonlyArray<unknown> = ["", "a b", "code\n", "码", "x".repeat(513), undefined, 42, { code: "x" }]
+        for (const jsCode of bad) {
+          const error = yield* Effect.flip(miniProgram.code2Session(jsCode as string))
+          assert.deepStrictEqual(
+            [error._tag, (error as WeChatError.InvalidArgument).argument],
+            ["InvalidArgument", "jsCode"],
+            JSON.stringify(jsCode)
+          )
+        }
+        assert.strictEqual(yield* calls, 0)
+        // the longest accepted code is sent (and WeChat does not know it)
+        const unknown = yield* Effect.flip(miniProgram.code2Session("x".repeat(512)))
+        assert.strictEqual(unknown._tag, "InvalidCode")
+        assert.strictEqual(yield* calls, 1)
+      }).pipe(Effect.provide(TestLayer)))
+  })
+
+  describe("makeWith", () => {
+    it.scoped("a custom exchange retry replaces the default one", () =>
+      Effect.gen(function*() {
+        const never = yield* MiniProgram.makeWith({ exchangeRetryOn: () => false })
+        yield* inject({ kind: "busy", endpoint: "jscode2session" })
+        const busy = yield* Effect.flip(withTime(never.code2Session(yield* login())))
+        assert.strictEqual(busy._tag, "SystemBusy")
+        assert.strictEqual(yield* calls, 1)
+        const patient = yield* MiniProgram.makeWith({ exchangeRetrySchedule: Schedule.recurs(3) })
+        yield* inject({ kind: "busy", endpoint: "jscode2session", times: 3 })
+        const session = yield* patient.code2Session(yield* login())
+        assert.isString(session.openid)
+        assert.strictEqual(yield* calls, 5, "1 + 1 call and 3 retries")
+        // only the exchange part applies: a caller's retry of resets, if they accept a burnt code
+        const bold = yield* MiniProgram.makeWith({
+          exchangeRetryOn: (error) => error._tag === "TransportError",
+          exchangeRetrySchedule: Schedule.recurs(1)
+        })
+        yield* inject({ kind: "reset", endpoint: "jscode2session" })
+        assert.isString((yield* bold.code2Session(yield* login())).openid)
+        assert.strictEqual(yield* calls, 7)
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("an exchange retry part of the wrong type is a ConfigError naming it", () =>
+      Effect.gen(function*() {
+        for (
+          const [field, value] of [["exchangeRetryOn", "always"], ["exchangeRetrySchedule", 3]] as const
+        ) {
+          const error = yield* Effect.flip(MiniProgram.makeWith({ [field]: value } as never))
+          assert.isTrue(ConfigError.isConfigError(error) && ConfigError.isInvalidData(error), field)
+          assert.deepStrictEqual((error as ConfigError.InvalidData).path, ["policy", field])
+        }
+      }).pipe(Effect.provide(Environment)))
+  })
+
+  describe("decryptUserData", () => {
+    it.effect("opens the user data with the session key; the watermark must name this app", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const sandbox = yield* Sandbox.Sandbox
+        const session = yield* miniProgram.code2Session(yield* login())
+        const data = yield* sandbox.encryptUserData({ appId: mini.appId, user: "alice" })
+        const user = yield* miniProgram.decryptUserData(session.sessionKey, data.encryptedData, data.iv)
+        assert.strictEqual(user.watermark.appid, mini.appId)
+        assert.strictEqual(user.openId, session.openid)
+        const forged = yield* sandbox.encryptUserData({ appId: mini.appId, user: "alice", watermarkAppId: "wxother" })
+        const error = yield* Effect.flip(
+          miniProgram.decryptUserData(session.sessionKey, forged.encryptedData, forged.iv)
+        )
+        assert.deepStrictEqual([error._tag, error.reason], ["DecryptError", "WatermarkMismatch"])
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("another user's session key does not open the data", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const sandbox = yield* Sandbox.Sandbox
+        yield* miniProgram.code2Session(yield* login())
+        const bob = yield* miniProgram.code2Session(yield* login("bob"))
+        const data = yield* sandbox.encryptUserData({ appId: mini.appId, user: "alice" })
+        const error = yield* Effect.flip(miniProgram.decryptUserData(bob.sessionKey, data.encryptedData, data.iv))
+        assert.strictEqual(error._tag, "DecryptError")
+        assert.include(["BadPadding", "BadJson"], error.reason)
+      }).pipe(Effect.provide(TestLayer)))
+  })
+})
