@@ -6,11 +6,13 @@
  *
  * @since 0.1.0
  */
-import { OAuthToken, WeChatError } from "@wxauth/core"
+import { LegacyToken, type OAuthToken, WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { CompatError } from "./CompatError.js"
+import * as StoredRecord from "./internal/storedToken.js"
 
 /**
  * A token as `wechat-oauth` keeps it and as `saveToken` receives it. `create_at` is when it was
@@ -74,48 +76,37 @@ export class AccessToken<A extends object = TokenData> {
   ) {}
 
   /**
-   * True while the access token has not expired: `create_at + expires_in` seconds is still ahead.
-   * (Unlike `wechat-oauth`, `create_at` and `expires_in` read back as strings are compared as
-   * numbers.)
+   * True while the access token has not expired: `create_at + expires_in` seconds is still ahead,
+   * read as `LegacyToken.decode` reads a stored token (numbers or decimal strings, `create_at` in
+   * milliseconds, or seconds below 1e11, a `Date`, a date string with a UTC offset; a `create_at`
+   * in the future counts as now). (Unlike `wechat-oauth`, `create_at` and `expires_in` read back as
+   * strings are compared as numbers.)
    *
    * @since 0.1.0
    */
   isValid(): boolean {
-    const data = this.data as StoredToken | undefined
-    if (typeof data !== "object" || data === null || !data.access_token) return false
-    const expiresAt = toMillis(data.create_at) + toNumber(data.expires_in) * 1000
-    return Date.now() < expiresAt
+    try {
+      const data = this.data as StoredToken | undefined
+      if (typeof data !== "object" || data === null) return false
+      // the times alone decide: the other fields may be absent from a hand-made token
+      const times = {
+        access_token: data.access_token,
+        expires_in: data.expires_in,
+        create_at: data.create_at,
+        refresh_token: "-",
+        openid: "-"
+      }
+      const now = clock.unsafeCurrentTimeMillis()
+      const token = LegacyToken.decode(times, now)
+      return Either.isRight(token) && token.right.isFresh(now)
+    } catch {
+      return false // a getter that throws
+    }
   }
 }
 
-const toNumber = (u: unknown): number => {
-  if (typeof u === "number") return u
-  if (typeof u === "string" && u.trim() !== "") return Number(u)
-  if (typeof u === "bigint") return Number(u)
-  return Number.NaN
-}
-
-/**
- * Epoch milliseconds from a number or numeric string (wechat-oauth wrote milliseconds; a value below
- * 1e11 is taken as seconds), a `Date` or a date string.
- */
-const toMillis = (u: unknown): number => {
-  if (u instanceof Date) return u.getTime()
-  const n = toNumber(u)
-  if (!Number.isNaN(n)) return n > 0 && n < 1e11 ? n * 1000 : n
-  return typeof u === "string" ? Date.parse(u) : Number.NaN
-}
-
-const toText = (u: unknown): string => {
-  if (typeof u === "string") return u
-  if (u === undefined || u === null || typeof u === "symbol") return ""
-  try {
-    // a database driver's value (a Buffer, a String object) reads as its text
-    return String(u)
-  } catch {
-    return "" // an object without a usable toString
-  }
-}
+/** The default clock (`isValid` and `fromStored` are synchronous: no Effect context to read one from). */
+const clock = Clock.make()
 
 /**
  * The `wechat-oauth` token object for a core `OAuthToken`, as `saveToken` receives it. Throws a
@@ -152,49 +143,28 @@ const plainTokenData = (token: OAuthToken.OAuthToken): TokenData => ({
 })
 
 /**
- * Reads a token as a `getToken` hook returned it: `None` for `null` / `undefined`; a `Left` with a
- * description when it is not a token of `openid`. Strings are read as numbers where numbers are
- * due; a token without a valid `create_at` / `expires_in` reads as expired (it gets refreshed). The
+ * Reads a token as a `getToken` hook returned it, with `@wxauth/core`'s `LegacyToken.decode` (the
+ * reading store-sql's `importLegacy` uses too): `None` for `null` / `undefined`; a
+ * `TokenStoreError` (operation `getToken`) naming the field that is not usable, or saying the token
+ * is another openid's. An `AccessToken` stored as it is (`{ data }`) is read through its `data`.
+ * `create_at` / `expires_in` that are not times are refused (not read as expired), and so is a
+ * token without an `openid` or a refresh token; a `create_at` in the future is read as `now`. The
  * refresh token's life is not in `wechat-oauth`'s object: it is taken as 30 days from `create_at`
  * (WeChat's answer decides in the end).
  *
+ * @param now epoch milliseconds (default: the clock's now)
  * @since 0.1.0
  * @category conversions
  */
 export const fromStored = (
   openid: string,
-  stored: unknown
-): Either.Either<Option.Option<OAuthToken.OAuthToken>, string> => {
-  if (typeof openid !== "string" || openid === "") return Either.left("the openid is not a non-empty string")
-  if (stored === null || stored === undefined || stored === false) return Either.right(Option.none())
-  if (typeof stored !== "object") return Either.left("the stored token is not an object")
-  let fields = stored as StoredToken
-  // an AccessToken (`{ data }`) stored as it is
-  if (fields.access_token === undefined && typeof fields.data === "object" && fields.data !== null) {
-    fields = fields.data as StoredToken
-  }
-  const storedOpenid = toText(fields.openid)
-  if (storedOpenid !== "" && storedOpenid !== openid) {
-    return Either.left("the stored token belongs to another openid")
-  }
-  const createdAt = toMillis(fields.create_at)
-  const expiresIn = toNumber(fields.expires_in)
-  const obtainedAt = Number.isFinite(createdAt) ? createdAt : 0
-  const expiresAt = Number.isFinite(createdAt) && Number.isFinite(expiresIn) ? createdAt + expiresIn * 1000 : 0
-  const unionid = toText(fields.unionid)
-  return Either.right(Option.some(
-    new OAuthToken.OAuthToken({
-      openid,
-      accessToken: Redacted.make(toText(fields.access_token)),
-      refreshToken: Redacted.make(toText(fields.refresh_token)),
-      scope: toText(fields.scope).split(/[\s,]+/).filter((scope) => scope !== ""),
-      ...(unionid === "" ? {} : { unionid }),
-      isSnapshotUser: toNumber(fields.is_snapshotuser) === 1,
-      obtainedAt,
-      expiresAt,
-      refreshExpiresAt: obtainedAt + OAuthToken.refreshTokenLifeMillis
-    })
-  ))
+  stored: unknown,
+  now?: number | undefined
+): Either.Either<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError> => {
+  const read = StoredRecord.decode(openid, stored, now === undefined ? clock.unsafeCurrentTimeMillis() : now)
+  return Either.isRight(read)
+    ? Either.right(Option.map(read.right, (stored) => stored.token))
+    : Either.left(new WeChatError.TokenStoreError({ operation: "getToken", description: read.left.message }))
 }
 
 /**
@@ -208,9 +178,9 @@ export const fromStored = (
  */
 export const toOAuthToken = (openid: string, stored: unknown): OAuthToken.OAuthToken | undefined => {
   if (typeof openid !== "string" || openid === "") throw invalidArgument("openid", "must be a non-empty string")
-  const read = fromStored(openid, stored)
-  if (Either.isLeft(read)) throw invalidArgument("stored", read.left)
-  return Option.getOrUndefined(read.right)
+  const read = StoredRecord.decode(openid, stored, clock.unsafeCurrentTimeMillis())
+  if (Either.isLeft(read)) throw invalidArgument("stored", read.left.message)
+  return Option.getOrUndefined(Option.map(read.right, (stored) => stored.token))
 }
 
 const invalidArgument = (argument: string, description: string): CompatError =>

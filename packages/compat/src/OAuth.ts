@@ -19,6 +19,7 @@ import {
   WeChatError,
   WeChatOAuth
 } from "@wxauth/core"
+import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,10 +28,11 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { AccessToken, fromStored, type StoredToken, type TokenData, toTokenData } from "./AccessToken.js"
+import { AccessToken, type StoredToken, type TokenData, toTokenData } from "./AccessToken.js"
 import { CompatError, fromCause, fromDefect } from "./CompatError.js"
 import { parseLang, toUserProfile, type UserProfile } from "./internal/convert.js"
 import * as Hooks from "./internal/hooks.js"
+import * as StoredRecord from "./internal/storedToken.js"
 import {
   apiBaseUrlOf,
   authorizeUrl,
@@ -339,12 +341,12 @@ export class OAuth {
     this.#defaultSaveToken = (openid, token, callback) =>
       nodeify(
         this.#run(Effect.gen(function*() {
-          const read = fromStored(yield* textArgument("openid", openid), token)
-          if (Either.isLeft(read)) return yield* Effect.fail(invalidArgument("token", read.left))
-          const found = read.right
+          const id = yield* textArgument("openid", openid)
+          const now = yield* Clock.currentTimeMillis
+          const found = yield* StoredRecord.decode(id, token, now)
           if (Option.isNone(found)) return
           const { appId } = yield* WeChatConfig.WeChatConfig
-          yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.set(appId, found.value))
+          yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.set(appId, found.value.token))
         })),
         callback
       )

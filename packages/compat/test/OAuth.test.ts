@@ -292,10 +292,29 @@ describe("hooks", () => {
   })
 
   it("a token of another openid from getToken is refused", async () => {
-    const client = make(OA.appId, OA.secret, async () => ({ openid: "o_someone_else", access_token: "x" }))
+    const client = make(OA.appId, OA.secret, async () => ({
+      openid: "o_someone_else",
+      access_token: "x",
+      expires_in: 7200,
+      refresh_token: "y",
+      create_at: Date.now()
+    }))
     const error = await failure(client.getUser("o_someone"))
     assert.strictEqual(error.name, "WeChatAPITokenStoreError")
     assert.include(error.message, "another openid")
+  })
+
+  it("a stored token is read with store-sql's rules: a create_at that is not a time is refused, not refreshed", async () => {
+    const store = hookStore()
+    const client = make(OA.appId, OA.secret, store.getToken, store.saveToken)
+    const token = await client.getAccessToken(await sandbox.code())
+    // a varchar column's local time: hours off either way (wechat-oauth's lenient reading took it as expired)
+    store.tokens.get(token.data.openid).create_at = "2025-06-15 10:00:00"
+    const before = await sandbox.stats()
+    const error = await failure(client.getUser(token.data.openid))
+    assert.strictEqual(error.name, "WeChatAPITokenStoreError")
+    assert.include(error.message, "create_at")
+    assert.strictEqual((await sandbox.stats()).refresh_token, before.refresh_token)
   })
 })
 

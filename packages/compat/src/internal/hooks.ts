@@ -7,8 +7,8 @@
  */
 import { type OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
 import type * as Duration from "effect/Duration"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import * as AccessToken from "../AccessToken.js"
 import { HookFailure, type HookName } from "./hookFailure.js"
@@ -110,12 +110,7 @@ export const readThroughHook = (
 ): Effect.Effect<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError> =>
   Effect.flatMap(
     callHook<unknown>("getToken", source.timeout, (callback) => hook.call(source.self, openid, callback)),
-    (stored) => {
-      const read = AccessToken.fromStored(openid, stored)
-      return Either.isRight(read)
-        ? Effect.succeed(read.right)
-        : Effect.fail(new WeChatError.TokenStoreError({ operation: "getToken", description: read.left }))
-    }
+    (stored) => Effect.flatMap(Clock.currentTimeMillis, (now) => AccessToken.fromStored(openid, stored, now))
   )
 
 /**
