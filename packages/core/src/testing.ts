@@ -5,16 +5,23 @@
  * @since 0.1.0
  */
 import { assert, describe, it as vitestIt, layer as layerSuite } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Crypto from "node:crypto"
+import * as Util from "node:util"
+import * as AppTokenStore from "./AppTokenStore.js"
 import * as OAuthToken from "./OAuthToken.js"
+import * as SessionKeyStore from "./SessionKeyStore.js"
 import * as TokenStore from "./TokenStore.js"
+import { TokenStoreError } from "./WeChatError.js"
 
 const hour = 60 * 60 * 1000
 
@@ -74,6 +81,79 @@ const sameToken = (actual: OAuthToken.OAuthToken, expected: OAuthToken.OAuthToke
   assert.strictEqual(actual.refreshExpiresAt, expected.refreshExpiresAt)
 }
 
+/**
+ * Registers the cases of a contract suite: on one store for the whole suite (a Layer), or on a store
+ * of its own for each case (a function returning a Layer, e.g. with its own key prefix or table).
+ */
+const register = <S, E>(
+  layer: Layer.Layer<S, E> | (() => Layer.Layer<S, E>),
+  cases: ReadonlyArray<readonly [string, () => Effect.Effect<void, unknown, S>]>
+): void => {
+  if (typeof layer !== "function") {
+    // one store for the whole suite (tests use their own random ids)
+    layerSuite(layer, { timeout: "60 seconds" })((it) => {
+      for (const [title, test] of cases) it.effect(title, test)
+    })
+  } else {
+    for (const [title, test] of cases) {
+      vitestIt.effect(title, () => Effect.provide(test(), layer()), 60_000)
+    }
+  }
+}
+
+/**
+ * Runs `test` at a realistic "now" (not the TestClock's epoch 0), so that a mix-up of seconds and
+ * milliseconds shows.
+ */
+const atRealisticTime = <A, E, R>(test: () => Effect.Effect<A, E, R>) => (): Effect.Effect<A, E, R> =>
+  Effect.zipRight(
+    Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) => now < realisticNow ? TestClock.setTime(realisticNow) : Effect.void
+    ),
+    test()
+  )
+
+/**
+ * Every text an error shows: its message, JSON, inspection and cause.
+ */
+const textsOf = (error: unknown): ReadonlyArray<string> => {
+  const texts = [Util.inspect(error, { depth: 10 })]
+  if (typeof error === "object" && error !== null) {
+    texts.push(JSON.stringify(error) ?? "")
+    const { cause, message } = error as { readonly cause?: unknown; readonly message?: unknown }
+    if (typeof message === "string") texts.push(message)
+    if (cause !== undefined) texts.push(String(cause), Util.inspect(cause, { depth: 10 }))
+  } else {
+    texts.push(String(error))
+  }
+  return texts
+}
+
+/**
+ * Asserts that `operation` fails with a `TokenStoreError` (in the error channel: not a defect, not a
+ * throw when it is called) that quotes none of `secrets`.
+ */
+const assertStoreError = <R>(
+  what: string,
+  operation: () => Effect.Effect<unknown, unknown, R>,
+  secrets: ReadonlyArray<string> = []
+): Effect.Effect<void, never, R> =>
+  Effect.map(Effect.exit(Effect.suspend(operation)), (exit) => {
+    assert.isTrue(Exit.isFailure(exit), `${what}: expected a TokenStoreError, got a success`)
+    if (Exit.isSuccess(exit)) return
+    const failure = Cause.failureOption(exit.cause)
+    assert.isTrue(
+      Option.isSome(failure) && !Cause.isDie(exit.cause),
+      `${what}: expected a TokenStoreError in the error channel, got ${Cause.pretty(exit.cause)}`
+    )
+    const error = Option.getOrThrow(failure)
+    assert.instanceOf(error, TokenStoreError, what)
+    for (const text of textsOf(error)) {
+      for (const secret of secrets) assert.notInclude(text, secret, `${what}: the error quotes a secret`)
+    }
+  })
+
 const getSome = (appId: string, openid: string) =>
   Effect.flatMap(TokenStore.TokenStore, (store) => store.get(appId, openid)).pipe(
     Effect.map((found) => {
@@ -113,13 +193,7 @@ export const tokenStoreSuite = <E>(
     }
     {
       const appId = randomAppId()
-      // A realistic "now" (not the TestClock's epoch 0), so a mix-up of seconds and milliseconds shows.
-      const realistic = (test: () => Effect.Effect<void, unknown, TokenStore.TokenStore>) => () =>
-        Effect.zipRight(
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            now < realisticNow ? TestClock.setTime(realisticNow) : Effect.void),
-          test()
-        )
+      const realistic = atRealisticTime
 
       it.effect(
         "get of an unknown user is None",
@@ -277,16 +351,373 @@ export const tokenStoreSuite = <E>(
         )
       )
     }
-    if (typeof layer !== "function") {
-      // one store for the whole suite (tests use their own random openids)
-      layerSuite(layer, { timeout: "60 seconds" })((it) => {
-        for (const [title, test] of cases) it.effect(title, test)
-      })
-    } else {
-      // a store of its own for each test (e.g. its own key prefix or table)
-      for (const [title, test] of cases) {
-        vitestIt.effect(title, () => Effect.provide(test(), layer()), 60_000)
-      }
-    }
+    register(layer, cases)
+  })
+}
+
+/**
+ * An app access token fixture obtained `now` (by `Clock`), with a random value in the shape of
+ * WeChat's and 2 hours of life. Any field can be overridden.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const makeAppToken = (
+  overrides: Partial<ConstructorParameters<typeof AppTokenStore.AppAccessToken>[0]> = {}
+): Effect.Effect<AppTokenStore.AppAccessToken> =>
+  Effect.map(Clock.currentTimeMillis, (now) => {
+    const obtainedAt = overrides.obtainedAt ?? now
+    return new AppTokenStore.AppAccessToken({
+      accessToken: Redacted.make(`ACCESS_TOKEN_${Crypto.randomBytes(48).toString("base64url")}`),
+      obtainedAt,
+      expiresAt: obtainedAt + 2 * hour,
+      ...overrides
+    })
+  })
+
+/**
+ * A random session key in WeChat's shape: 16 bytes, base64 (so with `+`, `/` and `=`).
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const randomSessionKey = (): Redacted.Redacted<string> =>
+  Redacted.make(Crypto.randomBytes(16).toString("base64"))
+
+const sameAppToken = (actual: AppTokenStore.AppAccessToken, expected: AppTokenStore.AppAccessToken) => {
+  assert.isTrue(Redacted.isRedacted(actual.accessToken), "the stored token's value is Redacted")
+  assert.strictEqual(Redacted.value(actual.accessToken), Redacted.value(expected.accessToken))
+  assert.strictEqual(actual.obtainedAt, expected.obtainedAt)
+  assert.strictEqual(actual.expiresAt, expected.expiresAt)
+}
+
+const getAppToken = (appId: string) =>
+  Effect.flatMap(AppTokenStore.AppTokenStore, (store) => store.get(appId)).pipe(
+    Effect.map((found) => {
+      assert.isTrue(Option.isSome(found), "expected a stored app token")
+      return Option.getOrThrow(found)
+    })
+  )
+
+/**
+ * The contract every `AppTokenStore` honours, as a vitest suite: get / set, apps kept apart, the
+ * newest token wins (by `obtainedAt`; on a tie the last write), an expired token is `None` (by
+ * `Clock`, driven with `TestClock`), 50 concurrent writers leave the newest, the value stays
+ * `Redacted`, and arguments of the wrong type are a `TokenStoreError` (never a defect) that quotes
+ * no token.
+ *
+ * @example
+ * ```ts
+ * import { AppTokenStore } from "@wxauth/core"
+ * import { appTokenStoreSuite } from "@wxauth/core/testing"
+ *
+ * appTokenStoreSuite("memory", AppTokenStore.layerMemory)
+ * // or a store of its own for each test (e.g. its own key prefix):
+ * appTokenStoreSuite("memory, per test", () => AppTokenStore.layerMemory)
+ * ```
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const appTokenStoreSuite = <E>(
+  name: string,
+  layer: Layer.Layer<AppTokenStore.AppTokenStore, E> | (() => Layer.Layer<AppTokenStore.AppTokenStore, E>)
+): void => {
+  describe(`AppTokenStore contract: ${name}`, () => {
+    type Case = () => Effect.Effect<void, unknown, AppTokenStore.AppTokenStore>
+    const cases: Array<readonly [string, Case]> = []
+    const it = (title: string, test: Case) => cases.push([title, atRealisticTime(test)])
+    const store = AppTokenStore.AppTokenStore
+
+    it("get of an app without a token is None", () =>
+      Effect.gen(function*() {
+        assert.isTrue(Option.isNone(yield* (yield* store).get(randomAppId())))
+      }))
+
+    it("set then get returns the token, its value still Redacted", () =>
+      Effect.gen(function*() {
+        const appId = randomAppId()
+        const token = yield* makeAppToken()
+        yield* (yield* store).set(appId, token)
+        const found = yield* getAppToken(appId)
+        sameAppToken(found, token)
+        const secret = Redacted.value(token.accessToken)
+        for (const text of [String(found), JSON.stringify(found), Util.inspect(found, { depth: 10 })]) {
+          assert.notInclude(text, secret, "a stored token shows its value")
+        }
+      }))
+
+    it("apps are kept apart, newest-wins included", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const [a, b] = [randomAppId(), randomAppId()]
+        const newer = yield* makeAppToken()
+        yield* s.set(a, newer)
+        assert.isTrue(Option.isNone(yield* s.get(b)))
+        // an older token of app b is not blocked by app a's newer one
+        const older = yield* makeAppToken({ obtainedAt: newer.obtainedAt - 60_000 })
+        yield* s.set(b, older)
+        sameAppToken(yield* getAppToken(a), newer)
+        sameAppToken(yield* getAppToken(b), older)
+      }))
+
+    it("a newer token replaces an older one, never the reverse", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const appId = randomAppId()
+        const older = yield* makeAppToken()
+        const newer = yield* makeAppToken({ obtainedAt: older.obtainedAt + 1000 })
+        yield* s.set(appId, older)
+        yield* s.set(appId, newer)
+        sameAppToken(yield* getAppToken(appId), newer)
+        yield* s.set(appId, older)
+        sameAppToken(yield* getAppToken(appId), newer)
+      }))
+
+    it("on a tie of obtainedAt the last write wins", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const appId = randomAppId()
+        const first = yield* makeAppToken()
+        const second = yield* makeAppToken({ obtainedAt: first.obtainedAt })
+        yield* s.set(appId, first)
+        yield* s.set(appId, second)
+        sameAppToken(yield* getAppToken(appId), second)
+        yield* s.set(appId, first)
+        sameAppToken(yield* getAppToken(appId), first)
+      }))
+
+    it("a token is None once it has expired (by Clock), and one set expired is None", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const appId = randomAppId()
+        const now = yield* Clock.currentTimeMillis
+        const token = yield* makeAppToken({ expiresAt: now + hour })
+        yield* s.set(appId, token)
+        yield* TestClock.adjust(hour - 1000)
+        sameAppToken(yield* getAppToken(appId), token)
+        yield* TestClock.adjust(2000)
+        assert.isTrue(Option.isNone(yield* s.get(appId)))
+
+        const otherApp = randomAppId()
+        const later = yield* Clock.currentTimeMillis
+        yield* s.set(otherApp, yield* makeAppToken({ obtainedAt: later - 2 * hour, expiresAt: later - 1 }))
+        assert.isTrue(Option.isNone(yield* s.get(otherApp)))
+      }))
+
+    it("50 concurrent writers with shuffled obtainedAt leave the newest token", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const appId = randomAppId()
+        const base = yield* makeAppToken()
+        const tokens = yield* Effect.forEach(
+          Array.from({ length: 50 }, (_, i) => i),
+          (i) => makeAppToken({ obtainedAt: base.obtainedAt + i * 10 })
+        )
+        const shuffled = yield* Random.shuffle(tokens)
+        yield* Effect.forEach(shuffled, (token) => s.set(appId, token), { concurrency: "unbounded", discard: true })
+        sameAppToken(yield* getAppToken(appId), tokens[tokens.length - 1])
+      }))
+
+    it("arguments of the wrong type are a TokenStoreError, not a defect, and quote no token", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const appId = randomAppId()
+        const token = yield* makeAppToken()
+        const secret = Redacted.value(token.accessToken)
+        const plain = `plain_${Crypto.randomBytes(16).toString("hex")}`
+        const loose = (value: unknown) => value as never
+        const secrets = [secret, plain]
+        for (const bad of [undefined, null, 42, "", { appId }]) {
+          yield* assertStoreError(`get(${String(bad)})`, () => s.get(loose(bad)), secrets)
+          yield* assertStoreError(`set(${String(bad)}, token)`, () => s.set(loose(bad), token), secrets)
+        }
+        const notTokens = [
+          undefined,
+          null,
+          plain,
+          Redacted.make(plain),
+          { accessToken: plain, obtainedAt: token.obtainedAt, expiresAt: token.expiresAt },
+          { accessToken: Redacted.make(plain), obtainedAt: token.obtainedAt, expiresAt: token.expiresAt }
+        ]
+        for (const [i, bad] of notTokens.entries()) {
+          yield* assertStoreError(`set(appId, not a token #${i + 1})`, () => s.set(appId, loose(bad)), secrets)
+        }
+        // nothing was stored by the refused calls
+        assert.isTrue(Option.isNone(yield* s.get(appId)))
+      }))
+
+    register(layer, cases)
+  })
+}
+
+/**
+ * The contract every `SessionKeyStore` honours, as a vitest suite: get / set / remove, keys kept per
+ * (appId, openid) (ids with `:` or braces included), the last set wins, a key is gone `ttl` after
+ * its set (by `Clock`, driven with `TestClock`; a set starts it again), the key stays `Redacted`,
+ * and arguments of the wrong type are a `TokenStoreError` (never a defect) that quotes no key.
+ *
+ * `options.ttl` is the store's time to live, `SessionKeyStore.defaultTtl` (30 days) unless given.
+ *
+ * @example
+ * ```ts
+ * import { SessionKeyStore } from "@wxauth/core"
+ * import { sessionKeyStoreSuite } from "@wxauth/core/testing"
+ * import * as Layer from "effect/Layer"
+ *
+ * sessionKeyStoreSuite("memory", SessionKeyStore.layerMemory)
+ * // a store of its own for each test, with its ttl
+ * sessionKeyStoreSuite(
+ *   "memory, 1 hour",
+ *   () => Layer.effect(SessionKeyStore.SessionKeyStore, SessionKeyStore.makeMemory({ ttl: "1 hour" })),
+ *   { ttl: "1 hour" }
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const sessionKeyStoreSuite = <E>(
+  name: string,
+  layer: Layer.Layer<SessionKeyStore.SessionKeyStore, E> | (() => Layer.Layer<SessionKeyStore.SessionKeyStore, E>),
+  options?: { readonly ttl?: Duration.DurationInput | undefined }
+): void => {
+  describe(`SessionKeyStore contract: ${name}`, () => {
+    type Case = () => Effect.Effect<void, unknown, SessionKeyStore.SessionKeyStore>
+    const cases: Array<readonly [string, Case]> = []
+    const it = (title: string, test: Case) => cases.push([title, atRealisticTime(test)])
+    const store = SessionKeyStore.SessionKeyStore
+    const ttl = Duration.toMillis(Duration.decode(options?.ttl ?? SessionKeyStore.defaultTtl))
+
+    const getKey = (appId: string, openid: string) =>
+      Effect.flatMap(store, (s) => s.get(appId, openid)).pipe(
+        Effect.map((found) => {
+          assert.isTrue(Option.isSome(found), "expected a stored session key")
+          const key = Option.getOrThrow(found)
+          assert.isTrue(Redacted.isRedacted(key), "a stored session key is Redacted")
+          return Redacted.value(key)
+        })
+      )
+
+    it("get of an unknown user is None", () =>
+      Effect.gen(function*() {
+        assert.isTrue(Option.isNone(yield* (yield* store).get(randomAppId(), randomOpenId())))
+      }))
+
+    it("set then get returns the key, Redacted", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const [appId, openid, key] = [randomAppId(), randomOpenId(), randomSessionKey()]
+        yield* s.set(appId, openid, key)
+        assert.strictEqual(yield* getKey(appId, openid), Redacted.value(key))
+        const found = Option.getOrThrow(yield* s.get(appId, openid))
+        for (const text of [String(found), JSON.stringify(found), Util.inspect(found, { depth: 10 })]) {
+          assert.notInclude(text, Redacted.value(key), "a stored session key shows its value")
+        }
+      }))
+
+    it("keys are kept per (appId, openid), ids with : and braces included", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const [appId, otherApp, openid] = [randomAppId(), randomAppId(), randomOpenId()]
+        const key = randomSessionKey()
+        yield* s.set(appId, openid, key)
+        assert.isTrue(Option.isNone(yield* s.get(otherApp, openid)))
+        assert.isTrue(Option.isNone(yield* s.get(appId, randomOpenId())))
+        const otherKey = randomSessionKey()
+        yield* s.set(otherApp, openid, otherKey)
+        assert.strictEqual(yield* getKey(appId, openid), Redacted.value(key))
+        assert.strictEqual(yield* getKey(otherApp, openid), Redacted.value(otherKey))
+        // (a:b, c) and (a, b:c) are two users, as are ids that would break a key's braces
+        const pairs = [[`${appId}:x`, "y"], [appId, `x:${"y"}`], [`${appId}}`, `{y`], [`${appId}}:{`, "y"]] as const
+        const keys = pairs.map(() => randomSessionKey())
+        yield* Effect.forEach(pairs, ([a, o], i) => s.set(a, o, keys[i]), { discard: true })
+        for (const [i, [a, o]] of pairs.entries()) assert.strictEqual(yield* getKey(a, o), Redacted.value(keys[i]))
+      }))
+
+    it("a set replaces the user's key", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const [appId, openid] = [randomAppId(), randomOpenId()]
+        const [first, second] = [randomSessionKey(), randomSessionKey()]
+        yield* s.set(appId, openid, first)
+        yield* s.set(appId, openid, second)
+        assert.strictEqual(yield* getKey(appId, openid), Redacted.value(second))
+      }))
+
+    it("remove forgets the key, and no other; removing an unknown user is fine", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const [appId, openid, other] = [randomAppId(), randomOpenId(), randomOpenId()]
+        const [key, otherKey] = [randomSessionKey(), randomSessionKey()]
+        yield* s.set(appId, openid, key)
+        yield* s.set(appId, other, otherKey)
+        yield* s.remove(appId, openid)
+        assert.isTrue(Option.isNone(yield* s.get(appId, openid)))
+        assert.strictEqual(yield* getKey(appId, other), Redacted.value(otherKey))
+        yield* s.remove(appId, openid)
+        yield* s.remove(randomAppId(), randomOpenId())
+        yield* s.set(appId, openid, key)
+        assert.strictEqual(yield* getKey(appId, openid), Redacted.value(key))
+      }))
+
+    it("a key is gone once its ttl is over (by Clock); a set starts the ttl again", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const [appId, openid, renewed] = [randomAppId(), randomOpenId(), randomOpenId()]
+        const key = randomSessionKey()
+        yield* s.set(appId, openid, key)
+        yield* s.set(appId, renewed, key)
+        yield* TestClock.adjust(ttl - 1000)
+        assert.strictEqual(yield* getKey(appId, openid), Redacted.value(key))
+        yield* s.set(appId, renewed, key)
+        yield* TestClock.adjust(2000)
+        assert.isTrue(Option.isNone(yield* s.get(appId, openid)))
+        assert.strictEqual(yield* getKey(appId, renewed), Redacted.value(key))
+        yield* TestClock.adjust(ttl - 3000)
+        assert.strictEqual(yield* getKey(appId, renewed), Redacted.value(key))
+        yield* TestClock.adjust(2000)
+        assert.isTrue(Option.isNone(yield* s.get(appId, renewed)))
+      }))
+
+    it("50 users' keys set concurrently are each kept", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const appId = randomAppId()
+        const users = Array.from({ length: 50 }, () => [randomOpenId(), randomSessionKey()] as const)
+        yield* Effect.forEach(users, ([openid, key]) => s.set(appId, openid, key), {
+          concurrency: "unbounded",
+          discard: true
+        })
+        for (const [openid, key] of users) assert.strictEqual(yield* getKey(appId, openid), Redacted.value(key))
+      }))
+
+    it("arguments of the wrong type are a TokenStoreError, not a defect, and quote no key", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const [appId, openid, key] = [randomAppId(), randomOpenId(), randomSessionKey()]
+        const plain = Crypto.randomBytes(16).toString("base64")
+        const secrets = [Redacted.value(key), plain]
+        const loose = (value: unknown) => value as never
+        for (const bad of [undefined, null, 42, "", { appId }]) {
+          yield* assertStoreError(`get(${String(bad)}, openid)`, () => s.get(loose(bad), openid), secrets)
+          yield* assertStoreError(`get(appId, ${String(bad)})`, () => s.get(appId, loose(bad)), secrets)
+          yield* assertStoreError(`set(${String(bad)}, openid, key)`, () => s.set(loose(bad), openid, key), secrets)
+          yield* assertStoreError(`set(appId, ${String(bad)}, key)`, () => s.set(appId, loose(bad), key), secrets)
+          yield* assertStoreError(`remove(${String(bad)}, openid)`, () => s.remove(loose(bad), openid), secrets)
+          yield* assertStoreError(`remove(appId, ${String(bad)})`, () => s.remove(appId, loose(bad)), secrets)
+        }
+        const notKeys = [undefined, null, plain, Redacted.make(""), Redacted.make(42), { value: plain }]
+        for (const [i, bad] of notKeys.entries()) {
+          yield* assertStoreError(
+            `set(appId, openid, not a key #${i + 1})`,
+            () => s.set(appId, openid, loose(bad)),
+            secrets
+          )
+        }
+        assert.isTrue(Option.isNone(yield* s.get(appId, openid)))
+      }))
+
+    register(layer, cases)
   })
 }

@@ -1,0 +1,61 @@
+/**
+ * The SessionKeyStore contract on the memory store (default and short ttl), and what the memory
+ * store and the codec add: the bound on entries, and keys sealed through the TokenCipher, bound to
+ * their app and user.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { SessionKeyStore, TokenCipher } from "@wxauth/core"
+import { randomAppId, randomOpenId, randomSessionKey, sessionKeyStoreSuite } from "@wxauth/core/testing"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+
+sessionKeyStoreSuite("memory", SessionKeyStore.layerMemory)
+sessionKeyStoreSuite(
+  "memory, 1 hour, a store per test",
+  () => Layer.effect(SessionKeyStore.SessionKeyStore, SessionKeyStore.makeMemory({ ttl: "1 hour" })),
+  { ttl: "1 hour" }
+)
+
+describe("SessionKeyStore.makeMemory", () => {
+  it.effect("is bounded: past maxEntries the least recently written key goes first", () =>
+    Effect.gen(function*() {
+      const store = yield* SessionKeyStore.makeMemory({ maxEntries: 2 })
+      const appId = randomAppId()
+      const users = [randomOpenId(), randomOpenId(), randomOpenId()]
+      for (const openid of users) yield* store.set(appId, openid, randomSessionKey())
+      assert.isTrue(Option.isNone(yield* store.get(appId, users[0])))
+      assert.isTrue(Option.isSome(yield* store.get(appId, users[1])))
+      assert.isTrue(Option.isSome(yield* store.get(appId, users[2])))
+    }))
+})
+
+describe("SessionKeyStore.makeCodec", () => {
+  const cipher = TokenCipher.layer({ keys: [{ id: "k1", key: TokenCipher.generateKey() }] })
+
+  it.effect("with a cipher the key is sealed, and opens only for its app and user", () =>
+    Effect.gen(function*() {
+      const codec = yield* SessionKeyStore.makeCodec
+      const [appId, openid, key] = [randomAppId(), randomOpenId(), randomSessionKey()]
+      const sealed = yield* codec.encode(appId, openid, key)
+      assert.isTrue(sealed.startsWith("wxenc1:k1:"))
+      assert.notInclude(sealed, Redacted.value(key))
+      assert.strictEqual(Redacted.value(yield* codec.decode(appId, openid, sealed)), Redacted.value(key))
+      for (const [a, o] of [[randomAppId(), openid], [appId, randomOpenId()]]) {
+        const error = yield* Effect.flip(codec.decode(a, o, sealed))
+        assert.strictEqual(error._tag, "TokenStoreError")
+      }
+    }).pipe(Effect.provide(cipher)))
+
+  it.effect("a key that is not a Redacted string does not encode, and the error quotes nothing", () =>
+    Effect.gen(function*() {
+      const codec = yield* SessionKeyStore.makeCodec
+      const plain = "plain-session-key=="
+      for (const bad of [plain, Redacted.make(""), Redacted.make(7), undefined]) {
+        const error = yield* Effect.flip(codec.encode(randomAppId(), randomOpenId(), bad as never))
+        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.notInclude(JSON.stringify(error) + error.message, plain)
+      }
+    }))
+})
