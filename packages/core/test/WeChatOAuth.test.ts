@@ -40,6 +40,17 @@ const TestLayer = WeChatOAuth.layer.pipe(
   Layer.provideMerge(Sandbox.layer())
 )
 
+/**
+ * The same, with the app answered as WeChat did before 2021-10-20: `/sns/userinfo` gives the user's
+ * places, localized by `lang` (today they are empty in every language).
+ */
+const Pre2021Layer = WeChatOAuth.layer.pipe(
+  Layer.provideMerge(TokenStore.layerMemory),
+  Layer.provide(configLayer),
+  Layer.provide(Sandbox.layerHttpClient),
+  Layer.provideMerge(Sandbox.layer({ apps: [{ ...app, profile: "pre2021" }] }))
+)
+
 /** Runs an effect in the background while moving the test clock far enough for retries and timeouts. */
 const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>, step: Duration.DurationInput = "1 second", steps = 120) =>
   Effect.gen(function*() {
@@ -142,7 +153,7 @@ describe("WeChatOAuth", () => {
         const english = yield* oauth.getUser(token.openid, { lang: "en" })
         assert.notStrictEqual(english.province, user.province)
         assert.deepStrictEqual(yield* stats, { ...(yield* stats), access_token: 1, userinfo: 2, refresh_token: 0 })
-      }).pipe(Effect.provide(TestLayer)))
+      }).pipe(Effect.provide(Pre2021Layer)))
 
     it.effect("getUserByCode exchanges then fetches the profile", () =>
       Effect.gen(function*() {
