@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
+import * as Scripts from "./internal/scripts.js"
 
 /**
  * A Redis client: a single node (or Sentinel) `Redis`, or a `Cluster`.
@@ -69,35 +70,6 @@ export const tokenKey = (appId: string, openid: string, keyPrefix: string = Clie
 export const codeKey = (appId: string, codeHash: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
   `${keyPrefix}code:${appId}:${codeHash}`
 
-/**
- * Newer wins, atomically. The token is a hash `{ o: obtainedAt, v: value }` expiring with the refresh
- * token. A stored token with a later `obtainedAt` is kept (0 is returned); on a tie the new one is
- * written. Anything else under the key (another type, a non-numeric `o`) is replaced. A TTL that is
- * not positive (the refresh token is already over) deletes the key, as the newer token is void.
- */
-const setTokenLua = `
-local kind = redis.call("TYPE", KEYS[1])["ok"]
-if kind == "hash" then
-  local current = tonumber(redis.call("HGET", KEYS[1], "o"))
-  if current ~= nil and current > tonumber(ARGV[1]) then
-    return 0
-  end
-end
-redis.call("DEL", KEYS[1])
-local ttl = tonumber(ARGV[3])
-if ttl > 0 then
-  redis.call("HSET", KEYS[1], "o", ARGV[1], "v", ARGV[2])
-  redis.call("PEXPIRE", KEYS[1], ttl)
-end
-return 1
-`
-
-const setTokenCommand = "wxauthSetToken"
-
-interface WithSetToken {
-  readonly [setTokenCommand]: (key: string, obtainedAt: string, value: string, ttlMillis: string) => Promise<number>
-}
-
 /** A code memo lives at least this long in Redis, whatever its `expiresAt` (which `recallCode` checks). */
 const minimumMemoTtlMillis = 1000
 
@@ -113,8 +85,7 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<T
     const codec = yield* TokenStore.makeCodec
     const prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
     const timeout = Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout)
-    redis.defineCommand(setTokenCommand, { numberOfKeys: 1, lua: setTokenLua })
-    const scripted = redis as RedisClient & WithSetToken
+    const setNewer = Scripts.defineSetNewer(redis)
 
     const span = (name: string, appId: string) =>
       Effect.withSpan(`RedisTokenStore.${name}`, {
@@ -153,7 +124,7 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<T
         Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis]).pipe(
           Effect.flatMap(([value, now]) =>
             Client.run("set", timeout, () =>
-              scripted[setTokenCommand](
+              setNewer(
                 tokenKey(appId, token.openid, prefix),
                 String(token.obtainedAt),
                 value,

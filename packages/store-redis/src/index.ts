@@ -1,5 +1,6 @@
 /**
- * Redis for `@wxauth/core`: a shared `TokenStore` and a distributed `RefreshLock` (ioredis).
+ * Redis for `@wxauth/core`: a shared `TokenStore`, `AppTokenStore` and `SessionKeyStore`, and a
+ * distributed `RefreshLock` (ioredis).
  *
  * @since 0.1.0
  */
@@ -7,7 +8,17 @@
 /**
  * @since 0.1.0
  */
+export * as RedisAppTokenStore from "./RedisAppTokenStore.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as RedisRefreshLock from "./RedisRefreshLock.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RedisSessionKeyStore from "./RedisSessionKeyStore.js"
 
 /**
  * @since 0.1.0

@@ -1,0 +1,167 @@
+/**
+ * An `AppTokenStore` on Redis (ioredis): the app access token of each app, shared by every process
+ * and machine of the app. One hash per app, written by the same newer-wins Lua script as the user
+ * tokens, expiring with the token. Values pass through core's `TokenCipher`, so they can be
+ * encrypted at rest.
+ *
+ * @since 0.1.0
+ */
+import { AppTokenStore, WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Client from "./internal/client.js"
+import * as Scripts from "./internal/scripts.js"
+
+/**
+ * A Redis client: a single node (or Sentinel) `Redis`, or a `Cluster`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RedisClient = Client.Client
+
+/**
+ * Options of a store over a client: the key prefix (default `wxauth:`), and a bound on each Redis
+ * call (default 2 seconds), kept even when the client itself has no `commandTimeout`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  readonly keyPrefix?: string | undefined
+  readonly commandTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of the layers that open their own connection: those of `RedisTokenStore.layer` (`url`,
+ * `keyPrefix`, `connectTimeout`, `commandTimeout`, any ioredis option).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Client.ConnectionOptions {
+  readonly keyPrefix?: string | undefined
+}
+
+/**
+ * The key of an app's token: `<prefix>{app-token:<appId>}:token`. Core's `AppToken` takes the
+ * refresh lock `app-token:<appId>`, whose key in `RedisRefreshLock` is
+ * `<prefix>{app-token:<appId>}:lock`: the same hash tag, so both live in one Cluster slot.
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const appTokenKey = (appId: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
+  `${keyPrefix}{app-token:${appId}}:token`
+
+/**
+ * Builds the store over a client the caller owns (it is never closed here). Defines the `set`
+ * script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<AppTokenStore.AppTokenStoreShape> =>
+  Effect.gen(function*() {
+    const codec = yield* AppTokenStore.makeCodec
+    const prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
+    const timeout = Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout)
+    const setNewer = Scripts.defineSetNewer(redis)
+
+    const span = (name: string, appId: unknown) =>
+      Effect.withSpan(`RedisAppTokenStore.${name}`, {
+        captureStackTrace: false,
+        attributes: typeof appId === "string" ? { "wxauth.app_id": appId } : {}
+      })
+
+    return AppTokenStore.AppTokenStore.of({
+      get: (appId) =>
+        Scripts.checkId("get", "appId", appId, 64).pipe(
+          Effect.zipRight(Client.run("get", timeout, () => redis.hmget(appTokenKey(appId, prefix), "o", "v"))),
+          Effect.flatMap(([obtainedAt, value]) => {
+            if (value === null || value === undefined) {
+              return obtainedAt === null || obtainedAt === undefined
+                ? Effect.succeedNone
+                : Effect.fail(
+                  new WeChatError.TokenStoreError({
+                    operation: "get",
+                    description: "the stored app token has no value (not written by wxauth, or corrupted)"
+                  })
+                )
+            }
+            return Effect.flatMap(
+              codec.decode(appId, value),
+              (token) =>
+                Effect.map(Clock.currentTimeMillis, (now) => token.isFresh(now) ? Option.some(token) : Option.none())
+            )
+          }),
+          span("get", appId)
+        ),
+      set: (appId, token) =>
+        Scripts.checkId("set", "appId", appId, 64).pipe(
+          Effect.zipRight(codec.encode(appId, token)),
+          Effect.tap(() => Scripts.checkTimes("set", { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt })),
+          Effect.zip(Clock.currentTimeMillis),
+          Effect.flatMap(([value, now]) =>
+            Client.run("set", timeout, () =>
+              setNewer(
+                appTokenKey(appId, prefix),
+                String(token.obtainedAt),
+                value,
+                String(Math.ceil(token.expiresAt - now))
+              ))
+          ),
+          Effect.asVoid,
+          span("set", appId)
+        )
+    })
+  })
+
+/**
+ * The store over a client the caller owns: the layer never closes it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromClient = (
+  redis: RedisClient,
+  options?: MakeOptions
+): Layer.Layer<AppTokenStore.AppTokenStore> => Layer.effect(AppTokenStore.AppTokenStore, make(redis, options))
+
+/**
+ * Opens a connection for the layer's scope (`QUIT` on release) and builds the store. Building fails
+ * with a `TokenStoreError` when Redis cannot be reached or refuses the connection within the timeouts.
+ *
+ * @example
+ * ```ts
+ * import { RedisAppTokenStore } from "@wxauth/store-redis"
+ *
+ * const AppTokenStoreLive = RedisAppTokenStore.layer({ url: "redis://127.0.0.1:6379", keyPrefix: "myapp:wxauth:" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<AppTokenStore.AppTokenStore, WeChatError.TokenStoreError> =>
+  Layer.scoped(
+    AppTokenStore.AppTokenStore,
+    Effect.flatMap(Client.acquire(options ?? {}), (redis) => make(redis, options))
+  )
+
+/**
+ * `layer` with its options from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<AppTokenStore.AppTokenStore, WeChatError.TokenStoreError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

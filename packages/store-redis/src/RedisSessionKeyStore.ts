@@ -1,0 +1,195 @@
+/**
+ * A `SessionKeyStore` on Redis (ioredis): mini-program users' session keys, shared by every process
+ * of the app, so `MiniProgram.checkSessionKey` / `resetSessionKey` work wherever the user logged
+ * in. One hash per user, forgotten by Redis after the store's `ttl` (30 days by default). Keys pass
+ * through core's `TokenCipher`, sealed to their app and user, so they can be encrypted at rest.
+ *
+ * @since 0.1.0
+ */
+import { SessionKeyStore, WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Client from "./internal/client.js"
+import * as Scripts from "./internal/scripts.js"
+
+/**
+ * A Redis client: a single node (or Sentinel) `Redis`, or a `Cluster`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RedisClient = Client.Client
+
+/**
+ * Options of a store over a client: the key prefix (default `wxauth:`), a bound on each Redis call
+ * (default 2 seconds), and how long a session key is kept after its last `set` (`ttl`, default
+ * `SessionKeyStore.defaultTtl`, 30 days: WeChat gives session keys no expiry).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  readonly keyPrefix?: string | undefined
+  readonly commandTimeout?: Duration.DurationInput | undefined
+  readonly ttl?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of the layers that open their own connection: those of `RedisTokenStore.layer` (`url`,
+ * `keyPrefix`, `connectTimeout`, `commandTimeout`, any ioredis option) and `ttl`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Client.ConnectionOptions {
+  readonly keyPrefix?: string | undefined
+  readonly ttl?: Duration.DurationInput | undefined
+}
+
+/**
+ * The key of a user's session key: `<prefix>{<appId>:<openid>}:session-key`, the same hash tag (and
+ * Cluster slot) as the user's token. Both ids are URI-encoded (WeChat's ids are left as they are),
+ * so `(a:b, c)` and `(a, b:c)` are two keys, and no id can break the braces.
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const sessionKeyKey = (appId: string, openid: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
+  `${keyPrefix}{${encodeURIComponent(appId)}:${encodeURIComponent(openid)}}:session-key`
+
+/**
+ * Builds the store over a client the caller owns (it is never closed here). Defines its `set`
+ * script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A `ttl`
+ * that is not a positive finite duration is an `InvalidArgument`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  redis: RedisClient,
+  options?: MakeOptions
+): Effect.Effect<SessionKeyStore.SessionKeyStoreShape, WeChatError.InvalidArgument> =>
+  Effect.gen(function*() {
+    const ttl = Duration.decodeUnknown(options?.ttl ?? SessionKeyStore.defaultTtl)
+    if (Option.isNone(ttl) || !Duration.isFinite(ttl.value) || Duration.toMillis(ttl.value) < 1) {
+      return yield* new WeChatError.InvalidArgument({
+        argument: "ttl",
+        description: "must be a positive finite duration"
+      })
+    }
+    const ttlMillis = Math.ceil(Duration.toMillis(ttl.value))
+    const codec = yield* SessionKeyStore.makeCodec
+    const prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
+    const timeout = Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout)
+    const setExpiring = Scripts.defineSetExpiring(redis)
+
+    const span = (name: string, appId: unknown) =>
+      Effect.withSpan(`RedisSessionKeyStore.${name}`, {
+        captureStackTrace: false,
+        attributes: typeof appId === "string" ? { "wxauth.app_id": appId } : {}
+      })
+    const checkIds = (operation: string, appId: unknown, openid: unknown) =>
+      Effect.zipRight(
+        Scripts.checkId(operation, "appId", appId, 64),
+        Scripts.checkId(operation, "openid", openid, 128)
+      )
+    const corrupted = new WeChatError.TokenStoreError({
+      operation: "get",
+      description: "the stored session key has no value or no expiry (not written by wxauth, or corrupted)"
+    })
+
+    return SessionKeyStore.SessionKeyStore.of({
+      get: (appId, openid) =>
+        checkIds("get", appId, openid).pipe(
+          Effect.zipRight(
+            Client.run("get", timeout, () => redis.hmget(sessionKeyKey(appId, openid, prefix), "e", "v"))
+          ),
+          Effect.flatMap(([expiresAt, value]) => {
+            if (value === null || value === undefined) {
+              return expiresAt === null || expiresAt === undefined ? Effect.succeedNone : Effect.fail(corrupted)
+            }
+            const expiry = Number(expiresAt)
+            if (expiresAt === null || expiresAt === undefined || !Number.isFinite(expiry)) {
+              return Effect.fail(corrupted)
+            }
+            return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              expiry <= now
+                ? Effect.succeedNone
+                : Effect.map(codec.decode(appId, openid, value), Option.some))
+          }),
+          span("get", appId)
+        ),
+      set: (appId, openid, sessionKey) =>
+        checkIds("set", appId, openid).pipe(
+          Effect.zipRight(Effect.zip(codec.encode(appId, openid, sessionKey), Clock.currentTimeMillis)),
+          Effect.flatMap(([value, now]) =>
+            Client.run(
+              "set",
+              timeout,
+              () => setExpiring(sessionKeyKey(appId, openid, prefix), String(now + ttlMillis), value, String(ttlMillis))
+            )
+          ),
+          Effect.asVoid,
+          span("set", appId)
+        ),
+      remove: (appId, openid) =>
+        checkIds("remove", appId, openid).pipe(
+          Effect.zipRight(Client.run("remove", timeout, () => redis.del(sessionKeyKey(appId, openid, prefix)))),
+          Effect.asVoid,
+          span("remove", appId)
+        )
+    })
+  })
+
+/**
+ * The store over a client the caller owns: the layer never closes it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromClient = (
+  redis: RedisClient,
+  options?: MakeOptions
+): Layer.Layer<SessionKeyStore.SessionKeyStore, WeChatError.InvalidArgument> =>
+  Layer.effect(SessionKeyStore.SessionKeyStore, make(redis, options))
+
+/**
+ * Opens a connection for the layer's scope (`QUIT` on release) and builds the store. Building fails
+ * with a `TokenStoreError` when Redis cannot be reached or refuses the connection within the
+ * timeouts, and with an `InvalidArgument` for a bad `ttl`.
+ *
+ * @example
+ * ```ts
+ * import { RedisSessionKeyStore } from "@wxauth/store-redis"
+ *
+ * const SessionKeysLive = RedisSessionKeyStore.layer({ url: "redis://127.0.0.1:6379", ttl: "7 days" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<SessionKeyStore.SessionKeyStore, WeChatError.TokenStoreError | WeChatError.InvalidArgument> =>
+  Layer.scoped(
+    SessionKeyStore.SessionKeyStore,
+    Effect.flatMap(Client.acquire(options ?? {}), (redis) => make(redis, options))
+  )
+
+/**
+ * `layer` with its options from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<
+  SessionKeyStore.SessionKeyStore,
+  WeChatError.TokenStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -1,0 +1,106 @@
+/**
+ * The Lua scripts the stores define on their client (`defineCommand`, so `EVALSHA` after the first
+ * call), and the checks of the ids that become parts of keys.
+ */
+import { WeChatError } from "@wxauth/core"
+import * as Effect from "effect/Effect"
+import type { Client } from "./client.js"
+
+/**
+ * Newer wins, atomically. The value is a hash `{ o: obtainedAt, v: value }` expiring with the value.
+ * A stored value with a later `obtainedAt` is kept (0 is returned); on a tie the new one is written.
+ * Anything else under the key (another type, a non-numeric `o`) is replaced. A TTL that is not
+ * positive (the value is already over) deletes the key, as the newer value is void.
+ */
+const setNewerLua = `
+local kind = redis.call("TYPE", KEYS[1])["ok"]
+if kind == "hash" then
+  local current = tonumber(redis.call("HGET", KEYS[1], "o"))
+  if current ~= nil and current > tonumber(ARGV[1]) then
+    return 0
+  end
+end
+redis.call("DEL", KEYS[1])
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  redis.call("HSET", KEYS[1], "o", ARGV[1], "v", ARGV[2])
+  redis.call("PEXPIRE", KEYS[1], ttl)
+end
+return 1
+`
+
+/** The command's name: the same for the user tokens and the app tokens (one script). */
+const setNewerCommand = "wxauthSetToken"
+
+/**
+ * A value and its expiry, replacing whatever is under the key: a hash `{ e: expiresAt, v: value }`
+ * that Redis forgets after the TTL.
+ */
+const setExpiringLua = `
+redis.call("DEL", KEYS[1])
+redis.call("HSET", KEYS[1], "e", ARGV[1], "v", ARGV[2])
+redis.call("PEXPIRE", KEYS[1], ARGV[3])
+return 1
+`
+
+const setExpiringCommand = "wxauthSetExpiring"
+
+/** Runs the newer-wins script: 1 when written (or deleted as expired), 0 when a newer value is kept. */
+export type SetNewer = (key: string, obtainedAt: string, value: string, ttlMillis: string) => Promise<number>
+
+/** Runs the replacing script. */
+export type SetExpiring = (key: string, expiresAt: string, value: string, ttlMillis: string) => Promise<number>
+
+/** Defines the newer-wins script on the client. */
+export const defineSetNewer = (redis: Client): SetNewer => {
+  redis.defineCommand(setNewerCommand, { numberOfKeys: 1, lua: setNewerLua })
+  const scripted = redis as unknown as Record<typeof setNewerCommand, SetNewer>
+  return (...args) => scripted[setNewerCommand](...args)
+}
+
+/** Defines the replacing script on the client. */
+export const defineSetExpiring = (redis: Client): SetExpiring => {
+  redis.defineCommand(setExpiringCommand, { numberOfKeys: 1, lua: setExpiringLua })
+  const scripted = redis as unknown as Record<typeof setExpiringCommand, SetExpiring>
+  return (...args) => scripted[setExpiringCommand](...args)
+}
+
+/**
+ * Fails unless `value` is a string of 1 to `max` characters (an appId: 64, an openid: 128, the
+ * widths of the SQL store's columns). The value itself is never quoted.
+ */
+export const checkId = (
+  operation: string,
+  name: string,
+  value: unknown,
+  max: number
+): Effect.Effect<void, WeChatError.TokenStoreError> =>
+  typeof value === "string" && value.length > 0 && value.length <= max
+    ? Effect.void
+    : Effect.fail(
+      new WeChatError.TokenStoreError({
+        operation,
+        description: `the ${name} must be a string of 1 to ${max} characters`
+      })
+    )
+
+/**
+ * Fails unless every one of `times` (epoch milliseconds) is a finite number: `NaN` or `Infinity`
+ * would be stored as a text no comparison reads back.
+ */
+export const checkTimes = (
+  operation: string,
+  times: Record<string, unknown>
+): Effect.Effect<void, WeChatError.TokenStoreError> => {
+  for (const [field, value] of Object.entries(times)) {
+    if (typeof value !== "number" || !Number.isFinite(value) || Math.abs(value) > Number.MAX_SAFE_INTEGER) {
+      return Effect.fail(
+        new WeChatError.TokenStoreError({
+          operation,
+          description: `${field} is not a finite time in milliseconds`
+        })
+      )
+    }
+  }
+  return Effect.void
+}

@@ -1,0 +1,175 @@
+/**
+ * RedisSessionKeyStore against a real Redis: core's SessionKeyStore contract suite (default ttl,
+ * a short ttl, encrypted), the key layout and TTL, garbage under our keys, a bad ttl, and a Redis
+ * that is down or never answers.
+ */
+import { afterAll, assert, it } from "@effect/vitest"
+import type { WeChatError } from "@wxauth/core"
+import { SessionKeyStore, TokenCipher } from "@wxauth/core"
+import { randomAppId, randomOpenId, randomSessionKey, sessionKeyStoreSuite } from "@wxauth/core/testing"
+import { RedisSessionKeyStore, RedisTokenStore } from "@wxauth/store-redis"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { Redis } from "ioredis"
+import * as Util from "node:util"
+import { blackhole, cleanup, describeRedis, makeAdmin, randomPrefix, redisUrl, refusedUrl } from "./utils.js"
+
+const day = 24 * 60 * 60 * 1000
+
+describeRedis("RedisSessionKeyStore", () => {
+  const prefix = randomPrefix()
+  const admin = makeAdmin()
+  const testPrefixes: Array<string> = [prefix]
+  const fresh = () => {
+    const testPrefix = randomPrefix()
+    testPrefixes.push(testPrefix)
+    return testPrefix
+  }
+  afterAll(async () => {
+    for (const p of testPrefixes) await cleanup(admin, p)
+    await admin.quit()
+  })
+
+  const cipherLayer = TokenCipher.layer({ keys: [{ id: "k1", key: TokenCipher.generateKey() }] })
+
+  sessionKeyStoreSuite("redis", () => RedisSessionKeyStore.layer({ url: redisUrl, keyPrefix: fresh() }))
+  sessionKeyStoreSuite(
+    "redis, ttl 1 hour",
+    () => RedisSessionKeyStore.layer({ url: redisUrl, keyPrefix: fresh(), ttl: "1 hour" }),
+    { ttl: "1 hour" }
+  )
+  sessionKeyStoreSuite(
+    "redis + TokenCipher",
+    RedisSessionKeyStore.layer({ url: redisUrl, keyPrefix: fresh() }).pipe(Layer.provide(cipherLayer))
+  )
+
+  const openStore = (
+    options?: RedisSessionKeyStore.Options
+  ): Effect.Effect<
+    SessionKeyStore.SessionKeyStoreShape,
+    WeChatError.TokenStoreError | WeChatError.InvalidArgument,
+    Scope.Scope
+  > =>
+    Effect.map(
+      Layer.build(RedisSessionKeyStore.layer({ url: redisUrl, keyPrefix: prefix, ...options })),
+      Context.get(SessionKeyStore.SessionKeyStore)
+    )
+
+  const redisCall = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+  it.scoped("a key is one hash under the user's hash tag, kept for the ttl", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore({ ttl: "7 days" })
+      const [appId, openid, sessionKey] = [randomAppId(), randomOpenId(), randomSessionKey()]
+      yield* store.set(appId, openid, sessionKey)
+      const key = `${prefix}{${appId}:${openid}}:session-key`
+      assert.strictEqual(RedisSessionKeyStore.sessionKeyKey(appId, openid, prefix), key)
+      // the same hash tag as the user's token
+      assert.strictEqual(
+        RedisTokenStore.tokenKey(appId, openid, prefix).replace(/:token$/, ""),
+        key.replace(/:session-key$/, "")
+      )
+      const raw = yield* redisCall(() => admin.hgetall(key))
+      assert.deepStrictEqual(Object.keys(raw).sort(), ["e", "v"])
+      assert.strictEqual(Number(raw.e), (yield* Clock.currentTimeMillis) + 7 * day)
+      assert.strictEqual(raw.v, Redacted.value(sessionKey))
+      const ttl = yield* redisCall(() => admin.pttl(key))
+      assert.isTrue(ttl > 7 * day - 60_000 && ttl <= 7 * day, `PTTL ${ttl} should be about 7 days`)
+      // ids with separators are encoded
+      assert.strictEqual(RedisSessionKeyStore.sessionKeyKey("a}:{b", "c:d", "p:"), "p:{a%7D%3A%7Bb:c%3Ad}:session-key")
+      yield* store.remove(appId, openid)
+      assert.strictEqual(yield* redisCall(() => admin.exists(key)), 0)
+    }))
+
+  it.scoped("with a TokenCipher the key is sealed to its user: copied under another user's key, it does not open", () =>
+    Effect.gen(function*() {
+      const sealing = yield* Effect.map(
+        Layer.build(RedisSessionKeyStore.layer({ url: redisUrl, keyPrefix: prefix }).pipe(Layer.provide(cipherLayer))),
+        Context.get(SessionKeyStore.SessionKeyStore)
+      )
+      const [appId, openid, other, sessionKey] = [randomAppId(), randomOpenId(), randomOpenId(), randomSessionKey()]
+      yield* sealing.set(appId, openid, sessionKey)
+      const raw = yield* redisCall(() => admin.hgetall(RedisSessionKeyStore.sessionKeyKey(appId, openid, prefix)))
+      assert.isTrue(raw.v.startsWith("wxenc1:k1:"))
+      assert.notInclude(raw.v, Redacted.value(sessionKey))
+      yield* redisCall(() => admin.hset(RedisSessionKeyStore.sessionKeyKey(appId, other, prefix), raw))
+      const error = yield* Effect.flip(sealing.get(appId, other))
+      assert.strictEqual(error._tag, "TokenStoreError")
+      assert.notInclude(Util.inspect(error, { depth: 10 }), Redacted.value(sessionKey))
+    }))
+
+  it.scoped("garbage under our key is a TokenStoreError quoting nothing, and a set replaces it", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      const [appId, openid] = [randomAppId(), randomOpenId()]
+      const key = RedisSessionKeyStore.sessionKeyKey(appId, openid, prefix)
+      const expectFailure = Effect.gen(function*() {
+        const error = yield* Effect.flip(store.get(appId, openid))
+        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.notInclude(JSON.stringify(error) + error.message + Util.inspect(error, { depth: 10 }), "s3cr3t")
+        return error
+      })
+      yield* redisCall(() => admin.set(key, "s3cr3t"))
+      assert.include((yield* expectFailure).description, "WRONGTYPE")
+      yield* redisCall(() => admin.del(key).then(() => admin.hset(key, { v: "s3cr3t" })))
+      assert.include((yield* expectFailure).description, "corrupted")
+      yield* redisCall(() => admin.del(key).then(() => admin.hset(key, { e: "soon", v: "s3cr3t" })))
+      assert.include((yield* expectFailure).description, "corrupted")
+      yield* redisCall(() => admin.del(key).then(() => admin.hset(key, { e: String(Date.now() + day) })))
+      assert.include((yield* expectFailure).description, "corrupted")
+
+      const sessionKey = randomSessionKey()
+      yield* store.set(appId, openid, sessionKey)
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* store.get(appId, openid))), Redacted.value(sessionKey))
+    }))
+
+  it.scoped("a ttl that is not a positive finite duration fails the layer with an InvalidArgument", () =>
+    Effect.gen(function*() {
+      for (const ttl of [0, -5, "forever", Infinity, "bananas"]) {
+        const error = yield* Effect.flip(openStore({ ttl: ttl as never }))
+        assert.strictEqual(error._tag, "InvalidArgument")
+      }
+    }))
+
+  it.live("a Redis that is down fails the layer with a TokenStoreError within the timeout", () =>
+    Effect.gen(function*() {
+      const result = yield* Layer.build(RedisSessionKeyStore.layer({ url: refusedUrl })).pipe(
+        Effect.scoped,
+        Effect.either,
+        Effect.timeout("20 seconds")
+      )
+      const error = Either.getLeft(result).pipe(Option.getOrThrow)
+      assert.strictEqual(error._tag, "TokenStoreError")
+    }))
+
+  it.scopedLive("on a caller's client to a Redis that never answers, every operation fails in bounded time", () =>
+    Effect.gen(function*() {
+      const { url } = yield* blackhole
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const client = new Redis(url)
+          client.on("error", () => {})
+          return client
+        }),
+        (client) => Effect.sync(() => client.disconnect())
+      )
+      const store = yield* RedisSessionKeyStore.make(client, { commandTimeout: "300 millis" })
+      const [appId, openid, sessionKey] = [randomAppId(), randomOpenId(), randomSessionKey()]
+      const errors = yield* Effect.all([
+        Effect.flip(store.get(appId, openid)),
+        Effect.flip(store.set(appId, openid, sessionKey)),
+        Effect.flip(store.remove(appId, openid))
+      ], { concurrency: "unbounded" }).pipe(Effect.timeout("20 seconds"))
+      assert.deepStrictEqual(errors.map((error) => error.operation), ["get", "set", "remove"])
+      for (const error of errors) {
+        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.notInclude(Util.inspect(error, { depth: 10 }), Redacted.value(sessionKey))
+      }
+    }))
+})
