@@ -194,8 +194,13 @@ export interface WeChatApiShape {
  * @since 0.1.0
  * @category utils
  */
-export const sessionSignature = (sessionKey: Redacted.Redacted<string>): string =>
-  Crypto.createHmac("sha256", Buffer.from(Redacted.value(sessionKey), "utf8")).update("").digest("hex")
+export const sessionSignature = (sessionKey: Redacted.Redacted<string>): string => {
+  const key: unknown = Redacted.isRedacted(sessionKey) ? Redacted.value(sessionKey) : undefined
+  // anything but a Redacted string (a JavaScript caller's mistake) signs as nothing WeChat accepts
+  return typeof key === "string"
+    ? Crypto.createHmac("sha256", Buffer.from(key, "utf8")).update("").digest("hex")
+    : ""
+}
 
 /**
  * @since 0.1.0

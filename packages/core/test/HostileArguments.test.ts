@@ -18,7 +18,18 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 
-const { MiniProgram, RefreshLock, TokenCipher, TokenStore, WeChatApi, WeChatConfig, WeChatOAuth } = Core
+const {
+  AppToken,
+  AppTokenStore,
+  MiniProgram,
+  RefreshLock,
+  SessionKeyStore,
+  TokenCipher,
+  TokenStore,
+  WeChatApi,
+  WeChatConfig,
+  WeChatOAuth
+} = Core
 
 const app = Sandbox.defaultApps.officialAccount
 
@@ -53,8 +64,14 @@ interface Totals {
 const totals: Totals = { calls: 0, defects: [], hangs: [], leaks: [] }
 const timings: Array<[number, string]> = []
 
-const Services = Layer.mergeAll(WeChatOAuth.layer, MiniProgram.layer, WeChatApi.layer, TokenCipher.layerIdentity).pipe(
-  Layer.provideMerge(TokenStore.layerMemory),
+const Services = Layer.mergeAll(
+  WeChatOAuth.layer,
+  MiniProgram.layer,
+  WeChatApi.layer,
+  TokenCipher.layerIdentity,
+  Layer.orDie(AppToken.layer)
+).pipe(
+  Layer.provideMerge(Layer.mergeAll(TokenStore.layerMemory, AppTokenStore.layerMemory, SessionKeyStore.layerMemory)),
   Layer.provideMerge(WeChatConfig.layer({ appId: app.appId, appSecret: app.secret })),
   Layer.provideMerge(Sandbox.layerHttpClient),
   Layer.provideMerge(Sandbox.layer())
@@ -118,6 +135,7 @@ const probe = (
  */
 const effectParameters: Record<string, ReadonlyArray<number>> = {
   "lock.withLock": [1],
+  "appToken.withToken": [],
   "WeChatHttpClient.withRequestLimits": [0]
 }
 
