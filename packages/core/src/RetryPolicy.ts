@@ -96,10 +96,12 @@ const nonNegative = (
   fallback: Duration.Duration
 ): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
   if (input === undefined) return Either.right(fallback)
+  // a number is milliseconds: NaN or a negative one is refused (Duration would read it as zero)
+  if (typeof input === "number" && !(input >= 0)) return invalid(field, "must be a finite, non-negative duration")
   const decoded = Duration.decodeUnknown(input)
   return Option.isSome(decoded) && Duration.isFinite(decoded.value)
     ? Either.right(decoded.value)
-    : invalid(field, "must be a finite duration")
+    : invalid(field, "must be a finite, non-negative duration")
 }
 
 /**

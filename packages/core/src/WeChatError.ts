@@ -699,8 +699,9 @@ const tagOf = (u: unknown): string | undefined =>
  * - `throttled`: a quota is reached (45009 / 45011): retry later, never at once.
  * - `refreshable`: the access token is expired or rejected (42001, 40014, 40001): refresh it, then
  *   call again once.
- * - `reauthorize`: only a new consent helps (a bad or expired code, a rejected refresh token, a
- *   scope not granted, a refused consent, no stored token).
+ * - `reauthorize`: only a new consent (or mini-program login) helps (a bad or expired code, a
+ *   rejected refresh token, a scope not granted, a refused consent, no stored token, a stale or
+ *   missing session key).
  * - `permanent`: anything else: a configuration error, a caller's mistake, a malformed answer,
  *   an unknown errcode. Retrying does not help.
  *
@@ -724,7 +725,9 @@ const kinds: Readonly<Record<string, Kind>> = {
   ScopeUnauthorized: "reauthorize",
   ConsentDenied: "reauthorize",
   TokenNotFound: "reauthorize",
-  SessionKeyNotFound: "reauthorize"
+  SessionKeyNotFound: "reauthorize",
+  // a stale session key: only a new wx.login() and code2Session help
+  InvalidSignature: "reauthorize"
 }
 
 /**

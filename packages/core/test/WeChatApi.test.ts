@@ -1,3 +1,4 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
@@ -264,6 +265,52 @@ describe("WeChatApi", () => {
         assert.isBelow(process.memoryUsage().rss - before, 50 * 1024 * 1024)
         assert.isBelow(sent, 100 * 1024 * 1024)
       }))
+  })
+
+  describe("deadline", () => {
+    it.live("with any HttpClient, the deadline covers the whole answer: headers sent, body stalled", () =>
+      Effect.gen(function*() {
+        const sockets = new Set<Net.Socket>()
+        const server = Http.createServer((_req, res) => {
+          res.writeHead(200, { "content-type": "application/json" })
+          res.write("{\"openid\":")
+        })
+        server.on("connection", (socket) => sockets.add(socket))
+        yield* Effect.acquireRelease(
+          Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
+          () =>
+            Effect.promise(() =>
+              new Promise<void>((resolve) => {
+                for (const socket of sockets) socket.destroy()
+                server.close(() => resolve())
+              })
+            )
+        )
+        const port = (server.address() as Net.AddressInfo).port
+        for (const client of [NodeHttpClient.layerUndici, WeChatHttpClient.layer()]) {
+          const error = yield* Effect.flatMap(WeChatApi.WeChatApi, (api) => Effect.flip(api.code2Session("jscode")))
+            .pipe(
+              Effect.provide(
+                WeChatApi.layer.pipe(
+                  Layer.provide(
+                    WeChatConfig.layer({
+                      appId: "wx0123456789abcdef",
+                      appSecret: Redacted.make(secret),
+                      apiBaseUrl: `http://127.0.0.1:${port}`,
+                      timeout: "300 millis"
+                    })
+                  ),
+                  Layer.provide(client)
+                )
+              ),
+              Effect.timeout("5 seconds")
+            )
+          assert.deepStrictEqual([error._tag, (error as WeChatError.TransportError).reason], [
+            "TransportError",
+            "Timeout"
+          ])
+        }
+      }).pipe(Effect.scoped))
   })
 
   describe("arguments", () => {

@@ -1,9 +1,7 @@
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import {
   RetryPolicy,
   TokenStore,
-  WeChatApi,
   WeChatConfig,
   WeChatError,
   WeChatHttpClient,
@@ -19,7 +17,6 @@ import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as Http from "node:http"
 import * as Net from "node:net"
 
 const app = Sandbox.defaultApps.officialAccount
@@ -552,49 +549,6 @@ describe("WeChatOAuth", () => {
       assert.deepStrictEqual([transport.reason, transport.phase], ["ConnectionRefused", "connect"])
       assert.strictEqual(retries() - before, 1)
     }))
-
-  it.live("with any HttpClient, the deadline covers the whole answer: headers sent, body stalled", () =>
-    Effect.gen(function*() {
-      const sockets = new Set<Net.Socket>()
-      const server = Http.createServer((_req, res) => {
-        res.writeHead(200, { "content-type": "application/json" })
-        res.write("{\"openid\":")
-      })
-      server.on("connection", (socket) => sockets.add(socket))
-      yield* Effect.acquireRelease(
-        Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
-        () =>
-          Effect.promise(() =>
-            new Promise<void>((resolve) => {
-              for (const socket of sockets) socket.destroy()
-              server.close(() => resolve())
-            })
-          )
-      )
-      const port = (server.address() as Net.AddressInfo).port
-      for (const client of [NodeHttpClient.layerUndici, WeChatHttpClient.layer()]) {
-        const error = yield* Effect.flatMap(WeChatApi.WeChatApi, (api) => Effect.flip(api.code2Session("jscode"))).pipe(
-          Effect.provide(
-            WeChatApi.layer.pipe(
-              Layer.provide(
-                WeChatConfig.layer({
-                  appId: app.appId,
-                  appSecret: app.secret,
-                  apiBaseUrl: `http://127.0.0.1:${port}`,
-                  timeout: "300 millis"
-                })
-              ),
-              Layer.provide(client)
-            )
-          ),
-          Effect.timeout("5 seconds")
-        )
-        assert.deepStrictEqual([error._tag, (error as WeChatError.TransportError).reason], [
-          "TransportError",
-          "Timeout"
-        ])
-      }
-    }).pipe(Effect.scoped))
 
   describe("faults end in typed errors", () => {
     const cases: ReadonlyArray<readonly [Sandbox.Fault, string, string | undefined]> = [
