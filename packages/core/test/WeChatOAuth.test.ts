@@ -1,12 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import {
-  RetryPolicy,
-  TokenStore,
-  WeChatConfig,
-  WeChatError,
-  WeChatHttpClient,
-  WeChatOAuth
-} from "@wxauth/core"
+import { RetryPolicy, TokenStore, WeChatConfig, WeChatError, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
