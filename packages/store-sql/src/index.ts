@@ -1,9 +1,19 @@
 /**
- * `@wxauth/store-sql`: the wxauth `TokenStore` in PostgreSQL, MySQL / MariaDB or SQLite, on
- * `@effect/sql`.
+ * `@wxauth/store-sql`: the wxauth `TokenStore`, `AppTokenStore` and `SessionKeyStore` in
+ * PostgreSQL, MySQL / MariaDB or SQLite, on `@effect/sql`.
  *
  * @since 0.1.0
  */
+
+/**
+ * @since 0.1.0
+ */
+export * as SqlAppTokenStore from "./SqlAppTokenStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SqlSessionKeyStore from "./SqlSessionKeyStore.js"
 
 /**
  * @since 0.1.0

@@ -18,8 +18,12 @@ import { client } from "./client.js"
 import { guard } from "./guard.js"
 import { resolveTables } from "./tables.js"
 
-/** Quotes a validated identifier (doubling the quote character, for defence in depth). */
-const quote = (dialect: Dialect, name: string): string =>
+/**
+ * Quotes a validated identifier (doubling the quote character, for defence in depth).
+ *
+ * @internal
+ */
+export const quote = (dialect: Dialect, name: string): string =>
   dialect === "mysql" ? `\`${name.replace(/`/g, "``")}\`` : `"${name.replace(/"/g, "\"\"")}"`
 
 /**
@@ -117,10 +121,44 @@ export const setup = (
   options?: Options
 ): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const [sql, dialect] = yield* client
+    const [, dialect] = yield* client
     const tables = yield* resolveTables(options ?? {})
-    const statements = ddl(dialect, tables)
-    const timeout = Duration.decode(options?.setupTimeout ?? defaultSetupTimeout)
+    yield* runSetup({
+      statements: ddl(dialect, tables),
+      indexes: [
+        [tables.table, tables.tokenIndex, "refresh_expires_at"],
+        [tables.memoTable, tables.memoIndex, "expires_at"]
+      ],
+      table: tables.table,
+      timeout: options?.setupTimeout
+    })
+  }).pipe(Effect.withSpan("SqlTokenStore.setup"))
+
+/**
+ * What a store's setup runs: its idempotent DDL for the client's dialect, and the indexes MySQL /
+ * MariaDB adds to tables made before the index existed (it has no `CREATE INDEX IF NOT EXISTS`):
+ * `[table, index, column]`. `table` names the store in errors.
+ *
+ * @internal
+ */
+export interface SetupPlan {
+  readonly statements: ReadonlyArray<string>
+  readonly indexes: ReadonlyArray<readonly [table: string, index: string, column: string]>
+  readonly table: string
+  readonly timeout: Duration.DurationInput | undefined
+}
+
+/**
+ * Runs a setup plan under the setup lock (shared by every wxauth store), bounded by its timeout.
+ *
+ * @internal
+ */
+export const runSetup = (
+  plan: SetupPlan
+): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const timeout = Duration.decode(plan.timeout ?? defaultSetupTimeout)
     if (dialect === "mysql" && Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
       return yield* new WeChatError.TokenStoreError({
         operation: "setup",
@@ -131,15 +169,15 @@ export const setup = (
     const run = (() => {
       switch (dialect) {
         case "pg":
-          return setupPg(sql, statements)
+          return setupPg(sql, plan.statements)
         case "mysql":
-          return setupMysql(sql, statements, tables, timeout)
+          return setupMysql(sql, plan.statements, plan.indexes, timeout)
         case "sqlite":
-          return setupSqlite(sql, statements)
+          return setupSqlite(sql, plan.statements)
       }
     })()
-    yield* guard("setup", tables.table, timeout)(run)
-  }).pipe(Effect.withSpan("SqlTokenStore.setup"))
+    yield* guard("setup", plan.table, timeout)(run)
+  })
 
 type Run = <A extends object>(statement: Statement.Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
 
@@ -186,7 +224,7 @@ const mysqlLockWaitSeconds = (timeout: Duration.Duration): number => {
 const setupMysql = (
   sql: SqlClient.SqlClient,
   statements: ReadonlyArray<string>,
-  tables: Tables,
+  indexes: SetupPlan["indexes"],
   timeout: Duration.Duration
 ) =>
   pinned(sql, (run) => {
@@ -206,10 +244,6 @@ const setupMysql = (
     const create = Effect.gen(function*() {
       for (const statement of statements) yield* run(sql.unsafe(statement))
       // Tables made before an index existed get it now (MySQL has no CREATE INDEX IF NOT EXISTS).
-      const indexes = [
-        [tables.table, tables.tokenIndex, "refresh_expires_at"],
-        [tables.memoTable, tables.memoIndex, "expires_at"]
-      ] as const
       for (const [table, index, column] of indexes) {
         const [found] = yield* run(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM information_schema.statistics
           WHERE table_schema = DATABASE() AND table_name = ${table} AND index_name = ${index}`)

@@ -21,8 +21,10 @@ const defaultTimeout = Duration.seconds(10)
  * Fails unless every one of `times` (epoch milliseconds) is a finite number a BIGINT column and the
  * JSON of `value` hold exactly: `Infinity` or `NaN` would be a driver error, or a row that never
  * decodes again.
+ *
+ * @internal
  */
-const storableTimes = (
+export const storableTimes = (
   operation: string,
   times: Record<string, number>
 ): Effect.Effect<void, WeChatError.TokenStoreError> => {
@@ -42,8 +44,10 @@ const storableTimes = (
 /**
  * The number of rows a write changed, from the raw driver result (`rowCount` in pg, `affectedRows`
  * in mysql2, `changes` in better-sqlite3).
+ *
+ * @internal
  */
-const affectedRows = (raw: unknown): number => {
+export const affectedRows = (raw: unknown): number => {
   if (typeof raw !== "object" || raw === null) return 0
   const record = raw as Record<string, unknown>
   for (const key of ["rowCount", "affectedRows", "changes"]) {

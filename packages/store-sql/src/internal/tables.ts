@@ -20,8 +20,10 @@ const maxIdentifierLength = 63
 /**
  * `base + suffix`, or, when that is longer than an identifier may be, a shortened base with a hash
  * of the full base, so that two long table names never derive the same name.
+ *
+ * @internal
  */
-const derive = (base: string, suffix: string): string => {
+export const derive = (base: string, suffix: string): string => {
   const name = base + suffix
   if (name.length <= maxIdentifierLength) return name
   const hash = Crypto.createHash("sha256").update(base, "utf8").digest("hex").slice(0, 8)

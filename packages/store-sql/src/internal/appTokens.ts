@@ -1,0 +1,160 @@
+/**
+ * The app token store: its table per dialect, `get` and `set` (one atomic newest-wins upsert per
+ * dialect), and `purgeExpired`; each operation bounded by `guard`, with its span.
+ *
+ * @internal
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { AppTokenStore, type WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type { Options } from "../SqlAppTokenStore.js"
+import type { Dialect } from "../SqlTokenStore.js"
+import { asText, client } from "./client.js"
+import { attemptFor, guard } from "./guard.js"
+import { checkAppId } from "./ids.js"
+import { quote, runSetup } from "./schema.js"
+import { affectedRows, storableTimes } from "./store.js"
+import { validateName } from "./tables.js"
+
+const defaultTimeout = Duration.seconds(10)
+
+/** @internal */
+export const defaultTable = "wxauth_app_tokens"
+
+/** @internal */
+export const resolveTable = (options: Pick<Options, "table">): Either.Either<string, WeChatError.InvalidArgument> =>
+  validateName("table", options.table ?? defaultTable)
+
+/**
+ * One row per app: a handful of rows, so no index but the primary key.
+ *
+ * @internal
+ */
+export const ddl = (dialect: Dialect, table: string): ReadonlyArray<string> => {
+  const t = quote(dialect, table)
+  switch (dialect) {
+    case "pg":
+      return [`CREATE TABLE IF NOT EXISTS ${t} (
+  app_id VARCHAR(64) NOT NULL PRIMARY KEY,
+  obtained_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  value TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+)`]
+    case "mysql":
+      return [`CREATE TABLE IF NOT EXISTS ${t} (
+  app_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
+  obtained_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  updated_at BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`]
+    case "sqlite":
+      return [`CREATE TABLE IF NOT EXISTS ${t} (
+  app_id TEXT NOT NULL PRIMARY KEY,
+  obtained_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID`]
+  }
+}
+
+/** @internal */
+export const setup = (
+  options?: Options
+): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [, dialect] = yield* client
+    const table = yield* resolveTable(options ?? {})
+    yield* runSetup({ statements: ddl(dialect, table), indexes: [], table, timeout: options?.setupTimeout })
+  }).pipe(Effect.withSpan("SqlAppTokenStore.setup"))
+
+/** @internal */
+export const make = (
+  options?: Options
+): Effect.Effect<AppTokenStore.AppTokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const table = yield* resolveTable(options ?? {})
+    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const codec = yield* AppTokenStore.makeCodec
+    const t = sql(table)
+    const attempt = attemptFor(sql, dialect)
+    const guarded = (operation: string) => guard(operation, table, timeout, attempt)
+    const span = (operation: string) => Effect.withSpan(`SqlAppTokenStore.${operation}`, { captureStackTrace: false })
+
+    const upsert = (row: {
+      readonly app_id: string
+      readonly obtained_at: number
+      readonly expires_at: number
+      readonly value: string
+      readonly updated_at: number
+    }) =>
+      dialect === "mysql"
+        // MySQL evaluates the assignments left to right, each seeing the ones before: obtained_at, which
+        // every condition reads, goes last, so each condition compares with the stored row.
+        ? sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
+            value = IF(VALUES(obtained_at) >= obtained_at, VALUES(value), value),
+            expires_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(expires_at), expires_at),
+            updated_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(updated_at), updated_at),
+            obtained_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(obtained_at), obtained_at)`
+        : sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (app_id) DO UPDATE SET
+            obtained_at = EXCLUDED.obtained_at,
+            expires_at = EXCLUDED.expires_at,
+            value = EXCLUDED.value,
+            updated_at = EXCLUDED.updated_at
+          WHERE ${t}.obtained_at <= EXCLUDED.obtained_at`
+
+    return AppTokenStore.AppTokenStore.of({
+      get: Effect.fnUntraced(
+        function*(appId: string) {
+          yield* checkAppId("get", appId)
+          const now = yield* Clock.currentTimeMillis
+          const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
+          WHERE app_id = ${appId} AND expires_at > ${now}`
+          if (rows.length === 0) return Option.none()
+          const token = yield* codec.decode(appId, asText(rows[0].value))
+          return token.isFresh(now) ? Option.some(token) : Option.none()
+        },
+        guarded("get"),
+        span("get")
+      ),
+      set: Effect.fnUntraced(
+        function*(appId: string, token: AppTokenStore.AppAccessToken) {
+          yield* checkAppId("set", appId)
+          const value = yield* codec.encode(appId, token)
+          yield* storableTimes("set", { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt })
+          const now = yield* Clock.currentTimeMillis
+          yield* upsert({
+            app_id: appId,
+            obtained_at: Math.floor(token.obtainedAt),
+            expires_at: Math.ceil(token.expiresAt),
+            value,
+            updated_at: now
+          })
+        },
+        guarded("set"),
+        span("set")
+      )
+    })
+  })
+
+/** @internal */
+export const purgeExpired = (
+  options?: Pick<Options, "table" | "timeout">
+): Effect.Effect<number, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const table = yield* resolveTable(options ?? {})
+    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const now = yield* Clock.currentTimeMillis
+    const result = yield* guard("purgeExpired", table, timeout, attemptFor(sql, dialect))(
+      sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now}`.raw
+    )
+    return affectedRows(result)
+  }).pipe(Effect.withSpan("SqlAppTokenStore.purgeExpired"))

@@ -1,0 +1,185 @@
+/**
+ * The session key store: its table per dialect, `get`, `set` (an upsert: the last set wins, and
+ * starts the ttl again), `remove` and `purgeExpired`; each operation bounded by `guard`, with its
+ * span.
+ *
+ * @internal
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { SessionKeyStore, WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type { Options } from "../SqlSessionKeyStore.js"
+import type { Dialect } from "../SqlTokenStore.js"
+import { asText, client } from "./client.js"
+import { attemptFor, guard } from "./guard.js"
+import { checkUser } from "./ids.js"
+import { quote, runSetup } from "./schema.js"
+import { affectedRows } from "./store.js"
+import { derive, validateName } from "./tables.js"
+
+const defaultTimeout = Duration.seconds(10)
+
+/** @internal */
+export const defaultTable = "wxauth_session_keys"
+
+/** @internal */
+export interface Names {
+  readonly table: string
+  readonly index: string
+}
+
+/** @internal */
+export const resolveNames = (options: Pick<Options, "table">): Either.Either<Names, WeChatError.InvalidArgument> =>
+  Either.map(validateName("table", options.table ?? defaultTable), (table) => ({
+    table,
+    index: derive(table, "_expires_idx")
+  }))
+
+/** @internal */
+export const ddl = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
+  const t = quote(dialect, names.table)
+  const i = quote(dialect, names.index)
+  switch (dialect) {
+    case "pg":
+      return [
+        `CREATE TABLE IF NOT EXISTS ${t} (
+  app_id VARCHAR(64) NOT NULL,
+  openid VARCHAR(128) NOT NULL,
+  expires_at BIGINT NOT NULL,
+  value TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (app_id, openid)
+)`,
+        `CREATE INDEX IF NOT EXISTS ${i} ON ${t} (expires_at)`
+      ]
+    case "mysql":
+      return [`CREATE TABLE IF NOT EXISTS ${t} (
+  app_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  openid VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  expires_at BIGINT NOT NULL,
+  value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (app_id, openid),
+  INDEX ${i} (expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`]
+    case "sqlite":
+      return [
+        `CREATE TABLE IF NOT EXISTS ${t} (
+  app_id TEXT NOT NULL,
+  openid TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (app_id, openid)
+) WITHOUT ROWID`,
+        `CREATE INDEX IF NOT EXISTS ${i} ON ${t} (expires_at)`
+      ]
+  }
+}
+
+/** @internal */
+export const setup = (
+  options?: Options
+): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [, dialect] = yield* client
+    const names = yield* resolveNames(options ?? {})
+    yield* runSetup({
+      statements: ddl(dialect, names),
+      indexes: [[names.table, names.index, "expires_at"]],
+      table: names.table,
+      timeout: options?.setupTimeout
+    })
+  }).pipe(Effect.withSpan("SqlSessionKeyStore.setup"))
+
+/** The ttl of the options in milliseconds: a positive finite duration, else an `InvalidArgument`. */
+const resolveTtl = (ttl: Duration.DurationInput | undefined): Either.Either<number, WeChatError.InvalidArgument> => {
+  const decoded = Duration.decodeUnknown(ttl ?? SessionKeyStore.defaultTtl)
+  return Option.isSome(decoded) && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) >= 1
+    ? Either.right(Math.ceil(Duration.toMillis(decoded.value)))
+    : Either.left(
+      new WeChatError.InvalidArgument({ argument: "ttl", description: "must be a positive finite duration" })
+    )
+}
+
+/** @internal */
+export const make = (
+  options?: Options
+): Effect.Effect<SessionKeyStore.SessionKeyStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const { table } = yield* resolveNames(options ?? {})
+    const ttl = yield* resolveTtl(options?.ttl)
+    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const codec = yield* SessionKeyStore.makeCodec
+    const t = sql(table)
+    const attempt = attemptFor(sql, dialect)
+    const guarded = (operation: string) => guard(operation, table, timeout, attempt)
+    const span = (operation: string) => Effect.withSpan(`SqlSessionKeyStore.${operation}`, { captureStackTrace: false })
+
+    const upsert = (row: {
+      readonly app_id: string
+      readonly openid: string
+      readonly expires_at: number
+      readonly value: string
+      readonly updated_at: number
+    }) =>
+      dialect === "mysql"
+        ? sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
+            value = VALUES(value), expires_at = VALUES(expires_at), updated_at = VALUES(updated_at)`
+        : sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (app_id, openid) DO UPDATE SET
+            value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at`
+
+    return SessionKeyStore.SessionKeyStore.of({
+      get: Effect.fnUntraced(
+        function*(appId: string, openid: string) {
+          yield* checkUser("get", appId, openid)
+          const now = yield* Clock.currentTimeMillis
+          const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
+          WHERE app_id = ${appId} AND openid = ${openid} AND expires_at > ${now}`
+          if (rows.length === 0) return Option.none()
+          return Option.some(yield* codec.decode(appId, openid, asText(rows[0].value)))
+        },
+        guarded("get"),
+        span("get")
+      ),
+      set: Effect.fnUntraced(
+        function*(appId: string, openid: string, sessionKey: Redacted.Redacted<string>) {
+          yield* checkUser("set", appId, openid)
+          const value = yield* codec.encode(appId, openid, sessionKey)
+          const now = yield* Clock.currentTimeMillis
+          yield* upsert({ app_id: appId, openid, expires_at: now + ttl, value, updated_at: now })
+        },
+        guarded("set"),
+        span("set")
+      ),
+      remove: Effect.fnUntraced(
+        function*(appId: string, openid: string) {
+          yield* checkUser("remove", appId, openid)
+          yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid}`
+        },
+        guarded("remove"),
+        span("remove")
+      )
+    })
+  })
+
+/** @internal */
+export const purgeExpired = (
+  options?: Pick<Options, "table" | "timeout">
+): Effect.Effect<number, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const { table } = yield* resolveNames(options ?? {})
+    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const now = yield* Clock.currentTimeMillis
+    const result = yield* guard("purgeExpired", table, timeout, attemptFor(sql, dialect))(
+      sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now}`.raw
+    )
+    return affectedRows(result)
+  }).pipe(Effect.withSpan("SqlSessionKeyStore.purgeExpired"))

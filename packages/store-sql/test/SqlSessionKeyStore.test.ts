@@ -1,0 +1,129 @@
+/**
+ * SqlSessionKeyStore on each database: core's SessionKeyStore contract suite (default ttl, 1 hour,
+ * encrypted), setup (concurrent, repeated, its index, bad names and ttl), encryption at rest bound
+ * to the user, rows that do not decode, and purgeExpired.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import { SessionKeyStore, TokenCipher } from "@wxauth/core"
+import { randomAppId, randomOpenId, randomSessionKey, sessionKeyStoreSuite } from "@wxauth/core/testing"
+import { SqlSessionKeyStore } from "@wxauth/store-sql"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import * as Util from "node:util"
+import { type Database, dropTables, dropTablesAfter, forEachDatabase, randomTable } from "./databases.js"
+
+const cipherLayer = TokenCipher.layer({ keys: [{ id: "k1", key: TokenCipher.generateKey() }] })
+
+/** A store in a fresh table over a new client of `db`, with the client in context too; the table is dropped after. */
+const storeLayer = (db: Database, options: SqlSessionKeyStore.Options = {}) => {
+  const table = options.table ?? randomTable("wxauth_s")
+  return Layer.provideMerge(
+    Layer.merge(SqlSessionKeyStore.layer({ ...options, table }), dropTablesAfter(table)),
+    db.client()
+  )
+}
+
+/** The names of the indexes of `table`. */
+const indexesOf = (dialect: Database["dialect"], table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    switch (dialect) {
+      case "pg":
+        return sql<{ name: string }>`SELECT indexname AS name FROM pg_indexes WHERE tablename = ${table}`
+      case "mysql":
+        return sql<{ name: string }>`SELECT DISTINCT index_name AS name FROM information_schema.statistics
+          WHERE table_schema = DATABASE() AND table_name = ${table}`
+      case "sqlite":
+        return sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ${table}`
+    }
+  }).pipe(Effect.map((rows) => rows.map((row) => row.name)))
+
+forEachDatabase((db) => {
+  sessionKeyStoreSuite(`SqlSessionKeyStore on ${db.name}`, storeLayer(db))
+  sessionKeyStoreSuite(`SqlSessionKeyStore on ${db.name}, ttl 1 hour`, storeLayer(db, { ttl: "1 hour" }), {
+    ttl: "1 hour"
+  })
+  sessionKeyStoreSuite(
+    `SqlSessionKeyStore on ${db.name} + TokenCipher`,
+    storeLayer(db).pipe(Layer.provide(cipherLayer))
+  )
+
+  describe(`SqlSessionKeyStore on ${db.name}`, () => {
+    it.scopedLive("setup from several clients at once is safe, makes the expiry index, and a second run keeps the rows", () =>
+      Effect.gen(function*() {
+        const table = randomTable("wxauth_s")
+        yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table), db.client())))
+        const clients = yield* Effect.forEach([1, 2, 3], () => Layer.build(db.client()))
+        yield* Effect.forEach(
+          clients.flatMap((client) => [client, client]),
+          (client) => Effect.provide(SqlSessionKeyStore.setup({ table }), client),
+          { concurrency: "unbounded", discard: true }
+        )
+        const store = yield* Effect.provide(SqlSessionKeyStore.make({ table }), clients[0])
+        const [appId, openid] = [randomAppId(), randomOpenId()]
+        yield* store.set(appId, openid, randomSessionKey())
+        yield* Effect.provide(SqlSessionKeyStore.setup({ table }), clients[1])
+        assert.isTrue(Option.isSome(yield* store.get(appId, openid)), "a second setup keeps the rows")
+        assert.include(yield* Effect.provide(indexesOf(db.dialect, table), clients[0]), `${table}_expires_idx`)
+      }))
+
+    it.scopedLive("a bad table name or ttl is an InvalidArgument", () =>
+      Effect.gen(function*() {
+        const client = yield* Layer.build(db.client())
+        for (const table of ["t; DROP TABLE users", "1t", "a".repeat(64), ""]) {
+          assert.isTrue(Either.isLeft(SqlSessionKeyStore.ddl(db.dialect, { table })))
+          const error = yield* Effect.flip(Effect.provide(Layer.build(SqlSessionKeyStore.layer({ table })), client))
+          assert.strictEqual(error._tag, "InvalidArgument")
+        }
+        for (const ttl of [0, -1, Infinity, "forever"]) {
+          const error = yield* Effect.flip(
+            Effect.provide(SqlSessionKeyStore.make({ table: randomTable(), ttl: ttl as never }), client)
+          )
+          assert.strictEqual(error._tag, "InvalidArgument")
+          assert.strictEqual(error.argument, "ttl")
+        }
+        assert.include(Either.getOrThrow(SqlSessionKeyStore.ddl(db.dialect)).join("\n"), "wxauth_session_keys")
+      }))
+
+    it.scopedLive("with a TokenCipher the row is sealed to its user: copied to another user's row, it does not open", () =>
+      Effect.gen(function*() {
+        const table = randomTable("wxauth_s")
+        const context = yield* Layer.build(storeLayer(db, { table }).pipe(Layer.provide(cipherLayer)))
+        const store = Context.get(context, SessionKeyStore.SessionKeyStore)
+        const sql = Context.get(context, SqlClient.SqlClient)
+        const [appId, openid, other, key] = [randomAppId(), randomOpenId(), randomOpenId(), randomSessionKey()]
+        yield* store.set(appId, openid, key)
+        yield* store.set(appId, other, randomSessionKey())
+        const [row] = yield* sql<{ value: string }>`SELECT value FROM ${sql(table)}
+          WHERE app_id = ${appId} AND openid = ${openid}`
+        assert.isTrue(String(row.value).startsWith("wxenc1:k1:"))
+        assert.notInclude(String(row.value), Redacted.value(key))
+        yield* sql`UPDATE ${sql(table)} SET value = ${row.value} WHERE app_id = ${appId} AND openid = ${other}`
+        const error = yield* Effect.flip(store.get(appId, other))
+        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.notInclude(Util.inspect(error, { depth: 10 }), Redacted.value(key))
+      }))
+
+    it.scoped("purgeExpired deletes only the keys past their ttl (by Clock)", () =>
+      Effect.gen(function*() {
+        const table = randomTable("wxauth_s")
+        const context = yield* Layer.build(storeLayer(db, { table, ttl: "1 hour" }))
+        const store = Context.get(context, SessionKeyStore.SessionKeyStore)
+        const appId = randomAppId()
+        const [old, recent] = [randomOpenId(), randomOpenId()]
+        yield* store.set(appId, old, randomSessionKey())
+        yield* TestClock.adjust("59 minutes")
+        yield* store.set(appId, recent, randomSessionKey())
+        yield* TestClock.adjust("2 minutes")
+        const purge = Effect.provide(SqlSessionKeyStore.purgeExpired({ table }), context)
+        assert.strictEqual(yield* purge, 1)
+        assert.isTrue(Option.isSome(yield* store.get(appId, recent)))
+        assert.strictEqual(yield* purge, 0)
+      }))
+  })
+})
