@@ -31,7 +31,12 @@ import type * as SandboxServer from "./SandboxServer.js"
 // -------------------------------------------------------------------------------------------------
 
 /**
- * The WeChat endpoints the sandbox plays, as named in stats and faults.
+ * The WeChat endpoints the sandbox plays, as named in stats and faults: the consent pages
+ * (`authorize`, `qrconnect`), the `sns` API (`access_token`, `refresh_token`, `userinfo`, `auth`,
+ * `jscode2session`), the app access token (`stable_token` = `POST /cgi-bin/stable_token`, `token` =
+ * `GET /cgi-bin/token`) and the mini program's server API (`getuserphonenumber` =
+ * `POST /wxa/business/getuserphonenumber`, `checksession` = `GET /wxa/checksession`,
+ * `resetusersessionkey` = `GET /wxa/resetusersessionkey`).
  *
  * @since 0.1.0
  * @category models
@@ -44,6 +49,11 @@ export type Endpoint =
   | "userinfo"
   | "auth"
   | "jscode2session"
+  | "stable_token"
+  | "token"
+  | "getuserphonenumber"
+  | "checksession"
+  | "resetusersessionkey"
 
 /**
  * Every `Endpoint`, in a fixed order.
@@ -76,7 +86,7 @@ export const endpoints: ReadonlyArray<Endpoint> = Schemas.endpoints
  *   spaces) one byte every `intervalMs` (default 500) for `delayMs` (default 60 000): a client with
  *   only an idle timeout between bytes waits it all. The server stops when the client goes away.
  * - `nonFinite`: the endpoint's normal answer with its number (`expires_in` for the token
- *   endpoints, `sex` for userinfo, `errcode` for auth and jscode2session; or `field`) written as
+ *   endpoints, `stable_token` and `token`, `sex` for userinfo, `errcode` for the others; or `field`) written as
  *   the JSON number text `value` (default `"1e400"`, which parses to `Infinity`; `"1e300"`,
  *   `"-7200"`, `"7200.5"`…).
  * - `echo`: an errcode answer (`errcode`, default 40029) whose errmsg echoes the request as a
@@ -85,7 +95,8 @@ export const endpoints: ReadonlyArray<Endpoint> = Schemas.endpoints
  *   and a body if the request has one. `errmsg` replaces the words before the hints.
  * - `wrongOpenid`: the endpoint's normal answer for another openid than the request's user
  *   (userinfo: another openid than the one asked for; the token endpoints and jscode2session:
- *   another than the code's or refresh token's user; auth carries no openid and answers ok).
+ *   another than the code's or refresh token's user; resetusersessionkey: another than the one
+ *   asked for; the answers without an openid are left as they are).
  * - `raw`: the fault's `body`, verbatim, with `status` (default 200) and `contentType` (default
  *   `"text/plain"`): `[]`, `{}`, `{"openid":"x"}` for `/sns/auth`…
  *
@@ -212,10 +223,47 @@ export interface SandboxUser {
   readonly unionid: string
   /** A virtual user from a Moments snapshot page: tokens carry `is_snapshotuser: 1`. */
   readonly snapshot?: boolean | undefined
+  /**
+   * The mobile number bound to the user's WeChat, without the country code, as `purePhoneNumber`
+   * (default: derived from the id, `139` and 8 digits). `/wxa/business/getuserphonenumber` gives it.
+   */
+  readonly phoneNumber?: string | undefined
+  /** The country code of `phoneNumber`, without `+` (default `"86"`). */
+  readonly countryCode?: string | undefined
 }
 
 /**
- * Apps and users. A list that is given replaces the default list.
+ * WeChat's daily quotas on the app access token, per app and Beijing day (they reset at midnight
+ * UTC+8); past one, the endpoint answers 45009.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SandboxLimits {
+  /** Classic `GET /cgi-bin/token` calls that issue a token (default 2000). */
+  readonly tokenPerDay?: number | undefined
+  /** `POST /cgi-bin/stable_token` calls with `force_refresh: true` that issue a token (default 20). */
+  readonly forceRefreshPerDay?: number | undefined
+}
+
+/**
+ * What an app has used of its app-token quotas today (the Beijing day of the sandbox's clock).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppTokenUsage {
+  /** Forced `stable_token` refreshes that issued a token (one within 30 s of the last is not counted). */
+  readonly forceRefreshes: number
+  readonly forceRefreshLimit: number
+  /** Classic `cgi-bin/token` calls that issued a token. */
+  readonly tokens: number
+  readonly tokenLimit: number
+}
+
+/**
+ * Apps, users and quotas. A list that is given replaces the default list; a quota left out keeps
+ * WeChat's.
  *
  * @since 0.1.0
  * @category models
@@ -223,6 +271,7 @@ export interface SandboxUser {
 export interface SandboxOptions {
   readonly apps?: ReadonlyArray<SandboxApp> | undefined
   readonly users?: ReadonlyArray<SandboxUser> | undefined
+  readonly limits?: SandboxLimits | undefined
 }
 
 /**
@@ -280,11 +329,16 @@ export interface SandboxService {
     readonly redirectUri: string
     readonly state?: string | undefined
   }) => Effect.Effect<string, SandboxError>
-  /** A `js_code`, as `wx.login()` gives a mini program. */
-  readonly miniProgramLogin: (options: { readonly appId: string; readonly user: string }) => Effect.Effect<
-    string,
-    SandboxError
-  >
+  /**
+   * A `js_code`, as `wx.login()` gives a mini program. `/sns/jscode2session` answers it with a new
+   * random `session_key`, or with `sessionKey` (base64 of 16 bytes) when given: a known key, for
+   * test vectors.
+   */
+  readonly miniProgramLogin: (options: {
+    readonly appId: string
+    readonly user: string
+    readonly sessionKey?: string | undefined
+  }) => Effect.Effect<string, SandboxError>
   /**
    * `encryptedData` + `iv`, as `wx.getUserInfo()` gives a mini program: AES-128-CBC with the session_key
    * `/sns/jscode2session` last returned for this user and app. `watermarkAppId` forges the watermark.
@@ -294,6 +348,24 @@ export interface SandboxService {
     readonly user: string
     readonly watermarkAppId?: string | undefined
   }) => Effect.Effect<{ readonly encryptedData: string; readonly iv: string }, SandboxError>
+  /**
+   * A phone-number `code`, as the `getPhoneNumber` button gives a mini program when the user agrees:
+   * single-use, valid 5 minutes, exchanged at `/wxa/business/getuserphonenumber` with the app access
+   * token. `watermarkAppId` forges the answer's watermark.
+   */
+  readonly phoneNumberCode: (options: {
+    readonly appId: string
+    readonly user: string
+    readonly watermarkAppId?: string | undefined
+  }) => Effect.Effect<string, SandboxError>
+  /**
+   * Revokes the app's access tokens now, as WeChat may: the APIs answer 40001, and `stable_token` in
+   * normal mode still hands the revoked token back (until it expires or a forced refresh replaces
+   * it), so only a client that forces a refresh gets a working token.
+   */
+  readonly revokeAppToken: (options: { readonly appId: string }) => Effect.Effect<void, SandboxError>
+  /** What the app has used of its app-token quotas today. */
+  readonly appTokenUsage: (options: { readonly appId: string }) => Effect.Effect<AppTokenUsage, SandboxError>
   readonly injectFault: (fault: Fault) => Effect.Effect<void, SandboxError>
   readonly clearFaults: Effect.Effect<void>
   /** Calls per endpoint since start or `resetStats`, faulted calls included. */

@@ -109,6 +109,28 @@ describe("loadOptions", () => {
       assert.strictEqual(sandbox.users[0].id, "zoe")
     }))
 
+  it.effect("reads users' phone numbers (derived when left out) and the app-token quotas", () =>
+    Effect.gen(function*() {
+      const options = yield* Sandbox.loadOptions(JSON.stringify({
+        users: [{ id: "zoe", nickname: "赵六" }, {
+          id: "yan",
+          nickname: "Yan",
+          phoneNumber: "61234567",
+          countryCode: "852"
+        }],
+        limits: { tokenPerDay: 5 }
+      }))
+      const [zoe, yan] = options.users!
+      assert.match(zoe.phoneNumber!, /^139[0-9]{8}$/)
+      assert.strictEqual(zoe.countryCode, "86")
+      assert.strictEqual(yan.phoneNumber, "61234567")
+      assert.strictEqual(yan.countryCode, "852")
+      assert.deepStrictEqual(options.limits, { tokenPerDay: 5, forceRefreshPerDay: 20 })
+      const sandbox = yield* Sandbox.make(options)
+      const usage = yield* sandbox.appTokenUsage({ appId: Sandbox.defaultApps.miniProgram.appId })
+      assert.deepStrictEqual(usage, { forceRefreshes: 0, forceRefreshLimit: 20, tokens: 0, tokenLimit: 5 })
+    }))
+
   it.effect("keeps an app's profile option", () =>
     Effect.gen(function*() {
       const options = yield* Sandbox.loadOptions(
@@ -135,6 +157,18 @@ describe("loadOptions", () => {
       /apps\.0\.secret: must not be empty/
     ],
     ["a wrong sex", `{"users":[{"id":"a","nickname":"A","sex":3}]}`, /users\.0\.sex: must be one of 0, 1, 2/],
+    [
+      "a phone number with a +",
+      `{"users":[{"id":"a","nickname":"A","phoneNumber":"+8613800000000"}]}`,
+      /users\.0\.phoneNumber: must be 4 to 20 digits/
+    ],
+    [
+      "a country code with a +",
+      `{"users":[{"id":"a","nickname":"A","countryCode":"+86"}]}`,
+      /users\.0\.countryCode: must be 1 to 4 digits/
+    ],
+    ["a negative quota", `{"limits":{"tokenPerDay":-1}}`, /limits\.tokenPerDay: must be an integer from 0/],
+    ["an unknown quota", `{"limits":{"tokensPerDay":1}}`, /limits\.tokensPerDay: is unexpected/],
     [
       "an unknown profile",
       `{"apps":[{"appId":"wxa","secret":"s","kind":"website","profile":"2019"}]}`,
@@ -240,7 +274,12 @@ describe("stats", () => {
         refresh_token: 1,
         userinfo: 1,
         auth: 3,
-        jscode2session: 0
+        jscode2session: 0,
+        stable_token: 0,
+        token: 0,
+        getuserphonenumber: 0,
+        checksession: 0,
+        resetusersessionkey: 0
       })
       yield* sandbox.resetStats
       assert.isTrue(Object.values(yield* sandbox.stats).every((n) => n === 0))

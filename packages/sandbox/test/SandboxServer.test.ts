@@ -302,7 +302,12 @@ describe("/__sandbox/ controls over HTTP", () => {
         refresh_token: 0,
         userinfo: 2,
         auth: 1,
-        jscode2session: 0
+        jscode2session: 0,
+        stable_token: 0,
+        token: 0,
+        getuserphonenumber: 0,
+        checksession: 0,
+        resetusersessionkey: 0
       })
       assert.strictEqual((yield* postJson("/__sandbox/stats/reset", "")).status, 200)
       assert.strictEqual((yield* get("/__sandbox/stats")).json.userinfo, 0)
@@ -393,8 +398,87 @@ describe("/__sandbox/ controls over HTTP", () => {
       assert.strictEqual(data.watermark.appid, MINI.appId)
     })))
 
+  it.live("app token and mini program server API: stable_token, phone code, checksession, apptoken usage and revoke", () =>
+    live(Effect.gen(function*() {
+      const credentials = { grant_type: "client_credential", appid: MINI.appId, secret: MINI.secret }
+      assert.strictEqual((yield* get("/cgi-bin/stable_token", credentials)).json.errcode, 43002)
+      const stable = yield* postJson("/cgi-bin/stable_token", credentials)
+      assert.strictEqual(stable.headers["content-type"], "application/json; encoding=utf-8")
+      assert.strictEqual(stable.json.expires_in, 7200)
+      const token: string = stable.json.access_token
+      const classic = yield* get("/cgi-bin/token", credentials)
+      assert.strictEqual(classic.json.expires_in, 7200)
+
+      const phone = yield* postJson("/__sandbox/miniprogram/phonecode", { appId: MINI.appId, user: "bob" })
+      assert.match(phone.json.code, /^[0-9a-f]{64}$/)
+      const info = yield* postJson(`/wxa/business/getuserphonenumber?access_token=${token}`, { code: phone.json.code })
+      assert.deepInclude(info.json.phone_info, {
+        phoneNumber: "13800000002",
+        purePhoneNumber: "13800000002",
+        countryCode: "86"
+      })
+      assert.strictEqual(info.json.phone_info.watermark.appid, MINI.appId)
+
+      const login = yield* postJson("/__sandbox/miniprogram/login", {
+        appId: MINI.appId,
+        user: "alice",
+        sessionKey: "HyVFkGl5F5OQWJZZaNzBBg=="
+      })
+      const session = (yield* get("/sns/jscode2session", {
+        appid: MINI.appId,
+        secret: MINI.secret,
+        js_code: login.json.code,
+        grant_type: "authorization_code"
+      })).json
+      assert.strictEqual(session.session_key, "HyVFkGl5F5OQWJZZaNzBBg==")
+      const check = (accessToken: string) =>
+        get("/wxa/checksession", {
+          access_token: accessToken,
+          openid: session.openid,
+          // printf '' | openssl dgst -sha256 -hmac 'HyVFkGl5F5OQWJZZaNzBBg=='
+          signature: "252b75c92698025afe925b29cca5517fdf9ee67aae072cf3225ebf3a53783058",
+          sig_method: "hmac_sha256"
+        })
+      assert.deepStrictEqual((yield* check(token)).json, { errcode: 0, errmsg: "ok" })
+
+      assert.deepStrictEqual((yield* get("/__sandbox/apptoken", { appId: MINI.appId })).json, {
+        forceRefreshes: 0,
+        forceRefreshLimit: 20,
+        tokens: 1,
+        tokenLimit: 2000
+      })
+      assert.deepStrictEqual((yield* postJson("/__sandbox/apptoken/revoke", { appId: MINI.appId })).json, { ok: true })
+      assert.strictEqual((yield* check(token)).json.errcode, 40001)
+      assert.strictEqual((yield* postJson("/cgi-bin/stable_token", credentials)).json.access_token, token)
+      const forced = yield* postJson("/cgi-bin/stable_token", { ...credentials, force_refresh: true })
+      assert.deepStrictEqual((yield* check(forced.json.access_token)).json, { errcode: 0, errmsg: "ok" })
+      assert.strictEqual((yield* get("/__sandbox/apptoken", { appId: MINI.appId })).json.forceRefreshes, 1)
+      const stats = (yield* get("/__sandbox/stats")).json
+      assert.include(stats, { stable_token: 4, token: 1, getuserphonenumber: 1, checksession: 3 })
+    })))
+
   const bad: ReadonlyArray<[string, string, string, unknown, number, RegExp]> = [
     ["an unknown command", "GET", "/__sandbox/launch", undefined, 404, /unknown control command "launch"/],
+    ["apptoken without an appId", "GET", "/__sandbox/apptoken", undefined, 400, /\?appId=/],
+    ["apptoken of an unknown app", "GET", "/__sandbox/apptoken?appId=wxnope", undefined, 400, /unknown app "wxnope"/],
+    ["revoking an unknown app's token", "POST", "/__sandbox/apptoken/revoke", { appId: "wxnope" }, 400, /unknown app/],
+    ["revoke without an appId", "POST", "/__sandbox/apptoken/revoke", {}, 400, /appId: is missing/],
+    [
+      "a phone code for an unknown user",
+      "POST",
+      "/__sandbox/miniprogram/phonecode",
+      { appId: MINI.appId, user: "mallory" },
+      400,
+      /unknown user "mallory"/
+    ],
+    [
+      "a login with a session key that is not one",
+      "POST",
+      "/__sandbox/miniprogram/login",
+      { appId: MINI.appId, user: "alice", sessionKey: "secret" },
+      400,
+      /sessionKey must be base64 of 16 bytes/
+    ],
     ["a wrong method", "GET", "/__sandbox/approve", undefined, 405, /GET is not allowed on \/__sandbox\/approve/],
     ["a body that is not JSON", "POST", "/__sandbox/faults", "{kind:", 400, /not valid JSON/],
     ["an empty body", "POST", "/__sandbox/approve", "", 400, /expected a JSON body/],

@@ -6,7 +6,23 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import { assertErrcode, auth, consent, exchange, login, OA, request, sandboxLayer, userinfo, WEB } from "./helpers.js"
+import * as Crypto from "node:crypto"
+import {
+  assertErrcode,
+  auth,
+  classicToken,
+  consent,
+  exchange,
+  forceStableToken,
+  login,
+  MINI,
+  OA,
+  request,
+  sandboxLayer,
+  stableToken,
+  userinfo,
+  WEB
+} from "./helpers.js"
 
 const run = <A, E>(effect: Effect.Effect<A, E, Sandbox.Sandbox | HttpClient.HttpClient>) =>
   Effect.provide(effect, sandboxLayer())
@@ -166,7 +182,12 @@ describe("fault matching", () => {
         refresh_token: 0,
         userinfo: 0,
         auth: 2,
-        jscode2session: 0
+        jscode2session: 0,
+        stable_token: 0,
+        token: 0,
+        getuserphonenumber: 0,
+        checksession: 0,
+        resetusersessionkey: 0
       })
       yield* inject({ kind: "http500", endpoint: "authorize" })
       yield* inject({ kind: "http502", endpoint: "qrconnect" })
@@ -185,7 +206,7 @@ describe("fault matching", () => {
 
   const bad: ReadonlyArray<[string, unknown, RegExp]> = [
     ["an unknown kind", { kind: "explode" }, /kind: must be one of/],
-    ["an unknown endpoint", { kind: "busy", endpoint: "token" }, /endpoint: must be one of/],
+    ["an unknown endpoint", { kind: "busy", endpoint: "cgi-bin/token" }, /endpoint: must be one of/],
     ["times 0", { kind: "busy", times: 0 }, /times: must be a positive integer/],
     ["times 1.5", { kind: "busy", times: 1.5 }, /times/],
     ["a negative delay", { kind: "slow", delayMs: -1 }, /delayMs: must not be negative/],
@@ -202,4 +223,76 @@ describe("fault matching", () => {
         assertErrcode(yield* auth("x", "y"), 40001)
       })))
   }
+})
+
+describe("faults on the app token and the mini program's server API", () => {
+  const appToken = Effect.map(stableToken(), (answer) => answer.json.access_token as string)
+  const phoneCode = Effect.flatMap(
+    Sandbox.Sandbox,
+    (sandbox) => sandbox.phoneNumberCode({ appId: MINI.appId, user: "alice" })
+  )
+  const getPhoneNumber = (token: string, code: string) =>
+    request("POST", "/wxa/business/getuserphonenumber", { params: { access_token: token }, json: { code } })
+
+  it.effect("busy on stable_token: -1, counted, and no token issued (a force is not used up)", () =>
+    run(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* inject({ kind: "busy", endpoint: "stable_token", times: 2 })
+      assertErrcode(yield* stableToken(), -1, "system error")
+      assertErrcode(yield* forceStableToken(), -1)
+      assert.strictEqual((yield* sandbox.appTokenUsage({ appId: MINI.appId })).forceRefreshes, 0)
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats.stable_token, 2)
+      assert.strictEqual(stats.token, 0)
+      assert.strictEqual((yield* stableToken()).json.expires_in, 7200)
+    })))
+
+  it.effect("nonFinite on stable_token and token rewrites expires_in; echo repeats the JSON body, secret and all", () =>
+    run(Effect.gen(function*() {
+      yield* inject({ kind: "nonFinite", endpoint: "stable_token" })
+      const stable = yield* stableToken()
+      assert.match(stable.text, /^\{"access_token":"[A-Za-z0-9_-]+","expires_in":1e400\}$/)
+      yield* inject({ kind: "nonFinite", endpoint: "token", value: "-7200" })
+      assert.include((yield* classicToken()).text, "\"expires_in\":-7200}")
+      yield* inject({ kind: "echo", endpoint: "stable_token", errcode: 40013 })
+      const echo = yield* stableToken()
+      assert.strictEqual(echo.json.errcode, 40013)
+      assert.include(echo.json.errmsg, `"secret":"${MINI.secret}"`)
+    })))
+
+  it.effect("a fault for \"*\" answers getuserphonenumber instead, and the phone code survives", () =>
+    run(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const token = yield* appToken
+      const code = yield* phoneCode
+      yield* inject({ kind: "rateLimited" })
+      assertErrcode(yield* getPhoneNumber(token, code), 45011)
+      yield* inject({ kind: "wrongShape", endpoint: "getuserphonenumber" })
+      assert.deepStrictEqual((yield* getPhoneNumber(token, code)).json, { errcode: "0", phone_info: "13800000001" })
+      yield* inject({ kind: "nested", endpoint: "getuserphonenumber", field: "phone_info", depth: 10 })
+      assert.include((yield* getPhoneNumber(token, code)).text, "\"phone_info\":[[[[[[[[[[]]]]]]]]]]")
+      assert.strictEqual((yield* getPhoneNumber(token, code)).json.phone_info.purePhoneNumber, "13800000001")
+      assert.strictEqual((yield* sandbox.stats).getuserphonenumber, 4)
+    })))
+
+  it.effect("wrongOpenid on resetusersessionkey: another openid, and the key is not reset", () =>
+    run(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const token = yield* appToken
+      const jsCode = yield* sandbox.miniProgramLogin({ appId: MINI.appId, user: "alice" })
+      const session = (yield* request("GET", "/sns/jscode2session", {
+        params: { appid: MINI.appId, secret: MINI.secret, js_code: jsCode, grant_type: "authorization_code" }
+      })).json
+      const signature = Crypto.createHmac("sha256", session.session_key).update("").digest("hex")
+      const params = { access_token: token, openid: session.openid, signature, sig_method: "hmac_sha256" }
+      yield* inject({ kind: "wrongOpenid", endpoint: "resetusersessionkey" })
+      const wrong = yield* request("GET", "/wxa/resetusersessionkey", { params })
+      assert.strictEqual(wrong.json.errcode, 0)
+      assert.isString(wrong.json.session_key)
+      assert.notStrictEqual(wrong.json.openid, session.openid)
+      assert.deepStrictEqual((yield* request("GET", "/wxa/checksession", { params })).json, {
+        errcode: 0,
+        errmsg: "ok"
+      })
+    })))
 })

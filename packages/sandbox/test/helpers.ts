@@ -35,7 +35,12 @@ const parse = (text: string): unknown => {
 export const request = (
   method: "GET" | "POST" | "PUT" | "DELETE",
   url: string,
-  options: { readonly params?: Record<string, string | undefined>; readonly form?: Record<string, string> } = {}
+  options: {
+    readonly params?: Record<string, string | undefined>
+    readonly form?: Record<string, string>
+    /** A JSON body: a value to stringify, or the raw text. */
+    readonly json?: unknown
+  } = {}
 ) =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
@@ -43,6 +48,10 @@ export const request = (
     const urlParams = Object.entries(options.params ?? {}).filter((e): e is [string, string] => e[1] !== undefined)
     let req = HttpClientRequest.make(method)(full, { urlParams })
     if (options.form !== undefined) req = HttpClientRequest.bodyUrlParams(req, options.form)
+    if (options.json !== undefined) {
+      const text = typeof options.json === "string" ? options.json : JSON.stringify(options.json)
+      req = HttpClientRequest.bodyText(req, text, "application/json")
+    }
     const response = yield* client.execute(req)
     const text = yield* response.text
     const answer: Answer = { status: response.status, headers: response.headers, text, json: parse(text) }
@@ -116,6 +125,19 @@ export const login = (options: { user?: string; scope?: string; app?: Sandbox.Sa
       is_snapshotuser?: number
     }
   })
+
+/** `POST /cgi-bin/stable_token` with a JSON body: by default the mini program's credentials, normal mode. */
+export const stableToken = (
+  body: unknown = { grant_type: "client_credential", appid: MINI.appId, secret: MINI.secret }
+) => request("POST", "/cgi-bin/stable_token", { json: body })
+
+/** `POST /cgi-bin/stable_token` with `force_refresh: true`. */
+export const forceStableToken = (app: Sandbox.SandboxApp = MINI) =>
+  stableToken({ grant_type: "client_credential", appid: app.appId, secret: app.secret, force_refresh: true })
+
+/** `GET /cgi-bin/token`, by default with the mini program's credentials. */
+export const classicToken = (overrides: Record<string, string | undefined> = {}) =>
+  get("/cgi-bin/token", { grant_type: "client_credential", appid: MINI.appId, secret: MINI.secret, ...overrides })
 
 /** WeChat errors are HTTP 200 with a JSON errcode. */
 export const assertErrcode = (answer: Answer, errcode: number, errmsg?: string) => {

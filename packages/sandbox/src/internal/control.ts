@@ -148,6 +148,28 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
         (options) => Effect.map(service.miniProgramLogin(options), (code) => json(200, { code }))
       )
   },
+  "miniprogram/phonecode": {
+    POST: ({ service }, body) =>
+      withBody(
+        Schemas.PhoneCodeBody,
+        body,
+        (options) => Effect.map(service.phoneNumberCode(options), (code) => json(200, { code }))
+      )
+  },
+  apptoken: {
+    GET: ({ service }, _, url) => {
+      const appId = url.searchParams.get("appId")
+      if (appId === null) return Effect.succeed(error(400, "give the app as ?appId=..."))
+      return Effect.catchAll(
+        Effect.map(service.appTokenUsage({ appId }), (usage) => json(200, usage)),
+        (e) => Effect.succeed(error(400, e.message))
+      )
+    }
+  },
+  "apptoken/revoke": {
+    POST: ({ service }, body) =>
+      withBody(Schemas.AppBody, body, (options) => Effect.as(service.revokeAppToken(options), json(200, { ok: true })))
+  },
   "miniprogram/encrypt": {
     POST: ({ service }, body) =>
       withBody(

@@ -1,11 +1,13 @@
 /**
  * The apps and users a sandbox has when its options name none: an official account, a website app
- * and a mini program; alice, bob, carol and a snapshot user, dave. Documented in `Sandbox`
- * (`defaultApps`, `defaultUsers`).
+ * and a mini program; alice, bob, carol and a snapshot user, dave, with mobile numbers
+ * 13800000001 to 13800000004; WeChat's app-token quotas. Documented in `Sandbox` (`defaultApps`,
+ * `defaultUsers`).
  *
  * @internal
  */
 import type { SandboxApp, SandboxUser } from "../Sandbox.js"
+import * as AppToken from "./apptoken.js"
 import type { Config } from "./schema.js"
 
 /** @internal */
@@ -48,7 +50,9 @@ export const defaultUsers: ReadonlyArray<SandboxUser> = [
     country: "中国",
     headimgurl: "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox-alice/132",
     privilege: [],
-    unionid: "olzWokv71Boc1knksRfAoCKqK1O9"
+    unionid: "olzWokv71Boc1knksRfAoCKqK1O9",
+    phoneNumber: "13800000001",
+    countryCode: "86"
   },
   {
     id: "bob",
@@ -59,7 +63,9 @@ export const defaultUsers: ReadonlyArray<SandboxUser> = [
     country: "中国",
     headimgurl: "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox-bob/132",
     privilege: ["chinaunicom"],
-    unionid: "oHp1tAp8kjcmUnvoYl0kogRwLhgQ"
+    unionid: "oHp1tAp8kjcmUnvoYl0kogRwLhgQ",
+    phoneNumber: "13800000002",
+    countryCode: "86"
   },
   {
     id: "carol",
@@ -70,7 +76,9 @@ export const defaultUsers: ReadonlyArray<SandboxUser> = [
     country: "中国",
     headimgurl: "",
     privilege: [],
-    unionid: "obsCgYm5EKnmMCG2uvgdxHDQMDp9"
+    unionid: "obsCgYm5EKnmMCG2uvgdxHDQMDp9",
+    phoneNumber: "13800000003",
+    countryCode: "86"
   },
   {
     id: "dave",
@@ -82,12 +90,15 @@ export const defaultUsers: ReadonlyArray<SandboxUser> = [
     headimgurl: "https://thirdwx.qlogo.cn/mmopen/vi_32/sandbox-dave/132",
     privilege: [],
     unionid: "oq8BMFNaKmmmz4UXg5mPX7GThm4H",
+    phoneNumber: "13800000004",
+    countryCode: "86",
     snapshot: true
   }
 ]
 
-/** The options used where none are given: every default app and user. @internal */
+/** The options used where none are given: every default app and user, and WeChat's quotas. @internal */
 export const config: Config = {
   apps: [defaultApps.officialAccount, defaultApps.website, defaultApps.miniProgram],
-  users: defaultUsers
+  users: defaultUsers,
+  limits: AppToken.defaultLimits
 }

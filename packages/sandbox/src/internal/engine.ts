@@ -1,6 +1,7 @@
 /**
  * The WeChat rules themselves: codes, grants, tokens and sessions, and the answers of every
- * endpoint. Synchronous and transport-free: callers pass the sandbox time in and get a plain
+ * endpoint (those of the app access token in `apptoken.ts`, the mini program's `wxa` API in
+ * `wxa.ts`). Synchronous and transport-free: callers pass the sandbox time in and get a plain
  * response out; `service.ts` (the clock) and `router.ts` (faults, stats) wrap it in Effects.
  *
  * All state lives in this object's maps and is only touched inside one synchronous call, so every
@@ -10,12 +11,16 @@
  */
 import * as Either from "effect/Either"
 import type { Endpoint, SandboxApp, SandboxUser } from "../Sandbox.js"
+import * as AppToken from "./apptoken.js"
+import type { ApiRequest } from "./apptoken.js"
 import * as Html from "./html.js"
 import * as Ids from "./ids.js"
 import * as Places from "./places.js"
 import * as Profile from "./profile.js"
 import type { RawResponse } from "./responses.js"
 import { errcodeResponse, htmlResponse, jsonResponse } from "./responses.js"
+import * as Sessions from "./sessions.js"
+import * as Wxa from "./wxa.js"
 
 /** A code lives 5 minutes. @internal */
 export const CODE_TTL_MS = 5 * 60 * 1000
@@ -32,7 +37,12 @@ export const endpointPaths: Readonly<Record<Endpoint, string>> = {
   refresh_token: "/sns/oauth2/refresh_token",
   userinfo: "/sns/userinfo",
   auth: "/sns/auth",
-  jscode2session: "/sns/jscode2session"
+  jscode2session: "/sns/jscode2session",
+  stable_token: "/cgi-bin/stable_token",
+  token: "/cgi-bin/token",
+  getuserphonenumber: "/wxa/business/getuserphonenumber",
+  checksession: "/wxa/checksession",
+  resetusersessionkey: "/wxa/resetusersessionkey"
 }
 
 const endpointByPath = new Map<string, Endpoint>(
@@ -131,7 +141,7 @@ const param = (params: URLSearchParams, name: string): string | undefined => {
   return value === null || value === "" ? undefined : value
 }
 
-const sessionKeyId = (appId: string, userId: string) => `${appId}\u0000${userId}`
+const openidKey = (appId: string, userId: string) => `${appId}\u0000${userId}`
 
 /** @internal */
 export class Engine {
@@ -141,17 +151,29 @@ export class Engine {
   private readonly grants = new Map<string, Grant>()
   private readonly accessTokens = new Map<string, AccessTokenEntry>()
   private readonly jsCodes = new Map<string, JsCodeEntry>()
-  private readonly sessionKeys = new Map<string, string>()
+  private readonly sessionKeys = new Sessions.SessionKeys()
   private readonly openids = new Map<string, string>()
   private writes = 0
+  /** The app access tokens (`cgi-bin/stable_token`, `cgi-bin/token`). */
+  readonly appTokens: AppToken.AppTokens
+  /** The mini program's server API (`wxa/...`). */
+  readonly wxa: Wxa.MiniProgramApi
 
-  constructor(apps: ReadonlyArray<SandboxApp>, users: ReadonlyArray<SandboxUser>) {
+  constructor(apps: ReadonlyArray<SandboxApp>, users: ReadonlyArray<SandboxUser>, limits: AppToken.Limits) {
     this.apps = new Map(apps.map((app) => [app.appId, app]))
     this.users = new Map(users.map((user) => [user.id, user]))
+    this.appTokens = new AppToken.AppTokens(this.apps, limits)
+    this.wxa = new Wxa.MiniProgramApi({
+      apps: this.apps,
+      users: this.users,
+      appTokens: this.appTokens,
+      sessionKeys: this.sessionKeys,
+      openidOf: (appId, userId) => this.openidOf(appId, userId)
+    })
   }
 
   openidOf(appId: string, userId: string): string {
-    const key = sessionKeyId(appId, userId)
+    const key = openidKey(appId, userId)
     let openid = this.openids.get(key)
     if (openid === undefined) {
       openid = Ids.deriveOpenid(appId, userId)
@@ -273,11 +295,12 @@ export class Engine {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // sns API
+  // the API (sns, cgi-bin, wxa)
   // ---------------------------------------------------------------------------------------------
 
   /** Answers one of the JSON endpoints. */
-  sns(endpoint: Exclude<Endpoint, "authorize" | "qrconnect">, params: URLSearchParams, now: number): RawResponse {
+  answer(endpoint: Exclude<Endpoint, "authorize" | "qrconnect">, request: ApiRequest, now: number): RawResponse {
+    const params = request.params
     switch (endpoint) {
       case "access_token":
         return this.accessToken(params, now)
@@ -289,6 +312,14 @@ export class Engine {
         return this.auth(params, now)
       case "jscode2session":
         return this.jscode2session(params, now)
+      case "stable_token":
+        return this.appTokens.stableToken(request, now)
+      case "token":
+        return this.appTokens.token(request, now)
+      case "getuserphonenumber":
+      case "checksession":
+      case "resetusersessionkey":
+        return this.wxa.answer(endpoint, request, now)
     }
   }
 
@@ -297,7 +328,8 @@ export class Engine {
    * code is not used up, no token is issued or renewed): what the faults that answer in the
    * endpoint's place start from. `undefined` when the request would fail.
    */
-  preview(endpoint: Endpoint, params: URLSearchParams, now: number): Record<string, unknown> | undefined {
+  preview(endpoint: Endpoint, request: ApiRequest, now: number): Record<string, unknown> | undefined {
+    const params = request.params
     switch (endpoint) {
       case "access_token": {
         const checked = this.checkCode(params, now)
@@ -327,6 +359,14 @@ export class Engine {
         const { app, entry, user } = checked.right
         return this.sessionBody(app, user, entry.sessionKey)
       }
+      case "stable_token":
+        return this.appTokens.previewStable(request, now)
+      case "token":
+        return this.appTokens.previewToken(request, now)
+      case "getuserphonenumber":
+      case "checksession":
+      case "resetusersessionkey":
+        return this.wxa.preview(endpoint, request, now)
       case "authorize":
       case "qrconnect":
         return undefined
@@ -499,7 +539,7 @@ export class Engine {
     if (Either.isLeft(checked)) return checked.left
     const { app, entry, user } = checked.right
     entry.used = true
-    this.sessionKeys.set(sessionKeyId(app.appId, user.id), entry.sessionKey)
+    this.sessionKeys.set(app.appId, user.id, entry.sessionKey)
     return jsonResponse("jscode2session", this.sessionBody(app, user, entry.sessionKey))
   }
 
@@ -515,13 +555,27 @@ export class Engine {
   }
 
   /** What `wx.login()` gives a mini program: a fresh js_code (with a fresh session_key behind it). */
-  miniProgramLogin(appId: string, userId: string, now: number): Either.Either<string, string> {
+  miniProgramLogin(
+    appId: string,
+    userId: string,
+    sessionKey: string | undefined,
+    now: number
+  ): Either.Either<string, string> {
     const app = this.miniProgramApp(appId)
     if (Either.isLeft(app)) return Either.left(app.left)
     if (!this.users.has(userId)) return Either.left(`unknown user ${JSON.stringify(userId)}`)
+    if (sessionKey !== undefined && !Ids.isSessionKey(sessionKey)) {
+      return Either.left("sessionKey must be base64 of 16 bytes: 22 characters of A-Z a-z 0-9 + / and \"==\"")
+    }
     this.sweep(now)
     const code = Ids.randomCode()
-    this.jsCodes.set(code, { appId, userId, issuedAt: now, sessionKey: Ids.randomSessionKey(), used: false })
+    this.jsCodes.set(code, {
+      appId,
+      userId,
+      issuedAt: now,
+      sessionKey: sessionKey ?? Ids.randomSessionKey(),
+      used: false
+    })
     return Either.right(code)
   }
 
@@ -536,7 +590,7 @@ export class Engine {
     if (Either.isLeft(app)) return Either.left(app.left)
     const user = this.users.get(userId)
     if (user === undefined) return Either.left(`unknown user ${JSON.stringify(userId)}`)
-    const sessionKey = this.sessionKeys.get(sessionKeyId(appId, userId))
+    const sessionKey = this.sessionKeys.get(appId, userId)
     if (sessionKey === undefined) {
       return Either.left(
         `user ${userId} has no session_key in ${appId} yet: exchange a js_code from miniProgramLogin at /sns/jscode2session first`

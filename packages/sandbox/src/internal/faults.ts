@@ -68,6 +68,22 @@ const sampleBody = (endpoint: Endpoint, params: URLSearchParams): Record<string,
       }
     case "jscode2session":
       return { session_key: Ids.randomSessionKey(), openid }
+    case "stable_token":
+    case "token":
+      return { access_token: Ids.randomAppToken(), expires_in: 7200 }
+    case "getuserphonenumber":
+      return {
+        errcode: 0,
+        errmsg: "ok",
+        phone_info: {
+          phoneNumber: "13800000001",
+          purePhoneNumber: "13800000001",
+          countryCode: "86",
+          watermark: { timestamp: 1700000000, appid: params.get("appid") ?? "wxsandboxminiprog1" }
+        }
+      }
+    case "resetusersessionkey":
+      return { errcode: 0, errmsg: "ok", openid, session_key: Ids.randomSessionKey() }
     default:
       return { errcode: 0, errmsg: "ok" }
   }
@@ -84,6 +100,13 @@ const wrongShape = (endpoint: Endpoint): Record<string, unknown> => {
       return { errcode: "0", errmsg: 0 }
     case "jscode2session":
       return { session_key: 123, openid: false }
+    case "stable_token":
+    case "token":
+      return { access_token: 123, expires_in: "7200" }
+    case "getuserphonenumber":
+      return { errcode: "0", phone_info: "13800000001" }
+    case "resetusersessionkey":
+      return { errcode: 0, openid: 1, session_key: false }
     default:
       return { foo: "bar" }
   }
@@ -91,7 +114,7 @@ const wrongShape = (endpoint: Endpoint): Record<string, unknown> => {
 
 /** The number in an endpoint's answer that a `nonFinite` fault rewrites by default. */
 const numberField = (endpoint: Endpoint): string =>
-  endpoint === "access_token" || endpoint === "refresh_token" ?
+  endpoint === "access_token" || endpoint === "refresh_token" || endpoint === "stable_token" || endpoint === "token" ?
     "expires_in" :
     endpoint === "userinfo" ?
     "sex" :

@@ -1,6 +1,7 @@
 /**
  * Random and derived identifiers shaped like WeChat's own: tokens, codes, openids, session keys,
- * request ids, and the AES-128-CBC encryption of mini program user data.
+ * phone numbers, request ids; the session-key signature of `wxa/checksession`; and the
+ * AES-128-CBC encryption of mini program user data.
  *
  * @internal
  */
@@ -23,11 +24,26 @@ export const randomAlphanumeric = (length: number): string => {
 /** A web access or refresh token: about 90 characters of `[A-Za-z0-9_-]`, like WeChat's. @internal */
 export const randomToken = (): string => `88_${Crypto.randomBytes(66).toString("base64url")}`
 
+/**
+ * An app access token (`cgi-bin/stable_token`, `cgi-bin/token`): 152 characters of `[A-Za-z0-9_-]`,
+ * about as long as WeChat's (which asks for 512 characters of storage).
+ *
+ * @internal
+ */
+export const randomAppToken = (): string => `89_${Crypto.randomBytes(111).toString("base64url")}`
+
+/** A `getPhoneNumber` code: 64 hex characters, like WeChat's. @internal */
+export const randomPhoneCode = (): string => Crypto.randomBytes(32).toString("hex")
+
 /** An authorization code or `js_code`: 32 alphanumeric characters. @internal */
 export const randomCode = (): string => randomAlphanumeric(32)
 
 /** A mini program `session_key`: base64 of 16 random bytes (an AES-128 key). @internal */
 export const randomSessionKey = (): string => Crypto.randomBytes(16).toString("base64")
+
+/** Whether a text is a session_key: the canonical base64 of 16 bytes. @internal */
+export const isSessionKey = (text: string): boolean =>
+  /^[A-Za-z0-9+/]{22}==$/.test(text) && Buffer.from(text, "base64").toString("base64") === text
 
 /** WeChat appends `rid: xxxxxxxx-xxxxxxxx-xxxxxxxx` to its error messages. @internal */
 export const randomRid = (): string =>
@@ -45,6 +61,22 @@ const digest = (input: string): string => Crypto.createHash("sha256").update(inp
  */
 export const deriveOpenid = (appId: string, userId: string): string =>
   `o${digest(`sandbox-openid-app:${appId}`).slice(0, 5)}${digest(`sandbox-openid:${appId}:${userId}`).slice(0, 22)}`
+
+/** A deterministic mainland mobile number (`139` and 8 digits) for users configured without one. @internal */
+export const derivePhoneNumber = (userId: string): string =>
+  `139${
+    (Crypto.createHash("sha256").update(`sandbox-phone:${userId}`, "utf8").digest().readUInt32BE(0) % 1e8)
+      .toString().padStart(8, "0")
+  }`
+
+/**
+ * The `signature` of `wxa/checksession` and `wxa/resetusersessionkey`: lowercase hex HMAC-SHA256
+ * of the empty string, keyed by the UTF-8 bytes of the session_key's text (not base64-decoded).
+ *
+ * @internal
+ */
+export const sessionSignature = (sessionKey: string): string =>
+  Crypto.createHmac("sha256", Buffer.from(sessionKey, "utf8")).update("").digest("hex")
 
 /** A deterministic unionid for users configured without one. @internal */
 export const deriveUnionid = (userId: string): string => `o${digest(`sandbox-unionid:${userId}`).slice(0, 27)}`

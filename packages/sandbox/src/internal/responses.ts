@@ -19,9 +19,25 @@ const TEXT_PLAIN = "text/plain"
 const JSON_UTF8 = "application/json; encoding=utf-8"
 const HTML = "text/html; charset=utf-8"
 
-/** The content type WeChat sends for an endpoint's JSON (errors included). @internal */
-export const jsonContentType = (endpoint: Endpoint): string =>
-  endpoint === "userinfo" || endpoint === "auth" ? JSON_UTF8 : TEXT_PLAIN
+/**
+ * The content type WeChat sends for an endpoint's JSON (errors included): `text/plain` for the
+ * `sns` code and token endpoints and `jscode2session` (and the consent pages' faults),
+ * `application/json; encoding=utf-8` for `userinfo`, `auth`, `cgi-bin` and `wxa`.
+ *
+ * @internal
+ */
+export const jsonContentType = (endpoint: Endpoint): string => {
+  switch (endpoint) {
+    case "authorize":
+    case "qrconnect":
+    case "access_token":
+    case "refresh_token":
+    case "jscode2session":
+      return TEXT_PLAIN
+    default:
+      return JSON_UTF8
+  }
+}
 
 /** @internal */
 export const jsonResponse = (endpoint: Endpoint, body: unknown): RawResponse => ({

@@ -66,13 +66,13 @@ const serveEndpoint = (deps: RouterDeps, endpoint: Endpoint, method: string, url
         method,
         url,
         body,
-        preview: () => deps.engine.preview(endpoint, url.searchParams, time)
+        preview: () => deps.engine.preview(endpoint, { method, params: url.searchParams, body }, time)
       })
     }
     const response = yield* Effect.sync(() =>
       endpoint === "authorize" || endpoint === "qrconnect" ?
         deps.engine.authorize(endpoint, method, url.searchParams, new URLSearchParams(body), time) :
-        deps.engine.sns(endpoint, url.searchParams, time)
+        deps.engine.answer(endpoint, { method, params: url.searchParams, body }, time)
     )
     if (fault !== undefined) yield* Effect.sleep(Duration.millis(fault.delayMs))
     return response

@@ -21,7 +21,12 @@ export const endpoints: ReadonlyArray<Endpoint> = [
   "refresh_token",
   "userinfo",
   "auth",
-  "jscode2session"
+  "jscode2session",
+  "stable_token",
+  "token",
+  "getuserphonenumber",
+  "checksession",
+  "resetusersessionkey"
 ]
 
 /** @internal */
@@ -156,12 +161,24 @@ const UserSchema = Schema.Struct({
   headimgurl: optional(Schema.String),
   privilege: optional(Schema.Array(Schema.String)),
   unionid: optional(Schema.String),
-  snapshot: optional(Schema.Boolean)
+  snapshot: optional(Schema.Boolean),
+  phoneNumber: optional(
+    Schema.String.pipe(Schema.pattern(/^[0-9]{4,20}$/, { message: () => "must be 4 to 20 digits" }))
+  ),
+  countryCode: optional(
+    Schema.String.pipe(Schema.pattern(/^[1-9][0-9]{0,3}$/, { message: () => "must be 1 to 4 digits, without +" }))
+  )
+})
+
+const LimitsSchema = Schema.Struct({
+  tokenPerDay: optional(IntFromTo(0, 1_000_000_000)),
+  forceRefreshPerDay: optional(IntFromTo(0, 1_000_000_000))
 })
 
 const OptionsSchema = Schema.Struct({
   apps: optional(Schema.Array(AppSchema)),
-  users: optional(Schema.Array(UserSchema))
+  users: optional(Schema.Array(UserSchema)),
+  limits: optional(LimitsSchema)
 })
 
 /** @internal */
@@ -174,7 +191,21 @@ export const ApproveBody = Schema.Struct({
 })
 
 /** @internal */
-export const LoginBody = Schema.Struct({ appId: Schema.String, user: Schema.String })
+export const LoginBody = Schema.Struct({
+  appId: Schema.String,
+  user: Schema.String,
+  sessionKey: optional(Schema.String)
+})
+
+/** @internal */
+export const PhoneCodeBody = Schema.Struct({
+  appId: Schema.String,
+  user: Schema.String,
+  watermarkAppId: optional(Schema.String)
+})
+
+/** @internal */
+export const AppBody = Schema.Struct({ appId: Schema.String })
 
 /** @internal */
 export const EncryptBody = Schema.Struct({
@@ -413,10 +444,14 @@ export const toFault = (pending: PendingFault): Fault => {
   return { kind: pending.kind, endpoint: pending.endpoint, times: pending.remaining, ...options }
 }
 
-/** The sandbox's apps and users, complete and checked. @internal */
+/** The sandbox's apps, users and quotas, complete and checked. @internal */
 export interface Config {
   readonly apps: ReadonlyArray<SandboxApp>
   readonly users: ReadonlyArray<SandboxUser>
+  readonly limits: {
+    readonly tokenPerDay: number
+    readonly forceRefreshPerDay: number
+  }
 }
 
 const duplicate = (ids: ReadonlyArray<string>): string | undefined => ids.find((id, i) => ids.indexOf(id) !== i)
@@ -452,15 +487,21 @@ export const checkOptions = (
         headimgurl: user.headimgurl ?? "",
         privilege: user.privilege ?? [],
         unionid: user.unionid ?? Ids.deriveUnionid(user.id),
-        ...(user.snapshot === undefined ? {} : { snapshot: user.snapshot })
+        ...(user.snapshot === undefined ? {} : { snapshot: user.snapshot }),
+        phoneNumber: user.phoneNumber ?? Ids.derivePhoneNumber(user.id),
+        countryCode: user.countryCode ?? "86"
       }))
+    const limits = {
+      tokenPerDay: options.limits?.tokenPerDay ?? defaults.limits.tokenPerDay,
+      forceRefreshPerDay: options.limits?.forceRefreshPerDay ?? defaults.limits.forceRefreshPerDay
+    }
     if (apps.length === 0) return Either.left("apps: at least one app is needed")
     if (users.length === 0) return Either.left("users: at least one user is needed")
     const app = duplicate(apps.map((app) => app.appId))
     if (app !== undefined) return Either.left(`apps: appId ${app} appears twice`)
     const user = duplicate(users.map((user) => user.id))
     if (user !== undefined) return Either.left(`users: id ${user} appears twice`)
-    return Either.right({ apps, users })
+    return Either.right({ apps, users, limits })
   })
 
 /** Parses and checks a JSON config file's text. @internal */
@@ -476,6 +517,7 @@ export const parseOptions = (text: string, defaults: Config): Either.Either<Sand
   }
   return Either.map(checkOptions(json, defaults), (config) => ({
     ...("apps" in json ? { apps: config.apps } : {}),
-    ...("users" in json ? { users: config.users } : {})
+    ...("users" in json ? { users: config.users } : {}),
+    ...("limits" in json ? { limits: config.limits } : {})
   }))
 }

@@ -27,7 +27,7 @@ export const make = (
 ): Effect.Effect<SandboxService, SandboxError> =>
   Effect.gen(function*() {
     const config = yield* Schemas.orFail(Schemas.checkOptions(options, Defaults.config), toError)
-    const engine = new Engine.Engine(config.apps, config.users)
+    const engine = new Engine.Engine(config.apps, config.users, config.limits)
     const offset = yield* Ref.make(0)
     const faults = yield* Ref.make<ReadonlyArray<Schemas.PendingFault>>([])
     const stats = yield* Ref.make(emptyStats())
@@ -66,9 +66,14 @@ export const make = (
       users: config.users,
       openidOf: (appId, userId) => engine.openidOf(appId, userId),
       approve,
-      miniProgramLogin: (options) => withNow((now) => engine.miniProgramLogin(options.appId, options.user, now)),
+      miniProgramLogin: (options) =>
+        withNow((now) => engine.miniProgramLogin(options.appId, options.user, options.sessionKey, now)),
       encryptUserData: (options) =>
         withNow((now) => engine.encryptUserData(options.appId, options.user, options.watermarkAppId, now)),
+      phoneNumberCode: (options) =>
+        withNow((now) => engine.wxa.phoneNumberCode(options.appId, options.user, options.watermarkAppId, now)),
+      revokeAppToken: (options) => withNow((now) => engine.appTokens.revoke(options.appId, now)),
+      appTokenUsage: (options) => withNow((now) => engine.appTokens.usage(options.appId, now)),
       injectFault: (fault) =>
         Effect.flatMap(
           Schemas.orFail(Schemas.checkFault(fault), toError),
