@@ -2,6 +2,8 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import {
+  AppToken,
+  AppTokenStore,
   MiniProgram,
   RefreshLock,
   TokenStore,
@@ -42,7 +44,8 @@ const assertClean = (what: string, texts: ReadonlyArray<string>, secrets: Readon
 
 const inProcess = (appConfig: { appId: string; secret: string }) =>
   Layer.mergeAll(WeChatOAuth.layer, MiniProgram.layer).pipe(
-    Layer.provideMerge(TokenStore.layerMemory),
+    Layer.provideMerge(Layer.orDie(AppToken.layer)),
+    Layer.provideMerge(Layer.merge(TokenStore.layerMemory, AppTokenStore.layerMemory)),
     Layer.provide(WeChatConfig.layer({ appId: appConfig.appId, appSecret: appConfig.secret })),
     Layer.provide(Sandbox.layerHttpClient),
     Layer.provideMerge(Sandbox.layer())
@@ -96,7 +99,10 @@ describe("no secret, code or token in any error", () => {
           48001,
           50001,
           50002,
-          61000
+          61000,
+          61024,
+          87009,
+          89503
         ]
       ) {
         yield* inject({ kind: "errcode", errcode, endpoint: "refresh_token", times: 10 })
@@ -153,6 +159,9 @@ describe("no secret, code or token in any error", () => {
           "ScopeUnauthorized",
           "UserUnauthorized",
           "UnknownWeChatError",
+          "PlatformManagedApp",
+          "InvalidSignature",
+          "IpRiskControl",
           "TransportError",
           "MalformedResponse",
           "ConsentDenied",
@@ -185,8 +194,16 @@ describe("no secret, code or token in any error", () => {
       assert.strictEqual(wrongApp.reason, "WatermarkMismatch")
       const reused = yield* Effect.flip(miniProgram.code2Session(jsCode))
       assert.strictEqual(reused._tag, "CodeUsed")
-      const secrets = [mini.secret, jsCode, Redacted.value(session.sessionKey)]
-      for (const error of [wrongApp, reused]) assertClean(error._tag, renderings(error), secrets)
+      // the phone number and session-key APIs: an app token and a session key travel in the query
+      const unknown = yield* Effect.flip(miniProgram.checkSessionKey("o-never-logged-in"))
+      assert.strictEqual(unknown._tag, "SessionKeyNotFound")
+      yield* inject({ kind: "echo", errcode: 40029, endpoint: "getuserphonenumber" })
+      const phone = yield* Effect.flip(miniProgram.getPhoneNumber("phone-code-123456"))
+      yield* inject({ kind: "echo", errcode: -1, endpoint: "checksession", times: 10 })
+      const check = yield* settle(miniProgram.checkSessionKey(session.openid))
+      const appToken = Redacted.value(yield* Effect.flatMap(AppToken.AppToken, (tokens) => tokens.get))
+      const secrets = [mini.secret, jsCode, Redacted.value(session.sessionKey), "phone-code-123456", appToken]
+      for (const error of [wrongApp, reused, unknown, phone, check]) assertClean(error._tag, renderings(error), secrets)
       assertClean("session", [String(session.sessionKey), JSON.stringify(session)], [
         Redacted.value(session.sessionKey)
       ])
