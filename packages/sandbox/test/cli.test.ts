@@ -136,6 +136,45 @@ describe("wxauth-sandbox", () => {
     }
   })
 
+  it("walks the app-token lines of the banner: stable_token, a phone code, getuserphonenumber, apptoken", async () => {
+    const { banner, child, exited, url } = await start(["--port", "0"])
+    try {
+      const text = banner()
+      const body =
+        `{"grant_type":"client_credential","appid":"wxsandboxminiprog1","secret":"de08b5d0c06461b5eb70fd59ac7ce9d2"}`
+      assert.include(text, `curl -s -X POST ${url}/cgi-bin/stable_token -d '${body}'`)
+      assert.include(
+        text,
+        `curl -s -X POST ${url}/__sandbox/miniprogram/phonecode -d '{"appId":"wxsandboxminiprog1","user":"alice"}'`
+      )
+      assert.include(
+        text,
+        `curl -s -X POST '${url}/wxa/business/getuserphonenumber?access_token=APP_TOKEN' -d '{"code":"PHONE_CODE"}'`
+      )
+      assert.include(
+        text,
+        `${url}/wxa/checksession?access_token=APP_TOKEN&openid=OPENID&signature=SIGNATURE&sig_method=hmac_sha256`
+      )
+      const token = await (await fetch(`${url}/cgi-bin/stable_token`, { method: "POST", body })).json()
+      assert.strictEqual(token.expires_in, 7200)
+      const phone = await (await fetch(`${url}/__sandbox/miniprogram/phonecode`, {
+        method: "POST",
+        body: JSON.stringify({ appId: "wxsandboxminiprog1", user: "alice" })
+      })).json()
+      const answer = await (await fetch(`${url}/wxa/business/getuserphonenumber?access_token=${token.access_token}`, {
+        method: "POST",
+        body: JSON.stringify({ code: phone.code })
+      })).json()
+      assert.strictEqual(answer.phone_info.purePhoneNumber, "13800000001")
+      assert.include(text, `curl -s '${url}/__sandbox/apptoken?appId=wxsandboxminiprog1'`)
+      const usage = await (await fetch(`${url}/__sandbox/apptoken?appId=wxsandboxminiprog1`)).json()
+      assert.strictEqual(usage.forceRefreshLimit, 20)
+    } finally {
+      child.kill("SIGTERM")
+      assert.strictEqual((await exited).code, 0)
+    }
+  })
+
   it("takes apps and users from --config", async () => {
     const file = Path.join(tmp, "apps.json")
     await Fs.writeFile(

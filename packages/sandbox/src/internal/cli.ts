@@ -24,7 +24,8 @@ export interface CliArgs {
 /** @internal */
 export const usage = `Usage: wxauth-sandbox [--port 8800] [--host 127.0.0.1] [--config apps.json]
 
-A local WeChat OAuth server: consent pages, the sns API, fault injection and controls.
+A local WeChat: consent pages, the sns API, the app access token (cgi-bin/stable_token, cgi-bin/token),
+the mini program's server API (phone number, session key), fault injection and controls.
 
 Options:
   -p, --port <n>       port to listen on (default 8800; 0 picks a free port)
@@ -167,6 +168,20 @@ export const banner = (server: SandboxServer.SandboxServerInfo, sandbox: Sandbox
         quote(
           `${base}/sns/jscode2session?appid=${mini.appId}&secret=${mini.secret}&js_code=JS_CODE&grant_type=authorization_code`
         )
+      }`,
+      "",
+      "The app access token (stable: the same one while valid; JSON body only), then the phone number",
+      "behind a code from the getPhoneNumber button (single-use, 5 minutes):",
+      `  curl -s -X POST ${base}/cgi-bin/stable_token -d '{"grant_type":"client_credential","appid":"${mini.appId}","secret":"${mini.secret}"}'`,
+      `  curl -s -X POST ${base}/__sandbox/miniprogram/phonecode -d '{"appId":"${mini.appId}","user":"${user.id}"}'`,
+      `  curl -s -X POST ${
+        quote(`${base}/wxa/business/getuserphonenumber?access_token=APP_TOKEN`)
+      } -d '{"code":"PHONE_CODE"}'`,
+      "  # is the session_key still current? signature: printf '' | openssl dgst -sha256 -hmac SESSION_KEY",
+      `  curl -s ${
+        quote(
+          `${base}/wxa/checksession?access_token=APP_TOKEN&openid=OPENID&signature=SIGNATURE&sig_method=hmac_sha256`
+        )
       }`
     )
   }
@@ -178,6 +193,9 @@ export const banner = (server: SandboxServer.SandboxServerInfo, sandbox: Sandbox
     `  curl -s -X POST ${base}/__sandbox/faults -d '{"kind":"nested","endpoint":"userinfo","field":"privilege"}'`,
     `  #   fault kinds: ${Sandbox.faultKinds.join(" ")}`,
     `  curl -s ${base}/__sandbox/stats`,
+    ...(mini === undefined
+      ? []
+      : [`  curl -s '${base}/__sandbox/apptoken?appId=${mini.appId}'   # app-token quotas used today`]),
     `  curl -s -X POST ${base}/__sandbox/clock/advance -d '{"seconds":7200}'`,
     "",
     "Ctrl-C stops the sandbox."
