@@ -2,6 +2,7 @@
  * The examples of the README, verbatim, so they keep working.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { assert, it } from "@effect/vitest"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
@@ -53,3 +54,32 @@ it.live("a real server on a free port", () =>
     const response = yield* Effect.promise(() => fetch(`${url}/sns/auth?access_token=x&openid=y`))
     assert.deepInclude(yield* Effect.promise(() => response.json()), { errcode: 40001 })
   }).pipe(Effect.provide(ServerLive)))
+
+// --- README: the mini program's server API ----------------------------------------------------------
+const mini = Sandbox.defaultApps.miniProgram
+
+const post = (url: string, body: unknown) =>
+  Effect.flatMap(
+    HttpClient.HttpClient,
+    (client) => client.execute(HttpClientRequest.post(url).pipe(HttpClientRequest.bodyUnsafeJson(body)))
+  ).pipe(
+    Effect.flatMap((response) => response.json),
+    Effect.map((json) => json as any)
+  )
+
+it.effect("a phone number, with the app access token", () =>
+  Effect.gen(function*() {
+    const sandbox = yield* Sandbox.Sandbox
+    const { access_token } = yield* post("https://api.weixin.qq.com/cgi-bin/stable_token", {
+      grant_type: "client_credential",
+      appid: mini.appId,
+      secret: mini.secret
+    })
+    // what the mini program's getPhoneNumber button gives it, sent to your server
+    const code = yield* sandbox.phoneNumberCode({ appId: mini.appId, user: "alice" })
+    const url = `https://api.weixin.qq.com/wxa/business/getuserphonenumber?access_token=${access_token}`
+    const { phone_info } = yield* post(url, { code })
+    assert.deepInclude(phone_info, { phoneNumber: "13800000001", countryCode: "86" })
+    assert.deepInclude(yield* post(url, { code }), { errcode: 40029 }) // single-use
+    assert.strictEqual((yield* sandbox.stats).stable_token, 1)
+  }).pipe(Effect.provide(SandboxLive)))
