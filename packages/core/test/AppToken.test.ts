@@ -1,0 +1,315 @@
+/**
+ * AppToken against the in-process sandbox, which plays WeChat's app-token rules (stable_token's
+ * normal and forced modes, the 30-second rule, the daily force quota, revocation): one fetch for
+ * many callers, the refresh in the token's last 5 minutes, and what happens after WeChat rejects
+ * the token. "Processes" here are AppToken services of their own (own single-flight) sharing one
+ * AppTokenStore and one lock, as processes share Redis; the multi-process test on Redis is in
+ * @wxauth/store-redis.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { AppToken, AppTokenStore, MiniProgram, RefreshLock, WeChatApi, WeChatConfig, WeChatError } from "@wxauth/core"
+import { Sandbox } from "@wxauth/sandbox"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+
+const mini = Sandbox.defaultApps.miniProgram
+
+const environment = (options?: Sandbox.SandboxOptions) =>
+  Layer.mergeAll(
+    WeChatConfig.layer({ appId: mini.appId, appSecret: Redacted.make(mini.secret) }),
+    Sandbox.layerHttpClient
+  ).pipe(Layer.provideMerge(Sandbox.layer(options)))
+
+/** A fresh sandbox per test: counters and quotas at zero. */
+const Environment = environment()
+
+/** Runs an effect in the background while moving the test clock, so `slow` answers and retry delays pass. */
+const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>, step: Duration.DurationInput = "50 millis") =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    for (let i = 0; i < 400 && Option.isNone(yield* Fiber.poll(fiber)); i++) yield* TestClock.adjust(step)
+    return yield* Fiber.join(fiber)
+  })
+
+/**
+ * A "process": its own AppToken (own single-flight) and MiniProgram, on the shared store and lock.
+ */
+const makeProcess = (
+  store: AppTokenStore.AppTokenStoreShape,
+  lock: RefreshLock.RefreshLockShape,
+  options?: AppToken.Options
+) =>
+  Effect.gen(function*() {
+    const appToken = yield* AppToken.makeWith(options).pipe(
+      Effect.provideService(AppTokenStore.AppTokenStore, store),
+      Effect.provideService(RefreshLock.RefreshLock, lock),
+      Effect.orDie
+    )
+    const program = yield* MiniProgram.make.pipe(Effect.provideService(AppToken.AppToken, appToken))
+    return { appToken, mini: program }
+  })
+
+/** One process on a memory store and an in-process lock. */
+const oneProcess = Effect.flatMap(
+  AppTokenStore.makeMemory(),
+  (store) => makeProcess(store, RefreshLock.makeInProcess())
+)
+
+const sandbox = Sandbox.Sandbox
+const phoneCode = (user = "alice") => Effect.flatMap(sandbox, (s) => s.phoneNumberCode({ appId: mini.appId, user }))
+const stats = Effect.flatMap(sandbox, (s) => s.stats)
+const forces = Effect.map(
+  Effect.flatMap(sandbox, (s) => s.appTokenUsage({ appId: mini.appId })),
+  (usage) => usage.forceRefreshes
+)
+const revoke = Effect.flatMap(sandbox, (s) => s.revokeAppToken({ appId: mini.appId }))
+
+describe("AppToken", () => {
+  describe("get", () => {
+    it.scoped("200 concurrent callers with no token stored make one stable_token request", () =>
+      Effect.gen(function*() {
+        const { appToken } = yield* oneProcess
+        // the answer is late, so every caller finds no token while the fetch runs
+        yield* Effect.flatMap(
+          sandbox,
+          (s) => s.injectFault({ kind: "slow", endpoint: "stable_token", delayMs: 500, times: 1 })
+        )
+        const tokens = yield* withTime(
+          Effect.forEach(Array.from({ length: 200 }), () => appToken.get, { concurrency: "unbounded" })
+        )
+        assert.strictEqual(new Set(tokens.map(Redacted.value)).size, 1)
+        assert.strictEqual((yield* stats).stable_token, 1)
+        // later calls read the store
+        yield* appToken.get
+        assert.strictEqual((yield* stats).stable_token, 1)
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("two processes sharing the store and the lock make one stable_token request", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const lock = RefreshLock.makeInProcess()
+        const processes = [yield* makeProcess(store, lock), yield* makeProcess(store, lock)]
+        yield* Effect.flatMap(
+          sandbox,
+          (s) => s.injectFault({ kind: "slow", endpoint: "stable_token", delayMs: 500, times: 2 })
+        )
+        const tokens = yield* withTime(
+          Effect.forEach(Array.from({ length: 100 }, (_, i) => processes[i % 2].appToken.get), (get) => get, {
+            concurrency: "unbounded"
+          })
+        )
+        assert.strictEqual(new Set(tokens.map(Redacted.value)).size, 1)
+        assert.strictEqual((yield* stats).stable_token, 1)
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("the token is renewed in its last 5 minutes, and the new one is stored", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess())
+        const first = yield* appToken.get
+        yield* TestClock.adjust("114 minutes")
+        assert.strictEqual(Redacted.value(yield* appToken.get), Redacted.value(first), "6 minutes left: kept")
+        assert.strictEqual((yield* stats).stable_token, 1)
+        yield* TestClock.adjust("2 minutes")
+        const second = yield* appToken.get
+        assert.notStrictEqual(Redacted.value(second), Redacted.value(first), "4 minutes left: renewed")
+        assert.strictEqual((yield* stats).stable_token, 2)
+        const stored = Option.getOrThrow(yield* store.get(mini.appId))
+        assert.strictEqual(Redacted.value(stored.accessToken), Redacted.value(second))
+        assert.strictEqual(stored.expiresAt - stored.obtainedAt, 7200 * 1000)
+        assert.strictEqual(yield* forces, 0)
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a failed renewal while the stored token still works keeps the stored token", () =>
+      Effect.gen(function*() {
+        const { appToken } = yield* oneProcess
+        const first = yield* appToken.get
+        yield* TestClock.adjust("116 minutes")
+        // WeChat is busy for every attempt of the renewal
+        yield* Effect.flatMap(sandbox, (s) => s.injectFault({ kind: "busy", endpoint: "stable_token", times: 10 }))
+        const kept = yield* withTime(appToken.get)
+        assert.strictEqual(Redacted.value(kept), Redacted.value(first))
+      }).pipe(Effect.provide(Environment)))
+  })
+
+  describe("after WeChat rejects the token", () => {
+    it.scoped("a revoked token (WeChat hands the same one back): exactly 1 forced refresh, and the call succeeds", () =>
+      Effect.gen(function*() {
+        const { mini: program } = yield* oneProcess
+        yield* program.getPhoneNumber(yield* phoneCode())
+        yield* revoke
+        yield* Effect.flatMap(sandbox, (s) => s.resetStats)
+        const phone = yield* program.getPhoneNumber(yield* phoneCode())
+        // alice's number (mainland China: no country code in phoneNumber)
+        const alice = (yield* sandbox).users.find((user) => user.id === "alice")
+        assert.isString(alice?.phoneNumber)
+        assert.strictEqual(phone.purePhoneNumber, alice?.phoneNumber)
+        assert.strictEqual(phone.phoneNumber, phone.purePhoneNumber)
+        assert.strictEqual(phone.countryCode, "86")
+        assert.strictEqual(yield* forces, 1)
+        const counts = yield* stats
+        // the 40001, a normal fetch (which hands back the revoked token), the force, the retry
+        assert.strictEqual(counts.stable_token, 2)
+        assert.strictEqual(counts.getuserphonenumber, 2)
+        // the forced token works: no more stable_token requests
+        yield* program.getPhoneNumber(yield* phoneCode())
+        assert.strictEqual((yield* stats).stable_token, 2)
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("100 concurrent calls that all meet the revoked token: still exactly 1 forced refresh", () =>
+      Effect.gen(function*() {
+        const { mini: program } = yield* oneProcess
+        yield* program.getPhoneNumber(yield* phoneCode())
+        yield* revoke
+        const codes = yield* Effect.forEach(Array.from({ length: 100 }), () => phoneCode())
+        const phones = yield* Effect.forEach(codes, (code) => program.getPhoneNumber(code), {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual(phones.length, 100)
+        assert.strictEqual(yield* forces, 1)
+        assert.strictEqual((yield* stats).stable_token, 3)
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a 40001 after another process already refreshed: its token is used, 0 forced refreshes", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const lock = RefreshLock.makeInProcess()
+        const a = yield* makeProcess(store, lock)
+        const b = yield* makeProcess(store, lock)
+        const api = yield* WeChatApi.make
+        yield* a.mini.getPhoneNumber(yield* phoneCode())
+        const codes = [yield* phoneCode(), yield* phoneCode(), yield* phoneCode()]
+        const s = yield* sandbox
+        let first = true
+        // A reads the token; before its request lands, the token is revoked and B (which met the 40001
+        // first) forces a new one; then A's request arrives with the old token
+        const phone = yield* a.appToken.withToken((token) =>
+          Effect.suspend(() => {
+            if (!first) return api.getUserPhoneNumber(token, codes[0])
+            first = false
+            return s.revokeAppToken({ appId: mini.appId }).pipe(
+              Effect.zipRight(b.mini.getPhoneNumber(codes[1])),
+              Effect.zipRight(s.resetStats),
+              Effect.zipRight(api.getUserPhoneNumber(token, codes[0]))
+            )
+          })
+        )
+        assert.isString(phone.purePhoneNumber)
+        assert.strictEqual(yield* forces, 1, "B's force only")
+        const counts = yield* stats
+        assert.strictEqual(counts.stable_token, 0, "A read B's token from the store")
+        assert.strictEqual(counts.getuserphonenumber, 2, "A's 40001 and its retry")
+        // B's token was not forced out by A: B still works without a fetch
+        yield* b.mini.getPhoneNumber(codes[2])
+        assert.strictEqual((yield* stats).stable_token, 0)
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a revoked token again within 30 s of the last force: WeChat hands it back, the caller gets the typed error, no loop", () =>
+      Effect.gen(function*() {
+        const { mini: program } = yield* oneProcess
+        yield* program.getPhoneNumber(yield* phoneCode())
+        yield* revoke
+        yield* program.getPhoneNumber(yield* phoneCode())
+        assert.strictEqual(yield* forces, 1)
+        yield* TestClock.adjust("10 seconds")
+        yield* revoke
+        yield* Effect.flatMap(sandbox, (s) => s.resetStats)
+        const error = yield* Effect.flip(program.getPhoneNumber(yield* phoneCode()))
+        assert.instanceOf(error, WeChatError.InvalidCredential)
+        const counts = yield* stats
+        assert.strictEqual(counts.stable_token, 2, "one normal fetch, one force (answered with the same token)")
+        assert.strictEqual(counts.getuserphonenumber, 2, "the call and its one retry")
+        assert.strictEqual(yield* forces, 1, "a force within 30 s does not count")
+        // 30 s after the last force, a force works again
+        yield* TestClock.adjust("21 seconds")
+        yield* program.getPhoneNumber(yield* phoneCode())
+        assert.strictEqual(yield* forces, 2)
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("the daily force quota reached: the caller gets RateLimited (45009), no loop", () =>
+      Effect.gen(function*() {
+        const { mini: program } = yield* oneProcess
+        yield* program.getPhoneNumber(yield* phoneCode())
+        yield* revoke
+        yield* program.getPhoneNumber(yield* phoneCode())
+        assert.strictEqual(yield* forces, 1)
+        yield* TestClock.adjust("31 seconds")
+        yield* revoke
+        yield* Effect.flatMap(sandbox, (s) => s.resetStats)
+        const error = yield* Effect.flip(program.getPhoneNumber(yield* phoneCode()))
+        assert.instanceOf(error, WeChatError.RateLimited)
+        assert.strictEqual((error as WeChatError.RateLimited).errcode, 45009)
+        const counts = yield* stats
+        assert.strictEqual(counts.stable_token, 2, "one normal fetch, one refused force: never retried")
+        assert.strictEqual(counts.getuserphonenumber, 1)
+        assert.strictEqual(yield* forces, 1)
+      }).pipe(Effect.provide(environment({ limits: { forceRefreshPerDay: 1 } }))))
+
+    it.scoped("an error that is not about the token (40029, a used code) neither refreshes nor retries", () =>
+      Effect.gen(function*() {
+        const { mini: program } = yield* oneProcess
+        const code = yield* phoneCode()
+        yield* program.getPhoneNumber(code)
+        const error = yield* Effect.flip(program.getPhoneNumber(code))
+        assert.instanceOf(error, WeChatError.InvalidCode)
+        const counts = yield* stats
+        assert.strictEqual(counts.stable_token, 1)
+        assert.strictEqual(counts.getuserphonenumber, 2)
+        assert.strictEqual(yield* forces, 0)
+      }).pipe(Effect.provide(Environment)))
+  })
+
+  describe("modes and sources", () => {
+    it.scoped("classic mode fetches with GET cgi-bin/token", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const { appToken, mini: program } = yield* makeProcess(store, RefreshLock.makeInProcess(), {
+          mode: "classic"
+        })
+        yield* program.getPhoneNumber(yield* phoneCode())
+        yield* appToken.get
+        const counts = yield* stats
+        assert.strictEqual(counts.token, 1)
+        assert.strictEqual(counts.stable_token, 0)
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a source of the app's own replaces the fetch, and is told when to force", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const requests: Array<boolean> = []
+        const api = yield* WeChatApi.make
+        const source: AppToken.Source = (request) => {
+          requests.push(request.forceRefresh)
+          return api.stableToken(request)
+        }
+        const { mini: program } = yield* makeProcess(store, RefreshLock.makeInProcess(), { source })
+        yield* program.getPhoneNumber(yield* phoneCode())
+        yield* revoke
+        yield* program.getPhoneNumber(yield* phoneCode())
+        assert.deepStrictEqual(requests, [false, false, true])
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("bad options are a ConfigError naming the option", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        for (
+          const [options, name] of [
+            [{ mode: "cached" }, "mode"],
+            [{ source: "https://tokens.example.com" }, "source"],
+            [{ refreshWithin: "forever" }, "refreshWithin"]
+          ] as const
+        ) {
+          const error = yield* Effect.flip(
+            AppToken.makeWith(options as never).pipe(Effect.provideService(AppTokenStore.AppTokenStore, store))
+          )
+          assert.strictEqual(error._op, "InvalidData")
+          assert.deepStrictEqual((error as { path: Array<string> }).path, ["appToken", name])
+        }
+      }).pipe(Effect.provide(Environment)))
+  })
+})
