@@ -1,8 +1,11 @@
 /**
- * A faithful local WeChat OAuth server, written against WeChat's documented behaviour: the consent
- * pages (`/connect/oauth2/authorize`, `/connect/qrconnect`), the `sns` API (`access_token`,
- * `refresh_token`, `userinfo`, `auth`, `jscode2session`), configurable apps and users, fault
- * injection, call counters, and a clock that follows Effect's `Clock` (so `TestClock` moves it).
+ * A faithful local WeChat OAuth server, written against WeChat's documented behaviour as it answers
+ * today: the consent pages (`/connect/oauth2/authorize`, `/connect/qrconnect`), the `sns` API
+ * (`access_token`, `refresh_token`, `userinfo`, `auth`, `jscode2session`), the app access token
+ * (`/cgi-bin/stable_token`, `/cgi-bin/token`), the mini program's server API
+ * (`/wxa/business/getuserphonenumber`, `/wxa/checksession`, `/wxa/resetusersessionkey`),
+ * configurable apps and users, fault injection, call counters, and a clock that follows Effect's
+ * `Clock` (so `TestClock` moves it).
  *
  * Use it in-process (`layerHttpClient`: an `HttpClient` that answers from the sandbox, no sockets),
  * as a real HTTP server (`layerServer`), or from the `wxauth-sandbox` CLI.
