@@ -155,7 +155,31 @@ ${website}
   })
 }
 
-const sexText = (sex: number): string => sex === 1 ? "男 male" : sex === 2 ? "女 female" : "未知 unknown"
+/**
+ * The gender WeChat gave, if it gave one. Since 2021-10-20 `sns/userinfo` answers `sex: 0` (and
+ * empty places) for everyone, so 0 says nothing about the person: it is not shown as "unknown".
+ */
+const genderText = (sex: number): string | undefined => sex === 1 ? "男 male" : sex === 2 ? "女 female" : undefined
+
+/**
+ * Under the nickname: the gender and region when WeChat gave them (profiles from before 2021-10-20,
+ * or a sandbox app with `profile: "pre2021"`), else what WeChat gives today and what it no longer
+ * gives, so nobody reads an empty field as a fault of this site.
+ */
+const aboutUser = (user: Profile["user"], scope: string): string => {
+  const region = [user.country, user.province, user.city].filter((s) => s !== "").join(" ")
+  const gender = genderText(user.sex)
+  const given = [
+    ...(region === "" ? [] : [`<span id="region">${escapeHtml(region)}</span>`]),
+    ...(gender === undefined ? [] : [`<span id="gender">${gender}</span>`])
+  ]
+  if (given.length > 0) return `<p class="en" style="margin:4px 0 0" id="gender-region">${given.join(" · ")}</p>`
+  return `<p class="muted" style="margin:4px 0 0" id="profile-note">昵称和头像由 <code>${
+    escapeHtml(scope)
+  }</code> 授权提供；自 2021 年 10 月 20 日起，微信不再提供性别和地区。<br>Nickname and avatar come with <code>${
+    escapeHtml(scope)
+  }</code>; since 2021-10-20 WeChat no longer gives gender or region.</p>`
+}
 
 const formatTime = (millis: number): string => new Date(millis).toISOString().replace("T", " ").slice(0, 19) + " UTC"
 
@@ -197,7 +221,6 @@ export const profile = (options: {
   const user = options.profile.user
   const token = options.token
   const unionid = user.unionid ?? token.unionid
-  const place = [user.country, user.province, user.city].filter((s) => s !== "").join(" ")
   const initial = Array.from(user.nickname)[0] ?? "?"
   const image = avatarUrl(user.headimgurl)
   const avatar = image === undefined ? "" : `<i id="avatar" style="background-image:url('${escapeHtml(image)}')"></i>`
@@ -211,7 +234,7 @@ export const profile = (options: {
     body: `<div class="who">
 <div class="avatar" aria-hidden="true"><span>${escapeHtml(initial)}</span>${avatar}</div>
 <div><h1 id="nickname">${escapeHtml(user.nickname)}</h1>
-<p class="en" style="margin:4px 0 0">${escapeHtml(place === "" ? "—" : place)} · ${sexText(user.sex)}</p></div>
+${aboutUser(user, token.scope.join(" "))}</div>
 </div>
 <dl>
 <dt>登录方式 · Login</dt><dd id="login-method">${method}<br>${appId}</dd>

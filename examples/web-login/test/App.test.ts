@@ -138,6 +138,14 @@ describe("web-login over HTTP (demo mode)", () => {
         assert.strictEqual(textOf(profile.text, "openid"), openid)
         assert.strictEqual(textOf(profile.text, "unionid"), "olzWokv71Boc1knksRfAoCKqK1O9")
         assert.match(textOf(profile.text, "token-expiry")!, /UTC \(还有 (119|120) 分钟|2 小时/)
+        // as WeChat answers today: sex 0 and no places, so no gender or region, and a note saying why
+        assert.isUndefined(textOf(profile.text, "gender-region"))
+        assert.notInclude(profile.text, "广东")
+        assert.notInclude(profile.text, "未知 unknown")
+        const note = textOf(profile.text, "profile-note")!
+        assert.include(note, "snsapi_userinfo")
+        assert.include(note, "微信不再提供性别和地区")
+        assert.include(note, "no longer gives gender or region")
 
         // the session cookie is a signed session id; the token stays on the server
         const cookie = browser.cookies.get(Session.plainCookieNames.session)!

@@ -98,6 +98,33 @@ describe("web-login in live mode (WECHAT_* variables)", () => {
   layer(
     liveApp((sandboxUrl) => ({
       WECHAT_APP_ID: OA.appId,
+      WECHAT_APP_SECRET: OA.secret,
+      WECHAT_API_BASE_URL: sandboxUrl,
+      WECHAT_OPEN_BASE_URL: sandboxUrl
+    }), { apps: [{ ...OA, profile: "pre2021" }] }),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("a profile with gender and region (as WeChat gave them before 2021-10-20) shows them", () =>
+      Effect.gen(function*() {
+        const server = yield* WebLoginServer
+        const alice = new Browser(server.url)
+        yield* login(alice)
+        const page = (yield* alice.get("/profile")).text
+        assert.strictEqual(textOf(page, "region"), "中国 广东 深圳")
+        assert.strictEqual(textOf(page, "gender"), "女 female")
+        assert.isUndefined(textOf(page, "profile-note"))
+        // carol's sex is 0: her region shows, and no gender (0 is not shown as "unknown")
+        const carol = new Browser(server.url)
+        yield* login(carol, { user: "carol" })
+        const hers = (yield* carol.get("/profile")).text
+        assert.strictEqual(textOf(hers, "gender-region"), "中国 上海 浦东新区")
+        assert.isUndefined(textOf(hers, "gender"))
+      }))
+  })
+
+  layer(
+    liveApp((sandboxUrl) => ({
+      WECHAT_APP_ID: OA.appId,
       WECHAT_APP_SECRET: "not-the-right-secret",
       WECHAT_API_BASE_URL: sandboxUrl,
       WECHAT_OPEN_BASE_URL: sandboxUrl

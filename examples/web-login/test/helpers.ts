@@ -32,16 +32,20 @@ export const demoApp = (env: Record<string, string> = {}) =>
 
 /**
  * The app in live mode, configured by `WECHAT_*` variables like a deployment with real credentials,
- * against a sandbox started separately (standing in for WeChat). The sandbox is in the output too.
+ * against a sandbox started separately (standing in for WeChat), with `sandboxOptions` (its default
+ * apps and users otherwise). The sandbox is in the output too.
  */
-export const liveApp = (env: (sandboxUrl: string) => Record<string, string>) =>
+export const liveApp = (
+  env: (sandboxUrl: string) => Record<string, string>,
+  sandboxOptions?: Sandbox.SandboxOptions
+) =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const sandbox = yield* SandboxServer.SandboxServer
       const config = yield* configFrom({ PORT: "0", TOKEN_STORE: "memory", ...env(sandbox.url) })
       return Server.layer(config)
     })
-  ).pipe(Layer.provideMerge(Sandbox.layerServer({ port: 0 })), Layer.provideMerge(Sandbox.layer()))
+  ).pipe(Layer.provideMerge(Sandbox.layerServer({ port: 0 })), Layer.provideMerge(Sandbox.layer(sandboxOptions)))
 
 /** One HTTP answer. */
 export interface Answer {
