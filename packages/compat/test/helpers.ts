@@ -31,9 +31,18 @@ export interface RunningSandbox {
   readonly run: <A, E>(effect: Effect.Effect<A, E, Sandbox.Sandbox>) => Promise<A>
 }
 
+/**
+ * The default apps, answering as WeChat did before 2021 (`profile: "pre2021"`): the users' sex and
+ * places in `/sns/userinfo`, their nickname in a mini program's decrypted data, which the seeds'
+ * examples show and the tests of `lang` need.
+ */
+const pre2021Apps = Object.values(Sandbox.defaultApps).map((app) => ({ ...app, profile: "pre2021" as const }))
+
 /** Starts a sandbox HTTP server on a free port (one per test file: counters are shared within it). */
 export const startSandbox = async (): Promise<RunningSandbox> => {
-  const runtime = ManagedRuntime.make(Sandbox.layerServer({ port: 0 }).pipe(Layer.provideMerge(Sandbox.layer())))
+  const runtime = ManagedRuntime.make(
+    Sandbox.layerServer({ port: 0 }).pipe(Layer.provideMerge(Sandbox.layer({ apps: pre2021Apps })))
+  )
   const { sandbox, server } = await runtime.runPromise(
     Effect.all({ sandbox: Sandbox.Sandbox, server: SandboxServer.SandboxServer })
   )
