@@ -13,8 +13,9 @@ import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import { HookFailure } from "./internal/hookFailure.js"
+import { AppFailure, HookFailure } from "./internal/appFailure.js"
 import { openidText, preview } from "./internal/text.js"
+import * as Urllib from "./internal/urllib.js"
 
 /**
  * The names errors of this package carry.
@@ -141,32 +142,6 @@ const stringField = (u: unknown, key: string): string | undefined =>
 const numberField = (u: unknown, key: string): number | undefined =>
   Predicate.hasProperty(u, key) && typeof u[key] === "number" ? u[key] as number : undefined
 
-/** What urllib (under wechat-oauth) called a failure of this kind. */
-const transportName = (
-  reason: string | undefined,
-  cause: unknown
-): { readonly name: CompatErrorName; readonly code: string | undefined } => {
-  const phase = stringField(cause, "phase")
-  const code = stringField(cause, "code")
-  const systemCode = code === undefined || code.startsWith("WXAUTH_") ? undefined : code
-  switch (reason) {
-    case "Timeout":
-      return {
-        name: phase === "connect" ? "WeChatAPIConnectionTimeoutError" : "WeChatAPIResponseTimeoutError",
-        code: undefined
-      }
-    case "ConnectionRefused":
-      return { name: "WeChatAPIRequestError", code: systemCode ?? "ECONNREFUSED" }
-    case "HttpStatus":
-      // urllib did not fail on a status; it failed to parse the proxy's HTML page as JSON
-      return { name: "WeChatAPIJSONResponseFormatError", code: undefined }
-    default: {
-      const beforeSending = phase === "connect" || code === "ENOTFOUND" || code === "EAI_AGAIN"
-      return { name: beforeSending ? "WeChatAPIRequestError" : "WeChatAPIResponseError", code: systemCode }
-    }
-  }
-}
-
 const otherNames: Record<string, CompatErrorName> = {
   InvalidArgument: "WeChatAPIInvalidArgumentError",
   ConsentDenied: "WeChatAPIConsentDeniedError",
@@ -214,14 +189,16 @@ export const fromDefect = (defect: unknown): CompatError =>
   })
 
 /**
- * Turns a core error (or a `ConfigError`) into the error the compat API reports. A hook's own error
- * is returned as it is; any other value that is not a known error is a `WeChatAPIUnexpectedError`.
+ * Turns a core error (or a `ConfigError`) into the error the compat API reports. The error of the
+ * app's own function (a hook, an overridden method, its `request`) is returned as it is; any other
+ * value that is not a known error is a `WeChatAPIUnexpectedError`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const fromCoreError = (error: unknown): unknown => {
   if (error instanceof CompatError) return error
+  if (error instanceof AppFailure) return error.error
   if (ConfigError.isConfigError(error)) {
     return new CompatError({
       name: "WeChatAPIConfigError",
@@ -249,9 +226,9 @@ export const fromCoreError = (error: unknown): unknown => {
     case "TransportError": {
       const reason = stringField(error, "reason")
       const cause = Predicate.hasProperty(error, "cause") ? error.cause : undefined
-      const { code, name } = transportName(reason, cause)
+      const { code, name } = Urllib.errorNameOf(reason, cause)
       return new CompatError({
-        name,
+        name: `WeChatAPI${name}`,
         tag,
         message: messageOf(error),
         cause: error,

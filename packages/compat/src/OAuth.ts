@@ -1,49 +1,32 @@
 /**
  * A drop-in for `wechat-oauth`'s `OAuth` class (seeds 002 and 004): the same constructor, methods,
  * callbacks, `getToken` / `saveToken` hooks, token objects and error names, and a promise from every
- * method called without a callback. Behind it is `@wxauth/core`: single-flight refreshes, a
- * deadline on every request, retries of transient failures, typed errors kept as `cause`.
+ * method called without a callback. Every method `wechat-oauth` 1.5.0 calls through `this`
+ * (`getToken`, `_getUser`, `refreshAccessToken`, `getAccessToken`, `getSessionKey`,
+ * `decryptMiniProgramUser`, `getUser`, `request`) is called through `this`, in its order, so that an
+ * app's override, subclass or test stub works as it did. Behind it is `@wxauth/core`: single-flight
+ * refreshes, a deadline on every request, retries of transient failures, typed errors kept as
+ * `cause`.
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
-import type { RefreshLock } from "@wxauth/core"
-import {
-  MiniProgram,
-  MiniProgramCrypto,
-  OAuthToken,
-  RetryPolicy,
-  TokenStore,
-  WeChatApi,
-  WeChatConfig,
-  WeChatError,
-  WeChatOAuth
-} from "@wxauth/core"
-import * as Clock from "effect/Clock"
-import * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
+import { type MiniProgramCrypto, type RefreshLock, type RetryPolicy, TokenStore } from "@wxauth/core"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
-import { AccessToken, type StoredToken, type TokenData, toTokenData } from "./AccessToken.js"
-import { CompatError, fromCause, fromDefect } from "./CompatError.js"
-import { parseLang, toUserProfile, type UserProfile } from "./internal/convert.js"
-import * as Hooks from "./internal/hooks.js"
-import * as StoredRecord from "./internal/storedToken.js"
-import {
-  apiBaseUrlOf,
-  authorizeUrl,
-  type Callback,
-  httpClientLayer,
-  nodeify,
-  openBaseUrlOf,
-  runAtBoundary,
-  textOf
-} from "./internal/runtime.js"
-import { openidText } from "./internal/text.js"
+import type * as Layer from "effect/Layer"
+import type * as ManagedRuntime from "effect/ManagedRuntime"
+import type { AccessToken, StoredToken, TokenData } from "./AccessToken.js"
+import { fromCause } from "./CompatError.js"
+import type { UserProfile } from "./internal/convert.js"
+import * as DefaultHooks from "./internal/defaultHooks.js"
+import * as DefaultRequest from "./internal/defaultRequest.js"
+import * as Flows from "./internal/flows.js"
+import type * as Hooks from "./internal/hooks.js"
+import * as Lifecycle from "./internal/lifecycle.js"
+import * as Methods from "./internal/methods.js"
+import * as Refresh from "./internal/refresh.js"
+import type * as Request from "./internal/request.js"
+import { authorizeUrl, type Callback, nodeify } from "./internal/runtime.js"
 
 export type {
   /**
@@ -116,7 +99,10 @@ export interface Options {
   readonly timeout?: number | readonly [number, number] | Duration.DurationInput | undefined
   /** An HTTP proxy URL for all requests (a fixed egress IP for WeChat's whitelist). */
   readonly proxy?: string | undefined
-  /** How long a `getToken` / `saveToken` hook may take before the call fails. Default 30 seconds. */
+  /**
+   * How long the app's own functions may take before the call fails: the `getToken` / `saveToken`
+   * hooks, and the methods it overrides (`_getUser`, `refreshAccessToken`, ...). Default 30 seconds.
+   */
   readonly hookTimeout?: Duration.DurationInput | undefined
   /** Parts of the core's retry-and-refresh policy to replace (see `RetryPolicy`). */
   readonly policy?: RetryPolicy.Overrides | undefined
@@ -141,13 +127,7 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export type Services =
-  | WeChatOAuth.WeChatOAuth
-  | MiniProgram.MiniProgram
-  | WeChatApi.WeChatApi
-  | WeChatConfig.WeChatConfig
-  | TokenStore.TokenStore
-  | HttpClient.HttpClient
+export type Services = Lifecycle.Services
 
 /**
  * What `decryptMiniProgramUser` takes: the session key from `getSessionKey`, and what the mini
@@ -188,67 +168,41 @@ export interface GetUserByCodeOptions {
   readonly iv?: string | undefined
 }
 
-interface Generation {
-  /** The appid the services were built with. */
-  readonly appId: string
-  readonly layer: Layer.Layer<Services, unknown>
-  readonly runtime: ManagedRuntime.ManagedRuntime<Services, unknown>
-  /** Tokens go through the hooks (or the client's memory store), not a `tokenStore` layer. */
-  readonly hooks: boolean
-  /** The consent pages' host, as read when the generation was made. */
-  readonly openBaseUrl: string | undefined
-  active: number
-  retired: boolean
+/**
+ * What `request` takes besides the URL, as urllib took it: `data` (the query of a GET, or the body
+ * of another `method`), `dataType` (`"json"`: parse the answer), `method`, `headers`, `timeout`,
+ * `contentType` (`"json"`: send `data` as JSON). They apply over `setOpts`' options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestOptions {
+  readonly data?: Record<string, unknown> | string | undefined
+  readonly dataType?: "json" | "text" | string | undefined
+  readonly method?: string | undefined
+  readonly headers?: Record<string, string> | undefined
+  readonly timeout?: number | readonly [number, number] | Duration.DurationInput | undefined
+  readonly contentType?: string | undefined
+  readonly [option: string]: unknown
 }
-
-const timeoutOf = (timeout: Options["timeout"]): Duration.DurationInput | undefined => {
-  if (timeout === undefined || timeout === null) return undefined
-  if (Array.isArray(timeout) && timeout.length === 2 && timeout.every((n) => typeof n === "number")) {
-    // urllib's [connect, response] milliseconds: the whole request gets both
-    return Duration.millis(timeout[0] + timeout[1])
-  }
-  return timeout as Duration.DurationInput
-}
-
-const invalidArgument = (argument: string, description: string) =>
-  new WeChatError.InvalidArgument({ argument, description })
-
-/** A text argument (see `textOf`), or an `InvalidArgument` naming it. */
-const textArgument = (argument: string, u: unknown): Effect.Effect<string, WeChatError.InvalidArgument> => {
-  const text = textOf(u)
-  return text === undefined || text === ""
-    ? Effect.fail(invalidArgument(argument, "must be a non-empty string"))
-    : Effect.succeed(text)
-}
-
-/** `options[key]` when `options` is an object (or a function), else `undefined`. */
-const optionOf = (options: unknown, key: string): unknown =>
-  (typeof options === "object" && options !== null) || typeof options === "function"
-    ? (options as Record<string, unknown>)[key]
-    : undefined
 
 /**
- * The `policy` option, checked field by field by core (a JavaScript caller may pass anything):
- * `undefined` when there is none, the policy, or a `ConfigError` naming the field.
+ * `request`'s callback, urllib's: `(err, data, res)`, `data` parsed when `dataType` is `json`.
+ * An overriding `request` calls it with WeChat's answer (or an error).
+ *
+ * @since 0.1.0
+ * @category models
  */
-const policyOf = (input: unknown): Either.Either<RetryPolicy.RetryPolicy | undefined, ConfigError.ConfigError> =>
-  input === undefined || input === null ? Either.right(undefined) : RetryPolicy.make(input as RetryPolicy.Overrides)
+export type RequestCallback = Request.RequestCallback
 
-/** A `tokenStore` / `refreshLock` option: `undefined` when absent, the layer, or a layer failing with a `ConfigError`. */
-const layerOption = <A>(
-  name: string,
-  input: Layer.Layer<A, unknown> | null | undefined
-): Layer.Layer<A, unknown> | undefined => {
-  if (input === undefined || input === null) return undefined
-  return Layer.isLayer(input)
-    ? input
-    : Layer.effectContext(Effect.fail(ConfigError.InvalidData([name], "must be a Layer")))
-}
-
-const decryptMessages = {
-  WatermarkMismatch: "Invalid Watermark, Be Sure to Check Again",
-  other: "Illegal Buffer, Is Your Data Correct?"
-}
+/**
+ * What `request` resolves with when called without a callback (urllib's promise form), and the
+ * `res` it calls back with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestResult = DefaultRequest.RequestResult
 
 /**
  * `wechat-oauth`'s OAuth client, over `@wxauth/core`.
@@ -281,13 +235,14 @@ export class OAuth {
    */
   isMiniProgram: boolean
   /**
-   * The `getToken` hook (by default: the client's memory store).
+   * The `getToken` hook (by default: the client's memory store). `getUser` calls it through `this`.
    *
    * @since 0.1.0
    */
   getToken: GetToken
   /**
-   * The `saveToken` hook (by default: the client's memory store).
+   * The `saveToken` hook (by default: the client's memory store). Every token obtained is saved
+   * through it.
    *
    * @since 0.1.0
    */
@@ -300,10 +255,11 @@ export class OAuth {
   defaults: Options = {}
 
   #appsecret: string
-  readonly #memory: TokenStore.TokenStoreShape
   readonly #defaultGetToken: GetToken
   readonly #defaultSaveToken: SaveToken
-  #generation: Generation
+  readonly #own: Methods.Methods
+  readonly #host: Flows.Host
+  readonly #lifecycle: Lifecycle.Lifecycle
 
   /**
    * @param appid the app's appid
@@ -322,34 +278,11 @@ export class OAuth {
     this.appid = appid
     this.#appsecret = appsecret
     this.isMiniProgram = !!isMiniProgram
-    this.#memory = Effect.runSync(TokenStore.makeMemory())
+    const memory = Effect.runSync(TokenStore.makeMemory())
+    const run: DefaultHooks.Run = (effect) => this.#lifecycle.run(effect)
     // the default hooks read and write the client's store (its memory, or the `tokenStore` option)
-    this.#defaultGetToken = (openid, callback) =>
-      nodeify(
-        this.#run(
-          Effect.gen(function*() {
-            const { appId } = yield* WeChatConfig.WeChatConfig
-            const token = yield* Effect.flatMap(
-              TokenStore.TokenStore,
-              (store) => store.get(appId, textOf(openid) ?? "")
-            )
-            return Option.isSome(token) ? toTokenData(token.value) : undefined
-          })
-        ),
-        callback as Callback<TokenData | undefined>
-      )
-    this.#defaultSaveToken = (openid, token, callback) =>
-      nodeify(
-        this.#run(Effect.gen(function*() {
-          const id = yield* textArgument("openid", openid)
-          const now = yield* Clock.currentTimeMillis
-          const found = yield* StoredRecord.decode(id, token, now)
-          if (Option.isNone(found)) return
-          const { appId } = yield* WeChatConfig.WeChatConfig
-          yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.set(appId, found.value.token))
-        })),
-        callback
-      )
+    this.#defaultGetToken = DefaultHooks.getToken(run) as GetToken
+    this.#defaultSaveToken = DefaultHooks.saveToken(run) as SaveToken
     this.getToken = typeof getToken === "function" ? getToken : this.#defaultGetToken
     this.saveToken = typeof saveToken === "function" ? saveToken : this.#defaultSaveToken
     if (typeof saveToken !== "function" && process.env.NODE_ENV === "production") {
@@ -358,7 +291,53 @@ export class OAuth {
           "between processes"
       )
     }
-    this.#generation = this.#makeGeneration()
+    /** The app's hook now, or `undefined` for the default (or a `tokenStore` in place of the hooks). */
+    const appGetToken = () => {
+      const hook: unknown = this.getToken
+      return typeof hook === "function" && hook !== this.#defaultGetToken ? hook as Hooks.GetTokenHook : undefined
+    }
+    const appSaveToken = () => {
+      const hook: unknown = this.saveToken
+      return typeof hook === "function" && hook !== this.#defaultSaveToken ? hook as Hooks.SaveTokenHook : undefined
+    }
+    const usesHooks = () => this.#lifecycle.generation.hooks
+    this.#own = Methods.make({
+      self: this,
+      appid: () => this.appid,
+      sessionHook: () => usesHooks() ? appSaveToken() : undefined,
+      hookTimeout: () => this.#lifecycle.generation.hookTimeout
+    })
+    const prototype = OAuth.prototype as unknown as Record<string, unknown>
+    this.#host = {
+      self: this,
+      isOwn: (name, method) =>
+        name === "getToken" ? !usesHooks() || method === this.#defaultGetToken : method === prototype[name],
+      isMiniProgram: () => this.isMiniProgram,
+      hookTimeout: () => this.#lifecycle.generation.hookTimeout,
+      refreshOn: () => this.#lifecycle.generation.policy.refreshOn as (error: unknown) => boolean,
+      own: this.#own
+    }
+    this.#lifecycle = new Lifecycle.Lifecycle(
+      () =>
+        Lifecycle.make({
+          appid: this.appid,
+          appsecret: this.#appsecret,
+          options: this.defaults,
+          hooks: { self: this, getToken: appGetToken, saveToken: appSaveToken, memory },
+          requests: {
+            self: this,
+            request: () => {
+              const request: unknown = this.request
+              return typeof request === "function" && request !== OAuth.prototype.request
+                ? request as Request.RequestFunction
+                : undefined
+            }
+          },
+          // the previous token tells a refresh token's life; the app's hooks do not keep it
+          readsPrevious: () => !this.#lifecycle.generation.hooks || appGetToken() === undefined
+        }),
+      () => this.appid
+    )
   }
 
   /**
@@ -373,7 +352,7 @@ export class OAuth {
 
   set appsecret(appsecret: string) {
     this.#appsecret = appsecret
-    this.#replaceGeneration()
+    this.#lifecycle.replace()
   }
 
   /**
@@ -389,13 +368,13 @@ export class OAuth {
    */
   setOpts(opts: Options | undefined | null): void {
     this.defaults = typeof opts === "object" && opts !== null ? opts : {}
-    this.#replaceGeneration()
+    this.#lifecycle.replace()
   }
 
   /**
    * The services behind this client (`WeChatOAuth`, `MiniProgram`, `WeChatApi`, `WeChatConfig`,
-   * `TokenStore`, `HttpClient`), for Effect code, sharing this client's tokens, locks and hooks.
-   * Replaced by `setOpts`.
+   * `TokenStore`, `HttpClient`), for Effect code, sharing this client's tokens, locks, hooks and
+   * `request`. Replaced by `setOpts`.
    *
    * @example
    * ```ts
@@ -410,7 +389,7 @@ export class OAuth {
    * @since 0.1.0
    */
   get runtime(): ManagedRuntime.ManagedRuntime<Services, unknown> {
-    return this.#current().runtime
+    return this.#lifecycle.current().runtime
   }
 
   /**
@@ -420,7 +399,7 @@ export class OAuth {
    * @since 0.1.0
    */
   get layer(): Layer.Layer<Services, unknown> {
-    return this.#current().layer
+    return this.#lifecycle.current().layer
   }
 
   /**
@@ -428,12 +407,42 @@ export class OAuth {
    *
    * @since 0.1.0
    */
-  async close(): Promise<void> {
-    const generation = this.#generation
-    this.#generation = this.#makeGeneration()
-    generation.retired = true
-    // with calls in flight, the last one to finish releases them
-    if (generation.active === 0) await generation.runtime.dispose()
+  close(): Promise<void> {
+    return this.#lifecycle.close()
+  }
+
+  /**
+   * Sends one request to WeChat, as urllib did under `wechat-oauth`: `request(url, { data,
+   * dataType: "json" }, (err, data, res) => ...)`. Every request the client makes goes through
+   * `this.request` when you override it (an instance property, a subclass, a test stub), with that
+   * call shape: the URL without its query (`https://api.weixin.qq.com/sns/userinfo`), and the
+   * parameters in `data`, in `wechat-oauth`'s order. Your `request` answers with the callback
+   * (`data`: WeChat's parsed answer) or urllib's promise (`{ data }`); the deadline of the request
+   * and the answer's size limit still apply, and an error it calls back with reaches the caller as
+   * `wechat-oauth` handed it on (its `name` prefixed with `WeChatAPI`).
+   *
+   * By default it sends the request with the client's HTTP pool: `args` over `setOpts`' options
+   * (`timeout`, `proxy`, `headers`), `data` as the query of a GET, the answer parsed with `dataType:
+   * "json"`, urllib's error names (`ResponseTimeoutError`, `RequestError`, ...). Without a callback
+   * it returns a promise of `{ data, status, headers, res }`.
+   *
+   * @example
+   * ```js
+   * // every call through a proxy of your own, as with wechat-oauth
+   * const request = client.request
+   * client.request = function (url, args, callback) {
+   *   return request.call(this, url.replace("https://api.weixin.qq.com", "http://wechat-proxy.internal"), args, callback)
+   * }
+   * ```
+   *
+   * @since 0.1.0
+   */
+  request(
+    url: string,
+    args?: RequestOptions | RequestCallback | undefined,
+    callback?: RequestCallback | undefined
+  ): Promise<RequestResult> | void {
+    return DefaultRequest.defaultRequest(this, url, args, callback)
   }
 
   /**
@@ -446,7 +455,7 @@ export class OAuth {
    * @since 0.1.0
    */
   getAuthorizeURL(redirect: string, state?: string, scope?: string): string {
-    return authorizeUrl(this.#generation.openBaseUrl, "/connect/oauth2/authorize", {
+    return authorizeUrl(this.#lifecycle.generation.openBaseUrl, "/connect/oauth2/authorize", {
       appid: this.appid,
       redirect_uri: redirect,
       response_type: "code",
@@ -462,7 +471,7 @@ export class OAuth {
    * @since 0.1.0
    */
   getAuthorizeURLForWebsite(redirect: string, state?: string, scope?: string): string {
-    return authorizeUrl(this.#generation.openBaseUrl, "/connect/qrconnect", {
+    return authorizeUrl(this.#lifecycle.generation.openBaseUrl, "/connect/qrconnect", {
       appid: this.appid,
       redirect_uri: redirect,
       response_type: "code",
@@ -481,53 +490,49 @@ export class OAuth {
   getAccessToken(code: string): Promise<AccessToken>
   getAccessToken(code: string, callback: Callback<AccessToken>): void
   getAccessToken(code: string, callback?: Callback<AccessToken>): Promise<AccessToken> | void {
-    return nodeify(
-      this.#run(
-        Effect.gen(function*() {
-          const text = yield* textArgument("code", code)
-          const oauth = yield* WeChatOAuth.WeChatOAuth
-          return new AccessToken(toTokenData(yield* oauth.exchangeCode(text)))
-        })
-      ),
-      callback
-    )
+    return nodeify(this.#lifecycle.run(this.#own.getAccessToken(code)), callback)
   }
 
   /**
    * Refreshes an access token with its refresh token, stores the answer (`saveToken`) and gives it
-   * as `getAccessToken` does. (`getUser` refreshes by itself when needed.)
+   * as `getAccessToken` does. Never a refresh of its own beside core's: called by `getUser` (which
+   * knows whose token it is), the user's stored token is refreshed by core (single-flight per user,
+   * the `RefreshLock` across processes, the store re-read under the lock); called with a refresh
+   * token alone, concurrent calls with that refresh token make one request, under the
+   * `RefreshLock`.
    *
    * @since 0.1.0
    */
   refreshAccessToken(refreshToken: string): Promise<AccessToken>
   refreshAccessToken(refreshToken: string, callback: Callback<AccessToken>): void
   refreshAccessToken(refreshToken: string, callback?: Callback<AccessToken>): Promise<AccessToken> | void {
-    // the previous token tells the refresh token's life; the hooks do not keep it, so they are not asked
-    const readsPrevious = !this.#current().hooks || this.getToken === this.#defaultGetToken
-    return nodeify(
-      this.#run(Effect.gen(function*() {
-        const api = yield* WeChatApi.WeChatApi
-        const store = yield* TokenStore.TokenStore
-        const { appId } = yield* WeChatConfig.WeChatConfig
-        const text = yield* textArgument("refreshToken", refreshToken)
-        const response = yield* api.refreshToken(Redacted.make(text))
-        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-        const previous = readsPrevious
-          ? Option.getOrUndefined(yield* store.get(appId, response.openid).pipe(Effect.orElseSucceed(Option.none)))
-          : undefined
-        const sameGrant = previous !== undefined &&
-          Redacted.value(previous.refreshToken) === Redacted.value(response.refresh_token)
-        const token = yield* OAuthToken.fromResponse(response, now, sameGrant ? previous : undefined)
-        yield* store.set(appId, token)
-        return new AccessToken(toTokenData(token))
-      })),
-      callback
-    )
+    const hint = Refresh.hintFor(this, refreshToken)
+    return nodeify(this.#lifecycle.run(this.#own.refreshAccessToken(refreshToken, hint)), callback)
   }
 
   /**
-   * The user's profile. The stored token (`getToken`) is refreshed first when it has expired, and
-   * once more if WeChat rejects it (40001, 40014, 42001); concurrent calls for one user share one
+   * The profile `/sns/userinfo` gives for `options.openid` with `accessToken` (`options.lang`
+   * defaults to `en`), as `wechat-oauth`'s `_getUser`: `getUser` calls it through `this`, so
+   * overriding it (or stubbing it in a test) changes what `getUser` resolves with.
+   *
+   * @since 0.1.0
+   */
+  _getUser(options: GetUserOptions | string, accessToken: string): Promise<UserProfile>
+  _getUser(options: GetUserOptions | string, accessToken: string, callback: Callback<UserProfile>): void
+  _getUser(
+    options: GetUserOptions | string,
+    accessToken: string,
+    callback?: Callback<UserProfile>
+  ): Promise<UserProfile> | void {
+    return nodeify(this.#lifecycle.run(this.#own._getUser(options, accessToken)), callback)
+  }
+
+  /**
+   * The user's profile, in `wechat-oauth`'s order: `this.getToken(openid)`; a valid token:
+   * `this._getUser(options, accessToken)`; an expired one: `this.refreshAccessToken(refreshToken)`,
+   * then `this._getUser` with the new access token. When WeChat rejects a token that looked valid
+   * (40001, 40014, 42001), `this.refreshAccessToken` and `this._getUser` once more: the one place
+   * this client makes calls `wechat-oauth` would not. Concurrent calls for one user share one
    * refresh. `lang` defaults to `en`, as in `wechat-oauth`. Fails with `NoOAuthTokenError` when no
    * token is stored.
    *
@@ -536,34 +541,14 @@ export class OAuth {
   getUser(options: string | GetUserOptions): Promise<UserProfile>
   getUser(options: string | GetUserOptions, callback: Callback<UserProfile>): void
   getUser(options: string | GetUserOptions, callback?: Callback<UserProfile>): Promise<UserProfile> | void {
-    return nodeify(
-      this.#run(
-        Effect.gen(function*() {
-          const byObject = typeof options === "object" && options !== null
-          const openid = byObject ? optionOf(options, "openid") ?? optionOf(options, "openId") : options
-          const lang = byObject ? optionOf(options, "lang") : undefined
-          if (typeof openid !== "string" || openid === "") {
-            return yield* Effect.fail(
-              new CompatError({
-                name: "NoOAuthTokenError",
-                tag: "TokenNotFound",
-                message: `No token for ${openidText(openid)}, please authorize first.`
-              })
-            )
-          }
-          const oauth = yield* WeChatOAuth.WeChatOAuth
-          const user = yield* oauth.getUser(openid, { lang: yield* parseLang(lang, "en") })
-          return toUserProfile(user)
-        })
-      ),
-      callback
-    )
+    return nodeify(this.#lifecycle.run(Flows.getUser(this.#host, options)) as Promise<UserProfile>, callback)
   }
 
   /**
-   * The user's profile from a callback's code: `getAccessToken` then `getUser` (`lang` default
-   * `en`). For a mini program client, `{ code, encryptedData, iv }`: `getSessionKey` then
-   * `decryptMiniProgramUser`, resolving with the decrypted user (`openId`, `nickName`, ...).
+   * The user's profile from a callback's code: `this.getAccessToken(code)` then `this.getUser({
+   * openid, lang })` (`lang` default `en`). For a mini program client, `{ code, encryptedData, iv
+   * }`: `this.getSessionKey(code)` then `this.decryptMiniProgramUser({ sessionKey, encryptedData, iv
+   * })`, resolving with the decrypted user (`openId`, `nickName`, ...).
    *
    * @since 0.1.0
    */
@@ -576,34 +561,10 @@ export class OAuth {
     options: string | GetUserByCodeOptions,
     callback?: Callback<UserProfile | MiniProgramCrypto.UserData>
   ): Promise<UserProfile | MiniProgramCrypto.UserData> | void {
-    // the options are read inside the effect: a getter that throws fails the call, it does not throw
-    const byObject = typeof options === "object" && options !== null
-    const code = Effect.suspend(() => textArgument("code", byObject ? optionOf(options, "code") : options))
-    if (this.isMiniProgram) {
-      const decrypt = (data: SessionData) =>
-        Effect.suspend(() =>
-          this.#decrypt({
-            sessionKey: data.session_key,
-            encryptedData: optionOf(options, "encryptedData"),
-            iv: optionOf(options, "iv")
-          })
-        )
-      return nodeify(
-        this.#run(
-          Effect.flatMap(Effect.flatMap(code, (text) => this.#sessionKey(text)), (token) => decrypt(token.data))
-        ),
-        callback
-      )
-    }
     return nodeify(
-      this.#run(
-        Effect.gen(function*() {
-          const text = yield* code
-          const lang = yield* parseLang(byObject ? optionOf(options, "lang") : undefined, "en")
-          const oauth = yield* WeChatOAuth.WeChatOAuth
-          return toUserProfile(yield* oauth.getUserByCode(text, { lang }))
-        })
-      ),
+      this.#lifecycle.run(Flows.getUserByCode(this.#host, options)) as Promise<
+        UserProfile | MiniProgramCrypto.UserData
+      >,
       callback
     )
   }
@@ -622,18 +583,7 @@ export class OAuth {
     accessToken: string,
     callback?: Callback<{ errcode: 0; errmsg: "ok" }>
   ): Promise<{ errcode: 0; errmsg: "ok" }> | void {
-    return nodeify(
-      this.#run(
-        Effect.gen(function*() {
-          const token = yield* textArgument("accessToken", accessToken)
-          const id = yield* textArgument("openid", openid)
-          const api = yield* WeChatApi.WeChatApi
-          yield* api.auth(Redacted.make(token), id)
-          return { errcode: 0 as const, errmsg: "ok" as const }
-        })
-      ),
-      callback
-    )
+    return nodeify(this.#lifecycle.run(this.#own.verifyToken(openid, accessToken)), callback)
   }
 
   /**
@@ -646,10 +596,7 @@ export class OAuth {
   getSessionKey(code: string): Promise<AccessToken<SessionData>>
   getSessionKey(code: string, callback: Callback<AccessToken<SessionData>>): void
   getSessionKey(code: string, callback?: Callback<AccessToken<SessionData>>): Promise<AccessToken<SessionData>> | void {
-    return nodeify(
-      this.#run(Effect.flatMap(Effect.suspend(() => textArgument("code", code)), (text) => this.#sessionKey(text))),
-      callback
-    )
+    return nodeify(this.#lifecycle.run(this.#own.getSessionKey(code)), callback)
   }
 
   /**
@@ -666,7 +613,7 @@ export class OAuth {
     options: DecryptOptions,
     callback?: Callback<MiniProgramCrypto.UserData>
   ): MiniProgramCrypto.UserData | void {
-    const result = Effect.runSyncExit(Effect.suspend(() => this.#decrypt(options)))
+    const result = Effect.runSyncExit(this.#own.decryptMiniProgramUser(options))
     if (typeof callback === "function") {
       if (result._tag === "Success") callback(null, result.value)
       else callback(fromCause(result.cause))
@@ -674,151 +621,5 @@ export class OAuth {
     }
     if (result._tag === "Success") return result.value
     throw fromCause(result.cause)
-  }
-
-  #decrypt(options: unknown): Effect.Effect<MiniProgramCrypto.UserData, CompatError> {
-    const text = (key: string) => {
-      const value = optionOf(options, key)
-      return typeof value === "string" ? value : ""
-    }
-    return Effect.suspend(() => {
-      const decrypted = MiniProgramCrypto.decryptUserDataSync({
-        appId: textOf(this.appid) ?? "",
-        sessionKey: Redacted.make(text("sessionKey")),
-        encryptedData: text("encryptedData"),
-        iv: text("iv")
-      })
-      if (Either.isRight(decrypted)) return Effect.succeed(decrypted.right)
-      const error = decrypted.left
-      return Effect.fail(
-        new CompatError({
-          name: "WeChatAPIDecryptError",
-          tag: error._tag,
-          message: error.reason === "WatermarkMismatch" ? decryptMessages.WatermarkMismatch : decryptMessages.other,
-          reason: error.reason,
-          cause: error
-        })
-      )
-    })
-  }
-
-  #sessionKey(code: string): Effect.Effect<AccessToken<SessionData>, unknown, Services> {
-    const hook = this.saveToken === this.#defaultSaveToken || !this.#current().hooks ? undefined : this.saveToken
-    const save = hook === undefined
-      ? undefined
-      : (data: SessionData) => (callback: Hooks.NodeCallback<void>) => hook.call(this, data.openid, data, callback)
-    const timeout = this.#hookTimeout()
-    return Effect.gen(function*() {
-      const mini = yield* MiniProgram.MiniProgram
-      const session = yield* mini.code2Session(code)
-      const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-      const data: SessionData = {
-        session_key: Redacted.value(session.sessionKey),
-        openid: session.openid,
-        ...(session.unionid === undefined ? {} : { unionid: session.unionid }),
-        create_at: now
-      }
-      if (save !== undefined) yield* Hooks.callHook<void>("saveToken", timeout, save(data))
-      return new AccessToken(data)
-    })
-  }
-
-  #hookTimeout(): Duration.Duration {
-    const input = this.defaults.hookTimeout
-    const decoded = input === undefined ? undefined : Duration.decodeUnknown(input)
-    return decoded !== undefined && decoded._tag === "Some" && Duration.greaterThan(decoded.value, Duration.zero)
-      ? decoded.value
-      : Duration.seconds(30)
-  }
-
-  #makeGeneration(): Generation {
-    const opts = this.defaults
-    const overrides = policyOf(opts.policy)
-    const tokenStore = layerOption("tokenStore", opts.tokenStore)
-    const refreshLock = layerOption("refreshLock", opts.refreshLock)
-    const policy = Either.isRight(overrides) && overrides.right !== undefined
-      ? overrides.right
-      : RetryPolicy.defaultPolicy
-    const source: Hooks.HookSource = {
-      self: this,
-      getToken: () => (this.getToken === this.#defaultGetToken ? undefined : this.getToken as Hooks.GetTokenHook),
-      saveToken: () => (this.saveToken === this.#defaultSaveToken ? undefined : this.saveToken as Hooks.SaveTokenHook),
-      memory: this.#memory,
-      timeout: this.#hookTimeout()
-    }
-    const openBaseUrl = openBaseUrlOf(opts.openBaseUrl)
-    const hooks = opts.tokenStore === undefined || opts.tokenStore === null
-    const base = Layer.mergeAll(
-      WeChatConfig.layer({
-        appId: typeof this.appid === "string" ? this.appid : "",
-        appSecret: Redacted.make(typeof this.#appsecret === "string" ? this.#appsecret : ""),
-        apiBaseUrl: apiBaseUrlOf(opts.apiBaseUrl),
-        openBaseUrl,
-        timeout: timeoutOf(opts.timeout)
-      }),
-      httpClientLayer(typeof opts.proxy === "string" && opts.proxy !== "" ? opts.proxy : undefined),
-      tokenStore ?? Layer.succeed(TokenStore.TokenStore, Hooks.makeStore(source)),
-      refreshLock ?? Layer.empty
-    )
-    const services = Layer.mergeAll(
-      WeChatOAuth.layerWith({ policy }),
-      MiniProgram.layer,
-      // compat's own calls (refreshAccessToken, verifyToken...) retry as the policy says too
-      WeChatApi.layerWith({ policy })
-    ).pipe(Layer.provideMerge(base))
-    // an option of the wrong type fails every call with a WeChatAPIConfigError, as a bad appid does
-    const layer: Layer.Layer<Services, unknown> = Either.isLeft(overrides)
-      ? Layer.effectContext(Effect.fail(overrides.left))
-      : services
-    return {
-      appId: this.appid,
-      layer,
-      runtime: ManagedRuntime.make(layer),
-      openBaseUrl,
-      hooks,
-      active: 0,
-      retired: false
-    }
-  }
-
-  /** Builds new services; the old ones are released once the calls in flight on them finish. */
-  #replaceGeneration(): void {
-    const previous = this.#generation
-    this.#generation = this.#makeGeneration()
-    previous.retired = true
-    this.#release(previous)
-  }
-
-  /** The services, rebuilt first when `appid` was assigned since they were built. */
-  #current(): Generation {
-    if (!Object.is(this.#generation.appId, this.appid)) this.#replaceGeneration()
-    return this.#generation
-  }
-
-  #release(generation: Generation): void {
-    if (generation.retired && generation.active === 0) {
-      generation.runtime.dispose().catch(() => undefined)
-    }
-  }
-
-  #run<A>(effect: Effect.Effect<A, unknown, Services>): Promise<A> {
-    let generation: Generation
-    try {
-      generation = this.#current()
-    } catch (defect) {
-      return Promise.reject(fromDefect(defect))
-    }
-    generation.active++
-    const done = () => {
-      generation.active--
-      this.#release(generation)
-    }
-    return runAtBoundary(generation.runtime, effect).then((value) => {
-      done()
-      return value
-    }, (error) => {
-      done()
-      throw error
-    })
   }
 }

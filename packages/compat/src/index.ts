@@ -128,6 +128,18 @@ export type {
   /**
    * @since 0.1.0
    */
+  RequestCallback,
+  /**
+   * @since 0.1.0
+   */
+  RequestOptions,
+  /**
+   * @since 0.1.0
+   */
+  RequestResult,
+  /**
+   * @since 0.1.0
+   */
   SaveToken,
   /**
    * @since 0.1.0

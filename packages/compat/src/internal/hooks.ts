@@ -6,15 +6,18 @@
  * @internal
  */
 import { type OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
-import type * as Duration from "effect/Duration"
 import * as Clock from "effect/Clock"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as AccessToken from "../AccessToken.js"
-import { HookFailure, type HookName } from "./hookFailure.js"
+import { HookFailure, type HookName } from "./appFailure.js"
+import { callApp, type NodeCallback } from "./calls.js"
 
-/** @internal */
-export type NodeCallback<A> = (err?: unknown, result?: A) => void
+export type {
+  /** @internal */
+  NodeCallback
+}
 
 /** @internal */
 export type GetTokenHook = (
@@ -24,10 +27,6 @@ export type GetTokenHook = (
 
 /** @internal */
 export type SaveTokenHook = (openid: string, token: AccessToken.TokenData, callback: NodeCallback<void>) => unknown
-
-const isThenable = (u: unknown): u is PromiseLike<unknown> =>
-  (typeof u === "object" || typeof u === "function") && u !== null &&
-  typeof (u as { then?: unknown }).then === "function"
 
 const hookError = (hook: HookName, error: unknown) =>
   new WeChatError.TokenStoreError({
@@ -47,42 +46,17 @@ export const callHook = <A>(
   timeout: Duration.Duration,
   invoke: (callback: NodeCallback<A>) => unknown
 ): Effect.Effect<A, WeChatError.TokenStoreError> =>
-  Effect.async<A, WeChatError.TokenStoreError>((resume) => {
-    let settled = false
-    const succeed = (value: A) => {
-      if (settled) return
-      settled = true
-      resume(Effect.succeed(value))
-    }
-    const fail = (error: unknown) => {
-      if (settled) return
-      settled = true
-      resume(Effect.fail(hookError(hook, error)))
-    }
-    try {
-      const returned = invoke((err, result) => (err ? fail(err) : succeed(result as A)))
-      if (isThenable(returned)) {
-        returned.then(
-          (value) => succeed(value as A),
-          (error) => fail(error ?? new Error(`the ${hook} hook's promise rejected`))
-        )
-      }
-    } catch (error) {
-      fail(error)
-    }
-    return Effect.sync(() => {
-      settled = true
-    })
-  }).pipe(
-    Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: () =>
-        new WeChatError.TokenStoreError({
-          operation: hook,
-          description: `the ${hook} hook neither called its callback nor settled its promise in time`
-        })
-    })
-  )
+  callApp<A, WeChatError.TokenStoreError>({
+    invoke,
+    timeout,
+    onError: (error) => hookError(hook, error),
+    rejectionOf: () => new Error(`the ${hook} hook's promise rejected`),
+    onTimeout: () =>
+      new WeChatError.TokenStoreError({
+        operation: hook,
+        description: `the ${hook} hook neither called its callback nor settled its promise in time`
+      })
+  })
 
 /**
  * Where the adapter finds the hooks: `undefined` means "no hook, use the memory store".

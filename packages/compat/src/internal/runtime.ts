@@ -1,18 +1,16 @@
 /**
- * What the compat API shares: one lean HTTP client (undici pool) per proxy for the whole process,
- * so that a client made per request does not open a pool per request; base URLs from options or
- * the environment; authorize URLs built exactly as `wechat-oauth` built them; the callback/promise
- * bridge.
+ * What the OAuth class and the functional API share: one lean HTTP client (undici pool) per proxy
+ * for the whole process, so that a client made per request does not open a pool per request; base
+ * URLs from options or the environment; authorize URLs built exactly as `wechat-oauth` built them;
+ * arguments as text; the callback/promise bridge.
  *
  * @internal
  */
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { WeChatHttpClient } from "@wxauth/core"
 import type * as ConfigError from "effect/ConfigError"
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as QueryString from "node:querystring"
 import { fromCause, fromDefect } from "../CompatError.js"
@@ -36,19 +34,6 @@ export const sharedHttpClient = (
   }
   return runtime
 }
-
-/**
- * The shared client as a layer.
- *
- * @internal
- */
-export const httpClientLayer = (
-  proxy: string | undefined
-): Layer.Layer<HttpClient.HttpClient, ConfigError.ConfigError> =>
-  Layer.effect(
-    HttpClient.HttpClient,
-    Effect.map(sharedHttpClient(proxy).runtimeEffect, (runtime) => Context.get(runtime.context, HttpClient.HttpClient))
-  )
 
 const nonEmpty = (value: unknown): string | undefined =>
   typeof value === "string" && value.trim() !== "" ? value.trim() : undefined

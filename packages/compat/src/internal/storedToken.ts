@@ -102,8 +102,10 @@ export const decode = (
   if (Either.isLeft(decoded)) return Either.left(decoded.left)
   const token = decoded.right
   if (token.openid !== openid) return invalid("openid", "the stored token belongs to another openid")
-  return Either.right(Option.some(refreshTokenMissing ? { token, refreshTokenMissing, missingValue } : {
-    token,
-    refreshTokenMissing
-  }))
+  return Either.right(Option.some(
+    refreshTokenMissing ? { token, refreshTokenMissing, missingValue } : {
+      token,
+      refreshTokenMissing
+    }
+  ))
 }

@@ -1,0 +1,196 @@
+/**
+ * `request(url, args, callback)`'s default: urllib's contract (the HTTP client under
+ * `wechat-oauth`) over the process's lean client, for an app that calls it, or overrides it and calls
+ * the default (a spy, a proxy wrapper, `super.request`).
+ *
+ * @internal
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { WeChatHttpClient } from "@wxauth/core"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as QueryString from "node:querystring"
+import { fromDefect } from "../CompatError.js"
+import { optionOf, timeoutMillisOf } from "./options.js"
+import type { RequestCallback } from "./request.js"
+import { sharedHttpClient } from "./runtime.js"
+import * as Urllib from "./urllib.js"
+
+const defaultTimeoutMillis = 5_000
+
+/**
+ * What `request` resolves with when called without a callback (urllib's promise form).
+ *
+ * @internal
+ */
+export interface RequestResult {
+  readonly data: unknown
+  readonly status: number
+  readonly headers: Record<string, string>
+  readonly res: RequestResponse
+}
+
+/**
+ * urllib's `res`: the status, the headers, the body's size, the time taken.
+ *
+ * @internal
+ */
+export interface RequestResponse {
+  readonly status: number
+  readonly statusCode: number
+  readonly headers: Record<string, string>
+  readonly size: number
+  readonly rt: number
+  readonly data: unknown
+}
+
+const urllibError = (name: string, message: string, fields?: Record<string, unknown>): Error =>
+  Object.assign(new Error(message), { name }, fields)
+
+/** The error urllib would have called back with for this failure of the lean client. */
+const requestFailure = (cause: unknown): unknown => {
+  if (!HttpClientError.isHttpClientError(cause)) return fromDefect(cause)
+  const transport = WeChatHttpClient.toTransportCause(cause)
+  if (transport.code === "WXAUTH_RESPONSE_TOO_LARGE") return urllibError("ResponseError", transport.message)
+  const { code, name } = Urllib.errorNameOf(transport.kind, transport)
+  return urllibError(name, transport.message, code === undefined ? undefined : { code })
+}
+
+const stringHeaders = (input: unknown): Record<string, string> => {
+  const headers: Record<string, string> = {}
+  if (typeof input !== "object" || input === null) return headers
+  for (const [key, value] of Object.entries(input)) {
+    if (typeof value === "string") headers[key] = value
+  }
+  return headers
+}
+
+/**
+ * `request(url, args, callback)`'s default: `args` over the client's `defaults` (urllib's
+ * options), `data` sent as the query of a GET (or a form, or JSON with `contentType: "json"`, for
+ * another method), the body parsed as JSON with `dataType: "json"` (a body that is not JSON is a
+ * `JSONResponseFormatError`), a `timeout` (5 s by default) and the `proxy` option. It calls back
+ * `(err, data, res)`, outside of any promise chain, with urllib's error names
+ * (`ResponseTimeoutError`, `RequestError`, ...) and no URL query in any message; without a callback
+ * it returns a promise of `{ data, status, headers, res }`. Returns `undefined` with a callback.
+ *
+ * @internal
+ */
+export const defaultRequest = (
+  self: unknown,
+  url: unknown,
+  args: unknown,
+  callback: unknown
+): Promise<RequestResult> | undefined => {
+  if (typeof args === "function" && callback === undefined) {
+    callback = args
+    args = {}
+  }
+  const program = Effect.gen(function*() {
+    const started = yield* Clock.currentTimeMillis
+    const defaults = optionOf(self, "defaults")
+    const option = (key: string): unknown => {
+      const given = optionOf(args, key)
+      return given !== undefined ? given : optionOf(defaults, key)
+    }
+    if (typeof url !== "string" || !/^https?:\/\//i.test(url)) {
+      return yield* Effect.fail(urllibError("RequestError", "the URL is not an http(s) URL"))
+    }
+    const methodOption = option("method")
+    const method = (typeof methodOption === "string" && methodOption !== "" ? methodOption : "GET").toUpperCase()
+    const data = option("data")
+    const dataType = option("dataType")
+    const json = option("contentType") === "json"
+    const headers = { ...stringHeaders(optionOf(defaults, "headers")), ...stringHeaders(optionOf(args, "headers")) }
+    let target = url
+    let body: string | undefined
+    if (typeof data === "object" && data !== null) {
+      if (method === "GET" || method === "HEAD") {
+        const query = QueryString.stringify(data as QueryString.ParsedUrlQueryInput)
+        if (query !== "") target = `${url}${url.includes("?") ? "&" : "?"}${query}`
+      } else {
+        body = json ? JSON.stringify(data) : QueryString.stringify(data as QueryString.ParsedUrlQueryInput)
+      }
+    } else if (typeof data === "string" && method !== "GET" && method !== "HEAD") {
+      body = data
+    }
+    let request = HttpClientRequest.make(method as "GET")(target, { headers })
+    if (body !== undefined) {
+      request = HttpClientRequest.bodyText(
+        request,
+        body,
+        json ? "application/json" : "application/x-www-form-urlencoded"
+      )
+    }
+    const proxy = option("proxy")
+    const timeoutMillis = timeoutMillisOf(option("timeout"), defaultTimeoutMillis)
+    const exit = yield* Effect.promise(() =>
+      sharedHttpClient(typeof proxy === "string" && proxy !== "" ? proxy : undefined).runPromiseExit(
+        Effect.flatMap(
+          HttpClient.HttpClient,
+          (client) =>
+            Effect.flatMap(
+              client.execute(request),
+              (response) => Effect.map(response.arrayBuffer, (bytes) => ({ response, bytes: Buffer.from(bytes) }))
+            )
+        ).pipe(
+          WeChatHttpClient.withRequestLimits({ timeoutMillis })
+        )
+      )
+    )
+    if (Exit.isFailure(exit)) {
+      const failure = Cause.failureOption(exit.cause)
+      return yield* Effect.fail(
+        Option.isSome(failure) ? requestFailure(failure.value) : fromDefect(Cause.squash(exit.cause))
+      )
+    }
+    const { bytes, response } = exit.value
+    const status = response.status
+    const responseHeaders = stringHeaders(response.headers)
+    let parsed: unknown = bytes
+    if (dataType === "json") {
+      const text = bytes.toString("utf8")
+      if (text === "") {
+        parsed = null
+      } else {
+        try {
+          parsed = JSON.parse(text)
+        } catch {
+          return yield* Effect.fail(
+            urllibError("JSONResponseFormatError", `the response body is not JSON (HTTP ${status})`, { status })
+          )
+        }
+      }
+    } else if (dataType === "text") {
+      parsed = bytes.toString("utf8")
+    }
+    const res: RequestResponse = {
+      status,
+      statusCode: status,
+      headers: responseHeaders,
+      size: bytes.byteLength,
+      rt: (yield* Clock.currentTimeMillis) - started,
+      data: parsed
+    }
+    return { data: parsed, status, headers: responseHeaders, res }
+  })
+  const promise = Effect.runPromise(
+    Effect.either(Effect.catchAllDefect(program, (defect) => Effect.fail(fromDefect(defect))))
+  )
+    .then((result) => {
+      if (result._tag === "Right") return result.right
+      throw result.left
+    })
+  if (typeof callback !== "function") return promise
+  const cb = callback as RequestCallback
+  promise.then(
+    (result) => queueMicrotask(() => cb(null, result.data, result.res)),
+    (error) => queueMicrotask(() => cb(error))
+  )
+  return undefined
+}

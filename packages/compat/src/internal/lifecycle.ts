@@ -1,0 +1,215 @@
+/**
+ * The services behind an OAuth client, by generation: one `ManagedRuntime` built from the client's
+ * appid, secret and options. `setOpts`, or assigning `appsecret` or `appid`, starts a new
+ * generation; calls in flight finish on theirs, and a retired generation is released once its last
+ * call ends.
+ *
+ * @internal
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { MiniProgram, RefreshLock, RetryPolicy, TokenStore, WeChatApi, WeChatConfig, WeChatOAuth } from "@wxauth/core"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Redacted from "effect/Redacted"
+import { fromDefect } from "../CompatError.js"
+import * as Hooks from "./hooks.js"
+import { hookTimeoutOf, layerOption, optionOf, policyOf, timeoutOf } from "./options.js"
+import * as Refresh from "./refresh.js"
+import * as Request from "./request.js"
+import { apiBaseUrlOf, openBaseUrlOf, runAtBoundary } from "./runtime.js"
+
+/**
+ * The services a client exposes (`client.runtime`, `client.layer`).
+ *
+ * @internal
+ */
+export type Services =
+  | WeChatOAuth.WeChatOAuth
+  | MiniProgram.MiniProgram
+  | WeChatApi.WeChatApi
+  | WeChatConfig.WeChatConfig
+  | TokenStore.TokenStore
+  | HttpClient.HttpClient
+
+/**
+ * The services the client's own methods run on.
+ *
+ * @internal
+ */
+export type ClientServices = Services | Refresh.Refresher
+
+/**
+ * What a generation is built from, read from the client when it is built.
+ *
+ * @internal
+ */
+export interface Input {
+  readonly appid: unknown
+  readonly appsecret: unknown
+  /** `setOpts`' options. */
+  readonly options: unknown
+  /** The hooks, for the store over them. */
+  readonly hooks: Omit<Hooks.HookSource, "timeout">
+  /** Where requests go (the client's `request` when it is overridden). */
+  readonly requests: Request.RequestSource
+  /** The refresh of a bare refresh token may read the previous token from the store. */
+  readonly readsPrevious: () => boolean
+}
+
+/**
+ * One generation of a client's services.
+ *
+ * @internal
+ */
+export interface Generation {
+  /** The appid the services were built with. */
+  readonly appId: unknown
+  readonly layer: Layer.Layer<ClientServices, unknown>
+  readonly runtime: ManagedRuntime.ManagedRuntime<ClientServices, unknown>
+  /** Tokens go through the hooks (or the client's memory store), not a `tokenStore` layer. */
+  readonly hooks: boolean
+  /** The consent pages' host, as read when the generation was made. */
+  readonly openBaseUrl: string | undefined
+  /** The policy (the default one when the `policy` option is not valid: every call fails anyway). */
+  readonly policy: RetryPolicy.RetryPolicy
+  /** How long the app's functions (hooks, overridden methods) may take. */
+  readonly hookTimeout: Duration.Duration
+  active: number
+  retired: boolean
+}
+
+/**
+ * Builds a generation: the core's services for the appid and secret, the `policy`, the hooks' store
+ * (or the `tokenStore` layer), the `refreshLock` (or an in-process one, shared by core's refresh and
+ * compat's), and the client's `HttpClient` (its `request` when overridden, else the shared lean
+ * client for `proxy`). An option of the wrong type fails every call with a `WeChatAPIConfigError`,
+ * as a bad appid does.
+ *
+ * @internal
+ */
+export const make = (input: Input): Generation => {
+  const opts = input.options
+  const overrides = policyOf(optionOf(opts, "policy"))
+  const policy = Either.isRight(overrides) && overrides.right !== undefined
+    ? overrides.right
+    : RetryPolicy.defaultPolicy
+  const hookTimeout = hookTimeoutOf(optionOf(opts, "hookTimeout"))
+  const tokenStore = layerOption<TokenStore.TokenStore>("tokenStore", optionOf(opts, "tokenStore"))
+  const refreshLock = layerOption<RefreshLock.RefreshLock>("refreshLock", optionOf(opts, "refreshLock"))
+  const openBaseUrl = openBaseUrlOf(optionOf(opts, "openBaseUrl"))
+  const proxy = optionOf(opts, "proxy")
+  const base = Layer.mergeAll(
+    WeChatConfig.layer({
+      appId: typeof input.appid === "string" ? input.appid : "",
+      appSecret: Redacted.make(typeof input.appsecret === "string" ? input.appsecret : ""),
+      apiBaseUrl: apiBaseUrlOf(optionOf(opts, "apiBaseUrl")),
+      openBaseUrl,
+      timeout: timeoutOf(optionOf(opts, "timeout"))
+    }),
+    Request.layer(input.requests, typeof proxy === "string" && proxy !== "" ? proxy : undefined),
+    tokenStore ?? Layer.succeed(TokenStore.TokenStore, Hooks.makeStore({ ...input.hooks, timeout: hookTimeout })),
+    refreshLock ?? RefreshLock.layerInProcess()
+  )
+  const services = Layer.mergeAll(
+    WeChatOAuth.layerWith({ policy }),
+    MiniProgram.layer,
+    // compat's own calls (refreshAccessToken, verifyToken...) retry as the policy says too
+    WeChatApi.layerWith({ policy })
+  ).pipe(Layer.provideMerge(base))
+  const client = Refresh.layer({ readsPrevious: input.readsPrevious }).pipe(Layer.provideMerge(services))
+  const layer: Layer.Layer<ClientServices, unknown> = Either.isLeft(overrides)
+    ? Layer.effectContext(Effect.fail(overrides.left))
+    : client
+  return {
+    appId: input.appid,
+    layer,
+    runtime: ManagedRuntime.make(layer),
+    hooks: tokenStore === undefined,
+    openBaseUrl,
+    policy,
+    hookTimeout,
+    active: 0,
+    retired: false
+  }
+}
+
+/**
+ * A client's generations: the current one, rebuilt on demand, and the retired ones still running
+ * calls.
+ *
+ * @internal
+ */
+export class Lifecycle {
+  #generation: Generation
+
+  constructor(
+    /** Reads the client and builds a generation. */
+    private readonly build: () => Generation,
+    /** The client's appid now: assigning another one starts a new generation. */
+    private readonly appid: () => unknown
+  ) {
+    this.#generation = build()
+  }
+
+  /** The current generation, as it is (without the appid check). */
+  get generation(): Generation {
+    return this.#generation
+  }
+
+  /** The services, rebuilt first when the appid was assigned since they were built. */
+  current(): Generation {
+    if (!Object.is(this.#generation.appId, this.appid())) this.replace()
+    return this.#generation
+  }
+
+  /** Builds new services; the old ones are released once the calls in flight on them finish. */
+  replace(): void {
+    const previous = this.#generation
+    this.#generation = this.build()
+    previous.retired = true
+    this.#release(previous)
+  }
+
+  /** Releases the services (the HTTP connection pool is shared by the process and stays). */
+  async close(): Promise<void> {
+    const generation = this.#generation
+    this.#generation = this.build()
+    generation.retired = true
+    // with calls in flight, the last one to finish releases them
+    if (generation.active === 0) await generation.runtime.dispose()
+  }
+
+  /**
+   * Runs one call of the compat API on the current generation: its failure reaches the caller as
+   * the compat error, or as the app's own function's error (a hook, an override, its `request`).
+   */
+  run<A>(effect: Effect.Effect<A, unknown, ClientServices>): Promise<A> {
+    let generation: Generation
+    try {
+      generation = this.current()
+    } catch (defect) {
+      return Promise.reject(fromDefect(defect))
+    }
+    generation.active++
+    const done = () => {
+      generation.active--
+      this.#release(generation)
+    }
+    return runAtBoundary(generation.runtime, Request.withAppRequestErrors(effect)).then((value) => {
+      done()
+      return value
+    }, (error) => {
+      done()
+      throw error
+    })
+  }
+
+  #release(generation: Generation): void {
+    if (generation.retired && generation.active === 0) {
+      generation.runtime.dispose().catch(() => undefined)
+    }
+  }
+}

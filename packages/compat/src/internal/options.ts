@@ -1,0 +1,103 @@
+/**
+ * Coercion of what JavaScript callers hand the OAuth class: `setOpts`' options (urllib's
+ * `timeout`, the policy, the `tokenStore` / `refreshLock` layers, `hookTimeout`) and the methods'
+ * arguments. Every value may be of any type: a wrong one is a typed error, never a throw.
+ *
+ * @internal
+ */
+import { RetryPolicy, WeChatError } from "@wxauth/core"
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import { textOf } from "./runtime.js"
+
+/**
+ * The `timeout` option: milliseconds as urllib took it (also `[connect, response]`: the whole
+ * request gets both), or a duration. `undefined` when absent.
+ *
+ * @internal
+ */
+export const timeoutOf = (timeout: unknown): Duration.DurationInput | undefined => {
+  if (timeout === undefined || timeout === null) return undefined
+  if (Array.isArray(timeout) && timeout.length === 2 && timeout.every((n) => typeof n === "number")) {
+    return Duration.millis(timeout[0] + timeout[1])
+  }
+  return timeout as Duration.DurationInput
+}
+
+/**
+ * The `timeout` option in milliseconds, or `fallback` when it is absent or not a positive duration.
+ *
+ * @internal
+ */
+export const timeoutMillisOf = (timeout: unknown, fallback: number): number => {
+  const input = timeoutOf(timeout)
+  const decoded = input === undefined ? undefined : Duration.decodeUnknown(input)
+  return decoded !== undefined && decoded._tag === "Some" && Duration.greaterThan(decoded.value, Duration.zero)
+    ? Duration.toMillis(decoded.value)
+    : fallback
+}
+
+/**
+ * The `hookTimeout` option: how long an app's function (a hook, an overridden method) may take.
+ * Default 30 seconds.
+ *
+ * @internal
+ */
+export const hookTimeoutOf = (input: unknown): Duration.Duration => {
+  const decoded = input === undefined ? undefined : Duration.decodeUnknown(input)
+  return decoded !== undefined && decoded._tag === "Some" && Duration.greaterThan(decoded.value, Duration.zero)
+    ? decoded.value
+    : Duration.seconds(30)
+}
+
+/**
+ * The `policy` option, checked field by field by core (a JavaScript caller may pass anything):
+ * `undefined` when there is none, the policy, or a `ConfigError` naming the field.
+ *
+ * @internal
+ */
+export const policyOf = (input: unknown): Either.Either<RetryPolicy.RetryPolicy | undefined, ConfigError.ConfigError> =>
+  input === undefined || input === null ? Either.right(undefined) : RetryPolicy.make(input as RetryPolicy.Overrides)
+
+/**
+ * A `tokenStore` / `refreshLock` option: `undefined` when absent, the layer, or a layer failing with
+ * a `ConfigError`.
+ *
+ * @internal
+ */
+export const layerOption = <A>(name: string, input: unknown): Layer.Layer<A, unknown> | undefined => {
+  if (input === undefined || input === null) return undefined
+  return Layer.isLayer(input)
+    ? input as Layer.Layer<A, unknown>
+    : Layer.effectContext(Effect.fail(ConfigError.InvalidData([name], "must be a Layer")))
+}
+
+/**
+ * `options[key]` when `options` is an object (or a function), else `undefined`. A getter that
+ * throws throws: read inside an effect.
+ *
+ * @internal
+ */
+export const optionOf = (options: unknown, key: string): unknown =>
+  (typeof options === "object" && options !== null) || typeof options === "function"
+    ? (options as Record<string, unknown>)[key]
+    : undefined
+
+/** @internal */
+export const invalidArgument = (argument: string, description: string) =>
+  new WeChatError.InvalidArgument({ argument, description })
+
+/**
+ * A text argument (see `textOf`), or an `InvalidArgument` naming it.
+ *
+ * @internal
+ */
+export const textArgument = (argument: string, u: unknown): Effect.Effect<string, WeChatError.InvalidArgument> => {
+  const text = textOf(u)
+  return text === undefined || text === ""
+    ? Effect.fail(invalidArgument(argument, "must be a non-empty string"))
+    : Effect.succeed(text)
+}

@@ -1,0 +1,219 @@
+/**
+ * The default `refreshAccessToken(refreshToken)`, with no refresh path of its own beside core's:
+ *
+ * - Called by `getUser` (directly, or through an override that calls the default synchronously),
+ *   compat knows whose stored token the refresh token came from (a hint, see `withHint`): core's
+ *   `WeChatOAuth.refresh(openid)` refreshes it (single-flight per user in this process, the
+ *   `RefreshLock` across processes, the store re-read under the lock), unless the store already
+ *   holds a newer token than the one `getUser` read (another caller refreshed meanwhile).
+ * - Called with a refresh token alone (the app's own call), the refresh is single-flight per refresh
+ *   token (keyed by its SHA-256) under the `RefreshLock` key `<appId>:refresh_token:<hash>`, and the
+ *   answer is stored (`saveToken`).
+ * - Called by `getUser` for a stored token without refresh token, WeChat is asked as `wechat-oauth`
+ *   asked it, with an empty `refresh_token`, and WeChat's answer (41003, "refresh_token missing") is
+ *   the error.
+ *
+ * @internal
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import {
+  OAuthToken,
+  RefreshLock,
+  TokenStore,
+  WeChatApi,
+  WeChatConfig,
+  WeChatError,
+  WeChatHttpClient,
+  WeChatOAuth
+} from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Crypto from "node:crypto"
+import * as SingleFlight from "./singleFlight.js"
+import type * as StoredRecord from "./storedToken.js"
+
+/**
+ * What `getUser` knows when it calls `this.refreshAccessToken(refreshToken)`: the user, and the
+ * stored token it read.
+ *
+ * @internal
+ */
+export interface Hint {
+  readonly refreshToken: unknown
+  readonly openid: string
+  readonly seen: StoredRecord.Stored
+}
+
+const hints = new WeakMap<object, Hint>()
+
+/**
+ * Runs `f` (the synchronous call of `this.refreshAccessToken`) with `hint` in place for `self`: the
+ * default method reads it when it is called with the same refresh token, also through an override
+ * that calls it (a spy, `super.refreshAccessToken(...)`).
+ *
+ * @internal
+ */
+export const withHint = <A>(self: object, hint: Hint, f: () => A): A => {
+  const previous = hints.get(self)
+  hints.set(self, hint)
+  try {
+    return f()
+  } finally {
+    if (previous === undefined) hints.delete(self)
+    else hints.set(self, previous)
+  }
+}
+
+/**
+ * The hint in place for `self`, when `refreshToken` is the one it was given for.
+ *
+ * @internal
+ */
+export const hintFor = (self: object, refreshToken: unknown): Hint | undefined => {
+  const hint = hints.get(self)
+  return hint !== undefined && Object.is(hint.refreshToken, refreshToken) ? hint : undefined
+}
+
+/** @internal */
+export interface RefresherShape {
+  /** Refreshes as the module's header says; `text` is the refresh token, checked by the caller. */
+  readonly byRefreshToken: (text: string) => Effect.Effect<OAuthToken.OAuthToken, unknown>
+  readonly fromHint: (hint: Hint) => Effect.Effect<OAuthToken.OAuthToken, unknown>
+}
+
+/** @internal */
+export class Refresher extends Context.Tag("@wxauth/compat/internal/Refresher")<Refresher, RefresherShape>() {}
+
+const endpoint = "refresh_token"
+
+const transportError = (error: HttpClientError.HttpClientError) => {
+  const cause = WeChatHttpClient.toTransportCause(error)
+  return cause.code === "WXAUTH_RESPONSE_TOO_LARGE"
+    ? new WeChatError.MalformedResponse({ endpoint, description: "the answer is too large" })
+    : new WeChatError.TransportError({
+      endpoint,
+      reason: cause.kind,
+      phase: cause.phase,
+      description: cause.message,
+      cause
+    })
+}
+
+/** An `errmsg` fit for an error: text only, no control characters, at most 200 characters. */
+const errmsgOf = (errmsg: unknown): string => {
+  if (typeof errmsg !== "string") return ""
+  // eslint-disable-next-line no-control-regex
+  const text = errmsg.slice(0, 1000).replace(/[\u0000-\u001f\u007f]/g, " ")
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text
+}
+
+/**
+ * The refresher of a client's services. `readsPrevious()`: the store keeps the previous token (the
+ * client's own store, or a `tokenStore`), whose refresh token's life a refresh of the same grant
+ * keeps; the hooks do not keep it, so they are not asked.
+ *
+ * @internal
+ */
+export const layer = (options: {
+  readonly readsPrevious: () => boolean
+}): Layer.Layer<
+  Refresher,
+  never,
+  | WeChatOAuth.WeChatOAuth
+  | WeChatApi.WeChatApi
+  | TokenStore.TokenStore
+  | WeChatConfig.WeChatConfig
+  | RefreshLock.RefreshLock
+  | HttpClient.HttpClient
+> =>
+  Layer.scoped(
+    Refresher,
+    Effect.gen(function*() {
+      const oauth = yield* WeChatOAuth.WeChatOAuth
+      const api = yield* WeChatApi.WeChatApi
+      const store = yield* TokenStore.TokenStore
+      const config = yield* WeChatConfig.WeChatConfig
+      const lock = yield* RefreshLock.RefreshLock
+      const client = yield* HttpClient.HttpClient
+      const flights = SingleFlight.make<OAuthToken.OAuthToken, unknown>(yield* Effect.scope)
+      const appId = config.appId
+      const limits = {
+        timeoutMillis: Duration.toMillis(config.timeout),
+        maxResponseBytes: config.maxResponseBytes
+      }
+
+      const byRefreshToken = (text: string): Effect.Effect<OAuthToken.OAuthToken, unknown> => {
+        const hash = Crypto.createHash("sha256").update(`${appId}\u0000${text}`).digest("hex")
+        const refresh = Effect.gen(function*() {
+          const response = yield* api.refreshToken(Redacted.make(text))
+          const now = yield* Clock.currentTimeMillis
+          const previous = options.readsPrevious()
+            ? Option.getOrUndefined(yield* store.get(appId, response.openid).pipe(Effect.orElseSucceed(Option.none)))
+            : undefined
+          const sameGrant = previous !== undefined &&
+            Redacted.value(previous.refreshToken) === Redacted.value(response.refresh_token)
+          const token = yield* OAuthToken.fromResponse(response, now, sameGrant ? previous : undefined)
+          yield* store.set(appId, token)
+          return token
+        })
+        return flights.run(hash, lock.withLock(`${appId}:refresh_token:${hash.slice(0, 32)}`, refresh))
+      }
+
+      const forUser = (openid: string, seen: OAuthToken.OAuthToken): Effect.Effect<OAuthToken.OAuthToken, unknown> =>
+        Effect.flatMap(store.get(appId, openid), (current) =>
+          // another caller refreshed since getUser read the token: WeChat gave a new access token
+          Option.isSome(current) &&
+            Redacted.value(current.value.accessToken) !== Redacted.value(seen.accessToken)
+            ? Effect.succeed(current.value)
+            : oauth.refresh(openid))
+
+      // what wechat-oauth sent for a token without refresh token: WeChat's answer is the error
+      const withoutRefreshToken: Effect.Effect<never, unknown> = Effect.gen(function*() {
+        const url = `${config.apiBaseUrl}/sns/oauth2/refresh_token?appid=${
+          encodeURIComponent(appId)
+        }&grant_type=refresh_token&refresh_token=`
+        const response = yield* Effect.mapError(client.execute(HttpClientRequest.get(url)), transportError)
+        if (response.status < 200 || response.status >= 300) {
+          return yield* Effect.fail(
+            new WeChatError.TransportError({
+              endpoint,
+              reason: "HttpStatus",
+              status: response.status,
+              description: `WeChat answered HTTP ${response.status}`
+            })
+          )
+        }
+        const text = yield* Effect.mapError(response.text, transportError)
+        let body: unknown
+        try {
+          body = JSON.parse(text)
+        } catch {
+          body = undefined
+        }
+        const errcode = typeof body === "object" && body !== null ? (body as { errcode?: unknown }).errcode : undefined
+        if (typeof errcode === "number" && Number.isSafeInteger(errcode) && errcode !== 0) {
+          return yield* Effect.fail(
+            WeChatError.fromErrcode(errcode, errmsgOf((body as { errmsg?: unknown }).errmsg), endpoint)
+          )
+        }
+        return yield* Effect.fail(
+          new WeChatError.MalformedResponse({
+            endpoint,
+            description: "not an error answer to a refresh without refresh token (no token is taken from it)"
+          })
+        )
+      }).pipe(WeChatHttpClient.withRequestLimits(limits))
+
+      return Refresher.of({
+        byRefreshToken,
+        fromHint: (hint) => hint.seen.refreshTokenMissing ? withoutRefreshToken : forUser(hint.openid, hint.seen.token)
+      })
+    })
+  )
