@@ -32,7 +32,9 @@ const refusal = (stored: unknown) => {
 
 describe("fromStored", () => {
   it("reads wechat-oauth's record, an AccessToken stored as it is, and varchar fields", () => {
-    for (const stored of [record(), { data: record() }, record({ expires_in: "7200", create_at: String(now - 600_000) })]) {
+    for (
+      const stored of [record(), { data: record() }, record({ expires_in: "7200", create_at: String(now - 600_000) })]
+    ) {
       const read = fromStored(openid, stored, now)
       assert.isTrue(Either.isRight(read))
       const token = Option.getOrThrow(Either.getOrThrow(read))
