@@ -11,6 +11,9 @@
  * | `POST /logout` | end the session on the server, forget the stored token |
  * | `GET /error?reason=` | the error pages |
  * | `POST /dev/faults` | dev panel (demo mode): make the sandbox misbehave (a form of at most 16 KiB) |
+ * | `POST /api/mini-program/login` | the mini program's phone-number login: JSON `{ loginCode, phoneCode }` (see `MiniProgramLogin`) |
+ * | `GET /mini-program`, `GET /mini-program/client.js` | the simulated mini program (with a sandbox): its page and script |
+ * | `POST /mini-program/wx/login`, `POST /mini-program/wx/phone-code` | its WeChat client's codes, from the sandbox |
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -25,11 +28,14 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as DevPanel from "./DevPanel.js"
+import * as MiniProgramClient from "./MiniProgramClient.js"
+import * as MiniProgramLogin from "./MiniProgramLogin.js"
 import * as Pages from "./Pages.js"
 import * as Problems from "./Problems.js"
+import * as RequestBody from "./RequestBody.js"
 import * as Session from "./Session.js"
 import type { SessionStoreError } from "./SessionStore.js"
-import { oauthOf, type Profile, WebLogin } from "./WebLogin.js"
+import { oauthOf, type Profile, WebLogin, type WebLoginShape } from "./WebLogin.js"
 
 /** Headers every response gets (a handler may set its own `referrer-policy` or `cache-control`). */
 const securityHeaders: Readonly<Record<string, string>> = {
@@ -201,7 +207,14 @@ const home = Effect.gen(function*() {
         }))
   })
   const dev = yield* devPanel("/")
-  return htmlPage(Pages.home({ greeting, websiteEnabled: Option.isSome(web.website), dev }))
+  return htmlPage(
+    Pages.home({
+      greeting,
+      websiteEnabled: Option.isSome(web.website),
+      miniProgramEnabled: Option.isSome(simulatedMiniProgram(web)),
+      dev
+    })
+  )
 })
 
 /**
@@ -364,9 +377,6 @@ const errorPage = Effect.gen(function*() {
   )
 })
 
-/** The most the dev panel's form may weigh (its two fields take a few dozen bytes). */
-const maxDevFormBytes = 16 * 1024
-
 /**
  * A problem page that also closes the connection: the request's body was not read, and need not be
  * received.
@@ -379,19 +389,43 @@ const devFault = Effect.gen(function*() {
   if (Option.isNone(web.sandboxUrl)) return yield* problemPage(Problems.problems["not-found"])
   const request = yield* HttpServerRequest.HttpServerRequest
   // the length is known before reading: a body without one (chunked) or over the cap is not read
-  const length = request.headers["content-length"]
-  if (length === undefined) return yield* refuseBody(Problems.problems["length-required"])
-  if (!/^\d{1,16}$/.test(length) || Number(length) > maxDevFormBytes) {
-    return yield* refuseBody(Problems.problems["too-large"])
-  }
-  const form = yield* request.urlParamsBody.pipe(
-    HttpServerRequest.withMaxBodySize(Option.some(maxDevFormBytes)),
-    Effect.orElseSucceed(() => UrlParams.empty)
-  )
+  const refused = RequestBody.refusal(request)
+  if (refused !== undefined) return yield* refuseBody(refused)
+  const form = yield* RequestBody.form(request)
   const preset = Option.getOrUndefined(UrlParams.getFirst(form, "preset"))
   if (DevPanel.isPreset(preset)) yield* DevPanel.apply(web.sandboxUrl.value, preset)
   const back = safeReturnTo(Option.getOrUndefined(UrlParams.getFirst(form, "back"))) ?? "/"
   return HttpServerResponse.redirect(back, { status: 303 })
+})
+
+/** The simulated mini program's app id and sandbox, when both are there. */
+const simulatedMiniProgram = (web: WebLoginShape) =>
+  Option.flatMap(web.miniProgram, (mini) => Option.map(web.sandboxUrl, (sandboxUrl) => ({ mini, sandboxUrl })))
+
+/**
+ * The page's own Content-Security-Policy: the strict one, plus its script from this site and the
+ * JSON calls it makes to this site; nothing else.
+ */
+const miniProgramPolicy = securityHeaders["content-security-policy"].replace(
+  "default-src 'none';",
+  "default-src 'none'; script-src 'self'; connect-src 'self';"
+)
+
+const miniProgramPage = Effect.gen(function*() {
+  const web = yield* WebLogin
+  const simulated = simulatedMiniProgram(web)
+  if (Option.isNone(simulated)) return yield* problemPage(Problems.problems["not-found"])
+  const users = yield* MiniProgramClient.users(simulated.value.sandboxUrl)
+  const dev = yield* devPanel("/mini-program")
+  return htmlPage(Pages.miniProgram({ appId: simulated.value.mini.appId, users, dev })).pipe(
+    HttpServerResponse.setHeader("content-security-policy", miniProgramPolicy)
+  )
+})
+
+const miniProgramScript = Effect.gen(function*() {
+  const web = yield* WebLogin
+  if (Option.isNone(simulatedMiniProgram(web))) return yield* problemPage(Problems.problems["not-found"])
+  return HttpServerResponse.text(MiniProgramClient.script, { contentType: "text/javascript; charset=utf-8" })
 })
 
 // -------------------------------------------------------------------------------------------------
@@ -409,8 +443,24 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.post("/profile/refresh", refreshProfile),
   HttpRouter.post("/logout", logout),
   HttpRouter.get("/error", errorPage),
-  HttpRouter.post("/dev/faults", devFault)
+  HttpRouter.post("/dev/faults", devFault),
+  HttpRouter.post("/api/mini-program/login", MiniProgramLogin.login),
+  HttpRouter.get("/mini-program", miniProgramPage),
+  HttpRouter.get("/mini-program/client.js", miniProgramScript),
+  HttpRouter.post("/mini-program/wx/login", MiniProgramLogin.wxLogin),
+  HttpRouter.post("/mini-program/wx/phone-code", MiniProgramLogin.wxPhoneCode)
 )
+
+/** Whether this request is to a JSON endpoint: its failures are JSON too. */
+const wantsJson = (request: HttpServerRequest.HttpServerRequest): boolean =>
+  MiniProgramLogin.isJsonPath(new URL(request.url, "http://localhost").pathname)
+
+/** A problem as the request's kind of endpoint answers it: JSON, or a page. */
+const problemAnswer = (problem: Problems.Problem) =>
+  Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (request) => wantsJson(request) ? Effect.succeed(MiniProgramLogin.jsonProblem(problem)) : problemPage(problem)
+  )
 
 /**
  * Refuses a cross-site POST (its `Origin` is another site's), on top of the `SameSite=Lax` session
@@ -421,7 +471,7 @@ const guard = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E
     const request = yield* HttpServerRequest.HttpServerRequest
     const origin = request.headers["origin"]
     if (request.method === "POST" && origin !== undefined && origin !== (yield* siteOrigin)) {
-      return yield* problemPage(Problems.problems.forbidden)
+      return yield* problemAnswer(Problems.problems.forbidden)
     }
     return yield* app
   }).pipe(
@@ -440,18 +490,18 @@ export const app: Effect.Effect<
   never,
   WebLogin | HttpClient.HttpClient | HttpServerRequest.HttpServerRequest
 > = router.pipe(
-  Effect.catchTag("RouteNotFound", () => problemPage(Problems.problems["not-found"])),
+  Effect.catchTag("RouteNotFound", () => problemAnswer(Problems.problems["not-found"])),
   Effect.catchTag("SessionStoreError", (error) =>
     Effect.logError("web-login: the session store failed").pipe(
       Effect.annotateLogs({ error: error.message }),
-      Effect.zipRight(problemPage(Problems.problems.server))
+      Effect.zipRight(problemAnswer(Problems.problems.server))
     )),
   Effect.catchAllDefect((defect) =>
     Effect.gen(function*() {
       yield* Effect.logError("web-login: unexpected failure", defect)
       const callback = callbackOf(yield* HttpServerRequest.HttpServerRequest)
       return callback === undefined
-        ? yield* problemPage(Problems.problems.server)
+        ? yield* problemAnswer(Problems.problems.server)
         : leaveCallbackFor(Problems.problems.server, callback)
     })
   ),

@@ -14,9 +14,12 @@ import * as Url from "node:url"
 
 /**
  * Where the WeChat apps come from.
- * - `Demo`: a sandbox WeChat in-process (on `sandboxPort`, 0 = any free port) and its default apps.
+ * - `Demo`: a sandbox WeChat in-process (on `sandboxPort`, 0 = any free port) and its default apps
+ *   (an official account, a website app and a mini program).
  * - `Live`: the official account (`officialAccount`), optionally an Open Platform website app for QR
- *   login (`website`), and optionally the URL of a wxauth sandbox whose faults the dev panel controls.
+ *   login (`website`), optionally a mini program for the phone-number login (`miniProgram`), and
+ *   optionally the URL of a wxauth sandbox whose faults the dev panel controls (and which, with a
+ *   mini program, plays the simulated mini program's WeChat client).
  */
 export type Mode =
   | { readonly _tag: "Demo"; readonly sandboxPort: number }
@@ -24,6 +27,7 @@ export type Mode =
     readonly _tag: "Live"
     readonly officialAccount: WeChatConfig.Options
     readonly website: Option.Option<WeChatConfig.Options>
+    readonly miniProgram: Option.Option<WeChatConfig.Options>
     readonly sandboxUrl: Option.Option<string>
   }
 
@@ -96,6 +100,7 @@ const wechatApp = (idName: string, secretName: string) =>
  * |---|---|
  * | `WECHAT_APP_ID`, `WECHAT_APP_SECRET` | the official account (unset: demo mode) |
  * | `WECHAT_WEBSITE_APP_ID`, `WECHAT_WEBSITE_APP_SECRET` | the Open Platform website app (QR login) |
+ * | `WECHAT_MINI_APP_ID`, `WECHAT_MINI_APP_SECRET` | the mini program (phone-number login) |
  * | `WECHAT_API_BASE_URL`, `WECHAT_OPEN_BASE_URL` | WeChat's hosts (default: the real ones) |
  * | `WECHAT_STATE_SECRET` | signs OAuth states (default: derived from each app secret) |
  * | `SANDBOX_URL` | a wxauth sandbox the dev panel controls (live mode against a sandbox) |
@@ -135,6 +140,7 @@ export const load: Effect.Effect<AppConfig, ConfigError.ConfigError> = Effect.ge
     stateSecret: Option.getOrUndefined(yield* optionalSecret("WECHAT_STATE_SECRET"))
   }
   const website = yield* wechatApp("WECHAT_WEBSITE_APP_ID", "WECHAT_WEBSITE_APP_SECRET")
+  const miniProgram = yield* wechatApp("WECHAT_MINI_APP_ID", "WECHAT_MINI_APP_SECRET")
   const sandboxUrlText = yield* optional("SANDBOX_URL")
   const sandboxUrl = Option.isSome(sandboxUrlText)
     ? Option.some(yield* origin("SANDBOX_URL", sandboxUrlText.value))
@@ -144,6 +150,7 @@ export const load: Effect.Effect<AppConfig, ConfigError.ConfigError> = Effect.ge
       _tag: "Live",
       officialAccount: { ...official.value, ...hosts },
       website: Option.map(website, (app) => ({ ...app, ...hosts })),
+      miniProgram: Option.map(miniProgram, (app) => ({ ...app, ...hosts })),
       sandboxUrl
     },
     port,

@@ -1,12 +1,14 @@
 /**
- * The HTML pages: home, profile, error pages and the dev panel. Plain template strings; every value
- * that comes from WeChat or from a request is escaped. No script, so the pages run under a strict
- * Content-Security-Policy.
+ * The HTML pages: home, profile, error pages, the dev panel and the simulated mini program. Plain
+ * template strings; every value that comes from WeChat or from a request is escaped. No script, so
+ * the pages run under a strict Content-Security-Policy; the one exception is the simulated mini
+ * program, whose page loads its own script from this site (`script-src 'self'`) and no other.
  */
 import type { OAuthToken } from "@wxauth/core"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as DevPanel from "./DevPanel.js"
+import type { SandboxUser } from "./MiniProgramClient.js"
 import type { Problem } from "./Problems.js"
 import type { AppKind } from "./Session.js"
 import type { Profile } from "./WebLogin.js"
@@ -49,7 +51,13 @@ aside.dev{max-width:640px;margin:0 auto 16px;border:1px dashed #ffb366;backgroun
 aside.dev h2{color:#d25f00}aside.dev .presets{display:grid;grid-template-columns:1fr 1fr;gap:8px;margin:10px 0}
 aside.dev button{text-align:left;font:inherit;font-size:12px;padding:6px 10px;border:1px solid #ffd8a8;border-radius:6px;background:#fff;cursor:pointer;line-height:1.4}
 aside.dev button b{display:block;font-size:13px}aside.dev ul{margin:4px 0;padding-left:20px}
-footer{color:var(--muted);font-size:12px;justify-content:center}`
+footer{color:var(--muted);font-size:12px;justify-content:center}
+.phone{max-width:360px;margin:20px auto 8px;border:10px solid #1d2129;border-radius:28px;overflow:hidden;background:#f7f8fa}
+.phone .bar{background:#fff;text-align:center;font-weight:600;padding:10px;border-bottom:1px solid var(--line)}
+.phone .screen{padding:16px}.phone fieldset{border:1px solid var(--line);border-radius:8px;background:#fff;margin:0 0 14px;font-size:14px}
+.phone label{display:block;padding:3px 0}.phone ol{font-size:12px;padding-left:18px;color:var(--muted)}
+.phone li[data-state=failed]{color:var(--red)}.phone dl{margin:12px 0;background:#fff;border-radius:8px;padding:12px}
+#mini-error{color:var(--red);font-size:14px}`
 
 /** What the dev panel needs to render, when it is on. */
 export interface DevPanelView {
@@ -128,6 +136,8 @@ export interface Greeting {
 export const home = (options: {
   readonly greeting: Option.Option<Greeting>
   readonly websiteEnabled: boolean
+  /** Whether the simulated mini program (phone-number login) is there. */
+  readonly miniProgramEnabled: boolean
   readonly dev: Option.Option<DevPanelView>
 }): string => {
   const greeting = Option.match(options.greeting, {
@@ -140,6 +150,9 @@ export const home = (options: {
   const website = options.websiteEnabled
     ? `<a class="btn" id="login-website" href="/login/website">微信扫码登录<small>Scan a QR code with WeChat · website app, snsapi_login</small></a>`
     : `<p class="muted" id="website-disabled">扫码登录未配置 · QR login is not configured (set WECHAT_WEBSITE_APP_ID).</p>`
+  const miniProgram = options.miniProgramEnabled
+    ? `<a class="btn" id="to-mini-program" href="/mini-program">小程序手机号登录（模拟）<small>Mini program: log in with a phone number · a simulated client, code2Session + getPhoneNumber</small></a>`
+    : ""
   return layout({
     title: "微信登录",
     dev: options.dev,
@@ -151,6 +164,7 @@ ${greeting}
 <div class="actions">
 <a class="btn primary" id="login-official" href="/login/official">使用微信登录<small>Log in with WeChat · official account, snsapi_userinfo</small></a>
 ${website}
+${miniProgram}
 </div>`
   })
 }
@@ -290,5 +304,52 @@ ${main}
 </div>
 <p class="reason">reason: <code>${p.reason}</code> · HTTP ${p.status}</p>
 </div>`
+  })
+}
+
+/**
+ * The simulated mini program: a phone-shaped frame with the WeChat user the phone is logged in with
+ * (a sandbox test user) and the `getPhoneNumber` button. The button stays disabled until the page's
+ * script (`/mini-program/client.js`) runs; the steps and the answer are filled in by it.
+ */
+export const miniProgram = (options: {
+  readonly appId: string
+  readonly users: ReadonlyArray<SandboxUser>
+  readonly dev: Option.Option<DevPanelView>
+}): string => {
+  const users = options.users.length === 0
+    ? `<p id="mini-no-users">沙盒无法连接 · the sandbox did not answer</p>`
+    : options.users.map((user, i) =>
+      `<label><input type="radio" name="user" value="${escapeHtml(user.id)}" id="mini-user-${escapeHtml(user.id)}"${
+        i === 0 ? " checked" : ""
+      }> ${escapeHtml(user.nickname)} <code>${escapeHtml(user.id)}</code></label>`
+    ).join("\n")
+  return layout({
+    title: "小程序手机号登录",
+    dev: options.dev,
+    body: `<h1>小程序手机号登录 · Mini program phone-number login</h1>
+<p class="en">A simulated mini program: its script does what a mini program does in WeChat, and the sandbox plays WeChat's client.</p>
+<p>自 2022 年 10 月 25 日起，小程序的 <code>getUserProfile</code> / <code>getUserInfo</code> 只给出灰色头像和“微信用户”。用户的身份是 <code>wx.login()</code> 的 code（服务器用 <code>code2Session</code> 换取 openid），加上用户同意后“获取手机号”按钮给出的 code（服务器用应用的 access token 调 <code>getPhoneNumber</code> 换取手机号）。</p>
+<p class="muted">Since 2022-10-25 a mini program gets a grey avatar and “微信用户” from getUserProfile / getUserInfo. Who the user is comes from <code>wx.login()</code>'s code (the server's <code>code2Session</code>: the openid) and the code of the phone number button (the server's <code>getPhoneNumber</code>, with the app access token: the phone number). Both codes are single-use, valid 5 minutes, and never shown here.</p>
+<div class="phone" id="mini-program" data-app-id="${escapeHtml(options.appId)}">
+<div class="bar">沙盒小程序 · <code>${escapeHtml(options.appId)}</code></div>
+<div class="screen">
+<fieldset id="mini-users"><legend>这部手机上的微信用户 · The WeChat user on this phone</legend>
+${users}
+</fieldset>
+<button class="btn primary" id="phone-login" type="button" disabled>手机号快捷登录<small>Log in with your phone number (getPhoneNumber)</small></button>
+<noscript><p>This page plays a mini program with JavaScript: turn it on.</p></noscript>
+<ol id="mini-steps"></ol>
+<p id="mini-error" hidden></p>
+<dl id="mini-result" hidden>
+<dt>openid</dt><dd><code id="mini-openid"></code></dd>
+<dt>unionid</dt><dd><code id="mini-unionid"></code></dd>
+<dt>手机号 · Phone</dt><dd id="mini-phone"></dd>
+<dt>国家码 · Country code</dt><dd id="mini-country"></dd>
+</dl>
+</div>
+</div>
+<p class="muted">服务器只把 openid 和手机号交给小程序，session_key 和应用的 access token 留在服务器上。The server gives the mini program the openid and the phone number; the session key and the app access token stay on the server.</p>
+<script src="/mini-program/client.js" type="module"></script>`
   })
 }

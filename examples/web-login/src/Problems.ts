@@ -22,6 +22,9 @@ export type Reason =
   | "not-found"
   | "too-large"
   | "length-required"
+  | "unsupported-type"
+  | "bad-request"
+  | "phone-code"
 
 /** An error page's text, HTTP status and what the person can do next. */
 export interface Problem {
@@ -107,6 +110,21 @@ export const problems: { readonly [R in Reason]: Problem } = {
   "length-required": problem("length-required", 411, false, ["请求缺少长度", "Length required"], [
     "提交的内容必须注明长度（Content-Length），且不超过 16 KiB。",
     "The request body must state its length (Content-Length) and be at most 16 KiB."
+  ]),
+  "unsupported-type": problem("unsupported-type", 415, false, ["内容类型不支持", "Unsupported content type"], [
+    "这个接口只接受 JSON（Content-Type: application/json）。",
+    "This endpoint takes JSON only (Content-Type: application/json)."
+  ]),
+  "bad-request": problem("bad-request", 400, false, ["请求无效", "Bad request"], [
+    "提交的内容缺少必需的字段，或格式不对。",
+    "The request body lacks a required field or is not in the expected form."
+  ]),
+  "phone-code": problem("phone-code", 400, false, [
+    "手机号授权已失效",
+    "The phone number authorization is no longer valid"
+  ], [
+    "获取手机号按钮给出的 code 只能使用一次，且 5 分钟内有效。请再点一次按钮。",
+    "The code of the phone number button works once, within 5 minutes. Please press the button again."
   ])
 }
 

@@ -1,16 +1,25 @@
 /**
- * The wiring: the token and session stores (SQLite file or memory), one `WeChatOAuth` per WeChat app
- * (in demo mode against a sandbox WeChat started here as a real HTTP server), and the app's HTTP
- * server.
+ * The wiring: the token, app token and session stores (SQLite file or memory), one `WeChatOAuth` per
+ * WeChat app and a `MiniProgram` with its `AppToken` for the mini program (in demo mode against a
+ * sandbox WeChat started here as a real HTTP server), and the app's HTTP server.
  * `main.ts` runs `layerFromEnv`; the tests run `layer(config)` on port 0.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { TokenStore, WeChatConfig, WeChatError, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
+import {
+  AppToken,
+  AppTokenStore,
+  MiniProgram,
+  TokenStore,
+  WeChatConfig,
+  WeChatError,
+  WeChatHttpClient,
+  WeChatOAuth
+} from "@wxauth/core"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
-import { SqlTokenStore } from "@wxauth/store-sql"
+import { SqlAppTokenStore, SqlTokenStore } from "@wxauth/store-sql"
 import * as Cause from "effect/Cause"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -32,6 +41,8 @@ export interface ServerInfo {
   readonly url: string
   /** The sandbox WeChat's URL, in demo mode (or when `SANDBOX_URL` is set). */
   readonly sandboxUrl: Option.Option<string>
+  /** The simulated mini program's page, when there is a mini program and a sandbox to play its client. */
+  readonly miniProgramUrl: Option.Option<string>
   readonly mode: AppConfig.Mode["_tag"]
   /** Where tokens are kept, for people: `SQLite <file>` or `memory`. */
   readonly store: string
@@ -118,15 +129,17 @@ const sqliteLayer = (filename: string) => {
 }
 
 /**
- * The token store (`@wxauth/store-sql`) and the session store, both in a SQLite file (its directory
- * is created), or both in memory.
+ * The token store and the app token store (`@wxauth/store-sql`) and the session store, all in a
+ * SQLite file (its directory is created), or all in memory.
  */
 export const storeLayer = (
   store: AppConfig.Store
-): Layer.Layer<TokenStore.TokenStore | SessionStore.SessionStore, StartError> =>
+): Layer.Layer<TokenStore.TokenStore | AppTokenStore.AppTokenStore | SessionStore.SessionStore, StartError> =>
   store._tag === "Memory"
-    ? Layer.merge(TokenStore.layerMemory, SessionStore.layerMemory)
-    : Layer.merge(SqlTokenStore.layer(), SessionStore.layerSql).pipe(Layer.provide(sqliteLayer(store.filename)))
+    ? Layer.mergeAll(TokenStore.layerMemory, AppTokenStore.layerMemory, SessionStore.layerMemory)
+    : Layer.mergeAll(SqlTokenStore.layer(), SqlAppTokenStore.layer(), SessionStore.layerSql).pipe(
+      Layer.provide(sqliteLayer(store.filename))
+    )
 
 /**
  * The HTTP client for WeChat (and for the dev panel's sandbox controls): core's lean client on an
@@ -137,6 +150,7 @@ const HttpClientLive = WeChatHttpClient.layer()
 interface WeChatApps {
   readonly officialAccount: WeChatConfig.Options
   readonly website: Option.Option<WeChatConfig.Options>
+  readonly miniProgram: Option.Option<WeChatConfig.Options>
   readonly sandboxUrl: Option.Option<string>
 }
 
@@ -157,12 +171,24 @@ const wechatApps = (mode: AppConfig.Mode) =>
     return {
       officialAccount: options(Sandbox.defaultApps.officialAccount),
       website: Option.some(options(Sandbox.defaultApps.website)),
+      miniProgram: Option.some(options(Sandbox.defaultApps.miniProgram)),
       sandboxUrl: Option.some(url)
     } satisfies WeChatApps
   })
 
 /** One login service per app: `WeChatOAuth.make` with that app's `WeChatConfig`. */
 const oauthFor = (options: WeChatConfig.Options) => WeChatOAuth.make.pipe(Effect.provide(WeChatConfig.layer(options)))
+
+/**
+ * The mini program's service, with its app access token (`AppToken`, kept in the `AppTokenStore`:
+ * fetched once, shared by every process on the same store). Session keys stay in this process's
+ * memory (`MiniProgram`'s default): the example does not use them after the login.
+ */
+const miniProgramFor = (options: WeChatConfig.Options) =>
+  Effect.gen(function*() {
+    const appToken = yield* AppToken.make
+    return yield* MiniProgram.make.pipe(Effect.provideService(AppToken.AppToken, appToken))
+  }).pipe(Effect.provide(WeChatConfig.layer(options)))
 
 /** The `WebLogin` service. */
 export const webLoginLayer = (config: AppConfig.AppConfig) =>
@@ -173,6 +199,9 @@ export const webLoginLayer = (config: AppConfig.AppConfig) =>
       const officialAccount = yield* oauthFor(apps.officialAccount)
       const website = Option.isSome(apps.website)
         ? Option.some(yield* oauthFor(apps.website.value))
+        : Option.none()
+      const miniProgram = Option.isSome(apps.miniProgram)
+        ? Option.some(yield* miniProgramFor(apps.miniProgram.value))
         : Option.none()
       if (Option.isNone(config.sessionSecret) && config.mode._tag === "Live") {
         yield* Effect.logWarning("web-login: SESSION_SECRET is not set; sessions end when the process stops")
@@ -187,6 +216,7 @@ export const webLoginLayer = (config: AppConfig.AppConfig) =>
       return {
         officialAccount,
         website,
+        miniProgram,
         sessionKey: Option.match(config.sessionSecret, { onNone: Session.randomKey, onSome: Session.keyFromSecret }),
         sessions: yield* SessionStore.SessionStore,
         publicUrl: config.publicUrl,
@@ -231,9 +261,13 @@ export const layer = (config: AppConfig.AppConfig): Layer.Layer<WebLoginServer |
     Effect.gen(function*() {
       const server = yield* HttpServer.HttpServer
       const web = yield* WebLogin
+      const url = urlOf(server.address)
       return {
-        url: urlOf(server.address),
+        url,
         sandboxUrl: web.sandboxUrl,
+        miniProgramUrl: Option.isSome(web.miniProgram) && Option.isSome(web.sandboxUrl)
+          ? Option.some(`${url}/mini-program`)
+          : Option.none(),
         mode: config.mode._tag,
         store: config.store._tag === "Memory" ? "memory" : `SQLite ${config.store.filename}`
       }

@@ -1,9 +1,10 @@
 /**
  * What the routes work with: one `WeChatOAuth` service per WeChat app (official account, and the
- * Open Platform website app when there is one), the sessions and the key that signs their cookies,
- * the public origin, a small profile cache and, in demo mode, the sandbox the dev panel controls.
+ * Open Platform website app when there is one), the `MiniProgram` service when there is a mini
+ * program, the sessions and the key that signs their cookies, the public origin, a small profile
+ * cache and, in demo mode, the sandbox the dev panel controls.
  */
-import type { UserInfo, WeChatOAuth } from "@wxauth/core"
+import type { MiniProgram, UserInfo, WeChatOAuth } from "@wxauth/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -50,6 +51,11 @@ export const makeProfileCache = (maxEntries = 10_000): Effect.Effect<ProfileCach
 export interface WebLoginShape {
   readonly officialAccount: WeChatOAuth.WeChatOAuthShape
   readonly website: Option.Option<WeChatOAuth.WeChatOAuthShape>
+  /**
+   * The mini program's phone-number login (`None`: no mini program). Its app access token is kept
+   * in the token store's `AppTokenStore`, shared by every process of the app.
+   */
+  readonly miniProgram: Option.Option<MiniProgram.MiniProgramShape>
   /** Signs the session cookie. */
   readonly sessionKey: Redacted.Redacted<Uint8Array>
   /** The server's record of sessions: who each session id stands for, until when. */

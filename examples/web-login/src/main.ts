@@ -22,6 +22,10 @@ const banner = (info: Server.ServerInfo): string =>
       onNone: () => [],
       onSome: (url) => [`  Sandbox:  ${url}   (the local WeChat: consent pages, sns API, /__sandbox/ controls)`]
     }),
+    ...Option.match(info.miniProgramUrl, {
+      onNone: () => [],
+      onSome: (url) => [`  Mini:     ${url}   (a simulated mini program: phone-number login)`]
+    }),
     `  Tokens:   ${info.store}`,
     "",
     info.mode === "Demo"

@@ -30,13 +30,15 @@ describe("AppConfig", () => {
       assert.isTrue(Option.isNone(config.sessionSecret))
     }))
 
-  it.effect("with WeChat credentials: live mode, both apps sharing the hosts and the state secret", () =>
+  it.effect("with WeChat credentials: live mode, the three apps sharing the hosts and the state secret", () =>
     Effect.gen(function*() {
       const config = yield* configFrom({
         WECHAT_APP_ID: "wx1234567890abcdef",
         WECHAT_APP_SECRET: "official-secret",
         WECHAT_WEBSITE_APP_ID: "wxfedcba0987654321",
         WECHAT_WEBSITE_APP_SECRET: "website-secret",
+        WECHAT_MINI_APP_ID: "wx0011223344556677",
+        WECHAT_MINI_APP_SECRET: "mini-secret",
         WECHAT_API_BASE_URL: "http://127.0.0.1:8800",
         WECHAT_OPEN_BASE_URL: "http://127.0.0.1:8800",
         WECHAT_STATE_SECRET: "a state secret of some length",
@@ -54,6 +56,10 @@ describe("AppConfig", () => {
       assert.strictEqual(website.appId, "wxfedcba0987654321")
       assert.strictEqual(website.openBaseUrl, "http://127.0.0.1:8800")
       assert.isDefined(website.stateSecret)
+      const mini = Option.getOrThrow(config.mode.miniProgram)
+      assert.strictEqual(mini.appId, "wx0011223344556677")
+      assert.strictEqual(Redacted.value(mini.appSecret as Redacted.Redacted), "mini-secret")
+      assert.strictEqual(mini.apiBaseUrl, "http://127.0.0.1:8800")
       assert.strictEqual(Option.getOrThrow(config.publicUrl), "https://login.example.com")
       assert.deepStrictEqual(config.store, { _tag: "Memory" })
       assert.strictEqual(config.port, 8080)
@@ -69,6 +75,10 @@ describe("AppConfig", () => {
           WECHAT_WEBSITE_APP_ID: "wxfedcba0987654321"
         }),
         "WECHAT_WEBSITE_APP_SECRET"
+      )
+      assert.include(
+        yield* failure({ WECHAT_APP_ID: "wx1234567890abcdef", WECHAT_APP_SECRET: "s", WECHAT_MINI_APP_ID: "wx00" }),
+        "WECHAT_MINI_APP_SECRET"
       )
     }))
 

@@ -10,7 +10,7 @@ import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Server from "../src/Server.js"
 import { WebLoginServer } from "../src/Server.js"
-import { Browser, configFrom, liveApp, login, OA, textOf } from "./helpers.js"
+import { Browser, configFrom, liveApp, login, MINI, OA, sandboxControl, textOf } from "./helpers.js"
 
 /** The warnings logged while the app's services start with these variables. */
 const startupWarnings = (env: Record<string, string>) =>
@@ -88,10 +88,47 @@ describe("web-login in live mode (WECHAT_* variables)", () => {
         assert.strictEqual(page.status, 404)
         assert.include(page.text, "此登录方式未启用")
         assert.strictEqual((yield* browser.post("/dev/faults", { preset: "clear" })).status, 404)
+        // no mini program configured: no phone-number login, no simulated client
+        assert.notInclude(home.text, `id="to-mini-program"`)
+        assert.strictEqual((yield* browser.get("/mini-program")).status, 404)
+        const api = yield* browser.postJson("/api/mini-program/login", { loginCode: "a", phoneCode: "b" })
+        assert.strictEqual(api.status, 404)
+        assert.strictEqual(JSON.parse(api.text).error, "not-found")
 
         const { answer } = yield* login(browser)
         assert.strictEqual(answer.status, 303)
         assert.strictEqual(textOf((yield* browser.get("/profile")).text, "nickname"), "张三")
+      }))
+  })
+
+  layer(
+    liveApp((sandboxUrl) => ({
+      WECHAT_APP_ID: OA.appId,
+      WECHAT_APP_SECRET: OA.secret,
+      WECHAT_MINI_APP_ID: MINI.appId,
+      WECHAT_MINI_APP_SECRET: MINI.secret,
+      WECHAT_API_BASE_URL: sandboxUrl,
+      SANDBOX_URL: sandboxUrl
+    })),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("with WECHAT_MINI_APP_ID the phone-number login works; with SANDBOX_URL, so does the simulated client", () =>
+      Effect.gen(function*() {
+        const server = yield* WebLoginServer
+        const sandboxUrl = Option.getOrThrow(server.sandboxUrl)
+        const browser = new Browser(server.url)
+        assert.include((yield* browser.get("/")).text, `id="to-mini-program"`)
+        assert.include((yield* browser.get("/mini-program")).text, `data-app-id="${MINI.appId}"`)
+        const code = (path: string) =>
+          Effect.map(browser.postJson(path, { user: "alice" }), (answer) => JSON.parse(answer.text).code as string)
+        const answer = yield* browser.postJson("/api/mini-program/login", {
+          loginCode: yield* code("/mini-program/wx/login"),
+          phoneCode: yield* code("/mini-program/wx/phone-code")
+        })
+        assert.strictEqual(answer.status, 200, answer.text)
+        const config = yield* sandboxControl(sandboxUrl, "GET", "config")
+        assert.strictEqual(JSON.parse(answer.text).openid, config.openids[MINI.appId].alice)
+        assert.strictEqual(JSON.parse(answer.text).phoneNumber, "13800000001")
       }))
   })
 

@@ -15,6 +15,7 @@ import * as Server from "../src/Server.js"
 
 export const OA = Sandbox.defaultApps.officialAccount
 export const WEB = Sandbox.defaultApps.website
+export const MINI = Sandbox.defaultApps.miniProgram
 
 /** A fresh SQLite file in a temporary directory. */
 export const tempSqliteFile = (): string =>
@@ -71,7 +72,12 @@ export class Browser {
   request(
     method: "GET" | "POST",
     path: string,
-    options: { readonly form?: Record<string, string>; readonly headers?: Record<string, string> } = {}
+    options: {
+      readonly form?: Record<string, string>
+      /** A body sent as it is, as `application/json` unless `headers` say otherwise. */
+      readonly body?: string
+      readonly headers?: Record<string, string>
+    } = {}
   ): Effect.Effect<Answer> {
     return Effect.promise(async () => {
       const url = new URL(path, this.base)
@@ -88,6 +94,10 @@ export class Browser {
       if (options.form !== undefined) {
         body = new URLSearchParams(options.form).toString()
         headers["content-type"] = "application/x-www-form-urlencoded"
+      }
+      if (options.body !== undefined) {
+        body = options.body
+        headers["content-type"] ??= "application/json"
       }
       const response = await fetch(url, { method, headers, body, redirect: "manual" })
       const setCookies = response.headers.getSetCookie()
@@ -110,6 +120,12 @@ export class Browser {
 
   post(path: string, form: Record<string, string> = {}, headers?: Record<string, string>): Effect.Effect<Answer> {
     return this.request("POST", path, headers === undefined ? { form } : { form, headers })
+  }
+
+  /** POSTs `body` as JSON (a string is sent as it is). */
+  postJson(path: string, body: unknown, headers?: Record<string, string>): Effect.Effect<Answer> {
+    const text = typeof body === "string" ? body : JSON.stringify(body)
+    return this.request("POST", path, headers === undefined ? { body: text } : { body: text, headers })
   }
 
   private remember(setCookies: ReadonlyArray<string>) {
