@@ -16,7 +16,7 @@ import * as Url from "node:url"
 import type { Browser, Page } from "playwright-core"
 import { chromium } from "playwright-core"
 import { WebLoginServer } from "../src/Server.js"
-import { demoApp } from "./helpers.js"
+import { demoApp, MINI, sandboxControl } from "./helpers.js"
 
 const executablePath = "/usr/bin/chromium"
 const hasChromium = Fs.existsSync(executablePath)
@@ -128,6 +128,9 @@ describe.skipIf(!hasChromium && !inCi)("web-login in Chromium", () => {
           assert.match(yield* text(page, "#openid"), /^[A-Za-z0-9_-]{28}$/)
           assert.strictEqual(yield* text(page, "#unionid"), "olzWokv71Boc1knksRfAoCKqK1O9")
           assert.include(yield* text(page, "#token-expiry"), "UTC")
+          // the profile as WeChat gives it today: no gender or region, and a note saying so
+          assert.include(yield* text(page, "#profile-note"), "微信不再提供性别和地区")
+          assert.strictEqual(yield* step(() => page.locator("#gender-region").count()), 0)
           // the callback answered with a redirect away that lets no Referer carry the code
           const callbackResponse = yield* step(() => callbackRequest.response())
           assert.strictEqual(callbackResponse?.status(), 303)
@@ -200,6 +203,46 @@ describe.skipIf(!hasChromium && !inCi)("web-login in Chromium", () => {
           assert.strictEqual(yield* text(page, "#nickname"), "李四")
           assert.include(yield* text(page, "#login-method"), "wxsandboxwebsite01")
           yield* shot(page, "08-website-profile")
+        })
+      ))
+
+    it.effect("mini program: the simulated client's phone-number login shows the openid and the phone number", () =>
+      withPage((page) =>
+        Effect.gen(function*() {
+          const { sandboxUrl, url } = yield* WebLoginServer
+          const config = yield* sandboxControl(Option.getOrThrow(sandboxUrl), "GET", "config")
+          yield* step(() => page.goto(url))
+          yield* step(() => page.locator("#to-mini-program").click())
+          yield* step(() => page.waitForURL((u) => u.pathname === "/mini-program"))
+          yield* shot(page, "12-mini-program")
+          yield* step(() => page.locator("#mini-user-bob").check())
+          // the codes WeChat's side gives the page (for the assertion that the page never shows them)
+          const codes: Array<string> = []
+          page.on("response", (response) => {
+            if (new URL(response.url()).pathname.startsWith("/mini-program/wx/")) {
+              void response.json().then((body: { code?: string }) => body.code !== undefined && codes.push(body.code))
+            }
+          })
+          const login = page.waitForResponse((r) => new URL(r.url()).pathname === "/api/mini-program/login")
+          yield* step(() => page.locator("#phone-login").click())
+          assert.strictEqual((yield* step(() => login)).status(), 200)
+          yield* step(() => page.locator("#mini-result").waitFor({ state: "visible" }))
+          assert.strictEqual(yield* text(page, "#mini-phone"), "13800000002")
+          assert.strictEqual(yield* text(page, "#mini-country"), "+86")
+          assert.strictEqual(yield* text(page, "#mini-openid"), config.openids[MINI.appId].bob)
+          assert.strictEqual(yield* step(() => page.locator("#mini-steps li[data-state=done]").count()), 3)
+          assert.strictEqual(codes.length, 2, "wx.login() and the getPhoneNumber button each gave a code")
+          const content = yield* step(() => page.content())
+          for (const code of codes) assert.notInclude(content, code)
+          yield* shot(page, "13-mini-program-logged-in")
+
+          // the same page again: a fresh pair of codes, another login
+          yield* step(() => page.locator("#mini-user-alice").check())
+          yield* step(() => page.locator("#phone-login").click())
+          yield* step(() =>
+            page.waitForFunction(() => document.getElementById("mini-phone")?.textContent === "13800000001")
+          )
+          assert.strictEqual(yield* text(page, "#mini-openid"), config.openids[MINI.appId].alice)
         })
       ))
 
