@@ -55,7 +55,9 @@ export interface AppTokenStoreShape {
 export class AppTokenStore extends Context.Tag("@wxauth/core/AppTokenStore")<AppTokenStore, AppTokenStoreShape>() {}
 
 const notAToken = (operation: string) =>
-  Effect.fail(new TokenStoreError({ operation, description: "the value is not an AppAccessToken" }))
+  Effect.fail(
+    new TokenStoreError({ operation, description: "the value is not an AppAccessToken with finite times" })
+  )
 
 const notAnAppId = (operation: string) =>
   Effect.fail(new TokenStoreError({ operation, description: "the appId must be a non-empty string" }))
@@ -84,7 +86,8 @@ export const makeMemory = (options?: { readonly maxEntries?: number | undefined 
       set: (appId, token) =>
         !isAppId(appId)
           ? notAnAppId("set")
-          : !(token instanceof AppAccessToken)
+          : !(token instanceof AppAccessToken) || !Number.isFinite(token.obtainedAt) ||
+              !Number.isFinite(token.expiresAt)
           ? notAToken("set")
           : Effect.sync(() => {
             const existing = tokens.get(appId)
