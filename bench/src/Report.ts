@@ -1,6 +1,7 @@
 /**
  * The results: one record per run (with ratios to the raw client at the same concurrency), the
- * printed table, the target checks and `bench/results/latest.json`.
+ * printed table, the target checks and `bench/results/latest.json`; the getPhoneNumber runs, with
+ * their own raw client, in a section of their own.
  */
 import type { Measurement } from "./Harness.js"
 import type { MemoryResult } from "./Memory.js"
@@ -61,6 +62,23 @@ export interface Results {
   readonly storm: ReadonlyArray<StormResult>
   readonly memory: MemoryResult | null
   readonly targets: ReadonlyArray<Target>
+  /**
+   * `getPhoneNumber` with a warm app token against a raw request (ratios to that raw run). It has its
+   * own time and revision: `--phone-only` measures it alone and keeps the rest of the file.
+   */
+  readonly phoneNumber?: PhoneNumberResults | null | undefined
+}
+
+export interface PhoneNumberResults {
+  readonly generatedAt: string
+  readonly revision: Results["revision"]
+  readonly loadAverageAtStart: ReadonlyArray<number>
+  readonly settings: {
+    readonly calls: Record<string, number>
+    readonly warmUpCalls: Record<string, number>
+    readonly rounds: number
+  }
+  readonly runs: ReadonlyArray<Run>
 }
 
 export interface Measured extends Measurement {
@@ -149,6 +167,45 @@ const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n")
 }
 
+const runTable = (runs: ReadonlyArray<Run>) =>
+  table(
+    ["run", "c", "calls/s", "x raw", "p50 ms", "x raw", "p99 ms", "x raw", "CPU µs/call", "x raw", "server µs/call"],
+    runs.map((r) => [
+      r.name,
+      String(r.concurrency),
+      String(r.callsPerSec),
+      fixed(r.ratios.callsPerSec, 2),
+      fixed(r.p50Ms, 2),
+      fixed(r.ratios.p50Ms, 2),
+      fixed(r.p99Ms, 2),
+      fixed(r.ratios.p99Ms, 2),
+      fixed(r.cpuUsPerCall, 0),
+      fixed(r.ratios.cpuUsPerCall, 2),
+      fixed(r.serverCpuUsPerCall, 0)
+    ])
+  )
+
+/** The getPhoneNumber section: its table, and wxauth's ratios to raw at each concurrency. */
+export const formatPhoneNumber = (phone: PhoneNumberResults): string => {
+  const out: Array<string> = []
+  out.push(
+    `getPhoneNumber with a warm app token vs a raw request (${phone.generatedAt}; calls per run: ${
+      Object.entries(phone.settings.calls).map(([c, n]) => `${n} at c=${c}`).join(", ")
+    }; best of ${phone.settings.rounds} round(s))`
+  )
+  out.push("")
+  out.push(runTable(phone.runs))
+  out.push("")
+  for (const r of phone.runs.filter((r) => r.client === "wxauth")) {
+    out.push(
+      `ratio: ${r.name} at c=${r.concurrency}: ${fixed(r.ratios.callsPerSec, 3)}x raw calls/s, ${
+        fixed(r.ratios.cpuUsPerCall, 2)
+      }x raw CPU per call`
+    )
+  }
+  return out.join("\n")
+}
+
 /** The printed report. */
 export const format = (results: Results): string => {
   const out: Array<string> = []
@@ -170,22 +227,7 @@ export const format = (results: Results): string => {
     }; best of ${results.settings.rounds} round(s); wxauth via ${results.settings.wxauthRunner}`
   )
   out.push("")
-  out.push(table(
-    ["run", "c", "calls/s", "x raw", "p50 ms", "x raw", "p99 ms", "x raw", "CPU µs/call", "x raw", "server µs/call"],
-    results.runs.map((r) => [
-      r.name,
-      String(r.concurrency),
-      String(r.callsPerSec),
-      fixed(r.ratios.callsPerSec, 2),
-      fixed(r.p50Ms, 2),
-      fixed(r.ratios.p50Ms, 2),
-      fixed(r.p99Ms, 2),
-      fixed(r.ratios.p99Ms, 2),
-      fixed(r.cpuUsPerCall, 0),
-      fixed(r.ratios.cpuUsPerCall, 2),
-      fixed(r.serverCpuUsPerCall, 0)
-    ])
-  ))
+  out.push(runTable(results.runs))
   const redisRuns = results.runs.filter((r) => r.redisCpuUsPerCall !== null)
   if (redisRuns.length > 0) {
     out.push("")
@@ -219,6 +261,10 @@ export const format = (results: Results): string => {
       `memory at ${mem.tokens} tokens: wxauth memory store ${mem.wxauthMemoryStoreBytesPerToken} B/token; ` +
         `wechat-oauth's store ${mem.wechatOAuthStoreBytesPerToken} B/token`
     )
+  }
+  if (results.phoneNumber !== undefined && results.phoneNumber !== null) {
+    out.push("")
+    out.push(formatPhoneNumber(results.phoneNumber))
   }
   out.push("")
   for (const t of results.targets) out.push(`${t.met ? "MET " : "MISS"}  ${t.name}: ${t.measured}`)

@@ -1,7 +1,7 @@
 /**
  * The sandbox server as a child process, and its HTTP controls (`/__sandbox/...`): consent
  * (`approve`), the clock, the call counters, and a plain code exchange for the clients that do not
- * exchange codes themselves.
+ * exchange codes themselves; over IPC, phone-number codes in bulk (`phoneCodes`).
  */
 import { Sandbox } from "@wxauth/sandbox"
 import { type ChildProcess, fork } from "node:child_process"
@@ -12,13 +12,28 @@ import { request } from "undici"
 export type FromServer =
   | { readonly type: "ready"; readonly url: string }
   | { readonly type: "cpu"; readonly id: number; readonly usage: NodeJS.CpuUsage }
+  | { readonly type: "phoneCodes"; readonly id: number; readonly codes: ReadonlyArray<string> }
+  | { readonly type: "failed"; readonly id: number; readonly message: string }
 
 /** Messages to the server process. */
-export type ToServer = { readonly type: "cpu"; readonly id: number } | { readonly type: "stop" }
+export type ToServer =
+  | { readonly type: "cpu"; readonly id: number }
+  | {
+    readonly type: "phoneCodes"
+    readonly id: number
+    readonly appId: string
+    readonly user: string
+    readonly count: number
+  }
+  | { readonly type: "stop" }
 
 /** The app every client logs in to, and the user. */
 export const app = Sandbox.defaultApps.officialAccount
 export const user = "alice"
+
+/** The mini program of the getPhoneNumber runs, and the phone number the sandbox gives `user`. */
+export const miniProgram = Sandbox.defaultApps.miniProgram
+export const userPhoneNumber = Sandbox.defaultUsers.find((u) => u.id === user)!.phoneNumber!
 export const redirectUri = "https://bench.example/wechat/callback"
 export const state = "bench"
 
@@ -37,6 +52,12 @@ export interface SandboxProcess {
   readonly pid: number
   /** The server process's own `process.cpuUsage()`. */
   readonly cpuUsage: () => Promise<NodeJS.CpuUsage>
+  /**
+   * `count` phone-number codes of `user` for the mini program, as the `getPhoneNumber` button gives
+   * them (single-use, 5 minutes), minted in the server process by the sandbox's own
+   * `phoneNumberCode` (one IPC message, not `count` control requests).
+   */
+  readonly phoneCodes: (count: number) => Promise<ReadonlyArray<string>>
   /** A consent by `alice` (snsapi_userinfo): the callback URL, with a fresh code. */
   readonly approve: () => Promise<string>
   /** A consent and its code exchanged by a plain GET: a token of its own. */
@@ -68,13 +89,22 @@ const json = async (url: string, method: "GET" | "POST" = "GET", body?: unknown)
 export const start = (): Promise<SandboxProcess> =>
   new Promise((resolve, reject) => {
     const child: ChildProcess = fork(serverEntry, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
-    const pending = new Map<number, (usage: NodeJS.CpuUsage) => void>()
+    const pending = new Map<number, (message: FromServer) => void>()
     let nextId = 0
+    const ask = <A>(message: (id: number) => ToServer, answer: (message: FromServer) => A) =>
+      new Promise<A>((resolveAnswer, rejectAnswer) => {
+        const id = nextId++
+        pending.set(id, (reply) => {
+          if (reply.type === "failed") rejectAnswer(new Error(`the sandbox server: ${reply.message}`))
+          else resolveAnswer(answer(reply))
+        })
+        child.send(message(id))
+      })
     const onExit = (code: number | null) => reject(new Error(`the sandbox server exited (${code})`))
     child.once("exit", onExit)
     child.on("message", (message: FromServer) => {
-      if (message.type === "cpu") {
-        pending.get(message.id)?.(message.usage)
+      if (message.type !== "ready") {
+        pending.get(message.id)?.(message)
         pending.delete(message.id)
         return
       }
@@ -94,11 +124,12 @@ export const start = (): Promise<SandboxProcess> =>
         url,
         pid: child.pid!,
         cpuUsage: () =>
-          new Promise((resolveUsage) => {
-            const id = nextId++
-            pending.set(id, resolveUsage)
-            child.send({ type: "cpu", id } satisfies ToServer)
-          }),
+          ask((id) => ({ type: "cpu", id }), (reply) => (reply as Extract<FromServer, { type: "cpu" }>).usage),
+        phoneCodes: (count) =>
+          ask(
+            (id) => ({ type: "phoneCodes", id, appId: miniProgram.appId, user, count }),
+            (reply) => (reply as Extract<FromServer, { type: "phoneCodes" }>).codes
+          ),
         approve,
         grant: async () => {
           const code = new URL(await approve()).searchParams.get("code")!

@@ -1,9 +1,11 @@
 /**
  * `npm run bench`: raw undici, wechat-oauth 1.5.0 and wxauth `getUser` against one sandbox server
- * (a child process on 127.0.0.1), at concurrency 1 and 64; the refresh storm; memory per stored
- * token. Prints a table and writes `bench/results/latest.json` and `latest.png`.
+ * (a child process on 127.0.0.1), at concurrency 1 and 64; `MiniProgram.getPhoneNumber` with a warm
+ * app token against a raw request; the refresh storm; memory per stored token. Prints a table and
+ * writes `bench/results/latest.json` and `latest.png`.
  *
- * Options: `--quick` (a tenth of the calls, for trying things out), `--no-redis`, `--no-chart`;
+ * Options: `--quick` (a tenth of the calls, for trying things out), `--no-redis`, `--no-chart`,
+ * `--phone-only` (only the getPhoneNumber runs, written into the existing `latest.json`);
  * `BENCH_ROUNDS=n` measures every run n times, in alternating order, and keeps the fastest (default 3;
  * wechat-oauth without keep-alive, the slowest, is measured once); `REDIS_URL`
  * (default `redis://127.0.0.1:6379`).
@@ -17,6 +19,7 @@ import * as Chart from "./Chart.js"
 import * as Harness from "./Harness.js"
 import * as Legacy from "./Legacy.js"
 import * as Memory from "./Memory.js"
+import * as Phone from "./Phone.js"
 import * as Raw from "./Raw.js"
 import * as Report from "./Report.js"
 import * as SandboxProcess from "./SandboxProcess.js"
@@ -25,6 +28,7 @@ import * as Wxauth from "./Wxauth.js"
 
 const args = new Set(process.argv.slice(2))
 const quick = args.has("--quick")
+const phoneOnly = args.has("--phone-only")
 const scale = quick ? 10 : 1
 const concurrencies = [1, 64] as const
 const calls: Record<number, number> = { 1: 3_000 / scale, 64: 20_000 / scale }
@@ -85,6 +89,80 @@ const revision = (): Report.Results["revision"] => {
   }
 }
 
+/** Keeps the fastest round of each run (by name and concurrency). */
+const keepFastest = (measured: Array<Report.Measured>, entry: Report.Measured) => {
+  const index = measured.findIndex((e) => e.name === entry.name && e.concurrency === entry.concurrency)
+  if (index === -1) measured.push(entry)
+  else if (entry.callsPerSec > measured[index].callsPerSec) measured[index] = entry
+}
+
+const logRound = (round: number, name: string, m: Harness.Measurement) =>
+  log(
+    `bench: round ${round + 1}, c=${m.concurrency} ${name}: ${m.callsPerSec.toFixed(0)} calls/s, p50 ${
+      m.p50Ms.toFixed(2)
+    } ms, p99 ${m.p99Ms.toFixed(2)} ms, ${m.cpuUsPerCall.toFixed(0)} µs CPU/call`
+  )
+
+/**
+ * getPhoneNumber: the raw request, and wxauth through `runPromise` and as fibers. Every call uses
+ * up a phone code, so each warm-up and each measured run gets as many fresh codes as it makes calls,
+ * minted just before it (they live 5 minutes), outside the measured time.
+ */
+const measurePhoneNumber = async (sandbox: SandboxProcess.SandboxProcess): Promise<Report.PhoneNumberResults> => {
+  const loadAverageAtStart = Os.loadavg()
+  const subjects: Array<{ readonly subject: Phone.PhoneSubject; readonly client: Report.ClientKind }> = []
+  try {
+    subjects.push({ subject: Phone.raw(sandbox.url, await Phone.fetchAppToken(sandbox.url)), client: "raw" })
+    for (const runner of ["runPromise", "fibers"] as const) {
+      subjects.push({ subject: await Phone.wxauth(sandbox.url, runner), client: "wxauth" })
+    }
+    const measured: Array<Report.Measured> = []
+    for (const concurrency of concurrencies) {
+      for (let round = 0; round < rounds; round++) {
+        for (const { client, subject } of round % 2 === 0 ? subjects : [...subjects].reverse()) {
+          subject.load(await sandbox.phoneCodes(warmUpCalls[concurrency]))
+          await Harness.warmUp(subject, warmUpCalls[concurrency], concurrency)
+          subject.load(await sandbox.phoneCodes(calls[concurrency]))
+          const m = await Harness.measure(subject, calls[concurrency], concurrency, sandbox.cpuUsage)
+          logRound(round, subject.name, m)
+          keepFastest(measured, { ...m, name: subject.name, client, redisCpuUsPerCall: undefined })
+        }
+      }
+    }
+    return {
+      generatedAt: new Date().toISOString(),
+      revision: revision(),
+      loadAverageAtStart,
+      settings: {
+        calls: Object.fromEntries(concurrencies.map((c) => [c, calls[c]])),
+        warmUpCalls: Object.fromEntries(concurrencies.map((c) => [c, warmUpCalls[c]])),
+        rounds
+      },
+      runs: Report.toRuns(measured)
+    }
+  } finally {
+    for (const { subject } of subjects) await subject.close().catch(() => undefined)
+  }
+}
+
+/** `--phone-only`: the getPhoneNumber runs alone, written into the existing `latest.json`. */
+const phoneNumberOnly = async () => {
+  const sandbox = await SandboxProcess.start()
+  log(`bench: sandbox server (pid ${sandbox.pid}) at ${sandbox.url}`)
+  try {
+    const phone = await measurePhoneNumber(sandbox)
+    console.log(Report.formatPhoneNumber(phone))
+    if (quick) return
+    const file = `${resultsDir}latest.json`
+    if (!Fs.existsSync(file)) throw new Error(`${file} is missing: run the whole bench once first`)
+    const results = JSON.parse(Fs.readFileSync(file, "utf8")) as Report.Results
+    Fs.writeFileSync(file, JSON.stringify({ ...results, phoneNumber: phone }, null, 2) + "\n")
+    log(`bench: wrote the getPhoneNumber runs into ${file}`)
+  } finally {
+    await sandbox.stop()
+  }
+}
+
 interface Entry {
   readonly subject: Harness.Subject
   readonly client: Report.ClientKind
@@ -142,20 +220,15 @@ const main = async () => {
           const redisCpuUsPerCall = redisBefore === undefined
             ? undefined
             : (await redisCpuMicros(redis!) - redisBefore) / m.calls
-          log(
-            `bench: round ${round + 1}, c=${concurrency} ${subject.name}: ${m.callsPerSec.toFixed(0)} calls/s, p50 ${
-              m.p50Ms.toFixed(2)
-            } ms, ` +
-              `p99 ${m.p99Ms.toFixed(2)} ms, ${m.cpuUsPerCall.toFixed(0)} µs CPU/call`
-          )
-          const index = measured.findIndex((e) => e.name === subject.name && e.concurrency === concurrency)
-          const entry: Report.Measured = { ...m, name: subject.name, client, redisCpuUsPerCall }
-          if (index === -1) measured.push(entry)
-          else if (entry.callsPerSec > measured[index].callsPerSec) measured[index] = entry
+          logRound(round, subject.name, m)
+          keepFastest(measured, { ...m, name: subject.name, client, redisCpuUsPerCall })
         }
       }
     }
     for (const { subject } of entries.splice(0)) await subject.close()
+
+    // before the storm, which moves the sandbox's clock (and so expires the app token)
+    const phoneNumber = await measurePhoneNumber(sandbox)
 
     const storm: Array<Storm.StormResult> = []
     for (const expiry of ["expired", "42001"] as const) {
@@ -187,7 +260,8 @@ const main = async () => {
       runs,
       storm,
       memory,
-      targets: Report.targets(runs, storm)
+      targets: Report.targets(runs, storm),
+      phoneNumber
     }
     console.log(Report.format(results))
     if (!quick) {
@@ -208,8 +282,7 @@ const main = async () => {
     await sandbox.stop()
   }
 }
-
-main().then(
+;(phoneOnly ? phoneNumberOnly() : main()).then(
   () => process.exit(0),
   (error) => {
     console.error("bench: failed:", error)

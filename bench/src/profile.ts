@@ -4,7 +4,8 @@
  * `wxauth-memory-stock`, `wxauth-redis`, `raw-runpromise` (the raw call wrapped in
  * `Effect.promise` and run with `runPromise`: the cost of the Promise boundary), or a layer of wxauth alone: `wxauth-http` (core's lean
  * `HttpClient`: execute, text, `JSON.parse`) and `wxauth-api` (`WeChatApi.userInfo`), both through
- * `runPromise`. Warms up, then makes `calls` calls (default 30,000) at
+ * `runPromise`; or one of getPhoneNumber's: `phone-raw`, `phone-wxauth`, `phone-wxauth-fibers` (a
+ * fresh phone code per call, minted before the warm-up and before the measured calls). Warms up, then makes `calls` calls (default 30,000) at
  * `concurrency` (default 64) and prints the figures. The sandbox server runs in its own process, so
  * the profile is the client's alone. With `BENCH_CPU_PROFILE=file.cpuprofile`, the measured calls
  * (not the set-up nor the warm-up) are profiled with the inspector's sampling profiler (open the
@@ -21,6 +22,7 @@ import * as Fs from "node:fs"
 import { Session } from "node:inspector/promises"
 import * as Harness from "./Harness.js"
 import * as Legacy from "./Legacy.js"
+import * as Phone from "./Phone.js"
 import * as Raw from "./Raw.js"
 import * as SandboxProcess from "./SandboxProcess.js"
 import * as Wxauth from "./Wxauth.js"
@@ -33,12 +35,20 @@ const redis = {
   keyPrefix: `wxauth-bench-profile:${process.pid}:`
 }
 
-const subjectOf = async (sandbox: SandboxProcess.SandboxProcess): Promise<Harness.Subject> => {
+const subjectOf = async (
+  sandbox: SandboxProcess.SandboxProcess
+): Promise<Harness.Subject | Phone.PhoneSubject> => {
   const wxauth = (store: Wxauth.StoreKind, http: Wxauth.HttpKind, runner: Wxauth.Runner) =>
     Wxauth.make({ sandboxUrl: sandbox.url, store, http, redis }, runner, sandbox.approve)
   switch (client) {
     case "raw":
       return Raw.make(sandbox.url, await sandbox.grant())
+    case "phone-raw":
+      return Phone.raw(sandbox.url, await Phone.fetchAppToken(sandbox.url))
+    case "phone-wxauth":
+      return Phone.wxauth(sandbox.url, "runPromise")
+    case "phone-wxauth-fibers":
+      return Phone.wxauth(sandbox.url, "fibers")
     case "raw-runpromise": {
       const raw = Raw.make(sandbox.url, await sandbox.grant())
       const call = (raw.driver as Extract<Harness.Driver, { _tag: "Call" }>).call
@@ -108,7 +118,13 @@ const main = async () => {
   const sandbox = await SandboxProcess.start()
   try {
     const subject = await subjectOf(sandbox)
+    // getPhoneNumber's subjects use up a phone code per call
+    const load = async (count: number) => {
+      if ("load" in subject) subject.load(await sandbox.phoneCodes(count))
+    }
+    await load(Math.min(5_000, calls))
     await Harness.warmUp(subject, Math.min(5_000, calls), concurrency)
+    await load(calls)
     const profile = process.env.BENCH_CPU_PROFILE
     const session = profile === undefined ? undefined : new Session()
     if (session !== undefined) {
