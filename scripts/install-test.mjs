@@ -3,7 +3,8 @@
  * installed as a user installs it, from its tarball and its README's install line.
  *
  * 1. `npm pack` every workspace package that is not private (found from the root `workspaces`, so a
- *    package added later is tested too), with its `prepack` (a clean build), as `npm publish` does.
+ *    package added later is tested too) after its `prepack`, a clean build, as `npm publish` does
+ *    (the usual clean build of all packages runs as one `tsc -b`; another prepack runs as it is).
  * 2. `publint` and `attw` (`--ignore-rules cjs-resolves-to-esm`, every module behind a wildcard
  *    export included) on each tarball: any finding fails.
  * 3. For each package, an empty project: the install lines of its README (`npm install ...` in a
