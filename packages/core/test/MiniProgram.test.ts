@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { MiniProgram, WeChatConfig, type WeChatError } from "@wxauth/core"
+import { MiniProgram, WeChatApi, WeChatConfig, type WeChatError } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -171,5 +171,69 @@ describe("MiniProgram", () => {
         assert.strictEqual(error._tag, "DecryptError")
         assert.include(["BadPadding", "BadJson"], error.reason)
       }).pipe(Effect.provide(TestLayer)))
+  })
+
+  describe("phone number and session keys", () => {
+    it.effect("getPhoneNumber: a getPhoneNumber code gives the user's number, once; the app token is fetched once", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const sandbox = yield* Sandbox.Sandbox
+        const code = yield* sandbox.phoneNumberCode({ appId: mini.appId, user: "alice" })
+        const phone = yield* miniProgram.getPhoneNumber(code)
+        assert.strictEqual(phone.countryCode, "86")
+        assert.match(phone.purePhoneNumber, /^1\d{10}$/)
+        assert.include(phone.phoneNumber, phone.purePhoneNumber)
+        const reused = yield* Effect.flip(miniProgram.getPhoneNumber(code))
+        assert.strictEqual(reused._tag, "InvalidCode")
+        const bob = yield* miniProgram.getPhoneNumber(
+          yield* sandbox.phoneNumberCode({ appId: mini.appId, user: "bob" })
+        )
+        assert.notStrictEqual(bob.purePhoneNumber, phone.purePhoneNumber)
+        const stats = yield* sandbox.stats
+        assert.strictEqual(stats.stable_token, 1)
+        assert.strictEqual(stats.getuserphonenumber, 3)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("getPhoneNumber: a number watermarked for another app is MalformedResponse", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const sandbox = yield* Sandbox.Sandbox
+        const code = yield* sandbox.phoneNumberCode({
+          appId: mini.appId,
+          user: "alice",
+          watermarkAppId: "wxother0000000000"
+        })
+        const error = yield* Effect.flip(miniProgram.getPhoneNumber(code))
+        assert.strictEqual(error._tag, "MalformedResponse")
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("checkSessionKey: true for the stored key and for the key a reset stored; SessionKeyNotFound without one", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const session = yield* miniProgram.code2Session(yield* login())
+        assert.isTrue(yield* miniProgram.checkSessionKey(session.openid))
+        const fresh = yield* miniProgram.resetSessionKey(session.openid)
+        assert.notStrictEqual(Redacted.value(fresh), Redacted.value(session.sessionKey))
+        // the new key replaced the stored one: it checks as valid
+        assert.isTrue(yield* miniProgram.checkSessionKey(session.openid))
+        const missing = yield* Effect.flip(miniProgram.checkSessionKey("o-nobody"))
+        assert.strictEqual(missing._tag, "SessionKeyNotFound")
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("checkSessionKey is false when WeChat says 87009 for the stored key", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const session = yield* miniProgram.code2Session(yield* login())
+        yield* inject({ kind: "errcode", errcode: 87009, endpoint: "checksession" })
+        assert.isFalse(yield* miniProgram.checkSessionKey(session.openid))
+      }).pipe(Effect.provide(TestLayer)))
+
+    it("the checksession signature is the hex HMAC-SHA256 of the empty string keyed by the key's text", () => {
+      // computed outside the code: printf '' | openssl dgst -sha256 -hmac "tiihtNczf5v6AKRyjwEUhQ=="
+      assert.strictEqual(
+        WeChatApi.sessionSignature(Redacted.make("tiihtNczf5v6AKRyjwEUhQ==")),
+        "7154f9f8b4b76b92f541cbf0e37d48840fa06e5e42da92a6f80168a1516a4735"
+      )
+    })
   })
 })
