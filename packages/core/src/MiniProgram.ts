@@ -15,6 +15,7 @@ import type * as Redacted from "effect/Redacted"
 import type { Scope } from "effect/Scope"
 import * as AppToken from "./AppToken.js"
 import * as AppTokenStore from "./AppTokenStore.js"
+import { withSpanWhenTraced } from "./internal/span.js"
 import * as MiniProgramCrypto from "./MiniProgramCrypto.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as SessionKeyStore from "./SessionKeyStore.js"
@@ -105,7 +106,8 @@ const build = (
     const config = yield* WeChatConfig.WeChatConfig
     const appId = config.appId
     // only the exchange part of a policy applies: jscode2session is a single-use code's exchange
-    const api = yield* WeChatApi.makeWith({ policy: { ...RetryPolicy.defaultPolicy, ...retry } })
+    // the operations' own spans cover the endpoint calls
+    const api = yield* WeChatApi.makeWith({ policy: { ...RetryPolicy.defaultPolicy, ...retry }, spans: false })
     // the app token and session keys of the context, or this process's own
     const existing = yield* Effect.serviceOption(AppToken.AppToken)
     const appToken = Option.isSome(existing)
@@ -161,7 +163,8 @@ const build = (
             purePhoneNumber: info.purePhoneNumber,
             countryCode: info.countryCode
           })),
-          Effect.withSpan("MiniProgram.getPhoneNumber", spanOptions)
+          // a hot path: a span only for a real tracer
+          withSpanWhenTraced("MiniProgram.getPhoneNumber", spanOptions)
         ),
       checkSessionKey: (openid) =>
         (checkedOpenid(openid) ?? Effect.flatMap(storedKey(openid), (key) =>
