@@ -38,15 +38,6 @@ export class OAuthToken extends Schema.Class<OAuthToken>("@wxauth/core/OAuthToke
   isFresh(now: number, skewMillis = 0): boolean {
     return this.expiresAt - skewMillis > now
   }
-
-  /**
-   * True when the token's scope includes `scope`.
-   *
-   * @since 0.1.0
-   */
-  hasScope(scope: string): boolean {
-    return this.scope.includes(scope)
-  }
 }
 
 /**

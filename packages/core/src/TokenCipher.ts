@@ -213,14 +213,6 @@ export const layerConfig = (
 const notAConfig = Effect.fail(ConfigError.InvalidData(["cipherKeys"], "expected a Config of the key ring"))
 
 /**
- * The identity cipher as a Layer (what stores use when no `TokenCipher` is provided).
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerIdentity: Layer.Layer<TokenCipher> = Layer.succeed(TokenCipher, identity)
-
-/**
  * The cipher with the `cipherKeys` of the `WeChatConfig` in context (identity when it has none).
  *
  * @since 0.1.0

@@ -68,7 +68,7 @@ const Services = Layer.mergeAll(
   WeChatOAuth.layer,
   MiniProgram.layer,
   WeChatApi.layer,
-  TokenCipher.layerIdentity,
+  Layer.succeed(TokenCipher.TokenCipher, TokenCipher.identity),
   Layer.orDie(AppToken.layer)
 ).pipe(
   Layer.provideMerge(Layer.mergeAll(TokenStore.layerMemory, AppTokenStore.layerMemory, SessionKeyStore.layerMemory)),

@@ -118,16 +118,6 @@ describe("OAuthToken", () => {
     assert.isFalse(first.isFresh(now, 7_200_000))
   })
 
-  it("hasScope: an exact scope of the token, not a part of one", () => {
-    const both = token(answer({ scope: "snsapi_base,snsapi_userinfo" }), now)
-    assert.isTrue(both.hasScope("snsapi_userinfo"))
-    assert.isTrue(both.hasScope("snsapi_base"))
-    assert.isFalse(both.hasScope("snsapi_login"))
-    assert.isFalse(both.hasScope("snsapi"))
-    assert.isFalse(both.hasScope(""))
-    assert.isFalse(token(answer({ scope: "snsapi_base" }), now).hasScope("snsapi_userinfo"))
-  })
-
   describe("encodeJson / decodeJson", () => {
     it.effect("round trip: every field comes back, tokens Redacted again", () =>
       Effect.gen(function*() {
