@@ -79,6 +79,9 @@ declare namespace moduleExports {
   export type GetUserByCodeOptions = Compat.GetUserByCodeOptions
   export type GetUserOptions = Compat.GetUserOptions
   export type Options = Compat.Options
+  export type RequestCallback = Compat.RequestCallback
+  export type RequestOptions = Compat.RequestOptions
+  export type RequestResult = Compat.RequestResult
   export type SaveToken = Compat.SaveToken
   export type Services = Compat.Services
   export type SessionData = Compat.SessionData

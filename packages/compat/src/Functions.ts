@@ -1,5 +1,5 @@
 /**
- * Seed 000's functional promise API: `getAuthUrl`, `getToken`, `refreshToken`, `getUserinfo`,
+ * The functional promise API: `getAuthUrl`, `getToken`, `refreshToken`, `getUserinfo`,
  * `checkAccessToken`. They take tokens directly and keep nothing: no store, no hooks. Each call goes
  * through the core's raw endpoints (deadline, retries of transient failures, typed errors). The hosts
  * come from `WECHAT_API_BASE_URL` / `WECHAT_OPEN_BASE_URL` when set.

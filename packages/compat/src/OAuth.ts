@@ -1,5 +1,5 @@
 /**
- * A drop-in for `wechat-oauth`'s `OAuth` class (seeds 002 and 004): the same constructor, methods,
+ * A drop-in for `wechat-oauth`'s `OAuth` class: the same constructor, methods,
  * callbacks, `getToken` / `saveToken` hooks, token objects and error names, and a promise from every
  * method called without a callback. Every method `wechat-oauth` 1.5.0 calls through `this`
  * (`getToken`, `_getUser`, `refreshAccessToken`, `getAccessToken`, `getSessionKey`,
@@ -143,7 +143,7 @@ export interface DecryptOptions {
 }
 
 /**
- * `getUser`'s options: `openid` (or `openId`, as seed 002 spells it) and `lang` (default `en`, as in
+ * `getUser`'s options: `openid` (or `openId`, as wechat-oauth's API documentation spells it) and `lang` (default `en`, as in
  * `wechat-oauth`).
  *
  * @since 0.1.0

@@ -1,9 +1,9 @@
 /**
- * `wechat-oauth` (seeds 002 and 004) and seed 000's functional API, as a drop-in over
+ * `wechat-oauth`'s class API and the functional promise API, as a drop-in over
  * `@wxauth/core`: change the import, keep the code, and gain single-flight refreshes, deadlines,
  * retries of transient failures and typed errors. From CommonJS, `require("@wxauth/compat")` is the
  * `OAuth` class itself (as `require("wechat-oauth")` was), with every other export on it (see
- * `CommonJS.ts`).
+ * `CommonJS.cts`).
  *
  * @since 0.1.0
  */

@@ -59,7 +59,7 @@ export const parseLang = (
 }
 
 /**
- * WeChat's token answer as plain fields, tokens in clear (what the seeds' APIs resolve with).
+ * WeChat's token answer as plain fields, tokens in clear (what wechat-oauth's APIs resolve with).
  *
  * @internal
  */
