@@ -48,6 +48,9 @@ const prefix = "wxenc1:"
 
 const keyIdPattern = /^[A-Za-z0-9_-]{1,32}$/
 
+const notText = (operation: "encrypt" | "decrypt") =>
+  Effect.fail(new TokenStoreError({ operation, description: "the value and its aad must be strings" }))
+
 /**
  * The identity cipher: values are stored as they are. Sealed values cannot be opened with it (a
  * clear `TokenStoreError` says a key is missing).
@@ -55,9 +58,6 @@ const keyIdPattern = /^[A-Za-z0-9_-]{1,32}$/
  * @since 0.1.0
  * @category constructors
  */
-const notText = (operation: "encrypt" | "decrypt") =>
-  Effect.fail(new TokenStoreError({ operation, description: "the value and its aad must be strings" }))
-
 export const identity: TokenCipherShape = {
   encrypt: (plaintext) => typeof plaintext === "string" ? Effect.succeed(plaintext) : notText("encrypt"),
   decrypt: (value) =>
