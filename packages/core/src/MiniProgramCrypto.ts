@@ -163,8 +163,14 @@ export const decryptUserDataSync = (options: DecryptOptions): Either.Either<User
  * @example
  * ```ts
  * import { MiniProgramCrypto } from "@wxauth/core"
+ * import * as Effect from "effect/Effect"
+ * import type * as Redacted from "effect/Redacted"
  *
- * const phone = MiniProgramCrypto.decryptUserData({ appId, sessionKey, encryptedData, iv })
+ * // `sessionKey` from `MiniProgram.code2Session`; `encryptedData` and `iv` as the mini program sent them
+ * const phoneNumber = (sessionKey: Redacted.Redacted<string>, encryptedData: string, iv: string) =>
+ *   MiniProgramCrypto.decryptUserData({ appId: "wx1234567890abcdef", sessionKey, encryptedData, iv }).pipe(
+ *     Effect.map((data) => data.phoneNumber) // the watermark is this app's
+ *   )
  * ```
  *
  * @since 0.1.0

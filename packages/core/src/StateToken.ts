@@ -425,8 +425,9 @@ export const verifySync = (
  * ```ts
  * import { StateToken } from "@wxauth/core"
  *
- * // in the login route: the state goes into the authorize URL
- * const state = StateToken.make({ returnTo: "/orders?id=7", binding: browserCookie })
+ * // in the login route: the state goes into the authorize URL; `browserId` is the value of a
+ * // random HttpOnly cookie set on this browser, which the callback must present again
+ * const loginState = (browserId: string) => StateToken.make({ returnTo: "/orders?id=7", binding: browserId })
  * ```
  *
  * @since 0.1.0
