@@ -530,6 +530,26 @@ export class TokenStoreError extends Schema.TaggedError<TokenStoreError>("@wxaut
 }
 
 /**
+ * A session store failed (the store cannot be reached or answers garbage), or refused an argument
+ * (an id hash, id or session of the wrong shape: the description names it, never quotes it).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SessionStoreError extends Schema.TaggedError<SessionStoreError>("@wxauth/core/SessionStoreError")(
+  "SessionStoreError",
+  {
+    operation: Schema.String,
+    description: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  override get message(): string {
+    return `Session store ${this.operation} failed: ${this.description}`
+  }
+}
+
+/**
  * A refresher waited too long for another worker's refresh of the same user.
  *
  * @since 0.1.0
@@ -634,6 +654,7 @@ export type WeChatError =
   | StateMismatch
   | TokenNotFound
   | TokenStoreError
+  | SessionStoreError
   | RefreshLockTimeout
   | DecryptError
   | InvalidArgument
