@@ -24,7 +24,8 @@ const config: ViteUserConfig = {
       ...alias("@wxauth/sandbox", "packages/sandbox"),
       ...alias("@wxauth/store-redis", "packages/store-redis"),
       ...alias("@wxauth/store-sql", "packages/store-sql"),
-      ...alias("@wxauth/compat", "packages/compat")
+      ...alias("@wxauth/compat", "packages/compat"),
+      ...alias("@wxauth/http", "packages/http")
     }
   }
 }

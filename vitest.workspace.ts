@@ -7,5 +7,6 @@ export default defineWorkspace([
   "packages/store-redis",
   "packages/store-sql",
   "packages/compat",
+  "packages/http",
   "examples/web-login"
 ].map((dir) => path.join(__dirname, dir, "vitest.config.ts")))
