@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
 import * as Scripts from "./internal/scripts.js"
+import { withSpanWhenTraced } from "./internal/span.js"
 
 /**
  * A Redis client: a single node (or Sentinel) `Redis`, or a `Cluster`.
@@ -74,7 +75,7 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<A
     const setNewer = Scripts.defineSetNewer(redis)
 
     const span = (name: string, appId: unknown) =>
-      Effect.withSpan(`RedisAppTokenStore.${name}`, {
+      withSpanWhenTraced(`RedisAppTokenStore.${name}`, {
         captureStackTrace: false,
         attributes: typeof appId === "string" ? { "wxauth.app_id": appId } : {}
       })

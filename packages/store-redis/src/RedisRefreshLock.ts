@@ -20,6 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Crypto from "node:crypto"
 import * as Client from "./internal/client.js"
+import { withSpanWhenTraced } from "./internal/span.js"
 
 /**
  * A Redis client: a single node (or Sentinel) `Redis`, or a `Cluster`.
@@ -245,7 +246,7 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<R
               Effect.ensuring(restore(effect), Effect.zipRight(Fiber.interrupt(beat), release(key, redisKey, owner)))
             )
           )
-        }).pipe(Effect.withSpan("RedisRefreshLock.withLock", { captureStackTrace: false }))
+        }).pipe(withSpanWhenTraced("RedisRefreshLock.withLock", { captureStackTrace: false }))
     })
   })
 

@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
 import * as Scripts from "./internal/scripts.js"
+import { withSpanWhenTraced } from "./internal/span.js"
 
 /**
  * A Redis client: a single node (or Sentinel) `Redis`, or a `Cluster`.
@@ -88,7 +89,7 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<T
     const setNewer = Scripts.defineSetNewer(redis)
 
     const span = (name: string, appId: string) =>
-      Effect.withSpan(`RedisTokenStore.${name}`, {
+      withSpanWhenTraced(`RedisTokenStore.${name}`, {
         captureStackTrace: false,
         attributes: { "wxauth.app_id": appId }
       })
