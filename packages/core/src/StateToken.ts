@@ -8,17 +8,24 @@
  *
  * | bytes | field |
  * |---|---|
- * | 1 | header: version 1 in the high nibble, bit 0 set when a binding follows |
+ * | 1 | header: version 1 in the high nibble, bit 0 set when a binding follows, bit 1 when an appid follows |
  * | 4 | issued at, epoch seconds (unsigned, big-endian) |
  * | 4 | expires at, epoch seconds |
  * | 8 | random nonce |
+ * | 9 or 1+n | the appid (only with bit 1, `carryAppId`): the byte 0 then 8 bytes for an appid of WeChat's usual form, `wx` and 16 lowercase hex digits (the digits packed); otherwise its length n (1 to 64) then its n ASCII bytes |
  * | 8 | browser binding: HMAC-SHA256(stateSecret, appid + binding), truncated (only when bound) |
  * | n | return path, UTF-8 (may be empty: no return path) |
  * | 16 | MAC: HMAC-SHA256(stateSecret, domain + appid + all bytes above), truncated |
  *
  * So a state is 45 characters without return path or binding, 56 with a binding, and never more than
  * 128: the return path may take up to 62 UTF-8 bytes (`maxReturnToBytes`), 54 when bound
- * (`maxReturnToBytesWithBinding`).
+ * (`maxReturnToBytesWithBinding`), and the appid's bytes fewer when the state carries it
+ * (`maxReturnToBytesFor`).
+ *
+ * The appid field is for a service of many apps (`WeChatApps`): its callback finds the app from the
+ * state alone, then verifies the state for that app. It is under the MAC like every other byte, and
+ * the MAC is keyed by the app it names, so a state cannot be moved to another app. A state without
+ * it (bit 1 clear, the layout of version 1 before the field existed) verifies exactly as before.
  *
  * The return path is checked when the state is made and again when it is verified: it must be a path
  * on the same site (it starts with `/`, not with `//` or `/\`, and holds no control characters), so a
@@ -66,6 +73,11 @@ export interface MakeOptions {
   readonly binding?: string | undefined
   /** How long the state stays valid. Default: the config's `stateTtl` (10 minutes). */
   readonly ttl?: Duration.DurationInput | undefined
+  /**
+   * Writes the config's appid into the state (under the MAC), so that a callback shared by many
+   * apps can find its app from the state (`appIdOf`) before verifying it for that app. Default false.
+   */
+  readonly carryAppId?: boolean | undefined
 }
 
 /**
@@ -97,6 +109,8 @@ export interface Verified {
   readonly expiresAt: number
   /** The keyed hash of the binding (as `bindingHash` returns it), when the state is bound. */
   readonly bindingHash: string | undefined
+  /** The appid the state carries (made with `carryAppId`), which is the verifying config's. */
+  readonly appId?: string | undefined
 }
 
 /**
@@ -109,6 +123,8 @@ export const maxLength = 128
 
 const version = 1
 const flagBound = 0x01
+const flagAppId = 0x02
+const flags = flagBound | flagAppId
 const headerSize = 1
 const timeSize = 4
 const nonceSize = 8
@@ -132,6 +148,53 @@ export const maxReturnToBytes: number = maxBytes - fixedSize
  * @category constants
  */
 export const maxReturnToBytesWithBinding: number = maxBytes - fixedSize - bindingSize
+
+/** The appid's bytes in a state: packed `wx` + 16 hex digits (a marker byte and 8 bytes), or a length byte and ASCII. */
+const packedAppId = /^wx[0-9a-f]{16}$/
+const appIdPattern = /^[A-Za-z0-9_-]{1,64}$/
+const packedAppIdSize = 9
+
+const appIdSize = (appId: string): number => packedAppId.test(appId) ? packedAppIdSize : 1 + appId.length
+
+const writeAppId = (bytes: Buffer, offset: number, appId: string): number => {
+  if (packedAppId.test(appId)) {
+    bytes.writeUInt8(0, offset)
+    return offset + 1 + bytes.write(appId.slice(2), offset + 1, "hex")
+  }
+  bytes.writeUInt8(appId.length, offset)
+  return offset + 1 + bytes.write(appId, offset + 1, "latin1")
+}
+
+/** The appid at `offset` and the offset after it; `undefined` when the bytes are not one. */
+const readAppId = (bytes: Buffer, offset: number, end: number): readonly [string, number] | undefined => {
+  if (offset >= end) return undefined
+  const length = bytes.readUInt8(offset)
+  const size = length === 0 ? packedAppIdSize : 1 + length
+  if (offset + size > end) return undefined
+  const appId = length === 0
+    ? "wx" + bytes.toString("hex", offset + 1, offset + packedAppIdSize)
+    : bytes.toString("latin1", offset + 1, offset + size)
+  // one encoding per appid: a packable one written long is malformed, as is anything WeChatConfig refuses
+  if (!appIdPattern.test(appId) || (length !== 0 && packedAppId.test(appId))) return undefined
+  return [appId, offset + size]
+}
+
+/**
+ * The longest return path (in UTF-8 bytes) a state can carry, with a binding or not, and carrying
+ * `appId` when it is given (`carryAppId`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxReturnToBytesFor = (options: {
+  readonly bound: boolean
+  readonly appId?: string | undefined
+}): number => {
+  const bound = typeof options === "object" && options !== null && options.bound === true
+  const appId: unknown = typeof options === "object" && options !== null ? options.appId : undefined
+  const carried = typeof appId === "string" && appIdPattern.test(appId) ? appIdSize(appId) : 0
+  return Math.max(0, maxBytes - fixedSize - (bound ? bindingSize : 0) - carried)
+}
 
 const macDomain = Buffer.from("wxauth/state/v1/mac\0", "utf8")
 const bindingDomain = Buffer.from("wxauth/state/v1/binding\0", "utf8")
@@ -265,7 +328,11 @@ export const normalizeReturnTo = (
 
 const invalid = (argument: string, description: string) => Either.left(new InvalidArgument({ argument, description }))
 
-const encodeReturnTo = (returnTo: unknown, bound: boolean): Either.Either<Uint8Array, InvalidArgument> => {
+const encodeReturnTo = (
+  returnTo: unknown,
+  bound: boolean,
+  appId: string | undefined
+): Either.Either<Uint8Array, InvalidArgument> => {
   if (returnTo === undefined) return Either.right(new Uint8Array(0))
   if (typeof returnTo !== "string") return invalid("returnTo", "the return path must be a string")
   const problem = returnToProblem(returnTo)
@@ -278,12 +345,12 @@ const encodeReturnTo = (returnTo: unknown, bound: boolean): Either.Either<Uint8A
     wellFormed = false
   }
   if (!wellFormed) return invalid("returnTo", "the return path is not well-formed Unicode")
-  const max = bound ? maxReturnToBytesWithBinding : maxReturnToBytes
+  const max = maxReturnToBytesFor({ bound, appId })
   if (bytes.length > max) {
     return invalid(
       "returnTo",
-      `the return path is ${bytes.length} bytes in UTF-8; a state${
-        bound ? " with a binding" : ""
+      `the return path is ${bytes.length} bytes in UTF-8; a state${bound ? " with a binding" : ""}${
+        appId === undefined ? "" : `${bound ? " and" : " with"} its appid`
       } carries at most ${max} (WeChat limits state to ${maxLength} characters)`
     )
   }
@@ -324,7 +391,15 @@ export const makeSync = (
     return invalid("binding", "the binding must be a non-empty string")
   }
   const bound = binding !== undefined
-  const returnTo = encodeReturnTo(options?.returnTo, bound)
+  const carryAppId: unknown = options?.carryAppId
+  if (carryAppId !== undefined && typeof carryAppId !== "boolean") {
+    return invalid("carryAppId", "must be a boolean")
+  }
+  const appId = carryAppId === true ? config.appId : undefined
+  if (appId !== undefined && !appIdPattern.test(appId)) {
+    return invalid("config", "the appid to carry must be 1 to 64 characters of [A-Za-z0-9_-]")
+  }
+  const returnTo = encodeReturnTo(options?.returnTo, bound, appId)
   if (Either.isLeft(returnTo)) return Either.left(returnTo.left)
   const ttl = ttlMillis(config, options?.ttl)
   if (ttl === undefined) return invalid("ttl", "the state lifetime must be a positive, finite duration")
@@ -335,13 +410,18 @@ export const makeSync = (
   }
 
   const returnToBytes = returnTo.right
-  const size = fixedSize + (bound ? bindingSize : 0) + returnToBytes.length
+  const size = fixedSize + (appId === undefined ? 0 : appIdSize(appId)) + (bound ? bindingSize : 0) +
+    returnToBytes.length
   const bytes = Buffer.alloc(size)
-  let offset = bytes.writeUInt8((version << 4) | (bound ? flagBound : 0), 0)
+  let offset = bytes.writeUInt8(
+    (version << 4) | (bound ? flagBound : 0) | (appId === undefined ? 0 : flagAppId),
+    0
+  )
   offset = bytes.writeUInt32BE(issuedAt, offset)
   offset = bytes.writeUInt32BE(expiresAt, offset)
   Crypto.randomFillSync(bytes, offset, nonceSize)
   offset += nonceSize
+  if (appId !== undefined) offset = writeAppId(bytes, offset, appId)
   if (bound) offset += bindingBytes(config, binding as string).copy(bytes, offset)
   bytes.set(returnToBytes, offset)
   offset += returnToBytes.length
@@ -376,19 +456,26 @@ export const verifySync = (
   if (decoded === undefined || decoded.length < fixedSize) return mismatch("Malformed")
   const bytes = Buffer.from(decoded.buffer, decoded.byteOffset, decoded.length)
   const header = bytes.readUInt8(0)
-  if (header >> 4 !== version || (header & 0x0f & ~flagBound) !== 0) return mismatch("Malformed")
+  if (header >> 4 !== version || (header & 0x0f & ~flags) !== 0) return mismatch("Malformed")
   const bound = (header & flagBound) !== 0
-  if (bound && bytes.length < fixedSize + bindingSize) return mismatch("Malformed")
-
   const signedEnd = bytes.length - macSize
+  let offset = headerSize + 2 * timeSize + nonceSize
+  let appId: string | undefined
+  if ((header & flagAppId) !== 0) {
+    const read = readAppId(bytes, offset, signedEnd)
+    if (read === undefined) return mismatch("Malformed")
+    appId = read[0]
+    offset = read[1]
+  }
+  if (bound && offset + bindingSize > signedEnd) return mismatch("Malformed")
+
+  // a state that names another app was not made for this config (its MAC would not match either)
+  if (appId !== undefined && appId !== config.appId) return mismatch("BadSignature")
   const expected = computeMac(config, bytes.subarray(0, signedEnd))
   if (!Crypto.timingSafeEqual(expected, bytes.subarray(signedEnd))) return mismatch("BadSignature")
 
-  let offset = headerSize
-  const issuedAt = bytes.readUInt32BE(offset) * 1000
-  offset += timeSize
-  const expiresAt = bytes.readUInt32BE(offset) * 1000
-  offset += timeSize + nonceSize
+  const issuedAt = bytes.readUInt32BE(headerSize) * 1000
+  const expiresAt = bytes.readUInt32BE(headerSize + timeSize) * 1000
   const stateBinding = bound ? bytes.subarray(offset, offset + bindingSize) : undefined
   if (bound) offset += bindingSize
   const returnToBytes = bytes.subarray(offset, signedEnd)
@@ -414,8 +501,27 @@ export const verifySync = (
     returnTo,
     issuedAt,
     expiresAt,
-    bindingHash: stateBinding === undefined ? undefined : stateBinding.toString("hex")
+    bindingHash: stateBinding === undefined ? undefined : stateBinding.toString("hex"),
+    ...(appId === undefined ? {} : { appId })
   })
+}
+
+/**
+ * The appid a state carries (made with `carryAppId`), read without verifying anything: `undefined`
+ * for a state that carries none or is not a state. Use it only to choose the config to verify the
+ * state with (`verifySync`), which then checks the MAC over the appid too.
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const appIdOf = (state: string): string | undefined => {
+  if (typeof state !== "string" || state.length > maxLength || !alphabet.test(state)) return undefined
+  const decoded = Base62.decode(state)
+  if (decoded === undefined || decoded.length < fixedSize) return undefined
+  const bytes = Buffer.from(decoded.buffer, decoded.byteOffset, decoded.length)
+  const header = bytes.readUInt8(0)
+  if (header >> 4 !== version || (header & 0x0f & ~flags) !== 0 || (header & flagAppId) === 0) return undefined
+  return readAppId(bytes, headerSize + 2 * timeSize + nonceSize, bytes.length - macSize)?.[0]
 }
 
 /**

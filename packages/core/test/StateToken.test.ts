@@ -339,3 +339,144 @@ describe("StateToken", () => {
     assert.isFalse(StateToken.equals("abc", ""))
   })
 })
+
+/** Base62 as the module comment describes it (fixed digits per byte length), for byte-level tampering. */
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+const digitsFor = (bytes: number) => {
+  let length = 0
+  for (let power = 1n; power < 1n << BigInt(8 * bytes); power *= 62n) length++
+  return length
+}
+const stateBytes = (state: string): Buffer => {
+  let n = 0
+  while (digitsFor(n) < state.length) n++
+  let value = 0n
+  for (const c of state) value = value * 62n + BigInt(base62.indexOf(c))
+  return Buffer.from(value.toString(16).padStart(2 * n, "0"), "hex")
+}
+const stateText = (bytes: Buffer): string => {
+  let value = BigInt(`0x0${bytes.toString("hex")}`)
+  let text = ""
+  for (let i = 0; i < digitsFor(bytes.length); i++) {
+    text = base62[Number(value % 62n)] + text
+    value /= 62n
+  }
+  return text
+}
+
+describe("StateToken carrying the appid", () => {
+  it("states made before the appid field existed verify as before (vectors from that layout)", () => {
+    // made by the layout without the appid field, for `config` at t0
+    const bound = "0A2UTp7Yvv8mnwGdRBAqZHuSWZCY7gWi0RKBCuGZG3sarzX4xOF6WNnKjW7OEwTmTjTIak0r"
+    const plain = "0G3tLDkJ7lunsLp8LgP4DvIgPxpWja1BcZYzdFGMJNBVr"
+    assert.deepStrictEqual(Either.getOrThrow(StateToken.verifySync(config, t0, bound, { binding: "cookie" })), {
+      returnTo: "/orders?id=7",
+      issuedAt: t0 - 250,
+      expiresAt: t0 - 250 + minutes(10) + 1000,
+      bindingHash: StateToken.bindingHash(config, "cookie")
+    })
+    assert.strictEqual(reasonOf(config, t0, bound, "another cookie"), "Binding")
+    assert.isUndefined(Either.getOrThrow(StateToken.verifySync(config, t0, plain)).appId)
+    assert.isUndefined(StateToken.appIdOf(bound))
+    assert.isUndefined(StateToken.appIdOf(plain))
+    // and a state made today without carryAppId is that layout: same length, no appid
+    assert.strictEqual(mustMake().length, plain.length)
+    assert.strictEqual(mustMake({ returnTo: "/orders?id=7", binding: "cookie" }).length, bound.length)
+  })
+
+  it("carryAppId writes the appid under the MAC: appIdOf reads it, verifySync returns it", () => {
+    for (
+      const [id, extra] of [
+        ["wx1234567890abcdef", 9], // WeChat's usual form, packed into 8 bytes
+        ["wxsandboxofficial1", 19], // anything else: a length byte and the text
+        ["a", 2]
+      ] as const
+    ) {
+      const appConfig = configOf({ ...options, appId: id })
+      const state = Either.getOrThrow(
+        StateToken.makeSync(appConfig, t0, { carryAppId: true, returnTo: "/r", binding: "cookie" })
+      )
+      assert.match(state, wechatState)
+      const without = Either.getOrThrow(StateToken.makeSync(appConfig, t0, { returnTo: "/r", binding: "cookie" }))
+      assert.strictEqual(stateBytes(state).length - stateBytes(without).length, extra)
+      assert.strictEqual(StateToken.appIdOf(state), id)
+      const verified = Either.getOrThrow(StateToken.verifySync(appConfig, t0, state, { binding: "cookie" }))
+      assert.strictEqual(verified.appId, id)
+      assert.strictEqual(verified.returnTo, "/r")
+      assert.strictEqual(verified.bindingHash, StateToken.bindingHash(appConfig, "cookie"))
+      // another app with the same secret: refused
+      assert.strictEqual(
+        reasonOf(configOf({ ...options, appId: "wxfedcba0987654321" }), t0, state, "cookie"),
+        "BadSignature"
+      )
+    }
+  })
+
+  it("changing the carried appid's bytes (to another real app's) fails the MAC", () => {
+    const a = configOf({ ...options, appId: "wxsandboxofficial1" })
+    const b = configOf({ ...options, appId: "wxsandboxofficial2" })
+    const state = Either.getOrThrow(StateToken.makeSync(a, t0, { carryAppId: true, binding: "cookie" }))
+    const bytes = stateBytes(state)
+    assert.strictEqual(stateText(bytes), state)
+    // header, two times, nonce: the appid's length byte is at 17, its text after it
+    assert.strictEqual(bytes[17], 18)
+    assert.strictEqual(bytes.toString("latin1", 18, 36), "wxsandboxofficial1")
+    bytes.write("wxsandboxofficial2", 18, "latin1")
+    const forged = stateText(bytes)
+    assert.strictEqual(StateToken.appIdOf(forged), "wxsandboxofficial2")
+    assert.strictEqual(reasonOf(b, t0, forged, "cookie"), "BadSignature")
+    assert.strictEqual(reasonOf(a, t0, forged, "cookie"), "BadSignature")
+    // the bit that says an appid follows cannot be dropped or added either
+    const dropped = stateBytes(state)
+    dropped[0] = dropped[0] & ~0x02
+    assert.oneOf(reasonOf(a, t0, stateText(dropped), "cookie"), ["Malformed", "BadSignature"])
+    const plain = stateBytes(mustMake({ binding: "cookie" }))
+    plain[0] = plain[0] | 0x02
+    assert.oneOf(reasonOf(config, t0, stateText(plain), "cookie"), ["Malformed", "BadSignature"])
+  })
+
+  it("an appid field that is not one (too long, a packable appid written long, bad characters) is Malformed", () => {
+    const a = configOf({ ...options, appId: "wxsandboxofficial1" })
+    const state = Either.getOrThrow(StateToken.makeSync(a, t0, { carryAppId: true }))
+    for (const mutate of [(b: Buffer) => b.writeUInt8(200, 17), (b: Buffer) => b.write("wx!", 18, "latin1")]) {
+      const bytes = stateBytes(state)
+      mutate(bytes)
+      assert.strictEqual(reasonOf(a, t0, stateText(bytes)), "Malformed")
+      assert.isUndefined(StateToken.appIdOf(stateText(bytes)))
+    }
+    const packable = configOf({ ...options, appId: "wx0123456789abcdef" })
+    const long = stateBytes(Either.getOrThrow(StateToken.makeSync(a, t0, { carryAppId: true })))
+    long.write("wx0123456789abcdef", 18, "latin1")
+    assert.strictEqual(reasonOf(packable, t0, stateText(long)), "Malformed")
+  })
+
+  it("the return path's room shrinks by the appid's bytes; maxReturnToBytesFor says how much", () => {
+    const ascii = (bytes: number) => `/${"a".repeat(bytes - 1)}`
+    assert.strictEqual(StateToken.maxReturnToBytesFor({ bound: false }), StateToken.maxReturnToBytes)
+    assert.strictEqual(StateToken.maxReturnToBytesFor({ bound: true }), StateToken.maxReturnToBytesWithBinding)
+    for (const id of ["wx1234567890abcdef", "wxsandboxofficial1"]) {
+      const appConfig = configOf({ ...options, appId: id })
+      for (const binding of [undefined, "cookie"]) {
+        const max = StateToken.maxReturnToBytesFor({ bound: binding !== undefined, appId: id })
+        const state = Either.getOrThrow(
+          StateToken.makeSync(appConfig, t0, { carryAppId: true, returnTo: ascii(max), binding })
+        )
+        assert.strictEqual(state.length, 128)
+        assert.strictEqual(
+          Either.getOrThrow(StateToken.verifySync(appConfig, t0, state, { binding })).returnTo,
+          ascii(max)
+        )
+        const tooLong = StateToken.makeSync(appConfig, t0, { carryAppId: true, returnTo: ascii(max + 1), binding })
+        assert.isTrue(Either.isLeft(tooLong) && tooLong.left.argument === "returnTo")
+        if (Either.isLeft(tooLong)) assert.include(tooLong.left.message, `its appid carries at most ${max}`)
+      }
+    }
+    assert.strictEqual(StateToken.maxReturnToBytesFor({ bound: true, appId: "wx1234567890abcdef" }), 45)
+    assert.strictEqual(StateToken.maxReturnToBytesFor({ bound: true, appId: "wxsandboxofficial1" }), 35)
+  })
+
+  it("carryAppId of the wrong type is an InvalidArgument", () => {
+    const made = StateToken.makeSync(config, t0, { carryAppId: "yes" as unknown as boolean })
+    assert.isTrue(Either.isLeft(made) && made.left.argument === "carryAppId")
+  })
+})
