@@ -604,6 +604,56 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>("@wxaut
 }
 
 /**
+ * No app with this appid is in the `WeChatApps` registry: not in its list, or its resolver found
+ * none. A caller's appid (from a URL, say) that is not one of yours; an app removed since a login
+ * began.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownApp extends Schema.TaggedError<UnknownApp>("@wxauth/core/UnknownApp")("UnknownApp", {
+  appId: Schema.String
+}) {
+  override get message(): string {
+    return `No WeChat app ${this.appId} is configured`
+  }
+}
+
+/**
+ * Why `WeChatApps` could not resolve an app's configuration.
+ *
+ * - `Failed`: the resolver failed (its error's tag, if any, is in the description; the error itself
+ *   is not kept, since it may quote a database row with the app's secret).
+ * - `Timeout`: the resolver took longer than the registry's `resolveTimeout`.
+ * - `Invalid`: the resolver answered something that is not a valid app configuration (the field
+ *   is named, its value never), or an app with another appid.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AppResolveErrorReason = "Failed" | "Timeout" | "Invalid"
+
+/**
+ * `WeChatApps` could not resolve an app's configuration (see `AppResolveErrorReason`). Not cached:
+ * the next use of the app resolves it again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AppResolveError extends Schema.TaggedError<AppResolveError>("@wxauth/core/AppResolveError")(
+  "AppResolveError",
+  {
+    appId: Schema.String,
+    reason: Schema.Literal("Failed", "Timeout", "Invalid"),
+    description: Schema.String
+  }
+) {
+  override get message(): string {
+    return `Cannot resolve the configuration of WeChat app ${this.appId} (${this.reason}): ${this.description}`
+  }
+}
+
+/**
  * Any error that carries a WeChat errcode.
  *
  * @since 0.1.0
@@ -659,6 +709,8 @@ export type WeChatError =
   | DecryptError
   | InvalidArgument
   | SessionKeyNotFound
+  | UnknownApp
+  | AppResolveError
 
 type Fields = { readonly errcode: number; readonly errmsg: string; readonly endpoint?: string | undefined }
 
