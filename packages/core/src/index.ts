@@ -52,6 +52,11 @@ export * as SessionKeyStore from "./SessionKeyStore.js"
 /**
  * @since 0.1.0
  */
+export * as SessionStore from "./SessionStore.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as StateToken from "./StateToken.js"
 
 /**

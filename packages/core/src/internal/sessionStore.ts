@@ -1,0 +1,207 @@
+/**
+ * The machinery of `SessionStore`: the full check of a session, its JSON for shared stores, and
+ * the memory store (sessions by id hash, and an index of each user's sessions for `revokeUser`).
+ *
+ * Imports the public module for the `Session` class, used only inside functions (the public module
+ * is always loaded first).
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as SessionStore from "../SessionStore.js"
+import type { SessionStoreError } from "../WeChatError.js"
+import { InvalidArgument } from "../WeChatError.js"
+import { checkIdHash, checkTime, checkUser, isTime, refuse } from "./sessions.js"
+
+/** The longest stored JSON a store decodes: a valid session is far shorter. */
+const maxEncodedChars = 16_384
+
+let fieldsSchema: Schema.Schema<unknown> | undefined
+let jsonSchema: Schema.Schema<SessionStore.Session, string> | undefined
+
+/** The session's fields as a struct: validates an instance's fields, which `Schema.is(Session)` does not. */
+const fields = () => (fieldsSchema ??= Schema.Struct(SessionStore.Session.fields) as Schema.Schema<unknown>)
+const json = () => (jsonSchema ??= Schema.parseJson(SessionStore.Session))
+
+/** @internal */
+export const checkSession = (
+  operation: string,
+  session: unknown
+): Effect.Effect<SessionStore.Session, SessionStoreError> =>
+  Effect.suspend(() => {
+    if (!(session instanceof SessionStore.Session)) return refuse(operation, "the value is not a Session")
+    // a JavaScript caller may have changed a field after construction; the issue names the field only
+    return Either.match(Schema.validateEither(fields())(session, { onExcessProperty: "ignore" }), {
+      onLeft: () => refuse(operation, "the Session has a field of the wrong shape"),
+      onRight: () => Effect.succeed(session)
+    })
+  })
+
+/** @internal */
+export const encode = (session: SessionStore.Session): Effect.Effect<string, SessionStoreError> =>
+  Effect.flatMap(checkSession("encode", session), (checked) =>
+    Either.match(Schema.encodeEither(json())(checked), {
+      onLeft: () => refuse("encode", "the Session does not encode"),
+      onRight: Effect.succeed
+    }))
+
+/** @internal */
+export const decode = (
+  idHash: string,
+  value: unknown,
+  times?: { readonly expiresAt?: unknown; readonly lastSeenAt?: unknown }
+): Effect.Effect<SessionStore.Session, SessionStoreError> =>
+  Effect.suspend(() => {
+    const corrupted = refuse(
+      "get",
+      "the stored session does not decode, or is not the session of its id (not written by wxauth, or corrupted)"
+    )
+    if (typeof value !== "string" || value.length > maxEncodedChars) return corrupted
+    // the parse error is not kept: it could quote the stored value
+    const decoded = Schema.decodeEither(json())(value)
+    if (Either.isLeft(decoded) || decoded.right.idHash !== idHash) return corrupted
+    const { expiresAt, lastSeenAt } = times ?? {}
+    if (expiresAt === undefined && lastSeenAt === undefined) return Effect.succeed(decoded.right)
+    if ((expiresAt !== undefined && !isTime(expiresAt)) || (lastSeenAt !== undefined && !isTime(lastSeenAt))) {
+      return corrupted
+    }
+    return Effect.succeed(
+      new SessionStore.Session({
+        ...decoded.right,
+        ...(expiresAt === undefined ? {} : { expiresAt }),
+        ...(lastSeenAt === undefined ? {} : { lastSeenAt })
+      }, { disableValidation: true })
+    )
+  })
+
+/** A session as touched: its new expiry, and `lastSeenAt` now. @internal */
+export const touched = (session: SessionStore.Session, expiresAt: number, now: number): SessionStore.Session =>
+  new SessionStore.Session({ ...session, expiresAt, lastSeenAt: now }, { disableValidation: true })
+
+/** The checks of `touch`'s arguments, and of the new expiry against now. @internal */
+export const checkTouch = (
+  idHash: unknown,
+  expiresAt: unknown,
+  now: number
+): Effect.Effect<void, SessionStoreError> =>
+  Effect.zipRight(
+    Effect.zipRight(checkIdHash("touch", idHash), checkTime("touch", "expiresAt", expiresAt)),
+    Effect.suspend(() =>
+      (expiresAt as number) > now ? Effect.void : refuse("touch", "expiresAt must be later than now")
+    )
+  )
+
+/** The check of a new session: its shape, and that it is not over already. @internal */
+export const checkNew = (session: unknown, now: number): Effect.Effect<SessionStore.Session, SessionStoreError> =>
+  Effect.flatMap(
+    checkSession("create", session),
+    (checked) =>
+      checked.isLive(now) ? Effect.succeed(checked) : refuse("create", "the session is already over (expiresAt)")
+  )
+
+const userKey = (appId: string, openid: string) => `${appId}\u0000${openid}`
+
+/** @internal */
+export const unsafeMakeMemory = (maxEntries: number): SessionStore.SessionStoreShape => {
+  // insertion order is the order of the last create or touch: the first entries go first when full
+  const sessions = new Map<string, SessionStore.Session>()
+  const users = new Map<string, Set<string>>()
+
+  const forget = (idHash: string) => {
+    const session = sessions.get(idHash)
+    if (session === undefined) return
+    sessions.delete(idHash)
+    const key = userKey(session.appId, session.openid)
+    const hashes = users.get(key)
+    hashes?.delete(idHash)
+    if (hashes !== undefined && hashes.size === 0) users.delete(key)
+  }
+
+  const put = (session: SessionStore.Session, now: number) => {
+    sessions.delete(session.idHash)
+    sessions.set(session.idHash, session)
+    const key = userKey(session.appId, session.openid)
+    const hashes = users.get(key)
+    if (hashes === undefined) users.set(key, new Set([session.idHash]))
+    else hashes.add(session.idHash)
+    if (sessions.size <= maxEntries) return
+    // full: drop sessions that are over among a bounded slice of the oldest, then the oldest
+    let looked = 0
+    for (const [idHash, stored] of sessions) {
+      if (sessions.size <= maxEntries || looked++ >= 64) break
+      if (!stored.isLive(now)) forget(idHash)
+    }
+    for (const idHash of sessions.keys()) {
+      if (sessions.size <= maxEntries) break
+      forget(idHash)
+    }
+  }
+
+  const live = (idHash: string, now: number): SessionStore.Session | undefined => {
+    const session = sessions.get(idHash)
+    if (session === undefined) return undefined
+    if (session.isLive(now)) return session
+    forget(idHash)
+    return undefined
+  }
+
+  return SessionStore.SessionStore.of({
+    create: (session) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.flatMap(checkNew(session, now), (checked) => {
+          if (live(checked.idHash, now) !== undefined) {
+            return refuse("create", "a live session has this idHash already")
+          }
+          put(checked, now)
+          return Effect.void
+        })),
+    get: (idHash) =>
+      Effect.zipRight(
+        checkIdHash("get", idHash),
+        Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(live(idHash, now)))
+      ),
+    touch: (idHash, expiresAt) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.map(checkTouch(idHash, expiresAt, now), () => {
+          const session = live(idHash, now)
+          if (session === undefined) return Option.none()
+          const updated = touched(session, expiresAt, now)
+          put(updated, now)
+          return Option.some(updated)
+        })),
+    revoke: (idHash) => Effect.zipRight(checkIdHash("revoke", idHash), Effect.sync(() => forget(idHash))),
+    revokeUser: (appId, openid) =>
+      Effect.zipRight(
+        checkUser("revokeUser", appId, openid),
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const hashes = users.get(userKey(appId, openid))
+          if (hashes === undefined) return 0
+          let count = 0
+          for (const idHash of [...hashes]) {
+            if (sessions.get(idHash)?.isLive(now) === true) count++
+            forget(idHash)
+          }
+          return count
+        })
+      )
+  })
+}
+
+/** @internal */
+export const makeMemory = (
+  options?: SessionStore.MemoryOptions
+): Effect.Effect<SessionStore.SessionStoreShape, InvalidArgument> =>
+  Effect.suspend(() => {
+    const maxEntries: unknown = typeof options === "object" && options !== null ? options.maxEntries : undefined
+    if (
+      maxEntries !== undefined &&
+      !(typeof maxEntries === "number" && Number.isSafeInteger(maxEntries) && maxEntries >= 1)
+    ) {
+      return Effect.fail(new InvalidArgument({ argument: "maxEntries", description: "must be a positive integer" }))
+    }
+    return Effect.sync(() => unsafeMakeMemory(maxEntries ?? 100_000))
+  })

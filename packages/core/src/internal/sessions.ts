@@ -1,0 +1,105 @@
+/**
+ * The pieces of a session that need no `Session` class: the token (made, parsed, hashed), the
+ * schemas of its fields, and the checks of the arguments every store is called with.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Crypto from "node:crypto"
+import { SessionStoreError } from "../WeChatError.js"
+
+/** The token's size: 32 random bytes, 43 characters of base64url. */
+const tokenPattern = /^[A-Za-z0-9_-]{43}$/
+
+/** @internal */
+export const makeToken: Effect.Effect<Redacted.Redacted<string>> = Effect.sync(() =>
+  Redacted.make(Crypto.randomBytes(32).toString("base64url"))
+)
+
+/** @internal */
+export const parseToken = (value: unknown): Option.Option<Redacted.Redacted<string>> =>
+  typeof value === "string" && tokenPattern.test(value) ? Option.some(Redacted.make(value)) : Option.none()
+
+/** @internal */
+export const hashToken = (token: Redacted.Redacted<string> | string): string => {
+  const text: unknown = Redacted.isRedacted(token) ? Redacted.value(token) : token
+  return Crypto.createHash("sha256")
+    // a value that is not a string (a JavaScript caller's mistake) hashes as its type and text, which no
+    // token's text is (tokens have no NUL)
+    .update(typeof text === "string" ? text : `\u0000${typeof text}\u0000${safeString(text)}`, "utf8")
+    .digest("hex")
+}
+
+const safeString = (u: unknown): string => {
+  try {
+    return String(u)
+  } catch {
+    return ""
+  }
+}
+
+const idHashPattern = /^[0-9a-f]{64}$/
+
+/** @internal */
+export const IdHash = Schema.String.pipe(Schema.pattern(idHashPattern))
+
+/** A string of 1 to `max` characters. @internal */
+export const Id = (max: number) => Schema.String.pipe(Schema.minLength(1), Schema.maxLength(max))
+
+/** An integer epoch time in milliseconds. @internal */
+export const Time = Schema.Number.pipe(Schema.int(), Schema.between(0, Number.MAX_SAFE_INTEGER))
+
+const dataKeyPattern = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
+
+/** The largest `data`: keys and values together. */
+const maxDataChars = 4096
+
+/** @internal */
+export const SessionData = Schema.Record({
+  key: Schema.String.pipe(Schema.pattern(dataKeyPattern)),
+  value: Schema.String.pipe(Schema.maxLength(maxDataChars))
+}).pipe(
+  Schema.filter((data) => {
+    const keys = Object.keys(data)
+    let chars = 0
+    for (const key of keys) chars += key.length + data[key].length
+    return keys.length <= 32 && chars <= maxDataChars
+  }, { message: () => "at most 32 keys, and 4,096 characters in all" })
+)
+
+/** @internal */
+export const refuse = (operation: string, description: string) =>
+  Effect.fail(new SessionStoreError({ operation, description }))
+
+/** @internal */
+export const isIdHash = (u: unknown): u is string => typeof u === "string" && idHashPattern.test(u)
+
+/** @internal */
+export const checkIdHash = (operation: string, idHash: unknown): Effect.Effect<void, SessionStoreError> =>
+  isIdHash(idHash) ? Effect.void : refuse(operation, "the idHash must be 64 lowercase hex characters (a SHA-256)")
+
+const isId = (u: unknown, max: number): u is string => typeof u === "string" && u.length > 0 && u.length <= max
+
+/** @internal */
+export const checkUser = (operation: string, appId: unknown, openid: unknown): Effect.Effect<void, SessionStoreError> =>
+  !isId(appId, 64)
+    ? refuse(operation, "the appId must be a string of 1 to 64 characters")
+    : !isId(openid, 128)
+    ? refuse(operation, "the openid must be a string of 1 to 128 characters")
+    : Effect.void
+
+/** @internal */
+export const isTime = (u: unknown): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= 0
+
+/** @internal */
+export const checkTime = (operation: string, name: string, time: unknown): Effect.Effect<void, SessionStoreError> =>
+  isTime(time)
+    ? Effect.void
+    : refuse(operation, `${safeName(name)} must be an integer time in epoch milliseconds`)
+
+/** An argument's name as the caller gave it, if it is a short word; never a long or odd value. */
+const safeName = (name: unknown): string =>
+  typeof name === "string" && /^[A-Za-z][A-Za-z0-9_.]{0,39}$/.test(name) ? name : "the time"
