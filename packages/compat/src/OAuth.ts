@@ -254,11 +254,17 @@ export class OAuth {
    */
   defaults: Options = {}
 
+  /** @internal */
   #appsecret: string
+  /** @internal */
   readonly #defaultGetToken: GetToken
+  /** @internal */
   readonly #defaultSaveToken: SaveToken
+  /** @internal */
   readonly #own: Methods.Methods
+  /** @internal */
   readonly #host: Flows.Host
+  /** @internal */
   readonly #lifecycle: Lifecycle.Lifecycle
 
   /**
