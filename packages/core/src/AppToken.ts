@@ -58,15 +58,16 @@ export interface AppTokenShape {
 export class AppToken extends Context.Tag("@wxauth/core/AppToken")<AppToken, AppTokenShape>() {}
 
 /**
- * Where tokens come from instead of WeChat, e.g. a central token server of the company: called
- * with `forceRefresh` as `stable_token` would be.
+ * Where tokens come from instead of WeChat, e.g. a central token server of the company, or a
+ * third-party platform's authorizer token: called with `forceRefresh` as `stable_token` would be.
+ * Its failures reach the caller as they are.
  *
  * @since 0.1.0
  * @category models
  */
 export type Source = (
   request: { readonly forceRefresh: boolean }
-) => Effect.Effect<WeChatApi.AppTokenResponse, WeChatError.RequestFailure>
+) => Effect.Effect<WeChatApi.AppTokenResponse, AppTokenError>
 
 /**
  * Options of `makeWith` / `layerWith`.

@@ -21,6 +21,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import * as Answer from "./internal/answer.js"
+import { ComponentConfig } from "./internal/component/config.js"
 import { tooLargeCode } from "./internal/httpClientCause.js"
 import { retrying } from "./internal/retrying.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -131,6 +132,72 @@ export const ResetSessionKeyResponse = Schema.Struct({
 export type ResetSessionKeyResponse = typeof ResetSessionKeyResponse.Type
 
 /**
+ * The answer of `/cgi-bin/component/api_component_token`: the platform's component access token,
+ * `Redacted`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ComponentTokenResponse = Schema.Struct({
+  component_access_token: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))),
+  /** Seconds, an integer from 1 to a day. */
+  expires_in: Schema.Int.pipe(Schema.between(1, 86_400))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ComponentTokenResponse = typeof ComponentTokenResponse.Type
+
+/**
+ * The answer of `/cgi-bin/component/api_query_auth`: the authorized app, its access and refresh
+ * tokens (`Redacted`) and the permission sets it granted the platform.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const QueryAuthResponse = Schema.Struct({
+  authorization_info: Schema.Struct({
+    authorizer_appid: Schema.NonEmptyString.pipe(Schema.maxLength(64), Schema.pattern(/^[A-Za-z0-9_-]+$/)),
+    authorizer_access_token: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))),
+    expires_in: Schema.Int.pipe(Schema.between(1, 86_400)),
+    authorizer_refresh_token: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))),
+    func_info: Schema.optionalWith(
+      Schema.Array(Schema.Struct({ funcscope_category: Schema.Struct({ id: Schema.Int }) })).pipe(
+        Schema.maxItems(512)
+      ),
+      { default: () => [] }
+    )
+  })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type QueryAuthResponse = typeof QueryAuthResponse.Type
+
+/**
+ * The answer of `/cgi-bin/component/api_authorizer_token`: a new access token of the authorized app
+ * and its refresh token (WeChat may hand back the same one), `Redacted`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const AuthorizerTokenResponse = Schema.Struct({
+  authorizer_access_token: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))),
+  expires_in: Schema.Int.pipe(Schema.between(1, 86_400)),
+  authorizer_refresh_token: Schema.optional(Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AuthorizerTokenResponse = typeof AuthorizerTokenResponse.Type
+
+/**
  * The raw endpoints.
  *
  * @since 0.1.0
@@ -187,6 +254,51 @@ export interface WeChatApiShape {
 }
 
 /**
+ * The raw endpoints of a third-party platform (component): its own token and the authorizer tokens
+ * (`cgi-bin/component/*`), and the login endpoints it calls on behalf of an authorized app (`sns`
+ * component variants). Each takes the component access token it sends; none stores anything.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ComponentApiShape {
+  readonly componentAppId: string
+  /** `POST /cgi-bin/component/api_component_token`: the component access token, for the pushed ticket. */
+  readonly componentToken: (
+    ticket: Redacted.Redacted<string>
+  ) => Effect.Effect<ComponentTokenResponse, WeChatError.RequestFailure>
+  /** `POST /cgi-bin/component/api_query_auth`: an authorization code (single-use) for the authorizer's tokens. */
+  readonly queryAuth: (
+    componentToken: Redacted.Redacted<string>,
+    authorizationCode: string
+  ) => Effect.Effect<QueryAuthResponse, WeChatError.RequestFailure>
+  /** `POST /cgi-bin/component/api_authorizer_token`: a new access token of an authorized app. */
+  readonly authorizerToken: (
+    componentToken: Redacted.Redacted<string>,
+    authorizerAppId: string,
+    authorizerRefreshToken: Redacted.Redacted<string>
+  ) => Effect.Effect<AuthorizerTokenResponse, WeChatError.RequestFailure>
+  /** `GET /sns/oauth2/component/access_token`: a user's code (single-use) for a token of the authorized app. */
+  readonly accessToken: (
+    componentToken: Redacted.Redacted<string>,
+    appId: string,
+    code: string
+  ) => Effect.Effect<TokenResponse, WeChatError.RequestFailure>
+  /** `GET /sns/oauth2/component/refresh_token`: a new user access token of the authorized app. */
+  readonly refreshToken: (
+    componentToken: Redacted.Redacted<string>,
+    appId: string,
+    refreshToken: Redacted.Redacted<string>
+  ) => Effect.Effect<TokenResponse, WeChatError.RequestFailure>
+  /** `GET /sns/component/jscode2session`: a `wx.login()` code of the authorized mini program for the session. */
+  readonly code2Session: (
+    componentToken: Redacted.Redacted<string>,
+    appId: string,
+    jsCode: string
+  ) => Effect.Effect<SessionResponse, WeChatError.RequestFailure>
+}
+
+/**
  * The signature `checksession` and `resetusersessionkey` take: lowercase hex HMAC-SHA256 keyed by
  * the session key's text exactly as WeChat returned it (its UTF-8 bytes, not base64-decoded), over
  * the empty string.
@@ -240,63 +352,54 @@ const paths: Record<WeChatError.Endpoint, string> = {
   token: "/cgi-bin/token",
   getuserphonenumber: "/wxa/business/getuserphonenumber",
   checksession: "/wxa/checksession",
-  resetusersessionkey: "/wxa/resetusersessionkey"
+  resetusersessionkey: "/wxa/resetusersessionkey",
+  api_component_token: "/cgi-bin/component/api_component_token",
+  api_query_auth: "/cgi-bin/component/api_query_auth",
+  api_authorizer_token: "/cgi-bin/component/api_authorizer_token",
+  component_access_token: "/sns/oauth2/component/access_token",
+  component_refresh_token: "/sns/oauth2/component/refresh_token",
+  component_jscode2session: "/sns/component/jscode2session"
 }
 
-const posted: ReadonlySet<WeChatError.Endpoint> = new Set(["stable_token", "getuserphonenumber"])
+const posted: ReadonlySet<WeChatError.Endpoint> = new Set([
+  "stable_token",
+  "getuserphonenumber",
+  "api_component_token",
+  "api_query_auth",
+  "api_authorizer_token"
+])
 
 type Decode<A> = (u: unknown) => Either.Either<A, ParseResult.ParseError | string>
 
-/**
- * Options of `makeWith`.
- *
- * @since 0.1.0
- * @category models
- */
-export interface MakeOptions {
-  /**
-   * One span per endpoint call (default true). `WeChatOAuth` turns it off for the endpoints it calls:
-   * its own operation span covers them, and the hot path stays lean.
-   */
-  readonly spans?: boolean | undefined
-  /**
-   * Retry what is safe for each endpoint, as the policy says: the idempotent reads (`refreshToken`,
-   * `userInfo`, `auth`) on `retryOn`, the code exchanges (`accessToken`, `code2Session`) only on
-   * `exchangeRetryOn` (by default: WeChat said -1, or nothing was sent). Without a policy the
-   * endpoints are raw: one request each.
-   */
-  readonly policy?: RetryPolicy.RetryPolicy | undefined
+/** What an endpoint call needs to know: who calls, where, with which limits. */
+interface CallerSettings {
+  /** The app calling (a span attribute). */
+  readonly appId: string
+  readonly apiBaseUrl: string
+  readonly timeout: Duration.Duration
+  readonly maxResponseBytes: number
+  readonly spans: boolean
 }
 
 /**
- * Builds the endpoints for the `WeChatConfig` and `HttpClient` in context, retrying as `policy`
- * says when one is given. The lean `WeChatHttpClient` (its layer provides
- * `WeChatHttpClient.EnforcesRequestLimits`) enforces the deadline and the body limit in its
- * dispatcher; any other client gets an `Effect.timeout` around the whole call (the answer's body
- * included), a size-capped reader, and has its own request span turned off (it would record the
- * query).
- *
- * @since 0.1.0
- * @category constructors
+ * The one way an endpoint is called, for the `HttpClient` in context: the request (GET, or POST with
+ * a JSON body), the deadline and size cap, the answer read as untrusted (errcode to its tagged
+ * error, errmsg scrubbed of `secrets`, shape checked by `decode`), metrics, and a span without the
+ * query.
  */
-export const makeWith = (
-  options?: MakeOptions
-): Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | WeChatConfig.WeChatConfig> =>
+const makeCaller = (settings: CallerSettings) =>
   Effect.gen(function*() {
-    const config = yield* WeChatConfig.WeChatConfig
     const injected = yield* HttpClient.HttpClient
-    const timeoutMillis = Duration.toMillis(config.timeout)
-    const maxBytes = config.maxResponseBytes
+    const timeoutMillis = Duration.toMillis(settings.timeout)
+    const maxBytes = settings.maxResponseBytes
     const lean = Option.isSome(yield* Effect.serviceOption(WeChatHttpClient.EnforcesRequestLimits))
     const client = lean ? injected : HttpClient.withTracerDisabledWhen(injected, () => true)
     const limits: WeChatHttpClient.RequestLimits = { timeoutMillis, maxResponseBytes: maxBytes }
-    const base = config.apiBaseUrl
+    const base = settings.apiBaseUrl
     const serverAddress = new URL(base).host
-    const appIdParam = encodeURIComponent(config.appId)
-    const secretParam = encodeURIComponent(Redacted.value(config.appSecret))
-    const spans = options?.spans ?? true
+    const spans = settings.spans
 
-    const endpointCall = <A>(endpoint: WeChatError.Endpoint, decode: Decode<A>) => {
+    return <A>(endpoint: WeChatError.Endpoint, decode: Decode<A>) => {
       const path = paths[endpoint]
       const prefix = `${base}${path}?`
       // built once: each call only swaps the URL (and, for a POST, the JSON body)
@@ -323,7 +426,7 @@ export const makeWith = (
           "url.path": path,
           "url.full": `${base}${path}`,
           "wechat.endpoint": endpoint,
-          "wechat.app_id": config.appId
+          "wechat.app_id": settings.appId
         }
       } as const
       const malformed = (description: string) => new WeChatError.MalformedResponse({ endpoint, description })
@@ -351,7 +454,7 @@ export const makeWith = (
       const bounded = (effect: Effect.Effect<A, WeChatError.RequestFailure>) =>
         lean
           ? Effect.locally(effect, WeChatHttpClient.currentRequestLimits, limits)
-          : Effect.timeoutFail(effect, { duration: config.timeout, onTimeout: timeoutError })
+          : Effect.timeoutFail(effect, { duration: settings.timeout, onTimeout: timeoutError })
       const spanName = `WeChatApi.${endpoint}`
       const decodeText = (
         text: string,
@@ -420,6 +523,54 @@ export const makeWith = (
         return spans ? Effect.withSpan(counted, spanName, spanOptions) : counted
       }
     }
+  })
+
+/**
+ * Options of `makeWith`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  /**
+   * One span per endpoint call (default true). `WeChatOAuth` turns it off for the endpoints it calls:
+   * its own operation span covers them, and the hot path stays lean.
+   */
+  readonly spans?: boolean | undefined
+  /**
+   * Retry what is safe for each endpoint, as the policy says: the idempotent reads (`refreshToken`,
+   * `userInfo`, `auth`) on `retryOn`, the code exchanges (`accessToken`, `code2Session`) only on
+   * `exchangeRetryOn` (by default: WeChat said -1, or nothing was sent). Without a policy the
+   * endpoints are raw: one request each.
+   */
+  readonly policy?: RetryPolicy.RetryPolicy | undefined
+}
+
+/**
+ * Builds the endpoints for the `WeChatConfig` and `HttpClient` in context, retrying as `policy`
+ * says when one is given. The lean `WeChatHttpClient` (its layer provides
+ * `WeChatHttpClient.EnforcesRequestLimits`) enforces the deadline and the body limit in its
+ * dispatcher; any other client gets an `Effect.timeout` around the whole call (the answer's body
+ * included), a size-capped reader, and has its own request span turned off (it would record the
+ * query).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWith = (
+  options?: MakeOptions
+): Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | WeChatConfig.WeChatConfig> =>
+  Effect.gen(function*() {
+    const config = yield* WeChatConfig.WeChatConfig
+    const endpointCall = yield* makeCaller({
+      appId: config.appId,
+      apiBaseUrl: config.apiBaseUrl,
+      timeout: config.timeout,
+      maxResponseBytes: config.maxResponseBytes,
+      spans: options?.spans ?? true
+    })
+    const appIdParam = encodeURIComponent(config.appId)
+    const secretParam = encodeURIComponent(Redacted.value(config.appSecret))
 
     const decodeToken = Schema.decodeUnknownEither(TokenResponse)
     const accessTokenCall = endpointCall("access_token", decodeToken)
@@ -649,3 +800,159 @@ export const layerWith = (options?: {
   readonly policy?: RetryPolicy.RetryPolicy | undefined
 }): Layer.Layer<WeChatApi, never, HttpClient.HttpClient | WeChatConfig.WeChatConfig> =>
   Layer.effect(WeChatApi, makeWith({ policy: options?.policy ?? RetryPolicy.defaultPolicy }))
+
+/**
+ * Builds the third-party platform's endpoints for the component configuration (`Component.layer`
+ * provides it) and the `HttpClient` in context, retrying as `policy` says when one is given: the
+ * token requests and the user-token refresh on `retryOn`, the single-use codes (authorization,
+ * login and mini-program codes) and the authorizer-token request only on `exchangeRetryOn`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeComponentWith = (
+  options?: MakeOptions
+): Effect.Effect<ComponentApiShape, never, HttpClient.HttpClient | ComponentConfig> =>
+  Effect.gen(function*() {
+    const config = yield* ComponentConfig
+    const endpointCall = yield* makeCaller({
+      appId: config.componentAppId,
+      apiBaseUrl: config.apiBaseUrl,
+      timeout: config.timeout,
+      maxResponseBytes: config.maxResponseBytes,
+      spans: options?.spans ?? true
+    })
+    const componentAppId = config.componentAppId
+    const secret = Redacted.value(config.componentAppSecret)
+    const enc = encodeURIComponent
+    const componentTokenCall = endpointCall("api_component_token", Schema.decodeUnknownEither(ComponentTokenResponse))
+    const queryAuthCall = endpointCall("api_query_auth", Schema.decodeUnknownEither(QueryAuthResponse))
+    const authorizerTokenCall = endpointCall(
+      "api_authorizer_token",
+      Schema.decodeUnknownEither(AuthorizerTokenResponse)
+    )
+    const decodeToken = Schema.decodeUnknownEither(TokenResponse)
+    const accessTokenCall = endpointCall("component_access_token", decodeToken)
+    const refreshTokenCall = endpointCall("component_refresh_token", decodeToken)
+    const code2SessionCall = endpointCall("component_jscode2session", Schema.decodeUnknownEither(SessionResponse))
+    /** The component token as sent, or the failure naming the argument. */
+    const withComponentToken = <A>(
+      componentToken: unknown,
+      f: (token: string) => Effect.Effect<A, WeChatError.RequestFailure>
+    ): Effect.Effect<A, WeChatError.RequestFailure> => {
+      const token = redactedText(componentToken)
+      return token === undefined ? invalidArgument("componentToken", "must be a Redacted string") : f(token)
+    }
+    const raw: ComponentApiShape = {
+      componentAppId,
+      componentToken: (ticket) =>
+        Effect.suspend(() => {
+          const value = redactedText(ticket)
+          return value === undefined
+            ? invalidArgument("ticket", "must be a Redacted string")
+            : componentTokenCall("", [secret, value], {
+              component_appid: componentAppId,
+              component_appsecret: secret,
+              component_verify_ticket: value
+            })
+        }),
+      queryAuth: (componentToken, authorizationCode) =>
+        Effect.suspend(() =>
+          withComponentToken(componentToken, (token) =>
+            checkString("authorizationCode", authorizationCode, 512) ??
+              queryAuthCall(`component_access_token=${enc(token)}`, [token, authorizationCode], {
+                component_appid: componentAppId,
+                authorization_code: authorizationCode
+              }))
+        ),
+      authorizerToken: (componentToken, authorizerAppId, authorizerRefreshToken) =>
+        Effect.suspend(() =>
+          withComponentToken(componentToken, (token) => {
+            const refresh = redactedText(authorizerRefreshToken)
+            if (refresh === undefined) return invalidArgument("authorizerRefreshToken", "must be a Redacted string")
+            return checkString("authorizerAppId", authorizerAppId, 64) ??
+              authorizerTokenCall(`component_access_token=${enc(token)}`, [token, refresh], {
+                component_appid: componentAppId,
+                authorizer_appid: authorizerAppId,
+                authorizer_refresh_token: refresh
+              })
+          })
+        ),
+      accessToken: (componentToken, appId, code) =>
+        Effect.suspend(() =>
+          withComponentToken(componentToken, (token) =>
+            checkString("appId", appId, 64) ?? checkString("code", code, 512) ??
+              accessTokenCall(
+                `appid=${enc(appId)}&code=${enc(code)}&grant_type=authorization_code&component_appid=${
+                  enc(componentAppId)
+                }&component_access_token=${enc(token)}`,
+                [token, code]
+              ))
+        ),
+      refreshToken: (componentToken, appId, refreshToken) =>
+        Effect.suspend(() =>
+          withComponentToken(componentToken, (token) => {
+            const refresh = redactedText(refreshToken)
+            if (refresh === undefined) {
+              return invalidArgument("refreshToken", "must be a Redacted string")
+            }
+            return checkString("appId", appId, 64) ??
+              refreshTokenCall(
+                `appid=${enc(appId)}&grant_type=refresh_token&component_appid=${
+                  enc(componentAppId)
+                }&component_access_token=${enc(token)}&refresh_token=${enc(refresh)}`,
+                [token, refresh]
+              )
+          })
+        ),
+      code2Session: (componentToken, appId, jsCode) =>
+        Effect.suspend(() =>
+          withComponentToken(componentToken, (token) =>
+            checkString("appId", appId, 64) ?? checkString("jsCode", jsCode, 512) ??
+              code2SessionCall(
+                `appid=${enc(appId)}&js_code=${enc(jsCode)}&grant_type=authorization_code&component_appid=${
+                  enc(componentAppId)
+                }&component_access_token=${enc(token)}`,
+                [token, jsCode]
+              ))
+        )
+    }
+    const policy = options?.policy
+    if (policy === undefined) {
+      return raw
+    }
+    const exchange = (endpoint: WeChatError.Endpoint) =>
+      retrying(endpoint, policy.exchangeRetryOn, policy.exchangeRetrySchedule)
+    const read = (endpoint: WeChatError.Endpoint) =>
+      retrying(endpoint, policy.retryOn, policy.retrySchedule)
+    // a new component token has nothing to undo; the refresh of a user token is a read, as in direct mode
+    const componentToken = read("api_component_token")
+    const refreshToken = read("component_refresh_token")
+    // single-use codes; and an authorizer token request may rotate the refresh token it sends
+    const queryAuth = exchange("api_query_auth")
+    const authorizerToken = exchange("api_authorizer_token")
+    const accessToken = exchange("component_access_token")
+    const code2Session = exchange("component_jscode2session")
+    return {
+      componentAppId,
+      componentToken: (ticket) =>
+        componentToken(raw.componentToken(ticket)),
+      queryAuth: (token, code) =>
+        queryAuth(raw.queryAuth(token, code)),
+      authorizerToken: (token, appId, refresh) =>
+        authorizerToken(raw.authorizerToken(token, appId, refresh)),
+      accessToken: (token, appId, code) =>
+        accessToken(raw.accessToken(token, appId, code)),
+      refreshToken: (token, appId, refresh) => refreshToken(raw.refreshToken(token, appId, refresh)),
+      code2Session: (token, appId, jsCode) => code2Session(raw.code2Session(token, appId, jsCode))
+    } satisfies ComponentApiShape
+  })
+
+/**
+ * Builds the third-party platform's raw endpoints (one request each, one span per call).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeComponent: Effect.Effect<ComponentApiShape, never, HttpClient.HttpClient | ComponentConfig> =
+  makeComponentWith()

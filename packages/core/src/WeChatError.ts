@@ -25,6 +25,12 @@ export type Endpoint =
   | "getuserphonenumber"
   | "checksession"
   | "resetusersessionkey"
+  | "api_component_token"
+  | "api_query_auth"
+  | "api_authorizer_token"
+  | "component_access_token"
+  | "component_refresh_token"
+  | "component_jscode2session"
 
 const wechatFields = {
   /** WeChat's numeric error code. */
@@ -325,6 +331,77 @@ export class PlatformManagedApp extends Schema.TaggedError<PlatformManagedApp>("
 }
 
 /**
+ * 61004: the platform's calling IP address is not in its whitelist (set on the Open Platform's
+ * third-party platform page). A configuration error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ComponentIpNotWhitelisted
+  extends Schema.TaggedError<ComponentIpNotWhitelisted>("@wxauth/core/ComponentIpNotWhitelisted")(
+    "ComponentIpNotWhitelisted",
+    wechatFields
+  )
+{
+  override get message(): string {
+    return wechatMessage(this, "This server's IP address is not in the third-party platform's IP whitelist")
+  }
+}
+
+/**
+ * 61005: the `component_verify_ticket` is expired (tickets live 12 hours; WeChat pushes a new one
+ * every 10 minutes: check that pushes reach `Component.acceptPush`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ComponentTicketExpired
+  extends Schema.TaggedError<ComponentTicketExpired>("@wxauth/core/ComponentTicketExpired")(
+    "ComponentTicketExpired",
+    wechatFields
+  )
+{
+  override get message(): string {
+    return wechatMessage(this, "The component_verify_ticket has expired: no recent push was accepted")
+  }
+}
+
+/**
+ * 61006: the `component_verify_ticket` is not one WeChat pushed to this platform.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ComponentTicketInvalid
+  extends Schema.TaggedError<ComponentTicketInvalid>("@wxauth/core/ComponentTicketInvalid")(
+    "ComponentTicketInvalid",
+    wechatFields
+  )
+{
+  override get message(): string {
+    return wechatMessage(this, "The component_verify_ticket is invalid")
+  }
+}
+
+/**
+ * 61023: the authorizer's refresh token is not valid: the app withdrew its authorization of the
+ * platform (or it was never given). Its administrator must authorize the platform again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AuthorizerRefreshTokenInvalid
+  extends Schema.TaggedError<AuthorizerRefreshTokenInvalid>("@wxauth/core/AuthorizerRefreshTokenInvalid")(
+    "AuthorizerRefreshTokenInvalid",
+    wechatFields
+  )
+{
+  override get message(): string {
+    return wechatMessage(this, "The authorizer refresh token is invalid: the app must authorize the platform again")
+  }
+}
+
+/**
  * 87009: the signature made with the session key is invalid: the session key is stale.
  *
  * @since 0.1.0
@@ -371,6 +448,74 @@ export class SessionKeyNotFound extends Schema.TaggedError<SessionKeyNotFound>("
 ) {
   override get message(): string {
     return `No session key is stored for openid ${this.openid} of app ${this.appId}: log the user in again`
+  }
+}
+
+/**
+ * The third-party platform has no `component_verify_ticket` yet, so it cannot get its component
+ * access token: WeChat pushes one every 10 minutes to the authorization-event URL, where
+ * `Component.acceptPush` stores it. Retry after the next push.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ComponentTicketMissing
+  extends Schema.TaggedError<ComponentTicketMissing>("@wxauth/core/ComponentTicketMissing")(
+    "ComponentTicketMissing",
+    { componentAppId: Schema.String }
+  )
+{
+  override get message(): string {
+    return `No component_verify_ticket is stored for the platform ${this.componentAppId}: wait for WeChat's next push (every 10 minutes) to reach Component.acceptPush`
+  }
+}
+
+/**
+ * Why a push to the authorization-event URL was refused.
+ *
+ * - `Malformed`: the query or the body is not what WeChat sends (missing or bad parameters, not
+ *   the flat XML WeChat sends, a DOCTYPE, an entity, nesting, an unknown field shape).
+ * - `TooLarge`: the body is larger than WeChat's pushes can be.
+ * - `BadSignature`: `msg_signature` does not match (a forged push, or another token).
+ * - `Stale`: the push's timestamp is older (or further in the future) than `pushMaxAge`.
+ * - `BadBase64`, `BadPadding`, `BadLength`: the encrypted message does not decrypt to WeChat's layout.
+ * - `WrongAppId`: the message is for another platform.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type InvalidPushReason =
+  | "Malformed"
+  | "TooLarge"
+  | "BadSignature"
+  | "Stale"
+  | "BadBase64"
+  | "BadPadding"
+  | "BadLength"
+  | "WrongAppId"
+
+/**
+ * A push to the authorization-event URL was refused: it is not from WeChat, not for this platform,
+ * too old, or not decodable. Never a defect, whatever the bytes; the description never quotes them.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidPush extends Schema.TaggedError<InvalidPush>("@wxauth/core/InvalidPush")("InvalidPush", {
+  reason: Schema.Literal(
+    "Malformed",
+    "TooLarge",
+    "BadSignature",
+    "Stale",
+    "BadBase64",
+    "BadPadding",
+    "BadLength",
+    "WrongAppId"
+  ),
+  description: Schema.String
+}) {
+  override get message(): string {
+    return `Refused a push to the authorization-event URL (${this.reason}): ${this.description}`
   }
 }
 
@@ -679,18 +824,28 @@ export type WeChatApiError =
   | RateLimited
   | CodeBlocked
   | PlatformManagedApp
+  | ComponentIpNotWhitelisted
+  | ComponentTicketExpired
+  | ComponentTicketInvalid
+  | AuthorizerRefreshTokenInvalid
   | InvalidSignature
   | IpRiskControl
   | UnknownWeChatError
 
 /**
  * What a call to a WeChat endpoint can fail with: WeChat's errcode, the transport, an answer that is
- * not what WeChat sends, or an argument that could not be sent (wrong type, empty, too long).
+ * not what WeChat sends, an argument that could not be sent (wrong type, empty, too long), or, for
+ * a third-party platform, no ticket to authenticate with yet.
  *
  * @since 0.1.0
  * @category models
  */
-export type RequestFailure = WeChatApiError | TransportError | MalformedResponse | InvalidArgument
+export type RequestFailure =
+  | WeChatApiError
+  | TransportError
+  | MalformedResponse
+  | InvalidArgument
+  | ComponentTicketMissing
 
 /**
  * Every error of `@wxauth/core`.
@@ -711,6 +866,7 @@ export type WeChatError =
   | SessionKeyNotFound
   | UnknownApp
   | AppResolveError
+  | InvalidPush
 
 type Fields = { readonly errcode: number; readonly errmsg: string; readonly endpoint?: string | undefined }
 
@@ -726,6 +882,10 @@ const byCode: Record<number, new(fields: Fields) => WeChatApiError> = {
   40163: CodeUsed,
   40164: IpNotWhitelisted,
   40226: CodeBlocked,
+  61004: ComponentIpNotWhitelisted,
+  61005: ComponentTicketExpired,
+  61006: ComponentTicketInvalid,
+  61023: AuthorizerRefreshTokenInvalid,
   61024: PlatformManagedApp,
   87009: InvalidSignature,
   89503: IpRiskControl,
@@ -772,7 +932,8 @@ const tagOf = (u: unknown): string | undefined =>
  * - `throttled`: a quota is reached (45009 / 45011): retry later, never at once.
  * - `refreshable`: the access token is expired or rejected (42001, 40014, 40001): refresh it, then
  *   call again once.
- * - `reauthorize`: only a new consent (or mini-program login) helps (a bad or expired code, a
+ * - `reauthorize`: only a new consent (or mini-program login, or for a platform-managed app, its
+ *   administrator authorizing the platform again) helps (a bad or expired code, a
  *   rejected refresh token, a scope not granted, a refused consent, no stored token, a stale or
  *   missing session key).
  * - `permanent`: anything else: a configuration error, a caller's mistake, a malformed answer,
@@ -800,7 +961,9 @@ const kinds: Readonly<Record<string, Kind>> = {
   TokenNotFound: "reauthorize",
   SessionKeyNotFound: "reauthorize",
   // a stale session key: only a new wx.login() and code2Session help
-  InvalidSignature: "reauthorize"
+  InvalidSignature: "reauthorize",
+  // only the app's administrator authorizing the platform again helps
+  AuthorizerRefreshTokenInvalid: "reauthorize"
 }
 
 /**

@@ -1,0 +1,176 @@
+/**
+ * The configuration of a third-party platform (component): its appid and secret, the message token
+ * and EncodingAESKey of its authorization-event URL, the hosts, the request limits and how old a
+ * push may be. Validated like `WeChatConfig` (the same rules for ids, secrets, URLs and limits).
+ *
+ * @internal
+ */
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as WeChatConfig from "../../WeChatConfig.js"
+
+/** @internal */
+export interface ComponentConfigShape {
+  readonly componentAppId: string
+  readonly componentAppSecret: Redacted.Redacted<string>
+  /** The token of the authorization-event URL: it signs every push (`msg_signature`). */
+  readonly token: Redacted.Redacted<string>
+  /** The 43-character EncodingAESKey, as entered on the Open Platform. */
+  readonly encodingAesKey: Redacted.Redacted<string>
+  /** The AES-256 key the EncodingAESKey stands for (32 bytes). */
+  readonly aesKey: Redacted.Redacted<Uint8Array>
+  readonly apiBaseUrl: string
+  readonly openBaseUrl: string
+  readonly timeout: Duration.Duration
+  readonly maxResponseBytes: number
+  /** A push older (or further in the future) than this is refused; replays are remembered this long. */
+  readonly pushMaxAge: Duration.Duration
+}
+
+/** @internal */
+export class ComponentConfig extends Context.Tag("@wxauth/core/ComponentConfig")<
+  ComponentConfig,
+  ComponentConfigShape
+>() {}
+
+/** @internal */
+export interface ConfigOptions {
+  readonly componentAppId: string
+  readonly componentAppSecret: Redacted.Redacted<string> | string
+  readonly token: Redacted.Redacted<string> | string
+  readonly encodingAesKey: Redacted.Redacted<string> | string
+  readonly apiBaseUrl?: string | undefined
+  readonly openBaseUrl?: string | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly maxResponseBytes?: number | undefined
+  readonly pushMaxAge?: Duration.DurationInput | undefined
+}
+
+/**
+ * The longest appid of a platform or of an app it manages: its keys in the `AppTokenStore`
+ * (`authorizer-refresh:<appId>`, the longest prefix) must fit the stores' 64 characters. WeChat's
+ * appids have 18.
+ *
+ * @internal
+ */
+export const maxAppIdLength = 45
+
+/** @internal */
+export const appIdPattern = /^[A-Za-z0-9_-]+$/
+
+/** @internal */
+export const isAppId = (value: unknown): value is string =>
+  typeof value === "string" && value.length > 0 && value.length <= maxAppIdLength && appIdPattern.test(value)
+
+/** @internal */
+export const defaultPushMaxAge = Duration.minutes(5)
+
+const field = (options: unknown, key: string): unknown =>
+  typeof options === "object" && options !== null ? (options as Record<string, unknown>)[key] : undefined
+
+const secretText = (value: unknown): string | undefined => {
+  if (typeof value === "string") return value
+  if (Redacted.isRedacted(value)) {
+    const text: unknown = Redacted.value(value)
+    return typeof text === "string" ? text : undefined
+  }
+  return undefined
+}
+
+const redacted = (value: unknown, text: string): Redacted.Redacted<string> =>
+  Redacted.isRedacted(value) ? value as Redacted.Redacted<string> : Redacted.make(text)
+
+const renamed: Record<string, string> = { appId: "componentAppId", appSecret: "componentAppSecret" }
+
+const rename = (error: ConfigError.ConfigError): ConfigError.ConfigError => {
+  const path = (p: ReadonlyArray<string>) => p.map((segment) => renamed[segment] ?? segment)
+  const message = (m: string) => m.replace("WeChat appid", "component appid").replace("app secret", "component secret")
+  if (ConfigError.isInvalidData(error)) return ConfigError.InvalidData(path(error.path), message(error.message))
+  if (ConfigError.isMissingData(error)) return ConfigError.MissingData(path(error.path), message(error.message))
+  return error
+}
+
+const aesKeyPattern = /^[A-Za-z0-9+/]{43}$/
+
+/**
+ * Validates options into a configuration; a `ConfigError` names the field. The appid, secret, hosts,
+ * timeout and response limit follow `WeChatConfig`'s rules; the token is 1 to 128 printable
+ * characters; the EncodingAESKey is 43 base64 characters that decode to 32 bytes.
+ *
+ * @internal
+ */
+export const makeConfigEither = (
+  options: ConfigOptions
+): Either.Either<ComponentConfigShape, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    if (typeof options !== "object" || options === null || Array.isArray(options)) {
+      return yield* Either.left(ConfigError.InvalidData([], "expected an object of component options"))
+    }
+    const base = yield* Either.mapLeft(
+      WeChatConfig.makeEither({
+        appId: field(options, "componentAppId") as string,
+        appSecret: field(options, "componentAppSecret") as string,
+        apiBaseUrl: field(options, "apiBaseUrl") as string | undefined,
+        openBaseUrl: field(options, "openBaseUrl") as string | undefined,
+        timeout: field(options, "timeout") as Duration.DurationInput | undefined,
+        maxResponseBytes: field(options, "maxResponseBytes") as number | undefined
+      }),
+      rename
+    )
+    if (base.appId.length > maxAppIdLength) {
+      return yield* Either.left(
+        ConfigError.InvalidData(["componentAppId"], `the component appid has more than ${maxAppIdLength} characters`)
+      )
+    }
+    const rawToken = field(options, "token")
+    const token = secretText(rawToken)
+    if (token === undefined || token === "") {
+      return yield* Either.left(
+        ConfigError.MissingData(["token"], "the token of the authorization-event URL is missing or not a string")
+      )
+    }
+    if (!/^[\x21-\x7e]{1,128}$/.test(token)) {
+      return yield* Either.left(
+        ConfigError.InvalidData(["token"], "the token must be 1 to 128 printable characters without spaces")
+      )
+    }
+    const rawAesKey = field(options, "encodingAesKey")
+    const aesKeyText = secretText(rawAesKey)
+    if (aesKeyText === undefined || aesKeyText === "") {
+      return yield* Either.left(
+        ConfigError.MissingData(["encodingAesKey"], "the EncodingAESKey is missing or not a string")
+      )
+    }
+    const aesKey = aesKeyPattern.test(aesKeyText) ? Buffer.from(`${aesKeyText}=`, "base64") : undefined
+    if (aesKey === undefined || aesKey.length !== 32) {
+      return yield* Either.left(
+        ConfigError.InvalidData(["encodingAesKey"], "the EncodingAESKey must be 43 base64 characters (a 32-byte key)")
+      )
+    }
+    const rawMaxAge = field(options, "pushMaxAge") ?? defaultPushMaxAge
+    const maxAge = typeof rawMaxAge === "number" && !(rawMaxAge > 0) ? Option.none() : Duration.decodeUnknown(rawMaxAge)
+    if (
+      Option.isNone(maxAge) || !Duration.isFinite(maxAge.value) ||
+      !Duration.between(maxAge.value, { minimum: Duration.seconds(1), maximum: Duration.hours(12) })
+    ) {
+      return yield* Either.left(
+        ConfigError.InvalidData(["pushMaxAge"], "must be a duration from 1 second to 12 hours, e.g. \"5 minutes\"")
+      )
+    }
+    return {
+      componentAppId: base.appId,
+      componentAppSecret: base.appSecret,
+      token: redacted(rawToken, token),
+      encodingAesKey: redacted(rawAesKey, aesKeyText),
+      aesKey: Redacted.make(new Uint8Array(aesKey)),
+      apiBaseUrl: base.apiBaseUrl,
+      openBaseUrl: base.openBaseUrl,
+      timeout: base.timeout,
+      maxResponseBytes: base.maxResponseBytes,
+      pushMaxAge: maxAge.value
+    } satisfies ComponentConfigShape
+  })
