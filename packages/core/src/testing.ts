@@ -20,8 +20,9 @@ import * as Util from "node:util"
 import * as AppTokenStore from "./AppTokenStore.js"
 import * as OAuthToken from "./OAuthToken.js"
 import * as SessionKeyStore from "./SessionKeyStore.js"
+import * as SessionStore from "./SessionStore.js"
 import * as TokenStore from "./TokenStore.js"
-import { TokenStoreError } from "./WeChatError.js"
+import { SessionStoreError, TokenStoreError } from "./WeChatError.js"
 
 const hour = 60 * 60 * 1000
 
@@ -716,6 +717,456 @@ export const sessionKeyStoreSuite = <E>(
           )
         }
         assert.isTrue(Option.isNone(yield* s.get(appId, openid)))
+      }))
+
+    register(layer, cases)
+  })
+}
+
+/**
+ * A session fixture for `SessionStore` suites: a fresh token (kept by the test, never by a store)
+ * and a browser session of a random user under its hash, created `now` (by `Clock`) and live for an
+ * hour. Any field can be overridden.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const makeSession = (
+  overrides: Partial<ConstructorParameters<typeof SessionStore.Session>[0]> = {}
+): Effect.Effect<{ readonly token: Redacted.Redacted<string>; readonly session: SessionStore.Session }> =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const token = yield* SessionStore.makeToken
+    const session = new SessionStore.Session({
+      idHash: SessionStore.hashToken(token),
+      appId: randomAppId(),
+      openid: randomOpenId(),
+      scopes: ["snsapi_base"],
+      kind: "browser",
+      createdAt: now,
+      expiresAt: now + hour,
+      ...overrides
+    })
+    return { token, session }
+  })
+
+const sameSession = (actual: SessionStore.Session, expected: SessionStore.Session) => {
+  assert.instanceOf(actual, SessionStore.Session)
+  assert.deepStrictEqual(
+    { ...actual, scopes: [...actual.scopes] },
+    { ...expected, scopes: [...expected.scopes] },
+    "the stored session, field by field"
+  )
+}
+
+/**
+ * Asserts that `operation` fails with a `SessionStoreError` (in the error channel: not a defect, not
+ * a throw when it is called) that quotes none of `secrets`.
+ */
+const assertSessionStoreError = <R>(
+  what: string,
+  operation: () => Effect.Effect<unknown, unknown, R>,
+  secrets: ReadonlyArray<string> = []
+): Effect.Effect<void, never, R> =>
+  Effect.map(Effect.exit(Effect.suspend(operation)), (exit) => {
+    assert.isTrue(Exit.isFailure(exit), `${what}: expected a SessionStoreError, got a success`)
+    if (Exit.isSuccess(exit)) return
+    const failure = Cause.failureOption(exit.cause)
+    assert.isTrue(
+      Option.isSome(failure) && !Cause.isDie(exit.cause),
+      `${what}: expected a SessionStoreError in the error channel, got ${Cause.pretty(exit.cause)}`
+    )
+    const error = Option.getOrThrow(failure)
+    assert.instanceOf(error, SessionStoreError, what)
+    for (const text of textsOf(error)) {
+      for (const secret of secrets) assert.notInclude(text, secret, `${what}: the error quotes a value`)
+    }
+  })
+
+/** Waits in real time (the stores' own expiry in Redis runs on the server's clock, not the TestClock). */
+const realSleep = (millis: number) => Effect.promise(() => new Promise<void>((done) => setTimeout(done, millis)))
+
+/**
+ * The contract every `SessionStore` honours, as a vitest suite: create / get with every field, a
+ * live id never created twice, expiry by `Clock` (driven with `TestClock`), sliding expiry with
+ * `touch` (which never brings a session back), `revoke`, `revokeUser` (every session of the user and
+ * no other, touched ones included, also when sessions are created while it runs), concurrent users,
+ * and arguments of the wrong type as a `SessionStoreError` (never a defect) that quotes nothing.
+ *
+ * @example
+ * ```ts
+ * import { SessionStore } from "@wxauth/core"
+ * import { sessionStoreSuite } from "@wxauth/core/testing"
+ *
+ * sessionStoreSuite("memory", SessionStore.layerMemory)
+ * // or a store of its own for each test (e.g. its own key prefix or table):
+ * sessionStoreSuite("memory, per test", () => SessionStore.layerMemory)
+ * ```
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const sessionStoreSuite = <E>(
+  name: string,
+  layer: Layer.Layer<SessionStore.SessionStore, E> | (() => Layer.Layer<SessionStore.SessionStore, E>)
+): void => {
+  describe(`SessionStore contract: ${name}`, () => {
+    type Case = () => Effect.Effect<void, unknown, SessionStore.SessionStore>
+    const cases: Array<readonly [string, Case]> = []
+    const it = (title: string, test: Case) => cases.push([title, atRealisticTime(test)])
+    const store = SessionStore.SessionStore
+
+    const getSession = (idHash: string) =>
+      Effect.flatMap(store, (s) => s.get(idHash)).pipe(
+        Effect.map((found) => {
+          assert.isTrue(Option.isSome(found), "expected a live session")
+          return Option.getOrThrow(found)
+        })
+      )
+    const isGone = (idHash: string) =>
+      Effect.map(Effect.flatMap(store, (s) => s.get(idHash)), (found) => {
+        assert.isTrue(Option.isNone(found), "expected no session")
+      })
+    const userOf = (session: SessionStore.Session) => ({ appId: session.appId, openid: session.openid })
+
+    it("get of an unknown idHash is None", () =>
+      Effect.gen(function*() {
+        yield* isGone(SessionStore.hashToken(yield* SessionStore.makeToken))
+      }))
+
+    it("create then get returns every field; optional fields stay absent", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const now = yield* Clock.currentTimeMillis
+        const { session: full } = yield* makeSession({
+          unionid: "oUnion_123",
+          scopes: ["snsapi_userinfo", "snsapi_base"],
+          kind: "miniProgram",
+          createdAt: now - 1000,
+          lastSeenAt: now - 500,
+          binding: Crypto.randomBytes(32).toString("base64url"),
+          data: { userId: "42", "display.name": "李雷 \"quoted\" \\ {x}", empty: "" }
+        })
+        yield* s.create(full)
+        sameSession(yield* getSession(full.idHash), full)
+        const { session: bare } = yield* makeSession({ scopes: [] })
+        yield* s.create(bare)
+        const found = yield* getSession(bare.idHash)
+        sameSession(found, bare)
+        for (const field of ["unionid", "lastSeenAt", "binding", "data"] as const) {
+          assert.isUndefined(found[field], `${field} stays absent`)
+        }
+      }))
+
+    it("the client's token is nowhere in what the store gives back; its hash finds the session", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const { session, token } = yield* makeSession()
+        yield* s.create(session)
+        const found = yield* getSession(SessionStore.hashToken(Redacted.value(token)))
+        for (const text of [String(found), JSON.stringify(found), Util.inspect(found, { depth: 10 })]) {
+          assert.notInclude(text, Redacted.value(token))
+        }
+        // the hash of another token finds nothing
+        yield* isGone(SessionStore.hashToken(yield* SessionStore.makeToken))
+      }))
+
+    it("create refuses an idHash whose session is live, and keeps the first", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const { session } = yield* makeSession()
+        yield* s.create(session)
+        const { session: other } = yield* makeSession({ idHash: session.idHash })
+        yield* assertSessionStoreError("create(same idHash)", () => s.create(other), [other.openid])
+        sameSession(yield* getSession(session.idHash), session)
+      }))
+
+    it("create refuses a session that is already over", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const now = yield* Clock.currentTimeMillis
+        for (const expiresAt of [now, now - 1, 0]) {
+          const { session } = yield* makeSession({ createdAt: 0, expiresAt })
+          yield* assertSessionStoreError(`create(expiresAt now${expiresAt - now})`, () => s.create(session))
+          yield* isGone(session.idHash)
+        }
+      }))
+
+    it("a session is live until its expiresAt and None from then on (by Clock)", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const now = yield* Clock.currentTimeMillis
+        const { session } = yield* makeSession({ expiresAt: now + hour })
+        const { session: longer } = yield* makeSession({ ...userOf(session), expiresAt: now + 2 * hour })
+        yield* s.create(session)
+        yield* s.create(longer)
+        yield* TestClock.adjust(hour - 1)
+        sameSession(yield* getSession(session.idHash), session)
+        yield* TestClock.adjust(1)
+        yield* isGone(session.idHash)
+        sameSession(yield* getSession(longer.idHash), longer)
+        yield* TestClock.adjust(hour)
+        yield* isGone(longer.idHash)
+      }))
+
+    it("touch moves expiresAt and sets lastSeenAt to now; the session outlives its first expiry", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const now = yield* Clock.currentTimeMillis
+        const { session } = yield* makeSession({ expiresAt: now + hour })
+        yield* s.create(session)
+        yield* TestClock.adjust(hour / 2)
+        const touched = yield* s.touch(session.idHash, now + 3 * hour)
+        const expected = new SessionStore.Session({
+          ...session,
+          expiresAt: now + 3 * hour,
+          lastSeenAt: now + hour / 2
+        })
+        sameSession(Option.getOrThrow(touched), expected)
+        sameSession(yield* getSession(session.idHash), expected)
+        yield* TestClock.adjust(2 * hour)
+        sameSession(yield* getSession(session.idHash), expected)
+        // touch may also shorten, to any time after now
+        const later = yield* Clock.currentTimeMillis
+        yield* s.touch(session.idHash, later + 1000)
+        assert.strictEqual((yield* getSession(session.idHash)).expiresAt, later + 1000)
+        yield* TestClock.adjust(1000)
+        yield* isGone(session.idHash)
+      }))
+
+    it("touch never brings a session back: unknown, over or revoked is None, and stays gone", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const now = yield* Clock.currentTimeMillis
+        assert.isTrue(Option.isNone(yield* s.touch(SessionStore.hashToken(yield* SessionStore.makeToken), now + hour)))
+        const { session: over } = yield* makeSession({ expiresAt: now + 1000 })
+        const { session: revoked } = yield* makeSession()
+        yield* s.create(over)
+        yield* s.create(revoked)
+        yield* s.revoke(revoked.idHash)
+        yield* TestClock.adjust(1000)
+        const at = (yield* Clock.currentTimeMillis) + hour
+        assert.isTrue(Option.isNone(yield* s.touch(over.idHash, at)), "an expired session is not touched")
+        assert.isTrue(Option.isNone(yield* s.touch(revoked.idHash, at)), "a revoked session is not touched")
+        yield* isGone(over.idHash)
+        yield* isGone(revoked.idHash)
+        // and a create may use the id of a session that is over
+        const { session: again } = yield* makeSession({ idHash: over.idHash })
+        yield* s.create(again)
+        sameSession(yield* getSession(over.idHash), again)
+      }))
+
+    it("touch refuses an expiresAt that is not later than now, and changes nothing", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const { session } = yield* makeSession()
+        yield* s.create(session)
+        const now = yield* Clock.currentTimeMillis
+        for (const at of [now, now - 1]) {
+          yield* assertSessionStoreError(`touch(idHash, now${at - now})`, () => s.touch(session.idHash, at))
+        }
+        sameSession(yield* getSession(session.idHash), session)
+      }))
+
+    it("revoke ends that session and no other; an unknown idHash is fine", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const { session } = yield* makeSession()
+        const { session: sibling } = yield* makeSession(userOf(session))
+        yield* s.create(session)
+        yield* s.create(sibling)
+        yield* s.revoke(session.idHash)
+        yield* isGone(session.idHash)
+        sameSession(yield* getSession(sibling.idHash), sibling)
+        yield* s.revoke(session.idHash)
+        yield* s.revoke(SessionStore.hashToken(yield* SessionStore.makeToken))
+      }))
+
+    it("revokeUser ends every session of the user and counts the live ones; other users and apps keep theirs", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const now = yield* Clock.currentTimeMillis
+        const { session: first } = yield* makeSession({ expiresAt: now + 1000 })
+        const user = userOf(first)
+        const mine = [first]
+        for (const kind of ["browser", "miniProgram", "miniProgram"] as const) {
+          mine.push((yield* makeSession({ ...user, kind })).session)
+        }
+        const others = [
+          (yield* makeSession({ appId: user.appId })).session,
+          (yield* makeSession({ openid: user.openid })).session,
+          // ids that would run together or break a key's braces are other users
+          (yield* makeSession({ appId: `${user.appId}:x`, openid: user.openid })).session,
+          (yield* makeSession({ appId: user.appId, openid: `x:${user.openid}` })).session,
+          (yield* makeSession({ appId: `${user.appId}}`, openid: `{${user.openid}` })).session
+        ]
+        yield* Effect.forEach([...mine, ...others], (session) => s.create(session), { discard: true })
+        yield* TestClock.adjust(1000)
+        // the first is over: three were live
+        assert.strictEqual(yield* s.revokeUser(user.appId, user.openid), 3)
+        for (const session of mine) yield* isGone(session.idHash)
+        for (const session of others) sameSession(yield* getSession(session.idHash), session)
+        assert.strictEqual(yield* s.revokeUser(user.appId, user.openid), 0)
+        assert.strictEqual(yield* s.revokeUser(randomAppId(), randomOpenId()), 0)
+        // the user may log in again
+        const { session: next } = yield* makeSession(user)
+        yield* s.create(next)
+        sameSession(yield* getSession(next.idHash), next)
+        assert.strictEqual(yield* s.revokeUser(user.appId, user.openid), 1)
+        yield* isGone(next.idHash)
+      }))
+
+    it("revokeUser reaches touched sessions, after their first expiry and after the user's later logins", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const now = yield* Clock.currentTimeMillis
+        const { session } = yield* makeSession({ expiresAt: now + hour })
+        const user = userOf(session)
+        yield* s.create(session)
+        yield* s.touch(session.idHash, now + 10 * hour)
+        yield* TestClock.adjust(2 * hour)
+        // a later login of the same user (a store may tidy the user's index then)
+        const { session: later } = yield* makeSession(user)
+        yield* s.create(later)
+        assert.strictEqual(yield* s.revokeUser(user.appId, user.openid), 2)
+        yield* isGone(session.idHash)
+        yield* isGone(later.idHash)
+      }))
+
+    it("a session touched before the store's own expiry of its first expiresAt lives on (real time)", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const now = yield* Clock.currentTimeMillis
+        const { session } = yield* makeSession({ expiresAt: now + 1000 })
+        yield* s.create(session)
+        yield* s.touch(session.idHash, now + hour)
+        // a store whose server expires keys by its own clock has now passed the first expiresAt
+        yield* realSleep(1300)
+        assert.strictEqual((yield* getSession(session.idHash)).expiresAt, now + hour)
+        assert.strictEqual(yield* s.revokeUser(session.appId, session.openid), 1)
+        yield* isGone(session.idHash)
+      }))
+
+    it("sessions created while revokeUser runs are ended by it or by the next one, never left out of reach", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const { session: first } = yield* makeSession()
+        const user = userOf(first)
+        yield* s.create(first)
+        const made = yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), () => makeSession(user))
+        const results = yield* Effect.forEach(
+          made,
+          ({ session }, i) =>
+            i % 10 === 5
+              ? Effect.zipRight(s.revokeUser(user.appId, user.openid), Effect.either(s.create(session)))
+              : Effect.either(s.create(session)),
+          { concurrency: "unbounded" }
+        )
+        // a create may fail only because a revokeUser ran beside it: with a SessionStoreError
+        for (const result of results) {
+          if (result._tag === "Left") assert.instanceOf(result.left, SessionStoreError)
+        }
+        const created = made.filter((_, i) => results[i]._tag === "Right")
+        assert.isAbove(created.length, 0)
+        yield* s.revokeUser(user.appId, user.openid)
+        yield* isGone(first.idHash)
+        for (const { session } of created) yield* isGone(session.idHash)
+      }))
+
+    it("50 users' sessions created concurrently are each kept, and each user's revokeUser ends only theirs", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const appId = randomAppId()
+        const sessions = yield* Effect.forEach(
+          Array.from({ length: 50 }, () => randomOpenId()),
+          (openid) => Effect.map(Effect.all([makeSession({ appId, openid }), makeSession({ appId, openid })]), (p) => p)
+        )
+        yield* Effect.forEach(sessions.flat(), ({ session }) => s.create(session), {
+          concurrency: "unbounded",
+          discard: true
+        })
+        const counts = yield* Effect.forEach(
+          sessions.filter((_, i) => i % 2 === 0),
+          ([{ session }]) => s.revokeUser(session.appId, session.openid),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(counts, counts.map(() => 2))
+        for (const [i, pair] of sessions.entries()) {
+          for (const { session } of pair) {
+            if (i % 2 === 0) yield* isGone(session.idHash)
+            else sameSession(yield* getSession(session.idHash), session)
+          }
+        }
+      }))
+
+    it("arguments of the wrong type are a SessionStoreError, not a defect, and quote nothing", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const { session, token } = yield* makeSession({ data: { note: "secret-note-value" } })
+        const plain = `plain_${Crypto.randomBytes(16).toString("hex")}`
+        const secrets = [Redacted.value(token), plain, "secret-note-value", session.openid]
+        const loose = (value: unknown) => value as never
+        const now = yield* Clock.currentTimeMillis
+        const badHashes = [
+          undefined,
+          null,
+          42,
+          "",
+          plain,
+          session.idHash.toUpperCase(),
+          `${session.idHash}0`,
+          Redacted.value(token),
+          { idHash: session.idHash },
+          "x".repeat(1_000_000)
+        ]
+        for (const [i, bad] of badHashes.entries()) {
+          yield* assertSessionStoreError(`get(bad idHash #${i + 1})`, () => s.get(loose(bad)), secrets)
+          yield* assertSessionStoreError(`touch(bad idHash #${i + 1})`, () => s.touch(loose(bad), now + hour), secrets)
+          yield* assertSessionStoreError(`revoke(bad idHash #${i + 1})`, () => s.revoke(loose(bad)), secrets)
+        }
+        for (const [i, bad] of [undefined, null, "", 42, { appId: plain }, "a".repeat(10_000)].entries()) {
+          yield* assertSessionStoreError(
+            `revokeUser(bad appId #${i + 1})`,
+            () => s.revokeUser(loose(bad), "o"),
+            secrets
+          )
+          yield* assertSessionStoreError(
+            `revokeUser(appId, bad openid #${i + 1})`,
+            () => s.revokeUser(session.appId, loose(bad)),
+            secrets
+          )
+        }
+        yield* s.create(session)
+        for (const [i, bad] of [undefined, null, Number.NaN, Infinity, now + 0.5, -1, String(now + hour)].entries()) {
+          yield* assertSessionStoreError(`touch(idHash, bad time #${i + 1})`, () => s.touch(session.idHash, loose(bad)))
+        }
+        const mutated = (field: string, value: unknown) => {
+          const copy = new SessionStore.Session({ ...session, idHash: SessionStore.hashToken(plain + field) })
+          ;(copy as unknown as Record<string, unknown>)[field] = value
+          return copy
+        }
+        const notSessions = [
+          undefined,
+          null,
+          plain,
+          { ...session, idHash: SessionStore.hashToken(plain) },
+          mutated("appId", ""),
+          mutated("openid", "o".repeat(129)),
+          mutated("idHash", plain),
+          mutated("scopes", [plain, 42]),
+          mutated("kind", "admin"),
+          mutated("expiresAt", Number.POSITIVE_INFINITY),
+          mutated("createdAt", Number.NaN),
+          mutated("data", { note: plain.repeat(200) }),
+          mutated("data", { "__proto__": plain }),
+          mutated("binding", 42)
+        ]
+        for (const [i, bad] of notSessions.entries()) {
+          yield* assertSessionStoreError(`create(not a valid session #${i + 1})`, () => s.create(loose(bad)), secrets)
+        }
+        // nothing was stored or changed by the refused calls
+        sameSession(yield* getSession(session.idHash), session)
+        for (const bad of notSessions.slice(4)) yield* isGone((bad as SessionStore.Session).idHash)
       }))
 
     register(layer, cases)
