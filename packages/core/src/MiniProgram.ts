@@ -225,6 +225,30 @@ export const make: Effect.Effect<MiniProgramShape, never, Requirements> = build(
  * `AppToken` and `SessionKeyStore` in context when provided (shared by every process, e.g. on
  * Redis); otherwise this process keeps its own app token and session keys in memory.
  *
+ * @example
+ * ```ts
+ * import { MiniProgram, WeChatConfig, WeChatHttpClient } from "@wxauth/core"
+ * import * as Config from "effect/Config"
+ * import * as Effect from "effect/Effect"
+ * import * as Layer from "effect/Layer"
+ * import * as ManagedRuntime from "effect/ManagedRuntime"
+ *
+ * const MiniProgramLive = MiniProgram.layer.pipe(
+ *   Layer.provide(WeChatConfig.layerConfig({
+ *     appId: Config.string("WECHAT_MINI_APP_ID"),
+ *     appSecret: Config.redacted("WECHAT_MINI_APP_SECRET")
+ *   })),
+ *   Layer.provide(WeChatHttpClient.layer())
+ * )
+ * // built once, on first use: one app token and one session-key store for every request
+ * const runtime = ManagedRuntime.make(MiniProgramLive)
+ *
+ * // the login route, with the code from wx.login() that the mini program sent
+ * const login = (jsCode: string) =>
+ *   runtime.runPromise(Effect.flatMap(MiniProgram.MiniProgram, (mini) => mini.code2Session(jsCode)))
+ *     .then((session) => session.openid) // session.sessionKey stays on the server, Redacted
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -152,6 +152,15 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
 /**
  * The memory store with default options.
  *
+ * @example
+ * ```ts
+ * import { TokenStore, WeChatOAuth } from "@wxauth/core"
+ * import * as Layer from "effect/Layer"
+ *
+ * // one process, the tests, the sandbox: the users' tokens in this process's memory
+ * const OAuthInMemory = WeChatOAuth.layer.pipe(Layer.provide(TokenStore.layerMemory))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */

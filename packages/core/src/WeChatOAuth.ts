@@ -277,6 +277,29 @@ export const make: Effect.Effect<
  * The service as a Layer. Needs an `HttpClient` (e.g. `WeChatHttpClient.layer()`), a `WeChatConfig`
  * and a `TokenStore`; uses the `RefreshLock` in context when there is one.
  *
+ * @example
+ * ```ts
+ * import { TokenStore, WeChatConfig, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
+ * import * as Effect from "effect/Effect"
+ * import * as Layer from "effect/Layer"
+ * import * as ManagedRuntime from "effect/ManagedRuntime"
+ *
+ * // WECHAT_APP_ID and WECHAT_APP_SECRET from the environment, tokens in this process's memory
+ * const WeChatLive = WeChatOAuth.layer.pipe(
+ *   Layer.provide(TokenStore.layerMemory),
+ *   Layer.provide(WeChatConfig.layerFromEnv),
+ *   Layer.provide(WeChatHttpClient.layer())
+ * )
+ * // built once, on first use, and shared by every request
+ * const runtime = ManagedRuntime.make(WeChatLive)
+ *
+ * // the login route redirects to WeChat's consent page, with a signed state
+ * const loginUrl = () =>
+ *   runtime.runPromise(Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) =>
+ *     oauth.authorizeUrl({ redirectUri: "https://example.com/auth/wechat/callback", scope: "snsapi_userinfo" })
+ *   )).then(({ url }) => url)
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
