@@ -55,13 +55,6 @@ export interface StoredToken {
  * The token `getAccessToken`, `refreshAccessToken` and `getSessionKey` resolve with: WeChat's
  * answer in `data`, and `isValid()`.
  *
- * @example
- * ```ts
- * const token = await client.getAccessToken(code)
- * token.data.openid
- * token.isValid() // true for the next two hours
- * ```
- *
  * @since 0.1.0
  * @category models
  */
@@ -81,6 +74,19 @@ export class AccessToken<A extends object = TokenData> {
    * milliseconds, or seconds below 1e11, a `Date`, a date string with a UTC offset; a `create_at`
    * in the future counts as now). (Unlike `wechat-oauth`, `create_at` and `expires_in` read back as
    * strings are compared as numbers.)
+   *
+   * @example
+   * ```ts
+   * import OAuth from "@wxauth/compat"
+   *
+   * const client = new OAuth("wx1234567890abcdef", "your app secret")
+   *
+   * const onCallback = async (code: string) => {
+   *   const token = await client.getAccessToken(code)
+   *   token.isValid() // true for the next two hours (token.data.expires_in seconds)
+   *   return token.data.openid
+   * }
+   * ```
    *
    * @since 0.1.0
    */

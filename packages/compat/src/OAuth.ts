@@ -8,6 +8,37 @@
  * refreshes, a deadline on every request, retries of transient failures, typed errors kept as
  * `cause`.
  *
+ * @example
+ * ```ts
+ * import OAuth from "@wxauth/compat" // from CommonJS: const OAuth = require("@wxauth/compat")
+ *
+ * const client = new OAuth("wx1234567890abcdef", "your app secret")
+ *
+ * // the login route sends the browser to WeChat's consent page
+ * const loginUrl = client.getAuthorizeURL("https://example.com/callback", "state", "snsapi_userinfo")
+ *
+ * // the callback route, with the code WeChat put in its URL
+ * const onCallback = async (code: string) => {
+ *   const token = await client.getAccessToken(code)
+ *   return client.getUser(token.data.openid)
+ * }
+ * ```
+ *
+ * @example
+ * ```ts
+ * // from Effect code: the client's services (its tokens, locks, hooks and request)
+ * import OAuth from "@wxauth/compat"
+ * import { WeChatOAuth } from "@wxauth/core"
+ * import * as Effect from "effect/Effect"
+ *
+ * const client = new OAuth("wx1234567890abcdef", "your app secret")
+ *
+ * const profile = (openid: string) =>
+ *   client.runtime.runPromise(
+ *     Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) => oauth.getUser(openid, { lang: "zh_CN" }))
+ *   )
+ * ```
+ *
  * @since 0.1.0
  */
 import { type MiniProgramCrypto, type RefreshLock, type RetryPolicy, TokenStore } from "@wxauth/core"
@@ -205,18 +236,7 @@ export type RequestCallback = Request.RequestCallback
 export type RequestResult = DefaultRequest.RequestResult
 
 /**
- * `wechat-oauth`'s OAuth client, over `@wxauth/core`.
- *
- * @example
- * ```js
- * const OAuth = require("@wxauth/compat")
- * const client = new OAuth("your appid", "your secret")
- *
- * res.redirect(client.getAuthorizeURL("https://example.com/callback", "state", "snsapi_userinfo"))
- * // in the callback:
- * const token = await client.getAccessToken(req.query.code)
- * const user = await client.getUser(token.data.openid)
- * ```
+ * `wechat-oauth`'s OAuth client, over `@wxauth/core` (see the module's examples).
  *
  * @since 0.1.0
  * @category constructors
@@ -366,8 +386,12 @@ export class OAuth {
    * rebuilds the services; calls in flight finish on the old ones.
    *
    * @example
-   * ```js
-   * client.setOpts({ timeout: 15000, apiBaseUrl: "http://127.0.0.1:8080" })
+   * ```ts
+   * import OAuth from "@wxauth/compat"
+   *
+   * const client = new OAuth("wx1234567890abcdef", "your app secret")
+   * // the local sandbox in place of WeChat, and 15 seconds for each request
+   * client.setOpts({ timeout: 15000, apiBaseUrl: "http://127.0.0.1:8080", openBaseUrl: "http://127.0.0.1:8080" })
    * ```
    *
    * @since 0.1.0
@@ -380,17 +404,7 @@ export class OAuth {
   /**
    * The services behind this client (`WeChatOAuth`, `MiniProgram`, `WeChatApi`, `WeChatConfig`,
    * `TokenStore`, `HttpClient`), for Effect code, sharing this client's tokens, locks, hooks and
-   * `request`. Replaced by `setOpts`.
-   *
-   * @example
-   * ```ts
-   * import { WeChatOAuth } from "@wxauth/core"
-   * import * as Effect from "effect/Effect"
-   *
-   * const user = await client.runtime.runPromise(
-   *   Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) => oauth.getUser(openid, { lang: "zh_CN" }))
-   * )
-   * ```
+   * `request`. Replaced by `setOpts`. See the module's second example.
    *
    * @since 0.1.0
    */
@@ -433,10 +447,13 @@ export class OAuth {
    * it returns a promise of `{ data, status, headers, res }`.
    *
    * @example
-   * ```js
+   * ```ts
+   * import OAuth from "@wxauth/compat"
+   *
+   * const client = new OAuth("wx1234567890abcdef", "your app secret")
    * // every call through a proxy of your own, as with wechat-oauth
    * const request = client.request
-   * client.request = function (url, args, callback) {
+   * client.request = function(url, args, callback) {
    *   return request.call(this, url.replace("https://api.weixin.qq.com", "http://wechat-proxy.internal"), args, callback)
    * }
    * ```
