@@ -57,18 +57,32 @@ const dataKeyPattern = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
 /** The largest `data`: keys and values together. */
 const maxDataChars = 4096
 
+/**
+ * Whether `u` is a session's `data`: a plain object of at most 32 own keys, each matching the key
+ * pattern, with string values, at most 4,096 characters in all. Checked on the value as it is (own
+ * keys included, `__proto__` among them), not on a copy.
+ */
+const isSessionData = (u: unknown): u is { readonly [key: string]: string } => {
+  if (typeof u !== "object" || u === null || Array.isArray(u)) return false
+  const proto: unknown = Object.getPrototypeOf(u)
+  if (proto !== Object.prototype && proto !== null) return false
+  const keys = Object.keys(u)
+  if (keys.length > 32 || Object.getOwnPropertySymbols(u).length > 0) return false
+  let chars = 0
+  for (const key of keys) {
+    const value: unknown = (u as Record<string, unknown>)[key]
+    if (!dataKeyPattern.test(key) || typeof value !== "string") return false
+    chars += key.length + value.length
+    if (chars > maxDataChars) return false
+  }
+  return true
+}
+
 /** @internal */
-export const SessionData = Schema.Record({
-  key: Schema.String.pipe(Schema.pattern(dataKeyPattern)),
-  value: Schema.String.pipe(Schema.maxLength(maxDataChars))
-}).pipe(
-  Schema.filter((data) => {
-    const keys = Object.keys(data)
-    let chars = 0
-    for (const key of keys) chars += key.length + data[key].length
-    return keys.length <= 32 && chars <= maxDataChars
-  }, { message: () => "at most 32 keys, and 4,096 characters in all" })
-)
+export const SessionData = Schema.declare(isSessionData, {
+  identifier: "SessionData",
+  description: "at most 32 keys (a letter, then letters, digits, _ . : -), string values, 4,096 characters in all"
+})
 
 /** @internal */
 export const refuse = (operation: string, description: string) =>
