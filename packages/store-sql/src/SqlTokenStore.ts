@@ -126,6 +126,24 @@ export const make = (
  * `setup: false`. Provide the application's client: `PgClient.layer`, `MysqlClient.layer` or
  * `SqliteClient.layer`. A bad table name is an `InvalidArgument` when the layer is built.
  *
+ * @example
+ * ```ts
+ * import { PgClient } from "@effect/sql-pg"
+ * import { WeChatConfig, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
+ * import { SqlTokenStore } from "@wxauth/store-sql"
+ * import * as Config from "effect/Config"
+ * import * as Layer from "effect/Layer"
+ *
+ * // the users' tokens in the application's PostgreSQL database (the table is made when missing)
+ * const TokenStoreLive = SqlTokenStore.layer({ table: "wxauth_tokens" }).pipe(
+ *   Layer.provide(PgClient.layerConfig({ url: Config.redacted("DATABASE_URL") }))
+ * )
+ *
+ * const WeChatLive = WeChatOAuth.layer.pipe(
+ *   Layer.provide([WeChatConfig.layerFromEnv, WeChatHttpClient.layer(), TokenStoreLive])
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
