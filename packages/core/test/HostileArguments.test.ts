@@ -24,6 +24,7 @@ const {
   MiniProgram,
   RefreshLock,
   SessionKeyStore,
+  SessionStore,
   TokenCipher,
   TokenStore,
   WeChatApi,
@@ -71,7 +72,14 @@ const Services = Layer.mergeAll(
   Layer.succeed(TokenCipher.TokenCipher, TokenCipher.identity),
   Layer.orDie(AppToken.layer)
 ).pipe(
-  Layer.provideMerge(Layer.mergeAll(TokenStore.layerMemory, AppTokenStore.layerMemory, SessionKeyStore.layerMemory)),
+  Layer.provideMerge(
+    Layer.mergeAll(
+      TokenStore.layerMemory,
+      AppTokenStore.layerMemory,
+      SessionKeyStore.layerMemory,
+      SessionStore.layerMemory
+    )
+  ),
   Layer.provideMerge(WeChatConfig.layer({ appId: app.appId, appSecret: app.secret })),
   Layer.provideMerge(Sandbox.layerHttpClient),
   Layer.provideMerge(Sandbox.layer())
@@ -183,6 +191,7 @@ describe("hostile arguments", () => {
           miniProgram: MiniProgram.MiniProgram,
           api: WeChatApi.WeChatApi,
           store: TokenStore.TokenStore,
+          sessions: SessionStore.SessionStore,
           cipher: TokenCipher.TokenCipher
         }).pipe(Effect.provide(context))
         const lock = RefreshLock.makeInProcess({ waitTimeout: "100 millis" })

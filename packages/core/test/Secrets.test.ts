@@ -6,6 +6,7 @@ import {
   AppTokenStore,
   MiniProgram,
   RefreshLock,
+  SessionStore,
   TokenStore,
   WeChatApi,
   WeChatConfig,
@@ -14,6 +15,7 @@ import {
 } from "@wxauth/core"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -292,4 +294,41 @@ describe("no secret, code or token in any span", () => {
         }
       }).pipe(Effect.provide(overHttp(client))))
   }
+})
+
+describe("no session token in any session store error", () => {
+  it.effect("SessionStoreError, rendered every way, quotes no token, id hash, openid or data", () =>
+    Effect.gen(function*() {
+      const store = yield* SessionStore.makeMemory()
+      const token = yield* SessionStore.makeToken
+      const idHash = SessionStore.hashToken(token)
+      const now = yield* Clock.currentTimeMillis
+      const session = new SessionStore.Session({
+        idHash,
+        appId: app.appId,
+        openid: "oSessionOpenId_private",
+        scopes: ["snsapi_base"],
+        kind: "browser",
+        createdAt: now,
+        expiresAt: now + 60_000,
+        data: { note: "private-data-value" }
+      })
+      yield* store.create(session)
+      const json = yield* SessionStore.encode(session)
+      const errors = [
+        yield* Effect.flip(store.create(session)),
+        yield* Effect.flip(store.create(new SessionStore.Session({ ...session, expiresAt: now }))),
+        yield* Effect.flip(store.get(Redacted.value(token))),
+        yield* Effect.flip(store.touch(Redacted.value(token), now + 1000)),
+        yield* Effect.flip(store.touch(idHash, now - 1)),
+        yield* Effect.flip(store.revoke(Redacted.value(token))),
+        yield* Effect.flip(store.revokeUser(app.appId, `${session.openid}${"x".repeat(200)}`)),
+        yield* Effect.flip(SessionStore.decode(SessionStore.hashToken("another"), json)),
+        yield* Effect.flip(SessionStore.decode(idHash, json.replace("}", `,"token":"${Redacted.value(token)}"`)))
+      ]
+      for (const error of errors) assert.strictEqual(error._tag, "SessionStoreError")
+      const secrets = [Redacted.value(token), idHash, session.openid, "private-data-value"]
+      for (const error of errors) assertClean(error.message, renderings(error), secrets)
+      assertClean("token", [String(token), JSON.stringify(token), JSON.stringify({ token })], [Redacted.value(token)])
+    }))
 })

@@ -41,6 +41,10 @@ const safeString = (u: unknown): string => {
   }
 }
 
+/** A name the caller gave (an operation, an argument), if it is a short word; never a long or odd value. */
+const safeName = (name: unknown, otherwise: string): string =>
+  typeof name === "string" && /^[A-Za-z][A-Za-z0-9_.]{0,39}$/.test(name) ? name : otherwise
+
 const idHashPattern = /^[0-9a-f]{64}$/
 
 /** @internal */
@@ -86,7 +90,7 @@ export const SessionData = Schema.declare(isSessionData, {
 
 /** @internal */
 export const refuse = (operation: string, description: string) =>
-  Effect.fail(new SessionStoreError({ operation, description }))
+  Effect.fail(new SessionStoreError({ operation: safeName(operation, "operation"), description }))
 
 /** @internal */
 export const isIdHash = (u: unknown): u is string => typeof u === "string" && idHashPattern.test(u)
@@ -112,8 +116,4 @@ export const isTime = (u: unknown): u is number => typeof u === "number" && Numb
 export const checkTime = (operation: string, name: string, time: unknown): Effect.Effect<void, SessionStoreError> =>
   isTime(time)
     ? Effect.void
-    : refuse(operation, `${safeName(name)} must be an integer time in epoch milliseconds`)
-
-/** An argument's name as the caller gave it, if it is a short word; never a long or odd value. */
-const safeName = (name: unknown): string =>
-  typeof name === "string" && /^[A-Za-z][A-Za-z0-9_.]{0,39}$/.test(name) ? name : "the time"
+    : refuse(operation, `${safeName(name, "the time")} must be an integer time in epoch milliseconds`)
