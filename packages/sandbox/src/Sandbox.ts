@@ -3,7 +3,9 @@
  * today: the consent pages (`/connect/oauth2/authorize`, `/connect/qrconnect`), the `sns` API
  * (`access_token`, `refresh_token`, `userinfo`, `auth`, `jscode2session`), the app access token
  * (`/cgi-bin/stable_token`, `/cgi-bin/token`), the mini program's server API
- * (`/wxa/business/getuserphonenumber`, `/wxa/checksession`, `/wxa/resetusersessionkey`),
+ * (`/wxa/business/getuserphonenumber`, `/wxa/checksession`, `/wxa/resetusersessionkey`), the
+ * third-party platform (`/cgi-bin/component/...`, `/sns/oauth2/component/...`,
+ * `/sns/component/jscode2session`, and its encrypted pushes of tickets and authorization events),
  * configurable apps and users, fault injection, call counters, and a clock that follows Effect's
  * `Clock` (so `TestClock` moves it).
  *
@@ -19,6 +21,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Client from "./internal/client.js"
 import * as Defaults from "./internal/defaults.js"
@@ -37,9 +40,10 @@ import type * as SandboxServer from "./SandboxServer.js"
  * The WeChat endpoints the sandbox plays, as named in stats and faults: the consent pages
  * (`authorize`, `qrconnect`), the `sns` API (`access_token`, `refresh_token`, `userinfo`, `auth`,
  * `jscode2session`), the app access token (`stable_token` = `POST /cgi-bin/stable_token`, `token` =
- * `GET /cgi-bin/token`) and the mini program's server API (`getuserphonenumber` =
+ * `GET /cgi-bin/token`), the mini program's server API (`getuserphonenumber` =
  * `POST /wxa/business/getuserphonenumber`, `checksession` = `GET /wxa/checksession`,
- * `resetusersessionkey` = `GET /wxa/resetusersessionkey`).
+ * `resetusersessionkey` = `GET /wxa/resetusersessionkey`) and the third-party platform's
+ * (`ComponentEndpoint`).
  *
  * @since 0.1.0
  * @category models
@@ -57,6 +61,27 @@ export type Endpoint =
   | "getuserphonenumber"
   | "checksession"
   | "resetusersessionkey"
+  | ComponentEndpoint
+
+/**
+ * The third-party platform's endpoints: `api_component_token` =
+ * `POST /cgi-bin/component/api_component_token`, `api_query_auth` =
+ * `POST /cgi-bin/component/api_query_auth`, `api_authorizer_token` =
+ * `POST /cgi-bin/component/api_authorizer_token`, `component_access_token` =
+ * `GET /sns/oauth2/component/access_token`, `component_refresh_token` =
+ * `GET /sns/oauth2/component/refresh_token`, `component_jscode2session` =
+ * `GET /sns/component/jscode2session`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ComponentEndpoint =
+  | "api_component_token"
+  | "api_query_auth"
+  | "api_authorizer_token"
+  | "component_access_token"
+  | "component_refresh_token"
+  | "component_jscode2session"
 
 /**
  * Every `Endpoint`, in a fixed order.
@@ -89,7 +114,8 @@ export const endpoints: ReadonlyArray<Endpoint> = Schemas.endpoints
  *   spaces) one byte every `intervalMs` (default 500) for `delayMs` (default 60 000): a client with
  *   only an idle timeout between bytes waits it all. The server stops when the client goes away.
  * - `nonFinite`: the endpoint's normal answer with its number (`expires_in` for the token
- *   endpoints, `stable_token` and `token`, `sex` for userinfo, `errcode` for the others; or `field`) written as
+ *   endpoints, `stable_token`, `token`, `api_component_token`, `api_authorizer_token` and the
+ *   platform's token endpoints, `sex` for userinfo, `errcode` for the others; or `field`) written as
  *   the JSON number text `value` (default `"1e400"`, which parses to `Infinity`; `"1e300"`,
  *   `"-7200"`, `"7200.5"`…).
  * - `echo`: an errcode answer (`errcode`, default 40029) whose errmsg echoes the request as a
@@ -206,6 +232,11 @@ export interface SandboxApp {
    * user's own sex, places, nickname and avatar, as WeChat gave them before.
    */
   readonly profile?: "today" | "pre2021" | undefined
+  /**
+   * The ids of the users who use this app (the consent page offers them; `approve`,
+   * `miniProgramLogin` and `phoneNumberCode` refuse others). Default: every user.
+   */
+  readonly users?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -265,8 +296,177 @@ export interface AppTokenUsage {
 }
 
 /**
- * Apps, users and quotas. A list that is given replaces the default list; a quota left out keeps
- * WeChat's.
+ * An official account or mini program that has authorized a third-party platform. An `appId` that
+ * is not one of the sandbox's `apps` is added to them, with `name` (default: the appId), `bound`
+ * (default false), `profile`, `users` and a secret derived from the appId (which its own token
+ * endpoints refuse anyway: 61024). An `appId` that is one of the `apps` must have the same `kind`
+ * and give none of the rest.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SandboxAuthorizer {
+  readonly appId: string
+  readonly kind: "officialAccount" | "miniProgram"
+  readonly name?: string | undefined
+  readonly bound?: boolean | undefined
+  readonly profile?: "today" | "pre2021" | undefined
+  /** The ids of the app's users (default: every user). */
+  readonly users?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A third-party platform (WeChat's "component") and the apps that have authorized it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SandboxComponent {
+  readonly componentAppId: string
+  readonly componentAppSecret: string
+  /** The token the pushes are signed with: 3 to 32 characters of A-Z a-z 0-9. */
+  readonly token: string
+  /** The EncodingAESKey the pushes are encrypted with: 43 characters of A-Z a-z 0-9 (+ / allowed). */
+  readonly encodingAesKey: string
+  /** Default: the componentAppId. */
+  readonly name?: string | undefined
+  /**
+   * The platform's authorization-event URL (absolute http or https): the pushes are POSTed there.
+   * Without it (and without `pushHandler`) nothing is sent; `componentPush` still builds them.
+   */
+  readonly pushUrl?: string | undefined
+  /**
+   * In process, in place of `pushUrl`: each push is handed to this function, and what it succeeds
+   * with is the receiver's answer (`"success"`); a failure is recorded as a failed delivery.
+   */
+  readonly pushHandler?: ((push: ComponentPush) => Effect.Effect<string, unknown>) | undefined
+  /**
+   * How often a new `component_verify_ticket` is pushed, the first one an interval after start
+   * (default 10 minutes, as WeChat; at least 10 ms), on `Clock`; `false` turns the timer off.
+   * Nothing is pushed on the timer without `pushUrl` or `pushHandler`.
+   */
+  readonly pushInterval?: Duration.DurationInput | false | undefined
+  /** The apps that have authorized the platform at start (default none). */
+  readonly authorizers?: ReadonlyArray<SandboxAuthorizer> | undefined
+}
+
+/**
+ * The `InfoType` of a push to a platform's authorization-event URL.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ComponentInfoType = "component_verify_ticket" | "authorized" | "updateauthorized" | "unauthorized"
+
+/**
+ * What a forger changes in a push (`componentPush`): a push with any of these is not WeChat's, so
+ * building it has no effect (its ticket or code is random and unknown to the sandbox).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ComponentPushForge {
+  /** The appid after the message in the plaintext, and the envelope's `AppId` (default: the platform's). */
+  readonly appId?: string | undefined
+  /** The token the signatures are made with (default: the platform's). */
+  readonly token?: string | undefined
+  /** The key the message is encrypted with (default: the platform's). */
+  readonly encodingAesKey?: string | undefined
+  /** `msg_signature` as given, in place of the computed one. */
+  readonly signature?: string | undefined
+  /** The push's `timestamp` and `CreateTime`, in epoch seconds (default: now). */
+  readonly timestamp?: number | undefined
+  /** The push's `nonce` (default: 10 random digits). */
+  readonly nonce?: string | undefined
+  /** The plaintext message as given, in place of the XML the event would carry. */
+  readonly xml?: string | undefined
+}
+
+/**
+ * A push as WeChat sends it to a platform: `POST url` (the pushUrl with `query` added) with `body`.
+ * `message` and `xml` are its plaintext, for tests to compare with what the receiver understood.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ComponentPush {
+  readonly componentAppId: string
+  readonly infoType: ComponentInfoType
+  readonly method: "POST"
+  /** The platform's pushUrl with the query, or `undefined` without one. */
+  readonly url: string | undefined
+  /** `signature`, `timestamp`, `nonce`, `encrypt_type: "aes"`, `msg_signature`. */
+  readonly query: Readonly<Record<string, string>>
+  readonly headers: Readonly<Record<string, string>>
+  /** `<xml><AppId><![CDATA[…]]></AppId><Encrypt><![CDATA[…]]></Encrypt></xml>`. */
+  readonly body: string
+  /**
+   * The plaintext fields: `AppId`, `CreateTime`, `InfoType`, and `ComponentVerifyTicket` or
+   * `AuthorizerAppid`, `AuthorizationCode`, `AuthorizationCodeExpiredTime`, `PreAuthCode`
+   * (empty with `forge.xml`).
+   */
+  readonly message: Readonly<Record<string, string>>
+  /** The plaintext XML. */
+  readonly xml: string
+}
+
+/**
+ * How a push was delivered: the receiver's HTTP status and answer (its first 1024 characters), or
+ * the transport's error. `success` is WeChat's test: status 200 and the answer `success`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PushDelivery {
+  /** When it was sent, by the sandbox's clock (epoch milliseconds). */
+  readonly at: number
+  readonly url: string | undefined
+  readonly status?: number | undefined
+  readonly answer?: string | undefined
+  readonly error?: string | undefined
+  readonly success: boolean
+}
+
+/**
+ * A push that was sent, as `componentPushes` lists it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ComponentPushRecord extends PushDelivery {
+  readonly infoType: ComponentInfoType
+  readonly authorizerAppId?: string | undefined
+}
+
+/**
+ * A push sent on demand and how it was delivered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ComponentPushResult {
+  readonly push: ComponentPush
+  readonly delivery: PushDelivery
+}
+
+/**
+ * What a platform has used since start or `resetStats`: calls per component endpoint that named it
+ * by `component_appid` (faulted calls included, as in `stats`), tickets issued, component access
+ * tokens issued, authorizer access tokens issued.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ComponentUsage {
+  readonly calls: Readonly<Record<ComponentEndpoint, number>>
+  readonly tickets: number
+  readonly componentTokens: number
+  readonly authorizerTokens: number
+}
+
+/**
+ * Apps, users, quotas and third-party platforms. A list that is given replaces the default list; a
+ * quota left out keeps WeChat's. There is no platform by default.
  *
  * @since 0.1.0
  * @category models
@@ -275,6 +475,7 @@ export interface SandboxOptions {
   readonly apps?: ReadonlyArray<SandboxApp> | undefined
   readonly users?: ReadonlyArray<SandboxUser> | undefined
   readonly limits?: SandboxLimits | undefined
+  readonly components?: ReadonlyArray<SandboxComponent> | undefined
 }
 
 /**
@@ -317,13 +518,18 @@ export interface SandboxResponse {
  * @category models
  */
 export interface SandboxService {
+  /** The apps: those configured, and the authorizers of the platforms that are not among them. */
   readonly apps: ReadonlyArray<SandboxApp>
   readonly users: ReadonlyArray<SandboxUser>
+  /** The third-party platforms, defaults filled in. */
+  readonly components: ReadonlyArray<SandboxComponent>
   /** The openid of a user in an app: deterministic, 28 characters of `[A-Za-z0-9_-]`. */
   readonly openidOf: (appId: string, userId: string) => string
   /**
    * The callback URL `redirectUri?code=CODE&state=STATE`, as if the user had consented: the URL a
-   * browser would then request (characters outside ASCII percent-encoded).
+   * browser would then request (characters outside ASCII percent-encoded). With `componentAppId`,
+   * the consent a third-party platform asks for an app that authorized it: the callback adds
+   * `&appid=APPID`, and the code is exchanged at `/sns/oauth2/component/access_token` only.
    */
   readonly approve: (options: {
     readonly appId: string
@@ -331,6 +537,7 @@ export interface SandboxService {
     readonly scope: string
     readonly redirectUri: string
     readonly state?: string | undefined
+    readonly componentAppId?: string | undefined
   }) => Effect.Effect<string, SandboxError>
   /**
    * A `js_code`, as `wx.login()` gives a mini program. `/sns/jscode2session` answers it with a new
@@ -369,6 +576,73 @@ export interface SandboxService {
   readonly revokeAppToken: (options: { readonly appId: string }) => Effect.Effect<void, SandboxError>
   /** What the app has used of its app-token quotas today. */
   readonly appTokenUsage: (options: { readonly appId: string }) => Effect.Effect<AppTokenUsage, SandboxError>
+  /**
+   * The push WeChat would send the platform now, built and not sent, for a test to deliver (or
+   * replay, or tamper with): the event takes effect as if it had been sent. `component_verify_ticket`
+   * issues a new ticket (the current and the previous are accepted); `authorized` authorizes the app
+   * (`appId`) with a fresh authorization code; `updateauthorized` issues a fresh code to an app that
+   * has authorized; `unauthorized` ends the authorization. With `forge`, the push is a forger's and
+   * nothing takes effect.
+   */
+  readonly componentPush: (options: {
+    readonly componentAppId: string
+    readonly infoType: ComponentInfoType
+    /** The authorizer, for every info type but `component_verify_ticket`. */
+    readonly appId?: string | undefined
+    readonly forge?: ComponentPushForge | undefined
+  }) => Effect.Effect<ComponentPush, SandboxError>
+  /**
+   * A new `component_verify_ticket`, pushed now to the platform's `pushUrl` (or `pushHandler`):
+   * what the receiver answered is in `delivery` (`success: true` when it answered `success`).
+   * Fails if the platform has neither.
+   */
+  readonly pushTicket: (options: {
+    readonly componentAppId: string
+  }) => Effect.Effect<ComponentPushResult, SandboxError>
+  /**
+   * The app authorizes the platform (again): it is managed from now on (its own `stable_token`
+   * answers 61024), and an `authorized` push with a fresh AuthorizationCode (single-use, an hour)
+   * is sent. Fails if the platform has no `pushUrl` nor `pushHandler` (then use `componentPush`).
+   */
+  readonly authorize: (options: {
+    readonly componentAppId: string
+    readonly appId: string
+  }) => Effect.Effect<ComponentPushResult, SandboxError>
+  /** An `updateauthorized` push with a fresh AuthorizationCode, for an app that has authorized the platform. */
+  readonly updateAuthorization: (options: {
+    readonly componentAppId: string
+    readonly appId: string
+  }) => Effect.Effect<ComponentPushResult, SandboxError>
+  /**
+   * The app unauthorizes the platform, and an `unauthorized` push is sent: its refresh token
+   * answers 61023, its access tokens end, its own token endpoints work again.
+   */
+  readonly unauthorize: (options: {
+    readonly componentAppId: string
+    readonly appId: string
+  }) => Effect.Effect<ComponentPushResult, SandboxError>
+  /** The pushes sent to the platform (timer and on demand), oldest first, the last 100. */
+  readonly componentPushes: (options: {
+    readonly componentAppId: string
+  }) => Effect.Effect<ReadonlyArray<ComponentPushRecord>, SandboxError>
+  /** What the platform has used since start or `resetStats`: calls per endpoint, tickets and tokens issued. */
+  readonly componentTokenUsage: (options: {
+    readonly componentAppId: string
+  }) => Effect.Effect<ComponentUsage, SandboxError>
+  /** The platform's IP whitelist: with `refuse: true`, every component endpoint answers 61004 for it. */
+  readonly setComponentIpWhitelist: (options: {
+    readonly componentAppId: string
+    readonly refuse: boolean
+  }) => Effect.Effect<void, SandboxError>
+  /** Revokes the authorizer's refresh token: `api_authorizer_token` answers 61023 until the app authorizes again. */
+  readonly revokeAuthorizerRefreshToken: (options: {
+    readonly componentAppId: string
+    readonly appId: string
+  }) => Effect.Effect<void, SandboxError>
+  /** Ends the platform's component access tokens now: the endpoints answer 40001. */
+  readonly revokeComponentToken: (options: {
+    readonly componentAppId: string
+  }) => Effect.Effect<void, SandboxError>
   readonly injectFault: (fault: Fault) => Effect.Effect<void, SandboxError>
   readonly clearFaults: Effect.Effect<void>
   /** Calls per endpoint since start or `resetStats`, faulted calls included. */
@@ -434,11 +708,12 @@ export const defaultUsers: ReadonlyArray<SandboxUser> = Defaults.defaultUsers
 
 /**
  * Builds a sandbox. Fails with a `SandboxError` on bad options (a duplicate appId, a malformed user...).
+ * The platforms' ticket timers run in the scope.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options?: SandboxOptions): Effect.Effect<SandboxService, SandboxError> =>
+export const make = (options?: SandboxOptions): Effect.Effect<SandboxService, SandboxError, Scope.Scope> =>
   Service.make(options, toError)
 
 /**
@@ -479,7 +754,7 @@ export const loadOptionsFile = (path: string): Effect.Effect<SandboxOptions, San
  * @category layers
  */
 export const layer = (options?: SandboxOptions): Layer.Layer<Sandbox> =>
-  Layer.effect(Sandbox, Effect.orDie(make(options)))
+  Layer.scoped(Sandbox, Effect.orDie(make(options)))
 
 /**
  * The sandbox service, with apps and users from a JSON config file.
@@ -488,7 +763,7 @@ export const layer = (options?: SandboxOptions): Layer.Layer<Sandbox> =>
  * @category layers
  */
 export const layerConfigFile = (path: string): Layer.Layer<Sandbox, SandboxError> =>
-  Layer.effect(Sandbox, Effect.flatMap(loadOptionsFile(path), make))
+  Layer.scoped(Sandbox, Effect.flatMap(loadOptionsFile(path), make))
 
 /**
  * An in-process `HttpClient` answered by the sandbox: no sockets. Every request goes to the sandbox

@@ -18,3 +18,11 @@ export * as Sandbox from "./Sandbox.js"
  * @since 0.1.0
  */
 export * as SandboxServer from "./SandboxServer.js"
+
+/**
+ * WeChat's message encryption (WXBizMsgCrypt), as the sandbox's third-party platform encrypts its
+ * pushes: to forge or check a push in a test.
+ *
+ * @since 0.1.0
+ */
+export * as MessageCrypto from "./MessageCrypto.js"

@@ -41,7 +41,7 @@ describe("defaults", () => {
 })
 
 describe("make", () => {
-  it.effect("uses the given apps and users in place of the defaults", () =>
+  it.scoped("uses the given apps and users in place of the defaults", () =>
     Effect.gen(function*() {
       const sandbox = yield* Sandbox.make({
         apps: [{ appId: "wxmyapp", secret: "s3cret", kind: "officialAccount", name: "Mine", bound: false }],
@@ -78,7 +78,7 @@ describe("make", () => {
     ]
   ]
   for (const [name, options, message] of bad) {
-    it.effect(`fails with SandboxError for ${name}`, () =>
+    it.scoped(`fails with SandboxError for ${name}`, () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Sandbox.make(options as Sandbox.SandboxOptions))
         assert.instanceOf(error, Sandbox.SandboxError)
@@ -88,7 +88,7 @@ describe("make", () => {
 })
 
 describe("loadOptions", () => {
-  it.effect("reads a JSON config, filling in optional fields", () =>
+  it.scoped("reads a JSON config, filling in optional fields", () =>
     Effect.gen(function*() {
       const options = yield* Sandbox.loadOptions(JSON.stringify({
         apps: [{ appId: "wxmyapp", secret: "s3cret", kind: "website" }],
@@ -109,7 +109,7 @@ describe("loadOptions", () => {
       assert.strictEqual(sandbox.users[0].id, "zoe")
     }))
 
-  it.effect("reads users' phone numbers (derived when left out) and the app-token quotas", () =>
+  it.scoped("reads users' phone numbers (derived when left out) and the app-token quotas", () =>
     Effect.gen(function*() {
       const options = yield* Sandbox.loadOptions(JSON.stringify({
         users: [{ id: "zoe", nickname: "赵六" }, {
@@ -139,7 +139,7 @@ describe("loadOptions", () => {
       assert.deepStrictEqual(options.apps!.map((app) => app.profile), ["pre2021", "today"])
     }))
 
-  it.effect("keeps the default users when the config only lists apps", () =>
+  it.scoped("keeps the default users when the config only lists apps", () =>
     Effect.gen(function*() {
       const options = yield* Sandbox.loadOptions(`{"apps":[{"appId":"wxa","secret":"s","kind":"miniProgram"}]}`)
       assert.isUndefined(options.users)
@@ -279,7 +279,13 @@ describe("stats", () => {
         token: 0,
         getuserphonenumber: 0,
         checksession: 0,
-        resetusersessionkey: 0
+        resetusersessionkey: 0,
+        api_component_token: 0,
+        api_query_auth: 0,
+        api_authorizer_token: 0,
+        component_access_token: 0,
+        component_refresh_token: 0,
+        component_jscode2session: 0
       })
       yield* sandbox.resetStats
       assert.isTrue(Object.values(yield* sandbox.stats).every((n) => n === 0))

@@ -307,7 +307,13 @@ describe("/__sandbox/ controls over HTTP", () => {
         token: 0,
         getuserphonenumber: 0,
         checksession: 0,
-        resetusersessionkey: 0
+        resetusersessionkey: 0,
+        api_component_token: 0,
+        api_query_auth: 0,
+        api_authorizer_token: 0,
+        component_access_token: 0,
+        component_refresh_token: 0,
+        component_jscode2session: 0
       })
       assert.strictEqual((yield* postJson("/__sandbox/stats/reset", "")).status, 200)
       assert.strictEqual((yield* get("/__sandbox/stats")).json.userinfo, 0)

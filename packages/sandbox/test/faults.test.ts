@@ -187,7 +187,13 @@ describe("fault matching", () => {
         token: 0,
         getuserphonenumber: 0,
         checksession: 0,
-        resetusersessionkey: 0
+        resetusersessionkey: 0,
+        api_component_token: 0,
+        api_query_auth: 0,
+        api_authorizer_token: 0,
+        component_access_token: 0,
+        component_refresh_token: 0,
+        component_jscode2session: 0
       })
       yield* inject({ kind: "http500", endpoint: "authorize" })
       yield* inject({ kind: "http502", endpoint: "qrconnect" })

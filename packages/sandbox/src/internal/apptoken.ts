@@ -8,6 +8,9 @@
  * - `GET /cgi-bin/token`: a new token at each call, the previous one working 5 more minutes; at
  *   most `tokenPerDay` (2000) a Beijing day.
  * - Both answer 45009 past their daily quota. The two kinds are independent of each other.
+ * - Both answer 61024 for an app managed by a third-party platform (checked once the appid is
+ *   known, before the secret): its token is the authorizer access token the platform gets for it
+ *   (`issueAuthorizer`), which the APIs accept like any other app token.
  * - The APIs that take an app token (`check`): 41001 without one, 40001 for an unknown token or one
  *   that was replaced, forced out or revoked, 42001 once it has expired.
  *
@@ -89,6 +92,9 @@ interface ClassicState {
 
 const QUOTA = { errcode: 45009, errmsg: "reach max api daily quota limit" } as const
 
+/** An app that authorized a third-party platform gets its token through the platform only. */
+const MANAGED = { errcode: 61024, errmsg: "must use api(api_component_token) to get token for component acct" } as const
+
 /** @internal */
 export class AppTokens {
   private readonly tokens = new Map<string, TokenEntry>()
@@ -96,9 +102,14 @@ export class AppTokens {
   private readonly classic = new Map<string, ClassicState>()
   private writes = 0
 
+  /** Each managed app's current authorizer access token (issued through its third-party platform). */
+  private readonly authorizer = new Map<string, string>()
+
   constructor(
     private readonly apps: ReadonlyMap<string, SandboxApp>,
-    private readonly limits: Limits
+    private readonly limits: Limits,
+    /** Whether an app is managed by a third-party platform: its own token endpoints answer 61024. */
+    private readonly isManaged: (appId: string) => boolean = () => false
   ) {}
 
   // ---------------------------------------------------------------------------------------------
@@ -133,6 +144,7 @@ export class AppTokens {
     if (secret === undefined) return Either.left({ errcode: 41004, errmsg: "appsecret missing" })
     const app = this.apps.get(appId)
     if (app === undefined) return Either.left({ errcode: 40013, errmsg: "invalid appid" })
+    if (this.isManaged(appId)) return Either.left(MANAGED)
     if (app.secret !== secret) return Either.left({ errcode: 40125, errmsg: "invalid appsecret" })
     return Either.right(app)
   }
@@ -286,6 +298,20 @@ export class AppTokens {
     if (!this.apps.has(appId)) return Either.left(`unknown app ${JSON.stringify(appId)}`)
     for (const [token, entry] of this.tokens) if (entry.appId === appId) this.end(token, now)
     return Either.right(undefined)
+  }
+
+  /**
+   * A new authorizer access token for a managed app (`api_query_auth`, `api_authorizer_token`): an
+   * app access token of that app, accepted by the APIs that take one. The previous one works 5 more
+   * minutes.
+   */
+  issueAuthorizer(appId: string, now: number): TokenBody {
+    const previous = this.authorizer.get(appId)
+    const entry = previous === undefined ? undefined : this.tokens.get(previous)
+    if (entry !== undefined) entry.endsAt = Math.min(entry.endsAt, now + OVERLAP_MS)
+    const token = this.issue(appId, now)
+    this.authorizer.set(appId, token)
+    return body(token, this.tokens.get(token)!, now)
   }
 
   /** What the app has used of its daily quotas today (Beijing day). */

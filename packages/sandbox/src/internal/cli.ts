@@ -233,7 +233,7 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<void, CliError>
     if (args.help) return yield* Console.log(usage)
     const options = args.config === undefined ? {} : yield* Sandbox.loadOptionsFile(args.config)
     const layer = Sandbox.layerServer({ port: args.port, host: args.host }).pipe(
-      Layer.provideMerge(Layer.effect(Sandbox.Sandbox, Sandbox.make(options)))
+      Layer.provideMerge(Layer.scoped(Sandbox.Sandbox, Sandbox.make(options)))
     )
     yield* Effect.scoped(Effect.gen(function*() {
       const context = yield* Layer.build(layer)

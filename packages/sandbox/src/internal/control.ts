@@ -5,10 +5,11 @@
  *
  * @internal
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import type { Fault, SandboxService } from "../Sandbox.js"
+import type { Fault, SandboxComponent, SandboxService } from "../Sandbox.js"
 import * as Engine from "./engine.js"
 import * as Html from "./html.js"
 import * as Responses from "./responses.js"
@@ -76,6 +77,31 @@ const withBody = <A, I>(
 
 type Route = (deps: ControlDeps, body: string, url: URL) => Effect.Effect<Responses.RawResponse>
 
+/** A GET control's `?componentAppId=`, given to `f`. */
+const withComponentParam = (
+  url: URL,
+  f: (componentAppId: string) => Effect.Effect<Responses.RawResponse, { readonly message: string }>
+): Effect.Effect<Responses.RawResponse> => {
+  const componentAppId = url.searchParams.get("componentAppId")
+  if (componentAppId === null) return Effect.succeed(error(400, "give the platform as ?componentAppId=..."))
+  return Effect.catchAll(f(componentAppId), (e) => Effect.succeed(error(400, e.message)))
+}
+
+/** A platform as `config` shows it: the push interval in milliseconds (or false), no handler. */
+const componentView = (component: SandboxComponent) => ({
+  componentAppId: component.componentAppId,
+  componentAppSecret: component.componentAppSecret,
+  token: component.token,
+  encodingAesKey: component.encodingAesKey,
+  name: component.name,
+  pushUrl: component.pushUrl,
+  inProcessReceiver: component.pushHandler !== undefined,
+  pushInterval: component.pushInterval === false || component.pushInterval === undefined ?
+    false :
+    Duration.toMillis(component.pushInterval),
+  authorizers: component.authorizers ?? []
+})
+
 const routes: Record<string, Partial<Record<string, Route>>> = {
   config: {
     GET: ({ now, service }) =>
@@ -90,6 +116,7 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
             ])
           ),
           endpoints: Engine.endpointPaths,
+          components: service.components.map(componentView),
           now
         }))
   },
@@ -176,6 +203,76 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
         Schemas.EncryptBody,
         body,
         (options) => Effect.map(service.encryptUserData(options), (data) => json(200, data))
+      )
+  },
+  "component/push": {
+    POST: ({ service }, body) =>
+      withBody(Schema.Unknown, body, (options) =>
+        Effect.map(
+          service.componentPush(options as Parameters<SandboxService["componentPush"]>[0]),
+          (push) => json(200, push)
+        ))
+  },
+  "component/ticket": {
+    POST: ({ service }, body) =>
+      withBody(Schemas.ComponentBody, body, (options) => Effect.map(service.pushTicket(options), (r) => json(200, r)))
+  },
+  "component/authorize": {
+    POST: ({ service }, body) =>
+      withBody(Schemas.ComponentAppBody, body, (options) => Effect.map(service.authorize(options), (r) => json(200, r)))
+  },
+  "component/updateauthorized": {
+    POST: ({ service }, body) =>
+      withBody(
+        Schemas.ComponentAppBody,
+        body,
+        (options) => Effect.map(service.updateAuthorization(options), (r) => json(200, r))
+      )
+  },
+  "component/unauthorize": {
+    POST: ({ service }, body) =>
+      withBody(
+        Schemas.ComponentAppBody,
+        body,
+        (options) => Effect.map(service.unauthorize(options), (r) => json(200, r))
+      )
+  },
+  "component/pushes": {
+    GET: ({ service }, _, url) =>
+      withComponentParam(
+        url,
+        (componentAppId) => Effect.map(service.componentPushes({ componentAppId }), (pushes) => json(200, { pushes }))
+      )
+  },
+  "component/usage": {
+    GET: ({ service }, _, url) =>
+      withComponentParam(
+        url,
+        (componentAppId) => Effect.map(service.componentTokenUsage({ componentAppId }), (usage) => json(200, usage))
+      )
+  },
+  "component/ip": {
+    POST: ({ service }, body) =>
+      withBody(
+        Schemas.ComponentIpBody,
+        body,
+        (options) => Effect.as(service.setComponentIpWhitelist(options), json(200, { ok: true }))
+      )
+  },
+  "component/refresh-token/revoke": {
+    POST: ({ service }, body) =>
+      withBody(
+        Schemas.ComponentAppBody,
+        body,
+        (options) => Effect.as(service.revokeAuthorizerRefreshToken(options), json(200, { ok: true }))
+      )
+  },
+  "component/token/revoke": {
+    POST: ({ service }, body) =>
+      withBody(
+        Schemas.ComponentBody,
+        body,
+        (options) => Effect.as(service.revokeComponentToken(options), json(200, { ok: true }))
       )
   },
   callback: {

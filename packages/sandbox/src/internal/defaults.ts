@@ -100,5 +100,7 @@ export const defaultUsers: ReadonlyArray<SandboxUser> = [
 export const config: Config = {
   apps: [defaultApps.officialAccount, defaultApps.website, defaultApps.miniProgram],
   users: defaultUsers,
-  limits: AppToken.defaultLimits
+  limits: AppToken.defaultLimits,
+  components: [],
+  authorizerApps: []
 }

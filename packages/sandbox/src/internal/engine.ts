@@ -1,8 +1,14 @@
 /**
  * The WeChat rules themselves: codes, grants, tokens and sessions, and the answers of every
  * endpoint (those of the app access token in `apptoken.ts`, the mini program's `wxa` API in
- * `wxa.ts`). Synchronous and transport-free: callers pass the sandbox time in and get a plain
- * response out; `service.ts` (the clock) and `router.ts` (faults, stats) wrap it in Effects.
+ * `wxa.ts`, the third-party platform's `cgi-bin/component` API in `component.ts`; the platform's
+ * `sns` endpoints are here, next to their direct twins). Synchronous and transport-free: callers
+ * pass the sandbox time in and get a plain response out; `service.ts` (the clock) and `router.ts`
+ * (faults, stats) wrap it in Effects.
+ *
+ * A code or grant from a platform's consent (`component_appid`) belongs to that platform: only its
+ * `sns/oauth2/component/...` endpoints take it, and the direct ones answer as for a stranger's
+ * (40029, 40030); the other way round too.
  *
  * All state lives in this object's maps and is only touched inside one synchronous call, so every
  * request is atomic.
@@ -12,7 +18,8 @@
 import * as Either from "effect/Either"
 import type { Endpoint, SandboxApp, SandboxUser } from "../Sandbox.js"
 import * as AppToken from "./apptoken.js"
-import type { ApiRequest } from "./apptoken.js"
+import type { ApiRequest, Problem } from "./apptoken.js"
+import * as Component from "./component.js"
 import * as Html from "./html.js"
 import * as Ids from "./ids.js"
 import * as Places from "./places.js"
@@ -42,7 +49,13 @@ export const endpointPaths: Readonly<Record<Endpoint, string>> = {
   token: "/cgi-bin/token",
   getuserphonenumber: "/wxa/business/getuserphonenumber",
   checksession: "/wxa/checksession",
-  resetusersessionkey: "/wxa/resetusersessionkey"
+  resetusersessionkey: "/wxa/resetusersessionkey",
+  api_component_token: "/cgi-bin/component/api_component_token",
+  api_query_auth: "/cgi-bin/component/api_query_auth",
+  api_authorizer_token: "/cgi-bin/component/api_authorizer_token",
+  component_access_token: "/sns/oauth2/component/access_token",
+  component_refresh_token: "/sns/oauth2/component/refresh_token",
+  component_jscode2session: "/sns/component/jscode2session"
 }
 
 const endpointByPath = new Map<string, Endpoint>(
@@ -57,6 +70,8 @@ interface CodeEntry {
   readonly userId: string
   readonly scope: string
   readonly issuedAt: number
+  /** The platform whose consent issued it, if any. */
+  readonly componentAppId: string | undefined
   used: boolean
 }
 
@@ -67,6 +82,8 @@ interface Grant {
   readonly scope: string
   readonly refreshToken: string
   readonly refreshExpiresAt: number
+  /** The platform that exchanged its code, if any. */
+  readonly componentAppId: string | undefined
   accessToken: string
 }
 
@@ -89,6 +106,8 @@ export interface AuthorizeRequest {
   readonly redirectUri: string
   readonly scope: string
   readonly state: string | undefined
+  /** The third-party platform asking on the app's behalf (`component_appid`), if any. */
+  readonly componentAppId: string | undefined
 }
 
 /** Why an authorize request is refused: the parameter at fault and a message. @internal */
@@ -158,18 +177,43 @@ export class Engine {
   readonly appTokens: AppToken.AppTokens
   /** The mini program's server API (`wxa/...`). */
   readonly wxa: Wxa.MiniProgramApi
+  /** The third-party platforms (`cgi-bin/component/...`) and their authorizations. */
+  readonly components: Component.Components
 
-  constructor(apps: ReadonlyArray<SandboxApp>, users: ReadonlyArray<SandboxUser>, limits: AppToken.Limits) {
+  constructor(
+    apps: ReadonlyArray<SandboxApp>,
+    users: ReadonlyArray<SandboxUser>,
+    limits: AppToken.Limits,
+    components: ReadonlyArray<Component.ComponentConfig> = []
+  ) {
     this.apps = new Map(apps.map((app) => [app.appId, app]))
     this.users = new Map(users.map((user) => [user.id, user]))
-    this.appTokens = new AppToken.AppTokens(this.apps, limits)
+    this.appTokens = new AppToken.AppTokens(this.apps, limits, (appId) => this.components.isManaged(appId))
+    this.components = new Component.Components(components, this.apps, this.appTokens)
     this.wxa = new Wxa.MiniProgramApi({
       apps: this.apps,
       users: this.users,
       appTokens: this.appTokens,
       sessionKeys: this.sessionKeys,
-      openidOf: (appId, userId) => this.openidOf(appId, userId)
+      openidOf: (appId, userId) => this.openidOf(appId, userId),
+      userOf: (appId, userId) => this.userOf(appId, userId)
     })
+  }
+
+  /** The user, if the app has it (an app with `users` has only those). */
+  userOf(appId: string, userId: string): SandboxUser | undefined {
+    const app = this.apps.get(appId)
+    if (app?.users !== undefined && !app.users.includes(userId)) return undefined
+    return this.users.get(userId)
+  }
+
+  /** A user of an app, or a message saying why not. */
+  checkUser(appId: string, userId: string): Either.Either<SandboxUser, string> {
+    const user = this.users.get(userId)
+    if (user === undefined) return Either.left(`unknown user ${JSON.stringify(userId)}`)
+    return this.userOf(appId, userId) === undefined ?
+      Either.left(`user ${userId} is not a user of app ${appId}`) :
+      Either.right(user)
   }
 
   openidOf(appId: string, userId: string): string {
@@ -205,6 +249,21 @@ export class Engine {
         "a mini program logs in with wx.login() and /sns/jscode2session"
       return Either.left({ param: "appid", message: `appid 参数错误: ${appId} is a ${app.kind} app (${hint})` })
     }
+    const componentAppId = endpoint === "authorize" ? param(params, "component_appid") : undefined
+    if (componentAppId !== undefined) {
+      if (!this.components.has(componentAppId)) {
+        return Either.left({
+          param: "component_appid",
+          message: `component_appid 参数错误: no third-party platform ${componentAppId} in this sandbox`
+        })
+      }
+      if (!this.components.isAuthorized(componentAppId, appId)) {
+        return Either.left({
+          param: "component_appid",
+          message: `component_appid 参数错误: ${appId} has not authorized the platform ${componentAppId}`
+        })
+      }
+    }
     const redirectUri = param(params, "redirect_uri")
     if (redirectUri === undefined || !isAbsoluteHttpUrl(redirectUri)) {
       return Either.left({
@@ -226,25 +285,41 @@ export class Engine {
     if (state !== undefined && !STATE_PATTERN.test(state)) {
       return Either.left({ param: "state", message: "state 参数错误: at most 128 characters of a-zA-Z0-9" })
     }
-    return Either.right({ app, redirectUri, scope, state })
+    return Either.right({ app, redirectUri, scope, state, componentAppId })
   }
 
-  private issueCode(appId: string, userId: string, scope: string, now: number): string {
+  private issueCode(request: AuthorizeRequest, userId: string, now: number): string {
     this.sweep(now)
     const code = Ids.randomCode()
-    this.codes.set(code, { appId, userId, scope, issuedAt: now, used: false })
+    this.codes.set(code, {
+      appId: request.app.appId,
+      userId,
+      scope: request.scope,
+      issuedAt: now,
+      componentAppId: request.componentAppId,
+      used: false
+    })
     return code
+  }
+
+  /** The callback's `appid`, which WeChat adds when a platform asked. */
+  private appidParam(request: AuthorizeRequest): ReadonlyArray<readonly [string, string]> {
+    return request.componentAppId === undefined ? [] : [["appid", request.app.appId]]
   }
 
   /** The callback URL after the user consents. */
   consent(request: AuthorizeRequest, user: SandboxUser, now: number): string {
-    const code = this.issueCode(request.app.appId, user.id, request.scope, now)
-    return callbackUrl(request.redirectUri, [["code", code], ["state", request.state ?? ""]])
+    const code = this.issueCode(request, user.id, now)
+    return callbackUrl(request.redirectUri, [
+      ["code", code],
+      ["state", request.state ?? ""],
+      ...this.appidParam(request)
+    ])
   }
 
-  /** The callback URL after the user refuses: WeChat sends only the state. */
+  /** The callback URL after the user refuses: WeChat sends only the state (and a platform's appid). */
   deny(request: AuthorizeRequest): string {
-    return callbackUrl(request.redirectUri, [["state", request.state ?? ""]])
+    return callbackUrl(request.redirectUri, [["state", request.state ?? ""], ...this.appidParam(request)])
   }
 
   /** `GET` shows the consent page, `POST` takes the decision the page's form sends. */
@@ -264,10 +339,13 @@ export class Engine {
         Html.consentPage({
           path,
           app: checked.right.app,
-          users: Array.from(this.users.values()),
+          users: Array.from(this.users.values()).filter((user) =>
+            this.userOf(checked.right.app.appId, user.id) !== undefined
+          ),
           redirectUri: checked.right.redirectUri,
           scope: checked.right.scope,
-          state: checked.right.state
+          state: checked.right.state,
+          componentAppId: checked.right.componentAppId
         })
       )
     }
@@ -280,7 +358,7 @@ export class Engine {
       return htmlResponse(400, Html.errorPage("decision", "decision 参数错误: it must be allow or deny"))
     }
     const userId = form.get("user") ?? ""
-    const user = this.users.get(userId)
+    const user = this.userOf(checked.right.app.appId, userId)
     if (user === undefined) {
       return htmlResponse(
         400,
@@ -320,6 +398,16 @@ export class Engine {
       case "checksession":
       case "resetusersessionkey":
         return this.wxa.answer(endpoint, request, now)
+      case "api_component_token":
+      case "api_query_auth":
+      case "api_authorizer_token":
+        return this.components.answer(endpoint, request, now)
+      case "component_access_token":
+        return this.componentAccessToken(params, now)
+      case "component_refresh_token":
+        return this.componentRefreshToken(params, now)
+      case "component_jscode2session":
+        return this.componentJscode2session(params, now)
     }
   }
 
@@ -335,7 +423,7 @@ export class Engine {
         const checked = this.checkCode(params, now)
         if (Either.isLeft(checked)) return undefined
         const { app, entry, user } = checked.right
-        const grant = this.newGrant(app, user, entry.scope, now)
+        const grant = this.newGrant(app, user, entry.scope, undefined, now)
         return this.tokenBody(grant, now + ACCESS_TOKEN_TTL_SECONDS * 1000, now)
       }
       case "refresh_token": {
@@ -367,6 +455,31 @@ export class Engine {
       case "checksession":
       case "resetusersessionkey":
         return this.wxa.preview(endpoint, request, now)
+      case "api_component_token":
+      case "api_query_auth":
+      case "api_authorizer_token":
+        return this.components.preview(endpoint, request, now)
+      case "component_access_token": {
+        const checked = this.checkComponentCode(params, now)
+        if (Either.isLeft(checked)) return undefined
+        const { app, entry, user } = checked.right
+        const grant = this.newGrant(app, user, entry.scope, entry.componentAppId, now)
+        return this.tokenBody(grant, now + ACCESS_TOKEN_TTL_SECONDS * 1000, now)
+      }
+      case "component_refresh_token": {
+        const checked = this.checkComponentRefresh(params, now)
+        if (Either.isLeft(checked)) return undefined
+        const grant = checked.right
+        const current = this.accessTokens.get(grant.accessToken)
+        const accessToken = current !== undefined && now < current.expiresAt ? grant.accessToken : Ids.randomToken()
+        return this.tokenBody({ ...grant, accessToken }, now + ACCESS_TOKEN_TTL_SECONDS * 1000, now)
+      }
+      case "component_jscode2session": {
+        const checked = this.checkComponentJsCode(params, now)
+        if (Either.isLeft(checked)) return undefined
+        const { app, entry, user } = checked.right
+        return this.sessionBody(app, user, entry.sessionKey)
+      }
       case "authorize":
       case "qrconnect":
         return undefined
@@ -385,7 +498,13 @@ export class Engine {
     }
   }
 
-  private newGrant(app: SandboxApp, user: SandboxUser, scope: string, now: number): Grant {
+  private newGrant(
+    app: SandboxApp,
+    user: SandboxUser,
+    scope: string,
+    componentAppId: string | undefined,
+    now: number
+  ): Grant {
     return {
       app,
       user,
@@ -393,6 +512,7 @@ export class Engine {
       scope,
       refreshToken: Ids.randomToken(),
       refreshExpiresAt: now + REFRESH_TOKEN_TTL_MS,
+      componentAppId,
       accessToken: Ids.randomToken()
     }
   }
@@ -413,8 +533,24 @@ export class Engine {
     const app = this.apps.get(appId)
     if (app === undefined) return fail(40013, "invalid appid")
     if (app.secret !== secret) return fail(40125, "invalid appsecret")
+    return Either.mapLeft(
+      this.checkCodeEntry(app, code, undefined, now),
+      (problem) => errcodeResponse("access_token", problem.errcode, problem.errmsg)
+    )
+  }
+
+  /** The code itself, once its app and caller are known: issued to this app by this caller's consent. */
+  private checkCodeEntry(
+    app: SandboxApp,
+    code: string,
+    componentAppId: string | undefined,
+    now: number
+  ): Either.Either<{ app: SandboxApp; entry: CodeEntry; user: SandboxUser }, Problem> {
+    const fail = (errcode: number, errmsg: string) => Either.left({ errcode, errmsg })
     const entry = this.codes.get(code)
-    if (entry === undefined || entry.appId !== appId) return fail(40029, "invalid code")
+    if (entry === undefined || entry.appId !== app.appId || entry.componentAppId !== componentAppId) {
+      return fail(40029, "invalid code")
+    }
     if (entry.used) return fail(40163, "code been used")
     if (now - entry.issuedAt >= CODE_TTL_MS) return fail(42003, "code expired")
     const user = this.users.get(entry.userId)
@@ -422,17 +558,24 @@ export class Engine {
     return Either.right({ app, entry, user })
   }
 
-  private accessToken(params: URLSearchParams, now: number): RawResponse {
-    const checked = this.checkCode(params, now)
-    if (Either.isLeft(checked)) return checked.left
-    const { app, entry, user } = checked.right
+  /** Uses the code up and issues the grant: the token endpoint's answer. */
+  private exchange(
+    endpoint: "access_token" | "component_access_token",
+    { app, entry, user }: { app: SandboxApp; entry: CodeEntry; user: SandboxUser },
+    now: number
+  ): RawResponse {
     entry.used = true
     this.sweep(now)
-    const grant = this.newGrant(app, user, entry.scope, now)
+    const grant = this.newGrant(app, user, entry.scope, entry.componentAppId, now)
     const expiresAt = now + ACCESS_TOKEN_TTL_SECONDS * 1000
     this.grants.set(grant.refreshToken, grant)
     this.accessTokens.set(grant.accessToken, { grant, expiresAt })
-    return jsonResponse("access_token", this.tokenBody(grant, expiresAt, now))
+    return jsonResponse(endpoint, this.tokenBody(grant, expiresAt, now))
+  }
+
+  private accessToken(params: URLSearchParams, now: number): RawResponse {
+    const checked = this.checkCode(params, now)
+    return Either.isLeft(checked) ? checked.left : this.exchange("access_token", checked.right, now)
   }
 
   /** The checks of a refresh, in WeChat's order. */
@@ -444,16 +587,34 @@ export class Engine {
     if (refreshToken === undefined) return fail(41003, "refresh_token missing")
     if (params.get("grant_type") !== "refresh_token") return fail(40002, "invalid grant_type")
     if (!this.apps.has(appId)) return fail(40013, "invalid appid")
+    return Either.mapLeft(
+      this.checkGrant(appId, refreshToken, undefined, now),
+      (problem) => errcodeResponse("refresh_token", problem.errcode, problem.errmsg)
+    )
+  }
+
+  /** The grant of a refresh token, once its app and caller are known: this app's, by this caller. */
+  private checkGrant(
+    appId: string,
+    refreshToken: string,
+    componentAppId: string | undefined,
+    now: number
+  ): Either.Either<Grant, Problem> {
     const grant = this.grants.get(refreshToken)
-    if (grant === undefined || grant.app.appId !== appId) return fail(40030, "invalid refresh_token")
-    if (now >= grant.refreshExpiresAt) return fail(42002, "refresh_token expired")
+    if (grant === undefined || grant.app.appId !== appId || grant.componentAppId !== componentAppId) {
+      return Either.left({ errcode: 40030, errmsg: "invalid refresh_token" })
+    }
+    if (now >= grant.refreshExpiresAt) return Either.left({ errcode: 42002, errmsg: "refresh_token expired" })
     return Either.right(grant)
   }
 
   private refreshToken(params: URLSearchParams, now: number): RawResponse {
     const checked = this.checkRefresh(params, now)
-    if (Either.isLeft(checked)) return checked.left
-    const grant = checked.right
+    return Either.isLeft(checked) ? checked.left : this.renew("refresh_token", checked.right, now)
+  }
+
+  /** Renews a grant's access token: the unexpired one gets a new expiry, an expired one is replaced. */
+  private renew(endpoint: "refresh_token" | "component_refresh_token", grant: Grant, now: number): RawResponse {
     const expiresAt = now + ACCESS_TOKEN_TTL_SECONDS * 1000
     const current = this.accessTokens.get(grant.accessToken)
     if (current !== undefined && now < current.expiresAt) {
@@ -463,7 +624,7 @@ export class Engine {
       grant.accessToken = Ids.randomToken()
       this.accessTokens.set(grant.accessToken, { grant, expiresAt })
     }
-    return jsonResponse("refresh_token", this.tokenBody(grant, expiresAt, now))
+    return jsonResponse(endpoint, this.tokenBody(grant, expiresAt, now))
   }
 
   private checkAccessToken(
@@ -517,8 +678,21 @@ export class Engine {
     const app = this.apps.get(appId)
     if (app === undefined || app.kind !== "miniProgram") return fail(40013, "invalid appid")
     if (app.secret !== secret) return fail(40125, "invalid appsecret")
+    return Either.mapLeft(
+      this.checkJsCodeEntry(app, jsCode, now),
+      (problem) => errcodeResponse("jscode2session", problem.errcode, problem.errmsg)
+    )
+  }
+
+  /** The js_code itself, once its app and caller are known. */
+  private checkJsCodeEntry(
+    app: SandboxApp,
+    jsCode: string,
+    now: number
+  ): Either.Either<{ app: SandboxApp; entry: JsCodeEntry; user: SandboxUser }, Problem> {
+    const fail = (errcode: number, errmsg: string) => Either.left({ errcode, errmsg })
     const entry = this.jsCodes.get(jsCode)
-    if (entry === undefined || entry.appId !== appId) return fail(40029, "invalid code")
+    if (entry === undefined || entry.appId !== app.appId) return fail(40029, "invalid code")
     if (entry.used) return fail(40163, "code been used")
     if (now - entry.issuedAt >= CODE_TTL_MS) return fail(40029, "invalid code")
     const user = this.users.get(entry.userId)
@@ -536,11 +710,117 @@ export class Engine {
 
   private jscode2session(params: URLSearchParams, now: number): RawResponse {
     const checked = this.checkJsCode(params, now)
-    if (Either.isLeft(checked)) return checked.left
-    const { app, entry, user } = checked.right
+    return Either.isLeft(checked) ? checked.left : this.startSession("jscode2session", checked.right)
+  }
+
+  /** Uses the js_code up: its session_key becomes the user's current one. */
+  private startSession(
+    endpoint: "jscode2session" | "component_jscode2session",
+    { app, entry, user }: { app: SandboxApp; entry: JsCodeEntry; user: SandboxUser }
+  ): RawResponse {
     entry.used = true
     this.sessionKeys.set(app.appId, user.id, entry.sessionKey)
-    return jsonResponse("jscode2session", this.sessionBody(app, user, entry.sessionKey))
+    return jsonResponse(endpoint, this.sessionBody(app, user, entry.sessionKey))
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // the third-party platform's sns endpoints
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * The platform's part of a call on an app's behalf, after the call's own parameters: the caller
+   * (`component_appid`, `component_access_token`, the whitelist), then the app (40013 unknown or of
+   * another kind, 61003 not authorized to the platform).
+   */
+  private checkOnBehalf(
+    params: URLSearchParams,
+    appId: string,
+    kind: SandboxApp["kind"],
+    now: number
+  ): Either.Either<{ componentAppId: string; app: SandboxApp }, Problem> {
+    const caller = this.components.checkCaller(
+      param(params, "component_appid"),
+      param(params, "component_access_token"),
+      now
+    )
+    if (Either.isLeft(caller)) return Either.left(caller.left)
+    const componentAppId = caller.right.config.componentAppId
+    const app = this.apps.get(appId)
+    if (app === undefined || app.kind !== kind) return Either.left(Component.problems.appidInvalid)
+    if (!this.components.isAuthorized(componentAppId, appId)) return Either.left(Component.problems.notAuthorized)
+    return Either.right({ componentAppId, app })
+  }
+
+  /** The checks of `sns/oauth2/component/access_token`, in order. */
+  private checkComponentCode(
+    params: URLSearchParams,
+    now: number
+  ): Either.Either<{ app: SandboxApp; entry: CodeEntry; user: SandboxUser }, Problem> {
+    const appId = param(params, "appid")
+    if (appId === undefined) return Either.left({ errcode: 41002, errmsg: "appid missing" })
+    const code = param(params, "code")
+    if (code === undefined) return Either.left({ errcode: 41008, errmsg: "missing code" })
+    if (params.get("grant_type") !== "authorization_code") {
+      return Either.left({ errcode: 40002, errmsg: "invalid grant_type" })
+    }
+    return Either.flatMap(
+      this.checkOnBehalf(params, appId, "officialAccount", now),
+      ({ app, componentAppId }) => this.checkCodeEntry(app, code, componentAppId, now)
+    )
+  }
+
+  private componentAccessToken(params: URLSearchParams, now: number): RawResponse {
+    const checked = this.checkComponentCode(params, now)
+    return Either.isLeft(checked) ?
+      errcodeResponse("component_access_token", checked.left.errcode, checked.left.errmsg) :
+      this.exchange("component_access_token", checked.right, now)
+  }
+
+  /** The checks of `sns/oauth2/component/refresh_token`, in order. */
+  private checkComponentRefresh(params: URLSearchParams, now: number): Either.Either<Grant, Problem> {
+    const appId = param(params, "appid")
+    if (appId === undefined) return Either.left({ errcode: 41002, errmsg: "appid missing" })
+    const refreshToken = param(params, "refresh_token")
+    if (refreshToken === undefined) return Either.left({ errcode: 41003, errmsg: "refresh_token missing" })
+    if (params.get("grant_type") !== "refresh_token") {
+      return Either.left({ errcode: 40002, errmsg: "invalid grant_type" })
+    }
+    return Either.flatMap(
+      this.checkOnBehalf(params, appId, "officialAccount", now),
+      ({ componentAppId }) => this.checkGrant(appId, refreshToken, componentAppId, now)
+    )
+  }
+
+  private componentRefreshToken(params: URLSearchParams, now: number): RawResponse {
+    const checked = this.checkComponentRefresh(params, now)
+    return Either.isLeft(checked) ?
+      errcodeResponse("component_refresh_token", checked.left.errcode, checked.left.errmsg) :
+      this.renew("component_refresh_token", checked.right, now)
+  }
+
+  /** The checks of `sns/component/jscode2session`, in order. */
+  private checkComponentJsCode(
+    params: URLSearchParams,
+    now: number
+  ): Either.Either<{ app: SandboxApp; entry: JsCodeEntry; user: SandboxUser }, Problem> {
+    const appId = param(params, "appid")
+    if (appId === undefined) return Either.left({ errcode: 41002, errmsg: "appid missing" })
+    const jsCode = param(params, "js_code")
+    if (jsCode === undefined) return Either.left({ errcode: 41008, errmsg: "missing code" })
+    if (params.get("grant_type") !== "authorization_code") {
+      return Either.left({ errcode: 40002, errmsg: "invalid grant_type" })
+    }
+    return Either.flatMap(
+      this.checkOnBehalf(params, appId, "miniProgram", now),
+      ({ app }) => this.checkJsCodeEntry(app, jsCode, now)
+    )
+  }
+
+  private componentJscode2session(params: URLSearchParams, now: number): RawResponse {
+    const checked = this.checkComponentJsCode(params, now)
+    return Either.isLeft(checked) ?
+      errcodeResponse("component_jscode2session", checked.left.errcode, checked.left.errmsg) :
+      this.startSession("component_jscode2session", checked.right)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -563,7 +843,8 @@ export class Engine {
   ): Either.Either<string, string> {
     const app = this.miniProgramApp(appId)
     if (Either.isLeft(app)) return Either.left(app.left)
-    if (!this.users.has(userId)) return Either.left(`unknown user ${JSON.stringify(userId)}`)
+    const user = this.checkUser(appId, userId)
+    if (Either.isLeft(user)) return Either.left(user.left)
     if (sessionKey !== undefined && !Ids.isSessionKey(sessionKey)) {
       return Either.left("sessionKey must be base64 of 16 bytes: 22 characters of A-Z a-z 0-9 + / and \"==\"")
     }

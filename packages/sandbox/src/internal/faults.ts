@@ -48,6 +48,8 @@ const sampleBody = (endpoint: Endpoint, params: URLSearchParams): Record<string,
   switch (endpoint) {
     case "access_token":
     case "refresh_token":
+    case "component_access_token":
+    case "component_refresh_token":
       return {
         access_token: Ids.randomToken(),
         expires_in: 7200,
@@ -67,10 +69,29 @@ const sampleBody = (endpoint: Endpoint, params: URLSearchParams): Record<string,
         privilege: []
       }
     case "jscode2session":
+    case "component_jscode2session":
       return { session_key: Ids.randomSessionKey(), openid }
     case "stable_token":
     case "token":
       return { access_token: Ids.randomAppToken(), expires_in: 7200 }
+    case "api_component_token":
+      return { component_access_token: Ids.randomComponentToken(), expires_in: 7200 }
+    case "api_query_auth":
+      return {
+        authorization_info: {
+          authorizer_appid: "wxsandboxauthorizer",
+          authorizer_access_token: Ids.randomAppToken(),
+          expires_in: 7200,
+          authorizer_refresh_token: Ids.randomAuthorizerRefreshToken(),
+          func_info: [{ funcscope_category: { id: 1 } }]
+        }
+      }
+    case "api_authorizer_token":
+      return {
+        authorizer_access_token: Ids.randomAppToken(),
+        expires_in: 7200,
+        authorizer_refresh_token: Ids.randomAuthorizerRefreshToken()
+      }
     case "getuserphonenumber":
       return {
         errcode: 0,
@@ -93,16 +114,25 @@ const wrongShape = (endpoint: Endpoint): Record<string, unknown> => {
   switch (endpoint) {
     case "access_token":
     case "refresh_token":
+    case "component_access_token":
+    case "component_refresh_token":
       return { access_token: 123, expires_in: "7200", openid: null }
     case "userinfo":
       return { openid: ["o"], nickname: 42, sex: "male" }
     case "auth":
       return { errcode: "0", errmsg: 0 }
     case "jscode2session":
+    case "component_jscode2session":
       return { session_key: 123, openid: false }
     case "stable_token":
     case "token":
       return { access_token: 123, expires_in: "7200" }
+    case "api_component_token":
+      return { component_access_token: 123, expires_in: "7200" }
+    case "api_query_auth":
+      return { authorization_info: "wx" }
+    case "api_authorizer_token":
+      return { authorizer_access_token: null, expires_in: "7200", authorizer_refresh_token: 1 }
     case "getuserphonenumber":
       return { errcode: "0", phone_info: "13800000001" }
     case "resetusersessionkey":
@@ -112,13 +142,21 @@ const wrongShape = (endpoint: Endpoint): Record<string, unknown> => {
   }
 }
 
+/** The endpoints whose answer carries `expires_in` at the top. */
+const expiring: ReadonlySet<Endpoint> = new Set<Endpoint>([
+  "access_token",
+  "refresh_token",
+  "stable_token",
+  "token",
+  "api_component_token",
+  "api_authorizer_token",
+  "component_access_token",
+  "component_refresh_token"
+])
+
 /** The number in an endpoint's answer that a `nonFinite` fault rewrites by default. */
 const numberField = (endpoint: Endpoint): string =>
-  endpoint === "access_token" || endpoint === "refresh_token" || endpoint === "stable_token" || endpoint === "token" ?
-    "expires_in" :
-    endpoint === "userinfo" ?
-    "sex" :
-    "errcode"
+  expiring.has(endpoint) ? "expires_in" : endpoint === "userinfo" ? "sex" : "errcode"
 
 /** What a fault knows of the call it answers. @internal */
 export interface FaultRequest {

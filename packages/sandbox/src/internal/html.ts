@@ -53,6 +53,8 @@ export interface ConsentPage {
   readonly redirectUri: string
   readonly scope: string
   readonly state: string | undefined
+  /** The third-party platform asking on the app's behalf, if any. */
+  readonly componentAppId?: string | undefined
 }
 
 /** @internal */
@@ -78,13 +80,23 @@ export const consentPage = (options: ConsentPage): string => {
     }</span></p>
 <p>申请获得以下权限：<br><span id="scope-text">${escapeHtml(scopeText[options.scope] ?? options.scope)}</span>
 <span class="muted">(<code id="scope">${escapeHtml(options.scope)}</code>)</span></p>
-${note}<form id="consent" method="post" action="${escapeHtml(options.path)}">
+${note}${
+      options.componentAppId === undefined ?
+        "" :
+        `<p class="muted" id="component">第三方平台 <code>${
+          escapeHtml(options.componentAppId)
+        }</code> 代此公众号发起授权。Asked by a third-party platform on the account's behalf.</p>\n`
+    }<form id="consent" method="post" action="${escapeHtml(options.path)}">
 ${hidden("appid", options.app.appId)}
 ${hidden("redirect_uri", options.redirectUri)}
 ${hidden("response_type", "code")}
 ${hidden("scope", options.scope)}
 ${hidden("state", options.state ?? "")}
-<fieldset id="users">
+${
+      options.componentAppId === undefined
+        ? ""
+        : `${hidden("component_appid", options.componentAppId)}\n`
+    }<fieldset id="users">
 <legend>选择测试用户 (test user)</legend>
 ${users}
 </fieldset>

@@ -93,3 +93,26 @@ export const encryptUserData = (sessionKey: string, plaintext: string): { encryp
   const encrypted = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()])
   return { encryptedData: encrypted.toString("base64"), iv: iv.toString("base64") }
 }
+
+/** A `component_verify_ticket`, shaped like WeChat's: `ticket@@@` and 86 characters of `[A-Za-z0-9_-]`. @internal */
+export const randomTicket = (): string => `ticket@@@${Crypto.randomBytes(64).toString("base64url")}`
+
+/** A `component_access_token`: 152 characters of `[A-Za-z0-9_-]`, like an app access token. @internal */
+export const randomComponentToken = (): string => `90_${Crypto.randomBytes(111).toString("base64url")}`
+
+/** An authorization code of the third-party platform (`AuthorizationCode`): `queryauthcode@@@` and 86 more. @internal */
+export const randomAuthorizationCode = (): string => `queryauthcode@@@${Crypto.randomBytes(64).toString("base64url")}`
+
+/** A pre-authorization code (`PreAuthCode`): `preauthcode@@@` and 86 more. @internal */
+export const randomPreAuthCode = (): string => `preauthcode@@@${Crypto.randomBytes(64).toString("base64url")}`
+
+/** An authorizer refresh token: `refreshtoken@@@` and 86 more. @internal */
+export const randomAuthorizerRefreshToken = (): string =>
+  `refreshtoken@@@${Crypto.randomBytes(64).toString("base64url")}`
+
+/** A push's `nonce`: 10 digits, as WeChat sends it. @internal */
+export const randomNonce = (): string => String(Crypto.randomInt(1_000_000_000, 10_000_000_000))
+
+/** A deterministic app secret (32 hex characters) for an authorizer added without one. @internal */
+export const deriveSecret = (appId: string): string =>
+  Crypto.createHash("sha256").update(`sandbox-secret:${appId}`, "utf8").digest("hex").slice(0, 32)

@@ -21,8 +21,8 @@ const HTML = "text/html; charset=utf-8"
 
 /**
  * The content type WeChat sends for an endpoint's JSON (errors included): `text/plain` for the
- * `sns` code and token endpoints and `jscode2session` (and the consent pages' faults),
- * `application/json; encoding=utf-8` for `userinfo`, `auth`, `cgi-bin` and `wxa`.
+ * `sns` code and token endpoints and `jscode2session`, direct or a platform's (and the consent
+ * pages' faults), `application/json; encoding=utf-8` for `userinfo`, `auth`, `cgi-bin` and `wxa`.
  *
  * @internal
  */
@@ -33,6 +33,9 @@ export const jsonContentType = (endpoint: Endpoint): string => {
     case "access_token":
     case "refresh_token":
     case "jscode2session":
+    case "component_access_token":
+    case "component_refresh_token":
+    case "component_jscode2session":
       return TEXT_PLAIN
     default:
       return JSON_UTF8

@@ -2,7 +2,8 @@
  * Request handling, the transport-free core every transport calls (`Sandbox.handle`): one request
  * in, one response out, never a failure. The path picks the answer: a body over
  * `Control.maxBodyBytes` gets a 413 unread, `/__sandbox/` goes to the controls, a WeChat endpoint is
- * counted, meets its pending fault and is answered by the engine, `/` is the index page, anything
+ * counted (a platform's also for the platform it names), meets its pending fault and is answered
+ * by the engine, `/` is the index page, anything
  * else a 404 page; a defect is a 500 page.
  *
  * @internal
@@ -10,6 +11,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { Endpoint, SandboxApp, SandboxRequest, SandboxResponse, SandboxUser } from "../Sandbox.js"
+import * as Component from "./component.js"
 import * as Control from "./control.js"
 import * as Engine from "./engine.js"
 import * as Faults from "./faults.js"
@@ -57,6 +59,9 @@ export const sampleAuthorizeUrl = (origin: string, app: SandboxApp, state: strin
 const serveEndpoint = (deps: RouterDeps, endpoint: Endpoint, method: string, url: URL, body: string) =>
   Effect.gen(function*() {
     yield* deps.count(endpoint)
+    if (Component.isComponentEndpoint(endpoint)) {
+      yield* Effect.sync(() => deps.engine.components.count(endpoint, { method, params: url.searchParams, body }))
+    }
     const fault = yield* deps.takeFault(endpoint)
     if (fault?.kind === "reset") return resetResponse
     const time = yield* deps.now

@@ -4,13 +4,25 @@
  *
  * @internal
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
-import type { Endpoint, Fault, FaultKind, SandboxApp, SandboxError, SandboxOptions, SandboxUser } from "../Sandbox.js"
+import type {
+  ComponentPush,
+  Endpoint,
+  Fault,
+  FaultKind,
+  SandboxApp,
+  SandboxComponent,
+  SandboxError,
+  SandboxOptions,
+  SandboxUser
+} from "../Sandbox.js"
+import type { ComponentConfig } from "./component.js"
 import * as Ids from "./ids.js"
 
 /** @internal */
@@ -26,7 +38,13 @@ export const endpoints: ReadonlyArray<Endpoint> = [
   "token",
   "getuserphonenumber",
   "checksession",
-  "resetusersessionkey"
+  "resetusersessionkey",
+  "api_component_token",
+  "api_query_auth",
+  "api_authorizer_token",
+  "component_access_token",
+  "component_refresh_token",
+  "component_jscode2session"
 ]
 
 /** @internal */
@@ -142,13 +160,76 @@ const FaultSchema = Schema.Struct({
   )
 })
 
+const NonEmpty = Schema.String.pipe(Schema.nonEmptyString({ message: () => "must not be empty" }))
+
 const AppSchema = Schema.Struct({
   appId: Id,
-  secret: Schema.String.pipe(Schema.nonEmptyString({ message: () => "must not be empty" })),
+  secret: NonEmpty,
   kind: oneOf("officialAccount", "website", "miniProgram"),
   name: optional(Schema.String),
   bound: optional(Schema.Boolean),
-  profile: optional(oneOf("today", "pre2021"))
+  profile: optional(oneOf("today", "pre2021")),
+  users: optional(Schema.Array(Schema.String))
+})
+
+const AuthorizerSchema = Schema.Struct({
+  appId: Id,
+  kind: oneOf("officialAccount", "miniProgram"),
+  name: optional(Schema.String),
+  bound: optional(Schema.Boolean),
+  profile: optional(oneOf("today", "pre2021")),
+  users: optional(Schema.Array(Schema.String))
+})
+
+const isAbsoluteHttpUrl = (value: string): boolean => {
+  try {
+    const url = new URL(value)
+    return (url.protocol === "http:" || url.protocol === "https:") && url.host !== ""
+  } catch {
+    return false
+  }
+}
+
+/** The shortest push interval: a timer faster than this would only flood the receiver. @internal */
+export const minPushIntervalMillis = 10
+
+/** A `Duration.DurationInput` (in JSON: milliseconds, or a text like "10 minutes"), finite and at least 10 ms. */
+const PushInterval = Schema.declare(
+  (input: unknown): input is Duration.DurationInput => {
+    const duration = Duration.decodeUnknown(input)
+    if (Option.isNone(duration)) return false
+    const millis = Duration.toMillis(duration.value)
+    return Number.isFinite(millis) && millis >= minPushIntervalMillis
+  },
+  {
+    message: () =>
+      `must be false or a finite duration of at least ${minPushIntervalMillis} ms (milliseconds, or a text like "10 minutes")`
+  }
+)
+
+const PushHandler = Schema.declare(
+  (input: unknown): input is (push: ComponentPush) => Effect.Effect<string, unknown> => typeof input === "function",
+  { message: () => "must be a function (push) => Effect<string>" }
+)
+
+const ComponentSchema = Schema.Struct({
+  componentAppId: Id,
+  componentAppSecret: NonEmpty,
+  token: Schema.String.pipe(
+    Schema.pattern(/^[A-Za-z0-9]{3,32}$/, { message: () => "must be 3 to 32 characters of A-Z a-z 0-9" })
+  ),
+  encodingAesKey: Schema.String.pipe(
+    Schema.pattern(/^[A-Za-z0-9+/]{43}$/, { message: () => "must be 43 characters of A-Z a-z 0-9 + /" })
+  ),
+  name: optional(Schema.String),
+  pushUrl: optional(
+    ShortString(2048).pipe(
+      Schema.filter(isAbsoluteHttpUrl, { message: () => "must be an absolute http(s) URL" })
+    )
+  ),
+  pushHandler: optional(PushHandler),
+  pushInterval: optional(Schema.Union(Schema.Literal(false), PushInterval)),
+  authorizers: optional(Schema.Array(AuthorizerSchema))
 })
 
 const UserSchema = Schema.Struct({
@@ -178,7 +259,8 @@ const LimitsSchema = Schema.Struct({
 const OptionsSchema = Schema.Struct({
   apps: optional(Schema.Array(AppSchema)),
   users: optional(Schema.Array(UserSchema)),
-  limits: optional(LimitsSchema)
+  limits: optional(LimitsSchema),
+  components: optional(Schema.Array(ComponentSchema))
 })
 
 /** @internal */
@@ -187,7 +269,36 @@ export const ApproveBody = Schema.Struct({
   user: Schema.String,
   scope: Schema.String,
   redirectUri: Schema.String,
-  state: optional(Schema.String)
+  state: optional(Schema.String),
+  componentAppId: optional(Schema.String)
+})
+
+/** @internal */
+export const ComponentBody = Schema.Struct({ componentAppId: Schema.String })
+
+/** @internal */
+export const ComponentAppBody = Schema.Struct({ componentAppId: Schema.String, appId: Schema.String })
+
+/** @internal */
+export const ComponentIpBody = Schema.Struct({ componentAppId: Schema.String, refuse: Schema.Boolean })
+
+/** The most a forged field may hold (a plaintext of 64 KiB is the most a push body reaches). */
+const FORGE_MAX = 64 * 1024
+
+/** @internal */
+export const ComponentPushBody = Schema.Struct({
+  componentAppId: Schema.String,
+  infoType: oneOf("component_verify_ticket", "authorized", "updateauthorized", "unauthorized"),
+  appId: optional(Schema.String),
+  forge: optional(Schema.Struct({
+    appId: optional(ShortString(FORGE_MAX)),
+    token: optional(ShortString(FORGE_MAX)),
+    encodingAesKey: optional(Schema.String),
+    signature: optional(ShortString(FORGE_MAX)),
+    timestamp: optional(Schema.Int),
+    nonce: optional(ShortString(FORGE_MAX)),
+    xml: optional(ShortString(FORGE_MAX))
+  }))
 })
 
 /** @internal */
@@ -444,15 +555,25 @@ export const toFault = (pending: PendingFault): Fault => {
   return { kind: pending.kind, endpoint: pending.endpoint, times: pending.remaining, ...options }
 }
 
-/** The sandbox's apps, users and quotas, complete and checked. @internal */
+/** The sandbox's apps, users, quotas and platforms, complete and checked. @internal */
 export interface Config {
+  /** The apps as configured (or the defaults). */
   readonly apps: ReadonlyArray<SandboxApp>
   readonly users: ReadonlyArray<SandboxUser>
   readonly limits: {
     readonly tokenPerDay: number
     readonly forceRefreshPerDay: number
   }
+  readonly components: ReadonlyArray<ComponentConfig>
+  /** The platforms' authorizers that are not among `apps`, as apps. */
+  readonly authorizerApps: ReadonlyArray<SandboxApp>
 }
+
+/** Every app of a config: the configured ones, then the authorizers added. @internal */
+export const allApps = (config: Config): ReadonlyArray<SandboxApp> => [...config.apps, ...config.authorizerApps]
+
+/** A platform's push interval as configured: the default, or off. @internal */
+export const defaultPushInterval: Duration.Duration = Duration.minutes(10)
 
 const duplicate = (ids: ReadonlyArray<string>): string | undefined => ids.find((id, i) => ids.indexOf(id) !== i)
 
@@ -473,7 +594,8 @@ export const checkOptions = (
       kind: app.kind,
       name: app.name ?? app.appId,
       bound: app.bound ?? false,
-      ...(app.profile === undefined ? {} : { profile: app.profile })
+      ...(app.profile === undefined ? {} : { profile: app.profile }),
+      ...(app.users === undefined ? {} : { users: app.users })
     }))
     const users: ReadonlyArray<SandboxUser> = options.users === undefined ?
       defaults.users :
@@ -501,8 +623,88 @@ export const checkOptions = (
     if (app !== undefined) return Either.left(`apps: appId ${app} appears twice`)
     const user = duplicate(users.map((user) => user.id))
     if (user !== undefined) return Either.left(`users: id ${user} appears twice`)
-    return Either.right({ apps, users, limits })
+    return Either.flatMap(checkComponents(options.components ?? [], apps), ({ authorizerApps, components }) => {
+      const userIds = new Set(users.map((user) => user.id))
+      for (const app of [...apps, ...authorizerApps]) {
+        const unknown = app.users?.find((id) => !userIds.has(id))
+        if (unknown !== undefined) return Either.left(`app ${app.appId}: users: no user ${JSON.stringify(unknown)}`)
+      }
+      return Either.right({ apps, users, limits, components, authorizerApps })
+    })
   })
+
+/**
+ * Checks the platforms against the apps: ids unique and apart from the apps', `pushUrl` and
+ * `pushHandler` not both; each authorizer either one of the apps (same kind, nothing more given)
+ * or a new app, mentioned once per platform and defined once.
+ */
+const checkComponents = (
+  input: ReadonlyArray<Schema.Schema.Type<typeof ComponentSchema>>,
+  apps: ReadonlyArray<SandboxApp>
+): Either.Either<{ components: ReadonlyArray<ComponentConfig>; authorizerApps: ReadonlyArray<SandboxApp> }, string> => {
+  const known = new Map(apps.map((app) => [app.appId, app]))
+  const authorizerApps: Array<SandboxApp> = []
+  const components: Array<ComponentConfig> = []
+  const ids = new Set<string>()
+  for (const [i, component] of input.entries()) {
+    const where = `components.${i}`
+    if (ids.has(component.componentAppId)) {
+      return Either.left(`${where}: componentAppId ${component.componentAppId} appears twice`)
+    }
+    ids.add(component.componentAppId)
+    if (known.has(component.componentAppId)) {
+      return Either.left(`${where}: componentAppId ${component.componentAppId} is an app's appId`)
+    }
+    if (component.pushUrl !== undefined && component.pushHandler !== undefined) {
+      return Either.left(`${where}: give pushUrl or pushHandler, not both`)
+    }
+    const authorizers = component.authorizers ?? []
+    const mentioned = duplicate(authorizers.map((authorizer) => authorizer.appId))
+    if (mentioned !== undefined) return Either.left(`${where}.authorizers: appId ${mentioned} appears twice`)
+    for (const [j, authorizer] of authorizers.entries()) {
+      const existing = known.get(authorizer.appId)
+      if (existing === undefined) {
+        const app: SandboxApp = {
+          appId: authorizer.appId,
+          secret: Ids.deriveSecret(authorizer.appId),
+          kind: authorizer.kind,
+          name: authorizer.name ?? authorizer.appId,
+          bound: authorizer.bound ?? false,
+          ...(authorizer.profile === undefined ? {} : { profile: authorizer.profile }),
+          ...(authorizer.users === undefined ? {} : { users: authorizer.users })
+        }
+        known.set(app.appId, app)
+        authorizerApps.push(app)
+        continue
+      }
+      if (existing.kind !== authorizer.kind) {
+        return Either.left(`${where}.authorizers.${j}: app ${authorizer.appId} is a ${existing.kind} app`)
+      }
+      const more = (["name", "bound", "profile", "users"] as const).find((key) => authorizer[key] !== undefined)
+      if (more !== undefined) {
+        return Either.left(
+          `${where}.authorizers.${j}: app ${authorizer.appId} is defined already: give its ${more} there, once`
+        )
+      }
+    }
+    components.push({
+      componentAppId: component.componentAppId,
+      componentAppSecret: component.componentAppSecret,
+      token: component.token,
+      encodingAesKey: component.encodingAesKey,
+      name: component.name ?? component.componentAppId,
+      ...(component.pushUrl === undefined ? {} : { pushUrl: component.pushUrl }),
+      ...(component.pushHandler === undefined ? {} : { pushHandler: component.pushHandler }),
+      pushInterval: component.pushInterval === undefined ?
+        defaultPushInterval :
+        component.pushInterval === false ?
+        false :
+        Duration.decode(component.pushInterval),
+      authorizers: authorizers.map((authorizer) => ({ appId: authorizer.appId, kind: authorizer.kind }))
+    })
+  }
+  return Either.right({ components, authorizerApps })
+}
 
 /** Parses and checks a JSON config file's text. @internal */
 export const parseOptions = (text: string, defaults: Config): Either.Either<SandboxOptions, string> => {
@@ -518,6 +720,31 @@ export const parseOptions = (text: string, defaults: Config): Either.Either<Sand
   return Either.map(checkOptions(json, defaults), (config) => ({
     ...("apps" in json ? { apps: config.apps } : {}),
     ...("users" in json ? { users: config.users } : {}),
-    ...("limits" in json ? { limits: config.limits } : {})
+    ...("limits" in json ? { limits: config.limits } : {}),
+    ...("components" in json ? { components: componentOptions(config) } : {})
+  }))
+}
+
+/**
+ * The platforms of a checked config as options again: each authorizer the sandbox added carries
+ * its app's fields, so that checking the options once more gives the same config.
+ */
+const componentOptions = (config: Config): ReadonlyArray<SandboxComponent> => {
+  const added = new Map(config.authorizerApps.map((app) => [app.appId, app]))
+  return config.components.map((component) => ({
+    ...component,
+    authorizers: (component.authorizers ?? []).map((authorizer) => {
+      const app = added.get(authorizer.appId)
+      if (app === undefined) return authorizer
+      added.delete(authorizer.appId)
+      return {
+        appId: app.appId,
+        kind: authorizer.kind,
+        name: app.name,
+        bound: app.bound,
+        ...(app.profile === undefined ? {} : { profile: app.profile }),
+        ...(app.users === undefined ? {} : { users: app.users })
+      }
+    })
   }))
 }

@@ -1,7 +1,9 @@
 /**
  * The sandbox service behind `Sandbox.make`: the engine (WeChat's rules) and the sandbox's own
- * state — the clock offset `advanceClock` adds to `Clock`, the queue of pending faults and the call
- * counters — with the controls over them, and the router as `handle`.
+ * state — the clock offset `advanceClock` adds to `Clock`, the queue of pending faults, the call
+ * counters, the log of the platforms' pushes — with the controls over them, the router as
+ * `handle`, and one ticket timer per platform that has a receiver (a fiber in the scope, on
+ * `Clock`).
  *
  * @internal
  */
@@ -10,12 +12,28 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Ref from "effect/Ref"
-import type { Endpoint, SandboxError, SandboxOptions, SandboxService } from "../Sandbox.js"
+import type * as Scope from "effect/Scope"
+import type {
+  ComponentInfoType,
+  ComponentPush,
+  ComponentPushRecord,
+  ComponentPushResult,
+  Endpoint,
+  SandboxError,
+  SandboxOptions,
+  SandboxService
+} from "../Sandbox.js"
+import * as Component from "./component.js"
 import * as Defaults from "./defaults.js"
 import * as Engine from "./engine.js"
 import * as Faults from "./faults.js"
+import * as Ids from "./ids.js"
+import * as Push from "./push.js"
 import * as Router from "./router.js"
 import * as Schemas from "./schema.js"
+
+/** How many pushes the log keeps per platform. @internal */
+export const PUSH_LOG_SIZE = 100
 
 const emptyStats = (): Record<Endpoint, number> =>
   Object.fromEntries(Schemas.endpoints.map((endpoint) => [endpoint, 0])) as Record<Endpoint, number>
@@ -24,10 +42,13 @@ const emptyStats = (): Record<Endpoint, number> =>
 export const make = (
   options: SandboxOptions | undefined,
   toError: (message: string) => SandboxError
-): Effect.Effect<SandboxService, SandboxError> =>
+): Effect.Effect<SandboxService, SandboxError, Scope.Scope> =>
   Effect.gen(function*() {
     const config = yield* Schemas.orFail(Schemas.checkOptions(options, Defaults.config), toError)
-    const engine = new Engine.Engine(config.apps, config.users, config.limits)
+    const apps = Schemas.allApps(config)
+    const engine = new Engine.Engine(apps, config.users, config.limits, config.components)
+    const platforms = new Map(config.components.map((component) => [component.componentAppId, component]))
+    const pushLog = yield* Ref.make<ReadonlyMap<string, ReadonlyArray<ComponentPushRecord>>>(new Map())
     const offset = yield* Ref.make(0)
     const faults = yield* Ref.make<ReadonlyArray<Schemas.PendingFault>>([])
     const stats = yield* Ref.make(emptyStats())
@@ -43,26 +64,164 @@ export const make = (
         if (app.kind === "miniProgram") {
           return Either.left(`app ${app.appId} is a miniProgram: use miniProgramLogin`)
         }
-        const user = engine.users.get(options.user)
-        if (user === undefined) return Either.left(`unknown user ${JSON.stringify(options.user)}`)
+        const user = engine.checkUser(app.appId, options.user)
+        if (Either.isLeft(user)) return Either.left(user.left)
         const params = new URLSearchParams({
           appid: app.appId,
           redirect_uri: options.redirectUri,
           response_type: "code",
           scope: options.scope,
-          state: options.state ?? ""
+          state: options.state ?? "",
+          ...(options.componentAppId === undefined ? {} : { component_appid: String(options.componentAppId) })
         })
         return Either.map(
           Either.mapLeft(
             engine.checkAuthorize(app.kind === "website" ? "qrconnect" : "authorize", params),
             (problem) => `${problem.param}: ${problem.message}`
           ),
-          (request) => engine.consent(request, user, now)
+          (request) => engine.consent(request, user.right, now)
         )
       })
 
+    // ---------------------------------------------------------------------------------------------
+    // the platforms' pushes
+    // ---------------------------------------------------------------------------------------------
+
+    const platformOf = (componentAppId: string) => {
+      const platform = platforms.get(componentAppId)
+      return platform === undefined ?
+        Effect.fail(toError(`unknown component ${JSON.stringify(componentAppId)}`)) :
+        Effect.succeed(platform)
+    }
+
+    /** The platform, which must have a receiver to push to. */
+    const receiverOf = (componentAppId: string) =>
+      Effect.filterOrFail(
+        platformOf(componentAppId),
+        Push.hasReceiver,
+        () =>
+          toError(
+            `component ${componentAppId} has no pushUrl nor pushHandler: use componentPush to get the push without sending it`
+          )
+      )
+
+    const record = (push: ComponentPush, delivery: ComponentPushResult["delivery"], appId: string | undefined) =>
+      Ref.update(pushLog, (log) => {
+        const entry: ComponentPushRecord = {
+          infoType: push.infoType,
+          ...(appId === undefined ? {} : { authorizerAppId: appId }),
+          ...delivery
+        }
+        const kept = [...(log.get(push.componentAppId) ?? []), entry].slice(-PUSH_LOG_SIZE)
+        return new Map(log).set(push.componentAppId, kept)
+      })
+
+    /**
+     * An event happens (`effect`, on the sandbox's time) and its push is built: `fields` from what
+     * the event gave. Atomic: the event and the push are one synchronous step.
+     */
+    const event = <A>(
+      componentAppId: string,
+      infoType: ComponentInfoType,
+      happen: (now: number) => Either.Either<A, string>,
+      fields: (a: A, now: number) => ReadonlyArray<readonly [string, string]>,
+      forge?: Parameters<Component.Components["push"]>[4]
+    ) =>
+      withNow((now) =>
+        Either.flatMap(
+          happen(now),
+          (a) => engine.components.push(componentAppId, infoType, fields(a, now), now, forge)
+        )
+      )
+
+    /** Sends a push to the platform's receiver, records the delivery, returns both. */
+    const send = (push: ComponentPush, appId: string | undefined) =>
+      Effect.gen(function*() {
+        const platform = platforms.get(push.componentAppId)!
+        const delivery = yield* Push.deliver(platform, push, yield* now)
+        yield* record(push, delivery, appId)
+        return { push, delivery }
+      })
+
+    const ticketPush = (componentAppId: string) =>
+      event(
+        componentAppId,
+        "component_verify_ticket",
+        (now) => engine.components.issueTicket(componentAppId, now),
+        Component.ticketFields
+      )
+
+    const pushTicket: SandboxService["pushTicket"] = ({ componentAppId }) =>
+      receiverOf(componentAppId).pipe(
+        Effect.zipRight(ticketPush(componentAppId)),
+        Effect.flatMap((push) => send(push, undefined))
+      )
+
+    const grantPush = (
+      infoType: "authorized" | "updateauthorized",
+      componentAppId: string,
+      appId: string
+    ) =>
+      event(
+        componentAppId,
+        infoType,
+        (now) =>
+          infoType === "authorized" ?
+            engine.components.authorize(componentAppId, appId, now) :
+            engine.components.updateAuthorization(componentAppId, appId, now),
+        (grant) => Component.grantFields(appId, grant)
+      )
+
+    const unauthorizedPush = (componentAppId: string, appId: string) =>
+      event(
+        componentAppId,
+        "unauthorized",
+        (now) => engine.components.unauthorize(componentAppId, appId, now),
+        () => Component.unauthorizedFields(appId)
+      )
+
+    const componentPush: SandboxService["componentPush"] = (input) =>
+      Effect.flatMap(Schemas.orFail(Schemas.decode(Schemas.ComponentPushBody, input), toError), (options) => {
+        const { appId, componentAppId, forge, infoType } = options
+        if (infoType !== "component_verify_ticket" && appId === undefined) {
+          return Effect.fail(toError(`an ${infoType} push needs the authorizer's appId`))
+        }
+        if (forge !== undefined) {
+          // a forger's push: nothing happens, its ticket or code is unknown to the sandbox
+          return event(
+            componentAppId,
+            infoType,
+            (now) => Either.right(now),
+            (now) =>
+              infoType === "component_verify_ticket" ?
+                Component.ticketFields(Ids.randomTicket()) :
+                infoType === "unauthorized" ?
+                Component.unauthorizedFields(appId!) :
+                Component.grantFields(appId!, Component.forgedGrant(now)),
+            forge
+          )
+        }
+        switch (infoType) {
+          case "component_verify_ticket":
+            return ticketPush(componentAppId)
+          case "authorized":
+          case "updateauthorized":
+            return grantPush(infoType, componentAppId, appId!)
+          case "unauthorized":
+            return unauthorizedPush(componentAppId, appId!)
+        }
+      })
+
+    /** One ticket every interval, the first an interval after start, while the scope lasts. */
+    const ticketTimer = (componentAppId: string, interval: Duration.Duration) =>
+      Effect.sleep(interval).pipe(
+        Effect.zipRight(ticketPush(componentAppId)),
+        Effect.flatMap((push) => send(push, undefined)),
+        Effect.forever
+      )
+
     const controls: Omit<SandboxService, "handle"> = {
-      apps: config.apps,
+      apps,
       users: config.users,
       openidOf: (appId, userId) => engine.openidOf(appId, userId),
       approve,
@@ -73,6 +232,37 @@ export const make = (
       phoneNumberCode: (options) =>
         withNow((now) => engine.wxa.phoneNumberCode(options.appId, options.user, options.watermarkAppId, now)),
       revokeAppToken: (options) => withNow((now) => engine.appTokens.revoke(options.appId, now)),
+      components: config.components,
+      componentPush,
+      pushTicket,
+      authorize: ({ appId, componentAppId }) =>
+        receiverOf(componentAppId).pipe(
+          Effect.zipRight(grantPush("authorized", componentAppId, appId)),
+          Effect.flatMap((push) => send(push, appId))
+        ),
+      updateAuthorization: ({ appId, componentAppId }) =>
+        receiverOf(componentAppId).pipe(
+          Effect.zipRight(grantPush("updateauthorized", componentAppId, appId)),
+          Effect.flatMap((push) => send(push, appId))
+        ),
+      unauthorize: ({ appId, componentAppId }) =>
+        receiverOf(componentAppId).pipe(
+          Effect.zipRight(unauthorizedPush(componentAppId, appId)),
+          Effect.flatMap((push) => send(push, appId))
+        ),
+      componentPushes: ({ componentAppId }) =>
+        Effect.zipRight(
+          platformOf(componentAppId),
+          Effect.map(Ref.get(pushLog), (log) => log.get(componentAppId) ?? [])
+        ),
+      componentTokenUsage: ({ componentAppId }) =>
+        Effect.suspend(() => Schemas.orFail(engine.components.usage(componentAppId), toError)),
+      setComponentIpWhitelist: ({ componentAppId, refuse }) =>
+        Effect.suspend(() => Schemas.orFail(engine.components.setRefuseIp(componentAppId, refuse === true), toError)),
+      revokeAuthorizerRefreshToken: ({ appId, componentAppId }) =>
+        Effect.suspend(() => Schemas.orFail(engine.components.revokeRefreshToken(componentAppId, appId), toError)),
+      revokeComponentToken: ({ componentAppId }) =>
+        withNow((now) => engine.components.revokeTokens(componentAppId, now)),
       appTokenUsage: (options) => withNow((now) => engine.appTokens.usage(options.appId, now)),
       injectFault: (fault) =>
         Effect.flatMap(
@@ -81,7 +271,10 @@ export const make = (
         ),
       clearFaults: Ref.set(faults, []),
       stats: Effect.map(Ref.get(stats), (stats) => ({ ...stats })),
-      resetStats: Ref.set(stats, emptyStats()),
+      resetStats: Effect.zipRight(
+        Ref.set(stats, emptyStats()),
+        Effect.sync(() => engine.components.resetUsage())
+      ),
       advanceClock: (duration) => {
         const millis = Duration.toMillis(duration)
         if (!Number.isFinite(millis) || millis > Schemas.maxAdvanceMillis) {
@@ -95,9 +288,15 @@ export const make = (
       currentTimeMillis: now
     }
 
+    for (const platform of config.components) {
+      if (Push.hasReceiver(platform) && platform.pushInterval !== false && platform.pushInterval !== undefined) {
+        yield* Effect.forkScoped(ticketTimer(platform.componentAppId, Duration.decode(platform.pushInterval)))
+      }
+    }
+
     const handle = Router.make({
       engine,
-      apps: config.apps,
+      apps,
       users: config.users,
       now,
       count: (endpoint) => Ref.update(stats, (stats) => ({ ...stats, [endpoint]: stats[endpoint] + 1 })),

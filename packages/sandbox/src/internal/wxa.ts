@@ -45,6 +45,8 @@ export interface WxaDeps {
   readonly appTokens: AppTokens
   readonly sessionKeys: SessionKeys
   readonly openidOf: (appId: string, userId: string) => string
+  /** The user, if the app has it (an app with `users` has only those). */
+  readonly userOf: (appId: string, userId: string) => SandboxUser | undefined
 }
 
 /** `phone_info` for a user: `phoneNumber` carries the country code outside mainland China (`+852…`). @internal */
@@ -81,6 +83,9 @@ export class MiniProgramApi {
     if (app === undefined) return Either.left(`unknown app ${JSON.stringify(appId)}`)
     if (app.kind !== "miniProgram") return Either.left(`app ${appId} is a ${app.kind} app, not a miniProgram`)
     if (!this.deps.users.has(userId)) return Either.left(`unknown user ${JSON.stringify(userId)}`)
+    if (this.deps.userOf(appId, userId) === undefined) {
+      return Either.left(`user ${userId} is not a user of app ${appId}`)
+    }
     this.sweep(now)
     const code = Ids.randomPhoneCode()
     this.phoneCodes.set(code, { appId, userId, issuedAt: now, watermarkAppId, used: false })
