@@ -1,0 +1,436 @@
+/**
+ * WeChat login for an `@effect/platform` server: the login routes, the callback, logout, the mini
+ * program's JSON login, server-side sessions and the `CurrentWeChatUser` middleware, from one
+ * configuration.
+ *
+ * | route | what it does |
+ * |---|---|
+ * | `GET /login` | picks the flow from the browser: inside WeChat the official account's consent page; on a desktop the website app's QR login; on a phone browser outside WeChat a page that says to open the link in WeChat (with the QR option) |
+ * | `GET /login/:app` | the same with a named app (its key in `apps`) |
+ * | `GET /login/:app/callback` | WeChat's redirect back: checks the browser-bound state, exchanges the code, runs the hooks, starts the session, rotates the binding and leaves the callback URL at once (303, `Referrer-Policy: no-referrer`) |
+ * | `GET /login/:app/problem?reason=` | the problem pages (a fixed reason key: nothing of the request is echoed) |
+ * | `POST /logout`, `POST /logout/everywhere` | end this session, or every session of the user (same-origin requests only) |
+ * | `/api/wechat/...` | the JSON endpoints of `WeChatLoginApi` (mini program login and phone number, session, logout), and `GET /api/wechat/openapi.json` |
+ *
+ * Every path starts with `pathPrefix` (default `""`). `?returnTo=/a/path` on a login start is
+ * where the login lands (normalised with `StateToken.normalizeReturnTo`: a path on this site, or
+ * nothing).
+ *
+ * Security: the OAuth state is signed and bound to a per-browser cookie minted at each login start
+ * (and replaced after login), so a callback URL works only in the browser that started it and only
+ * once; the callback answers a redirect with `Referrer-Policy: no-referrer`, so the code leaves
+ * neither in the address bar nor in a `Referer`; sessions live in the `SessionStore` (the cookie
+ * holds a random token, the store its SHA-256), so logout, "log out everywhere", expiry and
+ * revocation end them on the server; cookies are `HttpOnly`, `SameSite=Lax`, and `__Host-` +
+ * `Secure` over https; a `POST` from another site is refused (`Origin` / `Sec-Fetch-Site`). A
+ * user's sessions are ended when WeChat no longer accepts their refresh token (40030, 42002).
+ *
+ * WeChat has no PKCE: a leaked callback URL whose code is still unused can be redeemed by whoever
+ * presents it first with a valid state of their own. The binding stops a replay in another browser
+ * once the code was used, and codes live 5 minutes.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as OpenApi from "@effect/platform/OpenApi"
+import type { MiniProgram, OAuthToken, UserInfo, WeChatError, WeChatOAuth } from "@wxauth/core"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type { Scope } from "effect/Scope"
+import type { CrossSiteRequest, Unauthenticated, WeChatUser } from "./CurrentWeChatUser.js"
+import { CurrentWeChatUser } from "./CurrentWeChatUser.js"
+import * as internal from "./internal/service.js"
+import * as web from "./internal/webHandler.js"
+
+/**
+ * The WeChat app settings every kind shares: the app's own `appId` and `appSecret`, and, for tests
+ * or a proxy, the hosts (`apiBaseUrl`, `openBaseUrl`), the deadline of a request (`timeout`) and
+ * the key that signs states (`stateSecret`, derived from the app secret by default).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppBaseOptions {
+  readonly appId: string
+  readonly appSecret: Redacted.Redacted<string> | string
+  readonly apiBaseUrl?: string | undefined
+  readonly openBaseUrl?: string | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly stateSecret?: Redacted.Redacted<string> | string | undefined
+}
+
+/**
+ * An official account (公众号): logs people in inside WeChat, with `scope` `snsapi_userinfo`
+ * (default: nickname and avatar, after a consent page) or `snsapi_base` (silent, openid only).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OfficialAccountOptions extends AppBaseOptions {
+  readonly kind: "officialAccount"
+  readonly scope?: "snsapi_base" | "snsapi_userinfo" | undefined
+}
+
+/**
+ * The QR login of a website app: WeChat's own QR page (`qrconnect`, the default), or the QR code
+ * embedded in a page of this site with WeChat's `wxLogin.js` (`embedded: true`). `scriptUrl` is
+ * where that script is loaded from (WeChat's by default; a test points it at the sandbox's);
+ * `selfRedirect`, `style` and `href` are `wxLogin.js`'s `self_redirect`, `style` and `href` (a
+ * stylesheet for the QR frame).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface QrCodeOptions {
+  readonly embedded?: boolean | undefined
+  readonly scriptUrl?: string | undefined
+  readonly selfRedirect?: boolean | undefined
+  readonly style?: "black" | "white" | undefined
+  readonly href?: string | undefined
+  readonly lang?: "cn" | "en" | undefined
+}
+
+/**
+ * An Open Platform website app (网站应用): logs people in on a desktop with a QR code.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WebsiteOptions extends AppBaseOptions {
+  readonly kind: "website"
+  readonly qrCode?: QrCodeOptions | undefined
+}
+
+/**
+ * A mini program: logs in through the JSON endpoint with `wx.login()`'s code; with
+ * `phoneNumber: true`, its users' phone numbers can be asked for (the `getPhoneNumber` button).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MiniProgramOptions extends AppBaseOptions {
+  readonly kind: "miniProgram"
+  readonly phoneNumber?: boolean | undefined
+}
+
+/**
+ * One WeChat app of the login.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AppOptions = OfficialAccountOptions | WebsiteOptions | MiniProgramOptions
+
+/**
+ * Who logged in, as WeChat says: the app (`app` is its key in `apps`), the user's `openid` in that
+ * app, the `unionid` when the app is bound to an Open Platform account (the same person in every
+ * app of the account: link local users by it), and the scopes granted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Identity {
+  readonly app: string
+  readonly appId: string
+  readonly kind: "officialAccount" | "website" | "miniProgram"
+  readonly openid: string
+  readonly unionid: string | undefined
+  readonly scopes: ReadonlyArray<string>
+  /**
+   * The user's WeChat profile (nickname, avatar), asked of WeChat when run (with `snsapi_userinfo`
+   * or a website login; a mini program has none: `ScopeUnauthorized`).
+   */
+  readonly profile: Effect.Effect<UserInfo.UserInfo, WeChatOAuth.RefreshError | WeChatError.ScopeUnauthorized>
+}
+
+/**
+ * A login that succeeded: the identity, the local user id (`findUser` / `onFirstLogin`), whether
+ * it was the user's first, and the `returnTo` path the login started with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoginEvent extends Identity {
+  readonly userId: string | undefined
+  readonly firstLogin: boolean
+  readonly returnTo: string | undefined
+}
+
+/**
+ * The app's part in a login. A hook's failure stops the login (the user sees the server problem
+ * page or a 500 JSON problem; the failure is logged by its tag only).
+ *
+ * - `findUser`: the local user of an identity (look it up by `unionid` across apps, then by
+ *   `appId` + `openid`), or `undefined` for a new user.
+ * - `onFirstLogin`: when `findUser` finds nobody: create the local user, return its id. Needs
+ *   `findUser`.
+ * - `onLogin`: after every login (first or not), before the session starts.
+ * - `afterLogin`: where a browser goes next: a path on this site (anything else is ignored).
+ *   Default: the `returnTo` of the login start, else `home`.
+ * - `onPhoneNumber`: a mini program user's phone number, when it is asked for.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Hooks<R = never> {
+  readonly findUser?: ((identity: Identity) => Effect.Effect<string | undefined, unknown, R>) | undefined
+  readonly onFirstLogin?: ((identity: Identity) => Effect.Effect<string, unknown, R>) | undefined
+  readonly onLogin?: ((event: LoginEvent) => Effect.Effect<void, unknown, R>) | undefined
+  readonly afterLogin?: ((event: LoginEvent) => Effect.Effect<string | undefined, unknown, R>) | undefined
+  readonly onPhoneNumber?:
+    | ((user: WeChatUser, phone: MiniProgram.PhoneInfo) => Effect.Effect<void, unknown, R>)
+    | undefined
+}
+
+/**
+ * The login's configuration.
+ *
+ * - `apps`: the WeChat apps, by a key of your choosing (it is in the URLs: `/login/<key>`).
+ * - `publicUrl`: the site's origin as WeChat knows it (the `redirect_uri`'s), e.g.
+ *   `https://example.com`. Without it, each request's `Host` (and `X-Forwarded-Proto: https`)
+ *   decides: set it in production.
+ * - `pathPrefix`: put every route under a path, e.g. `/auth` (default: none).
+ * - `home`: where a login lands without `returnTo`, and where logout goes (default `/`).
+ * - `sessionTtl`: how long a browser session lasts (default 24 hours);
+ *   `miniProgramSessionTtl`: a mini program's (default 7 days).
+ * - `hooks`: see `Hooks`.
+ *
+ * The stores and the HTTP client come from the context when provided (`SessionStore`,
+ * `TokenStore`, `AppTokenStore`, `RefreshLock`, `SessionKeyStore`, `HttpClient`); otherwise memory
+ * stores (for one process) and core's `WeChatHttpClient`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<R = never> {
+  readonly apps: { readonly [key: string]: AppOptions }
+  readonly publicUrl?: string | undefined
+  readonly pathPrefix?: string | undefined
+  readonly home?: string | undefined
+  readonly sessionTtl?: Duration.DurationInput | undefined
+  readonly miniProgramSessionTtl?: Duration.DurationInput | undefined
+  readonly hooks?: Hooks<R> | undefined
+}
+
+/**
+ * The service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WeChatLoginShape {
+  /**
+   * The login as one `HttpApp`: its routes, and a 404 (page, or JSON under `/api/`) for any other
+   * path. Every failure is answered; nothing escapes as an error.
+   */
+  readonly httpApp: HttpApp.Default<never, Scope>
+  /** Whether a path is one of the login's (then `httpApp` answers it). */
+  readonly handles: (pathname: string) => boolean
+  /** The user of a request: `Unauthenticated` without a live session (see `CurrentWeChatUser`). */
+  readonly currentUser: Effect.Effect<
+    WeChatUser,
+    Unauthenticated | CrossSiteRequest | WeChatError.SessionStoreError,
+    HttpServerRequest.HttpServerRequest
+  >
+  /**
+   * The user's WeChat profile (`WeChatOAuth.getUser` of the user's app, refreshing the token as
+   * needed). When WeChat refuses the refresh token (40030, 42002), every session of the user ends
+   * and this fails with `Unauthenticated` (`Reauthorize`).
+   */
+  readonly getUser: (
+    user: WeChatUser,
+    options?: { readonly lang?: UserInfo.Lang | undefined }
+  ) => Effect.Effect<
+    UserInfo.UserInfo,
+    Unauthenticated | WeChatOAuth.RefreshError | WeChatError.SessionStoreError
+  >
+  /** The user's stored WeChat token (no call to WeChat); `None` for a mini program user. */
+  readonly getToken: (
+    user: WeChatUser
+  ) => Effect.Effect<
+    Option.Option<OAuthToken.OAuthToken>,
+    WeChatError.TokenStoreError | WeChatError.InvalidArgument
+  >
+  /** Ends this session. */
+  readonly logout: (user: WeChatUser) => Effect.Effect<void, WeChatError.SessionStoreError>
+  /** Ends every session of the user (in every process, with a shared store): how many were live. */
+  readonly logoutEverywhere: (user: WeChatUser) => Effect.Effect<number, WeChatError.SessionStoreError>
+  /** The OpenAPI document of the JSON endpoints (with the `pathPrefix`). */
+  readonly openApi: OpenApi.OpenAPISpec
+  /** The login's paths, with the `pathPrefix`. */
+  readonly paths: Paths
+}
+
+/**
+ * The login's paths.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Paths {
+  /** `/login`, or with an app's key `/login/<key>`; `returnTo` is added as a query parameter. */
+  readonly login: (app?: string | undefined, returnTo?: string | undefined) => string
+  readonly logout: string
+  readonly logoutEverywhere: string
+  readonly openApi: string
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class WeChatLogin extends Context.Tag("@wxauth/http/WeChatLogin")<WeChatLogin, WeChatLoginShape>() {}
+
+/**
+ * Builds the service and the `CurrentWeChatUser` middleware from the options. A field of the wrong
+ * type or shape is a `ConfigError` naming it.
+ *
+ * @example
+ * ```ts
+ * import { WeChatLogin } from "@wxauth/http"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * export const LoginLive = WeChatLogin.layer({
+ *   publicUrl: "https://example.com",
+ *   apps: {
+ *     official: { kind: "officialAccount", appId: "wx1111111111111111", appSecret: Redacted.make("...") },
+ *     web: { kind: "website", appId: "wx2222222222222222", appSecret: Redacted.make("...") }
+ *   }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <R = never>(
+  options: Options<R>
+): Layer.Layer<WeChatLogin | CurrentWeChatUser, ConfigError.ConfigError, Exclude<R, Scope>> =>
+  Layer.scopedContext(
+    Effect.map(internal.make(options), (service) =>
+      Context.make(WeChatLogin, service.shape).pipe(
+        Context.add(CurrentWeChatUser, service.middleware)
+      ))
+  ) as any
+
+/**
+ * The service from `Config` values (e.g. the environment). Hooks are functions: give them in
+ * `hooks`, beside the configuration.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = <R = never>(
+  options: Config.Config.Wrap<Omit<Options<R>, "hooks">>,
+  hooks?: Hooks<R> | undefined
+): Layer.Layer<WeChatLogin | CurrentWeChatUser, ConfigError.ConfigError, Exclude<R, Scope>> =>
+  Layer.unwrapEffect(
+    Effect.map(internal.unwrapConfig(options), (resolved) => layer<R>({ ...resolved, hooks }))
+  )
+
+/**
+ * The login as an `HttpApp` (see `WeChatLoginShape.httpApp`), e.g. for `HttpServer.serve`.
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const httpApp: HttpApp.Default<never, WeChatLogin | Scope> = Effect.flatMap(
+  WeChatLogin,
+  (service) => service.httpApp
+)
+
+/**
+ * A router with the login's paths (`/login`, `/login/*`, `/logout`, `/logout/*`, `/api/wechat/*`,
+ * under the `pathPrefix`), each answered by the login: concatenate it with the app's own routes.
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const router: Effect.Effect<HttpRouter.HttpRouter<never, Scope>, never, WeChatLogin> = Effect.map(
+  WeChatLogin,
+  (service) => internal.routerOf(service)
+)
+
+/**
+ * Adds the login's routes to a router Tag: `HttpRouter.Default` (`layerRoutes`), or an app's own
+ * (`HttpApiBuilder.Router` for an `HttpApi` served with `HttpApiBuilder.serve`).
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const layerRoutesTo = <Self, Name extends string, E, R>(
+  tag: HttpRouter.HttpRouter.TagClass<Self, Name, E, R>
+): Layer.Layer<never, never, WeChatLogin> =>
+  tag.use((target) => Effect.flatMap(router, (login) => target.concat(login as any)))
+
+/**
+ * Adds the login's routes to `HttpRouter.Default` (serve it with `HttpRouter.Default.serve()`).
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const layerRoutes: Layer.Layer<never, never, WeChatLogin> = layerRoutesTo(HttpRouter.Default)
+
+/**
+ * A Web-standard handler (`Request` -> `Promise<Response>`) of the login, for servers that are
+ * not Effect servers (Node's `http`, Express through an adapter, Deno, Bun, workers), and the
+ * Promise twins of the service for the app's own routes: `currentUser(request)` (the user, or
+ * `undefined`), `getUser(user)`, `logoutEverywhere(user)`. `dispose()` releases the layer's
+ * resources.
+ *
+ * ```ts
+ * import { WeChatLogin } from "@wxauth/http"
+ *
+ * const login = WeChatLogin.toWebHandler(
+ *   WeChatLogin.layer({ apps: { web: { kind: "website", appId: "wx2222222222222222", appSecret: "..." } } })
+ * )
+ * export default {
+ *   fetch: async (request: Request) => {
+ *     if (await login.handles(request)) return login.handler(request)
+ *     const user = await login.currentUser(request)
+ *     return new Response(user === undefined ? "hello" : `hello ${user.openid}`)
+ *   }
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category web handler
+ */
+export const toWebHandler = <E>(
+  layer: Layer.Layer<WeChatLogin | CurrentWeChatUser, E, never>,
+  options?: { readonly memoMap?: Layer.MemoMap | undefined }
+): WebHandler => web.toWebHandler(WeChatLogin, layer, options)
+
+/**
+ * What `toWebHandler` gives.
+ *
+ * @since 0.1.0
+ * @category web handler
+ */
+export interface WebHandler {
+  /** Answers a request to one of the login's paths (any other path: a 404). */
+  readonly handler: (request: Request) => Promise<Response>
+  /** Whether the request's path is one of the login's (once the layer is built). */
+  readonly handles: (request: Request | URL | string) => Promise<boolean>
+  /**
+   * The logged-in user of a request, or `undefined` (no session, or a cross-site request that
+   * changes something). Rejects only when the layer failed or the session store is down.
+   */
+  readonly currentUser: (request: Request) => Promise<WeChatUser | undefined>
+  /** `WeChatLoginShape.getUser`, as a Promise (rejects with the typed error). */
+  readonly getUser: (
+    user: WeChatUser,
+    options?: { readonly lang?: UserInfo.Lang | undefined }
+  ) => Promise<UserInfo.UserInfo>
+  /** `WeChatLoginShape.logoutEverywhere`, as a Promise. */
+  readonly logoutEverywhere: (user: WeChatUser) => Promise<number>
+  /** Releases the layer's resources (stores, connections). */
+  readonly dispose: () => Promise<void>
+}

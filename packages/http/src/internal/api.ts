@@ -1,0 +1,189 @@
+/**
+ * The JSON endpoints (`WeChatLoginApi`) served by `HttpApiBuilder`, with the browser routes and the
+ * OpenAPI document on the same router, built into the login's own `HttpApp` (its own router and
+ * API, apart from any the app serves).
+ *
+ * The handlers take the whole request (`handleRaw`): bodies are read by `body.ts`, capped and with
+ * a deadline, instead of `HttpApiBuilder`'s unbounded read; every failure is answered here as a
+ * `Problem` of the status the API declares.
+ *
+ * @internal
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as OpenApi from "@effect/platform/OpenApi"
+import { WeChatError } from "@wxauth/core"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type { Scope } from "effect/Scope"
+import { CurrentWeChatUser, User, WeChatUser } from "../CurrentWeChatUser.js"
+import * as LoginApi from "../WeChatLoginApi.js"
+import * as Body from "./body.js"
+import * as Problems from "./problems.js"
+import * as Routes from "./routes.js"
+import type { HookFailed, Login } from "./service.js"
+
+type Step = "code2Session" | "getPhoneNumber"
+
+/** A failed WeChat step: logged (its tag and errcode, never a code), answered as its problem. */
+const failed = (step: Step) => (error: WeChatError.WeChatError | HookFailed) =>
+  Effect.gen(function*() {
+    const problem = error._tag === "HookFailed"
+      ? Problems.problems.server
+      : step === "getPhoneNumber" &&
+          (error._tag === "InvalidCode" || error._tag === "CodeExpired" || error._tag === "CodeUsed")
+      ? Problems.problems["phone-code"]
+      : Problems.fromError(error)
+    yield* Effect.logWarning("wxauth: a mini program step failed").pipe(
+      Effect.annotateLogs({
+        step,
+        error: error._tag,
+        ...(WeChatError.isWeChatApiError(error) ? { errcode: error.errcode } : {}),
+        problem: problem.reason
+      })
+    )
+    return Routes.jsonProblem(problem)
+  })
+
+const storeFailed = (error: WeChatError.SessionStoreError) =>
+  Effect.as(
+    Effect.logError("wxauth: the session store failed").pipe(Effect.annotateLogs({ error: error.description })),
+    Routes.jsonProblem(Problems.problems.server)
+  )
+
+const unavailable = Routes.jsonProblem(Problems.problems.unavailable)
+
+const miniProgramLogin = (login: Login, key: string, request: HttpServerRequest.HttpServerRequest) =>
+  Effect.gen(function*() {
+    const app = login.apps.get(key)
+    if (app === undefined || Option.isNone(app.miniProgram)) return unavailable
+    const body = yield* Body.json(request, LoginApi.CodeBody)
+    if (Either.isLeft(body)) return Routes.jsonProblem(body.left)
+    return yield* app.miniProgram.value.code2Session(body.right.code).pipe(
+      Effect.flatMap((session) =>
+        login.completeLogin(
+          app,
+          login.identityOf(app, { openid: session.openid, unionid: session.unionid, scopes: [] }),
+          "miniProgram",
+          undefined
+        )
+      ),
+      Effect.map(({ session, token }) =>
+        HttpServerResponse.unsafeJson({
+          token: Redacted.value(token),
+          expiresAt: session.expiresAt,
+          openid: session.openid,
+          ...(session.unionid === undefined ? {} : { unionid: session.unionid }),
+          ...(session.data?.["userId"] === undefined ? {} : { userId: session.data["userId"] })
+        })
+      ),
+      Effect.catchAll((error) =>
+        error._tag === "SessionStoreError" ? storeFailed(error) : failed("code2Session")(error)
+      )
+    )
+  })
+
+const phoneNumber = (
+  login: Login,
+  key: string,
+  request: HttpServerRequest.HttpServerRequest,
+  user: WeChatUser
+) =>
+  Effect.gen(function*() {
+    const app = login.apps.get(key)
+    if (app === undefined || Option.isNone(app.miniProgram) || !app.phoneNumber) return unavailable
+    // the token of another app's session, or of a browser, asks nothing of this one
+    if (user.kind !== "miniProgram" || user.appId !== app.config.appId) {
+      return Routes.jsonProblem(Problems.problems.unauthenticated)
+    }
+    const body = yield* Body.json(request, LoginApi.CodeBody)
+    if (Either.isLeft(body)) return Routes.jsonProblem(body.left)
+    const hook = login.config.hooks.onPhoneNumber
+    return yield* app.miniProgram.value.getPhoneNumber(body.right.code).pipe(
+      Effect.tap((phone) => hook === undefined ? Effect.void : login.runHook("onPhoneNumber", () => hook(user, phone))),
+      Effect.map((phone) =>
+        HttpServerResponse.unsafeJson({
+          phoneNumber: phone.phoneNumber,
+          purePhoneNumber: phone.purePhoneNumber,
+          countryCode: phone.countryCode
+        })
+      ),
+      Effect.catchAll(failed("getPhoneNumber"))
+    )
+  })
+
+const encodeUser = Schema.encodeSync(WeChatUser)
+
+/** The `CurrentWeChatUser` middleware: `authenticate`, a store failure a defect (500). */
+const middleware = (login: Login) => {
+  const authenticate = Effect.catchTag(login.authenticate, "SessionStoreError", (error) => Effect.die(error))
+  return { session: () => authenticate, bearer: () => authenticate }
+}
+
+/** The login's `HttpApp` and its OpenAPI document. @internal */
+export const build = (login: Login): Effect.Effect<
+  { readonly app: HttpApp.Default<unknown, Scope>; readonly openApi: OpenApi.OpenAPISpec },
+  never,
+  Scope
+> =>
+  Effect.gen(function*() {
+    const api = login.paths.prefix === "" ? LoginApi.Api : LoginApi.Api.prefix(login.paths.prefix as `/${string}`)
+    const openApi = OpenApi.fromApi(api)
+    const GroupLive = HttpApiBuilder.group(api, "wechatLogin", (handlers) =>
+      handlers
+        .handleRaw("miniProgramLogin", ({ path, request }) => miniProgramLogin(login, path.app, request))
+        .handleRaw(
+          "phoneNumber",
+          ({ path, request }) => Effect.flatMap(User, (user) => phoneNumber(login, path.app, request, user))
+        )
+        .handleRaw("session", () => Effect.map(User, (user) => HttpServerResponse.unsafeJson(encodeUser(user))))
+        .handleRaw("logout", ({ request }) =>
+          Effect.flatMap(User, (user) =>
+            login.sessions.revoke(user.sessionId).pipe(
+              Effect.map(() => {
+                const response = HttpServerResponse.empty({ status: 204 })
+                if (user.kind !== "browser") return response
+                const site = login.site(request)
+                return HttpServerResponse.expireCookie(response, site.names.session, site.cookie)
+              }),
+              Effect.catchAll(storeFailed)
+            )))
+        .handleRaw("logoutEverywhere", ({ request }) =>
+          Effect.flatMap(User, (user) =>
+            login.sessions.revokeUser(user.appId, user.openid).pipe(
+              Effect.map((revoked) => {
+                const response = HttpServerResponse.unsafeJson({ revoked })
+                if (user.kind !== "browser") return response
+                const site = login.site(request)
+                return HttpServerResponse.expireCookie(response, site.names.session, site.cookie)
+              }),
+              Effect.catchAll(storeFailed)
+            ))))
+    const openApiResponse = HttpServerResponse.unsafeJson(openApi)
+    const BrowserRoutes = HttpApiBuilder.Router.use((router) =>
+      Effect.gen(function*() {
+        for (const route of Routes.browserRoutes(login)) {
+          yield* router.addRoute(route as any)
+        }
+        yield* router.get(login.paths.openApi, Effect.succeed(openApiResponse))
+      })
+    )
+    const context = yield* Layer.build(
+      Layer.mergeAll(
+        HttpApiBuilder.api(api).pipe(Layer.provide(GroupLive)),
+        BrowserRoutes,
+        HttpApiBuilder.Middleware.layer
+      ).pipe(
+        Layer.provide(Layer.succeed(CurrentWeChatUser, middleware(login) as any)),
+        Layer.provideMerge(HttpApiBuilder.Router.Live)
+      )
+    )
+    const app = yield* Effect.provide(HttpApiBuilder.httpApp, context)
+    return { app: app as HttpApp.Default<unknown, Scope>, openApi }
+  })

@@ -1,0 +1,234 @@
+/**
+ * `WeChatLogin`'s options checked into a resolved configuration. Every value is untrusted (a
+ * JavaScript caller may pass anything): a field of the wrong type or shape is a `ConfigError` that
+ * names it, never a defect.
+ *
+ * @internal
+ */
+import { StateToken, WeChatConfig } from "@wxauth/core"
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+
+/** The kinds of WeChat app a login can use. @internal */
+export type AppKind = "officialAccount" | "website" | "miniProgram"
+
+/** The embedded QR code's settings (`wxLogin.js`), resolved. @internal */
+export interface QrCode {
+  readonly embedded: boolean
+  readonly scriptUrl: string
+  readonly selfRedirect: boolean
+  readonly style: "black" | "white" | undefined
+  readonly href: string | undefined
+  readonly lang: "cn" | "en" | undefined
+}
+
+/** One app, resolved. @internal */
+export interface ResolvedApp {
+  readonly key: string
+  readonly kind: AppKind
+  readonly config: WeChatConfig.WeChatConfigShape
+  /** Official account: the consent page's scope. */
+  readonly scope: "snsapi_base" | "snsapi_userinfo"
+  /** Website app: QR login. */
+  readonly qrCode: QrCode
+  /** Mini program: whether the phone-number endpoint is on. */
+  readonly phoneNumber: boolean
+}
+
+/** The hooks, as given (each optional). @internal */
+export interface RawHooks {
+  readonly findUser?: ((identity: any) => Effect.Effect<any, any, any>) | undefined
+  readonly onFirstLogin?: ((identity: any) => Effect.Effect<any, any, any>) | undefined
+  readonly onLogin?: ((event: any) => Effect.Effect<any, any, any>) | undefined
+  readonly afterLogin?: ((event: any) => Effect.Effect<any, any, any>) | undefined
+  readonly onPhoneNumber?: ((user: any, phone: any) => Effect.Effect<any, any, any>) | undefined
+}
+
+/** The whole configuration, resolved. @internal */
+export interface Resolved {
+  readonly apps: ReadonlyArray<ResolvedApp>
+  /** The site's origin (`https://example.com`), when configured. */
+  readonly publicOrigin: Option.Option<string>
+  /** The prefix of every path of the login, `""` or `/x` (no trailing slash). */
+  readonly pathPrefix: string
+  /** Where a login lands without `returnTo`, and where logout goes: a path on this site. */
+  readonly home: string
+  readonly sessionTtl: Duration.Duration
+  readonly miniProgramSessionTtl: Duration.Duration
+  readonly hooks: RawHooks
+}
+
+/** WeChat's script for the embedded QR code. @internal */
+export const defaultQrScriptUrl = "https://res.wx.qq.com/connect/zh_CN/htmledition/js/wxLogin.js"
+
+/** @internal */
+export const defaults = {
+  sessionTtl: Duration.hours(24),
+  miniProgramSessionTtl: Duration.days(7)
+} as const
+
+/** The longest session the options may ask for. */
+const maxSessionTtl = Duration.days(400)
+
+const appKeyPattern = /^[a-z0-9][a-z0-9_-]{0,31}$/i
+
+const invalid = (path: ReadonlyArray<string>, message: string) =>
+  Either.left(ConfigError.InvalidData([...path], message))
+
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const field = (u: unknown, key: string): unknown => isObject(u) ? u[key] : undefined
+
+const httpUrl = (value: string): URL | undefined => {
+  try {
+    const url = new URL(value)
+    return url.protocol === "http:" || url.protocol === "https:" ? url : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const optionalBoolean = (path: ReadonlyArray<string>, value: unknown, fallback: boolean) =>
+  value === undefined
+    ? Either.right(fallback)
+    : typeof value === "boolean"
+    ? Either.right(value)
+    : invalid(path, "must be true or false")
+
+const duration = (path: ReadonlyArray<string>, value: unknown, fallback: Duration.Duration) => {
+  if (value === undefined) return Either.right(fallback)
+  const decoded = Duration.decodeUnknown(value)
+  return Option.isSome(decoded) && Duration.isFinite(decoded.value) &&
+      Duration.greaterThanOrEqualTo(decoded.value, Duration.seconds(1)) &&
+      Duration.lessThanOrEqualTo(decoded.value, maxSessionTtl)
+    ? Either.right(decoded.value)
+    : invalid(path, "must be a duration from 1 second to 400 days, e.g. \"24 hours\"")
+}
+
+const qrCode = (path: ReadonlyArray<string>, value: unknown): Either.Either<QrCode, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    if (value !== undefined && !isObject(value)) return yield* invalid(path, "must be an object")
+    const embedded = yield* optionalBoolean([...path, "embedded"], field(value, "embedded"), false)
+    const selfRedirect = yield* optionalBoolean([...path, "selfRedirect"], field(value, "selfRedirect"), false)
+    const rawScript = field(value, "scriptUrl") ?? defaultQrScriptUrl
+    const script = typeof rawScript === "string" ? httpUrl(rawScript) : undefined
+    if (script === undefined || script.username !== "" || script.password !== "") {
+      return yield* invalid([...path, "scriptUrl"], "must be an http(s) URL")
+    }
+    const style = field(value, "style")
+    if (style !== undefined && style !== "black" && style !== "white") {
+      return yield* invalid([...path, "style"], "must be \"black\" or \"white\"")
+    }
+    const rawHref = field(value, "href")
+    if (rawHref !== undefined && (typeof rawHref !== "string" || httpUrl(rawHref) === undefined)) {
+      return yield* invalid([...path, "href"], "must be the http(s) URL of a stylesheet")
+    }
+    const lang = field(value, "lang")
+    if (lang !== undefined && lang !== "cn" && lang !== "en") {
+      return yield* invalid([...path, "lang"], "must be \"cn\" or \"en\"")
+    }
+    return {
+      embedded,
+      scriptUrl: script.href,
+      selfRedirect,
+      style: style as QrCode["style"],
+      href: rawHref === undefined ? undefined : httpUrl(rawHref as string)!.href,
+      lang: lang as QrCode["lang"]
+    }
+  })
+
+const app = (key: string, value: unknown): Either.Either<ResolvedApp, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    const path = ["apps", key]
+    if (!appKeyPattern.test(key)) {
+      return yield* invalid(path, "an app's key is 1 to 32 letters, digits, _ or -, starting with a letter or digit")
+    }
+    if (!isObject(value)) return yield* invalid(path, "must be an object")
+    const kind = value.kind
+    if (kind !== "officialAccount" && kind !== "website" && kind !== "miniProgram") {
+      return yield* invalid([...path, "kind"], "must be \"officialAccount\", \"website\" or \"miniProgram\"")
+    }
+    const config = yield* Either.mapLeft(
+      WeChatConfig.makeEither(value as unknown as WeChatConfig.Options),
+      (error) => ConfigError.prefixed(error, [...path])
+    )
+    const scope = value.scope ?? "snsapi_userinfo"
+    if (kind === "officialAccount" && scope !== "snsapi_base" && scope !== "snsapi_userinfo") {
+      return yield* invalid([...path, "scope"], "must be \"snsapi_base\" or \"snsapi_userinfo\"")
+    }
+    const qr = yield* qrCode([...path, "qrCode"], value.qrCode)
+    const phoneNumber = yield* optionalBoolean([...path, "phoneNumber"], value.phoneNumber, false)
+    return { key, kind, config, scope: scope as ResolvedApp["scope"], qrCode: qr, phoneNumber }
+  })
+
+const hookNames = ["findUser", "onFirstLogin", "onLogin", "afterLogin", "onPhoneNumber"] as const
+
+/** Checks the options. @internal */
+export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    if (!isObject(options)) return yield* invalid([], "WeChatLogin's options must be an object")
+    const rawApps = options.apps
+    if (!isObject(rawApps) || Object.keys(rawApps).length === 0) {
+      return yield* invalid(["apps"], "must be an object with at least one app, e.g. { official: { kind: ... } }")
+    }
+    if (Object.keys(rawApps).length > 100) return yield* invalid(["apps"], "at most 100 apps")
+    const apps: Array<ResolvedApp> = []
+    for (const [key, value] of Object.entries(rawApps)) {
+      const resolved = yield* app(key, value)
+      if (apps.some((a) => a.config.appId === resolved.config.appId)) {
+        return yield* invalid(["apps", key, "appId"], "another app has the same appId")
+      }
+      apps.push(resolved)
+    }
+    let publicOrigin = Option.none<string>()
+    if (options.publicUrl !== undefined) {
+      const url = typeof options.publicUrl === "string" ? httpUrl(options.publicUrl) : undefined
+      if (
+        url === undefined || url.username !== "" || url.password !== "" || (url.pathname !== "/") || url.search !== ""
+      ) {
+        return yield* invalid(["publicUrl"], "must be the site's origin, e.g. https://example.com (no path or query)")
+      }
+      publicOrigin = Option.some(url.origin)
+    }
+    const rawPrefix = options.pathPrefix ?? ""
+    if (typeof rawPrefix !== "string" || !(rawPrefix === "" || /^(\/[A-Za-z0-9._~-]+){1,8}$/.test(rawPrefix))) {
+      return yield* invalid(["pathPrefix"], "must be \"\" or a path such as /auth (letters, digits, . _ ~ -)")
+    }
+    const rawHome = options.home ?? "/"
+    const home = StateToken.normalizeReturnTo(rawHome, { bound: false })
+    if (typeof rawHome !== "string" || home === undefined) {
+      return yield* invalid(["home"], "must be a path on this site, such as /")
+    }
+    const sessionTtl = yield* duration(["sessionTtl"], options.sessionTtl, defaults.sessionTtl)
+    const miniProgramSessionTtl = yield* duration(
+      ["miniProgramSessionTtl"],
+      options.miniProgramSessionTtl,
+      defaults.miniProgramSessionTtl
+    )
+    const rawHooks = options.hooks ?? {}
+    if (!isObject(rawHooks)) return yield* invalid(["hooks"], "must be an object of functions")
+    for (const [name, hook] of Object.entries(rawHooks)) {
+      if (!(hookNames as ReadonlyArray<string>).includes(name)) {
+        return yield* invalid(["hooks", name], `is not a hook (${hookNames.join(", ")})`)
+      }
+      if (hook !== undefined && typeof hook !== "function") return yield* invalid(["hooks", name], "must be a function")
+    }
+    if (rawHooks.onFirstLogin !== undefined && rawHooks.findUser === undefined) {
+      return yield* invalid(
+        ["hooks", "onFirstLogin"],
+        "needs hooks.findUser, which says whether the user is new (by openid, or by unionid across apps)"
+      )
+    }
+    return {
+      apps,
+      publicOrigin,
+      pathPrefix: rawPrefix,
+      home,
+      sessionTtl,
+      miniProgramSessionTtl,
+      hooks: rawHooks as RawHooks
+    }
+  })

@@ -1,0 +1,401 @@
+/**
+ * The browser routes of the login: login start (the flow picked from the browser), the callback,
+ * the problem pages and logout; and the wrapping of the login's `HttpApp` (security headers on
+ * every answer, a 404 for unknown paths, a problem answer for anything unexpected: on a callback a
+ * redirect away from it, so a code never stays in the address bar).
+ *
+ * @internal
+ */
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { type SessionStore, StateToken, WeChatError } from "@wxauth/core"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type { Scope } from "effect/Scope"
+import * as Browser from "./browser.js"
+import * as Cookies from "./cookies.js"
+import * as Pages from "./pages.js"
+import * as Problems from "./problems.js"
+import type { App, Login, Site } from "./service.js"
+
+/** Headers every answer gets (a route may set its own). @internal */
+export const securityHeaders: Readonly<Record<string, string>> = {
+  "content-security-policy":
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "same-origin",
+  "cache-control": "no-store"
+}
+
+/** The callback's own headers: no `Referer` carrying the code may leave its URL. */
+const leaveCallback: Readonly<Record<string, string>> = { "referrer-policy": "no-referrer" }
+
+const htmlPage = (body: string, status = 200) =>
+  HttpServerResponse.text(body, { status, contentType: "text/html; charset=utf-8" })
+
+const searchParams = (request: HttpServerRequest.HttpServerRequest): URLSearchParams =>
+  new URL(request.url, "http://localhost").searchParams
+
+const pathnameOf = (request: HttpServerRequest.HttpServerRequest): string => {
+  try {
+    return new URL(request.url, "http://localhost").pathname
+  } catch {
+    return ""
+  }
+}
+
+/** A problem page answered where it is asked. */
+const problemPage = (login: Login, problem: Problems.Problem, app: App | undefined) =>
+  htmlPage(
+    Pages.problemPage({
+      problem,
+      loginUrl: app === undefined || app.kind === "miniProgram" ? login.paths.login() : login.paths.login(app.key),
+      homeUrl: login.paths.home
+    }),
+    problem.status
+  )
+
+/** A 303 to a problem page, away from a callback URL. */
+const leaveFor = (login: Login, problem: Problems.Problem, app: App | undefined) =>
+  HttpServerResponse.redirect(login.paths.problem(app?.key, problem.reason), { status: 303, headers: leaveCallback })
+
+const logFailure = (message: string, error: { readonly _tag: string }, problem: Problems.Problem) =>
+  Effect.logWarning(message).pipe(
+    Effect.annotateLogs({
+      error: error._tag,
+      ...(error._tag === "StateMismatch" ? { stateCheck: (error as WeChatError.StateMismatch).reason } : {}),
+      ...(WeChatError.isWeChatApiError(error) ? { errcode: error.errcode } : {}),
+      problem: problem.reason
+    })
+  )
+
+// -------------------------------------------------------------------------------------------------
+// login start
+// -------------------------------------------------------------------------------------------------
+
+/**
+ * Sets a fresh binding cookie and sends the browser to WeChat (or shows the embedded QR page). The
+ * binding is never one the browser brought.
+ */
+const startLogin = (login: Login, app: App, request: HttpServerRequest.HttpServerRequest, site: Site) =>
+  Effect.gen(function*() {
+    const oauth = Option.getOrUndefined(app.oauth)
+    if (oauth === undefined) return problemPage(login, Problems.problems.unavailable, undefined)
+    const binding = Cookies.newBinding()
+    const redirectUri = `${site.origin}${login.paths.callback(app.key)}`
+    const returnTo = StateToken.normalizeReturnTo(searchParams(request).get("returnTo"))
+    const setBinding = HttpServerResponse.unsafeSetCookie(site.names.binding, binding, site.cookie)
+    if (app.kind === "officialAccount") {
+      const { url } = yield* oauth.authorizeUrl({ redirectUri, scope: app.scope, returnTo, binding })
+      return setBinding(HttpServerResponse.redirect(url, { status: 302 }))
+    }
+    const { state, url } = yield* oauth.websiteAuthorizeUrl({ redirectUri, returnTo, binding })
+    if (!app.qrCode.embedded) return setBinding(HttpServerResponse.redirect(url, { status: 302 }))
+    const nonce = Cookies.newNonce()
+    const scriptOrigin = new URL(app.qrCode.scriptUrl).origin
+    const frameOrigin = new URL(app.config.openBaseUrl).origin
+    const page = Pages.qrPage({
+      scriptUrl: app.qrCode.scriptUrl,
+      nonce,
+      appId: app.config.appId,
+      redirectUri,
+      state,
+      selfRedirect: app.qrCode.selfRedirect,
+      style: app.qrCode.style,
+      href: app.qrCode.href,
+      lang: app.qrCode.lang,
+      fallbackUrl: url,
+      homeUrl: login.paths.home
+    })
+    return setBinding(htmlPage(page)).pipe(
+      HttpServerResponse.setHeader(
+        "content-security-policy",
+        `default-src 'none'; script-src 'nonce-${nonce}' ${scriptOrigin}; frame-src ${frameOrigin}; ` +
+          "style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+      )
+    )
+  }).pipe(
+    Effect.catchAll((error) =>
+      Effect.as(
+        logFailure("wxauth: a login could not start", error, Problems.problems.config),
+        problemPage(login, Problems.problems.config, undefined)
+      )
+    )
+  )
+
+/** The first app of a kind, in the options' order. */
+const firstOf = (login: Login, kind: App["kind"]): App | undefined => {
+  for (const app of login.apps.values()) if (app.kind === kind) return app
+  return undefined
+}
+
+/** `GET /login`: the flow for this browser. */
+const autoLogin = (login: Login) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const site = login.site(request)
+    const browser = Browser.classify(request.headers["user-agent"])
+    const returnTo = StateToken.normalizeReturnTo(searchParams(request).get("returnTo"))
+    if (browser === "wechat") {
+      const official = firstOf(login, "officialAccount")
+      if (official !== undefined) return yield* startLogin(login, official, request, site)
+      return problemPage(login, Problems.problems.unavailable, undefined)
+    }
+    const website = firstOf(login, "website")
+    if (browser === "desktop" && website !== undefined) return yield* startLogin(login, website, request, site)
+    if (firstOf(login, "officialAccount") === undefined && website === undefined) {
+      return problemPage(login, Problems.problems.unavailable, undefined)
+    }
+    return openInWeChatWithReturnTo(login, site, login.paths.login(undefined, returnTo), website, returnTo)
+  })
+
+/** The page for a phone browser outside WeChat: open `link` in WeChat, or the website app's QR login. */
+const openInWeChatWithReturnTo = (
+  login: Login,
+  site: Site,
+  link: string,
+  website: App | undefined,
+  returnTo: string | undefined
+) =>
+  htmlPage(
+    Pages.openInWeChatPage({
+      link: `${site.origin}${link}`,
+      qrUrl: website === undefined ? undefined : login.paths.login(website.key, returnTo),
+      homeUrl: login.paths.home
+    })
+  )
+
+/** `GET /login/:app`: the named app; an official account outside WeChat asks to open the link there. */
+const namedLogin = (login: Login) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const { app: key } = yield* HttpRouter.params
+    const app = key === undefined ? undefined : login.apps.get(key)
+    if (app === undefined || app.kind === "miniProgram") {
+      return problemPage(login, Problems.problems.unavailable, undefined)
+    }
+    const site = login.site(request)
+    if (app.kind === "officialAccount" && Browser.classify(request.headers["user-agent"]) !== "wechat") {
+      const returnTo = StateToken.normalizeReturnTo(searchParams(request).get("returnTo"))
+      return openInWeChatWithReturnTo(
+        login,
+        site,
+        login.paths.login(app.key, returnTo),
+        firstOf(login, "website"),
+        returnTo
+      )
+    }
+    return yield* startLogin(login, app, request, site)
+  })
+
+// -------------------------------------------------------------------------------------------------
+// callback
+// -------------------------------------------------------------------------------------------------
+
+/**
+ * WeChat's redirect back: checks the signed state against this browser's binding cookie, exchanges
+ * the code (core stores the token), runs the hooks, starts a new session (ending the one this
+ * browser had), rotates the binding and leaves the callback URL at once (303), so the code neither
+ * stays in the address bar nor leaks in a `Referer`.
+ *
+ * Once the binding is rotated the callback URL no longer matches this browser either: visiting it
+ * again (the Back button, WeChat repeating its redirect) while logged in lands on `home` and logs
+ * in nobody again. Two requests of the callback at once both carry the old binding, and core
+ * answers the second with the first one's token.
+ */
+const callback = (login: Login) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const { app: key } = yield* HttpRouter.params
+    const app = key === undefined ? undefined : login.apps.get(key)
+    if (app === undefined || Option.isNone(app.oauth)) {
+      return leaveFor(login, Problems.problems.unavailable, undefined)
+    }
+    const oauth = app.oauth.value
+    const site = login.site(request)
+    const cookie = request.cookies[site.names.binding]
+    const result = yield* Effect.either(oauth.handleCallback(request.url, {
+      binding: Cookies.isBinding(cookie) ? cookie : undefined
+    }))
+    if (Either.isLeft(result)) {
+      const error = result.left
+      if (error._tag === "StateMismatch" && error.reason === "Binding") {
+        const current = yield* Effect.orElseSucceed(login.browserSession(request), () => Option.none())
+        if (Option.isSome(current)) {
+          return HttpServerResponse.redirect(login.paths.home, { status: 303, headers: leaveCallback })
+        }
+      }
+      const problem = Problems.fromError(error)
+      yield* logFailure("wxauth: a WeChat login failed", error, problem)
+      return leaveFor(login, problem, app)
+    }
+    const { returnTo, token } = result.right
+    if (token.isSnapshotUser) return leaveFor(login, Problems.problems.snapshot, app)
+    const identity = login.identityOf(app, { openid: token.openid, unionid: token.unionid, scopes: token.scope })
+    const previous = yield* Effect.orElseSucceed(login.browserSession(request), () => Option.none())
+    const started = yield* login.completeLogin(app, identity, "browser", returnTo)
+    if (Option.isSome(previous)) yield* endSession(login, previous.value)
+    const target = yield* login.landing(started.event)
+    const answer = request.headers["sec-fetch-dest"] === "iframe" && app.qrCode.selfRedirect
+      ? breakOut(target)
+      : HttpServerResponse.redirect(target, { status: 303, headers: leaveCallback })
+    return answer.pipe(
+      HttpServerResponse.unsafeSetCookie(site.names.session, Redacted.value(started.token), {
+        ...site.cookie,
+        maxAge: login.config.sessionTtl
+      }),
+      HttpServerResponse.unsafeSetCookie(site.names.binding, Cookies.newBinding(), site.cookie)
+    )
+  }).pipe(
+    Effect.catchAll((error) =>
+      Effect.gen(function*() {
+        const problem = error._tag === "HookFailed" ? Problems.problems.server : Problems.fromError(error)
+        yield* logFailure("wxauth: a WeChat login failed", error, problem)
+        const { app: key } = yield* HttpRouter.params
+        return leaveFor(login, problem, key === undefined ? undefined : login.apps.get(key))
+      })
+    )
+  )
+
+/**
+ * The answer of a callback loaded in the QR frame (`self_redirect: true`): a page that takes the
+ * whole window on, since a redirect would stay in the frame.
+ */
+const breakOut = (location: string) => {
+  const nonce = Cookies.newNonce()
+  return htmlPage(Pages.breakOutPage({ location, nonce })).pipe(
+    HttpServerResponse.setHeaders({
+      ...leaveCallback,
+      "content-security-policy":
+        `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'self'`,
+      "x-frame-options": "SAMEORIGIN"
+    })
+  )
+}
+
+/** Ends a session; a store failure is logged (the caller answers anyway). */
+const endSession = (login: Login, session: SessionStore.Session) =>
+  login.sessions.revoke(session.idHash).pipe(
+    Effect.catchAll((error) =>
+      Effect.logError("wxauth: could not end a session").pipe(Effect.annotateLogs({ error: error.description }))
+    )
+  )
+
+// -------------------------------------------------------------------------------------------------
+// problem pages, logout
+// -------------------------------------------------------------------------------------------------
+
+const problemRoute = (login: Login) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const { app: key } = yield* HttpRouter.params
+    const app = key === undefined ? undefined : login.apps.get(key)
+    return problemPage(login, Problems.fromKey(searchParams(request).get("reason")), app)
+  })
+
+/**
+ * Ends this browser's session (or, `everywhere`, every session of its user) on the server, and
+ * clears both cookies. Another site's request is refused; when the session store fails, the
+ * server problem page says so (the session may still be alive).
+ */
+const logout = (login: Login, everywhere: boolean) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (!login.sameSite(request)) return problemPage(login, Problems.problems.forbidden, undefined)
+    const site = login.site(request)
+    const clear = (response: HttpServerResponse.HttpServerResponse) =>
+      response.pipe(
+        HttpServerResponse.expireCookie(site.names.session, site.cookie),
+        HttpServerResponse.expireCookie(site.names.binding, site.cookie)
+      )
+    return yield* Effect.gen(function*() {
+      const current = yield* login.browserSession(request)
+      if (Option.isSome(current)) {
+        if (everywhere) yield* login.sessions.revokeUser(current.value.appId, current.value.openid)
+        else yield* login.sessions.revoke(current.value.idHash)
+      }
+      return clear(HttpServerResponse.redirect(login.paths.home, { status: 303 }))
+    }).pipe(
+      Effect.catchAll((error) =>
+        Effect.as(
+          Effect.logError("wxauth: could not end a session").pipe(Effect.annotateLogs({ error: error.description })),
+          clear(problemPage(login, Problems.problems.server, undefined))
+        )
+      )
+    )
+  })
+
+/** The browser routes, to add to a router. @internal */
+export const browserRoutes = (login: Login) => {
+  const base = login.paths.loginBase
+  return [
+    HttpRouter.makeRoute("GET", base, autoLogin(login)),
+    HttpRouter.makeRoute("GET", `${base}/:app`, namedLogin(login)),
+    HttpRouter.makeRoute("GET", `${base}/:app/callback`, callback(login)),
+    HttpRouter.makeRoute("GET", `${base}/:app/problem`, problemRoute(login)),
+    HttpRouter.makeRoute("POST", login.paths.logout, logout(login, false)),
+    HttpRouter.makeRoute("POST", login.paths.logoutEverywhere, logout(login, true))
+  ] as const
+}
+
+// -------------------------------------------------------------------------------------------------
+// the app
+// -------------------------------------------------------------------------------------------------
+
+/** A problem as JSON. When the body was not read (411, 413) the connection is closed. @internal */
+export const jsonProblem = (problem: Problems.Problem): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.unsafeJson(
+    { error: problem.reason, title: problem.title, titleEn: problem.titleEn },
+    {
+      status: problem.status,
+      ...(problem.status === 411 || problem.status === 413 ? { headers: { connection: "close" } } : {})
+    }
+  )
+
+const isApiPath = (login: Login, pathname: string) =>
+  pathname === login.paths.api || pathname.startsWith(`${login.paths.api}/`)
+
+/** A problem as the request's kind of route answers it: JSON under the API, else a page. */
+const answerProblem = (login: Login, request: HttpServerRequest.HttpServerRequest, problem: Problems.Problem) =>
+  isApiPath(login, pathnameOf(request)) ? jsonProblem(problem) : problemPage(login, problem, undefined)
+
+const isCallback = (login: Login, pathname: string) =>
+  pathname.startsWith(`${login.paths.loginBase}/`) && pathname.endsWith("/callback")
+
+/**
+ * The login's `HttpApp`: the router's app, a 404 for unknown paths, a 500 for anything unexpected
+ * (on a callback a 303 away from it), and the security headers. @internal
+ */
+export const httpApp = (
+  login: Login,
+  app: HttpApp.Default<unknown, Scope>
+): HttpApp.Default<never, Scope> =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    return yield* app.pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.gen(function*() {
+          const failure = Option.getOrUndefined(Cause.failureOption(cause))
+          if (isRouteNotFound(failure)) return answerProblem(login, request, Problems.problems["not-found"])
+          yield* Effect.logError("wxauth: unexpected failure", cause)
+          const pathname = pathnameOf(request)
+          return isCallback(login, pathname)
+            ? leaveFor(login, Problems.problems.server, undefined)
+            : answerProblem(login, request, Problems.problems.server)
+        })
+      ),
+      Effect.map((response) => {
+        const missing = Object.entries(securityHeaders).filter(([name]) => response.headers[name] === undefined)
+        return missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
+      })
+    )
+  })
+
+const isRouteNotFound = (u: unknown): boolean =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "RouteNotFound"

@@ -1,0 +1,506 @@
+/**
+ * The login service: the options checked, one `WeChatOAuth` per official account and website app
+ * and one `MiniProgram` per mini program (on the stores and HTTP client of the context, or memory
+ * stores and core's lean client), the sessions, the hooks, and the login's `HttpApp` (routes and
+ * JSON endpoints, see `routes.ts` and `api.ts`).
+ *
+ * @internal
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import {
+  AppToken,
+  AppTokenStore,
+  MiniProgram,
+  SessionStore,
+  StateToken,
+  TokenStore,
+  type UserInfo,
+  WeChatConfig,
+  WeChatError,
+  WeChatHttpClient,
+  WeChatOAuth
+} from "@wxauth/core"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type { Scope } from "effect/Scope"
+import { CrossSiteRequest, Unauthenticated, WeChatUser } from "../CurrentWeChatUser.js"
+import type { Identity, LoginEvent, Options, Paths, WeChatLoginShape } from "../WeChatLogin.js"
+import * as Api from "./api.js"
+import * as Config_ from "./config.js"
+import * as Cookies from "./cookies.js"
+import * as Routes from "./routes.js"
+
+/** One app of the login, ready: its resolved options and its WeChat service. @internal */
+export interface App extends Config_.ResolvedApp {
+  readonly oauth: Option.Option<WeChatOAuth.WeChatOAuthShape>
+  readonly miniProgram: Option.Option<MiniProgram.MiniProgramShape>
+}
+
+/** How this site is reached by a request: its origin, and the cookies that go with its scheme. @internal */
+export interface Site {
+  readonly origin: string
+  readonly secure: boolean
+  readonly names: Cookies.CookieNames
+  readonly cookie: ReturnType<typeof Cookies.options>
+}
+
+/** A hook failed (or died, or took too long): the login stops. @internal */
+export class HookFailed extends Data.TaggedError("HookFailed")<{ readonly hook: string }> {}
+
+/** What the routes and the JSON endpoints work with. @internal */
+export interface Login {
+  readonly config: Config_.Resolved
+  readonly apps: ReadonlyMap<string, App>
+  readonly byAppId: ReadonlyMap<string, App>
+  readonly sessions: SessionStore.SessionStoreShape
+  readonly paths: InternalPaths
+  readonly site: (request: HttpServerRequest.HttpServerRequest) => Site
+  /** Whether a request that changes something comes from this site. */
+  readonly sameSite: (request: HttpServerRequest.HttpServerRequest) => boolean
+  /** The user of a request (bearer token, else session cookie). */
+  readonly authenticate: Effect.Effect<
+    WeChatUser,
+    Unauthenticated | CrossSiteRequest | WeChatError.SessionStoreError,
+    HttpServerRequest.HttpServerRequest
+  >
+  /** This browser's live session (by its session cookie), if any. */
+  readonly browserSession: (
+    request: HttpServerRequest.HttpServerRequest
+  ) => Effect.Effect<Option.Option<SessionStore.Session>, WeChatError.SessionStoreError>
+  /** Runs the login's hooks and starts a session for an identity. */
+  readonly completeLogin: (
+    app: App,
+    identity: Identity,
+    kind: SessionStore.Kind,
+    returnTo: string | undefined
+  ) => Effect.Effect<
+    { readonly token: Redacted.Redacted<string>; readonly session: SessionStore.Session; readonly event: LoginEvent },
+    HookFailed | WeChatError.SessionStoreError
+  >
+  /** Where a browser goes after a login: `afterLogin`, else `returnTo`, else `home`. */
+  readonly landing: (event: LoginEvent) => Effect.Effect<string, HookFailed>
+  readonly runHook: <A>(name: string, run: () => Effect.Effect<A, unknown, any>) => Effect.Effect<A, HookFailed>
+  readonly userOf: (session: SessionStore.Session) => Option.Option<WeChatUser>
+  readonly identityOf: (
+    app: App,
+    fields: { readonly openid: string; readonly unionid: string | undefined; readonly scopes: ReadonlyArray<string> }
+  ) => Identity
+}
+
+/** The paths, with the prefix. @internal */
+export interface InternalPaths extends Paths {
+  readonly prefix: "" | `/${string}`
+  readonly loginBase: `/${string}`
+  readonly callback: (app: string) => string
+  readonly problem: (app: string | undefined, reason: string) => string
+  readonly logout: `/${string}`
+  readonly logoutEverywhere: `/${string}`
+  readonly api: `/${string}`
+  readonly openApi: `/${string}`
+  readonly home: string
+}
+
+/** How long a hook may take. */
+const hookTimeout = Duration.seconds(30)
+
+const makePaths = (config: Config_.Resolved): InternalPaths => {
+  const prefix = config.pathPrefix as InternalPaths["prefix"]
+  const loginBase = `${prefix}/login` as const
+  const withReturnTo = (path: string, returnTo: string | undefined) =>
+    returnTo === undefined ? path : `${path}?returnTo=${encodeURIComponent(returnTo)}`
+  return {
+    prefix,
+    loginBase,
+    login: (app, returnTo) =>
+      withReturnTo(app === undefined ? loginBase : `${loginBase}/${encodeURIComponent(app)}`, returnTo),
+    callback: (app) => `${loginBase}/${encodeURIComponent(app)}/callback`,
+    problem: (app, reason) =>
+      `${loginBase}/${app === undefined ? "-" : encodeURIComponent(app)}/problem?reason=${encodeURIComponent(reason)}`,
+    logout: `${prefix}/logout`,
+    logoutEverywhere: `${prefix}/logout/everywhere`,
+    api: `${prefix}/api/wechat`,
+    openApi: `${prefix}/api/wechat/openapi.json`,
+    home: config.home
+  }
+}
+
+/**
+ * The stores and the HTTP client: those of the context, or this process's own (memory stores, the
+ * lean client).
+ */
+const dependencies = Effect.gen(function*() {
+  const scope = yield* Effect.scope
+  let context = Context.empty() as Context.Context<unknown>
+  const client = yield* Effect.serviceOption(HttpClient.HttpClient)
+  if (Option.isSome(client)) {
+    context = Context.add(context, HttpClient.HttpClient, client.value)
+    const enforces = yield* Effect.serviceOption(WeChatHttpClient.EnforcesRequestLimits)
+    if (Option.isSome(enforces)) context = Context.add(context, WeChatHttpClient.EnforcesRequestLimits, enforces.value)
+  } else {
+    context = Context.merge(context, yield* Layer.buildWithScope(WeChatHttpClient.layer(), scope))
+  }
+  const tokens = yield* Effect.serviceOption(TokenStore.TokenStore)
+  context = Context.add(
+    context,
+    TokenStore.TokenStore,
+    Option.isSome(tokens) ? tokens.value : yield* TokenStore.makeMemory()
+  )
+  const appTokens = yield* Effect.serviceOption(AppTokenStore.AppTokenStore)
+  context = Context.add(
+    context,
+    AppTokenStore.AppTokenStore,
+    Option.isSome(appTokens) ? appTokens.value : yield* AppTokenStore.makeMemory()
+  )
+  const sessions = yield* Effect.serviceOption(SessionStore.SessionStore)
+  const sessionStore = Option.isSome(sessions)
+    ? sessions.value
+    : yield* Effect.orDie(SessionStore.makeMemory())
+  return { context, sessions: sessionStore }
+})
+
+const buildApp = (
+  resolved: Config_.ResolvedApp,
+  context: Context.Context<unknown>
+): Effect.Effect<App, ConfigError.ConfigError, Scope> => {
+  const withConfig = <A, E>(effect: Effect.Effect<A, E, any>) =>
+    effect.pipe(
+      Effect.provideService(WeChatConfig.WeChatConfig, resolved.config),
+      Effect.provide(context as Context.Context<never>)
+    ) as Effect.Effect<A, E, Scope>
+  if (resolved.kind === "miniProgram") {
+    return withConfig(Effect.gen(function*() {
+      const appToken = yield* AppToken.make
+      return yield* MiniProgram.make.pipe(Effect.provideService(AppToken.AppToken, appToken))
+    })).pipe(Effect.map((mini) => ({ ...resolved, oauth: Option.none(), miniProgram: Option.some(mini) })))
+  }
+  return withConfig(WeChatOAuth.make).pipe(
+    Effect.map((oauth) => ({ ...resolved, oauth: Option.some(oauth), miniProgram: Option.none() }))
+  )
+}
+
+/** Whether a request is of a method that changes nothing. */
+const isSafeMethod = (method: string) => method === "GET" || method === "HEAD" || method === "OPTIONS"
+
+const bearerPattern = /^Bearer[ ]+(\S+)\s*$/i
+
+/** The largest userId a hook may give. */
+const maxUserId = 256
+
+/** @internal */
+export interface Built {
+  readonly shape: WeChatLoginShape
+  /** The `CurrentWeChatUser` middleware's implementation. */
+  readonly middleware: {
+    readonly session: (_: unknown) => Effect.Effect<WeChatUser, Unauthenticated | CrossSiteRequest, any>
+    readonly bearer: (_: unknown) => Effect.Effect<WeChatUser, Unauthenticated | CrossSiteRequest, any>
+  }
+}
+
+/** @internal */
+export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.ConfigError, R | Scope> =>
+  Effect.gen(function*() {
+    const config = yield* Config_.resolve(options)
+    const hookContext = yield* Effect.context<R>()
+    const deps = yield* dependencies
+    const sessions = deps.sessions
+    const apps = new Map<string, App>()
+    const byAppId = new Map<string, App>()
+    for (const resolved of config.apps) {
+      const app = yield* buildApp(resolved, deps.context)
+      apps.set(app.key, app)
+      byAppId.set(app.config.appId, app)
+    }
+    const paths = makePaths(config)
+
+    const site = (request: HttpServerRequest.HttpServerRequest): Site => {
+      const origin = Option.getOrElse(
+        config.publicOrigin,
+        () =>
+          Option.match(HttpServerRequest.toURL(request), {
+            onNone: () => "http://localhost",
+            onSome: (url) => url.origin
+          })
+      )
+      const secure = origin.startsWith("https:")
+      return { origin, secure, names: Cookies.names(secure), cookie: Cookies.options(secure) }
+    }
+
+    const sameSite = (request: HttpServerRequest.HttpServerRequest): boolean => {
+      const origin = request.headers["origin"]
+      if (origin !== undefined) return origin === site(request).origin
+      const fetchSite = request.headers["sec-fetch-site"]
+      if (fetchSite !== undefined) return fetchSite === "same-origin" || fetchSite === "none"
+      // neither header (an old browser, a script): the SameSite=Lax cookie keeps other sites' POSTs out
+      return true
+    }
+
+    const userOf = (session: SessionStore.Session): Option.Option<WeChatUser> => {
+      const app = byAppId.get(session.appId)
+      if (app === undefined) return Option.none()
+      const userId = session.data?.["userId"]
+      return Option.some(
+        new WeChatUser({
+          app: app.key,
+          appId: session.appId,
+          openid: session.openid,
+          ...(session.unionid === undefined ? {} : { unionid: session.unionid }),
+          scopes: session.scopes,
+          ...(userId === undefined ? {} : { userId }),
+          kind: session.kind,
+          sessionId: session.idHash,
+          sessionExpiresAt: session.expiresAt
+        }, { disableValidation: true })
+      )
+    }
+
+    const lookup = (token: Redacted.Redacted<string>, kind: SessionStore.Kind) =>
+      Effect.map(
+        sessions.get(SessionStore.hashToken(token)),
+        (session) => Option.flatMap(Option.filter(session, (s) => s.kind === kind), userOf)
+      )
+
+    const browserSession = (request: HttpServerRequest.HttpServerRequest) => {
+      const token = SessionStore.parseToken(request.cookies[site(request).names.session])
+      if (Option.isNone(token)) return Effect.succeed(Option.none<SessionStore.Session>())
+      return Effect.map(
+        sessions.get(SessionStore.hashToken(token.value)),
+        (session) => Option.filter(session, (s) => s.kind === "browser" && byAppId.has(s.appId))
+      )
+    }
+
+    const authenticate: Login["authenticate"] = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const authorization = request.headers["authorization"]
+      if (authorization !== undefined) {
+        const token = SessionStore.parseToken(bearerPattern.exec(authorization)?.[1])
+        if (Option.isNone(token)) return yield* new Unauthenticated({ reason: "Invalid" })
+        const user = yield* lookup(token.value, "miniProgram")
+        if (Option.isNone(user)) return yield* new Unauthenticated({ reason: "Invalid" })
+        return user.value
+      }
+      const cookie = request.cookies[site(request).names.session]
+      if (cookie === undefined) return yield* new Unauthenticated({ reason: "Missing" })
+      const token = SessionStore.parseToken(cookie)
+      if (Option.isNone(token)) return yield* new Unauthenticated({ reason: "Invalid" })
+      // a request of another site that changes something: refused before the store is asked
+      if (!isSafeMethod(request.method) && !sameSite(request)) return yield* new CrossSiteRequest()
+      const user = yield* lookup(token.value, "browser")
+      if (Option.isNone(user)) return yield* new Unauthenticated({ reason: "Invalid" })
+      return user.value
+    })
+
+    const runHook = <A>(name: string, run: () => Effect.Effect<A, unknown, any>): Effect.Effect<A, HookFailed> =>
+      Effect.suspend(() => {
+        const effect = run()
+        return Effect.isEffect(effect)
+          ? effect as Effect.Effect<A, unknown, R>
+          : Effect.dieMessage(`hooks.${name} did not return an Effect`)
+      }).pipe(
+        Effect.provide(hookContext),
+        Effect.timeoutFail({ duration: hookTimeout, onTimeout: () => new HookFailed({ hook: name }) }),
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause as Cause.Cause<never>)
+            : Effect.logError("wxauth: a login hook failed").pipe(
+              Effect.annotateLogs({ hook: name, error: failureTag(cause) }),
+              Effect.zipRight(Effect.fail(new HookFailed({ hook: name })))
+            )
+        )
+      )
+
+    const identityOf: Login["identityOf"] = (app, fields) => ({
+      app: app.key,
+      appId: app.config.appId,
+      kind: app.kind,
+      openid: fields.openid,
+      unionid: fields.unionid,
+      scopes: fields.scopes,
+      profile: Option.match(app.oauth, {
+        onNone: () => Effect.fail(new WeChatError.ScopeUnauthorized({ errcode: 48001, errmsg: "api unauthorized" })),
+        onSome: (oauth) => oauth.getUser(fields.openid)
+      })
+    })
+
+    const completeLogin: Login["completeLogin"] = (app, identity, kind, returnTo) =>
+      Effect.gen(function*() {
+        const hooks = config.hooks
+        let userId: string | undefined
+        let firstLogin = false
+        if (hooks.findUser !== undefined) {
+          const found: unknown = yield* runHook("findUser", () => hooks.findUser!(identity))
+          if (found !== undefined && !isUserId(found)) return yield* badHookValue("findUser")
+          userId = found as string | undefined
+          if (userId === undefined && hooks.onFirstLogin !== undefined) {
+            firstLogin = true
+            const created: unknown = yield* runHook("onFirstLogin", () => hooks.onFirstLogin!(identity))
+            if (!isUserId(created)) return yield* badHookValue("onFirstLogin")
+            userId = created
+          }
+        }
+        const event: LoginEvent = { ...identity, userId, firstLogin, returnTo }
+        if (hooks.onLogin !== undefined) yield* runHook("onLogin", () => hooks.onLogin!(event))
+        const token = yield* SessionStore.makeToken
+        const now = yield* Clock.currentTimeMillis
+        const ttl = kind === "browser" ? config.sessionTtl : config.miniProgramSessionTtl
+        const session = yield* Effect.try({
+          try: () =>
+            new SessionStore.Session({
+              idHash: SessionStore.hashToken(token),
+              appId: identity.appId,
+              openid: identity.openid,
+              ...(identity.unionid === undefined ? {} : { unionid: identity.unionid }),
+              scopes: identity.scopes.filter((s) => s.length > 0 && s.length <= 64).slice(0, 16),
+              kind,
+              createdAt: now,
+              expiresAt: now + Duration.toMillis(ttl),
+              ...(userId === undefined ? {} : { data: { userId } })
+            }),
+          catch: () =>
+            new WeChatError.SessionStoreError({
+              operation: "create",
+              description: "the session's fields are out of the store's range"
+            })
+        })
+        yield* sessions.create(session)
+        return { token, session, event }
+      })
+
+    const landing: Login["landing"] = (event) =>
+      Effect.gen(function*() {
+        const hooks = config.hooks
+        if (hooks.afterLogin !== undefined) {
+          const target: unknown = yield* runHook("afterLogin", () => hooks.afterLogin!(event))
+          const normalized = normalize(target)
+          if (normalized !== undefined) return normalized
+        }
+        return event.returnTo ?? config.home
+      })
+
+    const login: Login = {
+      config,
+      apps,
+      byAppId,
+      sessions,
+      paths,
+      site,
+      sameSite,
+      authenticate,
+      browserSession,
+      completeLogin,
+      landing,
+      runHook,
+      userOf,
+      identityOf
+    }
+
+    const getUser: WeChatLoginShape["getUser"] = (user, options) =>
+      Effect.gen(function*() {
+        const app = byAppId.get(user.appId)
+        if (app === undefined || Option.isNone(app.oauth)) {
+          return yield* new WeChatError.ScopeUnauthorized({ errcode: 48001, errmsg: "api unauthorized" })
+        }
+        return yield* app.oauth.value.getUser(user.openid, options).pipe(
+          Effect.catchIf(
+            (error) => error._tag === "InvalidRefreshToken" || error._tag === "RefreshTokenExpired",
+            (error) =>
+              sessions.revokeUser(user.appId, user.openid).pipe(
+                Effect.tap((revoked) =>
+                  Effect.logInfo("wxauth: WeChat refused the refresh token; the user's sessions ended").pipe(
+                    Effect.annotateLogs({ appId: user.appId, errcode: error.errcode, revoked })
+                  )
+                ),
+                Effect.zipRight(Effect.fail(new Unauthenticated({ reason: "Reauthorize" })))
+              )
+          )
+        )
+      }) as Effect.Effect<UserInfo.UserInfo, any>
+
+    const shapeBase = {
+      currentUser: authenticate,
+      getUser,
+      getToken: (user) => {
+        const app = byAppId.get(user.appId)
+        return app === undefined || Option.isNone(app.oauth)
+          ? Effect.succeed(Option.none())
+          : app.oauth.value.getToken(user.openid)
+      },
+      logout: (user) => sessions.revoke(user.sessionId),
+      logoutEverywhere: (user) => sessions.revokeUser(user.appId, user.openid),
+      paths
+    } satisfies Partial<WeChatLoginShape>
+
+    const built = yield* Api.build(login)
+    const httpApp = Routes.httpApp(login, built.app)
+    const shape: WeChatLoginShape = {
+      ...shapeBase,
+      httpApp,
+      handles: (pathname) => handles(paths, pathname),
+      openApi: built.openApi
+    }
+    const middleware = {
+      session: () => Effect.catchTag(authenticate, "SessionStoreError", Effect.die),
+      bearer: () => Effect.catchTag(authenticate, "SessionStoreError", Effect.die)
+    }
+    return { shape, middleware }
+  })
+
+/** Whether a path is one of the login's. @internal */
+export const handles = (paths: InternalPaths, pathname: string): boolean => {
+  const under = (base: string) => pathname === base || pathname.startsWith(`${base}/`)
+  return under(paths.loginBase) || under(paths.logout) || under(paths.api)
+}
+
+/** The login's router: its paths, answered by its `HttpApp`. @internal */
+export const routerOf = (shape: WeChatLoginShape): HttpRouter.HttpRouter<never, Scope> => {
+  const paths = shape.paths as InternalPaths
+  const app = shape.httpApp
+  return HttpRouter.empty.pipe(
+    HttpRouter.all(paths.loginBase, app),
+    HttpRouter.all(`${paths.loginBase}/*`, app),
+    HttpRouter.all(paths.logout, app),
+    HttpRouter.all(`${paths.logout}/*`, app),
+    HttpRouter.all(`${paths.api}/*`, app)
+  ) as HttpRouter.HttpRouter<never, Scope>
+}
+
+const normalize = (target: unknown): string | undefined =>
+  typeof target === "string" ? normalizeReturnTo(target) : undefined
+
+/** A path on this site that may follow a login (`StateToken.normalizeReturnTo`, unbound length). */
+const normalizeReturnTo = (value: unknown): string | undefined => StateToken.normalizeReturnTo(value, { bound: false })
+
+const isUserId = (u: unknown): u is string => typeof u === "string" && u.length > 0 && u.length <= maxUserId
+
+const badHookValue = (hook: string) =>
+  Effect.logError("wxauth: a login hook gave a value of the wrong type").pipe(
+    Effect.annotateLogs({ hook }),
+    Effect.zipRight(Effect.fail(new HookFailed({ hook })))
+  )
+
+/** The tag of a hook's failure, for the log (never its message: it may hold anything). */
+const failureTag = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.squash(cause)
+  return typeof failure === "object" && failure !== null && "_tag" in failure &&
+      typeof (failure as { _tag: unknown })._tag === "string"
+    ? (failure as { _tag: string })._tag
+    : failure instanceof Error
+    ? failure.name
+    : typeof failure
+}
+
+/** `layerConfig`'s values, read. @internal */
+export const unwrapConfig = <A>(options: Config.Config.Wrap<A>): Effect.Effect<A, ConfigError.ConfigError> =>
+  typeof options === "object" && options !== null && !Config.isConfig(options)
+    ? Config.unwrap(options)
+    : Effect.fail(ConfigError.InvalidData([], "expected an object of Config values"))

@@ -1,0 +1,68 @@
+/**
+ * The login as a Web-standard handler (`Request` -> `Promise<Response>`) with Promise twins of the
+ * service, for servers that are not Effect servers. One runtime is built from the layer on first
+ * use and kept until `dispose`.
+ *
+ * @internal
+ */
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import type * as CurrentWeChatUser from "../CurrentWeChatUser.js"
+import type { WebHandler, WeChatLogin, WeChatLoginShape } from "../WeChatLogin.js"
+
+const pathnameOf = (input: Request | URL | string): string | undefined => {
+  try {
+    return new URL(typeof input === "string" || input instanceof URL ? input : input.url, "http://localhost").pathname
+  } catch {
+    return undefined
+  }
+}
+
+/** @internal */
+export const toWebHandler = <E>(
+  tag: typeof WeChatLogin,
+  layer: Layer.Layer<WeChatLogin | CurrentWeChatUser.CurrentWeChatUser, E, never>,
+  options?: { readonly memoMap?: Layer.MemoMap | undefined }
+): WebHandler => {
+  const runtime = ManagedRuntime.make(
+    Layer.merge(layer, HttpServer.layerContext),
+    options?.memoMap
+  )
+  let ready: Promise<WeChatLoginShape> | undefined
+  const service = () => (ready ??= runtime.runPromise(tag))
+  const run = <A, X>(effect: (service: WeChatLoginShape) => Effect.Effect<A, X>) =>
+    runtime.runPromise(Effect.flatMap(tag, effect))
+  const web = HttpApp.toWebHandlerRuntime
+  let handler: ((request: Request) => Promise<Response>) | undefined
+  return {
+    handler: async (request) => {
+      if (handler === undefined) {
+        const rt = await runtime.runtime()
+        const app = Effect.flatMap(tag, (s) => s.httpApp)
+        handler = web(rt)(app as any)
+      }
+      return handler(request)
+    },
+    handles: async (input) => {
+      const pathname = pathnameOf(input)
+      return pathname !== undefined && (await service()).handles(pathname)
+    },
+    currentUser: (request) =>
+      run((s) =>
+        s.currentUser.pipe(
+          Effect.provideService(HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(request)),
+          Effect.catchTags({
+            Unauthenticated: () => Effect.succeed(undefined),
+            CrossSiteRequest: () => Effect.succeed(undefined)
+          })
+        )
+      ),
+    getUser: (user, getOptions) => run((s) => s.getUser(user, getOptions)),
+    logoutEverywhere: (user) => run((s) => s.logoutEverywhere(user)),
+    dispose: () => runtime.dispose()
+  }
+}
