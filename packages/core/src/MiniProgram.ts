@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -15,6 +15,9 @@ import type * as Redacted from "effect/Redacted"
 import type { Scope } from "effect/Scope"
 import * as AppToken from "./AppToken.js"
 import * as AppTokenStore from "./AppTokenStore.js"
+import * as Component from "./Component.js"
+import * as ManagedApi from "./internal/component/api.js"
+import { ComponentConfig, isAppId, managedAppConfig } from "./internal/component/config.js"
 import { withSpanWhenTraced } from "./internal/span.js"
 import * as MiniProgramCrypto from "./MiniProgramCrypto.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -36,6 +39,20 @@ export interface Session {
 }
 
 /**
+ * How `code2Session` fails. For a mini program managed by a platform (`makeForComponent`), also
+ * the component token's failures: `ComponentTicketMissing` (a `RequestFailure`), its store's
+ * `TokenStoreError` and a `RefreshLockTimeout` while another process fetches it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Code2SessionError =
+  | WeChatError.RequestFailure
+  | WeChatError.InvalidArgument
+  | WeChatError.TokenStoreError
+  | WeChatError.RefreshLockTimeout
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -47,7 +64,7 @@ export interface MiniProgramShape {
    */
   readonly code2Session: (
     jsCode: string
-  ) => Effect.Effect<Session, WeChatError.RequestFailure | WeChatError.InvalidArgument>
+  ) => Effect.Effect<Session, Code2SessionError>
   /** Decrypts `encryptedData` with the session key; the watermark must name this app. */
   readonly decryptUserData: (
     sessionKey: Redacted.Redacted<string>,
@@ -104,15 +121,32 @@ const build = (
 ): Effect.Effect<MiniProgramShape, never, Requirements> =>
   Effect.gen(function*() {
     const config = yield* WeChatConfig.WeChatConfig
-    const appId = config.appId
     // only the exchange part of a policy applies: jscode2session is a single-use code's exchange
     // the operations' own spans cover the endpoint calls
     const api = yield* WeChatApi.makeWith({ policy: { ...RetryPolicy.defaultPolicy, ...retry }, spans: false })
-    // the app token and session keys of the context, or this process's own
+    // the app token of the context, or this process's own
     const existing = yield* Effect.serviceOption(AppToken.AppToken)
     const appToken = Option.isSome(existing)
       ? existing.value
       : yield* AppToken.make.pipe(Effect.provide(AppTokenStore.layerMemory), Effect.orDie)
+    return yield* buildWith({ api, appId: config.appId, appToken })
+  })
+
+/** The endpoints a mini program calls: WeChat's own, or a platform's for a mini program it manages. */
+interface Endpoints {
+  readonly code2Session: (jsCode: string) => Effect.Effect<WeChatApi.SessionResponse, Code2SessionError>
+  readonly getUserPhoneNumber: WeChatApi.WeChatApiShape["getUserPhoneNumber"]
+  readonly checkSession: WeChatApi.WeChatApiShape["checkSession"]
+  readonly resetUserSessionKey: WeChatApi.WeChatApiShape["resetUserSessionKey"]
+}
+
+/** The service of one mini program over its endpoints and app token; session keys from the context or its own. */
+const buildWith = ({ api, appId, appToken }: {
+  readonly api: Endpoints
+  readonly appId: string
+  readonly appToken: AppToken.AppTokenShape
+}): Effect.Effect<MiniProgramShape> =>
+  Effect.gen(function*() {
     const sessionKeys = Option.getOrElse(
       yield* Effect.serviceOption(SessionKeyStore.SessionKeyStore),
       () => Effect.runSync(SessionKeyStore.makeMemory())
@@ -185,7 +219,7 @@ const build = (
             Effect.map((answer) => answer.session_key)
           ))).pipe(Effect.withSpan("MiniProgram.resetSessionKey", spanOptions)),
       decryptUserData: (sessionKey, encryptedData, iv) =>
-        MiniProgramCrypto.decryptUserData({ appId: config.appId, sessionKey, encryptedData, iv }).pipe(
+        MiniProgramCrypto.decryptUserData({ appId, sessionKey, encryptedData, iv }).pipe(
           Effect.withSpan("MiniProgram.decryptUserData", { captureStackTrace: false })
         )
     })
@@ -254,3 +288,69 @@ export const make: Effect.Effect<MiniProgramShape, never, Requirements> = build(
  */
 export const layer: Layer.Layer<MiniProgram, never, WeChatConfig.WeChatConfig | HttpClient.HttpClient> = Layer
   .scoped(MiniProgram, make)
+
+/**
+ * Builds the service for a mini program that authorized the platform in context (`Component`):
+ * `code2Session` goes to `sns/component/jscode2session` with the component access token (after a
+ * 40001 / 42001 for that token, once more with a new one); the phone number and session-key calls
+ * use the app's token from the platform (`Component.appToken`); session keys are kept in the
+ * `SessionKeyStore` in context, or this process's memory. A wrong appid or retry part is a
+ * `ConfigError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeForComponent = (
+  appId: string,
+  retry?: Partial<RetryPolicy.ExchangeRetry> | undefined
+): Effect.Effect<
+  MiniProgramShape,
+  ConfigError.ConfigError,
+  Component.Component | HttpClient.HttpClient | Scope
+> =>
+  Effect.gen(function*() {
+    if (!isAppId(appId)) {
+      return yield* Effect.fail(
+        ConfigError.InvalidData(["appId"], "the appid of a managed app must be 1 to 45 characters of [A-Za-z0-9_-]")
+      )
+    }
+    const policy = yield* RetryPolicy.make(
+      retry === undefined
+        ? undefined
+        : typeof retry === "object" && retry !== null
+        ? { exchangeRetryOn: retry.exchangeRetryOn, exchangeRetrySchedule: retry.exchangeRetrySchedule }
+        : (retry as RetryPolicy.Overrides)
+    )
+    const component = yield* Component.Component
+    const config = yield* managedAppConfig(component.config, appId)
+    const retrying = {
+      ...RetryPolicy.defaultPolicy,
+      exchangeRetryOn: policy.exchangeRetryOn,
+      exchangeRetrySchedule: policy.exchangeRetrySchedule
+    }
+    // the operations' own spans cover the endpoint calls
+    const direct = yield* WeChatApi.makeWith({ policy: retrying, spans: false }).pipe(
+      Effect.provideService(WeChatConfig.WeChatConfig, config)
+    )
+    const componentApi = yield* WeChatApi.makeComponentWith({ policy: retrying, spans: false }).pipe(
+      Effect.provideService(ComponentConfig, component.config)
+    )
+    const appToken = yield* Effect.orDie(component.appToken(appId))
+    return yield* buildWith({
+      api: ManagedApi.endpoints({ appId, direct, component: componentApi, withAccessToken: component.withAccessToken }),
+      appId,
+      appToken
+    })
+  })
+
+/**
+ * The service for a mini program the platform manages, as a Layer (see `makeForComponent`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerForComponent = (
+  appId: string,
+  retry?: Partial<RetryPolicy.ExchangeRetry> | undefined
+): Layer.Layer<MiniProgram, ConfigError.ConfigError, Component.Component | HttpClient.HttpClient> =>
+  Layer.scoped(MiniProgram, makeForComponent(appId, retry))

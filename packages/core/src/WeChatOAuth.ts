@@ -7,14 +7,20 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import type { Scope as EffectScope } from "effect/Scope"
+import * as Component from "./Component.js"
 import * as Arguments from "./internal/arguments.js"
+import * as ManagedApi from "./internal/component/api.js"
+import { ComponentConfig, isAppId, managedAppConfig } from "./internal/component/config.js"
 import * as Metrics from "./internal/metrics.js"
 import * as Authorize from "./internal/oauth/authorize.js"
+import type { Endpoints } from "./internal/oauth/endpoints.js"
 import * as Exchange from "./internal/oauth/exchange.js"
 import * as Refresh from "./internal/oauth/refresh.js"
 import * as User from "./internal/oauth/userInfo.js"
@@ -94,12 +100,18 @@ export interface CallbackResult {
 }
 
 /**
- * How a code exchange fails.
+ * How a code exchange fails. For an app managed by a platform (`makeForComponent`), also the
+ * component token's failures: `ComponentTicketMissing` (a `RequestFailure`) and a
+ * `RefreshLockTimeout` while another process fetches it.
  *
  * @since 0.1.0
  * @category models
  */
-export type ExchangeError = WeChatError.RequestFailure | WeChatError.TokenStoreError | WeChatError.InvalidArgument
+export type ExchangeError =
+  | WeChatError.RequestFailure
+  | WeChatError.TokenStoreError
+  | WeChatError.InvalidArgument
+  | WeChatError.RefreshLockTimeout
 
 /**
  * How a refresh fails.
@@ -207,17 +219,38 @@ const build = (
 > =>
   Effect.gen(function*() {
     const config = yield* WeChatConfig.WeChatConfig
-    const store = yield* TokenStore.TokenStore
     // the operations' own spans cover the endpoint calls
     const api = yield* WeChatApi.makeWith({ spans: false, policy })
+    return yield* buildWith({ api, config, policy })
+  })
+
+/**
+ * The service of one app over its endpoints: WeChat's own, or, for an app a platform manages
+ * (`componentAppId`), the platform's component endpoints; the rules are the same.
+ */
+const buildWith = ({ api, componentAppId, config, policy }: {
+  readonly api: Endpoints
+  readonly config: WeChatConfig.WeChatConfigShape
+  readonly policy: RetryPolicy.RetryPolicy
+  readonly componentAppId?: string | undefined
+}): Effect.Effect<WeChatOAuthShape, never, TokenStore.TokenStore | EffectScope> =>
+  Effect.gen(function*() {
+    const store = yield* TokenStore.TokenStore
     const lock = Option.getOrElse(
       yield* Effect.serviceOption(RefreshLock.RefreshLock),
       () => RefreshLock.makeInProcess()
     )
     const scope = yield* Effect.scope
     const appId = config.appId
-    const urls = Authorize.makeUrls(config)
-    const exchange = Exchange.make({ api, config, policy, scope, store })
+    const urls = Authorize.makeUrls(config, componentAppId)
+    const exchange = Exchange.make({
+      api,
+      config,
+      policy,
+      scope,
+      store,
+      checkCallbackAppId: componentAppId !== undefined
+    })
     const refresh = Refresh.make({ api, appId, lock, scope, store })
     const user = User.make({ api, appId, policy, store, ...refresh })
     const spanOptions = { captureStackTrace: false, attributes: { "wechat.app_id": appId } } as const
@@ -337,3 +370,88 @@ export const layerWith = (options: {
       ? makeWith(options.policy)
       : Effect.fail(ConfigError.InvalidData(["policy"], "expected { policy: { ... } }"))
   )
+
+/**
+ * Options of `makeForComponent` / `layerForComponent`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ComponentOptions {
+  /** Parts of the `RetryPolicy` to replace. */
+  readonly policy?: RetryPolicy.Overrides | undefined
+  /**
+   * Signs states (at least 16 characters). Default: derived from the component secret and the
+   * appid (stable across processes, different for each app). A registry of many apps passes its own.
+   */
+  readonly stateSecret?: Redacted.Redacted<string> | string | undefined
+  /** How long a signed state stays valid. Default 10 minutes. */
+  readonly stateTtl?: Duration.DurationInput | undefined
+}
+
+/**
+ * Builds the service for an official account that authorized the platform in context
+ * (`Component`): its methods are those of direct mode. Consent URLs carry `component_appid`; the
+ * callback's `appid` must be this app's; codes are exchanged and tokens refreshed through the
+ * platform's component endpoints with the component access token (after a 40001 / 42001 for that
+ * token, once more with a new one); tokens are stored under the app's appid, with the same state,
+ * code memo, `getUser` policy and `RefreshLock` as in direct mode. `websiteAuthorizeUrl` is refused
+ * (website login is the website app's own). A wrong appid or option is a `ConfigError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeForComponent = (
+  appId: string,
+  options?: ComponentOptions | undefined
+): Effect.Effect<
+  WeChatOAuthShape,
+  ConfigError.ConfigError,
+  Component.Component | HttpClient.HttpClient | TokenStore.TokenStore | EffectScope
+> =>
+  Effect.gen(function*() {
+    if (!isAppId(appId)) {
+      return yield* Effect.fail(
+        ConfigError.InvalidData(["appId"], "the appid of a managed app must be 1 to 45 characters of [A-Za-z0-9_-]")
+      )
+    }
+    const fields = Arguments.optionsOf(options)
+    if (fields === undefined) return yield* Effect.fail(ConfigError.InvalidData([], "expected an object of options"))
+    const policy = yield* RetryPolicy.make(fields.policy as RetryPolicy.Overrides | undefined)
+    const component = yield* Component.Component
+    const config = yield* managedAppConfig(component.config, appId, {
+      stateSecret: fields.stateSecret as Redacted.Redacted<string> | string | undefined,
+      stateTtl: fields.stateTtl as Duration.DurationInput | undefined
+    })
+    // the operations' own spans cover the endpoint calls
+    const direct = yield* WeChatApi.makeWith({ spans: false, policy }).pipe(
+      Effect.provideService(WeChatConfig.WeChatConfig, config)
+    )
+    const componentApi = yield* WeChatApi.makeComponentWith({ spans: false, policy }).pipe(
+      Effect.provideService(ComponentConfig, component.config)
+    )
+    const api = ManagedApi.endpoints({
+      appId,
+      direct,
+      component: componentApi,
+      withAccessToken: component.withAccessToken
+    })
+    return yield* buildWith({ api, config, policy, componentAppId: component.componentAppId })
+  })
+
+/**
+ * The service for an app the platform manages, as a Layer (see `makeForComponent`). Needs the
+ * `Component`, an `HttpClient` and a `TokenStore`; uses the `RefreshLock` in context when there is
+ * one.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerForComponent = (
+  appId: string,
+  options?: ComponentOptions | undefined
+): Layer.Layer<
+  WeChatOAuth,
+  ConfigError.ConfigError,
+  Component.Component | HttpClient.HttpClient | TokenStore.TokenStore
+> => Layer.scoped(WeChatOAuth, makeForComponent(appId, options))

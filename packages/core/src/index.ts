@@ -17,6 +17,11 @@ export * as AppTokenStore from "./AppTokenStore.js"
 /**
  * @since 0.1.0
  */
+export * as Component from "./Component.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as LegacyToken from "./LegacyToken.js"
 
 /**

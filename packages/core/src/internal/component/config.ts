@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Crypto from "node:crypto"
 import * as WeChatConfig from "../../WeChatConfig.js"
 
 /** @internal */
@@ -174,3 +175,46 @@ export const makeConfigEither = (
       pushMaxAge: maxAge.value
     } satisfies ComponentConfigShape
   })
+
+/**
+ * The `WeChatConfig` of an app the platform manages: its appid, the platform's hosts and limits, and
+ * a state secret (given, or derived from the component secret and the appid: stable across
+ * processes, different for each app). It has no app secret of ours: nothing built on it may send
+ * one (its tokens come from the platform), so the secret is empty and WeChat would refuse it.
+ *
+ * @internal
+ */
+export const managedAppConfig = (
+  config: ComponentConfigShape,
+  appId: string,
+  options?: {
+    readonly stateSecret?: Redacted.Redacted<string> | string | undefined
+    readonly stateTtl?: Duration.DurationInput | undefined
+  }
+): Either.Either<WeChatConfig.WeChatConfigShape, ConfigError.ConfigError> =>
+  Either.map(
+    WeChatConfig.makeEither({
+      appId,
+      // makeEither wants a secret; it only derives the default state key from it, replaced below
+      appSecret: "-",
+      apiBaseUrl: config.apiBaseUrl,
+      openBaseUrl: config.openBaseUrl,
+      timeout: config.timeout,
+      maxResponseBytes: config.maxResponseBytes,
+      stateSecret: options?.stateSecret,
+      stateTtl: options?.stateTtl
+    }),
+    (base): WeChatConfig.WeChatConfigShape => ({
+      ...base,
+      appSecret: Redacted.make(""),
+      stateSecret: options?.stateSecret === undefined
+        ? Redacted.make(
+          new Uint8Array(
+            Crypto.createHmac("sha256", Redacted.value(config.componentAppSecret))
+              .update(`wxauth/state/component/${config.componentAppId}/${appId}`)
+              .digest()
+          )
+        )
+        : base.stateSecret
+    })
+  )

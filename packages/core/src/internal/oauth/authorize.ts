@@ -70,8 +70,10 @@ export const parseCallback = (callback: unknown): Effect.Effect<URLSearchParams,
  *
  * @internal
  */
-export const makeUrls = (config: WeChatConfig.WeChatConfigShape) => {
+export const makeUrls = (config: WeChatConfig.WeChatConfigShape, componentAppId?: string | undefined) => {
   const appIdParam = encodeURIComponent(config.appId)
+  // a platform asks consent for an app it manages: WeChat wants the platform's appid too
+  const component = componentAppId === undefined ? "" : `&component_appid=${encodeURIComponent(componentAppId)}`
   const resolveState = (options: WebsiteAuthorizeOptions): Effect.Effect<string, WeChatError.InvalidArgument> => {
     const problem = Arguments.checkOptionalText("returnTo", options.returnTo, maxUrlLength) ??
       Arguments.checkOptionalText("binding", options.binding, Arguments.maxBindingLength)
@@ -104,8 +106,8 @@ export const makeUrls = (config: WeChatConfig.WeChatConfigShape) => {
     )
 
   const oauth2 = {
-    snsapi_base: build("/connect/oauth2/authorize", "snsapi_base", "&connect_redirect=1"),
-    snsapi_userinfo: build("/connect/oauth2/authorize", "snsapi_userinfo", "&connect_redirect=1")
+    snsapi_base: build("/connect/oauth2/authorize", "snsapi_base", `${component}&connect_redirect=1`),
+    snsapi_userinfo: build("/connect/oauth2/authorize", "snsapi_userinfo", `${component}&connect_redirect=1`)
   }
   const qrconnect = build("/connect/qrconnect", "snsapi_login", "")
   const notAnObject = Effect.fail(invalid("options", "must be an object with a redirectUri"))
@@ -119,6 +121,15 @@ export const makeUrls = (config: WeChatConfig.WeChatConfigShape) => {
         : Effect.fail(invalid("scope", "must be snsapi_base or snsapi_userinfo"))
     },
     websiteAuthorizeUrl: (options: WebsiteAuthorizeOptions): Effect.Effect<AuthorizeUrl, WeChatError.InvalidArgument> =>
-      isOptionsObject(options) ? qrconnect(options) : notAnObject
+      componentAppId !== undefined
+        ? Effect.fail(
+          invalid(
+            "websiteAuthorizeUrl",
+            "a platform logs users in to an official account it manages with authorizeUrl; website QR login needs the website app's own appid and secret"
+          )
+        )
+        : isOptionsObject(options)
+        ? qrconnect(options)
+        : notAnObject
   }
 }

@@ -16,13 +16,13 @@ import * as OAuthToken from "../../OAuthToken.js"
 import type * as RetryPolicy from "../../RetryPolicy.js"
 import * as StateToken from "../../StateToken.js"
 import * as TokenStore from "../../TokenStore.js"
-import type * as WeChatApi from "../../WeChatApi.js"
 import type * as WeChatConfig from "../../WeChatConfig.js"
 import * as WeChatError from "../../WeChatError.js"
 import type { CallbackOptions, CallbackResult, ExchangeError } from "../../WeChatOAuth.js"
 import * as Arguments from "../arguments.js"
 import * as SingleFlight from "../singleFlight.js"
 import { parseCallback } from "./authorize.js"
+import type { Endpoints } from "./endpoints.js"
 
 const invalid = Arguments.invalid
 
@@ -42,14 +42,16 @@ export interface Dependencies {
   readonly config: WeChatConfig.WeChatConfigShape
   readonly store: TokenStore.TokenStoreShape
   /** The endpoints, already retrying as the policy says. */
-  readonly api: WeChatApi.WeChatApiShape
+  readonly api: Endpoints
   readonly policy: RetryPolicy.RetryPolicy
   /** Where the shared exchanges run, so that a caller who leaves does not cancel them for the others. */
   readonly scope: Scope.Scope
+  /** For an app managed by a platform: its callback carries `appid` too, which must be this app's. */
+  readonly checkCallbackAppId?: boolean | undefined
 }
 
 /** @internal */
-export const make = ({ api, config, policy, scope, store }: Dependencies) => {
+export const make = ({ api, checkCallbackAppId, config, policy, scope, store }: Dependencies) => {
   const appId = config.appId
   const memoTtlMillis = Duration.toMillis(policy.codeMemoTtl)
 
@@ -170,6 +172,13 @@ export const make = ({ api, config, policy, scope, store }: Dependencies) => {
       const state = params.get("state")
       if (state === null || state === "") {
         return yield* new WeChatError.StateMismatch({ reason: "Missing" })
+      }
+      if (checkCallbackAppId === true) {
+        const callbackAppId = params.get("appid")
+        // WeChat names the app the user consented to: a callback for another app is not this login's
+        if (callbackAppId !== null && callbackAppId !== appId) {
+          return yield* new WeChatError.StateMismatch({ reason: "Mismatch" })
+        }
       }
       const now = yield* Clock.currentTimeMillis
       let bindingHash: string | undefined

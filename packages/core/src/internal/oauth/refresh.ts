@@ -12,18 +12,18 @@ import type * as Scope from "effect/Scope"
 import * as OAuthToken from "../../OAuthToken.js"
 import type * as RefreshLock from "../../RefreshLock.js"
 import type * as TokenStore from "../../TokenStore.js"
-import type * as WeChatApi from "../../WeChatApi.js"
 import * as WeChatError from "../../WeChatError.js"
 import type { RefreshError } from "../../WeChatOAuth.js"
 import { refreshesTotal } from "../metrics.js"
 import * as SingleFlight from "../singleFlight.js"
+import type { EndpointFailure, Endpoints } from "./endpoints.js"
 
 /** @internal */
 export interface Dependencies {
   readonly appId: string
   readonly store: TokenStore.TokenStoreShape
   /** The endpoints, already retrying as the policy says. */
-  readonly api: WeChatApi.WeChatApiShape
+  readonly api: Endpoints
   readonly lock: RefreshLock.RefreshLockShape
   readonly scope: Scope.Scope
 }
@@ -38,7 +38,7 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
   const refreshes = SingleFlight.make<OAuthToken.OAuthToken, RefreshError>(scope)
 
   /** WeChat rejected the refresh token: remove the stored token, unless a new consent stored another meanwhile. */
-  const forget = (openid: string, rejected: OAuthToken.OAuthToken, error: WeChatError.RequestFailure) =>
+  const forget = (openid: string, rejected: OAuthToken.OAuthToken, error: EndpointFailure) =>
     store.get(appId, openid).pipe(
       Effect.flatMap((latest) =>
         Option.isSome(latest) && latest.value.obtainedAt === rejected.obtainedAt

@@ -12,16 +12,16 @@ import type * as OAuthToken from "../../OAuthToken.js"
 import type * as RetryPolicy from "../../RetryPolicy.js"
 import type * as TokenStore from "../../TokenStore.js"
 import type * as UserInfo from "../../UserInfo.js"
-import type * as WeChatApi from "../../WeChatApi.js"
 import * as WeChatError from "../../WeChatError.js"
 import type { RefreshError } from "../../WeChatOAuth.js"
+import type { Endpoints } from "./endpoints.js"
 
 /** @internal */
 export interface Dependencies {
   readonly appId: string
   readonly store: TokenStore.TokenStoreShape
   /** The endpoints, already retrying as the policy says. */
-  readonly api: WeChatApi.WeChatApiShape
+  readonly api: Endpoints
   readonly policy: RetryPolicy.RetryPolicy
   readonly refreshAfter: (openid: string, seenObtainedAt: number) => Effect.Effect<OAuthToken.OAuthToken, RefreshError>
   readonly tokenNotFound: (openid: string) => WeChatError.TokenNotFound

@@ -1,0 +1,437 @@
+/**
+ * A WeChat third-party platform (component): the service that acts for the official accounts and
+ * mini programs that authorized it.
+ *
+ * - The authorization-event URL: WeChat pushes the `component_verify_ticket` there every 10 minutes
+ *   (and `authorized` / `updateauthorized` / `unauthorized` events), signed and AES-encrypted.
+ *   `acceptPush` verifies, decrypts and parses a push, stores the ticket and returns the event;
+ *   `makeHttpApp` (an `@effect/platform` handler) and `makePushHandler` (a Promise function for any
+ *   other server) wrap it and answer `success`.
+ * - The component access token (`accessToken`, from `api_component_token` with the stored ticket),
+ *   and each authorized app's access token (`appToken(appId)`, from `api_authorizer_token` with the
+ *   refresh token `queryAuth` stored): an app managed by a platform gets no `stable_token` (61024).
+ * - `WeChatOAuth.makeForComponent(appId)` and `MiniProgram.makeForComponent(appId)` log users in to
+ *   an authorized app through the platform.
+ *
+ * Everything is kept in the `AppTokenStore` (shared by every process when it is Redis or SQL), under
+ * these keys: `component-ticket:<componentAppId>` (the last ticket, valid 12 hours after its
+ * `CreateTime`), `component-token:<componentAppId>` (the component access token),
+ * `authorizer-refresh:<appId>` (an authorized app's refresh token, kept until the app withdraws its
+ * authorization) and `<appId>` (the authorized app's access token: it is that app's app token).
+ * The keys must fit the stores' 64 characters, so the appids of a platform and of the apps it manages
+ * are at most 45 characters here (WeChat's have 18). One store serves one platform per app.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpApp from "@effect/platform/HttpApp"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
+import type * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
+import type { Scope } from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as AppToken from "./AppToken.js"
+import * as AppTokenStore from "./AppTokenStore.js"
+import * as Arguments from "./internal/arguments.js"
+import * as ComponentConfigInternal from "./internal/component/config.js"
+import * as Events from "./internal/component/events.js"
+import * as Push from "./internal/component/push.js"
+import * as Tokens from "./internal/component/tokens.js"
+import { maxPushBytes } from "./internal/component/xml.js"
+import * as RefreshLock from "./RefreshLock.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+import * as WeChatApi from "./WeChatApi.js"
+import * as WeChatError from "./WeChatError.js"
+
+/**
+ * The platform's configuration, validated.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ComponentConfigShape = ComponentConfigInternal.ComponentConfigShape
+
+/**
+ * The tag of the platform's configuration (`layer` provides it).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const ComponentConfig: typeof ComponentConfigInternal.ComponentConfig = ComponentConfigInternal.ComponentConfig
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export type ComponentConfig = ComponentConfigInternal.ComponentConfig
+
+/**
+ * Options of `layer` / `makeConfigEither`: the platform's appid and secret, the token and
+ * EncodingAESKey of its authorization-event URL (all from the Open Platform's page of the
+ * platform), and optionally the hosts, the request `timeout` (5 seconds), `maxResponseBytes`
+ * (65,536) and `pushMaxAge` (5 minutes: an older push is refused; replays are remembered this long).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Options = ComponentConfigInternal.ConfigOptions
+
+/**
+ * Validates options into a configuration. A missing or wrong field is a `ConfigError` naming it:
+ * the appid, secret, hosts and limits follow `WeChatConfig`'s rules (the appid at most 45
+ * characters); the token is 1 to 128 printable characters; the EncodingAESKey is 43 base64
+ * characters that decode to a 32-byte key; `pushMaxAge` is from 1 second to 12 hours.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeConfigEither = ComponentConfigInternal.makeConfigEither
+
+/**
+ * What a push meant: `ComponentVerifyTicket` (already stored), `Authorized` / `UpdateAuthorized`
+ * (give the `authorizationCode` to `queryAuth`), `Unauthorized` (the app's stored tokens are void),
+ * `Unrecognized` (another `InfoType`), or `Duplicate` (a replay, not processed again). Match with
+ * `PushEvent.$match` or on `_tag`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PushEvent = Events.PushEvent
+
+/**
+ * Constructors and matchers of `PushEvent` (`PushEvent.$is("Authorized")`, `PushEvent.$match`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const PushEvent: typeof Events.PushEvent = Events.PushEvent
+
+/**
+ * The fields of an `Authorized` / `UpdateAuthorized` event.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AuthorizationFields = Events.AuthorizationFields
+
+/**
+ * A push as a server received it: the query of the request (`URLSearchParams`, the query string or
+ * the URL, or an object of strings such as Express's `req.query`) and the raw body (text or bytes).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PushRequest = Push.PushRequest
+
+/**
+ * How accepting a push fails: `InvalidPush` (forged, for another platform, too old, malformed),
+ * `TokenStoreError` (the ticket could not be stored: WeChat will push again), `InvalidArgument` (a
+ * request that is not `{ query, body }`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PushError = Push.PushError
+
+/**
+ * What an authorization gave the platform: the authorized app and the ids of the permission sets it
+ * granted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Authorization = Tokens.Authorization
+
+/**
+ * The service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ComponentShape {
+  readonly componentAppId: string
+  readonly config: ComponentConfigShape
+  /**
+   * Accepts a push to the authorization-event URL: checks `msg_signature` (constant time), the age
+   * (`pushMaxAge`, by the `Clock`) and replays (same timestamp, nonce and signature: `Duplicate`),
+   * decrypts and parses the message, stores a ticket or voids an unauthorized app's tokens, then
+   * runs `onEvent` when given. The push counts as seen only when all of it succeeded, so WeChat's
+   * retry of a failed one is processed again.
+   */
+  readonly acceptPush: <E = never, R = never>(
+    request: PushRequest,
+    onEvent?: ((event: PushEvent) => Effect.Effect<void, E, R>) | undefined
+  ) => Effect.Effect<PushEvent, PushError | E, R>
+  /**
+   * The component access token: the stored one while it has more than 5 minutes left, else a new
+   * one (single-flight in the process, one request across processes under the `RefreshLock`).
+   * `ComponentTicketMissing` until a ticket has been pushed.
+   */
+  readonly accessToken: Effect.Effect<Redacted.Redacted<string>, AppToken.AppTokenError>
+  /** Runs `f` with the component access token; after a 40001 / 42001 for it, once more with a new one. */
+  readonly withAccessToken: <A, E>(
+    f: (token: Redacted.Redacted<string>) => Effect.Effect<A, E>
+  ) => Effect.Effect<A, E | AppToken.AppTokenError>
+  /**
+   * `api_query_auth`: an authorization code (from an `Authorized` event, or the platform's
+   * authorization redirect) for the app's tokens, which are stored; returns what it granted.
+   */
+  readonly queryAuth: (
+    authorizationCode: string | Redacted.Redacted<string>
+  ) => Effect.Effect<Authorization, AppToken.AppTokenError>
+  /**
+   * The app token of an authorized app, refreshed through `api_authorizer_token` with its stored
+   * refresh token (`AuthorizerRefreshTokenInvalid` when there is none, or WeChat says 61023). Built
+   * on first use, one per app.
+   */
+  readonly appToken: (appId: string) => Effect.Effect<AppToken.AppTokenShape, WeChatError.InvalidArgument>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Component extends Context.Tag("@wxauth/core/Component")<Component, ComponentShape>() {}
+
+/**
+ * Builds the service for the `ComponentConfig` in context, keeping its tickets and tokens in the
+ * `AppTokenStore` in context; uses the `RefreshLock` in context when there is one (an in-process
+ * lock otherwise).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<
+  ComponentShape,
+  never,
+  ComponentConfig | HttpClient.HttpClient | AppTokenStore.AppTokenStore | Scope
+> = Effect.gen(function*() {
+  const config = yield* ComponentConfig
+  const store = yield* AppTokenStore.AppTokenStore
+  const lock = Option.getOrElse(
+    yield* Effect.serviceOption(RefreshLock.RefreshLock),
+    () => RefreshLock.makeInProcess()
+  )
+  const api = yield* WeChatApi.makeComponentWith({ policy: RetryPolicy.defaultPolicy })
+  const context = yield* Effect.context<HttpClient.HttpClient | Scope>()
+  const tokens = yield* Tokens.make({ api, config, context, lock, store })
+  const push = Push.make({ config, forget: tokens.forget, storeTicket: tokens.storeTicket })
+  const spanOptions = {
+    captureStackTrace: false,
+    attributes: { "wechat.component_app_id": config.componentAppId }
+  } as const
+  return Component.of({
+    componentAppId: config.componentAppId,
+    config,
+    acceptPush: (request, onEvent) =>
+      push.accept(request, onEvent).pipe(
+        Effect.tap((event) => Effect.annotateCurrentSpan("wechat.push", event._tag)),
+        Effect.withSpan("Component.acceptPush", spanOptions)
+      ),
+    accessToken: tokens.componentToken.get,
+    withAccessToken: (f) => tokens.componentToken.withToken(f),
+    queryAuth: (authorizationCode) =>
+      tokens.queryAuth(authorizationCode).pipe(Effect.withSpan("Component.queryAuth", spanOptions)),
+    appToken: tokens.appToken
+  })
+})
+
+/**
+ * The platform as a Layer, with its configuration (validated: a wrong field fails the layer with a
+ * `ConfigError` naming it). Needs an `HttpClient` and an `AppTokenStore`; uses the `RefreshLock` in
+ * context when there is one.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<
+  Component | ComponentConfig,
+  ConfigError.ConfigError,
+  HttpClient.HttpClient | AppTokenStore.AppTokenStore
+> => Layer.scoped(Component, make).pipe(Layer.provideMerge(Layer.effect(ComponentConfig, makeConfigEither(options))))
+
+/**
+ * The platform as a Layer, its configuration from `Config` values.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options>
+): Layer.Layer<
+  Component | ComponentConfig,
+  ConfigError.ConfigError,
+  HttpClient.HttpClient | AppTokenStore.AppTokenStore
+> =>
+  Layer.scoped(Component, make).pipe(
+    Layer.provideMerge(
+      Layer.effect(
+        ComponentConfig,
+        Effect.flatMap(Arguments.unwrapConfig("Component", options), makeConfigEither)
+      )
+    )
+  )
+
+/**
+ * Options of `makeHttpApp`: what the app does with an accepted event (e.g. `queryAuth` on
+ * `Authorized`). When it fails, the answer is not `success` and the push is not remembered, so
+ * WeChat's retry runs it again.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HttpAppOptions<E, R> {
+  readonly onEvent?: ((event: PushEvent) => Effect.Effect<void, E, R>) | undefined
+}
+
+const onEventOf = (options: unknown): Either<unknown> => {
+  const fields = Arguments.optionsOf(options)
+  if (fields === undefined) return { error: ConfigError.InvalidData([], "expected an object of options") }
+  const onEvent = fields.onEvent
+  return onEvent === undefined || typeof onEvent === "function"
+    ? { value: onEvent }
+    : { error: ConfigError.InvalidData(["onEvent"], "must be a function") }
+}
+
+type Either<A> = { readonly value: A; readonly error?: undefined } | { readonly error: ConfigError.ConfigError }
+
+/** How long a pushing client may take to send its body. */
+const bodyDeadline = "10 seconds"
+
+const textResponse = (body: string, status: number) => HttpServerResponse.text(body, { status })
+
+/** The body of the request, at most `maxPushBytes`, within the deadline; else the answer to give. */
+const readBody = (
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<Uint8Array, HttpServerResponse.HttpServerResponse> => {
+  const tooLarge = textResponse("payload too large", 413)
+  const announced = request.headers["content-length"]
+  if (announced !== undefined && !(Number(announced) <= maxPushBytes)) return Effect.fail(tooLarge)
+  return Stream.runFoldEffect(
+    request.stream,
+    { chunks: [] as Array<Uint8Array>, size: 0 },
+    (acc, chunk): Effect.Effect<{ chunks: Array<Uint8Array>; size: number }, HttpServerResponse.HttpServerResponse> => {
+      acc.size += chunk.length
+      if (acc.size > maxPushBytes) return Effect.fail(tooLarge)
+      acc.chunks.push(chunk)
+      return Effect.succeed(acc)
+    }
+  ).pipe(
+    Effect.map(({ chunks }) => new Uint8Array(Buffer.concat(chunks))),
+    Effect.catchTag("RequestError", () => Effect.fail(textResponse("bad request", 400))),
+    Effect.timeoutFail({ duration: bodyDeadline, onTimeout: () => textResponse("request timeout", 408) })
+  )
+}
+
+/**
+ * The handler of the authorization-event URL, for an `@effect/platform` server (`HttpRouter.post`,
+ * `HttpServer.serve`): reads the body (at most 64 KiB, within 10 seconds), accepts the push and
+ * answers the text `success` (a `Duplicate` too, so WeChat stops retrying). A refused push is a 400,
+ * a store failure or a failed `onEvent` a 500 (WeChat retries); each is logged without the push's
+ * content.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeHttpApp = <E = never, R = never>(
+  options?: HttpAppOptions<E, R> | undefined
+): Effect.Effect<HttpApp.Default<never, R>, ConfigError.ConfigError, Component> =>
+  Effect.suspend(() => {
+    const checked = onEventOf(options)
+    if (checked.error !== undefined) return Effect.fail(checked.error)
+    const onEvent = checked.value as HttpAppOptions<E, R>["onEvent"]
+    return Effect.map(Component, (component): HttpApp.Default<never, R> =>
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        if (request.method !== "POST") {
+          return HttpServerResponse.text("method not allowed", { status: 405, headers: { allow: "POST" } })
+        }
+        const body = yield* Effect.either(readBody(request))
+        if (body._tag === "Left") return body.left
+        const at = request.url.indexOf("?")
+        const query = at < 0 ? "" : request.url.slice(at + 1)
+        const exit = yield* Effect.exit(component.acceptPush({ query, body: body.right }, onEvent))
+        if (Exit.isSuccess(exit)) return HttpServerResponse.text("success")
+        const failure = Cause.failureOption(exit.cause)
+        const error: unknown = Option.isSome(failure) ? failure.value : undefined
+        if (error instanceof WeChatError.InvalidPush) {
+          yield* Effect.logWarning("wxauth: refused a push to the authorization-event URL").pipe(
+            Effect.annotateLogs({ reason: error.reason, description: error.description })
+          )
+          return textResponse("invalid push", 400)
+        }
+        if (error instanceof WeChatError.TokenStoreError) {
+          yield* Effect.logError("wxauth: could not store a pushed ticket; WeChat will push again").pipe(
+            Effect.annotateLogs({ description: error.description })
+          )
+          return textResponse("try again", 500)
+        }
+        yield* Effect.logError("wxauth: the app's handling of a push failed; WeChat will push it again")
+        return textResponse("try again", 500)
+      }))
+  })
+
+/**
+ * Options of `makePushHandler`: what the app does with an accepted event. A rejection rejects the
+ * handler's promise with it, and the push is not remembered (WeChat's retry runs it again).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PushHandlerOptions {
+  readonly onEvent?: ((event: PushEvent) => void | PromiseLike<void>) | undefined
+}
+
+/** Carries the app's own rejection through the Effect error channel, to be rejected with as it was. */
+class Reaction {
+  constructor(readonly reason: unknown) {}
+}
+
+/**
+ * The handler of the authorization-event URL for any other server (Express, Koa, Fastify, a
+ * serverless function): give it the request's query and raw body (read at most 64 KiB, e.g.
+ * `express.text({ type: "*\/*", limit: "64kb" })`); it resolves to `"success"` (answer that text,
+ * HTTP 200) or rejects with the typed error (`InvalidPush`: answer 400; `TokenStoreError`: 500) or
+ * the rejection of `onEvent`. Runs in the runtime it was made in (its services, `Clock` and logger).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makePushHandler = (
+  options?: PushHandlerOptions | undefined
+): Effect.Effect<(request: PushRequest) => Promise<"success">, ConfigError.ConfigError, Component> =>
+  Effect.suspend(() => {
+    const checked = onEventOf(options)
+    if (checked.error !== undefined) return Effect.fail(checked.error)
+    const onEvent = checked.value as PushHandlerOptions["onEvent"]
+    const react = onEvent === undefined ? undefined : (event: PushEvent) =>
+      Effect.tryPromise({
+        try: () => Promise.resolve(onEvent(event)),
+        catch: (reason) => new Reaction(reason)
+      })
+    return Effect.map(
+      Effect.zip(Component, Effect.runtime<never>()),
+      ([component, runtime]) => (request: PushRequest): Promise<"success"> =>
+        new Promise((resolve, reject) => {
+          Runtime.runCallback(runtime)(component.acceptPush(request, react), {
+            onExit: (exit) => {
+              if (Exit.isSuccess(exit)) return resolve("success")
+              const failure = Cause.failureOption(exit.cause)
+              if (Option.isNone(failure)) return reject(Cause.squash(exit.cause))
+              return reject(failure.value instanceof Reaction ? failure.value.reason : failure.value)
+            }
+          })
+        })
+    )
+  })

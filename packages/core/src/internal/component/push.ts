@@ -1,0 +1,252 @@
+/**
+ * Accepting a push to the authorization-event URL: the query's parameters, the bounded body, the
+ * signature (before anything is decrypted), the age by the `Clock`, the replay memo, the
+ * decryption, the message's fields; then the ticket stored (or an unauthorized app's tokens
+ * voided) and the event handed back. A push is remembered as seen only once it is fully handled
+ * (the app's own reaction included), so WeChat's retry of a push that failed is processed again.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import * as WeChatError from "../../WeChatError.js"
+import type { ComponentConfigShape } from "./config.js"
+import * as Crypto from "./crypto.js"
+import { type AuthorizationFields, PushEvent } from "./events.js"
+import * as Xml from "./xml.js"
+
+/** What a push handler is given: the query of the request and its body. @internal */
+export interface PushRequest {
+  readonly query:
+    | URLSearchParams
+    | string
+    | Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+  readonly body: string | Uint8Array
+}
+
+/** @internal */
+export type PushError = WeChatError.InvalidPush | WeChatError.TokenStoreError | WeChatError.InvalidArgument
+
+/** @internal */
+export interface Dependencies {
+  readonly config: ComponentConfigShape
+  readonly storeTicket: (
+    ticket: Redacted.Redacted<string>,
+    createdAtMillis: number
+  ) => Effect.Effect<void, WeChatError.TokenStoreError>
+  readonly forget: (appId: string, atMillis: number) => Effect.Effect<void, WeChatError.TokenStoreError>
+}
+
+/** The most pushes remembered at once (WeChat sends a few per 10 minutes). */
+const maxRemembered = 10_000
+
+const refuse = (reason: WeChatError.InvalidPush["reason"], description: string) =>
+  Effect.fail(new WeChatError.InvalidPush({ reason, description }))
+
+const malformed = (description: string) => refuse("Malformed", description)
+
+const invalidArgument = (argument: string, description: string) =>
+  Effect.fail(new WeChatError.InvalidArgument({ argument, description }))
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** The query's parameters; `undefined` when it is not one of the accepted forms. */
+const paramsOf = (query: unknown): Map<string, string | undefined> | undefined => {
+  const params = new Map<string, string | undefined>()
+  const names = ["timestamp", "nonce", "msg_signature", "encrypt_type"]
+  if (query instanceof URLSearchParams) {
+    // a repeated parameter is ambiguous: refused below as a malformed value
+    for (const name of names) {
+      const all = query.getAll(name)
+      params.set(name, all.length === 1 ? all[0] : all.length === 0 ? undefined : "\u0000")
+    }
+    return params
+  }
+  if (typeof query === "string") {
+    if (query.length > 8192) return undefined
+    const at = query.indexOf("?")
+    return paramsOf(new URLSearchParams((at >= 0 ? query.slice(at + 1) : query).split("#")[0]))
+  }
+  if (typeof query === "object" && query !== null && !Array.isArray(query)) {
+    for (const name of names) {
+      const value: unknown = Object.hasOwn(query, name) ? (query as Record<string, unknown>)[name] : undefined
+      params.set(name, value === undefined ? undefined : typeof value === "string" ? value : "\u0000")
+    }
+    return params
+  }
+  return undefined
+}
+
+const timestampPattern = /^[0-9]{1,12}$/
+const noncePattern = /^[A-Za-z0-9_-]{1,64}$/
+const printable = /^[\x21-\x7e]{1,512}$/
+const infoTypePattern = /^[A-Za-z0-9_]{1,64}$/
+
+/** @internal */
+export const make = ({ config, forget, storeTicket }: Dependencies) => {
+  const token = Redacted.value(config.token)
+  const aesKey = Redacted.value(config.aesKey)
+  const componentAppId = config.componentAppId
+  const maxAgeMillis = Duration.toMillis(config.pushMaxAge)
+  /** (timestamp, nonce, signature) of pushes handled or in hand, with when they may be forgotten. */
+  const seen = new Map<string, number>()
+
+  const sweep = (now: number) => {
+    for (const [key, until] of seen) {
+      if (until > now && seen.size < maxRemembered) break
+      seen.delete(key)
+    }
+  }
+
+  /** The message's fields, each a bounded printable value; `undefined` when a required one is missing or odd. */
+  const text = (fields: ReadonlyMap<string, string>, name: string, pattern: RegExp = printable) => {
+    const value = fields.get(name)
+    return value !== undefined && pattern.test(value) ? value : undefined
+  }
+
+  const interpret = (
+    fields: ReadonlyMap<string, string>
+  ): Effect.Effect<PushEvent, WeChatError.InvalidPush | WeChatError.TokenStoreError> => {
+    if (fields.get("AppId") !== componentAppId) return refuse("WrongAppId", "the message names another platform")
+    const createTimeText = text(fields, "CreateTime", timestampPattern)
+    const infoType = text(fields, "InfoType", infoTypePattern)
+    if (createTimeText === undefined || infoType === undefined) {
+      return malformed("the message has no valid CreateTime or InfoType")
+    }
+    const createTime = Number(createTimeText)
+    switch (infoType) {
+      case "component_verify_ticket": {
+        const ticket = text(fields, "ComponentVerifyTicket")
+        if (ticket === undefined) return malformed("the ticket is missing or not printable")
+        const event = PushEvent.ComponentVerifyTicket({ componentAppId, createTime, ticket: Redacted.make(ticket) })
+        return Effect.as(storeTicket(event.ticket, createTime * 1000), event)
+      }
+      case "authorized":
+      case "updateauthorized": {
+        const authorizerAppId = text(fields, "AuthorizerAppid", /^[A-Za-z0-9_-]{1,64}$/)
+        const code = text(fields, "AuthorizationCode")
+        const expiredTime = text(fields, "AuthorizationCodeExpiredTime", timestampPattern)
+        const preAuthCode = fields.get("PreAuthCode")
+        if (authorizerAppId === undefined || code === undefined || expiredTime === undefined) {
+          return malformed("the authorization's appid, code or expiry is missing or not valid")
+        }
+        if (preAuthCode !== undefined && preAuthCode !== "" && !printable.test(preAuthCode)) {
+          return malformed("the pre-authorization code is not printable")
+        }
+        const authorization: AuthorizationFields = {
+          componentAppId,
+          createTime,
+          authorizerAppId,
+          authorizationCode: Redacted.make(code),
+          authorizationCodeExpiredTime: Number(expiredTime),
+          preAuthCode: preAuthCode === undefined || preAuthCode === "" ? undefined : Redacted.make(preAuthCode)
+        }
+        return Effect.succeed(
+          infoType === "authorized" ? PushEvent.Authorized(authorization) : PushEvent.UpdateAuthorized(authorization)
+        )
+      }
+      case "unauthorized": {
+        const authorizerAppId = text(fields, "AuthorizerAppid", /^[A-Za-z0-9_-]{1,64}$/)
+        if (authorizerAppId === undefined) return malformed("the unauthorized appid is missing or not valid")
+        const event = PushEvent.Unauthorized({ componentAppId, createTime, authorizerAppId })
+        // an appid too long for the store's keys was never stored
+        return authorizerAppId.length <= 45
+          ? Effect.as(forget(authorizerAppId, createTime * 1000), event)
+          : Effect.succeed(event)
+      }
+      default:
+        return Effect.succeed(PushEvent.Unrecognized({ componentAppId, createTime, infoType }))
+    }
+  }
+
+  const accept = <E = never, R = never>(
+    request: PushRequest,
+    onEvent?: ((event: PushEvent) => Effect.Effect<void, E, R>) | undefined
+  ): Effect.Effect<PushEvent, PushError | E, R> =>
+    Effect.suspend((): Effect.Effect<PushEvent, PushError | E, R> => {
+      if (typeof request !== "object" || request === null) {
+        return invalidArgument("request", "must be { query, body }")
+      }
+      if (onEvent !== undefined && typeof onEvent !== "function") {
+        return invalidArgument("onEvent", "must be a function returning an Effect")
+      }
+      const params = paramsOf(request.query)
+      if (params === undefined) {
+        return invalidArgument("request.query", "must be URLSearchParams, a query string or an object of strings")
+      }
+      const rawBody: unknown = request.body
+      let body: string
+      if (typeof rawBody === "string") {
+        if (rawBody.length > Xml.maxPushBytes) return refuse("TooLarge", `the body is over ${Xml.maxPushBytes} bytes`)
+        body = rawBody
+      } else if (rawBody instanceof Uint8Array) {
+        if (rawBody.length > Xml.maxPushBytes) return refuse("TooLarge", `the body is over ${Xml.maxPushBytes} bytes`)
+        try {
+          body = utf8.decode(rawBody)
+        } catch {
+          return malformed("the body is not UTF-8")
+        }
+      } else {
+        return invalidArgument("request.body", "must be the body as a string or bytes")
+      }
+      const timestamp = params.get("timestamp")
+      const nonce = params.get("nonce")
+      const msgSignature = params.get("msg_signature")
+      const encryptType = params.get("encrypt_type")
+      if (timestamp === undefined || !timestampPattern.test(timestamp)) {
+        return malformed("the timestamp parameter is missing or not a number")
+      }
+      if (nonce === undefined || !noncePattern.test(nonce)) return malformed("the nonce parameter is missing or odd")
+      if (msgSignature === undefined) return malformed("the msg_signature parameter is missing")
+      if (encryptType !== undefined && encryptType !== "aes") return malformed("encrypt_type is not aes")
+      const outer = Xml.parseFlat(body)
+      if (Either.isLeft(outer)) return Effect.fail(outer.left)
+      const encrypted = outer.right.get("Encrypt")
+      if (encrypted === undefined) return malformed("the body has no Encrypt field")
+      const toAppId = outer.right.get("AppId")
+      if (toAppId !== undefined && toAppId !== componentAppId) {
+        return refuse("WrongAppId", "the push is addressed to another platform")
+      }
+      if (!Crypto.verifySignature(token, timestamp, nonce, encrypted, msgSignature)) {
+        return refuse("BadSignature", "msg_signature does not match (not from WeChat, or another token)")
+      }
+      return Effect.clockWith((clock) => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const sentAt = Number(timestamp) * 1000
+        if (Math.abs(now - sentAt) > maxAgeMillis) {
+          return refuse("Stale", `the push was sent more than ${Duration.format(config.pushMaxAge)} away from now`)
+        }
+        const key = `${timestamp}\u0000${nonce}\u0000${msgSignature.toLowerCase()}`
+        sweep(now)
+        const until = seen.get(key)
+        if (until !== undefined && until > now) return Effect.succeed(PushEvent.Duplicate())
+        // claimed now, so a concurrent copy is a duplicate; released unless the push is fully handled
+        seen.set(key, sentAt + maxAgeMillis)
+        const decrypted = Crypto.decrypt(aesKey, encrypted, componentAppId)
+        const handled = Either.isLeft(decrypted)
+          ? Effect.fail(decrypted.left)
+          : Effect.flatMap(
+            Either.match(Xml.parseFlat(decrypted.right), { onLeft: Effect.fail, onRight: interpret }),
+            (event): Effect.Effect<PushEvent, PushError | E, R> =>
+              onEvent === undefined ? Effect.succeed(event) : Effect.as(
+                Effect.suspend((): Effect.Effect<void, E | WeChatError.InvalidArgument, R> => {
+                  const reaction: unknown = onEvent(event)
+                  return Effect.isEffect(reaction)
+                    ? reaction as Effect.Effect<void, E, R>
+                    : invalidArgument("onEvent", "must return an Effect")
+                }),
+                event
+              )
+          )
+        return Effect.onExit(handled, (exit) =>
+          Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => {
+            if (seen.get(key) === sentAt + maxAgeMillis) seen.delete(key)
+          }))
+      })
+    })
+
+  return { accept }
+}

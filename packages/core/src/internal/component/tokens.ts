@@ -1,0 +1,221 @@
+/**
+ * A platform's tokens, all in the `AppTokenStore` under these keys (the stores' 64-character limit
+ * is why appids are at most 45 characters here):
+ *
+ * - `component-ticket:<componentAppId>`: the last `component_verify_ticket` WeChat pushed
+ *   (obtained at its `CreateTime`, valid 12 hours).
+ * - `component-token:<componentAppId>`: the component access token.
+ * - `authorizer-refresh:<appId>`: the refresh token of an app that authorized the platform
+ *   (kept 10 years: it lasts until the app withdraws its authorization).
+ * - `<appId>`: the authorized app's access token, which is that app's app token.
+ *
+ * The component token and each authorizer token are `AppToken` services fed by a source of their
+ * own, so they follow `AppToken`'s rules: single-flight in the process, one fetcher across
+ * processes under the `RefreshLock`, refreshed in their last 5 minutes, re-fetched after WeChat
+ * rejects them.
+ *
+ * @internal
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
+import * as AppToken from "../../AppToken.js"
+import * as AppTokenStore from "../../AppTokenStore.js"
+import * as RefreshLock from "../../RefreshLock.js"
+import type * as WeChatApi from "../../WeChatApi.js"
+import * as WeChatConfig from "../../WeChatConfig.js"
+import * as WeChatError from "../../WeChatError.js"
+import { type ComponentConfigShape, isAppId } from "./config.js"
+
+/** @internal */
+export const keys = {
+  ticket: (componentAppId: string) => `component-ticket:${componentAppId}`,
+  componentToken: (componentAppId: string) => `component-token:${componentAppId}`,
+  authorizerRefresh: (appId: string) => `authorizer-refresh:${appId}`
+} as const
+
+/** How long a ticket is valid after WeChat pushed it. @internal */
+export const ticketLifetime = Duration.hours(12)
+
+const refreshTokenLifetime = Duration.days(3650)
+
+/** What an authorization gave the platform. @internal */
+export interface Authorization {
+  readonly authorizerAppId: string
+  /** The ids of the permission sets (`funcscope_category`) the app granted. */
+  readonly funcInfo: ReadonlyArray<number>
+}
+
+/** @internal */
+export interface Dependencies {
+  readonly config: ComponentConfigShape
+  readonly store: AppTokenStore.AppTokenStoreShape
+  readonly lock: RefreshLock.RefreshLockShape
+  /** The component endpoints, already retrying as the default policy says. */
+  readonly api: WeChatApi.ComponentApiShape
+  /** The HttpClient and Scope the token services are built with. */
+  readonly context: Context.Context<HttpClient.HttpClient | Scope.Scope>
+}
+
+/** @internal */
+export const make = ({ api, config, context, lock, store }: Dependencies) =>
+  Effect.gen(function*() {
+    const componentAppId = config.componentAppId
+    const ticketKey = keys.ticket(componentAppId)
+    const now = Clock.currentTimeMillis
+
+    /**
+     * The `WeChatConfig` an `AppToken` of the platform reads: `appId` names its store key and lock;
+     * the source replaces every request it would make, so no secret is there to send, and it signs
+     * no state.
+     */
+    const tokenConfig = (key: string): WeChatConfig.WeChatConfigShape => ({
+      appId: key,
+      appSecret: Redacted.make(""),
+      apiBaseUrl: config.apiBaseUrl,
+      openBaseUrl: config.openBaseUrl,
+      timeout: config.timeout,
+      stateSecret: Redacted.make(new Uint8Array(Crypto.randomBytes(32))),
+      stateTtl: Duration.minutes(10),
+      cipherKeys: [],
+      maxResponseBytes: config.maxResponseBytes
+    })
+
+    /** An `AppToken` over `source`, stored under `key`, sharing the platform's store, lock and client. */
+    const tokenService = (key: string, source: AppToken.Source) =>
+      AppToken.makeWith({ source }).pipe(
+        Effect.provideService(WeChatConfig.WeChatConfig, tokenConfig(key)),
+        Effect.provideService(AppTokenStore.AppTokenStore, store),
+        Effect.provideService(RefreshLock.RefreshLock, lock),
+        Effect.provide(context),
+        // the only options are a source, a function
+        Effect.orDie
+      )
+
+    const componentToken = yield* tokenService(
+      keys.componentToken(componentAppId),
+      () =>
+        Effect.flatMap(store.get(ticketKey), (ticket) =>
+          Option.isNone(ticket)
+            ? Effect.fail(new WeChatError.ComponentTicketMissing({ componentAppId }))
+            : Effect.map(api.componentToken(ticket.value.accessToken), (answer) => ({
+              access_token: answer.component_access_token,
+              expires_in: answer.expires_in
+            })))
+    )
+
+    /** Stores `token` under `key` as obtained `now`, valid `seconds`. */
+    const put = (key: string, token: Redacted.Redacted<string>, lifetimeMillis: number) =>
+      Effect.flatMap(now, (at) =>
+        store.set(
+          key,
+          new AppTokenStore.AppAccessToken({ accessToken: token, obtainedAt: at, expiresAt: at + lifetimeMillis })
+        ))
+
+    const refreshLifetime = Duration.toMillis(refreshTokenLifetime)
+
+    const noRefreshToken = new WeChatError.AuthorizerRefreshTokenInvalid({
+      errcode: 61023,
+      errmsg: "no authorizer refresh token is stored for this app: it has not authorized the platform, or it withdrew",
+      endpoint: "api_authorizer_token"
+    })
+
+    const authorizerSource = (appId: string): AppToken.Source => () =>
+      Effect.gen(function*() {
+        const refreshKey = keys.authorizerRefresh(appId)
+        const stored = yield* store.get(refreshKey)
+        if (Option.isNone(stored)) return yield* Effect.fail(noRefreshToken)
+        const refreshToken = stored.value.accessToken
+        const answer = yield* componentToken.withToken((token) => api.authorizerToken(token, appId, refreshToken))
+        const next = answer.authorizer_refresh_token
+        if (next !== undefined && Redacted.value(next) !== Redacted.value(refreshToken)) {
+          yield* put(refreshKey, next, refreshLifetime)
+        }
+        return { access_token: answer.authorizer_access_token, expires_in: answer.expires_in }
+      })
+
+    // built on first use, one per app; the semaphore keeps it to one even when callers race
+    const authorizers = new Map<string, AppToken.AppTokenShape>()
+    const maxAuthorizers = 100_000
+    const building = yield* Effect.makeSemaphore(1)
+    const appToken = (appId: string): Effect.Effect<AppToken.AppTokenShape, WeChatError.InvalidArgument> =>
+      Effect.suspend(() => {
+        if (!isAppId(appId)) {
+          return Effect.fail(
+            new WeChatError.InvalidArgument({
+              argument: "appId",
+              description: "must be 1 to 45 characters of [A-Za-z0-9_-]"
+            })
+          )
+        }
+        const built = authorizers.get(appId)
+        if (built !== undefined) return Effect.succeed(built)
+        return building.withPermits(1)(Effect.suspend(() => {
+          const again = authorizers.get(appId)
+          if (again !== undefined) return Effect.succeed(again)
+          return Effect.map(tokenService(appId, authorizerSource(appId)), (service) => {
+            if (authorizers.size >= maxAuthorizers) authorizers.delete(authorizers.keys().next().value!)
+            authorizers.set(appId, service)
+            return service
+          })
+        }))
+      })
+
+    const malformed = (description: string) =>
+      new WeChatError.MalformedResponse({ endpoint: "api_query_auth", description })
+
+    /** An authorization code for the authorizer's tokens, stored; what the app granted. */
+    const queryAuth = (
+      authorizationCode: string | Redacted.Redacted<string>
+    ): Effect.Effect<Authorization, AppToken.AppTokenError> =>
+      Effect.suspend(() => {
+        const code: unknown = Redacted.isRedacted(authorizationCode)
+          ? Redacted.value(authorizationCode)
+          : authorizationCode
+        if (typeof code !== "string" || !/^[\x21-\x7e]{1,512}$/.test(code)) {
+          return Effect.fail(
+            new WeChatError.InvalidArgument({
+              argument: "authorizationCode",
+              description: "must be 1 to 512 printable characters (or a Redacted string of them)"
+            })
+          )
+        }
+        return Effect.gen(function*() {
+          const answer = yield* componentToken.withToken((token) => api.queryAuth(token, code))
+          const info = answer.authorization_info
+          const appId = info.authorizer_appid
+          if (!isAppId(appId)) return yield* Effect.fail(malformed("the authorizer appid is longer than 45 characters"))
+          yield* put(keys.authorizerRefresh(appId), info.authorizer_refresh_token, refreshLifetime)
+          yield* put(appId, info.authorizer_access_token, info.expires_in * 1000)
+          return {
+            authorizerAppId: appId,
+            funcInfo: info.func_info.map((entry) => entry.funcscope_category.id)
+          } satisfies Authorization
+        })
+      })
+
+    /** After `unauthorized`: the app's refresh and access tokens are void from `at` on (a later authorization wins). */
+    const forget = (appId: string, at: number) => {
+      const void_ = new AppTokenStore.AppAccessToken({ accessToken: Redacted.make(""), obtainedAt: at, expiresAt: at })
+      return Effect.zipRight(store.set(keys.authorizerRefresh(appId), void_), store.set(appId, void_))
+    }
+
+    /** A pushed ticket, stored as obtained at its `CreateTime`: an older push never replaces a newer ticket. */
+    const storeTicket = (ticket: Redacted.Redacted<string>, createdAt: number) =>
+      store.set(
+        ticketKey,
+        new AppTokenStore.AppAccessToken({
+          accessToken: ticket,
+          obtainedAt: createdAt,
+          expiresAt: createdAt + Duration.toMillis(ticketLifetime)
+        })
+      )
+
+    return { appToken, componentToken, forget, queryAuth, storeTicket }
+  })
