@@ -87,6 +87,11 @@ export * as WeChatApi from "./WeChatApi.js"
 /**
  * @since 0.1.0
  */
+export * as WeChatApps from "./WeChatApps.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as WeChatConfig from "./WeChatConfig.js"
 
 /**

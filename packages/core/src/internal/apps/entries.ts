@@ -1,0 +1,272 @@
+/**
+ * The registry's configuration, checked: its options (a list of apps or a resolver, the TTLs and
+ * capacity, the state secret), and each app, from the list at start or from the resolver on first
+ * use. Every mistake is a `ConfigError` naming the field (`apps.3.appSecret`), never its value.
+ *
+ * @internal
+ */
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as AppToken from "../../AppToken.js"
+import * as RetryPolicy from "../../RetryPolicy.js"
+import type * as StateToken from "../../StateToken.js"
+import * as WeChatConfig from "../../WeChatConfig.js"
+
+/** The registry-wide part of every app's configuration: the state key and the default state lifetime. @internal */
+export interface Shared {
+  readonly stateSecret: Redacted.Redacted<Uint8Array>
+  readonly stateTtl: Duration.Duration
+  /** Whether a `Component` is in the registry's context (component apps need one). */
+  readonly component: boolean
+}
+
+/** An app called with its own appid and secret. @internal */
+export interface DirectApp {
+  readonly _tag: "Direct"
+  readonly appId: string
+  /** Its `WeChatConfig`, with the registry's state key. */
+  readonly config: WeChatConfig.WeChatConfigShape
+  /** What states of this app are signed with: the config itself. */
+  readonly state: StateToken.StateConfig
+  readonly policy: RetryPolicy.RetryPolicy
+  readonly appToken: AppToken.Options | undefined
+}
+
+/** An app the registry's third-party platform acts for. @internal */
+export interface ComponentApp {
+  readonly _tag: "Component"
+  readonly appId: string
+  readonly state: StateToken.StateConfig
+  readonly policy: RetryPolicy.RetryPolicy
+}
+
+/** An app, checked. @internal */
+export type App = DirectApp | ComponentApp
+
+/** The registry's options, checked. @internal */
+export type Source =
+  | { readonly _tag: "List"; readonly apps: ReadonlyArray<unknown> }
+  | {
+    readonly _tag: "Resolve"
+    readonly resolve: (appId: string) => unknown
+    readonly ttl: Duration.Duration
+    readonly unknownTtl: Duration.Duration
+    readonly capacity: number
+    readonly resolveTimeout: Duration.Duration
+  }
+
+/** WeChatConfig's rule for an appid, for component apps (which have no `WeChatConfig` of their own). */
+const appIdPattern = /^[A-Za-z0-9_-]{1,64}$/
+
+/** Whether a caller's appid can name an app at all. @internal */
+export const isAppId = (appId: unknown): appId is string => typeof appId === "string" && appIdPattern.test(appId)
+
+const invalid = (path: ReadonlyArray<string>, message: string) =>
+  Either.left(ConfigError.InvalidData([...path], message))
+
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** The defaults of a resolving registry. @internal */
+export const defaults = {
+  ttl: Duration.minutes(5),
+  unknownTtl: Duration.minutes(1),
+  capacity: 10_000,
+  resolveTimeout: Duration.seconds(5)
+} as const
+
+/** The largest `capacity` (and list) accepted. */
+const maxApps = 10_000_000
+
+const duration = (
+  name: string,
+  input: unknown,
+  fallback: Duration.Duration,
+  allowZero: boolean
+): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
+  if (input === undefined) return Either.right(fallback)
+  // a number is milliseconds: NaN or a negative one is refused (Duration would read it as zero)
+  if (typeof input === "number" && !(input >= 0)) return invalid([name], "must be a positive, finite duration")
+  const decoded = Duration.decodeUnknown(input)
+  return Option.isSome(decoded) && Duration.isFinite(decoded.value) &&
+      (allowZero || Duration.greaterThan(decoded.value, Duration.zero))
+    ? Either.right(decoded.value)
+    : invalid([name], `must be a ${allowZero ? "non-negative" : "positive"}, finite duration, e.g. "5 minutes"`)
+}
+
+/** The first argument of `WeChatApps.layer`. @internal */
+export const source = (options: unknown): Either.Either<Source, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    if (!isObject(options)) {
+      return yield* invalid([], "expected { apps: [...] } or { resolve: (appId) => Effect }")
+    }
+    const hasApps = options.apps !== undefined
+    const hasResolve = options.resolve !== undefined
+    if (hasApps === hasResolve) {
+      return yield* invalid(
+        hasApps ? ["resolve"] : [],
+        hasApps ? "give either apps or resolve, not both" : "expected { apps: [...] } or { resolve: (appId) => Effect }"
+      )
+    }
+    if (hasApps) {
+      if (!Array.isArray(options.apps)) return yield* invalid(["apps"], "must be an array of apps")
+      if (options.apps.length > maxApps) return yield* invalid(["apps"], `must hold at most ${maxApps} apps`)
+      for (const field of ["ttl", "unknownTtl", "capacity", "resolveTimeout"]) {
+        if (options[field] !== undefined) return yield* invalid([field], "applies to a resolver only (resolve)")
+      }
+      return { _tag: "List", apps: options.apps } as const
+    }
+    if (typeof options.resolve !== "function") {
+      return yield* invalid(["resolve"], "must be a function from an appid to an Effect")
+    }
+    const ttl = yield* duration("ttl", options.ttl, defaults.ttl, false)
+    const unknownTtl = yield* duration("unknownTtl", options.unknownTtl, Duration.min(defaults.unknownTtl, ttl), true)
+    const resolveTimeout = yield* duration("resolveTimeout", options.resolveTimeout, defaults.resolveTimeout, false)
+    const capacity = options.capacity ?? defaults.capacity
+    if (typeof capacity !== "number" || !Number.isSafeInteger(capacity) || capacity < 1 || capacity > maxApps) {
+      return yield* invalid(["capacity"], `must be an integer from 1 to ${maxApps}`)
+    }
+    return {
+      _tag: "Resolve",
+      resolve: options.resolve as (appId: string) => unknown,
+      ttl,
+      unknownTtl,
+      capacity,
+      resolveTimeout
+    } as const
+  })
+
+/**
+ * The second argument of `WeChatApps.layer`: the state secret, made into a key by `WeChatConfig`'s
+ * own rule (so every app's config carries the same key), and the default state lifetime.
+ *
+ * @internal
+ */
+export const shared = (
+  options: unknown,
+  component: boolean
+): Either.Either<Shared, ConfigError.ConfigError> => {
+  if (!isObject(options)) return invalid([], "expected { stateSecret }")
+  if (options.stateSecret === undefined) {
+    return Either.left(ConfigError.MissingData(["stateSecret"], "the registry's state secret is missing"))
+  }
+  return WeChatConfig.makeEither({
+    appId: "wxauthapps",
+    appSecret: "unused",
+    stateSecret: options.stateSecret as string,
+    stateTtl: options.stateTtl as Duration.DurationInput | undefined
+  }).pipe(Either.map((config) => ({ stateSecret: config.stateSecret, stateTtl: config.stateTtl, component })))
+}
+
+/** Fields that belong to the registry or to direct apps, refused where they do not apply. */
+const directOnly = ["appSecret", "apiBaseUrl", "openBaseUrl", "timeout", "cipherKeys", "maxResponseBytes", "appToken"]
+
+const noCipherKeys: ReadonlyArray<never> = []
+
+/**
+ * One app: `{ appId, appSecret, ...WeChatConfig.Options, policy?, appToken? }` (direct) or
+ * `{ appId, component: true, policy? }`. Paths are relative to the app.
+ *
+ * @internal
+ */
+export const app = (raw: unknown, registry: Shared): Either.Either<App, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    if (!isObject(raw)) {
+      return yield* invalid([], "must be an app: { appId, appSecret, ... } or { appId, component: true }")
+    }
+    if (raw.stateSecret !== undefined) {
+      return yield* invalid(
+        ["stateSecret"],
+        "is the registry's (WeChatApps.layer's second argument), shared by every app: leave it out of the app"
+      )
+    }
+    const policy = yield* RetryPolicy.make(raw.policy as RetryPolicy.Overrides | undefined)
+    const component = raw.component
+    if (component !== undefined && component !== true && component !== false) {
+      return yield* invalid(["component"], "must be true (an app of the registry's third-party platform) or absent")
+    }
+    if (component === true) {
+      if (!isAppId(raw.appId)) {
+        return yield* invalid(["appId"], "the WeChat appid must be 1 to 64 characters of [A-Za-z0-9_-]")
+      }
+      const own = directOnly.find((field) => raw[field] !== undefined)
+      if (own !== undefined) {
+        return yield* invalid([own], "a component app is called through the platform: it has no such setting")
+      }
+      if (!registry.component) {
+        return yield* invalid(
+          ["component"],
+          "a component app needs a Component (Component.layer) in the registry's context"
+        )
+      }
+      const state: StateToken.StateConfig = {
+        appId: raw.appId,
+        stateSecret: registry.stateSecret,
+        stateTtl: yield* duration("stateTtl", raw.stateTtl, registry.stateTtl, false)
+      }
+      return { _tag: "Component", appId: raw.appId, state, policy } satisfies ComponentApp
+    }
+    const appToken = raw.appToken
+    if (appToken !== undefined && !isObject(appToken)) {
+      return yield* invalid(["appToken"], "must be AppToken options: { mode?, refreshWithin?, source? }")
+    }
+    const checked = yield* WeChatConfig.makeEither({
+      ...(raw as unknown as WeChatConfig.Options),
+      stateTtl: (raw.stateTtl ?? registry.stateTtl) as Duration.DurationInput
+    })
+    // one state key object and one empty key list for every app: an idle app costs its own fields only
+    const config: WeChatConfig.WeChatConfigShape = {
+      ...checked,
+      stateSecret: registry.stateSecret,
+      cipherKeys: checked.cipherKeys.length === 0 ? noCipherKeys : checked.cipherKeys
+    }
+    return {
+      _tag: "Direct",
+      appId: config.appId,
+      config,
+      state: config,
+      policy,
+      appToken: appToken as AppToken.Options | undefined
+    } satisfies DirectApp
+  })
+
+const samePolicy = (a: RetryPolicy.RetryPolicy, b: RetryPolicy.RetryPolicy): boolean =>
+  a === b ||
+  (a.retryOn === b.retryOn && a.retrySchedule === b.retrySchedule && a.exchangeRetryOn === b.exchangeRetryOn &&
+    a.exchangeRetrySchedule === b.exchangeRetrySchedule && a.refreshOn === b.refreshOn &&
+    Duration.equals(a.refreshSkew, b.refreshSkew) && Duration.equals(a.codeMemoTtl, b.codeMemoTtl))
+
+const sameConfig = (a: WeChatConfig.WeChatConfigShape, b: WeChatConfig.WeChatConfigShape): boolean =>
+  a === b ||
+  (a.appId === b.appId && Redacted.value(a.appSecret) === Redacted.value(b.appSecret) &&
+    a.apiBaseUrl === b.apiBaseUrl &&
+    a.openBaseUrl === b.openBaseUrl && Duration.equals(a.timeout, b.timeout) &&
+    Duration.equals(a.stateTtl, b.stateTtl) && a.maxResponseBytes === b.maxResponseBytes &&
+    a.cipherKeys.length === b.cipherKeys.length && a.cipherKeys.every((key, i) => key === b.cipherKeys[i]))
+
+/**
+ * Whether services built for `a` serve `b` as well: the same settings (a resolver that answers an
+ * equal configuration again keeps the app's services; a changed secret or URL rebuilds them).
+ *
+ * @internal
+ */
+export const sameApp = (a: App, b: App): boolean => {
+  if (a === b) return true
+  if (a._tag !== b._tag || a.appId !== b.appId || !samePolicy(a.policy, b.policy)) return false
+  if (!Duration.equals(a.state.stateTtl, b.state.stateTtl)) return false
+  if (a._tag === "Component") return true
+  const other = b as DirectApp
+  return sameAppTokenOptions(a.appToken, other.appToken) && sameConfig(a.config, other.config)
+}
+
+const sameAppTokenOptions = (a: AppToken.Options | undefined, b: AppToken.Options | undefined): boolean => {
+  if (a === b) return true
+  if (a === undefined || b === undefined) return false
+  const within = (options: AppToken.Options) =>
+    options.refreshWithin === undefined ? undefined : Duration.decodeUnknown(options.refreshWithin)
+  const [wa, wb] = [within(a), within(b)]
+  return a.mode === b.mode && a.source === b.source &&
+    (wa === undefined || wb === undefined ? wa === wb : Option.getEquivalence(Duration.Equivalence)(wa, wb))
+}

@@ -1,0 +1,553 @@
+import { assert, describe, it } from "@effect/vitest"
+import { AppTokenStore, StateToken, TokenStore, WeChatApps, WeChatConfig } from "@wxauth/core"
+import { Sandbox } from "@wxauth/sandbox"
+import * as Cause from "effect/Cause"
+import * as ConfigError from "effect/ConfigError"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+
+const redirectUri = "https://apps.example.com/wechat/callback"
+const stateSecret = "the registry's state secret, long enough"
+
+const officialAccount = (n: number): Sandbox.SandboxApp => ({
+  appId: `wxsandboxoa${String(n).padStart(7, "0")}`,
+  secret: `secret-of-official-account-${n}`,
+  kind: "officialAccount",
+  name: `Official account ${n}`,
+  bound: true
+})
+const a = officialAccount(1)
+const b = officialAccount(2)
+const mini = Sandbox.defaultApps.miniProgram
+
+const direct = (app: Sandbox.SandboxApp): WeChatApps.DirectApp => ({ appId: app.appId, appSecret: app.secret })
+
+/** A sandbox with `apps`, and the registry on its in-process client with a memory token store. */
+const registry = <E, R>(
+  apps: WeChatApps.ListOptions | WeChatApps.ResolveOptions<E, R>,
+  sandboxApps: ReadonlyArray<Sandbox.SandboxApp> = [a, b, mini]
+) =>
+  (WeChatApps.layer(apps as WeChatApps.ListOptions, { stateSecret }) as Layer.Layer<
+    WeChatApps.WeChatApps,
+    ConfigError.ConfigError,
+    any
+  >).pipe(
+    Layer.provideMerge(Layer.merge(TokenStore.layerMemory, AppTokenStore.layerMemory)),
+    Layer.provide(Sandbox.layerHttpClient),
+    Layer.provideMerge(Sandbox.layer({ apps: sandboxApps }))
+  ) as Layer.Layer<
+    WeChatApps.WeChatApps | Sandbox.Sandbox | TokenStore.TokenStore | AppTokenStore.AppTokenStore,
+    ConfigError.ConfigError
+  >
+
+const ListLayer = registry({ apps: [direct(a), direct(b), direct(mini)] })
+
+/** Consents as `user` in `appId`'s consent page with the state of `authorizeUrl`, as a browser would. */
+const consent = (appId: string, user: string, options?: { readonly binding?: string; readonly returnTo?: string }) =>
+  Effect.gen(function*() {
+    const apps = yield* WeChatApps.WeChatApps
+    const sandbox = yield* Sandbox.Sandbox
+    const { state, url } = yield* apps.authorizeUrl(appId, {
+      redirectUri,
+      scope: "snsapi_userinfo",
+      binding: options?.binding,
+      returnTo: options?.returnTo
+    })
+    const callback = yield* sandbox.approve({ appId, user, scope: "snsapi_userinfo", redirectUri, state })
+    return { state, url, callback }
+  })
+
+const builds = (service: "oauth" | "miniProgram" | "appToken") =>
+  Effect.map(Metric.value(WeChatApps.buildsTotal.pipe(Metric.tagged("service", service))), (state) => state.count)
+
+const stats = Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.stats)
+
+/** Base62 as StateToken's comment describes it, for byte-level tampering. */
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+const digitsFor = (bytes: number) => {
+  let length = 0
+  for (let power = 1n; power < 1n << BigInt(8 * bytes); power *= 62n) length++
+  return length
+}
+const stateBytes = (state: string): Buffer => {
+  let n = 0
+  while (digitsFor(n) < state.length) n++
+  let value = 0n
+  for (const c of state) value = value * 62n + BigInt(base62.indexOf(c))
+  return Buffer.from(value.toString(16).padStart(2 * n, "0"), "hex")
+}
+const stateText = (bytes: Buffer): string => {
+  let value = BigInt(`0x0${bytes.toString("hex")}`)
+  let text = ""
+  for (let i = 0; i < digitsFor(bytes.length); i++) {
+    text = base62[Number(value % 62n)] + text
+    value /= 62n
+  }
+  return text
+}
+
+const withState = (callback: string, state: string) => {
+  const url = new URL(callback)
+  url.searchParams.set("state", state)
+  return url.toString()
+}
+
+describe("WeChatApps: logins of many apps through one callback", () => {
+  it.effect("each app's login: the URL is the app's, the callback finds the app from the state", () =>
+    Effect.gen(function*() {
+      const apps = yield* WeChatApps.WeChatApps
+      const sandbox = yield* Sandbox.Sandbox
+      for (const app of [a, b]) {
+        const { callback, state, url } = yield* consent(app.appId, "alice", { returnTo: "/orders?id=7" })
+        assert.strictEqual(new URL(url).searchParams.get("appid"), app.appId)
+        assert.strictEqual(StateToken.appIdOf(state), app.appId)
+        const result = yield* apps.handleCallback(callback)
+        assert.strictEqual(result.appId, app.appId)
+        assert.strictEqual(result.returnTo, "/orders?id=7")
+        assert.strictEqual(result.token.openid, sandbox.openidOf(app.appId, "alice"))
+        const oauth = yield* apps.oauth(app.appId)
+        assert.isTrue(Option.isSome(yield* oauth.getToken(result.token.openid)))
+        const user = yield* oauth.getUser(result.token.openid)
+        assert.strictEqual(user.openid, result.token.openid)
+      }
+      // alice has one openid per app, and each app's token is stored under that app only
+      const store = yield* TokenStore.TokenStore
+      assert.isTrue(Option.isNone(yield* store.get(b.appId, sandbox.openidOf(a.appId, "alice"))))
+    }).pipe(Effect.provide(ListLayer)))
+
+  it.effect("a state for app A cannot complete a login for app B", () =>
+    Effect.gen(function*() {
+      const apps = yield* WeChatApps.WeChatApps
+      const sandbox = yield* Sandbox.Sandbox
+      const { state } = yield* apps.authorizeUrl(a.appId, { redirectUri })
+      // B's consent page, redirected with A's state: the code is B's, the state says A
+      const callback = yield* sandbox.approve({
+        appId: b.appId,
+        user: "alice",
+        scope: "snsapi_base",
+        redirectUri,
+        state
+      })
+      const failed = yield* Effect.flip(apps.handleCallback(callback))
+      // the code goes to WeChat as A's, which refuses it: no token for anyone
+      assert.strictEqual(failed._tag, "InvalidCode")
+      const store = yield* TokenStore.TokenStore
+      assert.isTrue(Option.isNone(yield* store.get(b.appId, sandbox.openidOf(b.appId, "alice"))))
+      assert.isTrue(Option.isNone(yield* store.get(a.appId, sandbox.openidOf(a.appId, "alice"))))
+      // a callback that names B while its state names A: refused before anything is sent
+      const before = (yield* stats).access_token
+      const naming = new URL(callback)
+      naming.searchParams.set("appid", b.appId)
+      const mismatch = yield* Effect.flip(apps.handleCallback(naming.toString()))
+      assert.strictEqual(mismatch._tag, "StateMismatch")
+      assert.strictEqual(mismatch._tag === "StateMismatch" && mismatch.reason, "Mismatch")
+      assert.strictEqual((yield* stats).access_token, before)
+      // B's own service refuses A's state too (the state is bound to A under the MAC)
+      const oauthB = yield* apps.oauth(b.appId)
+      const refused = yield* Effect.flip(oauthB.handleCallback(callback))
+      assert.strictEqual(refused._tag === "StateMismatch" && refused.reason, "BadSignature")
+      assert.strictEqual((yield* stats).access_token, before)
+    }).pipe(Effect.provide(ListLayer)))
+
+  it.effect("a state whose appid is changed to another app's fails the MAC, and costs no lookup", () =>
+    Effect.gen(function*() {
+      const resolved: Array<string> = []
+      const layer = registry({
+        resolve: (appId: string) => {
+          resolved.push(appId)
+          return Effect.succeed([a, b].map(direct).find((app) => app.appId === appId))
+        }
+      })
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const { callback, state } = yield* consent(a.appId, "alice", { binding: "cookie" })
+        const bytes = stateBytes(state)
+        assert.strictEqual(stateText(bytes), state)
+        // header, issued, expires, nonce; then the appid's length and its text
+        assert.strictEqual(bytes.toString("latin1", 18, 18 + a.appId.length), a.appId)
+        bytes.write(b.appId, 18, "latin1")
+        const forged = stateText(bytes)
+        assert.strictEqual(StateToken.appIdOf(forged), b.appId)
+        const before = resolved.length
+        const failed = yield* Effect.flip(apps.handleCallback(withState(callback, forged), { binding: "cookie" }))
+        assert.strictEqual(failed._tag === "StateMismatch" && failed.reason, "BadSignature")
+        assert.strictEqual(resolved.length, before, "B was not looked up")
+        // the untouched state still logs in
+        const result = yield* apps.handleCallback(callback, { binding: "cookie" })
+        assert.strictEqual(result.appId, a.appId)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a state naming an app the registry does not have is UnknownApp; other failures keep their tags", () =>
+    Effect.gen(function*() {
+      const apps = yield* WeChatApps.WeChatApps
+      const sandbox = yield* Sandbox.Sandbox
+      // another registry with the same secret knows C; this one does not
+      const c = officialAccount(3)
+      const config = Either.getOrThrow(WeChatConfig.makeEither({ appId: c.appId, appSecret: c.secret, stateSecret }))
+      const state = Either.getOrThrow(StateToken.makeSync(config, yield* TestClockNow, { carryAppId: true }))
+      const unknown = yield* Effect.flip(apps.handleCallback(`${redirectUri}?code=abc&state=${state}`))
+      assert.strictEqual(unknown._tag, "UnknownApp")
+      assert.strictEqual(unknown._tag === "UnknownApp" && unknown.appId, c.appId)
+      assert.strictEqual(unknown.message, `No WeChat app ${c.appId} is configured`)
+      // a state of one app's own service (no appid in it) does not name an app
+      const oauthA = yield* apps.oauth(a.appId)
+      const own = yield* oauthA.authorizeUrl({ redirectUri })
+      const withoutApp = yield* Effect.flip(apps.handleCallback(`${redirectUri}?code=abc&state=${own.state}`))
+      assert.strictEqual(withoutApp._tag === "StateMismatch" && withoutApp.reason, "Malformed")
+      assert.strictEqual(
+        (yield* Effect.flip(apps.handleCallback(`${redirectUri}?state=${own.state}`)))._tag,
+        "ConsentDenied"
+      )
+      const missing = yield* Effect.flip(apps.handleCallback(`${redirectUri}?code=abc`))
+      assert.strictEqual(missing._tag === "StateMismatch" && missing.reason, "Missing")
+      // a bound state needs its browser; an expired one is refused
+      const bound = yield* consent(a.appId, "bob", { binding: "cookie-1" })
+      const other = yield* Effect.flip(apps.handleCallback(bound.callback, { binding: "cookie-2" }))
+      assert.strictEqual(other._tag === "StateMismatch" && other.reason, "Binding")
+      yield* TestClock.adjust("11 minutes")
+      const late = yield* Effect.flip(apps.handleCallback(bound.callback, { binding: "cookie-1" }))
+      assert.strictEqual(late._tag === "StateMismatch" && late.reason, "Expired")
+      // unknown and malformed appids
+      assert.strictEqual((yield* Effect.flip(apps.oauth("wxnotconfigured0001")))._tag, "UnknownApp")
+      assert.strictEqual((yield* Effect.flip(apps.oauth(42 as unknown as string)))._tag, "InvalidArgument")
+      assert.strictEqual((yield* Effect.flip(apps.oauth("wx/../../x")))._tag, "InvalidArgument")
+      // the registry makes the state: a caller's own is refused
+      const ownState = yield* Effect.flip(apps.authorizeUrl(a.appId, { redirectUri, state: "abc" }))
+      assert.strictEqual(ownState._tag === "InvalidArgument" && ownState.argument, "state")
+      assert.strictEqual(sandbox.apps.length, 3)
+    }).pipe(Effect.provide(ListLayer)))
+
+  it.effect("one app's service accepts the registry's states (one key for every app)", () =>
+    Effect.gen(function*() {
+      const apps = yield* WeChatApps.WeChatApps
+      const { callback } = yield* consent(b.appId, "carol", { binding: "c" })
+      const oauthB = yield* apps.oauth(b.appId)
+      const { token } = yield* oauthB.handleCallback(callback, { binding: "c" })
+      assert.strictEqual(token.openid, (yield* Sandbox.Sandbox).openidOf(b.appId, "carol"))
+    }).pipe(Effect.provide(ListLayer)))
+
+  it.effect("50 apps x 20 concurrent logins: each login is its app's user, one code exchange each", () =>
+    Effect.gen(function*() {
+      const many = Array.from({ length: 50 }, (_, i) => officialAccount(100 + i))
+      const layer = registry({ apps: many.map(direct) }, many)
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const sandbox = yield* Sandbox.Sandbox
+        const users = ["alice", "bob", "carol", "dave"]
+        const logins = many.flatMap((app) =>
+          Array.from(
+            { length: 20 },
+            (_, i) => ({ app, user: users[i % users.length], binding: `cookie-${app.appId}-${i}` })
+          )
+        )
+        const results = yield* Effect.forEach(
+          logins,
+          ({ app, binding, user }) =>
+            Effect.flatMap(
+              consent(app.appId, user, { binding }),
+              ({ callback }) => apps.handleCallback(callback, { binding })
+            ),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(results.length, 1000)
+        results.forEach((result, i) => {
+          assert.strictEqual(result.appId, logins[i].app.appId)
+          assert.strictEqual(result.token.openid, sandbox.openidOf(logins[i].app.appId, logins[i].user))
+        })
+        assert.strictEqual((yield* stats).access_token, 1000)
+      }).pipe(Effect.provide(layer))
+    }))
+})
+
+const TestClockNow = Effect.clockWith((clock) => clock.currentTimeMillis)
+
+describe("WeChatApps: apps are built on first use", () => {
+  it.effect("idle apps are not built; each service of an app is built once, on its first use", () =>
+    Effect.gen(function*() {
+      const many = Array.from({ length: 200 }, (_, i) => officialAccount(1000 + i))
+      const start = {
+        oauth: yield* builds("oauth"),
+        miniProgram: yield* builds("miniProgram"),
+        appToken: yield* builds("appToken")
+      }
+      const delta = Effect.all({
+        oauth: Effect.map(builds("oauth"), (n) => n - start.oauth),
+        miniProgram: Effect.map(builds("miniProgram"), (n) => n - start.miniProgram),
+        appToken: Effect.map(builds("appToken"), (n) => n - start.appToken)
+      })
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        assert.deepStrictEqual(yield* delta, { oauth: 0, miniProgram: 0, appToken: 0 })
+        const first = yield* apps.oauth(many[0].appId)
+        assert.strictEqual(first.appId, many[0].appId)
+        yield* Effect.all(Array.from({ length: 50 }, () => apps.oauth(many[0].appId)), { concurrency: "unbounded" })
+        assert.strictEqual(yield* apps.oauth(many[0].appId), first)
+        assert.deepStrictEqual(yield* delta, { oauth: 1, miniProgram: 0, appToken: 0 })
+        yield* apps.authorizeUrl(many[1].appId, { redirectUri })
+        assert.deepStrictEqual(yield* delta, { oauth: 2, miniProgram: 0, appToken: 0 })
+        // a mini program gets the app's AppToken: both built once, shared
+        yield* Effect.all([apps.miniProgram(mini.appId), apps.miniProgram(mini.appId), apps.appToken(mini.appId)], {
+          concurrency: "unbounded"
+        })
+        assert.deepStrictEqual(yield* delta, { oauth: 2, miniProgram: 1, appToken: 1 })
+      }).pipe(Effect.provide(registry({ apps: [...many, mini].map(direct) }, [...many, mini])))
+    }))
+
+  it.effect("a mini program of the registry: code2Session, and the phone number with the app's shared token", () =>
+    Effect.gen(function*() {
+      const apps = yield* WeChatApps.WeChatApps
+      const sandbox = yield* Sandbox.Sandbox
+      const miniProgram = yield* apps.miniProgram(mini.appId)
+      const session = yield* miniProgram.code2Session(
+        yield* sandbox.miniProgramLogin({ appId: mini.appId, user: "bob" })
+      )
+      assert.strictEqual(session.openid, sandbox.openidOf(mini.appId, "bob"))
+      const phone = yield* miniProgram.getPhoneNumber(
+        yield* sandbox.phoneNumberCode({ appId: mini.appId, user: "bob" })
+      )
+      assert.strictEqual(phone.purePhoneNumber, "13800000002")
+      const token = yield* Effect.flatMap(apps.appToken(mini.appId), (tokens) => tokens.get)
+      const stored = yield* Effect.flatMap(AppTokenStore.AppTokenStore, (store) => store.get(mini.appId))
+      assert.strictEqual(Redacted.value(token), Redacted.value(Option.getOrThrow(stored).accessToken))
+      assert.strictEqual((yield* stats).stable_token, 1)
+    }).pipe(Effect.provide(ListLayer)))
+})
+
+describe("WeChatApps: apps from a resolver", () => {
+  const counting = (
+    answer: (
+      appId: string,
+      call: number
+    ) => Effect.Effect<WeChatApps.App | undefined | Option.Option<WeChatApps.App>, unknown>
+  ) => {
+    const calls: Array<string> = []
+    const resolve = (appId: string) =>
+      Effect.suspend(() => {
+        calls.push(appId)
+        return answer(appId, calls.filter((id) => id === appId).length)
+      })
+    return { calls, resolve }
+  }
+
+  it.effect("one call per appid at a time, cached for ttl (TestClock), unknown appids for unknownTtl", () =>
+    Effect.gen(function*() {
+      const { calls, resolve } = counting((appId) =>
+        Effect.as(Effect.sleep("1 second"), [a, b].map(direct).find((app) => app.appId === appId))
+      )
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const fiber = yield* Effect.fork(
+          Effect.all(Array.from({ length: 100 }, () => apps.oauth(a.appId)), { concurrency: "unbounded" })
+        )
+        yield* TestClock.adjust("1 second")
+        const services = yield* Fiber.join(fiber)
+        assert.strictEqual(calls.length, 1)
+        assert.isTrue(services.every((service) => service === services[0]))
+        // within the ttl: no call; after it: one more, and an equal answer keeps the built service
+        yield* TestClock.adjust("4 minutes")
+        yield* apps.oauth(a.appId)
+        assert.strictEqual(calls.length, 1)
+        yield* TestClock.adjust("61 seconds")
+        const again = yield* Effect.fork(apps.oauth(a.appId))
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* Fiber.join(again), services[0])
+        assert.strictEqual(calls.length, 2)
+        // an unknown appid: one call, remembered for unknownTtl (1 minute)
+        const unknown = yield* Effect.fork(Effect.flip(apps.oauth("wxnotanapp00000001")))
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual((yield* Fiber.join(unknown))._tag, "UnknownApp")
+        assert.strictEqual((yield* Effect.flip(apps.oauth("wxnotanapp00000001")))._tag, "UnknownApp")
+        assert.strictEqual(calls.length, 3)
+        yield* TestClock.adjust("61 seconds")
+        const later = yield* Effect.fork(Effect.flip(apps.oauth("wxnotanapp00000001")))
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual((yield* Fiber.join(later))._tag, "UnknownApp")
+        assert.strictEqual(calls.length, 4)
+      }).pipe(Effect.provide(registry({ resolve, ttl: "5 minutes" })))
+    }))
+
+  it.effect("a changed configuration (another secret) rebuilds the app's services after the ttl", () =>
+    Effect.gen(function*() {
+      let secret = "an old secret, since rotated"
+      const { resolve } = counting(() => Effect.succeed({ appId: a.appId, appSecret: secret }))
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const before = yield* builds("oauth")
+        const old = yield* apps.oauth(a.appId)
+        const refused = yield* Effect.flip(
+          Effect.flatMap(consent(a.appId, "alice"), ({ callback }) => apps.handleCallback(callback))
+        )
+        assert.strictEqual(refused._tag, "InvalidAppSecret")
+        secret = a.secret
+        assert.strictEqual(yield* apps.oauth(a.appId), old, "still the cached configuration")
+        yield* TestClock.adjust("31 seconds")
+        const fresh = yield* apps.oauth(a.appId)
+        assert.notStrictEqual(fresh, old)
+        assert.strictEqual((yield* builds("oauth")) - before, 2)
+        const { callback } = yield* consent(a.appId, "alice")
+        assert.strictEqual((yield* apps.handleCallback(callback)).appId, a.appId)
+      }).pipe(Effect.provide(registry({ resolve, ttl: "30 seconds" })))
+    }))
+
+  it.effect("a resolver's failure, defect, timeout or bad answer is an AppResolveError, never a defect, and is not cached", () =>
+    Effect.gen(function*() {
+      class DatabaseDown {
+        readonly _tag = "DatabaseDown"
+        constructor(readonly row: string) {}
+      }
+      const { calls, resolve } = counting((appId, call) => {
+        if (appId === "wxfails00000000001") {
+          return call === 1 ? Effect.fail(new DatabaseDown(`secret=${a.secret}`)) : Effect.succeed(direct(a))
+        }
+        if (appId === "wxthrows0000000001") throw new Error("boom")
+        if (appId === "wxhangs00000000001") return Effect.never
+        if (appId === "wxnosecret00000001") return Effect.succeed({ appId, appSecret: "" })
+        if (appId === "wxanother00000001") return Effect.succeed(direct(b))
+        if (appId === "wxcomponent0000001") return Effect.succeed({ appId, component: true as const })
+        if (appId === "wxnone000000000001") return Effect.succeed(Option.none())
+        return Effect.succeed(Option.some({ ...direct(a), appId }))
+      })
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const failed = yield* Effect.flip(apps.oauth("wxfails00000000001"))
+        assert.strictEqual(failed._tag, "AppResolveError")
+        if (failed._tag === "AppResolveError") {
+          assert.strictEqual(failed.reason, "Failed")
+          assert.include(failed.description, "DatabaseDown")
+          // the resolver's error is not kept: its row may hold the secret
+          assert.notInclude(JSON.stringify(failed) + String(failed), a.secret)
+        }
+        // not cached: the next use asks again (and this time the resolver's answer is A's config for another appid)
+        const second = yield* Effect.flip(apps.oauth("wxfails00000000001"))
+        assert.strictEqual(second._tag === "AppResolveError" && second.reason, "Invalid")
+        assert.strictEqual(calls.filter((id) => id === "wxfails00000000001").length, 2)
+        const threw = yield* Effect.flip(apps.oauth("wxthrows0000000001"))
+        assert.strictEqual(threw._tag === "AppResolveError" && threw.reason, "Failed")
+        const hang = yield* Effect.fork(Effect.flip(apps.oauth("wxhangs00000000001")))
+        yield* TestClock.adjust("5 seconds")
+        const timedOut = yield* Fiber.join(hang)
+        assert.strictEqual(timedOut._tag === "AppResolveError" && timedOut.reason, "Timeout")
+        const noSecret = yield* Effect.flip(apps.oauth("wxnosecret00000001"))
+        assert.strictEqual(noSecret._tag === "AppResolveError" && noSecret.reason, "Invalid")
+        assert.include(noSecret.message, "appSecret")
+        const another = yield* Effect.flip(apps.oauth("wxanother00000001"))
+        assert.strictEqual(another._tag === "AppResolveError" && another.reason, "Invalid")
+        const component = yield* Effect.flip(apps.oauth("wxcomponent0000001"))
+        assert.strictEqual(component._tag === "AppResolveError" && component.reason, "Invalid")
+        assert.include(component.message, "Component")
+        assert.strictEqual((yield* Effect.flip(apps.oauth("wxnone000000000001")))._tag, "UnknownApp")
+        const some = yield* apps.oauth("wxsome000000000001")
+        assert.strictEqual(some.appId, "wxsome000000000001")
+      }).pipe(Effect.provide(registry({ resolve })))
+    }))
+
+  it.effect("a caller interrupted while resolving does not fail the others waiting for the same app", () =>
+    Effect.gen(function*() {
+      const started = yield* Deferred.make<void>()
+      const { calls, resolve } = counting(() =>
+        Effect.zipRight(Deferred.succeed(started, undefined), Effect.as(Effect.sleep("1 second"), direct(a)))
+      )
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const first = yield* Effect.fork(apps.oauth(a.appId))
+        yield* Deferred.await(started)
+        const waiting = yield* Effect.fork(apps.oauth(a.appId))
+        yield* TestClock.adjust("100 millis")
+        yield* Fiber.interrupt(first)
+        yield* TestClock.adjust("2 seconds")
+        const exit = yield* Fiber.await(waiting)
+        assert.isTrue(Exit.isSuccess(exit), String(exit))
+        assert.strictEqual(calls.length, 2)
+      }).pipe(Effect.provide(registry({ resolve })))
+    }))
+})
+
+describe("WeChatApps.layer: the configuration is checked", () => {
+  /** Builds the registry alone and returns its ConfigError. */
+  const failure = (apps: unknown, options: unknown) =>
+    Effect.gen(function*() {
+      const built = yield* Effect.exit(
+        Effect.scoped(
+          Layer.build(
+            WeChatApps.layer(apps as WeChatApps.ListOptions, options as WeChatApps.RegistryOptions).pipe(
+              Layer.provide(TokenStore.layerMemory),
+              Layer.provide(Sandbox.layerHttpClient),
+              Layer.provide(Sandbox.layer())
+            )
+          )
+        )
+      )
+      assert.isTrue(Exit.isFailure(built), `refused: ${JSON.stringify(apps)}`)
+      const failed = Exit.isFailure(built) ? Cause.failureOption(built.cause) : Option.none()
+      assert.isTrue(Option.isSome(failed), "a ConfigError, not a defect")
+      return Option.getOrThrow(failed)
+    })
+
+  const pathOf = (error: ConfigError.ConfigError): string =>
+    ConfigError.isInvalidData(error) || ConfigError.isMissingData(error) ? error.path.join(".") : String(error)
+
+  it.effect("a bad app names its index and field; the secret's value is never in the message", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [unknown, unknown, string]> = [
+        [{ apps: [direct(a), { appId: b.appId, appSecret: "" }] }, { stateSecret }, "apps.1.appSecret"],
+        [{ apps: [direct(a), { appId: "bad id", appSecret: "x" }] }, { stateSecret }, "apps.1.appId"],
+        [{ apps: [direct(a), direct(a)] }, { stateSecret }, "apps.1.appId"],
+        [{ apps: [{ ...direct(a), stateSecret: "my own state secret, long" }] }, { stateSecret }, "apps.0.stateSecret"],
+        [{ apps: [{ ...direct(a), policy: { refreshSkew: -1 } }] }, { stateSecret }, "apps.0.policy.refreshSkew"],
+        [{ apps: [{ ...direct(a), appToken: { mode: "fast" } }] }, { stateSecret }, "apps.0.appToken.mode"],
+        [{ apps: [{ ...direct(a), apiBaseUrl: "ftp://x" }] }, { stateSecret }, "apps.0.apiBaseUrl"],
+        [{ apps: [{ appId: a.appId, component: true }] }, { stateSecret }, "apps.0.component"],
+        [{ apps: [{ appId: a.appId, component: true, appSecret: "x" }] }, { stateSecret }, "apps.0.appSecret"],
+        [{ apps: [{ ...direct(a), component: "yes" }] }, { stateSecret }, "apps.0.component"],
+        [{ apps: [7] }, { stateSecret }, "apps.0"],
+        [{ apps: "all" }, { stateSecret }, "apps"],
+        [{ apps: [], resolve: () => Effect.void }, { stateSecret }, "resolve"],
+        [{}, { stateSecret }, ""],
+        [{ resolve: "db" }, { stateSecret }, "resolve"],
+        [{ resolve: () => Effect.void, ttl: "soon" }, { stateSecret }, "ttl"],
+        [{ resolve: () => Effect.void, capacity: 0 }, { stateSecret }, "capacity"],
+        [{ resolve: () => Effect.void, resolveTimeout: -5 }, { stateSecret }, "resolveTimeout"],
+        [{ apps: [], ttl: "1 minute" }, { stateSecret }, "ttl"],
+        [{ apps: [] }, {}, "stateSecret"],
+        [{ apps: [] }, { stateSecret: "short" }, "stateSecret"],
+        [{ apps: [] }, { stateSecret, stateTtl: 0 }, "stateTtl"],
+        [{ apps: [] }, undefined, ""]
+      ]
+      for (const [apps, options, path] of cases) {
+        const error = yield* failure(apps, options)
+        assert.strictEqual(error._tag === "And" || error._tag === "Or" ? "" : pathOf(error), path, JSON.stringify(apps))
+        assert.notInclude(String(error), a.secret)
+      }
+    }))
+
+  it.effect("a good list with every kind of option builds", () =>
+    Effect.gen(function*() {
+      const apps = yield* WeChatApps.WeChatApps
+      const oauth = yield* apps.oauth(a.appId)
+      assert.strictEqual(oauth.appId, a.appId)
+    }).pipe(
+      Effect.provide(
+        registry({
+          apps: [
+            {
+              ...direct(a),
+              policy: { refreshSkew: "30 seconds" },
+              appToken: { mode: "classic" },
+              stateTtl: "5 minutes"
+            },
+            { ...direct(b), appSecret: Redacted.make(b.secret), timeout: Duration.seconds(3) }
+          ]
+        })
+      )
+    ))
+})
