@@ -16,7 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
 import * as Scripts from "./internal/scripts.js"
-import { withSpanWhenTraced } from "./internal/span.js"
+import { spanWhenTraced } from "./internal/span.js"
 
 /**
  * A Redis client: a single node (or Sentinel) `Redis`, or a `Cluster`.
@@ -74,11 +74,8 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<A
     const timeout = Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout)
     const setNewer = Scripts.defineSetNewer(redis)
 
-    const span = (name: string, appId: unknown) =>
-      withSpanWhenTraced(`RedisAppTokenStore.${name}`, {
-        captureStackTrace: false,
-        attributes: typeof appId === "string" ? { "wxauth.app_id": appId } : {}
-      })
+    const span = (name: string, appId: unknown) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      spanWhenTraced(self, `RedisAppTokenStore.${name}`, appId)
 
     return AppTokenStore.AppTokenStore.of({
       get: (appId) =>

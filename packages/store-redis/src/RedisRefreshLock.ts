@@ -3,7 +3,8 @@
  * lock is `SET key owner NX PX ttl` with a random owner, renewed every `ttl / 3` while its holder
  * works, and released by a Lua script that deletes only the caller's own lock. A slow refresher
  * never lets a second one in, and a crashed one frees the lock by expiry. Waiters poll with a capped
- * exponential backoff and give up with `RefreshLockTimeout`.
+ * exponential backoff and give up with `RefreshLockTimeout`. The work under the lock reads the
+ * Redis token store without its near cache (`RedisTokenStore.bypassNearCache`).
  *
  * @since 0.1.0
  */
@@ -20,7 +21,8 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Crypto from "node:crypto"
 import * as Client from "./internal/client.js"
-import { withSpanWhenTraced } from "./internal/span.js"
+import { spanWhenTraced } from "./internal/span.js"
+import { bypassNearCache } from "./internal/tokenCache.js"
 
 /**
  * A Redis client: a single node (or Sentinel) `Redis`, or a `Cluster`.
@@ -243,10 +245,15 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<R
             // The heartbeat lives as long as the effect, and stops before the release.
             Effect.zipRight(Effect.fork(heartbeat(key, redisKey, owner))),
             Effect.flatMap((beat) =>
-              Effect.ensuring(restore(effect), Effect.zipRight(Fiber.interrupt(beat), release(key, redisKey, owner)))
+              Effect.ensuring(
+                // the holder's reads of the token store ask Redis, never a near cache: a refresh made
+                // by another process just before must be seen, or the storm refreshes twice
+                restore(Effect.locally(effect, bypassNearCache, true)),
+                Effect.zipRight(Fiber.interrupt(beat), release(key, redisKey, owner))
+              )
             )
           )
-        }).pipe(withSpanWhenTraced("RedisRefreshLock.withLock", { captureStackTrace: false }))
+        }).pipe((self) => spanWhenTraced(self, "RedisRefreshLock.withLock"))
     })
   })
 

@@ -16,7 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
 import * as Scripts from "./internal/scripts.js"
-import { withSpanWhenTraced } from "./internal/span.js"
+import { spanWhenTraced } from "./internal/span.js"
 
 /**
  * A Redis client: a single node (or Sentinel) `Redis`, or a `Cluster`.
@@ -89,11 +89,8 @@ export const make = (
     const timeout = Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout)
     const setExpiring = Scripts.defineSetExpiring(redis)
 
-    const span = (name: string, appId: unknown) =>
-      withSpanWhenTraced(`RedisSessionKeyStore.${name}`, {
-        captureStackTrace: false,
-        attributes: typeof appId === "string" ? { "wxauth.app_id": appId } : {}
-      })
+    const span = (name: string, appId: unknown) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      spanWhenTraced(self, `RedisSessionKeyStore.${name}`, appId)
     const checkIds = (operation: string, appId: unknown, openid: unknown) =>
       Effect.zipRight(
         Scripts.checkId(operation, "appId", appId, 64),

@@ -2,6 +2,9 @@
  * A `TokenStore` on Redis (ioredis), shared by every process and machine that serves the same users.
  * Tokens live in one hash per user, written by a Lua script that keeps the newer token, and expire
  * with the refresh token. Values pass through core's `TokenCipher`, so they can be encrypted at rest.
+ * Decoded tokens are kept in memory: a `get` whose stored value has not changed skips the decode,
+ * and with the near cache (on by default in the layers) skips Redis too, as long as Redis' client-side
+ * caching reports no change.
  *
  * @since 0.1.0
  */
@@ -12,10 +15,13 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import * as Client from "./internal/client.js"
-import * as Scripts from "./internal/scripts.js"
-import { withSpanWhenTraced } from "./internal/span.js"
+import { InvalidationFeed } from "./internal/invalidations.js"
+import { bypassNearCache as bypassRef, TokenCache } from "./internal/tokenCache.js"
+import * as Store from "./internal/tokenStore.js"
 
 /**
  * A Redis client: a single node (or Sentinel) `Redis`, or a `Cluster`.
@@ -38,18 +44,58 @@ export interface MakeOptions {
 }
 
 /**
+ * Options of the near cache: `maxEntries`, how many users' tokens it keeps at most (the least
+ * recently read go first), default `defaultNearCacheEntries`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NearCacheOptions {
+  readonly maxEntries?: number | undefined
+}
+
+/**
+ * Options of a store with a near cache (`makeScoped`, `layerFromClient`): those of `make`, and
+ * `nearCache`: `true` (the default), `false` to read every token from Redis, or `{ maxEntries }`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ScopedOptions extends MakeOptions {
+  readonly nearCache?: boolean | NearCacheOptions | undefined
+}
+
+/**
  * Options of the layers that open their own connection: `url` (default `redis://127.0.0.1:6379`,
  * `rediss://` for TLS; a `Redacted` keeps a password out of logs), `keyPrefix` (default `wxauth:`),
- * `connectTimeout` and `commandTimeout` (2 seconds each), and any other ioredis option
- * (`password`, `db`, `tls`, `sentinels`, `retryStrategy`, ...). ioredis' own `keyPrefix` is not used:
- * the store prefixes its keys itself.
+ * `connectTimeout` and `commandTimeout` (2 seconds each), `nearCache` (see `ScopedOptions`), and
+ * any other ioredis option (`password`, `db`, `tls`, `sentinels`, `retryStrategy`, ...). ioredis' own
+ * `keyPrefix` is not used: the store prefixes its keys itself.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Options extends Client.ConnectionOptions {
   readonly keyPrefix?: string | undefined
+  readonly nearCache?: boolean | NearCacheOptions | undefined
 }
+
+/**
+ * How many users' tokens the near cache keeps by default: 10,000 (about 1 KB each).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultNearCacheEntries = 10_000
+
+/** How many decoded tokens a store without a near cache keeps, to skip decoding an unchanged value. */
+const decodedEntries = 1_000
+
+/** The most a near cache may be asked to keep. */
+const maxNearCacheEntries = 10_000_000
+
+/** How often the near cache's connections are pinged: a silent one is not trusted longer than this plus `commandTimeout`. */
+const heartbeatPeriod = Duration.seconds(1)
 
 /**
  * The key of a user's token: `<prefix>{<appId>:<openid>}:token`. The braces are a Redis Cluster hash
@@ -71,120 +117,133 @@ export const tokenKey = (appId: string, openid: string, keyPrefix: string = Clie
 export const codeKey = (appId: string, codeHash: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
   `${keyPrefix}code:${appId}:${codeHash}`
 
-/** A code memo lives at least this long in Redis, whatever its `expiresAt` (which `recallCode` checks). */
-const minimumMemoTtlMillis = 1000
+/** The heartbeat runs on real time even under `TestClock`: the connections it checks are real. */
+const liveClock = Clock.make()
+
+const build = (redis: RedisClient, options: MakeOptions | undefined, cache: TokenCache) =>
+  Effect.map(TokenStore.makeCodec, (codec) => {
+    const prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
+    return Store.make(redis, {
+      codec,
+      cache,
+      timeout: Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout),
+      tokenKey: (appId, openid) => tokenKey(appId, openid, prefix),
+      codeKey: (appId, codeHash) => codeKey(appId, codeHash, prefix)
+    })
+  })
 
 /**
- * Builds the store over a client the caller owns (it is never closed here). Defines the `set`
- * script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any.
+ * Builds the store over a client the caller owns (it is never closed here), without a near cache
+ * (its connections need a scope: see `makeScoped`). Decoded tokens are kept (up to 1,000): a `get`
+ * whose stored value is exactly the one read before skips the decrypt and the decode. Defines the
+ * `set` script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<TokenStore.TokenStoreShape> =>
-  Effect.gen(function*() {
-    const codec = yield* TokenStore.makeCodec
-    const prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
-    const timeout = Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout)
-    const setNewer = Scripts.defineSetNewer(redis)
+  build(redis, options, new TokenCache(decodedEntries))
 
-    const span = (name: string, appId: string) =>
-      withSpanWhenTraced(`RedisTokenStore.${name}`, {
-        captureStackTrace: false,
-        attributes: { "wxauth.app_id": appId }
+const nearCacheSize = (option: unknown): Effect.Effect<number | undefined, WeChatError.InvalidArgument> => {
+  if (option === undefined || option === true) return Effect.succeed(defaultNearCacheEntries)
+  if (option === false) return Effect.succeed(undefined)
+  if (typeof option === "object" && option !== null && !Array.isArray(option)) {
+    const maxEntries = (option as NearCacheOptions).maxEntries
+    if (maxEntries === undefined) return Effect.succeed(defaultNearCacheEntries)
+    if (typeof maxEntries === "number" && Number.isInteger(maxEntries) && maxEntries >= 1) {
+      return Effect.succeed(Math.min(maxEntries, maxNearCacheEntries))
+    }
+    return Effect.fail(
+      new WeChatError.InvalidArgument({
+        argument: "nearCache.maxEntries",
+        description: "must be a positive integer"
       })
-
-    const get = (appId: string, openid: string) =>
-      Client.run("get", timeout, () => redis.hmget(tokenKey(appId, openid, prefix), "o", "v")).pipe(
-        Effect.flatMap(([obtainedAt, value]) => {
-          if (value === null || value === undefined) {
-            return obtainedAt === null || obtainedAt === undefined
-              ? Effect.succeedNone
-              : Effect.fail(
-                new WeChatError.TokenStoreError({
-                  operation: "get",
-                  description: "the stored token has no value (not written by wxauth, or corrupted)"
-                })
-              )
-          }
-          return Effect.flatMap(
-            codec.decodeToken(appId, openid, value),
-            (token) =>
-              Effect.map(
-                Clock.currentTimeMillis,
-                (now) => token.refreshExpiresAt <= now ? Option.none() : Option.some(token)
-              )
-          )
-        }),
-        span("get", appId)
-      )
-
-    return TokenStore.TokenStore.of({
-      get,
-      set: (appId, token) =>
-        Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis]).pipe(
-          Effect.flatMap(([value, now]) =>
-            Client.run("set", timeout, () =>
-              setNewer(
-                tokenKey(appId, token.openid, prefix),
-                String(token.obtainedAt),
-                value,
-                String(Math.ceil(token.refreshExpiresAt - now))
-              ))
-          ),
-          Effect.asVoid,
-          span("set", appId)
-        ),
-      remove: (appId, openid) =>
-        Client.run("remove", timeout, () => redis.del(tokenKey(appId, openid, prefix))).pipe(
-          Effect.asVoid,
-          span("remove", appId)
-        ),
-      rememberCode: (appId, codeHash, memo) =>
-        Effect.all([codec.encodeMemo(appId, codeHash, memo), Clock.currentTimeMillis]).pipe(
-          Effect.flatMap(([value, now]) =>
-            Client.run("rememberCode", timeout, () =>
-              redis.set(
-                codeKey(appId, codeHash, prefix),
-                value,
-                "PX",
-                Math.max(minimumMemoTtlMillis, Math.ceil(memo.expiresAt - now))
-              ))
-          ),
-          Effect.asVoid,
-          span("rememberCode", appId)
-        ),
-      recallCode: (appId, codeHash) =>
-        Client.run("recallCode", timeout, () => redis.get(codeKey(appId, codeHash, prefix))).pipe(
-          Effect.flatMap((value) =>
-            value === null
-              ? Effect.succeedNone
-              : Effect.flatMap(
-                codec.decodeMemo(appId, codeHash, value),
-                (memo) =>
-                  Effect.map(
-                    Clock.currentTimeMillis,
-                    (now) => memo.expiresAt <= now ? Option.none() : Option.some(memo)
-                  )
-              )
-          ),
-          span("recallCode", appId)
-        )
+    )
+  }
+  return Effect.fail(
+    new WeChatError.InvalidArgument({
+      argument: "nearCache",
+      description: "must be true, false or { maxEntries }"
     })
+  )
+}
+
+/**
+ * Builds the store over a client the caller owns (never closed here) with its near cache, unless
+ * `nearCache: false`: for each Redis node (every node of a `Cluster`) a connection of the store's own,
+ * a `duplicate` of the client's, subscribes to Redis' invalidations of the keys under
+ * `<keyPrefix>{` (`CLIENT TRACKING ... BCAST`, RESP2), and tokens read while nothing changed them are
+ * served from memory. Any doubt (a connection lost or reconnected, a node added or removed, a
+ * heartbeat unanswered) drops the whole cache until the feed is back. The connections close with the
+ * scope. A Redis that refuses client tracking (before 6.0, or an ACL without it) leaves the cache
+ * off, with a warning. A `nearCache` that is neither a boolean nor `{ maxEntries }` with a positive
+ * integer is an `InvalidArgument`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeScoped = (
+  redis: RedisClient,
+  options?: ScopedOptions
+): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.InvalidArgument, Scope.Scope> =>
+  Effect.gen(function*() {
+    const size = yield* nearCacheSize(options?.nearCache)
+    if (size === undefined) return yield* make(redis, options)
+    const cache = new TokenCache(size)
+    const runtime = yield* Effect.runtime<never>()
+    const feed = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        new InvalidationFeed(redis, cache, {
+          keyPrefix: options?.keyPrefix ?? Client.defaultKeyPrefix,
+          commandMillis: Client.millis(options?.commandTimeout, Client.defaultCommandTimeout),
+          onUnsupported: (reason) =>
+            Runtime.runFork(runtime)(
+              Effect.logWarning("wxauth: Redis refused client tracking; the token store's near cache is off").pipe(
+                Effect.annotateLogs({ error: reason })
+              )
+            )
+        })
+      ),
+      (feed) => Effect.sync(() => feed.close())
+    )
+    yield* Effect.promise(() => feed.heartbeat()).pipe(
+      Effect.repeat(Schedule.spaced(heartbeatPeriod)),
+      Effect.withClock(liveClock),
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+    return yield* build(redis, options, cache)
   })
 
 /**
- * The store over a client the caller owns: the layer never closes it.
+ * Runs `effect` with every `get` of the Redis token stores reading Redis, not the near cache.
+ * `RedisRefreshLock` does this around the work it runs under the lock, so a refresher's re-read of
+ * the store sees another process's refresh at once; a `RefreshLock` of your own over a store with a
+ * near cache should do the same, or a refresh storm may refresh more than once.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const bypassNearCache = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locally(effect, bypassRef, true)
+
+/**
+ * The store over a client the caller owns: the layer never closes it (it closes the near cache's own
+ * connections when released).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerFromClient = (redis: RedisClient, options?: MakeOptions): Layer.Layer<TokenStore.TokenStore> =>
-  Layer.effect(TokenStore.TokenStore, make(redis, options))
+export const layerFromClient = (
+  redis: RedisClient,
+  options?: ScopedOptions
+): Layer.Layer<TokenStore.TokenStore, WeChatError.InvalidArgument> =>
+  Layer.scoped(TokenStore.TokenStore, makeScoped(redis, options))
 
 /**
- * Opens a connection for the layer's scope (`QUIT` on release) and builds the store. Building fails
- * with a `TokenStoreError` when Redis cannot be reached or refuses the connection within the timeouts.
+ * Opens a connection for the layer's scope (`QUIT` on release) and builds the store, with its near
+ * cache unless `nearCache: false`. Building fails with a `TokenStoreError` when Redis cannot be
+ * reached or refuses the connection within the timeouts.
  *
  * @example
  * ```ts
@@ -196,10 +255,12 @@ export const layerFromClient = (redis: RedisClient, options?: MakeOptions): Laye
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<TokenStore.TokenStore, WeChatError.TokenStoreError> =>
+export const layer = (
+  options?: Options
+): Layer.Layer<TokenStore.TokenStore, WeChatError.TokenStoreError | WeChatError.InvalidArgument> =>
   Layer.scoped(
     TokenStore.TokenStore,
-    Effect.flatMap(Client.acquire(options ?? {}), (redis) => make(redis, options))
+    Effect.flatMap(Client.acquire(options ?? {}), (redis) => makeScoped(redis, options))
   )
 
 /**
@@ -221,5 +282,7 @@ export const layer = (options?: Options): Layer.Layer<TokenStore.TokenStore, WeC
  */
 export const layerConfig = (
   config: Config.Config.Wrap<Options>
-): Layer.Layer<TokenStore.TokenStore, WeChatError.TokenStoreError | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+): Layer.Layer<
+  TokenStore.TokenStore,
+  WeChatError.TokenStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -1,0 +1,283 @@
+/**
+ * The near cache's invalidation feed: Redis client-side caching in broadcasting mode, over RESP2
+ * (ioredis speaks no RESP3). For each Redis node, a connection of the feed's own (a `duplicate` of
+ * the data connection: same address, credentials and TLS):
+ *
+ * ```
+ * CLIENT ID                                                  -> <id>
+ * CLIENT TRACKING on REDIRECT <id> BCAST PREFIX <keyPrefix>{
+ * SUBSCRIBE __redis__:invalidate
+ * ```
+ *
+ * From then on Redis publishes, on that connection, the name of every key under the prefix that any
+ * client changes (a write, a delete, an expiry, an eviction; `null` for `FLUSHALL`). In broadcasting
+ * mode Redis remembers no per-key state for us, so the feed works for any number of keys. The
+ * connection redirects its invalidations to itself: it is both the tracking client and the
+ * subscriber, so there is one connection whose loss stops the feed, not two. Only `{`-tagged keys
+ * (tokens, locks, session keys) are tracked: code memos, which are never cached, send nothing.
+ *
+ * The feed is live when every node's connection has confirmed both commands and the data
+ * connection is up. Anything that may lose an invalidation ends a live period (see `tokenCache.ts`
+ * for what that does to the entries): a feed connection that closes or fails its heartbeat `PING`,
+ * a data connection that closes or reconnects (a single node's feed then reconnects too, so both
+ * reach the same server, e.g. after a Sentinel failover), a Cluster node that joins or leaves.
+ * A Cluster is fed from every node, replicas included: the node a failover promotes is already
+ * tracked. A Redis that refuses client tracking (before 6.0, or an ACL without `CLIENT`) turns the
+ * near cache off for good, with a warning.
+ */
+import type { Redis } from "ioredis"
+import { Cluster } from "ioredis"
+import type { Client } from "./client.js"
+import type { TokenCache } from "./tokenCache.js"
+
+/** The channel of RESP2 invalidation messages. */
+export const channel = "__redis__:invalidate"
+
+export interface FeedOptions {
+  /** The store's key prefix: keys under `<keyPrefix>{` are tracked. */
+  readonly keyPrefix: string
+  /** A bound on each command of the feed (the handshake, the heartbeat). */
+  readonly commandMillis: number
+  /** Called once when Redis refuses client tracking: the near cache stays off. */
+  readonly onUnsupported: (reason: string) => void
+}
+
+/** Reply errors that say "not now" rather than "never". */
+const transient = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOREPLICAS)\b/
+
+const isReplyError = (error: unknown): error is Error => error instanceof Error && error.name === "ReplyError"
+
+/** Rejects after `millis`, whatever the connection does. */
+const withDeadline = <A>(promise: Promise<A>, millis: number): Promise<A> =>
+  new Promise<A>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${millis} ms`)), millis)
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error) => {
+        clearTimeout(timer)
+        reject(error)
+      }
+    )
+  })
+
+const textOf = (value: unknown): string =>
+  typeof value === "string" ? value : Buffer.isBuffer(value) ? value.toString("utf8") : ""
+
+const nodeName = (node: Redis): string => `${node.options.host ?? "127.0.0.1"}:${node.options.port ?? 6379}`
+
+/** One node's feed connection. */
+interface NodeFeed {
+  readonly sub: Redis
+  /** Both commands confirmed on the current connection. */
+  tracking: boolean
+  /** Counts connections, so a handshake of a connection since lost changes nothing. */
+  generation: number
+  /** Removes the listeners put on the node's data connection (Cluster). */
+  readonly detach: () => void
+}
+
+export class InvalidationFeed {
+  private readonly nodes = new Map<string, NodeFeed>()
+  private readonly detachers: Array<() => void> = []
+  private closed = false
+  private dataDown = false
+  private unsupported = false
+  /** The client's own ioredis `keyPrefix`: part of the key names Redis reports, not of ours. */
+  private readonly clientPrefix: string
+  private readonly trackedPrefix: string
+
+  constructor(redis: Client, private readonly cache: TokenCache, private readonly options: FeedOptions) {
+    this.clientPrefix = textOf(redis.options.keyPrefix)
+    this.trackedPrefix = `${this.clientPrefix}${options.keyPrefix}{`
+    if (redis instanceof Cluster) this.followCluster(redis)
+    else this.followSingle(redis)
+    this.update()
+  }
+
+  /** One node; when its data connection closes, the feed reconnects after it (it may reach another server). */
+  private followSingle(redis: Redis) {
+    let resync = false
+    this.dataDown = redis.status !== "ready"
+    const onClose = () => {
+      resync = true
+      this.dataDown = true
+      this.update()
+    }
+    const onReady = () => {
+      this.dataDown = false
+      const node = this.nodes.get("single")
+      if (resync && node !== undefined) {
+        resync = false
+        // the feed reconnects (and is not live until its handshake): it may reach another server now
+        this.lost(node)
+        node.sub.disconnect(true)
+      }
+      this.update()
+    }
+    redis.on("close", onClose)
+    redis.on("ready", onReady)
+    this.detachers.push(() => {
+      redis.removeListener("close", onClose)
+      redis.removeListener("ready", onReady)
+    })
+    this.add("single", redis, () => {})
+  }
+
+  /** Every node of the cluster, as ioredis' topology changes. */
+  private followCluster(cluster: Cluster) {
+    const onAdd = (node: Redis) => {
+      const onDataClose = () => this.cache.invalidateAll()
+      node.on("close", onDataClose)
+      this.add(nodeName(node), node, () => node.removeListener("close", onDataClose))
+      this.update()
+    }
+    const onRemove = (node: Redis) => {
+      this.remove(nodeName(node))
+      // what the node held may be answered by another now
+      this.cache.invalidateAll()
+      this.update()
+    }
+    cluster.on("+node", onAdd)
+    cluster.on("-node", onRemove)
+    this.detachers.push(() => {
+      cluster.removeListener("+node", onAdd)
+      cluster.removeListener("-node", onRemove)
+    })
+    for (const node of cluster.nodes("all")) onAdd(node)
+  }
+
+  private add(name: string, data: Redis, detach: () => void) {
+    this.remove(name)
+    if (this.unsupported || this.closed) return detach()
+    const sub = data.duplicate({
+      connectionName: "wxauth-near-cache",
+      keyPrefix: undefined,
+      lazyConnect: true,
+      readOnly: false,
+      autoResubscribe: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      // the feed reconnects as long as the store lives, whatever the data connection's strategy
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000)
+    })
+    const node: NodeFeed = { sub, tracking: false, generation: 0, detach }
+    this.nodes.set(name, node)
+    sub.on("error", () => {})
+    sub.on("close", () => this.lost(node))
+    sub.on("ready", () => void this.handshake(node))
+    sub.on("messageBuffer", (from: unknown, message: unknown) => {
+      if (textOf(from) === channel) this.onInvalidation(message)
+    })
+    sub.connect().catch(() => {
+      // ioredis reconnects by the retry strategy
+    })
+  }
+
+  private remove(name: string) {
+    const node = this.nodes.get(name)
+    if (node === undefined) return
+    this.nodes.delete(name)
+    node.generation++
+    node.detach()
+    node.sub.disconnect(false)
+  }
+
+  private lost(node: NodeFeed) {
+    node.generation++
+    node.tracking = false
+    this.update()
+  }
+
+  private async handshake(node: NodeFeed) {
+    const generation = ++node.generation
+    const { commandMillis } = this.options
+    try {
+      const id = await withDeadline(node.sub.client("ID"), commandMillis)
+      await withDeadline(
+        node.sub.call("CLIENT", "TRACKING", "on", "REDIRECT", String(id), "BCAST", "PREFIX", this.trackedPrefix),
+        commandMillis
+      )
+      await withDeadline(node.sub.subscribe(channel), commandMillis)
+      if (generation !== node.generation || this.closed) return
+      node.tracking = true
+      this.update()
+    } catch (error) {
+      if (generation !== node.generation || this.closed) return
+      if (isReplyError(error) && !transient.test(error.message)) {
+        this.unsupported = true
+        this.update()
+        this.options.onUnsupported(error.message.slice(0, 200))
+        for (const name of [...this.nodes.keys()]) this.remove(name)
+        return
+      }
+      this.lost(node)
+      node.sub.disconnect(true)
+    }
+  }
+
+  private onInvalidation(message: unknown) {
+    if (message === null || message === undefined) {
+      // FLUSHALL / FLUSHDB: every key may have changed
+      this.cache.invalidateAll()
+      return
+    }
+    const keys = Array.isArray(message) ? message : [message]
+    for (const raw of keys) {
+      const key = textOf(raw)
+      if (this.clientPrefix === "") this.cache.invalidate(key)
+      else if (key.startsWith(this.clientPrefix)) this.cache.invalidate(key.slice(this.clientPrefix.length))
+    }
+  }
+
+  private update() {
+    let live = !this.closed && !this.unsupported && !this.dataDown && this.nodes.size > 0
+    if (live) {
+      for (const node of this.nodes.values()) {
+        if (!node.tracking) {
+          live = false
+          break
+        }
+      }
+    }
+    if (live !== this.cache.isLive) this.cache.setLive(live)
+  }
+
+  /**
+   * `PING`s every tracking connection: one that does not answer in time (a silent network, a stalled
+   * server) ends the live period and reconnects, so a lost invalidation is not trusted for longer
+   * than the heartbeat's period plus `commandMillis`.
+   */
+  heartbeat(): Promise<void> {
+    const { commandMillis } = this.options
+    return Promise.all(
+      [...this.nodes.values()].filter((node) => node.tracking).map((node) => {
+        const generation = node.generation
+        return withDeadline(node.sub.ping(), commandMillis).then(
+          () => undefined,
+          () => {
+            if (generation !== node.generation || this.closed) return
+            this.lost(node)
+            node.sub.disconnect(true)
+          }
+        )
+      })
+    ).then(() => undefined)
+  }
+
+  /** Whether the feed is live (for tests and logs). */
+  get isLive(): boolean {
+    return this.cache.isLive
+  }
+
+  /** Stops the feed: nothing is served from the near cache any more, and the feed's connections close. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.update()
+    for (const detach of this.detachers) detach()
+    for (const name of [...this.nodes.keys()]) this.remove(name)
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The operations of `RedisTokenStore`: one hash per user (`HMGET o v` to read, the newer-wins script
+ * to write), values through core's codec, decoded tokens kept in the `TokenCache` (and served from
+ * it while the near cache's feed says nothing changed).
+ */
+import type { OAuthToken } from "@wxauth/core"
+import { TokenStore, WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Client from "./client.js"
+import * as Scripts from "./scripts.js"
+import { spanWhenTraced } from "./span.js"
+import type { TokenCache } from "./tokenCache.js"
+import { bypassNearCache } from "./tokenCache.js"
+
+export interface StoreOptions {
+  readonly codec: TokenStore.Codec
+  readonly timeout: Duration.Duration
+  readonly tokenKey: (appId: string, openid: string) => string
+  readonly codeKey: (appId: string, codeHash: string) => string
+  readonly cache: TokenCache
+}
+
+/** A code memo lives at least this long in Redis, whatever its `expiresAt` (which `recallCode` checks). */
+const minimumMemoTtlMillis = 1000
+
+const noValue = new WeChatError.TokenStoreError({
+  operation: "get",
+  description: "the stored token has no value (not written by wxauth, or corrupted)"
+})
+
+const span = (name: string, appId: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  spanWhenTraced(self, name, appId)
+
+/** `None` once the refresh token's life is over, by `Clock`. */
+const unlessOver = (token: OAuthToken.OAuthToken) =>
+  Effect.map(Clock.currentTimeMillis, (now) => token.refreshExpiresAt <= now ? Option.none() : Option.some(token))
+
+export const make = (redis: Client.Client, options: StoreOptions): TokenStore.TokenStoreShape => {
+  const { cache, codec, codeKey, timeout, tokenKey } = options
+  const setNewer = Scripts.defineSetNewer(redis)
+
+  /** Asks Redis; `tracked` says whether the answer may be served later without asking (see `tokenCache.ts`). */
+  const read = (key: string, appId: string, openid: string, tracked: () => boolean) =>
+    Client.run("get", timeout, () => redis.hmget(key, "o", "v")).pipe(
+      Effect.flatMap(([obtainedAt, value]) => {
+        if (value === null || value === undefined) {
+          return obtainedAt === null || obtainedAt === undefined ? Effect.succeedNone : Effect.fail(noValue)
+        }
+        const known = cache.decoded(key, appId, openid, value)
+        if (known !== undefined) {
+          cache.remember(key, appId, openid, value, known, tracked())
+          return unlessOver(known)
+        }
+        return Effect.flatMap(codec.decodeToken(appId, openid, value), (token) => {
+          cache.remember(key, appId, openid, value, token, tracked())
+          return unlessOver(token)
+        })
+      })
+    )
+
+  const untracked = () => false
+
+  const get = (appId: string, openid: string) => {
+    const key = tokenKey(appId, openid)
+    return Effect.withFiberRuntime<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError>((fiber) => {
+      if (fiber.getFiberRef(bypassNearCache)) return read(key, appId, openid, untracked)
+      const near = cache.servable(key, appId, openid)
+      if (near !== undefined) return unlessOver(near.token)
+      const ticket = cache.begin(key)
+      if (ticket === undefined) return read(key, appId, openid, untracked)
+      // the ticket ends exactly once: when the answer is kept, or when the read fails or is interrupted
+      let open = true
+      const end = () => {
+        if (!open) return false
+        open = false
+        return cache.end(key, ticket)
+      }
+      return Effect.ensuring(read(key, appId, openid, end), Effect.sync(end))
+    }).pipe(span("RedisTokenStore.get", appId))
+  }
+
+  return TokenStore.TokenStore.of({
+    get,
+    set: (appId, token) =>
+      Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis]).pipe(
+        Effect.flatMap(([value, now]) => {
+          const key = tokenKey(appId, token.openid)
+          const ttl = Math.ceil(token.refreshExpiresAt - now)
+          // untracked before the write is sent and again once it is answered: a get of this process
+          // after the set sees it, whenever Redis' invalidation arrives
+          return Client.run("set", timeout, () => {
+            cache.invalidate(key)
+            return setNewer(key, String(token.obtainedAt), value, String(ttl))
+          }).pipe(
+            Effect.map((written) => {
+              cache.invalidate(key)
+              // as decoded only: the next get still asks Redis, and skips the decode if nothing changed
+              if (written === 1 && ttl > 0) cache.remember(key, appId, token.openid, value, token, false)
+            }),
+            Effect.ensuring(Effect.sync(() => cache.invalidate(key)))
+          )
+        }),
+        span("RedisTokenStore.set", appId)
+      ),
+    remove: (appId, openid) => {
+      const key = tokenKey(appId, openid)
+      return Client.run("remove", timeout, () => {
+        cache.invalidate(key)
+        return redis.del(key)
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => cache.invalidate(key))),
+        Effect.asVoid,
+        span("RedisTokenStore.remove", appId)
+      )
+    },
+    rememberCode: (appId, codeHash, memo) =>
+      Effect.all([codec.encodeMemo(appId, codeHash, memo), Clock.currentTimeMillis]).pipe(
+        Effect.flatMap(([value, now]) =>
+          Client.run("rememberCode", timeout, () =>
+            redis.set(
+              codeKey(appId, codeHash),
+              value,
+              "PX",
+              Math.max(minimumMemoTtlMillis, Math.ceil(memo.expiresAt - now))
+            ))
+        ),
+        Effect.asVoid,
+        span("RedisTokenStore.rememberCode", appId)
+      ),
+    recallCode: (appId, codeHash) =>
+      Client.run("recallCode", timeout, () => redis.get(codeKey(appId, codeHash))).pipe(
+        Effect.flatMap((value) =>
+          value === null
+            ? Effect.succeedNone
+            : Effect.flatMap(codec.decodeMemo(appId, codeHash, value), (memo) =>
+              Effect.map(
+                Clock.currentTimeMillis,
+                (now) => memo.expiresAt <= now ? Option.none() : Option.some(memo)
+              ))
+        ),
+        span("RedisTokenStore.recallCode", appId)
+      )
+  })
+}
