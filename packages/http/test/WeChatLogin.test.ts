@@ -1,21 +1,621 @@
+/**
+ * The login over HTTP, against the sandbox WeChat: the flow each browser gets, the callback and its
+ * security (browser-bound state, replays, open redirects, cookie flags, cross-site logout), logout
+ * everywhere, the hooks and the problem pages.
+ */
 import { assert, describe, layer } from "@effect/vitest"
+import { SessionStore } from "@wxauth/core"
+import { WeChatLogin } from "@wxauth/http"
 import * as Effect from "effect/Effect"
-import { Browser, login, OA, sandboxControl, TestServer, userAgents } from "./helpers.js"
-import { testApp } from "./helpers.js"
+import * as Option from "effect/Option"
+import {
+  Browser,
+  consent,
+  cookieAttributes,
+  login,
+  OA,
+  sandboxControl,
+  startLogin,
+  testApp,
+  TestServer,
+  userAgents,
+  WEB
+} from "./helpers.js"
 
-describe("WeChatLogin", () => {
+const setup = Effect.gen(function*() {
+  const { sandboxUrl, url } = yield* TestServer
+  const config = yield* sandboxControl(sandboxUrl, "GET", "config")
+  const openids = config.openids as Record<string, Record<string, string>>
+  const stats = sandboxControl(sandboxUrl, "GET", "stats") as Effect.Effect<Record<string, number>>
+  const browser = (userAgent: string = userAgents.wechat) => new Browser(url, { userAgent })
+  return { url, sandboxUrl, openids, stats, browser }
+})
+
+/** The problem page an answer redirects to, opened in the same browser. */
+const followToProblem = (browser: Browser, location: string | undefined) =>
+  Effect.gen(function*() {
+    assert.isDefined(location)
+    assert.match(new URL(location!).pathname, /^\/login\/[^/]+\/problem$/)
+    const page = yield* browser.get(location!)
+    return { reason: new URL(location!).searchParams.get("reason"), page }
+  })
+
+const reasonOf = (html: string) => /data-reason="([^"]+)"/.exec(html)?.[1]
+
+describe("WeChatLogin: the flow is picked from the browser", () => {
   layer(testApp(), { excludeTestServices: true })((it) => {
-    it.effect("official account login inside WeChat", () =>
+    it.effect("inside WeChat: the official account's consent page, snsapi_userinfo, a bound state", () =>
+      Effect.gen(function*() {
+        const { browser, url } = yield* setup
+        const wechat = browser(userAgents.wechat)
+        const start = yield* wechat.get("/login")
+        assert.strictEqual(start.status, 302)
+        const authorize = new URL(start.location!)
+        assert.strictEqual(authorize.pathname, "/connect/oauth2/authorize")
+        assert.strictEqual(authorize.searchParams.get("appid"), OA.appId)
+        assert.strictEqual(authorize.searchParams.get("scope"), "snsapi_userinfo")
+        assert.strictEqual(authorize.searchParams.get("redirect_uri"), `${url}/login/official/callback`)
+        assert.match(authorize.searchParams.get("state")!, /^[A-Za-z0-9]{1,128}$/)
+        assert.strictEqual(authorize.hash, "#wechat_redirect")
+        const attributes = cookieAttributes(start, "wxauth_binding")
+        assert.include(attributes, "httponly")
+        assert.include(attributes, "samesite=lax")
+        assert.include(attributes, "path=/")
+        assert.isFalse(attributes.includes("secure"), "no Secure over http")
+      }))
+
+    it.effect("on a desktop: the website app's QR login (qrconnect, snsapi_login)", () =>
+      Effect.gen(function*() {
+        const { browser, url } = yield* setup
+        const desktop = browser(userAgents.desktop)
+        const authorize = new URL(yield* startLogin(desktop))
+        assert.strictEqual(authorize.pathname, "/connect/qrconnect")
+        assert.strictEqual(authorize.searchParams.get("appid"), WEB.appId)
+        assert.strictEqual(authorize.searchParams.get("scope"), "snsapi_login")
+        assert.strictEqual(authorize.searchParams.get("redirect_uri"), `${url}/login/web/callback`)
+      }))
+
+    it.effect("on a phone outside WeChat: a page saying to open the link in WeChat, with the QR option", () =>
+      Effect.gen(function*() {
+        const { browser, url } = yield* setup
+        const phone = browser(userAgents.mobile)
+        const page = yield* phone.get("/login?returnTo=%2Forders")
+        assert.strictEqual(page.status, 200)
+        assert.include(page.text, "请在微信中打开此链接")
+        assert.include(page.text, "Open this link in WeChat")
+        assert.include(page.text, `value="${url}/login?returnTo=%2Forders"`)
+        assert.include(page.text, `id="wxauth-qr-option" href="/login/web?returnTo=%2Forders"`)
+        assert.strictEqual(page.setCookies.length, 0, "no login started")
+        // the official account by name, outside WeChat: the same page
+        const named = yield* browser(userAgents.desktop).get("/login/official")
+        assert.strictEqual(named.status, 200)
+        assert.include(named.text, "请在微信中打开此链接")
+        // the QR option works on that phone
+        const qr = new URL(yield* startLogin(phone, "/login/web?returnTo=%2Forders"))
+        assert.strictEqual(qr.pathname, "/connect/qrconnect")
+      }))
+
+    it.effect("official-account login: the callback leaves at once, with no Referer; the browser never gets a token", () =>
+      Effect.gen(function*() {
+        const { browser, openids } = yield* setup
+        const wechat = browser()
+        const { answer } = yield* login(wechat)
+        assert.strictEqual(answer.status, 303)
+        assert.strictEqual(new URL(answer.location!).pathname, "/")
+        assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer")
+        assert.strictEqual(answer.headers.get("cache-control"), "no-store")
+        assert.strictEqual(answer.text, "")
+        const session = cookieAttributes(answer, "wxauth_session")
+        assert.include(session, "httponly")
+        assert.include(session, "samesite=lax")
+        assert.include(session, "path=/")
+        assert.include(session, "max-age=86400")
+        assert.isFalse(session.some((a) => a.startsWith("domain=")))
+        const me = yield* wechat.get("/me")
+        assert.strictEqual(me.status, 200)
+        const user = JSON.parse(me.text)
+        assert.strictEqual(user.openid, openids[OA.appId].alice)
+        assert.strictEqual(user.app, "official")
+        assert.strictEqual(user.appId, OA.appId)
+        assert.strictEqual(user.unionid, "olzWokv71Boc1knksRfAoCKqK1O9")
+        assert.deepStrictEqual(user.scopes, ["snsapi_userinfo"])
+        assert.strictEqual(user.kind, "browser")
+        // the cookie is the session's random token, nothing else; the store keeps its hash
+        const cookie = wechat.cookies.get("wxauth_session")!
+        assert.match(cookie, /^[A-Za-z0-9_-]{43}$/)
+        assert.strictEqual(user.sessionId, SessionStore.hashToken(cookie))
+        assert.notInclude(Buffer.from(cookie, "base64url").toString("latin1"), user.openid)
+        const service = yield* WeChatLogin.WeChatLogin
+        const token = Option.getOrThrow(yield* service.getToken(user))
+        assert.notInclude(me.text, "accessToken")
+        assert.notStrictEqual(cookie, token.accessToken)
+      }))
+
+    it.effect("website login: its own openid, the same unionid", () =>
+      Effect.gen(function*() {
+        const { browser, openids } = yield* setup
+        const desktop = browser(userAgents.desktop)
+        const { answer } = yield* login(desktop, { user: "bob" })
+        assert.strictEqual(answer.status, 303)
+        const user = JSON.parse((yield* desktop.get("/me")).text)
+        assert.strictEqual(user.app, "web")
+        assert.strictEqual(user.openid, openids[WEB.appId].bob)
+        assert.notStrictEqual(openids[WEB.appId].bob, openids[OA.appId].bob)
+        assert.deepStrictEqual(user.scopes, ["snsapi_login"])
+        assert.strictEqual((yield* desktop.get("/profile")).text, "nickname: 李四")
+      }))
+
+    it.effect("a mini program's key, or an unknown one, is no browser login", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        for (const path of ["/login/mini", "/login/nothing", "/login/nothing/callback?code=x&state=y"]) {
+          const answer = yield* browser().get(path)
+          if (answer.status === 303) {
+            assert.strictEqual(new URL(answer.location!).searchParams.get("reason"), "unavailable", path)
+          } else {
+            assert.strictEqual(answer.status, 404, path)
+            assert.strictEqual(reasonOf(answer.text), "unavailable", path)
+          }
+        }
+        const missing = yield* browser().get("/login/official/nothing/here")
+        assert.strictEqual(missing.status, 404)
+        assert.strictEqual(reasonOf(missing.text), "not-found")
+        const unknownReason = yield* browser().get("/login/official/problem?reason=%3Cscript%3E")
+        assert.strictEqual(unknownReason.status, 404)
+        assert.notInclude(unknownReason.text, "<script>")
+      }))
+  })
+})
+
+describe("WeChatLogin: the callback's security", () => {
+  layer(testApp(), { excludeTestServices: true })((it) => {
+    it.effect("revisiting the callback URL in the same browser logs in nobody again; another browser is refused", () =>
+      Effect.gen(function*() {
+        const { browser, stats } = yield* setup
+        const wechat = browser()
+        const before = (yield* stats).access_token
+        const authorizeUrl = yield* startLogin(wechat)
+        const used = wechat.cookies.get("wxauth_binding")!
+        const callbackUrl = yield* consent(wechat, authorizeUrl)
+        const answer = yield* wechat.get(callbackUrl)
+        assert.strictEqual(answer.status, 303)
+        const rotated = wechat.cookies.get("wxauth_binding")
+        assert.match(rotated!, /^[A-Za-z0-9_-]{43}$/)
+        assert.notStrictEqual(rotated, used, "the binding is rotated after login")
+        const session = wechat.cookies.get("wxauth_session")
+
+        const again = yield* wechat.get(callbackUrl)
+        assert.strictEqual(again.status, 303)
+        assert.strictEqual(new URL(again.location!).pathname, "/")
+        assert.strictEqual(again.headers.get("referrer-policy"), "no-referrer")
+        assert.isFalse(again.setCookies.some((line) => line.startsWith("wxauth_session=")), "no new session")
+        assert.strictEqual(wechat.cookies.get("wxauth_session"), session)
+        assert.strictEqual((yield* stats).access_token - before, 1, "the code was exchanged once")
+
+        const stranger = browser()
+        const refused = yield* stranger.get(callbackUrl)
+        const { page, reason } = yield* followToProblem(stranger, refused.location)
+        assert.strictEqual(reason, "state-browser")
+        assert.strictEqual(page.status, 400)
+        assert.isUndefined(stranger.cookies.get("wxauth_session"))
+      }))
+
+    it.effect("login start mints a new binding: one planted in the browser cannot take the login over", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const attacker = browser()
+        yield* startLogin(attacker)
+        const planted = attacker.cookies.get("wxauth_binding")!
+        const victim = browser()
+        victim.cookies.set("wxauth_binding", planted)
+        const authorizeUrl = yield* startLogin(victim)
+        assert.notStrictEqual(victim.cookies.get("wxauth_binding"), planted, "the planted binding is replaced")
+        const callbackUrl = yield* consent(victim, authorizeUrl)
+        assert.strictEqual((yield* victim.get(callbackUrl)).status, 303)
+        const replay = yield* attacker.get(callbackUrl)
+        assert.isUndefined(attacker.cookies.get("wxauth_session"), "the attacker is not logged in as the victim")
+        assert.strictEqual(new URL(replay.location!).searchParams.get("reason"), "state-browser")
+      }))
+
+    it.effect("a tampered state shows the problem page, and the code is not exchanged", () =>
+      Effect.gen(function*() {
+        const { browser, stats } = yield* setup
+        const wechat = browser()
+        const before = (yield* stats).access_token
+        const callbackUrl = yield* consent(wechat, yield* startLogin(wechat), {
+          editForm: (form) => {
+            const state = form.get("state")!
+            form.set("state", state.slice(0, 20) + (state[20] === "a" ? "b" : "a") + state.slice(21))
+          }
+        })
+        const answer = yield* wechat.get(callbackUrl)
+        assert.strictEqual(answer.status, 303)
+        assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer")
+        const { page, reason } = yield* followToProblem(wechat, answer.location)
+        assert.strictEqual(reason, "state")
+        assert.strictEqual(page.status, 400)
+        assert.include(page.text, "登录请求无效")
+        assert.include(page.text, `id="wxauth-try-again" href="/login/official"`)
+        assert.strictEqual((yield* stats).access_token, before)
+        assert.isUndefined(wechat.cookies.get("wxauth_session"))
+      }))
+
+    it.effect("denied consent and an expired code have their pages", () =>
+      Effect.gen(function*() {
+        const { browser, sandboxUrl } = yield* setup
+        const wechat = browser()
+        const denied = yield* consent(wechat, yield* startLogin(wechat), { decision: "deny" })
+        const deniedPage = yield* followToProblem(wechat, (yield* wechat.get(denied)).location)
+        assert.strictEqual(deniedPage.reason, "denied")
+        assert.strictEqual(deniedPage.page.status, 403)
+        assert.include(deniedPage.page.text, "你拒绝了授权")
+
+        const late = yield* consent(wechat, yield* startLogin(wechat))
+        yield* sandboxControl(sandboxUrl, "POST", "clock/advance", { seconds: 6 * 60 })
+        const expired = yield* followToProblem(wechat, (yield* wechat.get(late)).location)
+        assert.strictEqual(expired.reason, "code-expired")
+      }))
+
+    it.effect("returnTo: a path on this site is where the login lands; anything else is dropped", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const wechat = browser()
+        const { answer } = yield* login(wechat, { path: "/login?returnTo=%2Forders%3Fid%3D7" })
+        const target = new URL(answer.location!)
+        assert.strictEqual(target.pathname + target.search, "/orders?id=7")
+        for (
+          const returnTo of [
+            "//evil.example/",
+            "https://evil.example/",
+            "/a/../..//evil.example/",
+            "/\t/evil.example/",
+            "/.//evil.example/",
+            "/\\evil.example"
+          ]
+        ) {
+          const other = browser()
+          const evil = yield* login(other, { path: `/login?returnTo=${encodeURIComponent(returnTo)}` })
+          assert.strictEqual(new URL(evil.answer.location!).href, new URL("/", other.base).href, returnTo)
+        }
+        const other = browser()
+        const unicode = yield* login(other, { path: "/login?returnTo=%2F%E4%B8%AD" })
+        assert.strictEqual(unicode.answer.status, 303)
+        assert.strictEqual(new URL(unicode.answer.location!).pathname, "/%E4%B8%AD")
+      }))
+
+    it.effect("a leaked callback URL: its unused code works with anyone's own state (no PKCE); a used one, for nobody else", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const withState = (callbackUrl: string, state: string) => {
+          const url = new URL(callbackUrl)
+          url.searchParams.set("state", state)
+          return url.href
+        }
+        const victim = browser()
+        const leaked = yield* consent(victim, yield* startLogin(victim))
+        const attacker = browser()
+        const attackerState = new URL(yield* startLogin(attacker)).searchParams.get("state")!
+        const taken = yield* attacker.get(withState(leaked, attackerState))
+        assert.strictEqual(taken.status, 303)
+        assert.isDefined(attacker.cookies.get("wxauth_session"), "what the README warns of")
+        const late = yield* victim.get(leaked)
+        assert.strictEqual(new URL(late.location!).searchParams.get("reason"), "code-used")
+
+        const victim2 = browser()
+        const used = yield* consent(victim2, yield* startLogin(victim2), { user: "carol" })
+        assert.strictEqual((yield* victim2.get(used)).status, 303)
+        assert.isDefined(victim2.cookies.get("wxauth_session"))
+        const attacker2 = browser()
+        const state2 = new URL(yield* startLogin(attacker2)).searchParams.get("state")!
+        const refused = yield* attacker2.get(withState(used, state2))
+        assert.strictEqual(new URL(refused.location!).searchParams.get("reason"), "code-used")
+        assert.isUndefined(attacker2.cookies.get("wxauth_session"))
+      }))
+
+    it.effect("a snapshot user (a Moments preview page) is not logged in", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const wechat = browser()
+        const { answer } = yield* login(wechat, { user: "dave" })
+        const { page, reason } = yield* followToProblem(wechat, answer.location)
+        assert.strictEqual(reason, "snapshot")
+        assert.include(page.text, "使用完整服务")
+        assert.isUndefined(wechat.cookies.get("wxauth_session"))
+      }))
+
+    it.effect("a new login in the same browser ends the session it had", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const wechat = browser()
+        yield* login(wechat, { user: "bob" })
+        const first = wechat.cookies.get("wxauth_session")!
+        yield* login(wechat, { user: "carol" })
+        const second = wechat.cookies.get("wxauth_session")!
+        assert.notStrictEqual(first, second)
+        const copy = browser()
+        copy.cookies.set("wxauth_session", first)
+        assert.strictEqual((yield* copy.get("/me")).status, 401, "the first session ended")
+      }))
+  })
+})
+
+describe("WeChatLogin: sessions and logout", () => {
+  layer(testApp(), { excludeTestServices: true })((it) => {
+    it.effect("logout ends the session on the server: a copy of the cookie is refused, even after a new login", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const wechat = browser()
+        yield* login(wechat, { user: "bob" })
+        const copy = wechat.cookies.get("wxauth_session")!
+        const thief = browser()
+        thief.cookies.set("wxauth_session", copy)
+        assert.strictEqual((yield* thief.get("/me")).status, 200, "the copy works while the session lasts")
+
+        const out = yield* wechat.post("/logout", {}, { origin: new URL(wechat.base).origin })
+        assert.strictEqual(out.status, 303)
+        assert.strictEqual(new URL(out.location!).pathname, "/")
+        assert.include(cookieAttributes(out, "wxauth_session"), "max-age=0")
+        assert.include(cookieAttributes(out, "wxauth_binding"), "max-age=0")
+        assert.isUndefined(wechat.cookies.get("wxauth_session"))
+        assert.strictEqual((yield* thief.get("/me")).status, 401)
+
+        yield* login(wechat, { user: "bob" })
+        assert.strictEqual((yield* wechat.get("/me")).status, 200)
+        assert.strictEqual((yield* thief.get("/me")).status, 401)
+      }))
+
+    it.effect("logout everywhere ends every session of the user, and only theirs", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const phone = browser()
+        const laptop = browser()
+        const other = browser()
+        yield* login(phone, { user: "carol" })
+        yield* login(laptop, { user: "carol" })
+        yield* login(other, { user: "alice" })
+        for (const b of [phone, laptop, other]) assert.strictEqual((yield* b.get("/me")).status, 200)
+        const out = yield* phone.post("/logout/everywhere", {}, { "sec-fetch-site": "same-origin" })
+        assert.strictEqual(out.status, 303)
+        assert.strictEqual((yield* phone.get("/me")).status, 401)
+        assert.strictEqual((yield* laptop.get("/me")).status, 401, "carol's other session ended too")
+        assert.strictEqual((yield* other.get("/me")).status, 200, "alice is still logged in")
+      }))
+
+    it.effect("a cross-site logout is refused (Origin, or Sec-Fetch-Site without one)", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const wechat = browser()
+        yield* login(wechat)
+        for (
+          const headers of [
+            { origin: "https://evil.example" },
+            { origin: "null" },
+            { "sec-fetch-site": "cross-site" },
+            { "sec-fetch-site": "same-site" }
+          ]
+        ) {
+          for (const path of ["/logout", "/logout/everywhere"]) {
+            const refused = yield* wechat.post(path, {}, headers)
+            assert.strictEqual(refused.status, 403, `${path} ${JSON.stringify(headers)}`)
+            assert.strictEqual(reasonOf(refused.text), "forbidden")
+            assert.strictEqual(refused.setCookies.length, 0)
+          }
+        }
+        assert.strictEqual((yield* wechat.get("/me")).status, 200, "still logged in")
+      }))
+
+    it.effect("a forged, altered or never-issued session cookie is ignored", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const wechat = browser()
+        yield* login(wechat)
+        const cookie = wechat.cookies.get("wxauth_session")!
+        for (
+          const value of [
+            cookie.slice(0, 42) + (cookie[42] === "A" ? "B" : "A"),
+            cookie + "A",
+            "",
+            "x".repeat(43),
+            `${cookie}.${cookie}`
+          ]
+        ) {
+          const stranger = browser()
+          stranger.cookies.set("wxauth_session", value)
+          const me = yield* stranger.get("/me")
+          assert.strictEqual(me.status, 401, value)
+        }
+        assert.strictEqual((yield* wechat.get("/me")).status, 200, "the real cookie still works")
+      }))
+  })
+})
+
+describe("WeChatLogin over https (publicUrl)", () => {
+  layer(testApp(() => ({ publicUrl: "https://login.example.com" })), { excludeTestServices: true })((it) => {
+    it.effect("both cookies are __Host- cookies: Secure, Path=/, no Domain; the redirect_uri is the public one", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const wechat = new Browser(url, { https: true })
+        const start = yield* wechat.get("/login")
+        assert.strictEqual(
+          new URL(start.location!).searchParams.get("redirect_uri"),
+          "https://login.example.com/login/official/callback"
+        )
+        const binding = cookieAttributes(start, "__Host-wxauth_binding")
+        const callbackUrl = new URL(yield* consent(wechat, start.location!))
+        // the browser is at login.example.com: here, the test server plays it
+        const answer = yield* wechat.get(`${url}${callbackUrl.pathname}${callbackUrl.search}`)
+        assert.strictEqual(answer.status, 303, answer.text)
+        const session = cookieAttributes(answer, "__Host-wxauth_session")
+        for (const attributes of [binding, session]) {
+          assert.include(attributes, "secure")
+          assert.include(attributes, "path=/")
+          assert.include(attributes, "httponly")
+          assert.include(attributes, "samesite=lax")
+          assert.isFalse(attributes.some((a) => a.startsWith("domain=")))
+        }
+        assert.isFalse([...start.setCookies, ...answer.setCookies].some((line) => line.startsWith("wxauth_")))
+        assert.strictEqual((yield* wechat.get("/me")).status, 200)
+        // a same-origin logout is the public origin's
+        const refused = yield* wechat.post("/logout", {}, { origin: url })
+        assert.strictEqual(refused.status, 403)
+        const out = yield* wechat.post("/logout", {}, { origin: "https://login.example.com" })
+        assert.strictEqual(out.status, 303)
+      }))
+
+    it.effect("cookies tossed from a sibling subdomain (no __Host- prefix) log nobody in", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const attacker = new Browser(url, { https: true })
+        yield* attacker.get("/login")
+        const attackerBinding = attacker.cookies.get("__Host-wxauth_binding")!
+        const callbackUrl = new URL(
+          yield* consent(attacker, (yield* attacker.get("/login")).location!, { user: "bob" })
+        )
+        const victim = new Browser(url, { https: true })
+        victim.cookies.set("wxauth_binding", attackerBinding)
+        const answer = yield* victim.get(`${url}${callbackUrl.pathname}${callbackUrl.search}`)
+        assert.strictEqual(new URL(answer.location!).searchParams.get("reason"), "state-browser")
+        assert.isUndefined(victim.cookies.get("__Host-wxauth_session"))
+
+        const session = new Browser(url, { https: true })
+        const authorizeUrl = (yield* session.get("/login")).location!
+        const back = new URL(yield* consent(session, authorizeUrl))
+        assert.strictEqual((yield* session.get(`${url}${back.pathname}${back.search}`)).status, 303)
+        assert.isDefined(session.cookies.get("__Host-wxauth_session"))
+        const tossed = new Browser(url, { https: true })
+        tossed.cookies.set("wxauth_session", session.cookies.get("__Host-wxauth_session")!)
+        assert.strictEqual((yield* tossed.get("/me")).status, 401)
+      }))
+  })
+})
+
+describe("WeChatLogin: embedded QR code", () => {
+  layer(
+    testApp((sandboxUrl) => ({
+      apps: {
+        web: {
+          kind: "website",
+          appId: WEB.appId,
+          appSecret: WEB.secret,
+          apiBaseUrl: sandboxUrl,
+          openBaseUrl: sandboxUrl,
+          qrCode: {
+            embedded: true,
+            scriptUrl: `${sandboxUrl}/connect/zh_CN/htmledition/js/wxLogin.js`,
+            style: "black",
+            href: "https://example.com/qr.css"
+          }
+        }
+      }
+    })),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("a desktop gets a page of this site with wxLogin.js, its parameters, and a nonce-only script policy", () =>
       Effect.gen(function*() {
         const { sandboxUrl, url } = yield* TestServer
-        const browser = new Browser(url, { userAgent: userAgents.wechat })
-        const { answer } = yield* login(browser)
-        assert.strictEqual(answer.status, 303, answer.text)
-        const config = yield* sandboxControl(sandboxUrl, "GET", "config")
-        const home = yield* browser.get("/")
-        assert.strictEqual(home.text, `home: ${config.openids[OA.appId].alice}`)
-        const profile = yield* browser.get("/profile")
-        assert.strictEqual(profile.text, "nickname: 张三")
+        const desktop = new Browser(url, { userAgent: userAgents.desktop })
+        const page = yield* desktop.get("/login?returnTo=%2Fcart")
+        assert.strictEqual(page.status, 200)
+        assert.isDefined(desktop.cookies.get("wxauth_binding"))
+        const policy = page.headers.get("content-security-policy")!
+        const nonce = /'nonce-([A-Za-z0-9+/=]+)'/.exec(policy)?.[1]
+        assert.isDefined(nonce)
+        assert.include(policy, `script-src 'nonce-${nonce}' ${sandboxUrl}`)
+        assert.include(policy, `frame-src ${sandboxUrl}`)
+        assert.notInclude(policy, "unsafe-inline'; script")
+        assert.include(
+          page.text,
+          `<script nonce="${nonce}" src="${sandboxUrl}/connect/zh_CN/htmledition/js/wxLogin.js">`
+        )
+        assert.include(page.text, `data-appid="${WEB.appId}"`)
+        assert.include(page.text, `data-redirect-uri="${url}/login/web/callback"`)
+        assert.include(page.text, `data-self-redirect="false"`)
+        assert.include(page.text, `data-style="black"`)
+        assert.include(page.text, `data-href="https://example.com/qr.css"`)
+        const state = /data-state="([A-Za-z0-9]+)"/.exec(page.text)![1]
+        // the QR page's state is bound to this browser and carries the returnTo
+        const fallback = /id="wxauth-qr-fallback" href="([^"]+)"/.exec(page.text)![1].replace(/&amp;/g, "&")
+        assert.strictEqual(new URL(fallback).searchParams.get("state"), state)
+        const callbackUrl = yield* consent(desktop, fallback)
+        const answer = yield* desktop.get(callbackUrl)
+        assert.strictEqual(answer.status, 303)
+        assert.strictEqual(new URL(answer.location!).pathname, "/cart")
+        // no official account: a phone outside WeChat is asked to open the link in WeChat, and to scan
+        const phone = yield* new Browser(url, { userAgent: userAgents.mobile }).get("/login")
+        assert.include(phone.text, "请在微信中打开此链接")
+        // inside WeChat, with no official account: not available
+        const wechat = yield* new Browser(url, { userAgent: userAgents.wechat }).get("/login")
+        assert.strictEqual(wechat.status, 404)
+      }))
+  })
+})
+
+describe("WeChatLogin: hooks", () => {
+  const created: Array<string> = []
+  const logins: Array<
+    { readonly userId: string | undefined; readonly firstLogin: boolean; readonly nickname: string }
+  > = []
+  const users = new Map<string, string>()
+  layer(
+    testApp(() => ({
+      hooks: {
+        findUser: (identity) =>
+          Effect.succeed(identity.unionid === undefined ? undefined : users.get(identity.unionid)),
+        onFirstLogin: (identity) =>
+          Effect.gen(function*() {
+            const profile = yield* identity.profile
+            const id = `user-${users.size + 1}`
+            users.set(identity.unionid!, id)
+            created.push(`${id}:${profile.nickname}`)
+            return id
+          }),
+        onLogin: (event) =>
+          Effect.map(
+            event.profile,
+            (profile) =>
+              void logins.push({ userId: event.userId, firstLogin: event.firstLogin, nickname: profile.nickname })
+          ),
+        afterLogin: (event) => Effect.succeed(event.firstLogin ? "/welcome" : event.returnTo)
+      }
+    })),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("first login creates the local user; a login in another app links by unionid; afterLogin picks the page", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const wechat = browser()
+        const first = yield* login(wechat, { path: "/login?returnTo=%2Forders" })
+        assert.strictEqual(new URL(first.answer.location!).pathname, "/welcome")
+        assert.strictEqual(JSON.parse((yield* wechat.get("/me")).text).userId, "user-1")
+        const desktop = browser(userAgents.desktop)
+        const second = yield* login(desktop, { path: "/login?returnTo=%2Forders" })
+        assert.strictEqual(new URL(second.answer.location!).pathname, "/orders")
+        const me = JSON.parse((yield* desktop.get("/me")).text)
+        assert.strictEqual(me.app, "web")
+        assert.strictEqual(me.userId, "user-1", "the same person through the website app: linked by unionid")
+        assert.deepStrictEqual(created, ["user-1:张三"])
+        assert.deepStrictEqual(logins, [
+          { userId: "user-1", firstLogin: true, nickname: "张三" },
+          { userId: "user-1", firstLogin: false, nickname: "张三" }
+        ])
+      }))
+  })
+})
+
+describe("WeChatLogin: a failing hook stops the login", () => {
+  layer(
+    testApp(() => ({ hooks: { onLogin: () => Effect.fail(new Error("database down")) } })),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("the server problem page, no session", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const wechat = browser()
+        const { answer } = yield* login(wechat)
+        const { page, reason } = yield* followToProblem(wechat, answer.location)
+        assert.strictEqual(reason, "server")
+        assert.strictEqual(page.status, 500)
+        assert.isUndefined(wechat.cookies.get("wxauth_session"))
       }))
   })
 })

@@ -66,32 +66,30 @@ export const sandboxApps = (
  */
 const appRoutes = HttpRouter.Default.use((router) =>
   Effect.gen(function*() {
+    const login = yield* WeChatLogin.WeChatLogin
     yield* router.get(
       "/",
-      Effect.flatMap(WeChatLogin.WeChatLogin, (login) =>
-        login.currentUser.pipe(
-          Effect.map((user) => HttpServerResponse.text(`home: ${user.openid}`)),
-          Effect.catchAll(() => Effect.succeed(HttpServerResponse.text("home: nobody")))
-        ))
+      login.currentUser.pipe(
+        Effect.map((user) => HttpServerResponse.text(`home: ${user.openid}`)),
+        Effect.catchAll(() => Effect.succeed(HttpServerResponse.text("home: nobody")))
+      )
     )
     yield* router.get(
       "/me",
-      Effect.flatMap(WeChatLogin.WeChatLogin, (login) =>
-        login.currentUser.pipe(
-          Effect.map((user) => HttpServerResponse.unsafeJson(user)),
-          Effect.catchAll((error) =>
-            Effect.succeed(HttpServerResponse.unsafeJson({ error: error._tag }, { status: 401 }))
-          )
-        ))
+      login.currentUser.pipe(
+        Effect.map((user) => HttpServerResponse.unsafeJson(user)),
+        Effect.catchAll((error) =>
+          Effect.succeed(HttpServerResponse.unsafeJson({ error: error._tag }, { status: 401 }))
+        )
+      )
     )
     yield* router.get(
       "/profile",
-      Effect.flatMap(WeChatLogin.WeChatLogin, (login) =>
-        login.currentUser.pipe(
-          Effect.flatMap((user) => login.getUser(user)),
-          Effect.map((user) => HttpServerResponse.text(`nickname: ${user.nickname}`)),
-          Effect.catchAll((error) => Effect.succeed(HttpServerResponse.text(`error: ${error._tag}`, { status: 401 })))
-        ))
+      login.currentUser.pipe(
+        Effect.flatMap((user) => login.getUser(user)),
+        Effect.map((user) => HttpServerResponse.text(`nickname: ${user.nickname}`)),
+        Effect.catchAll((error) => Effect.succeed(HttpServerResponse.text(`error: ${error._tag}`, { status: 401 })))
+      )
     )
   })
 )
