@@ -245,3 +245,23 @@ export const decode = (
   value: unknown,
   times?: { readonly expiresAt?: unknown; readonly lastSeenAt?: unknown }
 ): Effect.Effect<Session, SessionStoreError> => store.decode(idHash, value, times)
+
+/**
+ * The checks of `create`: `session` is a valid `Session` (see `checkSession`) and live at `now`.
+ * For store adapters.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkNew = (session: unknown, now: number): Effect.Effect<Session, SessionStoreError> =>
+  store.checkNew(session, now)
+
+/**
+ * The checks of `touch`: `idHash` (see `checkIdHash`), and `expiresAt` an integer time later than
+ * `now`. For store adapters.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkTouch = (idHash: unknown, expiresAt: unknown, now: number): Effect.Effect<void, SessionStoreError> =>
+  store.checkTouch(idHash, expiresAt, now)
