@@ -1,5 +1,5 @@
 /**
- * Redis for `@wxauth/core`: a shared `TokenStore`, `AppTokenStore` and `SessionKeyStore`, and a
+ * Redis for `@wxauth/core`: a shared `TokenStore`, `AppTokenStore`, `SessionKeyStore` and `SessionStore`, and a
  * distributed `RefreshLock` (ioredis).
  *
  * @since 0.1.0
@@ -19,6 +19,11 @@ export * as RedisRefreshLock from "./RedisRefreshLock.js"
  * @since 0.1.0
  */
 export * as RedisSessionKeyStore from "./RedisSessionKeyStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RedisSessionStore from "./RedisSessionStore.js"
 
 /**
  * @since 0.1.0
