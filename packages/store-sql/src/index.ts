@@ -1,5 +1,5 @@
 /**
- * `@wxauth/store-sql`: the wxauth `TokenStore`, `AppTokenStore` and `SessionKeyStore` in
+ * `@wxauth/store-sql`: the wxauth `TokenStore`, `AppTokenStore`, `SessionKeyStore` and `SessionStore` in
  * PostgreSQL, MySQL / MariaDB or SQLite, on `@effect/sql`.
  *
  * @since 0.1.0
@@ -14,6 +14,11 @@ export * as SqlAppTokenStore from "./SqlAppTokenStore.js"
  * @since 0.1.0
  */
 export * as SqlSessionKeyStore from "./SqlSessionKeyStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SqlSessionStore from "./SqlSessionStore.js"
 
 /**
  * @since 0.1.0

@@ -1,0 +1,145 @@
+/**
+ * A `SessionStore` on `@effect/sql`: server-side sessions in PostgreSQL, MySQL / MariaDB or SQLite,
+ * one row per session, keyed by the SHA-256 of the client's token (the token itself is never
+ * stored), so a logout, an expiry or a "log out everywhere" holds in every process. `revokeUser` is
+ * one `DELETE` by user, which the database makes atomic. Sessions hold no token, so nothing needs
+ * encrypting at rest. Setup, timeouts and failures are those of `SqlTokenStore`, reported as
+ * `SessionStoreError`s.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SessionStore, type WeChatError } from "@wxauth/core"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as internal from "./internal/sessions.js"
+import type { Dialect } from "./SqlTokenStore.js"
+
+/**
+ * Options of the store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The table. Default `wxauth_sessions`. Must match `^[A-Za-z_][A-Za-z0-9_]{0,62}$`. */
+  readonly table?: string | undefined
+  /** Run the idempotent table setup when the layer is built. Default `true`. Only `layer*` read it. */
+  readonly setup?: boolean | undefined
+  /** The longest a store operation may take, retries included. Default 10 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** The longest table setup may take, waiting for the setup lock included. Default 60 seconds. */
+  readonly setupTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * The DDL that creates the table and its indexes (`<table>_user_idx` on the user, for `revokeUser`;
+ * `<table>_expires_idx` for `purgeExpired`) in `dialect`, for teams that apply schema changes with
+ * their own migration tool (then build the layer with `setup: false`). Every statement is
+ * idempotent.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const ddl = (
+  dialect: Dialect,
+  options?: Pick<Options, "table">
+): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> =>
+  Either.map(internal.resolveNames(options ?? {}), (names) => internal.ddl(dialect, names))
+
+/**
+ * Creates the table and its indexes when missing, under the setup lock every wxauth store takes, so
+ * any number of processes may run it at once. Running it again changes nothing. On MySQL / MariaDB
+ * it refuses to run inside a caller's transaction (a `SessionStoreError`).
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const setup = (
+  options?: Options
+): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.SessionStoreError, SqlClient.SqlClient> =>
+  internal.setup(options)
+
+/**
+ * Builds the store over the `SqlClient` in context, for a table that exists (see `setup`). A bad
+ * table name or `timeout` is an `InvalidArgument`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options?: Options
+): Effect.Effect<SessionStore.SessionStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
+  internal.make(options)
+
+/**
+ * The store as a Layer over the `SqlClient` in context; runs `setup` first unless `setup: false`.
+ *
+ * @example
+ * ```ts
+ * import { SqliteClient } from "@effect/sql-sqlite-node"
+ * import { SqlSessionStore } from "@wxauth/store-sql"
+ * import * as Layer from "effect/Layer"
+ *
+ * const SessionsLive = SqlSessionStore.layer().pipe(
+ *   Layer.provide(SqliteClient.layer({ filename: "wxauth.db" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<
+  SessionStore.SessionStore,
+  WeChatError.InvalidArgument | WeChatError.SessionStoreError,
+  SqlClient.SqlClient
+> =>
+  Layer.effect(
+    SessionStore.SessionStore,
+    Effect.zipRight(options?.setup === false ? Effect.void : setup(options), make(options))
+  )
+
+/**
+ * The store with its options from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<
+  SessionStore.SessionStore,
+  ConfigError.ConfigError | WeChatError.InvalidArgument | WeChatError.SessionStoreError,
+  SqlClient.SqlClient
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+
+/**
+ * The store over a client the caller owns (the layer never closes it).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromClient = (
+  sql: SqlClient.SqlClient,
+  options?: Options
+): Layer.Layer<SessionStore.SessionStore, WeChatError.InvalidArgument | WeChatError.SessionStoreError> =>
+  Layer.provide(layer(options), Layer.succeed(SqlClient.SqlClient, sql))
+
+/**
+ * Deletes the sessions that are over (by `Clock`) and returns how many. `get` never returns them
+ * anyway: this only keeps the table small. Run it now and then, e.g.
+ * `Effect.repeat(purgeExpired(), Schedule.spaced("1 hour"))`.
+ *
+ * @since 0.1.0
+ * @category maintenance
+ */
+export const purgeExpired = (
+  options?: Pick<Options, "table" | "timeout">
+): Effect.Effect<number, WeChatError.InvalidArgument | WeChatError.SessionStoreError, SqlClient.SqlClient> =>
+  internal.purgeExpired(options)

@@ -1,0 +1,258 @@
+/**
+ * The session store: its table per dialect, `create` (never over a live session), `get`, `touch`,
+ * `revoke`, `revokeUser` (one DELETE by user: the database makes it atomic) and `purgeExpired`; each
+ * operation bounded by `guard`, with its span. Failures become `SessionStoreError`s.
+ *
+ * @internal
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import { SessionStore, WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type { Options } from "../SqlSessionStore.js"
+import type { Dialect } from "../SqlTokenStore.js"
+import { asText, client } from "./client.js"
+import { attemptFor, guard } from "./guard.js"
+import { quote, runSetup } from "./schema.js"
+import { affectedRows } from "./store.js"
+import { derive, validateName } from "./tables.js"
+
+const defaultTimeout = Duration.seconds(10)
+
+/** @internal */
+export const defaultTable = "wxauth_sessions"
+
+/** @internal */
+export interface Names {
+  readonly table: string
+  readonly userIndex: string
+  readonly expiresIndex: string
+}
+
+/** @internal */
+export const resolveNames = (options: Pick<Options, "table">): Either.Either<Names, WeChatError.InvalidArgument> =>
+  Either.map(validateName("table", options.table ?? defaultTable), (table) => ({
+    table,
+    userIndex: derive(table, "_user_idx"),
+    expiresIndex: derive(table, "_expires_idx")
+  }))
+
+/** @internal */
+export const ddl = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
+  const t = quote(dialect, names.table)
+  const u = quote(dialect, names.userIndex)
+  const e = quote(dialect, names.expiresIndex)
+  switch (dialect) {
+    case "pg":
+      return [
+        `CREATE TABLE IF NOT EXISTS ${t} (
+  id_hash CHAR(64) NOT NULL PRIMARY KEY,
+  app_id VARCHAR(64) NOT NULL,
+  openid VARCHAR(128) NOT NULL,
+  expires_at BIGINT NOT NULL,
+  last_seen_at BIGINT,
+  value TEXT NOT NULL
+)`,
+        `CREATE INDEX IF NOT EXISTS ${u} ON ${t} (app_id, openid)`,
+        `CREATE INDEX IF NOT EXISTS ${e} ON ${t} (expires_at)`
+      ]
+    case "mysql":
+      return [`CREATE TABLE IF NOT EXISTS ${t} (
+  id_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  app_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  openid VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  expires_at BIGINT NOT NULL,
+  last_seen_at BIGINT NULL,
+  value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  PRIMARY KEY (id_hash),
+  INDEX ${u} (app_id, openid),
+  INDEX ${e} (expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`]
+    case "sqlite":
+      return [
+        `CREATE TABLE IF NOT EXISTS ${t} (
+  id_hash TEXT NOT NULL PRIMARY KEY,
+  app_id TEXT NOT NULL,
+  openid TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  last_seen_at INTEGER,
+  value TEXT NOT NULL
+) WITHOUT ROWID`,
+        `CREATE INDEX IF NOT EXISTS ${u} ON ${t} (app_id, openid)`,
+        `CREATE INDEX IF NOT EXISTS ${e} ON ${t} (expires_at)`
+      ]
+  }
+}
+
+/** @internal */
+export const asSessionError = (error: WeChatError.TokenStoreError): WeChatError.SessionStoreError =>
+  new WeChatError.SessionStoreError({
+    operation: error.operation,
+    description: error.description,
+    ...(error.cause === undefined ? {} : { cause: error.cause })
+  })
+
+/** @internal */
+export const setup = (
+  options?: Options
+): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.SessionStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [, dialect] = yield* client
+    const names = yield* resolveNames(options ?? {})
+    yield* runSetup({
+      statements: ddl(dialect, names),
+      // a table of its own from the start: MySQL makes its indexes in CREATE TABLE
+      indexes: [],
+      table: names.table,
+      timeout: options?.setupTimeout
+    }).pipe(Effect.catchTag("TokenStoreError", (error) => Effect.fail(asSessionError(error))))
+  }).pipe(Effect.withSpan("SqlSessionStore.setup"))
+
+const resolveTimeout = (
+  timeout: Duration.DurationInput | undefined
+): Either.Either<Duration.Duration, WeChatError.InvalidArgument> => {
+  const decoded = Duration.decodeUnknown(timeout ?? defaultTimeout)
+  return Option.isSome(decoded) && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) >= 1
+    ? Either.right(decoded.value)
+    : Either.left(
+      new WeChatError.InvalidArgument({ argument: "timeout", description: "must be a positive finite duration" })
+    )
+}
+
+/** A stored time as a number: drivers give BIGINT as a number, a bigint or a string. */
+const timeOf = (value: unknown): unknown =>
+  value === null || value === undefined
+    ? undefined
+    : typeof value === "bigint" || typeof value === "string"
+    ? Number(value)
+    : value
+
+interface Row {
+  readonly value: unknown
+  readonly expires_at: unknown
+  readonly last_seen_at: unknown
+}
+
+/** @internal */
+export const make = (
+  options?: Options
+): Effect.Effect<SessionStore.SessionStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const { table } = yield* resolveNames(options ?? {})
+    const timeout = yield* resolveTimeout(options?.timeout)
+    const t = sql(table)
+    const attempt = attemptFor(sql, dialect)
+    const guarded = (operation: string) => <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>) =>
+      Effect.mapError(guard(operation, table, timeout, attempt)(effect), asSessionError)
+    // `get` runs on every request: a span without the stack trace `Effect.fn` captures per call
+    const span = (operation: string) => Effect.withSpan(`SqlSessionStore.${operation}`, { captureStackTrace: false })
+
+    /** The live session of `idHash` at `now`. */
+    const read = (operation: string, idHash: string, now: number) =>
+      Effect.flatMap(
+        guarded(operation)(sql<Row>`SELECT value, expires_at, last_seen_at FROM ${t}
+          WHERE id_hash = ${idHash} AND expires_at > ${now}`),
+        (rows) =>
+          rows.length === 0 ? Effect.succeedNone : Effect.map(
+            SessionStore.decode(idHash, asText(rows[0].value), {
+              expiresAt: timeOf(rows[0].expires_at),
+              lastSeenAt: timeOf(rows[0].last_seen_at)
+            }),
+            Option.some
+          )
+      )
+
+    /** Inserts the row unless one has its id (then nothing happens, and nothing fails). */
+    const insertIfAbsent = (row: {
+      readonly id_hash: string
+      readonly app_id: string
+      readonly openid: string
+      readonly expires_at: number
+      readonly value: string
+    }) =>
+      dialect === "mysql"
+        ? sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE id_hash = id_hash`
+        : sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (id_hash) DO NOTHING`
+
+    return SessionStore.SessionStore.of({
+      create: (session) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const checked = yield* SessionStore.checkNew(session, now)
+          const value = yield* SessionStore.encode(checked)
+          const idHash = checked.idHash
+          const rows = yield* guarded("create")(Effect.gen(function*() {
+            // a session that is over gives its id up; a live one keeps it
+            yield* sql`DELETE FROM ${t} WHERE id_hash = ${idHash} AND expires_at <= ${now}`
+            yield* insertIfAbsent({
+              id_hash: idHash,
+              app_id: checked.appId,
+              openid: checked.openid,
+              expires_at: checked.expiresAt,
+              value
+            })
+            return yield* sql<{ value: unknown }>`SELECT value FROM ${t} WHERE id_hash = ${idHash}`
+          }))
+          // the row holds this session, or the live one that was there before
+          if (rows.length === 0 || asText(rows[0].value) !== value) {
+            return yield* new WeChatError.SessionStoreError({
+              operation: "create",
+              description: "a live session has this idHash already"
+            })
+          }
+        }).pipe(span("create")),
+      get: (idHash) =>
+        SessionStore.checkIdHash("get", idHash).pipe(
+          Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (now) => read("get", idHash, now))),
+          span("get")
+        ),
+      touch: (idHash, expiresAt) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          yield* SessionStore.checkTouch(idHash, expiresAt, now)
+          // only a live session moves: one that is over, or revoked, stays gone
+          yield* guarded("touch")(sql`UPDATE ${t} SET expires_at = ${expiresAt}, last_seen_at = ${now}
+            WHERE id_hash = ${idHash} AND expires_at > ${now}`)
+          return yield* read("touch", idHash, now)
+        }).pipe(span("touch")),
+      revoke: (idHash) =>
+        SessionStore.checkIdHash("revoke", idHash).pipe(
+          Effect.zipRight(guarded("revoke")(sql`DELETE FROM ${t} WHERE id_hash = ${idHash}`)),
+          Effect.asVoid,
+          span("revoke")
+        ),
+      revokeUser: (appId, openid) =>
+        Effect.gen(function*() {
+          yield* SessionStore.checkUser("revokeUser", appId, openid)
+          const now = yield* Clock.currentTimeMillis
+          const live = yield* guarded("revokeUser")(Effect.gen(function*() {
+            const result = yield* sql`DELETE FROM ${t}
+              WHERE app_id = ${appId} AND openid = ${openid} AND expires_at > ${now}`.raw
+            // the sessions that are over go too; one created meanwhile stays, for the next revokeUser to reach
+            yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid} AND expires_at <= ${now}`
+            return affectedRows(result)
+          }))
+          return live
+        }).pipe(span("revokeUser"))
+    })
+  })
+
+/** @internal */
+export const purgeExpired = (
+  options?: Pick<Options, "table" | "timeout">
+): Effect.Effect<number, WeChatError.InvalidArgument | WeChatError.SessionStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const { table } = yield* resolveNames(options ?? {})
+    const timeout = yield* resolveTimeout(options?.timeout)
+    const now = yield* Clock.currentTimeMillis
+    const result = yield* guard("purgeExpired", table, timeout, attemptFor(sql, dialect))(
+      sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now}`.raw
+    ).pipe(Effect.mapError(asSessionError))
+    return affectedRows(result)
+  }).pipe(Effect.withSpan("SqlSessionStore.purgeExpired"))
