@@ -9,6 +9,7 @@ import {
   SessionStore,
   TokenStore,
   WeChatApi,
+  WeChatApps,
   WeChatConfig,
   WeChatHttpClient,
   WeChatOAuth
@@ -210,6 +211,60 @@ describe("no secret, code or token in any error", () => {
         Redacted.value(session.sessionKey)
       ])
     }).pipe(Effect.provide(inProcess(mini))))
+
+  it.effect("WeChatApps: UnknownApp and AppResolveError hold no secret, not even a resolver's failing row", () =>
+    Effect.gen(function*() {
+      const stateSecret = "the registry's own state secret"
+      class RowError {
+        readonly _tag = "RowError"
+        constructor(readonly row: string) {}
+      }
+      const resolve = (appId: string) =>
+        appId === "wxrowerror00000001"
+          ? Effect.fail(new RowError(`appSecret=${app.secret}`))
+          : appId === "wxbadsecret0000001"
+          ? Effect.succeed({ appId, appSecret: `  `, stateSecret: app.secret })
+          : appId === app.appId
+          ? Effect.succeed({ appId, appSecret: app.secret })
+          : Effect.succeed(undefined)
+      const errors = yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const sandbox = yield* Sandbox.Sandbox
+        const { state } = yield* apps.authorizeUrl(app.appId, { redirectUri })
+        const callback = yield* sandbox.approve({
+          appId: app.appId,
+          user: "alice",
+          scope: "snsapi_base",
+          redirectUri,
+          state
+        })
+        const code = new URL(callback).searchParams.get("code")!
+        yield* apps.handleCallback(callback)
+        return [
+          yield* Effect.flip(apps.oauth("wxrowerror00000001")),
+          yield* Effect.flip(apps.oauth("wxbadsecret0000001")),
+          yield* Effect.flip(apps.oauth("wxnobody0000000001")),
+          // the same code again, with another forged state: refused, the code quoted nowhere
+          yield* Effect.flip(apps.handleCallback(`${redirectUri}?code=${code}&state=${state.slice(0, -1)}`)),
+          yield* Effect.flip(apps.handleCallback(callback, { binding: "x" })),
+          code
+        ] as const
+      }).pipe(
+        Effect.provide(
+          WeChatApps.layer({ resolve }, { stateSecret }).pipe(
+            Layer.provide(TokenStore.layerMemory),
+            Layer.provide(Sandbox.layerHttpClient),
+            Layer.provideMerge(Sandbox.layer())
+          )
+        )
+      )
+      const code = errors[5]
+      const tags = errors.slice(0, 5).map((e) => (e as { _tag: string })._tag)
+      assert.deepStrictEqual(tags, ["AppResolveError", "AppResolveError", "UnknownApp", "StateMismatch", "CodeUsed"])
+      for (const error of errors.slice(0, 5)) {
+        assertClean((error as { _tag: string })._tag, renderings(error), [app.secret, stateSecret, code])
+      }
+    }))
 })
 
 /** A tracer that keeps every span it makes. */
