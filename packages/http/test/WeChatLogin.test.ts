@@ -8,6 +8,7 @@ import { SessionStore } from "@wxauth/core"
 import { WeChatLogin } from "@wxauth/http"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import {
   Browser,
   consent,
@@ -128,7 +129,11 @@ describe("WeChatLogin: the flow is picked from the browser", () => {
         const service = yield* WeChatLogin.WeChatLogin
         const token = Option.getOrThrow(yield* service.getToken(user))
         assert.notInclude(me.text, "accessToken")
-        assert.notStrictEqual(cookie, token.accessToken)
+        for (const secret of [Redacted.value(token.accessToken), Redacted.value(token.refreshToken)]) {
+          assert.notInclude(cookie, secret)
+          assert.notInclude(me.text, secret)
+          assert.notInclude(answer.location!, secret)
+        }
       }))
 
     it.effect("website login: its own openid, the same unionid", () =>

@@ -1,0 +1,116 @@
+/**
+ * Sessions end on the server: by the server's `Clock` (the app and its sandbox run on the test's
+ * `TestClock` here), and when WeChat no longer accepts the user's refresh token (40030, 42002):
+ * then every session of that user ends.
+ */
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as TestClock from "effect/TestClock"
+import { Browser, login, MINI, sandboxControl, testApp, TestServer } from "./helpers.js"
+
+describe("sessions end by the server's Clock", () => {
+  it.scoped("a browser session is refused 24 hours after login, whatever the browser keeps", () =>
+    Effect.gen(function*() {
+      const { url } = Context.get(yield* Layer.build(testApp()), TestServer)
+      const browser = new Browser(url)
+      yield* login(browser)
+      const cookie = browser.cookies.get("wxauth_session")!
+      assert.strictEqual((yield* browser.get("/me")).status, 200)
+      yield* TestClock.adjust(Duration.subtract(Duration.hours(24), Duration.seconds(1)))
+      assert.strictEqual((yield* browser.get("/me")).status, 200, "still valid a second before")
+      yield* TestClock.adjust(Duration.seconds(1))
+      const expired = yield* browser.get("/me")
+      assert.strictEqual(expired.status, 401)
+      assert.strictEqual(JSON.parse(expired.text).error, "Unauthenticated")
+      assert.strictEqual(browser.cookies.get("wxauth_session"), cookie, "the browser kept the cookie: it opens nothing")
+      assert.strictEqual((yield* browser.get("/")).text, "home: nobody")
+    }))
+
+  it.scoped("sessionTtl and miniProgramSessionTtl set the lifetimes (the cookie's Max-Age too)", () =>
+    Effect.gen(function*() {
+      const { sandboxUrl, url } = Context.get(
+        yield* Layer.build(testApp(() => ({ sessionTtl: "1 hour", miniProgramSessionTtl: "2 hours" }))),
+        TestServer
+      )
+      const browser = new Browser(url)
+      const { answer } = yield* login(browser)
+      assert.include(answer.setCookies.find((l) => l.startsWith("wxauth_session="))!, "Max-Age=3600")
+      const { code } = yield* sandboxControl(sandboxUrl, "POST", "miniprogram/login", {
+        appId: MINI.appId,
+        user: "bob"
+      })
+      const mini = yield* new Browser(url).postJson("/api/wechat/mini-program/mini/login", { code })
+      assert.strictEqual(mini.status, 200, mini.text)
+      const { token } = JSON.parse(mini.text)
+      const bearer = { authorization: `Bearer ${token}` }
+      yield* TestClock.adjust(Duration.hours(1))
+      assert.strictEqual((yield* browser.get("/me")).status, 401, "the browser session is over")
+      assert.strictEqual((yield* new Browser(url).get("/api/wechat/session", bearer)).status, 200)
+      yield* TestClock.adjust(Duration.hours(1))
+      assert.strictEqual((yield* new Browser(url).get("/api/wechat/session", bearer)).status, 401)
+    }))
+})
+
+describe("sessions end when WeChat refuses the refresh token", () => {
+  layer(testApp(), { excludeTestServices: true })((it) => {
+    const setup = Effect.gen(function*() {
+      const { sandboxUrl, url } = yield* TestServer
+      return { sandboxUrl, browser: () => new Browser(url) }
+    })
+
+    it.effect("40030 (invalid refresh token): every session of the user ends; other users stay", () =>
+      Effect.gen(function*() {
+        const { browser, sandboxUrl } = yield* setup
+        const phone = browser()
+        const laptop = browser()
+        const other = browser()
+        yield* login(phone, { user: "bob" })
+        yield* login(laptop, { user: "bob" })
+        yield* login(other, { user: "alice" })
+        assert.strictEqual((yield* phone.get("/profile")).text, "nickname: 李四")
+        // WeChat's access token expires (its clock, not ours), and the refresh is refused with 40030
+        yield* sandboxControl(sandboxUrl, "POST", "clock/advance", { seconds: 3 * 3600 })
+        yield* sandboxControl(sandboxUrl, "POST", "faults", {
+          endpoint: "refresh_token",
+          kind: "errcode",
+          errcode: 40030
+        })
+        const profile = yield* phone.get("/profile")
+        assert.strictEqual(profile.status, 401)
+        assert.strictEqual(profile.text, "error: Unauthenticated")
+        assert.strictEqual((yield* phone.get("/me")).status, 401)
+        assert.strictEqual((yield* laptop.get("/me")).status, 401, "bob's other session ended too")
+        assert.strictEqual((yield* other.get("/me")).status, 200, "alice is still logged in")
+        // bob logs in again: a new consent, a new session
+        yield* login(phone, { user: "bob" })
+        assert.strictEqual((yield* phone.get("/profile")).text, "nickname: 李四")
+      }))
+
+    it.effect("42002 (refresh token expired, 30 days after consent): the sessions end", () =>
+      Effect.gen(function*() {
+        const { browser, sandboxUrl } = yield* setup
+        const wechat = browser()
+        yield* login(wechat, { user: "carol" })
+        assert.strictEqual((yield* wechat.get("/profile")).status, 200)
+        yield* sandboxControl(sandboxUrl, "POST", "clock/advance", { seconds: 31 * 24 * 3600 })
+        const profile = yield* wechat.get("/profile")
+        assert.strictEqual(profile.text, "error: Unauthenticated")
+        assert.strictEqual((yield* wechat.get("/me")).status, 401)
+      }))
+
+    it.effect("WeChat being busy ends nothing", () =>
+      Effect.gen(function*() {
+        const { browser, sandboxUrl } = yield* setup
+        const wechat = browser()
+        yield* login(wechat, { user: "alice" })
+        yield* sandboxControl(sandboxUrl, "POST", "faults", { endpoint: "userinfo", kind: "busy", times: 5 })
+        const profile = yield* wechat.get("/profile")
+        assert.strictEqual(profile.text, "error: SystemBusy")
+        yield* sandboxControl(sandboxUrl, "DELETE", "faults")
+        assert.strictEqual((yield* wechat.get("/me")).status, 200)
+      }))
+  })
+})

@@ -1,0 +1,305 @@
+/**
+ * The JSON endpoints over HTTP, against the sandbox: the mini program's login (a `wx.login()` code
+ * for a bearer token) and phone number, who is logged in, logout, their bounded bodies and JSON
+ * failures, the OpenAPI document, and logs that never hold a code, token or phone number.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import { Browser, login, MINI, sandboxControl, testApp, TestServer } from "./helpers.js"
+
+const logLines: Array<string> = []
+const captureLogs = Logger.replace(
+  Logger.defaultLogger,
+  Logger.map(Logger.logfmtLogger, (line) => void logLines.push(line))
+)
+
+const phones: Array<string> = []
+
+const setup = Effect.gen(function*() {
+  const { sandboxUrl, url } = yield* TestServer
+  const config = yield* sandboxControl(sandboxUrl, "GET", "config")
+  const openids = config.openids[MINI.appId] as Record<string, string>
+  const stats = sandboxControl(sandboxUrl, "GET", "stats") as Effect.Effect<Record<string, number>>
+  const loginCode = (user: string) =>
+    Effect.map(
+      sandboxControl(sandboxUrl, "POST", "miniprogram/login", { appId: MINI.appId, user }),
+      (answer) => answer.code as string
+    )
+  const phoneCode = (user: string) =>
+    Effect.map(
+      sandboxControl(sandboxUrl, "POST", "miniprogram/phonecode", { appId: MINI.appId, user }),
+      (answer) => answer.code as string
+    )
+  const client = () => new Browser(url)
+  /** A mini program's login: its bearer headers. */
+  const miniLogin = (user: string) =>
+    Effect.gen(function*() {
+      const answer = yield* client().postJson("/api/wechat/mini-program/mini/login", { code: yield* loginCode(user) })
+      assert.strictEqual(answer.status, 200, answer.text)
+      const body = JSON.parse(answer.text)
+      return { body, headers: { authorization: `Bearer ${body.token}` } }
+    })
+  return { url, sandboxUrl, openids, stats, loginCode, phoneCode, client, miniLogin }
+})
+
+const json = (text: string) => JSON.parse(text) as Record<string, any>
+
+describe("WeChatLoginApi: the mini program", () => {
+  layer(
+    Layer.provide(
+      testApp(() => ({
+        hooks: { onPhoneNumber: (_user, phone) => Effect.sync(() => void phones.push(phone.phoneNumber)) }
+      })),
+      captureLogs
+    ),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("login: wx.login()'s code for a session token; the token as a bearer says who is logged in", () =>
+      Effect.gen(function*() {
+        const { client, loginCode, openids } = yield* setup
+        const code = yield* loginCode("alice")
+        const answer = yield* client().postJson("/api/wechat/mini-program/mini/login", { code })
+        assert.strictEqual(answer.status, 200, answer.text)
+        assert.strictEqual(answer.headers.get("content-type"), "application/json")
+        assert.strictEqual(answer.headers.get("cache-control"), "no-store")
+        assert.strictEqual(answer.setCookies.length, 0, "no cookie: the token is for the Authorization header")
+        const body = json(answer.text)
+        assert.match(body.token, /^[A-Za-z0-9_-]{43}$/)
+        assert.strictEqual(body.openid, openids.alice)
+        assert.isNumber(body.expiresAt)
+        assert.notInclude(answer.text.toLowerCase(), "session_key")
+        assert.notInclude(answer.text, code)
+        const me = yield* client().get("/api/wechat/session", { authorization: `Bearer ${body.token}` })
+        assert.strictEqual(me.status, 200, me.text)
+        const user = json(me.text)
+        assert.strictEqual(user.openid, openids.alice)
+        assert.strictEqual(user.app, "mini")
+        assert.strictEqual(user.appId, MINI.appId)
+        assert.strictEqual(user.kind, "miniProgram")
+        assert.deepStrictEqual(user.scopes, [])
+        // the code works once
+        const again = yield* client().postJson("/api/wechat/mini-program/mini/login", { code })
+        assert.strictEqual(again.status, 400)
+        assert.strictEqual(json(again.text).error, "code-used")
+      }))
+
+    it.effect("no token, a bad token, an unknown token: 401 JSON", () =>
+      Effect.gen(function*() {
+        const { client } = yield* setup
+        for (
+          const headers of [
+            {},
+            { authorization: "Bearer nope" },
+            { authorization: `Bearer ${"A".repeat(43)}` },
+            { authorization: "Basic YTpi" }
+          ]
+        ) {
+          const answer = yield* client().get("/api/wechat/session", headers)
+          assert.strictEqual(answer.status, 401, JSON.stringify(headers))
+          assert.strictEqual(json(answer.text)._tag, "Unauthenticated")
+          assert.strictEqual(json(answer.text).reason, Object.keys(headers).length === 0 ? "Missing" : "Invalid")
+        }
+      }))
+
+    it.effect("phone number: with the user's token, the getPhoneNumber button's code, once; the hook sees it", () =>
+      Effect.gen(function*() {
+        const { client, miniLogin, phoneCode, stats } = yield* setup
+        const before = yield* stats
+        const { headers } = yield* miniLogin("bob")
+        const code = yield* phoneCode("bob")
+        const answer = yield* client().postJson("/api/wechat/mini-program/mini/phone-number", { code }, headers)
+        assert.strictEqual(answer.status, 200, answer.text)
+        assert.deepStrictEqual(json(answer.text), {
+          phoneNumber: "13800000002",
+          purePhoneNumber: "13800000002",
+          countryCode: "86"
+        })
+        assert.include(phones, "13800000002")
+        const used = yield* client().postJson("/api/wechat/mini-program/mini/phone-number", { code }, headers)
+        assert.strictEqual(used.status, 400)
+        assert.strictEqual(json(used.text).error, "phone-code")
+        assert.notInclude(used.text, code)
+        const after = yield* stats
+        assert.strictEqual(after.getuserphonenumber - before.getuserphonenumber, 2)
+        // no token: the middleware's 401, and WeChat is not asked
+        const anonymous = yield* client().postJson("/api/wechat/mini-program/mini/phone-number", {
+          code: yield* phoneCode("bob")
+        })
+        assert.strictEqual(anonymous.status, 401)
+        assert.strictEqual((yield* stats).getuserphonenumber, after.getuserphonenumber)
+      }))
+
+    it.effect("a browser's session asks no phone number; an unknown app is 404", () =>
+      Effect.gen(function*() {
+        const { client, phoneCode, url } = yield* setup
+        const browser = new Browser(url)
+        yield* login(browser)
+        const refused = yield* browser.postJson(
+          "/api/wechat/mini-program/mini/phone-number",
+          { code: yield* phoneCode("alice") },
+          { origin: url }
+        )
+        assert.strictEqual(refused.status, 401)
+        const unknown = yield* client().postJson("/api/wechat/mini-program/official/login", { code: "abc" })
+        assert.strictEqual(unknown.status, 404)
+        assert.strictEqual(json(unknown.text).error, "unavailable")
+        const nothing = yield* client().get("/api/wechat/nothing")
+        assert.strictEqual(nothing.status, 404)
+        assert.strictEqual(json(nothing.text).error, "not-found")
+      }))
+
+    it.effect("bodies: JSON only (415), with a length (411), at most 16 KiB (413), of the expected shape (400); WeChat is not asked", () =>
+      Effect.gen(function*() {
+        const { client, stats, url } = yield* setup
+        const before = (yield* stats).jscode2session
+        const path = "/api/wechat/mini-program/mini/login"
+        const asForm = yield* client().post(path, { code: "abc" })
+        assert.strictEqual(asForm.status, 415)
+        assert.strictEqual(json(asForm.text).error, "unsupported-type")
+        const asText = yield* client().postJson(path, { code: "abc" }, { "content-type": "text/plain" })
+        assert.strictEqual(asText.status, 415)
+        const big = yield* client().postJson(path, { code: "abc", pad: "x".repeat(20_000) })
+        assert.strictEqual(big.status, 413)
+        assert.strictEqual(big.headers.get("connection"), "close")
+        for (const body of ["{", "[]", "{}", JSON.stringify({ code: "" }), JSON.stringify({ code: "a b" })]) {
+          const bad = yield* client().postJson(path, body)
+          assert.strictEqual(bad.status, 400, body)
+          assert.strictEqual(json(bad.text).error, "bad-request")
+        }
+        const chunked = yield* Effect.promise(async () => {
+          const chunk = new TextEncoder().encode(" ".repeat(8 * 1024))
+          let sent = 0
+          const body = new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (sent++ < 128) controller.enqueue(chunk)
+              else controller.close()
+            }
+          })
+          const response = await fetch(`${url}${path}`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body,
+            duplex: "half"
+          } as RequestInit)
+          return { status: response.status, text: await response.text() }
+        })
+        assert.strictEqual(chunked.status, 411)
+        assert.strictEqual((yield* stats).jscode2session, before)
+      }))
+
+    it.effect("logout ends the token's session (204); logout everywhere ends every session of the user", () =>
+      Effect.gen(function*() {
+        const { client, miniLogin } = yield* setup
+        const first = yield* miniLogin("carol")
+        const second = yield* miniLogin("carol")
+        const other = yield* miniLogin("alice")
+        const out = yield* client().request("POST", "/api/wechat/logout", { headers: first.headers })
+        assert.strictEqual(out.status, 204)
+        assert.strictEqual((yield* client().get("/api/wechat/session", first.headers)).status, 401)
+        assert.strictEqual((yield* client().get("/api/wechat/session", second.headers)).status, 200)
+        const third = yield* miniLogin("carol")
+        const everywhere = yield* client().request("POST", "/api/wechat/logout/everywhere", { headers: third.headers })
+        assert.strictEqual(everywhere.status, 200)
+        assert.deepStrictEqual(json(everywhere.text), { revoked: 2 })
+        assert.strictEqual((yield* client().get("/api/wechat/session", second.headers)).status, 401)
+        assert.strictEqual((yield* client().get("/api/wechat/session", third.headers)).status, 401)
+        assert.strictEqual((yield* client().get("/api/wechat/session", other.headers)).status, 200)
+      }))
+
+    it.effect("a cookie session's JSON logout from another site is refused (403 JSON)", () =>
+      Effect.gen(function*() {
+        const { url } = yield* setup
+        const browser = new Browser(url)
+        yield* login(browser)
+        const refused = yield* browser.request("POST", "/api/wechat/logout", {
+          headers: { origin: "https://evil.example" }
+        })
+        assert.strictEqual(refused.status, 403)
+        assert.strictEqual(json(refused.text)._tag, "CrossSiteRequest")
+        assert.strictEqual((yield* browser.get("/api/wechat/session")).status, 200, "still logged in")
+        const out = yield* browser.request("POST", "/api/wechat/logout", { headers: { origin: url } })
+        assert.strictEqual(out.status, 204)
+        assert.isUndefined(browser.cookies.get("wxauth_session"), "the cookie is cleared too")
+      }))
+
+    it.effect("the OpenAPI document describes the JSON endpoints, their security and their failures", () =>
+      Effect.gen(function*() {
+        const { client } = yield* setup
+        const answer = yield* client().get("/api/wechat/openapi.json")
+        assert.strictEqual(answer.status, 200)
+        const spec = json(answer.text)
+        assert.strictEqual(spec.openapi, "3.1.0")
+        assert.deepStrictEqual(Object.keys(spec.paths).sort(), [
+          "/api/wechat/logout",
+          "/api/wechat/logout/everywhere",
+          "/api/wechat/mini-program/{app}/login",
+          "/api/wechat/mini-program/{app}/phone-number",
+          "/api/wechat/session"
+        ])
+        const loginOp = spec.paths["/api/wechat/mini-program/{app}/login"].post
+        assert.deepStrictEqual(
+          Object.keys(loginOp.responses).sort(),
+          ["200", "400", "404", "411", "413", "415", "500", "503"]
+        )
+        assert.isUndefined(loginOp.security?.length ? loginOp.security : undefined, "the login needs no session")
+        const phoneOp = spec.paths["/api/wechat/mini-program/{app}/phone-number"].post
+        assert.deepStrictEqual(phoneOp.security, [{ session: [] }, { bearer: [] }])
+        assert.includeMembers(Object.keys(phoneOp.responses), ["200", "401", "403"])
+        assert.deepStrictEqual(spec.components.securitySchemes.session, {
+          type: "apiKey",
+          name: "wxauth_session",
+          in: "cookie",
+          description: "The session cookie of a browser login (`__Host-wxauth_session` over https)"
+        })
+        assert.strictEqual(spec.components.securitySchemes.bearer.scheme, "bearer")
+      }))
+
+    it.effect("no log line holds a code, a session token or a phone number", () =>
+      Effect.gen(function*() {
+        const { client, loginCode, miniLogin, phoneCode } = yield* setup
+        logLines.length = 0
+        const code = yield* loginCode("alice")
+        const ok = yield* client().postJson("/api/wechat/mini-program/mini/login", { code })
+        const token = json(ok.text).token as string
+        yield* client().postJson("/api/wechat/mini-program/mini/login", { code })
+        const { headers } = yield* miniLogin("alice")
+        const phone = yield* phoneCode("alice")
+        yield* client().postJson("/api/wechat/mini-program/mini/phone-number", { code: phone }, headers)
+        yield* client().postJson("/api/wechat/mini-program/mini/phone-number", { code: phone }, headers)
+        assert.isAbove(logLines.length, 0, "the refused codes were logged")
+        for (const line of logLines) {
+          for (const secret of [code, token, phone, headers.authorization.slice(7), "13800000001"]) {
+            assert.notInclude(line, secret)
+          }
+        }
+      }))
+  })
+})
+
+describe("WeChatLoginApi: phone numbers off", () => {
+  layer(
+    testApp((url) => ({
+      apps: { mini: { kind: "miniProgram", appId: MINI.appId, appSecret: MINI.secret, apiBaseUrl: url } }
+    })),
+    {
+      excludeTestServices: true
+    }
+  )((it) => {
+    it.effect("the phone-number endpoint is 404 when the app has no phoneNumber: true", () =>
+      Effect.gen(function*() {
+        const { client, miniLogin, phoneCode, stats } = yield* setup
+        const { headers } = yield* miniLogin("bob")
+        const before = (yield* stats).getuserphonenumber
+        const answer = yield* client().postJson(
+          "/api/wechat/mini-program/mini/phone-number",
+          { code: yield* phoneCode("bob") },
+          headers
+        )
+        assert.strictEqual(answer.status, 404)
+        assert.strictEqual(json(answer.text).error, "unavailable")
+        assert.strictEqual((yield* stats).getuserphonenumber, before)
+      }))
+  })
+})
