@@ -10,7 +10,8 @@ export default tseslint.config(
       "**/node_modules/**",
       "**/*.d.ts",
       "bench/results/**",
-      "**/.vitest-output/**"
+      "**/.vitest-output/**",
+      "packages/*/docs/**"
     ]
   },
   js.configs.recommended,
