@@ -1,0 +1,386 @@
+/**
+ * Component, the third-party platform, against the sandbox's platform: its configuration, the
+ * component access token (missing ticket, one request for many callers and for two "processes",
+ * refreshed ahead of expiry, WeChat's 61004/61005/61006, invalidated and retried once after
+ * 40001/42001), queryAuth and the authorized apps' tokens (api_authorizer_token, 61023, a missing
+ * or voided refresh token, 61024 from stable_token for a managed app).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { AppTokenStore, Component, RefreshLock, WeChatApi, WeChatConfig, WeChatError } from "@wxauth/core"
+import { Sandbox } from "@wxauth/sandbox"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import {
+  authorize,
+  ComponentLive,
+  deliver,
+  managedMini,
+  managedOfficial,
+  platform,
+  SandboxLive,
+  usage
+} from "./componentFixtures.js"
+
+const start = 1_700_000_000_000
+
+/** Runs an effect in the background while moving the test clock, so slowed answers arrive. */
+const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>, step: Duration.DurationInput = "100 millis") =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    for (let i = 0; i < 400 && Option.isNone(yield* Fiber.poll(fiber)); i++) yield* TestClock.adjust(step)
+    return yield* Fiber.join(fiber)
+  })
+
+const inject = (fault: Sandbox.Fault) => Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.injectFault(fault))
+
+const Live = ComponentLive()
+
+describe("Component configuration", () => {
+  it("valid options: secrets Redacted, the AES key decoded to 32 bytes, defaults filled in", () => {
+    const config = Either.getOrThrow(Component.makeConfigEither(platform))
+    assert.strictEqual(config.componentAppId, platform.componentAppId)
+    assert.strictEqual(Redacted.value(config.aesKey).length, 32)
+    assert.deepStrictEqual(
+      Buffer.from(Redacted.value(config.aesKey)),
+      Buffer.from(`${platform.encodingAesKey}=`, "base64")
+    )
+    assert.strictEqual(config.apiBaseUrl, "https://api.weixin.qq.com")
+    assert.strictEqual(Duration.toMillis(config.pushMaxAge), 300_000)
+    for (const text of [String(config.componentAppSecret), JSON.stringify(config), String(config.token)]) {
+      for (const secret of [platform.componentAppSecret, platform.token, platform.encodingAesKey]) {
+        assert.notInclude(text, secret)
+      }
+    }
+    const given = Either.getOrThrow(
+      Component.makeConfigEither({ ...platform, componentAppSecret: Redacted.make(platform.componentAppSecret) })
+    )
+    assert.strictEqual(Redacted.value(given.componentAppSecret), platform.componentAppSecret)
+  })
+
+  it("a wrong field is a ConfigError naming it", () => {
+    const cases: ReadonlyArray<readonly [unknown, string]> = [
+      [{ ...platform, encodingAesKey: platform.encodingAesKey.slice(1) }, "encodingAesKey"],
+      [{ ...platform, encodingAesKey: `${platform.encodingAesKey}A` }, "encodingAesKey"],
+      [{ ...platform, encodingAesKey: `${platform.encodingAesKey.slice(1)}!` }, "encodingAesKey"],
+      [{ ...platform, encodingAesKey: `${platform.encodingAesKey}=`.slice(1) }, "encodingAesKey"],
+      [{ ...platform, encodingAesKey: undefined }, "encodingAesKey"],
+      [{ ...platform, encodingAesKey: 42 }, "encodingAesKey"],
+      [{ ...platform, token: "" }, "token"],
+      [{ ...platform, token: "with space" }, "token"],
+      [{ ...platform, token: ["x"] }, "token"],
+      [{ ...platform, componentAppId: undefined }, "componentAppId"],
+      [{ ...platform, componentAppId: "wx".padEnd(46, "0") }, "componentAppId"],
+      [{ ...platform, componentAppId: "wx comp" }, "componentAppId"],
+      [{ ...platform, componentAppSecret: "" }, "componentAppSecret"],
+      [{ ...platform, componentAppSecret: 7 }, "componentAppSecret"],
+      [{ ...platform, apiBaseUrl: "https://user:pw@api.example.com" }, "apiBaseUrl"],
+      [{ ...platform, timeout: -1 }, "timeout"],
+      [{ ...platform, maxResponseBytes: 0 }, "maxResponseBytes"],
+      [{ ...platform, pushMaxAge: "0 seconds" }, "pushMaxAge"],
+      [{ ...platform, pushMaxAge: "13 hours" }, "pushMaxAge"],
+      [{ ...platform, pushMaxAge: Number.NaN }, "pushMaxAge"]
+    ]
+    for (const [options, field] of cases) {
+      const result = Component.makeConfigEither(options as Component.Options)
+      assert.isTrue(Either.isLeft(result), field)
+      if (Either.isLeft(result)) {
+        assert.deepStrictEqual((result.left as { path?: ReadonlyArray<string> }).path, [field], String(result.left))
+        assert.notInclude(String(result.left), platform.componentAppSecret)
+      }
+    }
+    for (const junk of [undefined, null, 42, "options", []]) {
+      assert.isTrue(Either.isLeft(Component.makeConfigEither(junk as never)), String(junk))
+    }
+  })
+
+  it.effect("layer and layerConfig validate; a bad field fails the layer with the ConfigError", () =>
+    Effect.gen(function*() {
+      const bad = yield* Effect.flip(
+        Layer.build(Component.layer({ ...platform, encodingAesKey: "short" })).pipe(
+          Effect.scoped,
+          Effect.provide(Layer.merge(AppTokenStore.layerMemory, SandboxLive()))
+        )
+      )
+      assert.deepInclude(bad, { _op: "InvalidData", path: ["encodingAesKey"] })
+      const fromEnv = Component.layerConfig({
+        componentAppId: Config.string("COMPONENT_APP_ID"),
+        componentAppSecret: Config.redacted("COMPONENT_APP_SECRET"),
+        token: Config.redacted("COMPONENT_TOKEN"),
+        encodingAesKey: Config.redacted("COMPONENT_AES_KEY")
+      })
+      const id = yield* Effect.map(Component.Component, (c) => c.componentAppId).pipe(
+        Effect.provide(fromEnv),
+        Effect.provide(Layer.merge(AppTokenStore.layerMemory, SandboxLive())),
+        Effect.withConfigProvider(ConfigProvider.fromMap(
+          new Map([
+            ["COMPONENT_APP_ID", platform.componentAppId],
+            ["COMPONENT_APP_SECRET", platform.componentAppSecret],
+            ["COMPONENT_TOKEN", platform.token],
+            ["COMPONENT_AES_KEY", platform.encodingAesKey]
+          ])
+        ))
+      )
+      assert.strictEqual(id, platform.componentAppId)
+    }))
+})
+
+describe("the component access token", () => {
+  it.effect("without a pushed ticket: ComponentTicketMissing, and no request", () =>
+    Effect.gen(function*() {
+      const component = yield* Component.Component
+      const error = yield* Effect.flip(component.accessToken)
+      assert.deepInclude(error, { _tag: "ComponentTicketMissing", componentAppId: platform.componentAppId })
+      assert.strictEqual((yield* usage).calls.api_component_token, 0)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("one request for 200 concurrent callers (the answer slowed), stored and reused", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      yield* deliver("component_verify_ticket")
+      yield* inject({ kind: "slow", endpoint: "api_component_token", delayMs: 2000, times: 5 })
+      const tokens = yield* withTime(
+        Effect.all(Array.from({ length: 200 }, () => component.accessToken), { concurrency: "unbounded" })
+      )
+      assert.strictEqual(new Set(tokens.map(Redacted.value)).size, 1)
+      assert.strictEqual((yield* usage).calls.api_component_token, 1)
+      yield* TestClock.adjust("1 hour")
+      assert.strictEqual(Redacted.value(yield* component.accessToken), Redacted.value(tokens[0]))
+      assert.strictEqual((yield* usage).calls.api_component_token, 1)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("refreshed in its last 5 minutes, before WeChat's 2 hours are over", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      yield* deliver("component_verify_ticket")
+      const first = yield* component.accessToken
+      yield* TestClock.adjust("114 minutes")
+      assert.strictEqual(Redacted.value(yield* component.accessToken), Redacted.value(first))
+      yield* TestClock.adjust("2 minutes")
+      const second = yield* component.accessToken
+      assert.notStrictEqual(Redacted.value(second), Redacted.value(first))
+      assert.strictEqual((yield* usage).calls.api_component_token, 2)
+    }).pipe(Effect.provide(Live)))
+
+  it.scoped("two processes on one store and lock: one request", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const store = yield* AppTokenStore.makeMemory()
+      const lock = RefreshLock.makeInProcess()
+      const process = Component.make.pipe(
+        Effect.provideService(AppTokenStore.AppTokenStore, store),
+        Effect.provideService(RefreshLock.RefreshLock, lock),
+        Effect.provideService(Component.ComponentConfig, Either.getOrThrow(Component.makeConfigEither(platform)))
+      )
+      const [a, b] = [yield* process, yield* process]
+      const sandbox = yield* Sandbox.Sandbox
+      const push = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket"
+      })
+      yield* a.acceptPush({ query: push.query, body: push.body })
+      yield* inject({ kind: "slow", endpoint: "api_component_token", delayMs: 2000, times: 5 })
+      const tokens = yield* withTime(
+        Effect.all([
+          ...Array.from({ length: 50 }, () => a.accessToken),
+          ...Array.from({ length: 50 }, () => b.accessToken)
+        ], {
+          concurrency: "unbounded"
+        })
+      )
+      assert.strictEqual(new Set(tokens.map(Redacted.value)).size, 1)
+      assert.strictEqual((yield* usage).calls.api_component_token, 1)
+    }).pipe(Effect.provide(SandboxLive())))
+
+  it.effect("WeChat's 61004 (IP whitelist), 61005 (ticket expired) and 61006 (ticket invalid) are typed", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const sandbox = yield* Sandbox.Sandbox
+      yield* deliver("component_verify_ticket")
+      yield* sandbox.setComponentIpWhitelist({ componentAppId: platform.componentAppId, refuse: true })
+      const ip = yield* Effect.flip(component.accessToken)
+      assert.deepInclude(ip, { _tag: "ComponentIpNotWhitelisted", errcode: 61004, endpoint: "api_component_token" })
+      assert.strictEqual(WeChatError.kindOf(ip), "permanent")
+      yield* sandbox.setComponentIpWhitelist({ componentAppId: platform.componentAppId, refuse: false })
+      // WeChat's clock runs 13 hours ahead: the stored ticket is over for WeChat
+      yield* sandbox.advanceClock("13 hours")
+      const expired = yield* Effect.flip(component.accessToken)
+      assert.deepInclude(expired, { _tag: "ComponentTicketExpired", errcode: 61005 })
+      // a validly signed push whose ticket WeChat never issued (the sandbox's forger with its own nonce)
+      const forged = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket",
+        forge: { nonce: "4242424242", timestamp: Math.floor(start / 1000) + 60 }
+      })
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(
+        (yield* component.acceptPush({ query: forged.query, body: forged.body }))._tag,
+        "ComponentVerifyTicket"
+      )
+      const invalid = yield* Effect.flip(component.accessToken)
+      assert.deepInclude(invalid, { _tag: "ComponentTicketInvalid", errcode: 61006 })
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("40001 / 42001 for the component token: invalidated and the call made once more; a second is the error", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const sandbox = yield* Sandbox.Sandbox
+      yield* deliver("component_verify_ticket")
+      const first = yield* component.accessToken
+      yield* sandbox.revokeComponentToken({ componentAppId: platform.componentAppId })
+      const { event } = yield* deliver("authorized", managedOfficial)
+      assert.strictEqual(event._tag, "Authorized")
+      if (event._tag !== "Authorized") return
+      const granted = yield* component.queryAuth(event.authorizationCode)
+      assert.strictEqual(granted.authorizerAppId, managedOfficial)
+      const after = yield* usage
+      assert.strictEqual(after.calls.api_component_token, 2)
+      assert.strictEqual(after.calls.api_query_auth, 2)
+      assert.notStrictEqual(Redacted.value(yield* component.accessToken), Redacted.value(first))
+      // 42001 once: retried with a new token; twice: the second stands
+      const again = yield* deliver("updateauthorized", managedOfficial)
+      if (again.event._tag !== "UpdateAuthorized") return assert.fail("UpdateAuthorized")
+      yield* inject({ kind: "errcode", errcode: 42001, endpoint: "api_query_auth", times: 1 })
+      yield* component.queryAuth(again.event.authorizationCode)
+      const third = yield* deliver("updateauthorized", managedOfficial)
+      if (third.event._tag !== "UpdateAuthorized") return assert.fail("UpdateAuthorized")
+      yield* inject({ kind: "errcode", errcode: 42001, endpoint: "api_query_auth", times: 2 })
+      const twice = yield* Effect.flip(component.queryAuth(third.event.authorizationCode))
+      assert.deepInclude(twice, { _tag: "AccessTokenExpired", errcode: 42001, endpoint: "api_query_auth" })
+      assert.strictEqual((yield* usage).calls.api_component_token, 4)
+    }).pipe(Effect.provide(Live)))
+})
+
+describe("authorized apps: queryAuth and their app tokens", () => {
+  it.effect("queryAuth stores the app's tokens: its app token needs no request until it nears expiry", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      yield* deliver("component_verify_ticket")
+      const granted = yield* authorize(managedOfficial)
+      assert.strictEqual(granted.authorizerAppId, managedOfficial)
+      assert.isTrue(Array.isArray(granted.funcInfo) && granted.funcInfo.every(Number.isInteger))
+      const appToken = yield* component.appToken(managedOfficial)
+      assert.strictEqual(appToken.appId, managedOfficial)
+      const first = yield* appToken.get
+      assert.strictEqual((yield* usage).calls.api_authorizer_token, 0)
+      // stored under the app's own appid: it IS the app's app token
+      const stored = yield* Effect.flatMap(AppTokenStore.AppTokenStore, (store) => store.get(managedOfficial))
+      assert.strictEqual(
+        Option.map(stored, (t) => Redacted.value(t.accessToken)).pipe(Option.getOrUndefined),
+        Redacted.value(first)
+      )
+      assert.strictEqual(yield* component.appToken(managedOfficial), appToken, "one service per app")
+      yield* TestClock.adjust("116 minutes")
+      const renewed = yield* appToken.get
+      assert.notStrictEqual(Redacted.value(renewed), Redacted.value(first))
+      assert.strictEqual((yield* usage).calls.api_authorizer_token, 1)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("100 concurrent callers of an expiring authorizer token: one api_authorizer_token request", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      yield* deliver("component_verify_ticket")
+      yield* authorize(managedMini)
+      yield* TestClock.adjust("117 minutes")
+      yield* inject({ kind: "slow", endpoint: "api_authorizer_token", delayMs: 2000, times: 5 })
+      const tokens = yield* withTime(
+        Effect.flatMap(component.appToken(managedMini), (appToken) =>
+          Effect.all(
+            Array.from({ length: 100 }, () => appToken.get),
+            { concurrency: "unbounded" }
+          ))
+      )
+      assert.strictEqual(new Set(tokens.map(Redacted.value)).size, 1)
+      assert.strictEqual((yield* usage).calls.api_authorizer_token, 1)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("61023: a revoked authorizer refresh token is AuthorizerRefreshTokenInvalid (reauthorize)", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const sandbox = yield* Sandbox.Sandbox
+      yield* deliver("component_verify_ticket")
+      yield* authorize(managedOfficial)
+      yield* sandbox.revokeAuthorizerRefreshToken({ componentAppId: platform.componentAppId, appId: managedOfficial })
+      yield* TestClock.adjust("117 minutes")
+      const error = yield* Effect.flip(Effect.flatMap(component.appToken(managedOfficial), (t) => t.get))
+      assert.deepInclude(error, {
+        _tag: "AuthorizerRefreshTokenInvalid",
+        errcode: 61023,
+        endpoint: "api_authorizer_token"
+      })
+      assert.isTrue(WeChatError.requiresReauthorization(error))
+      assert.strictEqual((yield* usage).calls.api_authorizer_token, 1)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("an app never queried, or unauthorized since: AuthorizerRefreshTokenInvalid without a request", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      yield* deliver("component_verify_ticket")
+      const never = yield* Effect.flip(Effect.flatMap(component.appToken(managedMini), (t) => t.get))
+      assert.deepInclude(never, { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
+      yield* authorize(managedOfficial)
+      assert.isTrue(Redacted.value(yield* Effect.flatMap(component.appToken(managedOfficial), (t) => t.get)).length > 0)
+      yield* TestClock.adjust("1 second")
+      const { event } = yield* deliver("unauthorized", managedOfficial)
+      assert.strictEqual(event._tag, "Unauthorized")
+      const voided = yield* Effect.flip(Effect.flatMap(component.appToken(managedOfficial), (t) => t.get))
+      assert.deepInclude(voided, { _tag: "AuthorizerRefreshTokenInvalid" })
+      assert.strictEqual((yield* usage).calls.api_authorizer_token, 0)
+      // authorized again: a later authorization wins over the void entries
+      yield* TestClock.adjust("1 second")
+      yield* authorize(managedOfficial)
+      assert.isTrue(Redacted.value(yield* Effect.flatMap(component.appToken(managedOfficial), (t) => t.get)).length > 0)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a used authorization code is WeChat's error; a wrong appid or code is an InvalidArgument", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      yield* deliver("component_verify_ticket")
+      const { event } = yield* deliver("authorized", managedOfficial)
+      if (event._tag !== "Authorized") return assert.fail("Authorized")
+      yield* component.queryAuth(event.authorizationCode)
+      const used = yield* Effect.flip(component.queryAuth(event.authorizationCode))
+      assert.deepInclude(used, { errcode: 61009, endpoint: "api_query_auth" })
+      for (const appId of ["", "x".repeat(46), "wx bad", 42]) {
+        assert.deepInclude(yield* Effect.flip(component.appToken(appId as string)), {
+          _tag: "InvalidArgument",
+          argument: "appId"
+        })
+      }
+      for (const code of ["", "with space", 42, Redacted.make(42)]) {
+        assert.deepInclude(yield* Effect.flip(component.queryAuth(code as string)), {
+          _tag: "InvalidArgument",
+          argument: "authorizationCode"
+        })
+      }
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("61024: stable_token is refused for an app the platform manages", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const app = sandbox.apps.find((a) => a.appId === managedMini)!
+      const api = yield* WeChatApi.make.pipe(
+        Effect.provide(WeChatConfig.layer({ appId: app.appId, appSecret: app.secret }))
+      )
+      const refused = yield* Effect.flip(api.stableToken())
+      assert.deepInclude(refused, { _tag: "PlatformManagedApp", errcode: 61024, endpoint: "stable_token" })
+      const classic = yield* Effect.flip(api.token())
+      assert.deepInclude(classic, { _tag: "PlatformManagedApp", errcode: 61024 })
+    }).pipe(Effect.provide(SandboxLive())))
+})

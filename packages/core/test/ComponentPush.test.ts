@@ -1,0 +1,598 @@
+/**
+ * The authorization-event URL. Pushes made by independent implementations (npm's wechat-crypto,
+ * the sandbox's own WXBizMsgCrypt) are accepted; forged, misaddressed, old, replayed and hostile
+ * ones are refused with a typed `InvalidPush`, never a defect. The handlers (`makeHttpApp` over a
+ * real socket and in process, `makePushHandler`) answer WeChat's `success`.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { assert, describe, it } from "@effect/vitest"
+import { Component } from "@wxauth/core"
+import { Sandbox } from "@wxauth/sandbox"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import * as Crypto from "node:crypto"
+import * as Http from "node:http"
+import { createRequire } from "node:module"
+import * as Net from "node:net"
+import { ComponentLive, deliver, managedOfficial, platform, usage } from "./componentFixtures.js"
+
+const require = createRequire(import.meta.url)
+interface WXBizMsgCrypt {
+  encrypt(text: string): string
+  getSignature(timestamp: string, nonce: string, encrypt: string): string
+}
+const WXBizMsgCrypt: new(token: string, encodingAesKey: string, id: string) => WXBizMsgCrypt = require(
+  "wechat-crypto"
+)
+
+const reference = new WXBizMsgCrypt(platform.token, platform.encodingAesKey, platform.componentAppId)
+
+/** 2023-11-14: pushes carry a real-looking time. */
+const start = 1_700_000_000_000
+
+const nowSeconds = Effect.map(TestClock.currentTimeMillis, (ms) => Math.floor(ms / 1000))
+
+const ticketXml = (createTime: number, ticket = "ticket@@@reference-vector") =>
+  `<xml><AppId><![CDATA[${platform.componentAppId}]]></AppId><CreateTime>${createTime}</CreateTime><InfoType><![CDATA[component_verify_ticket]]></InfoType><ComponentVerifyTicket><![CDATA[${ticket}]]></ComponentVerifyTicket></xml>`
+
+/** A push of `encrypted`, signed by wechat-crypto with `signer`'s token. */
+const signedPush = (
+  encrypted: string,
+  timestamp: number,
+  options?: { readonly signer?: WXBizMsgCrypt; readonly nonce?: string; readonly body?: string }
+): Component.PushRequest => {
+  const nonce = options?.nonce ?? "1320562132"
+  const signer = options?.signer ?? reference
+  return {
+    query: {
+      signature: "ignored",
+      timestamp: String(timestamp),
+      nonce,
+      encrypt_type: "aes",
+      msg_signature: signer.getSignature(String(timestamp), nonce, encrypted)
+    },
+    body: options?.body ??
+      `<xml><AppId><![CDATA[${platform.componentAppId}]]></AppId><Encrypt><![CDATA[${encrypted}]]></Encrypt></xml>`
+  }
+}
+
+/** `plaintext` (raw bytes, PKCS#7-padded to 32 as WeChat does) encrypted with the platform's key, by node:crypto directly. */
+const rawEncrypt = (plaintext: Buffer, padding: "pkcs7" | "none" = "pkcs7"): string => {
+  const key = Buffer.from(`${platform.encodingAesKey}=`, "base64")
+  const pad = 32 - (plaintext.length % 32)
+  const padded = padding === "pkcs7" ? Buffer.concat([plaintext, Buffer.alloc(pad, pad)]) : plaintext
+  const cipher = Crypto.createCipheriv("aes-256-cbc", key, key.subarray(0, 16))
+  cipher.setAutoPadding(false)
+  return Buffer.concat([cipher.update(padded), cipher.final()]).toString("base64")
+}
+
+const layout = (message: string, lengthField: number, appId: string = platform.componentAppId) => {
+  const length = Buffer.alloc(4)
+  length.writeUInt32BE(lengthField >>> 0)
+  return Buffer.concat([Crypto.randomBytes(16), length, Buffer.from(message), Buffer.from(appId)])
+}
+
+const refusal = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.exit(effect), (exit) => {
+    assert.isTrue(Exit.isFailure(exit), "refused")
+    if (Exit.isSuccess(exit)) return undefined as never
+    assert.isFalse(exit.cause._tag === "Die", "never a defect")
+    const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+    return failure as { readonly _tag: string; readonly reason?: string; readonly argument?: string }
+  })
+
+const Live = ComponentLive()
+
+describe("Component.acceptPush: pushes from independent implementations", () => {
+  it.effect("a ticket push encrypted and signed by wechat-crypto is accepted; its ticket is returned", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const now = yield* nowSeconds
+      const event = yield* component.acceptPush(signedPush(reference.encrypt(ticketXml(now)), now))
+      assert.deepInclude(event, {
+        _tag: "ComponentVerifyTicket",
+        componentAppId: platform.componentAppId,
+        createTime: now
+      })
+      if (event._tag === "ComponentVerifyTicket") {
+        assert.strictEqual(Redacted.value(event.ticket), "ticket@@@reference-vector")
+      }
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("the sandbox's pushes (ticket, authorized, updateauthorized, unauthorized) are understood", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const ticket = yield* deliver("component_verify_ticket")
+      assert.strictEqual(ticket.event._tag, "ComponentVerifyTicket")
+      if (ticket.event._tag === "ComponentVerifyTicket") {
+        assert.strictEqual(Redacted.value(ticket.event.ticket), ticket.push.message.ComponentVerifyTicket)
+      }
+      for (const infoType of ["authorized", "updateauthorized"] as const) {
+        const { event, push } = yield* deliver(infoType, managedOfficial)
+        assert.strictEqual(event._tag, infoType === "authorized" ? "Authorized" : "UpdateAuthorized")
+        if (event._tag === "Authorized" || event._tag === "UpdateAuthorized") {
+          assert.strictEqual(event.authorizerAppId, managedOfficial)
+          assert.strictEqual(Redacted.value(event.authorizationCode), push.message.AuthorizationCode)
+          assert.strictEqual(event.authorizationCodeExpiredTime, Number(push.message.AuthorizationCodeExpiredTime))
+          assert.strictEqual(event.createTime, Number(push.message.CreateTime))
+        }
+      }
+      const gone = yield* deliver("unauthorized", managedOfficial)
+      assert.deepInclude(gone.event, { _tag: "Unauthorized", authorizerAppId: managedOfficial })
+      assert.isTrue(Component.PushEvent.$is("Unauthorized")(gone.event))
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("the query may be URLSearchParams, a query string, a URL or an object; the body text or bytes", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const sandbox = yield* Sandbox.Sandbox
+      const component = yield* Component.Component
+      const forms = [
+        (q: Record<string, string>) => new URLSearchParams(q),
+        (q: Record<string, string>) => new URLSearchParams(q).toString(),
+        (q: Record<string, string>) => `https://platform.example.com/wechat/push?${new URLSearchParams(q)}`,
+        (q: Record<string, string>) => q
+      ]
+      for (const form of forms) {
+        for (const bytes of [false, true]) {
+          const push = yield* sandbox.componentPush({
+            componentAppId: platform.componentAppId,
+            infoType: "component_verify_ticket"
+          })
+          const event = yield* component.acceptPush({
+            query: form(push.query),
+            body: bytes ? new TextEncoder().encode(push.body) : push.body
+          })
+          assert.strictEqual(event._tag, "ComponentVerifyTicket")
+        }
+      }
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("an InfoType WeChat has but this library does not interpret is Unrecognized, not an error", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const now = yield* nowSeconds
+      const xml =
+        `<xml><AppId><![CDATA[${platform.componentAppId}]]></AppId><CreateTime>${now}</CreateTime><InfoType><![CDATA[notify_third_fasteregister]]></InfoType><status>0</status></xml>`
+      const event = yield* component.acceptPush(signedPush(reference.encrypt(xml), now))
+      assert.deepInclude(event, { _tag: "Unrecognized", infoType: "notify_third_fasteregister", createTime: now })
+    }).pipe(Effect.provide(Live)))
+})
+
+describe("Component.acceptPush: what is refused", () => {
+  it.effect("a forged signature (another token, tampered, not hex, missing) is refused before decryption", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const sandbox = yield* Sandbox.Sandbox
+      const now = yield* nowSeconds
+      const encrypted = reference.encrypt(ticketXml(now))
+      const forger = new WXBizMsgCrypt("anothertoken", platform.encodingAesKey, platform.componentAppId)
+      const forged = yield* refusal(component.acceptPush(signedPush(encrypted, now, { signer: forger })))
+      assert.deepInclude(forged, { _tag: "InvalidPush", reason: "BadSignature" })
+      const good = signedPush(encrypted, now) as { query: Record<string, string>; body: string }
+      const flipped = good.query.msg_signature.replace(/^./, (c) => (c === "0" ? "1" : "0"))
+      for (const msg_signature of [flipped, "not-hex", good.query.msg_signature.slice(0, 39), ""]) {
+        const error = yield* refusal(component.acceptPush({ query: { ...good.query, msg_signature }, body: good.body }))
+        assert.deepInclude(error, { _tag: "InvalidPush", reason: "BadSignature" }, msg_signature)
+      }
+      // the signature covers the timestamp and nonce
+      const moved = yield* refusal(
+        component.acceptPush({ query: { ...good.query, nonce: "999" }, body: good.body })
+      )
+      assert.deepInclude(moved, { _tag: "InvalidPush", reason: "BadSignature" })
+      const { msg_signature: _, ...unsigned } = good.query
+      assert.deepInclude(yield* refusal(component.acceptPush({ query: unsigned, body: good.body })), {
+        reason: "Malformed"
+      })
+      // the sandbox's forger: another token
+      const push = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket",
+        forge: { token: "forgerstoken" }
+      })
+      assert.deepInclude(yield* refusal(component.acceptPush({ query: push.query, body: push.body })), {
+        reason: "BadSignature"
+      })
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a push for another platform (trailing appid, envelope, message AppId) is refused", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const sandbox = yield* Sandbox.Sandbox
+      const now = yield* nowSeconds
+      const other = new WXBizMsgCrypt(platform.token, platform.encodingAesKey, "wxcomponent0000002")
+      const trailing = yield* refusal(component.acceptPush(signedPush(other.encrypt(ticketXml(now)), now)))
+      assert.deepInclude(trailing, { _tag: "InvalidPush", reason: "WrongAppId" })
+      const encrypted = reference.encrypt(ticketXml(now))
+      const envelope = yield* refusal(component.acceptPush(signedPush(encrypted, now, {
+        body: `<xml><AppId><![CDATA[wxcomponent0000002]]></AppId><Encrypt><![CDATA[${encrypted}]]></Encrypt></xml>`
+      })))
+      assert.deepInclude(envelope, { reason: "WrongAppId" })
+      const inner = yield* refusal(component.acceptPush(
+        signedPush(reference.encrypt(ticketXml(now).replace(platform.componentAppId, "wxcomponent0000002")), now)
+      ))
+      assert.deepInclude(inner, { reason: "WrongAppId" })
+      const forged = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket",
+        forge: { appId: "wxcomponent0000009" }
+      })
+      assert.deepInclude(yield* refusal(component.acceptPush({ query: forged.query, body: forged.body })), {
+        reason: "WrongAppId"
+      })
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a push older (or further ahead) than 5 minutes by the Clock is refused", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const now = yield* nowSeconds
+      const fresh = signedPush(reference.encrypt(ticketXml(now)), now, { nonce: "1" })
+      const later = signedPush(reference.encrypt(ticketXml(now)), now, { nonce: "2" })
+      const ahead = signedPush(reference.encrypt(ticketXml(now)), now + 301, { nonce: "3" })
+      assert.deepInclude(yield* refusal(component.acceptPush(ahead)), { reason: "Stale" })
+      yield* TestClock.adjust("4 minutes")
+      assert.strictEqual((yield* component.acceptPush(fresh))._tag, "ComponentVerifyTicket")
+      yield* TestClock.adjust("61 seconds")
+      assert.deepInclude(yield* refusal(component.acceptPush(later)), { _tag: "InvalidPush", reason: "Stale" })
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a replayed push is not processed again: Duplicate, its reaction not run, concurrent copies too", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const sandbox = yield* Sandbox.Sandbox
+      const push = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "authorized",
+        appId: managedOfficial
+      })
+      const reactions: Array<string> = []
+      const onEvent = (event: Component.PushEvent) => Effect.sync(() => void reactions.push(event._tag))
+      const first = yield* component.acceptPush({ query: push.query, body: push.body }, onEvent)
+      assert.strictEqual(first._tag, "Authorized")
+      const again = yield* component.acceptPush({ query: push.query, body: push.body }, onEvent)
+      assert.strictEqual(again._tag, "Duplicate")
+      assert.deepStrictEqual(reactions, ["Authorized"])
+      // after the memo's life the replay is too old to be processed
+      yield* TestClock.adjust("6 minutes")
+      assert.deepInclude(yield* refusal(component.acceptPush({ query: push.query, body: push.body }, onEvent)), {
+        reason: "Stale"
+      })
+      // 50 copies at once: one is processed
+      const ticket = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket"
+      })
+      const events = yield* Effect.all(
+        Array.from({ length: 50 }, () => component.acceptPush({ query: ticket.query, body: ticket.body }, onEvent)),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(events.filter((e) => e._tag === "ComponentVerifyTicket").length, 1)
+      assert.strictEqual(events.filter((e) => e._tag === "Duplicate").length, 49)
+      assert.deepStrictEqual(reactions, ["Authorized", "ComponentVerifyTicket"])
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a push whose reaction failed is not remembered: WeChat's retry is processed", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const { push } = yield* Effect.map(
+        Sandbox.Sandbox,
+        (sandbox) => sandbox
+      ).pipe(Effect.flatMap((sandbox) =>
+        Effect.map(
+          sandbox.componentPush({ componentAppId: platform.componentAppId, infoType: "component_verify_ticket" }),
+          (push) => ({ push })
+        )
+      ))
+      let calls = 0
+      const flaky = () => Effect.suspend(() => ++calls === 1 ? Effect.fail("database down" as const) : Effect.void)
+      const failed = yield* Effect.flip(component.acceptPush({ query: push.query, body: push.body }, flaky))
+      assert.strictEqual(failed, "database down")
+      const retried = yield* component.acceptPush({ query: push.query, body: push.body }, flaky)
+      assert.strictEqual(retried._tag, "ComponentVerifyTicket")
+      assert.strictEqual(calls, 2)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("hostile bodies end in a typed InvalidPush: size, XML tricks, base64, padding, length", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const sandbox = yield* Sandbox.Sandbox
+      const now = yield* nowSeconds
+      const accept = (request: Component.PushRequest) => refusal(component.acceptPush(request))
+      const expectations: Array<readonly [string, Component.PushRequest, string]> = []
+      const outer = (body: string) => signedPush("AAAA", now, { body })
+      const valid = reference.encrypt(ticketXml(now))
+      const envelope = (inner: string) => `<xml><AppId><![CDATA[${platform.componentAppId}]]></AppId>${inner}</xml>`
+      // the envelope
+      expectations.push(
+        ["65 KiB body", outer(`<xml><Encrypt><![CDATA[${"A".repeat(66_000)}]]></Encrypt></xml>`), "TooLarge"],
+        ["1 MiB of bytes", { ...outer(""), body: new Uint8Array(1024 * 1024) }, "TooLarge"],
+        ["not UTF-8", { ...outer(""), body: new Uint8Array([0x3c, 0xff, 0xfe, 0x3e]) }, "Malformed"],
+        ["DOCTYPE", outer(`<!DOCTYPE xml [<!ENTITY a "b">]><xml><Encrypt>&a;</Encrypt></xml>`), "Malformed"],
+        [
+          "billion laughs",
+          outer(
+            `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><xml><Encrypt>&lol2;</Encrypt></xml>`
+          ),
+          "Malformed"
+        ],
+        ["an undeclared entity", outer(envelope(`<Encrypt>&xxe;</Encrypt>`)), "Malformed"],
+        ["nested", outer(envelope(`<Encrypt><Encrypt>${valid}</Encrypt></Encrypt>`)), "Malformed"],
+        ["5,000 deep", outer(`${"<xml>".repeat(5000)}${"</xml>".repeat(5000)}`), "Malformed"],
+        ["attributes", outer(envelope(`<Encrypt type="x"><![CDATA[${valid}]]></Encrypt>`)), "Malformed"],
+        ["comment", outer(envelope(`<!-- hi --><Encrypt><![CDATA[${valid}]]></Encrypt>`)), "Malformed"],
+        ["repeated field", outer(envelope(`<Encrypt>a</Encrypt><Encrypt>b</Encrypt>`)), "Malformed"],
+        [
+          "100 fields",
+          outer(envelope(Array.from({ length: 100 }, (_, i) => `<F${i}>x</F${i}>`).join(""))),
+          "Malformed"
+        ],
+        ["unclosed CDATA", outer(envelope(`<Encrypt><![CDATA[${valid}</Encrypt>`)), "Malformed"],
+        ["text after the root", outer(`${envelope(`<Encrypt>${valid}</Encrypt>`)}<x/>`), "Malformed"],
+        ["no Encrypt", outer(envelope("")), "Malformed"],
+        ["JSON", outer(JSON.stringify({ Encrypt: valid })), "Malformed"]
+      )
+      // the ciphertext, signed with the right token so that only decryption can refuse it
+      const key = Crypto.randomBytes(32).toString("base64").slice(0, 43)
+      const otherKey = new WXBizMsgCrypt(platform.token, key, platform.componentAppId)
+      expectations.push(
+        ["bad base64", signedPush("!!!!not*base64", now), "BadBase64"],
+        ["base64 without padding", signedPush(valid.replace(/=+$/, ""), now), valid.endsWith("=") ? "BadBase64" : "ok"],
+        ["one block of 16 bytes", signedPush(Crypto.randomBytes(16).toString("base64"), now), "BadPadding"],
+        [
+          "pad byte 0",
+          signedPush(rawEncrypt(Buffer.concat([Crypto.randomBytes(63), Buffer.from([0])]), "none"), now),
+          "BadPadding"
+        ],
+        [
+          "pad byte 33",
+          signedPush(rawEncrypt(Buffer.concat([Crypto.randomBytes(63), Buffer.from([33])]), "none"), now),
+          "BadPadding"
+        ],
+        [
+          "inconsistent padding",
+          signedPush(rawEncrypt(Buffer.concat([Crypto.randomBytes(60), Buffer.from([1, 2, 9, 4])]), "none"), now),
+          "BadPadding"
+        ],
+        [
+          "length past the end",
+          signedPush(rawEncrypt(layout(ticketXml(now), 0xfffffff0)), now),
+          "BadLength"
+        ],
+        ["length one too long", signedPush(rawEncrypt(layout("<xml></xml>", 12 + 18 + 1)), now), "BadLength"],
+        ["shorter than the header", signedPush(rawEncrypt(Crypto.randomBytes(10)), now), "BadLength"],
+        ["another EncodingAESKey", signedPush(otherKey.encrypt(ticketXml(now)), now), "another key"]
+      )
+      // the message inside, encrypted by wechat-crypto
+      const inner = (xml: string): Component.PushRequest => signedPush(reference.encrypt(xml), now)
+      const fields = `<AppId><![CDATA[${platform.componentAppId}]]></AppId><CreateTime>${now}</CreateTime>`
+      expectations.push(
+        [
+          "message DOCTYPE",
+          inner(`<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml>${fields}</xml>`),
+          "Malformed"
+        ],
+        ["message entity", inner(`<xml>${fields}<InfoType>&e;</InfoType></xml>`), "Malformed"],
+        ["message nested", inner(`<xml>${fields}<InfoType><a>b</a></InfoType></xml>`), "Malformed"],
+        ["no InfoType", inner(`<xml>${fields}</xml>`), "Malformed"],
+        ["CreateTime not a number", inner(ticketXml(now).replace(`${now}`, "soon")), "Malformed"],
+        [
+          "a ticket that is not printable",
+          inner(ticketXml(now).replace("ticket@@@reference-vector", "a ticket with spaces")),
+          "Malformed"
+        ],
+        [
+          "authorized without code",
+          inner(
+            `<xml>${fields}<InfoType>authorized</InfoType><AuthorizerAppid>${managedOfficial}</AuthorizerAppid></xml>`
+          ),
+          "Malformed"
+        ]
+      )
+      // the sandbox's forger: raw plaintext XML with a DOCTYPE
+      const doctype = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket",
+        forge: { xml: `<!DOCTYPE xml [<!ENTITY x "y">]><xml><AppId>&x;</AppId></xml>` }
+      })
+      expectations.push(["sandbox DOCTYPE", { query: doctype.query, body: doctype.body }, "Malformed"])
+      for (const [name, request, reason] of expectations) {
+        if (reason === "ok") continue
+        const error = yield* accept(request)
+        assert.strictEqual(error?._tag, "InvalidPush", name)
+        if (reason === "another key") {
+          assert.include(["BadPadding", "BadLength", "WrongAppId", "Malformed"], error.reason, name)
+        } else assert.strictEqual(error.reason, reason, name)
+        for (const text of [String(error), JSON.stringify(error)]) {
+          assert.notInclude(text, platform.encodingAesKey, name)
+          assert.notInclude(text, platform.token, name)
+          assert.notInclude(text, "ticket@@@reference-vector", name)
+        }
+      }
+      // none of them stored a ticket: the platform still has none
+      const missing = yield* Effect.flip(component.accessToken)
+      assert.strictEqual(missing._tag, "ComponentTicketMissing")
+      assert.strictEqual((yield* usage).calls.api_component_token, 0)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a request that is not { query, body } is an InvalidArgument naming it", () =>
+    Effect.gen(function*() {
+      const component = yield* Component.Component
+      const cases: ReadonlyArray<readonly [unknown, unknown, string]> = [
+        [undefined, undefined, "request"],
+        [null, undefined, "request"],
+        [{ query: 42, body: "" }, undefined, "request.query"],
+        [{ query: {}, body: 42 }, undefined, "request.body"],
+        [{ query: {}, body: "" }, 42, "onEvent"]
+      ]
+      for (const [request, onEvent, argument] of cases) {
+        const error = yield* refusal(component.acceptPush(request as Component.PushRequest, onEvent as undefined))
+        assert.deepInclude(error, { _tag: "InvalidArgument", argument })
+      }
+      const array = yield* refusal(component.acceptPush({
+        query: { timestamp: ["1", "2"], nonce: "1", msg_signature: "a" },
+        body: "<xml></xml>"
+      }))
+      assert.deepInclude(array, { _tag: "InvalidPush", reason: "Malformed" })
+    }).pipe(Effect.provide(Live)))
+})
+
+/** The text of a response from an HttpApp run in process. */
+const runApp = (
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>,
+  request: Request
+) =>
+  Effect.flatMap(
+    Effect.provideService(app, HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(request)),
+    (response) =>
+      Effect.promise(async () => {
+        const web = HttpServerResponse.toWeb(response)
+        return { status: web.status, text: await web.text() }
+      })
+  )
+
+const pushRequest = (push: Sandbox.ComponentPush, init?: RequestInit) =>
+  new Request(`https://platform.example.com/wechat/push?${new URLSearchParams(push.query)}`, {
+    method: "POST",
+    headers: { "content-type": "text/xml" },
+    body: push.body,
+    ...init
+  })
+
+describe("Component.makeHttpApp and makePushHandler", () => {
+  it.effect("the HttpApp answers success, Duplicate included; 400 for a forged push, 413, 405", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const sandbox = yield* Sandbox.Sandbox
+      const seen: Array<string> = []
+      const app = yield* Component.makeHttpApp({ onEvent: (event) => Effect.sync(() => void seen.push(event._tag)) })
+      const push = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "authorized",
+        appId: managedOfficial
+      })
+      assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 200, text: "success" })
+      assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 200, text: "success" })
+      assert.deepStrictEqual(seen, ["Authorized"])
+      const forged = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket",
+        forge: { token: "forgerstoken" }
+      })
+      assert.strictEqual((yield* runApp(app, pushRequest(forged))).status, 400)
+      const huge = pushRequest(push, { body: "x".repeat(70_000) })
+      assert.strictEqual((yield* runApp(app, huge)).status, 413)
+      const get = new Request("https://platform.example.com/wechat/push", { method: "GET" })
+      assert.strictEqual((yield* runApp(app, get)).status, 405)
+      const bad = yield* Effect.flip(Component.makeHttpApp({ onEvent: 42 as never }))
+      assert.deepInclude(bad, { _op: "InvalidData", path: ["onEvent"] })
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a failing onEvent is a 500 and WeChat's retry is processed", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const sandbox = yield* Sandbox.Sandbox
+      let calls = 0
+      const app = yield* Component.makeHttpApp({
+        onEvent: () => Effect.suspend(() => ++calls === 1 ? Effect.fail("no database") : Effect.void)
+      })
+      const push = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket"
+      })
+      assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 500, text: "try again" })
+      assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 200, text: "success" })
+      assert.strictEqual(calls, 2)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("the Promise handler resolves success or rejects with the typed error or the app's own rejection", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const sandbox = yield* Sandbox.Sandbox
+      const tags: Array<string> = []
+      const handler = yield* Component.makePushHandler({
+        onEvent: async (event) => {
+          tags.push(event._tag)
+          if (event._tag === "Unauthorized") throw new Error("the app's own failure")
+        }
+      })
+      const ticket = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket"
+      })
+      assert.strictEqual(yield* Effect.promise(() => handler({ query: ticket.query, body: ticket.body })), "success")
+      const forged = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket",
+        forge: { timestamp: Math.floor(start / 1000) - 3600 }
+      })
+      const stale = yield* Effect.promise(() =>
+        handler({ query: forged.query, body: forged.body }).then(() => undefined, (e) => e)
+      )
+      assert.deepInclude(stale, { _tag: "InvalidPush", reason: "Stale" })
+      const gone = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "unauthorized",
+        appId: managedOfficial
+      })
+      const own = yield* Effect.promise(() =>
+        handler({ query: gone.query, body: gone.body }).then(() => undefined, (e) => e)
+      )
+      assert.strictEqual((own as Error).message, "the app's own failure")
+      assert.deepStrictEqual(tags, ["ComponentVerifyTicket", "Unauthorized"])
+      const junk = yield* Effect.promise(() => handler(undefined as never).then(() => undefined, (e) => e))
+      assert.deepInclude(junk, { _tag: "InvalidArgument", argument: "request" })
+    }).pipe(Effect.provide(Live)))
+})
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address() as Net.AddressInfo
+      server.close(() => resolve(address.port))
+    })
+  })
+
+describe("over a real socket", () => {
+  it.live("the sandbox POSTs pushes to the platform's URL, served by makeHttpApp on NodeHttpServer: success", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const Server = Layer.unwrapEffect(
+        Effect.map(Component.makeHttpApp(), (app) => HttpServer.serve(app))
+      ).pipe(
+        Layer.provide(NodeHttpServer.layer(() => Http.createServer(), { port, host: "127.0.0.1" }))
+      )
+      const Live = Server.pipe(
+        Layer.provideMerge(ComponentLive({ pushUrl: `http://127.0.0.1:${port}/wechat/push` }))
+      )
+      yield* Effect.gen(function*() {
+        const sandbox = yield* Sandbox.Sandbox
+        const component = yield* Component.Component
+        const { delivery } = yield* sandbox.pushTicket({ componentAppId: platform.componentAppId })
+        assert.isTrue(delivery.success, `answered ${delivery.status} ${delivery.answer} ${delivery.error}`)
+        assert.isTrue(Redacted.value(yield* component.accessToken).length > 0)
+        const authorized = yield* sandbox.authorize({ componentAppId: platform.componentAppId, appId: managedOfficial })
+        assert.isTrue(authorized.delivery.success)
+        const pushes = yield* sandbox.componentPushes({ componentAppId: platform.componentAppId })
+        assert.deepStrictEqual(pushes.map((p) => [p.infoType, p.success]), [["component_verify_ticket", true], [
+          "authorized",
+          true
+        ]])
+      }).pipe(Effect.provide(Live))
+    }))
+})
