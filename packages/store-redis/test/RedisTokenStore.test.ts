@@ -4,7 +4,7 @@
  * or drops our connection mid-run.
  */
 import { afterAll, assert, it } from "@effect/vitest"
-import { TokenCipher, TokenStore, WeChatError } from "@wxauth/core"
+import { type OAuthToken, TokenCipher, TokenStore, WeChatError } from "@wxauth/core"
 import { makeToken, randomAppId, randomOpenId, tokenStoreSuite } from "@wxauth/core/testing"
 import { RedisTokenStore } from "@wxauth/store-redis"
 import * as Clock from "effect/Clock"
@@ -19,6 +19,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import { Redis } from "ioredis"
 import * as Crypto from "node:crypto"
 import * as Util from "node:util"
@@ -37,6 +38,10 @@ import {
 } from "./utils.js"
 
 const hour = 60 * 60 * 1000
+
+/** The access token of an `Option` of a token, or `"none"`. */
+const accessOf = (found: Option.Option<OAuthToken.OAuthToken>): string =>
+  Option.match(found, { onNone: () => "none", onSome: (token) => Redacted.value(token.accessToken) })
 
 it("any CI value but empty, 0 or false means CI, where an unreachable Redis fails the run", () => {
   for (const value of ["true", "1", "yes", "TRUE", "github-actions"]) assert.isTrue(isCi(value), value)
@@ -76,7 +81,11 @@ describeRedis("RedisTokenStore", () => {
   /** A store on a connection of its own, for the scope. */
   const openStore = (
     options?: RedisTokenStore.Options
-  ): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.TokenStoreError, Scope.Scope> =>
+  ): Effect.Effect<
+    TokenStore.TokenStoreShape,
+    WeChatError.TokenStoreError | WeChatError.InvalidArgument,
+    Scope.Scope
+  > =>
     Effect.map(
       Layer.build(RedisTokenStore.layer({ url: redisUrl, keyPrefix: prefix, ...options })),
       Context.get(TokenStore.TokenStore)
@@ -184,6 +193,92 @@ describeRedis("RedisTokenStore", () => {
       yield* stores[0].set(appId, tokens[0])
       const found = Option.getOrThrow(yield* stores[1].get(appId, base.openid))
       assert.strictEqual(Redacted.value(found.accessToken), Redacted.value(newest.accessToken))
+    }))
+
+  it.scoped("an unchanged stored value is decrypted and decoded once; any change to it is decoded again", () =>
+    Effect.gen(function*() {
+      // a cipher that counts what it opens, over a real key ring
+      const ring = TokenCipher.make({ keys: [{ id: "k1", key: cipherKey }] }).pipe(Either.getOrThrow)
+      let opened = 0
+      const counting = TokenCipher.TokenCipher.of({
+        encrypt: ring.encrypt,
+        decrypt: (value, aad) => Effect.sync(() => opened++).pipe(Effect.zipRight(ring.decrypt(value, aad)))
+      })
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(redisUrl)),
+        (client) => Effect.promise(() => client.quit())
+      )
+      const store = yield* RedisTokenStore.make(client, { keyPrefix: prefix }).pipe(
+        Effect.provideService(TokenCipher.TokenCipher, counting)
+      )
+      const appId = randomAppId()
+      const token = yield* makeToken()
+      const key = RedisTokenStore.tokenKey(appId, token.openid, prefix)
+      yield* store.set(appId, token)
+      for (let i = 0; i < 5; i++) {
+        assert.strictEqual(accessOf(yield* store.get(appId, token.openid)), Redacted.value(token.accessToken))
+      }
+      assert.strictEqual(opened, 0, "what this store wrote is known decoded")
+
+      // the same token sealed again by another writer: another stored string, opened once
+      const other = yield* RedisTokenStore.make(client, { keyPrefix: prefix }).pipe(
+        Effect.provideService(TokenCipher.TokenCipher, counting)
+      )
+      yield* other.set(appId, token)
+      for (let i = 0; i < 5; i++) yield* store.get(appId, token.openid)
+      assert.strictEqual(opened, 1)
+
+      // one character of the sealed value changed: no longer the same value, and it does not open
+      const stored = (yield* redisCall(() => admin.hget(key, "v")))!
+      const flipped = stored.slice(0, -2) + (stored.at(-2) === "A" ? "B" : "A") + stored.at(-1)
+      yield* redisCall(() => admin.hset(key, { v: flipped }))
+      const error = yield* Effect.flip(store.get(appId, token.openid))
+      assert.strictEqual(error._tag, "TokenStoreError")
+      assert.strictEqual(opened, 2)
+      // the last value decoded back: known, not opened again
+      yield* redisCall(() => admin.hset(key, { v: stored }))
+      assert.strictEqual(accessOf(yield* store.get(appId, token.openid)), Redacted.value(token.accessToken))
+      assert.strictEqual(opened, 2)
+    }))
+
+  it.scoped("with a real tracer, each operation makes a span carrying the app id, and no token, code or openid", () =>
+    Effect.gen(function*() {
+      const spans: Array<Tracer.Span> = []
+      const base = yield* Effect.tracer
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, startTime, kind, options) => {
+          const span = base.span(name, parent, context, links, startTime, kind, options)
+          spans.push(span)
+          return span
+        },
+        context: (f, fiber) => base.context(f, fiber)
+      })
+      const store = yield* openStore()
+      const appId = randomAppId()
+      const token = yield* makeToken()
+      const now = yield* Clock.currentTimeMillis
+      const codeHash = TokenStore.hashCode("the-code")
+      const memo = new TokenStore.CodeMemo({ openid: token.openid, exchangedAt: now, expiresAt: now + 60_000 })
+      yield* Effect.gen(function*() {
+        yield* store.set(appId, token)
+        yield* store.get(appId, token.openid)
+        yield* store.rememberCode(appId, codeHash, memo)
+        yield* store.recallCode(appId, codeHash)
+        yield* store.remove(appId, token.openid)
+      }).pipe(Effect.withTracer(tracer))
+      assert.deepStrictEqual(spans.map((span) => span.name), [
+        "RedisTokenStore.set",
+        "RedisTokenStore.get",
+        "RedisTokenStore.rememberCode",
+        "RedisTokenStore.recallCode",
+        "RedisTokenStore.remove"
+      ])
+      const secrets = [Redacted.value(token.accessToken), Redacted.value(token.refreshToken), token.openid, codeHash]
+      for (const span of spans) {
+        assert.strictEqual(span.attributes.get("wxauth.app_id"), appId)
+        const shown = JSON.stringify([...span.attributes.entries()])
+        for (const secret of secrets) assert.notInclude(shown, secret)
+      }
     }))
 
   it.scoped("with a TokenCipher the stored value is sealed, and opens only with the key", () =>
@@ -299,6 +394,7 @@ describeRedis("RedisTokenStore", () => {
         password: Redacted.make(password)
       })).pipe(Effect.scoped, Effect.either, Effect.timeout("20 seconds"))
       const error = Either.getLeft(result).pipe(Option.getOrThrow)
+      assert.instanceOf(error, WeChatError.TokenStoreError)
       assert.strictEqual(error.operation, "connect")
       assert.include(error.description, "WRONGPASS")
       assert.notInclude(JSON.stringify(error) + Util.inspect(error, { depth: 10 }), password)
@@ -344,7 +440,9 @@ describeRedis("RedisTokenStore", () => {
       const result = yield* Layer.build(
         RedisTokenStore.layer({ url, connectTimeout: "300 millis", commandTimeout: "300 millis" })
       ).pipe(Effect.scoped, Effect.either, Effect.timeout("20 seconds"))
-      assert.strictEqual(Either.getLeft(result).pipe(Option.getOrThrow).operation, "connect")
+      const buildError = Either.getLeft(result).pipe(Option.getOrThrow)
+      assert.instanceOf(buildError, WeChatError.TokenStoreError)
+      assert.strictEqual(buildError.operation, "connect")
 
       const client = yield* Effect.acquireRelease(
         Effect.sync(() => {
@@ -384,7 +482,8 @@ describeRedis("RedisTokenStore", () => {
   it.scopedLive("when the network to Redis goes silent mid-run, operations fail with TokenStoreError", () =>
     Effect.gen(function*() {
       const proxy = yield* freezableProxy
-      const store = yield* openStore({ url: proxy.url, commandTimeout: "300 millis" })
+      // without the near cache, which may answer a get from memory for a moment (see its own tests)
+      const store = yield* openStore({ url: proxy.url, commandTimeout: "300 millis", nearCache: false })
       const appId = randomAppId()
       const token = yield* makeToken()
       yield* store.set(appId, token)

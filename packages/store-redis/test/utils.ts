@@ -174,3 +174,115 @@ export const freezableProxy: Effect.Effect<
   ),
   ({ close }) => Effect.promise(close)
 )
+
+/** The lines of `CLIENT LIST` for the connections named `name`. */
+export const clientLines = async (admin: Redis, name: string): Promise<Array<string>> => {
+  const list = (await admin.client("LIST")) as string
+  return list.split("\n").filter((line) => line.includes(` name=${name} `))
+}
+
+/**
+ * A client of the test's own that counts the commands it sends, by name (`hmget`, `evalsha`, ...):
+ * what reaches Redis, seen where it leaves.
+ */
+export const countingClient = (
+  options: { readonly connectionName?: string; readonly url?: string; readonly keyPrefix?: string } = {}
+): Effect.Effect<{ readonly client: Redis; readonly count: (command: string) => number }, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const client = new Redis(options.url ?? redisUrl, {
+        connectionName: options.connectionName ?? `wxauth-test-${Crypto.randomBytes(4).toString("hex")}`,
+        maxRetriesPerRequest: 1,
+        ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix })
+      })
+      client.on("error", () => {})
+      const counts = new Map<string, number>()
+      const send = client.sendCommand.bind(client)
+      client.sendCommand = (command, stream) => {
+        counts.set(command.name, (counts.get(command.name) ?? 0) + 1)
+        return send(command, stream)
+      }
+      return { client, count: (command: string) => counts.get(command) ?? 0 }
+    }),
+    ({ client }) => Effect.sync(() => client.disconnect())
+  )
+
+/**
+ * A TCP proxy in front of the Redis under test that tells the near cache's connections (named
+ * `...near-cache`) from the others. `holdFeeds` keeps what Redis sends to the near cache's
+ * connections (invalidations, replies) until `releaseFeeds`: a slow network on that path only.
+ */
+export const feedHoldingProxy: Effect.Effect<
+  { readonly url: string; readonly holdFeeds: () => void; readonly releaseFeeds: () => void },
+  never,
+  Scope.Scope
+> = Effect.acquireRelease(
+  Effect.async<
+    {
+      readonly url: string
+      readonly holdFeeds: () => void
+      readonly releaseFeeds: () => void
+      readonly close: () => Promise<void>
+    }
+  >((resume) => {
+    const target = new URL(redisUrl)
+    const sockets = new Set<Net.Socket>()
+    const feeds = new Set<{ readonly client: Net.Socket; held: Array<Buffer> | undefined }>()
+    let holding = false
+    const server = Net.createServer((client) => {
+      const upstream = Net.connect(Number(target.port || 6379), target.hostname)
+      sockets.add(client)
+      sockets.add(upstream)
+      let feed: { readonly client: Net.Socket; held: Array<Buffer> | undefined } | undefined
+      client.on("data", (data) => {
+        if (feed === undefined && data.includes("near-cache")) {
+          feed = { client, held: holding ? [] : undefined }
+          feeds.add(feed)
+        }
+        upstream.write(data)
+      })
+      upstream.on("data", (data) => {
+        if (feed?.held !== undefined) feed.held.push(data)
+        else client.write(data)
+      })
+      const end = () => {
+        client.destroy()
+        upstream.destroy()
+        sockets.delete(client)
+        sockets.delete(upstream)
+        if (feed !== undefined) feeds.delete(feed)
+      }
+      for (const socket of [client, upstream]) {
+        socket.on("error", end)
+        socket.on("close", end)
+      }
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as Net.AddressInfo
+      const url = new URL(redisUrl)
+      url.hostname = "127.0.0.1"
+      url.port = String(port)
+      resume(Effect.succeed({
+        url: url.toString(),
+        holdFeeds: () => {
+          holding = true
+          for (const feed of feeds) feed.held ??= []
+        },
+        releaseFeeds: () => {
+          holding = false
+          for (const feed of feeds) {
+            const held = feed.held ?? []
+            feed.held = undefined
+            for (const data of held) feed.client.write(data)
+          }
+        },
+        close: () =>
+          new Promise<void>((done) => {
+            for (const socket of sockets) socket.destroy()
+            server.close(() => done())
+          })
+      }))
+    })
+  }),
+  ({ close }) => Effect.promise(close)
+)

@@ -153,7 +153,7 @@ export class InvalidationFeed {
     this.remove(name)
     if (this.unsupported || this.closed) return detach()
     const sub = data.duplicate({
-      connectionName: "wxauth-near-cache",
+      connectionName: `${data.options.connectionName ?? "wxauth"}-near-cache`,
       keyPrefix: undefined,
       lazyConnect: true,
       readOnly: false,
