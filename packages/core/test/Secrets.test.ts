@@ -1,9 +1,11 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { assert, describe, it } from "@effect/vitest"
 import {
   AppToken,
   AppTokenStore,
+  Component,
   MiniProgram,
   RefreshLock,
   SessionStore,
@@ -11,6 +13,7 @@ import {
   WeChatApi,
   WeChatApps,
   WeChatConfig,
+  type WeChatError,
   WeChatHttpClient,
   WeChatOAuth
 } from "@wxauth/core"
@@ -19,11 +22,14 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
+import { ComponentLive, deliver, managedMini, managedOfficial, platform } from "./componentFixtures.js"
 
 const app = Sandbox.defaultApps.officialAccount
 const mini = Sandbox.defaultApps.miniProgram
@@ -386,4 +392,168 @@ describe("no session token in any session store error", () => {
       for (const error of errors) assertClean(error.message, renderings(error), secrets)
       assertClean("token", [String(token), JSON.stringify(token), JSON.stringify({ token })], [Redacted.value(token)])
     }))
+})
+
+describe("third-party platform: no component secret, EncodingAESKey, token, ticket or code anywhere", () => {
+  const endpoints = [
+    "api_component_token",
+    "api_query_auth",
+    "api_authorizer_token",
+    "component_access_token",
+    "component_refresh_token",
+    "component_jscode2session"
+  ] as const
+
+  it.effect("every component error rendered every way, every span, every log line", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(1_700_000_000_000)
+      const { spans, tracer } = yield* recording
+      const logs: Array<string> = []
+      const logger = Logger.make(({ annotations, cause, message }) => {
+        logs.push(
+          `${JSON.stringify(message)} ${JSON.stringify([...HashMap.toEntries(annotations)])} ${Cause.pretty(cause)}`
+        )
+      })
+      const aesKey = Buffer.from(`${platform.encodingAesKey}=`, "base64")
+      const secrets: Array<string> = [
+        platform.componentAppSecret,
+        platform.token,
+        platform.encodingAesKey,
+        aesKey.toString("hex"),
+        aesKey.toString("base64url").slice(0, 40)
+      ]
+      const errors: Array<unknown> = []
+      yield* Effect.gen(function*() {
+        const component = yield* Component.Component
+        const sandbox = yield* Sandbox.Sandbox
+        const store = yield* AppTokenStore.AppTokenStore
+        errors.push(yield* Effect.flip(component.accessToken)) // ComponentTicketMissing
+        const ticket = yield* deliver("component_verify_ticket")
+        secrets.push(ticket.push.message.ComponentVerifyTicket)
+        const componentToken = yield* component.accessToken
+        secrets.push(Redacted.value(componentToken))
+        const authorized = yield* deliver("authorized", managedMini)
+        secrets.push(
+          ...[authorized.push.message.AuthorizationCode, authorized.push.message.PreAuthCode].filter((c) => c !== "")
+        )
+        if (authorized.event._tag === "Authorized") yield* component.queryAuth(authorized.event.authorizationCode)
+        const appToken = yield* component.appToken(managedMini)
+        secrets.push(Redacted.value(yield* appToken.get))
+        const refresh = yield* store.get(`authorizer-refresh:${managedMini}`)
+        if (Option.isSome(refresh)) secrets.push(Redacted.value(refresh.value.accessToken))
+        assert.isTrue(Option.isSome(refresh))
+
+        // a login through the platform: the user's code and tokens
+        const oauth = yield* WeChatOAuth.makeForComponent(managedOfficial)
+        const { state } = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo" })
+        const callback = yield* sandbox.approve({
+          appId: managedOfficial,
+          user: "alice",
+          scope: "snsapi_userinfo",
+          redirectUri,
+          state,
+          componentAppId: platform.componentAppId
+        })
+        secrets.push(new URL(callback).searchParams.get("code")!)
+        const { token } = yield* oauth.handleCallback(callback)
+        secrets.push(Redacted.value(token.accessToken), Redacted.value(token.refreshToken))
+        yield* oauth.getUser(token.openid)
+
+        // a server that echoes every request (query and body) into errmsg, on each component endpoint
+        const api = yield* WeChatApi.makeComponent
+        const jsCode = yield* sandbox.miniProgramLogin({ appId: managedMini, user: "alice" })
+        secrets.push(jsCode)
+        const calls: Record<(typeof endpoints)[number], Effect.Effect<unknown, WeChatError.RequestFailure>> = {
+          api_component_token: api.componentToken(Redacted.make(ticket.push.message.ComponentVerifyTicket)),
+          api_query_auth: api.queryAuth(componentToken, authorized.push.message.AuthorizationCode),
+          api_authorizer_token: api.authorizerToken(
+            componentToken,
+            managedMini,
+            Option.getOrThrow(refresh).accessToken
+          ),
+          component_access_token: api.accessToken(componentToken, managedOfficial, secrets[secrets.length - 4]),
+          component_refresh_token: api.refreshToken(componentToken, managedOfficial, token.refreshToken),
+          component_jscode2session: api.code2Session(componentToken, managedMini, jsCode)
+        }
+        for (const endpoint of endpoints) {
+          yield* sandbox.injectFault({ kind: "echo", errcode: 40029, endpoint, times: 1 })
+          const echoed = yield* Effect.flip(calls[endpoint])
+          assert.deepInclude(echoed, { _tag: "InvalidCode", endpoint })
+          // api_component_token's secrets are in its body, past the 200 characters kept
+          if (endpoint !== "api_component_token") {
+            assert.include((echoed as { errmsg: string }).errmsg, "<redacted>", endpoint)
+          }
+          errors.push(echoed)
+        }
+        // the errcodes of the platform
+        yield* sandbox.setComponentIpWhitelist({ componentAppId: platform.componentAppId, refuse: true })
+        errors.push(yield* Effect.flip(api.componentToken(Redacted.make(ticket.push.message.ComponentVerifyTicket))))
+        yield* sandbox.setComponentIpWhitelist({ componentAppId: platform.componentAppId, refuse: false })
+        errors.push(yield* Effect.flip(api.componentToken(Redacted.make("ticket@@@never-issued"))))
+        yield* sandbox.revokeAuthorizerRefreshToken({ componentAppId: platform.componentAppId, appId: managedMini })
+        errors.push(
+          yield* Effect.flip(api.authorizerToken(componentToken, managedMini, Option.getOrThrow(refresh).accessToken))
+        )
+        yield* sandbox.advanceClock("13 hours")
+        errors.push(yield* Effect.flip(api.componentToken(Redacted.make(ticket.push.message.ComponentVerifyTicket))))
+        // refused pushes, through the HTTP handler (which logs them)
+        const app = yield* Component.makeHttpApp()
+        for (
+          const forge of [{ token: "forgerstoken" }, { appId: "wxcomponent0000009" }, {
+            xml: "<!DOCTYPE x><xml></xml>"
+          }, { timestamp: 1 }]
+        ) {
+          const push = yield* sandbox.componentPush({
+            componentAppId: platform.componentAppId,
+            infoType: "component_verify_ticket",
+            forge
+          })
+          const request = new Request(`https://platform.example.com/push?${new URLSearchParams(push.query)}`, {
+            method: "POST",
+            body: push.body
+          })
+          const response = yield* Effect.provideService(
+            app,
+            HttpServerRequest.HttpServerRequest,
+            HttpServerRequest.fromWeb(request)
+          )
+          assert.strictEqual(response.status, 400)
+          errors.push(yield* Effect.flip(component.acceptPush({ query: push.query, body: push.body })))
+        }
+      }).pipe(
+        Effect.scoped,
+        Effect.withTracer(tracer),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      const tags = new Set(errors.map((e) => (e as { _tag: string })._tag))
+      for (
+        const tag of [
+          "ComponentTicketMissing",
+          "InvalidCode",
+          "ComponentIpNotWhitelisted",
+          "ComponentTicketInvalid",
+          "AuthorizerRefreshTokenInvalid",
+          "ComponentTicketExpired",
+          "InvalidPush"
+        ]
+      ) {
+        assert.isTrue(tags.has(tag), `triggered ${tag}`)
+      }
+      for (const error of errors) assertClean((error as { _tag: string })._tag, renderings(error), secrets)
+      const names = new Set(spans.map((span) => span.name))
+      for (
+        const name of ["Component.acceptPush", "Component.queryAuth", "AppToken.refresh", "WeChatApi.api_query_auth"]
+      ) {
+        assert.isTrue(names.has(name), `span ${name}`)
+      }
+      for (const span of spans) {
+        const attributes = [...span.attributes.entries()].map(([k, v]) => `${k}=${String(v)}`)
+        const events = span.status._tag === "Ended"
+          ? [String(Cause.pretty((span.status.exit as any).cause ?? Cause.empty))]
+          : []
+        assertClean(`span ${span.name}`, [...attributes, ...events], secrets)
+      }
+      assert.isTrue(logs.some((line) => line.includes("refused a push")), "the refusals are logged")
+      assertClean("logs", logs, secrets)
+    }).pipe(Effect.provide(ComponentLive())), 60_000)
 })
