@@ -5,6 +5,7 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs/promises"
+import * as Http from "node:http"
 import { createRequire } from "node:module"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -196,6 +197,60 @@ describe("wxauth-sandbox", () => {
     assert.include(banner(), "/connect/qrconnect?appid=wxmyownapp0000001")
     assert.include(banner(), "zoe  赵六")
     assert.notInclude(banner(), "wxsandboxofficial1")
+  })
+
+  it("takes third-party platforms from --config: the banner's lines push a ticket to the pushUrl and use it", async () => {
+    const received: Array<{ url: string; body: string }> = []
+    const receiver = Http.createServer((request, response) => {
+      let body = ""
+      request.setEncoding("utf8").on("data", (chunk: string) => (body += chunk)).on("end", () => {
+        received.push({ url: request.url ?? "", body })
+        response.end("success")
+      })
+    })
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve))
+    const pushUrl = `http://127.0.0.1:${(receiver.address() as Net.AddressInfo).port}/wechat/events`
+    const file = Path.join(tmp, "platform.json")
+    const platform = {
+      componentAppId: "wxcomponent0000001",
+      componentAppSecret: "0c79e1fa963cd80cc0be99b20a18faeb",
+      token: "sandboxtoken",
+      encodingAesKey: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+      pushUrl,
+      authorizers: [{ appId: "wxmanagedofficial1", kind: "officialAccount" }]
+    }
+    await Fs.writeFile(file, JSON.stringify({ components: [platform] }))
+    const { banner, child, exited, url } = await start(["--port", "0", "--config", file])
+    try {
+      assert.include(banner(), "Third-party platform wxcomponent0000001:")
+      assert.include(banner(), `pushes to ${pushUrl} every 10m`)
+      assert.include(banner(), "authorized by wxmanagedofficial1 (officialAccount)")
+      assert.include(banner(), `${url}/__sandbox/component/ticket -d '{"componentAppId":"wxcomponent0000001"}'`)
+      const pushed = await (await fetch(`${url}/__sandbox/component/ticket`, {
+        method: "POST",
+        body: JSON.stringify({ componentAppId: platform.componentAppId })
+      })).json()
+      assert.deepInclude(pushed.delivery, { status: 200, answer: "success", success: true })
+      assert.strictEqual(received.length, 1)
+      assert.match(
+        received[0].url,
+        /^\/wechat\/events\?signature=[0-9a-f]{40}&timestamp=\d+&nonce=\d{10}&encrypt_type=aes&msg_signature=[0-9a-f]{40}$/
+      )
+      assert.strictEqual(received[0].body, pushed.push.body)
+      const token = await (await fetch(`${url}/cgi-bin/component/api_component_token`, {
+        method: "POST",
+        body: JSON.stringify({
+          component_appid: platform.componentAppId,
+          component_appsecret: platform.componentAppSecret,
+          component_verify_ticket: pushed.push.message.ComponentVerifyTicket
+        })
+      })).json()
+      assert.strictEqual(token.expires_in, 7200)
+    } finally {
+      child.kill("SIGINT")
+      await exited
+      await new Promise((resolve) => receiver.close(resolve))
+    }
   })
 
   it.skipIf(process.platform !== "linux")(

@@ -4,9 +4,10 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { assert, it } from "@effect/vitest"
-import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import { MessageCrypto, Sandbox, SandboxServer } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
 import * as TestClock from "effect/TestClock"
 
 // --- README: in-process ---------------------------------------------------------------------------
@@ -83,3 +84,52 @@ it.effect("a phone number, with the app access token", () =>
     assert.deepInclude(yield* post(url, { code }), { errcode: 40029 }) // single-use
     assert.strictEqual((yield* sandbox.stats).stable_token, 1)
   }).pipe(Effect.provide(SandboxLive)))
+
+// --- README: third-party platforms ------------------------------------------------------------------
+const platform = {
+  componentAppId: "wxcomponent0000001",
+  componentAppSecret: "0c79e1fa963cd80cc0be99b20a18faeb",
+  token: "sandboxtoken",
+  encodingAesKey: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+  authorizers: [{ appId: "wxmanagedofficial1", kind: "officialAccount" as const }]
+}
+
+const postJson = (url: string, body: unknown) =>
+  Effect.flatMap(
+    HttpClient.HttpClient,
+    (client) => client.execute(HttpClientRequest.post(url).pipe(HttpClientRequest.bodyUnsafeJson(body)))
+  ).pipe(
+    Effect.flatMap((response) => response.json),
+    Effect.map((json) => json as any)
+  )
+
+it.effect("a ticket every 10 minutes, and the component access token", () =>
+  Effect.gen(function*() {
+    const received = yield* Queue.unbounded<Sandbox.ComponentPush>()
+    // the platform's receiver, in process (with pushUrl the sandbox POSTs to your server instead)
+    const pushHandler = (push: Sandbox.ComponentPush) => Effect.as(Queue.offer(received, push), "success")
+    const SandboxLive = Sandbox.layerHttpClient.pipe(
+      Layer.provideMerge(Sandbox.layer({ components: [{ ...platform, pushHandler }] }))
+    )
+    yield* Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* TestClock.adjust("10 minutes")
+      const push = yield* Queue.take(received)
+      // push.query: signature, timestamp, nonce, encrypt_type=aes, msg_signature; push.body: the XML
+      const encrypt = /<Encrypt><!\[CDATA\[(.+)\]\]><\/Encrypt>/.exec(push.body)![1]
+      const { appId, message } = yield* MessageCrypto.decrypt({ encodingAesKey: platform.encodingAesKey, encrypt })
+      assert.strictEqual(appId, platform.componentAppId)
+      const ticket = /<ComponentVerifyTicket><!\[CDATA\[(.+)\]\]>/.exec(message)![1]
+
+      const { expires_in } = yield* postJson("https://api.weixin.qq.com/cgi-bin/component/api_component_token", {
+        component_appid: platform.componentAppId,
+        component_appsecret: platform.componentAppSecret,
+        component_verify_ticket: ticket
+      })
+      assert.strictEqual(expires_in, 7200)
+      const [delivery] = yield* sandbox.componentPushes({ componentAppId: platform.componentAppId })
+      assert.isTrue(delivery.success)
+      const usage = yield* sandbox.componentTokenUsage({ componentAppId: platform.componentAppId })
+      assert.strictEqual(usage.calls.api_component_token, 1)
+    }).pipe(Effect.provide(SandboxLive))
+  }))

@@ -7,6 +7,7 @@
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -25,12 +26,13 @@ export interface CliArgs {
 export const usage = `Usage: wxauth-sandbox [--port 8800] [--host 127.0.0.1] [--config apps.json]
 
 A local WeChat: consent pages, the sns API, the app access token (cgi-bin/stable_token, cgi-bin/token),
-the mini program's server API (phone number, session key), fault injection and controls.
+the mini program's server API (phone number, session key), third-party platforms (their endpoints and
+encrypted pushes, from "components" in the config), fault injection and controls.
 
 Options:
   -p, --port <n>       port to listen on (default 8800; 0 picks a free port)
       --host <host>    interface to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
-  -c, --config <file>  JSON file with { "apps": [...], "users": [...] } replacing the defaults
+  -c, --config <file>  JSON file with { "apps": [...], "users": [...], "components": [...] }
   -h, --help           show this help
 `
 
@@ -183,6 +185,30 @@ export const banner = (server: SandboxServer.SandboxServerInfo, sandbox: Sandbox
           `${base}/wxa/checksession?access_token=APP_TOKEN&openid=OPENID&signature=SIGNATURE&sig_method=hmac_sha256`
         )
       }`
+    )
+  }
+  for (const component of sandbox.components) {
+    const id = component.componentAppId
+    const interval = component.pushInterval
+    const pushes = component.pushUrl === undefined ?
+      "no pushUrl: get the pushes from /__sandbox/component/push" :
+      `pushes to ${component.pushUrl}${
+        interval === false || interval === undefined ? " on demand" : ` every ${Duration.format(interval)}`
+      }`
+    add(
+      "",
+      `Third-party platform ${component.name}:`,
+      `  component_appid ${id}  secret ${component.componentAppSecret}`,
+      `  token ${component.token}  EncodingAESKey ${component.encodingAesKey}`,
+      `  ${pushes}`,
+      ...(component.authorizers ?? []).map((authorizer) => `  authorized by ${authorizer.appId} (${authorizer.kind})`),
+      ...(component.pushUrl === undefined ? [] : [
+        "  # a ticket now, POSTed to the pushUrl (\"delivery\" says what it answered):",
+        `  curl -s -X POST ${base}/__sandbox/component/ticket -d '{"componentAppId":"${id}"}'`
+      ]),
+      "  # a ticket push built and not sent (message.ComponentVerifyTicket is the ticket):",
+      `  curl -s -X POST ${base}/__sandbox/component/push -d '{"componentAppId":"${id}","infoType":"component_verify_ticket"}'`,
+      `  curl -s -X POST ${base}/cgi-bin/component/api_component_token -d '{"component_appid":"${id}","component_appsecret":"${component.componentAppSecret}","component_verify_ticket":"TICKET"}'`
     )
   }
   add(
