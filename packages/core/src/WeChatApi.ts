@@ -22,6 +22,7 @@ import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import * as Answer from "./internal/answer.js"
 import { ComponentConfig } from "./internal/component/config.js"
+import { executeWithLimits } from "./internal/httpClient.js"
 import { tooLargeCode } from "./internal/httpClientCause.js"
 import { retrying } from "./internal/retrying.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -452,9 +453,8 @@ const makeCaller = (settings: CallerSettings) =>
       const onError = (error: WeChatError.RequestFailure) =>
         Effect.sync(() => errorsTotal.unsafeUpdate(1, errorTagsOf(error._tag)))
       const bounded = (effect: Effect.Effect<A, WeChatError.RequestFailure>) =>
-        lean
-          ? Effect.locally(effect, WeChatHttpClient.currentRequestLimits, limits)
-          : Effect.timeoutFail(effect, { duration: settings.timeout, onTimeout: timeoutError })
+        // the lean client enforces the limits itself: they go with the request (see `call`)
+        lean ? effect : Effect.timeoutFail(effect, { duration: settings.timeout, onTimeout: timeoutError })
       const spanName = `WeChatApi.${endpoint}`
       const decodeText = (
         text: string,
@@ -492,7 +492,10 @@ const makeCaller = (settings: CallerSettings) =>
         const request = body === undefined
           ? HttpClientRequest.setUrl(baseRequest, prefix + query)
           : HttpClientRequest.bodyUnsafeJson(HttpClientRequest.setUrl(baseRequest, prefix + query), body)
-        const call = Effect.mapError(client.execute(request), transportError).pipe(
+        const call = Effect.mapError(
+          lean ? executeWithLimits(client, request, limits) : client.execute(request),
+          transportError
+        ).pipe(
           Effect.flatMap((response) => {
             requestsTotal.unsafeUpdate(1, endpointTag)
             if (response.status < 200 || response.status >= 300) {

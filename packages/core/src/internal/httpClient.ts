@@ -160,8 +160,15 @@ type Resume = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, Http
  * An undici dispatch handler that collects the whole body and resumes the waiting fiber once: with
  * the response, with a transport error, or with the deadline's error. No promise, no stream, no
  * AbortController: undici hands us its own controller, which aborts the request.
+ *
+ * Once settled it lets go of everything it held (the request, the fiber's resume callback, the
+ * headers, the body chunks, undici's controller): undici and the fiber's canceler may keep the
+ * handler itself a while longer, and whatever it still referred to would be kept, and copied by
+ * every young-generation collection, with it.
  */
 class Exchange implements Dispatcher.DispatchHandler {
+  request: HttpClientRequest.HttpClientRequest | null
+  resume: Resume | null
   controller: Dispatcher.DispatchController | null = null
   phase: Phase = "connect"
   status = 0
@@ -173,24 +180,27 @@ class Exchange implements Dispatcher.DispatchHandler {
   timer: ReturnType<typeof setTimeout> | undefined = undefined
 
   constructor(
-    readonly request: HttpClientRequest.HttpClientRequest,
-    readonly resume: Resume,
+    request: HttpClientRequest.HttpClientRequest,
+    resume: Resume,
     readonly timeoutMillis: number,
     readonly maxResponseBytes: number
-  ) {}
+  ) {
+    this.request = request
+    this.resume = resume
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller
     if (this.done) {
       // interrupted or expired while queued for a connection: do not send it at all
       controller.abort(new Error("request abandoned before it was sent"))
     } else {
+      this.controller = controller
       this.phase = "headers"
     }
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (statusCode < 200) return // 1xx informational
+    if (this.done || statusCode < 200) return // settled already; 1xx informational
     this.status = statusCode
     this.headers = headers
     this.phase = "body"
@@ -210,18 +220,38 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     if (this.done) return
     const body = this.chunks !== undefined ? Buffer.concat(this.chunks) : this.chunk ?? emptyBody
+    const request = this.request!
+    const resume = this.resume!
+    const headers = this.headers
     this.settle()
-    this.resume(Effect.succeed(new LeanResponse(this.request, this.status, this.headers, body)))
+    resume(Effect.succeed(new LeanResponse(request, this.status, headers, body)))
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.done) return
-    this.settle()
-    this.resume(Effect.fail(transportError(this.request, fromError(error, this.phase))))
+    this.fail(fromError(error, this.phase), undefined)
   }
 
+  /**
+   * Settles with a transport error, aborting the request first when `abortReason` is given (done is
+   * set before: undici may report the abort back to this handler at once).
+   */
+  fail(cause: TransportCause, abortReason: string | undefined): void {
+    const request = this.request!
+    const resume = this.resume!
+    const controller = this.controller
+    this.settle()
+    if (abortReason !== undefined && controller !== null) controller.abort(new Error(abortReason))
+    resume(Effect.fail(transportError(request, cause)))
+  }
+
+  /** Marks the exchange done and drops every reference it held. */
   settle(): void {
     this.done = true
+    this.request = null
+    this.resume = null
+    this.controller = null
+    this.headers = emptyHeaders
     this.chunk = this.chunks = undefined
     if (this.timer !== undefined) {
       clearTimeout(this.timer)
@@ -232,24 +262,20 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** The body is (or is announced to be) over the limit: stop reading at once, keep nothing. */
   refuse(): void {
     if (this.done) return
-    this.settle()
-    if (this.controller !== null) this.controller.abort(new Error("response body too large"))
-    this.resume(Effect.fail(transportError(this.request, tooLarge(this.maxResponseBytes))))
+    this.fail(tooLarge(this.maxResponseBytes), "response body too large")
   }
 
   expire(): void {
     this.timer = undefined
     if (this.done) return
-    const phase = this.phase
-    this.settle()
-    if (this.controller !== null) this.controller.abort(new Error("request deadline passed"))
-    this.resume(Effect.fail(transportError(this.request, deadline(this.timeoutMillis, phase))))
+    this.fail(deadline(this.timeoutMillis, this.phase), "request deadline passed")
   }
 
   interrupt(): void {
     if (this.done) return
+    const controller = this.controller
     this.settle()
-    if (this.controller !== null) this.controller.abort(new Error("request interrupted"))
+    if (controller !== null) controller.abort(new Error("request interrupted"))
   }
 }
 
@@ -304,16 +330,19 @@ const makeSend = (
       return Effect.sync(() => handler.interrupt())
     })
   return (
-    request: HttpClientRequest.HttpClientRequest
+    request: HttpClientRequest.HttpClientRequest,
+    limits: RequestLimits | undefined
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
     const base = targetOf(request.url)
     if (base === undefined) return invalidUrl(request)
     const body = request.body
     if (body._tag === "Stream" || body._tag === "FormData") return unsupportedBody(request, body._tag)
     const path = pathOf(base, request.urlParams)
-    return Effect.withFiberRuntime((fiber) =>
-      exchange(request, base.origin, path, bodyOf(body), fiber.getFiberRef(currentRequestLimits))
-    )
+    return limits !== undefined
+      ? exchange(request, base.origin, path, bodyOf(body), limits)
+      : Effect.withFiberRuntime((fiber) =>
+        exchange(request, base.origin, path, bodyOf(body), fiber.getFiberRef(currentRequestLimits))
+      )
   }
 }
 
@@ -333,16 +362,40 @@ export const makeClient = (
   maxResponseBytes: number = Number.POSITIVE_INFINITY
 ): HttpClient.HttpClient => {
   const send = makeSend(dispatcher, { timeoutMillis, maxResponseBytes })
+  const sendInFiber = (request: HttpClientRequest.HttpClientRequest) => send(request, undefined)
   // `makeWith` (not `make`): no platform span (it would record the query, where WeChat puts the
   // secret and tokens), no AbortController: the dispatch handler aborts the request itself
-  return HttpClient.makeWith(
+  const client = HttpClient.makeWith(
     (request: Effect.Effect<HttpClientRequest.HttpClientRequest, never, never>) =>
       // the base client's preprocess is `Effect.succeed`: skip a flatMap
       Exit.isExit(request) && Exit.isSuccess(request)
-        ? send(request.value as HttpClientRequest.HttpClientRequest)
-        : Effect.flatMap(request, send),
+        ? send(request.value as HttpClientRequest.HttpClientRequest, undefined)
+        : Effect.flatMap(request, sendInFiber),
     Effect.succeed
   ) as HttpClient.HttpClient
+  // only this very client has it: a client derived from it (`mapRequest`...) is a new object
+  Object.defineProperty(client, sendWithLimits, { value: send })
+  return client
+}
+
+const sendWithLimits = Symbol.for("@wxauth/core/WeChatHttpClient/sendWithLimits")
+
+/**
+ * `client.execute(request)` with `limits` for this request, as `withRequestLimits` around it would
+ * do; when `client` is a lean client as built (not derived from one), without the fiber-local
+ * update (an `Effect.locally` costs more than the rest of the call).
+ *
+ * @internal
+ */
+export const executeWithLimits = (
+  client: HttpClient.HttpClient,
+  request: HttpClientRequest.HttpClientRequest,
+  limits: RequestLimits
+): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
+  const send = (client as { readonly [sendWithLimits]?: ReturnType<typeof makeSend> })[sendWithLimits]
+  return send !== undefined
+    ? send(request, limits)
+    : Effect.locally(client.execute(request), currentRequestLimits, limits)
 }
 
 /**
