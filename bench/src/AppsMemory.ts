@@ -102,7 +102,8 @@ const worker = async (kind: Kind, count: number) => {
   const after = heapUsed()
   const bytes = Math.round((after - before) / count)
   await runtime.dispose()
-  process.send!(bytes)
+  if (process.send !== undefined) process.send(bytes)
+  else console.log(`${kind}: ${bytes} bytes per app`)
 }
 
 const measure = (kind: Kind, count: number): Promise<number> =>

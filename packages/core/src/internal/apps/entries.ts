@@ -21,6 +21,8 @@ export interface Shared {
   readonly stateTtl: Duration.Duration
   /** Whether a `Component` is in the registry's context (component apps need one). */
   readonly component: boolean
+  /** One copy of each base URL for every app (most apps have WeChat's, or the same proxy's). */
+  readonly intern: (text: string) => string
 }
 
 /** An app called with its own appid and secret. @internal */
@@ -157,7 +159,17 @@ export const shared = (
     appSecret: "unused",
     stateSecret: options.stateSecret as string,
     stateTtl: options.stateTtl as Duration.DurationInput | undefined
-  }).pipe(Either.map((config) => ({ stateSecret: config.stateSecret, stateTtl: config.stateTtl, component })))
+  }).pipe(Either.map((config) => {
+    const texts = new Map<string, string>()
+    const intern = (text: string) => {
+      const known = texts.get(text)
+      if (known !== undefined) return known
+      // a few base URLs are expected; a list of as many URLs as apps is not kept twice
+      if (texts.size < 64) texts.set(text, text)
+      return text
+    }
+    return { stateSecret: config.stateSecret, stateTtl: config.stateTtl, component, intern }
+  }))
 }
 
 /** Fields that belong to the registry or to direct apps, refused where they do not apply. */
@@ -219,6 +231,8 @@ export const app = (raw: unknown, registry: Shared): Either.Either<App, ConfigEr
     // one state key object and one empty key list for every app: an idle app costs its own fields only
     const config: WeChatConfig.WeChatConfigShape = {
       ...checked,
+      apiBaseUrl: registry.intern(checked.apiBaseUrl),
+      openBaseUrl: registry.intern(checked.openBaseUrl),
       stateSecret: registry.stateSecret,
       cipherKeys: checked.cipherKeys.length === 0 ? noCipherKeys : checked.cipherKeys
     }
