@@ -23,6 +23,10 @@ const table: ReadonlyArray<readonly [number, string]> = [
   [48001, "ScopeUnauthorized"],
   [50001, "UserUnauthorized"],
   [50002, "UserUnauthorized"],
+  [61004, "ComponentIpNotWhitelisted"],
+  [61005, "ComponentTicketExpired"],
+  [61006, "ComponentTicketInvalid"],
+  [61023, "AuthorizerRefreshTokenInvalid"],
   [41010, "UnknownWeChatError"],
   [61451, "UnknownWeChatError"]
 ]
@@ -53,7 +57,8 @@ describe("WeChatError", () => {
       "InvalidRefreshToken",
       "RefreshTokenExpired",
       "CodeExpired",
-      "ScopeUnauthorized"
+      "ScopeUnauthorized",
+      "AuthorizerRefreshTokenInvalid"
     ])
     assert.isTrue(WeChatError.requiresReauthorization(new WeChatError.ConsentDenied()))
     assert.isTrue(WeChatError.requiresReauthorization(new WeChatError.TokenNotFound({ appId: "a", openid: "o" })))
@@ -94,6 +99,12 @@ const kinds: ReadonlyArray<readonly [WeChatError.WeChatError, WeChatError.Kind, 
   [new WeChatError.PlatformManagedApp({ ...wechat, errcode: 61024 }), "permanent", false],
   [new WeChatError.InvalidSignature({ ...wechat, errcode: 87009 }), "reauthorize", false],
   [new WeChatError.IpRiskControl({ ...wechat, errcode: 89503 }), "permanent", false],
+  [new WeChatError.ComponentIpNotWhitelisted({ ...wechat, errcode: 61004 }), "permanent", false],
+  [new WeChatError.ComponentTicketExpired({ ...wechat, errcode: 61005 }), "permanent", false],
+  [new WeChatError.ComponentTicketInvalid({ ...wechat, errcode: 61006 }), "permanent", false],
+  [new WeChatError.AuthorizerRefreshTokenInvalid({ ...wechat, errcode: 61023 }), "reauthorize", false],
+  [new WeChatError.ComponentTicketMissing({ componentAppId: "wxcomponent" }), "permanent", false],
+  [new WeChatError.InvalidPush({ reason: "BadSignature", description: "d" }), "permanent", false],
   [new WeChatError.UnknownWeChatError({ ...wechat, errcode: 61451 }), "permanent", false],
   [transport("Timeout"), "transient", false],
   [new WeChatError.MalformedResponse({ endpoint: "userinfo", description: "d" }), "permanent", false],
