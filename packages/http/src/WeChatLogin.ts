@@ -191,9 +191,32 @@ export interface Hooks<R = never> {
 }
 
 /**
+ * Many apps through the `WeChatApps` registry of `@wxauth/core` (in the login's context): an app
+ * of the registry logs in at `/login/<appid>` (its callback `/login/<appid>/callback`; a mini
+ * program at `/api/wechat/mini-program/<appid>/login`). The registry knows an app's credentials,
+ * not how it logs people in: `kindOf` says it (`undefined`: not a login app, 404). `scope`,
+ * `qrCode` and `phoneNumber` apply to the registry's official accounts, website apps and mini
+ * programs; `openBaseUrl` is the origin of their consent pages (WeChat's by default), for the
+ * embedded QR code's frame.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RegistryOptions<R = never> {
+  readonly kindOf: (
+    appId: string
+  ) => Effect.Effect<"officialAccount" | "website" | "miniProgram" | undefined, unknown, R>
+  readonly scope?: "snsapi_base" | "snsapi_userinfo" | undefined
+  readonly qrCode?: QrCodeOptions | undefined
+  readonly phoneNumber?: boolean | undefined
+  readonly openBaseUrl?: string | undefined
+}
+
+/**
  * The login's configuration.
  *
  * - `apps`: the WeChat apps, by a key of your choosing (it is in the URLs: `/login/<key>`).
+ * - `registry`: more apps, from the `WeChatApps` registry in context (see `RegistryOptions`).
  * - `publicUrl`: the site's origin as WeChat knows it (the `redirect_uri`'s), e.g.
  *   `https://example.com`. Without it, each request's `Host` (and `X-Forwarded-Proto: https`)
  *   decides: set it in production.
@@ -211,7 +234,8 @@ export interface Hooks<R = never> {
  * @category models
  */
 export interface Options<R = never> {
-  readonly apps: { readonly [key: string]: AppOptions }
+  readonly apps?: { readonly [key: string]: AppOptions } | undefined
+  readonly registry?: RegistryOptions<R> | undefined
   readonly publicUrl?: string | undefined
   readonly pathPrefix?: string | undefined
   readonly home?: string | undefined
@@ -328,7 +352,7 @@ export const layer = <R = never>(
  * @category layers
  */
 export const layerConfig = <R = never>(
-  options: Config.Config.Wrap<Omit<Options<R>, "hooks">>,
+  options: Config.Config.Wrap<Omit<Options<R>, "hooks" | "registry">>,
   hooks?: Hooks<R> | undefined
 ): Layer.Layer<WeChatLogin | CurrentWeChatUser, ConfigError.ConfigError, Exclude<R, Scope>> =>
   Layer.unwrapEffect(
@@ -377,6 +401,18 @@ export const layerRoutesTo = <Self, Name extends string, E, R>(
  * @category routes
  */
 export const layerRoutes: Layer.Layer<never, never, WeChatLogin> = layerRoutesTo(HttpRouter.Default)
+
+/**
+ * The service (`layer`) with its routes on `HttpRouter.Default`: the whole login of an app served
+ * with `HttpRouter.Default.serve()`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerDefault = <R = never>(
+  options: Options<R>
+): Layer.Layer<WeChatLogin | CurrentWeChatUser, ConfigError.ConfigError, Exclude<R, Scope>> =>
+  Layer.provideMerge(layerRoutes, layer(options))
 
 /**
  * A Web-standard handler (`Request` -> `Promise<Response>`) of the login, for servers that are

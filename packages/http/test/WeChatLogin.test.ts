@@ -4,9 +4,10 @@
  * everywhere, the hooks and the problem pages.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { SessionStore } from "@wxauth/core"
+import { SessionStore, TokenStore, WeChatApps, WeChatHttpClient } from "@wxauth/core"
 import { WeChatLogin } from "@wxauth/http"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import {
@@ -14,6 +15,7 @@ import {
   consent,
   cookieAttributes,
   login,
+  MINI,
   OA,
   sandboxControl,
   startLogin,
@@ -621,6 +623,72 @@ describe("WeChatLogin: a failing hook stops the login", () => {
         assert.strictEqual(reason, "server")
         assert.strictEqual(page.status, 500)
         assert.isUndefined(wechat.cookies.get("wxauth_session"))
+      }))
+  })
+})
+
+describe("WeChatLogin: many apps through the WeChatApps registry", () => {
+  const kinds: Record<string, "officialAccount" | "website" | "miniProgram"> = {
+    [OA.appId]: "officialAccount",
+    [WEB.appId]: "website",
+    [MINI.appId]: "miniProgram"
+  }
+  layer(
+    testApp(
+      () => ({ apps: {}, registry: { kindOf: (appId) => Effect.succeed(kinds[appId]), phoneNumber: true } }),
+      undefined,
+      (sandboxUrl) =>
+        WeChatApps.layer(
+          {
+            apps: [OA, WEB, MINI].map((app) => ({
+              appId: app.appId,
+              appSecret: app.secret,
+              apiBaseUrl: sandboxUrl,
+              openBaseUrl: sandboxUrl
+            }))
+          },
+          { stateSecret: "a registry-wide secret, 32 chars" }
+        ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer()))
+    ),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("/login/<appid>: the registry's app logs in, its state bound to the browser; an unknown appid is 404", () =>
+      Effect.gen(function*() {
+        const { browser, openids, url } = yield* setup
+        const wechat = browser()
+        const authorize = new URL(yield* startLogin(wechat, `/login/${OA.appId}?returnTo=%2Fshop`))
+        assert.strictEqual(authorize.searchParams.get("appid"), OA.appId)
+        assert.strictEqual(authorize.searchParams.get("redirect_uri"), `${url}/login/${OA.appId}/callback`)
+        const callbackUrl = yield* consent(wechat, authorize.href)
+        const answer = yield* wechat.get(callbackUrl)
+        assert.strictEqual(answer.status, 303, answer.text)
+        assert.strictEqual(new URL(answer.location!).pathname, "/shop")
+        const me = JSON.parse((yield* wechat.get("/me")).text)
+        assert.strictEqual(me.app, OA.appId)
+        assert.strictEqual(me.openid, openids[OA.appId].alice)
+        assert.strictEqual((yield* wechat.get("/profile")).text, "nickname: 张三")
+        // another browser cannot use this callback URL
+        const stranger = browser()
+        const refused = yield* stranger.get(callbackUrl)
+        assert.strictEqual(new URL(refused.location!).searchParams.get("reason"), "state-browser")
+        // the website app of the registry on a desktop
+        const desktop = browser(userAgents.desktop)
+        assert.strictEqual(new URL(yield* startLogin(desktop, `/login/${WEB.appId}`)).pathname, "/connect/qrconnect")
+        const unknown = yield* browser().get("/login/wx0000000000000000")
+        assert.strictEqual(unknown.status, 404)
+        assert.strictEqual(reasonOf(unknown.text), "unavailable")
+      }))
+
+    it.effect("the registry's mini program logs in through the JSON endpoint", () =>
+      Effect.gen(function*() {
+        const { openids, sandboxUrl, url } = yield* setup
+        const { code } = yield* sandboxControl(sandboxUrl, "POST", "miniprogram/login", {
+          appId: MINI.appId,
+          user: "bob"
+        })
+        const answer = yield* new Browser(url).postJson(`/api/wechat/mini-program/${MINI.appId}/login`, { code })
+        assert.strictEqual(answer.status, 200, answer.text)
+        assert.strictEqual(JSON.parse(answer.text).openid, openids[MINI.appId].bob)
       }))
   })
 })

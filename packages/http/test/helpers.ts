@@ -100,12 +100,15 @@ const appRoutes = HttpRouter.Default.use((router) =>
  */
 export const testApp = (
   options: (sandboxUrl: string) => Partial<WeChatLogin.Options> = () => ({}),
-  sandboxOptions?: Sandbox.SandboxOptions
+  sandboxOptions?: Sandbox.SandboxOptions,
+  context: (sandboxUrl: string) => Layer.Layer<any, any, never> = () => Layer.empty as any
 ) =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const sandbox = yield* SandboxServer.SandboxServer
-      const loginLayer = WeChatLogin.layer({ apps: sandboxApps(sandbox.url), ...options(sandbox.url) })
+      const loginLayer = WeChatLogin.layer({ apps: sandboxApps(sandbox.url), ...options(sandbox.url) }).pipe(
+        Layer.provide(context(sandbox.url))
+      )
       const server = HttpRouter.Default.serve().pipe(
         Layer.provide(WeChatLogin.layerRoutes),
         Layer.provide(appRoutes)

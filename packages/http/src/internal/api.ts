@@ -59,10 +59,24 @@ const storeFailed = (error: WeChatError.SessionStoreError) =>
 
 const unavailable = Routes.jsonProblem(Problems.problems.unavailable)
 
+/** The app of a key, or the answer when there is none (404), or the registry failed (500, logged). */
+const appOf = (login: Login, key: string) =>
+  login.resolve(key).pipe(
+    Effect.map(Option.match({ onNone: () => Either.left(unavailable), onSome: Either.right })),
+    Effect.catchAll((error) =>
+      Effect.as(
+        Effect.logError("wxauth: the app registry failed").pipe(Effect.annotateLogs({ reason: error.reason })),
+        Either.left(Routes.jsonProblem(Problems.problems.server))
+      )
+    )
+  )
+
 const miniProgramLogin = (login: Login, key: string, request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
-    const app = login.apps.get(key)
-    if (app === undefined || Option.isNone(app.miniProgram)) return unavailable
+    const found = yield* appOf(login, key)
+    if (Either.isLeft(found)) return found.left
+    const app = found.right
+    if (Option.isNone(app.miniProgram)) return unavailable
     const body = yield* Body.json(request, LoginApi.CodeBody)
     if (Either.isLeft(body)) return Routes.jsonProblem(body.left)
     return yield* app.miniProgram.value.code2Session(body.right.code).pipe(
@@ -96,10 +110,12 @@ const phoneNumber = (
   user: WeChatUser
 ) =>
   Effect.gen(function*() {
-    const app = login.apps.get(key)
-    if (app === undefined || Option.isNone(app.miniProgram) || !app.phoneNumber) return unavailable
+    const found = yield* appOf(login, key)
+    if (Either.isLeft(found)) return found.left
+    const app = found.right
+    if (Option.isNone(app.miniProgram) || !app.phoneNumber) return unavailable
     // the token of another app's session, or of a browser, asks nothing of this one
-    if (user.kind !== "miniProgram" || user.appId !== app.config.appId) {
+    if (user.kind !== "miniProgram" || user.appId !== app.appId) {
       return Routes.jsonProblem(Problems.problems.unauthenticated)
     }
     const body = yield* Body.json(request, LoginApi.CodeBody)

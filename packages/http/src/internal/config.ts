@@ -47,9 +47,19 @@ export interface RawHooks {
   readonly onPhoneNumber?: ((user: any, phone: any) => Effect.Effect<any, any, any>) | undefined
 }
 
+/** The apps of a `WeChatApps` registry, resolved. @internal */
+export interface ResolvedRegistry {
+  readonly kindOf: (appId: string) => Effect.Effect<unknown, unknown, any>
+  readonly scope: "snsapi_base" | "snsapi_userinfo"
+  readonly qrCode: QrCode
+  readonly phoneNumber: boolean
+  readonly openBaseUrl: string
+}
+
 /** The whole configuration, resolved. @internal */
 export interface Resolved {
   readonly apps: ReadonlyArray<ResolvedApp>
+  readonly registry: Option.Option<ResolvedRegistry>
   /** The site's origin (`https://example.com`), when configured. */
   readonly publicOrigin: Option.Option<string>
   /** The prefix of every path of the login, `""` or `/x` (no trailing slash). */
@@ -164,14 +174,39 @@ const app = (key: string, value: unknown): Either.Either<ResolvedApp, ConfigErro
     return { key, kind, config, scope: scope as ResolvedApp["scope"], qrCode: qr, phoneNumber }
   })
 
+const resolveRegistry = (value: unknown): Either.Either<ResolvedRegistry, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    const path = ["registry"]
+    if (!isObject(value)) return yield* invalid(path, "must be an object")
+    if (typeof value.kindOf !== "function") {
+      return yield* invalid([...path, "kindOf"], "must be a function: the kind of login of an appid")
+    }
+    const scope = value.scope ?? "snsapi_userinfo"
+    if (scope !== "snsapi_base" && scope !== "snsapi_userinfo") {
+      return yield* invalid([...path, "scope"], "must be \"snsapi_base\" or \"snsapi_userinfo\"")
+    }
+    const qr = yield* qrCode([...path, "qrCode"], value.qrCode)
+    const phoneNumber = yield* optionalBoolean([...path, "phoneNumber"], value.phoneNumber, false)
+    const rawOpen = value.openBaseUrl ?? WeChatConfig.defaults.openBaseUrl
+    const open = typeof rawOpen === "string" ? httpUrl(rawOpen) : undefined
+    if (open === undefined) return yield* invalid([...path, "openBaseUrl"], "must be an http(s) URL")
+    return {
+      kindOf: value.kindOf as ResolvedRegistry["kindOf"],
+      scope,
+      qrCode: qr,
+      phoneNumber,
+      openBaseUrl: open.origin
+    }
+  })
+
 const hookNames = ["findUser", "onFirstLogin", "onLogin", "afterLogin", "onPhoneNumber"] as const
 
 /** Checks the options. @internal */
 export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.ConfigError> =>
   Either.gen(function*() {
     if (!isObject(options)) return yield* invalid([], "WeChatLogin's options must be an object")
-    const rawApps = options.apps
-    if (!isObject(rawApps) || Object.keys(rawApps).length === 0) {
+    const rawApps = options.apps ?? (options.registry === undefined ? undefined : {})
+    if (!isObject(rawApps) || (Object.keys(rawApps).length === 0 && options.registry === undefined)) {
       return yield* invalid(["apps"], "must be an object with at least one app, e.g. { official: { kind: ... } }")
     }
     if (Object.keys(rawApps).length > 100) return yield* invalid(["apps"], "at most 100 apps")
@@ -183,6 +218,9 @@ export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.C
       }
       apps.push(resolved)
     }
+    const registry = options.registry === undefined
+      ? Option.none<ResolvedRegistry>()
+      : Option.some(yield* resolveRegistry(options.registry))
     let publicOrigin = Option.none<string>()
     if (options.publicUrl !== undefined) {
       const url = typeof options.publicUrl === "string" ? httpUrl(options.publicUrl) : undefined
@@ -224,6 +262,7 @@ export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.C
     }
     return {
       apps,
+      registry,
       publicOrigin,
       pathPrefix: rawPrefix,
       home,

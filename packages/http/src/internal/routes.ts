@@ -99,11 +99,11 @@ const startLogin = (login: Login, app: App, request: HttpServerRequest.HttpServe
     if (!app.qrCode.embedded) return setBinding(HttpServerResponse.redirect(url, { status: 302 }))
     const nonce = Cookies.newNonce()
     const scriptOrigin = new URL(app.qrCode.scriptUrl).origin
-    const frameOrigin = new URL(app.config.openBaseUrl).origin
+    const frameOrigin = app.openBaseUrl
     const page = Pages.qrPage({
       scriptUrl: app.qrCode.scriptUrl,
       nonce,
-      appId: app.config.appId,
+      appId: app.appId,
       redirectUri,
       state,
       selfRedirect: app.qrCode.selfRedirect,
@@ -127,6 +127,13 @@ const startLogin = (login: Login, app: App, request: HttpServerRequest.HttpServe
         problemPage(login, Problems.problems.config, undefined)
       )
     )
+  )
+
+/** The app the route's `:app` names, if any. */
+const appOfRoute = (login: Login) =>
+  Effect.flatMap(
+    HttpRouter.params,
+    ({ app }) => app === undefined ? Effect.succeed(undefined) : Effect.map(login.resolve(app), Option.getOrUndefined)
   )
 
 /** The first app of a kind, in the options' order. */
@@ -175,8 +182,9 @@ const openInWeChatWithReturnTo = (
 const namedLogin = (login: Login) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const { app: key } = yield* HttpRouter.params
-    const app = key === undefined ? undefined : login.apps.get(key)
+    const found = yield* Effect.either(appOfRoute(login))
+    if (Either.isLeft(found)) return problemPage(login, Problems.problems.server, undefined)
+    const app = found.right
     if (app === undefined || app.kind === "miniProgram") {
       return problemPage(login, Problems.problems.unavailable, undefined)
     }
@@ -212,8 +220,7 @@ const namedLogin = (login: Login) =>
 const callback = (login: Login) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const { app: key } = yield* HttpRouter.params
-    const app = key === undefined ? undefined : login.apps.get(key)
+    const app = yield* appOfRoute(login)
     if (app === undefined || Option.isNone(app.oauth)) {
       return leaveFor(login, Problems.problems.unavailable, undefined)
     }
@@ -255,10 +262,15 @@ const callback = (login: Login) =>
   }).pipe(
     Effect.catchAll((error) =>
       Effect.gen(function*() {
-        const problem = error._tag === "HookFailed" ? Problems.problems.server : Problems.fromError(error)
+        const problem = error._tag === "HookFailed" || error._tag === "AppLookupFailed"
+          ? Problems.problems.server
+          : Problems.fromError(error)
         yield* logFailure("wxauth: a WeChat login failed", error, problem)
         const { app: key } = yield* HttpRouter.params
-        return leaveFor(login, problem, key === undefined ? undefined : login.apps.get(key))
+        return HttpServerResponse.redirect(login.paths.problem(key, problem.reason), {
+          status: 303,
+          headers: leaveCallback
+        })
       })
     )
   )
@@ -294,8 +306,7 @@ const endSession = (login: Login, session: SessionStore.Session) =>
 const problemRoute = (login: Login) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const { app: key } = yield* HttpRouter.params
-    const app = key === undefined ? undefined : login.apps.get(key)
+    const app = yield* Effect.orElseSucceed(appOfRoute(login), () => undefined)
     return problemPage(login, Problems.fromKey(searchParams(request).get("reason")), app)
   })
 

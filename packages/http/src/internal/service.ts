@@ -17,6 +17,7 @@ import {
   StateToken,
   TokenStore,
   type UserInfo,
+  WeChatApps,
   WeChatConfig,
   WeChatError,
   WeChatHttpClient,
@@ -41,11 +42,27 @@ import * as Config_ from "./config.js"
 import * as Cookies from "./cookies.js"
 import * as Routes from "./routes.js"
 
-/** One app of the login, ready: its resolved options and its WeChat service. @internal */
-export interface App extends Config_.ResolvedApp {
+/**
+ * One app of the login, ready: its options and its WeChat service. An app of the options has the
+ * key given there; an app of the `WeChatApps` registry has its appid as key.
+ *
+ * @internal
+ */
+export interface App {
+  readonly key: string
+  readonly kind: Config_.AppKind
+  readonly appId: string
+  readonly scope: "snsapi_base" | "snsapi_userinfo"
+  readonly qrCode: Config_.QrCode
+  readonly phoneNumber: boolean
+  /** The origin of WeChat's consent pages (the embedded QR code's frame). */
+  readonly openBaseUrl: string
   readonly oauth: Option.Option<WeChatOAuth.WeChatOAuthShape>
   readonly miniProgram: Option.Option<MiniProgram.MiniProgramShape>
 }
+
+/** The registry could not say which app a key is (its resolver or `kindOf` failed). @internal */
+export class AppLookupFailed extends Data.TaggedError("AppLookupFailed")<{ readonly reason: string }> {}
 
 /** How this site is reached by a request: its origin, and the cookies that go with its scheme. @internal */
 export interface Site {
@@ -61,8 +78,10 @@ export class HookFailed extends Data.TaggedError("HookFailed")<{ readonly hook: 
 /** What the routes and the JSON endpoints work with. @internal */
 export interface Login {
   readonly config: Config_.Resolved
+  /** The apps of the options, in their order. */
   readonly apps: ReadonlyMap<string, App>
-  readonly byAppId: ReadonlyMap<string, App>
+  /** The app of a key: one of the options', else one of the registry's (by appid). */
+  readonly resolve: (key: string) => Effect.Effect<Option.Option<App>, AppLookupFailed>
   readonly sessions: SessionStore.SessionStoreShape
   readonly paths: InternalPaths
   readonly site: (request: HttpServerRequest.HttpServerRequest) => Site
@@ -169,6 +188,20 @@ const dependencies = Effect.gen(function*() {
   return { context, sessions: sessionStore }
 })
 
+const appOf = (
+  resolved: Config_.ResolvedApp,
+  services: Pick<App, "oauth" | "miniProgram">
+): App => ({
+  key: resolved.key,
+  kind: resolved.kind,
+  appId: resolved.config.appId,
+  scope: resolved.scope,
+  qrCode: resolved.qrCode,
+  phoneNumber: resolved.phoneNumber,
+  openBaseUrl: new URL(resolved.config.openBaseUrl).origin,
+  ...services
+})
+
 const buildApp = (
   resolved: Config_.ResolvedApp,
   context: Context.Context<unknown>
@@ -182,15 +215,17 @@ const buildApp = (
     return withConfig(Effect.gen(function*() {
       const appToken = yield* AppToken.make
       return yield* MiniProgram.make.pipe(Effect.provideService(AppToken.AppToken, appToken))
-    })).pipe(Effect.map((mini) => ({ ...resolved, oauth: Option.none(), miniProgram: Option.some(mini) })))
+    })).pipe(Effect.map((mini) => appOf(resolved, { oauth: Option.none(), miniProgram: Option.some(mini) })))
   }
   return withConfig(WeChatOAuth.make).pipe(
-    Effect.map((oauth) => ({ ...resolved, oauth: Option.some(oauth), miniProgram: Option.none() }))
+    Effect.map((oauth) => appOf(resolved, { oauth: Option.some(oauth), miniProgram: Option.none() }))
   )
 }
 
 /** Whether a request is of a method that changes nothing. */
 const isSafeMethod = (method: string) => method === "GET" || method === "HEAD" || method === "OPTIONS"
+
+const appIdPattern = /^[A-Za-z0-9_-]{1,64}$/
 
 const bearerPattern = /^Bearer[ ]+(\S+)\s*$/i
 
@@ -219,8 +254,58 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
     for (const resolved of config.apps) {
       const app = yield* buildApp(resolved, deps.context)
       apps.set(app.key, app)
-      byAppId.set(app.config.appId, app)
+      byAppId.set(app.appId, app)
     }
+    const registry = Option.isNone(config.registry) ? undefined : {
+      options: config.registry.value,
+      apps: yield* Effect.flatMap(
+        Effect.serviceOption(WeChatApps.WeChatApps),
+        Option.match({
+          onNone: () =>
+            Effect.fail(
+              ConfigError.MissingData(["registry"], "a registry needs WeChatApps.layer(...) in the login's context")
+            ),
+          onSome: Effect.succeed
+        })
+      )
+    }
+    const resolve = (key: string): Effect.Effect<Option.Option<App>, AppLookupFailed> => {
+      const known = apps.get(key)
+      if (known !== undefined) return Effect.succeed(Option.some(known))
+      if (registry === undefined || !appIdPattern.test(key)) return Effect.succeed(Option.none())
+      const { options } = registry
+      return Effect.gen(function*() {
+        const kind: unknown = yield* runHook("registry.kindOf", () => options.kindOf(key)).pipe(
+          Effect.mapError(() => new AppLookupFailed({ reason: "kindOf" }))
+        )
+        if (kind === undefined) return Option.none<App>()
+        if (kind !== "officialAccount" && kind !== "website" && kind !== "miniProgram") {
+          return yield* new AppLookupFailed({ reason: "kindOf answered no kind of app" })
+        }
+        const services = kind === "miniProgram"
+          ? { oauth: Option.none(), miniProgram: Option.some(yield* registry.apps.miniProgram(key)) }
+          : { oauth: Option.some(yield* registry.apps.oauth(key)), miniProgram: Option.none() }
+        return Option.some<App>({
+          key,
+          kind,
+          appId: key,
+          scope: options.scope,
+          qrCode: options.qrCode,
+          phoneNumber: options.phoneNumber,
+          openBaseUrl: options.openBaseUrl,
+          ...services
+        })
+      }).pipe(
+        Effect.catchTags({
+          UnknownApp: () => Effect.succeed(Option.none()),
+          InvalidArgument: () => Effect.succeed(Option.none()),
+          AppResolveError: (error) => Effect.fail(new AppLookupFailed({ reason: error.reason }))
+        })
+      )
+    }
+    /** The key of a session's app: an app of the options, or (with a registry) the appid itself. */
+    const keyOfAppId = (appId: string): string | undefined =>
+      byAppId.get(appId)?.key ?? (registry === undefined ? undefined : appId)
     const paths = makePaths(config)
 
     const site = (request: HttpServerRequest.HttpServerRequest): Site => {
@@ -246,12 +331,12 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
     }
 
     const userOf = (session: SessionStore.Session): Option.Option<WeChatUser> => {
-      const app = byAppId.get(session.appId)
-      if (app === undefined) return Option.none()
+      const key = keyOfAppId(session.appId)
+      if (key === undefined) return Option.none()
       const userId = session.data?.["userId"]
       return Option.some(
         new WeChatUser({
-          app: app.key,
+          app: key,
           appId: session.appId,
           openid: session.openid,
           ...(session.unionid === undefined ? {} : { unionid: session.unionid }),
@@ -275,7 +360,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       if (Option.isNone(token)) return Effect.succeed(Option.none<SessionStore.Session>())
       return Effect.map(
         sessions.get(SessionStore.hashToken(token.value)),
-        (session) => Option.filter(session, (s) => s.kind === "browser" && byAppId.has(s.appId))
+        (session) => Option.filter(session, (s) => s.kind === "browser" && keyOfAppId(s.appId) !== undefined)
       )
     }
 
@@ -321,7 +406,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
 
     const identityOf: Login["identityOf"] = (app, fields) => ({
       app: app.key,
-      appId: app.config.appId,
+      appId: app.appId,
       kind: app.kind,
       openid: fields.openid,
       unionid: fields.unionid,
@@ -390,7 +475,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
     const login: Login = {
       config,
       apps,
-      byAppId,
+      resolve,
       sessions,
       paths,
       site,
@@ -404,13 +489,20 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       identityOf
     }
 
+    /** The web login service of a user's app. */
+    const oauthOf = (user: WeChatUser) =>
+      Effect.map(
+        resolve(user.app).pipe(Effect.orElseSucceed(() => Option.none<App>())),
+        (app) => Option.flatMap(Option.filter(app, (a) => a.appId === user.appId), (a) => a.oauth)
+      )
+
     const getUser: WeChatLoginShape["getUser"] = (user, options) =>
       Effect.gen(function*() {
-        const app = byAppId.get(user.appId)
-        if (app === undefined || Option.isNone(app.oauth)) {
+        const oauth = yield* oauthOf(user)
+        if (Option.isNone(oauth)) {
           return yield* new WeChatError.ScopeUnauthorized({ errcode: 48001, errmsg: "api unauthorized" })
         }
-        return yield* app.oauth.value.getUser(user.openid, options).pipe(
+        return yield* oauth.value.getUser(user.openid, options).pipe(
           Effect.catchIf(
             (error) => error._tag === "InvalidRefreshToken" || error._tag === "RefreshTokenExpired",
             (error) =>
@@ -429,12 +521,11 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
     const shapeBase = {
       currentUser: authenticate,
       getUser,
-      getToken: (user) => {
-        const app = byAppId.get(user.appId)
-        return app === undefined || Option.isNone(app.oauth)
-          ? Effect.succeed(Option.none())
-          : app.oauth.value.getToken(user.openid)
-      },
+      getToken: (user) =>
+        Effect.flatMap(
+          oauthOf(user),
+          Option.match({ onNone: () => Effect.succeed(Option.none()), onSome: (oauth) => oauth.getToken(user.openid) })
+        ),
       logout: (user) => sessions.revoke(user.sessionId),
       logoutEverywhere: (user) => sessions.revokeUser(user.appId, user.openid),
       paths
