@@ -18,6 +18,7 @@ import * as Faults from "./faults.js"
 import * as Html from "./html.js"
 import * as Responses from "./responses.js"
 import type { PendingFault } from "./schema.js"
+import * as WxLogin from "./wxlogin.js"
 
 /** What the router reads and counts: the sandbox's state, passed in. @internal */
 export interface RouterDeps {
@@ -100,8 +101,11 @@ export const make = (deps: RouterDeps) => (request: SandboxRequest): Effect.Effe
     if (Control.isControlPath(url.pathname)) {
       return Control.handle(deps.control, method, url, body)
     }
+    if (url.pathname === WxLogin.scriptPath) return Effect.succeed(WxLogin.scriptResponse)
     const endpoint = Engine.endpointOf(url.pathname)
-    if (endpoint !== undefined) return serveEndpoint(deps, endpoint, method, url, body)
+    if (endpoint !== undefined) {
+      return Effect.map(serveEndpoint(deps, endpoint, method, url, body), (r) => WxLogin.adaptFrame(method, url, r))
+    }
     if (url.pathname === "/") {
       return Effect.succeed(
         Responses.htmlResponse(
