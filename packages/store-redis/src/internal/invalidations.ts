@@ -70,6 +70,8 @@ const nodeName = (node: Redis): string => `${node.options.host ?? "127.0.0.1"}:$
 
 /** One node's feed connection. */
 interface NodeFeed {
+  /** The client's connection to the node (the data connection). */
+  readonly data: Redis
   readonly sub: Redis
   /** Both commands confirmed on the current connection. */
   tracking: boolean
@@ -85,6 +87,9 @@ export class InvalidationFeed {
   private closed = false
   private dataDown = false
   private unsupported = false
+  /** A primary that the cluster reports has no live feed yet (a failover promoted a node not fed). */
+  private topologyBehind = false
+  private readonly cluster: Cluster | undefined
   /** The client's own ioredis `keyPrefix`: part of the key names Redis reports, not of ours. */
   private readonly clientPrefix: string
   private readonly trackedPrefix: string
@@ -92,6 +97,7 @@ export class InvalidationFeed {
   constructor(redis: Client, private readonly cache: TokenCache, private readonly options: FeedOptions) {
     this.clientPrefix = textOf(redis.options.keyPrefix)
     this.trackedPrefix = `${this.clientPrefix}${options.keyPrefix}{`
+    this.cluster = redis instanceof Cluster ? redis : undefined
     if (redis instanceof Cluster) this.followCluster(redis)
     else this.followSingle(redis)
     this.update()
@@ -126,27 +132,59 @@ export class InvalidationFeed {
     this.add("single", redis, () => {})
   }
 
-  /** Every node of the cluster, as ioredis' topology changes. */
+  /**
+   * Every node of the cluster, as ioredis' topology changes: its `+node` / `-node` events, and after
+   * each refresh of the slots a comparison with its nodes (a node dropped without an event is dropped
+   * here too, so a dead node does not keep the cache off for good).
+   */
   private followCluster(cluster: Cluster) {
-    const onAdd = (node: Redis) => {
+    const follow = (name: string, node: Redis) => {
       const onDataClose = () => this.cache.invalidateAll()
       node.on("close", onDataClose)
-      this.add(nodeName(node), node, () => node.removeListener("close", onDataClose))
+      this.add(name, node, () => node.removeListener("close", onDataClose))
+    }
+    const onAdd = (node: Redis) => {
+      follow(nodeName(node), node)
+      this.cache.invalidateAll()
       this.update()
     }
     const onRemove = (node: Redis) => {
-      this.remove(nodeName(node))
+      const name = nodeName(node)
+      if (this.nodes.get(name)?.data !== node) return
+      this.remove(name)
       // what the node held may be answered by another now
       this.cache.invalidateAll()
       this.update()
     }
+    const onRefresh = () => {
+      const present = new Map(cluster.nodes("all").map((node) => [nodeName(node), node] as const))
+      let changed = false
+      for (const [name, node] of this.nodes) {
+        if (present.get(name) !== node.data) {
+          this.remove(name)
+          changed = true
+        }
+      }
+      for (const [name, node] of present) {
+        if (!this.nodes.has(name)) {
+          follow(name, node)
+          changed = true
+        }
+      }
+      if (changed) {
+        this.cache.invalidateAll()
+        this.update()
+      }
+    }
     cluster.on("+node", onAdd)
     cluster.on("-node", onRemove)
+    cluster.on("refresh", onRefresh)
     this.detachers.push(() => {
       cluster.removeListener("+node", onAdd)
       cluster.removeListener("-node", onRemove)
+      cluster.removeListener("refresh", onRefresh)
     })
-    for (const node of cluster.nodes("all")) onAdd(node)
+    for (const node of cluster.nodes("all")) follow(nodeName(node), node)
   }
 
   private add(name: string, data: Redis, detach: () => void) {
@@ -163,7 +201,7 @@ export class InvalidationFeed {
       // the feed reconnects as long as the store lives, whatever the data connection's strategy
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000)
     })
-    const node: NodeFeed = { sub, tracking: false, generation: 0, detach }
+    const node: NodeFeed = { data, sub, tracking: false, generation: 0, detach }
     this.nodes.set(name, node)
     sub.on("error", () => {})
     sub.on("close", () => this.lost(node))
@@ -233,7 +271,7 @@ export class InvalidationFeed {
   }
 
   private update() {
-    let live = !this.closed && !this.unsupported && !this.dataDown && this.nodes.size > 0
+    let live = !this.closed && !this.unsupported && !this.dataDown && !this.topologyBehind && this.nodes.size > 0
     if (live) {
       for (const node of this.nodes.values()) {
         if (!node.tracking) {
@@ -248,23 +286,56 @@ export class InvalidationFeed {
   /**
    * `PING`s every tracking connection: one that does not answer in time (a silent network, a stalled
    * server) ends the live period and reconnects, so a lost invalidation is not trusted for longer
-   * than the heartbeat's period plus `commandMillis`.
+   * than the heartbeat's period plus `commandMillis`. On a Cluster, also asks which nodes are
+   * primaries now (`CLUSTER SLOTS`): ioredis only learns of a failover when a command is redirected,
+   * and a near cache that answers sends none, so a primary without a live feed (one that a failover
+   * promoted) ends the live period until its feed is up.
    */
   heartbeat(): Promise<void> {
     const { commandMillis } = this.options
-    return Promise.all(
-      [...this.nodes.values()].filter((node) => node.tracking).map((node) => {
-        const generation = node.generation
-        return withDeadline(node.sub.ping(), commandMillis).then(
-          () => undefined,
-          () => {
-            if (generation !== node.generation || this.closed) return
-            this.lost(node)
-            node.sub.disconnect(true)
-          }
-        )
-      })
-    ).then(() => undefined)
+    const pings = [...this.nodes.values()].filter((node) => node.tracking).map((node) => {
+      const generation = node.generation
+      return withDeadline(node.sub.ping(), commandMillis).then(
+        () => undefined,
+        () => {
+          if (generation !== node.generation || this.closed) return
+          this.lost(node)
+          node.sub.disconnect(true)
+        }
+      )
+    })
+    const cluster = this.cluster
+    if (cluster !== undefined) pings.push(this.checkPrimaries(cluster))
+    return Promise.all(pings).then(() => undefined)
+  }
+
+  private checkPrimaries(cluster: Cluster): Promise<void> {
+    return withDeadline(cluster.cluster("SLOTS"), this.options.commandMillis).then(
+      (ranges) => ranges.some(([, , primary]) => !this.nodes.get(this.mapped(cluster, primary))?.tracking),
+      () => true
+    ).then((behind) => {
+      if (this.closed) return
+      // ioredis learns the new topology (and emits +node) from a refresh of its own
+      if (behind) cluster.refreshSlotsCache()
+      if (behind !== this.topologyBehind) {
+        this.topologyBehind = behind
+        this.update()
+      }
+    })
+  }
+
+  /** A node's name as ioredis knows it: its address through the client's `natMap`, if any. */
+  private mapped(cluster: Cluster, node: ReadonlyArray<unknown>): string {
+    const name = `${textOf(node[0]) || String(node[0])}:${String(node[1])}`
+    const natMap: unknown = cluster.options.natMap
+    const to = typeof natMap === "function"
+      ? natMap(name)
+      : typeof natMap === "object" && natMap !== null
+      ? (natMap as Record<string, unknown>)[name]
+      : undefined
+    if (typeof to !== "object" || to === null) return name
+    const { host, port } = to as { readonly host?: unknown; readonly port?: unknown }
+    return `${String(host)}:${String(port)}`
   }
 
   /** Whether the feed is live (for tests and logs). */
