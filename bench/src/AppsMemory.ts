@@ -17,8 +17,10 @@
  * | `list-oauth` | the list, each app's `oauth(appId)` used once: its configuration and `WeChatOAuth` |
  * | `resolve-oauth` | the resolver, each app's `oauth(appId)` used once: the cached configuration and `WeChatOAuth` |
  * | `list-all` | the list, each app's `oauth`, `miniProgram` and `appToken` used once |
+ * | `component-idle` | a list of apps of one third-party platform (`component: true`), none used |
+ * | `component-oauth` | that list, each app's `oauth(appId)` used once (`WeChatOAuth.makeForComponent`) |
  */
-import { TokenStore, WeChatApps, WeChatHttpClient } from "@wxauth/core"
+import { AppTokenStore, Component, TokenStore, WeChatApps, WeChatHttpClient } from "@wxauth/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -27,8 +29,31 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import { fileURLToPath } from "node:url"
 
-type Kind = "list-idle" | "resolve-idle" | "list-oauth" | "resolve-oauth" | "list-all"
-const kinds: ReadonlyArray<Kind> = ["list-idle", "resolve-idle", "list-oauth", "resolve-oauth", "list-all"]
+type Kind =
+  | "list-idle"
+  | "resolve-idle"
+  | "list-oauth"
+  | "resolve-oauth"
+  | "list-all"
+  | "component-idle"
+  | "component-oauth"
+const kinds: ReadonlyArray<Kind> = [
+  "list-idle",
+  "resolve-idle",
+  "list-oauth",
+  "resolve-oauth",
+  "list-all",
+  "component-idle",
+  "component-oauth"
+]
+
+/** A platform as WeChat's look (nothing is sent: building a service calls nobody). */
+const platform = {
+  componentAppId: "wx0c0mp0nent000001",
+  componentAppSecret: Crypto.randomBytes(16).toString("hex"),
+  token: "benchtoken",
+  encodingAesKey: Crypto.randomBytes(32).toString("base64").slice(0, 43)
+}
 
 const stateSecret = "the bench registry's state secret"
 
@@ -48,12 +73,19 @@ const registryOf = (
 ) => {
   const layer = kind.startsWith("list")
     ? WeChatApps.layer({ apps }, { stateSecret })
+    : kind.startsWith("component")
+    ? WeChatApps.layer({ apps: apps.map(({ appId }) => ({ appId, component: true as const })) }, { stateSecret }).pipe(
+      Layer.provide(Component.layer(platform))
+    )
     : WeChatApps.layer(
       { resolve: (appId: string) => Effect.sync(() => database.get(appId)), capacity: apps.length },
       { stateSecret }
     )
   return ManagedRuntime.make(
-    layer.pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer()))
+    layer.pipe(
+      Layer.provide(Layer.merge(TokenStore.layerMemory, AppTokenStore.layerMemory)),
+      Layer.provide(WeChatHttpClient.layer())
+    )
   )
 }
 
@@ -124,10 +156,11 @@ const measure = (kind: Kind, count: number): Promise<number> =>
 const revision = () => {
   try {
     const git = (...args: Array<string>) =>
-      execFileSync("git", args, { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" }).trim()
+      execFileSync("git", args, { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" })
+    // not trimmed: each porcelain line starts with two status columns, the first may be a space
     const changed = git("status", "--porcelain", "--", "packages").split("\n").filter((line) => line.length > 0)
     const uncommitted = [...new Set(changed.map((line) => line.slice(3).split("/").slice(0, 2).join("/")))].sort()
-    return { commit: git("rev-parse", "--short", "HEAD"), uncommitted }
+    return { commit: git("rev-parse", "--short", "HEAD").trim(), uncommitted }
   } catch {
     return null
   }
@@ -157,6 +190,10 @@ const main = async () => {
     resolve: {
       idleBytesPerApp: bytes["resolve-idle"]!,
       oauthBytesPerApp: bytes["resolve-oauth"]!
+    },
+    component: {
+      idleBytesPerApp: bytes["component-idle"]!,
+      oauthBytesPerApp: bytes["component-oauth"]!
     }
   }
   const kb = (n: number) => `${(n / 1024).toFixed(2)} KiB`

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { AppTokenStore, StateToken, TokenStore, WeChatApps, WeChatConfig } from "@wxauth/core"
+import { AppTokenStore, Component, StateToken, TokenStore, WeChatApps, WeChatConfig } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
@@ -14,6 +14,16 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
+import {
+  authorize,
+  ComponentLive,
+  deliver,
+  managedMini,
+  managedOfficial,
+  manyOfficial,
+  platform,
+  usage
+} from "./componentFixtures.js"
 
 const redirectUri = "https://apps.example.com/wechat/callback"
 const stateSecret = "the registry's state secret, long enough"
@@ -550,4 +560,142 @@ describe("WeChatApps.layer: the configuration is checked", () => {
         })
       )
     ))
+})
+
+describe("WeChatApps: apps of a third-party platform (component: true)", () => {
+  const componentRegistry = <E, R>(apps: WeChatApps.ListOptions | WeChatApps.ResolveOptions<E, R>) =>
+    (WeChatApps.layer(apps as WeChatApps.ListOptions, { stateSecret }) as Layer.Layer<
+      WeChatApps.WeChatApps,
+      ConfigError.ConfigError,
+      any
+    >).pipe(Layer.provideMerge(ComponentLive())) as Layer.Layer<
+      WeChatApps.WeChatApps | Component.Component | Sandbox.Sandbox | TokenStore.TokenStore,
+      ConfigError.ConfigError
+    >
+
+  const ticket = Effect.zipRight(TestClock.setTime(1_700_000_000_000), deliver("component_verify_ticket"))
+
+  /** The user's consent through the platform, as WeChat redirects back: code, state and appid. */
+  const consentThroughPlatform = (appId: string, user: string, binding?: string) =>
+    Effect.gen(function*() {
+      const apps = yield* WeChatApps.WeChatApps
+      const sandbox = yield* Sandbox.Sandbox
+      const { state, url } = yield* apps.authorizeUrl(appId, { redirectUri, scope: "snsapi_userinfo", binding })
+      const callback = yield* sandbox.approve({
+        appId,
+        user,
+        scope: "snsapi_userinfo",
+        redirectUri,
+        state,
+        componentAppId: platform.componentAppId
+      })
+      return { url, callback }
+    })
+
+  it.effect("two official accounts of one platform: logins through one callback, the callback's appid checked", () =>
+    Effect.gen(function*() {
+      yield* ticket
+      const apps = yield* WeChatApps.WeChatApps
+      const sandbox = yield* Sandbox.Sandbox
+      const second = manyOfficial[0]
+      for (const appId of [managedOfficial, second]) {
+        const { callback, url } = yield* consentThroughPlatform(appId, "alice", "cookie")
+        assert.strictEqual(new URL(url).searchParams.get("appid"), appId)
+        assert.strictEqual(new URL(url).searchParams.get("component_appid"), platform.componentAppId)
+        assert.strictEqual(new URL(callback).searchParams.get("appid"), appId)
+        const result = yield* apps.handleCallback(callback, { binding: "cookie" })
+        assert.strictEqual(result.appId, appId)
+        assert.strictEqual(result.token.openid, sandbox.openidOf(appId, "alice"))
+        const user = yield* Effect.flatMap(apps.oauth(appId), (oauth) => oauth.getUser(result.token.openid))
+        assert.strictEqual(user.openid, result.token.openid)
+      }
+      // a callback whose appid is another app's, or that has none: refused before any exchange
+      const { callback } = yield* consentThroughPlatform(managedOfficial, "bob")
+      const before = (yield* usage).calls.component_access_token
+      for (const appid of [second, null]) {
+        const url = new URL(callback)
+        if (appid === null) url.searchParams.delete("appid")
+        else url.searchParams.set("appid", appid)
+        const refused = yield* Effect.flip(apps.handleCallback(url.toString()))
+        assert.strictEqual(refused._tag === "StateMismatch" && refused.reason, "Mismatch", String(appid))
+      }
+      assert.strictEqual((yield* usage).calls.component_access_token, before)
+      assert.strictEqual((yield* apps.handleCallback(callback)).appId, managedOfficial)
+      // website login is the website app's own
+      const website = yield* Effect.flip(apps.websiteAuthorizeUrl(managedOfficial, { redirectUri }))
+      assert.strictEqual(website._tag, "InvalidArgument")
+    }).pipe(
+      Effect.provide(
+        componentRegistry({
+          apps: [managedOfficial, manyOfficial[0]].map((appId) => ({ appId, component: true as const }))
+        })
+      )
+    ))
+
+  it.effect(
+    "1,000 concurrent logins across 50 component apps (resolved on first use) make one api_component_token request",
+    () =>
+      Effect.gen(function*() {
+        yield* ticket
+        const apps = yield* WeChatApps.WeChatApps
+        const sandbox = yield* Sandbox.Sandbox
+        const logins = yield* Effect.forEach(Array.from({ length: 1000 }, (_, i) => i), (i) => {
+          const appId = manyOfficial[i % manyOfficial.length]
+          const user = i % 2 === 0 ? "alice" : "bob"
+          return Effect.map(consentThroughPlatform(appId, user, `browser-${i}`), ({ callback }) => ({
+            appId,
+            user,
+            callback,
+            binding: `browser-${i}`
+          }))
+        })
+        // the component token not fetched yet, its answer slowed: every login waits for the same one
+        yield* sandbox.injectFault({ kind: "slow", endpoint: "api_component_token", delayMs: 3000, times: 10 })
+        const fiber = yield* Effect.fork(
+          Effect.forEach(logins, ({ binding, callback }) => apps.handleCallback(callback, { binding }), {
+            concurrency: "unbounded"
+          })
+        )
+        for (let i = 0; i < 100 && Option.isNone(yield* Fiber.poll(fiber)); i++) yield* TestClock.adjust("100 millis")
+        const results = yield* Fiber.join(fiber)
+        results.forEach((result, i) => {
+          assert.strictEqual(result.appId, logins[i].appId)
+          assert.strictEqual(result.token.openid, sandbox.openidOf(logins[i].appId, logins[i].user))
+        })
+        const calls = (yield* usage).calls
+        assert.strictEqual(calls.api_component_token, 1)
+        assert.strictEqual(calls.component_access_token, 1000)
+      }).pipe(
+        Effect.provide(
+          componentRegistry({
+            resolve: (appId: string) =>
+              Effect.succeed(manyOfficial.includes(appId) ? { appId, component: true as const } : undefined)
+          })
+        )
+      ),
+    120_000
+  )
+
+  it.effect("a managed mini program: code2Session through the platform, its app token is the authorizer's", () =>
+    Effect.gen(function*() {
+      yield* ticket
+      yield* authorize(managedMini)
+      const apps = yield* WeChatApps.WeChatApps
+      const sandbox = yield* Sandbox.Sandbox
+      const miniProgram = yield* apps.miniProgram(managedMini)
+      const session = yield* miniProgram.code2Session(
+        yield* sandbox.miniProgramLogin({ appId: managedMini, user: "carol" })
+      )
+      assert.strictEqual(session.openid, sandbox.openidOf(managedMini, "carol"))
+      const phone = yield* miniProgram.getPhoneNumber(
+        yield* sandbox.phoneNumberCode({ appId: managedMini, user: "carol" })
+      )
+      assert.strictEqual(phone.purePhoneNumber, "13800000003")
+      const component = yield* Component.Component
+      const fromPlatform = yield* Effect.flatMap(component.appToken(managedMini), (tokens) => tokens.get)
+      const fromRegistry = yield* Effect.flatMap(apps.appToken(managedMini), (tokens) => tokens.get)
+      assert.strictEqual(Redacted.value(fromRegistry), Redacted.value(fromPlatform))
+      assert.strictEqual((yield* sandbox.stats).stable_token, 0)
+      assert.strictEqual((yield* usage).calls.api_authorizer_token, 0, "the token from api_query_auth is used")
+    }).pipe(Effect.provide(componentRegistry({ apps: [{ appId: managedMini, component: true }] }))))
 })

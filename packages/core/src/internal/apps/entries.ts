@@ -14,10 +14,13 @@ import type * as AppToken from "../../AppToken.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
 import type * as StateToken from "../../StateToken.js"
 import * as WeChatConfig from "../../WeChatConfig.js"
+import * as ComponentConfig from "../component/config.js"
 
 /** The registry-wide part of every app's configuration: the state key and the default state lifetime. @internal */
 export interface Shared {
   readonly stateSecret: Redacted.Redacted<Uint8Array>
+  /** The secret as given, for services that take it as text (`WeChatOAuth.makeForComponent`). */
+  readonly stateSecretText: Redacted.Redacted<string>
   readonly stateTtl: Duration.Duration
   /** Whether a `Component` is in the registry's context (component apps need one). */
   readonly component: boolean
@@ -168,7 +171,14 @@ export const shared = (
       if (texts.size < 64) texts.set(text, text)
       return text
     }
-    return { stateSecret: config.stateSecret, stateTtl: config.stateTtl, component, intern }
+    const text = options.stateSecret
+    return {
+      stateSecret: config.stateSecret,
+      stateSecretText: Redacted.isRedacted(text) ? text as Redacted.Redacted<string> : Redacted.make(String(text)),
+      stateTtl: config.stateTtl,
+      component,
+      intern
+    }
   }))
 }
 
@@ -200,8 +210,11 @@ export const app = (raw: unknown, registry: Shared): Either.Either<App, ConfigEr
       return yield* invalid(["component"], "must be true (an app of the registry's third-party platform) or absent")
     }
     if (component === true) {
-      if (!isAppId(raw.appId)) {
-        return yield* invalid(["appId"], "the WeChat appid must be 1 to 64 characters of [A-Za-z0-9_-]")
+      if (!ComponentConfig.isAppId(raw.appId)) {
+        return yield* invalid(
+          ["appId"],
+          `the appid of a managed app must be 1 to ${ComponentConfig.maxAppIdLength} characters of [A-Za-z0-9_-]`
+        )
       }
       const own = directOnly.find((field) => raw[field] !== undefined)
       if (own !== undefined) {

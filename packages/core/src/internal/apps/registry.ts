@@ -21,6 +21,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as AppToken from "../../AppToken.js"
 import * as AppTokenStore from "../../AppTokenStore.js"
+import * as Component from "../../Component.js"
 import * as MiniProgram from "../../MiniProgram.js"
 import * as RefreshLock from "../../RefreshLock.js"
 import * as SessionKeyStore from "../../SessionKeyStore.js"
@@ -121,7 +122,8 @@ export const make = (
   Effect.gen(function*() {
     const context = yield* Effect.context<HttpClient.HttpClient | TokenStore.TokenStore | Scope.Scope>()
     const source = yield* Entries.source(sourceOptions)
-    const shared = yield* Entries.shared(registryOptions, false)
+    const component = Context.getOption(context, Component.Component)
+    const shared = yield* Entries.shared(registryOptions, Option.isSome(component))
 
     const appCount = source._tag === "List" ? source.apps.length : source.capacity
     // one of each for every app: when the caller gave one, theirs (shared with their other services)
@@ -225,10 +227,31 @@ export const make = (
     const fromConfigError = (appId: string) => (error: ConfigError.ConfigError) =>
       invalidApp(appId, describeConfigError(error))
 
-    const buildFor = (kind: Kind, app: Entries.App): Effect.Effect<Services[Kind], AppError> => {
-      if (app._tag === "Component") {
+    const buildForComponent = (kind: Kind, app: Entries.ComponentApp): Effect.Effect<Services[Kind], AppError> => {
+      if (Option.isNone(component)) {
         return Effect.fail(invalidApp(app.appId, "component apps need a Component in the registry's context"))
       }
+      const context = Context.add(base, Component.Component, component.value)
+      switch (kind) {
+        case "oauth":
+          return WeChatOAuth.makeForComponent(app.appId, {
+            policy: app.policy,
+            stateSecret: shared.stateSecretText,
+            stateTtl: app.state.stateTtl
+          }).pipe(Effect.provide(context), Effect.mapError(fromConfigError(app.appId)))
+        case "miniProgram":
+          return MiniProgram.makeForComponent(app.appId, app.policy).pipe(
+            Effect.provide(context),
+            Effect.mapError(fromConfigError(app.appId))
+          )
+        case "appToken":
+          // the platform's own, one per app: the authorizer token through api_authorizer_token
+          return component.value.appToken(app.appId)
+      }
+    }
+
+    const buildFor = (kind: Kind, app: Entries.App): Effect.Effect<Services[Kind], AppError> => {
+      if (app._tag === "Component") return buildForComponent(kind, app)
       const context = contextOf(app)
       switch (kind) {
         case "oauth":
