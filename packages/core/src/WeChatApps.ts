@@ -55,6 +55,7 @@ export interface DirectApp extends Omit<WeChatConfig.Options, "stateSecret"> {
  * @category models
  */
 export interface ComponentApp {
+  /** At most 45 characters (the platform's keys in the stores); WeChat's have 18. */
   readonly appId: string
   readonly component: true
   readonly policy?: RetryPolicy.Overrides | undefined
@@ -221,7 +222,8 @@ const build = (
 /**
  * Builds the registry in the current context: it needs an `HttpClient` and a `TokenStore`, and uses
  * the `AppTokenStore`, `SessionKeyStore` and `RefreshLock` in context when there are (its own memory
- * stores and in-process lock otherwise); a resolver's own requirements come from the context too.
+ * stores and in-process lock otherwise), and the `Component` for apps with `component: true`; a
+ * resolver's own requirements come from the context too.
  * Apps of a list are checked here: a bad one is a `ConfigError` naming it (`apps.3.appSecret`).
  *
  * @since 0.1.0
