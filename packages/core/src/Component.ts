@@ -295,7 +295,7 @@ export interface HttpAppOptions<E, R> {
   readonly onEvent?: ((event: PushEvent) => Effect.Effect<void, E, R>) | undefined
 }
 
-const onEventOf = (options: unknown): Either<unknown> => {
+const onEventOf = (options: unknown): Checked<unknown> => {
   const fields = Arguments.optionsOf(options)
   if (fields === undefined) return { error: ConfigError.InvalidData([], "expected an object of options") }
   const onEvent = fields.onEvent
@@ -304,7 +304,7 @@ const onEventOf = (options: unknown): Either<unknown> => {
     : { error: ConfigError.InvalidData(["onEvent"], "must be a function") }
 }
 
-type Either<A> = { readonly value: A; readonly error?: undefined } | { readonly error: ConfigError.ConfigError }
+type Checked<A> = { readonly value: A; readonly error?: undefined } | { readonly error: ConfigError.ConfigError }
 
 /** How long a pushing client may take to send its body. */
 const bodyDeadline = "10 seconds"
