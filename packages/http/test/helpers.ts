@@ -159,7 +159,12 @@ export class Browser {
 
   constructor(
     readonly base: string,
-    readonly options: { readonly https?: boolean; readonly userAgent?: string } = {}
+    readonly options: {
+      readonly https?: boolean
+      readonly userAgent?: string
+      /** Answers the requests to the app (default: `fetch` over the network). */
+      readonly app?: (request: Request) => Promise<Response>
+    } = {}
   ) {}
 
   request(
@@ -194,7 +199,9 @@ export class Browser {
         body = options.body
         headers["content-type"] ??= "application/json"
       }
-      const response = await fetch(url, { method, headers, body, redirect: "manual" })
+      const response = ours && this.options.app !== undefined
+        ? await this.options.app(new Request(url, { method, headers, body, redirect: "manual" }))
+        : await fetch(url, { method, headers, body, redirect: "manual" })
       const setCookies = response.headers.getSetCookie()
       if (ours) this.remember(setCookies)
       const location = response.headers.get("location") ?? undefined

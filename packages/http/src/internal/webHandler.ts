@@ -41,9 +41,17 @@ export const toWebHandler = <E>(
   return {
     handler: async (request) => {
       if (handler === undefined) {
-        const rt = await runtime.runtime()
-        const app = Effect.flatMap(tag, (s) => s.httpApp)
-        handler = web(rt)(app as any)
+        try {
+          const rt = await runtime.runtime()
+          handler = web(rt)(Effect.flatMap(tag, (s) => s.httpApp) as any)
+        } catch (error) {
+          // the layer failed: every request gets a 500 (the failure is logged, never answered)
+          Effect.runSync(Effect.logError("wxauth: the login's layer failed to build", error))
+          return new Response("The login is not available.", {
+            status: 500,
+            headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" }
+          })
+        }
       }
       return handler(request)
     },
