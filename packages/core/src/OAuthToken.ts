@@ -12,14 +12,7 @@ import * as Schema from "effect/Schema"
 import type { TokenResponse } from "./WeChatApi.js"
 import { InvalidArgument } from "./WeChatError.js"
 
-/**
- * A user's OAuth token. All times are epoch milliseconds. The refresh token's life is fixed at
- * consent (30 days) and is not extended by refreshing.
- *
- * @since 0.1.0
- * @category models
- */
-export class OAuthToken extends Schema.Class<OAuthToken>("@wxauth/core/OAuthToken")({
+const fields = {
   openid: Schema.String,
   accessToken: Schema.Redacted(Schema.String),
   refreshToken: Schema.Redacted(Schema.String),
@@ -29,7 +22,80 @@ export class OAuthToken extends Schema.Class<OAuthToken>("@wxauth/core/OAuthToke
   obtainedAt: Schema.Number,
   expiresAt: Schema.Number,
   refreshExpiresAt: Schema.Number
-}) {
+}
+
+/** What the constructor takes: every field, the tokens `Redacted`. */
+type Props = Schema.Struct.Constructor<typeof fields>
+
+const validateProps = ParseResult.validateSync(
+  Schema.Struct(fields).annotations({ title: "@wxauth/core/OAuthToken (Constructor)" })
+)
+
+const validationDisabled = (options: Schema.MakeOptions | undefined): boolean =>
+  typeof options === "boolean" ? options : options?.disableValidation ?? false
+
+// A token's scopes are one of a handful of lists ("snsapi_base", "snsapi_userinfo", both): tokens
+// share one frozen array per list instead of holding a copy each. Bounded: past `maxSharedScopes`
+// distinct lists, a token keeps its own (frozen) array.
+const sharedScopes = new Map<string, ReadonlyArray<string>>()
+const maxSharedScopes = 64
+
+const shareScope = (scope: ReadonlyArray<string>): ReadonlyArray<string> => {
+  if (!Array.isArray(scope)) return scope // only without validation: kept as given
+  const key = scope.join(" ")
+  const shared = sharedScopes.get(key)
+  // a scope with a space in it joins as two would: the lists must match element by element
+  if (shared !== undefined && shared.length === scope.length && shared.every((s, i) => s === scope[i])) return shared
+  const own = Object.freeze([...scope])
+  if (shared === undefined && sharedScopes.size < maxSharedScopes) sharedScopes.set(key, own)
+  return own
+}
+
+const reveal = (value: unknown): unknown => Redacted.isRedacted(value) ? Redacted.value(value) : value
+
+// filled by OAuthToken's static block: accessors that read its private fields
+let secretAccessors: PropertyDescriptorMap = {}
+
+/**
+ * A user's OAuth token. All times are epoch milliseconds. The refresh token's life is fixed at
+ * consent (30 days) and is not extended by refreshing.
+ *
+ * `accessToken` and `refreshToken` are `Redacted`, as the schema says, but the token does not keep
+ * two `Redacted` values (each an object and an entry in Effect's global registry): it keeps the two
+ * strings in private fields, which no printer, serialiser or reflection reaches, and hands out a
+ * new `Redacted` on each read. `scope` is a frozen array shared by the tokens with the same scopes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class OAuthToken extends Schema.Class<OAuthToken>("@wxauth/core/OAuthToken")(fields) {
+  readonly #accessToken: unknown
+  readonly #refreshToken: unknown
+
+  static {
+    const accessToken = function(this: OAuthToken) {
+      return Redacted.make(this.#accessToken)
+    }
+    const refreshToken = function(this: OAuthToken) {
+      return Redacted.make(this.#refreshToken)
+    }
+    // own, enumerable accessors (as the fields were): `{ ...token }`, `Object.keys`, `Equal` and
+    // the schema's encoder see them; their functions are shared, so they cost a token nothing
+    secretAccessors = {
+      accessToken: { get: accessToken, enumerable: true },
+      refreshToken: { get: refreshToken, enumerable: true }
+    }
+  }
+
+  constructor(props: Props, options?: Schema.MakeOptions) {
+    const checked: Props = validationDisabled(options) ? props : validateProps(props)
+    const { accessToken, refreshToken, ...rest } = checked
+    super({ ...rest, scope: shareScope(rest.scope) } as Props, true)
+    this.#accessToken = reveal(accessToken)
+    this.#refreshToken = reveal(refreshToken)
+    Object.defineProperties(this, secretAccessors)
+  }
+
   /**
    * True when the access token is still valid `skewMillis` from `now`.
    *
@@ -99,6 +165,17 @@ export const refreshTokenLifeMillis = 30 * 24 * 60 * 60 * 1000
 const isRedactedText = (u: unknown): u is Redacted.Redacted<string> =>
   Redacted.isRedacted(u) && typeof Redacted.value(u) === "string"
 
+// the lists WeChat's scope field takes, split once each (bounded, as the shared arrays are)
+const splitScopes = new Map<string, ReadonlyArray<string>>()
+
+const scopesOf = (text: string): ReadonlyArray<string> => {
+  const known = splitScopes.get(text)
+  if (known !== undefined) return known
+  const scope = shareScope(text.split(/[\s,]+/).filter((scope) => scope.length > 0))
+  if (splitScopes.size < maxSharedScopes) splitScopes.set(text, scope)
+  return scope
+}
+
 const isTime = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u) && u >= 0
 
 const isTokenResponse = (u: unknown): u is TokenResponse => {
@@ -139,7 +216,7 @@ export const fromResponse = (
       openid: response.openid,
       accessToken: response.access_token,
       refreshToken: response.refresh_token,
-      scope: response.scope.split(/[\s,]+/).filter((scope) => scope.length > 0),
+      scope: scopesOf(response.scope),
       ...(unionid === undefined || unionid === "" ? {} : { unionid }),
       isSnapshotUser: response.is_snapshotuser === 1,
       obtainedAt,

@@ -2,7 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { OAuthToken, type WeChatApi, type WeChatError } from "@wxauth/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Equal from "effect/Equal"
+import * as Hash from "effect/Hash"
 import * as Redacted from "effect/Redacted"
+import * as Util from "node:util"
 
 const now = Date.UTC(2026, 0, 15, 8, 0, 0)
 
@@ -103,6 +106,62 @@ describe("OAuthToken", () => {
         assert.deepStrictEqual([error._tag, error.argument], ["InvalidArgument", argument], JSON.stringify(response))
         assert.notInclude(error.message, "ACCESS-1")
       }
+    })
+  })
+
+  describe("the tokens inside", () => {
+    it("accessToken and refreshToken are Redacted on every read, and print as <redacted> every way", () => {
+      const first = token(answer({ unionid: "uALICE" }), now)
+      for (const secret of [first.accessToken, first.refreshToken]) {
+        assert.isTrue(Redacted.isRedacted(secret))
+        assert.strictEqual(String(secret), "<redacted>")
+      }
+      const renderings = [
+        String(first),
+        JSON.stringify(first),
+        JSON.stringify({ ...first }),
+        Util.inspect(first, { depth: 10, showHidden: true, getters: true }),
+        Util.format("%o", first),
+        Object.getOwnPropertyNames(first).join(),
+        Object.getOwnPropertySymbols(first).map(String).join(),
+        Object.values(first).map(String).join()
+      ]
+      for (const text of renderings) {
+        assert.notInclude(text, "ACCESS-1")
+        assert.notInclude(text, "REFRESH-1")
+      }
+      assert.include(JSON.stringify(first), "\"accessToken\":\"<redacted>\"")
+    })
+
+    it("a copy by spread is a whole token: new OAuthToken({ ...token, field }) keeps the tokens", () => {
+      const first = token(answer({ unionid: "uALICE" }), now)
+      assert.includeMembers(Object.keys(first), ["accessToken", "refreshToken", "openid", "scope"])
+      const moved = new OAuthToken.OAuthToken({ ...first, expiresAt: now + 1 })
+      assert.strictEqual(Redacted.value(moved.accessToken), "ACCESS-1")
+      assert.strictEqual(Redacted.value(moved.refreshToken), "REFRESH-1")
+      assert.strictEqual(moved.expiresAt, now + 1)
+      assert.throws(() => new OAuthToken.OAuthToken({ ...first, accessToken: "ACCESS-1" as never }))
+    })
+
+    it("equal when every field is, tokens included; a different access or refresh token is another token", () => {
+      const first = token(answer(), now)
+      const same = token(answer(), now)
+      assert.isTrue(Equal.equals(first, same))
+      assert.strictEqual(Hash.hash(first), Hash.hash(same))
+      assert.isFalse(Equal.equals(first, token(answer({ access_token: Redacted.make("ACCESS-2") }), now)))
+      assert.isFalse(Equal.equals(first, token(answer({ refresh_token: Redacted.make("REFRESH-2") }), now)))
+    })
+
+    it("tokens with the same scopes share one frozen scope array", () => {
+      const a = token(answer({ scope: "snsapi_base,snsapi_userinfo" }), now)
+      const b = token(answer({ scope: "snsapi_base snsapi_userinfo" }), now)
+      assert.strictEqual(a.scope, b.scope)
+      assert.isTrue(Object.isFrozen(a.scope))
+      const own = new OAuthToken.OAuthToken({ ...a, scope: ["snsapi_base", "snsapi_userinfo"] })
+      assert.strictEqual(own.scope, a.scope)
+      const spaced = new OAuthToken.OAuthToken({ ...a, scope: ["snsapi_base snsapi_userinfo"] })
+      assert.deepStrictEqual(spaced.scope, ["snsapi_base snsapi_userinfo"], "one scope with a space is not two")
+      assert.notStrictEqual(token(answer({ scope: "snsapi_base" }), now).scope, a.scope)
     })
   })
 
