@@ -22,11 +22,12 @@ import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import * as Answer from "./internal/answer.js"
 import { ComponentConfig } from "./internal/component/config.js"
+import { decodeUserInfo } from "./internal/decodeUserInfo.js"
 import { executeWithLimits } from "./internal/httpClient.js"
 import { tooLargeCode } from "./internal/httpClientCause.js"
 import { retrying } from "./internal/retrying.js"
 import * as RetryPolicy from "./RetryPolicy.js"
-import * as UserInfo from "./UserInfo.js"
+import type * as UserInfo from "./UserInfo.js"
 import * as WeChatConfig from "./WeChatConfig.js"
 import * as WeChatError from "./WeChatError.js"
 import * as WeChatHttpClient from "./WeChatHttpClient.js"
@@ -578,7 +579,7 @@ export const makeWith = (
     const decodeToken = Schema.decodeUnknownEither(TokenResponse)
     const accessTokenCall = endpointCall("access_token", decodeToken)
     const refreshTokenCall = endpointCall("refresh_token", decodeToken)
-    const userInfoCall = endpointCall("userinfo", Schema.decodeUnknownEither(UserInfo.UserInfo))
+    const userInfoCall = endpointCall("userinfo", decodeUserInfo)
     // WeChat's own "valid" answer is exactly `{"errcode":0,"errmsg":"ok"}`: anything else is not a yes
     const authCall = endpointCall("auth", (body: unknown) => {
       const answer = body as { errcode?: unknown; errmsg?: unknown }

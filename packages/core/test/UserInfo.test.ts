@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { UserInfo } from "@wxauth/core"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
+import { decodeUserInfo } from "../src/internal/decodeUserInfo.js"
 
 const decode = Schema.decodeUnknownEither(UserInfo.UserInfo)
 
@@ -50,5 +51,49 @@ describe("UserInfo", () => {
     assert.isTrue(Either.isLeft(decode({ ...profile, unionid: null })))
     assert.isTrue(Either.isLeft(decode(null)))
     assert.isTrue(Either.isLeft(decode([profile])))
+  })
+
+  it("getUser's decoder gives what the schema gives, value for value and error for error", () => {
+    const { unionid: _, ...unbound } = profile
+    const inherited = Object.assign(Object.create({ unionid: "uINHERITED" }), unbound)
+    const cases: ReadonlyArray<unknown> = [
+      profile,
+      unbound,
+      inherited,
+      { ...profile, language: "zh_CN", privilege: [] },
+      { ...profile, sex: 0 },
+      { ...profile, sex: 2 },
+      { ...profile, sex: -0 },
+      { ...profile, sex: 3 },
+      { ...profile, sex: 1.5 },
+      { ...profile, sex: "1" },
+      { ...profile, unionid: undefined },
+      { ...profile, unionid: null },
+      { ...profile, unionid: 7 },
+      { ...profile, privilege: [1] },
+      { ...profile, privilege: "chinaunicom" },
+      { ...profile, openid: 42 },
+      { ...unbound, nickname: undefined },
+      [profile],
+      null,
+      "profile",
+      42
+    ]
+    for (const body of cases) {
+      const expected = decode(body)
+      const actual = decodeUserInfo(body)
+      const label = JSON.stringify(body) ?? String(body)
+      assert.strictEqual(actual._tag, expected._tag, label)
+      if (Either.isRight(actual) && Either.isRight(expected)) {
+        assert.instanceOf(actual.right, UserInfo.UserInfo)
+        assert.deepStrictEqual(Object.entries(actual.right), Object.entries(expected.right), label)
+        assert.isTrue(Object.is(actual.right.sex, expected.right.sex), label)
+      } else if (Either.isLeft(actual) && Either.isLeft(expected)) {
+        assert.strictEqual(actual.left.message, expected.left.message, label)
+      }
+    }
+    const body = { ...profile }
+    const user = Either.getOrThrow(decodeUserInfo(body))
+    assert.notStrictEqual(user.privilege, body.privilege, "the answer's array is not kept")
   })
 })
