@@ -8,5 +8,6 @@ export default defineWorkspace([
   "packages/store-sql",
   "packages/compat",
   "packages/http",
-  "examples/web-login"
+  "examples/web-login",
+  "examples/node-http-login"
 ].map((dir) => path.join(__dirname, dir, "vitest.config.ts")))

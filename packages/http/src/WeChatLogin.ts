@@ -460,7 +460,10 @@ export interface WebHandler {
    * changes something). Rejects only when the layer failed or the session store is down.
    */
   readonly currentUser: (request: Request) => Promise<WeChatUser | undefined>
-  /** `WeChatLoginShape.getUser`, as a Promise (rejects with the typed error). */
+  /**
+   * `WeChatLoginShape.getUser`, as a Promise: it rejects with the typed error itself (`_tag`
+   * `Unauthenticated` when WeChat refused the refresh token and the user's sessions ended).
+   */
   readonly getUser: (
     user: WeChatUser,
     options?: { readonly lang?: UserInfo.Lang | undefined }

@@ -8,7 +8,9 @@
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import type * as CurrentWeChatUser from "../CurrentWeChatUser.js"
@@ -33,9 +35,12 @@ export const toWebHandler = <E>(
     options?.memoMap
   )
   let ready: Promise<WeChatLoginShape> | undefined
-  const service = () => (ready ??= runtime.runPromise(tag))
-  const run = <A, X>(effect: (service: WeChatLoginShape) => Effect.Effect<A, X>) =>
-    runtime.runPromise(Effect.flatMap(tag, effect))
+  const service = () => (ready ??= run(Effect.succeed))
+  // a failure rejects with the typed error itself (its `_tag` tells what happened), not a wrapper
+  const run = <A, X>(effect: (service: WeChatLoginShape) => Effect.Effect<A, X>): Promise<A> =>
+    runtime.runPromiseExit(Effect.flatMap(tag, effect)).then((exit) =>
+      Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
+    )
   const web = HttpApp.toWebHandlerRuntime
   let handler: ((request: Request) => Promise<Response>) | undefined
   return {

@@ -1,0 +1,101 @@
+/**
+ * The app: a plain Node `http` server. The WeChat login (`/login`, its callback, `/logout`, the
+ * JSON endpoints) is `@wxauth/http`'s Web-standard handler; the app's own pages (`/`, `/profile`)
+ * ask it who is logged in (`currentUser`) and for the user's WeChat profile (`getUser`).
+ */
+import { WeChatLogin } from "@wxauth/http"
+import type * as Duration from "effect/Duration"
+import * as Layer from "effect/Layer"
+import * as Http from "node:http"
+import type * as Net from "node:net"
+import * as NodeAdapter from "./NodeAdapter.js"
+import * as Pages from "./Pages.js"
+
+/** How the app is configured. */
+export interface AppOptions {
+  /** Default 0: a free port. */
+  readonly port?: number | undefined
+  /** Default `127.0.0.1`. */
+  readonly host?: string | undefined
+  /** The site's origin as WeChat knows it; default `http://<host>:<port>`. */
+  readonly publicUrl?: string | undefined
+  readonly apps: NonNullable<WeChatLogin.Options["apps"]>
+  readonly sessionTtl?: Duration.DurationInput | undefined
+  /** The stores and HTTP client to use (memory stores and core's client otherwise). */
+  readonly context?: Layer.Layer<never> | undefined
+}
+
+/** The running app. */
+export interface RunningApp {
+  readonly url: string
+  readonly login: WeChatLogin.WebHandler
+  /** Stops the server (open connections are closed) and releases the login's resources. */
+  readonly close: () => Promise<void>
+}
+
+const page = (status: number, body: string, extra: Record<string, string> = {}) =>
+  new Response(body, { status, headers: { ...Pages.headers, ...extra } })
+
+const redirect = (location: string) =>
+  new Response(null, { status: 303, headers: { location, "cache-control": "no-store" } })
+
+const isTagged = (error: unknown, tag: string): boolean =>
+  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === tag
+
+/** The app's answer to a request: the login's, or one of its own pages. */
+export const route = (login: WeChatLogin.WebHandler) => async (request: Request): Promise<Response> => {
+  if (await login.handles(request)) return login.handler(request)
+  const url = new URL(request.url)
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return page(405, Pages.problem(405, "Method not allowed"), { allow: "GET, HEAD" })
+  }
+  if (url.pathname === "/") return page(200, Pages.home(await login.currentUser(request)))
+  if (url.pathname === "/profile") {
+    const user = await login.currentUser(request)
+    const toLogin = redirect(`/login?returnTo=${encodeURIComponent(url.pathname + url.search)}`)
+    if (user === undefined) return toLogin
+    try {
+      return page(200, Pages.profile(user, await login.getUser(user)))
+    } catch (error) {
+      // WeChat no longer accepts the user's authorization: their sessions ended, log in again
+      if (isTagged(error, "Unauthenticated")) return toLogin
+      return page(503, Pages.problem(503, "微信暂时繁忙 · WeChat is busy, try again"))
+    }
+  }
+  return page(404, Pages.problem(404, "页面不存在 · Not found"))
+}
+
+/** Starts the app. */
+export const start = async (options: AppOptions): Promise<RunningApp> => {
+  const server = Http.createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve())
+  })
+  const address = server.address() as Net.AddressInfo
+  const url = `http://${options.host ?? "127.0.0.1"}:${address.port}`
+  const publicUrl = options.publicUrl ?? url
+  const layer = WeChatLogin.layer({ publicUrl, apps: options.apps, sessionTtl: options.sessionTtl })
+  const login = WeChatLogin.toWebHandler(
+    options.context === undefined ? layer : Layer.provide(layer, options.context)
+  )
+  const answer = route(login)
+  server.on("request", (incoming: Http.IncomingMessage, outgoing: Http.ServerResponse) => {
+    answer(NodeAdapter.toRequest(incoming, publicUrl))
+      .then((response) => NodeAdapter.send(outgoing, response))
+      .catch((error: unknown) => {
+        console.error("node-http-login: a request failed", error instanceof Error ? error.name : typeof error)
+        if (!outgoing.headersSent) outgoing.writeHead(500, { "content-type": "text/plain; charset=utf-8" })
+        outgoing.end("Internal error")
+      })
+  })
+  return {
+    url,
+    login,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await login.dispose()
+    }
+  }
+}
