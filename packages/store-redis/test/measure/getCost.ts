@@ -1,7 +1,8 @@
 /**
  * A measurement, not a test: the client CPU of one `RedisTokenStore.get` of a stored token, printed.
  * Runs `get` for one user in a loop at concurrency 64 (as bench/ does), with and without a
- * `TokenCipher`, and prints the process CPU time per call.
+ * `TokenCipher`, and prints the process CPU time per call. `STORE_OPTIONS` (JSON) adds options to
+ * the layer, e.g. `{"nearCache":false}`.
  *
  *   npx tsx --tsconfig packages/store-redis/test/measure/tsconfig.json packages/store-redis/test/measure/getCost.ts
  */
