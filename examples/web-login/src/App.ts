@@ -14,6 +14,8 @@
  * | `POST /api/mini-program/login` | the mini program's phone-number login: JSON `{ loginCode, phoneCode }` (see `MiniProgramLogin`) |
  * | `GET /mini-program`, `GET /mini-program/client.js` | the simulated mini program (with a sandbox): its page and script |
  * | `POST /mini-program/wx/login`, `POST /mini-program/wx/phone-code` | its WeChat client's codes, from the sandbox |
+ * | `GET /multi-app`, `/multi-app/login`, `/multi-app/callback`, `POST /multi-app/logout` | two official accounts of one third-party platform through one registry (see `MultiApp`) |
+ * | `POST /wechat/component/events` | the platform's authorization-event URL (see `MultiApp`) |
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -30,6 +32,7 @@ import * as Option from "effect/Option"
 import * as DevPanel from "./DevPanel.js"
 import * as MiniProgramClient from "./MiniProgramClient.js"
 import * as MiniProgramLogin from "./MiniProgramLogin.js"
+import * as MultiApp from "./MultiApp.js"
 import * as Pages from "./Pages.js"
 import * as Problems from "./Problems.js"
 import * as RequestBody from "./RequestBody.js"
@@ -448,7 +451,13 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.get("/mini-program", miniProgramPage),
   HttpRouter.get("/mini-program/client.js", miniProgramScript),
   HttpRouter.post("/mini-program/wx/login", MiniProgramLogin.wxLogin),
-  HttpRouter.post("/mini-program/wx/phone-code", MiniProgramLogin.wxPhoneCode)
+  HttpRouter.post("/mini-program/wx/phone-code", MiniProgramLogin.wxPhoneCode),
+  // the multi-app page (see MultiApp): two official accounts of one platform, one callback
+  HttpRouter.get("/multi-app", MultiApp.routes.page),
+  HttpRouter.get("/multi-app/login", MultiApp.routes.startLogin),
+  HttpRouter.get("/multi-app/callback", MultiApp.routes.callback),
+  HttpRouter.post("/multi-app/logout", MultiApp.routes.logout),
+  HttpRouter.post("/wechat/component/events", MultiApp.routes.events)
 )
 
 /** Whether this request is to a JSON endpoint: its failures are JSON too. */

@@ -98,13 +98,15 @@ ${faults}
 </aside>`
 }
 
-interface LayoutOptions {
+/** What a page's layout takes: its title, its body, and the dev panel when it is on. */
+export interface LayoutOptions {
   readonly title: string
   readonly body: string
   readonly dev: Option.Option<DevPanelView>
 }
 
-const layout = (options: LayoutOptions): string =>
+/** The pages' common frame: header, style, footer, and the dev panel when it is on. */
+export const layout = (options: LayoutOptions): string =>
   `<!DOCTYPE html>
 <html lang="zh-CN">
 <head>

@@ -31,6 +31,7 @@ import * as Http from "node:http"
 import * as Path from "node:path"
 import * as App from "./App.js"
 import * as AppConfig from "./AppConfig.js"
+import * as MultiApp from "./MultiApp.js"
 import * as Session from "./Session.js"
 import * as SessionStore from "./SessionStore.js"
 import { makeProfileCache, WebLogin } from "./WebLogin.js"
@@ -159,7 +160,8 @@ const wechatApps = (mode: AppConfig.Mode) =>
   Effect.gen(function*() {
     if (mode._tag === "Live") return mode satisfies WeChatApps
     const sandbox = yield* Layer.build(
-      Sandbox.layerServer({ port: mode.sandboxPort }).pipe(Layer.provide(Sandbox.layer()))
+      // its default apps, and the multi-app page's platform with its two official accounts
+      Sandbox.layerServer({ port: mode.sandboxPort }).pipe(Layer.provide(Sandbox.layer(MultiApp.sandboxOptions)))
     )
     const url = Context.get(sandbox, SandboxServer.SandboxServer).url
     const options = (app: Sandbox.SandboxApp): WeChatConfig.Options => ({
@@ -273,9 +275,13 @@ export const layer = (config: AppConfig.AppConfig): Layer.Layer<WebLoginServer |
       }
     })
   )
-  const services = Layer.merge(
+  const stores = storeLayer(config.store)
+  const webLogin = webLoginLayer(config).pipe(Layer.provide(stores))
+  const services = Layer.mergeAll(
     httpServerLayer(config),
-    webLoginLayer(config).pipe(Layer.provide(storeLayer(config.store)))
+    webLogin,
+    // the multi-app page's platform and registry, on the same stores
+    MultiApp.layer(config).pipe(Layer.provide(Layer.merge(webLogin, stores)))
   ).pipe(Layer.provideMerge(HttpClientLive))
   return Layer.merge(HttpServer.serve(App.app), info).pipe(Layer.provideMerge(services))
 }

@@ -1,0 +1,189 @@
+/**
+ * The multi-app page over HTTP, in demo mode: two official accounts of the sandbox's third-party
+ * platform, logged in to through one `WeChatApps` registry and one callback URL, in a
+ * cookie-keeping client that sees every redirect; and the platform's authorization-event URL.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as MultiApp from "../src/MultiApp.js"
+import { WebLoginServer } from "../src/Server.js"
+import { Browser, consent, cookieAttributes, demoApp, sandboxControl, textOf } from "./helpers.js"
+
+const [shop, club] = MultiApp.demoAccounts
+const componentAppId = MultiApp.demoPlatform.componentAppId
+const sessionCookie = "wxauth_multi_app"
+
+const setup = Effect.gen(function*() {
+  const server = yield* WebLoginServer
+  const sandboxUrl = Option.getOrThrow(server.sandboxUrl)
+  const openids = (yield* sandboxControl(sandboxUrl, "GET", "config")).openids as Record<
+    string,
+    Record<string, string>
+  >
+  const usage = sandboxControl(sandboxUrl, "GET", `component/usage?componentAppId=${componentAppId}`) as Effect.Effect<
+    { readonly calls: Record<string, number> }
+  >
+  return { url: server.url, sandboxUrl, openids, usage, browser: () => new Browser(server.url) }
+})
+
+/** Starts a login to `account` on the page: the consent URL WeChat's page has. */
+const startLogin = (browser: Browser, appId: string) =>
+  Effect.gen(function*() {
+    const answer = yield* browser.get(`/multi-app/login?app=${appId}`)
+    assert.strictEqual(answer.status, 302, "the page sends the browser to WeChat")
+    return answer.location!
+  })
+
+/** A whole login to one account: start, consent as `user`, callback. */
+const login = (browser: Browser, appId: string, user: string) =>
+  Effect.gen(function*() {
+    const authorizeUrl = yield* startLogin(browser, appId)
+    const callbackUrl = yield* consent(browser, authorizeUrl, { user })
+    const answer = yield* browser.get(callbackUrl)
+    return { authorizeUrl, callbackUrl, answer }
+  })
+
+const errorReason = (location: string | undefined) => {
+  assert.isDefined(location)
+  assert.strictEqual(new URL(location!).pathname, "/error")
+  return new URL(location!).searchParams.get("reason")
+}
+
+describe("web-login: the multi-app page (demo mode)", () => {
+  layer(demoApp(), { excludeTestServices: true })((it) => {
+    it.effect("lists the platform's two official accounts", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const page = yield* browser().get("/multi-app")
+        assert.strictEqual(page.status, 200)
+        assert.strictEqual(textOf(page.text, "multi-app-platform"), componentAppId)
+        for (const account of [shop, club]) {
+          assert.include(page.text, `id="multi-app-login-${account.appId}"`)
+          assert.include(page.text, `href="/multi-app/login?app=${account.appId}"`)
+        }
+        assert.isUndefined(textOf(page.text, "multi-app-logged-in"))
+        assert.include(page.headers.get("content-security-policy") ?? "", "default-src 'none'")
+      }))
+
+    it.effect("a login to each account through one callback URL; one component token for both", () =>
+      Effect.gen(function*() {
+        const { browser: make, openids, url, usage } = yield* setup
+        const browser = make()
+        for (const [account, user, nickname] of [[shop, "alice", "张三"], [club, "bob", "李四"]] as const) {
+          const { answer, authorizeUrl, callbackUrl } = yield* login(browser, account.appId, user)
+          const authorize = new URL(authorizeUrl)
+          assert.strictEqual(authorize.pathname, "/connect/oauth2/authorize")
+          assert.strictEqual(authorize.searchParams.get("appid"), account.appId)
+          assert.strictEqual(authorize.searchParams.get("component_appid"), componentAppId)
+          assert.strictEqual(authorize.searchParams.get("redirect_uri"), `${url}/multi-app/callback`)
+          assert.strictEqual(new URL(callbackUrl).pathname, "/multi-app/callback")
+          assert.strictEqual(new URL(callbackUrl).searchParams.get("appid"), account.appId)
+          assert.strictEqual(answer.status, 303, "the callback redirects away at once")
+          assert.strictEqual(new URL(answer.location!).pathname, "/multi-app")
+          assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer")
+          assert.include(cookieAttributes(answer, sessionCookie), "httponly")
+          const page = yield* browser.get("/multi-app")
+          assert.strictEqual(textOf(page.text, "multi-app-appid"), account.appId)
+          assert.strictEqual(textOf(page.text, "multi-app-account"), account.name)
+          assert.strictEqual(textOf(page.text, "multi-app-openid"), openids[account.appId][user])
+          assert.strictEqual(textOf(page.text, "multi-app-nickname"), nickname)
+        }
+        assert.notStrictEqual(openids[shop.appId].alice, openids[club.appId].alice, "one openid per account")
+        // both accounts' codes were exchanged with the platform's one component access token
+        const calls = (yield* usage).calls
+        assert.strictEqual(calls.api_component_token, 1)
+        assert.isAtLeast(calls.component_access_token, 2)
+      }))
+
+    it.effect("a login started for one account cannot complete on the other's consent", () =>
+      Effect.gen(function*() {
+        const { browser: make, usage } = yield* setup
+        const browser = make()
+        const before = (yield* usage).calls.component_access_token
+        // the shop's login (its state names the shop), consented on the club's page
+        const authorizeUrl = new URL(yield* startLogin(browser, shop.appId))
+        authorizeUrl.searchParams.set("appid", club.appId)
+        const callbackUrl = yield* consent(browser, authorizeUrl.href)
+        assert.strictEqual(new URL(callbackUrl).searchParams.get("appid"), club.appId)
+        const answer = yield* browser.get(callbackUrl)
+        assert.strictEqual(answer.status, 303)
+        assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer")
+        assert.strictEqual(errorReason(answer.location), "state")
+        assert.isUndefined(browser.cookies.get(sessionCookie))
+        assert.strictEqual((yield* usage).calls.component_access_token, before, "no code was exchanged")
+      }))
+
+    it.effect("the callback in another browser is refused; an account the page does not list is a 404", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const browser = make()
+        const callbackUrl = yield* consent(browser, yield* startLogin(browser, club.appId))
+        const stranger = make()
+        const refused = yield* stranger.get(callbackUrl)
+        assert.strictEqual(refused.status, 303)
+        assert.strictEqual(errorReason(refused.location), "state-browser")
+        assert.isUndefined(stranger.cookies.get(sessionCookie))
+        // the first browser still can
+        assert.strictEqual(new URL((yield* browser.get(callbackUrl)).location!).pathname, "/multi-app")
+        for (const path of ["/multi-app/login?app=wxnotlisted000001", "/multi-app/login", "/multi-app/login?app=%00"]) {
+          assert.strictEqual((yield* browser.get(path)).status, 404, path)
+        }
+        // a state forged for the club (another key): the state check fails
+        const forged = new URL(callbackUrl)
+        forged.searchParams.set("state", "A".repeat(60))
+        assert.strictEqual(errorReason((yield* browser.get(forged.href)).location), "state")
+      }))
+
+    it.effect("logging out ends the page's session and forgets the token", () =>
+      Effect.gen(function*() {
+        const { browser: make, openids } = yield* setup
+        const browser = make()
+        yield* login(browser, shop.appId, "carol")
+        const cookie = browser.cookies.get(sessionCookie)!
+        assert.strictEqual(
+          textOf((yield* browser.get("/multi-app")).text, "multi-app-openid"),
+          openids[shop.appId].carol
+        )
+        const out = yield* browser.post("/multi-app/logout")
+        assert.strictEqual(out.status, 303)
+        assert.isUndefined(browser.cookies.get(sessionCookie))
+        assert.isUndefined(textOf((yield* browser.get("/multi-app")).text, "multi-app-logged-in"))
+        // a copy of the old cookie opens nothing: the session ended on the server
+        const copy = make()
+        copy.cookies.set(sessionCookie, cookie)
+        assert.isUndefined(textOf((yield* copy.get("/multi-app")).text, "multi-app-logged-in"))
+      }))
+
+    it.effect("the platform's authorization-event URL takes WeChat's pushes and refuses forged ones", () =>
+      Effect.gen(function*() {
+        const { browser: make, sandboxUrl } = yield* setup
+        const browser = make()
+        const deliver = (push: { readonly query: Record<string, string>; readonly body: string }) =>
+          browser.request("POST", `/wechat/component/events?${new URLSearchParams(push.query)}`, {
+            body: push.body,
+            headers: { "content-type": "text/xml" }
+          })
+        const ticket = yield* sandboxControl(sandboxUrl, "POST", "component/push", {
+          componentAppId,
+          infoType: "component_verify_ticket"
+        })
+        const accepted = yield* deliver(ticket)
+        assert.strictEqual(accepted.status, 200)
+        assert.strictEqual(accepted.text, "success")
+        // WeChat's retry of the same push: success again, not processed twice
+        assert.strictEqual((yield* deliver(ticket)).text, "success")
+        const forged = yield* sandboxControl(sandboxUrl, "POST", "component/push", {
+          componentAppId,
+          infoType: "component_verify_ticket",
+          forge: { token: "notthetoken" }
+        })
+        const refused = yield* deliver(forged)
+        assert.strictEqual(refused.status, 400)
+        assert.notStrictEqual(refused.text, "success")
+        // and logins still work with the new ticket
+        const { answer } = yield* login(browser, club.appId, "alice")
+        assert.strictEqual(new URL(answer.location!).pathname, "/multi-app")
+      }))
+  })
+})

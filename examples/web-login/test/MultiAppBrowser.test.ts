@@ -1,0 +1,116 @@
+/**
+ * The multi-app page in Debian's Chromium (`/usr/bin/chromium`, driven by `playwright-core`): a
+ * person logs in to one official account of the platform, then to the other, through the sandbox's
+ * consent pages, and logs out. Screenshots go to `test-results/screenshots/`.
+ *
+ * Without `/usr/bin/chromium` the test is skipped with a warning; with `CI=true` it fails.
+ */
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as Url from "node:url"
+import type { Browser, Page } from "playwright-core"
+import { chromium } from "playwright-core"
+import * as MultiApp from "../src/MultiApp.js"
+import { WebLoginServer } from "../src/Server.js"
+import { demoApp, sandboxControl } from "./helpers.js"
+
+const executablePath = "/usr/bin/chromium"
+const hasChromium = Fs.existsSync(executablePath)
+const inCi = process.env.CI === "true"
+
+if (!hasChromium && !inCi) {
+  console.warn(`\nSKIPPING the multi-app browser test: ${executablePath} is missing (apt-get install chromium)\n`)
+}
+
+const screenshots = Path.join(Url.fileURLToPath(new URL("..", import.meta.url)), "test-results", "screenshots")
+
+class Chromium extends Context.Tag("test/MultiAppChromium")<Chromium, Browser>() {}
+
+const ChromiumLive = Layer.scoped(
+  Chromium,
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      chromium.launch({
+        executablePath,
+        headless: true,
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+      })
+    ),
+    (browser) => Effect.promise(() => browser.close())
+  )
+)
+
+/** A page in its own browser context; requests leave for 127.0.0.1 only (avatars point at WeChat's CDN). */
+const withPage = <A, E, R>(f: (page: Page) => Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const browser = yield* Chromium
+    const context = yield* Effect.acquireRelease(
+      Effect.promise(() => browser.newContext({ locale: "zh-CN", viewport: { width: 900, height: 900 } })),
+      (context) => Effect.promise(() => context.close())
+    )
+    yield* Effect.promise(() => context.route((url) => url.hostname !== "127.0.0.1", (route) => route.abort()))
+    return yield* f(yield* Effect.promise(() => context.newPage()))
+  }).pipe(Effect.scoped)
+
+const step = <A>(f: () => Promise<A>) => Effect.promise(f)
+const text = (page: Page, selector: string) => step(() => page.locator(selector).innerText())
+const shot = (page: Page, name: string) =>
+  step(() => page.screenshot({ path: Path.join(screenshots, `${name}.png`), fullPage: true }))
+
+const [shop, club] = MultiApp.demoAccounts
+
+describe.skipIf(!hasChromium && !inCi)("web-login's multi-app page in Chromium", () => {
+  if (!hasChromium) {
+    it("has Debian's Chromium", () => {
+      assert.fail(`${executablePath} is missing: install Debian's chromium (apt-get install chromium)`)
+    })
+    return
+  }
+
+  Fs.mkdirSync(screenshots, { recursive: true })
+
+  layer(Layer.merge(demoApp(), ChromiumLive), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect("two official accounts of one platform: log in to each through the consent page, then log out", () =>
+      withPage((page) =>
+        Effect.gen(function*() {
+          const { sandboxUrl, url } = yield* WebLoginServer
+          const openids = (yield* sandboxControl(Option.getOrThrow(sandboxUrl), "GET", "config")).openids as Record<
+            string,
+            Record<string, string>
+          >
+          yield* step(() => page.goto(`${url}/multi-app`))
+          assert.strictEqual(yield* text(page, "#multi-app-platform"), MultiApp.demoPlatform.componentAppId)
+          yield* shot(page, "multi-app-01-page")
+          for (const [account, user, nickname] of [[shop, "alice", "张三"], [club, "bob", "李四"]] as const) {
+            yield* step(() => page.locator(`#multi-app-login-${account.appId}`).click())
+            yield* step(() => page.waitForURL((u) => u.pathname === "/connect/oauth2/authorize"))
+            const consent = new URL(page.url())
+            assert.strictEqual(consent.searchParams.get("appid"), account.appId)
+            assert.strictEqual(consent.searchParams.get("component_appid"), MultiApp.demoPlatform.componentAppId)
+            yield* shot(page, `multi-app-02-consent-${user}`)
+            const callback = page.waitForRequest((request) => new URL(request.url()).pathname === "/multi-app/callback")
+            yield* step(() => page.locator(`#user-${user}`).check())
+            yield* step(() => page.locator("#allow").click())
+            const response = yield* step(async () => (await callback).response())
+            assert.strictEqual(response?.status(), 303)
+            assert.strictEqual(response?.headers()["referrer-policy"], "no-referrer")
+            yield* step(() => page.waitForURL((u) => u.pathname === "/multi-app"))
+            assert.strictEqual(yield* text(page, "#multi-app-account"), account.name)
+            assert.strictEqual(yield* text(page, "#multi-app-nickname"), nickname)
+            assert.strictEqual(yield* text(page, "#multi-app-openid"), openids[account.appId][user])
+            yield* shot(page, `multi-app-03-logged-in-${user}`)
+          }
+          // the cookies are HttpOnly
+          assert.strictEqual(yield* step(() => page.evaluate(() => document.cookie)), "")
+          yield* step(() => page.locator("#multi-app-logout").click())
+          yield* step(() => page.waitForURL((u) => u.pathname === "/multi-app"))
+          assert.strictEqual(yield* step(() => page.locator("#multi-app-logged-in").count()), 0)
+        })
+      ))
+  })
+})
