@@ -144,6 +144,11 @@ const build = (redis: RedisClient, options: MakeOptions | undefined, cache: Toke
 export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<TokenStore.TokenStoreShape> =>
   build(redis, options, new TokenCache(decodedEntries))
 
+/** What the store and its near cache use of a client (duck-typed: the client may come from another copy of ioredis). */
+const isClient = (redis: unknown): redis is RedisClient =>
+  typeof redis === "object" && redis !== null && typeof (redis as RedisClient).defineCommand === "function" &&
+  typeof (redis as RedisClient).duplicate === "function" && typeof (redis as RedisClient).options === "object"
+
 const nearCacheSize = (option: unknown): Effect.Effect<number | undefined, WeChatError.InvalidArgument> => {
   if (option === undefined || option === true) return Effect.succeed(defaultNearCacheEntries)
   if (option === false) return Effect.succeed(undefined)
@@ -177,7 +182,7 @@ const nearCacheSize = (option: unknown): Effect.Effect<number | undefined, WeCha
  * heartbeat unanswered) drops the whole cache until the feed is back. The connections close with the
  * scope. A Redis that refuses client tracking (before 6.0, or an ACL without it) leaves the cache
  * off, with a warning. A `nearCache` that is neither a boolean nor `{ maxEntries }` with a positive
- * integer is an `InvalidArgument`.
+ * integer, or a `redis` that is not an ioredis client, is an `InvalidArgument`.
  *
  * @since 0.1.0
  * @category constructors
@@ -187,6 +192,12 @@ export const makeScoped = (
   options?: ScopedOptions
 ): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.InvalidArgument, Scope.Scope> =>
   Effect.gen(function*() {
+    if (!isClient(redis)) {
+      return yield* new WeChatError.InvalidArgument({
+        argument: "redis",
+        description: "must be an ioredis Redis or Cluster client"
+      })
+    }
     const size = yield* nearCacheSize(options?.nearCache)
     if (size === undefined) return yield* make(redis, options)
     const cache = new TokenCache(size)

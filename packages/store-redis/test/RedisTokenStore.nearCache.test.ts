@@ -269,13 +269,18 @@ describeRedis("RedisTokenStore near cache", () => {
       assert.deepStrictEqual(yield* redisCall(() => clientLines(admin, feedName)), [])
     }))
 
-  it.scoped("a nearCache that is not a boolean or { maxEntries } with a positive integer is an InvalidArgument", () =>
+  it.scoped("a nearCache that is not a boolean or { maxEntries } with a positive integer, or no client, is an InvalidArgument", () =>
     Effect.gen(function*() {
       const { client } = yield* countingClient()
       for (const nearCache of ["yes", 1, null, [], { maxEntries: 0 }, { maxEntries: 1.5 }, { maxEntries: "10" }]) {
         const error = yield* Effect.flip(RedisTokenStore.makeScoped(client, { nearCache: nearCache as never }))
         assert.strictEqual(error._tag, "InvalidArgument", JSON.stringify(nearCache))
         assert.match(error.argument, /^nearCache/)
+      }
+      for (const redis of [null, undefined, {}, "redis://127.0.0.1:6379", 42]) {
+        const error = yield* Effect.flip(RedisTokenStore.makeScoped(redis as never))
+        assert.strictEqual(error._tag, "InvalidArgument", String(redis))
+        assert.strictEqual(error.argument, "redis")
       }
     }))
 

@@ -25,8 +25,7 @@
  * tracked. A Redis that refuses client tracking (before 6.0, or an ACL without `CLIENT`) turns the
  * near cache off for good, with a warning.
  */
-import type { Redis } from "ioredis"
-import { Cluster } from "ioredis"
+import type { Cluster, Redis } from "ioredis"
 import type { Client } from "./client.js"
 import type { TokenCache } from "./tokenCache.js"
 
@@ -97,9 +96,10 @@ export class InvalidationFeed {
   constructor(redis: Client, private readonly cache: TokenCache, private readonly options: FeedOptions) {
     this.clientPrefix = textOf(redis.options.keyPrefix)
     this.trackedPrefix = `${this.clientPrefix}${options.keyPrefix}{`
-    this.cluster = redis instanceof Cluster ? redis : undefined
-    if (redis instanceof Cluster) this.followCluster(redis)
-    else this.followSingle(redis)
+    // `isCluster` rather than `instanceof`: the client may come from another copy of ioredis
+    this.cluster = redis.isCluster ? redis as Cluster : undefined
+    if (this.cluster !== undefined) this.followCluster(this.cluster)
+    else this.followSingle(redis as Redis)
     this.update()
   }
 
