@@ -86,6 +86,9 @@ describe("UserInfo", () => {
       assert.strictEqual(actual._tag, expected._tag, label)
       if (Either.isRight(actual) && Either.isRight(expected)) {
         assert.instanceOf(actual.right, UserInfo.UserInfo)
+        assert.strictEqual(String(actual.right), String(expected.right), label)
+        assert.deepStrictEqual(Object.getPrototypeOf(actual.right), Object.getPrototypeOf(expected.right))
+        assert.deepStrictEqual(Reflect.ownKeys(actual.right), Reflect.ownKeys(expected.right), label)
         assert.deepStrictEqual(Object.entries(actual.right), Object.entries(expected.right), label)
         assert.isTrue(Object.is(actual.right.sex, expected.right.sex), label)
       } else if (Either.isLeft(actual) && Either.isLeft(expected)) {

@@ -42,6 +42,15 @@ export const decodeUserInfo = (u: unknown): Either.Either<UserInfo, ParseResult.
   const hasUnionid = Object.prototype.hasOwnProperty.call(u, "unionid")
   if (hasUnionid && !isText(unionid)) return bySchema(u)
   // the schema copies the array it decodes: so does this (the answer's own is not kept)
-  const fields = { openid, nickname, sex, province, city, country, headimgurl, privilege: privilege.slice() }
-  return Either.right(new UserInfo(hasUnionid ? { ...fields, unionid: unionid as string } : fields, true))
+  const copy = privilege.slice()
+  // what `new UserInfo(fields, true)` makes, without its copies of the fields (a class built by
+  // `Schema.Class` only assigns them; UserInfo.test.ts holds this to the schema's own result)
+  const user: UserInfo = Object.create(UserInfo.prototype)
+  Object.assign(
+    user,
+    hasUnionid
+      ? { openid, nickname, sex, province, city, country, headimgurl, privilege: copy, unionid: unionid as string }
+      : { openid, nickname, sex, province, city, country, headimgurl, privilege: copy }
+  )
+  return Either.right(user)
 }
