@@ -29,6 +29,7 @@ const {
   TokenCipher,
   TokenStore,
   WeChatApi,
+  WeChatApps,
   WeChatConfig,
   WeChatOAuth
 } = Core
@@ -80,7 +81,12 @@ const Services = Layer.mergeAll(
   WeChatApi.layer,
   Layer.succeed(TokenCipher.TokenCipher, TokenCipher.identity),
   Layer.orDie(AppToken.layer),
-  Layer.orDie(Component.layer(platform))
+  Layer.orDie(Component.layer(platform)),
+  Layer.orDie(
+    WeChatApps.layer({ apps: [{ appId: app.appId, appSecret: app.secret }] }, {
+      stateSecret: "hostile arguments' state"
+    })
+  )
 ).pipe(
   Layer.provideMerge(
     Layer.mergeAll(
@@ -204,7 +210,8 @@ describe("hostile arguments", () => {
           store: TokenStore.TokenStore,
           sessions: SessionStore.SessionStore,
           cipher: TokenCipher.TokenCipher,
-          component: Component.Component
+          component: Component.Component,
+          apps: WeChatApps.WeChatApps
         }).pipe(Effect.provide(context))
         const lock = RefreshLock.makeInProcess({ waitTimeout: "100 millis" })
         const instances: Record<string, object> = { ...services, lock }
