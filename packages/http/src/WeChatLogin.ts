@@ -274,7 +274,7 @@ export interface WeChatLoginShape {
     options?: { readonly lang?: UserInfo.Lang | undefined }
   ) => Effect.Effect<
     UserInfo.UserInfo,
-    Unauthenticated | WeChatOAuth.RefreshError | WeChatError.SessionStoreError
+    Unauthenticated | WeChatOAuth.RefreshError | WeChatError.SessionStoreError | WeChatError.InvalidArgument
   >
   /** The user's stored WeChat token (no call to WeChat); `None` for a mini program user. */
   readonly getToken: (
@@ -284,9 +284,13 @@ export interface WeChatLoginShape {
     WeChatError.TokenStoreError | WeChatError.InvalidArgument
   >
   /** Ends this session. */
-  readonly logout: (user: WeChatUser) => Effect.Effect<void, WeChatError.SessionStoreError>
+  readonly logout: (
+    user: WeChatUser
+  ) => Effect.Effect<void, WeChatError.SessionStoreError | WeChatError.InvalidArgument>
   /** Ends every session of the user (in every process, with a shared store): how many were live. */
-  readonly logoutEverywhere: (user: WeChatUser) => Effect.Effect<number, WeChatError.SessionStoreError>
+  readonly logoutEverywhere: (
+    user: WeChatUser
+  ) => Effect.Effect<number, WeChatError.SessionStoreError | WeChatError.InvalidArgument>
   /** The OpenAPI document of the JSON endpoints (with the `pathPrefix`). */
   readonly openApi: OpenApi.OpenAPISpec
   /** The login's paths, with the `pathPrefix`. */

@@ -232,7 +232,11 @@ export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.C
       publicOrigin = Option.some(url.origin)
     }
     const rawPrefix = options.pathPrefix ?? ""
-    if (typeof rawPrefix !== "string" || !(rawPrefix === "" || /^(\/[A-Za-z0-9._~-]+){1,8}$/.test(rawPrefix))) {
+    if (
+      typeof rawPrefix !== "string" ||
+      !(rawPrefix === "" || /^(\/[A-Za-z0-9._~-]+){1,8}$/.test(rawPrefix)) ||
+      rawPrefix.split("/").some((segment) => segment === "." || segment === "..")
+    ) {
       return yield* invalid(["pathPrefix"], "must be \"\" or a path such as /auth (letters, digits, . _ ~ -)")
     }
     const rawHome = options.home ?? "/"

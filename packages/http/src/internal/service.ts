@@ -34,6 +34,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type { Scope } from "effect/Scope"
 import { CrossSiteRequest, Unauthenticated, WeChatUser } from "../CurrentWeChatUser.js"
 import type { Identity, LoginEvent, Options, Paths, WeChatLoginShape } from "../WeChatLogin.js"
@@ -498,6 +499,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
 
     const getUser: WeChatLoginShape["getUser"] = (user, options) =>
       Effect.gen(function*() {
+        yield* checkUser(user)
         const oauth = yield* oauthOf(user)
         if (Option.isNone(oauth)) {
           return yield* new WeChatError.ScopeUnauthorized({ errcode: 48001, errmsg: "api unauthorized" })
@@ -523,11 +525,12 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       getUser,
       getToken: (user) =>
         Effect.flatMap(
-          oauthOf(user),
+          Effect.zipRight(checkUser(user), Effect.suspend(() => oauthOf(user))),
           Option.match({ onNone: () => Effect.succeed(Option.none()), onSome: (oauth) => oauth.getToken(user.openid) })
         ),
-      logout: (user) => sessions.revoke(user.sessionId),
-      logoutEverywhere: (user) => sessions.revokeUser(user.appId, user.openid),
+      logout: (user) => Effect.zipRight(checkUser(user), Effect.suspend(() => sessions.revoke(user.sessionId))),
+      logoutEverywhere: (user) =>
+        Effect.zipRight(checkUser(user), Effect.suspend(() => sessions.revokeUser(user.appId, user.openid))),
       paths
     } satisfies Partial<WeChatLoginShape>
 
@@ -570,6 +573,14 @@ const normalize = (target: unknown): string | undefined =>
 
 /** A path on this site that may follow a login (`StateToken.normalizeReturnTo`, unbound length). */
 const normalizeReturnTo = (value: unknown): string | undefined => StateToken.normalizeReturnTo(value, { bound: false })
+
+const isWeChatUser = Schema.is(WeChatUser)
+
+/** A JavaScript caller's argument that is not a user: `InvalidArgument`, never a defect. */
+const checkUser = (user: unknown): Effect.Effect<void, WeChatError.InvalidArgument> =>
+  isWeChatUser(user)
+    ? Effect.void
+    : Effect.fail(new WeChatError.InvalidArgument({ argument: "user", description: "must be a WeChatUser" }))
 
 const isUserId = (u: unknown): u is string => typeof u === "string" && u.length > 0 && u.length <= maxUserId
 
