@@ -33,12 +33,16 @@ export const checkSession = (
   session: unknown
 ): Effect.Effect<SessionStore.Session, SessionStoreError> =>
   Effect.suspend(() => {
-    if (!(session instanceof SessionStore.Session)) return refuse(operation, "the value is not a Session")
-    // a JavaScript caller may have changed a field after construction; the issue names the field only
-    return Either.match(Schema.validateEither(fields())(session, { onExcessProperty: "ignore" }), {
-      onLeft: () => refuse(operation, "the Session has a field of the wrong shape"),
-      onRight: () => Effect.succeed(session)
-    })
+    let valid: boolean
+    try {
+      if (!(session instanceof SessionStore.Session)) return refuse(operation, "the value is not a Session")
+      // a JavaScript caller may have changed a field after construction; the issue names the field only
+      valid = Either.isRight(Schema.validateEither(fields())(session, { onExcessProperty: "ignore" }))
+    } catch {
+      // a Proxy, or a field replaced by a getter that throws
+      return refuse(operation, "the value is not a Session")
+    }
+    return valid ? Effect.succeed(session) : refuse(operation, "the Session has a field of the wrong shape")
   })
 
 /** @internal */
@@ -103,7 +107,19 @@ export const checkNew = (session: unknown, now: number): Effect.Effect<SessionSt
       checked.isLive(now) ? Effect.succeed(checked) : refuse("create", "the session is already over (expiresAt)")
   )
 
-const userKey = (appId: string, openid: string) => `${appId}\u0000${openid}`
+/** The user's key in the index: unambiguous whatever the ids hold (NUL included). */
+const userKey = (appId: string, openid: string) => JSON.stringify([appId, openid])
+
+/**
+ * A copy of a session: the store keeps its own and hands out copies, so a JavaScript caller that
+ * changes a session it gave or got (its fields are readonly in the types only) changes nothing stored.
+ */
+const copy = (session: SessionStore.Session): SessionStore.Session =>
+  new SessionStore.Session({
+    ...session,
+    scopes: [...session.scopes],
+    ...(session.data === undefined ? {} : { data: { ...session.data } })
+  }, { disableValidation: true })
 
 /** @internal */
 export const unsafeMakeMemory = (maxEntries: number): SessionStore.SessionStoreShape => {
@@ -156,13 +172,16 @@ export const unsafeMakeMemory = (maxEntries: number): SessionStore.SessionStoreS
           if (live(checked.idHash, now) !== undefined) {
             return refuse("create", "a live session has this idHash already")
           }
-          put(checked, now)
+          put(copy(checked), now)
           return Effect.void
         })),
     get: (idHash) =>
       Effect.zipRight(
         checkIdHash("get", idHash),
-        Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(live(idHash, now)))
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const session = live(idHash, now)
+          return session === undefined ? Option.none() : Option.some(copy(session))
+        })
       ),
     touch: (idHash, expiresAt) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -171,7 +190,7 @@ export const unsafeMakeMemory = (maxEntries: number): SessionStore.SessionStoreS
           if (session === undefined) return Option.none()
           const updated = touched(session, expiresAt, now)
           put(updated, now)
-          return Option.some(updated)
+          return Option.some(copy(updated))
         })),
     revoke: (idHash) => Effect.zipRight(checkIdHash("revoke", idHash), Effect.sync(() => forget(idHash))),
     revokeUser: (appId, openid) =>
@@ -196,7 +215,12 @@ export const makeMemory = (
   options?: SessionStore.MemoryOptions
 ): Effect.Effect<SessionStore.SessionStoreShape, InvalidArgument> =>
   Effect.suspend(() => {
-    const maxEntries: unknown = typeof options === "object" && options !== null ? options.maxEntries : undefined
+    let maxEntries: unknown
+    try {
+      maxEntries = typeof options === "object" && options !== null ? options.maxEntries : undefined
+    } catch {
+      maxEntries = Number.NaN
+    }
     if (
       maxEntries !== undefined &&
       !(typeof maxEntries === "number" && Number.isSafeInteger(maxEntries) && maxEntries >= 1)

@@ -25,13 +25,22 @@ export const parseToken = (value: unknown): Option.Option<Redacted.Redacted<stri
 
 /** @internal */
 export const hashToken = (token: Redacted.Redacted<string> | string): string => {
-  const text: unknown = Redacted.isRedacted(token) ? Redacted.value(token) : token
+  let text: unknown
+  try {
+    text = Redacted.isRedacted(token) ? Redacted.value(token) : token
+  } catch {
+    // a Proxy whose traps throw: not a token
+    text = unreadable
+  }
   return Crypto.createHash("sha256")
     // a value that is not a string (a JavaScript caller's mistake) hashes as its type and text, which no
     // token's text is (tokens have no NUL)
     .update(typeof text === "string" ? text : `\u0000${typeof text}\u0000${safeString(text)}`, "utf8")
     .digest("hex")
 }
+
+/** What a value that cannot even be looked at hashes as (no token has NUL in it). */
+const unreadable = Symbol("unreadable")
 
 const safeString = (u: unknown): string => {
   try {
