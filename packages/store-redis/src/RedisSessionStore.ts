@@ -73,7 +73,28 @@ export const sessionKey = (idHash: string, keyPrefix: string = Client.defaultKey
  * @category keys
  */
 export const userIndexKey = (appId: string, openid: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
-  `${keyPrefix}{${encodeURIComponent(appId)}:${encodeURIComponent(openid)}}:sessions`
+  `${keyPrefix}{${encodeId(appId)}:${encodeId(openid)}}:sessions`
+
+/**
+ * `encodeURIComponent`, which throws on a lone surrogate (a string that is not well-formed UTF-16):
+ * each one is written `%uXXXX` instead, which `encodeURIComponent` never writes (it writes `%` as
+ * `%25`), so two ids never share a key.
+ */
+const encodeId = (id: string): string => {
+  try {
+    return encodeURIComponent(id)
+  } catch {
+    let out = ""
+    // iterating a string yields code points; a lone surrogate comes alone
+    for (const c of String(id)) {
+      const code = c.charCodeAt(0)
+      out += c.length === 1 && code >= 0xd800 && code <= 0xdfff
+        ? `%u${code.toString(16).toUpperCase()}`
+        : encodeURIComponent(c)
+    }
+    return out
+  }
+}
 
 /** How many sessions `revokeUser` deletes at once. */
 const revokeConcurrency = 16
@@ -88,7 +109,15 @@ const asSessionError = (error: WeChatError.TokenStoreError): WeChatError.Session
 const resolveOptions = (
   options: MakeOptions | undefined
 ): Effect.Effect<{ readonly prefix: string; readonly timeout: Duration.Duration }, WeChatError.InvalidArgument> => {
-  const prefix: unknown = options?.keyPrefix ?? Client.defaultKeyPrefix
+  let prefix: unknown
+  let commandTimeout: unknown
+  try {
+    prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
+    commandTimeout = options?.commandTimeout
+  } catch {
+    // a JavaScript caller's Proxy whose traps throw
+    return Effect.fail(new WeChatError.InvalidArgument({ argument: "options", description: "must be an object" }))
+  }
   if (typeof prefix !== "string" || prefix.length > 256) {
     return Effect.fail(
       new WeChatError.InvalidArgument({
@@ -97,7 +126,7 @@ const resolveOptions = (
       })
     )
   }
-  const timeout = Duration.decodeUnknown(options?.commandTimeout ?? Client.defaultCommandTimeout)
+  const timeout = Duration.decodeUnknown(commandTimeout ?? Client.defaultCommandTimeout)
   if (Option.isNone(timeout) || !Duration.isFinite(timeout.value) || Duration.toMillis(timeout.value) < 1) {
     return Effect.fail(
       new WeChatError.InvalidArgument({ argument: "commandTimeout", description: "must be a positive finite duration" })
