@@ -196,23 +196,21 @@ const main = async () => {
       oauthBytesPerApp: bytes["component-oauth"]!
     }
   }
-  const kb = (n: number) => `${(n / 1024).toFixed(2)} KiB`
+  const rows: ReadonlyArray<readonly [string, number]> = [
+    ["list of apps, none used (idle)", result.list.idleBytesPerApp],
+    ["list, oauth(appId) used once", result.list.oauthBytesPerApp],
+    ["list, oauth + miniProgram + appToken used", result.list.allServicesBytesPerApp],
+    ["resolver, none used (idle)", result.resolve.idleBytesPerApp],
+    ["resolver, oauth(appId) used once", result.resolve.oauthBytesPerApp],
+    ["platform's apps (component: true), idle", result.component.idleBytesPerApp],
+    ["platform's apps, oauth(appId) used once", result.component.oauthBytesPerApp]
+  ]
   console.log(
     [
       `WeChatApps heap per app, ${count} apps (node ${process.version}; after full GCs)`,
-      `  list of apps, none used (idle):                ${String(result.list.idleBytesPerApp).padStart(7)} B  (${
-        kb(result.list.idleBytesPerApp)
-      })`,
-      `  list, oauth(appId) used once:                  ${String(result.list.oauthBytesPerApp).padStart(7)} B  (${
-        kb(result.list.oauthBytesPerApp)
-      })`,
-      `  list, oauth + miniProgram + appToken used:     ${String(result.list.allServicesBytesPerApp).padStart(7)} B  (${
-        kb(result.list.allServicesBytesPerApp)
-      })`,
-      `  resolver, none used (idle):                    ${String(result.resolve.idleBytesPerApp).padStart(7)} B`,
-      `  resolver, oauth(appId) used once:              ${String(result.resolve.oauthBytesPerApp).padStart(7)} B  (${
-        kb(result.resolve.oauthBytesPerApp)
-      })`
+      ...rows.map(([what, bytes]) =>
+        `  ${`${what}:`.padEnd(46)}${String(bytes).padStart(7)} B  (${(bytes / 1024).toFixed(2)} KiB)`
+      )
     ].join("\n")
   )
   if (quick) return
