@@ -49,7 +49,10 @@ export const ddl = (
   dialect: Dialect,
   options?: Pick<Options, "table">
 ): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> =>
-  Either.map(internal.resolveNames(options ?? {}), (names) => internal.ddl(dialect, names))
+  Either.map(
+    Either.flatMap(internal.readOptions(options), internal.resolveNames),
+    (names) => internal.ddl(dialect, names)
+  )
 
 /**
  * Creates the table and its indexes when missing, under the setup lock every wxauth store takes, so
@@ -102,7 +105,10 @@ export const layer = (
 > =>
   Layer.effect(
     SessionStore.SessionStore,
-    Effect.zipRight(options?.setup === false ? Effect.void : setup(options), make(options))
+    Effect.flatMap(
+      internal.readOptions(options),
+      (read) => Effect.zipRight(read.setup === false ? Effect.void : setup(read), make(read))
+    )
   )
 
 /**

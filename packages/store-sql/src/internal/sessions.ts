@@ -33,6 +33,31 @@ export interface Names {
   readonly expiresIndex: string
 }
 
+/**
+ * The options, read once (a JavaScript caller's Proxy whose traps throw is an `InvalidArgument`, not
+ * a throw).
+ *
+ * @internal
+ */
+export const readOptions = (options: unknown): Either.Either<Options, WeChatError.InvalidArgument> => {
+  if (options === undefined || options === null) return Either.right({})
+  try {
+    const o = options as Options
+    return Either.right({ table: o.table, setup: o.setup, timeout: o.timeout, setupTimeout: o.setupTimeout })
+  } catch {
+    return Either.left(
+      new WeChatError.InvalidArgument({ argument: "options", description: "must be an object of options" })
+    )
+  }
+}
+
+/**
+ * Whether an id is well-formed UTF-16: the drivers write a lone surrogate as U+FFFD, so two ids that
+ * differ there would be one user in the table (and `revokeUser` of one would end the other's sessions).
+ */
+const isWellFormed = (id: string): boolean =>
+  !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(id)
+
 /** @internal */
 export const resolveNames = (options: Pick<Options, "table">): Either.Either<Names, WeChatError.InvalidArgument> =>
   Either.map(validateName("table", options.table ?? defaultTable), (table) => ({
@@ -102,13 +127,14 @@ export const setup = (
 ): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.SessionStoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const [, dialect] = yield* client
-    const names = yield* resolveNames(options ?? {})
+    const read = yield* readOptions(options)
+    const names = yield* resolveNames(read)
     yield* runSetup({
       statements: ddl(dialect, names),
       // a table of its own from the start: MySQL makes its indexes in CREATE TABLE
       indexes: [],
       table: names.table,
-      timeout: options?.setupTimeout
+      timeout: read.setupTimeout
     }).pipe(Effect.catchTag("TokenStoreError", (error) => Effect.fail(asSessionError(error))))
   }).pipe(Effect.withSpan("SqlSessionStore.setup"))
 
@@ -143,8 +169,9 @@ export const make = (
 ): Effect.Effect<SessionStore.SessionStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const [sql, dialect] = yield* client
-    const { table } = yield* resolveNames(options ?? {})
-    const timeout = yield* resolveTimeout(options?.timeout)
+    const given = yield* readOptions(options)
+    const { table } = yield* resolveNames(given)
+    const timeout = yield* resolveTimeout(given.timeout)
     const t = sql(table)
     const attempt = attemptFor(sql, dialect)
     const guarded = (operation: string) => <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>) =>
@@ -184,6 +211,13 @@ export const make = (
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
           const checked = yield* SessionStore.checkNew(session, now)
+          if (!isWellFormed(checked.appId) || !isWellFormed(checked.openid)) {
+            return yield* new WeChatError.SessionStoreError({
+              operation: "create",
+              description:
+                "the appId or openid is not well-formed Unicode (a lone surrogate): the table would not keep it"
+            })
+          }
           const value = yield* SessionStore.encode(checked)
           const idHash = checked.idHash
           const rows = yield* guarded("create")(Effect.gen(function*() {
@@ -222,19 +256,27 @@ export const make = (
         }).pipe(span("touch")),
       revoke: (idHash) =>
         SessionStore.checkIdHash("revoke", idHash).pipe(
-          Effect.zipRight(guarded("revoke")(sql`DELETE FROM ${t} WHERE id_hash = ${idHash}`)),
+          // built once the id is checked: the statement reads its parameters as it is built
+          Effect.zipRight(Effect.suspend(() => guarded("revoke")(sql`DELETE FROM ${t} WHERE id_hash = ${idHash}`))),
           Effect.asVoid,
           span("revoke")
         ),
       revokeUser: (appId, openid) =>
         Effect.gen(function*() {
           yield* SessionStore.checkUser("revokeUser", appId, openid)
+          // create refuses such ids: none of them has a session here (and U+FFFD must not stand for them)
+          if (!isWellFormed(appId) || !isWellFormed(openid)) return 0
           const now = yield* Clock.currentTimeMillis
+          // MySQL / MariaDB compare VARCHARs with PAD SPACE ('alice' = 'alice '): compare the bytes too
+          const exactly = dialect === "mysql"
+            ? sql`AND CAST(app_id AS BINARY) = CAST(${appId} AS BINARY) AND CAST(openid AS BINARY) = CAST(${openid} AS BINARY)`
+            : sql``
           const live = yield* guarded("revokeUser")(Effect.gen(function*() {
             const result = yield* sql`DELETE FROM ${t}
-              WHERE app_id = ${appId} AND openid = ${openid} AND expires_at > ${now}`.raw
+              WHERE app_id = ${appId} AND openid = ${openid} ${exactly} AND expires_at > ${now}`.raw
             // the sessions that are over go too; one created meanwhile stays, for the next revokeUser to reach
-            yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid} AND expires_at <= ${now}`
+            yield* sql`DELETE FROM ${t}
+              WHERE app_id = ${appId} AND openid = ${openid} ${exactly} AND expires_at <= ${now}`
             return affectedRows(result)
           }))
           return live
@@ -248,8 +290,9 @@ export const purgeExpired = (
 ): Effect.Effect<number, WeChatError.InvalidArgument | WeChatError.SessionStoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const [sql, dialect] = yield* client
-    const { table } = yield* resolveNames(options ?? {})
-    const timeout = yield* resolveTimeout(options?.timeout)
+    const read = yield* readOptions(options)
+    const { table } = yield* resolveNames(read)
+    const timeout = yield* resolveTimeout(read.timeout)
     const now = yield* Clock.currentTimeMillis
     const result = yield* guard("purgeExpired", table, timeout, attemptFor(sql, dialect))(
       sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now}`.raw
