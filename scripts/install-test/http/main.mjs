@@ -49,7 +49,10 @@ try {
   const profile = await login.getUser(user)
   Assert.equal(profile.nickname, "张三")
   Assert.equal(await login.logoutEverywhere(user), 1)
-  Assert.equal(await login.currentUser(new Request("https://example.com/", { headers: { cookie: session } })), undefined)
+  Assert.equal(
+    await login.currentUser(new Request("https://example.com/", { headers: { cookie: session } })),
+    undefined
+  )
   console.log(`@wxauth/http: logged ${profile.nickname} in and out through the sandbox`)
 } finally {
   await login.dispose()

@@ -574,7 +574,8 @@ const normalize = (target: unknown): string | undefined =>
 /** A path on this site that may follow a login (`StateToken.normalizeReturnTo`, unbound length). */
 const normalizeReturnTo = (value: unknown): string | undefined => StateToken.normalizeReturnTo(value, { bound: false })
 
-const isWeChatUser = Schema.is(WeChatUser)
+/** A user's fields: an instance, or the same fields (e.g. a user read back from JSON). */
+const isWeChatUser = Schema.is(Schema.Struct(WeChatUser.fields))
 
 /** A JavaScript caller's argument that is not a user: `InvalidArgument`, never a defect. */
 const checkUser = (user: unknown): Effect.Effect<void, WeChatError.InvalidArgument> =>
