@@ -461,6 +461,23 @@ describe("WeChatApps: apps from a resolver", () => {
       }).pipe(Effect.provide(registry({ resolve })))
     }))
 
+  it.effect("a resolver's own resources are released once it has answered (its scope is its own)", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const resolve = (appId: string) =>
+        Effect.acquireRelease(
+          Effect.sync(() => events.push(`acquire ${appId}`)),
+          () => Effect.sync(() => events.push(`release ${appId}`))
+        ).pipe(Effect.as(appId === a.appId ? direct(a) : undefined))
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        yield* apps.oauth(a.appId)
+        assert.deepStrictEqual(events, [`acquire ${a.appId}`, `release ${a.appId}`])
+        yield* Effect.flip(apps.oauth(b.appId))
+        assert.deepStrictEqual(events.slice(2), [`acquire ${b.appId}`, `release ${b.appId}`])
+      }).pipe(Effect.provide(registry({ resolve })))
+    }))
+
   it.effect("a caller interrupted while resolving does not fail the others waiting for the same app", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<void>()

@@ -178,8 +178,9 @@ export const make = (
       const resolve = (appId: string): Effect.Effect<Entries.App, UnknownApp | AppResolveError> =>
         Effect.suspend(() => {
           const answer = source.resolve(appId)
+          // a resolver's own resources (a pooled connection, say) are released when its answer is in
           return Effect.isEffect(answer)
-            ? answer as Effect.Effect<unknown, unknown>
+            ? Effect.scoped(answer as Effect.Effect<unknown, unknown, Scope.Scope>)
             : Effect.fail(invalidApp(appId, "the resolver must return an Effect"))
         }).pipe(
           Effect.provide(context),
