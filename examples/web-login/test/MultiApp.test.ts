@@ -4,11 +4,15 @@
  * cookie-keeping client that sees every redirect; and the platform's authorization-event URL.
  */
 import { assert, describe, layer } from "@effect/vitest"
+import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as MultiApp from "../src/MultiApp.js"
+import * as Server from "../src/Server.js"
 import { WebLoginServer } from "../src/Server.js"
-import { Browser, consent, cookieAttributes, demoApp, sandboxControl, textOf } from "./helpers.js"
+import { Browser, configFrom, consent, cookieAttributes, demoApp, OA, sandboxControl, textOf } from "./helpers.js"
 
 const [shop, club] = MultiApp.demoAccounts
 const componentAppId = MultiApp.demoPlatform.componentAppId
@@ -184,6 +188,71 @@ describe("web-login: the multi-app page (demo mode)", () => {
         // and logins still work with the new ticket
         const { answer } = yield* login(browser, club.appId, "alice")
         assert.strictEqual(new URL(answer.location!).pathname, "/multi-app")
+      }))
+  })
+})
+
+/**
+ * Live mode: the platform configured by `WECHAT_COMPONENT_*` variables, against a sandbox started
+ * separately (standing in for WeChat, with the same platform): no ticket until WeChat pushes one to
+ * the authorization-event URL.
+ */
+const liveEnv = (sandboxUrl: string): Record<string, string> => ({
+  PORT: "0",
+  TOKEN_STORE: "memory",
+  WECHAT_APP_ID: OA.appId,
+  WECHAT_APP_SECRET: OA.secret,
+  WECHAT_API_BASE_URL: sandboxUrl,
+  WECHAT_OPEN_BASE_URL: sandboxUrl,
+  WECHAT_COMPONENT_APP_ID: MultiApp.demoPlatform.componentAppId,
+  WECHAT_COMPONENT_APP_SECRET: MultiApp.demoPlatform.componentAppSecret,
+  WECHAT_COMPONENT_TOKEN: MultiApp.demoPlatform.token,
+  WECHAT_COMPONENT_AES_KEY: MultiApp.demoPlatform.encodingAesKey,
+  WECHAT_COMPONENT_APPS: `${shop.appId}:Shop, ${club.appId}:Club`
+})
+
+const liveApp = Layer.unwrapEffect(
+  Effect.gen(function*() {
+    const sandbox = yield* SandboxServer.SandboxServer
+    const env = liveEnv(sandbox.url)
+    const config = yield* configFrom(env)
+    return Server.layer(config).pipe(
+      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+    )
+  })
+).pipe(Layer.provideMerge(Sandbox.layerServer({ port: 0 })), Layer.provideMerge(Sandbox.layer(MultiApp.sandboxOptions)))
+
+describe("web-login: the multi-app page (live mode, WECHAT_COMPONENT_* set)", () => {
+  layer(liveApp, { excludeTestServices: true })((it) => {
+    it.effect("no login before WeChat's first push; after a push to the authorization-event URL, both accounts", () =>
+      Effect.gen(function*() {
+        const server = yield* WebLoginServer
+        const sandbox = yield* SandboxServer.SandboxServer
+        const browser = new Browser(server.url)
+        const page = yield* browser.get("/multi-app")
+        assert.strictEqual(page.status, 200)
+        assert.include(page.text, "登录 Shop")
+        assert.include(page.text, "登录 Club")
+        // no ticket yet: WeChat has not pushed one (ComponentTicketMissing), so no token can be had
+        const early = yield* login(browser, shop.appId, "alice")
+        assert.strictEqual(early.answer.status, 303)
+        assert.strictEqual(errorReason(early.answer.location), "server")
+        // WeChat's push, to the URL registered for the platform
+        const push = yield* sandboxControl(sandbox.url, "POST", "component/push", {
+          componentAppId,
+          infoType: "component_verify_ticket"
+        })
+        const delivered = yield* browser.request(
+          "POST",
+          `/wechat/component/events?${new URLSearchParams(push.query as Record<string, string>)}`,
+          { body: push.body as string, headers: { "content-type": "text/xml" } }
+        )
+        assert.strictEqual(delivered.text, "success")
+        for (const account of [shop, club]) {
+          const { answer } = yield* login(browser, account.appId, "alice")
+          assert.strictEqual(new URL(answer.location!).pathname, "/multi-app")
+          assert.strictEqual(textOf((yield* browser.get("/multi-app")).text, "multi-app-appid"), account.appId)
+        }
       }))
   })
 })
