@@ -230,8 +230,8 @@ describe("red team: junk and exotic arguments to the registry's service", () => 
     60_000
   )
 
-  // RED TEAM: open finding 5
-  it.skip(
+  // RED TEAM: finding 5, fixed (the registry reads a caller's options and callback once, guarded)
+  it.effect(
     "throwing getters, revoked Proxies and a hollow URL: a typed error, never a defect",
     () =>
       Effect.gen(function*() {

@@ -1,5 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { AppTokenStore, Component, StateToken, TokenStore, WeChatApps, WeChatConfig } from "@wxauth/core"
+import {
+  AppTokenStore,
+  Component,
+  StateToken,
+  TokenStore,
+  WeChatApps,
+  WeChatConfig,
+  type WeChatOAuth
+} from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
@@ -497,6 +505,55 @@ describe("WeChatApps: apps from a resolver", () => {
         assert.strictEqual(calls.length, 2)
       }).pipe(Effect.provide(registry({ resolve })))
     }))
+})
+
+describe("WeChatApps: a JavaScript caller's exotic values", () => {
+  const trap = () => {
+    throw new Error("trap")
+  }
+  const exotic = (): ReadonlyArray<readonly [string, unknown]> => {
+    const revoked = Proxy.revocable({}, {})
+    revoked.revoke()
+    return [
+      ["throwing getters", new Proxy({}, { get: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap })],
+      ["a revoked Proxy", revoked.proxy],
+      ["a URL whose href throws", Object.create(URL.prototype)],
+      ["URLSearchParams whose methods throw", Object.create(URLSearchParams.prototype)],
+      ["a Proxy of options whose redirectUri throws", new Proxy({ redirectUri }, { get: trap })]
+    ]
+  }
+
+  it.effect("throwing getters, revoked Proxies, hollow URLs: an InvalidArgument naming the argument, never a defect", () =>
+    Effect.gen(function*() {
+      const apps = yield* WeChatApps.WeChatApps
+      const calls: ReadonlyArray<readonly [string, (value: unknown) => Effect.Effect<unknown, unknown>]> = [
+        ["oauth", (v) => apps.oauth(v as string)],
+        ["miniProgram", (v) => apps.miniProgram(v as string)],
+        ["appToken", (v) => apps.appToken(v as string)],
+        ["authorizeUrl(appId)", (v) => apps.authorizeUrl(v as string, { redirectUri })],
+        ["authorizeUrl(options)", (v) => apps.authorizeUrl(a.appId, v as WeChatOAuth.AuthorizeOptions)],
+        ["websiteAuthorizeUrl(options)", (v) => apps.websiteAuthorizeUrl(a.appId, v as WeChatOAuth.AuthorizeOptions)],
+        ["handleCallback(callback)", (v) => apps.handleCallback(v as string)],
+        ["handleCallback(options)", (v) => apps.handleCallback(`${redirectUri}?code=c&state=s`, v as {})]
+      ]
+      for (const [name, call] of calls) {
+        for (const [label, value] of exotic()) {
+          let effect: Effect.Effect<unknown, unknown>
+          try {
+            effect = call(value)
+          } catch (error) {
+            assert.fail(`${name} with ${label} threw ${String(error)}`)
+          }
+          const exit = yield* Effect.exit(effect)
+          assert.isTrue(Exit.isFailure(exit), `${name} with ${label} fails`)
+          if (Exit.isFailure(exit)) {
+            assert.isFalse(Cause.isDie(exit.cause), `${name} with ${label}: ${Cause.pretty(exit.cause).split("\n")[0]}`)
+            const error = Option.getOrThrow(Cause.failureOption(exit.cause)) as { _tag: string }
+            assert.oneOf(error._tag, ["InvalidArgument", "StateMismatch"], `${name} with ${label}`)
+          }
+        }
+      }
+    }).pipe(Effect.provide(ListLayer)))
 })
 
 describe("WeChatApps.layer: the configuration is checked", () => {

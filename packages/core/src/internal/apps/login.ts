@@ -7,15 +7,55 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as StateToken from "../../StateToken.js"
 import type { AppError, LoginError, LoginResult } from "../../WeChatApps.js"
 import * as WeChatError from "../../WeChatError.js"
 import type * as WeChatOAuth from "../../WeChatOAuth.js"
 import * as Arguments from "../arguments.js"
-import { isOptionsObject, maxUrlLength, parseCallback } from "../oauth/authorize.js"
+import { maxUrlLength, parseCallback } from "../oauth/authorize.js"
 import type { Registry } from "./registry.js"
 
 const invalid = Arguments.fail
+
+const unreadable = (argument: string) =>
+  Either.left(Arguments.invalid(argument, "cannot be read (a getter threw, or the Proxy is revoked)"))
+
+/**
+ * A caller's options, each field read once into a plain object: a JavaScript caller's throwing
+ * getter or revoked Proxy is an `InvalidArgument`, never a defect later. `undefined` for none.
+ */
+const readOptions = (
+  argument: string,
+  value: unknown,
+  keys: ReadonlyArray<string>
+): Either.Either<Record<string, unknown> | undefined, WeChatError.InvalidArgument> => {
+  try {
+    if (value === undefined || value === null) return Either.right(undefined)
+    if (typeof value !== "object" || Array.isArray(value)) {
+      return Either.left(Arguments.invalid(argument, "must be an object"))
+    }
+    const fields: Record<string, unknown> = {}
+    for (const key of keys) fields[key] = (value as Record<string, unknown>)[key]
+    return Either.right(fields)
+  } catch {
+    return unreadable(argument)
+  }
+}
+
+/** The callback as a string or a fresh `URLSearchParams` (read once, here); anything else as it is, for `parseCallback`. */
+const readCallback = (callback: unknown): Either.Either<unknown, WeChatError.InvalidArgument> => {
+  try {
+    if (typeof callback === "string") return Either.right(callback)
+    if (callback instanceof URL) return Either.right(callback.href)
+    if (callback instanceof URLSearchParams) return Either.right(new URLSearchParams(callback.toString()))
+    return Either.right(callback)
+  } catch {
+    return unreadable("callback")
+  }
+}
+
+const authorizeKeys = ["redirectUri", "scope", "state", "returnTo", "binding"] as const
 
 /** @internal */
 export const make = (registry: Registry) => {
@@ -47,10 +87,11 @@ export const make = (registry: Registry) => {
   ) =>
   (appId: string, options: O): Effect.Effect<WeChatOAuth.AuthorizeUrl, AppError> =>
     Effect.gen(function*() {
-      if (!isOptionsObject(options)) return yield* invalid("options", "must be an object with a redirectUri")
-      const state = yield* stateFor(appId, options)
+      const fields = yield* readOptions("options", options, authorizeKeys)
+      if (fields === undefined) return yield* invalid("options", "must be an object with a redirectUri")
+      const state = yield* stateFor(appId, fields)
       const oauth = yield* registry.service("oauth", appId)
-      return yield* f(oauth, { ...options, state, returnTo: undefined, binding: undefined })
+      return yield* f(oauth, { ...fields, state, returnTo: undefined, binding: undefined } as unknown as O)
     }).pipe(Effect.withSpan(name, { captureStackTrace: false }))
 
   const authorizeUrl = urlWith<WeChatOAuth.AuthorizeOptions>(
@@ -72,9 +113,8 @@ export const make = (registry: Registry) => {
     options?: { readonly binding?: string | undefined }
   ): Effect.Effect<LoginResult, LoginError> =>
     Effect.gen(function*() {
-      const params = yield* parseCallback(callback)
-      const fields = Arguments.optionsOf(options)
-      if (fields === undefined) return yield* invalid("options", "must be an object")
+      const params = yield* parseCallback((yield* readCallback(callback)) as string)
+      const fields = (yield* readOptions("options", options, ["binding"])) ?? {}
       const problem = Arguments.checkOptionalText("binding", fields.binding, Arguments.maxBindingLength)
       if (problem !== undefined) return yield* problem
       const binding = fields.binding as string | undefined
