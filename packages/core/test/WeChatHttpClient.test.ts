@@ -485,6 +485,56 @@ describe("WeChatHttpClient", () => {
       yield* waitFor(() => server.closedSockets(1), "the aborted socket to close")
     }))
 
+  it.scopedLive("an interrupted request queued for a connection is never sent", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((req, res) => {
+        setTimeout(() => json(200, { ok: true })(req, res, ""), 300)
+      })
+      const client = yield* WeChatHttpClient.make({ timeout: "5 seconds", connections: 1 })
+      const first = yield* Effect.fork(client.get(`${server.url}/first`))
+      yield* waitFor(() => new Promise((resolve) => setTimeout(resolve, 50)), "the first request to go out")
+      const queued = yield* Effect.fork(client.get(`${server.url}/queued`))
+      yield* waitFor(() => new Promise((resolve) => setTimeout(resolve, 20)), "the second request to queue")
+      const { exit, millis } = yield* elapsedMillis(Fiber.interrupt(queued))
+      assert.isBelow(millis, 200)
+      assert.isTrue(Exit.isInterrupted(yield* exit))
+      assert.strictEqual((yield* Fiber.join(first)).status, 200)
+      yield* waitFor(() => new Promise((resolve) => setTimeout(resolve, 200)), "a moment")
+      assert.deepStrictEqual(server.seen.map((seen) => seen.url), ["/first"])
+    }))
+
+  it.scopedLive("a timeout around a call interrupts it, and the request is aborted", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(() => undefined)
+      const client = yield* WeChatHttpClient.make({ timeout: "10 seconds" })
+      const { exit, millis } = yield* elapsedMillis(
+        client.get(`${server.url}/pending`).pipe(Effect.timeout("150 millis"))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      assert.isBelow(millis, 900)
+      yield* waitFor(() => server.closedSockets(1), "the aborted socket to close")
+    }))
+
+  it.scopedLive("a call in an uninterruptible region is not aborted: interrupting waits for its answer", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((req, res) => {
+        setTimeout(() => json(200, { ok: true })(req, res, ""), 200)
+      })
+      const client = yield* WeChatHttpClient.make({ timeout: "5 seconds" })
+      let answer: unknown = undefined
+      const fiber = yield* Effect.fork(
+        Effect.uninterruptible(
+          Effect.flatMap(client.get(`${server.url}/slow`), (response) => response.json).pipe(
+            Effect.tap((body) => Effect.sync(() => answer = body))
+          )
+        )
+      )
+      yield* waitFor(() => new Promise((resolve) => setTimeout(resolve, 50)), "the request to go out")
+      const { millis } = yield* elapsedMillis(Fiber.interrupt(fiber))
+      assert.isAtLeast(millis, 100, "the interruption waited for the region to end")
+      assert.deepStrictEqual(answer, { ok: true })
+    }))
+
   it.scopedLive("the proxy option sends requests through an HTTP proxy", () =>
     Effect.gen(function*() {
       const target = yield* serve(json(200, userInfo))
