@@ -151,11 +151,12 @@ export const make = (
         Component.ticketFields
       )
 
-    const pushTicket: SandboxService["pushTicket"] = ({ componentAppId }) =>
-      receiverOf(componentAppId).pipe(
-        Effect.zipRight(ticketPush(componentAppId)),
-        Effect.flatMap((push) => send(push, undefined))
-      )
+    const pushTicket: SandboxService["pushTicket"] = (input) =>
+      Effect.flatMap(controlOptions(input, ["componentAppId"]), ({ componentAppId }) =>
+        receiverOf(componentAppId).pipe(
+          Effect.zipRight(ticketPush(componentAppId)),
+          Effect.flatMap((push) => send(push, undefined))
+        ))
 
     const grantPush = (
       infoType: "authorized" | "updateauthorized",
@@ -180,8 +181,40 @@ export const make = (
         () => Component.unauthorizedFields(appId)
       )
 
+    /**
+     * The fields of a component control's options, read once: a `SandboxError` (never a throw) when
+     * the input is not an object, or a field that must be a string is not one.
+     */
+    const controlOptions = <K extends "componentAppId" | "appId">(
+      input: unknown,
+      names: ReadonlyArray<K>
+    ): Effect.Effect<Record<K, string> & { readonly refuse?: unknown }, SandboxError> => {
+      try {
+        if (typeof input !== "object" || input === null) return Effect.fail(toError("expected an object of options"))
+        const fields = input as Record<string, unknown>
+        const out: Record<string, unknown> = { refuse: fields.refuse }
+        for (const name of names) {
+          const value = fields[name]
+          if (typeof value !== "string") return Effect.fail(toError(`${name} must be a string`))
+          out[name] = value
+        }
+        return Effect.succeed(out as Record<K, string> & { readonly refuse?: unknown })
+      } catch {
+        return Effect.fail(toError("expected an object of options"))
+      }
+    }
+
+    const decodePush = (input: unknown) => {
+      try {
+        return Schemas.orFail(Schemas.decode(Schemas.ComponentPushBody, input), toError)
+      } catch {
+        // a Proxy whose traps throw
+        return Effect.fail(toError("expected an object of options"))
+      }
+    }
+
     const componentPush: SandboxService["componentPush"] = (input) =>
-      Effect.flatMap(Schemas.orFail(Schemas.decode(Schemas.ComponentPushBody, input), toError), (options) => {
+      Effect.flatMap(decodePush(input), (options) => {
         const { appId, componentAppId, forge, infoType } = options
         if (infoType !== "component_verify_ticket" && appId === undefined) {
           return Effect.fail(toError(`an ${infoType} push needs the authorizer's appId`))
@@ -235,34 +268,60 @@ export const make = (
       components: config.components,
       componentPush,
       pushTicket,
-      authorize: ({ appId, componentAppId }) =>
-        receiverOf(componentAppId).pipe(
-          Effect.zipRight(grantPush("authorized", componentAppId, appId)),
-          Effect.flatMap((push) => send(push, appId))
+      authorize: (input) =>
+        Effect.flatMap(controlOptions(input, ["componentAppId", "appId"]), ({ appId, componentAppId }) =>
+          receiverOf(componentAppId).pipe(
+            Effect.zipRight(grantPush("authorized", componentAppId, appId)),
+            Effect.flatMap((push) =>
+              send(push, appId)
+            )
+          )),
+      updateAuthorization: (input) =>
+        Effect.flatMap(controlOptions(input, ["componentAppId", "appId"]), ({ appId, componentAppId }) =>
+          receiverOf(componentAppId).pipe(
+            Effect.zipRight(grantPush("updateauthorized", componentAppId, appId)),
+            Effect.flatMap((push) =>
+              send(push, appId)
+            )
+          )),
+      unauthorize: (input) =>
+        Effect.flatMap(controlOptions(input, ["componentAppId", "appId"]), ({ appId, componentAppId }) =>
+          receiverOf(componentAppId).pipe(
+            Effect.zipRight(unauthorizedPush(componentAppId, appId)),
+            Effect.flatMap((push) =>
+              send(push, appId)
+            )
+          )),
+      componentPushes: (input) =>
+        Effect.flatMap(controlOptions(input, ["componentAppId"]), ({ componentAppId }) =>
+          Effect.zipRight(
+            platformOf(componentAppId),
+            Effect.map(Ref.get(pushLog), (log) =>
+              log.get(componentAppId) ?? [])
+          )),
+      componentTokenUsage: (input) =>
+        Effect.flatMap(
+          controlOptions(input, ["componentAppId"]),
+          ({ componentAppId }) =>
+            Schemas.orFail(engine.components.usage(componentAppId), toError)
         ),
-      updateAuthorization: ({ appId, componentAppId }) =>
-        receiverOf(componentAppId).pipe(
-          Effect.zipRight(grantPush("updateauthorized", componentAppId, appId)),
-          Effect.flatMap((push) => send(push, appId))
+      setComponentIpWhitelist: (input) =>
+        Effect.flatMap(
+          controlOptions(input, ["componentAppId"]),
+          ({ componentAppId, refuse }) =>
+            Schemas.orFail(engine.components.setRefuseIp(componentAppId, refuse === true), toError)
         ),
-      unauthorize: ({ appId, componentAppId }) =>
-        receiverOf(componentAppId).pipe(
-          Effect.zipRight(unauthorizedPush(componentAppId, appId)),
-          Effect.flatMap((push) => send(push, appId))
+      revokeAuthorizerRefreshToken: (input) =>
+        Effect.flatMap(
+          controlOptions(input, ["componentAppId", "appId"]),
+          ({ appId, componentAppId }) =>
+            Schemas.orFail(engine.components.revokeRefreshToken(componentAppId, appId), toError)
         ),
-      componentPushes: ({ componentAppId }) =>
-        Effect.zipRight(
-          platformOf(componentAppId),
-          Effect.map(Ref.get(pushLog), (log) => log.get(componentAppId) ?? [])
+      revokeComponentToken: (input) =>
+        Effect.flatMap(
+          controlOptions(input, ["componentAppId"]),
+          ({ componentAppId }) => withNow((now) => engine.components.revokeTokens(componentAppId, now))
         ),
-      componentTokenUsage: ({ componentAppId }) =>
-        Effect.suspend(() => Schemas.orFail(engine.components.usage(componentAppId), toError)),
-      setComponentIpWhitelist: ({ componentAppId, refuse }) =>
-        Effect.suspend(() => Schemas.orFail(engine.components.setRefuseIp(componentAppId, refuse === true), toError)),
-      revokeAuthorizerRefreshToken: ({ appId, componentAppId }) =>
-        Effect.suspend(() => Schemas.orFail(engine.components.revokeRefreshToken(componentAppId, appId), toError)),
-      revokeComponentToken: ({ componentAppId }) =>
-        withNow((now) => engine.components.revokeTokens(componentAppId, now)),
       appTokenUsage: (options) => withNow((now) => engine.appTokens.usage(options.appId, now)),
       injectFault: (fault) =>
         Effect.flatMap(
