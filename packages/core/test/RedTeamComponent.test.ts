@@ -24,6 +24,8 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import { createRequire } from "node:module"
+import * as V8 from "node:v8"
+import * as Vm from "node:vm"
 import { managedMini, managedOfficial, platform } from "./componentFixtures.js"
 
 const require = createRequire(import.meta.url)
@@ -35,6 +37,9 @@ const WXBizMsgCrypt: new(token: string, encodingAesKey: string, id: string) => W
   "wechat-crypto"
 )
 const wechat = new WXBizMsgCrypt(platform.token, platform.encodingAesKey, platform.componentAppId)
+
+V8.setFlagsFromString("--expose-gc")
+const gc: () => void = Vm.runInNewContext("gc")
 
 /** 2023-11-14 */
 const start = 1_700_000_000_000
@@ -849,5 +854,29 @@ describe("red team: a hostile WeChat on the component endpoints", () => {
         assert.deepStrictEqual([...exchange.problems, ...code2Session.problems], [])
       }),
     300_000
+  )
+})
+
+describe("red team: memory of the authorizer tokens", () => {
+  // RED TEAM: open finding 7 (live)
+  it.skip(
+    "the authorizers' AppToken services the platform keeps (at most 100,000) fit in 256 MiB",
+    () =>
+      Effect.gen(function*() {
+        const component = yield* Component.Component
+        const heap = () => {
+          gc()
+          gc()
+          return process.memoryUsage().heapUsed
+        }
+        const apps = 2_000
+        const before = heap()
+        for (let i = 0; i < apps; i++) yield* component.appToken(`wxmemory${String(i).padStart(10, "0")}`)
+        const perApp = (heap() - before) / apps
+        const atCap = (perApp * 100_000) / (1024 * 1024)
+        console.log(`red team: ${perApp.toFixed(0)} bytes per authorizer AppToken, ${atCap.toFixed(0)} MiB at the cap`)
+        assert.isBelow(atCap, 256, `${perApp.toFixed(0)} bytes per app: ${atCap.toFixed(0)} MiB at 100,000 apps`)
+      }).pipe(Effect.provide(ComponentLive)),
+    120_000
   )
 })
