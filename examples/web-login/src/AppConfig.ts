@@ -3,12 +3,13 @@
  * in demo mode: a sandbox WeChat starts in-process as a real HTTP server and its default apps are
  * used, so no WeChat account is needed. With real credentials the same app talks to WeChat.
  */
-import type { WeChatConfig } from "@wxauth/core"
+import type { WeChatLogin } from "@wxauth/http"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import * as Path from "node:path"
 import * as Url from "node:url"
 
@@ -25,13 +26,16 @@ export type Mode =
   | { readonly _tag: "Demo"; readonly sandboxPort: number }
   | {
     readonly _tag: "Live"
-    readonly officialAccount: WeChatConfig.Options
-    readonly website: Option.Option<WeChatConfig.Options>
-    readonly miniProgram: Option.Option<WeChatConfig.Options>
+    readonly officialAccount: WeChatLogin.AppBaseOptions
+    readonly website: Option.Option<WeChatLogin.AppBaseOptions>
+    readonly miniProgram: Option.Option<WeChatLogin.AppBaseOptions>
     readonly sandboxUrl: Option.Option<string>
   }
 
-/** Where tokens are kept: a SQLite file (the default) or process memory. */
+/**
+ * Where tokens, the app access token, sessions and the app's users are kept: a SQLite file (the
+ * default) or process memory.
+ */
 export type Store =
   | { readonly _tag: "Sqlite"; readonly filename: string }
   | { readonly _tag: "Memory" }
@@ -48,8 +52,8 @@ export interface AppConfig {
    * `X-Forwarded-Proto` for https), and live mode logs a warning at start.
    */
   readonly publicUrl: Option.Option<string>
-  /** Signs session cookies. Without it a random secret is made per process (sessions end on restart). */
-  readonly sessionSecret: Option.Option<Redacted.Redacted<string>>
+  /** How long a browser session lasts after login. */
+  readonly sessionTtl: Duration.Duration
   readonly store: Store
 }
 
@@ -107,7 +111,7 @@ const wechatApp = (idName: string, secretName: string) =>
  * | `SANDBOX_PORT` | demo mode: the in-process sandbox's port (default: any free port) |
  * | `PORT`, `HOST` | where the app listens (default 3000 on 127.0.0.1) |
  * | `PUBLIC_URL` | the app's public origin, for `redirect_uri` |
- * | `SESSION_SECRET` | signs session cookies (at least 32 characters) |
+ * | `SESSION_TTL` | how long a browser session lasts, e.g. `24 hours` (the default) |
  * | `TOKEN_STORE`, `SQLITE_FILE` | `sqlite` (default, at `SQLITE_FILE`) or `memory` |
  */
 export const load: Effect.Effect<AppConfig, ConfigError.ConfigError> = Effect.gen(function*() {
@@ -117,10 +121,13 @@ export const load: Effect.Effect<AppConfig, ConfigError.ConfigError> = Effect.ge
   const publicUrl = Option.isSome(publicUrlText)
     ? Option.some(yield* origin("PUBLIC_URL", publicUrlText.value))
     : Option.none()
-  const sessionSecret = yield* optionalSecret("SESSION_SECRET")
-  if (Option.isSome(sessionSecret) && Redacted.value(sessionSecret.value).length < 32) {
-    return yield* invalid("SESSION_SECRET", "must be at least 32 characters")
-  }
+  const sessionTtl = yield* Config.duration("SESSION_TTL").pipe(
+    Config.validate({
+      message: "Expected a duration from 1 second to 400 days, e.g. 24 hours",
+      validation: (d) => Duration.between(d, { minimum: Duration.seconds(1), maximum: Duration.days(400) })
+    }),
+    Config.withDefault(Duration.hours(24))
+  )
   const storeKind = yield* Config.literal("sqlite", "memory")("TOKEN_STORE").pipe(Config.withDefault("sqlite"))
   const store: Store = storeKind === "memory"
     ? { _tag: "Memory" }
@@ -132,7 +139,7 @@ export const load: Effect.Effect<AppConfig, ConfigError.ConfigError> = Effect.ge
   const official = yield* wechatApp("WECHAT_APP_ID", "WECHAT_APP_SECRET")
   if (Option.isNone(official)) {
     const sandboxPort = yield* portConfig("SANDBOX_PORT").pipe(Config.withDefault(0))
-    return { mode: { _tag: "Demo", sandboxPort }, port, host, publicUrl, sessionSecret, store }
+    return { mode: { _tag: "Demo", sandboxPort }, port, host, publicUrl, sessionTtl, store }
   }
   const hosts = {
     apiBaseUrl: Option.getOrUndefined(yield* optional("WECHAT_API_BASE_URL")),
@@ -156,7 +163,7 @@ export const load: Effect.Effect<AppConfig, ConfigError.ConfigError> = Effect.ge
     port,
     host,
     publicUrl,
-    sessionSecret,
+    sessionTtl,
     store
   }
 })

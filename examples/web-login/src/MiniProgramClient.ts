@@ -4,13 +4,15 @@
  * WeChat, and the two things only WeChat's client can give it, played by the sandbox's `/__sandbox/`
  * controls over HTTP:
  *
- * - `wx.login()`'s code (`/__sandbox/miniprogram/login`): exchanged on the server for the openid
- *   (`MiniProgram.code2Session`);
+ * - `wx.login()`'s code (`/__sandbox/miniprogram/login`): posted to `@wxauth/http`'s
+ *   `POST /api/wechat/mini-program/<app>/login`, which exchanges it (`code2Session`) and answers a
+ *   session token;
  * - the code of the `getPhoneNumber` button (`<button open-type="getPhoneNumber">`, after the user
- *   agrees; `/__sandbox/miniprogram/phonecode`): exchanged on the server for the phone number
- *   (`MiniProgram.getPhoneNumber`, with the app access token).
+ *   agrees; `/__sandbox/miniprogram/phonecode`): posted with that token to
+ *   `POST /api/wechat/mini-program/<app>/phone-number`, which asks WeChat for the phone number
+ *   (`getPhoneNumber`, with the app access token).
  *
- * Both codes are single-use and live 5 minutes. The page never shows them.
+ * Both codes are single-use and live 5 minutes. The page never shows them, nor the token.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -39,6 +41,9 @@ const timeout = Duration.seconds(3)
 
 /** A test user id as the sandbox names them: what the page may ask a code for. */
 export const UserId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/))
+
+/** What the page posts for a code: the test user the phone is logged in with. */
+export const UserBody = Schema.Struct({ user: UserId })
 
 /** The sandbox's test users (the WeChat accounts the simulated phone can be logged in with). */
 export const users = (sandboxUrl: string): Effect.Effect<ReadonlyArray<SandboxUser>, never, HttpClient.HttpClient> =>
@@ -88,21 +93,20 @@ export const phoneCode = (
 
 /**
  * The page's script (`/mini-program/client.js`, the only script this site serves). It does what the
- * mini program's JavaScript would: on the button, `wx.login()` and the button's phone code (here
- * from `/mini-program/wx/*`, WeChat's side), then one `POST /api/mini-program/login` with both codes,
- * as a mini program's `wx.request` would, and it shows the answer. Text goes in with `textContent`
- * only; the codes are never shown.
+ * mini program's JavaScript would: on the button, `wx.login()` (here from `/mini-program/wx/*`,
+ * WeChat's side), the login (`POST` of its code to the endpoint in the page's `data-login`: a
+ * session token, kept in memory as a mini program keeps it in storage), then the button's phone
+ * code, posted with `Authorization: Bearer <token>` to `data-phone-number`, as `wx.request` would
+ * (no cookies). It shows the answers with `textContent` only; the codes and the token never.
  */
 export const script = `// wxauth example: a simulated mini program (see src/MiniProgramClient.ts)
 const byId = (id) => document.getElementById(id)
+const endpoints = byId("mini-program").dataset
 
-const postJson = async (path, body) => {
-  const response = await fetch(path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-    credentials: "same-origin"
-  })
+const postJson = async (path, body, token) => {
+  const headers = { "content-type": "application/json" }
+  if (token !== undefined) headers.authorization = "Bearer " + token
+  const response = await fetch(path, { method: "POST", headers, body: JSON.stringify(body), credentials: "omit" })
   const data = await response.json().catch(() => ({}))
   return { ok: response.ok, status: response.status, data }
 }
@@ -137,19 +141,23 @@ const run = async () => {
   byId("mini-error").hidden = true
   try {
     const user = document.querySelector("input[name=user]:checked")?.value
-    const login = await wx.login(user)
-    if (!login.ok) return failed("wx.login()", login)
+    const code = await wx.login(user)
+    if (!code.ok) return failed("wx.login()", code)
     step("wx.login() → 登录 code (single-use, 5 min; not shown)", "done")
-    const phone = await wx.getPhoneNumber(user)
-    if (!phone.ok) return failed("getPhoneNumber", phone)
+    const login = await postJson(endpoints.login, { code: code.data.code })
+    if (!login.ok) return failed("POST " + endpoints.login, login)
+    step("POST " + endpoints.login + " → code2Session on the server: a session token (not shown)", "done")
+    const phoneCode = await wx.getPhoneNumber(user)
+    if (!phoneCode.ok) return failed("getPhoneNumber", phoneCode)
     step("getPhoneNumber 按钮 → 手机号 code (single-use, 5 min; not shown)", "done")
-    const answer = await postJson("/api/mini-program/login", { loginCode: login.data.code, phoneCode: phone.data.code })
-    if (!answer.ok) return failed("POST /api/mini-program/login", answer)
-    step("POST /api/mini-program/login → code2Session + getPhoneNumber on the server", "done")
-    byId("mini-openid").textContent = answer.data.openid
-    byId("mini-unionid").textContent = answer.data.unionid ?? "— (not bound to an Open Platform account)"
-    byId("mini-phone").textContent = answer.data.phoneNumber
-    byId("mini-country").textContent = "+" + answer.data.countryCode
+    const phone = await postJson(endpoints.phoneNumber, { code: phoneCode.data.code }, login.data.token)
+    if (!phone.ok) return failed("POST " + endpoints.phoneNumber, phone)
+    step("POST " + endpoints.phoneNumber + " (Bearer token) → getPhoneNumber on the server", "done")
+    byId("mini-openid").textContent = login.data.openid
+    byId("mini-unionid").textContent = login.data.unionid ?? "— (not bound to an Open Platform account)"
+    byId("mini-user-id").textContent = login.data.userId ?? "—"
+    byId("mini-phone").textContent = phone.data.phoneNumber
+    byId("mini-country").textContent = "+" + phone.data.countryCode
     byId("mini-result").hidden = false
   } catch (error) {
     failed("network", { status: 0, data: {} })

@@ -1,37 +1,34 @@
 /**
  * The multi-app page: two official accounts that authorized one third-party platform, logged in to
- * through one `WeChatApps` registry and one callback URL. The state of each login carries the
- * account's appid (signed with the registry's state secret), and the callback finds the account
- * from it; the platform calls WeChat for both accounts with its component access token.
+ * through `@wxauth/http`'s registry mode: the `WeChatApps` registry of core holds the accounts
+ * (`component: true`), and the login serves each at `/login/<appid>` (its callback
+ * `/login/<appid>/callback`). The platform calls WeChat for both accounts with its component access
+ * token; a callback's `appid` must be the account's, and the state is signed with the registry's
+ * key for that account. Sessions are the site's own (`wxauth_session`): a login here is a login to
+ * the site, through that account.
  *
  * | route | what it does |
  * |---|---|
- * | `GET /multi-app` | the two accounts' login buttons; who is logged in, to which account |
- * | `GET /multi-app/login?app=` | a fresh binding cookie, then the account's consent page (`component_appid` in it) |
- * | `GET /multi-app/callback` | `WeChatApps.handleCallback`: the account from the state, a session of this page, leave at once |
- * | `POST /multi-app/logout` | end this page's session, forget the token |
+ * | `GET /multi-app` | the accounts' login links (`/login/<appid>?returnTo=/multi-app`); who is logged in, to which account |
  * | `POST /wechat/component/events` | the platform's authorization-event URL: WeChat's pushes (`Component.makeHttpApp`) |
  *
- * In demo mode the sandbox plays the platform and its two accounts; its first ticket is accepted at
- * start (WeChat's first push). In live mode the page is on when `WECHAT_COMPONENT_APP_ID`,
- * `WECHAT_COMPONENT_APP_SECRET`, `WECHAT_COMPONENT_TOKEN`, `WECHAT_COMPONENT_AES_KEY` and
- * `WECHAT_COMPONENT_APPS` (`appid:name,appid:name`) are set. Its sessions are its own (in memory,
- * a signed random id in a cookie of its own), so the rest of the example is unchanged.
+ * An official account logs in inside WeChat: on another browser the login shows `@wxauth/http`'s
+ * "open in WeChat" page. In demo mode the sandbox plays the platform and its two accounts; its first
+ * ticket is accepted at start (WeChat's first push). In live mode the page is on when
+ * `WECHAT_COMPONENT_APP_ID`, `WECHAT_COMPONENT_APP_SECRET`, `WECHAT_COMPONENT_TOKEN`,
+ * `WECHAT_COMPONENT_AES_KEY` and `WECHAT_COMPONENT_APPS` (`appid:name,appid:name`) are set.
  */
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type { AppTokenStore, TokenStore } from "@wxauth/core"
-import { Component, WeChatApps, WeChatError } from "@wxauth/core"
+import { Component, WeChatApps } from "@wxauth/core"
+import type { WeChatLogin } from "@wxauth/http"
 import type { Sandbox } from "@wxauth/sandbox"
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -40,10 +37,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import type * as AppConfig from "./AppConfig.js"
-import * as Pages from "./Pages.js"
-import * as Problems from "./Problems.js"
-import * as Session from "./Session.js"
-import { WebLogin } from "./WebLogin.js"
+import { escapeHtml } from "./Pages.js"
 
 // -------------------------------------------------------------------------------------------------
 // configuration
@@ -106,25 +100,13 @@ const accountsConfig = Config.string("WECHAT_COMPONENT_APPS").pipe(
 // the service
 // -------------------------------------------------------------------------------------------------
 
-/** Who is logged in on this page, until when. */
-interface PageSession {
-  readonly appId: string
-  readonly openid: string
-  readonly expiresAt: number
-}
-
-/** The page's platform: its accounts, the registry, the push route, the page's sessions. */
+/** The page's platform: its accounts, the registry, the push route. */
 export interface Platform {
   readonly componentAppId: string
   readonly accounts: ReadonlyArray<Account>
   readonly registry: WeChatApps.WeChatAppsShape
   /** The authorization-event URL's handler. */
   readonly events: HttpApp.Default
-  readonly sessions: {
-    readonly create: (session: PageSession) => Effect.Effect<string>
-    readonly get: (id: string) => Effect.Effect<Option.Option<PageSession>>
-    readonly remove: (id: string) => Effect.Effect<void>
-  }
 }
 
 /** The page's service: `None` when no platform is configured (the page answers 404). */
@@ -132,27 +114,6 @@ export class MultiApp extends Context.Tag("@wxauth/example-web-login/MultiApp")<
   MultiApp,
   Option.Option<Platform>
 >() {}
-
-/** The page's sessions, in memory: at most 10,000, under a hash of their id. */
-const makeSessions = (): Platform["sessions"] => {
-  const sessions = new Map<string, PageSession>()
-  const keyOf = (id: string) => Crypto.createHash("sha256").update(id).digest("hex")
-  return {
-    create: (session) =>
-      Effect.sync(() => {
-        const id = Session.newSessionId()
-        sessions.set(keyOf(id), session)
-        if (sessions.size > 10_000) sessions.delete(sessions.keys().next().value!)
-        return id
-      }),
-    get: (id) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const session = sessions.get(keyOf(id))
-        return session !== undefined && session.expiresAt > now ? Option.some(session) : Option.none()
-      }),
-    remove: (id) => Effect.sync(() => void sessions.delete(keyOf(id)))
-  }
-}
 
 /** What the sandbox builds as WeChat's push (`/__sandbox/component/push`): its query and body. */
 const SandboxPush = Schema.Struct({
@@ -199,7 +160,7 @@ const settings = (
       return Option.some<Settings>({
         component: { ...demoPlatform, apiBaseUrl: url, openBaseUrl: url },
         accounts: demoAccounts,
-        // a random state secret: logins in progress end with the process, as sessions do
+        // a random state secret: logins in progress end with the process
         stateSecret: Redacted.make(Crypto.randomBytes(32).toString("base64url"))
       })
     }
@@ -232,17 +193,17 @@ const settings = (
  * (`component: true`), on the example's token stores and HTTP client.
  */
 export const layer = (
-  config: AppConfig.AppConfig
+  config: AppConfig.AppConfig,
+  sandboxUrl: Option.Option<string>
 ): Layer.Layer<
   MultiApp,
   ConfigError.ConfigError,
-  WebLogin | HttpClient.HttpClient | TokenStore.TokenStore | AppTokenStore.AppTokenStore
+  HttpClient.HttpClient | TokenStore.TokenStore | AppTokenStore.AppTokenStore
 > =>
   Layer.scoped(
     MultiApp,
     Effect.gen(function*() {
-      const web = yield* WebLogin
-      const found = yield* settings(config, web.sandboxUrl)
+      const found = yield* settings(config, sandboxUrl)
       if (Option.isNone(found)) return Option.none()
       const { accounts, component, stateSecret } = found.value
       const context = yield* Layer.build(
@@ -251,255 +212,72 @@ export const layer = (
           { stateSecret }
         ).pipe(Layer.provideMerge(Component.layer(component)))
       )
-      const registry = Context.get(context, WeChatApps.WeChatApps)
       const events = yield* Component.makeHttpApp().pipe(Effect.provide(context))
-      if (config.mode._tag === "Demo" && Option.isSome(web.sandboxUrl)) {
-        yield* firstTicket(web.sandboxUrl.value, component.componentAppId).pipe(Effect.provide(context))
+      if (config.mode._tag === "Demo" && Option.isSome(sandboxUrl)) {
+        yield* firstTicket(sandboxUrl.value, component.componentAppId).pipe(Effect.provide(context))
       }
       return Option.some<Platform>({
         componentAppId: component.componentAppId,
         accounts,
-        registry,
-        events,
-        sessions: makeSessions()
+        registry: Context.get(context, WeChatApps.WeChatApps),
+        events
       })
     })
   )
 
+/**
+ * The login's registry mode for the platform's accounts: each logs in as an official account at
+ * `/login/<appid>`; any other appid is none of the login's (404).
+ */
+export const registryOptions = (platform: Platform): WeChatLogin.RegistryOptions => ({
+  kindOf: (appId) =>
+    Effect.succeed(platform.accounts.some((account) => account.appId === appId) ? "officialAccount" : undefined),
+  scope: "snsapi_userinfo"
+})
+
 // -------------------------------------------------------------------------------------------------
-// routes
+// the page
 // -------------------------------------------------------------------------------------------------
 
-/** The platform, when the page is on (the service may also be absent: a test of other pages). */
-const platform = Effect.map(Effect.serviceOption(MultiApp), Option.flatten)
-
-const leaveCallback: Readonly<Record<string, string>> = { "referrer-policy": "no-referrer" }
-
-/** The origin this site is reached at: `PUBLIC_URL`, or the request's own. */
-const siteOrigin = Effect.gen(function*() {
-  const web = yield* WebLogin
-  const request = yield* HttpServerRequest.HttpServerRequest
-  return Option.getOrElse(
-    web.publicUrl,
-    () =>
-      Option.match(HttpServerRequest.toURL(request), { onNone: () => "http://localhost", onSome: (url) => url.origin })
-  )
-})
-
-/** The cookies: the example's binding cookie, and this page's own session cookie. */
-const cookies = Effect.map(siteOrigin, (origin) => {
-  const secure = origin.startsWith("https:")
-  return {
-    binding: Session.cookieNames(secure).binding,
-    session: secure ? "__Host-wxauth_multi_app" : "wxauth_multi_app",
-    options: Session.cookieOptions(secure)
-  }
-})
-
-/** This page's session id, when the cookie is ours. */
-const sessionId = Effect.gen(function*() {
-  const web = yield* WebLogin
-  const request = yield* HttpServerRequest.HttpServerRequest
-  return Session.verify(web.sessionKey, request.cookies[(yield* cookies).session])
-})
-
-const htmlPage = (body: string, status = 200) =>
-  HttpServerResponse.text(body, { status, contentType: "text/html; charset=utf-8" })
-
-const notFound = Effect.succeed(htmlPage(
-  Pages.problem({
-    problem: Problems.problems["not-found"],
-    app: "officialAccount",
-    loggedIn: false,
-    dev: Option.none()
-  }),
-  404
-))
-
-/** The page of a failure: an app the registry does not know is a state problem (the state named it). */
-const problemOf = (error: WeChatError.WeChatError): Problems.Problem =>
-  error._tag === "UnknownApp" ? Problems.problems.state : Problems.fromError(error)
-
-/** Logs a failure (its tag and errcode only) and sends the browser to the error page. */
-const failure = (error: WeChatError.WeChatError, headers: Record<string, string> = {}) =>
-  Effect.gen(function*() {
-    const problem = problemOf(error)
-    yield* Effect.logWarning("web-login: a multi-app login step failed").pipe(
-      Effect.annotateLogs({
-        error: error._tag,
-        ...(WeChatError.isWeChatApiError(error) ? { errcode: error.errcode } : {}),
-        page: problem.reason
-      })
-    )
-    return HttpServerResponse.redirect(`/error?reason=${problem.reason}`, { status: 303, headers })
-  })
-
-/** Who is logged in on the page, with their nickname when WeChat gave it. */
-interface PageLogin {
-  readonly session: PageSession
+/** Who is logged in through one of the accounts, with their nickname when WeChat gave it. */
+export interface PageLogin {
+  readonly account: Account
+  readonly openid: string
   readonly nickname: Option.Option<string>
 }
 
-const accountPage = (platform: Platform, login: Option.Option<PageLogin>) => {
-  const account = (appId: string) => platform.accounts.find((a) => a.appId === appId)
+/** The page's body. */
+export const page = (
+  platform: Platform,
+  login: Option.Option<PageLogin>,
+  paths: WeChatLogin.Paths
+): string => {
   const loggedIn = Option.match(login, {
     onNone: () => "",
-    onSome: ({ nickname, session }) =>
-      `<div class="notice" id="multi-app-logged-in">你已登录 <b id="multi-app-account">${
-        Pages.escapeHtml(account(session.appId)?.name ?? session.appId)
-      }</b>${
+    onSome: ({ account, nickname, openid }) =>
+      `<div class="notice" id="multi-app-logged-in">你已登录 <b id="multi-app-account">${escapeHtml(account.name)}</b>${
         Option.match(nickname, {
           onNone: () => "",
-          onSome: (n) => `，昵称 <b id="multi-app-nickname">${Pages.escapeHtml(n)}</b>`
+          onSome: (n) => `，昵称 <b id="multi-app-nickname">${escapeHtml(n)}</b>`
         })
       } · You are logged in to this account.
-<dl><dt>appid</dt><dd><code id="multi-app-appid">${Pages.escapeHtml(session.appId)}</code></dd>
-<dt>openid</dt><dd><code id="multi-app-openid">${Pages.escapeHtml(session.openid)}</code></dd></dl>
-<form method="post" action="/multi-app/logout"><button class="btn danger" id="multi-app-logout" type="submit">退出登录<small>Log out of this account</small></button></form></div>`
+<dl><dt>appid</dt><dd><code id="multi-app-appid">${escapeHtml(account.appId)}</code></dd>
+<dt>openid</dt><dd><code id="multi-app-openid">${escapeHtml(openid)}</code></dd></dl>
+<form method="post" action="${paths.logout}"><button class="btn danger" id="multi-app-logout" type="submit">退出登录<small>Log out</small></button></form></div>`
   })
   const buttons = platform.accounts.map((a) =>
-    `<a class="btn primary" id="multi-app-login-${Pages.escapeHtml(a.appId)}" href="/multi-app/login?app=${
-      encodeURIComponent(a.appId)
-    }">登录 ${Pages.escapeHtml(a.name)}<small>Log in to ${Pages.escapeHtml(a.appId)} · snsapi_userinfo</small></a>`
+    `<a class="btn primary" id="multi-app-login-${escapeHtml(a.appId)}" href="${
+      escapeHtml(paths.login(a.appId, "/multi-app"))
+    }">登录 ${escapeHtml(a.name)}<small>Log in to ${escapeHtml(a.appId)} · snsapi_userinfo</small></a>`
   ).join("\n")
   return `<h1>多个公众号 · Many official accounts</h1>
 <p class="en">Official accounts that authorized one third-party platform (<code id="multi-app-platform">${
-    Pages.escapeHtml(platform.componentAppId)
+    escapeHtml(platform.componentAppId)
   }</code>), logged in to through one <code>WeChatApps</code> registry.</p>
 ${loggedIn}
-<p>所有公众号共用一个回调地址 <code>/multi-app/callback</code>：登录时 state 中带有公众号的 appid（已签名），回调据此找到公众号，微信回调中的 appid 必须与之一致。平台用自己的 component_access_token 为各公众号换取用户令牌。</p>
-<p class="muted">One callback URL serves every account: the login's state carries the account's appid (signed), the callback finds the account from it, and WeChat's <code>appid</code> parameter must agree. The platform exchanges the codes of every account with its one component access token. Its authorization-event URL is <code>POST /wechat/component/events</code>.</p>
+<p>每个公众号的登录地址是 <code>/login/&lt;appid&gt;</code>，回调地址是 <code>/login/&lt;appid&gt;/callback</code>。平台用自己的 component_access_token 为各公众号换取用户令牌；回调中微信给出的 appid 必须是该公众号的。公众号的网页授权只能在微信中打开。</p>
+<p class="muted">Each account logs in at <code>/login/&lt;appid&gt;</code> (its callback <code>/login/&lt;appid&gt;/callback</code>), served by <code>@wxauth/http</code> from the registry. The platform exchanges the codes of every account with its one component access token, and WeChat's <code>appid</code> in a callback must be the account's. Official accounts log in inside WeChat: other browsers get a page that says to open the link there. The platform's authorization-event URL is <code>POST /wechat/component/events</code>.</p>
 <div class="actions">
 ${buttons}
 </div>`
 }
-
-/** `GET /multi-app`. */
-const page = Effect.gen(function*() {
-  const found = yield* platform
-  if (Option.isNone(found)) return yield* notFound
-  const web = yield* WebLogin
-  const id = yield* sessionId
-  const session = Option.isSome(id) ? yield* found.value.sessions.get(id.value) : Option.none<PageSession>()
-  const login = yield* Option.match(session, {
-    onNone: () => Effect.succeed(Option.none<PageLogin>()),
-    onSome: (session) =>
-      Effect.gen(function*() {
-        const cached = yield* web.profiles.get(session.appId, session.openid)
-        const profile = Option.isSome(cached)
-          ? Option.some(cached.value.user)
-          : yield* Effect.flatMap(found.value.registry.oauth(session.appId), (oauth) => oauth.getUser(session.openid))
-            .pipe(
-              Effect.tap((user) =>
-                Effect.flatMap(Clock.currentTimeMillis, (fetchedAt) =>
-                  web.profiles.set(session.appId, { user, fetchedAt }))
-              ),
-              Effect.option
-            )
-        return Option.some<PageLogin>({
-          session,
-          nickname: Option.map(profile, (user) =>
-            user.nickname)
-        })
-      })
-  })
-  return htmlPage(Pages.layout({ title: "多个公众号", dev: Option.none(), body: accountPage(found.value, login) }))
-})
-
-/** `GET /multi-app/login?app=`: a fresh binding cookie, then the account's consent page. */
-const startLogin = Effect.gen(function*() {
-  const found = yield* platform
-  if (Option.isNone(found)) return yield* notFound
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const appId = new URL(request.url, "http://localhost").searchParams.get("app")
-  // only the accounts the page lists: the registry would refuse others anyway
-  if (!found.value.accounts.some((account) => account.appId === appId)) return yield* notFound
-  const binding = Session.newBinding()
-  const names = yield* cookies
-  const { url } = yield* found.value.registry.authorizeUrl(appId!, {
-    redirectUri: `${yield* siteOrigin}/multi-app/callback`,
-    scope: "snsapi_userinfo",
-    binding
-  })
-  return HttpServerResponse.redirect(url, { status: 302 }).pipe(
-    HttpServerResponse.unsafeSetCookie(names.binding, binding, names.options)
-  )
-}).pipe(Effect.catchAll((error) => failure(error)))
-
-/**
- * `GET /multi-app/callback`: the account is the one the verified state names; the browser must be
- * the one that started (the binding cookie). A new session of this page, the binding rotated, and a
- * 303 away at once, so the code neither stays in the address bar nor leaves in a `Referer`.
- */
-const callback = Effect.gen(function*() {
-  const found = yield* platform
-  if (Option.isNone(found)) return yield* notFound
-  const web = yield* WebLogin
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const names = yield* cookies
-  const cookie = request.cookies[names.binding]
-  const { appId, token } = yield* found.value.registry.handleCallback(request.url, {
-    binding: Session.isBinding(cookie) ? cookie : undefined
-  })
-  yield* web.profiles.remove(appId, token.openid)
-  const previous = yield* sessionId
-  if (Option.isSome(previous)) yield* found.value.sessions.remove(previous.value)
-  const now = yield* Clock.currentTimeMillis
-  const id = yield* found.value.sessions.create({
-    appId,
-    openid: token.openid,
-    expiresAt: now + Duration.toMillis(Session.sessionTtl)
-  })
-  return HttpServerResponse.redirect("/multi-app", { status: 303, headers: leaveCallback }).pipe(
-    HttpServerResponse.unsafeSetCookie(names.session, Session.sign(web.sessionKey, id), {
-      ...names.options,
-      maxAge: Session.sessionTtl
-    }),
-    HttpServerResponse.unsafeSetCookie(names.binding, Session.newBinding(), names.options)
-  )
-}).pipe(
-  Effect.catchAll((error) => failure(error, leaveCallback)),
-  Effect.catchAllDefect((defect) =>
-    Effect.as(
-      Effect.logError("web-login: unexpected failure in the multi-app callback", defect),
-      HttpServerResponse.redirect("/error?reason=server", { status: 303, headers: leaveCallback })
-    )
-  )
-)
-
-/** `POST /multi-app/logout`: the session ends on the server, the token is forgotten, the cookie cleared. */
-const logout = Effect.gen(function*() {
-  const found = yield* platform
-  if (Option.isNone(found)) return yield* notFound
-  const web = yield* WebLogin
-  const names = yield* cookies
-  const id = yield* sessionId
-  if (Option.isSome(id)) {
-    const session = yield* found.value.sessions.get(id.value)
-    yield* found.value.sessions.remove(id.value)
-    if (Option.isSome(session)) {
-      const { appId, openid } = session.value
-      yield* web.profiles.remove(appId, openid)
-      yield* Effect.flatMap(found.value.registry.oauth(appId), (oauth) => oauth.removeToken(openid)).pipe(
-        Effect.catchAll((error) =>
-          Effect.logWarning("web-login: could not remove the stored token").pipe(
-            Effect.annotateLogs({ error: error._tag })
-          )
-        )
-      )
-    }
-  }
-  return HttpServerResponse.redirect("/multi-app", { status: 303 }).pipe(
-    HttpServerResponse.expireCookie(names.session, names.options)
-  )
-})
-
-/** `POST /wechat/component/events`: WeChat's pushes to the platform. */
-const events = Effect.gen(function*() {
-  const found = yield* platform
-  if (Option.isNone(found)) return yield* notFound
-  return yield* found.value.events
-})
-
-/** The page's routes, for `App.router`. */
-export const routes = { page, startLogin, callback, logout, events } as const

@@ -2,16 +2,17 @@
  * The HTML pages: home, profile, error pages, the dev panel and the simulated mini program. Plain
  * template strings; every value that comes from WeChat or from a request is escaped. No script, so
  * the pages run under a strict Content-Security-Policy; the one exception is the simulated mini
- * program, whose page loads its own script from this site (`script-src 'self'`) and no other.
+ * program, whose page loads its own script from this site (`script-src 'self'`) and no other. The
+ * login's own pages (problems, "open in WeChat") are `@wxauth/http`'s.
  */
 import type { OAuthToken } from "@wxauth/core"
+import type { CurrentWeChatUser } from "@wxauth/http"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as DevPanel from "./DevPanel.js"
 import type { SandboxUser } from "./MiniProgramClient.js"
 import type { Problem } from "./Problems.js"
-import type { AppKind } from "./Session.js"
-import type { Profile } from "./WebLogin.js"
+import type { Profile, User } from "./Users.js"
 
 /** Escapes text for HTML content and attribute values. */
 export const escapeHtml = (value: string): string =>
@@ -128,16 +129,20 @@ ${Option.match(options.dev, { onNone: () => "", onSome: devPanel })}
 </html>
 `
 
-/** Who the home page greets. */
-export interface Greeting {
-  readonly app: AppKind
-  readonly nickname: Option.Option<string>
+/** The login links of the home page (`WeChatLogin`'s paths, with `returnTo`). */
+export interface LoginLinks {
+  /** `/login`: the flow picked from the browser. */
+  readonly auto: string
+  readonly officialAccount: string
+  /** `None`: no website app. */
+  readonly website: Option.Option<string>
 }
 
 /** The home page. */
 export const home = (options: {
-  readonly greeting: Option.Option<Greeting>
-  readonly websiteEnabled: boolean
+  /** Who is logged in: their nickname, when WeChat gave one. */
+  readonly greeting: Option.Option<{ readonly nickname: Option.Option<string> }>
+  readonly links: LoginLinks
   /** Whether the simulated mini program (phone-number login) is there. */
   readonly miniProgramEnabled: boolean
   readonly dev: Option.Option<DevPanelView>
@@ -149,9 +154,14 @@ export const home = (options: {
         Option.match(g.nickname, { onNone: () => "", onSome: (n) => `为 <b>${escapeHtml(n)}</b>` })
       } · You are logged in. <a href="/profile" id="to-profile">查看资料 / Your profile →</a></div>`
   })
-  const website = options.websiteEnabled
-    ? `<a class="btn" id="login-website" href="/login/website">微信扫码登录<small>Scan a QR code with WeChat · website app, snsapi_login</small></a>`
-    : `<p class="muted" id="website-disabled">扫码登录未配置 · QR login is not configured (set WECHAT_WEBSITE_APP_ID).</p>`
+  const website = Option.match(options.links.website, {
+    onSome: (href) =>
+      `<a class="btn" id="login-website" href="${
+        escapeHtml(href)
+      }">微信扫码登录<small>Scan a QR code with WeChat · website app, snsapi_login</small></a>`,
+    onNone: () =>
+      `<p class="muted" id="website-disabled">扫码登录未配置 · QR login is not configured (set WECHAT_WEBSITE_APP_ID).</p>`
+  })
   const miniProgram = options.miniProgramEnabled
     ? `<a class="btn" id="to-mini-program" href="/mini-program">小程序手机号登录（模拟）<small>Mini program: log in with a phone number · a simulated client, code2Session + getPhoneNumber</small></a>`
     : ""
@@ -159,12 +169,17 @@ export const home = (options: {
     title: "微信登录",
     dev: options.dev,
     body: `<h1>欢迎 · Welcome</h1>
-<p class="en">An <code>@effect/platform</code> web app that logs in with WeChat through <code>@wxauth/core</code>.</p>
+<p class="en">An <code>@effect/platform</code> web app that logs in with WeChat through <code>@wxauth/http</code>.</p>
 ${greeting}
-<p>在微信内打开网页时使用公众号授权；在电脑上使用网站应用扫码登录。两者是两个不同的微信应用（不同的 appid）。</p>
-<p class="muted">Inside WeChat, sites log in through an official account; on a desktop, through an Open Platform website app and a QR code. They are two WeChat apps, each with its own appid.</p>
+<p>在微信内打开网页时使用公众号授权；在电脑上使用网站应用扫码登录。两者是两个不同的微信应用（不同的 appid）。“使用微信登录”按浏览器选择：微信内为公众号，电脑上为扫码，手机浏览器提示在微信中打开。</p>
+<p class="muted">Inside WeChat, sites log in through an official account; on a desktop, through an Open Platform website app and a QR code. They are two WeChat apps, each with its own appid. “Log in with WeChat” picks the one for this browser; a phone browser outside WeChat is asked to open the link in WeChat.</p>
 <div class="actions">
-<a class="btn primary" id="login-official" href="/login/official">使用微信登录<small>Log in with WeChat · official account, snsapi_userinfo</small></a>
+<a class="btn primary" id="login" href="${
+      escapeHtml(options.links.auto)
+    }">使用微信登录<small>Log in with WeChat · the flow for this browser</small></a>
+<a class="btn" id="login-official" href="${
+      escapeHtml(options.links.officialAccount)
+    }">公众号授权登录<small>Inside WeChat · official account, snsapi_userinfo</small></a>
 ${website}
 ${miniProgram}
 </div>`
@@ -227,50 +242,75 @@ const avatarUrl = (headimgurl: string): string | undefined => {
 
 /** The profile page. */
 export const profile = (options: {
-  readonly app: AppKind
-  readonly appId: string
+  /** Who is logged in, as the session says. */
+  readonly user: CurrentWeChatUser.WeChatUser
+  /** The app's own record of them. */
+  readonly local: Option.Option<User>
   readonly profile: Profile
-  readonly token: OAuthToken.OAuthToken
+  /** The stored WeChat token (`None` for a mini program user). */
+  readonly token: Option.Option<OAuthToken.OAuthToken>
   readonly now: number
+  readonly logout: string
+  readonly logoutEverywhere: string
   readonly dev: Option.Option<DevPanelView>
 }): string => {
-  const user = options.profile.user
-  const token = options.token
-  const unionid = user.unionid ?? token.unionid
-  const initial = Array.from(user.nickname)[0] ?? "?"
-  const image = avatarUrl(user.headimgurl)
+  const { user } = options
+  const info = options.profile.user
+  const unionid = user.unionid ?? info.unionid
+  const initial = Array.from(info.nickname)[0] ?? "?"
+  const image = avatarUrl(info.headimgurl)
   const avatar = image === undefined ? "" : `<i id="avatar" style="background-image:url('${escapeHtml(image)}')"></i>`
-  const method = options.app === "website"
-    ? "微信扫码登录 · website app (QR)"
-    : "使用微信登录 · official account"
-  const appId = `<code style="word-break:normal">${escapeHtml(options.appId)}</code>`
+  const scope = user.scopes.join(" ")
+  const token = Option.match(options.token, {
+    onNone: () => "",
+    onSome: (token) =>
+      `<dt>访问令牌到期 · Access token expires</dt><dd id="token-expiry">${formatTime(token.expiresAt)} (${
+        inWords(token.expiresAt, options.now)
+      })</dd>
+<dt>需重新授权 · Consent expires</dt><dd id="refresh-expiry">${formatTime(token.refreshExpiresAt)} (${
+        inWords(token.refreshExpiresAt, options.now)
+      })</dd>`
+  })
+  const local = Option.match(options.local, {
+    onNone: () => "",
+    onSome: (local) =>
+      `<dt>本站用户 · Local user</dt><dd><code id="user-id">${escapeHtml(local.id)}</code> (since ${
+        formatTime(local.createdAt)
+      })</dd>${
+        local.phone === undefined ? "" : `<dt>手机号 · Phone</dt><dd id="phone">${escapeHtml(local.phone)}</dd>`
+      }`
+  })
   return layout({
-    title: user.nickname,
+    title: info.nickname,
     dev: options.dev,
     body: `<div class="who">
 <div class="avatar" aria-hidden="true"><span>${escapeHtml(initial)}</span>${avatar}</div>
-<div><h1 id="nickname">${escapeHtml(user.nickname)}</h1>
-${aboutUser(user, token.scope.join(" "))}</div>
+<div><h1 id="nickname">${escapeHtml(info.nickname)}</h1>
+${aboutUser(info, scope)}</div>
 </div>
 <dl>
-<dt>登录方式 · Login</dt><dd id="login-method">${method}<br>${appId}</dd>
+<dt>登录方式 · Login</dt><dd id="login-method">${escapeHtml(user.app)}<br><code style="word-break:normal">${
+      escapeHtml(user.appId)
+    }</code></dd>
+${local}
 <dt>openid</dt><dd><code id="openid">${escapeHtml(user.openid)}</code></dd>
 <dt>unionid</dt><dd><code id="unionid">${
       unionid === undefined ? "— (app not bound to an Open Platform account)" : escapeHtml(unionid)
     }</code></dd>
-<dt>授权范围 · Scope</dt><dd><code id="scope">${escapeHtml(token.scope.join(" "))}</code></dd>
-<dt>访问令牌到期 · Access token expires</dt><dd id="token-expiry">${formatTime(token.expiresAt)} (${
-      inWords(token.expiresAt, options.now)
-    })</dd>
-<dt>需重新授权 · Consent expires</dt><dd id="refresh-expiry">${formatTime(token.refreshExpiresAt)} (${
-      inWords(token.refreshExpiresAt, options.now)
-    })</dd>
+<dt>授权范围 · Scope</dt><dd><code id="scope">${escapeHtml(scope)}</code></dd>
+${token}
+<dt>会话到期 · Session ends</dt><dd id="session-expiry">${formatTime(user.sessionExpiresAt)}</dd>
 <dt>资料获取于 · Profile fetched</dt><dd id="fetched-at">${formatTime(options.profile.fetchedAt)}</dd>
 </dl>
-<p class="muted">令牌只保存在服务器上，浏览器只有一个签名的会话 Cookie。Tokens stay on the server; the browser holds only a signed session cookie.</p>
+<p class="muted">令牌只保存在服务器上，浏览器只有一个随机的会话 Cookie。Tokens stay on the server; the browser holds only a random session cookie.</p>
 <div class="actions">
 <form method="post" action="/profile/refresh"><button class="btn primary" id="refresh" type="submit">刷新资料<small>Refresh profile from WeChat (getUser)</small></button></form>
-<form method="post" action="/logout"><button class="btn danger" id="logout" type="submit">退出登录<small>Log out</small></button></form>
+<form method="post" action="${
+      escapeHtml(options.logout)
+    }"><button class="btn danger" id="logout" type="submit">退出登录<small>Log out</small></button></form>
+<form method="post" action="${
+      escapeHtml(options.logoutEverywhere)
+    }"><button class="btn danger" id="logout-everywhere" type="submit">在所有设备上退出<small>Log out everywhere (every session of this WeChat user)</small></button></form>
 </div>`
   })
 }
@@ -278,18 +318,12 @@ ${aboutUser(user, token.scope.join(" "))}</div>
 /** An error page. */
 export const problem = (options: {
   readonly problem: Problem
-  /** Which login the "log in again" button starts. */
-  readonly app: AppKind
-  /** Whether someone is logged in: "try again" then goes back to the profile. */
-  readonly loggedIn: boolean
   readonly dev: Option.Option<DevPanelView>
 }): string => {
   const p = options.problem
-  const login = options.app === "website" ? "/login/website" : "/login/official"
-  const main = p.reason === "busy" && options.loggedIn
+  // WeChat busy happens on the profile: try it again
+  const main = p.reason === "busy"
     ? `<a class="btn primary" id="try-again" href="/profile">重试<small>Try again</small></a>`
-    : p.retryLogin || p.reason === "busy"
-    ? `<a class="btn primary" id="try-again" href="${login}">重新登录<small>Log in again</small></a>`
     : ""
   return layout({
     title: p.title,
@@ -316,6 +350,9 @@ ${main}
  */
 export const miniProgram = (options: {
   readonly appId: string
+  /** `@wxauth/http`'s endpoints of the mini program: its login and its phone number. */
+  readonly loginPath: string
+  readonly phoneNumberPath: string
   readonly users: ReadonlyArray<SandboxUser>
   readonly dev: Option.Option<DevPanelView>
 }): string => {
@@ -333,7 +370,9 @@ export const miniProgram = (options: {
 <p class="en">A simulated mini program: its script does what a mini program does in WeChat, and the sandbox plays WeChat's client.</p>
 <p>自 2022 年 10 月 25 日起，小程序的 <code>getUserProfile</code> / <code>getUserInfo</code> 只给出灰色头像和“微信用户”。用户的身份是 <code>wx.login()</code> 的 code（服务器用 <code>code2Session</code> 换取 openid），加上用户同意后“获取手机号”按钮给出的 code（服务器用应用的 access token 调 <code>getPhoneNumber</code> 换取手机号）。</p>
 <p class="muted">Since 2022-10-25 a mini program gets a grey avatar and “微信用户” from getUserProfile / getUserInfo. Who the user is comes from <code>wx.login()</code>'s code (the server's <code>code2Session</code>: the openid) and the code of the phone number button (the server's <code>getPhoneNumber</code>, with the app access token: the phone number). Both codes are single-use, valid 5 minutes, and never shown here.</p>
-<div class="phone" id="mini-program" data-app-id="${escapeHtml(options.appId)}">
+<div class="phone" id="mini-program" data-app-id="${escapeHtml(options.appId)}" data-login="${
+      escapeHtml(options.loginPath)
+    }" data-phone-number="${escapeHtml(options.phoneNumberPath)}">
 <div class="bar">沙盒小程序 · <code>${escapeHtml(options.appId)}</code></div>
 <div class="screen">
 <fieldset id="mini-users"><legend>这部手机上的微信用户 · The WeChat user on this phone</legend>
@@ -346,12 +385,13 @@ ${users}
 <dl id="mini-result" hidden>
 <dt>openid</dt><dd><code id="mini-openid"></code></dd>
 <dt>unionid</dt><dd><code id="mini-unionid"></code></dd>
+<dt>本站用户 · Local user</dt><dd><code id="mini-user-id"></code></dd>
 <dt>手机号 · Phone</dt><dd id="mini-phone"></dd>
 <dt>国家码 · Country code</dt><dd id="mini-country"></dd>
 </dl>
 </div>
 </div>
-<p class="muted">服务器只把 openid 和手机号交给小程序，session_key 和应用的 access token 留在服务器上。The server gives the mini program the openid and the phone number; the session key and the app access token stay on the server.</p>
+<p class="muted">服务器给小程序一个会话令牌（以 <code>Authorization: Bearer</code> 发送）、openid 和手机号；session_key 和应用的 access token 留在服务器上。The server gives the mini program a session token (sent back as <code>Authorization: Bearer</code>), the openid and the phone number; the session key and the app access token stay on the server.</p>
 <script src="/mini-program/client.js" type="module"></script>`
   })
 }

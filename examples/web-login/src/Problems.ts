@@ -1,32 +1,25 @@
 /**
- * What can go wrong, in words a person understands (Chinese first, then English), and which of
- * core's tagged errors leads to which page. The error page is addressed by a fixed reason key
- * (`/error?reason=denied`), so nothing from the request is ever echoed back into it.
+ * What can go wrong on the app's own pages, in words a person understands (Chinese first, then
+ * English). The login's problems (consent denied, a tampered or expired login link, a code used
+ * twice, ...) are `@wxauth/http`'s own pages, at `/login/<app>/problem?reason=`; these are the
+ * profile's (WeChat busy), the dev panel's and the simulated mini program's (bodies), and any page's
+ * (not found, refused, server). An error page is addressed by a fixed reason key
+ * (`/error?reason=busy`), so nothing from the request is ever echoed back into it.
  */
 import { WeChatError } from "@wxauth/core"
 
 /** The reasons an error page can show. */
 export type Reason =
-  | "denied"
-  | "state"
-  | "state-expired"
-  | "state-browser"
-  | "code-expired"
-  | "code-used"
   | "busy"
-  | "relogin"
-  | "config"
   | "server"
-  | "unavailable"
   | "forbidden"
   | "not-found"
   | "too-large"
   | "length-required"
   | "unsupported-type"
   | "bad-request"
-  | "phone-code"
 
-/** An error page's text, HTTP status and what the person can do next. */
+/** An error page's text and HTTP status. */
 export interface Problem {
   readonly reason: Reason
   readonly status: number
@@ -34,97 +27,48 @@ export interface Problem {
   readonly titleEn: string
   readonly text: string
   readonly textEn: string
-  /** Offer a fresh login (the page's main button); otherwise the main button goes home. */
-  readonly retryLogin: boolean
 }
 
 const problem = (
   reason: Reason,
   status: number,
-  retryLogin: boolean,
   [title, titleEn]: readonly [string, string],
   [text, textEn]: readonly [string, string]
-): Problem => ({ reason, status, title, titleEn, text, textEn, retryLogin })
+): Problem => ({ reason, status, title, titleEn, text, textEn })
 
 /** Every problem, by reason. */
 export const problems: { readonly [R in Reason]: Problem } = {
-  denied: problem("denied", 403, true, ["你拒绝了授权", "You declined to log in"], [
-    "你在微信授权页面点击了“拒绝”，所以我们没有获得你的任何信息。如果想登录，请重新授权。",
-    "You pressed “deny” on WeChat's consent page, so this site received nothing about you. To log in, try again and allow."
-  ]),
-  state: problem("state", 400, true, ["登录请求无效", "This login request is not valid"], [
-    "登录链接被修改过或不完整（state 校验失败），为了你的安全已停止登录。请从本站重新发起登录。",
-    "The login link was altered or is incomplete (the state check failed), so the login was stopped for your safety. Please start again from this site."
-  ]),
-  "state-expired": problem("state-expired", 400, true, ["登录请求已过期", "This login request has expired"], [
-    "从发起登录到完成授权的时间太久了。请重新登录。",
-    "Too much time passed between starting the login and approving it. Please log in again."
-  ]),
-  "state-browser": problem("state-browser", 400, true, [
-    "请在同一个浏览器中完成登录",
-    "Finish the login in the same browser"
-  ], [
-    "这个登录链接是在另一个浏览器（或已退出的会话）中发起的，不能在这里使用。请在此浏览器中重新登录。",
-    "This login link was started in another browser (or in a session that has logged out) and cannot be used here. Please log in again from this browser."
-  ]),
-  "code-expired": problem("code-expired", 400, true, ["登录码已过期", "The login code has expired"], [
-    "微信给出的登录码只在 5 分钟内有效。请重新登录。",
-    "The code WeChat issued is valid for 5 minutes only. Please log in again."
-  ]),
-  "code-used": problem("code-used", 400, true, ["登录链接已被使用", "This login link was already used"], [
-    "每个登录码只能使用一次。如果这是你刚刚用过的链接，请重新登录。",
-    "Each login code works once. If you just used this link, please log in again."
-  ]),
-  busy: problem("busy", 503, false, ["微信暂时繁忙", "WeChat is busy right now"], [
+  busy: problem("busy", 503, ["微信暂时繁忙", "WeChat is busy right now"], [
     "微信服务器暂时没有响应，这通常只持续很短时间。请稍后再试。",
     "WeChat's servers did not answer just now; this usually passes quickly. Please try again in a moment."
   ]),
-  relogin: problem("relogin", 401, true, ["请重新登录", "Please log in again"], [
-    "你的登录已失效（授权已过期或已被撤销）。重新授权即可继续。",
-    "Your login is no longer valid (the authorization expired or was revoked). Authorize again to continue."
-  ]),
-  config: problem("config", 500, false, ["网站配置有误", "This site is misconfigured"], [
-    "微信拒绝了本站的应用配置（appid、secret 或服务器 IP 白名单）。请联系网站管理员。",
-    "WeChat rejected this site's app configuration (appid, secret or server IP whitelist). Please contact the site's administrator."
-  ]),
-  server: problem("server", 500, false, ["服务器出错了", "Something went wrong on our side"], [
+  server: problem("server", 500, ["服务器出错了", "Something went wrong on our side"], [
     "服务器暂时无法完成请求。请稍后再试。",
     "The server could not complete the request. Please try again later."
   ]),
-  unavailable: problem("unavailable", 404, false, ["此登录方式未启用", "This login method is not enabled"], [
-    "本站没有配置微信网站应用（扫码登录）。请使用其他登录方式。",
-    "This site has no WeChat website app (QR login) configured. Please use another way to log in."
-  ]),
-  forbidden: problem("forbidden", 403, false, ["请求被拒绝", "Request refused"], [
+  forbidden: problem("forbidden", 403, ["请求被拒绝", "Request refused"], [
     "这个请求来自其他网站，已被拒绝。",
     "This request came from another site and was refused."
   ]),
-  "not-found": problem("not-found", 404, false, ["页面不存在", "Page not found"], [
+  "not-found": problem("not-found", 404, ["页面不存在", "Page not found"], [
     "你要找的页面不存在。",
     "There is no page at this address."
   ]),
-  "too-large": problem("too-large", 413, false, ["提交的内容过大", "Request too large"], [
+  "too-large": problem("too-large", 413, ["提交的内容过大", "Request too large"], [
     "提交的内容超过了 16 KiB 的上限，没有被处理。",
     "The request body is over the 16 KiB limit, so it was not processed."
   ]),
-  "length-required": problem("length-required", 411, false, ["请求缺少长度", "Length required"], [
+  "length-required": problem("length-required", 411, ["请求缺少长度", "Length required"], [
     "提交的内容必须注明长度（Content-Length），且不超过 16 KiB。",
     "The request body must state its length (Content-Length) and be at most 16 KiB."
   ]),
-  "unsupported-type": problem("unsupported-type", 415, false, ["内容类型不支持", "Unsupported content type"], [
+  "unsupported-type": problem("unsupported-type", 415, ["内容类型不支持", "Unsupported content type"], [
     "这个接口只接受 JSON（Content-Type: application/json）。",
     "This endpoint takes JSON only (Content-Type: application/json)."
   ]),
-  "bad-request": problem("bad-request", 400, false, ["请求无效", "Bad request"], [
+  "bad-request": problem("bad-request", 400, ["请求无效", "Bad request"], [
     "提交的内容缺少必需的字段，或格式不对。",
     "The request body lacks a required field or is not in the expected form."
-  ]),
-  "phone-code": problem("phone-code", 400, false, [
-    "手机号授权已失效",
-    "The phone number authorization is no longer valid"
-  ], [
-    "获取手机号按钮给出的 code 只能使用一次，且 5 分钟内有效。请再点一次按钮。",
-    "The code of the phone number button works once, within 5 minutes. Please press the button again."
   ])
 }
 
@@ -134,35 +78,8 @@ export const fromKey = (key: string | null | undefined): Problem =>
     ? problems[key as Reason]
     : problems["not-found"]
 
-/** The problem of any failure of core's login calls. */
-export const fromError = (error: WeChatError.WeChatError): Problem => {
-  switch (error._tag) {
-    case "ConsentDenied":
-      return problems.denied
-    case "StateMismatch":
-      return error.reason === "Expired"
-        ? problems["state-expired"]
-        : error.reason === "Binding"
-        ? problems["state-browser"]
-        : problems.state
-    case "CodeExpired":
-    case "InvalidCode":
-      return problems["code-expired"]
-    case "CodeUsed":
-      return problems["code-used"]
-    case "InvalidAppId":
-    case "InvalidAppSecret":
-    case "IpNotWhitelisted":
-    case "MissingParameter":
-    case "InvalidArgument":
-      return problems.config
-    case "TokenStoreError":
-    case "RefreshLockTimeout":
-    case "DecryptError":
-      return problems.server
-    default:
-      if (WeChatError.isRetryable(error) || error._tag === "MalformedResponse") return problems.busy
-      if (WeChatError.requiresReauthorization(error) || error._tag === "UserUnauthorized") return problems.relogin
-      return problems.server
-  }
-}
+/** The problem of a failed profile fetch: WeChat busy (retries ran out), or anything else. */
+export const fromError = (error: { readonly _tag: string }): Problem =>
+  error._tag === "MalformedResponse" || WeChatError.isRetryable(error)
+    ? problems.busy
+    : problems.server

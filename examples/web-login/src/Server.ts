@@ -1,25 +1,19 @@
 /**
- * The wiring: the token, app token and session stores (SQLite file or memory), one `WeChatOAuth` per
- * WeChat app and a `MiniProgram` with its `AppToken` for the mini program (in demo mode against a
- * sandbox WeChat started here as a real HTTP server), and the app's HTTP server.
- * `main.ts` runs `layerFromEnv`; the tests run `layer(config)` on port 0.
+ * The wiring: the stores (tokens, the app access token, sessions and the app's users, in a SQLite
+ * file or in memory), the sandbox WeChat in demo mode (a real HTTP server started here), the
+ * multi-app page's platform and registry, `@wxauth/http`'s `WeChatLogin` for the apps of the
+ * configuration with the app's hooks, and the HTTP server. `main.ts` runs `layerFromEnv`; the tests
+ * run `layer(config)` on port 0.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import {
-  AppToken,
-  AppTokenStore,
-  MiniProgram,
-  TokenStore,
-  WeChatConfig,
-  WeChatError,
-  WeChatHttpClient,
-  WeChatOAuth
-} from "@wxauth/core"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { AppTokenStore, SessionStore, TokenStore, WeChatApps, WeChatError, WeChatHttpClient } from "@wxauth/core"
+import { WeChatLogin } from "@wxauth/http"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
-import { SqlAppTokenStore, SqlTokenStore } from "@wxauth/store-sql"
+import { SqlAppTokenStore, SqlSessionStore, SqlTokenStore } from "@wxauth/store-sql"
 import * as Cause from "effect/Cause"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -32,9 +26,7 @@ import * as Path from "node:path"
 import * as App from "./App.js"
 import * as AppConfig from "./AppConfig.js"
 import * as MultiApp from "./MultiApp.js"
-import * as Session from "./Session.js"
-import * as SessionStore from "./SessionStore.js"
-import { makeProfileCache, WebLogin } from "./WebLogin.js"
+import * as Users from "./Users.js"
 
 /** Where the running app can be reached. */
 export interface ServerInfo {
@@ -62,7 +54,8 @@ export type StartError =
   | Sandbox.SandboxError
   | WeChatError.InvalidArgument
   | WeChatError.TokenStoreError
-  | SessionStore.SessionStoreError
+  | WeChatError.SessionStoreError
+  | Users.UsersError
 
 const errorMessage = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
 
@@ -129,16 +122,20 @@ const sqliteLayer = (filename: string) => {
   return Layer.provide(open, Layer.effectDiscard(prepare))
 }
 
+/** Every store of the app: core's three (`@wxauth/store-sql` on SQLite, or memory) and the app's users. */
+type Stores = TokenStore.TokenStore | AppTokenStore.AppTokenStore | SessionStore.SessionStore | Users.Users
+
 /**
- * The token store and the app token store (`@wxauth/store-sql`) and the session store, all in a
- * SQLite file (its directory is created), or all in memory.
+ * The token store, the app token store and the session store (`@wxauth/store-sql`) and the app's
+ * users, all in a SQLite file (its directory is created); or all in memory (the users in a SQLite
+ * database in memory).
  */
-export const storeLayer = (
-  store: AppConfig.Store
-): Layer.Layer<TokenStore.TokenStore | AppTokenStore.AppTokenStore | SessionStore.SessionStore, StartError> =>
+export const storeLayer = (store: AppConfig.Store): Layer.Layer<Stores, StartError> =>
   store._tag === "Memory"
-    ? Layer.mergeAll(TokenStore.layerMemory, AppTokenStore.layerMemory, SessionStore.layerMemory)
-    : Layer.mergeAll(SqlTokenStore.layer(), SqlAppTokenStore.layer(), SessionStore.layerSql).pipe(
+    ? Layer.mergeAll(TokenStore.layerMemory, AppTokenStore.layerMemory, SessionStore.layerMemory, Users.layer).pipe(
+      Layer.provide(SqliteClient.layer({ filename: ":memory:" }) as Layer.Layer<SqlClient.SqlClient>)
+    )
+    : Layer.mergeAll(SqlTokenStore.layer(), SqlAppTokenStore.layer(), SqlSessionStore.layer(), Users.layer).pipe(
       Layer.provide(sqliteLayer(store.filename))
     )
 
@@ -148,23 +145,23 @@ export const storeLayer = (
  */
 const HttpClientLive = WeChatHttpClient.layer()
 
-interface WeChatApps {
-  readonly officialAccount: WeChatConfig.Options
-  readonly website: Option.Option<WeChatConfig.Options>
-  readonly miniProgram: Option.Option<WeChatConfig.Options>
+interface Apps {
+  readonly officialAccount: WeChatLogin.AppBaseOptions
+  readonly website: Option.Option<WeChatLogin.AppBaseOptions>
+  readonly miniProgram: Option.Option<WeChatLogin.AppBaseOptions>
   readonly sandboxUrl: Option.Option<string>
 }
 
 /** The apps' configurations; in demo mode, after starting the sandbox server in the current scope. */
 const wechatApps = (mode: AppConfig.Mode) =>
   Effect.gen(function*() {
-    if (mode._tag === "Live") return mode satisfies WeChatApps
+    if (mode._tag === "Live") return mode satisfies Apps
     const sandbox = yield* Layer.build(
       // its default apps, and the multi-app page's platform with its two official accounts
       Sandbox.layerServer({ port: mode.sandboxPort }).pipe(Layer.provide(Sandbox.layer(MultiApp.sandboxOptions)))
     )
     const url = Context.get(sandbox, SandboxServer.SandboxServer).url
-    const options = (app: Sandbox.SandboxApp): WeChatConfig.Options => ({
+    const options = (app: Sandbox.SandboxApp): WeChatLogin.AppBaseOptions => ({
       appId: app.appId,
       appSecret: app.secret,
       apiBaseUrl: url,
@@ -175,39 +172,35 @@ const wechatApps = (mode: AppConfig.Mode) =>
       website: Option.some(options(Sandbox.defaultApps.website)),
       miniProgram: Option.some(options(Sandbox.defaultApps.miniProgram)),
       sandboxUrl: Option.some(url)
-    } satisfies WeChatApps
+    } satisfies Apps
   })
 
-/** One login service per app: `WeChatOAuth.make` with that app's `WeChatConfig`. */
-const oauthFor = (options: WeChatConfig.Options) => WeChatOAuth.make.pipe(Effect.provide(WeChatConfig.layer(options)))
+/**
+ * The login's apps, by the keys of their paths (`/login/official`, `/login/website`,
+ * `/api/wechat/mini-program/mini/...`): the official account with `snsapi_userinfo` (nickname and
+ * avatar), the website app's QR login, the mini program with its phone-number endpoint.
+ */
+const loginApps = (apps: Apps): NonNullable<WeChatLogin.Options["apps"]> => ({
+  [App.appKeys.officialAccount]: { ...apps.officialAccount, kind: "officialAccount", scope: "snsapi_userinfo" },
+  ...Option.match(apps.website, {
+    onNone: () => ({}),
+    onSome: (website) => ({ [App.appKeys.website]: { ...website, kind: "website" as const } })
+  }),
+  ...Option.match(apps.miniProgram, {
+    onNone: () => ({}),
+    onSome: (mini) => ({ [App.appKeys.miniProgram]: { ...mini, kind: "miniProgram" as const, phoneNumber: true } })
+  })
+})
 
 /**
- * The mini program's service, with its app access token (`AppToken`, kept in the `AppTokenStore`:
- * fetched once, shared by every process on the same store). Session keys stay in this process's
- * memory (`MiniProgram`'s default): the example does not use them after the login.
+ * The login (`WeChatLogin.layer`) with the app's hooks, on the stores and HTTP client in context;
+ * with a platform, its accounts in registry mode. Also the multi-app page's service and the
+ * pages' `Site`.
  */
-const miniProgramFor = (options: WeChatConfig.Options) =>
-  Effect.gen(function*() {
-    const appToken = yield* AppToken.make
-    return yield* MiniProgram.make.pipe(Effect.provideService(AppToken.AppToken, appToken))
-  }).pipe(Effect.provide(WeChatConfig.layer(options)))
-
-/** The `WebLogin` service. */
-export const webLoginLayer = (config: AppConfig.AppConfig) =>
-  Layer.scoped(
-    WebLogin,
+export const loginLayer = (config: AppConfig.AppConfig) =>
+  Layer.unwrapScoped(
     Effect.gen(function*() {
       const apps = yield* wechatApps(config.mode)
-      const officialAccount = yield* oauthFor(apps.officialAccount)
-      const website = Option.isSome(apps.website)
-        ? Option.some(yield* oauthFor(apps.website.value))
-        : Option.none()
-      const miniProgram = Option.isSome(apps.miniProgram)
-        ? Option.some(yield* miniProgramFor(apps.miniProgram.value))
-        : Option.none()
-      if (Option.isNone(config.sessionSecret) && config.mode._tag === "Live") {
-        yield* Effect.logWarning("web-login: SESSION_SECRET is not set; sessions end when the process stops")
-      }
       if (Option.isNone(config.publicUrl) && config.mode._tag === "Live") {
         yield* Effect.logWarning(
           "web-login: PUBLIC_URL is not set; each request's Host header decides the redirect_uri sent to WeChat, " +
@@ -215,16 +208,29 @@ export const webLoginLayer = (config: AppConfig.AppConfig) =>
             "registered with WeChat, e.g. https://login.example.com"
         )
       }
-      return {
-        officialAccount,
-        website,
-        miniProgram,
-        sessionKey: Option.match(config.sessionSecret, { onNone: Session.randomKey, onSome: Session.keyFromSecret }),
-        sessions: yield* SessionStore.SessionStore,
-        publicUrl: config.publicUrl,
+      const multiApp = MultiApp.layer(config, apps.sandboxUrl)
+      const login = Layer.unwrapEffect(Effect.map(MultiApp.MultiApp, (platform) =>
+        WeChatLogin.layer({
+          publicUrl: Option.getOrUndefined(config.publicUrl),
+          apps: loginApps(apps),
+          registry: Option.getOrUndefined(Option.map(platform, MultiApp.registryOptions)),
+          sessionTtl: config.sessionTtl,
+          hooks: Users.hooks
+        }).pipe(
+          Layer.provide(
+            Option.match(platform, {
+              onNone: () => Layer.empty,
+              onSome: (platform) => Layer.succeed(WeChatApps.WeChatApps, platform.registry)
+            })
+          )
+        )))
+      const site = Layer.succeed(App.Site, {
         sandboxUrl: apps.sandboxUrl,
-        profiles: yield* makeProfileCache()
-      }
+        website: Option.isSome(apps.website),
+        miniProgram: Option.map(apps.miniProgram, (mini) => mini.appId),
+        publicUrl: config.publicUrl
+      })
+      return Layer.mergeAll(login, site).pipe(Layer.provideMerge(multiApp))
     })
   )
 
@@ -254,20 +260,22 @@ const urlOf = (address: HttpServer.Address): string => {
 }
 
 /**
- * The whole app for a configuration: store, WeChat apps (and sandbox), HTTP server. It also gives
- * the `WebLogin` service, for tests that look behind the pages.
+ * The whole app for a configuration: stores, WeChat apps (and sandbox), the login, HTTP server. It
+ * also gives the `WeChatLogin` service and the users, for tests that look behind the pages.
  */
-export const layer = (config: AppConfig.AppConfig): Layer.Layer<WebLoginServer | WebLogin, StartError> => {
+export const layer = (
+  config: AppConfig.AppConfig
+): Layer.Layer<WebLoginServer | WeChatLogin.WeChatLogin | Users.Users, StartError> => {
   const info = Layer.effect(
     WebLoginServer,
     Effect.gen(function*() {
       const server = yield* HttpServer.HttpServer
-      const web = yield* WebLogin
+      const site = yield* App.Site
       const url = urlOf(server.address)
       return {
         url,
-        sandboxUrl: web.sandboxUrl,
-        miniProgramUrl: Option.isSome(web.miniProgram) && Option.isSome(web.sandboxUrl)
+        sandboxUrl: site.sandboxUrl,
+        miniProgramUrl: Option.isSome(site.miniProgram) && Option.isSome(site.sandboxUrl)
           ? Option.some(`${url}/mini-program`)
           : Option.none(),
         mode: config.mode._tag,
@@ -275,18 +283,15 @@ export const layer = (config: AppConfig.AppConfig): Layer.Layer<WebLoginServer |
       }
     })
   )
-  const stores = storeLayer(config.store)
-  const webLogin = webLoginLayer(config).pipe(Layer.provide(stores))
-  const services = Layer.mergeAll(
-    httpServerLayer(config),
-    webLogin,
-    // the multi-app page's platform and registry, on the same stores
-    MultiApp.layer(config).pipe(Layer.provide(Layer.merge(webLogin, stores)))
-  ).pipe(Layer.provideMerge(HttpClientLive))
-  return Layer.merge(HttpServer.serve(App.app), info).pipe(Layer.provideMerge(services))
+  const services = Layer.mergeAll(httpServerLayer(config), loginLayer(config)).pipe(
+    Layer.provideMerge(Layer.merge(storeLayer(config.store), HttpClientLive))
+  )
+  const serve = Layer.unwrapEffect(Effect.map(App.make, (app) => HttpServer.serve(app)))
+  return Layer.merge(serve, info).pipe(Layer.provideMerge(services))
 }
 
 /** The app, configured from the environment (see `AppConfig.load`). */
-export const layerFromEnv: Layer.Layer<WebLoginServer | WebLogin, StartError> = Layer.unwrapEffect(
-  Effect.map(AppConfig.load, layer)
-)
+export const layerFromEnv: Layer.Layer<WebLoginServer | WeChatLogin.WeChatLogin | Users.Users, StartError> = Layer
+  .unwrapEffect(
+    Effect.map(AppConfig.load, layer)
+  )

@@ -52,6 +52,8 @@ const describe = (error: Server.StartError): string => {
       return `the token store did not start: ${error.message}`
     case "SessionStoreError":
       return `the session store did not start: ${error.message}`
+    case "UsersError":
+      return `the users' table did not start: ${error.message}`
     default:
       return `configuration error: ${String(error)}`
   }

@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -27,7 +28,7 @@ describe("AppConfig", () => {
       assert.deepStrictEqual(config.store, { _tag: "Sqlite", filename: AppConfig.defaultSqliteFile })
       assert.match(AppConfig.defaultSqliteFile, /examples[/\\]web-login[/\\]\.data[/\\]tokens\.sqlite$/)
       assert.isTrue(Option.isNone(config.publicUrl))
-      assert.isTrue(Option.isNone(config.sessionSecret))
+      assert.isTrue(Duration.equals(config.sessionTtl, Duration.hours(24)))
     }))
 
   it.effect("with WeChat credentials: live mode, the three apps sharing the hosts and the state secret", () =>
@@ -43,7 +44,7 @@ describe("AppConfig", () => {
         WECHAT_OPEN_BASE_URL: "http://127.0.0.1:8800",
         WECHAT_STATE_SECRET: "a state secret of some length",
         PUBLIC_URL: "https://login.example.com/",
-        SESSION_SECRET: "0123456789abcdef0123456789abcdef",
+        SESSION_TTL: "7 days",
         TOKEN_STORE: "memory",
         PORT: "8080"
       })
@@ -63,6 +64,7 @@ describe("AppConfig", () => {
       assert.strictEqual(Option.getOrThrow(config.publicUrl), "https://login.example.com")
       assert.deepStrictEqual(config.store, { _tag: "Memory" })
       assert.strictEqual(config.port, 8080)
+      assert.isTrue(Duration.equals(config.sessionTtl, Duration.days(7)))
     }))
 
   it.effect("an app id without its secret is an error naming the variable", () =>
@@ -82,11 +84,13 @@ describe("AppConfig", () => {
       )
     }))
 
-  it.effect("PUBLIC_URL must be an origin, SESSION_SECRET long enough, PORT a port, TOKEN_STORE known", () =>
+  it.effect("PUBLIC_URL must be an origin, SESSION_TTL a duration, PORT a port, TOKEN_STORE known", () =>
     Effect.gen(function*() {
       assert.include(yield* failure({ PUBLIC_URL: "https://example.com/app" }), "PUBLIC_URL")
       assert.include(yield* failure({ PUBLIC_URL: "ftp://example.com" }), "PUBLIC_URL")
-      assert.include(yield* failure({ SESSION_SECRET: "short" }), "SESSION_SECRET")
+      assert.include(yield* failure({ SESSION_TTL: "a while" }), "SESSION_TTL")
+      assert.include(yield* failure({ SESSION_TTL: "0 seconds" }), "SESSION_TTL")
+      assert.include(yield* failure({ SESSION_TTL: "500 days" }), "SESSION_TTL")
       assert.include(yield* failure({ PORT: "70000" }), "PORT")
       assert.include(yield* failure({ TOKEN_STORE: "redis" }), "TOKEN_STORE")
     }))

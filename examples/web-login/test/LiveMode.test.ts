@@ -10,7 +10,18 @@ import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Server from "../src/Server.js"
 import { WebLoginServer } from "../src/Server.js"
-import { Browser, configFrom, liveApp, login, MINI, OA, sandboxControl, textOf } from "./helpers.js"
+import {
+  Browser,
+  configFrom,
+  followToProblem,
+  liveApp,
+  login,
+  MINI,
+  OA,
+  sandboxControl,
+  textOf,
+  userAgents
+} from "./helpers.js"
 
 /** The warnings logged while the app's services start with these variables. */
 const startupWarnings = (env: Record<string, string>) =>
@@ -21,7 +32,7 @@ const startupWarnings = (env: Record<string, string>) =>
     })
     const config = yield* configFrom({ TOKEN_STORE: "memory", ...env })
     yield* Layer.build(
-      Server.webLoginLayer(config).pipe(
+      Server.loginLayer(config).pipe(
         Layer.provide(Server.storeLayer(config.store)),
         Layer.provide(WeChatHttpClient.layer())
       )
@@ -32,8 +43,7 @@ const startupWarnings = (env: Record<string, string>) =>
 describe("web-login start-up warnings", () => {
   const live = {
     WECHAT_APP_ID: OA.appId,
-    WECHAT_APP_SECRET: OA.secret,
-    SESSION_SECRET: "a session secret that is long enough"
+    WECHAT_APP_SECRET: OA.secret
   }
 
   it.scoped("live mode without PUBLIC_URL warns that the Host header decides redirect_uri", () =>
@@ -58,8 +68,7 @@ describe("web-login in live mode (WECHAT_* variables)", () => {
       WECHAT_APP_ID: OA.appId,
       WECHAT_APP_SECRET: OA.secret,
       WECHAT_API_BASE_URL: sandboxUrl,
-      WECHAT_OPEN_BASE_URL: sandboxUrl,
-      SESSION_SECRET: "a session secret that is long enough"
+      WECHAT_OPEN_BASE_URL: sandboxUrl
     })),
     { excludeTestServices: true }
   )((it) => {
@@ -76,24 +85,26 @@ describe("web-login in live mode (WECHAT_* variables)", () => {
         const unavailable = yield* browser.get("/login/website")
         assert.strictEqual(unavailable.status, 404)
         assert.include(unavailable.text, "此登录方式未启用")
+        // a desktop's /login has no QR login to go to: the page that says to open the link in WeChat
+        const desktop = yield* new Browser(server.url, { userAgent: userAgents.desktop }).get("/login")
+        assert.strictEqual(desktop.status, 200)
+        assert.include(desktop.text, "请在微信中打开此链接")
+        assert.notInclude(desktop.text, "wxauth-qr-option")
         // a callback never shows a page at its own URL (the code would stay in the address bar)
-        const callback = yield* browser.get("/callback/website?code=c0de&state=st4te")
+        const callback = yield* browser.get("/login/website/callback?code=c0de&state=st4te")
         assert.strictEqual(callback.status, 303)
         assert.strictEqual(callback.headers.get("referrer-policy"), "no-referrer")
-        assert.strictEqual(
-          new URL(callback.location!).pathname + new URL(callback.location!).search,
-          "/error?reason=unavailable&app=website"
-        )
-        const page = yield* browser.get(callback.location!)
+        const { page, reason } = yield* followToProblem(browser, callback.location)
+        assert.strictEqual(reason, "unavailable")
         assert.strictEqual(page.status, 404)
         assert.include(page.text, "此登录方式未启用")
         assert.strictEqual((yield* browser.post("/dev/faults", { preset: "clear" })).status, 404)
         // no mini program configured: no phone-number login, no simulated client
         assert.notInclude(home.text, `id="to-mini-program"`)
         assert.strictEqual((yield* browser.get("/mini-program")).status, 404)
-        const api = yield* browser.postJson("/api/mini-program/login", { loginCode: "a", phoneCode: "b" })
+        const api = yield* browser.postJson("/api/wechat/mini-program/mini/login", { code: "a" })
         assert.strictEqual(api.status, 404)
-        assert.strictEqual(JSON.parse(api.text).error, "not-found")
+        assert.strictEqual(JSON.parse(api.text).error, "unavailable")
 
         const { answer } = yield* login(browser)
         assert.strictEqual(answer.status, 303)
@@ -121,14 +132,17 @@ describe("web-login in live mode (WECHAT_* variables)", () => {
         assert.include((yield* browser.get("/mini-program")).text, `data-app-id="${MINI.appId}"`)
         const code = (path: string) =>
           Effect.map(browser.postJson(path, { user: "alice" }), (answer) => JSON.parse(answer.text).code as string)
-        const answer = yield* browser.postJson("/api/mini-program/login", {
-          loginCode: yield* code("/mini-program/wx/login"),
-          phoneCode: yield* code("/mini-program/wx/phone-code")
+        const login = yield* browser.postJson("/api/wechat/mini-program/mini/login", {
+          code: yield* code("/mini-program/wx/login")
         })
-        assert.strictEqual(answer.status, 200, answer.text)
+        assert.strictEqual(login.status, 200, login.text)
         const config = yield* sandboxControl(sandboxUrl, "GET", "config")
-        assert.strictEqual(JSON.parse(answer.text).openid, config.openids[MINI.appId].alice)
-        assert.strictEqual(JSON.parse(answer.text).phoneNumber, "13800000001")
+        assert.strictEqual(JSON.parse(login.text).openid, config.openids[MINI.appId].alice)
+        const phone = yield* browser.postJson("/api/wechat/mini-program/mini/phone-number", {
+          code: yield* code("/mini-program/wx/phone-code")
+        }, { authorization: `Bearer ${JSON.parse(login.text).token}` })
+        assert.strictEqual(phone.status, 200, phone.text)
+        assert.strictEqual(JSON.parse(phone.text).phoneNumber, "13800000001")
       }))
   })
 
@@ -173,8 +187,8 @@ describe("web-login in live mode (WECHAT_* variables)", () => {
         const server = yield* WebLoginServer
         const browser = new Browser(server.url)
         const { answer } = yield* login(browser)
-        assert.strictEqual(new URL(answer.location!).searchParams.get("reason"), "config")
-        const page = yield* browser.get(answer.location!)
+        const { page, reason } = yield* followToProblem(browser, answer.location)
+        assert.strictEqual(reason, "config")
         assert.strictEqual(page.status, 500)
         assert.include(page.text, "网站配置有误")
         assert.notInclude(page.text, "not-the-right-secret")

@@ -1,8 +1,10 @@
 /**
  * The mini program's phone-number login over HTTP, in demo mode: the simulated client's codes from
- * the sandbox (`/mini-program/wx/*`), the server's `POST /api/mini-program/login`
- * (`MiniProgram.code2Session` + `MiniProgram.getPhoneNumber` with the app access token), its
- * bounded JSON bodies and JSON failures, and logs without codes, tokens, keys or phone numbers.
+ * the sandbox (`/mini-program/wx/*`, the example's), and `@wxauth/http`'s endpoints the example
+ * serves (`POST /api/wechat/mini-program/mini/login`: `code2Session` and a session token;
+ * `POST /api/wechat/mini-program/mini/phone-number` with that token: `getPhoneNumber` with the app
+ * access token); the app's hooks (a local user, the phone number kept); bounded JSON bodies and JSON
+ * failures; logs without codes, tokens, keys or phone numbers.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -10,7 +12,11 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import { WebLoginServer } from "../src/Server.js"
+import { Users } from "../src/Users.js"
 import { Browser, demoApp, MINI, sandboxControl } from "./helpers.js"
+
+const loginPath = "/api/wechat/mini-program/mini/login"
+const phonePath = "/api/wechat/mini-program/mini/phone-number"
 
 const setup = Effect.gen(function*() {
   const server = yield* WebLoginServer
@@ -23,15 +29,23 @@ const setup = Effect.gen(function*() {
 
 const json = (text: string) => JSON.parse(text) as Record<string, unknown>
 
-/** What the simulated client's page does for `user`: both codes, from WeChat's side (the sandbox). */
-const codesFor = (browser: Browser, user: string) =>
+/** What WeChat's client gives the simulated mini program for `user`: a code (the example's endpoint). */
+const wxCode = (browser: Browser, what: "login" | "phone-code", user: string) =>
   Effect.gen(function*() {
-    const login = yield* browser.postJson("/mini-program/wx/login", { user })
-    assert.strictEqual(login.status, 200, login.text)
-    const phone = yield* browser.postJson("/mini-program/wx/phone-code", { user })
-    assert.strictEqual(phone.status, 200, phone.text)
-    return { loginCode: json(login.text).code as string, phoneCode: json(phone.text).code as string }
+    const answer = yield* browser.postJson(`/mini-program/wx/${what}`, { user })
+    assert.strictEqual(answer.status, 200, answer.text)
+    return json(answer.text).code as string
   })
+
+/** A mini program's login: `wx.login()`'s code for a session token. */
+const miniLogin = (browser: Browser, user: string) =>
+  Effect.gen(function*() {
+    const answer = yield* browser.postJson(loginPath, { code: yield* wxCode(browser, "login", user) })
+    assert.strictEqual(answer.status, 200, answer.text)
+    return json(answer.text) as { token: string; openid: string; userId?: string; expiresAt: number }
+  })
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
 /** Every log line, as logfmt, of the app's fibers. */
 const logLines: Array<string> = []
@@ -58,33 +72,44 @@ describe("web-login: the mini program's phone-number login (demo mode)", () => {
         assert.notInclude(policy.replace("style-src 'unsafe-inline'", ""), "unsafe-inline")
         assert.include(page.text, `<script src="/mini-program/client.js" type="module"></script>`)
         assert.include(page.text, `data-app-id="${MINI.appId}"`)
+        assert.include(page.text, `data-login="${loginPath}" data-phone-number="${phonePath}"`)
         for (const user of ["alice", "bob", "carol", "dave"]) assert.include(page.text, `id="mini-user-${user}"`)
         assert.notInclude(page.text, MINI.secret)
         const script = yield* browser.get("/mini-program/client.js")
         assert.strictEqual(script.status, 200)
         assert.strictEqual(script.headers.get("content-type"), "text/javascript; charset=utf-8")
         assert.strictEqual(script.headers.get("x-content-type-options"), "nosniff")
-        assert.include(script.text, "/api/mini-program/login")
+        assert.include(script.text, "authorization")
         assert.notInclude(script.text, "innerHTML")
       }))
 
-    it.effect("phone login: the openid and the phone number; no session key in the answer; one app token for all", () =>
+    it.effect("login, then the phone number with the session token; the user is the app's; one app token for all", () =>
       Effect.gen(function*() {
         const { browser, openids, stats } = yield* setup
+        const users = yield* Users
         const before = yield* stats
         for (const [user, phone] of [["alice", "13800000001"], ["bob", "13800000002"]] as const) {
-          const codes = yield* codesFor(browser, user)
-          const answer = yield* browser.postJson("/api/mini-program/login", codes)
+          const session = yield* miniLogin(browser, user)
+          assert.strictEqual(session.openid, openids[user])
+          assert.match(session.token, /^[A-Za-z0-9_-]{43}$/)
+          assert.isAbove(session.expiresAt, Date.now())
+          assert.match(session.userId!, /^u_/)
+          const me = yield* browser.request("GET", "/api/wechat/session", { headers: bearer(session.token) })
+          assert.strictEqual(me.status, 200, me.text)
+          assert.strictEqual(json(me.text).kind, "miniProgram")
+          const answer = yield* browser.postJson(phonePath, { code: yield* wxCode(browser, "phone-code", user) }, {
+            ...bearer(session.token)
+          })
           assert.strictEqual(answer.status, 200, answer.text)
           assert.strictEqual(answer.headers.get("content-type"), "application/json")
-          assert.deepStrictEqual(json(answer.text), {
-            openid: openids[user],
-            phoneNumber: phone,
-            purePhoneNumber: phone,
-            countryCode: "86"
-          })
-          assert.notInclude(answer.text.toLowerCase(), "session")
-          assert.notInclude(answer.text, "access_token")
+          assert.deepStrictEqual(json(answer.text), { phoneNumber: phone, purePhoneNumber: phone, countryCode: "86" })
+          for (const text of [answer.text, me.text]) {
+            assert.notInclude(text.toLowerCase(), "session_key")
+            assert.notInclude(text, "access_token")
+          }
+          // the onPhoneNumber hook kept it with the app's user
+          const local = Option.getOrThrow(yield* users.get(session.userId!))
+          assert.strictEqual(local.phone, phone)
         }
         const after = yield* stats
         assert.strictEqual(after.jscode2session - before.jscode2session, 2)
@@ -93,29 +118,50 @@ describe("web-login: the mini program's phone-number login (demo mode)", () => {
         assert.strictEqual(after.token, 0, "stable_token, not the classic token")
       }))
 
+    it.effect("the phone number needs the mini program's token: none, a browser's cookie or a wrong one is refused", () =>
+      Effect.gen(function*() {
+        const { browser, stats } = yield* setup
+        const before = (yield* stats).getuserphonenumber
+        const code = yield* wxCode(browser, "phone-code", "carol")
+        const none = yield* browser.postJson(phonePath, { code })
+        assert.strictEqual(none.status, 401)
+        const wrong = yield* browser.postJson(phonePath, { code }, bearer("A".repeat(43)))
+        assert.strictEqual(wrong.status, 401)
+        assert.strictEqual((yield* stats).getuserphonenumber, before, "WeChat was not asked")
+        // the code was not used by the refused requests
+        const { token } = yield* miniLogin(browser, "carol")
+        assert.strictEqual((yield* browser.postJson(phonePath, { code }, bearer(token))).status, 200)
+      }))
+
     it.effect("a phone code works once; a refused login code leaves the phone code unused", () =>
       Effect.gen(function*() {
         const { browser, stats } = yield* setup
-        const first = yield* codesFor(browser, "carol")
-        assert.strictEqual((yield* browser.postJson("/api/mini-program/login", first)).status, 200)
+        const { token } = yield* miniLogin(browser, "carol")
+        const phoneCode = yield* wxCode(browser, "phone-code", "carol")
+        assert.strictEqual((yield* browser.postJson(phonePath, { code: phoneCode }, bearer(token))).status, 200)
 
-        // the same phone code again, with a fresh login code: the phone step refuses it
-        const { loginCode } = yield* codesFor(browser, "carol")
-        const again = yield* browser.postJson("/api/mini-program/login", { loginCode, phoneCode: first.phoneCode })
+        // the same phone code again: refused
+        const again = yield* browser.postJson(phonePath, { code: phoneCode }, bearer(token))
         assert.strictEqual(again.status, 400)
         const problem = json(again.text)
         assert.strictEqual(problem.error, "phone-code")
         assert.strictEqual(problem.title, "手机号授权已失效")
-        assert.notInclude(again.text, first.phoneCode)
+        assert.notInclude(again.text, phoneCode)
 
-        // a used login code: refused before the phone code is tried, which then still works
-        const fresh = yield* codesFor(browser, "carol")
+        // a used login code: refused; the phone code of the same press still works with a valid login
+        const loginCode = yield* wxCode(browser, "login", "carol")
+        const fresh = yield* wxCode(browser, "phone-code", "carol")
+        assert.strictEqual((yield* browser.postJson(loginPath, { code: loginCode })).status, 200)
         const before = yield* stats
-        const used = yield* browser.postJson("/api/mini-program/login", { ...fresh, loginCode: first.loginCode })
+        const used = yield* browser.postJson(loginPath, { code: loginCode })
         assert.strictEqual(used.status, 400)
         assert.strictEqual(json(used.text).error, "code-used")
         assert.strictEqual((yield* stats).getuserphonenumber, before.getuserphonenumber, "no phone exchange")
-        const ok = yield* browser.postJson("/api/mini-program/login", fresh)
+        const ok = yield* browser.postJson(
+          phonePath,
+          { code: fresh },
+          bearer((yield* miniLogin(browser, "carol")).token)
+        )
         assert.strictEqual(ok.status, 200, ok.text)
       }))
 
@@ -123,17 +169,15 @@ describe("web-login: the mini program's phone-number login (demo mode)", () => {
       Effect.gen(function*() {
         const { browser, stats, url } = yield* setup
         const before = yield* stats
-        const codes = { loginCode: "a".repeat(32), phoneCode: "b".repeat(64) }
-        const asForm = yield* browser.post("/api/mini-program/login", codes)
+        const asForm = yield* browser.post(loginPath, { code: "a".repeat(32) })
         assert.strictEqual(asForm.status, 415)
         assert.strictEqual(json(asForm.text).error, "unsupported-type")
-        const asText = yield* browser.postJson("/api/mini-program/login", codes, { "content-type": "text/plain" })
+        const asText = yield* browser.postJson(loginPath, { code: "a" }, { "content-type": "text/plain" })
         assert.strictEqual(asText.status, 415)
 
-        const big = yield* browser.postJson("/api/mini-program/login", { ...codes, pad: "x".repeat(20_000) })
+        const big = yield* browser.postJson(loginPath, { code: "a", pad: "x".repeat(20_000) })
         assert.strictEqual(big.status, 413)
         assert.strictEqual(json(big.text).error, "too-large")
-        assert.strictEqual(big.headers.get("connection"), "close")
         const chunked = yield* Effect.promise(async () => {
           const chunk = new TextEncoder().encode(" ".repeat(8 * 1024))
           let sent = 0
@@ -143,7 +187,7 @@ describe("web-login: the mini program's phone-number login (demo mode)", () => {
               else controller.close()
             }
           })
-          const response = await fetch(`${url}/api/mini-program/login`, {
+          const response = await fetch(`${url}${loginPath}`, {
             method: "POST",
             headers: { "content-type": "application/json" },
             body,
@@ -158,49 +202,60 @@ describe("web-login: the mini program's phone-number login (demo mode)", () => {
           const body of [
             "{not json",
             "[]",
-            JSON.stringify({ loginCode: codes.loginCode }),
-            JSON.stringify({ ...codes, phoneCode: 42 }),
-            JSON.stringify({ ...codes, loginCode: "has a space" }),
-            JSON.stringify({ ...codes, phoneCode: "c".repeat(513) }),
-            JSON.stringify({ ...codes, loginCode: "" })
+            JSON.stringify({}),
+            JSON.stringify({ code: 42 }),
+            JSON.stringify({ code: "has a space" }),
+            JSON.stringify({ code: "c".repeat(513) }),
+            JSON.stringify({ code: "" })
           ]
         ) {
-          const answer = yield* browser.postJson("/api/mini-program/login", body)
+          const answer = yield* browser.postJson(loginPath, body)
           assert.strictEqual(answer.status, 400, body)
           assert.deepStrictEqual(Object.keys(json(answer.text)).sort(), ["error", "title", "titleEn"])
           assert.strictEqual(json(answer.text).error, "bad-request")
           assert.notInclude(answer.text, "has a space")
         }
+        // the simulated client's own endpoints: the same rules
         const simulated = yield* browser.postJson("/mini-program/wx/login", { user: "../config" })
         assert.strictEqual(simulated.status, 400)
+        assert.strictEqual(json(simulated.text).error, "bad-request")
         const unknown = yield* browser.postJson("/mini-program/wx/phone-code", { user: "nobody" })
         assert.strictEqual(unknown.status, 400, "the sandbox has no such user")
+        const bigSimulated = yield* browser.postJson("/mini-program/wx/login", {
+          user: "alice",
+          pad: "x".repeat(20_000)
+        })
+        assert.strictEqual(bigSimulated.status, 413)
         const after = yield* stats
         assert.strictEqual(after.jscode2session, before.jscode2session, "nothing was sent to WeChat")
         assert.strictEqual(after.getuserphonenumber, before.getuserphonenumber)
       }))
 
-    it.effect("a cross-site POST is refused as JSON; an unknown /api/ path is a JSON 404", () =>
+    it.effect("a cross-site POST to the simulated client is refused as JSON; an unknown /api/ path is a JSON 404", () =>
       Effect.gen(function*() {
         const { browser } = yield* setup
-        const codes = yield* codesFor(browser, "alice")
-        const crossSite = yield* browser.postJson("/api/mini-program/login", codes, {
+        const crossSite = yield* browser.postJson("/mini-program/wx/login", { user: "alice" }, {
           origin: "https://evil.example"
         })
         assert.strictEqual(crossSite.status, 403)
         assert.strictEqual(json(crossSite.text).error, "forbidden")
-        const missing = yield* browser.postJson("/api/nothing-here", {})
-        assert.strictEqual(missing.status, 404)
-        assert.strictEqual(json(missing.text).error, "not-found")
-        // the codes were not used by the refused request
-        assert.strictEqual((yield* browser.postJson("/api/mini-program/login", codes)).status, 200)
+        for (const path of ["/api/nothing-here", "/api/wechat/nothing-here", "/api/wechat/mini-program/nope/login"]) {
+          const missing = yield* browser.postJson(path, {})
+          assert.strictEqual(missing.status, 404, path)
+          assert.include(["not-found", "unavailable"], json(missing.text).error, path)
+        }
       }))
 
     it.effect("WeChat busy on getuserphonenumber is a 503 busy; a revoked app token is replaced (one force)", () =>
       Effect.gen(function*() {
         const { browser, sandboxUrl, stats } = yield* setup
+        const { token } = yield* miniLogin(browser, "bob")
         yield* sandboxControl(sandboxUrl, "POST", "faults", { kind: "busy", endpoint: "getuserphonenumber", times: 5 })
-        const busy = yield* browser.postJson("/api/mini-program/login", yield* codesFor(browser, "bob"))
+        const busy = yield* browser.postJson(
+          phonePath,
+          { code: yield* wxCode(browser, "phone-code", "bob") },
+          bearer(token)
+        )
         assert.strictEqual(busy.status, 503)
         assert.strictEqual(json(busy.text).error, "busy")
         yield* sandboxControl(sandboxUrl, "DELETE", "faults")
@@ -208,7 +263,9 @@ describe("web-login: the mini program's phone-number login (demo mode)", () => {
         // WeChat revokes the app token: stable_token hands the same one back, so core forces once
         const before = yield* stats
         yield* sandboxControl(sandboxUrl, "POST", "apptoken/revoke", { appId: MINI.appId })
-        const answer = yield* browser.postJson("/api/mini-program/login", yield* codesFor(browser, "bob"))
+        const answer = yield* browser.postJson(phonePath, { code: yield* wxCode(browser, "phone-code", "bob") }, {
+          ...bearer(token)
+        })
         assert.strictEqual(answer.status, 200, answer.text)
         assert.strictEqual(json(answer.text).phoneNumber, "13800000002")
         const usage = yield* sandboxControl(sandboxUrl, "GET", `apptoken?appId=${MINI.appId}`)
@@ -219,19 +276,17 @@ describe("web-login: the mini program's phone-number login (demo mode)", () => {
     it.effect("the logs name the failed step and its errcode, never a code, token, key or phone number", () =>
       Effect.gen(function*() {
         const { browser } = yield* setup
-        const codes = yield* codesFor(browser, "dave")
-        assert.strictEqual((yield* browser.postJson("/api/mini-program/login", codes)).status, 200)
-        const fresh = yield* codesFor(browser, "dave")
-        const refused = yield* browser.postJson("/api/mini-program/login", { ...fresh, phoneCode: codes.phoneCode })
+        const { token } = yield* miniLogin(browser, "dave")
+        const phoneCode = yield* wxCode(browser, "phone-code", "dave")
+        assert.strictEqual((yield* browser.postJson(phonePath, { code: phoneCode }, bearer(token))).status, 200)
+        const refused = yield* browser.postJson(phonePath, { code: phoneCode }, bearer(token))
         assert.strictEqual(refused.status, 400)
-        const warning = logLines.find((line) => line.includes("a mini program login step failed"))
+        const warning = logLines.find((line) => line.includes("a mini program step failed"))
         assert.isDefined(warning, logLines.join("\n"))
         assert.include(warning!, "step=getPhoneNumber")
         assert.include(warning!, "errcode=40029")
         const all = logLines.join("\n")
-        for (const secret of [codes.loginCode, codes.phoneCode, fresh.loginCode, fresh.phoneCode, "13800000004"]) {
-          assert.notInclude(all, secret)
-        }
+        for (const secret of [phoneCode, token, "13800000004"]) assert.notInclude(all, secret)
         assert.notInclude(all, MINI.secret)
       }))
   })
@@ -239,11 +294,14 @@ describe("web-login: the mini program's phone-number login (demo mode)", () => {
 
 describe("web-login: the phone-number login with TOKEN_STORE=memory", () => {
   layer(demoApp({ TOKEN_STORE: "memory" }), { excludeTestServices: true })((it) => {
-    it.effect("the app token is kept in memory: fetched once for two logins", () =>
+    it.effect("the app token is kept in memory: fetched once for two users' phone numbers", () =>
       Effect.gen(function*() {
         const { browser, stats } = yield* setup
         for (const user of ["alice", "bob"]) {
-          const answer = yield* browser.postJson("/api/mini-program/login", yield* codesFor(browser, user))
+          const { token } = yield* miniLogin(browser, user)
+          const answer = yield* browser.postJson(phonePath, { code: yield* wxCode(browser, "phone-code", user) }, {
+            ...bearer(token)
+          })
           assert.strictEqual(answer.status, 200, answer.text)
         }
         assert.strictEqual((yield* stats).stable_token, 1)

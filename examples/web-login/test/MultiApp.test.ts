@@ -1,7 +1,8 @@
 /**
  * The multi-app page over HTTP, in demo mode: two official accounts of the sandbox's third-party
- * platform, logged in to through one `WeChatApps` registry and one callback URL, in a
- * cookie-keeping client that sees every redirect; and the platform's authorization-event URL.
+ * platform, logged in to through `@wxauth/http`'s registry mode (`/login/<appid>`, the accounts in a
+ * `WeChatApps` registry), in a cookie-keeping client (inside WeChat) that sees every redirect; and
+ * the platform's authorization-event URL.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
@@ -12,11 +13,22 @@ import * as Option from "effect/Option"
 import * as MultiApp from "../src/MultiApp.js"
 import * as Server from "../src/Server.js"
 import { WebLoginServer } from "../src/Server.js"
-import { Browser, configFrom, consent, cookieAttributes, demoApp, OA, sandboxControl, textOf } from "./helpers.js"
+import {
+  Browser,
+  configFrom,
+  consent,
+  cookieAttributes,
+  demoApp,
+  followToProblem,
+  OA,
+  sandboxControl,
+  textOf,
+  userAgents
+} from "./helpers.js"
 
 const [shop, club] = MultiApp.demoAccounts
 const componentAppId = MultiApp.demoPlatform.componentAppId
-const sessionCookie = "wxauth_multi_app"
+const sessionCookie = "wxauth_session"
 
 const setup = Effect.gen(function*() {
   const server = yield* WebLoginServer
@@ -31,11 +43,11 @@ const setup = Effect.gen(function*() {
   return { url: server.url, sandboxUrl, openids, usage, browser: () => new Browser(server.url) }
 })
 
-/** Starts a login to `account` on the page: the consent URL WeChat's page has. */
+/** Starts a login to `account` from the page's link: the consent URL WeChat's page has. */
 const startLogin = (browser: Browser, appId: string) =>
   Effect.gen(function*() {
-    const answer = yield* browser.get(`/multi-app/login?app=${appId}`)
-    assert.strictEqual(answer.status, 302, "the page sends the browser to WeChat")
+    const answer = yield* browser.get(`/login/${appId}?returnTo=%2Fmulti-app`)
+    assert.strictEqual(answer.status, 302, "the login sends the browser to WeChat")
     return answer.location!
   })
 
@@ -48,15 +60,15 @@ const login = (browser: Browser, appId: string, user: string) =>
     return { authorizeUrl, callbackUrl, answer }
   })
 
-const errorReason = (location: string | undefined) => {
+const problemReason = (location: string | undefined) => {
   assert.isDefined(location)
-  assert.strictEqual(new URL(location!).pathname, "/error")
+  assert.match(new URL(location!).pathname, /^\/login\/[^/]+\/problem$/)
   return new URL(location!).searchParams.get("reason")
 }
 
 describe("web-login: the multi-app page (demo mode)", () => {
   layer(demoApp(), { excludeTestServices: true })((it) => {
-    it.effect("lists the platform's two official accounts", () =>
+    it.effect("lists the platform's two official accounts, each logging in at /login/<appid>", () =>
       Effect.gen(function*() {
         const { browser } = yield* setup
         const page = yield* browser().get("/multi-app")
@@ -64,13 +76,18 @@ describe("web-login: the multi-app page (demo mode)", () => {
         assert.strictEqual(textOf(page.text, "multi-app-platform"), componentAppId)
         for (const account of [shop, club]) {
           assert.include(page.text, `id="multi-app-login-${account.appId}"`)
-          assert.include(page.text, `href="/multi-app/login?app=${account.appId}"`)
+          assert.include(page.text, `href="/login/${account.appId}?returnTo=%2Fmulti-app"`)
         }
         assert.isUndefined(textOf(page.text, "multi-app-logged-in"))
         assert.include(page.headers.get("content-security-policy") ?? "", "default-src 'none'")
+        // an official account logs in inside WeChat; a desktop browser is asked to open the link there
+        const desktop = new Browser(page.url, { userAgent: userAgents.desktop })
+        const outside = yield* desktop.get(`/login/${shop.appId}?returnTo=%2Fmulti-app`)
+        assert.strictEqual(outside.status, 200)
+        assert.include(outside.text, "请在微信中打开此链接")
       }))
 
-    it.effect("a login to each account through one callback URL; one component token for both", () =>
+    it.effect("a login to each account, back on the page; one component token for both", () =>
       Effect.gen(function*() {
         const { browser: make, openids, url, usage } = yield* setup
         const browser = make()
@@ -80,8 +97,8 @@ describe("web-login: the multi-app page (demo mode)", () => {
           assert.strictEqual(authorize.pathname, "/connect/oauth2/authorize")
           assert.strictEqual(authorize.searchParams.get("appid"), account.appId)
           assert.strictEqual(authorize.searchParams.get("component_appid"), componentAppId)
-          assert.strictEqual(authorize.searchParams.get("redirect_uri"), `${url}/multi-app/callback`)
-          assert.strictEqual(new URL(callbackUrl).pathname, "/multi-app/callback")
+          assert.strictEqual(authorize.searchParams.get("redirect_uri"), `${url}/login/${account.appId}/callback`)
+          assert.strictEqual(new URL(callbackUrl).pathname, `/login/${account.appId}/callback`)
           assert.strictEqual(new URL(callbackUrl).searchParams.get("appid"), account.appId)
           assert.strictEqual(answer.status, 303, "the callback redirects away at once")
           assert.strictEqual(new URL(answer.location!).pathname, "/multi-app")
@@ -113,12 +130,19 @@ describe("web-login: the multi-app page (demo mode)", () => {
         const answer = yield* browser.get(callbackUrl)
         assert.strictEqual(answer.status, 303)
         assert.strictEqual(answer.headers.get("referrer-policy"), "no-referrer")
-        assert.strictEqual(errorReason(answer.location), "state")
+        assert.strictEqual(problemReason(answer.location), "state")
+        assert.isUndefined(browser.cookies.get(sessionCookie))
+        assert.strictEqual((yield* usage).calls.component_access_token, before, "no code was exchanged")
+        // the club's own callback URL with the shop's state: the state is the shop's, refused too
+        const forged = new URL(callbackUrl)
+        forged.pathname = `/login/${club.appId}/callback`
+        const moved = yield* browser.get(forged.href)
+        assert.strictEqual(problemReason(moved.location), "state")
         assert.isUndefined(browser.cookies.get(sessionCookie))
         assert.strictEqual((yield* usage).calls.component_access_token, before, "no code was exchanged")
       }))
 
-    it.effect("the callback in another browser is refused; an account the page does not list is a 404", () =>
+    it.effect("the callback in another browser is refused; an appid the registry does not have is a 404", () =>
       Effect.gen(function*() {
         const { browser: make } = yield* setup
         const browser = make()
@@ -126,20 +150,27 @@ describe("web-login: the multi-app page (demo mode)", () => {
         const stranger = make()
         const refused = yield* stranger.get(callbackUrl)
         assert.strictEqual(refused.status, 303)
-        assert.strictEqual(errorReason(refused.location), "state-browser")
+        assert.strictEqual(problemReason(refused.location), "state-browser")
         assert.isUndefined(stranger.cookies.get(sessionCookie))
         // the first browser still can
         assert.strictEqual(new URL((yield* browser.get(callbackUrl)).location!).pathname, "/multi-app")
-        for (const path of ["/multi-app/login?app=wxnotlisted000001", "/multi-app/login", "/multi-app/login?app=%00"]) {
-          assert.strictEqual((yield* browser.get(path)).status, 404, path)
+        const session = browser.cookies.get(sessionCookie)
+        for (const path of ["/login/wxnotlisted000001", "/login/%00"]) {
+          const answer = yield* browser.get(path)
+          assert.strictEqual(answer.status, 404, path)
+          assert.include(answer.text, `data-reason="unavailable"`, path)
         }
+        const unknownCallback = yield* browser.get("/login/wxnotlisted000001/callback?code=c&state=s")
+        assert.strictEqual(unknownCallback.status, 303)
+        assert.strictEqual(new URL(unknownCallback.location!).searchParams.get("reason"), "unavailable")
+        assert.strictEqual(browser.cookies.get(sessionCookie), session, "nobody else logged in")
         // a state forged for the club (another key): the state check fails
         const forged = new URL(callbackUrl)
         forged.searchParams.set("state", "A".repeat(60))
-        assert.strictEqual(errorReason((yield* browser.get(forged.href)).location), "state")
+        assert.strictEqual(problemReason((yield* browser.get(forged.href)).location), "state")
       }))
 
-    it.effect("logging out ends the page's session and forgets the token", () =>
+    it.effect("logging out ends the session on the server", () =>
       Effect.gen(function*() {
         const { browser: make, openids } = yield* setup
         const browser = make()
@@ -149,8 +180,9 @@ describe("web-login: the multi-app page (demo mode)", () => {
           textOf((yield* browser.get("/multi-app")).text, "multi-app-openid"),
           openids[shop.appId].carol
         )
-        const out = yield* browser.post("/multi-app/logout")
+        const out = yield* browser.post("/logout")
         assert.strictEqual(out.status, 303)
+        assert.strictEqual(new URL(out.location!).pathname, "/")
         assert.isUndefined(browser.cookies.get(sessionCookie))
         assert.isUndefined(textOf((yield* browser.get("/multi-app")).text, "multi-app-logged-in"))
         // a copy of the old cookie opens nothing: the session ended on the server
@@ -236,7 +268,10 @@ describe("web-login: the multi-app page (live mode, WECHAT_COMPONENT_* set)", ()
         // no ticket yet: WeChat has not pushed one (ComponentTicketMissing), so no token can be had
         const early = yield* login(browser, shop.appId, "alice")
         assert.strictEqual(early.answer.status, 303)
-        assert.strictEqual(errorReason(early.answer.location), "server")
+        const problem = yield* followToProblem(browser, early.answer.location)
+        assert.strictEqual(problem.reason, "server")
+        assert.strictEqual(problem.page.status, 500)
+        assert.isUndefined(browser.cookies.get(sessionCookie))
         // WeChat's push, to the URL registered for the platform
         const push = yield* sandboxControl(sandbox.url, "POST", "component/push", {
           componentAppId,

@@ -1,8 +1,10 @@
 /**
  * Test helpers: the app (and its sandbox) on free ports, configured as from environment variables,
- * and a tiny cookie-keeping HTTP "browser" that does not follow redirects, so every hop is seen.
+ * and a tiny cookie-keeping HTTP "browser" that does not follow redirects, so every hop is seen (a
+ * browser inside WeChat unless told otherwise: `@wxauth/http` picks the login flow by user agent).
  */
 import { assert } from "@effect/vitest"
+import type { CurrentWeChatUser } from "@wxauth/http"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -16,6 +18,15 @@ import * as Server from "../src/Server.js"
 export const OA = Sandbox.defaultApps.officialAccount
 export const WEB = Sandbox.defaultApps.website
 export const MINI = Sandbox.defaultApps.miniProgram
+
+/** User agents: WeChat's in-app browser on Android, a desktop Chrome, a phone's Chrome outside WeChat. */
+export const userAgents = {
+  wechat:
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36 MicroMessenger/8.0.47.2560(0x28002F3B) NetType/WIFI Language/zh_CN",
+  desktop: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+  phone:
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36"
+} as const
 
 /** A fresh SQLite file in a temporary directory. */
 export const tempSqliteFile = (): string =>
@@ -59,14 +70,18 @@ export interface Answer {
 }
 
 /**
- * A cookie jar and `fetch` without redirects: one browser. With `https: true` it stands for a browser
- * reaching the app over https through a TLS-terminating proxy: every request to the app carries
- * `X-Forwarded-Proto: https`, and `https://` URLs of the app's host are fetched over plain http.
+ * A cookie jar and `fetch` without redirects: one browser (WeChat's, unless `userAgent` says
+ * otherwise). With `https: true` it stands for a browser reaching the app over https through a
+ * TLS-terminating proxy: every request to the app carries `X-Forwarded-Proto: https`, and `https://`
+ * URLs of the app's host are fetched over plain http.
  */
 export class Browser {
   readonly cookies = new Map<string, string>()
 
-  constructor(readonly base: string, readonly options: { readonly https?: boolean } = {}) {}
+  constructor(
+    readonly base: string,
+    readonly options: { readonly https?: boolean; readonly userAgent?: string } = {}
+  ) {}
 
   /** Sends a request; `path` is a path on the app or a full URL. */
   request(
@@ -81,7 +96,10 @@ export class Browser {
   ): Effect.Effect<Answer> {
     return Effect.promise(async () => {
       const url = new URL(path, this.base)
-      const headers: Record<string, string> = { ...options.headers }
+      const headers: Record<string, string> = {
+        "user-agent": this.options.userAgent ?? userAgents.wechat,
+        ...options.headers
+      }
       if (this.options.https === true && url.host === new URL(this.base).host) {
         url.protocol = new URL(this.base).protocol
         headers["x-forwarded-proto"] = "https"
@@ -181,6 +199,32 @@ export const consent = (
     const answer = yield* browser.post(new URL(unescapeHtml(action!), authorizeUrl).href, Object.fromEntries(form))
     assert.strictEqual(answer.status, 302, "the sandbox redirects back to the app")
     return answer.location!
+  })
+
+/** The login's problem page an answer redirects to (`/login/<app>/problem?reason=`), opened in the same browser. */
+export const followToProblem = (browser: Browser, location: string | undefined) =>
+  Effect.gen(function*() {
+    assert.isDefined(location)
+    assert.match(new URL(location!).pathname, /^\/login\/[^/]+\/problem$/)
+    const page = yield* browser.get(location!)
+    assert.strictEqual(/data-reason="([^"]+)"/.exec(page.text)?.[1], new URL(location!).searchParams.get("reason"))
+    return { reason: new URL(location!).searchParams.get("reason"), page }
+  })
+
+/** The app's own error page an answer redirects to (`/error?reason=`), opened in the same browser. */
+export const followToError = (browser: Browser, location: string | undefined) =>
+  Effect.gen(function*() {
+    assert.isDefined(location)
+    assert.strictEqual(new URL(location!).pathname, "/error")
+    const page = yield* browser.get(location!)
+    return { reason: new URL(location!).searchParams.get("reason"), page }
+  })
+
+/** The user of a browser's session, as `@wxauth/http` says (`GET /api/wechat/session`). */
+export const sessionUser = (browser: Browser) =>
+  Effect.map(browser.get("/api/wechat/session"), (answer) => {
+    assert.strictEqual(answer.status, 200, answer.text)
+    return JSON.parse(answer.text) as CurrentWeChatUser.WeChatUser
   })
 
 /** Starts a login at the app and returns WeChat's authorize URL it redirects to. */
