@@ -9,7 +9,9 @@
  * `concurrency` (default 64) and prints the figures. The sandbox server runs in its own process, so
  * the profile is the client's alone. With `BENCH_CPU_PROFILE=file.cpuprofile`, the measured calls
  * (not the set-up nor the warm-up) are profiled with the inspector's sampling profiler (open the
- * file in Chrome DevTools or speedscope).
+ * file in Chrome DevTools or speedscope). With `BENCH_HEAP_PROFILE=file.heapprofile`, the measured
+ * calls' allocations are sampled (every 512 bytes on average, objects that died young included):
+ * where the garbage per call comes from.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -126,19 +128,32 @@ const main = async () => {
     await Harness.warmUp(subject, Math.min(5_000, calls), concurrency)
     await load(calls)
     const profile = process.env.BENCH_CPU_PROFILE
-    const session = profile === undefined ? undefined : new Session()
-    if (session !== undefined) {
-      session.connect()
-      await session.post("Profiler.enable")
-      await session.post("Profiler.setSamplingInterval", { interval: 100 })
-      await session.post("Profiler.start")
+    const heapProfile = process.env.BENCH_HEAP_PROFILE
+    const session = profile === undefined && heapProfile === undefined ? undefined : new Session()
+    if (session !== undefined) session.connect()
+    if (profile !== undefined) {
+      await session!.post("Profiler.enable")
+      await session!.post("Profiler.setSamplingInterval", { interval: 100 })
+      await session!.post("Profiler.start")
+    }
+    if (heapProfile !== undefined) {
+      // every allocation counts, also of objects the next scavenge frees: what the calls allocate
+      await session!.post("HeapProfiler.startSampling", {
+        samplingInterval: 512,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true
+      })
     }
     const m = await Harness.measure(subject, calls, concurrency, sandbox.cpuUsage)
-    if (session !== undefined) {
-      const { profile: result } = await session.post("Profiler.stop")
-      Fs.writeFileSync(profile!, JSON.stringify(result))
-      session.disconnect()
+    if (profile !== undefined) {
+      const { profile: result } = await session!.post("Profiler.stop")
+      Fs.writeFileSync(profile, JSON.stringify(result))
     }
+    if (heapProfile !== undefined) {
+      const { profile: result } = await session!.post("HeapProfiler.stopSampling")
+      Fs.writeFileSync(heapProfile, JSON.stringify(result))
+    }
+    session?.disconnect()
     console.log(
       `${subject.name} c=${concurrency}: ${m.callsPerSec.toFixed(0)} calls/s, p50 ${m.p50Ms.toFixed(2)} ms, p99 ${
         m.p99Ms.toFixed(2)
