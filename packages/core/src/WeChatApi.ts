@@ -32,6 +32,20 @@ import * as WeChatConfig from "./WeChatConfig.js"
 import * as WeChatError from "./WeChatError.js"
 import * as WeChatHttpClient from "./WeChatHttpClient.js"
 
+/** The rule of a user id WeChat gives (openid, unionid): 1 to 128 printable ASCII characters, no space. */
+const weChatIdPattern = /^[\x21-\x7e]{1,128}$/
+
+/**
+ * A user id in WeChat's answers (`openid`, `unionid`): WeChat's are 28 characters of
+ * `[A-Za-z0-9_-]`; with a margin, 1 to 128 printable ASCII characters without spaces or control
+ * characters. Anything else (a 60,000-character id, a NUL, a newline) is a `MalformedResponse`: such
+ * an id would become a session's identity, a store key and a log field.
+ */
+const WeChatUserId = Schema.String.pipe(Schema.maxLength(128), Schema.pattern(weChatIdPattern))
+
+/** True for a string `WeChatUserId` accepts. */
+const isWeChatUserId = (u: unknown): u is string => typeof u === "string" && weChatIdPattern.test(u)
+
 /**
  * The answer of `/sns/oauth2/access_token` and `/sns/oauth2/refresh_token`, tokens `Redacted`.
  *
@@ -43,9 +57,9 @@ export const TokenResponse = Schema.Struct({
   /** Seconds, an integer from 1 to 30 days: anything else (Infinity, negative, 1e300) is refused. */
   expires_in: Schema.Int.pipe(Schema.between(1, 2_592_000)),
   refresh_token: Schema.Redacted(Schema.NonEmptyString),
-  openid: Schema.NonEmptyString,
+  openid: WeChatUserId,
   scope: Schema.String,
-  unionid: Schema.optional(Schema.String),
+  unionid: Schema.optional(WeChatUserId),
   is_snapshotuser: Schema.optional(Schema.Int.pipe(Schema.between(0, 1)))
 })
 
@@ -62,9 +76,9 @@ export type TokenResponse = typeof TokenResponse.Type
  * @category models
  */
 export const SessionResponse = Schema.Struct({
-  openid: Schema.NonEmptyString,
+  openid: WeChatUserId,
   session_key: Schema.Redacted(Schema.NonEmptyString),
-  unionid: Schema.optional(Schema.String)
+  unionid: Schema.optional(WeChatUserId)
 })
 
 /**
@@ -123,7 +137,7 @@ const PhoneResponse = Schema.Struct({ phone_info: PhoneInfo })
  * @category models
  */
 export const ResetSessionKeyResponse = Schema.Struct({
-  openid: Schema.NonEmptyString,
+  openid: WeChatUserId,
   session_key: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(256)))
 })
 
@@ -579,7 +593,14 @@ export const makeWith = (
     const decodeToken = Schema.decodeUnknownEither(TokenResponse)
     const accessTokenCall = endpointCall("access_token", decodeToken)
     const refreshTokenCall = endpointCall("refresh_token", decodeToken)
-    const userInfoCall = endpointCall("userinfo", decodeUserInfo)
+    const userInfoCall = endpointCall("userinfo", (body: unknown) =>
+      Either.flatMap(
+        decodeUserInfo(body),
+        (user): Either.Either<UserInfo.UserInfo, string> =>
+          isWeChatUserId(user.openid) && (user.unionid === undefined || isWeChatUserId(user.unionid))
+            ? Either.right(user)
+            : Either.left("the openid or unionid is not 1 to 128 printable ASCII characters")
+      ))
     // WeChat's own "valid" answer is exactly `{"errcode":0,"errmsg":"ok"}`: anything else is not a yes
     const authCall = endpointCall("auth", (body: unknown) => {
       const answer = body as { errcode?: unknown; errmsg?: unknown }

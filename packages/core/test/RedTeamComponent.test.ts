@@ -843,8 +843,8 @@ describe("red team: a hostile WeChat on the component endpoints", () => {
     )
   }
 
-  // RED TEAM: open finding 4
-  it.skip(
+  // RED TEAM: finding 4, fixed (WeChatApi's answer schemas: an openid / unionid is 1..128 printable ASCII)
+  it.effect(
     "an answer whose openid or unionid is not WeChat's shape (60,000 characters, NUL, newline) is refused",
     () =>
       Effect.gen(function*() {

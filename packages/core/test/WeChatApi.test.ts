@@ -122,6 +122,62 @@ describe("WeChatApi", () => {
         }
       }))
 
+    it.effect("an openid / unionid that is not 1 to 128 printable ASCII characters is refused on every endpoint", () =>
+      Effect.gen(function*() {
+        const profile = (openid: string, unionid?: string) =>
+          JSON.stringify({
+            openid,
+            nickname: "n",
+            sex: 0,
+            province: "",
+            city: "",
+            country: "",
+            headimgurl: "",
+            privilege: [],
+            ...(unionid === undefined ? {} : { unionid })
+          })
+        const bad = ["", "o".repeat(129), "o".repeat(60_000), "a\u0000b", "a\nb", "a b", "o\u00e9", "o\u007f"]
+        for (const id of bad) {
+          const label = JSON.stringify(id.slice(0, 20))
+          const token = yield* api(scripted(tokenBody({ openid: JSON.stringify(id) })))
+          assert.strictEqual((yield* failureOf(token.accessToken(code)))._tag, "MalformedResponse", `openid ${label}`)
+          assert.strictEqual(
+            (yield* failureOf(token.refreshToken(Redacted.make(refreshToken))))._tag,
+            "MalformedResponse",
+            `refresh openid ${label}`
+          )
+          const union = yield* api(scripted(tokenBody({ unionid: JSON.stringify(id) })))
+          assert.strictEqual((yield* failureOf(union.accessToken(code)))._tag, "MalformedResponse", `unionid ${label}`)
+          const session = yield* api(scripted(JSON.stringify({ openid: id, session_key: "k" })))
+          assert.strictEqual(
+            (yield* failureOf(session.code2Session(code)))._tag,
+            "MalformedResponse",
+            `session ${label}`
+          )
+          const sessionUnion = yield* api(scripted(JSON.stringify({ openid: "o1", session_key: "k", unionid: id })))
+          assert.strictEqual(
+            (yield* failureOf(sessionUnion.code2Session(code)))._tag,
+            "MalformedResponse",
+            `session unionid ${label}`
+          )
+          const user = yield* api(scripted(profile("o1", id)))
+          assert.strictEqual(
+            (yield* failureOf(user.userInfo(Redacted.make(accessToken), "o1")))._tag,
+            "MalformedResponse",
+            `userinfo unionid ${label}`
+          )
+        }
+        // WeChat's own shape, and the margin, pass
+        for (const id of ["oAbC_1-2", "o".repeat(128), "!~" + "x".repeat(26)]) {
+          const endpoints = yield* api(scripted(tokenBody({ openid: JSON.stringify(id), unionid: JSON.stringify(id) })))
+          assert.strictEqual((yield* endpoints.accessToken(code)).openid, id)
+          const session = yield* api(scripted(JSON.stringify({ openid: id, session_key: "k", unionid: id })))
+          assert.strictEqual((yield* session.code2Session(code)).unionid, id)
+          const user = yield* api(scripted(profile(id, id)))
+          assert.strictEqual((yield* user.userInfo(Redacted.make(accessToken), id)).unionid, id)
+        }
+      }))
+
     it.effect("a profile for another openid than the one asked for is refused", () =>
       Effect.gen(function*() {
         const endpoints = yield* api(
