@@ -163,8 +163,10 @@ export interface ComponentShape {
   /**
    * Accepts a push to the authorization-event URL: checks `msg_signature` (constant time), the age
    * (`pushMaxAge`, by the `Clock`) and replays (same timestamp, nonce and signature: `Duplicate`),
-   * decrypts and parses the message, stores a ticket or voids an unauthorized app's tokens, then
-   * runs `onEvent` when given. The push counts as seen only when all of it succeeded, so WeChat's
+   * decrypts and parses the message (a `CreateTime` more than `pushMaxAge` ahead of the `Clock` is
+   * `Stale`), stores a ticket or voids an unauthorized app's tokens (dated no later than the
+   * `Clock`'s now: a voided app has no token until it authorizes again), then runs `onEvent` when
+   * given. The push counts as seen only when all of it succeeded, so WeChat's
    * retry of a failed one is processed again.
    */
   readonly acceptPush: <E = never, R = never>(

@@ -33,10 +33,12 @@ export type PushError = WeChatError.InvalidPush | WeChatError.TokenStoreError | 
 /** @internal */
 export interface Dependencies {
   readonly config: ComponentConfigShape
+  /** Stores a ticket as obtained at `createdAtMillis`, or at the Clock's now when that is earlier. */
   readonly storeTicket: (
     ticket: Redacted.Redacted<string>,
     createdAtMillis: number
   ) => Effect.Effect<void, WeChatError.TokenStoreError>
+  /** Voids the app's tokens as of `atMillis`, or of the Clock's now when that is earlier. */
   readonly forget: (appId: string, atMillis: number) => Effect.Effect<void, WeChatError.TokenStoreError>
 }
 
@@ -107,8 +109,15 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
     return value !== undefined && pattern.test(value) ? value : undefined
   }
 
+  /**
+   * The message's meaning, at `now` (the Clock's). Its `CreateTime` is WeChat's word only: one
+   * further ahead than `pushMaxAge` is refused (`Stale`); within that skew, the store functions
+   * stamp what they write at most at their Clock's now, so no push dates an entry in the future (a
+   * ticket that pins the store, a void token that outlives a later authorization).
+   */
   const interpret = (
-    fields: ReadonlyMap<string, string>
+    fields: ReadonlyMap<string, string>,
+    now: number
   ): Effect.Effect<PushEvent, WeChatError.InvalidPush | WeChatError.TokenStoreError> => {
     if (fields.get("AppId") !== componentAppId) return refuse("WrongAppId", "the message names another platform")
     const createTimeText = text(fields, "CreateTime", timestampPattern)
@@ -117,12 +126,16 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
       return malformed("the message has no valid CreateTime or InfoType")
     }
     const createTime = Number(createTimeText)
+    if (createTime * 1000 - now > maxAgeMillis) {
+      return refuse("Stale", `the message's CreateTime is more than ${Duration.format(config.pushMaxAge)} ahead of now`)
+    }
+    const stamp = createTime * 1000
     switch (infoType) {
       case "component_verify_ticket": {
         const ticket = text(fields, "ComponentVerifyTicket")
         if (ticket === undefined) return malformed("the ticket is missing or not printable")
         const event = PushEvent.ComponentVerifyTicket({ componentAppId, createTime, ticket: Redacted.make(ticket) })
-        return Effect.as(storeTicket(event.ticket, createTime * 1000), event)
+        return Effect.as(storeTicket(event.ticket, stamp), event)
       }
       case "authorized":
       case "updateauthorized": {
@@ -154,7 +167,7 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
         const event = PushEvent.Unauthorized({ componentAppId, createTime, authorizerAppId })
         // an appid too long for the store's keys was never stored
         return authorizerAppId.length <= 45
-          ? Effect.as(forget(authorizerAppId, createTime * 1000), event)
+          ? Effect.as(forget(authorizerAppId, stamp), event)
           : Effect.succeed(event)
       }
       default:
@@ -229,7 +242,10 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
         const handled = Either.isLeft(decrypted)
           ? Effect.fail(decrypted.left)
           : Effect.flatMap(
-            Either.match(Xml.parseFlat(decrypted.right), { onLeft: Effect.fail, onRight: interpret }),
+            Either.match(Xml.parseFlat(decrypted.right), {
+              onLeft: Effect.fail,
+              onRight: (fields) => interpret(fields, now)
+            }),
             (event): Effect.Effect<PushEvent, PushError | E, R> =>
               onEvent === undefined ? Effect.succeed(event) : Effect.as(
                 Effect.suspend((): Effect.Effect<void, E | WeChatError.InvalidArgument, R> => {

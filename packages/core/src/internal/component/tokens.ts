@@ -87,11 +87,21 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
       maxResponseBytes: config.maxResponseBytes
     })
 
+    /**
+     * The store as the platform's token services read it: a voided entry (the empty token
+     * `unauthorized` writes) is no token, whatever its times say, so it is never served: the app
+     * has no token until it authorizes again (`AuthorizerRefreshTokenInvalid`).
+     */
+    const live: AppTokenStore.AppTokenStoreShape = {
+      get: (key) => Effect.map(store.get(key), Option.filter((token) => Redacted.value(token.accessToken) !== "")),
+      set: store.set
+    }
+
     /** An `AppToken` over `source`, stored under `key`, sharing the platform's store, lock and client. */
     const tokenService = (key: string, source: AppToken.Source) =>
       AppToken.makeWith({ source }).pipe(
         Effect.provideService(WeChatConfig.WeChatConfig, tokenConfig(key)),
-        Effect.provideService(AppTokenStore.AppTokenStore, store),
+        Effect.provideService(AppTokenStore.AppTokenStore, live),
         Effect.provideService(RefreshLock.RefreshLock, lock),
         Effect.provide(context),
         // the only options are a source, a function
@@ -129,7 +139,7 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
     const authorizerSource = (appId: string): AppToken.Source => () =>
       Effect.gen(function*() {
         const refreshKey = keys.authorizerRefresh(appId)
-        const stored = yield* store.get(refreshKey)
+        const stored = yield* live.get(refreshKey)
         if (Option.isNone(stored)) return yield* Effect.fail(noRefreshToken)
         const refreshToken = stored.value.accessToken
         const answer = yield* componentToken.withToken((token) => api.authorizerToken(token, appId, refreshToken))
@@ -200,22 +210,39 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
         })
       })
 
-    /** After `unauthorized`: the app's refresh and access tokens are void from `at` on (a later authorization wins). */
-    const forget = (appId: string, at: number) => {
-      const void_ = new AppTokenStore.AppAccessToken({ accessToken: Redacted.make(""), obtainedAt: at, expiresAt: at })
-      return Effect.zipRight(store.set(keys.authorizerRefresh(appId), void_), store.set(appId, void_))
-    }
-
-    /** A pushed ticket, stored as obtained at its `CreateTime`: an older push never replaces a newer ticket. */
-    const storeTicket = (ticket: Redacted.Redacted<string>, createdAt: number) =>
-      store.set(
-        ticketKey,
-        new AppTokenStore.AppAccessToken({
-          accessToken: ticket,
-          obtainedAt: createdAt,
-          expiresAt: createdAt + Duration.toMillis(ticketLifetime)
+    /**
+     * After `unauthorized` (sent at `at`): the app's refresh and access tokens are void from then on:
+     * an empty token, already expired, which replaces what was obtained before it (a later
+     * authorization wins). `at` is never after the Clock's now (the push clamps it; so does this):
+     * a void entry dated ahead would outlive the app's next authorization.
+     */
+    const forget = (appId: string, at: number) =>
+      Effect.flatMap(now, (current) => {
+        const stamp = Math.min(at, current)
+        const void_ = new AppTokenStore.AppAccessToken({
+          accessToken: Redacted.make(""),
+          obtainedAt: stamp,
+          expiresAt: stamp
         })
-      )
+        return Effect.zipRight(store.set(keys.authorizerRefresh(appId), void_), store.set(appId, void_))
+      })
+
+    /**
+     * A pushed ticket, stored as obtained at its `CreateTime` (never after the Clock's now): an older
+     * push never replaces a newer ticket, and no push can date one ahead to pin the store.
+     */
+    const storeTicket = (ticket: Redacted.Redacted<string>, createdAt: number) =>
+      Effect.flatMap(now, (current) => {
+        const stamp = Math.min(createdAt, current)
+        return store.set(
+          ticketKey,
+          new AppTokenStore.AppAccessToken({
+            accessToken: ticket,
+            obtainedAt: stamp,
+            expiresAt: stamp + Duration.toMillis(ticketLifetime)
+          })
+        )
+      })
 
     return { appToken, componentToken, forget, queryAuth, storeTicket }
   })
