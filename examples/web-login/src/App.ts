@@ -183,7 +183,12 @@ const home = Effect.gen(function*() {
 const profile = Effect.gen(function*() {
   const login = yield* WeChatLogin.WeChatLogin
   const found = yield* currentUser
-  if (Option.isNone(found)) return redirect(login.paths.login(undefined, "/profile"))
+  if (Option.isNone(found)) {
+    // log in, and come back here (the query too)
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const url = new URL(request.url, "http://localhost")
+    return redirect(login.paths.login(undefined, url.pathname + url.search))
+  }
   const user = found.value
   return yield* Effect.gen(function*() {
     const local = yield* localUser(user)

@@ -353,6 +353,7 @@ describe("web-login over HTTP (demo mode)", () => {
         const other = make()
         yield* login(browser, { user: "bob" })
         yield* login(other, { user: "bob" })
+        for (const b of [browser, other]) assert.strictEqual((yield* b.get("/profile")).status, 200)
         yield* browser.post("/dev/faults", { preset: "clock-31d", back: "/profile" })
         const refresh = yield* browser.post("/profile/refresh")
         const { page, reason } = yield* followToProblem(browser, refresh.location)
@@ -386,14 +387,17 @@ describe("web-login over HTTP (demo mode)", () => {
         const phone = make()
         const desktop = make()
         const someoneElse = make()
-        yield* login(phone, { user: "dave" })
-        yield* login(desktop, { user: "dave" })
+        yield* login(phone, { user: "carol" })
+        yield* login(desktop, { user: "carol" })
         yield* login(someoneElse, { user: "alice" })
+        for (const browser of [phone, desktop, someoneElse]) {
+          assert.strictEqual((yield* browser.get("/profile")).status, 200)
+        }
         const out = yield* desktop.post("/logout/everywhere")
         assert.strictEqual(out.status, 303)
         assert.strictEqual(target(out.location), "/")
         yield* assertLoggedOut(desktop)
-        yield* assertLoggedOut(phone, "dave's other browser")
+        yield* assertLoggedOut(phone, "carol's other browser")
         assert.strictEqual((yield* someoneElse.get("/profile")).status, 200, "alice stays logged in")
       }))
 
@@ -447,7 +451,10 @@ describe("web-login over HTTP (demo mode)", () => {
       Effect.gen(function*() {
         const { browser: make } = yield* setup
         const browser = make()
-        const { answer } = yield* login(browser, { path: "/login/official?returnTo=%2Fprofile%3Ftab%3D1" })
+        // a logged-out profile sends the browser to log in and come back, query and all
+        const toLogin = yield* browser.get("/profile?tab=1")
+        assert.strictEqual(target(toLogin.location), "/login?returnTo=%2Fprofile%3Ftab%3D1")
+        const { answer } = yield* login(browser, { path: toLogin.location! })
         assert.strictEqual(target(answer.location), "/profile?tab=1")
         for (const evil of ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"]) {
           const other = make()
@@ -656,6 +663,10 @@ describe("web-login against a hostile browser", () => {
         const tossed = new Browser(url, { https: true })
         tossed.cookies.set(session, attackerSession!)
         yield* assertLoggedOut(tossed)
+        // the same value under its own name is a live session: only the missing prefix refused it
+        const prefixed = new Browser(url, { https: true })
+        prefixed.cookies.set(`__Host-${session}`, attackerSession!)
+        assert.strictEqual((yield* prefixed.get("/profile")).status, 200)
       }))
 
     it.effect("a leaked callback URL: its unused code works with anyone's own state (no PKCE); a used one, for nobody else", () =>

@@ -1,7 +1,9 @@
 /**
  * The multi-app page in Debian's Chromium (`/usr/bin/chromium`, driven by `playwright-core`): a
- * person logs in to one official account of the platform, then to the other, through the sandbox's
- * consent pages, and logs out. Screenshots go to `test-results/screenshots/`.
+ * person inside WeChat (a WeChat user agent) logs in to one official account of the platform, then
+ * to the other, through `@wxauth/http`'s registry mode and the sandbox's consent pages, and logs
+ * out; a desktop browser is asked to open the account's login in WeChat. Screenshots go to
+ * `test-results/screenshots/`.
  *
  * Without `/usr/bin/chromium` the test is skipped with a warning; with `CI=true` it fails.
  */
@@ -17,7 +19,7 @@ import type { Browser, Page } from "playwright-core"
 import { chromium } from "playwright-core"
 import * as MultiApp from "../src/MultiApp.js"
 import { WebLoginServer } from "../src/Server.js"
-import { demoApp, sandboxControl } from "./helpers.js"
+import { demoApp, sandboxControl, userAgents } from "./helpers.js"
 
 const executablePath = "/usr/bin/chromium"
 const hasChromium = Fs.existsSync(executablePath)
@@ -46,11 +48,11 @@ const ChromiumLive = Layer.scoped(
 )
 
 /** A page in its own browser context; requests leave for 127.0.0.1 only (avatars point at WeChat's CDN). */
-const withPage = <A, E, R>(f: (page: Page) => Effect.Effect<A, E, R>) =>
+const withPage = <A, E, R>(userAgent: string, f: (page: Page) => Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const browser = yield* Chromium
     const context = yield* Effect.acquireRelease(
-      Effect.promise(() => browser.newContext({ locale: "zh-CN", viewport: { width: 900, height: 900 } })),
+      Effect.promise(() => browser.newContext({ userAgent, locale: "zh-CN", viewport: { width: 900, height: 900 } })),
       (context) => Effect.promise(() => context.close())
     )
     yield* Effect.promise(() => context.route((url) => url.hostname !== "127.0.0.1", (route) => route.abort()))
@@ -75,8 +77,8 @@ describe.skipIf(!hasChromium && !inCi)("web-login's multi-app page in Chromium",
   Fs.mkdirSync(screenshots, { recursive: true })
 
   layer(Layer.merge(demoApp(), ChromiumLive), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
-    it.effect("two official accounts of one platform: log in to each through the consent page, then log out", () =>
-      withPage((page) =>
+    it.effect("inside WeChat, two official accounts of one platform: log in to each through the consent page, then log out", () =>
+      withPage(userAgents.wechat, (page) =>
         Effect.gen(function*() {
           const { sandboxUrl, url } = yield* WebLoginServer
           const openids = (yield* sandboxControl(Option.getOrThrow(sandboxUrl), "GET", "config")).openids as Record<
@@ -93,7 +95,9 @@ describe.skipIf(!hasChromium && !inCi)("web-login's multi-app page in Chromium",
             assert.strictEqual(consent.searchParams.get("appid"), account.appId)
             assert.strictEqual(consent.searchParams.get("component_appid"), MultiApp.demoPlatform.componentAppId)
             yield* shot(page, `multi-app-02-consent-${user}`)
-            const callback = page.waitForRequest((request) => new URL(request.url()).pathname === "/multi-app/callback")
+            const callback = page.waitForRequest((request) =>
+              new URL(request.url()).pathname === `/login/${account.appId}/callback`
+            )
             yield* step(() => page.locator(`#user-${user}`).check())
             yield* step(() => page.locator("#allow").click())
             const response = yield* step(async () => (await callback).response())
@@ -108,9 +112,23 @@ describe.skipIf(!hasChromium && !inCi)("web-login's multi-app page in Chromium",
           // the cookies are HttpOnly
           assert.strictEqual(yield* step(() => page.evaluate(() => document.cookie)), "")
           yield* step(() => page.locator("#multi-app-logout").click())
-          yield* step(() => page.waitForURL((u) => u.pathname === "/multi-app"))
+          yield* step(() => page.waitForURL((u) => u.pathname === "/"))
+          yield* step(() => page.goto(`${url}/multi-app`))
           assert.strictEqual(yield* step(() => page.locator("#multi-app-logged-in").count()), 0)
-        })
-      ))
+        })))
+
+    it.effect("on a desktop, an account's login asks to open the link in WeChat", () =>
+      withPage(userAgents.desktop, (page) =>
+        Effect.gen(function*() {
+          const { url } = yield* WebLoginServer
+          yield* step(() => page.goto(`${url}/multi-app`))
+          yield* step(() => page.locator(`#multi-app-login-${shop.appId}`).click())
+          yield* step(() => page.locator("#wxauth-open-in-wechat").waitFor())
+          assert.strictEqual(
+            yield* step(() => page.locator("#wxauth-link").inputValue()),
+            `${url}/login/${shop.appId}?returnTo=%2Fmulti-app`
+          )
+          yield* shot(page, "multi-app-04-desktop")
+        })))
   })
 })

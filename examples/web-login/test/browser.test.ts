@@ -1,7 +1,10 @@
 /**
  * The acceptance test: Debian's Chromium (`/usr/bin/chromium`, driven by `playwright-core`, never a
  * downloaded browser) clicks through the demo app and the sandbox's consent pages like a person
- * would. A screenshot of each page goes to `test-results/screenshots/`.
+ * would: inside WeChat (a WeChat user agent: the official account) and on a desktop (the website
+ * app's QR login), `returnTo`, logout everywhere, an expired session, the login's problem pages,
+ * the simulated mini program and the dev panel. A screenshot of each page goes to
+ * `test-results/screenshots/`.
  *
  * Without `/usr/bin/chromium` the test is skipped with a warning; with `CI=true` it fails.
  */
@@ -13,10 +16,10 @@ import * as Option from "effect/Option"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import type { Browser, Page } from "playwright-core"
+import type { Browser, BrowserContext, Page } from "playwright-core"
 import { chromium } from "playwright-core"
 import { WebLoginServer } from "../src/Server.js"
-import { demoApp, MINI, sandboxControl } from "./helpers.js"
+import { demoApp, MINI, OA, sandboxControl, userAgents, WEB } from "./helpers.js"
 
 const executablePath = "/usr/bin/chromium"
 const hasChromium = Fs.existsSync(executablePath)
@@ -60,24 +63,27 @@ const ChromiumLive = Layer.scoped(
 )
 
 /**
- * A page in a new browser context (its own cookies). Requests leave for 127.0.0.1 only: the
- * sandbox users' avatar URLs point at WeChat's CDN, which a test must not call.
+ * A browser context (its own cookies) with a user agent, closed with the scope. Requests leave for
+ * 127.0.0.1 only: the sandbox users' avatar URLs point at WeChat's CDN, which a test must not call.
  */
-const withPage = <A, E, R>(f: (page: Page) => Effect.Effect<A, E, R>) =>
+const newContext = (userAgent: string) =>
   Effect.gen(function*() {
     const browser = yield* Chromium
-    const context = yield* Effect.acquireRelease(
-      Effect.promise(() => browser.newContext({ locale: "zh-CN", viewport: { width: 900, height: 900 } })),
+    return yield* Effect.acquireRelease(
+      Effect.promise(async () => {
+        const context = await browser.newContext({ userAgent, locale: "zh-CN", viewport: { width: 900, height: 900 } })
+        await context.route((url) => url.hostname !== "127.0.0.1", (route) => route.abort())
+        return context
+      }),
       (context) => Effect.promise(() => context.close())
     )
-    yield* Effect.promise(() =>
-      context.route(
-        (url) => url.hostname !== "127.0.0.1",
-        (route) => route.abort()
-      )
-    )
-    const page = yield* Effect.promise(() => context.newPage())
-    return yield* f(page)
+  })
+
+/** A page in a new context with this user agent. */
+const withPage = <A, E, R>(userAgent: string, f: (page: Page) => Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const context = yield* newContext(userAgent)
+    return yield* f(yield* Effect.promise(() => context.newPage()))
   }).pipe(Effect.scoped)
 
 const step = <A>(f: () => Promise<A>) => Effect.promise(f)
@@ -87,12 +93,22 @@ const shot = (page: Page, name: string) =>
 
 const text = (page: Page, selector: string) => step(() => page.locator(selector).innerText())
 
+const count = (page: Page, selector: string) => step(() => page.locator(selector).count())
+
+const pathOf = (page: Page) => new URL(page.url()).pathname
+
 /** On the consent page: picks a user and presses allow or deny. */
 const decide = (page: Page, user: string, decision: "allow" | "deny") =>
   Effect.gen(function*() {
     yield* step(() => page.locator(`#user-${user}`).check())
     yield* step(() => page.locator(`#${decision}`).click())
   })
+
+const sessionCookie = (context: BrowserContext) =>
+  step(async () => (await context.cookies()).find((cookie) => cookie.name === "wxauth_session"))
+
+/** The login's problem page's reason. */
+const problemReason = (page: Page) => step(() => page.locator("#wxauth-problem").getAttribute("data-reason"))
 
 describe.skipIf(!hasChromium && !inCi)("web-login in Chromium", () => {
   if (!hasChromium) {
@@ -104,22 +120,25 @@ describe.skipIf(!hasChromium && !inCi)("web-login in Chromium", () => {
 
   Fs.mkdirSync(screenshots, { recursive: true })
 
-  layer(Layer.merge(demoApp(), ChromiumLive), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
-    it.effect("official-account login: home → consent → allow → profile; back to the callback URL stays logged in", () =>
-      withPage((page) =>
+  layer(Layer.merge(demoApp(), ChromiumLive), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
+    it.effect("inside WeChat: home → the official account's consent → allow → profile; the callback URL again logs in nobody", () =>
+      withPage(userAgents.wechat, (page) =>
         Effect.gen(function*() {
           const { sandboxUrl, url } = yield* WebLoginServer
           yield* step(() => page.goto(url))
-          assert.include(yield* text(page, "#login-official"), "使用微信登录")
+          assert.include(yield* text(page, "#login"), "使用微信登录")
           yield* shot(page, "01-home")
 
-          yield* step(() => page.locator("#login-official").click())
+          yield* step(() => page.locator("#login").click())
           yield* step(() => page.waitForURL((u) => u.pathname === "/connect/oauth2/authorize"))
           assert.isTrue(page.url().startsWith(Option.getOrThrow(sandboxUrl)), "the consent page is the sandbox's")
+          assert.strictEqual(new URL(page.url()).searchParams.get("appid"), OA.appId)
           assert.include(yield* text(page, "#scope"), "snsapi_userinfo")
           yield* shot(page, "02-consent")
 
-          const callback = page.waitForRequest((request) => new URL(request.url()).pathname === "/callback/official")
+          const callback = page.waitForRequest((request) =>
+            new URL(request.url()).pathname === "/login/official/callback"
+          )
           yield* decide(page, "alice", "allow")
           const callbackRequest = yield* step(() => callback)
           const callbackUrl = callbackRequest.url()
@@ -127,34 +146,136 @@ describe.skipIf(!hasChromium && !inCi)("web-login in Chromium", () => {
           assert.strictEqual(yield* text(page, "#nickname"), "张三")
           assert.match(yield* text(page, "#openid"), /^[A-Za-z0-9_-]{28}$/)
           assert.strictEqual(yield* text(page, "#unionid"), "olzWokv71Boc1knksRfAoCKqK1O9")
+          assert.include(yield* text(page, "#login-method"), OA.appId)
+          assert.match(yield* text(page, "#user-id"), /^u_/)
           assert.include(yield* text(page, "#token-expiry"), "UTC")
           // the profile as WeChat gives it today: no gender or region, and a note saying so
           assert.include(yield* text(page, "#profile-note"), "微信不再提供性别和地区")
-          assert.strictEqual(yield* step(() => page.locator("#gender-region").count()), 0)
+          assert.strictEqual(yield* count(page, "#gender-region"), 0)
           // the callback answered with a redirect away that lets no Referer carry the code
           const callbackResponse = yield* step(() => callbackRequest.response())
           assert.strictEqual(callbackResponse?.status(), 303)
           assert.strictEqual(callbackResponse?.headers()["referrer-policy"], "no-referrer")
-          // the cookies are HttpOnly: the page's scripts cannot read them
+          // the cookies are HttpOnly and SameSite=Lax: the page's scripts cannot read them
           assert.strictEqual(yield* step(() => page.evaluate(() => document.cookie)), "")
+          const before = yield* sessionCookie(page.context())
+          assert.isTrue(before?.httpOnly)
+          assert.strictEqual(before?.sameSite, "Lax")
           yield* shot(page, "03-profile")
 
-          // the callback URL again (the binding was rotated): the profile, and no second login
-          const session = async () =>
-            (await page.context().cookies()).find((cookie) => cookie.name === "wxauth_session")?.value
-          const before = yield* step(session)
-          assert.isDefined(before)
+          // the callback URL again (the binding was rotated): home, the same session, no second login
           yield* step(() => page.goto(callbackUrl))
-          assert.strictEqual(new URL(page.url()).pathname, "/profile")
-          assert.strictEqual(yield* step(() => page.locator("#error").count()), 0)
-          assert.strictEqual(yield* text(page, "#nickname"), "张三")
-          assert.strictEqual(yield* step(session), before, "the same session")
-          yield* shot(page, "04-callback-reloaded")
-        })
-      ))
+          assert.strictEqual(pathOf(page), "/")
+          assert.strictEqual(yield* count(page, "#logged-in"), 1)
+          assert.strictEqual((yield* sessionCookie(page.context()))?.value, before?.value, "the same session")
+          yield* shot(page, "04-callback-again")
+        })))
 
-    it.effect("a tampered state shows the error page", () =>
-      withPage((page) =>
+    it.effect("returnTo: a logged-out /profile?tab=orders logs in and lands there, query and all", () =>
+      withPage(userAgents.wechat, (page) =>
+        Effect.gen(function*() {
+          const { url } = yield* WebLoginServer
+          yield* step(() => page.goto(`${url}/profile?tab=orders`))
+          yield* step(() => page.waitForURL((u) => u.pathname === "/connect/oauth2/authorize"))
+          yield* decide(page, "bob", "allow")
+          yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
+          assert.strictEqual(new URL(page.url()).search, "?tab=orders")
+          assert.strictEqual(yield* text(page, "#nickname"), "李四")
+          yield* shot(page, "05-return-to")
+        })))
+
+    it.effect("on a desktop: home → the website app's QR login → profile; a phone outside WeChat is asked to open WeChat", () =>
+      Effect.gen(function*() {
+        const { url } = yield* WebLoginServer
+        yield* withPage(userAgents.desktop, (page) =>
+          Effect.gen(function*() {
+            yield* step(() => page.goto(url))
+            yield* step(() => page.locator("#login").click())
+            yield* step(() => page.waitForURL((u) => u.pathname === "/connect/qrconnect"))
+            assert.strictEqual(new URL(page.url()).searchParams.get("appid"), WEB.appId)
+            assert.include(yield* text(page, "#scope"), "snsapi_login")
+            yield* shot(page, "06-qr-consent")
+            const callback = page.waitForResponse((r) => new URL(r.url()).pathname === "/login/website/callback")
+            yield* decide(page, "bob", "allow")
+            const response = yield* step(() => callback)
+            assert.strictEqual(response.status(), 303)
+            assert.strictEqual(response.headers()["referrer-policy"], "no-referrer")
+            yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
+            assert.strictEqual(yield* text(page, "#nickname"), "李四")
+            assert.include(yield* text(page, "#login-method"), WEB.appId)
+            yield* shot(page, "07-website-profile")
+          }))
+        yield* withPage(userAgents.phone, (page) =>
+          Effect.gen(function*() {
+            yield* step(() => page.goto(url))
+            yield* step(() => page.locator("#login").click())
+            yield* step(() => page.locator("#wxauth-open-in-wechat").waitFor())
+            assert.strictEqual(pathOf(page), "/login")
+            assert.strictEqual(yield* step(() => page.locator("#wxauth-link").inputValue()), `${url}/login`)
+            yield* shot(page, "08-phone-open-in-wechat")
+            yield* step(() => page.locator("#wxauth-qr-option").click())
+            yield* step(() => page.waitForURL((u) => u.pathname === "/connect/qrconnect"))
+          }))
+      }))
+
+    it.effect("logout everywhere: the user's session in another browser ends too", () =>
+      Effect.gen(function*() {
+        const { url } = yield* WebLoginServer
+        const loginIn = (context: BrowserContext, user = "carol") =>
+          Effect.gen(function*() {
+            const page = yield* step(() => context.newPage())
+            yield* step(() => page.goto(`${url}/login`))
+            yield* decide(page, user, "allow")
+            yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
+            return page
+          })
+        const first = yield* loginIn(yield* newContext(userAgents.wechat))
+        const second = yield* loginIn(yield* newContext(userAgents.wechat))
+        const other = yield* loginIn(yield* newContext(userAgents.wechat), "alice")
+        assert.notStrictEqual(
+          (yield* sessionCookie(first.context()))?.value,
+          (yield* sessionCookie(second.context()))?.value,
+          "two sessions"
+        )
+        yield* step(() => second.locator("#logout-everywhere").click())
+        yield* step(() => second.waitForURL((u) => u.pathname === "/"))
+        assert.strictEqual(yield* count(second, "#logged-in"), 0)
+        yield* shot(second, "09-logged-out-everywhere")
+        // the first browser's profile: its session ended, so a new login starts
+        yield* step(() => first.reload())
+        yield* step(() => first.waitForURL((u) => u.pathname === "/connect/oauth2/authorize"))
+        // another user stays logged in
+        yield* step(() => other.reload())
+        assert.strictEqual(pathOf(other), "/profile")
+      }).pipe(Effect.scoped))
+
+    it.effect("an expired session (SESSION_TTL=3 seconds): the profile starts a new login and comes back", () =>
+      Effect.gen(function*() {
+        const { url } = Context.get(yield* Layer.build(demoApp({ SESSION_TTL: "3 seconds" })), WebLoginServer)
+        yield* withPage(userAgents.wechat, (page) =>
+          Effect.gen(function*() {
+            yield* step(() => page.goto(`${url}/login?returnTo=%2Fprofile`))
+            yield* decide(page, "alice", "allow")
+            yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
+            const cookie = yield* sessionCookie(page.context())
+            assert.isDefined(cookie)
+            yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 3_200)))
+            yield* step(() => page.goto(`${url}/profile`))
+            yield* step(() => page.waitForURL((u) => u.pathname === "/connect/oauth2/authorize"))
+            assert.strictEqual(
+              new URL(new URL(page.url()).searchParams.get("redirect_uri")!).pathname,
+              "/login/official/callback",
+              "a new login started"
+            )
+            yield* shot(page, "10-expired-session")
+            yield* decide(page, "alice", "allow")
+            yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
+            assert.notStrictEqual((yield* sessionCookie(page.context()))?.value, cookie?.value, "a new session")
+          }))
+      }).pipe(Effect.scoped))
+
+    it.effect("a tampered state and a denied consent show the login's problem pages", () =>
+      withPage(userAgents.wechat, (page) =>
         Effect.gen(function*() {
           const { url } = yield* WebLoginServer
           yield* step(() => page.goto(`${url}/login/official`))
@@ -167,74 +288,60 @@ describe.skipIf(!hasChromium && !inCi)("web-login in Chromium", () => {
             })
           )
           yield* decide(page, "alice", "allow")
-          yield* step(() => page.waitForURL((u) => u.pathname === "/error"))
-          assert.strictEqual(yield* step(() => page.locator("#error").getAttribute("data-reason")), "state")
-          assert.strictEqual(yield* text(page, "#error-title"), "登录请求无效")
-          yield* shot(page, "05-tampered-state")
-        })
-      ))
+          yield* step(() => page.waitForURL((u) => u.pathname === "/login/official/problem"))
+          assert.strictEqual(yield* problemReason(page), "state")
+          assert.strictEqual(yield* text(page, "#wxauth-problem-title"), "登录请求无效")
+          yield* shot(page, "11-tampered-state")
 
-    it.effect("denied consent shows the error page", () =>
-      withPage((page) =>
-        Effect.gen(function*() {
-          const { url } = yield* WebLoginServer
-          yield* step(() => page.goto(url))
-          yield* step(() => page.locator("#login-official").click())
+          yield* step(() => page.locator("#wxauth-try-again").click())
           yield* step(() => page.waitForURL((u) => u.pathname === "/connect/oauth2/authorize"))
           yield* decide(page, "alice", "deny")
-          yield* step(() => page.waitForURL((u) => u.pathname === "/error"))
-          assert.strictEqual(yield* step(() => page.locator("#error").getAttribute("data-reason")), "denied")
-          assert.strictEqual(yield* text(page, "#error-title"), "你拒绝了授权")
-          yield* shot(page, "06-denied")
-        })
-      ))
+          yield* step(() => page.waitForURL((u) => u.pathname === "/login/official/problem"))
+          assert.strictEqual(yield* problemReason(page), "denied")
+          assert.strictEqual(yield* text(page, "#wxauth-problem-title"), "你拒绝了授权")
+          yield* shot(page, "12-denied")
+        })))
 
-    it.effect("website QR login: the website app's page, then the profile", () =>
-      withPage((page) =>
-        Effect.gen(function*() {
-          const { url } = yield* WebLoginServer
-          yield* step(() => page.goto(url))
-          yield* step(() => page.locator("#login-website").click())
-          yield* step(() => page.waitForURL((u) => u.pathname === "/connect/qrconnect"))
-          assert.include(yield* text(page, "#scope"), "snsapi_login")
-          yield* shot(page, "07-qr-consent")
-          yield* decide(page, "bob", "allow")
-          yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
-          assert.strictEqual(yield* text(page, "#nickname"), "李四")
-          assert.include(yield* text(page, "#login-method"), "wxsandboxwebsite01")
-          yield* shot(page, "08-website-profile")
-        })
-      ))
-
-    it.effect("mini program: the simulated client's phone-number login shows the openid and the phone number", () =>
-      withPage((page) =>
+    it.effect("mini program: the simulated client logs in, then gets the phone number with its token", () =>
+      withPage(userAgents.desktop, (page) =>
         Effect.gen(function*() {
           const { sandboxUrl, url } = yield* WebLoginServer
           const config = yield* sandboxControl(Option.getOrThrow(sandboxUrl), "GET", "config")
           yield* step(() => page.goto(url))
           yield* step(() => page.locator("#to-mini-program").click())
           yield* step(() => page.waitForURL((u) => u.pathname === "/mini-program"))
-          yield* shot(page, "12-mini-program")
+          yield* shot(page, "13-mini-program")
           yield* step(() => page.locator("#mini-user-bob").check())
-          // the codes WeChat's side gives the page (for the assertion that the page never shows them)
-          const codes: Array<string> = []
+          // the codes and the token the page got (for the assertion that the page never shows them)
+          const answers: Array<Promise<{ code?: string; token?: string }>> = []
           page.on("response", (response) => {
-            if (new URL(response.url()).pathname.startsWith("/mini-program/wx/")) {
-              void response.json().then((body: { code?: string }) => body.code !== undefined && codes.push(body.code))
+            const path = new URL(response.url()).pathname
+            if (path.startsWith("/mini-program/wx/") || path === "/api/wechat/mini-program/mini/login") {
+              answers.push(response.json())
             }
           })
-          const login = page.waitForResponse((r) => new URL(r.url()).pathname === "/api/mini-program/login")
+          const phone = page.waitForResponse((r) =>
+            new URL(r.url()).pathname === "/api/wechat/mini-program/mini/phone-number"
+          )
           yield* step(() => page.locator("#phone-login").click())
-          assert.strictEqual((yield* step(() => login)).status(), 200)
+          const phoneResponse = yield* step(() => phone)
+          assert.strictEqual(phoneResponse.status(), 200)
+          assert.match(phoneResponse.request().headers()["authorization"] ?? "", /^Bearer [A-Za-z0-9_-]{43}$/)
           yield* step(() => page.locator("#mini-result").waitFor({ state: "visible" }))
           assert.strictEqual(yield* text(page, "#mini-phone"), "13800000002")
           assert.strictEqual(yield* text(page, "#mini-country"), "+86")
           assert.strictEqual(yield* text(page, "#mini-openid"), config.openids[MINI.appId].bob)
-          assert.strictEqual(yield* step(() => page.locator("#mini-steps li[data-state=done]").count()), 3)
-          assert.strictEqual(codes.length, 2, "wx.login() and the getPhoneNumber button each gave a code")
+          assert.match(yield* text(page, "#mini-user-id"), /^u_/)
+          assert.strictEqual(yield* count(page, "#mini-steps li[data-state=done]"), 4)
+          const secrets = (yield* step(() => Promise.all(answers))).flatMap((body) =>
+            [body.code, body.token].filter((value) => value !== undefined)
+          )
+          assert.strictEqual(secrets.length, 3, "wx.login(), the login's token and the phone button's code")
           const content = yield* step(() => page.content())
-          for (const code of codes) assert.notInclude(content, code)
-          yield* shot(page, "13-mini-program-logged-in")
+          for (const secret of secrets) assert.notInclude(content, secret)
+          // the mini program's session is its own: this browser is not logged in to the site
+          assert.isUndefined(yield* sessionCookie(page.context()))
+          yield* shot(page, "14-mini-program-logged-in")
 
           // the same page again: a fresh pair of codes, another login
           yield* step(() => page.locator("#mini-user-alice").check())
@@ -243,14 +350,13 @@ describe.skipIf(!hasChromium && !inCi)("web-login in Chromium", () => {
             page.waitForFunction(() => document.getElementById("mini-phone")?.textContent === "13800000001")
           )
           assert.strictEqual(yield* text(page, "#mini-openid"), config.openids[MINI.appId].alice)
-        })
-      ))
+        })))
 
     it.effect("dev panel: WeChat busy shows the busy page; logging out ends the session", () =>
-      withPage((page) =>
+      withPage(userAgents.wechat, (page) =>
         Effect.gen(function*() {
           const { url } = yield* WebLoginServer
-          yield* step(() => page.goto(`${url}/login/official`))
+          yield* step(() => page.goto(`${url}/login`))
           yield* decide(page, "carol", "allow")
           yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
           assert.strictEqual(yield* text(page, "#nickname"), "王五🐼")
@@ -258,24 +364,22 @@ describe.skipIf(!hasChromium && !inCi)("web-login in Chromium", () => {
           yield* step(() => page.locator("#dev-userinfo-busy").click())
           yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
           assert.include(yield* text(page, "#dev-faults"), "userinfo: busy × 3")
-          yield* shot(page, "09-dev-panel")
+          yield* shot(page, "15-dev-panel")
 
           yield* step(() => page.locator("#refresh").click())
           yield* step(() => page.waitForURL((u) => u.pathname === "/error"))
           assert.strictEqual(yield* step(() => page.locator("#error").getAttribute("data-reason")), "busy")
           assert.strictEqual(yield* text(page, "#error-title"), "微信暂时繁忙")
-          yield* shot(page, "10-busy")
+          yield* shot(page, "16-busy")
 
           yield* step(() => page.locator("#try-again").click())
           yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
           assert.strictEqual(yield* text(page, "#nickname"), "王五🐼", "still logged in")
           yield* step(() => page.locator("#logout").click())
           yield* step(() => page.waitForURL((u) => u.pathname === "/"))
-          assert.strictEqual(yield* step(() => page.locator("#logged-in").count()), 0)
-          yield* step(() => page.goto(`${url}/profile`))
-          assert.strictEqual(new URL(page.url()).pathname, "/")
-          yield* shot(page, "11-logged-out")
-        })
-      ))
+          assert.strictEqual(yield* count(page, "#logged-in"), 0)
+          assert.isUndefined(yield* sessionCookie(page.context()))
+          yield* shot(page, "17-logged-out")
+        })))
   })
 })
