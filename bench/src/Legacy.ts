@@ -4,7 +4,13 @@
  * request to the sandbox. Its `getUser` defaults to `lang: "en"`: the bench passes `zh_CN`, as the
  * others send. It makes its requests with urllib 2, whose default agent does not keep connections
  * alive; `keepAlive: true` gives it a keep-alive `http.Agent` through its own `setOpts`.
+ *
+ * With `redis`, its tokens live in Redis instead of its in-memory store, through the `getToken` /
+ * `saveToken` hooks its constructor takes (what its README tells production apps to do): one `GET`
+ * per `getUser` and one `SET` per saved token, the token as the JSON of what it would have kept in
+ * memory, on its own ioredis connection.
  */
+import { Redis } from "ioredis"
 import * as Http from "node:http"
 import { createRequire } from "node:module"
 import type { Subject } from "./Harness.js"
@@ -19,22 +25,61 @@ export interface LegacyOAuth {
   getUser(options: { openid: string; lang?: string }, callback: (error: Error | null, user: any) => void): void
 }
 
-type LegacyOAuthConstructor = new(appId: string, appSecret: string) => LegacyOAuth
+type TokenCallback = (error: Error | null, token?: unknown) => void
+
+type LegacyOAuthConstructor = new(
+  appId: string,
+  appSecret: string,
+  getToken?: (openid: string, callback: TokenCallback) => void,
+  saveToken?: (openid: string, token: unknown, callback: (error: Error | null) => void) => void
+) => LegacyOAuth
+
+/** Where wechat-oauth keeps its tokens when not in memory: a Redis key per openid. */
+export interface RedisOptions {
+  readonly url: string
+  readonly keyPrefix: string
+}
 
 const OAuth = createRequire(import.meta.url)("wechat-oauth") as LegacyOAuthConstructor
 
 const wechatApi = "https://api.weixin.qq.com"
 
-/** A client pointed at the sandbox. */
-export const makeClient = (sandboxUrl: string, options: { readonly keepAlive: boolean }) => {
-  const oauth = new OAuth(app.appId, app.secret)
+/** A client pointed at the sandbox, its tokens in memory or, with `redis`, in Redis. */
+export const makeClient = (
+  sandboxUrl: string,
+  options: { readonly keepAlive: boolean; readonly redis?: RedisOptions | undefined }
+) => {
+  const redis = options.redis === undefined
+    ? undefined
+    : new Redis(options.redis.url, { keyPrefix: `${options.redis.keyPrefix}wechat-oauth:`, maxRetriesPerRequest: 1 })
+  const oauth = redis === undefined
+    ? new OAuth(app.appId, app.secret)
+    : new OAuth(
+      app.appId,
+      app.secret,
+      (openid, callback) => {
+        redis.get(openid).then(
+          (text) => callback(null, text === null ? undefined : JSON.parse(text)),
+          (error: Error) => callback(error)
+        )
+      },
+      (openid, token, callback) => {
+        redis.set(openid, JSON.stringify(token)).then(() => callback(null), (error: Error) => callback(error))
+      }
+    )
   const agent = options.keepAlive ? new Http.Agent({ keepAlive: true, maxSockets: 128 }) : undefined
   if (agent !== undefined) oauth.setOpts({ agent })
   const request = oauth.request
   oauth.request = function(url, opts, callback) {
     request.call(this, url.startsWith(wechatApi) ? sandboxUrl + url.slice(wechatApi.length) : url, opts, callback)
   }
-  return { oauth, close: () => agent?.destroy() }
+  return {
+    oauth,
+    close: () => {
+      agent?.destroy()
+      redis?.disconnect()
+    }
+  }
 }
 
 /** Exchanges a code through the library (which stores the token); resolves the openid. */
@@ -52,12 +97,14 @@ export const getUser = (oauth: LegacyOAuth, openid: string): Promise<{ openid: s
 export const make = async (
   sandboxUrl: string,
   callbackUrl: string,
-  options: { readonly keepAlive: boolean }
+  options: { readonly keepAlive: boolean; readonly redis?: RedisOptions | undefined }
 ): Promise<Subject> => {
   const { close, oauth } = makeClient(sandboxUrl, options)
   const openid = await exchange(oauth, new URL(callbackUrl).searchParams.get("code")!)
   return {
-    name: options.keepAlive
+    name: options.redis !== undefined
+      ? "wechat-oauth 1.5.0 + Redis getToken/saveToken (keep-alive agent)"
+      : options.keepAlive
       ? "wechat-oauth 1.5.0 (keep-alive agent)"
       : "wechat-oauth 1.5.0 (as shipped, no keep-alive)",
     driver: {

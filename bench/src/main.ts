@@ -5,10 +5,12 @@
  * writes `bench/results/latest.json` and `latest.png`.
  *
  * Options: `--quick` (a tenth of the calls, for trying things out), `--no-redis`, `--no-chart`,
+ * `--no-flags` (no runs in a child with `--no-allocation-site-pretenuring`),
  * `--phone-only` (only the getPhoneNumber runs, written into the existing `latest.json`);
  * `BENCH_ROUNDS=n` measures every run n times, in alternating order, and keeps the fastest (default 3;
  * wechat-oauth without keep-alive, the slowest, is measured once); `REDIS_URL`
- * (default `redis://127.0.0.1:6379`).
+ * (default `redis://127.0.0.1:6379`). `latest.json` is merged: keys this run does not write (figures
+ * of other tools) are kept.
  */
 import { Redis } from "ioredis"
 import { execFileSync } from "node:child_process"
@@ -16,6 +18,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import { fileURLToPath } from "node:url"
 import * as Chart from "./Chart.js"
+import * as FlagProcess from "./FlagProcess.js"
 import * as Harness from "./Harness.js"
 import * as Legacy from "./Legacy.js"
 import * as Memory from "./Memory.js"
@@ -39,6 +42,8 @@ const stormProcesses = 4
 const memoryTokens = 100_000
 const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 const resultsDir = fileURLToPath(new URL("../results/", import.meta.url))
+/** The V8 flags of the child whose runs sit next to the others (`--no-flags`: none). */
+const childFlags = ["--no-allocation-site-pretenuring"]
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -80,10 +85,11 @@ const deleteKeys = async (redis: Redis, prefix: string) => {
 const revision = (): Report.Results["revision"] => {
   try {
     const git = (...args: Array<string>) =>
-      execFileSync("git", args, { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" }).trim()
-    const changed = git("status", "--porcelain", "--", "packages").split("\n").filter((line) => line.length > 0)
+      execFileSync("git", args, { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" })
+    // not trimmed: a porcelain line starts with its status, a space when the index is unchanged
+    const changed = git("status", "--porcelain", "--", "packages").split("\n").filter((line) => line.length > 3)
     const uncommitted = [...new Set(changed.map((line) => line.slice(3).split("/").slice(0, 2).join("/")))].sort()
-    return { commit: git("rev-parse", "--short", "HEAD"), uncommitted }
+    return { commit: git("rev-parse", "--short", "HEAD").trim(), uncommitted }
   } catch {
     return null
   }
@@ -155,7 +161,7 @@ const phoneNumberOnly = async () => {
     if (quick) return
     const file = `${resultsDir}latest.json`
     if (!Fs.existsSync(file)) throw new Error(`${file} is missing: run the whole bench once first`)
-    const results = JSON.parse(Fs.readFileSync(file, "utf8")) as Report.Results
+    const results = JSON.parse(Fs.readFileSync(file, "utf8")) as Record<string, unknown>
     Fs.writeFileSync(file, JSON.stringify({ ...results, phoneNumber: phone }, null, 2) + "\n")
     log(`bench: wrote the getPhoneNumber runs into ${file}`)
   } finally {
@@ -163,12 +169,51 @@ const phoneNumberOnly = async () => {
   }
 }
 
+/** One run of the table: a client of this process, or of the child with other V8 flags. */
 interface Entry {
-  readonly subject: Harness.Subject
+  readonly name: string
   readonly client: Report.ClientKind
   readonly redis: boolean
+  readonly nodeFlags: ReadonlyArray<string>
   readonly rounds?: number
+  readonly warmUp: (calls: number, concurrency: number) => Promise<unknown>
+  readonly measure: (calls: number, concurrency: number) => Promise<Harness.Measurement>
 }
+
+const local = (
+  subject: Harness.Subject,
+  client: Report.ClientKind,
+  serverCpu: () => Promise<NodeJS.CpuUsage>,
+  options: { readonly redis?: boolean; readonly rounds?: number } = {}
+): Entry => ({
+  name: subject.name,
+  client,
+  redis: options.redis ?? false,
+  nodeFlags: [],
+  ...(options.rounds === undefined ? {} : { rounds: options.rounds }),
+  warmUp: (calls, concurrency) => Harness.warmUp(subject, calls, concurrency),
+  measure: (calls, concurrency) => Harness.measure(subject, calls, concurrency, serverCpu)
+})
+
+/** A client of the child: the server's CPU is counted here, around the child's run. */
+const remote = (
+  subject: FlagProcess.RemoteSubject,
+  flags: ReadonlyArray<string>,
+  serverCpu: () => Promise<NodeJS.CpuUsage>
+): Entry => ({
+  name: `${subject.name} [${flags.join(" ")}]`,
+  client: subject.client,
+  redis: false,
+  nodeFlags: flags,
+  warmUp: subject.warmUp,
+  measure: async (calls, concurrency) => {
+    const before = await serverCpu()
+    const m = await subject.measure(calls, concurrency)
+    const after = await serverCpu()
+    const micros = (u: NodeJS.CpuUsage) => u.user + u.system
+    return { ...m, serverCpuUsPerCall: (micros(after) - micros(before)) / m.calls }
+  }
+})
 
 const main = async () => {
   const loadAverageAtStart = Os.loadavg()
@@ -177,16 +222,28 @@ const main = async () => {
   const redis = await connectRedis()
   const keyPrefix = `wxauth-bench:${process.pid}:`
   const redisOptions = { url: redisUrl, keyPrefix }
+  const subjects: Array<Harness.Subject> = []
   const entries: Array<Entry> = []
+  let child: FlagProcess.FlagProcess | undefined
+  const add = (subject: Harness.Subject, client: Report.ClientKind, options?: Parameters<typeof local>[3]) => {
+    subjects.push(subject)
+    entries.push(local(subject, client, sandbox.cpuUsage, options))
+  }
   try {
-    entries.push({ subject: Raw.make(sandbox.url, await sandbox.grant()), client: "raw", redis: false })
+    add(Raw.make(sandbox.url, await sandbox.grant()), "raw")
     for (const keepAlive of [true, false]) {
-      entries.push({
-        subject: await Legacy.make(sandbox.url, await sandbox.approve(), { keepAlive }),
-        client: "wechat-oauth",
-        redis: false,
-        ...(keepAlive ? {} : { rounds: 1 })
-      })
+      add(
+        await Legacy.make(sandbox.url, await sandbox.approve(), { keepAlive }),
+        "wechat-oauth",
+        keepAlive ? {} : { rounds: 1 }
+      )
+    }
+    if (redis !== undefined) {
+      add(
+        await Legacy.make(sandbox.url, await sandbox.approve(), { keepAlive: true, redis: redisOptions }),
+        "wechat-oauth",
+        { redis: true }
+      )
     }
     const wxauth: Array<[Wxauth.StoreKind, Wxauth.HttpKind, Wxauth.Runner]> = [
       ["memory", "lean", "runPromise"],
@@ -197,35 +254,47 @@ const main = async () => {
     ]
     for (const [store, http, runner] of wxauth) {
       if (store === "redis" && redis === undefined) continue
-      entries.push({
-        subject: await Wxauth.make(
-          { sandboxUrl: sandbox.url, store, http, redis: redisOptions },
-          runner,
-          sandbox.approve
-        ),
-        client: "wxauth",
-        redis: store === "redis"
+      add(
+        await Wxauth.make({ sandboxUrl: sandbox.url, store, http, redis: redisOptions }, runner, sandbox.approve),
+        "wxauth",
+        { redis: store === "redis" }
+      )
+    }
+    if (!args.has("--no-flags")) {
+      child = await FlagProcess.start(childFlags, {
+        sandboxUrl: sandbox.url,
+        grant: await sandbox.grant(),
+        callbackUrls: [await sandbox.approve(), await sandbox.approve()]
       })
+      for (const subject of child.subjects) entries.push(remote(subject, child.flags, sandbox.cpuUsage))
     }
 
     const measured: Array<Report.Measured> = []
     for (const concurrency of concurrencies) {
       for (let round = 0; round < rounds; round++) {
         const order = round % 2 === 0 ? entries : [...entries].reverse()
-        for (const { client, redis: usesRedis, rounds: maxRounds, subject } of order) {
-          if (maxRounds !== undefined && round >= maxRounds) continue
-          await Harness.warmUp(subject, warmUpCalls[concurrency], concurrency)
-          const redisBefore = usesRedis && redis !== undefined ? await redisCpuMicros(redis) : undefined
-          const m = await Harness.measure(subject, calls[concurrency], concurrency, sandbox.cpuUsage)
+        for (const entry of order) {
+          if (entry.rounds !== undefined && round >= entry.rounds) continue
+          await entry.warmUp(warmUpCalls[concurrency], concurrency)
+          const redisBefore = entry.redis && redis !== undefined ? await redisCpuMicros(redis) : undefined
+          const m = await entry.measure(calls[concurrency], concurrency)
           const redisCpuUsPerCall = redisBefore === undefined
             ? undefined
             : (await redisCpuMicros(redis!) - redisBefore) / m.calls
-          logRound(round, subject.name, m)
-          keepFastest(measured, { ...m, name: subject.name, client, redisCpuUsPerCall })
+          logRound(round, entry.name, m)
+          keepFastest(measured, {
+            ...m,
+            name: entry.name,
+            client: entry.client,
+            nodeFlags: entry.nodeFlags,
+            redisCpuUsPerCall
+          })
         }
       }
     }
-    for (const { subject } of entries.splice(0)) await subject.close()
+    for (const subject of subjects.splice(0)) await subject.close()
+    await child?.close()
+    child = undefined
 
     // before the storm, which moves the sandbox's clock (and so expires the app token)
     const phoneNumber = await measurePhoneNumber(sandbox)
@@ -255,26 +324,30 @@ const main = async () => {
         calls: Object.fromEntries(concurrencies.map((c) => [c, calls[c]])),
         warmUpCalls: Object.fromEntries(concurrencies.map((c) => [c, warmUpCalls[c]])),
         rounds,
-        wxauthRunner: "ManagedRuntime.runPromise per call (the \"(fibers)\" row: Effect.forEach with concurrency)"
+        wxauthRunner:
+          "ManagedRuntime.runPromise per call (the \"(fibers)\" row: Effect.forEach with concurrency); rows marked [flags] ran in a child process with those V8 flags"
       },
       runs,
       storm,
       memory,
-      targets: Report.targets(runs, storm),
+      targets: Report.targets(runs, storm, memory),
       phoneNumber
     }
     console.log(Report.format(results))
     if (!quick) {
       Fs.mkdirSync(resultsDir, { recursive: true })
-      Fs.writeFileSync(`${resultsDir}latest.json`, JSON.stringify(results, null, 2) + "\n")
-      log(`bench: wrote ${resultsDir}latest.json`)
+      const file = `${resultsDir}latest.json`
+      const previous: unknown = Fs.existsSync(file) ? JSON.parse(Fs.readFileSync(file, "utf8")) : undefined
+      Fs.writeFileSync(file, JSON.stringify(Report.merge(previous, results), null, 2) + "\n")
+      log(`bench: wrote ${file}`)
     }
     if (!args.has("--no-chart")) {
       const png = `${resultsDir}${quick ? "quick" : "latest"}.png`
       if (await Chart.render(results, png)) log(`bench: wrote ${png}`)
     }
   } finally {
-    for (const { subject } of entries) await subject.close().catch(() => undefined)
+    for (const subject of subjects) await subject.close().catch(() => undefined)
+    await child?.close().catch(() => undefined)
     if (redis !== undefined) {
       await deleteKeys(redis, keyPrefix).catch(() => undefined)
       redis.disconnect()
