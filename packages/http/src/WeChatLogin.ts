@@ -455,13 +455,19 @@ export const toWebHandler = <E>(
  * @category web handler
  */
 export interface WebHandler {
-  /** Answers a request to one of the login's paths (any other path: a 404). */
+  /**
+   * Answers a request to one of the login's paths (any other path: a 404). Never rejects: a value
+   * that is not a `Request` (a server adapter's mistake) gets a 400, a layer that failed a 500. A
+   * subclass of `Request` (a framework's) is read as the `Request` it is.
+   */
   readonly handler: (request: Request) => Promise<Response>
   /** Whether the request's path is one of the login's (once the layer is built). */
   readonly handles: (request: Request | URL | string) => Promise<boolean>
   /**
    * The logged-in user of a request, or `undefined` (no session, or a cross-site request that
-   * changes something). Rejects only when the layer failed or the session store is down.
+   * changes something). Reads the request's headers only (its body stays the caller's). Rejects
+   * only when the layer failed, the session store is down, or the argument is not a `Request`
+   * (`InvalidArgument`).
    */
   readonly currentUser: (request: Request) => Promise<WeChatUser | undefined>
   /**

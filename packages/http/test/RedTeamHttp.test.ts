@@ -511,8 +511,7 @@ describe("red team: toWebHandler with hostile Requests", () => {
       assert.deepStrictEqual(problems.slice(0, 20), [])
     }), 120_000)
 
-  // RED TEAM: open finding 6 (scoped)
-  it.skip(
+  it.scoped(
     "values that are not Requests: a Response or a typed rejection, never a TypeError",
     () =>
       Effect.gen(function*() {
