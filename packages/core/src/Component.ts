@@ -28,6 +28,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -336,12 +337,46 @@ const readBody = (
   )
 }
 
+/** At most one warning per this long about refused pushes; the others are debug lines. */
+const refusalWarningInterval = 60_000
+
+/**
+ * The log of refused requests (forged, stale, malformed: anyone can send them): a warning with the
+ * reason, then debug lines for the refusals that follow within a minute, counted in the next
+ * warning, so a flood of garbage does not flood the log, and never an ERROR (it is not the app's).
+ */
+const makeRefusalLog = () => {
+  let warnedAt = Number.NEGATIVE_INFINITY
+  let since = 0
+  return {
+    log: (error: WeChatError.InvalidPush | WeChatError.InvalidArgument) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const annotations = error._tag === "InvalidPush"
+          ? { reason: error.reason, description: error.description }
+          : { reason: "Malformed", description: `${error.argument}: ${error.description}` }
+        if (now - warnedAt < refusalWarningInterval && now >= warnedAt) {
+          since++
+          return Effect.logDebug("wxauth: refused a push to the authorization-event URL").pipe(
+            Effect.annotateLogs(annotations)
+          )
+        }
+        const suppressed = since
+        warnedAt = now
+        since = 0
+        return Effect.logWarning("wxauth: refused a push to the authorization-event URL").pipe(
+          Effect.annotateLogs({ ...annotations, refusedSinceLastWarning: suppressed })
+        )
+      })
+  }
+}
+
 /**
  * The handler of the authorization-event URL, for an `@effect/platform` server (`HttpRouter.post`,
  * `HttpServer.serve`): reads the body (at most 64 KiB, within 10 seconds), accepts the push and
- * answers the text `success` (a `Duplicate` too, so WeChat stops retrying). A refused push is a 400,
- * a store failure or a failed `onEvent` a 500 (WeChat retries); each is logged without the push's
- * content.
+ * answers the text `success` (a `Duplicate` too, so WeChat stops retrying). A refused push (forged,
+ * stale, malformed, an over-long query) is a 400, logged as a warning at most once a minute (debug
+ * lines in between: anyone can send garbage); a store failure or a failed `onEvent` is a 500
+ * (WeChat retries), logged as an error; no line holds the push's content.
  *
  * @since 0.1.0
  * @category constructors
@@ -353,6 +388,7 @@ export const makeHttpApp = <E = never, R = never>(
     const checked = onEventOf(options)
     if (checked.error !== undefined) return Effect.fail(checked.error)
     const onEvent = checked.value as HttpAppOptions<E, R>["onEvent"]
+    const refusals = makeRefusalLog()
     return Effect.map(Component, (component): HttpApp.Default<never, R> =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
@@ -367,10 +403,11 @@ export const makeHttpApp = <E = never, R = never>(
         if (Exit.isSuccess(exit)) return HttpServerResponse.text("success")
         const failure = Cause.failureOption(exit.cause)
         const error: unknown = Option.isSome(failure) ? failure.value : undefined
-        if (error instanceof WeChatError.InvalidPush) {
-          yield* Effect.logWarning("wxauth: refused a push to the authorization-event URL").pipe(
-            Effect.annotateLogs({ reason: error.reason, description: error.description })
-          )
+        if (
+          error instanceof WeChatError.InvalidPush ||
+          (error instanceof WeChatError.InvalidArgument && error.argument.startsWith("request"))
+        ) {
+          yield* refusals.log(error)
           return textResponse("invalid push", 400)
         }
         if (error instanceof WeChatError.TokenStoreError) {

@@ -19,6 +19,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
@@ -263,8 +264,8 @@ describe("red team: the authorization-event URL", () => {
       }
     }).pipe(Effect.provide(ComponentLive)))
 
-  // RED TEAM: open finding 2
-  it.skip("the HttpApp answers a request with an oversized query 400 (refused), not 500 (WeChat, try again)", () =>
+  // RED TEAM: finding 2, fixed (an over-long query is InvalidPush TooLarge: 400, no ERROR line)
+  it.effect("the HttpApp answers a request with an oversized query 400 (refused), not 500 (WeChat, try again)", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(start)
       const { layer, lines } = recordingLogger()
@@ -277,6 +278,32 @@ describe("red team: the authorization-event URL", () => {
       const answer = yield* runApp(app, request).pipe(Effect.provide(layer))
       assert.strictEqual(answer.status, 400, `answer: ${answer.status} ${answer.text}`)
       assert.isFalse(lines.some((line) => line.level === "ERROR"), "a garbage request is no error of the app's")
+    }).pipe(Effect.provide(ComponentLive)))
+
+  it.effect("the HttpApp: a flood of garbage is one warning a minute (the rest debug lines), never an ERROR", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const { layer, lines } = recordingLogger()
+      const app = yield* Component.makeHttpApp()
+      const garbage = (i: number) =>
+        new Request(`${pushUrl}?timestamp=${i}&nonce=${i}&msg_signature=${i % 2 === 0 ? "x".repeat(9000) : "x"}`, {
+          method: "POST",
+          body: i % 3 === 0 ? "not xml" : "<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>"
+        })
+      const run = (from: number) =>
+        Effect.forEach(Array.from({ length: 100 }, (_, i) => from + i), (i) => runApp(app, garbage(i)), {
+          concurrency: 1
+        }).pipe(Effect.provide(Layer.merge(layer, Logger.minimumLogLevel(LogLevel.All))))
+      const first = yield* run(0)
+      assert.isTrue(first.every((answer) => answer.status === 400))
+      yield* TestClock.adjust("61 seconds")
+      yield* run(100)
+      const levels = lines.map((line) => line.level)
+      assert.strictEqual(levels.filter((level) => level === "WARN").length, 2, "one warning per minute")
+      assert.strictEqual(levels.filter((level) => level === "DEBUG").length, 198)
+      assert.isFalse(levels.includes("ERROR"))
+      // the second warning counts what was refused since the first
+      assert.include(lines.filter((line) => line.level === "WARN")[1].text, "[\"refusedSinceLastWarning\",99]")
     }).pipe(Effect.provide(ComponentLive)))
 
   it.effect("the HttpApp: a body that never ends is cut at 10 seconds of Clock (408)", () =>

@@ -55,8 +55,11 @@ const invalidArgument = (argument: string, description: string) =>
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
-/** The query's parameters; `undefined` when it is not one of the accepted forms. */
-const paramsOf = (query: unknown): Map<string, string | undefined> | undefined => {
+/** The longest query string read (WeChat's is about 150 characters). */
+const maxQueryLength = 8192
+
+/** The query's parameters; `undefined` when it is not one of the accepted forms, `"TooLarge"` when too long. */
+const paramsOf = (query: unknown): Map<string, string | undefined> | undefined | "TooLarge" => {
   const params = new Map<string, string | undefined>()
   const names = ["timestamp", "nonce", "msg_signature", "encrypt_type"]
   if (query instanceof URLSearchParams) {
@@ -68,7 +71,7 @@ const paramsOf = (query: unknown): Map<string, string | undefined> | undefined =
     return params
   }
   if (typeof query === "string") {
-    if (query.length > 8192) return undefined
+    if (query.length > maxQueryLength) return "TooLarge"
     const at = query.indexOf("?")
     return paramsOf(new URLSearchParams((at >= 0 ? query.slice(at + 1) : query).split("#")[0]))
   }
@@ -187,6 +190,8 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
         return invalidArgument("onEvent", "must be a function returning an Effect")
       }
       const params = paramsOf(request.query)
+      // a query string too long for a push is a refused push (anyone can send one), not a caller's mistake
+      if (params === "TooLarge") return refuse("TooLarge", `the query is over ${maxQueryLength} characters`)
       if (params === undefined) {
         return invalidArgument("request.query", "must be URLSearchParams, a query string or an object of strings")
       }
