@@ -33,6 +33,7 @@ import type * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -299,9 +300,17 @@ export interface HttpAppOptions<E, R> {
 }
 
 const onEventOf = (options: unknown): Checked<unknown> => {
-  const fields = Arguments.optionsOf(options)
-  if (fields === undefined) return { error: ConfigError.InvalidData([], "expected an object of options") }
-  const onEvent = fields.onEvent
+  // read once, guarded: a throwing getter or a revoked Proxy is a ConfigError, never a defect
+  const read = Arguments.readFields(options, ["onEvent"])
+  if (Either.isLeft(read)) {
+    return {
+      error: ConfigError.InvalidData(
+        [],
+        read.left === Arguments.unreadable ? `the options ${read.left}` : "expected an object of options"
+      )
+    }
+  }
+  const onEvent = read.right?.onEvent
   return onEvent === undefined || typeof onEvent === "function"
     ? { value: onEvent }
     : { error: ConfigError.InvalidData(["onEvent"], "must be a function") }

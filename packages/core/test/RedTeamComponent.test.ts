@@ -488,8 +488,8 @@ describe("red team: the authorization-event URL", () => {
 // -------------------------------------------------------------------------------------------------
 
 describe("red team: exotic arguments (Symbol, BigInt, Proxy, throwing getters)", () => {
-  // RED TEAM: open finding 3
-  it.skip("acceptPush, queryAuth, appToken and the constructors never throw or die", () =>
+  // RED TEAM: finding 3, fixed (arguments read once under internal/arguments.ts's guards)
+  it.effect("acceptPush, queryAuth, appToken and the constructors never throw or die", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(start)
       const component = yield* Component.Component

@@ -7,7 +7,11 @@
  */
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { InvalidArgument } from "../WeChatError.js"
 
 /** @internal */
@@ -54,17 +58,141 @@ export const checkOptionalText = (
     : fail(argument, `must be a non-empty string of at most ${max} characters`)
 
 /**
- * The options object, `{}` for `undefined` / `null`; `undefined` for anything else that is not an
- * object (the caller fails with `InvalidArgument`).
+ * The options object as a plain copy, `{}` for `undefined` / `null`; `undefined` for anything else
+ * that is not an object, or that cannot be read (the caller fails with `InvalidArgument`). The
+ * fields (`keys`, else every enumerable one) are read once, here (see `readFields`).
  *
  * @internal
  */
-export const optionsOf = (options: unknown): Record<string, unknown> | undefined =>
-  options === undefined || options === null
-    ? {}
-    : typeof options === "object" && !Array.isArray(options)
-    ? options as Record<string, unknown>
-    : undefined
+export const optionsOf = (options: unknown, keys?: ReadonlyArray<string>): Record<string, unknown> | undefined => {
+  const read = readFields(options, keys)
+  return Either.isLeft(read) ? undefined : read.right ?? {}
+}
+
+/**
+ * What a value is said to be when looking at it threw: a JavaScript caller's getter that throws, a
+ * revoked Proxy or one whose traps throw, an object that passes `instanceof URL` without being one.
+ *
+ * @internal
+ */
+export const unreadable = "cannot be read (a getter threw, or the Proxy is revoked)"
+
+/**
+ * Runs `look`, a synchronous look at a caller's value (a property, `instanceof`, `Array.isArray`,
+ * a getter, a method of it), under a guard: `Left(unreadable)` when it throws. The one place where
+ * a caller's exotic value is turned from a throw into "not a valid value": every check of a field a
+ * caller gave, when it does more than `typeof`, runs in here or on a value `readFields` copied.
+ *
+ * @internal
+ */
+export const guard = <A>(look: () => A): Either.Either<A, string> => {
+  try {
+    return Either.right(look())
+  } catch {
+    return Either.left(unreadable)
+  }
+}
+
+/**
+ * A caller's options object, its `keys` (else every enumerable key) read once, each getter run
+ * once, into a plain object nothing can change afterwards: `Right(undefined)` for `undefined` /
+ * `null`, `Left(description)` for anything that is not an object (an array, a function, a string)
+ * or whose fields cannot be read (a throwing getter, a revoked Proxy).
+ *
+ * @internal
+ */
+export const readFields = (
+  value: unknown,
+  keys?: ReadonlyArray<string>
+): Either.Either<Record<string, unknown> | undefined, string> => {
+  if (value === undefined || value === null) return Either.right(undefined)
+  if (typeof value !== "object") return Either.left("must be an object")
+  return Either.flatMap(
+    guard((): Either.Either<Record<string, unknown>, string> => {
+      if (Array.isArray(value)) return Either.left("must be an object")
+      const source = value as Record<string, unknown>
+      const fields: Record<string, unknown> = {}
+      if (keys === undefined) {
+        // an own "__proto__" (from JSON.parse) would set the copy's prototype: no option has that name
+        for (const key in source) if (key !== "__proto__") fields[key] = source[key]
+      } else {
+        for (const key of keys) fields[key] = source[key]
+      }
+      return Either.right(fields)
+    }),
+    (fields) => fields
+  )
+}
+
+/**
+ * `readFields`, failing with an `InvalidArgument` naming `argument`.
+ *
+ * @internal
+ */
+export const readOptions = (
+  argument: string,
+  value: unknown,
+  keys: ReadonlyArray<string>
+): Either.Either<Record<string, unknown> | undefined, InvalidArgument> =>
+  Either.mapLeft(readFields(value, keys), (description) => invalid(argument, description))
+
+/**
+ * `readFields`, failing with a `ConfigError` at `path` (`[]` for the options themselves).
+ *
+ * @internal
+ */
+export const readConfig = (
+  path: ReadonlyArray<string>,
+  value: unknown,
+  keys: ReadonlyArray<string>
+): Either.Either<Record<string, unknown> | undefined, ConfigError.ConfigError> =>
+  Either.mapLeft(readFields(value, keys), (description) => ConfigError.InvalidData([...path], `options ${description}`))
+
+/**
+ * The text of a `Redacted` string a caller gave; `undefined` for anything else (a plain string
+ * included), never a throw: a Proxy, or an object that poses as `Redacted` (its symbol, not made by
+ * `Redacted.make`), is not one.
+ *
+ * @internal
+ */
+export const redactedText = (value: unknown): string | undefined => {
+  if (typeof value !== "object" || value === null) return undefined
+  const text = guard((): unknown => Redacted.isRedacted(value) ? Redacted.value(value) : undefined)
+  return Either.isRight(text) && typeof text.right === "string" ? text.right : undefined
+}
+
+/**
+ * The text of a string or a `Redacted` string a caller gave (a secret may come either way);
+ * `undefined` for anything else, never a throw.
+ *
+ * @internal
+ */
+export const secretText = (value: unknown): string | undefined =>
+  typeof value === "string" ? value : redactedText(value)
+
+/**
+ * `Duration.decodeUnknown` for a caller's value, never a throw: a Proxy (or anything whose look
+ * throws) is not a duration.
+ *
+ * @internal
+ */
+export const durationOf = (input: unknown): Option.Option<Duration.Duration> =>
+  Either.getOrElse(guard(() => Duration.decodeUnknown(input)), () => Option.none())
+
+/**
+ * A URL-like value read once into a string or a fresh `URLSearchParams` of ours: a `URL` (its
+ * `href`), a `URLSearchParams` (copied), a string (as it is); anything else as it is, for the
+ * caller's own type check. `Left(unreadable)` for a revoked or trapping Proxy, or an object that
+ * passes `instanceof URL` / `URLSearchParams` without being one.
+ *
+ * @internal
+ */
+export const readUrlLike = (value: unknown): Either.Either<unknown, string> =>
+  typeof value === "string" ? Either.right(value) : guard(() => {
+    if (value instanceof URL) return String(value.href)
+    if (value instanceof URLSearchParams) return new URLSearchParams(String(value.toString()))
+    return value
+  })
 
 /**
  * `Config.unwrap` for a caller's value: anything but an object of `Config`s (nested objects
@@ -76,14 +204,28 @@ export const unwrapConfig = <A>(
   name: string,
   options: Config.Config.Wrap<A>
 ): Effect.Effect<A, ConfigError.ConfigError> => {
-  const valid = (u: unknown, depth: number): boolean =>
-    Config.isConfig(u) ||
-    (depth < 4 && typeof u === "object" && u !== null && !Array.isArray(u) &&
-      Object.values(u).every((v) => valid(v, depth + 1)))
-  if (typeof options === "object" && options !== null && Object.keys(options).length === 0) {
-    return Effect.succeed({} as A) // Config.unwrap cannot take an empty object
+  const invalidConfig = (description: string) => Effect.fail(ConfigError.InvalidData([name], description))
+  /** A plain copy of `u` when it is a Config or an object of them (nested up to 4 deep), else `undefined`. */
+  const copy = (u: unknown, depth: number): unknown => {
+    if (Config.isConfig(u)) return u
+    if (depth >= 4 || typeof u !== "object" || u === null || Array.isArray(u)) return undefined
+    const fields: Record<string, unknown> = {}
+    for (const key of Object.keys(u)) {
+      const value = copy((u as Record<string, unknown>)[key], depth + 1)
+      if (value === undefined) return undefined
+      fields[key] = value
+    }
+    return fields
   }
-  return typeof options === "object" && options !== null && !Config.isConfig(options) && valid(options, 0)
-    ? Config.unwrap(options)
-    : Effect.fail(ConfigError.InvalidData([name], "expected an object of Config values"))
+  // read once, guarded: a throwing getter or a revoked Proxy is a ConfigError, never a defect
+  const copied = guard(() =>
+    typeof options === "object" && options !== null && !Config.isConfig(options)
+      ? copy(options, 0)
+      : undefined
+  )
+  if (Either.isLeft(copied)) return invalidConfig(`the Config values ${copied.left}`)
+  if (copied.right === undefined) return invalidConfig("expected an object of Config values")
+  // Config.unwrap cannot take an empty object
+  if (Object.keys(copied.right as object).length === 0) return Effect.succeed({} as A)
+  return Config.unwrap(copied.right as Config.Config.Wrap<A>)
 }

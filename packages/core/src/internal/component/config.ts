@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
 import * as WeChatConfig from "../../WeChatConfig.js"
+import * as Arguments from "../arguments.js"
 
 /** @internal */
 export interface ComponentConfigShape {
@@ -70,20 +71,22 @@ export const isAppId = (value: unknown): value is string =>
 /** @internal */
 export const defaultPushMaxAge = Duration.minutes(5)
 
-const field = (options: unknown, key: string): unknown =>
-  typeof options === "object" && options !== null ? (options as Record<string, unknown>)[key] : undefined
+/** The fields of `ConfigOptions`, read once from a caller's options. */
+const optionKeys = [
+  "componentAppId",
+  "componentAppSecret",
+  "token",
+  "encodingAesKey",
+  "apiBaseUrl",
+  "openBaseUrl",
+  "timeout",
+  "maxResponseBytes",
+  "pushMaxAge"
+] as const
 
-const secretText = (value: unknown): string | undefined => {
-  if (typeof value === "string") return value
-  if (Redacted.isRedacted(value)) {
-    const text: unknown = Redacted.value(value)
-    return typeof text === "string" ? text : undefined
-  }
-  return undefined
-}
-
+/** The caller's own `Redacted` when it gave one (its text is `text`), else a new one. */
 const redacted = (value: unknown, text: string): Redacted.Redacted<string> =>
-  Redacted.isRedacted(value) ? value as Redacted.Redacted<string> : Redacted.make(text)
+  Arguments.redactedText(value) === undefined ? Redacted.make(text) : value as Redacted.Redacted<string>
 
 const renamed: Record<string, string> = { appId: "componentAppId", appSecret: "componentAppSecret" }
 
@@ -108,17 +111,27 @@ export const makeConfigEither = (
   options: ConfigOptions
 ): Either.Either<ComponentConfigShape, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    if (typeof options !== "object" || options === null || Array.isArray(options)) {
-      return yield* Either.left(ConfigError.InvalidData([], "expected an object of component options"))
+    // a JavaScript caller's options: each field read once, a throwing getter or Proxy a ConfigError
+    const read = Arguments.readFields(options, optionKeys)
+    if (Either.isLeft(read) || read.right === undefined) {
+      return yield* Either.left(
+        ConfigError.InvalidData(
+          [],
+          Either.isLeft(read) && read.left === Arguments.unreadable
+            ? `the component options ${Arguments.unreadable}`
+            : "expected an object of component options"
+        )
+      )
     }
+    const fields = read.right as Partial<Record<typeof optionKeys[number], unknown>>
     const base = yield* Either.mapLeft(
       WeChatConfig.makeEither({
-        appId: field(options, "componentAppId") as string,
-        appSecret: field(options, "componentAppSecret") as string,
-        apiBaseUrl: field(options, "apiBaseUrl") as string | undefined,
-        openBaseUrl: field(options, "openBaseUrl") as string | undefined,
-        timeout: field(options, "timeout") as Duration.DurationInput | undefined,
-        maxResponseBytes: field(options, "maxResponseBytes") as number | undefined
+        appId: fields.componentAppId as string,
+        appSecret: fields.componentAppSecret as string,
+        apiBaseUrl: fields.apiBaseUrl as string | undefined,
+        openBaseUrl: fields.openBaseUrl as string | undefined,
+        timeout: fields.timeout as Duration.DurationInput | undefined,
+        maxResponseBytes: fields.maxResponseBytes as number | undefined
       }),
       rename
     )
@@ -127,8 +140,8 @@ export const makeConfigEither = (
         ConfigError.InvalidData(["componentAppId"], `the component appid has more than ${maxAppIdLength} characters`)
       )
     }
-    const rawToken = field(options, "token")
-    const token = secretText(rawToken)
+    const rawToken = fields.token
+    const token = Arguments.secretText(rawToken)
     if (token === undefined || token === "") {
       return yield* Either.left(
         ConfigError.MissingData(["token"], "the token of the authorization-event URL is missing or not a string")
@@ -139,8 +152,8 @@ export const makeConfigEither = (
         ConfigError.InvalidData(["token"], "the token must be 1 to 128 printable characters without spaces")
       )
     }
-    const rawAesKey = field(options, "encodingAesKey")
-    const aesKeyText = secretText(rawAesKey)
+    const rawAesKey = fields.encodingAesKey
+    const aesKeyText = Arguments.secretText(rawAesKey)
     if (aesKeyText === undefined || aesKeyText === "") {
       return yield* Either.left(
         ConfigError.MissingData(["encodingAesKey"], "the EncodingAESKey is missing or not a string")
@@ -152,8 +165,8 @@ export const makeConfigEither = (
         ConfigError.InvalidData(["encodingAesKey"], "the EncodingAESKey must be 43 base64 characters (a 32-byte key)")
       )
     }
-    const rawMaxAge = field(options, "pushMaxAge") ?? defaultPushMaxAge
-    const maxAge = typeof rawMaxAge === "number" && !(rawMaxAge > 0) ? Option.none() : Duration.decodeUnknown(rawMaxAge)
+    const rawMaxAge = fields.pushMaxAge ?? defaultPushMaxAge
+    const maxAge = typeof rawMaxAge === "number" && !(rawMaxAge > 0) ? Option.none() : Arguments.durationOf(rawMaxAge)
     if (
       Option.isNone(maxAge) || !Duration.isFinite(maxAge.value) ||
       !Duration.between(maxAge.value, { minimum: Duration.seconds(1), maximum: Duration.hours(12) })

@@ -13,6 +13,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as WeChatError from "../../WeChatError.js"
+import * as Arguments from "../arguments.js"
 import type { ComponentConfigShape } from "./config.js"
 import * as Crypto from "./crypto.js"
 import { type AuthorizationFields, PushEvent } from "./events.js"
@@ -58,32 +59,68 @@ const utf8 = new TextDecoder("utf-8", { fatal: true })
 /** The longest query string read (WeChat's is about 150 characters). */
 const maxQueryLength = 8192
 
-/** The query's parameters; `undefined` when it is not one of the accepted forms, `"TooLarge"` when too long. */
+/**
+ * The query's parameters, read once under a guard; `undefined` when it is not one of the accepted
+ * forms or cannot be read (a revoked Proxy, a throwing getter, a hollow `URLSearchParams`),
+ * `"TooLarge"` when too long.
+ */
 const paramsOf = (query: unknown): Map<string, string | undefined> | undefined | "TooLarge" => {
-  const params = new Map<string, string | undefined>()
   const names = ["timestamp", "nonce", "msg_signature", "encrypt_type"]
-  if (query instanceof URLSearchParams) {
-    // a repeated parameter is ambiguous: refused below as a malformed value
+  const urlLike = Arguments.readUrlLike(query)
+  if (Either.isLeft(urlLike)) return undefined
+  const value = urlLike.right
+  const params = new Map<string, string | undefined>()
+  if (value instanceof URLSearchParams) {
+    // a fresh copy of ours: a repeated parameter is ambiguous, refused below as a malformed value
     for (const name of names) {
-      const all = query.getAll(name)
+      const all = value.getAll(name)
       params.set(name, all.length === 1 ? all[0] : all.length === 0 ? undefined : "\u0000")
     }
     return params
   }
-  if (typeof query === "string") {
-    if (query.length > maxQueryLength) return "TooLarge"
-    const at = query.indexOf("?")
-    return paramsOf(new URLSearchParams((at >= 0 ? query.slice(at + 1) : query).split("#")[0]))
+  if (typeof value === "string") {
+    if (value.length > maxQueryLength) return "TooLarge"
+    const at = value.indexOf("?")
+    return paramsOf(new URLSearchParams((at >= 0 ? value.slice(at + 1) : value).split("#")[0]))
   }
-  if (typeof query === "object" && query !== null && !Array.isArray(query)) {
-    for (const name of names) {
-      const value: unknown = Object.hasOwn(query, name) ? (query as Record<string, unknown>)[name] : undefined
-      params.set(name, value === undefined ? undefined : typeof value === "string" ? value : "\u0000")
-    }
-    return params
+  // an object of strings (Express's req.query): its own fields only, each read once
+  const fields = Arguments.guard(() => {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined
+    const own = new Map<string, unknown>()
+    for (const name of names) if (Object.hasOwn(value, name)) own.set(name, (value as Record<string, unknown>)[name])
+    return own
+  })
+  if (Either.isLeft(fields) || fields.right === undefined) return undefined
+  for (const name of names) {
+    const field = fields.right.get(name)
+    params.set(name, field === undefined ? undefined : typeof field === "string" ? field : "\u0000")
   }
-  return undefined
+  return params
 }
+
+/** The body as text: `undefined` when it is neither a string nor bytes (or cannot be read). */
+const bodyOf = (
+  body: unknown
+): Either.Either<string, WeChatError.InvalidPush> | undefined => {
+  if (typeof body === "string") {
+    return body.length > Xml.maxPushBytes ? Either.left(tooLarge) : Either.right(body)
+  }
+  const read = Arguments.guard(() => {
+    if (!(body instanceof Uint8Array)) return undefined
+    if (body.length > Xml.maxPushBytes) return Either.left(tooLarge)
+    try {
+      return Either.right(utf8.decode(body))
+    } catch {
+      return Either.left(new WeChatError.InvalidPush({ reason: "Malformed", description: "the body is not UTF-8" }))
+    }
+  })
+  return Either.isLeft(read) ? undefined : read.right
+}
+
+const tooLarge = new WeChatError.InvalidPush({
+  reason: "TooLarge",
+  description: `the body is over ${Xml.maxPushBytes} bytes`
+})
 
 const timestampPattern = /^[0-9]{1,12}$/
 const noncePattern = /^[A-Za-z0-9_-]{1,64}$/
@@ -183,33 +220,27 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
     onEvent?: ((event: PushEvent) => Effect.Effect<void, E, R>) | undefined
   ): Effect.Effect<PushEvent, PushError | E, R> =>
     Effect.suspend((): Effect.Effect<PushEvent, PushError | E, R> => {
-      if (typeof request !== "object" || request === null) {
-        return invalidArgument("request", "must be { query, body }")
+      // a JavaScript caller's request: its fields read once, guarded (a Proxy is an InvalidArgument)
+      const read = Arguments.readFields(request, ["query", "body"])
+      if (Either.isLeft(read) || read.right === undefined) {
+        return invalidArgument(
+          "request",
+          Either.isLeft(read) && read.left === Arguments.unreadable ? read.left : "must be { query, body }"
+        )
       }
       if (onEvent !== undefined && typeof onEvent !== "function") {
         return invalidArgument("onEvent", "must be a function returning an Effect")
       }
-      const params = paramsOf(request.query)
+      const params = paramsOf(read.right.query)
       // a query string too long for a push is a refused push (anyone can send one), not a caller's mistake
       if (params === "TooLarge") return refuse("TooLarge", `the query is over ${maxQueryLength} characters`)
       if (params === undefined) {
         return invalidArgument("request.query", "must be URLSearchParams, a query string or an object of strings")
       }
-      const rawBody: unknown = request.body
-      let body: string
-      if (typeof rawBody === "string") {
-        if (rawBody.length > Xml.maxPushBytes) return refuse("TooLarge", `the body is over ${Xml.maxPushBytes} bytes`)
-        body = rawBody
-      } else if (rawBody instanceof Uint8Array) {
-        if (rawBody.length > Xml.maxPushBytes) return refuse("TooLarge", `the body is over ${Xml.maxPushBytes} bytes`)
-        try {
-          body = utf8.decode(rawBody)
-        } catch {
-          return malformed("the body is not UTF-8")
-        }
-      } else {
-        return invalidArgument("request.body", "must be the body as a string or bytes")
-      }
+      const text = bodyOf(read.right.body)
+      if (text === undefined) return invalidArgument("request.body", "must be the body as a string or bytes")
+      if (Either.isLeft(text)) return Effect.fail(text.left)
+      const body = text.right
       const timestamp = params.get("timestamp")
       const nonce = params.get("nonce")
       const msgSignature = params.get("msg_signature")
@@ -255,7 +286,7 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
               onEvent === undefined ? Effect.succeed(event) : Effect.as(
                 Effect.suspend((): Effect.Effect<void, E | WeChatError.InvalidArgument, R> => {
                   const reaction: unknown = onEvent(event)
-                  return Effect.isEffect(reaction)
+                  return Either.getOrElse(Arguments.guard(() => Effect.isEffect(reaction)), () => false)
                     ? reaction as Effect.Effect<void, E, R>
                     : invalidArgument("onEvent", "must return an Effect")
                 }),

@@ -31,6 +31,7 @@ import * as RefreshLock from "../../RefreshLock.js"
 import type * as WeChatApi from "../../WeChatApi.js"
 import * as WeChatConfig from "../../WeChatConfig.js"
 import * as WeChatError from "../../WeChatError.js"
+import * as Arguments from "../arguments.js"
 import { type ComponentConfigShape, isAppId } from "./config.js"
 
 /** @internal */
@@ -185,10 +186,9 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
       authorizationCode: string | Redacted.Redacted<string>
     ): Effect.Effect<Authorization, AppToken.AppTokenError> =>
       Effect.suspend(() => {
-        const code: unknown = Redacted.isRedacted(authorizationCode)
-          ? Redacted.value(authorizationCode)
-          : authorizationCode
-        if (typeof code !== "string" || !/^[\x21-\x7e]{1,512}$/.test(code)) {
+        // never a throw: a Proxy or an object posing as Redacted is not a code
+        const code = Arguments.secretText(authorizationCode)
+        if (code === undefined || !/^[\x21-\x7e]{1,512}$/.test(code)) {
           return Effect.fail(
             new WeChatError.InvalidArgument({
               argument: "authorizationCode",
