@@ -164,12 +164,20 @@ export interface MemoryOptions {
    * over go first, then the least recently created or touched (their users are logged out).
    */
   readonly maxEntries?: number | undefined
+  /**
+   * At most this many sessions of one user (an `appId` + `openid`; a positive integer, default
+   * 100): creating one more ends the user's sessions that are over, then the user's least recently
+   * created or touched. One account making sessions without end (a script replaying real logins)
+   * then logs out only itself, never the other users of a full store.
+   */
+  readonly maxSessionsPerUser?: number | undefined
 }
 
 /**
- * Builds a memory store: one process, bounded. Use a shared store when several processes serve
- * the same users (logout everywhere then reaches all of them). A `maxEntries` that is not a
- * positive integer is an `InvalidArgument`.
+ * Builds a memory store: one process, bounded in all (`maxEntries`) and per user
+ * (`maxSessionsPerUser`). Use a shared store when several processes serve the same users (logout
+ * everywhere then reaches all of them). A bound that is not a positive integer is an
+ * `InvalidArgument`.
  *
  * @since 0.1.0
  * @category constructors
@@ -178,12 +186,15 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<SessionStoreS
   store.makeMemory(options)
 
 /**
- * The memory store as a Layer (at most 100,000 sessions).
+ * The memory store as a Layer (at most 100,000 sessions, 100 per user).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, () => store.unsafeMakeMemory(100_000))
+export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(
+  SessionStore,
+  () => store.unsafeMakeMemory(store.defaultMaxEntries, store.defaultMaxSessionsPerUser)
+)
 
 /**
  * Fails unless `idHash` is 64 lowercase hex characters. For store adapters.

@@ -1,7 +1,7 @@
 /**
  * The SessionStore contract on the memory store (one store for the suite, and one per test), and
- * what the module adds: the token (random, parsed strictly, hashed with SHA-256), the bound of the
- * memory store (revokeUser still counts right after an eviction), the JSON codec store adapters use
+ * what the module adds: the token (random, parsed strictly, hashed with SHA-256), the bounds of the
+ * memory store (in all and per user; revokeUser still counts right after an eviction), the JSON codec store adapters use
  * (a value copied under another id does not decode), and the Session schema's limits.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -75,15 +75,71 @@ describe("SessionStore.makeMemory", () => {
       assert.strictEqual(yield* store.revokeUser(c.appId, c.openid), 1)
     }))
 
-  it.effect("refuses a maxEntries that is not a positive integer with an InvalidArgument", () =>
+  it.effect("refuses a maxEntries or maxSessionsPerUser that is not a positive integer with an InvalidArgument", () =>
     Effect.gen(function*() {
-      for (const maxEntries of [0, -1, 1.5, Number.NaN, Infinity, "10", null]) {
-        const error = yield* Effect.flip(SessionStore.makeMemory({ maxEntries: maxEntries as never }))
-        assert.deepInclude(error, { _tag: "InvalidArgument", argument: "maxEntries" })
+      for (const argument of ["maxEntries", "maxSessionsPerUser"]) {
+        for (const bad of [0, -1, 1.5, Number.NaN, Infinity, "10", null]) {
+          const error = yield* Effect.flip(SessionStore.makeMemory({ [argument]: bad as never }))
+          assert.deepInclude(error, { _tag: "InvalidArgument", argument })
+        }
       }
       yield* SessionStore.makeMemory(null as never)
       yield* SessionStore.makeMemory({})
+      yield* SessionStore.makeMemory({ maxEntries: 1, maxSessionsPerUser: 1 })
     }))
+
+  it.effect("bounds each user (maxSessionsPerUser): the user's sessions that are over go first, then their least recently written", () =>
+    Effect.gen(function*() {
+      const store = yield* SessionStore.makeMemory({ maxEntries: 100, maxSessionsPerUser: 3 })
+      const user = { appId: randomAppId(), openid: randomOpenId() }
+      const other = yield* Effect.forEach([1, 2, 3], () => makeSession({ appId: user.appId }))
+      yield* Effect.forEach(other, ({ session }) => store.create(session), { discard: true })
+      const { session: a } = yield* makeSession(user)
+      const { session: b } = yield* makeSession({ ...user, expiresAt: a.createdAt + 1 })
+      const { session: c } = yield* makeSession(user)
+      yield* Effect.forEach([a, b, c], store.create, { discard: true })
+      // b is over: it goes before the older a
+      yield* TestClock.adjust(1)
+      const { session: d } = yield* makeSession(user)
+      yield* store.create(d)
+      assert.isTrue(Option.isNone(yield* store.get(b.idHash)))
+      assert.isTrue(Option.isSome(yield* store.get(a.idHash)))
+      // a touch makes a session the user's most recently written: c goes next, not a
+      yield* store.touch(a.idHash, a.expiresAt + 1000)
+      const { session: e } = yield* makeSession(user)
+      yield* store.create(e)
+      assert.isTrue(Option.isNone(yield* store.get(c.idHash)))
+      for (const kept of [a, d, e]) assert.isTrue(Option.isSome(yield* store.get(kept.idHash)))
+      // the other users of the same app kept theirs; the user has 3 sessions, no more
+      for (const { session } of other) assert.isTrue(Option.isSome(yield* store.get(session.idHash)))
+      assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 3)
+    }))
+
+  it.effect("one account making sessions without end logs out only itself, not the other users of a full store", () =>
+    Effect.gen(function*() {
+      // a store of 2,000 sessions, full of 1,900 users', and one account making 5,000: without the
+      // per-user bound the account's sessions pushed every other user out
+      const store = yield* SessionStore.makeMemory({ maxEntries: 2_000 })
+      const users = yield* Effect.forEach(Array.from({ length: 1_900 }), () => makeSession())
+      yield* Effect.forEach(users, ({ session }) => store.create(session), { discard: true })
+      const account = { appId: randomAppId(), openid: randomOpenId() }
+      for (let i = 0; i < 5_000; i++) yield* store.create((yield* makeSession(account)).session)
+      let loggedOut = 0
+      for (const { session } of users) if (Option.isNone(yield* store.get(session.idHash))) loggedOut++
+      assert.strictEqual(loggedOut, 0)
+      assert.strictEqual(yield* store.revokeUser(account.appId, account.openid), 100, "the default bound: 100")
+    }))
+
+  it.effect("layerMemory bounds each user to 100 sessions", () =>
+    Effect.gen(function*() {
+      const store = yield* SessionStore.SessionStore
+      const account = { appId: randomAppId(), openid: randomOpenId() }
+      const made = yield* Effect.forEach(Array.from({ length: 101 }), () => makeSession(account))
+      yield* Effect.forEach(made, ({ session }) => store.create(session), { discard: true })
+      assert.isTrue(Option.isNone(yield* store.get(made[0].session.idHash)), "the oldest ended")
+      assert.isTrue(Option.isSome(yield* store.get(made[1].session.idHash)))
+      assert.strictEqual(yield* store.revokeUser(account.appId, account.openid), 100)
+    }).pipe(Effect.provide(SessionStore.layerMemory)))
 })
 
 describe("SessionStore codec", () => {

@@ -121,9 +121,19 @@ const copy = (session: SessionStore.Session): SessionStore.Session =>
     ...(session.data === undefined ? {} : { data: { ...session.data } })
   }, { disableValidation: true })
 
+/** The memory store's bounds by default. @internal */
+export const defaultMaxEntries = 100_000
+
 /** @internal */
-export const unsafeMakeMemory = (maxEntries: number): SessionStore.SessionStoreShape => {
-  // insertion order is the order of the last create or touch: the first entries go first when full
+export const defaultMaxSessionsPerUser = 100
+
+/** @internal */
+export const unsafeMakeMemory = (
+  maxEntries: number,
+  maxSessionsPerUser: number = defaultMaxSessionsPerUser
+): SessionStore.SessionStoreShape => {
+  // insertion order is the order of the last create or touch: the first entries go first when full;
+  // the same holds in each user's index, for the user's own bound
   const sessions = new Map<string, SessionStore.Session>()
   const users = new Map<string, Set<string>>()
 
@@ -137,13 +147,34 @@ export const unsafeMakeMemory = (maxEntries: number): SessionStore.SessionStoreS
     if (hashes !== undefined && hashes.size === 0) users.delete(key)
   }
 
+  /** Forgets a session of a user's index (and the index's entry, should the session be gone already). */
+  const forgetOf = (hashes: Set<string>, idHash: string) => {
+    forget(idHash)
+    hashes.delete(idHash)
+  }
+
   const put = (session: SessionStore.Session, now: number) => {
     sessions.delete(session.idHash)
     sessions.set(session.idHash, session)
     const key = userKey(session.appId, session.openid)
     const hashes = users.get(key)
     if (hashes === undefined) users.set(key, new Set([session.idHash]))
-    else hashes.add(session.idHash)
+    else {
+      hashes.delete(session.idHash)
+      hashes.add(session.idHash)
+      // one user's sessions do not crowd out everybody else's: past the user's bound, their sessions that
+      // are over go first, then their least recently written (never the one just written: it is last)
+      if (hashes.size > maxSessionsPerUser) {
+        for (const idHash of hashes) {
+          if (hashes.size <= maxSessionsPerUser) break
+          if (sessions.get(idHash)?.isLive(now) !== true) forgetOf(hashes, idHash)
+        }
+        for (const idHash of hashes) {
+          if (hashes.size <= maxSessionsPerUser) break
+          forgetOf(hashes, idHash)
+        }
+      }
+    }
     if (sessions.size <= maxEntries) return
     // full: drop sessions that are over among a bounded slice of the oldest, then the oldest
     let looked = 0
@@ -216,16 +247,26 @@ export const makeMemory = (
 ): Effect.Effect<SessionStore.SessionStoreShape, InvalidArgument> =>
   Effect.suspend(() => {
     let maxEntries: unknown
+    let maxSessionsPerUser: unknown
     try {
-      maxEntries = typeof options === "object" && options !== null ? options.maxEntries : undefined
+      const given = typeof options === "object" && options !== null ? options : {}
+      maxEntries = given.maxEntries
+      maxSessionsPerUser = given.maxSessionsPerUser
     } catch {
-      maxEntries = Number.NaN
+      // a Proxy whose traps throw
+      return Effect.fail(new InvalidArgument({ argument: "options", description: "must be an object of numbers" }))
     }
-    if (
-      maxEntries !== undefined &&
-      !(typeof maxEntries === "number" && Number.isSafeInteger(maxEntries) && maxEntries >= 1)
-    ) {
-      return Effect.fail(new InvalidArgument({ argument: "maxEntries", description: "must be a positive integer" }))
+    for (const [argument, value] of [["maxEntries", maxEntries], ["maxSessionsPerUser", maxSessionsPerUser]]) {
+      if (value !== undefined && !(typeof value === "number" && Number.isSafeInteger(value) && value >= 1)) {
+        return Effect.fail(
+          new InvalidArgument({ argument: argument as string, description: "must be a positive integer" })
+        )
+      }
     }
-    return Effect.sync(() => unsafeMakeMemory(maxEntries ?? 100_000))
+    return Effect.sync(() =>
+      unsafeMakeMemory(
+        (maxEntries as number | undefined) ?? defaultMaxEntries,
+        (maxSessionsPerUser as number | undefined) ?? defaultMaxSessionsPerUser
+      )
+    )
   })
