@@ -5,11 +5,7 @@
  *
  * @internal
  */
-import type * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Effect from "effect/Effect"
 import type * as ParseResult from "effect/ParseResult"
-import * as Stream from "effect/Stream"
 import { encodeFormComponent } from "./httpClient.js"
 
 /** The longest `errmsg` kept in an error, after scrubbing. @internal */
@@ -103,29 +99,5 @@ export const scrubErrmsg = (errmsg: unknown, secrets: ReadonlyArray<string>): st
   return text.length > maxErrmsgLength ? `${text.slice(0, maxErrmsgLength - 3)}...` : text
 }
 
-/**
- * The body of another client's response as text, refused past `maxBytes` (by `Content-Length`
- * before reading, or by the bytes read so far), so a huge answer is never buffered whole.
- *
- * @internal
- */
-export const readCapped = <E>(
-  response: HttpClientResponse.HttpClientResponse,
-  maxBytes: number,
-  tooLarge: () => E
-): Effect.Effect<string, E | HttpClientError.ResponseError> => {
-  const announced = response.headers["content-length"]
-  if (announced !== undefined && Number(announced) > maxBytes) {
-    return Effect.fail(tooLarge())
-  }
-  return Stream.runFoldEffect(
-    response.stream,
-    { chunks: [] as Array<Uint8Array>, size: 0 },
-    (acc, chunk): Effect.Effect<{ chunks: Array<Uint8Array>; size: number }, E> => {
-      acc.size += chunk.length
-      if (acc.size > maxBytes) return Effect.fail(tooLarge())
-      acc.chunks.push(chunk)
-      return Effect.succeed(acc)
-    }
-  ).pipe(Effect.map(({ chunks }) => Buffer.concat(chunks).toString("utf8")))
-}
+/** @internal */
+export { readCapped } from "./boundedBody.js"
