@@ -44,6 +44,39 @@ const platform = {
 }
 const configSecrets = [app.secret, platform.componentAppSecret, platform.token, platform.encodingAesKey]
 
+/**
+ * Values only JavaScript can make: a Proxy whose every trap throws, a revoked Proxy (any operation on
+ * it throws), and a URL / URLSearchParams that passes `instanceof` but has no internal state.
+ */
+function exotic(): ReadonlyArray<readonly [string, unknown]> {
+  const trap = () => {
+    throw new Error("trap")
+  }
+  const revoked = Proxy.revocable({}, {})
+  revoked.revoke()
+  return [
+    [
+      "a Proxy whose traps throw",
+      new Proxy({}, {
+        get: trap,
+        has: trap,
+        ownKeys: trap,
+        getOwnPropertyDescriptor: trap,
+        getPrototypeOf: trap,
+        defineProperty: trap,
+        set: trap,
+        deleteProperty: trap,
+        isExtensible: trap,
+        preventExtensions: trap,
+        setPrototypeOf: trap
+      })
+    ],
+    ["a revoked Proxy", revoked.proxy],
+    ["a hollow URL", Object.create(URL.prototype)],
+    ["a hollow URLSearchParams", Object.create(URLSearchParams.prototype)]
+  ]
+}
+
 const junk: ReadonlyArray<readonly [string, unknown]> = [
   ["undefined", undefined],
   ["null", null],
@@ -269,11 +302,23 @@ describe("hostile arguments", () => {
         ["authorizeUrl", [{ redirectUri: "https://a.example/cb", binding: 42 }], "binding"],
         ["authorizeUrl", [{ redirectUri: "https://a.example/cb", state: 42 }], "state"],
         ["authorizeUrl", [{ redirectUri: "https://a.example/cb", scope: 42 }], "scope"],
-        ["websiteAuthorizeUrl", [null], "options"]
+        ["websiteAuthorizeUrl", [null], "options"],
+        // values only JavaScript makes: a Proxy whose traps throw, a revoked Proxy, a hollow URL
+        // (a hollow URL is an object without a redirectUri, as options)
+        ...exotic().flatMap(([label, value]): ReadonlyArray<readonly [string, ReadonlyArray<unknown>, string]> => [
+          ["handleCallback", [value], "callback"],
+          ["authorizeUrl", [value], label.startsWith("a hollow") ? "redirectUri" : "options"],
+          ["websiteAuthorizeUrl", [value], label.startsWith("a hollow") ? "redirectUri" : "options"],
+          ["handleCallback", ["https://app.example.com/cb?code=c&state=s", value], "options"]
+        ])
       ]
       for (const [method, args, argument] of cases) {
         const error = yield* Effect.flip(any[method](...args))
-        assert.deepInclude(error, { _tag: "InvalidArgument", argument }, `${method}(${String(args[0]).slice(0, 20)})`)
+        assert.deepInclude(
+          error,
+          { _tag: "InvalidArgument", argument },
+          `${method}(${typeof args[0] === "string" ? args[0].slice(0, 20) : typeof args[0]})`
+        )
       }
       const sandbox = yield* Sandbox.Sandbox
       assert.strictEqual((yield* sandbox.stats).access_token, 0)

@@ -5,6 +5,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as StateToken from "../../StateToken.js"
 import type * as WeChatConfig from "../../WeChatConfig.js"
 import type * as WeChatError from "../../WeChatError.js"
@@ -19,9 +20,26 @@ const statePattern = /^[a-zA-Z0-9]{1,128}$/
 /** The longest redirect URI, return path or callback URL accepted. @internal */
 export const maxUrlLength = 8192
 
+/** The fields of the authorize URL builders' options. */
+const authorizeKeys = ["redirectUri", "scope", "state", "returnTo", "binding"] as const
+
+/**
+ * The options of an authorize URL builder read once, guarded (a throwing getter or a revoked Proxy
+ * is no options object); `undefined` for anything that is not an object.
+ *
+ * @internal
+ */
+export const readAuthorizeOptions = (options: unknown): WebsiteAuthorizeOptions & AuthorizeOptions | undefined =>
+  options === undefined || options === null
+    ? undefined
+    : Arguments.optionsOf(options, authorizeKeys) as WebsiteAuthorizeOptions & AuthorizeOptions | undefined
+
 /** @internal */
 export const isOptionsObject = (options: unknown): options is Record<string, unknown> =>
-  typeof options === "object" && options !== null && !Array.isArray(options)
+  Either.getOrElse(
+    Arguments.guard(() => typeof options === "object" && options !== null && !Array.isArray(options)),
+    () => false
+  )
 
 /** An absolute http(s) URL, or `InvalidArgument`. @internal */
 export const checkRedirectUri = (redirectUri: unknown): Effect.Effect<string, WeChatError.InvalidArgument> => {
@@ -40,9 +58,12 @@ export const checkRedirectUri = (redirectUri: unknown): Effect.Effect<string, We
 }
 
 /** The query of a callback: the full URL, its query, a `URL` or `URLSearchParams`. @internal */
-export const parseCallback = (callback: unknown): Effect.Effect<URLSearchParams, WeChatError.InvalidArgument> => {
+export const parseCallback = (given: unknown): Effect.Effect<URLSearchParams, WeChatError.InvalidArgument> => {
+  // read once, guarded: a revoked Proxy, or an object that passes `instanceof URL` without being one
+  const read = Arguments.readUrlLike(given)
+  if (Either.isLeft(read)) return Effect.fail(invalid("callback", read.left))
+  const callback = read.right
   if (callback instanceof URLSearchParams) return Effect.succeed(callback)
-  if (callback instanceof URL) return Effect.succeed(callback.searchParams)
   if (!Arguments.isText(callback, maxUrlLength)) {
     return Effect.fail(
       invalid(
@@ -113,23 +134,25 @@ export const makeUrls = (config: WeChatConfig.WeChatConfigShape, componentAppId?
   const notAnObject = Effect.fail(invalid("options", "must be an object with a redirectUri"))
 
   return {
-    authorizeUrl: (options: AuthorizeOptions): Effect.Effect<AuthorizeUrl, WeChatError.InvalidArgument> => {
-      if (!isOptionsObject(options)) return notAnObject
+    authorizeUrl: (given: AuthorizeOptions): Effect.Effect<AuthorizeUrl, WeChatError.InvalidArgument> => {
+      const options = readAuthorizeOptions(given)
+      if (options === undefined) return notAnObject
       const scope: unknown = options.scope ?? "snsapi_base"
       return scope === "snsapi_base" || scope === "snsapi_userinfo"
         ? oauth2[scope](options)
         : Effect.fail(invalid("scope", "must be snsapi_base or snsapi_userinfo"))
     },
-    websiteAuthorizeUrl: (options: WebsiteAuthorizeOptions): Effect.Effect<AuthorizeUrl, WeChatError.InvalidArgument> =>
-      componentAppId !== undefined
-        ? Effect.fail(
+    websiteAuthorizeUrl: (given: WebsiteAuthorizeOptions): Effect.Effect<AuthorizeUrl, WeChatError.InvalidArgument> => {
+      if (componentAppId !== undefined) {
+        return Effect.fail(
           invalid(
             "websiteAuthorizeUrl",
             "a platform logs users in to an official account it manages with authorizeUrl; website QR login needs the website app's own appid and secret"
           )
         )
-        : isOptionsObject(options)
-        ? qrconnect(options)
-        : notAnObject
+      }
+      const options = readAuthorizeOptions(given)
+      return options === undefined ? notAnObject : qrconnect(options)
+    }
   }
 }
