@@ -120,12 +120,16 @@ export const makeWith = (
       () => RefreshLock.makeInProcess()
     )
     const scope = yield* Effect.scope
-    const api = yield* WeChatApi.makeWith({ policy: RetryPolicy.defaultPolicy, spans: false })
     const appId = config.appId
     const lockKey = `app-token:${appId}`
 
-    const fetch: Source = opts.source ??
-      ((request) => mode === "classic" ? api.token() : api.stableToken({ forceRefresh: request.forceRefresh }))
+    // WeChat's endpoints only when they are the source (a platform's authorizer services, one per
+    // app, have their own: building the endpoints cost each about 24 KB and 0.3 ms)
+    const fetch: Source = opts.source ?? (yield* Effect.map(
+      WeChatApi.makeWith({ policy: RetryPolicy.defaultPolicy, spans: false }),
+      (api): Source => (request) =>
+        mode === "classic" ? api.token() : api.stableToken({ forceRefresh: request.forceRefresh })
+    ))
 
     const store_ = (response: WeChatApi.AppTokenResponse) =>
       Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) => {
