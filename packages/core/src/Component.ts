@@ -195,7 +195,10 @@ export interface ComponentShape {
   /**
    * The app token of an authorized app, refreshed through `api_authorizer_token` with its stored
    * refresh token (`AuthorizerRefreshTokenInvalid` when there is none, or WeChat says 61023). Built
-   * on first use, one per app.
+   * on first use (about 4 KB) and kept while used: at most 1,000 apps (the least recently used go
+   * first) and none unused for 30 minutes by the `Clock`. A service holds no state of its own (its
+   * token is in the `AppTokenStore`), so one that was dropped keeps working for a caller holding
+   * it, and the next call builds another.
    */
   readonly appToken: (appId: string) => Effect.Effect<AppToken.AppTokenShape, WeChatError.InvalidArgument>
 }

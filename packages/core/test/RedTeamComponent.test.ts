@@ -903,9 +903,9 @@ describe("red team: a hostile WeChat on the component endpoints", () => {
 })
 
 describe("red team: memory of the authorizer tokens", () => {
-  // RED TEAM: open finding 7 (live)
-  it.skip(
-    "the authorizers' AppToken services the platform keeps (at most 100,000) fit in 256 MiB",
+  // RED TEAM: finding 7, fixed (at most 1,000 kept, least recently used first out, 30 minutes idle by the Clock)
+  it.live(
+    "the authorizers' AppToken services the platform keeps stay bounded however many apps are used",
     () =>
       Effect.gen(function*() {
         const component = yield* Component.Component
@@ -914,14 +914,62 @@ describe("red team: memory of the authorizer tokens", () => {
           gc()
           return process.memoryUsage().heapUsed
         }
-        const apps = 2_000
+        const appId = (i: number) => `wxmemory${String(i).padStart(10, "0")}`
         const before = heap()
-        for (let i = 0; i < apps; i++) yield* component.appToken(`wxmemory${String(i).padStart(10, "0")}`)
-        const perApp = (heap() - before) / apps
-        const atCap = (perApp * 100_000) / (1024 * 1024)
-        console.log(`red team: ${perApp.toFixed(0)} bytes per authorizer AppToken, ${atCap.toFixed(0)} MiB at the cap`)
-        assert.isBelow(atCap, 256, `${perApp.toFixed(0)} bytes per app: ${atCap.toFixed(0)} MiB at 100,000 apps`)
+        for (let i = 0; i < 1_000; i++) yield* component.appToken(appId(i))
+        const atCap = heap() - before
+        for (let i = 1_000; i < 5_000; i++) yield* component.appToken(appId(i))
+        const after = heap() - before
+        console.log(
+          `red team: ${(atCap / 1_000).toFixed(0)} bytes per authorizer AppToken; ${
+            (atCap / 2 ** 20).toFixed(1)
+          } MiB for 1,000 apps, ${(after / 2 ** 20).toFixed(1)} MiB after 5,000`
+        )
+        assert.isBelow(atCap, 64 * 2 ** 20, "1,000 services (the cap) fit in 64 MiB")
+        assert.isBelow(after, atCap * 1.5 + 4 * 2 ** 20, "5,000 apps keep no more than the cap")
       }).pipe(Effect.provide(ComponentLive)),
     120_000
   )
+
+  it.effect("a service is kept while used: the least recently used goes first, an idle one after 30 minutes", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const first = yield* component.appToken("wxkept0000000000")
+      const busy = yield* component.appToken("wxkept0000000001")
+      assert.strictEqual(yield* component.appToken("wxkept0000000000"), first, "one service per app while kept")
+      for (let i = 0; i < 999; i++) {
+        yield* component.appToken(`wxfill${String(i).padStart(10, "0")}`)
+        // the busy app is used all along: the first app is the least recently used
+        if (i % 100 === 0) yield* component.appToken("wxkept0000000001")
+      }
+      assert.strictEqual(yield* component.appToken("wxkept0000000001"), busy, "a used service is kept")
+      const again = yield* component.appToken("wxkept0000000000")
+      assert.notStrictEqual(again, first, "the least recently used was dropped at the cap")
+      yield* TestClock.adjust("29 minutes")
+      assert.strictEqual(yield* component.appToken("wxkept0000000000"), again, "kept while used within 30 minutes")
+      yield* TestClock.adjust("30 minutes")
+      const rebuilt = yield* component.appToken("wxkept0000000000")
+      assert.notStrictEqual(rebuilt, again, "dropped after 30 minutes idle")
+      // a dropped service still works for a caller holding it; both read the same stored token
+      const sandbox = yield* Sandbox.Sandbox
+      const ticket = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket"
+      })
+      yield* component.acceptPush({ query: ticket.query, body: ticket.body })
+      const push = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "authorized",
+        appId: managedOfficial
+      })
+      const event = yield* component.acceptPush({ query: push.query, body: push.body })
+      if (event._tag !== "Authorized") return assert.fail(event._tag)
+      yield* component.queryAuth(event.authorizationCode)
+      const held = yield* component.appToken(managedOfficial)
+      yield* TestClock.adjust("31 minutes")
+      const fresh = yield* component.appToken(managedOfficial)
+      assert.notStrictEqual(fresh, held)
+      assert.strictEqual(Redacted.value(yield* held.get), Redacted.value(yield* fresh.get))
+    }).pipe(Effect.provide(ComponentLive)))
 })

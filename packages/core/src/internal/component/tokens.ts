@@ -46,6 +46,15 @@ export const ticketLifetime = Duration.hours(12)
 
 const refreshTokenLifetime = Duration.days(3650)
 
+/**
+ * The most authorizer token services kept at once (about 4 KB each: 4 MB at the cap); the least
+ * recently used is dropped first, and rebuilt on its next use. @internal
+ */
+export const authorizerCapacity = 1_000
+
+/** A kept authorizer token service unused this long (by the Clock) is dropped. @internal */
+export const authorizerIdleMillis = Duration.toMillis(Duration.minutes(30))
+
 /** What an authorization gave the platform. @internal */
 export interface Authorization {
   readonly authorizerAppId: string
@@ -76,13 +85,15 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
      * the source replaces every request it would make, so no secret is there to send, and it signs
      * no state.
      */
+    const noSecret = Redacted.make("")
+    const unusedStateSecret = Redacted.make(new Uint8Array(Crypto.randomBytes(32)))
     const tokenConfig = (key: string): WeChatConfig.WeChatConfigShape => ({
       appId: key,
-      appSecret: Redacted.make(""),
+      appSecret: noSecret,
       apiBaseUrl: config.apiBaseUrl,
       openBaseUrl: config.openBaseUrl,
       timeout: config.timeout,
-      stateSecret: Redacted.make(new Uint8Array(Crypto.randomBytes(32))),
+      stateSecret: unusedStateSecret,
       stateTtl: Duration.minutes(10),
       cipherKeys: [],
       maxResponseBytes: config.maxResponseBytes
@@ -151,10 +162,29 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
         return { access_token: answer.authorizer_access_token, expires_in: answer.expires_in }
       })
 
-    // built on first use, one per app; the semaphore keeps it to one even when callers race
-    const authorizers = new Map<string, AppToken.AppTokenShape>()
-    const maxAuthorizers = 100_000
+    // built on first use, one per app; the semaphore keeps it to one even when callers race. Kept
+    // while used: at most `authorizerCapacity` (the least recently used go first) and none idle
+    // longer than `authorizerIdleMillis` by the Clock. A service holds no state of its own (its
+    // tokens are in the store, its fetches in their own fibers), so one dropped is rebuilt on the
+    // next use, and a caller still holding it keeps a working service.
+    const authorizers = new Map<string, { readonly service: AppToken.AppTokenShape; usedAt: number }>()
     const building = yield* Effect.makeSemaphore(1)
+    /** Drops the services idle too long: the oldest use is first (each use moves its app last). */
+    const sweep = (at: number) => {
+      for (const [appId, entry] of authorizers) {
+        if (at - entry.usedAt < authorizerIdleMillis) break
+        authorizers.delete(appId)
+      }
+    }
+    /** The kept service of `appId`, now the most recently used, if any. */
+    const kept = (appId: string, at: number): AppToken.AppTokenShape | undefined => {
+      const entry = authorizers.get(appId)
+      if (entry === undefined) return undefined
+      authorizers.delete(appId)
+      entry.usedAt = at
+      authorizers.set(appId, entry)
+      return entry.service
+    }
     const appToken = (appId: string): Effect.Effect<AppToken.AppTokenShape, WeChatError.InvalidArgument> =>
       Effect.suspend(() => {
         if (!isAppId(appId)) {
@@ -165,17 +195,23 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
             })
           )
         }
-        const built = authorizers.get(appId)
-        if (built !== undefined) return Effect.succeed(built)
-        return building.withPermits(1)(Effect.suspend(() => {
-          const again = authorizers.get(appId)
-          if (again !== undefined) return Effect.succeed(again)
-          return Effect.map(tokenService(appId, authorizerSource(appId)), (service) => {
-            if (authorizers.size >= maxAuthorizers) authorizers.delete(authorizers.keys().next().value!)
-            authorizers.set(appId, service)
-            return service
-          })
-        }))
+        return Effect.flatMap(now, (at) => {
+          sweep(at)
+          const service = kept(appId, at)
+          if (service !== undefined) return Effect.succeed(service)
+          return building.withPermits(1)(Effect.suspend(() => {
+            const again = kept(appId, at)
+            if (again !== undefined) return Effect.succeed(again)
+            return Effect.map(tokenService(appId, authorizerSource(appId)), (built) => {
+              authorizers.set(appId, { service: built, usedAt: at })
+              for (const oldest of authorizers.keys()) {
+                if (authorizers.size <= authorizerCapacity) break
+                authorizers.delete(oldest)
+              }
+              return built
+            })
+          }))
+        })
       })
 
     const malformed = (description: string) =>
