@@ -36,7 +36,9 @@ import * as Schema from "effect/Schema"
  * `WeChatLogin`'s options), the user's `openid` in that app, the `unionid` when WeChat gave one,
  * the scopes granted, the local user id the login hooks gave (`userId`), and the session's kind,
  * id and expiry. `sessionId` is the SHA-256 of the session's token: it identifies the session,
- * and cannot be used as one.
+ * and cannot be used as one. `WeChatLogin`'s `getUser`, `getToken` and `logoutEverywhere` act for
+ * a user only while this session is live and is that user's: a value written from plain fields
+ * acts for nobody else.
  *
  * @since 0.1.0
  * @category models

@@ -268,6 +268,13 @@ export interface WeChatLoginShape {
    * The user's WeChat profile (`WeChatOAuth.getUser` of the user's app, refreshing the token as
    * needed). When WeChat refuses the refresh token (40030, 42002), every session of the user ends
    * and this fails with `Unauthenticated` (`Reauthorize`).
+   *
+   * `user` names a session (`sessionId`), and the session says who the user is: it must be live and
+   * be this user's (`app`, `appId`, `openid`, `kind`), else `Unauthenticated` (`Invalid`). So a user
+   * value written from plain fields (a JSON body, a value the client sent back) acts for nobody
+   * unless it carries a live session of that very user. Give it the user `currentUser` (or the
+   * `CurrentWeChatUser` middleware) produced. For a user without a session (a background job), use
+   * core's `WeChatOAuth.getUser(openid)`.
    */
   readonly getUser: (
     user: WeChatUser,
@@ -276,21 +283,32 @@ export interface WeChatLoginShape {
     UserInfo.UserInfo,
     Unauthenticated | WeChatOAuth.RefreshError | WeChatError.SessionStoreError | WeChatError.InvalidArgument
   >
-  /** The user's stored WeChat token (no call to WeChat); `None` for a mini program user. */
+  /**
+   * The user's stored WeChat token (no call to WeChat); `None` for a mini program user. Like
+   * `getUser`, only for the user of a live session (`Unauthenticated` otherwise).
+   */
   readonly getToken: (
     user: WeChatUser
   ) => Effect.Effect<
     Option.Option<OAuthToken.OAuthToken>,
-    WeChatError.TokenStoreError | WeChatError.InvalidArgument
+    WeChatError.TokenStoreError | WeChatError.InvalidArgument | Unauthenticated | WeChatError.SessionStoreError
   >
-  /** Ends this session. */
+  /**
+   * Ends the user's session (`sessionId`). A session already over is fine (nothing to end); a
+   * session of another user is an `InvalidArgument` (a user value does not end someone else's).
+   */
   readonly logout: (
     user: WeChatUser
   ) => Effect.Effect<void, WeChatError.SessionStoreError | WeChatError.InvalidArgument>
-  /** Ends every session of the user (in every process, with a shared store): how many were live. */
+  /**
+   * Ends every session of the user (in every process, with a shared store): how many were live.
+   * Like `getUser`, only for the user of a live session (`Unauthenticated` otherwise): a user value
+   * written from plain fields cannot log anyone else out. To end the sessions of a user by id
+   * (an administrator's action), call `SessionStore.revokeUser(appId, openid)`.
+   */
   readonly logoutEverywhere: (
     user: WeChatUser
-  ) => Effect.Effect<number, WeChatError.SessionStoreError | WeChatError.InvalidArgument>
+  ) => Effect.Effect<number, WeChatError.SessionStoreError | WeChatError.InvalidArgument | Unauthenticated>
   /** The OpenAPI document of the JSON endpoints (with the `pathPrefix`). */
   readonly openApi: OpenApi.OpenAPISpec
   /** The login's paths, with the `pathPrefix`. */
@@ -472,13 +490,14 @@ export interface WebHandler {
   readonly currentUser: (request: Request) => Promise<WeChatUser | undefined>
   /**
    * `WeChatLoginShape.getUser`, as a Promise: it rejects with the typed error itself (`_tag`
-   * `Unauthenticated` when WeChat refused the refresh token and the user's sessions ended).
+   * `Unauthenticated` when the user's session is not live, or WeChat refused the refresh token and
+   * the user's sessions ended). `user` must be `currentUser`'s answer (its session live).
    */
   readonly getUser: (
     user: WeChatUser,
     options?: { readonly lang?: UserInfo.Lang | undefined }
   ) => Promise<UserInfo.UserInfo>
-  /** `WeChatLoginShape.logoutEverywhere`, as a Promise. */
+  /** `WeChatLoginShape.logoutEverywhere`, as a Promise (`user` with a live session, as for `getUser`). */
   readonly logoutEverywhere: (user: WeChatUser) => Promise<number>
   /** Releases the layer's resources (stores, connections). */
   readonly dispose: () => Promise<void>

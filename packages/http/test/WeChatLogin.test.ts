@@ -5,6 +5,7 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { SessionStore, TokenStore, WeChatApps, WeChatHttpClient } from "@wxauth/core"
+import type { CurrentWeChatUser } from "@wxauth/http"
 import { WeChatLogin } from "@wxauth/http"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -409,6 +410,66 @@ describe("WeChatLogin: sessions and logout", () => {
           }
         }
         assert.strictEqual((yield* wechat.get("/me")).status, 200, "still logged in")
+      }))
+
+    it.effect("getUser, getToken, logout, logoutEverywhere act for the user of a live session only, never for plain fields", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const service = yield* WeChatLogin.WeChatLogin
+        const alice = browser()
+        const mallory = browser()
+        yield* login(alice, { user: "alice" })
+        yield* login(mallory, { user: "bob" })
+        // users as an app may hold them: read back from JSON (plain fields, no class)
+        const aliceUser = JSON.parse((yield* alice.get("/me")).text) as CurrentWeChatUser.WeChatUser
+        const malloryUser = JSON.parse((yield* mallory.get("/me")).text) as CurrentWeChatUser.WeChatUser
+        const tagOf = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
+          Effect.match(effect, { onFailure: (e) => e._tag, onSuccess: () => "succeeded" })
+        const reasonOfFailure = <A, E>(effect: Effect.Effect<A, E>) =>
+          Effect.match(effect, { onFailure: (e) => (e as { reason?: string }).reason, onSuccess: () => "succeeded" })
+
+        // the genuine user, as plain fields, works
+        assert.strictEqual((yield* service.getUser(aliceUser)).nickname, "张三")
+        assert.isTrue(Option.isSome(yield* service.getToken(aliceUser)))
+
+        const forged: ReadonlyArray<readonly [string, CurrentWeChatUser.WeChatUser]> = [
+          ["mallory's session, alice's openid", { ...malloryUser, openid: aliceUser.openid } as any],
+          ["a never-issued session", { ...aliceUser, sessionId: "0".repeat(64) } as any],
+          ["a sessionId that is no hash", { ...aliceUser, sessionId: "alice" } as any],
+          ["alice's session, another app", { ...aliceUser, app: "web" } as any],
+          ["alice's session, another appId", { ...aliceUser, appId: WEB.appId } as any],
+          ["alice's session as a mini program's", { ...aliceUser, kind: "miniProgram" } as any]
+        ]
+        for (const [label, user] of forged) {
+          assert.strictEqual(yield* reasonOfFailure(service.getUser(user)), "Invalid", `getUser: ${label}`)
+          assert.strictEqual(yield* tagOf(service.getToken(user)), "Unauthenticated", `getToken: ${label}`)
+          assert.strictEqual(
+            yield* tagOf(service.logoutEverywhere(user)),
+            "Unauthenticated",
+            `logoutEverywhere: ${label}`
+          )
+          const logout = yield* tagOf(service.logout(user))
+          assert.include(["succeeded", "InvalidArgument"], logout, `logout: ${label}`)
+        }
+        // mallory's session with alice's openid ends neither session
+        assert.strictEqual(
+          yield* tagOf(service.logout({ ...malloryUser, openid: aliceUser.openid } as any)),
+          "InvalidArgument"
+        )
+        assert.strictEqual((yield* alice.get("/me")).status, 200, "alice is still logged in")
+        assert.strictEqual((yield* mallory.get("/me")).status, 200, "mallory is still logged in")
+
+        // once alice's session is over, her user value acts for nobody; logout of it is a no-op
+        const out = yield* alice.post("/logout", {}, { origin: new URL(alice.base).origin })
+        assert.strictEqual(out.status, 303)
+        assert.strictEqual(yield* reasonOfFailure(service.getUser(aliceUser)), "Invalid")
+        assert.strictEqual(yield* tagOf(service.getToken(aliceUser)), "Unauthenticated")
+        assert.strictEqual(yield* tagOf(service.logoutEverywhere(aliceUser)), "Unauthenticated")
+        assert.strictEqual(yield* tagOf(service.logout(aliceUser)), "succeeded")
+        // and a live user's own value ends their sessions
+        // (bob may have a session of an earlier test of this layer too)
+        assert.isAtLeast(yield* service.logoutEverywhere(malloryUser), 1)
+        assert.strictEqual((yield* mallory.get("/me")).status, 401)
       }))
 
     it.effect("a forged, altered or never-issued session cookie is ignored", () =>

@@ -102,6 +102,9 @@ describe("WeChatLogin.toWebHandler", () => {
       assert.isUndefined(crossSite)
       assert.strictEqual(yield* Effect.promise(() => web.logoutEverywhere(user!)), 1)
       assert.isUndefined(yield* Effect.promise(() => web.currentUser(new Request(`${base}/`, { headers: { cookie } }))))
+      // the user's session is over: the Promise twins act for it no more
+      const after = yield* Effect.promise(() => web.getUser(user!).then(() => "resolved", (e) => e._tag))
+      assert.strictEqual(after, "Unauthenticated")
       // a path that is not the login's: 404
       const other = yield* Effect.promise(() => web.handler(new Request(`${base}/elsewhere`)))
       assert.strictEqual(other.status, 404)

@@ -490,6 +490,27 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       identityOf
     }
 
+    /** The user of the live session a user value names (`sessionId`); `None` when it is over or unknown. */
+    const userOfSession = (
+      user: WeChatUser
+    ): Effect.Effect<Option.Option<WeChatUser>, WeChatError.SessionStoreError> =>
+      isIdHash(user.sessionId)
+        ? Effect.map(sessions.get(user.sessionId), Option.flatMap(userOf))
+        : Effect.succeed(Option.none())
+
+    /**
+     * The user a caller's value stands for: the user of its session, which must be live and be the
+     * same user (app, appId, openid, kind). A user value is plain data (an instance, or its fields
+     * read back from JSON) that anyone can write: it names a session, and the session says who the
+     * user is. A value whose session is over, unknown, or another user's is `Unauthenticated`
+     * (`Invalid`).
+     */
+    const liveUser = (user: WeChatUser): Effect.Effect<WeChatUser, Unauthenticated | WeChatError.SessionStoreError> =>
+      Effect.flatMap(userOfSession(user), (found) =>
+        Option.isSome(found) && sameUser(found.value, user)
+          ? Effect.succeed(found.value)
+          : Effect.fail(new Unauthenticated({ reason: "Invalid" })))
+
     /** The web login service of a user's app. */
     const oauthOf = (user: WeChatUser) =>
       Effect.map(
@@ -497,9 +518,10 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         (app) => Option.flatMap(Option.filter(app, (a) => a.appId === user.appId), (a) => a.oauth)
       )
 
-    const getUser: WeChatLoginShape["getUser"] = (user, options) =>
+    const getUser: WeChatLoginShape["getUser"] = (given, options) =>
       Effect.gen(function*() {
-        yield* checkUser(user)
+        yield* checkUser(given)
+        const user = yield* liveUser(given)
         const oauth = yield* oauthOf(user)
         if (Option.isNone(oauth)) {
           return yield* new WeChatError.ScopeUnauthorized({ errcode: 48001, errmsg: "api unauthorized" })
@@ -523,14 +545,33 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
     const shapeBase = {
       currentUser: authenticate,
       getUser,
-      getToken: (user) =>
-        Effect.flatMap(
-          Effect.zipRight(checkUser(user), Effect.suspend(() => oauthOf(user))),
-          Option.match({ onNone: () => Effect.succeed(Option.none()), onSome: (oauth) => oauth.getToken(user.openid) })
-        ),
-      logout: (user) => Effect.zipRight(checkUser(user), Effect.suspend(() => sessions.revoke(user.sessionId))),
-      logoutEverywhere: (user) =>
-        Effect.zipRight(checkUser(user), Effect.suspend(() => sessions.revokeUser(user.appId, user.openid))),
+      getToken: (given) =>
+        Effect.gen(function*() {
+          yield* checkUser(given)
+          const user = yield* liveUser(given)
+          const oauth = yield* oauthOf(user)
+          return Option.isNone(oauth) ? Option.none() : yield* oauth.value.getToken(user.openid)
+        }),
+      // a session that is over is logged out already; another user's session is not this user's to end
+      logout: (user) =>
+        Effect.gen(function*() {
+          yield* checkUser(user)
+          const found = yield* userOfSession(user)
+          if (Option.isNone(found)) return
+          if (!sameUser(found.value, user)) {
+            return yield* new WeChatError.InvalidArgument({
+              argument: "user",
+              description: "is not the user of its session (sessionId)"
+            })
+          }
+          yield* sessions.revoke(user.sessionId)
+        }),
+      logoutEverywhere: (given) =>
+        Effect.gen(function*() {
+          yield* checkUser(given)
+          const user = yield* liveUser(given)
+          return yield* sessions.revokeUser(user.appId, user.openid)
+        }),
       paths
     } satisfies Partial<WeChatLoginShape>
 
@@ -573,6 +614,12 @@ const normalize = (target: unknown): string | undefined =>
 
 /** A path on this site that may follow a login (`StateToken.normalizeReturnTo`, unbound length). */
 const normalizeReturnTo = (value: unknown): string | undefined => StateToken.normalizeReturnTo(value, { bound: false })
+
+const isIdHash = Schema.is(SessionStore.IdHash)
+
+/** Whether two user values are the same user of the same kind of session. */
+const sameUser = (a: WeChatUser, b: WeChatUser): boolean =>
+  a.app === b.app && a.appId === b.appId && a.openid === b.openid && a.kind === b.kind
 
 /** A user's fields: an instance, or the same fields (e.g. a user read back from JSON). */
 const isWeChatUser = Schema.is(Schema.Struct(WeChatUser.fields))
