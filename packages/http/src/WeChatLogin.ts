@@ -224,6 +224,11 @@ export interface RegistryOptions<R = never> {
  * - `home`: where a login lands without `returnTo`, and where logout goes (default `/`).
  * - `sessionTtl`: how long a browser session lasts (default 24 hours);
  *   `miniProgramSessionTtl`: a mini program's (default 7 days).
+ * - `maxSessionsPerUser`: the most sessions one user may have in the login's own memory session
+ *   store (a positive integer, default 100): a login beyond it ends the user's least recently
+ *   written session, so one account logging in without end logs out only itself. It bounds the
+ *   memory store the login makes; with a `SessionStore` in the context it is a `ConfigError` (set
+ *   the bound on that store: `SessionStore.makeMemory({ maxSessionsPerUser })`).
  * - `hooks`: see `Hooks`.
  *
  * The stores and the HTTP client come from the context when provided (`SessionStore`,
@@ -241,6 +246,7 @@ export interface Options<R = never> {
   readonly home?: string | undefined
   readonly sessionTtl?: Duration.DurationInput | undefined
   readonly miniProgramSessionTtl?: Duration.DurationInput | undefined
+  readonly maxSessionsPerUser?: number | undefined
   readonly hooks?: Hooks<R> | undefined
 }
 

@@ -67,6 +67,9 @@ describe("WeChatLogin: hostile options", () => {
       { apps: { web: app }, miniProgramSessionTtl: "soon" },
       "miniProgramSessionTtl"
     ],
+    ["a maxSessionsPerUser of 0", { apps: { web: app }, maxSessionsPerUser: 0 }, "maxSessionsPerUser"],
+    ["a maxSessionsPerUser of 1.5", { apps: { web: app }, maxSessionsPerUser: 1.5 }, "maxSessionsPerUser"],
+    ["a maxSessionsPerUser that is text", { apps: { web: app }, maxSessionsPerUser: "100" }, "maxSessionsPerUser"],
     ["hooks that are a function", { apps: { web: app }, hooks: () => 1 }, "hooks"],
     ["an unknown hook", { apps: { web: app }, hooks: { onLogout: () => Effect.void } }, "hooks.onLogout"],
     ["a hook that is not a function", { apps: { web: app }, hooks: { onLogin: "x" } }, "hooks.onLogin"],

@@ -1,15 +1,23 @@
 /**
  * Sessions end on the server: by the server's `Clock` (the app and its sandbox run on the test's
- * `TestClock` here), and when WeChat no longer accepts the user's refresh token (40030, 42002):
- * then every session of that user ends.
+ * `TestClock` here), past a user's bound of sessions (`maxSessionsPerUser`), and when WeChat no
+ * longer accepts the user's refresh token (40030, 42002): then every session of that user ends.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
+import { SessionStore } from "@wxauth/core"
+import { WeChatLogin } from "@wxauth/http"
+import * as Cause from "effect/Cause"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import { Browser, login, MINI, sandboxControl, testApp, TestServer } from "./helpers.js"
+import { Browser, login, MINI, sandboxControl, testApp, TestServer, WEB } from "./helpers.js"
+
+const WEB_APP = { kind: "website" as const, appId: WEB.appId, appSecret: WEB.secret }
 
 describe("sessions end by the server's Clock", () => {
   it.scoped("a browser session is refused 24 hours after login, whatever the browser keeps", () =>
@@ -51,6 +59,42 @@ describe("sessions end by the server's Clock", () => {
       assert.strictEqual((yield* new Browser(url).get("/api/wechat/session", bearer)).status, 200)
       yield* TestClock.adjust(Duration.hours(1))
       assert.strictEqual((yield* new Browser(url).get("/api/wechat/session", bearer)).status, 401)
+    }))
+})
+
+describe("a user's sessions are bounded (maxSessionsPerUser)", () => {
+  it.scoped("a login beyond the bound ends the user's least recently written session; other users keep theirs", () =>
+    Effect.gen(function*() {
+      const { url } = Context.get(yield* Layer.build(testApp(() => ({ maxSessionsPerUser: 2 }))), TestServer)
+      const other = new Browser(url)
+      yield* login(other, { user: "alice" })
+      const browsers = [new Browser(url), new Browser(url), new Browser(url)]
+      for (const browser of browsers) {
+        yield* login(browser, { user: "bob" })
+        yield* TestClock.adjust(1)
+      }
+      assert.deepStrictEqual(
+        yield* Effect.forEach(browsers, (browser) => Effect.map(browser.get("/me"), (me) => me.status)),
+        [401, 200, 200]
+      )
+      assert.strictEqual((yield* other.get("/me")).status, 200, "alice is still logged in")
+    }))
+
+  it.scoped("with a SessionStore in the context it is a ConfigError: that store has its own bounds", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Layer.build(
+        WeChatLogin.layer({ apps: { web: WEB_APP }, maxSessionsPerUser: 10 }).pipe(
+          Layer.provide(SessionStore.layerMemory)
+        )
+      ))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const failure = Option.getOrThrow(Cause.failureOption(exit.cause))
+        assert.isTrue(ConfigError.isConfigError(failure))
+        assert.include(String(failure), "maxSessionsPerUser")
+      }
+      // without the option, the store of the context is used as it is
+      yield* Layer.build(WeChatLogin.layer({ apps: { web: WEB_APP } }).pipe(Layer.provide(SessionStore.layerMemory)))
     }))
 })
 

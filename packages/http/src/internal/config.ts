@@ -68,6 +68,8 @@ export interface Resolved {
   readonly home: string
   readonly sessionTtl: Duration.Duration
   readonly miniProgramSessionTtl: Duration.Duration
+  /** The bound of a user's sessions in the login's own memory store, when given. */
+  readonly maxSessionsPerUser: Option.Option<number>
   readonly hooks: RawHooks
 }
 
@@ -250,6 +252,10 @@ export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.C
       options.miniProgramSessionTtl,
       defaults.miniProgramSessionTtl
     )
+    const rawMax = options.maxSessionsPerUser
+    if (rawMax !== undefined && !(typeof rawMax === "number" && Number.isSafeInteger(rawMax) && rawMax >= 1)) {
+      return yield* invalid(["maxSessionsPerUser"], "must be a positive integer, e.g. 100")
+    }
     const rawHooks = options.hooks ?? {}
     if (!isObject(rawHooks)) return yield* invalid(["hooks"], "must be an object of functions")
     for (const [name, hook] of Object.entries(rawHooks)) {
@@ -272,6 +278,7 @@ export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.C
       home,
       sessionTtl,
       miniProgramSessionTtl,
+      maxSessionsPerUser: Option.fromNullable(rawMax as number | undefined),
       hooks: rawHooks as RawHooks
     }
   })

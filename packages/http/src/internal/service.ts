@@ -159,35 +159,51 @@ const makePaths = (config: Config_.Resolved): InternalPaths => {
  * The stores and the HTTP client: those of the context, or this process's own (memory stores, the
  * lean client).
  */
-const dependencies = Effect.gen(function*() {
-  const scope = yield* Effect.scope
-  let context = Context.empty() as Context.Context<unknown>
-  const client = yield* Effect.serviceOption(HttpClient.HttpClient)
-  if (Option.isSome(client)) {
-    context = Context.add(context, HttpClient.HttpClient, client.value)
-    const enforces = yield* Effect.serviceOption(WeChatHttpClient.EnforcesRequestLimits)
-    if (Option.isSome(enforces)) context = Context.add(context, WeChatHttpClient.EnforcesRequestLimits, enforces.value)
-  } else {
-    context = Context.merge(context, yield* Layer.buildWithScope(WeChatHttpClient.layer(), scope))
-  }
-  const tokens = yield* Effect.serviceOption(TokenStore.TokenStore)
-  context = Context.add(
-    context,
-    TokenStore.TokenStore,
-    Option.isSome(tokens) ? tokens.value : yield* TokenStore.makeMemory()
-  )
-  const appTokens = yield* Effect.serviceOption(AppTokenStore.AppTokenStore)
-  context = Context.add(
-    context,
-    AppTokenStore.AppTokenStore,
-    Option.isSome(appTokens) ? appTokens.value : yield* AppTokenStore.makeMemory()
-  )
-  const sessions = yield* Effect.serviceOption(SessionStore.SessionStore)
-  const sessionStore = Option.isSome(sessions)
-    ? sessions.value
-    : yield* Effect.orDie(SessionStore.makeMemory())
-  return { context, sessions: sessionStore }
-})
+const dependencies = (config: Config_.Resolved) =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    let context = Context.empty() as Context.Context<unknown>
+    const client = yield* Effect.serviceOption(HttpClient.HttpClient)
+    if (Option.isSome(client)) {
+      context = Context.add(context, HttpClient.HttpClient, client.value)
+      const enforces = yield* Effect.serviceOption(WeChatHttpClient.EnforcesRequestLimits)
+      if (Option.isSome(enforces)) {
+        context = Context.add(context, WeChatHttpClient.EnforcesRequestLimits, enforces.value)
+      }
+    } else {
+      context = Context.merge(context, yield* Layer.buildWithScope(WeChatHttpClient.layer(), scope))
+    }
+    const tokens = yield* Effect.serviceOption(TokenStore.TokenStore)
+    context = Context.add(
+      context,
+      TokenStore.TokenStore,
+      Option.isSome(tokens) ? tokens.value : yield* TokenStore.makeMemory()
+    )
+    const appTokens = yield* Effect.serviceOption(AppTokenStore.AppTokenStore)
+    context = Context.add(
+      context,
+      AppTokenStore.AppTokenStore,
+      Option.isSome(appTokens) ? appTokens.value : yield* AppTokenStore.makeMemory()
+    )
+    const sessions = yield* Effect.serviceOption(SessionStore.SessionStore)
+    if (Option.isSome(sessions) && Option.isSome(config.maxSessionsPerUser)) {
+      // never a bound silently ignored: a store of the context has its own
+      return yield* Effect.fail(ConfigError.InvalidData(
+        ["maxSessionsPerUser"],
+        "bounds the login's own memory session store; the SessionStore provided has its own bounds " +
+          "(SessionStore.makeMemory({ maxSessionsPerUser }) for a memory store)"
+      ))
+    }
+    const sessionStore = Option.isSome(sessions)
+      ? sessions.value
+      : yield* Effect.orDie(
+        SessionStore.makeMemory(Option.match(config.maxSessionsPerUser, {
+          onNone: () => ({}),
+          onSome: (maxSessionsPerUser) => ({ maxSessionsPerUser })
+        }))
+      )
+    return { context, sessions: sessionStore }
+  })
 
 const appOf = (
   resolved: Config_.ResolvedApp,
@@ -248,7 +264,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
   Effect.gen(function*() {
     const config = yield* Config_.resolve(options)
     const hookContext = yield* Effect.context<R>()
-    const deps = yield* dependencies
+    const deps = yield* dependencies(config)
     const sessions = deps.sessions
     const apps = new Map<string, App>()
     const byAppId = new Map<string, App>()
