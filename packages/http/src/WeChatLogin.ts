@@ -29,6 +29,10 @@
  * presents it first with a valid state of their own. The binding stops a replay in another browser
  * once the code was used, and codes live 5 minutes.
  *
+ * Use https in production: over plain http the cookies cannot be `__Host-` cookies, and a sibling
+ * subdomain can plant a binding cookie of a login it started (login CSRF: the victim is logged in
+ * as the attacker). Plain http is for local development.
+ *
  * @since 0.1.0
  */
 import type * as HttpApp from "@effect/platform/HttpApp"
