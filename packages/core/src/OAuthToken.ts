@@ -69,7 +69,9 @@ let secretAccessors: PropertyDescriptorMap = {}
  * @category models
  */
 export class OAuthToken extends Schema.Class<OAuthToken>("@wxauth/core/OAuthToken")(fields) {
+  /** @internal */
   readonly #accessToken: unknown
+  /** @internal */
   readonly #refreshToken: unknown
 
   static {
