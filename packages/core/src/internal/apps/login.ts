@@ -18,42 +18,15 @@ import type { Registry } from "./registry.js"
 
 const invalid = Arguments.fail
 
-const unreadable = (argument: string) =>
-  Either.left(Arguments.invalid(argument, "cannot be read (a getter threw, or the Proxy is revoked)"))
-
 /**
  * A caller's options, each field read once into a plain object: a JavaScript caller's throwing
  * getter or revoked Proxy is an `InvalidArgument`, never a defect later. `undefined` for none.
  */
-const readOptions = (
-  argument: string,
-  value: unknown,
-  keys: ReadonlyArray<string>
-): Either.Either<Record<string, unknown> | undefined, WeChatError.InvalidArgument> => {
-  try {
-    if (value === undefined || value === null) return Either.right(undefined)
-    if (typeof value !== "object" || Array.isArray(value)) {
-      return Either.left(Arguments.invalid(argument, "must be an object"))
-    }
-    const fields: Record<string, unknown> = {}
-    for (const key of keys) fields[key] = (value as Record<string, unknown>)[key]
-    return Either.right(fields)
-  } catch {
-    return unreadable(argument)
-  }
-}
+const readOptions = Arguments.readOptions
 
 /** The callback as a string or a fresh `URLSearchParams` (read once, here); anything else as it is, for `parseCallback`. */
-const readCallback = (callback: unknown): Either.Either<unknown, WeChatError.InvalidArgument> => {
-  try {
-    if (typeof callback === "string") return Either.right(callback)
-    if (callback instanceof URL) return Either.right(callback.href)
-    if (callback instanceof URLSearchParams) return Either.right(new URLSearchParams(callback.toString()))
-    return Either.right(callback)
-  } catch {
-    return unreadable("callback")
-  }
-}
+const readCallback = (callback: unknown): Either.Either<unknown, WeChatError.InvalidArgument> =>
+  Either.mapLeft(Arguments.readUrlLike(callback), (description) => Arguments.invalid("callback", description))
 
 const authorizeKeys = ["redirectUri", "scope", "state", "returnTo", "binding"] as const
 
