@@ -12,11 +12,13 @@ import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { Scope } from "effect/Scope"
 import * as AppTokenStore from "./AppTokenStore.js"
+import * as Arguments from "./internal/arguments.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import * as RefreshLock from "./RefreshLock.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -102,13 +104,18 @@ export const makeWith = (
   WeChatConfig.WeChatConfig | HttpClient.HttpClient | AppTokenStore.AppTokenStore | Scope
 > =>
   Effect.gen(function*() {
-    const opts: Options = typeof options === "object" && options !== null ? options : {}
+    // read once, guarded: a throwing getter or a revoked Proxy is a ConfigError, never a defect
+    const read = Arguments.readFields(options, ["mode", "refreshWithin", "source"])
+    if (Either.isLeft(read) && read.left === Arguments.unreadable) {
+      return yield* Effect.fail(ConfigError.InvalidData(["appToken"], `the options ${read.left}`))
+    }
+    const opts: Options = Either.getOrUndefined(read) ?? {}
     const mode = opts.mode ?? "stable"
     if (mode !== "stable" && mode !== "classic") return yield* invalidOption("mode", "must be stable or classic")
     if (opts.source !== undefined && typeof opts.source !== "function") {
       return yield* invalidOption("source", "must be a function")
     }
-    const within = Duration.decodeUnknown(opts.refreshWithin ?? "5 minutes")
+    const within = Arguments.durationOf(opts.refreshWithin ?? "5 minutes")
     if (Option.isNone(within) || !Duration.isFinite(within.value)) {
       return yield* invalidOption("refreshWithin", "must be a finite duration")
     }
@@ -175,7 +182,8 @@ export const makeWith = (
     )
 
     const invalidate = (rejected: Redacted.Redacted<string>): Effect.Effect<Redacted.Redacted<string>, AppTokenError> =>
-      Redacted.isRedacted(rejected)
+      // never a throw: a Proxy or an object posing as Redacted is not a token
+      Arguments.redactedText(rejected) !== undefined
         ? flights.run(
           `invalidate:${Redacted.value(rejected)}`,
           lock.withLock(

@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { guardOr } from "./internal/guard.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
 
@@ -54,6 +55,9 @@ export interface AppTokenStoreShape {
  */
 export class AppTokenStore extends Context.Tag("@wxauth/core/AppTokenStore")<AppTokenStore, AppTokenStoreShape>() {}
 
+/** `instanceof`, never a throw (a revoked Proxy is not a token). */
+const isAppAccessToken = (u: unknown): u is AppAccessToken => guardOr(() => u instanceof AppAccessToken, false)
+
 const notAToken = (operation: string) =>
   Effect.fail(
     new TokenStoreError({ operation, description: "the value is not an AppAccessToken with finite times" })
@@ -73,7 +77,8 @@ const isAppId = (appId: unknown): appId is string => typeof appId === "string" &
  */
 export const makeMemory = (options?: { readonly maxEntries?: number | undefined }): Effect.Effect<AppTokenStoreShape> =>
   Effect.sync(() => {
-    const maxEntries = Math.max(1, options?.maxEntries ?? 10_000)
+    // an option that cannot be read (a revoked Proxy) is the default
+    const maxEntries = Math.max(1, guardOr(() => options?.maxEntries, undefined) ?? 10_000)
     const tokens = new Map<string, AppAccessToken>()
     return AppTokenStore.of({
       get: (appId) =>
@@ -86,7 +91,7 @@ export const makeMemory = (options?: { readonly maxEntries?: number | undefined 
       set: (appId, token) =>
         !isAppId(appId)
           ? notAnAppId("set")
-          : !(token instanceof AppAccessToken) || !Number.isFinite(token.obtainedAt) ||
+          : !isAppAccessToken(token) || !Number.isFinite(token.obtainedAt) ||
               !Number.isFinite(token.expiresAt)
           ? notAToken("set")
           : Effect.sync(() => {
@@ -138,7 +143,7 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
     const aad = (appId: string) => `app-token\u0000${appId}`
     return {
       encode: (appId, token) =>
-        token instanceof AppAccessToken
+        isAppAccessToken(token)
           ? encodeJson(token).pipe(
             Effect.mapError(() =>
               new TokenStoreError({ operation: "encode", description: "the app token does not encode" })

@@ -16,6 +16,7 @@ import type { Scope } from "effect/Scope"
 import * as AppToken from "./AppToken.js"
 import * as AppTokenStore from "./AppTokenStore.js"
 import * as Component from "./Component.js"
+import * as Arguments from "./internal/arguments.js"
 import * as ManagedApi from "./internal/component/api.js"
 import { ComponentConfig, isAppId, managedAppConfig } from "./internal/component/config.js"
 import { withSpanWhenTraced } from "./internal/span.js"
@@ -236,10 +237,10 @@ export const makeWith = (
   retry: Partial<RetryPolicy.ExchangeRetry>
 ): Effect.Effect<MiniProgramShape, ConfigError.ConfigError, Requirements> =>
   Effect.flatMap(
-    RetryPolicy.make(
-      typeof retry === "object" && retry !== null
-        ? { exchangeRetryOn: retry.exchangeRetryOn, exchangeRetrySchedule: retry.exchangeRetrySchedule }
-        : (retry as RetryPolicy.Overrides)
+    // only the exchange parts of a policy (RetryPolicy.make reads them once, guarded)
+    Effect.flatMap(
+      Arguments.readConfig(["policy"], retry, ["exchangeRetryOn", "exchangeRetrySchedule"]),
+      (parts) => RetryPolicy.make(parts === undefined ? (retry as RetryPolicy.Overrides) : parts)
     ),
     build
   )

@@ -12,8 +12,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
+import * as Arguments from "./internal/arguments.js"
 import { DecryptError } from "./WeChatError.js"
 
 /**
@@ -103,10 +104,20 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
  * @since 0.1.0
  * @category decryption
  */
-export const decryptUserDataSync = (options: DecryptOptions): Either.Either<UserData, DecryptError> => {
-  if (!isRecord(options)) return fail("BadJson", "the options must be an object")
-  const sessionKey: unknown = Redacted.isRedacted(options.sessionKey) ? Redacted.value(options.sessionKey) : undefined
-  if (typeof sessionKey !== "string") return fail("BadKey", "the session key must be a Redacted string")
+export const decryptUserDataSync = (given: DecryptOptions): Either.Either<UserData, DecryptError> => {
+  // read once, guarded: a throwing getter or a revoked Proxy is no options object
+  const read = Arguments.readFields(given, ["sessionKey", "iv", "encryptedData", "appId"])
+  if (Either.isLeft(read) || read.right === undefined) {
+    return fail(
+      "BadJson",
+      Either.isLeft(read) && read.left === Arguments.unreadable
+        ? `the options ${read.left}`
+        : "the options must be an object"
+    )
+  }
+  const options = read.right
+  const sessionKey = Arguments.redactedText(options.sessionKey)
+  if (sessionKey === undefined) return fail("BadKey", "the session key must be a Redacted string")
   // one block more than 16 bytes still decodes, so that a wrong length is reported as such
   const key = fromBase64(sessionKey, 2 * keyLength)
   if (key === undefined) return fail("BadBase64", "the session key is not valid base64")

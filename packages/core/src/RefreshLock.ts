@@ -13,6 +13,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { guardOr } from "./internal/guard.js"
 import { RefreshLockTimeout } from "./WeChatError.js"
 
 /**
@@ -44,14 +45,21 @@ export interface InProcessOptions {
   readonly waitTimeout?: Duration.DurationInput | undefined
 }
 
+const defaultWaitTimeout = Duration.seconds(30)
+
 /**
- * An in-process lock: one semaphore per key, dropped when nobody holds or waits for it.
+ * An in-process lock: one semaphore per key, dropped when nobody holds or waits for it. A
+ * `waitTimeout` that is not a duration (or cannot be read) is the default.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeInProcess = (options?: InProcessOptions): RefreshLockShape => {
-  const waitTimeout = Duration.decode(options?.waitTimeout ?? "30 seconds")
+  // an option that cannot be read (a revoked Proxy) or is no duration is the default
+  const given = guardOr(() => options?.waitTimeout, undefined)
+  const waitTimeout = given === undefined
+    ? defaultWaitTimeout
+    : guardOr(() => Duration.decode(given), defaultWaitTimeout)
   const locks = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
   const enter = (key: string) => {
     let entry = locks.get(key)

@@ -11,6 +11,7 @@ import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Arguments from "./internal/arguments.js"
 import * as WeChatError from "./WeChatError.js"
 
 /**
@@ -98,7 +99,7 @@ const nonNegative = (
   if (input === undefined) return Either.right(fallback)
   // a number is milliseconds: NaN or a negative one is refused (Duration would read it as zero)
   if (typeof input === "number" && !(input >= 0)) return invalid(field, "must be a finite, non-negative duration")
-  const decoded = Duration.decodeUnknown(input)
+  const decoded = Arguments.durationOf(input)
   return Option.isSome(decoded) && Duration.isFinite(decoded.value)
     ? Either.right(decoded.value)
     : invalid(field, "must be a finite, non-negative duration")
@@ -111,16 +112,22 @@ const nonNegative = (
  * @since 0.1.0
  * @category constructors
  */
-export const make = (overrides?: Overrides | undefined): Either.Either<RetryPolicy, ConfigError.ConfigError> => {
-  if (overrides === undefined || overrides === null) return Either.right(defaultPolicy)
-  if (typeof overrides !== "object") return invalid("", "must be an object of policy parts")
+export const make = (given?: Overrides | undefined): Either.Either<RetryPolicy, ConfigError.ConfigError> => {
+  if (given === undefined || given === null) return Either.right(defaultPolicy)
+  if (typeof given !== "object") return invalid("", "must be an object of policy parts")
+  // read once, guarded: a throwing getter or a revoked Proxy is a ConfigError, never a throw
+  const read = Arguments.readFields(given, [...predicates, ...schedules, "refreshSkew", "codeMemoTtl"])
+  if (Either.isLeft(read)) return invalid("", read.left === Arguments.unreadable ? read.left : "must be an object")
+  const overrides = (read.right ?? {}) as Overrides
   for (const field of predicates) {
     const value = overrides[field]
     if (value !== undefined && typeof value !== "function") return invalid(field, "must be a function")
   }
   for (const field of schedules) {
     const value = overrides[field]
-    if (value !== undefined && !Schedule.isSchedule(value)) return invalid(field, "must be a Schedule")
+    if (value !== undefined && !Arguments.guardOr(() => Schedule.isSchedule(value), false)) {
+      return invalid(field, "must be a Schedule")
+    }
   }
   return Either.gen(function*() {
     const refreshSkew = yield* nonNegative("refreshSkew", overrides.refreshSkew, defaultPolicy.refreshSkew)

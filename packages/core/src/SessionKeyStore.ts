@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Arguments from "./internal/arguments.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
 
@@ -56,9 +57,9 @@ const badKey = (operation: string) =>
   Effect.fail(new TokenStoreError({ operation, description: "the appId and openid must be non-empty strings" }))
 
 const keyText = (u: unknown): string | undefined => {
-  if (!Redacted.isRedacted(u)) return undefined
-  const text: unknown = Redacted.value(u)
-  return typeof text === "string" && text.length > 0 && text.length <= 256 ? text : undefined
+  // never a throw: a Proxy or an object posing as Redacted is not a key
+  const text = Arguments.redactedText(u)
+  return text !== undefined && text.length > 0 && text.length <= 256 ? text : undefined
 }
 
 /**
@@ -72,8 +73,10 @@ export const makeMemory = (
   options?: { readonly maxEntries?: number | undefined; readonly ttl?: Duration.DurationInput | undefined }
 ): Effect.Effect<SessionKeyStoreShape> =>
   Effect.sync(() => {
-    const maxEntries = Math.max(1, options?.maxEntries ?? 100_000)
-    const ttl = Duration.toMillis(Option.getOrElse(Duration.decodeUnknown(options?.ttl), () => defaultTtl))
+    // options that cannot be read (a revoked Proxy) are the defaults
+    const fields = Arguments.optionsOf(options, ["maxEntries", "ttl"]) ?? {}
+    const maxEntries = Math.max(1, (fields.maxEntries as number | undefined) ?? 100_000)
+    const ttl = Duration.toMillis(Option.getOrElse(Arguments.durationOf(fields.ttl), () => defaultTtl))
     const keys = new Map<string, { readonly key: Redacted.Redacted<string>; readonly expiresAt: number }>()
     const keyOf = (appId: string, openid: string) => `${appId}\u0000${openid}`
     return SessionKeyStore.of({

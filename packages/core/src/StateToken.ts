@@ -40,7 +40,9 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
+import * as Arguments from "./internal/arguments.js"
 import * as Base62 from "./internal/base62.js"
+import { guardOr } from "./internal/guard.js"
 import * as WeChatConfig from "./WeChatConfig.js"
 import { InvalidArgument, StateMismatch } from "./WeChatError.js"
 
@@ -190,8 +192,12 @@ export const maxReturnToBytesFor = (options: {
   readonly bound: boolean
   readonly appId?: string | undefined
 }): number => {
-  const bound = typeof options === "object" && options !== null && options.bound === true
-  const appId: unknown = typeof options === "object" && options !== null ? options.appId : undefined
+  // options that cannot be read (a revoked Proxy) are none
+  const bound = guardOr(() => typeof options === "object" && options !== null && options.bound === true, false)
+  const appId: unknown = guardOr(
+    () => typeof options === "object" && options !== null ? options.appId : undefined,
+    undefined
+  )
   const carried = typeof appId === "string" && appIdPattern.test(appId) ? appIdSize(appId) : 0
   return Math.max(0, maxBytes - fixedSize - (bound ? bindingSize : 0) - carried)
 }
@@ -204,15 +210,17 @@ const probeOrigin = "https://wxauth.invalid"
 const utf8 = new TextEncoder()
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
 
+// a config that throws when looked at (a revoked Proxy) is none
 const hasKey = (config: unknown): config is Pick<StateConfig, "appId" | "stateSecret"> =>
-  typeof config === "object" && config !== null && typeof (config as StateConfig).appId === "string" &&
-  Redacted.isRedacted((config as StateConfig).stateSecret) &&
-  Redacted.value((config as StateConfig).stateSecret) instanceof Uint8Array
+  guardOr(
+    () =>
+      typeof config === "object" && config !== null && typeof (config as StateConfig).appId === "string" &&
+      Redacted.isRedacted((config as StateConfig).stateSecret) &&
+      Redacted.value((config as StateConfig).stateSecret) instanceof Uint8Array,
+    false
+  )
 
-const isStateConfig = (config: unknown): config is StateConfig =>
-  typeof config === "object" && config !== null && typeof (config as StateConfig).appId === "string" &&
-  Redacted.isRedacted((config as StateConfig).stateSecret) &&
-  Redacted.value((config as StateConfig).stateSecret) instanceof Uint8Array
+const isStateConfig = (config: unknown): config is StateConfig => hasKey(config)
 
 const keyOf = (config: Pick<StateConfig, "stateSecret">): Uint8Array => Redacted.value(config.stateSecret)
 
@@ -245,7 +253,12 @@ export const bindingHash = (config: Pick<StateConfig, "appId" | "stateSecret">, 
   // A JavaScript caller's mistake never throws and never matches a real binding: a binding that is
   // not a string hashes as its type and text; without a usable config the hash is random.
   if (!hasKey(config)) return Crypto.randomBytes(bindingSize).toString("hex") + "!"
-  return bindingBytes(config, typeof binding === "string" ? binding : `\u0000${typeof binding}\u0000${String(binding)}`)
+  return bindingBytes(
+    config,
+    typeof binding === "string"
+      ? binding
+      : `\u0000${typeof binding}\u0000${guardOr(() => String(binding), "\u0000unreadable")}`
+  )
     .toString("hex")
 }
 
@@ -320,7 +333,7 @@ export const normalizeReturnTo = (
   } catch {
     return undefined
   }
-  const max = options?.bound === false ? maxReturnToBytes : maxReturnToBytesWithBinding
+  const max = guardOr(() => options?.bound, undefined) === false ? maxReturnToBytes : maxReturnToBytesWithBinding
   return returnToProblem(normalized) === undefined && Buffer.byteLength(normalized, "utf8") <= max
     ? normalized
     : undefined
@@ -358,7 +371,7 @@ const encodeReturnTo = (
 }
 
 const ttlMillis = (config: StateConfig, ttl: Duration.DurationInput | undefined): number | undefined => {
-  const duration = Duration.decodeUnknown(ttl === undefined ? config.stateTtl : ttl)
+  const duration = Arguments.durationOf(ttl === undefined ? config.stateTtl : ttl)
   if (Option.isNone(duration)) return undefined
   const millis = Duration.toMillis(duration.value)
   return Number.isFinite(millis) && millis > 0 ? millis : undefined
@@ -377,15 +390,16 @@ const ttlMillis = (config: StateConfig, ttl: Duration.DurationInput | undefined)
 export const makeSync = (
   config: StateConfig,
   now: number,
-  options?: MakeOptions | undefined
+  given?: MakeOptions | undefined
 ): Either.Either<string, InvalidArgument> => {
   if (!isStateConfig(config)) return invalid("config", "must be a WeChatConfig (appId and stateSecret)")
   if (!(typeof now === "number" && Number.isFinite(now) && now >= 0)) {
     return invalid("now", "the time must be a non-negative epoch in milliseconds")
   }
-  if (options !== undefined && options !== null && typeof options !== "object") {
-    return invalid("options", "must be an object")
-  }
+  // read once, guarded: a throwing getter or a revoked Proxy is an InvalidArgument
+  const read = Arguments.readFields(given, ["binding", "carryAppId", "returnTo", "ttl"])
+  if (Either.isLeft(read)) return invalid("options", read.left)
+  const options = read.right as MakeOptions | undefined
   const binding: unknown = options?.binding
   if (binding !== undefined && (typeof binding !== "string" || binding === "")) {
     return invalid("binding", "the binding must be a non-empty string")
@@ -492,7 +506,10 @@ export const verifySync = (
 
   if (now >= expiresAt) return mismatch("Expired")
   if (stateBinding !== undefined) {
-    const binding: unknown = typeof options === "object" && options !== null ? options.binding : undefined
+    const binding: unknown = guardOr(
+      () => typeof options === "object" && options !== null ? options.binding : undefined,
+      undefined
+    )
     if (typeof binding !== "string" || !Crypto.timingSafeEqual(bindingBytes(config, binding), stateBinding)) {
       return mismatch("Binding")
     }

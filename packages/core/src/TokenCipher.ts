@@ -13,6 +13,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
+import * as Arguments from "./internal/arguments.js"
 import type * as Internal from "./internal/cipherKey.js"
 import * as WeChatConfig from "./WeChatConfig.js"
 import { TokenStoreError } from "./WeChatError.js"
@@ -78,7 +79,7 @@ const decodeKey = (key: CipherKey, position: number): Either.Either<Buffer, stri
   if (typeof key !== "object" || key === null || typeof key.id !== "string" || !keyIdPattern.test(key.id)) {
     return Either.left(`the id of key #${position + 1} must match [A-Za-z0-9_-]{1,32}`)
   }
-  const text: unknown = Redacted.isRedacted(key.key) ? Redacted.value(key.key) : undefined
+  const text = Arguments.redactedText(key.key)
   if (typeof text !== "string" || text.length > 1024) {
     return Either.left(`key #${position + 1} must be a Redacted string`)
   }
@@ -108,8 +109,25 @@ export interface Options {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Either.Either<TokenCipherShape, ConfigError.ConfigError> => {
-  if (typeof options !== "object" || options === null || !Array.isArray(options.keys)) {
+export const make = (given: Options): Either.Either<TokenCipherShape, ConfigError.ConfigError> => {
+  // read once, guarded (a throwing getter or a revoked Proxy is a ConfigError): the options, a copy
+  // of the key array, and each key's id and key
+  const read = Arguments.guard((): Options | undefined => {
+    if (typeof given !== "object" || given === null) return undefined
+    const { currentKeyId, keys } = given
+    if (!Array.isArray(keys)) return undefined
+    return {
+      currentKeyId,
+      keys: keys.map((key: unknown): CipherKey =>
+        typeof key === "object" && key !== null
+          ? { id: (key as CipherKey).id, key: (key as CipherKey).key }
+          : key as never
+      )
+    }
+  })
+  if (Either.isLeft(read)) return Either.left(ConfigError.InvalidData(["cipherKeys"], `the options ${read.left}`))
+  const options = read.right
+  if (options === undefined) {
     return Either.left(ConfigError.InvalidData(["cipherKeys"], "expected { keys: [...] }"))
   }
   if (options.currentKeyId !== undefined && typeof options.currentKeyId !== "string") {
@@ -194,9 +212,9 @@ export const layerConfig = (
 ): Layer.Layer<TokenCipher, ConfigError.ConfigError> =>
   Layer.effect(
     TokenCipher,
-    Effect.flatMap(Config.isConfig(config) ? config : notAConfig, (ring) => {
-      const text: unknown = Redacted.isRedacted(ring) ? Redacted.value(ring) : undefined
-      if (typeof text !== "string") {
+    Effect.flatMap(Arguments.guardOr(() => Config.isConfig(config), false) ? config : notAConfig, (ring) => {
+      const text = Arguments.redactedText(ring)
+      if (text === undefined) {
         return Either.left(ConfigError.InvalidData(["cipherKeys"], "expected a Redacted string"))
       }
       const keys = text.split(",").map((entry) => entry.trim()).filter((entry) => entry.length > 0)

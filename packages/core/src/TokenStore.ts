@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
+import { guardOr } from "./internal/guard.js"
 import * as OAuthToken from "./OAuthToken.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
@@ -63,7 +64,12 @@ export class TokenStore extends Context.Tag("@wxauth/core/TokenStore")<TokenStor
 export const hashCode = (code: string): string =>
   Crypto.createHash("sha256")
     // a code that is not a string (a JavaScript caller's mistake) hashes as its type and text
-    .update(typeof code === "string" ? code : `\u0000${typeof code}\u0000${String(code)}`, "utf8")
+    .update(
+      typeof code === "string"
+        ? code
+        : `\u0000${typeof code}\u0000${guardOr(() => String(code), "\u0000unreadable")}`,
+      "utf8"
+    )
     .digest("hex")
 
 /**
@@ -89,6 +95,12 @@ const keyOf = (appId: string, openid: string) => {
   }
   return prefix + openid
 }
+
+/** The memory store's keys are made of strings: anything else (a JavaScript caller's mistake) is refused. */
+const areIds = (appId: unknown, id: unknown): boolean => typeof appId === "string" && typeof id === "string"
+
+const notIds = (operation: string) =>
+  Effect.fail(new TokenStoreError({ operation, description: "the appId and the openid / code hash must be strings" }))
 
 /**
  * A bounded map that forgets entries past their expiry and, when full, the least recently written.
@@ -134,14 +146,19 @@ const makeBoundedMap = <A>(maxEntries: number, expiresAt: (a: A) => number) => {
  */
 export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreShape> =>
   Effect.sync(() => {
-    const maxEntries = Math.max(1, options?.maxEntries ?? 100_000)
+    // an option that cannot be read (a revoked Proxy) is the default
+    const maxEntries = Math.max(1, guardOr(() => options?.maxEntries, undefined) ?? 100_000)
     const tokens = makeBoundedMap<OAuthToken.OAuthToken>(maxEntries, (token) => token.refreshExpiresAt)
     const codes = makeBoundedMap<CodeMemo>(maxEntries, (memo) => memo.expiresAt)
     return TokenStore.of({
       get: (appId, openid) =>
-        Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(tokens.get(keyOf(appId, openid), now))),
+        !areIds(appId, openid)
+          ? notIds("get")
+          : Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(tokens.get(keyOf(appId, openid), now))),
       set: (appId, token) =>
-        !(token instanceof OAuthToken.OAuthToken)
+        typeof appId !== "string"
+          ? notIds("set")
+          : !guardOr(() => token instanceof OAuthToken.OAuthToken, false)
           ? Effect.fail(new TokenStoreError({ operation: "set", description: "the value is not an OAuthToken" }))
           : Effect.map(Clock.currentTimeMillis, (now) => {
             const key = keyOf(appId, token.openid)
@@ -150,13 +167,17 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
             tokens.set(key, token, now)
           }),
       remove: (appId, openid) =>
-        Effect.sync(() => {
+        !areIds(appId, openid) ? notIds("remove") : Effect.sync(() => {
           tokens.map.delete(keyOf(appId, openid))
         }),
       rememberCode: (appId, codeHash, memo) =>
-        Effect.map(Clock.currentTimeMillis, (now) => codes.set(keyOf(appId, codeHash), memo, now)),
+        !areIds(appId, codeHash)
+          ? notIds("rememberCode")
+          : Effect.map(Clock.currentTimeMillis, (now) => codes.set(keyOf(appId, codeHash), memo, now)),
       recallCode: (appId, codeHash) =>
-        Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(codes.get(keyOf(appId, codeHash), now)))
+        !areIds(appId, codeHash)
+          ? notIds("recallCode")
+          : Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(codes.get(keyOf(appId, codeHash), now)))
     })
   })
 

@@ -21,6 +21,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import * as Answer from "./internal/answer.js"
+import * as Arguments from "./internal/arguments.js"
 import { ComponentConfig } from "./internal/component/config.js"
 import { decodeUserInfo } from "./internal/decodeUserInfo.js"
 import { executeWithLimits } from "./internal/httpClient.js"
@@ -323,9 +324,9 @@ export interface ComponentApiShape {
  * @category utils
  */
 export const sessionSignature = (sessionKey: Redacted.Redacted<string>): string => {
-  const key: unknown = Redacted.isRedacted(sessionKey) ? Redacted.value(sessionKey) : undefined
+  const key = Arguments.redactedText(sessionKey)
   // anything but a Redacted string (a JavaScript caller's mistake) signs as nothing WeChat accepts
-  return typeof key === "string"
+  return key !== undefined
     ? Crypto.createHmac("sha256", Buffer.from(key, "utf8")).update("").digest("hex")
     : ""
 }
@@ -576,9 +577,10 @@ export interface MakeOptions {
  * @category constructors
  */
 export const makeWith = (
-  options?: MakeOptions
+  given?: MakeOptions
 ): Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient | WeChatConfig.WeChatConfig> =>
   Effect.gen(function*() {
+    const options = readMakeOptions(given)
     const config = yield* WeChatConfig.WeChatConfig
     const endpointCall = yield* makeCaller({
       appId: config.appId,
@@ -662,7 +664,7 @@ export const makeWith = (
             grant_type: "client_credential",
             appid: config.appId,
             secret,
-            force_refresh: typeof options === "object" && options !== null && options.forceRefresh === true
+            force_refresh: isForced(options)
           })
         ),
       token: () =>
@@ -758,8 +760,7 @@ const withPolicy = (api: WeChatApiShape, policy: RetryPolicy.RetryPolicy): WeCha
   const reset = exchange("resetusersessionkey")
   return WeChatApi.of({
     appId: api.appId,
-    stableToken: (options) =>
-      options?.forceRefresh === true ? api.stableToken(options) : stableToken(api.stableToken(options)),
+    stableToken: (options) => isForced(options) ? api.stableToken(options) : stableToken(api.stableToken(options)),
     token: () => token(api.token()),
     getUserPhoneNumber: (appToken, code) => phone(api.getUserPhoneNumber(appToken, code)),
     checkSession: (appToken, openid, sessionKey) => checkSession(api.checkSession(appToken, openid, sessionKey)),
@@ -771,6 +772,18 @@ const withPolicy = (api: WeChatApiShape, policy: RetryPolicy.RetryPolicy): WeCha
     code2Session: (jsCode) => code2Session(api.code2Session(jsCode))
   })
 }
+
+/** A caller's `MakeOptions`, read once, guarded: options that cannot be read (a revoked Proxy) are the defaults. */
+const readMakeOptions = (options: unknown): MakeOptions | undefined =>
+  Arguments.optionsOf(options, ["spans", "policy"]) as MakeOptions | undefined
+
+/** `stableToken`'s `forceRefresh`, read guarded: options that cannot be read (a revoked Proxy) force nothing. */
+const isForced = (options: unknown): boolean =>
+  Arguments.guardOr(
+    () =>
+      typeof options === "object" && options !== null && (options as { forceRefresh?: unknown }).forceRefresh === true,
+    false
+  )
 
 const invalidArgument = (argument: string, description: string) =>
   Effect.fail(new WeChatError.InvalidArgument({ argument, description }))
@@ -791,9 +804,9 @@ const checkLang = (lang: unknown): Effect.Effect<never, WeChatError.InvalidArgum
   langs.has(lang) ? undefined : invalidArgument("lang", "must be zh_CN, zh_TW or en")
 
 const redactedText = (value: unknown): string | undefined => {
-  if (!Redacted.isRedacted(value)) return undefined
-  const text: unknown = Redacted.value(value)
-  return typeof text === "string" && text.length > 0 && text.length <= 1024 ? text : undefined
+  // never a throw: a Proxy or an object posing as Redacted is not a token
+  const text = Arguments.redactedText(value)
+  return text !== undefined && text.length > 0 && text.length <= 1024 ? text : undefined
 }
 
 /**
@@ -824,7 +837,12 @@ export const layer: Layer.Layer<WeChatApi, never, HttpClient.HttpClient | WeChat
 export const layerWith = (options?: {
   readonly policy?: RetryPolicy.RetryPolicy | undefined
 }): Layer.Layer<WeChatApi, never, HttpClient.HttpClient | WeChatConfig.WeChatConfig> =>
-  Layer.effect(WeChatApi, makeWith({ policy: options?.policy ?? RetryPolicy.defaultPolicy }))
+  Layer.effect(
+    WeChatApi,
+    Effect.suspend(() =>
+      makeWith({ policy: (readMakeOptions(options)?.policy as RetryPolicy.RetryPolicy) ?? RetryPolicy.defaultPolicy })
+    )
+  )
 
 /**
  * Builds the third-party platform's endpoints for the component configuration (`Component.layer`
@@ -836,9 +854,10 @@ export const layerWith = (options?: {
  * @category constructors
  */
 export const makeComponentWith = (
-  options?: MakeOptions
+  given?: MakeOptions
 ): Effect.Effect<ComponentApiShape, never, HttpClient.HttpClient | ComponentConfig> =>
   Effect.gen(function*() {
+    const options = readMakeOptions(given)
     const config = yield* ComponentConfig
     const endpointCall = yield* makeCaller({
       appId: config.componentAppId,

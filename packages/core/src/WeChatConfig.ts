@@ -109,7 +109,7 @@ const baseUrl = (name: string, value: unknown): Either.Either<string, ConfigErro
 }
 
 const positiveDuration = (name: string, input: unknown): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
-  const decoded = Duration.decodeUnknown(input)
+  const decoded = Arguments.durationOf(input)
   // a deadline of Infinity would be no deadline at all
   return Option.isSome(decoded) && Duration.isFinite(decoded.value) &&
       Duration.greaterThan(decoded.value, Duration.zero)
@@ -117,23 +117,25 @@ const positiveDuration = (name: string, input: unknown): Either.Either<Duration.
     : Either.left(ConfigError.InvalidData([name], "must be a positive, finite duration, e.g. \"5 seconds\""))
 }
 
-/** A string, or the text of a `Redacted` string; `undefined` for anything else. */
-const secretText = (value: unknown): string | undefined => {
-  if (typeof value === "string") return value
-  if (Redacted.isRedacted(value)) {
-    const text: unknown = Redacted.value(value)
-    return typeof text === "string" ? text : undefined
-  }
-  return undefined
-}
+/** A string, or the text of a `Redacted` string; `undefined` for anything else (never a throw). */
+const secretText = Arguments.secretText
 
 const positiveInt = (name: string, value: unknown, max: number): Either.Either<number, ConfigError.ConfigError> =>
   typeof value === "number" && Number.isSafeInteger(value) && value > 0 && value <= max
     ? Either.right(value)
     : Either.left(ConfigError.InvalidData([name], `must be an integer from 1 to ${max}`))
 
-const field = (options: unknown, key: string): unknown =>
-  typeof options === "object" && options !== null ? (options as Record<string, unknown>)[key] : undefined
+const optionKeys = [
+  "appId",
+  "appSecret",
+  "apiBaseUrl",
+  "openBaseUrl",
+  "timeout",
+  "stateSecret",
+  "stateTtl",
+  "maxResponseBytes",
+  "cipherKeys"
+]
 
 /**
  * Validates options into a configuration. A missing, empty or non-string appid or secret, a bad base
@@ -145,8 +147,14 @@ const field = (options: unknown, key: string): unknown =>
  */
 export const makeEither = (options: Options): Either.Either<WeChatConfigShape, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    // JavaScript callers may pass anything: every field is checked for its type before it is used
-    const rawAppId = field(options, "appId")
+    // JavaScript callers may pass anything: the fields are read once, guarded (a throwing getter or
+    // a revoked Proxy is a ConfigError), and each is checked for its type before it is used
+    const read = Arguments.readFields(options, optionKeys)
+    if (Either.isLeft(read) && read.left === Arguments.unreadable) {
+      return yield* Either.left(ConfigError.InvalidData([], `the options ${Arguments.unreadable}`))
+    }
+    const fields: Record<string, unknown> = Either.getOrUndefined(read) ?? {}
+    const rawAppId = fields.appId
     if (rawAppId !== undefined && typeof rawAppId !== "string") {
       return yield* Either.left(ConfigError.InvalidData(["appId"], "the WeChat appid must be a string"))
     }
@@ -155,7 +163,7 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
     if (appId.length > 64 || !/^[A-Za-z0-9_-]+$/.test(appId)) {
       return yield* Either.left(ConfigError.InvalidData(["appId"], "the WeChat appid has unexpected characters"))
     }
-    const rawSecret = field(options, "appSecret")
+    const rawSecret = fields.appSecret
     const secret = secretText(rawSecret)
     if (rawSecret !== undefined && secret === undefined) {
       return yield* Either.left(ConfigError.InvalidData(["appSecret"], "the WeChat app secret must be a string"))
@@ -163,24 +171,33 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
     if (secret === undefined || secret.trim() === "") {
       return yield* Either.left(ConfigError.MissingData(["appSecret"], "the WeChat app secret is empty"))
     }
-    const appSecret = Redacted.isRedacted(rawSecret) ? rawSecret as Redacted.Redacted<string> : Redacted.make(secret)
-    const apiBaseUrl = yield* baseUrl("apiBaseUrl", field(options, "apiBaseUrl") ?? defaults.apiBaseUrl)
-    const openBaseUrl = yield* baseUrl("openBaseUrl", field(options, "openBaseUrl") ?? defaults.openBaseUrl)
-    const timeout = yield* positiveDuration("timeout", field(options, "timeout") ?? defaults.timeout)
-    const stateTtl = yield* positiveDuration("stateTtl", field(options, "stateTtl") ?? defaults.stateTtl)
+    const appSecret = Arguments.redactedText(rawSecret) === undefined
+      ? Redacted.make(secret)
+      : rawSecret as Redacted.Redacted<string>
+    const apiBaseUrl = yield* baseUrl("apiBaseUrl", fields.apiBaseUrl ?? defaults.apiBaseUrl)
+    const openBaseUrl = yield* baseUrl("openBaseUrl", fields.openBaseUrl ?? defaults.openBaseUrl)
+    const timeout = yield* positiveDuration("timeout", fields.timeout ?? defaults.timeout)
+    const stateTtl = yield* positiveDuration("stateTtl", fields.stateTtl ?? defaults.stateTtl)
     const maxResponseBytes = yield* positiveInt(
       "maxResponseBytes",
-      field(options, "maxResponseBytes") ?? defaults.maxResponseBytes,
+      fields.maxResponseBytes ?? defaults.maxResponseBytes,
       maxResponseBytesLimit
     )
-    const rawStateSecret = field(options, "stateSecret")
+    const rawStateSecret = fields.stateSecret
     const explicitStateSecret = secretText(rawStateSecret)
     if (rawStateSecret !== undefined && (explicitStateSecret === undefined || explicitStateSecret.length < 16)) {
       return yield* Either.left(
         ConfigError.InvalidData(["stateSecret"], "the state secret must be a string of at least 16 characters")
       )
     }
-    const rawCipherKeys = field(options, "cipherKeys")
+    // a copy of the caller's array, taken under the guard
+    const rawCipherKeys = Either.getOrElse(
+      Arguments.guard(() => {
+        const keys = fields.cipherKeys
+        return Array.isArray(keys) ? [...keys] : keys
+      }),
+      () => null
+    )
     if (rawCipherKeys !== undefined && !Array.isArray(rawCipherKeys)) {
       return yield* Either.left(ConfigError.InvalidData(["cipherKeys"], "must be an array of cipher keys"))
     }

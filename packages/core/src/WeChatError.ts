@@ -7,6 +7,7 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import { guardOr } from "./internal/guard.js"
 
 /**
  * The WeChat endpoints, named as in the error fields and metrics.
@@ -920,8 +921,9 @@ export const fromErrcode = (errcode: number, errmsg: string, endpoint?: string):
   return new UnknownWeChatError(fields)
 }
 
+// a JavaScript caller's value may throw when looked at (a revoked Proxy): it has no tag
 const tagOf = (u: unknown): string | undefined =>
-  Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" ? u._tag : undefined
+  guardOr(() => Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" ? u._tag : undefined, undefined)
 
 /**
  * What a failure means for the caller, the one classification every policy refers to:
@@ -1039,7 +1041,7 @@ export const isSafeToResend = (e: unknown): e is SystemBusy | TransportError => 
   if (tag === "SystemBusy") return true
   if (tag !== "TransportError") return false
   const transport = e as TransportError
-  return transport.reason === "ConnectionRefused" || transport.phase === "connect"
+  return guardOr(() => transport.reason === "ConnectionRefused" || transport.phase === "connect", false)
 }
 
 /**
@@ -1049,4 +1051,4 @@ export const isSafeToResend = (e: unknown): e is SystemBusy | TransportError => 
  * @category predicates
  */
 export const isWeChatApiError = (e: unknown): e is WeChatApiError =>
-  Predicate.hasProperty(e, "errcode") && typeof e.errcode === "number" && tagOf(e) !== undefined
+  guardOr(() => Predicate.hasProperty(e, "errcode") && typeof e.errcode === "number", false) && tagOf(e) !== undefined

@@ -19,8 +19,11 @@ import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as FiberRef from "effect/FiberRef"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { Agent, type Dispatcher, ProxyAgent } from "undici"
@@ -130,7 +133,8 @@ export const deadlineCode: "WXAUTH_DEADLINE" = cause.deadlineCode as "WXAUTH_DEA
  * @since 0.1.0
  * @category guards
  */
-export const isTransportCause: (u: unknown) => u is TransportCause = cause.isTransportCause
+export const isTransportCause = (u: unknown): u is TransportCause =>
+  Arguments.guardOr(() => cause.isTransportCause(u), false)
 
 /**
  * Normalises the cause of any client's transport failure into a {@link TransportCause}: given a
@@ -144,7 +148,12 @@ export const isTransportCause: (u: unknown) => u is TransportCause = cause.isTra
  * @since 0.1.0
  * @category errors
  */
-export const toTransportCause: (u: unknown) => TransportCause = cause.toTransportCause
+export const toTransportCause = (u: unknown): TransportCause =>
+  Arguments.guardOr(
+    () => cause.toTransportCause(u),
+    // a value that throws when looked at (a revoked Proxy) is no known failure
+    new cause.TransportCause({ kind: "Network", code: "UNKNOWN", phase: "unknown", message: "an unreadable failure" })
+  )
 
 /**
  * The limits of the requests made by this module's clients: the deadline (`timeoutMillis`) and the
@@ -187,7 +196,18 @@ export const currentRequestLimits: FiberRef.FiberRef<RequestLimits> = internal.c
 export const withRequestLimits: {
   (limits: RequestLimits): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(effect: Effect.Effect<A, E, R>, limits: RequestLimits): Effect.Effect<A, E, R>
-} = internal.withRequestLimits
+} = dual(
+  2,
+  <A, E, R>(effect: Effect.Effect<A, E, R>, limits: RequestLimits): Effect.Effect<A, E, R> =>
+    // read once, guarded: limits that cannot be read (a revoked Proxy) are none
+    internal.withRequestLimits(effect, Option.getOrElse(Either.getRight(readLimits(limits)), () => ({})))
+)
+
+const readLimits = (limits: unknown) =>
+  Either.map(
+    Arguments.readFields(limits, ["timeoutMillis", "maxResponseBytes"]),
+    (fields): RequestLimits => (fields ?? {}) as RequestLimits
+  )
 
 /**
  * Present in a context whose `HttpClient` is this module's client (provided by {@link layer} and
@@ -217,15 +237,19 @@ const positiveMillis = (
   input: Duration.DurationInput | undefined
 ): Effect.Effect<number | undefined, ConfigError.ConfigError> => {
   if (input === undefined) return Effect.succeed(undefined)
-  const decoded = Duration.decodeUnknown(input)
+  const decoded = Arguments.durationOf(input)
   if (decoded._tag === "None" || !Duration.greaterThan(decoded.value, Duration.zero)) {
     return Effect.fail(ConfigError.InvalidData([name], `${name} must be a positive duration`))
   }
   return Effect.succeed(Duration.toMillis(decoded.value))
 }
 
-const resolve = (options: Options | undefined): Effect.Effect<Resolved, ConfigError.ConfigError> =>
+const optionKeys = ["timeout", "connections", "maxResponseBytes", "keepAliveTimeout", "connectTimeout", "proxy"]
+
+const resolve = (given: Options | undefined): Effect.Effect<Resolved, ConfigError.ConfigError> =>
   Effect.gen(function*() {
+    // read once, guarded: a throwing getter or a revoked Proxy is a ConfigError, never a defect
+    const options = (yield* Arguments.readConfig([], given, optionKeys)) as Options | undefined
     const timeoutMillis = (yield* positiveMillis("timeout", options?.timeout)) ?? defaultTimeoutMillis
     const connections = options?.connections ?? defaults.connections
     if (!Number.isInteger(connections) || connections < 1) {

@@ -9,6 +9,7 @@ import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -260,6 +261,18 @@ const buildWith = ({ api, componentAppId, config, policy }: {
     } as const
     const withOpenid = <A, E>(openid: string, f: (openid: string) => Effect.Effect<A, E>) =>
       Arguments.checkOpenid(openid) ?? f(openid)
+    /** The `lang` of a caller's options, read once, guarded (a revoked Proxy is an `InvalidArgument`). */
+    const withLang = <A, E>(
+      options: unknown,
+      f: (lang: UserInfo.Lang) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E | WeChatError.InvalidArgument> => {
+      // the hot path (no options) allocates nothing more
+      if (options === undefined) return f("zh_CN")
+      const fields = Arguments.readOptions("options", options, ["lang"])
+      return Either.isLeft(fields)
+        ? Effect.fail(fields.left)
+        : f((fields.right?.lang as UserInfo.Lang | undefined) ?? "zh_CN")
+    }
 
     return WeChatOAuth.of({
       appId,
@@ -277,14 +290,15 @@ const buildWith = ({ api, componentAppId, config, policy }: {
         ),
       refresh: (openid) => withOpenid(openid, refresh.refresh),
       getUser: (openid, options) =>
-        withOpenid(openid, (openid) => user.getUser(openid, options?.lang ?? "zh_CN")).pipe(
+        withOpenid(openid, (openid) => withLang(options, (lang) => user.getUser(openid, lang))).pipe(
           withSpanWhenTraced("WeChatOAuth.getUser", getUserSpan)
         ),
       getUserByCode: (code, options) =>
-        Effect.flatMap(
-          exchange.exchangeCode(code, options),
-          (token) => user.userInfoRecovering(token, options?.lang ?? "zh_CN")
-        ).pipe(Effect.withSpan("WeChatOAuth.getUserByCode", spanOptions)),
+        withLang(options, (lang) =>
+          Effect.flatMap(
+            exchange.exchangeCode(code, options),
+            (token) => user.userInfoRecovering(token, lang)
+          )).pipe(Effect.withSpan("WeChatOAuth.getUserByCode", spanOptions)),
       verifyAccessToken: (openid) =>
         withOpenid(openid, user.verifyAccessToken).pipe(
           Effect.withSpan("WeChatOAuth.verifyAccessToken", spanOptions)
@@ -366,9 +380,17 @@ export const layerWith = (options: {
 > =>
   Layer.scoped(
     WeChatOAuth,
-    Authorize.isOptionsObject(options)
-      ? makeWith(options.policy)
-      : Effect.fail(ConfigError.InvalidData(["policy"], "expected { policy: { ... } }"))
+    // read once, guarded: a throwing getter or a revoked Proxy is a ConfigError, never a defect
+    Effect.flatMap(
+      Effect.mapError(
+        Arguments.readConfig(["policy"], options, ["policy"]),
+        () => ConfigError.InvalidData(["policy"], "expected { policy: { ... } }")
+      ),
+      (fields) =>
+        fields === undefined
+          ? Effect.fail(ConfigError.InvalidData(["policy"], "expected { policy: { ... } }"))
+          : makeWith(fields.policy as RetryPolicy.Overrides)
+    )
   )
 
 /**

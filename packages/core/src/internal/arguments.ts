@@ -13,6 +13,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { InvalidArgument } from "../WeChatError.js"
+import { guard, guardOr } from "./guard.js"
 
 /** @internal */
 export const invalid = (argument: string, description: string): InvalidArgument =>
@@ -70,28 +71,15 @@ export const optionsOf = (options: unknown, keys?: ReadonlyArray<string>): Recor
 }
 
 /**
- * What a value is said to be when looking at it threw: a JavaScript caller's getter that throws, a
- * revoked Proxy or one whose traps throw, an object that passes `instanceof URL` without being one.
+ * What a value is said to be when looking at it threw; `guard` runs a look at a caller's value
+ * (a property, `instanceof`, `Array.isArray`, a getter, a method of it) under a guard, `guardOr`
+ * with a fallback. The one place where a caller's exotic value is turned from a throw into "not a
+ * valid value": every check of a value a caller gave, when it does more than `typeof`, runs under
+ * them or on a copy `readFields` made. (Defined in `internal/guard.ts`, which has no dependency.)
  *
  * @internal
  */
-export const unreadable = "cannot be read (a getter threw, or the Proxy is revoked)"
-
-/**
- * Runs `look`, a synchronous look at a caller's value (a property, `instanceof`, `Array.isArray`,
- * a getter, a method of it), under a guard: `Left(unreadable)` when it throws. The one place where
- * a caller's exotic value is turned from a throw into "not a valid value": every check of a field a
- * caller gave, when it does more than `typeof`, runs in here or on a value `readFields` copied.
- *
- * @internal
- */
-export const guard = <A>(look: () => A): Either.Either<A, string> => {
-  try {
-    return Either.right(look())
-  } catch {
-    return Either.left(unreadable)
-  }
-}
+export { guard, guardOr, unreadable } from "./guard.js"
 
 /**
  * A caller's options object, its `keys` (else every enumerable key) read once, each getter run
@@ -157,8 +145,9 @@ export const readConfig = (
  */
 export const redactedText = (value: unknown): string | undefined => {
   if (typeof value !== "object" || value === null) return undefined
-  const text = guard((): unknown => Redacted.isRedacted(value) ? Redacted.value(value) : undefined)
-  return Either.isRight(text) && typeof text.right === "string" ? text.right : undefined
+  // on hot paths (each endpoint call): no allocation
+  const text: unknown = guardOr(() => Redacted.isRedacted(value) ? Redacted.value(value) : undefined, undefined)
+  return typeof text === "string" ? text : undefined
 }
 
 /**

@@ -14,6 +14,7 @@ import type * as AppToken from "../../AppToken.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
 import type * as StateToken from "../../StateToken.js"
 import * as WeChatConfig from "../../WeChatConfig.js"
+import * as Arguments from "../arguments.js"
 import * as ComponentConfig from "../component/config.js"
 
 /** The registry-wide part of every app's configuration: the state key and the default state lifetime. @internal */
@@ -72,7 +73,37 @@ export const isAppId = (appId: unknown): appId is string => typeof appId === "st
 const invalid = (path: ReadonlyArray<string>, message: string) =>
   Either.left(ConfigError.InvalidData([...path], message))
 
-const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+/**
+ * A caller's object, its `keys` read once into a plain copy, guarded: `Left` with the ConfigError
+ * for one that cannot be read (a throwing getter, a revoked Proxy), `Right(undefined)` for anything
+ * that is not an object.
+ */
+const fieldsOf = (
+  path: ReadonlyArray<string>,
+  u: unknown,
+  keys: ReadonlyArray<string>
+): Either.Either<Record<string, unknown> | undefined, ConfigError.ConfigError> => {
+  const read = Arguments.readFields(u, keys)
+  if (Either.isRight(read)) return Either.right(read.right)
+  return read.left === Arguments.unreadable ? invalid(path, read.left) : Either.right(undefined)
+}
+
+const sourceKeys = ["apps", "resolve", "ttl", "unknownTtl", "capacity", "resolveTimeout"]
+const sharedKeys = ["stateSecret", "stateTtl"]
+const appKeys = [
+  "appId",
+  "appSecret",
+  "apiBaseUrl",
+  "openBaseUrl",
+  "timeout",
+  "cipherKeys",
+  "maxResponseBytes",
+  "appToken",
+  "stateSecret",
+  "stateTtl",
+  "policy",
+  "component"
+]
 
 /** The defaults of a resolving registry. @internal */
 export const defaults = {
@@ -94,7 +125,7 @@ const duration = (
   if (input === undefined) return Either.right(fallback)
   // a number is milliseconds: NaN or a negative one is refused (Duration would read it as zero)
   if (typeof input === "number" && !(input >= 0)) return invalid([name], "must be a positive, finite duration")
-  const decoded = Duration.decodeUnknown(input)
+  const decoded = Arguments.durationOf(input)
   return Option.isSome(decoded) && Duration.isFinite(decoded.value) &&
       (allowZero || Duration.greaterThan(decoded.value, Duration.zero))
     ? Either.right(decoded.value)
@@ -102,9 +133,11 @@ const duration = (
 }
 
 /** The first argument of `WeChatApps.layer`. @internal */
-export const source = (options: unknown): Either.Either<Source, ConfigError.ConfigError> =>
+export const source = (given: unknown): Either.Either<Source, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    if (!isObject(options)) {
+    // read once, guarded: a throwing getter or a revoked Proxy is a ConfigError, never a defect
+    const options = yield* fieldsOf([], given, sourceKeys)
+    if (options === undefined) {
       return yield* invalid([], "expected { apps: [...] } or { resolve: (appId) => Effect }")
     }
     const hasApps = options.apps !== undefined
@@ -116,12 +149,21 @@ export const source = (options: unknown): Either.Either<Source, ConfigError.Conf
       )
     }
     if (hasApps) {
-      if (!Array.isArray(options.apps)) return yield* invalid(["apps"], "must be an array of apps")
-      if (options.apps.length > maxApps) return yield* invalid(["apps"], `must hold at most ${maxApps} apps`)
+      // a copy of the caller's array, taken under the guard (its apps are each read in `app`)
+      const apps = Arguments.guard((): ReadonlyArray<unknown> | string | undefined =>
+        !Array.isArray(options.apps)
+          ? undefined
+          : options.apps.length > maxApps
+          ? `must hold at most ${maxApps} apps`
+          : options.apps.slice()
+      )
+      if (Either.isLeft(apps)) return yield* invalid(["apps"], apps.left)
+      if (apps.right === undefined) return yield* invalid(["apps"], "must be an array of apps")
+      if (typeof apps.right === "string") return yield* invalid(["apps"], apps.right)
       for (const field of ["ttl", "unknownTtl", "capacity", "resolveTimeout"]) {
         if (options[field] !== undefined) return yield* invalid([field], "applies to a resolver only (resolve)")
       }
-      return { _tag: "List", apps: options.apps } as const
+      return { _tag: "List", apps: apps.right } as const
     }
     if (typeof options.resolve !== "function") {
       return yield* invalid(["resolve"], "must be a function from an appid to an Effect")
@@ -150,10 +192,13 @@ export const source = (options: unknown): Either.Either<Source, ConfigError.Conf
  * @internal
  */
 export const shared = (
-  options: unknown,
+  given: unknown,
   component: boolean
 ): Either.Either<Shared, ConfigError.ConfigError> => {
-  if (!isObject(options)) return invalid([], "expected { stateSecret }")
+  const read = fieldsOf([], given, sharedKeys)
+  if (Either.isLeft(read)) return Either.left(read.left)
+  const options = read.right
+  if (options === undefined) return invalid([], "expected { stateSecret }")
   if (options.stateSecret === undefined) {
     return Either.left(ConfigError.MissingData(["stateSecret"], "the registry's state secret is missing"))
   }
@@ -174,7 +219,9 @@ export const shared = (
     const text = options.stateSecret
     return {
       stateSecret: config.stateSecret,
-      stateSecretText: Redacted.isRedacted(text) ? text as Redacted.Redacted<string> : Redacted.make(String(text)),
+      stateSecretText: Arguments.redactedText(text) === undefined
+        ? Redacted.make(String(text))
+        : text as Redacted.Redacted<string>,
       stateTtl: config.stateTtl,
       component,
       intern
@@ -193,9 +240,11 @@ const noCipherKeys: ReadonlyArray<never> = []
  *
  * @internal
  */
-export const app = (raw: unknown, registry: Shared): Either.Either<App, ConfigError.ConfigError> =>
+export const app = (given: unknown, registry: Shared): Either.Either<App, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    if (!isObject(raw)) {
+    // read once, guarded: a throwing getter or a revoked Proxy is a ConfigError, never a defect
+    const raw = yield* fieldsOf([], given, appKeys)
+    if (raw === undefined) {
       return yield* invalid([], "must be an app: { appId, appSecret, ... } or { appId, component: true }")
     }
     if (raw.stateSecret !== undefined) {
@@ -233,8 +282,10 @@ export const app = (raw: unknown, registry: Shared): Either.Either<App, ConfigEr
       }
       return { _tag: "Component", appId: raw.appId, state, policy } satisfies ComponentApp
     }
-    const appToken = raw.appToken
-    if (appToken !== undefined && !isObject(appToken)) {
+    const appToken = raw.appToken === undefined
+      ? undefined
+      : yield* fieldsOf(["appToken"], raw.appToken, ["mode", "refreshWithin", "source"])
+    if (raw.appToken !== undefined && appToken === undefined) {
       return yield* invalid(["appToken"], "must be AppToken options: { mode?, refreshWithin?, source? }")
     }
     const checked = yield* WeChatConfig.makeEither({
@@ -292,7 +343,7 @@ const sameAppTokenOptions = (a: AppToken.Options | undefined, b: AppToken.Option
   if (a === b) return true
   if (a === undefined || b === undefined) return false
   const within = (options: AppToken.Options) =>
-    options.refreshWithin === undefined ? undefined : Duration.decodeUnknown(options.refreshWithin)
+    options.refreshWithin === undefined ? undefined : Arguments.durationOf(options.refreshWithin)
   const [wa, wb] = [within(a), within(b)]
   return a.mode === b.mode && a.source === b.source &&
     (wa === undefined || wb === undefined ? wa === wb : Option.getEquivalence(Duration.Equivalence)(wa, wb))

@@ -30,6 +30,7 @@ import type { AppError } from "../../WeChatApps.js"
 import * as WeChatConfig from "../../WeChatConfig.js"
 import { AppResolveError, InvalidArgument, UnknownApp } from "../../WeChatError.js"
 import * as WeChatOAuth from "../../WeChatOAuth.js"
+import * as Arguments from "../arguments.js"
 import * as Entries from "./entries.js"
 
 /** The services built per app. @internal */
@@ -197,7 +198,10 @@ export const make = (
             onTimeout: () => new AppResolveError({ ...timeout, appId })
           }),
           Effect.flatMap((answer): Effect.Effect<Entries.App, UnknownApp | AppResolveError> => {
-            const found = Option.isOption(answer) ? Option.getOrUndefined(answer) : answer
+            // an answer that throws when looked at (a revoked Proxy) is no app: Entries.app refuses it
+            const found = Arguments.guardOr(() => Option.isOption(answer), false)
+              ? Option.getOrUndefined(answer as Option.Option<unknown>)
+              : answer
             if (found === undefined || found === null) return Effect.fail(new UnknownApp({ appId }))
             return Either.match(Entries.app(found, shared), {
               onLeft: (error) => Effect.fail(invalidApp(appId, describeConfigError(error))),
