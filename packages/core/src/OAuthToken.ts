@@ -9,6 +9,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { guardOr } from "./internal/guard.js"
 import type { TokenResponse } from "./WeChatApi.js"
 import { InvalidArgument } from "./WeChatError.js"
 
@@ -122,7 +123,15 @@ export type Encoded = typeof OAuthToken.Encoded
  * @since 0.1.0
  * @category encoding
  */
-export const encodeJson = (token: OAuthToken): Effect.Effect<string, ParseResult.ParseError> => encodeToken(token)
+export const encodeJson = (token: OAuthToken): Effect.Effect<string, ParseResult.ParseError> =>
+  guardOr(() => token instanceof OAuthToken, false)
+    ? encodeToken(token)
+    : Effect.fail(
+      new ParseResult.ParseError({
+        // the value itself is not kept: a JavaScript caller's object may hold tokens
+        issue: new ParseResult.Type(OAuthToken.ast, undefined, "expected an OAuthToken")
+      })
+    )
 
 const encodeToken = Schema.encode(Schema.parseJson(OAuthToken))
 const decodeToken = Schema.decode(Schema.parseJson(OAuthToken))
@@ -180,9 +189,19 @@ const scopesOf = (text: string): ReadonlyArray<string> => {
 
 const isTime = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u) && u >= 0
 
-const isTokenResponse = (u: unknown): u is TokenResponse => {
-  if (typeof u !== "object" || u === null) return false
-  const r = u as Record<string, unknown>
+/** The fields of a token answer, read once (a Proxy or a getter cannot answer differently later). */
+const tokenResponseOf = (u: unknown): TokenResponse | undefined =>
+  guardOr(() => {
+    if (typeof u !== "object" || u === null) return undefined
+    const { access_token, expires_in, is_snapshotuser, openid, refresh_token, scope, unionid } = u as Record<
+      string,
+      unknown
+    >
+    const copy = { access_token, expires_in, is_snapshotuser, openid, refresh_token, scope, unionid }
+    return isTokenResponse(copy) ? copy : undefined
+  }, undefined)
+
+const isTokenResponse = (r: Record<string, unknown>): r is TokenResponse => {
   return isRedactedText(r.access_token) && isRedactedText(r.refresh_token) && typeof r.openid === "string" &&
     r.openid !== "" && typeof r.scope === "string" && typeof r.expires_in === "number" &&
     Number.isSafeInteger(r.expires_in) && r.expires_in > 0 &&
@@ -204,11 +223,13 @@ export const fromResponse = (
   now: number,
   previous?: OAuthToken | undefined
 ): Either.Either<OAuthToken, InvalidArgument> => {
-  if (!isTokenResponse(response)) {
+  const answer = tokenResponseOf(response)
+  if (answer === undefined) {
     return Either.left(new InvalidArgument({ argument: "response", description: "not a decoded token answer" }))
   }
+  response = answer
   if (!isTime(now)) return Either.left(new InvalidArgument({ argument: "now", description: "not an epoch in ms" }))
-  if (previous !== undefined && !(previous instanceof OAuthToken)) {
+  if (previous !== undefined && !guardOr(() => previous instanceof OAuthToken, false)) {
     return Either.left(new InvalidArgument({ argument: "previous", description: "not an OAuthToken" }))
   }
   const obtainedAt = previous === undefined ? now : Math.max(now, previous.obtainedAt + 1)
