@@ -68,10 +68,56 @@ export interface Results {
   readonly memory: MemoryResult | null
   readonly targets: ReadonlyArray<Target>
   /**
+   * The targets of the last full runs (this one last, at most `keptTargetRuns`): a target counts as
+   * met when it holds in each of the last 3.
+   */
+  readonly targetRuns?: ReadonlyArray<TargetRun> | undefined
+  /**
    * `getPhoneNumber` with a warm app token against a raw request (ratios to that raw run). It has its
    * own time and revision: `--phone-only` measures it alone and keeps the rest of the file.
    */
   readonly phoneNumber?: PhoneNumberResults | null | undefined
+}
+
+/** One full run's targets, as kept in `targetRuns`. */
+export interface TargetRun {
+  readonly generatedAt: string
+  readonly revision: Results["revision"]
+  readonly loadAverageAtStart: ReadonlyArray<number>
+  readonly targets: ReadonlyArray<Pick<Target, "name" | "ratio" | "limit" | "met">>
+}
+
+/** How many full runs `targetRuns` keeps. */
+export const keptTargetRuns = 10
+
+/** The previous file's `targetRuns` (when it has any that read back) with this run's appended. */
+export const appendTargetRun = (previous: unknown, results: Results): Array<TargetRun> => {
+  const earlier = typeof previous === "object" && previous !== null &&
+      Array.isArray((previous as { targetRuns?: unknown }).targetRuns)
+    ? (previous as { targetRuns: Array<TargetRun> }).targetRuns
+    : []
+  const run: TargetRun = {
+    generatedAt: results.generatedAt,
+    revision: results.revision,
+    loadAverageAtStart: results.machine.loadAverageAtStart,
+    targets: results.targets.map(({ limit, met, name, ratio }) => ({ name, ratio, limit, met }))
+  }
+  return [...earlier, run].slice(-keptTargetRuns)
+}
+
+/** Each target over the last 3 runs of `runs`: its ratios, and whether it held in all of them. */
+export const formatTargetRuns = (runs: ReadonlyArray<TargetRun>): string => {
+  const last = runs.slice(-3)
+  if (last.length === 0) return ""
+  const out = [`targets over the last ${last.length} full run(s) (${last.map((r) => r.generatedAt).join(", ")}):`]
+  for (const { name } of last[last.length - 1].targets) {
+    const seen = last.map((r) => r.targets.find((t) => t.name === name))
+    const ratios = seen.map((t) => t?.ratio === null || t?.ratio === undefined ? "-" : t.ratio.toFixed(2))
+    const all = last.length === 3 && seen.every((t) => t?.met === true)
+    out.push(`${all ? "MET " : last.length < 3 ? "----" : "NOT "}  ${name}: ${ratios.join(", ")}`)
+  }
+  if (last.length < 3) out.push("(a target counts as met when it holds in each of 3 full runs)")
+  return out.join("\n")
 }
 
 export interface PhoneNumberResults {

@@ -338,7 +338,9 @@ const main = async () => {
       Fs.mkdirSync(resultsDir, { recursive: true })
       const file = `${resultsDir}latest.json`
       const previous: unknown = Fs.existsSync(file) ? JSON.parse(Fs.readFileSync(file, "utf8")) : undefined
-      Fs.writeFileSync(file, JSON.stringify(Report.merge(previous, results), null, 2) + "\n")
+      const targetRuns = Report.appendTargetRun(previous, results)
+      Fs.writeFileSync(file, JSON.stringify(Report.merge(previous, { ...results, targetRuns }), null, 2) + "\n")
+      console.log(`\n${Report.formatTargetRuns(targetRuns)}`)
       log(`bench: wrote ${file}`)
     }
     if (!args.has("--no-chart")) {
