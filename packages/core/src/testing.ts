@@ -1,6 +1,6 @@
 /**
- * Test helpers for code built on `@wxauth/core`: the `TokenStore` contract suite every store adapter
- * runs (memory, Redis, SQL), and token fixtures. Needs `vitest` and `@effect/vitest` (optional peers).
+ * Test helpers for code built on `@wxauth/core`: the contract suites every store adapter runs
+ * (memory, Redis, SQL), the attacks every `SessionStore` withstands, and fixtures. Needs `vitest` and `@effect/vitest` (optional peers).
  *
  * @since 0.1.0
  */
@@ -1171,6 +1171,249 @@ export const sessionStoreSuite = <E>(
           const idHash = (bad as SessionStore.Session).idHash
           if (/^[0-9a-f]{64}$/.test(idHash)) yield* isGone(idHash)
         }
+      }))
+
+    register(layer, cases)
+  })
+}
+
+/**
+ * Exotic values a JavaScript caller can pass where the types ask for something else: a Symbol, a
+ * BigInt, a function, an object without a prototype, objects whose `toString`, getters or prototype
+ * throw, and a revoked Proxy. A fresh list (new traps, a newly revoked Proxy) at each call.
+ *
+ * @example
+ * ```ts
+ * import { defectOf, exoticArguments } from "@wxauth/core/testing"
+ * import * as Effect from "effect/Effect"
+ *
+ * const defects = Effect.forEach(exoticArguments(), ([label, value]) =>
+ *   Effect.map(defectOf(() => myStore.get(value as never)), (defect) => defect && `get(${label}): ${defect}`))
+ * ```
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const exoticArguments = (): ReadonlyArray<readonly [label: string, value: unknown]> => {
+  const revoked = Proxy.revocable({}, {})
+  revoked.revoke()
+  const trap = () => {
+    throw new Error("trap")
+  }
+  return [
+    ["Symbol", Symbol("x")],
+    ["BigInt", 10n],
+    ["function", () => "x"],
+    ["Object.create(null)", Object.create(null)],
+    ["throwing toString", { toString: trap, valueOf: trap }],
+    ["throwing getters", new Proxy({}, { get: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap })],
+    ["throwing getPrototypeOf", new Proxy({}, { getPrototypeOf: trap })],
+    ["revoked Proxy", revoked.proxy]
+  ]
+}
+
+/**
+ * What goes wrong when `call` is made and the Effect it returns (if it returns one) is run for at
+ * most `timeout` (by `Clock`), with the caller's context: `threw ...` when the call throws, `died
+ * ...` on a defect, `hung` when the Effect does not end in time; `undefined` when it succeeds or
+ * fails in its error channel (a typed refusal is the safe answer to a hostile argument).
+ *
+ * @since 0.1.0
+ * @category assertions
+ */
+export const defectOf = (
+  call: () => unknown,
+  timeout: Duration.DurationInput = "5 seconds"
+): Effect.Effect<string | undefined> =>
+  Effect.gen(function*() {
+    let result: unknown
+    try {
+      result = call()
+    } catch (error) {
+      return `threw ${String(error).slice(0, 100)}`
+    }
+    if (!Effect.isEffect(result)) return undefined
+    const exit = yield* Effect.exit(Effect.timeout(result as Effect.Effect<unknown, unknown>, timeout))
+    if (Exit.isFailure(exit) && Cause.isDie(exit.cause)) {
+      return `died ${Cause.pretty(exit.cause).split("\n")[0].slice(0, 120)}`
+    }
+    const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+    if (Option.isSome(failure) && Cause.isTimeoutException(failure.value)) return "hung"
+    return undefined
+  })
+
+/**
+ * Pairs of users whose ids differ only in a way a careless store could lose, so that two users
+ * become one (for `revokeUser`, or under one key): NUL, trailing spaces (PAD SPACE collations),
+ * lone surrogates (written as U+FFFD), case and Unicode normalization (loose collations), an emoji
+ * (3-byte utf8 columns), separators and their escapes, braces (a Redis hash tag), a quote and a
+ * LIKE wildcard. Each entry: a label, then each user's `[appId, openid]`.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const lookAlikeUsers: ReadonlyArray<
+  readonly [label: string, first: readonly [appId: string, openid: string], second: readonly [string, string]]
+> = [
+  ["NUL between the ids", ["a\u0000b", "c"], ["a", "b\u0000c"]],
+  ["a trailing space", ["wxapp0000000000001", "alice"], ["wxapp0000000000001", "alice "]],
+  ["a trailing space in the appid", ["wxapp0000000000001 ", "alice"], ["wxapp0000000000001", "alice"]],
+  ["a lone surrogate and U+FFFD", ["wxapp0000000000001", "\uD800x"], ["wxapp0000000000001", "\uFFFDx"]],
+  ["a lone low surrogate", ["wxapp0000000000001", "x\uDC00"], ["wxapp0000000000001", "x\uFFFD"]],
+  ["case", ["wxapp0000000000001", "Alice"], ["wxapp0000000000001", "alice"]],
+  ["composed and decomposed é", ["wxapp0000000000001", "\u00e9"], ["wxapp0000000000001", "e\u0301"]],
+  ["an emoji", ["wxapp0000000000001", "\u{1F43C}"], ["wxapp0000000000001", "\uFFFD"]],
+  ["a colon and its escape", ["a:b", "c"], ["a%3Ab", "c"]],
+  ["braces", ["a}", "{b"], ["a", "}{b"]],
+  ["a percent-u look-alike", ["wxapp0000000000001", "%uD800x"], ["wxapp0000000000001", "\uD800x"]],
+  ["a quote", ["wxapp0000000000001", "x' OR '1'='1"], ["wxapp0000000000001", "x"]],
+  ["a LIKE wildcard", ["wxapp0000000000001", "a%"], ["wxapp0000000000001", "ab"]]
+]
+
+/**
+ * The attacks every `SessionStore` withstands, as a vitest suite (the red team's, beside the
+ * contract of `sessionStoreSuite`): `revokeUser` of one of two users whose ids only look alike
+ * (`lookAlikeUsers`) ends that user's session only, or the store refuses an id it cannot keep
+ * exactly, typed; a session the caller changes after `create` or `get` does not change what the
+ * store keeps; exotic JavaScript values (`exoticArguments`, NUL, a lone surrogate) and a session
+ * whose field throws, given to every operation, are never a throw, a defect or a hang; and a
+ * session to the end of the safe integers is kept, touched, revoked and revoked by user, while
+ * times past them are a typed failure.
+ *
+ * @example
+ * ```ts
+ * import { SessionStore } from "@wxauth/core"
+ * import { sessionStoreAttackSuite } from "@wxauth/core/testing"
+ *
+ * sessionStoreAttackSuite("memory", () => SessionStore.layerMemory)
+ * ```
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const sessionStoreAttackSuite = <E>(
+  name: string,
+  layer: Layer.Layer<SessionStore.SessionStore, E> | (() => Layer.Layer<SessionStore.SessionStore, E>)
+): void => {
+  describe(`SessionStore attacks: ${name}`, () => {
+    type Case = () => Effect.Effect<void, unknown, SessionStore.SessionStore>
+    const cases: Array<readonly [string, Case]> = []
+    const it = (title: string, test: Case) => cases.push([title, atRealisticTime(test)])
+    const store = SessionStore.SessionStore
+
+    it("revokeUser ends only the user's own sessions, whatever the ids' characters; never a defect", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const problems: Array<string> = []
+        for (const [label, [appA, openidA], [appB, openidB]] of lookAlikeUsers) {
+          const { session: a } = yield* makeSession({ appId: appA, openid: openidA })
+          const { session: b } = yield* makeSession({ appId: appB, openid: openidB })
+          const created = yield* Effect.exit(Effect.all([s.create(a), s.create(b)]))
+          if (Exit.isFailure(created)) {
+            if (Cause.isDie(created.cause)) {
+              problems.push(`${label}: create died ${Cause.pretty(created.cause).split("\n")[0].slice(0, 120)}`)
+            }
+            // refusing an id the store cannot keep exactly is safe; clean up and go on
+            yield* Effect.ignore(s.revoke(a.idHash))
+            yield* Effect.ignore(s.revoke(b.idHash))
+            continue
+          }
+          const gotA = yield* s.get(a.idHash)
+          if (Option.isNone(gotA) || gotA.value.openid !== openidA || gotA.value.appId !== appA) {
+            problems.push(`${label}: the first session does not come back as stored`)
+          }
+          const revoked = yield* Effect.exit(s.revokeUser(appA, openidA))
+          if (Exit.isFailure(revoked)) {
+            if (Cause.isDie(revoked.cause)) problems.push(`${label}: revokeUser died`)
+            continue
+          }
+          if (revoked.value !== 1) problems.push(`${label}: revokeUser counted ${revoked.value}, not 1`)
+          if (Option.isSome(yield* s.get(a.idHash))) problems.push(`${label}: the first user's session is alive`)
+          if (Option.isNone(yield* s.get(b.idHash))) problems.push(`${label}: the other user's session was ended`)
+          yield* s.revoke(b.idHash)
+        }
+        assert.deepStrictEqual(problems, [])
+      }))
+
+    it("a session changed by the caller after create, or after get gave it back, stays as stored", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const now = yield* Clock.currentTimeMillis
+        const { session } = yield* makeSession({ expiresAt: now + 1_000_000 })
+        const { appId, openid } = session
+        yield* s.create(session)
+        const got = Option.getOrThrow(yield* s.get(session.idHash))
+        try {
+          // a JavaScript caller: readonly in the types only
+          ;(got as { expiresAt: number }).expiresAt = Number.MAX_SAFE_INTEGER
+          ;(got as { openid: string }).openid = "someone-else"
+        } catch {
+          // a frozen value refusing the change is fine too
+        }
+        try {
+          ;(session as { expiresAt: number }).expiresAt = Number.MAX_SAFE_INTEGER
+        } catch {
+          // idem
+        }
+        yield* TestClock.adjust(2_000_000)
+        assert.isTrue(Option.isNone(yield* s.get(session.idHash)), "the session ended at its stored expiry")
+        const { session: other } = yield* makeSession({ appId, openid })
+        yield* s.create(other)
+        assert.strictEqual(yield* s.revokeUser(appId, openid), 1)
+      }))
+
+    it("exotic arguments to every operation: never a throw, a defect or a hang", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const { session } = yield* makeSession()
+        const defects: Array<string> = []
+        const probe = function*(name: string, call: () => unknown) {
+          const defect = yield* defectOf(call, "10 seconds")
+          if (defect !== undefined) defects.push(`${name}: ${defect}`)
+        }
+        const values = [...exoticArguments(), ["NUL", "\u0000"], ["lone surrogate", "\uD800"]] as const
+        for (const [label, value] of values) {
+          const v = value as never
+          yield* probe(`create(${label})`, () => s.create(v))
+          yield* probe(`get(${label})`, () => s.get(v))
+          yield* probe(`touch(${label}, 1)`, () => s.touch(v, 1))
+          yield* probe(`touch(idHash, ${label})`, () => s.touch(session.idHash, v))
+          yield* probe(`revoke(${label})`, () => s.revoke(v))
+          yield* probe(`revokeUser(${label}, x)`, () => s.revokeUser(v, "x"))
+          yield* probe(`revokeUser(x, ${label})`, () => s.revokeUser("x", v))
+        }
+        // a Session whose field was replaced by a throwing getter after construction
+        const { session: tampered } = yield* makeSession()
+        Object.defineProperty(tampered, "openid", {
+          get: () => {
+            throw new Error("trap")
+          }
+        })
+        yield* probe("create(Session with a throwing openid)", () => s.create(tampered))
+        assert.deepStrictEqual(defects, [])
+      }))
+
+    it("a session to the end of the safe integers is kept, touched, revoked and revoked by user; later is refused", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const { session } = yield* makeSession({ expiresAt: Number.MAX_SAFE_INTEGER })
+        const { session: sibling } = yield* makeSession({
+          appId: session.appId,
+          openid: session.openid,
+          expiresAt: Number.MAX_SAFE_INTEGER
+        })
+        yield* s.create(session)
+        yield* s.create(sibling)
+        assert.strictEqual(Option.getOrThrow(yield* s.get(session.idHash)).expiresAt, Number.MAX_SAFE_INTEGER)
+        assert.isTrue(Option.isSome(yield* s.touch(session.idHash, Number.MAX_SAFE_INTEGER)))
+        for (const bad of [Number.MAX_SAFE_INTEGER + 2, 1e300, -1, 0.5, Number.NaN]) {
+          const exit = yield* Effect.exit(s.touch(session.idHash, bad))
+          assert.isTrue(Exit.isFailure(exit) && !Cause.isDie(exit.cause), `touch(${bad}) fails typed`)
+        }
+        yield* s.revoke(session.idHash)
+        assert.isTrue(Option.isNone(yield* s.get(session.idHash)))
+        assert.strictEqual(yield* s.revokeUser(sibling.appId, sibling.openid), 1)
+        assert.isTrue(Option.isNone(yield* s.get(sibling.idHash)))
       }))
 
     register(layer, cases)
