@@ -11,6 +11,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, describe, it } from "@effect/vitest"
 import { AppTokenStore, Component, MiniProgram, TokenStore, WeChatOAuth } from "@wxauth/core"
+import { defectOf, exoticArguments } from "@wxauth/core/testing"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
@@ -130,45 +131,12 @@ const recordingLogger = () => {
 }
 
 /** Exotic values a JavaScript caller can pass: none may throw or die inside the library. */
-const exotic = (): ReadonlyArray<readonly [string, unknown]> => {
-  const revoked = Proxy.revocable({}, {})
-  revoked.revoke()
-  const trap = () => {
-    throw new Error("trap")
-  }
-  return [
-    ["Symbol", Symbol("x")],
-    ["BigInt", 10n],
-    ["function", () => "x"],
-    ["Object.create(null)", Object.create(null)],
-    ["throwing toString", { toString: trap, valueOf: trap }],
-    ["throwing getters", new Proxy({}, { get: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap })],
-    ["throwing getPrototypeOf", new Proxy({}, { getPrototypeOf: trap })],
-    ["revoked Proxy", revoked.proxy],
-    ["Date", new Date(Number.NaN)],
-    ["Promise", Promise.resolve("x")],
-    ["deep array", JSON.parse("[".repeat(5000) + "]".repeat(5000))]
-  ]
-}
-
-/** Runs a call that must not throw or die; a thrown error or a defect is returned as a string. */
-const defectOf = (call: () => unknown): Effect.Effect<string | undefined> =>
-  Effect.gen(function*() {
-    let result: unknown
-    try {
-      result = call()
-    } catch (error) {
-      return `threw ${String(error).slice(0, 100)}`
-    }
-    if (!Effect.isEffect(result)) return undefined
-    const exit = yield* Effect.exit(Effect.timeout(result as Effect.Effect<unknown, unknown>, "5 seconds"))
-    if (Exit.isFailure(exit) && Cause.isDie(exit.cause)) {
-      return `died ${Cause.pretty(exit.cause).split("\n")[0].slice(0, 120)}`
-    }
-    const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-    if (Option.isSome(failure) && Cause.isTimeoutException(failure.value)) return "hung"
-    return undefined
-  })
+const exotic = (): ReadonlyArray<readonly [string, unknown]> => [
+  ...exoticArguments(),
+  ["Date", new Date(Number.NaN)],
+  ["Promise", Promise.resolve("x")],
+  ["deep array", JSON.parse("[".repeat(5000) + "]".repeat(5000))]
+]
 
 // -------------------------------------------------------------------------------------------------
 // the authorization-event URL
