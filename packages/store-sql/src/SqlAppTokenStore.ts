@@ -7,14 +7,14 @@
  *
  * @since 0.1.0
  */
-import * as SqlClient from "@effect/sql/SqlClient"
-import { AppTokenStore, type WeChatError } from "@wxauth/core"
-import * as Config from "effect/Config"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { AppTokenStore, WeChatError } from "@wxauth/core"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
+import type * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import type * as Layer from "effect/Layer"
 import * as internal from "./internal/appTokens.js"
 import type { Dialect } from "./SqlTokenStore.js"
 
@@ -45,8 +45,7 @@ export interface Options {
 export const ddl = (
   dialect: Dialect,
   options?: Pick<Options, "table">
-): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> =>
-  Either.map(internal.resolveTable(options ?? {}), (table) => internal.ddl(dialect, table))
+): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> => internal.ddl(dialect, options)
 
 /**
  * Creates the table when missing, under the setup lock every wxauth store takes, so any number of
@@ -85,11 +84,7 @@ export const layer = (
   AppTokenStore.AppTokenStore,
   WeChatError.InvalidArgument | WeChatError.TokenStoreError,
   SqlClient.SqlClient
-> =>
-  Layer.effect(
-    AppTokenStore.AppTokenStore,
-    Effect.zipRight(options?.setup === false ? Effect.void : setup(options), make(options))
-  )
+> => internal.layers.layer(options)
 
 /**
  * The store with its options from `Config`.
@@ -103,7 +98,7 @@ export const layerConfig = (
   AppTokenStore.AppTokenStore,
   ConfigError.ConfigError | WeChatError.InvalidArgument | WeChatError.TokenStoreError,
   SqlClient.SqlClient
-> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+> => internal.layers.layerConfig(config)
 
 /**
  * The store over a client the caller owns (the layer never closes it).
@@ -115,7 +110,7 @@ export const layerFromClient = (
   sql: SqlClient.SqlClient,
   options?: Options
 ): Layer.Layer<AppTokenStore.AppTokenStore, WeChatError.InvalidArgument | WeChatError.TokenStoreError> =>
-  Layer.provide(layer(options), Layer.succeed(SqlClient.SqlClient, sql))
+  internal.layers.layerFromClient(sql, options)
 
 /**
  * Deletes the expired tokens (by `Clock`) and returns how many. `get` never returns them anyway,

@@ -8,14 +8,14 @@
  *
  * @since 0.1.0
  */
-import * as SqlClient from "@effect/sql/SqlClient"
-import { SessionKeyStore, type WeChatError } from "@wxauth/core"
-import * as Config from "effect/Config"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SessionKeyStore, WeChatError } from "@wxauth/core"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
+import type * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import type * as Layer from "effect/Layer"
 import * as internal from "./internal/sessionKeys.js"
 import type { Dialect } from "./SqlTokenStore.js"
 
@@ -49,8 +49,7 @@ export interface Options {
 export const ddl = (
   dialect: Dialect,
   options?: Pick<Options, "table">
-): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> =>
-  Either.map(internal.resolveNames(options ?? {}), (names) => internal.ddl(dialect, names))
+): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> => internal.ddl(dialect, options)
 
 /**
  * Creates the table and its index when missing, under the setup lock every wxauth store takes, so
@@ -90,11 +89,7 @@ export const layer = (
   SessionKeyStore.SessionKeyStore,
   WeChatError.InvalidArgument | WeChatError.TokenStoreError,
   SqlClient.SqlClient
-> =>
-  Layer.effect(
-    SessionKeyStore.SessionKeyStore,
-    Effect.zipRight(options?.setup === false ? Effect.void : setup(options), make(options))
-  )
+> => internal.layers.layer(options)
 
 /**
  * The store with its options from `Config`.
@@ -108,7 +103,7 @@ export const layerConfig = (
   SessionKeyStore.SessionKeyStore,
   ConfigError.ConfigError | WeChatError.InvalidArgument | WeChatError.TokenStoreError,
   SqlClient.SqlClient
-> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+> => internal.layers.layerConfig(config)
 
 /**
  * The store over a client the caller owns (the layer never closes it).
@@ -120,7 +115,7 @@ export const layerFromClient = (
   sql: SqlClient.SqlClient,
   options?: Options
 ): Layer.Layer<SessionKeyStore.SessionKeyStore, WeChatError.InvalidArgument | WeChatError.TokenStoreError> =>
-  Layer.provide(layer(options), Layer.succeed(SqlClient.SqlClient, sql))
+  internal.layers.layerFromClient(sql, options)
 
 /**
  * Deletes the keys past their ttl (by `Clock`) and returns how many. `get` never returns them

@@ -8,14 +8,14 @@
  *
  * @since 0.1.0
  */
-import * as SqlClient from "@effect/sql/SqlClient"
-import { SessionStore, type WeChatError } from "@wxauth/core"
-import * as Config from "effect/Config"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SessionStore, WeChatError } from "@wxauth/core"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
+import type * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import type * as Layer from "effect/Layer"
 import * as internal from "./internal/sessions.js"
 import type { Dialect } from "./SqlTokenStore.js"
 
@@ -48,11 +48,7 @@ export interface Options {
 export const ddl = (
   dialect: Dialect,
   options?: Pick<Options, "table">
-): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> =>
-  Either.map(
-    Either.flatMap(internal.readOptions(options), internal.resolveNames),
-    (names) => internal.ddl(dialect, names)
-  )
+): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> => internal.ddl(dialect, options)
 
 /**
  * Creates the table and its indexes when missing, under the setup lock every wxauth store takes, so
@@ -102,14 +98,7 @@ export const layer = (
   SessionStore.SessionStore,
   WeChatError.InvalidArgument | WeChatError.SessionStoreError,
   SqlClient.SqlClient
-> =>
-  Layer.effect(
-    SessionStore.SessionStore,
-    Effect.flatMap(
-      internal.readOptions(options),
-      (read) => Effect.zipRight(read.setup === false ? Effect.void : setup(read), make(read))
-    )
-  )
+> => internal.layers.layer(options)
 
 /**
  * The store with its options from `Config`.
@@ -123,7 +112,7 @@ export const layerConfig = (
   SessionStore.SessionStore,
   ConfigError.ConfigError | WeChatError.InvalidArgument | WeChatError.SessionStoreError,
   SqlClient.SqlClient
-> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+> => internal.layers.layerConfig(config)
 
 /**
  * The store over a client the caller owns (the layer never closes it).
@@ -135,7 +124,7 @@ export const layerFromClient = (
   sql: SqlClient.SqlClient,
   options?: Options
 ): Layer.Layer<SessionStore.SessionStore, WeChatError.InvalidArgument | WeChatError.SessionStoreError> =>
-  Layer.provide(layer(options), Layer.succeed(SqlClient.SqlClient, sql))
+  internal.layers.layerFromClient(sql, options)
 
 /**
  * Deletes the sessions that are over (by `Clock`) and returns how many. `get` never returns them

@@ -6,22 +6,22 @@
  * `purgeExpired`, and `importLegacy`, which moves wechat-oauth's `token` table over.
  *
  * This file is the store's documentation; the machinery is in `internal/`: the store operations
- * (`store.ts`), the bounds every operation runs in (`guard.ts`: deadline, retries, cleaned errors),
- * the schema and its setup per dialect (`schema.ts`), table names (`tables.ts`) and the legacy import
+ * (`store.ts`), what every store is built from (`builder.ts`: options, client, setup, layers), the
+ * bounds every operation runs in (`guard.ts`: deadline, retries, cleaned errors), the schema and its
+ * setup per dialect (`schema.ts`), table names (`tables.ts`) and the legacy import
  * (`legacyImport.ts`, which reads each row with core's `LegacyToken`).
  *
  * @since 0.1.0
  */
-import * as SqlClient from "@effect/sql/SqlClient"
-import { TokenStore, type WeChatError } from "@wxauth/core"
-import * as Config from "effect/Config"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { TokenStore, WeChatError } from "@wxauth/core"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
+import type * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import type * as Layer from "effect/Layer"
 import * as legacyImport from "./internal/legacyImport.js"
-import * as schema from "./internal/schema.js"
 import * as store from "./internal/store.js"
 import * as tableNames from "./internal/tables.js"
 
@@ -90,8 +90,7 @@ export const tables = (
 export const ddl = (
   dialect: Dialect,
   options?: Pick<Options, "table" | "memoTable">
-): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> =>
-  Either.map(tableNames.resolveTables(options ?? {}), (tables) => schema.ddl(dialect, tables))
+): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> => store.ddl(dialect, options)
 
 /**
  * Creates the token and code memo tables and their indexes when missing, under a lock, so any
@@ -108,7 +107,7 @@ export const ddl = (
 export const setup = (
   options?: Options
 ): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
-  schema.setup(options)
+  store.setup(options)
 
 /**
  * Builds the store over the `SqlClient` in context, for tables that exist (see `setup`). Values
@@ -153,11 +152,7 @@ export const layer = (
   TokenStore.TokenStore,
   WeChatError.InvalidArgument | WeChatError.TokenStoreError,
   SqlClient.SqlClient
-> =>
-  Layer.effect(
-    TokenStore.TokenStore,
-    Effect.zipRight(options?.setup === false ? Effect.void : setup(options), make(options))
-  )
+> => store.layers.layer(options)
 
 /**
  * The store with its options from `Config`.
@@ -171,7 +166,7 @@ export const layerConfig = (
   TokenStore.TokenStore,
   ConfigError.ConfigError | WeChatError.InvalidArgument | WeChatError.TokenStoreError,
   SqlClient.SqlClient
-> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+> => store.layers.layerConfig(config)
 
 /**
  * The store over a client the caller owns (the layer never closes it).
@@ -183,7 +178,7 @@ export const layerFromClient = (
   sql: SqlClient.SqlClient,
   options?: Options
 ): Layer.Layer<TokenStore.TokenStore, WeChatError.InvalidArgument | WeChatError.TokenStoreError> =>
-  Layer.provide(layer(options), Layer.succeed(SqlClient.SqlClient, sql))
+  store.layers.layerFromClient(sql, options)
 
 /**
  * How many rows `purgeExpired` deleted.

@@ -7,34 +7,19 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { AppTokenStore, type WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type { Options } from "../SqlAppTokenStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
-import { asText, client } from "./client.js"
-import { attemptFor, guard } from "./guard.js"
+import { asGiven, builder, decodeTimeout } from "./builder.js"
+import { asText } from "./client.js"
 import { checkAppId } from "./ids.js"
-import { quote, runSetup } from "./schema.js"
-import { affectedRows, storableTimes } from "./store.js"
-import { validateName } from "./tables.js"
+import { quote } from "./schema.js"
+import { storableTimes } from "./store.js"
+import { resolveTable } from "./tables.js"
 
-const defaultTimeout = Duration.seconds(10)
-
-/** @internal */
-export const defaultTable = "wxauth_app_tokens"
-
-/** @internal */
-export const resolveTable = (options: Pick<Options, "table">): Either.Either<string, WeChatError.InvalidArgument> =>
-  validateName("table", options.table ?? defaultTable)
-
-/**
- * One row per app: a handful of rows, so no index but the primary key.
- *
- * @internal
- */
-export const ddl = (dialect: Dialect, table: string): ReadonlyArray<string> => {
+/** One row per app: a handful of rows, so no index but the primary key. */
+const statements = (dialect: Dialect, table: string): ReadonlyArray<string> => {
   const t = quote(dialect, table)
   switch (dialect) {
     case "pg":
@@ -64,29 +49,31 @@ export const ddl = (dialect: Dialect, table: string): ReadonlyArray<string> => {
   }
 }
 
+const store = builder({
+  name: "SqlAppTokenStore",
+  readOptions: asGiven<Options>,
+  resolveNames: (options) => resolveTable(options, "wxauth_app_tokens"),
+  table: (table) => table,
+  ddl: statements,
+  indexes: () => [],
+  resolveTimeout: decodeTimeout,
+  mapError: undefined
+})
+
 /** @internal */
-export const setup = (
-  options?: Options
-): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const [, dialect] = yield* client
-    const table = yield* resolveTable(options ?? {})
-    yield* runSetup({ statements: ddl(dialect, table), indexes: [], table, timeout: options?.setupTimeout })
-  }).pipe(Effect.withSpan("SqlAppTokenStore.setup"))
+export const ddl = store.ddl
+
+/** @internal */
+export const setup = store.setup
 
 /** @internal */
 export const make = (
   options?: Options
 ): Effect.Effect<AppTokenStore.AppTokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const [sql, dialect] = yield* client
-    const table = yield* resolveTable(options ?? {})
-    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const { dialect, guarded, names: table, span, sql } = yield* store.context(options)
     const codec = yield* AppTokenStore.makeCodec
     const t = sql(table)
-    const attempt = attemptFor(sql, dialect)
-    const guarded = (operation: string) => guard(operation, table, timeout, attempt)
-    const span = (operation: string) => Effect.withSpan(`SqlAppTokenStore.${operation}`, { captureStackTrace: false })
 
     const upsert = (row: {
       readonly app_id: string
@@ -145,16 +132,7 @@ export const make = (
   })
 
 /** @internal */
-export const purgeExpired = (
-  options?: Pick<Options, "table" | "timeout">
-): Effect.Effect<number, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const [sql, dialect] = yield* client
-    const table = yield* resolveTable(options ?? {})
-    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
-    const now = yield* Clock.currentTimeMillis
-    const result = yield* guard("purgeExpired", table, timeout, attemptFor(sql, dialect))(
-      sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now}`.raw
-    )
-    return affectedRows(result)
-  }).pipe(Effect.withSpan("SqlAppTokenStore.purgeExpired"))
+export const purgeExpired = store.purgeExpired
+
+/** @internal */
+export const layers = store.layers(AppTokenStore.AppTokenStore, make)

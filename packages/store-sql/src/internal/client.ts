@@ -1,6 +1,6 @@
 /**
  * The `SqlClient` the store runs on: the one in context, without its name transforms, and its
- * dialect; and the reading of a text column whatever the driver gives for it.
+ * dialect; and the reading of what the driver gives: a text column, the rows a write changed.
  *
  * @internal
  */
@@ -48,3 +48,20 @@ export const client: Effect.Effect<
  */
 export const asText = (value: unknown): string =>
   typeof value === "string" ? value : value instanceof Uint8Array ? Buffer.from(value).toString("utf8") : String(value)
+
+/**
+ * The number of rows a write changed, from the raw driver result (`rowCount` in pg, `affectedRows`
+ * in mysql2, `changes` in better-sqlite3).
+ *
+ * @internal
+ */
+export const affectedRows = (raw: unknown): number => {
+  if (typeof raw !== "object" || raw === null) return 0
+  const record = raw as Record<string, unknown>
+  for (const key of ["rowCount", "affectedRows", "changes"]) {
+    const value = record[key]
+    if (typeof value === "number") return value
+    if (typeof value === "bigint") return Number(value)
+  }
+  return 0
+}

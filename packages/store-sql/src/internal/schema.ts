@@ -13,10 +13,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
-import type { Dialect, Options, Tables } from "../SqlTokenStore.js"
+import type { Dialect, Tables } from "../SqlTokenStore.js"
 import { client } from "./client.js"
 import { guard } from "./guard.js"
-import { resolveTables } from "./tables.js"
 
 /**
  * Quotes a validated identifier (doubling the quote character, for defence in depth).
@@ -115,24 +114,6 @@ const pgLockKey: string = Crypto.createHash("sha256").update(lockName, "utf8").d
   .toString()
 
 const defaultSetupTimeout = Duration.seconds(60)
-
-/** @internal */
-export const setup = (
-  options?: Options
-): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const [, dialect] = yield* client
-    const tables = yield* resolveTables(options ?? {})
-    yield* runSetup({
-      statements: ddl(dialect, tables),
-      indexes: [
-        [tables.table, tables.tokenIndex, "refresh_expires_at"],
-        [tables.memoTable, tables.memoIndex, "expires_at"]
-      ],
-      table: tables.table,
-      timeout: options?.setupTimeout
-    })
-  }).pipe(Effect.withSpan("SqlTokenStore.setup"))
 
 /**
  * What a store's setup runs: its idempotent DDL for the client's dialect, and the indexes MySQL /

@@ -6,7 +6,7 @@
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { SessionKeyStore, WeChatError } from "@wxauth/core"
+import { SessionKeyStore, type WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -15,33 +15,18 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { Options } from "../SqlSessionKeyStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
-import { asText, client } from "./client.js"
-import { attemptFor, guard } from "./guard.js"
+import { asGiven, builder, decodeTimeout, positiveDuration } from "./builder.js"
+import { asText } from "./client.js"
 import { checkUser } from "./ids.js"
-import { quote, runSetup } from "./schema.js"
-import { affectedRows } from "./store.js"
-import { derive, validateName } from "./tables.js"
+import { quote } from "./schema.js"
+import { derive, resolveTable } from "./tables.js"
 
-const defaultTimeout = Duration.seconds(10)
-
-/** @internal */
-export const defaultTable = "wxauth_session_keys"
-
-/** @internal */
-export interface Names {
+interface Names {
   readonly table: string
   readonly index: string
 }
 
-/** @internal */
-export const resolveNames = (options: Pick<Options, "table">): Either.Either<Names, WeChatError.InvalidArgument> =>
-  Either.map(validateName("table", options.table ?? defaultTable), (table) => ({
-    table,
-    index: derive(table, "_expires_idx")
-  }))
-
-/** @internal */
-export const ddl = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
+const statements = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
   const t = quote(dialect, names.table)
   const i = quote(dialect, names.index)
   switch (dialect) {
@@ -82,45 +67,42 @@ export const ddl = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
   }
 }
 
+const store = builder({
+  name: "SqlSessionKeyStore",
+  readOptions: asGiven<Options>,
+  resolveNames: (options): Either.Either<Names, WeChatError.InvalidArgument> =>
+    Either.map(resolveTable(options, "wxauth_session_keys"), (table) => ({
+      table,
+      index: derive(table, "_expires_idx")
+    })),
+  table: (names) => names.table,
+  ddl: statements,
+  indexes: (names) => [[names.table, names.index, "expires_at"]],
+  resolveTimeout: decodeTimeout,
+  mapError: undefined
+})
+
 /** @internal */
-export const setup = (
-  options?: Options
-): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const [, dialect] = yield* client
-    const names = yield* resolveNames(options ?? {})
-    yield* runSetup({
-      statements: ddl(dialect, names),
-      indexes: [[names.table, names.index, "expires_at"]],
-      table: names.table,
-      timeout: options?.setupTimeout
-    })
-  }).pipe(Effect.withSpan("SqlSessionKeyStore.setup"))
+export const ddl = store.ddl
+
+/** @internal */
+export const setup = store.setup
 
 /** The ttl of the options in milliseconds: a positive finite duration, else an `InvalidArgument`. */
-const resolveTtl = (ttl: Duration.DurationInput | undefined): Either.Either<number, WeChatError.InvalidArgument> => {
-  const decoded = Duration.decodeUnknown(ttl ?? SessionKeyStore.defaultTtl)
-  return Option.isSome(decoded) && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) >= 1
-    ? Either.right(Math.ceil(Duration.toMillis(decoded.value)))
-    : Either.left(
-      new WeChatError.InvalidArgument({ argument: "ttl", description: "must be a positive finite duration" })
-    )
-}
+const resolveTtl = (ttl: Duration.DurationInput | undefined): Either.Either<number, WeChatError.InvalidArgument> =>
+  Either.map(positiveDuration("ttl", ttl, SessionKeyStore.defaultTtl), (d) => Math.ceil(Duration.toMillis(d)))
 
 /** @internal */
 export const make = (
   options?: Options
 ): Effect.Effect<SessionKeyStore.SessionKeyStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const [sql, dialect] = yield* client
-    const { table } = yield* resolveNames(options ?? {})
-    const ttl = yield* resolveTtl(options?.ttl)
-    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const { dialect, guarded, settings: ttl, span, sql, names: { table } } = yield* store.context(
+      options,
+      (read) => resolveTtl(read.ttl)
+    )
     const codec = yield* SessionKeyStore.makeCodec
     const t = sql(table)
-    const attempt = attemptFor(sql, dialect)
-    const guarded = (operation: string) => guard(operation, table, timeout, attempt)
-    const span = (operation: string) => Effect.withSpan(`SqlSessionKeyStore.${operation}`, { captureStackTrace: false })
 
     const upsert = (row: {
       readonly app_id: string
@@ -170,16 +152,7 @@ export const make = (
   })
 
 /** @internal */
-export const purgeExpired = (
-  options?: Pick<Options, "table" | "timeout">
-): Effect.Effect<number, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const [sql, dialect] = yield* client
-    const { table } = yield* resolveNames(options ?? {})
-    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
-    const now = yield* Clock.currentTimeMillis
-    const result = yield* guard("purgeExpired", table, timeout, attemptFor(sql, dialect))(
-      sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now}`.raw
-    )
-    return affectedRows(result)
-  }).pipe(Effect.withSpan("SqlSessionKeyStore.purgeExpired"))
+export const purgeExpired = store.purgeExpired
+
+/** @internal */
+export const layers = store.layers(SessionKeyStore.SessionKeyStore, make)

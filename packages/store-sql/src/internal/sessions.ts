@@ -6,28 +6,19 @@
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type * as SqlError from "@effect/sql/SqlError"
 import { SessionStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type { Options } from "../SqlSessionStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
-import { asText, client } from "./client.js"
-import { attemptFor, guard } from "./guard.js"
-import { quote, runSetup } from "./schema.js"
-import { affectedRows } from "./store.js"
-import { derive, validateName } from "./tables.js"
+import { builder, checkedTimeout } from "./builder.js"
+import { affectedRows, asText } from "./client.js"
+import { quote } from "./schema.js"
+import { derive, resolveTable } from "./tables.js"
 
-const defaultTimeout = Duration.seconds(10)
-
-/** @internal */
-export const defaultTable = "wxauth_sessions"
-
-/** @internal */
-export interface Names {
+interface Names {
   readonly table: string
   readonly userIndex: string
   readonly expiresIndex: string
@@ -36,10 +27,8 @@ export interface Names {
 /**
  * The options, read once (a JavaScript caller's Proxy whose traps throw is an `InvalidArgument`, not
  * a throw).
- *
- * @internal
  */
-export const readOptions = (options: unknown): Either.Either<Options, WeChatError.InvalidArgument> => {
+const readOptions = (options: unknown): Either.Either<Options, WeChatError.InvalidArgument> => {
   if (options === undefined || options === null) return Either.right({})
   try {
     const o = options as Options
@@ -58,16 +47,14 @@ export const readOptions = (options: unknown): Either.Either<Options, WeChatErro
 const isWellFormed = (id: string): boolean =>
   !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(id)
 
-/** @internal */
-export const resolveNames = (options: Pick<Options, "table">): Either.Either<Names, WeChatError.InvalidArgument> =>
-  Either.map(validateName("table", options.table ?? defaultTable), (table) => ({
+const resolveNames = (options: Pick<Options, "table">): Either.Either<Names, WeChatError.InvalidArgument> =>
+  Either.map(resolveTable(options, "wxauth_sessions"), (table) => ({
     table,
     userIndex: derive(table, "_user_idx"),
     expiresIndex: derive(table, "_expires_idx")
   }))
 
-/** @internal */
-export const ddl = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
+const statements = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
   const t = quote(dialect, names.table)
   const u = quote(dialect, names.userIndex)
   const e = quote(dialect, names.expiresIndex)
@@ -113,41 +100,30 @@ export const ddl = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
   }
 }
 
-/** @internal */
-export const asSessionError = (error: WeChatError.TokenStoreError): WeChatError.SessionStoreError =>
+const asSessionError = (error: WeChatError.TokenStoreError): WeChatError.SessionStoreError =>
   new WeChatError.SessionStoreError({
     operation: error.operation,
     description: error.description,
     ...(error.cause === undefined ? {} : { cause: error.cause })
   })
 
-/** @internal */
-export const setup = (
-  options?: Options
-): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.SessionStoreError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const [, dialect] = yield* client
-    const read = yield* readOptions(options)
-    const names = yield* resolveNames(read)
-    yield* runSetup({
-      statements: ddl(dialect, names),
-      // a table of its own from the start: MySQL makes its indexes in CREATE TABLE
-      indexes: [],
-      table: names.table,
-      timeout: read.setupTimeout
-    }).pipe(Effect.catchTag("TokenStoreError", (error) => Effect.fail(asSessionError(error))))
-  }).pipe(Effect.withSpan("SqlSessionStore.setup"))
+const store = builder({
+  name: "SqlSessionStore",
+  readOptions,
+  resolveNames,
+  table: (names) => names.table,
+  ddl: statements,
+  // a table of its own from the start: MySQL makes its indexes in CREATE TABLE
+  indexes: () => [],
+  resolveTimeout: checkedTimeout,
+  mapError: asSessionError
+})
 
-const resolveTimeout = (
-  timeout: Duration.DurationInput | undefined
-): Either.Either<Duration.Duration, WeChatError.InvalidArgument> => {
-  const decoded = Duration.decodeUnknown(timeout ?? defaultTimeout)
-  return Option.isSome(decoded) && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) >= 1
-    ? Either.right(decoded.value)
-    : Either.left(
-      new WeChatError.InvalidArgument({ argument: "timeout", description: "must be a positive finite duration" })
-    )
-}
+/** @internal */
+export const ddl = store.ddl
+
+/** @internal */
+export const setup = store.setup
 
 /** A stored time as a number: drivers give BIGINT as a number, a bigint or a string. */
 const timeOf = (value: unknown): unknown =>
@@ -168,16 +144,8 @@ export const make = (
   options?: Options
 ): Effect.Effect<SessionStore.SessionStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const [sql, dialect] = yield* client
-    const given = yield* readOptions(options)
-    const { table } = yield* resolveNames(given)
-    const timeout = yield* resolveTimeout(given.timeout)
+    const { dialect, guarded, names: { table }, span, sql } = yield* store.context(options)
     const t = sql(table)
-    const attempt = attemptFor(sql, dialect)
-    const guarded = (operation: string) => <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>) =>
-      Effect.mapError(guard(operation, table, timeout, attempt)(effect), asSessionError)
-    // `get` runs on every request: a span without the stack trace `Effect.fn` captures per call
-    const span = (operation: string) => Effect.withSpan(`SqlSessionStore.${operation}`, { captureStackTrace: false })
 
     /** The live session of `idHash` at `now`. */
     const read = (operation: string, idHash: string, now: number) =>
@@ -285,17 +253,7 @@ export const make = (
   })
 
 /** @internal */
-export const purgeExpired = (
-  options?: Pick<Options, "table" | "timeout">
-): Effect.Effect<number, WeChatError.InvalidArgument | WeChatError.SessionStoreError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const [sql, dialect] = yield* client
-    const read = yield* readOptions(options)
-    const { table } = yield* resolveNames(read)
-    const timeout = yield* resolveTimeout(read.timeout)
-    const now = yield* Clock.currentTimeMillis
-    const result = yield* guard("purgeExpired", table, timeout, attemptFor(sql, dialect))(
-      sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now}`.raw
-    ).pipe(Effect.mapError(asSessionError))
-    return affectedRows(result)
-  }).pipe(Effect.withSpan("SqlSessionStore.purgeExpired"))
+export const purgeExpired = store.purgeExpired
+
+/** @internal */
+export const layers = store.layers(SessionStore.SessionStore, make)

@@ -7,15 +7,33 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { type OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { Options, PurgeResult } from "../SqlTokenStore.js"
-import { asText, client } from "./client.js"
-import { attemptFor, guard } from "./guard.js"
+import type { Options, PurgeResult, Tables } from "../SqlTokenStore.js"
+import { asGiven, builder, decodeTimeout } from "./builder.js"
+import { asText } from "./client.js"
+import * as schema from "./schema.js"
 import { resolveTables } from "./tables.js"
 
-const defaultTimeout = Duration.seconds(10)
+const store = builder({
+  name: "SqlTokenStore",
+  readOptions: asGiven<Options>,
+  resolveNames: resolveTables,
+  table: (tables: Tables) => tables.table,
+  ddl: schema.ddl,
+  indexes: (tables) => [
+    [tables.table, tables.tokenIndex, "refresh_expires_at"],
+    [tables.memoTable, tables.memoIndex, "expires_at"]
+  ],
+  resolveTimeout: decodeTimeout,
+  mapError: undefined
+})
+
+/** @internal */
+export const ddl = store.ddl
+
+/** @internal */
+export const setup = store.setup
 
 /**
  * Fails unless every one of `times` (epoch milliseconds) is a finite number a BIGINT column and the
@@ -41,31 +59,12 @@ export const storableTimes = (
   return Effect.void
 }
 
-/**
- * The number of rows a write changed, from the raw driver result (`rowCount` in pg, `affectedRows`
- * in mysql2, `changes` in better-sqlite3).
- *
- * @internal
- */
-export const affectedRows = (raw: unknown): number => {
-  if (typeof raw !== "object" || raw === null) return 0
-  const record = raw as Record<string, unknown>
-  for (const key of ["rowCount", "affectedRows", "changes"]) {
-    const value = record[key]
-    if (typeof value === "number") return value
-    if (typeof value === "bigint") return Number(value)
-  }
-  return 0
-}
-
 /** @internal */
 export const make = (
   options?: Options
 ): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const [sql, dialect] = yield* client
-    const tables = yield* resolveTables(options ?? {})
-    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
+    const { dialect, guarded, names: tables, span, sql } = yield* store.context(options)
     const codec = yield* TokenStore.makeCodec
     const t = sql(tables.table)
     const m = sql(tables.memoTable)
@@ -105,11 +104,8 @@ export const make = (
         : sql`INSERT INTO ${m} ${sql.insert(row)} ON CONFLICT (app_id, code_hash) DO UPDATE SET
             expires_at = EXCLUDED.expires_at, value = EXCLUDED.value`
 
-    const attempt = attemptFor(sql, dialect)
-    const onTokens = (operation: string) => guard(operation, tables.table, timeout, attempt)
-    const onMemos = (operation: string) => guard(operation, tables.memoTable, timeout, attempt)
-    // These run on every request: a span each, without the stack trace `Effect.fn` captures per call.
-    const span = (operation: string) => Effect.withSpan(`SqlTokenStore.${operation}`, { captureStackTrace: false })
+    const onTokens = (operation: string) => guarded(operation)
+    const onMemos = (operation: string) => guarded(operation, tables.memoTable)
 
     return TokenStore.TokenStore.of({
       get: Effect.fnUntraced(
@@ -181,16 +177,12 @@ export const purgeExpired = (
   options?: Pick<Options, "table" | "memoTable" | "timeout">
 ): Effect.Effect<PurgeResult, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const [sql, dialect] = yield* client
-    const tables = yield* resolveTables(options ?? {})
-    const timeout = Duration.decode(options?.timeout ?? defaultTimeout)
-    const attempt = attemptFor(sql, dialect)
+    const { deleteExpired, names: tables } = yield* store.context(options)
     const now = yield* Clock.currentTimeMillis
-    const tokens = yield* guard("purgeExpired", tables.table, timeout, attempt)(
-      sql`DELETE FROM ${sql(tables.table)} WHERE refresh_expires_at <= ${now}`.raw
-    )
-    const codes = yield* guard("purgeExpired", tables.memoTable, timeout, attempt)(
-      sql`DELETE FROM ${sql(tables.memoTable)} WHERE expires_at <= ${now}`.raw
-    )
-    return { tokens: affectedRows(tokens), codes: affectedRows(codes) }
+    const tokens = yield* deleteExpired(tables.table, "refresh_expires_at", now)
+    const codes = yield* deleteExpired(tables.memoTable, "expires_at", now)
+    return { tokens, codes }
   }).pipe(Effect.withSpan("SqlTokenStore.purgeExpired"))
+
+/** @internal */
+export const layers = store.layers(TokenStore.TokenStore, make)

@@ -44,6 +44,16 @@ export const validateName = (argument: string, name: string): Either.Either<stri
   )
 
 /**
+ * The table `options` name, else `fallback`, when it is a valid table name.
+ *
+ * @internal
+ */
+export const resolveTable = (
+  options: { readonly table?: string | undefined },
+  fallback: string
+): Either.Either<string, WeChatError.InvalidArgument> => validateName("table", options.table ?? fallback)
+
+/**
  * The store's names from its options: the two tables, validated, and the names derived from them.
  *
  * @internal
@@ -53,7 +63,7 @@ export const resolveTables = (options: {
   readonly memoTable?: string | undefined
 }): Either.Either<Tables, WeChatError.InvalidArgument> =>
   Either.gen(function*() {
-    const table = yield* validateName("table", options.table ?? defaultTable)
+    const table = yield* resolveTable(options, defaultTable)
     const memoTable = yield* validateName("memoTable", options.memoTable ?? derive(table, "_codes"))
     if (memoTable === table) {
       return yield* Either.left(

@@ -1,0 +1,276 @@
+/**
+ * What every SQL store is built from, defined once: the reading of its options, its names, the
+ * client and its dialect, its table setup, the bounds of each operation (deadline, retries, the
+ * store's error tag) and its span, its `purgeExpired` of one table, and its layers (`layer`,
+ * `layerConfig`, `layerFromClient`). A store describes itself with a `StoreSpec`; its own file keeps
+ * only its DDL and its operations.
+ *
+ * @internal
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import { WeChatError } from "@wxauth/core"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type { Dialect } from "../SqlTokenStore.js"
+import { affectedRows, client } from "./client.js"
+import { attemptFor, guard } from "./guard.js"
+import { runSetup, type SetupPlan } from "./schema.js"
+
+/** The longest a store operation may take, retries included, unless `timeout` says otherwise. */
+const defaultTimeout = Duration.seconds(10)
+
+/**
+ * The options every store has.
+ *
+ * @internal
+ */
+export interface BaseOptions {
+  readonly table?: string | undefined
+  readonly setup?: boolean | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly setupTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * A store's description: how it reads its options and names its tables, its DDL, and the error its
+ * operations fail with (`TokenStoreError` unless `mapError` says otherwise).
+ *
+ * @internal
+ */
+export interface StoreSpec<O extends BaseOptions, N, E> {
+  /** The public module's name, the prefix of every span: `SqlTokenStore`. */
+  readonly name: string
+  /** The caller's options as the store reads them (`asGiven`, or a copy read once). */
+  readonly readOptions: (options: unknown) => Either.Either<O, WeChatError.InvalidArgument>
+  /** The store's names from its options, validated. */
+  readonly resolveNames: (options: O) => Either.Either<N, WeChatError.InvalidArgument>
+  /** The table that names the store in errors. */
+  readonly table: (names: N) => string
+  /** The idempotent DDL for `dialect`. */
+  readonly ddl: (dialect: Dialect, names: N) => ReadonlyArray<string>
+  /** The indexes MySQL / MariaDB adds to tables made before them (see `SetupPlan`). */
+  readonly indexes: (names: N) => SetupPlan["indexes"]
+  /** The operation timeout from the options (`decodeTimeout` or `checkedTimeout`). */
+  readonly resolveTimeout: (
+    timeout: Duration.DurationInput | undefined
+  ) => Either.Either<Duration.Duration, WeChatError.InvalidArgument>
+  /** The store's own error for a failed operation; `undefined` keeps the `TokenStoreError`. */
+  readonly mapError: ((error: WeChatError.TokenStoreError) => E) | undefined
+}
+
+/**
+ * The options as the caller gave them (none is `{}`).
+ *
+ * @internal
+ */
+export const asGiven = <O>(options: unknown): Either.Either<O, WeChatError.InvalidArgument> =>
+  Either.right((options ?? {}) as O)
+
+/**
+ * `input` (or `fallback`) as a positive finite duration, else an `InvalidArgument` for `argument`.
+ *
+ * @internal
+ */
+export const positiveDuration = (
+  argument: string,
+  input: Duration.DurationInput | undefined,
+  fallback: Duration.DurationInput
+): Either.Either<Duration.Duration, WeChatError.InvalidArgument> => {
+  const decoded = Duration.decodeUnknown(input ?? fallback)
+  return Option.isSome(decoded) && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) >= 1
+    ? Either.right(decoded.value)
+    : Either.left(
+      new WeChatError.InvalidArgument({ argument, description: "must be a positive finite duration" })
+    )
+}
+
+/**
+ * The timeout decoded as it is (an input `Duration.decode` refuses throws).
+ *
+ * @internal
+ */
+export const decodeTimeout = (
+  timeout: Duration.DurationInput | undefined
+): Either.Either<Duration.Duration, WeChatError.InvalidArgument> =>
+  Either.right(Duration.decode(timeout ?? defaultTimeout))
+
+/**
+ * The timeout checked: a positive finite duration, else an `InvalidArgument`.
+ *
+ * @internal
+ */
+export const checkedTimeout = (
+  timeout: Duration.DurationInput | undefined
+): Either.Either<Duration.Duration, WeChatError.InvalidArgument> => positiveDuration("timeout", timeout, defaultTimeout)
+
+/**
+ * An operation bounded by `guard`, failing with the store's error.
+ *
+ * @internal
+ */
+export type Guarded<E> = <A, R>(
+  effect: Effect.Effect<A, SqlError.SqlError | WeChatError.TokenStoreError, R>
+) => Effect.Effect<A, E, R>
+
+/**
+ * What a store's operations run with: the client and its dialect, the options read, the names, the
+ * timeout, and whatever `settings` the store read besides.
+ *
+ * @internal
+ */
+export interface StoreContext<O, N, E, X> {
+  readonly sql: SqlClient.SqlClient
+  readonly dialect: Dialect
+  readonly options: O
+  readonly names: N
+  readonly settings: X
+  readonly timeout: Duration.Duration
+  /** Bounds an operation on `table` (the store's own by default) by `guard`. */
+  readonly guarded: (operation: string, table?: string) => Guarded<E>
+  /**
+   * The span of an operation. These run on every request: a span each, without the stack trace
+   * `Effect.fn` captures per call.
+   */
+  readonly span: (operation: string) => <A, E2, R>(self: Effect.Effect<A, E2, R>) => Effect.Effect<A, E2, R>
+  /** Deletes the rows of `table` whose `column` is at or before `now`; how many. */
+  readonly deleteExpired: (
+    table: string,
+    column: "expires_at" | "refresh_expires_at",
+    now: number
+  ) => Effect.Effect<number, E>
+}
+
+/**
+ * A store's layers over its `make`.
+ *
+ * @internal
+ */
+export interface StoreLayers<O, I, E> {
+  readonly layer: (options?: O) => Layer.Layer<I, WeChatError.InvalidArgument | E, SqlClient.SqlClient>
+  readonly layerConfig: (
+    config: Config.Config.Wrap<O>
+  ) => Layer.Layer<I, ConfigError.ConfigError | WeChatError.InvalidArgument | E, SqlClient.SqlClient>
+  readonly layerFromClient: (
+    sql: SqlClient.SqlClient,
+    options?: O
+  ) => Layer.Layer<I, WeChatError.InvalidArgument | E>
+}
+
+const noSettings = (): Either.Either<undefined> => Either.right(undefined)
+
+/**
+ * The parts every store is built from, for the store `spec` describes.
+ *
+ * @internal
+ */
+export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreError>(spec: StoreSpec<O, N, E>) => {
+  const mapError = spec.mapError
+  const toStoreError = <A, R>(
+    effect: Effect.Effect<A, WeChatError.InvalidArgument | WeChatError.TokenStoreError, R>
+  ): Effect.Effect<A, WeChatError.InvalidArgument | E, R> =>
+    mapError === undefined
+      ? effect as Effect.Effect<A, WeChatError.InvalidArgument | E, R>
+      : Effect.catchTag(effect, "TokenStoreError", (error) => Effect.fail(mapError(error)))
+
+  /** The names `options` give, validated. */
+  const names = (options: unknown): Either.Either<N, WeChatError.InvalidArgument> =>
+    Either.flatMap(spec.readOptions(options), spec.resolveNames)
+
+  /** The DDL of the store's tables in `dialect`. */
+  const ddl = (dialect: Dialect, options: unknown): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> =>
+    Either.map(names(options), (resolved) => spec.ddl(dialect, resolved))
+
+  /** Creates the store's tables when missing, under the setup lock. */
+  const setup = (options: unknown): Effect.Effect<void, WeChatError.InvalidArgument | E, SqlClient.SqlClient> =>
+    Effect.gen(function*() {
+      const [, dialect] = yield* client
+      const read = yield* spec.readOptions(options)
+      const resolved = yield* spec.resolveNames(read)
+      yield* toStoreError(runSetup({
+        statements: spec.ddl(dialect, resolved),
+        indexes: spec.indexes(resolved),
+        table: spec.table(resolved),
+        timeout: read.setupTimeout
+      }))
+    }).pipe(Effect.withSpan(`${spec.name}.setup`))
+
+  /**
+   * What the operations run with, from `options`: the client, the options read, the names, then
+   * `settings` (the store's own options), then the timeout, each failing in that order.
+   */
+  const context = <X = undefined>(
+    options: unknown,
+    settings: (options: O) => Either.Either<X, WeChatError.InvalidArgument> = noSettings as never
+  ): Effect.Effect<StoreContext<O, N, E, X>, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
+    Effect.gen(function*() {
+      const [sql, dialect] = yield* client
+      const read = yield* spec.readOptions(options)
+      const resolved = yield* spec.resolveNames(read)
+      const extra = yield* settings(read)
+      const timeout = yield* spec.resolveTimeout(read.timeout)
+      const attempt = attemptFor(sql, dialect)
+      const ownTable = spec.table(resolved)
+      const guarded = (operation: string, table: string = ownTable): Guarded<E> => {
+        const bounded = guard(operation, table, timeout, attempt)
+        return mapError === undefined
+          ? bounded as Guarded<E>
+          : (effect) => Effect.mapError(bounded(effect), mapError)
+      }
+      return {
+        sql,
+        dialect,
+        options: read,
+        names: resolved,
+        settings: extra,
+        timeout,
+        guarded,
+        span: (operation) => Effect.withSpan(`${spec.name}.${operation}`, { captureStackTrace: false }),
+        deleteExpired: (table, column, now) =>
+          Effect.map(
+            guarded("purgeExpired", table)(sql`DELETE FROM ${sql(table)} WHERE ${sql.literal(column)} <= ${now}`.raw),
+            affectedRows
+          )
+      }
+    })
+
+  /** Deletes the rows of the store's table past `expires_at` (by `Clock`); how many. */
+  const purgeExpired = (
+    options: unknown
+  ): Effect.Effect<number, WeChatError.InvalidArgument | E, SqlClient.SqlClient> =>
+    Effect.gen(function*() {
+      const { deleteExpired, names: resolved } = yield* context(options)
+      const now = yield* Clock.currentTimeMillis
+      return yield* deleteExpired(spec.table(resolved), "expires_at", now)
+    }).pipe(Effect.withSpan(`${spec.name}.purgeExpired`))
+
+  /** The layers of the store `make` builds, under `tag`; `setup` runs first unless `setup: false`. */
+  const layers = <I, S>(
+    tag: Context.Tag<I, S>,
+    make: (options: O) => Effect.Effect<S, WeChatError.InvalidArgument, SqlClient.SqlClient>
+  ): StoreLayers<O, I, E> => {
+    const layer = (options?: O): Layer.Layer<I, WeChatError.InvalidArgument | E, SqlClient.SqlClient> =>
+      Layer.effect(
+        tag,
+        Effect.flatMap(
+          // read when the layer is made, as `setup: false` is
+          Either.map(spec.readOptions(options), (read) => [read, read.setup !== false] as const),
+          ([read, runsSetup]) => Effect.zipRight(runsSetup ? setup(read) : Effect.void, make(read))
+        )
+      )
+    return {
+      layer,
+      layerConfig: (config) => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer)),
+      layerFromClient: (sql, options) => Layer.provide(layer(options), Layer.succeed(SqlClient.SqlClient, sql))
+    }
+  }
+
+  return { ddl, setup, context, purgeExpired, layers } as const
+}
