@@ -17,19 +17,21 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Util from "node:util"
-import { type Database, dropTables, dropTablesAfter, forEachDatabase, randomTable } from "./databases.js"
+import {
+  type Database,
+  dropTables,
+  forEachDatabase,
+  randomTable,
+  setupConcurrently,
+  singleTableLayer
+} from "./databases.js"
 
 const hour = 60 * 60 * 1000
 const cipherLayer = TokenCipher.layer({ keys: [{ id: "k1", key: TokenCipher.generateKey() }] })
 
 /** A store in a fresh table over a new client of `db`, with the client in context too; the table is dropped after. */
-const storeLayer = (db: Database, options: SqlAppTokenStore.Options = {}) => {
-  const table = options.table ?? randomTable("wxauth_a")
-  return Layer.provideMerge(
-    Layer.merge(SqlAppTokenStore.layer({ ...options, table }), dropTablesAfter(table)),
-    db.client()
-  )
-}
+const storeLayer = (db: Database, options: SqlAppTokenStore.Options = {}) =>
+  singleTableLayer(db, SqlAppTokenStore.layer, "wxauth_a", options)
 
 forEachDatabase((db) => {
   appTokenStoreSuite(`SqlAppTokenStore on ${db.name}`, storeLayer(db))
@@ -42,13 +44,7 @@ forEachDatabase((db) => {
     it.scopedLive("setup from several clients at once is safe, and a second run keeps the rows", () =>
       Effect.gen(function*() {
         const table = randomTable("wxauth_a")
-        yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table), db.client())))
-        const clients = yield* Effect.forEach([1, 2, 3], () => Layer.build(db.client()))
-        yield* Effect.forEach(
-          clients.flatMap((client) => [client, client]),
-          (client) => Effect.provide(SqlAppTokenStore.setup({ table }), client),
-          { concurrency: "unbounded", discard: true }
-        )
+        const clients = yield* setupConcurrently(db, table, SqlAppTokenStore.setup({ table }))
         const store = yield* Effect.provide(SqlAppTokenStore.make({ table }), clients[0])
         const appId = randomAppId()
         yield* store.set(appId, yield* makeAppToken())

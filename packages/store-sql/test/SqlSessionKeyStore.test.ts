@@ -16,32 +16,20 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Util from "node:util"
-import { type Database, dropTables, dropTablesAfter, forEachDatabase, randomTable } from "./databases.js"
+import {
+  type Database,
+  forEachDatabase,
+  indexesOf,
+  randomTable,
+  setupConcurrently,
+  singleTableLayer
+} from "./databases.js"
 
 const cipherLayer = TokenCipher.layer({ keys: [{ id: "k1", key: TokenCipher.generateKey() }] })
 
 /** A store in a fresh table over a new client of `db`, with the client in context too; the table is dropped after. */
-const storeLayer = (db: Database, options: SqlSessionKeyStore.Options = {}) => {
-  const table = options.table ?? randomTable("wxauth_s")
-  return Layer.provideMerge(
-    Layer.merge(SqlSessionKeyStore.layer({ ...options, table }), dropTablesAfter(table)),
-    db.client()
-  )
-}
-
-/** The names of the indexes of `table`. */
-const indexesOf = (dialect: Database["dialect"], table: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => {
-    switch (dialect) {
-      case "pg":
-        return sql<{ name: string }>`SELECT indexname AS name FROM pg_indexes WHERE tablename = ${table}`
-      case "mysql":
-        return sql<{ name: string }>`SELECT DISTINCT index_name AS name FROM information_schema.statistics
-          WHERE table_schema = DATABASE() AND table_name = ${table}`
-      case "sqlite":
-        return sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ${table}`
-    }
-  }).pipe(Effect.map((rows) => rows.map((row) => row.name)))
+const storeLayer = (db: Database, options: SqlSessionKeyStore.Options = {}) =>
+  singleTableLayer(db, SqlSessionKeyStore.layer, "wxauth_s", options)
 
 forEachDatabase((db) => {
   sessionKeyStoreSuite(`SqlSessionKeyStore on ${db.name}`, storeLayer(db))
@@ -57,13 +45,7 @@ forEachDatabase((db) => {
     it.scopedLive("setup from several clients at once is safe, makes the expiry index, and a second run keeps the rows", () =>
       Effect.gen(function*() {
         const table = randomTable("wxauth_s")
-        yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table), db.client())))
-        const clients = yield* Effect.forEach([1, 2, 3], () => Layer.build(db.client()))
-        yield* Effect.forEach(
-          clients.flatMap((client) => [client, client]),
-          (client) => Effect.provide(SqlSessionKeyStore.setup({ table }), client),
-          { concurrency: "unbounded", discard: true }
-        )
+        const clients = yield* setupConcurrently(db, table, SqlSessionKeyStore.setup({ table }))
         const store = yield* Effect.provide(SqlSessionKeyStore.make({ table }), clients[0])
         const [appId, openid] = [randomAppId(), randomOpenId()]
         yield* store.set(appId, openid, randomSessionKey())

@@ -165,3 +165,47 @@ export const storeLayer = (db: Database, options: SqlTokenStore.Options = {}) =>
     db.client()
   )
 }
+
+/**
+ * A single-table store's layer (`SqlAppTokenStore.layer`, ...) in a fresh table named from `prefix`
+ * over a new client of `db`, with the client in context too; the table is dropped after.
+ */
+export const singleTableLayer = <O extends { readonly table?: string | undefined }, A, E>(
+  db: Database,
+  layer: (options: O) => Layer.Layer<A, E, SqlClient.SqlClient>,
+  prefix: string,
+  options: O
+) => {
+  const table = options.table ?? randomTable(prefix)
+  return Layer.provideMerge(Layer.merge(layer({ ...options, table }), dropTablesAfter(table)), db.client())
+}
+
+/**
+ * Runs `setup` twice on each of 3 new clients of `db`, all at once, and gives the clients back; the
+ * table is dropped when the scope closes.
+ */
+export const setupConcurrently = <E>(db: Database, table: string, setup: Effect.Effect<void, E, SqlClient.SqlClient>) =>
+  Effect.gen(function*() {
+    yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table), db.client())))
+    const clients = yield* Effect.forEach([1, 2, 3], () => Layer.build(db.client()))
+    yield* Effect.forEach(
+      clients.flatMap((client) => [client, client]),
+      (client) => Effect.provide(setup, client),
+      { concurrency: "unbounded", discard: true }
+    )
+    return clients
+  })
+
+/** The names of the indexes of `table`. */
+export const indexesOf = (dialect: Database["dialect"], table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    switch (dialect) {
+      case "pg":
+        return sql<{ name: string }>`SELECT indexname AS name FROM pg_indexes WHERE tablename = ${table}`
+      case "mysql":
+        return sql<{ name: string }>`SELECT DISTINCT index_name AS name FROM information_schema.statistics
+          WHERE table_schema = DATABASE() AND table_name = ${table}`
+      case "sqlite":
+        return sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ${table}`
+    }
+  }).pipe(Effect.map((rows) => rows.map((row) => row.name)))
