@@ -25,24 +25,27 @@ import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import * as Util from "node:util"
 import * as internal from "../src/internal/errors.js"
-import { dropTables, forEachDatabase, isCi, randomTable, sqliteFile } from "./databases.js"
+import { type Database, dropTables, forEachDatabase, indexesOf, isCi, randomTable, sqliteFile } from "./databases.js"
 import { makeProxy } from "./proxy.js"
 
 const cipherLayer = TokenCipher.layer({ keys: [{ id: "k1", key: TokenCipher.generateKey() }] })
 
-/** The names of the indexes of `table`. */
-const indexesOf = (dialect: SqlTokenStore.Dialect, table: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => {
-    switch (dialect) {
-      case "pg":
-        return sql<{ name: string }>`SELECT indexname AS name FROM pg_indexes WHERE tablename = ${table}`
-      case "mysql":
-        return sql<{ name: string }>`SELECT DISTINCT index_name AS name FROM information_schema.statistics
-          WHERE table_schema = DATABASE() AND table_name = ${table}`
-      case "sqlite":
-        return sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ${table}`
-    }
-  }).pipe(Effect.map((rows) => rows.map((row) => row.name)))
+/**
+ * A new client of `db` and a fresh `table` with its `<table>_codes` memo table, both dropped when the
+ * scope closes.
+ */
+const freshTables = (db: Database) =>
+  Effect.gen(function*() {
+    const table = randomTable()
+    const memoTable = `${table}_codes`
+    const client = yield* Layer.build(db.client())
+    yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, memoTable), client)))
+    return { table, memoTable, client, sql: Context.get(client, SqlClient.SqlClient) }
+  })
+
+/** The store `SqlTokenStore.layer(options)` builds over `client`. */
+const layerStore = (client: Context.Context<SqlClient.SqlClient>, options: SqlTokenStore.Options) =>
+  Effect.provide(Layer.build(SqlTokenStore.layer(options)), client).pipe(Effect.map(Context.get(TokenStore.TokenStore)))
 
 const countRows = (table: string) =>
   Effect.flatMap(
@@ -172,9 +175,7 @@ forEachDatabase((db) => {
           assert.isAtMost(tables.memoIndex.length, 63)
           const client = yield* Layer.build(db.client())
           yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, tables.memoTable), client)))
-          const store = yield* Effect.provide(Layer.build(SqlTokenStore.layer({ table })), client).pipe(
-            Effect.map(Context.get(TokenStore.TokenStore))
-          )
+          const store = yield* layerStore(client, { table })
           const appId = randomAppId()
           const token = yield* makeToken()
           yield* store.set(appId, token)
@@ -209,10 +210,7 @@ forEachDatabase((db) => {
       if (db.dialect === "mysql") {
         it.scopedLive("a table made before its index existed gets the index", () =>
           Effect.gen(function*() {
-            const table = randomTable()
-            const client = yield* Layer.build(db.client())
-            const sql = Context.get(client, SqlClient.SqlClient)
-            yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, `${table}_codes`), client)))
+            const { client, sql, table } = yield* freshTables(db)
             yield* sql`CREATE TABLE ${sql(table)} (
               app_id VARCHAR(64) NOT NULL, openid VARCHAR(128) NOT NULL, obtained_at BIGINT NOT NULL,
               refresh_expires_at BIGINT NOT NULL, value TEXT NOT NULL, updated_at BIGINT NOT NULL,
@@ -227,10 +225,7 @@ forEachDatabase((db) => {
       if (db.dialect === "mysql") {
         it.scopedLive("setup refuses to run inside a transaction (MySQL's DDL would commit it)", () =>
           Effect.gen(function*() {
-            const table = randomTable()
-            const client = yield* Layer.build(db.client())
-            const sql = Context.get(client, SqlClient.SqlClient)
-            yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, `${table}_codes`), client)))
+            const { client, sql, table } = yield* freshTables(db)
             const error = yield* Effect.flip(sql.withTransaction(SqlTokenStore.setup({ table }))).pipe(
               Effect.provide(client)
             )
@@ -244,10 +239,7 @@ forEachDatabase((db) => {
 
         it.scopedLive("setup waits for the lock less than setupTimeout, so the lock is never left taken", () =>
           Effect.gen(function*() {
-            const table = randomTable()
-            const client = yield* Layer.build(db.client())
-            const sql = Context.get(client, SqlClient.SqlClient)
-            yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, `${table}_codes`), client)))
+            const { client, sql, table } = yield* freshTables(db)
             // another process holds the setup lock (GET_LOCK belongs to a session: one connection)
             const holder = yield* Layer.build(db.client())
             const connection = yield* Context.get(holder, SqlClient.SqlClient).reserve
@@ -314,13 +306,8 @@ forEachDatabase((db) => {
 
     it.scoped("purgeExpired deletes the expired tokens and code memos, and only those", () =>
       Effect.gen(function*() {
-        const table = randomTable()
-        const memoTable = `${table}_codes`
-        const client = yield* Layer.build(db.client())
-        yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, memoTable), client)))
-        const store = yield* Effect.provide(Layer.build(SqlTokenStore.layer({ table })), client).pipe(
-          Effect.map(Context.get(TokenStore.TokenStore))
-        )
+        const { client, memoTable, table } = yield* freshTables(db)
+        const store = yield* layerStore(client, { table })
         const now = yield* Clock.currentTimeMillis
         const appId = randomAppId()
         const soon = yield* makeToken({ refreshExpiresAt: now + 1000 })
@@ -348,11 +335,7 @@ forEachDatabase((db) => {
 
     it.scopedLive("with a TokenCipher key the raw rows hold no token in clear, and read back whole", () =>
       Effect.gen(function*() {
-        const table = randomTable()
-        const memoTable = `${table}_codes`
-        const client = yield* Layer.build(db.client())
-        const sql = Context.get(client, SqlClient.SqlClient)
-        yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, memoTable), client)))
+        const { client, memoTable, sql, table } = yield* freshTables(db)
         yield* Effect.provide(SqlTokenStore.setup({ table }), client)
         const store = yield* SqlTokenStore.make({ table }).pipe(Effect.provide(client), Effect.provide(cipherLayer))
         const appId = randomAppId()
@@ -385,11 +368,7 @@ forEachDatabase((db) => {
 
     it.scopedLive("a row with garbage in value is a TokenStoreError that quotes nothing of it", () =>
       Effect.gen(function*() {
-        const table = randomTable()
-        const memoTable = `${table}_codes`
-        const client = yield* Layer.build(db.client())
-        const sql = Context.get(client, SqlClient.SqlClient)
-        yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, memoTable), client)))
+        const { client, memoTable, sql, table } = yield* freshTables(db)
         yield* Effect.provide(SqlTokenStore.setup({ table }), client)
         const store = yield* Effect.provide(SqlTokenStore.make({ table }), client)
         const appId = randomAppId()
@@ -448,12 +427,8 @@ forEachDatabase((db) => {
     if (db.dialect !== "sqlite") {
       it.scopedLive("a value the database rejects (an over-long openid) is a TokenStoreError quoting no value", () =>
         Effect.gen(function*() {
-          const table = randomTable()
-          const client = yield* Layer.build(db.client())
-          yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, `${table}_codes`), client)))
-          const store = yield* Effect.provide(Layer.build(SqlTokenStore.layer({ table })), client).pipe(
-            Effect.map(Context.get(TokenStore.TokenStore))
-          )
+          const { client, table } = yield* freshTables(db)
+          const store = yield* layerStore(client, { table })
           const appId = randomAppId()
           const token = yield* makeToken({ openid: `o${"Zq9".repeat(70)}` })
           const error = yield* Effect.flip(store.set(appId, token))
@@ -518,9 +493,7 @@ forEachDatabase((db) => {
           const table = randomTable()
           const writable = yield* Layer.build(db.client())
           yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, `${table}_codes`), writable)))
-          const store = yield* Effect.provide(Layer.build(SqlTokenStore.layer({ table })), writable).pipe(
-            Effect.map(Context.get(TokenStore.TokenStore))
-          )
+          const store = yield* layerStore(writable, { table })
           const appId = randomAppId()
           const token = yield* makeToken()
           yield* store.set(appId, token)
@@ -535,12 +508,8 @@ forEachDatabase((db) => {
 
     it.scopedLive("spans name the operation and carry no token, code or openid", () =>
       Effect.gen(function*() {
-        const table = randomTable()
-        const client = yield* Layer.build(db.client())
-        yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, `${table}_codes`), client)))
-        const store = yield* Effect.provide(Layer.build(SqlTokenStore.layer({ table })), client).pipe(
-          Effect.map(Context.get(TokenStore.TokenStore))
-        )
+        const { client, table } = yield* freshTables(db)
+        const store = yield* layerStore(client, { table })
         const recorder = recordingTracer()
         const appId = randomAppId()
         const token = yield* makeToken()
@@ -603,9 +572,7 @@ forEachDatabase((db) => {
               )
             )
           )
-          const store = yield* Effect.provide(Layer.build(SqlTokenStore.layer({ table })), client).pipe(
-            Effect.map(Context.get(TokenStore.TokenStore))
-          )
+          const store = yield* layerStore(client, { table })
           // every insert fails as a deadlock (MySQL) or a serialization failure (PostgreSQL) would
           if (db.dialect === "pg") {
             yield* sql.unsafe(`CREATE FUNCTION ${trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -646,10 +613,7 @@ forEachDatabase((db) => {
 
     it.scopedLive("layerFromClient and layerConfig build the same store", () =>
       Effect.gen(function*() {
-        const table = randomTable()
-        const client = yield* Layer.build(db.client())
-        const sql = Context.get(client, SqlClient.SqlClient)
-        yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table, `${table}_codes`), client)))
+        const { client, sql, table } = yield* freshTables(db)
         const fromClient = yield* Layer.build(SqlTokenStore.layerFromClient(sql, { table })).pipe(
           Effect.map(Context.get(TokenStore.TokenStore))
         )

@@ -75,6 +75,37 @@ const insertLegacy = (db: Database, table: string, row: LegacyRow) =>
 
 const hour = 60 * 60 * 1000
 const day = 24 * hour
+const now = 1_750_000_000_000
+
+/**
+ * The clock at `now`, a new client of `db`, a fresh legacy table and a fresh store (`cipher` in its
+ * context, when given), every table dropped when the scope closes; `context` holds the client and
+ * the store, as `importLegacy` needs.
+ */
+const legacyFixture = <E>(db: Database, cipher?: Layer.Layer<TokenCipher.TokenCipher, E>) =>
+  Effect.gen(function*() {
+    yield* TestClock.setTime(now)
+    const legacy = randomTable("legacy_token")
+    const table = randomTable()
+    const client = yield* Layer.build(db.client())
+    yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(legacy, table, `${table}_codes`), client)))
+    const context = yield* Layer.build(SqlTokenStore.layer({ table })).pipe(
+      Effect.provide(Layer.merge(Layer.succeedContext(client), cipher ?? Layer.empty)),
+      Effect.map(Context.merge(client))
+    )
+    yield* Effect.provide(createLegacyTable(db, legacy), client)
+    return {
+      appId: randomAppId(),
+      client,
+      context,
+      legacy,
+      table,
+      sql: Context.get(client, SqlClient.SqlClient),
+      store: Context.get(context, TokenStore.TokenStore),
+      insert: (rows: ReadonlyArray<LegacyRow>) =>
+        Effect.provide(Effect.forEach(rows, (row) => insertLegacy(db, legacy, row), { discard: true }), client)
+    }
+  })
 
 const legacyRow = (createdAt: number, overrides: Partial<LegacyRow> = {}): LegacyRow => ({
   access_token: `AT_legacy_${randomOpenId()}`,
@@ -90,21 +121,7 @@ forEachDatabase((db) => {
   describe(`SqlTokenStore.importLegacy on ${db.name}`, () => {
     it.scoped("moves wechat-oauth's tokens in, leaves newer ones alone, and a second run imports nothing", () =>
       Effect.gen(function*() {
-        const now = 1_750_000_000_000
-        yield* TestClock.setTime(now)
-        const legacy = randomTable("legacy_token")
-        const table = randomTable()
-        const client = yield* Layer.build(db.client())
-        yield* Effect.addFinalizer(() =>
-          Effect.orDie(Effect.provide(dropTables(legacy, table, `${table}_codes`), client))
-        )
-        const context = yield* Layer.build(SqlTokenStore.layer({ table })).pipe(
-          Effect.provide(client),
-          Effect.map(Context.merge(client))
-        )
-        const store = Context.get(context, TokenStore.TokenStore)
-        const appId = randomAppId()
-        yield* Effect.provide(createLegacyTable(db, legacy), client)
+        const { appId, client, context, insert, legacy, store } = yield* legacyFixture(db)
 
         const fresh = legacyRow(now - hour, { scope: "snsapi_base,snsapi_userinfo" })
         const inSeconds = legacyRow(Math.floor((now - 2 * hour) / 1000))
@@ -114,7 +131,7 @@ forEachDatabase((db) => {
         const badTime = legacyRow(0, { create_at: "yesterday-ish" })
         const noToken = legacyRow(now - hour, { access_token: "" })
         const rows = [fresh, inSeconds, replacesOlder, olderThanStore, expired, badTime, noToken]
-        for (const row of rows) yield* Effect.provide(insertLegacy(db, legacy, row), client)
+        yield* insert(rows)
 
         // the store already holds an older token for one user and a newer one for another
         yield* store.set(appId, yield* makeToken({ openid: replacesOlder.openid, obtainedAt: now - 2 * hour }))
@@ -160,21 +177,7 @@ forEachDatabase((db) => {
 
     it.scoped("a create_at in the future is taken as now, so it cannot block newer tokens; a date without offset is invalid", () =>
       Effect.gen(function*() {
-        const now = 1_750_000_000_000
-        yield* TestClock.setTime(now)
-        const legacy = randomTable("legacy_token")
-        const table = randomTable()
-        const client = yield* Layer.build(db.client())
-        yield* Effect.addFinalizer(() =>
-          Effect.orDie(Effect.provide(dropTables(legacy, table, `${table}_codes`), client))
-        )
-        const context = yield* Layer.build(SqlTokenStore.layer({ table })).pipe(
-          Effect.provide(client),
-          Effect.map(Context.merge(client))
-        )
-        const store = Context.get(context, TokenStore.TokenStore)
-        const appId = randomAppId()
-        yield* Effect.provide(createLegacyTable(db, legacy), client)
+        const { appId, context, insert, legacy, store } = yield* legacyFixture(db)
 
         // a clock 3 days ahead wrote this one
         const future = legacyRow(now + 3 * day)
@@ -183,9 +186,7 @@ forEachDatabase((db) => {
         const withoutOffset = legacyRow(0, {
           create_at: new Date(now - hour).toISOString().slice(0, 19).replace("T", " ")
         })
-        for (const row of [future, withOffset, withoutOffset]) {
-          yield* Effect.provide(insertLegacy(db, legacy, row), client)
-        }
+        yield* insert([future, withOffset, withoutOffset])
 
         const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
         assert.deepStrictEqual(result, { imported: 2, skipped: 1, newerInStore: 0, expired: 0, invalid: 1 })
@@ -209,24 +210,10 @@ forEachDatabase((db) => {
 
     it.scoped("an expires_in too large to store (1e300 seconds) is invalid, and the import goes on", () =>
       Effect.gen(function*() {
-        const now = 1_750_000_000_000
-        yield* TestClock.setTime(now)
-        const legacy = randomTable("legacy_token")
-        const table = randomTable()
-        const client = yield* Layer.build(db.client())
-        yield* Effect.addFinalizer(() =>
-          Effect.orDie(Effect.provide(dropTables(legacy, table, `${table}_codes`), client))
-        )
-        const context = yield* Layer.build(SqlTokenStore.layer({ table })).pipe(
-          Effect.provide(client),
-          Effect.map(Context.merge(client))
-        )
-        const store = Context.get(context, TokenStore.TokenStore)
-        const appId = randomAppId()
-        yield* Effect.provide(createLegacyTable(db, legacy), client)
+        const { appId, context, insert, legacy, store } = yield* legacyFixture(db)
         const huge = legacyRow(now - hour, { expires_in: "1e300" })
         const fine = legacyRow(now - hour)
-        for (const row of [huge, fine]) yield* Effect.provide(insertLegacy(db, legacy, row), client)
+        yield* insert([huge, fine])
 
         const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
         assert.deepStrictEqual(result, { imported: 1, skipped: 1, newerInStore: 0, expired: 0, invalid: 1 })
@@ -236,24 +223,10 @@ forEachDatabase((db) => {
 
     it.scoped("reads each row by core's LegacyToken rules: an expires_in of 0, 7200.5 or over 30 days is invalid", () =>
       Effect.gen(function*() {
-        const now = 1_750_000_000_000
-        yield* TestClock.setTime(now)
-        const legacy = randomTable("legacy_token")
-        const table = randomTable()
-        const client = yield* Layer.build(db.client())
-        yield* Effect.addFinalizer(() =>
-          Effect.orDie(Effect.provide(dropTables(legacy, table, `${table}_codes`), client))
-        )
-        const context = yield* Layer.build(SqlTokenStore.layer({ table })).pipe(
-          Effect.provide(client),
-          Effect.map(Context.merge(client))
-        )
-        const store = Context.get(context, TokenStore.TokenStore)
-        const appId = randomAppId()
-        yield* Effect.provide(createLegacyTable(db, legacy), client)
+        const { appId, context, insert, legacy, store } = yield* legacyFixture(db)
         const refused = ["0", "7200.5", "2592001"].map((expires_in) => legacyRow(now - hour, { expires_in }))
         const longest = legacyRow(now - hour, { expires_in: "2592000" })
-        for (const row of [...refused, longest]) yield* Effect.provide(insertLegacy(db, legacy, row), client)
+        yield* insert([...refused, longest])
 
         const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
         assert.deepStrictEqual(result, { imported: 1, skipped: 3, newerInStore: 0, expired: 0, invalid: 3 })
@@ -264,30 +237,16 @@ forEachDatabase((db) => {
 
     it.scoped("imports into an encrypted store: the new rows hold no token in clear", () =>
       Effect.gen(function*() {
-        const now = 1_750_000_000_000
-        yield* TestClock.setTime(now)
-        const legacy = randomTable("legacy_token")
-        const table = randomTable()
-        const client = yield* Layer.build(db.client())
-        const sql = Context.get(client, SqlClient.SqlClient)
-        yield* Effect.addFinalizer(() =>
-          Effect.orDie(Effect.provide(dropTables(legacy, table, `${table}_codes`), client))
-        )
         const cipher = TokenCipher.layer({ keys: [{ id: "k1", key: TokenCipher.generateKey() }] })
-        const context = yield* Layer.build(SqlTokenStore.layer({ table })).pipe(
-          Effect.provide(Layer.merge(Layer.succeedContext(client), cipher)),
-          Effect.map(Context.merge(client))
-        )
-        yield* Effect.provide(createLegacyTable(db, legacy), client)
+        const { appId, context, insert, legacy, sql, store, table } = yield* legacyFixture(db, cipher)
         const row = legacyRow(now - hour)
-        yield* Effect.provide(insertLegacy(db, legacy, row), client)
-        const appId = randomAppId()
+        yield* insert([row])
         const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
         assert.strictEqual(result.imported, 1)
         const [stored] = yield* sql<{ value: string }>`SELECT value FROM ${sql(table)}`
         assert.notInclude(stored.value, row.access_token)
         assert.notInclude(stored.value, row.refresh_token)
-        const token = Option.getOrThrow(yield* Context.get(context, TokenStore.TokenStore).get(appId, row.openid))
+        const token = Option.getOrThrow(yield* store.get(appId, row.openid))
         assert.strictEqual(Redacted.value(token.refreshToken), row.refresh_token)
       }))
 
