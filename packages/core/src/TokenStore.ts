@@ -154,7 +154,9 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
       get: (appId, openid) =>
         !areIds(appId, openid)
           ? notIds("get")
-          : Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(tokens.get(keyOf(appId, openid), now))),
+          : Effect.clockWith((clock) =>
+            Effect.succeed(Option.fromNullable(tokens.get(keyOf(appId, openid), clock.unsafeCurrentTimeMillis())))
+          ),
       set: (appId, token) =>
         typeof appId !== "string"
           ? notIds("set")

@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import type * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Context from "effect/Context"
@@ -24,8 +25,9 @@ import * as Answer from "./internal/answer.js"
 import * as Arguments from "./internal/arguments.js"
 import { ComponentConfig } from "./internal/component/config.js"
 import { decodeUserInfo } from "./internal/decodeUserInfo.js"
-import { executeWithLimits } from "./internal/httpClient.js"
+import { executeWithLimits, isVerbatimQuery, type Reader, readerOf } from "./internal/httpClient.js"
 import { tooLargeCode } from "./internal/httpClientCause.js"
+import { bodyText } from "./internal/httpClientResponse.js"
 import { retrying } from "./internal/retrying.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import type * as UserInfo from "./UserInfo.js"
@@ -388,6 +390,12 @@ const posted: ReadonlySet<WeChatError.Endpoint> = new Set([
 
 type Decode<A> = (u: unknown) => Either.Either<A, ParseResult.ParseError | string>
 
+/** What one call's answer is read with: the values to scrub from an errmsg, the openid asked about. */
+interface Call {
+  readonly secrets: ReadonlyArray<string>
+  readonly openid: string | undefined
+}
+
 /** What an endpoint call needs to know: who calls, where, with which limits. */
 interface CallerSettings {
   /** The app calling (a span attribute). */
@@ -411,6 +419,8 @@ const makeCaller = (settings: CallerSettings) =>
     const maxBytes = settings.maxResponseBytes
     const lean = Option.isSome(yield* Effect.serviceOption(WeChatHttpClient.EnforcesRequestLimits))
     const client = lean ? injected : HttpClient.withTracerDisabledWhen(injected, () => true)
+    // core's own lean client, as built: it reads the answer in the same step as the request
+    const sendAndRead = lean ? readerOf(client) : undefined
     const limits: WeChatHttpClient.RequestLimits = { timeoutMillis, maxResponseBytes: maxBytes }
     const base = settings.apiBaseUrl
     const serverAddress = new URL(base).host
@@ -424,6 +434,10 @@ const makeCaller = (settings: CallerSettings) =>
       const baseRequest = method === "POST"
         ? HttpClientRequest.post(prefix, { acceptJson: true })
         : HttpClientRequest.get(prefix, { acceptJson: true })
+      // where the lean client's reader sends it: the URL parsed once (it never holds the query)
+      const parsedPrefix = new URL(prefix)
+      const origin = parsedPrefix.origin
+      const pathname = parsedPrefix.pathname
       const endpointTag = [MetricLabel.make("endpoint", endpoint)]
       const errorTags = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
       const errorTagsOf = (tag: string) => {
@@ -448,9 +462,12 @@ const makeCaller = (settings: CallerSettings) =>
       } as const
       const malformed = (description: string) => new WeChatError.MalformedResponse({ endpoint, description })
       const tooLarge = () => malformed(`the answer is larger than ${maxBytes} bytes`)
-      const transportError = (error: unknown): WeChatError.TransportError | WeChatError.MalformedResponse => {
+      const transportError = (error: unknown): WeChatError.TransportError | WeChatError.MalformedResponse =>
         // a cleaned copy: the RequestError itself serialises the URL, query included
-        const cause = WeChatHttpClient.toTransportCause(error)
+        fromTransportCause(WeChatHttpClient.toTransportCause(error))
+      const fromTransportCause = (
+        cause: WeChatHttpClient.TransportCause
+      ): WeChatError.TransportError | WeChatError.MalformedResponse => {
         if (cause.code === tooLargeCode) return tooLarge()
         return new WeChatError.TransportError({
           endpoint,
@@ -472,39 +489,85 @@ const makeCaller = (settings: CallerSettings) =>
         // the lean client enforces the limits itself: they go with the request (see `call`)
         lean ? effect : Effect.timeoutFail(effect, { duration: settings.timeout, onTimeout: timeoutError })
       const spanName = `WeChatApi.${endpoint}`
+      /** An answer's text, read as untrusted: its errcode, its shape, the user it is about. */
       const decodeText = (
         text: string,
-        secrets: ReadonlyArray<string>
-      ): Effect.Effect<A, WeChatError.RequestFailure> => {
+        secrets: ReadonlyArray<string>,
+        openid: string | undefined
+      ): Either.Either<A, WeChatError.RequestFailure> => {
         let body: unknown
         try {
           body = JSON.parse(text)
         } catch {
-          return Effect.fail(malformed("the body is not JSON"))
+          return Either.left(malformed("the body is not JSON"))
         }
         if (typeof body !== "object" || body === null || Array.isArray(body)) {
-          return Effect.fail(malformed("the body is not a JSON object"))
+          return Either.left(malformed("the body is not a JSON object"))
         }
         const errcode = (body as { errcode?: unknown }).errcode
         if (errcode !== undefined && errcode !== 0) {
           if (typeof errcode !== "number" || !Number.isSafeInteger(errcode)) {
-            return Effect.fail(malformed("errcode is not an integer"))
+            return Either.left(malformed("errcode is not an integer"))
           }
           const errmsg = Answer.scrubErrmsg((body as { errmsg?: unknown }).errmsg, secrets)
-          return Effect.fail(WeChatError.fromErrcode(errcode, errmsg, endpoint))
+          return Either.left(WeChatError.fromErrcode(errcode, errmsg, endpoint))
         }
         const decoded = decode(body)
-        return Either.isRight(decoded)
-          ? Effect.succeed(decoded.right)
-          : Effect.fail(malformed(
+        if (Either.isLeft(decoded)) {
+          return Either.left(malformed(
             typeof decoded.left === "string" ? decoded.left : Answer.describeParseIssue(decoded.left.issue)
           ))
+        }
+        // an answer about a user must be about the user asked for
+        return openid === undefined || (decoded.right as { readonly openid?: unknown }).openid === openid
+          ? decoded as Either.Either<A, never>
+          : Either.left(malformed("the answer is for another openid"))
+      }
+      const httpStatus = (status: number) =>
+        new WeChatError.TransportError({
+          endpoint,
+          reason: "HttpStatus",
+          status,
+          description: `WeChat answered HTTP ${status}`
+        })
+      const counted = <E extends WeChatError.RequestFailure>(error: E): E => {
+        errorsTotal.unsafeUpdate(1, errorTagsOf(error._tag))
+        return error
+      }
+      // the whole answer, as the lean client hands it over: status, then the body as untrusted text
+      // (errors counted here: no step after it)
+      const reader: Reader<A, WeChatError.RequestFailure, Call> = {
+        onBody: (status, body, call) => {
+          requestsTotal.unsafeUpdate(1, endpointTag)
+          if (status < 200 || status >= 300) return Effect.fail(counted(httpStatus(status)))
+          const answer = decodeText(bodyText(body), call.secrets, call.openid)
+          return Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(counted(answer.left))
+        },
+        onTransport: (cause) => counted(fromTransportCause(cause))
       }
       return (
         query: string,
         secrets: ReadonlyArray<string>,
-        body?: unknown
+        body?: unknown,
+        openid?: string
       ): Effect.Effect<A, WeChatError.RequestFailure> => {
+        if (sendAndRead !== undefined && isVerbatimQuery(query)) {
+          // no request object: the path as sent, the JSON body as bytes
+          const posted = body === undefined ? undefined : HttpClientRequest.bodyUnsafeJson(baseRequest, body)
+          const call = sendAndRead(
+            {
+              origin,
+              path: query === "" ? pathname : `${pathname}?${query}`,
+              method,
+              headers: (posted ?? baseRequest).headers,
+              body: posted === undefined ? null : (posted.body as HttpBody.Uint8Array).body
+            },
+            limits,
+            reader,
+            { secrets, openid }
+          )
+          return spans ? Effect.withSpan(call, spanName, spanOptions) : call
+        }
         const request = body === undefined
           ? HttpClientRequest.setUrl(baseRequest, prefix + query)
           : HttpClientRequest.bodyUnsafeJson(HttpClientRequest.setUrl(baseRequest, prefix + query), body)
@@ -515,14 +578,7 @@ const makeCaller = (settings: CallerSettings) =>
           Effect.flatMap((response) => {
             requestsTotal.unsafeUpdate(1, endpointTag)
             if (response.status < 200 || response.status >= 300) {
-              const failure = Effect.fail(
-                new WeChatError.TransportError({
-                  endpoint,
-                  reason: "HttpStatus",
-                  status: response.status,
-                  description: `WeChat answered HTTP ${response.status}`
-                })
-              )
+              const failure = Effect.fail(httpStatus(response.status))
               // another client's connection goes back to its pool only once the body is read
               return lean
                 ? failure
@@ -535,11 +591,11 @@ const makeCaller = (settings: CallerSettings) =>
                 "ResponseError",
                 (error) => Effect.fail(transportError(error))
               )
-            return Effect.flatMap(text, (text) => decodeText(text, secrets))
+            return Effect.flatMap(text, (text) => decodeText(text, secrets, openid))
           })
         )
-        const counted = Effect.tapError(bounded(call), onError)
-        return spans ? Effect.withSpan(counted, spanName, spanOptions) : counted
+        const tapped = Effect.tapError(bounded(call), onError)
+        return spans ? Effect.withSpan(tapped, spanName, spanOptions) : tapped
       }
     }
   })
@@ -631,17 +687,6 @@ export const makeWith = (
     const resetCall = endpointCall("resetusersessionkey", Schema.decodeUnknownEither(ResetSessionKeyResponse))
     const enc = encodeURIComponent
     const secret = Redacted.value(config.appSecret)
-    const sameOpenid = <A extends { readonly openid: string }>(
-      endpoint: WeChatError.Endpoint,
-      openid: string
-    ) =>
-    (answer: A): Effect.Effect<A, WeChatError.MalformedResponse> =>
-      answer.openid === openid
-        ? Effect.succeed(answer)
-        : Effect.fail(
-          new WeChatError.MalformedResponse({ endpoint, description: "the answer is for another openid" })
-        )
-
     const sessionQuery = (appToken: unknown, openid: unknown, sessionKey: unknown) => {
       const token = redactedText(appToken)
       if (token === undefined) return invalidArgument("appToken", "must be a Redacted string")
@@ -687,7 +732,7 @@ export const makeWith = (
           const built = sessionQuery(appToken, openid, sessionKey)
           return Effect.isEffect(built)
             ? built
-            : Effect.flatMap(resetCall(built.query, built.secrets), sameOpenid("resetusersessionkey", openid))
+            : resetCall(built.query, built.secrets, undefined, openid)
         }),
       accessToken: (code) =>
         Effect.suspend(() =>
@@ -712,12 +757,11 @@ export const makeWith = (
           const value = redactedText(accessToken)
           if (value === undefined) return invalidArgument("accessToken", "must be a Redacted string")
           return checkString("openid", openid, 128) ?? checkLang(lang) ??
-            Effect.flatMap(
-              userInfoCall(
-                `access_token=${enc(value)}&openid=${enc(openid)}&lang=${enc(lang)}`,
-                [value]
-              ),
-              sameOpenid("userinfo", openid)
+            userInfoCall(
+              `access_token=${enc(value)}&openid=${enc(openid)}&lang=${enc(lang)}`,
+              [value],
+              undefined,
+              openid
             )
         }),
       auth: (accessToken, openid) =>

@@ -25,7 +25,7 @@ import type { Endpoints } from "./internal/oauth/endpoints.js"
 import * as Exchange from "./internal/oauth/exchange.js"
 import * as Refresh from "./internal/oauth/refresh.js"
 import * as User from "./internal/oauth/userInfo.js"
-import { withSpanWhenTraced } from "./internal/span.js"
+import { withClockTraced } from "./internal/span.js"
 import type * as OAuthToken from "./OAuthToken.js"
 import * as RefreshLock from "./RefreshLock.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -290,14 +290,16 @@ const buildWith = ({ api, componentAppId, config, policy }: {
         ),
       refresh: (openid) => withOpenid(openid, refresh.refresh),
       getUser: (openid, options) =>
-        withOpenid(openid, (openid) => withLang(options, (lang) => user.getUser(openid, lang))).pipe(
-          withSpanWhenTraced("WeChatOAuth.getUser", getUserSpan)
-        ),
+        withOpenid(openid, (openid) =>
+          withLang(options, (lang) =>
+            withClockTraced("WeChatOAuth.getUser", getUserSpan, (clock) =>
+              user.getUser(openid, lang, clock)))),
       getUserByCode: (code, options) =>
         withLang(options, (lang) =>
           Effect.flatMap(
             exchange.exchangeCode(code, options),
-            (token) => user.userInfoRecovering(token, lang)
+            (token) =>
+              user.userInfoRecovering(token, lang)
           )).pipe(Effect.withSpan("WeChatOAuth.getUserByCode", spanOptions)),
       verifyAccessToken: (openid) =>
         withOpenid(openid, user.verifyAccessToken).pipe(

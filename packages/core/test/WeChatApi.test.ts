@@ -397,4 +397,142 @@ describe("WeChatApi", () => {
         assert.deepStrictEqual(seen.urls, [])
       }))
   })
+
+  describe("the lean client reads the answer in the same step as the request", () => {
+    interface Received {
+      readonly method: string
+      readonly url: string
+      readonly accept: string | undefined
+      readonly contentType: string | undefined
+      readonly body: string
+    }
+    /** A WeChat on a socket: answers by path, records every request, and whether one was abandoned. */
+    const recordingServer = (answer: (url: string) => { readonly status: number; readonly body: string } | "hang") =>
+      Effect.acquireRelease(
+        Effect.async<{ server: Http.Server; received: Array<Received>; abandoned: Array<string> }>((resume) => {
+          const received: Array<Received> = []
+          const abandoned: Array<string> = []
+          const server = Http.createServer((request, response) => {
+            let body = ""
+            request.on("data", (chunk: Buffer) => body += chunk.toString("utf8"))
+            request.on("end", () => {
+              const url = request.url ?? ""
+              received.push({
+                method: request.method ?? "",
+                url,
+                accept: request.headers.accept,
+                contentType: request.headers["content-type"],
+                body
+              })
+              const reply = answer(url)
+              if (reply === "hang") {
+                response.on("close", () => abandoned.push(url))
+                return
+              }
+              response.writeHead(reply.status, { "content-type": "application/json" })
+              response.end(reply.body)
+            })
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, received, abandoned })))
+        }),
+        ({ server }) =>
+          Effect.sync(() => server.closeAllConnections()).pipe(Effect.zipRight(Effect.sync(() => server.close())))
+      )
+    const profile = (openid: string) =>
+      `{"openid":"${openid}","nickname":"n","sex":1,"province":"","city":"","country":"","headimgurl":"","privilege":[]}`
+    const answers = (url: string) => {
+      if (url.startsWith("/sns/userinfo")) {
+        if (url.includes("openid=o-other")) return { status: 200, body: profile("o-someone-else") }
+        if (url.includes("openid=o-busy")) return { status: 503, body: "busy" }
+        if (url.includes("openid=o-stale")) {
+          return { status: 200, body: `{"errcode":40001,"errmsg":"invalid credential, access_token ${accessToken}"}` }
+        }
+        if (url.includes("openid=o-hang")) return "hang" as const
+        return { status: 200, body: profile("o1") }
+      }
+      if (url.startsWith("/cgi-bin/stable_token")) {
+        return { status: 200, body: `{"access_token":"AT","expires_in":7200}` }
+      }
+      return { status: 404, body: "" }
+    }
+    const bothClients = [
+      ["lean WeChatHttpClient (one step)", WeChatHttpClient.layer()],
+      ["stock NodeHttpClient (request, then response)", NodeHttpClient.layerUndici]
+    ] as const
+
+    it.scoped("the same requests, answers and typed errors as through a response, for GET and POST", () =>
+      Effect.gen(function*() {
+        const { received, server } = yield* recordingServer(answers)
+        const port = (server.address() as Net.AddressInfo).port
+        const outcomes: Array<
+          { readonly received: ReadonlyArray<Received>; readonly results: ReadonlyArray<unknown> }
+        > = []
+        for (const [, client] of bothClients) {
+          received.length = 0
+          // built in the test's scope: the lean client's connections live as long as the test
+          const context = yield* Layer.build(
+            Layer.merge(client, configLayer({ apiBaseUrl: `http://127.0.0.1:${port}` }))
+          )
+          const endpoints = yield* Effect.provide(WeChatApi.make, context)
+          const token = Redacted.make(accessToken)
+          const tag = (error: WeChatError.RequestFailure) =>
+            error._tag === "TransportError"
+              ? `${error._tag} ${error.reason} ${error.status}`
+              : `${error._tag} ${error.message}`
+          const results = [
+            yield* endpoints.userInfo(token, "o1"),
+            tag(yield* failureOf(endpoints.userInfo(token, "o-other"))),
+            tag(yield* failureOf(endpoints.userInfo(token, "o-busy"))),
+            tag(yield* failureOf(endpoints.userInfo(token, "o-stale"))),
+            // a value the URL parser rewrites (an apostrophe): sent as the parser writes it
+            tag(yield* failureOf(endpoints.userInfo(Redacted.make("it's"), "o-stale"))),
+            (yield* endpoints.stableToken()).expires_in
+          ]
+          outcomes.push({ received: [...received], results })
+        }
+        const [lean, stock] = outcomes
+        assert.deepStrictEqual(lean.results, stock.results)
+        assert.deepStrictEqual(lean.received, stock.received)
+        assert.strictEqual((lean.results[0] as { readonly openid: string }).openid, "o1")
+        assert.include(lean.results[1] as string, "another openid")
+        assert.strictEqual(lean.results[2], "TransportError HttpStatus 503")
+        assert.match(lean.results[3] as string, /^InvalidCredential /)
+        assert.notInclude(lean.results[3] as string, accessToken)
+        assert.include(lean.received[4].url, "access_token=it%27s&")
+        assert.deepStrictEqual(
+          [lean.received[5].method, lean.received[5].contentType, JSON.parse(lean.received[5].body).grant_type],
+          ["POST", "application/json", "client_credential"]
+        )
+        assert.strictEqual(lean.received[0].accept, "application/json")
+      }))
+
+    it.live("interrupting a call in flight abandons its request; a deadline ends it as a Timeout", () =>
+      Effect.gen(function*() {
+        const { abandoned, server } = yield* recordingServer(answers)
+        const port = (server.address() as Net.AddressInfo).port
+        const context = yield* Layer.build(Layer.merge(
+          WeChatHttpClient.layer(),
+          WeChatConfig.layer({
+            appId: "wx0123456789abcdef",
+            appSecret: Redacted.make(secret),
+            apiBaseUrl: `http://127.0.0.1:${port}`,
+            timeout: "400 millis"
+          })
+        ))
+        const endpoints = yield* Effect.provide(WeChatApi.make, context)
+        const fiber = yield* Effect.fork(endpoints.userInfo(Redacted.make(accessToken), "o-hang"))
+        yield* Effect.sleep("100 millis")
+        yield* Effect.fiberIdWith((id) => fiber.interruptAsFork(id))
+        const exit = yield* fiber.await
+        assert.isTrue(exit._tag === "Failure")
+        // the server sees the request dropped at once, long before the deadline
+        yield* Effect.sleep("100 millis")
+        assert.strictEqual(abandoned.length, 1)
+        const error = yield* failureOf(endpoints.userInfo(Redacted.make(accessToken), "o-hang"))
+        assert.deepStrictEqual(
+          [error._tag, (error as WeChatError.TransportError).reason],
+          ["TransportError", "Timeout"]
+        )
+      }).pipe(Effect.scoped))
+  })
 })

@@ -41,7 +41,7 @@ interface Base {
   readonly path: string
 }
 
-interface Target extends Base {
+interface Parsed extends Base {
   readonly search: string
 }
 
@@ -70,7 +70,15 @@ const baseOf = (url: string): Base | undefined => {
 // A query that the URL parser would leave as it is: printable ASCII but for " # ' < >.
 const verbatimQuery = /^[\x21\x24-\x26\x28-\x3b\x3d\x3f-\x7e]*$/
 
-const targetOf = (url: string): Target | undefined => {
+/**
+ * Whether `query` would be sent as it is through a URL (the URL parser leaves it unchanged), so a
+ * caller may put it in a {@link Target}'s path itself.
+ *
+ * @internal
+ */
+export const isVerbatimQuery = (query: string): boolean => verbatimQuery.test(query)
+
+const targetOf = (url: string): Parsed | undefined => {
   const hash = url.indexOf("#")
   let query = url.indexOf("?")
   if (hash !== -1 && query > hash) query = -1
@@ -110,7 +118,7 @@ export const encodeFormComponent = (s: string): string => {
   }
 }
 
-const pathOf = (base: Target, params: UrlParams.UrlParams): string => {
+const pathOf = (base: Parsed, params: UrlParams.UrlParams): string => {
   let path = base.path + base.search
   let separator = base.search === "" ? "?" : "&"
   for (let i = 0; i < params.length; i++) {
@@ -154,7 +162,38 @@ export const transportError = (
 const emptyBody = new Uint8Array(0)
 const emptyHeaders: IncomingHttpHeaders = {}
 
-type Resume = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>) => void
+// the fiber waiting on an exchange: resumed once, with the response, the reader's answer or an error
+type Resume = (effect: Effect.Effect<any, any>) => void
+
+/**
+ * What a caller that reads every answer the same way hands the lean client instead of asking for a
+ * response: the exchange resumes the waiting fiber with `onBody`'s effect once the body is in (no
+ * response object, no further step), or with `onTransport`'s error. Built once per endpoint; the
+ * per-call `context` (e.g. the values to scrub from an errmsg) goes with the request.
+ *
+ * @internal
+ */
+export interface Reader<A, E, C> {
+  /** The whole answer. Must not throw. */
+  readonly onBody: (status: number, body: Uint8Array, context: C) => Effect.Effect<A, E>
+  /** The request failed before a whole answer came (connection, deadline, size cap). */
+  readonly onTransport: (cause: TransportCause) => E
+}
+
+/**
+ * A request as a reader's caller sends it: already split into origin and path (with its query), so
+ * nothing is parsed per call.
+ *
+ * @internal
+ */
+export interface Target {
+  readonly origin: string
+  /** The path and query, as sent. */
+  readonly path: string
+  readonly method: HttpClientRequest.HttpClientRequest["method"]
+  readonly headers: Record<string, string>
+  readonly body: Uint8Array | null
+}
 
 /**
  * An undici dispatch handler that collects the whole body and resumes the waiting fiber once: with
@@ -167,8 +206,11 @@ type Resume = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, Http
  * every young-generation collection, with it.
  */
 class Exchange implements Dispatcher.DispatchHandler {
+  /** The request of an `HttpClient` call; `null` for a reader's (which gets a cause, not a RequestError). */
   request: HttpClientRequest.HttpClientRequest | null
   resume: Resume | null
+  reader: Reader<unknown, unknown, unknown> | null = null
+  context: unknown = undefined
   controller: Dispatcher.DispatchController | null = null
   phase: Phase = "connect"
   status = 0
@@ -180,7 +222,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   timer: ReturnType<typeof setTimeout> | undefined = undefined
 
   constructor(
-    request: HttpClientRequest.HttpClientRequest,
+    request: HttpClientRequest.HttpClientRequest | null,
     resume: Resume | null,
     readonly timeoutMillis: number,
     readonly maxResponseBytes: number
@@ -220,11 +262,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     if (this.done) return
     const body = this.chunks !== undefined ? Buffer.concat(this.chunks) : this.chunk ?? emptyBody
-    const request = this.request!
+    const request = this.request
     const resume = this.resume!
     const headers = this.headers
+    const reader = this.reader
+    const context = this.context
     this.settle()
-    resume(Effect.succeed(new LeanResponse(request, this.status, headers, body)))
+    resume(
+      reader !== null
+        ? reader.onBody(this.status, body, context)
+        : Effect.succeed(new LeanResponse(request!, this.status, headers, body))
+    )
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
@@ -237,12 +285,13 @@ class Exchange implements Dispatcher.DispatchHandler {
    * set before: undici may report the abort back to this handler at once).
    */
   fail(cause: TransportCause, abortReason: string | undefined): void {
-    const request = this.request!
+    const request = this.request
     const resume = this.resume!
     const controller = this.controller
+    const reader = this.reader
     this.settle()
     if (abortReason !== undefined && controller !== null) controller.abort(new Error(abortReason))
-    resume(Effect.fail(transportError(request, cause)))
+    resume(Effect.fail(reader !== null ? reader.onTransport(cause) : transportError(request!, cause)))
   }
 
   /** Marks the exchange done and drops every reference it held. */
@@ -251,6 +300,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.request = null
     this.resume = null
     this.controller = null
+    this.reader = null
+    this.context = undefined
     this.headers = emptyHeaders
     this.chunk = this.chunks = undefined
     if (this.timer !== undefined) {
@@ -282,40 +333,42 @@ class Exchange implements Dispatcher.DispatchHandler {
 const expire = (exchange: Exchange) => exchange.expire()
 
 const invalidUrl = (request: HttpClientRequest.HttpClientRequest) =>
-  Effect.fail(
-    new HttpClientError.RequestError({
-      request: redactRequest(request),
-      reason: "InvalidUrl",
-      description: "not an absolute http(s) URL"
-    })
-  )
+  new HttpClientError.RequestError({
+    request: redactRequest(request),
+    reason: "InvalidUrl",
+    description: "not an absolute http(s) URL"
+  })
 
 const unsupportedBody = (request: HttpClientRequest.HttpClientRequest, kind: string) =>
-  Effect.fail(
-    new HttpClientError.RequestError({
-      request: redactRequest(request),
-      reason: "Encode",
-      description: `a ${kind} body is not supported: send bytes, text or JSON`
-    })
-  )
+  new HttpClientError.RequestError({
+    request: redactRequest(request),
+    reason: "Encode",
+    description: `a ${kind} body is not supported: send bytes, text or JSON`
+  })
 
 const makeSend = (
   dispatcher: Dispatcher,
   defaults: { readonly timeoutMillis: number; readonly maxResponseBytes: number }
 ) => {
-  const start = (handler: Exchange, origin: string, path: string, body: DispatchBody) => {
+  const start = (
+    handler: Exchange,
+    origin: string,
+    path: string,
+    method: string,
+    headers: Record<string, string>,
+    body: DispatchBody
+  ) => {
     const timeoutMillis = handler.timeoutMillis
     const finite = Number.isFinite(timeoutMillis)
     if (finite) handler.timer = setTimeout(expire, timeoutMillis, handler)
     // undici's own timers are per phase, idle-based and coarse (about 0.5 s granularity above 1 s):
     // a backstop past the deadline, never the deadline itself.
     const backstop = finite ? timeoutMillis + 1000 : null
-    const request = handler.request!
     dispatcher.dispatch({
       origin,
       path,
-      method: request.method,
-      headers: request.headers,
+      method,
+      headers,
       body,
       headersTimeout: backstop,
       bodyTimeout: backstop
@@ -326,13 +379,17 @@ const makeSend = (
   // settled already and `interrupt` does nothing. Not `Effect.async` with a canceler: its
   // `onInterrupt` keeps more per-call objects alive while the request waits, enough for V8 to
   // start allocating them straight into the old generation (several KB promoted per call).
-  const exchange = (
-    request: HttpClientRequest.HttpClientRequest,
+  const exchange = <A, E>(
+    request: HttpClientRequest.HttpClientRequest | null,
     origin: string,
     path: string,
+    method: string,
+    headers: Record<string, string>,
     body: DispatchBody,
-    limits: RequestLimits
-  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
+    limits: RequestLimits,
+    reader: Reader<A, E, unknown> | null,
+    context: unknown
+  ): Effect.Effect<A, E> =>
     Effect.uninterruptibleMask((restore) => {
       const handler = new Exchange(
         request,
@@ -340,10 +397,12 @@ const makeSend = (
         limits.timeoutMillis ?? defaults.timeoutMillis,
         limits.maxResponseBytes ?? defaults.maxResponseBytes
       )
+      handler.reader = reader as Reader<unknown, unknown, unknown> | null
+      handler.context = context
       return Effect.catchAllCause(
-        restore(Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
+        restore(Effect.async<A, E>((resume) => {
           handler.resume = resume
-          start(handler, origin, path, body)
+          start(handler, origin, path, method, headers, body)
         })),
         (cause) => {
           handler.interrupt()
@@ -351,21 +410,50 @@ const makeSend = (
         }
       )
     })
-  return (
+  const send = (
     request: HttpClientRequest.HttpClientRequest,
     limits: RequestLimits | undefined
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
     const base = targetOf(request.url)
-    if (base === undefined) return invalidUrl(request)
+    if (base === undefined) return Effect.fail(invalidUrl(request))
     const body = request.body
-    if (body._tag === "Stream" || body._tag === "FormData") return unsupportedBody(request, body._tag)
+    if (body._tag === "Stream" || body._tag === "FormData") return Effect.fail(unsupportedBody(request, body._tag))
     const path = pathOf(base, request.urlParams)
+    const sent = bodyOf(body)
     return limits !== undefined
-      ? exchange(request, base.origin, path, bodyOf(body), limits)
+      ? exchange(request, base.origin, path, request.method, request.headers, sent, limits, null, undefined)
       : Effect.withFiberRuntime((fiber) =>
-        exchange(request, base.origin, path, bodyOf(body), fiber.getFiberRef(currentRequestLimits))
+        exchange(
+          request,
+          base.origin,
+          path,
+          request.method,
+          request.headers,
+          sent,
+          fiber.getFiberRef(currentRequestLimits),
+          null,
+          undefined
+        )
       )
   }
+  const sendAndRead = <A, E, C>(
+    target: Target,
+    limits: RequestLimits,
+    reader: Reader<A, E, C>,
+    context: C
+  ): Effect.Effect<A, E> =>
+    exchange(
+      null,
+      target.origin,
+      target.path,
+      target.method,
+      target.headers,
+      target.body,
+      limits,
+      reader as Reader<A, E, unknown>,
+      context
+    )
+  return { send, sendAndRead }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,7 +471,8 @@ export const makeClient = (
   timeoutMillis: number,
   maxResponseBytes: number = Number.POSITIVE_INFINITY
 ): HttpClient.HttpClient => {
-  const send = makeSend(dispatcher, { timeoutMillis, maxResponseBytes })
+  const sender = makeSend(dispatcher, { timeoutMillis, maxResponseBytes })
+  const send = sender.send
   const sendInFiber = (request: HttpClientRequest.HttpClientRequest) => send(request, undefined)
   // `makeWith` (not `make`): no platform span (it would record the query, where WeChat puts the
   // secret and tokens), no AbortController: the dispatch handler aborts the request itself
@@ -396,7 +485,7 @@ export const makeClient = (
     Effect.succeed
   ) as HttpClient.HttpClient
   // only this very client has it: a client derived from it (`mapRequest`...) is a new object
-  Object.defineProperty(client, sendWithLimits, { value: send })
+  Object.defineProperty(client, sendWithLimits, { value: sender })
   return client
 }
 
@@ -414,10 +503,37 @@ export const executeWithLimits = (
   request: HttpClientRequest.HttpClientRequest,
   limits: RequestLimits
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
-  const send = (client as { readonly [sendWithLimits]?: ReturnType<typeof makeSend> })[sendWithLimits]
-  return send !== undefined
-    ? send(request, limits)
+  const sender = senderOf(client)
+  return sender !== undefined
+    ? sender.send(request, limits)
     : Effect.locally(client.execute(request), currentRequestLimits, limits)
+}
+
+/**
+ * Sends `target` with `limits`; resumes with `reader`'s answer (see {@link readerOf}).
+ *
+ * @internal
+ */
+export type SendAndRead = <A, E, C>(
+  target: Target,
+  limits: RequestLimits,
+  reader: Reader<A, E, C>,
+  context: C
+) => Effect.Effect<A, E>
+
+const senderOf = (client: HttpClient.HttpClient) =>
+  (client as { readonly [sendWithLimits]?: ReturnType<typeof makeSend> })[sendWithLimits]
+
+/**
+ * When `client` is a lean client as built (not derived from one): a function that sends a target
+ * with `limits` and resumes with what `reader` makes of the whole answer, in one step (no request
+ * nor response object, no `flatMap`s after it). `undefined` for any other client.
+ *
+ * @internal
+ */
+export const readerOf = (client: HttpClient.HttpClient): SendAndRead | undefined => {
+  const sender = senderOf(client)
+  return sender === undefined ? undefined : sender.sendAndRead
 }
 
 /**

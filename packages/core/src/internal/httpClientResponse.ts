@@ -17,6 +17,16 @@ export type IncomingHttpHeaders = Record<string, string | Array<string> | undefi
 const none = Option.none<string>()
 
 /**
+ * A body as UTF-8 text, a leading byte order mark removed (as `Response.text()` does).
+ *
+ * @internal
+ */
+export const bodyText = (body: Uint8Array): string => {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8")
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+}
+
+/**
  * A response whose body was read in full before it was handed out: every accessor answers from
  * memory, the decoded text is cached, and nothing refers to the socket any more.
  *
@@ -74,12 +84,7 @@ export class LeanResponse extends Inspectable.Class implements HttpClientRespons
 
   /** The body as UTF-8 text, a leading byte order mark removed (as `Response.text()` does). */
   private decodedText(): string {
-    if (this.#text === undefined) {
-      const body = this.#body
-      const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8")
-      this.#text = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
-    }
-    return this.#text
+    return this.#text ??= bodyText(this.#body)
   }
 
   get text(): Effect.Effect<string, HttpClientError.ResponseError> {

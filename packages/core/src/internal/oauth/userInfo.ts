@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -41,20 +42,23 @@ export const make = ({ api, appId, policy, refreshAfter, store, tokenNotFound }:
           api.userInfo(fresh.accessToken, fresh.openid, lang))
     )
 
-  const getUser = (openid: string, lang: UserInfo.Lang): Effect.Effect<UserInfo.UserInfo, RefreshError> =>
+  /** With the calling fiber's `clock` (the caller has it at hand: one step less per call). */
+  const getUser = (
+    openid: string,
+    lang: UserInfo.Lang,
+    clock: Clock.Clock
+  ): Effect.Effect<UserInfo.UserInfo, RefreshError> =>
     Effect.flatMap(store.get(appId, openid), (stored): Effect.Effect<UserInfo.UserInfo, RefreshError> => {
       if (Option.isNone(stored)) return Effect.fail(tokenNotFound(openid))
       const token = stored.value
-      return Effect.clockWith((clock) => {
-        const now = clock.unsafeCurrentTimeMillis()
-        if (token.isFresh(now, skewMillis)) return userInfoRecovering(token, lang)
-        const refreshed = refreshAfter(openid, token.obtainedAt)
-        // within the skew the stored token still works: a busy WeChat does not fail the call
-        const usable = token.isFresh(now)
-          ? Effect.catchIf(refreshed, WeChatError.isRetryable, () => Effect.succeed(token))
-          : refreshed
-        return Effect.flatMap(usable, (fresh) => api.userInfo(fresh.accessToken, fresh.openid, lang))
-      })
+      const now = clock.unsafeCurrentTimeMillis()
+      if (token.isFresh(now, skewMillis)) return userInfoRecovering(token, lang)
+      const refreshed = refreshAfter(openid, token.obtainedAt)
+      // within the skew the stored token still works: a busy WeChat does not fail the call
+      const usable = token.isFresh(now)
+        ? Effect.catchIf(refreshed, WeChatError.isRetryable, () => Effect.succeed(token))
+        : refreshed
+      return Effect.flatMap(usable, (fresh) => api.userInfo(fresh.accessToken, fresh.openid, lang))
     })
 
   /** False only when WeChat says the token is invalid (the refreshable kind); a busy WeChat is an error. */
