@@ -18,63 +18,22 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ChildProcess from "node:child_process"
-import * as Path from "node:path"
-import * as Url from "node:url"
 import { cleanup, describeRedis, makeAdmin, randomPrefix, redisUrl } from "./utils.js"
+import { buildForWorkers, spawnWorker } from "./workers.js"
 
 const workers = 4
-const here = Path.dirname(Url.fileURLToPath(import.meta.url))
-const repository = Path.resolve(here, "../../..")
-const workerScript = Path.join(here, "fixtures", "worker.mjs")
 
 type Report =
   | { readonly type: "ready" }
   | { readonly type: "done"; readonly ok: true; readonly nickname: string }
   | { readonly type: "done"; readonly ok: false; readonly error: string; readonly message?: string }
 
-/** A worker process, killed with the scope if it is still running. */
-const spawnWorker = (env: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const child = ChildProcess.fork(workerScript, [], {
-        cwd: repository,
-        env: { ...process.env, ...env },
-        execArgv: [],
-        stdio: ["ignore", "pipe", "pipe", "ipc"]
-      })
-      let output = ""
-      child.stdout!.on("data", (data) => (output += data))
-      child.stderr!.on("data", (data) => (output += data))
-      const report = (type: Report["type"]) =>
-        new Promise<Report>((resolve, reject) => {
-          const onMessage = (message: Report) => {
-            if (message.type !== type) return
-            child.off("exit", onExit)
-            resolve(message)
-          }
-          const onExit = (code: number | null) =>
-            reject(new Error(`a worker exited (code ${code}) before "${type}":\n${output}`))
-          child.on("message", onMessage)
-          child.once("exit", onExit)
-        })
-      return { child, ready: report("ready"), done: report("done") }
-    }),
-    ({ child }) => Effect.sync(() => child.exitCode === null && child.kill())
-  )
-
 describeRedis("4 worker processes, one expired token", () => {
   const prefix = randomPrefix()
   const admin = makeAdmin()
 
-  beforeAll(() => {
-    // the workers import @wxauth/core and @wxauth/store-redis from dist: build them (incremental)
-    ChildProcess.execFileSync("npx", ["tsc", "-b", "packages/store-redis/tsconfig.src.json"], {
-      cwd: repository,
-      stdio: "pipe",
-      timeout: 170_000
-    })
-  }, 180_000)
+  // the workers import @wxauth/core and @wxauth/store-redis from dist: build them (incremental)
+  beforeAll(buildForWorkers, 180_000)
 
   afterAll(async () => {
     await cleanup(admin, prefix)
@@ -118,7 +77,7 @@ describeRedis("4 worker processes, one expired token", () => {
       const processes = yield* Effect.forEach(
         Array.from({ length: workers }, () => 0),
         () =>
-          spawnWorker({
+          spawnWorker<Report>("worker.mjs", {
             REDIS_URL: redisUrl,
             WXAUTH_KEY_PREFIX: prefix,
             SANDBOX_URL: url,

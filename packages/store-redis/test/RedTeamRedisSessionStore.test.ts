@@ -10,8 +10,7 @@ import { afterAll, assert, it } from "@effect/vitest"
 import { defectOf, exoticArguments, lookAlikeUsers, sessionStoreAttackSuite } from "@wxauth/core/testing"
 import { RedisSessionStore } from "@wxauth/store-redis"
 import * as Effect from "effect/Effect"
-import { Redis } from "ioredis"
-import { cleanup, describeRedis, makeAdmin, randomPrefix, redisUrl } from "./utils.js"
+import { cleanup, describeRedis, makeAdmin, quietClient, randomPrefix, redisUrl } from "./utils.js"
 
 describeRedis("red team: RedisSessionStore", () => {
   const prefix = randomPrefix()
@@ -48,10 +47,7 @@ describeRedis("red team: RedisSessionStore", () => {
 
   it.scoped("exotic options to make: never a throw or a defect", () =>
     Effect.gen(function*() {
-      const idle = yield* Effect.acquireRelease(
-        Effect.sync(() => new Redis(redisUrl, { lazyConnect: true })),
-        (client) => Effect.sync(() => client.disconnect())
-      )
+      const idle = yield* quietClient(redisUrl, { lazyConnect: true })
       const defects: Array<string> = []
       for (const [label, value] of [...exoticArguments(), ["NUL", "\u0000"], ["lone surrogate", "\uD800"]] as const) {
         const defect = yield* defectOf(() => RedisSessionStore.make(idle, value as never))

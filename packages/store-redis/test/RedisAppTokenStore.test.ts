@@ -10,15 +10,25 @@ import { RedisAppTokenStore, RedisRefreshLock } from "@wxauth/store-redis"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
-import { Redis } from "ioredis"
 import * as Util from "node:util"
-import { blackhole, cleanup, describeRedis, keysUnder, makeAdmin, randomPrefix, redisUrl, refusedUrl } from "./utils.js"
+import {
+  blackhole,
+  cleanup,
+  describeRedis,
+  keysUnder,
+  layerFailure,
+  makeAdmin,
+  quietClient,
+  randomPrefix,
+  redisCall,
+  redisUrl,
+  refusedUrl,
+  serviceOf
+} from "./utils.js"
 
 const hour = 60 * 60 * 1000
 
@@ -44,15 +54,8 @@ describeRedis("RedisAppTokenStore", () => {
     RedisAppTokenStore.layer({ url: redisUrl, keyPrefix: cipherPrefix }).pipe(Layer.provide(cipherLayer))
   )
 
-  const openStore = (
-    options?: RedisAppTokenStore.Options
-  ): Effect.Effect<AppTokenStore.AppTokenStoreShape, WeChatError.TokenStoreError, Scope.Scope> =>
-    Effect.map(
-      Layer.build(RedisAppTokenStore.layer({ url: redisUrl, keyPrefix: prefix, ...options })),
-      Context.get(AppTokenStore.AppTokenStore)
-    )
-
-  const redisCall = <A>(f: () => Promise<A>) => Effect.promise(f)
+  const openStore = (options?: RedisAppTokenStore.Options) =>
+    serviceOf(AppTokenStore.AppTokenStore, RedisAppTokenStore.layer({ url: redisUrl, keyPrefix: prefix, ...options }))
 
   it.scoped("a token is one hash under the app's hash tag, the lock's, expiring with the token", () =>
     Effect.gen(function*() {
@@ -172,12 +175,7 @@ describeRedis("RedisAppTokenStore", () => {
 
   it.live("a Redis that is down fails the layer with a TokenStoreError within the timeout", () =>
     Effect.gen(function*() {
-      const result = yield* Layer.build(RedisAppTokenStore.layer({ url: refusedUrl })).pipe(
-        Effect.scoped,
-        Effect.either,
-        Effect.timeout("20 seconds")
-      )
-      const error = Either.getLeft(result).pipe(Option.getOrThrow)
+      const error = yield* layerFailure(RedisAppTokenStore.layer({ url: refusedUrl }))
       assert.instanceOf(error, WeChatError.TokenStoreError)
       assert.strictEqual(error.operation, "connect")
     }))
@@ -185,14 +183,7 @@ describeRedis("RedisAppTokenStore", () => {
   it.scopedLive("on a caller's client to a Redis that never answers, get and set fail in bounded time", () =>
     Effect.gen(function*() {
       const { url } = yield* blackhole
-      const client = yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const client = new Redis(url)
-          client.on("error", () => {})
-          return client
-        }),
-        (client) => Effect.sync(() => client.disconnect())
-      )
+      const client = yield* quietClient(url)
       const store = yield* RedisAppTokenStore.make(client, { commandTimeout: "300 millis" })
       const appId = randomAppId()
       const token = yield* makeAppToken()

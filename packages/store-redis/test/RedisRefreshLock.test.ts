@@ -7,19 +7,25 @@ import { afterAll, assert, it } from "@effect/vitest"
 import { RefreshLock, WeChatError } from "@wxauth/core"
 import { randomAppId, randomOpenId } from "@wxauth/core/testing"
 import { RedisRefreshLock, RedisTokenStore } from "@wxauth/store-redis"
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
-import { Redis } from "ioredis"
 import * as Util from "node:util"
-import { cleanup, describeRedis, keysUnder, makeAdmin, randomPrefix, redisUrl, refusedUrl } from "./utils.js"
+import {
+  cleanup,
+  describeRedis,
+  keysUnder,
+  layerFailure,
+  makeAdmin,
+  quietClient,
+  randomPrefix,
+  redisUrl,
+  refusedUrl,
+  serviceOf
+} from "./utils.js"
 
 describeRedis("RedisRefreshLock", () => {
   const prefix = randomPrefix()
@@ -30,13 +36,8 @@ describeRedis("RedisRefreshLock", () => {
   })
 
   /** A lock on a connection of its own, for the scope. */
-  const openLock = (
-    options?: RedisRefreshLock.Options
-  ): Effect.Effect<RefreshLock.RefreshLockShape, WeChatError.TokenStoreError, Scope.Scope> =>
-    Effect.map(
-      Layer.build(RedisRefreshLock.layer({ url: redisUrl, keyPrefix: prefix, ...options })),
-      Context.get(RefreshLock.RefreshLock)
-    )
+  const openLock = (options?: RedisRefreshLock.Options) =>
+    serviceOf(RefreshLock.RefreshLock, RedisRefreshLock.layer({ url: redisUrl, keyPrefix: prefix, ...options }))
 
   const userKey = () => `${randomAppId()}:${randomOpenId()}`
   const exists = (key: string) => Effect.promise(() => admin.exists(RedisRefreshLock.lockKey(key, prefix)))
@@ -273,21 +274,10 @@ describeRedis("RedisRefreshLock", () => {
 
   it.scopedLive("with Redis down, the layer fails with TokenStoreError and a caller's client's lock fails fast", () =>
     Effect.gen(function*() {
-      const built = yield* Layer.build(RedisRefreshLock.layer({ url: refusedUrl })).pipe(
-        Effect.scoped,
-        Effect.either,
-        Effect.timeout("20 seconds")
-      )
-      assert.strictEqual(Either.getLeft(built).pipe(Option.getOrThrow)._tag, "TokenStoreError")
+      const built = yield* layerFailure(RedisRefreshLock.layer({ url: refusedUrl }))
+      assert.strictEqual(built._tag, "TokenStoreError")
 
-      const client = yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const client = new Redis(refusedUrl, { lazyConnect: true })
-          client.on("error", () => {})
-          return client
-        }),
-        (client) => Effect.sync(() => client.disconnect())
-      )
+      const client = yield* quietClient(refusedUrl, { lazyConnect: true })
       const lock = yield* RedisRefreshLock.make(client, { commandTimeout: "300 millis" })
       let ran = false
       const error = yield* Effect.flip(lock.withLock(userKey(), Effect.sync(() => (ran = true)))).pipe(

@@ -4,21 +4,29 @@
  * that is down or never answers.
  */
 import { afterAll, assert, it } from "@effect/vitest"
-import type { WeChatError } from "@wxauth/core"
 import { SessionKeyStore, TokenCipher } from "@wxauth/core"
 import { randomAppId, randomOpenId, randomSessionKey, sessionKeyStoreSuite } from "@wxauth/core/testing"
 import { RedisSessionKeyStore, RedisTokenStore } from "@wxauth/store-redis"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
-import { Redis } from "ioredis"
 import * as Util from "node:util"
-import { blackhole, cleanup, describeRedis, makeAdmin, randomPrefix, redisUrl, refusedUrl } from "./utils.js"
+import {
+  blackhole,
+  cleanup,
+  describeRedis,
+  layerFailure,
+  makeAdmin,
+  quietClient,
+  randomPrefix,
+  redisCall,
+  redisUrl,
+  refusedUrl,
+  serviceOf
+} from "./utils.js"
 
 const day = 24 * 60 * 60 * 1000
 
@@ -49,19 +57,11 @@ describeRedis("RedisSessionKeyStore", () => {
     RedisSessionKeyStore.layer({ url: redisUrl, keyPrefix: fresh() }).pipe(Layer.provide(cipherLayer))
   )
 
-  const openStore = (
-    options?: RedisSessionKeyStore.Options
-  ): Effect.Effect<
-    SessionKeyStore.SessionKeyStoreShape,
-    WeChatError.TokenStoreError | WeChatError.InvalidArgument,
-    Scope.Scope
-  > =>
-    Effect.map(
-      Layer.build(RedisSessionKeyStore.layer({ url: redisUrl, keyPrefix: prefix, ...options })),
-      Context.get(SessionKeyStore.SessionKeyStore)
+  const openStore = (options?: RedisSessionKeyStore.Options) =>
+    serviceOf(
+      SessionKeyStore.SessionKeyStore,
+      RedisSessionKeyStore.layer({ url: redisUrl, keyPrefix: prefix, ...options })
     )
-
-  const redisCall = <A>(f: () => Promise<A>) => Effect.promise(f)
 
   it.scoped("a key is one hash under the user's hash tag, kept for the ttl", () =>
     Effect.gen(function*() {
@@ -139,26 +139,14 @@ describeRedis("RedisSessionKeyStore", () => {
 
   it.live("a Redis that is down fails the layer with a TokenStoreError within the timeout", () =>
     Effect.gen(function*() {
-      const result = yield* Layer.build(RedisSessionKeyStore.layer({ url: refusedUrl })).pipe(
-        Effect.scoped,
-        Effect.either,
-        Effect.timeout("20 seconds")
-      )
-      const error = Either.getLeft(result).pipe(Option.getOrThrow)
+      const error = yield* layerFailure(RedisSessionKeyStore.layer({ url: refusedUrl }))
       assert.strictEqual(error._tag, "TokenStoreError")
     }))
 
   it.scopedLive("on a caller's client to a Redis that never answers, every operation fails in bounded time", () =>
     Effect.gen(function*() {
       const { url } = yield* blackhole
-      const client = yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const client = new Redis(url)
-          client.on("error", () => {})
-          return client
-        }),
-        (client) => Effect.sync(() => client.disconnect())
-      )
+      const client = yield* quietClient(url)
       const store = yield* RedisSessionKeyStore.make(client, { commandTimeout: "300 millis" })
       const [appId, openid, sessionKey] = [randomAppId(), randomOpenId(), randomSessionKey()]
       const errors = yield* Effect.all([

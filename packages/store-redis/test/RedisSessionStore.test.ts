@@ -22,7 +22,19 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import { Redis } from "ioredis"
 import * as Util from "node:util"
-import { blackhole, cleanup, describeRedis, keysUnder, makeAdmin, randomPrefix, redisUrl, refusedUrl } from "./utils.js"
+import {
+  blackhole,
+  cleanup,
+  describeRedis,
+  keysUnder,
+  layerFailure,
+  makeAdmin,
+  quietClient,
+  randomPrefix,
+  redisCall,
+  redisUrl,
+  refusedUrl
+} from "./utils.js"
 
 const hour = 60 * 60 * 1000
 
@@ -57,8 +69,6 @@ describeRedis("RedisSessionStore", () => {
     options?: RedisSessionStore.MakeOptions
   ): Effect.Effect<SessionStore.SessionStoreShape, never, Scope.Scope> =>
     Effect.flatMap(connect, (client) => Effect.orDie(RedisSessionStore.make(client, { keyPrefix: prefix, ...options })))
-
-  const redisCall = <A>(f: () => Promise<A>) => Effect.promise(f)
 
   it.scoped("a session is a hash under its id hash, and its user's index a sorted set; both expire with it", () =>
     Effect.gen(function*() {
@@ -269,26 +279,14 @@ describeRedis("RedisSessionStore", () => {
 
   it.live("a Redis that is down fails the layer with a SessionStoreError within the timeout", () =>
     Effect.gen(function*() {
-      const result = yield* Layer.build(RedisSessionStore.layer({ url: refusedUrl })).pipe(
-        Effect.scoped,
-        Effect.either,
-        Effect.timeout("20 seconds")
-      )
-      const error = Either.getLeft(result).pipe(Option.getOrThrow)
+      const error = yield* layerFailure(RedisSessionStore.layer({ url: refusedUrl }))
       assert.strictEqual(error._tag, "SessionStoreError")
     }))
 
   it.scopedLive("on a caller's client to a Redis that never answers, every operation fails in bounded time", () =>
     Effect.gen(function*() {
       const { url } = yield* blackhole
-      const client = yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const client = new Redis(url)
-          client.on("error", () => {})
-          return client
-        }),
-        (client) => Effect.sync(() => client.disconnect())
-      )
+      const client = yield* quietClient(url)
       const store = yield* RedisSessionStore.make(client, { commandTimeout: "300 millis" })
       const { session } = yield* makeSession()
       const now = yield* Clock.currentTimeMillis

@@ -28,6 +28,7 @@ import {
   freezableProxy,
   makeAdmin,
   randomPrefix,
+  redisCall,
   redisUrl
 } from "./utils.js"
 
@@ -42,8 +43,6 @@ describeRedis("RedisTokenStore near cache", () => {
     await cleanup(admin, prefix)
     await admin.quit()
   })
-
-  const redisCall = <A>(f: () => Promise<A>) => Effect.promise(f)
 
   /** A near-cached store on a counting client of its own, and a plain store (another client) that writes. */
   const setup = (options: RedisTokenStore.ScopedOptions & { readonly clientPrefix?: string } = {}) =>

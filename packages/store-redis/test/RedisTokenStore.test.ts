@@ -31,10 +31,14 @@ import {
   freezableProxy,
   isCi,
   keysUnder,
+  layerFailure,
   makeAdmin,
+  quietClient,
   randomPrefix,
+  redisCall,
   redisUrl,
-  refusedUrl
+  refusedUrl,
+  serviceOf
 } from "./utils.js"
 
 const hour = 60 * 60 * 1000
@@ -79,19 +83,8 @@ describeRedis("RedisTokenStore", () => {
   )
 
   /** A store on a connection of its own, for the scope. */
-  const openStore = (
-    options?: RedisTokenStore.Options
-  ): Effect.Effect<
-    TokenStore.TokenStoreShape,
-    WeChatError.TokenStoreError | WeChatError.InvalidArgument,
-    Scope.Scope
-  > =>
-    Effect.map(
-      Layer.build(RedisTokenStore.layer({ url: redisUrl, keyPrefix: prefix, ...options })),
-      Context.get(TokenStore.TokenStore)
-    )
-
-  const redisCall = <A>(f: () => Promise<A>) => Effect.promise(f)
+  const openStore = (options?: RedisTokenStore.Options) =>
+    serviceOf(TokenStore.TokenStore, RedisTokenStore.layer({ url: redisUrl, keyPrefix: prefix, ...options }))
 
   it.scoped("a token is one hash under the user's hash tag, expiring with the refresh token", () =>
     Effect.gen(function*() {
@@ -373,13 +366,7 @@ describeRedis("RedisTokenStore", () => {
 
   it.live("a Redis that is down fails the layer with a TokenStoreError within the timeout", () =>
     Effect.gen(function*() {
-      const result = yield* Layer.build(RedisTokenStore.layer({ url: refusedUrl })).pipe(
-        Effect.scoped,
-        Effect.either,
-        Effect.timeout("20 seconds")
-      )
-      assert.isTrue(Either.isLeft(result))
-      const error = Either.getLeft(result).pipe(Option.getOrThrow)
+      const error = yield* layerFailure(RedisTokenStore.layer({ url: refusedUrl }))
       assert.instanceOf(error, WeChatError.TokenStoreError)
       assert.strictEqual(error.operation, "connect")
       assert.include(error.description, "127.0.0.1:1")
@@ -388,12 +375,11 @@ describeRedis("RedisTokenStore", () => {
   it.live("a Redis that refuses our credentials fails the layer with a TokenStoreError that shows no password", () =>
     Effect.gen(function*() {
       const password = `hunter2-${Crypto.randomBytes(8).toString("hex")}`
-      const result = yield* Layer.build(RedisTokenStore.layer({
+      const error = yield* layerFailure(RedisTokenStore.layer({
         url: redisUrl,
         username: `wxauth-nobody-${Crypto.randomBytes(4).toString("hex")}`,
         password: Redacted.make(password)
-      })).pipe(Effect.scoped, Effect.either, Effect.timeout("20 seconds"))
-      const error = Either.getLeft(result).pipe(Option.getOrThrow)
+      }))
       assert.instanceOf(error, WeChatError.TokenStoreError)
       assert.strictEqual(error.operation, "connect")
       assert.include(error.description, "WRONGPASS")
@@ -403,14 +389,7 @@ describeRedis("RedisTokenStore", () => {
   it.scopedLive("on a caller's client to a down Redis every operation is a TokenStoreError, bounded", () =>
     Effect.gen(function*() {
       // a client with ioredis' defaults: no command timeout, offline queue on, 20 retries
-      const client = yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const client = new Redis(refusedUrl, { lazyConnect: true })
-          client.on("error", () => {})
-          return client
-        }),
-        (client) => Effect.sync(() => client.disconnect())
-      )
+      const client = yield* quietClient(refusedUrl, { lazyConnect: true })
       const store = yield* RedisTokenStore.make(client, { keyPrefix: prefix, commandTimeout: "300 millis" })
       const appId = randomAppId()
       const token = yield* makeToken()
@@ -437,21 +416,13 @@ describeRedis("RedisTokenStore", () => {
   it.scopedLive("a Redis that accepts but never answers fails the layer, and a caller's client, in bounded time", () =>
     Effect.gen(function*() {
       const { url } = yield* blackhole
-      const result = yield* Layer.build(
+      const buildError = yield* layerFailure(
         RedisTokenStore.layer({ url, connectTimeout: "300 millis", commandTimeout: "300 millis" })
-      ).pipe(Effect.scoped, Effect.either, Effect.timeout("20 seconds"))
-      const buildError = Either.getLeft(result).pipe(Option.getOrThrow)
+      )
       assert.instanceOf(buildError, WeChatError.TokenStoreError)
       assert.strictEqual(buildError.operation, "connect")
 
-      const client = yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const client = new Redis(url)
-          client.on("error", () => {})
-          return client
-        }),
-        (client) => Effect.sync(() => client.disconnect())
-      )
+      const client = yield* quietClient(url)
       const store = yield* RedisTokenStore.make(client, { commandTimeout: "300 millis" })
       const openid = randomOpenId()
       const error = yield* Effect.flip(store.get(randomAppId(), openid)).pipe(Effect.timeout("20 seconds"))

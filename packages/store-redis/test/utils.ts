@@ -3,9 +3,11 @@
  * their cleanup, and network stand-ins for a Redis that stops answering.
  */
 import { describe } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import { Redis } from "ioredis"
+import { Redis, type RedisOptions } from "ioredis"
 import * as Crypto from "node:crypto"
 import * as Net from "node:net"
 
@@ -97,6 +99,36 @@ export const clientIds = async (admin: Redis, name: string): Promise<Array<strin
     /(?:^|\s)id=(\d+)/.exec(line)![1]
   )
 }
+
+/** A call to Redis on the test's own client, as an Effect (a rejection is a defect). */
+export const redisCall = <A>(f: () => Promise<A>): Effect.Effect<A> => Effect.promise(f)
+
+/** The service `tag` of `layer`, built for the scope: a store or a lock on a connection of its own. */
+export const serviceOf = <I, S, E>(
+  tag: Context.Tag<I, S>,
+  layer: Layer.Layer<I, E>
+): Effect.Effect<S, E, Scope.Scope> => Effect.map(Layer.build(layer), Context.get(tag))
+
+/**
+ * A client of the test's own to `url` (a Redis, one that is down or one that never answers) that
+ * ignores its connection errors, disconnected with the scope.
+ */
+export const quietClient = (url: string, options: RedisOptions = {}): Effect.Effect<Redis, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const client = new Redis(url, options)
+      client.on("error", () => {})
+      return client
+    }),
+    (client) => Effect.sync(() => client.disconnect())
+  )
+
+/**
+ * The error building `layer` fails with, within 20 seconds; a layer that builds, or takes longer,
+ * fails the test.
+ */
+export const layerFailure = <ROut, E>(layer: Layer.Layer<ROut, E>): Effect.Effect<E> =>
+  Layer.build(layer).pipe(Effect.scoped, Effect.flip, Effect.timeout("20 seconds"), Effect.orDie)
 
 /** A server that accepts connections and never answers: a Redis that hangs. */
 export const blackhole: Effect.Effect<{ readonly url: string }, never, Scope.Scope> = Effect.acquireRelease(
