@@ -24,6 +24,7 @@ const escape = (text: string) =>
 
 const colors: Record<Run["client"], string> = {
   raw: "#6b7280",
+  "effect-floor": "#9ca3af",
   "wechat-oauth": "#d97706",
   wxauth: "#2563eb"
 }

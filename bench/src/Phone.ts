@@ -8,19 +8,18 @@
  *   `{code}`, `body.json()`, a check of errcode and number. The floor.
  * - wxauth: `MiniProgram.getPhoneNumber(code)` with `AppToken` (stable_token, `AppTokenStore` in
  *   memory; fetched before measuring, so warm: every call reads it from the store) and core's lean
- *   `WeChatHttpClient`, in a `ManagedRuntime`: one `runPromise` per call, or as fibers of one
- *   program (`Effect.forEach` with `concurrency`). It decodes `phone_info` with Schema and checks its
+ *   `WeChatHttpClient`, in a `ManagedRuntime`: one `runPromise` per call, or in fibers of one
+ *   program (`concurrency` fibers, each making its calls one after another). It decodes `phone_info` with Schema and checks its
  *   watermark against the appid.
  */
 import { AppToken, AppTokenStore, MiniProgram, WeChatConfig, WeChatHttpClient } from "@wxauth/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import { performance } from "node:perf_hooks"
 import { Pool, request } from "undici"
 import type { Subject } from "./Harness.js"
 import { miniProgram, userPhoneNumber } from "./SandboxProcess.js"
-import type { Runner } from "./Wxauth.js"
+import { driverOf, type Runner, runnerLabel } from "./Wxauth.js"
 
 /** A subject whose calls each use up one code of `load`'s. */
 export interface PhoneSubject extends Subject {
@@ -110,37 +109,10 @@ export const wxauth = async (sandboxUrl: string, runner: Runner): Promise<PhoneS
     Effect.all({ mini: MiniProgram.MiniProgram, token: Effect.flatMap(AppToken.AppToken, (t) => t.get) })
   )
   const queue = codeQueue()
-  const name = `wxauth MiniProgram.getPhoneNumber${runner === "fibers" ? " (fibers)" : ""}`
-  const close = () => runtime.dispose()
-  if (runner === "runPromise") {
-    return {
-      name,
-      load: queue.load,
-      driver: { _tag: "Call", call: () => runtime.runPromise(mini.getPhoneNumber(queue.take())).then(checked) },
-      close
-    }
-  }
   return {
-    name,
+    name: `wxauth MiniProgram.getPhoneNumber${runnerLabel[runner]}`,
     load: queue.load,
-    driver: {
-      _tag: "Batch",
-      batch: (calls, concurrency, latencies) =>
-        runtime.runPromise(
-          Effect.forEach(
-            Array.from({ length: calls }, (_, i) => i),
-            (i) =>
-              Effect.suspend(() => {
-                const started = performance.now()
-                return Effect.map(mini.getPhoneNumber(queue.take()), (info) => {
-                  checked(info)
-                  latencies[i] = performance.now() - started
-                })
-              }),
-            { concurrency, discard: true }
-          )
-        )
-    },
-    close
+    driver: driverOf(runtime, runner, () => Effect.map(mini.getPhoneNumber(queue.take()), checked)),
+    close: () => runtime.dispose()
   }
 }

@@ -4,11 +4,17 @@
  * `NodeHttpClient.layerUndici`) and a `TokenStore` (memory, or Redis with the Redis refresh lock),
  * in a `ManagedRuntime`.
  *
- * Two ways to call it, as apps do:
+ * Ways to call it, as apps do:
  * - `runPromise`: one `runtime.runPromise(oauth.getUser(openid))` per call, from Promise code (an
  *   Express/Koa handler, or `@wxauth/compat`). The Promise boundary is part of the cost.
- * - `fibers`: the calls are fibers of one Effect program (`Effect.forEach` with `concurrency`), as
- *   in an Effect HTTP server, where each request already runs in a fiber.
+ * - `fibers`: inside fibers that exist anyway, as in an Effect HTTP server whose request fibers call
+ *   `getUser`: `concurrency` fibers of one program, each making its calls one after another. What
+ *   the call itself costs an Effect app.
+ * - `fiber-per-call`: `Effect.forEach` with `concurrency`: a new fiber for every call, its cost
+ *   counted with the call's.
+ *
+ * `inEffect` runs the raw client the same ways (its request in `Effect.promise`): the floor of any
+ * Effect library, what the runtime's boundary and fibers cost before the library does anything.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { TokenStore, WeChatConfig, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
@@ -22,7 +28,14 @@ import { app, state } from "./SandboxProcess.js"
 
 export type StoreKind = "memory" | "redis"
 export type HttpKind = "lean" | "stock"
-export type Runner = "runPromise" | "fibers"
+export type Runner = "runPromise" | "fibers" | "fiber-per-call"
+
+/** How a runner shows in a row's name. */
+export const runnerLabel: Record<Runner, string> = {
+  runPromise: "",
+  fibers: " (fibers)",
+  "fiber-per-call": " (a fiber per call)"
+}
 
 export interface Options {
   readonly sandboxUrl: string
@@ -73,6 +86,51 @@ const checked = (openid: string) => (user: { readonly openid: string }) => {
   return user
 }
 
+/** A driver running `call` (an Effect, built per call) with `runner`, in `runtime`. */
+export const driverOf = <R>(
+  runtime: ManagedRuntime.ManagedRuntime<R, unknown>,
+  runner: Runner,
+  call: () => Effect.Effect<unknown, unknown, R>
+): Subject["driver"] => {
+  if (runner === "runPromise") return { _tag: "Call", call: () => runtime.runPromise(call()) }
+  const timed = (i: number, latencies: Float64Array) =>
+    Effect.suspend(() => {
+      const started = performance.now()
+      return Effect.map(call(), () => {
+        latencies[i] = performance.now() - started
+      })
+    })
+  if (runner === "fiber-per-call") {
+    return {
+      _tag: "Batch",
+      batch: (calls, concurrency, latencies) =>
+        runtime.runPromise(
+          Effect.forEach(Array.from({ length: calls }, (_, i) => i), (i) => timed(i, latencies), {
+            concurrency,
+            discard: true
+          })
+        )
+    }
+  }
+  return {
+    _tag: "Batch",
+    batch: (calls, concurrency, latencies) => {
+      let next = 0
+      const worker = Effect.whileLoop({
+        while: () => next < calls,
+        body: () => timed(next++, latencies),
+        step: () => undefined
+      })
+      return runtime.runPromise(
+        Effect.forEach(Array.from({ length: Math.min(concurrency, calls) }), () => worker, {
+          concurrency: "unbounded",
+          discard: true
+        })
+      )
+    }
+  }
+}
+
 export const make = async (
   options: Options,
   runner: Runner,
@@ -81,31 +139,21 @@ export const make = async (
   const { oauth, runtime } = await start(options)
   const openid = await login(runtime, oauth, await approve())
   const check = checked(openid)
-  const name = `wxauth ${options.store} + ${httpLabel[options.http]}${runner === "fibers" ? " (fibers)" : ""}`
-  const close = () => runtime.dispose()
-  if (runner === "runPromise") {
-    return { name, driver: { _tag: "Call", call: () => runtime.runPromise(oauth.getUser(openid)).then(check) }, close }
-  }
   return {
-    name,
-    driver: {
-      _tag: "Batch",
-      batch: (calls, concurrency, latencies) =>
-        runtime.runPromise(
-          Effect.forEach(
-            Array.from({ length: calls }, (_, i) => i),
-            (i) =>
-              Effect.suspend(() => {
-                const started = performance.now()
-                return Effect.map(oauth.getUser(openid), (user) => {
-                  check(user)
-                  latencies[i] = performance.now() - started
-                })
-              }),
-            { concurrency, discard: true }
-          )
-        )
-    },
-    close
+    name: `wxauth ${options.store} + ${httpLabel[options.http]}${runnerLabel[runner]}`,
+    driver: driverOf(runtime, runner, () => Effect.map(oauth.getUser(openid), check)),
+    close: () => runtime.dispose()
+  }
+}
+
+/** `subject`'s calls (a raw client's) in `Effect.promise`, run with `runner` in an empty runtime. */
+export const inEffect = (subject: Subject, runner: Exclude<Runner, "fiber-per-call">): Subject => {
+  if (subject.driver._tag !== "Call") throw new Error(`${subject.name}: not a call driver`)
+  const call = subject.driver.call
+  const runtime = ManagedRuntime.make(Layer.empty)
+  return {
+    name: `${subject.name} in Effect.promise${runner === "runPromise" ? " (runPromise)" : " (fibers)"}`,
+    driver: driverOf(runtime, runner, () => Effect.promise(call)),
+    close: () => runtime.dispose()
   }
 }
