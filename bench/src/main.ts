@@ -209,6 +209,37 @@ const remote = (
   }
 })
 
+/** Slices of calls per run of a pair (each), and calls per slice (see `measurePaired`). */
+const pairedSlices = quick ? 2 : 10
+const callsPerSlice = quick ? 1_000 : 4_000
+
+/**
+ * `a` against `b`: `pairedSlices` slices of `callsPerSlice` calls each, in turns A B B A A B B A...
+ * (a drift of the machine's speed weighs on both alike), after a warm-up of each; the ratio is of
+ * the summed CPU.
+ */
+const measurePaired = async (a: Entry, b: Entry, concurrency: number): Promise<Report.Paired> => {
+  await a.warmUp(warmUpCalls[concurrency], concurrency)
+  await b.warmUp(warmUpCalls[concurrency], concurrency)
+  const cpuA: Array<number> = []
+  const cpuB: Array<number> = []
+  for (let i = 0; i < 2 * pairedSlices; i++) {
+    const isA = i % 4 === 0 || i % 4 === 3
+    const m = await (isA ? a : b).measure(callsPerSlice, concurrency)
+    ;(isA ? cpuA : cpuB).push(m.cpuUsPerCall)
+  }
+  const sum = (values: ReadonlyArray<number>) => values.reduce((total, v) => total + v, 0)
+  return {
+    name: a.name,
+    than: b.name,
+    concurrency,
+    callsPerSlice,
+    cpuUsPerCall: cpuA,
+    thanCpuUsPerCall: cpuB,
+    ratio: sum(cpuA) / sum(cpuB)
+  }
+}
+
 const main = async () => {
   const loadAverageAtStart = Os.loadavg()
   const sandbox = await SandboxProcess.start()
@@ -290,6 +321,23 @@ const main = async () => {
         }
       }
     }
+    // the CPU targets, each from its two runs measured in turns (not from the table's rounds)
+    const paired: Array<Report.Paired> = []
+    {
+      for (const [name, than] of Report.cpuTargets) {
+        const a = entries.find((e) => e.name === name)
+        const b = entries.find((e) => e.name === than)
+        if (a === undefined || b === undefined) continue
+        const pair = await measurePaired(a, b, Report.targetConcurrency)
+        log(
+          `bench: paired ${name} / ${than}: ${pair.ratio.toFixed(3)}x (${
+            pair.cpuUsPerCall.map((v) => v.toFixed(0)).join(" ")
+          } vs ${pair.thanCpuUsPerCall.map((v) => v.toFixed(0)).join(" ")} µs)`
+        )
+        paired.push(pair)
+      }
+    }
+
     for (const subject of subjects.splice(0)) await subject.close()
     await child?.close()
     child = undefined
@@ -328,7 +376,8 @@ const main = async () => {
       runs,
       storm,
       memory,
-      targets: Report.targets(runs, storm, memory),
+      targets: Report.targets(runs, storm, memory, paired),
+      paired,
       phoneNumber
     }
     console.log(Report.format(results))
