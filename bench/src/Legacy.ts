@@ -67,7 +67,10 @@ export const makeClient = (
         redis.set(openid, JSON.stringify(token)).then(() => callback(null), (error: Error) => callback(error))
       }
     )
-  const agent = options.keepAlive ? new Http.Agent({ keepAlive: true, maxSockets: 128 }) : undefined
+  // an idle socket is let go after 1 s, well before the server's keep-alive timeout (5 s): between
+  // rounds, a socket the server is closing at that very moment would fail the next call (seen once:
+  // "socket hang up" on a socket reused after a minute idle); the warm-up opens new ones
+  const agent = options.keepAlive ? new Http.Agent({ keepAlive: true, maxSockets: 128, timeout: 1_000 }) : undefined
   if (agent !== undefined) oauth.setOpts({ agent })
   const request = oauth.request
   oauth.request = function(url, opts, callback) {
