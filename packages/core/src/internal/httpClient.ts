@@ -267,12 +267,17 @@ class Exchange implements Dispatcher.DispatchHandler {
     const headers = this.headers
     const reader = this.reader
     const context = this.context
+    const status = this.status
     this.settle()
-    resume(
-      reader !== null
-        ? reader.onBody(this.status, body, context)
-        : Effect.succeed(new LeanResponse(request!, this.status, headers, body))
-    )
+    if (reader === null) return resume(Effect.succeed(new LeanResponse(request!, status, headers, body)))
+    // a reader that throws (it must not) still settles the call: a defect, never a fiber left waiting
+    let answer: Effect.Effect<unknown, unknown>
+    try {
+      answer = reader.onBody(status, body, context)
+    } catch (defect) {
+      answer = Effect.die(defect)
+    }
+    resume(answer)
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
