@@ -375,7 +375,7 @@ const main = async () => {
         warmUpCalls: Object.fromEntries(concurrencies.map((c) => [c, warmUpCalls[c]])),
         rounds,
         wxauthRunner:
-          "ManagedRuntime.runPromise per call; \"(fibers)\": `concurrency` fibers of one program, each making its calls one after another; \"(a fiber per call)\": Effect.forEach with concurrency; rows marked [flags] ran in a child process with those V8 flags; targets: the median over the rounds of each round's CPU ratio"
+          "ManagedRuntime.runPromise per call; \"(fibers)\": `concurrency` fibers of one program, each making its calls one after another; \"(a fiber per call)\": Effect.forEach with concurrency; rows marked [flags] ran in a child process with those V8 flags; targets: paired runs (each target's two rows in turns, see paired)"
       },
       runs,
       storm,
