@@ -180,6 +180,9 @@ export interface LoginEvent extends Identity {
  * - `afterLogin`: where a browser goes next: a path on this site (anything else is ignored).
  *   Default: the `returnTo` of the login start, else `home`.
  * - `onPhoneNumber`: a mini program user's phone number, when it is asked for.
+ * - `onLogout`: after a logout ended the user's session (`everywhere`: every session of the user in
+ *   that app), by any of the logout routes or `logout` / `logoutEverywhere`; e.g. to forget the
+ *   user's stored WeChat token. Its failure is logged and does not undo the logout.
  *
  * @since 0.1.0
  * @category models
@@ -192,6 +195,19 @@ export interface Hooks<R = never> {
   readonly onPhoneNumber?:
     | ((user: WeChatUser, phone: MiniProgram.PhoneInfo) => Effect.Effect<void, unknown, R>)
     | undefined
+  readonly onLogout?: ((event: LogoutEvent) => Effect.Effect<void, unknown, R>) | undefined
+}
+
+/**
+ * A logout, as the `onLogout` hook sees it: the user whose session ended, and whether every session
+ * of the user in that app ended with it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LogoutEvent {
+  readonly user: WeChatUser
+  readonly everywhere: boolean
 }
 
 /**

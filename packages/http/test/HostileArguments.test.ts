@@ -71,7 +71,8 @@ describe("WeChatLogin: hostile options", () => {
     ["a maxSessionsPerUser of 1.5", { apps: { web: app }, maxSessionsPerUser: 1.5 }, "maxSessionsPerUser"],
     ["a maxSessionsPerUser that is text", { apps: { web: app }, maxSessionsPerUser: "100" }, "maxSessionsPerUser"],
     ["hooks that are a function", { apps: { web: app }, hooks: () => 1 }, "hooks"],
-    ["an unknown hook", { apps: { web: app }, hooks: { onLogout: () => Effect.void } }, "hooks.onLogout"],
+    ["an unknown hook", { apps: { web: app }, hooks: { onSignOut: () => Effect.void } }, "hooks.onSignOut"],
+    ["an onLogout that is not a function", { apps: { web: app }, hooks: { onLogout: 42 } }, "hooks.onLogout"],
     ["a hook that is not a function", { apps: { web: app }, hooks: { onLogin: "x" } }, "hooks.onLogin"],
     [
       "onFirstLogin without findUser",

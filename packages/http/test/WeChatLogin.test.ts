@@ -753,3 +753,61 @@ describe("WeChatLogin: many apps through the WeChatApps registry", () => {
       }))
   })
 })
+
+describe("WeChatLogin: the onLogout hook", () => {
+  const events: Array<{ readonly openid: string; readonly app: string; readonly everywhere: boolean }> = []
+  let failing = false
+  const hooks: WeChatLogin.Hooks = {
+    onLogout: ({ everywhere, user }) =>
+      failing
+        ? Effect.fail("the app's database is down")
+        : Effect.sync(() => {
+          events.push({ openid: user.openid, app: user.app, everywhere })
+        })
+  }
+  layer(testApp(() => ({ hooks })), { excludeTestServices: true })((it) => {
+    it.effect("every way of logging out tells the app once, after the session ended; its failure does not undo the logout", () =>
+      Effect.gen(function*() {
+        const { browser, openids } = yield* setup
+        const sameOrigin = (b: Browser) => ({ origin: new URL(b.base).origin })
+        const bob = openids[OA.appId].bob
+        const wechat = browser()
+
+        yield* login(wechat, { user: "bob" })
+        assert.strictEqual((yield* wechat.post("/logout", {}, sameOrigin(wechat))).status, 303)
+        assert.deepStrictEqual(events.splice(0), [{ openid: bob, app: "official", everywhere: false }])
+
+        yield* login(wechat, { user: "bob" })
+        assert.strictEqual((yield* wechat.post("/logout/everywhere", {}, sameOrigin(wechat))).status, 303)
+        assert.deepStrictEqual(events.splice(0), [{ openid: bob, app: "official", everywhere: true }])
+
+        yield* login(wechat, { user: "bob" })
+        const api = yield* wechat.request("POST", "/api/wechat/logout", { body: "{}", headers: sameOrigin(wechat) })
+        assert.strictEqual(api.status, 204)
+        assert.deepStrictEqual(events.splice(0), [{ openid: bob, app: "official", everywhere: false }])
+
+        // no session: nothing ended, nobody told
+        assert.strictEqual((yield* wechat.post("/logout", {}, sameOrigin(wechat))).status, 303)
+        assert.deepStrictEqual(events, [])
+
+        // the service's own logout and logoutEverywhere
+        const service = yield* WeChatLogin.WeChatLogin
+        for (const everywhere of [false, true]) {
+          yield* login(wechat, { user: "bob" })
+          const user = JSON.parse((yield* wechat.get("/me")).text) as CurrentWeChatUser.WeChatUser
+          yield* everywhere ? service.logoutEverywhere(user) : service.logout(user)
+          assert.strictEqual((yield* wechat.get("/me")).status, 401)
+          assert.deepStrictEqual(events.splice(0), [{ openid: bob, app: "official", everywhere }])
+        }
+
+        failing = true
+        yield* login(wechat, { user: "bob" })
+        const out = yield* wechat.post("/logout", {}, sameOrigin(wechat))
+        failing = false
+        assert.strictEqual(out.status, 303, "the logout completes")
+        assert.include(cookieAttributes(out, "wxauth_session"), "max-age=0")
+        assert.strictEqual((yield* wechat.get("/me")).status, 401, "the session is over")
+        assert.deepStrictEqual(events, [])
+      }))
+  })
+})

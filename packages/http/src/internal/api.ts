@@ -161,7 +161,7 @@ export const build = (login: Login): Effect.Effect<
         .handleRaw("session", () => Effect.map(User, (user) => HttpServerResponse.unsafeJson(encodeUser(user))))
         .handleRaw("logout", ({ request }) =>
           Effect.flatMap(User, (user) =>
-            login.sessions.revoke(user.sessionId).pipe(
+            login.endSessions(user, false).pipe(
               Effect.map(() => {
                 const response = HttpServerResponse.empty({ status: 204 })
                 if (user.kind !== "browser") return response
@@ -172,7 +172,7 @@ export const build = (login: Login): Effect.Effect<
             )))
         .handleRaw("logoutEverywhere", ({ request }) =>
           Effect.flatMap(User, (user) =>
-            login.sessions.revokeUser(user.appId, user.openid).pipe(
+            login.endSessions(user, true).pipe(
               Effect.map((revoked) => {
                 const response = HttpServerResponse.unsafeJson({ revoked })
                 if (user.kind !== "browser") return response

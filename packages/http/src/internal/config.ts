@@ -45,6 +45,7 @@ export interface RawHooks {
   readonly onLogin?: ((event: any) => Effect.Effect<any, any, any>) | undefined
   readonly afterLogin?: ((event: any) => Effect.Effect<any, any, any>) | undefined
   readonly onPhoneNumber?: ((user: any, phone: any) => Effect.Effect<any, any, any>) | undefined
+  readonly onLogout?: ((event: any) => Effect.Effect<any, any, any>) | undefined
 }
 
 /** The apps of a `WeChatApps` registry, resolved. @internal */
@@ -201,7 +202,7 @@ const resolveRegistry = (value: unknown): Either.Either<ResolvedRegistry, Config
     }
   })
 
-const hookNames = ["findUser", "onFirstLogin", "onLogin", "afterLogin", "onPhoneNumber"] as const
+const hookNames = ["findUser", "onFirstLogin", "onLogin", "afterLogin", "onPhoneNumber", "onLogout"] as const
 
 /** Checks the options. @internal */
 export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.ConfigError> =>

@@ -326,11 +326,8 @@ const logout = (login: Login, everywhere: boolean) =>
         HttpServerResponse.expireCookie(site.names.binding, site.cookie)
       )
     return yield* Effect.gen(function*() {
-      const current = yield* login.browserSession(request)
-      if (Option.isSome(current)) {
-        if (everywhere) yield* login.sessions.revokeUser(current.value.appId, current.value.openid)
-        else yield* login.sessions.revoke(current.value.idHash)
-      }
+      const current = Option.flatMap(yield* login.browserSession(request), login.userOf)
+      if (Option.isSome(current)) yield* login.endSessions(current.value, everywhere)
       return clear(HttpServerResponse.redirect(login.paths.home, { status: 303 }))
     }).pipe(
       Effect.catchAll((error) =>

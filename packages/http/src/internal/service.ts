@@ -112,6 +112,11 @@ export interface Login {
   readonly landing: (event: LoginEvent) => Effect.Effect<string, HookFailed>
   readonly runHook: <A>(name: string, run: () => Effect.Effect<A, unknown, any>) => Effect.Effect<A, HookFailed>
   readonly userOf: (session: SessionStore.Session) => Option.Option<WeChatUser>
+  /**
+   * Ends `user`'s session (or, `everywhere`, every session of the user in its app), then runs the
+   * `onLogout` hook, whose failure is logged and does not undo the logout: how many sessions ended.
+   */
+  readonly endSessions: (user: WeChatUser, everywhere: boolean) => Effect.Effect<number, WeChatError.SessionStoreError>
   readonly identityOf: (
     app: App,
     fields: { readonly openid: string; readonly unionid: string | undefined; readonly scopes: ReadonlyArray<string> }
@@ -402,6 +407,17 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       return user.value
     })
 
+    const endSessions = (user: WeChatUser, everywhere: boolean) =>
+      Effect.gen(function*() {
+        const ended = everywhere
+          ? yield* sessions.revokeUser(user.appId, user.openid)
+          : yield* Effect.as(sessions.revoke(user.sessionId), 1)
+        const onLogout = config.hooks.onLogout
+        // logged by runHook already; the sessions are over either way
+        if (onLogout !== undefined) yield* Effect.ignore(runHook("onLogout", () => onLogout({ user, everywhere })))
+        return ended
+      })
+
     const runHook = <A>(name: string, run: () => Effect.Effect<A, unknown, any>): Effect.Effect<A, HookFailed> =>
       Effect.suspend(() => {
         const effect = run()
@@ -502,6 +518,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       completeLogin,
       landing,
       runHook,
+      endSessions,
       userOf,
       identityOf
     }
@@ -580,13 +597,13 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
               description: "is not the user of its session (sessionId)"
             })
           }
-          yield* sessions.revoke(user.sessionId)
+          yield* endSessions(found.value, false)
         }),
       logoutEverywhere: (given) =>
         Effect.gen(function*() {
           yield* checkUser(given)
           const user = yield* liveUser(given)
-          return yield* sessions.revokeUser(user.appId, user.openid)
+          return yield* endSessions(user, true)
         }),
       paths
     } satisfies Partial<WeChatLoginShape>
