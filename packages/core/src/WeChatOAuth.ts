@@ -290,16 +290,14 @@ const buildWith = ({ api, componentAppId, config, policy }: {
         ),
       refresh: (openid) => withOpenid(openid, refresh.refresh),
       getUser: (openid, options) =>
-        withOpenid(openid, (openid) =>
-          withLang(options, (lang) =>
-            withClockTraced("WeChatOAuth.getUser", getUserSpan, (clock) =>
-              user.getUser(openid, lang, clock)))),
+        // the span (under a real tracer) covers the argument checks too, as every operation's does
+        withClockTraced("WeChatOAuth.getUser", getUserSpan, (clock) =>
+          withOpenid(openid, (openid) => withLang(options, (lang) => user.getUser(openid, lang, clock)))),
       getUserByCode: (code, options) =>
         withLang(options, (lang) =>
           Effect.flatMap(
             exchange.exchangeCode(code, options),
-            (token) =>
-              user.userInfoRecovering(token, lang)
+            (token) => user.userInfoRecovering(token, lang)
           )).pipe(Effect.withSpan("WeChatOAuth.getUserByCode", spanOptions)),
       verifyAccessToken: (openid) =>
         withOpenid(openid, user.verifyAccessToken).pipe(

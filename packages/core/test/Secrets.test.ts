@@ -341,6 +341,10 @@ describe("no secret, code or token in any span", () => {
           yield* api.auth(refreshed.accessToken, token.openid)
           yield* sandbox.injectFault({ kind: "reset", endpoint: "userinfo", times: 5 })
           yield* Effect.flip(oauth.getUser(token.openid))
+          // a refused argument is traced too
+          const before = spans.filter((span) => span.name === "WeChatOAuth.getUser").length
+          yield* Effect.flip(oauth.getUser(""))
+          assert.strictEqual(spans.filter((span) => span.name === "WeChatOAuth.getUser").length, before + 1)
         }).pipe(Effect.withTracer(tracer))
         const names = spans.map((span) => span.name)
         assert.include(names, "WeChatOAuth.getUser")

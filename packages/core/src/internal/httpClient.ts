@@ -270,14 +270,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const status = this.status
     this.settle()
     if (reader === null) return resume(Effect.succeed(new LeanResponse(request!, status, headers, body)))
-    // a reader that throws (it must not) still settles the call: a defect, never a fiber left waiting
-    let answer: Effect.Effect<unknown, unknown>
-    try {
-      answer = reader.onBody(status, body, context)
-    } catch (defect) {
-      answer = Effect.die(defect)
-    }
-    resume(answer)
+    resume(readBody(reader, status, body, context))
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
@@ -296,7 +289,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     const reader = this.reader
     this.settle()
     if (abortReason !== undefined && controller !== null) controller.abort(new Error(abortReason))
-    resume(Effect.fail(reader !== null ? reader.onTransport(cause) : transportError(request!, cause)))
+    if (reader === null) return resume(Effect.fail(transportError(request!, cause)))
+    resume(readFailure(reader, cause))
   }
 
   /** Marks the exchange done and drops every reference it held. */
@@ -336,6 +330,24 @@ class Exchange implements Dispatcher.DispatchHandler {
 }
 
 const expire = (exchange: Exchange) => exchange.expire()
+
+// What a reader makes of the outcome. A reader that throws (it must not) still settles the call:
+// a defect, never a fiber left waiting.
+const readBody = (reader: Reader<unknown, unknown, unknown>, status: number, body: Uint8Array, context: unknown) => {
+  try {
+    return reader.onBody(status, body, context)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}
+
+const readFailure = (reader: Reader<unknown, unknown, unknown>, cause: TransportCause) => {
+  try {
+    return Effect.fail(reader.onTransport(cause))
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}
 
 const invalidUrl = (request: HttpClientRequest.HttpClientRequest) =>
   new HttpClientError.RequestError({
