@@ -321,6 +321,32 @@ describe("WeChatApi", () => {
         assert.isBelow(process.memoryUsage().rss - before, 50 * 1024 * 1024)
         assert.isBelow(sent, 100 * 1024 * 1024)
       }))
+
+    it.scoped("the lean client refuses an answer at its announced Content-Length, before any of the body", () =>
+      Effect.gen(function*() {
+        const server = yield* Effect.acquireRelease(
+          Effect.async<Http.Server>((resume) => {
+            const server = Http.createServer((_request, response) => {
+              // announced, then stalled: without reading the announcement the call would wait out its deadline
+              response.writeHead(200, { "Content-Length": String(10 * 1024 * 1024) })
+              response.write("{")
+            })
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) =>
+            Effect.sync(() => server.closeAllConnections()).pipe(Effect.zipRight(Effect.sync(() => server.close())))
+        )
+        const port = (server.address() as Net.AddressInfo).port
+        const endpoints = yield* api(
+          Layer.succeed(HttpClient.HttpClient, yield* WeChatHttpClient.make()),
+          configLayer({ apiBaseUrl: `http://127.0.0.1:${port}`, maxResponseBytes: 65_536 })
+        )
+        const started = Date.now()
+        const error = yield* failureOf(endpoints.auth(Redacted.make(accessToken), "o1"))
+        assert.strictEqual(error._tag, "MalformedResponse")
+        assert.include(error.message, "65536 bytes")
+        assert.isBelow(Date.now() - started, 2_000)
+      }))
   })
 
   describe("deadline", () => {

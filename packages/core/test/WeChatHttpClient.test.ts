@@ -392,6 +392,26 @@ describe("WeChatHttpClient", () => {
         )
         assert.strictEqual(transportCauseOf(error).code, "WXAUTH_RESPONSE_TOO_LARGE")
       }))
+
+    it.scopedLive("a Content-Length over the cap is refused at the headers, without waiting for the body", () =>
+      Effect.gen(function*() {
+        const server = yield* serve((_req, res) => {
+          // announced in the header's usual spelling, then nothing: only the announcement can end it early
+          res.writeHead(200, { "Content-Type": "application/json", "Content-Length": String(10 * 1024 * 1024) })
+          res.write("{")
+        })
+        const client = yield* WeChatHttpClient.make({ timeout: "5 seconds", maxResponseBytes: 1024 })
+        const { exit, millis } = yield* elapsedMillis(client.get(`${server.url}/announced`))
+        const cause = transportCauseOf(yield* Effect.flip(exit))
+        assert.strictEqual(cause.code, "WXAUTH_RESPONSE_TOO_LARGE")
+        assert.isBelow(millis, 2_000)
+        yield* waitFor(() => server.closedSockets(1), "the refused socket to close")
+        // an announcement within the cap is read as usual
+        const small = yield* serve(json(200, { ok: true }))
+        const response = yield* client.get(`${small.url}/small`)
+        assert.strictEqual(response.headers["content-length"], "11")
+        assert.deepStrictEqual(yield* response.json, { ok: true })
+      }))
   })
 
   describe("transport errors", () => {
