@@ -63,6 +63,20 @@ export interface Paired {
   readonly thanCpuUsPerCall: ReadonlyArray<number>
   /** Summed CPU of `name` over summed CPU of `than`. */
   readonly ratio: number
+  /**
+   * How far `ratio` may be from the machine's true ratio: the standard error of the mean of the
+   * slices' ratios (slice i of `name` over slice i of `than`, measured next to each other).
+   */
+  readonly standardError?: number | undefined
+}
+
+/** The standard error of the mean of `a[i] / b[i]` (see `Paired.standardError`). */
+export const pairedStandardError = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => {
+  const ratios = a.slice(0, b.length).map((v, i) => v / b[i])
+  if (ratios.length < 2) return NaN
+  const mean = ratios.reduce((sum, r) => sum + r, 0) / ratios.length
+  const variance = ratios.reduce((sum, r) => sum + (r - mean) ** 2, 0) / (ratios.length - 1)
+  return Math.sqrt(variance / ratios.length)
 }
 
 export interface Results {
@@ -278,9 +292,9 @@ export const targets = (
         name: title,
         ratio,
         limit,
-        measured: `${
-          ratio.toFixed(2)
-        }x, paired (${pair.cpuUsPerCall.length} + ${pair.thanCpuUsPerCall.length} slices of ${pair.callsPerSlice} calls in turns; ${
+        measured: `${ratio.toFixed(2)}x ± ${
+          (pair.standardError ?? pairedStandardError(pair.cpuUsPerCall, pair.thanCpuUsPerCall)).toFixed(2)
+        }, paired (${pair.cpuUsPerCall.length} + ${pair.thanCpuUsPerCall.length} slices of ${pair.callsPerSlice} calls in turns; ${
           mean(pair.cpuUsPerCall).toFixed(0)
         } vs ${mean(pair.thanCpuUsPerCall).toFixed(0)} µs)`,
         met: strictly ? ratio < limit : ratio <= limit

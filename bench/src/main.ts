@@ -210,7 +210,7 @@ const remote = (
 })
 
 /** Slices of calls per run of a pair (each), and calls per slice (see `measurePaired`). */
-const pairedSlices = quick ? 2 : 10
+const pairedSlices = quick ? 2 : 20
 const callsPerSlice = quick ? 1_000 : 4_000
 
 /**
@@ -240,7 +240,8 @@ const measurePaired = async (a: Entry, b: Entry, concurrency: number): Promise<R
     callsPerSlice,
     cpuUsPerCall: cpuA,
     thanCpuUsPerCall: cpuB,
-    ratio: sum(cpuA) / sum(cpuB)
+    ratio: sum(cpuA) / sum(cpuB),
+    standardError: Report.pairedStandardError(cpuA, cpuB)
   }
 }
 
@@ -334,7 +335,7 @@ const main = async () => {
         if (a === undefined || b === undefined) continue
         const pair = await measurePaired(a, b, Report.targetConcurrency)
         log(
-          `bench: paired ${name} / ${than}: ${pair.ratio.toFixed(3)}x (${
+          `bench: paired ${name} / ${than}: ${pair.ratio.toFixed(3)}x ± ${(pair.standardError ?? NaN).toFixed(3)} (${
             pair.cpuUsPerCall.map((v) => v.toFixed(0)).join(" ")
           } vs ${pair.thanCpuUsPerCall.map((v) => v.toFixed(0)).join(" ")} µs)`
         )
