@@ -67,10 +67,13 @@ export const makeClient = (
         redis.set(openid, JSON.stringify(token)).then(() => callback(null), (error: Error) => callback(error))
       }
     )
-  // an idle socket is let go after 1 s, well before the server's keep-alive timeout (5 s): between
-  // rounds, a socket the server is closing at that very moment would fail the next call (seen once:
-  // "socket hang up" on a socket reused after a minute idle); the warm-up opens new ones
-  const agent = options.keepAlive ? new Http.Agent({ keepAlive: true, maxSockets: 128, timeout: 1_000 }) : undefined
+  // an idle socket is let go after 4 s, before the server's keep-alive timeout (5 s): between rounds,
+  // a socket the server is closing at that very moment would fail the next call (seen once: "socket
+  // hang up" on a socket reused after a minute idle); the warm-up opens new ones. Not much less than
+  // 4 s: undici keeps its idle sockets about as long, and with 1 s wechat-oauth reconnected all its
+  // sockets after every slice of the other client in a paired run (every other slice of its cost
+  // 100 µs per call higher)
+  const agent = options.keepAlive ? new Http.Agent({ keepAlive: true, maxSockets: 128, timeout: 4_000 }) : undefined
   if (agent !== undefined) oauth.setOpts({ agent })
   const request = oauth.request
   oauth.request = function(url, opts, callback) {
