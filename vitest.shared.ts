@@ -25,7 +25,9 @@ const config: ViteUserConfig = {
       ...alias("@wxauth/store-redis", "packages/store-redis"),
       ...alias("@wxauth/store-sql", "packages/store-sql"),
       ...alias("@wxauth/compat", "packages/compat"),
-      ...alias("@wxauth/http", "packages/http")
+      ...alias("@wxauth/http", "packages/http"),
+      "@wxauth/test-support/Chromium": path.join(root, "test-support", "src", "Chromium.ts"),
+      "@wxauth/test-support": path.join(root, "test-support", "src", "index.ts")
     }
   }
 }

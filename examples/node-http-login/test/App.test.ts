@@ -4,18 +4,19 @@
  * session, returnTo, and a user whose WeChat authorization ended.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { Browser, login, sandboxControl, userAgents } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
-import { Browser, login, OA, sandboxControl, startApp, userAgents } from "./helpers.js"
+import { OA, startApp } from "./helpers.js"
 
 describe("node-http-login over HTTP", () => {
   it.scoped("WeChat: the official account; desktop: the website app; the profile from WeChat", () =>
     Effect.gen(function*() {
       const { url } = yield* startApp()
-      const wechat = new Browser(url, userAgents.wechat)
+      const wechat = new Browser(url, { userAgent: userAgents.wechat })
       const anonymous = yield* wechat.get("/profile?tab=orders")
       assert.strictEqual(anonymous.status, 303)
       assert.strictEqual(anonymous.location, `${url}/login?returnTo=%2Fprofile%3Ftab%3Dorders`)
-      const back = yield* login(wechat, "/login?returnTo=%2Fprofile%3Ftab%3Dorders")
+      const { answer: back } = yield* login(wechat, { path: "/login?returnTo=%2Fprofile%3Ftab%3Dorders" })
       assert.strictEqual(back.status, 303)
       assert.strictEqual(back.location, `${url}/profile?tab=orders`)
       assert.strictEqual(back.headers.get("referrer-policy"), "no-referrer")
@@ -25,10 +26,10 @@ describe("node-http-login over HTTP", () => {
       assert.include(profile.text, `official <code>${OA.appId}</code>`)
       assert.include(profile.headers.get("content-security-policy") ?? "", "default-src 'none'")
 
-      const desktop = new Browser(url, userAgents.desktop)
+      const desktop = new Browser(url, { userAgent: userAgents.desktop })
       const authorize = yield* desktop.get("/login")
       assert.strictEqual(new URL(authorize.location!).pathname, "/connect/qrconnect")
-      yield* login(desktop, "/login", "bob")
+      yield* login(desktop, { user: "bob" })
       assert.include((yield* desktop.get("/profile")).text, `<h1 id="nickname">李四</h1>`)
       assert.strictEqual((yield* desktop.get("/nothing")).status, 404)
     }))
@@ -39,12 +40,12 @@ describe("node-http-login over HTTP", () => {
       const phone = new Browser(url)
       const laptop = new Browser(url)
       const other = new Browser(url)
-      yield* login(phone, "/login", "carol")
-      yield* login(laptop, "/login", "carol")
-      yield* login(other, "/login", "alice")
-      const cross = yield* phone.request("POST", "/logout/everywhere", { origin: "https://evil.example" }, "")
+      yield* login(phone, { user: "carol" })
+      yield* login(laptop, { user: "carol" })
+      yield* login(other, { user: "alice" })
+      const cross = yield* phone.post("/logout/everywhere", {}, { origin: "https://evil.example" })
       assert.strictEqual(cross.status, 403)
-      const out = yield* phone.request("POST", "/logout/everywhere", { origin: url }, "x=1")
+      const out = yield* phone.post("/logout/everywhere", { x: "1" }, { origin: url })
       assert.strictEqual(out.status, 303)
       assert.strictEqual((yield* laptop.get("/profile")).status, 303, "carol's laptop is logged out too")
       assert.strictEqual((yield* other.get("/profile")).status, 200)
@@ -54,7 +55,7 @@ describe("node-http-login over HTTP", () => {
     Effect.gen(function*() {
       const { url } = yield* startApp({ sessionTtl: "1 second" })
       const wechat = new Browser(url)
-      yield* login(wechat, "/login")
+      yield* login(wechat)
       assert.strictEqual((yield* wechat.get("/profile")).status, 200)
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1100)))
       assert.isDefined(wechat.cookies.get("wxauth_session"), "the browser still has the cookie")
@@ -65,7 +66,7 @@ describe("node-http-login over HTTP", () => {
     Effect.gen(function*() {
       const { sandboxUrl, url } = yield* startApp()
       const wechat = new Browser(url)
-      yield* login(wechat, "/login")
+      yield* login(wechat)
       yield* sandboxControl(sandboxUrl, "POST", "clock/advance", { seconds: 31 * 24 * 3600 })
       const profile = yield* wechat.get("/profile")
       assert.strictEqual(profile.status, 303)

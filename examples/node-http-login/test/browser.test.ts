@@ -8,76 +8,30 @@
  * Without `/usr/bin/chromium` the test is skipped with a warning; with `CI=true` it fails.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { userAgents } from "@wxauth/test-support"
+import {
+  decide,
+  executablePath,
+  hasChromium,
+  inCi,
+  launch,
+  newContextOf,
+  screenshotsDir,
+  sessionCookie,
+  shotsIn,
+  step,
+  text,
+  warnIfSkipped
+} from "@wxauth/test-support/Chromium"
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
-import * as Path from "node:path"
-import * as Url from "node:url"
-import type { Browser, BrowserContext, Page } from "playwright-core"
-import { chromium } from "playwright-core"
-import { startApp, userAgents } from "./helpers.js"
+import type { BrowserContext } from "playwright-core"
+import { startApp } from "./helpers.js"
 
-const executablePath = "/usr/bin/chromium"
-const hasChromium = Fs.existsSync(executablePath)
-const inCi = process.env.CI === "true"
+warnIfSkipped("the browser test")
 
-if (!hasChromium && !inCi) {
-  console.warn(
-    "\n" + "!".repeat(100) + "\n" +
-      `!! SKIPPING the browser test: ${executablePath} is missing. Install Debian's chromium ` +
-      "(apt-get install chromium).\n!! With CI=true a missing Chromium is a failure.\n" +
-      "!".repeat(100) + "\n"
-  )
-}
-
-const screenshots = Path.join(Url.fileURLToPath(new URL("..", import.meta.url)), "test-results", "screenshots")
-
-const launch = Effect.acquireRelease(
-  Effect.promise(() =>
-    chromium.launch({
-      executablePath,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync"
-      ]
-    })
-  ),
-  (browser) => Effect.promise(() => browser.close())
-)
-
-/** A new browser context (its own cookies) with a user agent; requests leave for 127.0.0.1 only. */
-const newContext = (browser: Browser, userAgent: string) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const context = await browser.newContext({ userAgent, locale: "zh-CN", viewport: { width: 900, height: 900 } })
-      await context.route((url) => url.hostname !== "127.0.0.1", (route) => route.abort())
-      return context
-    }),
-    (context) => Effect.promise(() => context.close())
-  )
-
-const step = <A>(f: () => Promise<A>) => Effect.promise(f)
-
-const shot = (page: Page, name: string) =>
-  step(() => page.screenshot({ path: Path.join(screenshots, `${name}.png`), fullPage: true }))
-
-const text = (page: Page, selector: string) => step(() => page.locator(selector).innerText())
-
-/** On the sandbox's consent page (or in its frame): picks a user and allows. */
-const allow = (page: Page | ReturnType<Page["frameLocator"]>, user: string) =>
-  Effect.gen(function*() {
-    yield* step(() => page.locator(`#user-${user}`).check())
-    yield* step(() => page.locator("#allow").click())
-  })
-
-const sessionCookie = (context: BrowserContext) =>
-  step(async () => (await context.cookies()).find((c) => c.name === "wxauth_session"))
+const screenshots = screenshotsDir(import.meta.url)
+const shot = shotsIn(screenshots)
 
 describe.skipIf(!hasChromium && !inCi)("node-http-login in Chromium", () => {
   if (!hasChromium) {
@@ -93,7 +47,7 @@ describe.skipIf(!hasChromium && !inCi)("node-http-login in Chromium", () => {
     Effect.gen(function*() {
       const browser = yield* launch
       const { sandboxUrl, url } = yield* startApp()
-      const context = yield* newContext(browser, userAgents.wechat)
+      const context = yield* newContextOf(browser, userAgents.wechat)
       const page = yield* step(() => context.newPage())
       yield* step(() => page.goto(`${url}/profile?tab=orders`))
       yield* step(() => page.waitForURL((u) => u.pathname === "/connect/oauth2/authorize"))
@@ -101,7 +55,7 @@ describe.skipIf(!hasChromium && !inCi)("node-http-login in Chromium", () => {
       assert.include(yield* text(page, "#scope"), "snsapi_userinfo")
       yield* shot(page, "01-wechat-consent")
       const callback = page.waitForResponse((r) => new URL(r.url()).pathname === "/login/official/callback")
-      yield* allow(page, "alice")
+      yield* decide(page, "alice", "allow")
       const response = yield* step(() => callback)
       assert.strictEqual(response.status(), 303)
       assert.strictEqual(response.headers()["referrer-policy"], "no-referrer")
@@ -131,15 +85,15 @@ describe.skipIf(!hasChromium && !inCi)("node-http-login in Chromium", () => {
           yield* step(() => page.locator("#login").click())
           yield* step(() => page.waitForURL((u) => u.pathname === "/connect/qrconnect"))
           assert.include(yield* text(page, "#scope"), "snsapi_login")
-          yield* allow(page, "bob")
+          yield* decide(page, "bob", "allow")
           yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
           assert.strictEqual(yield* text(page, "#nickname"), "李四")
           assert.include(yield* text(page, "#app"), "web")
           return page
         })
-      const first = yield* loginOn(yield* newContext(browser, userAgents.desktop))
+      const first = yield* loginOn(yield* newContextOf(browser, userAgents.desktop))
       yield* shot(first, "03-desktop-profile")
-      const second = yield* loginOn(yield* newContext(browser, userAgents.desktop))
+      const second = yield* loginOn(yield* newContextOf(browser, userAgents.desktop))
       yield* step(() => second.locator("#logout-everywhere").click())
       yield* step(() => second.waitForURL((u) => u.pathname === "/"))
       assert.include(yield* text(second, "#login"), "使用微信登录")
@@ -153,14 +107,14 @@ describe.skipIf(!hasChromium && !inCi)("node-http-login in Chromium", () => {
     Effect.gen(function*() {
       const browser = yield* launch
       const { url } = yield* startApp({ qrCode: { embedded: true } })
-      const context = yield* newContext(browser, userAgents.desktop)
+      const context = yield* newContextOf(browser, userAgents.desktop)
       const page = yield* step(() => context.newPage())
       yield* step(() => page.goto(`${url}/login?returnTo=%2Fprofile`))
       assert.strictEqual(new URL(page.url()).pathname, "/login", "the QR code is on the app's own page")
       const frame = page.frameLocator("#wxauth-qr iframe")
       yield* step(() => frame.locator("#consent").waitFor())
       yield* shot(page, "05-embedded-qr")
-      yield* allow(frame, "carol")
+      yield* decide(frame, "carol", "allow")
       yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
       assert.strictEqual(yield* text(page, "#nickname"), "王五🐼")
     }))
@@ -169,10 +123,10 @@ describe.skipIf(!hasChromium && !inCi)("node-http-login in Chromium", () => {
     Effect.gen(function*() {
       const browser = yield* launch
       const { url } = yield* startApp({ sessionTtl: "2 seconds" })
-      const context = yield* newContext(browser, userAgents.wechat)
+      const context = yield* newContextOf(browser, userAgents.wechat)
       const page = yield* step(() => context.newPage())
       yield* step(() => page.goto(`${url}/login?returnTo=%2Fprofile`))
-      yield* allow(page, "alice")
+      yield* decide(page, "alice", "allow")
       yield* step(() => page.waitForURL((u) => u.pathname === "/profile"))
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 2100)))
       yield* step(() => page.goto(`${url}/profile`))

@@ -9,25 +9,21 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
 import { WeChatLogin } from "@wxauth/http"
+import { Browser, consent, cookieAttributes, sandboxControl, userAgents } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { WebLoginServer } from "../src/Server.js"
 import {
-  Browser,
-  consent,
-  cookieAttributes,
   demoApp,
   followToError,
   followToProblem,
   login,
   OA,
-  sandboxControl,
   sessionUser,
   startLogin,
   tempSqliteFile,
   textOf,
-  userAgents,
   WEB
 } from "./helpers.js"
 

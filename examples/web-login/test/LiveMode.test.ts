@@ -4,24 +4,14 @@
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { WeChatHttpClient } from "@wxauth/core"
+import { Browser, sandboxControl, userAgents } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Server from "../src/Server.js"
 import { WebLoginServer } from "../src/Server.js"
-import {
-  Browser,
-  configFrom,
-  followToProblem,
-  liveApp,
-  login,
-  MINI,
-  OA,
-  sandboxControl,
-  textOf,
-  userAgents
-} from "./helpers.js"
+import { configFrom, followToProblem, liveApp, login, MINI, OA, textOf } from "./helpers.js"
 
 /** The warnings logged while the app's services start with these variables. */
 const startupWarnings = (env: Record<string, string>) =>

@@ -7,13 +7,14 @@
  * failures; logs without codes, tokens, keys or phone numbers.
  */
 import { assert, describe, layer } from "@effect/vitest"
+import { Browser, sandboxControl } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import { WebLoginServer } from "../src/Server.js"
 import { Users } from "../src/Users.js"
-import { Browser, demoApp, MINI, sandboxControl } from "./helpers.js"
+import { demoApp, MINI } from "./helpers.js"
 
 const loginPath = "/api/wechat/mini-program/mini/login"
 const phonePath = "/api/wechat/mini-program/mini/phone-number"

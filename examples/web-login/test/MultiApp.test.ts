@@ -6,6 +6,7 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import { Browser, consent, cookieAttributes, sandboxControl, userAgents } from "@wxauth/test-support"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -13,18 +14,7 @@ import * as Option from "effect/Option"
 import * as MultiApp from "../src/MultiApp.js"
 import * as Server from "../src/Server.js"
 import { WebLoginServer } from "../src/Server.js"
-import {
-  Browser,
-  configFrom,
-  consent,
-  cookieAttributes,
-  demoApp,
-  followToProblem,
-  OA,
-  sandboxControl,
-  textOf,
-  userAgents
-} from "./helpers.js"
+import { configFrom, demoApp, followToProblem, OA, textOf } from "./helpers.js"
 
 const [shop, club] = MultiApp.demoAccounts
 const componentAppId = MultiApp.demoPlatform.componentAppId

@@ -8,61 +8,31 @@
  * Without `/usr/bin/chromium` the test is skipped with a warning; with `CI=true` it fails.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import * as Context from "effect/Context"
+import { sandboxControl, userAgents } from "@wxauth/test-support"
+import * as Chromium from "@wxauth/test-support/Chromium"
+import {
+  executablePath,
+  hasChromium,
+  inCi,
+  screenshotsDir,
+  shotsIn,
+  step,
+  text,
+  warnIfSkipped,
+  withPage
+} from "@wxauth/test-support/Chromium"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Fs from "node:fs"
-import * as Path from "node:path"
-import * as Url from "node:url"
-import type { Browser, Page } from "playwright-core"
-import { chromium } from "playwright-core"
 import * as MultiApp from "../src/MultiApp.js"
 import { WebLoginServer } from "../src/Server.js"
-import { demoApp, sandboxControl, userAgents } from "./helpers.js"
+import { demoApp } from "./helpers.js"
 
-const executablePath = "/usr/bin/chromium"
-const hasChromium = Fs.existsSync(executablePath)
-const inCi = process.env.CI === "true"
+warnIfSkipped("the multi-app browser test")
 
-if (!hasChromium && !inCi) {
-  console.warn(`\nSKIPPING the multi-app browser test: ${executablePath} is missing (apt-get install chromium)\n`)
-}
-
-const screenshots = Path.join(Url.fileURLToPath(new URL("..", import.meta.url)), "test-results", "screenshots")
-
-class Chromium extends Context.Tag("test/MultiAppChromium")<Chromium, Browser>() {}
-
-const ChromiumLive = Layer.scoped(
-  Chromium,
-  Effect.acquireRelease(
-    Effect.promise(() =>
-      chromium.launch({
-        executablePath,
-        headless: true,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-      })
-    ),
-    (browser) => Effect.promise(() => browser.close())
-  )
-)
-
-/** A page in its own browser context; requests leave for 127.0.0.1 only (avatars point at WeChat's CDN). */
-const withPage = <A, E, R>(userAgent: string, f: (page: Page) => Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const browser = yield* Chromium
-    const context = yield* Effect.acquireRelease(
-      Effect.promise(() => browser.newContext({ userAgent, locale: "zh-CN", viewport: { width: 900, height: 900 } })),
-      (context) => Effect.promise(() => context.close())
-    )
-    yield* Effect.promise(() => context.route((url) => url.hostname !== "127.0.0.1", (route) => route.abort()))
-    return yield* f(yield* Effect.promise(() => context.newPage()))
-  }).pipe(Effect.scoped)
-
-const step = <A>(f: () => Promise<A>) => Effect.promise(f)
-const text = (page: Page, selector: string) => step(() => page.locator(selector).innerText())
-const shot = (page: Page, name: string) =>
-  step(() => page.screenshot({ path: Path.join(screenshots, `${name}.png`), fullPage: true }))
+const screenshots = screenshotsDir(import.meta.url)
+const shot = shotsIn(screenshots)
 
 const [shop, club] = MultiApp.demoAccounts
 
@@ -76,7 +46,7 @@ describe.skipIf(!hasChromium && !inCi)("web-login's multi-app page in Chromium",
 
   Fs.mkdirSync(screenshots, { recursive: true })
 
-  layer(Layer.merge(demoApp(), ChromiumLive), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+  layer(Layer.merge(demoApp(), Chromium.layer), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.effect("inside WeChat, two official accounts of one platform: log in to each through the consent page, then log out", () =>
       withPage(userAgents.wechat, (page) =>
         Effect.gen(function*() {

@@ -3,13 +3,14 @@
  * The sessions are `@wxauth/http`'s, in the example's SQLite store; `SESSION_TTL` sets their life.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { Browser } from "@wxauth/test-support"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
 import { WebLoginServer } from "../src/Server.js"
-import { Browser, demoApp, login } from "./helpers.js"
+import { demoApp, login } from "./helpers.js"
 
 const expiresAfter = (browser: Browser, ttl: Duration.Duration) =>
   Effect.gen(function*() {

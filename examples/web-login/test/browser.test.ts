@@ -9,103 +9,39 @@
  * Without `/usr/bin/chromium` the test is skipped with a warning; with `CI=true` it fails.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
+import { sandboxControl, userAgents } from "@wxauth/test-support"
+import * as Chromium from "@wxauth/test-support/Chromium"
+import {
+  decide,
+  executablePath,
+  hasChromium,
+  inCi,
+  newContext,
+  screenshotsDir,
+  sessionCookie,
+  shotsIn,
+  step,
+  text,
+  warnIfSkipped,
+  withPage
+} from "@wxauth/test-support/Chromium"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Fs from "node:fs"
-import * as Path from "node:path"
-import * as Url from "node:url"
-import type { Browser, BrowserContext, Page } from "playwright-core"
-import { chromium } from "playwright-core"
+import type { BrowserContext, Page } from "playwright-core"
 import { WebLoginServer } from "../src/Server.js"
-import { demoApp, MINI, OA, sandboxControl, userAgents, WEB } from "./helpers.js"
+import { demoApp, MINI, OA, WEB } from "./helpers.js"
 
-const executablePath = "/usr/bin/chromium"
-const hasChromium = Fs.existsSync(executablePath)
-const inCi = process.env.CI === "true"
+warnIfSkipped("the browser test")
 
-if (!hasChromium && !inCi) {
-  console.warn(
-    "\n" + "!".repeat(100) + "\n" +
-      `!! SKIPPING the browser test: ${executablePath} is missing. Install Debian's chromium ` +
-      "(apt-get install chromium).\n!! With CI=true a missing Chromium is a failure.\n" +
-      "!".repeat(100) + "\n"
-  )
-}
-
-const screenshots = Path.join(Url.fileURLToPath(new URL("..", import.meta.url)), "test-results", "screenshots")
-
-class Chromium extends Context.Tag("test/Chromium")<Chromium, Browser>() {}
-
-/** Chromium with a fresh temporary profile (user-data-dir), closed after the tests. */
-const ChromiumLive = Layer.scoped(
-  Chromium,
-  Effect.acquireRelease(
-    Effect.promise(() =>
-      chromium.launch({
-        executablePath,
-        headless: true,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync"
-        ]
-      })
-    ),
-    (browser) => Effect.promise(() => browser.close())
-  )
-)
-
-/**
- * A browser context (its own cookies) with a user agent, closed with the scope. Requests leave for
- * 127.0.0.1 only: the sandbox users' avatar URLs point at WeChat's CDN, which a test must not call.
- */
-const newContext = (userAgent: string) =>
-  Effect.gen(function*() {
-    const browser = yield* Chromium
-    return yield* Effect.acquireRelease(
-      Effect.promise(async () => {
-        const context = await browser.newContext({ userAgent, locale: "zh-CN", viewport: { width: 900, height: 900 } })
-        await context.route((url) => url.hostname !== "127.0.0.1", (route) => route.abort())
-        return context
-      }),
-      (context) => Effect.promise(() => context.close())
-    )
-  })
-
-/** A page in a new context with this user agent. */
-const withPage = <A, E, R>(userAgent: string, f: (page: Page) => Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const context = yield* newContext(userAgent)
-    return yield* f(yield* Effect.promise(() => context.newPage()))
-  }).pipe(Effect.scoped)
-
-const step = <A>(f: () => Promise<A>) => Effect.promise(f)
-
-const shot = (page: Page, name: string) =>
-  step(() => page.screenshot({ path: Path.join(screenshots, `${name}.png`), fullPage: true }))
-
-const text = (page: Page, selector: string) => step(() => page.locator(selector).innerText())
+const screenshots = screenshotsDir(import.meta.url)
+const shot = shotsIn(screenshots)
 
 const count = (page: Page, selector: string) => step(() => page.locator(selector).count())
 
 const pathOf = (page: Page) => new URL(page.url()).pathname
-
-/** On the consent page: picks a user and presses allow or deny. */
-const decide = (page: Page, user: string, decision: "allow" | "deny") =>
-  Effect.gen(function*() {
-    yield* step(() => page.locator(`#user-${user}`).check())
-    yield* step(() => page.locator(`#${decision}`).click())
-  })
-
-const sessionCookie = (context: BrowserContext) =>
-  step(async () => (await context.cookies()).find((cookie) => cookie.name === "wxauth_session"))
 
 /** The login's problem page's reason. */
 const problemReason = (page: Page) => step(() => page.locator("#wxauth-problem").getAttribute("data-reason"))
@@ -120,7 +56,7 @@ describe.skipIf(!hasChromium && !inCi)("web-login in Chromium", () => {
 
   Fs.mkdirSync(screenshots, { recursive: true })
 
-  layer(Layer.merge(demoApp(), ChromiumLive), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
+  layer(Layer.merge(demoApp(), Chromium.layer), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
     it.effect("inside WeChat: home → the official account's consent → allow → profile; the callback URL again logs in nobody", () =>
       withPage(userAgents.wechat, (page) =>
         Effect.gen(function*() {

@@ -13,12 +13,13 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import { assert, describe, layer } from "@effect/vitest"
 import { CurrentWeChatUser, WeChatLogin } from "@wxauth/http"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import { Browser, login, sandboxControl, userAgents } from "@wxauth/test-support"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Http from "node:http"
-import { Browser, login, MINI, sandboxApps, sandboxControl, userAgents } from "./helpers.js"
+import { MINI, sandboxApps } from "./helpers.js"
 
 class Api extends HttpApi.make("shop").add(
   HttpApiGroup.make("orders")

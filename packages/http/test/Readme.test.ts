@@ -9,12 +9,13 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import { assert, describe, it } from "@effect/vitest"
 import { WeChatLogin } from "@wxauth/http"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import { Browser, login, userAgents } from "@wxauth/test-support"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { createServer } from "node:http"
-import { Browser, login, OA, userAgents, WEB } from "./helpers.js"
+import { OA, WEB } from "./helpers.js"
 
 describe("README", () => {
   it.scoped("the ten-line setup: one official account and one website app", () =>

@@ -10,20 +10,11 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { WeChatLogin } from "@wxauth/http"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import { Browser, login, sandboxControl, startLogin, userAgents } from "@wxauth/test-support"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import {
-  Browser,
-  login,
-  MINI,
-  sandboxApps,
-  sandboxControl,
-  startLogin,
-  testApp,
-  TestServer,
-  userAgents
-} from "./helpers.js"
+import { MINI, sandboxApps, testApp, TestServer } from "./helpers.js"
 
 const setup = Effect.gen(function*() {
   const { sandboxUrl, url } = yield* TestServer
@@ -121,7 +112,7 @@ describe("red team: open redirects and injection", () => {
           `/login/${encodeURIComponent(markup)}/callback?code=x&state=${encodeURIComponent(markup)}`
         ]
         const problems: Array<string> = []
-        for (const userAgent of [userAgents.wechat, userAgents.mobile, userAgents.desktop]) {
+        for (const userAgent of [userAgents.wechat, userAgents.phone, userAgents.desktop]) {
           for (const path of paths) {
             const answer = yield* browser(userAgent).get(path)
             if (answer.status >= 500) problems.push(`${path}: ${answer.status}`)

@@ -6,6 +6,7 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { SessionStore } from "@wxauth/core"
 import { WeChatLogin } from "@wxauth/http"
+import { Browser, login, sandboxControl } from "@wxauth/test-support"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -15,7 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import { Browser, login, MINI, sandboxControl, testApp, TestServer, WEB } from "./helpers.js"
+import { MINI, testApp, TestServer, WEB } from "./helpers.js"
 
 const WEB_APP = { kind: "website" as const, appId: WEB.appId, appSecret: WEB.secret }
 

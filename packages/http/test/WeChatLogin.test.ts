@@ -7,24 +7,12 @@ import { assert, describe, layer } from "@effect/vitest"
 import { SessionStore, TokenStore, WeChatApps, WeChatHttpClient } from "@wxauth/core"
 import type { CurrentWeChatUser } from "@wxauth/http"
 import { WeChatLogin } from "@wxauth/http"
+import { Browser, consent, cookieAttributes, login, sandboxControl, startLogin, userAgents } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import {
-  Browser,
-  consent,
-  cookieAttributes,
-  login,
-  MINI,
-  OA,
-  sandboxControl,
-  startLogin,
-  testApp,
-  TestServer,
-  userAgents,
-  WEB
-} from "./helpers.js"
+import { MINI, OA, testApp, TestServer, WEB } from "./helpers.js"
 
 const setup = Effect.gen(function*() {
   const { sandboxUrl, url } = yield* TestServer
@@ -82,7 +70,7 @@ describe("WeChatLogin: the flow is picked from the browser", () => {
     it.effect("on a phone outside WeChat: a page saying to open the link in WeChat, with the QR option", () =>
       Effect.gen(function*() {
         const { browser, url } = yield* setup
-        const phone = browser(userAgents.mobile)
+        const phone = browser(userAgents.phone)
         const page = yield* phone.get("/login?returnTo=%2Forders")
         assert.strictEqual(page.status, 200)
         assert.include(page.text, "请在微信中打开此链接")
@@ -609,7 +597,7 @@ describe("WeChatLogin: embedded QR code", () => {
         assert.strictEqual(answer.status, 303)
         assert.strictEqual(new URL(answer.location!).pathname, "/cart")
         // no official account: a phone outside WeChat is asked to open the link in WeChat, and to scan
-        const phone = yield* new Browser(url, { userAgent: userAgents.mobile }).get("/login")
+        const phone = yield* new Browser(url, { userAgent: userAgents.phone }).get("/login")
         assert.include(phone.text, "请在微信中打开此链接")
         // inside WeChat, with no official account: not available
         const wechat = yield* new Browser(url, { userAgent: userAgents.wechat }).get("/login")

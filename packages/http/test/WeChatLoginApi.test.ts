@@ -4,10 +4,11 @@
  * failures, the OpenAPI document, and logs that never hold a code, token or phone number.
  */
 import { assert, describe, layer } from "@effect/vitest"
+import { Browser, login, sandboxControl } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import { Browser, login, MINI, sandboxControl, testApp, TestServer } from "./helpers.js"
+import { MINI, testApp, TestServer } from "./helpers.js"
 
 const logLines: Array<string> = []
 const captureLogs = Logger.replace(

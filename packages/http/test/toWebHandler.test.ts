@@ -7,11 +7,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { WeChatLogin } from "@wxauth/http"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import { Browser, login, sandboxControl, userAgents } from "@wxauth/test-support"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Browser, login, sandboxApps, sandboxControl, userAgents, WEB } from "./helpers.js"
+import { sandboxApps, WEB } from "./helpers.js"
 
 const base = "http://app.test"
 
