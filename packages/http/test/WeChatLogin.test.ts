@@ -606,6 +606,80 @@ describe("WeChatLogin: embedded QR code", () => {
   })
 })
 
+describe("WeChatLogin: embedded QR code with selfRedirect", () => {
+  const webApp = (sandboxUrl: string, selfRedirect: boolean) => ({
+    apps: {
+      web: {
+        kind: "website" as const,
+        appId: WEB.appId,
+        appSecret: WEB.secret,
+        apiBaseUrl: sandboxUrl,
+        openBaseUrl: sandboxUrl,
+        qrCode: { embedded: true, scriptUrl: `${sandboxUrl}/connect/zh_CN/htmledition/js/wxLogin.js`, selfRedirect }
+      }
+    }
+  })
+  /** The QR page on a desktop, consent given: the callback URL the QR frame would load. */
+  const scanned = (desktop: Browser) =>
+    Effect.gen(function*() {
+      const page = yield* desktop.get("/login?returnTo=%2Fcart")
+      assert.strictEqual(page.status, 200)
+      const fallback = /id="wxauth-qr-fallback" href="([^"]+)"/.exec(page.text)![1].replace(/&amp;/g, "&")
+      return { page, callbackUrl: yield* consent(desktop, fallback) }
+    })
+
+  layer(testApp((sandboxUrl) => webApp(sandboxUrl, true)), { excludeTestServices: true })((it) => {
+    it.effect("a callback loaded in the QR frame takes the whole window to the landing page, logged in", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const desktop = new Browser(url, { userAgent: userAgents.desktop })
+        const { callbackUrl, page } = yield* scanned(desktop)
+        assert.include(page.text, `data-self-redirect="true"`)
+        const framed = yield* desktop.get(callbackUrl, { "sec-fetch-dest": "iframe" })
+        // a page, not a redirect: a redirect would load the site inside WeChat's frame
+        assert.strictEqual(framed.status, 200)
+        assert.isUndefined(framed.location)
+        const link = /<a id="wxauth-continue" href="([^"]+)" target="_top">/.exec(framed.text)?.[1]
+        assert.strictEqual(link, "/cart")
+        const policy = framed.headers.get("content-security-policy")!
+        const nonce = /'nonce-([A-Za-z0-9+/=]+)'/.exec(policy)?.[1]
+        assert.isDefined(nonce)
+        assert.include(framed.text, `<script nonce="${nonce}">window.top.location.replace(`)
+        // only this site may frame it
+        assert.include(policy, "frame-ancestors 'self'")
+        assert.strictEqual(framed.headers.get("x-frame-options"), "SAMEORIGIN")
+        // the session is set by the framed answer itself
+        assert.isDefined(desktop.cookies.get("wxauth_session"))
+        assert.strictEqual((yield* desktop.get("/me")).status, 200)
+      }))
+
+    it.effect("outside a frame the callback redirects as usual", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const top = new Browser(url, { userAgent: userAgents.desktop })
+        const { callbackUrl } = yield* scanned(top)
+        const answer = yield* top.get(callbackUrl, { "sec-fetch-dest": "document" })
+        assert.strictEqual(answer.status, 303)
+        assert.strictEqual(new URL(answer.location!).pathname, "/cart")
+        assert.strictEqual((yield* top.get("/me")).status, 200)
+      }))
+  })
+
+  layer(testApp((sandboxUrl) => webApp(sandboxUrl, false)), { excludeTestServices: true })((it) => {
+    it.effect("without selfRedirect, a callback in a frame redirects too", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const desktop = new Browser(url, { userAgent: userAgents.desktop })
+        const { callbackUrl, page } = yield* scanned(desktop)
+        assert.include(page.text, `data-self-redirect="false"`)
+        const framed = yield* desktop.get(callbackUrl, { "sec-fetch-dest": "iframe" })
+        assert.strictEqual(framed.status, 303)
+        assert.strictEqual(new URL(framed.location!).pathname, "/cart")
+        assert.strictEqual((yield* desktop.get("/me")).status, 200)
+      }))
+  })
+})
+
 describe("WeChatLogin: hooks", () => {
   const created: Array<string> = []
   const logins: Array<
