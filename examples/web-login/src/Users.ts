@@ -11,7 +11,7 @@
  * created_at)` and `web_login_identities (app_id, openid, user_id)`.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { UserInfo } from "@wxauth/core"
+import { TokenStore, UserInfo } from "@wxauth/core"
 import type { WeChatLogin } from "@wxauth/http"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -164,10 +164,11 @@ export const layer: Layer.Layer<Users, UsersError, SqlClient.SqlClient> = Layer.
 
 /**
  * The login hooks: find the user, make one at the first login, link the login to it and save the
- * profile WeChat gives, land on `returnTo` or the profile, keep a mini program user's phone number.
- * A failure of the users' tables stops the login (`@wxauth/http` shows its server problem page).
+ * profile WeChat gives, land on `returnTo` or the profile, keep a mini program user's phone number,
+ * and forget the user's WeChat token when they log out everywhere. A failure of the users' tables
+ * stops the login (`@wxauth/http` shows its server problem page).
  */
-export const hooks: WeChatLogin.Hooks<Users> = {
+export const hooks: WeChatLogin.Hooks<Users | TokenStore.TokenStore> = {
   findUser: (identity) => Effect.flatMap(Users, (users) => users.find(identity)),
   onFirstLogin: (identity) => Effect.flatMap(Users, (users) => users.create(identity.unionid)),
   onLogin: (event) =>
@@ -186,5 +187,12 @@ export const hooks: WeChatLogin.Hooks<Users> = {
   onPhoneNumber: (user, phone) =>
     user.userId === undefined
       ? Effect.void
-      : Effect.flatMap(Users, (users) => users.setPhone(user.userId!, phone.purePhoneNumber))
+      : Effect.flatMap(Users, (users) => users.setPhone(user.userId!, phone.purePhoneNumber)),
+  // Logged out everywhere (in that app): no session of the user is left to use their WeChat token,
+  // so the site stops holding it (it could call WeChat as them until the refresh token expires). A
+  // plain logout keeps it: the user's other sessions still use it. The next login stores a new one.
+  onLogout: (event) =>
+    event.everywhere
+      ? Effect.flatMap(TokenStore.TokenStore, (tokens) => tokens.remove(event.user.appId, event.user.openid))
+      : Effect.void
 }

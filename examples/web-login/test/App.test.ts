@@ -85,6 +85,44 @@ describe("web-login: a failure of the app's own hooks", () => {
   })
 })
 
+describe("web-login: logout and the stored WeChat token", () => {
+  const file = tempSqliteFile()
+  /** How many WeChat tokens the site's store holds for `openid` (read from its SQLite file). */
+  const storedTokens = (openid: string) =>
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) => sql<{ readonly n: number }>`SELECT COUNT(*) AS n FROM wxauth_tokens WHERE openid = ${openid}`
+    ).pipe(
+      Effect.map((rows) => Number(rows[0].n)),
+      Effect.provide(SqliteClient.layer({ filename: file }))
+    )
+  layer(demoApp({ SQLITE_FILE: file }), { excludeTestServices: true })((it) => {
+    it.effect("a plain logout keeps the user's WeChat token for their other sessions; logout everywhere removes it", () =>
+      Effect.gen(function*() {
+        const { browser: make } = yield* setup
+        const phone = make()
+        const desktop = make()
+        const someoneElse = make()
+        yield* login(phone, { user: "carol" })
+        yield* login(desktop, { user: "carol" })
+        yield* login(someoneElse, { user: "alice" })
+        const carol = (yield* sessionUser(desktop)).openid
+        const alice = (yield* sessionUser(someoneElse)).openid
+        assert.strictEqual(yield* storedTokens(carol), 1)
+        assert.strictEqual((yield* phone.post("/logout")).status, 303)
+        assert.strictEqual(yield* storedTokens(carol), 1, "a plain logout keeps it")
+        // the other session still gets the profile from WeChat with it
+        assert.strictEqual((yield* desktop.post("/profile/refresh")).status, 303)
+        assert.strictEqual((yield* desktop.post("/logout/everywhere")).status, 303)
+        assert.strictEqual(yield* storedTokens(carol), 0, "logout everywhere removes it")
+        assert.strictEqual(yield* storedTokens(alice), 1, "another user's stays")
+        // the next login stores a new one
+        yield* login(desktop, { user: "carol" })
+        assert.strictEqual(yield* storedTokens(carol), 1)
+      }))
+  })
+})
+
 describe("web-login over HTTP (demo mode)", () => {
   layer(demoApp(), { excludeTestServices: true })((it) => {
     it.effect("the home page offers the logins, the dev panel, and strict security headers", () =>
