@@ -21,6 +21,8 @@ import * as Tracer from "effect/Tracer"
 import * as Http from "node:http"
 import type * as Net from "node:net"
 import { inspect } from "node:util"
+import type { Dispatcher } from "undici"
+import { makeClient } from "../src/internal/httpClient.js"
 
 // ---------------------------------------------------------------------------------------------
 // a real HTTP server on 127.0.0.1
@@ -415,6 +417,30 @@ describe("WeChatHttpClient", () => {
   })
 
   describe("transport errors", () => {
+    it.live("headers the client cannot read fail the call as a transport error, never leave it waiting", () =>
+      Effect.gen(function*() {
+        // a dispatcher answering at once with a header value whose text cannot be read
+        const unreadable = {
+          length: 3,
+          toString: () => {
+            throw new Error("unreadable header value")
+          }
+        }
+        const dispatcher = {
+          dispatch: (_options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => {
+            handler.onConnect!(() => undefined)
+            handler.onHeaders!(200, [Buffer.from("x-odd"), unreadable as unknown as Buffer], () => undefined, "OK")
+            handler.onData!(Buffer.from("{}"))
+            handler.onComplete!(null)
+            return true
+          }
+        } as unknown as Dispatcher
+        const client = makeClient(dispatcher, 5_000)
+        const error = yield* Effect.flip(client.get("http://127.0.0.1:9/odd").pipe(Effect.timeout("2 seconds")))
+        assert.notStrictEqual(error._tag, "TimeoutException", "the call settled")
+        assert.include(transportCauseOf(error as HttpClientError.HttpClientError).message, "unreadable header value")
+      }))
+
     it.scopedLive("connection refused: cause code ECONNREFUSED, nothing sent", () =>
       Effect.gen(function*() {
         const port = yield* closedPort

@@ -275,15 +275,21 @@ class Exchange implements Dispatcher.DispatchHandler {
     const body = this.chunks !== undefined ? Buffer.concat(this.chunks) : this.chunk ?? emptyBody
     const request = this.request
     const resume = this.resume!
-    const rawHeaders = this.rawHeaders
     const reader = this.reader
     const context = this.context
     const status = this.status
-    this.settle()
     if (reader === null) {
-      const headers = rawHeaders === null ? {} : undiciUtil.parseHeaders(rawHeaders) as IncomingHttpHeaders
+      // parsed before settling: headers it cannot read (it should read any) fail the call, never hang it
+      let headers: IncomingHttpHeaders
+      try {
+        headers = this.rawHeaders === null ? {} : undiciUtil.parseHeaders(this.rawHeaders) as IncomingHttpHeaders
+      } catch (error) {
+        return this.fail(fromError(error, "body"), undefined)
+      }
+      this.settle()
       return resume(Effect.succeed(new LeanResponse(request!, status, headers, body)))
     }
+    this.settle()
     resume(readBody(reader, status, body, context))
   }
 
