@@ -299,7 +299,7 @@ describe("WeChatHttpClient", () => {
       assert.isAtMost(server.connections(), 3)
     }))
 
-  describe("deadline", () => {
+  describe("limits: the deadline and the size cap", () => {
     it.scopedLive("slow headers: fails at about the deadline with the deadline marker, and the request is aborted", () =>
       Effect.gen(function*() {
         const server = yield* serve(() => {
