@@ -79,6 +79,16 @@ export const pairedStandardError = (a: ReadonlyArray<number>, b: ReadonlyArray<n
   return Math.sqrt(variance / ratios.length)
 }
 
+/** A pair's ratio, its standard error, its slices and the mean CPU per call of each side. */
+export const formatPaired = (pair: Paired): string => {
+  const mean = (values: ReadonlyArray<number>) => values.reduce((sum, v) => sum + v, 0) / values.length
+  return `${round(pair.ratio, 3).toFixed(2)}x ± ${
+    (pair.standardError ?? pairedStandardError(pair.cpuUsPerCall, pair.thanCpuUsPerCall)).toFixed(2)
+  }, paired (${pair.cpuUsPerCall.length} + ${pair.thanCpuUsPerCall.length} slices of ${pair.callsPerSlice} calls in turns; ${
+    mean(pair.cpuUsPerCall).toFixed(0)
+  } vs ${mean(pair.thanCpuUsPerCall).toFixed(0)} µs)`
+}
+
 export interface Results {
   readonly generatedAt: string
   readonly machine: {
@@ -100,7 +110,7 @@ export interface Results {
   readonly storm: ReadonlyArray<StormResult>
   readonly memory: MemoryResult | null
   readonly targets: ReadonlyArray<Target>
-  /** The paired measurements the CPU targets were computed from. */
+  /** The paired measurements the CPU targets were computed from, and the floor's (`floorPairs`). */
   readonly paired?: ReadonlyArray<Paired> | undefined
   /**
    * The targets of the last full runs (this one last, at most `keptTargetRuns`): a target counts as
@@ -250,6 +260,12 @@ export const rowNames = {
   redis: "wxauth redis + WeChatHttpClient"
 } as const
 
+/** The floor's rows (`Floor.rowName`). */
+export const floorRowNames = {
+  promise: "floor: undici dispatch, minimal handler (Promise)",
+  fibers: "floor: undici dispatch, minimal handler (Effect.async, fibers)"
+} as const
+
 /** The targets' concurrency. */
 export const targetConcurrency = 64
 
@@ -261,6 +277,18 @@ export const cpuTargets: ReadonlyArray<readonly [string, string, number, boolean
   [rowNames.memoryFibers, rowNames.wechatOAuth, 0.8, false],
   [rowNames.redis, rowNames.raw, 1.6, false],
   [rowNames.redis, rowNames.wechatOAuthRedis, 1, true]
+]
+
+/**
+ * Pairs measured like the targets' and printed beside them, that are not targets: where the floor
+ * (`Floor.ts`: undici's `dispatch` with a handler that only collects the body) stands against
+ * wechat-oauth with a keep-alive agent, and what wxauth's `getUser` costs over the floor an Effect
+ * program waits on. They show what the targets set against wechat-oauth leave for the library.
+ */
+export const floorPairs: ReadonlyArray<readonly [string, string]> = [
+  [floorRowNames.fibers, rowNames.wechatOAuth],
+  [floorRowNames.promise, rowNames.wechatOAuth],
+  [rowNames.memoryFibers, floorRowNames.fibers]
 ]
 
 /**
@@ -287,16 +315,11 @@ export const targets = (
     const pair = paired.find((p) => p.name === name && p.than === than && p.concurrency === targetConcurrency)
     if (pair !== undefined) {
       const ratio = round(pair.ratio, 3)
-      const mean = (values: ReadonlyArray<number>) => values.reduce((sum, v) => sum + v, 0) / values.length
       result.push({
         name: title,
         ratio,
         limit,
-        measured: `${ratio.toFixed(2)}x ± ${
-          (pair.standardError ?? pairedStandardError(pair.cpuUsPerCall, pair.thanCpuUsPerCall)).toFixed(2)
-        }, paired (${pair.cpuUsPerCall.length} + ${pair.thanCpuUsPerCall.length} slices of ${pair.callsPerSlice} calls in turns; ${
-          mean(pair.cpuUsPerCall).toFixed(0)
-        } vs ${mean(pair.thanCpuUsPerCall).toFixed(0)} µs)`,
+        measured: formatPaired(pair),
         met: strictly ? ratio < limit : ratio <= limit
       })
       return
@@ -496,6 +519,14 @@ export const format = (results: Results): string => {
   if (results.phoneNumber !== undefined && results.phoneNumber !== null) {
     out.push("")
     out.push(formatPhoneNumber(results.phoneNumber))
+  }
+  const floor = (results.paired ?? []).filter((p) =>
+    floorPairs.some(([name, than]) => p.name === name && p.than === than)
+  )
+  if (floor.length > 0) {
+    out.push("")
+    out.push(`the floor, paired as the targets are (not targets; c=${targetConcurrency}):`)
+    for (const p of floor) out.push(`  ${p.name} / ${p.than}: ${formatPaired(p)}`)
   }
   out.push("")
   out.push("targets (issue 18):")

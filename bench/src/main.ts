@@ -20,6 +20,7 @@ import * as Os from "node:os"
 import { fileURLToPath } from "node:url"
 import * as Chart from "./Chart.js"
 import * as FlagProcess from "./FlagProcess.js"
+import * as Floor from "./Floor.js"
 import * as Harness from "./Harness.js"
 import * as Legacy from "./Legacy.js"
 import * as Memory from "./Memory.js"
@@ -264,6 +265,10 @@ const main = async () => {
     add(raw, "raw")
     // the floor of any Effect library: the raw request in Effect.promise, run as wxauth is run
     for (const runner of ["runPromise", "fibers"] as const) add(Wxauth.inEffect(raw, runner), "effect-floor")
+    // the floor of any client of undici: dispatch with a handler that only collects the body
+    for (const waiter of ["promise", "fibers"] as const) {
+      add(Floor.make(sandbox.url, await sandbox.grant(), waiter), "effect-floor")
+    }
     for (const keepAlive of [true, false]) {
       add(
         await Legacy.make(sandbox.url, await sandbox.approve(), { keepAlive }),
@@ -326,10 +331,11 @@ const main = async () => {
         }
       }
     }
-    // the CPU targets, each from its two runs measured in turns (not from the table's rounds)
+    // the CPU targets, each from its two runs measured in turns (not from the table's rounds); then
+    // the floor's pairs, measured the same way
     const paired: Array<Report.Paired> = []
     {
-      for (const [name, than] of Report.cpuTargets) {
+      for (const [name, than] of [...Report.cpuTargets, ...Report.floorPairs]) {
         const a = entries.find((e) => e.name === name)
         const b = entries.find((e) => e.name === than)
         if (a === undefined || b === undefined) continue

@@ -1,7 +1,8 @@
 /**
  * One client alone, for a profiler: `node bench/dist/profile.js <client> [calls] [concurrency]`
  * with `<client>` one of `raw`, `wechat-oauth`, `wxauth-memory`, `wxauth-memory-fibers`,
- * `wxauth-memory-stock`, `wxauth-redis`, `raw-runpromise` (the raw call wrapped in
+ * `wxauth-memory-stock`, `wxauth-redis`, `floor-promise`, `floor-fibers` (`Floor.ts`: undici's
+ * `dispatch` with a handler that only collects the body), `raw-runpromise` (the raw call wrapped in
  * `Effect.promise` and run with `runPromise`: the cost of the Promise boundary), or a layer of wxauth alone: `wxauth-http` (core's lean
  * `HttpClient`: execute, text, `JSON.parse`) and `wxauth-api` (`WeChatApi.userInfo`), both through
  * `runPromise`; or one of getPhoneNumber's: `phone-raw`, `phone-wxauth`, `phone-wxauth-fibers` (a
@@ -22,6 +23,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import { Session } from "node:inspector/promises"
+import * as Floor from "./Floor.js"
 import * as Harness from "./Harness.js"
 import * as Legacy from "./Legacy.js"
 import * as Phone from "./Phone.js"
@@ -62,6 +64,10 @@ const subjectOf = async (
         close: () => raw.close().then(() => runtime.dispose())
       }
     }
+    case "floor-promise":
+      return Floor.make(sandbox.url, await sandbox.grant(), "promise")
+    case "floor-fibers":
+      return Floor.make(sandbox.url, await sandbox.grant(), "fibers")
     case "wechat-oauth":
       return Legacy.make(sandbox.url, await sandbox.approve(), { keepAlive: true })
     case "wxauth-memory":
