@@ -14,39 +14,20 @@ import type { Dialect } from "../SqlTokenStore.js"
 import { asGiven, builder, decodeTimeout } from "./builder.js"
 import { asText } from "./client.js"
 import { checkAppId } from "./ids.js"
-import { quote } from "./schema.js"
+import { columnTypes, createTable } from "./schema.js"
 import { storableTimes } from "./store.js"
 import { resolveTable } from "./tables.js"
 
 /** One row per app: a handful of rows, so no index but the primary key. */
 const statements = (dialect: Dialect, table: string): ReadonlyArray<string> => {
-  const t = quote(dialect, table)
-  switch (dialect) {
-    case "pg":
-      return [`CREATE TABLE IF NOT EXISTS ${t} (
-  app_id VARCHAR(64) NOT NULL PRIMARY KEY,
-  obtained_at BIGINT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  value TEXT NOT NULL,
-  updated_at BIGINT NOT NULL
-)`]
-    case "mysql":
-      return [`CREATE TABLE IF NOT EXISTS ${t} (
-  app_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
-  obtained_at BIGINT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  updated_at BIGINT NOT NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`]
-    case "sqlite":
-      return [`CREATE TABLE IF NOT EXISTS ${t} (
-  app_id TEXT NOT NULL PRIMARY KEY,
-  obtained_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL,
-  value TEXT NOT NULL,
-  updated_at INTEGER NOT NULL
-) WITHOUT ROWID`]
-  }
+  const c = columnTypes(dialect)
+  return createTable(dialect, table, [
+    `app_id ${c.id(64)} NOT NULL PRIMARY KEY`,
+    `obtained_at ${c.millis} NOT NULL`,
+    `expires_at ${c.millis} NOT NULL`,
+    `value ${c.sealed} NOT NULL`,
+    `updated_at ${c.millis} NOT NULL`
+  ])
 }
 
 const store = builder({

@@ -26,81 +26,99 @@ export const quote = (dialect: Dialect, name: string): string =>
   dialect === "mysql" ? `\`${name.replace(/`/g, "``")}\`` : `"${name.replace(/"/g, "\"\"")}"`
 
 /**
- * The DDL of each dialect. Every statement is idempotent (`IF NOT EXISTS`); MySQL declares its
- * indexes inside `CREATE TABLE`, as it has no `CREATE INDEX IF NOT EXISTS`.
+ * The column types every store's tables use, in one dialect.
+ *
+ * @internal
+ */
+export interface ColumnTypes {
+  /** A caller's id of at most `length` characters, compared byte for byte (`app_id`, `openid`, ...). */
+  readonly id: (length: number) => string
+  /** A time in epoch milliseconds. */
+  readonly millis: string
+  /** A sealed value (the codec's text). */
+  readonly sealed: string
+}
+
+/**
+ * The column types of `dialect`: MySQL / MariaDB compares text byte for byte only with a binary
+ * collation, so its text columns name one.
+ *
+ * @internal
+ */
+export const columnTypes = (dialect: Dialect): ColumnTypes => {
+  switch (dialect) {
+    case "pg":
+      return { id: (length) => `VARCHAR(${length})`, millis: "BIGINT", sealed: "TEXT" }
+    case "mysql":
+      return {
+        id: (length) => `VARCHAR(${length}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+        millis: "BIGINT",
+        sealed: "TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+      }
+    case "sqlite":
+      return { id: () => "TEXT", millis: "INTEGER", sealed: "TEXT" }
+  }
+}
+
+/**
+ * The idempotent DDL of one table in `dialect`: `CREATE TABLE IF NOT EXISTS` with its `columns`
+ * (column definitions and constraints, one a line) and the dialect's table options (InnoDB and a
+ * binary collation in MySQL, `WITHOUT ROWID` in SQLite), and its `indexes` (`[index, columns]`):
+ * inside `CREATE TABLE` in MySQL, which has no `CREATE INDEX IF NOT EXISTS`, else one
+ * `CREATE INDEX IF NOT EXISTS` each after it. Names are quoted here.
+ *
+ * @internal
+ */
+export const createTable = (
+  dialect: Dialect,
+  table: string,
+  columns: ReadonlyArray<string>,
+  indexes: ReadonlyArray<readonly [index: string, columns: string]> = []
+): ReadonlyArray<string> => {
+  const t = quote(dialect, table)
+  const lines = dialect === "mysql"
+    ? [...columns, ...indexes.map(([index, on]) => `INDEX ${quote(dialect, index)} (${on})`)]
+    : columns
+  const options = dialect === "mysql"
+    ? " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    : dialect === "sqlite"
+    ? " WITHOUT ROWID"
+    : ""
+  return [
+    `CREATE TABLE IF NOT EXISTS ${t} (\n  ${lines.join(",\n  ")}\n)${options}`,
+    ...(dialect === "mysql"
+      ? []
+      : indexes.map(([index, on]) => `CREATE INDEX IF NOT EXISTS ${quote(dialect, index)} ON ${t} (${on})`))
+  ]
+}
+
+/**
+ * The token store's DDL in `dialect`: the token and code memo tables and their indexes. Every
+ * statement is idempotent (`IF NOT EXISTS`); MySQL declares its indexes inside `CREATE TABLE`, as it
+ * has no `CREATE INDEX IF NOT EXISTS` (see `createTable`).
  *
  * @internal
  */
 export const ddl = (dialect: Dialect, tables: Tables): ReadonlyArray<string> => {
-  const t = quote(dialect, tables.table)
-  const m = quote(dialect, tables.memoTable)
-  const ti = quote(dialect, tables.tokenIndex)
-  const mi = quote(dialect, tables.memoIndex)
-  switch (dialect) {
-    case "pg":
-      return [
-        `CREATE TABLE IF NOT EXISTS ${t} (
-  app_id VARCHAR(64) NOT NULL,
-  openid VARCHAR(128) NOT NULL,
-  obtained_at BIGINT NOT NULL,
-  refresh_expires_at BIGINT NOT NULL,
-  value TEXT NOT NULL,
-  updated_at BIGINT NOT NULL,
-  PRIMARY KEY (app_id, openid)
-)`,
-        `CREATE INDEX IF NOT EXISTS ${ti} ON ${t} (refresh_expires_at)`,
-        `CREATE TABLE IF NOT EXISTS ${m} (
-  app_id VARCHAR(64) NOT NULL,
-  code_hash VARCHAR(128) NOT NULL,
-  expires_at BIGINT NOT NULL,
-  value TEXT NOT NULL,
-  PRIMARY KEY (app_id, code_hash)
-)`,
-        `CREATE INDEX IF NOT EXISTS ${mi} ON ${m} (expires_at)`
-      ]
-    case "mysql":
-      return [
-        `CREATE TABLE IF NOT EXISTS ${t} (
-  app_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  openid VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  obtained_at BIGINT NOT NULL,
-  refresh_expires_at BIGINT NOT NULL,
-  value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  updated_at BIGINT NOT NULL,
-  PRIMARY KEY (app_id, openid),
-  INDEX ${ti} (refresh_expires_at)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
-        `CREATE TABLE IF NOT EXISTS ${m} (
-  app_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  code_hash VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  expires_at BIGINT NOT NULL,
-  value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  PRIMARY KEY (app_id, code_hash),
-  INDEX ${mi} (expires_at)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
-      ]
-    case "sqlite":
-      return [
-        `CREATE TABLE IF NOT EXISTS ${t} (
-  app_id TEXT NOT NULL,
-  openid TEXT NOT NULL,
-  obtained_at INTEGER NOT NULL,
-  refresh_expires_at INTEGER NOT NULL,
-  value TEXT NOT NULL,
-  updated_at INTEGER NOT NULL,
-  PRIMARY KEY (app_id, openid)
-) WITHOUT ROWID`,
-        `CREATE INDEX IF NOT EXISTS ${ti} ON ${t} (refresh_expires_at)`,
-        `CREATE TABLE IF NOT EXISTS ${m} (
-  app_id TEXT NOT NULL,
-  code_hash TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  value TEXT NOT NULL,
-  PRIMARY KEY (app_id, code_hash)
-) WITHOUT ROWID`,
-        `CREATE INDEX IF NOT EXISTS ${mi} ON ${m} (expires_at)`
-      ]
-  }
+  const c = columnTypes(dialect)
+  return [
+    ...createTable(dialect, tables.table, [
+      `app_id ${c.id(64)} NOT NULL`,
+      `openid ${c.id(128)} NOT NULL`,
+      `obtained_at ${c.millis} NOT NULL`,
+      `refresh_expires_at ${c.millis} NOT NULL`,
+      `value ${c.sealed} NOT NULL`,
+      `updated_at ${c.millis} NOT NULL`,
+      "PRIMARY KEY (app_id, openid)"
+    ], [[tables.tokenIndex, "refresh_expires_at"]]),
+    ...createTable(dialect, tables.memoTable, [
+      `app_id ${c.id(64)} NOT NULL`,
+      `code_hash ${c.id(128)} NOT NULL`,
+      `expires_at ${c.millis} NOT NULL`,
+      `value ${c.sealed} NOT NULL`,
+      "PRIMARY KEY (app_id, code_hash)"
+    ], [[tables.memoIndex, "expires_at"]])
+  ]
 }
 
 /** The name of the lock every wxauth table setup takes (one for all table names: setup is rare and quick). */

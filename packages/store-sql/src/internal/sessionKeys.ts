@@ -18,7 +18,7 @@ import type { Dialect } from "../SqlTokenStore.js"
 import { asGiven, builder, decodeTimeout, positiveDuration } from "./builder.js"
 import { asText } from "./client.js"
 import { checkUser } from "./ids.js"
-import { quote } from "./schema.js"
+import { columnTypes, createTable } from "./schema.js"
 import { derive, resolveTable } from "./tables.js"
 
 interface Names {
@@ -27,44 +27,15 @@ interface Names {
 }
 
 const statements = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
-  const t = quote(dialect, names.table)
-  const i = quote(dialect, names.index)
-  switch (dialect) {
-    case "pg":
-      return [
-        `CREATE TABLE IF NOT EXISTS ${t} (
-  app_id VARCHAR(64) NOT NULL,
-  openid VARCHAR(128) NOT NULL,
-  expires_at BIGINT NOT NULL,
-  value TEXT NOT NULL,
-  updated_at BIGINT NOT NULL,
-  PRIMARY KEY (app_id, openid)
-)`,
-        `CREATE INDEX IF NOT EXISTS ${i} ON ${t} (expires_at)`
-      ]
-    case "mysql":
-      return [`CREATE TABLE IF NOT EXISTS ${t} (
-  app_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  openid VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  expires_at BIGINT NOT NULL,
-  value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  updated_at BIGINT NOT NULL,
-  PRIMARY KEY (app_id, openid),
-  INDEX ${i} (expires_at)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`]
-    case "sqlite":
-      return [
-        `CREATE TABLE IF NOT EXISTS ${t} (
-  app_id TEXT NOT NULL,
-  openid TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  value TEXT NOT NULL,
-  updated_at INTEGER NOT NULL,
-  PRIMARY KEY (app_id, openid)
-) WITHOUT ROWID`,
-        `CREATE INDEX IF NOT EXISTS ${i} ON ${t} (expires_at)`
-      ]
-  }
+  const c = columnTypes(dialect)
+  return createTable(dialect, names.table, [
+    `app_id ${c.id(64)} NOT NULL`,
+    `openid ${c.id(128)} NOT NULL`,
+    `expires_at ${c.millis} NOT NULL`,
+    `value ${c.sealed} NOT NULL`,
+    `updated_at ${c.millis} NOT NULL`,
+    "PRIMARY KEY (app_id, openid)"
+  ], [[names.index, "expires_at"]])
 }
 
 const store = builder({

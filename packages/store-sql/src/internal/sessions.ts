@@ -15,7 +15,7 @@ import type { Options } from "../SqlSessionStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
 import { builder, checkedTimeout } from "./builder.js"
 import { affectedRows, asText } from "./client.js"
-import { quote } from "./schema.js"
+import { columnTypes, createTable } from "./schema.js"
 import { derive, resolveTable } from "./tables.js"
 
 interface Names {
@@ -54,50 +54,26 @@ const resolveNames = (options: Pick<Options, "table">): Either.Either<Names, WeC
     expiresIndex: derive(table, "_expires_idx")
   }))
 
+/**
+ * The id hash is ASCII hex, the primary key (MySQL names it after the columns); `last_seen_at` may be
+ * NULL (never touched).
+ */
 const statements = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
-  const t = quote(dialect, names.table)
-  const u = quote(dialect, names.userIndex)
-  const e = quote(dialect, names.expiresIndex)
-  switch (dialect) {
-    case "pg":
-      return [
-        `CREATE TABLE IF NOT EXISTS ${t} (
-  id_hash CHAR(64) NOT NULL PRIMARY KEY,
-  app_id VARCHAR(64) NOT NULL,
-  openid VARCHAR(128) NOT NULL,
-  expires_at BIGINT NOT NULL,
-  last_seen_at BIGINT,
-  value TEXT NOT NULL
-)`,
-        `CREATE INDEX IF NOT EXISTS ${u} ON ${t} (app_id, openid)`,
-        `CREATE INDEX IF NOT EXISTS ${e} ON ${t} (expires_at)`
-      ]
-    case "mysql":
-      return [`CREATE TABLE IF NOT EXISTS ${t} (
-  id_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-  app_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  openid VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  expires_at BIGINT NOT NULL,
-  last_seen_at BIGINT NULL,
-  value TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  PRIMARY KEY (id_hash),
-  INDEX ${u} (app_id, openid),
-  INDEX ${e} (expires_at)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`]
-    case "sqlite":
-      return [
-        `CREATE TABLE IF NOT EXISTS ${t} (
-  id_hash TEXT NOT NULL PRIMARY KEY,
-  app_id TEXT NOT NULL,
-  openid TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  last_seen_at INTEGER,
-  value TEXT NOT NULL
-) WITHOUT ROWID`,
-        `CREATE INDEX IF NOT EXISTS ${u} ON ${t} (app_id, openid)`,
-        `CREATE INDEX IF NOT EXISTS ${e} ON ${t} (expires_at)`
-      ]
-  }
+  const c = columnTypes(dialect)
+  const idHash = dialect === "pg"
+    ? "id_hash CHAR(64) NOT NULL PRIMARY KEY"
+    : dialect === "mysql"
+    ? "id_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL"
+    : "id_hash TEXT NOT NULL PRIMARY KEY"
+  return createTable(dialect, names.table, [
+    idHash,
+    `app_id ${c.id(64)} NOT NULL`,
+    `openid ${c.id(128)} NOT NULL`,
+    `expires_at ${c.millis} NOT NULL`,
+    `last_seen_at ${c.millis}${dialect === "mysql" ? " NULL" : ""}`,
+    `value ${c.sealed} NOT NULL`,
+    ...(dialect === "mysql" ? ["PRIMARY KEY (id_hash)"] : [])
+  ], [[names.userIndex, "app_id, openid"], [names.expiresIndex, "expires_at"]])
 }
 
 const asSessionError = (error: WeChatError.TokenStoreError): WeChatError.SessionStoreError =>
