@@ -52,31 +52,9 @@ export const make = (
   options?: Options
 ): Effect.Effect<AppTokenStore.AppTokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { dialect, guarded, names: table, span, sql } = yield* store.context(options)
+    const { guarded, names: table, span, sql, upsertNewer } = yield* store.context(options)
     const codec = yield* AppTokenStore.makeCodec
     const t = sql(table)
-
-    const upsert = (row: {
-      readonly app_id: string
-      readonly obtained_at: number
-      readonly expires_at: number
-      readonly value: string
-      readonly updated_at: number
-    }) =>
-      dialect === "mysql"
-        // MySQL evaluates the assignments left to right, each seeing the ones before: obtained_at, which
-        // every condition reads, goes last, so each condition compares with the stored row.
-        ? sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
-            value = IF(VALUES(obtained_at) >= obtained_at, VALUES(value), value),
-            expires_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(expires_at), expires_at),
-            updated_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(updated_at), updated_at),
-            obtained_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(obtained_at), obtained_at)`
-        : sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (app_id) DO UPDATE SET
-            obtained_at = EXCLUDED.obtained_at,
-            expires_at = EXCLUDED.expires_at,
-            value = EXCLUDED.value,
-            updated_at = EXCLUDED.updated_at
-          WHERE ${t}.obtained_at <= EXCLUDED.obtained_at`
 
     return AppTokenStore.AppTokenStore.of({
       get: Effect.fnUntraced(
@@ -98,7 +76,7 @@ export const make = (
           const value = yield* codec.encode(appId, token)
           yield* storableTimes("set", { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt })
           const now = yield* Clock.currentTimeMillis
-          yield* upsert({
+          yield* upsertNewer(table, ["app_id"], {
             app_id: appId,
             obtained_at: Math.floor(token.obtainedAt),
             expires_at: Math.ceil(token.expiresAt),

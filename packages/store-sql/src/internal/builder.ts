@@ -146,6 +146,16 @@ export interface StoreContext<O, N, E, X> {
     column: "expires_at" | "refresh_expires_at",
     now: number
   ) => Effect.Effect<number, E>
+  /**
+   * Inserts `row` into `table`, or, when a row has its `key` columns, sets that row's other columns
+   * to `row`'s only if `row` is as new by `obtained_at` or newer: one atomic statement, so the newest
+   * row wins whatever the order the writes arrive in. Unbounded: run it under `guarded`.
+   */
+  readonly upsertNewer: (
+    table: string,
+    key: ReadonlyArray<string>,
+    row: Readonly<Record<string, unknown>> & { readonly obtained_at: number }
+  ) => Effect.Effect<unknown, SqlError.SqlError>
 }
 
 /**
@@ -165,6 +175,31 @@ export interface StoreLayers<O, I, E> {
 }
 
 const noSettings = (): Either.Either<undefined> => Either.right(undefined)
+
+/** The newest-wins upsert of `row` (see `StoreContext.upsertNewer`), in `dialect`. */
+const upsertNewer = (
+  sql: SqlClient.SqlClient,
+  dialect: Dialect,
+  table: string,
+  key: ReadonlyArray<string>,
+  row: Readonly<Record<string, unknown>> & { readonly obtained_at: number }
+): Effect.Effect<unknown, SqlError.SqlError> => {
+  const t = sql(table)
+  const columns = Object.keys(row).filter((column) => !key.includes(column))
+  if (dialect === "mysql") {
+    // MySQL evaluates the assignments left to right, each seeing the ones before: obtained_at, which
+    // every condition reads, goes last, so each condition compares with the stored row.
+    const assignments = [...columns.filter((column) => column !== "obtained_at"), "obtained_at"].map((column) =>
+      `${column} = IF(VALUES(obtained_at) >= obtained_at, VALUES(${column}), ${column})`
+    )
+    return sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
+            ${sql.literal(assignments.join(",\n            "))}`
+  }
+  const assignments = columns.map((column) => `${column} = EXCLUDED.${column}`)
+  return sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (${sql.literal(key.join(", "))}) DO UPDATE SET
+            ${sql.literal(assignments.join(",\n            "))}
+          WHERE ${t}.obtained_at <= EXCLUDED.obtained_at`
+}
 
 /**
  * The parts every store is built from, for the store `spec` describes.
@@ -237,7 +272,8 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
           Effect.map(
             guarded("purgeExpired", table)(sql`DELETE FROM ${sql(table)} WHERE ${sql.literal(column)} <= ${now}`.raw),
             affectedRows
-          )
+          ),
+        upsertNewer: (table, key, row) => upsertNewer(sql, dialect, table, key, row)
       }
     })
 

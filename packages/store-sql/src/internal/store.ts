@@ -64,33 +64,10 @@ export const make = (
   options?: Options
 ): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { dialect, guarded, names: tables, span, sql } = yield* store.context(options)
+    const { dialect, guarded, names: tables, span, sql, upsertNewer } = yield* store.context(options)
     const codec = yield* TokenStore.makeCodec
     const t = sql(tables.table)
     const m = sql(tables.memoTable)
-
-    const upsertToken = (row: {
-      readonly app_id: string
-      readonly openid: string
-      readonly obtained_at: number
-      readonly refresh_expires_at: number
-      readonly value: string
-      readonly updated_at: number
-    }) =>
-      dialect === "mysql"
-        // MySQL evaluates the assignments left to right, each seeing the ones before: obtained_at, which
-        // every condition reads, goes last, so each condition compares with the stored row.
-        ? sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
-            value = IF(VALUES(obtained_at) >= obtained_at, VALUES(value), value),
-            refresh_expires_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(refresh_expires_at), refresh_expires_at),
-            updated_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(updated_at), updated_at),
-            obtained_at = IF(VALUES(obtained_at) >= obtained_at, VALUES(obtained_at), obtained_at)`
-        : sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (app_id, openid) DO UPDATE SET
-            obtained_at = EXCLUDED.obtained_at,
-            refresh_expires_at = EXCLUDED.refresh_expires_at,
-            value = EXCLUDED.value,
-            updated_at = EXCLUDED.updated_at
-          WHERE ${t}.obtained_at <= EXCLUDED.obtained_at`
 
     const upsertMemo = (row: {
       readonly app_id: string
@@ -129,7 +106,7 @@ export const make = (
           })
           const now = yield* Clock.currentTimeMillis
           const value = yield* codec.encodeToken(appId, token)
-          yield* upsertToken({
+          yield* upsertNewer(tables.table, ["app_id", "openid"], {
             app_id: appId,
             openid: token.openid,
             obtained_at: Math.floor(token.obtainedAt),
