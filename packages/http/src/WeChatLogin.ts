@@ -51,6 +51,7 @@ import type * as Redacted from "effect/Redacted"
 import type { Scope } from "effect/Scope"
 import type { CrossSiteRequest, Unauthenticated, WeChatUser } from "./CurrentWeChatUser.js"
 import { CurrentWeChatUser } from "./CurrentWeChatUser.js"
+import * as internalPages from "./internal/pages.js"
 import * as internal from "./internal/service.js"
 import * as web from "./internal/webHandler.js"
 
@@ -211,6 +212,104 @@ export interface LogoutEvent {
 }
 
 /**
+ * The reason key of a problem (`/login/:app/problem?reason=<key>`, and a JSON problem's `error`): a
+ * fixed set, so nothing of a request is ever echoed into a problem page. An unknown key in a URL is
+ * `not-found`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ProblemReason =
+  | "denied"
+  | "state"
+  | "state-expired"
+  | "state-browser"
+  | "code-expired"
+  | "code-used"
+  | "busy"
+  | "relogin"
+  | "config"
+  | "server"
+  | "unavailable"
+  | "forbidden"
+  | "not-found"
+  | "too-large"
+  | "length-required"
+  | "unsupported-type"
+  | "bad-request"
+  | "phone-code"
+  | "unauthenticated"
+  | "snapshot"
+
+/**
+ * What an app's problem page (`pages.problem`) is given: the problem's fixed reason key and HTTP
+ * status (the answer keeps that status whatever the page says), the package's own texts for it in
+ * Chinese (`title`, `text`) and English (`titleEn`, `textEn`) to reuse, where "log in again" goes
+ * when a new login is the way out (`loginUrl`; `undefined` when it is not, e.g. `config`, `server`),
+ * and where "back" goes (`homeUrl`, the `home` option).
+ *
+ * The values are raw text, not HTML: escape every one the page interpolates (`escapeHtml`). Nothing
+ * of the request reaches it beyond the reason key (and the app key of the route, in `loginUrl`, only
+ * when it names an app of the login).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ProblemPageContext {
+  readonly reason: ProblemReason
+  readonly status: number
+  readonly title: string
+  readonly titleEn: string
+  readonly text: string
+  readonly textEn: string
+  readonly loginUrl: string | undefined
+  readonly homeUrl: string
+}
+
+/**
+ * What an app's "open this link in WeChat" page (`pages.openInWeChat`) is given: the absolute URL
+ * to open in WeChat (`link`: the site's origin, `publicUrl` or else the request's `Host`, and the
+ * login path with its normalised `returnTo`), the website app's QR login when the site has one
+ * (`qrLoginUrl`, for scanning with WeChat on another device), and where "back" goes (`homeUrl`).
+ *
+ * The values are raw text, not HTML: escape every one the page interpolates (`escapeHtml`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface OpenInWeChatPageContext {
+  readonly link: string
+  readonly qrLoginUrl: string | undefined
+  readonly homeUrl: string
+}
+
+/**
+ * The app's own markup for two of the package's informational pages, each a plain function that
+ * returns the whole HTML document:
+ *
+ * - `problem`: the problem page (`/login/:app/problem?reason=`, and wherever a browser route answers
+ *   a problem: an unknown path, a refused cross-site logout, an app that is not enabled).
+ * - `openInWeChat`: the page a phone browser outside WeChat gets for an official account's login.
+ *
+ * Only the body changes: the answer keeps the built-in page's status, `Content-Type`, security
+ * headers (a `Content-Security-Policy` that allows no script: inline `<style>` and images only) and
+ * `Cache-Control: no-store`. The context's values are raw text: escape what the page interpolates
+ * (`escapeHtml`). A renderer that throws, or returns anything but a string, is logged (which
+ * renderer, never the request) and the built-in page is served instead. A renderer runs on every
+ * such answer, synchronously: keep it quick.
+ *
+ * The embedded QR page and the page that takes the QR frame's window on are the package's own: they
+ * run scripts under a per-response nonce, which a custom page cannot take over safely.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Pages {
+  readonly problem?: ((page: ProblemPageContext) => string) | undefined
+  readonly openInWeChat?: ((page: OpenInWeChatPageContext) => string) | undefined
+}
+
+/**
  * Many apps through the `WeChatApps` registry of `@wxauth/core` (in the login's context): an app
  * of the registry logs in at `/login/<appid>` (its callback `/login/<appid>/callback`; a mini
  * program at `/api/wechat/mini-program/<appid>/login`). The registry knows an app's credentials,
@@ -250,6 +349,7 @@ export interface RegistryOptions<R = never> {
  *   memory store the login makes; with a `SessionStore` in the context it is a `ConfigError` (set
  *   the bound on that store: `SessionStore.makeMemory({ maxSessionsPerUser })`).
  * - `hooks`: see `Hooks`.
+ * - `pages`: the app's own problem page and "open in WeChat" page (see `Pages`).
  *
  * The stores and the HTTP client come from the context when provided (`SessionStore`,
  * `TokenStore`, `AppTokenStore`, `RefreshLock`, `SessionKeyStore`, `HttpClient`); otherwise memory
@@ -268,6 +368,7 @@ export interface Options<R = never> {
   readonly miniProgramSessionTtl?: Duration.DurationInput | undefined
   readonly maxSessionsPerUser?: number | undefined
   readonly hooks?: Hooks<R> | undefined
+  readonly pages?: Pages | undefined
 }
 
 /**
@@ -393,19 +494,39 @@ export const layer = <R = never>(
   ) as any
 
 /**
- * The service from `Config` values (e.g. the environment). Hooks are functions: give them in
- * `hooks`, beside the configuration.
+ * The service from `Config` values (e.g. the environment). Hooks and pages are functions: give them
+ * in `hooks` and `pages`, beside the configuration.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig = <R = never>(
-  options: Config.Config.Wrap<Omit<Options<R>, "hooks" | "registry">>,
-  hooks?: Hooks<R> | undefined
+  options: Config.Config.Wrap<Omit<Options<R>, "hooks" | "registry" | "pages">>,
+  hooks?: Hooks<R> | undefined,
+  pages?: Pages | undefined
 ): Layer.Layer<WeChatLogin | CurrentWeChatUser, ConfigError.ConfigError, Exclude<R, Scope>> =>
   Layer.unwrapEffect(
-    Effect.map(internal.unwrapConfig(options), (resolved) => layer<R>({ ...resolved, hooks }))
+    Effect.map(internal.unwrapConfig(options), (resolved) => layer<R>({ ...resolved, hooks, pages }))
   )
+
+/**
+ * Escapes text for HTML content and for a quoted attribute value (`&`, `<`, `>`, `"`, `'`): for the
+ * values an app's page (`pages`) interpolates. A number is written as its digits; anything else
+ * that is not a string (a JavaScript caller's mistake) throws a `TypeError` rather than put
+ * unescaped text in a page.
+ *
+ * @example
+ * ```ts
+ * import { WeChatLogin } from "@wxauth/http"
+ *
+ * const html = `<a href="${WeChatLogin.escapeHtml("/?a=1&b=2")}">${WeChatLogin.escapeHtml("<back>")}</a>`
+ * // <a href="/?a=1&amp;b=2">&lt;back&gt;</a>
+ * ```
+ *
+ * @since 0.2.0
+ * @category pages
+ */
+export const escapeHtml = (value: string | number): string => internalPages.escapeText(value)
 
 /**
  * The login as an `HttpApp` (see `WeChatLoginShape.httpApp`), e.g. for `HttpServer.serve`.

@@ -79,6 +79,20 @@ describe("WeChatLogin: hostile options", () => {
       { apps: { web: app }, hooks: { onFirstLogin: () => Effect.succeed("1") } },
       "findUser"
     ],
+    ["pages that are a function", { apps: { web: app }, pages: () => "<html></html>" }, "pages"],
+    ["pages that are a string", { apps: { web: app }, pages: "<html></html>" }, "pages"],
+    ["pages that are null", { apps: { web: app }, pages: null }, "pages"],
+    ["an unknown page", { apps: { web: app }, pages: { qr: () => "" } }, "pages.qr"],
+    [
+      "a problem page that is markup, not a function",
+      { apps: { web: app }, pages: { problem: "<h1>" } },
+      "pages.problem"
+    ],
+    [
+      "an openInWeChat page that is an object",
+      { apps: { web: app }, pages: { openInWeChat: {} } },
+      "pages.openInWeChat"
+    ],
     ["a registry without kindOf", { registry: {} }, "registry.kindOf"],
     ["a registry without WeChatApps in context", { registry: { kindOf: () => Effect.void } }, "WeChatApps"]
   ]
@@ -116,6 +130,18 @@ describe("WeChatLogin: hostile arguments of the service", () => {
         }
       }
     }))
+
+  it("escapeHtml: the five characters escaped; a number as digits; anything else a TypeError, never raw text", () => {
+    assert.strictEqual(
+      WeChatLogin.escapeHtml(`<a href="x" title='y'>&</a>`),
+      "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
+    )
+    assert.strictEqual(WeChatLogin.escapeHtml(404), "404")
+    const sneaky = { toString: () => "<script>alert(1)</script>" }
+    for (const value of [undefined, null, sneaky, ["<b>"], Symbol("x"), () => "<b>"]) {
+      assert.throws(() => WeChatLogin.escapeHtml(value as any), TypeError)
+    }
+  })
 
   it("toWebHandler with a layer that is not a layer: handler answers 500, nothing throws", async () => {
     const web = WeChatLogin.toWebHandler(42 as any)

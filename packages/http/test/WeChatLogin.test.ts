@@ -10,6 +10,7 @@ import { WeChatLogin } from "@wxauth/http"
 import { Browser, consent, cookieAttributes, login, sandboxControl, startLogin, userAgents } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { MINI, OA, testApp, TestServer, WEB } from "./helpers.js"
@@ -870,6 +871,186 @@ describe("WeChatLogin: the onLogout hook", () => {
         assert.include(cookieAttributes(out, "wxauth_session"), "max-age=0")
         assert.strictEqual((yield* wechat.get("/me")).status, 401, "the session is over")
         assert.deepStrictEqual(events, [])
+      }))
+  })
+})
+
+describe("WeChatLogin: the app's own pages", () => {
+  const problems: Array<WeChatLogin.ProblemPageContext> = []
+  const openInWeChat: Array<WeChatLogin.OpenInWeChatPageContext> = []
+  /** What the renderers do: answer their markup, throw, or return something that is not a string. */
+  let mode: "markup" | "throw" | "not a string" | "tamper" = "markup"
+  const logLines: Array<string> = []
+  const captureLogs = Logger.replace(
+    Logger.defaultLogger,
+    Logger.map(Logger.logfmtLogger, (line) => void logLines.push(line))
+  )
+  /** Throws, or: the problem page as an `async` function that fails, the other one a number. */
+  const misbehave = (renderer: "problem" | "openInWeChat"): unknown => {
+    if (mode === "throw") throw new Error("renderer broke on sekrit-in-renderer")
+    return renderer === "problem" ? Promise.reject(new Error("<html>late</html>")) : 42
+  }
+  const pages: WeChatLogin.Pages = {
+    problem: (page) => {
+      problems.push(page)
+      if (mode === "tamper") {
+        try {
+          ;(page as { loginUrl: string | undefined }).loginUrl = "javascript:alert(1)"
+        } catch {
+          // frozen: the context is the package's
+        }
+        throw new Error("after tampering")
+      }
+      if (mode !== "markup") return misbehave("problem") as string
+      return `<!DOCTYPE html><title>${WeChatLogin.escapeHtml(page.titleEn)}</title><h1 id="app-problem">${
+        WeChatLogin.escapeHtml(page.title)
+      }</h1><a href="${WeChatLogin.escapeHtml(page.loginUrl ?? page.homeUrl)}">go</a>`
+    },
+    openInWeChat: (page) => {
+      openInWeChat.push(page)
+      if (mode !== "markup") return misbehave("openInWeChat") as string
+      return `<!DOCTYPE html><h1 id="app-open">在微信中打开</h1><code>${WeChatLogin.escapeHtml(page.link)}</code>`
+    }
+  }
+  /** The headers every built-in page answers with: the custom page keeps them. */
+  const assertPageHeaders = (headers: Headers) => {
+    assert.strictEqual(headers.get("content-type"), "text/html; charset=utf-8")
+    assert.strictEqual(
+      headers.get("content-security-policy"),
+      "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    assert.strictEqual(headers.get("x-content-type-options"), "nosniff")
+    assert.strictEqual(headers.get("x-frame-options"), "DENY")
+    assert.strictEqual(headers.get("referrer-policy"), "same-origin")
+    assert.strictEqual(headers.get("cache-control"), "no-store")
+  }
+  const reset = (next: typeof mode) => {
+    mode = next
+    problems.length = 0
+    openInWeChat.length = 0
+    logLines.length = 0
+  }
+
+  layer(Layer.provide(testApp(() => ({ home: "/shop", pages })), captureLogs), { excludeTestServices: true })((it) => {
+    it.effect("a problem: the app's page, with the built-in's status and headers, given the reason's texts and URLs", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        reset("markup")
+        const page = yield* browser().get("/login/official/problem?reason=code-used")
+        assert.strictEqual(page.status, 400)
+        assertPageHeaders(page.headers)
+        assert.strictEqual(
+          page.text,
+          `<!DOCTYPE html><title>This login link was already used</title><h1 id="app-problem">登录链接已被使用</h1><a href="/login/official">go</a>`
+        )
+        assert.deepStrictEqual(problems, [{
+          reason: "code-used",
+          status: 400,
+          title: "登录链接已被使用",
+          titleEn: "This login link was already used",
+          text: "每个登录码只能使用一次。如果这是你刚刚用过的链接，请重新登录。",
+          textEn: "Each login code works once. If you just used this link, please log in again.",
+          loginUrl: "/login/official",
+          homeUrl: "/shop"
+        }])
+        // an unknown reason is not-found as before, and nothing of the query reaches the renderer;
+        // a problem a new login does not fix has no loginUrl
+        problems.length = 0
+        const unknown = yield* browser().get("/login/official/problem?reason=%3Cscript%3Ex&returnTo=%2Fevil")
+        assert.strictEqual(unknown.status, 404)
+        assert.include(unknown.text, `id="app-problem"`)
+        assert.strictEqual(problems.length, 1)
+        assert.strictEqual(problems[0].reason, "not-found")
+        assert.isUndefined(problems[0].loginUrl)
+        assert.notInclude(JSON.stringify(problems[0]), "script")
+        assert.notInclude(JSON.stringify(problems[0]), "evil")
+        // a problem answered by any browser route: an unknown path under the login
+        const missing = yield* browser().get("/login/official/nothing/here")
+        assert.strictEqual(missing.status, 404)
+        assertPageHeaders(missing.headers)
+        assert.include(missing.text, `id="app-problem">页面不存在</h1>`)
+        assert.deepStrictEqual(logLines.filter((line) => line.includes("pages.")), [], "nothing failed")
+      }))
+
+    it.effect("a phone browser outside WeChat, at an official account's login: the app's open-in-WeChat page", () =>
+      Effect.gen(function*() {
+        const { browser, url } = yield* setup
+        reset("markup")
+        const page = yield* browser(userAgents.phone).get("/login/official?returnTo=%2Forders")
+        assert.strictEqual(page.status, 200)
+        assertPageHeaders(page.headers)
+        assert.strictEqual(page.setCookies.length, 0, "no login started")
+        assert.strictEqual(
+          page.text,
+          `<!DOCTYPE html><h1 id="app-open">在微信中打开</h1><code>${url}/login/official?returnTo=%2Forders</code>`
+        )
+        assert.deepStrictEqual(openInWeChat, [{
+          link: `${url}/login/official?returnTo=%2Forders`,
+          qrLoginUrl: "/login/web?returnTo=%2Forders",
+          homeUrl: "/shop"
+        }])
+      }))
+
+    it.effect("a renderer that throws: the built-in page answers, and the log names the renderer only", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        reset("throw")
+        const problem = yield* browser().get("/login/official/problem?reason=code-used&q=sekrit-in-query")
+        assert.strictEqual(problem.status, 400)
+        assertPageHeaders(problem.headers)
+        assert.include(problem.text, `id="wxauth-problem" data-reason="code-used"`)
+        assert.include(problem.text, "登录链接已被使用")
+        assert.include(problem.text, `id="wxauth-try-again" href="/login/official"`)
+        assert.include(problem.text, `id="wxauth-home" href="/shop"`)
+        const open = yield* browser(userAgents.phone).get("/login/official")
+        assert.strictEqual(open.status, 200)
+        assert.include(open.text, "请在微信中打开此链接")
+        assert.include(open.text, `id="wxauth-qr-option" href="/login/web"`)
+        assert.strictEqual(problems.length + openInWeChat.length, 2, "each renderer was asked")
+        const warnings = logLines.filter((line) => line.includes("the built-in page was served"))
+        assert.strictEqual(warnings.length, 2, logLines.join("\n"))
+        assert.include(warnings[0], "page=pages.problem")
+        assert.include(warnings[0], "failure=threw")
+        assert.include(warnings[1], "page=pages.openInWeChat")
+        for (const line of warnings) {
+          assert.include(line, "level=WARN")
+          assert.notInclude(line, "sekrit")
+        }
+      }))
+
+    it.effect("a renderer that returns something other than a string (a rejected Promise, a number): the built-in page answers", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        reset("not a string")
+        const problem = yield* browser().get("/login/official/problem?reason=denied")
+        assert.strictEqual(problem.status, 403)
+        assertPageHeaders(problem.headers)
+        assert.include(problem.text, `data-reason="denied"`)
+        assert.include(problem.text, "你拒绝了授权")
+        assert.notInclude(problem.text, "late")
+        const open = yield* browser(userAgents.phone).get("/login")
+        assert.strictEqual(open.status, 200)
+        assert.include(open.text, "请在微信中打开此链接")
+        assert.strictEqual(problems.length + openInWeChat.length, 2, "each renderer was asked")
+        const warnings = logLines.filter((line) => line.includes("the built-in page was served"))
+        assert.strictEqual(warnings.length, 2, logLines.join("\n"))
+        assert.include(warnings[0], "page=pages.problem")
+        assert.include(warnings[0], "returned object")
+        assert.include(warnings[1], "page=pages.openInWeChat")
+        assert.include(warnings[1], "returned number")
+        // the async renderer's rejection is handled: the process stays up, the server answers
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+        assert.strictEqual((yield* browser().get("/login/official/problem?reason=busy")).status, 503)
+      }))
+
+    it.effect("a renderer cannot change the context the built-in page falls back on", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        reset("tamper")
+        const problem = yield* browser().get("/login/official/problem?reason=state")
+        assert.strictEqual(problem.status, 400)
+        assert.include(problem.text, `id="wxauth-try-again" href="/login/official"`)
+        assert.notInclude(problem.text, "javascript:")
       }))
   })
 })

@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import type { OpenInWeChatPageContext, ProblemPageContext } from "../WeChatLogin.js"
 
 /** The kinds of WeChat app a login can use. @internal */
 export type AppKind = "officialAccount" | "website" | "miniProgram"
@@ -48,6 +49,17 @@ export interface RawHooks {
   readonly onLogout?: ((event: any) => Effect.Effect<any, any, any>) | undefined
 }
 
+/**
+ * The app's page renderers, as given (each a function, or `undefined` for the built-in page). Read
+ * once at construction: a later change to the caller's object does not reach the requests.
+ *
+ * @internal
+ */
+export interface ResolvedPages {
+  readonly problem: ((page: ProblemPageContext) => unknown) | undefined
+  readonly openInWeChat: ((page: OpenInWeChatPageContext) => unknown) | undefined
+}
+
 /** The apps of a `WeChatApps` registry, resolved. @internal */
 export interface ResolvedRegistry {
   readonly kindOf: (appId: string) => Effect.Effect<unknown, unknown, any>
@@ -72,6 +84,7 @@ export interface Resolved {
   /** The bound of a user's sessions in the login's own memory store, when given. */
   readonly maxSessionsPerUser: Option.Option<number>
   readonly hooks: RawHooks
+  readonly pages: ResolvedPages
 }
 
 /** WeChat's script for the embedded QR code. @internal */
@@ -204,6 +217,31 @@ const resolveRegistry = (value: unknown): Either.Either<ResolvedRegistry, Config
 
 const hookNames = ["findUser", "onFirstLogin", "onLogin", "afterLogin", "onPhoneNumber", "onLogout"] as const
 
+const pageNames = ["problem", "openInWeChat"] as const
+
+const resolvePages = (value: unknown): Either.Either<ResolvedPages, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    if (value === undefined) return { problem: undefined, openInWeChat: undefined }
+    if (!isObject(value)) return yield* invalid(["pages"], "must be an object of functions")
+    for (const name of Object.keys(value)) {
+      if (!(pageNames as ReadonlyArray<string>).includes(name)) {
+        return yield* invalid(["pages", name], `is not a page (${pageNames.join(", ")})`)
+      }
+    }
+    const problem = value.problem
+    const openInWeChat = value.openInWeChat
+    if (problem !== undefined && typeof problem !== "function") {
+      return yield* invalid(["pages", "problem"], "must be a function that returns the page's HTML")
+    }
+    if (openInWeChat !== undefined && typeof openInWeChat !== "function") {
+      return yield* invalid(["pages", "openInWeChat"], "must be a function that returns the page's HTML")
+    }
+    return {
+      problem: problem as ResolvedPages["problem"],
+      openInWeChat: openInWeChat as ResolvedPages["openInWeChat"]
+    }
+  })
+
 /** Checks the options. @internal */
 export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.ConfigError> =>
   Either.gen(function*() {
@@ -271,6 +309,7 @@ export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.C
         "needs hooks.findUser, which says whether the user is new (by openid, or by unionid across apps)"
       )
     }
+    const pages = yield* resolvePages(options.pages)
     return {
       apps,
       registry,
@@ -280,6 +319,7 @@ export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.C
       sessionTtl,
       miniProgramSessionTtl,
       maxSessionsPerUser: Option.fromNullable(rawMax as number | undefined),
-      hooks: rawHooks as RawHooks
+      hooks: rawHooks as RawHooks,
+      pages
     }
   })

@@ -1,12 +1,13 @@
 /**
  * The package's own HTML pages: a problem page, the page that asks a phone browser outside WeChat
- * to open the link in WeChat, and the embedded QR login page (`wxLogin.js`). Plain template strings;
- * every value that comes from a request or a configuration is escaped. Only the QR page runs a
+ * to open the link in WeChat (an app may replace these two: `pages`), and the embedded QR login page
+ * (`wxLogin.js`). Plain template strings; every value that comes from a request or a configuration
+ * is escaped. Only the QR page runs a
  * script: WeChat's `wxLogin.js` and one inline script, both allowed by a per-response nonce.
  *
  * @internal
  */
-import type { Problem } from "./problems.js"
+import type { OpenInWeChatPageContext, ProblemPageContext } from "../WeChatLogin.js"
 
 /** Escapes text for HTML content and attribute values. @internal */
 export const escapeHtml = (value: string): string =>
@@ -14,6 +15,19 @@ export const escapeHtml = (value: string): string =>
     /[&<>"']/g,
     (c) => c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === "\"" ? "&quot;" : "&#39;"
   )
+
+/**
+ * `escapeHtml` for a JavaScript caller (the public `WeChatLogin.escapeHtml`): a number is written as
+ * its digits; anything else that is not a string throws, rather than reach a page unescaped (or as
+ * `[object Object]`).
+ *
+ * @internal
+ */
+export const escapeText = (value: unknown): string => {
+  if (typeof value === "string") return escapeHtml(value)
+  if (typeof value === "number") return escapeHtml(String(value))
+  throw new TypeError(`escapeHtml expects a string, not ${value === null ? "null" : typeof value}`)
+}
 
 const style = `*{box-sizing:border-box}
 body{margin:0;font-family:-apple-system,BlinkMacSystemFont,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC",system-ui,sans-serif;background:#f2f3f5;color:#1d2129;line-height:1.6}
@@ -44,32 +58,25 @@ ${body}
 </html>
 `
 
-/** A problem page. @internal */
-export const problemPage = (options: {
-  readonly problem: Problem
-  /** Where "log in again" goes; `undefined`: no such button. */
-  readonly loginUrl: string | undefined
-  /** Where "back" goes. */
-  readonly homeUrl: string
-}): string => {
-  const p = options.problem
-  const again = p.retryLogin && options.loginUrl !== undefined
-    ? `<a class="btn primary" id="wxauth-try-again" href="${
-      escapeHtml(options.loginUrl)
+/** The built-in problem page (an app's own: `pages.problem`). @internal */
+export const problemPage = (page: ProblemPageContext): string => {
+  const again = page.loginUrl === undefined
+    ? ""
+    : `<a class="btn primary" id="wxauth-try-again" href="${
+      escapeHtml(page.loginUrl)
     }">重新登录<small>Log in again</small></a>`
-    : ""
   return layout(
-    `${p.title} · ${p.titleEn}`,
-    `<div class="problem" id="wxauth-problem" data-reason="${p.reason}">
-<h1 id="wxauth-problem-title">${escapeHtml(p.title)}</h1>
-<p class="en" style="text-align:center">${escapeHtml(p.titleEn)}</p>
-<p>${escapeHtml(p.text)}</p>
-<p class="muted">${escapeHtml(p.textEn)}</p>
+    `${page.title} · ${page.titleEn}`,
+    `<div class="problem" id="wxauth-problem" data-reason="${page.reason}">
+<h1 id="wxauth-problem-title">${escapeHtml(page.title)}</h1>
+<p class="en" style="text-align:center">${escapeHtml(page.titleEn)}</p>
+<p>${escapeHtml(page.text)}</p>
+<p class="muted">${escapeHtml(page.textEn)}</p>
 <div class="actions">
 ${again}
-<a class="btn" id="wxauth-home" href="${escapeHtml(options.homeUrl)}">返回<small>Back</small></a>
+<a class="btn" id="wxauth-home" href="${escapeHtml(page.homeUrl)}">返回<small>Back</small></a>
 </div>
-<p class="reason">reason: <code>${p.reason}</code> · HTTP ${p.status}</p>
+<p class="reason">reason: <code>${page.reason}</code> · HTTP ${page.status}</p>
 </div>`
   )
 }
@@ -81,13 +88,7 @@ ${again}
  *
  * @internal
  */
-export const openInWeChatPage = (options: {
-  /** The link to open in WeChat. */
-  readonly link: string
-  /** The website app's QR login, when there is one. */
-  readonly qrUrl: string | undefined
-  readonly homeUrl: string
-}): string =>
+export const openInWeChatPage = (options: OpenInWeChatPageContext): string =>
   layout(
     "请在微信中打开 · Open in WeChat",
     `<div id="wxauth-open-in-wechat">
@@ -98,10 +99,10 @@ export const openInWeChatPage = (options: {
 <input class="link" id="wxauth-link" type="text" readonly value="${escapeHtml(options.link)}">
 <div class="actions">
 ${
-      options.qrUrl === undefined
+      options.qrLoginUrl === undefined
         ? ""
         : `<a class="btn primary" id="wxauth-qr-option" href="${
-          escapeHtml(options.qrUrl)
+          escapeHtml(options.qrLoginUrl)
         }">显示登录二维码<small>Show a QR code to scan with WeChat on another device</small></a>`
     }
 <a class="btn" id="wxauth-home" href="${escapeHtml(options.homeUrl)}">返回<small>Back</small></a>

@@ -7,29 +7,10 @@
  * @internal
  */
 import { WeChatError } from "@wxauth/core"
+import type { ProblemReason } from "../WeChatLogin.js"
 
-/** The reasons a problem page or a JSON problem can give. @internal */
-export type Reason =
-  | "denied"
-  | "state"
-  | "state-expired"
-  | "state-browser"
-  | "code-expired"
-  | "code-used"
-  | "busy"
-  | "relogin"
-  | "config"
-  | "server"
-  | "unavailable"
-  | "forbidden"
-  | "not-found"
-  | "too-large"
-  | "length-required"
-  | "unsupported-type"
-  | "bad-request"
-  | "phone-code"
-  | "unauthenticated"
-  | "snapshot"
+/** The reasons a problem page or a JSON problem can give (the public `ProblemReason`). @internal */
+export type Reason = ProblemReason
 
 /** A problem's text, HTTP status and what the person can do next. @internal */
 export interface Problem {

@@ -18,6 +18,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { Scope } from "effect/Scope"
 import * as Browser from "./browser.js"
+import type * as Config_ from "./config.js"
 import * as Cookies from "./cookies.js"
 import * as Pages from "./pages.js"
 import * as Problems from "./problems.js"
@@ -50,15 +51,56 @@ const pathnameOf = (request: HttpServerRequest.HttpServerRequest): string => {
   }
 }
 
-/** A problem page answered where it is asked. */
+/**
+ * A page of the app's (`pages`), else the built-in one. The renderer gets a frozen copy of the
+ * context, so what it does to it cannot reach the built-in page. One that throws or gives anything
+ * but a string does not fail the answer: the built-in page is served and the log names the
+ * renderer (never the request, nor what the renderer threw: it may hold anything).
+ */
+const renderPage = <C extends object>(
+  name: keyof Config_.ResolvedPages,
+  renderer: ((page: C) => unknown) | undefined,
+  page: C,
+  builtIn: (page: C) => string
+): Effect.Effect<string> =>
+  Effect.suspend(() => {
+    if (renderer === undefined) return Effect.succeed(builtIn(page))
+    let failure: string
+    try {
+      const html = renderer(Object.freeze({ ...page }))
+      if (typeof html === "string") return Effect.succeed(html)
+      failure = `returned ${html === null ? "null" : typeof html}, not a string`
+      // an `async` renderer: its rejection must not become an unhandled rejection of the process
+      if ((typeof html === "object" && html !== null) || typeof html === "function") {
+        Promise.resolve(html).catch(() => undefined)
+      }
+    } catch {
+      failure = "threw"
+    }
+    return Effect.logWarning("wxauth: an app's page failed; the built-in page was served").pipe(
+      Effect.annotateLogs({ page: `pages.${name}`, failure }),
+      Effect.as(builtIn(page))
+    )
+  })
+
+/** A problem page answered where it is asked: the app's (`pages.problem`), else the built-in one. */
 const problemPage = (login: Login, problem: Problems.Problem, app: App | undefined) =>
-  htmlPage(
-    Pages.problemPage({
-      problem,
-      loginUrl: app === undefined || app.kind === "miniProgram" ? login.paths.login() : login.paths.login(app.key),
+  Effect.map(
+    renderPage("problem", login.config.pages.problem, {
+      reason: problem.reason,
+      status: problem.status,
+      title: problem.title,
+      titleEn: problem.titleEn,
+      text: problem.text,
+      textEn: problem.textEn,
+      loginUrl: !problem.retryLogin
+        ? undefined
+        : app === undefined || app.kind === "miniProgram"
+        ? login.paths.login()
+        : login.paths.login(app.key),
       homeUrl: login.paths.home
-    }),
-    problem.status
+    }, Pages.problemPage),
+    (html) => htmlPage(html, problem.status)
   )
 
 /** A 303 to a problem page, away from a callback URL. */
@@ -86,7 +128,7 @@ const logFailure = (message: string, error: { readonly _tag: string }, problem: 
 const startLogin = (login: Login, app: App, request: HttpServerRequest.HttpServerRequest, site: Site) =>
   Effect.gen(function*() {
     const oauth = Option.getOrUndefined(app.oauth)
-    if (oauth === undefined) return problemPage(login, Problems.problems.unavailable, undefined)
+    if (oauth === undefined) return yield* problemPage(login, Problems.problems.unavailable, undefined)
     const binding = Cookies.newBinding()
     const redirectUri = `${site.origin}${login.paths.callback(app.key)}`
     const returnTo = StateToken.normalizeReturnTo(searchParams(request).get("returnTo"))
@@ -122,7 +164,7 @@ const startLogin = (login: Login, app: App, request: HttpServerRequest.HttpServe
     )
   }).pipe(
     Effect.catchAll((error) =>
-      Effect.as(
+      Effect.zipRight(
         logFailure("wxauth: a login could not start", error, Problems.problems.config),
         problemPage(login, Problems.problems.config, undefined)
       )
@@ -152,14 +194,14 @@ const autoLogin = (login: Login) =>
     if (browser === "wechat") {
       const official = firstOf(login, "officialAccount")
       if (official !== undefined) return yield* startLogin(login, official, request, site)
-      return problemPage(login, Problems.problems.unavailable, undefined)
+      return yield* problemPage(login, Problems.problems.unavailable, undefined)
     }
     const website = firstOf(login, "website")
     if (browser === "desktop" && website !== undefined) return yield* startLogin(login, website, request, site)
     if (firstOf(login, "officialAccount") === undefined && website === undefined) {
-      return problemPage(login, Problems.problems.unavailable, undefined)
+      return yield* problemPage(login, Problems.problems.unavailable, undefined)
     }
-    return openInWeChatWithReturnTo(login, site, login.paths.login(undefined, returnTo), website, returnTo)
+    return yield* openInWeChatWithReturnTo(login, site, login.paths.login(undefined, returnTo), website, returnTo)
   })
 
 /** The page for a phone browser outside WeChat: open `link` in WeChat, or the website app's QR login. */
@@ -170,12 +212,13 @@ const openInWeChatWithReturnTo = (
   website: App | undefined,
   returnTo: string | undefined
 ) =>
-  htmlPage(
-    Pages.openInWeChatPage({
+  Effect.map(
+    renderPage("openInWeChat", login.config.pages.openInWeChat, {
       link: `${site.origin}${link}`,
-      qrUrl: website === undefined ? undefined : login.paths.login(website.key, returnTo),
+      qrLoginUrl: website === undefined ? undefined : login.paths.login(website.key, returnTo),
       homeUrl: login.paths.home
-    })
+    }, Pages.openInWeChatPage),
+    (html) => htmlPage(html)
   )
 
 /** `GET /login/:app`: the named app; an official account outside WeChat asks to open the link there. */
@@ -183,15 +226,15 @@ const namedLogin = (login: Login) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const found = yield* Effect.either(appOfRoute(login))
-    if (Either.isLeft(found)) return problemPage(login, Problems.problems.server, undefined)
+    if (Either.isLeft(found)) return yield* problemPage(login, Problems.problems.server, undefined)
     const app = found.right
     if (app === undefined || app.kind === "miniProgram") {
-      return problemPage(login, Problems.problems.unavailable, undefined)
+      return yield* problemPage(login, Problems.problems.unavailable, undefined)
     }
     const site = login.site(request)
     if (app.kind === "officialAccount" && Browser.classify(request.headers["user-agent"]) !== "wechat") {
       const returnTo = StateToken.normalizeReturnTo(searchParams(request).get("returnTo"))
-      return openInWeChatWithReturnTo(
+      return yield* openInWeChatWithReturnTo(
         login,
         site,
         login.paths.login(app.key, returnTo),
@@ -307,7 +350,7 @@ const problemRoute = (login: Login) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const app = yield* Effect.orElseSucceed(appOfRoute(login), () => undefined)
-    return problemPage(login, Problems.fromKey(searchParams(request).get("reason")), app)
+    return yield* problemPage(login, Problems.fromKey(searchParams(request).get("reason")), app)
   })
 
 /**
@@ -318,7 +361,7 @@ const problemRoute = (login: Login) =>
 const logout = (login: Login, everywhere: boolean) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    if (!login.sameSite(request)) return problemPage(login, Problems.problems.forbidden, undefined)
+    if (!login.sameSite(request)) return yield* problemPage(login, Problems.problems.forbidden, undefined)
     const site = login.site(request)
     const clear = (response: HttpServerResponse.HttpServerResponse) =>
       response.pipe(
@@ -331,9 +374,9 @@ const logout = (login: Login, everywhere: boolean) =>
       return clear(HttpServerResponse.redirect(login.paths.home, { status: 303 }))
     }).pipe(
       Effect.catchAll((error) =>
-        Effect.as(
+        Effect.zipRight(
           Effect.logError("wxauth: could not end a session").pipe(Effect.annotateLogs({ error: error.description })),
-          clear(problemPage(login, Problems.problems.server, undefined))
+          Effect.map(problemPage(login, Problems.problems.server, undefined), clear)
         )
       )
     )
@@ -371,7 +414,7 @@ const isApiPath = (login: Login, pathname: string) =>
 
 /** A problem as the request's kind of route answers it: JSON under the API, else a page. */
 const answerProblem = (login: Login, request: HttpServerRequest.HttpServerRequest, problem: Problems.Problem) =>
-  isApiPath(login, pathnameOf(request)) ? jsonProblem(problem) : problemPage(login, problem, undefined)
+  isApiPath(login, pathnameOf(request)) ? Effect.succeed(jsonProblem(problem)) : problemPage(login, problem, undefined)
 
 const isCallback = (login: Login, pathname: string) =>
   pathname.startsWith(`${login.paths.loginBase}/`) && pathname.endsWith("/callback")
@@ -390,12 +433,12 @@ export const httpApp = (
       Effect.catchAllCause((cause) =>
         Effect.gen(function*() {
           const failure = Option.getOrUndefined(Cause.failureOption(cause))
-          if (isRouteNotFound(failure)) return answerProblem(login, request, Problems.problems["not-found"])
+          if (isRouteNotFound(failure)) return yield* answerProblem(login, request, Problems.problems["not-found"])
           yield* Effect.logError("wxauth: unexpected failure", cause)
           const pathname = pathnameOf(request)
           return isCallback(login, pathname)
             ? leaveFor(login, Problems.problems.server, undefined)
-            : answerProblem(login, request, Problems.problems.server)
+            : yield* answerProblem(login, request, Problems.problems.server)
         })
       ),
       Effect.map((response) => {
