@@ -347,7 +347,8 @@ export interface RegistryOptions<R = never> {
  *   store (a positive integer, default 100): a login beyond it ends the user's least recently
  *   written session, so one account logging in without end logs out only itself. It bounds the
  *   memory store the login makes; with a `SessionStore` in the context it is a `ConfigError` (set
- *   the bound on that store: `SessionStore.makeMemory({ maxSessionsPerUser })`).
+ *   the bound on that store: `SessionStore.makeMemory({ maxSessionsPerUser })`, or
+ *   `RedisSessionStore`'s `maxSessionsPerUser` option of `@wxauth/store-redis`).
  * - `hooks`: see `Hooks`.
  * - `pages`: the app's own problem page and "open in WeChat" page (see `Pages`).
  *

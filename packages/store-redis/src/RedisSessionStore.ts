@@ -8,7 +8,8 @@
  * `revokeUser`. Every script runs on one key, so the store works on a Cluster; the order of the
  * steps keeps `revokeUser` exact: a session created while it runs either fails or is revoked. Both
  * kinds of key expire with the sessions they hold; the store's `Clock` decides when a session is
- * over. Sessions hold no token, so nothing needs encrypting at rest.
+ * over. Sessions hold no token, so nothing needs encrypting at rest. Each user has at most
+ * `maxSessionsPerUser` sessions (100 by default), like core's memory store.
  *
  * @since 0.1.0
  */
@@ -33,8 +34,9 @@ import { withSpanWhenTraced } from "./internal/span.js"
 export type RedisClient = Client.Client
 
 /**
- * Options of a store over a client: the key prefix (default `wxauth:`; keep braces out of it), and
- * a bound on each Redis call (default 2 seconds).
+ * Options of a store over a client: the key prefix (default `wxauth:`; keep braces out of it), a
+ * bound on each Redis call (default 2 seconds), and the most sessions one user may have
+ * (`maxSessionsPerUser`, default 100).
  *
  * @since 0.1.0
  * @category models
@@ -42,6 +44,19 @@ export type RedisClient = Client.Client
 export interface MakeOptions {
   readonly keyPrefix?: string | undefined
   readonly commandTimeout?: Duration.DurationInput | undefined
+  /**
+   * At most this many sessions of one user (an `appId` + `openid`; a positive integer, default 100),
+   * as core's memory store (`SessionStore.MemoryOptions`). Creating one more first forgets the
+   * user's sessions that are over, then ends (deletes, in every process) the user's sessions that
+   * end soonest: with one session lifetime, the least recently created or touched. Never the one
+   * being created; a revoked session no longer counts. One account making sessions without end (a
+   * script replaying real logins) then logs out only itself, and its index of sessions stays small.
+   *
+   * Creates of one user at the same moment may each end sessions: once they are done the user has
+   * at most this many. A create whose own session is ended meanwhile (it was among the soonest to
+   * end, e.g. more creates at once than the bound) fails with a `SessionStoreError`.
+   */
+  readonly maxSessionsPerUser?: number | undefined
 }
 
 /**
@@ -53,6 +68,8 @@ export interface MakeOptions {
  */
 export interface Options extends Client.ConnectionOptions {
   readonly keyPrefix?: string | undefined
+  /** See `MakeOptions.maxSessionsPerUser` (default 100). */
+  readonly maxSessionsPerUser?: number | undefined
 }
 
 /**
@@ -96,8 +113,18 @@ const encodeId = (id: string): string => {
   }
 }
 
-/** How many sessions `revokeUser` deletes at once. */
+/** How many sessions `revokeUser`, or a create past the user's bound, deletes at once. */
 const revokeConcurrency = 16
+
+/** The most sessions of one user by default, as core's memory store. */
+const defaultMaxSessionsPerUser = 100
+
+/** Why a create that finds its id gone from the index, or marked, fails (a revokeUser, or an eviction). */
+const revokedMeanwhile =
+  "the session was revoked while it was being created (by a revokeUser, or past the user's maxSessionsPerUser)"
+
+/** An id hash as an index holds it (anything else in an index is not ours, and is left alone). */
+const isIdHash = (u: unknown): u is string => typeof u === "string" && /^[0-9a-f]{64}$/.test(u)
 
 const asSessionError = (error: WeChatError.TokenStoreError): WeChatError.SessionStoreError =>
   new WeChatError.SessionStoreError({
@@ -108,12 +135,17 @@ const asSessionError = (error: WeChatError.TokenStoreError): WeChatError.Session
 
 const resolveOptions = (
   options: MakeOptions | undefined
-): Effect.Effect<{ readonly prefix: string; readonly timeout: Duration.Duration }, WeChatError.InvalidArgument> => {
+): Effect.Effect<
+  { readonly prefix: string; readonly timeout: Duration.Duration; readonly maxSessionsPerUser: number },
+  WeChatError.InvalidArgument
+> => {
   let prefix: unknown
   let commandTimeout: unknown
+  let maxSessionsPerUser: unknown
   try {
     prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
     commandTimeout = options?.commandTimeout
+    maxSessionsPerUser = options?.maxSessionsPerUser
   } catch {
     // a JavaScript caller's Proxy whose traps throw
     return Effect.fail(new WeChatError.InvalidArgument({ argument: "options", description: "must be an object" }))
@@ -132,13 +164,26 @@ const resolveOptions = (
       new WeChatError.InvalidArgument({ argument: "commandTimeout", description: "must be a positive finite duration" })
     )
   }
-  return Effect.succeed({ prefix, timeout: timeout.value })
+  if (
+    maxSessionsPerUser !== undefined &&
+    !(typeof maxSessionsPerUser === "number" && Number.isSafeInteger(maxSessionsPerUser) && maxSessionsPerUser >= 1)
+  ) {
+    return Effect.fail(
+      new WeChatError.InvalidArgument({ argument: "maxSessionsPerUser", description: "must be a positive integer" })
+    )
+  }
+  return Effect.succeed({
+    prefix,
+    timeout: timeout.value,
+    maxSessionsPerUser: (maxSessionsPerUser as number | undefined) ?? defaultMaxSessionsPerUser
+  })
 }
 
 /**
  * Builds the store over a client the caller owns (it is never closed here), and defines its scripts
- * on the client (`defineCommand`). A `keyPrefix` that is not a string, or a `commandTimeout` that is
- * not a positive finite duration, is an `InvalidArgument`.
+ * on the client (`defineCommand`). A `keyPrefix` that is not a string, a `commandTimeout` that is
+ * not a positive finite duration, or a `maxSessionsPerUser` that is not a positive integer, is an
+ * `InvalidArgument`.
  *
  * @since 0.1.0
  * @category constructors
@@ -147,8 +192,9 @@ export const make = (
   redis: RedisClient,
   options?: MakeOptions
 ): Effect.Effect<SessionStore.SessionStoreShape, WeChatError.InvalidArgument> =>
-  Effect.map(resolveOptions(options), ({ prefix, timeout }) => {
+  Effect.map(resolveOptions(options), ({ maxSessionsPerUser, prefix, timeout }) => {
     const scripts = Sessions.define(redis)
+    const bound = String(maxSessionsPerUser)
     const run = <A>(operation: string, f: () => Promise<A>) =>
       Effect.mapError(Client.run(operation, timeout, f), asSessionError)
     const span = (name: string) =>
@@ -173,8 +219,29 @@ export const make = (
         })
       )
 
+    /** A user's index key of this store, as a session names it (`u`). */
+    const isIndexKey = (u: unknown): u is string =>
+      typeof u === "string" && u.startsWith(`${prefix}{`) && u.endsWith("}:sessions")
+
     const liveAt = (now: number) => (found: Option.Option<SessionStore.Session>) =>
       Option.filter(found, (session) => session.isLive(now))
+
+    /**
+     * Ends the sessions `indexAdd` marked past the user's bound, then takes them out of the index:
+     * until then the index reaches them (see the contract in internal/sessions.ts).
+     */
+    const evict = (index: string, now: string, marked: unknown): Effect.Effect<void, WeChatError.SessionStoreError> => {
+      const idHashes = Array.isArray(marked) ? marked.filter(isIdHash) : []
+      if (idHashes.length === 0) return Effect.void
+      return Effect.zipRight(
+        Effect.forEach(
+          idHashes,
+          (idHash) => run("create", () => scripts.revokeOwned(sessionKey(idHash, prefix), index, now)),
+          { concurrency: revokeConcurrency, discard: true }
+        ),
+        run("create", () => scripts.indexDrop(index, ...idHashes))
+      )
+    }
 
     return SessionStore.SessionStore.of({
       create: (session) =>
@@ -185,7 +252,14 @@ export const make = (
           const key = sessionKey(checked.idHash, prefix)
           const index = userIndexKey(checked.appId, checked.openid, prefix)
           const [at, expiresAt] = [String(now), String(checked.expiresAt)]
-          yield* run("create", () => scripts.indexAdd(index, at, expiresAt, checked.idHash))
+          // the id into the index; past the user's bound, the index marks and names the sessions to end:
+          // they end first, uninterruptibly (each call bounded), so no interruption leaves them marked
+          yield* Effect.uninterruptible(
+            Effect.flatMap(
+              run("create", () => scripts.indexAdd(index, at, expiresAt, checked.idHash, bound)),
+              (marked) => evict(index, at, marked)
+            )
+          )
           const written = yield* run(
             "create",
             () => scripts.createSession(key, at, value, expiresAt, index, String(checked.expiresAt - now))
@@ -196,13 +270,14 @@ export const make = (
               description: "a live session has this idHash already"
             })
           }
-          // a revokeUser that took the index since the id was added has not seen this session: undo it
+          // a revokeUser that took the index since the id was added has not seen this session, and an
+          // eviction that marked the id may have looked for it before it was written: undo it
           const indexed = yield* run("create", () => redis.zscore(index, checked.idHash))
-          if (indexed === null) {
+          if (indexed === null || !(Number(indexed) > 0)) {
             yield* run("create", () => scripts.revokeOwned(key, index, at))
             return yield* new WeChatError.SessionStoreError({
               operation: "create",
-              description: "the user's sessions were revoked while this one was being created"
+              description: revokedMeanwhile
             })
           }
         }).pipe(span("create")),
@@ -234,7 +309,9 @@ export const make = (
         }).pipe(span("touch")),
       revoke: (idHash) =>
         SessionStore.checkIdHash("revoke", idHash).pipe(
-          Effect.zipRight(run("revoke", () => redis.del(sessionKey(idHash, prefix)))),
+          Effect.zipRight(run("revoke", () => scripts.revokeSession(sessionKey(idHash, prefix)))),
+          // the session is gone: its id leaves its user's index, so it no longer counts toward the bound
+          Effect.flatMap((index) => isIndexKey(index) ? run("revoke", () => redis.zrem(index, idHash)) : Effect.void),
           Effect.asVoid,
           span("revoke")
         ),

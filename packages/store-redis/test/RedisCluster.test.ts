@@ -1,7 +1,8 @@
 /**
  * The stores, the lock and the near cache on a real Redis Cluster that the test starts on loopback:
  * 3 primaries and 3 replicas (`cluster.ts`), through an ioredis `Cluster`. Core's contract suites;
- * a user's keys in one slot; the lock's mutual exclusion; the near cache fed by every node; then the
+ * a user's keys in one slot; the lock's mutual exclusion; the session store's per-user bound (its
+ * deletes go to other slots than the user's index); the near cache fed by every node; then the
  * node that holds a user's slot is moved twice while the user is in use: a manual failover
  * (`CLUSTER FAILOVER` on its replica) in the middle of a refresh storm, and a killed primary. Only
  * typed errors during the moves (no defect, nothing hangs), no token lost, and a storm still makes
@@ -11,9 +12,15 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { OAuthToken, RefreshLock, TokenStore, WeChatConfig, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
-import { appTokenStoreSuite, makeToken, sessionKeyStoreSuite, tokenStoreSuite } from "@wxauth/core/testing"
+import { appTokenStoreSuite, makeSession, makeToken, sessionKeyStoreSuite, tokenStoreSuite } from "@wxauth/core/testing"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
-import { RedisAppTokenStore, RedisRefreshLock, RedisSessionKeyStore, RedisTokenStore } from "@wxauth/store-redis"
+import {
+  RedisAppTokenStore,
+  RedisRefreshLock,
+  RedisSessionKeyStore,
+  RedisSessionStore,
+  RedisTokenStore
+} from "@wxauth/store-redis"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -101,6 +108,34 @@ describe.skipIf(missing !== undefined)("Redis Cluster: 3 primaries + 3 replicas 
       assert.strictEqual(new Set(app).size, 1, "one slot for the app token")
       const other = yield* keySlot(RedisTokenStore.tokenKey(appId, "oAnotherUser00000000000000000", prefix))
       assert.notStrictEqual(other, user[0], "users spread over the slots")
+    }))
+
+  it.live("the session store's per-user bound: past it the soonest to end go, and revokeUser ends the rest", () =>
+    Effect.gen(function*() {
+      const prefix = randomPrefix()
+      const store = yield* RedisSessionStore.make(sharedClient(), { keyPrefix: prefix, maxSessionsPerUser: 3 })
+      const now = yield* Clock.currentTimeMillis
+      const { session: user } = yield* makeSession()
+      const sessionsOf = (count: number, expiresAt: (i: number) => number) =>
+        Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
+          Effect.map(
+            makeSession({ appId: user.appId, openid: user.openid, expiresAt: expiresAt(i) }),
+            ({ session }) => session
+          ))
+      const liveOf = (sessions: ReadonlyArray<typeof user>) =>
+        Effect.filter(sessions, (session) => Effect.map(store.get(session.idHash), Option.isSome))
+      // one after the other: the two that end soonest go
+      const inTurn = yield* sessionsOf(5, (i) => now + 3_600_000 + i * 1000)
+      yield* Effect.forEach(inTurn, store.create, { discard: true })
+      assert.deepStrictEqual(yield* liveOf(inTurn), inTurn.slice(2))
+      const slots = yield* Effect.forEach(inTurn, (s) => keySlot(RedisSessionStore.sessionKey(s.idHash, prefix)))
+      assert.isAbove(new Set(slots).size, 1, "the sessions spread over slots")
+      // 20 at once: 3 are left, and revokeUser reaches every one
+      const atOnce = yield* sessionsOf(20, () => now + 7_200_000)
+      yield* Effect.forEach(atOnce, (session) => Effect.either(store.create(session)), { concurrency: "unbounded" })
+      assert.strictEqual((yield* liveOf([...inTurn, ...atOnce])).length, 3)
+      assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 3)
+      assert.deepStrictEqual(yield* liveOf([...inTurn, ...atOnce]), [])
     }))
 
   it.live("the lock excludes across two Cluster clients: never two holders at once", () =>

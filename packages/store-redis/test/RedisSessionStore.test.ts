@@ -2,8 +2,10 @@
  * RedisSessionStore against a real Redis: core's SessionStore contract suite (a store per test, and
  * one for the suite), the key layout and expiry, no token anywhere in Redis, logout everywhere across
  * connections, every interleaving of create / touch with revokeUser that the store's order of steps
- * guards against (forced with a client that stops at a chosen command), an index that names another
- * user's session, garbage under our keys, bad options, and a Redis that is down or never answers.
+ * guards against (forced with a client that stops at a chosen command), each user's bound of sessions
+ * (`maxSessionsPerUser`: the soonest to end go, concurrent creates, an eviction met by a create or a
+ * touch in flight), an index that names another user's session, garbage under our keys, bad options,
+ * and a Redis that is down or never answers.
  */
 import { afterAll, assert, it } from "@effect/vitest"
 import { SessionStore } from "@wxauth/core"
@@ -20,6 +22,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 import { Redis } from "ioredis"
 import * as Util from "node:util"
 import {
@@ -139,7 +142,7 @@ describeRedis("RedisSessionStore", () => {
    * A client that stops before the first call of `command` until `release` is called, and tells
    * `reached` when it got there: the store's steps run in the order a test chooses.
    */
-  const pausing = (command: string) =>
+  const pausing = (command: string, options?: RedisSessionStore.MakeOptions) =>
     Effect.gen(function*() {
       const client = yield* connect
       const reached = yield* Deferred.make<void>()
@@ -163,7 +166,7 @@ describeRedis("RedisSessionStore", () => {
           }
         }
       })
-      const store = yield* Effect.orDie(RedisSessionStore.make(proxy, { keyPrefix: prefix }))
+      const store = yield* Effect.orDie(RedisSessionStore.make(proxy, { keyPrefix: prefix, ...options }))
       return {
         store,
         reached: Deferred.await(reached),
@@ -213,6 +216,222 @@ describeRedis("RedisSessionStore", () => {
         )
       }))
   }
+
+  /** The live sessions among `sessions`, by `get`. */
+  const liveOf = (store: SessionStore.SessionStoreShape, sessions: ReadonlyArray<SessionStore.Session>) =>
+    Effect.filter(sessions, (session) => Effect.map(store.get(session.idHash), Option.isSome))
+
+  /** The ids in a user's index, sorted, and whether each is unmarked (a positive score). */
+  const indexOf = (session: SessionStore.Session): Effect.Effect<Array<readonly [string, boolean]>> =>
+    Effect.map(
+      redisCall(() =>
+        admin.zrange(RedisSessionStore.userIndexKey(session.appId, session.openid, prefix), 0, -1, "WITHSCORES")
+      ),
+      (flat) => {
+        const entries: Array<readonly [string, boolean]> = []
+        for (let i = 0; i < flat.length; i += 2) entries.push([flat[i], Number(flat[i + 1]) > 0])
+        return entries.sort(([a], [b]) => a.localeCompare(b))
+      }
+    )
+
+  /** What `indexOf` answers for these sessions, unmarked, and `marked` ones (being evicted). */
+  const idsOf = (
+    sessions: ReadonlyArray<SessionStore.Session>,
+    marked: ReadonlyArray<SessionStore.Session> = []
+  ): Array<readonly [string, boolean]> =>
+    [
+      ...sessions.map((session) => [session.idHash, true] as const),
+      ...marked.map((session) => [session.idHash, false] as const)
+    ].sort(([a], [b]) => a.localeCompare(b))
+
+  /** `count` sessions of one user created one after the other, a second apart (by `TestClock`). */
+  const createInTurn = (store: SessionStore.SessionStoreShape, user: SessionStore.Session, count: number) =>
+    Effect.forEach(Array.from({ length: count }), () =>
+      Effect.gen(function*() {
+        yield* TestClock.adjust(1000)
+        const now = yield* Clock.currentTimeMillis
+        const { session } = yield* makeSession({ appId: user.appId, openid: user.openid, expiresAt: now + hour })
+        yield* store.create(session)
+        return session
+      }))
+
+  it.scoped("maxSessionsPerUser: one more create ends the user's least recently created session, only it", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore({ maxSessionsPerUser: 3 })
+      const { session: user } = yield* makeSession()
+      // another user of the same app keeps theirs
+      const { session: neighbour } = yield* makeSession({ appId: user.appId })
+      yield* store.create(neighbour)
+      const [a, b, c] = yield* createInTurn(store, user, 3)
+      assert.deepStrictEqual(yield* liveOf(store, [a, b, c]), [a, b, c], "3: no session ends")
+      const [d] = yield* createInTurn(store, user, 1)
+      assert.isTrue(Option.isNone(yield* store.get(a.idHash)), "the least recently created ended")
+      assert.strictEqual(yield* redisCall(() => admin.exists(RedisSessionStore.sessionKey(a.idHash, prefix))), 0)
+      assert.strictEqual((yield* liveOf(store, [b, c, d])).length, 3)
+      assert.isTrue(Option.isSome(yield* store.get(neighbour.idHash)))
+      assert.deepStrictEqual(yield* indexOf(user), idsOf([b, c, d]))
+      assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 3)
+      assert.strictEqual(yield* store.revokeUser(neighbour.appId, neighbour.openid), 1)
+    }))
+
+  it.scoped("maxSessionsPerUser: a touched old session outlives a newer untouched one", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore({ maxSessionsPerUser: 3 })
+      const { session: user } = yield* makeSession()
+      const [a, b, c] = yield* createInTurn(store, user, 3)
+      yield* TestClock.adjust(1000)
+      assert.isTrue(Option.isSome(yield* store.touch(a.idHash, (yield* Clock.currentTimeMillis) + hour)))
+      const [d] = yield* createInTurn(store, user, 1)
+      assert.isTrue(Option.isNone(yield* store.get(b.idHash)), "b, created after a but not touched, ended")
+      assert.strictEqual((yield* liveOf(store, [a, c, d])).length, 3)
+      assert.deepStrictEqual(yield* indexOf(user), idsOf([a, c, d]))
+      assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 3)
+    }))
+
+  it.scoped("maxSessionsPerUser: the user's sessions that are over go before any live one", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore({ maxSessionsPerUser: 3 })
+      const { session: user } = yield* makeSession()
+      const [a] = yield* createInTurn(store, user, 1)
+      // two short sessions created after a, over by the next create
+      const now = yield* Clock.currentTimeMillis
+      const short = yield* Effect.forEach(
+        [1, 2],
+        (i) =>
+          Effect.map(
+            makeSession({ appId: user.appId, openid: user.openid, expiresAt: now + 1000 + i }),
+            (m) => m.session
+          )
+      )
+      yield* Effect.forEach(short, store.create, { discard: true })
+      yield* TestClock.adjust(5000)
+      const [b, c] = yield* createInTurn(store, user, 2)
+      // a, b, c: the bound, with no live session ended; the short ones are out of the index
+      assert.strictEqual((yield* liveOf(store, [a, b, c])).length, 3, "a live session ended before the over ones")
+      assert.deepStrictEqual(yield* indexOf(user), idsOf([a, b, c]))
+      const [d] = yield* createInTurn(store, user, 1)
+      assert.isTrue(Option.isNone(yield* store.get(a.idHash)))
+      assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 3)
+      for (const session of [b, c, d]) assert.isTrue(Option.isNone(yield* store.get(session.idHash)))
+    }))
+
+  it.scoped("maxSessionsPerUser: the session being created is never the one ended, even when it ends soonest", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore({ maxSessionsPerUser: 2 })
+      const { session: user } = yield* makeSession()
+      const [a, b] = yield* createInTurn(store, user, 2)
+      const now = yield* Clock.currentTimeMillis
+      const { session: brief } = yield* makeSession({ appId: user.appId, openid: user.openid, expiresAt: now + 60_000 })
+      yield* store.create(brief)
+      assert.deepStrictEqual(yield* liveOf(store, [a, b, brief]), [b, brief])
+      assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 2)
+    }))
+
+  it.scoped("maxSessionsPerUser: a revoked session no longer counts", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore({ maxSessionsPerUser: 2 })
+      const { session: user } = yield* makeSession()
+      const [a, b] = yield* createInTurn(store, user, 2)
+      yield* store.revoke(b.idHash)
+      assert.deepStrictEqual(yield* indexOf(user), idsOf([a]))
+      const [c] = yield* createInTurn(store, user, 1)
+      assert.strictEqual((yield* liveOf(store, [a, c])).length, 2, "a is kept: the user has 2 sessions")
+      assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 2)
+    }))
+
+  it.scoped("maxSessionsPerUser: after many evictions revokeUser still ends every session of the user", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore({ maxSessionsPerUser: 3 })
+      const { session: user } = yield* makeSession()
+      const made = yield* createInTurn(store, user, 12)
+      assert.deepStrictEqual(yield* liveOf(store, made), made.slice(-3))
+      assert.deepStrictEqual(yield* indexOf(user), idsOf(made.slice(-3)))
+      assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 3)
+      assert.deepStrictEqual(yield* liveOf(store, made), [])
+      for (const session of made) {
+        assert.strictEqual(
+          yield* redisCall(() => admin.exists(RedisSessionStore.sessionKey(session.idHash, prefix))),
+          0
+        )
+      }
+      assert.deepStrictEqual(yield* indexOf(user), [])
+    }))
+
+  it.scoped("maxSessionsPerUser: 20 creates at once over 4 connections with a bound of 5 leave 5, all indexed", () =>
+    Effect.gen(function*() {
+      const stores = yield* Effect.forEach([1, 2, 3, 4], () => openStore({ maxSessionsPerUser: 5 }))
+      const { session: user } = yield* makeSession()
+      const now = yield* Clock.currentTimeMillis
+      const made = yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) =>
+        Effect.map(
+          // one in two with the same expiry: ties, and sessions in flight among the soonest to end
+          makeSession({ appId: user.appId, openid: user.openid, expiresAt: now + hour + (i % 2) * i }),
+          (m) => m.session
+        ))
+      const results = yield* Effect.forEach(made, (session, i) => Effect.either(stores[i % 4].create(session)), {
+        concurrency: "unbounded"
+      })
+      // a create fails only when its own session was ended meanwhile: it is not live then
+      for (const [i, result] of results.entries()) {
+        if (Either.isLeft(result)) {
+          assert.strictEqual(result.left._tag, "SessionStoreError")
+          assert.include(result.left.message, "maxSessionsPerUser")
+          assert.isTrue(Option.isNone(yield* stores[0].get(made[i].idHash)))
+        }
+      }
+      const live = yield* liveOf(stores[0], made)
+      assert.strictEqual(live.length, 5, "the bound holds once the creates are done")
+      assert.deepStrictEqual(yield* indexOf(user), idsOf(live), "every live session is in the index, unmarked")
+      assert.strictEqual(yield* stores[1].revokeUser(user.appId, user.openid), 5)
+      assert.deepStrictEqual(yield* liveOf(stores[0], made), [])
+    }))
+
+  it.scoped("maxSessionsPerUser: an eviction that meets a create of its session in flight leaves no session", () =>
+    Effect.gen(function*() {
+      const other = yield* openStore()
+      // the create of a stops after its id is indexed, before its session is written
+      const creating = yield* pausing("wxauthSessionCreate", { maxSessionsPerUser: 1 })
+      // the create of b stops after a's eviction looked for a's session, before a leaves the index
+      const evicting = yield* pausing("wxauthSessionIndexDrop", { maxSessionsPerUser: 1 })
+      const now = yield* Clock.currentTimeMillis
+      const { session: a } = yield* makeSession({ expiresAt: now + hour })
+      const { session: b } = yield* makeSession({ appId: a.appId, openid: a.openid, expiresAt: now + 2 * hour })
+      const createA = yield* Effect.fork(Effect.either(creating.store.create(a)))
+      yield* creating.reached
+      const createB = yield* Effect.fork(evicting.store.create(b))
+      yield* evicting.reached
+      // a is written after its eviction looked for it: its create sees the mark and ends it
+      yield* creating.release
+      const outcome = yield* Fiber.join(createA)
+      assert.isTrue(Either.isLeft(outcome), "the create of a fails")
+      if (Either.isLeft(outcome)) assert.include(outcome.left.message, "maxSessionsPerUser")
+      yield* evicting.release
+      yield* Fiber.join(createB)
+      assert.isTrue(Option.isNone(yield* other.get(a.idHash)), "a is not left live (out of the index's reach)")
+      assert.deepStrictEqual(yield* indexOf(a), idsOf([b]))
+      assert.strictEqual(yield* other.revokeUser(a.appId, a.openid), 1)
+      assert.isTrue(Option.isNone(yield* other.get(b.idHash)))
+    }))
+
+  it.scoped("maxSessionsPerUser: a session being evicted is not touched, and stays in the index until it ends", () =>
+    Effect.gen(function*() {
+      const other = yield* openStore({ maxSessionsPerUser: 1 })
+      const evicting = yield* pausing("wxauthSessionRevokeOwned", { maxSessionsPerUser: 1 })
+      const now = yield* Clock.currentTimeMillis
+      const { session: a } = yield* makeSession({ expiresAt: now + hour })
+      const { session: b } = yield* makeSession({ appId: a.appId, openid: a.openid, expiresAt: now + 2 * hour })
+      yield* other.create(a)
+      const createB = yield* Effect.fork(evicting.store.create(b))
+      yield* evicting.reached
+      // marked, not yet deleted: still in the index (a revokeUser now would reach it), and not touched
+      assert.deepStrictEqual(yield* indexOf(a), idsOf([b], [a]))
+      assert.isTrue(Option.isNone(yield* other.touch(a.idHash, now + 3 * hour)))
+      yield* evicting.release
+      yield* Fiber.join(createB)
+      assert.isTrue(Option.isNone(yield* other.get(a.idHash)))
+      assert.deepStrictEqual(yield* indexOf(a), idsOf([b]))
+      assert.strictEqual(yield* other.revokeUser(a.appId, a.openid), 1)
+    }))
 
   it.scoped("revokeUser deletes only the user's own sessions, whatever their index names", () =>
     Effect.gen(function*() {
@@ -269,12 +488,28 @@ describeRedis("RedisSessionStore", () => {
           [{ keyPrefix: 42 }, "keyPrefix"],
           [{ commandTimeout: "bananas" }, "commandTimeout"],
           [{ commandTimeout: 0 }, "commandTimeout"],
-          [{ commandTimeout: Infinity }, "commandTimeout"]
+          [{ commandTimeout: Infinity }, "commandTimeout"],
+          ...[0, -1, 1.5, Number.NaN, Infinity, 2 ** 53, "10", null, 10n, {}].map((bad) =>
+            [{ maxSessionsPerUser: bad }, "maxSessionsPerUser"] as const
+          ),
+          [
+            new Proxy({}, {
+              get: () => {
+                throw new Error("trap")
+              }
+            }),
+            "options"
+          ]
         ] as const
       ) {
         const error = yield* Effect.flip(RedisSessionStore.make(client, options as never))
         assert.deepInclude(error, { _tag: "InvalidArgument", argument })
       }
+      yield* RedisSessionStore.make(client, { maxSessionsPerUser: 1 })
+      yield* RedisSessionStore.make(client, { maxSessionsPerUser: undefined })
+      // the layer too, which opens its own connection
+      const error = yield* layerFailure(RedisSessionStore.layer({ url: redisUrl, maxSessionsPerUser: 0 }))
+      assert.deepInclude(error, { _tag: "InvalidArgument", argument: "maxSessionsPerUser" })
     }))
 
   it.live("a Redis that is down fails the layer with a SessionStoreError within the timeout", () =>

@@ -196,7 +196,8 @@ const dependencies = (config: Config_.Resolved) =>
       return yield* Effect.fail(ConfigError.InvalidData(
         ["maxSessionsPerUser"],
         "bounds the login's own memory session store; the SessionStore provided has its own bounds " +
-          "(SessionStore.makeMemory({ maxSessionsPerUser }) for a memory store)"
+          "(SessionStore.makeMemory({ maxSessionsPerUser }) for a memory store, " +
+          "RedisSessionStore's maxSessionsPerUser option for Redis)"
       ))
     }
     const sessionStore = Option.isSome(sessions)

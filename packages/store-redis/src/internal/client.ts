@@ -123,7 +123,7 @@ const where = (redis: Redis): string => {
   return path ? path : `${host ?? "127.0.0.1"}:${port ?? 6379}`
 }
 
-const ownOptions = ["keyPrefix", "lockTtl", "waitTimeout", "poll", "ttl", "nearCache"]
+const ownOptions = ["keyPrefix", "lockTtl", "waitTimeout", "poll", "ttl", "nearCache", "maxSessionsPerUser"]
 
 /**
  * Opens a connection in the scope and waits until it is ready (at most `connectTimeout`, plus the

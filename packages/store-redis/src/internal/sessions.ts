@@ -7,7 +7,9 @@
  *   PEXPIRE'd when the session is over;
  * - a user's index: a sorted set of the user's session id hashes, scored by their expiresAt, expiring
  *   with the last of them. Scores only ever grow (`ZADD GT`), and a create drops the members whose
- *   score is past.
+ *   score is past. A member being evicted (see below) is scored by minus its expiresAt: marked, it
+ *   stays in the index, so `revokeUser` still reaches it, but it no longer counts toward the user's
+ *   bound, can no longer be touched, and a create that finds its own id marked fails.
  *
  * All times come from the caller's `Clock` (ARGV `now`): Redis's own expiry only collects garbage,
  * the store never relies on it to end a session.
@@ -17,51 +19,111 @@
  * - `revokeUser` first takes the index atomically (reads its members and deletes it: `take`), then
  *   deletes each member's session if it belongs to the user (`revokeOwned`).
  * - `create` adds the id to the index (`indexAdd`), then writes the session (`createSession`), then
- *   checks that the id is still in the index (ZSCORE). If a `revokeUser` took the index in between,
- *   the id is gone from it: the create deletes its session and fails. If the take came after the
- *   check, the take holds the id and `revokeOwned` deletes the session. Either way no session is
- *   left that the index does not reach.
- * - `touch` extends the index first (`indexTouch`, only if the id is still a member), then the
- *   session (`touchSession`, only if it is still live): a session never outlives its index entry,
- *   and a session a `revokeUser` took is never extended.
+ *   checks that the id is still in the index, unmarked (ZSCORE, a positive score). If a `revokeUser`
+ *   took the index in between (or an eviction marked the id), the create deletes its session and
+ *   fails. If the take came after the check, the take holds the id and `revokeOwned` deletes the
+ *   session. Either way no session is left that the index does not reach.
+ * - `touch` extends the index first (`indexTouch`, only if the id is still an unmarked member), then
+ *   the session (`touchSession`, only if it is still live): a session never outlives its index
+ *   entry, and a session a `revokeUser` took, or an eviction marked, is never extended.
+ * - The user's bound (`maxSessionsPerUser`): past it, `indexAdd` marks the unmarked members of the
+ *   lowest scores (the least recently created or touched; never the id it adds) and returns them,
+ *   still in the index. The store then deletes each one's session (`revokeOwned`), and only then
+ *   removes the ids that are still marked (`indexDrop`). Until then the index reaches them: a
+ *   process that dies in between leaves them to `revokeUser` (and to their expiry; they no longer
+ *   count toward the bound). A create of a marked id still in flight leaves no session either: if
+ *   its check came before the mark, so did its write, and the evictor's `revokeOwned` (after the
+ *   mark) deletes it; otherwise its check finds the id marked or gone, and it deletes its own session
+ *   and fails. (Without the mark, a create that wrote after the evictor's `revokeOwned` and checked
+ *   before the removal would keep a session that the index no longer holds.) `indexAdd` counts the
+ *   unmarked members only, so concurrent creates each mark their own excess: once they are done the
+ *   user has at most the bound. Ties of scores go by id hash (the sorted set's order).
+ * - `revoke` deletes the session (`revokeSession`, which answers its index key), then removes the
+ *   id from that index (ZREM): a revoked session no longer counts toward the bound. The index keeps
+ *   an id at least as long as its session.
  *
  * @internal
  */
 import type { Client } from "./client.js"
 
 /**
- * KEYS[1] the user's index; ARGV now, expiresAt, idHash. Drops members that are over, adds the id
- * (a score only grows), and keeps the index until its last member is over.
+ * The index's TTL: until the last of its members is over, marked ones included (ARGV[1] is now). A
+ * Lua snippet for the scripts below.
+ */
+const keepIndexLua = `
+local top = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
+local bottom = redis.call("ZRANGE", KEYS[1], 0, 0, "WITHSCORES")
+local ttl = 0
+if top[2] then
+  ttl = math.floor(math.max(tonumber(top[2]), -tonumber(bottom[2])) - tonumber(ARGV[1]))
+end
+`
+
+/**
+ * KEYS[1] the user's index; ARGV now, expiresAt, idHash, bound. Drops the members that are over
+ * (unmarked or marked), adds the id (a score only grows), and keeps the index until its last member
+ * is over. When more than `bound` unmarked members are left, marks those of the lowest scores (never
+ * the id added) until `bound` are, and returns them (an array, empty when none).
  */
 const indexAddLua = `
-local now = tonumber(ARGV[1])
-redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", ARGV[1])
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "0", ARGV[1])
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-" .. ARGV[1], "(0")
 redis.call("ZADD", KEYS[1], "GT", ARGV[2], ARGV[3])
-local top = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
-local ttl = math.floor(tonumber(top[2]) - now)
+${keepIndexLua}
+if ttl <= 0 then
+  redis.call("DEL", KEYS[1])
+  return {}
+end
+redis.call("PEXPIRE", KEYS[1], string.format("%d", ttl))
+local excess = redis.call("ZCOUNT", KEYS[1], "0", "+inf") - tonumber(ARGV[4])
+local evicted = {}
+if excess <= 0 then
+  return evicted
+end
+local lowest = redis.call("ZRANGEBYSCORE", KEYS[1], "0", "+inf", "WITHSCORES", "LIMIT", "0", tostring(excess + 1))
+for i = 1, #lowest, 2 do
+  if #evicted >= excess then
+    break
+  end
+  if lowest[i] ~= ARGV[3] then
+    redis.call("ZADD", KEYS[1], "XX", "-" .. lowest[i + 1], lowest[i])
+    evicted[#evicted + 1] = lowest[i]
+  end
+end
+return evicted
+`
+
+/**
+ * KEYS[1] the user's index; ARGV now, expiresAt, idHash. Like `indexAdd` without the bound, and only
+ * for an id that is still an unmarked member (0 otherwise: a revokeUser took it, or it is being
+ * evicted).
+ */
+const indexTouchLua = `
+local score = redis.call("ZSCORE", KEYS[1], ARGV[3])
+if not score or tonumber(score) < 0 then
+  return 0
+end
+redis.call("ZADD", KEYS[1], "GT", ARGV[2], ARGV[3])
+${keepIndexLua}
 if ttl > 0 then
   redis.call("PEXPIRE", KEYS[1], string.format("%d", ttl))
-else
-  redis.call("DEL", KEYS[1])
 end
 return 1
 `
 
 /**
- * KEYS[1] the user's index; ARGV now, expiresAt, idHash. Like `indexAdd`, but only for an id that is
- * still a member (0 otherwise: a revokeUser took it).
+ * KEYS[1] the user's index; ARGV the ids an `indexAdd` marked, whose sessions are deleted. Removes
+ * each one that is still marked (a create of the same id since then unmarked it): how many.
  */
-const indexTouchLua = `
-if not redis.call("ZSCORE", KEYS[1], ARGV[3]) then
-  return 0
+const indexDropLua = `
+local dropped = 0
+for i = 1, #ARGV do
+  local score = redis.call("ZSCORE", KEYS[1], ARGV[i])
+  if score and tonumber(score) < 0 then
+    dropped = dropped + redis.call("ZREM", KEYS[1], ARGV[i])
+  end
 end
-redis.call("ZADD", KEYS[1], "GT", ARGV[2], ARGV[3])
-local top = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
-local ttl = math.floor(tonumber(top[2]) - tonumber(ARGV[1]))
-if ttl > 0 then
-  redis.call("PEXPIRE", KEYS[1], string.format("%d", ttl))
-end
-return 1
+return dropped
 `
 
 /**
@@ -122,10 +184,30 @@ end
 return 0
 `
 
+/**
+ * KEYS[1] a session. Deletes whatever is under the key, and answers the session's index key (`u`),
+ * or nil when there was no session.
+ */
+const revokeSessionLua = `
+local index = false
+if redis.call("TYPE", KEYS[1])["ok"] == "hash" then
+  index = redis.call("HGET", KEYS[1], "u")
+end
+redis.call("DEL", KEYS[1])
+return index
+`
+
 /** @internal */
 export interface Scripts {
-  readonly indexAdd: (index: string, now: string, expiresAt: string, idHash: string) => Promise<number>
+  readonly indexAdd: (
+    index: string,
+    now: string,
+    expiresAt: string,
+    idHash: string,
+    bound: string
+  ) => Promise<unknown>
   readonly indexTouch: (index: string, now: string, expiresAt: string, idHash: string) => Promise<number>
+  readonly indexDrop: (index: string, ...idHashes: Array<string>) => Promise<number>
   readonly createSession: (
     key: string,
     now: string,
@@ -137,15 +219,18 @@ export interface Scripts {
   readonly touchSession: (key: string, now: string, expiresAt: string, ttl: string) => Promise<number>
   readonly take: (index: string) => Promise<Array<string>>
   readonly revokeOwned: (key: string, index: string, now: string) => Promise<number>
+  readonly revokeSession: (key: string) => Promise<string | null>
 }
 
 const commands = {
   indexAdd: ["wxauthSessionIndexAdd", indexAddLua],
   indexTouch: ["wxauthSessionIndexTouch", indexTouchLua],
+  indexDrop: ["wxauthSessionIndexDrop", indexDropLua],
   createSession: ["wxauthSessionCreate", createSessionLua],
   touchSession: ["wxauthSessionTouch", touchSessionLua],
   take: ["wxauthSessionTake", takeLua],
-  revokeOwned: ["wxauthSessionRevokeOwned", revokeOwnedLua]
+  revokeOwned: ["wxauthSessionRevokeOwned", revokeOwnedLua],
+  revokeSession: ["wxauthSessionRevoke", revokeSessionLua]
 } as const
 
 /** Defines the scripts on the client (`defineCommand`: EVALSHA after the first call). @internal */
