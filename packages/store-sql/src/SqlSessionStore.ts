@@ -2,9 +2,9 @@
  * A `SessionStore` on `@effect/sql`: server-side sessions in PostgreSQL, MySQL / MariaDB or SQLite,
  * one row per session, keyed by the SHA-256 of the client's token (the token itself is never
  * stored), so a logout, an expiry or a "log out everywhere" holds in every process. `revokeUser` is
- * one `DELETE` by user, which the database makes atomic. Sessions hold no token, so nothing needs
- * encrypting at rest. Setup, timeouts and failures are those of `SqlTokenStore`, reported as
- * `SessionStoreError`s.
+ * one `DELETE` by user, which the database makes atomic; each user has at most `maxSessionsPerUser`
+ * sessions. Sessions hold no token, so nothing needs encrypting at rest. Setup, timeouts and failures
+ * are those of `SqlTokenStore`, reported as `SessionStoreError`s.
  *
  * @since 0.1.0
  */
@@ -34,6 +34,24 @@ export interface Options {
   readonly timeout?: Duration.DurationInput | undefined
   /** The longest table setup may take, waiting for the setup lock included. Default 60 seconds. */
   readonly setupTimeout?: Duration.DurationInput | undefined
+  /**
+   * At most this many sessions of one user (an `appId` + `openid`; a positive integer, default 100,
+   * as core's memory store): after each `create`, within the same operation (its `timeout`, its
+   * retries, its `SessionStoreError`), a count and, when over, one `DELETE` (both by the user
+   * index) end the user's sessions beyond it, those that end soonest (by `expires_at`) first: the
+   * sessions that are over, then the live ones closest to their end; never the session just created. The table keeps no creation time (its DDL is
+   * unchanged), and `touch` moves `expires_at`: with one TTL for a user's sessions (and sliding
+   * expiry) this is the least recently created or touched; with several (the browser's and the mini
+   * program's in `@wxauth/http`) a session of the shorter TTL goes before an older one of the longer.
+   * One account making sessions without end (a script replaying real logins) then keeps at most
+   * this many rows of its own.
+   *
+   * Concurrent creates for one user may leave more for as long as they run; once they are done
+   * (committed), the user has at most this many. Creates inside callers' transactions that run at
+   * once see only the rows committed before them: a user may stay above the bound until their next
+   * create.
+   */
+  readonly maxSessionsPerUser?: number | undefined
 }
 
 /**
@@ -65,7 +83,7 @@ export const setup = (
 
 /**
  * Builds the store over the `SqlClient` in context, for a table that exists (see `setup`). A bad
- * table name or `timeout` is an `InvalidArgument`.
+ * table name, `timeout` or `maxSessionsPerUser` (not a positive integer) is an `InvalidArgument`.
  *
  * @since 0.1.0
  * @category constructors

@@ -1,12 +1,13 @@
 /**
  * SqlSessionStore on each database: core's SessionStore contract suite, setup (concurrent, repeated,
  * its indexes, bad names and timeouts), what a row holds (never the token), logout everywhere across
- * clients, a caller's transaction, rows that do not decode, and purgeExpired.
+ * clients, a caller's transaction, rows that do not decode, purgeExpired, and the bound on each
+ * user's sessions (maxSessionsPerUser: which sessions go, concurrent creates, bad values).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import { SessionStore } from "@wxauth/core"
-import { makeSession, sessionStoreSuite } from "@wxauth/core/testing"
+import { makeSession, randomOpenId, sessionStoreSuite } from "@wxauth/core/testing"
 import { SqlSessionStore } from "@wxauth/store-sql"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -32,6 +33,34 @@ const hour = 60 * 60 * 1000
 /** A store in a fresh table over a new client of `db`, with the client in context too; the table is dropped after. */
 const storeLayer = (db: Database, options: SqlSessionStore.Options = {}) =>
   singleTableLayer(db, SqlSessionStore.layer, "wxauth_ss", options)
+
+interface User {
+  readonly appId: string
+  readonly openid: string
+}
+
+/** The id hashes of the rows of `user` in `table`, sorted. */
+const rowsOf = (sql: SqlClient.SqlClient, table: string, user: User) =>
+  Effect.map(
+    sql<{ id_hash: string }>`SELECT id_hash FROM ${
+      sql(table)
+    } WHERE app_id = ${user.appId} AND openid = ${user.openid}`,
+    (rows) => rows.map((row) => String(row.id_hash).trim()).sort()
+  )
+
+const idsOf = (sessions: ReadonlyArray<SessionStore.Session>) => sessions.map((session) => session.idHash).sort()
+
+/** A store with `options` in a fresh table of `db`, its client, and the table's name. */
+const boundedStore = (db: Database, options: SqlSessionStore.Options) =>
+  Effect.gen(function*() {
+    const table = randomTable("wxauth_ss")
+    const context = yield* Layer.build(storeLayer(db, { ...options, table }))
+    return {
+      store: Context.get(context, SessionStore.SessionStore),
+      sql: Context.get(context, SqlClient.SqlClient),
+      table
+    }
+  })
 
 forEachDatabase((db) => {
   sessionStoreSuite(`SqlSessionStore on ${db.name}`, storeLayer(db))
@@ -174,6 +203,169 @@ forEachDatabase((db) => {
         assert.strictEqual(yield* purge, 1)
         assert.isTrue(Option.isSome(yield* store.get(recent.idHash)))
         assert.strictEqual(yield* purge, 0)
+      }))
+  })
+
+  describe(`SqlSessionStore on ${db.name}: maxSessionsPerUser`, () => {
+    it.scoped("a 4th session of a user (bound 3) ends the one that ends soonest, and no other user's; revokeUser ends the rest", () =>
+      Effect.gen(function*() {
+        const { sql, store, table } = yield* boundedStore(db, { maxSessionsPerUser: 3 })
+        const now = yield* Clock.currentTimeMillis
+        const { session: first } = yield* makeSession({ expiresAt: now + hour })
+        const user = { appId: first.appId, openid: first.openid }
+        const later = yield* Effect.forEach(
+          [2, 3, 4],
+          (i) => Effect.map(makeSession({ ...user, expiresAt: now + i * hour }), ({ session }) => session)
+        )
+        // the same app's other user, and the same openid in another app: ending sooner than all
+        const neighbours = yield* Effect.forEach(
+          [{ appId: user.appId }, { openid: user.openid }],
+          (who) => Effect.map(makeSession({ ...who, expiresAt: now + 1 }), ({ session }) => session)
+        )
+        yield* Effect.forEach([...neighbours, first, later[0], later[1]], store.create, { discard: true })
+        assert.deepStrictEqual(yield* rowsOf(sql, table, user), idsOf([first, later[0], later[1]]))
+        yield* store.create(later[2])
+        assert.deepStrictEqual(yield* rowsOf(sql, table, user), idsOf(later), "the first went, the 3 others stay")
+        assert.isTrue(Option.isNone(yield* store.get(first.idHash)))
+        for (const kept of [...later, ...neighbours]) assert.isTrue(Option.isSome(yield* store.get(kept.idHash)))
+        assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 3)
+        for (const ended of later) assert.isTrue(Option.isNone(yield* store.get(ended.idHash)))
+        assert.deepStrictEqual(yield* rowsOf(sql, table, user), [])
+        for (const kept of neighbours) assert.isTrue(Option.isSome(yield* store.get(kept.idHash)))
+      }))
+
+    it.scoped("a touched session outlives a newer one left untouched (touch moves expires_at)", () =>
+      Effect.gen(function*() {
+        const { sql, store, table } = yield* boundedStore(db, { maxSessionsPerUser: 3 })
+        const { session: a } = yield* makeSession()
+        const user = { appId: a.appId, openid: a.openid }
+        yield* store.create(a)
+        const created: Array<SessionStore.Session> = []
+        for (let i = 0; i < 2; i++) {
+          yield* TestClock.adjust(1000)
+          const { session } = yield* makeSession(user)
+          yield* store.create(session)
+          created.push(session)
+        }
+        const [b, c] = created
+        yield* TestClock.adjust(1000)
+        const now = yield* Clock.currentTimeMillis
+        yield* store.touch(a.idHash, now + hour)
+        yield* TestClock.adjust(1000)
+        const { session: d } = yield* makeSession(user)
+        yield* store.create(d)
+        assert.deepStrictEqual(yield* rowsOf(sql, table, user), idsOf([a, c, d]), "b, the least recently written, went")
+        assert.isTrue(Option.isNone(yield* store.get(b.idHash)))
+        assert.strictEqual(Option.getOrThrow(yield* store.get(a.idHash)).lastSeenAt, now)
+      }))
+
+    it.scoped("sessions that are over go first, and the session just created never goes, even when it ends soonest", () =>
+      Effect.gen(function*() {
+        const { sql, store, table } = yield* boundedStore(db, { maxSessionsPerUser: 3 })
+        const now = yield* Clock.currentTimeMillis
+        const { session: a } = yield* makeSession({ expiresAt: now + 2 * hour })
+        const user = { appId: a.appId, openid: a.openid }
+        const { session: over } = yield* makeSession({ ...user, expiresAt: now + 1000 })
+        const { session: c } = yield* makeSession({ ...user, expiresAt: now + 3 * hour })
+        yield* Effect.forEach([a, over, c], store.create, { discard: true })
+        yield* TestClock.adjust(1000)
+        const { session: d } = yield* makeSession({ ...user, expiresAt: now + 4 * hour })
+        yield* store.create(d)
+        assert.deepStrictEqual(yield* rowsOf(sql, table, user), idsOf([a, c, d]), "the session that is over went")
+        const { session: brief } = yield* makeSession({ ...user, expiresAt: now + 1001 })
+        yield* store.create(brief)
+        assert.deepStrictEqual(yield* rowsOf(sql, table, user), idsOf([brief, c, d]), "a went, not the new one")
+        assert.isTrue(Option.isSome(yield* store.get(brief.idHash)))
+        assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 3)
+      }))
+
+    it.scopedLive("20 concurrent creates of one user through 2 clients (bound 5) leave at most 5 sessions", () =>
+      Effect.gen(function*() {
+        const table = randomTable("wxauth_ss")
+        yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table), db.client())))
+        const clients = yield* Effect.forEach([1, 2], () => Layer.build(db.client()))
+        yield* Effect.provide(SqlSessionStore.setup({ table }), clients[0])
+        const stores = yield* Effect.forEach(
+          clients,
+          (client) => Effect.provide(SqlSessionStore.make({ table, maxSessionsPerUser: 5 }), client)
+        )
+        const { session: other } = yield* makeSession()
+        yield* stores[0].create(other)
+        const now = yield* Clock.currentTimeMillis
+        const user = { appId: other.appId, openid: randomOpenId() }
+        const made = yield* Effect.forEach(
+          Array.from({ length: 20 }, (_, i) => i),
+          (i) => Effect.map(makeSession({ ...user, expiresAt: now + hour + i }), ({ session }) => session)
+        )
+        yield* Effect.forEach(made, (session, i) => stores[i % 2].create(session), {
+          concurrency: "unbounded",
+          discard: true
+        })
+        const sql = yield* Effect.provide(SqlClient.SqlClient, clients[0])
+        const rows = yield* rowsOf(sql, table, user)
+        assert.isAtMost(rows.length, 5)
+        assert.isAtLeast(rows.length, 1)
+        let live = 0
+        for (const session of made) if (Option.isSome(yield* stores[1].get(session.idHash))) live++
+        assert.strictEqual(live, rows.length)
+        assert.strictEqual(yield* stores[1].revokeUser(user.appId, user.openid), rows.length)
+        assert.isTrue(Option.isSome(yield* stores[1].get(other.idHash)), "the other user kept theirs")
+      }))
+
+    it.scoped("the default bound is 100 sessions", () =>
+      Effect.gen(function*() {
+        const { sql, store, table } = yield* boundedStore(db, {})
+        const now = yield* Clock.currentTimeMillis
+        const { session: first } = yield* makeSession({ expiresAt: now + hour })
+        const user = { appId: first.appId, openid: first.openid }
+        yield* store.create(first)
+        for (let i = 1; i <= 100; i++) {
+          const { session } = yield* makeSession({ ...user, expiresAt: now + hour + i })
+          yield* store.create(session)
+        }
+        assert.strictEqual((yield* rowsOf(sql, table, user)).length, 100)
+        assert.isTrue(Option.isNone(yield* store.get(first.idHash)), "the first, which ends soonest, went")
+      }), 60_000)
+
+    it.scoped("the bound is the user's, byte for byte: 'o' and 'o ' are two users (MySQL / MariaDB pad spaces)", () =>
+      Effect.gen(function*() {
+        const { store } = yield* boundedStore(db, { maxSessionsPerUser: 1 })
+        const now = yield* Clock.currentTimeMillis
+        const { session: padded } = yield* makeSession({ openid: "o_pad ", expiresAt: now + 3 * hour })
+        const user = { appId: padded.appId, openid: "o_pad" }
+        yield* store.create(padded)
+        const { session: a } = yield* makeSession({ ...user, expiresAt: now + hour })
+        const { session: b } = yield* makeSession({ ...user, expiresAt: now + 2 * hour })
+        yield* store.create(a)
+        yield* store.create(b)
+        assert.isTrue(Option.isNone(yield* store.get(a.idHash)), "a bound of 1: the second ends the first")
+        assert.isTrue(Option.isSome(yield* store.get(b.idHash)))
+        assert.isTrue(Option.isSome(yield* store.get(padded.idHash)), "the other user's session stays")
+      }))
+
+    it.scopedLive("a maxSessionsPerUser that is not a positive integer is an InvalidArgument", () =>
+      Effect.gen(function*() {
+        const client = yield* Layer.build(db.client())
+        const table = randomTable("wxauth_ss")
+        // the layer sets the table up before make reads the bound
+        yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table), client)))
+        for (
+          const bad of [0, -1, 1.5, Number.NaN, Infinity, -Infinity, 2 ** 53, "5", "", null, true, {}, [3], 5n]
+        ) {
+          const error = yield* Effect.flip(
+            Effect.provide(SqlSessionStore.make({ table, maxSessionsPerUser: bad as never }), client)
+          )
+          assert.deepInclude(error, { _tag: "InvalidArgument", argument: "maxSessionsPerUser" })
+        }
+        for (const bad of [0, "5"]) {
+          const error = yield* Effect.flip(
+            Effect.provide(Layer.build(SqlSessionStore.layer({ table, maxSessionsPerUser: bad as never })), client)
+          )
+          assert.deepInclude(error, { _tag: "InvalidArgument", argument: "maxSessionsPerUser" })
+        }
+        for (const good of [1, 3, 2 ** 53 - 1, undefined]) {
+          yield* Effect.provide(SqlSessionStore.make({ table, maxSessionsPerUser: good }), client)
+        }
       }))
   })
 })

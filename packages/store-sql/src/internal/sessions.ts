@@ -1,7 +1,8 @@
 /**
- * The session store: its table per dialect, `create` (never over a live session), `get`, `touch`,
- * `revoke`, `revokeUser` (one DELETE by user: the database makes it atomic) and `purgeExpired`; each
- * operation bounded by `guard`, with its span. Failures become `SessionStoreError`s.
+ * The session store: its table per dialect, `create` (never over a live session; then the user's
+ * sessions beyond `maxSessionsPerUser` go, in one DELETE), `get`, `touch`, `revoke`, `revokeUser`
+ * (one DELETE by user: the database makes it atomic) and `purgeExpired`; each operation bounded by
+ * `guard`, with its span. Failures become `SessionStoreError`s.
  *
  * @internal
  */
@@ -32,13 +33,35 @@ const readOptions = (options: unknown): Either.Either<Options, WeChatError.Inval
   if (options === undefined || options === null) return Either.right({})
   try {
     const o = options as Options
-    return Either.right({ table: o.table, setup: o.setup, timeout: o.timeout, setupTimeout: o.setupTimeout })
+    return Either.right({
+      table: o.table,
+      setup: o.setup,
+      timeout: o.timeout,
+      setupTimeout: o.setupTimeout,
+      maxSessionsPerUser: o.maxSessionsPerUser
+    })
   } catch {
     return Either.left(
       new WeChatError.InvalidArgument({ argument: "options", description: "must be an object of options" })
     )
   }
 }
+
+/** The bound on one user's sessions unless `maxSessionsPerUser` says otherwise: core's memory store's. */
+const defaultMaxSessionsPerUser = 100
+
+/**
+ * `maxSessionsPerUser` (or the default) when it is a positive integer (a JavaScript caller may pass
+ * anything), else an `InvalidArgument`.
+ */
+const resolveMaxSessionsPerUser = (value: unknown): Either.Either<number, WeChatError.InvalidArgument> =>
+  value === undefined
+    ? Either.right(defaultMaxSessionsPerUser)
+    : typeof value === "number" && Number.isSafeInteger(value) && value >= 1
+    ? Either.right(value)
+    : Either.left(
+      new WeChatError.InvalidArgument({ argument: "maxSessionsPerUser", description: "must be a positive integer" })
+    )
 
 /**
  * Whether an id is well-formed UTF-16: the drivers write a lone surrogate as U+FFFD, so two ids that
@@ -120,8 +143,39 @@ export const make = (
   options?: Options
 ): Effect.Effect<SessionStore.SessionStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { dialect, guarded, names: { table }, span, sql } = yield* store.context(options)
+    const { dialect, guarded, names: { table }, settings: maxSessionsPerUser, span, sql } = yield* store.context(
+      options,
+      (read) => resolveMaxSessionsPerUser(read.maxSessionsPerUser)
+    )
     const t = sql(table)
+
+    /**
+     * The rows of the user, by the user index. MySQL / MariaDB compare VARCHARs with PAD SPACE
+     * ('alice' = 'alice '): the bytes are compared too.
+     */
+    const ofUser = (appId: string, openid: string) =>
+      dialect === "mysql"
+        ? sql`app_id = ${appId} AND openid = ${openid}
+            AND CAST(app_id AS BINARY) = CAST(${appId} AS BINARY) AND CAST(openid AS BINARY) = CAST(${openid} AS BINARY)`
+        : sql`app_id = ${appId} AND openid = ${openid}`
+
+    /**
+     * Deletes the user's sessions beyond `maxSessionsPerUser`, never `idHash` (the one just created):
+     * all but it and the others that end last (those that are over end first; `touch` moves the end).
+     * One statement every dialect takes: MySQL / MariaDB refuse a LIMIT in an IN subquery, and a
+     * subquery on the table deleted from, unless it is a derived table (materialized: it has a LIMIT).
+     * The LIMIT is the checked integer, written out (a placeholder there is not portable).
+     */
+    const trim = (appId: string, openid: string, idHash: string) =>
+      sql`DELETE FROM ${t}
+        WHERE ${ofUser(appId, openid)} AND id_hash <> ${idHash} AND id_hash NOT IN (
+          SELECT id_hash FROM (
+            SELECT id_hash FROM ${t}
+            WHERE ${ofUser(appId, openid)} AND id_hash <> ${idHash}
+            ORDER BY expires_at DESC, id_hash DESC
+            LIMIT ${sql.literal(String(maxSessionsPerUser - 1))}
+          ) AS kept
+        )`
 
     /** The live session of `idHash` at `now`. */
     const read = (operation: string, idHash: string, now: number) =>
@@ -174,10 +228,23 @@ export const make = (
               expires_at: checked.expiresAt,
               value
             })
-            return yield* sql<{ value: unknown }>`SELECT value FROM ${t} WHERE id_hash = ${idHash}`
+            const stored = yield* sql<{ value: unknown }>`SELECT value FROM ${t} WHERE id_hash = ${idHash}`
+            // the session is stored (a retry after a transient failure finds it so): the user's bound
+            // holds again, each trim seeing every session committed before it
+            if (stored.length > 0 && asText(stored[0].value) === value) {
+              // counted first by a plain read, which takes no lock: most creates leave the user within the
+              // bound and so lock nothing more (on MySQL / MariaDB the DELETE's reads lock the user's rows,
+              // and concurrent creates then deadlock, each retried); the last create to count sees every
+              // session committed, as its DELETE would
+              const [count] = yield* sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${t}
+                WHERE ${ofUser(checked.appId, checked.openid)}`
+              if (Number(count?.n ?? 0) > maxSessionsPerUser) yield* trim(checked.appId, checked.openid, idHash)
+            }
+            return stored
           }))
-          // the row holds this session, or the live one that was there before
-          if (rows.length === 0 || asText(rows[0].value) !== value) {
+          // the row holds this session, or the live one that was there before; no row: the session was
+          // stored and ended at once, by a concurrent create's bound or a revokeUser (no live one holds the id)
+          if (rows.length > 0 && asText(rows[0].value) !== value) {
             return yield* new WeChatError.SessionStoreError({
               operation: "create",
               description: "a live session has this idHash already"
@@ -211,16 +278,10 @@ export const make = (
           // create refuses such ids: none of them has a session here (and U+FFFD must not stand for them)
           if (!isWellFormed(appId) || !isWellFormed(openid)) return 0
           const now = yield* Clock.currentTimeMillis
-          // MySQL / MariaDB compare VARCHARs with PAD SPACE ('alice' = 'alice '): compare the bytes too
-          const exactly = dialect === "mysql"
-            ? sql`AND CAST(app_id AS BINARY) = CAST(${appId} AS BINARY) AND CAST(openid AS BINARY) = CAST(${openid} AS BINARY)`
-            : sql``
           const live = yield* guarded("revokeUser")(Effect.gen(function*() {
-            const result = yield* sql`DELETE FROM ${t}
-              WHERE app_id = ${appId} AND openid = ${openid} ${exactly} AND expires_at > ${now}`.raw
+            const result = yield* sql`DELETE FROM ${t} WHERE ${ofUser(appId, openid)} AND expires_at > ${now}`.raw
             // the sessions that are over go too; one created meanwhile stays, for the next revokeUser to reach
-            yield* sql`DELETE FROM ${t}
-              WHERE app_id = ${appId} AND openid = ${openid} ${exactly} AND expires_at <= ${now}`
+            yield* sql`DELETE FROM ${t} WHERE ${ofUser(appId, openid)} AND expires_at <= ${now}`
             return affectedRows(result)
           }))
           return live
