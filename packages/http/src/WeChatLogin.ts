@@ -348,7 +348,8 @@ export interface RegistryOptions<R = never> {
  *   written session, so one account logging in without end logs out only itself. It bounds the
  *   memory store the login makes; with a `SessionStore` in the context it is a `ConfigError` (set
  *   the bound on that store: `SessionStore.makeMemory({ maxSessionsPerUser })`, or
- *   `RedisSessionStore`'s `maxSessionsPerUser` option of `@wxauth/store-redis`).
+ *   the `maxSessionsPerUser` option of `RedisSessionStore` (`@wxauth/store-redis`) or `SqlSessionStore`
+ *   (`@wxauth/store-sql`)).
  * - `hooks`: see `Hooks`.
  * - `pages`: the app's own problem page and "open in WeChat" page (see `Pages`).
  *

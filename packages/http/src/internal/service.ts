@@ -197,7 +197,7 @@ const dependencies = (config: Config_.Resolved) =>
         ["maxSessionsPerUser"],
         "bounds the login's own memory session store; the SessionStore provided has its own bounds " +
           "(SessionStore.makeMemory({ maxSessionsPerUser }) for a memory store, " +
-          "RedisSessionStore's maxSessionsPerUser option for Redis)"
+          "the maxSessionsPerUser option of RedisSessionStore or SqlSessionStore for a shared one)"
       ))
     }
     const sessionStore = Option.isSome(sessions)
