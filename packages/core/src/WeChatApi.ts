@@ -25,9 +25,10 @@ import * as Answer from "./internal/answer.js"
 import * as Arguments from "./internal/arguments.js"
 import { ComponentConfig } from "./internal/component/config.js"
 import { decodeUserInfo } from "./internal/decodeUserInfo.js"
-import { executeWithLimits, isVerbatimQuery, type Reader, readerOf } from "./internal/httpClient.js"
+import { executeWithLimits, type Reader, readerOf } from "./internal/httpClient.js"
 import { tooLargeCode } from "./internal/httpClientCause.js"
 import { bodyText } from "./internal/httpClientResponse.js"
+import { noQuery, type Query, query } from "./internal/query.js"
 import { retrying } from "./internal/retrying.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import type * as UserInfo from "./UserInfo.js"
@@ -46,8 +47,15 @@ const weChatIdPattern = /^[\x21-\x7e]{1,128}$/
  */
 const WeChatUserId = Schema.String.pipe(Schema.maxLength(128), Schema.pattern(weChatIdPattern))
 
-/** True for a string `WeChatUserId` accepts. */
-const isWeChatUserId = (u: unknown): u is string => typeof u === "string" && weChatIdPattern.test(u)
+/** True for a string `WeChatUserId` accepts (a loop: run on every `getUser` answer, twice). */
+const isWeChatUserId = (u: unknown): u is string => {
+  if (typeof u !== "string" || u.length === 0 || u.length > 128) return false
+  for (let i = 0; i < u.length; i++) {
+    const c = u.charCodeAt(i)
+    if (c < 0x21 || c > 0x7e) return false
+  }
+  return true
+}
 
 /**
  * The answer of `/sns/oauth2/access_token` and `/sns/oauth2/refresh_token`, tokens `Redacted`.
@@ -546,12 +554,12 @@ const makeCaller = (settings: CallerSettings) =>
         onTransport: (cause) => counted(fromTransportCause(cause))
       }
       return (
-        query: string,
+        query: Query,
         secrets: ReadonlyArray<string>,
         body?: unknown,
         openid?: string
       ): Effect.Effect<A, WeChatError.RequestFailure> => {
-        if (sendAndRead !== undefined && isVerbatimQuery(query)) {
+        if (sendAndRead !== undefined) {
           // no request object: the path as sent, the JSON body as bytes
           const posted = body === undefined ? undefined : HttpClientRequest.bodyUnsafeJson(baseRequest, body)
           const call = sendAndRead(
@@ -645,8 +653,6 @@ export const makeWith = (
       maxResponseBytes: config.maxResponseBytes,
       spans: options?.spans ?? true
     })
-    const appIdParam = encodeURIComponent(config.appId)
-    const secretParam = encodeURIComponent(Redacted.value(config.appSecret))
 
     const decodeToken = Schema.decodeUnknownEither(TokenResponse)
     const accessTokenCall = endpointCall("access_token", decodeToken)
@@ -685,7 +691,6 @@ export const makeWith = (
         ? Either.right(undefined)
         : Either.left("not WeChat's {\"errcode\":0}"))
     const resetCall = endpointCall("resetusersessionkey", Schema.decodeUnknownEither(ResetSessionKeyResponse))
-    const enc = encodeURIComponent
     const secret = Redacted.value(config.appSecret)
     const sessionQuery = (appToken: unknown, openid: unknown, sessionKey: unknown) => {
       const token = redactedText(appToken)
@@ -695,7 +700,7 @@ export const makeWith = (
       const problem = checkString("openid", openid, 128)
       if (problem !== undefined) return problem
       return {
-        query: `access_token=${enc(token)}&openid=${enc(openid as string)}&signature=${
+        query: query`access_token=${token}&openid=${openid as string}&signature=${
           sessionSignature(sessionKey as Redacted.Redacted<string>)
         }&sig_method=hmac_sha256`,
         secrets: [token, key]
@@ -705,7 +710,7 @@ export const makeWith = (
       appId: config.appId,
       stableToken: (options) =>
         Effect.suspend(() =>
-          stableTokenCall("", [secret], {
+          stableTokenCall(noQuery, [secret], {
             grant_type: "client_credential",
             appid: config.appId,
             secret,
@@ -714,13 +719,13 @@ export const makeWith = (
         ),
       token: () =>
         Effect.suspend(() =>
-          tokenCall(`grant_type=client_credential&appid=${appIdParam}&secret=${secretParam}`, [secret])
+          tokenCall(query`grant_type=client_credential&appid=${config.appId}&secret=${secret}`, [secret])
         ),
       getUserPhoneNumber: (appToken, code) =>
         Effect.suspend(() => {
           const token = redactedText(appToken)
           if (token === undefined) return invalidArgument("appToken", "must be a Redacted string")
-          return checkString("code", code, 512) ?? phoneCall(`access_token=${enc(token)}`, [token, code], { code })
+          return checkString("code", code, 512) ?? phoneCall(query`access_token=${token}`, [token, code], { code })
         }),
       checkSession: (appToken, openid, sessionKey) =>
         Effect.suspend(() => {
@@ -738,7 +743,7 @@ export const makeWith = (
         Effect.suspend(() =>
           checkString("code", code, 512) ??
             accessTokenCall(
-              `appid=${appIdParam}&secret=${secretParam}&code=${enc(code)}&grant_type=authorization_code`,
+              query`appid=${config.appId}&secret=${secret}&code=${code}&grant_type=authorization_code`,
               [secret, code]
             )
         ),
@@ -748,7 +753,7 @@ export const makeWith = (
           return value === undefined
             ? invalidArgument("refreshToken", "must be a Redacted string")
             : refreshTokenCall(
-              `appid=${appIdParam}&grant_type=refresh_token&refresh_token=${enc(value)}`,
+              query`appid=${config.appId}&grant_type=refresh_token&refresh_token=${value}`,
               [value]
             )
         }),
@@ -758,7 +763,7 @@ export const makeWith = (
           if (value === undefined) return invalidArgument("accessToken", "must be a Redacted string")
           return checkString("openid", openid, 128) ?? checkLang(lang) ??
             userInfoCall(
-              `access_token=${enc(value)}&openid=${enc(openid)}&lang=${enc(lang)}`,
+              query`access_token=${value}&openid=${openid}&lang=${lang}`,
               [value],
               undefined,
               openid
@@ -769,13 +774,13 @@ export const makeWith = (
           const value = redactedText(accessToken)
           if (value === undefined) return invalidArgument("accessToken", "must be a Redacted string")
           return checkString("openid", openid, 128) ??
-            authCall(`access_token=${enc(value)}&openid=${enc(openid)}`, [value])
+            authCall(query`access_token=${value}&openid=${openid}`, [value])
         }),
       code2Session: (jsCode) =>
         Effect.suspend(() =>
           checkString("jsCode", jsCode, 512) ??
             code2SessionCall(
-              `appid=${appIdParam}&secret=${secretParam}&js_code=${enc(jsCode)}&grant_type=authorization_code`,
+              query`appid=${config.appId}&secret=${secret}&js_code=${jsCode}&grant_type=authorization_code`,
               [secret, jsCode]
             )
         )
@@ -912,7 +917,6 @@ export const makeComponentWith = (
     })
     const componentAppId = config.componentAppId
     const secret = Redacted.value(config.componentAppSecret)
-    const enc = encodeURIComponent
     const componentTokenCall = endpointCall("api_component_token", Schema.decodeUnknownEither(ComponentTokenResponse))
     const queryAuthCall = endpointCall("api_query_auth", Schema.decodeUnknownEither(QueryAuthResponse))
     const authorizerTokenCall = endpointCall(
@@ -938,7 +942,7 @@ export const makeComponentWith = (
           const value = redactedText(ticket)
           return value === undefined
             ? invalidArgument("ticket", "must be a Redacted string")
-            : componentTokenCall("", [secret, value], {
+            : componentTokenCall(noQuery, [secret, value], {
               component_appid: componentAppId,
               component_appsecret: secret,
               component_verify_ticket: value
@@ -948,7 +952,7 @@ export const makeComponentWith = (
         Effect.suspend(() =>
           withComponentToken(componentToken, (token) =>
             checkString("authorizationCode", authorizationCode, 512) ??
-              queryAuthCall(`component_access_token=${enc(token)}`, [token, authorizationCode], {
+              queryAuthCall(query`component_access_token=${token}`, [token, authorizationCode], {
                 component_appid: componentAppId,
                 authorization_code: authorizationCode
               }))
@@ -959,7 +963,7 @@ export const makeComponentWith = (
             const refresh = redactedText(authorizerRefreshToken)
             if (refresh === undefined) return invalidArgument("authorizerRefreshToken", "must be a Redacted string")
             return checkString("authorizerAppId", authorizerAppId, 64) ??
-              authorizerTokenCall(`component_access_token=${enc(token)}`, [token, refresh], {
+              authorizerTokenCall(query`component_access_token=${token}`, [token, refresh], {
                 component_appid: componentAppId,
                 authorizer_appid: authorizerAppId,
                 authorizer_refresh_token: refresh
@@ -971,9 +975,7 @@ export const makeComponentWith = (
           withComponentToken(componentToken, (token) =>
             checkString("appId", appId, 64) ?? checkString("code", code, 512) ??
               accessTokenCall(
-                `appid=${enc(appId)}&code=${enc(code)}&grant_type=authorization_code&component_appid=${
-                  enc(componentAppId)
-                }&component_access_token=${enc(token)}`,
+                query`appid=${appId}&code=${code}&grant_type=authorization_code&component_appid=${componentAppId}&component_access_token=${token}`,
                 [token, code]
               ))
         ),
@@ -986,9 +988,7 @@ export const makeComponentWith = (
             }
             return checkString("appId", appId, 64) ??
               refreshTokenCall(
-                `appid=${enc(appId)}&grant_type=refresh_token&component_appid=${
-                  enc(componentAppId)
-                }&component_access_token=${enc(token)}&refresh_token=${enc(refresh)}`,
+                query`appid=${appId}&grant_type=refresh_token&component_appid=${componentAppId}&component_access_token=${token}&refresh_token=${refresh}`,
                 [token, refresh]
               )
           })
@@ -998,9 +998,7 @@ export const makeComponentWith = (
           withComponentToken(componentToken, (token) =>
             checkString("appId", appId, 64) ?? checkString("jsCode", jsCode, 512) ??
               code2SessionCall(
-                `appid=${enc(appId)}&js_code=${enc(jsCode)}&grant_type=authorization_code&component_appid=${
-                  enc(componentAppId)
-                }&component_access_token=${enc(token)}`,
+                query`appid=${appId}&js_code=${jsCode}&grant_type=authorization_code&component_appid=${componentAppId}&component_access_token=${token}`,
                 [token, jsCode]
               ))
         )

@@ -7,6 +7,7 @@
  */
 import type * as ParseResult from "effect/ParseResult"
 import { encodeFormComponent } from "./httpClient.js"
+import { encodeQueryValue, wellFormed } from "./query.js"
 
 /** The longest `errmsg` kept in an error, after scrubbing. @internal */
 export const maxErrmsgLength = 200
@@ -65,15 +66,12 @@ const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
  * percent-encoded (upper- and lower-case hex) and form-encoded.
  */
 const formsOf = (secret: string): ReadonlyArray<string> => {
-  const forms = new Set<string>([secret])
-  let encoded: string | undefined
-  try {
-    encoded = encodeURIComponent(secret)
-  } catch {
-    encoded = undefined // a lone surrogate
-  }
+  const forms = new Set<string>([secret, wellFormed(secret)])
+  // as sent in a query (`'` as %27, a lone surrogate as U+FFFD), and as encodeURIComponent writes it;
   // matched case-insensitively: lower-case percent-encodings are covered too
-  if (encoded !== undefined) forms.add(encoded)
+  const sent = encodeQueryValue(secret)
+  forms.add(sent)
+  forms.add(sent.replace(/%27/g, "'"))
   forms.add(encodeFormComponent(secret))
   return [...forms].filter((form) => form.length > 0)
 }
