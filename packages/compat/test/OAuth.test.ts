@@ -8,6 +8,7 @@ import { RefreshLock, TokenStore, WeChatConfig, WeChatOAuth } from "@wxauth/core
 import type { Sandbox } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { createRequire } from "node:module"
 import * as Inspect from "node:util"
 import { callback, OA, type RunningSandbox, startSandbox } from "./helpers.js"
 
@@ -243,6 +244,28 @@ describe("errors", () => {
     assert.strictEqual(error.name, "WeChatAPIConfigError")
     assert.notInclude(error.message, OA.secret)
     assert.include(client.getAuthorizeURL("https://a.example/cb"), "appid=not%20an%20appid!")
+  })
+
+  it("authorize URLs: byte-identical to wechat-oauth's; a lone surrogate is sent as U+FFFD where wechat-oauth threw", () => {
+    const WechatOAuth = createRequire(import.meta.url)("wechat-oauth")
+    const client = make(OA.appId, OA.secret)
+    const reference = new WechatOAuth(OA.appId, OA.secret)
+    const awkward = ["https://a.example/cb?x=1&y='2'", "状态 ~!*()", "", ["a", "b"], 42] as const
+    for (const value of awkward) {
+      for (const method of ["getAuthorizeURL", "getAuthorizeURLForWebsite"] as const) {
+        const ours = client[method](value as string, value as string, value as string)
+        assert.strictEqual(ours.replace(/^[^?]*/, ""), reference[method](value, value, value).replace(/^[^?]*/, ""))
+      }
+    }
+    for (const lone of ["\uD800", "cb\uDC00", ["\uD800"]]) {
+      assert.throws(() => reference.getAuthorizeURL(lone, lone, lone), /URI/)
+      const url = new URL(client.getAuthorizeURL(lone as string, lone as string, lone as string))
+      assert.include(url.searchParams.get("redirect_uri"), "\uFFFD")
+      assert.include(url.searchParams.get("state"), "\uFFFD")
+      assert.include(client.getAuthorizeURLForWebsite(lone as string), "%EF%BF%BD")
+    }
+    const renamed = make("wx\uD800", OA.secret)
+    assert.include(renamed.getAuthorizeURL("https://a.example/cb"), "appid=wx%EF%BF%BD")
   })
 
   it("WeChatAPIInvalidArgumentError for a lang WeChat does not know; zh-cn is read as zh_CN", async () => {

@@ -114,7 +114,9 @@ const hostileValues: ReadonlyArray<Hostile> = [
     })
   },
   { label: "an object of hostile fields", make: hostileObject },
-  { label: "a 10 MB string", make: (secret) => secret ? bigSecret : bigPlain }
+  { label: "a 10 MB string", make: (secret) => secret ? bigSecret : bigPlain },
+  // encodeURIComponent and querystring.escape throw a URIError on it
+  { label: "a lone surrogate", make: () => "\uD800" }
 ]
 
 const nonFunctionCallbacks = hostileValues.filter((hostile) => hostile.label !== "undefined")

@@ -98,6 +98,20 @@ describe("WeChatOAuth", () => {
         assert.strictEqual(userinfo.state, "abc123")
       }).pipe(Effect.provide(TestLayer)))
 
+    it.effect("a redirect URI with a lone surrogate (the URL parser takes it) is sent as U+FFFD, never a defect", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        for (const uri of [`${redirectUri}?x=\uD800`, `${redirectUri}/\uDC00`]) {
+          const { url } = yield* oauth.authorizeUrl({ redirectUri: uri })
+          const sent = new URL(url).searchParams.get("redirect_uri")
+          assert.strictEqual(sent, uri.replace(/[\uD800-\uDFFF]/, "\uFFFD"))
+          const website = yield* oauth.websiteAuthorizeUrl({ redirectUri: uri })
+          assert.include(website.url, "%EF%BF%BD")
+        }
+        const quoted = yield* oauth.authorizeUrl({ redirectUri: `${redirectUri}?q='x'` })
+        assert.strictEqual(new URL(quoted.url).searchParams.get("redirect_uri"), `${redirectUri}?q='x'`)
+      }).pipe(Effect.provide(TestLayer)))
+
     it.effect("website QR login uses qrconnect and snsapi_login", () =>
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth

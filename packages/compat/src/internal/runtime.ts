@@ -66,9 +66,30 @@ const normaliseBaseUrl = (value: string): string => {
   }
 }
 
+// a lone surrogate (a string that is not well-formed UTF-16)
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+
+const wellFormedText = (u: unknown): unknown => typeof u === "string" ? u.replace(loneSurrogate, "\uFFFD") : u
+
+/**
+ * A string (or each string of an array, which `querystring` writes as repeated parameters) with each
+ * lone surrogate as U+FFFD, as `URLSearchParams` writes it; anything else as it is.
+ */
+const wellFormed = (u: unknown): unknown => {
+  if (typeof u === "string") return wellFormedText(u)
+  try {
+    return Array.isArray(u) ? u.map(wellFormedText) : u
+  } catch {
+    return u // an array that cannot be read: querystring's own outcome
+  }
+}
+
 /**
  * An authorize URL as `wechat-oauth` built it: the parameters in its order, encoded by Node's
- * `querystring` (so any value gives the same bytes), then `#wechat_redirect`.
+ * `querystring` (so any value gives the same bytes), then `#wechat_redirect`. But for one thing:
+ * `querystring` throws a `URIError` on a lone surrogate (so `wechat-oauth`'s URL builders threw, and
+ * an app calling them does not expect a throw); such a character is sent as U+FFFD instead, and
+ * WeChat refuses the URL, as it would any redirect it does not know.
  *
  * @internal
  */
@@ -84,7 +105,13 @@ export const authorizeUrl = (
   }
 ): string =>
   `${normaliseBaseUrl(openBaseUrl ?? defaultOpenBaseUrl)}${path}?${
-    QueryString.stringify(params as QueryString.ParsedUrlQueryInput)
+    QueryString.stringify({
+      appid: wellFormed(params.appid),
+      redirect_uri: wellFormed(params.redirect_uri),
+      response_type: params.response_type,
+      scope: wellFormed(params.scope),
+      state: wellFormed(params.state)
+    } as QueryString.ParsedUrlQueryInput)
   }#wechat_redirect`
 
 /**

@@ -45,17 +45,12 @@ export const decodeUserInfo = (u: unknown): Either.Either<UserInfo, ParseResult.
   const copy = privilege.slice()
   // what `new UserInfo(fields, true)` makes, without its copies of the fields (a class built by
   // `Schema.Class` only assigns them; UserInfo.test.ts holds this to the schema's own result)
-  // (the fields stored one by one, in the schema's order: `Object.assign` from a literal costs several
-  // times as much)
-  const user = Object.create(UserInfo.prototype) as Record<string, unknown>
-  user.openid = openid
-  user.nickname = nickname
-  user.sex = sex
-  user.province = province
-  user.city = city
-  user.country = country
-  user.headimgurl = headimgurl
-  user.privilege = copy
-  if (hasUnionid) user.unionid = unionid
-  return Either.right(user as unknown as UserInfo)
+  const user: UserInfo = Object.create(UserInfo.prototype)
+  Object.assign(
+    user,
+    hasUnionid
+      ? { openid, nickname, sex, province, city, country, headimgurl, privilege: copy, unionid: unionid as string }
+      : { openid, nickname, sex, province, city, country, headimgurl, privilege: copy }
+  )
+  return Either.right(user)
 }

@@ -22,11 +22,7 @@ const none = Option.none<string>()
  * @internal
  */
 export const bodyText = (body: Uint8Array): string => {
-  // the lean client's bodies are Buffers already: `toString()` without arguments decodes UTF-8
-  // straight away (a view of another array's memory first would cost a typed array per call)
-  const text = Buffer.isBuffer(body)
-    ? body.toString()
-    : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8")
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8")
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
 }
 

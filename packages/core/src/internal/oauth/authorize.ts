@@ -11,6 +11,7 @@ import type * as WeChatConfig from "../../WeChatConfig.js"
 import type * as WeChatError from "../../WeChatError.js"
 import type { AuthorizeOptions, AuthorizeUrl, WebsiteAuthorizeOptions } from "../../WeChatOAuth.js"
 import * as Arguments from "../arguments.js"
+import { encodeQueryValue } from "../query.js"
 
 const invalid = Arguments.invalid
 
@@ -92,9 +93,9 @@ export const parseCallback = (given: unknown): Effect.Effect<URLSearchParams, We
  * @internal
  */
 export const makeUrls = (config: WeChatConfig.WeChatConfigShape, componentAppId?: string | undefined) => {
-  const appIdParam = encodeURIComponent(config.appId)
+  const appIdParam = encodeQueryValue(config.appId)
   // a platform asks consent for an app it manages: WeChat wants the platform's appid too
-  const component = componentAppId === undefined ? "" : `&component_appid=${encodeURIComponent(componentAppId)}`
+  const component = componentAppId === undefined ? "" : `&component_appid=${encodeQueryValue(componentAppId)}`
   const resolveState = (options: WebsiteAuthorizeOptions): Effect.Effect<string, WeChatError.InvalidArgument> => {
     const problem = Arguments.checkOptionalText("returnTo", options.returnTo, maxUrlLength) ??
       Arguments.checkOptionalText("binding", options.binding, Arguments.maxBindingLength)
@@ -119,8 +120,9 @@ export const makeUrls = (config: WeChatConfig.WeChatConfigShape, componentAppId?
       checkRedirectUri(options.redirectUri),
       (redirectUri): Effect.Effect<AuthorizeUrl, WeChatError.InvalidArgument> =>
         Effect.map(resolveState(options), (state) => ({
+          // (a lone surrogate, which the URL parser accepts, is sent as U+FFFD: never a throw)
           url: `${config.openBaseUrl}${path}?appid=${appIdParam}&redirect_uri=${
-            encodeURIComponent(redirectUri)
+            encodeQueryValue(redirectUri)
           }&response_type=code&scope=${scope}&state=${state}${extra}#wechat_redirect`,
           state
         }))
