@@ -6,6 +6,7 @@ export default tseslint.config(
   {
     ignores: [
       "**/dist/**",
+      "packages/core/dist-*/**",
       "**/build/**",
       "**/node_modules/**",
       "**/*.d.ts",
