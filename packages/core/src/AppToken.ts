@@ -40,7 +40,10 @@ export type AppTokenError = WeChatError.RequestFailure | WeChatError.TokenStoreE
  */
 export interface AppTokenShape {
   readonly appId: string
-  /** The current token: the stored one while it has more than `refreshWithin` left, else a fresh one. */
+  /**
+   * The current token: the stored one while it has more than `refreshWithin` left (or, for a token
+   * WeChat gave for less than twice that, until half its life is over), else a fresh one.
+   */
   readonly get: Effect.Effect<Redacted.Redacted<string>, AppTokenError>
   /**
    * After an API rejected `rejected` (40001 / 40014 / 42001): the stored token if another process
@@ -80,7 +83,10 @@ export type Source = (
 export interface Options {
   /** `stable` (default): `POST cgi-bin/stable_token`; `classic`: `GET cgi-bin/token` (a new token each call, daily quota). */
   readonly mode?: "stable" | "classic" | undefined
-  /** Refresh when the stored token has less than this left. Default 5 minutes (when WeChat rotates a stable token). */
+  /**
+   * Refresh when the stored token has less than this left. Default 5 minutes (when WeChat rotates a
+   * stable token). A token given for less than twice this is refreshed once half its life is over.
+   */
   readonly refreshWithin?: Duration.DurationInput | undefined
   /** Fetch tokens from here instead of WeChat. */
   readonly source?: Source | undefined
@@ -149,6 +155,14 @@ export const makeWith = (
       })
 
     const now = Effect.clockWith((clock) => clock.currentTimeMillis)
+    /**
+     * Fresh at `at` with the refresh window, cut to half the token's life: a token WeChat gives for
+     * less than the window (a broken or hostile answer: `expires_in` 60) is reused for half its life
+     * instead of being fetched again on every call (a classic token per call would use up the daily
+     * quota).
+     */
+    const isFresh = (token: AppTokenStore.AppAccessToken, at: number) =>
+      token.isFresh(at, Math.min(withinMillis, (token.expiresAt - token.obtainedAt) / 2))
     const same = (a: Redacted.Redacted<string>, b: Redacted.Redacted<string>) => Redacted.value(a) === Redacted.value(b)
 
     /** Under the lock: the stored token if it is fresh (another process fetched it), else a fetched one. */
@@ -157,7 +171,7 @@ export const makeWith = (
       Effect.gen(function*() {
         const stored = yield* store.get(appId)
         const at = yield* now
-        if (Option.isSome(stored) && stored.value.isFresh(at, withinMillis)) return stored.value.accessToken
+        if (Option.isSome(stored) && isFresh(stored.value, at)) return stored.value.accessToken
         const fetched = yield* fetch({ forceRefresh: false }).pipe(
           Effect.catchIf(
             // a transient failure while the stored token still works: keep using it
@@ -176,7 +190,7 @@ export const makeWith = (
       store.get(appId),
       (stored) =>
         Effect.flatMap(now, (at) =>
-          Option.isSome(stored) && stored.value.isFresh(at, withinMillis)
+          Option.isSome(stored) && isFresh(stored.value, at)
             ? Effect.succeed(stored.value.accessToken)
             : flights.run("get", renew))
     )

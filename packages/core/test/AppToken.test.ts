@@ -125,6 +125,30 @@ describe("AppToken", () => {
         assert.strictEqual(yield* forces, 0)
       }).pipe(Effect.provide(Environment)))
 
+    it.scoped("a token WeChat gives for less than the refresh window is reused for half its life, not fetched per call", () =>
+      Effect.gen(function*() {
+        // a broken or hostile WeChat: a classic token (a new one per request, under a daily quota) for 60 s
+        const { appToken } = yield* Effect.flatMap(
+          AppTokenStore.makeMemory(),
+          (store) => makeProcess(store, RefreshLock.makeInProcess(), { mode: "classic" })
+        )
+        yield* Effect.flatMap(sandbox, (s) =>
+          s.injectFault({
+            kind: "raw",
+            endpoint: "token",
+            body: "{\"access_token\":\"short-lived\",\"expires_in\":60}",
+            times: 1_000
+          }))
+        for (let i = 0; i < 20; i++) assert.strictEqual(Redacted.value(yield* appToken.get), "short-lived")
+        assert.strictEqual((yield* stats).token, 1, "20 calls within a second: one request")
+        yield* TestClock.adjust("29 seconds")
+        yield* appToken.get
+        assert.strictEqual((yield* stats).token, 1, "29 s of 60: still the stored token")
+        yield* TestClock.adjust("2 seconds")
+        yield* appToken.get
+        assert.strictEqual((yield* stats).token, 2, "past half its life: renewed")
+      }).pipe(Effect.provide(Environment)))
+
     it.scoped("a failed renewal while the stored token still works keeps the stored token", () =>
       Effect.gen(function*() {
         const { appToken } = yield* oneProcess
