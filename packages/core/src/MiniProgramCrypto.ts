@@ -154,7 +154,11 @@ export const decryptUserDataSync = (given: DecryptOptions): Either.Either<UserDa
   if (!isRecord(json)) return fail("BadJson", "the decrypted data is not a JSON object")
 
   const watermark = json.watermark
-  if (!isRecord(watermark) || typeof watermark.appid !== "string" || typeof watermark.timestamp !== "number") {
+  // the timestamp is epoch seconds: 1e400 (Infinity), a negative or a fraction is no watermark
+  if (
+    !isRecord(watermark) || typeof watermark.appid !== "string" || !Number.isSafeInteger(watermark.timestamp) ||
+    (watermark.timestamp as number) < 0
+  ) {
     return fail("WatermarkMismatch", "the decrypted data has no valid watermark")
   }
   if (typeof options.appId !== "string" || watermark.appid !== options.appId) {
@@ -169,7 +173,8 @@ export const decryptUserDataSync = (given: DecryptOptions): Either.Either<UserDa
  * Fails with `DecryptError` and reason `BadBase64` (any input is not strict base64), `BadKey` (the
  * session key is not 16 bytes), `BadIv` (the iv is not 16 bytes), `BadPadding` (the data does not
  * decrypt: wrong key or iv, or truncated), `BadJson` (it decrypts to something that is not a JSON
- * object) or `WatermarkMismatch` (no watermark, or one for another app).
+ * object) or `WatermarkMismatch` (no watermark, one whose timestamp is not whole epoch seconds, or
+ * one for another app).
  *
  * @example
  * ```ts

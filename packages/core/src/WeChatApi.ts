@@ -110,18 +110,28 @@ export const AppTokenResponse = Schema.Struct({
 export type AppTokenResponse = typeof AppTokenResponse.Type
 
 /**
- * A user's phone number, as `/wxa/business/getuserphonenumber` gives it (`phone_info`).
+ * A user's phone number, as `/wxa/business/getuserphonenumber` gives it (`phone_info`). Each field
+ * must have a phone number's characters (an empty number, a NUL or a newline is a
+ * `MalformedResponse`): apps often make the number an account's identity.
  *
  * @since 0.1.0
  * @category models
  */
 export const PhoneInfo = Schema.Struct({
-  /** With the country code for numbers outside mainland China, e.g. `"13800138000"` or `"+1 2025550123"`. */
-  phoneNumber: Schema.String.pipe(Schema.maxLength(64)),
-  /** Without the country code. */
-  purePhoneNumber: Schema.String.pipe(Schema.maxLength(64)),
-  countryCode: Schema.Union(Schema.String, Schema.Number).pipe(
-    Schema.transform(Schema.String, { decode: (code) => String(code), encode: (code) => code, strict: true })
+  /**
+   * With the country code for numbers outside mainland China, e.g. `"13800138000"` or
+   * `"+1 2025550123"`: a digit or `+` first, then digits, spaces, `-`, `(`, `)`, at most 64.
+   */
+  phoneNumber: Schema.String.pipe(Schema.pattern(/^[+0-9][0-9 ()+-]{0,63}$/)),
+  /** Without the country code: 1 to 32 digits. */
+  purePhoneNumber: Schema.String.pipe(Schema.pattern(/^[0-9]{1,32}$/)),
+  /** 1 to 8 digits (WeChat may send it as a number). */
+  countryCode: Schema.Union(Schema.String, Schema.NonNegativeInt).pipe(
+    Schema.transform(Schema.String.pipe(Schema.pattern(/^[0-9]{1,8}$/)), {
+      decode: (code) => String(code),
+      encode: (code) => code,
+      strict: true
+    })
   ),
   watermark: Schema.Struct({ timestamp: Schema.Int, appid: Schema.String })
 })
@@ -259,7 +269,10 @@ export interface WeChatApiShape {
     appToken: Redacted.Redacted<string>,
     code: string
   ) => Effect.Effect<PhoneInfo, WeChatError.RequestFailure>
-  /** `GET /wxa/checksession`: succeeds when the session key is current, `InvalidSignature` (87009) when stale. */
+  /**
+   * `GET /wxa/checksession`: succeeds when the session key is current, `InvalidSignature` (87009) when
+   * stale; an answer that is not exactly WeChat's `{"errcode":0,"errmsg":"ok"}` is a `MalformedResponse`.
+   */
   readonly checkSession: (
     appToken: Redacted.Redacted<string>,
     openid: string,
@@ -390,6 +403,18 @@ const posted: ReadonlySet<WeChatError.Endpoint> = new Set([
 ])
 
 type Decode<A> = (u: unknown) => Either.Either<A, ParseResult.ParseError | string>
+
+/**
+ * The answer of the endpoints that only say yes (`sns/auth`, `wxa/checksession`): WeChat's own
+ * "valid" is exactly `{"errcode":0,"errmsg":"ok"}`. Anything else with errcode 0 (a mangled errmsg,
+ * another endpoint's answer from a proxy that mixes them up) is not a yes: a check never fails open.
+ */
+const weChatYes: Decode<void> = (body) => {
+  const answer = body as { errcode?: unknown; errmsg?: unknown }
+  return answer.errcode === 0 && answer.errmsg === "ok" && Object.keys(answer).length === 2
+    ? Either.right(undefined)
+    : Either.left("not WeChat's {\"errcode\":0,\"errmsg\":\"ok\"}")
+}
 
 /** What one call's answer is read with: the values to scrub from an errmsg, the openid asked about. */
 interface Call {
@@ -658,13 +683,7 @@ export const makeWith = (
             ? Either.right(user)
             : Either.left("the openid or unionid is not 1 to 128 printable ASCII characters")
       ))
-    // WeChat's own "valid" answer is exactly `{"errcode":0,"errmsg":"ok"}`: anything else is not a yes
-    const authCall = endpointCall("auth", (body: unknown) => {
-      const answer = body as { errcode?: unknown; errmsg?: unknown }
-      return answer.errcode === 0 && answer.errmsg === "ok" && Object.keys(answer).length === 2
-        ? Either.right(undefined)
-        : Either.left("not WeChat's {\"errcode\":0,\"errmsg\":\"ok\"}")
-    })
+    const authCall = endpointCall("auth", weChatYes)
     const code2SessionCall = endpointCall("jscode2session", Schema.decodeUnknownEither(SessionResponse))
     const decodeAppToken = Schema.decodeUnknownEither(AppTokenResponse)
     const stableTokenCall = endpointCall("stable_token", decodeAppToken)
@@ -678,11 +697,8 @@ export const makeWith = (
             ? Either.right(answer.phone_info)
             : Either.left("the phone number's watermark names another app")
       ))
-    // WeChat's own "valid" answer is `{"errcode":0,"errmsg":"ok"}`; 87009 is an error
-    const checkSessionCall = endpointCall("checksession", (body: unknown) =>
-      (body as { errcode?: unknown }).errcode === 0
-        ? Either.right(undefined)
-        : Either.left("not WeChat's {\"errcode\":0}"))
+    // 87009 (a stale key) is an error; a yes is WeChat's own
+    const checkSessionCall = endpointCall("checksession", weChatYes)
     const resetCall = endpointCall("resetusersessionkey", Schema.decodeUnknownEither(ResetSessionKeyResponse))
     const secret = Redacted.value(config.appSecret)
     const sessionQuery = (appToken: unknown, openid: unknown, sessionKey: unknown) => {
@@ -692,11 +708,12 @@ export const makeWith = (
       if (key === undefined) return invalidArgument("sessionKey", "must be a Redacted string")
       const problem = checkString("openid", openid, 128)
       if (problem !== undefined) return problem
+      const signature = sessionSignature(sessionKey as Redacted.Redacted<string>)
       return {
-        query: query`access_token=${token}&openid=${openid as string}&signature=${
-          sessionSignature(sessionKey as Redacted.Redacted<string>)
-        }&sig_method=hmac_sha256`,
-        secrets: [token, key]
+        query: query`access_token=${token}&openid=${openid as string}&signature=${signature}&sig_method=hmac_sha256`,
+        // the signature stands for the session key here (with the app token it resets the user's
+        // key): scrubbed from an echoed errmsg like the key itself
+        secrets: [token, key, signature]
       }
     }
     const raw = WeChatApi.of({

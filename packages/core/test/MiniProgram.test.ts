@@ -207,6 +207,57 @@ describe("MiniProgram", () => {
         assert.strictEqual(error._tag, "MalformedResponse")
       }).pipe(Effect.provide(TestLayer)))
 
+    it.effect("getPhoneNumber: a number that is not a phone number's digits is MalformedResponse, never an identity", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const sandbox = yield* Sandbox.Sandbox
+        const answer = (info: Record<string, unknown>) =>
+          JSON.stringify({
+            errcode: 0,
+            errmsg: "ok",
+            phone_info: {
+              phoneNumber: "13800138000",
+              purePhoneNumber: "13800138000",
+              countryCode: "86",
+              watermark: { timestamp: 1_700_000_000, appid: mini.appId },
+              ...info
+            }
+          })
+        const accepted = [
+          answer({}),
+          answer({ countryCode: 86 }),
+          answer({ phoneNumber: "+85261234567", purePhoneNumber: "61234567", countryCode: "852" }),
+          answer({ phoneNumber: "+1 2025550123", purePhoneNumber: "2025550123", countryCode: "1" })
+        ]
+        for (const body of accepted) {
+          yield* inject({ kind: "raw", endpoint: "getuserphonenumber", body })
+          const phone = yield* miniProgram.getPhoneNumber(
+            yield* sandbox.phoneNumberCode({ appId: mini.appId, user: "alice" })
+          )
+          assert.match(phone.purePhoneNumber, /^[0-9]+$/, body)
+        }
+        const refused = [
+          // one account for every user whose number came back empty
+          answer({ phoneNumber: "", purePhoneNumber: "" }),
+          answer({ purePhoneNumber: "1380013800\n0" }),
+          answer({ phoneNumber: "13800138000\u0000admin" }),
+          answer({ purePhoneNumber: "1380013800０" }),
+          answer({ purePhoneNumber: "<script>" }),
+          answer({ countryCode: "" }),
+          answer({ countryCode: 1.5 }),
+          answer({ countryCode: -86 }),
+          answer({ countryCode: "8\u0000" }),
+          answer({ watermark: { timestamp: 1.5, appid: mini.appId } })
+        ]
+        for (const body of refused) {
+          yield* inject({ kind: "raw", endpoint: "getuserphonenumber", body })
+          const error = yield* Effect.flip(
+            miniProgram.getPhoneNumber(yield* sandbox.phoneNumberCode({ appId: mini.appId, user: "alice" }))
+          )
+          assert.strictEqual(error._tag, "MalformedResponse", body)
+        }
+      }).pipe(Effect.provide(TestLayer)))
+
     it.effect("checkSessionKey: true for the stored key and for the key a reset stored; SessionKeyNotFound without one", () =>
       Effect.gen(function*() {
         const miniProgram = yield* MiniProgram.MiniProgram
@@ -226,6 +277,27 @@ describe("MiniProgram", () => {
         const session = yield* miniProgram.code2Session(yield* login())
         yield* inject({ kind: "errcode", errcode: 87009, endpoint: "checksession" })
         assert.isFalse(yield* miniProgram.checkSessionKey(session.openid))
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("checkSessionKey says true only to WeChat's own yes, never to another answer with errcode 0", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const session = yield* miniProgram.code2Session(yield* login())
+        for (
+          const body of [
+            "{\"errcode\":0}",
+            "{\"errcode\":0,\"errmsg\":[[[[[]]]]]}",
+            "{\"errcode\":0,\"errmsg\":\"\"}",
+            // another endpoint's success, as a proxy that mixes answers up would give it
+            "{\"errcode\":0,\"errmsg\":\"ok\",\"openid\":\"o\",\"session_key\":\"k\"}"
+          ]
+        ) {
+          yield* inject({ kind: "raw", endpoint: "checksession", body })
+          const error = yield* Effect.flip(miniProgram.checkSessionKey(session.openid))
+          assert.strictEqual(error._tag, "MalformedResponse", body)
+        }
+        yield* inject({ kind: "raw", endpoint: "checksession", body: "{\"errcode\":0,\"errmsg\":\"ok\"}" })
+        assert.isTrue(yield* miniProgram.checkSessionKey(session.openid))
       }).pipe(Effect.provide(TestLayer)))
 
     it("the checksession signature is the hex HMAC-SHA256 of the empty string keyed by the key's text", () => {

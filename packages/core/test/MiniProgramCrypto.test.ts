@@ -145,6 +145,16 @@ describe("MiniProgramCrypto.decryptUserData", () => {
         const reason = yield* reasonOf({ encryptedData: encrypt(JSON.stringify(plaintext)) })
         assert.strictEqual(reason, "WatermarkMismatch", JSON.stringify(plaintext))
       }
+      // a timestamp that is not epoch seconds: 1e400 parses to Infinity (new Date(t * 1000) throws on
+      // toISOString), a negative or a fraction
+      const json = JSON.stringify(payload)
+      for (const timestamp of ["1e400", "-1e400", "-1", "1.5", "1e300", "\"1700000000\"", "null"]) {
+        const plaintext = json.replace("1700000000", timestamp)
+        assert.notStrictEqual(plaintext, json)
+        const reason = yield* reasonOf({ encryptedData: encrypt(plaintext) })
+        assert.strictEqual(reason, "WatermarkMismatch", timestamp)
+      }
+      assert.strictEqual((yield* decrypt({})).watermark.timestamp, 1_700_000_000)
     }))
 
   it.effect("no error shows the session key or the decrypted data", () =>

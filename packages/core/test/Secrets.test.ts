@@ -210,9 +210,23 @@ describe("no secret, code or token in any error", () => {
       const phone = yield* Effect.flip(miniProgram.getPhoneNumber("phone-code-123456"))
       yield* inject({ kind: "echo", errcode: -1, endpoint: "checksession", times: 10 })
       const check = yield* settle(miniProgram.checkSessionKey(session.openid))
+      yield* inject({ kind: "echo", errcode: 40029, endpoint: "resetusersessionkey" })
+      const reset = yield* Effect.flip(miniProgram.resetSessionKey(session.openid))
       const appToken = Redacted.value(yield* Effect.flatMap(AppToken.AppToken, (tokens) => tokens.get))
-      const secrets = [mini.secret, jsCode, Redacted.value(session.sessionKey), "phone-code-123456", appToken]
-      for (const error of [wrongApp, reused, unknown, phone, check]) assertClean(error._tag, renderings(error), secrets)
+      // the signature stands for the session key in WeChat's session APIs: with the app token it
+      // resets the user's key, so it is kept out of errors as the key is
+      const signature = WeChatApi.sessionSignature(session.sessionKey)
+      const secrets = [
+        mini.secret,
+        jsCode,
+        Redacted.value(session.sessionKey),
+        signature,
+        "phone-code-123456",
+        appToken
+      ]
+      for (const error of [wrongApp, reused, unknown, phone, check, reset]) {
+        assertClean(error._tag, renderings(error), secrets)
+      }
       assertClean("session", [String(session.sessionKey), JSON.stringify(session)], [
         Redacted.value(session.sessionKey)
       ])
