@@ -451,7 +451,11 @@ export interface WeChatLoginShape {
  * @category models
  */
 export interface Paths {
-  /** `/login`, or with an app's key `/login/<key>`; `returnTo` is added as a query parameter. */
+  /**
+   * `/login`, or with an app's key `/login/<key>`; `returnTo` is added as a query parameter. Never
+   * throws: a lone surrogate is sent as U+FFFD (as the URL parser sends one), and an argument that
+   * is not a string (a JavaScript caller's mistake) is left out.
+   */
   readonly login: (app?: string | undefined, returnTo?: string | undefined) => string
   readonly logout: string
   readonly logoutEverywhere: string
@@ -466,7 +470,9 @@ export class WeChatLogin extends Context.Tag("@wxauth/http/WeChatLogin")<WeChatL
 
 /**
  * Builds the service and the `CurrentWeChatUser` middleware from the options. A field of the wrong
- * type or shape is a `ConfigError` naming it.
+ * type or shape is a `ConfigError` naming it, and so is one that cannot be read (a getter or a
+ * Proxy trap that throws, a revoked Proxy). The options (and their `apps`, `hooks`, `pages`, ...)
+ * are read once, when the layer is built: a later change to them reaches no request.
  *
  * @example
  * ```ts
@@ -497,7 +503,9 @@ export const layer = <R = never>(
 
 /**
  * The service from `Config` values (e.g. the environment). Hooks and pages are functions: give them
- * in `hooks` and `pages`, beside the configuration.
+ * in `hooks` and `pages`, beside the configuration. Options that are not an object of `Config`
+ * values (or that `Config.unwrap` cannot walk: a `null` field, a Proxy) are a `ConfigError` when
+ * the layer is built.
  *
  * @since 0.1.0
  * @category layers
@@ -590,7 +598,8 @@ export const layerDefault = <R = never>(
  * not Effect servers (Node's `http`, Express through an adapter, Deno, Bun, workers), and the
  * Promise twins of the service for the app's own routes: `currentUser(request)` (the user, or
  * `undefined`), `getUser(user)`, `logoutEverywhere(user)`. `dispose()` releases the layer's
- * resources.
+ * resources. It does not throw: `options` that cannot be read (a getter or a Proxy trap that
+ * throws) are logged and left out.
  *
  * ```ts
  * import { WeChatLogin } from "@wxauth/http"

@@ -14,11 +14,52 @@ import * as Option from "effect/Option"
 
 const app = { kind: "website", appId: "wx2222222222222222", appSecret: "secret" }
 
+/** A Proxy whose every trap throws. */
+const throwingProxy = (target: object = {}) => {
+  const fail = () => {
+    throw new Error("trap")
+  }
+  return new Proxy(target, {
+    get: fail,
+    has: fail,
+    getPrototypeOf: fail,
+    getOwnPropertyDescriptor: fail,
+    ownKeys: fail,
+    set: fail,
+    defineProperty: fail
+  })
+}
+
+/** A revoked Proxy: every operation on it throws. */
+const revokedProxy = (target: object = {}) => {
+  const { proxy, revoke } = Proxy.revocable(target, {})
+  revoke()
+  return proxy
+}
+
+/** `base` with a getter at `key` that throws. */
+const throwingGetter = (base: object, key: string) =>
+  Object.defineProperty({ ...base }, key, {
+    enumerable: true,
+    get: () => {
+      throw new Error("getter")
+    }
+  })
+
+/** Options as text for a message (hostile ones cannot be read). */
+const show = (options: unknown): string => {
+  try {
+    return JSON.stringify(options)
+  } catch {
+    return "options that cannot be read"
+  }
+}
+
 /** The error a layer fails with when built: a ConfigError (never a defect), and its message. */
 const buildError = (options: unknown) =>
   Effect.gen(function*() {
     const exit = yield* Effect.exit(Layer.build(WeChatLogin.layer(options as any)))
-    assert.isTrue(Exit.isFailure(exit), `${JSON.stringify(options)} must fail`)
+    assert.isTrue(Exit.isFailure(exit), `${show(options)} must fail`)
     if (Exit.isSuccess(exit)) return ""
     const failure = Cause.failureOption(exit.cause)
     assert.isTrue(Option.isSome(failure), `a failure, not a defect: ${Cause.pretty(exit.cause)}`)
@@ -104,6 +145,50 @@ describe("WeChatLogin: hostile options", () => {
         assert.notInclude(message, "secret\"", "no secret in the error")
       }))
   }
+
+  // options a JavaScript caller built with getters or Proxies: each read once, a throw a ConfigError
+  const unreadable: ReadonlyArray<readonly [string, () => unknown, string]> = [
+    ["options whose getter throws", () => throwingGetter({ apps: { web: app } }, "apps"), "at apps:"],
+    ["options a Proxy whose traps throw", () => throwingProxy({ apps: { web: app } }), "at apps:"],
+    ["options a revoked Proxy", () => revokedProxy({ apps: { web: app } }), "at :"],
+    ["apps a Proxy whose traps throw", () => ({ apps: throwingProxy({ web: app }) }), "at apps:"],
+    ["an app's getter that throws", () => ({ apps: { web: throwingGetter(app, "kind") } }), "at apps.web.kind:"],
+    ["an app that is a revoked Proxy", () => ({ apps: { web: revokedProxy(app) } }), "at apps.web:"],
+    ["a qrCode Proxy", () => ({ apps: { web: { ...app, qrCode: throwingProxy() } } }), "at apps.web.qrCode"],
+    ["hooks a Proxy whose traps throw", () => ({ apps: { web: app }, hooks: throwingProxy() }), "at hooks:"],
+    ["hooks a revoked Proxy", () => ({ apps: { web: app }, hooks: revokedProxy() }), "at hooks:"],
+    [
+      "a hook's getter that throws",
+      () => ({ apps: { web: app }, hooks: throwingGetter({}, "onLogin") }),
+      "at hooks.onLogin:"
+    ],
+    ["pages a Proxy whose traps throw", () => ({ apps: { web: app }, pages: throwingProxy() }), "at pages:"],
+    ["a registry Proxy", () => ({ registry: throwingProxy() }), "at registry"]
+  ]
+  for (const [name, options, mentions] of unreadable) {
+    it.scoped(`${name}: a ConfigError (${mentions}), never a defect`, () =>
+      Effect.gen(function*() {
+        const message = yield* buildError(options())
+        assert.include(message, mentions)
+        assert.include(message, "cannot be read")
+      }))
+  }
+
+  it.scoped("layerConfig given what Config.unwrap cannot walk: a ConfigError when built, never a throw", () =>
+    Effect.gen(function*() {
+      for (
+        const options of [throwingProxy(), revokedProxy(), { publicUrl: null }, { apps: throwingProxy() }, 42, null]
+      ) {
+        // layerConfig itself must not throw: a throw here becomes a defect and fails the test below
+        const exit = yield* Effect.exit(Effect.suspend(() => Layer.build(WeChatLogin.layerConfig(options as any))))
+        assert.isTrue(Exit.isFailure(exit))
+        if (Exit.isFailure(exit)) {
+          const failure = Cause.failureOption(exit.cause)
+          assert.isTrue(Option.isSome(failure), `a failure, not a defect: ${Cause.pretty(exit.cause)}`)
+          assert.isTrue(ConfigError.isConfigError(Option.getOrThrow(failure)))
+        }
+      }
+    }))
 })
 
 describe("WeChatLogin: hostile arguments of the service", () => {
@@ -111,7 +196,28 @@ describe("WeChatLogin: hostile arguments of the service", () => {
     Effect.gen(function*() {
       const context = yield* Layer.build(WeChatLogin.layer({ apps: { web: app as WeChatLogin.AppOptions } }))
       const login = yield* Effect.provide(WeChatLogin.WeChatLogin, context)
-      for (const user of [undefined, null, 42, "user", {}, { appId: "wx", openid: "o", sessionId: "x" }]) {
+      const fields = {
+        app: "web",
+        appId: app.appId,
+        openid: "o",
+        scopes: [],
+        kind: "browser",
+        sessionId: "a".repeat(64),
+        sessionExpiresAt: 0
+      }
+      for (
+        const user of [
+          undefined,
+          null,
+          42,
+          "user",
+          {},
+          { appId: "wx", openid: "o", sessionId: "x" },
+          throwingProxy(fields),
+          revokedProxy(fields),
+          throwingGetter(fields, "openid")
+        ]
+      ) {
         for (
           const run of [
             login.getUser(user as any),
@@ -130,6 +236,50 @@ describe("WeChatLogin: hostile arguments of the service", () => {
         }
       }
     }))
+
+  it.scoped("paths.login never throws: a lone surrogate is sent as U+FFFD, a value that is not a string is left out", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(WeChatLogin.layer({ apps: { web: app as WeChatLogin.AppOptions } }))
+      const { paths } = yield* Effect.provide(WeChatLogin.WeChatLogin, context)
+      assert.strictEqual(paths.login("web", "/a\ud800b"), "/login/web?returnTo=%2Fa%EF%BF%BDb")
+      assert.strictEqual(paths.login("\udc00"), "/login/%EF%BF%BD")
+      // a well-formed value is encoded as before
+      assert.strictEqual(
+        paths.login("web", "/订单?a=1&b=2"),
+        `/login/web?returnTo=${encodeURIComponent("/订单?a=1&b=2")}`
+      )
+      const unreadable = {
+        toString: () => {
+          throw new Error("toString")
+        }
+      }
+      for (const value of [Symbol("x"), unreadable, throwingProxy(), revokedProxy()]) {
+        assert.strictEqual(paths.login(value as any), "/login")
+        assert.strictEqual(paths.login("web", value as any), "/login/web")
+      }
+    }))
+
+  it("toWebHandler with options it cannot read (a throwing getter, a Proxy): no throw, served as without them", async () => {
+    const hostile = [
+      throwingGetter({}, "memoMap"),
+      throwingProxy(),
+      revokedProxy()
+    ]
+    for (const options of hostile) {
+      let web: WeChatLogin.WebHandler
+      try {
+        web = WeChatLogin.toWebHandler(
+          WeChatLogin.layer({ apps: { web: app as WeChatLogin.AppOptions } }),
+          options as any
+        )
+      } catch (error) {
+        assert.fail(`toWebHandler threw: ${String(error)}`)
+      }
+      const response = await web.handler(new Request("http://app.test/login/web"))
+      assert.strictEqual(response.status, 302)
+      await web.dispose()
+    }
+  })
 
   it("escapeHtml: the five characters escaped; a number as digits; anything else a TypeError, never raw text", () => {
     assert.strictEqual(

@@ -14,6 +14,7 @@ import { Browser, login, sandboxControl, startLogin, userAgents } from "@wxauth/
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Net from "node:net"
 import { MINI, sandboxApps, testApp, TestServer } from "./helpers.js"
 
 const setup = Effect.gen(function*() {
@@ -307,6 +308,73 @@ describe("red team: sessions, cookies and the Authorization header", () => {
         }
         assert.deepStrictEqual(problems, [])
         assert.strictEqual((yield* stats).jscode2session ?? 0, before, "no garbage went to WeChat")
+      }))
+  })
+})
+
+/**
+ * Sends one request as raw bytes (any request-target, as a client or a proxy may send it) and
+ * gives the status line and headers of the answer.
+ */
+const rawRequest = (url: string, requestLine: string) =>
+  Effect.async<string>((resume) => {
+    const { hostname, port, host } = new URL(url)
+    let answer = ""
+    const socket = Net.connect(Number(port), hostname, () => {
+      socket.write(
+        `${requestLine}\r\nHost: ${host}\r\nUser-Agent: ${userAgents.wechat}\r\nConnection: close\r\n\r\n`
+      )
+    })
+    socket.on("data", (chunk: Buffer) => {
+      answer += chunk.toString("latin1")
+    })
+    socket.on("close", () => resume(Effect.succeed(answer.split("\r\n\r\n")[0])))
+    socket.on("error", (error) => resume(Effect.succeed(`error: ${error.message}`)))
+    return Effect.sync(() => socket.destroy())
+  }).pipe(Effect.timeout("10 seconds"), Effect.orDie)
+
+describe("red team: request-targets and hooks in odd forms", () => {
+  let reads = 0
+  // a hooks object whose getter answers once (when the layer is built), then throws
+  const hooks = Object.defineProperty({}, "onLogin", {
+    enumerable: true,
+    get: () => {
+      if (++reads > 1) throw new Error("getter")
+      return () => Effect.void
+    }
+  })
+  layer(testApp(() => ({ hooks })), { excludeTestServices: true })((it) => {
+    it.effect("a request-target the URL parser refuses (absolute-form `http://[`): a 404 page, not a 500", () =>
+      Effect.gen(function*() {
+        const { url } = yield* setup
+        const problems: Array<string> = []
+        for (
+          const target of [
+            "http://[/login",
+            "http://[/login/official",
+            "http://[/login/official/problem?reason=denied",
+            "http://[/login/official/callback?code=a&state=b"
+          ]
+        ) {
+          const head = yield* rawRequest(url, `GET ${target} HTTP/1.1`)
+          const status = head.split("\r\n")[0]
+          if (!status.startsWith("HTTP/1.1 404")) problems.push(`${target}: ${status}`)
+          if (!/^content-security-policy:/im.test(head)) problems.push(`${target}: no security headers`)
+        }
+        assert.deepStrictEqual(problems, [])
+      }))
+
+    it.effect("hooks are read once, when the layer is built: a getter that throws later changes no login", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        assert.strictEqual(reads, 1, "read when the layer was built")
+        const b = browser()
+        const { answer } = yield* login(b)
+        assert.strictEqual(answer.status, 303)
+        assert.isTrue(onSite(answer.location, b.base))
+        assert.notInclude(answer.location!, "problem")
+        assert.strictEqual((yield* b.get("/me")).status, 200)
+        assert.strictEqual(reads, 1)
       }))
   })
 })

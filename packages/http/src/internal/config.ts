@@ -104,9 +104,59 @@ const appKeyPattern = /^[a-z0-9][a-z0-9_-]{0,31}$/i
 const invalid = (path: ReadonlyArray<string>, message: string) =>
   Either.left(ConfigError.InvalidData([...path], message))
 
-const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+/** What a value is said to be when reading it threw. */
+const unreadable = "cannot be read (a getter or a Proxy's trap threw, or the Proxy is revoked)"
 
-const field = (u: unknown, key: string): unknown => isObject(u) ? u[key] : undefined
+/** A plain copy of a caller's object: the fields read, each once. */
+type Fields = Readonly<Record<string, unknown>>
+
+/**
+ * Runs a look at a caller's object (`Array.isArray`, its keys, a field): a JavaScript caller may
+ * pass a getter or a Proxy trap that throws, or a revoked Proxy, and the look is then a
+ * `ConfigError` at `path`, never a defect. `notObject` when the value is not a plain object (not an
+ * object, `null`, an array).
+ */
+const look = <A>(
+  path: ReadonlyArray<string>,
+  value: unknown,
+  notObject: string,
+  f: (value: object) => A
+): Either.Either<A, ConfigError.ConfigError> => {
+  if (typeof value !== "object" || value === null) return invalid(path, notObject)
+  try {
+    return Array.isArray(value) ? invalid(path, notObject) : Either.right(f(value))
+  } catch {
+    return invalid(path, unreadable)
+  }
+}
+
+/** The own enumerable keys of a caller's object (`Object.keys`). */
+const keysOf = (path: ReadonlyArray<string>, value: unknown, notObject: string) =>
+  look(path, value, notObject, Object.keys)
+
+/**
+ * A caller's object read once into a plain copy of its `keys` (own or inherited, as a property
+ * access reads them), each getter run once, here: every later check and every request sees the
+ * values read here. A field that cannot be read is a `ConfigError` at that field.
+ */
+const readFields = (
+  path: ReadonlyArray<string>,
+  value: unknown,
+  notObject: string,
+  keys: ReadonlyArray<string>
+): Either.Either<Fields, ConfigError.ConfigError> =>
+  Either.flatMap(look(path, value, notObject, () => undefined), () => {
+    // no prototype: a key such as `__proto__` stays a field
+    const fields: Record<string, unknown> = Object.create(null)
+    for (const key of keys) {
+      try {
+        fields[key] = (value as Record<string, unknown>)[key]
+      } catch {
+        return invalid([...path, key], unreadable)
+      }
+    }
+    return Either.right(fields)
+  })
 
 const httpUrl = (value: string): URL | undefined => {
   try {
@@ -134,25 +184,28 @@ const duration = (path: ReadonlyArray<string>, value: unknown, fallback: Duratio
     : invalid(path, "must be a duration from 1 second to 400 days, e.g. \"24 hours\"")
 }
 
-const qrCode = (path: ReadonlyArray<string>, value: unknown): Either.Either<QrCode, ConfigError.ConfigError> =>
+const qrCodeKeys = ["embedded", "scriptUrl", "selfRedirect", "style", "href", "lang"] as const
+
+const qrCode = (path: ReadonlyArray<string>, given: unknown): Either.Either<QrCode, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    if (value !== undefined && !isObject(value)) return yield* invalid(path, "must be an object")
-    const embedded = yield* optionalBoolean([...path, "embedded"], field(value, "embedded"), false)
-    const selfRedirect = yield* optionalBoolean([...path, "selfRedirect"], field(value, "selfRedirect"), false)
-    const rawScript = field(value, "scriptUrl") ?? defaultQrScriptUrl
+    const value: Fields = given === undefined ? {} : yield* readFields(path, given, "must be an object", qrCodeKeys)
+    const field = (key: typeof qrCodeKeys[number]) => value[key]
+    const embedded = yield* optionalBoolean([...path, "embedded"], field("embedded"), false)
+    const selfRedirect = yield* optionalBoolean([...path, "selfRedirect"], field("selfRedirect"), false)
+    const rawScript = field("scriptUrl") ?? defaultQrScriptUrl
     const script = typeof rawScript === "string" ? httpUrl(rawScript) : undefined
     if (script === undefined || script.username !== "" || script.password !== "") {
       return yield* invalid([...path, "scriptUrl"], "must be an http(s) URL")
     }
-    const style = field(value, "style")
+    const style = field("style")
     if (style !== undefined && style !== "black" && style !== "white") {
       return yield* invalid([...path, "style"], "must be \"black\" or \"white\"")
     }
-    const rawHref = field(value, "href")
+    const rawHref = field("href")
     if (rawHref !== undefined && (typeof rawHref !== "string" || httpUrl(rawHref) === undefined)) {
       return yield* invalid([...path, "href"], "must be the http(s) URL of a stylesheet")
     }
-    const lang = field(value, "lang")
+    const lang = field("lang")
     if (lang !== undefined && lang !== "cn" && lang !== "en") {
       return yield* invalid([...path, "lang"], "must be \"cn\" or \"en\"")
     }
@@ -166,19 +219,20 @@ const qrCode = (path: ReadonlyArray<string>, value: unknown): Either.Either<QrCo
     }
   })
 
-const app = (key: string, value: unknown): Either.Either<ResolvedApp, ConfigError.ConfigError> =>
+const app = (key: string, given: unknown): Either.Either<ResolvedApp, ConfigError.ConfigError> =>
   Either.gen(function*() {
     const path = ["apps", key]
     if (!appKeyPattern.test(key)) {
       return yield* invalid(path, "an app's key is 1 to 32 letters, digits, _ or -, starting with a letter or digit")
     }
-    if (!isObject(value)) return yield* invalid(path, "must be an object")
+    // the fields read here; core reads the WeChat app's own (appId, appSecret, ...) from `given`
+    const value = yield* readFields(path, given, "must be an object", ["kind", "scope", "qrCode", "phoneNumber"])
     const kind = value.kind
     if (kind !== "officialAccount" && kind !== "website" && kind !== "miniProgram") {
       return yield* invalid([...path, "kind"], "must be \"officialAccount\", \"website\" or \"miniProgram\"")
     }
     const config = yield* Either.mapLeft(
-      WeChatConfig.makeEither(value as unknown as WeChatConfig.Options),
+      WeChatConfig.makeEither(given as WeChatConfig.Options),
       (error) => ConfigError.prefixed(error, [...path])
     )
     const scope = value.scope ?? "snsapi_userinfo"
@@ -190,10 +244,15 @@ const app = (key: string, value: unknown): Either.Either<ResolvedApp, ConfigErro
     return { key, kind, config, scope: scope as ResolvedApp["scope"], qrCode: qr, phoneNumber }
   })
 
-const resolveRegistry = (value: unknown): Either.Either<ResolvedRegistry, ConfigError.ConfigError> =>
+const resolveRegistry = (given: unknown): Either.Either<ResolvedRegistry, ConfigError.ConfigError> =>
   Either.gen(function*() {
     const path = ["registry"]
-    if (!isObject(value)) return yield* invalid(path, "must be an object")
+    const value = yield* readFields(
+      path,
+      given,
+      "must be an object",
+      ["kindOf", "scope", "qrCode", "phoneNumber", "openBaseUrl"]
+    )
     if (typeof value.kindOf !== "function") {
       return yield* invalid([...path, "kindOf"], "must be a function: the kind of login of an appid")
     }
@@ -219,15 +278,16 @@ const hookNames = ["findUser", "onFirstLogin", "onLogin", "afterLogin", "onPhone
 
 const pageNames = ["problem", "openInWeChat"] as const
 
-const resolvePages = (value: unknown): Either.Either<ResolvedPages, ConfigError.ConfigError> =>
+const resolvePages = (given: unknown): Either.Either<ResolvedPages, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    if (value === undefined) return { problem: undefined, openInWeChat: undefined }
-    if (!isObject(value)) return yield* invalid(["pages"], "must be an object of functions")
-    for (const name of Object.keys(value)) {
+    if (given === undefined) return { problem: undefined, openInWeChat: undefined }
+    const notObject = "must be an object of functions"
+    for (const name of yield* keysOf(["pages"], given, notObject)) {
       if (!(pageNames as ReadonlyArray<string>).includes(name)) {
         return yield* invalid(["pages", name], `is not a page (${pageNames.join(", ")})`)
       }
     }
+    const value = yield* readFields(["pages"], given, notObject, pageNames)
     const problem = value.problem
     const openInWeChat = value.openInWeChat
     if (problem !== undefined && typeof problem !== "function") {
@@ -242,17 +302,37 @@ const resolvePages = (value: unknown): Either.Either<ResolvedPages, ConfigError.
     }
   })
 
-/** Checks the options. @internal */
-export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.ConfigError> =>
+const optionKeys = [
+  "apps",
+  "registry",
+  "publicUrl",
+  "pathPrefix",
+  "home",
+  "sessionTtl",
+  "miniProgramSessionTtl",
+  "maxSessionsPerUser",
+  "hooks",
+  "pages"
+] as const
+
+/**
+ * Checks the options. Each object of them (the options, `apps` and each app, `qrCode`, `registry`,
+ * `hooks`, `pages`) is read once, into a copy: what a request later sees is what was checked here.
+ *
+ * @internal
+ */
+export const resolve = (given: unknown): Either.Either<Resolved, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    if (!isObject(options)) return yield* invalid([], "WeChatLogin's options must be an object")
-    const rawApps = options.apps ?? (options.registry === undefined ? undefined : {})
-    if (!isObject(rawApps) || (Object.keys(rawApps).length === 0 && options.registry === undefined)) {
-      return yield* invalid(["apps"], "must be an object with at least one app, e.g. { official: { kind: ... } }")
-    }
-    if (Object.keys(rawApps).length > 100) return yield* invalid(["apps"], "at most 100 apps")
+    const options = yield* readFields([], given, "WeChatLogin's options must be an object", optionKeys)
+    const noApps = "must be an object with at least one app, e.g. { official: { kind: ... } }"
+    const givenApps = options.apps ?? (options.registry === undefined ? undefined : {})
+    const appKeys = yield* keysOf(["apps"], givenApps, noApps)
+    if (appKeys.length === 0 && options.registry === undefined) return yield* invalid(["apps"], noApps)
+    if (appKeys.length > 100) return yield* invalid(["apps"], "at most 100 apps")
+    const appValues = yield* readFields(["apps"], givenApps, noApps, appKeys)
     const apps: Array<ResolvedApp> = []
-    for (const [key, value] of Object.entries(rawApps)) {
+    for (const key of appKeys) {
+      const value = appValues[key]
       const resolved = yield* app(key, value)
       if (apps.some((a) => a.config.appId === resolved.config.appId)) {
         return yield* invalid(["apps", key, "appId"], "another app has the same appId")
@@ -295,13 +375,21 @@ export const resolve = (options: unknown): Either.Either<Resolved, ConfigError.C
     if (rawMax !== undefined && !(typeof rawMax === "number" && Number.isSafeInteger(rawMax) && rawMax >= 1)) {
       return yield* invalid(["maxSessionsPerUser"], "must be a positive integer, e.g. 100")
     }
-    const rawHooks = options.hooks ?? {}
-    if (!isObject(rawHooks)) return yield* invalid(["hooks"], "must be an object of functions")
-    for (const [name, hook] of Object.entries(rawHooks)) {
+    const givenHooks = options.hooks ?? {}
+    const notHooks = "must be an object of functions"
+    for (const name of yield* keysOf(["hooks"], givenHooks, notHooks)) {
       if (!(hookNames as ReadonlyArray<string>).includes(name)) {
         return yield* invalid(["hooks", name], `is not a hook (${hookNames.join(", ")})`)
       }
-      if (hook !== undefined && typeof hook !== "function") return yield* invalid(["hooks", name], "must be a function")
+    }
+    const hookFields = yield* readFields(["hooks"], givenHooks, notHooks, hookNames)
+    const rawHooks: Record<string, (...args: ReadonlyArray<unknown>) => unknown> = {}
+    for (const name of hookNames) {
+      const hook = hookFields[name]
+      if (hook === undefined) continue
+      if (typeof hook !== "function") return yield* invalid(["hooks", name], "must be a function")
+      // called as a method of the hooks object given, as before the copy
+      rawHooks[name] = (...args) => Reflect.apply(hook, givenHooks, args)
     }
     if (rawHooks.onFirstLogin !== undefined && rawHooks.findUser === undefined) {
       return yield* invalid(

@@ -40,16 +40,23 @@ const leaveCallback: Readonly<Record<string, string>> = { "referrer-policy": "no
 const htmlPage = (body: string, status = 200) =>
   HttpServerResponse.text(body, { status, contentType: "text/html; charset=utf-8" })
 
-const searchParams = (request: HttpServerRequest.HttpServerRequest): URLSearchParams =>
-  new URL(request.url, "http://localhost").searchParams
-
-const pathnameOf = (request: HttpServerRequest.HttpServerRequest): string => {
+/**
+ * The request's URL; `undefined` for a request-target the URL parser refuses (a client may send
+ * any bytes, e.g. the absolute-form `http://[/login`): `httpApp` answers such a request 404 before
+ * any route reads it.
+ */
+const urlOf = (request: HttpServerRequest.HttpServerRequest): URL | undefined => {
   try {
-    return new URL(request.url, "http://localhost").pathname
+    return new URL(request.url, "http://localhost")
   } catch {
-    return ""
+    return undefined
   }
 }
+
+const searchParams = (request: HttpServerRequest.HttpServerRequest): URLSearchParams =>
+  urlOf(request)?.searchParams ?? new URLSearchParams()
+
+const pathnameOf = (request: HttpServerRequest.HttpServerRequest): string => urlOf(request)?.pathname ?? ""
 
 /**
  * A page of the app's (`pages`), else the built-in one. The renderer gets a frozen copy of the
@@ -420,8 +427,9 @@ const isCallback = (login: Login, pathname: string) =>
   pathname.startsWith(`${login.paths.loginBase}/`) && pathname.endsWith("/callback")
 
 /**
- * The login's `HttpApp`: the router's app, a 404 for unknown paths, a 500 for anything unexpected
- * (on a callback a 303 away from it), and the security headers. @internal
+ * The login's `HttpApp`: the router's app, a 404 for unknown paths (and for a request-target that
+ * is no URL), a 500 for anything unexpected (on a callback a 303 away from it), and the security
+ * headers. @internal
  */
 export const httpApp = (
   login: Login,
@@ -429,7 +437,10 @@ export const httpApp = (
 ): HttpApp.Default<never, Scope> =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    return yield* app.pipe(
+    const answer = urlOf(request) === undefined
+      ? problemPage(login, Problems.problems["not-found"], undefined)
+      : app
+    return yield* answer.pipe(
       Effect.catchAllCause((cause) =>
         Effect.gen(function*() {
           const failure = Option.getOrUndefined(Cause.failureOption(cause))

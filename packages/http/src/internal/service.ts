@@ -139,19 +139,30 @@ export interface InternalPaths extends Paths {
 /** How long a hook may take. */
 const hookTimeout = Duration.seconds(30)
 
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+
+/**
+ * A value for a path segment or a query value: percent-encoded (`encodeURIComponent`), a lone
+ * surrogate as U+FFFD (as the URL parser sends one: `encodeURIComponent` throws on it); `undefined`
+ * for a value that is not a string (a JavaScript caller's `paths.login(42)`), never a throw.
+ */
+const encodeText = (value: unknown): string | undefined =>
+  typeof value === "string" ? encodeURIComponent(value.replace(loneSurrogate, "\uFFFD")) : undefined
+
 const makePaths = (config: Config_.Resolved): InternalPaths => {
   const prefix = config.pathPrefix as InternalPaths["prefix"]
   const loginBase = `${prefix}/login` as const
-  const withReturnTo = (path: string, returnTo: string | undefined) =>
-    returnTo === undefined ? path : `${path}?returnTo=${encodeURIComponent(returnTo)}`
   return {
     prefix,
     loginBase,
-    login: (app, returnTo) =>
-      withReturnTo(app === undefined ? loginBase : `${loginBase}/${encodeURIComponent(app)}`, returnTo),
-    callback: (app) => `${loginBase}/${encodeURIComponent(app)}/callback`,
-    problem: (app, reason) =>
-      `${loginBase}/${app === undefined ? "-" : encodeURIComponent(app)}/problem?reason=${encodeURIComponent(reason)}`,
+    login: (app, returnTo) => {
+      const key = encodeText(app)
+      const path = key === undefined ? loginBase : `${loginBase}/${key}`
+      const query = encodeText(returnTo)
+      return query === undefined ? path : `${path}?returnTo=${query}`
+    },
+    callback: (app) => `${loginBase}/${encodeText(app)}/callback`,
+    problem: (app, reason) => `${loginBase}/${encodeText(app) ?? "-"}/problem?reason=${encodeText(reason)}`,
     logout: `${prefix}/logout`,
     logoutEverywhere: `${prefix}/logout/everywhere`,
     api: `${prefix}/api/wechat`,
@@ -554,8 +565,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
 
     const getUser: WeChatLoginShape["getUser"] = (given, options) =>
       Effect.gen(function*() {
-        yield* checkUser(given)
-        const user = yield* liveUser(given)
+        const user = yield* Effect.flatMap(checkUser(given), liveUser)
         const oauth = yield* oauthOf(user)
         if (Option.isNone(oauth)) {
           return yield* new WeChatError.ScopeUnauthorized({ errcode: 48001, errmsg: "api unauthorized" })
@@ -581,15 +591,14 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       getUser,
       getToken: (given) =>
         Effect.gen(function*() {
-          yield* checkUser(given)
-          const user = yield* liveUser(given)
+          const user = yield* Effect.flatMap(checkUser(given), liveUser)
           const oauth = yield* oauthOf(user)
           return Option.isNone(oauth) ? Option.none() : yield* oauth.value.getToken(user.openid)
         }),
       // a session that is over is logged out already; another user's session is not this user's to end
-      logout: (user) =>
+      logout: (given) =>
         Effect.gen(function*() {
-          yield* checkUser(user)
+          const user = yield* checkUser(given)
           const found = yield* userOfSession(user)
           if (Option.isNone(found)) return
           if (!sameUser(found.value, user)) {
@@ -602,8 +611,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         }),
       logoutEverywhere: (given) =>
         Effect.gen(function*() {
-          yield* checkUser(given)
-          const user = yield* liveUser(given)
+          const user = yield* Effect.flatMap(checkUser(given), liveUser)
           return yield* endSessions(user, true)
         }),
       paths
@@ -658,11 +666,33 @@ const sameUser = (a: WeChatUser, b: WeChatUser): boolean =>
 /** A user's fields: an instance, or the same fields (e.g. a user read back from JSON). */
 const isWeChatUser = Schema.is(Schema.Struct(WeChatUser.fields))
 
-/** A JavaScript caller's argument that is not a user: `InvalidArgument`, never a defect. */
-const checkUser = (user: unknown): Effect.Effect<void, WeChatError.InvalidArgument> =>
-  isWeChatUser(user)
-    ? Effect.void
-    : Effect.fail(new WeChatError.InvalidArgument({ argument: "user", description: "must be a WeChatUser" }))
+const userKeys = Object.keys(WeChatUser.fields)
+
+const notAUser = Effect.fail(new WeChatError.InvalidArgument({ argument: "user", description: "must be a WeChatUser" }))
+
+/**
+ * A caller's user value (an instance, or the same fields, e.g. read back from JSON) read once into
+ * a `WeChatUser` of its own: every later check and the session lookup see the values read here. A
+ * JavaScript caller's value that is not a user, or cannot be read (a getter or a Proxy trap that
+ * throws, a revoked Proxy), is an `InvalidArgument`, never a defect.
+ */
+const checkUser = (user: unknown): Effect.Effect<WeChatUser, WeChatError.InvalidArgument> =>
+  Effect.suspend(() => {
+    const fields: Record<string, unknown> = {}
+    try {
+      if (typeof user === "object" && user !== null) {
+        for (const key of userKeys) {
+          const value: unknown = (user as Record<string, unknown>)[key]
+          if (value !== undefined) fields[key] = Array.isArray(value) ? [...value] : value
+        }
+      }
+    } catch {
+      return notAUser
+    }
+    return isWeChatUser(fields)
+      ? Effect.succeed(new WeChatUser(fields, { disableValidation: true }))
+      : notAUser
+  })
 
 const isUserId = (u: unknown): u is string => typeof u === "string" && u.length > 0 && u.length <= maxUserId
 
@@ -683,8 +713,19 @@ const failureTag = (cause: Cause.Cause<unknown>): string => {
     : typeof failure
 }
 
-/** `layerConfig`'s values, read. @internal */
+/**
+ * `layerConfig`'s values, read when the layer is built. `Config.unwrap` walks the caller's object at
+ * once: a value it cannot walk (`null` in a field, a Proxy whose traps throw, a revoked Proxy) is a
+ * `ConfigError`, never a throw out of `layerConfig`. @internal
+ */
 export const unwrapConfig = <A>(options: Config.Config.Wrap<A>): Effect.Effect<A, ConfigError.ConfigError> =>
-  typeof options === "object" && options !== null && !Config.isConfig(options)
-    ? Config.unwrap(options)
-    : Effect.fail(ConfigError.InvalidData([], "expected an object of Config values"))
+  Effect.suspend(() => {
+    const notConfig = ConfigError.InvalidData([], "expected an object of Config values")
+    try {
+      return typeof options === "object" && options !== null && !Array.isArray(options) && !Config.isConfig(options)
+        ? Config.unwrap(options)
+        : Effect.fail(notConfig)
+    } catch {
+      return Effect.fail(notConfig)
+    }
+  })

@@ -85,16 +85,27 @@ const unavailable = () =>
     headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" }
   })
 
+/**
+ * The `memoMap` option, read once. Options a JavaScript caller built so that they cannot be read (a
+ * getter or a Proxy trap that throws, a revoked Proxy) are logged and left out: the layer is built
+ * in a memo map of its own, as without options; `toWebHandler` does not throw.
+ */
+const memoMapOf = (options: unknown): Layer.MemoMap | undefined => {
+  try {
+    return (options as { readonly memoMap?: Layer.MemoMap | undefined } | undefined)?.memoMap
+  } catch {
+    Effect.runSync(Effect.logWarning("wxauth: toWebHandler's options cannot be read; built without them"))
+    return undefined
+  }
+}
+
 /** @internal */
 export const toWebHandler = <E>(
   tag: typeof WeChatLogin,
   layer: Layer.Layer<WeChatLogin | CurrentWeChatUser.CurrentWeChatUser, E, never>,
   options?: { readonly memoMap?: Layer.MemoMap | undefined }
 ): WebHandler => {
-  const runtime = ManagedRuntime.make(
-    Layer.merge(layer, HttpServer.layerContext),
-    options?.memoMap
-  )
+  const runtime = ManagedRuntime.make(Layer.merge(layer, HttpServer.layerContext), memoMapOf(options))
   let ready: Promise<WeChatLoginShape> | undefined
   const service = () => (ready ??= run(Effect.succeed))
   // a failure rejects with the typed error itself (its `_tag` tells what happened), not a wrapper
