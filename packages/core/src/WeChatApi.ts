@@ -74,6 +74,14 @@ export const TokenResponse = Schema.Struct({
 export type TokenResponse = typeof TokenResponse.Type
 
 /**
+ * A session key in WeChat's answers (`jscode2session`, `resetusersessionkey`): WeChat's are base64 of
+ * 16 bytes (24 characters); with a margin, 1 to 256 printable ASCII characters, what a
+ * `SessionKeyStore` keeps. Anything else (60,000 characters, a newline) is a `MalformedResponse`,
+ * not a session whose key the store refuses and every later call fails with.
+ */
+const SessionKey = Schema.Redacted(Schema.String.pipe(Schema.pattern(/^[\x21-\x7e]{1,256}$/)))
+
+/**
  * The answer of `/sns/jscode2session`: the session key is `Redacted`.
  *
  * @since 0.1.0
@@ -81,7 +89,8 @@ export type TokenResponse = typeof TokenResponse.Type
  */
 export const SessionResponse = Schema.Struct({
   openid: WeChatUserId,
-  session_key: Schema.Redacted(Schema.NonEmptyString),
+  /** 1 to 256 printable ASCII characters. */
+  session_key: SessionKey,
   unionid: Schema.optional(WeChatUserId)
 })
 
@@ -152,7 +161,8 @@ const PhoneResponse = Schema.Struct({ phone_info: PhoneInfo })
  */
 export const ResetSessionKeyResponse = Schema.Struct({
   openid: WeChatUserId,
-  session_key: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(256)))
+  /** 1 to 256 printable ASCII characters. */
+  session_key: SessionKey
 })
 
 /**

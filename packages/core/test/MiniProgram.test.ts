@@ -106,6 +106,23 @@ describe("MiniProgram", () => {
         assert.strictEqual(unknown._tag, "InvalidCode")
         assert.strictEqual(yield* calls, 1)
       }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a session key the session-key store cannot keep (over 256 characters, control characters) is MalformedResponse", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const answer = (sessionKey: string) => JSON.stringify({ openid: "o-alice", session_key: sessionKey })
+        for (const key of ["k".repeat(257), "k".repeat(60_000), "key\nwith a newline", "key\u0000", "钥匙"]) {
+          yield* inject({ kind: "raw", endpoint: "jscode2session", body: answer(key) })
+          const error = yield* Effect.flip(miniProgram.code2Session(yield* login()))
+          assert.strictEqual(error._tag, "MalformedResponse", key.slice(0, 20))
+        }
+        // the longest key kept is accepted, and checks against WeChat with the stored key
+        yield* inject({ kind: "raw", endpoint: "jscode2session", body: answer("k".repeat(256)) })
+        const session = yield* miniProgram.code2Session(yield* login())
+        assert.strictEqual(Redacted.value(session.sessionKey), "k".repeat(256))
+        yield* inject({ kind: "raw", endpoint: "checksession", body: "{\"errcode\":0,\"errmsg\":\"ok\"}" })
+        assert.isTrue(yield* miniProgram.checkSessionKey("o-alice"))
+      }).pipe(Effect.provide(TestLayer)))
   })
 
   describe("makeWith", () => {
