@@ -10,7 +10,7 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { WeChatLogin } from "@wxauth/http"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
-import { Browser, login, sandboxControl, startLogin, userAgents } from "@wxauth/test-support"
+import { Browser, consent, login, sandboxControl, startLogin, userAgents } from "@wxauth/test-support"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -308,6 +308,43 @@ describe("red team: sessions, cookies and the Authorization header", () => {
         }
         assert.deepStrictEqual(problems, [])
         assert.strictEqual((yield* stats).jscode2session ?? 0, before, "no garbage went to WeChat")
+      }))
+  })
+})
+
+describe("red team: __Host- cookies over https", () => {
+  layer(testApp(() => ({ publicUrl: "https://login.example.com" })), { excludeTestServices: true })((it) => {
+    // A page on a sibling subdomain can set a Domain cookie whose name is the __Host- name behind a
+    // byte 0xA0 (NO-BREAK SPACE in latin1): for the browser it has no prefix, so Domain is allowed,
+    // and it is sent first on a longer Path (Chromium 156 does both). Node reads the header as
+    // latin1 and `String.prototype.trim` removes U+00A0: a parser that trims names reads it as ours.
+    it.effect("a cookie named \\xa0__Host-wxauth_binding or \\xa0__Host-wxauth_session is not ours", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        // the attacker's own login, stopped before the callback (its code unused)
+        const attacker = new Browser(url, { https: true })
+        const start = yield* attacker.get("/login")
+        const binding = attacker.cookies.get("__Host-wxauth_binding")!
+        const callback = new URL(yield* consent(attacker, start.location!, { user: "bob" }))
+        const victim = new Browser(url, { https: true })
+        victim.cookies.set("\u00a0__Host-wxauth_binding", binding)
+        const answer = yield* victim.get(`${url}${callback.pathname}${callback.search}`)
+        assert.strictEqual(answer.status, 303)
+        assert.strictEqual(new URL(answer.location!).searchParams.get("reason"), "state-browser", answer.location)
+        assert.isUndefined(victim.cookies.get("__Host-wxauth_session"), "the victim is not logged in as bob")
+
+        // bob's session token, tossed under the look-alike name, logs nobody in
+        const bob = new Browser(url, { https: true })
+        const back = new URL(yield* consent(bob, (yield* bob.get("/login")).location!, { user: "bob" }))
+        assert.strictEqual((yield* bob.get(`${url}${back.pathname}${back.search}`)).status, 303)
+        const tossed = new Browser(url, { https: true })
+        tossed.cookies.set("\u00a0__Host-wxauth_session", bob.cookies.get("__Host-wxauth_session")!)
+        assert.strictEqual((yield* tossed.get("/me")).status, 401)
+        assert.strictEqual((yield* tossed.get("/api/wechat/session")).status, 401)
+        // the real name still works, quoted or percent-encoded as before
+        const real = new Browser(url, { https: true })
+        real.cookies.set("__Host-wxauth_session", `"${bob.cookies.get("__Host-wxauth_session")!}"`)
+        assert.strictEqual((yield* real.get("/me")).status, 200)
       }))
   })
 })

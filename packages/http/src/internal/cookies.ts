@@ -12,7 +12,9 @@
  * Both are `HttpOnly`, `SameSite=Lax` and `Path=/`. Over https they are `Secure` and named with
  * the `__Host-` prefix, which a browser only accepts from this very host (no `Domain`), so a
  * sibling subdomain cannot plant ("toss") either of them; over http they have no prefix, and only
- * that name is read.
+ * that name is read. A name is matched exactly (`read`), never trimmed of more than spaces and tabs:
+ * a cookie named `\xa0__Host-wxauth_binding` is no `__Host-` cookie to the browser (a sibling can
+ * set it, with `Domain`), and a parser that trims U+00A0 would read it as ours.
  *
  * @internal
  */
@@ -49,3 +51,33 @@ export const isBinding = (value: string | undefined): value is string =>
 
 /** A nonce for a page's scripts: 16 random bytes, base64. @internal */
 export const newNonce = (): string => Crypto.randomBytes(16).toString("base64")
+
+/** Spaces and tabs around a cookie pair, its name and its value: the only ones a browser adds or drops. */
+const trimSpaces = (text: string): string => text.replace(/^[ \t]+|[ \t]+$/g, "")
+
+/**
+ * The value of the first cookie of a `Cookie` header whose name is exactly `name` (spaces and tabs
+ * around it aside); `undefined` when there is none. `@effect/platform`'s parser trims names with
+ * `String.prototype.trim`, which also removes U+00A0 (a byte 0xA0 read as latin1), so a cookie that
+ * a sibling subdomain set as `\xa0__Host-wxauth_binding` (no prefix for the browser, so `Domain`
+ * was allowed) would be read as `__Host-wxauth_binding`. The value is read as the platform reads it:
+ * without its double quotes, percent-decoded when it decodes.
+ *
+ * @internal
+ */
+export const read = (header: string | undefined, name: string): string | undefined => {
+  if (header === undefined) return undefined
+  for (const pair of header.split(";")) {
+    const at = pair.indexOf("=")
+    if (at === -1 || trimSpaces(pair.slice(0, at)) !== name) continue
+    let value = trimSpaces(pair.slice(at + 1))
+    if (value.length >= 2 && value.startsWith("\"") && value.endsWith("\"")) value = value.slice(1, -1)
+    if (!value.includes("%")) return value
+    try {
+      return decodeURIComponent(value)
+    } catch {
+      return value
+    }
+  }
+  return undefined
+}

@@ -276,7 +276,7 @@ const callback = (login: Login) =>
     }
     const oauth = app.oauth.value
     const site = login.site(request)
-    const cookie = request.cookies[site.names.binding]
+    const cookie = Cookies.read(request.headers["cookie"], site.names.binding)
     const result = yield* Effect.either(oauth.handleCallback(request.url, {
       binding: Cookies.isBinding(cookie) ? cookie : undefined
     }))

@@ -390,7 +390,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       )
 
     const browserSession = (request: HttpServerRequest.HttpServerRequest) => {
-      const token = SessionStore.parseToken(request.cookies[site(request).names.session])
+      const token = SessionStore.parseToken(Cookies.read(request.headers["cookie"], site(request).names.session))
       if (Option.isNone(token)) return Effect.succeed(Option.none<SessionStore.Session>())
       return Effect.map(
         sessions.get(SessionStore.hashToken(token.value)),
@@ -408,7 +408,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         if (Option.isNone(user)) return yield* new Unauthenticated({ reason: "Invalid" })
         return user.value
       }
-      const cookie = request.cookies[site(request).names.session]
+      const cookie = Cookies.read(request.headers["cookie"], site(request).names.session)
       if (cookie === undefined) return yield* new Unauthenticated({ reason: "Missing" })
       const token = SessionStore.parseToken(cookie)
       if (Option.isNone(token)) return yield* new Unauthenticated({ reason: "Invalid" })
