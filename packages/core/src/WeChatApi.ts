@@ -566,6 +566,12 @@ const makeCaller = (settings: CallerSettings) =>
           status,
           description: `WeChat answered HTTP ${status}`
         })
+      const redirectFollowed = () =>
+        new WeChatError.TransportError({
+          endpoint,
+          reason: "HttpStatus",
+          description: "WeChat answered with a redirect, which the HttpClient followed: the answer is another URL's"
+        })
       const counted = <E extends WeChatError.RequestFailure>(error: E): E => {
         errorsTotal.unsafeUpdate(1, errorTagsOf(error._tag))
         return error
@@ -613,8 +619,10 @@ const makeCaller = (settings: CallerSettings) =>
         ).pipe(
           Effect.flatMap((response) => {
             requestsTotal.unsafeUpdate(1, endpointTag)
-            if (response.status < 200 || response.status >= 300) {
-              const failure = Effect.fail(httpStatus(response.status))
+            // a followed redirect's answer is another URL's (fetch follows unless told not to): refused
+            const redirected = !lean && Answer.followedRedirect(response)
+            if (response.status < 200 || response.status >= 300 || redirected) {
+              const failure = Effect.fail(redirected ? redirectFollowed() : httpStatus(response.status))
               // another client's connection goes back to its pool only once the body is read
               return lean
                 ? failure
@@ -663,7 +671,8 @@ export interface MakeOptions {
  * `WeChatHttpClient.EnforcesRequestLimits`) enforces the deadline and the body limit in its
  * dispatcher; any other client gets an `Effect.timeout` around the whole call (the answer's body
  * included), a size-capped reader, and has its own request span turned off (it would record the
- * query).
+ * query); an answer such a client reached by following a redirect (`FetchHttpClient` does, unless
+ * its `RequestInit` says `redirect: "manual"`) is a `TransportError`, never WeChat's answer.
  *
  * @since 0.1.0
  * @category constructors

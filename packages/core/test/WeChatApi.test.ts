@@ -1,4 +1,5 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
@@ -392,6 +393,58 @@ describe("WeChatApi", () => {
             "Timeout"
           ])
         }
+      }).pipe(Effect.scoped))
+  })
+
+  describe("redirects", () => {
+    it.live("an answer fetch reached by following a redirect is refused: another host's answer is never WeChat's", () =>
+      Effect.gen(function*() {
+        const listen = (handler: Http.RequestListener) =>
+          Effect.acquireRelease(
+            Effect.promise(() =>
+              new Promise<Http.Server>((resolve) => {
+                const server = Http.createServer(handler)
+                server.listen(0, "127.0.0.1", () => resolve(server))
+              })
+            ),
+            (server) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+          ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}`))
+        const elsewhere: Array<string> = []
+        const other = yield* listen((req, res) => {
+          elsewhere.push(req.url ?? "")
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end("{\"openid\":\"o-someone-else\",\"session_key\":\"tiihtNczf5v6AKRyjwEUhQ==\"}")
+        })
+        // a "WeChat" (a misconfigured proxy) that sends the request, query and all, to another host
+        const wechat = yield* listen((req, res) => {
+          res.writeHead(302, { location: `${other}${req.url}` })
+          res.end()
+        })
+        const call = Effect.flatMap(WeChatApi.WeChatApi, (api) => Effect.flip(api.code2Session("jscode"))).pipe(
+          Effect.provide(WeChatApi.layer.pipe(Layer.provide(configLayer({ apiBaseUrl: wechat }))))
+        )
+        // fetch follows redirects by default: the answer it reached is refused
+        const followed = yield* Effect.provide(call, FetchHttpClient.layer)
+        assert.strictEqual(followed._tag, "TransportError")
+        assert.strictEqual((followed as WeChatError.TransportError).reason, "HttpStatus")
+        assert.notInclude(JSON.stringify(followed), secret)
+        // as the README says: with redirect "manual" nothing goes to the other host
+        elsewhere.length = 0
+        const manual = yield* Effect.provide(
+          call,
+          FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(FetchHttpClient.RequestInit, { redirect: "manual" })))
+        )
+        assert.deepStrictEqual(
+          [manual._tag, (manual as WeChatError.TransportError).status],
+          ["TransportError", 302]
+        )
+        assert.deepStrictEqual(elsewhere, [])
+        // the other clients do not follow
+        for (const client of [NodeHttpClient.layerUndici, NodeHttpClient.layer, WeChatHttpClient.layer()]) {
+          const error = yield* Effect.provide(call, client)
+          assert.deepStrictEqual([error._tag, (error as WeChatError.TransportError).status], ["TransportError", 302])
+        }
+        assert.deepStrictEqual(elsewhere, [])
       }).pipe(Effect.scoped))
   })
 

@@ -98,4 +98,4 @@ export const scrubErrmsg = (errmsg: unknown, secrets: ReadonlyArray<string>): st
 }
 
 /** @internal */
-export { readCapped } from "./boundedBody.js"
+export { followedRedirect, readCapped } from "./boundedBody.js"

@@ -36,6 +36,19 @@ const bodyOf = (response: HttpClientResponse.HttpClientResponse): Body | undefin
   return body instanceof Readable && !body.readableDidRead && !body.destroyed ? { _tag: "Node", body } : undefined
 }
 
+/**
+ * True when the response is one a `fetch` reached by following a redirect (`FetchHttpClient`
+ * follows them unless its `RequestInit` says `redirect: "manual"`): it is another URL's answer.
+ *
+ * @internal
+ */
+export const followedRedirect = (response: HttpClientResponse.HttpClientResponse): boolean => {
+  const original: unknown = (response as { readonly original?: unknown }).original
+  const holder: object = typeof original === "object" && original !== null ? original : response
+  const source: unknown = (holder as { readonly source?: unknown }).source
+  return typeof Response !== "undefined" && source instanceof Response && source.redirected
+}
+
 const decodeError = (response: HttpClientResponse.HttpClientResponse, cause: unknown) =>
   new HttpClientError.ResponseError({ request: response.request, response, reason: "Decode", cause })
 
