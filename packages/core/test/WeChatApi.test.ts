@@ -244,6 +244,50 @@ describe("WeChatApi", () => {
         assert.include((user as WeChatError.InvalidCode).errmsg, "openid=o1")
       }))
 
+    it.effect("an echoed JSON body loses every value sent, JSON-escaped too (\\\", \\\\, \\/, \\u00e9)", () =>
+      Effect.gen(function*() {
+        const oddSecret = "s3/cr\"et\\é-app-secret"
+        const oddCode = "ph/one\"co\\de-é-123456"
+        const forms = (value: string) => {
+          const json = JSON.stringify(value).slice(1, -1)
+          const ascii = json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+          return [json, json.replace(/\//g, "\\/"), ascii, ascii.replace(/\//g, "\\/")]
+        }
+        const echo = (values: ReadonlyArray<string>) =>
+          JSON.stringify({
+            errcode: 40029,
+            errmsg: `invalid code, hints: [ body: ${values.flatMap(forms).join(" ")} ]`
+          })
+        const withSecret = (body: string) =>
+          WeChatApi.make.pipe(
+            Effect.provide(Layer.merge(
+              scripted(body),
+              WeChatConfig.layer({ appId: "wx0123456789abcdef", appSecret: Redacted.make(oddSecret) })
+            )),
+            Effect.orDie
+          )
+        const calls: ReadonlyArray<[Effect.Effect<unknown, WeChatError.RequestFailure>, ReadonlyArray<string>]> = [
+          [Effect.flatMap(withSecret(echo([oddSecret])), (endpoints) => endpoints.stableToken()), [oddSecret]],
+          [
+            Effect.flatMap(
+              withSecret(echo([accessToken, oddCode])),
+              (endpoints) => endpoints.getUserPhoneNumber(Redacted.make(accessToken), oddCode)
+            ),
+            [accessToken, oddCode]
+          ]
+        ]
+        for (const [call, secrets] of calls) {
+          const error = yield* failureOf(call)
+          assert.strictEqual(error._tag, "InvalidCode")
+          for (const text of [error.message, JSON.stringify(error), String(error)]) {
+            for (const value of secrets) {
+              for (const form of forms(value)) assert.notInclude(text, form, form)
+            }
+          }
+          assert.include((error as WeChatError.InvalidCode).errmsg, "invalid code")
+        }
+      }))
+
     it.effect("control characters are replaced and a long errmsg is cut", () =>
       Effect.gen(function*() {
         const endpoints = yield* api(

@@ -62,11 +62,21 @@ export const describeParseIssue = (issue: ParseResult.ParseIssue): string => {
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /**
+ * `value` as it stands inside a JSON string: `JSON.stringify`'s escapes, and with `/` as `\/` and
+ * non-ASCII as `\uXXXX` (PHP's `json_encode`), for an echoed JSON body.
+ */
+const jsonForms = (value: string): ReadonlyArray<string> => {
+  const json = JSON.stringify(value).slice(1, -1)
+  const ascii = json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+  return [json, ascii, json.replace(/\//g, "\\/"), ascii.replace(/\//g, "\\/")]
+}
+
+/**
  * The forms in which a value sent to WeChat can come back in an echoed message: raw,
- * percent-encoded (upper- and lower-case hex) and form-encoded.
+ * percent-encoded (upper- and lower-case hex), form-encoded, and JSON-escaped (a POST's body).
  */
 const formsOf = (secret: string): ReadonlyArray<string> => {
-  const forms = new Set<string>([secret, wellFormed(secret)])
+  const forms = new Set<string>([secret, wellFormed(secret), ...jsonForms(secret)])
   // as sent in a query (`'` as %27, a lone surrogate as U+FFFD), and as encodeURIComponent writes it;
   // matched case-insensitively: lower-case percent-encodings are covered too
   const sent = encodeQueryValue(secret)
