@@ -385,7 +385,10 @@ export interface WeChatLoginShape {
    * path. Every failure is answered; nothing escapes as an error.
    */
   readonly httpApp: HttpApp.Default<never, Scope>
-  /** Whether a path is one of the login's (then `httpApp` answers it). */
+  /**
+   * Whether a path is one of the login's (then `httpApp` answers it). A value that is not a string
+   * (a `URL` object, `undefined`) is not: pass `url.pathname`.
+   */
   readonly handles: (pathname: string) => boolean
   /** The user of a request: `Unauthenticated` without a live session (see `CurrentWeChatUser`). */
   readonly currentUser: Effect.Effect<

@@ -259,6 +259,16 @@ describe("WeChatLogin: hostile arguments of the service", () => {
       }
     }))
 
+  it.scoped("handles never throws: a value that is not a path (a URL object, undefined, a Proxy) is not the login's", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(WeChatLogin.layer({ apps: { web: app as WeChatLogin.AppOptions } }))
+      const login = yield* Effect.provide(WeChatLogin.WeChatLogin, context)
+      assert.isTrue(login.handles("/login/web"))
+      for (const value of [undefined, null, 42, new URL("http://app.test/login"), throwingProxy(), revokedProxy()]) {
+        assert.isFalse(login.handles(value as any))
+      }
+    }))
+
   it("toWebHandler with options it cannot read (a throwing getter, a Proxy): no throw, served as without them", async () => {
     const hostile = [
       throwingGetter({}, "memoMap"),

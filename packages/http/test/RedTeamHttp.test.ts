@@ -7,6 +7,7 @@
  * Each attack asserts the safe behaviour: no foreign redirect, no session it should not make or end,
  * never a 500 or a rejection with an untyped error, within a bounded time.
  */
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { WeChatLogin } from "@wxauth/http"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
@@ -14,6 +15,7 @@ import { Browser, consent, login, sandboxControl, startLogin, userAgents } from 
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Net from "node:net"
 import { MINI, sandboxApps, testApp, TestServer } from "./helpers.js"
 
@@ -308,6 +310,32 @@ describe("red team: sessions, cookies and the Authorization header", () => {
         }
         assert.deepStrictEqual(problems, [])
         assert.strictEqual((yield* stats).jscode2session ?? 0, before, "no garbage went to WeChat")
+      }))
+  })
+})
+
+describe("red team: the server's request log (HttpMiddleware.logger)", () => {
+  const lines: Array<string> = []
+  const capture = Logger.replace(Logger.defaultLogger, Logger.map(Logger.logfmtLogger, (line) => void lines.push(line)))
+  layer(
+    testApp(() => ({}), undefined, undefined, HttpMiddleware.logger).pipe(Layer.provide(capture)),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("an app serving the login with HttpMiddleware.logger logs no callback URL: no code, no state", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        lines.length = 0
+        const b = browser()
+        const { answer, callbackUrl } = yield* login(b)
+        assert.strictEqual(answer.status, 303)
+        // a failing callback too (a tampered state): the problem is logged, never the URL
+        const tampered = new URL(callbackUrl)
+        tampered.searchParams.set("state", `${tampered.searchParams.get("state")}x`)
+        yield* browser().get(tampered.href)
+        const code = new URL(callbackUrl).searchParams.get("code")!
+        const state = new URL(callbackUrl).searchParams.get("state")!
+        assert.isTrue(lines.some((line) => line.includes("Sent HTTP response")), "the server logs its requests")
+        assert.deepStrictEqual(lines.filter((line) => line.includes(code) || line.includes(state)), [])
       }))
   })
 })

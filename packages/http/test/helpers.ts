@@ -4,6 +4,7 @@
  * HTTP "browser" and the login's steps are `@wxauth/test-support`'s.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -95,12 +96,14 @@ const appRoutes = HttpRouter.Default.use((router) =>
 
 /**
  * The app (login + own routes) on a free port, against a sandbox server on another, with options
- * of the test (`apps` defaults to the three sandbox apps). The layer runs on the caller's clock.
+ * of the test (`apps` defaults to the three sandbox apps), served with `middleware` when given (e.g.
+ * `HttpMiddleware.logger`). The layer runs on the caller's clock.
  */
 export const testApp = (
   options: (sandboxUrl: string) => Partial<WeChatLogin.Options> = () => ({}),
   sandboxOptions?: Sandbox.SandboxOptions,
-  context: (sandboxUrl: string) => Layer.Layer<any, any, never> = () => Layer.empty as any
+  context: (sandboxUrl: string) => Layer.Layer<any, any, never> = () => Layer.empty as any,
+  middleware?: HttpMiddleware.HttpMiddleware
 ) =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
@@ -108,7 +111,10 @@ export const testApp = (
       const loginLayer = WeChatLogin.layer({ apps: sandboxApps(sandbox.url), ...options(sandbox.url) }).pipe(
         Layer.provide(context(sandbox.url))
       )
-      const server = HttpRouter.Default.serve().pipe(
+      const serve = middleware === undefined
+        ? HttpRouter.Default.serve()
+        : HttpRouter.Default.serve(middleware as HttpMiddleware.HttpMiddleware.Applied<any, never, never>)
+      const server = serve.pipe(
         Layer.provide(WeChatLogin.layerRoutes),
         Layer.provide(appRoutes)
       )

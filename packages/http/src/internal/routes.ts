@@ -7,6 +7,7 @@
  * @internal
  */
 import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -395,7 +396,8 @@ export const browserRoutes = (login: Login) => {
   return [
     HttpRouter.makeRoute("GET", base, autoLogin(login)),
     HttpRouter.makeRoute("GET", `${base}/:app`, namedLogin(login)),
-    HttpRouter.makeRoute("GET", `${base}/:app/callback`, callback(login)),
+    // the platform's request logger (`HttpMiddleware.logger`) would log the URL, code and state in it
+    HttpRouter.makeRoute("GET", `${base}/:app/callback`, HttpMiddleware.withLoggerDisabled(callback(login))),
     HttpRouter.makeRoute("GET", `${base}/:app/problem`, problemRoute(login)),
     HttpRouter.makeRoute("POST", login.paths.logout, logout(login, false)),
     HttpRouter.makeRoute("POST", login.paths.logoutEverywhere, logout(login, true))

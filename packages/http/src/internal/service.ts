@@ -632,8 +632,9 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
     return { shape, middleware }
   })
 
-/** Whether a path is one of the login's. @internal */
-export const handles = (paths: InternalPaths, pathname: string): boolean => {
+/** Whether a path is one of the login's; a value that is not a string (a JavaScript caller's URL object) is not. @internal */
+export const handles = (paths: InternalPaths, pathname: unknown): boolean => {
+  if (typeof pathname !== "string") return false
   const under = (base: string) => pathname === base || pathname.startsWith(`${base}/`)
   return under(paths.loginBase) || under(paths.logout) || under(paths.api)
 }
