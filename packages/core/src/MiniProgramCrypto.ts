@@ -93,6 +93,34 @@ const fromBase64 = (text: unknown, max: number): Buffer | undefined => {
   return bytes.toString("base64") === text ? bytes : undefined
 }
 
+/**
+ * The deepest nesting of objects and arrays accepted in decrypted data. WeChat's payloads are 3
+ * levels deep (run data: an object, a list, its entries); a payload nested thousands deep (it fits
+ * in `maxEncryptedDataLength`) would be handed to the caller as it is, and overflow the stack of
+ * their `JSON.stringify` or `structuredClone`.
+ */
+const maxDepth = 32
+
+/** True when the JSON text nests objects and arrays deeper than `limit`; one pass, strings skipped. */
+const nestsDeeper = (text: string, limit: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // a backslash escapes the next character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--
+    }
+  }
+  return false
+}
+
 /** base64 of 16 bytes. */
 const keyLength = 24
 
@@ -145,11 +173,17 @@ export const decryptUserDataSync = (given: DecryptOptions): Either.Either<UserDa
     return fail("BadPadding", "the data does not decrypt with this session key and iv (bad PKCS#7 padding)")
   }
 
+  let text: string
   let json: unknown
   try {
-    json = JSON.parse(strictUtf8.decode(plaintext))
+    text = strictUtf8.decode(plaintext)
+    json = JSON.parse(text)
   } catch {
     return fail("BadJson", "the decrypted data is not JSON (wrong session key, iv or data)")
+  }
+  // parsed first: only valid JSON is scanned, so the scan's view of strings is JSON's
+  if (nestsDeeper(text, maxDepth)) {
+    return fail("BadJson", `the decrypted data is nested deeper than ${maxDepth} levels`)
   }
   if (!isRecord(json)) return fail("BadJson", "the decrypted data is not a JSON object")
 
@@ -173,7 +207,7 @@ export const decryptUserDataSync = (given: DecryptOptions): Either.Either<UserDa
  * Fails with `DecryptError` and reason `BadBase64` (any input is not strict base64), `BadKey` (the
  * session key is not 16 bytes), `BadIv` (the iv is not 16 bytes), `BadPadding` (the data does not
  * decrypt: wrong key or iv, or truncated), `BadJson` (it decrypts to something that is not a JSON
- * object) or `WatermarkMismatch` (no watermark, one whose timestamp is not whole epoch seconds, or
+ * object, or one nested more than 32 levels deep) or `WatermarkMismatch` (no watermark, one whose timestamp is not whole epoch seconds, or
  * one for another app).
  *
  * @example

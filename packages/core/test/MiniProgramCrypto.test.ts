@@ -129,6 +129,37 @@ describe("MiniProgramCrypto.decryptUserData", () => {
       }
     }))
 
+  it.effect("BadJson: a payload nested deeper than WeChat's (the caller's JSON.stringify would overflow its stack)", () =>
+    Effect.gen(function*() {
+      const watermark = JSON.stringify(payload.watermark)
+      const deep = (depth: number) =>
+        `{"watermark":${watermark},"stepInfoList":${"[".repeat(depth)}${"]".repeat(depth)}}`
+      // 20,000 levels fit in WeChat's data size; JSON.stringify of the result throws a RangeError
+      assert.strictEqual(yield* reasonOf({ encryptedData: encrypt(deep(20_000)) }), "BadJson")
+      assert.strictEqual(yield* reasonOf({ encryptedData: encrypt(deep(33)) }), "BadJson")
+      assert.strictEqual(
+        yield* reasonOf({
+          encryptedData: encrypt(`{"watermark":${watermark},"a":${"{\"b\":".repeat(40)}1${"}".repeat(40)}}`)
+        }),
+        "BadJson"
+      )
+      // brackets inside strings are text, not depth (an escaped quote does not end the string)
+      const nickName = `${"[{".repeat(5_000)}\\"[{`
+      const text = yield* decrypt({
+        encryptedData: encrypt(JSON.stringify({ watermark: payload.watermark, nickName }))
+      })
+      assert.strictEqual(text.nickName, nickName)
+      // WeChat's own shapes (run data: a list of objects) are well within the bound
+      const run = yield* decrypt({
+        encryptedData: encrypt(
+          JSON.stringify({ stepInfoList: [{ timestamp: 1, step: 100 }], watermark: payload.watermark })
+        )
+      })
+      assert.deepStrictEqual(run.stepInfoList, [{ timestamp: 1, step: 100 }])
+      const nested = yield* decrypt({ encryptedData: encrypt(deep(30)) })
+      assert.doesNotThrow(() => JSON.stringify(nested))
+    }))
+
   it.effect("WatermarkMismatch: data for another app, or without a valid watermark", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* reasonOf({ appId: "wxfedcba9876543210" }), "WatermarkMismatch")
