@@ -162,7 +162,7 @@ export const makeWith = (
      * quota).
      */
     const isFresh = (token: AppTokenStore.AppAccessToken, at: number) =>
-      token.isFresh(at, Math.min(withinMillis, (token.expiresAt - token.obtainedAt) / 2))
+      token.isFresh(at, Math.max(0, Math.min(withinMillis, (token.expiresAt - token.obtainedAt) / 2)))
     const same = (a: Redacted.Redacted<string>, b: Redacted.Redacted<string>) => Redacted.value(a) === Redacted.value(b)
 
     /** Under the lock: the stored token if it is fresh (another process fetched it), else a fetched one. */
