@@ -20,7 +20,9 @@
  * A request that changes something (any method but `GET`, `HEAD`, `OPTIONS`) and is authenticated
  * by the session cookie must come from this site: its `Origin` (or, without one, its
  * `Sec-Fetch-Site`) is checked, and another site's request fails with `CrossSiteRequest` (403).
- * A bearer token is not sent by browsers on their own, so it needs no such check.
+ * A bearer token is not sent by browsers on their own, so it needs no such check. An
+ * `Authorization` header of another scheme (HTTP Basic auth in front of a staging site, which the
+ * browser sends on every request) is not the login's: the session cookie decides.
  *
  * @since 0.1.0
  */

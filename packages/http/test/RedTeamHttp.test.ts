@@ -248,6 +248,26 @@ describe("red team: sessions, cookies and the Authorization header", () => {
         assert.deepStrictEqual(problems, [])
       }))
 
+    it.effect("a site behind HTTP Basic auth (the browser sends Authorization: Basic on every request): the cookie session works", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const basic = { authorization: `Basic ${Buffer.from("staging:secret").toString("base64")}` }
+        const b = browser()
+        yield* login(b)
+        assert.strictEqual((yield* b.get("/me", basic)).status, 200)
+        assert.strictEqual((yield* b.get("/api/wechat/session", basic)).status, 200)
+        // and a cross-site POST with it is still refused, a same-site one still logs out
+        const refused = yield* b.request("POST", "/api/wechat/logout", {
+          body: "{}",
+          headers: { ...basic, origin: "https://evil.example" }
+        })
+        assert.strictEqual(refused.status, 403)
+        assert.strictEqual((yield* b.get("/me", basic)).status, 200)
+        const out = yield* b.request("POST", "/api/wechat/logout", { body: "{}", headers: basic })
+        assert.strictEqual(out.status, 204)
+        assert.strictEqual((yield* b.get("/me", basic)).status, 401)
+      }))
+
     it.effect("hostile callback queries: a page or a redirect away, never a 500, and nothing sent to WeChat", () =>
       Effect.gen(function*() {
         const { browser, stats } = yield* setup

@@ -263,6 +263,9 @@ const appIdPattern = /^[A-Za-z0-9_-]{1,64}$/
 
 const bearerPattern = /^Bearer[ ]+(\S+)\s*$/i
 
+/** An `Authorization` header of the `Bearer` scheme (valid or not). */
+const bearerScheme = /^\s*Bearer(\s|$)/i
+
 /** The largest userId a hook may give. */
 const maxUserId = 256
 
@@ -401,7 +404,9 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
     const authenticate: Login["authenticate"] = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const authorization = request.headers["authorization"]
-      if (authorization !== undefined) {
+      // a bearer token is the mini program's; another scheme (a staging site's HTTP Basic auth, which
+      // the browser sends on every request) is not the login's, and the session cookie decides
+      if (authorization !== undefined && bearerScheme.test(authorization)) {
         const token = SessionStore.parseToken(bearerPattern.exec(authorization)?.[1])
         if (Option.isNone(token)) return yield* new Unauthenticated({ reason: "Invalid" })
         const user = yield* lookup(token.value, "miniProgram")
