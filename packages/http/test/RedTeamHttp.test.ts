@@ -9,15 +9,17 @@
  */
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import { assert, describe, it, layer } from "@effect/vitest"
+import { StateToken, WeChatConfig } from "@wxauth/core"
 import { WeChatLogin } from "@wxauth/http"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
 import { Browser, consent, login, sandboxControl, startLogin, userAgents } from "@wxauth/test-support"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Net from "node:net"
-import { MINI, sandboxApps, testApp, TestServer } from "./helpers.js"
+import { MINI, OA, sandboxApps, testApp, TestServer } from "./helpers.js"
 
 const setup = Effect.gen(function*() {
   const { sandboxUrl, url } = yield* TestServer
@@ -332,6 +334,38 @@ describe("red team: sessions, cookies and the Authorization header", () => {
         assert.strictEqual((yield* stats).jscode2session ?? 0, before, "no garbage went to WeChat")
       }))
   })
+})
+
+describe("red team: a state the app signed elsewhere", () => {
+  const stateSecret = "a-state-secret-of-the-app-32-chars"
+  layer(testApp((url) => ({ apps: sandboxApps(url, { official: { stateSecret } }) })), { excludeTestServices: true })(
+    (it) => {
+      // core's authorizeUrl / StateToken take any path on this site as returnTo, "/订单" too; a Location
+      // header holds latin1 only, and Node refused the answer (a 500 that left the code in the address bar)
+      it.effect("a returnTo outside ASCII (as core's authorizeUrl signs it) lands percent-encoded, not a 500", () =>
+        Effect.gen(function*() {
+          const { browser } = yield* setup
+          const config = Either.getOrThrow(
+            WeChatConfig.makeEither({ appId: OA.appId, appSecret: OA.secret, stateSecret })
+          )
+          for (const bound of [true, false]) {
+            const b = browser()
+            const authorize = new URL(yield* startLogin(b))
+            const binding = bound ? b.cookies.get("wxauth_binding") : undefined
+            const state = Either.getOrThrow(
+              StateToken.makeSync(config, Date.now(), { returnTo: "/订单?页=2#项", ...(binding ? { binding } : {}) })
+            )
+            authorize.searchParams.set("state", state)
+            const answer = yield* b.get(yield* consent(b, authorize.href))
+            assert.strictEqual(answer.status, 303, answer.text.slice(0, 200))
+            const landing = new URL(answer.location!)
+            assert.strictEqual(landing.origin, new URL(b.base).origin)
+            assert.strictEqual(decodeURIComponent(landing.pathname + landing.search + landing.hash), "/订单?页=2#项")
+            assert.strictEqual((yield* b.get("/me")).status, 200)
+          }
+        }))
+    }
+  )
 })
 
 describe("red team: the server's request log (HttpMiddleware.logger)", () => {

@@ -293,7 +293,10 @@ const callback = (login: Login) =>
       yield* logFailure("wxauth: a WeChat login failed", error, problem)
       return leaveFor(login, problem, app)
     }
-    const { returnTo, token } = result.right
+    const { token } = result.right
+    // A state this app signed elsewhere (core's own authorizeUrl, StateToken.make) may carry any path
+    // on this site, "/订单" too; a Location header holds latin1 only: the path as a browser requests it.
+    const returnTo = StateToken.normalizeReturnTo(result.right.returnTo, { bound: false })
     if (token.isSnapshotUser) return leaveFor(login, Problems.problems.snapshot, app)
     const identity = login.identityOf(app, { openid: token.openid, unionid: token.unionid, scopes: token.scope })
     const previous = yield* Effect.orElseSucceed(login.browserSession(request), () => Option.none())
