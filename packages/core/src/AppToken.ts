@@ -19,6 +19,7 @@ import * as Redacted from "effect/Redacted"
 import type { Scope } from "effect/Scope"
 import * as AppTokenStore from "./AppTokenStore.js"
 import * as Arguments from "./internal/arguments.js"
+import * as Freshness from "./internal/freshness.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import * as RefreshLock from "./RefreshLock.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -155,14 +156,9 @@ export const makeWith = (
       })
 
     const now = Effect.clockWith((clock) => clock.currentTimeMillis)
-    /**
-     * Fresh at `at` with the refresh window, cut to half the token's life: a token WeChat gives for
-     * less than the window (a broken or hostile answer: `expires_in` 60) is reused for half its life
-     * instead of being fetched again on every call (a classic token per call would use up the daily
-     * quota).
-     */
+    /** Fresh at `at` with the refresh window (cut to half a short-lived token's life). */
     const isFresh = (token: AppTokenStore.AppAccessToken, at: number) =>
-      token.isFresh(at, Math.max(0, Math.min(withinMillis, (token.expiresAt - token.obtainedAt) / 2)))
+      Freshness.isFreshWithin(token, at, withinMillis)
     const same = (a: Redacted.Redacted<string>, b: Redacted.Redacted<string>) => Redacted.value(a) === Redacted.value(b)
 
     /** Under the lock: the stored token if it is fresh (another process fetched it), else a fetched one. */

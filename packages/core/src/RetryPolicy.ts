@@ -41,7 +41,12 @@ export interface RetryPolicy extends ExchangeRetry {
   readonly retrySchedule: Schedule.Schedule<unknown, WeChatError.RequestFailure>
   /** Failures of userinfo / auth after which getUser refreshes the token and calls once more. Default `WeChatError.isRefreshable`. */
   readonly refreshOn: (error: WeChatError.RequestFailure) => boolean
-  /** Refresh before calling WeChat when the stored access token expires within this. Default 60 seconds. */
+  /**
+   * Refresh before calling WeChat when the stored access token expires within this. Default 60
+   * seconds. Cut to half the token's life for a token that lives less than twice this (a skew set
+   * longer than WeChat's 2-hour tokens, or an answer's short `expires_in`): such a token is
+   * refreshed once half its life is over, not on every call.
+   */
   readonly refreshSkew: Duration.Duration
   /** How long a repeated callback with an exchanged code gets the same token. Default (and at most) 60 seconds. */
   readonly codeMemoTtl: Duration.Duration

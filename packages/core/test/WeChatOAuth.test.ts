@@ -378,6 +378,28 @@ describe("WeChatOAuth", () => {
         assert.strictEqual(fresh.refreshExpiresAt, token.refreshExpiresAt)
       }).pipe(Effect.provide(TestLayer)))
 
+    it.effect("a refresh skew longer than the token's life refreshes at half its life, not on every call", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { token } = yield* login()
+        // WeChat's tokens live 2 hours: a 3-hour skew (or a broken answer's `expires_in: 30`) made
+        // every getUser a refresh_token request
+        for (let i = 0; i < 5; i++) yield* oauth.getUser(token.openid)
+        assert.deepStrictEqual([(yield* stats).refresh_token, (yield* stats).userinfo], [0, 5])
+        yield* TestClock.adjust("61 minutes")
+        for (let i = 0; i < 5; i++) yield* oauth.getUser(token.openid)
+        assert.deepStrictEqual([(yield* stats).refresh_token, (yield* stats).userinfo], [1, 10])
+      }).pipe(
+        Effect.provide(
+          WeChatOAuth.layerWith({ policy: { refreshSkew: "3 hours" } }).pipe(
+            Layer.provideMerge(TokenStore.layerMemory),
+            Layer.provide(configLayer),
+            Layer.provide(Sandbox.layerHttpClient),
+            Layer.provideMerge(Sandbox.layer())
+          )
+        )
+      ))
+
     for (const errcode of [42001, 40001, 40014]) {
       it.effect(`a server-side ${errcode} from userinfo is refreshed and retried exactly once`, () =>
         Effect.gen(function*() {

@@ -15,6 +15,7 @@ import type * as TokenStore from "../../TokenStore.js"
 import type * as UserInfo from "../../UserInfo.js"
 import * as WeChatError from "../../WeChatError.js"
 import type { RefreshError } from "../../WeChatOAuth.js"
+import * as Freshness from "../freshness.js"
 import type { Endpoints } from "./endpoints.js"
 
 /** @internal */
@@ -52,7 +53,8 @@ export const make = ({ api, appId, policy, refreshAfter, store, tokenNotFound }:
       if (Option.isNone(stored)) return Effect.fail(tokenNotFound(openid))
       const token = stored.value
       const now = clock.unsafeCurrentTimeMillis()
-      if (token.isFresh(now, skewMillis)) return userInfoRecovering(token, lang)
+      // the skew is cut to half the token's life: a short-lived token is not refreshed on every call
+      if (Freshness.isFreshWithin(token, now, skewMillis)) return userInfoRecovering(token, lang)
       const refreshed = refreshAfter(openid, token.obtainedAt)
       // within the skew the stored token still works: a busy WeChat does not fail the call
       const usable = token.isFresh(now)
