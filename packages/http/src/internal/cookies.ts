@@ -52,8 +52,21 @@ export const isBinding = (value: string | undefined): value is string =>
 /** A nonce for a page's scripts: 16 random bytes, base64. @internal */
 export const newNonce = (): string => Crypto.randomBytes(16).toString("base64")
 
-/** Spaces and tabs around a cookie pair, its name and its value: the only ones a browser adds or drops. */
-const trimSpaces = (text: string): string => text.replace(/^[ \t]+|[ \t]+$/g, "")
+/**
+ * Spaces and tabs around a cookie pair, its name and its value: the only ones a browser adds or
+ * drops. A scan from each end, linear in the text (a regular expression anchored at the end,
+ * `/[ \t]+$/`, backtracks over every run of spaces inside the text: 16,000 of them in one cookie, as
+ * Node's header limit allows, took 120 ms of CPU per read).
+ */
+const trimSpaces = (text: string): string => {
+  let start = 0
+  let end = text.length
+  while (start < end && isSpace(text.charCodeAt(start))) start++
+  while (end > start && isSpace(text.charCodeAt(end - 1))) end--
+  return text.slice(start, end)
+}
+
+const isSpace = (code: number): boolean => code === 32 || code === 9
 
 /**
  * The value of the first cookie of a `Cookie` header whose name is exactly `name` (spaces and tabs
