@@ -10,11 +10,12 @@ import { AppTokenStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
+import * as ReadOptions from "./internal/options.js"
 import * as Scripts from "./internal/scripts.js"
 import { spanWhenTraced } from "./internal/span.js"
 
@@ -62,17 +63,24 @@ export const appTokenKey = (appId: string, keyPrefix: string = Client.defaultKey
 
 /**
  * Builds the store over a client the caller owns (it is never closed here). Defines the `set`
- * script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any.
+ * script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A `redis`
+ * that is not an ioredis client, a `keyPrefix` that is not a string of at most 256 characters, or a
+ * `commandTimeout` that is not a positive finite duration, is an `InvalidArgument`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<AppTokenStore.AppTokenStoreShape> =>
+export const make = (
+  redis: RedisClient,
+  options?: MakeOptions
+): Effect.Effect<AppTokenStore.AppTokenStoreShape, WeChatError.InvalidArgument> =>
   Effect.gen(function*() {
+    const client = yield* Client.checkClient(redis)
+    const read = yield* ReadOptions.read(options)
     const codec = yield* AppTokenStore.makeCodec
-    const prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
-    const timeout = Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout)
-    const setNewer = Scripts.defineSetNewer(redis)
+    const prefix = read.keyPrefix ?? Client.defaultKeyPrefix
+    const timeout = read.commandTimeout ?? Client.defaultCommandTimeout
+    const setNewer = Scripts.defineSetNewer(client)
 
     const span = (name: string, appId: unknown) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       spanWhenTraced(self, `RedisAppTokenStore.${name}`, appId)
@@ -80,7 +88,7 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<A
     return AppTokenStore.AppTokenStore.of({
       get: (appId) =>
         Scripts.checkId("get", "appId", appId, 64).pipe(
-          Effect.zipRight(Client.run("get", timeout, () => redis.hmget(appTokenKey(appId, prefix), "o", "v"))),
+          Effect.zipRight(Client.run("get", timeout, () => client.hmget(appTokenKey(appId, prefix), "o", "v"))),
           Effect.flatMap(([obtainedAt, value]) => {
             if (value === null || value === undefined) {
               return obtainedAt === null || obtainedAt === undefined
@@ -129,11 +137,13 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<A
 export const layerFromClient = (
   redis: RedisClient,
   options?: MakeOptions
-): Layer.Layer<AppTokenStore.AppTokenStore> => Layer.effect(AppTokenStore.AppTokenStore, make(redis, options))
+): Layer.Layer<AppTokenStore.AppTokenStore, WeChatError.InvalidArgument> =>
+  Layer.effect(AppTokenStore.AppTokenStore, make(redis, options))
 
 /**
  * Opens a connection for the layer's scope (`QUIT` on release) and builds the store. Building fails
- * with a `TokenStoreError` when Redis cannot be reached or refuses the connection within the timeouts.
+ * with a `TokenStoreError` when Redis cannot be reached or refuses the connection within the timeouts,
+ * and with an `InvalidArgument` for an option of the wrong kind.
  *
  * @example
  * ```ts
@@ -147,10 +157,10 @@ export const layerFromClient = (
  */
 export const layer = (
   options?: Options
-): Layer.Layer<AppTokenStore.AppTokenStore, WeChatError.TokenStoreError> =>
+): Layer.Layer<AppTokenStore.AppTokenStore, WeChatError.TokenStoreError | WeChatError.InvalidArgument> =>
   Layer.scoped(
     AppTokenStore.AppTokenStore,
-    Effect.flatMap(Client.acquire(options ?? {}), (redis) => make(redis, options))
+    Effect.flatMap(Client.acquire(options), (redis) => make(redis, options))
   )
 
 /**
@@ -161,5 +171,7 @@ export const layer = (
  */
 export const layerConfig = (
   config: Config.Config.Wrap<Options>
-): Layer.Layer<AppTokenStore.AppTokenStore, WeChatError.TokenStoreError | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+): Layer.Layer<
+  AppTokenStore.AppTokenStore,
+  WeChatError.TokenStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -21,6 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Crypto from "node:crypto"
 import * as Client from "./internal/client.js"
+import * as ReadOptions from "./internal/options.js"
 import { spanWhenTraced } from "./internal/span.js"
 import { bypassNearCache } from "./internal/tokenCache.js"
 
@@ -117,6 +118,15 @@ interface WithScripts {
 /** Someone else holds the lock: try again later. */
 class Busy extends Data.TaggedError("Busy") {}
 
+/** A key that is not a string (a JavaScript caller's) names no lock: it cannot be taken. */
+const notAKey = Effect.fail(
+  new WeChatError.RefreshLockTimeout({
+    key: "",
+    waitedMillis: 0,
+    cause: new TypeError("the lock key must be a string")
+  })
+)
+
 /**
  * Waiting happens on the live clock: the lock's TTL runs in Redis, in real time, so a `TestClock`
  * in context must not stall (or rush) a waiter.
@@ -142,18 +152,25 @@ const logKey = (key: string): Record<string, string> => {
  * no other error, and a down Redis must fail fast. A failed renewal is logged and tried again at the
  * next beat; a failed release is logged and left to the lock's TTL.
  *
+ * A `redis` that is not an ioredis client, a `keyPrefix` that is not a string of at most 256
+ * characters, a `lockTtl`, `waitTimeout` or `commandTimeout` that is not a positive finite duration,
+ * or a `poll` that is not a `Schedule`, is an `InvalidArgument`.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<RefreshLock.RefreshLockShape> =>
-  Effect.sync(() => {
-    const prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
-    const ttlMillis = Math.max(1, Math.ceil(Client.millis(options?.lockTtl, "20 seconds")))
-    const waitTimeout = Duration.decode(options?.waitTimeout ?? "25 seconds")
+export const make = (
+  redis: RedisClient,
+  options?: MakeOptions
+): Effect.Effect<RefreshLock.RefreshLockShape, WeChatError.InvalidArgument> =>
+  Effect.map(Effect.all([Client.checkClient(redis), ReadOptions.read(options)]), ([redis, read]) => {
+    const prefix = read.keyPrefix ?? Client.defaultKeyPrefix
+    const ttlMillis = Math.max(1, Math.ceil(Client.millis(read.lockTtl, "20 seconds")))
+    const waitTimeout = read.waitTimeout ?? Duration.seconds(25)
     const waitMillis = Duration.toMillis(waitTimeout)
-    const poll = options?.poll ?? defaultPoll
+    const poll = read.poll ?? defaultPoll
     const renewEvery = Duration.millis(Math.max(1, Math.floor(ttlMillis / 3)))
-    const timeout = Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout)
+    const timeout = read.commandTimeout ?? Client.defaultCommandTimeout
     redis.defineCommand(releaseCommand, { numberOfKeys: 1, lua: releaseLua })
     redis.defineCommand(renewCommand, { numberOfKeys: 1, lua: renewLua })
     const scripted = redis as RedisClient & WithScripts
@@ -233,7 +250,7 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<R
 
     return RefreshLock.RefreshLock.of({
       withLock: (key, effect) =>
-        Effect.uninterruptibleMask((restore) => {
+        typeof key !== "string" ? notAKey : Effect.uninterruptibleMask((restore) => {
           const redisKey = lockKey(key, prefix)
           const owner = Crypto.randomBytes(16).toString("hex")
           return restore(take(key, redisKey, owner)).pipe(
@@ -263,20 +280,26 @@ export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<R
  * @since 0.1.0
  * @category layers
  */
-export const layerFromClient = (redis: RedisClient, options?: MakeOptions): Layer.Layer<RefreshLock.RefreshLock> =>
+export const layerFromClient = (
+  redis: RedisClient,
+  options?: MakeOptions
+): Layer.Layer<RefreshLock.RefreshLock, WeChatError.InvalidArgument> =>
   Layer.effect(RefreshLock.RefreshLock, make(redis, options))
 
 /**
  * Opens a connection for the layer's scope (`QUIT` on release) and builds the lock. Building fails
- * with a `TokenStoreError` when Redis cannot be reached within the timeouts.
+ * with a `TokenStoreError` when Redis cannot be reached within the timeouts, and with an
+ * `InvalidArgument` for an option of the wrong kind.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<RefreshLock.RefreshLock, WeChatError.TokenStoreError> =>
+export const layer = (
+  options?: Options
+): Layer.Layer<RefreshLock.RefreshLock, WeChatError.TokenStoreError | WeChatError.InvalidArgument> =>
   Layer.scoped(
     RefreshLock.RefreshLock,
-    Effect.flatMap(Client.acquire(options ?? {}), (redis) => make(redis, options))
+    Effect.flatMap(Client.acquire(options), (redis) => make(redis, options))
   )
 
 /**
@@ -287,5 +310,7 @@ export const layer = (options?: Options): Layer.Layer<RefreshLock.RefreshLock, W
  */
 export const layerConfig = (
   config: Config.Config.Wrap<Options>
-): Layer.Layer<RefreshLock.RefreshLock, WeChatError.TokenStoreError | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+): Layer.Layer<
+  RefreshLock.RefreshLock,
+  WeChatError.TokenStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -15,6 +15,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
+import * as Keys from "./internal/keys.js"
+import * as ReadOptions from "./internal/options.js"
 import * as Scripts from "./internal/scripts.js"
 import { spanWhenTraced } from "./internal/span.js"
 
@@ -54,19 +56,21 @@ export interface Options extends Client.ConnectionOptions {
 
 /**
  * The key of a user's session key: `<prefix>{<appId>:<openid>}:session-key`, the same hash tag (and
- * Cluster slot) as the user's token. Both ids are URI-encoded (WeChat's ids are left as they are),
- * so `(a:b, c)` and `(a, b:c)` are two keys, and no id can break the braces.
+ * Cluster slot) as the user's token. Both ids are URI-encoded (WeChat's ids are left as they are;
+ * a lone surrogate is written `%uXXXX`), so `(a:b, c)` and `(a, b:c)` are two keys, and no id can
+ * break the braces.
  *
  * @since 0.1.0
  * @category keys
  */
 export const sessionKeyKey = (appId: string, openid: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
-  `${keyPrefix}{${encodeURIComponent(appId)}:${encodeURIComponent(openid)}}:session-key`
+  `${keyPrefix}{${Keys.encodeId(appId)}:${Keys.encodeId(openid)}}:session-key`
 
 /**
  * Builds the store over a client the caller owns (it is never closed here). Defines its `set`
- * script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A `ttl`
- * that is not a positive finite duration is an `InvalidArgument`.
+ * script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A `ttl` or
+ * `commandTimeout` that is not a positive finite duration, a `keyPrefix` that is not a string of at
+ * most 256 characters, or a `redis` that is not an ioredis client, is an `InvalidArgument`.
  *
  * @since 0.1.0
  * @category constructors
@@ -76,18 +80,13 @@ export const make = (
   options?: MakeOptions
 ): Effect.Effect<SessionKeyStore.SessionKeyStoreShape, WeChatError.InvalidArgument> =>
   Effect.gen(function*() {
-    const ttl = Duration.decodeUnknown(options?.ttl ?? SessionKeyStore.defaultTtl)
-    if (Option.isNone(ttl) || !Duration.isFinite(ttl.value) || Duration.toMillis(ttl.value) < 1) {
-      return yield* new WeChatError.InvalidArgument({
-        argument: "ttl",
-        description: "must be a positive finite duration"
-      })
-    }
-    const ttlMillis = Math.ceil(Duration.toMillis(ttl.value))
+    const client = yield* Client.checkClient(redis)
+    const read = yield* ReadOptions.read(options)
+    const ttlMillis = Math.ceil(Duration.toMillis(read.ttl ?? Duration.decode(SessionKeyStore.defaultTtl)))
     const codec = yield* SessionKeyStore.makeCodec
-    const prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
-    const timeout = Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout)
-    const setExpiring = Scripts.defineSetExpiring(redis)
+    const prefix = read.keyPrefix ?? Client.defaultKeyPrefix
+    const timeout = read.commandTimeout ?? Client.defaultCommandTimeout
+    const setExpiring = Scripts.defineSetExpiring(client)
 
     const span = (name: string, appId: unknown) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       spanWhenTraced(self, `RedisSessionKeyStore.${name}`, appId)
@@ -105,7 +104,7 @@ export const make = (
       get: (appId, openid) =>
         checkIds("get", appId, openid).pipe(
           Effect.zipRight(
-            Client.run("get", timeout, () => redis.hmget(sessionKeyKey(appId, openid, prefix), "e", "v"))
+            Client.run("get", timeout, () => client.hmget(sessionKeyKey(appId, openid, prefix), "e", "v"))
           ),
           Effect.flatMap(([expiresAt, value]) => {
             if (value === null || value === undefined) {
@@ -124,7 +123,10 @@ export const make = (
         ),
       set: (appId, openid, sessionKey) =>
         checkIds("set", appId, openid).pipe(
-          Effect.zipRight(Effect.zip(codec.encode(appId, openid, sessionKey), Clock.currentTimeMillis)),
+          // suspended: the codec reads the key at once, and a caller's value may throw when read
+          Effect.zipRight(
+            Effect.zip(Effect.suspend(() => codec.encode(appId, openid, sessionKey)), Clock.currentTimeMillis)
+          ),
           Effect.flatMap(([value, now]) =>
             Client.run(
               "set",
@@ -137,7 +139,7 @@ export const make = (
         ),
       remove: (appId, openid) =>
         checkIds("remove", appId, openid).pipe(
-          Effect.zipRight(Client.run("remove", timeout, () => redis.del(sessionKeyKey(appId, openid, prefix)))),
+          Effect.zipRight(Client.run("remove", timeout, () => client.del(sessionKeyKey(appId, openid, prefix)))),
           Effect.asVoid,
           span("remove", appId)
         )
@@ -176,7 +178,7 @@ export const layer = (
 ): Layer.Layer<SessionKeyStore.SessionKeyStore, WeChatError.TokenStoreError | WeChatError.InvalidArgument> =>
   Layer.scoped(
     SessionKeyStore.SessionKeyStore,
-    Effect.flatMap(Client.acquire(options ?? {}), (redis) => make(redis, options))
+    Effect.flatMap(Client.acquire(options), (redis) => make(redis, options))
   )
 
 /**

@@ -22,6 +22,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
+import * as Keys from "./internal/keys.js"
 import * as Sessions from "./internal/sessions.js"
 import { withSpanWhenTraced } from "./internal/span.js"
 
@@ -90,28 +91,7 @@ export const sessionKey = (idHash: string, keyPrefix: string = Client.defaultKey
  * @category keys
  */
 export const userIndexKey = (appId: string, openid: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
-  `${keyPrefix}{${encodeId(appId)}:${encodeId(openid)}}:sessions`
-
-/**
- * `encodeURIComponent`, which throws on a lone surrogate (a string that is not well-formed UTF-16):
- * each one is written `%uXXXX` instead, which `encodeURIComponent` never writes (it writes `%` as
- * `%25`), so two ids never share a key.
- */
-const encodeId = (id: string): string => {
-  try {
-    return encodeURIComponent(id)
-  } catch {
-    let out = ""
-    // iterating a string yields code points; a lone surrogate comes alone
-    for (const c of String(id)) {
-      const code = c.charCodeAt(0)
-      out += c.length === 1 && code >= 0xd800 && code <= 0xdfff
-        ? `%u${code.toString(16).toUpperCase()}`
-        : encodeURIComponent(c)
-    }
-    return out
-  }
-}
+  `${keyPrefix}{${Keys.encodeId(appId)}:${Keys.encodeId(openid)}}:sessions`
 
 /** How many sessions `revokeUser`, or a create past the user's bound, deletes at once. */
 const revokeConcurrency = 16
@@ -134,11 +114,13 @@ const asSessionError = (error: WeChatError.TokenStoreError): WeChatError.Session
   })
 
 const resolveOptions = (
+  redis: unknown,
   options: MakeOptions | undefined
 ): Effect.Effect<
   { readonly prefix: string; readonly timeout: Duration.Duration; readonly maxSessionsPerUser: number },
   WeChatError.InvalidArgument
 > => {
+  if (!Client.isClient(redis)) return Effect.fail(Client.notAClient)
   let prefix: unknown
   let commandTimeout: unknown
   let maxSessionsPerUser: unknown
@@ -192,7 +174,7 @@ export const make = (
   redis: RedisClient,
   options?: MakeOptions
 ): Effect.Effect<SessionStore.SessionStoreShape, WeChatError.InvalidArgument> =>
-  Effect.map(resolveOptions(options), ({ maxSessionsPerUser, prefix, timeout }) => {
+  Effect.map(resolveOptions(redis, options), ({ maxSessionsPerUser, prefix, timeout }) => {
     const scripts = Sessions.define(redis)
     const bound = String(maxSessionsPerUser)
     const run = <A>(operation: string, f: () => Promise<A>) =>
@@ -364,7 +346,7 @@ export const layer = (
   Layer.scoped(
     SessionStore.SessionStore,
     Effect.flatMap(
-      Effect.mapError(Client.acquire(options ?? {}), asSessionError),
+      Effect.catchTag(Client.acquire(options), "TokenStoreError", (error) => Effect.fail(asSessionError(error))),
       (redis) => make(redis, options)
     )
   )

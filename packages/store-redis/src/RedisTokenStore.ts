@@ -20,6 +20,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Client from "./internal/client.js"
 import { InvalidationFeed } from "./internal/invalidations.js"
+import * as ReadOptions from "./internal/options.js"
 import { bypassNearCache as bypassRef, TokenCache } from "./internal/tokenCache.js"
 import * as Store from "./internal/tokenStore.js"
 
@@ -120,13 +121,13 @@ export const codeKey = (appId: string, codeHash: string, keyPrefix: string = Cli
 /** The heartbeat runs on real time even under `TestClock`: the connections it checks are real. */
 const liveClock = Clock.make()
 
-const build = (redis: RedisClient, options: MakeOptions | undefined, cache: TokenCache) =>
+const build = (redis: RedisClient, options: ReadOptions.Read, cache: TokenCache) =>
   Effect.map(TokenStore.makeCodec, (codec) => {
-    const prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
+    const prefix = options.keyPrefix ?? Client.defaultKeyPrefix
     return Store.make(redis, {
       codec,
       cache,
-      timeout: Duration.decode(options?.commandTimeout ?? Client.defaultCommandTimeout),
+      timeout: options.commandTimeout ?? Client.defaultCommandTimeout,
       tokenKey: (appId, openid) => tokenKey(appId, openid, prefix),
       codeKey: (appId, codeHash) => codeKey(appId, codeHash, prefix)
     })
@@ -136,24 +137,32 @@ const build = (redis: RedisClient, options: MakeOptions | undefined, cache: Toke
  * Builds the store over a client the caller owns (it is never closed here), without a near cache
  * (its connections need a scope: see `makeScoped`). Decoded tokens are kept (up to 1,000): a `get`
  * whose stored value is exactly the one read before skips the decrypt and the decode. Defines the
- * `set` script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any.
+ * `set` script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A
+ * `redis` that is not an ioredis client, a `keyPrefix` that is not a string of at most 256
+ * characters, or a `commandTimeout` that is not a positive finite duration, is an `InvalidArgument`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (redis: RedisClient, options?: MakeOptions): Effect.Effect<TokenStore.TokenStoreShape> =>
-  build(redis, options, new TokenCache(decodedEntries))
-
-/** What the store and its near cache use of a client (duck-typed: the client may come from another copy of ioredis). */
-const isClient = (redis: unknown): redis is RedisClient =>
-  typeof redis === "object" && redis !== null && typeof (redis as RedisClient).defineCommand === "function" &&
-  typeof (redis as RedisClient).duplicate === "function" && typeof (redis as RedisClient).options === "object"
+export const make = (
+  redis: RedisClient,
+  options?: MakeOptions
+): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.InvalidArgument> =>
+  Effect.all([Client.checkClient(redis), ReadOptions.read(options)]).pipe(
+    Effect.flatMap(([client, read]) => build(client, read, new TokenCache(decodedEntries)))
+  )
 
 const nearCacheSize = (option: unknown): Effect.Effect<number | undefined, WeChatError.InvalidArgument> => {
   if (option === undefined || option === true) return Effect.succeed(defaultNearCacheEntries)
   if (option === false) return Effect.succeed(undefined)
-  if (typeof option === "object" && option !== null && !Array.isArray(option)) {
-    const maxEntries = (option as NearCacheOptions).maxEntries
+  let maxEntries: unknown
+  try {
+    if (typeof option !== "object" || option === null || Array.isArray(option)) maxEntries = null
+    else maxEntries = (option as NearCacheOptions).maxEntries
+  } catch {
+    maxEntries = null
+  }
+  if (maxEntries !== null) {
     if (maxEntries === undefined) return Effect.succeed(defaultNearCacheEntries)
     if (typeof maxEntries === "number" && Number.isInteger(maxEntries) && maxEntries >= 1) {
       return Effect.succeed(Math.min(maxEntries, maxNearCacheEntries))
@@ -192,21 +201,17 @@ export const makeScoped = (
   options?: ScopedOptions
 ): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.InvalidArgument, Scope.Scope> =>
   Effect.gen(function*() {
-    if (!isClient(redis)) {
-      return yield* new WeChatError.InvalidArgument({
-        argument: "redis",
-        description: "must be an ioredis Redis or Cluster client"
-      })
-    }
-    const size = yield* nearCacheSize(options?.nearCache)
-    if (size === undefined) return yield* make(redis, options)
+    const read = yield* ReadOptions.read(options)
+    const size = yield* nearCacheSize(read.fields.nearCache)
+    const client = yield* Client.checkClient(redis, size !== undefined)
+    if (size === undefined) return yield* build(client, read, new TokenCache(decodedEntries))
     const cache = new TokenCache(size)
     const runtime = yield* Effect.runtime<never>()
     const feed = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        new InvalidationFeed(redis, cache, {
-          keyPrefix: options?.keyPrefix ?? Client.defaultKeyPrefix,
-          commandMillis: Client.millis(options?.commandTimeout, Client.defaultCommandTimeout),
+        new InvalidationFeed(client, cache, {
+          keyPrefix: read.keyPrefix ?? Client.defaultKeyPrefix,
+          commandMillis: Client.millis(read.commandTimeout, Client.defaultCommandTimeout),
           onUnsupported: (reason) =>
             Runtime.runFork(runtime)(
               Effect.logWarning("wxauth: Redis refused client tracking; the token store's near cache is off").pipe(
@@ -223,7 +228,7 @@ export const makeScoped = (
       Effect.interruptible,
       Effect.forkScoped
     )
-    return yield* build(redis, options, cache)
+    return yield* build(client, read, cache)
   })
 
 /**
@@ -271,7 +276,7 @@ export const layer = (
 ): Layer.Layer<TokenStore.TokenStore, WeChatError.TokenStoreError | WeChatError.InvalidArgument> =>
   Layer.scoped(
     TokenStore.TokenStore,
-    Effect.flatMap(Client.acquire(options ?? {}), (redis) => makeScoped(redis, options))
+    Effect.flatMap(Client.acquire(options), (redis) => makeScoped(redis, options))
   )
 
 /**

@@ -9,6 +9,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { Cluster, RedisOptions } from "ioredis"
 import { Redis } from "ioredis"
+import * as Options from "./options.js"
 
 /**
  * A client of ours or the caller's: a single node (or Sentinel) `Redis`, or a `Cluster`.
@@ -123,25 +124,31 @@ const where = (redis: Redis): string => {
   return path ? path : `${host ?? "127.0.0.1"}:${port ?? 6379}`
 }
 
-const ownOptions = ["keyPrefix", "lockTtl", "waitTimeout", "poll", "ttl", "nearCache", "maxSessionsPerUser"]
-
 /**
  * Opens a connection in the scope and waits until it is ready (at most `connectTimeout`, plus the
  * handshake), failing with a `TokenStoreError` when Redis is down or refuses us. Released with `QUIT`
  * (bounded), then a hard disconnect, so nothing stays open: not after use, not after a failed build.
+ * Options that are not what they should be (see `internal/options.ts`) are an `InvalidArgument`,
+ * before any connection is made.
  *
  * Defaults made for a login path: `connectTimeout` and `commandTimeout` of 2 seconds,
  * `maxRetriesPerRequest` 1. The offline queue stays on so a command issued during a reconnect (a
  * killed connection, a failover) waits for it, but never longer than `commandTimeout`.
  */
-export const acquire = (options: ConnectionOptions): Effect.Effect<Redis, WeChatError.TokenStoreError, Scope.Scope> => {
-  const { commandTimeout, connectTimeout, password, url, ...others } = options
+export const acquire = (
+  options: unknown
+): Effect.Effect<Redis, WeChatError.TokenStoreError | WeChatError.InvalidArgument, Scope.Scope> =>
+  Effect.flatMap(Options.read(options), acquireRead)
+
+const acquireRead = (options: Options.Read): Effect.Effect<Redis, WeChatError.TokenStoreError, Scope.Scope> => {
+  const { password, url } = options
   // The options of the store and the lock travel in the same object; none of them is for ioredis
   // (its own `keyPrefix` would prefix every key a second time).
-  const rest: Record<string, unknown> = { ...others }
-  for (const own of ownOptions) delete rest[own]
-  const connectMillis = Duration.toMillis(Duration.decode(connectTimeout ?? defaultConnectTimeout))
-  const commandMillis = Duration.toMillis(Duration.decode(commandTimeout ?? defaultCommandTimeout))
+  const rest: Record<string, unknown> = { ...options.fields }
+  for (const own of Options.ownFields) delete rest[own]
+  delete rest.lazyConnect
+  const connectMillis = Duration.toMillis(options.connectTimeout ?? defaultConnectTimeout)
+  const commandMillis = Duration.toMillis(options.commandTimeout ?? defaultCommandTimeout)
   const redisOptions: RedisOptions = {
     maxRetriesPerRequest: 1,
     connectionName: "wxauth",
@@ -155,15 +162,20 @@ export const acquire = (options: ConnectionOptions): Effect.Effect<Redis, WeChat
   }
   const urlString = url === undefined ? defaultUrl : Redacted.isRedacted(url) ? Redacted.value(url) : url
   return Effect.acquireRelease(
-    Effect.sync(() => {
-      const redis = new Redis(urlString, redisOptions)
-      const state: { lastError: unknown } = { lastError: undefined }
-      // Without a listener ioredis prints every connection error; failures reach callers as
-      // TokenStoreError instead, and the last one is kept to explain a failed connect.
-      redis.on("error", (error) => {
-        state.lastError = error
-      })
-      return { redis, state }
+    Effect.try({
+      try: () => {
+        const redis = new Redis(urlString, redisOptions)
+        const state: { lastError: unknown } = { lastError: undefined }
+        // Without a listener ioredis prints every connection error; failures reach callers as
+        // TokenStoreError instead, and the last one is kept to explain a failed connect.
+        redis.on("error", (error) => {
+          state.lastError = error
+        })
+        return { redis, state }
+      },
+      // the message may quote the URL, password included
+      catch: () =>
+        new WeChatError.TokenStoreError({ operation: "connect", description: "ioredis refused the connection options" })
     }),
     ({ redis }) => close(redis, commandMillis)
   ).pipe(
@@ -199,6 +211,31 @@ const close = (redis: Redis, commandMillis: number): Effect.Effect<void> =>
       )
       : Promise.resolve()
   ).pipe(Effect.zipRight(Effect.sync(() => redis.disconnect(false))))
+
+/**
+ * Whether `redis` has what the stores and the lock use of a client (duck-typed: the client may come
+ * from another copy of ioredis): `defineCommand`, and for a near cache `duplicate` and `options`;
+ * false for a Proxy whose traps throw.
+ */
+export const isClient = (redis: unknown, nearCache = false): redis is Client => {
+  try {
+    return typeof redis === "object" && redis !== null && typeof (redis as Client).defineCommand === "function" &&
+      (!nearCache ||
+        typeof (redis as Client).duplicate === "function" && typeof (redis as Client).options === "object")
+  } catch {
+    return false
+  }
+}
+
+/** The client, or an `InvalidArgument` when `redis` is none (see `isClient`). */
+export const checkClient = (redis: unknown, nearCache = false): Effect.Effect<Client, WeChatError.InvalidArgument> =>
+  isClient(redis, nearCache) ? Effect.succeed(redis) : Effect.fail(notAClient)
+
+/** @internal */
+export const notAClient = new WeChatError.InvalidArgument({
+  argument: "redis",
+  description: "must be an ioredis Redis or Cluster client"
+})
 
 /** The number of milliseconds of a duration option, with its default. */
 export const millis = (input: Duration.DurationInput | undefined, fallback: Duration.DurationInput): number =>

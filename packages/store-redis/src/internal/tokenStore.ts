@@ -34,6 +34,28 @@ const noValue = new WeChatError.TokenStoreError({
 const span = (name: string, appId: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   spanWhenTraced(self, name, appId)
 
+/** The ids of a call are strings (a JavaScript caller may pass anything): else its failure. */
+const notIds = (operation: string, appId: unknown, id: unknown, name: string) =>
+  typeof appId === "string" && typeof id === "string" ? undefined : Effect.fail(
+    new WeChatError.TokenStoreError({ operation, description: `the appId and the ${name} must be strings` })
+  )
+
+/**
+ * `f()`, or a `TokenStoreError` when making it throws: the codec reads a caller's token or memo at
+ * once, and a JavaScript caller's value may throw when read (a Proxy, a getter).
+ */
+const attempt = <A>(
+  operation: string,
+  f: () => Effect.Effect<A, WeChatError.TokenStoreError>
+): Effect.Effect<A, WeChatError.TokenStoreError> =>
+  Effect.suspend(() => {
+    try {
+      return f()
+    } catch {
+      return Effect.fail(new WeChatError.TokenStoreError({ operation, description: "the value cannot be read" }))
+    }
+  })
+
 /** `None` once the refresh token's life is over, by `Clock`. */
 const unlessOver = (token: OAuthToken.OAuthToken) =>
   Effect.map(Clock.currentTimeMillis, (now) => token.refreshExpiresAt <= now ? Option.none() : Option.some(token))
@@ -64,6 +86,8 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
   const untracked = () => false
 
   const get = (appId: string, openid: string) => {
+    const refused = notIds("get", appId, openid, "openid")
+    if (refused !== undefined) return refused
     const key = tokenKey(appId, openid)
     return Effect.withFiberRuntime<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError>((fiber) => {
       if (fiber.getFiberRef(bypassNearCache)) return read(key, appId, openid, untracked)
@@ -85,27 +109,34 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
   return TokenStore.TokenStore.of({
     get,
     set: (appId, token) =>
-      Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis]).pipe(
-        Effect.flatMap(([value, now]) => {
-          const key = tokenKey(appId, token.openid)
-          const ttl = Math.ceil(token.refreshExpiresAt - now)
-          // untracked before the write is sent and again once it is answered: a get of this process
-          // after the set sees it, whenever Redis' invalidation arrives
-          return Client.run("set", timeout, () => {
-            cache.invalidate(key)
-            return setNewer(key, String(token.obtainedAt), value, String(ttl))
-          }).pipe(
-            Effect.map((written) => {
-              cache.invalidate(key)
-              // as decoded only: the next get still asks Redis, and skips the decode if nothing changed
-              if (written === 1 && ttl > 0) cache.remember(key, appId, token.openid, value, token, false)
-            }),
-            Effect.ensuring(Effect.sync(() => cache.invalidate(key)))
+      attempt("set", () =>
+        typeof appId !== "string"
+          ? Effect.fail(
+            new WeChatError.TokenStoreError({ operation: "set", description: "the appId must be a string" })
           )
-        }),
-        span("RedisTokenStore.set", appId)
-      ),
+          : Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis])).pipe(
+          Effect.flatMap(([value, now]) => {
+            const key = tokenKey(appId, token.openid)
+            const ttl = Math.ceil(token.refreshExpiresAt - now)
+            // untracked before the write is sent and again once it is answered: a get of this process
+            // after the set sees it, whenever Redis' invalidation arrives
+            return Client.run("set", timeout, () => {
+              cache.invalidate(key)
+              return setNewer(key, String(token.obtainedAt), value, String(ttl))
+            }).pipe(
+              Effect.map((written) => {
+                cache.invalidate(key)
+                // as decoded only: the next get still asks Redis, and skips the decode if nothing changed
+                if (written === 1 && ttl > 0) cache.remember(key, appId, token.openid, value, token, false)
+              }),
+              Effect.ensuring(Effect.sync(() => cache.invalidate(key)))
+            )
+          }),
+          span("RedisTokenStore.set", appId)
+        ),
     remove: (appId, openid) => {
+      const refused = notIds("remove", appId, openid, "openid")
+      if (refused !== undefined) return refused
       const key = tokenKey(appId, openid)
       return Client.run("remove", timeout, () => {
         cache.invalidate(key)
@@ -117,31 +148,33 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
       )
     },
     rememberCode: (appId, codeHash, memo) =>
-      Effect.all([codec.encodeMemo(appId, codeHash, memo), Clock.currentTimeMillis]).pipe(
-        Effect.flatMap(([value, now]) =>
-          Client.run("rememberCode", timeout, () =>
-            redis.set(
-              codeKey(appId, codeHash),
-              value,
-              "PX",
-              Math.max(minimumMemoTtlMillis, Math.ceil(memo.expiresAt - now))
-            ))
-        ),
-        Effect.asVoid,
-        span("RedisTokenStore.rememberCode", appId)
-      ),
-    recallCode: (appId, codeHash) =>
-      Client.run("recallCode", timeout, () => redis.get(codeKey(appId, codeHash))).pipe(
-        Effect.flatMap((value) =>
-          value === null
-            ? Effect.succeedNone
-            : Effect.flatMap(codec.decodeMemo(appId, codeHash, value), (memo) =>
-              Effect.map(
-                Clock.currentTimeMillis,
-                (now) => memo.expiresAt <= now ? Option.none() : Option.some(memo)
+      attempt("rememberCode", () =>
+        notIds("rememberCode", appId, codeHash, "code hash") ??
+          Effect.all([codec.encodeMemo(appId, codeHash, memo), Clock.currentTimeMillis])).pipe(
+          Effect.flatMap(([value, now]) =>
+            Client.run("rememberCode", timeout, () =>
+              redis.set(
+                codeKey(appId, codeHash),
+                value,
+                "PX",
+                Math.max(minimumMemoTtlMillis, Math.ceil(memo.expiresAt - now))
               ))
+          ),
+          Effect.asVoid,
+          span("RedisTokenStore.rememberCode", appId)
         ),
-        span("RedisTokenStore.recallCode", appId)
-      )
+    recallCode: (appId, codeHash) =>
+      (notIds("recallCode", appId, codeHash, "code hash") ??
+        Client.run("recallCode", timeout, () => redis.get(codeKey(appId, codeHash))).pipe(
+          Effect.flatMap((value) =>
+            value === null
+              ? Effect.succeedNone
+              : Effect.flatMap(codec.decodeMemo(appId, codeHash, value), (memo) =>
+                Effect.map(
+                  Clock.currentTimeMillis,
+                  (now) => memo.expiresAt <= now ? Option.none() : Option.some(memo)
+                ))
+          )
+        )).pipe(span("RedisTokenStore.recallCode", appId))
   })
 }

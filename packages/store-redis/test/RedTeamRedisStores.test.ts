@@ -1,0 +1,240 @@
+/**
+ * Red team: JavaScript callers of the token store, the app token store, the session key store, the
+ * refresh lock and the session store's layer, against a real Redis. Options of the wrong kind (a
+ * Proxy whose traps throw, a revoked Proxy, a throwing `toString`, `NaN`, `Infinity`, `"banana"`
+ * where a duration goes, an object where the password goes) are an `InvalidArgument` naming the
+ * option, from `make` and from every layer; ids and values of the wrong kind given to the
+ * operations are the operation's typed error. Never a throw, a defect, a hang, or (ioredis given a
+ * password that is not a string) an uncaught exception that ends the process.
+ */
+import { afterAll, assert, it } from "@effect/vitest"
+import { defectOf, exoticArguments, makeToken, randomAppId, randomOpenId } from "@wxauth/core/testing"
+import {
+  RedisAppTokenStore,
+  RedisRefreshLock,
+  RedisSessionKeyStore,
+  RedisSessionStore,
+  RedisTokenStore
+} from "@wxauth/store-redis"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type { Redis } from "ioredis"
+import { cleanup, describeRedis, keysUnder, makeAdmin, quietClient, randomPrefix, redisUrl } from "./utils.js"
+
+type Bad = ReadonlyArray<readonly [label: string, value: unknown]>
+
+const exotic = (): Bad => exoticArguments().filter(([label]) => label !== "Object.create(null)")
+
+/** Values that are no duration, or none a store can wait for. */
+const badDurations = (): Bad => [
+  ...exoticArguments(),
+  ["NaN", Number.NaN],
+  ["Infinity", Number.POSITIVE_INFINITY],
+  ["-1", -1],
+  ["0", 0],
+  ["'banana'", "banana"],
+  ["an array", ["2 seconds"]]
+]
+
+const badText = (): Bad => [...exotic(), ["a number", 42], ["an array", ["a"]], ["an object", {}]]
+
+/**
+ * Per option, the values that must be an InvalidArgument naming it (every `make` and layer checks
+ * every option of the package: one is not read where it does not apply, but is not let through).
+ * A command's deadline is a Node timer: past 24 days it would fire after 1 ms.
+ */
+const cases = (): ReadonlyArray<readonly [option: string, bad: Bad]> => [
+  ["keyPrefix", [...badText(), ["257 characters", "p".repeat(257)]]],
+  ["commandTimeout", [...badDurations(), ["25 days", "25 days"]]],
+  ["connectTimeout", [...badDurations(), ["25 days", "25 days"]]],
+  ["lockTtl", badDurations()],
+  ["waitTimeout", badDurations()],
+  ["poll", [...exotic(), ["'banana'", "banana"], ["an object", {}]]],
+  ["ttl", badDurations()],
+  ["url", badText()],
+  ["password", badText()]
+]
+
+const makers = (client: Redis): Record<string, (options: never) => Effect.Effect<unknown, unknown>> => ({
+  token: (options) => RedisTokenStore.make(client, options),
+  tokenScoped: (options) => Effect.scoped(RedisTokenStore.makeScoped(client, options)),
+  app: (options) => RedisAppTokenStore.make(client, options),
+  sessionKey: (options) => RedisSessionKeyStore.make(client, options),
+  lock: (options) => RedisRefreshLock.make(client, options)
+})
+
+/** Each layer that opens its own connection, built (and released). */
+const layers: Record<string, (options: never) => Effect.Effect<unknown, unknown>> = {
+  token: (options) => Effect.scoped(Layer.build(RedisTokenStore.layer(options))),
+  app: (options) => Effect.scoped(Layer.build(RedisAppTokenStore.layer(options))),
+  sessionKey: (options) => Effect.scoped(Layer.build(RedisSessionKeyStore.layer(options))),
+  lock: (options) => Effect.scoped(Layer.build(RedisRefreshLock.layer(options))),
+  session: (options) => Effect.scoped(Layer.build(RedisSessionStore.layer(options)))
+}
+
+/** What building gives: `InvalidArgument <argument>`, or how else it ended. */
+const outcome = (build: () => Effect.Effect<unknown, unknown>): Effect.Effect<string> =>
+  Effect.gen(function*() {
+    let effect: Effect.Effect<unknown, unknown>
+    try {
+      effect = build()
+    } catch (error) {
+      return `threw ${String(error).slice(0, 80)}`
+    }
+    const exit = yield* Effect.exit(Effect.timeout(effect, "5 seconds"))
+    if (Exit.isSuccess(exit)) return "built"
+    if (Cause.isDie(exit.cause)) return `died ${Cause.pretty(exit.cause).split("\n")[0].slice(0, 80)}`
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isNone(failure)) return "interrupted"
+    const error = failure.value as { readonly _tag?: unknown; readonly argument?: unknown }
+    return error._tag === "InvalidArgument"
+      ? `InvalidArgument ${String(error.argument)}`
+      : `failed ${String(error._tag)}`
+  })
+
+describeRedis("red team: the Redis stores and lock", () => {
+  const prefix = randomPrefix()
+  const admin = makeAdmin()
+  afterAll(async () => {
+    await cleanup(admin, prefix)
+    await admin.quit()
+  })
+
+  it.scoped(
+    "an option of the wrong kind is an InvalidArgument naming it, from make and from every layer",
+    () =>
+      Effect.gen(function*() {
+        const client = yield* quietClient(redisUrl, { lazyConnect: true })
+        const make = makers(client)
+        const wrong: Array<string> = []
+        for (const [option, bad] of cases()) {
+          for (const [label, value] of bad) {
+            const options = { url: redisUrl, [option]: value } as never
+            const builds: Array<readonly [string, () => Effect.Effect<unknown, unknown>]> = [
+              ...Object.entries(make).map(([name, build]) => [`${name}`, () => build(options)] as const),
+              ...Object.entries(layers).map((
+                [name, layer]
+              ) => [`${name}.layer`, () => layer(options)] as const)
+            ]
+            for (const [name, build] of builds) {
+              const got = yield* outcome(build)
+              if (got !== `InvalidArgument ${option}`) wrong.push(`${name}({ ${option}: ${label} }): ${got}`)
+            }
+          }
+        }
+        assert.deepStrictEqual(wrong, [])
+      }),
+    120_000
+  )
+
+  it.scoped(
+    "options that are not an object, or cannot be read, and a redis that is no client: InvalidArgument",
+    () =>
+      Effect.gen(function*() {
+        const client = yield* quietClient(redisUrl, { lazyConnect: true })
+        const make = makers(client)
+        const wrong: Array<string> = []
+        const unreadable = exotic().filter(([label]) =>
+          !["throwing toString", "throwing getPrototypeOf"].includes(label)
+        )
+        for (const [label, value] of [...unreadable, ["'banana'", "banana"], ["an array", []]] as const) {
+          for (const [name, build] of Object.entries(make)) {
+            const got = yield* outcome(() => build(value as never))
+            if (got !== "InvalidArgument options") wrong.push(`${name}(options: ${label}): ${got}`)
+          }
+          for (const [name, layer] of Object.entries(layers)) {
+            const got = yield* outcome(() => layer(value as never))
+            if (got !== "InvalidArgument options") wrong.push(`${name}.layer(${label}): ${got}`)
+          }
+          for (
+            const [name, build] of [
+              ["token", () => RedisTokenStore.make(value as never)],
+              ["app", () => RedisAppTokenStore.make(value as never)],
+              ["sessionKey", () => RedisSessionKeyStore.make(value as never)],
+              ["lock", () => RedisRefreshLock.make(value as never)],
+              ["session", () => RedisSessionStore.make(value as never)]
+            ] as const
+          ) {
+            const got = yield* outcome(build)
+            if (got !== "InvalidArgument redis") wrong.push(`${name}.make(redis: ${label}): ${got}`)
+          }
+        }
+        assert.deepStrictEqual(wrong, [])
+      }),
+    60_000
+  )
+
+  it.scoped(
+    "ids and values of the wrong kind: the operation's typed error, never a throw or a defect",
+    () =>
+      Effect.gen(function*() {
+        const client = yield* quietClient(redisUrl)
+        const near = yield* RedisTokenStore.makeScoped(client, { keyPrefix: prefix })
+        const plain = yield* RedisTokenStore.make(client, { keyPrefix: prefix })
+        const sessionKeys = yield* RedisSessionKeyStore.make(client, { keyPrefix: prefix })
+        const lock = yield* RedisRefreshLock.make(client, { keyPrefix: prefix })
+        const token = yield* makeToken()
+        const memo = { exchangedAt: 0, expiresAt: Number.MAX_SAFE_INTEGER, token, binding: undefined } as never
+        const wrong: Array<string> = []
+        for (const [label, value] of [...exoticArguments(), ["a number", 42], ["null", null]] as const) {
+          const v = value as never
+          const calls: ReadonlyArray<readonly [string, string, () => unknown]> = [
+            ["near.get(appId)", "TokenStoreError", () => near.get(v, "o")],
+            ["near.get(openid)", "TokenStoreError", () => near.get("wx", v)],
+            ["plain.get(openid)", "TokenStoreError", () => plain.get("wx", v)],
+            ["near.set(appId)", "TokenStoreError", () => near.set(v, token)],
+            ["near.set(token)", "TokenStoreError", () => near.set("wx", v)],
+            ["near.remove(appId)", "TokenStoreError", () => near.remove(v, "o")],
+            ["near.remove(openid)", "TokenStoreError", () => near.remove("wx", v)],
+            ["near.rememberCode(appId)", "TokenStoreError", () => near.rememberCode(v, "h", memo)],
+            ["near.rememberCode(codeHash)", "TokenStoreError", () => near.rememberCode("wx", v, memo)],
+            ["near.rememberCode(memo)", "TokenStoreError", () => near.rememberCode("wx", "h", v)],
+            ["near.recallCode(appId)", "TokenStoreError", () => near.recallCode(v, "h")],
+            ["near.recallCode(codeHash)", "TokenStoreError", () => near.recallCode("wx", v)],
+            ["sessionKeys.set(openid)", "TokenStoreError", () => sessionKeys.set("wx", v, Redacted.make("k"))],
+            ["sessionKeys.set(sessionKey)", "TokenStoreError", () => sessionKeys.set("wx", "o", v)],
+            ["lock.withLock(key)", "RefreshLockTimeout", () => lock.withLock(v, Effect.void)]
+          ]
+          for (const [name, tag, call] of calls) {
+            const defect = yield* defectOf(call, "5 seconds")
+            if (defect !== undefined) {
+              wrong.push(`${name}(${label}): ${defect}`)
+              continue
+            }
+            const exit = yield* Effect.exit(call() as Effect.Effect<unknown, { readonly _tag: string }>)
+            if (Exit.isSuccess(exit)) wrong.push(`${name}(${label}): succeeded`)
+            else {
+              const failure = Cause.failureOption(exit.cause)
+              if (Option.isNone(failure) || failure.value._tag !== tag) {
+                wrong.push(`${name}(${label}): ${Option.isSome(failure) ? failure.value._tag : "no failure"}`)
+              }
+            }
+          }
+        }
+        assert.deepStrictEqual(wrong, [])
+        assert.deepStrictEqual(yield* Effect.promise(() => keysUnder(admin, prefix)), [], "nothing was written")
+      }),
+    120_000
+  )
+
+  it.scoped("a session key of an openid with a lone surrogate is kept under its own key", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl)
+      const store = yield* RedisSessionKeyStore.make(client, { keyPrefix: prefix })
+      const appId = randomAppId()
+      const openid = randomOpenId()
+      const [first, second] = [`${openid}\uD800`, `${openid}\uD801`]
+      yield* store.set(appId, first, Redacted.make("first-key"))
+      yield* store.set(appId, second, Redacted.make("second-key"))
+      const got = yield* Effect.all([store.get(appId, first), store.get(appId, second)])
+      assert.deepStrictEqual(got.map(Option.map(Redacted.value)), [Option.some("first-key"), Option.some("second-key")])
+      assert.notStrictEqual(
+        RedisSessionKeyStore.sessionKeyKey(appId, first),
+        RedisSessionKeyStore.sessionKeyKey(appId, second)
+      )
+    }))
+})
