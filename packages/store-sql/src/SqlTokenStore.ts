@@ -19,8 +19,9 @@ import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
+import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
+import { readOptions } from "./internal/builder.js"
 import * as legacyImport from "./internal/legacyImport.js"
 import * as store from "./internal/store.js"
 import * as tableNames from "./internal/tables.js"
@@ -77,7 +78,8 @@ export interface Tables {
  */
 export const tables = (
   options?: Pick<Options, "table" | "memoTable">
-): Either.Either<Tables, WeChatError.InvalidArgument> => tableNames.resolveTables(options ?? {})
+): Either.Either<Tables, WeChatError.InvalidArgument> =>
+  Either.flatMap(readOptions<Pick<Options, "table" | "memoTable">>(options), tableNames.resolveTables)
 
 /**
  * The DDL that creates the store's tables and indexes in `dialect`, for teams that apply schema

@@ -100,7 +100,7 @@ forEachDatabase((db) => {
 
           yield* proxy.pause
           for (const [operation, effect] of yield* operations(store, appId)) {
-            const { elapsed, error } = yield* failsTimed(operation, effect)
+            const { elapsed, error } = yield* failsTimed<unknown>(operation, effect)
             assertWithinTimeout(operation, elapsed)
             assert.include(error.description, `no answer from the database within`)
           }
@@ -175,7 +175,7 @@ describe("SqlTokenStore on SQLite: a database file locked by another connection"
         yield* Effect.addFinalizer(() => Effect.ignore(connection.executeUnprepared("ROLLBACK", [], undefined)))
 
         for (const [operation, effect] of yield* operations(store, appId)) {
-          const { elapsed } = yield* failsTimed(operation, effect)
+          const { elapsed } = yield* failsTimed<unknown>(operation, effect)
           assertWithinTimeout(operation, elapsed)
         }
 

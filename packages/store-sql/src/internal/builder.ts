@@ -18,9 +18,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import type { Dialect } from "../SqlTokenStore.js"
 import { affectedRows, client } from "./client.js"
+import { positiveDuration } from "./durations.js"
 import { attemptFor, guard } from "./guard.js"
 import { runSetup, type SetupPlan } from "./schema.js"
 
@@ -66,41 +66,38 @@ export interface StoreSpec<O extends BaseOptions, N, E> {
   readonly mapError: ((error: WeChatError.TokenStoreError) => E) | undefined
 }
 
-/**
- * The options as the caller gave them (none is `{}`).
- *
- * @internal
- */
-export const asGiven = <O>(options: unknown): Either.Either<O, WeChatError.InvalidArgument> =>
-  Either.right((options ?? {}) as O)
+export { positiveDuration }
+
+/** The options the stores read; each is copied by `readOptions` even when inherited (a getter). */
+const knownOptions = ["table", "memoTable", "setup", "timeout", "setupTimeout", "ttl", "maxSessionsPerUser"] as const
 
 /**
- * `input` (or `fallback`) as a positive finite duration, else an `InvalidArgument` for `argument`.
+ * The options as a plain copy, read once (none is `{}`): a JavaScript caller's value that is not an
+ * object, or whose fields cannot be read (a Proxy whose traps throw, a revoked Proxy, a getter that
+ * throws), is an `InvalidArgument`, never a throw.
  *
  * @internal
  */
-export const positiveDuration = (
-  argument: string,
-  input: Duration.DurationInput | undefined,
-  fallback: Duration.DurationInput
-): Either.Either<Duration.Duration, WeChatError.InvalidArgument> => {
-  const decoded = Duration.decodeUnknown(input ?? fallback)
-  return Option.isSome(decoded) && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) >= 1
-    ? Either.right(decoded.value)
-    : Either.left(
-      new WeChatError.InvalidArgument({ argument, description: "must be a positive finite duration" })
-    )
+export const readOptions = <O>(options: unknown): Either.Either<O, WeChatError.InvalidArgument> => {
+  if (options === undefined || options === null) return Either.right({} as O)
+  const refused = Either.left(
+    new WeChatError.InvalidArgument({ argument: "options", description: "must be an object of options" })
+  )
+  if (typeof options !== "object") return refused
+  try {
+    if (Array.isArray(options)) return refused
+    const copy: Record<string, unknown> = {}
+    for (const key of Object.keys(options)) copy[key] = (options as Record<string, unknown>)[key]
+    for (const key of knownOptions) {
+      if (!(key in copy) && (options as Record<string, unknown>)[key] !== undefined) {
+        copy[key] = (options as Record<string, unknown>)[key]
+      }
+    }
+    return Either.right(copy as O)
+  } catch {
+    return refused
+  }
 }
-
-/**
- * The timeout decoded as it is (an input `Duration.decode` refuses throws).
- *
- * @internal
- */
-export const decodeTimeout = (
-  timeout: Duration.DurationInput | undefined
-): Either.Either<Duration.Duration, WeChatError.InvalidArgument> =>
-  Either.right(Duration.decode(timeout ?? defaultTimeout))
 
 /**
  * The timeout checked: a positive finite duration, else an `InvalidArgument`.

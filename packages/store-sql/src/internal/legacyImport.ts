@@ -13,7 +13,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type { ImportOptions, ImportResult } from "../SqlTokenStore.js"
+import { readOptions } from "./builder.js"
 import { asText, client } from "./client.js"
+import { positiveDuration } from "./durations.js"
 import { guard } from "./guard.js"
 import { validateName } from "./tables.js"
 
@@ -32,7 +34,7 @@ const legacyOpenid = (value: unknown): string => value === null || value === und
 
 /** @internal */
 export const importLegacy = (
-  options: ImportOptions
+  given: ImportOptions
 ): Effect.Effect<
   ImportResult,
   WeChatError.InvalidArgument | WeChatError.TokenStoreError,
@@ -40,6 +42,7 @@ export const importLegacy = (
 > =>
   Effect.gen(function*() {
     const [sql] = yield* client
+    const options = yield* readOptions<ImportOptions>(given)
     const table = yield* validateName("table", options.table ?? "token")
     const batchSize = options.batchSize ?? 500
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
@@ -48,11 +51,12 @@ export const importLegacy = (
         description: "must be an integer from 1 to 10000"
       })
     }
-    if (options.appId.trim() === "") {
-      return yield* new WeChatError.InvalidArgument({ argument: "appId", description: "must not be empty" })
+    if (typeof options.appId !== "string" || options.appId.trim() === "") {
+      return yield* new WeChatError.InvalidArgument({ argument: "appId", description: "must be a non-empty string" })
     }
     const store = yield* TokenStore.TokenStore
-    const read = guard("importLegacy", table, Duration.decode(options.timeout ?? Duration.seconds(30)))
+    const timeout = yield* positiveDuration("timeout", options.timeout, Duration.seconds(30))
+    const read = guard("importLegacy", table, timeout)
     const t = sql(table)
     const counts = { imported: 0, newerInStore: 0, expired: 0, invalid: 0 }
     let cursor: string | undefined = undefined

@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import type { Dialect, Tables } from "../SqlTokenStore.js"
 import { client } from "./client.js"
+import { positiveDuration } from "./durations.js"
 import { guard } from "./guard.js"
 
 /**
@@ -157,7 +158,7 @@ export const runSetup = (
 ): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const [sql, dialect] = yield* client
-    const timeout = Duration.decode(plan.timeout ?? defaultSetupTimeout)
+    const timeout = yield* positiveDuration("setupTimeout", plan.timeout, defaultSetupTimeout)
     if (dialect === "mysql" && Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
       return yield* new WeChatError.TokenStoreError({
         operation: "setup",

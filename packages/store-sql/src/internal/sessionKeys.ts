@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { Options } from "../SqlSessionKeyStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
-import { asGiven, builder, decodeTimeout, positiveDuration } from "./builder.js"
+import { builder, checkedTimeout, positiveDuration, readOptions } from "./builder.js"
 import { asText } from "./client.js"
 import { checkUser } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
@@ -40,7 +40,7 @@ const statements = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
 
 const store = builder({
   name: "SqlSessionKeyStore",
-  readOptions: asGiven<Options>,
+  readOptions: readOptions<Options>,
   resolveNames: (options): Either.Either<Names, WeChatError.InvalidArgument> =>
     Either.map(resolveTable(options, "wxauth_session_keys"), (table) => ({
       table,
@@ -49,7 +49,7 @@ const store = builder({
   table: (names) => names.table,
   ddl: statements,
   indexes: (names) => [[names.table, names.index, "expires_at"]],
-  resolveTimeout: decodeTimeout,
+  resolveTimeout: checkedTimeout,
   mapError: undefined
 })
 

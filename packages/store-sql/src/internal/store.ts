@@ -10,14 +10,14 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Options, PurgeResult, Tables } from "../SqlTokenStore.js"
-import { asGiven, builder, decodeTimeout } from "./builder.js"
+import { builder, checkedTimeout, readOptions } from "./builder.js"
 import { asText } from "./client.js"
 import * as schema from "./schema.js"
 import { resolveTables } from "./tables.js"
 
 const store = builder({
   name: "SqlTokenStore",
-  readOptions: asGiven<Options>,
+  readOptions: readOptions<Options>,
   resolveNames: resolveTables,
   table: (tables: Tables) => tables.table,
   ddl: schema.ddl,
@@ -25,7 +25,7 @@ const store = builder({
     [tables.table, tables.tokenIndex, "refresh_expires_at"],
     [tables.memoTable, tables.memoIndex, "expires_at"]
   ],
-  resolveTimeout: decodeTimeout,
+  resolveTimeout: checkedTimeout,
   mapError: undefined
 })
 

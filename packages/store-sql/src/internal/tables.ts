@@ -35,8 +35,8 @@ export const derive = (base: string, suffix: string): string => {
  *
  * @internal
  */
-export const validateName = (argument: string, name: string): Either.Either<string, WeChatError.InvalidArgument> =>
-  tableNamePattern.test(name) ? Either.right(name) : Either.left(
+export const validateName = (argument: string, name: unknown): Either.Either<string, WeChatError.InvalidArgument> =>
+  typeof name === "string" && tableNamePattern.test(name) ? Either.right(name) : Either.left(
     new WeChatError.InvalidArgument({
       argument,
       description: `a table name must match ${tableNamePattern.source} (letters, digits and _, at most 63)`

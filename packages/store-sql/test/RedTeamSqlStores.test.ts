@@ -1,0 +1,170 @@
+/**
+ * Red team: JavaScript callers of SqlTokenStore, SqlAppTokenStore and SqlSessionKeyStore (SqlSessionStore
+ * has its own file), on each database. Every module function (`make`, the layers, `setup`, `ddl`,
+ * `tables`, `purgeExpired`, `importLegacy`) given an option of the wrong kind (a table name that is
+ * a Symbol, `NaN` or a Proxy; a timeout that is `NaN`, `Infinity`, `"banana"` or a Proxy whose traps
+ * throw; options that cannot be read) answers with an `InvalidArgument` naming it: never a throw,
+ * a defect or a hang.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { TokenStore } from "@wxauth/core"
+import { exoticArguments } from "@wxauth/core/testing"
+import { SqlAppTokenStore, SqlSessionKeyStore, SqlTokenStore } from "@wxauth/store-sql"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { type Database, dropTablesAfter, forEachDatabase, randomTable } from "./databases.js"
+
+type Bad = ReadonlyArray<readonly [label: string, value: unknown]>
+
+const exotic = (): Bad => exoticArguments().filter(([label]) => label !== "Object.create(null)")
+
+const badDurations = (): Bad => [
+  ...exoticArguments(),
+  ["NaN", Number.NaN],
+  ["Infinity", Number.POSITIVE_INFINITY],
+  ["-1", -1],
+  ["'banana'", "banana"],
+  ["an array", ["1 second"]]
+]
+
+/** Not a table name: NaN and Infinity once passed the name's pattern as "NaN" and "Infinity". */
+const badNames = (): Bad => [...exotic(), ["NaN", Number.NaN], ["Infinity", Number.POSITIVE_INFINITY], ["an array", [
+  "t"
+]], ["a number", 42]]
+
+/** What a call gives: `InvalidArgument <argument>`, or how else it ended. */
+const outcome = (call: () => unknown): Effect.Effect<string, never, never> =>
+  Effect.gen(function*() {
+    let result: unknown
+    try {
+      result = call()
+    } catch (error) {
+      return `threw ${String(error).slice(0, 80)}`
+    }
+    const effect = Either.isEither(result)
+      ? Either.match(result, { onLeft: Effect.fail, onRight: Effect.succeed })
+      : result as Effect.Effect<unknown, unknown>
+    const exit = yield* Effect.exit(Effect.timeout(effect, "5 seconds"))
+    if (Exit.isSuccess(exit)) return "succeeded"
+    if (Cause.isDie(exit.cause)) return `died ${Cause.pretty(exit.cause).split("\n")[0].slice(0, 80)}`
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isNone(failure)) return "interrupted"
+    const error = failure.value as { readonly _tag?: unknown; readonly argument?: unknown }
+    return error._tag === "InvalidArgument"
+      ? `InvalidArgument ${String(error.argument)}`
+      : `failed ${String(error._tag)}`
+  }) as Effect.Effect<string, never, never>
+
+/** A table of its own for each store (a layer whose option is refused after its setup made it). */
+const tables: Record<string, string> = {
+  SqlTokenStore: randomTable("wxauth_rt"),
+  SqlAppTokenStore: randomTable("wxauth_rt"),
+  SqlSessionKeyStore: randomTable("wxauth_rt")
+}
+
+forEachDatabase((db: Database) => {
+  describe(`red team: the SQL stores' options on ${db.name}`, () => {
+    it.effect(
+      "an option of the wrong kind is an InvalidArgument naming it, from every module function",
+      () =>
+        Effect.gen(function*() {
+          const wrong: Array<string> = []
+          const functions = (optionsOf: (store: string) => never) =>
+            [
+              ["SqlTokenStore.make", () => SqlTokenStore.make(optionsOf("SqlTokenStore"))],
+              [
+                "SqlTokenStore.layer",
+                () => Effect.scoped(Layer.build(SqlTokenStore.layer(optionsOf("SqlTokenStore"))))
+              ],
+              ["SqlTokenStore.setup", () => SqlTokenStore.setup(optionsOf("SqlTokenStore"))],
+              ["SqlTokenStore.ddl", () => SqlTokenStore.ddl(db.dialect, optionsOf("SqlTokenStore"))],
+              ["SqlTokenStore.tables", () => SqlTokenStore.tables(optionsOf("SqlTokenStore"))],
+              ["SqlTokenStore.purgeExpired", () => SqlTokenStore.purgeExpired(optionsOf("SqlTokenStore"))],
+              ["SqlAppTokenStore.make", () => SqlAppTokenStore.make(optionsOf("SqlAppTokenStore"))],
+              [
+                "SqlAppTokenStore.layer",
+                () => Effect.scoped(Layer.build(SqlAppTokenStore.layer(optionsOf("SqlAppTokenStore"))))
+              ],
+              ["SqlAppTokenStore.ddl", () => SqlAppTokenStore.ddl(db.dialect, optionsOf("SqlAppTokenStore"))],
+              ["SqlAppTokenStore.purgeExpired", () => SqlAppTokenStore.purgeExpired(optionsOf("SqlAppTokenStore"))],
+              ["SqlSessionKeyStore.make", () => SqlSessionKeyStore.make(optionsOf("SqlSessionKeyStore"))],
+              [
+                "SqlSessionKeyStore.layer",
+                () => Effect.scoped(Layer.build(SqlSessionKeyStore.layer(optionsOf("SqlSessionKeyStore"))))
+              ],
+              ["SqlSessionKeyStore.ddl", () => SqlSessionKeyStore.ddl(db.dialect, optionsOf("SqlSessionKeyStore"))],
+              [
+                "SqlSessionKeyStore.purgeExpired",
+                () => SqlSessionKeyStore.purgeExpired(optionsOf("SqlSessionKeyStore"))
+              ]
+            ] as const
+          const cases: ReadonlyArray<readonly [option: string, bad: Bad, names: ReadonlyArray<string>]> = [
+            ["table", badNames(), []],
+            ["memoTable", badNames(), ["SqlTokenStore."]],
+            ["timeout", badDurations(), ["make", "layer", "purgeExpired"]],
+            ["setupTimeout", badDurations(), ["layer", "setup"]],
+            ["ttl", badDurations(), ["SqlSessionKeyStore.make", "SqlSessionKeyStore.layer"]]
+          ]
+          for (const [option, bad, only] of cases) {
+            for (const [label, value] of bad) {
+              for (const [name, call] of functions((store) => ({ table: tables[store], [option]: value }) as never)) {
+                if (only.length > 0 && !only.some((part) => name.includes(part))) continue
+                const got = yield* outcome(call)
+                if (got !== `InvalidArgument ${option}`) wrong.push(`${name}({ ${option}: ${label} }): ${got}`)
+              }
+            }
+          }
+          const unreadable = exotic().filter(([label]) =>
+            !["throwing toString", "throwing getPrototypeOf"].includes(label)
+          )
+          for (const [label, value] of [...unreadable, ["'banana'", "banana"], ["an array", []]] as const) {
+            for (const [name, call] of functions(() => value as never)) {
+              const got = yield* outcome(call)
+              if (got !== "InvalidArgument options") wrong.push(`${name}(${label}): ${got}`)
+            }
+          }
+          assert.deepStrictEqual(wrong, [])
+        }).pipe(
+          Effect.provide(
+            Layer.provideMerge(
+              dropTablesAfter(...Object.values(tables), `${tables.SqlTokenStore}_codes`),
+              Layer.orDie(db.client())
+            )
+          )
+        ),
+      120_000
+    )
+
+    it.effect(
+      "importLegacy given an appId, table, timeout or options of the wrong kind: an InvalidArgument",
+      () =>
+        Effect.gen(function*() {
+          const wrong: Array<string> = []
+          const cases: ReadonlyArray<readonly [option: string, bad: Bad]> = [
+            ["appId", [...exotic(), ["a number", 42], ["an array", ["wx"]]]],
+            ["table", badNames()],
+            ["timeout", badDurations()]
+          ]
+          for (const [option, bad] of cases) {
+            for (const [label, value] of bad) {
+              const got = yield* outcome(() => SqlTokenStore.importLegacy({ appId: "wx1", [option]: value } as never))
+              if (got !== `InvalidArgument ${option}`) wrong.push(`importLegacy({ ${option}: ${label} }): ${got}`)
+            }
+          }
+          const unreadable = exoticArguments().filter(([label]) =>
+            label === "throwing getters" || label === "revoked Proxy"
+          )
+          for (const [label, value] of unreadable) {
+            const got = yield* outcome(() => SqlTokenStore.importLegacy(value as never))
+            if (got !== "InvalidArgument options") wrong.push(`importLegacy(${label}): ${got}`)
+          }
+          assert.deepStrictEqual(wrong, [])
+        }).pipe(Effect.provide(Layer.merge(Layer.orDie(db.client()), TokenStore.layerMemory))),
+      60_000
+    )
+  })
+})
