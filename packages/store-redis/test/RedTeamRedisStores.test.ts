@@ -8,7 +8,7 @@
  * password that is not a string) an uncaught exception that ends the process.
  */
 import { afterAll, assert, it } from "@effect/vitest"
-import { defectOf, exoticArguments, makeToken, randomAppId, randomOpenId } from "@wxauth/core/testing"
+import { defectOf, exoticArguments, makeAppToken, makeToken, randomAppId, randomOpenId } from "@wxauth/core/testing"
 import {
   RedisAppTokenStore,
   RedisRefreshLock,
@@ -236,5 +236,33 @@ describeRedis("red team: the Redis stores and lock", () => {
         RedisSessionKeyStore.sessionKeyKey(appId, first),
         RedisSessionKeyStore.sessionKeyKey(appId, second)
       )
+    }))
+
+  it.scoped("a stored obtainedAt that is no time (inf, 1e400, nan, past 2^53) does not pin the key: a new token replaces it", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl)
+      const tokens = yield* RedisTokenStore.make(client, { keyPrefix: prefix })
+      const appTokens = yield* RedisAppTokenStore.make(client, { keyPrefix: prefix })
+      const kept: Array<string> = []
+      for (const o of ["inf", "1e400", "nan", "9460800000000000"]) {
+        // another version's (or a hand's) hash: the token it holds no longer decodes
+        const appId = randomAppId()
+        const token = yield* makeToken()
+        const key = RedisTokenStore.tokenKey(appId, token.openid, prefix)
+        yield* Effect.promise(() => admin.hset(key, "o", o, "v", "not a token"))
+        yield* tokens.set(appId, token)
+        const got = yield* Effect.either(tokens.get(appId, token.openid))
+        if (!(got._tag === "Right" && Option.isSome(got.right) && got.right.value.obtainedAt === token.obtainedAt)) {
+          kept.push(`user token, o = ${o}`)
+        }
+        const appToken = yield* makeAppToken()
+        yield* Effect.promise(() =>
+          admin.hset(RedisAppTokenStore.appTokenKey(appId, prefix), "o", o, "v", "not a token")
+        )
+        yield* appTokens.set(appId, appToken)
+        const gotApp = yield* Effect.either(appTokens.get(appId))
+        if (!(gotApp._tag === "Right" && Option.isSome(gotApp.right))) kept.push(`app token, o = ${o}`)
+      }
+      assert.deepStrictEqual(kept, [])
     }))
 })

@@ -9,14 +9,16 @@ import type { Client } from "./client.js"
 /**
  * Newer wins, atomically. The value is a hash `{ o: obtainedAt, v: value }` expiring with the value.
  * A stored value with a later `obtainedAt` is kept (0 is returned); on a tie the new one is written.
- * Anything else under the key (another type, a non-numeric `o`) is replaced. A TTL that is not
- * positive (the value is already over) deletes the key, as the newer value is void.
+ * Anything else under the key (another type, an `o` that is no time: not a number, `inf`, `nan`, or
+ * past 2^53 - 1, which no store writes) is replaced: such an `o` kept would pin the key, every later
+ * token silently dropped. A TTL that is not positive (the value is already over) deletes the key, as
+ * the newer value is void.
  */
 const setNewerLua = `
 local kind = redis.call("TYPE", KEYS[1])["ok"]
 if kind == "hash" then
   local current = tonumber(redis.call("HGET", KEYS[1], "o"))
-  if current ~= nil and current > tonumber(ARGV[1]) then
+  if current ~= nil and current <= 9007199254740991 and current > tonumber(ARGV[1]) then
     return 0
   end
 end
