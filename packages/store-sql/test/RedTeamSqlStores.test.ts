@@ -4,11 +4,14 @@
  * `tables`, `purgeExpired`, `importLegacy`) given an option of the wrong kind (a table name that is
  * a Symbol, `NaN` or a Proxy; a timeout that is `NaN`, `Infinity`, `"banana"` or a Proxy whose traps
  * throw; options that cannot be read) answers with an `InvalidArgument` naming it: never a throw,
- * a defect or a hang.
+ * a defect or a hang. And rows written by another version or a hand: an `obtained_at` that is no
+ * time never pins its row.
  */
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
+import type { AppTokenStore } from "@wxauth/core"
 import { TokenStore } from "@wxauth/core"
-import { exoticArguments } from "@wxauth/core/testing"
+import { exoticArguments, makeAppToken, makeToken, randomAppId } from "@wxauth/core/testing"
 import { SqlAppTokenStore, SqlSessionKeyStore, SqlTokenStore } from "@wxauth/store-sql"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -66,8 +69,11 @@ const tables: Record<string, string> = {
   SqlSessionKeyStore: randomTable("wxauth_rt")
 }
 
+/** The tables of the pinning test. */
+const pinned = { tokens: randomTable("wxauth_rt"), appTokens: randomTable("wxauth_rt") }
+
 forEachDatabase((db: Database) => {
-  describe(`red team: the SQL stores' options on ${db.name}`, () => {
+  describe(`red team: the SQL stores on ${db.name}`, () => {
     it.effect(
       "an option of the wrong kind is an InvalidArgument naming it, from every module function",
       () =>
@@ -164,6 +170,55 @@ forEachDatabase((db: Database) => {
           }
           assert.deepStrictEqual(wrong, [])
         }).pipe(Effect.provide(Layer.merge(Layer.orDie(db.client()), TokenStore.layerMemory))),
+      60_000
+    )
+
+    it.effect(
+      "a stored obtained_at that is no time (past 2^53 - 1, or text in SQLite) does not pin the row",
+      () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const tokens = yield* SqlTokenStore.make({ table: pinned.tokens })
+          const appTokens = yield* SqlAppTokenStore.make({ table: pinned.appTokens })
+          yield* SqlTokenStore.setup({ table: pinned.tokens })
+          yield* SqlAppTokenStore.setup({ table: pinned.appTokens })
+          const kept: Array<string> = []
+          const far = Number.MAX_SAFE_INTEGER
+          for (const o of ["9460800000000000", "9223372036854775807", ...(db.dialect === "sqlite" ? ["'inf'"] : [])]) {
+            // another version's (or a hand's) row: its value no longer decodes
+            const appId = randomAppId()
+            const token = yield* makeToken()
+            yield* sql.unsafe(
+              `INSERT INTO ${pinned.tokens} (app_id, openid, obtained_at, refresh_expires_at, value, updated_at) ` +
+                `VALUES ('${appId}', '${token.openid}', ${o}, ${far}, 'not a token', 0)`
+            )
+            yield* tokens.set(appId, token)
+            const got = yield* Effect.either(tokens.get(appId, token.openid))
+            if (
+              !(got._tag === "Right" && Option.isSome(got.right) && got.right.value.obtainedAt === token.obtainedAt)
+            ) {
+              kept.push(`user token, obtained_at ${o}`)
+            }
+            const appToken = yield* makeAppToken()
+            yield* sql.unsafe(
+              `INSERT INTO ${pinned.appTokens} (app_id, obtained_at, expires_at, value, updated_at) ` +
+                `VALUES ('${appId}', ${o}, ${far}, 'not a token', 0)`
+            )
+            yield* appTokens.set(appId, appToken)
+            const gotApp: Either.Either<Option.Option<AppTokenStore.AppAccessToken>, unknown> = yield* Effect.either(
+              appTokens.get(appId)
+            )
+            if (!(gotApp._tag === "Right" && Option.isSome(gotApp.right))) kept.push(`app token, obtained_at ${o}`)
+          }
+          assert.deepStrictEqual(kept, [])
+        }).pipe(
+          Effect.provide(
+            Layer.provideMerge(
+              dropTablesAfter(pinned.tokens, `${pinned.tokens}_codes`, pinned.appTokens),
+              Layer.orDie(db.client())
+            )
+          )
+        ),
       60_000
     )
   })

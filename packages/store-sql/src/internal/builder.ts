@@ -187,7 +187,7 @@ const upsertNewer = (
     // MySQL evaluates the assignments left to right, each seeing the ones before: obtained_at, which
     // every condition reads, goes last, so each condition compares with the stored row.
     const assignments = [...columns.filter((column) => column !== "obtained_at"), "obtained_at"].map((column) =>
-      `${column} = IF(VALUES(obtained_at) >= obtained_at, VALUES(${column}), ${column})`
+      `${column} = IF(${storedIsLater("obtained_at", "VALUES(obtained_at)")}, ${column}, VALUES(${column}))`
     )
     return sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
             ${sql.literal(assignments.join(",\n            "))}`
@@ -195,8 +195,21 @@ const upsertNewer = (
   const assignments = columns.map((column) => `${column} = EXCLUDED.${column}`)
   return sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (${sql.literal(key.join(", "))}) DO UPDATE SET
             ${sql.literal(assignments.join(",\n            "))}
-          WHERE ${t}.obtained_at <= EXCLUDED.obtained_at`
+          WHERE NOT (${t}.obtained_at > EXCLUDED.obtained_at AND ${t}.obtained_at <= ${sql.literal(maxTime)})`
 }
+
+/**
+ * The condition that keeps the stored row (written out for MySQL / MariaDB; the same, negated, is the
+ * upsert's WHERE elsewhere): its `obtained_at` is a time (at most 2^53 - 1, what the
+ * stores write) later than the new one's. A stored value that is no time (past 2^53 - 1, such as a
+ * year 300000, or text in SQLite, which sorts after every number) is replaced: kept, it would pin the
+ * row, every later write silently dropped.
+ */
+const storedIsLater = (stored: string, incoming: string): string =>
+  `${stored} > ${incoming} AND ${stored} <= ${maxTime}`
+
+/** The latest time a store writes: 2^53 - 1. */
+const maxTime = String(Number.MAX_SAFE_INTEGER)
 
 /**
  * The parts every store is built from, for the store `spec` describes.
