@@ -8,6 +8,7 @@
  * password that is not a string) an uncaught exception that ends the process.
  */
 import { afterAll, assert, it } from "@effect/vitest"
+import { OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
 import { defectOf, exoticArguments, makeAppToken, makeToken, randomAppId, randomOpenId } from "@wxauth/core/testing"
 import {
   RedisAppTokenStore,
@@ -264,5 +265,45 @@ describeRedis("red team: the Redis stores and lock", () => {
         if (!(gotApp._tag === "Right" && Option.isSome(gotApp.right))) kept.push(`app token, o = ${o}`)
       }
       assert.deepStrictEqual(kept, [])
+    }))
+
+  it.scoped("a token or memo whose times are not storable (Infinity, NaN, 1e300) is refused, and nothing is written", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl)
+      const store = yield* RedisTokenStore.make(client, { keyPrefix: prefix })
+      const wrong: Array<string> = []
+      for (const value of [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, 1e300]) {
+        for (const field of ["obtainedAt", "expiresAt", "refreshExpiresAt"] as const) {
+          const appId = randomAppId()
+          const valid = yield* makeToken()
+          // past any validation of the constructor: the store is the last line
+          const token = new OAuthToken.OAuthToken({ ...valid, [field]: value }, true)
+          const result = yield* Effect.either(store.set(appId, token))
+          if (result._tag === "Right") wrong.push(`set(${field}: ${value}): succeeded`)
+          else if (!(result.left instanceof WeChatError.TokenStoreError && result.left.description.includes(field))) {
+            wrong.push(`set(${field}: ${value}): ${result.left._tag} ${result.left.description}`)
+          }
+          const key = RedisTokenStore.tokenKey(appId, token.openid, prefix)
+          if ((yield* Effect.promise(() => admin.exists(key))) !== 0) wrong.push(`set(${field}: ${value}) wrote`)
+        }
+        for (const field of ["exchangedAt", "expiresAt"] as const) {
+          const appId = randomAppId()
+          const codeHash = "c".repeat(64)
+          const memo = new TokenStore.CodeMemo(
+            { openid: "oOpenId", exchangedAt: 1, expiresAt: Date.now() + 60_000, [field]: value },
+            true
+          )
+          const result = yield* Effect.either(store.rememberCode(appId, codeHash, memo))
+          if (result._tag === "Right") wrong.push(`rememberCode(${field}: ${value}): succeeded`)
+          else if (!(result.left instanceof WeChatError.TokenStoreError && result.left.description.includes(field))) {
+            wrong.push(`rememberCode(${field}: ${value}): ${result.left._tag} ${result.left.description}`)
+          }
+          const key = RedisTokenStore.codeKey(appId, codeHash, prefix)
+          if ((yield* Effect.promise(() => admin.exists(key))) !== 0) {
+            wrong.push(`rememberCode(${field}: ${value}) wrote`)
+          }
+        }
+      }
+      assert.deepStrictEqual(wrong, [])
     }))
 })

@@ -114,7 +114,13 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
           ? Effect.fail(
             new WeChatError.TokenStoreError({ operation: "set", description: "the appId must be a string" })
           )
-          : Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis])).pipe(
+          // a time that is not finite would be stored as text no comparison reads back, or fail the script
+          // half-way (Redis does not roll a script back): the key kept without its TTL
+          : Scripts.checkTimes("set", {
+            obtainedAt: token.obtainedAt,
+            expiresAt: token.expiresAt,
+            refreshExpiresAt: token.refreshExpiresAt
+          }).pipe(Effect.zipRight(Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis])))).pipe(
           Effect.flatMap(([value, now]) => {
             const key = tokenKey(appId, token.openid)
             const ttl = Math.ceil(token.refreshExpiresAt - now)
@@ -150,7 +156,9 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
     rememberCode: (appId, codeHash, memo) =>
       attempt("rememberCode", () =>
         notIds("rememberCode", appId, codeHash, "code hash") ??
-          Effect.all([codec.encodeMemo(appId, codeHash, memo), Clock.currentTimeMillis])).pipe(
+          Scripts.checkTimes("rememberCode", { exchangedAt: memo.exchangedAt, expiresAt: memo.expiresAt }).pipe(
+            Effect.zipRight(Effect.all([codec.encodeMemo(appId, codeHash, memo), Clock.currentTimeMillis]))
+          )).pipe(
           Effect.flatMap(([value, now]) =>
             Client.run("rememberCode", timeout, () =>
               redis.set(
