@@ -221,5 +221,16 @@ forEachDatabase((db: Database) => {
         ),
       60_000
     )
+
+    it.effect("a session key ttl past 2^52 ms is an InvalidArgument, not a store whose expiries are no times", () =>
+      Effect.gen(function*() {
+        const wrong: Array<string> = []
+        // past 2^52 ms (142,000 years), now + ttl is no time a store writes (2^53 - 1 at most)
+        for (const ttl of [Number.MAX_VALUE, 1e300, 2e16] as const) {
+          const got = yield* outcome(() => SqlSessionKeyStore.make({ table: tables.SqlSessionKeyStore, ttl }))
+          if (got !== "InvalidArgument ttl") wrong.push(`make({ ttl: ${ttl} }): ${got}`)
+        }
+        assert.deepStrictEqual(wrong, [])
+      }).pipe(Effect.provide(Layer.orDie(db.client()))))
   })
 })

@@ -6,7 +6,7 @@
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { SessionKeyStore, type WeChatError } from "@wxauth/core"
+import { SessionKeyStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -59,9 +59,20 @@ export const ddl = store.ddl
 /** @internal */
 export const setup = store.setup
 
-/** The ttl of the options in milliseconds: a positive finite duration, else an `InvalidArgument`. */
+/** The longest ttl: 2^52 ms (about 142,000 years), so that `now + ttl` stays a time a store writes (2^53 - 1 at most). */
+const maxTtlMillis = 2 ** 52
+
+/**
+ * The ttl of the options in milliseconds: a positive finite duration of at most 2^52 ms, else an
+ * `InvalidArgument` (past it, `expires_at` would be out of the range of the stores' times, or of BIGINT).
+ */
 const resolveTtl = (ttl: Duration.DurationInput | undefined): Either.Either<number, WeChatError.InvalidArgument> =>
-  Either.map(positiveDuration("ttl", ttl, SessionKeyStore.defaultTtl), (d) => Math.ceil(Duration.toMillis(d)))
+  Either.flatMap(positiveDuration("ttl", ttl, SessionKeyStore.defaultTtl), (d) => {
+    const millis = Math.ceil(Duration.toMillis(d))
+    return millis <= maxTtlMillis ? Either.right(millis) : Either.left(
+      new WeChatError.InvalidArgument({ argument: "ttl", description: "must be at most 2^52 milliseconds" })
+    )
+  })
 
 /** @internal */
 export const make = (
