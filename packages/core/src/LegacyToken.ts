@@ -25,7 +25,8 @@ import type { InvalidArgument } from "./WeChatError.js"
  *
  * - The text fields are strings, or the UTF-8 bytes of a binary column, and are trimmed (a `CHAR`
  *   column pads them). `access_token`, `refresh_token` and `openid` must not be empty; tokens are at
- *   most 1024 characters, `openid` and `unionid` at most 128, `scope` at most 1024. `scope` is split
+ *   most 1024 characters, `openid` and `unionid` 1 to 128 printable ASCII characters without spaces
+ *   (as WeChat gives them: a newline, a NUL or a space is refused), `scope` at most 1024. `scope` is split
  *   on commas and spaces; an empty `unionid` is none; `is_snapshotuser` is 0 or 1 (absent: 0).
  * - Numbers may be numbers, bigints or strings of decimal digits (a `varchar` column).
  *   `expires_in` is whole seconds from 1 to 30 days, as core takes it from WeChat; absent or empty,

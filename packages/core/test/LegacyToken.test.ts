@@ -170,6 +170,20 @@ describe("LegacyToken.decode", () => {
     }
   })
 
+  it("refuses an openid or unionid WeChat never gives (control characters, spaces, non-ASCII), as WeChatApi does", () => {
+    // such an id becomes a session's identity, a store key and a log field: a stored row must not
+    // bring in what WeChat's answers cannot (WeChatApi refuses these as MalformedResponse)
+    const ids = ["o\nforged log line", "o\u0000victim", "o victim", "o\tx", "o\u2028x", "öé", "o\u007f"]
+    for (const id of ids) {
+      assert.strictEqual(refused({ ...row, openid: id }).argument, "openid", JSON.stringify(id))
+      assert.strictEqual(refused({ ...row, unionid: id }).argument, "unionid", JSON.stringify(id))
+      assert.strictEqual(refused({ ...row, openid: Buffer.from(id) }).argument, "openid", JSON.stringify(id))
+    }
+    // as WeChat gives them, padded by a CHAR column, still read
+    assert.strictEqual(decoded({ ...row, openid: " o-_Az09!~ " }).openid, "o-_Az09!~")
+    assert.strictEqual(decoded({ ...row, unionid: "oUnion_-9" }).unionid, "oUnion_-9")
+  })
+
   it("refuses a record that is not an object, and a now that is not a time", () => {
     for (const record of [undefined, null, "token", 42, true, Symbol("token"), [], [row], () => row]) {
       assert.strictEqual(refused(record).argument, "record", String(typeof record))

@@ -114,6 +114,25 @@ const snapshotUser = (value: unknown): boolean | undefined => {
 
 const optionalText = (max: number) => (value: unknown): string | undefined => text(value, max)
 
+/**
+ * A user id as WeChat gives one (`WeChatApi` refuses any other): 1 to 128 printable ASCII characters,
+ * no space. An id with a newline, a NUL or a space would become a session's identity, a store key
+ * and a log field.
+ */
+const userIdPattern = /^[\x21-\x7e]{1,128}$/
+
+/** An openid (required) or unionid (optional: `""` is none), trimmed, of WeChat's form. */
+const userId = (required: boolean) => (value: unknown): string | undefined => {
+  const read = text(value, maxOpenidLength)
+  return read === undefined
+    ? undefined
+    : read === ""
+    ? (required ? undefined : "")
+    : userIdPattern.test(read)
+    ? read
+    : undefined
+}
+
 const invalid = (argument: string, description: string) => Either.left(new InvalidArgument({ argument, description }))
 
 /**
@@ -167,8 +186,8 @@ export const decode = (record: unknown, now: number): Either.Either<OAuthToken.O
     const openid = yield* field(
       record,
       "openid",
-      requiredText(maxOpenidLength),
-      `must be a non-empty string of at most ${maxOpenidLength} characters`
+      userId(true),
+      `must be 1 to ${maxOpenidLength} printable ASCII characters without spaces, as WeChat gives it`
     )
     const scope = yield* field(
       record,
@@ -179,8 +198,8 @@ export const decode = (record: unknown, now: number): Either.Either<OAuthToken.O
     const unionid = yield* field(
       record,
       "unionid",
-      optionalText(maxOpenidLength),
-      `must be a string of at most ${maxOpenidLength} characters`
+      userId(false),
+      `must be empty, or 1 to ${maxOpenidLength} printable ASCII characters without spaces, as WeChat gives it`
     )
     const isSnapshotUser = yield* field(record, "is_snapshotuser", snapshotUser, "must be 0 or 1")
     const created = yield* field(
