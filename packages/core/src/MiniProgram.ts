@@ -79,8 +79,8 @@ export interface MiniProgramShape {
   readonly getPhoneNumber: (code: string) => Effect.Effect<PhoneInfo, AppToken.AppTokenError>
   /**
    * Whether the stored session key of the user is still WeChat's (`wxa/checksession`): false only on
-   * 87009, true only for WeChat's exact `{"errcode":0,"errmsg":"ok"}` (any other answer is a
-   * `MalformedResponse`). `SessionKeyNotFound` when no key is stored (the user must log in again).
+   * 87009, true only for WeChat's own yes, `{"errcode":0,"errmsg":"ok"}` or `{"errcode":0}` (any
+   * other answer is a `MalformedResponse`). `SessionKeyNotFound` when no key is stored (the user must log in again).
    */
   readonly checkSessionKey: (
     openid: string

@@ -281,7 +281,8 @@ export interface WeChatApiShape {
   ) => Effect.Effect<PhoneInfo, WeChatError.RequestFailure>
   /**
    * `GET /wxa/checksession`: succeeds when the session key is current, `InvalidSignature` (87009) when
-   * stale; an answer that is not exactly WeChat's `{"errcode":0,"errmsg":"ok"}` is a `MalformedResponse`.
+   * stale; an answer that is not WeChat's `{"errcode":0,"errmsg":"ok"}` (or `{"errcode":0}`) is a
+   * `MalformedResponse`.
    */
   readonly checkSession: (
     appToken: Redacted.Redacted<string>,
@@ -416,14 +417,22 @@ type Decode<A> = (u: unknown) => Either.Either<A, ParseResult.ParseError | strin
 
 /**
  * The answer of the endpoints that only say yes (`sns/auth`, `wxa/checksession`): WeChat's own
- * "valid" is exactly `{"errcode":0,"errmsg":"ok"}`. Anything else with errcode 0 (a mangled errmsg,
- * another endpoint's answer from a proxy that mixes them up) is not a yes: a check never fails open.
+ * "valid" is `{"errcode":0,"errmsg":"ok"}`; `checksession`'s is documented as `{"errcode":0}` too
+ * (`bare`). Anything else with errcode 0 (a mangled errmsg, another endpoint's answer from a proxy
+ * that mixes them up) is not a yes: a check never fails open.
  */
-const weChatYes: Decode<void> = (body) => {
-  const answer = body as { errcode?: unknown; errmsg?: unknown }
-  return answer.errcode === 0 && answer.errmsg === "ok" && Object.keys(answer).length === 2
-    ? Either.right(undefined)
-    : Either.left("not WeChat's {\"errcode\":0,\"errmsg\":\"ok\"}")
+const weChatYes = (bare: boolean): Decode<void> => {
+  const expected = bare ?
+    "not WeChat's {\"errcode\":0} or {\"errcode\":0,\"errmsg\":\"ok\"}" :
+    "not WeChat's {\"errcode\":0,\"errmsg\":\"ok\"}"
+  return (body) => {
+    const answer = body as { errcode?: unknown; errmsg?: unknown }
+    if (answer.errcode !== 0) return Either.left(expected)
+    const keys = Object.keys(answer).length
+    return keys === 2 && answer.errmsg === "ok" || bare && keys === 1
+      ? Either.right(undefined)
+      : Either.left(expected)
+  }
 }
 
 /** What one call's answer is read with: the values to scrub from an errmsg, the openid asked about. */
@@ -702,7 +711,7 @@ export const makeWith = (
             ? Either.right(user)
             : Either.left("the openid or unionid is not 1 to 128 printable ASCII characters")
       ))
-    const authCall = endpointCall("auth", weChatYes)
+    const authCall = endpointCall("auth", weChatYes(false))
     const code2SessionCall = endpointCall("jscode2session", Schema.decodeUnknownEither(SessionResponse))
     const decodeAppToken = Schema.decodeUnknownEither(AppTokenResponse)
     const stableTokenCall = endpointCall("stable_token", decodeAppToken)
@@ -717,7 +726,7 @@ export const makeWith = (
             : Either.left("the phone number's watermark names another app")
       ))
     // 87009 (a stale key) is an error; a yes is WeChat's own
-    const checkSessionCall = endpointCall("checksession", weChatYes)
+    const checkSessionCall = endpointCall("checksession", weChatYes(true))
     const resetCall = endpointCall("resetusersessionkey", Schema.decodeUnknownEither(ResetSessionKeyResponse))
     const secret = Redacted.value(config.appSecret)
     const sessionQuery = (appToken: unknown, openid: unknown, sessionKey: unknown) => {

@@ -302,7 +302,6 @@ describe("MiniProgram", () => {
         const session = yield* miniProgram.code2Session(yield* login())
         for (
           const body of [
-            "{\"errcode\":0}",
             "{\"errcode\":0,\"errmsg\":[[[[[]]]]]}",
             "{\"errcode\":0,\"errmsg\":\"\"}",
             // another endpoint's success, as a proxy that mixes answers up would give it
@@ -314,6 +313,14 @@ describe("MiniProgram", () => {
           assert.strictEqual(error._tag, "MalformedResponse", body)
         }
         yield* inject({ kind: "raw", endpoint: "checksession", body: "{\"errcode\":0,\"errmsg\":\"ok\"}" })
+        assert.isTrue(yield* miniProgram.checkSessionKey(session.openid))
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("checkSessionKey says true to {\"errcode\":0}, the answer WeChat documents for checksession", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const session = yield* miniProgram.code2Session(yield* login())
+        yield* inject({ kind: "raw", endpoint: "checksession", body: "{\"errcode\":0}" })
         assert.isTrue(yield* miniProgram.checkSessionKey(session.openid))
       }).pipe(Effect.provide(TestLayer)))
 

@@ -144,12 +144,14 @@ const drive = <A, E>(fiber: Fiber.Fiber<A, E>) =>
 /**
  * Whether an answer under `fault` may be a success: only when the fault leaves WeChat's answer as it
  * means it (another user for a code's exchange, where the code's user is unknown; a field the
- * endpoint does not read; an errcode written as 0), and for checkSessionKey, `false` only for 87009.
+ * endpoint does not read; an errcode written as 0), and for checkSessionKey, `false` only for 87009
+ * and `true` only for `{"errcode":0}` (an answer WeChat documents for checksession).
  */
 const mayPass = (operation: Operation, fault: HostileFault, value: unknown): boolean => {
   if (operation === "checkSessionKey" && value === false) {
     return fault.errcode === 87009 || (fault.body?.includes("87009") ?? false)
   }
+  if (operation === "checkSessionKey" && value === true && fault.body === "{\"errcode\":0}") return true
   return fault.kind === "wrongOpenid" && operation !== "resetSessionKey" ||
     fault.kind === "nested" && fault.field !== undefined && operation !== "checkSessionKey" ||
     fault.kind === "nonFinite" && fault.value === "0"
