@@ -104,7 +104,8 @@ export interface Options {
 
 /**
  * Builds an AES-256-GCM cipher. Values without the sealed prefix (written before encryption was
- * turned on) are read as they are, so a store can move to encryption without a migration.
+ * turned on) are read as they are, so a store can move to encryption without a migration. A ring
+ * with a bad key, or with one id twice, is a `ConfigError`.
  *
  * @since 0.1.0
  * @category constructors
@@ -140,6 +141,12 @@ export const make = (given: Options): Either.Either<TokenCipherShape, ConfigErro
   for (const [position, key] of options.keys.entries()) {
     const decoded = decodeKey(key, position)
     if (Either.isLeft(decoded)) return Either.left(ConfigError.InvalidData(["cipherKeys"], decoded.left))
+    // one key per id: a second would silently replace the first (values sealed with it would stop opening)
+    if (ring.has(key.id)) {
+      return Either.left(
+        ConfigError.InvalidData(["cipherKeys"], `the id of key #${position + 1} is the id of an earlier key`)
+      )
+    }
     ring.set(key.id, decoded.right)
   }
   const currentId = options.currentKeyId ?? options.keys[0].id
@@ -167,7 +174,14 @@ export const make = (given: Options): Either.Either<TokenCipherShape, ConfigErro
         if (colon < 0) return Effect.fail(failure("the sealed value is malformed"))
         const keyId = rest.slice(0, colon)
         const key = ring.get(keyId)
-        if (key === undefined) return Effect.fail(failure(`no key with id "${keyId}" in the key ring`))
+        if (key === undefined) {
+          // the id is the stored value's: quoted only when it is an id (not the store's bytes, of any size)
+          return Effect.fail(
+            failure(
+              keyIdPattern.test(keyId) ? `no key with id "${keyId}" in the key ring` : "the sealed value is malformed"
+            )
+          )
+        }
         const bytes = Buffer.from(rest.slice(colon + 1), "base64url")
         if (bytes.length < 12 + 16) return Effect.fail(failure("the sealed value is truncated"))
         try {
