@@ -348,20 +348,23 @@ describe("red team: a state the app signed elsewhere", () => {
           const config = Either.getOrThrow(
             WeChatConfig.makeEither({ appId: OA.appId, appSecret: OA.secret, stateSecret })
           )
-          for (const bound of [true, false]) {
-            const b = browser()
-            const authorize = new URL(yield* startLogin(b))
-            const binding = bound ? b.cookies.get("wxauth_binding") : undefined
-            const state = Either.getOrThrow(
-              StateToken.makeSync(config, Date.now(), { returnTo: "/订单?页=2#项", ...(binding ? { binding } : {}) })
-            )
-            authorize.searchParams.set("state", state)
-            const answer = yield* b.get(yield* consent(b, authorize.href))
-            assert.strictEqual(answer.status, 303, answer.text.slice(0, 200))
-            const landing = new URL(answer.location!)
-            assert.strictEqual(landing.origin, new URL(b.base).origin)
-            assert.strictEqual(decodeURIComponent(landing.pathname + landing.search + landing.hash), "/订单?页=2#项")
-            assert.strictEqual((yield* b.get("/me")).status, 200)
+          // the second fits in a state (31 bytes of UTF-8) but is 85 percent-encoded: more than a state holds
+          for (const returnTo of ["/订单?页=2#项", "/我的订单详情页面?页=2"]) {
+            for (const bound of [true, false]) {
+              const b = browser()
+              const authorize = new URL(yield* startLogin(b))
+              const binding = bound ? b.cookies.get("wxauth_binding") : undefined
+              const state = Either.getOrThrow(
+                StateToken.makeSync(config, Date.now(), { returnTo, ...(binding ? { binding } : {}) })
+              )
+              authorize.searchParams.set("state", state)
+              const answer = yield* b.get(yield* consent(b, authorize.href))
+              assert.strictEqual(answer.status, 303, answer.text.slice(0, 200))
+              const landing = new URL(answer.location!)
+              assert.strictEqual(landing.origin, new URL(b.base).origin)
+              assert.strictEqual(decodeURIComponent(landing.pathname + landing.search + landing.hash), returnTo)
+              assert.strictEqual((yield* b.get("/me")).status, 200)
+            }
           }
         }))
     }

@@ -54,6 +54,28 @@ const urlOf = (request: HttpServerRequest.HttpServerRequest): URL | undefined =>
   }
 }
 
+/**
+ * A verified state's return path as a browser requests it, for the `Location` header. A state this
+ * app signed elsewhere (core's own authorizeUrl, StateToken.make) may carry any path on this site,
+ * "/订单" too, and a header holds latin1 only: the path is percent-encoded (`/%E8%AE%A2%E5%8D%95`),
+ * dot segments resolved, by `StateToken.normalizeReturnTo`'s rules. Not by its size, which is a
+ * state's: the encoded form of a path the state held may be three times as long ("/我的订单详情页面":
+ * 25 bytes in the state, 73 encoded), so the rules are asked of the path's shape, each character
+ * outside ASCII standing as one letter (a path's structure, `/`, `.`, `\`, `?`, `#`, is all ASCII).
+ */
+const statePath = (returnTo: string | undefined): string | undefined => {
+  if (returnTo === undefined) return undefined
+  if (StateToken.normalizeReturnTo(returnTo.replace(/[^\0-\x7f]/gu, "x"), { bound: false }) === undefined) {
+    return undefined
+  }
+  try {
+    const url = new URL(returnTo, "http://localhost")
+    return url.pathname + url.search + url.hash
+  } catch {
+    return undefined
+  }
+}
+
 const searchParams = (request: HttpServerRequest.HttpServerRequest): URLSearchParams =>
   urlOf(request)?.searchParams ?? new URLSearchParams()
 
@@ -294,9 +316,7 @@ const callback = (login: Login) =>
       return leaveFor(login, problem, app)
     }
     const { token } = result.right
-    // A state this app signed elsewhere (core's own authorizeUrl, StateToken.make) may carry any path
-    // on this site, "/订单" too; a Location header holds latin1 only: the path as a browser requests it.
-    const returnTo = StateToken.normalizeReturnTo(result.right.returnTo, { bound: false })
+    const returnTo = statePath(result.right.returnTo)
     if (token.isSnapshotUser) return leaveFor(login, Problems.problems.snapshot, app)
     const identity = login.identityOf(app, { openid: token.openid, unionid: token.unionid, scopes: token.scope })
     const previous = yield* Effect.orElseSucceed(login.browserSession(request), () => Option.none())

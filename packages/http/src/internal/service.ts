@@ -660,7 +660,10 @@ export const routerOf = (shape: WeChatLoginShape): HttpRouter.HttpRouter<never, 
 const normalize = (target: unknown): string | undefined =>
   typeof target === "string" ? normalizeReturnTo(target) : undefined
 
-/** A path on this site that may follow a login (`StateToken.normalizeReturnTo`, unbound length). */
+/**
+ * A path on this site that may follow a login (`StateToken.normalizeReturnTo`: at most a state's 62
+ * bytes without a binding, percent-encoded).
+ */
 const normalizeReturnTo = (value: unknown): string | undefined => StateToken.normalizeReturnTo(value, { bound: false })
 
 const isIdHash = Schema.is(SessionStore.IdHash)
