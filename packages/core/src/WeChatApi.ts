@@ -30,14 +30,12 @@ import { tooLargeCode } from "./internal/httpClientCause.js"
 import { bodyText } from "./internal/httpClientResponse.js"
 import { noQuery, type Query, query } from "./internal/query.js"
 import { retrying } from "./internal/retrying.js"
+import * as UserId from "./internal/userId.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import type * as UserInfo from "./UserInfo.js"
 import * as WeChatConfig from "./WeChatConfig.js"
 import * as WeChatError from "./WeChatError.js"
 import * as WeChatHttpClient from "./WeChatHttpClient.js"
-
-/** The rule of a user id WeChat gives (openid, unionid): 1 to 128 printable ASCII characters, no space. */
-const weChatIdPattern = /^[\x21-\x7e]{1,128}$/
 
 /**
  * A user id in WeChat's answers (`openid`, `unionid`): WeChat's are 28 characters of
@@ -45,10 +43,10 @@ const weChatIdPattern = /^[\x21-\x7e]{1,128}$/
  * characters. Anything else (a 60,000-character id, a NUL, a newline) is a `MalformedResponse`: such
  * an id would become a session's identity, a store key and a log field.
  */
-const WeChatUserId = Schema.String.pipe(Schema.maxLength(128), Schema.pattern(weChatIdPattern))
+const WeChatUserId = Schema.String.pipe(Schema.maxLength(128), Schema.pattern(UserId.pattern))
 
 /** True for a string `WeChatUserId` accepts. */
-const isWeChatUserId = (u: unknown): u is string => typeof u === "string" && weChatIdPattern.test(u)
+const isWeChatUserId = UserId.isWeChatUserId
 
 /**
  * The answer of `/sns/oauth2/access_token` and `/sns/oauth2/refresh_token`, tokens `Redacted`.

@@ -13,6 +13,7 @@ import * as OAuthToken from "../OAuthToken.js"
 import type { TokenResponse } from "../WeChatApi.js"
 import { InvalidArgument } from "../WeChatError.js"
 import { maxOpenidLength } from "./arguments.js"
+import * as UserId from "./userId.js"
 
 /** The longest access or refresh token read (WeChat's are about 110 characters). @internal */
 export const maxTokenLength = 1024
@@ -114,13 +115,6 @@ const snapshotUser = (value: unknown): boolean | undefined => {
 
 const optionalText = (max: number) => (value: unknown): string | undefined => text(value, max)
 
-/**
- * A user id as WeChat gives one (`WeChatApi` refuses any other): 1 to 128 printable ASCII characters,
- * no space. An id with a newline, a NUL or a space would become a session's identity, a store key
- * and a log field.
- */
-const userIdPattern = /^[\x21-\x7e]{1,128}$/
-
 /** An openid (required) or unionid (optional: `""` is none), trimmed, of WeChat's form. */
 const userId = (required: boolean) => (value: unknown): string | undefined => {
   const read = text(value, maxOpenidLength)
@@ -128,7 +122,7 @@ const userId = (required: boolean) => (value: unknown): string | undefined => {
     ? undefined
     : read === ""
     ? (required ? undefined : "")
-    : userIdPattern.test(read)
+    : UserId.isWeChatUserId(read)
     ? read
     : undefined
 }
