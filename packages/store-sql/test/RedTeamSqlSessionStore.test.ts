@@ -40,5 +40,29 @@ forEachDatabase((db) => {
         }
         assert.deepStrictEqual(defects, [])
       }).pipe(Effect.provide(storeLayer(db))), 60_000)
+
+    it.effect(
+      "options that are not an object are an InvalidArgument naming them, as the other stores' are",
+      () =>
+        Effect.gen(function*() {
+          const wrong: Array<string> = []
+          for (const [label, value] of [["'banana'", "banana"], ["a number", 42], ["an array", []]] as const) {
+            const v = value as never
+            for (
+              const [name, effect] of [
+                ["make", SqlSessionStore.make(v)],
+                ["ddl", SqlSessionStore.ddl(db.dialect, v)],
+                ["purgeExpired", SqlSessionStore.purgeExpired(v)]
+              ] as const
+            ) {
+              const error = yield* Effect.flip(effect as Effect.Effect<unknown, { _tag: string; argument?: string }>)
+              const got = `${error._tag} ${error.argument}`
+              if (got !== "InvalidArgument options") wrong.push(`${name}(${label}): ${got}`)
+            }
+          }
+          assert.deepStrictEqual(wrong, [])
+        }).pipe(Effect.provide(storeLayer(db))),
+      60_000
+    )
   })
 })

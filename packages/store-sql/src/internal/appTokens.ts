@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Options } from "../SqlAppTokenStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
-import { builder, checkedTimeout, readOptions } from "./builder.js"
+import { builder } from "./builder.js"
 import { asText } from "./client.js"
 import { checkAppId } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
@@ -32,12 +32,10 @@ const statements = (dialect: Dialect, table: string): ReadonlyArray<string> => {
 
 const store = builder({
   name: "SqlAppTokenStore",
-  readOptions: readOptions<Options>,
-  resolveNames: (options) => resolveTable(options, "wxauth_app_tokens"),
+  resolveNames: (options: Options) => resolveTable(options, "wxauth_app_tokens"),
   table: (table) => table,
   ddl: statements,
   indexes: () => [],
-  resolveTimeout: checkedTimeout,
   mapError: undefined
 })
 

@@ -48,8 +48,6 @@ export interface BaseOptions {
 export interface StoreSpec<O extends BaseOptions, N, E> {
   /** The public module's name, the prefix of every span: `SqlTokenStore`. */
   readonly name: string
-  /** The caller's options as the store reads them (`asGiven`, or a copy read once). */
-  readonly readOptions: (options: unknown) => Either.Either<O, WeChatError.InvalidArgument>
   /** The store's names from its options, validated. */
   readonly resolveNames: (options: O) => Either.Either<N, WeChatError.InvalidArgument>
   /** The table that names the store in errors. */
@@ -58,15 +56,9 @@ export interface StoreSpec<O extends BaseOptions, N, E> {
   readonly ddl: (dialect: Dialect, names: N) => ReadonlyArray<string>
   /** The indexes MySQL / MariaDB adds to tables made before them (see `SetupPlan`). */
   readonly indexes: (names: N) => SetupPlan["indexes"]
-  /** The operation timeout from the options (`decodeTimeout` or `checkedTimeout`). */
-  readonly resolveTimeout: (
-    timeout: Duration.DurationInput | undefined
-  ) => Either.Either<Duration.Duration, WeChatError.InvalidArgument>
   /** The store's own error for a failed operation; `undefined` keeps the `TokenStoreError`. */
   readonly mapError: ((error: WeChatError.TokenStoreError) => E) | undefined
 }
-
-export { positiveDuration }
 
 /** The options the stores read; each is copied by `readOptions` even when inherited (a getter). */
 const knownOptions = ["table", "memoTable", "setup", "timeout", "setupTimeout", "ttl", "maxSessionsPerUser"] as const
@@ -227,7 +219,7 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
 
   /** The names `options` give, validated. */
   const names = (options: unknown): Either.Either<N, WeChatError.InvalidArgument> =>
-    Either.flatMap(spec.readOptions(options), spec.resolveNames)
+    Either.flatMap(readOptions<O>(options), spec.resolveNames)
 
   /** The DDL of the store's tables in `dialect`. */
   const ddl = (dialect: Dialect, options: unknown): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> =>
@@ -237,7 +229,7 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
   const setup = (options: unknown): Effect.Effect<void, WeChatError.InvalidArgument | E, SqlClient.SqlClient> =>
     Effect.gen(function*() {
       const [, dialect] = yield* client
-      const read = yield* spec.readOptions(options)
+      const read = yield* readOptions<O>(options)
       const resolved = yield* spec.resolveNames(read)
       yield* toStoreError(runSetup({
         statements: spec.ddl(dialect, resolved),
@@ -257,10 +249,10 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
   ): Effect.Effect<StoreContext<O, N, E, X>, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
     Effect.gen(function*() {
       const [sql, dialect] = yield* client
-      const read = yield* spec.readOptions(options)
+      const read = yield* readOptions<O>(options)
       const resolved = yield* spec.resolveNames(read)
       const extra = yield* settings(read)
-      const timeout = yield* spec.resolveTimeout(read.timeout)
+      const timeout = yield* checkedTimeout(read.timeout)
       const attempt = attemptFor(sql, dialect)
       const ownTable = spec.table(resolved)
       const guarded = (operation: string, table: string = ownTable): Guarded<E> => {
@@ -307,7 +299,7 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
         tag,
         Effect.flatMap(
           // read when the layer is made, as `setup: false` is
-          Either.map(spec.readOptions(options), (read) => [read, read.setup !== false] as const),
+          Either.map(readOptions<O>(options), (read) => [read, read.setup !== false] as const),
           ([read, runsSetup]) => Effect.zipRight(runsSetup ? setup(read) : Effect.void, make(read))
         )
       )

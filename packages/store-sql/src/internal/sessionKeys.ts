@@ -15,8 +15,9 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { Options } from "../SqlSessionKeyStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
-import { builder, checkedTimeout, positiveDuration, readOptions } from "./builder.js"
+import { builder } from "./builder.js"
 import { asText } from "./client.js"
+import { positiveDuration } from "./durations.js"
 import { checkUser } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
 import { derive, resolveTable } from "./tables.js"
@@ -40,8 +41,7 @@ const statements = (dialect: Dialect, names: Names): ReadonlyArray<string> => {
 
 const store = builder({
   name: "SqlSessionKeyStore",
-  readOptions: readOptions<Options>,
-  resolveNames: (options): Either.Either<Names, WeChatError.InvalidArgument> =>
+  resolveNames: (options: Options): Either.Either<Names, WeChatError.InvalidArgument> =>
     Either.map(resolveTable(options, "wxauth_session_keys"), (table) => ({
       table,
       index: derive(table, "_expires_idx")
@@ -49,7 +49,6 @@ const store = builder({
   table: (names) => names.table,
   ddl: statements,
   indexes: (names) => [[names.table, names.index, "expires_at"]],
-  resolveTimeout: checkedTimeout,
   mapError: undefined
 })
 

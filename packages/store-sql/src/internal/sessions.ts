@@ -14,7 +14,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type { Options } from "../SqlSessionStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
-import { builder, checkedTimeout } from "./builder.js"
+import { builder } from "./builder.js"
 import { affectedRows, asText } from "./client.js"
 import { columnTypes, createTable } from "./schema.js"
 import { derive, resolveTable } from "./tables.js"
@@ -23,28 +23,6 @@ interface Names {
   readonly table: string
   readonly userIndex: string
   readonly expiresIndex: string
-}
-
-/**
- * The options, read once (a JavaScript caller's Proxy whose traps throw is an `InvalidArgument`, not
- * a throw).
- */
-const readOptions = (options: unknown): Either.Either<Options, WeChatError.InvalidArgument> => {
-  if (options === undefined || options === null) return Either.right({})
-  try {
-    const o = options as Options
-    return Either.right({
-      table: o.table,
-      setup: o.setup,
-      timeout: o.timeout,
-      setupTimeout: o.setupTimeout,
-      maxSessionsPerUser: o.maxSessionsPerUser
-    })
-  } catch {
-    return Either.left(
-      new WeChatError.InvalidArgument({ argument: "options", description: "must be an object of options" })
-    )
-  }
 }
 
 /** The bound on one user's sessions unless `maxSessionsPerUser` says otherwise: core's memory store's. */
@@ -70,7 +48,7 @@ const resolveMaxSessionsPerUser = (value: unknown): Either.Either<number, WeChat
 const isWellFormed = (id: string): boolean =>
   !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(id)
 
-const resolveNames = (options: Pick<Options, "table">): Either.Either<Names, WeChatError.InvalidArgument> =>
+const resolveNames = (options: Options): Either.Either<Names, WeChatError.InvalidArgument> =>
   Either.map(resolveTable(options, "wxauth_sessions"), (table) => ({
     table,
     userIndex: derive(table, "_user_idx"),
@@ -108,13 +86,11 @@ const asSessionError = (error: WeChatError.TokenStoreError): WeChatError.Session
 
 const store = builder({
   name: "SqlSessionStore",
-  readOptions,
   resolveNames,
   table: (names) => names.table,
   ddl: statements,
   // a table of its own from the start: MySQL makes its indexes in CREATE TABLE
   indexes: () => [],
-  resolveTimeout: checkedTimeout,
   mapError: asSessionError
 })
 

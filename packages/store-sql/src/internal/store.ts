@@ -10,14 +10,13 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Options, PurgeResult, Tables } from "../SqlTokenStore.js"
-import { builder, checkedTimeout, readOptions } from "./builder.js"
+import { builder } from "./builder.js"
 import { asText } from "./client.js"
 import * as schema from "./schema.js"
 import { resolveTables } from "./tables.js"
 
 const store = builder({
   name: "SqlTokenStore",
-  readOptions: readOptions<Options>,
   resolveNames: resolveTables,
   table: (tables: Tables) => tables.table,
   ddl: schema.ddl,
@@ -25,7 +24,6 @@ const store = builder({
     [tables.table, tables.tokenIndex, "refresh_expires_at"],
     [tables.memoTable, tables.memoIndex, "expires_at"]
   ],
-  resolveTimeout: checkedTimeout,
   mapError: undefined
 })
 
