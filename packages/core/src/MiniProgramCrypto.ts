@@ -207,8 +207,8 @@ export const decryptUserDataSync = (given: DecryptOptions): Either.Either<UserDa
  * Fails with `DecryptError` and reason `BadBase64` (any input is not strict base64), `BadKey` (the
  * session key is not 16 bytes), `BadIv` (the iv is not 16 bytes), `BadPadding` (the data does not
  * decrypt: wrong key or iv, or truncated), `BadJson` (it decrypts to something that is not a JSON
- * object, or one nested more than 32 levels deep) or `WatermarkMismatch` (no watermark, one whose timestamp is not whole epoch seconds, or
- * one for another app).
+ * object, or one nested more than 32 levels deep) or `WatermarkMismatch` (no watermark, one whose
+ * timestamp is not whole epoch seconds, or one for another app).
  *
  * @example
  * ```ts
