@@ -29,6 +29,7 @@ import { createRequire } from "node:module"
 import * as V8 from "node:v8"
 import * as Vm from "node:vm"
 import { managedMini, managedOfficial, platform } from "./componentFixtures.js"
+import { describeFault, errorTexts, everyEndpoint, type HostileFault, spanTexts } from "./hostile.js"
 
 const require = createRequire(import.meta.url)
 interface WXBizMsgCrypt {
@@ -582,39 +583,17 @@ describe("red team: no thundering herd", () => {
 // a hostile WeChat on the six component endpoints
 // -------------------------------------------------------------------------------------------------
 
-type HostileFault = Omit<Sandbox.Fault, "endpoint" | "times">
-
 const hostile: ReadonlyArray<HostileFault> = [
-  { kind: "nested" },
-  { kind: "nested", field: "errmsg" },
-  { kind: "nested", field: "errcode" },
+  ...everyEndpoint,
   { kind: "nested", field: "expires_in" },
   { kind: "nested", field: "authorization_info" },
   { kind: "nested", field: "func_info" },
-  { kind: "nested", field: "openid" },
-  { kind: "huge" },
-  { kind: "huge", contentLength: false },
-  { kind: "drip", intervalMs: 500, delayMs: 60_000 },
-  { kind: "nonFinite" },
-  { kind: "nonFinite", value: "1e300" },
-  { kind: "nonFinite", value: "-7200" },
-  { kind: "nonFinite", value: "7200.5" },
   { kind: "nonFinite", value: "0" },
-  { kind: "nonFinite", field: "errcode" },
   { kind: "nonFinite", field: "funcscope_category" },
-  { kind: "echo" },
-  { kind: "echo", errcode: -1 },
-  { kind: "echo", errcode: 40001 },
-  { kind: "echo", errcode: 42001 },
   { kind: "echo", errcode: 61023 },
   { kind: "echo", errcode: 61005 },
-  { kind: "wrongOpenid" },
   { kind: "wrongShape" },
   { kind: "truncated" },
-  { kind: "raw", body: "[]" },
-  { kind: "raw", body: "{}" },
-  { kind: "raw", body: "null" },
-  { kind: "raw", body: "{\"errcode\":\"0\"}" },
   { kind: "raw", body: "{\"errcode\":0,\"errmsg\":\"ok\"}" },
   { kind: "raw", body: "{\"component_access_token\":\"\",\"expires_in\":7200}" },
   {
@@ -655,17 +634,6 @@ const openidGarbage: ReadonlyArray<HostileFault> = [
   { kind: "raw", body: "{\"openid\":\"" + "o".repeat(60_000) + "\",\"session_key\":\"k\"}" }
 ]
 
-const describeFault = (fault: HostileFault) =>
-  [
-    fault.kind,
-    fault.field,
-    fault.value,
-    fault.errcode,
-    fault.body?.slice(0, 40),
-    fault.contentLength === false ? "chunked" : undefined
-  ]
-    .filter((part) => part !== undefined).join(":")
-
 type Operation =
   | "componentToken"
   | "queryAuth"
@@ -681,23 +649,6 @@ const endpointOf: Record<Operation, Sandbox.ComponentEndpoint> = {
   componentExchange: "component_access_token",
   componentRefresh: "component_refresh_token",
   componentCode2Session: "component_jscode2session"
-}
-
-const spanTexts = (span: Tracer.Span): ReadonlyArray<string> => [
-  span.name,
-  ...[...span.attributes.entries()].map(([k, v]) => `${k}=${String(v)}`),
-  span.status._tag === "Ended" && Exit.isFailure(span.status.exit) ? Cause.pretty(span.status.exit.cause) : ""
-]
-
-const errorTexts = (cause: Cause.Cause<unknown>): ReadonlyArray<string> => {
-  const error = Option.getOrUndefined(Cause.failureOption(cause))
-  let json = ""
-  try {
-    json = JSON.stringify(error) ?? ""
-  } catch {
-    json = "<unserialisable>"
-  }
-  return [Cause.pretty(cause), String(error), json, (error as Error | undefined)?.stack ?? ""]
 }
 
 /** Every fault on one operation's endpoint, each in a fresh platform; returns what went wrong. */

@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
+import { describeFault, errorTexts, everyEndpoint, type HostileFault, spanTexts } from "./hostile.js"
 
 const mini = Sandbox.defaultApps.miniProgram
 
@@ -27,41 +28,19 @@ const Environment = Layer.mergeAll(
   Sandbox.layerHttpClient
 ).pipe(Layer.provideMerge(Sandbox.layer()))
 
-type HostileFault = Omit<Sandbox.Fault, "endpoint" | "times">
-
 const hostile: ReadonlyArray<HostileFault> = [
-  { kind: "nested" },
-  { kind: "nested", field: "errmsg" },
-  { kind: "nested", field: "errcode" },
+  ...everyEndpoint,
   { kind: "nested", field: "expires_in" },
   { kind: "nested", field: "phone_info" },
   { kind: "nested", field: "session_key" },
-  { kind: "nested", field: "openid" },
-  { kind: "huge" },
-  { kind: "huge", contentLength: false },
-  { kind: "drip", intervalMs: 500, delayMs: 60_000 },
-  { kind: "nonFinite" },
-  { kind: "nonFinite", value: "1e300" },
-  { kind: "nonFinite", value: "-7200" },
-  { kind: "nonFinite", value: "7200.5" },
   { kind: "nonFinite", value: "0" },
-  { kind: "nonFinite", field: "errcode" },
-  { kind: "echo" },
-  { kind: "echo", errcode: -1 },
-  { kind: "echo", errcode: 40001 },
-  { kind: "echo", errcode: 42001 },
   { kind: "echo", errcode: 40029 },
   { kind: "echo", errcode: 87009 },
-  { kind: "wrongOpenid" },
   { kind: "wrongShape" },
   { kind: "truncated" },
   { kind: "http500" },
   { kind: "reset" },
-  { kind: "raw", body: "[]" },
-  { kind: "raw", body: "{}" },
-  { kind: "raw", body: "null" },
   { kind: "raw", body: "\"ok\"" },
-  { kind: "raw", body: "{\"errcode\":\"0\"}" },
   { kind: "raw", body: "{\"errcode\":0}" },
   { kind: "raw", body: "{\"errmsg\":\"ok\"}" },
   { kind: "raw", body: "{\"errcode\":87009.5,\"errmsg\":\"x\"}" },
@@ -100,34 +79,6 @@ const endpointOf: Record<Operation, Sandbox.Endpoint> = {
   resetSessionKey: "resetusersessionkey",
   stable: "stable_token",
   classic: "token"
-}
-
-const describeFault = (fault: HostileFault) =>
-  [
-    fault.kind,
-    fault.field,
-    fault.value,
-    fault.errcode,
-    fault.body?.slice(0, 40),
-    fault.status,
-    fault.contentLength === false ? "chunked" : undefined
-  ].filter((part) => part !== undefined).join(":")
-
-const spanTexts = (span: Tracer.Span): ReadonlyArray<string> => [
-  span.name,
-  ...[...span.attributes.entries()].map(([k, v]) => `${k}=${String(v)}`),
-  span.status._tag === "Ended" && Exit.isFailure(span.status.exit) ? Cause.pretty(span.status.exit.cause) : ""
-]
-
-const errorTexts = (cause: Cause.Cause<unknown>): ReadonlyArray<string> => {
-  const error = Option.getOrUndefined(Cause.failureOption(cause))
-  let json = ""
-  try {
-    json = JSON.stringify(error) ?? ""
-  } catch {
-    json = "<unserialisable>"
-  }
-  return [Cause.pretty(cause), String(error), json, (error as Error | undefined)?.stack ?? ""]
 }
 
 /** Polls `fiber` while moving the TestClock: 10 minutes of test time is far past any deadline and retry. */
