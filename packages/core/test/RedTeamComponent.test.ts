@@ -24,12 +24,12 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
+import type * as Tracer from "effect/Tracer"
 import { createRequire } from "node:module"
 import * as V8 from "node:v8"
 import * as Vm from "node:vm"
 import { managedMini, managedOfficial, platform } from "./componentFixtures.js"
-import { describeFault, errorTexts, everyEndpoint, type HostileFault, spanTexts } from "./hostile.js"
+import { describeFault, everyEndpoint, type HostileFault, problemsOf, recordInto } from "./hostile.js"
 
 const require = createRequire(import.meta.url)
 interface WXBizMsgCrypt {
@@ -737,57 +737,24 @@ const attackOperation = (operation: Operation, faults: ReadonlyArray<HostileFaul
           : operation === "componentRefresh"
           ? oauth!.refresh(openid!)
           : mini!.code2Session(jsCode!)
-        const base = yield* Effect.tracer
-        const tracer = Tracer.make({
-          span: (...args) => {
-            const span = base.span(...args)
-            spans.push(span)
-            return span
-          },
-          context: base.context
-        })
-        const logger = Logger.make(({ annotations, message }) => {
-          lines.push(`${JSON.stringify(message)} ${JSON.stringify([...annotations])}`)
-        })
+        const { logger, tracer } = yield* recordInto(spans, lines)
         return yield* withTime(
           call.pipe(Effect.withTracer(tracer), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
         )
       }).pipe(Effect.scoped, Effect.provide(ComponentLive))
       calls++
       const outcome = yield* Effect.exit(run)
-      if (Exit.isFailure(outcome)) {
-        problems.push(`${name}: the setup failed ${Cause.pretty(outcome.cause).split("\n")[0]}`)
-        continue
-      }
-      const exit = outcome.value
-      if (Option.isNone(exit)) {
-        problems.push(`${name}: hung`)
-        continue
-      }
-      if (Exit.isFailure(exit.value)) {
-        if (Cause.isDie(exit.value.cause)) {
-          problems.push(`${name}: defect ${Cause.pretty(exit.value.cause).split("\n")[0].slice(0, 120)}`)
-        }
-        for (const text of errorTexts(exit.value.cause)) {
-          for (const secret of secrets) if (text.includes(secret)) problems.push(`${name}: a secret in the error`)
-        }
-      } else if (
-        fault.kind !== "wrongOpenid" && fault.kind !== "nonFinite" && fault.kind !== "echo" &&
-        !(fault.kind === "nested" && fault.field !== undefined)
-      ) {
-        // garbage must never pass for an answer
-        problems.push(`${name}: accepted ${String(exit.value.value).slice(0, 80)}`)
-      }
-      for (const span of spans) {
-        for (const text of spanTexts(span)) {
-          for (const secret of secrets) {
-            if (text.includes(secret)) problems.push(`${name}: a secret in span ${span.name}`)
-          }
-        }
-      }
-      for (const line of lines) {
-        for (const secret of secrets) if (line.includes(secret)) problems.push(`${name}: a secret in a log line`)
-      }
+      problems.push(...problemsOf({
+        name,
+        outcome,
+        secrets,
+        spans,
+        lines,
+        mayPass: () =>
+          // garbage must never pass for an answer
+          fault.kind === "wrongOpenid" || fault.kind === "nonFinite" || fault.kind === "echo" ||
+          (fault.kind === "nested" && fault.field !== undefined)
+      }))
     }
     return { problems, calls }
   })

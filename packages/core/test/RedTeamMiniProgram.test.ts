@@ -9,17 +9,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import { AppToken, AppTokenStore, MiniProgram, RefreshLock, WeChatApi, WeChatConfig } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
-import { describeFault, errorTexts, everyEndpoint, type HostileFault, spanTexts } from "./hostile.js"
+import type * as Tracer from "effect/Tracer"
+import { describeFault, everyEndpoint, type HostileFault, problemsOf, recordInto } from "./hostile.js"
 
 const mini = Sandbox.defaultApps.miniProgram
 
@@ -150,53 +148,16 @@ const attack = (operation: Operation, faults: ReadonlyArray<HostileFault> = host
           : operation === "resetSessionKey"
           ? program.resetSessionKey(openid)
           : appToken.get
-        const base = yield* Effect.tracer
-        const tracer = Tracer.make({
-          span: (...args) => {
-            const span = base.span(...args)
-            spans.push(span)
-            return span
-          },
-          context: base.context
-        })
-        const logger = Logger.make(({ annotations, message }) => {
-          lines.push(`${JSON.stringify(message)} ${JSON.stringify([...annotations])}`)
-        })
+        const { logger, tracer } = yield* recordInto(spans, lines)
         const fiber = yield* Effect.fork(
           call.pipe(Effect.withTracer(tracer), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
         )
         return yield* drive(fiber)
       }).pipe(Effect.scoped, Effect.provide(Environment))
       const outcome = yield* Effect.exit(run)
-      if (Exit.isFailure(outcome)) {
-        problems.push(`${name}: the setup failed ${Cause.pretty(outcome.cause).split("\n")[0]}`)
-        continue
-      }
-      const exit = outcome.value
-      if (Option.isNone(exit)) {
-        problems.push(`${name}: hung`)
-        continue
-      }
-      if (Exit.isFailure(exit.value)) {
-        if (Cause.isDie(exit.value.cause)) {
-          problems.push(`${name}: defect ${Cause.pretty(exit.value.cause).split("\n")[0].slice(0, 120)}`)
-        }
-        for (const text of errorTexts(exit.value.cause)) {
-          for (const secret of secrets) if (text.includes(secret)) problems.push(`${name}: a secret in the error`)
-        }
-      } else if (!mayPass(operation, fault, exit.value.value)) {
-        problems.push(`${name}: accepted ${JSON.stringify(exit.value.value)?.slice(0, 80)}`)
-      }
-      for (const span of spans) {
-        for (const text of spanTexts(span)) {
-          for (const secret of secrets) {
-            if (text.includes(secret)) problems.push(`${name}: a secret in span ${span.name}`)
-          }
-        }
-      }
-      for (const line of lines) {
-        for (const secret of secrets) if (line.includes(secret)) problems.push(`${name}: a secret in a log line`)
-      }
+      problems.push(
+        ...problemsOf({ name, outcome, secrets, spans, lines, mayPass: (value) => mayPass(operation, fault, value) })
+      )
     }
     return problems
   })

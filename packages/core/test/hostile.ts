@@ -5,9 +5,11 @@
  */
 import type { Sandbox } from "@wxauth/sandbox"
 import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
-import type * as Tracer from "effect/Tracer"
+import * as Tracer from "effect/Tracer"
 
 /** A sandbox fault, without where it goes nor how many times (each test says). */
 export type HostileFault = Omit<Sandbox.Fault, "endpoint" | "times">
@@ -70,4 +72,65 @@ export const errorTexts = (cause: Cause.Cause<unknown>): ReadonlyArray<string> =
     json = "<unserialisable>"
   }
   return [Cause.pretty(cause), String(error), json, (error as Error | undefined)?.stack ?? ""]
+}
+
+/**
+ * A tracer that keeps every span in `spans`, and a logger that keeps every line in `lines`: what a
+ * call under a fault leaves behind, to look for secrets in.
+ */
+export const recordInto = (spans: Array<Tracer.Span>, lines: Array<string>) =>
+  Effect.map(Effect.tracer, (base) => ({
+    tracer: Tracer.make({
+      span: (...args) => {
+        const span = base.span(...args)
+        spans.push(span)
+        return span
+      },
+      context: base.context
+    }),
+    logger: Logger.make(({ annotations, message }) => {
+      lines.push(`${JSON.stringify(message)} ${JSON.stringify([...annotations])}`)
+    })
+  }))
+
+/**
+ * What went wrong in one call under a fault, named `name`: its set-up failed, it hung (`None`), it
+ * died, it succeeded where `mayPass` says garbage was accepted, or a secret is in its error, a span
+ * or a log line.
+ */
+export const problemsOf = <A>(options: {
+  readonly name: string
+  readonly outcome: Exit.Exit<Option.Option<Exit.Exit<A, unknown>>, unknown>
+  readonly secrets: Iterable<string>
+  readonly spans: ReadonlyArray<Tracer.Span>
+  readonly lines: ReadonlyArray<string>
+  readonly mayPass: (value: A) => boolean
+}): Array<string> => {
+  const { lines, name, outcome, spans } = options
+  const secrets = [...options.secrets]
+  if (Exit.isFailure(outcome)) return [`${name}: the setup failed ${Cause.pretty(outcome.cause).split("\n")[0]}`]
+  const exit = outcome.value
+  if (Option.isNone(exit)) return [`${name}: hung`]
+  const problems: Array<string> = []
+  if (Exit.isFailure(exit.value)) {
+    if (Cause.isDie(exit.value.cause)) {
+      problems.push(`${name}: defect ${Cause.pretty(exit.value.cause).split("\n")[0].slice(0, 120)}`)
+    }
+    for (const text of errorTexts(exit.value.cause)) {
+      for (const secret of secrets) if (text.includes(secret)) problems.push(`${name}: a secret in the error`)
+    }
+  } else if (!options.mayPass(exit.value.value)) {
+    problems.push(`${name}: accepted ${JSON.stringify(exit.value.value)?.slice(0, 80)}`)
+  }
+  for (const span of spans) {
+    for (const text of spanTexts(span)) {
+      for (const secret of secrets) {
+        if (text.includes(secret)) problems.push(`${name}: a secret in span ${span.name}`)
+      }
+    }
+  }
+  for (const line of lines) {
+    for (const secret of secrets) if (line.includes(secret)) problems.push(`${name}: a secret in a log line`)
+  }
+  return problems
 }
