@@ -105,7 +105,17 @@ const baseUrl = (name: string, value: unknown): Either.Either<string, ConfigErro
   if (url.search !== "" || url.hash !== "") {
     return Either.left(ConfigError.InvalidData([name], `must not have a query or fragment`))
   }
-  return Either.right(url.toString().replace(/\/+$/, ""))
+  return Either.right(withoutTrailingSlashes(url.toString()))
+}
+
+/**
+ * `text` without the slashes it ends with: a scan from the end, linear (`/\/+$/` backtracks over every
+ * run of slashes inside the text: a base URL with 50,000 of them took a second).
+ */
+const withoutTrailingSlashes = (text: string): string => {
+  let end = text.length
+  while (end > 0 && text.charCodeAt(end - 1) === 47) end--
+  return text.slice(0, end)
 }
 
 const positiveDuration = (name: string, input: unknown): Either.Either<Duration.Duration, ConfigError.ConfigError> => {

@@ -132,6 +132,19 @@ describe("WeChatConfig", () => {
     assert.strictEqual(open._tag, "Left")
   })
 
+  it("a base URL loses every slash it ends with, and keeps those inside its path", () => {
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      ["https://api.example.com", "https://api.example.com"],
+      ["https://api.example.com///", "https://api.example.com"],
+      ["https://proxy.example.com/wechat//", "https://proxy.example.com/wechat"],
+      [`https://proxy.example.com/${"/".repeat(50_000)}x/`, `https://proxy.example.com/${"/".repeat(50_000)}x`]
+    ]
+    for (const [apiBaseUrl, expected] of cases) {
+      const result = WeChatConfig.makeEither({ appId: "wxabc", appSecret: "s", apiBaseUrl })
+      assert.strictEqual(result._tag === "Right" ? result.right.apiBaseUrl : String(result.left), expected)
+    }
+  })
+
   it("maxResponseBytes defaults to 64 KiB", () => {
     const result = WeChatConfig.makeEither({ appId: "wxabc", appSecret: "s" })
     assert.strictEqual(result._tag === "Right" ? result.right.maxResponseBytes : 0, 65_536)

@@ -59,11 +59,16 @@ export const defaultOpenBaseUrl = "https://open.weixin.qq.com"
 
 /** The base URL as the core normalises it (no trailing slash). */
 const normaliseBaseUrl = (value: string): string => {
+  let text: string
   try {
-    return new URL(value).toString().replace(/\/+$/, "")
+    text = new URL(value).toString()
   } catch {
-    return value.replace(/\/+$/, "")
+    text = value
   }
+  // a scan from the end, linear (`/\/+$/` backtracks over every run of slashes inside the text)
+  let end = text.length
+  while (end > 0 && text.charCodeAt(end - 1) === 47) end--
+  return text.slice(0, end)
 }
 
 // a lone surrogate (a string that is not well-formed UTF-16)
