@@ -307,7 +307,9 @@ const returnToProblem = (returnTo: string): string | undefined => {
  * A return path as a browser would request it (dot segments resolved, characters outside ASCII
  * percent-encoded, so it fits in a `Location` header), or `undefined` when it is not a path on this
  * site or does not fit in a state (with a binding when `bound`, the default). Use it on a `returnTo`
- * query parameter before passing it to `authorizeUrl`.
+ * query parameter before passing it to `authorizeUrl`. For a path that does not travel in a state
+ * (where a login lands after it, a home page), `maxBytes` replaces the state's size (a positive
+ * integer; any other value is ignored).
  *
  * @example
  * ```ts
@@ -315,6 +317,10 @@ const returnToProblem = (returnTo: string): string | undefined => {
  *
  * StateToken.normalizeReturnTo("/a/../orders?id=7") // "/orders?id=7"
  * StateToken.normalizeReturnTo("//evil.example/") // undefined
+ * // not for a state: where a login lands, up to 2,048 bytes
+ * StateToken.normalizeReturnTo("/products/detail?id=1234567890&utm_source=wechat&utm_medium=share", {
+ *   maxBytes: 2048
+ * })
  * ```
  *
  * @since 0.1.0
@@ -322,7 +328,7 @@ const returnToProblem = (returnTo: string): string | undefined => {
  */
 export const normalizeReturnTo = (
   value: unknown,
-  options?: { readonly bound?: boolean | undefined }
+  options?: { readonly bound?: boolean | undefined; readonly maxBytes?: number | undefined }
 ): string | undefined => {
   if (typeof value !== "string" || value.length > 8192 || returnToProblem(value) !== undefined) return undefined
   let normalized: string
@@ -333,7 +339,12 @@ export const normalizeReturnTo = (
   } catch {
     return undefined
   }
-  const max = guardOr(() => options?.bound, undefined) === false ? maxReturnToBytes : maxReturnToBytesWithBinding
+  const given = guardOr(() => options?.maxBytes, undefined)
+  const max = typeof given === "number" && Number.isSafeInteger(given) && given > 0
+    ? given
+    : guardOr(() => options?.bound, undefined) === false
+    ? maxReturnToBytes
+    : maxReturnToBytesWithBinding
   return returnToProblem(normalized) === undefined && Buffer.byteLength(normalized, "utf8") <= max
     ? normalized
     : undefined

@@ -322,6 +322,32 @@ describe("StateToken", () => {
     }
   })
 
+  it("normalizeReturnTo with maxBytes: the same rules, its own size (for a path that is not put in a state)", () => {
+    const long = "/products/detail?id=1234567890&utm_source=wechat&utm_medium=share&utm_campaign=winter"
+    assert.isUndefined(StateToken.normalizeReturnTo(long, { bound: false }))
+    assert.strictEqual(StateToken.normalizeReturnTo(long, { maxBytes: 2048 }), long)
+    assert.strictEqual(StateToken.normalizeReturnTo(`/${"a".repeat(2047)}`, { maxBytes: 2048 }), `/${"a".repeat(2047)}`)
+    assert.isUndefined(StateToken.normalizeReturnTo(`/${"a".repeat(2048)}`, { maxBytes: 2048 }))
+    // percent-encoded, then measured: 12 characters outside ASCII are 108 bytes
+    assert.strictEqual(
+      StateToken.normalizeReturnTo("/我的订单详情页面我的订单", { maxBytes: 2048 }),
+      "/%E6%88%91%E7%9A%84%E8%AE%A2%E5%8D%95%E8%AF%A6%E6%83%85%E9%A1%B5%E9%9D%A2%E6%88%91%E7%9A%84%E8%AE%A2%E5%8D%95"
+    )
+    for (const value of ["//evil.example/", "/\\evil.example", "https://evil.example/", "/\t/evil.example"]) {
+      assert.isUndefined(StateToken.normalizeReturnTo(value, { maxBytes: 2048 }), JSON.stringify(value))
+    }
+    // a maxBytes that is not a positive whole number is ignored: the state's size holds
+    for (const maxBytes of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, "2048"]) {
+      assert.isUndefined(StateToken.normalizeReturnTo(long, { maxBytes: maxBytes as number }), String(maxBytes))
+    }
+    const trap = new Proxy({}, {
+      get: () => {
+        throw new Error("trap")
+      }
+    })
+    assert.strictEqual(StateToken.normalizeReturnTo("/orders", trap), "/orders")
+  })
+
   it("bindingHash is keyed per app and value; equals compares strings", () => {
     const hash = StateToken.bindingHash(config, "cookie")
     assert.match(hash, /^[0-9a-f]{16}$/)

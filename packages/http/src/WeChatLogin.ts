@@ -13,8 +13,9 @@
  * | `/api/wechat/...` | the JSON endpoints of `WeChatLoginApi` (mini program login and phone number, session, logout), and `GET /api/wechat/openapi.json` |
  *
  * Every path starts with `pathPrefix` (default `""`). `?returnTo=/a/path` on a login start is
- * where the login lands (normalised with `StateToken.normalizeReturnTo`: a path on this site, or
- * nothing).
+ * where the login lands (normalised with `StateToken.normalizeReturnTo`: a path on this site that
+ * fits in WeChat's `state`, at most 54 bytes once percent-encoded, or nothing; `afterLogin` can send
+ * the browser anywhere on the site).
  *
  * Security: the OAuth state is signed and bound to a per-browser cookie minted at each login start
  * (and replaced after login), so a callback URL works only in the browser that started it and only
@@ -178,8 +179,9 @@ export interface LoginEvent extends Identity {
  * - `onFirstLogin`: when `findUser` finds nobody: create the local user, return its id. Needs
  *   `findUser`.
  * - `onLogin`: after every login (first or not), before the session starts.
- * - `afterLogin`: where a browser goes next: a path on this site (anything else is ignored).
- *   Default: the `returnTo` of the login start, else `home`.
+ * - `afterLogin`: where a browser goes next: a path on this site of up to 2,048 bytes once
+ *   percent-encoded (anything else is ignored). Default: the `returnTo` of the login start, else
+ *   `home`.
  * - `onPhoneNumber`: a mini program user's phone number, when it is asked for.
  * - `onLogout`: after a logout ended the user's session (`everywhere`: every session of the user in
  *   that app), by any of the logout routes or `logout` / `logoutEverywhere`; e.g. to forget the

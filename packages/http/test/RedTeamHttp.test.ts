@@ -28,6 +28,9 @@ const setup = Effect.gen(function*() {
   return { url, sandboxUrl, stats, browser }
 })
 
+/** Where an afterLogin hook may send a browser: longer than a state could carry, with a query. */
+const longLanding = `/商品/详情?id=${"1234567890".repeat(8)}&utm_source=wechat&utm_medium=share`
+
 const onSite = (location: string | undefined, base: string) =>
   location !== undefined && new URL(location, base).origin === new URL(base).origin
 
@@ -41,6 +44,10 @@ describe("red team: open redirects and injection", () => {
               ? "//evil.example/"
               : event.returnTo === "/hook-js"
               ? "javascript:alert(1)"
+              : event.returnTo === "/hook-long"
+              ? longLanding
+              : event.returnTo === "/hook-huge"
+              ? `/${"a".repeat(2048)}`
               : undefined
           )
       }
@@ -102,6 +109,17 @@ describe("red team: open redirects and injection", () => {
           const { answer } = yield* login(b, { path: `/login?returnTo=${encodeURIComponent(returnTo)}` })
           assert.isTrue(onSite(answer.location, b.base), `${returnTo} -> ${answer.location}`)
         }
+      }))
+
+    it.effect("an afterLogin hook's path lands whatever its length up to 2,048 bytes; a longer one is ignored", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const b = browser()
+        const { answer } = yield* login(b, { path: "/login?returnTo=%2Fhook-long" })
+        const landed = new URL(answer.location!, b.base)
+        assert.strictEqual(decodeURIComponent(landed.pathname) + landed.search, longLanding)
+        const huge = yield* login(browser(), { path: "/login?returnTo=%2Fhook-huge" })
+        assert.strictEqual(new URL(huge.answer.location!, b.base).pathname, "/hook-huge")
       }))
 
     it.effect("markup in returnTo, a route's app key or a problem's reason is never echoed raw", () =>

@@ -5,13 +5,14 @@
  *
  * @internal
  */
-import { StateToken, WeChatConfig } from "@wxauth/core"
+import { WeChatConfig } from "@wxauth/core"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type { OpenInWeChatPageContext, ProblemPageContext } from "../WeChatLogin.js"
+import * as Landing from "./landing.js"
 
 /** The kinds of WeChat app a login can use. @internal */
 export type AppKind = "officialAccount" | "website" | "miniProgram"
@@ -361,7 +362,7 @@ export const resolve = (given: unknown): Either.Either<Resolved, ConfigError.Con
       return yield* invalid(["pathPrefix"], "must be \"\" or a path such as /auth (letters, digits, . _ ~ -)")
     }
     const rawHome = options.home ?? "/"
-    const home = StateToken.normalizeReturnTo(rawHome, { bound: false })
+    const home = Landing.landingPath(rawHome)
     if (typeof rawHome !== "string" || home === undefined) {
       return yield* invalid(["home"], "must be a path on this site, such as /")
     }

@@ -21,6 +21,7 @@ import type { Scope } from "effect/Scope"
 import * as Browser from "./browser.js"
 import type * as Config_ from "./config.js"
 import * as Cookies from "./cookies.js"
+import * as Landing from "./landing.js"
 import * as Pages from "./pages.js"
 import * as Problems from "./problems.js"
 import type { App, Login, Site } from "./service.js"
@@ -58,23 +59,11 @@ const urlOf = (request: HttpServerRequest.HttpServerRequest): URL | undefined =>
  * A verified state's return path as a browser requests it, for the `Location` header. A state this
  * app signed elsewhere (core's own authorizeUrl, StateToken.make) may carry any path on this site,
  * "/订单" too, and a header holds latin1 only: the path is percent-encoded (`/%E8%AE%A2%E5%8D%95`),
- * dot segments resolved, by `StateToken.normalizeReturnTo`'s rules. Not by its size, which is a
- * state's: the encoded form of a path the state held may be three times as long ("/我的订单详情页面":
- * 25 bytes in the state, 73 encoded), so the rules are asked of the path's shape, each character
- * outside ASCII standing as one letter (a path's structure, `/`, `.`, `\`, `?`, `#`, is all ASCII).
+ * dot segments resolved, as any landing path (`Landing.landingPath`: the encoded form of a path the
+ * state held may be three times as long, "/我的订单详情页面": 25 bytes in the state, 73 encoded).
  */
-const statePath = (returnTo: string | undefined): string | undefined => {
-  if (returnTo === undefined) return undefined
-  if (StateToken.normalizeReturnTo(returnTo.replace(/[^\0-\x7f]/gu, "x"), { bound: false }) === undefined) {
-    return undefined
-  }
-  try {
-    const url = new URL(returnTo, "http://localhost")
-    return url.pathname + url.search + url.hash
-  } catch {
-    return undefined
-  }
-}
+const statePath = (returnTo: string | undefined): string | undefined =>
+  returnTo === undefined ? undefined : Landing.landingPath(returnTo)
 
 const searchParams = (request: HttpServerRequest.HttpServerRequest): URLSearchParams =>
   urlOf(request)?.searchParams ?? new URLSearchParams()

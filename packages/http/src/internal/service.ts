@@ -14,7 +14,6 @@ import {
   AppTokenStore,
   MiniProgram,
   SessionStore,
-  StateToken,
   TokenStore,
   type UserInfo,
   WeChatApps,
@@ -41,6 +40,7 @@ import type { Identity, LoginEvent, Options, Paths, WeChatLoginShape } from "../
 import * as Api from "./api.js"
 import * as Config_ from "./config.js"
 import * as Cookies from "./cookies.js"
+import * as Landing from "./landing.js"
 import * as Routes from "./routes.js"
 
 /**
@@ -658,13 +658,7 @@ export const routerOf = (shape: WeChatLoginShape): HttpRouter.HttpRouter<never, 
 }
 
 const normalize = (target: unknown): string | undefined =>
-  typeof target === "string" ? normalizeReturnTo(target) : undefined
-
-/**
- * A path on this site that may follow a login (`StateToken.normalizeReturnTo`: at most a state's 62
- * bytes without a binding, percent-encoded).
- */
-const normalizeReturnTo = (value: unknown): string | undefined => StateToken.normalizeReturnTo(value, { bound: false })
+  typeof target === "string" ? Landing.landingPath(target) : undefined
 
 const isIdHash = Schema.is(SessionStore.IdHash)
 
