@@ -18,7 +18,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
-import { describeFault, errorTexts, everyEndpoint, type HostileFault, spanTexts } from "./hostile.js"
+import { describeFault, drive, errorTexts, everyEndpoint, type HostileFault, spanTexts } from "./hostile.js"
 
 const app = Sandbox.defaultApps.officialAccount
 const redirectUri = "https://app.example.com/cb"
@@ -164,16 +164,8 @@ describe("a hostile WeChat", () => {
       const report = yield* attack({
         faults: hostile,
         operations,
-        // the deadline is 5 s and retries are bounded: 10 minutes of test time is far past any end
-        drive: (fiber) =>
-          Effect.gen(function*() {
-            for (let i = 0; i < 1200; i++) {
-              const exit = yield* Fiber.poll(fiber)
-              if (Option.isSome(exit)) return exit
-              yield* TestClock.adjust("500 millis")
-            }
-            return yield* Fiber.poll(fiber)
-          })
+        // the deadline is 5 s and retries are bounded
+        drive
       })
       assert.strictEqual(report.calls, hostile.length * operations.length)
       summarize("core hostile WeChat (in process)", report)

@@ -10,14 +10,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { AppToken, AppTokenStore, MiniProgram, RefreshLock, WeChatApi, WeChatConfig } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as TestClock from "effect/TestClock"
 import type * as Tracer from "effect/Tracer"
-import { describeFault, everyEndpoint, type HostileFault, problemsOf, recordInto } from "./hostile.js"
+import { describeFault, drive, everyEndpoint, type HostileFault, problemsOf, recordInto } from "./hostile.js"
 
 const mini = Sandbox.defaultApps.miniProgram
 
@@ -78,17 +75,6 @@ const endpointOf: Record<Operation, Sandbox.Endpoint> = {
   stable: "stable_token",
   classic: "token"
 }
-
-/** Polls `fiber` while moving the TestClock: 10 minutes of test time is far past any deadline and retry. */
-const drive = <A, E>(fiber: Fiber.Fiber<A, E>) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 1200; i++) {
-      const exit = yield* Fiber.poll(fiber)
-      if (Option.isSome(exit)) return exit
-      yield* TestClock.adjust("500 millis")
-    }
-    return yield* Fiber.poll(fiber)
-  })
 
 /**
  * Whether an answer under `fault` may be a success: only when the fault leaves WeChat's answer as it

@@ -7,8 +7,10 @@ import type { Sandbox } from "@wxauth/sandbox"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 
 /** A sandbox fault, without where it goes nor how many times (each test says). */
@@ -134,3 +136,17 @@ export const problemsOf = <A>(options: {
   }
   return problems
 }
+
+/**
+ * Polls `fiber` while moving the TestClock: 10 minutes of test time (deadlines are seconds, retries
+ * bounded) is far past any end; `None` when it is still running then (a hang).
+ */
+export const drive = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1200; i++) {
+      const exit = yield* Fiber.poll(fiber)
+      if (Option.isSome(exit)) return exit
+      yield* TestClock.adjust("500 millis")
+    }
+    return yield* Fiber.poll(fiber)
+  })
