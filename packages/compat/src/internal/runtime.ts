@@ -71,10 +71,8 @@ const normaliseBaseUrl = (value: string): string => {
   return text.slice(0, end)
 }
 
-// a lone surrogate (a string that is not well-formed UTF-16)
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
-
-const wellFormedText = (u: unknown): unknown => typeof u === "string" ? u.replace(loneSurrogate, "\uFFFD") : u
+// a lone surrogate (a string that is not well-formed UTF-16) as U+FFFD
+const wellFormedText = (u: unknown): unknown => typeof u === "string" ? u.toWellFormed() : u
 
 /**
  * A string (or each string of an array, which `querystring` writes as repeated parameters) with each

@@ -7,7 +7,7 @@
  */
 import type * as ParseResult from "effect/ParseResult"
 import { encodeFormComponent } from "./httpClient.js"
-import { encodeQueryValue, wellFormed } from "./query.js"
+import { encodeQueryValue } from "./query.js"
 
 /** The longest `errmsg` kept in an error, after scrubbing. @internal */
 export const maxErrmsgLength = 200
@@ -76,7 +76,7 @@ const jsonForms = (value: string): ReadonlyArray<string> => {
  * percent-encoded (upper- and lower-case hex), form-encoded, and JSON-escaped (a POST's body).
  */
 const formsOf = (secret: string): ReadonlyArray<string> => {
-  const forms = new Set<string>([secret, wellFormed(secret), ...jsonForms(secret)])
+  const forms = new Set<string>([secret, secret.toWellFormed(), ...jsonForms(secret)])
   // as sent in a query (`'` as %27, a lone surrogate as U+FFFD), and as encodeURIComponent writes it;
   // matched case-insensitively: lower-case percent-encodings are covered too
   const sent = encodeQueryValue(secret)

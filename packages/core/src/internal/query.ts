@@ -23,12 +23,8 @@ for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-
   unreserved[c.charCodeAt(0)] = 1
 }
 
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
-
-/** `value` with each lone surrogate as U+FFFD (`String.prototype.toWellFormed`). @internal */
-export const wellFormed = (value: string): string => value.replace(loneSurrogate, "\uFFFD")
-
-const encodeSlow = (value: string): string => encodeURIComponent(wellFormed(value)).replace(/'/g, "%27")
+// a lone surrogate as U+FFFD first (`toWellFormed`): encodeURIComponent throws on one
+const encodeSlow = (value: string): string => encodeURIComponent(value.toWellFormed()).replace(/'/g, "%27")
 
 /**
  * `value` percent-encoded for a query: `encodeURIComponent`'s output, with `'` as `%27` and a lone

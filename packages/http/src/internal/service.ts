@@ -139,15 +139,13 @@ export interface InternalPaths extends Paths {
 /** How long a hook may take. */
 const hookTimeout = Duration.seconds(30)
 
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
-
 /**
  * A value for a path segment or a query value: percent-encoded (`encodeURIComponent`), a lone
  * surrogate as U+FFFD (as the URL parser sends one: `encodeURIComponent` throws on it); `undefined`
  * for a value that is not a string (a JavaScript caller's `paths.login(42)`), never a throw.
  */
 const encodeText = (value: unknown): string | undefined =>
-  typeof value === "string" ? encodeURIComponent(value.replace(loneSurrogate, "\uFFFD")) : undefined
+  typeof value === "string" ? encodeURIComponent(value.toWellFormed()) : undefined
 
 const makePaths = (config: Config_.Resolved): InternalPaths => {
   const prefix = config.pathPrefix as InternalPaths["prefix"]

@@ -77,9 +77,7 @@ export const bypassNearCache: FiberRef.FiberRef<boolean> = globalValue(
 )
 
 /** A lone surrogate does not survive the trip through UTF-8: Redis' invalidation would name another key. */
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?:^|[^\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-const wellFormed = (key: string): boolean => !loneSurrogate.test(key)
+const wellFormed = (key: string): boolean => key.isWellFormed()
 
 export class TokenCache {
   readonly entries: Lru<string, Entry>
