@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Arguments from "./internal/arguments.js"
+import * as SessionKeyRule from "./internal/sessionKey.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
 
@@ -56,11 +57,18 @@ const isId = (u: unknown): u is string => typeof u === "string" && u.length > 0 
 const badKey = (operation: string) =>
   Effect.fail(new TokenStoreError({ operation, description: "the appId and openid must be non-empty strings" }))
 
+/** The key's text when it is one (the rule WeChat's answers are held to), else `undefined`. */
 const keyText = (u: unknown): string | undefined => {
   // never a throw: a Proxy or an object posing as Redacted is not a key
   const text = Arguments.redactedText(u)
-  return text !== undefined && text.length > 0 && text.length <= 256 ? text : undefined
+  return SessionKeyRule.isSessionKeyText(text) ? text : undefined
 }
+
+const notAKey = (operation: string) =>
+  new TokenStoreError({
+    operation,
+    description: "the session key must be a Redacted string of 1 to 256 printable ASCII characters"
+  })
 
 /**
  * Builds a memory store (one process), bounded: at most `maxEntries` keys (default 100,000; the least
@@ -89,11 +97,7 @@ export const makeMemory = (
           : badKey("get"),
       set: (appId, openid, sessionKey) => {
         if (!isId(appId) || !isId(openid)) return badKey("set")
-        if (keyText(sessionKey) === undefined) {
-          return Effect.fail(
-            new TokenStoreError({ operation: "set", description: "the session key must be a Redacted string" })
-          )
-        }
+        if (keyText(sessionKey) === undefined) return Effect.fail(notAKey("set"))
         return Effect.map(Clock.currentTimeMillis, (now) => {
           const key = keyOf(appId, openid)
           keys.delete(key)
@@ -151,11 +155,7 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
     return {
       encode: (appId, openid, sessionKey) => {
         const text = keyText(sessionKey)
-        return text === undefined
-          ? Effect.fail(
-            new TokenStoreError({ operation: "encode", description: "the session key must be a Redacted string" })
-          )
-          : cipher.encrypt(text, aad(appId, openid))
+        return text === undefined ? Effect.fail(notAKey("encode")) : cipher.encrypt(text, aad(appId, openid))
       },
       decode: (appId, openid, value) => Effect.map(cipher.decrypt(value, aad(appId, openid)), Redacted.make)
     }

@@ -30,6 +30,7 @@ import { tooLargeCode } from "./internal/httpClientCause.js"
 import { bodyText } from "./internal/httpClientResponse.js"
 import { noQuery, type Query, query } from "./internal/query.js"
 import { retrying } from "./internal/retrying.js"
+import * as SessionKeyRule from "./internal/sessionKey.js"
 import * as UserId from "./internal/userId.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import type * as UserInfo from "./UserInfo.js"
@@ -77,7 +78,7 @@ export type TokenResponse = typeof TokenResponse.Type
  * `SessionKeyStore` keeps. Anything else (60,000 characters, a newline) is a `MalformedResponse`,
  * not a session whose key the store refuses and every later call fails with.
  */
-const SessionKey = Schema.Redacted(Schema.String.pipe(Schema.pattern(/^[\x21-\x7e]{1,256}$/)))
+const SessionKey = Schema.Redacted(Schema.String.pipe(Schema.pattern(SessionKeyRule.pattern)))
 
 /**
  * The answer of `/sns/jscode2session`: the session key is `Redacted`.

@@ -693,7 +693,7 @@ export const sessionKeyStoreSuite = <E>(
         for (const [openid, key] of users) assert.strictEqual(yield* getKey(appId, openid), Redacted.value(key))
       }))
 
-    it("arguments of the wrong type are a TokenStoreError, not a defect, and quote no key", () =>
+    it("arguments of the wrong type, and keys WeChat never gives, are a TokenStoreError, not a defect, and quote no key", () =>
       Effect.gen(function*() {
         const s = yield* store
         const [appId, openid, key] = [randomAppId(), randomOpenId(), randomSessionKey()]
@@ -708,7 +708,20 @@ export const sessionKeyStoreSuite = <E>(
           yield* assertStoreError(`remove(${String(bad)}, openid)`, () => s.remove(loose(bad), openid), secrets)
           yield* assertStoreError(`remove(appId, ${String(bad)})`, () => s.remove(appId, loose(bad)), secrets)
         }
-        const notKeys = [undefined, null, plain, Redacted.make(""), Redacted.make(42), { value: plain }]
+        // and keys WeChat never gives, held to the rule its answers are: 1 to 256 printable ASCII
+        const notKeys = [
+          undefined,
+          null,
+          plain,
+          Redacted.make(""),
+          Redacted.make(42),
+          { value: plain },
+          Redacted.make(`${plain}\n`),
+          Redacted.make(`${plain}\u0000`),
+          Redacted.make(`${plain} ${plain}`),
+          Redacted.make(`${plain}密`),
+          Redacted.make("k".repeat(257))
+        ]
         for (const [i, bad] of notKeys.entries()) {
           yield* assertStoreError(
             `set(appId, openid, not a key #${i + 1})`,
@@ -717,6 +730,10 @@ export const sessionKeyStoreSuite = <E>(
           )
         }
         assert.isTrue(Option.isNone(yield* s.get(appId, openid)))
+        // the longest key the rule allows is kept
+        const longest = Redacted.make("~".repeat(256))
+        yield* s.set(appId, openid, longest)
+        assert.strictEqual(yield* getKey(appId, openid), Redacted.value(longest))
       }))
 
     register(layer, cases)
