@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as Arguments from "./internal/arguments.js"
 import { guardOr } from "./internal/guard.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
@@ -77,8 +78,8 @@ const isAppId = (appId: unknown): appId is string => typeof appId === "string" &
  */
 export const makeMemory = (options?: { readonly maxEntries?: number | undefined }): Effect.Effect<AppTokenStoreShape> =>
   Effect.sync(() => {
-    // an option that cannot be read (a revoked Proxy) is the default
-    const maxEntries = Math.max(1, guardOr(() => options?.maxEntries, undefined) ?? 10_000)
+    // an option that cannot be read (a revoked Proxy), or is not a number, is the default
+    const maxEntries = Arguments.entriesBound(guardOr(() => options?.maxEntries, undefined), 10_000)
     const tokens = new Map<string, AppAccessToken>()
     return AppTokenStore.of({
       get: (appId) =>

@@ -83,7 +83,7 @@ export const makeMemory = (
   Effect.sync(() => {
     // options that cannot be read (a revoked Proxy) are the defaults
     const fields = Arguments.optionsOf(options, ["maxEntries", "ttl"]) ?? {}
-    const maxEntries = Math.max(1, (fields.maxEntries as number | undefined) ?? 100_000)
+    const maxEntries = Arguments.entriesBound(fields.maxEntries, 100_000)
     const ttl = Duration.toMillis(Option.getOrElse(Arguments.durationOf(fields.ttl), () => defaultTtl))
     const keys = new Map<string, { readonly key: Redacted.Redacted<string>; readonly expiresAt: number }>()
     const keyOf = (appId: string, openid: string) => `${appId}\u0000${openid}`

@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
+import * as Arguments from "./internal/arguments.js"
 import { guardOr } from "./internal/guard.js"
 import * as OAuthToken from "./OAuthToken.js"
 import * as TokenCipher from "./TokenCipher.js"
@@ -146,8 +147,8 @@ const makeBoundedMap = <A>(maxEntries: number, expiresAt: (a: A) => number) => {
  */
 export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreShape> =>
   Effect.sync(() => {
-    // an option that cannot be read (a revoked Proxy) is the default
-    const maxEntries = Math.max(1, guardOr(() => options?.maxEntries, undefined) ?? 100_000)
+    // an option that cannot be read (a revoked Proxy), or is not a number, is the default
+    const maxEntries = Arguments.entriesBound(guardOr(() => options?.maxEntries, undefined), 100_000)
     const tokens = makeBoundedMap<OAuthToken.OAuthToken>(maxEntries, (token) => token.refreshExpiresAt)
     const codes = makeBoundedMap<CodeMemo>(maxEntries, (memo) => memo.expiresAt)
     return TokenStore.of({

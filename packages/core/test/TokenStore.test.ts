@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { TokenCipher, TokenStore } from "@wxauth/core"
-import { makeToken, randomAppId, tokenStoreSuite } from "@wxauth/core/testing"
+import { AppTokenStore, SessionKeyStore, TokenCipher, TokenStore } from "@wxauth/core"
+import { makeAppToken, makeToken, randomAppId, randomSessionKey, tokenStoreSuite } from "@wxauth/core/testing"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -17,6 +17,47 @@ describe("TokenStore.layerMemory", () => {
       for (const token of tokens) yield* store.set(appId, token)
       assert.isTrue(Option.isNone(yield* store.get(appId, tokens[0].openid)))
       for (const token of tokens.slice(1)) assert.isTrue(Option.isSome(yield* store.get(appId, token.openid)))
+    }))
+
+  it.effect("memory stores: a maxEntries that is not a number is the default (the store keeps what it is given)", () =>
+    Effect.gen(function*() {
+      // NaN or text: a bound no size is within, every entry forgotten as it was written; a BigInt,
+      // a Symbol or an object whose conversion throws: a throw out of makeMemory
+      const revoked = Proxy.revocable({}, {})
+      revoked.revoke()
+      const bad: ReadonlyArray<unknown> = [
+        Number.NaN,
+        "banana",
+        10n,
+        Symbol("maxEntries"),
+        Object.create(null),
+        {
+          valueOf: () => {
+            throw new Error("valueOf")
+          }
+        },
+        revoked.proxy
+      ]
+      const appId = randomAppId()
+      for (const maxEntries of bad) {
+        const label = typeof maxEntries === "symbol"
+          ? "a Symbol"
+          : typeof maxEntries === "object"
+          ? "an object"
+          : String(maxEntries)
+        const options = { maxEntries: maxEntries as number }
+        const tokens = yield* TokenStore.makeMemory(options)
+        const token = yield* makeToken()
+        yield* tokens.set(appId, token)
+        assert.isTrue(Option.isSome(yield* tokens.get(appId, token.openid)), `TokenStore, maxEntries ${label}`)
+        const appTokens = yield* AppTokenStore.makeMemory(options)
+        const appToken = yield* makeAppToken()
+        yield* appTokens.set(appId, appToken)
+        assert.isTrue(Option.isSome(yield* appTokens.get(appId)), `AppTokenStore, maxEntries ${label}`)
+        const keys = yield* SessionKeyStore.makeMemory(options)
+        yield* keys.set(appId, token.openid, randomSessionKey())
+        assert.isTrue(Option.isSome(yield* keys.get(appId, token.openid)), `SessionKeyStore, maxEntries ${label}`)
+      }
     }))
 })
 

@@ -160,6 +160,17 @@ export const secretText = (value: unknown): string | undefined =>
   typeof value === "string" ? value : redactedText(value)
 
 /**
+ * A memory store's bound on its entries, from a caller's `maxEntries`: a number of at least 1,
+ * rounded down (`Infinity`: no bound), one below 1 is 1; anything else (absent, `NaN`, text, a
+ * BigInt, a Symbol, an object) is `fallback`. Never a throw, and never `NaN` (a bound no size is
+ * within: the store would forget each entry as it is written).
+ *
+ * @internal
+ */
+export const entriesBound = (value: unknown, fallback: number): number =>
+  typeof value === "number" && !Number.isNaN(value) ? Math.max(1, Math.floor(value)) : fallback
+
+/**
  * `Duration.decodeUnknown` for a caller's value, never a throw: a Proxy (or anything whose look
  * throws) is not a duration.
  *
