@@ -9,6 +9,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -237,13 +238,16 @@ const buildWith = ({ api, appId, appToken }: {
 export const makeWith = (
   retry: Partial<RetryPolicy.ExchangeRetry>
 ): Effect.Effect<MiniProgramShape, ConfigError.ConfigError, Requirements> =>
-  Effect.flatMap(
-    // only the exchange parts of a policy (RetryPolicy.make reads them once, guarded)
-    Effect.flatMap(
-      Arguments.readConfig(["policy"], retry, ["exchangeRetryOn", "exchangeRetrySchedule"]),
-      (parts) => RetryPolicy.make(parts === undefined ? (retry as RetryPolicy.Overrides) : parts)
-    ),
-    build
+  Effect.flatMap(exchangePolicy(retry), build)
+
+/**
+ * The policy of a caller's `retry`: only its exchange parts, read once under a guard (a Proxy whose
+ * traps throw, or a revoked one, is a `ConfigError`).
+ */
+const exchangePolicy = (retry: unknown): Either.Either<RetryPolicy.RetryPolicy, ConfigError.ConfigError> =>
+  Either.flatMap(
+    Arguments.readConfig(["policy"], retry, ["exchangeRetryOn", "exchangeRetrySchedule"]),
+    (parts) => RetryPolicy.make(parts === undefined ? (retry as RetryPolicy.Overrides) : parts)
   )
 
 /**
@@ -316,13 +320,7 @@ export const makeForComponent = (
         ConfigError.InvalidData(["appId"], "the appid of a managed app must be 1 to 45 characters of [A-Za-z0-9_-]")
       )
     }
-    const policy = yield* RetryPolicy.make(
-      retry === undefined
-        ? undefined
-        : typeof retry === "object" && retry !== null
-        ? { exchangeRetryOn: retry.exchangeRetryOn, exchangeRetrySchedule: retry.exchangeRetrySchedule }
-        : (retry as RetryPolicy.Overrides)
-    )
+    const policy = yield* exchangePolicy(retry)
     const component = yield* Component.Component
     const config = yield* managedAppConfig(component.config, appId)
     const retrying = {

@@ -9,8 +9,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Component, MiniProgram, TokenStore, WeChatOAuth } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
+import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -312,5 +314,22 @@ describe("MiniProgram.makeForComponent", () => {
     Effect.gen(function*() {
       const error = yield* Effect.flip(MiniProgram.makeForComponent("wx bad"))
       assert.deepInclude(error, { _op: "InvalidData", path: ["appId"] })
+    }).pipe(Effect.scoped, Effect.provide(Live)))
+
+  it.effect("a retry that cannot be read (a Proxy whose traps throw, a revoked Proxy) is a ConfigError, as makeWith's", () =>
+    Effect.gen(function*() {
+      const trap = () => {
+        throw new Error("trap")
+      }
+      const revoked = Proxy.revocable({}, {})
+      revoked.revoke()
+      for (const retry of [new Proxy({}, { get: trap, ownKeys: trap, has: trap }), revoked.proxy]) {
+        const exit = yield* Effect.exit(MiniProgram.makeForComponent(managedMini, retry))
+        assert.isTrue(Exit.isFailure(exit) && !Cause.isDie(exit.cause), "a failure, not a throw or a defect")
+        assert.deepInclude(yield* Effect.flip(MiniProgram.makeForComponent(managedMini, retry)), {
+          _op: "InvalidData",
+          path: ["policy"]
+        })
+      }
     }).pipe(Effect.scoped, Effect.provide(Live)))
 })
