@@ -215,3 +215,34 @@ describe("SessionStore.Session", () => {
     assert.doesNotThrow(() => new SessionStore.Session({ ...valid, data: { big: "v".repeat(4093) } }))
   })
 })
+
+describe("SessionStore's helpers for store adapters", () => {
+  it.effect("a now that is not a time, or times that cannot be read, are a SessionStoreError, never a throw", () =>
+    Effect.gen(function*() {
+      const { session } = yield* makeSession()
+      const encoded = yield* SessionStore.encode(session)
+      const trap = () => {
+        throw new Error("trap")
+      }
+      const revoked = Proxy.revocable({}, {})
+      revoked.revoke()
+      // each was a TypeError thrown out of checkNew / checkTouch (comparing a Symbol or an object
+      // whose conversion throws to a number) or out of decode (destructuring the times)
+      const nows: ReadonlyArray<unknown> = [Symbol("now"), { valueOf: trap }, revoked.proxy, Number.NaN, "0"]
+      for (const now of nows) {
+        const label = typeof now === "symbol" ? "a Symbol" : typeof now === "object" ? "an object" : String(now)
+        const created = yield* Effect.exit(SessionStore.checkNew(session, now as number))
+        assert.deepInclude(created, { _tag: "Failure" }, `checkNew, now ${label}`)
+        assert.strictEqual(
+          (yield* Effect.flip(SessionStore.checkNew(session, now as number)))._tag,
+          "SessionStoreError"
+        )
+        const touched = SessionStore.checkTouch(session.idHash, session.expiresAt + 1, now as number)
+        assert.strictEqual((yield* Effect.flip(touched))._tag, "SessionStoreError", `checkTouch, now ${label}`)
+      }
+      for (const times of [new Proxy({}, { get: trap, ownKeys: trap, has: trap }), revoked.proxy]) {
+        const decoded = SessionStore.decode(session.idHash, encoded, times as {})
+        assert.strictEqual((yield* Effect.flip(decoded))._tag, "SessionStoreError")
+      }
+    }))
+})

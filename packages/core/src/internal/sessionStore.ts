@@ -15,6 +15,7 @@ import * as Schema from "effect/Schema"
 import * as SessionStore from "../SessionStore.js"
 import type { SessionStoreError } from "../WeChatError.js"
 import { InvalidArgument } from "../WeChatError.js"
+import { readFields } from "./arguments.js"
 import { checkIdHash, checkTime, checkUser, isTime, refuse } from "./sessions.js"
 
 /** The longest stored JSON a store decodes: a valid session is far shorter. */
@@ -68,7 +69,10 @@ export const decode = (
     // the parse error is not kept: it could quote the stored value
     const decoded = Schema.decodeEither(json())(value)
     if (Either.isLeft(decoded) || decoded.right.idHash !== idHash) return corrupted
-    const { expiresAt, lastSeenAt } = times ?? {}
+    // the store's times, read once under a guard (an object that cannot be read is no times at all)
+    const read = readFields(times, ["expiresAt", "lastSeenAt"])
+    if (Either.isLeft(read)) return corrupted
+    const { expiresAt, lastSeenAt } = read.right ?? {}
     if (expiresAt === undefined && lastSeenAt === undefined) return Effect.succeed(decoded.right)
     if ((expiresAt !== undefined && !isTime(expiresAt)) || (lastSeenAt !== undefined && !isTime(lastSeenAt))) {
       return corrupted
@@ -93,7 +97,10 @@ export const checkTouch = (
   now: number
 ): Effect.Effect<void, SessionStoreError> =>
   Effect.zipRight(
-    Effect.zipRight(checkIdHash("touch", idHash), checkTime("touch", "expiresAt", expiresAt)),
+    Effect.zipRight(
+      Effect.zipRight(checkIdHash("touch", idHash), checkTime("touch", "expiresAt", expiresAt)),
+      checkTime("touch", "now", now)
+    ),
     Effect.suspend(() =>
       (expiresAt as number) > now ? Effect.void : refuse("touch", "expiresAt must be later than now")
     )
@@ -102,7 +109,7 @@ export const checkTouch = (
 /** The check of a new session: its shape, and that it is not over already. @internal */
 export const checkNew = (session: unknown, now: number): Effect.Effect<SessionStore.Session, SessionStoreError> =>
   Effect.flatMap(
-    checkSession("create", session),
+    Effect.zipRight(checkTime("create", "now", now), checkSession("create", session)),
     (checked) =>
       checked.isLive(now) ? Effect.succeed(checked) : refuse("create", "the session is already over (expiresAt)")
   )
