@@ -1,8 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { WeChatConfig } from "@wxauth/core"
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 
@@ -113,6 +117,29 @@ describe("WeChatConfig", () => {
     }
     assert.include(problem({ appId: "x".repeat(10 * 1024 * 1024), appSecret: "s" }), "appId")
   })
+
+  it.effect("layerConfig: a field that is an object holding no Config ({}, a Redacted, a Date) is a ConfigError, not a defect", () =>
+    Effect.gen(function*() {
+      // Config.unwrap made each a struct of no fields, which threw a TypeError when the layer was built
+      for (
+        const appId of [
+          {},
+          Object.create(null),
+          Redacted.make("wx1234567890abcdef"),
+          new Date(0),
+          Promise.resolve("wx")
+        ]
+      ) {
+        const exit = yield* Effect.exit(
+          Layer.build(WeChatConfig.layerConfig({
+            appId: appId as never,
+            appSecret: Config.succeed(Redacted.make("secret"))
+          })).pipe(Effect.scoped)
+        )
+        assert.isTrue(Exit.isFailure(exit) && !Cause.isDie(exit.cause), "a failure, not a defect")
+        if (Exit.isFailure(exit)) assert.isTrue(ConfigError.isConfigError(Cause.squash(exit.cause)))
+      }
+    }))
 
   it("a base URL with credentials is refused, and the credentials are not in the error", () => {
     for (const apiBaseUrl of ["https://user:hunter2@api.weixin.qq.com", "https://tok3n@api.weixin.qq.com"]) {

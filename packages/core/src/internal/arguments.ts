@@ -205,12 +205,18 @@ export const unwrapConfig = <A>(
   options: Config.Config.Wrap<A>
 ): Effect.Effect<A, ConfigError.ConfigError> => {
   const invalidConfig = (description: string) => Effect.fail(ConfigError.InvalidData([name], description))
-  /** A plain copy of `u` when it is a Config or an object of them (nested up to 4 deep), else `undefined`. */
+  /**
+   * A plain copy of `u` when it is a Config or an object of them (nested up to 4 deep), else
+   * `undefined`. A nested object without fields (`{}`, a Redacted, a Date, a Promise: none holds a
+   * Config) is not one: `Config.unwrap` makes it a struct of nothing, which throws when loaded.
+   */
   const copy = (u: unknown, depth: number): unknown => {
     if (Config.isConfig(u)) return u
     if (depth >= 4 || typeof u !== "object" || u === null || Array.isArray(u)) return undefined
     const fields: Record<string, unknown> = {}
-    for (const key of Object.keys(u)) {
+    const keys = Object.keys(u)
+    if (depth > 0 && keys.length === 0) return undefined
+    for (const key of keys) {
       const value = copy((u as Record<string, unknown>)[key], depth + 1)
       if (value === undefined) return undefined
       fields[key] = value
