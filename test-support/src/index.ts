@@ -15,3 +15,8 @@ export * from "./HttpBrowser.js"
  * @since 0.0.0
  */
 export * from "./Login.js"
+
+/**
+ * @since 0.0.0
+ */
+export * from "./Sweep.js"
