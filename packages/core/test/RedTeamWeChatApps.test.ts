@@ -101,6 +101,49 @@ describe("red team: WeChatApps under a flood of unknown appids", () => {
   )
 })
 
+describe("red team: WeChatApps while the resolver fails", () => {
+  class DatabaseDown {
+    readonly _tag = "DatabaseDown"
+  }
+  /** Asks the registry for `ids`, `concurrency` at a time; every answer must be the resolver's failure. */
+  const failing = (apps: WeChatApps.WeChatAppsShape, ids: ReadonlyArray<string>, concurrency = 200) =>
+    Effect.forEach(
+      ids,
+      (id) =>
+        Effect.flatMap(Effect.flip(apps.oauth(id)), (error) =>
+          error._tag === "AppResolveError" ? Effect.void : Effect.dieMessage(`${id}: ${error._tag}`)),
+      { concurrency, discard: true }
+    )
+
+  // A failure is not remembered (it is invalidated at once): Effect's Cache, which the registry used,
+  // still kept a note of each lookup in its own list, dropped only when the cache was over its
+  // capacity, which failures never fill: about 100 bytes a failed request, for ever.
+  it.live(
+    "failed resolutions keep nothing: 40,000 distinct appids, then one appid asked 40,000 times in turn",
+    () =>
+      Effect.gen(function*() {
+        const layer = registry({ resolve: () => Effect.fail(new DatabaseDown()) })
+        yield* Effect.gen(function*() {
+          const apps = yield* WeChatApps.WeChatApps
+          yield* failing(apps, unknownIds(0, 5_000))
+          const before = yield* heapAfterGc
+          yield* failing(apps, unknownIds(5_000, 40_000))
+          const distinct = yield* heapAfterGc
+          // one at a time: each call is a resolution of its own (concurrent ones would share one)
+          yield* failing(apps, Array.from({ length: 40_000 }, () => "wxdatabasedown0001"), 1)
+          const same = yield* heapAfterGc
+          assert.isBelow(
+            distinct - before,
+            1 * MB,
+            `distinct appids: heap grew ${((distinct - before) / MB).toFixed(1)} MB`
+          )
+          assert.isBelow(same - distinct, 1 * MB, `one appid: heap grew ${((same - distinct) / MB).toFixed(1)} MB`)
+        }).pipe(Effect.provide(layer))
+      }),
+    120_000
+  )
+})
+
 describe("red team: the shared callback with states it never made", () => {
   it.effect(
     "10,000 random, truncated or padded states: StateMismatch or UnknownApp, no lookup, no defect",

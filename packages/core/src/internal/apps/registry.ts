@@ -1,14 +1,13 @@
 /**
  * The registry's machinery: where an app's configuration comes from (the checked list, or the
- * caller's resolver behind a `Cache` with a TTL, one resolution per appid at a time), and the
- * services built for an app on its first use (a second `Cache`, bounded, one build per app and
+ * caller's resolver behind a cache with a TTL, one resolution per appid at a time), and the
+ * services built for an app on its first use (a second cache, bounded, one build per app and
  * service at a time), all on one HttpClient, TokenStore, AppTokenStore, SessionKeyStore and
  * RefreshLock.
  *
  * @internal
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Cache from "effect/Cache"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -32,6 +31,7 @@ import { AppResolveError, InvalidArgument, UnknownApp } from "../../WeChatError.
 import * as WeChatOAuth from "../../WeChatOAuth.js"
 import * as Arguments from "../arguments.js"
 import * as Entries from "./entries.js"
+import * as LookupCache from "./lookupCache.js"
 
 /** The services built per app. @internal */
 export interface Services {
@@ -212,7 +212,7 @@ export const make = (
             })
           })
         )
-      const configs = yield* Cache.makeWith({
+      const configs = LookupCache.make({
         capacity: source.capacity,
         lookup: resolve,
         timeToLive: (exit) =>
@@ -279,7 +279,7 @@ export const make = (
       }
     }
 
-    const services = yield* Cache.makeWith({
+    const services = LookupCache.make({
       // three services per app at most
       capacity: 3 * Math.max(1, appCount),
       lookup: (key: string): Effect.Effect<Built, AppError> => {

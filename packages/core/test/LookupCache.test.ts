@@ -1,0 +1,83 @@
+/**
+ * The registry's cache (internal/apps/lookupCache.ts): what it holds is bounded by its capacity, a
+ * failure or an interrupted lookup leaves nothing, one lookup per key at a time, results kept for
+ * their time to live (TestClock).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as TestClock from "effect/TestClock"
+import * as LookupCache from "../src/internal/apps/lookupCache.js"
+
+const counting = <A, E>(
+  lookup: (key: string) => Effect.Effect<A, E>,
+  timeToLive: Duration.DurationInput = "1 minute"
+) => {
+  const calls: Array<string> = []
+  const cache = LookupCache.make<A, E>({
+    capacity: 100,
+    lookup: (key) => Effect.suspend(() => (calls.push(key), lookup(key))),
+    timeToLive: (exit) => Exit.isSuccess(exit) ? Duration.decode(timeToLive) : Duration.zero
+  })
+  return { cache, calls }
+}
+
+describe("LookupCache", () => {
+  it.effect("holds at most its capacity, the least recently used going first", () =>
+    Effect.gen(function*() {
+      const { cache, calls } = counting((key) => Effect.succeed(key.length))
+      for (let i = 0; i < 10_000; i++) yield* cache.get(`key${i}`)
+      assert.strictEqual(cache.size(), 100)
+      yield* cache.get("key9900") // used: kept when the next one comes in
+      yield* cache.get("another")
+      const before = calls.length
+      yield* cache.get("key9900")
+      assert.strictEqual(calls.length, before)
+      yield* cache.get("key9901") // the oldest then: gone
+      assert.strictEqual(calls.length, before + 1)
+      assert.strictEqual(cache.size(), 100)
+    }))
+
+  it.effect("a failure, a defect or an interrupted lookup is for its own callers only, and leaves nothing", () =>
+    Effect.gen(function*() {
+      const { cache, calls } = counting((key) => key === "die" ? Effect.die("boom") : Effect.fail(key))
+      for (let i = 0; i < 10_000; i++) yield* Effect.flip(cache.get(`key${i % 3}`))
+      assert.strictEqual(calls.length, 10_000)
+      assert.strictEqual(cache.size(), 0)
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(cache.get("die"))))
+      assert.strictEqual(cache.size(), 0)
+      const hang = counting(() => Effect.never)
+      const fiber = yield* Effect.fork(hang.cache.get("key"))
+      yield* Effect.yieldNow()
+      assert.strictEqual(hang.cache.size(), 1)
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(hang.cache.size(), 0)
+    }))
+
+  it.effect("one lookup per key at a time; kept for its time to live", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const { cache, calls } = counting((key) => Effect.as(Deferred.await(gate), key), "1 minute")
+      const fiber = yield* Effect.fork(
+        Effect.all(Array.from({ length: 100 }, () => cache.get("a")), { concurrency: "unbounded" })
+      )
+      yield* Effect.yieldNow()
+      yield* Deferred.succeed(gate, undefined)
+      assert.deepStrictEqual(new Set(yield* Fiber.join(fiber)), new Set(["a"]))
+      assert.deepStrictEqual(calls, ["a"])
+      yield* TestClock.adjust("1 minute")
+      yield* cache.get("a")
+      assert.deepStrictEqual(calls, ["a"])
+      yield* TestClock.adjust("1 millis")
+      yield* cache.get("a")
+      assert.deepStrictEqual(calls, ["a", "a"])
+      yield* cache.invalidateWhen("a", (value) => value === "b")
+      yield* cache.get("a")
+      assert.strictEqual(calls.length, 2)
+      yield* cache.invalidateWhen("a", (value) => value === "a")
+      assert.strictEqual(cache.size(), 0)
+    }))
+})
