@@ -20,6 +20,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 
 const {
@@ -501,6 +502,83 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           args: rows[name].args,
           skip: rows[name].skip
         }))
+        // options nested in options: each field of the inner object swept as well
+        const resolved = { appId: app.appId, appSecret: app.secret }
+        swept.push(
+          {
+            name: "WeChatApps.make({ apps: [app] })",
+            call: (one) => WeChatApps.make({ apps: [one] }, { stateSecret }),
+            args: [{ ...configOptions, stateSecret: undefined, policy: {}, appToken: { mode: "stable" } }]
+          },
+          {
+            name: "WeChatApps.make({ apps: [managed app] })",
+            call: (one) => WeChatApps.make({ apps: [one] }, { stateSecret }),
+            args: [{ appId: managedOfficial, component: true, policy: {}, stateTtl: "1 minute" }]
+          },
+          {
+            name: "WeChatApps.make({ resolve })",
+            call: (options) =>
+              Effect.flatMap(WeChatApps.make(options, { stateSecret }), (registry) => registry.oauth(app.appId)),
+            args: [{
+              resolve: () => Effect.succeed(resolved),
+              ttl: "1 minute",
+              unknownTtl: "1 minute",
+              capacity: 10,
+              resolveTimeout: "1 second"
+            }]
+          },
+          {
+            name: "WeChatApps.make({ resolve }) resolving",
+            call: (answer) =>
+              Effect.flatMap(
+                WeChatApps.make({ resolve: () => answer }, { stateSecret }),
+                (registry) => registry.oauth(app.appId)
+              ),
+            args: [Effect.succeed(resolved)]
+          },
+          {
+            name: "WeChatApps.make({ resolve }) resolved app",
+            call: (one) =>
+              Effect.flatMap(
+                WeChatApps.make({ resolve: () => Effect.succeed(one) }, { stateSecret }),
+                (registry) => registry.oauth(app.appId)
+              ),
+            args: [{ ...resolved, apiBaseUrl: "https://api.weixin.qq.com", timeout: "5 seconds", policy: {} }]
+          },
+          {
+            name: "TokenCipher.make({ keys: [key] })",
+            call: (key) => TokenCipher.make({ keys: [key] }),
+            args: [{ id: "k1", key: Redacted.make(cipherKey) }]
+          },
+          {
+            name: "WeChatConfig.makeEither({ cipherKeys: [key] })",
+            call: (key) => WeChatConfig.makeEither({ ...configOptions, cipherKeys: [key] } as any),
+            args: [{ id: "k1", key: Redacted.make(cipherKey) }]
+          },
+          {
+            name: "WeChatOAuth.makeWith(policy) then getUser",
+            call: (policy) => Effect.flatMap(WeChatOAuth.makeWith(policy), (service) => service.getUser(openid)),
+            args: [{
+              refreshSkew: "1 minute",
+              codeMemoTtl: "30 seconds",
+              retryOn: () => false,
+              refreshOn: () => false,
+              retrySchedule: Schedule.recurs(1),
+              exchangeRetryOn: () => false,
+              exchangeRetrySchedule: Schedule.recurs(1)
+            }]
+          },
+          {
+            name: "AppToken.makeWith({ source }) then get",
+            call: (answer) => Effect.flatMap(AppToken.makeWith({ source: () => answer }), (service) => service.get),
+            args: [Effect.succeed({ access_token: appToken, expires_in: 7200 })]
+          },
+          {
+            name: "oauth.handleCallback(URL)",
+            call: (url, options) => oauth.handleCallback(url, options),
+            args: [new URL(callback), { expectedState: "abc", binding: "c" }]
+          }
+        )
         const findings: Findings = { calls: 0, problems: [], invalidRows: process.env.SWEEP_DUMP ? [] : undefined }
         yield* sweep({ rows: swept, secrets, provide, findings })
         yield* Scope.close(scope, Exit.void)
