@@ -28,25 +28,31 @@ export const make = <A, E>(scope: Scope.Scope) => {
     effect: Effect.Effect<A, E>,
     onOther: (flight: Effect.Effect<A, E>) => Effect.Effect<A, E | E2>
   ): Effect.Effect<A, E | E2> =>
-    Effect.suspend(() => {
-      const running = flights.get(key)
-      if (running !== undefined) {
-        const result = Deferred.await(running.deferred)
-        return running.owner === owner ? result : onOther(result)
-      }
-      const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
-      const flight: Flight = { deferred, owner }
-      flights.set(key, flight)
-      return Effect.forkIn(effect, scope).pipe(
-        Effect.flatMap((fiber) => {
-          fiber.addObserver((exit) => {
-            if (flights.get(key) === flight) flights.delete(key)
-            Deferred.unsafeDone(deferred, exit)
+    // The flight is registered and its fiber started in one uninterruptible step: a caller
+    // interrupted between the two (at a yield) left the key with a deferred nobody would complete,
+    // and every later caller of the key waited on it forever. The work and the waits are interruptible
+    // as the caller is.
+    Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const running = flights.get(key)
+        if (running !== undefined) {
+          const result = Deferred.await(running.deferred)
+          return restore(running.owner === owner ? result : onOther(result))
+        }
+        const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
+        const flight: Flight = { deferred, owner }
+        flights.set(key, flight)
+        return Effect.forkIn(restore(effect), scope).pipe(
+          Effect.flatMap((fiber) => {
+            fiber.addObserver((exit) => {
+              if (flights.get(key) === flight) flights.delete(key)
+              Deferred.unsafeDone(deferred, exit)
+            })
+            return restore(Deferred.await(deferred))
           })
-          return Deferred.await(deferred)
-        })
-      )
-    })
+        )
+      })
+    )
   const run = (key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
     runOwned(key, undefined, effect, (flight) => flight)
   return { run, runOwned, size: () => flights.size }
