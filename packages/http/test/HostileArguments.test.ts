@@ -291,6 +291,18 @@ describe("WeChatLogin: hostile arguments of the service", () => {
     }
   })
 
+  it("toWebHandler with a memoMap that is not a Layer.MemoMap: served as without it, never a 500 on every request", async () => {
+    for (const memoMap of [{}, "memo", 42, null, Symbol("memo"), [], () => undefined, Object.create(null)]) {
+      const web = WeChatLogin.toWebHandler(
+        WeChatLogin.layer({ apps: { web: app as WeChatLogin.AppOptions } }),
+        { memoMap: memoMap as any }
+      )
+      const response = await web.handler(new Request("http://app.test/login/web"))
+      assert.strictEqual(response.status, 302, String(typeof memoMap))
+      await web.dispose()
+    }
+  })
+
   it("escapeHtml: the five characters escaped; a number as digits; anything else a TypeError, never raw text", () => {
     assert.strictEqual(
       WeChatLogin.escapeHtml(`<a href="x" title='y'>&</a>`),

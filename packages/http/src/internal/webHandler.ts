@@ -87,17 +87,25 @@ const unavailable = () =>
 
 /**
  * The `memoMap` option, read once. Options a JavaScript caller built so that they cannot be read (a
- * getter or a Proxy trap that throws, a revoked Proxy) are logged and left out: the layer is built
- * in a memo map of its own, as without options; `toWebHandler` does not throw.
+ * getter or a Proxy trap that throws, a revoked Proxy), or a `memoMap` that is not one (`{}`, a
+ * string: the runtime would fail every request with a 500), are logged and left out: the layer is
+ * built in a memo map of its own, as without options; `toWebHandler` does not throw.
  */
 const memoMapOf = (options: unknown): Layer.MemoMap | undefined => {
+  let memoMap: unknown
   try {
-    return (options as { readonly memoMap?: Layer.MemoMap | undefined } | undefined)?.memoMap
+    memoMap = (options as { readonly memoMap?: unknown } | undefined)?.memoMap
+    if (memoMap === undefined || isMemoMap(memoMap)) return memoMap
   } catch {
     Effect.runSync(Effect.logWarning("wxauth: toWebHandler's options cannot be read; built without them"))
     return undefined
   }
+  Effect.runSync(Effect.logWarning("wxauth: toWebHandler's memoMap is not a Layer.MemoMap; built without it"))
+  return undefined
 }
+
+/** A `Layer.MemoMap` (made by `Layer.makeMemoMap`), looked at under the caller's guard. */
+const isMemoMap = (u: unknown): u is Layer.MemoMap => typeof u === "object" && u !== null && Layer.MemoMapTypeId in u
 
 /** @internal */
 export const toWebHandler = <E>(
