@@ -180,7 +180,7 @@ export interface WeChatAppsShape {
    */
   readonly handleCallback: (
     callback: string | URL | URLSearchParams,
-    options?: { readonly binding?: string | undefined }
+    options?: Pick<WeChatOAuth.CallbackOptions, "binding" | "requireBinding">
   ) => Effect.Effect<LoginResult, LoginError>
 }
 

@@ -621,7 +621,8 @@ export type StateMismatchReason = "Missing" | "Mismatch" | "Malformed" | "BadSig
 
 /**
  * The callback's `state` is missing, differs from the expected one, or fails verification
- * (tampered, expired, made for another app, or bound to another browser).
+ * (tampered, expired, made for another app, or bound to another browser; or, with
+ * `requireBinding`, bound to none: reason `Binding` too).
  *
  * @since 0.1.0
  * @category errors

@@ -87,6 +87,14 @@ export interface AuthorizeUrl {
 export interface CallbackOptions {
   readonly expectedState?: string | undefined
   readonly binding?: string | undefined
+  /**
+   * Refuse a signed state made without a browser binding (`StateMismatch` with reason `Binding`),
+   * as a login route that binds every state it makes should: a state the app signed elsewhere
+   * without one (for a link, a QR code, a native app) then logs no browser in through this callback,
+   * so a victim sent the callback URL of the attacker's own consent is not logged in as the
+   * attacker. Default `false`. Not read with `expectedState` (the comparison is the check).
+   */
+  readonly requireBinding?: boolean | undefined
 }
 
 /**

@@ -205,6 +205,36 @@ describe("WeChatApps: logins of many apps through one callback", () => {
       }).pipe(Effect.provide(layer))
     }))
 
+  it.effect("requireBinding refuses a state made without a binding, before the app is looked up or a code sent", () =>
+    Effect.gen(function*() {
+      const resolved: Array<string> = []
+      const layer = registry({
+        resolve: (appId: string) => {
+          resolved.push(appId)
+          return Effect.succeed([a, b].map(direct).find((app) => app.appId === appId))
+        }
+      })
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const unbound = yield* consent(a.appId, "alice")
+        const refused = yield* Effect.flip(
+          apps.handleCallback(unbound.callback, { binding: "victim", requireBinding: true })
+        )
+        assert.strictEqual(refused._tag === "StateMismatch" && refused.reason, "Binding")
+        assert.deepStrictEqual(resolved, [a.appId], "only authorizeUrl looked the app up")
+        assert.strictEqual((yield* stats).access_token, 0)
+        const wrong = yield* Effect.flip(
+          apps.handleCallback(unbound.callback, { requireBinding: 1 as unknown as boolean })
+        )
+        assert.strictEqual(wrong._tag === "InvalidArgument" && wrong.argument, "requireBinding")
+        // a bound state passes, and the unbound one still does without the option
+        const bound = yield* consent(a.appId, "bob", { binding: "cookie" })
+        const ok = yield* apps.handleCallback(bound.callback, { binding: "cookie", requireBinding: true })
+        assert.strictEqual(ok.appId, a.appId)
+        assert.strictEqual((yield* apps.handleCallback(unbound.callback)).appId, a.appId)
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("a state naming an app the registry does not have is UnknownApp; other failures keep their tags", () =>
     Effect.gen(function*() {
       const apps = yield* WeChatApps.WeChatApps

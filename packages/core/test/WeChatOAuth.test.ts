@@ -246,6 +246,47 @@ describe("WeChatOAuth", () => {
         assert.strictEqual(late._tag, "CodeUsed")
       }).pipe(Effect.provide(TestLayer)))
 
+    it.effect("requireBinding refuses a signed state made without a binding, before any exchange; a bound one passes", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        // the app signed a state elsewhere without a binding (a link, a native app): the attacker
+        // consents with it and sends the victim the callback URL
+        const { state } = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo" })
+        const planted = yield* sandbox.approve({
+          appId: app.appId,
+          user: "bob",
+          scope: "snsapi_userinfo",
+          redirectUri,
+          state
+        })
+        const refused = yield* Effect.flip(
+          oauth.handleCallback(planted, { binding: "victim-browser", requireBinding: true })
+        )
+        assert.strictEqual(refused._tag === "StateMismatch" && refused.reason, "Binding")
+        assert.strictEqual((yield* stats).access_token, 0, "no code was exchanged")
+        // without the option the same callback is accepted, as before
+        const accepted = yield* oauth.handleCallback(planted, { binding: "victim-browser" })
+        assert.strictEqual((yield* stats).access_token, 1)
+        // a state bound to this browser passes
+        const bound = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo", binding: "browser-1" })
+        const callback = yield* sandbox.approve({
+          appId: app.appId,
+          user: "alice",
+          scope: "snsapi_userinfo",
+          redirectUri,
+          state: bound.state
+        })
+        const ok = yield* oauth.handleCallback(callback, { binding: "browser-1", requireBinding: true })
+        assert.notStrictEqual(ok.token.openid, accepted.token.openid, "alice's login, not bob's")
+        assert.strictEqual((yield* stats).access_token, 2)
+        // an option of the wrong type is an InvalidArgument
+        const wrong = yield* Effect.flip(
+          oauth.handleCallback(callback, { binding: "browser-1", requireBinding: "yes" as unknown as boolean })
+        )
+        assert.strictEqual(wrong._tag === "InvalidArgument" && wrong.argument, "requireBinding")
+      }).pipe(Effect.provide(TestLayer)))
+
     it.effect("an exchange in flight is shared only with the same binding: another browser waits, then gets CodeUsed", () =>
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth

@@ -368,22 +368,41 @@ describe("red team: a state the app signed elsewhere", () => {
           )
           // the second fits in a state (31 bytes of UTF-8) but is 85 percent-encoded: more than a state holds
           for (const returnTo of ["/订单?页=2#项", "/我的订单详情页面?页=2"]) {
-            for (const bound of [true, false]) {
-              const b = browser()
-              const authorize = new URL(yield* startLogin(b))
-              const binding = bound ? b.cookies.get("wxauth_binding") : undefined
-              const state = Either.getOrThrow(
-                StateToken.makeSync(config, Date.now(), { returnTo, ...(binding ? { binding } : {}) })
-              )
-              authorize.searchParams.set("state", state)
-              const answer = yield* b.get(yield* consent(b, authorize.href))
-              assert.strictEqual(answer.status, 303, answer.text.slice(0, 200))
-              const landing = new URL(answer.location!)
-              assert.strictEqual(landing.origin, new URL(b.base).origin)
-              assert.strictEqual(decodeURIComponent(landing.pathname + landing.search + landing.hash), returnTo)
-              assert.strictEqual((yield* b.get("/me")).status, 200)
-            }
+            const b = browser()
+            const authorize = new URL(yield* startLogin(b))
+            const binding = b.cookies.get("wxauth_binding")!
+            const state = Either.getOrThrow(StateToken.makeSync(config, Date.now(), { returnTo, binding }))
+            authorize.searchParams.set("state", state)
+            const answer = yield* b.get(yield* consent(b, authorize.href))
+            assert.strictEqual(answer.status, 303, answer.text.slice(0, 200))
+            const landing = new URL(answer.location!)
+            assert.strictEqual(landing.origin, new URL(b.base).origin)
+            assert.strictEqual(decodeURIComponent(landing.pathname + landing.search + landing.hash), returnTo)
+            assert.strictEqual((yield* b.get("/me")).status, 200)
           }
+        }))
+
+      // Login CSRF: the app signs states without a binding for another flow (a link, a QR code, a
+      // native app); the attacker takes one, consents with their own WeChat and sends the victim the
+      // callback URL. The callback takes only states bound to the browser that started the login.
+      it.effect("a state the app signed without a binding logs no browser in, not even the attacker's own", () =>
+        Effect.gen(function*() {
+          const { browser, stats } = yield* setup
+          const config = Either.getOrThrow(
+            WeChatConfig.makeEither({ appId: OA.appId, appSecret: OA.secret, stateSecret })
+          )
+          const attacker = browser()
+          const authorize = new URL(yield* startLogin(attacker))
+          authorize.searchParams.set("state", Either.getOrThrow(StateToken.makeSync(config, Date.now())))
+          const callbackUrl = yield* consent(attacker, authorize.href)
+          const before = (yield* stats).access_token ?? 0
+          for (const b of [browser(), attacker]) {
+            const refused = yield* b.get(callbackUrl)
+            assert.strictEqual(new URL(refused.location!).searchParams.get("reason"), "state-browser")
+            assert.isUndefined(b.cookies.get("wxauth_session"))
+            assert.notStrictEqual((yield* b.get("/me")).status, 200)
+          }
+          assert.strictEqual((yield* stats).access_token ?? 0, before, "no code was exchanged")
         }))
     }
   )

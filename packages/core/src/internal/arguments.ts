@@ -59,6 +59,17 @@ export const checkOptionalText = (
     : fail(argument, `must be a non-empty string of at most ${max} characters`)
 
 /**
+ * `undefined` when `value` is `undefined` or a boolean, else an `InvalidArgument` naming `argument`.
+ *
+ * @internal
+ */
+export const checkOptionalBoolean = (
+  argument: string,
+  value: unknown
+): Effect.Effect<never, InvalidArgument> | undefined =>
+  value === undefined || typeof value === "boolean" ? undefined : fail(argument, "must be a boolean")
+
+/**
  * The options object as a plain copy, `{}` for `undefined` / `null`; `undefined` for anything else
  * that is not an object, or that cannot be read (the caller fails with `InvalidArgument`). The
  * fields (`keys`, else every enumerable one) are read once, here (see `readFields`).

@@ -290,7 +290,10 @@ const callback = (login: Login) =>
     const site = login.site(request)
     const cookie = Cookies.read(request.headers["cookie"], site.names.binding)
     const result = yield* Effect.either(oauth.handleCallback(request.url, {
-      binding: Cookies.isBinding(cookie) ? cookie : undefined
+      binding: Cookies.isBinding(cookie) ? cookie : undefined,
+      // every login this route completes was started by `login`, which binds its state to this
+      // browser: a state the app signed without one (for another flow) logs no browser in here
+      requireBinding: true
     }))
     if (Either.isLeft(result)) {
       const error = result.left

@@ -83,12 +83,13 @@ export const make = (registry: Registry) => {
    */
   const handleCallback = (
     callback: string | URL | URLSearchParams,
-    options?: { readonly binding?: string | undefined }
+    options?: Pick<WeChatOAuth.CallbackOptions, "binding" | "requireBinding">
   ): Effect.Effect<LoginResult, LoginError> =>
     Effect.gen(function*() {
       const params = yield* parseCallback((yield* readCallback(callback)) as string)
-      const fields = (yield* readOptions("options", options, ["binding"])) ?? {}
-      const problem = Arguments.checkOptionalText("binding", fields.binding, Arguments.maxBindingLength)
+      const fields = (yield* readOptions("options", options, ["binding", "requireBinding"])) ?? {}
+      const problem = Arguments.checkOptionalText("binding", fields.binding, Arguments.maxBindingLength) ??
+        Arguments.checkOptionalBoolean("requireBinding", fields.requireBinding)
       if (problem !== undefined) return yield* problem
       const binding = fields.binding as string | undefined
       const code = params.get("code")
@@ -104,6 +105,9 @@ export const make = (registry: Registry) => {
         state,
         { binding }
       )
+      if (verified.bindingHash === undefined && fields.requireBinding === true) {
+        return yield* new WeChatError.StateMismatch({ reason: "Binding" })
+      }
       yield* Effect.annotateCurrentSpan("wechat.app_id", appId)
       const app = yield* registry.app(appId)
       const named = params.get("appid")

@@ -161,7 +161,8 @@ export const make = ({ api, checkCallbackAppId, config, policy, scope, store }: 
       const fields = Arguments.optionsOf(options)
       if (fields === undefined) return yield* Effect.fail(invalid("options", "must be an object"))
       const problem = Arguments.checkOptionalText("expectedState", fields.expectedState, StateToken.maxLength) ??
-        Arguments.checkOptionalText("binding", fields.binding, Arguments.maxBindingLength)
+        Arguments.checkOptionalText("binding", fields.binding, Arguments.maxBindingLength) ??
+        Arguments.checkOptionalBoolean("requireBinding", fields.requireBinding)
       if (problem !== undefined) return yield* problem
       const expectedState = fields.expectedState as string | undefined
       const binding = fields.binding as string | undefined
@@ -195,6 +196,9 @@ export const make = ({ api, checkCallbackAppId, config, policy, scope, store }: 
         if (Either.isRight(verified)) returnTo = verified.right.returnTo
       } else {
         const verified = yield* StateToken.verifySync(config, now, state, { binding })
+        if (verified.bindingHash === undefined && fields.requireBinding === true) {
+          return yield* new WeChatError.StateMismatch({ reason: "Binding" })
+        }
         bindingHash = verified.bindingHash
         returnTo = verified.returnTo
       }
