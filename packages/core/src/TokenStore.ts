@@ -104,6 +104,19 @@ const notIds = (operation: string) =>
   Effect.fail(new TokenStoreError({ operation, description: "the appId and the openid / code hash must be strings" }))
 
 /**
+ * A code memo the memory store can keep: a `CodeMemo` (what a caller gives is looked at under a
+ * guard) whose times are finite, as the shared stores' codec and Redis' checks require. A memo of
+ * another kind was kept and broke the store's later reads (a revoked Proxy threw out of `recallCode`
+ * and out of the `set` that evicts it); one whose `expiresAt` is `NaN` never expired, past the
+ * memo's short window.
+ */
+const isStorableMemo = (memo: unknown): memo is CodeMemo =>
+  guardOr(
+    () => memo instanceof CodeMemo && Number.isFinite(memo.exchangedAt) && Number.isFinite(memo.expiresAt),
+    false
+  )
+
+/**
  * A bounded map that forgets entries past their expiry and, when full, the least recently written.
  */
 const makeBoundedMap = <A>(maxEntries: number, expiresAt: (a: A) => number) => {
@@ -176,6 +189,13 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
       rememberCode: (appId, codeHash, memo) =>
         !areIds(appId, codeHash)
           ? notIds("rememberCode")
+          : !isStorableMemo(memo)
+          ? Effect.fail(
+            new TokenStoreError({
+              operation: "rememberCode",
+              description: "the value is not a CodeMemo with finite exchangedAt and expiresAt"
+            })
+          )
           : Effect.map(Clock.currentTimeMillis, (now) => codes.set(keyOf(appId, codeHash), memo, now)),
       recallCode: (appId, codeHash) =>
         !areIds(appId, codeHash)

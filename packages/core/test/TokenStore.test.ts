@@ -61,6 +61,34 @@ describe("TokenStore.layerMemory", () => {
     }))
 })
 
+describe("TokenStore.layerMemory: code memos", () => {
+  it.effect("rememberCode refuses a memo that is not a CodeMemo with finite times, as the shared stores do", () =>
+    Effect.gen(function*() {
+      const store = yield* TokenStore.makeMemory()
+      const appId = randomAppId()
+      const revoked = Proxy.revocable({}, {})
+      revoked.revoke()
+      const bad: ReadonlyArray<readonly [string, unknown]> = [
+        // kept before: recallCode then died reading its expiresAt
+        ["a revoked Proxy", revoked.proxy],
+        ["a plain object", { openid: "o", exchangedAt: 0, expiresAt: 1 }],
+        ["undefined", undefined],
+        // kept before, and never expired
+        ["expiresAt NaN", new TokenStore.CodeMemo({ openid: "o", exchangedAt: 0, expiresAt: Number.NaN }, true)],
+        ["exchangedAt Infinity", new TokenStore.CodeMemo({ openid: "o", exchangedAt: Infinity, expiresAt: 1 }, true)]
+      ]
+      for (const [label, memo] of bad) {
+        const codeHash = TokenStore.hashCode(label)
+        const error = yield* Effect.flip(store.rememberCode(appId, codeHash, memo as TokenStore.CodeMemo))
+        assert.strictEqual(error._tag, "TokenStoreError", label)
+        assert.isTrue(Option.isNone(yield* store.recallCode(appId, codeHash)), label)
+      }
+      const memo = new TokenStore.CodeMemo({ openid: "o", exchangedAt: 0, expiresAt: 60_000 })
+      yield* store.rememberCode(appId, "h", memo)
+      assert.deepStrictEqual(yield* store.recallCode(appId, "h"), Option.some(memo))
+    }))
+})
+
 describe("TokenStore.makeCodec", () => {
   it.effect("with a cipher key, the stored value holds no token in clear and opens only in its place", () =>
     Effect.gen(function*() {
