@@ -2,13 +2,15 @@
  * Interruption of a caller at every step of a shared call: the app token's fetch, a user's refresh
  * and a code exchange are single-flight (the first caller starts the work in the service's scope,
  * later callers join it). Whatever step the first caller is interrupted at, the next caller must
- * not be left waiting on a flight that never started.
+ * not be left waiting on a flight that never started. A platform's push is claimed (a concurrent
+ * copy is a duplicate) and released unless handled: a caller interrupted at any step must not leave
+ * it claimed but unhandled, or WeChat's retry of it would be answered as a duplicate.
  *
  * The interruption is delivered by a supervisor at the caller's n-th step (as the runtime delivers
  * one when a fiber yields after its 2048th step: an HTTP request aborted, a timeout around a call).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { AppToken, AppTokenStore, TokenStore, WeChatConfig, WeChatOAuth } from "@wxauth/core"
+import { AppToken, AppTokenStore, Component, TokenStore, WeChatConfig, WeChatOAuth } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -22,6 +24,7 @@ import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
 import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
+import { ComponentLive, platform } from "./componentFixtures.js"
 
 /** Interrupts the first fiber it sees at that fiber's `at`-th step. */
 class InterruptAt extends Supervisor.AbstractSupervisor<void> {
@@ -131,4 +134,38 @@ describe("a caller interrupted at any step of a shared call", () => {
       assert.strictEqual(stuck, undefined)
       assert.isAbove(steps, 3)
     }).pipe(Effect.provide(Environment)))
+})
+
+describe("a push accepted by a caller interrupted at any step", () => {
+  it.effect("is not taken for a duplicate afterwards unless it was handled: WeChat's retry is accepted", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const component = yield* Component.Component
+      const lost: Array<number> = []
+      for (let at = 1; at < 1000; at++) {
+        const push = yield* sandbox.componentPush({
+          componentAppId: platform.componentAppId,
+          infoType: "component_verify_ticket"
+        })
+        const request = { query: push.query, body: push.body }
+        let handled = false
+        const supervisor = new InterruptAt(at)
+        const first = yield* Fiber.await(
+          yield* Effect.fork(
+            component.acceptPush(request, () => Effect.sync(() => void (handled = true))).pipe(
+              Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision)),
+              Effect.supervised(supervisor)
+            )
+          )
+        )
+        // WeChat's retry of the same push
+        const retry = yield* component.acceptPush(request)
+        if (retry._tag === "Duplicate" && !handled) lost.push(at)
+        if (Exit.isSuccess(first) && supervisor.steps < at) {
+          assert.isAbove(at, 3)
+          break
+        }
+      }
+      assert.deepStrictEqual(lost, [])
+    }).pipe(Effect.provide(ComponentLive())))
 })

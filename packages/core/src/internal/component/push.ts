@@ -262,42 +262,48 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
       if (!Crypto.verifySignature(token, timestamp, nonce, encrypted, msgSignature)) {
         return refuse("BadSignature", "msg_signature does not match (not from WeChat, or another token)")
       }
-      return Effect.clockWith((clock) => {
-        const now = clock.unsafeCurrentTimeMillis()
-        const sentAt = Number(timestamp) * 1000
-        if (Math.abs(now - sentAt) > maxAgeMillis) {
-          return refuse("Stale", `the push was sent more than ${Duration.format(config.pushMaxAge)} away from now`)
-        }
-        const key = `${timestamp}\u0000${nonce}\u0000${msgSignature.toLowerCase()}`
-        sweep(now)
-        const until = seen.get(key)
-        if (until !== undefined && until > now) return Effect.succeed(PushEvent.Duplicate())
-        // claimed now, so a concurrent copy is a duplicate; released unless the push is fully handled
-        seen.set(key, sentAt + maxAgeMillis)
-        const decrypted = Crypto.decrypt(aesKey, encrypted, componentAppId)
-        const handled = Either.isLeft(decrypted)
-          ? Effect.fail(decrypted.left)
-          : Effect.flatMap(
-            Either.match(Xml.parseFlat(decrypted.right), {
-              onLeft: Effect.fail,
-              onRight: (fields) => interpret(fields, now)
-            }),
-            (event): Effect.Effect<PushEvent, PushError | E, R> =>
-              onEvent === undefined ? Effect.succeed(event) : Effect.as(
-                Effect.suspend((): Effect.Effect<void, E | WeChatError.InvalidArgument, R> => {
-                  const reaction: unknown = onEvent(event)
-                  return Either.getOrElse(Arguments.guard(() => Effect.isEffect(reaction)), () => false)
-                    ? reaction as Effect.Effect<void, E, R>
-                    : invalidArgument("onEvent", "must return an Effect")
-                }),
-                event
-              )
-          )
-        return Effect.onExit(handled, (exit) =>
-          Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => {
-            if (seen.get(key) === sentAt + maxAgeMillis) seen.delete(key)
-          }))
-      })
+      // The claim and the guard that releases it are set up in one uninterruptible step: a caller
+      // interrupted between the two (at a yield) left the push claimed but never handled, and
+      // WeChat's retries of it were answered `Duplicate` (a lost ticket or authorization). The
+      // handling itself is interruptible as the caller is.
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.clockWith((clock) => {
+          const now = clock.unsafeCurrentTimeMillis()
+          const sentAt = Number(timestamp) * 1000
+          if (Math.abs(now - sentAt) > maxAgeMillis) {
+            return refuse("Stale", `the push was sent more than ${Duration.format(config.pushMaxAge)} away from now`)
+          }
+          const key = `${timestamp}\u0000${nonce}\u0000${msgSignature.toLowerCase()}`
+          sweep(now)
+          const until = seen.get(key)
+          if (until !== undefined && until > now) return Effect.succeed(PushEvent.Duplicate())
+          // claimed now, so a concurrent copy is a duplicate; released unless the push is fully handled
+          seen.set(key, sentAt + maxAgeMillis)
+          const decrypted = Crypto.decrypt(aesKey, encrypted, componentAppId)
+          const handled = Either.isLeft(decrypted)
+            ? Effect.fail(decrypted.left)
+            : Effect.flatMap(
+              Either.match(Xml.parseFlat(decrypted.right), {
+                onLeft: Effect.fail,
+                onRight: (fields) => interpret(fields, now)
+              }),
+              (event): Effect.Effect<PushEvent, PushError | E, R> =>
+                onEvent === undefined ? Effect.succeed(event) : Effect.as(
+                  Effect.suspend((): Effect.Effect<void, E | WeChatError.InvalidArgument, R> => {
+                    const reaction: unknown = onEvent(event)
+                    return Either.getOrElse(Arguments.guard(() => Effect.isEffect(reaction)), () => false)
+                      ? reaction as Effect.Effect<void, E, R>
+                      : invalidArgument("onEvent", "must return an Effect")
+                  }),
+                  event
+                )
+            )
+          return Effect.onExit(restore(handled), (exit) =>
+            Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => {
+              if (seen.get(key) === sentAt + maxAgeMillis) seen.delete(key)
+            }))
+        })
+      )
     })
 
   return { accept }
