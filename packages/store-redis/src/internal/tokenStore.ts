@@ -93,16 +93,23 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
       if (fiber.getFiberRef(bypassNearCache)) return read(key, appId, openid, untracked)
       const near = cache.servable(key, appId, openid)
       if (near !== undefined) return unlessOver(near.token)
-      const ticket = cache.begin(key)
-      if (ticket === undefined) return read(key, appId, openid, untracked)
-      // the ticket ends exactly once: when the answer is kept, or when the read fails or is interrupted
-      let open = true
-      const end = () => {
-        if (!open) return false
-        open = false
-        return cache.end(key, ticket)
-      }
-      return Effect.ensuring(read(key, appId, openid, end), Effect.sync(end))
+      // the ticket is taken and its end guarded in one uninterruptible step: a caller interrupted
+      // between the two (at a yield) left the read pending for ever, and once an invalidation of the
+      // key arrived, no read of it was ever kept as tracked again
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const ticket = cache.begin(key)
+          if (ticket === undefined) return restore(read(key, appId, openid, untracked))
+          // the ticket ends exactly once: when the answer is kept, or when the read fails or is interrupted
+          let open = true
+          const end = () => {
+            if (!open) return false
+            open = false
+            return cache.end(key, ticket)
+          }
+          return Effect.ensuring(restore(read(key, appId, openid, end)), Effect.sync(end))
+        })
+      )
     }).pipe(span("RedisTokenStore.get", appId))
   }
 
