@@ -8,7 +8,7 @@
  */
 import { AppTokenStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -174,4 +174,4 @@ export const layerConfig = (
 ): Layer.Layer<
   AppTokenStore.AppTokenStore,
   WeChatError.TokenStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
-> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+> => Layer.unwrapEffect(Effect.map(ReadOptions.unwrapConfig(config), layer))

@@ -10,7 +10,7 @@
  */
 import { RefreshLock, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -313,4 +313,4 @@ export const layerConfig = (
 ): Layer.Layer<
   RefreshLock.RefreshLock,
   WeChatError.TokenStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
-> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+> => Layer.unwrapEffect(Effect.map(ReadOptions.unwrapConfig(config), layer))

@@ -8,7 +8,7 @@
  */
 import { SessionKeyStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -192,4 +192,4 @@ export const layerConfig = (
 ): Layer.Layer<
   SessionKeyStore.SessionKeyStore,
   WeChatError.TokenStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
-> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+> => Layer.unwrapEffect(Effect.map(ReadOptions.unwrapConfig(config), layer))

@@ -15,7 +15,7 @@
  */
 import { SessionStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -23,6 +23,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
 import * as Keys from "./internal/keys.js"
+import * as ReadOptions from "./internal/options.js"
 import * as Sessions from "./internal/sessions.js"
 import { withSpanWhenTraced } from "./internal/span.js"
 
@@ -362,4 +363,4 @@ export const layerConfig = (
 ): Layer.Layer<
   SessionStore.SessionStore,
   WeChatError.SessionStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
-> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+> => Layer.unwrapEffect(Effect.map(ReadOptions.unwrapConfig(config), layer))

@@ -10,7 +10,7 @@
  */
 import { TokenStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -301,4 +301,4 @@ export const layerConfig = (
 ): Layer.Layer<
   TokenStore.TokenStore,
   WeChatError.TokenStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
-> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+> => Layer.unwrapEffect(Effect.map(ReadOptions.unwrapConfig(config), layer))

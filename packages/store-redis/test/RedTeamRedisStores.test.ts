@@ -18,6 +18,7 @@ import {
   RedisTokenStore
 } from "@wxauth/store-redis"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -302,6 +303,42 @@ describeRedis("red team: the Redis stores and lock", () => {
           if ((yield* Effect.promise(() => admin.exists(key))) !== 0) {
             wrong.push(`rememberCode(${field}: ${value}) wrote`)
           }
+        }
+      }
+      assert.deepStrictEqual(wrong, [])
+    }))
+
+  it.effect("layerConfig given what Config.unwrap cannot walk: a ConfigError when built, never a throw or a defect", () =>
+    Effect.gen(function*() {
+      const trap = () => {
+        throw new Error("trap")
+      }
+      const revoked = Proxy.revocable({}, {})
+      revoked.revoke()
+      const url = Config.succeed(redisUrl)
+      // before: a string field was walked character by character (a 1 MB one overflowed the stack),
+      // {} was a struct of nothing (a TypeError when loaded), a Proxy's trap threw out of the build
+      const bad: ReadonlyArray<readonly [string, unknown]> = [
+        ["a string field", { url, keyPrefix: "wxauth:" }],
+        ["a 1 MB string field", { url, keyPrefix: "x".repeat(1024 * 1024) }],
+        ["an empty object field", { url, keyPrefix: {} }],
+        ["a Redacted field", { url, password: Redacted.make("p") }],
+        ["a Proxy whose traps throw", new Proxy({}, { get: trap, ownKeys: trap, has: trap })],
+        ["a revoked Proxy", revoked.proxy],
+        ["a number", 42]
+      ]
+      const layerConfigs = {
+        token: RedisTokenStore.layerConfig,
+        app: RedisAppTokenStore.layerConfig,
+        sessionKey: RedisSessionKeyStore.layerConfig,
+        session: RedisSessionStore.layerConfig,
+        lock: RedisRefreshLock.layerConfig
+      } as Record<string, (config: never) => Layer.Layer<unknown, unknown>>
+      const wrong: Array<string> = []
+      for (const [label, config] of bad) {
+        for (const [name, layerConfig] of Object.entries(layerConfigs)) {
+          const got = yield* outcome(() => Effect.scoped(Layer.build(layerConfig(config as never))))
+          if (got !== "failed ConfigError") wrong.push(`${name}.layerConfig(${label}): ${got}`)
         }
       }
       assert.deepStrictEqual(wrong, [])
