@@ -678,4 +678,14 @@ describe("driver messages", () => {
     assert.notInclude(Util.inspect(cleaned, { depth: 10 }), "AT_secret")
     assert.include(cleaned.description, "ER_DUP_ENTRY")
   })
+  it("lose their quoted parts in one pass, however many quotes are left open (a megabyte of them)", () => {
+    // every quote of a kind left open after the first: the regular expression tried each to the end
+    const open = "'\\".repeat(500_000)
+    assert.strictEqual(internal.scrub(`value ${open}`), `value ${open}`.slice(0, 200) + "...")
+    assert.strictEqual(
+      internal.scrub(`a 'x\\'y' b "${"\\\"".repeat(300_000)} c`),
+      `a ? b "${"\\\"".repeat(300_000)} c`.slice(0, 200) + "..."
+    )
+    assert.strictEqual(internal.scrub("'a' `b` \"c\" 'd\\'e' 'open"), "? ? ? ? 'open")
+  })
 })
