@@ -422,7 +422,11 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           "store.set": { args: [app.appId, token] },
           "store.remove": { args: [app.appId, "o-not-a-user"] },
           "store.rememberCode": {
-            args: [app.appId, "h".repeat(43), { token, binding: undefined, expiresAt: 1_700_000_060_000 }]
+            args: [
+              app.appId,
+              "h".repeat(43),
+              new TokenStore.CodeMemo({ openid, exchangedAt: now, expiresAt: now + 60_000 })
+            ]
           },
           "store.recallCode": { args: [app.appId, "h".repeat(43)] },
           "sessions.create": { args: [storedSession] },
