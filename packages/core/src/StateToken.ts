@@ -53,7 +53,10 @@ import { InvalidArgument, StateMismatch } from "./WeChatError.js"
  * @since 0.1.0
  * @category models
  */
-export type StateConfig = Pick<WeChatConfig.WeChatConfigShape, "appId" | "stateSecret" | "stateTtl">
+export type StateConfig = Pick<
+  WeChatConfig.WeChatConfigShape,
+  "appId" | "stateSecret" | "stateTtl" | "acceptedStateSecrets"
+>
 
 /**
  * Options of `make` / `makeSync`.
@@ -224,19 +227,39 @@ const isStateConfig = (config: unknown): config is StateConfig => hasKey(config)
 
 const keyOf = (config: Pick<StateConfig, "stateSecret">): Uint8Array => Redacted.value(config.stateSecret)
 
-const computeMac = (config: Pick<StateConfig, "appId" | "stateSecret">, signed: Uint8Array): Buffer =>
-  Crypto.createHmac("sha256", keyOf(config))
+/**
+ * The keys a state of `config` may be signed with: `stateSecret`'s first, then the accepted ones
+ * (a rotation's). Entries that are not keys are passed over; a list that cannot be read is none.
+ */
+const verifyingKeys = (config: StateConfig): ReadonlyArray<Uint8Array> => {
+  const current = keyOf(config)
+  return guardOr(() => {
+    const accepted: unknown = config.acceptedStateSecrets
+    if (!Array.isArray(accepted) || accepted.length === 0) return [current]
+    const keys = [current]
+    for (const secret of accepted.slice(0, 4)) {
+      if (Redacted.isRedacted(secret)) {
+        const key: unknown = Redacted.value(secret)
+        if (key instanceof Uint8Array) keys.push(key)
+      }
+    }
+    return keys
+  }, [current])
+}
+
+const computeMac = (key: Uint8Array, appId: string, signed: Uint8Array): Buffer =>
+  Crypto.createHmac("sha256", key)
     .update(macDomain)
-    .update(config.appId)
+    .update(appId)
     .update("\0")
     .update(signed)
     .digest()
     .subarray(0, macSize)
 
-const bindingBytes = (config: Pick<StateConfig, "appId" | "stateSecret">, binding: string): Buffer =>
-  Crypto.createHmac("sha256", keyOf(config))
+const bindingBytes = (key: Uint8Array, appId: string, binding: string): Buffer =>
+  Crypto.createHmac("sha256", key)
     .update(bindingDomain)
-    .update(config.appId)
+    .update(appId)
     .update("\0")
     .update(binding, "utf8")
     .digest()
@@ -254,7 +277,8 @@ export const bindingHash = (config: Pick<StateConfig, "appId" | "stateSecret">, 
   // not a string hashes as its type and text; without a usable config the hash is random.
   if (!hasKey(config)) return Crypto.randomBytes(bindingSize).toString("hex") + "!"
   return bindingBytes(
-    config,
+    keyOf(config),
+    config.appId,
     typeof binding === "string"
       ? binding
       : `\u0000${typeof binding}\u0000${guardOr(() => String(binding), "\u0000unreadable")}`
@@ -447,10 +471,10 @@ export const makeSync = (
   Crypto.randomFillSync(bytes, offset, nonceSize)
   offset += nonceSize
   if (appId !== undefined) offset = writeAppId(bytes, offset, appId)
-  if (bound) offset += bindingBytes(config, binding as string).copy(bytes, offset)
+  if (bound) offset += bindingBytes(keyOf(config), config.appId, binding as string).copy(bytes, offset)
   bytes.set(returnToBytes, offset)
   offset += returnToBytes.length
-  computeMac(config, bytes.subarray(0, offset)).copy(bytes, offset)
+  computeMac(keyOf(config), config.appId, bytes.subarray(0, offset)).copy(bytes, offset)
   return Either.right(Base62.encode(bytes))
 }
 
@@ -459,6 +483,9 @@ const mismatch = (reason: StateMismatch["reason"]) => Either.left(new StateMisma
 /**
  * Verifies a state at time `now` (epoch milliseconds) for the given configuration, without an Effect
  * context: for the compat layer and hot paths.
+ *
+ * A state signed with `stateSecret` or with one of `acceptedStateSecrets` (a rotation's) is
+ * verified; states are always made with `stateSecret`.
  *
  * Fails with `StateMismatch` and reason `Malformed` (not a state of this format), `BadSignature`
  * (tampered, or made for another app or with another secret), `Expired`, or `Binding` (the state is
@@ -496,8 +523,11 @@ export const verifySync = (
 
   // a state that names another app was not made for this config (its MAC would not match either)
   if (appId !== undefined && appId !== config.appId) return mismatch("BadSignature")
-  const expected = computeMac(config, bytes.subarray(0, signedEnd))
-  if (!Crypto.timingSafeEqual(expected, bytes.subarray(signedEnd))) return mismatch("BadSignature")
+  // signed with `stateSecret`, or with a secret a rotation still accepts: the binding is that key's too
+  const signed = bytes.subarray(0, signedEnd)
+  const mac = bytes.subarray(signedEnd)
+  const key = verifyingKeys(config).find((key) => Crypto.timingSafeEqual(computeMac(key, config.appId, signed), mac))
+  if (key === undefined) return mismatch("BadSignature")
 
   const issuedAt = bytes.readUInt32BE(headerSize) * 1000
   const expiresAt = bytes.readUInt32BE(headerSize + timeSize) * 1000
@@ -521,7 +551,9 @@ export const verifySync = (
       () => typeof options === "object" && options !== null ? options.binding : undefined,
       undefined
     )
-    if (typeof binding !== "string" || !Crypto.timingSafeEqual(bindingBytes(config, binding), stateBinding)) {
+    if (
+      typeof binding !== "string" || !Crypto.timingSafeEqual(bindingBytes(key, config.appId, binding), stateBinding)
+    ) {
       return mismatch("Binding")
     }
   }

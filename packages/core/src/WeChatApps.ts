@@ -113,6 +113,8 @@ export interface ResolveOptions<E = never, R = never> {
  */
 export interface RegistryOptions {
   readonly stateSecret: Redacted.Redacted<string> | string
+  /** Secrets whose states are still accepted, never used to sign: a rotation's (as `WeChatConfig`'s). */
+  readonly acceptedStateSecrets?: ReadonlyArray<Redacted.Redacted<string> | string> | undefined
   /** How long a login state stays valid. Default 10 minutes. */
   readonly stateTtl?: Duration.DurationInput | undefined
 }

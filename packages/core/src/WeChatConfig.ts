@@ -35,6 +35,11 @@ export interface WeChatConfigShape {
   readonly timeout: Duration.Duration
   /** Signs states. Default: derived from the app secret (stable across processes). */
   readonly stateSecret: Redacted.Redacted<Uint8Array>
+  /**
+   * Keys whose states are still verified, never used to sign: the secrets of a rotation (see
+   * `Options.acceptedStateSecrets`). Absent or empty: only `stateSecret`'s states are.
+   */
+  readonly acceptedStateSecrets?: ReadonlyArray<Redacted.Redacted<Uint8Array>> | undefined
   /** How long a signed state stays valid. Default 10 minutes. */
   readonly stateTtl: Duration.Duration
   /** Keys for `TokenCipher.layerFromWeChatConfig` (empty: tokens are stored as they are). */
@@ -65,6 +70,14 @@ export interface Options {
   readonly openBaseUrl?: string | undefined
   readonly timeout?: Duration.DurationInput | undefined
   readonly stateSecret?: Redacted.Redacted<string> | string | undefined
+  /**
+   * Secrets (at least 16 characters each, at most 4 of them) whose states are still accepted, never
+   * used to sign: rotating `stateSecret` without failing the logins in progress. Across processes,
+   * in two deploys: first add the new secret here everywhere (states are still signed with the old
+   * one), then make it `stateSecret` and put the old one here; drop the old one once a state's
+   * lifetime (`stateTtl`) has passed.
+   */
+  readonly acceptedStateSecrets?: ReadonlyArray<Redacted.Redacted<string> | string> | undefined
   readonly stateTtl?: Duration.DurationInput | undefined
   readonly cipherKeys?: ReadonlyArray<CipherKey> | undefined
   readonly maxResponseBytes?: number | undefined
@@ -142,10 +155,42 @@ const optionKeys = [
   "openBaseUrl",
   "timeout",
   "stateSecret",
+  "acceptedStateSecrets",
   "stateTtl",
   "maxResponseBytes",
   "cipherKeys"
 ]
+
+/** The most secrets `acceptedStateSecrets` takes (each is one more HMAC for a state that fails). */
+const maxAcceptedStateSecrets = 4
+
+/** A state secret's text made into its key (an explicit `stateSecret`'s rule). */
+const stateKeyOf = (text: string): Redacted.Redacted<Uint8Array> =>
+  Redacted.make(new Uint8Array(Crypto.createHash("sha256").update(text).digest()))
+
+const noAcceptedStateSecrets: ReadonlyArray<never> = []
+
+/** `acceptedStateSecrets` as keys: a list of at most 4 secrets of at least 16 characters each. */
+const acceptedStateKeys = (
+  given: unknown
+): Either.Either<ReadonlyArray<Redacted.Redacted<Uint8Array>>, ConfigError.ConfigError> => {
+  if (given === undefined) return Either.right(noAcceptedStateSecrets)
+  const fail = (message: string) => Either.left(ConfigError.InvalidData(["acceptedStateSecrets"], message))
+  // a copy of the caller's array, taken under the guard
+  const copy = Either.getOrElse(
+    Arguments.guard(() => Array.isArray(given) ? [...given as ReadonlyArray<unknown>] : undefined),
+    () => undefined
+  )
+  if (copy === undefined) return fail("must be an array of state secrets")
+  if (copy.length > maxAcceptedStateSecrets) return fail(`takes at most ${maxAcceptedStateSecrets} secrets`)
+  const keys: Array<Redacted.Redacted<Uint8Array>> = []
+  for (const secret of copy) {
+    const text = secretText(secret)
+    if (text === undefined || text.length < 16) return fail("each secret must be a string of at least 16 characters")
+    keys.push(stateKeyOf(text))
+  }
+  return Either.right(keys.length === 0 ? noAcceptedStateSecrets : keys)
+}
 
 /**
  * Validates options into a configuration. A missing, empty or non-string appid or secret, a bad base
@@ -212,15 +257,17 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
       return yield* Either.left(ConfigError.InvalidData(["cipherKeys"], "must be an array of cipher keys"))
     }
     const stateKey = explicitStateSecret === undefined
-      ? Crypto.createHmac("sha256", secret).update(`wxauth/state/${appId}`).digest()
-      : Crypto.createHash("sha256").update(explicitStateSecret).digest()
+      ? Redacted.make(new Uint8Array(Crypto.createHmac("sha256", secret).update(`wxauth/state/${appId}`).digest()))
+      : stateKeyOf(explicitStateSecret)
+    const acceptedStateSecrets = yield* acceptedStateKeys(fields.acceptedStateSecrets)
     return {
       appId,
       appSecret,
       apiBaseUrl,
       openBaseUrl,
       timeout,
-      stateSecret: Redacted.make(new Uint8Array(stateKey)),
+      stateSecret: stateKey,
+      acceptedStateSecrets,
       stateTtl,
       cipherKeys: (rawCipherKeys as ReadonlyArray<CipherKey> | undefined) ?? [],
       maxResponseBytes
@@ -261,8 +308,9 @@ const secretString = (name: string) => Config.map(Config.nonEmptyString(name), R
 
 /**
  * The configuration from the environment: `WECHAT_APP_ID`, `WECHAT_APP_SECRET` (required), and
- * `WECHAT_API_BASE_URL`, `WECHAT_OPEN_BASE_URL`, `WECHAT_STATE_SECRET`, `WECHAT_TIMEOUT` (e.g.
- * `5 seconds`) when set. A missing or empty variable is a `ConfigError` naming it.
+ * `WECHAT_API_BASE_URL`, `WECHAT_OPEN_BASE_URL`, `WECHAT_STATE_SECRET`,
+ * `WECHAT_ACCEPTED_STATE_SECRETS` (comma-separated), `WECHAT_TIMEOUT` (e.g. `5 seconds`) when set.
+ * A missing or empty variable is a `ConfigError` naming it.
  *
  * @since 0.1.0
  * @category layers
@@ -275,6 +323,9 @@ export const layerFromEnv: Layer.Layer<WeChatConfig, ConfigError.ConfigError> = 
     const apiBaseUrl = yield* optionalString("WECHAT_API_BASE_URL")
     const openBaseUrl = yield* optionalString("WECHAT_OPEN_BASE_URL")
     const stateSecret = yield* Config.option(secretString("WECHAT_STATE_SECRET"))
+    const acceptedStateSecrets = yield* Config.option(
+      Config.array(Config.map(Config.string(), Redacted.make), "WECHAT_ACCEPTED_STATE_SECRETS")
+    )
     const timeout = yield* Config.option(Config.duration("WECHAT_TIMEOUT"))
     return yield* makeEither({
       appId,
@@ -282,6 +333,7 @@ export const layerFromEnv: Layer.Layer<WeChatConfig, ConfigError.ConfigError> = 
       apiBaseUrl: Option.getOrUndefined(apiBaseUrl),
       openBaseUrl: Option.getOrUndefined(openBaseUrl),
       stateSecret: Option.getOrUndefined(stateSecret),
+      acceptedStateSecrets: Option.getOrUndefined(acceptedStateSecrets),
       timeout: Option.getOrUndefined(timeout)
     }).pipe(Either.mapLeft(toEnvNames))
   })
@@ -293,6 +345,7 @@ const envNames: Record<string, string> = {
   apiBaseUrl: "WECHAT_API_BASE_URL",
   openBaseUrl: "WECHAT_OPEN_BASE_URL",
   stateSecret: "WECHAT_STATE_SECRET",
+  acceptedStateSecrets: "WECHAT_ACCEPTED_STATE_SECRETS",
   timeout: "WECHAT_TIMEOUT"
 }
 

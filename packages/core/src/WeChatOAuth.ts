@@ -415,6 +415,8 @@ export interface ComponentOptions {
    * appid (stable across processes, different for each app). A registry of many apps passes its own.
    */
   readonly stateSecret?: Redacted.Redacted<string> | string | undefined
+  /** Secrets whose states are still accepted, never used to sign: a rotation's (as `WeChatConfig`'s). */
+  readonly acceptedStateSecrets?: ReadonlyArray<Redacted.Redacted<string> | string> | undefined
   /** How long a signed state stays valid. Default 10 minutes. */
   readonly stateTtl?: Duration.DurationInput | undefined
 }
@@ -451,6 +453,9 @@ export const makeForComponent = (
     const component = yield* Component.Component
     const config = yield* managedAppConfig(component.config, appId, {
       stateSecret: fields.stateSecret as Redacted.Redacted<string> | string | undefined,
+      acceptedStateSecrets: fields.acceptedStateSecrets as
+        | ReadonlyArray<Redacted.Redacted<string> | string>
+        | undefined,
       stateTtl: fields.stateTtl as Duration.DurationInput | undefined
     })
     // the operations' own spans cover the endpoint calls

@@ -207,6 +207,60 @@ describe("StateToken", () => {
     assert.strictEqual(reasonOf(defaultSecret, t0, state), "BadSignature")
   })
 
+  it("a rotation: states of an accepted secret are verified (binding included), new ones are signed with stateSecret", () => {
+    const oldSecret = stateSecret
+    const newSecret = "the next state secret, sixteen or more"
+    const before = configOf(options)
+    const bound = Either.getOrThrow(StateToken.makeSync(before, t0, { returnTo: "/cart", binding: "cookie" }))
+    // first deploy: the new secret accepted everywhere, states still signed with the old one
+    const adding = configOf({ ...options, acceptedStateSecrets: [newSecret] })
+    const midway = Either.getOrThrow(StateToken.makeSync(adding, t0, { binding: "cookie" }))
+    assert.strictEqual(reasonOf(before, t0, midway, "cookie"), "ok", "an old process verifies it")
+    // second deploy: the new secret signs, the old one is accepted
+    const rotated = configOf({ ...options, stateSecret: newSecret, acceptedStateSecrets: [oldSecret] })
+    const fresh = Either.getOrThrow(StateToken.makeSync(rotated, t0, { binding: "cookie" }))
+    assert.strictEqual(reasonOf(adding, t0, fresh, "cookie"), "ok", "a first-deploy process verifies it")
+    assert.strictEqual(reasonOf(before, t0, fresh, "cookie"), "BadSignature", "it is signed with the new secret")
+    const verified = Either.getOrThrow(StateToken.verifySync(rotated, t0, bound, { binding: "cookie" }))
+    assert.strictEqual(verified.returnTo, "/cart")
+    assert.strictEqual(reasonOf(rotated, t0, bound, "another-cookie"), "Binding")
+    assert.strictEqual(reasonOf(rotated, t0, bound), "Binding")
+    // once the old secret is dropped, its states are refused; a secret never given is never accepted
+    const after = configOf({ ...options, stateSecret: newSecret })
+    assert.strictEqual(reasonOf(after, t0, bound, "cookie"), "BadSignature")
+    const stranger = configOf({ ...options, stateSecret: "an unrelated secret, long enough too" })
+    const forged = Either.getOrThrow(StateToken.makeSync(stranger, t0, { binding: "cookie" }))
+    assert.strictEqual(reasonOf(rotated, t0, forged, "cookie"), "BadSignature")
+    // accepted secrets make a state's signature only: another app's accepted list does not help it
+    const otherApp = configOf({ ...options, appId: "wxfedcba0987654321", acceptedStateSecrets: [oldSecret] })
+    assert.strictEqual(reasonOf(otherApp, t0, bound, "cookie"), "BadSignature")
+  })
+
+  it("acceptedStateSecrets: at most 4 secrets of at least 16 characters; a list that is not one is a ConfigError", () => {
+    const long = (i: number) => `accepted state secret number ${i}`
+    assert.isTrue(Either.isRight(WeChatConfig.makeEither({ ...options, acceptedStateSecrets: [] })))
+    assert.isTrue(Either.isRight(WeChatConfig.makeEither({ ...options, acceptedStateSecrets: [1, 2, 3, 4].map(long) })))
+    const bad: ReadonlyArray<unknown> = [
+      [1, 2, 3, 4, 5].map(long),
+      ["short"],
+      [42],
+      "a single secret, not in a list",
+      { 0: long(1), length: 1 },
+      new Proxy([], {
+        get: () => {
+          throw new Error("trap")
+        }
+      })
+    ]
+    for (const [i, value] of bad.entries()) {
+      const result = WeChatConfig.makeEither({ ...options, acceptedStateSecrets: value as ReadonlyArray<string> })
+      assert.isTrue(Either.isLeft(result), `bad list #${i}`)
+      const error = String(Either.isLeft(result) ? result.left : "")
+      assert.include(error, "acceptedStateSecrets")
+      assert.notInclude(error, "accepted state secret number")
+    }
+  })
+
   it.effect("a state expires after the TTL by Clock: valid just before, Expired after", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(t0)

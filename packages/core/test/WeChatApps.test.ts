@@ -235,6 +235,46 @@ describe("WeChatApps: logins of many apps through one callback", () => {
       }).pipe(Effect.provide(layer))
     }))
 
+  it.effect("a rotated registry accepts the states of its accepted secrets, for direct apps, and signs with the new one", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const newSecret = "the registry's next state secret, long"
+      const rotated = (accepted: ReadonlyArray<string>) =>
+        WeChatApps.layer({ apps: [direct(a), direct(b)] }, { stateSecret: newSecret, acceptedStateSecrets: accepted })
+          .pipe(
+            Layer.provide(Layer.merge(TokenStore.layerMemory, AppTokenStore.layerMemory)),
+            Layer.provide(Layer.succeed(Sandbox.Sandbox, sandbox)),
+            Layer.provide(Sandbox.layerHttpClient)
+          )
+      // a login started before the deploy: its state signed with the old secret
+      const before = yield* consent(a.appId, "alice", { binding: "cookie" })
+      const accepted = yield* Effect.flatMap(
+        WeChatApps.WeChatApps,
+        (apps) => apps.handleCallback(before.callback, { binding: "cookie", requireBinding: true })
+      ).pipe(Effect.provide(rotated([stateSecret])))
+      assert.strictEqual(accepted.appId, a.appId)
+      const dropped = yield* Effect.flatMap(
+        WeChatApps.WeChatApps,
+        (apps) => Effect.flip(apps.handleCallback(before.callback, { binding: "cookie" }))
+      ).pipe(Effect.provide(rotated([])))
+      assert.strictEqual(dropped._tag === "StateMismatch" && dropped.reason, "BadSignature")
+      // the rotated registry signs with the new secret: the old registry does not take its states
+      const fresh = yield* Effect.flatMap(
+        WeChatApps.WeChatApps,
+        (apps) => apps.authorizeUrl(b.appId, { redirectUri, scope: "snsapi_userinfo" })
+      ).pipe(Effect.provide(rotated([stateSecret])))
+      const callback = yield* sandbox.approve({
+        appId: b.appId,
+        user: "alice",
+        scope: "snsapi_userinfo",
+        redirectUri,
+        state: fresh.state
+      })
+      const apps = yield* WeChatApps.WeChatApps
+      const old = yield* Effect.flip(apps.handleCallback(callback))
+      assert.strictEqual(old._tag === "StateMismatch" && old.reason, "BadSignature")
+    }).pipe(Effect.provide(ListLayer)))
+
   it.effect("a state naming an app the registry does not have is UnknownApp; other failures keep their tags", () =>
     Effect.gen(function*() {
       const apps = yield* WeChatApps.WeChatApps
@@ -635,6 +675,13 @@ describe("WeChatApps.layer: the configuration is checked", () => {
         [{ apps: [] }, {}, "stateSecret"],
         [{ apps: [] }, { stateSecret: "short" }, "stateSecret"],
         [{ apps: [] }, { stateSecret, stateTtl: 0 }, "stateTtl"],
+        [{ apps: [] }, { stateSecret, acceptedStateSecrets: ["short"] }, "acceptedStateSecrets"],
+        [{ apps: [] }, { stateSecret, acceptedStateSecrets: "one secret, not a list" }, "acceptedStateSecrets"],
+        [
+          { apps: [{ ...direct(a), acceptedStateSecrets: ["an app's own accepted secret"] }] },
+          { stateSecret },
+          "apps.0.acceptedStateSecrets"
+        ],
         [{ apps: [] }, undefined, ""]
       ]
       for (const [apps, options, path] of cases) {

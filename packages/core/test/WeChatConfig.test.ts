@@ -37,6 +37,25 @@ describe("WeChatConfig", () => {
       assert.notInclude(String(config.appSecret), "s3cr3t-value")
     }))
 
+  it.effect("layerFromEnv reads WECHAT_ACCEPTED_STATE_SECRETS, comma-separated, and names it when one is short", () =>
+    Effect.gen(function*() {
+      const env = { WECHAT_APP_ID: "wx0123456789abcdef", WECHAT_APP_SECRET: "s3cr3t-value" }
+      const config = yield* fromEnv({
+        ...env,
+        WECHAT_STATE_SECRET: "the state secret of this deploy",
+        WECHAT_ACCEPTED_STATE_SECRETS: "the state secret of last deploy,and one of the deploy before"
+      })
+      assert.strictEqual(config.acceptedStateSecrets?.length, 2)
+      assert.notInclude(JSON.stringify(config), "last deploy")
+      const none = yield* fromEnv(env)
+      assert.strictEqual(none.acceptedStateSecrets?.length, 0)
+      const short = yield* Effect.flip(
+        fromEnv({ ...env, WECHAT_ACCEPTED_STATE_SECRETS: "long enough to pass here,short" })
+      )
+      assert.include(String(short), "WECHAT_ACCEPTED_STATE_SECRETS")
+      assert.notInclude(String(short), "long enough to pass here")
+    }))
+
   it.effect("a missing or empty appid or secret is a ConfigError naming the variable", () =>
     Effect.gen(function*() {
       const missing = yield* Effect.flip(fromEnv({ WECHAT_APP_SECRET: "x" }))

@@ -59,7 +59,8 @@ import * as web from "./internal/webHandler.js"
 /**
  * The WeChat app settings every kind shares: the app's own `appId` and `appSecret`, and, for tests
  * or a proxy, the hosts (`apiBaseUrl`, `openBaseUrl`), the deadline of a request (`timeout`) and
- * the key that signs states (`stateSecret`, derived from the app secret by default).
+ * the key that signs states (`stateSecret`, derived from the app secret by default) with the secrets
+ * a rotation still accepts (`acceptedStateSecrets`, as `WeChatConfig`'s).
  *
  * @since 0.1.0
  * @category models
@@ -71,6 +72,7 @@ export interface AppBaseOptions {
   readonly openBaseUrl?: string | undefined
   readonly timeout?: Duration.DurationInput | undefined
   readonly stateSecret?: Redacted.Redacted<string> | string | undefined
+  readonly acceptedStateSecrets?: ReadonlyArray<Redacted.Redacted<string> | string> | undefined
 }
 
 /**

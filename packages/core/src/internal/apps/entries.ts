@@ -22,6 +22,9 @@ export interface Shared {
   readonly stateSecret: Redacted.Redacted<Uint8Array>
   /** The secret as given, for services that take it as text (`WeChatOAuth.makeForComponent`). */
   readonly stateSecretText: Redacted.Redacted<string>
+  /** The keys whose states are still verified (a rotation's), and the same secrets as text. */
+  readonly acceptedStateSecrets: ReadonlyArray<Redacted.Redacted<Uint8Array>>
+  readonly acceptedStateSecretsText: ReadonlyArray<Redacted.Redacted<string>>
   readonly stateTtl: Duration.Duration
   /** Whether a `Component` is in the registry's context (component apps need one). */
   readonly component: boolean
@@ -89,7 +92,7 @@ const fieldsOf = (
 }
 
 const sourceKeys = ["apps", "resolve", "ttl", "unknownTtl", "capacity", "resolveTimeout"]
-const sharedKeys = ["stateSecret", "stateTtl"]
+const sharedKeys = ["stateSecret", "acceptedStateSecrets", "stateTtl"]
 const appKeys = [
   "appId",
   "appSecret",
@@ -100,6 +103,7 @@ const appKeys = [
   "maxResponseBytes",
   "appToken",
   "stateSecret",
+  "acceptedStateSecrets",
   "stateTtl",
   "policy",
   "component"
@@ -202,10 +206,18 @@ export const shared = (
   if (options.stateSecret === undefined) {
     return Either.left(ConfigError.MissingData(["stateSecret"], "the registry's state secret is missing"))
   }
+  // a copy, read once: the same secrets become the keys below and the texts of component apps
+  const acceptedGiven = options.acceptedStateSecrets
+  const accepted = Either.getOrElse(
+    Arguments.guard(() => Array.isArray(acceptedGiven) ? [...acceptedGiven as ReadonlyArray<unknown>] : acceptedGiven),
+    // unreadable: not a list (a ConfigError below)
+    () => null
+  )
   return WeChatConfig.makeEither({
     appId: "wxauthapps",
     appSecret: "unused",
     stateSecret: options.stateSecret as string,
+    acceptedStateSecrets: accepted as ReadonlyArray<string> | undefined,
     stateTtl: options.stateTtl as Duration.DurationInput | undefined
   }).pipe(Either.map((config) => {
     const texts = new Map<string, string>()
@@ -216,12 +228,13 @@ export const shared = (
       if (texts.size < 64) texts.set(text, text)
       return text
     }
-    const text = options.stateSecret
+    const asText = (text: unknown): Redacted.Redacted<string> =>
+      Arguments.redactedText(text) === undefined ? Redacted.make(String(text)) : text as Redacted.Redacted<string>
     return {
       stateSecret: config.stateSecret,
-      stateSecretText: Arguments.redactedText(text) === undefined
-        ? Redacted.make(String(text))
-        : text as Redacted.Redacted<string>,
+      stateSecretText: asText(options.stateSecret),
+      acceptedStateSecrets: config.acceptedStateSecrets ?? [],
+      acceptedStateSecretsText: Array.isArray(accepted) ? accepted.map(asText) : [],
       stateTtl: config.stateTtl,
       component,
       intern
@@ -247,11 +260,13 @@ export const app = (given: unknown, registry: Shared): Either.Either<App, Config
     if (raw === undefined) {
       return yield* invalid([], "must be an app: { appId, appSecret, ... } or { appId, component: true }")
     }
-    if (raw.stateSecret !== undefined) {
-      return yield* invalid(
-        ["stateSecret"],
-        "is the registry's (WeChatApps.layer's second argument), shared by every app: leave it out of the app"
-      )
+    for (const field of ["stateSecret", "acceptedStateSecrets"]) {
+      if (raw[field] !== undefined) {
+        return yield* invalid(
+          [field],
+          "is the registry's (WeChatApps.layer's second argument), shared by every app: leave it out of the app"
+        )
+      }
     }
     const policy = yield* RetryPolicy.make(raw.policy as RetryPolicy.Overrides | undefined)
     const component = raw.component
@@ -278,6 +293,7 @@ export const app = (given: unknown, registry: Shared): Either.Either<App, Config
       const state: StateToken.StateConfig = {
         appId: raw.appId,
         stateSecret: registry.stateSecret,
+        acceptedStateSecrets: registry.acceptedStateSecrets,
         stateTtl: yield* duration("stateTtl", raw.stateTtl, registry.stateTtl, false)
       }
       return { _tag: "Component", appId: raw.appId, state, policy } satisfies ComponentApp
@@ -298,6 +314,7 @@ export const app = (given: unknown, registry: Shared): Either.Either<App, Config
       apiBaseUrl: registry.intern(checked.apiBaseUrl),
       openBaseUrl: registry.intern(checked.openBaseUrl),
       stateSecret: registry.stateSecret,
+      acceptedStateSecrets: registry.acceptedStateSecrets,
       cipherKeys: checked.cipherKeys.length === 0 ? noCipherKeys : checked.cipherKeys
     }
     return {

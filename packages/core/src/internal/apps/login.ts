@@ -100,7 +100,12 @@ export const make = (registry: Registry) => {
       if (appId === undefined) return yield* new WeChatError.StateMismatch({ reason: "Malformed" })
       const now = yield* Clock.currentTimeMillis
       const verified = yield* StateToken.verifySync(
-        { appId, stateSecret: registry.shared.stateSecret, stateTtl: registry.shared.stateTtl },
+        {
+          appId,
+          stateSecret: registry.shared.stateSecret,
+          acceptedStateSecrets: registry.shared.acceptedStateSecrets,
+          stateTtl: registry.shared.stateTtl
+        },
         now,
         state,
         { binding }

@@ -242,6 +242,7 @@ export const make = (
           return WeChatOAuth.makeForComponent(app.appId, {
             policy: app.policy,
             stateSecret: shared.stateSecretText,
+            acceptedStateSecrets: shared.acceptedStateSecretsText,
             stateTtl: app.state.stateTtl
           }).pipe(Effect.provide(context), Effect.mapError(fromConfigError(app.appId)))
         case "miniProgram":

@@ -202,6 +202,7 @@ export const managedAppConfig = (
   appId: string,
   options?: {
     readonly stateSecret?: Redacted.Redacted<string> | string | undefined
+    readonly acceptedStateSecrets?: ReadonlyArray<Redacted.Redacted<string> | string> | undefined
     readonly stateTtl?: Duration.DurationInput | undefined
   }
 ): Either.Either<WeChatConfig.WeChatConfigShape, ConfigError.ConfigError> =>
@@ -215,6 +216,7 @@ export const managedAppConfig = (
       timeout: config.timeout,
       maxResponseBytes: config.maxResponseBytes,
       stateSecret: options?.stateSecret,
+      acceptedStateSecrets: options?.acceptedStateSecrets,
       stateTtl: options?.stateTtl
     }),
     (base): WeChatConfig.WeChatConfigShape => ({
