@@ -327,6 +327,28 @@ describeRedis("RedisRefreshLock", () => {
       assert.notInclude(logs, openid)
     }))
 
+  it.effect("a Redis error's message is cut before its arguments in one pass, whatever runs of spaces it holds", () =>
+    Effect.gen(function*() {
+      const spaces = " ".repeat(1_000_000)
+      const messages = [
+        // a megabyte of spaces and no arguments: /,?\s*with args beginning with/i tried each space to the end
+        [`ERR busy${spaces}x`, `ERR busy${spaces}x`.slice(0, 300) + "..."],
+        [`ERR failed,${spaces}with args beginning with: 'secret'`, "ERR failed"],
+        ["ERR failed \t WITH ARGS BEGINNING WITH: 'secret'", "ERR failed"]
+      ] as const
+      for (const [message, expected] of messages) {
+        const client = {
+          defineCommand: () => {},
+          set: () => Promise.reject(Object.assign(new Error(message), { name: "ReplyError", code: "ERR" }))
+        } as unknown as RedisRefreshLock.RedisClient
+        const lock = yield* RedisRefreshLock.make(client)
+        const error = yield* Effect.flip(lock.withLock("wx1:o1", Effect.void)).pipe(
+          Effect.provide(capturingLogger().layer)
+        )
+        assert.strictEqual((error.cause as Error).message, expected)
+      }
+    }))
+
   it.effect("no lock key is left behind", () =>
     Effect.gen(function*() {
       const keys = yield* Effect.promise(() => keysUnder(admin, prefix))

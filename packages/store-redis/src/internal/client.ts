@@ -39,11 +39,24 @@ export const defaultCommandTimeout = Duration.seconds(2)
  */
 const grace = Duration.millis(250)
 
+/**
+ * Where `message` quotes a command's arguments: "ERR unknown command 'x', with args beginning with:
+ * 'value' ..." from the comma (and spaces) before the phrase; -1 when it does not. The phrase is
+ * found first, then the spaces before it are walked back: `/,?\s*with args beginning with/i` tried
+ * every position of a run of spaces to its end (a megabyte of them: minutes).
+ */
+const argumentsAt = (message: string): number => {
+  const phrase = message.search(/with args beginning with/i)
+  if (phrase < 0) return phrase
+  let start = phrase
+  while (start > 0 && /\s/.test(message[start - 1])) start--
+  return start > 0 && message[start - 1] === "," ? start - 1 : start
+}
+
 /** Keeps what helps to diagnose an error, and cuts what could quote a command's arguments. */
 const safeMessage = (error: unknown): string => {
   const message = error instanceof Error ? error.message : typeof error === "string" ? error : "unknown error"
-  // "ERR unknown command 'x', with args beginning with: 'value' ..." quotes the arguments.
-  const withArgs = message.search(/,?\s*with args beginning with/i)
+  const withArgs = argumentsAt(message)
   const cut = withArgs >= 0 ? message.slice(0, withArgs) : message
   return cut.length > 300 ? `${cut.slice(0, 300)}...` : cut
 }
