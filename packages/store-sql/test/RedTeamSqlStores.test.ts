@@ -12,13 +12,15 @@ import { assert, describe, it } from "@effect/vitest"
 import type { AppTokenStore } from "@wxauth/core"
 import { TokenStore } from "@wxauth/core"
 import { exoticArguments, makeAppToken, makeToken, randomAppId } from "@wxauth/core/testing"
-import { SqlAppTokenStore, SqlSessionKeyStore, SqlTokenStore } from "@wxauth/store-sql"
+import { SqlAppTokenStore, SqlSessionKeyStore, SqlSessionStore, SqlTokenStore } from "@wxauth/store-sql"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { type Database, dropTablesAfter, forEachDatabase, randomTable } from "./databases.js"
 
 type Bad = ReadonlyArray<readonly [label: string, value: unknown]>
@@ -233,4 +235,45 @@ forEachDatabase((db: Database) => {
         assert.deepStrictEqual(wrong, [])
       }).pipe(Effect.provide(Layer.orDie(db.client()))))
   })
+})
+
+describe("red team: the SQL stores' layerConfig", () => {
+  it.effect("given what Config.unwrap cannot walk: a ConfigError when built, never a throw or a defect", () =>
+    Effect.gen(function*() {
+      const trap = () => {
+        throw new Error("trap")
+      }
+      const revoked = Proxy.revocable({}, {})
+      revoked.revoke()
+      const table = Config.succeed("wxauth_tokens")
+      // before: a string field was walked character by character (a 1 MB one overflowed the stack),
+      // {} was a struct of nothing (a TypeError when loaded), a Proxy's trap threw out of the build
+      const bad: Bad = [
+        ["a string field", { table, timeout: "5 seconds" }],
+        ["a 1 MB string field", { table, timeout: "x".repeat(1024 * 1024) }],
+        ["an empty object field", { table, setup: {} }],
+        ["a Redacted field", { table: Redacted.make("t") }],
+        ["a Proxy whose traps throw", new Proxy({}, { get: trap, ownKeys: trap, has: trap })],
+        ["a revoked Proxy", revoked.proxy],
+        ["a number", 42]
+      ]
+      const layerConfigs = {
+        SqlTokenStore: SqlTokenStore.layerConfig,
+        SqlAppTokenStore: SqlAppTokenStore.layerConfig,
+        SqlSessionKeyStore: SqlSessionKeyStore.layerConfig,
+        SqlSessionStore: SqlSessionStore.layerConfig
+      } as Record<string, (config: never) => Layer.Layer<unknown, unknown, SqlClient.SqlClient>>
+      // never reached: the options are refused before the store looks at its client
+      const noClient = Layer.succeed(SqlClient.SqlClient, {} as SqlClient.SqlClient)
+      const wrong: Array<string> = []
+      for (const [label, config] of bad) {
+        for (const [name, layerConfig] of Object.entries(layerConfigs)) {
+          const got = yield* outcome(() =>
+            Effect.scoped(Layer.build(layerConfig(config as never).pipe(Layer.provide(noClient))))
+          )
+          if (got !== "failed ConfigError") wrong.push(`${name}.layerConfig(${label}): ${got}`)
+        }
+      }
+      assert.deepStrictEqual(wrong, [])
+    }))
 })
