@@ -643,6 +643,7 @@ export interface SandboxService {
   readonly revokeComponentToken: (options: {
     readonly componentAppId: string
   }) => Effect.Effect<void, SandboxError>
+  /** Queues a fault; at most 1,000 are pending at once (a fault repeats with `times`), one more is a `SandboxError`. */
   readonly injectFault: (fault: Fault) => Effect.Effect<void, SandboxError>
   readonly clearFaults: Effect.Effect<void>
   /** Calls per endpoint since start or `resetStats`, faulted calls included. */

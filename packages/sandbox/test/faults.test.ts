@@ -302,3 +302,26 @@ describe("faults on the app token and the mini program's server API", () => {
       })
     })))
 })
+
+describe("pending faults", () => {
+  // each pending fault is kept (with up to a 1 MiB body) until used up, and every call looks through
+  // them: without a bound, a loop that injects faults nothing uses (or a client of the control API)
+  // grew the sandbox without end, and injecting the n-th fault copied the n-1 before it
+  it.effect("at most 1,000 at once: the next is refused (in-process and over the control API), a used one frees room", () =>
+    run(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      for (let i = 0; i < 1000; i++) yield* inject({ kind: "busy", endpoint: "qrconnect", times: 1 + i })
+      const refused = yield* Effect.flip(inject({ kind: "busy", endpoint: "access_token" }))
+      assert.strictEqual(refused._tag, "SandboxError")
+      assert.include(refused.message, "at most 1000 faults may be pending")
+      const overHttp = yield* request("POST", "/__sandbox/faults", { json: { kind: "raw", body: "x".repeat(60_000) } })
+      assert.strictEqual(overHttp.status, 400)
+      assert.strictEqual((yield* request("GET", "/__sandbox/faults")).json.faults.length, 1000)
+      // the first qrconnect fault (times 1) used up: room for one more
+      assert.strictEqual((yield* request("GET", "/connect/qrconnect")).status, 200)
+      yield* inject({ kind: "busy", endpoint: "access_token" })
+      assertErrcode(yield* exchange("any"), -1, "system error")
+      yield* sandbox.clearFaults
+      yield* inject({ kind: "busy", endpoint: "access_token" })
+    })))
+})

@@ -110,7 +110,9 @@ export const faultLimits = {
   status: { min: 200, max: 599 },
   value: 1000,
   errmsg: 10_000,
-  body: 1024 * 1024
+  body: 1024 * 1024,
+  /** Faults pending at once (a fault repeats with `times`): each is kept until used up or cleared. */
+  pending: 1000
 } as const
 
 /** What a fault's options default to. @internal */

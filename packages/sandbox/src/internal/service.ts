@@ -326,7 +326,18 @@ export const make = (
       injectFault: (fault) =>
         Effect.flatMap(
           Schemas.orFail(Schemas.checkFault(fault), toError),
-          (pending) => Ref.update(faults, (queue) => [...queue, pending])
+          (pending) =>
+            // bounded: each pending fault is kept (up to a 1 MiB body) and every call looks through them
+            Effect.flatMap(
+              Ref.modify(faults, (queue) =>
+                queue.length >= Schemas.faultLimits.pending
+                  ? [false, queue] as const
+                  : [true, [...queue, pending]] as const),
+              (added) =>
+                added ? Effect.void : Effect.fail(toError(
+                  `at most ${Schemas.faultLimits.pending} faults may be pending: give one \`times\` to repeat it, or clear them`
+                ))
+            )
         ),
       clearFaults: Ref.set(faults, []),
       stats: Effect.map(Ref.get(stats), (stats) => ({ ...stats })),
