@@ -175,6 +175,34 @@ forEachDatabase((db) => {
         assert.deepStrictEqual(again, { imported: 0, skipped: 7, newerInStore: 4, expired: 1, invalid: 2 })
       }))
 
+    it.scoped("a table of one's own with NULL openids: those rows are invalid, every token imported and counted once", () =>
+      Effect.gen(function*() {
+        const { appId, client, context, store } = yield* legacyFixture(db)
+        const nullable = randomTable("legacy_nullable")
+        yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(nullable), client)))
+        const rows = [legacyRow(now - hour), legacyRow(now - hour)]
+        yield* Effect.provide(
+          Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            Effect.zipRight(
+              sql.unsafe(`CREATE TABLE ${nullable} (access_token varchar(200), expires_in varchar(10),
+                refresh_token varchar(200), openid varchar(50), scope varchar(50), create_at varchar(20))`),
+              Effect.forEach(
+                [...rows, { ...legacyRow(now - hour), openid: null }],
+                (row) => sql`INSERT INTO ${sql(nullable)} ${sql.insert({ ...row })}`,
+                { discard: true }
+              )
+            )),
+          client
+        )
+        // a page of 3 holds both openids and, where NULL sorts last (PostgreSQL), the NULL
+        const result = yield* Effect.provide(
+          SqlTokenStore.importLegacy({ appId, table: nullable, batchSize: 3 }),
+          context
+        )
+        assert.deepStrictEqual(result, { imported: 2, skipped: 1, newerInStore: 0, expired: 0, invalid: 1 })
+        for (const row of rows) assert.isTrue(Option.isSome(yield* store.get(appId, row.openid)))
+      }))
+
     it.scoped("a create_at in the future is taken as now, so it cannot block newer tokens; a date without offset is invalid", () =>
       Effect.gen(function*() {
         const { appId, context, insert, legacy, store } = yield* legacyFixture(db)

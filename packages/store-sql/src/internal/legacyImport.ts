@@ -59,14 +59,18 @@ export const importLegacy = (
     const read = guard("importLegacy", table, timeout)
     const t = sql(table)
     const counts = { imported: 0, newerInStore: 0, expired: 0, invalid: 0 }
+    // A table of one's own may allow a NULL openid (wechat-oauth's does not): such rows are invalid,
+    // counted once here and left out of the pages (PostgreSQL sorts NULL last, so a page ending
+    // with it sent the next page back to the first openid, and every token was counted twice)
+    const [nulls] = yield* read(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${t} WHERE openid IS NULL`)
+    counts.invalid += Number(nulls?.n ?? 0)
     let cursor: string | undefined = undefined
     while (true) {
       // Keyset pagination over the distinct openids: the legacy table may lack its unique key.
       const page: ReadonlyArray<{ openid: unknown }> = yield* read(
         cursor === undefined
-          ? sql<{ openid: unknown }>`SELECT DISTINCT openid FROM ${t} ORDER BY openid LIMIT ${
-            sql.literal(String(batchSize))
-          }`
+          ? sql<{ openid: unknown }>`SELECT DISTINCT openid FROM ${t} WHERE openid IS NOT NULL
+              ORDER BY openid LIMIT ${sql.literal(String(batchSize))}`
           : sql<{ openid: unknown }>`SELECT DISTINCT openid FROM ${t} WHERE openid > ${cursor}
               ORDER BY openid LIMIT ${sql.literal(String(batchSize))}`
       )
