@@ -277,3 +277,41 @@ describe("red team: the SQL stores' layerConfig", () => {
       assert.deepStrictEqual(wrong, [])
     }))
 })
+
+describe("red team: the SQL stores' dialect and client arguments", () => {
+  it.effect("ddl given no dialect, layerFromClient given no SqlClient: an InvalidArgument naming it, never a throw", () =>
+    Effect.gen(function*() {
+      const revoked = Proxy.revocable({}, {})
+      revoked.revoke()
+      // before: ddl threw a TypeError (reading 'id' of the dialect's table); layerFromClient's layer
+      // died (sql.onDialectOrElse is not a function)
+      const bad: Bad = [
+        ...exotic(),
+        ["undefined", undefined],
+        ["null", null],
+        ["a number", 42],
+        ["another dialect", "mssql"],
+        ["an object", {}],
+        ["a revoked Proxy", revoked.proxy]
+      ]
+      const modules = { SqlTokenStore, SqlAppTokenStore, SqlSessionKeyStore, SqlSessionStore } as unknown as Record<
+        string,
+        {
+          readonly ddl: (dialect: never) => unknown
+          readonly layerFromClient: (sql: never, options?: never) => Layer.Layer<unknown, unknown>
+        }
+      >
+      const wrong: Array<string> = []
+      for (const [label, value] of bad) {
+        for (const [name, module] of Object.entries(modules)) {
+          const ddl = yield* outcome(() => module.ddl(value as never))
+          if (ddl !== "InvalidArgument dialect") wrong.push(`${name}.ddl(${label}): ${ddl}`)
+          const built = yield* outcome(() =>
+            Effect.scoped(Layer.build(module.layerFromClient(value as never, { setup: false } as never)))
+          )
+          if (built !== "InvalidArgument SqlClient") wrong.push(`${name}.layerFromClient(${label}): ${built}`)
+        }
+      }
+      assert.deepStrictEqual(wrong, [])
+    }))
+})

@@ -60,6 +60,9 @@ export interface StoreSpec<O extends BaseOptions, N, E> {
   readonly mapError: ((error: WeChatError.TokenStoreError) => E) | undefined
 }
 
+/** A dialect the stores write DDL for (a JavaScript caller's value looked at by `typeof` only). */
+const isDialect = (value: unknown): value is Dialect => value === "pg" || value === "mysql" || value === "sqlite"
+
 /** The options the stores read; each is copied by `readOptions` even when inherited (a getter). */
 const knownOptions = ["table", "memoTable", "setup", "timeout", "setupTimeout", "ttl", "maxSessionsPerUser"] as const
 
@@ -261,7 +264,11 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
 
   /** The DDL of the store's tables in `dialect`. */
   const ddl = (dialect: Dialect, options: unknown): Either.Either<ReadonlyArray<string>, WeChatError.InvalidArgument> =>
-    Either.map(names(options), (resolved) => spec.ddl(dialect, resolved))
+    !isDialect(dialect)
+      ? Either.left(
+        new WeChatError.InvalidArgument({ argument: "dialect", description: "must be \"pg\", \"mysql\" or \"sqlite\"" })
+      )
+      : Either.map(names(options), (resolved) => spec.ddl(dialect, resolved))
 
   /** Creates the store's tables when missing, under the setup lock. */
   const setup = (options: unknown): Effect.Effect<void, WeChatError.InvalidArgument | E, SqlClient.SqlClient> =>

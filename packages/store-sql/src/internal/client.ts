@@ -10,14 +10,26 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Dialect } from "../SqlTokenStore.js"
 
-/** The dialect of `sql`, when the store speaks it. */
-const dialectOf = (sql: SqlClient.SqlClient): Option.Option<Dialect> =>
-  sql.onDialectOrElse({
-    orElse: () => Option.none<Dialect>(),
-    pg: () => Option.some<Dialect>("pg"),
-    mysql: () => Option.some<Dialect>("mysql"),
-    sqlite: () => Option.some<Dialect>("sqlite")
-  })
+/**
+ * The dialect of `sql`, when the store speaks it; `undefined` when `sql` is no `SqlClient` (a
+ * JavaScript caller's `layerFromClient(42)`, `{}`, a revoked Proxy), looked at under a guard.
+ */
+const dialectOf = (given: SqlClient.SqlClient): Option.Option<Dialect> | undefined => {
+  const sql: unknown = given
+  try {
+    if (typeof sql !== "object" || sql === null) return undefined
+    const client = sql as SqlClient.SqlClient
+    if (typeof client.onDialectOrElse !== "function") return undefined
+    return client.onDialectOrElse({
+      orElse: () => Option.none<Dialect>(),
+      pg: () => Option.some<Dialect>("pg"),
+      mysql: () => Option.some<Dialect>("mysql"),
+      sqlite: () => Option.some<Dialect>("sqlite")
+    })
+  } catch {
+    return undefined
+  }
+}
 
 /**
  * The `SqlClient` in context, without its name transforms (the store's column names are its own),
@@ -29,8 +41,14 @@ export const client: Effect.Effect<
   readonly [SqlClient.SqlClient, Dialect],
   WeChatError.InvalidArgument,
   SqlClient.SqlClient
-> = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  Option.match(dialectOf(sql), {
+> = Effect.flatMap(SqlClient.SqlClient, (sql) => {
+  const dialect = dialectOf(sql)
+  if (dialect === undefined) {
+    return Effect.fail(
+      new WeChatError.InvalidArgument({ argument: "SqlClient", description: "must be a SqlClient of @effect/sql" })
+    )
+  }
+  return Option.match(dialect, {
     onNone: () =>
       Effect.fail(
         new WeChatError.InvalidArgument({
@@ -39,7 +57,8 @@ export const client: Effect.Effect<
         })
       ),
     onSome: (dialect) => Effect.succeed([sql.withoutTransforms(), dialect] as const)
-  }))
+  })
+})
 
 /**
  * A text column as a string: drivers give a string, or bytes for a binary column.
