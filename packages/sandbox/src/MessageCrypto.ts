@@ -33,7 +33,13 @@ const strings = <const K extends string>(
   if (!isRecord(options)) return Either.left("expected an options object")
   const out: Partial<Record<K, string>> = {}
   for (const name of names) {
-    const value = options[name]
+    let value: unknown
+    try {
+      value = options[name]
+    } catch {
+      // a getter or a Proxy trap that throws, a revoked Proxy
+      return Either.left("the options cannot be read")
+    }
     if (typeof value !== "string") return Either.left(`${name} must be a string`)
     out[name] = value
   }
@@ -82,8 +88,13 @@ export const encrypt = (options: {
     const key = WxCrypt.parseKey(checked.right.encodingAesKey)
     if (Either.isLeft(key)) return fail(key.left)
     if (checked.right.message.length > MAX_MESSAGE) return fail(`message is over ${MAX_MESSAGE} characters`)
-    const random = options.random ?? Crypto.randomBytes(16)
-    if (!(random instanceof Uint8Array) || random.length !== 16) return fail("random must be 16 bytes")
+    let random: unknown
+    try {
+      random = options.random ?? Crypto.randomBytes(16)
+      if (!(random instanceof Uint8Array) || random.length !== 16) return fail("random must be 16 bytes")
+    } catch {
+      return fail("random must be 16 bytes")
+    }
     return Effect.succeed(WxCrypt.encrypt(key.right, checked.right.appId, checked.right.message, random))
   })
 

@@ -6,7 +6,7 @@
  * or stop serving: every answer is WeChat's kind of errcode, or a 4xx of the controls.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Sandbox, SandboxServer } from "@wxauth/sandbox"
+import { MessageCrypto, Sandbox, SandboxServer } from "@wxauth/sandbox"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -308,4 +308,86 @@ describe("red team: the sandbox's platform over a socket", () => {
       }
       assert.deepStrictEqual(defects, [])
     }).pipe(Effect.provide(Sandbox.layer({ components: [PLATFORM] }))))
+})
+
+describe("red team: the sandbox's API given what only JavaScript makes", () => {
+  it.scoped("a Proxy, a revoked Proxy, a Symbol, a BigInt or a field of another type: a SandboxError, never a throw or a defect", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const trap = () => {
+        throw new Error("trap")
+      }
+      const trapping = () => new Proxy({}, { get: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap })
+      const revoked = () => {
+        const r = Proxy.revocable({}, {})
+        r.revoke()
+        return r.proxy
+      }
+      const oa = Sandbox.defaultApps.officialAccount
+      const aesKey = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
+      // each was a throw out of the call or a defect of its Effect before
+      const calls: ReadonlyArray<readonly [string, () => unknown]> = [
+        ["make(a Proxy whose traps throw)", () => Sandbox.make(trapping() as never)],
+        ["make({ apps: a revoked Proxy })", () => Sandbox.make({ apps: revoked() as never })],
+        ["loadOptionsFile(a Symbol)", () => Sandbox.loadOptionsFile(Symbol("path") as never)],
+        ["layerConfigFile(a revoked Proxy)", () => Layer.build(Sandbox.layerConfigFile(revoked() as never))],
+        ["MessageCrypto.signature(a revoked Proxy)", () => MessageCrypto.signature(revoked() as never)],
+        ["MessageCrypto.decrypt(a Proxy whose traps throw)", () => MessageCrypto.decrypt(trapping() as never)],
+        [
+          "MessageCrypto.encrypt({ random: a revoked Proxy })",
+          () =>
+            MessageCrypto.encrypt({ encodingAesKey: aesKey, appId: "wx1", message: "m", random: revoked() as never })
+        ],
+        [
+          "approve({ user: a BigInt })",
+          () =>
+            sandbox.approve({ appId: oa.appId, user: 10n as never, scope: "snsapi_base", redirectUri: "https://a.b/" })
+        ],
+        [
+          "approve({ redirectUri: a Symbol })",
+          () =>
+            sandbox.approve({ appId: oa.appId, user: "alice", scope: "snsapi_base", redirectUri: Symbol() as never })
+        ],
+        ["miniProgramLogin(null)", () => sandbox.miniProgramLogin(null as never)],
+        ["encryptUserData(a revoked Proxy)", () => sandbox.encryptUserData(revoked() as never)],
+        ["phoneNumberCode(undefined)", () => sandbox.phoneNumberCode(undefined as never)],
+        ["revokeAppToken({ appId: a Proxy })", () => sandbox.revokeAppToken({ appId: trapping() as never })],
+        ["appTokenUsage(a revoked Proxy)", () => sandbox.appTokenUsage(revoked() as never)],
+        [
+          "layerServer({ host: 42 })",
+          () => Layer.build(Layer.provide(Sandbox.layerServer({ port: 0, host: 42 as never }), Sandbox.layer()))
+        ],
+        [
+          "layerServer({ port: a Symbol })",
+          () => Layer.build(Layer.provide(Sandbox.layerServer({ port: Symbol() as never }), Sandbox.layer()))
+        ]
+      ]
+      const wrong: Array<string> = []
+      for (const [name, call] of calls) {
+        let effect: Effect.Effect<unknown, unknown>
+        try {
+          effect = call() as Effect.Effect<unknown, unknown>
+        } catch (error) {
+          wrong.push(`${name}: threw ${String(error).slice(0, 80)}`)
+          continue
+        }
+        const exit = yield* Effect.exit(Effect.scoped(effect))
+        if (Exit.isSuccess(exit)) wrong.push(`${name}: succeeded`)
+        else if (Cause.isDie(exit.cause)) {
+          wrong.push(`${name}: died ${Cause.pretty(exit.cause).split("\n")[0].slice(0, 80)}`)
+        } else if ((Cause.squash(exit.cause) as { _tag?: unknown })._tag !== "SandboxError") {
+          wrong.push(`${name}: ${String(Cause.squash(exit.cause)).slice(0, 80)}`)
+        }
+      }
+      // advanceClock's contract: a bad duration is a defect (its type has no error), never a throw
+      try {
+        const advanced = yield* Effect.exit(sandbox.advanceClock("banana" as never))
+        if (!(Exit.isFailure(advanced) && Cause.isDie(advanced.cause))) {
+          wrong.push("advanceClock('banana'): not a defect")
+        }
+      } catch (error) {
+        wrong.push(`advanceClock('banana'): threw ${String(error).slice(0, 80)}`)
+      }
+      assert.deepStrictEqual(wrong, [])
+    }).pipe(Effect.provide(Sandbox.layer())))
 })

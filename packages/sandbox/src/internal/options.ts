@@ -25,7 +25,8 @@ export const loadFile = (
   path: string,
   toError: (message: string) => SandboxError
 ): Effect.Effect<SandboxOptions, SandboxError> =>
-  Effect.flatMap(
+  // a path that is not text (a Symbol, a Proxy) threw out of the error's message
+  typeof path !== "string" ? Effect.fail(toError("the sandbox config path must be a string")) : Effect.flatMap(
     Effect.tryPromise({
       try: () => Fs.readFile(path, "utf8"),
       catch: (cause) =>

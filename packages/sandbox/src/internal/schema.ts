@@ -463,9 +463,18 @@ const dropUndefined = (value: unknown, depth: number = 0): unknown => {
   )
 }
 
-/** Decodes an unknown value, rejecting unknown keys; the error is a readable line. @internal */
-export const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown): Either.Either<A, string> =>
-  Either.mapLeft(Schema.decodeUnknownEither(schema, strict)(dropUndefined(input)), formatParseError)
+/**
+ * Decodes an unknown value, rejecting unknown keys; the error is a readable line. A caller's value
+ * that cannot be read (a getter or a Proxy trap that throws, a revoked Proxy: `Schema` and
+ * `dropUndefined` do not catch what a look at it throws) is a `Left` too, never a throw. @internal
+ */
+export const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown): Either.Either<A, string> => {
+  try {
+    return Either.mapLeft(Schema.decodeUnknownEither(schema, strict)(dropUndefined(input)), formatParseError)
+  } catch {
+    return Either.left("cannot be read (a getter threw, or the Proxy is revoked)")
+  }
+}
 
 /** A `Left` (a readable line) as a failure made by `toError`. @internal */
 export const orFail = <A>(

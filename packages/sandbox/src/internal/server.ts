@@ -87,12 +87,25 @@ export const layer = <E>(
   Layer.scoped(
     SandboxServer.SandboxServer,
     Effect.gen(function*() {
-      const port = options.port
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        return yield* Effect.fail(badInput(`port must be an integer from 0 to 65535, got ${String(port)}`))
+      // read once under a guard: options that cannot be read, a port or a host of another type, are
+      // the caller's SandboxError (a Symbol port threw out of its message; a host that is not text
+      // was Node's TypeError out of listen, a defect)
+      let port: unknown
+      let host: unknown
+      try {
+        port = options.port
+        host = options.host
+      } catch {
+        return yield* Effect.fail(badInput("the server options cannot be read"))
+      }
+      if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+        return yield* Effect.fail(badInput("port must be an integer from 0 to 65535"))
+      }
+      if (host !== undefined && (typeof host !== "string" || host.length === 0)) {
+        return yield* Effect.fail(badInput("host must be a non-empty string"))
       }
       const nodeServer = Http.createServer()
-      const server = yield* NodeHttpServer.make(() => nodeServer, { port, host: options.host ?? "127.0.0.1" })
+      const server = yield* NodeHttpServer.make(() => nodeServer, { port, host: host ?? "127.0.0.1" })
       // runs before the server closes: keep-alive and slow connections must not hold the shutdown up
       yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
       yield* server.serve(app(handle))

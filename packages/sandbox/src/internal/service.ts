@@ -57,7 +57,46 @@ export const make = (
     const withNow = <A>(f: (now: number) => Either.Either<A, string>): Effect.Effect<A, SandboxError> =>
       Effect.flatMap(now, (now) => Effect.suspend(() => Schemas.orFail(f(now), toError)))
 
-    const approve: SandboxService["approve"] = (options) =>
+    /**
+     * A control's options, read once under a guard: `required` must be strings, `optional` strings
+     * when given. A value that is not an object, cannot be read (a Proxy whose traps throw, a revoked
+     * Proxy) or whose field is of another type is a `SandboxError`, never a throw.
+     */
+    const readControl = <K extends string, O extends string = never>(
+      input: unknown,
+      required: ReadonlyArray<K>,
+      optional: ReadonlyArray<O> = []
+    ): Effect.Effect<Record<K, string> & Partial<Record<O, string>>, SandboxError> => {
+      try {
+        if (typeof input !== "object" || input === null) return Effect.fail(toError("expected an object of options"))
+        const fields = input as Record<string, unknown>
+        const out: Record<string, unknown> = {}
+        for (const name of [...required, ...optional]) {
+          const value = fields[name]
+          if (value === undefined && (optional as ReadonlyArray<string>).includes(name)) continue
+          if (typeof value !== "string") return Effect.fail(toError(`${name} must be a string`))
+          out[name] = value
+        }
+        return Effect.succeed(out as Record<K, string> & Partial<Record<O, string>>)
+      } catch {
+        return Effect.fail(toError("expected an object of options whose fields can be read"))
+      }
+    }
+
+    const approve: SandboxService["approve"] = (given) =>
+      Effect.flatMap(
+        readControl(given, ["appId", "user", "scope", "redirectUri"], ["state", "componentAppId"]),
+        (options) => approveWith(options)
+      )
+
+    const approveWith = (options: {
+      readonly appId: string
+      readonly user: string
+      readonly scope: string
+      readonly redirectUri: string
+      readonly state?: string | undefined
+      readonly componentAppId?: string | undefined
+    }) =>
       withNow((now) => {
         const app = engine.apps.get(options.appId)
         if (app === undefined) return Either.left(`unknown app ${JSON.stringify(options.appId)}`)
@@ -258,13 +297,27 @@ export const make = (
       users: config.users,
       openidOf: (appId, userId) => engine.openidOf(appId, userId),
       approve,
-      miniProgramLogin: (options) =>
-        withNow((now) => engine.miniProgramLogin(options.appId, options.user, options.sessionKey, now)),
-      encryptUserData: (options) =>
-        withNow((now) => engine.encryptUserData(options.appId, options.user, options.watermarkAppId, now)),
-      phoneNumberCode: (options) =>
-        withNow((now) => engine.wxa.phoneNumberCode(options.appId, options.user, options.watermarkAppId, now)),
-      revokeAppToken: (options) => withNow((now) => engine.appTokens.revoke(options.appId, now)),
+      miniProgramLogin: (given) =>
+        Effect.flatMap(readControl(given, ["appId", "user"], ["sessionKey"]), (options) =>
+          withNow((now) => engine.miniProgramLogin(options.appId, options.user, options.sessionKey, now))),
+      encryptUserData: (given) =>
+        Effect.flatMap(readControl(given, ["appId", "user"], ["watermarkAppId"]), (options) =>
+          withNow((now) =>
+            engine.encryptUserData(options.appId, options.user, options.watermarkAppId, now)
+          )),
+      phoneNumberCode: (given) =>
+        Effect.flatMap(readControl(given, ["appId", "user"], ["watermarkAppId"]), (options) =>
+          withNow((now) =>
+            engine.wxa.phoneNumberCode(options.appId, options.user, options.watermarkAppId, now)
+          )),
+      revokeAppToken: (given) =>
+        Effect.flatMap(
+          readControl(given, ["appId"]),
+          (options) =>
+            withNow((now) =>
+              engine.appTokens.revoke(options.appId, now)
+            )
+        ),
       components: config.components,
       componentPush,
       pushTicket,
@@ -322,7 +375,11 @@ export const make = (
           controlOptions(input, ["componentAppId"]),
           ({ componentAppId }) => withNow((now) => engine.components.revokeTokens(componentAppId, now))
         ),
-      appTokenUsage: (options) => withNow((now) => engine.appTokens.usage(options.appId, now)),
+      appTokenUsage: (given) =>
+        Effect.flatMap(
+          readControl(given, ["appId"]),
+          (options) => withNow((now) => engine.appTokens.usage(options.appId, now))
+        ),
       injectFault: (fault) =>
         Effect.flatMap(
           Schemas.orFail(Schemas.checkFault(fault), toError),
@@ -346,7 +403,14 @@ export const make = (
         Effect.sync(() => engine.components.resetUsage())
       ),
       advanceClock: (duration) => {
-        const millis = Duration.toMillis(duration)
+        // what is no duration ("banana", a Symbol, a Proxy) is the same defect as a too-long one,
+        // never a throw out of the call
+        let millis: number
+        try {
+          millis = Duration.toMillis(duration)
+        } catch {
+          return Effect.dieMessage("Sandbox.advanceClock: the duration must be finite and at most 100 years")
+        }
         if (!Number.isFinite(millis) || millis > Schemas.maxAdvanceMillis) {
           return Effect.dieMessage("Sandbox.advanceClock: the duration must be finite and at most 100 years")
         }
