@@ -17,7 +17,8 @@ import type { Dialect } from "../SqlTokenStore.js"
 const dialectOf = (given: SqlClient.SqlClient): Option.Option<Dialect> | undefined => {
   const sql: unknown = given
   try {
-    if (typeof sql !== "object" || sql === null) return undefined
+    // a SqlClient is a function (the sql`...` tag) with the client's methods
+    if ((typeof sql !== "object" && typeof sql !== "function") || sql === null) return undefined
     const client = sql as SqlClient.SqlClient
     if (typeof client.onDialectOrElse !== "function") return undefined
     return client.onDialectOrElse({
