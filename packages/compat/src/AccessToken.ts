@@ -130,10 +130,14 @@ export const toTokenData = (token: OAuthToken.OAuthToken): TokenData => {
 const isOAuthToken = (u: unknown): u is OAuthToken.OAuthToken => {
   if (typeof u !== "object" || u === null) return false
   const token = u as Record<string, unknown>
-  return typeof token.openid === "string" && Redacted.isRedacted(token.accessToken) &&
-    Redacted.isRedacted(token.refreshToken) && Array.isArray(token.scope) &&
-    typeof token.obtainedAt === "number" && typeof token.expiresAt === "number" &&
-    (token.unionid === undefined || typeof token.unionid === "string")
+  try {
+    return typeof token.openid === "string" && Redacted.isRedacted(token.accessToken) &&
+      Redacted.isRedacted(token.refreshToken) && Array.isArray(token.scope) &&
+      typeof token.obtainedAt === "number" && typeof token.expiresAt === "number" &&
+      (token.unionid === undefined || typeof token.unionid === "string")
+  } catch {
+    return false // a getter or a Proxy trap that throws, a revoked Proxy: not a token
+  }
 }
 
 const plainTokenData = (token: OAuthToken.OAuthToken): TokenData => ({

@@ -103,8 +103,13 @@ export class CompatError extends Error {
     readonly status?: number | undefined
   }) {
     // JavaScript callers may pass anything: only fields of the right type are read
-    const field = (key: string): unknown =>
-      typeof options === "object" && options !== null ? (options as Record<string, unknown>)[key] : undefined
+    const field = (key: string): unknown => {
+      try {
+        return typeof options === "object" && options !== null ? (options as Record<string, unknown>)[key] : undefined
+      } catch {
+        return undefined // a getter or a Proxy trap that throws, a revoked Proxy
+      }
+    }
     const text = (key: string): string | undefined => {
       const value = field(key)
       return typeof value === "string" ? value : undefined
@@ -134,7 +139,24 @@ const maxMessageLength = 1000
  * @since 0.1.0
  * @category guards
  */
-export const isCompatError = (u: unknown): u is CompatError => u instanceof CompatError
+export const isCompatError = (u: unknown): u is CompatError => {
+  try {
+    return u instanceof CompatError
+  } catch {
+    return false // a Proxy whose getPrototypeOf throws, a revoked Proxy
+  }
+}
+
+/**
+ * The error of a value that cannot be looked at (a getter or a Proxy trap that throws, a revoked
+ * Proxy): kept out of the error, whose printing would throw too.
+ */
+const unreadable = (): CompatError =>
+  new CompatError({
+    name: "WeChatAPIUnexpectedError",
+    tag: "Defect",
+    message: "Unexpected failure in @wxauth/compat (a defect whose value cannot be read)"
+  })
 
 const stringField = (u: unknown, key: string): string | undefined =>
   Predicate.hasProperty(u, key) && typeof u[key] === "string" ? u[key] as string : undefined
@@ -180,13 +202,18 @@ const kindOf = (defect: unknown): string => {
  * @since 0.1.0
  * @category constructors
  */
-export const fromDefect = (defect: unknown): CompatError =>
-  defect instanceof CompatError ? defect : new CompatError({
-    name: "WeChatAPIUnexpectedError",
-    tag: "Defect",
-    message: `Unexpected failure in @wxauth/compat (a defect, ${kindOf(defect)}; see cause)`,
-    cause: defect
-  })
+export const fromDefect = (defect: unknown): CompatError => {
+  try {
+    return defect instanceof CompatError ? defect : new CompatError({
+      name: "WeChatAPIUnexpectedError",
+      tag: "Defect",
+      message: `Unexpected failure in @wxauth/compat (a defect, ${kindOf(defect)}; see cause)`,
+      cause: defect
+    })
+  } catch {
+    return unreadable()
+  }
+}
 
 /**
  * Turns a core error (or a `ConfigError`) into the error the compat API reports. The error of the
@@ -197,6 +224,14 @@ export const fromDefect = (defect: unknown): CompatError =>
  * @category constructors
  */
 export const fromCoreError = (error: unknown): unknown => {
+  try {
+    return convert(error)
+  } catch {
+    return unreadable()
+  }
+}
+
+const convert = (error: unknown): unknown => {
   if (error instanceof CompatError) return error
   if (error instanceof AppFailure) return error.error
   if (ConfigError.isConfigError(error)) {
@@ -262,6 +297,14 @@ export const fromCoreError = (error: unknown): unknown => {
  * @category constructors
  */
 export const fromCause = (cause: Cause.Cause<unknown>): unknown => {
+  try {
+    return convertCause(cause)
+  } catch {
+    return unreadable()
+  }
+}
+
+const convertCause = (cause: Cause.Cause<unknown>): unknown => {
   if (!Cause.isCause(cause)) return fromCoreError(cause)
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure)) return fromCoreError(failure.value)

@@ -8,6 +8,7 @@
  * shows up in an error (message, stack, `JSON.stringify`, `util.inspect`, or any property, causes
  * included).
  */
+import { hostileValues as sweepValues } from "@wxauth/test-support"
 import { createRequire } from "node:module"
 import * as Util from "node:util"
 
@@ -116,7 +117,30 @@ const hostileValues: ReadonlyArray<Hostile> = [
   { label: "an object of hostile fields", make: hostileObject },
   { label: "a 10 MB string", make: (secret) => secret ? bigSecret : bigPlain },
   // encodeURIComponent and querystring.escape throw a URIError on it
-  { label: "a lone surrogate", make: () => "\uD800" }
+  { label: "a lone surrogate", make: () => "\uD800" },
+  // the shared sweep's values (test-support) not above: -0, 2**64, a BigInt, a Symbol, a function,
+  // a frozen object, throwing getters, a trapping or revoked Proxy, NUL / newline strings, a
+  // Redacted of a non-string, objects posing as Redacted, Duration or Option...
+  ...sweepValues()
+    .map(([label]) => label)
+    .filter((label) =>
+      ![
+        "undefined",
+        "null",
+        "0",
+        "-1",
+        "NaN",
+        "Infinity",
+        "{}",
+        "[]",
+        "Object.create(null)",
+        "1 MB string",
+        // a function where a hook goes is waited for until hookTimeout (30 s): a hook of the app
+        "a function",
+        "a lone surrogate"
+      ].includes(label)
+    )
+    .map((label): Hostile => ({ label, make: () => sweepValues().find(([l]) => l === label)![1] }))
 ]
 
 const nonFunctionCallbacks = hostileValues.filter((hostile) => hostile.label !== "undefined")

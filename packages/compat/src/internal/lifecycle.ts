@@ -8,6 +8,7 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { MiniProgram, RefreshLock, RetryPolicy, TokenStore, WeChatApi, WeChatConfig, WeChatOAuth } from "@wxauth/core"
+import * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -59,6 +60,34 @@ export interface Input {
   readonly readsPrevious: () => boolean
 }
 
+/** The options `make` reads. */
+const optionNames = [
+  "policy",
+  "hookTimeout",
+  "tokenStore",
+  "refreshLock",
+  "openBaseUrl",
+  "proxy",
+  "apiBaseUrl",
+  "timeout"
+] as const
+
+/**
+ * `setOpts`' options, the fields `make` reads copied once: `undefined` when they cannot be read (a
+ * getter or a Proxy trap that throws, a revoked Proxy), which fails every call with a
+ * `WeChatAPIConfigError`; anything that is not an object is no options.
+ */
+const copyOptions = (options: unknown): Record<string, unknown> | undefined => {
+  if ((typeof options !== "object" || options === null) && typeof options !== "function") return {}
+  try {
+    const copy: Record<string, unknown> = {}
+    for (const name of optionNames) copy[name] = (options as Record<string, unknown>)[name]
+    return copy
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * One generation of a client's services.
  *
@@ -91,8 +120,13 @@ export interface Generation {
  * @internal
  */
 export const make = (input: Input): Generation => {
-  const opts = input.options
-  const overrides = policyOf(optionOf(opts, "policy"))
+  const read = copyOptions(input.options)
+  const opts = read ?? {}
+  const overrides = read === undefined
+    ? Either.left(
+      ConfigError.InvalidData([], "setOpts' options cannot be read (a getter threw, or the Proxy is revoked)")
+    )
+    : policyOf(optionOf(opts, "policy"))
   const policy = Either.isRight(overrides) && overrides.right !== undefined
     ? overrides.right
     : RetryPolicy.defaultPolicy

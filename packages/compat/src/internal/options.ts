@@ -47,7 +47,12 @@ export const timeoutMillisOf = (timeout: unknown, fallback: number): number => {
  * @internal
  */
 export const hookTimeoutOf = (input: unknown): Duration.Duration => {
-  const decoded = input === undefined ? undefined : Duration.decodeUnknown(input)
+  let decoded: ReturnType<typeof Duration.decodeUnknown> | undefined
+  try {
+    decoded = input === undefined ? undefined : Duration.decodeUnknown(input)
+  } catch {
+    decoded = undefined // a Proxy whose traps throw: the default
+  }
   return decoded !== undefined && decoded._tag === "Some" && Duration.greaterThan(decoded.value, Duration.zero)
     ? decoded.value
     : Duration.seconds(30)

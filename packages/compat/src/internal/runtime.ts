@@ -83,7 +83,9 @@ const wellFormed = (u: unknown): unknown => {
   try {
     return Array.isArray(u) ? u.map(wellFormedText) : u
   } catch {
-    return u // an array that cannot be read: querystring's own outcome
+    // a value that cannot be read (a revoked Proxy): sent empty, as querystring sends any object
+    // (it threw a TypeError out of the URL builder, not a compat error)
+    return undefined
   }
 }
 
