@@ -25,12 +25,14 @@ const transientRetry = Schedule.exponential(Duration.millis(10)).pipe(
 )
 
 /**
- * Runs one attempt of an operation given the milliseconds left before its deadline.
+ * Runs one attempt of an operation given the milliseconds left before its deadline (and the
+ * operation's name).
  *
  * @internal
  */
 export type Attempt = (
-  remainingMillis: number
+  remainingMillis: number,
+  operation: string
 ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError.SqlError, R>
 
 const anyAttempt: Attempt = () => (effect) => effect
@@ -58,7 +60,10 @@ export const guard =
   ): Effect.Effect<A, WeChatError.TokenStoreError, R> =>
     Effect.flatMap(Clock.currentTimeMillis, (start) => {
       const deadline = start + Duration.toMillis(timeout)
-      const once = Effect.flatMap(Clock.currentTimeMillis, (now) => attempt(Math.max(0, deadline - now))(effect))
+      const once = Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) => attempt(Math.max(0, deadline - now), operation)(effect)
+      )
       return Effect.flatMap(
         Effect.serviceOption(SqlClient.TransactionConnection),
         (transaction) =>
@@ -130,10 +135,78 @@ const sqliteAttempt = (sql: SqlClient.SqlClient): Attempt => (remainingMillis) =
   )
 }
 
+/** The operations that only read: a plain `SELECT` waits for no row lock (PostgreSQL, InnoDB). */
+const readsOnly: ReadonlySet<string> = new Set(["get", "recallCode"])
+
 /**
- * The attempt for `dialect`: on SQLite, bounded by the busy timeout; elsewhere the statement as it is.
+ * Runs a write with the server's own bound on its lock waits: on a connection reserved for it,
+ * `bound(remainingMillis)` first and `unbound` after (each statement still commits on its own, as
+ * without it), unless the caller's transaction is there (its settings are the caller's) or the
+ * operation only reads. The two statements go to the connection as they are (no span: they are not
+ * the operation's). Uninterruptibly: the server ends the wait at the deadline, and interrupting the
+ * statement would only make the driver hold the connection longer (`@effect/sql-pg` first waits, up
+ * to 5 seconds, for a connection of the same pool to send its cancel on); the caller does not wait
+ * for it (`guard` disconnects the operation).
+ */
+const boundedWrite = (
+  sql: SqlClient.SqlClient,
+  bound: (remainingMillis: number) => string,
+  unbound: string
+): Attempt =>
+(remainingMillis, operation) =>
+(effect) =>
+  readsOnly.has(operation) ? effect : Effect.flatMap(
+    Effect.serviceOption(SqlClient.TransactionConnection),
+    Option.match({
+      onSome: () => effect,
+      onNone: () =>
+        Effect.uninterruptible(Effect.scoped(Effect.flatMap(sql.reserve, (connection) =>
+          Effect.acquireUseRelease(
+            connection.executeUnprepared(bound(remainingMillis), [], undefined),
+            // the statements of `effect` run on the reserved connection, as in a transaction (without one)
+            () => Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0]),
+            () => Effect.ignore(connection.executeUnprepared(unbound, [], undefined))
+          ))))
+    })
+  )
+
+/**
+ * An attempt on PostgreSQL. A write that waits for a row lock held by another transaction (the
+ * app's, an idle session's) waits for ever by default (`lock_timeout` 0): the caller gets its
+ * `TokenStoreError` at the deadline, but `@effect/sql-pg` cancels the statement with a query on the
+ * same pool, which waits for a free connection, and then hands the connection back with the
+ * statement still waiting. A few such writes took every connection of the pool, and every operation
+ * of every user failed for as long as the lock was held. A write now runs with the session's
+ * `lock_timeout` at the time left (then `RESET`, to the connection's default): the server ends the
+ * wait at the deadline itself.
+ */
+const pgAttempt = (sql: SqlClient.SqlClient): Attempt =>
+  boundedWrite(
+    sql,
+    (remainingMillis) => `SET lock_timeout = ${Math.max(1, Math.ceil(remainingMillis))}`,
+    "RESET lock_timeout"
+  )
+
+/**
+ * An attempt on MySQL / MariaDB: as on PostgreSQL, a write that waits for a row lock kept its pooled
+ * connection after the deadline, for `innodb_lock_wait_timeout` (50 seconds by default), and a few
+ * of them took the whole pool. A write now runs with the session's `innodb_lock_wait_timeout`
+ * lowered to the time left (whole seconds, at least 1; never raised), put back after.
+ */
+const mysqlAttempt = (sql: SqlClient.SqlClient): Attempt =>
+  boundedWrite(
+    sql,
+    (remainingMillis) =>
+      "SET @wxauth_lock_wait = @@SESSION.innodb_lock_wait_timeout, SESSION innodb_lock_wait_timeout = " +
+      `LEAST(@@SESSION.innodb_lock_wait_timeout, ${Math.max(1, Math.ceil(remainingMillis / 1000))})`,
+    "SET SESSION innodb_lock_wait_timeout = @wxauth_lock_wait"
+  )
+
+/**
+ * The attempt for `dialect`: on SQLite, bounded by the busy timeout; on PostgreSQL and MySQL /
+ * MariaDB, a write's lock wait bounded by the server at the deadline.
  *
  * @internal
  */
 export const attemptFor = (sql: SqlClient.SqlClient, dialect: Dialect): Attempt =>
-  dialect === "sqlite" ? sqliteAttempt(sql) : anyAttempt
+  dialect === "sqlite" ? sqliteAttempt(sql) : dialect === "pg" ? pgAttempt(sql) : mysqlAttempt(sql)

@@ -1,0 +1,88 @@
+/**
+ * A user's row locked by another transaction (the application's own, an idle session's) while the
+ * store writes it: each write fails with a `TokenStoreError` at the store's timeout, and the store
+ * keeps working for every other user. Before, a write waiting for the lock kept its pooled
+ * connection after the deadline (PostgreSQL: for as long as the lock was held; MySQL / MariaDB: for
+ * `innodb_lock_wait_timeout`, 50 seconds), so a burst of writes for one locked user took the whole
+ * pool and every operation of every user failed.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, it } from "@effect/vitest"
+import { TokenStore, WeChatError } from "@wxauth/core"
+import { makeToken, randomAppId } from "@wxauth/core/testing"
+import { SqlTokenStore } from "@wxauth/store-sql"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import { dropTables, forEachDatabase, randomTable } from "./databases.js"
+
+forEachDatabase((db) => {
+  // SQLite has one writer at a time and its own bound (the busy timeout, see timeout.test.ts)
+  if (db.dialect === "sqlite") return
+  it.scopedLive(
+    `${db.name}: writes waiting for a locked row do not take the pool from other users`,
+    () =>
+      Effect.gen(function*() {
+        const table = randomTable()
+        yield* Effect.addFinalizer(() =>
+          Effect.ignore(Effect.provide(dropTables(table, `${table}_codes`), db.client()))
+        )
+        const client = yield* Layer.build(db.client())
+        const store = Context.get(
+          yield* Layer.build(SqlTokenStore.layer({ table, timeout: "1 second" })).pipe(Effect.provide(client)),
+          TokenStore.TokenStore
+        )
+        const appId = randomAppId()
+        const locked = yield* makeToken()
+        const other = yield* makeToken()
+        yield* store.set(appId, locked)
+        yield* store.set(appId, other)
+
+        // another client's transaction holds the user's row
+        const sql = Context.get(yield* Layer.build(db.client()), SqlClient.SqlClient)
+        const holding = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        // released whatever happens (the tables are dropped after it)
+        yield* Effect.addFinalizer(() => Deferred.succeed(release, undefined))
+        const holder = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+          yield* sql`SELECT openid FROM ${sql(table)} WHERE app_id = ${appId} AND openid = ${locked.openid} FOR UPDATE`
+          yield* Deferred.succeed(holding, undefined)
+          yield* Deferred.await(release)
+        })))
+        yield* Deferred.await(holding)
+
+        // more writes of the locked user than the pool has connections
+        const newer = yield* makeToken({ openid: locked.openid, obtainedAt: locked.obtainedAt + 1 })
+        const writes = yield* Effect.forEach(
+          Array.from({ length: 20 }),
+          () => Effect.either(store.set(appId, newer)),
+          { concurrency: "unbounded" }
+        )
+        for (const write of writes) {
+          assert.isTrue(Either.isLeft(write))
+          if (Either.isLeft(write)) assert.instanceOf(write.left, WeChatError.TokenStoreError)
+        }
+
+        // the lock is still held: another user's get and set work (a few tries, each bounded by the timeout)
+        const works = <A>(effect: Effect.Effect<A, WeChatError.TokenStoreError>) =>
+          Effect.gen(function*() {
+            for (let attempt = 0; attempt < 5; attempt++) {
+              if (Either.isRight(yield* Effect.either(effect))) return true
+            }
+            return false
+          })
+        assert.isTrue(yield* works(store.get(appId, other.openid)), "another user's get")
+        const otherNewer = yield* makeToken({ openid: other.openid, obtainedAt: other.obtainedAt + 1 })
+        assert.isTrue(yield* works(store.set(appId, otherNewer)), "another user's set")
+
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        // and the locked user's write goes through once the lock is gone
+        yield* store.set(appId, newer)
+      }),
+    120_000
+  )
+})
