@@ -234,6 +234,52 @@ forEachDatabase((db: Database) => {
         }
         assert.deepStrictEqual(wrong, [])
       }).pipe(Effect.provide(Layer.orDie(db.client()))))
+
+    it.effect("an id that is not a string is a TokenStoreError, and removes nothing (MariaDB lost the app's every token)", () => {
+      const table = randomTable("wxauth_rt")
+      return Effect.gen(function*() {
+        const store = yield* Effect.zipRight(SqlTokenStore.setup({ table }), SqlTokenStore.make({ table }))
+        const appId = randomAppId()
+        const tokens = yield* Effect.all([makeToken(), makeToken(), makeToken()])
+        for (const token of tokens) yield* store.set(appId, token)
+        const memo = new TokenStore.CodeMemo({
+          openid: tokens[0].openid,
+          exchangedAt: 0,
+          expiresAt: Date.now() + 60_000
+        })
+        // mysql2 sent 0 or an invalid Date so that MariaDB compared openid = 0: true of every openid
+        const bad: Bad = [["0", 0], ["an invalid Date", new Date(Number.NaN)], ["an object", { openid: 1 }], [
+          "an array",
+          [
+            tokens[0].openid
+          ]
+        ], ["null", null]]
+        const wrong: Array<string> = []
+        for (const [label, value] of bad) {
+          const calls: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> = [
+            ["remove(appId, openid)", store.remove(appId, value as never)],
+            ["remove(appId)", store.remove(value as never, tokens[0].openid)],
+            ["get(appId, openid)", store.get(appId, value as never)],
+            ["set(appId)", store.set(value as never, tokens[0])],
+            ["rememberCode(codeHash)", store.rememberCode(appId, value as never, memo)],
+            ["recallCode(codeHash)", store.recallCode(appId, value as never)]
+          ]
+          for (const [name, call] of calls) {
+            const got = yield* Effect.either(call)
+            if (
+              got._tag === "Right" || got.left === null || (got.left as { _tag?: unknown })._tag !== "TokenStoreError"
+            ) {
+              wrong.push(`${name} with ${label}: ${got._tag === "Right" ? "succeeded" : String(got.left)}`)
+            }
+          }
+          const kept = yield* Effect.forEach(tokens, (token) => store.get(appId, token.openid))
+          if (!kept.every(Option.isSome)) wrong.push(`with ${label}: ${kept.filter(Option.isNone).length} tokens lost`)
+        }
+        assert.deepStrictEqual(wrong, [])
+      }).pipe(
+        Effect.provide(Layer.provideMerge(dropTablesAfter(table, `${table}_codes`), Layer.orDie(db.client())))
+      )
+    })
   })
 })
 

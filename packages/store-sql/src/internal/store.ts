@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import type { Options, PurgeResult, Tables } from "../SqlTokenStore.js"
 import { builder } from "./builder.js"
 import { asText } from "./client.js"
+import { checkAppId, checkId, checkUser } from "./ids.js"
 import * as schema from "./schema.js"
 import { resolveTables } from "./tables.js"
 
@@ -79,12 +80,15 @@ export const make = (
         : sql`INSERT INTO ${m} ${sql.insert(row)} ON CONFLICT (app_id, code_hash) DO UPDATE SET
             expires_at = EXCLUDED.expires_at, value = EXCLUDED.value`
 
+    const checkCode = (operation: string, appId: unknown, codeHash: unknown) =>
+      Effect.zipRight(checkAppId(operation, appId), checkId(operation, "codeHash", codeHash, 128))
     const onTokens = (operation: string) => guarded(operation)
     const onMemos = (operation: string) => guarded(operation, tables.memoTable)
 
     return TokenStore.TokenStore.of({
       get: Effect.fnUntraced(
         function*(appId: string, openid: string) {
+          yield* checkUser("get", appId, openid)
           const now = yield* Clock.currentTimeMillis
           const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
           WHERE app_id = ${appId} AND openid = ${openid} AND refresh_expires_at > ${now}`
@@ -97,6 +101,7 @@ export const make = (
       ),
       set: Effect.fnUntraced(
         function*(appId: string, token: OAuthToken.OAuthToken) {
+          yield* checkAppId("set", appId)
           yield* storableTimes("set", {
             obtainedAt: token.obtainedAt,
             expiresAt: token.expiresAt,
@@ -118,6 +123,9 @@ export const make = (
       ),
       remove: Effect.fnUntraced(
         function*(appId: string, openid: string) {
+          // the ids go to the driver as they are: mysql2 sent a number or an invalid Date so that
+          // MariaDB compared openid = 0, true of every openid, and the app's every token was deleted
+          yield* checkUser("remove", appId, openid)
           yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid}`
         },
         onTokens("remove"),
@@ -125,6 +133,7 @@ export const make = (
       ),
       rememberCode: Effect.fnUntraced(
         function*(appId: string, codeHash: string, memo: TokenStore.CodeMemo) {
+          yield* checkCode("rememberCode", appId, codeHash)
           yield* storableTimes("rememberCode", { exchangedAt: memo.exchangedAt, expiresAt: memo.expiresAt })
           const value = yield* codec.encodeMemo(appId, codeHash, memo)
           yield* upsertMemo({ app_id: appId, code_hash: codeHash, expires_at: Math.ceil(memo.expiresAt), value })
@@ -134,6 +143,7 @@ export const make = (
       ),
       recallCode: Effect.fnUntraced(
         function*(appId: string, codeHash: string) {
+          yield* checkCode("recallCode", appId, codeHash)
           const now = yield* Clock.currentTimeMillis
           const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${m}
           WHERE app_id = ${appId} AND code_hash = ${codeHash} AND expires_at > ${now}`
