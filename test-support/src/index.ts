@@ -20,3 +20,8 @@ export * from "./Login.js"
  * @since 0.0.0
  */
 export * from "./Sweep.js"
+
+/**
+ * @since 0.0.0
+ */
+export * from "./Interrupt.js"

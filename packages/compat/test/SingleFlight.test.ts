@@ -6,31 +6,13 @@
  * delivers one when a fiber yields).
  */
 import { assert, describe, it } from "@effect/vitest"
+import { InterruptAt, supervisedBy } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
-import * as RuntimeFlags from "effect/RuntimeFlags"
-import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
-import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as SingleFlight from "../src/internal/singleFlight.js"
-
-/** Interrupts the first fiber it sees at that fiber's `at`-th step. */
-class InterruptAt extends Supervisor.AbstractSupervisor<void> {
-  steps = 0
-  target: Fiber.RuntimeFiber<unknown, unknown> | undefined
-  readonly value = Effect.void
-  constructor(readonly at: number) {
-    super()
-  }
-  override onEffect<A, E>(fiber: Fiber.RuntimeFiber<A, E>): void {
-    if (this.target === undefined) this.target = fiber as Fiber.RuntimeFiber<unknown, unknown>
-    if ((fiber as Fiber.RuntimeFiber<unknown, unknown>) !== this.target) return
-    if (++this.steps === this.at) fiber.unsafeInterruptAsFork(FiberId.none)
-  }
-}
 
 describe("compat's single-flight", () => {
   it.scoped("a caller interrupted at any step leaves no flight that never ends", () =>
@@ -42,10 +24,7 @@ describe("compat's single-flight", () => {
         const key = `k${at}`
         const supervisor = new InterruptAt(at)
         const first = yield* Effect.fork(
-          flights.run(key, work).pipe(
-            Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision)),
-            Effect.supervised(supervisor)
-          )
+          supervisedBy(flights.run(key, work), supervisor)
         )
         yield* TestClock.adjust("0 millis")
         const second = yield* Effect.fork(flights.run(key, work))

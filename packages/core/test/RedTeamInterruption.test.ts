@@ -12,34 +12,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { AppToken, AppTokenStore, Component, TokenStore, WeChatConfig, WeChatOAuth } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
+import { InterruptAt, supervisedBy } from "@wxauth/test-support"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as RuntimeFlags from "effect/RuntimeFlags"
-import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
-import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import { ComponentLive, platform } from "./componentFixtures.js"
-
-/** Interrupts the first fiber it sees at that fiber's `at`-th step. */
-class InterruptAt extends Supervisor.AbstractSupervisor<void> {
-  steps = 0
-  target: Fiber.RuntimeFiber<unknown, unknown> | undefined
-  readonly value = Effect.void
-  constructor(readonly at: number) {
-    super()
-  }
-  override onEffect<A, E>(fiber: Fiber.RuntimeFiber<A, E>): void {
-    if (this.target === undefined) this.target = fiber as Fiber.RuntimeFiber<unknown, unknown>
-    if ((fiber as Fiber.RuntimeFiber<unknown, unknown>) !== this.target) return
-    if (++this.steps === this.at) fiber.unsafeInterruptAsFork(FiberId.none)
-  }
-}
 
 /**
  * For each step n of a call (until a run ends before reaching it): `round` prepares a run and
@@ -53,10 +35,7 @@ const sweep = <A, E, R, E2, R2>(round: Effect.Effect<Effect.Effect<A, E, R>, E2,
       const call = yield* round
       const supervisor = new InterruptAt(at)
       const first = yield* Effect.fork(
-        call.pipe(
-          Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision)),
-          Effect.supervised(supervisor)
-        )
+        supervisedBy(call, supervisor)
       )
       yield* TestClock.adjust("0 millis")
       const second = yield* Effect.fork(call)
@@ -152,10 +131,7 @@ describe("a push accepted by a caller interrupted at any step", () => {
         const supervisor = new InterruptAt(at)
         const first = yield* Fiber.await(
           yield* Effect.fork(
-            component.acceptPush(request, () => Effect.sync(() => void (handled = true))).pipe(
-              Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision)),
-              Effect.supervised(supervisor)
-            )
+            supervisedBy(component.acceptPush(request, () => Effect.sync(() => void (handled = true))), supervisor)
           )
         )
         // WeChat's retry of the same push

@@ -12,32 +12,14 @@ import { afterAll, assert, it } from "@effect/vitest"
 import { TokenStore } from "@wxauth/core"
 import { makeToken, randomAppId } from "@wxauth/core/testing"
 import { RedisTokenStore } from "@wxauth/store-redis"
+import { InterruptAt, supervisedBy } from "@wxauth/test-support"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
-import * as RuntimeFlags from "effect/RuntimeFlags"
-import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
-import * as Supervisor from "effect/Supervisor"
 import { TokenCache } from "../src/internal/tokenCache.js"
 import * as Store from "../src/internal/tokenStore.js"
 import { cleanup, describeRedis, makeAdmin, quietClient, randomPrefix, redisUrl } from "./utils.js"
-
-/** Interrupts the first fiber it sees at that fiber's `at`-th step. */
-class InterruptAt extends Supervisor.AbstractSupervisor<void> {
-  steps = 0
-  target: Fiber.RuntimeFiber<unknown, unknown> | undefined
-  readonly value = Effect.void
-  constructor(readonly at: number) {
-    super()
-  }
-  override onEffect<A, E>(fiber: Fiber.RuntimeFiber<A, E>): void {
-    if (this.target === undefined) this.target = fiber as Fiber.RuntimeFiber<unknown, unknown>
-    if ((fiber as Fiber.RuntimeFiber<unknown, unknown>) !== this.target) return
-    if (++this.steps === this.at) fiber.unsafeInterruptAsFork(FiberId.none)
-  }
-}
 
 describeRedis("RedisTokenStore get interrupted at any step", () => {
   const prefix = randomPrefix()
@@ -70,10 +52,7 @@ describeRedis("RedisTokenStore get interrupted at any step", () => {
         const supervisor = new InterruptAt(at)
         const first = yield* Fiber.await(
           yield* Effect.fork(
-            store.get(appId, token.openid).pipe(
-              Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision)),
-              Effect.supervised(supervisor)
-            )
+            supervisedBy(store.get(appId, token.openid), supervisor)
           )
         )
         // another process writes the key: Redis' invalidation arrives
