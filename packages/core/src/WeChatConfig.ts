@@ -300,6 +300,31 @@ export const layer = (options: Options): Layer.Layer<WeChatConfig, ConfigError.C
 export const layerConfig = (options: Config.Config.Wrap<Options>): Layer.Layer<WeChatConfig, ConfigError.ConfigError> =>
   Layer.effect(WeChatConfig, Effect.flatMap(Arguments.unwrapConfig("WeChatConfig", options), makeEither))
 
+/**
+ * `Config.unwrap` for a caller's value, the way every `layerConfig` of the wxauth packages reads its
+ * argument: an object of `Config`s (nested objects of them allowed, up to 4 deep) gives their values;
+ * anything else is a `ConfigError` when the layer is built, never a throw or a defect. `Config.unwrap`
+ * itself walks whatever it is given: a string field character by character (down to a stack
+ * overflow for a long one), `{}` or a `Redacted` as a struct of nothing (which throws when loaded),
+ * a Proxy whose traps throw. For store adapters and other layers over core.
+ *
+ * @example
+ * ```ts
+ * import { WeChatConfig } from "@wxauth/core"
+ * import * as Config from "effect/Config"
+ * import * as Effect from "effect/Effect"
+ *
+ * const options = WeChatConfig.unwrapConfig({ keyPrefix: Config.string("KEY_PREFIX") })
+ * // a ConfigError, not a defect:
+ * const refused = WeChatConfig.unwrapConfig("KEY_PREFIX" as never).pipe(Effect.flip)
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const unwrapConfig = <A>(options: Config.Config.Wrap<A>): Effect.Effect<A, ConfigError.ConfigError> =>
+  Arguments.unwrapConfig(undefined, options)
+
 const optionalString = (name: string) => Config.option(Config.string(name))
 
 // Config.redacted would also hide the error's message ("<redacted>"), which never holds the value

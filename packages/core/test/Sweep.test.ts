@@ -358,6 +358,7 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
             args: [{ appId: Config.succeed(app.appId), appSecret: Config.succeed(Redacted.make(app.secret)) }]
           },
           "WeChatConfig.makeEither": { args: [configOptions] },
+          "WeChatConfig.unwrapConfig": { args: [{ appId: Config.succeed(app.appId) }] },
           "WeChatError.fromErrcode": { args: [40029, "invalid code", "x"] },
           "WeChatError.isRefreshable": { args: [new Core.WeChatError.InvalidCode({ errcode: 40029, errmsg: "x" })] },
           "WeChatError.isRetryable": { args: [new Core.WeChatError.InvalidCode({ errcode: 40029, errmsg: "x" })] },

@@ -40,7 +40,14 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as OpenApi from "@effect/platform/OpenApi"
-import type { MiniProgram, OAuthToken, UserInfo, WeChatError, WeChatOAuth } from "@wxauth/core"
+import {
+  type MiniProgram,
+  type OAuthToken,
+  type UserInfo,
+  WeChatConfig,
+  type WeChatError,
+  type WeChatOAuth
+} from "@wxauth/core"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -523,7 +530,7 @@ export const layerConfig = <R = never>(
   pages?: Pages | undefined
 ): Layer.Layer<WeChatLogin | CurrentWeChatUser, ConfigError.ConfigError, Exclude<R, Scope>> =>
   Layer.unwrapEffect(
-    Effect.map(internal.unwrapConfig(options), (resolved) => layer<R>({ ...resolved, hooks, pages }))
+    Effect.map(WeChatConfig.unwrapConfig(options), (resolved) => layer<R>({ ...resolved, hooks, pages }))
   )
 
 /**

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { AppTokenStore, WeChatError } from "@wxauth/core"
+import { AppTokenStore, WeChatConfig, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -174,4 +174,4 @@ export const layerConfig = (
 ): Layer.Layer<
   AppTokenStore.AppTokenStore,
   WeChatError.TokenStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
-> => Layer.unwrapEffect(Effect.map(ReadOptions.unwrapConfig(config), layer))
+> => Layer.unwrapEffect(Effect.map(WeChatConfig.unwrapConfig(config), layer))

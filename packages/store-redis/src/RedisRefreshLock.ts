@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { RefreshLock, WeChatError } from "@wxauth/core"
+import { RefreshLock, WeChatConfig, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -313,4 +313,4 @@ export const layerConfig = (
 ): Layer.Layer<
   RefreshLock.RefreshLock,
   WeChatError.TokenStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
-> => Layer.unwrapEffect(Effect.map(ReadOptions.unwrapConfig(config), layer))
+> => Layer.unwrapEffect(Effect.map(WeChatConfig.unwrapConfig(config), layer))

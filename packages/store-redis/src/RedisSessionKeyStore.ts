@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { SessionKeyStore, WeChatError } from "@wxauth/core"
+import { SessionKeyStore, WeChatConfig, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -192,4 +192,4 @@ export const layerConfig = (
 ): Layer.Layer<
   SessionKeyStore.SessionKeyStore,
   WeChatError.TokenStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
-> => Layer.unwrapEffect(Effect.map(ReadOptions.unwrapConfig(config), layer))
+> => Layer.unwrapEffect(Effect.map(WeChatConfig.unwrapConfig(config), layer))

@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import { SessionStore, WeChatError } from "@wxauth/core"
+import { SessionStore, WeChatConfig, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -23,7 +23,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
 import * as Keys from "./internal/keys.js"
-import * as ReadOptions from "./internal/options.js"
 import * as Sessions from "./internal/sessions.js"
 import { withSpanWhenTraced } from "./internal/span.js"
 
@@ -363,4 +362,4 @@ export const layerConfig = (
 ): Layer.Layer<
   SessionStore.SessionStore,
   WeChatError.SessionStoreError | WeChatError.InvalidArgument | ConfigError.ConfigError
-> => Layer.unwrapEffect(Effect.map(ReadOptions.unwrapConfig(config), layer))
+> => Layer.unwrapEffect(Effect.map(WeChatConfig.unwrapConfig(config), layer))

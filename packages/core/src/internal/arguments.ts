@@ -212,10 +212,11 @@ export const readUrlLike = (value: unknown): Either.Either<unknown, string> =>
  * @internal
  */
 export const unwrapConfig = <A>(
-  name: string,
+  name: string | undefined,
   options: Config.Config.Wrap<A>
 ): Effect.Effect<A, ConfigError.ConfigError> => {
-  const invalidConfig = (description: string) => Effect.fail(ConfigError.InvalidData([name], description))
+  const invalidConfig = (description: string) =>
+    Effect.fail(ConfigError.InvalidData(name === undefined ? [] : [name], description))
   /**
    * A plain copy of `u` when it is a Config or an object of them (nested up to 4 deep), else
    * `undefined`. A nested object without fields (`{}`, a Redacted, a Date, a Promise: none holds a

@@ -24,7 +24,6 @@ import {
 } from "@wxauth/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -713,20 +712,3 @@ const failureTag = (cause: Cause.Cause<unknown>): string => {
     ? failure.name
     : typeof failure
 }
-
-/**
- * `layerConfig`'s values, read when the layer is built. `Config.unwrap` walks the caller's object at
- * once: a value it cannot walk (`null` in a field, a Proxy whose traps throw, a revoked Proxy) is a
- * `ConfigError`, never a throw out of `layerConfig`. @internal
- */
-export const unwrapConfig = <A>(options: Config.Config.Wrap<A>): Effect.Effect<A, ConfigError.ConfigError> =>
-  Effect.suspend(() => {
-    const notConfig = ConfigError.InvalidData([], "expected an object of Config values")
-    try {
-      return typeof options === "object" && options !== null && !Array.isArray(options) && !Config.isConfig(options)
-        ? Config.unwrap(options)
-        : Effect.fail(notConfig)
-    } catch {
-      return Effect.fail(notConfig)
-    }
-  })

@@ -9,10 +9,7 @@
  * @internal
  */
 import { WeChatError } from "@wxauth/core"
-import * as Config from "effect/Config"
-import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -175,41 +172,4 @@ export const read = (options: unknown): Either.Either<Read, WeChatError.InvalidA
       url: yield* secretText(fields, "url"),
       password: yield* secretText(fields, "password")
     }
-  })
-
-/**
- * `layerConfig`'s `Config.unwrap`, for a caller's value: anything but an object of `Config`s
- * (nested objects of them allowed, up to 4 deep) is a `ConfigError` when the layer is built, never a
- * throw or a defect. `Config.unwrap` walked whatever it was given: a string field (each character
- * as a field, down to a stack overflow for a long one), a `{}` (a struct of nothing, which throws
- * when loaded), a Proxy whose traps throw, a revoked Proxy. The rule core's `layerConfig`s hold.
- *
- * @internal
- */
-export const unwrapConfig = <A>(config: Config.Config.Wrap<A>): Effect.Effect<A, ConfigError.ConfigError> =>
-  Effect.suspend(() => {
-    const invalidConfig = (description: string) => Effect.fail(ConfigError.InvalidData([], description))
-    const copy = (u: unknown, depth: number): unknown => {
-      if (Config.isConfig(u)) return u
-      if (depth >= 4 || typeof u !== "object" || u === null || Array.isArray(u)) return undefined
-      const keys = Object.keys(u)
-      if (depth > 0 && keys.length === 0) return undefined
-      const fields: Record<string, unknown> = {}
-      for (const key of keys) {
-        const value = copy((u as Record<string, unknown>)[key], depth + 1)
-        if (value === undefined) return undefined
-        fields[key] = value
-      }
-      return fields
-    }
-    let copied: unknown
-    try {
-      copied = typeof config === "object" && config !== null && !Config.isConfig(config) ? copy(config, 0) : undefined
-    } catch {
-      return invalidConfig("the Config values cannot be read (a getter threw, or the Proxy is revoked)")
-    }
-    if (copied === undefined) return invalidConfig("expected an object of Config values")
-    // Config.unwrap cannot take an empty object
-    if (Object.keys(copied as object).length === 0) return Effect.succeed({} as A)
-    return Config.unwrap(copied as Config.Config.Wrap<A>)
   })
