@@ -84,6 +84,18 @@ const consent = (appId: string, user: string, options?: { readonly binding?: str
     return { state, url, callback }
   })
 
+/** A registry resolving A and B, and the appids it was asked to look up, in order. */
+const countingRegistry = () => {
+  const resolved: Array<string> = []
+  const layer = registry({
+    resolve: (appId: string) => {
+      resolved.push(appId)
+      return Effect.succeed([a, b].map(direct).find((app) => app.appId === appId))
+    }
+  })
+  return { layer, resolved }
+}
+
 const builds = (service: "oauth" | "miniProgram" | "appToken") =>
   Effect.map(Metric.value(WeChatApps.buildsTotal.pipe(Metric.tagged("service", service))), (state) => state.count)
 
@@ -178,13 +190,7 @@ describe("WeChatApps: logins of many apps through one callback", () => {
 
   it.effect("a state whose appid is changed to another app's fails the MAC, and costs no lookup", () =>
     Effect.gen(function*() {
-      const resolved: Array<string> = []
-      const layer = registry({
-        resolve: (appId: string) => {
-          resolved.push(appId)
-          return Effect.succeed([a, b].map(direct).find((app) => app.appId === appId))
-        }
-      })
+      const { layer, resolved } = countingRegistry()
       yield* Effect.gen(function*() {
         const apps = yield* WeChatApps.WeChatApps
         const { callback, state } = yield* consent(a.appId, "alice", { binding: "cookie" })
@@ -207,13 +213,7 @@ describe("WeChatApps: logins of many apps through one callback", () => {
 
   it.effect("requireBinding refuses a state made without a binding, before the app is looked up or a code sent", () =>
     Effect.gen(function*() {
-      const resolved: Array<string> = []
-      const layer = registry({
-        resolve: (appId: string) => {
-          resolved.push(appId)
-          return Effect.succeed([a, b].map(direct).find((app) => app.appId === appId))
-        }
-      })
+      const { layer, resolved } = countingRegistry()
       yield* Effect.gen(function*() {
         const apps = yield* WeChatApps.WeChatApps
         const unbound = yield* consent(a.appId, "alice")
