@@ -59,6 +59,20 @@ const flood = (apps: WeChatApps.WeChatAppsShape, ids: ReadonlyArray<string>) =>
 
 const MB = 1024 * 1024
 
+/** The least growth of the heap (after a full collection) over `rounds` runs of `round`. */
+const leastGrowth = <E>(rounds: number, round: (index: number) => Effect.Effect<void, E>) =>
+  Effect.gen(function*() {
+    let least = Infinity
+    let before = yield* heapAfterGc
+    for (let index = 0; index < rounds; index++) {
+      yield* round(index)
+      const after = yield* heapAfterGc
+      least = Math.min(least, after - before)
+      before = after
+    }
+    return least
+  })
+
 describe("red team: WeChatApps under a flood of unknown appids", () => {
   it.live("a list: 60,000 unknown appids keep nothing", () =>
     Effect.gen(function*() {
@@ -117,30 +131,29 @@ describe("red team: WeChatApps while the resolver fails", () => {
 
   // A failure is not remembered (it is invalidated at once): Effect's Cache, which the registry used,
   // still kept a note of each lookup in its own list, dropped only when the cache was over its
-  // capacity, which failures never fill: about 100 bytes a failed request, for ever.
+  // capacity, which failures never fill: about 100 bytes a failed request, for ever (2 MB a round of
+  // 20,000). A leak grows the heap in every round; the noise of a loaded machine (code optimised late,
+  // by a compiler thread that waited for a core) lands in one: the least growth of three rounds is
+  // the leak's, and must stay below 1 MB.
   it.live(
-    "failed resolutions keep nothing: 40,000 distinct appids, then one appid asked 40,000 times in turn",
+    "failed resolutions keep nothing: rounds of 20,000 distinct appids, then of one appid asked 20,000 times in turn",
     () =>
       Effect.gen(function*() {
         const layer = registry({ resolve: () => Effect.fail(new DatabaseDown()) })
         yield* Effect.gen(function*() {
           const apps = yield* WeChatApps.WeChatApps
           yield* failing(apps, unknownIds(0, 5_000))
-          const before = yield* heapAfterGc
-          yield* failing(apps, unknownIds(5_000, 40_000))
-          const distinct = yield* heapAfterGc
+          const distinct = yield* leastGrowth(3, (round) => failing(apps, unknownIds(5_000 + round * 20_000, 20_000)))
           // one at a time: each call is a resolution of its own (concurrent ones would share one)
-          yield* failing(apps, Array.from({ length: 40_000 }, () => "wxdatabasedown0001"), 1)
-          const same = yield* heapAfterGc
-          assert.isBelow(
-            distinct - before,
-            1 * MB,
-            `distinct appids: heap grew ${((distinct - before) / MB).toFixed(1)} MB`
+          const same = yield* leastGrowth(
+            3,
+            () => failing(apps, Array.from({ length: 20_000 }, () => "wxdatabasedown0001"), 1)
           )
-          assert.isBelow(same - distinct, 1 * MB, `one appid: heap grew ${((same - distinct) / MB).toFixed(1)} MB`)
+          assert.isBelow(distinct, 1 * MB, `distinct appids: heap grew ${(distinct / MB).toFixed(1)} MB a round`)
+          assert.isBelow(same, 1 * MB, `one appid: heap grew ${(same / MB).toFixed(1)} MB a round`)
         }).pipe(Effect.provide(layer))
       }),
-    120_000
+    180_000
   )
 })
 
