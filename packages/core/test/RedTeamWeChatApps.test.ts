@@ -74,18 +74,17 @@ const leastGrowth = <E>(rounds: number, round: (index: number) => Effect.Effect<
   })
 
 describe("red team: WeChatApps under a flood of unknown appids", () => {
-  it.live("a list: 60,000 unknown appids keep nothing", () =>
+  it.live("a list: 60,000 unknown appids (three rounds) keep nothing", () =>
     Effect.gen(function*() {
       const apps = yield* WeChatApps.WeChatApps
       yield* flood(apps, unknownIds(0, 5_000))
-      const before = yield* heapAfterGc
-      yield* flood(apps, unknownIds(5_000, 60_000))
-      const after = yield* heapAfterGc
-      assert.isBelow(after - before, 8 * MB, `heap grew ${((after - before) / MB).toFixed(1)} MB`)
+      // the least growth of three rounds: a loaded machine's noise lands in one, a leak in each
+      const grown = yield* leastGrowth(3, (round) => flood(apps, unknownIds(5_000 + round * 20_000, 20_000)))
+      assert.isBelow(grown, 8 * MB / 3, `heap grew ${(grown / MB).toFixed(1)} MB a round of 20,000`)
     }).pipe(Effect.provide(registry({ apps: [direct(a), direct(mini)] }))), 120_000)
 
   it.live(
-    "a resolver: memory stops growing at the capacity (25,000 more); one resolution per appid for many callers",
+    "a resolver: memory stops growing at the capacity (three rounds of 10,000 more); one resolution per appid for many callers",
     () =>
       Effect.gen(function*() {
         const calls = new Map<string, number>()
@@ -103,10 +102,8 @@ describe("red team: WeChatApps under a flood of unknown appids", () => {
           yield* flood(apps, unknownIds(0, 5).flatMap((id) => Array.from({ length: 100 }, () => id)))
           assert.deepStrictEqual([...calls.values()], [1, 1, 1, 1, 1])
           yield* flood(apps, unknownIds(10, 5_000))
-          const before = yield* heapAfterGc
-          yield* flood(apps, unknownIds(10_000, 25_000))
-          const after = yield* heapAfterGc
-          assert.isBelow(after - before, 8 * MB, `heap grew ${((after - before) / MB).toFixed(1)} MB past the capacity`)
+          const grown = yield* leastGrowth(3, (round) => flood(apps, unknownIds(10_000 + round * 10_000, 10_000)))
+          assert.isBelow(grown, 3 * MB, `heap grew ${(grown / MB).toFixed(1)} MB a round of 10,000 past the capacity`)
           // the known app still works
           yield* apps.authorizeUrl(a.appId, { redirectUri })
         }).pipe(Effect.provide(layer))
