@@ -85,4 +85,40 @@ forEachDatabase((db) => {
       }),
     120_000
   )
+
+  it.scopedLive(
+    `${db.name}: a write keeps the lower lock wait the app gave its connection, and leaves it as it was`,
+    () =>
+      Effect.gen(function*() {
+        const table = randomTable()
+        yield* Effect.addFinalizer(() =>
+          Effect.ignore(Effect.provide(dropTables(table, `${table}_codes`), db.client()))
+        )
+        // one connection: the app's setting and the store's writes meet on it
+        const client = yield* Layer.build(db.client({ maxConnections: 1 }))
+        const sql = Context.get(client, SqlClient.SqlClient)
+        const store = Context.get(
+          yield* Layer.build(SqlTokenStore.layer({ table, timeout: "5 seconds" })).pipe(Effect.provide(client)),
+          TokenStore.TokenStore
+        )
+        const setting = db.dialect === "pg"
+          ? Effect.map(
+            sql<{ readonly value: string }>`SELECT current_setting('lock_timeout') AS value`,
+            (rows) => String(rows[0].value)
+          )
+          : Effect.map(
+            sql<{ readonly value: number }>`SELECT @@SESSION.innodb_lock_wait_timeout AS value`,
+            (rows) => String(rows[0].value)
+          )
+        // the app's own bound on its sessions, lower than the store's 5 seconds
+        yield* db.dialect === "pg" ? sql`SET lock_timeout = '150ms'` : sql`SET SESSION innodb_lock_wait_timeout = 2`
+        const before = yield* setting
+        const appId = randomAppId()
+        yield* store.set(appId, yield* makeToken())
+        yield* store.remove(appId, (yield* makeToken()).openid)
+        assert.strictEqual(yield* setting, before, "the connection's lock wait after the store's writes")
+        assert.strictEqual(before, db.dialect === "pg" ? "150ms" : "2")
+      }),
+    60_000
+  )
 })

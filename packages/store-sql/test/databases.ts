@@ -23,8 +23,10 @@ import * as Path from "node:path"
 export interface Database {
   readonly name: string
   readonly dialect: SqlTokenStore.Dialect
-  /** A new client (its own pool or connection) each time the layer is built. */
-  readonly client: (overrides?: { readonly host?: string; readonly port?: number }) => Layer.Layer<
+  /** A new client (its own pool or connection) each time the layer is built; `maxConnections`: its pool's size. */
+  readonly client: (
+    overrides?: { readonly host?: string; readonly port?: number; readonly maxConnections?: number }
+  ) => Layer.Layer<
     SqlClient.SqlClient,
     unknown
   >
@@ -54,7 +56,8 @@ export const postgres: Database = {
       database: env("PGDATABASE", "test"),
       username: env("PGUSER", "postgres"),
       password: password("PGPASSWORD"),
-      connectTimeout: Duration.seconds(3)
+      connectTimeout: Duration.seconds(3),
+      maxConnections: overrides?.maxConnections
     })
 }
 
@@ -70,6 +73,7 @@ export const mariadb: Database = {
       database: env("MYSQL_DATABASE", "test"),
       username: env("MYSQL_USER", "root"),
       password: password("MYSQL_PASSWORD"),
+      maxConnections: overrides?.maxConnections,
       poolConfig: { connectTimeout: 3000 }
     })
 }

@@ -177,14 +177,23 @@ const boundedWrite = (
  * same pool, which waits for a free connection, and then hands the connection back with the
  * statement still waiting. A few such writes took every connection of the pool, and every operation
  * of every user failed for as long as the lock was held. A write now runs with the session's
- * `lock_timeout` at the time left (then `RESET`, to the connection's default): the server ends the
- * wait at the deadline itself.
+ * `lock_timeout` lowered to the time left (never raised: a shorter one of the role, database or
+ * session stays), put back after: the server ends the wait at the deadline itself. The value in
+ * force is kept in a setting of wxauth's own (`wxauth.lock_timeout`) and restored from it (`RESET`
+ * went to the server's default, raising a lower one the app had set on its connections).
  */
 const pgAttempt = (sql: SqlClient.SqlClient): Attempt =>
   boundedWrite(
     sql,
-    (remainingMillis) => `SET lock_timeout = ${Math.max(1, Math.ceil(remainingMillis))}`,
-    "RESET lock_timeout"
+    (remainingMillis) => {
+      const millis = Math.max(1, Math.ceil(remainingMillis))
+      // the setting read once, before either is changed; `0` is no bound at all
+      return "SELECT set_config('wxauth.lock_timeout', setting.text, false), set_config('lock_timeout', " +
+        `CASE WHEN setting.bound > interval '0' AND setting.bound <= interval '${millis} milliseconds' ` +
+        `THEN setting.text ELSE '${millis}' END, false) ` +
+        "FROM (SELECT current_setting('lock_timeout') AS text, current_setting('lock_timeout')::interval AS bound) AS setting"
+    },
+    "SELECT set_config('lock_timeout', current_setting('wxauth.lock_timeout'), false)"
   )
 
 /**
