@@ -18,6 +18,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { Scope } from "effect/Scope"
 import * as AppTokenStore from "./AppTokenStore.js"
+import * as OwnSource from "./internal/appTokenSource.js"
 import * as Arguments from "./internal/arguments.js"
 import * as Freshness from "./internal/freshness.js"
 import * as SingleFlight from "./internal/singleFlight.js"
@@ -66,7 +67,9 @@ export class AppToken extends Context.Tag("@wxauth/core/AppToken")<AppToken, App
 /**
  * Where tokens come from instead of WeChat, e.g. a central token server of the company, or a
  * third-party platform's authorizer token: called with `forceRefresh` as `stable_token` would be.
- * Its failures reach the caller as they are.
+ * Its failures reach the caller as they are. A call that does not answer within `sourceTimeout`
+ * (default 15 seconds) is interrupted and fails with `TransportError` (`endpoint: "AppToken.source"`,
+ * `reason: "Timeout"`).
  *
  * @since 0.1.0
  * @category models
@@ -91,6 +94,54 @@ export interface Options {
   readonly refreshWithin?: Duration.DurationInput | undefined
   /** Fetch tokens from here instead of WeChat. */
   readonly source?: Source | undefined
+  /**
+   * How long one call of `source` may take. Default 15 seconds; a finite duration above zero
+   * (a number is milliseconds). The fetch runs under the `RefreshLock` and is shared by every
+   * caller of the process, so a source that never answers would hold them all: past this, the call
+   * is interrupted (one that ignores interruption is left behind, not waited for) and fails with
+   * `TransportError` (`endpoint: "AppToken.source"`, `reason: "Timeout"`, `phase: "unknown"`). That
+   * failure is transient: while the stored token still works, it is returned instead.
+   *
+   * Why 15 seconds: it is the budget of the default WeChat fetch (3 attempts of the 5-second
+   * request timeout, with the default `RetryPolicy`'s backoff about 15.3 s), so a source gets the
+   * time WeChat would. The holder's whole turn under the lock (a store read, the source, a store
+   * write: about 2 + 15 + 2 s with Redis' 2-second command timeout) stays within the Redis lock's
+   * 20-second TTL even unrenewed, and ends before a caller waiting on the lock gives up (25 s for
+   * `RedisRefreshLock`, 30 s for the in-process lock): a waiter then takes the lock and tries
+   * itself, instead of failing with `RefreshLockTimeout`. A longer `sourceTimeout` needs a longer
+   * `waitTimeout` (and `lockTtl`) on the lock for that to hold.
+   *
+   * Applies to `source` only: the default WeChat fetch is bounded by `WeChatConfig.timeout` and the
+   * retry policy.
+   */
+  readonly sourceTimeout?: Duration.DurationInput | undefined
+}
+
+/** The default `sourceTimeout`: the default WeChat fetch's budget (3 x 5 s), within the locks' waits. */
+const defaultSourceTimeout = Duration.seconds(15)
+
+/** A finite duration above zero (a number is milliseconds: NaN or a negative one is refused). */
+const positiveDuration = (input: unknown): Option.Option<Duration.Duration> => {
+  if (typeof input === "number" && !(input > 0)) return Option.none()
+  return Option.filter(
+    Arguments.durationOf(input),
+    (duration) => Duration.isFinite(duration) && Duration.greaterThan(duration, Duration.zero)
+  )
+}
+
+/**
+ * `source` with a deadline: past `timeout` its call is interrupted (in the background, so a source
+ * that ignores interruption is not waited for) and the call fails with a `TransportError`.
+ */
+const withDeadline = (source: Source, timeout: Duration.Duration): Source => {
+  const description = `the token source did not answer within ${Duration.format(timeout)}`
+  const timedOut = () =>
+    new WeChatError.TransportError({ endpoint: "AppToken.source", reason: "Timeout", phase: "unknown", description })
+  return (request) =>
+    Effect.suspend(() => source(request)).pipe(
+      Effect.disconnect,
+      Effect.timeoutFail({ duration: timeout, onTimeout: timedOut })
+    )
 }
 
 const invalidOption = (field: string, description: string) =>
@@ -112,7 +163,7 @@ export const makeWith = (
 > =>
   Effect.gen(function*() {
     // read once, guarded: a throwing getter or a revoked Proxy is a ConfigError, never a defect
-    const read = Arguments.readFields(options, ["mode", "refreshWithin", "source"])
+    const read = Arguments.readFields(options, ["mode", "refreshWithin", "source", "sourceTimeout"])
     if (Either.isLeft(read) && read.left === Arguments.unreadable) {
       return yield* Effect.fail(ConfigError.InvalidData(["appToken"], `the options ${read.left}`))
     }
@@ -127,6 +178,12 @@ export const makeWith = (
       return yield* invalidOption("refreshWithin", "must be a finite duration")
     }
     const withinMillis = Duration.toMillis(within.value)
+    const sourceTimeout = opts.sourceTimeout === undefined
+      ? Option.some(defaultSourceTimeout)
+      : positiveDuration(opts.sourceTimeout)
+    if (Option.isNone(sourceTimeout)) {
+      return yield* invalidOption("sourceTimeout", "must be a finite duration above zero, e.g. \"15 seconds\"")
+    }
     const config = yield* WeChatConfig.WeChatConfig
     const store = yield* AppTokenStore.AppTokenStore
     const lock = Option.getOrElse(
@@ -137,13 +194,16 @@ export const makeWith = (
     const appId = config.appId
     const lockKey = `app-token:${appId}`
 
+    // a source of the caller's has a deadline (core's own sources are WeChat calls with theirs);
     // WeChat's endpoints only when they are the source (a platform's authorizer services, one per
     // app, have their own: building the endpoints cost each about 24 KB and 0.3 ms)
-    const fetch: Source = opts.source ?? (yield* Effect.map(
-      WeChatApi.makeWith({ policy: RetryPolicy.defaultPolicy, spans: false }),
-      (api): Source => (request) =>
-        mode === "classic" ? api.token() : api.stableToken({ forceRefresh: request.forceRefresh })
-    ))
+    const fetch: Source = opts.source !== undefined
+      ? OwnSource.isBounded(opts.source) ? opts.source : withDeadline(opts.source, sourceTimeout.value)
+      : (yield* Effect.map(
+        WeChatApi.makeWith({ policy: RetryPolicy.defaultPolicy, spans: false }),
+        (api): Source => (request) =>
+          mode === "classic" ? api.token() : api.stableToken({ forceRefresh: request.forceRefresh })
+      ))
 
     const store_ = (response: WeChatApi.AppTokenResponse) =>
       Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) => {

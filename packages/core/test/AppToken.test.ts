@@ -9,8 +9,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { AppToken, AppTokenStore, MiniProgram, RefreshLock, WeChatApi, WeChatConfig, WeChatError } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -333,6 +336,180 @@ describe("AppToken", () => {
           )
           assert.strictEqual(error._op, "InvalidData")
           assert.deepStrictEqual((error as { path: Array<string> }).path, ["appToken", name])
+        }
+      }).pipe(Effect.provide(Environment)))
+  })
+
+  describe("a source that does not answer", () => {
+    /**
+     * A source that hangs (interruptibly) until `answering` is set, then answers `token-<n>`;
+     * counts its calls and the interruptions of its hung calls.
+     */
+    const hangingSource = (hang: Effect.Effect<never> = Effect.never) => {
+      const state = { answering: false, calls: 0, interrupted: 0 }
+      const source: AppToken.Source = () =>
+        Effect.suspend(() => {
+          const call = ++state.calls
+          return state.answering
+            ? Effect.succeed({ access_token: Redacted.make(`token-${call}`), expires_in: 7200 })
+            : Effect.onInterrupt(hang, () => Effect.sync(() => state.interrupted++))
+        })
+      return { source, state }
+    }
+
+    /** Lets the fibers woken by the test clock run to their next wait, a bounded number of times. */
+    const settle = (fibers: ReadonlyArray<Fiber.Fiber<unknown, unknown>>) =>
+      Effect.gen(function*() {
+        for (let i = 0; i < 20; i++) {
+          const polled = yield* Effect.forEach(fibers, Fiber.poll)
+          if (polled.every(Option.isSome)) return
+          yield* TestClock.adjust(0)
+        }
+      })
+
+    /** The failure each fiber ended with; the test fails on a fiber still running or that succeeded. */
+    const failures = (fibers: ReadonlyArray<Fiber.Fiber<unknown, unknown>>) =>
+      Effect.gen(function*() {
+        yield* settle(fibers)
+        return yield* Effect.forEach(fibers, (fiber, i) =>
+          Effect.map(Fiber.poll(fiber), (polled) => {
+            assert.isTrue(Option.isSome(polled), `caller ${i} still waits after the deadline`)
+            const exit = Option.getOrThrow(polled)
+            assert.isTrue(Exit.isFailure(exit), `caller ${i} did not fail`)
+            return Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+          }))
+      })
+
+    const assertTimeout = (error: unknown, within: string) => {
+      assert.instanceOf(error, WeChatError.TransportError)
+      const transport = error as WeChatError.TransportError
+      assert.strictEqual(transport.endpoint, "AppToken.source")
+      assert.strictEqual(transport.reason, "Timeout")
+      assert.strictEqual(transport.phase, "unknown")
+      assert.strictEqual(transport.description, `the token source did not answer within ${within}`)
+      assert.isTrue(WeChatError.isRetryable(transport))
+    }
+
+    it.scoped("20 concurrent get callers all fail with TransportError Timeout at the default 15 s, the source is interrupted, and the lock is free again", () =>
+      Effect.gen(function*() {
+        const { source, state } = hangingSource()
+        const store = yield* AppTokenStore.makeMemory()
+        const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess(), { source })
+        const callers = yield* Effect.forEach(Array.from({ length: 20 }), () => Effect.fork(appToken.get))
+        yield* TestClock.adjust("14999 millis")
+        for (const caller of callers) assert.isTrue(Option.isNone(yield* Fiber.poll(caller)), "waiting before 15 s")
+        yield* TestClock.adjust("1 millis")
+        for (const error of yield* failures(callers)) assertTimeout(error, "15s")
+        assert.strictEqual(state.calls, 1, "one fetch for the 20 callers")
+        assert.strictEqual(state.interrupted, 1, "the hung call was interrupted")
+        // the lock and the single-flight are free: the next get fetches again, and now gets a token
+        state.answering = true
+        assert.strictEqual(Redacted.value(yield* appToken.get), "token-2")
+        assert.strictEqual(Redacted.value(Option.getOrThrow(yield* store.get(mini.appId)).accessToken), "token-2")
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a stored token still valid (in its last 5 minutes) is returned when the source times out", () =>
+      Effect.gen(function*() {
+        const { source, state } = hangingSource()
+        const store = yield* AppTokenStore.makeMemory()
+        const now = yield* TestClock.currentTimeMillis
+        yield* store.set(
+          mini.appId,
+          new AppTokenStore.AppAccessToken({
+            accessToken: Redacted.make("stored"),
+            obtainedAt: now - 116 * 60_000,
+            expiresAt: now + 4 * 60_000
+          })
+        )
+        const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess(), { source })
+        const callers = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.fork(appToken.get))
+        yield* TestClock.adjust("15 seconds")
+        yield* settle(callers)
+        for (const caller of callers) {
+          const polled = yield* Fiber.poll(caller)
+          assert.isTrue(Option.isSome(polled), "answered at the deadline")
+          const exit = Option.getOrThrow(polled)
+          assert.isTrue(Exit.isSuccess(exit))
+          if (Exit.isSuccess(exit)) assert.strictEqual(Redacted.value(exit.value), "stored")
+        }
+        assert.strictEqual(state.interrupted, 1)
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("sourceTimeout sets the deadline; invalidate is bounded by it too", () =>
+      Effect.gen(function*() {
+        const { source, state } = hangingSource()
+        const store = yield* AppTokenStore.makeMemory()
+        const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess(), {
+          source,
+          sourceTimeout: "2 seconds"
+        })
+        const getter = yield* Effect.fork(appToken.get)
+        yield* TestClock.adjust("1999 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(getter)))
+        yield* TestClock.adjust("1 millis")
+        assertTimeout((yield* failures([getter]))[0], "2s")
+        const invalidator = yield* Effect.fork(appToken.invalidate(Redacted.make("rejected")))
+        yield* TestClock.adjust("2 seconds")
+        assertTimeout((yield* failures([invalidator]))[0], "2s")
+        assert.strictEqual(state.interrupted, 2)
+        state.answering = true
+        assert.strictEqual(Redacted.value(yield* appToken.invalidate(Redacted.make("rejected"))), "token-3")
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a source that ignores interruption is left behind: the callers still fail at the deadline", () =>
+      Effect.gen(function*() {
+        const never = yield* Deferred.make<never>()
+        const { source } = hangingSource(Effect.uninterruptible(Deferred.await(never)))
+        const { appToken } = yield* Effect.flatMap(
+          AppTokenStore.makeMemory(),
+          (store) => makeProcess(store, RefreshLock.makeInProcess(), { source, sourceTimeout: "3 seconds" })
+        )
+        // the stuck call ends when the test does (before the service's scope closes), so it outlives neither
+        yield* Effect.addFinalizer(() => Deferred.interrupt(never))
+        const callers = yield* Effect.forEach(Array.from({ length: 3 }), () => Effect.fork(appToken.get))
+        yield* TestClock.adjust("3 seconds")
+        for (const error of yield* failures(callers)) assertTimeout(error, "3s")
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("another process waiting on the lock gets the token after the hung fetch times out, not RefreshLockTimeout", () =>
+      Effect.gen(function*() {
+        // the first call hangs; the second (the other process's, once it holds the lock) answers
+        const { source, state } = hangingSource()
+        const answerSecond: AppToken.Source = (request) =>
+          Effect.suspend(() => {
+            if (state.calls === 1) state.answering = true
+            return source(request)
+          })
+        const store = yield* AppTokenStore.makeMemory()
+        // the in-process lock's default wait: 30 s
+        const lock = RefreshLock.makeInProcess()
+        const a = yield* makeProcess(store, lock, { source: answerSecond })
+        const b = yield* makeProcess(store, lock, { source: answerSecond })
+        const first = yield* Effect.fork(a.appToken.get)
+        yield* TestClock.adjust("1 second")
+        const second = yield* Effect.fork(b.appToken.get)
+        yield* TestClock.adjust("14 seconds")
+        assertTimeout((yield* failures([first]))[0], "15s")
+        yield* settle([second])
+        const polled = yield* Fiber.poll(second)
+        assert.isTrue(Option.isSome(polled), "the waiting process has its answer")
+        const exit = Option.getOrThrow(polled)
+        assert.isTrue(Exit.isSuccess(exit), `the waiting process: ${String(exit)}`)
+        if (Exit.isSuccess(exit)) assert.strictEqual(Redacted.value(exit.value), "token-2")
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a sourceTimeout that is not a finite duration above zero is a ConfigError naming it", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const { source } = hangingSource()
+        for (const sourceTimeout of [0, -1, Number.NaN, "0 seconds", "forever", "soon", Infinity, {}, () => 1]) {
+          const error = yield* Effect.flip(
+            AppToken.makeWith({ source, sourceTimeout } as never).pipe(
+              Effect.provideService(AppTokenStore.AppTokenStore, store)
+            )
+          )
+          assert.strictEqual(error._op, "InvalidData", String(sourceTimeout))
+          assert.deepStrictEqual((error as { path: Array<string> }).path, ["appToken", "sourceTimeout"])
         }
       }).pipe(Effect.provide(Environment)))
   })

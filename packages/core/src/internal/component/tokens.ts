@@ -31,6 +31,7 @@ import * as RefreshLock from "../../RefreshLock.js"
 import type * as WeChatApi from "../../WeChatApi.js"
 import * as WeChatConfig from "../../WeChatConfig.js"
 import * as WeChatError from "../../WeChatError.js"
+import * as OwnSource from "../appTokenSource.js"
 import * as Arguments from "../arguments.js"
 import { type ComponentConfigShape, isAppId } from "./config.js"
 
@@ -109,9 +110,12 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
       set: store.set
     }
 
-    /** An `AppToken` over `source`, stored under `key`, sharing the platform's store, lock and client. */
+    /**
+     * An `AppToken` over `source`, stored under `key`, sharing the platform's store, lock and client.
+     * The sources are core's own, WeChat calls with their own deadlines: no `sourceTimeout` on them.
+     */
     const tokenService = (key: string, source: AppToken.Source) =>
-      AppToken.makeWith({ source }).pipe(
+      AppToken.makeWith({ source: OwnSource.markBounded(source) }).pipe(
         Effect.provideService(WeChatConfig.WeChatConfig, tokenConfig(key)),
         Effect.provideService(AppTokenStore.AppTokenStore, live),
         Effect.provideService(RefreshLock.RefreshLock, lock),
