@@ -659,6 +659,11 @@ describe("WeChatApps.layer: the configuration is checked", () => {
         [{ apps: [{ ...direct(a), stateSecret: "my own state secret, long" }] }, { stateSecret }, "apps.0.stateSecret"],
         [{ apps: [{ ...direct(a), policy: { refreshSkew: -1 } }] }, { stateSecret }, "apps.0.policy.refreshSkew"],
         [{ apps: [{ ...direct(a), appToken: { mode: "fast" } }] }, { stateSecret }, "apps.0.appToken.mode"],
+        [
+          { apps: [{ ...direct(a), appToken: { sourceTimeout: 0 } }] },
+          { stateSecret },
+          "apps.0.appToken.sourceTimeout"
+        ],
         [{ apps: [{ ...direct(a), apiBaseUrl: "ftp://x" }] }, { stateSecret }, "apps.0.apiBaseUrl"],
         [{ apps: [{ appId: a.appId, component: true }] }, { stateSecret }, "apps.0.component"],
         [{ apps: [{ appId: a.appId, component: true, appSecret: "x" }] }, { stateSecret }, "apps.0.appSecret"],
@@ -690,6 +695,30 @@ describe("WeChatApps.layer: the configuration is checked", () => {
         assert.notInclude(String(error), a.secret)
       }
     }))
+
+  it.effect("an app's sourceTimeout reaches its AppToken: a source that never answers fails at that deadline", () =>
+    Effect.gen(function*() {
+      const apps = yield* WeChatApps.WeChatApps
+      const appToken = yield* apps.appToken(a.appId)
+      const getter = yield* Effect.fork(appToken.get)
+      yield* TestClock.adjust("1999 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(getter)), "waiting before 2 s")
+      yield* TestClock.adjust("1 millis")
+      for (let i = 0; i < 20 && Option.isNone(yield* Fiber.poll(getter)); i++) yield* TestClock.adjust(0)
+      const polled = yield* Fiber.poll(getter)
+      assert.isTrue(Option.isSome(polled), "failed at 2 s")
+      const error = Option.getOrThrow(polled).pipe(Exit.causeOption, Option.flatMap(Cause.failureOption))
+      assert.deepInclude(Option.getOrUndefined(error), {
+        _tag: "TransportError",
+        endpoint: "AppToken.source",
+        reason: "Timeout",
+        description: "the token source did not answer within 2s"
+      })
+    }).pipe(
+      Effect.provide(
+        registry({ apps: [{ ...direct(a), appToken: { source: () => Effect.never, sourceTimeout: "2 seconds" } }] })
+      )
+    ))
 
   it.effect("a good list with every kind of option builds", () =>
     Effect.gen(function*() {

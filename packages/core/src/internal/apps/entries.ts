@@ -300,9 +300,12 @@ export const app = (given: unknown, registry: Shared): Either.Either<App, Config
     }
     const appToken = raw.appToken === undefined
       ? undefined
-      : yield* fieldsOf(["appToken"], raw.appToken, ["mode", "refreshWithin", "source"])
+      : yield* fieldsOf(["appToken"], raw.appToken, ["mode", "refreshWithin", "source", "sourceTimeout"])
     if (raw.appToken !== undefined && appToken === undefined) {
-      return yield* invalid(["appToken"], "must be AppToken options: { mode?, refreshWithin?, source? }")
+      return yield* invalid(
+        ["appToken"],
+        "must be AppToken options: { mode?, refreshWithin?, source?, sourceTimeout? }"
+      )
     }
     const checked = yield* WeChatConfig.makeEither({
       ...(raw as unknown as WeChatConfig.Options),
@@ -359,9 +362,10 @@ export const sameApp = (a: App, b: App): boolean => {
 const sameAppTokenOptions = (a: AppToken.Options | undefined, b: AppToken.Options | undefined): boolean => {
   if (a === b) return true
   if (a === undefined || b === undefined) return false
-  const within = (options: AppToken.Options) =>
-    options.refreshWithin === undefined ? undefined : Arguments.durationOf(options.refreshWithin)
-  const [wa, wb] = [within(a), within(b)]
-  return a.mode === b.mode && a.source === b.source &&
-    (wa === undefined || wb === undefined ? wa === wb : Option.getEquivalence(Duration.Equivalence)(wa, wb))
+  const sameDuration = (x: Duration.DurationInput | undefined, y: Duration.DurationInput | undefined) => {
+    const [dx, dy] = [x, y].map((input) => input === undefined ? undefined : Arguments.durationOf(input))
+    return dx === undefined || dy === undefined ? dx === dy : Option.getEquivalence(Duration.Equivalence)(dx, dy)
+  }
+  return a.mode === b.mode && a.source === b.source && sameDuration(a.refreshWithin, b.refreshWithin) &&
+    sameDuration(a.sourceTimeout, b.sourceTimeout)
 }
