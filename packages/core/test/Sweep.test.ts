@@ -252,8 +252,10 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
         }
         const rows: Record<string, { args: ReadonlyArray<unknown>; skip?: ReadonlyArray<number> }> = {
           // modules
-          "AppToken.makeWith": { args: [{ mode: "stable", refreshWithin: "5 minutes" }] },
-          "AppToken.layerWith": { args: [{ mode: "classic", refreshWithin: "5 minutes" }] },
+          "AppToken.makeWith": { args: [{ mode: "stable", refreshWithin: "5 minutes", sourceTimeout: "15 seconds" }] },
+          "AppToken.layerWith": {
+            args: [{ mode: "classic", refreshWithin: "5 minutes", sourceTimeout: "15 seconds" }]
+          },
           "AppTokenStore.makeMemory": { args: [{ maxEntries: 10 }] },
           "Component.makeConfigEither": { args: [{ ...platform, timeout: "5 seconds", pushMaxAge: "5 minutes" }] },
           "Component.layer": { args: [platform] },
