@@ -521,6 +521,24 @@ export class InvalidPush extends Schema.TaggedError<InvalidPush>("@wxauth/core/I
 }
 
 /**
+ * The handling of a push to the authorization-event URL (storing its ticket or voiding an
+ * unauthorized app's tokens, then the app's `onEvent`) took longer than the platform's
+ * `pushTimeout`: it was interrupted and the push not remembered, so WeChat, which waits 5 seconds
+ * for `success`, pushes it again and the retry is processed afresh. `timeout` is the deadline,
+ * formatted (e.g. `4s`); nothing of the push is in the error.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class PushTimeout extends Schema.TaggedError<PushTimeout>("@wxauth/core/PushTimeout")("PushTimeout", {
+  timeout: Schema.String
+}) {
+  override get message(): string {
+    return `The handling of a push to the authorization-event URL took longer than ${this.timeout}: it was interrupted and not remembered; WeChat will push it again`
+  }
+}
+
+/**
  * Any other errcode, kept as sent.
  *
  * @since 0.1.0
@@ -869,6 +887,7 @@ export type WeChatError =
   | UnknownApp
   | AppResolveError
   | InvalidPush
+  | PushTimeout
 
 type Fields = { readonly errcode: number; readonly errmsg: string; readonly endpoint?: string | undefined }
 

@@ -105,6 +105,8 @@ const kinds: ReadonlyArray<readonly [WeChatError.WeChatError, WeChatError.Kind, 
   [new WeChatError.AuthorizerRefreshTokenInvalid({ ...wechat, errcode: 61023 }), "reauthorize", false],
   [new WeChatError.ComponentTicketMissing({ componentAppId: "wxcomponent" }), "permanent", false],
   [new WeChatError.InvalidPush({ reason: "BadSignature", description: "d" }), "permanent", false],
+  // not retryable by a caller: WeChat pushes the same push again
+  [new WeChatError.PushTimeout({ timeout: "4s" }), "permanent", false],
   [new WeChatError.UnknownWeChatError({ ...wechat, errcode: 61451 }), "permanent", false],
   [transport("Timeout"), "transient", false],
   [new WeChatError.MalformedResponse({ endpoint: "userinfo", description: "d" }), "permanent", false],
