@@ -80,7 +80,9 @@ export type ComponentConfig = ComponentConfigInternal.ComponentConfig
  * Options of `layer` / `makeConfigEither`: the platform's appid and secret, the token and
  * EncodingAESKey of its authorization-event URL (all from the Open Platform's page of the
  * platform), and optionally the hosts, the request `timeout` (5 seconds), `maxResponseBytes`
- * (65,536) and `pushMaxAge` (5 minutes: an older push is refused; replays are remembered this long).
+ * (65,536), `pushMaxAge` (5 minutes: an older push is refused; replays are remembered this long)
+ * and `pushTimeout` (4 seconds: how long the handling of a push, its store writes and `onEvent`,
+ * may take; WeChat waits 5 seconds for `success`, then pushes again).
  *
  * @since 0.1.0
  * @category models
@@ -91,7 +93,8 @@ export type Options = ComponentConfigInternal.ConfigOptions
  * Validates options into a configuration. A missing or wrong field is a `ConfigError` naming it:
  * the appid, secret, hosts and limits follow `WeChatConfig`'s rules (the appid at most 45
  * characters); the token is 1 to 128 printable characters; the EncodingAESKey is 43 base64
- * characters that decode to a 32-byte key; `pushMaxAge` is from 1 second to 12 hours.
+ * characters that decode to a 32-byte key; `pushMaxAge` is from 1 second to 12 hours;
+ * `pushTimeout` is a positive duration of at most 1 minute.
  *
  * @since 0.1.0
  * @category constructors
@@ -136,8 +139,9 @@ export type PushRequest = Push.PushRequest
 
 /**
  * How accepting a push fails: `InvalidPush` (forged, for another platform, too old, malformed),
- * `TokenStoreError` (the ticket could not be stored: WeChat will push again), `InvalidArgument` (a
- * request that is not `{ query, body }`).
+ * `TokenStoreError` (the ticket could not be stored: WeChat will push again), `PushTimeout` (the
+ * handling took longer than `pushTimeout`: interrupted, WeChat will push again), `InvalidArgument`
+ * (a request that is not `{ query, body }`).
  *
  * @since 0.1.0
  * @category models
@@ -169,7 +173,10 @@ export interface ComponentShape {
    * `Stale`), stores a ticket or voids an unauthorized app's tokens (dated no later than the
    * `Clock`'s now: a voided app has no token until it authorizes again), then runs `onEvent` when
    * given. The push counts as seen only when all of it succeeded, so WeChat's
-   * retry of a failed one is processed again.
+   * retry of a failed one is processed again. The handling after the replay check (the store
+   * writes and `onEvent`) runs under `pushTimeout` (4 seconds by default, by the `Clock`): past
+   * it, it is interrupted and `acceptPush` fails with `PushTimeout`, the push not remembered, so
+   * WeChat's retry (after its 5-second wait) is processed afresh.
    */
   readonly acceptPush: <E = never, R = never>(
     request: PushRequest,
@@ -292,8 +299,8 @@ export const layerConfig = (
 
 /**
  * Options of `makeHttpApp`: what the app does with an accepted event (e.g. `queryAuth` on
- * `Authorized`). When it fails, the answer is not `success` and the push is not remembered, so
- * WeChat's retry runs it again.
+ * `Authorized`). When it fails, or takes longer than `pushTimeout` (it is then interrupted), the
+ * answer is not `success` and the push is not remembered, so WeChat's retry runs it again.
  *
  * @since 0.1.0
  * @category models
@@ -387,7 +394,8 @@ const makeRefusalLog = () => {
  * `HttpServer.serve`): reads the body (at most 64 KiB, within 10 seconds), accepts the push and
  * answers the text `success` (a `Duplicate` too, so WeChat stops retrying). A refused push (forged,
  * stale, malformed, an over-long query) is a 400, logged as a warning at most once a minute (debug
- * lines in between: anyone can send garbage); a store failure or a failed `onEvent` is a 500
+ * lines in between: anyone can send garbage); a store failure, a failed `onEvent`, or a handling
+ * that took longer than `pushTimeout` (`PushTimeout`: interrupted at the deadline) is a 500
  * (WeChat retries), logged as an error; no line holds the push's content.
  *
  * @since 0.1.0
@@ -428,6 +436,12 @@ export const makeHttpApp = <E = never, R = never>(
           )
           return textResponse("try again", 500)
         }
+        if (error instanceof WeChatError.PushTimeout) {
+          yield* Effect.logError(
+            `wxauth: the handling of a push took longer than ${error.timeout} (pushTimeout) and was interrupted; WeChat will push it again`
+          )
+          return textResponse("try again", 500)
+        }
         yield* Effect.logError("wxauth: the app's handling of a push failed; WeChat will push it again")
         return textResponse("try again", 500)
       }))
@@ -435,7 +449,9 @@ export const makeHttpApp = <E = never, R = never>(
 
 /**
  * Options of `makePushHandler`: what the app does with an accepted event. A rejection rejects the
- * handler's promise with it, and the push is not remembered (WeChat's retry runs it again).
+ * handler's promise with it, and the push is not remembered (WeChat's retry runs it again). A
+ * promise still pending at `pushTimeout` is no longer waited for: the handler rejects with
+ * `PushTimeout` (the push not remembered either); the promise itself cannot be cancelled.
  *
  * @since 0.1.0
  * @category models
@@ -453,8 +469,10 @@ class Reaction {
  * The handler of the authorization-event URL for any other server (Express, Koa, Fastify, a
  * serverless function): give it the request's query and raw body (read at most 64 KiB, e.g.
  * `express.text({ type: "*\/*", limit: "64kb" })`); it resolves to `"success"` (answer that text,
- * HTTP 200) or rejects with the typed error (`InvalidPush`: answer 400; `TokenStoreError`: 500) or
- * the rejection of `onEvent`. Runs in the runtime it was made in (its services, `Clock` and logger).
+ * HTTP 200) or rejects with the typed error (`InvalidPush`: answer 400; `TokenStoreError`, and
+ * `PushTimeout` when the handling took longer than `pushTimeout`: 500, WeChat pushes again) or the
+ * rejection of `onEvent`. It always settles: the handling is bounded by `pushTimeout`. Runs in the
+ * runtime it was made in (its services, `Clock` and logger).
  *
  * @since 0.1.0
  * @category constructors

@@ -257,7 +257,9 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
             args: [{ mode: "classic", refreshWithin: "5 minutes", sourceTimeout: "15 seconds" }]
           },
           "AppTokenStore.makeMemory": { args: [{ maxEntries: 10 }] },
-          "Component.makeConfigEither": { args: [{ ...platform, timeout: "5 seconds", pushMaxAge: "5 minutes" }] },
+          "Component.makeConfigEither": {
+            args: [{ ...platform, timeout: "5 seconds", pushMaxAge: "5 minutes", pushTimeout: "4 seconds" }]
+          },
           "Component.layer": { args: [platform] },
           "Component.layerConfig": {
             args: [{

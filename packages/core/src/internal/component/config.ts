@@ -1,7 +1,8 @@
 /**
  * The configuration of a third-party platform (component): its appid and secret, the message token
- * and EncodingAESKey of its authorization-event URL, the hosts, the request limits and how old a
- * push may be. Validated like `WeChatConfig` (the same rules for ids, secrets, URLs and limits).
+ * and EncodingAESKey of its authorization-event URL, the hosts, the request limits, how old a
+ * push may be and how long its handling may take. Validated like `WeChatConfig` (the same rules
+ * for ids, secrets, URLs and limits).
  *
  * @internal
  */
@@ -31,6 +32,12 @@ export interface ComponentConfigShape {
   readonly maxResponseBytes: number
   /** A push older (or further in the future) than this is refused; replays are remembered this long. */
   readonly pushMaxAge: Duration.Duration
+  /**
+   * How long the handling of a push (its store writes and the app's `onEvent`) may take: past it,
+   * the handling is interrupted, the push is not remembered and `acceptPush` fails with
+   * `PushTimeout`, before WeChat (which waits 5 seconds for `success`) pushes it again.
+   */
+  readonly pushTimeout: Duration.Duration
 }
 
 /** @internal */
@@ -50,6 +57,7 @@ export interface ConfigOptions {
   readonly timeout?: Duration.DurationInput | undefined
   readonly maxResponseBytes?: number | undefined
   readonly pushMaxAge?: Duration.DurationInput | undefined
+  readonly pushTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -71,6 +79,17 @@ export const isAppId = (value: unknown): value is string =>
 /** @internal */
 export const defaultPushMaxAge = Duration.minutes(5)
 
+/**
+ * The default deadline of a push's handling: under the 5 seconds WeChat waits for `success` before
+ * it pushes again, so a handling that hangs is released before the retry arrives.
+ *
+ * @internal
+ */
+export const defaultPushTimeout = Duration.seconds(4)
+
+/** The longest `pushTimeout` accepted. */
+const maxPushTimeout = Duration.minutes(1)
+
 /** The fields of `ConfigOptions`, read once from a caller's options. */
 const optionKeys = [
   "componentAppId",
@@ -81,7 +100,8 @@ const optionKeys = [
   "openBaseUrl",
   "timeout",
   "maxResponseBytes",
-  "pushMaxAge"
+  "pushMaxAge",
+  "pushTimeout"
 ] as const
 
 /** The caller's own `Redacted` when it gave one (its text is `text`), else a new one. */
@@ -175,6 +195,22 @@ export const makeConfigEither = (
         ConfigError.InvalidData(["pushMaxAge"], "must be a duration from 1 second to 12 hours, e.g. \"5 minutes\"")
       )
     }
+    const rawPushTimeout = fields.pushTimeout ?? defaultPushTimeout
+    const pushTimeout = typeof rawPushTimeout === "number" && !(rawPushTimeout > 0)
+      ? Option.none()
+      : Arguments.durationOf(rawPushTimeout)
+    if (
+      Option.isNone(pushTimeout) || !Duration.isFinite(pushTimeout.value) ||
+      !Duration.greaterThan(pushTimeout.value, Duration.zero) ||
+      Duration.greaterThan(pushTimeout.value, maxPushTimeout)
+    ) {
+      return yield* Either.left(
+        ConfigError.InvalidData(
+          ["pushTimeout"],
+          "must be a positive duration of at most 1 minute, e.g. \"4 seconds\" (WeChat pushes again after 5)"
+        )
+      )
+    }
     return {
       componentAppId: base.appId,
       componentAppSecret: base.appSecret,
@@ -185,7 +221,8 @@ export const makeConfigEither = (
       openBaseUrl: base.openBaseUrl,
       timeout: base.timeout,
       maxResponseBytes: base.maxResponseBytes,
-      pushMaxAge: maxAge.value
+      pushMaxAge: maxAge.value,
+      pushTimeout: pushTimeout.value
     } satisfies ComponentConfigShape
   })
 

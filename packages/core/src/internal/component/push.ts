@@ -4,6 +4,8 @@
  * decryption, the message's fields; then the ticket stored (or an unauthorized app's tokens
  * voided) and the event handed back. A push is remembered as seen only once it is fully handled
  * (the app's own reaction included), so WeChat's retry of a push that failed is processed again.
+ * The handling runs under `pushTimeout`: one that hangs is interrupted and fails with `PushTimeout`
+ * before WeChat's retry arrives, so the retry is processed afresh rather than answered `Duplicate`.
  *
  * @internal
  */
@@ -29,7 +31,11 @@ export interface PushRequest {
 }
 
 /** @internal */
-export type PushError = WeChatError.InvalidPush | WeChatError.TokenStoreError | WeChatError.InvalidArgument
+export type PushError =
+  | WeChatError.InvalidPush
+  | WeChatError.TokenStoreError
+  | WeChatError.InvalidArgument
+  | WeChatError.PushTimeout
 
 /** @internal */
 export interface Dependencies {
@@ -133,6 +139,8 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
   const aesKey = Redacted.value(config.aesKey)
   const componentAppId = config.componentAppId
   const maxAgeMillis = Duration.toMillis(config.pushMaxAge)
+  const pushTimeout = config.pushTimeout
+  const timedOut = () => new WeChatError.PushTimeout({ timeout: Duration.format(pushTimeout) })
   /** (timestamp, nonce, signature) of pushes handled or in hand, with when they may be forgotten. */
   const seen = new Map<string, number>()
 
@@ -265,7 +273,12 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
       // The claim and the guard that releases it are set up in one uninterruptible step: a caller
       // interrupted between the two (at a yield) left the push claimed but never handled, and
       // WeChat's retries of it were answered `Duplicate` (a lost ticket or authorization). The
-      // handling itself is interruptible as the caller is.
+      // handling itself is interruptible as the caller is, and bounded by `pushTimeout` (by the
+      // Clock): a handling that hangs (an `onEvent` that never completes, a store write that never
+      // returns) kept the push claimed for ever, and WeChat's retries were answered `Duplicate`.
+      // It is disconnected from the deadline: at the deadline it is interrupted and the claim
+      // released without waiting for the interruption to finish (a handling that is itself
+      // uninterruptible would otherwise hold the answer as long as it runs).
       return Effect.uninterruptibleMask((restore) =>
         Effect.clockWith((clock) => {
           const now = clock.unsafeCurrentTimeMillis()
@@ -298,7 +311,11 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
                   event
                 )
             )
-          return Effect.onExit(restore(handled), (exit) =>
+          const bounded = Effect.timeoutFail(Effect.disconnect(handled), {
+            duration: pushTimeout,
+            onTimeout: timedOut
+          })
+          return Effect.onExit(restore(bounded), (exit) =>
             Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => {
               if (seen.get(key) === sentAt + maxAgeMillis) seen.delete(key)
             }))
