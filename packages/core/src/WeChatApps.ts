@@ -43,7 +43,7 @@ export interface DirectApp extends Omit<WeChatConfig.Options, "stateSecret"> {
   readonly component?: false | undefined
   /** Parts of the `RetryPolicy` to replace for this app (its `WeChatOAuth` and `MiniProgram`). */
   readonly policy?: RetryPolicy.Overrides | undefined
-  /** Options of this app's `AppToken` (mode, refresh window, a source of your own). */
+  /** Options of this app's `AppToken` (mode, refresh window, a source of your own and its `sourceTimeout`). */
   readonly appToken?: AppToken.Options | undefined
 }
 
