@@ -16,6 +16,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type { Scope } from "effect/Scope"
 import * as AppTokenStore from "./AppTokenStore.js"
 import * as OwnSource from "./internal/appTokenSource.js"
@@ -67,7 +68,10 @@ export class AppToken extends Context.Tag("@wxauth/core/AppToken")<AppToken, App
 /**
  * Where tokens come from instead of WeChat, e.g. a central token server of the company, or a
  * third-party platform's authorizer token: called with `forceRefresh` as `stable_token` would be.
- * Its failures reach the caller as they are. A call that does not answer within `sourceTimeout`
+ * Its failures reach the caller as they are; its answer is checked as WeChat's is (a `Redacted`
+ * token of 1 to 2,048 characters, a lifetime in whole seconds from 1 to 86,400), else a
+ * `MalformedResponse` (`endpoint: "AppToken.source"`), and a call that throws or gives no Effect is
+ * an `InvalidArgument`. A call that does not answer within `sourceTimeout`
  * (default 15 seconds) is interrupted and fails with `TransportError` (`endpoint: "AppToken.source"`,
  * `reason: "Timeout"`).
  *
@@ -129,16 +133,41 @@ const positiveDuration = (input: unknown): Option.Option<Duration.Duration> => {
   )
 }
 
+/** An answer of a caller's source, checked as WeChat's answer is (the values never in the error). */
+const validAnswer = Schema.validateEither(WeChatApi.AppTokenResponse)
+
+const sourceError = (description: string) => new WeChatError.InvalidArgument({ argument: "source", description })
+
+const malformedAnswer = () =>
+  new WeChatError.MalformedResponse({
+    endpoint: "AppToken.source",
+    description:
+      "the token source's answer is not { access_token: a Redacted string of 1 to 2,048 characters, expires_in: whole seconds from 1 to 86,400 }"
+  })
+
 /**
- * `source` with a deadline: past `timeout` its call is interrupted (in the background, so a source
- * that ignores interruption is not waited for) and the call fails with a `TransportError`.
+ * A caller's `source`, guarded and with a deadline. Its answer is checked as WeChat's is (a plain
+ * string for a token, a `NaN` or negative lifetime, a revoked Proxy: `MalformedResponse`, where the
+ * token's constructor threw or a token that never expires was stored); a call that throws or gives
+ * no Effect is an `InvalidArgument`. Past `timeout` its call is interrupted (in the background, so a
+ * source that ignores interruption is not waited for) and the call fails with a `TransportError`.
  */
-const withDeadline = (source: Source, timeout: Duration.Duration): Source => {
+const guardedSource = (source: Source, timeout: Duration.Duration): Source => {
   const description = `the token source did not answer within ${Duration.format(timeout)}`
   const timedOut = () =>
     new WeChatError.TransportError({ endpoint: "AppToken.source", reason: "Timeout", phase: "unknown", description })
   return (request) =>
-    Effect.suspend(() => source(request)).pipe(
+    Effect.suspend((): Effect.Effect<WeChatApi.AppTokenResponse, AppTokenError> => {
+      const called = Arguments.guard(() => source(request))
+      if (Either.isLeft(called)) return Effect.fail(sourceError("threw when called"))
+      if (!Arguments.guardOr(() => Effect.isEffect(called.right), false)) {
+        return Effect.fail(sourceError("must return an Effect"))
+      }
+      return Effect.flatMap(called.right, (answer) =>
+        Arguments.guardOr(() => Either.isRight(validAnswer(answer)), false)
+          ? Effect.succeed(answer)
+          : Effect.fail(malformedAnswer()))
+    }).pipe(
       Effect.disconnect,
       Effect.timeoutFail({ duration: timeout, onTimeout: timedOut })
     )
@@ -198,7 +227,7 @@ export const makeWith = (
     // WeChat's endpoints only when they are the source (a platform's authorizer services, one per
     // app, have their own: building the endpoints cost each about 24 KB and 0.3 ms)
     const fetch: Source = opts.source !== undefined
-      ? OwnSource.isBounded(opts.source) ? opts.source : withDeadline(opts.source, sourceTimeout.value)
+      ? OwnSource.isBounded(opts.source) ? opts.source : guardedSource(opts.source, sourceTimeout.value)
       : (yield* Effect.map(
         WeChatApi.makeWith({ policy: RetryPolicy.defaultPolicy, spans: false }),
         (api): Source => (request) =>

@@ -513,4 +513,62 @@ describe("AppToken", () => {
         }
       }).pipe(Effect.provide(Environment)))
   })
+
+  describe("a source that answers what no token is", () => {
+    // a JavaScript source (or one over an untyped token server) can answer anything
+    const answers: ReadonlyArray<readonly [string, unknown]> = [
+      ["a plain string for the token", { access_token: "a-plain-token", expires_in: 7200 }],
+      ["an empty token", { access_token: Redacted.make(""), expires_in: 7200 }],
+      ["a NaN lifetime", { access_token: Redacted.make("token"), expires_in: Number.NaN }],
+      ["a negative lifetime", { access_token: Redacted.make("token"), expires_in: -5 }],
+      ["an endless lifetime", { access_token: Redacted.make("token"), expires_in: Infinity }],
+      ["a lifetime as text", { access_token: Redacted.make("token"), expires_in: "7200" }],
+      ["null", null],
+      ["a number", 42],
+      [
+        "a revoked Proxy",
+        (() => {
+          const { proxy, revoke } = Proxy.revocable({}, {})
+          revoke()
+          return proxy
+        })()
+      ]
+    ]
+    it.scoped("each is a MalformedResponse of AppToken.source that names no value, and nothing is stored", () =>
+      Effect.gen(function*() {
+        for (const [name, answer] of answers) {
+          const store = yield* AppTokenStore.makeMemory()
+          const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess(), {
+            source: () => Effect.succeed(answer as WeChatApi.AppTokenResponse)
+          })
+          const exit = yield* Effect.exit(appToken.get)
+          assert.isTrue(Exit.isFailure(exit) && !Cause.isDie(exit.cause), `${name}: a typed failure`)
+          const error = Option.getOrThrow(Cause.failureOption((exit as Exit.Failure<unknown, unknown>).cause))
+          assert.instanceOf(error, WeChatError.MalformedResponse, name)
+          assert.strictEqual((error as WeChatError.MalformedResponse).endpoint, "AppToken.source", name)
+          assert.notInclude(JSON.stringify(error), "a-plain-token", name)
+          assert.isTrue(Option.isNone(yield* store.get(mini.appId)), `${name}: nothing stored`)
+        }
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a source that throws, or gives no Effect, is an InvalidArgument naming source", () =>
+      Effect.gen(function*() {
+        const sources: ReadonlyArray<readonly [string, unknown]> = [
+          ["throws", () => {
+            throw new Error("the token server client is not set up")
+          }],
+          ["a Promise", () => Promise.resolve({ access_token: Redacted.make("token"), expires_in: 7200 })],
+          ["undefined", () => undefined]
+        ]
+        for (const [name, source] of sources) {
+          const store = yield* AppTokenStore.makeMemory()
+          const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess(), {
+            source: source as AppToken.Source
+          })
+          const error = yield* Effect.flip(appToken.get)
+          assert.instanceOf(error, WeChatError.InvalidArgument, name)
+          assert.strictEqual((error as WeChatError.InvalidArgument).argument, "source", name)
+        }
+      }).pipe(Effect.provide(Environment)))
+  })
 })
