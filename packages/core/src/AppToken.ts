@@ -3,7 +3,9 @@
  * `cgi-bin/token`), shared by every process through an `AppTokenStore`: fetched once (single-flight
  * in the process, one fetcher across processes under the `RefreshLock`), refreshed in its last
  * 5 minutes, and after WeChat rejects it (40001 / 40014 / 42001) re-read from the store or fetched
- * again; forced (`force_refresh`) only when WeChat hands back the very token it just rejected, once.
+ * again; forced (`force_refresh`) only when WeChat hands back the very token it just rejected, once,
+ * and with the forces of a process spaced out (30 s after the first, then twice the last gap, up to
+ * 4 hours: at most 14 in a day, under WeChat's 20).
  *
  * @since 0.1.0
  */
@@ -21,6 +23,7 @@ import type { Scope } from "effect/Scope"
 import * as AppTokenStore from "./AppTokenStore.js"
 import * as OwnSource from "./internal/appTokenSource.js"
 import * as Arguments from "./internal/arguments.js"
+import * as ForceSpacing from "./internal/forceSpacing.js"
 import * as Freshness from "./internal/freshness.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import * as RefreshLock from "./RefreshLock.js"
@@ -50,7 +53,10 @@ export interface AppTokenShape {
   readonly get: Effect.Effect<Redacted.Redacted<string>, AppTokenError>
   /**
    * After an API rejected `rejected` (40001 / 40014 / 42001): the stored token if another process
-   * has replaced it, else a fetched one; forced only when WeChat hands back `rejected` itself.
+   * has replaced it, else a fetched one; forced only when WeChat hands back `rejected` itself, and
+   * only when the process's last force is far enough back (30 s after the first, twice the last gap
+   * after each, at most 4 hours; a day without one starts again at 30 s): else `rejected` comes
+   * back, and the caller's retry meets WeChat's rejection as its typed error.
    */
   readonly invalidate: (rejected: Redacted.Redacted<string>) => Effect.Effect<Redacted.Redacted<string>, AppTokenError>
   /** Runs `f` with the token; on 40001 / 40014 / 42001 invalidates it and runs `f` once more. */
@@ -280,6 +286,8 @@ export const makeWith = (
             : flights.run("get", renew))
     )
 
+    const forces = ForceSpacing.make()
+
     const invalidate = (rejected: Redacted.Redacted<string>): Effect.Effect<Redacted.Redacted<string>, AppTokenError> =>
       // never a throw: a Proxy or an object posing as Redacted is not a token
       Arguments.redactedText(rejected) !== undefined
@@ -296,6 +304,17 @@ export const makeWith = (
               // WeChat hands back the very token it rejected (revoked, or reset elsewhere): force once.
               // A force invalidates the token for every service of the app and is limited (20 a day):
               // never in a loop, never on a guess; a refused force is the caller's typed error.
+              const at = yield* now
+              if (!forces.allowed(at)) {
+                // spaced out: the caller's retry meets the rejection again and gets its typed error
+                if (forces.warn()) {
+                  yield* Effect.logWarning(
+                    "wxauth: WeChat returned the app token it had rejected again; not forcing a new one yet"
+                  ).pipe(Effect.annotateLogs({ appId, nextForceIn: Duration.format(forces.wait(at)) }))
+                }
+                return rejected
+              }
+              forces.record(at)
               yield* Effect.logWarning("wxauth: WeChat returned the app token it had rejected; forcing a new one").pipe(
                 Effect.annotateLogs({ appId })
               )

@@ -236,7 +236,7 @@ describe("AppToken", () => {
         assert.strictEqual((yield* stats).stable_token, 0)
       }).pipe(Effect.provide(Environment)))
 
-    it.scoped("a revoked token again within 30 s of the last force: WeChat hands it back, the caller gets the typed error, no loop", () =>
+    it.scoped("a revoked token again within 30 s of the last force: no force is sent (WeChat would hand it back), the caller gets the typed error, no loop", () =>
       Effect.gen(function*() {
         const { mini: program } = yield* oneProcess
         yield* program.getPhoneNumber(yield* phoneCode())
@@ -249,14 +249,40 @@ describe("AppToken", () => {
         const error = yield* Effect.flip(program.getPhoneNumber(yield* phoneCode()))
         assert.instanceOf(error, WeChatError.InvalidCredential)
         const counts = yield* stats
-        assert.strictEqual(counts.stable_token, 2, "one normal fetch, one force (answered with the same token)")
+        assert.strictEqual(counts.stable_token, 1, "one normal fetch; no force within 30 s of the last")
         assert.strictEqual(counts.getuserphonenumber, 2, "the call and its one retry")
-        assert.strictEqual(yield* forces, 1, "a force within 30 s does not count")
+        assert.strictEqual(yield* forces, 1)
         // 30 s after the last force, a force works again
         yield* TestClock.adjust("21 seconds")
         yield* program.getPhoneNumber(yield* phoneCode())
         assert.strictEqual(yield* forces, 2)
       }).pipe(Effect.provide(Environment)))
+
+    it.scoped(
+      "rejected again and again: forces are spaced out (30 s, then twice the gap), the day's quota is not used up",
+      () =>
+        Effect.gen(function*() {
+          const { mini: program } = yield* oneProcess
+          yield* program.getPhoneNumber(yield* phoneCode())
+          const outcomes = new Map<string, number>()
+          // every 31 s for 52 minutes, the token is revoked (WeChat hands it back) and a call meets it
+          for (let i = 0; i < 100; i++) {
+            yield* revoke
+            const exit = yield* Effect.exit(program.getPhoneNumber(yield* phoneCode()))
+            const outcome = Exit.isSuccess(exit)
+              ? "success"
+              : Option.getOrElse(Option.map(Cause.failureOption(exit.cause), (e) => e._tag), () => "defect")
+            outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
+            yield* TestClock.adjust("31 seconds")
+          }
+          // before, a force for each: the 20 of the day in the first 10 minutes, then RateLimited for
+          // every call. Now at 0, 31 s, 93 s, 217 s, 465 s, 961 s, 1953 s: 7 forces
+          assert.strictEqual(yield* forces, 7)
+          assert.deepStrictEqual([...outcomes.keys()].sort(), ["InvalidCredential", "success"])
+          assert.strictEqual(outcomes.get("success"), 7, "each force mends the call that made it")
+        }).pipe(Effect.provide(Environment)),
+      30_000
+    )
 
     it.scoped("the daily force quota reached: the caller gets RateLimited (45009), no loop", () =>
       Effect.gen(function*() {
