@@ -10,6 +10,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { guardOr } from "./internal/guard.js"
+import { setAccessTokenReader } from "./internal/tokenSecret.js"
 import type { TokenResponse } from "./WeChatApi.js"
 import { InvalidArgument } from "./WeChatError.js"
 
@@ -88,6 +89,8 @@ export class OAuthToken extends Schema.Class<OAuthToken>("@wxauth/core/OAuthToke
       accessToken: { get: accessToken, enumerable: true },
       refreshToken: { get: refreshToken, enumerable: true }
     }
+    // core's hot path reads the text without a `Redacted` per call (internal/tokenSecret.ts)
+    setAccessTokenReader((token) => #accessToken in token ? token.#accessToken : undefined)
   }
 
   constructor(props: Props, options?: Schema.MakeOptions) {

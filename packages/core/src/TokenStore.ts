@@ -14,6 +14,7 @@ import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import * as Arguments from "./internal/arguments.js"
 import { guardOr } from "./internal/guard.js"
+import { withPeek } from "./internal/tokenPeek.js"
 import * as OAuthToken from "./OAuthToken.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
@@ -164,7 +165,7 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
     const maxEntries = Arguments.entriesBound(guardOr(() => options?.maxEntries, undefined), 100_000)
     const tokens = makeBoundedMap<OAuthToken.OAuthToken>(maxEntries, (token) => token.refreshExpiresAt)
     const codes = makeBoundedMap<CodeMemo>(maxEntries, (memo) => memo.expiresAt)
-    return TokenStore.of({
+    const store = TokenStore.of({
       get: (appId, openid) =>
         !areIds(appId, openid)
           ? notIds("get")
@@ -202,6 +203,11 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
           ? notIds("recallCode")
           : Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(codes.get(keyOf(appId, codeHash), now)))
     })
+    // getUser's hot path reads as `get` does, in its own step (see internal/tokenPeek.ts)
+    return withPeek(
+      store,
+      (appId, openid, now) => areIds(appId, openid) ? tokens.get(keyOf(appId, openid), now) : undefined
+    )
   })
 
 /**

@@ -28,9 +28,11 @@ import { decodeUserInfo } from "./internal/decodeUserInfo.js"
 import { executeWithLimits, type Reader, readerOf } from "./internal/httpClient.js"
 import { tooLargeCode } from "./internal/httpClientCause.js"
 import { bodyText } from "./internal/httpClientResponse.js"
+import { type UserInfoThen, userInfoThen } from "./internal/oauth/endpoints.js"
 import { noQuery, type Query, query } from "./internal/query.js"
-import { retrying } from "./internal/retrying.js"
+import { retrying, retryingAfter } from "./internal/retrying.js"
 import * as SessionKeyRule from "./internal/sessionKey.js"
+import { accessTokenText } from "./internal/tokenSecret.js"
 import * as UserId from "./internal/userId.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import type * as UserInfo from "./UserInfo.js"
@@ -434,10 +436,38 @@ const weChatYes = (bare: boolean): Decode<void> => {
   }
 }
 
-/** What one call's answer is read with: the values to scrub from an errmsg, the openid asked about. */
+/**
+ * What one call's answer is read with: the values to scrub from an errmsg, the openid asked about,
+ * and what a failure resumes the fiber with instead of failing it (see {@link EndpointCall}).
+ */
 interface Call {
   readonly secrets: ReadonlyArray<string>
   readonly openid: string | undefined
+  readonly orElse: ((error: WeChatError.RequestFailure) => Effect.Effect<any, any>) | undefined
+}
+
+/** One endpoint's call: the query, the values to scrub from an errmsg, a JSON body, the openid asked about. */
+interface EndpointCall<A> {
+  (
+    query: Query,
+    secrets: ReadonlyArray<string>,
+    body?: unknown,
+    openid?: string
+  ): Effect.Effect<A, WeChatError.RequestFailure>
+  /**
+   * With core's lean client only: the same call, whose failure (counted as any) resumes the waiting
+   * fiber with `orElse`'s effect, in the step that reads the answer: no catch frame on the way to a
+   * success.
+   */
+  readonly orElse:
+    | (<E>(
+      query: Query,
+      secrets: ReadonlyArray<string>,
+      body: unknown,
+      openid: string | undefined,
+      orElse: (error: WeChatError.RequestFailure) => Effect.Effect<A, E>
+    ) => Effect.Effect<A, E>)
+    | undefined
 }
 
 /** What an endpoint call needs to know: who calls, where, with which limits. */
@@ -470,7 +500,7 @@ const makeCaller = (settings: CallerSettings) =>
     const serverAddress = new URL(base).host
     const spans = settings.spans
 
-    return <A>(endpoint: WeChatError.Endpoint, decode: Decode<A>) => {
+    return <A>(endpoint: WeChatError.Endpoint, decode: Decode<A>): EndpointCall<A> => {
       const path = paths[endpoint]
       const prefix = `${base}${path}?`
       // built once: each call only swaps the URL (and, for a POST, the JSON body)
@@ -586,21 +616,26 @@ const makeCaller = (settings: CallerSettings) =>
       }
       // the whole answer, as the lean client hands it over: status, then the body as untrusted text
       // (errors counted here: no step after it)
-      const reader: Reader<A, WeChatError.RequestFailure, Call> = {
+      const failed = (error: WeChatError.RequestFailure, call: Call): Effect.Effect<A, any> => {
+        counted(error)
+        return call.orElse === undefined ? Effect.fail(error) : call.orElse(error)
+      }
+      const reader: Reader<A, any, Call> = {
         onBody: (status, body, call) => {
           requestsTotal.unsafeUpdate(1, endpointTag)
-          if (status < 200 || status >= 300) return Effect.fail(counted(httpStatus(status)))
+          if (status < 200 || status >= 300) return failed(httpStatus(status), call)
           const answer = decodeText(bodyText(body), call.secrets, call.openid)
-          return Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(counted(answer.left))
+          return Either.isRight(answer) ? Effect.succeed(answer.right) : failed(answer.left, call)
         },
-        onTransport: (cause) => counted(fromTransportCause(cause))
+        onTransport: (cause, call) => failed(fromTransportCause(cause), call)
       }
-      return (
+      const send = (
         query: Query,
         secrets: ReadonlyArray<string>,
-        body?: unknown,
-        openid?: string
-      ): Effect.Effect<A, WeChatError.RequestFailure> => {
+        body: unknown,
+        openid: string | undefined,
+        orElse: ((error: WeChatError.RequestFailure) => Effect.Effect<A, any>) | undefined
+      ): Effect.Effect<A, any> => {
         if (sendAndRead !== undefined) {
           // no request object: the path as sent, the JSON body as bytes
           const posted = body === undefined ? undefined : HttpClientRequest.bodyUnsafeJson(baseRequest, body)
@@ -614,7 +649,7 @@ const makeCaller = (settings: CallerSettings) =>
             },
             limits,
             reader,
-            { secrets, openid }
+            { secrets, openid, orElse }
           )
           return spans ? Effect.withSpan(call, spanName, spanOptions) : call
         }
@@ -647,8 +682,14 @@ const makeCaller = (settings: CallerSettings) =>
           })
         )
         const tapped = Effect.tapError(bounded(call), onError)
-        return spans ? Effect.withSpan(tapped, spanName, spanOptions) : tapped
+        const recovered = orElse === undefined ? tapped : Effect.catchAll(tapped, orElse)
+        return spans ? Effect.withSpan(recovered, spanName, spanOptions) : recovered
       }
+      const call = (query: Query, secrets: ReadonlyArray<string>, body?: unknown, openid?: string) =>
+        send(query, secrets, body, openid, undefined) as Effect.Effect<A, WeChatError.RequestFailure>
+      return Object.assign(call, {
+        orElse: sendAndRead === undefined ? undefined : send as NonNullable<EndpointCall<A>["orElse"]>
+      })
     }
   })
 
@@ -799,12 +840,7 @@ export const makeWith = (
           const value = redactedText(accessToken)
           if (value === undefined) return invalidArgument("accessToken", "must be a Redacted string")
           return checkString("openid", openid, 128) ?? checkLang(lang) ??
-            userInfoCall(
-              query`access_token=${value}&openid=${openid}&lang=${lang}`,
-              [value],
-              undefined,
-              openid
-            )
+            userInfoCall(userInfoQuery(value, openid, lang), [value], undefined, openid)
         }),
       auth: (accessToken, openid) =>
         Effect.suspend(() => {
@@ -823,8 +859,44 @@ export const makeWith = (
         )
     })
     const policy = options?.policy
-    return policy === undefined ? raw : withPolicy(raw, policy)
+    if (policy === undefined) return raw
+    const api = withPolicy(raw, policy)
+    const userInfoOrElse = userInfoCall.orElse
+    if (userInfoOrElse !== undefined) {
+      // `userInfo` as the policy runs it, for a caller that goes on from its failure itself (see
+      // `Endpoints.userInfoThen`): the first attempt's failure resumes with the policy's retries
+      // (as `retrying` makes them), then with the caller's `orElse`
+      const after = retryingAfter("userinfo", policy.retryOn, policy.retrySchedule)
+      const then: UserInfoThen = (token, lang, orElse) => {
+        // what `userInfo(token.accessToken, token.openid, lang)` checks, on the same values
+        const value = accessTokenText(token)
+        const openid = token.openid
+        if (
+          typeof value !== "string" || value.length === 0 || value.length > 1024 ||
+          checkString("openid", openid, 128) !== undefined || checkLang(lang) !== undefined
+        ) {
+          return undefined // anything the call would refuse: the caller takes its whole path
+        }
+        return userInfoOrElse(
+          userInfoQuery(value, openid, lang),
+          [value],
+          undefined,
+          openid,
+          (first) =>
+            orElse(Effect.catchIf(
+              Effect.fail(first),
+              policy.retryOn,
+              (first) => after(raw.userInfo(token.accessToken, openid, lang), first)
+            ))
+        )
+      }
+      Object.defineProperty(api, userInfoThen, { value: then })
+    }
+    return api
   })
+
+const userInfoQuery = (accessToken: string, openid: string, lang: string): Query =>
+  query`access_token=${accessToken}&openid=${openid}&lang=${lang}`
 
 /** The endpoints of `api`, each retrying what is safe for it as `policy` says. */
 const withPolicy = (api: WeChatApiShape, policy: RetryPolicy.RetryPolicy): WeChatApiShape => {

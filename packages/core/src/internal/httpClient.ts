@@ -175,8 +175,11 @@ type Resume = (effect: Effect.Effect<any, any>) => void
 export interface Reader<A, E, C> {
   /** The whole answer. Must not throw. */
   readonly onBody: (status: number, body: Uint8Array, context: C) => Effect.Effect<A, E>
-  /** The request failed before a whole answer came (connection, deadline, size cap). */
-  readonly onTransport: (cause: TransportCause) => E
+  /**
+   * The request failed before a whole answer came (connection, deadline, size cap): what the fiber
+   * resumes with (its failure, or what the caller does next). Must not throw.
+   */
+  readonly onTransport: (cause: TransportCause, context: C) => Effect.Effect<A, E>
 }
 
 /**
@@ -307,10 +310,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     const resume = this.resume!
     const abort = this.abort
     const reader = this.reader
+    const context = this.context
     this.settle()
     if (abortReason !== undefined && abort !== null) abort(new Error(abortReason))
     if (reader === null) return resume(Effect.fail(transportError(request!, cause)))
-    resume(readFailure(reader, cause))
+    resume(readFailure(reader, cause, context))
   }
 
   /** Marks the exchange done and drops every reference it held. */
@@ -380,9 +384,9 @@ const readBody = (reader: Reader<unknown, unknown, unknown>, status: number, bod
   }
 }
 
-const readFailure = (reader: Reader<unknown, unknown, unknown>, cause: TransportCause) => {
+const readFailure = (reader: Reader<unknown, unknown, unknown>, cause: TransportCause, context: unknown) => {
   try {
-    return Effect.fail(reader.onTransport(cause))
+    return reader.onTransport(cause, context)
   } catch (defect) {
     return Effect.die(defect)
   }

@@ -21,18 +21,37 @@ export const retrying = (
   retryOn: (error: WeChatError.RequestFailure) => boolean,
   schedule: Schedule.Schedule<unknown, WeChatError.RequestFailure>
 ) => {
-  const counted = [MetricLabel.make("endpoint", endpoint)]
+  const after = retryingAfter(endpoint, retryOn, schedule)
   return <A, E extends WeChatError.RequestFailure, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.catchIf(effect, retryOn, (first) => {
-      let replayed = false
-      const attempt = Effect.suspend(() => {
-        if (!replayed) {
-          replayed = true
-          return Effect.fail(first)
-        }
-        retriesTotal.unsafeUpdate(1, counted)
-        return effect
-      })
-      return Effect.retry(attempt, { schedule, while: retryOn })
+    Effect.catchIf(effect, retryOn, (first) => after(effect, first))
+}
+
+/**
+ * What {@link retrying} does once the first attempt of `effect` failed with `first` (`retryOn`
+ * holds of it): the schedule's retries of `effect`, counted, `first` replayed as the schedule's
+ * first input. For a caller that ran the first attempt itself.
+ *
+ * @internal
+ */
+export const retryingAfter = (
+  endpoint: string,
+  retryOn: (error: WeChatError.RequestFailure) => boolean,
+  schedule: Schedule.Schedule<unknown, WeChatError.RequestFailure>
+) => {
+  const counted = [MetricLabel.make("endpoint", endpoint)]
+  return <A, E extends WeChatError.RequestFailure, R>(
+    effect: Effect.Effect<A, E, R>,
+    first: E
+  ): Effect.Effect<A, E, R> => {
+    let replayed = false
+    const attempt = Effect.suspend(() => {
+      if (!replayed) {
+        replayed = true
+        return Effect.fail(first)
+      }
+      retriesTotal.unsafeUpdate(1, counted)
+      return effect
     })
+    return Effect.retry(attempt, { schedule, while: retryOn })
+  }
 }

@@ -16,7 +16,8 @@ import type * as UserInfo from "../../UserInfo.js"
 import * as WeChatError from "../../WeChatError.js"
 import type { RefreshError } from "../../WeChatOAuth.js"
 import * as Freshness from "../freshness.js"
-import type { Endpoints } from "./endpoints.js"
+import { peekOf } from "../tokenPeek.js"
+import { type Endpoints, userInfoThenOf } from "./endpoints.js"
 
 /** @internal */
 export interface Dependencies {
@@ -33,18 +34,48 @@ export interface Dependencies {
 export const make = ({ api, appId, policy, refreshAfter, store, tokenNotFound }: Dependencies) => {
   const skewMillis = Duration.toMillis(policy.refreshSkew)
 
+  /** What follows a rejection of `token`: refresh it, and call once more with the new one. */
+  const refreshing = (token: OAuthToken.OAuthToken, lang: UserInfo.Lang) => () =>
+    Effect.flatMap(
+      refreshAfter(token.openid, token.obtainedAt),
+      (fresh) => api.userInfo(fresh.accessToken, fresh.openid, lang)
+    )
+
   /** userinfo with `token`; when WeChat rejects the token, refresh it and call once more. */
   const userInfoRecovering = (token: OAuthToken.OAuthToken, lang: UserInfo.Lang) =>
-    Effect.catchIf(
-      api.userInfo(token.accessToken, token.openid, lang),
-      policy.refreshOn,
-      () =>
-        Effect.flatMap(refreshAfter(token.openid, token.obtainedAt), (fresh) =>
-          api.userInfo(fresh.accessToken, fresh.openid, lang))
+    Effect.catchIf(api.userInfo(token.accessToken, token.openid, lang), policy.refreshOn, refreshing(token, lang))
+
+  // The hot path, when the store reads in this process (the memory store) and the endpoints run on
+  // core's lean client: a fresh token read in this step, and userinfo in the next, whose failure
+  // resumes with the same retries and refresh as `userInfoRecovering` (no store effect, no catch
+  // frame on the way to a success). Anything else takes the whole path below.
+  const peek = peekOf(store)
+  const userInfoThen = userInfoThenOf(api)
+  const fastPath = (
+    openid: string,
+    lang: UserInfo.Lang,
+    clock: Clock.Clock
+  ): Effect.Effect<UserInfo.UserInfo, RefreshError> | undefined => {
+    if (peek === undefined || userInfoThen === undefined) return undefined
+    const now = clock.unsafeCurrentTimeMillis()
+    const token = peek(appId, openid, now)
+    if (token === undefined || !Freshness.isFreshWithin(token, now, skewMillis)) return undefined
+    return userInfoThen(
+      token,
+      lang,
+      (retried) => Effect.catchIf(retried, policy.refreshOn, refreshing(token, lang))
     )
+  }
 
   /** With the calling fiber's `clock` (the caller has it at hand: one step less per call). */
   const getUser = (
+    openid: string,
+    lang: UserInfo.Lang,
+    clock: Clock.Clock
+  ): Effect.Effect<UserInfo.UserInfo, RefreshError> =>
+    fastPath(openid, lang, clock) ?? getUserByStore(openid, lang, clock)
+
+  const getUserByStore = (
     openid: string,
     lang: UserInfo.Lang,
     clock: Clock.Clock
