@@ -6,8 +6,6 @@
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, describe, it } from "@effect/vitest"
 import { Component } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
@@ -20,7 +18,7 @@ import * as Crypto from "node:crypto"
 import * as Http from "node:http"
 import { createRequire } from "node:module"
 import * as Net from "node:net"
-import { ComponentLive, deliver, managedOfficial, platform, usage } from "./componentFixtures.js"
+import { ComponentLive, deliver, managedOfficial, platform, pushRequest, runApp, usage } from "./componentFixtures.js"
 
 const require = createRequire(import.meta.url)
 interface WXBizMsgCrypt {
@@ -449,28 +447,6 @@ describe("Component.acceptPush: what is refused", () => {
       assert.deepInclude(array, { _tag: "InvalidPush", reason: "Malformed" })
     }).pipe(Effect.provide(Live)))
 })
-
-/** The text of a response from an HttpApp run in process. */
-const runApp = (
-  app: Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>,
-  request: Request
-) =>
-  Effect.flatMap(
-    Effect.provideService(app, HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(request)),
-    (response) =>
-      Effect.promise(async () => {
-        const web = HttpServerResponse.toWeb(response)
-        return { status: web.status, text: await web.text() }
-      })
-  )
-
-const pushRequest = (push: Sandbox.ComponentPush, init?: RequestInit) =>
-  new Request(`https://platform.example.com/wechat/push?${new URLSearchParams(push.query)}`, {
-    method: "POST",
-    headers: { "content-type": "text/xml" },
-    body: push.body,
-    ...init
-  })
 
 describe("Component.makeHttpApp and makePushHandler", () => {
   it.effect("the HttpApp answers success, Duplicate included; 400 for a forged push, 413, 405", () =>

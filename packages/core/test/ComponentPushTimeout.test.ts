@@ -6,8 +6,6 @@
  * which lost the ticket or the authorization); `makeHttpApp` answers 500 and `makePushHandler`
  * rejects, where they hung before. Time is the TestClock's.
  */
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, describe, it } from "@effect/vitest"
 import { AppTokenStore, Component, TokenStore, WeChatError } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
@@ -23,7 +21,7 @@ import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import { ComponentLive, platform, SandboxLive } from "./componentFixtures.js"
+import { ComponentLive, platform, pushRequest, runApp, SandboxLive } from "./componentFixtures.js"
 
 /** 2023-11-14: pushes carry a real-looking time. */
 const start = 1_700_000_000_000
@@ -74,27 +72,6 @@ const HangingTicketStoreLive = Component.layer(platform).pipe(
   )),
   Layer.provideMerge(SandboxLive())
 )
-
-/** The text of a response from an HttpApp run in process. */
-const runApp = (
-  app: Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>,
-  request: Request
-) =>
-  Effect.flatMap(
-    Effect.provideService(app, HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(request)),
-    (response) =>
-      Effect.promise(async () => {
-        const web = HttpServerResponse.toWeb(response)
-        return { status: web.status, text: await web.text() }
-      })
-  )
-
-const pushRequest = (push: Sandbox.ComponentPush) =>
-  new Request(`https://platform.example.com/wechat/push?${new URLSearchParams(push.query)}`, {
-    method: "POST",
-    headers: { "content-type": "text/xml" },
-    body: push.body
-  })
 
 describe("Component: pushTimeout", () => {
   it("defaults to 4 seconds (under WeChat's 5-second wait); a wrong value is a ConfigError naming it", () => {

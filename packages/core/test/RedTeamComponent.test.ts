@@ -7,8 +7,6 @@
  * behaviour: a typed error, within a bounded time, with no secret in the error, span or log line.
  * Findings that are open are `it.skip` with a pointer to /work/notes/redteam.md.
  */
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, describe, it } from "@effect/vitest"
 import { AppTokenStore, Component, MiniProgram, TokenStore, WeChatOAuth } from "@wxauth/core"
 import { defectOf, exoticArguments } from "@wxauth/core/testing"
@@ -28,7 +26,7 @@ import type * as Tracer from "effect/Tracer"
 import { createRequire } from "node:module"
 import * as V8 from "node:v8"
 import * as Vm from "node:vm"
-import { managedMini, managedOfficial, platform } from "./componentFixtures.js"
+import { managedMini, managedOfficial, platform, pushRequest, pushUrl, runApp } from "./componentFixtures.js"
 import { describeFault, everyEndpoint, type HostileFault, problemsOf, recordInto } from "./hostile.js"
 
 const require = createRequire(import.meta.url)
@@ -98,29 +96,6 @@ const ticketXml = (createTime: number | string, ticket: string) =>
 
 const unauthorizedXml = (createTime: number, appId: string) =>
   `<xml><AppId><![CDATA[${platform.componentAppId}]]></AppId><CreateTime>${createTime}</CreateTime><InfoType><![CDATA[unauthorized]]></InfoType><AuthorizerAppid><![CDATA[${appId}]]></AuthorizerAppid></xml>`
-
-/** The text of a response from an HttpApp run in process. */
-const runApp = (
-  app: Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>,
-  request: Request
-) =>
-  Effect.flatMap(
-    Effect.provideService(app, HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(request)),
-    (response) =>
-      Effect.promise(async () => {
-        const web = HttpServerResponse.toWeb(response)
-        return { status: web.status, text: await web.text() }
-      })
-  )
-
-const pushUrl = "https://platform.example.com/wechat/push"
-
-const pushRequest = (push: { readonly query: Readonly<Record<string, string>>; readonly body: string }) =>
-  new Request(`${pushUrl}?${new URLSearchParams(push.query)}`, {
-    method: "POST",
-    headers: { "content-type": "text/xml" },
-    body: push.body
-  })
 
 /** A logger that keeps every line (message and annotations). */
 const recordingLogger = () => {

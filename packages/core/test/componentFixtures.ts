@@ -2,6 +2,8 @@
  * A sandbox with one third-party platform and the apps it manages, and core's `Component` on it
  * (memory stores, the sandbox's in-process HttpClient). Shared by the Component test files.
  */
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { AppTokenStore, Component, TokenStore } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
@@ -72,3 +74,32 @@ export const usage = Effect.flatMap(
   Sandbox.Sandbox,
   (sandbox) => sandbox.componentTokenUsage({ componentAppId: platform.componentAppId })
 )
+
+/** The status and text of a response from an HttpApp (the push handler) run in process. */
+export const runApp = (
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>,
+  request: Request
+) =>
+  Effect.flatMap(
+    Effect.provideService(app, HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(request)),
+    (response) =>
+      Effect.promise(async () => {
+        const web = HttpServerResponse.toWeb(response)
+        return { status: web.status, text: await web.text() }
+      })
+  )
+
+/** The platform's authorization-event URL in the tests. */
+export const pushUrl = "https://platform.example.com/wechat/push"
+
+/** A push (as the sandbox signs it) POSTed to the authorization-event URL; `init` overrides the request. */
+export const pushRequest = (
+  push: { readonly query: Readonly<Record<string, string>>; readonly body: string },
+  init?: RequestInit
+) =>
+  new Request(`${pushUrl}?${new URLSearchParams(push.query)}`, {
+    method: "POST",
+    headers: { "content-type": "text/xml" },
+    body: push.body,
+    ...init
+  })
