@@ -883,11 +883,11 @@ export const makeWith = (
           undefined,
           openid,
           (first) =>
-            orElse(Effect.catchIf(
-              Effect.fail(first),
-              policy.retryOn,
-              (first) => after(raw.userInfo(token.accessToken, openid, lang), first)
-            ))
+            orElse(
+              policy.retryOn(first)
+                ? after(raw.userInfo(token.accessToken, openid, lang), first)
+                : Effect.fail(first)
+            )
         )
       }
       Object.defineProperty(api, userInfoThen, { value: then })
