@@ -374,3 +374,46 @@ export const functionNames = (prefix: string, value: object): ReadonlyArray<stri
   Object.entries(value)
     .filter(([, f]) => typeof f === "function")
     .map(([key]) => `${prefix}.${key}`)
+
+/** A public function to sweep: its name (`Module.fn` or `service.method`), itself, its `this`. */
+export type Target = readonly [name: string, f: Function, self: unknown]
+
+/**
+ * Every function a package exposes: each module's exported functions that `isOurs` accepts (a
+ * Schema, a Tag class or a metric is not a function to call with junk), and each service's
+ * methods (`functionNames`), named as the sweep's rows are.
+ */
+export const publicFunctions = (
+  modules: object,
+  services: Readonly<Record<string, object>>,
+  isOurs: (f: unknown) => boolean = (f) => typeof f === "function"
+): ReadonlyArray<Target> => {
+  const targets: Array<Target> = []
+  for (const [moduleName, module] of Object.entries(modules)) {
+    for (const [name, f] of Object.entries(module as Record<string, unknown>)) {
+      if (isOurs(f)) targets.push([`${moduleName}.${name}`, f as Function, module])
+    }
+  }
+  for (const [serviceName, service] of Object.entries(services)) {
+    for (const name of functionNames(serviceName, service)) {
+      targets.push([name, (service as Record<string, Function>)[name.slice(serviceName.length + 1)], service])
+    }
+  }
+  return targets
+}
+
+/**
+ * `f` called on `self`, for a synchronous helper that may throw by design (no error channel): a
+ * thrown `kind` (an `Error` by default) is its answer to junk, and counts as `undefined`; anything
+ * else thrown still reaches the sweep, as a problem.
+ */
+export const orThrown =
+  (f: Function, self: unknown, kind: abstract new(...args: Array<any>) => unknown = Error) =>
+  (...args: Array<unknown>): unknown => {
+    try {
+      return f.apply(self, args)
+    } catch (error) {
+      if (error instanceof kind) return undefined
+      throw error
+    }
+  }

@@ -12,7 +12,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Core from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
-import { type Findings, functionNames, probe, type Row, sweep } from "@wxauth/test-support"
+import { type Findings, probe, publicFunctions, type Row, sweep } from "@wxauth/test-support"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -491,17 +491,7 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           ...services,
           lock: RefreshLock.makeInProcess({ waitTimeout: "100 millis" })
         }
-        const targets: Array<readonly [string, Function, unknown]> = []
-        for (const [moduleName, module] of Object.entries(Core)) {
-          for (const [name, f] of Object.entries(module as Record<string, unknown>)) {
-            if (isFunctionOfOurs(f)) targets.push([`${moduleName}.${name}`, f, module])
-          }
-        }
-        for (const [serviceName, service] of Object.entries(instances)) {
-          for (const name of functionNames(serviceName, service)) {
-            targets.push([name, (service as any)[name.slice(serviceName.length + 1)], service])
-          }
-        }
+        const targets = publicFunctions(Core, instances, isFunctionOfOurs)
         const missing = targets.map(([name]) => name).filter((name) => !(name in rows))
         assert.deepStrictEqual(missing, [], "every public function has a row")
 

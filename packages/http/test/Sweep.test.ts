@@ -11,7 +11,16 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import { assert, describe, it } from "@effect/vitest"
 import * as Http from "@wxauth/http"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
-import { Browser, consent, type Findings, functionNames, hostileValues, type Row, sweep } from "@wxauth/test-support"
+import {
+  Browser,
+  consent,
+  type Findings,
+  hostileValues,
+  orThrown,
+  publicFunctions,
+  type Row,
+  sweep
+} from "@wxauth/test-support"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -151,17 +160,7 @@ describe("sweep: every public function of @wxauth/http against hostile JavaScrip
           "paths.callback": { args: ["official"] },
           "paths.problem": { args: ["denied"] }
         }
-        const targets: Array<readonly [string, Function, unknown]> = []
-        for (const [moduleName, module] of Object.entries(Http)) {
-          for (const [name, f] of Object.entries(module as Record<string, unknown>)) {
-            if (isFunctionOfOurs(f)) targets.push([`${moduleName}.${name}`, f, module])
-          }
-        }
-        for (const [serviceName, service] of Object.entries({ login, paths: login.paths })) {
-          for (const name of functionNames(serviceName, service)) {
-            targets.push([name, (service as any)[name.slice(serviceName.length + 1)], service])
-          }
-        }
+        const targets = publicFunctions(Http, { login, paths: login.paths }, isFunctionOfOurs)
         const missing = targets.map(([name]) => name).filter((name) => !(name in rows))
         assert.deepStrictEqual(missing, [], "every public function has a row")
         const swept: Array<Row> = targets
@@ -170,16 +169,7 @@ describe("sweep: every public function of @wxauth/http against hostile JavaScrip
           .filter(([name]) => name !== "WeChatLogin.toWebHandler" && name !== "WeChatLogin.layerRoutesTo")
           .map(([name, f, self]) => ({
             name,
-            call: mayThrow.has(name)
-              ? (...args) => {
-                try {
-                  return f.apply(self, args)
-                } catch (error) {
-                  if (error instanceof TypeError) return undefined
-                  throw error
-                }
-              }
-              : (...args) => f.apply(self, args),
+            call: mayThrow.has(name) ? orThrown(f, self, TypeError) : (...args) => f.apply(self, args),
             args: rows[name].args,
             skip: rows[name].skip
           }))

@@ -8,7 +8,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as SandboxModule from "@wxauth/sandbox"
-import { type Findings, functionNames, type Row, sweep } from "@wxauth/test-support"
+import { type Findings, orThrown, publicFunctions, type Row, sweep } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -120,26 +120,10 @@ describe("sweep: every public function of @wxauth/sandbox against hostile JavaSc
             }]
           }
         }
-        const targets: Array<readonly [string, Function, unknown]> = []
-        for (const [moduleName, module] of Object.entries(SandboxModule)) {
-          for (const [name, f] of Object.entries(module as Record<string, unknown>)) {
-            if (isFunctionOfOurs(f)) targets.push([`${moduleName}.${name}`, f, module])
-          }
-        }
-        for (const name of functionNames("sandbox", sandbox)) {
-          targets.push([name, (sandbox as any)[name.slice("sandbox.".length)], sandbox])
-        }
+        const targets = publicFunctions(SandboxModule, { sandbox }, isFunctionOfOurs)
         const missing = targets.map(([name]) => name).filter((name) => !(name in rows))
         assert.deepStrictEqual(missing, [], "every public function has a row")
         // sampleAuthorizeUrl gives a string or throws (a caller's toString's own throw, a Symbol)
-        const orThrown = (f: Function, self: unknown) => (...args: Array<unknown>) => {
-          try {
-            return f.apply(self, args)
-          } catch (error) {
-            if (error instanceof Error) return undefined
-            throw error
-          }
-        }
         const swept: Array<Row> = targets.map(([name, f, self]) => ({
           name,
           call: name === "Sandbox.sampleAuthorizeUrl" || name === "sandbox.openidOf"

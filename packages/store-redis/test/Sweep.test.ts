@@ -10,7 +10,7 @@ import { assert, it } from "@effect/vitest"
 import { SessionStore, TokenStore } from "@wxauth/core"
 import { makeAppToken, makeSession, makeToken, randomAppId, randomSessionKey } from "@wxauth/core/testing"
 import * as Redis from "@wxauth/store-redis"
-import { type Findings, functionNames, type Row, sweep } from "@wxauth/test-support"
+import { type Findings, orThrown, publicFunctions, type Row, sweep } from "@wxauth/test-support"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -128,30 +128,12 @@ describeRedis("sweep: every public function of @wxauth/store-redis against hosti
           "sessions.revokeUser": { args: [appId, "o-not-a-user"] },
           "lock.withLock": { args: ["key", Effect.void], skip: [1] }
         }
-        const targets: Array<readonly [string, Function, unknown]> = []
-        for (const [moduleName, module] of Object.entries(Redis)) {
-          for (const [name, f] of Object.entries(module as Record<string, unknown>)) {
-            if (typeof f === "function" && !("ast" in f)) targets.push([`${moduleName}.${name}`, f, module])
-          }
-        }
-        for (const [serviceName, service] of Object.entries(stores)) {
-          for (const name of functionNames(serviceName, service)) {
-            targets.push([name, (service as any)[name.slice(serviceName.length + 1)], service])
-          }
-        }
+        const targets = publicFunctions(Redis, stores, (f) => typeof f === "function" && !("ast" in f))
         const missing = targets.map(([name]) => name).filter((name) => !(name in rows))
         assert.deepStrictEqual(missing, [], "every public function has a row")
         // the key functions give a string or throw (a TypeError on a Symbol, a caller's toString's
         // own throw): synchronous helpers for operators, without an error channel
         const isKeyFunction = (name: string) => name.startsWith("Redis") && /[kK]ey$/.test(name)
-        const orThrown = (f: Function, self: unknown) => (...args: Array<unknown>) => {
-          try {
-            return f.apply(self, args)
-          } catch (error) {
-            if (error instanceof Error) return undefined
-            throw error
-          }
-        }
         const swept: Array<Row> = targets.map(([name, f, self]) => ({
           name,
           call: isKeyFunction(name) ? orThrown(f, self) : (...args) => f.apply(self, args),

@@ -11,7 +11,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { TokenStore } from "@wxauth/core"
 import { makeAppToken, makeSession, makeToken, randomAppId, randomSessionKey } from "@wxauth/core/testing"
 import * as Sql from "@wxauth/store-sql"
-import { type Findings, functionNames, type Row, sweep } from "@wxauth/test-support"
+import { type Findings, publicFunctions, type Row, sweep } from "@wxauth/test-support"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -145,17 +145,7 @@ forEachDatabase((db: Database) => {
             "sessions.revoke": { args: ["0".repeat(64)] },
             "sessions.revokeUser": { args: [appId, "o-not-a-user"] }
           }
-          const targets: Array<readonly [string, Function, unknown]> = []
-          for (const [moduleName, module] of Object.entries(Sql)) {
-            for (const [name, f] of Object.entries(module as Record<string, unknown>)) {
-              if (typeof f === "function") targets.push([`${moduleName}.${name}`, f, module])
-            }
-          }
-          for (const [serviceName, service] of Object.entries(stores)) {
-            for (const name of functionNames(serviceName, service)) {
-              targets.push([name, (service as any)[name.slice(serviceName.length + 1)], service])
-            }
-          }
+          const targets = publicFunctions(Sql, stores)
           const missing = targets.map(([name]) => name).filter((name) => !(name in rows))
           assert.deepStrictEqual(missing, [], "every public function has a row")
           const swept: Array<Row> = targets.map(([name, f, self]) => ({
