@@ -1,32 +1,23 @@
 /**
  * `getUser`'s policy over core's lean `WeChatHttpClient` and the memory store, against a WeChat on
  * loopback: the combination whose hot path reads the stored token in one step and resumes a
- * failed userinfo call with the policy's retries and refresh (`WeChatOAuth.test.ts` runs the same
- * rules over the sandbox's in-process client, which takes the whole path).
+ * failed userinfo call with the policy's retries and refresh. The policy's cases are
+ * `getUserPolicy.ts`'s, which `WeChatOAuth.test.ts` runs over the sandbox's in-process client (the
+ * whole path).
  */
 import { assert, describe, it } from "@effect/vitest"
-import {
-  OAuthToken,
-  RetryPolicy,
-  TokenStore,
-  WeChatConfig,
-  type WeChatError,
-  WeChatHttpClient,
-  WeChatOAuth
-} from "@wxauth/core"
+import { OAuthToken, TokenStore, WeChatConfig, WeChatHttpClient, WeChatOAuth } from "@wxauth/core"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as MetricLabel from "effect/MetricLabel"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Http from "node:http"
 import type * as Net from "node:net"
+import { getUserPolicySuite, login } from "./getUserPolicy.js"
 
 const app = Sandbox.defaultApps.officialAccount
-const redirectUri = "https://app.example.com/auth/callback"
 
 /** The service over the lean client, against the sandbox served on loopback. */
 const LeanLayer = Layer.unwrapEffect(
@@ -49,23 +40,7 @@ const LeanLayer = Layer.unwrapEffect(
   Layer.provideMerge(Sandbox.layer())
 )
 
-const login = Effect.gen(function*() {
-  const oauth = yield* WeChatOAuth.WeChatOAuth
-  const sandbox = yield* Sandbox.Sandbox
-  const { state } = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo" })
-  const callback = yield* sandbox.approve({
-    appId: app.appId,
-    user: "alice",
-    scope: "snsapi_userinfo",
-    redirectUri,
-    state
-  })
-  return (yield* oauth.handleCallback(callback)).token
-})
-
 const stats = Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.stats)
-const inject = (fault: Sandbox.Fault) => Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.injectFault(fault))
-const userinfoRetries = () => RetryPolicy.retriesTotal.unsafeValue([MetricLabel.make("endpoint", "userinfo")]).count
 
 describe("getUser over the lean client and the memory store", () => {
   it.live("a fresh token: the user, in each language asked for, one request each", () =>
@@ -90,82 +65,16 @@ describe("getUser over the lean client and the memory store", () => {
       assert.strictEqual(lang._tag, "InvalidArgument")
       assert.strictEqual((yield* stats).userinfo, 0)
     }).pipe(Effect.provide(LeanLayer)))
+})
 
-  for (const errcode of [42001, 40001, 40014]) {
-    it.live(`a ${errcode} from userinfo is refreshed and retried exactly once`, () =>
-      Effect.gen(function*() {
-        const oauth = yield* WeChatOAuth.WeChatOAuth
-        const token = yield* login
-        yield* inject({ kind: "errcode", errcode, endpoint: "userinfo" })
-        const user = yield* oauth.getUser(token.openid)
-        assert.strictEqual(user.nickname, "张三")
-        const s = yield* stats
-        assert.deepStrictEqual([s.refresh_token, s.userinfo], [1, 2])
-        // the refreshed token is stored: the next call uses it without a refresh
-        const stored = yield* oauth.getToken(token.openid)
-        assert.isTrue(Option.isSome(stored) && stored.value.obtainedAt >= token.obtainedAt)
-        yield* oauth.getUser(token.openid)
-        const after = yield* stats
-        assert.deepStrictEqual([after.refresh_token, after.userinfo], [1, 3])
-      }).pipe(Effect.provide(LeanLayer)))
-  }
-
-  it.live("a second 42001 after the refresh is returned, not retried again", () =>
-    Effect.gen(function*() {
-      const oauth = yield* WeChatOAuth.WeChatOAuth
-      const token = yield* login
-      yield* inject({ kind: "errcode", errcode: 42001, endpoint: "userinfo", times: 5 })
-      const error = yield* Effect.flip(oauth.getUser(token.openid))
-      assert.strictEqual(error._tag, "AccessTokenExpired")
-      const s = yield* stats
-      assert.deepStrictEqual([s.refresh_token, s.userinfo], [1, 2])
-    }).pipe(Effect.provide(LeanLayer)))
-
-  it.live("-1 twice then success: retried twice, each retry counted", () =>
-    Effect.gen(function*() {
-      const oauth = yield* WeChatOAuth.WeChatOAuth
-      const token = yield* login
-      yield* inject({ kind: "busy", endpoint: "userinfo", times: 2 })
-      const before = userinfoRetries()
-      const user = yield* oauth.getUser(token.openid)
-      assert.strictEqual(user.openid, token.openid)
-      assert.strictEqual((yield* stats).userinfo, 3)
-      assert.strictEqual(userinfoRetries() - before, 2)
-    }).pipe(Effect.provide(LeanLayer)))
-
-  it.live("-1 forever ends in SystemBusy after the bounded retries, with no refresh", () =>
-    Effect.gen(function*() {
-      const oauth = yield* WeChatOAuth.WeChatOAuth
-      const token = yield* login
-      yield* inject({ kind: "busy", endpoint: "userinfo", times: 10 })
-      const error = yield* Effect.flip(oauth.getUser(token.openid))
-      assert.strictEqual(error._tag, "SystemBusy")
-      const s = yield* stats
-      assert.deepStrictEqual([s.refresh_token, s.userinfo], [0, 3])
-    }).pipe(Effect.provide(LeanLayer)))
-
-  const faults: ReadonlyArray<readonly [Sandbox.Fault, string, string | undefined]> = [
-    [{ kind: "http500" }, "TransportError", "HttpStatus"],
-    [{ kind: "truncated" }, "MalformedResponse", undefined],
-    [{ kind: "wrongShape" }, "MalformedResponse", undefined],
-    [{ kind: "reset" }, "TransportError", "Network"],
-    [{ kind: "slow", delayMs: 10_000 }, "TransportError", "Timeout"],
-    [{ kind: "rateLimited" }, "RateLimited", undefined],
-    [{ kind: "errcode", errcode: 40003 }, "InvalidOpenId", undefined]
-  ]
-  for (const [fault, tag, reason] of faults) {
-    it.live(`${fault.kind}${fault.errcode ? ` ${fault.errcode}` : ""} on userinfo -> a typed ${tag}`, () =>
-      Effect.gen(function*() {
-        const oauth = yield* WeChatOAuth.WeChatOAuth
-        const token = yield* login
-        yield* inject({ ...fault, endpoint: "userinfo", times: 10 })
-        const exit = yield* Effect.exit(oauth.getUser(token.openid))
-        assert.isTrue(Exit.isFailure(exit) && exit.cause._tag === "Fail", "a typed failure, not a defect")
-        const error = yield* Effect.flip(exit)
-        assert.strictEqual(error._tag, tag)
-        if (reason !== undefined) assert.strictEqual((error as WeChatError.TransportError).reason, reason)
-      }).pipe(Effect.provide(LeanLayer)))
-  }
+describe("getUser over the lean client and the memory store: the policy", () => {
+  getUserPolicySuite({
+    layer: LeanLayer,
+    test: (name, body) => it.live(name, body),
+    waiting: (effect) => effect,
+    // the client's deadline is 300 ms: three attempts and their backoff end well before it answers
+    slowMillis: 10_000
+  })
 })
 
 describe("getUser over the lean client: interruption", () => {

@@ -3,7 +3,6 @@ import { RetryPolicy, TokenStore, WeChatConfig, WeChatError, WeChatHttpClient, W
 import { Sandbox } from "@wxauth/sandbox"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as MetricLabel from "effect/MetricLabel"
@@ -11,6 +10,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Net from "node:net"
+import { getUserPolicySuite } from "./getUserPolicy.js"
 
 const app = Sandbox.defaultApps.officialAccount
 const redirectUri = "https://app.example.com/auth/callback"
@@ -441,30 +441,6 @@ describe("WeChatOAuth", () => {
         )
       ))
 
-    for (const errcode of [42001, 40001, 40014]) {
-      it.effect(`a server-side ${errcode} from userinfo is refreshed and retried exactly once`, () =>
-        Effect.gen(function*() {
-          const oauth = yield* WeChatOAuth.WeChatOAuth
-          const { token } = yield* login()
-          yield* inject({ kind: "errcode", errcode, endpoint: "userinfo" })
-          const user = yield* oauth.getUser(token.openid)
-          assert.strictEqual(user.nickname, "张三")
-          const s = yield* stats
-          assert.deepStrictEqual([s.refresh_token, s.userinfo], [1, 2])
-        }).pipe(Effect.provide(TestLayer)))
-    }
-
-    it.effect("a second 42001 after the refresh is returned, not retried again", () =>
-      Effect.gen(function*() {
-        const oauth = yield* WeChatOAuth.WeChatOAuth
-        const { token } = yield* login()
-        yield* inject({ kind: "errcode", errcode: 42001, endpoint: "userinfo", times: 5 })
-        const error = yield* Effect.flip(oauth.getUser(token.openid))
-        assert.strictEqual(error._tag, "AccessTokenExpired")
-        const s = yield* stats
-        assert.deepStrictEqual([s.refresh_token, s.userinfo], [1, 2])
-      }).pipe(Effect.provide(TestLayer)))
-
     it.effect("1,000 concurrent getUser calls on one expired token make exactly one refresh request", () =>
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth
@@ -476,39 +452,6 @@ describe("WeChatOAuth", () => {
         assert.strictEqual(users.length, 1000)
         assert.isTrue(users.every((u) => u.nickname === "张三"))
         assert.strictEqual((yield* stats).refresh_token, 1)
-      }).pipe(Effect.provide(TestLayer)))
-
-    it.effect("-1 twice then success: retried with backoff", () =>
-      Effect.gen(function*() {
-        const oauth = yield* WeChatOAuth.WeChatOAuth
-        const { token } = yield* login()
-        yield* inject({ kind: "busy", endpoint: "userinfo", times: 2 })
-        const user = yield* withTime(oauth.getUser(token.openid), "50 millis")
-        assert.strictEqual(user.nickname, "张三")
-        assert.strictEqual((yield* stats).userinfo, 3)
-      }).pipe(Effect.provide(TestLayer)))
-
-    it.effect("-1 forever ends in SystemBusy after the bounded retries", () =>
-      Effect.gen(function*() {
-        const oauth = yield* WeChatOAuth.WeChatOAuth
-        const { token } = yield* login()
-        yield* inject({ kind: "busy", endpoint: "userinfo", times: 1000 })
-        const exit = yield* Effect.exit(withTime(oauth.getUser(token.openid), "50 millis"))
-        assert.isTrue(Exit.isFailure(exit))
-        const error = yield* Effect.flip(exit)
-        assert.strictEqual(error._tag, "SystemBusy")
-        assert.isTrue(WeChatError.isRetryable(error))
-        assert.strictEqual((yield* stats).userinfo, 3, "1 call + 2 retries")
-      }).pipe(Effect.provide(TestLayer)))
-
-    it.effect("RateLimited is not hammered", () =>
-      Effect.gen(function*() {
-        const oauth = yield* WeChatOAuth.WeChatOAuth
-        const { token } = yield* login()
-        yield* inject({ kind: "rateLimited", endpoint: "userinfo", times: 10 })
-        const error = yield* Effect.flip(oauth.getUser(token.openid))
-        assert.strictEqual(error._tag, "RateLimited")
-        assert.strictEqual((yield* stats).userinfo, 1)
       }).pipe(Effect.provide(TestLayer)))
 
     it.effect("after 30 days the user must authorize again and the stored token is gone", () =>
@@ -620,36 +563,11 @@ describe("WeChatOAuth", () => {
       assert.strictEqual(retries() - before, 1)
     }))
 
-  describe("faults end in typed errors", () => {
-    const cases: ReadonlyArray<readonly [Sandbox.Fault, string, string | undefined]> = [
-      [{ kind: "http500" }, "TransportError", "HttpStatus"],
-      [{ kind: "http502" }, "TransportError", "HttpStatus"],
-      [{ kind: "truncated" }, "MalformedResponse", undefined],
-      [{ kind: "wrongShape" }, "MalformedResponse", undefined],
-      [{ kind: "reset" }, "TransportError", "Network"],
-      [{ kind: "slow", delayMs: 30_000 }, "TransportError", "Timeout"],
-      [{ kind: "busy" }, "SystemBusy", undefined],
-      [{ kind: "rateLimited" }, "RateLimited", undefined],
-      [{ kind: "errcode", errcode: 40003 }, "InvalidOpenId", undefined],
-      [{ kind: "errcode", errcode: 99999 }, "UnknownWeChatError", undefined]
-    ]
-    for (const [fault, tag, reason] of cases) {
-      it.effect(`${fault.kind}${fault.errcode ? ` ${fault.errcode}` : ""} on userinfo -> ${tag}`, () =>
-        Effect.gen(function*() {
-          const oauth = yield* WeChatOAuth.WeChatOAuth
-          const { token } = yield* login()
-          yield* inject({ ...fault, endpoint: "userinfo", times: 10 })
-          const exit = yield* Effect.exit(withTime(oauth.getUser(token.openid), "1 second"))
-          assert.isTrue(Exit.isFailure(exit) && !Exit.isInterrupted(exit))
-          if (Exit.isFailure(exit)) assert.strictEqual(exit.cause._tag, "Fail", "a typed failure, not a defect")
-          const error = yield* Effect.flip(exit)
-          assert.strictEqual(error._tag, tag)
-          if (reason !== undefined) assert.strictEqual((error as WeChatError.TransportError).reason, reason)
-          if (fault.kind === "errcode") {
-            assert.strictEqual((error as WeChatError.UnknownWeChatError).errcode, fault.errcode)
-          }
-        }).pipe(Effect.provide(TestLayer)))
-    }
+  getUserPolicySuite({
+    layer: TestLayer,
+    test: (name, body) => it.effect(name, body),
+    waiting: (effect) => withTime(effect, "50 millis", 1200),
+    slowMillis: 30_000
   })
 
   describe("verifyAccessToken", () => {
