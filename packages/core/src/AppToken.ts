@@ -23,6 +23,7 @@ import type { Scope } from "effect/Scope"
 import * as AppTokenStore from "./AppTokenStore.js"
 import * as OwnSource from "./internal/appTokenSource.js"
 import * as Arguments from "./internal/arguments.js"
+import * as Bounded from "./internal/boundedStore.js"
 import * as ForceSpacing from "./internal/forceSpacing.js"
 import * as Freshness from "./internal/freshness.js"
 import * as SingleFlight from "./internal/singleFlight.js"
@@ -220,11 +221,12 @@ export const makeWith = (
       return yield* invalidOption("sourceTimeout", "must be a finite duration above zero, e.g. \"15 seconds\"")
     }
     const config = yield* WeChatConfig.WeChatConfig
-    const store = yield* AppTokenStore.AppTokenStore
-    const lock = Option.getOrElse(
+    // a store or lock of the caller's under a deadline, ours as they are
+    const store = Bounded.appTokenStore(yield* AppTokenStore.AppTokenStore)
+    const lock = Bounded.refreshLock(Option.getOrElse(
       yield* Effect.serviceOption(RefreshLock.RefreshLock),
       () => RefreshLock.makeInProcess()
-    )
+    ))
     const scope = yield* Effect.scope
     const appId = config.appId
     const lockKey = `app-token:${appId}`

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Arguments from "./internal/arguments.js"
+import * as Bounded from "./internal/boundedStore.js"
 import { guardOr } from "./internal/guard.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
@@ -56,6 +57,19 @@ export interface AppTokenStoreShape {
  */
 export class AppTokenStore extends Context.Tag("@wxauth/core/AppTokenStore")<AppTokenStore, AppTokenStoreShape>() {}
 
+/**
+ * For store adapters: marks a store whose every operation has a deadline of its own (a command or
+ * operation timeout), so that wxauth uses it as it is. wxauth runs each operation of a store that
+ * is not marked (a store of your own) under a deadline of 10 seconds: past it the operation is
+ * interrupted and fails with a `TokenStoreError`. Mark only a store that cannot hang. A value
+ * without the store's operations is not marked.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const markBounded = (store: AppTokenStoreShape): void =>
+  Bounded.markStore(store, Bounded.operations.appTokenStore)
+
 /** `instanceof`, never a throw (a revoked Proxy is not a token). */
 const isAppAccessToken = (u: unknown): u is AppAccessToken => guardOr(() => u instanceof AppAccessToken, false)
 
@@ -81,7 +95,8 @@ export const makeMemory = (options?: { readonly maxEntries?: number | undefined 
     // an option that cannot be read (a revoked Proxy), or is not a number, is the default
     const maxEntries = Arguments.entriesBound(guardOr(() => options?.maxEntries, undefined), 10_000)
     const tokens = new Map<string, AppAccessToken>()
-    return AppTokenStore.of({
+    // in this process, it cannot hang: used as it is (see internal/boundedStore.ts)
+    return Bounded.markBounded(AppTokenStore.of({
       get: (appId) =>
         isAppId(appId)
           ? Effect.map(Clock.currentTimeMillis, (now) => {
@@ -105,7 +120,7 @@ export const makeMemory = (options?: { readonly maxEntries?: number | undefined 
               tokens.delete(key)
             }
           })
-    })
+    }))
   })
 
 /**

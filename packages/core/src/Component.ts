@@ -44,6 +44,7 @@ import * as Stream from "effect/Stream"
 import type * as AppToken from "./AppToken.js"
 import * as AppTokenStore from "./AppTokenStore.js"
 import * as Arguments from "./internal/arguments.js"
+import * as Bounded from "./internal/boundedStore.js"
 import * as ComponentConfigInternal from "./internal/component/config.js"
 import * as Events from "./internal/component/events.js"
 import * as Push from "./internal/component/push.js"
@@ -230,11 +231,12 @@ export const make: Effect.Effect<
   ComponentConfig | HttpClient.HttpClient | AppTokenStore.AppTokenStore | Scope
 > = Effect.gen(function*() {
   const config = yield* ComponentConfig
-  const store = yield* AppTokenStore.AppTokenStore
-  const lock = Option.getOrElse(
+  // a store or lock of the caller's under a deadline, ours as they are
+  const store = Bounded.appTokenStore(yield* AppTokenStore.AppTokenStore)
+  const lock = Bounded.refreshLock(Option.getOrElse(
     yield* Effect.serviceOption(RefreshLock.RefreshLock),
     () => RefreshLock.makeInProcess()
-  )
+  ))
   const api = yield* WeChatApi.makeComponentWith({ policy: RetryPolicy.defaultPolicy })
   const context = yield* Effect.context<HttpClient.HttpClient | Scope>()
   const tokens = yield* Tokens.make({ api, config, context, lock, store })

@@ -18,6 +18,7 @@ import * as AppToken from "./AppToken.js"
 import * as AppTokenStore from "./AppTokenStore.js"
 import * as Component from "./Component.js"
 import * as Arguments from "./internal/arguments.js"
+import * as Bounded from "./internal/boundedStore.js"
 import * as ManagedApi from "./internal/component/api.js"
 import { ComponentConfig, isAppId, managedAppConfig } from "./internal/component/config.js"
 import { withSpanWhenTraced } from "./internal/span.js"
@@ -150,10 +151,11 @@ const buildWith = ({ api, appId, appToken }: {
   readonly appToken: AppToken.AppTokenShape
 }): Effect.Effect<MiniProgramShape> =>
   Effect.gen(function*() {
-    const sessionKeys = Option.getOrElse(
+    // a store of the caller's under a deadline, ours as they are
+    const sessionKeys = Bounded.sessionKeyStore(Option.getOrElse(
       yield* Effect.serviceOption(SessionKeyStore.SessionKeyStore),
       () => Effect.runSync(SessionKeyStore.makeMemory())
-    )
+    ))
     const spanOptions = { captureStackTrace: false, attributes: { "wechat.app_id": appId } } as const
     const storedKey = (openid: string) =>
       Effect.flatMap(

@@ -13,6 +13,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Bounded from "./internal/boundedStore.js"
 import { guardOr } from "./internal/guard.js"
 import { RefreshLockTimeout } from "./WeChatError.js"
 
@@ -33,6 +34,19 @@ export interface RefreshLockShape {
  * @category tags
  */
 export class RefreshLock extends Context.Tag("@wxauth/core/RefreshLock")<RefreshLock, RefreshLockShape>() {}
+
+/**
+ * For lock adapters: marks a lock whose acquisition has a deadline of its own (its wait, failing
+ * with `RefreshLockTimeout`), so that wxauth uses it as it is. wxauth gives a lock that is not
+ * marked (a lock of your own) 30 seconds to start the effect it was given, else the acquisition is
+ * interrupted and fails with a `RefreshLockTimeout`; once started, the effect (the refresh) is
+ * never cut. Mark only a lock whose acquisition cannot hang. A value without `withLock` is not
+ * marked.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const markBounded = (lock: RefreshLockShape): void => Bounded.markStore(lock, Bounded.operations.refreshLock)
 
 /**
  * Options of the in-process lock.
@@ -74,7 +88,8 @@ export const makeInProcess = (options?: InProcessOptions): RefreshLockShape => {
     entry.users--
     if (entry.users === 0 && locks.get(key) === entry) locks.delete(key)
   }
-  return {
+  // waits at most `waitTimeout`: used as it is (see internal/boundedStore.ts)
+  return Bounded.markBounded<RefreshLockShape>({
     withLock: (key, effect) =>
       Effect.acquireUseRelease(
         Effect.sync(() => enter(key)),
@@ -90,7 +105,7 @@ export const makeInProcess = (options?: InProcessOptions): RefreshLockShape => {
           ),
         (entry) => Effect.sync(() => leave(key, entry))
       )
-  }
+  })
 }
 
 /**

@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Arguments from "./internal/arguments.js"
+import * as Bounded from "./internal/boundedStore.js"
 import * as SessionKeyRule from "./internal/sessionKey.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
@@ -42,6 +43,19 @@ export class SessionKeyStore extends Context.Tag("@wxauth/core/SessionKeyStore")
   SessionKeyStore,
   SessionKeyStoreShape
 >() {}
+
+/**
+ * For store adapters: marks a store whose every operation has a deadline of its own (a command or
+ * operation timeout), so that wxauth uses it as it is. wxauth runs each operation of a store that
+ * is not marked (a store of your own) under a deadline of 10 seconds: past it the operation is
+ * interrupted and fails with a `TokenStoreError`. Mark only a store that cannot hang. A value
+ * without the store's operations is not marked.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const markBounded = (store: SessionKeyStoreShape): void =>
+  Bounded.markStore(store, Bounded.operations.sessionKeyStore)
 
 /**
  * How long a session key is kept by default: 30 days (WeChat gives no expiry; a user who has not
@@ -87,7 +101,8 @@ export const makeMemory = (
     const ttl = Duration.toMillis(Option.getOrElse(Arguments.durationOf(fields.ttl), () => defaultTtl))
     const keys = new Map<string, { readonly key: Redacted.Redacted<string>; readonly expiresAt: number }>()
     const keyOf = (appId: string, openid: string) => `${appId}\u0000${openid}`
-    return SessionKeyStore.of({
+    // in this process, it cannot hang: used as it is (see internal/boundedStore.ts)
+    return Bounded.markBounded(SessionKeyStore.of({
       get: (appId, openid) =>
         isId(appId) && isId(openid)
           ? Effect.map(Clock.currentTimeMillis, (now) => {
@@ -110,7 +125,7 @@ export const makeMemory = (
       },
       remove: (appId, openid) =>
         isId(appId) && isId(openid) ? Effect.sync(() => void keys.delete(keyOf(appId, openid))) : badKey("remove")
-    })
+    }))
   })
 
 /**

@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Bounded from "./internal/boundedStore.js"
 import * as internal from "./internal/sessions.js"
 import * as store from "./internal/sessionStore.js"
 import type { InvalidArgument, SessionStoreError } from "./WeChatError.js"
@@ -151,6 +152,29 @@ export interface SessionStoreShape {
  * @category tags
  */
 export class SessionStore extends Context.Tag("@wxauth/core/SessionStore")<SessionStore, SessionStoreShape>() {}
+
+/**
+ * For store adapters: marks a store whose every operation has a deadline of its own (a command or
+ * operation timeout), so that wxauth uses it as it is. wxauth runs each operation of a store that
+ * is not marked (a store of your own) under a deadline of 10 seconds: past it the operation is
+ * interrupted and fails with a `SessionStoreError`. Mark only a store that cannot hang. A value
+ * without the store's operations is not marked.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const markBounded = (store: SessionStoreShape): void => Bounded.markStore(store, Bounded.operations.sessionStore)
+
+/**
+ * The store as wxauth runs it (`@wxauth/http` reads the `SessionStore` of its context through it):
+ * a marked store (`markBounded`: the memory, Redis and SQL stores) as it is; any other with each
+ * operation under a deadline of 10 seconds, past which the operation is interrupted and fails with
+ * a `SessionStoreError` naming the operation. The same store gives the same result.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const bounded = (store: SessionStoreShape): SessionStoreShape => Bounded.sessionStore(store)
 
 /**
  * Options of the memory store.

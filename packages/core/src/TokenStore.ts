@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import * as Arguments from "./internal/arguments.js"
+import * as Bounded from "./internal/boundedStore.js"
 import { guardOr } from "./internal/guard.js"
 import { withPeek } from "./internal/tokenPeek.js"
 import * as OAuthToken from "./OAuthToken.js"
@@ -56,6 +57,18 @@ export interface TokenStoreShape {
  * @category tags
  */
 export class TokenStore extends Context.Tag("@wxauth/core/TokenStore")<TokenStore, TokenStoreShape>() {}
+
+/**
+ * For store adapters: marks a store whose every operation has a deadline of its own (a command or
+ * operation timeout), so that wxauth uses it as it is. wxauth runs each operation of a store that
+ * is not marked (a store of your own) under a deadline of 10 seconds: past it the operation is
+ * interrupted and fails with a `TokenStoreError`. Mark only a store that cannot hang. A value
+ * without the store's operations is not marked.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const markBounded = (store: TokenStoreShape): void => Bounded.markStore(store, Bounded.operations.tokenStore)
 
 /**
  * The hash under which a code is remembered (SHA-256, hex).
@@ -204,10 +217,11 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
           : Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(codes.get(keyOf(appId, codeHash), now)))
     })
     // getUser's hot path reads as `get` does, in its own step (see internal/tokenPeek.ts)
-    return withPeek(
+    // in this process, it cannot hang: used as it is (see internal/boundedStore.ts)
+    return Bounded.markBounded(withPeek(
       store,
       (appId, openid, now) => areIds(appId, openid) ? tokens.get(keyOf(appId, openid), now) : undefined
-    )
+    ))
   })
 
 /**

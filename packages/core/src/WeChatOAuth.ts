@@ -17,6 +17,7 @@ import type * as Redacted from "effect/Redacted"
 import type { Scope as EffectScope } from "effect/Scope"
 import * as Component from "./Component.js"
 import * as Arguments from "./internal/arguments.js"
+import * as Bounded from "./internal/boundedStore.js"
 import * as ManagedApi from "./internal/component/api.js"
 import { ComponentConfig, isAppId, managedAppConfig } from "./internal/component/config.js"
 import * as Metrics from "./internal/metrics.js"
@@ -244,11 +245,13 @@ const buildWith = ({ api, componentAppId, config, policy }: {
   readonly componentAppId?: string | undefined
 }): Effect.Effect<WeChatOAuthShape, never, TokenStore.TokenStore | EffectScope> =>
   Effect.gen(function*() {
-    const store = yield* TokenStore.TokenStore
-    const lock = Option.getOrElse(
+    // a store or lock of the caller's under a deadline, ours (the memory store: getUser's hot path
+    // reads it) as they are
+    const store = Bounded.tokenStore(yield* TokenStore.TokenStore)
+    const lock = Bounded.refreshLock(Option.getOrElse(
       yield* Effect.serviceOption(RefreshLock.RefreshLock),
       () => RefreshLock.makeInProcess()
-    )
+    ))
     const scope = yield* Effect.scope
     const appId = config.appId
     const urls = Authorize.makeUrls(config, componentAppId)

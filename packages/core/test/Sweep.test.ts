@@ -257,6 +257,7 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
             args: [{ mode: "classic", refreshWithin: "5 minutes", sourceTimeout: "15 seconds" }]
           },
           "AppTokenStore.makeMemory": { args: [{ maxEntries: 10 }] },
+          "AppTokenStore.markBounded": { args: [{ ...(yield* AppTokenStore.makeMemory()) }] },
           "Component.makeConfigEither": {
             args: [{ ...platform, timeout: "5 seconds", pushMaxAge: "5 minutes", pushTimeout: "4 seconds" }]
           },
@@ -307,9 +308,12 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           },
           "RefreshLock.layerInProcess": { args: [{ waitTimeout: "1 second" }] },
           "RefreshLock.makeInProcess": { args: [{ waitTimeout: "1 second" }] },
+          "RefreshLock.markBounded": { args: [{ ...RefreshLock.makeInProcess() }] },
           "RetryPolicy.make": { args: [{ refreshSkew: "1 minute", codeMemoTtl: "30 seconds" }] },
           "RetryPolicy.retriesTotal": { args: ["x"] },
           "SessionKeyStore.makeMemory": { args: [{ maxEntries: 10, ttl: "1 hour" }] },
+          "SessionKeyStore.markBounded": { args: [{ ...(yield* SessionKeyStore.makeMemory()) }] },
+          "SessionStore.bounded": { args: [{ ...(yield* SessionStore.makeMemory()) }] },
           "SessionStore.checkIdHash": { args: ["get", storedSession.idHash] },
           "SessionStore.checkNew": { args: [storedSession, now] },
           "SessionStore.checkSession": { args: ["create", storedSession] },
@@ -325,6 +329,7 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           "SessionStore.encode": { args: [storedSession] },
           "SessionStore.hashToken": { args: [Redacted.make("a".repeat(43))] },
           "SessionStore.makeMemory": { args: [{ maxEntries: 10, maxSessionsPerUser: 3 }] },
+          "SessionStore.markBounded": { args: [{ ...(yield* SessionStore.makeMemory()) }] },
           "SessionStore.parseToken": { args: ["a".repeat(43)] },
           "StateToken.appIdOf": { args: [state] },
           "StateToken.bindingHash": { args: [config, "cookie"] },
@@ -344,6 +349,7 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           "TokenStore.hashCode": { args: ["code"] },
           "TokenStore.layerMemoryWith": { args: [{ maxEntries: 10 }] },
           "TokenStore.makeMemory": { args: [{ maxEntries: 10 }] },
+          "TokenStore.markBounded": { args: [{ ...(yield* TokenStore.makeMemory()) }] },
           "WeChatApi.errorsTotal": { args: ["x"] },
           "WeChatApi.layerWith": { args: [{ spans: true }] },
           "WeChatApi.makeComponentWith": { args: [{ spans: true }] },

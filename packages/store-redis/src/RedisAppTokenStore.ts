@@ -85,7 +85,8 @@ export const make = (
     const span = (name: string, appId: unknown) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       spanWhenTraced(self, `RedisAppTokenStore.${name}`, appId)
 
-    return AppTokenStore.AppTokenStore.of({
+    // each command is bounded (commandTimeout): wxauth uses it as it is
+    const own = AppTokenStore.AppTokenStore.of({
       get: (appId) =>
         Scripts.checkId("get", "appId", appId, 64).pipe(
           Effect.zipRight(Client.run("get", timeout, () => client.hmget(appTokenKey(appId, prefix), "o", "v"))),
@@ -126,6 +127,8 @@ export const make = (
           span("set", appId)
         )
     })
+    AppTokenStore.markBounded(own)
+    return own
   })
 
 /**

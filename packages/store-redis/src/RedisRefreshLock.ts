@@ -248,7 +248,8 @@ export const make = (
         )
       }).pipe(Effect.withClock(liveClock))
 
-    return RefreshLock.RefreshLock.of({
+    // its wait is bounded (waitTimeout, commandTimeout): wxauth uses it as it is
+    const own = RefreshLock.RefreshLock.of({
       withLock: (key, effect) =>
         typeof key !== "string" ? notAKey : Effect.uninterruptibleMask((restore) => {
           const redisKey = lockKey(key, prefix)
@@ -272,6 +273,8 @@ export const make = (
           )
         }).pipe((self) => spanWhenTraced(self, "RedisRefreshLock.withLock"))
     })
+    RefreshLock.markBounded(own)
+    return own
   })
 
 /**

@@ -100,7 +100,8 @@ export const make = (
       description: "the stored session key has no value or no expiry (not written by wxauth, or corrupted)"
     })
 
-    return SessionKeyStore.SessionKeyStore.of({
+    // each command is bounded (commandTimeout): wxauth uses it as it is
+    const own = SessionKeyStore.SessionKeyStore.of({
       get: (appId, openid) =>
         checkIds("get", appId, openid).pipe(
           Effect.zipRight(
@@ -144,6 +145,8 @@ export const make = (
           span("remove", appId)
         )
     })
+    SessionKeyStore.markBounded(own)
+    return own
   })
 
 /**

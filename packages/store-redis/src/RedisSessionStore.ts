@@ -225,7 +225,8 @@ export const make = (
       )
     }
 
-    return SessionStore.SessionStore.of({
+    // each command is bounded (commandTimeout): wxauth uses it as it is
+    const own = SessionStore.SessionStore.of({
       create: (session) =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
@@ -311,6 +312,8 @@ export const make = (
           return revoked.reduce((sum, n) => sum + (n === 1 ? 1 : 0), 0)
         }).pipe(span("revokeUser"))
     })
+    SessionStore.markBounded(own)
+    return own
   })
 
 /**

@@ -73,6 +73,12 @@ describeRedis("RedisSessionStore", () => {
   ): Effect.Effect<SessionStore.SessionStoreShape, never, Scope.Scope> =>
     Effect.flatMap(connect, (client) => Effect.orDie(RedisSessionStore.make(client, { keyPrefix: prefix, ...options })))
 
+  it.scoped("it bounds its own commands (commandTimeout): wxauth runs it as it is, under no deadline of its own", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      assert.strictEqual(SessionStore.bounded(store), store)
+    }))
+
   it.scoped("a session is a hash under its id hash, and its user's index a sorted set; both expire with it", () =>
     Effect.gen(function*() {
       const store = yield* openStore()

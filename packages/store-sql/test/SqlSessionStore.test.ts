@@ -80,6 +80,12 @@ forEachDatabase((db) => {
         assert.include(indexes, `${table}_expires_idx`)
       }))
 
+    it.scoped("it bounds its own operations (timeout): wxauth runs it as it is, under no deadline of its own", () =>
+      Effect.gen(function*() {
+        const store = yield* Effect.provide(SessionStore.SessionStore, storeLayer(db))
+        assert.strictEqual(SessionStore.bounded(store), store)
+      }))
+
     it.scopedLive("a bad table name or timeout is an InvalidArgument", () =>
       Effect.gen(function*() {
         const client = yield* Layer.build(db.client())

@@ -94,8 +94,8 @@ export const readThroughHook = (
  *
  * @internal
  */
-export const makeStore = (source: HookSource): TokenStore.TokenStoreShape =>
-  TokenStore.TokenStore.of({
+export const makeStore = (source: HookSource): TokenStore.TokenStoreShape => {
+  const own = TokenStore.TokenStore.of({
     get: (appId, openid) => {
       const hook = source.getToken()
       return hook === undefined ? source.memory.get(appId, openid) : readThroughHook(source, hook, openid)
@@ -116,3 +116,7 @@ export const makeStore = (source: HookSource): TokenStore.TokenStoreShape =>
     rememberCode: (appId, codeHash, memo) => source.memory.rememberCode(appId, codeHash, memo),
     recallCode: (appId, codeHash) => source.memory.recallCode(appId, codeHash)
   })
+  // each hook call is bounded (timeout), the rest is in memory: core uses it as it is
+  TokenStore.markBounded(own)
+  return own
+}

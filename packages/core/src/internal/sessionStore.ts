@@ -16,6 +16,7 @@ import * as SessionStore from "../SessionStore.js"
 import type { SessionStoreError } from "../WeChatError.js"
 import { InvalidArgument } from "../WeChatError.js"
 import { readFields } from "./arguments.js"
+import { markBounded } from "./boundedStore.js"
 import { checkIdHash, checkTime, checkUser, isTime, refuse } from "./sessions.js"
 
 /** The longest stored JSON a store decodes: a valid session is far shorter. */
@@ -203,7 +204,8 @@ export const unsafeMakeMemory = (
     return undefined
   }
 
-  return SessionStore.SessionStore.of({
+  // in this process, it cannot hang: used as it is (see boundedStore.ts)
+  return markBounded(SessionStore.SessionStore.of({
     create: (session) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.flatMap(checkNew(session, now), (checked) => {
@@ -245,7 +247,7 @@ export const unsafeMakeMemory = (
           return count
         })
       )
-  })
+  }))
 }
 
 /** @internal */

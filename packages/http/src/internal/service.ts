@@ -209,7 +209,9 @@ const dependencies = (config: Config_.Resolved) =>
       ))
     }
     const sessionStore = Option.isSome(sessions)
-      ? sessions.value
+      // a store of the caller's under a deadline (ours as they are), so a store that never answers
+      // cannot hang every request that reads a session
+      ? SessionStore.bounded(sessions.value)
       : yield* Effect.orDie(
         SessionStore.makeMemory(Option.match(config.maxSessionsPerUser, {
           onNone: () => ({}),

@@ -113,7 +113,8 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
     }).pipe(span("RedisTokenStore.get", appId))
   }
 
-  return TokenStore.TokenStore.of({
+  // each command is bounded (commandTimeout): wxauth uses it as it is
+  const own = TokenStore.TokenStore.of({
     get,
     set: (appId, token) =>
       attempt("set", () =>
@@ -192,4 +193,6 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
           )
         )).pipe(span("RedisTokenStore.recallCode", appId))
   })
+  TokenStore.markBounded(own)
+  return own
 }

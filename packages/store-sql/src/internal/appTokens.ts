@@ -54,7 +54,8 @@ export const make = (
     const codec = yield* AppTokenStore.makeCodec
     const t = sql(table)
 
-    return AppTokenStore.AppTokenStore.of({
+    // each operation is bounded (timeout): wxauth uses it as it is
+    const own = AppTokenStore.AppTokenStore.of({
       get: Effect.fnUntraced(
         function*(appId: string) {
           yield* checkAppId("get", appId)
@@ -86,6 +87,8 @@ export const make = (
         span("set")
       )
     })
+    AppTokenStore.markBounded(own)
+    return own
   })
 
 /** @internal */

@@ -98,7 +98,8 @@ export const make = (
         : sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (app_id, openid) DO UPDATE SET
             value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at`
 
-    return SessionKeyStore.SessionKeyStore.of({
+    // each operation is bounded (timeout): wxauth uses it as it is
+    const own = SessionKeyStore.SessionKeyStore.of({
       get: Effect.fnUntraced(
         function*(appId: string, openid: string) {
           yield* checkUser("get", appId, openid)
@@ -130,6 +131,8 @@ export const make = (
         span("remove")
       )
     })
+    SessionKeyStore.markBounded(own)
+    return own
   })
 
 /** @internal */

@@ -180,7 +180,8 @@ export const make = (
         ? sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE id_hash = id_hash`
         : sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (id_hash) DO NOTHING`
 
-    return SessionStore.SessionStore.of({
+    // each operation is bounded (timeout): wxauth uses it as it is
+    const own = SessionStore.SessionStore.of({
       create: (session) =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
@@ -263,6 +264,8 @@ export const make = (
           return live
         }).pipe(span("revokeUser"))
     })
+    SessionStore.markBounded(own)
+    return own
   })
 
 /** @internal */

@@ -85,7 +85,8 @@ export const make = (
     const onTokens = (operation: string) => guarded(operation)
     const onMemos = (operation: string) => guarded(operation, tables.memoTable)
 
-    return TokenStore.TokenStore.of({
+    // each operation is bounded (timeout): wxauth uses it as it is
+    const own = TokenStore.TokenStore.of({
       get: Effect.fnUntraced(
         function*(appId: string, openid: string) {
           yield* checkUser("get", appId, openid)
@@ -155,6 +156,8 @@ export const make = (
         span("recallCode")
       )
     })
+    TokenStore.markBounded(own)
+    return own
   })
 
 /** @internal */

@@ -33,6 +33,7 @@ import * as WeChatConfig from "../../WeChatConfig.js"
 import * as WeChatError from "../../WeChatError.js"
 import * as OwnSource from "../appTokenSource.js"
 import * as Arguments from "../arguments.js"
+import * as Bounded from "../boundedStore.js"
 import { type ComponentConfigShape, isAppId } from "./config.js"
 
 /** @internal */
@@ -105,10 +106,10 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
      * `unauthorized` writes) is no token, whatever its times say, so it is never served: the app
      * has no token until it authorizes again (`AuthorizerRefreshTokenInvalid`).
      */
-    const live: AppTokenStore.AppTokenStoreShape = {
+    const live: AppTokenStore.AppTokenStoreShape = Bounded.markBounded({
       get: (key) => Effect.map(store.get(key), Option.filter((token) => Redacted.value(token.accessToken) !== "")),
       set: store.set
-    }
+    })
 
     /**
      * An `AppToken` over `source`, stored under `key`, sharing the platform's store, lock and client.
