@@ -32,6 +32,7 @@ import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -82,8 +83,8 @@ export type ComponentConfig = ComponentConfigInternal.ComponentConfig
  * EncodingAESKey of its authorization-event URL (all from the Open Platform's page of the
  * platform), and optionally the hosts, the request `timeout` (5 seconds), `maxResponseBytes`
  * (65,536), `pushMaxAge` (5 minutes: an older push is refused; replays are remembered this long)
- * and `pushTimeout` (4 seconds: how long the handling of a push, its store writes and `onEvent`,
- * may take; WeChat waits 5 seconds for `success`, then pushes again).
+ * and `pushTimeout` (4 seconds, at most 4.5: how long the handling of a push, its store writes and
+ * `onEvent`, may take; WeChat waits 5 seconds for `success`, then pushes again).
  *
  * @since 0.1.0
  * @category models
@@ -95,7 +96,7 @@ export type Options = ComponentConfigInternal.ConfigOptions
  * the appid, secret, hosts and limits follow `WeChatConfig`'s rules (the appid at most 45
  * characters); the token is 1 to 128 printable characters; the EncodingAESKey is 43 base64
  * characters that decode to a 32-byte key; `pushMaxAge` is from 1 second to 12 hours;
- * `pushTimeout` is a positive duration of at most 1 minute.
+ * `pushTimeout` is a positive duration of at most 4.5 seconds (under WeChat's 5-second wait).
  *
  * @since 0.1.0
  * @category constructors
@@ -141,8 +142,9 @@ export type PushRequest = Push.PushRequest
 /**
  * How accepting a push fails: `InvalidPush` (forged, for another platform, too old, malformed),
  * `TokenStoreError` (the ticket could not be stored: WeChat will push again), `PushTimeout` (the
- * handling took longer than `pushTimeout`: interrupted, WeChat will push again), `InvalidArgument`
- * (a request that is not `{ query, body }`).
+ * handling took longer than `pushTimeout`: interrupted, WeChat will push again), `PushInProgress`
+ * (a copy of a push still being handled: not answered as a success, WeChat will push again),
+ * `InvalidArgument` (a request that is not `{ query, body }`).
  *
  * @since 0.1.0
  * @category models
@@ -176,8 +178,10 @@ export interface ComponentShape {
    * given. The push counts as seen only when all of it succeeded, so WeChat's
    * retry of a failed one is processed again. The handling after the replay check (the store
    * writes and `onEvent`) runs under `pushTimeout` (4 seconds by default, by the `Clock`): past
-   * it, it is interrupted and `acceptPush` fails with `PushTimeout`, the push not remembered, so
-   * WeChat's retry (after its 5-second wait) is processed afresh.
+   * it, it is interrupted (whatever the caller's interruptibility) and `acceptPush` fails with
+   * `PushTimeout`, the push not remembered, so WeChat's retry (after its 5-second wait) is
+   * processed afresh. A copy that arrives while the push is still being handled fails with
+   * `PushInProgress` (never `Duplicate`, which WeChat takes for success): WeChat pushes it again.
    */
   readonly acceptPush: <E = never, R = never>(
     request: PushRequest,
@@ -330,14 +334,12 @@ const onEventOf = (options: unknown): Checked<unknown> => {
 
 type Checked<A> = { readonly value: A; readonly error?: undefined } | { readonly error: ConfigError.ConfigError }
 
-/** How long a pushing client may take to send its body. */
-const bodyDeadline = "10 seconds"
-
 const textResponse = (body: string, status: number) => HttpServerResponse.text(body, { status })
 
-/** The body of the request, at most `maxPushBytes`, within the deadline; else the answer to give. */
+/** The body of the request, at most `maxPushBytes`, within `deadline`; else the answer to give. */
 const readBody = (
-  request: HttpServerRequest.HttpServerRequest
+  request: HttpServerRequest.HttpServerRequest,
+  deadline: Duration.Duration
 ): Effect.Effect<Uint8Array, HttpServerResponse.HttpServerResponse> => {
   const tooLarge = textResponse("payload too large", 413)
   const announced = request.headers["content-length"]
@@ -354,7 +356,7 @@ const readBody = (
   ).pipe(
     Effect.map(({ chunks }) => new Uint8Array(Buffer.concat(chunks))),
     Effect.catchTag("RequestError", () => Effect.fail(textResponse("bad request", 400))),
-    Effect.timeoutFail({ duration: bodyDeadline, onTimeout: () => textResponse("request timeout", 408) })
+    Effect.timeoutFail({ duration: deadline, onTimeout: () => textResponse("request timeout", 408) })
   )
 }
 
@@ -393,12 +395,15 @@ const makeRefusalLog = () => {
 
 /**
  * The handler of the authorization-event URL, for an `@effect/platform` server (`HttpRouter.post`,
- * `HttpServer.serve`): reads the body (at most 64 KiB, within 10 seconds), accepts the push and
- * answers the text `success` (a `Duplicate` too, so WeChat stops retrying). A refused push (forged,
- * stale, malformed, an over-long query) is a 400, logged as a warning at most once a minute (debug
- * lines in between: anyone can send garbage); a store failure, a failed `onEvent`, or a handling
- * that took longer than `pushTimeout` (`PushTimeout`: interrupted at the deadline) is a 500
- * (WeChat retries), logged as an error; no line holds the push's content.
+ * `HttpServer.serve`): reads the body (at most 64 KiB, within `pushTimeout`, else 408), accepts the
+ * push and answers the text `success` (a `Duplicate` too, so WeChat stops retrying). `pushTimeout`
+ * counts from the request's arrival, the body's reading included, so the answer comes before
+ * WeChat's retry. A refused push (forged, stale, malformed, an over-long query) is a 400, logged as
+ * a warning at most once a minute (debug lines in between: anyone can send garbage); a store
+ * failure, a failed `onEvent`, or a handling that took longer than `pushTimeout` (`PushTimeout`:
+ * interrupted at the deadline) is a 500 (WeChat retries), logged as an error; a copy of a push
+ * still being handled (`PushInProgress`) is a 500 too (WeChat pushes it again), logged as a
+ * warning; no line holds the push's content.
  *
  * @since 0.1.0
  * @category constructors
@@ -414,14 +419,18 @@ export const makeHttpApp = <E = never, R = never>(
     return Effect.map(Component, (component): HttpApp.Default<never, R> =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
+        // `pushTimeout` counts from here: the answer comes before WeChat's retry, the body's reading included
+        const arrivedAt = yield* Clock.currentTimeMillis
         if (request.method !== "POST") {
           return HttpServerResponse.text("method not allowed", { status: 405, headers: { allow: "POST" } })
         }
-        const body = yield* Effect.either(readBody(request))
+        const body = yield* Effect.either(readBody(request, component.config.pushTimeout))
         if (body._tag === "Left") return body.left
         const at = request.url.indexOf("?")
         const query = at < 0 ? "" : request.url.slice(at + 1)
-        const exit = yield* Effect.exit(component.acceptPush({ query, body: body.right }, onEvent))
+        const exit = yield* Effect.exit(
+          Effect.locally(component.acceptPush({ query, body: body.right }, onEvent), Push.arrivedAt, arrivedAt)
+        )
         if (Exit.isSuccess(exit)) return HttpServerResponse.text("success")
         const failure = Cause.failureOption(exit.cause)
         const error: unknown = Option.isSome(failure) ? failure.value : undefined
@@ -441,6 +450,13 @@ export const makeHttpApp = <E = never, R = never>(
         if (error instanceof WeChatError.PushTimeout) {
           yield* Effect.logError(
             `wxauth: the handling of a push took longer than ${error.timeout} (pushTimeout) and was interrupted; WeChat will push it again`
+          )
+          return textResponse("try again", 500)
+        }
+        if (error instanceof WeChatError.PushInProgress) {
+          // WeChat's retry of a push still in hand: not `success`, so WeChat pushes it once more
+          yield* Effect.logWarning(
+            "wxauth: a push arrived again while it was still being handled; answered 500 so WeChat pushes it again"
           )
           return textResponse("try again", 500)
         }
@@ -471,10 +487,11 @@ class Reaction {
  * The handler of the authorization-event URL for any other server (Express, Koa, Fastify, a
  * serverless function): give it the request's query and raw body (read at most 64 KiB, e.g.
  * `express.text({ type: "*\/*", limit: "64kb" })`); it resolves to `"success"` (answer that text,
- * HTTP 200) or rejects with the typed error (`InvalidPush`: answer 400; `TokenStoreError`, and
- * `PushTimeout` when the handling took longer than `pushTimeout`: 500, WeChat pushes again) or the
- * rejection of `onEvent`. It always settles: the handling is bounded by `pushTimeout`. Runs in the
- * runtime it was made in (its services, `Clock` and logger).
+ * HTTP 200) or rejects with the typed error (`InvalidPush`: answer 400; `TokenStoreError`,
+ * `PushTimeout` when the handling took longer than `pushTimeout`, and `PushInProgress` for a copy
+ * of a push still being handled: 500, WeChat pushes again) or the rejection of `onEvent`. It
+ * always settles: the handling is bounded by `pushTimeout`. Runs in the runtime it was made in (its
+ * services, `Clock` and logger).
  *
  * @since 0.1.0
  * @category constructors

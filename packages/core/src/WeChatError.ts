@@ -539,6 +539,26 @@ export class PushTimeout extends Schema.TaggedError<PushTimeout>("@wxauth/core/P
 }
 
 /**
+ * A copy of a push to the authorization-event URL arrived while the push was still being handled
+ * (WeChat's retry, 5 seconds after a push it got no `success` for, or a concurrent replay). It is
+ * not answered as handled (`Duplicate` is `success` to WeChat, which then stops retrying, and the
+ * push was lost if its handling then failed): answer it with a failure (HTTP 500), and WeChat
+ * pushes it again, then to be answered `Duplicate` if the first handling succeeded or processed
+ * afresh if it failed. Nothing of the push is in the error.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class PushInProgress extends Schema.TaggedError<PushInProgress>("@wxauth/core/PushInProgress")(
+  "PushInProgress",
+  {}
+) {
+  override get message(): string {
+    return "A copy of this push to the authorization-event URL is still being handled: not answered as handled; WeChat will push it again"
+  }
+}
+
+/**
  * Any other errcode, kept as sent.
  *
  * @since 0.1.0
@@ -888,6 +908,7 @@ export type WeChatError =
   | AppResolveError
   | InvalidPush
   | PushTimeout
+  | PushInProgress
 
 type Fields = { readonly errcode: number; readonly errmsg: string; readonly endpoint?: string | undefined }
 

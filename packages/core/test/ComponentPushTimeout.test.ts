@@ -11,6 +11,7 @@ import { AppTokenStore, Component, TokenStore, WeChatError } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -31,10 +32,11 @@ const ticketKey = `component-ticket:${platform.componentAppId}`
 /** Runs `effect`, moving the TestClock in 500 ms steps until it ends (at most 30 s of Clock); its exit if it ended. */
 const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
-    const fiber = yield* Effect.fork(effect)
+    // a daemon: a fiber that cannot be interrupted would otherwise hold the test at its end
+    const fiber = yield* Effect.forkDaemon(effect)
     for (let i = 0; i < 60 && Option.isNone(yield* Fiber.poll(fiber)); i++) yield* TestClock.adjust("500 millis")
     const exit = yield* Fiber.poll(fiber)
-    if (Option.isNone(exit)) yield* Fiber.interrupt(fiber)
+    if (Option.isNone(exit)) yield* Fiber.interruptFork(fiber)
     return exit
   })
 
@@ -74,12 +76,29 @@ const HangingTicketStoreLive = Component.layer(platform).pipe(
 )
 
 describe("Component: pushTimeout", () => {
-  it("defaults to 4 seconds (under WeChat's 5-second wait); a wrong value is a ConfigError naming it", () => {
+  it("defaults to 4 seconds, at most 4.5 (under WeChat's 5-second wait); a wrong value is a ConfigError naming it", () => {
     const config = Either.getOrThrow(Component.makeConfigEither(platform))
     assert.strictEqual(Duration.toMillis(config.pushTimeout), 4_000)
     const given = Either.getOrThrow(Component.makeConfigEither({ ...platform, pushTimeout: "50 millis" }))
     assert.strictEqual(Duration.toMillis(given.pushTimeout), 50)
-    for (const value of ["0 seconds", -1, 0, Number.NaN, Number.POSITIVE_INFINITY, "2 minutes", "soon", {}]) {
+    // at most 4.5 seconds: the handling must end before WeChat's retry, 5 seconds after its push
+    const longest = Either.getOrThrow(Component.makeConfigEither({ ...platform, pushTimeout: "4.5 seconds" }))
+    assert.strictEqual(Duration.toMillis(longest.pushTimeout), 4_500)
+    for (
+      const value of [
+        "0 seconds",
+        -1,
+        0,
+        Number.NaN,
+        Number.POSITIVE_INFINITY,
+        "2 minutes",
+        "soon",
+        {},
+        "4501 millis",
+        "5 seconds",
+        "1 minute"
+      ]
+    ) {
       const result = Component.makeConfigEither({ ...platform, pushTimeout: value as never })
       assert.isTrue(Either.isLeft(result), String(value))
       if (Either.isLeft(result)) {
@@ -154,6 +173,132 @@ describe("Component: pushTimeout", () => {
       assert.isTrue(Option.isSome(hung), "acceptPush ended")
       assert.instanceOf(failureOf(hung), WeChatError.PushTimeout)
       assert.strictEqual((yield* component.acceptPush(request))._tag, "ComponentVerifyTicket")
+    }).pipe(Effect.provide(ComponentLive())))
+
+  it.effect("an uninterruptible caller: PushTimeout at the deadline all the same; the retry is processed", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const push = yield* ticketPush
+      const request = { query: push.query, body: push.body }
+      let interrupted = false
+      const never = Effect.onInterrupt(Effect.never, () => Effect.sync(() => void (interrupted = true)))
+      // the deadline ran with the caller's interruptibility: at it, it waited for ever for the handling to stop
+      const hung = yield* withTime(Effect.uninterruptible(component.acceptPush(request, () => never)))
+      assert.isTrue(Option.isSome(hung), "acceptPush ended")
+      assert.instanceOf(failureOf(hung), WeChatError.PushTimeout)
+      // the hung handling is interrupted in the background
+      yield* Effect.yieldNow()
+      assert.isTrue(interrupted, "the hung onEvent was interrupted")
+      assert.strictEqual((yield* component.acceptPush(request))._tag, "ComponentVerifyTicket")
+    }).pipe(Effect.provide(ComponentLive())))
+
+  it.effect("a copy that arrives while the push is still handled is not a success (PushInProgress): the push is not lost", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const push = yield* ticketPush
+      const request = { query: push.query, body: push.body }
+      const first = yield* Effect.fork(component.acceptPush(request, () => Effect.never))
+      yield* TestClock.adjust("2 seconds")
+      // a copy while the first is in hand: a failure WeChat retries, not `Duplicate` (which WeChat takes for success)
+      const reactions: Array<string> = []
+      const record = (event: Component.PushEvent) => Effect.sync(() => void reactions.push(event._tag))
+      const copy = yield* Effect.flip(component.acceptPush(request, record))
+      assert.deepInclude(copy, { _tag: "PushInProgress" })
+      assert.include(String(copy), "WeChat will push it again")
+      assert.notInclude(String(copy), push.message.ComponentVerifyTicket)
+      assert.deepStrictEqual(reactions, [])
+      // the first times out and lets the push go: WeChat's next retry is processed
+      yield* TestClock.adjust("3 seconds")
+      assert.deepInclude(yield* Effect.flip(Fiber.join(first)), { _tag: "PushTimeout" })
+      assert.strictEqual((yield* component.acceptPush(request, record))._tag, "ComponentVerifyTicket")
+      assert.deepStrictEqual(reactions, ["ComponentVerifyTicket"])
+      assert.strictEqual((yield* component.acceptPush(request, record))._tag, "Duplicate")
+    }).pipe(Effect.provide(ComponentLive())))
+
+  it.effect("makeHttpApp: a copy that arrives while the push is handled is a 500, not success; then success once handled", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const gate = yield* Deferred.make<void>()
+      let calls = 0
+      const app = yield* Component.makeHttpApp({
+        onEvent: () => Effect.suspend(() => ++calls === 1 ? Deferred.await(gate) : Effect.void)
+      })
+      const push = yield* ticketPush
+      const first = yield* Effect.fork(runApp(app, pushRequest(push)))
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 500, text: "try again" })
+      yield* Deferred.succeed(gate, undefined)
+      assert.deepStrictEqual(yield* Fiber.join(first), { status: 200, text: "success" })
+      assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 200, text: "success" })
+      assert.strictEqual(calls, 1)
+    }).pipe(Effect.provide(ComponentLive())))
+
+  it.effect("makePushHandler: a copy that arrives while the push is handled rejects with PushInProgress", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      let release: () => void = () => {}
+      let calls = 0
+      const handler = yield* Component.makePushHandler({
+        onEvent: () => ++calls === 1 ? new Promise<void>((resolve) => void (release = resolve)) : Promise.resolve()
+      })
+      const push = yield* ticketPush
+      const request = { query: push.query, body: push.body }
+      const first = handler(request)
+      yield* TestClock.adjust("1 second")
+      const copy = yield* Effect.flip(Effect.tryPromise({ try: () => handler(request), catch: (e) => e }))
+      assert.deepInclude(copy, { _tag: "PushInProgress" })
+      release()
+      assert.strictEqual(yield* Effect.promise(() => first), "success")
+      assert.strictEqual(yield* Effect.promise(() => handler(request)), "success")
+      assert.strictEqual(calls, 1)
+    }).pipe(Effect.provide(ComponentLive())))
+
+  it.effect("makeHttpApp: the deadline counts from the request's arrival, the body's reading included", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const app = yield* Component.makeHttpApp({ onEvent: () => Effect.never })
+      const push = yield* ticketPush
+      // a body that arrives 3 seconds after the request
+      let send: () => void = () => {}
+      const body = new ReadableStream<Uint8Array>({
+        start: (controller) =>
+          void (send = () => {
+            controller.enqueue(new TextEncoder().encode(push.body))
+            controller.close()
+          })
+      })
+      const answer = yield* Effect.fork(runApp(app, pushRequest(push, { body, duplex: "half" } as RequestInit)))
+      yield* TestClock.adjust("3 seconds")
+      send()
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      // 4 seconds after the arrival, not 4 seconds after the body: answered before WeChat's retry at 5
+      yield* TestClock.adjust("1 second")
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      const answered = yield* Fiber.poll(answer)
+      assert.isTrue(Option.isSome(answered), "answered 4 seconds after the arrival")
+      if (Option.isSome(answered)) {
+        assert.deepStrictEqual(answered.value, Exit.succeed({ status: 500, text: "try again" }))
+      }
+      if (Option.isNone(answered)) yield* Fiber.interruptFork(answer)
+    }).pipe(Effect.provide(ComponentLive())))
+
+  it.effect("makeHttpApp: a body still unread at pushTimeout is answered 408 (WeChat pushes again)", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const app = yield* Component.makeHttpApp()
+      const push = yield* ticketPush
+      const body = new ReadableStream<Uint8Array>({ start: () => {} })
+      const answer = yield* Effect.fork(runApp(app, pushRequest(push, { body, duplex: "half" } as RequestInit)))
+      yield* TestClock.adjust("4 seconds")
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      const answered = yield* Fiber.poll(answer)
+      assert.isTrue(Option.isSome(answered), "answered at pushTimeout")
+      if (Option.isSome(answered)) {
+        assert.deepStrictEqual(answered.value, Exit.succeed({ status: 408, text: "request timeout" }))
+      }
+      if (Option.isNone(answered)) yield* Fiber.interruptFork(answer)
     }).pipe(Effect.provide(ComponentLive())))
 
   it.effect("a ticket store write that never completes: PushTimeout; the retry stores the ticket", () =>

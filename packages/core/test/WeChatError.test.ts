@@ -107,6 +107,7 @@ const kinds: ReadonlyArray<readonly [WeChatError.WeChatError, WeChatError.Kind, 
   [new WeChatError.InvalidPush({ reason: "BadSignature", description: "d" }), "permanent", false],
   // not retryable by a caller: WeChat pushes the same push again
   [new WeChatError.PushTimeout({ timeout: "4s" }), "permanent", false],
+  [new WeChatError.PushInProgress(), "permanent", false],
   [new WeChatError.UnknownWeChatError({ ...wechat, errcode: 61451 }), "permanent", false],
   [transport("Timeout"), "transient", false],
   [new WeChatError.MalformedResponse({ endpoint: "userinfo", description: "d" }), "permanent", false],

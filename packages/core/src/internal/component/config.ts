@@ -33,9 +33,10 @@ export interface ComponentConfigShape {
   /** A push older (or further in the future) than this is refused; replays are remembered this long. */
   readonly pushMaxAge: Duration.Duration
   /**
-   * How long the handling of a push (its store writes and the app's `onEvent`) may take: past it,
-   * the handling is interrupted, the push is not remembered and `acceptPush` fails with
-   * `PushTimeout`, before WeChat (which waits 5 seconds for `success`) pushes it again.
+   * How long the handling of a push (its store writes and the app's `onEvent`; in `makeHttpApp`,
+   * counted from the request's arrival, the body's reading included) may take, at most 4.5
+   * seconds: past it, the handling is interrupted, the push is not remembered and `acceptPush`
+   * fails with `PushTimeout`, before WeChat (which waits 5 seconds for `success`) pushes it again.
    */
   readonly pushTimeout: Duration.Duration
 }
@@ -87,8 +88,14 @@ export const defaultPushMaxAge = Duration.minutes(5)
  */
 export const defaultPushTimeout = Duration.seconds(4)
 
-/** The longest `pushTimeout` accepted. */
-const maxPushTimeout = Duration.minutes(1)
+/**
+ * The longest `pushTimeout` accepted: the answer must come before WeChat's retry, 5 seconds after
+ * its push (a longer deadline let the retry find the push still in hand), with half a second for
+ * the network.
+ *
+ * @internal
+ */
+export const maxPushTimeout = Duration.millis(4_500)
 
 /** The fields of `ConfigOptions`, read once from a caller's options. */
 const optionKeys = [
@@ -123,7 +130,8 @@ const aesKeyPattern = /^[A-Za-z0-9+/]{43}$/
 /**
  * Validates options into a configuration; a `ConfigError` names the field. The appid, secret, hosts,
  * timeout and response limit follow `WeChatConfig`'s rules; the token is 1 to 128 printable
- * characters; the EncodingAESKey is 43 base64 characters that decode to 32 bytes.
+ * characters; the EncodingAESKey is 43 base64 characters that decode to 32 bytes; `pushTimeout`
+ * is positive and at most 4.5 seconds.
  *
  * @internal
  */
@@ -207,7 +215,7 @@ export const makeConfigEither = (
       return yield* Either.left(
         ConfigError.InvalidData(
           ["pushTimeout"],
-          "must be a positive duration of at most 1 minute, e.g. \"4 seconds\" (WeChat pushes again after 5)"
+          "must be a positive duration of at most 4.5 seconds, e.g. \"4 seconds\" (WeChat pushes again after 5)"
         )
       )
     }

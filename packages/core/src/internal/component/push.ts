@@ -6,6 +6,8 @@
  * (the app's own reaction included), so WeChat's retry of a push that failed is processed again.
  * The handling runs under `pushTimeout`: one that hangs is interrupted and fails with `PushTimeout`
  * before WeChat's retry arrives, so the retry is processed afresh rather than answered `Duplicate`.
+ * A copy that arrives while the push is still in hand fails with `PushInProgress` (never a
+ * `Duplicate`, which WeChat takes for success): WeChat pushes it again.
  *
  * @internal
  */
@@ -13,6 +15,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
 import * as Redacted from "effect/Redacted"
 import * as WeChatError from "../../WeChatError.js"
 import * as Arguments from "../arguments.js"
@@ -36,6 +40,19 @@ export type PushError =
   | WeChatError.TokenStoreError
   | WeChatError.InvalidArgument
   | WeChatError.PushTimeout
+  | WeChatError.PushInProgress
+
+/**
+ * When the request of the push arrived (the Clock's millis), set by `makeHttpApp` around
+ * `acceptPush`: the handling's deadline is then `pushTimeout` after it (the body's reading
+ * included), not after the handling started. Unset, the deadline counts from the handling's start.
+ *
+ * @internal
+ */
+export const arrivedAt: FiberRef.FiberRef<number | undefined> = globalValue(
+  Symbol.for("@wxauth/core/Component/pushArrivedAt"),
+  () => FiberRef.unsafeMake<number | undefined>(undefined)
+)
 
 /** @internal */
 export interface Dependencies {
@@ -140,9 +157,12 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
   const componentAppId = config.componentAppId
   const maxAgeMillis = Duration.toMillis(config.pushMaxAge)
   const pushTimeout = config.pushTimeout
+  const pushTimeoutMillis = Duration.toMillis(pushTimeout)
   const timedOut = () => new WeChatError.PushTimeout({ timeout: Duration.format(pushTimeout) })
   /** (timestamp, nonce, signature) of pushes handled or in hand, with when they may be forgotten. */
   const seen = new Map<string, number>()
+  /** The keys of `seen` whose push is being handled now: a copy of one is not a `Duplicate`. */
+  const inHand = new Set<string>()
 
   const sweep = (now: number) => {
     for (const [key, until] of seen) {
@@ -272,54 +292,68 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
       }
       // The claim and the guard that releases it are set up in one uninterruptible step: a caller
       // interrupted between the two (at a yield) left the push claimed but never handled, and
-      // WeChat's retries of it were answered `Duplicate` (a lost ticket or authorization). The
-      // handling itself is interruptible as the caller is, and bounded by `pushTimeout` (by the
-      // Clock): a handling that hangs (an `onEvent` that never completes, a store write that never
-      // returns) kept the push claimed for ever, and WeChat's retries were answered `Duplicate`.
-      // It is disconnected from the deadline: at the deadline it is interrupted and the claim
-      // released without waiting for the interruption to finish (a handling that is itself
-      // uninterruptible would otherwise hold the answer as long as it runs).
+      // WeChat's retries of it were answered `Duplicate` (a lost ticket or authorization). A copy
+      // that arrives while the push is in hand is answered `PushInProgress`, not `Duplicate`: WeChat
+      // takes a `Duplicate` for success and stops retrying, and when the handling in hand then
+      // failed or timed out, the push was lost. The handling itself is bounded by `pushTimeout`
+      // (by the Clock, from the request's arrival when `makeHttpApp` gives it): a handling that
+      // hangs (an `onEvent` that never completes, a store write that never returns) kept the push
+      // claimed for ever. It is disconnected from the deadline and interruptible whatever the
+      // caller's interruptibility: at the deadline it is interrupted and the claim released without
+      // waiting for the interruption to finish (a handling that is itself uninterruptible, or an
+      // uninterruptible caller, would otherwise hold the answer as long as it runs).
       return Effect.uninterruptibleMask((restore) =>
-        Effect.clockWith((clock) => {
-          const now = clock.unsafeCurrentTimeMillis()
-          const sentAt = Number(timestamp) * 1000
-          if (Math.abs(now - sentAt) > maxAgeMillis) {
-            return refuse("Stale", `the push was sent more than ${Duration.format(config.pushMaxAge)} away from now`)
-          }
-          const key = `${timestamp}\u0000${nonce}\u0000${msgSignature.toLowerCase()}`
-          sweep(now)
-          const until = seen.get(key)
-          if (until !== undefined && until > now) return Effect.succeed(PushEvent.Duplicate())
-          // claimed now, so a concurrent copy is a duplicate; released unless the push is fully handled
-          seen.set(key, sentAt + maxAgeMillis)
-          const decrypted = Crypto.decrypt(aesKey, encrypted, componentAppId)
-          const handled = Either.isLeft(decrypted)
-            ? Effect.fail(decrypted.left)
-            : Effect.flatMap(
-              Either.match(Xml.parseFlat(decrypted.right), {
-                onLeft: Effect.fail,
-                onRight: (fields) => interpret(fields, now)
-              }),
-              (event): Effect.Effect<PushEvent, PushError | E, R> =>
-                onEvent === undefined ? Effect.succeed(event) : Effect.as(
-                  Effect.suspend((): Effect.Effect<void, E | WeChatError.InvalidArgument, R> => {
-                    const reaction: unknown = onEvent(event)
-                    return Either.getOrElse(Arguments.guard(() => Effect.isEffect(reaction)), () => false)
-                      ? reaction as Effect.Effect<void, E, R>
-                      : invalidArgument("onEvent", "must return an Effect")
-                  }),
-                  event
-                )
+        Effect.clockWith((clock) =>
+          FiberRef.getWith(arrivedAt, (arrival) => {
+            const now = clock.unsafeCurrentTimeMillis()
+            const sentAt = Number(timestamp) * 1000
+            if (Math.abs(now - sentAt) > maxAgeMillis) {
+              return refuse("Stale", `the push was sent more than ${Duration.format(config.pushMaxAge)} away from now`)
+            }
+            const key = `${timestamp}\u0000${nonce}\u0000${msgSignature.toLowerCase()}`
+            sweep(now)
+            if (inHand.has(key)) return Effect.fail(new WeChatError.PushInProgress())
+            const until = seen.get(key)
+            if (until !== undefined && until > now) return Effect.succeed(PushEvent.Duplicate())
+            // the time left of the deadline: none when the request's arrival was `pushTimeout` ago
+            const left = arrival === undefined || arrival > now
+              ? pushTimeoutMillis
+              : Math.min(pushTimeoutMillis, arrival + pushTimeoutMillis - now)
+            if (left <= 0) return Effect.fail(timedOut())
+            // claimed now, so a concurrent copy is in progress; released unless the push is fully handled
+            seen.set(key, sentAt + maxAgeMillis)
+            inHand.add(key)
+            const decrypted = Crypto.decrypt(aesKey, encrypted, componentAppId)
+            const handled = Either.isLeft(decrypted)
+              ? Effect.fail(decrypted.left)
+              : Effect.flatMap(
+                Either.match(Xml.parseFlat(decrypted.right), {
+                  onLeft: Effect.fail,
+                  onRight: (fields) => interpret(fields, now)
+                }),
+                (event): Effect.Effect<PushEvent, PushError | E, R> =>
+                  onEvent === undefined ? Effect.succeed(event) : Effect.as(
+                    Effect.suspend((): Effect.Effect<void, E | WeChatError.InvalidArgument, R> => {
+                      const reaction: unknown = onEvent(event)
+                      return Either.getOrElse(Arguments.guard(() => Effect.isEffect(reaction)), () => false)
+                        ? reaction as Effect.Effect<void, E, R>
+                        : invalidArgument("onEvent", "must return an Effect")
+                    }),
+                    event
+                  )
+              )
+            const bounded = Effect.timeoutFail(
+              // the arrival is this push's: a push accepted from `onEvent` has its own deadline
+              Effect.interruptible(Effect.disconnect(Effect.locally(handled, arrivedAt, undefined))),
+              { duration: Duration.millis(left), onTimeout: timedOut }
             )
-          const bounded = Effect.timeoutFail(Effect.disconnect(handled), {
-            duration: pushTimeout,
-            onTimeout: timedOut
+            return Effect.onExit(restore(bounded), (exit) =>
+              Effect.sync(() => {
+                inHand.delete(key)
+                if (Exit.isFailure(exit) && seen.get(key) === sentAt + maxAgeMillis) seen.delete(key)
+              }))
           })
-          return Effect.onExit(restore(bounded), (exit) =>
-            Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => {
-              if (seen.get(key) === sentAt + maxAgeMillis) seen.delete(key)
-            }))
-        })
+        )
       )
     })
 
