@@ -13,10 +13,12 @@ import { makeToken, randomAppId } from "@wxauth/core/testing"
 import { SqlTokenStore } from "@wxauth/store-sql"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { dropTables, forEachDatabase, randomTable } from "./databases.js"
 
 forEachDatabase((db) => {
@@ -84,6 +86,49 @@ forEachDatabase((db) => {
         yield* store.set(appId, newer)
       }),
     120_000
+  )
+
+  it.scopedLive(
+    `${db.name}: a store timeout beyond the server's own limits (30 days, 1e21 and 1e24 ms) is no bound, not a failure`,
+    () =>
+      Effect.gen(function*() {
+        const table = randomTable()
+        yield* Effect.addFinalizer(() =>
+          Effect.ignore(Effect.provide(dropTables(table, `${table}_codes`), db.client()))
+        )
+        // one connection: the store's settings and the check meet on it
+        const client = yield* Layer.build(db.client({ maxConnections: 1 }))
+        const sql = Context.get(client, SqlClient.SqlClient)
+        const setting = db.dialect === "pg"
+          ? Effect.map(
+            sql<{ readonly value: string }>`SELECT current_setting('lock_timeout') AS value`,
+            (rows) => String(rows[0].value)
+          )
+          : Effect.map(
+            sql<{ readonly value: number }>`SELECT @@SESSION.innodb_lock_wait_timeout AS value`,
+            (rows) => String(rows[0].value)
+          )
+        const before = yield* setting
+        // PostgreSQL's lock_timeout takes at most 2^31-1 ms (error 22023 above it), and 1e21 ms was
+        // written `1e+21` in the statement (a syntax error): every write failed
+        for (const timeout of [Duration.days(30), Duration.millis(1e21), Duration.millis(1e24)]) {
+          const store = Context.get(
+            yield* Layer.build(SqlTokenStore.layer({ table, timeout })).pipe(Effect.provide(client)),
+            TokenStore.TokenStore
+          )
+          const appId = randomAppId()
+          const token = yield* makeToken()
+          const written = yield* Effect.either(store.set(appId, token))
+          assert.isTrue(
+            Either.isRight(written),
+            `set with a timeout of ${Duration.format(timeout)}: ${String(written)}`
+          )
+          assert.isTrue(Option.isSome(yield* store.get(appId, token.openid)))
+          yield* store.remove(appId, token.openid)
+          assert.strictEqual(yield* setting, before, "the connection's lock wait after the store's writes")
+        }
+      }),
+    60_000
   )
 
   it.scopedLive(

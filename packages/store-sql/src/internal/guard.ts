@@ -171,6 +171,22 @@ const boundedWrite = (
   )
 
 /**
+ * `value` rounded up to a whole number from `min` to `max` (`max` when it is not a number): what a
+ * statement is given is a plain integer the server accepts. A store `timeout` beyond the server's
+ * own limit (`positiveDuration` accepts any finite one) is no practical bound, so it is clamped:
+ * PostgreSQL refused a `lock_timeout` above 2^31-1 ms (error 22023), and from 1e21 the number was
+ * written `1e+21`, a syntax error (MySQL's variable refused it too): every write failed.
+ */
+const wholeBetween = (value: number, min: number, max: number): number =>
+  Number.isNaN(value) ? max : Math.min(max, Math.max(min, Math.ceil(value)))
+
+/** PostgreSQL's largest `lock_timeout` (an int of milliseconds): about 24.8 days. */
+const pgMaxLockTimeoutMillis = 2_147_483_647
+
+/** MySQL's and MariaDB's largest `innodb_lock_wait_timeout`, in seconds. */
+const mysqlMaxLockWaitSeconds = 1_073_741_824
+
+/**
  * An attempt on PostgreSQL. A write that waits for a row lock held by another transaction (the
  * app's, an idle session's) waits for ever by default (`lock_timeout` 0): the caller gets its
  * `TokenStoreError` at the deadline, but `@effect/sql-pg` cancels the statement with a query on the
@@ -178,15 +194,16 @@ const boundedWrite = (
  * statement still waiting. A few such writes took every connection of the pool, and every operation
  * of every user failed for as long as the lock was held. A write now runs with the session's
  * `lock_timeout` lowered to the time left (never raised: a shorter one of the role, database or
- * session stays), put back after: the server ends the wait at the deadline itself. The value in
- * force is kept in a setting of wxauth's own (`wxauth.lock_timeout`) and restored from it (`RESET`
- * went to the server's default, raising a lower one the app had set on its connections).
+ * session stays; at most PostgreSQL's 2^31-1 ms), put back after: the server ends the wait at the
+ * deadline itself. The value in force is kept in a setting of wxauth's own (`wxauth.lock_timeout`)
+ * and restored from it (`RESET` went to the server's default, raising a lower one the app had set on
+ * its connections).
  */
 const pgAttempt = (sql: SqlClient.SqlClient): Attempt =>
   boundedWrite(
     sql,
     (remainingMillis) => {
-      const millis = Math.max(1, Math.ceil(remainingMillis))
+      const millis = wholeBetween(remainingMillis, 1, pgMaxLockTimeoutMillis)
       // the setting read once, before either is changed; `0` is no bound at all
       return "SELECT set_config('wxauth.lock_timeout', setting.text, false), set_config('lock_timeout', " +
         `CASE WHEN setting.bound > interval '0' AND setting.bound <= interval '${millis} milliseconds' ` +
@@ -200,14 +217,15 @@ const pgAttempt = (sql: SqlClient.SqlClient): Attempt =>
  * An attempt on MySQL / MariaDB: as on PostgreSQL, a write that waits for a row lock kept its pooled
  * connection after the deadline, for `innodb_lock_wait_timeout` (50 seconds by default), and a few
  * of them took the whole pool. A write now runs with the session's `innodb_lock_wait_timeout`
- * lowered to the time left (whole seconds, at least 1; never raised), put back after.
+ * lowered to the time left (whole seconds, at least 1, at most the server's 1073741824; never
+ * raised), put back after.
  */
 const mysqlAttempt = (sql: SqlClient.SqlClient): Attempt =>
   boundedWrite(
     sql,
     (remainingMillis) =>
       "SET @wxauth_lock_wait = @@SESSION.innodb_lock_wait_timeout, SESSION innodb_lock_wait_timeout = " +
-      `LEAST(@@SESSION.innodb_lock_wait_timeout, ${Math.max(1, Math.ceil(remainingMillis / 1000))})`,
+      `LEAST(@@SESSION.innodb_lock_wait_timeout, ${wholeBetween(remainingMillis / 1000, 1, mysqlMaxLockWaitSeconds)})`,
     "SET SESSION innodb_lock_wait_timeout = @wxauth_lock_wait"
   )
 
