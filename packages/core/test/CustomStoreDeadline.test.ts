@@ -98,6 +98,10 @@ const endsAt = <A, E>(effect: Effect.Effect<A, E>, counter: Counter, deadline: D
       exit = yield* Fiber.poll(fiber)
     }
     assert.isTrue(Option.isSome(exit), "ended at the deadline")
+    // the store's effect is interrupted in the background: the caller does not wait for it
+    for (let i = 0; i < 50 && counter.interrupted === 0; i++) {
+      yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+    }
     assert.strictEqual(counter.interrupted, 1, "the store's effect was interrupted")
     return (exit as Option.Some<Exit.Exit<A, E>>).value
   })
@@ -166,6 +170,16 @@ describe("a TokenStore of the caller's", () => {
       const oauth = yield* oauthOn(customStore(yield* TokenStore.makeMemory(), ["get"], counter))
       const openid = randomOpenId()
       const error = failureOf(yield* endsAt(oauth.getUser(openid), counter))
+      assertDeadlineError(error, "TokenStoreError", "get", openid, app.appId)
+    }).pipe(Effect.provide(oauthEnvironment)))
+
+  it.scoped("whose get never answers, from a caller's uninterruptible region: getUser still fails at 10 s", () =>
+    Effect.gen(function*() {
+      const counter = newCounter()
+      const oauth = yield* oauthOn(customStore(yield* TokenStore.makeMemory(), ["get"], counter))
+      const openid = randomOpenId()
+      // e.g. a getUser in an acquire step: the deadline used to wait for the uninterruptible get
+      const error = failureOf(yield* endsAt(Effect.uninterruptible(oauth.getUser(openid)), counter))
       assertDeadlineError(error, "TokenStoreError", "get", openid, app.appId)
     }).pipe(Effect.provide(oauthEnvironment)))
 
@@ -301,6 +315,24 @@ describe("a RefreshLock of the caller's", () => {
       const error = failureOf(yield* endsAt(appToken.get, counter, "30 seconds"))
       assert.instanceOf(error, WeChatError.RefreshLockTimeout)
       assert.strictEqual((error as WeChatError.RefreshLockTimeout).waitedMillis, 30_000)
+    }).pipe(Effect.provide(miniEnvironment)))
+
+  it.scoped("that never starts the refresh, from a caller's uninterruptible region: still RefreshLockTimeout at 30 s", () =>
+    Effect.gen(function*() {
+      const counter = newCounter()
+      const lock: RefreshLock.RefreshLockShape = {
+        withLock: () =>
+          Effect.suspend(() => {
+            counter.started++
+            return Effect.onInterrupt(Effect.never, () => Effect.sync(() => counter.interrupted++))
+          })
+      }
+      const appToken = yield* AppToken.make.pipe(
+        Effect.provide(AppTokenStore.layerMemory),
+        Effect.provideService(RefreshLock.RefreshLock, lock)
+      )
+      const error = failureOf(yield* endsAt(Effect.uninterruptible(appToken.get), counter, "30 seconds"))
+      assert.instanceOf(error, WeChatError.RefreshLockTimeout)
     }).pipe(Effect.provide(miniEnvironment)))
 
   it.scoped("a refresh it started is not cut: a source answering at 40 s gives the token", () =>

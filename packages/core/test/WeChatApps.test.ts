@@ -498,7 +498,7 @@ describe("WeChatApps: apps from a resolver", () => {
           return call === 1 ? Effect.fail(new DatabaseDown(`secret=${a.secret}`)) : Effect.succeed(direct(a))
         }
         if (appId === "wxthrows0000000001") throw new Error("boom")
-        if (appId === "wxhangs00000000001") return Effect.never
+        if (appId === "wxhangs00000000001" || appId === "wxhangs00000000002") return Effect.never
         if (appId === "wxnosecret00000001") return Effect.succeed({ appId, appSecret: "" })
         if (appId === "wxanother00000001") return Effect.succeed(direct(b))
         if (appId === "wxcomponent0000001") return Effect.succeed({ appId, component: true as const })
@@ -525,6 +525,11 @@ describe("WeChatApps: apps from a resolver", () => {
         yield* TestClock.adjust("5 seconds")
         const timedOut = yield* Fiber.join(hang)
         assert.strictEqual(timedOut._tag === "AppResolveError" && timedOut.reason, "Timeout")
+        // from a caller's uninterruptible region too (the deadline used to wait for the resolver)
+        const pinned = yield* Effect.fork(Effect.flip(Effect.uninterruptible(apps.oauth("wxhangs00000000002"))))
+        yield* TestClock.adjust("5 seconds")
+        const pinnedOut = yield* Fiber.join(pinned)
+        assert.strictEqual(pinnedOut._tag === "AppResolveError" && pinnedOut.reason, "Timeout")
         const noSecret = yield* Effect.flip(apps.oauth("wxnosecret00000001"))
         assert.strictEqual(noSecret._tag === "AppResolveError" && noSecret.reason, "Invalid")
         assert.include(noSecret.message, "appSecret")

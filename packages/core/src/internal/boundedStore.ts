@@ -28,6 +28,7 @@ import type * as SessionKeyStore from "../SessionKeyStore.js"
 import type * as SessionStore from "../SessionStore.js"
 import type * as TokenStore from "../TokenStore.js"
 import { RefreshLockTimeout, SessionStoreError, TokenStoreError } from "../WeChatError.js"
+import * as Deadline from "./deadline.js"
 import { guardOr } from "./guard.js"
 
 /** The bound on each operation of a store that has none of its own. @internal */
@@ -87,7 +88,7 @@ const description = `the store did not answer within ${storeDeadlineText}`
 const deadlined =
   <E>(onTimeout: (operation: string) => E) =>
   <A, E1>(operation: string, effect: Effect.Effect<A, E1>): Effect.Effect<A, E1 | E> =>
-    Effect.timeoutFail(effect, { duration: storeDeadline, onTimeout: () => onTimeout(operation) })
+    Deadline.within(effect, storeDeadline, () => onTimeout(operation))
 
 const tokenStoreTimeout = deadlined((operation) => new TokenStoreError({ operation, description }))
 const sessionStoreTimeout = deadlined((operation) => new SessionStoreError({ operation, description }))
@@ -169,6 +170,6 @@ export const refreshLock = (lock: RefreshLock.RefreshLockShape): RefreshLock.Ref
               new RefreshLockTimeout({ key, waitedMillis: Duration.toMillis(lockDeadline) })
             )
           }))
-        return Effect.raceFirst(l.withLock(key, started), deadline)
+        return Effect.raceFirst(Deadline.cuttable(l.withLock(key, started)), deadline)
       })
   }))

@@ -30,6 +30,7 @@ import * as WeChatConfig from "../../WeChatConfig.js"
 import { AppResolveError, InvalidArgument, UnknownApp } from "../../WeChatError.js"
 import * as WeChatOAuth from "../../WeChatOAuth.js"
 import * as Arguments from "../arguments.js"
+import * as Deadline from "../deadline.js"
 import * as Entries from "./entries.js"
 import * as LookupCache from "./lookupCache.js"
 
@@ -191,12 +192,10 @@ export const make = (
               ? Effect.fail(failure.value)
               : Effect.fail(new AppResolveError({ appId, reason: "Failed", description: failureName(cause) }))
           }),
-          // a resolver that ignores interruption is left behind, not waited for
-          Effect.disconnect,
-          Effect.timeoutFail({
-            duration: source.resolveTimeout,
-            onTimeout: () => new AppResolveError({ ...timeout, appId })
-          }),
+          // a resolver that ignores interruption is left behind, not waited for (even by an
+          // uninterruptible caller)
+          (resolving) =>
+            Deadline.within(resolving, source.resolveTimeout, () => new AppResolveError({ ...timeout, appId })),
           Effect.flatMap((answer): Effect.Effect<Entries.App, UnknownApp | AppResolveError> => {
             // an answer that throws when looked at (a revoked Proxy) is no app: Entries.app refuses it
             const found = Arguments.guardOr(() => Option.isOption(answer), false)

@@ -20,6 +20,7 @@ import { globalValue } from "effect/GlobalValue"
 import * as Redacted from "effect/Redacted"
 import * as WeChatError from "../../WeChatError.js"
 import * as Arguments from "../arguments.js"
+import * as Deadline from "../deadline.js"
 import type { ComponentConfigShape } from "./config.js"
 import * as Crypto from "./crypto.js"
 import { type AuthorizationFields, PushEvent } from "./events.js"
@@ -342,10 +343,11 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
                     event
                   )
               )
-            const bounded = Effect.timeoutFail(
+            const bounded = Deadline.within(
               // the arrival is this push's: a push accepted from `onEvent` has its own deadline
-              Effect.interruptible(Effect.disconnect(Effect.locally(handled, arrivedAt, undefined))),
-              { duration: Duration.millis(left), onTimeout: timedOut }
+              Effect.locally(handled, arrivedAt, undefined),
+              Duration.millis(left),
+              timedOut
             )
             return Effect.onExit(restore(bounded), (exit) =>
               Effect.sync(() => {
