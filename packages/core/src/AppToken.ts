@@ -4,8 +4,8 @@
  * in the process, one fetcher across processes under the `RefreshLock`), refreshed in its last
  * 5 minutes, and after WeChat rejects it (40001 / 40014 / 42001) re-read from the store or fetched
  * again; forced (`force_refresh`) only when WeChat hands back the very token it just rejected, once,
- * and with the forces of a process spaced out (30 s after the first, then twice the last gap, up to
- * 4 hours: at most 14 in a day, under WeChat's 20).
+ * and with the app's forces spaced out in each process (30 s after the first, then twice the last
+ * gap, up to 4 hours: at most 14 in a day, under WeChat's 20).
  *
  * @since 0.1.0
  */
@@ -24,6 +24,7 @@ import * as AppTokenStore from "./AppTokenStore.js"
 import * as OwnSource from "./internal/appTokenSource.js"
 import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
+import * as Deadline from "./internal/deadline.js"
 import * as ForceSpacing from "./internal/forceSpacing.js"
 import * as Freshness from "./internal/freshness.js"
 import * as SingleFlight from "./internal/singleFlight.js"
@@ -157,7 +158,8 @@ const malformedAnswer = () =>
  * string for a token, a `NaN` or negative lifetime, a revoked Proxy: `MalformedResponse`, where the
  * token's constructor threw or a token that never expires was stored); a call that throws or gives
  * no Effect is an `InvalidArgument`. Past `timeout` its call is interrupted (in the background, so a
- * source that ignores interruption is not waited for) and the call fails with a `TransportError`.
+ * source that ignores interruption is not waited for, even by an uninterruptible caller) and the
+ * call fails with a `TransportError`.
  */
 const guardedSource = (source: Source, timeout: Duration.Duration): Source => {
   const description = `the token source did not answer within ${Duration.format(timeout)}`
@@ -170,13 +172,16 @@ const guardedSource = (source: Source, timeout: Duration.Duration): Source => {
       if (!Arguments.guardOr(() => Effect.isEffect(called.right), false)) {
         return Effect.fail(sourceError("must return an Effect"))
       }
-      return Effect.flatMap(called.right, (answer) =>
-        Arguments.guardOr(() => Either.isRight(validAnswer(answer)), false)
-          ? Effect.succeed(answer)
-          : Effect.fail(malformedAnswer()))
+      return Effect.flatMap(called.right, (answer) => {
+        // the checked copy goes on, never the answer itself: a getter or a Proxy read again could
+        // hand back something else
+        const checked = Arguments.guardOr(() => validAnswer(answer), undefined)
+        return checked !== undefined && Either.isRight(checked)
+          ? Effect.succeed(checked.right)
+          : Effect.fail(malformedAnswer())
+      })
     }).pipe(
-      Effect.disconnect,
-      Effect.timeoutFail({ duration: timeout, onTimeout: timedOut })
+      (guarded) => Deadline.within(guarded, timeout, timedOut)
     )
 }
 
@@ -288,8 +293,6 @@ export const makeWith = (
             : flights.run("get", renew))
     )
 
-    const forces = ForceSpacing.make()
-
     const invalidate = (rejected: Redacted.Redacted<string>): Effect.Effect<Redacted.Redacted<string>, AppTokenError> =>
       // never a throw: a Proxy or an object posing as Redacted is not a token
       Arguments.redactedText(rejected) !== undefined
@@ -307,6 +310,8 @@ export const makeWith = (
               // A force invalidates the token for every service of the app and is limited (20 a day):
               // never in a loop, never on a guess; a refused force is the caller's typed error.
               const at = yield* now
+              // the app's spacing over this store: an AppToken built anew for the app goes on with it
+              const forces = ForceSpacing.forApp(store, appId, at)
               if (!forces.allowed(at)) {
                 // spaced out: the caller's retry meets the rejection again and gets its typed error
                 if (forces.warn()) {

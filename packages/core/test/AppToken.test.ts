@@ -284,6 +284,27 @@ describe("AppToken", () => {
       30_000
     )
 
+    it.scoped(
+      "an AppToken built anew over the same store goes on with the app's spacing (WeChatApps rebuilds an app's services)",
+      () =>
+        Effect.gen(function*() {
+          const store = yield* AppTokenStore.makeMemory()
+          const lock = RefreshLock.makeInProcess()
+          yield* (yield* makeProcess(store, lock)).mini.getPhoneNumber(yield* phoneCode())
+          // every 31 s for 52 minutes the token is revoked, and each call is made by a new AppToken
+          for (let i = 0; i < 100; i++) {
+            yield* revoke
+            const { mini: program } = yield* makeProcess(store, lock)
+            yield* Effect.exit(program.getPhoneNumber(yield* phoneCode()))
+            yield* TestClock.adjust("31 seconds")
+          }
+          // before, each new AppToken started at 30 s again: a force for every rejection, the day's 20
+          // in 10 minutes; now as for one AppToken
+          assert.strictEqual(yield* forces, 7)
+        }).pipe(Effect.provide(Environment)),
+      30_000
+    )
+
     it.scoped("the daily force quota reached: the caller gets RateLimited (45009), no loop", () =>
       Effect.gen(function*() {
         const { mini: program } = yield* oneProcess
@@ -415,6 +436,25 @@ describe("AppToken", () => {
       assert.strictEqual(transport.description, `the token source did not answer within ${within}`)
       assert.isTrue(WeChatError.isRetryable(transport))
     }
+
+    it.scoped("a caller in an uninterruptible region does not hold the others past the deadline: each fails at 15 s", () =>
+      Effect.gen(function*() {
+        const { source, state } = hangingSource()
+        const store = yield* AppTokenStore.makeMemory()
+        const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess(), { source })
+        // e.g. a get in an acquire step: before, the deadline waited for the uninterruptible call to
+        // end, and so did every other caller of the app, for ever
+        const pinned = yield* Effect.fork(Effect.uninterruptible(appToken.get))
+        yield* TestClock.adjust("10 millis")
+        const other = yield* Effect.fork(appToken.get)
+        yield* TestClock.adjust("15 seconds")
+        const [pinnedError, otherError] = yield* failures([pinned, other])
+        assertTimeout(pinnedError, "15s")
+        assertTimeout(otherError, "15s")
+        assert.strictEqual(state.calls, 1)
+        yield* settle([])
+        assert.strictEqual(state.interrupted, 1, "the hung call was interrupted, in the background")
+      }).pipe(Effect.provide(Environment)))
 
     it.scoped("20 concurrent get callers all fail with TransportError Timeout at the default 15 s, the source is interrupted, and the lock is free again", () =>
       Effect.gen(function*() {
@@ -575,6 +615,27 @@ describe("AppToken", () => {
           assert.notInclude(JSON.stringify(error), "a-plain-token", name)
           assert.isTrue(Option.isNone(yield* store.get(mini.appId)), `${name}: nothing stored`)
         }
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("the answer as checked is the one stored: a getter that answers otherwise when read again changes nothing", () =>
+      Effect.gen(function*() {
+        let reads = 0
+        const answer = { expires_in: 7200 }
+        Object.defineProperty(answer, "access_token", {
+          enumerable: true,
+          get: () => reads++ === 0 ? Redacted.make("checked-token") : "a-plain-token"
+        })
+        const store = yield* AppTokenStore.makeMemory()
+        const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess(), {
+          source: () => Effect.succeed(answer as unknown as WeChatApi.AppTokenResponse)
+        })
+        // before, the answer itself went on after its check: the token's constructor met the plain
+        // string on the second read and threw (a defect out of get)
+        const exit = yield* Effect.exit(appToken.get)
+        assert.isTrue(Exit.isSuccess(exit), "the checked answer is used")
+        assert.strictEqual(Redacted.value(Exit.isSuccess(exit) ? exit.value : Redacted.make("")), "checked-token")
+        const stored = Option.getOrThrow(yield* store.get(mini.appId))
+        assert.strictEqual(Redacted.value(stored.accessToken), "checked-token")
       }).pipe(Effect.provide(Environment)))
 
     it.scoped("a source that throws, or gives no Effect, is an InvalidArgument naming source", () =>

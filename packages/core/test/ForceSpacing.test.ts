@@ -60,3 +60,27 @@ describe("ForceSpacing", () => {
     assert.isTrue(spacing.warn())
   })
 })
+
+describe("ForceSpacing.forApp", () => {
+  it("one spacing per app and store: shared by whoever asks again, separate for another app or store", () => {
+    const store = {}
+    const spacing = ForceSpacing.forApp(store, "wx1", 0)
+    spacing.record(0)
+    assert.strictEqual(ForceSpacing.forApp(store, "wx1", 10 * second), spacing, "the same app over the same store")
+    assert.isFalse(ForceSpacing.forApp(store, "wx1", 10 * second).allowed(10 * second))
+    assert.isTrue(ForceSpacing.forApp(store, "wx2", 10 * second).allowed(10 * second), "another app")
+    assert.isTrue(ForceSpacing.forApp({}, "wx1", 10 * second).allowed(10 * second), "another store")
+  })
+
+  it("bounded per store: past 10,000 apps, those a day without a force go first, then the oldest", () => {
+    const store = {}
+    const busy = ForceSpacing.forApp(store, "wx-busy", 0)
+    for (let i = 0; i < 9_999; i++) ForceSpacing.forApp(store, `wx${i}`, 0).record(0)
+    busy.record(23 * hour)
+    // a day on: every app but the busy one is quiet, and makes room
+    const late = 25 * hour
+    ForceSpacing.forApp(store, "wx-new", late)
+    assert.strictEqual(ForceSpacing.forApp(store, "wx-busy", late), busy, "the app forced within a day is kept")
+    assert.notStrictEqual(ForceSpacing.forApp(store, "wx0", late).last(), 0, "a quiet app was let go (made anew)")
+  })
+})
