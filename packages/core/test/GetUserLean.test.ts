@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Http from "node:http"
 import type * as Net from "node:net"
@@ -65,6 +66,67 @@ describe("getUser over the lean client and the memory store", () => {
       assert.strictEqual(lang._tag, "InvalidArgument")
       assert.strictEqual((yield* stats).userinfo, 0)
     }).pipe(Effect.provide(LeanLayer)))
+})
+
+describe("getUser over the lean client: a store derived from the memory store", () => {
+  /** The service over the lean client with `store`, against the sandbox served on loopback. */
+  const withStore = (store: TokenStore.TokenStoreShape) =>
+    Layer.unwrapEffect(
+      Effect.map(SandboxServer.SandboxServer, (server) =>
+        WeChatOAuth.layer.pipe(
+          Layer.provideMerge(Layer.succeed(TokenStore.TokenStore, store)),
+          Layer.provide(
+            WeChatConfig.layer({
+              appId: app.appId,
+              appSecret: app.secret,
+              apiBaseUrl: server.url,
+              openBaseUrl: server.url
+            })
+          ),
+          Layer.provide(WeChatHttpClient.layer())
+        ))
+    ).pipe(Layer.provideMerge(Sandbox.layerServer({ port: 0 })), Layer.provideMerge(Sandbox.layer()))
+
+  const derivations: ReadonlyArray<
+    readonly [string, (memory: TokenStore.TokenStoreShape, banned: Set<string>) => TokenStore.TokenStoreShape]
+  > = [
+    [
+      "by prototype, with a get of its own",
+      (memory, banned) =>
+        Object.create(memory, {
+          get: {
+            value: (appId: string, openid: string) =>
+              Effect.map(memory.get(appId, openid), (found) => banned.has(openid) ? Option.none() : found)
+          }
+        })
+    ],
+    [
+      "with its get replaced",
+      (memory, banned) => {
+        const get = memory.get
+        ;(memory as { get: TokenStore.TokenStoreShape["get"] }).get = (appId, openid) =>
+          Effect.map(get(appId, openid), (found) => banned.has(openid) ? Option.none() : found)
+        return memory
+      }
+    ]
+  ]
+  for (const [name, derive] of derivations) {
+    it.live(`${name} (and marked bounded): getUser reads through that get, so a ban holds`, () =>
+      Effect.gen(function*() {
+        const banned = new Set<string>()
+        const store = derive(yield* TokenStore.makeMemory(), banned)
+        TokenStore.markBounded(store)
+        return yield* Effect.gen(function*() {
+          const oauth = yield* WeChatOAuth.WeChatOAuth
+          const token = yield* login
+          assert.strictEqual((yield* oauth.getUser(token.openid)).openid, token.openid)
+          banned.add(token.openid)
+          // before, the memory store's own read (inherited, or kept beside the new get) served it
+          const error = yield* Effect.flip(oauth.getUser(token.openid))
+          assert.strictEqual(error._tag, "TokenNotFound")
+        }).pipe(Effect.provide(withStore(store)))
+      }))
+  }
 })
 
 describe("getUser over the lean client and the memory store: the policy", () => {

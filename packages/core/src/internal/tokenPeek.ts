@@ -20,10 +20,25 @@ export type PeekToken = (appId: string, openid: string, now: number) => OAuthTok
 /** @internal */
 export const peekToken: unique symbol = Symbol.for("@wxauth/core/TokenStore/peekToken")
 
-/** @internal */
-export const withPeek = <S extends TokenStore.TokenStoreShape>(store: S, peek: PeekToken): S =>
-  Object.defineProperty(store, peekToken, { value: peek })
+interface Peek {
+  readonly peek: PeekToken
+  /** The store's own `get` when the peek was attached: a `get` replaced since is not the peek's. */
+  readonly get: TokenStore.TokenStoreShape["get"]
+}
 
 /** @internal */
-export const peekOf = (store: TokenStore.TokenStoreShape): PeekToken | undefined =>
-  (store as { readonly [peekToken]?: PeekToken })[peekToken]
+export const withPeek = <S extends TokenStore.TokenStoreShape>(store: S, peek: PeekToken): S =>
+  Object.defineProperty(store, peekToken, { value: { peek, get: store.get } satisfies Peek })
+
+/**
+ * The store's peek, only on the very store its maker built, with its own `get`: a store derived
+ * from it by prototype (`Object.create(memory, { get })`) or with `get` replaced reads through its
+ * own `get`, whatever that adds (a ban, a revocation).
+ *
+ * @internal
+ */
+export const peekOf = (store: TokenStore.TokenStoreShape): PeekToken | undefined => {
+  if (!Object.hasOwn(store, peekToken)) return undefined
+  const own = (store as unknown as { readonly [peekToken]: Peek })[peekToken]
+  return own.get === store.get ? own.peek : undefined
+}
