@@ -104,6 +104,15 @@ forEachDatabase((db) => {
             assertWithinTimeout(operation, elapsed)
             assert.include(error.description, `no answer from the database within`)
           }
+          // from a caller's uninterruptible region (an acquire step, a finaliser) too: the deadline
+          // used to wait there for the silent query to be interrupted
+          for (const [operation, effect] of yield* operations(store, appId)) {
+            const { elapsed } = yield* failsTimed<unknown>(
+              operation,
+              Effect.uninterruptible<unknown, WeChatError.TokenStoreError, never>(effect)
+            )
+            assertWithinTimeout(`${operation} (uninterruptible caller)`, elapsed)
+          }
 
           // the database answers again: so does the store, on the same client
           yield* proxy.resume

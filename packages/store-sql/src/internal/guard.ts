@@ -86,6 +86,10 @@ export const guard =
         )
       }),
       Effect.disconnect,
+      // interruptible whatever the caller's region: at the deadline the caller gets its error even
+      // from an uninterruptible region (an acquire step, a finaliser), where the deadline would wait
+      // for the operation's interruption; the operation's own uninterruptible steps stay so
+      Effect.interruptible,
       Effect.timeoutFail({
         duration: timeout,
         onTimeout: () =>
