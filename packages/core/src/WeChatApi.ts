@@ -24,6 +24,7 @@ import * as Crypto from "node:crypto"
 import * as Answer from "./internal/answer.js"
 import * as Arguments from "./internal/arguments.js"
 import { ComponentConfig } from "./internal/component/config.js"
+import * as Deadline from "./internal/deadline.js"
 import { decodeUserInfo } from "./internal/decodeUserInfo.js"
 import { executeWithLimits, type Reader, readerOf } from "./internal/httpClient.js"
 import { tooLargeCode } from "./internal/httpClientCause.js"
@@ -561,7 +562,8 @@ const makeCaller = (settings: CallerSettings) =>
         Effect.sync(() => errorsTotal.unsafeUpdate(1, errorTagsOf(error._tag)))
       const bounded = (effect: Effect.Effect<A, WeChatError.RequestFailure>) =>
         // the lean client enforces the limits itself: they go with the request (see `call`)
-        lean ? effect : Effect.timeoutFail(effect, { duration: settings.timeout, onTimeout: timeoutError })
+        // (in a fiber of its own, so the deadline holds from an uninterruptible caller too)
+        lean ? effect : Deadline.within(effect, settings.timeout, timeoutError)
       const spanName = `WeChatApi.${endpoint}`
       /** An answer's text, read as untrusted: its errcode, its shape, the user it is about. */
       const decodeText = (

@@ -7,8 +7,10 @@ import type { WeChatError } from "@wxauth/core"
 import { WeChatApi, WeChatConfig, WeChatHttpClient } from "@wxauth/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
 import * as Http from "node:http"
 import type * as Net from "node:net"
 
@@ -395,6 +397,25 @@ describe("WeChatApi", () => {
   })
 
   describe("deadline", () => {
+    it.effect("another HttpClient that never answers: a Timeout at the deadline, from an uninterruptible caller too", () =>
+      Effect.gen(function*() {
+        let interrupted = 0
+        const silent = Layer.succeed(
+          HttpClient.HttpClient,
+          HttpClient.make(() => Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted++)))
+        )
+        const endpoints = yield* api(silent)
+        // e.g. a call in an acquire step: the deadline used to wait for the uninterruptible request
+        const call = Effect.uninterruptible(endpoints.auth(Redacted.make(accessToken), "o1"))
+        const fiber = yield* Effect.fork(Effect.flip(call))
+        yield* TestClock.adjust("5 seconds")
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag, "TransportError")
+        assert.strictEqual((error as WeChatError.TransportError).reason, "Timeout")
+        yield* Effect.yieldNow()
+        assert.strictEqual(interrupted, 1, "the request was interrupted, in the background")
+      }))
+
     it.live("with any HttpClient, the deadline covers the whole answer: headers sent, body stalled", () =>
       Effect.gen(function*() {
         const sockets = new Set<Net.Socket>()
