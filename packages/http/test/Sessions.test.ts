@@ -5,6 +5,7 @@
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { SessionStore } from "@wxauth/core"
+import type { CurrentWeChatUser } from "@wxauth/http"
 import { WeChatLogin } from "@wxauth/http"
 import { Browser, login, sandboxControl } from "@wxauth/test-support"
 import * as Cause from "effect/Cause"
@@ -13,6 +14,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
@@ -96,6 +98,38 @@ describe("a user's sessions are bounded (maxSessionsPerUser)", () => {
       }
       // without the option, the store of the context is used as it is
       yield* Layer.build(WeChatLogin.layer({ apps: { web: WEB_APP } }).pipe(Layer.provide(SessionStore.layerMemory)))
+    }))
+})
+
+describe("a login hook that never answers", () => {
+  it.scoped("ends at the hooks' 30 s deadline even for a logout made from an uninterruptible region (a finaliser)", () =>
+    Effect.gen(function*() {
+      let interrupted = 0
+      const context = yield* Layer.build(testApp(() => ({
+        hooks: { onLogout: () => Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted++)) }
+      })))
+      const { url } = Context.get(context, TestServer)
+      const service = Context.get(context, WeChatLogin.WeChatLogin)
+      const browser = new Browser(url)
+      yield* login(browser)
+      const user = JSON.parse((yield* browser.get("/me")).text) as CurrentWeChatUser.WeChatUser
+      // the deadline used to wait there for the hook's interruption: the logout never ended
+      const logout = yield* Effect.fork(Effect.uninterruptible(service.logout(user)))
+      yield* TestClock.adjust("30 seconds")
+      let exit = yield* Fiber.poll(logout)
+      for (let i = 0; i < 50 && Option.isNone(exit); i++) {
+        yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+        exit = yield* Fiber.poll(logout)
+      }
+      assert.isTrue(
+        Option.isSome(exit) && Exit.isSuccess(exit.value),
+        "the logout completed (the hook's failure is logged)"
+      )
+      assert.strictEqual((yield* browser.get("/me")).status, 401, "the session is over")
+      for (let i = 0; i < 50 && interrupted === 0; i++) {
+        yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      }
+      assert.strictEqual(interrupted, 1, "the hook was interrupted, in the background")
     }))
 })
 

@@ -1,6 +1,8 @@
 /**
  * A deadline that always ends the wait, on code someone else wrote (a store, a token source, an app
- * resolver, a push handler).
+ * resolver, a push handler, an `HttpClient` other than the lean one). `@wxauth/store-sql`'s
+ * operation timeout and `@wxauth/http`'s hook timeout write the same two steps themselves (they
+ * see only core's public API).
  *
  * `Effect.timeoutFail` alone runs its effect with the caller's interruptibility and, at the
  * deadline, waits for the effect to be interrupted: from a caller's uninterruptible region (an

@@ -442,6 +442,11 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
           : Effect.dieMessage(`hooks.${name} did not return an Effect`)
       }).pipe(
         Effect.provide(hookContext),
+        // in a fiber of its own, interruptible by the deadline whatever the caller's region: a hook
+        // that hangs ends at the deadline even for a logout made from a finaliser (the deadline
+        // would otherwise wait there for the hook's interruption)
+        Effect.disconnect,
+        Effect.interruptible,
         Effect.timeoutFail({ duration: hookTimeout, onTimeout: () => new HookFailed({ hook: name }) }),
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
