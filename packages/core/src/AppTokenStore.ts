@@ -67,8 +67,7 @@ export class AppTokenStore extends Context.Tag("@wxauth/core/AppTokenStore")<App
  * @since 0.1.0
  * @category utils
  */
-export const markBounded = (store: AppTokenStoreShape): void =>
-  Bounded.markStore(store, Bounded.operations.appTokenStore)
+export const markBounded = (store: AppTokenStoreShape): void => Bounded.markStore(store, "appTokenStore")
 
 /** `instanceof`, never a throw (a revoked Proxy is not a token). */
 const isAppAccessToken = (u: unknown): u is AppAccessToken => guardOr(() => u instanceof AppAccessToken, false)
@@ -96,31 +95,34 @@ export const makeMemory = (options?: { readonly maxEntries?: number | undefined 
     const maxEntries = Arguments.entriesBound(guardOr(() => options?.maxEntries, undefined), 10_000)
     const tokens = new Map<string, AppAccessToken>()
     // in this process, it cannot hang: used as it is (see internal/boundedStore.ts)
-    return Bounded.markBounded(AppTokenStore.of({
-      get: (appId) =>
-        isAppId(appId)
-          ? Effect.map(Clock.currentTimeMillis, (now) => {
-            const token = tokens.get(appId)
-            return token !== undefined && token.isFresh(now) ? Option.some(token) : Option.none()
-          })
-          : notAnAppId("get"),
-      set: (appId, token) =>
-        !isAppId(appId)
-          ? notAnAppId("set")
-          : !isAppAccessToken(token) || !Number.isFinite(token.obtainedAt) ||
-              !Number.isFinite(token.expiresAt)
-          ? notAToken("set")
-          : Effect.sync(() => {
-            const existing = tokens.get(appId)
-            if (existing !== undefined && existing.obtainedAt > token.obtainedAt) return
-            tokens.delete(appId)
-            tokens.set(appId, token)
-            for (const key of tokens.keys()) {
-              if (tokens.size <= maxEntries) break
-              tokens.delete(key)
-            }
-          })
-    }))
+    return Bounded.markBounded(
+      AppTokenStore.of({
+        get: (appId) =>
+          isAppId(appId)
+            ? Effect.map(Clock.currentTimeMillis, (now) => {
+              const token = tokens.get(appId)
+              return token !== undefined && token.isFresh(now) ? Option.some(token) : Option.none()
+            })
+            : notAnAppId("get"),
+        set: (appId, token) =>
+          !isAppId(appId)
+            ? notAnAppId("set")
+            : !isAppAccessToken(token) || !Number.isFinite(token.obtainedAt) ||
+                !Number.isFinite(token.expiresAt)
+            ? notAToken("set")
+            : Effect.sync(() => {
+              const existing = tokens.get(appId)
+              if (existing !== undefined && existing.obtainedAt > token.obtainedAt) return
+              tokens.delete(appId)
+              tokens.set(appId, token)
+              for (const key of tokens.keys()) {
+                if (tokens.size <= maxEntries) break
+                tokens.delete(key)
+              }
+            })
+      }),
+      "appTokenStore"
+    )
   })
 
 /**

@@ -46,7 +46,7 @@ export class RefreshLock extends Context.Tag("@wxauth/core/RefreshLock")<Refresh
  * @since 0.1.0
  * @category utils
  */
-export const markBounded = (lock: RefreshLockShape): void => Bounded.markStore(lock, Bounded.operations.refreshLock)
+export const markBounded = (lock: RefreshLockShape): void => Bounded.markStore(lock, "refreshLock")
 
 /**
  * Options of the in-process lock.
@@ -105,7 +105,7 @@ export const makeInProcess = (options?: InProcessOptions): RefreshLockShape => {
           ),
         (entry) => Effect.sync(() => leave(key, entry))
       )
-  })
+  }, "refreshLock")
 }
 
 /**

@@ -54,8 +54,7 @@ export class SessionKeyStore extends Context.Tag("@wxauth/core/SessionKeyStore")
  * @since 0.1.0
  * @category utils
  */
-export const markBounded = (store: SessionKeyStoreShape): void =>
-  Bounded.markStore(store, Bounded.operations.sessionKeyStore)
+export const markBounded = (store: SessionKeyStoreShape): void => Bounded.markStore(store, "sessionKeyStore")
 
 /**
  * How long a session key is kept by default: 30 days (WeChat gives no expiry; a user who has not
@@ -102,30 +101,33 @@ export const makeMemory = (
     const keys = new Map<string, { readonly key: Redacted.Redacted<string>; readonly expiresAt: number }>()
     const keyOf = (appId: string, openid: string) => `${appId}\u0000${openid}`
     // in this process, it cannot hang: used as it is (see internal/boundedStore.ts)
-    return Bounded.markBounded(SessionKeyStore.of({
-      get: (appId, openid) =>
-        isId(appId) && isId(openid)
-          ? Effect.map(Clock.currentTimeMillis, (now) => {
-            const entry = keys.get(keyOf(appId, openid))
-            return entry !== undefined && entry.expiresAt > now ? Option.some(entry.key) : Option.none()
+    return Bounded.markBounded(
+      SessionKeyStore.of({
+        get: (appId, openid) =>
+          isId(appId) && isId(openid)
+            ? Effect.map(Clock.currentTimeMillis, (now) => {
+              const entry = keys.get(keyOf(appId, openid))
+              return entry !== undefined && entry.expiresAt > now ? Option.some(entry.key) : Option.none()
+            })
+            : badKey("get"),
+        set: (appId, openid, sessionKey) => {
+          if (!isId(appId) || !isId(openid)) return badKey("set")
+          if (keyText(sessionKey) === undefined) return Effect.fail(notAKey("set"))
+          return Effect.map(Clock.currentTimeMillis, (now) => {
+            const key = keyOf(appId, openid)
+            keys.delete(key)
+            keys.set(key, { key: sessionKey, expiresAt: now + ttl })
+            for (const k of keys.keys()) {
+              if (keys.size <= maxEntries) break
+              keys.delete(k)
+            }
           })
-          : badKey("get"),
-      set: (appId, openid, sessionKey) => {
-        if (!isId(appId) || !isId(openid)) return badKey("set")
-        if (keyText(sessionKey) === undefined) return Effect.fail(notAKey("set"))
-        return Effect.map(Clock.currentTimeMillis, (now) => {
-          const key = keyOf(appId, openid)
-          keys.delete(key)
-          keys.set(key, { key: sessionKey, expiresAt: now + ttl })
-          for (const k of keys.keys()) {
-            if (keys.size <= maxEntries) break
-            keys.delete(k)
-          }
-        })
-      },
-      remove: (appId, openid) =>
-        isId(appId) && isId(openid) ? Effect.sync(() => void keys.delete(keyOf(appId, openid))) : badKey("remove")
-    }))
+        },
+        remove: (appId, openid) =>
+          isId(appId) && isId(openid) ? Effect.sync(() => void keys.delete(keyOf(appId, openid))) : badKey("remove")
+      }),
+      "sessionKeyStore"
+    )
   })
 
 /**

@@ -163,7 +163,7 @@ export class SessionStore extends Context.Tag("@wxauth/core/SessionStore")<Sessi
  * @since 0.1.0
  * @category utils
  */
-export const markBounded = (store: SessionStoreShape): void => Bounded.markStore(store, Bounded.operations.sessionStore)
+export const markBounded = (store: SessionStoreShape): void => Bounded.markStore(store, "sessionStore")
 
 /**
  * The store as wxauth runs it (`@wxauth/http` reads the `SessionStore` of its context through it):

@@ -68,7 +68,7 @@ export class TokenStore extends Context.Tag("@wxauth/core/TokenStore")<TokenStor
  * @since 0.1.0
  * @category utils
  */
-export const markBounded = (store: TokenStoreShape): void => Bounded.markStore(store, Bounded.operations.tokenStore)
+export const markBounded = (store: TokenStoreShape): void => Bounded.markStore(store, "tokenStore")
 
 /**
  * The hash under which a code is remembered (SHA-256, hex).
@@ -218,10 +218,13 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
     })
     // getUser's hot path reads as `get` does, in its own step (see internal/tokenPeek.ts)
     // in this process, it cannot hang: used as it is (see internal/boundedStore.ts)
-    return Bounded.markBounded(withPeek(
-      store,
-      (appId, openid, now) => areIds(appId, openid) ? tokens.get(keyOf(appId, openid), now) : undefined
-    ))
+    return Bounded.markBounded(
+      withPeek(
+        store,
+        (appId, openid, now) => areIds(appId, openid) ? tokens.get(keyOf(appId, openid), now) : undefined
+      ),
+      "tokenStore"
+    )
   })
 
 /**

@@ -423,3 +423,129 @@ describe("stores that bound themselves", () => {
       yield* Fiber.interrupt(fiber)
     }))
 })
+
+describe("a caller's lock, beyond its acquisition", () => {
+  const answering: AppToken.Source = () => Effect.succeed({ access_token: Redacted.make("a-token"), expires_in: 7200 })
+
+  /** Real turns for fibers woken by the test clock (or by nothing) to run. */
+  const turns = Effect.gen(function*() {
+    for (let i = 0; i < 50; i++) yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+  })
+
+  it.scoped("that runs the refresh at once, from a caller's uninterruptible region: get answers", () =>
+    Effect.gen(function*() {
+      const lock: RefreshLock.RefreshLockShape = { withLock: (_key, effect) => effect }
+      const appToken = yield* AppToken.makeWith({ source: answering }).pipe(
+        Effect.provide(AppTokenStore.layerMemory),
+        Effect.provideService(RefreshLock.RefreshLock, lock)
+      )
+      // before, the race's deadline side (uninterruptible, as the caller) ran on for ever once the
+      // refresh had started, and the race waited to interrupt it
+      const fiber = yield* Effect.fork(Effect.uninterruptible(appToken.get))
+      yield* turns
+      yield* TestClock.adjust("5 minutes")
+      yield* turns
+      const polled = yield* Fiber.poll(fiber)
+      assert.isTrue(Option.isSome(polled) && Exit.isSuccess(polled.value), "the token")
+    }).pipe(Effect.provide(miniEnvironment)))
+
+  it.scoped("whose release never answers: the refresh's outcome 10 s after the 30 s bound, the release left behind", () =>
+    Effect.gen(function*() {
+      const lock: RefreshLock.RefreshLockShape = { withLock: (_key, effect) => Effect.ensuring(effect, Effect.never) }
+      const appToken = yield* AppToken.makeWith({ source: answering }).pipe(
+        Effect.provide(AppTokenStore.layerMemory),
+        Effect.provideService(RefreshLock.RefreshLock, lock)
+      )
+      const fiber = yield* Effect.fork(appToken.get)
+      yield* turns
+      yield* TestClock.adjust("39 seconds")
+      yield* turns
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "waiting on the release within its bound")
+      yield* TestClock.adjust("1 second")
+      yield* turns
+      const polled = yield* Fiber.poll(fiber)
+      assert.isTrue(Option.isSome(polled) && Exit.isSuccess(polled.value), "the refreshed token, not a hang")
+    }).pipe(Effect.provide(miniEnvironment)))
+
+  it.scoped("one object as the AppTokenStore and the RefreshLock: each kind gets its own deadline", () =>
+    Effect.gen(function*() {
+      const memory = yield* AppTokenStore.makeMemory()
+      const both = {
+        get: (appId: string) => memory.get(appId),
+        set: (appId: string, token: AppTokenStore.AppAccessToken) => memory.set(appId, token),
+        withLock: <A, E, R>(_key: string, effect: Effect.Effect<A, E, R>) => effect
+      }
+      // before, the app-token-store wrapper (no withLock) was handed back as the lock: a defect
+      const exit = yield* Effect.exit(
+        Effect.flatMap(
+          AppToken.makeWith({ source: answering }).pipe(
+            Effect.provideService(AppTokenStore.AppTokenStore, both),
+            Effect.provideService(RefreshLock.RefreshLock, both)
+          ),
+          (appToken) => appToken.get
+        )
+      )
+      assert.isTrue(Exit.isSuccess(exit), "the token")
+      assert.isFunction(Bounded.refreshLock(both).withLock)
+      // a mark is its kind's: marked as a token store, the same object's lock keeps its bound
+      const marked = { ...both }
+      AppTokenStore.markBounded(marked)
+      assert.strictEqual(Bounded.appTokenStore(marked), marked)
+      assert.notStrictEqual(Bounded.refreshLock(marked), marked)
+    }).pipe(Effect.provide(miniEnvironment)))
+})
+
+describe("a caller's store, called", () => {
+  it.effect("a method that throws, or answers no Effect, is the store's typed error (never a throw or a defect)", () =>
+    Effect.gen(function*() {
+      const memory = yield* TokenStore.makeMemory()
+      const throwing = Bounded.tokenStore({
+        ...memory,
+        get: () => {
+          throw new Error("the driver is not connected")
+        }
+      })
+      const throwExit = yield* Effect.exit(throwing.get(randomAppId(), randomOpenId()))
+      assert.instanceOf(failureOf(throwExit), WeChatError.TokenStoreError)
+      assert.notInclude(JSON.stringify(failureOf(throwExit)), "driver")
+      const promising = Bounded.tokenStore({
+        ...memory,
+        get: (() => Promise.resolve(Option.none())) as unknown as TokenStore.TokenStoreShape["get"]
+      })
+      assert.instanceOf(
+        failureOf(yield* Effect.exit(promising.get(randomAppId(), randomOpenId()))),
+        WeChatError.TokenStoreError
+      )
+    }))
+
+  it.effect("a store that is a function (a class with static methods) is bounded too", () =>
+    Effect.gen(function*() {
+      const counter = newCounter()
+      const memory = customStore(yield* TokenStore.makeMemory(), ["get"], counter)
+      const asFunction = Object.assign(function Store() {}, memory) as unknown as TokenStore.TokenStoreShape
+      const wrapped = Bounded.tokenStore(asFunction)
+      assert.notStrictEqual(wrapped, asFunction)
+      const error = failureOf(yield* endsAt(wrapped.get(randomAppId(), randomOpenId()), counter))
+      assertDeadlineError(error, "TokenStoreError", "get")
+    }))
+
+  it.live("an outside interruption of a caller in an uninterruptible region does not cut the store's operation", () =>
+    Effect.gen(function*() {
+      let done = false
+      const memory = yield* TokenStore.makeMemory()
+      const slow = Bounded.tokenStore({
+        ...memory,
+        remove: (appId, openid) =>
+          Effect.zipRight(Effect.sleep("100 millis"), memory.remove(appId, openid)).pipe(
+            Effect.zipRight(Effect.sync(() => {
+              done = true
+            }))
+          )
+      })
+      const fiber = yield* Effect.fork(Effect.uninterruptible(slow.remove(randomAppId(), randomOpenId())))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(fiber)
+      // before, the interruption reached the operation through the deadline's race and cut it
+      assert.isTrue(done, "the remove ran to its end, as the caller's region said")
+    }))
+})

@@ -133,6 +133,35 @@ describe("a login hook that never answers", () => {
     }))
 })
 
+describe("a login hook, from a caller in an uninterruptible region", () => {
+  it.scoped("is not cut by an outside interruption: the onLogout hook runs to its end", () =>
+    Effect.gen(function*() {
+      let done = false
+      const context = yield* Layer.build(testApp(() => ({
+        hooks: {
+          onLogout: () =>
+            Effect.zipRight(
+              Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 100))),
+              Effect.sync(() => {
+                done = true
+              })
+            )
+        }
+      })))
+      const { url } = Context.get(context, TestServer)
+      const service = Context.get(context, WeChatLogin.WeChatLogin)
+      const browser = new Browser(url)
+      yield* login(browser)
+      const user = JSON.parse((yield* browser.get("/me")).text) as CurrentWeChatUser.WeChatUser
+      const logout = yield* Effect.fork(Effect.uninterruptible(service.logout(user)))
+      yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 20)))
+      yield* Fiber.interrupt(logout)
+      // the region said the logout (its hook included) runs to its end; before, the interruption
+      // reached the hook through its deadline's race
+      assert.isTrue(done, "the hook ran to its end")
+    }))
+})
+
 describe("sessions end when WeChat refuses the refresh token", () => {
   layer(testApp(), { excludeTestServices: true })((it) => {
     const setup = Effect.gen(function*() {

@@ -13,6 +13,7 @@ import { makeToken, randomAppId } from "@wxauth/core/testing"
 import { SqlTokenStore } from "@wxauth/store-sql"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -159,6 +160,25 @@ forEachDatabase((db) => {
         }),
       { timeout: 60_000 }
     )
+  })
+})
+
+forEachDatabase((db) => {
+  describe(`SqlTokenStore on ${db.name}: a caller in an uninterruptible region`, () => {
+    it.scopedLive("an outside interruption does not cut its write: the token is stored", () =>
+      Effect.gen(function*() {
+        const store = yield* buildStore(db.client(), db.client())
+        const appId = randomAppId()
+        for (let i = 0; i < 5; i++) {
+          const token = yield* makeToken()
+          const fiber = yield* Effect.fork(Effect.uninterruptible(store.set(appId, token)))
+          yield* Effect.sleep(`${i} millis`)
+          yield* Fiber.interrupt(fiber)
+          // the uninterruptible region said the write runs to its end; before, the interruption
+          // reached it through the deadline's race
+          assert.isTrue(Option.isSome(yield* store.get(appId, token.openid)), `write ${i} was cut`)
+        }
+      }), { timeout: 30_000 })
   })
 })
 

@@ -20,8 +20,13 @@
  *
  * @internal
  */
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import { globalValue } from "effect/GlobalValue"
 import type * as AppTokenStore from "../AppTokenStore.js"
 import type * as RefreshLock from "../RefreshLock.js"
 import type * as SessionKeyStore from "../SessionKeyStore.js"
@@ -29,7 +34,7 @@ import type * as SessionStore from "../SessionStore.js"
 import type * as TokenStore from "../TokenStore.js"
 import { RefreshLockTimeout, SessionStoreError, TokenStoreError } from "../WeChatError.js"
 import * as Deadline from "./deadline.js"
-import { guardOr } from "./guard.js"
+import { guard, guardOr } from "./guard.js"
 
 /** The bound on each operation of a store that has none of its own. @internal */
 export const storeDeadline: Duration.Duration = Duration.seconds(10)
@@ -45,13 +50,8 @@ export const lockDeadline: Duration.Duration = Duration.seconds(30)
 /** `storeDeadline` as the errors say it. */
 const storeDeadlineText = "10 seconds"
 
-const bounded = new WeakSet<object>()
-
-/** Marks `store` as bounded by its own deadlines: it is used as it is. Total. @internal */
-export const markBounded = <S>(store: S): S => {
-  if ((typeof store === "object" && store !== null) || typeof store === "function") bounded.add(store)
-  return store
-}
+/** The kinds of store (and lock) core bounds; a mark and a wrapper are a kind's. @internal */
+export type Kind = "tokenStore" | "appTokenStore" | "sessionKeyStore" | "sessionStore" | "refreshLock"
 
 /** The operations of each kind, as a store of it has them. @internal */
 export const operations = {
@@ -60,84 +60,128 @@ export const operations = {
   sessionKeyStore: ["get", "set", "remove"],
   sessionStore: ["create", "get", "touch", "revoke", "revokeUser"],
   refreshLock: ["withLock"]
-} as const
+} as const satisfies Record<Kind, ReadonlyArray<string>>
+
+// Shared by every copy of core loaded in the process: a memory store made by one copy is used as it
+// is by another (and keeps getUser's in-process read).
+const bounded = globalValue(
+  Symbol.for("@wxauth/core/internal/boundedStore/marks"),
+  () => new WeakMap<object, Set<Kind>>()
+)
+/** One wrapper per store and kind: a store read by several services (one per app) is wrapped once. */
+const wrappers = globalValue(
+  Symbol.for("@wxauth/core/internal/boundedStore/wrappers"),
+  () => new WeakMap<object, Map<Kind, object>>()
+)
+
+const isObject = (value: unknown): value is object =>
+  (typeof value === "object" && value !== null) || typeof value === "function"
+
+const mark = (store: object, kind: Kind) => {
+  const kinds = bounded.get(store)
+  if (kinds === undefined) bounded.set(store, new Set([kind]))
+  else kinds.add(kind)
+}
+
+/** Marks `store` as a `kind` bounded by its own deadlines: it is used as it is. Total. @internal */
+export const markBounded = <S>(store: S, kind: Kind): S => {
+  if (isObject(store)) mark(store, kind)
+  return store
+}
 
 /**
- * Marks `store` when it has each of `ops` as a function (read under a guard: a throwing getter or
- * a revoked Proxy is no store, and is not marked). What the stores' public `markBounded` runs.
+ * Marks `store` as a `kind` when it has each of that kind's operations as a function (read under a
+ * guard: a throwing getter or a revoked Proxy is no store, and is not marked). What the stores'
+ * public `markBounded` runs. A mark is the kind's: an object that is also another kind of store
+ * (one object as the token store and the lock) keeps the other kind's deadline.
  *
  * @internal
  */
-export const markStore = (store: unknown, ops: ReadonlyArray<string>): void => {
+export const markStore = (store: unknown, kind: Kind): void => {
   const isStore = guardOr(
     () =>
-      typeof store === "object" && store !== null &&
-      ops.every((op) => typeof (store as Record<string, unknown>)[op] === "function"),
+      isObject(store) &&
+      operations[kind].every((op) => typeof (store as Record<string, unknown>)[op] === "function"),
     false
   )
-  if (isStore) bounded.add(store as object)
+  if (isStore) mark(store as object, kind)
 }
 
-/** Whether `store` was marked (by core, an adapter, or a caller through `markBounded`). @internal */
-export const isBounded = (store: unknown): boolean =>
-  ((typeof store === "object" && store !== null) || typeof store === "function") && bounded.has(store)
+/** Whether `store` was marked as a `kind` (by core, an adapter, or a caller through `markBounded`). @internal */
+export const isBounded = (store: unknown, kind: Kind): boolean =>
+  isObject(store) && bounded.get(store)?.has(kind) === true
 
 const description = `the store did not answer within ${storeDeadlineText}`
 
-/** One operation of `store`, read when called (as an unwrapped store's is), under the deadline. */
+/**
+ * One operation of a caller's store under the deadline: the call itself guarded (a method that is
+ * missing or throws, or that answers something other than an Effect, is the store's typed error,
+ * never a throw out of a public method or a defect), its effect bounded.
+ */
 const deadlined =
-  <E>(onTimeout: (operation: string) => E) =>
-  <A, E1>(operation: string, effect: Effect.Effect<A, E1>): Effect.Effect<A, E1 | E> =>
-    Deadline.within(effect, storeDeadline, () => onTimeout(operation))
+  <E>(onFailure: (operation: string, description: string) => E) =>
+  <A, E1>(operation: string, call: () => Effect.Effect<A, E1>): Effect.Effect<A, E1 | E> =>
+    Effect.suspend(() => {
+      const answer = guard(call)
+      if (Either.isLeft(answer)) return Effect.fail(onFailure(operation, "the store's method threw when called"))
+      const effect = answer.right
+      if (!guardOr(() => Effect.isEffect(effect), false)) {
+        return Effect.fail(onFailure(operation, "the store's method did not return an Effect"))
+      }
+      return Deadline.within(effect, storeDeadline, () => onFailure(operation, description))
+    })
 
-const tokenStoreTimeout = deadlined((operation) => new TokenStoreError({ operation, description }))
-const sessionStoreTimeout = deadlined((operation) => new SessionStoreError({ operation, description }))
+const tokenStoreCall = deadlined((operation, description) => new TokenStoreError({ operation, description }))
+const sessionStoreCall = deadlined((operation, description) => new SessionStoreError({ operation, description }))
 
-/** One wrapper per store, so a store read by several services (one per app) is wrapped once. */
-const wrappers = new WeakMap<object, object>()
-
-const boundWith = <S extends object>(store: S, wrap: (store: S) => S): S => {
-  if (isBounded(store) || typeof store !== "object" || store === null) return store
-  const known = wrappers.get(store)
+const boundWith = <S extends object>(store: S, kind: Kind, wrap: (store: S) => S): S => {
+  if (!isObject(store) || isBounded(store, kind)) return store
+  let byKind = wrappers.get(store)
+  const known = byKind?.get(kind)
   if (known !== undefined) return known as S
-  const wrapper = markBounded(wrap(store))
-  wrappers.set(store, wrapper)
+  const wrapper = markBounded(wrap(store), kind)
+  if (byKind === undefined) {
+    byKind = new Map()
+    wrappers.set(store, byKind)
+  }
+  byKind.set(kind, wrapper)
   return wrapper
 }
 
 /** The `TokenStore` as core uses it: a caller's under the deadline, a marked one as it is. @internal */
 export const tokenStore = (store: TokenStore.TokenStoreShape): TokenStore.TokenStoreShape =>
-  boundWith(store, (s) => ({
-    get: (appId, openid) => tokenStoreTimeout("get", s.get(appId, openid)),
-    set: (appId, token) => tokenStoreTimeout("set", s.set(appId, token)),
-    remove: (appId, openid) => tokenStoreTimeout("remove", s.remove(appId, openid)),
-    rememberCode: (appId, codeHash, memo) => tokenStoreTimeout("rememberCode", s.rememberCode(appId, codeHash, memo)),
-    recallCode: (appId, codeHash) => tokenStoreTimeout("recallCode", s.recallCode(appId, codeHash))
+  boundWith(store, "tokenStore", (s) => ({
+    get: (appId, openid) => tokenStoreCall("get", () => s.get(appId, openid)),
+    set: (appId, token) => tokenStoreCall("set", () => s.set(appId, token)),
+    remove: (appId, openid) => tokenStoreCall("remove", () => s.remove(appId, openid)),
+    rememberCode: (appId, codeHash, memo) =>
+      tokenStoreCall("rememberCode", () => s.rememberCode(appId, codeHash, memo)),
+    recallCode: (appId, codeHash) => tokenStoreCall("recallCode", () => s.recallCode(appId, codeHash))
   }))
 
 /** The `AppTokenStore` as core uses it. @internal */
 export const appTokenStore = (store: AppTokenStore.AppTokenStoreShape): AppTokenStore.AppTokenStoreShape =>
-  boundWith(store, (s) => ({
-    get: (appId) => tokenStoreTimeout("get", s.get(appId)),
-    set: (appId, token) => tokenStoreTimeout("set", s.set(appId, token))
+  boundWith(store, "appTokenStore", (s) => ({
+    get: (appId) => tokenStoreCall("get", () => s.get(appId)),
+    set: (appId, token) => tokenStoreCall("set", () => s.set(appId, token))
   }))
 
 /** The `SessionKeyStore` as core uses it. @internal */
 export const sessionKeyStore = (store: SessionKeyStore.SessionKeyStoreShape): SessionKeyStore.SessionKeyStoreShape =>
-  boundWith(store, (s) => ({
-    get: (appId, openid) => tokenStoreTimeout("get", s.get(appId, openid)),
-    set: (appId, openid, sessionKey) => tokenStoreTimeout("set", s.set(appId, openid, sessionKey)),
-    remove: (appId, openid) => tokenStoreTimeout("remove", s.remove(appId, openid))
+  boundWith(store, "sessionKeyStore", (s) => ({
+    get: (appId, openid) => tokenStoreCall("get", () => s.get(appId, openid)),
+    set: (appId, openid, sessionKey) => tokenStoreCall("set", () => s.set(appId, openid, sessionKey)),
+    remove: (appId, openid) => tokenStoreCall("remove", () => s.remove(appId, openid))
   }))
 
 /** The `SessionStore` as core and `@wxauth/http` use it. @internal */
 export const sessionStore = (store: SessionStore.SessionStoreShape): SessionStore.SessionStoreShape =>
-  boundWith(store, (s) => ({
-    create: (session) => sessionStoreTimeout("create", s.create(session)),
-    get: (idHash) => sessionStoreTimeout("get", s.get(idHash)),
-    touch: (idHash, expiresAt) => sessionStoreTimeout("touch", s.touch(idHash, expiresAt)),
-    revoke: (idHash) => sessionStoreTimeout("revoke", s.revoke(idHash)),
-    revokeUser: (appId, openid) => sessionStoreTimeout("revokeUser", s.revokeUser(appId, openid))
+  boundWith(store, "sessionStore", (s) => ({
+    create: (session) => sessionStoreCall("create", () => s.create(session)),
+    get: (idHash) => sessionStoreCall("get", () => s.get(idHash)),
+    touch: (idHash, expiresAt) => sessionStoreCall("touch", () => s.touch(idHash, expiresAt)),
+    revoke: (idHash) => sessionStoreCall("revoke", () => s.revoke(idHash)),
+    revokeUser: (appId, openid) => sessionStoreCall("revokeUser", () => s.revokeUser(appId, openid))
   }))
 
 /** Where a caller's lock is with the effect it was given. */
@@ -148,28 +192,48 @@ const timedOut = 2
 /**
  * The `RefreshLock` as core uses it: a caller's lock must start the effect within `lockDeadline`,
  * else `RefreshLockTimeout` (the acquisition interrupted); the effect, once started, runs to its
- * end under the lock's own rules. A marked lock as it is. @internal
+ * end under the lock's own rules, and the lock's release then gets `storeDeadline` (past it the
+ * effect's outcome is the caller's, the release goes on in the background). A marked lock as it is.
+ *
+ * The race runs in a fiber of its own (`Effect.disconnect`), both sides interruptible by it: from a
+ * caller's uninterruptible region it still ends (its loser is interrupted without waiting), and an
+ * outside interruption of such a caller does not reach the refresh through it (see deadline.ts).
+ *
+ * @internal
  */
 export const refreshLock = (lock: RefreshLock.RefreshLockShape): RefreshLock.RefreshLockShape =>
-  boundWith(lock, (l) => ({
+  boundWith(lock, "refreshLock", (l) => ({
     withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) =>
       Effect.suspend(() => {
         // one state for both sides, each read and written in one synchronous step: the effect starts
         // only before the deadline, the deadline fires only before the effect starts
         let state = waiting
+        const ended = Deferred.unsafeMake<Exit.Exit<A, E>>(FiberId.none)
         const started = Effect.suspend(() => {
           if (state === timedOut) return Effect.interrupt
           state = running
-          return effect
+          return Effect.onExit(effect, (exit) => Deferred.succeed(ended, exit))
         })
         const deadline = Effect.flatMap(Effect.sleep(lockDeadline), () =>
-          Effect.suspend(() => {
-            if (state === running) return Effect.never
+          Effect.suspend((): Effect.Effect<A, E | RefreshLockTimeout> => {
+            if (state === running) {
+              // started in time: never cut; once it has ended, its outcome after the release's bound
+              return Effect.flatMap(Deferred.await(ended), (exit) =>
+                Effect.zipRight(Effect.sleep(storeDeadline), exit))
+            }
             state = timedOut
             return Effect.fail(
               new RefreshLockTimeout({ key, waitedMillis: Duration.toMillis(lockDeadline) })
             )
           }))
-        return Effect.raceFirst(Deadline.cuttable(l.withLock(key, started)), deadline)
+        const attempt = guard(() =>
+          l.withLock(key, started)
+        )
+        if (Either.isLeft(attempt) || !guardOr(() => Effect.isEffect(attempt.right), false)) {
+          return Effect.fail(new RefreshLockTimeout({ key, waitedMillis: 0 }))
+        }
+        return Effect.disconnect(
+          Effect.raceFirst(Deadline.cuttable(attempt.right), Effect.interruptible(deadline))
+        )
       })
   }))

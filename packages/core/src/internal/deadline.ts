@@ -1,16 +1,21 @@
 /**
  * A deadline that always ends the wait, on code someone else wrote (a store, a token source, an app
  * resolver, a push handler, an `HttpClient` other than the lean one). `@wxauth/store-sql`'s
- * operation timeout and `@wxauth/http`'s hook timeout write the same two steps themselves (they
- * see only core's public API).
+ * operation timeout and `@wxauth/http`'s hook timeout write the same steps themselves (they see only
+ * core's public API).
  *
  * `Effect.timeoutFail` alone runs its effect with the caller's interruptibility and, at the
  * deadline, waits for the effect to be interrupted: from a caller's uninterruptible region (an
  * acquire step, a finaliser, `Effect.uninterruptible`) an effect that never answers would still hang
- * it, and every caller waiting behind it on a single-flight or a lock. Here the effect runs in a
- * fiber of its own that the deadline interrupts in the background (the caller does not wait for an
- * effect that ignores interruption); the caller's own interruption reaches it only where the caller
- * is interruptible, as it would without the deadline.
+ * it, and every caller waiting behind it on a single-flight or a lock. Here:
+ * - the effect runs in a fiber of its own that the deadline interrupts in the background (the caller
+ *   does not wait for an effect that ignores interruption);
+ * - the deadline itself runs in a fiber that is not the caller's child: Effect hands a fiber's
+ *   interruption on to its children at once, whatever the fiber's own interruptibility, so an
+ *   outside interruption of a caller in an uninterruptible region would otherwise reach the effect
+ *   through the deadline's race and cut it. It reaches the effect only where the caller is
+ *   interruptible (its wait on the deadline is then interrupted, and the deadline's fiber with it,
+ *   in the background), as it would without the deadline.
  *
  * @internal
  */
@@ -26,13 +31,13 @@ export const within = <A, E, R, E2>(
   effect: Effect.Effect<A, E, R>,
   duration: Duration.DurationInput,
   onTimeout: () => E2
-): Effect.Effect<A, E | E2, R> =>
-  Effect.timeoutFail(Effect.interruptible(Effect.disconnect(effect)), { duration, onTimeout })
+): Effect.Effect<A, E | E2, R> => Effect.disconnect(Effect.timeoutFail(cuttable(effect), { duration, onTimeout }))
 
 /**
- * `effect` in a fiber of its own that only the caller's own interruption (where it is
- * interruptible) or a race it loses can interrupt, and whose interruption the caller does not wait
- * for: for a race that must end even from an uninterruptible region.
+ * `effect` in a fiber of its own that a race it loses (or its caller, where interruptible) can
+ * interrupt without waiting for it: one side of a race that must end even from an uninterruptible
+ * region. Run the race itself in `Effect.disconnect`, so that an outside interruption of an
+ * uninterruptible caller does not reach it (see above).
  *
  * @internal
  */

@@ -205,49 +205,52 @@ export const unsafeMakeMemory = (
   }
 
   // in this process, it cannot hang: used as it is (see boundedStore.ts)
-  return markBounded(SessionStore.SessionStore.of({
-    create: (session) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.flatMap(checkNew(session, now), (checked) => {
-          if (live(checked.idHash, now) !== undefined) {
-            return refuse("create", "a live session has this idHash already")
-          }
-          put(copy(checked), now)
-          return Effect.void
-        })),
-    get: (idHash) =>
-      Effect.zipRight(
-        checkIdHash("get", idHash),
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          const session = live(idHash, now)
-          return session === undefined ? Option.none() : Option.some(copy(session))
-        })
-      ),
-    touch: (idHash, expiresAt) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(checkTouch(idHash, expiresAt, now), () => {
-          const session = live(idHash, now)
-          if (session === undefined) return Option.none()
-          const updated = touched(session, expiresAt, now)
-          put(updated, now)
-          return Option.some(copy(updated))
-        })),
-    revoke: (idHash) => Effect.zipRight(checkIdHash("revoke", idHash), Effect.sync(() => forget(idHash))),
-    revokeUser: (appId, openid) =>
-      Effect.zipRight(
-        checkUser("revokeUser", appId, openid),
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          const hashes = users.get(userKey(appId, openid))
-          if (hashes === undefined) return 0
-          let count = 0
-          for (const idHash of [...hashes]) {
-            if (sessions.get(idHash)?.isLive(now) === true) count++
-            forget(idHash)
-          }
-          return count
-        })
-      )
-  }))
+  return markBounded(
+    SessionStore.SessionStore.of({
+      create: (session) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.flatMap(checkNew(session, now), (checked) => {
+            if (live(checked.idHash, now) !== undefined) {
+              return refuse("create", "a live session has this idHash already")
+            }
+            put(copy(checked), now)
+            return Effect.void
+          })),
+      get: (idHash) =>
+        Effect.zipRight(
+          checkIdHash("get", idHash),
+          Effect.map(Clock.currentTimeMillis, (now) => {
+            const session = live(idHash, now)
+            return session === undefined ? Option.none() : Option.some(copy(session))
+          })
+        ),
+      touch: (idHash, expiresAt) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.map(checkTouch(idHash, expiresAt, now), () => {
+            const session = live(idHash, now)
+            if (session === undefined) return Option.none()
+            const updated = touched(session, expiresAt, now)
+            put(updated, now)
+            return Option.some(copy(updated))
+          })),
+      revoke: (idHash) => Effect.zipRight(checkIdHash("revoke", idHash), Effect.sync(() => forget(idHash))),
+      revokeUser: (appId, openid) =>
+        Effect.zipRight(
+          checkUser("revokeUser", appId, openid),
+          Effect.map(Clock.currentTimeMillis, (now) => {
+            const hashes = users.get(userKey(appId, openid))
+            if (hashes === undefined) return 0
+            let count = 0
+            for (const idHash of [...hashes]) {
+              if (sessions.get(idHash)?.isLive(now) === true) count++
+              forget(idHash)
+            }
+            return count
+          })
+        )
+    }),
+    "sessionStore"
+  )
 }
 
 /** @internal */

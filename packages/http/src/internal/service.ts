@@ -444,10 +444,12 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         Effect.provide(hookContext),
         // in a fiber of its own, interruptible by the deadline whatever the caller's region: a hook
         // that hangs ends at the deadline even for a logout made from a finaliser (the deadline
-        // would otherwise wait there for the hook's interruption)
+        // would otherwise wait there for the hook's interruption); the deadline in a fiber of its own
+        // too, so an outside interruption of such a caller does not cut the hook through it
         Effect.disconnect,
         Effect.interruptible,
         Effect.timeoutFail({ duration: hookTimeout, onTimeout: () => new HookFailed({ hook: name }) }),
+        Effect.disconnect,
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.failCause(cause as Cause.Cause<never>)

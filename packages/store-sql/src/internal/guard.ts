@@ -86,9 +86,12 @@ export const guard =
         )
       }),
       Effect.disconnect,
-      // interruptible whatever the caller's region: at the deadline the caller gets its error even
-      // from an uninterruptible region (an acquire step, a finaliser), where the deadline would wait
-      // for the operation's interruption; the operation's own uninterruptible steps stay so
+      // interruptible by the deadline whatever the caller's region: at the deadline the caller gets
+      // its error even from an uninterruptible region (an acquire step, a finaliser), where the
+      // deadline would wait for the operation's interruption; the operation's own uninterruptible
+      // steps stay so. The deadline runs in a fiber of its own (the `disconnect` below): Effect
+      // hands a fiber's interruption on to its children whatever its interruptibility, so an outside
+      // interruption of an uninterruptible caller would otherwise cut the operation through it
       Effect.interruptible,
       Effect.timeoutFail({
         duration: timeout,
@@ -97,7 +100,8 @@ export const guard =
             operation,
             description: `no answer from the database within ${Duration.format(timeout)} (table ${table})`
           })
-      })
+      }),
+      Effect.disconnect
     )
 
 /**

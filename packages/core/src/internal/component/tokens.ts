@@ -109,7 +109,7 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
     const live: AppTokenStore.AppTokenStoreShape = Bounded.markBounded({
       get: (key) => Effect.map(store.get(key), Option.filter((token) => Redacted.value(token.accessToken) !== "")),
       set: store.set
-    })
+    }, "appTokenStore")
 
     /**
      * An `AppToken` over `source`, stored under `key`, sharing the platform's store, lock and client.
