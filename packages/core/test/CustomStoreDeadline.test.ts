@@ -32,10 +32,10 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Bounded from "../src/internal/boundedStore.js"
 import { peekOf } from "../src/internal/tokenPeek.js"
+import { consent } from "./getUserPolicy.js"
 
 const app = Sandbox.defaultApps.officialAccount
 const mini = Sandbox.defaultApps.miniProgram
-const redirectUri = "https://app.example.com/auth/callback"
 
 /** What a store of the caller's did: operations started, and interrupted. */
 interface Counter {
@@ -148,20 +148,9 @@ const miniEnvironment = Layer.mergeAll(
 const oauthOn = (store: TokenStore.TokenStoreShape) =>
   WeChatOAuth.make.pipe(Effect.provideService(TokenStore.TokenStore, store))
 
-/** Consents as alice and handles the callback. */
+/** Consents as alice; the callback, and its exchange. */
 const login = (oauth: WeChatOAuth.WeChatOAuthShape) =>
-  Effect.gen(function*() {
-    const sandbox = yield* Sandbox.Sandbox
-    const { state } = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo" })
-    const callback = yield* sandbox.approve({
-      appId: app.appId,
-      user: "alice",
-      scope: "snsapi_userinfo",
-      redirectUri,
-      state
-    })
-    return { callback, exchange: oauth.handleCallback(callback) }
-  })
+  Effect.map(consent(oauth), (callback) => ({ callback, exchange: oauth.handleCallback(callback) }))
 
 describe("a TokenStore of the caller's", () => {
   it.scoped("whose get never answers: getUser fails with TokenStoreError at 10 s, the get interrupted", () =>
@@ -298,42 +287,30 @@ describe("a SessionStore of the caller's", () => {
 })
 
 describe("a RefreshLock of the caller's", () => {
-  it.scoped("that never starts the refresh: AppToken.get fails with RefreshLockTimeout at 30 s, the wait interrupted", () =>
-    Effect.gen(function*() {
-      const counter = newCounter()
-      const lock: RefreshLock.RefreshLockShape = {
-        withLock: () =>
-          Effect.suspend(() => {
-            counter.started++
-            return Effect.onInterrupt(Effect.never, () => Effect.sync(() => counter.interrupted++))
-          })
-      }
-      const appToken = yield* AppToken.make.pipe(
-        Effect.provide(AppTokenStore.layerMemory),
-        Effect.provideService(RefreshLock.RefreshLock, lock)
-      )
-      const error = failureOf(yield* endsAt(appToken.get, counter, "30 seconds"))
-      assert.instanceOf(error, WeChatError.RefreshLockTimeout)
-      assert.strictEqual((error as WeChatError.RefreshLockTimeout).waitedMillis, 30_000)
-    }).pipe(Effect.provide(miniEnvironment)))
-
-  it.scoped("that never starts the refresh, from a caller's uninterruptible region: still RefreshLockTimeout at 30 s", () =>
-    Effect.gen(function*() {
-      const counter = newCounter()
-      const lock: RefreshLock.RefreshLockShape = {
-        withLock: () =>
-          Effect.suspend(() => {
-            counter.started++
-            return Effect.onInterrupt(Effect.never, () => Effect.sync(() => counter.interrupted++))
-          })
-      }
-      const appToken = yield* AppToken.make.pipe(
-        Effect.provide(AppTokenStore.layerMemory),
-        Effect.provideService(RefreshLock.RefreshLock, lock)
-      )
-      const error = failureOf(yield* endsAt(Effect.uninterruptible(appToken.get), counter, "30 seconds"))
-      assert.instanceOf(error, WeChatError.RefreshLockTimeout)
-    }).pipe(Effect.provide(miniEnvironment)))
+  const regions: ReadonlyArray<readonly [string, <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>]> = [
+    ["", (effect) => effect],
+    [", from a caller's uninterruptible region too", (effect) => Effect.uninterruptible(effect)]
+  ]
+  for (const [region, around] of regions) {
+    it.scoped(`that never starts the refresh${region}: AppToken.get fails with RefreshLockTimeout at 30 s, the wait interrupted`, () =>
+      Effect.gen(function*() {
+        const counter = newCounter()
+        const lock: RefreshLock.RefreshLockShape = {
+          withLock: () =>
+            Effect.suspend(() => {
+              counter.started++
+              return Effect.onInterrupt(Effect.never, () => Effect.sync(() => counter.interrupted++))
+            })
+        }
+        const appToken = yield* AppToken.make.pipe(
+          Effect.provide(AppTokenStore.layerMemory),
+          Effect.provideService(RefreshLock.RefreshLock, lock)
+        )
+        const error = failureOf(yield* endsAt(around(appToken.get), counter, "30 seconds"))
+        assert.instanceOf(error, WeChatError.RefreshLockTimeout)
+        assert.strictEqual((error as WeChatError.RefreshLockTimeout).waitedMillis, 30_000)
+      }).pipe(Effect.provide(miniEnvironment)))
+  }
 
   it.scoped("a refresh it started is not cut: a source answering at 40 s gives the token", () =>
     Effect.gen(function*() {

@@ -10,7 +10,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Net from "node:net"
-import { getUserPolicySuite } from "./getUserPolicy.js"
+import { consent, getUserPolicySuite } from "./getUserPolicy.js"
 
 const app = Sandbox.defaultApps.officialAccount
 const redirectUri = "https://app.example.com/auth/callback"
@@ -56,16 +56,7 @@ const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>, step: Duration.Durati
 const login = (options?: { readonly user?: string; readonly scope?: WeChatOAuth.Scope; readonly binding?: string }) =>
   Effect.gen(function*() {
     const oauth = yield* WeChatOAuth.WeChatOAuth
-    const sandbox = yield* Sandbox.Sandbox
-    const scope = options?.scope ?? "snsapi_userinfo"
-    const { state } = yield* oauth.authorizeUrl({ redirectUri, scope, binding: options?.binding })
-    const callback = yield* sandbox.approve({
-      appId: app.appId,
-      user: options?.user ?? "alice",
-      scope,
-      redirectUri,
-      state
-    })
+    const callback = yield* consent(oauth, options)
     const { token } = yield* oauth.handleCallback(callback, { binding: options?.binding })
     return { token, callback }
   })

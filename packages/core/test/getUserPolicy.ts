@@ -6,6 +6,7 @@
  *   (`GetUserLean.test.ts`): the shorter path, whose first userinfo failure resumes with the same
  *   retries and refresh.
  * The same cases, the same assertions: a rule that one path keeps and the other drops fails here.
+ * Also the consent a test of the official account's login starts from (`consent`).
  */
 import { assert, describe } from "@effect/vitest"
 import { RetryPolicy, WeChatError, WeChatOAuth } from "@wxauth/core"
@@ -31,19 +32,25 @@ export interface Setup {
   readonly slowMillis: number
 }
 
+/**
+ * The callback URL of a consent to the official account, as a browser would come back with it
+ * (`user` alice and scope `snsapi_userinfo` unless told).
+ */
+export const consent = (
+  oauth: WeChatOAuth.WeChatOAuthShape,
+  options?: { readonly user?: string; readonly scope?: WeChatOAuth.Scope; readonly binding?: string | undefined }
+) =>
+  Effect.gen(function*() {
+    const sandbox = yield* Sandbox.Sandbox
+    const scope = options?.scope ?? "snsapi_userinfo"
+    const { state } = yield* oauth.authorizeUrl({ redirectUri, scope, binding: options?.binding })
+    return yield* sandbox.approve({ appId: app.appId, user: options?.user ?? "alice", scope, redirectUri, state })
+  })
+
 /** Alice consents with `snsapi_userinfo`; the callback is handled: her stored token. */
 export const login = Effect.gen(function*() {
   const oauth = yield* WeChatOAuth.WeChatOAuth
-  const sandbox = yield* Sandbox.Sandbox
-  const { state } = yield* oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo" })
-  const callback = yield* sandbox.approve({
-    appId: app.appId,
-    user: "alice",
-    scope: "snsapi_userinfo",
-    redirectUri,
-    state
-  })
-  return (yield* oauth.handleCallback(callback)).token
+  return (yield* oauth.handleCallback(yield* consent(oauth))).token
 })
 
 const stats = Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.stats)
