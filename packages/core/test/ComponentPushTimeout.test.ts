@@ -40,6 +40,19 @@ const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return exit
   })
 
+/** The app's answer has come, and is `expected` (a request still waiting is let go). */
+const assertAnswered = <E>(
+  answer: Fiber.RuntimeFiber<{ readonly status: number; readonly text: string }, E>,
+  expected: { readonly status: number; readonly text: string },
+  message: string
+) =>
+  Effect.gen(function*() {
+    const answered = yield* Fiber.poll(answer)
+    if (Option.isNone(answered)) yield* Fiber.interruptFork(answer)
+    assert.isTrue(Option.isSome(answered), message)
+    if (Option.isSome(answered)) assert.deepStrictEqual(answered.value, Exit.succeed(expected))
+  })
+
 /** The error an exit failed with, if it failed with one. */
 const failureOf = <A, E>(exit: Option.Option<Exit.Exit<A, E>>): unknown =>
   Option.isSome(exit) && Exit.isFailure(exit.value) && exit.value.cause._tag === "Fail"
@@ -276,12 +289,7 @@ describe("Component: pushTimeout", () => {
       // 4 seconds after the arrival, not 4 seconds after the body: answered before WeChat's retry at 5
       yield* TestClock.adjust("1 second")
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
-      const answered = yield* Fiber.poll(answer)
-      assert.isTrue(Option.isSome(answered), "answered 4 seconds after the arrival")
-      if (Option.isSome(answered)) {
-        assert.deepStrictEqual(answered.value, Exit.succeed({ status: 500, text: "try again" }))
-      }
-      if (Option.isNone(answered)) yield* Fiber.interruptFork(answer)
+      yield* assertAnswered(answer, { status: 500, text: "try again" }, "answered 4 seconds after the arrival")
     }).pipe(Effect.provide(ComponentLive())))
 
   it.effect("makeHttpApp: a body still unread at pushTimeout is answered 408 (WeChat pushes again)", () =>
@@ -293,12 +301,7 @@ describe("Component: pushTimeout", () => {
       const answer = yield* Effect.fork(runApp(app, pushRequest(push, { body, duplex: "half" } as RequestInit)))
       yield* TestClock.adjust("4 seconds")
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
-      const answered = yield* Fiber.poll(answer)
-      assert.isTrue(Option.isSome(answered), "answered at pushTimeout")
-      if (Option.isSome(answered)) {
-        assert.deepStrictEqual(answered.value, Exit.succeed({ status: 408, text: "request timeout" }))
-      }
-      if (Option.isNone(answered)) yield* Fiber.interruptFork(answer)
+      yield* assertAnswered(answer, { status: 408, text: "request timeout" }, "answered at pushTimeout")
     }).pipe(Effect.provide(ComponentLive())))
 
   it.effect("a ticket store write that never completes: PushTimeout; the retry stores the ticket", () =>

@@ -101,18 +101,23 @@ describe("a user's sessions are bounded (maxSessionsPerUser)", () => {
     }))
 })
 
+/** The app with `hooks`, a browser logged in to it, and the login service with its user. */
+const loggedInWith = (hooks: WeChatLogin.Hooks) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(testApp(() => ({ hooks })))
+    const browser = new Browser(Context.get(context, TestServer).url)
+    yield* login(browser)
+    const user = JSON.parse((yield* browser.get("/me")).text) as CurrentWeChatUser.WeChatUser
+    return { browser, service: Context.get(context, WeChatLogin.WeChatLogin), user }
+  })
+
 describe("a login hook that never answers", () => {
   it.scoped("ends at the hooks' 30 s deadline even for a logout made from an uninterruptible region (a finaliser)", () =>
     Effect.gen(function*() {
       let interrupted = 0
-      const context = yield* Layer.build(testApp(() => ({
-        hooks: { onLogout: () => Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted++)) }
-      })))
-      const { url } = Context.get(context, TestServer)
-      const service = Context.get(context, WeChatLogin.WeChatLogin)
-      const browser = new Browser(url)
-      yield* login(browser)
-      const user = JSON.parse((yield* browser.get("/me")).text) as CurrentWeChatUser.WeChatUser
+      const { browser, service, user } = yield* loggedInWith({
+        onLogout: () => Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted++))
+      })
       // the deadline used to wait there for the hook's interruption: the logout never ended
       const logout = yield* Effect.fork(Effect.uninterruptible(service.logout(user)))
       yield* TestClock.adjust("30 seconds")
@@ -137,22 +142,15 @@ describe("a login hook, from a caller in an uninterruptible region", () => {
   it.scoped("is not cut by an outside interruption: the onLogout hook runs to its end", () =>
     Effect.gen(function*() {
       let done = false
-      const context = yield* Layer.build(testApp(() => ({
-        hooks: {
-          onLogout: () =>
-            Effect.zipRight(
-              Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 100))),
-              Effect.sync(() => {
-                done = true
-              })
-            )
-        }
-      })))
-      const { url } = Context.get(context, TestServer)
-      const service = Context.get(context, WeChatLogin.WeChatLogin)
-      const browser = new Browser(url)
-      yield* login(browser)
-      const user = JSON.parse((yield* browser.get("/me")).text) as CurrentWeChatUser.WeChatUser
+      const { service, user } = yield* loggedInWith({
+        onLogout: () =>
+          Effect.zipRight(
+            Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 100))),
+            Effect.sync(() => {
+              done = true
+            })
+          )
+      })
       const logout = yield* Effect.fork(Effect.uninterruptible(service.logout(user)))
       yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 20)))
       yield* Fiber.interrupt(logout)
