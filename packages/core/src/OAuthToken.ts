@@ -38,9 +38,12 @@ const validationDisabled = (options: Schema.MakeOptions | undefined): boolean =>
 
 // A token's scopes are one of a handful of lists ("snsapi_base", "snsapi_userinfo", both): tokens
 // share one frozen array per list instead of holding a copy each. Bounded: past `maxSharedScopes`
-// distinct lists, a token keeps its own (frozen) array.
+// distinct lists, a token keeps its own (frozen) array, as does a list longer than
+// `maxSharedScopeLength` (WeChat's are under 40 characters: what an answer made up would pin for the
+// process's life is 64 short lists, not 64 answers' worth).
 const sharedScopes = new Map<string, ReadonlyArray<string>>()
 const maxSharedScopes = 64
+const maxSharedScopeLength = 256
 
 const shareScope = (scope: ReadonlyArray<string>): ReadonlyArray<string> => {
   if (!Array.isArray(scope)) return scope // only without validation: kept as given
@@ -49,7 +52,9 @@ const shareScope = (scope: ReadonlyArray<string>): ReadonlyArray<string> => {
   // a scope with a space in it joins as two would: the lists must match element by element
   if (shared !== undefined && shared.length === scope.length && shared.every((s, i) => s === scope[i])) return shared
   const own = Object.freeze([...scope])
-  if (shared === undefined && sharedScopes.size < maxSharedScopes) sharedScopes.set(key, own)
+  if (shared === undefined && sharedScopes.size < maxSharedScopes && key.length <= maxSharedScopeLength) {
+    sharedScopes.set(key, own)
+  }
   return own
 }
 
@@ -186,7 +191,7 @@ const scopesOf = (text: string): ReadonlyArray<string> => {
   const known = splitScopes.get(text)
   if (known !== undefined) return known
   const scope = shareScope(text.split(/[\s,]+/).filter((scope) => scope.length > 0))
-  if (splitScopes.size < maxSharedScopes) splitScopes.set(text, scope)
+  if (splitScopes.size < maxSharedScopes && text.length <= maxSharedScopeLength) splitScopes.set(text, scope)
   return scope
 }
 

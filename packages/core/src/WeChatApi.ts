@@ -34,6 +34,7 @@ import { noQuery, type Query, query } from "./internal/query.js"
 import { retrying, retryingAfter } from "./internal/retrying.js"
 import * as SessionKeyRule from "./internal/sessionKey.js"
 import { accessTokenText } from "./internal/tokenSecret.js"
+import * as TokenText from "./internal/tokenText.js"
 import * as UserId from "./internal/userId.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import type * as UserInfo from "./UserInfo.js"
@@ -59,12 +60,14 @@ const isWeChatUserId = UserId.isWeChatUserId
  * @category models
  */
 export const TokenResponse = Schema.Struct({
-  access_token: Schema.Redacted(Schema.NonEmptyString),
+  /** 1 to 1024 characters, as every endpoint sends a token (a longer one is a `MalformedResponse`, never stored). */
+  access_token: TokenText.RedactedToken,
   /** Seconds, an integer from 1 to 30 days: anything else (Infinity, negative, 1e300) is refused. */
   expires_in: Schema.Int.pipe(Schema.between(1, 2_592_000)),
-  refresh_token: Schema.Redacted(Schema.NonEmptyString),
+  refresh_token: TokenText.RedactedToken,
   openid: WeChatUserId,
-  scope: Schema.String,
+  /** At most 1024 characters. */
+  scope: TokenText.Scope,
   unionid: Schema.optional(WeChatUserId),
   is_snapshotuser: Schema.optional(Schema.Int.pipe(Schema.between(0, 1)))
 })
@@ -109,7 +112,7 @@ export type SessionResponse = typeof SessionResponse.Type
  * @category models
  */
 export const AppTokenResponse = Schema.Struct({
-  access_token: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))),
+  access_token: TokenText.RedactedToken,
   /** Seconds, an integer from 1 to a day. */
   expires_in: Schema.Int.pipe(Schema.between(1, 86_400))
 })
@@ -181,7 +184,7 @@ export type ResetSessionKeyResponse = typeof ResetSessionKeyResponse.Type
  * @category models
  */
 export const ComponentTokenResponse = Schema.Struct({
-  component_access_token: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))),
+  component_access_token: TokenText.RedactedToken,
   /** Seconds, an integer from 1 to a day. */
   expires_in: Schema.Int.pipe(Schema.between(1, 86_400))
 })
@@ -202,9 +205,9 @@ export type ComponentTokenResponse = typeof ComponentTokenResponse.Type
 export const QueryAuthResponse = Schema.Struct({
   authorization_info: Schema.Struct({
     authorizer_appid: Schema.NonEmptyString.pipe(Schema.maxLength(64), Schema.pattern(/^[A-Za-z0-9_-]+$/)),
-    authorizer_access_token: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))),
+    authorizer_access_token: TokenText.RedactedToken,
     expires_in: Schema.Int.pipe(Schema.between(1, 86_400)),
-    authorizer_refresh_token: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))),
+    authorizer_refresh_token: TokenText.RedactedToken,
     func_info: Schema.optionalWith(
       Schema.Array(Schema.Struct({ funcscope_category: Schema.Struct({ id: Schema.Int }) })).pipe(
         Schema.maxItems(512)
@@ -228,9 +231,9 @@ export type QueryAuthResponse = typeof QueryAuthResponse.Type
  * @category models
  */
 export const AuthorizerTokenResponse = Schema.Struct({
-  authorizer_access_token: Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))),
+  authorizer_access_token: TokenText.RedactedToken,
   expires_in: Schema.Int.pipe(Schema.between(1, 86_400)),
-  authorizer_refresh_token: Schema.optional(Schema.Redacted(Schema.NonEmptyString.pipe(Schema.maxLength(2048))))
+  authorizer_refresh_token: Schema.optional(TokenText.RedactedToken)
 })
 
 /**
@@ -874,7 +877,7 @@ export const makeWith = (
         const value = accessTokenText(token)
         const openid = token.openid
         if (
-          typeof value !== "string" || value.length === 0 || value.length > 1024 ||
+          !TokenText.isTokenText(value) ||
           checkString("openid", openid, 128) !== undefined || checkLang(lang) !== undefined
         ) {
           return undefined // anything the call would refuse: the caller takes its whole path
@@ -966,7 +969,7 @@ const checkLang = (lang: unknown): Effect.Effect<never, WeChatError.InvalidArgum
 const redactedText = (value: unknown): string | undefined => {
   // never a throw: a Proxy or an object posing as Redacted is not a token
   const text = Arguments.redactedText(value)
-  return text !== undefined && text.length > 0 && text.length <= 1024 ? text : undefined
+  return TokenText.isTokenText(text) ? text : undefined
 }
 
 /**

@@ -10,6 +10,7 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import * as Http from "node:http"
 import type * as Net from "node:net"
@@ -104,6 +105,54 @@ describe("WeChatApi", () => {
           const token = yield* endpoints.accessToken(code)
           assert.strictEqual(token.expires_in, Number(value))
         }
+      }))
+
+    it.effect("a token longer than the endpoints send (1,024 characters) or a scope over 1,024 is refused, never handed on", () =>
+      Effect.gen(function*() {
+        const long = JSON.stringify("T".repeat(1025))
+        const longest = "T".repeat(1024)
+        for (
+          const fields of [{ access_token: long }, { refresh_token: long }, { scope: JSON.stringify("s,".repeat(513)) }]
+        ) {
+          const endpoints = yield* api(scripted(tokenBody(fields)))
+          const exchange = yield* failureOf(endpoints.accessToken(code))
+          assert.strictEqual(exchange._tag, "MalformedResponse", Object.keys(fields)[0])
+          const refresh = yield* failureOf(endpoints.refreshToken(Redacted.make(refreshToken)))
+          assert.strictEqual(refresh._tag, "MalformedResponse", Object.keys(fields)[0])
+        }
+        const appTokens = yield* api(scripted(`{"access_token":${long},"expires_in":7200}`))
+        assert.strictEqual((yield* failureOf(appTokens.stableToken()))._tag, "MalformedResponse")
+        assert.strictEqual((yield* failureOf(appTokens.token()))._tag, "MalformedResponse")
+        // the platform's answers, by their schemas
+        const refused = (schema: Schema.Schema<any, any>, body: unknown) =>
+          assert.isTrue(Either.isLeft(Schema.decodeUnknownEither(schema)(body)))
+        const tooLong = "T".repeat(1025)
+        refused(WeChatApi.ComponentTokenResponse, { component_access_token: tooLong, expires_in: 7200 })
+        refused(WeChatApi.AuthorizerTokenResponse, { authorizer_access_token: tooLong, expires_in: 7200 })
+        refused(WeChatApi.AuthorizerTokenResponse, {
+          authorizer_access_token: "A",
+          authorizer_refresh_token: tooLong,
+          expires_in: 7200
+        })
+        for (const [access, refresh] of [[tooLong, "R"], ["A", tooLong]]) {
+          refused(WeChatApi.QueryAuthResponse, {
+            authorization_info: {
+              authorizer_appid: "wx0123456789abcdef",
+              authorizer_access_token: access,
+              expires_in: 7200,
+              authorizer_refresh_token: refresh
+            }
+          })
+        }
+        // the longest accepted is what every endpoint sends back
+        const accepted = yield* api(scripted((url) =>
+          url.includes("/sns/userinfo")
+            ? `{"openid":"o1","nickname":"n","sex":1,"province":"","city":"","country":"","headimgurl":"","privilege":[]}`
+            : tokenBody({ access_token: JSON.stringify(longest), refresh_token: JSON.stringify(longest) })
+        ))
+        const token = yield* accepted.accessToken(code)
+        yield* accepted.refreshToken(token.refresh_token)
+        assert.strictEqual((yield* accepted.userInfo(token.access_token, "o1")).openid, "o1")
       }))
 
     it.effect("sex, is_snapshotuser and errcode must be finite integers in range", () =>

@@ -13,13 +13,8 @@ import * as OAuthToken from "../OAuthToken.js"
 import type { TokenResponse } from "../WeChatApi.js"
 import { InvalidArgument } from "../WeChatError.js"
 import { maxOpenidLength } from "./arguments.js"
+import { maxScopeLength, maxTokenLength } from "./tokenText.js"
 import * as UserId from "./userId.js"
-
-/** The longest access or refresh token read (WeChat's are about 110 characters). @internal */
-export const maxTokenLength = 1024
-
-/** The longest scope read. @internal */
-export const maxScopeLength = 1024
 
 /** The longest `create_at` or `expires_in` string read (a `Date#toString()` with its zone name is about 60). @internal */
 export const maxTimeLength = 100
