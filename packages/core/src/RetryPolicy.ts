@@ -12,6 +12,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Arguments from "./internal/arguments.js"
+import { markTotal, totalOr } from "./internal/policy.js"
 import * as WeChatError from "./WeChatError.js"
 
 /**
@@ -66,7 +67,7 @@ export const maxCodeMemoTtl: Duration.Duration = Duration.seconds(60)
  * @since 0.1.0
  * @category constructors
  */
-export const defaultPolicy: RetryPolicy = {
+export const defaultPolicy: RetryPolicy = markTotal({
   retryOn: WeChatError.isTransient,
   retrySchedule: Schedule.exponential("100 millis", 2).pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(2))),
   exchangeRetryOn: WeChatError.isSafeToResend,
@@ -77,7 +78,7 @@ export const defaultPolicy: RetryPolicy = {
   refreshOn: WeChatError.isRefreshable,
   refreshSkew: Duration.seconds(60),
   codeMemoTtl: maxCodeMemoTtl
-}
+})
 
 /**
  * Parts of a policy to replace; durations in any `Duration.DurationInput` form.
@@ -135,17 +136,18 @@ export const make = (given?: Overrides | undefined): Either.Either<RetryPolicy, 
     }
   }
   return Either.gen(function*() {
+    // a caller's predicate answering anything but `true` (a throw, a truthy non-boolean) is `false`
     const refreshSkew = yield* nonNegative("refreshSkew", overrides.refreshSkew, defaultPolicy.refreshSkew)
     const codeMemoTtl = yield* nonNegative("codeMemoTtl", overrides.codeMemoTtl, defaultPolicy.codeMemoTtl)
-    return {
-      retryOn: overrides.retryOn ?? defaultPolicy.retryOn,
+    return markTotal({
+      retryOn: totalOr(overrides.retryOn, defaultPolicy.retryOn),
       retrySchedule: overrides.retrySchedule ?? defaultPolicy.retrySchedule,
-      exchangeRetryOn: overrides.exchangeRetryOn ?? defaultPolicy.exchangeRetryOn,
+      exchangeRetryOn: totalOr(overrides.exchangeRetryOn, defaultPolicy.exchangeRetryOn),
       exchangeRetrySchedule: overrides.exchangeRetrySchedule ?? defaultPolicy.exchangeRetrySchedule,
-      refreshOn: overrides.refreshOn ?? defaultPolicy.refreshOn,
+      refreshOn: totalOr(overrides.refreshOn, defaultPolicy.refreshOn),
       refreshSkew,
       codeMemoTtl: Duration.min(codeMemoTtl, maxCodeMemoTtl)
-    }
+    })
   })
 }
 

@@ -32,6 +32,7 @@ import { bodyText } from "./internal/httpClientResponse.js"
 import { type UserInfoThen, userInfoThen } from "./internal/oauth/endpoints.js"
 import { noQuery, type Query, query } from "./internal/query.js"
 import { retrying, retryingAfter } from "./internal/retrying.js"
+import * as Policy from "./internal/policy.js"
 import * as SessionKeyRule from "./internal/sessionKey.js"
 import { accessTokenText } from "./internal/tokenSecret.js"
 import * as TokenText from "./internal/tokenText.js"
@@ -863,7 +864,8 @@ export const makeWith = (
             )
         )
     })
-    const policy = options?.policy
+    // a policy not built by RetryPolicy.make gets predicates that never throw into a defect
+    const policy = options?.policy === undefined ? undefined : Policy.total(options.policy)
     if (policy === undefined) return raw
     const api = withPolicy(raw, policy)
     const userInfoOrElse = userInfoCall.orElse
@@ -1117,7 +1119,8 @@ export const makeComponentWith = (
               ))
         )
     }
-    const policy = options?.policy
+    // a policy not built by RetryPolicy.make gets predicates that never throw into a defect
+    const policy = options?.policy === undefined ? undefined : Policy.total(options.policy)
     if (policy === undefined) {
       return raw
     }

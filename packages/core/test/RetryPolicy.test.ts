@@ -1,10 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { RetryPolicy, WeChatApi, WeChatConfig, WeChatError } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
+import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as MetricLabel from "effect/MetricLabel"
@@ -65,16 +67,18 @@ describe("RetryPolicy.make", () => {
       refreshSkew: "5 seconds",
       codeMemoTtl: 30_000
     })
-    assert.strictEqual(policy.retryOn, never)
+    // a caller's predicate answers as given (wrapped: a throw or a non-boolean is false)
+    const busy = new WeChatError.SystemBusy({ errcode: -1, errmsg: "" })
+    assert.strictEqual(policy.retryOn(busy), false)
     assert.strictEqual(policy.retrySchedule, schedule)
-    assert.strictEqual(policy.exchangeRetryOn, always)
+    assert.strictEqual(policy.exchangeRetryOn(new WeChatError.InvalidCode({ errcode: 40029, errmsg: "" })), true)
     assert.strictEqual(policy.exchangeRetrySchedule, RetryPolicy.defaultPolicy.exchangeRetrySchedule)
     assert.strictEqual(policy.refreshOn, WeChatError.isRefreshable)
     assert.strictEqual(Duration.toMillis(policy.refreshSkew), 5_000)
     assert.strictEqual(Duration.toMillis(policy.codeMemoTtl), 30_000)
     const other = made({ exchangeRetrySchedule: schedule, refreshOn: never, refreshSkew: Duration.zero })
     assert.strictEqual(other.exchangeRetrySchedule, schedule)
-    assert.strictEqual(other.refreshOn, never)
+    assert.strictEqual(other.refreshOn(new WeChatError.AccessTokenExpired({ errcode: 42001, errmsg: "" })), false)
     assert.strictEqual(other.retryOn, WeChatError.isTransient)
     assert.strictEqual(Duration.toMillis(other.refreshSkew), 0)
   })
@@ -198,6 +202,36 @@ describe("RetryPolicy, as WeChatApi.makeWith({ policy }) applies it", () => {
       const error = yield* Effect.flip(withTime(api.accessToken(yield* code)))
       assert.deepStrictEqual([error._tag, (error as WeChatError.TransportError).reason], ["TransportError", "Network"])
       assert.strictEqual((yield* stats).access_token, 1)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.effect("a caller's predicate that throws or answers a non-boolean is false: the call's typed error, never a defect", () =>
+    Effect.gen(function*() {
+      const throwing = () => {
+        throw new Error("predicate threw")
+      }
+      const yes = (() => "yes") as unknown as (error: WeChatError.RequestFailure) => boolean
+      for (const [label, predicate] of [["throws", throwing], ["answers a string", yes]] as const) {
+        // built by make, and given whole to makeWith without make (a JavaScript caller's object)
+        const policies = [
+          made({ retryOn: predicate, exchangeRetryOn: predicate, refreshOn: predicate }),
+          { ...RetryPolicy.defaultPolicy, retryOn: predicate, exchangeRetryOn: predicate, refreshOn: predicate }
+        ]
+        for (const policy of policies) {
+          const api = yield* WeChatApi.makeWith({ policy })
+          const before = (yield* stats).access_token
+          yield* inject({ kind: "busy", endpoint: "access_token" })
+          const exchange = yield* Effect.exit(withTime(api.accessToken(yield* code)))
+          assert.isTrue(Exit.isFailure(exchange) && Cause.isFailType(exchange.cause), `${label}: ${exchange}`)
+          assert.strictEqual((yield* stats).access_token - before, 1, `${label}: not retried`)
+          const token = yield* api.accessToken(yield* code)
+          yield* inject({ kind: "busy", endpoint: "userinfo" })
+          const user = yield* Effect.exit(withTime(api.userInfo(token.access_token, token.openid)))
+          assert.isTrue(Exit.isFailure(user) && Cause.isFailType(user.cause), `${label}: ${user}`)
+        }
+        // getUser's refresh-on-rejection asks the made policy's refreshOn: a plain no
+        const expired = new WeChatError.AccessTokenExpired({ errcode: 42001, errmsg: "" })
+        assert.strictEqual(policies[0].refreshOn(expired), false, label)
+      }
     }).pipe(Effect.provide(TestLayer)))
 
   it.effect("a policy made with overrides is the one applied; without a policy the endpoints are raw", () =>
