@@ -213,26 +213,41 @@ const probeOrigin = "https://wxauth.invalid"
 const utf8 = new TextEncoder()
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
 
-// a config that throws when looked at (a revoked Proxy) is none
-const hasKey = (config: unknown): config is Pick<StateConfig, "appId" | "stateSecret"> =>
-  guardOr(
-    () =>
-      typeof config === "object" && config !== null && typeof (config as StateConfig).appId === "string" &&
-      Redacted.isRedacted((config as StateConfig).stateSecret) &&
-      Redacted.value((config as StateConfig).stateSecret) instanceof Uint8Array,
-    false
-  )
+/** What a state is made and verified with: a caller's config, each field read once. */
+interface Keyed {
+  readonly appId: string
+  readonly key: Uint8Array
+  readonly acceptedStateSecrets: unknown
+  readonly stateTtl: unknown
+}
 
-const isStateConfig = (config: unknown): config is StateConfig => hasKey(config)
-
-const keyOf = (config: Pick<StateConfig, "stateSecret">): Uint8Array => Redacted.value(config.stateSecret)
+/**
+ * `config`'s fields, each read once and guarded: a config that throws when looked at (a revoked
+ * Proxy) or has no key is none, and a getter that answers otherwise on a second read is never read
+ * twice. An accepted-secrets list or a lifetime that cannot be read is none.
+ */
+const keyedOf = (config: unknown): Keyed | undefined =>
+  guardOr(() => {
+    if (typeof config !== "object" || config === null) return undefined
+    const appId: unknown = (config as StateConfig).appId
+    const secret: unknown = (config as StateConfig).stateSecret
+    if (typeof appId !== "string" || !Redacted.isRedacted(secret)) return undefined
+    const key: unknown = Redacted.value(secret)
+    if (!(key instanceof Uint8Array)) return undefined
+    return {
+      appId,
+      key,
+      acceptedStateSecrets: guardOr(() => (config as StateConfig).acceptedStateSecrets, undefined),
+      stateTtl: guardOr(() => (config as StateConfig).stateTtl, undefined)
+    }
+  }, undefined)
 
 /**
  * The keys a state of `config` may be signed with: `stateSecret`'s first, then the accepted ones
  * (a rotation's). Entries that are not keys are passed over; a list that cannot be read is none.
  */
-const verifyingKeys = (config: StateConfig): ReadonlyArray<Uint8Array> => {
-  const current = keyOf(config)
+const verifyingKeys = (config: Keyed): ReadonlyArray<Uint8Array> => {
+  const current = config.key
   return guardOr(() => {
     const accepted: unknown = config.acceptedStateSecrets
     if (!Array.isArray(accepted) || accepted.length === 0) return [current]
@@ -275,10 +290,11 @@ const bindingBytes = (key: Uint8Array, appId: string, binding: string): Buffer =
 export const bindingHash = (config: Pick<StateConfig, "appId" | "stateSecret">, binding: string): string => {
   // A JavaScript caller's mistake never throws and never matches a real binding: a binding that is
   // not a string hashes as its type and text; without a usable config the hash is random.
-  if (!hasKey(config)) return Crypto.randomBytes(bindingSize).toString("hex") + "!"
+  const keyed = keyedOf(config)
+  if (keyed === undefined) return Crypto.randomBytes(bindingSize).toString("hex") + "!"
   return bindingBytes(
-    keyOf(config),
-    config.appId,
+    keyed.key,
+    keyed.appId,
     typeof binding === "string"
       ? binding
       : `\u0000${typeof binding}\u0000${guardOr(() => String(binding), "\u0000unreadable")}`
@@ -405,7 +421,7 @@ const encodeReturnTo = (
   return Either.right(bytes)
 }
 
-const ttlMillis = (config: StateConfig, ttl: Duration.DurationInput | undefined): number | undefined => {
+const ttlMillis = (config: Keyed, ttl: Duration.DurationInput | undefined): number | undefined => {
   const duration = Arguments.durationOf(ttl === undefined ? config.stateTtl : ttl)
   if (Option.isNone(duration)) return undefined
   const millis = Duration.toMillis(duration.value)
@@ -427,7 +443,8 @@ export const makeSync = (
   now: number,
   given?: MakeOptions | undefined
 ): Either.Either<string, InvalidArgument> => {
-  if (!isStateConfig(config)) return invalid("config", "must be a WeChatConfig (appId and stateSecret)")
+  const keyed = keyedOf(config)
+  if (keyed === undefined) return invalid("config", "must be a WeChatConfig (appId and stateSecret)")
   if (!(typeof now === "number" && Number.isFinite(now) && now >= 0)) {
     return invalid("now", "the time must be a non-negative epoch in milliseconds")
   }
@@ -444,13 +461,13 @@ export const makeSync = (
   if (carryAppId !== undefined && typeof carryAppId !== "boolean") {
     return invalid("carryAppId", "must be a boolean")
   }
-  const appId = carryAppId === true ? config.appId : undefined
+  const appId = carryAppId === true ? keyed.appId : undefined
   if (appId !== undefined && !appIdPattern.test(appId)) {
     return invalid("config", "the appid to carry must be 1 to 64 characters of [A-Za-z0-9_-]")
   }
   const returnTo = encodeReturnTo(options?.returnTo, bound, appId)
   if (Either.isLeft(returnTo)) return Either.left(returnTo.left)
-  const ttl = ttlMillis(config, options?.ttl)
+  const ttl = ttlMillis(keyed, options?.ttl)
   if (ttl === undefined) return invalid("ttl", "the state lifetime must be a positive, finite duration")
   const issuedAt = Math.floor(now / 1000)
   const expiresAt = Math.ceil((now + ttl) / 1000)
@@ -471,10 +488,10 @@ export const makeSync = (
   Crypto.randomFillSync(bytes, offset, nonceSize)
   offset += nonceSize
   if (appId !== undefined) offset = writeAppId(bytes, offset, appId)
-  if (bound) offset += bindingBytes(keyOf(config), config.appId, binding as string).copy(bytes, offset)
+  if (bound) offset += bindingBytes(keyed.key, keyed.appId, binding as string).copy(bytes, offset)
   bytes.set(returnToBytes, offset)
   offset += returnToBytes.length
-  computeMac(keyOf(config), config.appId, bytes.subarray(0, offset)).copy(bytes, offset)
+  computeMac(keyed.key, keyed.appId, bytes.subarray(0, offset)).copy(bytes, offset)
   return Either.right(Base62.encode(bytes))
 }
 
@@ -502,7 +519,8 @@ export const verifySync = (
 ): Either.Either<Verified, StateMismatch> => {
   if (typeof state !== "string" || state.length > maxLength || !alphabet.test(state)) return mismatch("Malformed")
   // without a trusted config nothing can be verified; without a real time nothing is fresh
-  if (!isStateConfig(config)) return mismatch("BadSignature")
+  const keyed = keyedOf(config)
+  if (keyed === undefined) return mismatch("BadSignature")
   if (typeof now !== "number" || !Number.isFinite(now)) return mismatch("Expired")
   const decoded = Base62.decode(state)
   if (decoded === undefined || decoded.length < fixedSize) return mismatch("Malformed")
@@ -522,11 +540,11 @@ export const verifySync = (
   if (bound && offset + bindingSize > signedEnd) return mismatch("Malformed")
 
   // a state that names another app was not made for this config (its MAC would not match either)
-  if (appId !== undefined && appId !== config.appId) return mismatch("BadSignature")
+  if (appId !== undefined && appId !== keyed.appId) return mismatch("BadSignature")
   // signed with `stateSecret`, or with a secret a rotation still accepts: the binding is that key's too
   const signed = bytes.subarray(0, signedEnd)
   const mac = bytes.subarray(signedEnd)
-  const key = verifyingKeys(config).find((key) => Crypto.timingSafeEqual(computeMac(key, config.appId, signed), mac))
+  const key = verifyingKeys(keyed).find((key) => Crypto.timingSafeEqual(computeMac(key, keyed.appId, signed), mac))
   if (key === undefined) return mismatch("BadSignature")
 
   const issuedAt = bytes.readUInt32BE(headerSize) * 1000
@@ -552,7 +570,7 @@ export const verifySync = (
       undefined
     )
     if (
-      typeof binding !== "string" || !Crypto.timingSafeEqual(bindingBytes(key, config.appId, binding), stateBinding)
+      typeof binding !== "string" || !Crypto.timingSafeEqual(bindingBytes(key, keyed.appId, binding), stateBinding)
     ) {
       return mismatch("Binding")
     }

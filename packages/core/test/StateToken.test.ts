@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
+import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 
 const appId = "wx1234567890abcdef"
@@ -400,6 +401,49 @@ describe("StateToken", () => {
       }
     })
     assert.strictEqual(StateToken.normalizeReturnTo("/orders", trap), "/orders")
+  })
+
+  it("a config whose getters answer otherwise on a second read (or throw then) is read once: nothing throws", () => {
+    /** `config` with `field` a getter: its own value on the first read, then `later` (a throw when it is an Error). */
+    const fickle = (field: "appId" | "stateSecret" | "stateTtl" | "acceptedStateSecrets", later: unknown) => {
+      let reads = 0
+      return Object.defineProperty({ ...config }, field, {
+        get: () => {
+          if (reads++ === 0) return config[field]
+          if (later instanceof Error) throw later
+          return later
+        }
+      }) as WeChatConfig.WeChatConfigShape
+    }
+    const now = 1_700_000_000_000
+    const state = Either.getOrThrow(StateToken.makeSync(config, now, { binding: "cookie", carryAppId: true }))
+    for (
+      const [field, later] of [
+        ["appId", new Error("second read")],
+        ["appId", 42],
+        ["appId", "wxfedcba0987654321"],
+        ["stateSecret", new Error("second read")],
+        ["stateSecret", Redacted.make("a string, not the key's bytes")],
+        ["stateTtl", new Error("second read")],
+        ["acceptedStateSecrets", new Error("second read")]
+      ] as const
+    ) {
+      const label = `${field} then ${String(later)}`
+      // made and verified with what was read once: the same as with the config itself
+      const made = StateToken.makeSync(fickle(field, later), now, { binding: "cookie", carryAppId: true })
+      assert.isTrue(Either.isRight(made), label)
+      const verified = StateToken.verifySync(config, now, Either.getOrThrow(made), { binding: "cookie" })
+      assert.isTrue(Either.isRight(verified), label)
+      assert.isTrue(
+        Either.isRight(StateToken.verifySync(fickle(field, later), now, state, { binding: "cookie" })),
+        label
+      )
+      assert.strictEqual(
+        StateToken.bindingHash(fickle(field, later), "cookie"),
+        StateToken.bindingHash(config, "cookie"),
+        label
+      )
+    }
   })
 
   it("bindingHash is keyed per app and value; equals compares strings", () => {
