@@ -16,6 +16,8 @@ import * as Schema from "effect/Schema"
 import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
 import { guardOr } from "./internal/guard.js"
+import { safeName } from "./internal/sessions.js"
+import * as StoreIds from "./internal/storeIds.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
 
@@ -77,10 +79,28 @@ const notAToken = (operation: string) =>
     new TokenStoreError({ operation, description: "the value is not an AppAccessToken with finite times" })
   )
 
-const notAnAppId = (operation: string) =>
-  Effect.fail(new TokenStoreError({ operation, description: "the appId must be a non-empty string" }))
+/**
+ * For store adapters: fails with a `TokenStoreError` unless `key` is a key of this store: 1 to 64
+ * printable ASCII characters, no space. A key is an appid, or one of the platform's own
+ * (`component-token:<appid>`, `component-ticket:<appid>`, `authorizer-refresh:<appid>`). A key
+ * with a trailing space, or with a character outside ASCII (a lone surrogate, which PostgreSQL and
+ * MariaDB write as U+FFFD), is refused: a database would take it for another key (MariaDB's PAD
+ * SPACE collations compare `'wx1'` and `'wx1 '` as equal). The error names the rule, never the
+ * value.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkKey = (operation: string, key: unknown): Effect.Effect<void, TokenStoreError> =>
+  StoreIds.isAppTokenKey(key)
+    ? Effect.void
+    : Effect.fail(
+      new TokenStoreError({ operation: safeName(operation, "operation"), description: StoreIds.describe.appTokenKey })
+    )
 
-const isAppId = (appId: unknown): appId is string => typeof appId === "string" && appId.length > 0 && appId.length <= 64
+const isAppId = StoreIds.isAppTokenKey
+const notAnAppId = (operation: string) =>
+  Effect.fail(new TokenStoreError({ operation, description: StoreIds.describe.appTokenKey }))
 
 /**
  * Builds a memory store (one process). At most `maxEntries` apps (default 10,000): the least

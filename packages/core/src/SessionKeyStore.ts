@@ -15,6 +15,7 @@ import * as Redacted from "effect/Redacted"
 import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
 import * as SessionKeyRule from "./internal/sessionKey.js"
+import * as StoreIds from "./internal/storeIds.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
 
@@ -65,10 +66,22 @@ export const markBounded = (store: SessionKeyStoreShape): void => Bounded.markSt
  */
 export const defaultTtl: Duration.Duration = Duration.days(30)
 
-const isId = (u: unknown): u is string => typeof u === "string" && u.length > 0 && u.length <= 128
+/** The ids' rule of every store (`TokenStore.checkUser`): the description of a refusal, else `undefined`. */
+const refusal = StoreIds.userRefusal
 
-const badKey = (operation: string) =>
-  Effect.fail(new TokenStoreError({ operation, description: "the appId and openid must be non-empty strings" }))
+const badKey = (operation: string, description: string) => Effect.fail(new TokenStoreError({ operation, description }))
+
+/**
+ * The longest stored value `decode` opens: a session key (at most 256 characters) sealed by a
+ * `TokenCipher` (its prefix, key id, IV and tag in base64url) is under 600. A longer value is
+ * refused before it is decrypted.
+ */
+const maxStoredLength = 1024
+
+const doesNotDecode = new TokenStoreError({
+  operation: "get",
+  description: "the stored session key does not decode (not written by wxauth, or corrupted)"
+})
 
 /** The key's text when it is one (the rule WeChat's answers are held to), else `undefined`. */
 const keyText = (u: unknown): string | undefined => {
@@ -103,15 +116,18 @@ export const makeMemory = (
     // in this process, it cannot hang: used as it is (see internal/boundedStore.ts)
     return Bounded.markBounded(
       SessionKeyStore.of({
-        get: (appId, openid) =>
-          isId(appId) && isId(openid)
+        get: (appId, openid) => {
+          const refused = refusal(appId, openid)
+          return refused === undefined
             ? Effect.map(Clock.currentTimeMillis, (now) => {
               const entry = keys.get(keyOf(appId, openid))
               return entry !== undefined && entry.expiresAt > now ? Option.some(entry.key) : Option.none()
             })
-            : badKey("get"),
+            : badKey("get", refused)
+        },
         set: (appId, openid, sessionKey) => {
-          if (!isId(appId) || !isId(openid)) return badKey("set")
+          const refused = refusal(appId, openid)
+          if (refused !== undefined) return badKey("set", refused)
           if (keyText(sessionKey) === undefined) return Effect.fail(notAKey("set"))
           return Effect.map(Clock.currentTimeMillis, (now) => {
             const key = keyOf(appId, openid)
@@ -123,8 +139,12 @@ export const makeMemory = (
             }
           })
         },
-        remove: (appId, openid) =>
-          isId(appId) && isId(openid) ? Effect.sync(() => void keys.delete(keyOf(appId, openid))) : badKey("remove")
+        remove: (appId, openid) => {
+          const refused = refusal(appId, openid)
+          return refused === undefined
+            ? Effect.sync(() => void keys.delete(keyOf(appId, openid)))
+            : badKey("remove", refused)
+        }
       }),
       "sessionKeyStore"
     )
@@ -140,7 +160,9 @@ export const layerMemory: Layer.Layer<SessionKeyStore> = Layer.effect(SessionKey
 
 /**
  * Seals a session key for a shared store, and opens it, through the `TokenCipher` in context
- * (identity when none is provided), bound to its appId and openid.
+ * (identity when none is provided), bound to its appId and openid. `decode` holds what it opens to
+ * the rule `encode` does (1 to 256 printable ASCII characters), and refuses a stored value of more
+ * than 1,024 characters before decrypting it: a `TokenStoreError` that never quotes the value.
  *
  * @since 0.1.0
  * @category models
@@ -174,7 +196,16 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
         const text = keyText(sessionKey)
         return text === undefined ? Effect.fail(notAKey("encode")) : cipher.encrypt(text, aad(appId, openid))
       },
-      decode: (appId, openid, value) => Effect.map(cipher.decrypt(value, aad(appId, openid)), Redacted.make)
+      // what a store gives back is held to the rule `set` is: a planted value (of any size, of any
+      // text) is refused, its size before it is decrypted, and never quoted
+      decode: (appId, openid, value) =>
+        typeof value !== "string" || value.length === 0 || value.length > maxStoredLength
+          ? Effect.fail(doesNotDecode)
+          : Effect.flatMap(
+            cipher.decrypt(value, aad(appId, openid)),
+            (text) =>
+              SessionKeyRule.isSessionKeyText(text) ? Effect.succeed(Redacted.make(text)) : Effect.fail(doesNotDecode)
+          )
     }
   }
 )

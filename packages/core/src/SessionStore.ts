@@ -230,8 +230,9 @@ export const checkIdHash: (operation: string, idHash: unknown) => Effect.Effect<
   internal.checkIdHash
 
 /**
- * Fails unless `appId` (1 to 64 characters) and `openid` (1 to 128) are strings of those widths.
- * For store adapters.
+ * Fails unless `appId` is 1 to 64 characters of `A-Z a-z 0-9 _ -` and `openid` 1 to 128 printable
+ * ASCII characters without a space: the one rule of every store's ids (`TokenStore.checkUser`, with
+ * this store's error). For store adapters.
  *
  * @since 0.1.0
  * @category validation

@@ -15,6 +15,8 @@ import * as Crypto from "node:crypto"
 import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
 import { guardOr } from "./internal/guard.js"
+import { safeName } from "./internal/sessions.js"
+import * as StoreIds from "./internal/storeIds.js"
 import { withPeek } from "./internal/tokenPeek.js"
 import * as OAuthToken from "./OAuthToken.js"
 import * as TokenCipher from "./TokenCipher.js"
@@ -69,6 +71,53 @@ export class TokenStore extends Context.Tag("@wxauth/core/TokenStore")<TokenStor
  * @category utils
  */
 export const markBounded = (store: TokenStoreShape): void => Bounded.markStore(store, "tokenStore")
+
+// the operation is the adapter's: a short word, else "operation" (never formatted as it is)
+const refuse = (operation: string, description: string): Effect.Effect<never, TokenStoreError> =>
+  Effect.fail(new TokenStoreError({ operation: safeName(operation, "operation"), description }))
+
+/**
+ * For store adapters: fails with a `TokenStoreError` unless `appId` is an appid of 1 to 64
+ * characters of `A-Z a-z 0-9 _ -` (the rule of the apps' configuration). The error names the rule,
+ * never the value. The one rule of every store's appId (`TokenStore`, `SessionKeyStore`,
+ * `SessionStore`): ASCII without a space, so that no database takes two appids for one row, and
+ * without `:`, so that a key joining the appId and another id with `:` is one pair's only.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkAppId = (operation: string, appId: unknown): Effect.Effect<void, TokenStoreError> =>
+  StoreIds.isAppId(appId) ? Effect.void : refuse(operation, StoreIds.describe.appId)
+
+/**
+ * For store adapters: fails with a `TokenStoreError` unless `appId` holds `checkAppId`'s rule and
+ * `openid` is 1 to 128 printable ASCII characters without a space (the rule of WeChat's user ids).
+ * An id with a trailing space, or with a character outside ASCII (a lone surrogate, which
+ * PostgreSQL and MariaDB write as U+FFFD), is refused: a database would take it for another user's
+ * (MariaDB's PAD SPACE collations compare `'o1'` and `'o1 '` as equal). The error names the rule,
+ * never the value. Also the rule of `SessionKeyStore`'s (appId, openid).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkUser = (operation: string, appId: unknown, openid: unknown): Effect.Effect<void, TokenStoreError> => {
+  const refused = StoreIds.userRefusal(appId, openid)
+  return refused === undefined ? Effect.void : refuse(operation, refused)
+}
+
+/**
+ * For store adapters: fails with a `TokenStoreError` unless `appId` holds `checkAppId`'s rule and
+ * `codeHash` is 1 to 128 printable ASCII characters without a space (`hashCode` gives 64 hex
+ * digits). The error names the rule, never the value.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkCode = (operation: string, appId: unknown, codeHash: unknown): Effect.Effect<void, TokenStoreError> =>
+  StoreIds.isAppId(appId) && StoreIds.isUserId(codeHash) ? Effect.void : refuse(operation, codeRefusal(appId))
+
+const codeRefusal = (appId: unknown): string =>
+  StoreIds.isAppId(appId) ? StoreIds.describe.codeHash : StoreIds.describe.appId
 
 /**
  * The hash under which a code is remembered (SHA-256, hex).
@@ -179,9 +228,13 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
     const tokens = makeBoundedMap<OAuthToken.OAuthToken>(maxEntries, (token) => token.refreshExpiresAt)
     const codes = makeBoundedMap<CodeMemo>(maxEntries, (memo) => memo.expiresAt)
     const store = TokenStore.of({
+      // the ids' rule (checkUser) where a token enters or is named; getUser's hot path reads through
+      // the peek below, which finds nothing under ids set refused
       get: (appId, openid) =>
         !areIds(appId, openid)
           ? notIds("get")
+          : StoreIds.userRefusal(appId, openid) !== undefined
+          ? refuse("get", StoreIds.userRefusal(appId, openid)!)
           : Effect.clockWith((clock) =>
             Effect.succeed(Option.fromNullable(tokens.get(keyOf(appId, openid), clock.unsafeCurrentTimeMillis())))
           ),
@@ -190,6 +243,8 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
           ? notIds("set")
           : !guardOr(() => token instanceof OAuthToken.OAuthToken, false)
           ? Effect.fail(new TokenStoreError({ operation: "set", description: "the value is not an OAuthToken" }))
+          : StoreIds.userRefusal(appId, token.openid) !== undefined
+          ? refuse("set", StoreIds.userRefusal(appId, token.openid)!)
           : Effect.map(Clock.currentTimeMillis, (now) => {
             const key = keyOf(appId, token.openid)
             const existing = tokens.get(key, now)
@@ -197,12 +252,18 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
             tokens.set(key, token, now)
           }),
       remove: (appId, openid) =>
-        !areIds(appId, openid) ? notIds("remove") : Effect.sync(() => {
-          tokens.map.delete(keyOf(appId, openid))
-        }),
+        !areIds(appId, openid)
+          ? notIds("remove")
+          : StoreIds.userRefusal(appId, openid) !== undefined
+          ? refuse("remove", StoreIds.userRefusal(appId, openid)!)
+          : Effect.sync(() => {
+            tokens.map.delete(keyOf(appId, openid))
+          }),
       rememberCode: (appId, codeHash, memo) =>
         !areIds(appId, codeHash)
           ? notIds("rememberCode")
+          : !StoreIds.isAppId(appId) || !StoreIds.isUserId(codeHash)
+          ? refuse("rememberCode", codeRefusal(appId))
           : !isStorableMemo(memo)
           ? Effect.fail(
             new TokenStoreError({
@@ -214,6 +275,8 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
       recallCode: (appId, codeHash) =>
         !areIds(appId, codeHash)
           ? notIds("recallCode")
+          : !StoreIds.isAppId(appId) || !StoreIds.isUserId(codeHash)
+          ? refuse("recallCode", codeRefusal(appId))
           : Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(codes.get(keyOf(appId, codeHash), now)))
     })
     // getUser's hot path reads as `get` does, in its own step (see internal/tokenPeek.ts)

@@ -351,6 +351,48 @@ export const tokenStoreSuite = <E>(
           })
         )
       )
+
+      it.effect(
+        "ids out of the stores' rule are refused and reach no other user's token (padded, outside ASCII, an appId with :)",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const victim = yield* makeToken()
+            yield* store.set(appId, victim)
+            // MariaDB's PAD SPACE takes "o1 " for "o1"; PostgreSQL and MariaDB write a lone surrogate
+            // as U+FFFD; Redis' key {appId:openid} is one for (a:b, c) and (a, b:c)
+            const others = [
+              `${victim.openid} `,
+              `${victim.openid}  `,
+              `${victim.openid}\uD800`,
+              `${victim.openid}\uFFFD`
+            ]
+            for (const openid of others) {
+              const other = yield* makeToken({ openid, obtainedAt: victim.obtainedAt + 1 })
+              for (
+                const attempt of [
+                  store.get(appId, openid),
+                  store.set(appId, other),
+                  store.remove(appId, openid)
+                ] as ReadonlyArray<Effect.Effect<unknown, TokenStoreError>>
+              ) {
+                assert.strictEqual((yield* Effect.flip(attempt))._tag, "TokenStoreError")
+              }
+            }
+            for (const badAppId of [`${appId} `, `${appId}:x`, `${appId}\uD800`, ""]) {
+              for (
+                const attempt of [store.get(badAppId, victim.openid), store.set(badAppId, victim)] as ReadonlyArray<
+                  Effect.Effect<unknown, TokenStoreError>
+                >
+              ) {
+                assert.strictEqual((yield* Effect.flip(attempt))._tag, "TokenStoreError")
+              }
+            }
+            sameToken(yield* getSome(appId, victim.openid), victim)
+            yield* store.remove(appId, victim.openid)
+          })
+        )
+      )
     }
     register(layer, cases)
   })
@@ -548,6 +590,24 @@ export const appTokenStoreSuite = <E>(
         assert.isTrue(Option.isNone(yield* s.get(appId)))
       }))
 
+    it("keys out of the store's rule are refused and reach no other key's token (padded, outside ASCII)", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const appId = randomAppId()
+        const token = yield* makeAppToken()
+        yield* s.set(appId, token)
+        const other = yield* makeAppToken({ obtainedAt: token.obtainedAt + 1 })
+        // MariaDB's PAD SPACE takes "wx1 " for "wx1"; PostgreSQL and MariaDB write a lone surrogate as U+FFFD
+        for (const key of [`${appId} `, ` ${appId}`, `${appId}\uD800`, `${appId}\uFFFD`, "x".repeat(65)]) {
+          assert.strictEqual((yield* Effect.flip(s.get(key)))._tag, "TokenStoreError")
+          assert.strictEqual((yield* Effect.flip(s.set(key, other)))._tag, "TokenStoreError")
+        }
+        sameAppToken(yield* getAppToken(appId), token)
+        // the platform's keys (component-token:<appid>) are keys of the store
+        yield* s.set(`component-token:${appId}`, other)
+        sameAppToken(yield* getAppToken(`component-token:${appId}`), other)
+      }))
+
     register(layer, cases)
   })
 }
@@ -617,7 +677,7 @@ export const sessionKeyStoreSuite = <E>(
         }
       }))
 
-    it("keys are kept per (appId, openid), ids with : and braces included", () =>
+    it("keys are kept per (appId, openid), openids with : and braces included; other ids are refused", () =>
       Effect.gen(function*() {
         const s = yield* store
         const [appId, otherApp, openid] = [randomAppId(), randomAppId(), randomOpenId()]
@@ -629,11 +689,39 @@ export const sessionKeyStoreSuite = <E>(
         yield* s.set(otherApp, openid, otherKey)
         assert.strictEqual(yield* getKey(appId, openid), Redacted.value(key))
         assert.strictEqual(yield* getKey(otherApp, openid), Redacted.value(otherKey))
-        // (a:b, c) and (a, b:c) are two users, as are ids that would break a key's braces
-        const pairs = [[`${appId}:x`, "y"], [appId, `x:${"y"}`], [`${appId}}`, `{y`], [`${appId}}:{`, "y"]] as const
+        // openids that would break a key's braces are users of their own
+        const pairs = [[appId, `x:${"y"}`], [appId, `{y`], [appId, "}:{y"], [appId, `${openid}}`]] as const
         const keys = pairs.map(() => randomSessionKey())
         yield* Effect.forEach(pairs, ([a, o], i) => s.set(a, o, keys[i]), { discard: true })
         for (const [i, [a, o]] of pairs.entries()) assert.strictEqual(yield* getKey(a, o), Redacted.value(keys[i]))
+        assert.strictEqual(yield* getKey(appId, openid), Redacted.value(key))
+        // ids out of the stores' rule (TokenStore.checkUser) are refused, and reach no other user's key:
+        // an appId with ":" or a brace ((a:b, c) against (a, b:c)), a padded id (MariaDB's PAD SPACE
+        // takes "o1 " for "o1"), one outside ASCII (a lone surrogate is written as U+FFFD)
+        const refused = [
+          [`${appId}:x`, "y"],
+          [`${appId}}`, "y"],
+          [`${appId} `, openid],
+          [appId, `${openid} `],
+          [appId, ` ${openid}`],
+          [appId, `${openid}\uD800`],
+          [appId, `${openid}\uFFFD`],
+          [appId, `${openid}\u0000`],
+          ["", openid],
+          [appId, "x".repeat(129)]
+        ] as const
+        for (const [a, o] of refused) {
+          for (
+            const attempt of [s.get(a, o), s.set(a, o, randomSessionKey()), s.remove(a, o)] as ReadonlyArray<
+              Effect.Effect<unknown, TokenStoreError>
+            >
+          ) {
+            const failure = yield* Effect.flip(attempt)
+            assert.strictEqual(failure._tag, "TokenStoreError")
+            assert.notInclude(failure.message, openid)
+          }
+        }
+        assert.strictEqual(yield* getKey(appId, openid), Redacted.value(key))
       }))
 
     it("a set replaces the user's key", () =>

@@ -10,6 +10,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import { SessionStoreError } from "../WeChatError.js"
+import * as StoreIds from "./storeIds.js"
 
 /** The token's size: 32 random bytes, 43 characters of base64url. */
 const tokenPattern = /^[A-Za-z0-9_-]{43}$/
@@ -50,8 +51,14 @@ const safeString = (u: unknown): string => {
   }
 }
 
-/** A name the caller gave (an operation, an argument), if it is a short word; never a long or odd value. */
-const safeName = (name: unknown, otherwise: string): string =>
+/**
+ * A name the caller gave (an operation, an argument), if it is a short word; never a long or odd
+ * value (an error's schema would format a Proxy, which throws). Also the stores' id checks' (see
+ * `storeIds.ts`).
+ *
+ * @internal
+ */
+export const safeName = (name: unknown, otherwise: string): string =>
   typeof name === "string" && /^[A-Za-z][A-Za-z0-9_.]{0,39}$/.test(name) ? name : otherwise
 
 const idHashPattern = /^[0-9a-f]{64}$/
@@ -108,15 +115,15 @@ export const isIdHash = (u: unknown): u is string => typeof u === "string" && id
 export const checkIdHash = (operation: string, idHash: unknown): Effect.Effect<void, SessionStoreError> =>
   isIdHash(idHash) ? Effect.void : refuse(operation, "the idHash must be 64 lowercase hex characters (a SHA-256)")
 
-const isId = (u: unknown, max: number): u is string => typeof u === "string" && u.length > 0 && u.length <= max
-
-/** @internal */
-export const checkUser = (operation: string, appId: unknown, openid: unknown): Effect.Effect<void, SessionStoreError> =>
-  !isId(appId, 64)
-    ? refuse(operation, "the appId must be a string of 1 to 64 characters")
-    : !isId(openid, 128)
-    ? refuse(operation, "the openid must be a string of 1 to 128 characters")
-    : Effect.void
+/** The ids' rule of every store (see `storeIds.ts`). @internal */
+export const checkUser = (
+  operation: string,
+  appId: unknown,
+  openid: unknown
+): Effect.Effect<void, SessionStoreError> => {
+  const refused = StoreIds.userRefusal(appId, openid)
+  return refused === undefined ? Effect.void : refuse(operation, refused)
+}
 
 /** @internal */
 export const isTime = (u: unknown): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= 0
