@@ -13,7 +13,6 @@ import type { Options } from "../SqlAppTokenStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
 import { builder } from "./builder.js"
 import { asText } from "./client.js"
-import { checkAppId } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
 import { storableTimes } from "./store.js"
 import { resolveTable } from "./tables.js"
@@ -58,7 +57,7 @@ export const make = (
     const own = AppTokenStore.AppTokenStore.of({
       get: Effect.fnUntraced(
         function*(appId: string) {
-          yield* checkAppId("get", appId)
+          yield* AppTokenStore.checkKey("get", appId)
           const now = yield* Clock.currentTimeMillis
           const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
           WHERE app_id = ${appId} AND expires_at > ${now}`
@@ -71,7 +70,7 @@ export const make = (
       ),
       set: Effect.fnUntraced(
         function*(appId: string, token: AppTokenStore.AppAccessToken) {
-          yield* checkAppId("set", appId)
+          yield* AppTokenStore.checkKey("set", appId)
           const value = yield* codec.encode(appId, token)
           yield* storableTimes("set", { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt })
           const now = yield* Clock.currentTimeMillis

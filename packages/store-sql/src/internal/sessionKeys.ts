@@ -6,7 +6,7 @@
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { SessionKeyStore, WeChatError } from "@wxauth/core"
+import { SessionKeyStore, TokenStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -18,7 +18,6 @@ import type { Dialect } from "../SqlTokenStore.js"
 import { builder } from "./builder.js"
 import { asText } from "./client.js"
 import { positiveDuration } from "./durations.js"
-import { checkUser } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
 import { derive, resolveTable } from "./tables.js"
 
@@ -102,7 +101,7 @@ export const make = (
     const own = SessionKeyStore.SessionKeyStore.of({
       get: Effect.fnUntraced(
         function*(appId: string, openid: string) {
-          yield* checkUser("get", appId, openid)
+          yield* TokenStore.checkUser("get", appId, openid)
           const now = yield* Clock.currentTimeMillis
           const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
           WHERE app_id = ${appId} AND openid = ${openid} AND expires_at > ${now}`
@@ -114,7 +113,7 @@ export const make = (
       ),
       set: Effect.fnUntraced(
         function*(appId: string, openid: string, sessionKey: Redacted.Redacted<string>) {
-          yield* checkUser("set", appId, openid)
+          yield* TokenStore.checkUser("set", appId, openid)
           const value = yield* codec.encode(appId, openid, sessionKey)
           const now = yield* Clock.currentTimeMillis
           yield* upsert({ app_id: appId, openid, expires_at: now + ttl, value, updated_at: now })
@@ -124,7 +123,7 @@ export const make = (
       ),
       remove: Effect.fnUntraced(
         function*(appId: string, openid: string) {
-          yield* checkUser("remove", appId, openid)
+          yield* TokenStore.checkUser("remove", appId, openid)
           yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid}`
         },
         guarded("remove"),

@@ -12,7 +12,6 @@ import * as Option from "effect/Option"
 import type { Options, PurgeResult, Tables } from "../SqlTokenStore.js"
 import { builder } from "./builder.js"
 import { asText } from "./client.js"
-import { checkAppId, checkId, checkUser } from "./ids.js"
 import * as schema from "./schema.js"
 import { resolveTables } from "./tables.js"
 
@@ -80,8 +79,9 @@ export const make = (
         : sql`INSERT INTO ${m} ${sql.insert(row)} ON CONFLICT (app_id, code_hash) DO UPDATE SET
             expires_at = EXCLUDED.expires_at, value = EXCLUDED.value`
 
-    const checkCode = (operation: string, appId: unknown, codeHash: unknown) =>
-      Effect.zipRight(checkAppId(operation, appId), checkId(operation, "codeHash", codeHash, 128))
+    // the ids' rule is core's (TokenStore.checkUser): ASCII without a space, so no collation
+    // (MariaDB's PAD SPACE) or encoding (a lone surrogate written as U+FFFD) makes two ids one row
+    const checkCode = TokenStore.checkCode
     const onTokens = (operation: string) => guarded(operation)
     const onMemos = (operation: string) => guarded(operation, tables.memoTable)
 
@@ -89,7 +89,7 @@ export const make = (
     const own = TokenStore.TokenStore.of({
       get: Effect.fnUntraced(
         function*(appId: string, openid: string) {
-          yield* checkUser("get", appId, openid)
+          yield* TokenStore.checkUser("get", appId, openid)
           const now = yield* Clock.currentTimeMillis
           const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
           WHERE app_id = ${appId} AND openid = ${openid} AND refresh_expires_at > ${now}`
@@ -102,7 +102,7 @@ export const make = (
       ),
       set: Effect.fnUntraced(
         function*(appId: string, token: OAuthToken.OAuthToken) {
-          yield* checkAppId("set", appId)
+          yield* TokenStore.checkUser("set", appId, token.openid)
           yield* storableTimes("set", {
             obtainedAt: token.obtainedAt,
             expiresAt: token.expiresAt,
@@ -126,7 +126,7 @@ export const make = (
         function*(appId: string, openid: string) {
           // the ids go to the driver as they are: mysql2 sent a number or an invalid Date so that
           // MariaDB compared openid = 0, true of every openid, and the app's every token was deleted
-          yield* checkUser("remove", appId, openid)
+          yield* TokenStore.checkUser("remove", appId, openid)
           yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid}`
         },
         onTokens("remove"),
