@@ -88,7 +88,7 @@ export const make = (
     // each command is bounded (commandTimeout): wxauth uses it as it is
     const own = AppTokenStore.AppTokenStore.of({
       get: (appId) =>
-        Scripts.checkId("get", "appId", appId, 64).pipe(
+        AppTokenStore.checkKey("get", appId).pipe(
           Effect.zipRight(Client.run("get", timeout, () => client.hmget(appTokenKey(appId, prefix), "o", "v"))),
           Effect.flatMap(([obtainedAt, value]) => {
             if (value === null || value === undefined) {
@@ -110,7 +110,7 @@ export const make = (
           span("get", appId)
         ),
       set: (appId, token) =>
-        Scripts.checkId("set", "appId", appId, 64).pipe(
+        AppTokenStore.checkKey("set", appId).pipe(
           Effect.zipRight(codec.encode(appId, token)),
           Effect.tap(() => Scripts.checkTimes("set", { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt })),
           Effect.zip(Clock.currentTimeMillis),

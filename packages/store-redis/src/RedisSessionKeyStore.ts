@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { SessionKeyStore, WeChatConfig, WeChatError } from "@wxauth/core"
+import { SessionKeyStore, TokenStore, WeChatConfig, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -90,11 +90,8 @@ export const make = (
 
     const span = (name: string, appId: unknown) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       spanWhenTraced(self, `RedisSessionKeyStore.${name}`, appId)
-    const checkIds = (operation: string, appId: unknown, openid: unknown) =>
-      Effect.zipRight(
-        Scripts.checkId(operation, "appId", appId, 64),
-        Scripts.checkId(operation, "openid", openid, 128)
-      )
+    // core's rule of a store's ids (ASCII without a space, an appId without ":")
+    const checkIds = TokenStore.checkUser
     const corrupted = new WeChatError.TokenStoreError({
       operation: "get",
       description: "the stored session key has no value or no expiry (not written by wxauth, or corrupted)"

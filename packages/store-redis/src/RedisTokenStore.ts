@@ -100,7 +100,9 @@ const heartbeatPeriod = Duration.seconds(1)
 
 /**
  * The key of a user's token: `<prefix>{<appId>:<openid>}:token`. The braces are a Redis Cluster hash
- * tag: a user's keys (token and refresh lock) share a slot.
+ * tag: a user's keys (token and refresh lock) share a slot. The store takes only ids of core's rule
+ * (`TokenStore.checkUser`: an appId of `A-Z a-z 0-9 _ -`, without `:` or braces), so a key is one
+ * (appId, openid)'s only: `("wxA:x", "y")` and `("wxA", "x:y")` cannot share one.
  *
  * @since 0.1.0
  * @category keys

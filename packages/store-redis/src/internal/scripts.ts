@@ -1,6 +1,7 @@
 /**
  * The Lua scripts the stores define on their client (`defineCommand`, so `EVALSHA` after the first
- * call), and the checks of the ids that become parts of keys.
+ * call), and the check of the times they store (the ids' checks are core's: `TokenStore.checkUser`,
+ * `AppTokenStore.checkKey`).
  */
 import { WeChatError } from "@wxauth/core"
 import * as Effect from "effect/Effect"
@@ -66,25 +67,6 @@ export const defineSetExpiring = (redis: Client): SetExpiring => {
   const scripted = redis as unknown as Record<typeof setExpiringCommand, SetExpiring>
   return (...args) => scripted[setExpiringCommand](...args)
 }
-
-/**
- * Fails unless `value` is a string of 1 to `max` characters (an appId: 64, an openid: 128, the
- * widths of the SQL store's columns). The value itself is never quoted.
- */
-export const checkId = (
-  operation: string,
-  name: string,
-  value: unknown,
-  max: number
-): Effect.Effect<void, WeChatError.TokenStoreError> =>
-  typeof value === "string" && value.length > 0 && value.length <= max
-    ? Effect.void
-    : Effect.fail(
-      new WeChatError.TokenStoreError({
-        operation,
-        description: `the ${name} must be a string of 1 to ${max} characters`
-      })
-    )
 
 /**
  * Fails unless every one of `times` (epoch milliseconds) is a finite number: `NaN` or `Infinity`

@@ -34,11 +34,12 @@ const noValue = new WeChatError.TokenStoreError({
 const span = (name: string, appId: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   spanWhenTraced(self, name, appId)
 
-/** The ids of a call are strings (a JavaScript caller may pass anything): else its failure. */
-const notIds = (operation: string, appId: unknown, id: unknown, name: string) =>
-  typeof appId === "string" && typeof id === "string" ? undefined : Effect.fail(
-    new WeChatError.TokenStoreError({ operation, description: `the appId and the ${name} must be strings` })
-  )
+/**
+ * The ids of a call hold core's rule (a JavaScript caller may pass anything): `TokenStore.checkUser`,
+ * `checkCode`. An appId has no `:`, so the key `{appId:openid}` is one pair's only.
+ */
+const checkUser = TokenStore.checkUser
+const checkCode = TokenStore.checkCode
 
 /**
  * `f()`, or a `TokenStoreError` when making it throws: the codec reads a caller's token or memo at
@@ -85,9 +86,10 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
 
   const untracked = () => false
 
-  const get = (appId: string, openid: string) => {
-    const refused = notIds("get", appId, openid, "openid")
-    if (refused !== undefined) return refused
+  const get = (appId: string, openid: string) =>
+    Effect.zipRight(checkUser("get", appId, openid), Effect.suspend(() => checkedGet(appId, openid)))
+
+  const checkedGet = (appId: string, openid: string) => {
     const key = tokenKey(appId, openid)
     return Effect.withFiberRuntime<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError>((fiber) => {
       if (fiber.getFiberRef(bypassNearCache)) return read(key, appId, openid, untracked)
@@ -118,17 +120,16 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
     get,
     set: (appId, token) =>
       attempt("set", () =>
-        typeof appId !== "string"
-          ? Effect.fail(
-            new WeChatError.TokenStoreError({ operation: "set", description: "the appId must be a string" })
-          )
+        checkUser("set", appId, token.openid).pipe(
           // a time that is not finite would be stored as text no comparison reads back, or fail the script
           // half-way (Redis does not roll a script back): the key kept without its TTL
-          : Scripts.checkTimes("set", {
+          Effect.zipRight(Scripts.checkTimes("set", {
             obtainedAt: token.obtainedAt,
             expiresAt: token.expiresAt,
             refreshExpiresAt: token.refreshExpiresAt
-          }).pipe(Effect.zipRight(Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis])))).pipe(
+          })),
+          Effect.zipRight(Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis]))
+        )).pipe(
           Effect.flatMap(([value, now]) => {
             const key = tokenKey(appId, token.openid)
             const ttl = Math.ceil(token.refreshExpiresAt - now)
@@ -148,25 +149,29 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
           }),
           span("RedisTokenStore.set", appId)
         ),
-    remove: (appId, openid) => {
-      const refused = notIds("remove", appId, openid, "openid")
-      if (refused !== undefined) return refused
-      const key = tokenKey(appId, openid)
-      return Client.run("remove", timeout, () => {
-        cache.invalidate(key)
-        return redis.del(key)
-      }).pipe(
-        Effect.ensuring(Effect.sync(() => cache.invalidate(key))),
-        Effect.asVoid,
-        span("RedisTokenStore.remove", appId)
-      )
-    },
+    remove: (appId, openid) =>
+      Effect.zipRight(
+        checkUser("remove", appId, openid),
+        Effect.suspend(() => {
+          const key = tokenKey(appId, openid)
+          return Client.run("remove", timeout, () => {
+            cache.invalidate(key)
+            return redis.del(key)
+          }).pipe(
+            Effect.ensuring(Effect.sync(() => cache.invalidate(key))),
+            Effect.asVoid,
+            span("RedisTokenStore.remove", appId)
+          )
+        })
+      ),
     rememberCode: (appId, codeHash, memo) =>
       attempt("rememberCode", () =>
-        notIds("rememberCode", appId, codeHash, "code hash") ??
-          Scripts.checkTimes("rememberCode", { exchangedAt: memo.exchangedAt, expiresAt: memo.expiresAt }).pipe(
-            Effect.zipRight(Effect.all([codec.encodeMemo(appId, codeHash, memo), Clock.currentTimeMillis]))
-          )).pipe(
+        checkCode("rememberCode", appId, codeHash).pipe(
+          Effect.zipRight(
+            Scripts.checkTimes("rememberCode", { exchangedAt: memo.exchangedAt, expiresAt: memo.expiresAt })
+          ),
+          Effect.zipRight(Effect.all([codec.encodeMemo(appId, codeHash, memo), Clock.currentTimeMillis]))
+        )).pipe(
           Effect.flatMap(([value, now]) =>
             Client.run("rememberCode", timeout, () =>
               redis.set(
@@ -180,18 +185,22 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
           span("RedisTokenStore.rememberCode", appId)
         ),
     recallCode: (appId, codeHash) =>
-      (notIds("recallCode", appId, codeHash, "code hash") ??
-        Client.run("recallCode", timeout, () => redis.get(codeKey(appId, codeHash))).pipe(
-          Effect.flatMap((value) =>
-            value === null
-              ? Effect.succeedNone
-              : Effect.flatMap(codec.decodeMemo(appId, codeHash, value), (memo) =>
-                Effect.map(
-                  Clock.currentTimeMillis,
-                  (now) => memo.expiresAt <= now ? Option.none() : Option.some(memo)
-                ))
+      Effect.zipRight(
+        checkCode("recallCode", appId, codeHash),
+        Effect.suspend(() =>
+          Client.run("recallCode", timeout, () => redis.get(codeKey(appId, codeHash))).pipe(
+            Effect.flatMap((value) =>
+              value === null
+                ? Effect.succeedNone
+                : Effect.flatMap(codec.decodeMemo(appId, codeHash, value), (memo) =>
+                  Effect.map(
+                    Clock.currentTimeMillis,
+                    (now) => memo.expiresAt <= now ? Option.none() : Option.some(memo)
+                  ))
+            )
           )
-        )).pipe(span("RedisTokenStore.recallCode", appId))
+        )
+      ).pipe(span("RedisTokenStore.recallCode", appId))
   })
   TokenStore.markBounded(own)
   return own

@@ -1,0 +1,74 @@
+/**
+ * The ids the Redis stores are called with, against a real Redis: core's rule (`TokenStore.checkUser`,
+ * an appId without `:`) keeps `{appId:openid}` one pair's key, so (appId "wxA:x", openid "y") cannot
+ * overwrite or read ("wxA", "x:y"); and a session key planted under a user's key (5 MB, or text that is
+ * no session key) is a typed error from `get`, never given back as the user's key.
+ */
+import { afterAll, assert, it } from "@effect/vitest"
+import { TokenStore } from "@wxauth/core"
+import { makeToken, randomOpenId } from "@wxauth/core/testing"
+import { RedisSessionKeyStore, RedisTokenStore } from "@wxauth/store-redis"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { cleanup, describeRedis, makeAdmin, quietClient, randomPrefix, redisCall, redisUrl } from "./utils.js"
+
+describeRedis("the Redis stores' ids", () => {
+  const prefix = randomPrefix()
+  const admin = makeAdmin()
+  afterAll(async () => {
+    await cleanup(admin, prefix)
+    await admin.quit()
+  })
+
+  it.scoped("RedisTokenStore: (wxA:x, y) and (wxA, x:y) never share a key; an appId with ':' is refused", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl)
+      const store = yield* RedisTokenStore.make(client, { keyPrefix: prefix })
+      const victim = yield* makeToken({ openid: "x:y" })
+      yield* store.set("wxA", victim)
+      const other = yield* makeToken({ openid: "y", obtainedAt: victim.obtainedAt + 1 })
+      for (
+        const [label, attempt] of [
+          ["set", store.set("wxA:x", other)],
+          ["get", store.get("wxA:x", "y")],
+          ["remove", store.remove("wxA:x", "y")],
+          ["rememberCode", store.rememberCode("wxA:x", TokenStore.hashCode("c"), undefined as never)],
+          ["recallCode", store.recallCode("wxA:x", TokenStore.hashCode("c"))]
+        ] as const
+      ) {
+        const failure = yield* Effect.flip(attempt as Effect.Effect<unknown, { readonly _tag: string }>)
+        assert.strictEqual(failure._tag, "TokenStoreError", `${label} with the appId "wxA:x"`)
+      }
+      const found = yield* store.get("wxA", "x:y")
+      assert.isTrue(Option.isSome(found), "the token of (wxA, x:y) is still there")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(found).accessToken), Redacted.value(victim.accessToken))
+      // padded and non-ASCII ids are refused too (core's one rule)
+      for (const openid of ["x:y ", "x:y\uD800"]) {
+        const failure = yield* Effect.flip(store.get("wxA", openid))
+        assert.strictEqual(failure._tag, "TokenStoreError")
+      }
+    }))
+
+  it.scoped("RedisSessionKeyStore: a planted value that is no session key (5 MB, not base64) is a typed error", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl)
+      const store = yield* RedisSessionKeyStore.make(client, { keyPrefix: prefix })
+      const openid = randomOpenId()
+      const key = RedisSessionKeyStore.sessionKeyKey("wxapp", openid, prefix)
+      const expiresAt = String(Date.now() + 3_600_000)
+      for (const planted of ["X".repeat(5_000_000), "not base64 at all !!", "a\u0000b", " "]) {
+        yield* redisCall(() => admin.hset(key, "e", expiresAt, "v", planted))
+        const failure = yield* Effect.flip(store.get("wxapp", openid))
+        assert.strictEqual(failure._tag, "TokenStoreError")
+        assert.include(failure.message, "does not decode")
+        if (planted.length > 4) assert.notInclude(failure.message, planted.slice(0, 20))
+      }
+      // a key of the rule still comes back
+      yield* redisCall(() => admin.hset(key, "e", expiresAt, "v", "tiihtNczf5v6AKRyjwEUhQ=="))
+      assert.strictEqual(
+        Redacted.value(Option.getOrThrow(yield* store.get("wxapp", openid))),
+        "tiihtNczf5v6AKRyjwEUhQ=="
+      )
+    }))
+})
