@@ -43,6 +43,7 @@ import * as Crypto from "node:crypto"
 import * as Arguments from "./internal/arguments.js"
 import * as Base62 from "./internal/base62.js"
 import { guardOr } from "./internal/guard.js"
+import * as StoreIds from "./internal/storeIds.js"
 import * as WeChatConfig from "./WeChatConfig.js"
 import { InvalidArgument, StateMismatch } from "./WeChatError.js"
 
@@ -156,7 +157,8 @@ export const maxReturnToBytesWithBinding: number = maxBytes - fixedSize - bindin
 
 /** The appid's bytes in a state: packed `wx` + 16 hex digits (a marker byte and 8 bytes), or a length byte and ASCII. */
 const packedAppId = /^wx[0-9a-f]{16}$/
-const appIdPattern = /^[A-Za-z0-9_-]{1,64}$/
+// the apps' and the stores' rule of an appid, in one place
+const appIdPattern = StoreIds.appIdPattern
 const packedAppIdSize = 9
 
 const appIdSize = (appId: string): number => packedAppId.test(appId) ? packedAppIdSize : 1 + appId.length

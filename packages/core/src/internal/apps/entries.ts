@@ -16,6 +16,7 @@ import type * as StateToken from "../../StateToken.js"
 import * as WeChatConfig from "../../WeChatConfig.js"
 import * as Arguments from "../arguments.js"
 import * as ComponentConfig from "../component/config.js"
+import * as StoreIds from "../storeIds.js"
 
 /** The registry-wide part of every app's configuration: the state key and the default state lifetime. @internal */
 export interface Shared {
@@ -67,11 +68,11 @@ export type Source =
     readonly resolveTimeout: Duration.Duration
   }
 
-/** WeChatConfig's rule for an appid, for component apps (which have no `WeChatConfig` of their own). */
-const appIdPattern = /^[A-Za-z0-9_-]{1,64}$/
-
-/** Whether a caller's appid can name an app at all. @internal */
-export const isAppId = (appId: unknown): appId is string => typeof appId === "string" && appIdPattern.test(appId)
+/**
+ * Whether a caller's appid can name an app at all: WeChatConfig's rule for an appid, for component
+ * apps (which have no `WeChatConfig` of their own), the stores' rule too (`storeIds.ts`). @internal
+ */
+export const isAppId = StoreIds.isAppId
 
 const invalid = (path: ReadonlyArray<string>, message: string) =>
   Either.left(ConfigError.InvalidData([...path], message))
