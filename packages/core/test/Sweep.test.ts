@@ -258,6 +258,7 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           },
           "AppTokenStore.makeMemory": { args: [{ maxEntries: 10 }] },
           "AppTokenStore.markBounded": { args: [{ ...(yield* AppTokenStore.makeMemory()) }] },
+          "AppTokenStore.checkKey": { args: ["get", app.appId] },
           "Component.makeConfigEither": {
             args: [{ ...platform, timeout: "5 seconds", pushMaxAge: "5 minutes", pushTimeout: "4 seconds" }]
           },
@@ -347,6 +348,9 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           "TokenCipher.layerConfig": { args: [Config.succeed(Redacted.make(`k1:${cipherKey}`))] },
           "TokenCipher.make": { args: [{ keys: [{ id: "k1", key: Redacted.make(cipherKey) }], currentKeyId: "k1" }] },
           "TokenStore.hashCode": { args: ["code"] },
+          "TokenStore.checkAppId": { args: ["get", app.appId] },
+          "TokenStore.checkUser": { args: ["get", app.appId, openid] },
+          "TokenStore.checkCode": { args: ["recallCode", app.appId, TokenStore.hashCode("code")] },
           "TokenStore.layerMemoryWith": { args: [{ maxEntries: 10 }] },
           "TokenStore.makeMemory": { args: [{ maxEntries: 10 }] },
           "TokenStore.markBounded": { args: [{ ...(yield* TokenStore.makeMemory()) }] },
