@@ -18,7 +18,7 @@ import * as QueryString from "node:querystring"
 import { fromDefect } from "../CompatError.js"
 import { optionOf, timeoutMillisOf } from "./options.js"
 import type { RequestCallback } from "./request.js"
-import { sharedHttpClient } from "./runtime.js"
+import { sharedHttpClient, withProxyClient } from "./runtime.js"
 import * as Urllib from "./urllib.js"
 
 const defaultTimeoutMillis = 5_000
@@ -129,20 +129,26 @@ export const defaultRequest = (
     }
     const proxy = option("proxy")
     const timeoutMillis = timeoutMillisOf(option("timeout"), defaultTimeoutMillis)
-    const exit = yield* Effect.promise(() =>
-      sharedHttpClient(typeof proxy === "string" && proxy !== "" ? proxy : undefined).runPromiseExit(
+    const exchange = Effect.flatMap(
+      HttpClient.HttpClient,
+      (client) =>
         Effect.flatMap(
-          HttpClient.HttpClient,
-          (client) =>
-            Effect.flatMap(
-              client.execute(request),
-              (response) => Effect.map(response.arrayBuffer, (bytes) => ({ response, bytes: Buffer.from(bytes) }))
-            )
-        ).pipe(
-          WeChatHttpClient.withRequestLimits({ timeoutMillis })
+          client.execute(request),
+          (response) => Effect.map(response.arrayBuffer, (bytes) => ({ response, bytes: Buffer.from(bytes) }))
+        )
+    ).pipe(
+      WeChatHttpClient.withRequestLimits({ timeoutMillis })
+    )
+    const exit = typeof proxy === "string" && proxy !== ""
+      // the proxy's client is held while the answer is read
+      ? yield* Effect.exit(
+        withProxyClient(
+          proxy,
+          (client) => Effect.provideService(exchange, HttpClient.HttpClient, client),
+          Effect.failCause
         )
       )
-    )
+      : yield* Effect.promise(() => sharedHttpClient(undefined).runPromiseExit(exchange))
     if (Exit.isFailure(exit)) {
       const failure = Cause.failureOption(exit.cause)
       return yield* Effect.fail(

@@ -21,7 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
 import { AppFailure } from "./appFailure.js"
 import { isThenable } from "./calls.js"
-import { sharedHttpClient } from "./runtime.js"
+import { checkProxyClient, sharedHttpClient, withProxyClient } from "./runtime.js"
 
 /**
  * urllib's callback: the error, the body (parsed when `dataType` is `json`), the response.
@@ -164,11 +164,47 @@ const viaRequest = (self: object, request: RequestFunction): HttpClient.HttpClie
     () => true // a span would record the query: the app secret, codes and tokens
   )
 
+/** An `HttpClient` whose requests go through the client's overriding `request`, else `lean`. */
+const overridable = (
+  source: RequestSource,
+  lean: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<
+    HttpClientResponse.HttpClientResponse,
+    HttpClientError.HttpClientError
+  >
+): HttpClient.HttpClient => {
+  let cached: { readonly request: RequestFunction; readonly client: HttpClient.HttpClient } | undefined
+  const through = (request: RequestFunction) => {
+    if (cached?.request !== request) cached = { request, client: viaRequest(source.self, request) }
+    return cached.client
+  }
+  return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    (effect) =>
+      Effect.flatMap(effect, (request) => {
+        const override = source.request()
+        return override === undefined ? lean(request) : through(override).execute(request)
+      }),
+    Effect.succeed
+  )
+}
+
+/** The proxy's client could not be built (it was at the layer's build): a transport failure. */
+const proxyUnavailable = (request: HttpClientRequest.HttpClientRequest) =>
+  new HttpClientError.RequestError({
+    request,
+    reason: "Transport",
+    cause: new WeChatHttpClient.TransportCause({
+      kind: "Network",
+      code: "WXAUTH_PROXY_UNAVAILABLE",
+      phase: "connect",
+      message: "the HTTP client for the proxy could not be built"
+    })
+  })
+
 /**
  * The client's `HttpClient`: each request goes through the overriding `request` when there is one
  * (looked up per request, so a stub installed at any time applies), else through the process's
- * lean client for `proxy`. Both enforce the request limits `WeChatApi` sets, hence the
- * `EnforcesRequestLimits` marker.
+ * lean client (through `proxy`: the proxy's shared client, held for the request's time). Both
+ * enforce the request limits `WeChatApi` sets, hence the `EnforcesRequestLimits` marker.
  *
  * @internal
  */
@@ -179,22 +215,22 @@ export const layer = (
   Layer.merge(
     Layer.effect(
       HttpClient.HttpClient,
-      Effect.map(sharedHttpClient(proxy).runtimeEffect, (runtime) => {
-        const lean = Context.get(runtime.context, HttpClient.HttpClient)
-        let cached: { readonly request: RequestFunction; readonly client: HttpClient.HttpClient } | undefined
-        const through = (request: RequestFunction) => {
-          if (cached?.request !== request) cached = { request, client: viaRequest(source.self, request) }
-          return cached.client
-        }
-        return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
-          (effect) =>
-            Effect.flatMap(effect, (request) => {
-              const override = source.request()
-              return override === undefined ? lean.execute(request) : through(override).execute(request)
-            }),
-          Effect.succeed
+      proxy === undefined
+        ? Effect.map(sharedHttpClient(undefined).runtimeEffect, (runtime) => {
+          const lean = Context.get(runtime.context, HttpClient.HttpClient)
+          return overridable(source, (request) => lean.execute(request))
+        })
+        // a bad proxy URL fails the layer; each request then holds the proxy's client while it runs
+        // (the lean client reads the whole answer before `execute` returns)
+        : Effect.as(
+          checkProxyClient(proxy),
+          overridable(source, (request) =>
+            withProxyClient(
+              proxy,
+              (lean) => lean.execute(request),
+              () => Effect.fail(proxyUnavailable(request))
+            ))
         )
-      })
     ),
     Layer.succeed(WeChatHttpClient.EnforcesRequestLimits, true)
   )

@@ -1,39 +1,190 @@
 /**
- * What the OAuth class and the functional API share: one lean HTTP client (undici pool) per proxy
- * for the whole process, so that a client made per request does not open a pool per request; base
+ * What the OAuth class and the functional API share: one lean HTTP client (undici pool) without a
+ * proxy for the whole process, so that a client made per request does not open a pool per request,
+ * and one per proxy while requests use it (kept idle for reuse a while, a bounded number of them); base
  * URLs from options or the environment; authorize URLs built exactly as `wechat-oauth` built them;
  * arguments as text; the callback/promise bridge.
  *
  * @internal
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { WeChatHttpClient } from "@wxauth/core"
+import * as Cause from "effect/Cause"
 import type * as ConfigError from "effect/ConfigError"
-import type * as Effect from "effect/Effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as QueryString from "node:querystring"
 import { fromCause, fromDefect } from "../CompatError.js"
 
-const clients = new Map<string, ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, ConfigError.ConfigError>>()
+type ClientRuntime = ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, ConfigError.ConfigError>
+
+let direct: ClientRuntime | undefined
 
 /**
- * The process-wide client for `proxy` (none by default). Its pool lives as long as the process; idle
- * connections close on their own.
+ * The process-wide client without a proxy (`proxy` must be `undefined`). Its pool lives as long as
+ * the process; idle connections close on their own. A client through a proxy is
+ * {@link withProxyClient}'s.
  *
  * @internal
  */
-export const sharedHttpClient = (
-  proxy: string | undefined
-): ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, ConfigError.ConfigError> => {
-  const key = proxy ?? ""
-  let runtime = clients.get(key)
-  if (runtime === undefined) {
-    runtime = ManagedRuntime.make(WeChatHttpClient.layer(proxy === undefined ? undefined : { proxy }))
-    clients.set(key, runtime)
-  }
-  return runtime
+export const sharedHttpClient = (_proxy: undefined): ClientRuntime => {
+  if (direct === undefined) direct = ManagedRuntime.make(WeChatHttpClient.layer(undefined))
+  return direct
 }
+
+/**
+ * A client through one proxy: its runtime (an undici `ProxyAgent` pool, built on first use), the
+ * requests running on it, and, once none is, the timer that disposes it.
+ */
+interface ProxyEntry {
+  readonly key: string
+  readonly runtime: ClientRuntime
+  users: number
+  cancelTimer: (() => void) | undefined
+  disposed: boolean
+}
+
+/**
+ * How long an unused proxy client is kept for reuse, how many unused ones are kept at most, and the
+ * timer (unref'd: it never keeps the process alive). Tests change them.
+ *
+ * @internal
+ */
+export const proxyClientSettings: {
+  idleMillis: number
+  maxIdle: number
+  setTimer: (callback: () => void, millis: number) => () => void
+} = {
+  idleMillis: 60_000,
+  maxIdle: 16,
+  setTimer: (callback, millis) => {
+    const timer = setTimeout(callback, millis)
+    timer.unref()
+    return () => clearTimeout(timer)
+  }
+}
+
+/** The clients through a proxy, by proxy URL (in use, or idle and kept for reuse). */
+const proxied = new Map<string, ProxyEntry>()
+/** The idle ones, least recently used first. */
+const idle = new Set<ProxyEntry>()
+let live = 0
+
+/**
+ * How many proxy clients exist (not yet disposed): those in use, those idle, and those retired
+ * (a failed build) that a request still holds.
+ *
+ * @internal
+ */
+export const liveProxyClients = (): number => live
+
+const dispose = (entry: ProxyEntry): void => {
+  if (entry.disposed) return
+  entry.disposed = true
+  entry.cancelTimer?.()
+  entry.cancelTimer = undefined
+  idle.delete(entry)
+  if (proxied.get(entry.key) === entry) proxied.delete(entry.key)
+  live--
+  try {
+    entry.runtime.dispose().catch(() => undefined)
+  } catch {
+    // nothing runs on it: a failure to close is of no one's concern
+  }
+}
+
+const acquire = (proxy: string): ProxyEntry => {
+  let entry = proxied.get(proxy)
+  if (entry === undefined) {
+    entry = {
+      key: proxy,
+      runtime: ManagedRuntime.make(WeChatHttpClient.layer({ proxy })),
+      users: 0,
+      cancelTimer: undefined,
+      disposed: false
+    }
+    proxied.set(proxy, entry)
+    live++
+  }
+  entry.cancelTimer?.()
+  entry.cancelTimer = undefined
+  idle.delete(entry)
+  entry.users++
+  return entry
+}
+
+const release = (entry: ProxyEntry): void => {
+  entry.users--
+  if (entry.users > 0 || entry.disposed) return
+  // retired (its build failed): no one gets it again
+  if (proxied.get(entry.key) !== entry) return dispose(entry)
+  idle.add(entry)
+  try {
+    entry.cancelTimer = proxyClientSettings.setTimer(() => {
+      entry.cancelTimer = undefined
+      if (entry.users === 0) dispose(entry)
+    }, proxyClientSettings.idleMillis)
+  } catch {
+    return dispose(entry)
+  }
+  while (idle.size > Math.max(0, proxyClientSettings.maxIdle)) {
+    const oldest = idle.values().next().value as ProxyEntry
+    dispose(oldest)
+  }
+}
+
+/** A runtime whose build failed keeps its failure: the next request through the proxy builds anew. */
+const retire = (entry: ProxyEntry): void => {
+  if (proxied.get(entry.key) === entry) proxied.delete(entry.key)
+}
+
+const built = (entry: ProxyEntry) =>
+  Effect.tapErrorCause(
+    entry.runtime.runtimeEffect,
+    (cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.sync(() => retire(entry))
+  )
+
+/**
+ * Runs `use` with the client through `proxy`, held for the time `use` runs (it must read the whole
+ * answer): the client is built when missing, reused while in use or idle, and disposed once it has
+ * been idle for `proxyClientSettings.idleMillis`, or at once when more than
+ * `proxyClientSettings.maxIdle` are idle (the least recently used). Released on success, failure
+ * and interruption. A failed build is `onBuildFailure(cause)`.
+ *
+ * @internal
+ */
+export const withProxyClient = <A, E, R, E2>(
+  proxy: string,
+  use: (client: HttpClient.HttpClient) => Effect.Effect<A, E, R>,
+  onBuildFailure: (cause: Cause.Cause<ConfigError.ConfigError>) => Effect.Effect<never, E2>
+): Effect.Effect<A, E | E2, R> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => acquire(proxy)),
+    (entry) =>
+      Effect.flatMap(
+        Effect.catchAllCause(
+          built(entry),
+          (cause) =>
+            Cause.isInterruptedOnly(cause) ? Effect.failCause(cause as Cause.Cause<never>) : onBuildFailure(cause)
+        ),
+        (runtime) => use(Context.get(runtime.context, HttpClient.HttpClient))
+      ),
+    (entry) => Effect.sync(() => release(entry))
+  )
+
+/**
+ * Builds the client through `proxy` (a bad proxy URL is the `ConfigError`), then lets it go idle.
+ *
+ * @internal
+ */
+export const checkProxyClient = (proxy: string): Effect.Effect<void, ConfigError.ConfigError> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => acquire(proxy)),
+    (entry) => Effect.asVoid(built(entry)),
+    (entry) => Effect.sync(() => release(entry))
+  )
 
 const nonEmpty = (value: unknown): string | undefined =>
   typeof value === "string" && value.trim() !== "" ? value.trim() : undefined
