@@ -83,6 +83,17 @@ describe("RetryPolicy.make", () => {
     assert.strictEqual(Duration.toMillis(other.refreshSkew), 0)
   })
 
+  it("a policy is frozen, and two made from the same predicates have the same predicates", () => {
+    const retryOn = () => true
+    const policy = made({ retryOn })
+    assert.strictEqual(made({ retryOn }).retryOn, policy.retryOn, "one wrapper per caller's function")
+    assert.isTrue(Object.isFrozen(policy))
+    assert.isTrue(Object.isFrozen(RetryPolicy.defaultPolicy))
+    assert.throws(() => {
+      ;(policy as { retryOn: unknown }).retryOn = () => true
+    })
+  })
+
   it("the code memo is capped at 60 seconds: a leaked callback URL stays useless after a minute", () => {
     assert.strictEqual(Duration.toMillis(made({ codeMemoTtl: "10 minutes" }).codeMemoTtl), 60_000)
     assert.strictEqual(Duration.toMillis(made({ codeMemoTtl: "61 seconds" }).codeMemoTtl), 60_000)

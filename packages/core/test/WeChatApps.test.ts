@@ -6,6 +6,7 @@ import {
   TokenStore,
   WeChatApps,
   WeChatConfig,
+  WeChatError,
   type WeChatOAuth
 } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
@@ -484,6 +485,28 @@ describe("WeChatApps: apps from a resolver", () => {
         assert.strictEqual((yield* builds("oauth")) - before, 2)
         const { callback } = yield* consent(a.appId, "alice")
         assert.strictEqual((yield* apps.handleCallback(callback)).appId, a.appId)
+      }).pipe(Effect.provide(registry({ resolve, ttl: "30 seconds" })))
+    }))
+
+  it.effect("an equal answer whose policy has the caller's predicates keeps the built services after the ttl", () =>
+    Effect.gen(function*() {
+      const retryOn = (error: WeChatError.RequestFailure) => error._tag === "SystemBusy"
+      const refreshOn = WeChatError.isRefreshable
+      const { calls, resolve } = counting(() =>
+        Effect.succeed({
+          appId: a.appId,
+          appSecret: a.secret,
+          policy: { retryOn, refreshOn, refreshSkew: "30 seconds" }
+        })
+      )
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const before = yield* builds("oauth")
+        const first = yield* apps.oauth(a.appId)
+        yield* TestClock.adjust("31 seconds")
+        assert.strictEqual(yield* apps.oauth(a.appId), first, "the same policy: the same service")
+        assert.strictEqual(calls.length, 2)
+        assert.strictEqual((yield* builds("oauth")) - before, 1)
       }).pipe(Effect.provide(registry({ resolve, ttl: "30 seconds" })))
     }))
 

@@ -16,15 +16,46 @@ type Predicate = (error: WeChatError.RequestFailure) => boolean
 
 const totals = globalValue(Symbol.for("@wxauth/core/RetryPolicy/totals"), () => new WeakSet<object>())
 
+/**
+ * One total wrapper per caller's function: two policies made from the same function have the same
+ * predicate, so `WeChatApps`, which keeps an app's services while its resolver answers the same
+ * policy, still sees the same policy.
+ */
+const wrappers = globalValue(
+  Symbol.for("@wxauth/core/RetryPolicy/wrappers"),
+  () => new WeakMap<object, Predicate>()
+)
+
+const totalOf = (given: unknown): Predicate => {
+  const keyed = typeof given === "function" ? given : undefined
+  const known = keyed === undefined ? undefined : wrappers.get(keyed)
+  if (known !== undefined) return known
+  const wrapped: Predicate = (error) => guardOr(() => (given as Predicate)(error) === true, false)
+  if (keyed !== undefined) wrappers.set(keyed, wrapped)
+  return wrapped
+}
+
 /** `given` made total; `fallback` (ours, total already) when none is given. @internal */
 export const totalOr = (given: Predicate | undefined, fallback: Predicate): Predicate =>
-  given === undefined ? fallback : (error) => guardOr(() => given(error) === true, false)
+  given === undefined ? fallback : totalOf(given)
 
-/** Notes that `policy`'s predicates are total (built by `RetryPolicy.make`, or the default). @internal */
+/**
+ * Notes that `policy`'s predicates are total (built by `RetryPolicy.make`, or the default) and
+ * freezes it: a policy marked so cannot have a predicate replaced later, unwrapped.
+ *
+ * @internal
+ */
 export const markTotal = <P extends RetryPolicy.RetryPolicy>(policy: P): P => {
+  Object.freeze(policy)
   totals.add(policy)
   return policy
 }
+
+/** The total copy made of a caller's policy object, once per object. */
+const copies = globalValue(
+  Symbol.for("@wxauth/core/RetryPolicy/copies"),
+  () => new WeakMap<object, RetryPolicy.RetryPolicy>()
+)
 
 /**
  * `policy`, or a copy (each field read once, guarded) whose predicates are total when it was not
@@ -34,13 +65,12 @@ export const markTotal = <P extends RetryPolicy.RetryPolicy>(policy: P): P => {
  */
 export const total = (policy: RetryPolicy.RetryPolicy): RetryPolicy.RetryPolicy => {
   if (totals.has(policy)) return policy
+  const copied = copies.get(policy)
+  if (copied !== undefined) return copied
   const field = <K extends keyof RetryPolicy.RetryPolicy>(key: K) =>
     guardOr(() => policy[key], undefined) as RetryPolicy.RetryPolicy[K]
-  const predicate = (key: "retryOn" | "exchangeRetryOn" | "refreshOn"): Predicate => {
-    const given = field(key)
-    return (error) => guardOr(() => given(error) === true, false)
-  }
-  return markTotal({
+  const predicate = (key: "retryOn" | "exchangeRetryOn" | "refreshOn"): Predicate => totalOf(field(key))
+  const copy = markTotal({
     retryOn: predicate("retryOn"),
     retrySchedule: field("retrySchedule"),
     exchangeRetryOn: predicate("exchangeRetryOn"),
@@ -49,4 +79,6 @@ export const total = (policy: RetryPolicy.RetryPolicy): RetryPolicy.RetryPolicy 
     refreshSkew: field("refreshSkew"),
     codeMemoTtl: field("codeMemoTtl")
   })
+  if (typeof policy === "object" && policy !== null) copies.set(policy, copy)
+  return copy
 }
