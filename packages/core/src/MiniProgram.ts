@@ -165,15 +165,8 @@ const buildWith = ({ api, appId, appToken }: {
             ? Effect.succeed(key.value)
             : Effect.fail(new WeChatError.SessionKeyNotFound({ appId, openid }))
       )
-    const checkedOpenid = (openid: unknown) =>
-      typeof openid === "string" && openid.length > 0 && openid.length <= 128
-        ? undefined
-        : Effect.fail(
-          new WeChatError.InvalidArgument({
-            argument: "openid",
-            description: "must be a non-empty string of at most 128 characters"
-          })
-        )
+    // the user-id rule the session-key store holds its ids to: a bad openid is an InvalidArgument
+    const checkedOpenid = Arguments.checkOpenid
     return MiniProgram.of({
       appId,
       code2Session: (jsCode) =>

@@ -72,11 +72,22 @@ const refusal = StoreIds.userRefusal
 const badKey = (operation: string, description: string) => Effect.fail(new TokenStoreError({ operation, description }))
 
 /**
- * The longest stored value `decode` opens: a session key (at most 256 characters) sealed by a
- * `TokenCipher` (its prefix, key id, IV and tag in base64url) is under 600. A longer value is
- * refused before it is decrypted.
+ * The longest stored value: `decode` refuses a longer one before it is decrypted, and `encode`
+ * refuses to give one (a custom `TokenCipher` whose output is longer: what `set` stored could never
+ * be read). A session key (at most 256 characters) sealed by our `TokenCipher` (its prefix, key
+ * id, IV and tag in base64url) is under 600.
  */
 const maxStoredLength = 1024
+
+/** Whether `value` is a stored value `decode` opens: 1 to `maxStoredLength` characters. */
+const isStorable = (value: unknown): value is string =>
+  typeof value === "string" && value.length > 0 && value.length <= maxStoredLength
+
+const tooLong = new TokenStoreError({
+  operation: "encode",
+  description:
+    `the sealed session key is not 1 to ${maxStoredLength} characters (the TokenCipher's output), which no store could read back`
+})
 
 const doesNotDecode = new TokenStoreError({
   operation: "get",
@@ -163,6 +174,8 @@ export const layerMemory: Layer.Layer<SessionKeyStore> = Layer.effect(SessionKey
  * (identity when none is provided), bound to its appId and openid. `decode` holds what it opens to
  * the rule `encode` does (1 to 256 printable ASCII characters), and refuses a stored value of more
  * than 1,024 characters before decrypting it: a `TokenStoreError` that never quotes the value.
+ * `encode` refuses (`TokenStoreError`) to give a value `decode` would refuse: a custom cipher whose
+ * output is over 1,024 characters fails the store's `set`, instead of storing a key never read.
  *
  * @since 0.1.0
  * @category models
@@ -194,12 +207,17 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
     return {
       encode: (appId, openid, sessionKey) => {
         const text = keyText(sessionKey)
-        return text === undefined ? Effect.fail(notAKey("encode")) : cipher.encrypt(text, aad(appId, openid))
+        return text === undefined
+          ? Effect.fail(notAKey("encode"))
+          : Effect.flatMap(
+            cipher.encrypt(text, aad(appId, openid)),
+            (sealed) => isStorable(sealed) ? Effect.succeed(sealed) : Effect.fail(tooLong)
+          )
       },
       // what a store gives back is held to the rule `set` is: a planted value (of any size, of any
       // text) is refused, its size before it is decrypted, and never quoted
       decode: (appId, openid, value) =>
-        typeof value !== "string" || value.length === 0 || value.length > maxStoredLength
+        !isStorable(value)
           ? Effect.fail(doesNotDecode)
           : Effect.flatMap(
             cipher.decrypt(value, aad(appId, openid)),

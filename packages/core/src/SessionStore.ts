@@ -125,8 +125,9 @@ export class Session extends Schema.Class<Session>("@wxauth/core/Session")({
  */
 export interface SessionStoreShape {
   /**
-   * Stores a new session. Refuses (`SessionStoreError`) an `idHash` whose session is live, and a
-   * session already over (by `Clock`).
+   * Stores a new session. Refuses (`SessionStoreError`) an `idHash` whose session is live, a
+   * session already over (by `Clock`), and a session whose `appId` or `openid` `checkUser` refuses
+   * (`revokeUser` could not end it).
    */
   readonly create: (session: Session) => Effect.Effect<void, SessionStoreError>
   /** The live session of an `idHash`; `None` when unknown, revoked or over (by `Clock`). */
@@ -283,7 +284,8 @@ export const decode = (
 ): Effect.Effect<Session, SessionStoreError> => store.decode(idHash, value, times)
 
 /**
- * The checks of `create`: `session` is a valid `Session` (see `checkSession`) and live at `now`.
+ * The checks of `create`: `session` is a valid `Session` (see `checkSession`), its `appId` and
+ * `openid` hold the ids' rule (`checkUser`, so `revokeUser` can end it), and it is live at `now`.
  * For store adapters.
  *
  * @since 0.1.0

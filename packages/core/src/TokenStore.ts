@@ -166,6 +166,10 @@ const areIds = (appId: unknown, id: unknown): boolean => typeof appId === "strin
 const notIds = (operation: string) =>
   Effect.fail(new TokenStoreError({ operation, description: "the appId and the openid / code hash must be strings" }))
 
+/** What the memory store's `set` saw: a value that is no `OAuthToken`, or one that cannot be read. */
+const notAToken = Symbol("notAToken")
+const unreadableToken = Symbol("unreadableToken")
+
 /**
  * A code memo the memory store can keep: a `CodeMemo` (what a caller gives is looked at under a
  * guard) whose times are finite, as the shared stores' codec and Redis' checks require. A memo of
@@ -238,19 +242,29 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
           : Effect.clockWith((clock) =>
             Effect.succeed(Option.fromNullable(tokens.get(keyOf(appId, openid), clock.unsafeCurrentTimeMillis())))
           ),
-      set: (appId, token) =>
-        typeof appId !== "string"
-          ? notIds("set")
-          : !guardOr(() => token instanceof OAuthToken.OAuthToken, false)
-          ? Effect.fail(new TokenStoreError({ operation: "set", description: "the value is not an OAuthToken" }))
-          : StoreIds.userRefusal(appId, token.openid) !== undefined
-          ? refuse("set", StoreIds.userRefusal(appId, token.openid)!)
-          : Effect.map(Clock.currentTimeMillis, (now) => {
-            const key = keyOf(appId, token.openid)
-            const existing = tokens.get(key, now)
-            if (existing !== undefined && existing.obtainedAt > token.obtainedAt) return
-            tokens.set(key, token, now)
-          }),
+      set: (appId, token) => {
+        if (typeof appId !== "string") return notIds("set")
+        // the caller's token is looked at once, under a guard (a Proxy posing as an OAuthToken, a
+        // getter that throws), and only that copy of its openid and time is used
+        const read = guardOr(
+          () =>
+            token instanceof OAuthToken.OAuthToken
+              ? { openid: token.openid as unknown, obtainedAt: token.obtainedAt as unknown }
+              : notAToken,
+          unreadableToken
+        )
+        if (read === notAToken) return refuse("set", "the value is not an OAuthToken")
+        if (read === unreadableToken) return refuse("set", "the value cannot be read")
+        const { obtainedAt, openid } = read
+        const refused = StoreIds.userRefusal(appId, openid)
+        if (refused !== undefined) return refuse("set", refused)
+        return Effect.map(Clock.currentTimeMillis, (now) => {
+          const key = keyOf(appId, openid as string)
+          const existing = tokens.get(key, now)
+          if (existing !== undefined && existing.obtainedAt > (obtainedAt as number)) return
+          tokens.set(key, token, now)
+        })
+      },
       remove: (appId, openid) =>
         !areIds(appId, openid)
           ? notIds("remove")

@@ -1100,12 +1100,26 @@ export const sessionStoreSuite = <E>(
         const others = [
           (yield* makeSession({ appId: user.appId })).session,
           (yield* makeSession({ openid: user.openid })).session,
-          // ids that would run together or break a key's braces are other users
-          (yield* makeSession({ appId: `${user.appId}:x`, openid: user.openid })).session,
+          // an openid with ':' or braces is another user's
           (yield* makeSession({ appId: user.appId, openid: `x:${user.openid}` })).session,
-          (yield* makeSession({ appId: `${user.appId}}`, openid: `{${user.openid}` })).session
+          (yield* makeSession({ appId: user.appId, openid: `{${user.openid}}` })).session
         ]
         yield* Effect.forEach([...mine, ...others], (session) => s.create(session), { discard: true })
+        // a session revokeUser could not name (an appId with ':' or braces, an openid with a space or
+        // outside ASCII: SessionStore.checkUser) is never created
+        for (
+          const [appId, openid] of [
+            [`${user.appId}:x`, user.openid],
+            [`${user.appId}}`, `{${user.openid}`],
+            [user.appId, `${user.openid} `],
+            [user.appId, `${user.openid}\u00e9`]
+          ]
+        ) {
+          const { session: unreachable } = yield* makeSession({ appId, openid })
+          const refused = yield* Effect.flip(s.create(unreachable))
+          assert.strictEqual(refused._tag, "SessionStoreError", JSON.stringify([appId, openid]))
+          yield* isGone(unreachable.idHash)
+        }
         yield* TestClock.adjust(1000)
         // the first is over: three were live
         assert.strictEqual(yield* s.revokeUser(user.appId, user.openid), 3)

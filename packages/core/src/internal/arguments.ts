@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { InvalidArgument } from "../WeChatError.js"
 import { guard, guardOr } from "./guard.js"
+import * as UserId from "./userId.js"
 
 /** @internal */
 export const invalid = (argument: string, description: string): InvalidArgument =>
@@ -33,15 +34,17 @@ export const maxBindingLength = 4096
 export const isText = (value: unknown, max: number): value is string =>
   typeof value === "string" && value.length > 0 && value.length <= max
 
+/** What an openid must be; never the value. @internal */
+export const openidRule = `must be 1 to ${maxOpenidLength} printable ASCII characters without a space`
+
 /**
- * `undefined` when `openid` is a non-empty string of at most 128 characters, else the failure.
+ * `undefined` when `openid` holds the user-id rule (the one the stores hold their ids to), else the
+ * failure: a bad argument is an `InvalidArgument`, never the store's refusal.
  *
  * @internal
  */
 export const checkOpenid = (openid: unknown): Effect.Effect<never, InvalidArgument> | undefined =>
-  isText(openid, maxOpenidLength)
-    ? undefined
-    : fail("openid", `must be a non-empty string of at most ${maxOpenidLength} characters`)
+  UserId.isWeChatUserId(openid) ? undefined : fail("openid", openidRule)
 
 /**
  * `undefined` when `value` is absent or a non-empty string of at most `max` characters, else the

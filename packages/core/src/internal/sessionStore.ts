@@ -15,7 +15,7 @@ import * as Schema from "effect/Schema"
 import * as SessionStore from "../SessionStore.js"
 import type { SessionStoreError } from "../WeChatError.js"
 import { InvalidArgument } from "../WeChatError.js"
-import { readFields } from "./arguments.js"
+import { guard, readFields } from "./arguments.js"
 import { markBounded } from "./boundedStore.js"
 import { checkIdHash, checkTime, checkUser, isTime, refuse } from "./sessions.js"
 
@@ -107,12 +107,24 @@ export const checkTouch = (
     )
   )
 
-/** The check of a new session: its shape, and that it is not over already. @internal */
+/**
+ * The check of a new session: its shape, its user's ids under every store's rule (`checkUser`: a
+ * session `revokeUser` could not name is never created), and that it is not over already.
+ *
+ * @internal
+ */
 export const checkNew = (session: unknown, now: number): Effect.Effect<SessionStore.Session, SessionStoreError> =>
   Effect.flatMap(
     Effect.zipRight(checkTime("create", "now", now), checkSession("create", session)),
     (checked) =>
-      checked.isLive(now) ? Effect.succeed(checked) : refuse("create", "the session is already over (expiresAt)")
+      Effect.zipRight(
+        // read once, guarded: a field a JavaScript caller replaced by a getter is not an id
+        Either.match(guard(() => [checked.appId, checked.openid] as const), {
+          onLeft: () => refuse("create", "the value is not a Session"),
+          onRight: ([appId, openid]) => checkUser("create", appId, openid)
+        }),
+        checked.isLive(now) ? Effect.succeed(checked) : refuse("create", "the session is already over (expiresAt)")
+      )
   )
 
 /** The user's key in the index: unambiguous whatever the ids hold (NUL included). */
