@@ -42,6 +42,21 @@ const checkUser = TokenStore.checkUser
 const checkCode = TokenStore.checkCode
 
 /**
+ * `then()` after core's check of the ids. Valid ids are answered by `Effect.void` itself (a constant:
+ * nothing to run), so a valid call is `then()` alone and allocates nothing more (`get` is getUser's
+ * path); any other answer (a refusal) runs first.
+ */
+const afterUser = <A>(
+  operation: string,
+  appId: string,
+  openid: string,
+  then: () => Effect.Effect<A, WeChatError.TokenStoreError>
+): Effect.Effect<A, WeChatError.TokenStoreError> => {
+  const checked = checkUser(operation, appId, openid)
+  return checked === Effect.void ? then() : Effect.zipRight(checked, Effect.suspend(then))
+}
+
+/**
  * `f()`, or a `TokenStoreError` when making it throws: the codec reads a caller's token or memo at
  * once, and a JavaScript caller's value may throw when read (a Proxy, a getter).
  */
@@ -86,8 +101,8 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
 
   const untracked = () => false
 
-  const get = (appId: string, openid: string) =>
-    Effect.zipRight(checkUser("get", appId, openid), Effect.suspend(() => checkedGet(appId, openid)))
+  // the ids' check is synchronous: a valid get (a near-cache hit, getUser's path) allocates nothing more
+  const get = (appId: string, openid: string) => afterUser("get", appId, openid, () => checkedGet(appId, openid))
 
   const checkedGet = (appId: string, openid: string) => {
     const key = tokenKey(appId, openid)
@@ -119,51 +134,58 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
   const own = TokenStore.TokenStore.of({
     get,
     set: (appId, token) =>
-      attempt("set", () =>
-        checkUser("set", appId, token.openid).pipe(
+      attempt("set", () => {
+        // the caller's token is read once, here (under `attempt`'s guard): only this copy of its
+        // openid and times is checked and used
+        const read = {
+          openid: token.openid,
+          obtainedAt: token.obtainedAt,
+          expiresAt: token.expiresAt,
+          refreshExpiresAt: token.refreshExpiresAt
+        }
+        return checkUser("set", appId, read.openid).pipe(
           // a time that is not finite would be stored as text no comparison reads back, or fail the script
           // half-way (Redis does not roll a script back): the key kept without its TTL
           Effect.zipRight(Scripts.checkTimes("set", {
-            obtainedAt: token.obtainedAt,
-            expiresAt: token.expiresAt,
-            refreshExpiresAt: token.refreshExpiresAt
+            obtainedAt: read.obtainedAt,
+            expiresAt: read.expiresAt,
+            refreshExpiresAt: read.refreshExpiresAt
           })),
-          Effect.zipRight(Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis]))
-        )).pipe(
-          Effect.flatMap(([value, now]) => {
-            const key = tokenKey(appId, token.openid)
-            const ttl = Math.ceil(token.refreshExpiresAt - now)
-            // untracked before the write is sent and again once it is answered: a get of this process
-            // after the set sees it, whenever Redis' invalidation arrives
-            return Client.run("set", timeout, () => {
-              cache.invalidate(key)
-              return setNewer(key, String(token.obtainedAt), value, String(ttl))
-            }).pipe(
-              Effect.map((written) => {
-                cache.invalidate(key)
-                // as decoded only: the next get still asks Redis, and skips the decode if nothing changed
-                if (written === 1 && ttl > 0) cache.remember(key, appId, token.openid, value, token, false)
-              }),
-              Effect.ensuring(Effect.sync(() => cache.invalidate(key)))
-            )
-          }),
-          span("RedisTokenStore.set", appId)
-        ),
-    remove: (appId, openid) =>
-      Effect.zipRight(
-        checkUser("remove", appId, openid),
-        Effect.suspend(() => {
-          const key = tokenKey(appId, openid)
-          return Client.run("remove", timeout, () => {
+          Effect.zipRight(Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis])),
+          Effect.map(([value, now]) => [value, now, read] as const)
+        )
+      }).pipe(
+        Effect.flatMap(([value, now, read]) => {
+          const key = tokenKey(appId, read.openid)
+          const ttl = Math.ceil(read.refreshExpiresAt - now)
+          // untracked before the write is sent and again once it is answered: a get of this process
+          // after the set sees it, whenever Redis' invalidation arrives
+          return Client.run("set", timeout, () => {
             cache.invalidate(key)
-            return redis.del(key)
+            return setNewer(key, String(read.obtainedAt), value, String(ttl))
           }).pipe(
-            Effect.ensuring(Effect.sync(() => cache.invalidate(key))),
-            Effect.asVoid,
-            span("RedisTokenStore.remove", appId)
+            Effect.map((written) => {
+              cache.invalidate(key)
+              // as decoded only: the next get still asks Redis, and skips the decode if nothing changed
+              if (written === 1 && ttl > 0) cache.remember(key, appId, read.openid, value, token, false)
+            }),
+            Effect.ensuring(Effect.sync(() => cache.invalidate(key)))
           )
-        })
+        }),
+        span("RedisTokenStore.set", appId)
       ),
+    remove: (appId, openid) =>
+      afterUser("remove", appId, openid, () => {
+        const key = tokenKey(appId, openid)
+        return Client.run("remove", timeout, () => {
+          cache.invalidate(key)
+          return redis.del(key)
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => cache.invalidate(key))),
+          Effect.asVoid,
+          span("RedisTokenStore.remove", appId)
+        )
+      }),
     rememberCode: (appId, codeHash, memo) =>
       attempt("rememberCode", () =>
         checkCode("rememberCode", appId, codeHash).pipe(
