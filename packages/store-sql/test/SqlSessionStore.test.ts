@@ -333,20 +333,23 @@ forEachDatabase((db) => {
         assert.isTrue(Option.isNone(yield* store.get(first.idHash)), "the first, which ends soonest, went")
       }), 60_000)
 
-    it.scoped("the bound is the user's, byte for byte: 'o' and 'o ' are two users (MySQL / MariaDB pad spaces)", () =>
+    it.scoped("the bound is the user's: a padded openid ('o ', which MySQL / MariaDB take for 'o') is refused, never another user's", () =>
       Effect.gen(function*() {
         const { store } = yield* boundedStore(db, { maxSessionsPerUser: 1 })
         const now = yield* Clock.currentTimeMillis
         const { session: padded } = yield* makeSession({ openid: "o_pad ", expiresAt: now + 3 * hour })
         const user = { appId: padded.appId, openid: "o_pad" }
-        yield* store.create(padded)
+        // the ids' rule (SessionStore.checkNew): revokeUser could not name it, and a PAD SPACE
+        // collation would take it for o_pad's
+        const refused = yield* Effect.flip(store.create(padded))
+        assert.strictEqual(refused._tag, "SessionStoreError")
+        assert.isTrue(Option.isNone(yield* store.get(padded.idHash)))
         const { session: a } = yield* makeSession({ ...user, expiresAt: now + hour })
         const { session: b } = yield* makeSession({ ...user, expiresAt: now + 2 * hour })
         yield* store.create(a)
         yield* store.create(b)
         assert.isTrue(Option.isNone(yield* store.get(a.idHash)), "a bound of 1: the second ends the first")
         assert.isTrue(Option.isSome(yield* store.get(b.idHash)))
-        assert.isTrue(Option.isSome(yield* store.get(padded.idHash)), "the other user's session stays")
       }))
 
     it.scopedLive("a maxSessionsPerUser that is not a positive integer is an InvalidArgument", () =>

@@ -57,6 +57,21 @@ export const storableTimes = (
   return Effect.void
 }
 
+/**
+ * A caller's token's openid and times, read once: a value that throws when read (a Proxy, a getter)
+ * is a `TokenStoreError`, never a defect.
+ */
+const readToken = (token: OAuthToken.OAuthToken) =>
+  Effect.try({
+    try: () => ({
+      openid: token.openid,
+      obtainedAt: token.obtainedAt,
+      expiresAt: token.expiresAt,
+      refreshExpiresAt: token.refreshExpiresAt
+    }),
+    catch: () => new WeChatError.TokenStoreError({ operation: "set", description: "the value cannot be read" })
+  })
+
 /** @internal */
 export const make = (
   options?: Options
@@ -102,19 +117,22 @@ export const make = (
       ),
       set: Effect.fnUntraced(
         function*(appId: string, token: OAuthToken.OAuthToken) {
-          yield* TokenStore.checkUser("set", appId, token.openid)
+          // the caller's token is read once, guarded (a Proxy, a getter that throws): only this copy
+          // of its openid and times is checked and written
+          const read = yield* readToken(token)
+          yield* TokenStore.checkUser("set", appId, read.openid)
           yield* storableTimes("set", {
-            obtainedAt: token.obtainedAt,
-            expiresAt: token.expiresAt,
-            refreshExpiresAt: token.refreshExpiresAt
+            obtainedAt: read.obtainedAt,
+            expiresAt: read.expiresAt,
+            refreshExpiresAt: read.refreshExpiresAt
           })
           const now = yield* Clock.currentTimeMillis
           const value = yield* codec.encodeToken(appId, token)
           yield* upsertNewer(tables.table, ["app_id", "openid"], {
             app_id: appId,
-            openid: token.openid,
-            obtained_at: Math.floor(token.obtainedAt),
-            refresh_expires_at: Math.ceil(token.refreshExpiresAt),
+            openid: read.openid,
+            obtained_at: Math.floor(read.obtainedAt),
+            refresh_expires_at: Math.ceil(read.refreshExpiresAt),
             value,
             updated_at: now
           })
