@@ -109,6 +109,58 @@ describe("an echoed secret in a form the errmsg scrubber did not know", () => {
     }))
 })
 
+/** The query of `api.token()`, with `prefix` before it (to shift it within base64's 3-byte groups). */
+const tokenQuery = (prefix: string) => `${prefix}appid=wx0123456789abcdef&secret=${secret}&grant_type=client_credential`
+
+/** Every text decoded from the base64 runs of `text` (between markers), read from each of their first 4 characters. */
+const decodings = (text: string): ReadonlyArray<string> =>
+  text.split("<redacted>").flatMap((piece) => {
+    const run = piece.replace(/[^A-Za-z0-9+/_-]/g, "")
+    return [0, 1, 2, 3].map((shift) => Buffer.from(run.slice(shift), "base64").toString("latin1"))
+  })
+
+describe("a proxy echoing the whole query in base64 or hex", () => {
+  for (const encoding of ["base64", "base64url"] as const) {
+    for (const prefix of ["", "x", "xx"]) {
+      it.effect(`${encoding}, the query after ${prefix.length} more byte(s) (the secret in each alignment)`, () =>
+        Effect.gen(function*() {
+          const echoed = Buffer.from(tokenQuery(prefix)).toString(encoding)
+          const error = yield* failureOf(40125, `proxy: ${echoed} end`, appToken)
+          const errmsg = (error as WeChatError.InvalidAppSecret).errmsg
+          assertScrubbed(error, [secret, secret.slice(0, 8)], ["proxy: ", " end"])
+          // no 4 characters of the secret can be decoded from what is left, whatever the alignment
+          for (const text of [errmsg, error.message]) {
+            for (const decoded of decodings(text)) {
+              for (let i = 0; i + 4 <= secret.length; i++) assert.notInclude(decoded, secret.slice(i, i + 4))
+            }
+          }
+          // what is around the secret is kept
+          assert.isTrue(decodings(errmsg).some((decoded) => decoded.includes("appid=wx0123456789abcdef&secret")))
+          assert.isTrue(decodings(errmsg).some((decoded) => decoded.includes("rant_type=client_credential")))
+        }))
+    }
+  }
+
+  it.effect("hex, at any offset (each byte is two characters of its own: no alignment)", () =>
+    Effect.gen(function*() {
+      for (const prefix of ["", "x", "xx"]) {
+        const hex = Buffer.from(tokenQuery(prefix)).toString("hex")
+        for (const echoed of [hex, hex.toUpperCase(), hex.slice(1)]) {
+          const error = yield* failureOf(40125, `proxy: ${echoed}`, appToken)
+          const errmsg = (error as WeChatError.InvalidAppSecret).errmsg
+          assert.include(errmsg, "<redacted>")
+          const [before, after] = errmsg.slice("proxy: ".length).split("<redacted>")
+          const decoded = [before, after.replace(/\.\.\.$/, "")].flatMap((piece) =>
+            [0, 1].map((shift) => Buffer.from(piece.slice(shift), "hex").toString("latin1"))
+          )
+          for (const text of decoded) {
+            for (let i = 0; i + 4 <= secret.length; i++) assert.notInclude(text, secret.slice(i, i + 4))
+          }
+        }
+      }
+    }))
+})
+
 describe("scrubErrmsg", () => {
   it("a run of 8 or more characters of a secret goes; 7 stay; a secret under 8 is matched whole only", () => {
     const token = "ACCESS.token-value_1234567890"
@@ -143,5 +195,51 @@ describe("scrubErrmsg", () => {
     assert.isBelow(performance.now() - started, 2_000)
     assert.isTrue(scrubbed.startsWith("<redacted> z z"))
     assert.isAtMost(scrubbed.length, 200)
+  })
+
+  it("the work is bounded by what is kept, not by the length of the errmsg", () => {
+    // a 64 KiB errmsg of printable noise (deterministic), scrubbed 100 times: only its start can be kept
+    let seed = 7
+    const noise = Array.from({ length: 64 * 1024 }, () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      return String.fromCharCode(33 + (seed >>> 8) % 94)
+    }).join("")
+    const realistic = [secret, sessionKey, "061abcDEFcode0001xyz061abcDEFcod"]
+    let started = performance.now()
+    for (let i = 0; i < 100; i++) scrubErrmsg(noise, realistic)
+    // about 0.3 ms a scrub with the bound, 20 to 40 ms without: 100 of them under 500 ms even on a busy machine
+    assert.isBelow(performance.now() - started, 500)
+    const long = [
+      "y".repeat(1024),
+      "\u00e9".repeat(1024),
+      Array.from({ length: 1024 }, (_, i) => String.fromCharCode(33 + (i * 7) % 90)).join("")
+    ]
+    started = performance.now()
+    for (let i = 0; i < 100; i++) scrubErrmsg(noise, long)
+    // about 5 ms a scrub with the bound (nearly all of it indexing the secrets' forms), 26 ms without
+    assert.isBelow(performance.now() - started, 2_500)
+    assert.strictEqual(scrubErrmsg(noise, realistic), `${noise.slice(0, 197)}...`)
+  })
+
+  it("an errmsg made of echoed secrets is scrubbed further, and only what is known to be scrubbed is kept", () => {
+    // 65 echoes in a row (one stretch, over the first 2,048 characters), then a secret whose first 7
+    // characters fall just before the end of what is matched first: they are not a run of 8 there,
+    // and are never kept
+    const errmsg = `${secret.repeat(65)}${"!".repeat(24)}${secret} tail`
+    const scrubbed = scrubErrmsg(errmsg, [secret])
+    assert.strictEqual(scrubbed, `<redacted>${"!".repeat(24)}<redacted> tail`)
+    // past 64 KiB nothing is read: a secret cut there is not shown either
+    assert.strictEqual(scrubErrmsg(`${errmsg}${secret.repeat(2000)}`, [secret]), `${scrubbed}<redacted>...`)
+    const cutAt64K = `${secret.repeat(2047)}${"!".repeat(27)}${secret}`
+    assert.strictEqual(cutAt64K.length - 64 * 1024, secret.length - 5)
+    const scrubbedAt64K = scrubErrmsg(cutAt64K, [secret])
+    assert.match(scrubbedAt64K, /^<redacted>!*\.\.\.$/)
+    assert.notInclude(scrubbedAt64K, secret.slice(0, 4))
+    assert.strictEqual(scrubErrmsg(`${secret.repeat(3000)}x`, [secret]), "<redacted>...")
+    // with what follows the echoes close enough, it is all scrubbed
+    assert.strictEqual(scrubErrmsg(`${secret.repeat(10)} tail \u0000x\u200by`, [secret]), "<redacted> tail  xy")
+    // hidden characters cost little, however many
+    assert.strictEqual(scrubErrmsg(`${"\u200b".repeat(60_000)}ok ${secret}`, [secret]), "ok <redacted>")
+    assert.strictEqual(scrubErrmsg("\u0000".repeat(60_000), [secret]), `${" ".repeat(197)}...`)
   })
 })

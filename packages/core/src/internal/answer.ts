@@ -90,6 +90,9 @@ const textForms = (value: string): ReadonlyArray<string> => {
   ]
 }
 
+/** The shortest run of a secret's characters redacted wherever it appears; a shorter secret is matched whole only. */
+const minRun = 8
+
 /** `value` without trailing `=` padding (a loop: `/=+$/` backtracks on a long run of `=`). */
 const unpad = (value: string): string => {
   let end = value.length
@@ -97,13 +100,24 @@ const unpad = (value: string): string => {
   return value.slice(0, end)
 }
 
-/** The secret's UTF-8 bytes in base64 (standard and URL-safe, with and without padding) and hex. */
+/**
+ * The secret's UTF-8 bytes in base64 (standard and URL-safe, with and without padding) and hex.
+ *
+ * Base64 turns 3 bytes into 4 characters, so the characters of the secret's bytes inside the base64
+ * of a longer text (a proxy echoing the whole query: `appid=...&secret=...`) depend on where they
+ * fall in a 3-byte group. Besides the secret's own base64 (it starts a group), its two shifted
+ * alignments: the base64 of `k` bytes (any) and the secret, for `k` = 1 and 2, without the leading
+ * characters that hold bits of those bytes (2 for `k` = 1, 3 for `k` = 2) and without the trailing
+ * character that holds bits of what follows (when `k` and the secret do not fill whole groups) or
+ * padding; runs of these are matched like the other forms. Hex has no alignment: each byte is two
+ * characters of its own, so the secret's hex is a substring of the hex of any text around it.
+ */
 const byteForms = (value: string): ReadonlyArray<string> => {
   const bytes = Buffer.from(value, "utf8")
   const base64 = bytes.toString("base64")
   const base64url = bytes.toString("base64url")
   const hex = bytes.toString("hex")
-  return [
+  const forms = [
     base64,
     unpad(base64),
     base64url,
@@ -111,6 +125,15 @@ const byteForms = (value: string): ReadonlyArray<string> => {
     hex,
     hex.toUpperCase()
   ]
+  for (const k of [1, 2]) {
+    const shifted = Buffer.concat([Buffer.alloc(k), bytes])
+    const whole = (k + bytes.length) % 3 === 0
+    for (const encoded of [shifted.toString("base64"), shifted.toString("base64url")]) {
+      const form = unpad(encoded).slice(k + 1, whole ? undefined : -1)
+      if (form.length >= minRun) forms.push(form)
+    }
+  }
+  return forms
 }
 
 /**
@@ -118,8 +141,8 @@ const byteForms = (value: string): ReadonlyArray<string> => {
  * (zero-width, bidi, BOM, soft hyphen, tags) or a line / paragraph separator. An echo interleaved
  * with them is still an echo.
  */
-const hiddenCharacter = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u
 const hiddenCharacters = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu
+const formatCharacters = /\p{Cf}+/gu
 
 /**
  * Every form in which a value sent to WeChat can come back in an echoed message: its text forms,
@@ -138,36 +161,214 @@ const formsOf = (secret: string): ReadonlyArray<string> => {
   return [...forms]
 }
 
-/** The shortest run of a secret's characters redacted wherever it appears; a shorter secret is matched whole only. */
-const minRun = 8
+/** A rolling hash of `minRun` code units (modulo 2^32): `hashBase` and its power `minRun - 1`. */
+const hashBase = 0x01000193
+const hashTop = Array.from({ length: minRun - 1 }).reduce<number>((power) => Math.imul(power, hashBase), 1)
+
+/** Whether the `minRun` characters of `a` at `i` are those of `b` at `j`. */
+const sameWindow = (a: string, i: number, b: string, j: number): boolean => {
+  for (let k = 0; k < minRun; k++) if (a.charCodeAt(i + k) !== b.charCodeAt(j + k)) return false
+  return true
+}
+
+/**
+ * The distinct `minRun`-character windows of `forms`, in an open-addressing table by their rolling
+ * hash (linear probing, at most half full): slot `s` holds, when `used[s]` is 1, the hash of a
+ * window and where it is (`form[s]`, `offset[s]`). Built once a scrub, linear in the length of
+ * `forms`: a lookup probes a run of slots whose length depends on the forms only.
+ */
+interface RunIndex {
+  readonly forms: ReadonlyArray<string>
+  readonly mask: number
+  readonly used: Uint8Array
+  readonly hash: Int32Array
+  readonly form: Int32Array
+  readonly offset: Int32Array
+}
+
+/** The slot of the window of `text` at `start` (hash `hash`) in `index`, or -1. */
+const findWindow = (index: RunIndex, hash: number, text: string, start: number): number => {
+  for (let s = hash & index.mask; index.used[s] === 1; s = (s + 1) & index.mask) {
+    if (index.hash[s] === hash && sameWindow(index.forms[index.form[s]], index.offset[s], text, start)) return s
+  }
+  return -1
+}
+
+const runIndex = (forms: ReadonlyArray<string>): RunIndex => {
+  let windows = 0
+  for (const form of forms) windows += Math.max(0, form.length - minRun + 1)
+  let size = 16
+  while (size < windows * 2) size *= 2
+  const index: RunIndex = {
+    forms,
+    mask: size - 1,
+    used: new Uint8Array(size),
+    hash: new Int32Array(size),
+    form: new Int32Array(size),
+    offset: new Int32Array(size)
+  }
+  for (let f = 0; f < forms.length; f++) {
+    const text = forms[f]
+    let hash = 0
+    for (let j = 0; j < text.length; j++) {
+      if (j >= minRun) hash = (hash - Math.imul(text.charCodeAt(j - minRun), hashTop)) | 0
+      hash = (Math.imul(hash, hashBase) + text.charCodeAt(j)) | 0
+      if (j < minRun - 1) continue
+      const start = j - minRun + 1
+      let s = hash & index.mask
+      for (; index.used[s] === 1; s = (s + 1) & index.mask) {
+        if (index.hash[s] === hash && sameWindow(forms[index.form[s]], index.offset[s], text, start)) break
+      }
+      if (index.used[s] === 1) continue
+      index.used[s] = 1
+      index.hash[s] = hash
+      index.form[s] = f
+      index.offset[s] = start
+    }
+  }
+  return index
+}
 
 /**
  * Marks in `covered` every run of at least `minRun` characters of `text` that also occurs in one of
- * `forms`: each `minRun`-character window of `text` is looked up once, so the cost is linear in the
- * lengths of `text` and `forms`, whatever they hold.
+ * the indexed forms: each `minRun`-character window of `text` is looked up once by its rolling hash,
+ * so the cost is linear in the length of `text`, whatever it holds.
  */
-const coverRuns = (text: string, forms: ReadonlyArray<string>, covered: Uint8Array): void => {
-  if (text.length < minRun || forms.length === 0) return
-  const windows = new Map<string, Array<number>>()
-  for (let i = 0; i + minRun <= text.length; i++) {
-    const window = text.slice(i, i + minRun)
-    const at = windows.get(window)
-    if (at === undefined) windows.set(window, [i])
-    else at.push(i)
-  }
-  for (const form of forms) {
-    for (let j = 0; j + minRun <= form.length && windows.size > 0; j++) {
-      const window = form.slice(j, j + minRun)
-      const at = windows.get(window)
-      if (at === undefined) continue
-      windows.delete(window)
-      for (const i of at) covered.fill(1, i, i + minRun)
-    }
+const coverRuns = (text: string, index: RunIndex, covered: Uint8Array): void => {
+  if (text.length < minRun || index.forms.length === 0) return
+  let hash = 0
+  let filled = 0
+  for (let i = 0; i < text.length; i++) {
+    if (i >= minRun) hash = (hash - Math.imul(text.charCodeAt(i - minRun), hashTop)) | 0
+    hash = (Math.imul(hash, hashBase) + text.charCodeAt(i)) | 0
+    if (i < minRun - 1) continue
+    const start = i - minRun + 1
+    if (findWindow(index, hash, text, start) < 0) continue
+    covered.fill(1, Math.max(start, filled), i + 1)
+    filled = i + 1
   }
 }
 
 const isHigh = (text: string, i: number) => i >= 0 && (text.charCodeAt(i) & 0xfc00) === 0xd800
 const isLow = (text: string, i: number) => i < text.length && (text.charCodeAt(i) & 0xfc00) === 0xdc00
+
+/** Hidden characters from `lastIndex` on, and visible ones (sticky: each matches where it stands). */
+const hiddenRun = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/uy
+const visibleRun = /[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/uy
+
+/** The end of the run `run` matches at `from` in `text` (`from` itself when there is none). */
+const runEnd = (run: RegExp, text: string, from: number): number => {
+  run.lastIndex = from
+  return run.test(text) ? run.lastIndex : from
+}
+
+/** The most of an `errmsg` read (code units). */
+const maxRead = 64 * 1024
+
+/**
+ * How many characters of the matched text (hidden characters dropped) are scrubbed at first. Only
+ * 200 characters of the message are kept, and each of these characters becomes at least one
+ * character of the message, unless it is redacted (each redacted stretch becomes one `<redacted>`).
+ */
+const scrubbedLength = 2048
+
+/**
+ * The message of the first `known` characters of `text` as matched (hidden characters dropped), or
+ * `undefined` when it is too short to be cut to 200 characters and more of `text` is left to read.
+ *
+ * Only those and the `longest - 1` after them (the longest form of a secret, at least `minRun`)
+ * are read and matched. Whether a character is redacted depends only on the matches that hold it,
+ * and a match holding one of the first `known` characters starts among them and ends within
+ * `longest` characters, so inside what was matched (whole forms are matched from the start, leftmost
+ * first: the matches that start among the first `known` are those of the whole text). So those
+ * characters are redacted exactly as if the whole `text` had been matched, and the ones after them
+ * (a secret cut at the end of what was read would show its first few characters) are never written.
+ */
+const scrubPrefix = (
+  text: string,
+  truncated: boolean,
+  known: number,
+  longest: number,
+  pattern: RegExp | undefined,
+  runs: RunIndex
+): string | undefined => {
+  // the text as matched (at most `limit` code units), and where each of its code units is in `text`
+  const limit = known + longest - 1
+  const parts: Array<string> = []
+  const origin = new Int32Array(Math.min(limit, text.length))
+  let length = 0
+  let read = 0
+  while (read < text.length && length < limit) {
+    read = runEnd(hiddenRun, text, read)
+    if (read >= text.length) break
+    const end = runEnd(
+      visibleRun,
+      text.length - read > limit - length ? text.slice(0, read + limit - length) : text,
+      read
+    )
+    parts.push(text.slice(read, end))
+    for (let i = read; i < end; i++) origin[length++] = i
+    read = end
+  }
+  const visible = parts.join("")
+  // whether `text` goes on past what was read, or the `errmsg` past `text`: then only the first
+  // `kept` characters of `visible` are known to be scrubbed (at most `known`)
+  const more = read < text.length
+  const cut = more || truncated
+  let kept = cut ? Math.max(0, Math.min(known, length - longest + 1)) : length
+  if (kept > 0 && kept < length && isHigh(visible, kept - 1)) kept--
+  const covered = new Uint8Array(length)
+  if (pattern !== undefined) {
+    for (const match of visible.matchAll(pattern)) covered.fill(1, match.index, match.index + match[0].length)
+  }
+  coverRuns(visible, runs, covered)
+  // what is written: all of `text`, or up to the last character known to be scrubbed
+  const until = !cut ? text.length : kept > 0 ? origin[kept - 1] + 1 : 0
+  // each maximal covered stretch of `visible`, with what lies between its characters in `text`
+  const redacted = new Uint8Array(until + 1)
+  for (let start = 0; start < kept; start++) {
+    if (covered[start] === 0) continue
+    let end = start
+    while (end + 1 < kept && covered[end + 1] === 1) end++
+    // never half a surrogate pair
+    const from = origin[start] - (isLow(text, origin[start]) && isHigh(text, origin[start] - 1) ? 1 : 0)
+    const to = origin[end] + (isHigh(text, origin[end]) && isLow(text, origin[end] + 1) ? 2 : 1)
+    redacted.fill(1, from, Math.min(to, until))
+    start = end
+  }
+  // controls and separators as a space (a line break stays a word break), format characters dropped;
+  // a hidden run is wholly inside a redacted stretch or wholly outside (a stretch ends on visible characters)
+  let out = ""
+  for (let i = 0; i < until && out.length <= maxErrmsgLength;) {
+    if (redacted[i] === 1) {
+      out += "<redacted>"
+      while (i < until && redacted[i] === 1) i++
+      continue
+    }
+    const hiddenEnd = Math.min(runEnd(hiddenRun, text, i), until)
+    if (hiddenEnd > i) {
+      // what is left once the format characters go: controls and separators, each one code unit
+      const spaces = text.slice(i, hiddenEnd).replace(formatCharacters, "").length
+      out += " ".repeat(Math.min(spaces, maxErrmsgLength + 1 - out.length))
+      i = hiddenEnd
+      continue
+    }
+    let end = runEnd(visibleRun, text.slice(0, Math.min(until, i + maxErrmsgLength + 1 - out.length)), i)
+    for (let j = i; j < end; j++) {
+      if (redacted[j] === 1) {
+        end = j
+        break
+      }
+    }
+    out += text.slice(i, end)
+    i = end
+  }
+  if (out.length > maxErrmsgLength - 3 && (cut || out.length > maxErrmsgLength)) {
+    return `${out.slice(0, maxErrmsgLength - 3)}...`
+  }
+  if (more) return undefined
+  return cut ? `${out}...` : out
+}
 
 /**
  * WeChat's `errmsg`, fit for an error, a span or a log: every value in `secrets` (the app secret,
@@ -180,66 +381,34 @@ const isLow = (text: string, i: number) => i < text.length && (text.charCodeAt(i
  * interleaved with them is found), and each maximal redacted stretch, with the hidden characters
  * inside it, becomes one `<redacted>`.
  *
+ * The work is bounded by what is kept, not by the length of the `errmsg` (at most 64 KiB is read):
+ * its first 2,048 characters (as matched) are scrubbed, which is enough for 200 characters of
+ * message unless nearly all of them are redacted (an `errmsg` made of echoed secrets); then eight
+ * times as many, and so on (see `scrubPrefix`). The cost is linear in what is read and in the
+ * secrets: past 64 KiB the message ends with `...`, and a secret cut there is not shown.
+ *
  * @internal
  */
 export const scrubErrmsg = (errmsg: unknown, secrets: ReadonlyArray<string>): string => {
   if (typeof errmsg !== "string") return ""
-  const text = errmsg.length > 64 * 1024 ? errmsg.slice(0, 64 * 1024) : errmsg
-  // the text as matched (hidden characters dropped), and where each of its code units is in `text`
-  let visible = ""
-  const origin: Array<number> = []
-  for (let i = 0; i < text.length;) {
-    const point = text.codePointAt(i)!
-    const size = point > 0xffff ? 2 : 1
-    if (!hiddenCharacter.test(String.fromCodePoint(point))) {
-      visible += text.slice(i, i + size)
-      for (let k = 0; k < size; k++) origin.push(i + k)
-    }
-    i += size
-  }
-  const covered = new Uint8Array(visible.length)
+  const text = errmsg.length > maxRead ? errmsg.slice(0, maxRead) : errmsg
   const forms: Array<string> = []
   const runForms: Array<string> = []
+  let longest = minRun
   for (const secret of secrets) {
     const of = formsOf(secret)
     forms.push(...of)
     if (secret.length >= minRun) runForms.push(...of)
+    for (const form of of) longest = Math.max(longest, form.length)
   }
-  if (forms.length > 0) {
-    // whole forms, case-insensitively (lower-case percent-encodings and hex); longest first
-    forms.sort((a, b) => b.length - a.length)
-    for (const match of visible.matchAll(new RegExp(forms.map(escapeRegExp).join("|"), "gi"))) {
-      covered.fill(1, match.index, match.index + match[0].length)
-    }
-    coverRuns(visible, runForms, covered)
+  // whole forms, case-insensitively (lower-case percent-encodings and hex); longest first
+  forms.sort((a, b) => b.length - a.length)
+  const pattern = forms.length === 0 ? undefined : new RegExp(forms.map(escapeRegExp).join("|"), "gi")
+  const runs = runIndex(runForms)
+  for (let known = scrubbedLength;; known *= 8) {
+    const scrubbed = scrubPrefix(text, text.length < errmsg.length, known, longest, pattern, runs)
+    if (scrubbed !== undefined) return scrubbed
   }
-  // each maximal covered stretch of `visible`, with what lies between its characters in `text`
-  const redacted = new Uint8Array(text.length)
-  for (let start = 0; start < covered.length; start++) {
-    if (covered[start] === 0) continue
-    let end = start
-    while (end + 1 < covered.length && covered[end + 1] === 1) end++
-    // never half a surrogate pair
-    const from = origin[start] - (isLow(text, origin[start]) && isHigh(text, origin[start] - 1) ? 1 : 0)
-    const to = origin[end] + (isHigh(text, origin[end]) && isLow(text, origin[end] + 1) ? 2 : 1)
-    redacted.fill(1, from, to)
-    start = end
-  }
-  let out = ""
-  for (let i = 0; i < text.length;) {
-    if (redacted[i] === 1) {
-      out += "<redacted>"
-      while (i < text.length && redacted[i] === 1) i++
-      continue
-    }
-    const point = text.codePointAt(i)!
-    const size = point > 0xffff ? 2 : 1
-    const character = text.slice(i, i + size)
-    // controls and separators as a space (a line break stays a word break), format characters dropped
-    out += hiddenCharacter.test(character) ? (/\p{Cf}/u.test(character) ? "" : " ") : character
-    i += size
-  }
-  return out.length > maxErrmsgLength ? `${out.slice(0, maxErrmsgLength - 3)}...` : out
 }
 
 /** @internal */
