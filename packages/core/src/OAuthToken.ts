@@ -10,7 +10,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { guardOr } from "./internal/guard.js"
-import { setAccessTokenReader } from "./internal/tokenSecret.js"
+import { setAccessTokenReader, setRefreshTokenReader } from "./internal/tokenSecret.js"
 import type { TokenResponse } from "./WeChatApi.js"
 import { InvalidArgument } from "./WeChatError.js"
 
@@ -96,6 +96,8 @@ export class OAuthToken extends Schema.Class<OAuthToken>("@wxauth/core/OAuthToke
     }
     // core's hot path reads the text without a `Redacted` per call (internal/tokenSecret.ts)
     setAccessTokenReader((token) => #accessToken in token ? token.#accessToken : undefined)
+    // and TokenStore.checkToken reads a caller's token's refresh token once, without a Proxy's traps
+    setRefreshTokenReader((token) => #refreshToken in token ? token.#refreshToken : undefined)
   }
 
   constructor(props: Props, options?: Schema.MakeOptions) {

@@ -10,6 +10,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import * as Arguments from "./internal/arguments.js"
@@ -18,6 +19,7 @@ import { guardOr } from "./internal/guard.js"
 import { safeName } from "./internal/sessions.js"
 import * as StoreIds from "./internal/storeIds.js"
 import { withPeek } from "./internal/tokenPeek.js"
+import { accessTokenText, refreshTokenText } from "./internal/tokenSecret.js"
 import * as OAuthToken from "./OAuthToken.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
@@ -119,6 +121,81 @@ export const checkCode = (operation: string, appId: unknown, codeHash: unknown):
 const codeRefusal = (appId: unknown): string =>
   StoreIds.isAppId(appId) ? StoreIds.describe.codeHash : StoreIds.describe.appId
 
+/** What `checkToken` saw: a value that is no `OAuthToken`, or one that cannot be read. */
+const notAToken = Symbol("notAToken")
+const unreadableToken = Symbol("unreadableToken")
+
+const isText = (u: unknown): u is string => typeof u === "string"
+
+/**
+ * A caller's token read once, every field, under a guard: a fresh `OAuthToken` of those values, or
+ * what was wrong. A token is an object with `OAuthToken`'s private fields (its tokens, read there:
+ * a Proxy or an object posing as a token has none, and no trap of a Proxy runs on that look).
+ */
+const snapshotOf = (token: unknown): OAuthToken.OAuthToken | typeof notAToken | typeof unreadableToken =>
+  guardOr(() => {
+    if (typeof token !== "object" || token === null) return notAToken
+    const real = token as OAuthToken.OAuthToken
+    const accessToken = accessTokenText(real)
+    const refreshToken = refreshTokenText(real)
+    if (!isText(accessToken) || !isText(refreshToken)) return notAToken
+    // one read of each field; the scope copied element by element once
+    const { expiresAt, isSnapshotUser, obtainedAt, openid, refreshExpiresAt, scope, unionid } = real
+    const scopes: ReadonlyArray<unknown> | undefined = Array.isArray(scope)
+      ? Array.from(scope as ReadonlyArray<unknown>)
+      : undefined
+    if (
+      !isText(openid) || scopes === undefined || !scopes.every(isText) || (unionid !== undefined && !isText(unionid)) ||
+      typeof isSnapshotUser !== "boolean" || typeof obtainedAt !== "number" || typeof expiresAt !== "number" ||
+      typeof refreshExpiresAt !== "number"
+    ) return notAToken
+    return new OAuthToken.OAuthToken({
+      openid,
+      accessToken: Redacted.make(accessToken),
+      refreshToken: Redacted.make(refreshToken),
+      scope: scopes as ReadonlyArray<string>,
+      ...(unionid === undefined ? {} : { unionid }),
+      isSnapshotUser,
+      obtainedAt,
+      expiresAt,
+      refreshExpiresAt
+    }, true) // checked above, field by field: no second read of anything
+  }, unreadableToken)
+
+/**
+ * For store adapters: reads every field of the token a `set` is given once, under a guard, and
+ * answers a fresh `OAuthToken` of those values, whose `openid` holds `checkUser`'s rule (1 to 128
+ * printable ASCII characters without a space). Use only the answer from then on (for the key, the
+ * encoding, a cache): a JavaScript caller's value may be a Proxy posing as a token, or a token whose
+ * getters answer differently on each read, or throw after a few. Anything but an `OAuthToken` of
+ * the schema's types is a `TokenStoreError` ("the value is not an OAuthToken"), and so is a value
+ * that throws when read ("the value cannot be read") or an openid out of the rule; no error quotes
+ * the value.
+ *
+ * @example
+ * ```ts
+ * import { TokenStore } from "@wxauth/core"
+ * import * as Effect from "effect/Effect"
+ *
+ * const set = (appId: string, token: unknown) =>
+ *   Effect.flatMap(TokenStore.checkToken("set", token), (checked) =>
+ *     // checked.openid, checked.obtainedAt...: read from the answer, never from `token`
+ *     TokenStore.checkUser("set", appId, checked.openid))
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkToken = (
+  operation: string,
+  token: unknown
+): Effect.Effect<OAuthToken.OAuthToken, TokenStoreError> => {
+  const snapshot = snapshotOf(token)
+  if (snapshot === notAToken) return refuse(operation, "the value is not an OAuthToken")
+  if (snapshot === unreadableToken) return refuse(operation, "the value cannot be read")
+  return StoreIds.isUserId(snapshot.openid) ? Effect.succeed(snapshot) : refuse(operation, StoreIds.describe.openid)
+}
+
 /**
  * The hash under which a code is remembered (SHA-256, hex).
  *
@@ -165,10 +242,6 @@ const areIds = (appId: unknown, id: unknown): boolean => typeof appId === "strin
 
 const notIds = (operation: string) =>
   Effect.fail(new TokenStoreError({ operation, description: "the appId and the openid / code hash must be strings" }))
-
-/** What the memory store's `set` saw: a value that is no `OAuthToken`, or one that cannot be read. */
-const notAToken = Symbol("notAToken")
-const unreadableToken = Symbol("unreadableToken")
 
 /**
  * A code memo the memory store can keep: a `CodeMemo` (what a caller gives is looked at under a
@@ -244,26 +317,16 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
           ),
       set: (appId, token) => {
         if (typeof appId !== "string") return notIds("set")
-        // the caller's token is looked at once, under a guard (a Proxy posing as an OAuthToken, a
-        // getter that throws), and only that copy of its openid and time is used
-        const read = guardOr(
-          () =>
-            token instanceof OAuthToken.OAuthToken
-              ? { openid: token.openid as unknown, obtainedAt: token.obtainedAt as unknown }
-              : notAToken,
-          unreadableToken
-        )
-        if (read === notAToken) return refuse("set", "the value is not an OAuthToken")
-        if (read === unreadableToken) return refuse("set", "the value cannot be read")
-        const { obtainedAt, openid } = read
-        const refused = StoreIds.userRefusal(appId, openid)
-        if (refused !== undefined) return refuse("set", refused)
-        return Effect.map(Clock.currentTimeMillis, (now) => {
-          const key = keyOf(appId, openid as string)
-          const existing = tokens.get(key, now)
-          if (existing !== undefined && existing.obtainedAt > (obtainedAt as number)) return
-          tokens.set(key, token, now)
-        })
+        if (!StoreIds.isAppId(appId)) return refuse("set", StoreIds.describe.appId)
+        // the caller's token is read once (checkToken: under a guard, every field) and only the
+        // fresh copy is compared and kept: nothing later reads the caller's object
+        return Effect.flatMap(checkToken("set", token), (checked) =>
+          Effect.map(Clock.currentTimeMillis, (now) => {
+            const key = keyOf(appId, checked.openid)
+            const existing = tokens.get(key, now)
+            if (existing !== undefined && existing.obtainedAt > checked.obtainedAt) return
+            tokens.set(key, checked, now)
+          }))
       },
       remove: (appId, openid) =>
         !areIds(appId, openid)
@@ -371,12 +434,15 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
     const encodeFailed = (what: string) => () =>
       new TokenStoreError({ operation: "encode", description: `the ${what} does not encode` })
     return {
+      // the token is read once (checkToken): the JSON and the associated data are of one copy
       encodeToken: (appId, token) =>
-        (token instanceof OAuthToken.OAuthToken
-          ? Effect.mapError(OAuthToken.encodeJson(token), encodeFailed("token"))
-          : Effect.fail(encodeFailed("token")())).pipe(
-            Effect.flatMap((json) => cipher.encrypt(json, `token\u0000${appId}\u0000${token.openid}`))
-          ),
+        Effect.flatMap(
+          Effect.mapError(checkToken("encode", token), encodeFailed("token")),
+          (checked) =>
+            Effect.mapError(OAuthToken.encodeJson(checked), encodeFailed("token")).pipe(
+              Effect.flatMap((json) => cipher.encrypt(json, `token\u0000${appId}\u0000${checked.openid}`))
+            )
+        ),
       decodeToken: (appId, openid, value) =>
         cipher.decrypt(value, `token\u0000${appId}\u0000${openid}`).pipe(
           Effect.flatMap((json) => Effect.mapError(OAuthToken.decodeJson(json), invalid("get", "token"))),

@@ -155,6 +155,27 @@ const assertStoreError = <R>(
     }
   })
 
+/**
+ * Runs a `set`: true when it succeeded, false when it failed with a `TokenStoreError` (in the error
+ * channel: a defect or a throw fails the test, as does a failure when `mustSucceed`).
+ */
+const setOrRefuse = (
+  what: string,
+  set: () => Effect.Effect<void, TokenStoreError>,
+  mustSucceed = false
+): Effect.Effect<boolean> =>
+  Effect.map(Effect.exit(Effect.suspend(set)), (exit) => {
+    if (Exit.isSuccess(exit)) return true
+    const failure = Cause.failureOption(exit.cause)
+    assert.isTrue(
+      !mustSucceed && Option.isSome(failure) && !Cause.isDie(exit.cause) && failure.value instanceof TokenStoreError,
+      `${what}: expected ${mustSucceed ? "a success" : "a success or a TokenStoreError"}, got ${
+        Cause.pretty(exit.cause).split("\n")[0].slice(0, 160)
+      }`
+    )
+    return false
+  })
+
 const getSome = (appId: string, openid: string) =>
   Effect.flatMap(TokenStore.TokenStore, (store) => store.get(appId, openid)).pipe(
     Effect.map((found) => {
@@ -390,6 +411,67 @@ export const tokenStoreSuite = <E>(
             }
             sameToken(yield* getSome(appId, victim.openid), victim)
             yield* store.remove(appId, victim.openid)
+          })
+        )
+      )
+
+      it.effect(
+        "set reads a caller's token once: an openid answering one user then another is kept as the first, reaching no other",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const [first, later] = [randomOpenId(), randomOpenId()]
+            const honest = yield* makeToken({ openid: first })
+            const shifty = yield* makeToken({ ...honest, openid: first })
+            let reads = 0
+            Object.defineProperty(shifty, "openid", { get: () => reads++ === 0 ? first : later })
+            const written = yield* setOrRefuse("set of a token whose openid shifts", () => store.set(appId, shifty))
+            assert.isTrue(
+              Option.isNone(yield* store.get(appId, later)),
+              "a token was kept under an openid never checked"
+            )
+            if (written) sameToken(yield* getSome(appId, first), honest)
+            else assert.isTrue(Option.isNone(yield* store.get(appId, first)), "a refused set kept a token")
+          })
+        )
+      )
+
+      it.effect(
+        "set of a token whose getters throw after a few reads is a TokenStoreError or the token as first read; a later set works",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            for (const field of ["openid", "obtainedAt", "expiresAt", "refreshExpiresAt", "scope", "isSnapshotUser"]) {
+              for (let allowed = 0; allowed <= 4; allowed++) {
+                const what = `set of a token whose ${field} throws after ${allowed} reads`
+                const honest = yield* makeToken()
+                const trap = yield* makeToken({ ...honest })
+                const value = (honest as unknown as Record<string, unknown>)[field]
+                let reads = 0
+                Object.defineProperty(trap, field, {
+                  get: () => {
+                    if (reads++ >= allowed) throw new Error("trap")
+                    return value
+                  }
+                })
+                const written = yield* setOrRefuse(what, () => store.set(appId, trap))
+                if (allowed === 0) assert.isFalse(written, `${what}: expected a TokenStoreError`)
+                if (written) sameToken(yield* getSome(appId, honest.openid), honest)
+                // the store is left sound: an honest, newer token of the user is kept and read back
+                const newer = yield* makeToken({ openid: honest.openid, obtainedAt: honest.obtainedAt + 1 })
+                yield* setOrRefuse(`${what}, then an honest set`, () => store.set(appId, newer), true)
+                sameToken(yield* getSome(appId, honest.openid), newer)
+                yield* store.remove(appId, honest.openid)
+              }
+            }
+            // a Proxy posing as a token (instanceof holds) whose every read throws
+            const posing = new Proxy({}, {
+              getPrototypeOf: () => OAuthToken.OAuthToken.prototype,
+              get: () => {
+                throw new Error("trap")
+              }
+            }) as OAuthToken.OAuthToken
+            assert.isFalse(yield* setOrRefuse("set of a Proxy posing as a token", () => store.set(appId, posing)))
           })
         )
       )

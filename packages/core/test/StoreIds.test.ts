@@ -228,14 +228,15 @@ describe("the memory TokenStore's set reads the caller's token once, guarded", (
           throw new Error("getter")
         }
       })
-      for (const token of [proxy, real]) {
+      // the Proxy has no OAuthToken's private fields (TokenStore.checkToken): not a token
+      for (const [token, description] of [[proxy, "is not an OAuthToken"], [real, "cannot be read"]] as const) {
         let set: Effect.Effect<void, { readonly _tag: string; readonly message: string }> | undefined
         assert.doesNotThrow(() => {
           set = store.set(appId, token as OAuthToken.OAuthToken)
         })
         const failure = yield* Effect.flip(set!)
         assert.strictEqual(failure._tag, "TokenStoreError")
-        assert.include(failure.message, "cannot be read")
+        assert.include(failure.message, description)
       }
       // a getter that answers otherwise on a second read: the openid checked is the one used
       let reads = 0

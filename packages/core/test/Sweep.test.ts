@@ -350,6 +350,7 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           "TokenStore.hashCode": { args: ["code"] },
           "TokenStore.checkAppId": { args: ["get", app.appId] },
           "TokenStore.checkUser": { args: ["get", app.appId, openid] },
+          "TokenStore.checkToken": { args: ["set", token] },
           "TokenStore.checkCode": { args: ["recallCode", app.appId, TokenStore.hashCode("code")] },
           "TokenStore.layerMemoryWith": { args: [{ maxEntries: 10 }] },
           "TokenStore.makeMemory": { args: [{ maxEntries: 10 }] },

@@ -9,10 +9,16 @@
 import type * as OAuthToken from "../OAuthToken.js"
 
 let read: (token: OAuthToken.OAuthToken) => unknown = () => undefined
+let readRefresh: (token: OAuthToken.OAuthToken) => unknown = () => undefined
 
 /** Called once, by `OAuthToken`'s static block (the only code that can read its private field). @internal */
 export const setAccessTokenReader = (reader: (token: OAuthToken.OAuthToken) => unknown): void => {
   read = reader
+}
+
+/** Called once, by `OAuthToken`'s static block, as `setAccessTokenReader`. @internal */
+export const setRefreshTokenReader = (reader: (token: OAuthToken.OAuthToken) => unknown): void => {
+  readRefresh = reader
 }
 
 /**
@@ -22,3 +28,11 @@ export const setAccessTokenReader = (reader: (token: OAuthToken.OAuthToken) => u
  * @internal
  */
 export const accessTokenText = (token: OAuthToken.OAuthToken): unknown => read(token)
+
+/**
+ * What `Redacted.value(token.refreshToken)` gives, without the `Redacted`; `undefined` for an object
+ * posing as a token (no private field). For `TokenStore.checkToken`'s one read of a caller's token.
+ *
+ * @internal
+ */
+export const refreshTokenText = (token: OAuthToken.OAuthToken): unknown => readRefresh(token)
