@@ -134,46 +134,36 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
   const own = TokenStore.TokenStore.of({
     get,
     set: (appId, token) =>
-      attempt("set", () => {
-        // the caller's token is read once, here (under `attempt`'s guard): only this copy of its
-        // openid and times is checked and used
-        const read = {
-          openid: token.openid,
-          obtainedAt: token.obtainedAt,
-          expiresAt: token.expiresAt,
-          refreshExpiresAt: token.refreshExpiresAt
-        }
-        return checkUser("set", appId, read.openid).pipe(
+      // the caller's token is read once, every field (core's checkToken, under a guard): only the
+      // fresh copy it answers is checked and used, for the key, the TTL, the value and the near cache
+      Effect.flatMap(TokenStore.checkToken("set", token), (checked) =>
+        checkUser("set", appId, checked.openid).pipe(
           // a time that is not finite would be stored as text no comparison reads back, or fail the script
           // half-way (Redis does not roll a script back): the key kept without its TTL
           Effect.zipRight(Scripts.checkTimes("set", {
-            obtainedAt: read.obtainedAt,
-            expiresAt: read.expiresAt,
-            refreshExpiresAt: read.refreshExpiresAt
+            obtainedAt: checked.obtainedAt,
+            expiresAt: checked.expiresAt,
+            refreshExpiresAt: checked.refreshExpiresAt
           })),
-          Effect.zipRight(Effect.all([codec.encodeToken(appId, token), Clock.currentTimeMillis])),
-          Effect.map(([value, now]) => [value, now, read] as const)
-        )
-      }).pipe(
-        Effect.flatMap(([value, now, read]) => {
-          const key = tokenKey(appId, read.openid)
-          const ttl = Math.ceil(read.refreshExpiresAt - now)
-          // untracked before the write is sent and again once it is answered: a get of this process
-          // after the set sees it, whenever Redis' invalidation arrives
-          return Client.run("set", timeout, () => {
-            cache.invalidate(key)
-            return setNewer(key, String(read.obtainedAt), value, String(ttl))
-          }).pipe(
-            Effect.map((written) => {
+          Effect.zipRight(Effect.all([codec.encodeToken(appId, checked), Clock.currentTimeMillis])),
+          Effect.flatMap(([value, now]) => {
+            const key = tokenKey(appId, checked.openid)
+            const ttl = Math.ceil(checked.refreshExpiresAt - now)
+            // untracked before the write is sent and again once it is answered: a get of this process
+            // after the set sees it, whenever Redis' invalidation arrives
+            return Client.run("set", timeout, () => {
               cache.invalidate(key)
-              // as decoded only: the next get still asks Redis, and skips the decode if nothing changed
-              if (written === 1 && ttl > 0) cache.remember(key, appId, read.openid, value, token, false)
-            }),
-            Effect.ensuring(Effect.sync(() => cache.invalidate(key)))
-          )
-        }),
-        span("RedisTokenStore.set", appId)
-      ),
+              return setNewer(key, String(checked.obtainedAt), value, String(ttl))
+            }).pipe(
+              Effect.map((written) => {
+                cache.invalidate(key)
+                // as decoded only: the next get still asks Redis, and skips the decode if nothing changed
+                if (written === 1 && ttl > 0) cache.remember(key, appId, checked.openid, value, checked, false)
+              }),
+              Effect.ensuring(Effect.sync(() => cache.invalidate(key)))
+            )
+          })
+        )).pipe(span("RedisTokenStore.set", appId)),
     remove: (appId, openid) =>
       afterUser("remove", appId, openid, () => {
         const key = tokenKey(appId, openid)
