@@ -57,21 +57,6 @@ export const storableTimes = (
   return Effect.void
 }
 
-/**
- * A caller's token's openid and times, read once: a value that throws when read (a Proxy, a getter)
- * is a `TokenStoreError`, never a defect.
- */
-const readToken = (token: OAuthToken.OAuthToken) =>
-  Effect.try({
-    try: () => ({
-      openid: token.openid,
-      obtainedAt: token.obtainedAt,
-      expiresAt: token.expiresAt,
-      refreshExpiresAt: token.refreshExpiresAt
-    }),
-    catch: () => new WeChatError.TokenStoreError({ operation: "set", description: "the value cannot be read" })
-  })
-
 /** @internal */
 export const make = (
   options?: Options
@@ -117,9 +102,9 @@ export const make = (
       ),
       set: Effect.fnUntraced(
         function*(appId: string, token: OAuthToken.OAuthToken) {
-          // the caller's token is read once, guarded (a Proxy, a getter that throws): only this copy
-          // of its openid and times is checked and written
-          const read = yield* readToken(token)
+          // the caller's token is read once, every field (core's checkToken, under a guard): only the
+          // fresh copy it answers is checked, encoded and written
+          const read = yield* TokenStore.checkToken("set", token)
           yield* TokenStore.checkUser("set", appId, read.openid)
           yield* storableTimes("set", {
             obtainedAt: read.obtainedAt,
@@ -127,7 +112,7 @@ export const make = (
             refreshExpiresAt: read.refreshExpiresAt
           })
           const now = yield* Clock.currentTimeMillis
-          const value = yield* codec.encodeToken(appId, token)
+          const value = yield* codec.encodeToken(appId, read)
           yield* upsertNewer(tables.table, ["app_id", "openid"], {
             app_id: appId,
             openid: read.openid,
