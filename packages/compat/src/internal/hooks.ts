@@ -104,13 +104,16 @@ export const makeStore = (source: HookSource): TokenStore.TokenStoreShape => {
       const hook = source.saveToken()
       return hook === undefined
         ? source.memory.set(appId, token)
-        : Effect.asVoid(
-          callHook<void>(
-            "saveToken",
-            source.timeout,
-            (callback) => hook.call(source.self, token.openid, AccessToken.toTokenData(token), callback)
-          )
-        )
+        // the token is read once (core's checkToken, under a guard): the hook is given that copy's
+        // openid and data, never a second read of a caller's object
+        : Effect.flatMap(TokenStore.checkToken("set", token), (checked) =>
+          Effect.asVoid(
+            callHook<void>(
+              "saveToken",
+              source.timeout,
+              (callback) => hook.call(source.self, checked.openid, AccessToken.toTokenData(checked), callback)
+            )
+          ))
     },
     remove: (appId, openid) => source.saveToken() === undefined ? source.memory.remove(appId, openid) : Effect.void,
     rememberCode: (appId, codeHash, memo) => source.memory.rememberCode(appId, codeHash, memo),
