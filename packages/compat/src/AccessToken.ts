@@ -122,35 +122,49 @@ const clock = Clock.make()
  * @category conversions
  */
 export const toTokenData = (token: OAuthToken.OAuthToken): TokenData => {
-  if (!isOAuthToken(token)) throw invalidArgument("token", "must be an OAuthToken of @wxauth/core")
-  return plainTokenData(token)
+  const data = readTokenData(token)
+  if (data === undefined) throw invalidArgument("token", "must be an OAuthToken of @wxauth/core")
+  return data
 }
 
-/** The fields `toTokenData` reads, checked by shape (another copy of the core's class passes too). */
-const isOAuthToken = (u: unknown): u is OAuthToken.OAuthToken => {
-  if (typeof u !== "object" || u === null) return false
-  const token = u as Record<string, unknown>
+/**
+ * A token's fields as `wechat-oauth` saved them, each read once (a getter that answers otherwise on a
+ * second read is never read twice), checked by shape: a token of another copy of the core's class
+ * passes too. `undefined` for anything else, or a value that throws when read (a getter, a Proxy
+ * trap, a revoked Proxy).
+ *
+ * @internal
+ */
+export const readTokenData = (u: unknown): TokenData | undefined => {
+  if (typeof u !== "object" || u === null) return undefined
   try {
-    return typeof token.openid === "string" && Redacted.isRedacted(token.accessToken) &&
-      Redacted.isRedacted(token.refreshToken) && Array.isArray(token.scope) &&
-      typeof token.obtainedAt === "number" && typeof token.expiresAt === "number" &&
-      (token.unionid === undefined || typeof token.unionid === "string")
+    const { accessToken, expiresAt, isSnapshotUser, obtainedAt, openid, refreshToken, scope, unionid } = u as Record<
+      string,
+      unknown
+    >
+    if (
+      typeof openid !== "string" || !Redacted.isRedacted(accessToken) || !Redacted.isRedacted(refreshToken) ||
+      !Array.isArray(scope) || typeof obtainedAt !== "number" || typeof expiresAt !== "number" ||
+      (unionid !== undefined && typeof unionid !== "string")
+    ) return undefined
+    const access: unknown = Redacted.value(accessToken)
+    const refresh: unknown = Redacted.value(refreshToken)
+    if (typeof access !== "string" || typeof refresh !== "string") return undefined
+    return {
+      // WeChat's fields in WeChat's order, then create_at, as wechat-oauth saved them
+      access_token: access,
+      expires_in: Math.round((expiresAt - obtainedAt) / 1000),
+      refresh_token: refresh,
+      openid,
+      scope: (scope as ReadonlyArray<unknown>).join(","),
+      ...(isSnapshotUser ? { is_snapshotuser: 1 } : {}),
+      ...(unionid === undefined ? {} : { unionid }),
+      create_at: obtainedAt
+    }
   } catch {
-    return false // a getter or a Proxy trap that throws, a revoked Proxy: not a token
+    return undefined
   }
 }
-
-const plainTokenData = (token: OAuthToken.OAuthToken): TokenData => ({
-  // WeChat's fields in WeChat's order, then create_at, as wechat-oauth saved them
-  access_token: Redacted.value(token.accessToken),
-  expires_in: Math.round((token.expiresAt - token.obtainedAt) / 1000),
-  refresh_token: Redacted.value(token.refreshToken),
-  openid: token.openid,
-  scope: token.scope.join(","),
-  ...(token.isSnapshotUser ? { is_snapshotuser: 1 } : {}),
-  ...(token.unionid === undefined ? {} : { unionid: token.unionid }),
-  create_at: token.obtainedAt
-})
 
 /**
  * Reads a token as a `getToken` hook returned it, with `@wxauth/core`'s `LegacyToken.decode` (the

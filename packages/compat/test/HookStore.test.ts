@@ -1,12 +1,14 @@
 /**
- * The hooks' store (`saveToken`): the token it is given is read once (core's `TokenStore.checkToken`),
- * so the hook gets one copy's openid and data, whatever a getter of the object answers later.
+ * The hooks' store (`saveToken`): the token it is given is read once, by shape (a token of another
+ * copy of the core passes, as under wechat-oauth's API), so the hook gets one read's openid and data,
+ * whatever a getter of the object answers later.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { TokenStore } from "@wxauth/core"
 import { makeToken, randomOpenId } from "@wxauth/core/testing"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import type { TokenData } from "../src/AccessToken.js"
 import * as Hooks from "../src/internal/hooks.js"
 
@@ -34,6 +36,32 @@ describe("the saveToken hook's store", () => {
       Object.defineProperty(token, "openid", { get: () => reads++ === 0 ? first : later })
       yield* store.set("wx1234567890abcdef", token)
       assert.deepStrictEqual(saved.map(([openid, data]) => [openid, data.openid]), [[first, first]])
+    }))
+
+  it.effect("a token of another copy of the core (its shape, not this copy's class) reaches the hook; a non-token does not", () =>
+    Effect.gen(function*() {
+      const saved: Array<readonly [string, TokenData]> = []
+      const store = yield* storeWith(saved)
+      const token = yield* makeToken()
+      // what another copy's OAuthToken looks like to this copy: the same fields, none of its private ones
+      const other = {
+        openid: token.openid,
+        accessToken: Redacted.make(Redacted.value(token.accessToken)),
+        refreshToken: Redacted.make(Redacted.value(token.refreshToken)),
+        scope: [...token.scope],
+        isSnapshotUser: false,
+        obtainedAt: token.obtainedAt,
+        expiresAt: token.expiresAt,
+        refreshExpiresAt: token.refreshExpiresAt
+      }
+      yield* store.set("wx1234567890abcdef", other as never)
+      assert.deepStrictEqual(saved.map(([openid, data]) => [openid, data.access_token]), [[
+        token.openid,
+        Redacted.value(token.accessToken)
+      ]])
+      const refused = yield* Effect.flip(store.set("wx1234567890abcdef", { openid: token.openid } as never))
+      assert.strictEqual(refused._tag, "TokenStoreError")
+      assert.strictEqual(saved.length, 1)
     }))
 
   it.effect("a token whose getter throws after its first read is saved as first read; at once, a TokenStoreError", () =>

@@ -104,16 +104,27 @@ export const makeStore = (source: HookSource): TokenStore.TokenStoreShape => {
       const hook = source.saveToken()
       return hook === undefined
         ? source.memory.set(appId, token)
-        // the token is read once (core's checkToken, under a guard): the hook is given that copy's
-        // openid and data, never a second read of a caller's object
-        : Effect.flatMap(TokenStore.checkToken("set", token), (checked) =>
-          Effect.asVoid(
-            callHook<void>(
-              "saveToken",
-              source.timeout,
-              (callback) => hook.call(source.self, checked.openid, AccessToken.toTokenData(checked), callback)
+        // the token is read once, by shape (a token of another copy of the core passes, as it did
+        // under wechat-oauth's API), under a guard: the hook is given that read's openid and data,
+        // never a second read of a caller's object
+        : Effect.suspend(() => {
+          const data = AccessToken.readTokenData(token)
+          if (data === undefined) {
+            return Effect.fail(
+              new WeChatError.TokenStoreError({ operation: "set", description: "the value is not an OAuthToken" })
             )
-          ))
+          }
+          return Effect.zipRight(
+            TokenStore.checkUser("set", appId, data.openid),
+            Effect.asVoid(
+              callHook<void>(
+                "saveToken",
+                source.timeout,
+                (callback) => hook.call(source.self, data.openid, data, callback)
+              )
+            )
+          )
+        })
     },
     remove: (appId, openid) => source.saveToken() === undefined ? source.memory.remove(appId, openid) : Effect.void,
     rememberCode: (appId, codeHash, memo) => source.memory.rememberCode(appId, codeHash, memo),
