@@ -10,6 +10,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { guardOr } from "./internal/guard.js"
+import * as Stamp from "./internal/stamp.js"
 import { setAccessTokenReader, setRefreshTokenReader } from "./internal/tokenSecret.js"
 import type { TokenResponse } from "./WeChatApi.js"
 import { InvalidArgument } from "./WeChatError.js"
@@ -242,7 +243,7 @@ export const fromResponse = (
   if (previous !== undefined && !guardOr(() => previous instanceof OAuthToken, false)) {
     return Either.left(new InvalidArgument({ argument: "previous", description: "not an OAuthToken" }))
   }
-  const obtainedAt = previous === undefined ? now : Math.max(now, previous.obtainedAt + 1)
+  const obtainedAt = Stamp.after(now, previous)
   const unionid = response.unionid ?? previous?.unionid
   return Either.right(
     new OAuthToken({
