@@ -288,6 +288,41 @@ describe("Component.acceptPush: what is refused", () => {
       assert.deepStrictEqual(reactions, ["Authorized", "ComponentVerifyTicket"])
     }).pipe(Effect.provide(Live)))
 
+  it.effect("a replay at exactly pushMaxAge (and 1 ms either side) is a Duplicate or Stale, never processed again", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const now = yield* nowSeconds
+      const maxAge = 5 * 60_000
+      const xml =
+        `<xml><AppId><![CDATA[${platform.componentAppId}]]></AppId><CreateTime>${now}</CreateTime><InfoType><![CDATA[unauthorized]]></InfoType><AuthorizerAppid><![CDATA[${managedOfficial}]]></AuthorizerAppid></xml>`
+      const push = signedPush(reference.encrypt(xml), now, { nonce: "boundary" })
+      let reactions = 0
+      const onEvent = () => Effect.sync(() => void reactions++)
+      assert.strictEqual((yield* component.acceptPush(push, onEvent))._tag, "Unauthorized")
+      for (const offset of [maxAge - 1, maxAge]) {
+        yield* TestClock.setTime(now * 1000 + offset)
+        assert.strictEqual((yield* component.acceptPush(push, onEvent))._tag, "Duplicate", `at +${offset} ms`)
+      }
+      yield* TestClock.setTime(now * 1000 + maxAge + 1)
+      assert.deepInclude(yield* refusal(component.acceptPush(push, onEvent)), { reason: "Stale" })
+      assert.strictEqual(reactions, 1)
+      // a push stamped pushMaxAge ahead of the clock: accepted, then remembered until its own edge
+      const aheadAt = now + 600
+      yield* TestClock.setTime((aheadAt - 300) * 1000)
+      const ahead = signedPush(reference.encrypt(xml.replace(`${now}`, `${aheadAt - 300}`)), aheadAt, {
+        nonce: "ahead"
+      })
+      assert.strictEqual((yield* component.acceptPush(ahead, onEvent))._tag, "Unauthorized")
+      for (const offset of [maxAge - 1, maxAge]) {
+        yield* TestClock.setTime(aheadAt * 1000 + offset)
+        assert.strictEqual((yield* component.acceptPush(ahead, onEvent))._tag, "Duplicate", `ahead, at +${offset} ms`)
+      }
+      yield* TestClock.setTime(aheadAt * 1000 + maxAge + 1)
+      assert.deepInclude(yield* refusal(component.acceptPush(ahead, onEvent)), { reason: "Stale" })
+      assert.strictEqual(reactions, 2)
+    }).pipe(Effect.provide(Live)))
+
   it.effect("a push whose reaction failed is not remembered: WeChat's retry is processed", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(start)

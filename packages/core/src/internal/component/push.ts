@@ -160,14 +160,19 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
   const pushTimeout = config.pushTimeout
   const pushTimeoutMillis = Duration.toMillis(pushTimeout)
   const timedOut = () => new WeChatError.PushTimeout({ timeout: Duration.format(pushTimeout) })
-  /** (timestamp, nonce, signature) of pushes handled or in hand, with when they may be forgotten. */
+  /**
+   * (timestamp, nonce, signature) of pushes handled or in hand, each with the last millisecond at
+   * which the push is still fresh (`sentAt + pushMaxAge`): one rule for both, so a replay is either
+   * remembered (`now <= lastFresh`) or refused as `Stale` (`now > lastFresh`), never neither.
+   */
   const seen = new Map<string, number>()
   /** The keys of `seen` whose push is being handled now: a copy of one is not a `Duplicate`. */
   const inHand = new Set<string>()
 
   const sweep = (now: number) => {
     for (const [key, until] of seen) {
-      if (until > now && seen.size < maxRemembered) break
+      // forgotten only once the push is stale: at `lastFresh` itself it is still remembered
+      if (until >= now && seen.size < maxRemembered) break
       seen.delete(key)
     }
   }
@@ -308,21 +313,25 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
           FiberRef.getWith(arrivedAt, (arrival) => {
             const now = clock.unsafeCurrentTimeMillis()
             const sentAt = Number(timestamp) * 1000
-            if (Math.abs(now - sentAt) > maxAgeMillis) {
+            // the last millisecond the push is fresh: the age check and the memo's life are this one
+            // rule (a memo that ended a millisecond before the check did let a replay at exactly
+            // `sentAt + pushMaxAge` through as new, its `onEvent` run twice)
+            const lastFresh = sentAt + maxAgeMillis
+            if (now > lastFresh || sentAt - now > maxAgeMillis) {
               return refuse("Stale", `the push was sent more than ${Duration.format(config.pushMaxAge)} away from now`)
             }
             const key = `${timestamp}\u0000${nonce}\u0000${msgSignature.toLowerCase()}`
             sweep(now)
             if (inHand.has(key)) return Effect.fail(new WeChatError.PushInProgress())
             const until = seen.get(key)
-            if (until !== undefined && until > now) return Effect.succeed(PushEvent.Duplicate())
+            if (until !== undefined && until >= now) return Effect.succeed(PushEvent.Duplicate())
             // the time left of the deadline: none when the request's arrival was `pushTimeout` ago
             const left = arrival === undefined || arrival > now
               ? pushTimeoutMillis
               : Math.min(pushTimeoutMillis, arrival + pushTimeoutMillis - now)
             if (left <= 0) return Effect.fail(timedOut())
             // claimed now, so a concurrent copy is in progress; released unless the push is fully handled
-            seen.set(key, sentAt + maxAgeMillis)
+            seen.set(key, lastFresh)
             inHand.add(key)
             const decrypted = Crypto.decrypt(aesKey, encrypted, componentAppId)
             const handled = Either.isLeft(decrypted)
@@ -352,7 +361,7 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
             return Effect.onExit(restore(bounded), (exit) =>
               Effect.sync(() => {
                 inHand.delete(key)
-                if (Exit.isFailure(exit) && seen.get(key) === sentAt + maxAgeMillis) seen.delete(key)
+                if (Exit.isFailure(exit) && seen.get(key) === lastFresh) seen.delete(key)
               }))
           })
         )
