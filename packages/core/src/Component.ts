@@ -82,9 +82,10 @@ export type ComponentConfig = ComponentConfigInternal.ComponentConfig
  * Options of `layer` / `makeConfigEither`: the platform's appid and secret, the token and
  * EncodingAESKey of its authorization-event URL (all from the Open Platform's page of the
  * platform), and optionally the hosts, the request `timeout` (5 seconds), `maxResponseBytes`
- * (65,536), `pushMaxAge` (5 minutes: an older push is refused; replays are remembered this long)
- * and `pushTimeout` (4 seconds, at most 4.5: how long the handling of a push, its store writes and
- * `onEvent`, may take; WeChat waits 5 seconds for `success`, then pushes again).
+ * (65,536), `pushMaxAge` (5 minutes: an older push is refused; each process remembers the pushes
+ * it handled this long, to answer a replay `Duplicate`) and `pushTimeout` (4 seconds, at most 4.5:
+ * how long the handling of a push, its store writes and `onEvent`, may take; WeChat waits 5
+ * seconds for `success`, then pushes again).
  *
  * @since 0.1.0
  * @category models
@@ -106,8 +107,9 @@ export const makeConfigEither = ComponentConfigInternal.makeConfigEither
 /**
  * What a push meant: `ComponentVerifyTicket` (already stored), `Authorized` / `UpdateAuthorized`
  * (give the `authorizationCode` to `queryAuth`), `Unauthorized` (the app's stored tokens are void),
- * `Unrecognized` (another `InfoType`), or `Duplicate` (a replay, not processed again). Match with
- * `PushEvent.$match` or on `_tag`.
+ * `Unrecognized` (another `InfoType`), or `Duplicate` (a replay of a push this process already
+ * handled, not processed again; another process, which shares the store but not this memory, would
+ * process it: `onEvent` must be idempotent). Match with `PushEvent.$match` or on `_tag`.
  *
  * @since 0.1.0
  * @category models
@@ -182,6 +184,13 @@ export interface ComponentShape {
    * `PushTimeout`, the push not remembered, so WeChat's retry (after its 5-second wait) is
    * processed afresh. A copy that arrives while the push is still being handled fails with
    * `PushInProgress` (never `Duplicate`, which WeChat takes for success): WeChat pushes it again.
+   *
+   * The replay check is per process: the pushes handled are remembered in this process's memory
+   * (at most 10,000, each for `pushMaxAge`), not in the `AppTokenStore` that all processes share.
+   * A push answered by one process and replayed to another, or retried by WeChat to another (it
+   * pushes again whatever was not answered `success` in time, to any process behind the URL), is
+   * processed there again: `onEvent` must be idempotent. A `Duplicate` means only that this process
+   * has already handled the push.
    */
   readonly acceptPush: <E = never, R = never>(
     request: PushRequest,

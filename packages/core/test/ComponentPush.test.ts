@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Crypto from "node:crypto"
+import * as Fs from "node:fs/promises"
 import * as Http from "node:http"
 import { createRequire } from "node:module"
 import * as Net from "node:net"
@@ -322,6 +323,35 @@ describe("Component.acceptPush: what is refused", () => {
       assert.deepInclude(yield* refusal(component.acceptPush(ahead, onEvent)), { reason: "Stale" })
       assert.strictEqual(reactions, 2)
     }).pipe(Effect.provide(Live)))
+
+  it.effect("the replay check is per process, as documented: another process sharing the store processes it", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const one = yield* Component.Component
+      const other = yield* Component.make // a second process: the same config and (shared) stores
+      const sandbox = yield* Sandbox.Sandbox
+      const push = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "authorized",
+        appId: managedOfficial
+      })
+      const reactions: Array<string> = []
+      const onEvent = (event: Component.PushEvent) => Effect.sync(() => void reactions.push(event._tag))
+      const request = { query: push.query, body: push.body }
+      assert.strictEqual((yield* one.acceptPush(request, onEvent))._tag, "Authorized")
+      assert.strictEqual((yield* one.acceptPush(request, onEvent))._tag, "Duplicate")
+      assert.strictEqual((yield* other.acceptPush(request, onEvent))._tag, "Authorized")
+      assert.deepStrictEqual(reactions, ["Authorized", "Authorized"])
+      // which the README and acceptPush's documentation say, and that onEvent must be idempotent
+      const readme = (yield* Effect.promise(() => Fs.readFile(new URL("../README.md", import.meta.url), "utf8")))
+        .replace(/\s+/g, " ")
+      const docs = (yield* Effect.promise(() => Fs.readFile(new URL("../src/Component.ts", import.meta.url), "utf8")))
+        .replace(/\s*\n\s*\*\s*/g, " ")
+      for (const [name, text] of [["README", readme], ["Component.ts", docs]] as const) {
+        assert.include(text, "The replay check is per process", name)
+        assert.include(text, "idempotent", name)
+      }
+    }).pipe(Effect.scoped, Effect.provide(Live)))
 
   it.effect("a push whose reaction failed is not remembered: WeChat's retry is processed", () =>
     Effect.gen(function*() {

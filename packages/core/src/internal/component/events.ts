@@ -43,7 +43,10 @@ export type PushEvent = Data.TaggedEnum<{
     readonly createTime: number
     readonly infoType: string
   }
-  /** A replay of a push already accepted (same timestamp, nonce and signature): not processed again. */
+  /**
+   * A replay of a push this process already accepted (same timestamp, nonce and signature): not
+   * processed again. Per process: another process would process it (`onEvent` must be idempotent).
+   */
   Duplicate: {}
 }>
 
