@@ -121,6 +121,27 @@ const nestsDeeper = (text: string, limit: number): boolean => {
   return false
 }
 
+/** AES-128-CBC with PKCS#7 padding; `undefined` when `data` is no whole blocks or the padding is bad. */
+const decrypt = (key: Buffer, iv: Buffer, data: Buffer): Buffer | undefined => {
+  if (data.length === 0 || data.length % 16 !== 0) return undefined
+  try {
+    const decipher = Crypto.createDecipheriv("aes-128-cbc", key, iv)
+    return Buffer.concat([decipher.update(data), decipher.final()])
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Every failure of the decryption itself (not whole blocks, bad padding, not UTF-8, not a JSON
+ * object, nested too deep): one error, so that none tells the others apart.
+ */
+const undecryptable = (): Either.Either<never, DecryptError> =>
+  fail(
+    "Undecryptable",
+    "the data does not decrypt to this app's user data with this session key and iv (a stale session key, or data altered on the way)"
+  )
+
 /** base64 of 16 bytes. */
 const keyLength = 24
 
@@ -161,32 +182,25 @@ export const decryptUserDataSync = (given: DecryptOptions): Either.Either<UserDa
   if (data === undefined) return fail("BadBase64", "the encrypted data is not valid base64")
   if (key.length !== 16) return fail("BadKey", `the session key must be 16 bytes, got ${key.length}`)
   if (iv.length !== 16) return fail("BadIv", `the iv must be 16 bytes, got ${iv.length}`)
-  if (data.length === 0 || data.length % 16 !== 0) {
-    return fail("BadPadding", `the encrypted data must be a positive multiple of 16 bytes, got ${data.length}`)
-  }
-
-  let plaintext: Buffer
-  try {
-    const decipher = Crypto.createDecipheriv("aes-128-cbc", key, iv)
-    plaintext = Buffer.concat([decipher.update(data), decipher.final()])
-  } catch {
-    return fail("BadPadding", "the data does not decrypt with this session key and iv (bad PKCS#7 padding)")
-  }
-
+  // From here until the data is a JSON object, every failure is one reason with one description:
+  // the data and the iv come from the user's own client, and AES-CBC authenticates nothing, so an
+  // answer that told bad padding from bad JSON (to the client, or to an app that branches on it)
+  // would be a padding oracle that lets the client encrypt data of its choosing under the user's
+  // session key, a watermark included.
+  const plaintext = decrypt(key, iv, data)
+  if (plaintext === undefined) return undecryptable()
   let text: string
   let json: unknown
   try {
     text = strictUtf8.decode(plaintext)
     json = JSON.parse(text)
   } catch {
-    return fail("BadJson", "the decrypted data is not JSON (wrong session key, iv or data)")
+    return undecryptable()
   }
   // parsed first: only valid JSON is scanned, so the scan's view of strings is JSON's
-  if (nestsDeeper(text, maxDepth)) {
-    return fail("BadJson", `the decrypted data is nested deeper than ${maxDepth} levels`)
-  }
-  if (!isRecord(json)) return fail("BadJson", "the decrypted data is not a JSON object")
-
+  if (nestsDeeper(text, maxDepth) || !isRecord(json)) return undecryptable()
+  // Past here the data decrypted to a whole JSON object: telling a watermark failure apart is no
+  // oracle (a client that changes the ciphertext gets a JSON object only by chance)
   const watermark = json.watermark
   // the timestamp is epoch seconds: 1e400 (Infinity), a negative or a fraction is no watermark
   if (
@@ -205,10 +219,19 @@ export const decryptUserDataSync = (given: DecryptOptions): Either.Either<UserDa
  * Decrypts a mini program's `encryptedData` and checks its watermark against `appId`.
  *
  * Fails with `DecryptError` and reason `BadBase64` (any input is not strict base64), `BadKey` (the
- * session key is not 16 bytes), `BadIv` (the iv is not 16 bytes), `BadPadding` (the data does not
- * decrypt: wrong key or iv, or truncated), `BadJson` (it decrypts to something that is not a JSON
- * object, or one nested more than 32 levels deep) or `WatermarkMismatch` (no watermark, one whose
- * timestamp is not whole epoch seconds, or one for another app).
+ * session key is not 16 bytes), `BadIv` (the iv is not 16 bytes), `Undecryptable` (the data does
+ * not decrypt to a JSON object: not whole AES blocks, bad padding, not UTF-8 or JSON, nested more than
+ * 32 levels deep; one reason with one description for all, so that no answer tells bad padding from
+ * the rest, which would be a padding oracle; most often the session key is stale: log the user in
+ * again) or `WatermarkMismatch` (no watermark, one whose timestamp is not whole epoch seconds, or
+ * one for another app).
+ *
+ * **The data is not authenticated.** `encryptedData` and `iv` come from the user's own client, and
+ * AES-CBC carries no signature: a client that changes the `iv` changes the first 16 bytes of the
+ * decrypted text, and the watermark proves only that the rest was encrypted for this app. Use the
+ * data for what the user may claim about themself (a profile, run data); take a phone number from
+ * `MiniProgram.getPhoneNumber` (WeChat's answer to this server, over TLS), not from `encryptedData`,
+ * and limit decryptions per session as you limit logins.
  *
  * @example
  * ```ts
@@ -217,9 +240,13 @@ export const decryptUserDataSync = (given: DecryptOptions): Either.Either<UserDa
  * import type * as Redacted from "effect/Redacted"
  *
  * // `sessionKey` from `MiniProgram.code2Session`; `encryptedData` and `iv` as the mini program sent them
- * const phoneNumber = (sessionKey: Redacted.Redacted<string>, encryptedData: string, iv: string) =>
+ * // (`wx.getWeRunData`): what the user claims about themself, not authenticated
+ * const steps = (sessionKey: Redacted.Redacted<string>, encryptedData: string, iv: string) =>
  *   MiniProgramCrypto.decryptUserData({ appId: "wx1234567890abcdef", sessionKey, encryptedData, iv }).pipe(
- *     Effect.map((data) => data.phoneNumber) // the watermark is this app's
+ *     Effect.map((data) => data.stepInfoList),
+ *     // most often a stale session key: the mini program logs in again
+ *     Effect.catchTag("DecryptError", (error) =>
+ *       error.reason === "Undecryptable" ? Effect.succeed(undefined) : Effect.fail(error))
  *   )
  * ```
  *

@@ -761,7 +761,15 @@ export class RefreshLockTimeout extends Schema.TaggedError<RefreshLockTimeout>("
  * @category errors
  */
 export class DecryptError extends Schema.TaggedError<DecryptError>("@wxauth/core/DecryptError")("DecryptError", {
-  reason: Schema.Literal("BadBase64", "BadKey", "BadIv", "BadPadding", "BadJson", "WatermarkMismatch"),
+  /**
+   * `BadBase64`, `BadKey`, `BadIv`: an input's shape (checked before anything is decrypted).
+   * `Undecryptable`: the data does not decrypt to a JSON object, one reason for every way it fails
+   * (see `MiniProgramCrypto.decryptUserData`). `WatermarkMismatch`: a JSON object without this app's
+   * watermark. `BadPadding` is no longer given for data and `BadJson` only for options that are not
+   * an object (they told the decryption's failures apart: a padding oracle); both stay so that an
+   * error serialized by an earlier version still decodes.
+   */
+  reason: Schema.Literal("BadBase64", "BadKey", "BadIv", "Undecryptable", "BadPadding", "BadJson", "WatermarkMismatch"),
   description: Schema.String
 }) {
   override get message(): string {

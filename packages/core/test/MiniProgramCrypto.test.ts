@@ -105,43 +105,60 @@ describe("MiniProgramCrypto.decryptUserData", () => {
       assert.strictEqual(yield* reasonOf({ iv: "" }), "BadIv")
     }))
 
-  it.effect("BadPadding: data that does not decrypt (bad PKCS#7 padding, truncated, empty)", () =>
+  it.effect("Undecryptable: data that does not decrypt (bad PKCS#7 padding, truncated, empty)", () =>
     Effect.gen(function*() {
       const badPadding = encrypt(Buffer.alloc(32, 0), { autoPadding: false })
-      assert.strictEqual(yield* reasonOf({ encryptedData: badPadding }), "BadPadding")
+      assert.strictEqual(yield* reasonOf({ encryptedData: badPadding }), "Undecryptable")
       const data = Buffer.from(encrypt(JSON.stringify(payload)), "base64")
-      assert.strictEqual(yield* reasonOf({ encryptedData: data.subarray(0, 20).toString("base64") }), "BadPadding")
-      assert.strictEqual(yield* reasonOf({ encryptedData: "" }), "BadPadding")
+      assert.strictEqual(yield* reasonOf({ encryptedData: data.subarray(0, 20).toString("base64") }), "Undecryptable")
+      assert.strictEqual(yield* reasonOf({ encryptedData: "" }), "Undecryptable")
     }))
 
-  it.effect("a wrong session key fails with BadPadding or BadJson, never with data", () =>
+  it.effect("a wrong session key fails with Undecryptable, never with data", () =>
     Effect.gen(function*() {
       for (let i = 0; i < 20; i++) {
         const reason = yield* reasonOf({ sessionKey: Crypto.randomBytes(16).toString("base64") })
-        assert.oneOf(reason, ["BadPadding", "BadJson"])
+        assert.strictEqual(reason, "Undecryptable")
       }
     }))
 
-  it.effect("BadJson: decrypted bytes that are not a JSON object", () =>
+  it.effect("Undecryptable: decrypted bytes that are not a JSON object", () =>
     Effect.gen(function*() {
       for (const plaintext of ["not json", "[1,2]", "null", "42", "\"text\"", Buffer.from([0xff, 0xfe, 0x7b, 0x7d])]) {
-        assert.strictEqual(yield* reasonOf({ encryptedData: encrypt(plaintext) }), "BadJson", String(plaintext))
+        assert.strictEqual(yield* reasonOf({ encryptedData: encrypt(plaintext) }), "Undecryptable", String(plaintext))
       }
     }))
 
-  it.effect("BadJson: a payload nested deeper than WeChat's (the caller's JSON.stringify would overflow its stack)", () =>
+  it.effect("no padding oracle: every failure to decrypt to a JSON object is the same error (reason, description, message)", () =>
+    Effect.gen(function*() {
+      const watermark = JSON.stringify(payload.watermark)
+      const failures = [
+        encrypt(Buffer.alloc(32, 0), { autoPadding: false }), // bad padding
+        encrypt(Buffer.from([0xff, 0xfe, 0x7b, 0x7d])), // not UTF-8
+        encrypt("not json"),
+        encrypt("[1,2]"), // not an object
+        encrypt(`{"watermark":${watermark},"a":${"[".repeat(40)}${"]".repeat(40)}}`) // too deep
+      ]
+      const errors: Array<WeChatError.DecryptError> = []
+      for (const encryptedData of failures) errors.push(yield* Effect.flip(decrypt({ encryptedData })))
+      const shapes = new Set(errors.map((error) => JSON.stringify([error.reason, error.description, error.message])))
+      assert.strictEqual(shapes.size, 1, [...shapes].join("\n"))
+      assert.strictEqual(errors[0].reason, "Undecryptable")
+    }))
+
+  it.effect("Undecryptable: a payload nested deeper than WeChat's (the caller's JSON.stringify would overflow its stack)", () =>
     Effect.gen(function*() {
       const watermark = JSON.stringify(payload.watermark)
       const deep = (depth: number) =>
         `{"watermark":${watermark},"stepInfoList":${"[".repeat(depth)}${"]".repeat(depth)}}`
       // 20,000 levels fit in WeChat's data size; JSON.stringify of the result throws a RangeError
-      assert.strictEqual(yield* reasonOf({ encryptedData: encrypt(deep(20_000)) }), "BadJson")
-      assert.strictEqual(yield* reasonOf({ encryptedData: encrypt(deep(33)) }), "BadJson")
+      assert.strictEqual(yield* reasonOf({ encryptedData: encrypt(deep(20_000)) }), "Undecryptable")
+      assert.strictEqual(yield* reasonOf({ encryptedData: encrypt(deep(33)) }), "Undecryptable")
       assert.strictEqual(
         yield* reasonOf({
           encryptedData: encrypt(`{"watermark":${watermark},"a":${"{\"b\":".repeat(40)}1${"}".repeat(40)}}`)
         }),
-        "BadJson"
+        "Undecryptable"
       )
       // brackets inside strings are text, not depth (an escaped quote does not end the string)
       const nickName = `${"[{".repeat(5_000)}\\"[{`
@@ -205,8 +222,8 @@ describe("MiniProgramCrypto.decryptUserData", () => {
         "BadBase64",
         "BadKey",
         "BadIv",
-        "BadPadding",
-        "BadJson",
+        "Undecryptable",
+        "Undecryptable",
         "WatermarkMismatch"
       ])
       const secrets = [sessionKey, sessionKey.slice(0, -2), key.toString("hex"), phone, "微信用户"]
