@@ -22,6 +22,7 @@ import * as Schema from "effect/Schema"
 import type { Scope } from "effect/Scope"
 import * as AppTokenStore from "./AppTokenStore.js"
 import * as OwnSource from "./internal/appTokenSource.js"
+import * as AppTokenStamp from "./internal/appTokenStamp.js"
 import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
 import * as Deadline from "./internal/deadline.js"
@@ -247,13 +248,20 @@ export const makeWith = (
           mode === "classic" ? api.token() : api.stableToken({ forceRefresh: request.forceRefresh })
       ))
 
-    const store_ = (response: WeChatApi.AppTokenResponse) =>
+    /**
+     * Stores a fetched token in place of `stored` (read under the lock, before the fetch). Newer wins
+     * in every store, so the token is stamped after `stored` even when this machine's clock is behind
+     * it (a step back, or another machine ahead wrote it): stamped `now`, a forced token was dropped
+     * and `get` went on answering the token WeChat had just revoked. It expires by this clock.
+     */
+    const store_ = (response: WeChatApi.AppTokenResponse, stored: Option.Option<AppTokenStore.AppAccessToken>) =>
       Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) => {
-        const token = new AppTokenStore.AppAccessToken({
-          accessToken: response.access_token,
-          obtainedAt: now,
-          expiresAt: now + response.expires_in * 1000
-        })
+        const token = AppTokenStamp.replacing(
+          response.access_token,
+          now,
+          response.expires_in * 1000,
+          Option.getOrUndefined(stored)
+        )
         return Effect.as(store.set(appId, token), token)
       })
 
@@ -278,7 +286,7 @@ export const makeWith = (
           )
         )
         if (fetched === undefined) return (stored as Option.Some<AppTokenStore.AppAccessToken>).value.accessToken
-        return (yield* store_(fetched)).accessToken
+        return (yield* store_(fetched, stored)).accessToken
       })
     ).pipe(Effect.withSpan("AppToken.refresh", { captureStackTrace: false, attributes: { "wechat.app_id": appId } }))
 
@@ -305,7 +313,7 @@ export const makeWith = (
               // another process replaced it already: use theirs
               if (Option.isSome(stored) && !same(stored.value.accessToken, rejected)) return stored.value.accessToken
               const fetched = yield* fetch({ forceRefresh: false })
-              if (!same(fetched.access_token, rejected)) return (yield* store_(fetched)).accessToken
+              if (!same(fetched.access_token, rejected)) return (yield* store_(fetched, stored)).accessToken
               // WeChat hands back the very token it rejected (revoked, or reset elsewhere): force once.
               // A force invalidates the token for every service of the app and is limited (20 a day):
               // never in a loop, never on a guess; a refused force is the caller's typed error.
@@ -326,7 +334,7 @@ export const makeWith = (
                 Effect.annotateLogs({ appId })
               )
               const forced = yield* fetch({ forceRefresh: true })
-              return (yield* store_(forced)).accessToken
+              return (yield* store_(forced, stored)).accessToken
             })
           ).pipe(
             Effect.withSpan("AppToken.invalidate", { captureStackTrace: false, attributes: { "wechat.app_id": appId } })

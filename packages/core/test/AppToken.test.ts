@@ -338,6 +338,95 @@ describe("AppToken", () => {
       }).pipe(Effect.provide(Environment)))
   })
 
+  describe("when this machine's clock is behind the stored token's obtainedAt", () => {
+    const start = 1_800_000_000_000
+    const hour = 3_600_000
+    /** A source of the app's own: `T1`, and from then on whatever `state.current` is. */
+    const settableSource = () => {
+      const state = { current: "T1", calls: 0, forced: 0 }
+      const source: AppToken.Source = (request) =>
+        Effect.sync(() => {
+          state.calls++
+          if (request.forceRefresh) state.forced++
+          return { access_token: Redacted.make(state.current), expires_in: 7200 }
+        })
+      return { source, state }
+    }
+
+    it.scoped("after the clock steps back, a forced token replaces the revoked one: get answers it, stamped just after the old", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess())
+        yield* TestClock.setTime(start)
+        const t1 = yield* appToken.get
+        // NTP steps the clock back an hour; then WeChat revokes the token (it hands the same one back)
+        yield* TestClock.setTime(start - hour)
+        yield* revoke
+        const t2 = yield* appToken.invalidate(t1)
+        assert.strictEqual(yield* forces, 1)
+        assert.notStrictEqual(Redacted.value(t2), Redacted.value(t1))
+        // before, the forced token was stamped by the clock (an hour behind the stored one) and the
+        // store kept the revoked token: get answered it for the next two hours
+        assert.strictEqual(Redacted.value(yield* appToken.get), Redacted.value(t2))
+        const stored = Option.getOrThrow(yield* store.get(mini.appId))
+        assert.strictEqual(stored.obtainedAt, start + 1, "just after the revoked token's stamp")
+        assert.strictEqual(stored.expiresAt, start - hour + 7_200_000, "expires by this machine's clock")
+        yield* TestClock.adjust("30 minutes")
+        assert.strictEqual(Redacted.value(yield* appToken.get), Redacted.value(t2))
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a token written by a machine whose clock is ahead: a new token fetched after its rejection replaces it", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const { source, state } = settableSource()
+        const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess(), { source })
+        yield* TestClock.setTime(start)
+        // another machine, its clock 10 minutes ahead, fetched T1
+        yield* store.set(
+          mini.appId,
+          new AppTokenStore.AppAccessToken({
+            accessToken: Redacted.make("T1"),
+            obtainedAt: start + 600_000,
+            expiresAt: start + 600_000 + 7_200_000
+          })
+        )
+        assert.strictEqual(Redacted.value(yield* appToken.get), "T1")
+        // WeChat rejects T1 (reset elsewhere) and hands out T2
+        state.current = "T2"
+        const next = yield* appToken.invalidate(Redacted.make("T1"))
+        assert.strictEqual(Redacted.value(next), "T2")
+        assert.strictEqual(state.forced, 0)
+        // before, T2 was stamped by this clock, behind T1's stamp: dropped, and get answered T1
+        assert.strictEqual(Redacted.value(yield* appToken.get), "T2")
+        assert.strictEqual(Option.getOrThrow(yield* store.get(mini.appId)).obtainedAt, start + 600_000 + 1)
+      }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a clock stepped back further than a token's life: the tokens fetched after it are kept, not fetched on every call", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const { source, state } = settableSource()
+        const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess(), { source })
+        yield* TestClock.setTime(start)
+        const t1 = yield* appToken.get
+        // the clock steps back 3 hours, more than a token lives; WeChat rejects T1 and hands out T2
+        yield* TestClock.setTime(start - 3 * hour)
+        state.current = "T2"
+        assert.strictEqual(Redacted.value(yield* appToken.invalidate(t1)), "T2")
+        const t2 = Option.getOrThrow(yield* store.get(mini.appId))
+        assert.strictEqual(t2.obtainedAt, start + 1)
+        assert.isAbove(t2.expiresAt, t2.obtainedAt, "never expires at or before its stamp")
+        // T2's life is over by WeChat's count: rejected, T3 handed out
+        yield* TestClock.adjust("121 minutes")
+        state.current = "T3"
+        assert.strictEqual(Redacted.value(yield* appToken.invalidate(Redacted.make("T2"))), "T3")
+        const calls = state.calls
+        for (let i = 0; i < 3; i++) assert.strictEqual(Redacted.value(yield* appToken.get), "T3")
+        // a token expiring before its stamp was hidden by the store and still outranked every later
+        // write (stamped by the clock): each get fetched again
+        assert.strictEqual(state.calls, calls, "T3 is kept in the store")
+      }).pipe(Effect.provide(Environment)))
+  })
+
   describe("modes and sources", () => {
     it.scoped("classic mode fetches with GET cgi-bin/token", () =>
       Effect.gen(function*() {
