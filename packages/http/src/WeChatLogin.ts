@@ -329,6 +329,11 @@ export interface Pages {
  * programs; `openBaseUrl` is the origin of their consent pages (WeChat's by default), for the
  * embedded QR code's frame.
  *
+ * A session of a registry app is accepted while the registry serves the app, in a kind that fits
+ * the session: `kindOf` is asked on every request with such a session (keep it quick, e.g. cached),
+ * so an app taken out logs its users out at once. A failure of `kindOf` or of the resolver is
+ * logged and answered as the session store's (`SessionStoreError`, a 500).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -401,7 +406,11 @@ export interface WeChatLoginShape {
    * (a `URL` object, `undefined`) is not: pass `url.pathname`.
    */
   readonly handles: (pathname: string) => boolean
-  /** The user of a request: `Unauthenticated` without a live session (see `CurrentWeChatUser`). */
+  /**
+   * The user of a request: `Unauthenticated` without a live session of an app this site serves (see
+   * `CurrentWeChatUser`); `SessionStoreError` when the session store, or the registry asked whether
+   * it still serves the session's app, fails.
+   */
   readonly currentUser: Effect.Effect<
     WeChatUser,
     Unauthenticated | CrossSiteRequest | WeChatError.SessionStoreError,

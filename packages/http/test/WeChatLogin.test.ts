@@ -3,11 +3,13 @@
  * security (browser-bound state, replays, open redirects, cookie flags, cross-site logout), logout
  * everywhere, the hooks and the problem pages.
  */
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { SessionStore, TokenStore, WeChatApps, WeChatHttpClient } from "@wxauth/core"
 import type { CurrentWeChatUser } from "@wxauth/http"
 import { WeChatLogin } from "@wxauth/http"
 import { Browser, consent, cookieAttributes, login, sandboxControl, startLogin, userAgents } from "@wxauth/test-support"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -815,6 +817,127 @@ describe("WeChatLogin: many apps through the WeChatApps registry", () => {
         assert.strictEqual(JSON.parse(answer.text).openid, openids[MINI.appId].bob)
       }))
   })
+})
+
+describe("WeChatLogin: a registry site accepts the sessions of the apps it serves now, of their kind", () => {
+  it.scopedLive("a removed app, another service's app, a kind that does not fit: 401; a registry failure: logged, a 500", () =>
+    Effect.gen(function*() {
+      const kinds = new Map<string, "officialAccount" | "website" | "miniProgram">([
+        [OA.appId, "officialAccount"],
+        [MINI.appId, "miniProgram"]
+      ])
+      let failing = false
+      const logLines: Array<string> = []
+      const captureLogs = Logger.replace(
+        Logger.defaultLogger,
+        Logger.map(Logger.logfmtLogger, (line) => void logLines.push(line))
+      )
+      // a SessionStore shared with another service
+      const store = yield* SessionStore.makeMemory()
+      const app = testApp(
+        () => ({
+          apps: {},
+          registry: {
+            kindOf: (appId) => failing ? Effect.fail("the tenants' database is down") : Effect.succeed(kinds.get(appId))
+          }
+        }),
+        undefined,
+        (sandboxUrl) =>
+          Layer.merge(
+            WeChatApps.layer(
+              {
+                apps: [OA, WEB, MINI].map((app) => ({
+                  appId: app.appId,
+                  appSecret: app.secret,
+                  apiBaseUrl: sandboxUrl,
+                  openBaseUrl: sandboxUrl
+                }))
+              },
+              { stateSecret: "a registry-wide secret, 32 chars" }
+            ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer())),
+            Layer.succeed(SessionStore.SessionStore, store)
+          )
+      )
+      const { sandboxUrl, url } = Context.get(yield* Layer.build(Layer.provide(app, captureLogs)), TestServer)
+      const sameOrigin = { origin: url }
+      const wechat = new Browser(url)
+      const { answer } = yield* login(wechat, { path: `/login/${OA.appId}` })
+      assert.strictEqual(answer.status, 303, answer.text)
+      assert.strictEqual((yield* wechat.get("/me")).status, 200)
+      const { code } = yield* sandboxControl(sandboxUrl, "POST", "miniprogram/login", {
+        appId: MINI.appId,
+        user: "bob"
+      })
+      const mini = yield* new Browser(url).postJson(`/api/wechat/mini-program/${MINI.appId}/login`, { code })
+      assert.strictEqual(mini.status, 200, mini.text)
+      const bearer = { authorization: `Bearer ${JSON.parse(mini.text).token}` }
+      const session = (headers: Record<string, string>) => new Browser(url).get("/api/wechat/session", headers)
+      assert.strictEqual((yield* session(bearer)).status, 200)
+
+      // sessions another service wrote into the shared store: appids this site does not serve, or
+      // an app of the registry in a kind of session it does not log in
+      const planted = (appId: string, kind: SessionStore.Kind) =>
+        Effect.gen(function*() {
+          const token = yield* SessionStore.makeToken
+          const now = yield* Clock.currentTimeMillis
+          yield* store.create(
+            new SessionStore.Session({
+              idHash: SessionStore.hashToken(token),
+              appId,
+              openid: "o-other-service",
+              scopes: [],
+              kind,
+              createdAt: now,
+              expiresAt: now + 3_600_000
+            })
+          )
+          return Redacted.value(token)
+        })
+      for (
+        const [appId, kind] of [
+          ["wxotherservice01", "miniProgram"],
+          ["wxotherservice01", "browser"],
+          [MINI.appId, "browser"],
+          [OA.appId, "miniProgram"]
+        ] as const
+      ) {
+        const token = yield* planted(appId, kind)
+        const headers = kind === "browser"
+          ? { cookie: `wxauth_session=${token}` }
+          : { authorization: `Bearer ${token}` }
+        const refused = yield* session(headers)
+        assert.strictEqual(refused.status, 401, `${appId} ${kind}: ${refused.text}`)
+        assert.strictEqual((yield* new Browser(url).get("/me", headers)).status, 401, `${appId} ${kind}`)
+      }
+
+      // the registry fails: the session can be neither accepted nor refused; logged, a 500
+      failing = true
+      logLines.length = 0
+      const down = yield* wechat.get("/api/wechat/session")
+      assert.strictEqual(down.status, 500, down.text)
+      assert.strictEqual(JSON.parse((yield* wechat.get("/me")).text).error, "SessionStoreError")
+      const logoutDown = yield* wechat.post("/logout", {}, sameOrigin)
+      assert.strictEqual(logoutDown.status, 500)
+      assert.isTrue(logLines.some((line) => line.includes("the app registry failed")), logLines.join("\n"))
+      assert.isFalse(logLines.some((line) => line.includes("database is down")), "never the resolver's message")
+      failing = false
+      // the failed logout cleared the cookies; log in again
+      yield* login(wechat, { path: `/login/${OA.appId}` })
+      assert.strictEqual((yield* wechat.get("/me")).status, 200)
+
+      // the official account now answers as a mini program: its browser sessions do not fit
+      kinds.set(OA.appId, "miniProgram")
+      assert.strictEqual((yield* wechat.get("/me")).status, 401)
+      kinds.set(OA.appId, "officialAccount")
+      assert.strictEqual((yield* wechat.get("/me")).status, 200)
+
+      // the apps leave the registry: their users are logged out at once, not when the sessions expire
+      kinds.delete(OA.appId)
+      kinds.delete(MINI.appId)
+      assert.strictEqual((yield* wechat.get("/me")).status, 401)
+      assert.strictEqual((yield* wechat.get("/api/wechat/session")).status, 401)
+      assert.strictEqual((yield* session(bearer)).status, 401)
+    }))
 })
 
 describe("WeChatLogin: the onLogout hook", () => {

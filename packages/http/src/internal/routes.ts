@@ -392,7 +392,8 @@ const logout = (login: Login, everywhere: boolean) =>
         HttpServerResponse.expireCookie(site.names.binding, site.cookie)
       )
     return yield* Effect.gen(function*() {
-      const current = Option.flatMap(yield* login.browserSession(request), login.userOf)
+      const session = yield* login.browserSession(request)
+      const current = Option.isNone(session) ? Option.none() : yield* login.userOf(session.value)
       if (Option.isSome(current)) yield* login.endSessions(current.value, everywhere)
       return clear(HttpServerResponse.redirect(login.paths.home, { status: 303 }))
     }).pipe(

@@ -93,7 +93,7 @@ export interface Login {
     Unauthenticated | CrossSiteRequest | WeChatError.SessionStoreError,
     HttpServerRequest.HttpServerRequest
   >
-  /** This browser's live session (by its session cookie), if any. */
+  /** This browser's live session (by its session cookie), if any and accepted here (as `userOf`). */
   readonly browserSession: (
     request: HttpServerRequest.HttpServerRequest
   ) => Effect.Effect<Option.Option<SessionStore.Session>, WeChatError.SessionStoreError>
@@ -110,7 +110,14 @@ export interface Login {
   /** Where a browser goes after a login: `afterLogin`, else `returnTo`, else `home`. */
   readonly landing: (event: LoginEvent) => Effect.Effect<string, HookFailed>
   readonly runHook: <A>(name: string, run: () => Effect.Effect<A, unknown, any>) => Effect.Effect<A, HookFailed>
-  readonly userOf: (session: SessionStore.Session) => Option.Option<WeChatUser>
+  /**
+   * The user of a session, when this site accepts it: its app is served here (an app of the options,
+   * or the registry's now) and of the session's kind. A registry failure is logged and answered as a
+   * `SessionStoreError`.
+   */
+  readonly userOf: (
+    session: SessionStore.Session
+  ) => Effect.Effect<Option.Option<WeChatUser>, WeChatError.SessionStoreError>
   /**
    * Ends `user`'s session (or, `everywhere`, every session of the user in its app), then runs the
    * `onLogout` hook, whose failure is logged and does not undo the logout: how many sessions ended.
@@ -339,9 +346,39 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         })
       )
     }
-    /** The key of a session's app: an app of the options, or (with a registry) the appid itself. */
-    const keyOfAppId = (appId: string): string | undefined =>
-      byAppId.get(appId)?.key ?? (registry === undefined ? undefined : appId)
+    /**
+     * The one rule for which sessions this site accepts: the app of a session, when this site serves
+     * it for that kind of session. An app of the options by its appid; else (with a registry) the
+     * registry's app of that appid as `resolve` finds it now (`kindOf`, then `WeChatApps`, which caches
+     * the configuration), so an app removed from the registry, or an appid only another service of a
+     * shared `SessionStore` knows, logs nobody in. A browser session needs an official account or a
+     * website app, a mini program's session a mini program. When the registry fails, the failure is
+     * logged (its reason, never the resolver's message) and answered as a `SessionStoreError`: whether
+     * the session is live cannot be said, as when the store fails.
+     */
+    const appOfSession = (
+      session: SessionStore.Session
+    ): Effect.Effect<Option.Option<App>, WeChatError.SessionStoreError> => {
+      const fits = (app: App) =>
+        app.appId === session.appId && (app.kind === "miniProgram") === (session.kind === "miniProgram")
+      const known = byAppId.get(session.appId)
+      if (known !== undefined) return Effect.succeed(Option.filter(Option.some(known), fits))
+      if (registry === undefined) return Effect.succeed(Option.none())
+      return resolve(session.appId).pipe(
+        Effect.map(Option.filter(fits)),
+        Effect.catchAll((error) =>
+          Effect.logError("wxauth: the app registry failed").pipe(
+            Effect.annotateLogs({ reason: error.reason }),
+            Effect.zipRight(Effect.fail(
+              new WeChatError.SessionStoreError({
+                operation: "get",
+                description: "the app registry could not say whether the session's app is served"
+              })
+            ))
+          )
+        )
+      )
+    }
     const paths = makePaths(config)
 
     const site = (request: HttpServerRequest.HttpServerRequest): Site => {
@@ -366,37 +403,47 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       return true
     }
 
-    const userOf = (session: SessionStore.Session): Option.Option<WeChatUser> => {
-      const key = keyOfAppId(session.appId)
-      if (key === undefined) return Option.none()
+    const userOf = (
+      session: SessionStore.Session
+    ): Effect.Effect<Option.Option<WeChatUser>, WeChatError.SessionStoreError> =>
+      Effect.map(appOfSession(session), Option.map((app) => userOfApp(app, session)))
+
+    const userOfApp = (app: App, session: SessionStore.Session): WeChatUser => {
       const userId = session.data?.["userId"]
-      return Option.some(
-        new WeChatUser({
-          app: key,
-          appId: session.appId,
-          openid: session.openid,
-          ...(session.unionid === undefined ? {} : { unionid: session.unionid }),
-          scopes: session.scopes,
-          ...(userId === undefined ? {} : { userId }),
-          kind: session.kind,
-          sessionId: session.idHash,
-          sessionExpiresAt: session.expiresAt
-        }, { disableValidation: true })
-      )
+      return new WeChatUser({
+        app: app.key,
+        appId: session.appId,
+        openid: session.openid,
+        ...(session.unionid === undefined ? {} : { unionid: session.unionid }),
+        scopes: session.scopes,
+        ...(userId === undefined ? {} : { userId }),
+        kind: session.kind,
+        sessionId: session.idHash,
+        sessionExpiresAt: session.expiresAt
+      }, { disableValidation: true })
     }
 
+    /** The user of a token's live session of `kind`, when this site accepts the session (`userOf`). */
     const lookup = (token: Redacted.Redacted<string>, kind: SessionStore.Kind) =>
-      Effect.map(
+      Effect.flatMap(
         sessions.get(SessionStore.hashToken(token)),
-        (session) => Option.flatMap(Option.filter(session, (s) => s.kind === kind), userOf)
+        (session) =>
+          Option.match(Option.filter(session, (s) => s.kind === kind), {
+            onNone: () => Effect.succeed(Option.none<WeChatUser>()),
+            onSome: userOf
+          })
       )
 
-    const browserSession = (request: HttpServerRequest.HttpServerRequest) => {
+    const browserSession: Login["browserSession"] = (request) => {
       const token = SessionStore.parseToken(Cookies.read(request.headers["cookie"], site(request).names.session))
       if (Option.isNone(token)) return Effect.succeed(Option.none<SessionStore.Session>())
-      return Effect.map(
+      return Effect.flatMap(
         sessions.get(SessionStore.hashToken(token.value)),
-        (session) => Option.filter(session, (s) => s.kind === "browser" && keyOfAppId(s.appId) !== undefined)
+        (found) =>
+          Option.match(Option.filter(found, (s) => s.kind === "browser"), {
+            onNone: () => Effect.succeed(Option.none<SessionStore.Session>()),
+            onSome: (session) => Effect.map(appOfSession(session), Option.as(session))
+          })
       )
     }
 
@@ -551,7 +598,13 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       user: WeChatUser
     ): Effect.Effect<Option.Option<WeChatUser>, WeChatError.SessionStoreError> =>
       isIdHash(user.sessionId)
-        ? Effect.map(sessions.get(user.sessionId), Option.flatMap(userOf))
+        ? Effect.flatMap(
+          sessions.get(user.sessionId),
+          Option.match({
+            onNone: () => Effect.succeed(Option.none<WeChatUser>()),
+            onSome: userOf
+          })
+        )
         : Effect.succeed(Option.none())
 
     /**
