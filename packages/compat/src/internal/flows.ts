@@ -86,7 +86,7 @@ const call = <A>(
   name: Exclude<Overridable, "getToken" | "decryptMiniProgramUser">,
   args: ReadonlyArray<unknown>,
   own: () => Effect.Effect<A, unknown, ClientServices>,
-  around: (invoke: () => unknown) => unknown = (invoke) => invoke()
+  around?: (invoke: () => unknown) => unknown
 ): Effect.Effect<A, unknown, ClientServices> =>
   Effect.suspend(() => {
     const method = (host.self as Record<string, unknown>)[name]
@@ -101,7 +101,7 @@ const call = <A>(
           reason: "Timeout",
           description: `this.${name} neither called back nor settled within the hook timeout`
         }),
-      (callback) => around(() => method.call(host.self, ...args, callback))
+      { fn: method as (...args: Array<any>) => unknown, self: host.self, args, around }
     )
   })
 
@@ -129,7 +129,7 @@ const readStored = (
       )
     }
     return Effect.flatMap(
-      Hooks.callHook<unknown>("getToken", host.hookTimeout(), (callback) => method.call(host.self, openid, callback)),
+      Hooks.callHook<unknown>("getToken", host.hookTimeout(), method as Hooks.GetTokenHook, host.self, [openid]),
       (record) =>
         // wechat-oauth: `if (!data)`, no token
         !record ? Effect.succeed(Option.none()) : Effect.flatMap(Clock.currentTimeMillis, (now) => {

@@ -36,18 +36,24 @@ const hookError = (hook: HookName, error: unknown) =>
   })
 
 /**
- * Calls a hook that either calls its callback or returns a promise: the first of the two to settle
- * counts. A hook that throws fails; one that does neither within `timeout` fails too.
+ * Calls a hook, `fn.call(self, ...args, callback)`, that either calls its callback or returns a
+ * promise: the first of the two to settle counts (a thenable that is not a native promise only when
+ * the hook does not declare the callback: see `callApp`). A hook that throws fails; one that does
+ * neither within `timeout` fails too.
  *
  * @internal
  */
 export const callHook = <A>(
   hook: HookName,
   timeout: Duration.Duration,
-  invoke: (callback: NodeCallback<A>) => unknown
+  fn: (...args: Array<any>) => unknown,
+  self: unknown,
+  args: ReadonlyArray<unknown>
 ): Effect.Effect<A, WeChatError.TokenStoreError> =>
   callApp<A, WeChatError.TokenStoreError>({
-    invoke,
+    fn,
+    self,
+    args,
     timeout,
     onError: (error) => hookError(hook, error),
     rejectionOf: () => new Error(`the ${hook} hook's promise rejected`),
@@ -83,7 +89,7 @@ export const readThroughHook = (
   openid: string
 ): Effect.Effect<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError> =>
   Effect.flatMap(
-    callHook<unknown>("getToken", source.timeout, (callback) => hook.call(source.self, openid, callback)),
+    callHook<unknown>("getToken", source.timeout, hook, source.self, [openid]),
     (stored) => Effect.flatMap(Clock.currentTimeMillis, (now) => AccessToken.fromStored(openid, stored, now))
   )
 
@@ -117,11 +123,7 @@ export const makeStore = (source: HookSource): TokenStore.TokenStoreShape => {
           return Effect.zipRight(
             TokenStore.checkUser("set", appId, data.openid),
             Effect.asVoid(
-              callHook<void>(
-                "saveToken",
-                source.timeout,
-                (callback) => hook.call(source.self, data.openid, data, callback)
-              )
+              callHook<void>("saveToken", source.timeout, hook, source.self, [data.openid, data])
             )
           )
         })

@@ -105,11 +105,7 @@ export const make = (deps: Dependencies) => {
       }
       const hook = deps.sessionHook()
       if (hook !== undefined) {
-        yield* Hooks.callHook<void>(
-          "saveToken",
-          deps.hookTimeout(),
-          (callback) => hook.call(deps.self, data.openid, data as never, callback)
-        )
+        yield* Hooks.callHook<void>("saveToken", deps.hookTimeout(), hook, deps.self, [data.openid, data])
       }
       return new AccessToken(data)
     })

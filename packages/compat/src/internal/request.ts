@@ -14,13 +14,14 @@ import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { WeChatHttpClient } from "@wxauth/core"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
 import { AppFailure } from "./appFailure.js"
-import { isThenable } from "./calls.js"
+import { callApp } from "./calls.js"
 import { checkProxyClient, sharedHttpClient, withProxyClient } from "./runtime.js"
 
 /**
@@ -117,48 +118,31 @@ const viaRequest = (self: object, request: RequestFunction): HttpClient.HttpClie
       const args = { data, dataType: "json" }
       const target = `${url.origin}${url.pathname}`
       if (cell !== undefined) cell.failed = false
-      const call = Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
-        let settled = false
-        const answer = (err: unknown, body: unknown) => {
-          if (settled) return
-          settled = true
-          if (err) {
-            if (cell !== undefined) {
-              cell.failed = true
-              cell.error = err
-            }
-            return resume(
-              Effect.fail(new HttpClientError.RequestError({ request: httpRequest, reason: "Transport", cause: err }))
-            )
+      // urllib's callback `(err, data, res)`, or its promise form's `{ data, status, headers, res }`
+      const call = callApp<unknown, HttpClientError.HttpClientError>({
+        fn: request,
+        self,
+        args: [target, args],
+        timeout: Duration.millis(timeoutMillis),
+        onError: (err) => {
+          if (cell !== undefined) {
+            cell.failed = true
+            cell.error = err
           }
-          const text = bodyOf(body)
-          if (byteLength(text) > maxBytes) return resume(Effect.fail(tooLargeError(httpRequest, maxBytes)))
-          resume(Effect.succeed(HttpClientResponse.fromWeb(
-            httpRequest,
-            new Response(text as BodyInit, { status: 200, headers: { "content-type": "application/json" } })
-          )))
-        }
-        try {
-          const returned = request.call(self, target, args, (err, body) => answer(err, body))
-          // urllib's promise form resolves `{ data, status, headers, res }`
-          if (isThenable(returned)) {
-            returned.then(
-              (result) => {
-                if (Predicate.hasProperty(result, "data")) answer(undefined, result.data)
-              },
-              (error) => answer(error ?? new Error("request's promise rejected"), undefined)
-            )
-          }
-        } catch (error) {
-          answer(error, undefined)
-        }
-        return Effect.sync(() => {
-          settled = true
-        })
+          return new HttpClientError.RequestError({ request: httpRequest, reason: "Transport", cause: err })
+        },
+        onTimeout: () => deadlineError(httpRequest, timeoutMillis),
+        fromPromise: (result) =>
+          Predicate.hasProperty(result, "data") ? { answered: true, value: result.data } : { answered: false },
+        rejectionOf: () => new Error("request's promise rejected")
       })
-      return Effect.timeoutFail(call, {
-        duration: timeoutMillis,
-        onTimeout: () => deadlineError(httpRequest, timeoutMillis)
+      return Effect.flatMap(call, (body) => {
+        const text = bodyOf(body)
+        if (byteLength(text) > maxBytes) return Effect.fail(tooLargeError(httpRequest, maxBytes))
+        return Effect.succeed(HttpClientResponse.fromWeb(
+          httpRequest,
+          new Response(text as BodyInit, { status: 200, headers: { "content-type": "application/json" } })
+        ))
       })
     }),
     () => true // a span would record the query: the app secret, codes and tokens

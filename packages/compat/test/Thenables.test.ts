@@ -1,0 +1,182 @@
+/**
+ * What an app's function returns beside calling back: database query objects are thenables that are
+ * not promises (mysql2's `Query`, whose `then` throws; mongoose's `Query`, whose `then` runs the query
+ * again). A hook (or an overriding `request`) that takes the callback answers by it, whatever it
+ * returns; a thenable counts only from a function that does not take the callback; a native promise
+ * always counts. Against the sandbox over HTTP.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import OAuth from "@wxauth/compat"
+import { callback, OA, type RunningSandbox, startSandbox } from "./helpers.js"
+
+let sandbox: RunningSandbox
+const clients: Array<OAuth> = []
+
+const make = (...args: ConstructorParameters<typeof OAuth>) => {
+  const client = new OAuth(...args)
+  client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url })
+  clients.push(client)
+  return client
+}
+
+beforeAll(async () => {
+  sandbox = await startSandbox()
+})
+
+afterAll(async () => {
+  await Promise.all(clients.map((client) => client.close()))
+  await sandbox?.dispose()
+})
+
+/** mysql2's `Query#then`: not a promise, a programming error. */
+const throwingThenable = () => ({
+  then() {
+    throw new Error("You have tried to call .then() on the result of query that is not a promise")
+  }
+})
+
+/** mongoose's `Query#then`: runs the query (once more), then resolves with its result. */
+const executingThenable = (runs: { made: number; count: number }, result: () => unknown) => {
+  runs.made++
+  return {
+    then(onFulfilled: (value: unknown) => unknown, onRejected?: (error: unknown) => unknown) {
+      runs.count++
+      return Promise.resolve().then(result).then(onFulfilled, onRejected)
+    }
+  }
+}
+
+/** A store of wechat-oauth token objects, answering by callback (later, as a database does). */
+const tokens = new Map<string, any>()
+const later = (f: () => void) => setImmediate(f)
+
+describe("a hook that takes the callback and returns a thenable that is not a promise", () => {
+  it("getToken and saveToken returning a thenable whose then throws (mysql2's Query): the callback counts", async () => {
+    const client = make(
+      OA.appId,
+      OA.secret,
+      (openid, cb) => (later(() => cb(null, tokens.get(openid))), throwingThenable()),
+      (openid, token, cb) => (later(() => (tokens.set(openid, { ...token }), cb(null))), throwingThenable())
+    )
+    const [err, token] = await callback<any>(async (cb) => client.getAccessToken(await sandbox.code(), cb))
+    assert.isNull(err)
+    assert.strictEqual(tokens.get(token.data.openid).access_token, token.data.access_token)
+    const [err2, user] = await callback<any>((cb) => client.getUser(token.data.openid, cb))
+    assert.isNull(err2)
+    assert.strictEqual(user.openid, token.data.openid)
+  })
+
+  it("getToken and saveToken returning a thenable whose then runs the query (mongoose's Query): it is not run again", async () => {
+    const runs = { made: 0, count: 0 }
+    const client = make(
+      OA.appId,
+      OA.secret,
+      (openid, cb) => (later(() => cb(null, tokens.get(openid))), executingThenable(runs, () => tokens.get(openid))),
+      (
+        openid,
+        token,
+        cb
+      ) => (later(() => (tokens.set(openid, { ...token }), cb(null))), executingThenable(runs, () => undefined))
+    )
+    const token = await client.getAccessToken(await sandbox.code({ user: "bob" }))
+    const user = await client.getUser(token.data.openid)
+    assert.strictEqual(user.openid, token.data.openid)
+    assert.isAbove(runs.made, 1)
+    assert.strictEqual(runs.count, 0)
+  })
+
+  it("one that never calls back fails after hookTimeout, not at once with its then's error", async () => {
+    const client = make(OA.appId, OA.secret, (_openid, _cb) => throwingThenable())
+    client.setOpts({ apiBaseUrl: sandbox.url, hookTimeout: "300 millis" })
+    const started = Date.now()
+    const [err] = await callback((cb) => client.getUser("o_someone", cb))
+    assert.isAtLeast(Date.now() - started, 250)
+    assert.strictEqual(err.name, "WeChatAPITokenStoreError")
+    assert.include(err.message, "getToken hook")
+  })
+})
+
+describe("a hook that does not take the callback", () => {
+  it("returning a thenable (a query builder): its then runs once and its value counts", async () => {
+    const runs = { made: 0, count: 0 }
+    const client = make(
+      OA.appId,
+      OA.secret,
+      (openid) => executingThenable(runs, () => tokens.get(openid)),
+      (openid, token) => executingThenable(runs, () => void tokens.set(openid, { ...token }))
+    )
+    const token = await client.getAccessToken(await sandbox.code({ user: "carol" }))
+    assert.strictEqual(tokens.get(token.data.openid).access_token, token.data.access_token)
+    const user = await client.getUser(token.data.openid)
+    assert.strictEqual(user.openid, token.data.openid)
+    assert.isAbove(runs.made, 1)
+    assert.strictEqual(runs.count, runs.made)
+  })
+
+  it("returning a thenable whose then throws: not a promise, the hook never answers (hookTimeout)", async () => {
+    const client = make(OA.appId, OA.secret, (_openid: string) => throwingThenable())
+    client.setOpts({ apiBaseUrl: sandbox.url, hookTimeout: "300 millis" })
+    const [err] = await callback((cb) => client.getUser("o_someone", cb))
+    assert.strictEqual(err.name, "WeChatAPITokenStoreError")
+    assert.include(err.message, "neither called its callback nor settled")
+  })
+})
+
+describe("a native promise counts, the callback declared or not", () => {
+  it("an async getToken that declares the callback and resolves the token", async () => {
+    const client = make(
+      OA.appId,
+      OA.secret,
+      async (openid, _cb) => tokens.get(openid),
+      async (openid, token, _cb) => void tokens.set(openid, { ...token })
+    )
+    const token = await client.getAccessToken(await sandbox.code({ user: "dave" }))
+    const user = await client.getUser(token.data.openid)
+    assert.strictEqual(user.openid, token.data.openid)
+  })
+})
+
+describe("an overriding request that takes the callback and returns a thenable that is not a promise", () => {
+  it("whose then throws: the callback counts", async () => {
+    const client = make(OA.appId, OA.secret)
+    const request: any = client.request
+    ;(client as any).request = function(this: OAuth, url: string, args: unknown, cb: any) {
+      request.call(this, url, args, cb)
+      return throwingThenable()
+    }
+    const [err, token] = await callback<any>(async (cb) => client.getAccessToken(await sandbox.code(), cb))
+    assert.isNull(err)
+    assert.isString(token.data.access_token)
+  })
+
+  it("whose then sends the request again: it is not sent twice", async () => {
+    const client = make(OA.appId, OA.secret)
+    const request: any = client.request
+    const runs = { made: 0, count: 0 }
+    ;(client as any).request = function(this: OAuth, url: string, args: any, cb: any) {
+      request.call(this, url, args, cb)
+      return executingThenable(runs, () => request.call(this, url, args))
+    }
+    const before = await sandbox.stats()
+    const token = await client.getAccessToken(await sandbox.code({ user: "alice" }))
+    await client.verifyToken(token.data.openid, token.data.access_token)
+    const after = await sandbox.stats()
+    assert.strictEqual(runs.made, 2)
+    assert.strictEqual(runs.count, 0)
+    assert.strictEqual(after.access_token - before.access_token, 1)
+  })
+})
+
+describe("a promise rejected without a reason (undefined, false, 0, '')", () => {
+  it("fails the call with an Error, not with a falsy err that reads as success through a callback", async () => {
+    for (const reason of [undefined, false, 0, ""]) {
+      const hooked = make(OA.appId, OA.secret, async (_openid: string) => Promise.reject(reason))
+      const [err] = await callback((cb) => hooked.getUser("o_someone", cb))
+      assert.instanceOf(err, Error, `getToken rejecting with ${String(reason)}`)
+      const requesting = make(OA.appId, OA.secret)
+      ;(requesting as any).request = (_url: string, _args: unknown) => Promise.reject(reason)
+      const [err2] = await callback((cb) => requesting.getAccessToken("CODE", cb))
+      assert.instanceOf(err2, Error, `request rejecting with ${String(reason)}`)
+    }
+  })
+})
