@@ -16,11 +16,13 @@ import * as OAuthToken from "../../OAuthToken.js"
 import type * as RetryPolicy from "../../RetryPolicy.js"
 import * as StateToken from "../../StateToken.js"
 import * as TokenStore from "../../TokenStore.js"
+import type { TokenResponse } from "../../WeChatApi.js"
 import type * as WeChatConfig from "../../WeChatConfig.js"
 import * as WeChatError from "../../WeChatError.js"
 import type { CallbackOptions, CallbackResult, ExchangeError } from "../../WeChatOAuth.js"
 import * as Arguments from "../arguments.js"
 import * as SingleFlight from "../singleFlight.js"
+import * as Stamp from "../stamp.js"
 import { parseCallback } from "./authorize.js"
 import type { Endpoints } from "./endpoints.js"
 
@@ -71,13 +73,46 @@ export const make = ({ api, checkCallbackAppId, config, policy, scope, store }: 
             : Effect.succeed(Option.none<OAuthToken.OAuthToken>()))
     )
 
+  /**
+   * The user's stored token, read to stamp a grant after it. A store that cannot answer (down, or
+   * holding a token it cannot decode: a cipher key gone) stamps the grant with the clock, as before:
+   * a new consent is the way out of a broken stored token, so it is not refused for it (the write
+   * itself still fails when the store is down).
+   */
+  const storedBefore = (openid: string): Effect.Effect<OAuthToken.OAuthToken | undefined> =>
+    store.get(appId, openid).pipe(
+      Effect.map(Option.getOrUndefined),
+      Effect.catchAll((error) =>
+        Effect.logWarning("wxauth: could not read the stored token before storing a new consent").pipe(
+          Effect.annotateLogs({ appId, error: error.description }),
+          Effect.as(undefined)
+        )
+      )
+    )
+
+  /**
+   * A new consent's token, stored: stamped after the user's stored token when this clock is behind
+   * it (`Stamp.after`), else the store (newer wins) would keep the older token and answer it from
+   * then on. A new grant, so the stored token gives it nothing else (its own refresh life, its own
+   * unionid).
+   */
+  const storeGrant = (response: TokenResponse, now: number) =>
+    Effect.flatMap(
+      OAuthToken.fromResponse(response, now),
+      (fresh) =>
+        Effect.flatMap(storedBefore(fresh.openid), (stored) => {
+          const stamped = Stamp.after(now, stored)
+          const token = stamped === now ? Either.right(fresh) : OAuthToken.fromResponse(response, stamped)
+          return Effect.tap(token, (token) => store.set(appId, token))
+        })
+    )
+
   /** One exchange with WeChat, its token stored and the code remembered with the initiator's binding. */
   const exchangeWithWeChat = (code: string, codeHash: string, bindingHash: string | undefined) =>
     Effect.gen(function*() {
       const response = yield* api.accessToken(code)
       const now = yield* Clock.currentTimeMillis
-      const token = yield* OAuthToken.fromResponse(response, now)
-      yield* store.set(appId, token)
+      const token = yield* storeGrant(response, now)
       yield* store.rememberCode(
         appId,
         codeHash,
