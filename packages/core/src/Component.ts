@@ -107,7 +107,8 @@ export const makeConfigEither = ComponentConfigInternal.makeConfigEither
 /**
  * What a push meant: `ComponentVerifyTicket` (already stored), `Authorized` / `UpdateAuthorized`
  * (give the `authorizationCode` to `queryAuth`), `Unauthorized` (the app's stored tokens are void),
- * `Unrecognized` (another `InfoType`), or `Duplicate` (a replay of a push this process already
+ * `Unrecognized` (another `InfoType`, e.g. `notify_third_fasteregister`, whose nested elements are
+ * read for well-formedness and skipped), or `Duplicate` (a replay of a push this process already
  * handled, not processed again; another process, which shares the store but not this memory, would
  * process it: `onEvent` must be idempotent). Match with `PushEvent.$match` or on `_tag`.
  *
@@ -174,16 +175,18 @@ export interface ComponentShape {
   /**
    * Accepts a push to the authorization-event URL: checks `msg_signature` (constant time), the age
    * (`pushMaxAge`, by the `Clock`) and replays (same timestamp, nonce and signature: `Duplicate`),
-   * decrypts and parses the message (a `CreateTime` more than `pushMaxAge` ahead of the `Clock` is
-   * `Stale`), stores a ticket or voids an unauthorized app's tokens (dated no later than the
-   * `Clock`'s now: a voided app has no token until it authorizes again), then runs `onEvent` when
-   * given. The push counts as seen only when all of it succeeded, so WeChat's
-   * retry of a failed one is processed again. The handling after the replay check (the store
-   * writes and `onEvent`) runs under `pushTimeout` (4 seconds by default, by the `Clock`): past
-   * it, it is interrupted (whatever the caller's interruptibility) and `acceptPush` fails with
-   * `PushTimeout`, the push not remembered, so WeChat's retry (after its 5-second wait) is
-   * processed afresh. A copy that arrives while the push is still being handled fails with
-   * `PushInProgress` (never `Duplicate`, which WeChat takes for success): WeChat pushes it again.
+   * decrypts and parses the message (flat fields; an element holding others, as in WeChat's
+   * fast-registration pushes, is skipped when well-formed and at most 8 levels deep, else
+   * `Malformed`; a `CreateTime` more than `pushMaxAge` ahead of the `Clock` is `Stale`), stores a
+   * ticket or voids an unauthorized app's tokens (dated no later than the `Clock`'s now: a voided
+   * app has no token until it authorizes again), then runs `onEvent` when given. The push counts as
+   * seen only when all of it succeeded, so WeChat's retry of a failed one is processed again. The
+   * handling after the replay check (the store writes and `onEvent`) runs under `pushTimeout` (4
+   * seconds by default, by the `Clock`): past it, it is interrupted (whatever the caller's
+   * interruptibility) and `acceptPush` fails with `PushTimeout`, the push not remembered, so
+   * WeChat's retry (after its 5-second wait) is processed afresh. A copy that arrives while the
+   * push is still being handled fails with `PushInProgress` (never `Duplicate`, which WeChat takes
+   * for success): WeChat pushes it again.
    *
    * The replay check is per process: the pushes handled are remembered in this process's memory
    * (at most 10,000, each for `pushMaxAge`), not in the `AppTokenStore` that all processes share.

@@ -41,6 +41,14 @@ const nowSeconds = Effect.map(TestClock.currentTimeMillis, (ms) => Math.floor(ms
 const ticketXml = (createTime: number, ticket = "ticket@@@reference-vector") =>
   `<xml><AppId><![CDATA[${platform.componentAppId}]]></AppId><CreateTime>${createTime}</CreateTime><InfoType><![CDATA[component_verify_ticket]]></InfoType><ComponentVerifyTicket><![CDATA[${ticket}]]></ComponentVerifyTicket></xml>`
 
+/** WeChat's fast-registration result (pushed to the authorization-event URL): flat fields and a nested `<info>`. */
+const fastRegisterXml = (
+  createTime: number,
+  info =
+    `<info><name><![CDATA[corp]]></name><code><![CDATA[123]]></code><code_type>1</code_type><legal_persona_wechat><![CDATA[x]]></legal_persona_wechat><legal_persona_name><![CDATA[y]]></legal_persona_name><component_phone><![CDATA[1234]]></component_phone></info>`
+) =>
+  `<xml><AppId><![CDATA[${platform.componentAppId}]]></AppId><CreateTime>${createTime}</CreateTime><InfoType><![CDATA[notify_third_fasteregister]]></InfoType><appid><![CDATA[wxnewmini0001]]></appid><status>0</status><auth_code><![CDATA[abc]]></auth_code><msg><![CDATA[OK]]></msg>${info}</xml>`
+
 /** A push of `encrypted`, signed by wechat-crypto with `signer`'s token. */
 const signedPush = (
   encrypted: string,
@@ -164,6 +172,37 @@ describe("Component.acceptPush: pushes from independent implementations", () => 
         `<xml><AppId><![CDATA[${platform.componentAppId}]]></AppId><CreateTime>${now}</CreateTime><InfoType><![CDATA[notify_third_fasteregister]]></InfoType><status>0</status></xml>`
       const event = yield* component.acceptPush(signedPush(reference.encrypt(xml), now))
       assert.deepInclude(event, { _tag: "Unrecognized", infoType: "notify_third_fasteregister", createTime: now })
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a push whose message nests elements (notify_third_fasteregister's <info>) is Unrecognized", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const now = yield* nowSeconds
+      const reactions: Array<string> = []
+      const onEvent = (event: Component.PushEvent) => Effect.sync(() => void reactions.push(event._tag))
+      const deep = (levels: number) => `${"<a>".repeat(levels)}x${"</a>".repeat(levels)}`
+      const variants = [
+        fastRegisterXml(now),
+        // self-closing, mixed content, CDATA and entities inside the subtree, a list of repeated children
+        fastRegisterXml(now, `<info><name>a &amp; b<![CDATA[<c>]]><empty/></name><k>1</k><k>2</k></info>`),
+        fastRegisterXml(now, `<empty/><info>\n  <name>corp</name>\n</info>`),
+        // 8 levels below the root, the most a subtree may have
+        fastRegisterXml(now, `<info>${deep(7)}</info>`)
+      ]
+      for (const [index, xml] of variants.entries()) {
+        const event = yield* component.acceptPush(
+          signedPush(reference.encrypt(xml), now, { nonce: `nested${index}` }),
+          onEvent
+        )
+        assert.deepInclude(event, {
+          _tag: "Unrecognized",
+          componentAppId: platform.componentAppId,
+          infoType: "notify_third_fasteregister",
+          createTime: now
+        }, `variant ${index}`)
+      }
+      assert.deepStrictEqual(reactions, variants.map(() => "Unrecognized"))
     }).pipe(Effect.provide(Live)))
 })
 
@@ -401,6 +440,12 @@ describe("Component.acceptPush: what is refused", () => {
         ],
         ["an undeclared entity", outer(envelope(`<Encrypt>&xxe;</Encrypt>`)), "Malformed"],
         ["nested", outer(envelope(`<Encrypt><Encrypt>${valid}</Encrypt></Encrypt>`)), "Malformed"],
+        [
+          "envelope with a nested element",
+          outer(envelope(`<Encrypt>${valid}</Encrypt><info><a>b</a></info>`)),
+          "Malformed"
+        ],
+        ["envelope self-closing", outer(envelope(`<Encrypt>${valid}</Encrypt><info/>`)), "Malformed"],
         ["5,000 deep", outer(`${"<xml>".repeat(5000)}${"</xml>".repeat(5000)}`), "Malformed"],
         ["attributes", outer(envelope(`<Encrypt type="x"><![CDATA[${valid}]]></Encrypt>`)), "Malformed"],
         ["comment", outer(envelope(`<!-- hi --><Encrypt><![CDATA[${valid}]]></Encrypt>`)), "Malformed"],
@@ -457,6 +502,39 @@ describe("Component.acceptPush: what is refused", () => {
         ],
         ["message entity", inner(`<xml>${fields}<InfoType>&e;</InfoType></xml>`), "Malformed"],
         ["message nested", inner(`<xml>${fields}<InfoType><a>b</a></InfoType></xml>`), "Malformed"],
+        // a message's nested element is skipped only when well-formed, plain and at most 8 deep
+        ["nested, unclosed", inner(fastRegisterXml(now, `<info><name>corp</name>`)), "Malformed"],
+        ["nested, child unclosed", inner(fastRegisterXml(now, `<info><name>corp</info>`)), "Malformed"],
+        ["nested, mismatched", inner(fastRegisterXml(now, `<info><name>corp</code></info>`)), "Malformed"],
+        ["nested, closed by another", inner(fastRegisterXml(now, `<info><name>corp</name></infos>`)), "Malformed"],
+        [
+          "nested, 9 deep",
+          inner(fastRegisterXml(now, `<info>${"<a>".repeat(8)}x${"</a>".repeat(8)}</info>`)),
+          "Malformed"
+        ],
+        [
+          "nested, 5,000 deep",
+          inner(fastRegisterXml(now, `<info>${"<a>".repeat(5000)}${"</a>".repeat(5000)}</info>`)),
+          "Malformed"
+        ],
+        ["nested, attribute", inner(fastRegisterXml(now, `<info><name type="x">corp</name></info>`)), "Malformed"],
+        ["nested, comment", inner(fastRegisterXml(now, `<info><!-- x --><name>corp</name></info>`)), "Malformed"],
+        ["nested, entity", inner(fastRegisterXml(now, `<info><name>&xxe;</name></info>`)), "Malformed"],
+        ["nested, CDATA unclosed", inner(fastRegisterXml(now, `<info><name><![CDATA[corp</name></info>`)), "Malformed"],
+        ["nested, repeats a field", inner(fastRegisterXml(now, `<status><a>1</a></status>`)), "Malformed"],
+        [
+          "nested, 65 elements",
+          inner(
+            fastRegisterXml(now, `<info>${Array.from({ length: 60 }, (_, i) => `<f${i}>x</f${i}>`).join("")}</info>`)
+          ),
+          "Malformed"
+        ],
+        ["nested, text after the root", inner(`${fastRegisterXml(now)}<info/>`), "Malformed"],
+        [
+          "nested ticket",
+          inner(ticketXml(now).replace("<![CDATA[ticket@@@reference-vector]]>", "<a>t</a>")),
+          "Malformed"
+        ],
         ["no InfoType", inner(`<xml>${fields}</xml>`), "Malformed"],
         ["CreateTime not a number", inner(ticketXml(now).replace(`${now}`, "soon")), "Malformed"],
         [
@@ -547,6 +625,25 @@ describe("Component.makeHttpApp and makePushHandler", () => {
       assert.strictEqual((yield* runApp(app, get)).status, 405)
       const bad = yield* Effect.flip(Component.makeHttpApp({ onEvent: 42 as never }))
       assert.deepInclude(bad, { _op: "InvalidData", path: ["onEvent"] })
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("the HttpApp answers success to a signed push whose message nests elements; 400 when it is malformed", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const now = yield* nowSeconds
+      const seen: Array<string> = []
+      const app = yield* Component.makeHttpApp({ onEvent: (event) => Effect.sync(() => void seen.push(event._tag)) })
+      const post = (push: Component.PushRequest) =>
+        runApp(app, pushRequest(push as { query: Record<string, string>; body: string }))
+      const nested = signedPush(reference.encrypt(fastRegisterXml(now)), now, { nonce: "http1" })
+      assert.deepStrictEqual(yield* post(nested), { status: 200, text: "success" })
+      assert.deepStrictEqual(yield* post(nested), { status: 200, text: "success" })
+      assert.deepStrictEqual(seen, ["Unrecognized"])
+      const unclosed = signedPush(reference.encrypt(fastRegisterXml(now, "<info><name>corp</name>")), now, {
+        nonce: "http2"
+      })
+      assert.strictEqual((yield* post(unclosed)).status, 400)
+      assert.deepStrictEqual(seen, ["Unrecognized"])
     }).pipe(Effect.provide(Live)))
 
   it.effect("a failing onEvent is a 500 and WeChat's retry is processed", () =>

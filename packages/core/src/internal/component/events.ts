@@ -37,7 +37,10 @@ export type PushEvent = Data.TaggedEnum<{
     readonly createTime: number
     readonly authorizerAppId: string
   }
-  /** A push of another kind (WeChat has more), verified and decrypted but not interpreted. */
+  /**
+   * A push of another kind (WeChat has more, e.g. `notify_third_fasteregister` with a nested
+   * `<info>`), verified and decrypted but not interpreted.
+   */
   Unrecognized: {
     readonly componentAppId: string
     readonly createTime: number

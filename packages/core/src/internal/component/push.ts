@@ -337,7 +337,8 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
             const handled = Either.isLeft(decrypted)
               ? Effect.fail(decrypted.left)
               : Effect.flatMap(
-                Either.match(Xml.parseFlat(decrypted.right), {
+                // the message is authenticated: its nested elements (another InfoType's) are skipped
+                Either.match(Xml.parseMessage(decrypted.right), {
                   onLeft: Effect.fail,
                   onRight: (fields) => interpret(fields, now)
                 }),

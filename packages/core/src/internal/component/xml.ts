@@ -6,6 +6,12 @@
  * fields, text after the root, or more than `maxLength` characters. One pass, no regular expression
  * over the input, no recursion: its cost is linear in the input whatever the input.
  *
+ * `parseMessage`, for the decrypted message only (its signature already checked), also skips an
+ * element that holds other elements (WeChat's fast-registration push has an `<info>` of its own
+ * fields): the subtree must be well-formed under the same rules (plain elements, text, CDATA, XML's
+ * five entities; `<Name/>` allowed), at most 8 levels below the root and within the 64 elements in
+ * all; it is not a field. The envelope, which anyone can send, is read by the strict `parseFlat`.
+ *
  * @internal
  */
 import * as Either from "effect/Either"
@@ -15,6 +21,8 @@ import { InvalidPush } from "../../WeChatError.js"
 export const maxPushBytes = 64 * 1024
 
 const maxFields = 64
+/** The deepest a skipped subtree may go, in levels below the root (a top-level field is level 1). */
+const maxDepth = 8
 const namePattern = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
 const malformed = (description: string) =>
@@ -59,19 +67,65 @@ const decodeText = (raw: string): string | undefined => {
 }
 
 /**
- * The fields of a flat `<xml>` document, or `InvalidPush` (`TooLarge` or `Malformed`).
- *
- * @internal
+ * The end of the element whose open tag `<name>` ends just before `from` (the index after its close
+ * tag), its subtree read and dropped; or the refusal. Iterative, each character looked at a bounded
+ * number of times; `counted` is how many elements the document had before its children.
  */
-export const parseFlat = (
+const skipElement = (
   text: string,
-  maxLength: number = maxPushBytes
+  from: number,
+  name: string,
+  counted: number
+): Either.Either<{ readonly end: number; readonly counted: number }, InvalidPush> => {
+  const open = [name]
+  let elements = counted
+  let i = from
+  while (open.length > 0) {
+    if (text.startsWith("<![CDATA[", i)) {
+      const end = text.indexOf("]]>", i + 9)
+      if (end < 0) return malformed("a CDATA section is not closed")
+      i = end + 3
+      continue
+    }
+    const lt = text.indexOf("<", i)
+    if (lt < 0) return malformed("an element is not closed")
+    if (lt > i && decodeText(text.slice(i, lt)) === undefined) return malformed("an entity other than XML's five")
+    i = lt
+    if (text.startsWith("<![CDATA[", i)) continue
+    const close = text.indexOf(">", i)
+    if (close < 0) return malformed("a tag is not closed")
+    const tag = text.slice(i + 1, close)
+    i = close + 1
+    if (tag.charCodeAt(0) === 0x2f) {
+      if (tag.slice(1) !== open[open.length - 1]) return malformed("a nested element is not closed by its own tag")
+      open.pop()
+      continue
+    }
+    const selfClosing = tag.endsWith("/")
+    if (!namePattern.test(selfClosing ? tag.slice(0, -1) : tag)) {
+      return malformed("only plain elements are allowed (no declaration, DOCTYPE, comment or attribute)")
+    }
+    if (++elements > maxFields) return malformed(`more than ${maxFields} elements`)
+    if (selfClosing) continue
+    if (open.length >= maxDepth) return malformed(`elements nested more than ${maxDepth} deep`)
+    open.push(tag)
+  }
+  return Either.right({ end: i, counted: elements })
+}
+
+const parse = (
+  text: string,
+  maxLength: number,
+  skipNested: boolean
 ): Either.Either<ReadonlyMap<string, string>, InvalidPush> => {
   if (typeof text !== "string") return malformed("not text")
   if (text.length > maxLength) {
     return Either.left(new InvalidPush({ reason: "TooLarge", description: `more than ${maxLength} characters` }))
   }
   const fields = new Map<string, string>()
+  /** The names of the root's elements: its fields and, in a message, the subtrees skipped. */
+  const names = new Set<string>()
+  let elements = 0
   let i = skipSpace(text, 0)
   if (!text.startsWith("<xml>", i)) return malformed("the root is not <xml>")
   i += 5
@@ -84,28 +138,63 @@ export const parseFlat = (
     if (text.charCodeAt(i) !== 0x3c) return malformed(i >= text.length ? "the root is not closed" : "text in the root")
     const close = text.indexOf(">", i)
     if (close < 0) return malformed("a tag is not closed")
-    const name = text.slice(i + 1, close)
+    const tag = text.slice(i + 1, close)
+    const selfClosing = skipNested && tag.endsWith("/")
+    const name = selfClosing ? tag.slice(0, -1) : tag
     if (!namePattern.test(name)) {
       return malformed("only plain elements are allowed (no declaration, DOCTYPE, comment or attribute)")
     }
+    if (names.has(name)) return malformed("a repeated field")
+    if (++elements > maxFields) return malformed(`more than ${maxFields} fields`)
+    names.add(name)
     i = close + 1
+    if (selfClosing) continue
     let value: string | undefined
+    let end: number
     if (text.startsWith("<![CDATA[", i)) {
-      const end = text.indexOf("]]>", i + 9)
-      if (end < 0) return malformed("a CDATA section is not closed")
-      value = text.slice(i + 9, end)
-      i = end + 3
+      const cdataEnd = text.indexOf("]]>", i + 9)
+      if (cdataEnd < 0) return malformed("a CDATA section is not closed")
+      value = text.slice(i + 9, cdataEnd)
+      end = cdataEnd + 3
     } else {
       const lt = text.indexOf("<", i)
       if (lt < 0) return malformed("an element is not closed")
       value = decodeText(text.slice(i, lt))
       if (value === undefined) return malformed("an entity other than XML's five")
-      i = lt
+      end = lt
     }
-    if (!text.startsWith(`</${name}>`, i)) return malformed("a nested or unclosed element")
-    i += name.length + 3
-    if (fields.has(name)) return malformed("a repeated field")
-    if (fields.size >= maxFields) return malformed(`more than ${maxFields} fields`)
-    fields.set(name, value)
+    if (text.startsWith(`</${name}>`, end)) {
+      fields.set(name, value)
+      i = end + name.length + 3
+      continue
+    }
+    if (!skipNested) return malformed("a nested or unclosed element")
+    // a message's element holding others: read again from its start as a subtree, and dropped
+    const skipped = skipElement(text, i, name, elements)
+    if (Either.isLeft(skipped)) return Either.left(skipped.left)
+    i = skipped.right.end
+    elements = skipped.right.counted
   }
 }
+
+/**
+ * The fields of a flat `<xml>` document, or `InvalidPush` (`TooLarge` or `Malformed`): for the
+ * envelope, which anyone can send.
+ *
+ * @internal
+ */
+export const parseFlat = (
+  text: string,
+  maxLength: number = maxPushBytes
+): Either.Either<ReadonlyMap<string, string>, InvalidPush> => parse(text, maxLength, false)
+
+/**
+ * The flat fields of a decrypted (authenticated) message, its nested elements well-formed and
+ * skipped (not fields), or `InvalidPush` (`TooLarge` or `Malformed`).
+ *
+ * @internal
+ */
+export const parseMessage = (
+  text: string,
+  maxLength: number = maxPushBytes
+): Either.Either<ReadonlyMap<string, string>, InvalidPush> => parse(text, maxLength, true)
