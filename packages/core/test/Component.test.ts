@@ -384,3 +384,127 @@ describe("authorized apps: queryAuth and their app tokens", () => {
       assert.deepInclude(classic, { _tag: "PlatformManagedApp", errcode: 61024 })
     }).pipe(Effect.provide(SandboxLive())))
 })
+
+describe("when this machine's clock is behind the stored tokens' obtainedAt", () => {
+  const appTokens = AppTokenStore.AppTokenStore
+  const storedValue = (key: string) =>
+    Effect.map(
+      Effect.flatMap(appTokens, (store) => store.get(key)),
+      Option.map((token) => Redacted.value(token.accessToken))
+    )
+  /** A push made now (WeChat's clock), delivered after `setTime` has stepped this machine's clock. */
+  const pushThenStep = (infoType: Sandbox.ComponentInfoType, to: number, appId?: string) =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const push = yield* sandbox.componentPush({ componentAppId: platform.componentAppId, infoType, appId })
+      yield* TestClock.setTime(to)
+      return yield* Effect.flatMap(Component.Component, (component) =>
+        component.acceptPush({ query: push.query, body: push.body }))
+    })
+
+  it.effect("a re-authorization after the clock steps back replaces the revoked refresh token: the app gets its token", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const sandbox = yield* Sandbox.Sandbox
+      yield* deliver("component_verify_ticket")
+      yield* authorize(managedOfficial)
+      yield* sandbox.revokeAuthorizerRefreshToken({ componentAppId: platform.componentAppId, appId: managedOfficial })
+      // NTP steps the clock back 10 s; the app authorizes again: a new refresh token
+      yield* TestClock.setTime(start - 10_000)
+      yield* authorize(managedOfficial)
+      const refresh = Option.getOrThrow(
+        yield* Effect.flatMap(appTokens, (store) => store.get(`authorizer-refresh:${managedOfficial}`))
+      )
+      assert.strictEqual(refresh.obtainedAt, start + 1, "just after the revoked one's stamp")
+      // before, both tokens of the re-authorization were dropped (stamped behind the stored ones):
+      // the next renewal sent the revoked refresh token, 61023 until the app authorized once more
+      yield* TestClock.adjust("117 minutes")
+      const token = yield* Effect.either(Effect.flatMap(component.appToken(managedOfficial), (t) => t.get))
+      assert.isTrue(Either.isRight(token), "the app token renews with the new refresh token")
+      assert.strictEqual((yield* usage).calls.api_authorizer_token, 1)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a refresh token WeChat rotates after the clock steps back replaces the stored one", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      yield* deliver("component_verify_ticket")
+      yield* authorize(managedOfficial)
+      const appToken = yield* component.appToken(managedOfficial)
+      const first = yield* appToken.get
+      // the clock steps back 10 s; WeChat rejects the app token, and the renewal's answer hands out
+      // a new refresh token too
+      yield* TestClock.setTime(start - 10_000)
+      yield* inject({
+        kind: "raw",
+        endpoint: "api_authorizer_token",
+        body:
+          "{\"authorizer_access_token\":\"rotated-access\",\"expires_in\":7200,\"authorizer_refresh_token\":\"rotated-refresh\"}"
+      })
+      assert.strictEqual(Redacted.value(yield* appToken.invalidate(first)), "rotated-access")
+      // before, stamped at the clock's now (behind the old one) the rotated refresh token was dropped
+      assert.deepStrictEqual(
+        yield* storedValue(`authorizer-refresh:${managedOfficial}`),
+        Option.some("rotated-refresh"),
+        "the rotated refresh token is kept"
+      )
+      assert.strictEqual(Redacted.value(yield* appToken.get), "rotated-access")
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("an app withdrawn after this machine's clock stepped back (WeChat's CreateTime later than its tokens): its tokens are voided", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      yield* deliver("component_verify_ticket")
+      yield* authorize(managedOfficial)
+      // WeChat sends the withdrawal 5 s later; this machine's clock has stepped back 10 s meanwhile
+      yield* TestClock.adjust("5 seconds")
+      const event = yield* pushThenStep("unauthorized", start - 5_000, managedOfficial)
+      assert.strictEqual(event._tag, "Unauthorized")
+      // before, the void entries were stamped at the clock's now, behind the tokens: dropped, and
+      // the withdrawn app's token was still handed out
+      const voided = yield* Effect.flip(Effect.flatMap(component.appToken(managedOfficial), (t) => t.get))
+      assert.deepInclude(voided, { _tag: "AuthorizerRefreshTokenInvalid" })
+      assert.strictEqual((yield* usage).calls.api_authorizer_token, 0)
+      // authorized again: a later authorization still wins over the void entries
+      yield* TestClock.adjust("1 second")
+      yield* authorize(managedOfficial)
+      assert.isTrue(Redacted.value(yield* Effect.flatMap(component.appToken(managedOfficial), (t) => t.get)).length > 0)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a withdrawal sent before the app's later authorization, delivered late, voids nothing", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const sandbox = yield* Sandbox.Sandbox
+      yield* deliver("component_verify_ticket")
+      yield* authorize(managedOfficial)
+      yield* TestClock.adjust("5 seconds")
+      const late = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "unauthorized",
+        appId: managedOfficial
+      })
+      // the app authorizes again 5 s after withdrawing; then the withdrawal's push arrives (a retry)
+      yield* TestClock.adjust("5 seconds")
+      yield* authorize(managedOfficial)
+      yield* component.acceptPush({ query: late.query, body: late.body })
+      assert.isTrue(Redacted.value(yield* Effect.flatMap(component.appToken(managedOfficial), (t) => t.get)).length > 0)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a ticket WeChat pushes after this machine's clock stepped back replaces the stored one", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      yield* deliver("component_verify_ticket")
+      yield* TestClock.adjust("30 seconds")
+      // WeChat pushes a new ticket; this machine's clock has stepped back a minute meanwhile
+      const event = yield* pushThenStep("component_verify_ticket", start - 30_000)
+      if (event._tag !== "ComponentVerifyTicket") return assert.fail("ComponentVerifyTicket")
+      // before, stamped at the clock's now (behind the stored ticket) the new ticket was dropped
+      assert.deepStrictEqual(
+        yield* storedValue(`component-ticket:${platform.componentAppId}`),
+        Option.some(Redacted.value(event.ticket))
+      )
+    }).pipe(Effect.provide(Live)))
+})

@@ -32,8 +32,10 @@ import type * as WeChatApi from "../../WeChatApi.js"
 import * as WeChatConfig from "../../WeChatConfig.js"
 import * as WeChatError from "../../WeChatError.js"
 import * as OwnSource from "../appTokenSource.js"
+import * as AppTokenStamp from "../appTokenStamp.js"
 import * as Arguments from "../arguments.js"
 import * as Bounded from "../boundedStore.js"
+import * as Stamp from "../stamp.js"
 import { type ComponentConfigShape, isAppId } from "./config.js"
 
 /** @internal */
@@ -137,13 +139,26 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
             })))
     )
 
-    /** Stores `token` under `key` as obtained `now`, valid `seconds`. */
-    const put = (key: string, token: Redacted.Redacted<string>, lifetimeMillis: number) =>
+    /**
+     * Stores `token` under `key` in place of `stored` (the token read there before), obtained now,
+     * valid `lifetimeMillis`. Stamped after `stored` when this machine's clock is behind it (a step
+     * back, or another machine ahead wrote it; `AppTokenStamp.replacing`): stamped by the clock, a
+     * re-authorization was dropped by the store (newer wins) and the app stayed locked out with
+     * 61023, its only valid refresh token thrown away.
+     */
+    const put = (
+      key: string,
+      token: Redacted.Redacted<string>,
+      lifetimeMillis: number,
+      stored: Option.Option<AppTokenStore.AppAccessToken>
+    ) =>
       Effect.flatMap(now, (at) =>
-        store.set(
-          key,
-          new AppTokenStore.AppAccessToken({ accessToken: token, obtainedAt: at, expiresAt: at + lifetimeMillis })
-        ))
+        store.set(key, AppTokenStamp.replacing(token, at, lifetimeMillis, Option.getOrUndefined(stored))))
+
+    /** Stores `token` under `key` in place of whatever is there (read first, as the store has it). */
+    const replace = (key: string, token: Redacted.Redacted<string>, lifetimeMillis: number) =>
+      Effect.flatMap(store.get(key), (stored) =>
+        put(key, token, lifetimeMillis, stored))
 
     const refreshLifetime = Duration.toMillis(refreshTokenLifetime)
 
@@ -162,7 +177,7 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
         const answer = yield* componentToken.withToken((token) => api.authorizerToken(token, appId, refreshToken))
         const next = answer.authorizer_refresh_token
         if (next !== undefined && Redacted.value(next) !== Redacted.value(refreshToken)) {
-          yield* put(refreshKey, next, refreshLifetime)
+          yield* put(refreshKey, next, refreshLifetime, stored)
         }
         return { access_token: answer.authorizer_access_token, expires_in: answer.expires_in }
       })
@@ -242,8 +257,8 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
           const info = answer.authorization_info
           const appId = info.authorizer_appid
           if (!isAppId(appId)) return yield* Effect.fail(malformed("the authorizer appid is longer than 45 characters"))
-          yield* put(keys.authorizerRefresh(appId), info.authorizer_refresh_token, refreshLifetime)
-          yield* put(appId, info.authorizer_access_token, info.expires_in * 1000)
+          yield* replace(keys.authorizerRefresh(appId), info.authorizer_refresh_token, refreshLifetime)
+          yield* replace(appId, info.authorizer_access_token, info.expires_in * 1000)
           return {
             authorizerAppId: appId,
             funcInfo: info.func_info.map((entry) => entry.funcscope_category.id)
@@ -252,35 +267,51 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
       })
 
     /**
+     * When a pushed entry sent at `at` (WeChat's `CreateTime`) is stamped, in place of `stored`: at
+     * `at`, but never after the stamp a replacing write would get now (`Stamp.after`: the Clock's
+     * now, or just after `stored` when the clock is behind it). So no push dates an entry ahead of
+     * both the clock and what is stored (a ticket that pins the store, a void token that outlives a
+     * later authorization), a push sent before the stored entry (a retry delivered late) is still
+     * older than it, and one sent after it replaces it even when this machine's clock has stepped
+     * back behind it (clamped to the clock alone, it was dropped: a withdrawn app kept its tokens,
+     * a new ticket was lost).
+     */
+    const pushStamp = (at: number, current: number, stored: Option.Option<AppTokenStore.AppAccessToken>) =>
+      Math.min(at, Stamp.after(current, Option.getOrUndefined(stored)))
+
+    /**
      * After `unauthorized` (sent at `at`): the app's refresh and access tokens are void from then on:
      * an empty token, already expired, which replaces what was obtained before it (a later
-     * authorization wins). `at` is never after the Clock's now (the push clamps it; so does this):
-     * a void entry dated ahead would outlive the app's next authorization.
+     * authorization wins). Each key's void is stamped by `pushStamp` against what that key holds.
      */
     const forget = (appId: string, at: number) =>
       Effect.flatMap(now, (current) => {
-        const stamp = Math.min(at, current)
-        const void_ = new AppTokenStore.AppAccessToken({
-          accessToken: Redacted.make(""),
-          obtainedAt: stamp,
-          expiresAt: stamp
-        })
-        return Effect.zipRight(store.set(keys.authorizerRefresh(appId), void_), store.set(appId, void_))
+        const voidKey = (key: string) =>
+          Effect.flatMap(store.get(key), (stored) => {
+            const stamp = pushStamp(at, current, stored)
+            return store.set(
+              key,
+              new AppTokenStore.AppAccessToken({ accessToken: Redacted.make(""), obtainedAt: stamp, expiresAt: stamp })
+            )
+          })
+        return Effect.zipRight(voidKey(keys.authorizerRefresh(appId)), voidKey(appId))
       })
 
     /**
-     * A pushed ticket, stored as obtained at its `CreateTime` (never after the Clock's now): an older
-     * push never replaces a newer ticket, and no push can date one ahead to pin the store.
+     * A pushed ticket, stored as obtained at its `CreateTime` (stamped by `pushStamp`): an older push
+     * never replaces a newer ticket, no push can date one ahead to pin the store, and a newer one
+     * replaces the stored ticket even when this machine's clock is behind it. Valid 12 hours from
+     * its `CreateTime` (never after the Clock's now) by this clock, and never expiring at its stamp.
      */
     const storeTicket = (ticket: Redacted.Redacted<string>, createdAt: number) =>
-      Effect.flatMap(now, (current) => {
-        const stamp = Math.min(createdAt, current)
+      Effect.flatMap(Effect.zip(now, store.get(ticketKey)), ([current, stored]) => {
+        const stamp = pushStamp(createdAt, current, stored)
         return store.set(
           ticketKey,
           new AppTokenStore.AppAccessToken({
             accessToken: ticket,
             obtainedAt: stamp,
-            expiresAt: stamp + Duration.toMillis(ticketLifetime)
+            expiresAt: Math.max(Math.min(createdAt, current) + Duration.toMillis(ticketLifetime), stamp + 1)
           })
         )
       })
