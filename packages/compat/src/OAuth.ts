@@ -86,7 +86,10 @@ export interface SessionData {
 
 /**
  * The `getToken` hook: finds the stored token of `openid` (`null` / `undefined` when there is
- * none). Either call `callback(err, token)` or return a promise; `this` is the client.
+ * none). Either call `callback(err, token)` or return a promise; `this` is the client. A hook that
+ * declares `callback` answers by it: what it returns counts only when it is a native promise (a
+ * query object it returns, mysql2's or mongoose's `Query`, is left alone); one that does not may
+ * return any thenable.
  *
  * @since 0.1.0
  * @category models
@@ -99,8 +102,9 @@ export type GetToken = (
 
 /**
  * The `saveToken` hook: stores `token` for `openid` (one token per openid: replace the old one).
- * Either call `callback(err)` or return a promise; `this` is the client. A mini program client also
- * hands it the session of `getSessionKey` (`SessionData`).
+ * Either call `callback(err)` or return a promise; `this` is the client (a returned thenable that is
+ * not a native promise counts only when the hook does not declare `callback`, as for `GetToken`). A
+ * mini program client also hands it the session of `getSessionKey` (`SessionData`).
  *
  * @since 0.1.0
  * @category models
