@@ -199,6 +199,35 @@ describe("WeChatLogin: the callback's security", () => {
         assert.isUndefined(stranger.cookies.get("wxauth_session"))
       }))
 
+    it.effect("a callback loaded several times at once: one session and the same cookies for all, one logout ends it", () =>
+      Effect.gen(function*() {
+        const { browser, stats } = yield* setup
+        const wechat = browser()
+        const before = (yield* stats).access_token
+        const callbackUrl = yield* consent(wechat, yield* startLogin(wechat, "/login?returnTo=%2Fx"))
+        // the same browser's requests (WeChat's redirect loaded twice, a double tap): the same cookies
+        const copies = Array.from({ length: 5 }, () => {
+          const copy = browser()
+          for (const [name, value] of wechat.cookies) copy.cookies.set(name, value)
+          return copy
+        })
+        const answers = yield* Effect.forEach(copies, (copy) => copy.get(callbackUrl), { concurrency: "unbounded" })
+        for (const answer of answers) {
+          assert.strictEqual(answer.status, 303, answer.text)
+          assert.strictEqual(new URL(answer.location!).pathname, "/x")
+        }
+        const cookieOf = (name: string) => new Set(copies.map((copy) => copy.cookies.get(name)))
+        assert.strictEqual(cookieOf("wxauth_session").size, 1, "one session for all")
+        assert.strictEqual(cookieOf("wxauth_binding").size, 1, "one rotated binding for all")
+        assert.strictEqual((yield* stats).access_token - before, 1, "the code was exchanged once")
+        assert.strictEqual((yield* copies[0].get("/me")).status, 200)
+        const logout = yield* copies[4].post("/logout", {}, { origin: new URL(copies[4].base).origin })
+        assert.strictEqual(logout.status, 303)
+        for (const copy of copies.slice(0, 4)) {
+          assert.strictEqual((yield* copy.get("/me")).status, 401, "the logout ended the one session there was")
+        }
+      }))
+
     it.effect("login start mints a new binding: one planted in the browser cannot take the login over", () =>
       Effect.gen(function*() {
         const { browser } = yield* setup

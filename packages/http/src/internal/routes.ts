@@ -18,6 +18,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { Scope } from "effect/Scope"
+import * as Crypto from "node:crypto"
 import * as Browser from "./browser.js"
 import type * as Config_ from "./config.js"
 import * as Cookies from "./cookies.js"
@@ -276,10 +277,29 @@ const namedLogin = (login: Login) =>
  *
  * Once the binding is rotated the callback URL no longer matches this browser either: visiting it
  * again (the Back button, WeChat repeating its redirect) while logged in lands on `home` and logs
- * in nobody again. Two requests of the callback at once both carry the old binding, and core
- * answers the second with the first one's token.
+ * in nobody again. Two requests of the callback at once (WeChat's redirect loaded twice) both carry
+ * the old binding: they are answered by one run (`login.callbacks`, by app, code and binding), so
+ * they get the same session and the same cookies, and a logout ends the one session there is.
  */
 const callback = (login: Login) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const { app } = yield* HttpRouter.params
+    const code = searchParams(request).get("code")
+    const binding = Cookies.read(request.headers["cookie"], login.site(request).names.binding)
+    const once = callbackOnce(login)
+    return app === undefined || code === null || !Cookies.isBinding(binding)
+      ? yield* once
+      : yield* login.callbacks.run(callbackKey(app, code, binding), once)
+  })
+
+/** The key of a callback's run: a hash of its app, code and binding (neither kept as it is). */
+const callbackKey = (app: string, code: string, binding: string): string =>
+  Crypto.createHash("sha256").update(JSON.stringify([app.toWellFormed(), code.toWellFormed(), binding])).digest(
+    "hex"
+  )
+
+const callbackOnce = (login: Login) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const app = yield* appOfRoute(login)

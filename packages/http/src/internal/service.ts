@@ -9,6 +9,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import {
   AppToken,
   AppTokenStore,
@@ -41,6 +42,7 @@ import * as Config_ from "./config.js"
 import * as Cookies from "./cookies.js"
 import * as Landing from "./landing.js"
 import * as Routes from "./routes.js"
+import * as SingleFlight from "./singleFlight.js"
 
 /**
  * One app of the login, ready: its options and its WeChat service. An app of the options has the
@@ -127,7 +129,23 @@ export interface Login {
     app: App,
     fields: { readonly openid: string; readonly unionid: string | undefined; readonly scopes: ReadonlyArray<string> }
   ) => Identity
+  /**
+   * The callbacks, by app, code and browser binding: a callback loaded twice at once (WeChat's
+   * redirect, a double tap) is answered once, with one session and one `Set-Cookie`, in the login's
+   * scope (a caller that goes away does not cut it for the other); an answer that started a session
+   * is given again for a minute. Bounded (`maxCallbackFlights`).
+   */
+  readonly callbacks: SingleFlight.SingleFlight<HttpServerResponse.HttpServerResponse, never>
 }
+
+/** How many callbacks are merged at once (and answers kept); past it, a callback runs on its own. */
+const maxCallbackFlights = 10_000
+
+/**
+ * How long a callback's answer that started a session is given to the same request again (app,
+ * code, binding): core's longest code memo, within which the code would give the token again.
+ */
+const callbackAnswerTtl = Duration.seconds(60)
 
 /** The paths, with the prefix. @internal */
 export interface InternalPaths extends Paths {
@@ -576,6 +594,15 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       })
 
     const login: Login = {
+      callbacks: SingleFlight.make(yield* Effect.scope, {
+        capacity: maxCallbackFlights,
+        keepFor: callbackAnswerTtl,
+        // an answer that started a session: a duplicate a moment late gets it too (never a failure's,
+        // which a reload may get past)
+        keep: (response) =>
+          Object.hasOwn(response.cookies.cookies, Cookies.names(true).session) ||
+          Object.hasOwn(response.cookies.cookies, Cookies.names(false).session)
+      }),
       config,
       apps,
       resolve,
