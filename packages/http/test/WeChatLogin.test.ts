@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { MINI, OA, testApp, TestServer, WEB } from "./helpers.js"
+import { MINI, OA, sandboxApps, testApp, TestServer, WEB } from "./helpers.js"
 
 const setup = Effect.gen(function*() {
   const { sandboxUrl, url } = yield* TestServer
@@ -164,6 +164,32 @@ describe("WeChatLogin: the flow is picked from the browser", () => {
         assert.notInclude(unknownReason.text, "<script>")
       }))
   })
+})
+
+describe("WeChatLogin: a site with a website app only", () => {
+  layer(testApp((sandboxUrl) => ({ apps: { web: sandboxApps(sandboxUrl).web } })), { excludeTestServices: true })(
+    (it) => {
+      it.effect("a phone outside WeChat gets the website app's QR login, never a link WeChat would answer 404", () =>
+        Effect.gen(function*() {
+          const { browser, openids } = yield* setup
+          const phone = browser(userAgents.phone)
+          const start = yield* phone.get("/login?returnTo=%2Forders")
+          assert.strictEqual(start.status, 302, start.text.slice(0, 200))
+          assert.notInclude(start.text, "请在微信中打开此链接")
+          const authorize = new URL(start.location!)
+          assert.strictEqual(authorize.pathname, "/connect/qrconnect")
+          assert.strictEqual(authorize.searchParams.get("appid"), WEB.appId)
+          const answer = yield* phone.get(yield* consent(phone, authorize.href))
+          assert.strictEqual(answer.status, 303)
+          assert.strictEqual(new URL(answer.location!).pathname, "/orders")
+          assert.strictEqual(JSON.parse((yield* phone.get("/me")).text).openid, openids[WEB.appId].alice)
+          // inside WeChat there is no login for this site, as before
+          const wechat = yield* browser(userAgents.wechat).get("/login")
+          assert.strictEqual(wechat.status, 404)
+          assert.strictEqual(reasonOf(wechat.text), "unavailable")
+        }))
+    }
+  )
 })
 
 describe("WeChatLogin: the callback's security", () => {

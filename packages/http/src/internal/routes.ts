@@ -217,10 +217,13 @@ const autoLogin = (login: Login) =>
       return yield* problemPage(login, Problems.problems.unavailable, undefined)
     }
     const website = firstOf(login, "website")
-    if (browser === "desktop" && website !== undefined) return yield* startLogin(login, website, request, site)
-    if (firstOf(login, "officialAccount") === undefined && website === undefined) {
-      return yield* problemPage(login, Problems.problems.unavailable, undefined)
+    const official = firstOf(login, "officialAccount")
+    // a phone outside WeChat is sent to WeChat only when an official account can log it in there
+    // (inside WeChat `/login` is the official account's); else the website app's QR login, as on a desktop
+    if (website !== undefined && (browser === "desktop" || official === undefined)) {
+      return yield* startLogin(login, website, request, site)
     }
+    if (official === undefined) return yield* problemPage(login, Problems.problems.unavailable, undefined)
     return yield* openInWeChatWithReturnTo(login, site, login.paths.login(undefined, returnTo), website, returnTo)
   })
 
