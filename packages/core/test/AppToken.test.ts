@@ -425,6 +425,29 @@ describe("AppToken", () => {
         // write (stamped by the clock): each get fetched again
         assert.strictEqual(state.calls, calls, "T3 is kept in the store")
       }).pipe(Effect.provide(Environment)))
+    it.scoped("a clock stepped back after a force: the forced token rejected in turn is forced again, not after the step plus the gap", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const state = { current: "T1", forced: 0 }
+        // stable_token: the same token until a force hands out a new one
+        const source: AppToken.Source = (request) =>
+          Effect.sync(() => {
+            if (request.forceRefresh) state.current = `T${++state.forced + 1}`
+            return { access_token: Redacted.make(state.current), expires_in: 7200 }
+          })
+        const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess(), { source })
+        yield* TestClock.setTime(start)
+        const t1 = yield* appToken.get
+        const t2 = yield* appToken.invalidate(t1)
+        assert.strictEqual(Redacted.value(t2), "T2")
+        // the clock steps back an hour; ten minutes on, WeChat rejects T2 (and hands it back)
+        yield* TestClock.setTime(start - hour)
+        yield* TestClock.adjust("10 minutes")
+        // before: refused (T2 again) for the hour plus the gap
+        assert.strictEqual(Redacted.value(yield* appToken.invalidate(t2)), "T3")
+        assert.strictEqual(Redacted.value(yield* appToken.get), "T3")
+        assert.strictEqual(state.forced, 2)
+      }).pipe(Effect.provide(Environment)))
   })
 
   describe("modes and sources", () => {

@@ -59,6 +59,20 @@ describe("ForceSpacing", () => {
     spacing.record(40 * second)
     assert.isTrue(spacing.warn())
   })
+
+  it("a clock set back before the last force allows a force (set back to 0 too); the gap still grows", () => {
+    const spacing = ForceSpacing.make()
+    const now = 1_800_000_000_000
+    spacing.record(now)
+    // NTP steps the clock back an hour: before, refused for the hour plus the gap
+    assert.isTrue(spacing.allowed(now - hour))
+    assert.strictEqual(Duration.toMillis(spacing.wait(now - hour)), 0)
+    assert.isTrue(spacing.allowed(0), "TestClock.setTime(0): before, refused for ever")
+    spacing.record(now - hour)
+    // the gap was not started again: 60 s after this force, as without the step
+    assert.isFalse(spacing.allowed(now - hour + 59 * second))
+    assert.isTrue(spacing.allowed(now - hour + 60 * second))
+  })
 })
 
 describe("ForceSpacing.forApp", () => {

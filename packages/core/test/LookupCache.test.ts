@@ -80,4 +80,27 @@ describe("LookupCache", () => {
       yield* cache.invalidateWhen("a", (value) => value === "a")
       assert.strictEqual(cache.size(), 0)
     }))
+
+  it.effect("a clock set back before a result ends it (looked up again); a result kept for ever stays", () =>
+    Effect.gen(function*() {
+      const { cache, calls } = counting((key) => Effect.succeed(key), "1 minute")
+      const forever = counting((key) => Effect.succeed(key), Duration.infinity)
+      yield* TestClock.setTime(1_800_000_000_000)
+      yield* cache.get("a")
+      yield* forever.cache.get("a")
+      // NTP steps the clock back an hour: before, the result was served for the hour plus its minute
+      yield* TestClock.setTime(1_800_000_000_000 - 3_600_000)
+      yield* cache.get("a")
+      assert.deepStrictEqual(calls, ["a", "a"])
+      yield* forever.cache.get("a")
+      assert.deepStrictEqual(forever.calls, ["a"])
+      // the new result is kept for its minute from now
+      yield* TestClock.adjust("1 minute")
+      yield* cache.get("a")
+      assert.deepStrictEqual(calls, ["a", "a"])
+      // set back to 0
+      yield* TestClock.setTime(0)
+      yield* cache.get("a")
+      assert.deepStrictEqual(calls, ["a", "a", "a"])
+    }))
 })

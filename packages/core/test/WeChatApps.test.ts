@@ -465,6 +465,30 @@ describe("WeChatApps: apps from a resolver", () => {
       }).pipe(Effect.provide(registry({ resolve, ttl: "5 minutes" })))
     }))
 
+  it.effect("an UnknownApp answer ends when the clock steps back: an app onboarded since is found", () =>
+    Effect.gen(function*() {
+      let onboarded = false
+      const { calls, resolve } = counting((appId) =>
+        Effect.succeed(onboarded && appId === a.appId ? direct(a) : undefined)
+      )
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        yield* TestClock.setTime(1_800_000_000_000)
+        assert.strictEqual((yield* Effect.flip(apps.oauth(a.appId)))._tag, "UnknownApp")
+        onboarded = true
+        // the clock steps back an hour; ten minutes pass (unknownTtl, 1 minute, is long over): before,
+        // UnknownApp for the hour plus the minute
+        yield* TestClock.setTime(1_800_000_000_000 - 3_600_000)
+        yield* TestClock.adjust("10 minutes")
+        const found = yield* apps.oauth(a.appId)
+        assert.strictEqual(calls.length, 2)
+        // and the answer is kept for its ttl from then
+        yield* TestClock.adjust("4 minutes")
+        assert.strictEqual(yield* apps.oauth(a.appId), found)
+        assert.strictEqual(calls.length, 2)
+      }).pipe(Effect.provide(registry({ resolve, ttl: "5 minutes" })))
+    }))
+
   it.effect("a changed configuration (another secret) rebuilds the app's services after the ttl", () =>
     Effect.gen(function*() {
       let secret = "an old secret, since rotated"

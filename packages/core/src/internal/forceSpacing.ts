@@ -17,6 +17,7 @@
  */
 import * as Duration from "effect/Duration"
 import { globalValue } from "effect/GlobalValue"
+import * as Elapsed from "./elapsed.js"
 
 const firstGap = 30_000
 const longestGap = 4 * 60 * 60_000
@@ -43,9 +44,13 @@ export const make = (): ForceSpacing => {
   let gap = firstGap
   let warned = false
   return {
-    allowed: (at) => at - last >= gap,
-    wait: (at) => Duration.millis(Math.max(0, last + gap - at)),
+    // a clock set back before the last force (Elapsed.since: any length of time) allows a force: by
+    // `at - last` it was refused for the step on top of the gap (set back to 0: for ever)
+    allowed: (at) => Elapsed.since(last, at) >= gap,
+    wait: (at) => Duration.millis(Math.max(0, gap - Elapsed.since(last, at))),
     record: (at) => {
+      // but the gap is not started again then: who knows whether a day without a force has passed
+      // (WeChat counts the day's 20 by its own clock), so it goes on growing
       gap = at - last < startAgainAfter ? Math.min(gap * 2, longestGap) : firstGap
       last = at
       warned = false

@@ -17,13 +17,16 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as Elapsed from "../elapsed.js"
 
 interface Entry<A, E> {
   readonly deferred: Deferred.Deferred<A, E>
   /** Set when the lookup is over. */
   exit: Exit.Exit<A, E> | undefined
-  /** Epoch ms after which the result is no longer served; `Infinity` for ever. */
-  expiresAt: number
+  /** When the lookup was over (epoch ms, by the Clock). */
+  settledAt: number
+  /** How long (ms) the result is served from `settledAt`; `Infinity` for ever. */
+  timeToLive: number
 }
 
 /** @internal */
@@ -62,7 +65,13 @@ export const make = <A, E>(options: {
             const found = entries.get(key)
             if (found !== undefined) {
               entries.delete(key)
-              if (found.exit === undefined || clock.unsafeCurrentTimeMillis() <= found.expiresAt) {
+              // a clock set back before the result (Elapsed.since: any length of time) ends it: by
+              // `now <= expiresAt` an UnknownApp answer (or an old secret) was served for the step
+              // on top of its time
+              if (
+                found.exit === undefined ||
+                Elapsed.since(found.settledAt, clock.unsafeCurrentTimeMillis()) <= found.timeToLive
+              ) {
                 // used: now the most recent
                 entries.set(key, found)
                 return restore(Deferred.await(found.deferred))
@@ -71,7 +80,8 @@ export const make = <A, E>(options: {
             const entry: Entry<A, E> = {
               deferred: Deferred.unsafeMake<A, E>(FiberId.none),
               exit: undefined,
-              expiresAt: Infinity
+              settledAt: 0,
+              timeToLive: Infinity
             }
             entries.set(key, entry)
             for (const oldest of entries.keys()) {
@@ -84,7 +94,10 @@ export const make = <A, E>(options: {
                 const ttl = Duration.toMillis(options.timeToLive(exit))
                 // a zero time, or an interrupted lookup: for the callers of this lookup only
                 if (!(ttl > 0) || Exit.isInterrupted(exit)) forget(key, entry)
-                else entry.expiresAt = now + ttl
+                else {
+                  entry.settledAt = now
+                  entry.timeToLive = ttl
+                }
                 Deferred.unsafeDone(entry.deferred, exit)
                 return exit
               }))
