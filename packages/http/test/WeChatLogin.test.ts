@@ -90,6 +90,25 @@ describe("WeChatLogin: the flow is picked from the browser", () => {
         assert.strictEqual(qr.pathname, "/connect/qrconnect")
       }))
 
+    it.effect("WeCom (企业微信: MicroMessenger and wxwork/) is not WeChat: a phone's page or a desktop's QR login", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const weComPhone = browser(
+          "Mozilla/5.0 (Linux; Android 13; V2049A Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) " +
+            "Version/4.0 Chrome/116.0.0.0 Mobile Safari/537.36 wxwork/4.1.16 MicroMessenger/7.0.1 NetType/WIFI Language/zh"
+        )
+        for (const path of ["/login", "/login/official"]) {
+          const page = yield* weComPhone.get(path)
+          assert.strictEqual(page.status, 200, `${path}: ${page.location}`)
+          assert.include(page.text, "请在微信中打开此链接")
+        }
+        const weComDesktop = browser(
+          "Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/104.0.5112.102 " +
+            "Safari/537.36 wxwork/4.1.10 (MicroMessenger/6.2) WindowsWechat"
+        )
+        assert.strictEqual(new URL(yield* startLogin(weComDesktop)).pathname, "/connect/qrconnect")
+      }))
+
     it.effect("official-account login: the callback leaves at once, with no Referer; the browser never gets a token", () =>
       Effect.gen(function*() {
         const { browser, openids } = yield* setup
