@@ -1014,6 +1014,42 @@ describe("WeChatLogin: a registry site accepts the sessions of the apps it serve
     }))
 })
 
+describe("WeChatLogin: a registry that fails", () => {
+  const logLines: Array<string> = []
+  const captureLogs = Logger.replace(
+    Logger.defaultLogger,
+    Logger.map(Logger.logfmtLogger, (line) => void logLines.push(line))
+  )
+  layer(
+    Layer.provide(
+      testApp(
+        () => ({ apps: {}, registry: { kindOf: () => Effect.succeed("officialAccount" as const) } }),
+        undefined,
+        () =>
+          WeChatApps.layer(
+            { resolve: () => Effect.fail(new Error("RESOLVER-SECRET postgres://u:pw@db")) },
+            { stateSecret: "a registry-wide secret, 32 chars" }
+          ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer()))
+      ),
+      captureLogs
+    ),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("GET /login/<appid>: the server problem page, and the log says the registry failed (its reason only)", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        logLines.length = 0
+        const page = yield* browser().get("/login/wxtenant0000001")
+        assert.strictEqual(page.status, 500)
+        assert.strictEqual(reasonOf(page.text), "server")
+        const logged = logLines.filter((line) => line.includes("the app registry failed"))
+        assert.strictEqual(logged.length, 1, logLines.join("\n"))
+        assert.include(logged[0], "reason=Failed")
+        assert.isFalse(logLines.some((line) => /RESOLVER-SECRET|pw@db/.test(line)), logLines.join("\n"))
+      }))
+  })
+})
+
 describe("WeChatLogin: the onLogout hook", () => {
   const events: Array<{ readonly openid: string; readonly app: string; readonly everywhere: boolean }> = []
   let failing = false

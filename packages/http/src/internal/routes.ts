@@ -249,7 +249,11 @@ const namedLogin = (login: Login) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const found = yield* Effect.either(appOfRoute(login))
-    if (Either.isLeft(found)) return yield* problemPage(login, Problems.problems.server, undefined)
+    if (Either.isLeft(found)) {
+      // as the JSON endpoints (api.ts appOf): the reason only, never the resolver's message
+      yield* Effect.logError("wxauth: the app registry failed").pipe(Effect.annotateLogs({ reason: found.left.reason }))
+      return yield* problemPage(login, Problems.problems.server, undefined)
+    }
     const app = found.right
     if (app === undefined || app.kind === "miniProgram") {
       return yield* problemPage(login, Problems.problems.unavailable, undefined)
