@@ -258,6 +258,7 @@ const buildWith = ({ api, componentAppId, config, policy }: {
     const exchange = Exchange.make({
       api,
       config,
+      lock,
       policy,
       scope,
       store,

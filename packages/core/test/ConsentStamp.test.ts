@@ -3,9 +3,12 @@
  * `obtainedAt` (newer wins), and the machines sharing it do not share one clock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { OAuthToken, TokenStore, WeChatConfig, WeChatError, WeChatOAuth } from "@wxauth/core"
+import { OAuthToken, RefreshLock, TokenStore, WeChatConfig, WeChatError, WeChatOAuth } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -119,6 +122,109 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
       )
       assert.strictEqual(granted.obtainedAt, 0)
       // the write went through: the memory store under it holds the grant
+      const stored = Option.getOrThrow(yield* inner.get(app.appId, granted.openid))
+      assert.deepStrictEqual(secretsOf(stored), secretsOf(granted))
+    }))
+})
+
+/**
+ * The shared store as two processes see it: a hook runs just before `remove` (between a rejected
+ * refresh's read of the store and its removal), and the lock tells which keys are asked for.
+ */
+const racingEnvironment = Effect.gen(function*() {
+  const inner = yield* TokenStore.makeMemory()
+  const hooks: { beforeRemove?: Effect.Effect<void> | undefined; onSet?: (() => void) | undefined } = {}
+  const store: TokenStore.TokenStoreShape = {
+    ...inner,
+    set: (appId, token) => Effect.tap(inner.set(appId, token), () => Effect.sync(() => hooks.onSet?.())),
+    remove: (appId, openid) =>
+      Effect.suspend(() => {
+        const hook = hooks.beforeRemove
+        hooks.beforeRemove = undefined
+        return Effect.zipRight(hook ?? Effect.void, inner.remove(appId, openid))
+      })
+  }
+  const inProcess = RefreshLock.makeInProcess()
+  const locks: { asked: Array<string>; onAsk?: ((key: string) => void) | undefined } = { asked: [] }
+  const lock: RefreshLock.RefreshLockShape = {
+    withLock: (key, effect) =>
+      Effect.zipRight(
+        Effect.sync(() => {
+          locks.asked.push(key)
+          locks.onAsk?.(key)
+        }),
+        inProcess.withLock(key, effect)
+      )
+  }
+  RefreshLock.markBounded(lock)
+  return { hooks, inner, lock, locks, store }
+})
+
+const oauthLayerOn = (store: TokenStore.TokenStoreShape, lock: RefreshLock.RefreshLockShape) =>
+  WeChatOAuth.layer.pipe(
+    Layer.provide(Layer.succeed(TokenStore.TokenStore, store)),
+    Layer.provide(Layer.succeed(RefreshLock.RefreshLock, lock)),
+    Layer.provide(configLayer),
+    Layer.provide(Sandbox.layerHttpClient),
+    Layer.provideMerge(Sandbox.layer())
+  )
+
+describe("a rejected refresh and a new consent", () => {
+  it.effect("a consent stored between a rejected refresh's read and its removal is kept", () =>
+    Effect.gen(function*() {
+      const { hooks, inner, lock, locks, store } = yield* racingEnvironment
+      yield* Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const old = (yield* oauth.handleCallback(yield* consent(oauth))).token
+        yield* TestClock.adjust("1 second")
+        const callback = yield* consent(oauth) // the user consents again, in another tab
+        let exchanging: Fiber.RuntimeFiber<WeChatOAuth.CallbackResult, unknown> | undefined
+        // another process's exchange lands between the refresh's read and its remove: it goes on until it
+        // has stored its token, or until it waits for the user's lock
+        hooks.beforeRemove = Effect.gen(function*() {
+          const reached = yield* Deferred.make<void>()
+          hooks.onSet = () => Deferred.unsafeDone(reached, Exit.void)
+          locks.onAsk = (key) => key === `${app.appId}:${old.openid}` && Deferred.unsafeDone(reached, Exit.void)
+          exchanging = yield* Effect.forkDaemon(oauth.handleCallback(callback))
+          yield* Deferred.await(reached)
+        })
+        yield* sandbox.injectFault({ kind: "errcode", errcode: 40030, endpoint: "refresh_token" })
+        const error = yield* Effect.flip(oauth.refresh(old.openid))
+        assert.strictEqual(error._tag, "InvalidRefreshToken")
+        assert.isDefined(exchanging, "the consent raced the removal")
+        const granted = (yield* Fiber.join(exchanging!)).token
+        const stored = yield* inner.get(app.appId, old.openid)
+        assert.isTrue(Option.isSome(stored), "the new consent's token is still stored")
+        assert.deepStrictEqual(secretsOf(Option.getOrThrow(stored)), secretsOf(granted))
+      }).pipe(Effect.provide(oauthLayerOn(store, lock)))
+    }))
+
+  it.effect("a consent takes the user's refresh lock once; a refresh storm still makes one request", () =>
+    Effect.gen(function*() {
+      const { lock, locks, store } = yield* racingEnvironment
+      yield* Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const token = yield* login()
+        assert.deepStrictEqual(locks.asked, [`${app.appId}:${token.openid}`])
+        yield* TestClock.adjust("3 hours")
+        const users = yield* Effect.all(Array.from({ length: 200 }, () => oauth.getUser(token.openid)), {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual(users.length, 200)
+        assert.strictEqual((yield* sandbox.stats).refresh_token, 1)
+      }).pipe(Effect.provide(oauthLayerOn(store, lock)))
+    }))
+
+  it.effect("a lock that cannot be taken does not refuse the login: the grant is stored without it", () =>
+    Effect.gen(function*() {
+      const inner = yield* TokenStore.makeMemory()
+      const stuck: RefreshLock.RefreshLockShape = {
+        withLock: (key) => Effect.fail(new WeChatError.RefreshLockTimeout({ key, waitedMillis: 30_000 }))
+      }
+      RefreshLock.markBounded(stuck)
+      const granted = yield* login().pipe(Effect.provide(oauthLayerOn(inner, stuck)))
       const stored = Option.getOrThrow(yield* inner.get(app.appId, granted.openid))
       assert.deepStrictEqual(secretsOf(stored), secretsOf(granted))
     }))

@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as OAuthToken from "../../OAuthToken.js"
+import type * as RefreshLock from "../../RefreshLock.js"
 import type * as RetryPolicy from "../../RetryPolicy.js"
 import * as StateToken from "../../StateToken.js"
 import * as TokenStore from "../../TokenStore.js"
@@ -23,6 +24,7 @@ import type { CallbackOptions, CallbackResult, ExchangeError } from "../../WeCha
 import * as Arguments from "../arguments.js"
 import * as SingleFlight from "../singleFlight.js"
 import * as Stamp from "../stamp.js"
+import * as UserId from "../userId.js"
 import { parseCallback } from "./authorize.js"
 import type { Endpoints } from "./endpoints.js"
 
@@ -48,12 +50,17 @@ export interface Dependencies {
   readonly policy: RetryPolicy.RetryPolicy
   /** Where the shared exchanges run, so that a caller who leaves does not cancel them for the others. */
   readonly scope: Scope.Scope
+  /**
+   * The refresh lock: a grant's read and write of the user's token take the user's key, so that a
+   * rejected refresh's read-then-remove (under the same key) never removes a grant stored between.
+   */
+  readonly lock: RefreshLock.RefreshLockShape
   /** For an app managed by a platform: its callback carries `appid` too, which must be this app's. */
   readonly checkCallbackAppId?: boolean | undefined
 }
 
 /** @internal */
-export const make = ({ api, checkCallbackAppId, config, policy, scope, store }: Dependencies) => {
+export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, store }: Dependencies) => {
   const appId = config.appId
   const memoTtlMillis = Duration.toMillis(policy.codeMemoTtl)
 
@@ -96,16 +103,40 @@ export const make = ({ api, checkCallbackAppId, config, policy, scope, store }: 
    * then on. A new grant, so the stored token gives it nothing else (its own refresh life, its own
    * unionid).
    */
+  const writeGrant = (response: TokenResponse, now: number, fresh: OAuthToken.OAuthToken) =>
+    Effect.flatMap(storedBefore(fresh.openid), (stored) => {
+      const stamped = Stamp.after(now, stored)
+      const token = stamped === now ? Either.right(fresh) : OAuthToken.fromResponse(response, stamped)
+      return Effect.tap(token, (token) => store.set(appId, token))
+    })
+
+  /**
+   * The grant's read and write under the user's refresh lock (the key refresh takes,
+   * `<appId>:<openid>`): a refresh WeChat rejects reads the store and removes the token it rejected
+   * under that key, so a grant stored between the two would be removed (the user who just logged in
+   * again, logged out). When the lock cannot be taken within its bound (a refresh holding it that
+   * long, or a distributed lock that is down), the grant is written without it, as before, with a
+   * warning: the code is spent, and a login is not refused for the lock. An openid outside the store
+   * id rule takes no lock (the store refuses it).
+   */
   const storeGrant = (response: TokenResponse, now: number) =>
-    Effect.flatMap(
-      OAuthToken.fromResponse(response, now),
-      (fresh) =>
-        Effect.flatMap(storedBefore(fresh.openid), (stored) => {
-          const stamped = Stamp.after(now, stored)
-          const token = stamped === now ? Either.right(fresh) : OAuthToken.fromResponse(response, stamped)
-          return Effect.tap(token, (token) => store.set(appId, token))
-        })
-    )
+    Effect.flatMap(OAuthToken.fromResponse(response, now), (fresh) => {
+      if (!UserId.isWeChatUserId(fresh.openid)) return writeGrant(response, now, fresh)
+      let written: OAuthToken.OAuthToken | undefined
+      return lock.withLock(
+        `${appId}:${fresh.openid}`,
+        Effect.tap(writeGrant(response, now, fresh), (token) => Effect.sync(() => written = token))
+      ).pipe(
+        Effect.catchTag("RefreshLockTimeout", (timeout) =>
+          // written already (a lock that timed out on its release): that write stands
+          written !== undefined ? Effect.succeed(written) : Effect.logWarning(
+            "wxauth: could not take the user's refresh lock to store a new consent; stored without it"
+          ).pipe(
+            Effect.annotateLogs({ appId, waitedMillis: timeout.waitedMillis }),
+            Effect.zipRight(writeGrant(response, now, fresh))
+          ))
+      )
+    })
 
   /** One exchange with WeChat, its token stored and the code remembered with the initiator's binding. */
   const exchangeWithWeChat = (code: string, codeHash: string, bindingHash: string | undefined) =>
