@@ -76,8 +76,20 @@ const htmlPage = (body: string, status = 200) =>
 
 const redirect = (location: string) => HttpServerResponse.redirect(location, { status: 303 })
 
-const pathnameOf = (request: HttpServerRequest.HttpServerRequest): string =>
-  new URL(request.url, "http://localhost").pathname
+/**
+ * The request's URL; `undefined` for a request-target the URL parser refuses (a client may send any
+ * bytes, e.g. the absolute-form `http://[/`): the app answers such a request with its 404 page
+ * before any route reads it (as `@wxauth/http`'s routes do).
+ */
+const urlOf = (request: HttpServerRequest.HttpServerRequest): URL | undefined => {
+  try {
+    return new URL(request.url, "http://localhost")
+  } catch {
+    return undefined
+  }
+}
+
+const pathnameOf = (request: HttpServerRequest.HttpServerRequest): string | undefined => urlOf(request)?.pathname
 
 /** The logged-in user of this request, if any. */
 const currentUser = Effect.flatMap(WeChatLogin.WeChatLogin, (login) => login.currentUser).pipe(
@@ -123,7 +135,7 @@ const jsonProblem = (problem: Problems.Problem): HttpServerResponse.HttpServerRe
 const problemAnswer = (problem: Problems.Problem) =>
   Effect.flatMap(
     HttpServerRequest.HttpServerRequest,
-    (request) => isJsonPath(pathnameOf(request)) ? Effect.succeed(jsonProblem(problem)) : problemPage(problem)
+    (request) => isJsonPath(pathnameOf(request) ?? "") ? Effect.succeed(jsonProblem(problem)) : problemPage(problem)
   )
 
 const notFound = problemAnswer(Problems.problems["not-found"])
@@ -186,8 +198,8 @@ const profile = Effect.gen(function*() {
   if (Option.isNone(found)) {
     // log in, and come back here (the query too)
     const request = yield* HttpServerRequest.HttpServerRequest
-    const url = new URL(request.url, "http://localhost")
-    return redirect(login.paths.login(undefined, url.pathname + url.search))
+    const url = urlOf(request)
+    return redirect(login.paths.login(undefined, url === undefined ? "/profile" : url.pathname + url.search))
   }
   const user = found.value
   return yield* Effect.gen(function*() {
@@ -218,7 +230,7 @@ const refreshProfile = Effect.gen(function*() {
 
 const errorPage = Effect.flatMap(
   HttpServerRequest.HttpServerRequest,
-  (request) => problemPage(Problems.fromKey(new URL(request.url, "http://localhost").searchParams.get("reason")))
+  (request) => problemPage(Problems.fromKey(urlOf(request)?.searchParams.get("reason")))
 )
 
 /** A problem that also closes the connection: the request's body was not read, and need not be received. */
@@ -364,13 +376,15 @@ export const make = Effect.gen(function*() {
   return Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const pathname = pathnameOf(request)
-    if (login.handles(pathname)) return yield* routes
+    if (pathname !== undefined && login.handles(pathname)) return yield* routes
     const origin = request.headers["origin"]
     const own = Option.getOrElse(
       site.publicUrl,
       () => Option.match(HttpServerRequest.toURL(request), { onNone: () => "", onSome: (url) => url.origin })
     )
-    const response = request.method === "POST" && origin !== undefined && origin !== own
+    const response = pathname === undefined
+      ? yield* notFound
+      : request.method === "POST" && origin !== undefined && origin !== own
       ? yield* problemAnswer(Problems.problems.forbidden)
       : yield* routes
     const missing = Object.entries(securityHeaders).filter(([name]) => response.headers[name] === undefined)

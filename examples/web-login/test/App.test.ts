@@ -13,6 +13,7 @@ import { Browser, consent, cookieAttributes, sandboxControl, userAgents } from "
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Net from "node:net"
 import { WebLoginServer } from "../src/Server.js"
 import {
   demoApp,
@@ -770,5 +771,36 @@ describe("web-login against a hostile browser", () => {
         const small = yield* new Browser(url).post("/dev/faults", { preset: "clear", back: "/" })
         assert.strictEqual(small.status, 303)
       }))
+
+    it.effect("a request-target the URL parser refuses (absolute-form `http://[`): the 404 page with the security headers", () =>
+      Effect.gen(function*() {
+        const { url } = yield* setup
+        const problems: Array<string> = []
+        for (const target of ["http://[/", "http://[/profile", "http://[/error?reason=denied", "http://[/login"]) {
+          const answer = yield* rawRequest(url, `GET ${target} HTTP/1.1`)
+          const [head, body = ""] = answer.split("\r\n\r\n")
+          const status = head.split("\r\n")[0]
+          if (!status.startsWith("HTTP/1.1 404")) problems.push(`${target}: ${status}`)
+          if (!/^content-security-policy:/im.test(head)) problems.push(`${target}: no security headers`)
+          if (!body.includes("页面不存在")) problems.push(`${target}: not the 404 page`)
+        }
+        assert.deepStrictEqual(problems, [])
+      }))
   })
 })
+
+/** One raw HTTP/1.1 request (any request line), its whole answer (head and body) as text. */
+const rawRequest = (url: string, requestLine: string) =>
+  Effect.async<string>((resume) => {
+    const { host, hostname, port } = new URL(url)
+    let answer = ""
+    const socket = Net.connect(Number(port), hostname, () => {
+      socket.write(`${requestLine}\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+    })
+    socket.on("data", (chunk: Buffer) => {
+      answer += chunk.toString("utf8")
+    })
+    socket.on("close", () => resume(Effect.succeed(answer)))
+    socket.on("error", (error) => resume(Effect.succeed(`error: ${error.message}`)))
+    return Effect.sync(() => socket.destroy())
+  }).pipe(Effect.timeout("10 seconds"), Effect.orDie)
