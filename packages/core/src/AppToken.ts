@@ -29,6 +29,7 @@ import * as Deadline from "./internal/deadline.js"
 import * as ForceSpacing from "./internal/forceSpacing.js"
 import * as Freshness from "./internal/freshness.js"
 import * as SingleFlight from "./internal/singleFlight.js"
+import * as TokenText from "./internal/tokenText.js"
 import * as RefreshLock from "./RefreshLock.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as WeChatApi from "./WeChatApi.js"
@@ -78,7 +79,7 @@ export class AppToken extends Context.Tag("@wxauth/core/AppToken")<AppToken, App
  * Where tokens come from instead of WeChat, e.g. a central token server of the company, or a
  * third-party platform's authorizer token: called with `forceRefresh` as `stable_token` would be.
  * Its failures reach the caller as they are; its answer is checked as WeChat's is (a `Redacted`
- * token of 1 to 2,048 characters, a lifetime in whole seconds from 1 to 86,400), else a
+ * token of 1 to 1,024 characters, a lifetime in whole seconds from 1 to 86,400), else a
  * `MalformedResponse` (`endpoint: "AppToken.source"`), and a call that throws or gives no Effect is
  * an `InvalidArgument`. A call that does not answer within `sourceTimeout`
  * (default 15 seconds) is interrupted and fails with `TransportError` (`endpoint: "AppToken.source"`,
@@ -151,7 +152,7 @@ const malformedAnswer = () =>
   new WeChatError.MalformedResponse({
     endpoint: "AppToken.source",
     description:
-      "the token source's answer is not { access_token: a Redacted string of 1 to 2,048 characters, expires_in: whole seconds from 1 to 86,400 }"
+      `the token source's answer is not { access_token: a Redacted string of 1 to ${TokenText.maxTokenLength} characters, expires_in: whole seconds from 1 to 86,400 }`
   })
 
 /**

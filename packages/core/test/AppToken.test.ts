@@ -712,6 +712,22 @@ describe("AppToken", () => {
         })()
       ]
     ]
+    it.scoped("a token longer than WeChat sends is refused, and the error states the limit the check applies", () =>
+      Effect.gen(function*() {
+        for (const [length, stored] of [[1024, true], [1025, false], [1500, false]] as const) {
+          const store = yield* AppTokenStore.makeMemory()
+          const { appToken } = yield* makeProcess(store, RefreshLock.makeInProcess(), {
+            source: () => Effect.succeed({ access_token: Redacted.make("t".repeat(length)), expires_in: 7200 })
+          })
+          const exit = yield* Effect.exit(appToken.get)
+          assert.strictEqual(Exit.isSuccess(exit), stored, `${length} characters`)
+          if (Exit.isFailure(exit)) {
+            const error = Option.getOrThrow(Cause.failureOption(exit.cause)) as WeChatError.MalformedResponse
+            assert.include(error.description, "1 to 1024 characters")
+          }
+        }
+      }).pipe(Effect.provide(Environment)))
+
     it.scoped("each is a MalformedResponse of AppToken.source that names no value, and nothing is stored", () =>
       Effect.gen(function*() {
         for (const [name, answer] of answers) {
