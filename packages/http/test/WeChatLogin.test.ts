@@ -673,9 +673,12 @@ describe("WeChatLogin: embedded QR code", () => {
         const answer = yield* desktop.get(callbackUrl)
         assert.strictEqual(answer.status, 303)
         assert.strictEqual(new URL(answer.location!).pathname, "/cart")
-        // no official account: a phone outside WeChat is asked to open the link in WeChat, and to scan
+        // no official account: a phone outside WeChat gets the QR page too, never a link to open in
+        // WeChat (there, this site has no login)
         const phone = yield* new Browser(url, { userAgent: userAgents.phone }).get("/login")
-        assert.include(phone.text, "请在微信中打开此链接")
+        assert.strictEqual(phone.status, 200)
+        assert.include(phone.text, `data-appid="${WEB.appId}"`)
+        assert.notInclude(phone.text, "请在微信中打开此链接")
         // inside WeChat, with no official account: not available
         const wechat = yield* new Browser(url, { userAgent: userAgents.wechat }).get("/login")
         assert.strictEqual(wechat.status, 404)
