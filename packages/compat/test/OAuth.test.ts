@@ -408,6 +408,25 @@ describe("the Effect API behind the client", () => {
     assert.strictEqual(stored._tag, "Some")
   })
 
+  it("getAccessToken calls getToken once before saveToken; a getToken that fails there does not lose the new token", async () => {
+    for (const failing of [false, true]) {
+      const calls: Array<string> = []
+      const saved: Array<any> = []
+      const client = make(OA.appId, OA.secret, (openid: string, callback: (err: unknown, token?: unknown) => void) => {
+        calls.push("getToken")
+        callback(failing ? new Error("the database is down") : null, undefined)
+      }, (openid: string, token: unknown, callback: (err: unknown) => void) => {
+        calls.push("saveToken")
+        saved.push(token)
+        callback(null)
+      })
+      client.setOpts({ apiBaseUrl: sandbox.url })
+      const token = await client.getAccessToken(await sandbox.code())
+      assert.deepStrictEqual(calls, ["getToken", "saveToken"], `getToken failing: ${failing}`)
+      assert.strictEqual(saved[0].access_token, token.data.access_token)
+    }
+  })
+
   it("setOpts({ tokenStore, refreshLock }) puts core layers in place of the hooks and the in-process lock", async () => {
     const hooksCalled: Array<string> = []
     const client = make(OA.appId, OA.secret, async () => {
@@ -427,7 +446,8 @@ describe("the Effect API behind the client", () => {
     await client.runtime.runPromise(
       Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) => oauth.refresh(token.data.openid))
     )
-    assert.deepStrictEqual(locked, [`${OA.appId}:${token.data.openid}`])
+    // the login's read and write of the token, then the refresh: both under the user's key
+    assert.deepStrictEqual(locked, [`${OA.appId}:${token.data.openid}`, `${OA.appId}:${token.data.openid}`])
     assert.deepStrictEqual(hooksCalled, [])
   })
 
