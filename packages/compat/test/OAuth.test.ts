@@ -412,10 +412,10 @@ describe("the Effect API behind the client", () => {
     for (const failing of [false, true]) {
       const calls: Array<string> = []
       const saved: Array<any> = []
-      const client = make(OA.appId, OA.secret, (openid: string, callback: (err: unknown, token?: unknown) => void) => {
+      const client = make(OA.appId, OA.secret, (_openid, callback) => {
         calls.push("getToken")
         callback(failing ? new Error("the database is down") : null, undefined)
-      }, (openid: string, token: unknown, callback: (err: unknown) => void) => {
+      }, (_openid, token, callback) => {
         calls.push("saveToken")
         saved.push(token)
         callback(null)
