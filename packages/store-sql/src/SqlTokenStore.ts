@@ -236,7 +236,10 @@ export interface ImportResult {
   readonly imported: number
   /** Not written: `newerInStore + expired + invalid`. */
   readonly skipped: number
-  /** The store already held a token obtained at the same time or later. */
+  /**
+   * The store already held a token obtained at the same time or later, or any token for a row dated
+   * ahead of this machine's clock.
+   */
   readonly newerInStore: number
   /** The refresh token's 30 days, counted from `create_at`, are over. */
   readonly expired: number
@@ -257,6 +260,8 @@ export interface ImportResult {
  * `LegacyToken.decode` (dated `min(create_at, now)`; see its rules), and the latest usable row of a
  * user wins. A token the store already holds with the same or a later `obtainedAt` is left alone,
  * and so are expired and unusable rows: running the import twice imports nothing the second time.
+ * A row whose `create_at` is not before now (a legacy server whose clock runs ahead), dated now, is
+ * imported only for a user the store holds no token for: it never replaces one (`newerInStore`).
  * The legacy table is only read.
  *
  * @since 0.1.0

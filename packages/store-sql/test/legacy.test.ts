@@ -236,6 +236,69 @@ forEachDatabase((db) => {
         )
       }))
 
+    it.scoped("a row dated ahead of the clock is imported once: a second run does not replace what the store got since (a refresh, a new consent)", () =>
+      Effect.gen(function*() {
+        const { appId, context, insert, legacy, store } = yield* legacyFixture(db)
+        // a legacy server whose clock runs an hour ahead wrote these
+        const refreshedLater = legacyRow(now + hour)
+        const consentedLater = legacyRow(now + hour)
+        yield* insert([refreshedLater, consentedLater])
+        const run = Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
+        const got = (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow)
+
+        // the first run brings both, dated now
+        assert.deepStrictEqual(yield* run, { imported: 2, skipped: 0, newerInStore: 0, expired: 0, invalid: 0 })
+        assert.strictEqual((yield* got(refreshedLater.openid)).obtainedAt, now)
+
+        // wxauth serves them: one token refreshed, a new consent for the other (another scope and refresh token)
+        yield* TestClock.adjust("10 minutes")
+        const refreshed = yield* makeToken({
+          openid: refreshedLater.openid,
+          refreshToken: Redacted.make(refreshedLater.refresh_token)
+        })
+        const consent = yield* makeToken({ openid: consentedLater.openid, scope: ["snsapi_base"] })
+        yield* store.set(appId, refreshed)
+        yield* store.set(appId, consent)
+
+        // the rows have not changed: the second run brings nothing, and the store keeps wxauth's tokens
+        yield* TestClock.adjust("10 minutes")
+        assert.deepStrictEqual(yield* run, { imported: 0, skipped: 2, newerInStore: 2, expired: 0, invalid: 0 })
+        const kept = yield* got(refreshedLater.openid)
+        assert.strictEqual(Redacted.value(kept.accessToken), Redacted.value(refreshed.accessToken))
+        assert.strictEqual(kept.obtainedAt, now + 10 * 60 * 1000)
+        const keptConsent = yield* got(consentedLater.openid)
+        assert.strictEqual(Redacted.value(keptConsent.refreshToken), Redacted.value(consent.refreshToken))
+        assert.deepStrictEqual([...keptConsent.scope], ["snsapi_base"])
+
+        // a row that did change, now dated in the past, is still brought
+        const changed = legacyRow(now + 15 * 60 * 1000, { openid: refreshedLater.openid })
+        yield* Effect.provide(
+          Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) =>
+              sql`UPDATE ${sql(legacy)} SET access_token = ${changed.access_token}, create_at = ${changed.create_at}
+              WHERE openid = ${changed.openid}`
+          ),
+          context
+        )
+        assert.deepStrictEqual(yield* run, { imported: 1, skipped: 1, newerInStore: 1, expired: 0, invalid: 0 })
+        assert.strictEqual(Redacted.value((yield* got(refreshedLater.openid)).accessToken), changed.access_token)
+      }))
+
+    it.scoped("a row dated ahead of the clock never replaces a token the store already holds, however old", () =>
+      Effect.gen(function*() {
+        const { appId, context, insert, legacy, store } = yield* legacyFixture(db)
+        const ahead = legacyRow(now + hour)
+        const held = yield* makeToken({ openid: ahead.openid, obtainedAt: now - day })
+        yield* store.set(appId, held)
+        yield* insert([ahead])
+        const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
+        assert.deepStrictEqual(result, { imported: 0, skipped: 1, newerInStore: 1, expired: 0, invalid: 0 })
+        const kept = Option.getOrThrow(yield* store.get(appId, ahead.openid))
+        assert.strictEqual(Redacted.value(kept.accessToken), Redacted.value(held.accessToken))
+        assert.strictEqual(kept.obtainedAt, now - day)
+      }))
+
     it.scoped("an expires_in too large to store (1e300 seconds) is invalid, and the import goes on", () =>
       Effect.gen(function*() {
         const { appId, context, insert, legacy, store } = yield* legacyFixture(db)

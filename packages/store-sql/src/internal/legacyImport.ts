@@ -1,7 +1,8 @@
 /**
  * The import of wechat-oauth's `token` table: its distinct openids read in batches (keyset
  * pagination), each user's rows read as tokens by core's `LegacyToken.decode`, the latest usable one
- * written through the `TokenStore` in context unless the store holds one as new or newer.
+ * written through the `TokenStore` in context unless the store holds one as new or newer (or holds one
+ * at all, for a row dated ahead of this machine's clock).
  *
  * @internal
  */
@@ -94,8 +95,12 @@ export const importLegacy = (
       for (const openid of seen) if (!latest.has(openid)) counts.invalid++
       const outcomes = yield* Effect.forEach(latest.values(), (token) => {
         if (token.refreshExpiresAt <= now) return Effect.succeed("expired" as const)
+        // A row `decode` dated now has a create_at not before now (a legacy server whose clock runs
+        // ahead): its date says nothing, and dated now again at every run it would replace whatever
+        // the store got since the last one (a refresh, a new consent). It only fills an empty place.
+        const datedAhead = token.obtainedAt >= now
         return Effect.flatMap(store.get(options.appId, token.openid), (existing) =>
-          Option.isSome(existing) && existing.value.obtainedAt >= token.obtainedAt
+          Option.isSome(existing) && (datedAhead || existing.value.obtainedAt >= token.obtainedAt)
             ? Effect.succeed("newerInStore" as const)
             : Effect.as(store.set(options.appId, token), "imported" as const))
       }, { concurrency: 8 })
