@@ -21,8 +21,13 @@ export interface AppOptions {
   readonly publicUrl?: string | undefined
   readonly apps: NonNullable<WeChatLogin.Options["apps"]>
   readonly sessionTtl?: Duration.DurationInput | undefined
-  /** The stores and HTTP client to use (memory stores and core's client otherwise). */
-  readonly context?: Layer.Layer<never> | undefined
+  /**
+   * The stores and HTTP client to use (memory stores and core's client otherwise): any layer
+   * without requirements, one that can fail included (`RedisTokenStore.layer(...)`,
+   * `SqlTokenStore.layer()` with its `SqlClient`). It is built by `start`: when it fails (a store
+   * that cannot connect), `start` rejects with its error, as when the port is taken.
+   */
+  readonly context?: Layer.Layer<never, unknown> | undefined
 }
 
 /** The running app. */
@@ -65,7 +70,11 @@ export const route = (login: WeChatLogin.WebHandler) => async (request: Request)
   return page(404, Pages.problem(404, "页面不存在 · Not found"))
 }
 
-/** Starts the app. */
+/**
+ * Starts the app: listens, then builds the login with `context`. Rejects when the port cannot be
+ * listened on, or when the login's layer fails (its error: a `ConfigError`, a store's
+ * `TokenStoreError`, ...); nothing is left running then.
+ */
 export const start = async (options: AppOptions): Promise<RunningApp> => {
   const server = Http.createServer()
   await new Promise<void>((resolve, reject) => {
@@ -79,6 +88,14 @@ export const start = async (options: AppOptions): Promise<RunningApp> => {
   const login = WeChatLogin.toWebHandler(
     options.context === undefined ? layer : Layer.provide(layer, options.context)
   )
+  try {
+    // built now, not at the first request: a layer that fails fails the start, as a port in use does
+    await login.handles(url)
+  } catch (error) {
+    await login.dispose().catch(() => undefined)
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    throw error
+  }
   const answer = route(login)
   server.on("request", (incoming: Http.IncomingMessage, outgoing: Http.ServerResponse) => {
     answer(NodeAdapter.toRequest(incoming, publicUrl))
