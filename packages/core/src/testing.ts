@@ -1385,11 +1385,17 @@ export const sessionStoreSuite = <E>(
  *
  * @example
  * ```ts
+ * import { TokenStore } from "@wxauth/core"
  * import { defectOf, exoticArguments } from "@wxauth/core/testing"
  * import * as Effect from "effect/Effect"
  *
- * const defects = Effect.forEach(exoticArguments(), ([label, value]) =>
- *   Effect.map(defectOf(() => myStore.get(value as never)), (defect) => defect && `get(${label}): ${defect}`))
+ * // the store under test (here core's memory store)
+ * const defects = Effect.flatMap(TokenStore.makeMemory(), (myStore) =>
+ *   Effect.forEach(exoticArguments(), ([label, value]) =>
+ *     Effect.map(
+ *       defectOf(() => myStore.get(value as never, "oOPENID")),
+ *       (defect) => defect && `get(${label}): ${defect}`
+ *     )))
  * ```
  *
  * @since 0.1.0
