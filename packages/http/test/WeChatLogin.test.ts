@@ -993,12 +993,12 @@ describe("WeChatLogin: a registry site accepts the sessions of the apps it serve
       const down = yield* wechat.get("/api/wechat/session")
       assert.strictEqual(down.status, 500, down.text)
       assert.strictEqual(JSON.parse((yield* wechat.get("/me")).text).error, "SessionStoreError")
-      const logoutDown = yield* wechat.post("/logout", {}, sameOrigin)
-      assert.strictEqual(logoutDown.status, 500)
       assert.isTrue(logLines.some((line) => line.includes("the app registry failed")), logLines.join("\n"))
       assert.isFalse(logLines.some((line) => line.includes("database is down")), "never the resolver's message")
+      // a logout does not ask the registry: it ends the session (see the logout tests below)
+      const logoutDown = yield* wechat.post("/logout", {}, sameOrigin)
+      assert.strictEqual(logoutDown.status, 303, logoutDown.text)
       failing = false
-      // the failed logout cleared the cookies; log in again
       yield* login(wechat, { path: `/login/${OA.appId}` })
       assert.strictEqual((yield* wechat.get("/me")).status, 200)
 
@@ -1051,6 +1051,127 @@ describe("WeChatLogin: a registry that fails", () => {
         assert.isFalse(logLines.some((line) => /RESOLVER-SECRET|pw@db/.test(line)), logLines.join("\n"))
       }))
   })
+})
+
+describe("WeChatLogin: a logout ends the stored session whatever the registry says", () => {
+  /** A registry site (OA, MINI) whose kindOf fails or leaves apps out on demand, its store and service. */
+  const registrySite = Effect.gen(function*() {
+    const kinds = new Map<string, "officialAccount" | "website" | "miniProgram">([
+      [OA.appId, "officialAccount"],
+      [MINI.appId, "miniProgram"]
+    ])
+    // failing: every kindOf fails; answers: how many more kindOf answer before they fail
+    const registry = { failing: false, answers: Infinity, kinds }
+    const logouts: Array<{ readonly app: string; readonly everywhere: boolean }> = []
+    const store = yield* SessionStore.makeMemory()
+    const app = testApp(
+      () => ({
+        apps: {},
+        registry: {
+          kindOf: (appId) =>
+            registry.failing || registry.answers-- <= 0
+              ? Effect.fail("the tenants' database is down")
+              : Effect.succeed(kinds.get(appId))
+        },
+        hooks: {
+          onLogout: ({ everywhere, user }) => Effect.sync(() => void logouts.push({ app: user.app, everywhere }))
+        }
+      }),
+      undefined,
+      (sandboxUrl) =>
+        Layer.merge(
+          WeChatApps.layer(
+            {
+              apps: [OA, MINI].map((app) => ({
+                appId: app.appId,
+                appSecret: app.secret,
+                apiBaseUrl: sandboxUrl,
+                openBaseUrl: sandboxUrl
+              }))
+            },
+            { stateSecret: "a registry-wide secret, 32 chars" }
+          ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer())),
+          Layer.succeed(SessionStore.SessionStore, store)
+        )
+    )
+    const context = yield* Layer.build(app)
+    const { url } = Context.get(context, TestServer)
+    const service = Context.get(context, WeChatLogin.WeChatLogin)
+    /** A browser logged in to the official account, and a copy of its cookies (another tab, a thief's). */
+    const loggedIn = Effect.gen(function*() {
+      const browser = new Browser(url)
+      const { answer } = yield* login(browser, { path: `/login/${OA.appId}` })
+      assert.strictEqual(answer.status, 303, answer.text)
+      const me = yield* browser.get("/me")
+      assert.strictEqual(me.status, 200, me.text)
+      const copy = { cookie: Array.from(browser.cookies, ([name, value]) => `${name}=${value}`).join("; ") }
+      return { browser, copy, user: JSON.parse(me.text) as WeChatLogin.WeChatUser }
+    })
+    const status = (headers: Record<string, string>) =>
+      Effect.map(new Browser(url).get("/api/wechat/session", headers), (answer) => answer.status)
+    return { registry, logouts, url, service, loggedIn, status }
+  })
+
+  it.scopedLive("POST /logout while the registry fails: the session ends (a copy of the cookie is 401 once it is back)", () =>
+    Effect.gen(function*() {
+      const { loggedIn, logouts, registry, status, url } = yield* registrySite
+      const { browser, copy } = yield* loggedIn
+      registry.failing = true
+      const out = yield* browser.post("/logout", {}, { origin: url })
+      assert.strictEqual(out.status, 303, out.text)
+      registry.failing = false
+      assert.strictEqual(yield* status(copy), 401)
+      assert.deepStrictEqual(logouts, [{ app: OA.appId, everywhere: false }])
+    }))
+
+  it.scopedLive("POST /logout while the tenant is out of the registry: the session ends (401 once it is back)", () =>
+    Effect.gen(function*() {
+      const { loggedIn, registry, status, url } = yield* registrySite
+      const { browser, copy } = yield* loggedIn
+      const other = yield* loggedIn
+      registry.kinds.delete(OA.appId)
+      assert.strictEqual((yield* browser.post("/logout", {}, { origin: url })).status, 303)
+      assert.strictEqual((yield* other.browser.post("/logout/everywhere", {}, { origin: url })).status, 303)
+      registry.kinds.set(OA.appId, "officialAccount")
+      assert.strictEqual(yield* status(copy), 401)
+      assert.strictEqual(yield* status(other.copy), 401)
+    }))
+
+  it.scopedLive("the service's logout and logoutEverywhere while the tenant is out or the registry fails: the sessions end", () =>
+    Effect.gen(function*() {
+      const { loggedIn, logouts, registry, service, status } = yield* registrySite
+      const one = yield* loggedIn
+      const two = yield* loggedIn
+      registry.kinds.delete(OA.appId)
+      yield* service.logout(one.user)
+      registry.kinds.set(OA.appId, "officialAccount")
+      assert.strictEqual(yield* status(one.copy), 401)
+      assert.strictEqual(yield* status(two.copy), 200)
+      registry.failing = true
+      const ended = yield* service.logoutEverywhere(two.user)
+      registry.failing = false
+      assert.isAtLeast(ended, 1)
+      assert.strictEqual(yield* status(two.copy), 401)
+      assert.deepStrictEqual(logouts, [{ app: OA.appId, everywhere: false }, { app: OA.appId, everywhere: true }])
+      // a session that is over: logout does nothing, logoutEverywhere is Unauthenticated, as before
+      yield* service.logout(one.user)
+      assert.strictEqual((yield* Effect.flip(service.logoutEverywhere(one.user)))._tag, "Unauthenticated")
+    }))
+
+  it.scopedLive("a login replaces this browser's session while the registry fails for it: the old one ends", () =>
+    Effect.gen(function*() {
+      const { loggedIn, registry, status } = yield* registrySite
+      const { browser, copy } = yield* loggedIn
+      const authorize = yield* startLogin(browser, `/login/${OA.appId}`)
+      const callback = yield* consent(browser, authorize)
+      // the callback's own app answers; the registry blips after it
+      registry.answers = 1
+      const answer = yield* browser.get(callback)
+      registry.answers = Infinity
+      assert.strictEqual(answer.status, 303, answer.text)
+      assert.strictEqual((yield* browser.get("/me")).status, 200, "the new session")
+      assert.strictEqual(yield* status(copy), 401, "the session the login replaced")
+    }))
 })
 
 describe("WeChatLogin: the onLogout hook", () => {

@@ -338,7 +338,8 @@ const callbackOnce = (login: Login) =>
     const returnTo = statePath(result.right.returnTo)
     if (token.isSnapshotUser) return leaveFor(login, Problems.problems.snapshot, app)
     const identity = login.identityOf(app, { openid: token.openid, unionid: token.unionid, scopes: token.scope })
-    const previous = yield* Effect.orElseSucceed(login.browserSession(request), () => Option.none())
+    // the session this login replaces, as it is stored (whether or not its app is served now)
+    const previous = yield* Effect.orElseSucceed(login.storedBrowserSession(request), () => Option.none())
     const started = yield* login.completeLogin(app, identity, "browser", returnTo)
     if (Option.isSome(previous)) yield* endSession(login, previous.value)
     const target = yield* login.landing(started.event)
@@ -384,9 +385,9 @@ const breakOut = (location: string) => {
   )
 }
 
-/** Ends a session; a store failure is logged (the caller answers anyway). */
+/** Ends the session a login replaces (no `onLogout`); a store failure is logged (the caller answers anyway). */
 const endSession = (login: Login, session: SessionStore.Session) =>
-  login.sessions.revoke(session.idHash).pipe(
+  login.endSession(session, false, false).pipe(
     Effect.catchAll((error) =>
       Effect.logError("wxauth: could not end a session").pipe(Effect.annotateLogs({ error: error.description }))
     )
@@ -419,9 +420,9 @@ const logout = (login: Login, everywhere: boolean) =>
         HttpServerResponse.expireCookie(site.names.binding, site.cookie)
       )
     return yield* Effect.gen(function*() {
-      const session = yield* login.browserSession(request)
-      const current = Option.isNone(session) ? Option.none() : yield* login.userOf(session.value)
-      if (Option.isSome(current)) yield* login.endSessions(current.value, everywhere)
+      // the session as it is stored: ended whether or not the registry serves its app now, or answers
+      const session = yield* login.storedBrowserSession(request)
+      if (Option.isSome(session)) yield* login.endSession(session.value, everywhere)
       return clear(HttpServerResponse.redirect(login.paths.home, { status: 303 }))
     }).pipe(
       Effect.catchAll((error) =>

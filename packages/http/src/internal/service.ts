@@ -99,6 +99,13 @@ export interface Login {
   readonly browserSession: (
     request: HttpServerRequest.HttpServerRequest
   ) => Effect.Effect<Option.Option<SessionStore.Session>, WeChatError.SessionStoreError>
+  /**
+   * This browser's session as the store keeps it (by its session cookie), whether or not this site
+   * accepts it now: the session a logout ends. The registry is not asked.
+   */
+  readonly storedBrowserSession: (
+    request: HttpServerRequest.HttpServerRequest
+  ) => Effect.Effect<Option.Option<SessionStore.Session>, WeChatError.SessionStoreError>
   /** Runs the login's hooks and starts a session for an identity. */
   readonly completeLogin: (
     app: App,
@@ -125,6 +132,16 @@ export interface Login {
    * `onLogout` hook, whose failure is logged and does not undo the logout: how many sessions ended.
    */
   readonly endSessions: (user: WeChatUser, everywhere: boolean) => Effect.Effect<number, WeChatError.SessionStoreError>
+  /**
+   * Ends a stored session as it is (by its id hash; `everywhere`, every session of its appid and
+   * openid), without asking the registry whether its app is still served, then (unless `onLogout` is
+   * `false`) runs the `onLogout` hook as `endSessions` does: how many sessions ended.
+   */
+  readonly endSession: (
+    session: SessionStore.Session,
+    everywhere: boolean,
+    onLogout?: boolean
+  ) => Effect.Effect<number, WeChatError.SessionStoreError>
   readonly identityOf: (
     app: App,
     fields: { readonly openid: string; readonly unionid: string | undefined; readonly scopes: ReadonlyArray<string> }
@@ -426,10 +443,19 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
     ): Effect.Effect<Option.Option<WeChatUser>, WeChatError.SessionStoreError> =>
       Effect.map(appOfSession(session), Option.map((app) => userOfApp(app, session)))
 
-    const userOfApp = (app: App, session: SessionStore.Session): WeChatUser => {
+    const userOfApp = (app: App, session: SessionStore.Session): WeChatUser => userOfKey(app.key, session)
+
+    /**
+     * The user a stored session stands for, without asking the registry: its app's key is an app of
+     * the options' by its appid, else the appid (a registry app's key).
+     */
+    const storedUserOf = (session: SessionStore.Session): WeChatUser =>
+      userOfKey(byAppId.get(session.appId)?.key ?? session.appId, session)
+
+    const userOfKey = (key: string, session: SessionStore.Session): WeChatUser => {
       const userId = session.data?.["userId"]
       return new WeChatUser({
-        app: app.key,
+        app: key,
         appId: session.appId,
         openid: session.openid,
         ...(session.unionid === undefined ? {} : { unionid: session.unionid }),
@@ -465,6 +491,12 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       )
     }
 
+    const storedBrowserSession: Login["storedBrowserSession"] = (request) => {
+      const token = SessionStore.parseToken(Cookies.read(request.headers["cookie"], site(request).names.session))
+      if (Option.isNone(token)) return Effect.succeed(Option.none<SessionStore.Session>())
+      return Effect.map(sessions.get(SessionStore.hashToken(token.value)), Option.filter((s) => s.kind === "browser"))
+    }
+
     const authenticate: Login["authenticate"] = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const authorization = request.headers["authorization"]
@@ -488,16 +520,34 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       return user.value
     })
 
-    const endSessions = (user: WeChatUser, everywhere: boolean) =>
+    /**
+     * The one way a session ends (a logout, everywhere, the session a new login replaces): the
+     * session as it is stored, by its id hash (everywhere: by its appid and openid). The registry is
+     * not asked: a session ends whether or not its app is served now, or the registry answers.
+     */
+    const endStored = (
+      stored: { readonly idHash: string; readonly appId: string; readonly openid: string },
+      user: WeChatUser,
+      everywhere: boolean,
+      runsOnLogout: boolean
+    ) =>
       Effect.gen(function*() {
         const ended = everywhere
-          ? yield* sessions.revokeUser(user.appId, user.openid)
-          : yield* Effect.as(sessions.revoke(user.sessionId), 1)
+          ? yield* sessions.revokeUser(stored.appId, stored.openid)
+          : yield* Effect.as(sessions.revoke(stored.idHash), 1)
         const onLogout = config.hooks.onLogout
         // logged by runHook already; the sessions are over either way
-        if (onLogout !== undefined) yield* Effect.ignore(runHook("onLogout", () => onLogout({ user, everywhere })))
+        if (runsOnLogout && onLogout !== undefined) {
+          yield* Effect.ignore(runHook("onLogout", () => onLogout({ user, everywhere })))
+        }
         return ended
       })
+
+    const endSessions = (user: WeChatUser, everywhere: boolean) =>
+      endStored({ idHash: user.sessionId, appId: user.appId, openid: user.openid }, user, everywhere, true)
+
+    const endSession: Login["endSession"] = (session, everywhere, onLogout = true) =>
+      endStored(session, storedUserOf(session), everywhere, onLogout)
 
     const runHook = <A>(name: string, run: () => Effect.Effect<A, unknown, any>): Effect.Effect<A, HookFailed> =>
       Effect.suspend(() => {
@@ -612,13 +662,21 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       sameSite,
       authenticate,
       browserSession,
+      storedBrowserSession,
       completeLogin,
       landing,
       runHook,
       endSessions,
+      endSession,
       userOf,
       identityOf
     }
+
+    /** The live session a user value names (`sessionId`) as it is stored; `None` when it is over or unknown. */
+    const storedSessionOf = (
+      user: WeChatUser
+    ): Effect.Effect<Option.Option<SessionStore.Session>, WeChatError.SessionStoreError> =>
+      isIdHash(user.sessionId) ? sessions.get(user.sessionId) : Effect.succeed(Option.none())
 
     /** The user of the live session a user value names (`sessionId`); `None` when it is over or unknown. */
     const userOfSession = (
@@ -687,23 +745,28 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
           return Option.isNone(oauth) ? Option.none() : yield* oauth.value.getToken(user.openid)
         }),
       // a session that is over is logged out already; another user's session is not this user's to end
+      // the session as it is stored, whether or not the registry serves its app now (or answers)
       logout: (given) =>
         Effect.gen(function*() {
           const user = yield* checkUser(given)
-          const found = yield* userOfSession(user)
-          if (Option.isNone(found)) return
-          if (!sameUser(found.value, user)) {
+          const stored = yield* storedSessionOf(user)
+          if (Option.isNone(stored)) return
+          if (!sameUser(storedUserOf(stored.value), user)) {
             return yield* new WeChatError.InvalidArgument({
               argument: "user",
               description: "is not the user of its session (sessionId)"
             })
           }
-          yield* endSessions(found.value, false)
+          yield* endSession(stored.value, false)
         }),
       logoutEverywhere: (given) =>
         Effect.gen(function*() {
-          const user = yield* Effect.flatMap(checkUser(given), liveUser)
-          return yield* endSessions(user, true)
+          const user = yield* checkUser(given)
+          const stored = yield* storedSessionOf(user)
+          if (Option.isNone(stored) || !sameUser(storedUserOf(stored.value), user)) {
+            return yield* new Unauthenticated({ reason: "Invalid" })
+          }
+          return yield* endSession(stored.value, true)
         }),
       paths
     } satisfies Partial<WeChatLoginShape>
