@@ -234,13 +234,22 @@ export interface ImportOptions {
 export interface ImportResult {
   /** Tokens written to the store. */
   readonly imported: number
-  /** Not written: `newerInStore + expired + invalid`. */
+  /** Not written: `newerInStore + datedAhead + expired + invalid`. */
   readonly skipped: number
-  /**
-   * The store already held a token obtained at the same time or later, or any token for a row dated
-   * ahead of this machine's clock.
-   */
+  /** The store already held a token obtained at the same time as the row or later. */
   readonly newerInStore: number
+  /**
+   * Rows dated ahead of this machine's clock (`create_at` not before now: a legacy server whose
+   * clock runs ahead) for a user the store already holds a token for: left alone, whatever the
+   * stored token. Such a date cannot be compared with the stored token's, so the row may be older
+   * (the store refreshed since the last run) or newer (the user consented again on the legacy
+   * server, with another scope or refresh token): when this is not 0, run the import again once
+   * the legacy clock's lead has passed, before switching over; the row is then compared like any
+   * other and brought if it is newer.
+   *
+   * @since 0.2.0
+   */
+  readonly datedAhead: number
   /** The refresh token's 30 days, counted from `create_at`, are over. */
   readonly expired: number
   /**
@@ -261,7 +270,9 @@ export interface ImportResult {
  * user wins. A token the store already holds with the same or a later `obtainedAt` is left alone,
  * and so are expired and unusable rows: running the import twice imports nothing the second time.
  * A row whose `create_at` is not before now (a legacy server whose clock runs ahead), dated now, is
- * imported only for a user the store holds no token for: it never replaces one (`newerInStore`).
+ * imported only for a user the store holds no token for: it never replaces one, and is counted as
+ * `datedAhead`; when that count is not 0, run the import again once the legacy clock's lead has
+ * passed (before switching over), which compares such rows like any other.
  * The legacy table is only read.
  *
  * @since 0.1.0

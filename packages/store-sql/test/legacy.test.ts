@@ -142,7 +142,14 @@ forEachDatabase((db) => {
           SqlTokenStore.importLegacy({ appId, table: legacy, batchSize: 2 }),
           context
         )
-        assert.deepStrictEqual(result, { imported: 3, skipped: 4, newerInStore: 1, expired: 1, invalid: 2 })
+        assert.deepStrictEqual(result, {
+          imported: 3,
+          skipped: 4,
+          newerInStore: 1,
+          datedAhead: 0,
+          expired: 1,
+          invalid: 2
+        })
 
         const got = (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow)
         const token = yield* got(fresh.openid)
@@ -172,7 +179,14 @@ forEachDatabase((db) => {
         )
         assert.strictEqual(Number(count.n), rows.length)
         const again = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        assert.deepStrictEqual(again, { imported: 0, skipped: 7, newerInStore: 4, expired: 1, invalid: 2 })
+        assert.deepStrictEqual(again, {
+          imported: 0,
+          skipped: 7,
+          newerInStore: 4,
+          datedAhead: 0,
+          expired: 1,
+          invalid: 2
+        })
       }))
 
     it.scoped("a table of one's own with NULL openids: those rows are invalid, every token imported and counted once", () =>
@@ -199,7 +213,14 @@ forEachDatabase((db) => {
           SqlTokenStore.importLegacy({ appId, table: nullable, batchSize: 3 }),
           context
         )
-        assert.deepStrictEqual(result, { imported: 2, skipped: 1, newerInStore: 0, expired: 0, invalid: 1 })
+        assert.deepStrictEqual(result, {
+          imported: 2,
+          skipped: 1,
+          newerInStore: 0,
+          datedAhead: 0,
+          expired: 0,
+          invalid: 1
+        })
         for (const row of rows) assert.isTrue(Option.isSome(yield* store.get(appId, row.openid)))
       }))
 
@@ -217,7 +238,14 @@ forEachDatabase((db) => {
         yield* insert([future, withOffset, withoutOffset])
 
         const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        assert.deepStrictEqual(result, { imported: 2, skipped: 1, newerInStore: 0, expired: 0, invalid: 1 })
+        assert.deepStrictEqual(result, {
+          imported: 2,
+          skipped: 1,
+          newerInStore: 0,
+          datedAhead: 0,
+          expired: 0,
+          invalid: 1
+        })
 
         const got = (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow)
         const capped = yield* got(future.openid)
@@ -247,7 +275,14 @@ forEachDatabase((db) => {
         const got = (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow)
 
         // the first run brings both, dated now
-        assert.deepStrictEqual(yield* run, { imported: 2, skipped: 0, newerInStore: 0, expired: 0, invalid: 0 })
+        assert.deepStrictEqual(yield* run, {
+          imported: 2,
+          skipped: 0,
+          newerInStore: 0,
+          datedAhead: 0,
+          expired: 0,
+          invalid: 0
+        })
         assert.strictEqual((yield* got(refreshedLater.openid)).obtainedAt, now)
 
         // wxauth serves them: one token refreshed, a new consent for the other (another scope and refresh token)
@@ -262,7 +297,14 @@ forEachDatabase((db) => {
 
         // the rows have not changed: the second run brings nothing, and the store keeps wxauth's tokens
         yield* TestClock.adjust("10 minutes")
-        assert.deepStrictEqual(yield* run, { imported: 0, skipped: 2, newerInStore: 2, expired: 0, invalid: 0 })
+        assert.deepStrictEqual(yield* run, {
+          imported: 0,
+          skipped: 2,
+          newerInStore: 0,
+          datedAhead: 2,
+          expired: 0,
+          invalid: 0
+        })
         const kept = yield* got(refreshedLater.openid)
         assert.strictEqual(Redacted.value(kept.accessToken), Redacted.value(refreshed.accessToken))
         assert.strictEqual(kept.obtainedAt, now + 10 * 60 * 1000)
@@ -281,7 +323,14 @@ forEachDatabase((db) => {
           ),
           context
         )
-        assert.deepStrictEqual(yield* run, { imported: 1, skipped: 1, newerInStore: 1, expired: 0, invalid: 0 })
+        assert.deepStrictEqual(yield* run, {
+          imported: 1,
+          skipped: 1,
+          newerInStore: 0,
+          datedAhead: 1,
+          expired: 0,
+          invalid: 0
+        })
         assert.strictEqual(Redacted.value((yield* got(refreshedLater.openid)).accessToken), changed.access_token)
       }))
 
@@ -293,10 +342,85 @@ forEachDatabase((db) => {
         yield* store.set(appId, held)
         yield* insert([ahead])
         const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        assert.deepStrictEqual(result, { imported: 0, skipped: 1, newerInStore: 1, expired: 0, invalid: 0 })
+        assert.deepStrictEqual(result, {
+          imported: 0,
+          skipped: 1,
+          newerInStore: 0,
+          datedAhead: 1,
+          expired: 0,
+          invalid: 0
+        })
         const kept = Option.getOrThrow(yield* store.get(appId, ahead.openid))
         assert.strictEqual(Redacted.value(kept.accessToken), Redacted.value(held.accessToken))
         assert.strictEqual(kept.obtainedAt, now - day)
+      }))
+
+    it.scoped("the final run before the switch, legacy clock 2 minutes ahead: a new consent there is counted as datedAhead, not newerInStore, and a run once the lead has passed brings it", () =>
+      Effect.gen(function*() {
+        const { appId, context, insert, legacy, sql, store } = yield* legacyFixture(db)
+        const lead = 2 * 60 * 1000 // the legacy server's clock runs 2 minutes ahead
+        const run = Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
+        const got = (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow)
+
+        // a day ago (legacy clock), the user logged in with snsapi_base: the first run brings it
+        const first = legacyRow(now - day + lead, { scope: "snsapi_base" })
+        yield* insert([first])
+        assert.deepStrictEqual(yield* run, {
+          imported: 1,
+          skipped: 0,
+          newerInStore: 0,
+          datedAhead: 0,
+          expired: 0,
+          invalid: 0
+        })
+
+        // just now, on the legacy server still serving: a new consent (snsapi_userinfo, new refresh token)
+        const consent = legacyRow(now + lead, { openid: first.openid, scope: "snsapi_userinfo" })
+        yield* Effect.provide(
+          sql`UPDATE ${sql(legacy)} SET access_token = ${consent.access_token},
+            refresh_token = ${consent.refresh_token}, scope = ${consent.scope}, create_at = ${consent.create_at}
+            WHERE openid = ${consent.openid}`,
+          context
+        )
+
+        // the final run: the row is dated ahead and the store holds run 1's token, so it is left alone,
+        // but counted apart: the operator sees it was not compared
+        yield* TestClock.adjust("1 second")
+        assert.deepStrictEqual(yield* run, {
+          imported: 0,
+          skipped: 1,
+          newerInStore: 0,
+          datedAhead: 1,
+          expired: 0,
+          invalid: 0
+        })
+        assert.strictEqual(Redacted.value((yield* got(first.openid)).accessToken), first.access_token)
+
+        // once the legacy clock's lead has passed, another run compares the row like any other and brings it
+        yield* TestClock.setTime(now + lead + 1)
+        assert.deepStrictEqual(yield* run, {
+          imported: 1,
+          skipped: 0,
+          newerInStore: 0,
+          datedAhead: 0,
+          expired: 0,
+          invalid: 0
+        })
+        const token = yield* got(first.openid)
+        assert.strictEqual(Redacted.value(token.accessToken), consent.access_token)
+        assert.strictEqual(Redacted.value(token.refreshToken), consent.refresh_token)
+        assert.deepStrictEqual([...token.scope], ["snsapi_userinfo"])
+        assert.strictEqual(token.obtainedAt, now + lead)
+
+        // and a run after that finds nothing new
+        assert.deepStrictEqual(yield* run, {
+          imported: 0,
+          skipped: 1,
+          newerInStore: 1,
+          datedAhead: 0,
+          expired: 0,
+          invalid: 0
+        })
       }))
 
     it.scoped("an expires_in too large to store (1e300 seconds) is invalid, and the import goes on", () =>
@@ -307,7 +431,14 @@ forEachDatabase((db) => {
         yield* insert([huge, fine])
 
         const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        assert.deepStrictEqual(result, { imported: 1, skipped: 1, newerInStore: 0, expired: 0, invalid: 1 })
+        assert.deepStrictEqual(result, {
+          imported: 1,
+          skipped: 1,
+          newerInStore: 0,
+          datedAhead: 0,
+          expired: 0,
+          invalid: 1
+        })
         assert.isTrue(Option.isNone(yield* store.get(appId, huge.openid)))
         assert.isTrue(Option.isSome(yield* store.get(appId, fine.openid)))
       }))
@@ -320,7 +451,14 @@ forEachDatabase((db) => {
         yield* insert([...refused, longest])
 
         const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        assert.deepStrictEqual(result, { imported: 1, skipped: 3, newerInStore: 0, expired: 0, invalid: 3 })
+        assert.deepStrictEqual(result, {
+          imported: 1,
+          skipped: 3,
+          newerInStore: 0,
+          datedAhead: 0,
+          expired: 0,
+          invalid: 3
+        })
         for (const row of refused) assert.isTrue(Option.isNone(yield* store.get(appId, row.openid)))
         const token = Option.getOrThrow(yield* store.get(appId, longest.openid))
         assert.strictEqual(token.expiresAt, now - hour + 2_592_000 * 1000)

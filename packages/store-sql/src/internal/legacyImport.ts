@@ -2,7 +2,7 @@
  * The import of wechat-oauth's `token` table: its distinct openids read in batches (keyset
  * pagination), each user's rows read as tokens by core's `LegacyToken.decode`, the latest usable one
  * written through the `TokenStore` in context unless the store holds one as new or newer (or holds one
- * at all, for a row dated ahead of this machine's clock).
+ * at all, for a row dated ahead of this machine's clock: counted as `datedAhead`).
  *
  * @internal
  */
@@ -59,7 +59,7 @@ export const importLegacy = (
     const timeout = yield* positiveDuration("timeout", options.timeout, Duration.seconds(30))
     const read = guard("importLegacy", table, timeout)
     const t = sql(table)
-    const counts = { imported: 0, newerInStore: 0, expired: 0, invalid: 0 }
+    const counts = { imported: 0, newerInStore: 0, datedAhead: 0, expired: 0, invalid: 0 }
     // A table of one's own may allow a NULL openid (wechat-oauth's does not): such rows are invalid,
     // counted once here and left out of the pages (PostgreSQL sorts NULL last, so a page ending
     // with it sent the next page back to the first openid, and every token was counted twice)
@@ -97,10 +97,17 @@ export const importLegacy = (
         if (token.refreshExpiresAt <= now) return Effect.succeed("expired" as const)
         // A row `decode` dated now has a create_at not before now (a legacy server whose clock runs
         // ahead): its date says nothing, and dated now again at every run it would replace whatever
-        // the store got since the last one (a refresh, a new consent). It only fills an empty place.
+        // the store got since the last one (a refresh, a new consent). It only fills an empty place;
+        // for a user the store holds, it is counted apart (`datedAhead`), not as `newerInStore`: the
+        // row may be newer than the stored token (a consent on the legacy server since the last run),
+        // and a run once its date has passed compares it like any other row.
         const datedAhead = token.obtainedAt >= now
         return Effect.flatMap(store.get(options.appId, token.openid), (existing) =>
-          Option.isSome(existing) && (datedAhead || existing.value.obtainedAt >= token.obtainedAt)
+          Option.isNone(existing)
+            ? Effect.as(store.set(options.appId, token), "imported" as const)
+            : datedAhead
+            ? Effect.succeed("datedAhead" as const)
+            : existing.value.obtainedAt >= token.obtainedAt
             ? Effect.succeed("newerInStore" as const)
             : Effect.as(store.set(options.appId, token), "imported" as const))
       }, { concurrency: 8 })
@@ -111,5 +118,5 @@ export const importLegacy = (
         break
       }
     }
-    return { ...counts, skipped: counts.newerInStore + counts.expired + counts.invalid }
+    return { ...counts, skipped: counts.newerInStore + counts.datedAhead + counts.expired + counts.invalid }
   }).pipe(Effect.withSpan("SqlTokenStore.importLegacy"))
