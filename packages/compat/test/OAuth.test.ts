@@ -427,6 +427,35 @@ describe("the Effect API behind the client", () => {
     }
   })
 
+  it(
+    "a saveToken hook that calls getUser for the same user (stored token expired) ends, and the login stands",
+    async () => {
+      const tokens = new Map<string, any>()
+      const profiles: Array<string> = []
+      let nested = false
+      const client: OAuth = make(OA.appId, OA.secret, async (openid: string) => tokens.get(openid) ?? null, async (
+        openid: string,
+        token: any
+      ) => {
+        if (nested) {
+          nested = false
+          // the profile first, with the token stored before this login: expired, so getUser refreshes it
+          profiles.push((await client.getUser(openid)).openid)
+        }
+        tokens.set(openid, { ...token })
+      })
+      client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url })
+      const first = await client.getAccessToken(await sandbox.code())
+      const openid = first.data.openid
+      tokens.set(openid, { ...tokens.get(openid), create_at: Date.now() - 3 * 3_600_000 })
+      nested = true
+      const second = await client.getAccessToken(await sandbox.code())
+      assert.deepStrictEqual(profiles, [openid], "the hook's getUser answered")
+      assert.strictEqual(tokens.get(openid).access_token, second.data.access_token, "the new consent is saved")
+    },
+    60_000
+  )
+
   it("setOpts({ tokenStore, refreshLock }) puts core layers in place of the hooks and the in-process lock", async () => {
     const hooksCalled: Array<string> = []
     const client = make(OA.appId, OA.secret, async () => {
@@ -446,8 +475,8 @@ describe("the Effect API behind the client", () => {
     await client.runtime.runPromise(
       Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) => oauth.refresh(token.data.openid))
     )
-    // the login's read and write of the token, then the refresh: both under the user's key
-    assert.deepStrictEqual(locked, [`${OA.appId}:${token.data.openid}`, `${OA.appId}:${token.data.openid}`])
+    // the login's read and write of the token under the user's write key, then the refresh under the user's key
+    assert.deepStrictEqual(locked, [`${OA.appId}:${token.data.openid}:write`, `${OA.appId}:${token.data.openid}`])
     assert.deepStrictEqual(hooksCalled, [])
   })
 

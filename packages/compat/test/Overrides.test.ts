@@ -455,8 +455,8 @@ describe("@wxauth/compat: the defaults behind the overridable methods", () => {
     const client = make(OA.appId, OA.secret)
     client.setOpts({ apiBaseUrl: sandbox.url, refreshLock: countingLock })
     const token = await client.getAccessToken(await sandbox.code({ user: "dave" }))
-    // the login writes the token under the user's key (as a refresh of it would)
-    assert.deepStrictEqual(locked.splice(0), [`${OA.appId}:${token.data.openid}`])
+    // the login writes the token under the user's write key (as a rejected refresh removes it)
+    assert.deepStrictEqual(locked.splice(0), [`${OA.appId}:${token.data.openid}:write`])
     const before = await stats()
     const refreshed = await Promise.all(
       Array.from({ length: 5 }, () => client.refreshAccessToken(token.data.refresh_token))

@@ -4,8 +4,10 @@
  * A refresher that took the lock re-reads the store: a token obtained after the one that failed
  * means another worker already refreshed.
  *
- * `WeChatOAuth` locks the key `<appId>:<openid>`; a distributed lock may rely on that format (the
- * Redis lock puts it in the same Cluster slot as the user's token).
+ * `WeChatOAuth` locks the key `<appId>:<openid>` around a refresh; a distributed lock may rely on that
+ * format (the Redis lock puts it in the same Cluster slot as the user's token). It also locks
+ * `<appId>:<openid>:write`, briefly, around a new consent's read and write of the user's token and a
+ * rejected refresh's read and removal of it (waiting 3 seconds at most for it).
  *
  * @since 0.1.0
  */

@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { OAuthToken, RefreshLock, TokenStore, WeChatConfig, WeChatError, WeChatOAuth } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -181,11 +182,11 @@ describe("a rejected refresh and a new consent", () => {
         const callback = yield* consent(oauth) // the user consents again, in another tab
         let exchanging: Fiber.RuntimeFiber<WeChatOAuth.CallbackResult, unknown> | undefined
         // another process's exchange lands between the refresh's read and its remove: it goes on until it
-        // has stored its token, or until it waits for the user's lock
+        // has stored its token, or until it waits for the user's write lock
         hooks.beforeRemove = Effect.gen(function*() {
           const reached = yield* Deferred.make<void>()
           hooks.onSet = () => Deferred.unsafeDone(reached, Exit.void)
-          locks.onAsk = (key) => key === `${app.appId}:${old.openid}` && Deferred.unsafeDone(reached, Exit.void)
+          locks.onAsk = (key) => key === `${app.appId}:${old.openid}:write` && Deferred.unsafeDone(reached, Exit.void)
           exchanging = yield* Effect.forkDaemon(oauth.handleCallback(callback))
           yield* Deferred.await(reached)
         })
@@ -200,14 +201,14 @@ describe("a rejected refresh and a new consent", () => {
       }).pipe(Effect.provide(oauthLayerOn(store, lock)))
     }))
 
-  it.effect("a consent takes the user's refresh lock once; a refresh storm still makes one request", () =>
+  it.effect("a consent takes the user's write lock once, not the refresh lock; a refresh storm still makes one request", () =>
     Effect.gen(function*() {
       const { lock, locks, store } = yield* racingEnvironment
       yield* Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth
         const sandbox = yield* Sandbox.Sandbox
         const token = yield* login()
-        assert.deepStrictEqual(locks.asked, [`${app.appId}:${token.openid}`])
+        assert.deepStrictEqual(locks.asked, [`${app.appId}:${token.openid}:write`])
         yield* TestClock.adjust("3 hours")
         const users = yield* Effect.all(Array.from({ length: 200 }, () => oauth.getUser(token.openid)), {
           concurrency: "unbounded"
@@ -227,5 +228,78 @@ describe("a rejected refresh and a new consent", () => {
       const granted = yield* login().pipe(Effect.provide(oauthLayerOn(inner, stuck)))
       const stored = Option.getOrThrow(yield* inner.get(app.appId, granted.openid))
       assert.deepStrictEqual(secretsOf(stored), secretsOf(granted))
+    }))
+})
+
+/** Until the sandbox has had `count` requests to `endpoint` (the fibers forked before run meanwhile). */
+const awaitRequests = (endpoint: Sandbox.Endpoint, count: number) =>
+  Effect.gen(function*() {
+    const sandbox = yield* Sandbox.Sandbox
+    for (let i = 0; i < 1_000 && (yield* sandbox.stats)[endpoint] < count; i++) yield* Effect.yieldNow()
+    assert.strictEqual((yield* sandbox.stats)[endpoint], count, `${endpoint} asked ${count} times`)
+  })
+
+describe("a login while the user's token is being refreshed", () => {
+  it.effect("a login is not held by a refresh of the same user's token that WeChat answers slowly", () =>
+    Effect.gen(function*() {
+      const { lock, store } = yield* racingEnvironment
+      yield* Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const first = yield* login()
+        // WeChat answers the refresh after 4 s (under the 5 s timeout: one attempt)
+        yield* sandbox.injectFault({ kind: "slow", endpoint: "refresh_token", delayMs: 4_000 })
+        const t0 = yield* Clock.currentTimeMillis
+        const refreshing = yield* Effect.fork(Effect.zip(oauth.refresh(first.openid), Clock.currentTimeMillis))
+        yield* awaitRequests("refresh_token", 1) // the refresh is in its WeChat call, under the user's lock
+        const callback = yield* consent(oauth)
+        const loggingIn = yield* Effect.fork(Effect.zip(oauth.handleCallback(callback), Clock.currentTimeMillis))
+        yield* TestClock.adjust("20 seconds")
+        const [, refreshedAt] = yield* Fiber.join(refreshing)
+        const [granted, loggedInAt] = yield* Fiber.join(loggingIn)
+        assert.strictEqual(refreshedAt, t0 + 4_000)
+        assert.strictEqual(loggedInAt, t0, "the login ended at once, before the refresh's answer")
+        assert.strictEqual(granted.token.openid, first.openid)
+      }).pipe(Effect.provide(oauthLayerOn(store, lock)))
+    }))
+
+  it.effect("a consent whose store write refreshes the same user (a store hook) ends; a rejected refresh token waits for that write 3 s at most", () =>
+    Effect.gen(function*() {
+      const { inner, lock, store } = yield* racingEnvironment
+      let beforeSet: Effect.Effect<void> | undefined
+      const hooked: TokenStore.TokenStoreShape = {
+        ...store,
+        set: (appId, token) =>
+          Effect.suspend(() => {
+            const hook = beforeSet
+            beforeSet = undefined
+            return Effect.zipRight(hook ?? Effect.void, store.set(appId, token))
+          })
+      }
+      yield* Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const first = yield* login()
+        const outcomes: Array<string> = []
+        yield* sandbox.injectFault({ kind: "errcode", errcode: 40030, endpoint: "refresh_token" })
+        // the store's write of the new consent first refreshes the user's token (as a compat saveToken
+        // hook calling getUser does); WeChat rejects the refresh token
+        beforeSet = oauth.refresh(first.openid).pipe(
+          Effect.match({
+            onFailure: (error) => outcomes.push(error._tag),
+            onSuccess: () => outcomes.push("refreshed")
+          }),
+          Effect.asVoid
+        )
+        const callback = yield* consent(oauth)
+        const t0 = yield* Clock.currentTimeMillis
+        const loggingIn = yield* Effect.fork(Effect.zip(oauth.handleCallback(callback), Clock.currentTimeMillis))
+        yield* TestClock.adjust("60 seconds")
+        const [granted, loggedInAt] = yield* Fiber.join(loggingIn)
+        assert.deepStrictEqual(outcomes, ["InvalidRefreshToken"], "the nested refresh got WeChat's answer")
+        assert.isAtMost(loggedInAt - t0, 3_000, "the login was held 3 s at most")
+        const stored = yield* inner.get(app.appId, first.openid)
+        assert.deepStrictEqual(secretsOf(Option.getOrThrow(stored)), secretsOf(granted.token), "the consent is stored")
+      }).pipe(Effect.provide(oauthLayerOn(hooked, lock)))
     }))
 })

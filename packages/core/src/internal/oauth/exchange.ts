@@ -27,6 +27,7 @@ import * as Stamp from "../stamp.js"
 import * as UserId from "../userId.js"
 import { parseCallback } from "./authorize.js"
 import type { Endpoints } from "./endpoints.js"
+import * as WriteLock from "./writeLock.js"
 
 const invalid = Arguments.invalid
 
@@ -51,8 +52,9 @@ export interface Dependencies {
   /** Where the shared exchanges run, so that a caller who leaves does not cancel them for the others. */
   readonly scope: Scope.Scope
   /**
-   * The refresh lock: a grant's read and write of the user's token take the user's key, so that a
-   * rejected refresh's read-then-remove (under the same key) never removes a grant stored between.
+   * The refresh lock: a grant's read and write of the user's token take the user's write key
+   * (writeLock.ts), so that a rejected refresh's read-then-remove (under the same key) never removes
+   * a grant stored between.
    */
   readonly lock: RefreshLock.RefreshLockShape
   /** For an app managed by a platform: its callback carries `appid` too, which must be this app's. */
@@ -111,26 +113,29 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
     })
 
   /**
-   * The grant's read and write under the user's refresh lock (the key refresh takes,
-   * `<appId>:<openid>`): a refresh WeChat rejects reads the store and removes the token it rejected
-   * under that key, so a grant stored between the two would be removed (the user who just logged in
-   * again, logged out). When the lock cannot be taken within its bound (a refresh holding it that
-   * long, or a distributed lock that is down), the grant is written without it, as before, with a
-   * warning: the code is spent, and a login is not refused for the lock. An openid outside the store
-   * id rule takes no lock (the store refuses it).
+   * The grant's read and write under the user's write key (`<appId>:<openid>:write`, writeLock.ts):
+   * a refresh WeChat rejects reads the store and removes the token it rejected under that key, so a
+   * grant stored between the two would be removed (the user who just logged in again, logged out).
+   * Not the refresh key: a refresh holds that one for its WeChat call, and a login does not wait for
+   * it. When the write key cannot be taken within `writeWait` (3 s: a lock that is down, or held by a
+   * removal that does not end), the grant is written without it, as before, with a warning: the code
+   * is spent, and a login is neither refused nor held for the lock. An openid outside the store id
+   * rule takes no lock (the store refuses it).
    */
   const storeGrant = (response: TokenResponse, now: number) =>
     Effect.flatMap(OAuthToken.fromResponse(response, now), (fresh) => {
       if (!UserId.isWeChatUserId(fresh.openid)) return writeGrant(response, now, fresh)
       let written: OAuthToken.OAuthToken | undefined
-      return lock.withLock(
-        `${appId}:${fresh.openid}`,
+      return WriteLock.withLockWithin(
+        lock,
+        WriteLock.key(appId, fresh.openid),
+        WriteLock.writeWait,
         Effect.tap(writeGrant(response, now, fresh), (token) => Effect.sync(() => written = token))
       ).pipe(
         Effect.catchTag("RefreshLockTimeout", (timeout) =>
           // written already (a lock that timed out on its release): that write stands
           written !== undefined ? Effect.succeed(written) : Effect.logWarning(
-            "wxauth: could not take the user's refresh lock to store a new consent; stored without it"
+            "wxauth: could not take the user's write lock to store a new consent; stored without it"
           ).pipe(
             Effect.annotateLogs({ appId, waitedMillis: timeout.waitedMillis }),
             Effect.zipRight(writeGrant(response, now, fresh))

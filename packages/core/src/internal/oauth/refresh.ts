@@ -17,6 +17,7 @@ import type { RefreshError } from "../../WeChatOAuth.js"
 import { refreshesTotal } from "../metrics.js"
 import * as SingleFlight from "../singleFlight.js"
 import type { EndpointFailure, Endpoints } from "./endpoints.js"
+import * as WriteLock from "./writeLock.js"
 
 /** @internal */
 export interface Dependencies {
@@ -37,23 +38,40 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
   })
   const refreshes = SingleFlight.make<OAuthToken.OAuthToken, RefreshError>(scope)
 
-  /** WeChat rejected the refresh token: remove the stored token, unless a new consent stored another meanwhile. */
+  /**
+   * WeChat rejected the refresh token: remove the stored token, unless a new consent stored another
+   * meanwhile. The read and the removal run under the user's write key (writeLock.ts), as a consent's
+   * read and write do, so a consent cannot land between them; waited for `writeWait` at most (a
+   * consent whose store write is itself refreshing this user, a compat hook calling `getUser`, holds
+   * it until this refresh ends): past it the token is left, for the consent holding the key replaces
+   * it (or the next refresh, rejected again, removes it).
+   */
   const forget = (openid: string, rejected: OAuthToken.OAuthToken, error: EndpointFailure) =>
-    store.get(appId, openid).pipe(
-      Effect.flatMap((latest) =>
-        Option.isSome(latest) && latest.value.obtainedAt === rejected.obtainedAt
-          ? store.remove(appId, openid)
-          : Effect.void
-      ),
+    WriteLock.withLockWithin(
+      lock,
+      WriteLock.key(appId, openid),
+      WriteLock.writeWait,
+      store.get(appId, openid).pipe(
+        Effect.flatMap((latest) =>
+          Option.isSome(latest) && latest.value.obtainedAt === rejected.obtainedAt
+            ? store.remove(appId, openid)
+            : Effect.void
+        )
+      )
+    ).pipe(
       Effect.zipRight(
         Effect.logInfo("wxauth: the refresh token was rejected; the stored token is removed").pipe(
           Effect.annotateLogs({ appId, errcode: "errcode" in error ? error.errcode : undefined })
         )
       ),
-      Effect.catchAll((storeError) =>
-        Effect.logWarning("wxauth: could not remove a token WeChat rejected").pipe(
-          Effect.annotateLogs({ appId, error: storeError.description })
-        )
+      Effect.catchAll((failure) =>
+        failure._tag === "RefreshLockTimeout"
+          ? Effect.logWarning(
+            "wxauth: the refresh token was rejected; the user's write lock was busy, the stored token is left"
+          ).pipe(Effect.annotateLogs({ appId, waitedMillis: failure.waitedMillis }))
+          : Effect.logWarning("wxauth: could not remove a token WeChat rejected").pipe(
+            Effect.annotateLogs({ appId, error: failure.description })
+          )
       ),
       // the WeChat error stands either way: the user must authorize again
       Effect.zipRight(Effect.fail(error))

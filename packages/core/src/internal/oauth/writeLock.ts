@@ -1,0 +1,78 @@
+/**
+ * The user's write key: the short critical section between a new consent's read and write of the
+ * user's token (exchange.ts) and a rejected refresh's read and removal of it (refresh.ts's forget).
+ * Without it, a consent stored between the removal's read and its remove was removed (the user who
+ * had just logged in again, logged out).
+ *
+ * It is not the refresh key (`<appId>:<openid>`): a refresh holds that one for its whole WeChat call
+ * (up to 3 attempts of 5 s), and a login must not wait for it. The write key covers store calls
+ * only, and each side waits for it `writeWait` at most: a consent then writes without it (a login
+ * is not refused, nor held, for the lock), a removal leaves the token (the consent holding the key
+ * replaces it). So a store write that itself refreshes the user (a compat `saveToken` hook calling
+ * `getUser`) never deadlocks: its refresh takes the refresh key, not this one, and only a refresh
+ * token WeChat rejects then waits for this key, `writeWait` at most.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as RefreshLock from "../../RefreshLock.js"
+import { RefreshLockTimeout } from "../../WeChatError.js"
+import * as Deadline from "../deadline.js"
+
+/**
+ * The user's write key, `<appId>:<openid>:write` (the refresh key with a suffix: a distributed lock
+ * reading the app id before the first colon reads it here too).
+ *
+ * @internal
+ */
+export const key = (appId: string, openid: string): string => `${appId}:${openid}:write`
+
+/**
+ * How long a consent's write, or a rejected refresh's removal, waits for the write key. Its holders
+ * run two store calls, so the wait is short: past it, the lock is held by something that will not
+ * end soon (a store hook nested in the other side, a lock that is down).
+ *
+ * @internal
+ */
+export const writeWait: Duration.Duration = Duration.seconds(3)
+
+/** Where the lock is with the effect it was given. */
+const waiting = 0
+const running = 1
+const timedOut = 2
+
+/**
+ * `effect` under `lock`'s `key`, when the lock starts it within `wait`; else `RefreshLockTimeout`
+ * (the acquisition interrupted in the background) and `effect` never starts. Once started, `effect`
+ * is never cut by the wait (as boundedStore.ts's lock deadline, with a wait of the caller's).
+ *
+ * @internal
+ */
+export const withLockWithin = <A, E, R>(
+  lock: RefreshLock.RefreshLockShape,
+  lockKey: string,
+  wait: Duration.Duration,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | RefreshLockTimeout, R> =>
+  Effect.suspend(() => {
+    // one state for both sides, each read and written in one synchronous step: the effect starts
+    // only before the deadline, the deadline fires only before the effect starts
+    let state = waiting
+    const started = Effect.suspend(() => {
+      if (state === timedOut) return Effect.interrupt
+      state = running
+      return effect
+    })
+    const deadline = Effect.flatMap(Effect.sleep(wait), () =>
+      Effect.suspend((): Effect.Effect<never, RefreshLockTimeout> => {
+        if (state === running) {
+          return Effect.never // started in time: its outcome is the race's
+        }
+        state = timedOut
+        return Effect.fail(new RefreshLockTimeout({ key: lockKey, waitedMillis: Duration.toMillis(wait) }))
+      }))
+    return Effect.disconnect(
+      Effect.raceFirst(Deadline.cuttable(lock.withLock(lockKey, started)), Effect.interruptible(deadline))
+    )
+  })
