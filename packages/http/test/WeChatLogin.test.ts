@@ -3,6 +3,7 @@
  * security (browser-bound state, replays, open redirects, cookie flags, cross-site logout), logout
  * everywhere, the hooks and the problem pages.
  */
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { SessionStore, TokenStore, WeChatApps, WeChatHttpClient } from "@wxauth/core"
 import type { CurrentWeChatUser } from "@wxauth/http"
@@ -11,10 +12,13 @@ import { Browser, consent, cookieAttributes, login, sandboxControl, startLogin, 
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import * as TestContext from "effect/TestContext"
 import { MINI, OA, sandboxApps, testApp, TestServer, WEB } from "./helpers.js"
 
 const setup = Effect.gen(function*() {
@@ -1105,7 +1109,7 @@ describe("WeChatLogin: a logout ends the stored session whatever the registry sa
       const me = yield* browser.get("/me")
       assert.strictEqual(me.status, 200, me.text)
       const copy = { cookie: Array.from(browser.cookies, ([name, value]) => `${name}=${value}`).join("; ") }
-      return { browser, copy, user: JSON.parse(me.text) as WeChatLogin.WeChatUser }
+      return { browser, copy, user: JSON.parse(me.text) as CurrentWeChatUser.WeChatUser }
     })
     const status = (headers: Record<string, string>) =>
       Effect.map(new Browser(url).get("/api/wechat/session", headers), (answer) => answer.status)
@@ -1172,6 +1176,60 @@ describe("WeChatLogin: a logout ends the stored session whatever the registry sa
       assert.strictEqual((yield* browser.get("/me")).status, 200, "the new session")
       assert.strictEqual(yield* status(copy), 401, "the session the login replaced")
     }))
+})
+
+describe("WeChatLogin: kindOf, asked for every request with a registry session, is bounded", () => {
+  it.scoped("a kindOf that never answers: the request fails (SessionStoreError) after 5 seconds, not the hooks' 30", () =>
+    Effect.gen(function*() {
+      const store = yield* SessionStore.makeMemory()
+      let hangs = false
+      const service = Context.get(
+        yield* Layer.build(
+          WeChatLogin.layer({
+            publicUrl: "http://app.test",
+            apps: {},
+            registry: { kindOf: () => hangs ? Effect.never : Effect.succeed("officialAccount" as const) }
+          }).pipe(
+            Layer.provide(Layer.merge(
+              WeChatApps.layer(
+                { apps: [{ appId: OA.appId, appSecret: OA.secret }] },
+                { stateSecret: "a registry-wide secret, 32 chars" }
+              ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer())),
+              Layer.succeed(SessionStore.SessionStore, store)
+            ))
+          )
+        ),
+        WeChatLogin.WeChatLogin
+      )
+      const token = yield* SessionStore.makeToken
+      const now = yield* Clock.currentTimeMillis
+      yield* store.create(
+        new SessionStore.Session({
+          idHash: SessionStore.hashToken(token),
+          appId: OA.appId,
+          openid: "o-alice",
+          scopes: [],
+          kind: "browser",
+          createdAt: now,
+          expiresAt: now + 3_600_000
+        })
+      )
+      const request = HttpServerRequest.fromWeb(
+        new Request("http://app.test/", { headers: { cookie: `wxauth_session=${Redacted.value(token)}` } })
+      )
+      const current = service.currentUser.pipe(Effect.provideService(HttpServerRequest.HttpServerRequest, request))
+      assert.strictEqual((yield* current).openid, "o-alice")
+
+      hangs = true
+      const fiber = yield* Effect.fork(Effect.flip(current))
+      yield* TestClock.adjust("4999 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "still asking kindOf")
+      yield* TestClock.adjust("1 millis")
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow()
+      const done = yield* Fiber.poll(fiber)
+      assert.isTrue(Option.isSome(done), "answered at 5 seconds")
+      assert.strictEqual((yield* Fiber.join(fiber))._tag, "SessionStoreError")
+    }).pipe(Effect.provide(TestContext.TestContext)))
 })
 
 describe("WeChatLogin: the onLogout hook", () => {

@@ -155,6 +155,13 @@ export interface Login {
   readonly callbacks: SingleFlight.SingleFlight<HttpServerResponse.HttpServerResponse, never>
 }
 
+/**
+ * How long `kindOf` may take when a request carries a registry app's session (it is asked on every
+ * such request): past it, the request is answered as a registry failure (a 500), not held for the
+ * hooks' 30 seconds. WeChatApps' default `resolveTimeout`.
+ */
+const sessionKindOfTimeout = Duration.seconds(5)
+
 /** How many callbacks are merged at once (and answers kept); past it, a callback runs on its own. */
 const maxCallbackFlights = 10_000
 
@@ -347,13 +354,16 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         })
       )
     }
-    const resolve = (key: string): Effect.Effect<Option.Option<App>, AppLookupFailed> => {
+    const resolve = (
+      key: string,
+      kindOfWithin: Duration.Duration = hookTimeout
+    ): Effect.Effect<Option.Option<App>, AppLookupFailed> => {
       const known = apps.get(key)
       if (known !== undefined) return Effect.succeed(Option.some(known))
       if (registry === undefined || !appIdPattern.test(key)) return Effect.succeed(Option.none())
       const { options } = registry
       return Effect.gen(function*() {
-        const kind: unknown = yield* runHook("registry.kindOf", () => options.kindOf(key)).pipe(
+        const kind: unknown = yield* runHookWithin("registry.kindOf", () => options.kindOf(key), kindOfWithin).pipe(
           Effect.mapError(() => new AppLookupFailed({ reason: "kindOf" }))
         )
         if (kind === undefined) return Option.none<App>()
@@ -399,7 +409,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       const known = byAppId.get(session.appId)
       if (known !== undefined) return Effect.succeed(Option.filter(Option.some(known), fits))
       if (registry === undefined) return Effect.succeed(Option.none())
-      return resolve(session.appId).pipe(
+      return resolve(session.appId, sessionKindOfTimeout).pipe(
         Effect.map(Option.filter(fits)),
         Effect.catchAll((error) =>
           Effect.logError("wxauth: the app registry failed").pipe(
@@ -550,6 +560,13 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       endStored(session, storedUserOf(session), everywhere, onLogout)
 
     const runHook = <A>(name: string, run: () => Effect.Effect<A, unknown, any>): Effect.Effect<A, HookFailed> =>
+      runHookWithin(name, run, hookTimeout)
+
+    const runHookWithin = <A>(
+      name: string,
+      run: () => Effect.Effect<A, unknown, any>,
+      within: Duration.Duration
+    ): Effect.Effect<A, HookFailed> =>
       Effect.suspend(() => {
         const effect = run()
         return Effect.isEffect(effect)
@@ -563,7 +580,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         // too, so an outside interruption of such a caller does not cut the hook through it
         Effect.disconnect,
         Effect.interruptible,
-        Effect.timeoutFail({ duration: hookTimeout, onTimeout: () => new HookFailed({ hook: name }) }),
+        Effect.timeoutFail({ duration: within, onTimeout: () => new HookFailed({ hook: name }) }),
         Effect.disconnect,
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
@@ -678,19 +695,21 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
     ): Effect.Effect<Option.Option<SessionStore.Session>, WeChatError.SessionStoreError> =>
       isIdHash(user.sessionId) ? sessions.get(user.sessionId) : Effect.succeed(Option.none())
 
-    /** The user of the live session a user value names (`sessionId`); `None` when it is over or unknown. */
+    /**
+     * The user of the live session a user value names (`sessionId`), with the app that accepts it
+     * (`appOfSession`: the registry asked once); `None` when it is over, unknown or not accepted.
+     */
     const userOfSession = (
       user: WeChatUser
-    ): Effect.Effect<Option.Option<WeChatUser>, WeChatError.SessionStoreError> =>
-      isIdHash(user.sessionId)
-        ? Effect.flatMap(
-          sessions.get(user.sessionId),
-          Option.match({
-            onNone: () => Effect.succeed(Option.none<WeChatUser>()),
-            onSome: userOf
-          })
-        )
-        : Effect.succeed(Option.none())
+    ): Effect.Effect<Option.Option<readonly [WeChatUser, App]>, WeChatError.SessionStoreError> =>
+      Effect.flatMap(
+        storedSessionOf(user),
+        Option.match({
+          onNone: () => Effect.succeed(Option.none()),
+          onSome: (session) =>
+            Effect.map(appOfSession(session), Option.map((app) => [userOfApp(app, session), app] as const))
+        })
+      )
 
     /**
      * The user a caller's value stands for: the user of its session, which must be live and be the
@@ -699,23 +718,19 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
      * user is. A value whose session is over, unknown, or another user's is `Unauthenticated`
      * (`Invalid`).
      */
-    const liveUser = (user: WeChatUser): Effect.Effect<WeChatUser, Unauthenticated | WeChatError.SessionStoreError> =>
+    const liveUser = (
+      user: WeChatUser
+    ): Effect.Effect<readonly [WeChatUser, App], Unauthenticated | WeChatError.SessionStoreError> =>
       Effect.flatMap(userOfSession(user), (found) =>
-        Option.isSome(found) && sameUser(found.value, user)
+        Option.isSome(found) && sameUser(found.value[0], user)
           ? Effect.succeed(found.value)
           : Effect.fail(new Unauthenticated({ reason: "Invalid" })))
 
-    /** The web login service of a user's app. */
-    const oauthOf = (user: WeChatUser) =>
-      Effect.map(
-        resolve(user.app).pipe(Effect.orElseSucceed(() => Option.none<App>())),
-        (app) => Option.flatMap(Option.filter(app, (a) => a.appId === user.appId), (a) => a.oauth)
-      )
-
     const getUser: WeChatLoginShape["getUser"] = (given, options) =>
       Effect.gen(function*() {
-        const user = yield* Effect.flatMap(checkUser(given), liveUser)
-        const oauth = yield* oauthOf(user)
+        // the app that accepted the session is the user's (sameUser): the registry is asked once
+        const [user, app] = yield* Effect.flatMap(checkUser(given), liveUser)
+        const oauth = app.oauth
         if (Option.isNone(oauth)) {
           return yield* new WeChatError.ScopeUnauthorized({ errcode: 48001, errmsg: "api unauthorized" })
         }
@@ -740,8 +755,8 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       getUser,
       getToken: (given) =>
         Effect.gen(function*() {
-          const user = yield* Effect.flatMap(checkUser(given), liveUser)
-          const oauth = yield* oauthOf(user)
+          const [user, app] = yield* Effect.flatMap(checkUser(given), liveUser)
+          const oauth = app.oauth
           return Option.isNone(oauth) ? Option.none() : yield* oauth.value.getToken(user.openid)
         }),
       // a session that is over is logged out already; another user's session is not this user's to end
