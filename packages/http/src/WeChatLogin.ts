@@ -331,10 +331,11 @@ export interface Pages {
  *
  * A session of a registry app is accepted while the registry serves the app, in a kind that fits
  * the session: `kindOf` is asked on every request with such a session (answer it from memory or a
- * cache), so an app it no longer knows logs its users out at once. On that path `kindOf` is given
- * 5 seconds: one that hangs costs each such request 5 seconds, then a 500. A failure of `kindOf` or
- * of the resolver is logged and answered as the session store's (`SessionStoreError`, a 500). A
- * logout never asks the registry.
+ * cache), so an app it no longer knows logs its users out at once (an app only the resolver no
+ * longer knows, once `WeChatApps`' `ttl` has passed). On that path `kindOf` is given 5 seconds: one
+ * that hangs costs each such request 5 seconds, then a 500. A failure of `kindOf` or of the
+ * resolver is logged and answered as the session store's (`SessionStoreError`, a 500). A logout
+ * never asks the registry.
  *
  * @since 0.1.0
  * @category models
