@@ -223,8 +223,10 @@ const isTokenResponse = (r: Record<string, unknown>): r is TokenResponse => {
  * WeChat's token answer (`/sns/oauth2/access_token` or `/sns/oauth2/refresh_token`, as
  * `WeChatApi` decodes it) as a token obtained `now`. After a refresh pass the `previous` token: its
  * refresh token's life carries over (refreshing does not extend it), its unionid too when WeChat
- * omits it, and `obtainedAt` stays strictly after the previous one's. An argument of the wrong shape
- * is `InvalidArgument`.
+ * omits it, and `obtainedAt` stays strictly after the previous one's. The access token expires
+ * `expires_in` after `now`, as WeChat counts it, even when `obtainedAt` is moved past the previous
+ * token's (never at or before `obtainedAt`, though). An argument of the wrong shape is
+ * `InvalidArgument`.
  *
  * @since 0.1.0
  * @category constructors
@@ -254,7 +256,7 @@ export const fromResponse = (
       ...(unionid === undefined || unionid === "" ? {} : { unionid }),
       isSnapshotUser: response.is_snapshotuser === 1,
       obtainedAt,
-      expiresAt: obtainedAt + response.expires_in * 1000,
+      expiresAt: Stamp.expiresAt(now, response.expires_in * 1000, obtainedAt),
       refreshExpiresAt: previous === undefined ? now + refreshTokenLifeMillis : previous.refreshExpiresAt
     }, true) // decoded already: no second validation (it would wrap the tokens in new Redacted values)
   )

@@ -62,7 +62,7 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
       assert.strictEqual(user.nickname, "张三")
     }).pipe(Effect.provide(layerWith())))
 
-  it.effect("a stored token another machine (clock 1 hour ahead) wrote: the grant is stamped after it, with its own refresh life and unionid", () =>
+  it.effect("a stored token another machine (clock 1 hour ahead) wrote: the grant is stamped after it, expires by this clock, with its own refresh life and unionid", () =>
     Effect.gen(function*() {
       const oauth = yield* WeChatOAuth.WeChatOAuth
       const store = yield* TokenStore.TokenStore
@@ -85,14 +85,43 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
       // WeChat's answer for this (unbound) app has no unionid: the grant takes none from the stored token
       assert.strictEqual(granted.unionid, undefined)
       assert.strictEqual(granted.obtainedAt, ahead + 1)
-      assert.strictEqual(granted.expiresAt, ahead + 1 + 7_200_000)
-      assert.strictEqual(granted.refreshExpiresAt, ahead + 1 + refreshLifeMillis, "a new grant's own refresh life")
+      // WeChat counts the token's life from its answer: by this clock, not from the stamp moved ahead
+      assert.strictEqual(granted.expiresAt, now + 7_200_000)
+      assert.strictEqual(granted.refreshExpiresAt, now + refreshLifeMillis, "a new grant's own refresh life")
       assert.isTrue(granted.obtainedAt > now)
       const stored = Option.getOrThrow(yield* oauth.getToken(first.openid))
       assert.strictEqual(stored.obtainedAt, granted.obtainedAt)
       assert.deepStrictEqual(secretsOf(stored), secretsOf(granted), "the store holds the token answered")
       assert.notDeepEqual(secretsOf(stored), secretsOf(first))
     }).pipe(Effect.provide(layerWith({ apps: [{ ...app, bound: false }] }))))
+
+  it.effect("a grant stamped ahead (a stored token 1 hour ahead) is refreshed when WeChat's 2 hours have passed, before getUser asks for the profile", () =>
+    Effect.gen(function*() {
+      const oauth = yield* WeChatOAuth.WeChatOAuth
+      const store = yield* TokenStore.TokenStore
+      const sandbox = yield* Sandbox.Sandbox
+      yield* TestClock.setTime(1_800_000_000_000)
+      const first = yield* login()
+      const ahead = first.obtainedAt + 3_600_000
+      yield* store.set(
+        app.appId,
+        new OAuthToken.OAuthToken({
+          ...first,
+          obtainedAt: ahead,
+          expiresAt: ahead + 7_200_000,
+          refreshExpiresAt: ahead + 86_400_000
+        })
+      )
+      const granted = yield* login()
+      assert.strictEqual(granted.obtainedAt, ahead + 1)
+      yield* TestClock.adjust("130 minutes")
+      const before = yield* sandbox.stats
+      const user = yield* oauth.getUser(first.openid)
+      const after = yield* sandbox.stats
+      assert.strictEqual(user.openid, first.openid)
+      assert.strictEqual(after.refresh_token - before.refresh_token, 1, "refreshed first")
+      assert.strictEqual(after.userinfo - before.userinfo, 1, "one profile request: none answered 42001")
+    }).pipe(Effect.provide(layerWith())))
 
   it.effect("with the clock ahead of the stored token, the grant is stamped with the clock", () =>
     Effect.gen(function*() {

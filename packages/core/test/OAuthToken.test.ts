@@ -77,10 +77,26 @@ describe("OAuthToken", () => {
       const first = token(answer(), now)
       const same = token(answer(), now, first)
       assert.strictEqual(same.obtainedAt, now + 1)
-      assert.strictEqual(same.expiresAt, now + 1 + 7_200_000)
       const back = token(answer(), now - 60_000, same)
       assert.strictEqual(back.obtainedAt, now + 2)
       assert.isTrue(back.obtainedAt > same.obtainedAt && same.obtainedAt > first.obtainedAt)
+    })
+
+    it("a token stamped after the previous one expires by the clock (WeChat counts from its answer), never at or before its stamp", () => {
+      const first = token(answer(), now)
+      const same = token(answer(), now, first)
+      assert.strictEqual(same.obtainedAt, now + 1)
+      assert.strictEqual(same.expiresAt, now + 7_200_000)
+      // the previous token stamped 1 hour ahead (another machine's clock): WeChat's 2 hours still run from now
+      const ahead = new OAuthToken.OAuthToken({ ...first, obtainedAt: now + 3_600_000, expiresAt: now + 10_800_000 })
+      const refreshed = token(answer(), now, ahead)
+      assert.strictEqual(refreshed.obtainedAt, now + 3_600_001)
+      assert.strictEqual(refreshed.expiresAt, now + 7_200_000)
+      // ahead by more than the token's life: it expires just after its stamp
+      const farAhead = new OAuthToken.OAuthToken({ ...first, obtainedAt: now + 86_400_000 })
+      const stepped = token(answer(), now, farAhead)
+      assert.strictEqual(stepped.obtainedAt, now + 86_400_001)
+      assert.strictEqual(stepped.expiresAt, now + 86_400_002)
     })
 
     it("an argument of the wrong shape is InvalidArgument naming it", () => {

@@ -6,12 +6,8 @@
  * token when this machine's clock is behind it, so the store keeps it ("newer wins").
  *
  * It expires by this machine's clock (`now` plus its lifetime), as WeChat counts its life from the
- * answer, not at the stamp moved ahead; but never at or before its stamp. A store keeps an expired
- * token (and compares stamps with it) while its `get` hides it; a token expiring after its stamp
- * is hidden only once the clock has passed that stamp, so the next write, stamped now for want of
- * a stored token, still replaces it. (A clock step longer than the lifetime leaves the token
- * answered until the clock reaches the stamp: WeChat's rejection then renews it, as for a revoked
- * one.)
+ * answer, not at the stamp moved ahead; but never at or before its stamp (`Stamp.expiresAt`, the
+ * rule a user's token follows too).
  *
  * @internal
  */
@@ -35,6 +31,6 @@ export const replacing = (
   return new AppTokenStore.AppAccessToken({
     accessToken,
     obtainedAt,
-    expiresAt: Math.max(now + lifetimeMillis, obtainedAt + 1)
+    expiresAt: Stamp.expiresAt(now, lifetimeMillis, obtainedAt)
   })
 }

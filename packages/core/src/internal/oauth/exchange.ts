@@ -102,14 +102,20 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
   /**
    * A new consent's token, stored: stamped after the user's stored token when this clock is behind
    * it (`Stamp.after`), else the store (newer wins) would keep the older token and answer it from
-   * then on. A new grant, so the stored token gives it nothing else (its own refresh life, its own
-   * unionid).
+   * then on. Only the stamp moves: the token and its refresh token expire by this clock, as WeChat
+   * counts them from its answer (`Stamp.expiresAt`). A new grant, so the stored token gives it
+   * nothing else (its own refresh life, its own unionid).
    */
-  const writeGrant = (response: TokenResponse, now: number, fresh: OAuthToken.OAuthToken) =>
+  const writeGrant = (now: number, fresh: OAuthToken.OAuthToken) =>
     Effect.flatMap(storedBefore(fresh.openid), (stored) => {
       const stamped = Stamp.after(now, stored)
-      const token = stamped === now ? Either.right(fresh) : OAuthToken.fromResponse(response, stamped)
-      return Effect.tap(token, (token) => store.set(appId, token))
+      const token = stamped === now ? fresh : new OAuthToken.OAuthToken({
+        ...fresh,
+        obtainedAt: stamped,
+        expiresAt: Stamp.expiresAt(now, fresh.expiresAt - now, stamped),
+        refreshExpiresAt: Stamp.expiresAt(now, fresh.refreshExpiresAt - now, stamped)
+      }, true) // fresh's own fields: no second validation
+      return Effect.as(store.set(appId, token), token)
     })
 
   /**
@@ -124,13 +130,13 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
    */
   const storeGrant = (response: TokenResponse, now: number) =>
     Effect.flatMap(OAuthToken.fromResponse(response, now), (fresh) => {
-      if (!UserId.isWeChatUserId(fresh.openid)) return writeGrant(response, now, fresh)
+      if (!UserId.isWeChatUserId(fresh.openid)) return writeGrant(now, fresh)
       let written: OAuthToken.OAuthToken | undefined
       return WriteLock.withLockWithin(
         lock,
         WriteLock.key(appId, fresh.openid),
         WriteLock.writeWait,
-        Effect.tap(writeGrant(response, now, fresh), (token) => Effect.sync(() => written = token))
+        Effect.tap(writeGrant(now, fresh), (token) => Effect.sync(() => written = token))
       ).pipe(
         Effect.catchTag("RefreshLockTimeout", (timeout) =>
           // written already (a lock that timed out on its release): that write stands
@@ -138,7 +144,7 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
             "wxauth: could not take the user's write lock to store a new consent; stored without it"
           ).pipe(
             Effect.annotateLogs({ appId, waitedMillis: timeout.waitedMillis }),
-            Effect.zipRight(writeGrant(response, now, fresh))
+            Effect.zipRight(writeGrant(now, fresh))
           ))
       )
     })
