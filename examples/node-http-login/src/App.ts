@@ -7,7 +7,7 @@ import { WeChatLogin } from "@wxauth/http"
 import type * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import * as Http from "node:http"
-import type * as Net from "node:net"
+import * as Net from "node:net"
 import * as NodeAdapter from "./NodeAdapter.js"
 import * as Pages from "./Pages.js"
 
@@ -15,9 +15,9 @@ import * as Pages from "./Pages.js"
 export interface AppOptions {
   /** Default 0: a free port. */
   readonly port?: number | undefined
-  /** Default `127.0.0.1`. */
+  /** Default `127.0.0.1`. An IPv6 address (`::1`, `::`) is written in brackets in URLs (`http://[::1]:3000`). */
   readonly host?: string | undefined
-  /** The site's origin as WeChat knows it; default `http://<host>:<port>`. */
+  /** The site's origin as WeChat knows it; default `http://<host>:<port>` (`http://[<host>]:<port>` for IPv6). */
   readonly publicUrl?: string | undefined
   readonly apps: NonNullable<WeChatLogin.Options["apps"]>
   readonly sessionTtl?: Duration.DurationInput | undefined
@@ -43,6 +43,9 @@ const page = (status: number, body: string, extra: Record<string, string> = {}) 
 
 const redirect = (location: string) =>
   new Response(null, { status: 303, headers: { location, "cache-control": "no-store" } })
+
+/** The host as a URL writes it: an IPv6 address in brackets (`::1` is `[::1]`). */
+const urlHost = (host: string): string => Net.isIPv6(host) ? `[${host}]` : host
 
 const isTagged = (error: unknown, tag: string): boolean =>
   typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === tag
@@ -82,15 +85,18 @@ export const start = async (options: AppOptions): Promise<RunningApp> => {
     server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve())
   })
   const address = server.address() as Net.AddressInfo
-  const url = `http://${options.host ?? "127.0.0.1"}:${address.port}`
+  const url = `http://${urlHost(options.host ?? "127.0.0.1")}:${address.port}`
   const publicUrl = options.publicUrl ?? url
   const layer = WeChatLogin.layer({ publicUrl, apps: options.apps, sessionTtl: options.sessionTtl })
   const login = WeChatLogin.toWebHandler(
     options.context === undefined ? layer : Layer.provide(layer, options.context)
   )
   try {
-    // built now, not at the first request: a layer that fails fails the start, as a port in use does
-    await login.handles(url)
+    // built now, not at the first request: a layer that fails fails the start, as a port in use does.
+    // A fixed path, not the app's url: `handles` answers false without building for what it cannot
+    // read as a URL (with an unbracketed IPv6 host it could not, and the start went on with a layer
+    // that fails every request)
+    await login.handles("/")
   } catch (error) {
     await login.dispose().catch(() => undefined)
     await new Promise<void>((resolve) => server.close(() => resolve()))
