@@ -1057,65 +1057,67 @@ describe("WeChatLogin: a registry that fails", () => {
   })
 })
 
-describe("WeChatLogin: a logout ends the stored session whatever the registry says", () => {
-  /** A registry site (OA, MINI) whose kindOf fails or leaves apps out on demand, its store and service. */
-  const registrySite = Effect.gen(function*() {
-    const kinds = new Map<string, "officialAccount" | "website" | "miniProgram">([
-      [OA.appId, "officialAccount"],
-      [MINI.appId, "miniProgram"]
-    ])
-    // failing: every kindOf fails; answers: how many more kindOf answer before they fail
-    const registry = { failing: false, answers: Infinity, kinds }
-    const logouts: Array<{ readonly app: string; readonly everywhere: boolean }> = []
-    const store = yield* SessionStore.makeMemory()
-    const app = testApp(
-      () => ({
-        apps: {},
-        registry: {
-          kindOf: (appId) =>
-            registry.failing || registry.answers-- <= 0
-              ? Effect.fail("the tenants' database is down")
-              : Effect.succeed(kinds.get(appId))
-        },
-        hooks: {
-          onLogout: ({ everywhere, user }) => Effect.sync(() => void logouts.push({ app: user.app, everywhere }))
+/** A registry site (OA, MINI) whose kindOf fails, leaves apps out or counts its calls on demand, and its service. */
+const registrySite = Effect.gen(function*() {
+  const kinds = new Map<string, "officialAccount" | "website" | "miniProgram">([
+    [OA.appId, "officialAccount"],
+    [MINI.appId, "miniProgram"]
+  ])
+  // failing: every kindOf fails; answers: how many more kindOf answer before they fail
+  const registry = { failing: false, answers: Infinity, kinds, calls: 0 }
+  const logouts: Array<{ readonly app: string; readonly everywhere: boolean }> = []
+  const store = yield* SessionStore.makeMemory()
+  const app = testApp(
+    () => ({
+      apps: {},
+      registry: {
+        kindOf: (appId) => {
+          registry.calls += 1
+          return registry.failing || registry.answers-- <= 0
+            ? Effect.fail("the tenants' database is down")
+            : Effect.succeed(kinds.get(appId))
         }
-      }),
-      undefined,
-      (sandboxUrl) =>
-        Layer.merge(
-          WeChatApps.layer(
-            {
-              apps: [OA, MINI].map((app) => ({
-                appId: app.appId,
-                appSecret: app.secret,
-                apiBaseUrl: sandboxUrl,
-                openBaseUrl: sandboxUrl
-              }))
-            },
-            { stateSecret: "a registry-wide secret, 32 chars" }
-          ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer())),
-          Layer.succeed(SessionStore.SessionStore, store)
-        )
-    )
-    const context = yield* Layer.build(app)
-    const { url } = Context.get(context, TestServer)
-    const service = Context.get(context, WeChatLogin.WeChatLogin)
-    /** A browser logged in to the official account, and a copy of its cookies (another tab, a thief's). */
-    const loggedIn = Effect.gen(function*() {
-      const browser = new Browser(url)
-      const { answer } = yield* login(browser, { path: `/login/${OA.appId}` })
-      assert.strictEqual(answer.status, 303, answer.text)
-      const me = yield* browser.get("/me")
-      assert.strictEqual(me.status, 200, me.text)
-      const copy = { cookie: Array.from(browser.cookies, ([name, value]) => `${name}=${value}`).join("; ") }
-      return { browser, copy, user: JSON.parse(me.text) as CurrentWeChatUser.WeChatUser }
-    })
-    const status = (headers: Record<string, string>) =>
-      Effect.map(new Browser(url).get("/api/wechat/session", headers), (answer) => answer.status)
-    return { registry, logouts, url, service, loggedIn, status }
+      },
+      hooks: {
+        onLogout: ({ everywhere, user }) => Effect.sync(() => void logouts.push({ app: user.app, everywhere }))
+      }
+    }),
+    undefined,
+    (sandboxUrl) =>
+      Layer.merge(
+        WeChatApps.layer(
+          {
+            apps: [OA, MINI].map((app) => ({
+              appId: app.appId,
+              appSecret: app.secret,
+              apiBaseUrl: sandboxUrl,
+              openBaseUrl: sandboxUrl
+            }))
+          },
+          { stateSecret: "a registry-wide secret, 32 chars" }
+        ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer())),
+        Layer.succeed(SessionStore.SessionStore, store)
+      )
+  )
+  const context = yield* Layer.build(app)
+  const { url } = Context.get(context, TestServer)
+  const service = Context.get(context, WeChatLogin.WeChatLogin)
+  /** A browser logged in to the official account, and a copy of its cookies (another tab, a thief's). */
+  const loggedIn = Effect.gen(function*() {
+    const browser = new Browser(url)
+    const { answer } = yield* login(browser, { path: `/login/${OA.appId}` })
+    assert.strictEqual(answer.status, 303, answer.text)
+    const me = yield* browser.get("/me")
+    assert.strictEqual(me.status, 200, me.text)
+    const copy = { cookie: Array.from(browser.cookies, ([name, value]) => `${name}=${value}`).join("; ") }
+    return { browser, copy, user: JSON.parse(me.text) as CurrentWeChatUser.WeChatUser }
   })
+  const status = (headers: Record<string, string>) =>
+    Effect.map(new Browser(url).get("/api/wechat/session", headers), (answer) => answer.status)
+  return { registry, logouts, url, service, loggedIn, status }
+})
 
+describe("WeChatLogin: a logout ends the stored session whatever the registry says", () => {
   it.scopedLive("POST /logout while the registry fails: the session ends (a copy of the cookie is 401 once it is back)", () =>
     Effect.gen(function*() {
       const { loggedIn, logouts, registry, status, url } = yield* registrySite
@@ -1179,6 +1181,22 @@ describe("WeChatLogin: a logout ends the stored session whatever the registry sa
 })
 
 describe("WeChatLogin: kindOf, asked for every request with a registry session, is bounded", () => {
+  it.scopedLive("getUser and getToken ask kindOf once (the app that accepted the session), as any request does", () =>
+    Effect.gen(function*() {
+      const { loggedIn, registry, service } = yield* registrySite
+      const { browser, user } = yield* loggedIn
+      registry.calls = 0
+      const profile = yield* browser.get("/profile")
+      assert.strictEqual(profile.status, 200, profile.text)
+      assert.strictEqual(registry.calls, 2, "currentUser once, getUser once")
+      registry.calls = 0
+      yield* service.getUser(user)
+      assert.strictEqual(registry.calls, 1, "getUser")
+      registry.calls = 0
+      assert.isTrue(Option.isSome(yield* service.getToken(user)))
+      assert.strictEqual(registry.calls, 1, "getToken")
+    }))
+
   it.scoped("a kindOf that never answers: the request fails (SessionStoreError) after 5 seconds, not the hooks' 30", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore.makeMemory()
