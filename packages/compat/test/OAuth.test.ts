@@ -427,6 +427,19 @@ describe("the Effect API behind the client", () => {
     }
   })
 
+  it("with the hooks, a new consent is dated by this clock, not after a stored create_at ahead of it (README)", async () => {
+    const store = hookStore()
+    const client = make(OA.appId, OA.secret, store.getToken, store.saveToken)
+    const first = await client.getAccessToken(await sandbox.code())
+    const ahead = Date.now() + 3_600_000
+    store.tokens.set(first.data.openid, { ...store.tokens.get(first.data.openid), create_at: ahead })
+    const before = Date.now()
+    const second = await client.getAccessToken(await sandbox.code())
+    assert.isAtLeast(second.data.create_at, before)
+    assert.isBelow(second.data.create_at, ahead, "not dated after the stored token")
+    assert.strictEqual(store.calls.get, 2, "getToken once per login")
+  })
+
   it(
     "a saveToken hook that calls getUser for the same user (stored token expired) ends, and the login stands",
     async () => {
