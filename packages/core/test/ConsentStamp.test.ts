@@ -45,6 +45,30 @@ const secretsOf = (token: OAuthToken.OAuthToken) => [
   Redacted.value(token.refreshToken)
 ]
 
+/**
+ * Stores `token` as another machine (its clock 1 hour ahead) would have written it: stamped, expiring
+ * and refresh-expiring from that hour ahead. Succeeds with the stamp it wrote.
+ */
+const storeStampedAnHourAhead = (
+  token: OAuthToken.OAuthToken,
+  fields: Partial<ConstructorParameters<typeof OAuthToken.OAuthToken>[0]> = {}
+) =>
+  Effect.gen(function*() {
+    const store = yield* TokenStore.TokenStore
+    const ahead = token.obtainedAt + 3_600_000
+    yield* store.set(
+      app.appId,
+      new OAuthToken.OAuthToken({
+        ...token,
+        ...fields,
+        obtainedAt: ahead,
+        expiresAt: ahead + 7_200_000,
+        refreshExpiresAt: ahead + 86_400_000
+      })
+    )
+    return ahead
+  })
+
 describe("a new consent over a stored token stamped ahead of this clock", () => {
   it.effect("after the clock stepped back, the store keeps the new consent (its scope), and getUser uses it", () =>
     Effect.gen(function*() {
@@ -65,20 +89,9 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
   it.effect("a stored token another machine (clock 1 hour ahead) wrote: the grant is stamped after it, expires by this clock, with its own refresh life and unionid", () =>
     Effect.gen(function*() {
       const oauth = yield* WeChatOAuth.WeChatOAuth
-      const store = yield* TokenStore.TokenStore
       yield* TestClock.setTime(1_800_000_000_000)
       const first = yield* login()
-      const ahead = first.obtainedAt + 3_600_000
-      yield* store.set(
-        app.appId,
-        new OAuthToken.OAuthToken({
-          ...first,
-          unionid: "uFromTheOldToken",
-          obtainedAt: ahead,
-          expiresAt: ahead + 7_200_000,
-          refreshExpiresAt: ahead + 86_400_000
-        })
-      )
+      const ahead = yield* storeStampedAnHourAhead(first, { unionid: "uFromTheOldToken" })
       yield* TestClock.adjust("1 second")
       const now = 1_800_000_001_000
       const granted = yield* login()
@@ -98,20 +111,10 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
   it.effect("a grant stamped ahead (a stored token 1 hour ahead) is refreshed when WeChat's 2 hours have passed, before getUser asks for the profile", () =>
     Effect.gen(function*() {
       const oauth = yield* WeChatOAuth.WeChatOAuth
-      const store = yield* TokenStore.TokenStore
       const sandbox = yield* Sandbox.Sandbox
       yield* TestClock.setTime(1_800_000_000_000)
       const first = yield* login()
-      const ahead = first.obtainedAt + 3_600_000
-      yield* store.set(
-        app.appId,
-        new OAuthToken.OAuthToken({
-          ...first,
-          obtainedAt: ahead,
-          expiresAt: ahead + 7_200_000,
-          refreshExpiresAt: ahead + 86_400_000
-        })
-      )
+      const ahead = yield* storeStampedAnHourAhead(first)
       const granted = yield* login()
       assert.strictEqual(granted.obtainedAt, ahead + 1)
       yield* TestClock.adjust("130 minutes")
