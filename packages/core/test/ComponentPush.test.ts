@@ -49,6 +49,21 @@ const fastRegisterXml = (
 ) =>
   `<xml><AppId><![CDATA[${platform.componentAppId}]]></AppId><CreateTime>${createTime}</CreateTime><InfoType><![CDATA[notify_third_fasteregister]]></InfoType><appid><![CDATA[wxnewmini0001]]></appid><status>0</status><auth_code><![CDATA[abc]]></auth_code><msg><![CDATA[OK]]></msg>${info}</xml>`
 
+/** The sandbox's push telling the platform that managedOfficial authorized it. */
+const authorizedPush = Effect.flatMap(Sandbox.Sandbox, (sandbox) =>
+  sandbox.componentPush({
+    componentAppId: platform.componentAppId,
+    infoType: "authorized",
+    appId: managedOfficial
+  }))
+
+/** An onEvent that records the tag of each event it is given, in order, in `reactions`. */
+const recordingReactions = () => {
+  const reactions: Array<string> = []
+  const onEvent = (event: Component.PushEvent) => Effect.sync(() => void reactions.push(event._tag))
+  return { onEvent, reactions }
+}
+
 /** A push of `encrypted`, signed by wechat-crypto with `signer`'s token. */
 const signedPush = (
   encrypted: string,
@@ -179,8 +194,7 @@ describe("Component.acceptPush: pushes from independent implementations", () => 
       yield* TestClock.setTime(start)
       const component = yield* Component.Component
       const now = yield* nowSeconds
-      const reactions: Array<string> = []
-      const onEvent = (event: Component.PushEvent) => Effect.sync(() => void reactions.push(event._tag))
+      const { onEvent, reactions } = recordingReactions()
       const deep = (levels: number) => `${"<a>".repeat(levels)}x${"</a>".repeat(levels)}`
       const variants = [
         fastRegisterXml(now),
@@ -291,13 +305,8 @@ describe("Component.acceptPush: what is refused", () => {
       yield* TestClock.setTime(start)
       const component = yield* Component.Component
       const sandbox = yield* Sandbox.Sandbox
-      const push = yield* sandbox.componentPush({
-        componentAppId: platform.componentAppId,
-        infoType: "authorized",
-        appId: managedOfficial
-      })
-      const reactions: Array<string> = []
-      const onEvent = (event: Component.PushEvent) => Effect.sync(() => void reactions.push(event._tag))
+      const push = yield* authorizedPush
+      const { onEvent, reactions } = recordingReactions()
       const first = yield* component.acceptPush({ query: push.query, body: push.body }, onEvent)
       assert.strictEqual(first._tag, "Authorized")
       const again = yield* component.acceptPush({ query: push.query, body: push.body }, onEvent)
@@ -368,14 +377,8 @@ describe("Component.acceptPush: what is refused", () => {
       yield* TestClock.setTime(start)
       const one = yield* Component.Component
       const other = yield* Component.make // a second process: the same config and (shared) stores
-      const sandbox = yield* Sandbox.Sandbox
-      const push = yield* sandbox.componentPush({
-        componentAppId: platform.componentAppId,
-        infoType: "authorized",
-        appId: managedOfficial
-      })
-      const reactions: Array<string> = []
-      const onEvent = (event: Component.PushEvent) => Effect.sync(() => void reactions.push(event._tag))
+      const push = yield* authorizedPush
+      const { onEvent, reactions } = recordingReactions()
       const request = { query: push.query, body: push.body }
       assert.strictEqual((yield* one.acceptPush(request, onEvent))._tag, "Authorized")
       assert.strictEqual((yield* one.acceptPush(request, onEvent))._tag, "Duplicate")
@@ -605,11 +608,7 @@ describe("Component.makeHttpApp and makePushHandler", () => {
       const sandbox = yield* Sandbox.Sandbox
       const seen: Array<string> = []
       const app = yield* Component.makeHttpApp({ onEvent: (event) => Effect.sync(() => void seen.push(event._tag)) })
-      const push = yield* sandbox.componentPush({
-        componentAppId: platform.componentAppId,
-        infoType: "authorized",
-        appId: managedOfficial
-      })
+      const push = yield* authorizedPush
       assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 200, text: "success" })
       assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 200, text: "success" })
       assert.deepStrictEqual(seen, ["Authorized"])
