@@ -834,6 +834,23 @@ describe("WeChatLogin: a failing hook stops the login", () => {
   })
 })
 
+/** A WeChatApps registry of `apps`, against the sandbox at `sandboxUrl`, with one state secret for them all. */
+const sandboxRegistry = (
+  sandboxUrl: string,
+  apps: ReadonlyArray<{ readonly appId: string; readonly secret: string }>
+) =>
+  WeChatApps.layer(
+    {
+      apps: apps.map((app) => ({
+        appId: app.appId,
+        appSecret: app.secret,
+        apiBaseUrl: sandboxUrl,
+        openBaseUrl: sandboxUrl
+      }))
+    },
+    { stateSecret: "a registry-wide secret, 32 chars" }
+  ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer()))
+
 describe("WeChatLogin: many apps through the WeChatApps registry", () => {
   const kinds: Record<string, "officialAccount" | "website" | "miniProgram"> = {
     [OA.appId]: "officialAccount",
@@ -844,18 +861,7 @@ describe("WeChatLogin: many apps through the WeChatApps registry", () => {
     testApp(
       () => ({ apps: {}, registry: { kindOf: (appId) => Effect.succeed(kinds[appId]), phoneNumber: true } }),
       undefined,
-      (sandboxUrl) =>
-        WeChatApps.layer(
-          {
-            apps: [OA, WEB, MINI].map((app) => ({
-              appId: app.appId,
-              appSecret: app.secret,
-              apiBaseUrl: sandboxUrl,
-              openBaseUrl: sandboxUrl
-            }))
-          },
-          { stateSecret: "a registry-wide secret, 32 chars" }
-        ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer()))
+      (sandboxUrl) => sandboxRegistry(sandboxUrl, [OA, WEB, MINI])
     ),
     { excludeTestServices: true }
   )((it) => {
@@ -925,17 +931,7 @@ describe("WeChatLogin: a registry site accepts the sessions of the apps it serve
         undefined,
         (sandboxUrl) =>
           Layer.merge(
-            WeChatApps.layer(
-              {
-                apps: [OA, WEB, MINI].map((app) => ({
-                  appId: app.appId,
-                  appSecret: app.secret,
-                  apiBaseUrl: sandboxUrl,
-                  openBaseUrl: sandboxUrl
-                }))
-              },
-              { stateSecret: "a registry-wide secret, 32 chars" }
-            ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer())),
+            sandboxRegistry(sandboxUrl, [OA, WEB, MINI]),
             Layer.succeed(SessionStore.SessionStore, store)
           )
       )
@@ -1085,17 +1081,7 @@ const registrySite = Effect.gen(function*() {
     undefined,
     (sandboxUrl) =>
       Layer.merge(
-        WeChatApps.layer(
-          {
-            apps: [OA, MINI].map((app) => ({
-              appId: app.appId,
-              appSecret: app.secret,
-              apiBaseUrl: sandboxUrl,
-              openBaseUrl: sandboxUrl
-            }))
-          },
-          { stateSecret: "a registry-wide secret, 32 chars" }
-        ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer())),
+        sandboxRegistry(sandboxUrl, [OA, MINI]),
         Layer.succeed(SessionStore.SessionStore, store)
       )
   )
