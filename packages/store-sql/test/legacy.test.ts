@@ -94,14 +94,20 @@ const legacyFixture = <E>(db: Database, cipher?: Layer.Layer<TokenCipher.TokenCi
       Effect.map(Context.merge(client))
     )
     yield* Effect.provide(createLegacyTable(db, legacy), client)
+    const appId = randomAppId()
+    const store = Context.get(context, TokenStore.TokenStore)
     return {
-      appId: randomAppId(),
+      appId,
       client,
       context,
       legacy,
       table,
       sql: Context.get(client, SqlClient.SqlClient),
-      store: Context.get(context, TokenStore.TokenStore),
+      store,
+      /** One run of `importLegacy` over the legacy table, into the store. */
+      run: Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context),
+      /** The stored token of `openid`, which must be there. */
+      got: (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow),
       insert: (rows: ReadonlyArray<LegacyRow>) =>
         Effect.provide(Effect.forEach(rows, (row) => insertLegacy(db, legacy, row), { discard: true }), client)
     }
@@ -117,11 +123,22 @@ const legacyRow = (createdAt: number, overrides: Partial<LegacyRow> = {}): Legac
   ...overrides
 })
 
+/** What `importLegacy` answers: the counts given, every other count 0. */
+const importResult = (counts: Partial<SqlTokenStore.ImportResult>): SqlTokenStore.ImportResult => ({
+  imported: 0,
+  skipped: 0,
+  newerInStore: 0,
+  datedAhead: 0,
+  expired: 0,
+  invalid: 0,
+  ...counts
+})
+
 forEachDatabase((db) => {
   describe(`SqlTokenStore.importLegacy on ${db.name}`, () => {
     it.scoped("moves wechat-oauth's tokens in, leaves newer ones alone, and a second run imports nothing", () =>
       Effect.gen(function*() {
-        const { appId, client, context, insert, legacy, store } = yield* legacyFixture(db)
+        const { appId, client, context, got, insert, legacy, run, store } = yield* legacyFixture(db)
 
         const fresh = legacyRow(now - hour, { scope: "snsapi_base,snsapi_userinfo" })
         const inSeconds = legacyRow(Math.floor((now - 2 * hour) / 1000))
@@ -142,16 +159,11 @@ forEachDatabase((db) => {
           SqlTokenStore.importLegacy({ appId, table: legacy, batchSize: 2 }),
           context
         )
-        assert.deepStrictEqual(result, {
-          imported: 3,
-          skipped: 4,
-          newerInStore: 1,
-          datedAhead: 0,
-          expired: 1,
-          invalid: 2
-        })
+        assert.deepStrictEqual(
+          result,
+          importResult({ imported: 3, skipped: 4, newerInStore: 1, expired: 1, invalid: 2 })
+        )
 
-        const got = (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow)
         const token = yield* got(fresh.openid)
         assert.strictEqual(Redacted.value(token.accessToken), fresh.access_token)
         assert.strictEqual(Redacted.value(token.refreshToken), fresh.refresh_token)
@@ -178,15 +190,8 @@ forEachDatabase((db) => {
           client
         )
         assert.strictEqual(Number(count.n), rows.length)
-        const again = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        assert.deepStrictEqual(again, {
-          imported: 0,
-          skipped: 7,
-          newerInStore: 4,
-          datedAhead: 0,
-          expired: 1,
-          invalid: 2
-        })
+        const again = yield* run
+        assert.deepStrictEqual(again, importResult({ skipped: 7, newerInStore: 4, expired: 1, invalid: 2 }))
       }))
 
     it.scoped("a table of one's own with NULL openids: those rows are invalid, every token imported and counted once", () =>
@@ -213,20 +218,13 @@ forEachDatabase((db) => {
           SqlTokenStore.importLegacy({ appId, table: nullable, batchSize: 3 }),
           context
         )
-        assert.deepStrictEqual(result, {
-          imported: 2,
-          skipped: 1,
-          newerInStore: 0,
-          datedAhead: 0,
-          expired: 0,
-          invalid: 1
-        })
+        assert.deepStrictEqual(result, importResult({ imported: 2, skipped: 1, invalid: 1 }))
         for (const row of rows) assert.isTrue(Option.isSome(yield* store.get(appId, row.openid)))
       }))
 
     it.scoped("a create_at in the future is taken as now, so it cannot block newer tokens; a date without offset is invalid", () =>
       Effect.gen(function*() {
-        const { appId, context, insert, legacy, store } = yield* legacyFixture(db)
+        const { appId, got, insert, run, store } = yield* legacyFixture(db)
 
         // a clock 3 days ahead wrote this one
         const future = legacyRow(now + 3 * day)
@@ -237,17 +235,9 @@ forEachDatabase((db) => {
         })
         yield* insert([future, withOffset, withoutOffset])
 
-        const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        assert.deepStrictEqual(result, {
-          imported: 2,
-          skipped: 1,
-          newerInStore: 0,
-          datedAhead: 0,
-          expired: 0,
-          invalid: 1
-        })
+        const result = yield* run
+        assert.deepStrictEqual(result, importResult({ imported: 2, skipped: 1, invalid: 1 }))
 
-        const got = (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow)
         const capped = yield* got(future.openid)
         assert.strictEqual(capped.obtainedAt, now)
         assert.strictEqual(capped.expiresAt, now + 7200 * 1000)
@@ -266,23 +256,14 @@ forEachDatabase((db) => {
 
     it.scoped("a row dated ahead of the clock is imported once: a second run does not replace what the store got since (a refresh, a new consent)", () =>
       Effect.gen(function*() {
-        const { appId, context, insert, legacy, store } = yield* legacyFixture(db)
+        const { appId, context, got, insert, legacy, run, store } = yield* legacyFixture(db)
         // a legacy server whose clock runs an hour ahead wrote these
         const refreshedLater = legacyRow(now + hour)
         const consentedLater = legacyRow(now + hour)
         yield* insert([refreshedLater, consentedLater])
-        const run = Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        const got = (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow)
 
         // the first run brings both, dated now
-        assert.deepStrictEqual(yield* run, {
-          imported: 2,
-          skipped: 0,
-          newerInStore: 0,
-          datedAhead: 0,
-          expired: 0,
-          invalid: 0
-        })
+        assert.deepStrictEqual(yield* run, importResult({ imported: 2 }))
         assert.strictEqual((yield* got(refreshedLater.openid)).obtainedAt, now)
 
         // wxauth serves them: one token refreshed, a new consent for the other (another scope and refresh token)
@@ -297,14 +278,7 @@ forEachDatabase((db) => {
 
         // the rows have not changed: the second run brings nothing, and the store keeps wxauth's tokens
         yield* TestClock.adjust("10 minutes")
-        assert.deepStrictEqual(yield* run, {
-          imported: 0,
-          skipped: 2,
-          newerInStore: 0,
-          datedAhead: 2,
-          expired: 0,
-          invalid: 0
-        })
+        assert.deepStrictEqual(yield* run, importResult({ skipped: 2, datedAhead: 2 }))
         const kept = yield* got(refreshedLater.openid)
         assert.strictEqual(Redacted.value(kept.accessToken), Redacted.value(refreshed.accessToken))
         assert.strictEqual(kept.obtainedAt, now + 10 * 60 * 1000)
@@ -323,33 +297,19 @@ forEachDatabase((db) => {
           ),
           context
         )
-        assert.deepStrictEqual(yield* run, {
-          imported: 1,
-          skipped: 1,
-          newerInStore: 0,
-          datedAhead: 1,
-          expired: 0,
-          invalid: 0
-        })
+        assert.deepStrictEqual(yield* run, importResult({ imported: 1, skipped: 1, datedAhead: 1 }))
         assert.strictEqual(Redacted.value((yield* got(refreshedLater.openid)).accessToken), changed.access_token)
       }))
 
     it.scoped("a row dated ahead of the clock never replaces a token the store already holds, however old", () =>
       Effect.gen(function*() {
-        const { appId, context, insert, legacy, store } = yield* legacyFixture(db)
+        const { appId, insert, run, store } = yield* legacyFixture(db)
         const ahead = legacyRow(now + hour)
         const held = yield* makeToken({ openid: ahead.openid, obtainedAt: now - day })
         yield* store.set(appId, held)
         yield* insert([ahead])
-        const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        assert.deepStrictEqual(result, {
-          imported: 0,
-          skipped: 1,
-          newerInStore: 0,
-          datedAhead: 1,
-          expired: 0,
-          invalid: 0
-        })
+        const result = yield* run
+        assert.deepStrictEqual(result, importResult({ skipped: 1, datedAhead: 1 }))
         const kept = Option.getOrThrow(yield* store.get(appId, ahead.openid))
         assert.strictEqual(Redacted.value(kept.accessToken), Redacted.value(held.accessToken))
         assert.strictEqual(kept.obtainedAt, now - day)
@@ -357,22 +317,13 @@ forEachDatabase((db) => {
 
     it.scoped("the final run before the switch, legacy clock 2 minutes ahead: a new consent there is counted as datedAhead, not newerInStore, and a run once the lead has passed brings it", () =>
       Effect.gen(function*() {
-        const { appId, context, insert, legacy, sql, store } = yield* legacyFixture(db)
+        const { context, got, insert, legacy, run, sql } = yield* legacyFixture(db)
         const lead = 2 * 60 * 1000 // the legacy server's clock runs 2 minutes ahead
-        const run = Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        const got = (openid: string) => Effect.map(store.get(appId, openid), Option.getOrThrow)
 
         // a day ago (legacy clock), the user logged in with snsapi_base: the first run brings it
         const first = legacyRow(now - day + lead, { scope: "snsapi_base" })
         yield* insert([first])
-        assert.deepStrictEqual(yield* run, {
-          imported: 1,
-          skipped: 0,
-          newerInStore: 0,
-          datedAhead: 0,
-          expired: 0,
-          invalid: 0
-        })
+        assert.deepStrictEqual(yield* run, importResult({ imported: 1 }))
 
         // just now, on the legacy server still serving: a new consent (snsapi_userinfo, new refresh token)
         const consent = legacyRow(now + lead, { openid: first.openid, scope: "snsapi_userinfo" })
@@ -386,26 +337,12 @@ forEachDatabase((db) => {
         // the final run: the row is dated ahead and the store holds run 1's token, so it is left alone,
         // but counted apart: the operator sees it was not compared
         yield* TestClock.adjust("1 second")
-        assert.deepStrictEqual(yield* run, {
-          imported: 0,
-          skipped: 1,
-          newerInStore: 0,
-          datedAhead: 1,
-          expired: 0,
-          invalid: 0
-        })
+        assert.deepStrictEqual(yield* run, importResult({ skipped: 1, datedAhead: 1 }))
         assert.strictEqual(Redacted.value((yield* got(first.openid)).accessToken), first.access_token)
 
         // once the legacy clock's lead has passed, another run compares the row like any other and brings it
         yield* TestClock.setTime(now + lead + 1)
-        assert.deepStrictEqual(yield* run, {
-          imported: 1,
-          skipped: 0,
-          newerInStore: 0,
-          datedAhead: 0,
-          expired: 0,
-          invalid: 0
-        })
+        assert.deepStrictEqual(yield* run, importResult({ imported: 1 }))
         const token = yield* got(first.openid)
         assert.strictEqual(Redacted.value(token.accessToken), consent.access_token)
         assert.strictEqual(Redacted.value(token.refreshToken), consent.refresh_token)
@@ -413,52 +350,31 @@ forEachDatabase((db) => {
         assert.strictEqual(token.obtainedAt, now + lead)
 
         // and a run after that finds nothing new
-        assert.deepStrictEqual(yield* run, {
-          imported: 0,
-          skipped: 1,
-          newerInStore: 1,
-          datedAhead: 0,
-          expired: 0,
-          invalid: 0
-        })
+        assert.deepStrictEqual(yield* run, importResult({ skipped: 1, newerInStore: 1 }))
       }))
 
     it.scoped("an expires_in too large to store (1e300 seconds) is invalid, and the import goes on", () =>
       Effect.gen(function*() {
-        const { appId, context, insert, legacy, store } = yield* legacyFixture(db)
+        const { appId, insert, run, store } = yield* legacyFixture(db)
         const huge = legacyRow(now - hour, { expires_in: "1e300" })
         const fine = legacyRow(now - hour)
         yield* insert([huge, fine])
 
-        const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        assert.deepStrictEqual(result, {
-          imported: 1,
-          skipped: 1,
-          newerInStore: 0,
-          datedAhead: 0,
-          expired: 0,
-          invalid: 1
-        })
+        const result = yield* run
+        assert.deepStrictEqual(result, importResult({ imported: 1, skipped: 1, invalid: 1 }))
         assert.isTrue(Option.isNone(yield* store.get(appId, huge.openid)))
         assert.isTrue(Option.isSome(yield* store.get(appId, fine.openid)))
       }))
 
     it.scoped("reads each row by core's LegacyToken rules: an expires_in of 0, 7200.5 or over 30 days is invalid", () =>
       Effect.gen(function*() {
-        const { appId, context, insert, legacy, store } = yield* legacyFixture(db)
+        const { appId, insert, run, store } = yield* legacyFixture(db)
         const refused = ["0", "7200.5", "2592001"].map((expires_in) => legacyRow(now - hour, { expires_in }))
         const longest = legacyRow(now - hour, { expires_in: "2592000" })
         yield* insert([...refused, longest])
 
-        const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
-        assert.deepStrictEqual(result, {
-          imported: 1,
-          skipped: 3,
-          newerInStore: 0,
-          datedAhead: 0,
-          expired: 0,
-          invalid: 3
-        })
+        const result = yield* run
+        assert.deepStrictEqual(result, importResult({ imported: 1, skipped: 3, invalid: 3 }))
         for (const row of refused) assert.isTrue(Option.isNone(yield* store.get(appId, row.openid)))
         const token = Option.getOrThrow(yield* store.get(appId, longest.openid))
         assert.strictEqual(token.expiresAt, now - hour + 2_592_000 * 1000)
@@ -467,10 +383,10 @@ forEachDatabase((db) => {
     it.scoped("imports into an encrypted store: the new rows hold no token in clear", () =>
       Effect.gen(function*() {
         const cipher = TokenCipher.layer({ keys: [{ id: "k1", key: TokenCipher.generateKey() }] })
-        const { appId, context, insert, legacy, sql, store, table } = yield* legacyFixture(db, cipher)
+        const { appId, insert, run, sql, store, table } = yield* legacyFixture(db, cipher)
         const row = legacyRow(now - hour)
         yield* insert([row])
-        const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table: legacy }), context)
+        const result = yield* run
         assert.strictEqual(result.imported, 1)
         const [stored] = yield* sql<{ value: string }>`SELECT value FROM ${sql(table)}`
         assert.notInclude(stored.value, row.access_token)
