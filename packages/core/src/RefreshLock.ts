@@ -7,7 +7,7 @@
  * `WeChatOAuth` locks the key `<appId>:<openid>` around a refresh; a distributed lock may rely on that
  * format (the Redis lock puts it in the same Cluster slot as the user's token). It also locks
  * `<appId>:<openid>:write`, briefly, around a new consent's read and write of the user's token and a
- * rejected refresh's read and removal of it (waiting 3 seconds at most for it).
+ * rejected refresh's read and removal of it (a removal waits 3 seconds at most for it, a consent 25).
  *
  * @since 0.1.0
  */

@@ -233,6 +233,33 @@ describe("a rejected refresh and a new consent", () => {
       }).pipe(Effect.provide(oauthLayerOn(store, lock)))
     }))
 
+  it.effect("a consent that arrives while a slow store (4 s, within its 10 s deadline) removes the rejected token is kept", () =>
+    Effect.gen(function*() {
+      const { hooks, inner, lock, store } = yield* racingEnvironment
+      yield* Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const old = (yield* oauth.handleCallback(yield* consent(oauth))).token
+        yield* TestClock.adjust("1 second")
+        const callback = yield* consent(oauth)
+        let exchanging: Fiber.RuntimeFiber<WeChatOAuth.CallbackResult, unknown> | undefined
+        // the removal's store call takes 4 s; the user's new consent arrives at its start
+        hooks.beforeRemove = Effect.gen(function*() {
+          exchanging = yield* Effect.forkDaemon(oauth.handleCallback(callback))
+          yield* Effect.sleep("4 seconds")
+        })
+        yield* sandbox.injectFault({ kind: "errcode", errcode: 40030, endpoint: "refresh_token" })
+        const refreshing = yield* Effect.fork(Effect.flip(oauth.refresh(old.openid)))
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual((yield* Fiber.join(refreshing))._tag, "InvalidRefreshToken")
+        assert.isDefined(exchanging, "the consent raced the removal")
+        const granted = (yield* Fiber.join(exchanging!)).token
+        const stored = yield* inner.get(app.appId, old.openid)
+        assert.isTrue(Option.isSome(stored), "the new consent's token is still stored")
+        assert.deepStrictEqual(secretsOf(Option.getOrThrow(stored)), secretsOf(granted))
+      }).pipe(Effect.provide(oauthLayerOn(store, lock)))
+    }))
+
   it.effect("a consent takes the user's write lock once, not the refresh lock; a refresh storm still makes one request", () =>
     Effect.gen(function*() {
       const { lock, locks, store } = yield* racingEnvironment

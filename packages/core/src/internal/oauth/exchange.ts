@@ -123,10 +123,11 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
    * a refresh WeChat rejects reads the store and removes the token it rejected under that key, so a
    * grant stored between the two would be removed (the user who just logged in again, logged out).
    * Not the refresh key: a refresh holds that one for its WeChat call, and a login does not wait for
-   * it. When the write key cannot be taken within `writeWait` (3 s: a lock that is down, or held by a
-   * removal that does not end), the grant is written without it, as before, with a warning: the code
-   * is spent, and a login is neither refused nor held for the lock. An openid outside the store id
-   * rule takes no lock (the store refuses it).
+   * it. A removal holds the write key for two store calls: the grant waits for it `consentWait` (25
+   * s, longer than a removal can hold it even on a store at its 10 s deadline, so a slow removal
+   * never deletes a grant written before it ends); past that the lock itself is stuck (down), and
+   * the grant is written without it, with a warning: the code is spent, and a login is not refused
+   * for the lock. An openid outside the store id rule takes no lock (the store refuses it).
    */
   const storeGrant = (response: TokenResponse, now: number) =>
     Effect.flatMap(OAuthToken.fromResponse(response, now), (fresh) => {
@@ -135,7 +136,7 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
       return WriteLock.withLockWithin(
         lock,
         WriteLock.key(appId, fresh.openid),
-        WriteLock.writeWait,
+        WriteLock.consentWait,
         Effect.tap(writeGrant(now, fresh), (token) => Effect.sync(() => written = token))
       ).pipe(
         Effect.catchTag("RefreshLockTimeout", (timeout) =>

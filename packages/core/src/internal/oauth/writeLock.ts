@@ -6,9 +6,9 @@
  *
  * It is not the refresh key (`<appId>:<openid>`): a refresh holds that one for its whole WeChat call
  * (up to 3 attempts of 5 s), and a login must not wait for it. The write key covers store calls
- * only, and each side waits for it `writeWait` at most: a consent then writes without it (a login
- * is not refused, nor held, for the lock), a removal leaves the token (the consent holding the key
- * replaces it). So a store write that itself refreshes the user (a compat `saveToken` hook calling
+ * only. A removal waits for it `writeWait` at most, then leaves the token (the consent holding
+ * the key replaces it); a consent waits `consentWait`, longer than a removal can hold it, then
+ * writes without it (a login is not refused for the lock). So a store write that itself refreshes the user (a compat `saveToken` hook calling
  * `getUser`) never deadlocks: its refresh takes the refresh key, not this one, and only a refresh
  * token WeChat rejects then waits for this key, `writeWait` at most.
  *
@@ -18,6 +18,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as RefreshLock from "../../RefreshLock.js"
 import { RefreshLockTimeout } from "../../WeChatError.js"
+import * as Bounded from "../boundedStore.js"
 import * as Deadline from "../deadline.js"
 
 /**
@@ -29,13 +30,28 @@ import * as Deadline from "../deadline.js"
 export const key = (appId: string, openid: string): string => `${appId}:${openid}:write`
 
 /**
- * How long a consent's write, or a rejected refresh's removal, waits for the write key. Its holders
- * run two store calls, so the wait is short: past it, the lock is held by something that will not
- * end soon (a store hook nested in the other side, a lock that is down).
+ * How long a rejected refresh's removal waits for the write key. A consent holds it for its read
+ * and write, which may run a store hook of the caller's (compat's `saveToken`), even one that
+ * refreshes this very user: past this wait the removal gives up and leaves the token (the consent
+ * holding the key replaces it).
  *
  * @internal
  */
 export const writeWait: Duration.Duration = Duration.seconds(3)
+
+/**
+ * How long a consent waits for the write key: longer than its other holder, a removal, can hold it
+ * (its read and its remove, each within the store's deadline, `boundedStore.ts`'s 10 s), so that a
+ * slow store never lets a consent write first and the removal delete it after. Past it, the lock
+ * itself is stuck (a distributed lock that is down): the consent writes without it. A removal
+ * holds the key for two store calls only, so a login waits this long only on a store that slow.
+ *
+ * @internal
+ */
+export const consentWait: Duration.Duration = Duration.sum(
+  Duration.times(Bounded.storeDeadline, 2),
+  Duration.seconds(5)
+)
 
 /** Where the lock is with the effect it was given. */
 const waiting = 0
