@@ -43,6 +43,19 @@ const inject = (fault: Sandbox.Fault) => Effect.flatMap(Sandbox.Sandbox, (sandbo
 
 const Live = ComponentLive()
 
+/** At `start`, with a component_verify_ticket delivered: the Component. */
+const startWithTicket = Effect.zipRight(
+  Effect.zipRight(TestClock.setTime(start), deliver("component_verify_ticket")),
+  Component.Component
+)
+
+/** At `start`, with a ticket delivered and `appId` authorized (queryAuth done): the Component. */
+const startAuthorized = (appId: string) => Effect.tap(startWithTicket, () => authorize(appId))
+
+/** The app token of the authorized app `appId`, through the Component's appToken service. */
+const appTokenOf = (appId: string) =>
+  Effect.flatMap(Component.Component, (component) => Effect.flatMap(component.appToken(appId), (t) => t.get))
+
 describe("Component configuration", () => {
   it("valid options: secrets Redacted, the AES key decoded to 32 bytes, defaults filled in", () => {
     const config = Either.getOrThrow(Component.makeConfigEither(platform))
@@ -143,9 +156,7 @@ describe("the component access token", () => {
 
   it.effect("one request for 200 concurrent callers (the answer slowed), stored and reused", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
-      yield* deliver("component_verify_ticket")
+      const component = yield* startWithTicket
       yield* inject({ kind: "slow", endpoint: "api_component_token", delayMs: 2000, times: 5 })
       const tokens = yield* withTime(
         Effect.all(Array.from({ length: 200 }, () => component.accessToken), { concurrency: "unbounded" })
@@ -159,9 +170,7 @@ describe("the component access token", () => {
 
   it.effect("refreshed in its last 5 minutes, before WeChat's 2 hours are over", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
-      yield* deliver("component_verify_ticket")
+      const component = yield* startWithTicket
       const first = yield* component.accessToken
       yield* TestClock.adjust("114 minutes")
       assert.strictEqual(Redacted.value(yield* component.accessToken), Redacted.value(first))
@@ -203,10 +212,8 @@ describe("the component access token", () => {
 
   it.effect("WeChat's 61004 (IP whitelist), 61005 (ticket expired) and 61006 (ticket invalid) are typed", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
+      const component = yield* startWithTicket
       const sandbox = yield* Sandbox.Sandbox
-      yield* deliver("component_verify_ticket")
       yield* sandbox.setComponentIpWhitelist({ componentAppId: platform.componentAppId, refuse: true })
       const ip = yield* Effect.flip(component.accessToken)
       assert.deepInclude(ip, { _tag: "ComponentIpNotWhitelisted", errcode: 61004, endpoint: "api_component_token" })
@@ -233,10 +240,8 @@ describe("the component access token", () => {
 
   it.effect("40001 / 42001 for the component token: invalidated and the call made once more; a second is the error", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
+      const component = yield* startWithTicket
       const sandbox = yield* Sandbox.Sandbox
-      yield* deliver("component_verify_ticket")
       const first = yield* component.accessToken
       yield* sandbox.revokeComponentToken({ componentAppId: platform.componentAppId })
       const { event } = yield* deliver("authorized", managedOfficial)
@@ -265,9 +270,7 @@ describe("the component access token", () => {
 describe("authorized apps: queryAuth and their app tokens", () => {
   it.effect("queryAuth stores the app's tokens: its app token needs no request until it nears expiry", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
-      yield* deliver("component_verify_ticket")
+      const component = yield* startWithTicket
       const granted = yield* authorize(managedOfficial)
       assert.strictEqual(granted.authorizerAppId, managedOfficial)
       assert.isTrue(Array.isArray(granted.funcInfo) && granted.funcInfo.every(Number.isInteger))
@@ -290,10 +293,7 @@ describe("authorized apps: queryAuth and their app tokens", () => {
 
   it.effect("100 concurrent callers of an expiring authorizer token: one api_authorizer_token request", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
-      yield* deliver("component_verify_ticket")
-      yield* authorize(managedMini)
+      const component = yield* startAuthorized(managedMini)
       yield* TestClock.adjust("117 minutes")
       yield* inject({ kind: "slow", endpoint: "api_authorizer_token", delayMs: 2000, times: 5 })
       const tokens = yield* withTime(
@@ -309,14 +309,11 @@ describe("authorized apps: queryAuth and their app tokens", () => {
 
   it.effect("61023: a revoked authorizer refresh token is AuthorizerRefreshTokenInvalid (reauthorize)", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
+      yield* startAuthorized(managedOfficial)
       const sandbox = yield* Sandbox.Sandbox
-      yield* deliver("component_verify_ticket")
-      yield* authorize(managedOfficial)
       yield* sandbox.revokeAuthorizerRefreshToken({ componentAppId: platform.componentAppId, appId: managedOfficial })
       yield* TestClock.adjust("117 minutes")
-      const error = yield* Effect.flip(Effect.flatMap(component.appToken(managedOfficial), (t) => t.get))
+      const error = yield* Effect.flip(appTokenOf(managedOfficial))
       assert.deepInclude(error, {
         _tag: "AuthorizerRefreshTokenInvalid",
         errcode: 61023,
@@ -328,30 +325,26 @@ describe("authorized apps: queryAuth and their app tokens", () => {
 
   it.effect("an app never queried, or unauthorized since: AuthorizerRefreshTokenInvalid without a request", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
-      yield* deliver("component_verify_ticket")
-      const never = yield* Effect.flip(Effect.flatMap(component.appToken(managedMini), (t) => t.get))
+      yield* startWithTicket
+      const never = yield* Effect.flip(appTokenOf(managedMini))
       assert.deepInclude(never, { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
       yield* authorize(managedOfficial)
-      assert.isTrue(Redacted.value(yield* Effect.flatMap(component.appToken(managedOfficial), (t) => t.get)).length > 0)
+      assert.isTrue(Redacted.value(yield* appTokenOf(managedOfficial)).length > 0)
       yield* TestClock.adjust("1 second")
       const { event } = yield* deliver("unauthorized", managedOfficial)
       assert.strictEqual(event._tag, "Unauthorized")
-      const voided = yield* Effect.flip(Effect.flatMap(component.appToken(managedOfficial), (t) => t.get))
+      const voided = yield* Effect.flip(appTokenOf(managedOfficial))
       assert.deepInclude(voided, { _tag: "AuthorizerRefreshTokenInvalid" })
       assert.strictEqual((yield* usage).calls.api_authorizer_token, 0)
       // authorized again: a later authorization wins over the void entries
       yield* TestClock.adjust("1 second")
       yield* authorize(managedOfficial)
-      assert.isTrue(Redacted.value(yield* Effect.flatMap(component.appToken(managedOfficial), (t) => t.get)).length > 0)
+      assert.isTrue(Redacted.value(yield* appTokenOf(managedOfficial)).length > 0)
     }).pipe(Effect.provide(Live)))
 
   it.effect("a used authorization code is WeChat's error; a wrong appid or code is an InvalidArgument", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
-      yield* deliver("component_verify_ticket")
+      const component = yield* startWithTicket
       const { event } = yield* deliver("authorized", managedOfficial)
       if (event._tag !== "Authorized") return assert.fail("Authorized")
       yield* component.queryAuth(event.authorizationCode)
@@ -404,11 +397,8 @@ describe("when this machine's clock is behind the stored tokens' obtainedAt", ()
 
   it.effect("a re-authorization after the clock steps back replaces the revoked refresh token: the app gets its token", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
+      yield* startAuthorized(managedOfficial)
       const sandbox = yield* Sandbox.Sandbox
-      yield* deliver("component_verify_ticket")
-      yield* authorize(managedOfficial)
       yield* sandbox.revokeAuthorizerRefreshToken({ componentAppId: platform.componentAppId, appId: managedOfficial })
       // NTP steps the clock back 10 s; the app authorizes again: a new refresh token
       yield* TestClock.setTime(start - 10_000)
@@ -420,17 +410,14 @@ describe("when this machine's clock is behind the stored tokens' obtainedAt", ()
       // before, both tokens of the re-authorization were dropped (stamped behind the stored ones):
       // the next renewal sent the revoked refresh token, 61023 until the app authorized once more
       yield* TestClock.adjust("117 minutes")
-      const token = yield* Effect.either(Effect.flatMap(component.appToken(managedOfficial), (t) => t.get))
+      const token = yield* Effect.either(appTokenOf(managedOfficial))
       assert.isTrue(Either.isRight(token), "the app token renews with the new refresh token")
       assert.strictEqual((yield* usage).calls.api_authorizer_token, 1)
     }).pipe(Effect.provide(Live)))
 
   it.effect("a refresh token WeChat rotates after the clock steps back replaces the stored one", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
-      yield* deliver("component_verify_ticket")
-      yield* authorize(managedOfficial)
+      const component = yield* startAuthorized(managedOfficial)
       const appToken = yield* component.appToken(managedOfficial)
       const first = yield* appToken.get
       // the clock steps back 10 s; WeChat rejects the app token, and the renewal's answer hands out
@@ -454,32 +441,26 @@ describe("when this machine's clock is behind the stored tokens' obtainedAt", ()
 
   it.effect("an app withdrawn after this machine's clock stepped back (WeChat's CreateTime later than its tokens): its tokens are voided", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
-      yield* deliver("component_verify_ticket")
-      yield* authorize(managedOfficial)
+      yield* startAuthorized(managedOfficial)
       // WeChat sends the withdrawal 5 s later; this machine's clock has stepped back 10 s meanwhile
       yield* TestClock.adjust("5 seconds")
       const event = yield* pushThenStep("unauthorized", start - 5_000, managedOfficial)
       assert.strictEqual(event._tag, "Unauthorized")
       // before, the void entries were stamped at the clock's now, behind the tokens: dropped, and
       // the withdrawn app's token was still handed out
-      const voided = yield* Effect.flip(Effect.flatMap(component.appToken(managedOfficial), (t) => t.get))
+      const voided = yield* Effect.flip(appTokenOf(managedOfficial))
       assert.deepInclude(voided, { _tag: "AuthorizerRefreshTokenInvalid" })
       assert.strictEqual((yield* usage).calls.api_authorizer_token, 0)
       // authorized again: a later authorization still wins over the void entries
       yield* TestClock.adjust("1 second")
       yield* authorize(managedOfficial)
-      assert.isTrue(Redacted.value(yield* Effect.flatMap(component.appToken(managedOfficial), (t) => t.get)).length > 0)
+      assert.isTrue(Redacted.value(yield* appTokenOf(managedOfficial)).length > 0)
     }).pipe(Effect.provide(Live)))
 
   it.effect("a withdrawal sent before the app's later authorization, delivered late, voids nothing", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      const component = yield* Component.Component
+      const component = yield* startAuthorized(managedOfficial)
       const sandbox = yield* Sandbox.Sandbox
-      yield* deliver("component_verify_ticket")
-      yield* authorize(managedOfficial)
       yield* TestClock.adjust("5 seconds")
       const late = yield* sandbox.componentPush({
         componentAppId: platform.componentAppId,
@@ -490,13 +471,12 @@ describe("when this machine's clock is behind the stored tokens' obtainedAt", ()
       yield* TestClock.adjust("5 seconds")
       yield* authorize(managedOfficial)
       yield* component.acceptPush({ query: late.query, body: late.body })
-      assert.isTrue(Redacted.value(yield* Effect.flatMap(component.appToken(managedOfficial), (t) => t.get)).length > 0)
+      assert.isTrue(Redacted.value(yield* appTokenOf(managedOfficial)).length > 0)
     }).pipe(Effect.provide(Live)))
 
   it.effect("a ticket WeChat pushes after this machine's clock stepped back replaces the stored one", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(start)
-      yield* deliver("component_verify_ticket")
+      yield* startWithTicket
       yield* TestClock.adjust("30 seconds")
       // WeChat pushes a new ticket; this machine's clock has stepped back a minute meanwhile
       const event = yield* pushThenStep("component_verify_ticket", start - 30_000)
