@@ -56,6 +56,24 @@ const startAuthorized = (appId: string) => Effect.tap(startWithTicket, () => aut
 const appTokenOf = (appId: string) =>
   Effect.flatMap(Component.Component, (component) => Effect.flatMap(component.appToken(appId), (t) => t.get))
 
+/** Asserts that the authorized app `appId` gets an app token. */
+const assertHasAppToken = (appId: string) =>
+  Effect.map(appTokenOf(appId), (token) => assert.isTrue(Redacted.value(token).length > 0))
+
+/**
+ * Asserts that the withdrawn app `appId`'s tokens are void (AuthorizerRefreshTokenInvalid, without an
+ * api_authorizer_token request), and that authorizing it again a second later wins over the void entries.
+ */
+const voidedUntilAuthorizedAgain = (appId: string) =>
+  Effect.gen(function*() {
+    const voided = yield* Effect.flip(appTokenOf(appId))
+    assert.deepInclude(voided, { _tag: "AuthorizerRefreshTokenInvalid" })
+    assert.strictEqual((yield* usage).calls.api_authorizer_token, 0)
+    yield* TestClock.adjust("1 second")
+    yield* authorize(appId)
+    yield* assertHasAppToken(appId)
+  })
+
 describe("Component configuration", () => {
   it("valid options: secrets Redacted, the AES key decoded to 32 bytes, defaults filled in", () => {
     const config = Either.getOrThrow(Component.makeConfigEither(platform))
@@ -329,17 +347,11 @@ describe("authorized apps: queryAuth and their app tokens", () => {
       const never = yield* Effect.flip(appTokenOf(managedMini))
       assert.deepInclude(never, { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
       yield* authorize(managedOfficial)
-      assert.isTrue(Redacted.value(yield* appTokenOf(managedOfficial)).length > 0)
+      yield* assertHasAppToken(managedOfficial)
       yield* TestClock.adjust("1 second")
       const { event } = yield* deliver("unauthorized", managedOfficial)
       assert.strictEqual(event._tag, "Unauthorized")
-      const voided = yield* Effect.flip(appTokenOf(managedOfficial))
-      assert.deepInclude(voided, { _tag: "AuthorizerRefreshTokenInvalid" })
-      assert.strictEqual((yield* usage).calls.api_authorizer_token, 0)
-      // authorized again: a later authorization wins over the void entries
-      yield* TestClock.adjust("1 second")
-      yield* authorize(managedOfficial)
-      assert.isTrue(Redacted.value(yield* appTokenOf(managedOfficial)).length > 0)
+      yield* voidedUntilAuthorizedAgain(managedOfficial)
     }).pipe(Effect.provide(Live)))
 
   it.effect("a used authorization code is WeChat's error; a wrong appid or code is an InvalidArgument", () =>
@@ -448,13 +460,7 @@ describe("when this machine's clock is behind the stored tokens' obtainedAt", ()
       assert.strictEqual(event._tag, "Unauthorized")
       // before, the void entries were stamped at the clock's now, behind the tokens: dropped, and
       // the withdrawn app's token was still handed out
-      const voided = yield* Effect.flip(appTokenOf(managedOfficial))
-      assert.deepInclude(voided, { _tag: "AuthorizerRefreshTokenInvalid" })
-      assert.strictEqual((yield* usage).calls.api_authorizer_token, 0)
-      // authorized again: a later authorization still wins over the void entries
-      yield* TestClock.adjust("1 second")
-      yield* authorize(managedOfficial)
-      assert.isTrue(Redacted.value(yield* appTokenOf(managedOfficial)).length > 0)
+      yield* voidedUntilAuthorizedAgain(managedOfficial)
     }).pipe(Effect.provide(Live)))
 
   it.effect("a withdrawal sent before the app's later authorization, delivered late, voids nothing", () =>
@@ -471,7 +477,7 @@ describe("when this machine's clock is behind the stored tokens' obtainedAt", ()
       yield* TestClock.adjust("5 seconds")
       yield* authorize(managedOfficial)
       yield* component.acceptPush({ query: late.query, body: late.body })
-      assert.isTrue(Redacted.value(yield* appTokenOf(managedOfficial)).length > 0)
+      yield* assertHasAppToken(managedOfficial)
     }).pipe(Effect.provide(Live)))
 
   it.effect("a ticket WeChat pushes after this machine's clock stepped back replaces the stored one", () =>
