@@ -202,62 +202,68 @@ const oauthLayerOn = (store: TokenStore.TokenStoreShape, lock: RefreshLock.Refre
     Layer.provideMerge(Sandbox.layer())
   )
 
+type RacingEnvironment = Effect.Effect.Success<typeof racingEnvironment>
+
+/**
+ * The user consents again (in another tab, another process) while a refresh WeChat rejects (40030)
+ * removes the user's token: the consent starts as the removal's store call does, which then waits
+ * for what `whileRemoving` set up; `refreshing` runs the refresh to its failure. The new consent's
+ * token must be the one left in the store.
+ */
+const consentDuringRemoval = (options: {
+  readonly whileRemoving: (environment: RacingEnvironment, openid: string) => Effect.Effect<Effect.Effect<void>>
+  readonly refreshing: <A, E>(refresh: Effect.Effect<A, E>) => Effect.Effect<A, E>
+}) =>
+  Effect.gen(function*() {
+    const environment = yield* racingEnvironment
+    const { hooks, inner, lock, store } = environment
+    yield* Effect.gen(function*() {
+      const oauth = yield* WeChatOAuth.WeChatOAuth
+      const sandbox = yield* Sandbox.Sandbox
+      const old = (yield* oauth.handleCallback(yield* consent(oauth))).token
+      yield* TestClock.adjust("1 second")
+      const callback = yield* consent(oauth) // the user consents again
+      let exchanging: Fiber.RuntimeFiber<WeChatOAuth.CallbackResult, unknown> | undefined
+      hooks.beforeRemove = Effect.gen(function*() {
+        const wait = yield* options.whileRemoving(environment, old.openid)
+        exchanging = yield* Effect.forkDaemon(oauth.handleCallback(callback))
+        yield* wait
+      })
+      yield* sandbox.injectFault({ kind: "errcode", errcode: 40030, endpoint: "refresh_token" })
+      const error = yield* options.refreshing(Effect.flip(oauth.refresh(old.openid)))
+      assert.strictEqual(error._tag, "InvalidRefreshToken")
+      assert.isDefined(exchanging, "the consent raced the removal")
+      const granted = (yield* Fiber.join(exchanging!)).token
+      const stored = yield* inner.get(app.appId, old.openid)
+      assert.isTrue(Option.isSome(stored), "the new consent's token is still stored")
+      assert.deepStrictEqual(secretsOf(Option.getOrThrow(stored)), secretsOf(granted))
+    }).pipe(Effect.provide(oauthLayerOn(store, lock)))
+  })
+
 describe("a rejected refresh and a new consent", () => {
   it.effect("a consent stored between a rejected refresh's read and its removal is kept", () =>
-    Effect.gen(function*() {
-      const { hooks, inner, lock, locks, store } = yield* racingEnvironment
-      yield* Effect.gen(function*() {
-        const oauth = yield* WeChatOAuth.WeChatOAuth
-        const sandbox = yield* Sandbox.Sandbox
-        const old = (yield* oauth.handleCallback(yield* consent(oauth))).token
-        yield* TestClock.adjust("1 second")
-        const callback = yield* consent(oauth) // the user consents again, in another tab
-        let exchanging: Fiber.RuntimeFiber<WeChatOAuth.CallbackResult, unknown> | undefined
-        // another process's exchange lands between the refresh's read and its remove: it goes on until it
-        // has stored its token, or until it waits for the user's write lock
-        hooks.beforeRemove = Effect.gen(function*() {
+    consentDuringRemoval({
+      // it goes on until it has stored its token, or until it waits for the user's write lock
+      whileRemoving: ({ hooks, locks }, openid) =>
+        Effect.gen(function*() {
           const reached = yield* Deferred.make<void>()
           hooks.onSet = () => Deferred.unsafeDone(reached, Exit.void)
-          locks.onAsk = (key) => key === `${app.appId}:${old.openid}:write` && Deferred.unsafeDone(reached, Exit.void)
-          exchanging = yield* Effect.forkDaemon(oauth.handleCallback(callback))
-          yield* Deferred.await(reached)
-        })
-        yield* sandbox.injectFault({ kind: "errcode", errcode: 40030, endpoint: "refresh_token" })
-        const error = yield* Effect.flip(oauth.refresh(old.openid))
-        assert.strictEqual(error._tag, "InvalidRefreshToken")
-        assert.isDefined(exchanging, "the consent raced the removal")
-        const granted = (yield* Fiber.join(exchanging!)).token
-        const stored = yield* inner.get(app.appId, old.openid)
-        assert.isTrue(Option.isSome(stored), "the new consent's token is still stored")
-        assert.deepStrictEqual(secretsOf(Option.getOrThrow(stored)), secretsOf(granted))
-      }).pipe(Effect.provide(oauthLayerOn(store, lock)))
+          locks.onAsk = (key) => key === `${app.appId}:${openid}:write` && Deferred.unsafeDone(reached, Exit.void)
+          return Deferred.await(reached)
+        }),
+      refreshing: (refresh) => refresh
     }))
 
   it.effect("a consent that arrives while a slow store (4 s, within its 10 s deadline) removes the rejected token is kept", () =>
-    Effect.gen(function*() {
-      const { hooks, inner, lock, store } = yield* racingEnvironment
-      yield* Effect.gen(function*() {
-        const oauth = yield* WeChatOAuth.WeChatOAuth
-        const sandbox = yield* Sandbox.Sandbox
-        const old = (yield* oauth.handleCallback(yield* consent(oauth))).token
-        yield* TestClock.adjust("1 second")
-        const callback = yield* consent(oauth)
-        let exchanging: Fiber.RuntimeFiber<WeChatOAuth.CallbackResult, unknown> | undefined
-        // the removal's store call takes 4 s; the user's new consent arrives at its start
-        hooks.beforeRemove = Effect.gen(function*() {
-          exchanging = yield* Effect.forkDaemon(oauth.handleCallback(callback))
-          yield* Effect.sleep("4 seconds")
+    consentDuringRemoval({
+      // the removal's store call takes 4 s
+      whileRemoving: () => Effect.succeed(Effect.sleep("4 seconds")),
+      refreshing: (refresh) =>
+        Effect.gen(function*() {
+          const running = yield* Effect.fork(refresh)
+          yield* TestClock.adjust("10 seconds")
+          return yield* Fiber.join(running)
         })
-        yield* sandbox.injectFault({ kind: "errcode", errcode: 40030, endpoint: "refresh_token" })
-        const refreshing = yield* Effect.fork(Effect.flip(oauth.refresh(old.openid)))
-        yield* TestClock.adjust("10 seconds")
-        assert.strictEqual((yield* Fiber.join(refreshing))._tag, "InvalidRefreshToken")
-        assert.isDefined(exchanging, "the consent raced the removal")
-        const granted = (yield* Fiber.join(exchanging!)).token
-        const stored = yield* inner.get(app.appId, old.openid)
-        assert.isTrue(Option.isSome(stored), "the new consent's token is still stored")
-        assert.deepStrictEqual(secretsOf(Option.getOrThrow(stored)), secretsOf(granted))
-      }).pipe(Effect.provide(oauthLayerOn(store, lock)))
     }))
 
   it.effect("a consent takes the user's write lock once, not the refresh lock; a refresh storm still makes one request", () =>
