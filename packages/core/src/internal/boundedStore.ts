@@ -203,37 +203,52 @@ const timedOut = 2
  */
 export const refreshLock = (lock: RefreshLock.RefreshLockShape): RefreshLock.RefreshLockShape =>
   boundWith(lock, "refreshLock", (l) => ({
-    withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) =>
-      Effect.suspend(() => {
-        // one state for both sides, each read and written in one synchronous step: the effect starts
-        // only before the deadline, the deadline fires only before the effect starts
-        let state = waiting
-        const ended = Deferred.unsafeMake<Exit.Exit<A, E>>(FiberId.none)
-        const started = Effect.suspend(() => {
-          if (state === timedOut) return Effect.interrupt
-          state = running
-          return Effect.onExit(effect, (exit) => Deferred.succeed(ended, exit))
-        })
-        const deadline = Effect.flatMap(Effect.sleep(lockDeadline), () =>
-          Effect.suspend((): Effect.Effect<A, E | RefreshLockTimeout> => {
-            if (state === running) {
-              // started in time: never cut; once it has ended, its outcome after the release's bound
-              return Effect.flatMap(Deferred.await(ended), (exit) =>
-                Effect.zipRight(Effect.sleep(storeDeadline), exit))
-            }
-            state = timedOut
-            return Effect.fail(
-              new RefreshLockTimeout({ key, waitedMillis: Duration.toMillis(lockDeadline) })
-            )
-          }))
-        const attempt = guard(() =>
-          l.withLock(key, started)
-        )
-        if (Either.isLeft(attempt) || !guardOr(() => Effect.isEffect(attempt.right), false)) {
-          return Effect.fail(new RefreshLockTimeout({ key, waitedMillis: 0 }))
-        }
-        return Effect.disconnect(
-          Effect.raceFirst(Deadline.cuttable(attempt.right), Effect.interruptible(deadline))
-        )
-      })
+    withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => withLockWithin(l, key, lockDeadline, effect)
   }))
+
+/**
+ * `effect` under `lock`'s `key`, when the lock starts it within `wait`; else `RefreshLockTimeout`
+ * (the acquisition interrupted in the background) and `effect` never starts. Once started, `effect`
+ * is never cut by the wait, and the release then gets `storeDeadline`. The one bounded wait of core's
+ * locks: `refreshLock` with `lockDeadline`, the user's write key (`oauth/writeLock.ts`) with its own.
+ *
+ * @internal
+ */
+export const withLockWithin = <A, E, R>(
+  lock: RefreshLock.RefreshLockShape,
+  key: string,
+  wait: Duration.Duration,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | RefreshLockTimeout, R> =>
+  Effect.suspend(() => {
+    // one state for both sides, each read and written in one synchronous step: the effect starts
+    // only before the deadline, the deadline fires only before the effect starts
+    let state = waiting
+    const ended = Deferred.unsafeMake<Exit.Exit<A, E>>(FiberId.none)
+    const started = Effect.suspend(() => {
+      if (state === timedOut) return Effect.interrupt
+      state = running
+      return Effect.onExit(effect, (exit) => Deferred.succeed(ended, exit))
+    })
+    const deadline = Effect.flatMap(Effect.sleep(wait), () =>
+      Effect.suspend((): Effect.Effect<A, E | RefreshLockTimeout> => {
+        if (state === running) {
+          // started in time: never cut; once it has ended, its outcome after the release's bound
+          return Effect.flatMap(Deferred.await(ended), (exit) =>
+            Effect.zipRight(Effect.sleep(storeDeadline), exit))
+        }
+        state = timedOut
+        return Effect.fail(
+          new RefreshLockTimeout({ key, waitedMillis: Duration.toMillis(wait) })
+        )
+      }))
+    const attempt = guard(() =>
+      lock.withLock(key, started)
+    )
+    if (Either.isLeft(attempt) || !guardOr(() => Effect.isEffect(attempt.right), false)) {
+      return Effect.fail(new RefreshLockTimeout({ key, waitedMillis: 0 }))
+    }
+    return Effect.disconnect(
+      Effect.raceFirst(Deadline.cuttable(attempt.right), Effect.interruptible(deadline))
+    )
+  })

@@ -311,7 +311,7 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
           new AppTokenStore.AppAccessToken({
             accessToken: ticket,
             obtainedAt: stamp,
-            expiresAt: Math.max(Math.min(createdAt, current) + Duration.toMillis(ticketLifetime), stamp + 1)
+            expiresAt: Stamp.expiresAt(Math.min(createdAt, current), Duration.toMillis(ticketLifetime), stamp)
           })
         )
       })

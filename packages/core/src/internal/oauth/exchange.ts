@@ -22,6 +22,7 @@ import type * as WeChatConfig from "../../WeChatConfig.js"
 import * as WeChatError from "../../WeChatError.js"
 import type { CallbackOptions, CallbackResult, ExchangeError } from "../../WeChatOAuth.js"
 import * as Arguments from "../arguments.js"
+import * as Bounded from "../boundedStore.js"
 import * as SingleFlight from "../singleFlight.js"
 import * as Stamp from "../stamp.js"
 import * as UserId from "../userId.js"
@@ -133,7 +134,7 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
     Effect.flatMap(OAuthToken.fromResponse(response, now), (fresh) => {
       if (!UserId.isWeChatUserId(fresh.openid)) return writeGrant(now, fresh)
       let written: OAuthToken.OAuthToken | undefined
-      return WriteLock.withLockWithin(
+      return Bounded.withLockWithin(
         lock,
         WriteLock.key(appId, fresh.openid),
         WriteLock.consentWait,

@@ -14,6 +14,7 @@ import type * as RefreshLock from "../../RefreshLock.js"
 import type * as TokenStore from "../../TokenStore.js"
 import * as WeChatError from "../../WeChatError.js"
 import type { RefreshError } from "../../WeChatOAuth.js"
+import * as Bounded from "../boundedStore.js"
 import { refreshesTotal } from "../metrics.js"
 import * as SingleFlight from "../singleFlight.js"
 import type { EndpointFailure, Endpoints } from "./endpoints.js"
@@ -47,7 +48,7 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
    * it (or the next refresh, rejected again, removes it).
    */
   const forget = (openid: string, rejected: OAuthToken.OAuthToken, error: EndpointFailure) =>
-    WriteLock.withLockWithin(
+    Bounded.withLockWithin(
       lock,
       WriteLock.key(appId, openid),
       WriteLock.writeWait,

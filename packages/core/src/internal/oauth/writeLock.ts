@@ -15,11 +15,7 @@
  * @internal
  */
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import type * as RefreshLock from "../../RefreshLock.js"
-import { RefreshLockTimeout } from "../../WeChatError.js"
 import * as Bounded from "../boundedStore.js"
-import * as Deadline from "../deadline.js"
 
 /**
  * The user's write key, `<appId>:<openid>:write` (the refresh key with a suffix: a distributed lock
@@ -52,43 +48,3 @@ export const consentWait: Duration.Duration = Duration.sum(
   Duration.times(Bounded.storeDeadline, 2),
   Duration.seconds(5)
 )
-
-/** Where the lock is with the effect it was given. */
-const waiting = 0
-const running = 1
-const timedOut = 2
-
-/**
- * `effect` under `lock`'s `key`, when the lock starts it within `wait`; else `RefreshLockTimeout`
- * (the acquisition interrupted in the background) and `effect` never starts. Once started, `effect`
- * is never cut by the wait (as boundedStore.ts's lock deadline, with a wait of the caller's).
- *
- * @internal
- */
-export const withLockWithin = <A, E, R>(
-  lock: RefreshLock.RefreshLockShape,
-  lockKey: string,
-  wait: Duration.Duration,
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | RefreshLockTimeout, R> =>
-  Effect.suspend(() => {
-    // one state for both sides, each read and written in one synchronous step: the effect starts
-    // only before the deadline, the deadline fires only before the effect starts
-    let state = waiting
-    const started = Effect.suspend(() => {
-      if (state === timedOut) return Effect.interrupt
-      state = running
-      return effect
-    })
-    const deadline = Effect.flatMap(Effect.sleep(wait), () =>
-      Effect.suspend((): Effect.Effect<never, RefreshLockTimeout> => {
-        if (state === running) {
-          return Effect.never // started in time: its outcome is the race's
-        }
-        state = timedOut
-        return Effect.fail(new RefreshLockTimeout({ key: lockKey, waitedMillis: Duration.toMillis(wait) }))
-      }))
-    return Effect.disconnect(
-      Effect.raceFirst(Deadline.cuttable(lock.withLock(lockKey, started)), Effect.interruptible(deadline))
-    )
-  })
