@@ -488,24 +488,19 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
           })
       )
 
-    const browserSession: Login["browserSession"] = (request) => {
-      const token = SessionStore.parseToken(Cookies.read(request.headers["cookie"], site(request).names.session))
-      if (Option.isNone(token)) return Effect.succeed(Option.none<SessionStore.Session>())
-      return Effect.flatMap(
-        sessions.get(SessionStore.hashToken(token.value)),
-        (found) =>
-          Option.match(Option.filter(found, (s) => s.kind === "browser"), {
-            onNone: () => Effect.succeed(Option.none<SessionStore.Session>()),
-            onSome: (session) => Effect.map(appOfSession(session), Option.as(session))
-          })
-      )
-    }
-
     const storedBrowserSession: Login["storedBrowserSession"] = (request) => {
       const token = SessionStore.parseToken(Cookies.read(request.headers["cookie"], site(request).names.session))
       if (Option.isNone(token)) return Effect.succeed(Option.none<SessionStore.Session>())
       return Effect.map(sessions.get(SessionStore.hashToken(token.value)), Option.filter((s) => s.kind === "browser"))
     }
+
+    /** The cookie's stored browser session, when this site accepts it (`appOfSession`). */
+    const browserSession: Login["browserSession"] = (request) =>
+      Effect.flatMap(storedBrowserSession(request), (found) =>
+        Option.match(found, {
+          onNone: () => Effect.succeed(Option.none<SessionStore.Session>()),
+          onSome: (session) => Effect.map(appOfSession(session), Option.as(session))
+        }))
 
     const authenticate: Login["authenticate"] = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
