@@ -83,6 +83,8 @@ const decodeKey = (key: CipherKey, position: number): Either.Either<Buffer, stri
   if (typeof text !== "string" || text.length > 1024) {
     return Either.left(`key #${position + 1} must be a Redacted string`)
   }
+  const problem = Arguments.secretTextProblem(text)
+  if (problem !== undefined) return Either.left(`key #${position + 1} ${problem}`)
   const raw = text.trim()
   const bytes = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, "hex") : Buffer.from(raw, "base64")
   return bytes.length === 32

@@ -170,7 +170,7 @@ const stateKeyOf = (text: string): Redacted.Redacted<Uint8Array> =>
 
 const noAcceptedStateSecrets: ReadonlyArray<never> = []
 
-/** `acceptedStateSecrets` as keys: a list of at most 4 secrets of at least 16 characters each. */
+/** `acceptedStateSecrets` as keys: a list of at most 4 well-formed secrets of at least 16 characters each. */
 const acceptedStateKeys = (
   given: unknown
 ): Either.Either<ReadonlyArray<Redacted.Redacted<Uint8Array>>, ConfigError.ConfigError> => {
@@ -187,15 +187,19 @@ const acceptedStateKeys = (
   for (const secret of copy) {
     const text = secretText(secret)
     if (text === undefined || text.length < 16) return fail("each secret must be a string of at least 16 characters")
+    const problem = Arguments.secretTextProblem(text)
+    if (problem !== undefined) return fail(`each secret ${problem}`)
     keys.push(stateKeyOf(text))
   }
   return Either.right(keys.length === 0 ? noAcceptedStateSecrets : keys)
 }
 
 /**
- * Validates options into a configuration. A missing, empty or non-string appid or secret, a bad base
- * URL (not http(s), with a query, or with `user:password@` credentials), a non-positive timeout or a
- * `maxResponseBytes` outside 1 to 16 MiB is a `ConfigError` naming the field.
+ * Validates options into a configuration. A missing, empty or non-string appid or secret, a secret
+ * (app, state, accepted state) that is not a well-formed string (a lone UTF-16 surrogate: encoded as
+ * U+FFFD, it would make two secrets one key), a bad base URL (not http(s), with a query, or with
+ * `user:password@` credentials), a non-positive timeout or a `maxResponseBytes` outside 1 to 16 MiB
+ * is a `ConfigError` naming the field.
  *
  * @since 0.1.0
  * @category constructors
@@ -226,6 +230,11 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
     if (secret === undefined || secret.trim() === "") {
       return yield* Either.left(ConfigError.MissingData(["appSecret"], "the WeChat app secret is empty"))
     }
+    const secretProblem = Arguments.secretTextProblem(secret)
+    if (secretProblem !== undefined) {
+      // it would also derive the state key (below): two such secrets, one key
+      return yield* Either.left(ConfigError.InvalidData(["appSecret"], `the WeChat app secret ${secretProblem}`))
+    }
     const appSecret = Arguments.redactedText(rawSecret) === undefined
       ? Redacted.make(secret)
       : rawSecret as Redacted.Redacted<string>
@@ -244,6 +253,12 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
       return yield* Either.left(
         ConfigError.InvalidData(["stateSecret"], "the state secret must be a string of at least 16 characters")
       )
+    }
+    const stateSecretProblem = explicitStateSecret === undefined
+      ? undefined
+      : Arguments.secretTextProblem(explicitStateSecret)
+    if (stateSecretProblem !== undefined) {
+      return yield* Either.left(ConfigError.InvalidData(["stateSecret"], `the state secret ${stateSecretProblem}`))
     }
     // a copy of the caller's array, taken under the guard
     const rawCipherKeys = Either.getOrElse(

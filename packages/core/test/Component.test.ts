@@ -112,6 +112,8 @@ describe("Component configuration", () => {
       [{ ...platform, componentAppId: "wx comp" }, "componentAppId"],
       [{ ...platform, componentAppSecret: "" }, "componentAppSecret"],
       [{ ...platform, componentAppSecret: 7 }, "componentAppSecret"],
+      [{ ...platform, componentAppSecret: `${platform.componentAppSecret}\uD800` }, "componentAppSecret"],
+      [{ ...platform, token: `${platform.token}\uDC00` }, "token"],
       [{ ...platform, apiBaseUrl: "https://user:pw@api.example.com" }, "apiBaseUrl"],
       [{ ...platform, timeout: -1 }, "timeout"],
       [{ ...platform, maxResponseBytes: 0 }, "maxResponseBytes"],

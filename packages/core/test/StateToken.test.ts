@@ -237,6 +237,36 @@ describe("StateToken", () => {
     assert.strictEqual(reasonOf(otherApp, t0, bound, "cookie"), "BadSignature")
   })
 
+  it("a secret with a lone surrogate is a ConfigError naming it: its UTF-8 (U+FFFD) would sign U+FFFD's states", () => {
+    const base = "a state secret of sixteen or more "
+    // before: each of these was the key of `${base}\uFFFD`, so a state of one verified with all
+    const lone = [`${base}\uD800`, `${base}\uDC00`, `\uDC00${base}`, `${base}\uDC00\uD800`, `${base}\uD83Dx`]
+    for (const secret of lone) {
+      const cases: ReadonlyArray<readonly [string, Partial<WeChatConfig.Options>]> = [
+        ["stateSecret", { stateSecret: secret }],
+        ["acceptedStateSecrets", { acceptedStateSecrets: ["another state secret, well-formed", secret] }],
+        // without a state secret of its own, the app secret is the state key's
+        ["appSecret", { appSecret: secret, stateSecret: undefined }],
+        ["appSecret", { appSecret: Redacted.make(secret) }]
+      ]
+      for (const [field, given] of cases) {
+        const result = WeChatConfig.makeEither({ ...options, ...given })
+        assert.isTrue(Either.isLeft(result), `${field}: ${JSON.stringify(secret)}`)
+        if (Either.isLeft(result)) {
+          assert.deepStrictEqual((result.left as { path?: ReadonlyArray<string> }).path, [field])
+          assert.include(String(result.left), "well-formed")
+          assert.notInclude(String(result.left), base)
+        }
+      }
+    }
+    // U+FFFD itself and a surrogate pair are characters like any other: secrets of their own
+    const replacement = configOf({ ...options, stateSecret: `${base}\uFFFD` })
+    const paired = configOf({ ...options, stateSecret: `${base}\uD83D\uDE00` })
+    const state = Either.getOrThrow(StateToken.makeSync(paired, t0))
+    assert.strictEqual(reasonOf(paired, t0, state), "ok")
+    assert.strictEqual(reasonOf(replacement, t0, state), "BadSignature")
+  })
+
   it("acceptedStateSecrets: at most 4 secrets of at least 16 characters; a list that is not one is a ConfigError", () => {
     const long = (i: number) => `accepted state secret number ${i}`
     assert.isTrue(Either.isRight(WeChatConfig.makeEither({ ...options, acceptedStateSecrets: [] })))

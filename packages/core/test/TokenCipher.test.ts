@@ -40,6 +40,24 @@ describe("TokenCipher", () => {
       assert.include(String(error), "32 bytes")
     }))
 
+  it.effect("a key with a lone surrogate is a ConfigError: base64 would skip it, one key under two texts", () =>
+    Effect.gen(function*() {
+      const key = Redacted.value(TokenCipher.generateKey())
+      for (const text of [`${key}\uD800`, `${key.slice(0, 20)}\uDC00${key.slice(20)}`]) {
+        const error = yield* Effect.flip(
+          Effect.provide(TokenCipher.TokenCipher, TokenCipher.layer({ keys: [{ id: "k1", key: Redacted.make(text) }] }))
+        )
+        assert.isTrue(ConfigError.isInvalidData(error))
+        assert.include(String(error), "key #1 must be a well-formed string")
+        assert.notInclude(String(error), key)
+      }
+      // through the config's cipherKeys too
+      const fromConfigError = yield* Effect.flip(
+        fromConfig({ appId: "wxabc", appSecret: "s", cipherKeys: [{ id: "k1", key: Redacted.make(`${key}\uD800`) }] })
+      )
+      assert.include(String(fromConfigError), "well-formed")
+    }))
+
   describe("layerFromWeChatConfig", () => {
     it.effect("without cipherKeys it is the identity: values are stored as they are, a sealed one does not open", () =>
       Effect.gen(function*() {

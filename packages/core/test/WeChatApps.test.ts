@@ -731,6 +731,13 @@ describe("WeChatApps.layer: the configuration is checked", () => {
         [{ apps: [], ttl: "1 minute" }, { stateSecret }, "ttl"],
         [{ apps: [] }, {}, "stateSecret"],
         [{ apps: [] }, { stateSecret: "short" }, "stateSecret"],
+        [{ apps: [] }, { stateSecret: `${stateSecret}\uD800` }, "stateSecret"],
+        [{ apps: [] }, { stateSecret, acceptedStateSecrets: [`${stateSecret}\uDC00`] }, "acceptedStateSecrets"],
+        [
+          { apps: [direct(a), { appId: b.appId, appSecret: `${b.secret}\uD800` }] },
+          { stateSecret },
+          "apps.1.appSecret"
+        ],
         [{ apps: [] }, { stateSecret, stateTtl: 0 }, "stateTtl"],
         [{ apps: [] }, { stateSecret, acceptedStateSecrets: ["short"] }, "acceptedStateSecrets"],
         [{ apps: [] }, { stateSecret, acceptedStateSecrets: "one secret, not a list" }, "acceptedStateSecrets"],

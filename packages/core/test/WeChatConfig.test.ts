@@ -88,6 +88,22 @@ describe("WeChatConfig", () => {
       assert.notInclude(`${JSON.stringify(config)} ${String(config.stateSecret)}`, "st4te-s3cret")
     }))
 
+  it.effect("layerFromEnv: a secret with a lone surrogate is a ConfigError naming its variable, never its value", () =>
+    Effect.gen(function*() {
+      const env = { WECHAT_APP_ID: "wx0123456789abcdef", WECHAT_APP_SECRET: "s3cr3t-value" }
+      const cases: ReadonlyArray<readonly [string, Record<string, string>]> = [
+        ["WECHAT_APP_SECRET", { WECHAT_APP_SECRET: "s3cr3t-value\uD800" }],
+        ["WECHAT_STATE_SECRET", { WECHAT_STATE_SECRET: "st4te-s3cret-of-16+\uDC00" }],
+        ["WECHAT_ACCEPTED_STATE_SECRETS", { WECHAT_ACCEPTED_STATE_SECRETS: "st4te-s3cret-of-16+\uD800" }]
+      ]
+      for (const [name, given] of cases) {
+        const error = yield* Effect.flip(fromEnv({ ...env, ...given }))
+        assert.isTrue(ConfigError.isInvalidData(error), name)
+        assert.include(String(error), name)
+        assert.notInclude(String(error), "s3cr3t")
+      }
+    }))
+
   it.effect("layer validates its options", () =>
     Effect.gen(function*() {
       const build = (options: WeChatConfig.Options) =>

@@ -174,6 +174,22 @@ export const secretText = (value: unknown): string | undefined =>
   typeof value === "string" ? value : redactedText(value)
 
 /**
+ * The rule for a secret's text (an app or component secret, a state secret, a `TokenCipher` key):
+ * a well-formed string. A secret becomes a key (an HMAC's, a hash's) or a request's field through
+ * its UTF-8 bytes, and a lone UTF-16 surrogate is encoded as U+FFFD's: "k\uD800", "k\uDC00" and
+ * "k\uFFFD" would be one key, a state signed with one verified with the others (a cipher key's
+ * base64 decoding skips it: "K\uD800" is the key "K"). `undefined` when `text` holds it, else what
+ * is wrong (never the text), for the caller's typed error naming the field. The component's token
+ * and EncodingAESKey have their own ASCII patterns, which hold it.
+ *
+ * @internal
+ */
+export const secretTextProblem = (text: string): string | undefined =>
+  text.isWellFormed()
+    ? undefined
+    : "must be a well-formed string (no lone UTF-16 surrogate: secrets that differ only there would be one key)"
+
+/**
  * A memory store's bound on its entries, from a caller's `maxEntries`: a number of at least 1,
  * rounded down (`Infinity`: no bound), one below 1 is 1; anything else (absent, `NaN`, text, a
  * BigInt, a Symbol, an object) is `fallback`. Never a throw, and never `NaN` (a bound no size is
