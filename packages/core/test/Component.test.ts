@@ -465,6 +465,26 @@ describe("when this machine's clock is behind the stored tokens' obtainedAt", ()
       yield* voidedUntilAuthorizedAgain(managedOfficial)
     }).pipe(Effect.provide(Live)))
 
+  // A withdrawal's void entries, then a clock step back behind them, then a re-authorization within
+  // the step: before the void's stamp (the void is read, the new tokens are stamped just after it)
+  // and at it (the void is hidden as expired; the new tokens tie with it, and the last write wins).
+  for (const [label, offset] of [["10 s before", -10_000], ["1 ms before", -1], ["at"]] as const) {
+    it.effect(`a withdrawal, a clock step back, a re-authorization ${label} the void's stamp: the app gets its token`, () =>
+      Effect.gen(function*() {
+        yield* startAuthorized(managedOfficial)
+        yield* TestClock.adjust("1 second")
+        yield* deliver("unauthorized", managedOfficial)
+        const voided = yield* Effect.flip(appTokenOf(managedOfficial))
+        assert.deepInclude(voided, { _tag: "AuthorizerRefreshTokenInvalid" })
+        yield* TestClock.adjust("1 minute")
+        // the void is stamped at the push's CreateTime, start + 1 s
+        yield* TestClock.setTime(start + 1_000 + (offset ?? 0))
+        yield* authorize(managedOfficial)
+        yield* assertHasAppToken(managedOfficial)
+        assert.strictEqual((yield* usage).calls.api_authorizer_token, 0)
+      }).pipe(Effect.provide(Live)))
+  }
+
   it.effect("a withdrawal sent before the app's later authorization, delivered late, voids nothing", () =>
     Effect.gen(function*() {
       const component = yield* startAuthorized(managedOfficial)
