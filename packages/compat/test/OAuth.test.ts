@@ -488,8 +488,13 @@ describe("the Effect API behind the client", () => {
     await client.runtime.runPromise(
       Effect.flatMap(WeChatOAuth.WeChatOAuth, (oauth) => oauth.refresh(token.data.openid))
     )
-    // the login's read and write of the token under the user's write key, then the refresh under the user's key
-    assert.deepStrictEqual(locked, [`${OA.appId}:${token.data.openid}:write`, `${OA.appId}:${token.data.openid}`])
+    // the login's read and write of the token under the user's write key, then the refresh under the user's
+    // key, its re-read and write of the refreshed token under the write key again
+    assert.deepStrictEqual(locked, [
+      `${OA.appId}:${token.data.openid}:write`,
+      `${OA.appId}:${token.data.openid}`,
+      `${OA.appId}:${token.data.openid}:write`
+    ])
     assert.deepStrictEqual(hooksCalled, [])
   })
 

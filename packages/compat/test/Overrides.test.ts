@@ -477,7 +477,11 @@ describe("@wxauth/compat: the defaults behind the overridable methods", () => {
     )
     const users = await Promise.all(Array.from({ length: 5 }, () => client.getUser(token.data.openid)))
     assert.strictEqual(users.length, 5)
-    assert.deepStrictEqual(locked.slice(1), [`${OA.appId}:${token.data.openid}`])
+    // one refresh for the five: the user's key, then the write key for its write
+    assert.deepStrictEqual(locked.slice(1), [
+      `${OA.appId}:${token.data.openid}`,
+      `${OA.appId}:${token.data.openid}:write`
+    ])
   })
 
   it("a request that never calls back fails the call at the deadline", async () => {

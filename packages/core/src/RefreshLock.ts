@@ -5,9 +5,14 @@
  * means another worker already refreshed.
  *
  * `WeChatOAuth` locks the key `<appId>:<openid>` around a refresh; a distributed lock may rely on that
- * format (the Redis lock puts it in the same Cluster slot as the user's token). It also locks
- * `<appId>:<openid>:write`, briefly, around a new consent's read and write of the user's token and a
- * rejected refresh's read and removal of it (a removal waits 3 seconds at most for it, a consent 25).
+ * format (the Redis lock puts it in the same Cluster slot as the user's token). It also locks the
+ * user's write key `<appId>:<openid>:write`, briefly, around each change to the user's stored token
+ * made after reading it: a new consent's read and write, and, inside the refresh key once WeChat
+ * has answered, a refresh's re-read and its write of the new token (or its removal of a token
+ * WeChat rejected). So a lock sees two `withLock` calls per refresh (the user's key, then the write
+ * key within it) and one per login. A refresh waits 3 seconds at most for the write key, then
+ * leaves the store as it is (a consent holds the key and replaces the token: the refreshed token is
+ * answered unstored, a rejected one is left); a consent waits 25 seconds, then writes without it.
  *
  * @since 0.1.0
  */

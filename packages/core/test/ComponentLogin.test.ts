@@ -197,6 +197,30 @@ describe("WeChatOAuth.makeForComponent", () => {
       assert.strictEqual((yield* sandbox.stats).userinfo, 3)
     }).pipe(Effect.provide(OAuthLive)))
 
+  it.effect("a consent that lands while the platform's refresh is in its WeChat call is kept: the refresh answers it", () =>
+    Effect.gen(function*() {
+      yield* ticket
+      const oauth = yield* WeChatOAuth.WeChatOAuth
+      const login = Effect.flatMap(
+        oauth.authorizeUrl({ redirectUri, scope: "snsapi_userinfo" }),
+        ({ state }) => Effect.flatMap(consent("carol", state), (callback) => oauth.handleCallback(callback))
+      )
+      const first = (yield* login).token
+      yield* TestClock.adjust("1 minute")
+      // WeChat answers the refresh after 4 s (one attempt); the user consents again meanwhile
+      yield* inject({ kind: "slow", endpoint: "component_refresh_token", delayMs: 4_000 })
+      const refreshing = yield* Effect.fork(oauth.refresh(first.openid))
+      for (let i = 0; i < 1_000 && (yield* usage).calls.component_refresh_token === 0; i++) yield* Effect.yieldNow()
+      assert.strictEqual((yield* usage).calls.component_refresh_token, 1, "the refresh is in its WeChat call")
+      const granted = (yield* login).token
+      yield* TestClock.adjust("20 seconds")
+      const refreshed = yield* Fiber.join(refreshing)
+      const secrets = (token: typeof granted) => [Redacted.value(token.accessToken), Redacted.value(token.refreshToken)]
+      assert.deepStrictEqual(secrets(refreshed), secrets(granted), "the refresh answers the consent's token")
+      const stored = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.get(managedOfficial, first.openid))
+      assert.deepStrictEqual(secrets(Option.getOrThrow(stored)), secrets(granted), "the consent is still stored")
+    }).pipe(Effect.provide(OAuthLive)))
+
   it.effect(
     "1,000 concurrent logins across 50 managed apps, callbacks repeated: one component-token request",
     () =>

@@ -1,12 +1,14 @@
 /**
  * A new consent's token against the stored one: the store keeps the token with the later
- * `obtainedAt` (newer wins), and the machines sharing it do not share one clock.
+ * `obtainedAt` (newer wins), and the machines sharing it do not share one clock; and against a
+ * refresh of the same user, in its WeChat call or removing a token WeChat rejected.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { OAuthToken, RefreshLock, TokenStore, WeChatConfig, WeChatError, WeChatOAuth } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -304,67 +306,181 @@ const awaitRequests = (endpoint: Sandbox.Endpoint, count: number) =>
     assert.strictEqual((yield* sandbox.stats)[endpoint], count, `${endpoint} asked ${count} times`)
   })
 
+/**
+ * The user consents again while a refresh of their token is in its WeChat call: the user first
+ * consented with `firstScope`, `before` passed, WeChat answers the refresh after 4 s (under the 5 s
+ * timeout: one attempt), and the consent (scope `snsapi_userinfo`) is handled once the refresh has
+ * reached WeChat. `refreshing` (the call that refreshes) and the login each end with the clock's
+ * time; `t0` is when both started.
+ */
+const consentDuringRefreshCall = <A, E>(options: {
+  readonly firstScope: WeChatOAuth.Scope
+  readonly before: Duration.DurationInput
+  readonly refreshing: (oauth: WeChatOAuth.WeChatOAuthShape, openid: string) => Effect.Effect<A, E>
+}) =>
+  Effect.gen(function*() {
+    const oauth = yield* WeChatOAuth.WeChatOAuth
+    const sandbox = yield* Sandbox.Sandbox
+    const first = yield* login(options.firstScope)
+    yield* TestClock.adjust(options.before)
+    yield* sandbox.injectFault({ kind: "slow", endpoint: "refresh_token", delayMs: 4_000 })
+    const t0 = yield* Clock.currentTimeMillis
+    const refreshing = yield* Effect.fork(Effect.zip(options.refreshing(oauth, first.openid), Clock.currentTimeMillis))
+    yield* awaitRequests("refresh_token", 1) // the refresh is in its WeChat call, under the user's lock
+    const callback = yield* consent(oauth, { scope: "snsapi_userinfo" })
+    const loggingIn = yield* Effect.fork(Effect.zip(oauth.handleCallback(callback), Clock.currentTimeMillis))
+    yield* TestClock.adjust("20 seconds")
+    const [answer, refreshedAt] = yield* Fiber.join(refreshing)
+    const [{ token: granted }, loggedInAt] = yield* Fiber.join(loggingIn)
+    return { answer, first, granted, loggedInAt, refreshedAt, t0 }
+  })
+
+/** A store whose `set` first runs the hook in place (once), as a compat `saveToken` hook may. */
+const hookedStore = (store: TokenStore.TokenStoreShape) => {
+  const hook: { beforeSet?: Effect.Effect<void> | undefined } = {}
+  const hooked: TokenStore.TokenStoreShape = {
+    ...store,
+    set: (appId, token) =>
+      Effect.suspend(() => {
+        const run = hook.beforeSet
+        hook.beforeSet = undefined
+        return Effect.zipRight(run ?? Effect.void, store.set(appId, token))
+      })
+  }
+  return { hook, hooked }
+}
+
 describe("a login while the user's token is being refreshed", () => {
   it.effect("a login is not held by a refresh of the same user's token that WeChat answers slowly", () =>
     Effect.gen(function*() {
       const { lock, store } = yield* racingEnvironment
       yield* Effect.gen(function*() {
-        const oauth = yield* WeChatOAuth.WeChatOAuth
-        const sandbox = yield* Sandbox.Sandbox
-        const first = yield* login()
-        // WeChat answers the refresh after 4 s (under the 5 s timeout: one attempt)
-        yield* sandbox.injectFault({ kind: "slow", endpoint: "refresh_token", delayMs: 4_000 })
-        const t0 = yield* Clock.currentTimeMillis
-        const refreshing = yield* Effect.fork(Effect.zip(oauth.refresh(first.openid), Clock.currentTimeMillis))
-        yield* awaitRequests("refresh_token", 1) // the refresh is in its WeChat call, under the user's lock
-        const callback = yield* consent(oauth)
-        const loggingIn = yield* Effect.fork(Effect.zip(oauth.handleCallback(callback), Clock.currentTimeMillis))
-        yield* TestClock.adjust("20 seconds")
-        const [, refreshedAt] = yield* Fiber.join(refreshing)
-        const [granted, loggedInAt] = yield* Fiber.join(loggingIn)
+        const { first, granted, loggedInAt, refreshedAt, t0 } = yield* consentDuringRefreshCall({
+          firstScope: "snsapi_userinfo",
+          before: "1 second",
+          refreshing: (oauth, openid) => oauth.refresh(openid)
+        })
         assert.strictEqual(refreshedAt, t0 + 4_000)
         assert.strictEqual(loggedInAt, t0, "the login ended at once, before the refresh's answer")
-        assert.strictEqual(granted.token.openid, first.openid)
+        assert.strictEqual(granted.openid, first.openid)
       }).pipe(Effect.provide(oauthLayerOn(store, lock)))
     }))
 
-  it.effect("a consent whose store write refreshes the same user (a store hook) ends; a rejected refresh token waits for that write 3 s at most", () =>
+  it.effect("a consent that lands while a refresh is in its WeChat call is kept: the refresh answers it, and getUser uses it", () =>
     Effect.gen(function*() {
       const { inner, lock, store } = yield* racingEnvironment
-      let beforeSet: Effect.Effect<void> | undefined
-      const hooked: TokenStore.TokenStoreShape = {
-        ...store,
-        set: (appId, token) =>
-          Effect.suspend(() => {
-            const hook = beforeSet
-            beforeSet = undefined
-            return Effect.zipRight(hook ?? Effect.void, store.set(appId, token))
-          })
-      }
+      yield* Effect.gen(function*() {
+        const sandbox = yield* Sandbox.Sandbox
+        // a snsapi_base token, expired: getUser refreshes it first; the user then grants snsapi_userinfo
+        const { answer, first, granted } = yield* consentDuringRefreshCall({
+          firstScope: "snsapi_base",
+          before: "3 hours",
+          refreshing: (oauth, openid) => oauth.getUser(openid)
+        })
+        assert.strictEqual(answer.nickname, "张三", "getUser asked with the consented token (snsapi_userinfo)")
+        const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
+        assert.deepStrictEqual(stored.scope, ["snsapi_userinfo"])
+        assert.deepStrictEqual(secretsOf(stored), secretsOf(granted), "the consent is still stored")
+        const stats = yield* sandbox.stats
+        assert.strictEqual(stats.refresh_token, 1)
+        assert.strictEqual(stats.userinfo, 1, "one profile request, answered")
+      }).pipe(Effect.provide(oauthLayerOn(store, lock)))
+    }))
+
+  it.effect("a refresh whose WeChat call a consent overtook answers the consent's token, and stores nothing over it", () =>
+    Effect.gen(function*() {
+      const { inner, lock, store } = yield* racingEnvironment
+      yield* Effect.gen(function*() {
+        const { answer, first, granted } = yield* consentDuringRefreshCall({
+          firstScope: "snsapi_base",
+          before: "1 second",
+          refreshing: (oauth, openid) => oauth.refresh(openid)
+        })
+        assert.deepStrictEqual(secretsOf(answer), secretsOf(granted))
+        assert.strictEqual(answer.obtainedAt, granted.obtainedAt)
+        const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
+        assert.deepStrictEqual(secretsOf(stored), secretsOf(granted))
+      }).pipe(Effect.provide(oauthLayerOn(store, lock)))
+    }))
+
+  it.effect("a refresh that cannot take the user's write key within 3 s answers WeChat's token unstored; the store is untouched", () =>
+    Effect.gen(function*() {
+      const { inner, lock, store } = yield* racingEnvironment
       yield* Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth
         const sandbox = yield* Sandbox.Sandbox
         const first = yield* login()
-        const outcomes: Array<string> = []
-        yield* sandbox.injectFault({ kind: "errcode", errcode: 40030, endpoint: "refresh_token" })
-        // the store's write of the new consent first refreshes the user's token (as a compat saveToken
-        // hook calling getUser does); WeChat rejects the refresh token
-        beforeSet = oauth.refresh(first.openid).pipe(
-          Effect.match({
-            onFailure: (error) => outcomes.push(error._tag),
-            onSuccess: () => outcomes.push("refreshed")
-          }),
-          Effect.asVoid
+        yield* TestClock.adjust("1 minute")
+        // someone holds the user's write key (a consent on a slow store, a lock that is stuck)
+        const release = yield* Deferred.make<void>()
+        const held = yield* Deferred.make<void>()
+        const holder = yield* Effect.fork(
+          lock.withLock(
+            `${app.appId}:${first.openid}:write`,
+            Effect.zipRight(Deferred.succeed(held, void 0), Deferred.await(release))
+          )
         )
-        const callback = yield* consent(oauth)
+        yield* Deferred.await(held)
         const t0 = yield* Clock.currentTimeMillis
-        const loggingIn = yield* Effect.fork(Effect.zip(oauth.handleCallback(callback), Clock.currentTimeMillis))
-        yield* TestClock.adjust("60 seconds")
-        const [granted, loggedInAt] = yield* Fiber.join(loggingIn)
-        assert.deepStrictEqual(outcomes, ["InvalidRefreshToken"], "the nested refresh got WeChat's answer")
-        assert.isAtMost(loggedInAt - t0, 3_000, "the login was held 3 s at most")
-        const stored = yield* inner.get(app.appId, first.openid)
-        assert.deepStrictEqual(secretsOf(Option.getOrThrow(stored)), secretsOf(granted.token), "the consent is stored")
-      }).pipe(Effect.provide(oauthLayerOn(hooked, lock)))
+        const refreshing = yield* Effect.fork(Effect.zip(oauth.refresh(first.openid), Clock.currentTimeMillis))
+        yield* TestClock.adjust("10 seconds")
+        const [refreshed, refreshedAt] = yield* Fiber.join(refreshing)
+        assert.strictEqual(refreshedAt, t0 + 3_000, "waited 3 s for the write key")
+        assert.strictEqual(refreshed.obtainedAt, t0, "WeChat's answer, stamped when it came")
+        const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
+        assert.strictEqual(stored.obtainedAt, first.obtainedAt, "nothing written without the key")
+        yield* Deferred.succeed(release, void 0)
+        yield* Fiber.join(holder)
+        // the next refresh, with the key free, stores its token
+        const again = yield* oauth.refresh(first.openid)
+        assert.deepStrictEqual(
+          secretsOf(Option.getOrThrow(yield* inner.get(app.appId, first.openid))),
+          secretsOf(again)
+        )
+        assert.strictEqual((yield* sandbox.stats).refresh_token, 2)
+      }).pipe(Effect.provide(oauthLayerOn(store, lock)))
     }))
+
+  describe("a consent whose store write refreshes the same user (a store hook, as a compat saveToken hook calling getUser) ends", () => {
+    for (
+      const { name, outcome, rejected } of [
+        { name: "WeChat rejects the refresh token", rejected: true, outcome: "InvalidRefreshToken" },
+        { name: "WeChat refreshes the token", rejected: false, outcome: "refreshed" }
+      ]
+    ) {
+      it.effect(`${name}: the nested refresh waits for the consent's write 3 s at most, and the consent is stored`, () =>
+        Effect.gen(function*() {
+          const { inner, lock, store } = yield* racingEnvironment
+          const { hook, hooked } = hookedStore(store)
+          yield* Effect.gen(function*() {
+            const oauth = yield* WeChatOAuth.WeChatOAuth
+            const sandbox = yield* Sandbox.Sandbox
+            const first = yield* login()
+            const outcomes: Array<string> = []
+            if (rejected) yield* sandbox.injectFault({ kind: "errcode", errcode: 40030, endpoint: "refresh_token" })
+            // the store's write of the new consent first refreshes the user's token
+            hook.beforeSet = oauth.refresh(first.openid).pipe(
+              Effect.match({
+                onFailure: (error) => outcomes.push(error._tag),
+                onSuccess: () => outcomes.push("refreshed")
+              }),
+              Effect.asVoid
+            )
+            const callback = yield* consent(oauth)
+            const t0 = yield* Clock.currentTimeMillis
+            const loggingIn = yield* Effect.fork(Effect.zip(oauth.handleCallback(callback), Clock.currentTimeMillis))
+            yield* TestClock.adjust("60 seconds")
+            const [granted, loggedInAt] = yield* Fiber.join(loggingIn)
+            assert.deepStrictEqual(outcomes, [outcome], "the nested refresh got WeChat's answer")
+            assert.isAtMost(loggedInAt - t0, 3_000, "the login was held 3 s at most")
+            const stored = yield* inner.get(app.appId, first.openid)
+            assert.deepStrictEqual(
+              secretsOf(Option.getOrThrow(stored)),
+              secretsOf(granted.token),
+              "the consent is stored"
+            )
+          }).pipe(Effect.provide(oauthLayerOn(hooked, lock)))
+        }))
+    }
+  })
 })

@@ -54,8 +54,8 @@ export interface Dependencies {
   readonly scope: Scope.Scope
   /**
    * The refresh lock: a grant's read and write of the user's token take the user's write key
-   * (writeLock.ts), so that a rejected refresh's read-then-remove (under the same key) never removes
-   * a grant stored between.
+   * (writeLock.ts), so that a refresh's re-read and write, or a rejected refresh's re-read and
+   * remove (under the same key), never replaces or removes a grant stored between.
    */
   readonly lock: RefreshLock.RefreshLockShape
   /** For an app managed by a platform: its callback carries `appid` too, which must be this app's. */
@@ -121,14 +121,16 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
 
   /**
    * The grant's read and write under the user's write key (`<appId>:<openid>:write`, writeLock.ts):
-   * a refresh WeChat rejects reads the store and removes the token it rejected under that key, so a
-   * grant stored between the two would be removed (the user who just logged in again, logged out).
-   * Not the refresh key: a refresh holds that one for its WeChat call, and a login does not wait for
-   * it. A removal holds the write key for two store calls: the grant waits for it `consentWait` (25
-   * s, longer than a removal can hold it even on a store at its 10 s deadline, so a slow removal
-   * never deletes a grant written before it ends); past that the lock itself is stuck (down), and
-   * the grant is written without it, with a warning: the code is spent, and a login is not refused
-   * for the lock. An openid outside the store id rule takes no lock (the store refuses it).
+   * after WeChat answers, a refresh reads the store again and writes its token (or removes the one
+   * WeChat rejected) under that key, only if the store still holds the token it refreshed, so a
+   * grant stored meanwhile is neither replaced by the refresh's later stamp nor removed (the user
+   * who just logged in again, logged out). Not the refresh key: a refresh holds that one for its
+   * WeChat call, and a login does not wait for it. A refresh holds the write key for two store
+   * calls: the grant waits for it `consentWait` (25 s, longer than a refresh can hold it even on a
+   * store at its 10 s deadline, so a slow removal never deletes a grant written before it ends);
+   * past that the lock itself is stuck (down), and the grant is written without it, with a warning:
+   * the code is spent, and a login is not refused for the lock. An openid outside the store id rule
+   * takes no lock (the store refuses it).
    */
   const storeGrant = (response: TokenResponse, now: number) =>
     Effect.flatMap(OAuthToken.fromResponse(response, now), (fresh) => {

@@ -1,13 +1,15 @@
 /**
  * Refreshing a user's token: single-flight in this process, one refresher across processes through
- * the `RefreshLock`, and the re-read of the store under the lock (another worker may have refreshed
- * already).
+ * the `RefreshLock`, the re-read of the store under the lock (another worker may have refreshed
+ * already), and WeChat's answer stored under the user's write key only while the store still holds
+ * the token refreshed (a consent may have landed during the WeChat call).
  *
  * @internal
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as OAuthToken from "../../OAuthToken.js"
 import type * as RefreshLock from "../../RefreshLock.js"
@@ -40,26 +42,41 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
   const refreshes = SingleFlight.make<OAuthToken.OAuthToken, RefreshError>(scope)
 
   /**
-   * WeChat rejected the refresh token: remove the stored token, unless a new consent stored another
-   * meanwhile. The read and the removal run under the user's write key (writeLock.ts), as a consent's
-   * read and write do, so a consent cannot land between them; waited for `writeWait` at most (a
-   * consent whose store write is itself refreshing this user, a compat hook calling `getUser`, holds
-   * it until this refresh ends): past it the token is left, for the consent holding the key replaces
-   * it (or the next refresh, rejected again, removes it).
+   * Whether the store, read again, still holds `read` (the token a refresh started from): the same
+   * stamp and access token. Anything else (a consent, another writer, a removal) landed meanwhile.
    */
-  const forget = (openid: string, rejected: OAuthToken.OAuthToken, error: EndpointFailure) =>
+  const stillHolds = (latest: Option.Option<OAuthToken.OAuthToken>, read: OAuthToken.OAuthToken): boolean =>
+    Option.isSome(latest) && latest.value.obtainedAt === read.obtainedAt &&
+    Redacted.value(latest.value.accessToken) === Redacted.value(read.accessToken)
+
+  /**
+   * A refresh's change to the stored token, made only while the store still holds `read`: the store
+   * read again and `change` (or `otherwise`, with what the store holds now) run under the user's
+   * write key (writeLock.ts), as a consent's read and write do, so a consent cannot land between
+   * them. Waited for `writeWait` at most: a consent whose store write is itself refreshing this
+   * user (a compat hook calling `getUser`) holds it until this refresh ends; past the wait,
+   * `RefreshLockTimeout`, and the caller decides without the store.
+   */
+  const whileStillHolds = <A, E>(
+    openid: string,
+    read: OAuthToken.OAuthToken,
+    change: Effect.Effect<A, E>,
+    otherwise: (latest: Option.Option<OAuthToken.OAuthToken>) => Effect.Effect<A, E>
+  ) =>
     Bounded.withLockWithin(
       lock,
       WriteLock.key(appId, openid),
       WriteLock.writeWait,
-      store.get(appId, openid).pipe(
-        Effect.flatMap((latest) =>
-          Option.isSome(latest) && latest.value.obtainedAt === rejected.obtainedAt
-            ? store.remove(appId, openid)
-            : Effect.void
-        )
-      )
-    ).pipe(
+      Effect.flatMap(store.get(appId, openid), (latest) => stillHolds(latest, read) ? change : otherwise(latest))
+    )
+
+  /**
+   * WeChat rejected the refresh token: remove the stored token, unless a new consent stored another
+   * meanwhile. Past the write key's wait the token is left, for the consent holding the key replaces
+   * it (or the next refresh, rejected again, removes it).
+   */
+  const forget = (openid: string, rejected: OAuthToken.OAuthToken, error: EndpointFailure) =>
+    whileStillHolds(openid, rejected, store.remove(appId, openid), () => Effect.void).pipe(
       Effect.zipRight(
         Effect.logInfo("wxauth: the refresh token was rejected; the stored token is removed").pipe(
           Effect.annotateLogs({ appId, errcode: "errcode" in error ? error.errcode : undefined })
@@ -77,6 +94,41 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
       // the WeChat error stands either way: the user must authorize again
       Effect.zipRight(Effect.fail(error))
     )
+
+  /**
+   * WeChat's refreshed token, stored unless a consent (or another writer) replaced `read` during the
+   * WeChat call: then the stored token is the answer (a consent's, maybe with a scope granted since;
+   * stamped before this one, it would have lost to it), and nothing is written; a token removed
+   * meanwhile (a log out) is `TokenNotFound`. Past the write key's wait, the refreshed token is the
+   * answer, not stored, with a warning: writing without the key could replace a consent, failing
+   * would refuse a login whose store write refreshes this user (the consent holding the key, which
+   * replaces the token anyway); the stored refresh token still works, so the next call refreshes
+   * again.
+   */
+  const storeRefreshed = (
+    openid: string,
+    read: OAuthToken.OAuthToken,
+    refreshed: OAuthToken.OAuthToken
+  ): Effect.Effect<OAuthToken.OAuthToken, RefreshError> => {
+    let settled: OAuthToken.OAuthToken | undefined
+    const settle = (answer: Effect.Effect<OAuthToken.OAuthToken, RefreshError>) =>
+      Effect.tap(answer, (token) => Effect.sync(() => settled = token))
+    return whileStillHolds(
+      openid,
+      read,
+      settle(Effect.as(store.set(appId, refreshed), refreshed)),
+      (latest) => settle(Option.isSome(latest) ? Effect.succeed(latest.value) : Effect.fail(tokenNotFound(openid)))
+    ).pipe(
+      Effect.catchTag("RefreshLockTimeout", (timeout) =>
+        // settled under the key already (a lock that failed after running it): that answer stands
+        settled !== undefined ? Effect.succeed(settled) : Effect.logWarning(
+          "wxauth: could not take the user's write lock to store a refreshed token; answered it unstored"
+        ).pipe(
+          Effect.annotateLogs({ appId, waitedMillis: timeout.waitedMillis }),
+          Effect.as(refreshed)
+        ))
+    )
+  }
 
   const refreshLocked = (openid: string, seenObtainedAt: number): Effect.Effect<OAuthToken.OAuthToken, RefreshError> =>
     lock.withLock(
@@ -96,7 +148,7 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
               : Effect.flatMap(Clock.currentTimeMillis, (now) =>
                 Effect.flatMap(
                   OAuthToken.fromResponse(response, now, current),
-                  (token) => Effect.as(store.set(appId, token), token)
+                  (token) => storeRefreshed(openid, current, token)
                 ))
           )
         )

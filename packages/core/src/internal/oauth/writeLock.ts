@@ -1,16 +1,21 @@
 /**
- * The user's write key: the short critical section between a new consent's read and write of the
- * user's token (exchange.ts) and a rejected refresh's read and removal of it (refresh.ts's forget).
- * Without it, a consent stored between the removal's read and its remove was removed (the user who
- * had just logged in again, logged out).
+ * The user's write key: the short critical section around every change made to the user's stored
+ * token after reading it: a new consent's read and write (exchange.ts), and a refresh's re-read and
+ * write of WeChat's answer or, when WeChat rejected the refresh token, its re-read and removal
+ * (refresh.ts's `whileStillHolds`), done only while the store still holds the token the refresh
+ * started from. Without the key, a consent stored between a refresh's read and its
+ * write was replaced (the refresh's token, stamped later, won: a scope granted since was lost), or
+ * removed (the user who had just logged in again, logged out).
  *
  * It is not the refresh key (`<appId>:<openid>`): a refresh holds that one for its whole WeChat call
  * (up to 3 attempts of 5 s), and a login must not wait for it. The write key covers store calls
- * only. A removal waits for it `writeWait` at most, then leaves the token (the consent holding
- * the key replaces it); a consent waits `consentWait`, longer than a removal can hold it, then
- * writes without it (a login is not refused for the lock). So a store write that itself refreshes the user (a compat `saveToken` hook calling
- * `getUser`) never deadlocks: its refresh takes the refresh key, not this one, and only a refresh
- * token WeChat rejects then waits for this key, `writeWait` at most.
+ * only; a refresh takes it inside the refresh key, after WeChat has answered. A refresh waits for
+ * it `writeWait` at most, then leaves the store as it is (a rejected token stays, a refreshed one is
+ * answered unstored: the consent holding the key replaces the token); a consent waits
+ * `consentWait`, longer than a refresh can hold it, then writes without it (a login is not refused
+ * for the lock). So a store write that itself refreshes the user (a compat `saveToken` hook calling
+ * `getUser`) never deadlocks: its refresh takes the refresh key, then waits for this one held by the
+ * consent, `writeWait` at most.
  *
  * @internal
  */
@@ -26,21 +31,22 @@ import * as Bounded from "../boundedStore.js"
 export const key = (appId: string, openid: string): string => `${appId}:${openid}:write`
 
 /**
- * How long a rejected refresh's removal waits for the write key. A consent holds it for its read
- * and write, which may run a store hook of the caller's (compat's `saveToken`), even one that
- * refreshes this very user: past this wait the removal gives up and leaves the token (the consent
- * holding the key replaces it).
+ * How long a refresh waits for the write key, to store WeChat's answer or remove a rejected token.
+ * A consent holds it for its read and write, which may run a store hook of the caller's (compat's
+ * `saveToken`), even one that refreshes this very user: past this wait the refresh changes nothing
+ * in the store (the consent holding the key replaces the token).
  *
  * @internal
  */
 export const writeWait: Duration.Duration = Duration.seconds(3)
 
 /**
- * How long a consent waits for the write key: longer than its other holder, a removal, can hold it
- * (its read and its remove, each within the store's deadline, `boundedStore.ts`'s 10 s), so that a
- * slow store never lets a consent write first and the removal delete it after. Past it, the lock
- * itself is stuck (a distributed lock that is down): the consent writes without it. A removal
- * holds the key for two store calls only, so a login waits this long only on a store that slow.
+ * How long a consent waits for the write key: longer than its other holder, a refresh, can hold it
+ * (its read and its write or remove, each within the store's deadline, `boundedStore.ts`'s 10 s),
+ * so that a slow store never lets a consent write first and the refresh's remove (or write) land
+ * after. Past it, the lock itself is stuck (a distributed lock that is down): the consent writes
+ * without it. A refresh holds the key for two store calls only, so a login waits this long only on
+ * a store that slow.
  *
  * @internal
  */
