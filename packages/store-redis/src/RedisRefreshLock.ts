@@ -6,6 +6,13 @@
  * exponential backoff and give up with `RefreshLockTimeout`. The work under the lock reads the
  * Redis token store without its near cache (`RedisTokenStore.bypassNearCache`).
  *
+ * Core takes two keys per user (see core's `RefreshLock`): the refresh key `<appId>:<openid>`, held
+ * for a whole refresh (its WeChat call included), and the write key `<appId>:<openid>:write`, held
+ * briefly around each change to the user's stored token made after reading it: a login's read and
+ * write, a refresh's re-read and write of WeChat's answer, or its re-read and removal of a token
+ * WeChat rejected (taken inside the refresh key, after WeChat answered). So a refresh takes two
+ * locks, a login one: `wxauth:{<appId>:<openid>}:lock` and `wxauth:{<appId>:<openid>:write}:lock`.
+ *
  * @since 0.1.0
  */
 import { RefreshLock, WeChatConfig, WeChatError } from "@wxauth/core"
@@ -41,9 +48,11 @@ export type RedisClient = Client.Client
  *   heartbeat renews the lock every `lockTtl / 3` (`PEXPIRE`, only if the lock is still the
  *   holder's), so a refresh may take longer than `lockTtl`; a holder keeps its lock through one
  *   failed renewal roughly when `lockTtl / 3 > 2 x commandTimeout`. Default 20 seconds: with core's
- *   defaults even an unrenewed lock covers the whole refresh budget, `commandTimeout` (store.get)
- *   + 3 attempts x 5 s (WeChat timeout) + backoff (about 0.1 + 0.2 s, jittered) + `commandTimeout`
- *   (store.set), about 19.3 s.
+ *   defaults an unrenewed lock covers the refresh's store read, WeChat call and write,
+ *   `commandTimeout` (store.get) + 3 attempts x 5 s (WeChat timeout) + backoff (about 0.1 + 0.2 s,
+ *   jittered) + `commandTimeout` (store.set), about 19.3 s; the write key taken for the write (its
+ *   `SET`, or up to 3 s behind a login holding it) and the store read under it go past that only
+ *   when every call runs to its bound, and the heartbeat covers them.
  * - `waitTimeout`: how long a waiter waits before `RefreshLockTimeout`. Longer than `lockTtl`, so a
  *   crashed holder's lock expires while waiters still wait. Default 25 seconds.
  * - `poll`: when waiters try again (default `defaultPoll`: 10 ms, x1.5 each time, capped at
@@ -84,7 +93,10 @@ export const defaultPoll: Schedule.Schedule<unknown> = Schedule.exponential("10 
 
 /**
  * The key of a lock: `<prefix>{<key>}:lock`. Core locks a user's refresh with the key
- * `<appId>:<openid>`, so the lock shares the hash tag, and the Cluster slot, of the user's token.
+ * `<appId>:<openid>`, so the lock shares the hash tag, and the Cluster slot, of the user's token;
+ * the user's write key `<appId>:<openid>:write` (a login's or a refresh's read and write of the
+ * token) is `<prefix>{<appId>:<openid>:write}:lock`, a hash tag of its own (every lock command
+ * touches one key, so any slot does).
  *
  * @since 0.1.0
  * @category keys
