@@ -19,7 +19,8 @@ import * as WeChatConfig from "./WeChatConfig.js"
 import { TokenStoreError } from "./WeChatError.js"
 
 /**
- * A key of the ring: an id (`[A-Za-z0-9_-]{1,32}`) and 32 bytes, base64 or hex encoded.
+ * A key of the ring: an id (`[A-Za-z0-9_-]{1,32}`) and 32 bytes, hex (64 characters) or base64 /
+ * base64url encoded (43 characters and an optional `=`); any other character is refused.
  *
  * @since 0.1.0
  * @category models
@@ -74,6 +75,10 @@ export const identity: TokenCipherShape = {
       : Effect.succeed(value)
 }
 
+const hexKey = /^[0-9a-fA-F]{64}$/
+// 32 bytes are 43 characters and one padding `=`; the last character carries 2 bits
+const base64Key = /^[A-Za-z0-9+/_-]{42}[AEIMQUYcgkosw048]=?$/
+
 // Errors name a key by its position, never by its id: a reversed "key:id" entry would print the key.
 const decodeKey = (key: CipherKey, position: number): Either.Either<Buffer, string> => {
   if (typeof key !== "object" || key === null || typeof key.id !== "string" || !keyIdPattern.test(key.id)) {
@@ -86,10 +91,20 @@ const decodeKey = (key: CipherKey, position: number): Either.Either<Buffer, stri
   const problem = Arguments.secretTextProblem(text)
   if (problem !== undefined) return Either.left(`key #${position + 1} ${problem}`)
   const raw = text.trim()
-  const bytes = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, "hex") : Buffer.from(raw, "base64")
-  return bytes.length === 32
+  // exactly one encoding of 32 bytes: Node's base64 decoder skips any character outside its
+  // alphabet, so a key with a typo or a stray character would be another text of the same key
+  const bytes = hexKey.test(raw)
+    ? Buffer.from(raw, "hex")
+    : base64Key.test(raw)
+    ? Buffer.from(raw, "base64")
+    : undefined
+  return bytes !== undefined && bytes.length === 32
     ? Either.right(bytes)
-    : Either.left(`key #${position + 1} must be 32 bytes (64 hex characters or 44 base64 characters)`)
+    : Either.left(
+      `key #${
+        position + 1
+      } must be 32 bytes (64 hex characters, or 43 base64 or base64url characters and an optional =)`
+    )
 }
 
 /**

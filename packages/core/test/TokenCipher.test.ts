@@ -40,6 +40,29 @@ describe("TokenCipher", () => {
       assert.include(String(error), "32 bytes")
     }))
 
+  it.effect("a key is one text of 32 bytes: a stray character is a ConfigError, base64url and no padding are the same key", () =>
+    Effect.gen(function*() {
+      const key = Redacted.value(TokenCipher.generateKey())
+      const ringOf = (text: string) =>
+        Effect.provide(TokenStore.makeCodec, TokenCipher.layer({ keys: [{ id: "k1", key: Redacted.make(text) }] }))
+      // Node's base64 decoder skips what is not in its alphabet: each of these decoded to the key
+      const last = key[42]
+      const bumped = String.fromCharCode(last.charCodeAt(0) + 1) // the same bytes, other unused bits
+      for (const text of [`${key}!!!`, `${key.slice(0, 20)} ${key.slice(20)}`, `${key.slice(0, 42)}${bumped}=`]) {
+        const error = yield* Effect.flip(ringOf(text))
+        assert.isTrue(ConfigError.isInvalidData(error), text)
+        assert.include(String(error), "key #1 must be 32 bytes")
+        assert.notInclude(String(error), key.slice(0, 42))
+      }
+      // the same key written as base64url without padding opens what the base64 text sealed
+      const token = yield* makeToken()
+      const appId = randomAppId()
+      const sealed = yield* Effect.flatMap(ringOf(key), (codec) => codec.encodeToken(appId, token))
+      const url = key.replace(/\+/g, "-").replace(/\//g, "_").replace(/=$/, "")
+      const opened = yield* Effect.flatMap(ringOf(url), (codec) => codec.decodeToken(appId, token.openid, sealed))
+      assert.strictEqual(Redacted.value(opened.accessToken), Redacted.value(token.accessToken))
+    }))
+
   it.effect("a key with a lone surrogate is a ConfigError: base64 would skip it, one key under two texts", () =>
     Effect.gen(function*() {
       const key = Redacted.value(TokenCipher.generateKey())
