@@ -410,6 +410,31 @@ describe("WeChatOAuth", () => {
         assert.strictEqual(fresh.refreshExpiresAt, token.refreshExpiresAt)
       }).pipe(Effect.provide(TestLayer)))
 
+    it.effect("a refresh whose answer has no unionid (as WeChat documents it) keeps the stored unionid", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const sandbox = yield* Sandbox.Sandbox
+        const { token } = yield* login({ scope: "snsapi_userinfo" })
+        assert.strictEqual(token.unionid, Sandbox.defaultUsers[0].unionid)
+        yield* TestClock.adjust("3 hours")
+        const refreshed = yield* oauth.refresh(token.openid)
+        assert.strictEqual((yield* sandbox.stats).refresh_token, 1)
+        assert.notStrictEqual(Redacted.value(refreshed.accessToken), Redacted.value(token.accessToken))
+        assert.strictEqual(refreshed.unionid, token.unionid)
+        const stored = Option.getOrThrow(yield* oauth.getToken(token.openid))
+        assert.strictEqual(stored.obtainedAt, refreshed.obtainedAt)
+        assert.strictEqual(stored.unionid, token.unionid)
+        // and getUser after the refresh still has it
+        assert.strictEqual((yield* oauth.getUser(token.openid)).unionid, token.unionid)
+      }).pipe(Effect.provide(
+        WeChatOAuth.layer.pipe(
+          Layer.provideMerge(TokenStore.layerMemory),
+          Layer.provide(configLayer),
+          Layer.provide(Sandbox.layerHttpClient),
+          Layer.provideMerge(Sandbox.layer({ apps: [{ ...app, unionidOnRefresh: false }] }))
+        )
+      )))
+
     it.effect("a refresh skew longer than the token's life refreshes at half its life, not on every call", () =>
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth
@@ -523,6 +548,27 @@ describe("WeChatOAuth", () => {
         const slow = yield* Effect.flip(withTime(login(), "1 second"))
         assert.deepStrictEqual([slow._tag, (slow as WeChatError.TransportError).reason], ["TransportError", "Timeout"])
         assert.strictEqual((yield* stats).access_token, 2)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("an exchange whose answer is lost after WeChat redeemed the code is not retried into a 40163", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const callback = yield* consent(oauth)
+        yield* inject({ kind: "reset", endpoint: "access_token", afterEffect: true })
+        // the answer was lost: the caller sees the transport failure, not a retry's "code been used"
+        const lost = yield* Effect.flip(withTime(oauth.handleCallback(callback), "50 millis"))
+        assert.strictEqual(lost._tag, "TransportError")
+        assert.isFalse(WeChatError.isSafeToResend(lost))
+        assert.strictEqual((yield* stats).access_token, 1)
+        // nothing stored, nothing remembered: the code is burnt, and the user must authorize again
+        const openid = (yield* Sandbox.Sandbox).openidOf(app.appId, "alice")
+        assert.isTrue(Option.isNone(yield* oauth.getToken(openid)))
+        const again = yield* Effect.flip(oauth.handleCallback(callback))
+        assert.strictEqual(again._tag, "CodeUsed")
+        assert.strictEqual((yield* stats).access_token, 2)
+        // a fresh consent logs in
+        const { token } = yield* login()
+        assert.strictEqual(token.openid, openid)
       }).pipe(Effect.provide(TestLayer)))
   })
 

@@ -100,7 +100,8 @@ export const endpoints: ReadonlyArray<Endpoint> = Schemas.endpoints
  * - `truncated`: status 200 with a JSON body cut off half way
  * - `wrongShape`: status 200 with valid JSON of the wrong shape
  * - `slow`: the right answer, after `delayMs`
- * - `reset`: no answer; the connection is destroyed
+ * - `reset`: no answer; the connection is destroyed (before the call takes effect, or with
+ *   `afterEffect: true` after it: a code is used up, and its answer lost)
  *
  * A hostile server's (or a broken proxy's), for testing that a client ends every answer in a typed
  * error or a validated value, in time and in bounded memory:
@@ -132,8 +133,9 @@ export const endpoints: ReadonlyArray<Endpoint> = Schemas.endpoints
  * "The endpoint's normal answer" is what it would answer the request, computed without effect
  * (fresh tokens that are not issued), or a sample answer if the request would fail.
  *
- * Every kind except `slow` answers instead of the endpoint, so the call has no effect (a code is
- * not used up). A `slow` call takes effect at once; only its answer is late.
+ * Every kind except `slow` (and a `reset` with `afterEffect`) answers instead of the endpoint, so
+ * the call has no effect (a code is not used up). A `slow` call takes effect at once; only its
+ * answer is late. A `reset` with `afterEffect` takes effect, and its answer never comes.
  *
  * @since 0.1.0
  * @category models
@@ -208,6 +210,12 @@ export interface Fault {
   readonly status?: number | undefined
   /** For `raw`: the Content-Type (default "text/plain"). */
   readonly contentType?: string | undefined
+  /**
+   * For `reset`: drop the connection after the call took effect (default false: before). The
+   * endpoint answers as usual and the answer is lost: a code exchanged this way is used up, so the
+   * same code again gets 40163, as when WeChat's answer is lost on the way back.
+   */
+  readonly afterEffect?: boolean | undefined
 }
 
 /**
@@ -237,6 +245,29 @@ export interface SandboxApp {
    * `miniProgramLogin` and `phoneNumberCode` refuse others). Default: every user.
    */
   readonly users?: ReadonlyArray<string> | undefined
+  /**
+   * What the endpoints that check the app secret (`/sns/oauth2/access_token`, `/sns/jscode2session`,
+   * `/cgi-bin/token`, `/cgi-bin/stable_token`) answer a wrong one: `40125` "invalid appsecret" (the
+   * default) or `40001` "invalid credential, access_token is invalid or not latest". WeChat answers
+   * either (reports show both, by client and platform), so a client should treat both as a
+   * misconfiguration.
+   */
+  readonly wrongSecretErrcode?: 40125 | 40001 | undefined
+  /**
+   * The hosts WeChat accepts in `redirect_uri` for this app (an official account's web-authorization
+   * domain, a website app's callback domain): `"app.example.com"`, or `"127.0.0.1:3000"` for a port
+   * that is not the scheme's default. A redirect URI's host must equal one of them (no subdomains,
+   * case-insensitive); any other gets WeChat's "redirect_uri 参数错误" page (10003, no code issued),
+   * and `approve` fails. A consent asked by a third-party platform (`component_appid`) is not
+   * checked against them. Default: any host.
+   */
+  readonly redirectDomains?: ReadonlyArray<string> | undefined
+  /**
+   * Whether `/sns/oauth2/refresh_token` answers carry `unionid` (for a bound app and a scope other
+   * than `snsapi_base`, as the code exchange's). Default `true`; `false` answers as WeChat documents
+   * the refresh, without it, so a client must keep the unionid it got at the exchange.
+   */
+  readonly unionidOnRefresh?: boolean | undefined
 }
 
 /**

@@ -139,6 +139,28 @@ describe("loadOptions", () => {
       assert.deepStrictEqual(options.apps!.map((app) => app.profile), ["pre2021", "today"])
     }))
 
+  it.effect("keeps an app's wrongSecretErrcode, redirectDomains and unionidOnRefresh", () =>
+    Effect.gen(function*() {
+      const options = yield* Sandbox.loadOptions(JSON.stringify({
+        apps: [{
+          appId: "wxa",
+          secret: "s",
+          kind: "officialAccount",
+          wrongSecretErrcode: 40001,
+          redirectDomains: ["app.example.com", "127.0.0.1:3000"],
+          unionidOnRefresh: false
+        }, { appId: "wxb", secret: "s", kind: "website" }]
+      }))
+      assert.deepInclude(options.apps![0], {
+        wrongSecretErrcode: 40001,
+        redirectDomains: ["app.example.com", "127.0.0.1:3000"],
+        unionidOnRefresh: false
+      })
+      assert.notProperty(options.apps![1], "wrongSecretErrcode")
+      assert.notProperty(options.apps![1], "redirectDomains")
+      assert.notProperty(options.apps![1], "unionidOnRefresh")
+    }))
+
   it.scoped("keeps the default users when the config only lists apps", () =>
     Effect.gen(function*() {
       const options = yield* Sandbox.loadOptions(`{"apps":[{"appId":"wxa","secret":"s","kind":"miniProgram"}]}`)
@@ -173,6 +195,16 @@ describe("loadOptions", () => {
       "an unknown profile",
       `{"apps":[{"appId":"wxa","secret":"s","kind":"website","profile":"2019"}]}`,
       /apps\.0\.profile: must be one of "today", "pre2021"/
+    ],
+    [
+      "another wrong-secret errcode",
+      `{"apps":[{"appId":"wxa","secret":"s","kind":"website","wrongSecretErrcode":40013}]}`,
+      /apps\.0\.wrongSecretErrcode: must be one of 40125, 40001/
+    ],
+    [
+      "a URL for a redirect domain",
+      `{"apps":[{"appId":"wxa","secret":"s","kind":"website","redirectDomains":["https://a.example.com/"]}]}`,
+      /apps\.0\.redirectDomains\.0: must be a host/
     ]
   ]
   for (const [name, json, message] of bad) {

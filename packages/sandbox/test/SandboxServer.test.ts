@@ -193,6 +193,26 @@ describe("faults over a real socket", () => {
       assert.strictEqual((yield* sandbox.stats).auth, 2)
     })))
 
+  it.live("reset with afterEffect (posted to /__sandbox/faults): the code is redeemed, the socket dropped, a retry gets 40163", () =>
+    live(Effect.gen(function*() {
+      const approved = yield* postJson("/__sandbox/approve", {
+        appId: OA.appId,
+        user: "alice",
+        scope: "snsapi_userinfo",
+        redirectUri: "https://app.example.com/cb"
+      })
+      const code = new URL(approved.json.url).searchParams.get("code")!
+      const injected = yield* postJson("/__sandbox/faults", {
+        kind: "reset",
+        endpoint: "access_token",
+        afterEffect: true
+      })
+      assert.strictEqual(injected.status, 200, injected.text)
+      const error = yield* Effect.flip(exchange(code))
+      assert.instanceOf(error, HttpClientError.RequestError)
+      assert.strictEqual((yield* exchange(code)).json.errcode, 40163)
+    })))
+
   it.live("slow answers correctly after the delay, and a client timeout gives up first", () =>
     live(Effect.gen(function*() {
       const sandbox = yield* Sandbox.Sandbox

@@ -108,7 +108,9 @@ describe("sweep: every public function of @wxauth/sandbox against hostile JavaSc
             args: [{ componentAppId: PLATFORM.componentAppId, appId: "wxsweepauthorizer1" }]
           },
           "sandbox.revokeComponentToken": { args: [{ componentAppId: PLATFORM.componentAppId }] },
-          "sandbox.injectFault": { args: [{ endpoint: "access_token", kind: "errcode", errcode: -1, times: 1 }] },
+          "sandbox.injectFault": {
+            args: [{ endpoint: "access_token", kind: "errcode", errcode: -1, times: 1, afterEffect: false }]
+          },
           "sandbox.advanceClock": { args: ["1 second"] },
           "sandbox.handle": {
             args: [{
@@ -146,7 +148,12 @@ describe("sweep: every public function of @wxauth/sandbox against hostile JavaSc
           {
             name: "Sandbox.make({ apps: [app] })",
             call: (app) => Sandbox.make({ apps: [app] }),
-            args: [{ ...oa }]
+            args: [{
+              ...oa,
+              wrongSecretErrcode: 40001,
+              redirectDomains: ["a.example", "127.0.0.1:3000"],
+              unionidOnRefresh: false
+            }]
           },
           {
             name: "Sandbox.make({ users: [user] })",

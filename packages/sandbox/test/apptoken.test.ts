@@ -283,6 +283,16 @@ describe("GET /cgi-bin/token", () => {
     })))
 })
 
+describe("an app with wrongSecretErrcode: 40001", () => {
+  it.effect("stable_token and token answer a wrong secret with 40001, and issue nothing", () =>
+    Effect.gen(function*() {
+      assertErrcode(yield* stableToken({ ...credentials, secret: OA.secret }), 40001, "invalid credential")
+      assertErrcode(yield* classicToken({ secret: "0".repeat(32) }), 40001, "invalid credential")
+      assert.deepInclude(yield* usage(), { forceRefreshes: 0, tokens: 0 })
+      assert.strictEqual((yield* stableToken()).json.expires_in, 7200)
+    }).pipe(Effect.provide(sandboxLayer({ apps: [OA, { ...MINI, wrongSecretErrcode: 40001 }] }))))
+})
+
 describe("an API that takes an app token", () => {
   it.effect("41001 without one, 40001 for an unknown one (a user's OAuth token too), 48001 for another kind of app", () =>
     run(Effect.gen(function*() {

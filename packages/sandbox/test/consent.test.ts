@@ -116,6 +116,104 @@ describe("consent page (GET /connect/oauth2/authorize, /connect/qrconnect)", () 
     })))
 })
 
+describe("consent page: what snsapi_userinfo gives the app", () => {
+  it.effect("today's profile: nickname and avatar only; the pre-2021 one: region and gender too", () =>
+    Effect.gen(function*() {
+      const text = (appId: string) =>
+        Effect.map(
+          request("GET", `${OPEN}/connect/oauth2/authorize`, { params: authorizeParams({ appid: appId }) }),
+          (page) => /<span id="scope-text">([^<]*)<\/span>/.exec(page.text)?.[1]
+        )
+      assert.strictEqual(yield* text(OA.appId), "获得你的公开信息（昵称、头像）")
+      assert.strictEqual(yield* text("wxsandboxpre2021oa"), "获得你的公开信息（昵称、头像、地区及性别）")
+    }).pipe(Effect.provide(sandboxLayer({
+      apps: [OA, { ...OA, appId: "wxsandboxpre2021oa", profile: "pre2021" }]
+    }))))
+})
+
+describe("consent page: an app's redirectDomains", () => {
+  /** The official account with its web-authorization domains, and the website app with its callback domain. */
+  const layer = sandboxLayer({
+    apps: [
+      { ...OA, redirectDomains: ["app.example.com", "127.0.0.1:3000"] },
+      { ...WEB, redirectDomains: ["www.example.com"] }
+    ]
+  })
+
+  it.effect("a redirect_uri on a configured host is served; any other gets the 10003 page and no code", () =>
+    Effect.gen(function*() {
+      const page = (path: string, overrides: Record<string, string>) =>
+        request("GET", `${OPEN}${path}`, { params: authorizeParams(overrides) })
+      for (
+        const redirect_uri of ["https://app.example.com/cb", "http://APP.example.com/x?y=1", "http://127.0.0.1:3000/cb"]
+      ) {
+        assert.strictEqual((yield* page("/connect/oauth2/authorize", { redirect_uri })).status, 200, redirect_uri)
+      }
+      for (
+        const redirect_uri of [
+          "https://attacker.example/steal",
+          "https://evil.app.example.com/cb",
+          "https://example.com/cb",
+          "https://app.example.com.evil.test/cb",
+          "https://app.example.com:8443/cb",
+          "http://127.0.0.1/cb",
+          "http://127.0.0.1:3001/cb"
+        ]
+      ) {
+        const refused = yield* page("/connect/oauth2/authorize", { redirect_uri })
+        assert.strictEqual(refused.status, 400, redirect_uri)
+        assert.include(refused.text, `data-param="redirect_uri" data-errcode="10003"`)
+        assert.include(refused.text, "redirect_uri 参数错误")
+        // the form's POST is refused the same way: no redirect, no code
+        const posted = yield* request("POST", `${OPEN}/connect/oauth2/authorize`, { form: form({ redirect_uri }) })
+        assert.strictEqual(posted.status, 400, redirect_uri)
+        assert.isUndefined(posted.headers.location)
+        assert.include(posted.text, `data-errcode="10003"`)
+      }
+      // a website app has its own domain
+      const qr = { appid: WEB.appId, scope: "snsapi_login" }
+      assert.strictEqual(
+        (yield* page("/connect/qrconnect", { ...qr, redirect_uri: "https://www.example.com/cb" })).status,
+        200
+      )
+      assert.strictEqual(
+        (yield* page("/connect/qrconnect", { ...qr, redirect_uri: "https://app.example.com/cb" })).status,
+        400
+      )
+      // a denial is refused as well: WeChat redirects nowhere off the domain
+      const denied = yield* request("POST", `${OPEN}/connect/oauth2/authorize`, {
+        form: form({ redirect_uri: "https://attacker.example/steal", decision: "deny" })
+      })
+      assert.strictEqual(denied.status, 400)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("approve fails for another host and works for a configured one", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const options = { appId: OA.appId, user: "alice", scope: "snsapi_userinfo" }
+      const error = yield* Effect.flip(sandbox.approve({ ...options, redirectUri: "https://attacker.example/cb" }))
+      assert.match(error.message, /^redirect_uri: .*10003/)
+      const url = yield* sandbox.approve({ ...options, redirectUri: "https://app.example.com/cb" })
+      assert.isString((yield* exchange(new URL(url).searchParams.get("code")!)).json.access_token)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("a host that is no host is refused when the sandbox is made", () =>
+    Effect.gen(function*() {
+      for (
+        const host of [
+          "https://app.example.com",
+          "app.example.com/cb",
+          "app.example.com:0",
+          "app.example.com:99999",
+          ""
+        ]
+      ) {
+        const error = yield* Effect.flip(Sandbox.make({ apps: [{ ...OA, redirectDomains: [host] }] }))
+        assert.include(error.message, "redirectDomains.0", host)
+      }
+    }).pipe(Effect.scoped))
+})
+
 describe("consent decision (POST)", () => {
   it.effect("allow: 302 to redirect_uri with code and state, keeping its query", () =>
     run(Effect.gen(function*() {

@@ -17,6 +17,7 @@ import {
   login,
   MINI,
   OA,
+  refresh,
   request,
   sandboxLayer,
   stableToken,
@@ -127,6 +128,45 @@ describe("fault kinds (in-process client)", () => {
       assert.instanceOf(error, HttpClientError.RequestError)
       assert.strictEqual((error as HttpClientError.RequestError).reason, "Transport")
       assertErrcode(yield* auth("x", "y"), 40001)
+    })))
+})
+
+describe("reset after the call took effect (afterEffect)", () => {
+  it.effect("the code is used up and its answer lost: the same code again gets 40163", () =>
+    run(Effect.gen(function*() {
+      const code = yield* consent()
+      yield* inject({ kind: "reset", endpoint: "access_token", afterEffect: true })
+      const error = yield* Effect.flip(exchange(code))
+      assert.instanceOf(error, HttpClientError.RequestError)
+      assert.strictEqual((error as HttpClientError.RequestError).reason, "Transport")
+      assertErrcode(yield* exchange(code), 40163, "code been used")
+    })))
+
+  it.effect("without it (the default) the call has no effect: the code still works", () =>
+    run(Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const code = yield* consent()
+      yield* inject({ kind: "reset", endpoint: "access_token", afterEffect: false })
+      yield* inject({ kind: "reset", endpoint: "access_token" })
+      const listed = yield* sandbox.handle({ method: "GET", url: "/__sandbox/faults" })
+      assert.deepStrictEqual(JSON.parse(listed.body).faults, [
+        { kind: "reset", endpoint: "access_token", times: 1, afterEffect: false },
+        { kind: "reset", endpoint: "access_token", times: 1, afterEffect: false }
+      ])
+      yield* Effect.flip(exchange(code))
+      yield* Effect.flip(exchange(code))
+      assert.isString((yield* exchange(code)).json.access_token)
+    })))
+
+  it.effect("a refresh whose answer is lost still renewed the access token's life", () =>
+    run(Effect.gen(function*() {
+      const token = yield* login()
+      yield* TestClock.adjust("110 minutes")
+      yield* inject({ kind: "reset", endpoint: "refresh_token", afterEffect: true })
+      yield* Effect.flip(refresh(token.refresh_token))
+      // past the token's first 7200 s: it works only because the lost refresh renewed it
+      yield* TestClock.adjust("30 minutes")
+      assertErrcode(yield* auth(token.access_token, token.openid), 0)
     })))
 })
 

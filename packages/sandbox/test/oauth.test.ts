@@ -3,7 +3,20 @@ import { assert, describe, it } from "@effect/vitest"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/TestClock"
-import { assertErrcode, auth, consent, exchange, login, OA, refresh, sandboxLayer, userinfo, WEB } from "./helpers.js"
+import {
+  assertErrcode,
+  auth,
+  consent,
+  exchange,
+  get,
+  login,
+  MINI,
+  OA,
+  refresh,
+  sandboxLayer,
+  userinfo,
+  WEB
+} from "./helpers.js"
 
 const run = <A, E>(effect: Effect.Effect<A, E, Sandbox.Sandbox | HttpClient.HttpClient>) =>
   Effect.provide(effect, sandboxLayer())
@@ -118,6 +131,27 @@ describe("/sns/oauth2/access_token", () => {
       assert.isString((yield* exchange(code)).json.access_token)
     })))
 
+  it.effect("wrongSecretErrcode: 40001 \"invalid credential\" for a wrong secret, as WeChat answers on some clients", () =>
+    Effect.gen(function*() {
+      const code = yield* consent()
+      assertErrcode(
+        yield* exchange(code, OA, { secret: WEB.secret }),
+        40001,
+        "invalid credential, access_token is invalid or not latest"
+      )
+      // a rejected call still has no effect
+      assert.isString((yield* exchange(code)).json.access_token)
+      const session = yield* get("/sns/jscode2session", {
+        appid: MINI.appId,
+        secret: OA.secret,
+        js_code: "any",
+        grant_type: "authorization_code"
+      })
+      assertErrcode(session, 40001, "invalid credential")
+    }).pipe(Effect.provide(sandboxLayer({
+      apps: [{ ...OA, wrongSecretErrcode: 40001 }, WEB, { ...MINI, wrongSecretErrcode: 40001 }]
+    }))))
+
   it.effect("41002 / 41004 / 41008 for a missing appid / secret / code, 40002 for a wrong grant_type", () =>
     run(Effect.gen(function*() {
       const code = yield* consent()
@@ -167,6 +201,27 @@ describe("/sns/oauth2/refresh_token", () => {
       assert.strictEqual((yield* userinfo(answer.json.access_token, token.openid)).json.nickname, "张三")
       assertErrcode(yield* userinfo(token.access_token, token.openid), 42001, "access_token expired")
     })))
+
+  it.effect("unionidOnRefresh: false: the refresh answer has no unionid (as documented), the exchange's has", () =>
+    Effect.gen(function*() {
+      const token = yield* login()
+      assert.isString(token.unionid)
+      const renewed = yield* refresh(token.refresh_token)
+      assert.strictEqual(renewed.json.access_token, token.access_token)
+      assert.notProperty(renewed.json, "unionid")
+      yield* TestClock.adjust("3 hours")
+      const replaced = yield* refresh(token.refresh_token)
+      assert.notStrictEqual(replaced.json.access_token, token.access_token)
+      assert.deepStrictEqual(Object.keys(replaced.json), [
+        "access_token",
+        "expires_in",
+        "refresh_token",
+        "openid",
+        "scope"
+      ])
+      // the user's unionid is still in the profile
+      assert.strictEqual((yield* userinfo(replaced.json.access_token, token.openid)).json.unionid, token.unionid)
+    }).pipe(Effect.provide(sandboxLayer({ apps: [{ ...OA, unionidOnRefresh: false }] }))))
 
   it.effect("42002 30 days after consent: refreshing does not extend the refresh token", () =>
     run(Effect.gen(function*() {

@@ -133,3 +133,58 @@ it.effect("a ticket every 10 minutes, and the component access token", () =>
       assert.strictEqual(usage.calls.api_component_token, 1)
     }).pipe(Effect.provide(SandboxLive))
   }))
+
+// --- README: app options that follow WeChat more closely --------------------------------------------
+const strict: Sandbox.SandboxApp = {
+  ...Sandbox.defaultApps.officialAccount,
+  wrongSecretErrcode: 40001,
+  redirectDomains: ["app.example.com"],
+  unionidOnRefresh: false
+}
+const StrictLive = Sandbox.layerHttpClient.pipe(Layer.provideMerge(Sandbox.layer({ apps: [strict] })))
+
+const sns = (path: string, urlParams: Record<string, string>) =>
+  Effect.flatMap(HttpClient.HttpClient, (client) => client.get(`https://api.weixin.qq.com${path}`, { urlParams })).pipe(
+    Effect.flatMap((response) => response.json),
+    Effect.map((json) => json as any)
+  )
+
+it.effect("an app that answers as WeChat's strictest", () =>
+  Effect.gen(function*() {
+    const sandbox = yield* Sandbox.Sandbox
+    const consent = (redirectUri: string) =>
+      sandbox.approve({ appId: strict.appId, user: "alice", scope: "snsapi_userinfo", redirectUri })
+    // another host than the app's domain: no code
+    const refused = yield* Effect.flip(consent("https://elsewhere.example/cb"))
+    assert.include(refused.message, "10003")
+    const code = new URL(yield* consent("https://app.example.com/cb")).searchParams.get("code")!
+    const exchange = (secret: string) =>
+      sns("/sns/oauth2/access_token", { appid: strict.appId, secret, code, grant_type: "authorization_code" })
+    assert.deepInclude(yield* exchange("not-the-secret"), { errcode: 40001 })
+    const token = yield* exchange(strict.secret)
+    assert.isString(token.unionid)
+    const refreshed = yield* sns("/sns/oauth2/refresh_token", {
+      appid: strict.appId,
+      grant_type: "refresh_token",
+      refresh_token: token.refresh_token
+    })
+    assert.isString(refreshed.access_token)
+    assert.notProperty(refreshed, "unionid")
+  }).pipe(Effect.provide(StrictLive)))
+
+// --- README: faults (a reset after the call took effect; `app`, `SandboxLive`, `exchange` as above) ---
+it.effect("an exchange whose answer is lost used the code up", () =>
+  Effect.gen(function*() {
+    const sandbox = yield* Sandbox.Sandbox
+    const callback = yield* sandbox.approve({
+      appId: app.appId,
+      user: "alice",
+      scope: "snsapi_userinfo",
+      redirectUri: "https://example.com/wechat/callback"
+    })
+    const code = new URL(callback).searchParams.get("code")!
+    yield* sandbox.injectFault({ kind: "reset", endpoint: "access_token", afterEffect: true })
+    const lost = yield* Effect.flip(exchange(code))
+    assert.strictEqual(lost._tag, "RequestError")
+    assert.deepInclude(yield* exchange(code), { errcode: 40163 })
+  }).pipe(Effect.provide(SandboxLive)))

@@ -23,7 +23,7 @@ import type { SandboxApp } from "../Sandbox.js"
 import * as Ids from "./ids.js"
 import * as JsonBody from "./jsonbody.js"
 import type { RawResponse } from "./responses.js"
-import { errcodeResponse, jsonResponse } from "./responses.js"
+import { errcodeResponse, jsonResponse, wrongSecret } from "./responses.js"
 
 /** An app token lives 7200 seconds. @internal */
 export const APP_TOKEN_TTL_MS = 7200 * 1000
@@ -145,7 +145,7 @@ export class AppTokens {
     const app = this.apps.get(appId)
     if (app === undefined) return Either.left({ errcode: 40013, errmsg: "invalid appid" })
     if (this.isManaged(appId)) return Either.left(MANAGED)
-    if (app.secret !== secret) return Either.left({ errcode: 40125, errmsg: "invalid appsecret" })
+    if (app.secret !== secret) return Either.left(wrongSecret(app))
     return Either.right(app)
   }
 

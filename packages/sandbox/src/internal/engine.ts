@@ -20,12 +20,13 @@ import type { Endpoint, SandboxApp, SandboxUser } from "../Sandbox.js"
 import * as AppToken from "./apptoken.js"
 import type { ApiRequest, Problem } from "./apptoken.js"
 import * as Component from "./component.js"
+import * as Domains from "./domains.js"
 import * as Html from "./html.js"
 import * as Ids from "./ids.js"
 import * as Places from "./places.js"
 import * as Profile from "./profile.js"
 import type { RawResponse } from "./responses.js"
-import { errcodeResponse, htmlResponse, jsonResponse } from "./responses.js"
+import { errcodeResponse, htmlResponse, jsonResponse, wrongSecretResponse } from "./responses.js"
 import * as Sessions from "./sessions.js"
 import * as Wxa from "./wxa.js"
 
@@ -110,10 +111,11 @@ export interface AuthorizeRequest {
   readonly componentAppId: string | undefined
 }
 
-/** Why an authorize request is refused: the parameter at fault and a message. @internal */
+/** Why an authorize request is refused: the parameter at fault, a message, WeChat's errcode if it shows one. @internal */
 export interface AuthorizeProblem {
   readonly param: string
   readonly message: string
+  readonly errcode?: number | undefined
 }
 
 const STATE_PATTERN = /^[a-zA-Z0-9]{0,128}$/
@@ -271,6 +273,18 @@ export class Engine {
         message: "redirect_uri 参数错误: it must be an absolute http(s) URL, URL-encoded"
       })
     }
+    if (
+      componentAppId === undefined && app.redirectDomains !== undefined &&
+      !Domains.allows(app.redirectDomains, redirectUri)
+    ) {
+      return Either.left({
+        param: "redirect_uri",
+        errcode: 10003,
+        message: `redirect_uri 参数错误: 10003 redirect_uri域名与后台配置不一致 (the host ${
+          new URL(redirectUri).host
+        } is not one of the app's redirectDomains)`
+      })
+    }
     if (params.get("response_type") !== "code") {
       return Either.left({ param: "response_type", message: "response_type 参数错误: it must be code" })
     }
@@ -333,7 +347,7 @@ export class Engine {
     const path = endpointPaths[endpoint]
     if (method === "GET" || method === "HEAD") {
       const checked = this.checkAuthorize(endpoint, query)
-      if (Either.isLeft(checked)) return htmlResponse(400, Html.errorPage(checked.left.param, checked.left.message))
+      if (Either.isLeft(checked)) return this.refused(checked.left)
       return htmlResponse(
         200,
         Html.consentPage({
@@ -351,7 +365,7 @@ export class Engine {
     }
     if (method !== "POST") return htmlResponse(405, Html.methodNotAllowedPage(method, path), { allow: "GET, POST" })
     const checked = this.checkAuthorize(endpoint, form)
-    if (Either.isLeft(checked)) return htmlResponse(400, Html.errorPage(checked.left.param, checked.left.message))
+    if (Either.isLeft(checked)) return this.refused(checked.left)
     const decision = form.get("decision")
     if (decision === "deny") return this.redirect(this.deny(checked.right))
     if (decision !== "allow") {
@@ -366,6 +380,11 @@ export class Engine {
       )
     }
     return this.redirect(this.consent(checked.right, user, now))
+  }
+
+  /** WeChat's error page for a refused authorize request. */
+  private refused(problem: AuthorizeProblem): RawResponse {
+    return htmlResponse(400, Html.errorPage(problem.param, problem.message, problem.errcode))
   }
 
   private redirect(location: string): RawResponse {
@@ -432,7 +451,7 @@ export class Engine {
         const grant = checked.right
         const current = this.accessTokens.get(grant.accessToken)
         const accessToken = current !== undefined && now < current.expiresAt ? grant.accessToken : Ids.randomToken()
-        return this.tokenBody({ ...grant, accessToken }, now + ACCESS_TOKEN_TTL_SECONDS * 1000, now)
+        return this.tokenBody({ ...grant, accessToken }, now + ACCESS_TOKEN_TTL_SECONDS * 1000, now, true)
       }
       case "userinfo": {
         const checked = this.checkAccessToken("userinfo", params, now)
@@ -472,7 +491,7 @@ export class Engine {
         const grant = checked.right
         const current = this.accessTokens.get(grant.accessToken)
         const accessToken = current !== undefined && now < current.expiresAt ? grant.accessToken : Ids.randomToken()
-        return this.tokenBody({ ...grant, accessToken }, now + ACCESS_TOKEN_TTL_SECONDS * 1000, now)
+        return this.tokenBody({ ...grant, accessToken }, now + ACCESS_TOKEN_TTL_SECONDS * 1000, now, true)
       }
       case "component_jscode2session": {
         const checked = this.checkComponentJsCode(params, now)
@@ -486,7 +505,10 @@ export class Engine {
     }
   }
 
-  private tokenBody(grant: Grant, expiresAt: number, now: number) {
+  /** A token answer: the code exchange's, or with `refresh` the refresh's (which may leave out the unionid). */
+  private tokenBody(grant: Grant, expiresAt: number, now: number, refresh = false) {
+    const unionid = grant.app.bound && grant.scope !== "snsapi_base" &&
+      (!refresh || grant.app.unionidOnRefresh !== false)
     return {
       access_token: grant.accessToken,
       expires_in: Math.max(0, Math.round((expiresAt - now) / 1000)),
@@ -494,7 +516,7 @@ export class Engine {
       openid: grant.openid,
       scope: grant.scope,
       ...(grant.user.snapshot === true ? { is_snapshotuser: 1 } : {}),
-      ...(grant.app.bound && grant.scope !== "snsapi_base" ? { unionid: grant.user.unionid } : {})
+      ...(unionid ? { unionid: grant.user.unionid } : {})
     }
   }
 
@@ -532,7 +554,7 @@ export class Engine {
     if (params.get("grant_type") !== "authorization_code") return fail(40002, "invalid grant_type")
     const app = this.apps.get(appId)
     if (app === undefined) return fail(40013, "invalid appid")
-    if (app.secret !== secret) return fail(40125, "invalid appsecret")
+    if (app.secret !== secret) return Either.left(wrongSecretResponse("access_token", app))
     return Either.mapLeft(
       this.checkCodeEntry(app, code, undefined, now),
       (problem) => errcodeResponse("access_token", problem.errcode, problem.errmsg)
@@ -624,7 +646,7 @@ export class Engine {
       grant.accessToken = Ids.randomToken()
       this.accessTokens.set(grant.accessToken, { grant, expiresAt })
     }
-    return jsonResponse(endpoint, this.tokenBody(grant, expiresAt, now))
+    return jsonResponse(endpoint, this.tokenBody(grant, expiresAt, now, true))
   }
 
   private checkAccessToken(
@@ -677,7 +699,7 @@ export class Engine {
     if (params.get("grant_type") !== "authorization_code") return fail(40002, "invalid grant_type")
     const app = this.apps.get(appId)
     if (app === undefined || app.kind !== "miniProgram") return fail(40013, "invalid appid")
-    if (app.secret !== secret) return fail(40125, "invalid appsecret")
+    if (app.secret !== secret) return Either.left(wrongSecretResponse("jscode2session", app))
     return Either.mapLeft(
       this.checkJsCodeEntry(app, jsCode, now),
       (problem) => errcodeResponse("jscode2session", problem.errcode, problem.errmsg)

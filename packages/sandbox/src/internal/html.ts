@@ -39,10 +39,22 @@ ${body}
 </html>
 `
 
-const scopeText: Record<string, string> = {
-  snsapi_base: "获取你的身份标识 (openid)",
-  snsapi_userinfo: "获得你的公开信息（昵称、头像、地区及性别）",
-  snsapi_login: "使用你的微信帐号登录该网站"
+/**
+ * What the page says the app asks for. For `snsapi_userinfo`, what the app will really get: WeChat
+ * has given only the nickname and avatar since 2021-10-20 (gender 0, places empty), region and
+ * gender too to an app with the pre-2021 profile.
+ */
+const scopeText = (scope: string, app: SandboxApp): string => {
+  switch (scope) {
+    case "snsapi_base":
+      return "获取你的身份标识 (openid)"
+    case "snsapi_userinfo":
+      return app.profile === "pre2021" ? "获得你的公开信息（昵称、头像、地区及性别）" : "获得你的公开信息（昵称、头像）"
+    case "snsapi_login":
+      return "使用你的微信帐号登录该网站"
+    default:
+      return scope
+  }
 }
 
 /** @internal */
@@ -78,7 +90,7 @@ export const consentPage = (options: ConsentPage): string => {
 <p><strong id="app-name">${escapeHtml(options.app.name)}</strong> <span class="muted" id="app-id">${
       escapeHtml(options.app.appId)
     }</span></p>
-<p>申请获得以下权限：<br><span id="scope-text">${escapeHtml(scopeText[options.scope] ?? options.scope)}</span>
+<p>申请获得以下权限：<br><span id="scope-text">${escapeHtml(scopeText(options.scope, options.app))}</span>
 <span class="muted">(<code id="scope">${escapeHtml(options.scope)}</code>)</span></p>
 ${note}${
       options.componentAppId === undefined ?
@@ -106,12 +118,14 @@ ${users}
   )
 }
 
-/** @internal */
-export const errorPage = (param: string, message: string): string =>
+/** An error page naming the parameter at fault, and WeChat's errcode when its page shows one (10003). @internal */
+export const errorPage = (param: string, message: string, errcode?: number): string =>
   page(
     "微信授权 (sandbox): 出错了",
     `<h1>出错了 <span class="sandbox">(sandbox)</span></h1>
-<p id="error" data-param="${escapeHtml(param)}">${escapeHtml(message)}</p>`
+<p id="error" data-param="${escapeHtml(param)}"${errcode === undefined ? "" : ` data-errcode="${errcode}"`}>${
+      escapeHtml(message)
+    }</p>`
   )
 
 /** @internal */

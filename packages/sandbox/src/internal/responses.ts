@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { Endpoint } from "../Sandbox.js"
+import type { Endpoint, SandboxApp } from "../Sandbox.js"
 import * as Ids from "./ids.js"
 
 /** @internal */
@@ -52,6 +52,23 @@ export const jsonResponse = (endpoint: Endpoint, body: unknown): RawResponse => 
 /** A WeChat error: HTTP 200 with `{errcode, errmsg}`, errmsg carrying a request id like WeChat's. @internal */
 export const errcodeResponse = (endpoint: Endpoint, errcode: number, errmsg: string): RawResponse =>
   jsonResponse(endpoint, { errcode, errmsg: `${errmsg} rid: ${Ids.randomRid()}` })
+
+/**
+ * What an endpoint that checks the app secret answers a wrong one: the app's `wrongSecretErrcode`,
+ * 40125 "invalid appsecret" by default, or 40001 "invalid credential", which WeChat answers too.
+ *
+ * @internal
+ */
+export const wrongSecret = (app: SandboxApp): { readonly errcode: number; readonly errmsg: string } =>
+  app.wrongSecretErrcode === 40001 ?
+    { errcode: 40001, errmsg: "invalid credential, access_token is invalid or not latest" } :
+    { errcode: 40125, errmsg: "invalid appsecret" }
+
+/** `wrongSecret` as the endpoint's errcode answer. @internal */
+export const wrongSecretResponse = (endpoint: Endpoint, app: SandboxApp): RawResponse => {
+  const { errcode, errmsg } = wrongSecret(app)
+  return errcodeResponse(endpoint, errcode, errmsg)
+}
 
 /** @internal */
 export const htmlResponse = (status: number, body: string, headers?: Record<string, string>): RawResponse => ({

@@ -55,7 +55,8 @@ export const sampleAuthorizeUrl = (origin: string, app: SandboxApp, state: strin
 
 /**
  * One call to a WeChat endpoint: counted, then its pending fault (if any) answers instead of the
- * engine; a `slow` fault lets the call take effect and delays only the answer.
+ * engine; a `slow` fault lets the call take effect and delays only the answer, a `reset` with
+ * `afterEffect` lets it take effect and loses the answer.
  */
 const serveEndpoint = (deps: RouterDeps, endpoint: Endpoint, method: string, url: URL, body: string) =>
   Effect.gen(function*() {
@@ -64,9 +65,9 @@ const serveEndpoint = (deps: RouterDeps, endpoint: Endpoint, method: string, url
       yield* Effect.sync(() => deps.engine.components.count(endpoint, { method, params: url.searchParams, body }))
     }
     const fault = yield* deps.takeFault(endpoint)
-    if (fault?.kind === "reset") return resetResponse
+    if (fault?.kind === "reset" && !fault.afterEffect) return resetResponse
     const time = yield* deps.now
-    if (fault !== undefined && fault.kind !== "slow") {
+    if (fault !== undefined && fault.kind !== "slow" && fault.kind !== "reset") {
       return Faults.response(fault, {
         endpoint,
         method,
@@ -80,6 +81,7 @@ const serveEndpoint = (deps: RouterDeps, endpoint: Endpoint, method: string, url
         deps.engine.authorize(endpoint, method, url.searchParams, new URLSearchParams(body), time) :
         deps.engine.answer(endpoint, { method, params: url.searchParams, body }, time)
     )
+    if (fault?.kind === "reset") return resetResponse
     if (fault !== undefined) yield* Effect.sleep(Duration.millis(fault.delayMs))
     return response
   })

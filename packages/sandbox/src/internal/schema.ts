@@ -23,6 +23,7 @@ import type {
   SandboxUser
 } from "../Sandbox.js"
 import type { ComponentConfig } from "./component.js"
+import * as Domains from "./domains.js"
 import * as Ids from "./ids.js"
 
 /** @internal */
@@ -127,7 +128,8 @@ export const faultDefaults = {
   value: "1e400",
   echoErrcode: 40029,
   status: 200,
-  contentType: "text/plain"
+  contentType: "text/plain",
+  afterEffect: false
 } as const
 
 const FaultSchema = Schema.Struct({
@@ -159,10 +161,18 @@ const FaultSchema = Schema.Struct({
     Schema.String.pipe(
       Schema.pattern(/^[\x20-\x7e]{1,200}$/, { message: () => "must be 1 to 200 printable ASCII characters" })
     )
-  )
+  ),
+  afterEffect: optional(Schema.Boolean)
 })
 
 const NonEmpty = Schema.String.pipe(Schema.nonEmptyString({ message: () => "must not be empty" }))
+
+/** A host of `redirectDomains`: a domain or IP, and a port when it is not the scheme's default. */
+const RedirectDomain = Schema.String.pipe(
+  Schema.filter((host) => Domains.parse(host) !== undefined, {
+    message: () => "must be a host: a domain or IP address, with :port only for a port that is not the default"
+  })
+)
 
 const AppSchema = Schema.Struct({
   appId: Id,
@@ -171,7 +181,14 @@ const AppSchema = Schema.Struct({
   name: optional(Schema.String),
   bound: optional(Schema.Boolean),
   profile: optional(oneOf("today", "pre2021")),
-  users: optional(Schema.Array(Schema.String))
+  users: optional(Schema.Array(Schema.String)),
+  wrongSecretErrcode: optional(oneOf(40125, 40001)),
+  redirectDomains: optional(
+    Schema.Array(RedirectDomain).pipe(Schema.maxItems(100, {
+      message: () => "must be at most 100 hosts"
+    }))
+  ),
+  unionidOnRefresh: optional(Schema.Boolean)
 })
 
 const AuthorizerSchema = Schema.Struct({
@@ -500,6 +517,8 @@ export interface PendingFault {
   readonly body: string | undefined
   readonly status: number
   readonly contentType: string
+  /** For `reset`: drop the connection after the call took effect. */
+  readonly afterEffect: boolean
 }
 
 /** @internal */
@@ -526,7 +545,8 @@ export const checkFault = (input: Fault): Either.Either<PendingFault, string> =>
       value: fault.value ?? faultDefaults.value,
       body: fault.body,
       status: fault.status ?? faultDefaults.status,
-      contentType: fault.contentType ?? faultDefaults.contentType
+      contentType: fault.contentType ?? faultDefaults.contentType,
+      afterEffect: fault.afterEffect ?? faultDefaults.afterEffect
     }
     if (pending.kind === "drip") {
       if (pending.delayMs > faultLimits.dripDelayMs) {
@@ -545,6 +565,8 @@ export const toFault = (pending: PendingFault): Fault => {
     switch (pending.kind) {
       case "slow":
         return { delayMs: pending.delayMs }
+      case "reset":
+        return { afterEffect: pending.afterEffect }
       case "errcode":
         return { errcode: pending.errcode, errmsg: pending.errmsg }
       case "nested":
@@ -606,7 +628,10 @@ export const checkOptions = (
       name: app.name ?? app.appId,
       bound: app.bound ?? false,
       ...(app.profile === undefined ? {} : { profile: app.profile }),
-      ...(app.users === undefined ? {} : { users: app.users })
+      ...(app.users === undefined ? {} : { users: app.users }),
+      ...(app.wrongSecretErrcode === undefined ? {} : { wrongSecretErrcode: app.wrongSecretErrcode }),
+      ...(app.redirectDomains === undefined ? {} : { redirectDomains: app.redirectDomains }),
+      ...(app.unionidOnRefresh === undefined ? {} : { unionidOnRefresh: app.unionidOnRefresh })
     }))
     const users: ReadonlyArray<SandboxUser> = options.users === undefined ?
       defaults.users :
