@@ -163,25 +163,28 @@ describe("web-login in live mode (WECHAT_* variables)", () => {
       }))
   })
 
-  layer(
-    liveApp((sandboxUrl) => ({
-      WECHAT_APP_ID: OA.appId,
-      WECHAT_APP_SECRET: "not-the-right-secret",
-      WECHAT_API_BASE_URL: sandboxUrl,
-      WECHAT_OPEN_BASE_URL: sandboxUrl
-    })),
-    { excludeTestServices: true }
-  )((it) => {
-    it.effect("a wrong app secret shows the misconfiguration page", () =>
-      Effect.gen(function*() {
-        const server = yield* WebLoginServer
-        const browser = new Browser(server.url)
-        const { answer } = yield* login(browser)
-        const { page, reason } = yield* followToProblem(browser, answer.location)
-        assert.strictEqual(reason, "config")
-        assert.strictEqual(page.status, 500)
-        assert.include(page.text, "网站配置有误")
-        assert.notInclude(page.text, "not-the-right-secret")
-      }))
-  })
+  // WeChat answers a wrong secret on the code exchange with 40125 or 40001 (by client and platform)
+  for (const wrongSecretErrcode of [40125, 40001] as const) {
+    layer(
+      liveApp((sandboxUrl) => ({
+        WECHAT_APP_ID: OA.appId,
+        WECHAT_APP_SECRET: "not-the-right-secret",
+        WECHAT_API_BASE_URL: sandboxUrl,
+        WECHAT_OPEN_BASE_URL: sandboxUrl
+      }), { apps: [{ ...OA, wrongSecretErrcode }] }),
+      { excludeTestServices: true }
+    )((it) => {
+      it.effect(`a wrong app secret shows the misconfiguration page (WeChat answers ${wrongSecretErrcode})`, () =>
+        Effect.gen(function*() {
+          const server = yield* WebLoginServer
+          const browser = new Browser(server.url)
+          const { answer } = yield* login(browser)
+          const { page, reason } = yield* followToProblem(browser, answer.location)
+          assert.strictEqual(reason, "config")
+          assert.strictEqual(page.status, 500)
+          assert.include(page.text, "网站配置有误")
+          assert.notInclude(page.text, "not-the-right-secret")
+        }))
+    })
+  }
 })

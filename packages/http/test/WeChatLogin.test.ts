@@ -834,6 +834,31 @@ describe("WeChatLogin: a failing hook stops the login", () => {
   })
 })
 
+for (const wrongSecretErrcode of [40125, 40001] as const) {
+  describe(`WeChatLogin: a wrong app secret (WeChat answers the exchange ${wrongSecretErrcode})`, () => {
+    layer(
+      testApp(
+        (sandboxUrl) => ({ apps: sandboxApps(sandboxUrl, { official: { appSecret: "not-the-right-secret" } }) }),
+        { apps: [{ ...OA, wrongSecretErrcode }, WEB, MINI] }
+      ),
+      { excludeTestServices: true }
+    )((it) => {
+      it.effect("the misconfiguration page (500, no retry offered), not \"try again later\"", () =>
+        Effect.gen(function*() {
+          const { browser } = yield* setup
+          const wechat = browser()
+          const { answer } = yield* login(wechat)
+          const { page, reason } = yield* followToProblem(wechat, answer.location)
+          assert.strictEqual(reason, "config")
+          assert.strictEqual(page.status, 500)
+          assert.include(page.text, "网站配置有误")
+          assert.notInclude(page.text, "not-the-right-secret")
+          assert.isUndefined(wechat.cookies.get("wxauth_session"))
+        }))
+    })
+  })
+}
+
 /** A WeChatApps registry of `apps`, against the sandbox at `sandboxUrl`, with one state secret for them all. */
 const sandboxRegistry = (
   sandboxUrl: string,

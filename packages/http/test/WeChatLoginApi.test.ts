@@ -8,7 +8,7 @@ import { Browser, login, sandboxControl } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import { MINI, testApp, TestServer } from "./helpers.js"
+import { MINI, OA, sandboxApps, testApp, TestServer, WEB } from "./helpers.js"
 
 const logLines: Array<string> = []
 const captureLogs = Logger.replace(
@@ -132,6 +132,24 @@ describe("WeChatLoginApi: the mini program", () => {
         })
         assert.strictEqual(anonymous.status, 401)
         assert.strictEqual((yield* stats).getuserphonenumber, after.getuserphonenumber)
+      }))
+
+    it.effect("phone number: a 40001 from getuserphonenumber (the app token rejected, a fresh one too) is the server's problem, not the configuration's", () =>
+      Effect.gen(function*() {
+        const { client, miniLogin, phoneCode, sandboxUrl } = yield* setup
+        const { headers } = yield* miniLogin("bob")
+        const code = yield* phoneCode("bob")
+        yield* sandboxControl(sandboxUrl, "POST", "faults", {
+          kind: "errcode",
+          endpoint: "getuserphonenumber",
+          errcode: 40001,
+          errmsg: "invalid credential, access_token is invalid or not latest",
+          times: 2
+        })
+        const answer = yield* client().postJson("/api/wechat/mini-program/mini/phone-number", { code }, headers)
+        assert.strictEqual(answer.status, 500, answer.text)
+        assert.strictEqual(json(answer.text).error, "server")
+        yield* sandboxControl(sandboxUrl, "DELETE", "faults")
       }))
 
     it.effect("a browser's session asks no phone number; an unknown app is 404", () =>
@@ -280,6 +298,29 @@ describe("WeChatLoginApi: the mini program", () => {
       }))
   })
 })
+
+for (const wrongSecretErrcode of [40125, 40001] as const) {
+  describe(`WeChatLoginApi: a mini program's wrong app secret (WeChat answers ${wrongSecretErrcode})`, () => {
+    layer(
+      testApp(
+        (sandboxUrl) => ({ apps: sandboxApps(sandboxUrl, { mini: { appSecret: "not-the-right-secret" } }) }),
+        { apps: [OA, WEB, { ...MINI, wrongSecretErrcode }] }
+      ),
+      { excludeTestServices: true }
+    )((it) => {
+      it.effect("login is the configuration problem (500 config), not the server's", () =>
+        Effect.gen(function*() {
+          const { client, loginCode } = yield* setup
+          const answer = yield* client().postJson("/api/wechat/mini-program/mini/login", {
+            code: yield* loginCode("alice")
+          })
+          assert.strictEqual(answer.status, 500, answer.text)
+          assert.strictEqual(json(answer.text).error, "config")
+          assert.notInclude(answer.text, "not-the-right-secret")
+        }))
+    })
+  })
+}
 
 describe("WeChatLoginApi: phone numbers off", () => {
   layer(
