@@ -5,8 +5,10 @@
  * A session is a hash under `<prefix>session:<idHash>` (the SHA-256 of the client's token: the
  * token itself is never stored), and each user has an index of their sessions under
  * `<prefix>{<appId>:<openid>}:sessions` (the hash tag, and Cluster slot, of the user's token) for
- * `revokeUser`. Every script runs on one key, so the store works on a Cluster; the order of the
- * steps keeps `revokeUser` exact: a session created while it runs either fails or is revoked. Both
+ * `revokeUser`. Every script runs on one key (or two of one hash tag), so the store works on a
+ * Cluster; the order of the steps keeps `revokeUser` exact: a session created while it runs either
+ * fails or is revoked. However large a user's index grows, each Redis call takes a bounded slice of
+ * it (`revokeUser` works through it 100 sessions at a time), so Redis never stalls on it. Both
  * kinds of key expire with the sessions they hold; the store's `Clock` decides when a session is
  * over. Sessions hold no token, so nothing needs encrypting at rest. Each user has at most
  * `maxSessionsPerUser` sessions (100 by default), like core's memory store.
@@ -21,6 +23,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Crypto from "node:crypto"
 import * as Client from "./internal/client.js"
 import * as Keys from "./internal/keys.js"
 import * as Sessions from "./internal/sessions.js"
@@ -56,6 +59,10 @@ export interface MakeOptions {
    * Creates of one user at the same moment may each end sessions: once they are done the user has
    * at most this many. A create whose own session is ended meanwhile (it was among the soonest to
    * end, e.g. more creates at once than the bound) fails with a `SessionStoreError`.
+   *
+   * One create ends at most 100 sessions and forgets at most 100 that are over: a user far past the
+   * bound (the bound lowered, or an index written by something else) comes down 100 per create, and
+   * no Redis call ever walks or carries the whole index.
    */
   readonly maxSessionsPerUser?: number | undefined
 }
@@ -95,6 +102,12 @@ export const userIndexKey = (appId: string, openid: string, keyPrefix: string = 
 
 /** How many sessions `revokeUser`, or a create past the user's bound, deletes at once. */
 const revokeConcurrency = 16
+
+/**
+ * The key a `revokeUser` renames the user's index to before it works through it: under the same
+ * hash tag (one slot), with an id of its own, so two `revokeUser`s of one user never share one.
+ */
+const detachedKey = (index: string): string => `${index}:revoking:${Crypto.randomBytes(8).toString("hex")}`
 
 /** The most sessions of one user by default, as core's memory store. */
 const defaultMaxSessionsPerUser = 100
@@ -177,6 +190,7 @@ export const make = (
   Effect.map(resolveOptions(redis, options), ({ maxSessionsPerUser, prefix, timeout }) => {
     const scripts = Sessions.define(redis)
     const bound = String(maxSessionsPerUser)
+    const perCall = String(Sessions.perCall)
     const run = <A>(operation: string, f: () => Promise<A>) =>
       Effect.mapError(Client.run(operation, timeout, f), asSessionError)
     const span = (name: string) =>
@@ -209,8 +223,9 @@ export const make = (
       Option.filter(found, (session) => session.isLive(now))
 
     /**
-     * Ends the sessions `indexAdd` marked past the user's bound, then takes them out of the index:
-     * until then the index reaches them (see the contract in internal/sessions.ts).
+     * Ends the sessions `indexAdd` marked past the user's bound (at most `Sessions.perCall`), then
+     * takes them out of the index: until then the index reaches them (see the contract in
+     * internal/sessions.ts).
      */
     const evict = (index: string, now: string, marked: unknown): Effect.Effect<void, WeChatError.SessionStoreError> => {
       const idHashes = Array.isArray(marked) ? marked.filter(isIdHash) : []
@@ -223,6 +238,34 @@ export const make = (
         ),
         run("create", () => scripts.indexDrop(index, ...idHashes))
       )
+    }
+
+    /**
+     * Ends the sessions of a detached index, popping `Sessions.perCall` members at a time until it is
+     * empty (and so gone): how many were live. No call carries the whole index, however large.
+     */
+    const drain = (
+      detached: string,
+      index: string,
+      now: string
+    ): Effect.Effect<number, WeChatError.SessionStoreError> => {
+      const slice = (revoked: number): Effect.Effect<number, WeChatError.SessionStoreError> =>
+        Effect.flatMap(run("revokeUser", () => redis.zpopmin(detached, Sessions.perCall)), (popped) => {
+          // member, score, member, score...
+          const idHashes = popped.filter((member, i) => i % 2 === 0 && isIdHash(member))
+          return Effect.flatMap(
+            Effect.forEach(
+              idHashes,
+              (idHash) => run("revokeUser", () => scripts.revokeOwned(sessionKey(idHash, prefix), index, now)),
+              { concurrency: revokeConcurrency }
+            ),
+            (results) => {
+              const total = revoked + results.reduce((sum, n) => sum + (n === 1 ? 1 : 0), 0)
+              return popped.length < 2 * Sessions.perCall ? Effect.succeed(total) : slice(total)
+            }
+          )
+        })
+      return slice(0)
     }
 
     // each command is bounded (commandTimeout): wxauth uses it as it is
@@ -239,7 +282,7 @@ export const make = (
           // they end first, uninterruptibly (each call bounded), so no interruption leaves them marked
           yield* Effect.uninterruptible(
             Effect.flatMap(
-              run("create", () => scripts.indexAdd(index, at, expiresAt, checked.idHash, bound)),
+              run("create", () => scripts.indexAdd(index, at, expiresAt, checked.idHash, bound, perCall)),
               (marked) => evict(index, at, marked)
             )
           )
@@ -302,14 +345,16 @@ export const make = (
         Effect.gen(function*() {
           yield* SessionStore.checkUser("revokeUser", appId, openid)
           const index = userIndexKey(appId, openid, prefix)
-          const members = yield* run("revokeUser", () => scripts.take(index))
+          const detached = detachedKey(index)
           const now = String(yield* Clock.currentTimeMillis)
-          const revoked = yield* Effect.forEach(
-            Array.isArray(members) ? members.filter((m) => typeof m === "string" && m.length === 64) : [],
-            (idHash) => run("revokeUser", () => scripts.revokeOwned(sessionKey(idHash, prefix), index, now)),
-            { concurrency: revokeConcurrency }
+          // once detached, only this call reaches those sessions: it works through them uninterruptibly
+          // (each call bounded), so an interruption does not leave them live out of reach
+          return yield* Effect.uninterruptible(
+            Effect.flatMap(
+              run("revokeUser", () => scripts.detach(index, detached)),
+              (moved) => moved === 1 ? drain(detached, index, now) : Effect.succeed(0)
+            )
           )
-          return revoked.reduce((sum, n) => sum + (n === 1 ? 1 : 0), 0)
         }).pipe(span("revokeUser"))
     })
     SessionStore.markBounded(own)

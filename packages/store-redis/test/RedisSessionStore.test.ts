@@ -439,6 +439,48 @@ describeRedis("RedisSessionStore", () => {
       assert.strictEqual(yield* other.revokeUser(a.appId, a.openid), 1)
     }))
 
+  it.scoped("revokeUser works through the index a slice at a time: 100, 101 and 201 sessions all end", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore({ maxSessionsPerUser: 1000 })
+      for (const count of [100, 101, 201]) {
+        const { session: user } = yield* makeSession()
+        const made = yield* Effect.forEach(
+          Array.from({ length: count }),
+          () =>
+            Effect.flatMap(
+              makeSession({ appId: user.appId, openid: user.openid }),
+              ({ session }) => Effect.as(store.create(session), session)
+            ),
+          { concurrency: 8 }
+        )
+        assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), count)
+        assert.deepStrictEqual(yield* liveOf(store, made), [], `${count}: every session ended`)
+        const left = yield* redisCall(() =>
+          keysUnder(admin, RedisSessionStore.userIndexKey(user.appId, user.openid, prefix))
+        )
+        assert.deepStrictEqual(left, [], `${count}: neither the index nor the key it was renamed to is left`)
+      }
+    }))
+
+  it.scoped("a revokeUser interrupted once it has taken the index still ends every session of it", () =>
+    Effect.gen(function*() {
+      const other = yield* openStore()
+      const { release, reached, store } = yield* pausing("zpopmin")
+      const { session: a } = yield* makeSession()
+      const { session: b } = yield* makeSession({ appId: a.appId, openid: a.openid })
+      yield* other.create(a)
+      yield* other.create(b)
+      const fiber = yield* Effect.fork(store.revokeUser(a.appId, a.openid))
+      yield* reached
+      // the interruption waits for the revokeUser to finish what it took
+      const interrupting = yield* Effect.fork(Fiber.interrupt(fiber))
+      yield* release
+      yield* Fiber.join(interrupting)
+      assert.isTrue(Option.isNone(yield* other.get(a.idHash)))
+      assert.isTrue(Option.isNone(yield* other.get(b.idHash)))
+      assert.strictEqual(yield* other.revokeUser(a.appId, a.openid), 0)
+    }))
+
   it.scoped("revokeUser deletes only the user's own sessions, whatever their index names", () =>
     Effect.gen(function*() {
       const store = yield* openStore()

@@ -1,8 +1,9 @@
 /**
- * The session store's Lua scripts, each on one key (so a Cluster runs them wherever the key lives),
- * and the order in which the store runs them, which is what keeps `revokeUser` exact.
+ * The session store's Lua scripts, each on one key (so a Cluster runs them wherever the key lives;
+ * `detach` on two keys of one hash tag, so one slot), and the order in which the store runs them,
+ * which is what keeps `revokeUser` exact.
  *
- * Two kinds of key:
+ * Two kinds of key (and a user's index being revoked, see below):
  * - a session: a hash `{ v: the session's JSON, e: expiresAt, l: lastSeenAt, u: its user's index key }`,
  *   PEXPIRE'd when the session is over;
  * - a user's index: a sorted set of the user's session id hashes, scored by their expiresAt, expiring
@@ -16,8 +17,10 @@
  *
  * The contract that makes `revokeUser` exact without a script spanning two keys (which a Cluster
  * refuses when they live in two slots):
- * - `revokeUser` first takes the index atomically (reads its members and deletes it: `take`), then
- *   deletes each member's session if it belongs to the user (`revokeOwned`).
+ * - `revokeUser` first takes the index atomically: it renames it to a key of its own under the same
+ *   hash tag (`detach`; O(1), however many members), then pops its members a slice at a time
+ *   (ZPOPMIN) and deletes each one's session if it belongs to the user (`revokeOwned`), until it is
+ *   empty (and so gone).
  * - `create` adds the id to the index (`indexAdd`), then writes the session (`createSession`), then
  *   checks that the id is still in the index, unmarked (ZSCORE, a positive score). If a `revokeUser`
  *   took the index in between (or an eviction marked the id), the create deletes its session and
@@ -27,7 +30,8 @@
  *   the session (`touchSession`, only if it is still live): a session never outlives its index
  *   entry, and a session a `revokeUser` took, or an eviction marked, is never extended.
  * - The user's bound (`maxSessionsPerUser`): past it, `indexAdd` marks the unmarked members of the
- *   lowest scores (the least recently created or touched; never the id it adds) and returns them,
+ *   lowest scores (the least recently created or touched; never the id it adds), at most `perCall`,
+ *   and returns them,
  *   still in the index. The store then deletes each one's session (`revokeOwned`), and only then
  *   removes the ids that are still marked (`indexDrop`). Until then the index reaches them: a
  *   process that dies in between leaves them to `revokeUser` (and to their expiry; they no longer
@@ -38,6 +42,11 @@
  *   before the removal would keep a session that the index no longer holds.) `indexAdd` counts the
  *   unmarked members only, so concurrent creates each mark their own excess: once they are done the
  *   user has at most the bound. Ties of scores go by id hash (the sorted set's order).
+ * - Every call is bounded, however large an index has grown (members planted by another writer, or
+ *   left by a bound since lowered): `indexAdd` forgets at most `perCall` members that are over and
+ *   marks at most `perCall`, so an index further past the bound comes down by a slice per create;
+ *   `revokeUser` pops `perCall` at a time. No script walks a whole index (Redis would serve no one
+ *   else meanwhile), no reply or command carries one.
  * - `revoke` deletes the session (`revokeSession`, which answers its index key), then removes the
  *   id from that index (ZREM): a revoked session no longer counts toward the bound. The index keeps
  *   an id at least as long as its session.
@@ -45,6 +54,12 @@
  * @internal
  */
 import type { Client } from "./client.js"
+
+/**
+ * The most members one call takes from an index: forgotten (over) or marked by `indexAdd`, popped
+ * by `revokeUser`. @internal
+ */
+export const perCall = 100
 
 /**
  * The index's TTL: until the last of its members is over, marked ones included (ARGV[1] is now). A
@@ -60,14 +75,22 @@ end
 `
 
 /**
- * KEYS[1] the user's index; ARGV now, expiresAt, idHash, bound. Drops the members that are over
- * (unmarked or marked), adds the id (a score only grows), and keeps the index until its last member
- * is over. When more than `bound` unmarked members are left, marks those of the lowest scores (never
- * the id added) until `bound` are, and returns them (an array, empty when none).
+ * KEYS[1] the user's index; ARGV now, expiresAt, idHash, bound, limit. Drops members that are over
+ * (unmarked, then marked; at most `limit` of each), adds the id (a score only grows), and keeps the
+ * index until its last member is over. When more than `bound` unmarked members are live, marks those
+ * of the lowest scores (never the id added) until `bound` are, at most `limit`, and returns them (an
+ * array, empty when none). Members that are over and still there count for nothing: a later create
+ * drops them.
  */
 const indexAddLua = `
-redis.call("ZREMRANGEBYSCORE", KEYS[1], "0", ARGV[1])
-redis.call("ZREMRANGEBYSCORE", KEYS[1], "-" .. ARGV[1], "(0")
+local over = redis.call("ZRANGEBYSCORE", KEYS[1], "0", ARGV[1], "LIMIT", "0", ARGV[5])
+for i = 1, #over do
+  redis.call("ZREM", KEYS[1], over[i])
+end
+over = redis.call("ZRANGEBYSCORE", KEYS[1], "-" .. ARGV[1], "(0", "LIMIT", "0", ARGV[5])
+for i = 1, #over do
+  redis.call("ZREM", KEYS[1], over[i])
+end
 redis.call("ZADD", KEYS[1], "GT", ARGV[2], ARGV[3])
 ${keepIndexLua}
 if ttl <= 0 then
@@ -75,12 +98,13 @@ if ttl <= 0 then
   return {}
 end
 redis.call("PEXPIRE", KEYS[1], string.format("%d", ttl))
-local excess = redis.call("ZCOUNT", KEYS[1], "0", "+inf") - tonumber(ARGV[4])
+local live = "(" .. ARGV[1]
+local excess = math.min(redis.call("ZCOUNT", KEYS[1], live, "+inf") - tonumber(ARGV[4]), tonumber(ARGV[5]))
 local evicted = {}
 if excess <= 0 then
   return evicted
 end
-local lowest = redis.call("ZRANGEBYSCORE", KEYS[1], "0", "+inf", "WITHSCORES", "LIMIT", "0", tostring(excess + 1))
+local lowest = redis.call("ZRANGEBYSCORE", KEYS[1], live, "+inf", "WITHSCORES", "LIMIT", "0", tostring(excess + 1))
 for i = 1, #lowest, 2 do
   if #evicted >= excess then
     break
@@ -161,11 +185,18 @@ redis.call("PEXPIRE", KEYS[1], ARGV[3])
 return 1
 `
 
-/** KEYS[1] the user's index. Its members, and the index deleted, atomically. */
-const takeLua = `
-local members = redis.call("ZRANGE", KEYS[1], 0, -1)
-redis.call("DEL", KEYS[1])
-return members
+/**
+ * KEYS[1] the user's index, KEYS[2] a new key under the same hash tag (one slot). Renames the index
+ * to it, whatever its size (its TTL goes with it): 1, or 0 when there is no index. Anything but a
+ * sorted set under the index's key stays where it is, and fails the call (WRONGTYPE).
+ */
+const detachLua = `
+if redis.call("EXISTS", KEYS[1]) == 0 then
+  return 0
+end
+redis.call("ZCARD", KEYS[1])
+redis.call("RENAME", KEYS[1], KEYS[2])
+return 1
 `
 
 /**
@@ -204,7 +235,8 @@ export interface Scripts {
     now: string,
     expiresAt: string,
     idHash: string,
-    bound: string
+    bound: string,
+    limit: string
   ) => Promise<unknown>
   readonly indexTouch: (index: string, now: string, expiresAt: string, idHash: string) => Promise<number>
   readonly indexDrop: (index: string, ...idHashes: Array<string>) => Promise<number>
@@ -217,27 +249,28 @@ export interface Scripts {
     ttl: string
   ) => Promise<number>
   readonly touchSession: (key: string, now: string, expiresAt: string, ttl: string) => Promise<number>
-  readonly take: (index: string) => Promise<Array<string>>
+  readonly detach: (index: string, detached: string) => Promise<number>
   readonly revokeOwned: (key: string, index: string, now: string) => Promise<number>
   readonly revokeSession: (key: string) => Promise<string | null>
 }
 
+/** Each script: its command name, its Lua, and how many keys it takes. */
 const commands = {
-  indexAdd: ["wxauthSessionIndexAdd", indexAddLua],
-  indexTouch: ["wxauthSessionIndexTouch", indexTouchLua],
-  indexDrop: ["wxauthSessionIndexDrop", indexDropLua],
-  createSession: ["wxauthSessionCreate", createSessionLua],
-  touchSession: ["wxauthSessionTouch", touchSessionLua],
-  take: ["wxauthSessionTake", takeLua],
-  revokeOwned: ["wxauthSessionRevokeOwned", revokeOwnedLua],
-  revokeSession: ["wxauthSessionRevoke", revokeSessionLua]
+  indexAdd: ["wxauthSessionIndexAdd", indexAddLua, 1],
+  indexTouch: ["wxauthSessionIndexTouch", indexTouchLua, 1],
+  indexDrop: ["wxauthSessionIndexDrop", indexDropLua, 1],
+  createSession: ["wxauthSessionCreate", createSessionLua, 1],
+  touchSession: ["wxauthSessionTouch", touchSessionLua, 1],
+  detach: ["wxauthSessionDetach", detachLua, 2],
+  revokeOwned: ["wxauthSessionRevokeOwned", revokeOwnedLua, 1],
+  revokeSession: ["wxauthSessionRevoke", revokeSessionLua, 1]
 } as const
 
 /** Defines the scripts on the client (`defineCommand`: EVALSHA after the first call). @internal */
 export const define = (redis: Client): Scripts => {
   const scripted = redis as unknown as Record<string, (...args: Array<string>) => Promise<unknown>>
-  const entries = Object.entries(commands).map(([name, [command, lua]]) => {
-    redis.defineCommand(command, { numberOfKeys: 1, lua })
+  const entries = Object.entries(commands).map(([name, [command, lua, numberOfKeys]]) => {
+    redis.defineCommand(command, { numberOfKeys, lua })
     return [name, (...args: Array<string>) => scripted[command](...args)] as const
   })
   return Object.fromEntries(entries) as unknown as Scripts
