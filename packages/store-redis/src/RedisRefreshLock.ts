@@ -103,6 +103,25 @@ export const defaultPoll: Schedule.Schedule<unknown> = Schedule.exponential("10 
  */
 export const lockKey = (key: string, keyPrefix: string = Client.defaultKeyPrefix): string => `${keyPrefix}{${key}}:lock`
 
+/**
+ * Takes the lock (`SET NX PX`): 1 when taken. When it is held, 0; but a key held without a TTL (a
+ * value planted by hand, a restore that dropped TTLs) would block every caller for good: it is given
+ * the lock's TTL then, and -1 answered. Its holder, if any, keeps working (its renewals fail, and it
+ * logs so); the others get in once the TTL runs out.
+ */
+const takeLua = `
+if redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2], "NX") then
+  return 1
+end
+if redis.call("PTTL", KEYS[1]) == -1 then
+  redis.call("PEXPIRE", KEYS[1], ARGV[2])
+  return -1
+end
+return 0
+`
+
+const takeCommand = "wxauthTakeLock"
+
 const releaseLua = `
 if redis.call("GET", KEYS[1]) == ARGV[1] then
   return redis.call("DEL", KEYS[1])
@@ -123,6 +142,7 @@ return 0
 const renewCommand = "wxauthRenewLock"
 
 interface WithScripts {
+  readonly [takeCommand]: (key: string, owner: string, ttlMillis: string) => Promise<number>
   readonly [releaseCommand]: (key: string, owner: string) => Promise<number>
   readonly [renewCommand]: (key: string, owner: string, ttlMillis: string) => Promise<number>
 }
@@ -183,6 +203,7 @@ export const make = (
     const poll = read.poll ?? defaultPoll
     const renewEvery = Duration.millis(Math.max(1, Math.floor(ttlMillis / 3)))
     const timeout = read.commandTimeout ?? Client.defaultCommandTimeout
+    redis.defineCommand(takeCommand, { numberOfKeys: 1, lua: takeLua })
     redis.defineCommand(releaseCommand, { numberOfKeys: 1, lua: releaseLua })
     redis.defineCommand(renewCommand, { numberOfKeys: 1, lua: renewLua })
     const scripted = redis as RedisClient & WithScripts
@@ -233,8 +254,19 @@ export const make = (
     const take = (key: string, redisKey: string, owner: string) =>
       Effect.gen(function*() {
         const start = yield* Clock.currentTimeMillis
-        return yield* Client.run("lock", timeout, () => redis.set(redisKey, owner, "PX", ttlMillis, "NX")).pipe(
-          Effect.flatMap((reply) => reply === "OK" ? Effect.void : Effect.fail(new Busy())),
+        return yield* Client.run("lock", timeout, () => scripted[takeCommand](redisKey, owner, String(ttlMillis))).pipe(
+          Effect.flatMap((reply) =>
+            reply === 1
+              ? Effect.void
+              : reply === -1
+              ? Effect.zipRight(
+                Effect.logWarning(
+                  "wxauth: the refresh lock was held without a TTL (set by hand, or restored without TTLs); it now expires in lockTtl"
+                ).pipe(Effect.annotateLogs({ ...logKey(key), lockTtlMillis: ttlMillis })),
+                Effect.fail(new Busy())
+              )
+              : Effect.fail(new Busy())
+          ),
           Effect.retry({ schedule: poll, while: (error) => error._tag === "Busy" }),
           Effect.timeoutFail({
             duration: waitTimeout,

@@ -297,12 +297,13 @@ describeRedis("RedisRefreshLock", () => {
       // ioredis attaches the command and its arguments (here the lock key, openid included) to a reply error
       const client = {
         defineCommand: () => {},
-        set: (...args: Array<unknown>) =>
+        // the take script (EVALSHA) with the lock key first, as ioredis calls a defined command
+        wxauthTakeLock: (...args: Array<unknown>) =>
           Promise.reject(
             Object.assign(new Error(`ERR something failed, with args beginning with: '${String(args[0])}'`), {
               name: "ReplyError",
               code: "ERR",
-              command: { name: "set", args }
+              command: { name: "evalsha", args }
             })
           )
       } as unknown as RedisRefreshLock.RedisClient
@@ -339,7 +340,7 @@ describeRedis("RedisRefreshLock", () => {
       for (const [message, expected] of messages) {
         const client = {
           defineCommand: () => {},
-          set: () => Promise.reject(Object.assign(new Error(message), { name: "ReplyError", code: "ERR" }))
+          wxauthTakeLock: () => Promise.reject(Object.assign(new Error(message), { name: "ReplyError", code: "ERR" }))
         } as unknown as RedisRefreshLock.RedisClient
         const lock = yield* RedisRefreshLock.make(client)
         const error = yield* Effect.flip(lock.withLock("wx1:o1", Effect.void)).pipe(
@@ -347,6 +348,40 @@ describeRedis("RedisRefreshLock", () => {
         )
         assert.strictEqual((error.cause as Error).message, expected)
       }
+    }))
+
+  it.scopedLive("a lock key without a TTL is given lockTtl by the first caller that finds it: the user is unblocked", () =>
+    Effect.gen(function*() {
+      const lock = yield* openLock({ lockTtl: "400 millis", waitTimeout: "5 seconds" })
+      const appId = randomAppId()
+      const key = `${appId}:${randomOpenId()}`
+      const redisKey = RedisRefreshLock.lockKey(key, prefix)
+      // planted by hand (or restored without TTLs): SET NX never succeeds on it, and it never expires
+      yield* Effect.promise(() => admin.set(redisKey, "not-an-owner"))
+      const captured = capturingLogger()
+      const start = Date.now()
+      const result = yield* Effect.either(lock.withLock(key, Effect.succeed("ran"))).pipe(
+        Effect.provide(captured.layer)
+      )
+      assert.deepStrictEqual(result, Either.right("ran"), "taken once the TTL it was given ran out")
+      assert.isAtLeast(Date.now() - start, 300, "not before the TTL it was given ran out")
+      assert.isBelow(Date.now() - start, 3000)
+      const warnings = captured.lines.filter((line) => line.includes("held without a TTL"))
+      assert.strictEqual(warnings.length, 1, "one warning")
+      assert.include(warnings[0], appId)
+      assert.strictEqual(yield* exists(key), 0)
+
+      // a key with a TTL is left as it is: its PTTL is not reset by waiters
+      yield* Effect.promise(() => admin.set(redisKey, "another-holder", "PX", 60_000))
+      const waiting = yield* Effect.flip(
+        Effect.provide(
+          RedisRefreshLock.make(admin, { keyPrefix: prefix, lockTtl: "400 millis", waitTimeout: "300 millis" }),
+          captured.layer
+        ).pipe(Effect.flatMap((other) => other.withLock(key, Effect.void)))
+      )
+      assert.strictEqual(waiting._tag, "RefreshLockTimeout")
+      assert.isAbove(yield* Effect.promise(() => admin.pttl(redisKey)), 50_000)
+      yield* Effect.promise(() => admin.del(redisKey))
     }))
 
   it.effect("no lock key is left behind", () =>
