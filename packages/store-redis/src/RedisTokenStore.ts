@@ -45,19 +45,31 @@ export interface MakeOptions {
 }
 
 /**
- * Options of the near cache: `maxEntries`, how many users' tokens it keeps at most (the least
- * recently read go first), default `defaultNearCacheEntries`.
+ * Options of the near cache:
+ *
+ * - `maxEntries`: how many users' tokens it keeps at most (the least recently read go first), default
+ *   `defaultNearCacheEntries` (10,000). A stored value longer than 8,192 characters (no WeChat token
+ *   makes one: its tokens are at most 1,024 characters) is never kept: it is read from Redis each
+ *   time, so the heap stays bounded too.
+ * - `maxAge`: how long a token is served from memory, at most, after it was read from Redis; then it
+ *   is read again. Default `defaultNearCacheMaxAge` (30 seconds). It bounds every change Redis sends
+ *   no invalidation for: a `SWAPDB`, or a connection that reached another server in a way the store
+ *   could not tell. Measured by the `Clock` the store was built with (`TestClock` in tests). A value
+ *   that is not a positive finite duration is an `InvalidArgument`.
  *
  * @since 0.1.0
  * @category models
  */
 export interface NearCacheOptions {
   readonly maxEntries?: number | undefined
+  /** @since 0.2.0 */
+  readonly maxAge?: Duration.DurationInput | undefined
 }
 
 /**
  * Options of a store with a near cache (`makeScoped`, `layerFromClient`): those of `make`, and
- * `nearCache`: `true` (the default), `false` to read every token from Redis, or `{ maxEntries }`.
+ * `nearCache`: `true` (the default), `false` to read every token from Redis, or
+ * `{ maxEntries, maxAge }` (see `NearCacheOptions`).
  *
  * @since 0.1.0
  * @category models
@@ -82,12 +94,23 @@ export interface Options extends Client.ConnectionOptions {
 }
 
 /**
- * How many users' tokens the near cache keeps by default: 10,000 (about 1 KB each).
+ * How many users' tokens the near cache keeps by default: 10,000 (about 1 KB each with WeChat's usual
+ * tokens, at most about 17 KB: a longer stored value is not kept).
  *
  * @since 0.1.0
  * @category constants
  */
 export const defaultNearCacheEntries = 10_000
+
+/**
+ * How long the near cache serves a token, at most, after reading it from Redis: 30 seconds. Redis
+ * sends no invalidation for some changes (`SWAPDB`); this bounds how long such a change goes unseen,
+ * at the cost of one read per cached user and period.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const defaultNearCacheMaxAge: Duration.Duration = Duration.seconds(30)
 
 /** How many decoded tokens a store without a near cache keeps, to skip decoding an unchanged value. */
 const decodedEntries = 1_000
@@ -154,21 +177,42 @@ export const make = (
     Effect.flatMap(([client, read]) => build(client, read, new TokenCache(decodedEntries)))
   )
 
-const nearCacheSize = (option: unknown): Effect.Effect<number | undefined, WeChatError.InvalidArgument> => {
-  if (option === undefined || option === true) return Effect.succeed(defaultNearCacheEntries)
+interface NearCacheLimits {
+  readonly maxEntries: number
+  readonly maxAgeMillis: number
+}
+
+const defaultLimits: NearCacheLimits = {
+  maxEntries: defaultNearCacheEntries,
+  maxAgeMillis: Duration.toMillis(defaultNearCacheMaxAge)
+}
+
+/** The near cache's limits, `undefined` for `nearCache: false`; each field read once. */
+const nearCacheLimits = (option: unknown): Effect.Effect<NearCacheLimits | undefined, WeChatError.InvalidArgument> => {
+  if (option === undefined || option === true) return Effect.succeed(defaultLimits)
   if (option === false) return Effect.succeed(undefined)
-  let maxEntries: unknown
+  let fields: { readonly maxEntries: unknown; readonly maxAge: unknown } | undefined
   try {
-    if (typeof option !== "object" || option === null || Array.isArray(option)) maxEntries = null
-    else maxEntries = (option as NearCacheOptions).maxEntries
-  } catch {
-    maxEntries = null
-  }
-  if (maxEntries !== null) {
-    if (maxEntries === undefined) return Effect.succeed(defaultNearCacheEntries)
-    if (typeof maxEntries === "number" && Number.isInteger(maxEntries) && maxEntries >= 1) {
-      return Effect.succeed(Math.min(maxEntries, maxNearCacheEntries))
+    if (typeof option === "object" && option !== null && !Array.isArray(option)) {
+      const { maxAge, maxEntries } = option as Record<string, unknown>
+      fields = { maxEntries, maxAge }
     }
+  } catch {
+    fields = undefined
+  }
+  if (fields === undefined) {
+    return Effect.fail(
+      new WeChatError.InvalidArgument({
+        argument: "nearCache",
+        description: "must be true, false or { maxEntries, maxAge }"
+      })
+    )
+  }
+  const { maxAge, maxEntries } = fields
+  if (
+    maxEntries !== undefined &&
+    !(typeof maxEntries === "number" && Number.isInteger(maxEntries) && maxEntries >= 1)
+  ) {
     return Effect.fail(
       new WeChatError.InvalidArgument({
         argument: "nearCache.maxEntries",
@@ -176,12 +220,12 @@ const nearCacheSize = (option: unknown): Effect.Effect<number | undefined, WeCha
       })
     )
   }
-  return Effect.fail(
-    new WeChatError.InvalidArgument({
-      argument: "nearCache",
-      description: "must be true, false or { maxEntries }"
-    })
-  )
+  return Effect.map(ReadOptions.durationOf(maxAge, "nearCache.maxAge"), (age) => ({
+    maxEntries: maxEntries === undefined
+      ? defaultNearCacheEntries
+      : Math.min(maxEntries as number, maxNearCacheEntries),
+    maxAgeMillis: age === undefined ? defaultLimits.maxAgeMillis : Duration.toMillis(age)
+  }))
 }
 
 /**
@@ -189,11 +233,14 @@ const nearCacheSize = (option: unknown): Effect.Effect<number | undefined, WeCha
  * `nearCache: false`: for each Redis node (every node of a `Cluster`) a connection of the store's own,
  * a `duplicate` of the client's, subscribes to Redis' invalidations of the keys under
  * `<keyPrefix>{` (`CLIENT TRACKING ... BCAST`, RESP2), and tokens read while nothing changed them are
- * served from memory. Any doubt (a connection lost or reconnected, a node added or removed, a
- * heartbeat unanswered) drops the whole cache until the feed is back. The connections close with the
- * scope. A Redis that refuses client tracking (before 6.0, or an ACL without it) leaves the cache
- * off, with a warning. A `nearCache` that is neither a boolean nor `{ maxEntries }` with a positive
- * integer, or a `redis` that is not an ioredis client, is an `InvalidArgument`.
+ * served from memory, each for `maxAge` at most (default 30 seconds: Redis sends no invalidation for
+ * a `SWAPDB`). Any doubt (a connection lost or reconnected, a node added or removed, a heartbeat
+ * unanswered, a feed connection that reached another server than the data connection, by `INFO
+ * server`'s `run_id`) drops the whole cache until the feed is back. The connections close with the
+ * scope. A Redis that refuses client tracking or `INFO` (before 6.0, or an ACL without them) leaves
+ * the cache off, with a warning. A `nearCache` that is neither a boolean nor `{ maxEntries, maxAge }`
+ * (a positive integer, a positive finite duration), or a `redis` that is not an ioredis client, is an
+ * `InvalidArgument`.
  *
  * @since 0.1.0
  * @category constructors
@@ -204,10 +251,12 @@ export const makeScoped = (
 ): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.InvalidArgument, Scope.Scope> =>
   Effect.gen(function*() {
     const read = yield* ReadOptions.read(options)
-    const size = yield* nearCacheSize(read.fields.nearCache)
-    const client = yield* Client.checkClient(redis, size !== undefined)
-    if (size === undefined) return yield* build(client, read, new TokenCache(decodedEntries))
-    const cache = new TokenCache(size)
+    const limits = yield* nearCacheLimits(read.fields.nearCache)
+    const client = yield* Client.checkClient(redis, limits !== undefined)
+    if (limits === undefined) return yield* build(client, read, new TokenCache(decodedEntries))
+    // the hit path reads this clock synchronously (no effect per hit): the store's, TestClock in tests
+    const clock = yield* Effect.clock
+    const cache = new TokenCache(limits.maxEntries, { maxAgeMillis: limits.maxAgeMillis, clock })
     const runtime = yield* Effect.runtime<never>()
     const feed = yield* Effect.acquireRelease(
       Effect.sync(() =>
@@ -216,9 +265,17 @@ export const makeScoped = (
           commandMillis: Client.millis(read.commandTimeout, Client.defaultCommandTimeout),
           onUnsupported: (reason) =>
             Runtime.runFork(runtime)(
-              Effect.logWarning("wxauth: Redis refused client tracking; the token store's near cache is off").pipe(
+              Effect.logWarning(
+                "wxauth: Redis refused client tracking (or INFO server); the token store's near cache is off"
+              ).pipe(
                 Effect.annotateLogs({ error: reason })
               )
+            ),
+          onSplit: (node) =>
+            Runtime.runFork(runtime)(
+              Effect.logWarning(
+                "wxauth: the near cache's connection reached another Redis server than the store's; the near cache is off until both reach the same one"
+              ).pipe(Effect.annotateLogs({ node }))
             )
         })
       ),

@@ -5,6 +5,7 @@
  *
  * ```
  * CLIENT ID                                                  -> <id>
+ * INFO server (and on the data connection too)               -> run_id: the same on both
  * CLIENT TRACKING on REDIRECT <id> BCAST PREFIX <keyPrefix>{
  * SUBSCRIBE __redis__:invalidate
  * ```
@@ -16,14 +17,18 @@
  * subscriber, so there is one connection whose loss stops the feed, not two. Only `{`-tagged keys
  * (tokens, locks, session keys) are tracked: code memos, which are never cached, send nothing.
  *
- * The feed is live when every node's connection has confirmed both commands and the data
- * connection is up. Anything that may lose an invalidation ends a live period (see `tokenCache.ts`
- * for what that does to the entries): a feed connection that closes or fails its heartbeat `PING`,
- * a data connection that closes or reconnects (a single node's feed then reconnects too, so both
- * reach the same server, e.g. after a Sentinel failover), a Cluster node that joins or leaves.
+ * The feed is live when every node's connection has confirmed both commands, the data connection
+ * is up, and both reach the same server: the handshake compares the `run_id` of `INFO server` on the
+ * feed's connection and on the data connection, and a node whose two differ (a DNS name or virtual
+ * address that moved while one of them reconnected) keeps the cache off, with a warning, until a
+ * later handshake finds them together. Every reconnect of either connection is followed by a
+ * handshake: the feed's own, and after the data connection's the feed reconnects too (e.g. after a
+ * Sentinel failover). Anything that may lose an invalidation ends a live period (see
+ * `tokenCache.ts` for what that does to the entries): a feed connection that closes or fails its
+ * heartbeat `PING`, a data connection that closes or reconnects, a Cluster node that joins or leaves.
  * A Cluster is fed from every node, replicas included: the node a failover promotes is already
- * tracked. A Redis that refuses client tracking (before 6.0, or an ACL without `CLIENT`) turns the
- * near cache off for good, with a warning.
+ * tracked. A Redis that refuses client tracking or `INFO` (before 6.0, or an ACL without `CLIENT` or
+ * `INFO`), or whose `INFO server` has no `run_id`, turns the near cache off for good, with a warning.
  */
 import type { Cluster, Redis } from "ioredis"
 import type { Client } from "./client.js"
@@ -37,8 +42,10 @@ export interface FeedOptions {
   readonly keyPrefix: string
   /** A bound on each command of the feed (the handshake, the heartbeat). */
   readonly commandMillis: number
-  /** Called once when Redis refuses client tracking: the near cache stays off. */
+  /** Called once when Redis refuses client tracking or `INFO` (or has no `run_id`): the near cache stays off. */
   readonly onUnsupported: (reason: string) => void
+  /** Called when a node's feed connection and data connection reach different servers: the cache is off meanwhile. */
+  readonly onSplit: (node: string) => void
 }
 
 /** Reply errors that say "not now" rather than "never". */
@@ -67,6 +74,21 @@ const textOf = (value: unknown): string =>
 
 const nodeName = (node: Redis): string => `${node.options.host ?? "127.0.0.1"}:${node.options.port ?? 6379}`
 
+/** The server a connection reaches: `INFO server`'s `run_id`, random for each start of a Redis process. */
+const serverOf = async (connection: Redis, millis: number): Promise<string> => {
+  const info = textOf(await withDeadline(connection.info("server"), millis))
+  const runId = /^run_id:([0-9a-fA-F]+)\s*$/m.exec(info)?.[1]
+  if (runId === undefined) throw new NoServerId()
+  return runId
+}
+
+/** `INFO server` answered without a `run_id`: which server a connection reaches cannot be told. */
+class NoServerId extends Error {
+  constructor() {
+    super("INFO server has no run_id: the near cache cannot check that its connections reach one server")
+  }
+}
+
 /** One node's feed connection. */
 interface NodeFeed {
   /** The client's connection to the node (the data connection). */
@@ -78,6 +100,8 @@ interface NodeFeed {
   generation: number
   /** Removes the listeners put on the node's data connection (Cluster). */
   readonly detach: () => void
+  /** The node's name, for log lines. */
+  readonly name: string
 }
 
 export class InvalidationFeed {
@@ -105,31 +129,39 @@ export class InvalidationFeed {
 
   /** One node; when its data connection closes, the feed reconnects after it (it may reach another server). */
   private followSingle(redis: Redis) {
-    let resync = false
     this.dataDown = redis.status !== "ready"
-    const onClose = () => {
-      resync = true
-      this.dataDown = true
-      this.update()
-    }
-    const onReady = () => {
-      this.dataDown = false
-      const node = this.nodes.get("single")
-      if (resync && node !== undefined) {
-        resync = false
-        // the feed reconnects (and is not live until its handshake): it may reach another server now
-        this.lost(node)
-        node.sub.disconnect(true)
+    this.add("single", redis, (node) => {
+      let resync = false
+      const onClose = () => {
+        resync = true
+        this.dataDown = true
+        this.update()
       }
-      this.update()
-    }
-    redis.on("close", onClose)
-    redis.on("ready", onReady)
-    this.detachers.push(() => {
-      redis.removeListener("close", onClose)
-      redis.removeListener("ready", onReady)
+      const onReady = () => {
+        this.dataDown = false
+        if (resync) {
+          resync = false
+          this.resync(node)
+        }
+        this.update()
+      }
+      redis.on("close", onClose)
+      redis.on("ready", onReady)
+      return () => {
+        redis.removeListener("close", onClose)
+        redis.removeListener("ready", onReady)
+      }
     })
-    this.add("single", redis, () => {})
+  }
+
+  /**
+   * The node's data connection is back after a close: it may reach another server now, so the feed
+   * reconnects (and is not live until its handshake has checked that both reach the same one).
+   */
+  private resync(node: NodeFeed) {
+    if (this.nodes.get(node.name) !== node) return
+    this.lost(node)
+    node.sub.disconnect(true)
   }
 
   /**
@@ -138,11 +170,26 @@ export class InvalidationFeed {
    * here too, so a dead node does not keep the cache off for good).
    */
   private followCluster(cluster: Cluster) {
-    const follow = (name: string, node: Redis) => {
-      const onDataClose = () => this.cache.invalidateAll()
-      node.on("close", onDataClose)
-      this.add(name, node, () => node.removeListener("close", onDataClose))
-    }
+    const follow = (name: string, node: Redis) =>
+      this.add(name, node, (feed) => {
+        let resync = false
+        const onDataClose = () => {
+          resync = true
+          this.cache.invalidateAll()
+        }
+        const onDataReady = () => {
+          if (!resync) return
+          resync = false
+          this.resync(feed)
+          this.update()
+        }
+        node.on("close", onDataClose)
+        node.on("ready", onDataReady)
+        return () => {
+          node.removeListener("close", onDataClose)
+          node.removeListener("ready", onDataReady)
+        }
+      })
     const onAdd = (node: Redis) => {
       follow(nodeName(node), node)
       this.cache.invalidateAll()
@@ -187,9 +234,10 @@ export class InvalidationFeed {
     for (const node of cluster.nodes("all")) follow(nodeName(node), node)
   }
 
-  private add(name: string, data: Redis, detach: () => void) {
+  /** Follows a node: its feed connection, and the listeners `attach` puts on its data connection. */
+  private add(name: string, data: Redis, attach: (node: NodeFeed) => () => void) {
     this.remove(name)
-    if (this.unsupported || this.closed) return detach()
+    if (this.unsupported || this.closed) return
     const sub = data.duplicate({
       connectionName: `${data.options.connectionName ?? "wxauth"}-near-cache`,
       keyPrefix: undefined,
@@ -201,8 +249,10 @@ export class InvalidationFeed {
       // the feed reconnects as long as the store lives, whatever the data connection's strategy
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000)
     })
-    const node: NodeFeed = { data, sub, tracking: false, generation: 0, detach }
+    let detach = () => {}
+    const node: NodeFeed = { data, sub, tracking: false, generation: 0, detach: () => detach(), name }
     this.nodes.set(name, node)
+    detach = attach(node)
     sub.on("error", () => {})
     sub.on("close", () => this.lost(node))
     sub.on("ready", () => void this.handshake(node))
@@ -234,6 +284,20 @@ export class InvalidationFeed {
     const { commandMillis } = this.options
     try {
       const id = await withDeadline(node.sub.client("ID"), commandMillis)
+      // both connections must reach one server, or the feed hears of writes the reads never see (a
+      // DNS name or virtual address that moved while one of them reconnected). Asked before SUBSCRIBE,
+      // after which the feed's connection takes no other command.
+      const [feedServer, dataServer] = await Promise.all([
+        serverOf(node.sub, commandMillis),
+        serverOf(node.data, commandMillis)
+      ])
+      if (generation !== node.generation || this.closed) return
+      if (feedServer !== dataServer) {
+        // not live until a later handshake (after either connection reconnects) finds them together
+        this.lost(node)
+        this.options.onSplit(nodeName(node.data))
+        return
+      }
       await withDeadline(
         node.sub.call("CLIENT", "TRACKING", "on", "REDIRECT", String(id), "BCAST", "PREFIX", this.trackedPrefix),
         commandMillis
@@ -244,7 +308,7 @@ export class InvalidationFeed {
       this.update()
     } catch (error) {
       if (generation !== node.generation || this.closed) return
-      if (isReplyError(error) && !transient.test(error.message)) {
+      if ((isReplyError(error) && !transient.test(error.message)) || error instanceof NoServerId) {
         this.unsupported = true
         this.update()
         this.options.onUnsupported(error.message.slice(0, 200))

@@ -78,8 +78,20 @@ const duration = (
   fields: Record<string, unknown>,
   field: string,
   maxMillis = Number.MAX_SAFE_INTEGER
+): Either.Either<Duration.Duration | undefined, WeChatError.InvalidArgument> =>
+  durationOf(fields[field], field, maxMillis)
+
+/**
+ * `value` as a positive, finite duration (of at most `maxMillis`), `undefined` when not given (`null`
+ * counts as not given); otherwise an `InvalidArgument` naming `field`.
+ *
+ * @internal
+ */
+export const durationOf = (
+  value: unknown,
+  field: string,
+  maxMillis = Number.MAX_SAFE_INTEGER
 ): Either.Either<Duration.Duration | undefined, WeChatError.InvalidArgument> => {
-  const value = fields[field]
   if (value === undefined || value === null) return Either.right(undefined)
   const decoded = isDurationInput(value) ? Duration.decodeUnknown(value) : Option.none()
   if (

@@ -38,8 +38,25 @@
  *
  * This process's own writes untrack their key before they are sent and again once answered, so a
  * `get` after a `set` here always sees the write, whenever its invalidation arrives.
+ *
+ * ## What no invalidation reports
+ *
+ * Some changes send no invalidation at all: `SWAPDB` (the keys of the database change, no key is
+ * named), or a feed connection that reached another server than the data connection (the feed
+ * checks that both reach the same one, see `invalidations.ts`, but any case missed here would be
+ * served for ever). So an entry is served for at most `maxAgeMillis` after it was kept (by the
+ * store's `Clock`, read synchronously: `TestClock` in tests), then read from Redis again; a clock
+ * that went back also ends it. The hit path pays one clock read and a compare, no allocation.
+ *
+ * ## Bounded in bytes too
+ *
+ * A stored value longer than `maxValueLength` characters is not kept at all (neither served nor kept
+ * as decoded): it is read and decoded every time. WeChat's tokens are at most 1,024 characters, a
+ * whole value (sealed) a few KB; only a value no WeChat answer makes (up to the codec's 65,536
+ * characters) is refused, so `maxEntries` bounds the heap too.
  */
 import type { OAuthToken } from "@wxauth/core"
+import type * as Clock from "effect/Clock"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import { Lru } from "./lru.js"
@@ -53,6 +70,22 @@ export interface Entry {
   readonly token: OAuthToken.OAuthToken
   /** The epoch the entry was tracked in, -1 when it was not (or was invalidated since). */
   tracked: number
+  /** When the entry was kept (the cache's clock, epoch milliseconds): it is served until `maxAgeMillis` later. */
+  readonly keptAt: number
+}
+
+/**
+ * The longest stored value kept (characters): 8,192. A WeChat token's access and refresh tokens are
+ * at most 1,024 characters each; its whole value, sealed by a `TokenCipher`, stays well under this.
+ */
+export const maxValueLength = 8_192
+
+/** The near cache's limits, and the clock its ages are read from. */
+export interface TokenCacheOptions {
+  /** How long an entry is served without asking Redis, at most (milliseconds). */
+  readonly maxAgeMillis: number
+  /** The store's `Clock`, read synchronously on every hit (no effect, no allocation). */
+  readonly clock: Clock.Clock
 }
 
 interface Pending {
@@ -84,22 +117,43 @@ export class TokenCache {
   private epoch = 0
   private live = false
   private readonly pending = new Map<string, Pending>()
+  private readonly maxAgeMillis: number
+  private readonly clock: Clock.Clock | undefined
 
-  constructor(maxEntries: number) {
+  /**
+   * Without `options` entries do not age: for a store without a near cache (never live, its entries
+   * only decoded ones) and for the tests of the race rules on the cache alone.
+   */
+  constructor(maxEntries: number, options?: TokenCacheOptions) {
     this.entries = new Lru(maxEntries)
+    this.maxAgeMillis = options?.maxAgeMillis ?? Infinity
+    this.clock = options?.clock
+  }
+
+  /** Now, by the cache's clock (0 without one). */
+  private now(): number {
+    return this.clock === undefined ? 0 : this.clock.unsafeCurrentTimeMillis()
   }
 
   get isLive(): boolean {
     return this.live
   }
 
-  /** The entry of `key` that may be served without asking Redis, if any. */
+  /**
+   * The entry of `key` that may be served without asking Redis, if any: tracked in this live period,
+   * not invalidated since, and kept less than `maxAgeMillis` ago (an older one is untracked: the read
+   * that follows keeps it again).
+   */
   servable(key: string, appId: string, openid: string): Entry | undefined {
     if (!this.live) return undefined
     const entry = this.entries.get(key)
-    return entry !== undefined && entry.tracked === this.epoch && entry.appId === appId && entry.openid === openid
-      ? entry
-      : undefined
+    if (entry === undefined || entry.tracked !== this.epoch || entry.appId !== appId || entry.openid !== openid) {
+      return undefined
+    }
+    const age = this.now() - entry.keptAt
+    if (age >= 0 && age < this.maxAgeMillis) return entry
+    entry.tracked = -1
+    return undefined
   }
 
   /** The token decoded before from exactly `value` under `key`, if any. */
@@ -130,9 +184,17 @@ export class TokenCache {
     return this.live && ticket.epoch === this.epoch && !pending.invalidated
   }
 
-  /** Keeps a decoded token, tracked (servable while nothing invalidates it) or only as decoded. */
+  /**
+   * Keeps a decoded token, tracked (servable while nothing invalidates it, for `maxAgeMillis` at most)
+   * or only as decoded. A value longer than `maxValueLength` is not kept (and an entry of the key
+   * before it is dropped): it is read and decoded again each time.
+   */
   remember(key: string, appId: string, openid: string, value: string, token: OAuthToken.OAuthToken, tracked: boolean) {
-    this.entries.set(key, { appId, openid, value, token, tracked: tracked ? this.epoch : -1 })
+    if (value.length > maxValueLength) {
+      this.entries.delete(key)
+      return
+    }
+    this.entries.set(key, { appId, openid, value, token, tracked: tracked ? this.epoch : -1, keptAt: this.now() })
   }
 
   /** Redis, or this process, changed `key`: its entry is no longer servable, its reads in flight not kept. */
