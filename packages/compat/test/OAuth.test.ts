@@ -136,6 +136,90 @@ describe("single-flight refresh", () => {
   })
 })
 
+describe("refreshAccessToken(refreshToken) called by the app", () => {
+  const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+  /** Resolves once the sandbox has received one more refresh than `before` (the refresh is in its WeChat call). */
+  const refreshReceived = async (before: number) => {
+    while ((await sandbox.stats()).refresh_token === before) await sleep(10)
+  }
+  const storedIn = (client: OAuth, openid: string) =>
+    new Promise<any>((resolve, reject) => client.getToken(openid, (err, token) => err ? reject(err) : resolve(token)))
+
+  for (const hooks of [false, true]) {
+    it(
+      `answers WeChat's token, and leaves a consent that landed during its WeChat call stored (${
+        hooks ? "hooks" : "the client's store"
+      })`,
+      async () => {
+        const store = hookStore()
+        const client = hooks ? make(OA.appId, OA.secret, store.getToken, store.saveToken) : make(OA.appId, OA.secret)
+        const storedOf = (_client: OAuth, openid: string) =>
+          hooks ? Promise.resolve(store.tokens.get(openid)) : storedIn(client, openid)
+        const first = await client.getAccessToken(await sandbox.code({ user: "carol" }))
+        const openid = first.data.openid
+        const before = (await sandbox.stats()).refresh_token
+        await inject({ kind: "slow", endpoint: "refresh_token", delayMs: 1500 })
+        const refreshing = client.refreshAccessToken(first.data.refresh_token)
+        await refreshReceived(before)
+        // the user logs in again meanwhile: a new consent, with a refresh token of its own
+        const second = await client.getAccessToken(await sandbox.code({ user: "carol", scope: "snsapi_base" }))
+        assert.notStrictEqual(second.data.refresh_token, first.data.refresh_token)
+        const refreshed = await refreshing
+        assert.strictEqual(refreshed.data.openid, openid)
+        // WeChat's answer to the first consent's refresh token, not the stored consent
+        assert.notStrictEqual(refreshed.data.access_token, second.data.access_token)
+        assert.notStrictEqual(refreshed.data.refresh_token, second.data.refresh_token)
+        const stored = await storedOf(client, openid)
+        assert.strictEqual(stored.access_token, second.data.access_token, "the consent stays stored")
+        assert.strictEqual(stored.refresh_token, second.data.refresh_token)
+        // the stored token's own refresh token: its refresh is stored
+        const again = await client.refreshAccessToken(second.data.refresh_token)
+        assert.strictEqual((await storedOf(client, openid)).access_token, again.data.access_token)
+      },
+      30_000
+    )
+  }
+
+  it(
+    "from a consent's saveToken hook (the consent holds the user's write key): answered after 3 s, unstored; the login stands",
+    async () => {
+      const tokens = new Map<string, any>()
+      let refreshIn: string | undefined
+      let answered: AccessToken | undefined
+      const client: OAuth = make(OA.appId, OA.secret, async (openid: string) => tokens.get(openid) ?? null, async (
+        openid: string,
+        token: any
+      ) => {
+        if (refreshIn !== undefined) {
+          const refreshToken = refreshIn
+          refreshIn = undefined
+          answered = await client.refreshAccessToken(refreshToken)
+        }
+        tokens.set(openid, { ...token })
+      })
+      const first = await client.getAccessToken(await sandbox.code({ user: "carol" }))
+      refreshIn = first.data.refresh_token
+      const started = Date.now()
+      const second = await client.getAccessToken(await sandbox.code({ user: "carol" }))
+      const elapsed = Date.now() - started
+      assert.isAtLeast(elapsed, 2900, "the refresh waited for the write key")
+      assert.isBelow(elapsed, 10_000)
+      assert.strictEqual(answered?.data.openid, first.data.openid, "the refresh answered WeChat's token")
+      assert.strictEqual(tokens.get(first.data.openid).access_token, second.data.access_token, "the login stands")
+    },
+    30_000
+  )
+
+  it("stores WeChat's token for a user with no stored token", async () => {
+    const client = make(OA.appId, OA.secret)
+    const other = make(OA.appId, OA.secret)
+    // a refresh token this client never stored (another client's login)
+    const token = await other.getAccessToken(await sandbox.code({ user: "alice" }))
+    const refreshed = await client.refreshAccessToken(token.data.refresh_token)
+    assert.strictEqual((await storedIn(client, token.data.openid)).access_token, refreshed.data.access_token)
+  })
+})
+
 describe("errors", () => {
   const secretsOf = (token: AccessToken, code: string) => [
     OA.secret,

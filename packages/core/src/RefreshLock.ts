@@ -13,16 +13,22 @@
  * key within it) and one per login. A refresh waits 3 seconds at most for the write key, then
  * leaves the store as it is (a consent holds the key and replaces the token: the refreshed token is
  * answered unstored, a rejected one is left); a consent waits 25 seconds, then writes without it.
+ * A refresh made outside `WeChatOAuth` (`@wxauth/compat`'s) takes the write key the same way, with
+ * `withWriteKey`.
  *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
 import { guardOr } from "./internal/guard.js"
-import { RefreshLockTimeout } from "./WeChatError.js"
+import * as WriteLock from "./internal/oauth/writeLock.js"
+import * as StoreIds from "./internal/storeIds.js"
+import { type InvalidArgument, RefreshLockTimeout } from "./WeChatError.js"
 
 /**
  * @since 0.1.0
@@ -123,3 +129,49 @@ export const makeInProcess = (options?: InProcessOptions): RefreshLockShape => {
  */
 export const layerInProcess = (options?: InProcessOptions): Layer.Layer<RefreshLock> =>
   Layer.sync(RefreshLock, () => makeInProcess(options))
+
+/**
+ * Options of `withWriteKey`: the lock (the one `WeChatOAuth` uses) and the user.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface WriteKeyOptions {
+  readonly lock: RefreshLockShape
+  readonly appId: string
+  readonly openid: string
+}
+
+/**
+ * For a refresh made outside `WeChatOAuth` (`@wxauth/compat`'s `refreshAccessToken(refreshToken)`):
+ * runs `effect` (its read of the user's stored token and its change to it) under the user's write
+ * key `<appId>:<openid>:write`, as `WeChatOAuth`'s own refreshes store their answer. A consent takes
+ * the same key around its read and write, so none lands between the read and the change: a refresh
+ * that stores WeChat's answer only while the store still holds the grant it refreshed never
+ * replaces a consent made during its WeChat call. The key is waited for 3 seconds at most, as a
+ * refresh waits for it (a consent holding it may be running a store hook that refreshes this very
+ * user): past that, `RefreshLockTimeout`, and `effect` never ran (leave the store as it is: the
+ * consent holding the key writes the newer token). Once started, `effect` is never cut.
+ *
+ * An `appId` or `openid` outside the store id rule (`TokenStore.checkUser`), a `lock` without
+ * `withLock`, or an `effect` that is not an Effect, is an `InvalidArgument`.
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const withWriteKey = <A, E, R>(
+  options: WriteKeyOptions,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | RefreshLockTimeout | InvalidArgument, R> =>
+  Effect.suspend((): Effect.Effect<A, E | RefreshLockTimeout | InvalidArgument, R> => {
+    const read = Arguments.readOptions("options", options, ["lock", "appId", "openid"])
+    if (Either.isLeft(read)) return Effect.fail(read.left)
+    const { appId, lock, openid } = read.right ?? {}
+    if (!StoreIds.isAppId(appId)) return Arguments.fail("appId", StoreIds.describe.appId)
+    if (!StoreIds.isUserId(openid)) return Arguments.fail("openid", StoreIds.describe.openid)
+    if (!guardOr(() => typeof (lock as RefreshLockShape).withLock === "function", false)) {
+      return Arguments.fail("lock", "must be a RefreshLock (an object with withLock)")
+    }
+    if (!guardOr(() => Effect.isEffect(effect), false)) return Arguments.fail("effect", "must be an Effect")
+    return WriteLock.refreshWithin(lock as RefreshLockShape, appId, openid, effect)
+  })

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { RefreshLock } from "@wxauth/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 
 describe("RefreshLock.makeInProcess", () => {
@@ -44,5 +45,52 @@ describe("RefreshLock.makeInProcess", () => {
       yield* Fiber.interrupt(holder)
       yield* Effect.flip(lock.withLock("k", Effect.fail("boom")))
       assert.strictEqual(yield* lock.withLock("k", Effect.succeed("ran")), "ran")
+    }))
+})
+
+describe("RefreshLock.withWriteKey", () => {
+  it.effect("runs the effect under the user's write key, waited for 3 s at most; then RefreshLockTimeout, not run", () =>
+    Effect.gen(function*() {
+      const inner = RefreshLock.makeInProcess({ waitTimeout: "1 minute" })
+      const keys: Array<string> = []
+      const lock: RefreshLock.RefreshLockShape = {
+        withLock: (key, effect) => inner.withLock(key, Effect.zipRight(Effect.sync(() => keys.push(key)), effect))
+      }
+      const user = { lock, appId: "wx1234567890abcdef", openid: "oUser_1" }
+      assert.strictEqual(yield* RefreshLock.withWriteKey(user, Effect.succeed("stored")), "stored")
+      assert.deepStrictEqual(keys, ["wx1234567890abcdef:oUser_1:write"])
+      // a consent holds the key: the write waits 3 s, then gives up without running
+      const consent = yield* Effect.fork(inner.withLock("wx1234567890abcdef:oUser_1:write", Effect.sleep("1 minute")))
+      yield* TestClock.adjust("1 millis")
+      let ran = false
+      const waiting = yield* Effect.fork(RefreshLock.withWriteKey(user, Effect.sync(() => ran = true)))
+      yield* TestClock.adjust("2999 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(waiting)), "still waiting")
+      yield* TestClock.adjust("1 millis")
+      const error = yield* Effect.flip(Fiber.join(waiting))
+      assert.deepInclude(error, { _tag: "RefreshLockTimeout", key: "wx1234567890abcdef:oUser_1:write" })
+      assert.isFalse(ran)
+      yield* Fiber.interrupt(consent)
+      // another user's key is not held
+      assert.strictEqual(yield* RefreshLock.withWriteKey({ ...user, openid: "oUser_2" }, Effect.succeed(2)), 2)
+    }))
+
+  it.effect("ids outside the store rule, a lock without withLock, or no Effect: InvalidArgument", () =>
+    Effect.gen(function*() {
+      const lock = RefreshLock.makeInProcess()
+      const cases = [
+        [{ lock, appId: "wx:1", openid: "o" }, Effect.void, "appId"],
+        [{ lock, appId: "wx1", openid: "o 1" }, Effect.void, "openid"],
+        [{ lock: {}, appId: "wx1", openid: "o1" }, Effect.void, "lock"],
+        [{ lock, appId: "wx1", openid: "o1" }, "not an effect", "effect"],
+        [null, Effect.void, "appId"],
+        ["options", Effect.void, "options"]
+      ] as const
+      for (const [options, effect, argument] of cases) {
+        const error = yield* Effect.flip(
+          RefreshLock.withWriteKey(options as never, effect as unknown as Effect.Effect<void>)
+        )
+        assert.deepInclude(error, { _tag: "InvalidArgument", argument })
+      }
     }))
 })

@@ -7,8 +7,11 @@
  *   `RefreshLock` across processes, the store re-read under the lock), unless the store already
  *   holds a newer token than the one `getUser` read (another caller refreshed meanwhile).
  * - Called with a refresh token alone (the app's own call), the refresh is single-flight per refresh
- *   token (keyed by its SHA-256) under the `RefreshLock` key `<appId>:refresh_token:<hash>`, and the
- *   answer is stored (`saveToken`).
+ *   token (keyed by its SHA-256) under the `RefreshLock` key `<appId>:refresh_token:<hash>`. WeChat's
+ *   answer is what the call answers, and it is stored (`saveToken`) only if the user's stored token
+ *   is absent or holds this refresh token: under the user's write key (`RefreshLock.withWriteKey`,
+ *   as core's own refreshes and consents), the store is read again, so a consent (a new login, with
+ *   a refresh token of its own) that landed during the WeChat call stays stored.
  * - Called by `getUser` for a stored token without refresh token, WeChat is asked as `wechat-oauth`
  *   asked it, with an empty `refresh_token`, and WeChat's answer (41003, "refresh_token missing") is
  *   the error.
@@ -149,19 +152,52 @@ export const layer = (options: {
         maxResponseBytes: config.maxResponseBytes
       }
 
+      /**
+       * WeChat's answer to a refresh of `text`, stored unless the user's stored token is another grant's
+       * (a consent that landed during the WeChat call, with a refresh token of its own): the store is
+       * read again under the user's write key, so no consent lands between that read and the write.
+       * A stored token that cannot be read is logged, and the answer stored all the same (as a
+       * consent's is, and as before). Past the key's wait (a consent holds it and writes the newer
+       * token), the answer is not stored, with a warning. WeChat's answer is the answer either way.
+       */
+      const storeUnlessReplaced = (text: string, response: WeChatApi.TokenResponse, now: number) =>
+        Effect.gen(function*() {
+          const read = yield* Effect.either(store.get(appId, response.openid))
+          if (read._tag === "Left") {
+            yield* Effect.logWarning("wxauth: could not read the stored token before storing a refreshed one").pipe(
+              Effect.annotateLogs({ appId, error: read.left.description })
+            )
+          }
+          const stored = read._tag === "Right" ? Option.getOrUndefined(read.right) : undefined
+          if (stored !== undefined && Redacted.value(stored.refreshToken) !== text) {
+            // another grant is stored: a consent since the refresh token was read; it stays
+            return yield* OAuthToken.fromResponse(response, now)
+          }
+          // the previous token tells the refresh token's life, when it is the same grant's
+          const sameGrant = stored !== undefined && options.readsPrevious() &&
+            Redacted.value(stored.refreshToken) === Redacted.value(response.refresh_token)
+          const token = yield* OAuthToken.fromResponse(response, now, sameGrant ? stored : undefined)
+          yield* store.set(appId, token)
+          return token
+        })
+
       const byRefreshToken = (text: string): Effect.Effect<OAuthToken.OAuthToken, unknown> => {
         const hash = Crypto.createHash("sha256").update(`${appId}\u0000${text}`).digest("hex")
         const refresh = Effect.gen(function*() {
           const response = yield* api.refreshToken(Redacted.make(text))
           const now = yield* Clock.currentTimeMillis
-          const previous = options.readsPrevious()
-            ? Option.getOrUndefined(yield* store.get(appId, response.openid).pipe(Effect.orElseSucceed(Option.none)))
-            : undefined
-          const sameGrant = previous !== undefined &&
-            Redacted.value(previous.refreshToken) === Redacted.value(response.refresh_token)
-          const token = yield* OAuthToken.fromResponse(response, now, sameGrant ? previous : undefined)
-          yield* store.set(appId, token)
-          return token
+          return yield* RefreshLock.withWriteKey(
+            { lock, appId, openid: response.openid },
+            storeUnlessReplaced(text, response, now)
+          ).pipe(
+            Effect.catchTag("RefreshLockTimeout", (timeout) =>
+              Effect.logWarning(
+                "wxauth: could not take the user's write lock to store a refreshed token; answered it unstored"
+              ).pipe(
+                Effect.annotateLogs({ appId, waitedMillis: timeout.waitedMillis }),
+                Effect.zipRight(OAuthToken.fromResponse(response, now))
+              ))
+          )
         })
         return flights.run(hash, lock.withLock(`${appId}:refresh_token:${hash.slice(0, 32)}`, refresh))
       }

@@ -16,7 +16,6 @@ import type * as RefreshLock from "../../RefreshLock.js"
 import type * as TokenStore from "../../TokenStore.js"
 import * as WeChatError from "../../WeChatError.js"
 import type { RefreshError } from "../../WeChatOAuth.js"
-import * as Bounded from "../boundedStore.js"
 import { refreshesTotal } from "../metrics.js"
 import * as SingleFlight from "../singleFlight.js"
 import type { EndpointFailure, Endpoints } from "./endpoints.js"
@@ -63,10 +62,10 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
     change: Effect.Effect<A, E>,
     otherwise: (latest: Option.Option<OAuthToken.OAuthToken>) => Effect.Effect<A, E>
   ) =>
-    Bounded.withLockWithin(
+    WriteLock.refreshWithin(
       lock,
-      WriteLock.key(appId, openid),
-      WriteLock.writeWait,
+      appId,
+      openid,
       Effect.flatMap(store.get(appId, openid), (latest) => stillHolds(latest, read) ? change : otherwise(latest))
     )
 

@@ -15,11 +15,16 @@
  * `consentWait`, longer than a refresh can hold it, then writes without it (a login is not refused
  * for the lock). So a store write that itself refreshes the user (a compat `saveToken` hook calling
  * `getUser`) never deadlocks: its refresh takes the refresh key, then waits for this one held by the
- * consent, `writeWait` at most.
+ * consent, `writeWait` at most. A refresh made outside `WeChatOAuth` (compat's
+ * `refreshAccessToken(refreshToken)`) takes the key the same way, through the public
+ * `RefreshLock.withWriteKey` (`refreshWithin`).
  *
  * @internal
  */
 import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type { RefreshLockShape } from "../../RefreshLock.js"
+import type { RefreshLockTimeout } from "../../WeChatError.js"
 import * as Bounded from "../boundedStore.js"
 
 /**
@@ -39,6 +44,19 @@ export const key = (appId: string, openid: string): string => `${appId}:${openid
  * @internal
  */
 export const writeWait: Duration.Duration = Duration.seconds(3)
+
+/**
+ * `effect` (a refresh's re-read of the user's stored token and its change to it) under the user's
+ * write key, waited for `writeWait` at most: past it, `RefreshLockTimeout`, and `effect` never ran.
+ *
+ * @internal
+ */
+export const refreshWithin = <A, E, R>(
+  lock: RefreshLockShape,
+  appId: string,
+  openid: string,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | RefreshLockTimeout, R> => Bounded.withLockWithin(lock, key(appId, openid), writeWait, effect)
 
 /**
  * How long a consent waits for the write key: longer than its other holder, a refresh, can hold it
