@@ -17,6 +17,7 @@ import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
 import { guardOr } from "./internal/guard.js"
 import { safeName } from "./internal/sessions.js"
+import * as StoredToken from "./internal/storedToken.js"
 import * as StoreIds from "./internal/storeIds.js"
 import * as TokenCipher from "./TokenCipher.js"
 import { TokenStoreError } from "./WeChatError.js"
@@ -171,6 +172,10 @@ const decodeJson = Schema.decode(Schema.parseJson(AppAccessToken))
 /**
  * Builds the `Codec` for the `TokenCipher` in context. Store adapters call it once in their `make`.
  *
+ * As for user tokens (`TokenStore.makeCodec`): a stored app token whose stamp no later write could
+ * follow (past 2^53 - 3, `Infinity` from a JSON `1e400`), or whose expiry no store writes, does not
+ * decode (a `TokenStoreError`); a token whose times a store would refuse does not encode.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -180,15 +185,22 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
     const cipher = Option.getOrElse(maybeCipher, () => TokenCipher.identity)
     const aad = (appId: string) => `app-token\u0000${appId}`
     return {
-      encode: (appId, token) =>
-        isAppAccessToken(token)
-          ? encodeJson(token).pipe(
+      encode: (appId, token) => {
+        if (!isAppAccessToken(token)) return notAToken("encode")
+        // read under a guard: a value posing as a token may throw
+        const unwritable = guardOr(
+          () => StoredToken.unwritableField({ obtainedAt: token.obtainedAt, expiresAt: token.expiresAt }),
+          "obtainedAt"
+        )
+        return unwritable !== undefined
+          ? Effect.fail(StoredToken.unwritableTime("app token", unwritable))
+          : encodeJson(token).pipe(
             Effect.mapError(() =>
               new TokenStoreError({ operation: "encode", description: "the app token does not encode" })
             ),
             Effect.flatMap((json) => cipher.encrypt(json, aad(appId)))
           )
-          : notAToken("encode"),
+      },
       decode: (appId, value) =>
         cipher.decrypt(value, aad(appId)).pipe(
           Effect.flatMap((json) =>
@@ -202,6 +214,10 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
               operation: "get",
               description: "the stored app token does not decode (not written by wxauth, or corrupted)"
             })
+          ),
+          Effect.filterOrFail(
+            (token) => StoredToken.hasReadableTimes(token.obtainedAt, token.expiresAt),
+            () => StoredToken.unreadableTimes("app token")
           )
         )
     }

@@ -17,6 +17,7 @@ import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
 import { guardOr } from "./internal/guard.js"
 import { safeName } from "./internal/sessions.js"
+import * as StoredToken from "./internal/storedToken.js"
 import * as StoreIds from "./internal/storeIds.js"
 import { withPeek } from "./internal/tokenPeek.js"
 import { accessTokenText, refreshTokenText } from "./internal/tokenSecret.js"
@@ -416,7 +417,25 @@ const encodeMemoJson = Schema.encode(Schema.parseJson(CodeMemo))
 const decodeMemoJson = Schema.decode(Schema.parseJson(CodeMemo))
 
 /**
+ * For store adapters: the longest stored value, in UTF-8 bytes, that can be a token (a user's or an
+ * app's) or a code memo: the longest JSON a codec reads (`OAuthToken.maxEncodedLength` characters)
+ * sealed by `TokenCipher`, about 256 KB (a token is a few hundred bytes). A store refuses a longer
+ * value with a `TokenStoreError` without fetching it (Redis: `HSTRLEN` in the script that reads it;
+ * SQL: its length in the query), so that a value planted under a user's key is not transferred and
+ * held on every read of that user.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const maxStoredValueBytes: number = StoredToken.maxValueBytes(OAuthToken.maxEncodedLength)
+
+/**
  * Builds the `Codec` for the `TokenCipher` in context. Store adapters call it once in their `make`.
+ *
+ * A stored token whose times no store writes, or whose stamp no later write could follow (past
+ * 2^53 - 3, `Infinity` from a JSON `1e400`), does not decode: a `TokenStoreError`, as a value that
+ * is not a token (the write replacing it would be stamped after it, and refused). A token whose
+ * times a store would refuse does not encode.
  *
  * @since 0.1.0
  * @category constructors
@@ -438,10 +457,15 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
       encodeToken: (appId, token) =>
         Effect.flatMap(
           Effect.mapError(checkToken("encode", token), encodeFailed("token")),
-          (checked) =>
-            Effect.mapError(OAuthToken.encodeJson(checked), encodeFailed("token")).pipe(
-              Effect.flatMap((json) => cipher.encrypt(json, `token\u0000${appId}\u0000${checked.openid}`))
-            )
+          (checked) => {
+            const { expiresAt, obtainedAt, refreshExpiresAt } = checked
+            const unwritable = StoredToken.unwritableField({ obtainedAt, expiresAt, refreshExpiresAt })
+            return unwritable !== undefined
+              ? Effect.fail(StoredToken.unwritableTime("token", unwritable))
+              : Effect.mapError(OAuthToken.encodeJson(checked), encodeFailed("token")).pipe(
+                Effect.flatMap((json) => cipher.encrypt(json, `token\u0000${appId}\u0000${checked.openid}`))
+              )
+          }
         ),
       decodeToken: (appId, openid, value) =>
         cipher.decrypt(value, `token\u0000${appId}\u0000${openid}`).pipe(
@@ -449,6 +473,10 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
           Effect.filterOrFail(
             (token) => token.openid === openid,
             () => new TokenStoreError({ operation: "get", description: "the stored token belongs to another openid" })
+          ),
+          Effect.filterOrFail(
+            (token) => StoredToken.hasReadableTimes(token.obtainedAt, token.expiresAt, token.refreshExpiresAt),
+            () => StoredToken.unreadableTimes("token")
           )
         ),
       encodeMemo: (appId, codeHash, memo) =>

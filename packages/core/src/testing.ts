@@ -185,9 +185,44 @@ const getSome = (appId: string, openid: string) =>
   )
 
 /**
+ * A value written under a user's key by something other than the store: `value` as the stored
+ * value, `obtainedAt` as the stamp the store keeps beside it (Redis' `o`, SQL's `obtained_at`),
+ * live until `refreshExpiresAt`.
+ *
+ * @since 0.2.0
+ * @category suites
+ */
+export interface PlantedValue {
+  readonly appId: string
+  readonly openid: string
+  readonly obtainedAt: number
+  readonly refreshExpiresAt: number
+  readonly value: string
+}
+
+/**
+ * Options of `tokenStoreSuite`.
+ *
+ * @since 0.2.0
+ * @category suites
+ */
+export interface TokenStoreSuiteOptions {
+  /**
+   * Writes a value under a user's key as a server of another version, one whose cipher key has
+   * since been removed, or anyone with access to the database would: straight into the store's
+   * storage, past its `set`. With it the suite also runs the cases of stored values the store cannot
+   * read (times out of range, not a token, too long). A store of objects (the memory store) has no
+   * such values and no `plant`.
+   */
+  readonly plant?: ((planted: PlantedValue) => Effect.Effect<void, unknown>) | undefined
+}
+
+/**
  * The contract every `TokenStore` honours, as a vitest suite: get / set / remove, apps kept apart,
  * newer-wins (on a tie the last write wins), the code memo, expiry by `Clock` (driven with
- * `TestClock`), and 50 concurrent writers leaving the newest token.
+ * `TestClock`), and 50 concurrent writers leaving the newest token. With `options.plant`, stored
+ * values the store cannot read too: each `get` of one is a `TokenStoreError` quoting nothing of it,
+ * and `remove` clears it whatever its stamp (what a new consent does: it replaces such a value).
  *
  * @example
  * ```ts
@@ -204,7 +239,8 @@ const getSome = (appId: string, openid: string) =>
  */
 export const tokenStoreSuite = <E>(
   name: string,
-  layer: Layer.Layer<TokenStore.TokenStore, E> | (() => Layer.Layer<TokenStore.TokenStore, E>)
+  layer: Layer.Layer<TokenStore.TokenStore, E> | (() => Layer.Layer<TokenStore.TokenStore, E>),
+  options?: TokenStoreSuiteOptions | undefined
 ): void => {
   describe(`TokenStore contract: ${name}`, () => {
     const cases: Array<readonly [string, () => Effect.Effect<void, unknown, TokenStore.TokenStore>]> = []
@@ -475,6 +511,98 @@ export const tokenStoreSuite = <E>(
           })
         )
       )
+
+      const plant = options?.plant
+      if (plant !== undefined) {
+        /**
+         * Plants `value` for a new user, stamped `stampOffset` from now, and checks that `get` is a
+         * `TokenStoreError` quoting none of `secrets`, that `remove` clears it, and that a token
+         * stamped now is then kept. `false` when the storage refused the value (it cannot hold it).
+         */
+        const unreadableThenReplaced = (
+          what: string,
+          value: (openid: string) => Effect.Effect<string>,
+          stampOffset: number,
+          secrets: ReadonlyArray<string> = []
+        ) =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const now = yield* Clock.currentTimeMillis
+            const openid = randomOpenId()
+            const planted = yield* Effect.exit(plant({
+              appId,
+              openid,
+              obtainedAt: now + stampOffset,
+              refreshExpiresAt: now + OAuthToken.refreshTokenLifeMillis,
+              value: yield* value(openid)
+            }))
+            if (Exit.isFailure(planted)) return false
+            yield* assertStoreError(`get of ${what}`, () => store.get(appId, openid), secrets)
+            yield* store.remove(appId, openid)
+            assert.isTrue(Option.isNone(yield* store.get(appId, openid)), `${what}: removed`)
+            const token = yield* makeToken({ openid })
+            yield* store.set(appId, token)
+            sameToken(yield* getSome(appId, openid), token)
+            yield* store.remove(appId, openid)
+            return true
+          })
+
+        const plantedSecret = "AT_PLANTED_SECRET_0123456789"
+
+        it.effect(
+          "a stored token whose times no store writes, or whose stamp no write could follow, is a TokenStoreError on get (quoting nothing), and a new token replaces it",
+          realistic(() =>
+            Effect.gen(function*() {
+              // Infinity (a JSON 1e400) or 2^53 - 1 read as a stamp made every write after it unstorable
+              const times = [
+                ["obtainedAt", "1e400"],
+                ["obtainedAt", "-1e400"],
+                ["obtainedAt", String(Number.MAX_SAFE_INTEGER)],
+                ["expiresAt", "1e400"],
+                ["refreshExpiresAt", "1e400"]
+              ] as const
+              for (const [field, time] of times) {
+                const what = `a stored token whose ${field} is ${time}`
+                const value = (openid: string) =>
+                  Effect.flatMap(
+                    makeToken({ openid, accessToken: Redacted.make(plantedSecret) }),
+                    (token) =>
+                      Effect.map(
+                        Effect.orDie(OAuthToken.encodeJson(token)),
+                        (json) => json.replace(new RegExp(`"${field}":\\d+`), `"${field}":${time}`)
+                      )
+                  )
+                assert.isTrue(yield* unreadableThenReplaced(what, value, -1000, [plantedSecret]), `${what}: planted`)
+              }
+            })
+          )
+        )
+
+        it.effect(
+          "a stored value the store cannot read, stamped a day ahead (its cipher key since removed), is a TokenStoreError on get; remove clears it whatever its stamp",
+          realistic(() =>
+            Effect.gen(function*() {
+              for (const garbage of ["garbage", "wxenc1:removedkey:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]) {
+                const what = `a stored value ${garbage.slice(0, 16)}..., stamped a day ahead`
+                assert.isTrue(
+                  yield* unreadableThenReplaced(what, () => Effect.succeed(garbage), 86_400_000),
+                  `${what}: planted`
+                )
+              }
+            })
+          )
+        )
+
+        it.effect(
+          "a stored value longer than TokenStore.maxStoredValueBytes is a TokenStoreError on get (or refused by the storage)",
+          realistic(() =>
+            Effect.gen(function*() {
+              const long = "x".repeat(TokenStore.maxStoredValueBytes + 1)
+              yield* unreadableThenReplaced("a value of maxStoredValueBytes + 1", () => Effect.succeed(long), -1000)
+            })
+          )
+        )
+      }
     }
     register(layer, cases)
   })

@@ -65,4 +65,42 @@ describe("AppTokenStore.makeCodec", () => {
         assert.notInclude(JSON.stringify(error) + error.message + String(error.cause), secret)
       }
     }))
+
+  it.effect("a stored app token whose stamp no later write could follow, or whose expiry no store writes, does not decode", () =>
+    Effect.gen(function*() {
+      const codec = yield* AppTokenStore.makeCodec
+      const appId = randomAppId()
+      const json = yield* codec.encode(appId, yield* makeAppToken())
+      const planted = (field: string, time: string) => json.replace(new RegExp(`"${field}":\\d+`), `"${field}":${time}`)
+      for (
+        const [field, time] of [
+          ["obtainedAt", "1e400"],
+          ["obtainedAt", "9007199254740991"],
+          ["obtainedAt", "9007199254740990"],
+          ["expiresAt", "1e400"]
+        ]
+      ) {
+        const value = planted(field, time)
+        assert.notStrictEqual(value, json, `${field} planted`)
+        const error = yield* Effect.flip(codec.decode(appId, value))
+        assert.strictEqual(error._tag, "TokenStoreError", `${field} ${time}`)
+      }
+      const latest = yield* codec.decode(appId, planted("obtainedAt", "9007199254740989"))
+      assert.strictEqual(latest.obtainedAt, Number.MAX_SAFE_INTEGER - 2)
+      // the write that replaces it (stamped 1 ms after it, expiring 1 ms after that at the earliest) is written
+      yield* codec.encode(
+        appId,
+        yield* makeAppToken({ obtainedAt: latest.obtainedAt + 1, expiresAt: Number.MAX_SAFE_INTEGER })
+      )
+    }))
+
+  it.effect("an app token whose times no store writes does not encode, naming the field", () =>
+    Effect.gen(function*() {
+      const codec = yield* AppTokenStore.makeCodec
+      for (const field of ["obtainedAt", "expiresAt"] as const) {
+        const error = yield* Effect.flip(codec.encode(randomAppId(), yield* makeAppToken({ [field]: Infinity })))
+        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.include(error.description, field)
+      }
+    }))
 })

@@ -160,6 +160,55 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
       const stored = Option.getOrThrow(yield* inner.get(app.appId, granted.openid))
       assert.deepStrictEqual(secretsOf(stored), secretsOf(granted))
     }))
+
+  it.effect("a stored value the store cannot read, stamped a day ahead (its cipher key since removed), is replaced by a new consent, and getUser uses it", () =>
+    Effect.gen(function*() {
+      // the shared store as this process sees it: the user's value is there, stamped by the server
+      // (clock a day ahead) that wrote it, and does not open here
+      const inner = yield* TokenStore.makeMemory()
+      const unreadable = new Set<string>()
+      const store: TokenStore.TokenStoreShape = {
+        ...inner,
+        get: (appId, openid) =>
+          unreadable.has(openid)
+            ? Effect.fail(new WeChatError.TokenStoreError({ operation: "get", description: "cannot decrypt" }))
+            : inner.get(appId, openid),
+        remove: (appId, openid) =>
+          Effect.zipRight(Effect.sync(() => unreadable.delete(openid)), inner.remove(appId, openid))
+      }
+      yield* Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        yield* TestClock.setTime(1_800_000_000_000)
+        const first = yield* login()
+        const dayAhead = first.obtainedAt + 86_400_000
+        yield* inner.set(
+          app.appId,
+          new OAuthToken.OAuthToken({
+            ...first,
+            obtainedAt: dayAhead,
+            expiresAt: dayAhead + 7_200_000,
+            refreshExpiresAt: dayAhead + refreshLifeMillis
+          })
+        )
+        unreadable.add(first.openid)
+        assert.strictEqual((yield* Effect.flip(oauth.getUser(first.openid)))._tag, "TokenStoreError")
+        yield* TestClock.adjust("1 second")
+        const granted = yield* login()
+        assert.strictEqual(granted.obtainedAt, 1_800_000_001_000, "stamped by the clock: nothing readable to follow")
+        const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
+        assert.deepStrictEqual(secretsOf(stored), secretsOf(granted), "the store holds the grant")
+        assert.strictEqual((yield* oauth.getUser(first.openid)).nickname, "张三")
+      }).pipe(
+        Effect.provide(
+          WeChatOAuth.layer.pipe(
+            Layer.provide(Layer.succeed(TokenStore.TokenStore, store)),
+            Layer.provide(configLayer),
+            Layer.provide(Sandbox.layerHttpClient),
+            Layer.provideMerge(Sandbox.layer())
+          )
+        )
+      )
+    }))
 })
 
 /**

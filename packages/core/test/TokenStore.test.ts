@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { AppTokenStore, SessionKeyStore, TokenCipher, TokenStore } from "@wxauth/core"
+import { AppTokenStore, OAuthToken, SessionKeyStore, TokenCipher, TokenStore } from "@wxauth/core"
 import { makeAppToken, makeToken, randomAppId, randomSessionKey, tokenStoreSuite } from "@wxauth/core/testing"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -113,4 +113,57 @@ describe("TokenStore.makeCodec", () => {
       assert.strictEqual(sealed._tag, "TokenStoreError")
       assert.include(sealed.message, "no TokenCipher key")
     }))
+
+  it.effect("a stored token whose stamp no later write could follow, or whose expiry no store writes, does not decode", () =>
+    Effect.gen(function*() {
+      const codec = yield* TokenStore.makeCodec
+      const appId = randomAppId()
+      const token = yield* makeToken({ accessToken: Redacted.make("AT_SECRET_VALUE") })
+      const json = yield* codec.encodeToken(appId, token)
+      const planted = (field: string, time: string) => json.replace(new RegExp(`"${field}":\\d+`), `"${field}":${time}`)
+      for (
+        const [field, time] of [
+          ["obtainedAt", "1e400"], // Infinity
+          ["obtainedAt", "-1e400"],
+          ["obtainedAt", "9007199254740991"], // 2^53 - 1: the write after it would be stamped 2^53
+          ["obtainedAt", "9007199254740990"], // its write stamped 2^53 - 1 would expire at 2^53
+          ["expiresAt", "1e400"],
+          ["refreshExpiresAt", "1e400"],
+          ["refreshExpiresAt", "9007199254740992"]
+        ]
+      ) {
+        const value = planted(field, time)
+        assert.notStrictEqual(value, json, `${field} planted`)
+        const error = yield* Effect.flip(codec.decodeToken(appId, token.openid, value))
+        assert.strictEqual(error._tag, "TokenStoreError", `${field} ${time}`)
+        assert.strictEqual(error.operation, "get")
+        assert.notInclude(JSON.stringify(error) + error.message, "AT_SECRET_VALUE")
+      }
+      // the latest stamp a write can follow: its write, stamped 2^53 - 2, expires at 2^53 - 1
+      const latest = yield* codec.decodeToken(appId, token.openid, planted("obtainedAt", "9007199254740989"))
+      assert.strictEqual(latest.obtainedAt, Number.MAX_SAFE_INTEGER - 2)
+      const atTheEnd = yield* codec.decodeToken(appId, token.openid, planted("refreshExpiresAt", "9007199254740991"))
+      assert.strictEqual(atTheEnd.refreshExpiresAt, Number.MAX_SAFE_INTEGER)
+    }))
+
+  it.effect("a token whose times no store writes does not encode, naming the field", () =>
+    Effect.gen(function*() {
+      const codec = yield* TokenStore.makeCodec
+      for (const field of ["obtainedAt", "expiresAt", "refreshExpiresAt"] as const) {
+        for (const time of [Infinity, NaN, 2 ** 53]) {
+          const token = new OAuthToken.OAuthToken({ ...(yield* makeToken()), [field]: time }, true)
+          const error = yield* Effect.flip(codec.encodeToken(randomAppId(), token))
+          assert.strictEqual(error._tag, "TokenStoreError")
+          assert.include(error.description, field)
+        }
+      }
+    }))
+
+  it("maxStoredValueBytes: the longest token JSON, sealed, fits; a stored value past it cannot be a token", () => {
+    // 65,536 characters of 3 UTF-8 bytes each, sealed with a key id of 32 characters
+    const sealed = "wxenc1:".length + 32 + 1 + Buffer.alloc(12 + 3 * OAuthToken.maxEncodedLength + 16).toString(
+      "base64url"
+    ).length
+    assert.strictEqual(TokenStore.maxStoredValueBytes, sealed)
+  })
 })

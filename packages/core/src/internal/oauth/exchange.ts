@@ -32,6 +32,9 @@ import * as WriteLock from "./writeLock.js"
 
 const invalid = Arguments.invalid
 
+/** What `storedBefore` answers for a stored token the store could not read. */
+const unreadable = Symbol("unreadable")
+
 /** How a bound repeat looks for a code memo another process is about to write: every 100 ms, up to 1 s. */
 const memoPoll = Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(10)))
 const codePattern = /^[\x21-\x7e]{1,512}$/
@@ -84,18 +87,18 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
     )
 
   /**
-   * The user's stored token, read to stamp a grant after it. A store that cannot answer (down, or
-   * holding a token it cannot decode: a cipher key gone) stamps the grant with the clock, as before:
-   * a new consent is the way out of a broken stored token, so it is not refused for it (the write
-   * itself still fails when the store is down).
+   * The user's stored token, read to stamp a grant after it: the token, `undefined` when none is
+   * stored, or `unreadable` when the store could not answer (down, or holding a value it cannot
+   * decode: a cipher key gone, times out of range). A new consent is the way out of a broken stored
+   * token, so it is not refused for it.
    */
-  const storedBefore = (openid: string): Effect.Effect<OAuthToken.OAuthToken | undefined> =>
+  const storedBefore = (openid: string): Effect.Effect<OAuthToken.OAuthToken | undefined | typeof unreadable> =>
     store.get(appId, openid).pipe(
       Effect.map(Option.getOrUndefined),
       Effect.catchAll((error) =>
-        Effect.logWarning("wxauth: could not read the stored token before storing a new consent").pipe(
+        Effect.logWarning("wxauth: could not read the stored token before storing a new consent; replacing it").pipe(
           Effect.annotateLogs({ appId, error: error.description }),
-          Effect.as(undefined)
+          Effect.as(unreadable)
         )
       )
     )
@@ -106,9 +109,19 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
    * then on. Only the stamp moves: the token and its refresh token expire by this clock, as WeChat
    * counts them from its answer (`Stamp.expiresAt`). A new grant, so the stored token gives it
    * nothing else (its own refresh life, its own unionid).
+   *
+   * A stored value that could not be read is stamped by nothing but its store: a server whose clock
+   * ran ahead wrote it, then its cipher key was removed, say. Newer wins would keep it and drop the
+   * grant (the store's `set` succeeds, writing nothing), so the grant is stamped with the clock and
+   * written after the value is removed (under the user's write key, as the grant's read and write
+   * are): a consent replaces whatever the store held. When the store is down, the removal fails the
+   * login, as the write would.
    */
   const writeGrant = (now: number, fresh: OAuthToken.OAuthToken) =>
     Effect.flatMap(storedBefore(fresh.openid), (stored) => {
+      if (stored === unreadable) {
+        return Effect.as(Effect.zipRight(store.remove(appId, fresh.openid), store.set(appId, fresh)), fresh)
+      }
       const stamped = Stamp.after(now, stored)
       const token = stamped === now ? fresh : new OAuthToken.OAuthToken({
         ...fresh,
