@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { AppTokenStore, WeChatConfig, WeChatError } from "@wxauth/core"
+import { AppTokenStore, TokenStore, WeChatConfig, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -61,9 +61,13 @@ export interface Options extends Client.ConnectionOptions {
 export const appTokenKey = (appId: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
   `${keyPrefix}{app-token:${appId}}:token`
 
+/** A value longer than any token is not fetched (see `Scripts.defineGetBounded`). */
+const maxValueBytes = String(TokenStore.maxStoredValueBytes)
+const tooLong = Scripts.tooLong("app token")
+
 /**
- * Builds the store over a client the caller owns (it is never closed here). Defines the `set`
- * script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A `redis`
+ * Builds the store over a client the caller owns (it is never closed here). Defines the `get` and
+ * `set` scripts on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A `redis`
  * that is not an ioredis client, a `keyPrefix` that is not a string of at most 256 characters, or a
  * `commandTimeout` that is not a positive finite duration, is an `InvalidArgument`.
  *
@@ -81,6 +85,7 @@ export const make = (
     const prefix = read.keyPrefix ?? Client.defaultKeyPrefix
     const timeout = read.commandTimeout ?? Client.defaultCommandTimeout
     const setNewer = Scripts.defineSetNewer(client)
+    const getBounded = Scripts.defineGetBounded(client)
 
     const span = (name: string, appId: unknown) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       spanWhenTraced(self, `RedisAppTokenStore.${name}`, appId)
@@ -89,10 +94,12 @@ export const make = (
     const own = AppTokenStore.AppTokenStore.of({
       get: (appId) =>
         AppTokenStore.checkKey("get", appId).pipe(
-          Effect.zipRight(Client.run("get", timeout, () => client.hmget(appTokenKey(appId, prefix), "o", "v"))),
-          Effect.flatMap(([obtainedAt, value]) => {
+          Effect.zipRight(Client.run("get", timeout, () => getBounded(appTokenKey(appId, prefix), maxValueBytes))),
+          Effect.flatMap(([obtainedAt, value, length]) => {
             if (value === null || value === undefined) {
-              return obtainedAt === null || obtainedAt === undefined
+              return length !== undefined && length !== null
+                ? Effect.fail(tooLong)
+                : obtainedAt === null || obtainedAt === undefined
                 ? Effect.succeedNone
                 : Effect.fail(
                   new WeChatError.TokenStoreError({

@@ -4,7 +4,7 @@
  * Redis that is down or never answers.
  */
 import { afterAll, assert, it } from "@effect/vitest"
-import { AppTokenStore, TokenCipher, WeChatError } from "@wxauth/core"
+import { AppTokenStore, TokenCipher, TokenStore, WeChatError } from "@wxauth/core"
 import { appTokenStoreSuite, makeAppToken, randomAppId } from "@wxauth/core/testing"
 import { RedisAppTokenStore, RedisRefreshLock } from "@wxauth/store-redis"
 import * as Clock from "effect/Clock"
@@ -153,6 +153,15 @@ describeRedis("RedisAppTokenStore", () => {
       assert.include((yield* expectFailure).description, "does not decode")
       yield* redisCall(() => admin.del(key).then(() => admin.hset(key, { o: "1" })))
       assert.include((yield* expectFailure).description, "no value")
+      // longer than any token: not fetched
+      yield* redisCall(() => admin.hset(key, { o: "1", v: `s3cr3t${"x".repeat(TokenStore.maxStoredValueBytes)}` }))
+      assert.include((yield* expectFailure).description, "longer than any token")
+      // a stamp no write could follow (the write after it would be stamped 2^53)
+      const planted = JSON.stringify({ accessToken: "s3cr3t", obtainedAt: 1, expiresAt: Date.now() + hour })
+      yield* redisCall(() =>
+        admin.hset(key, { o: "1", v: planted.replace("\"obtainedAt\":1", "\"obtainedAt\":1e400") })
+      )
+      assert.include((yield* expectFailure).description, "out of range")
 
       const token = yield* makeAppToken()
       yield* redisCall(() => admin.set(key, "garbage"))

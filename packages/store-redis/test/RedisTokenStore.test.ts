@@ -79,7 +79,18 @@ describeRedis("RedisTokenStore", () => {
   })
   tokenStoreSuite(
     "redis + TokenCipher",
-    RedisTokenStore.layer({ url: redisUrl, keyPrefix: cipherPrefix }).pipe(Layer.provide(cipherLayer))
+    RedisTokenStore.layer({ url: redisUrl, keyPrefix: cipherPrefix }).pipe(Layer.provide(cipherLayer)),
+    {
+      // straight into the user's hash, as another writer of the key would: `o` and `v`, with the TTL
+      plant: ({ appId, obtainedAt, openid, refreshExpiresAt, value }) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const key = RedisTokenStore.tokenKey(appId, openid, cipherPrefix)
+          return redisCall(() =>
+            admin.multi().del(key).hset(key, { o: String(obtainedAt), v: value }).pexpire(key, refreshExpiresAt - now)
+              .exec()
+          )
+        })
+    }
   )
 
   /** A store on a connection of its own, for the scope. */
@@ -334,6 +345,38 @@ describeRedis("RedisTokenStore", () => {
       yield* redisCall(() => admin.set(RedisTokenStore.codeKey(appId, codeHash, prefix), "{\"not\":\"a memo\"}"))
       const memoError = yield* Effect.flip(store.recallCode(appId, codeHash))
       assert.strictEqual(memoError.operation, "recallCode")
+    }))
+
+  it.scopedLive("a value longer than any token under a user's key is a TokenStoreError without being fetched, and holds up no other user's get", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl, { maxRetriesPerRequest: 1 })
+      const store = yield* RedisTokenStore.make(client, { keyPrefix: prefix })
+      const appId = randomAppId()
+      const [planted, other] = [yield* makeToken(), yield* makeToken()]
+      yield* store.set(appId, planted)
+      yield* store.set(appId, other)
+      const key = RedisTokenStore.tokenKey(appId, planted.openid, prefix)
+      // 20 MB: one read of it took the connection for tens of milliseconds, 20 of them a second
+      yield* redisCall(() => admin.hset(key, "v", "x".repeat(20 * 1024 * 1024)))
+      const socket = (client as unknown as { readonly stream: { readonly bytesRead: number } }).stream
+      const before = socket.bytesRead
+      const errors = yield* Effect.forEach(
+        Array.from({ length: 20 }),
+        () => Effect.flip(store.get(appId, planted.openid)),
+        { concurrency: "unbounded" }
+      )
+      for (const error of errors) {
+        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.include(error.description, "longer than any token")
+      }
+      assert.isBelow(socket.bytesRead - before, 64 * 1024, "20 reads fetched none of the value")
+      assert.strictEqual(accessOf(yield* store.get(appId, other.openid)), Redacted.value(other.accessToken))
+      // at the bound it is fetched (and does not decode); a new consent replaces it (remove, then set)
+      yield* redisCall(() => admin.hset(key, "v", "x".repeat(TokenStore.maxStoredValueBytes)))
+      assert.include((yield* Effect.flip(store.get(appId, planted.openid))).description, "does not decode")
+      yield* store.remove(appId, planted.openid)
+      yield* store.set(appId, planted)
+      assert.strictEqual(accessOf(yield* store.get(appId, planted.openid)), Redacted.value(planted.accessToken))
     }))
 
   it.scoped("a Redis error on set carries no token value (ioredis attaches the command's arguments)", () =>

@@ -3,6 +3,7 @@
  * their cleanup, and network stand-ins for a Redis that stops answering.
  */
 import { describe } from "@effect/vitest"
+import { TokenStore } from "@wxauth/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -213,9 +214,21 @@ export const clientLines = async (admin: Redis, name: string): Promise<Array<str
   return list.split("\n").filter((line) => line.includes(` name=${name} `))
 }
 
+/** The last argument of the stores' token read (the script in `scripts.ts`): the longest value it fetches. */
+const tokenReadBound = String(TokenStore.maxStoredValueBytes)
+
+/**
+ * Whether `command` is the stores' read of a token (user or app): a script that checks the value's
+ * length (`HSTRLEN`) and then runs `HMGET o v`, sent as `EVALSHA <sha> 1 <key> <bound>`.
+ */
+const isTokenRead = (command: { readonly name: string; readonly args: ReadonlyArray<unknown> }): boolean =>
+  command.name === "evalsha" && command.args.length === 4 && String(command.args[3]) === tokenReadBound
+
 /**
  * A client of the test's own that counts the commands it sends, by name (`hmget`, `evalsha`, ...):
- * what reaches Redis, seen where it leaves.
+ * what reaches Redis, seen where it leaves. The stores' read of a token, a script in place of the
+ * `HMGET o v` it was, is counted as `hmget` (and `evalsha`): `count("hmget")` counts the token reads
+ * that reached Redis.
  */
 export const countingClient = (
   options: { readonly connectionName?: string; readonly url?: string; readonly keyPrefix?: string } = {}
@@ -232,6 +245,7 @@ export const countingClient = (
       const send = client.sendCommand.bind(client)
       client.sendCommand = (command, stream) => {
         counts.set(command.name, (counts.get(command.name) ?? 0) + 1)
+        if (isTokenRead(command)) counts.set("hmget", (counts.get("hmget") ?? 0) + 1)
         return send(command, stream)
       }
       return { client, count: (command: string) => counts.get(command) ?? 0 }

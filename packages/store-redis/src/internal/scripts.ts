@@ -48,6 +48,51 @@ return 1
 
 const setExpiringCommand = "wxauthSetExpiring"
 
+/**
+ * Reads a token's hash `{ o, v }` without fetching a value longer than ARGV[1] bytes: `[o, v]` as
+ * `HMGET o v` answers (`[nil, nil]` when there is no key), or `[o, nil, length]` when `v` is longer.
+ * A value planted under a user's key (50 MB, say) was transferred and held whole on every read of
+ * that user, for a decode that refused it, and the shared connection's other commands waited behind
+ * it. One command, as `HMGET` was: a read that reaches Redis costs no round trip more. A key of
+ * another type is `WRONGTYPE`, as with `HMGET`.
+ */
+const getBoundedLua = `
+local length = redis.call("HSTRLEN", KEYS[1], "v")
+if length > tonumber(ARGV[1]) then
+  return { redis.call("HGET", KEYS[1], "o"), false, length }
+end
+return redis.call("HMGET", KEYS[1], "o", "v")
+`
+
+/** The command's name: the same for the user tokens and the app tokens (one script). */
+const getBoundedCommand = "wxauthGetToken"
+
+/**
+ * What the bounded read answers: the stamp and the value, or the stamp, no value and the value's
+ * length when it is longer than asked.
+ */
+export type Stored = readonly [obtainedAt: string | null, value: string | null, length?: number]
+
+/** Runs the bounded read of `key`, fetching a value of at most `maxBytes`. */
+export type GetBounded = (key: string, maxBytes: string) => Promise<Stored>
+
+/** Defines the bounded read on the client. */
+export const defineGetBounded = (redis: Client): GetBounded => {
+  redis.defineCommand(getBoundedCommand, { numberOfKeys: 1, lua: getBoundedLua })
+  const scripted = redis as unknown as Record<typeof getBoundedCommand, GetBounded>
+  return (...args) => scripted[getBoundedCommand](...args)
+}
+
+/**
+ * The error of a stored value longer than any token (`TokenStore.maxStoredValueBytes`), refused
+ * without being fetched. `what`: "token", "app token".
+ */
+export const tooLong = (what: string): WeChatError.TokenStoreError =>
+  new WeChatError.TokenStoreError({
+    operation: "get",
+    description: `the stored ${what} is longer than any token (not written by wxauth, or corrupted); it was not read`
+  })
+
 /** Runs the newer-wins script: 1 when written (or deleted as expired), 0 when a newer value is kept. */
 export type SetNewer = (key: string, obtainedAt: string, value: string, ttlMillis: string) => Promise<number>
 

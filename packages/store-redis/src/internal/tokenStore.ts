@@ -1,7 +1,8 @@
 /**
- * The operations of `RedisTokenStore`: one hash per user (`HMGET o v` to read, the newer-wins script
- * to write), values through core's codec, decoded tokens kept in the `TokenCache` (and served from
- * it while the near cache's feed says nothing changed).
+ * The operations of `RedisTokenStore`: one hash per user (a script reads `o` and `v`, a value longer
+ * than any token left unread; the newer-wins script writes), values through core's codec, decoded
+ * tokens kept in the `TokenCache` (and served from it while the near cache's feed says nothing
+ * changed).
  */
 import type { OAuthToken } from "@wxauth/core"
 import { TokenStore, WeChatError } from "@wxauth/core"
@@ -30,6 +31,11 @@ const noValue = new WeChatError.TokenStoreError({
   operation: "get",
   description: "the stored token has no value (not written by wxauth, or corrupted)"
 })
+
+const tooLong = Scripts.tooLong("token")
+
+/** The longest value a read fetches, as the script's argument. */
+const maxValueBytes = String(TokenStore.maxStoredValueBytes)
 
 const span = (name: string, appId: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   spanWhenTraced(self, name, appId)
@@ -79,13 +85,21 @@ const unlessOver = (token: OAuthToken.OAuthToken) =>
 export const make = (redis: Client.Client, options: StoreOptions): TokenStore.TokenStoreShape => {
   const { cache, codec, codeKey, timeout, tokenKey } = options
   const setNewer = Scripts.defineSetNewer(redis)
+  const getBounded = Scripts.defineGetBounded(redis)
 
-  /** Asks Redis; `tracked` says whether the answer may be served later without asking (see `tokenCache.ts`). */
+  /**
+   * Asks Redis (a value longer than any token is not fetched); `tracked` says whether the answer may
+   * be served later without asking (see `tokenCache.ts`).
+   */
   const read = (key: string, appId: string, openid: string, tracked: () => boolean) =>
-    Client.run("get", timeout, () => redis.hmget(key, "o", "v")).pipe(
-      Effect.flatMap(([obtainedAt, value]) => {
+    Client.run("get", timeout, () => getBounded(key, maxValueBytes)).pipe(
+      Effect.flatMap(([obtainedAt, value, length]) => {
         if (value === null || value === undefined) {
-          return obtainedAt === null || obtainedAt === undefined ? Effect.succeedNone : Effect.fail(noValue)
+          return length !== undefined && length !== null
+            ? Effect.fail(tooLong)
+            : obtainedAt === null || obtainedAt === undefined
+            ? Effect.succeedNone
+            : Effect.fail(noValue)
         }
         const known = cache.decoded(key, appId, openid, value)
         if (known !== undefined) {
