@@ -5,13 +5,14 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { AppTokenStore, TokenCipher } from "@wxauth/core"
+import { AppTokenStore, TokenCipher, TokenStore } from "@wxauth/core"
 import { appTokenStoreSuite, makeAppToken, randomAppId } from "@wxauth/core/testing"
 import { SqlAppTokenStore } from "@wxauth/store-sql"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
@@ -127,6 +128,13 @@ forEachDatabase((db) => {
         assert.strictEqual(error.operation, "get")
         for (const text of [error.message, JSON.stringify(error), Util.inspect(error, { depth: 10 })]) {
           assert.notInclude(text, garbage)
+        }
+        // longer than any token: not fetched (MariaDB's TEXT holds no such value)
+        const long = `${garbage}${"x".repeat(TokenStore.maxStoredValueBytes)}`
+        if (Exit.isSuccess(yield* Effect.exit(sql`UPDATE ${sql(table)} SET value = ${long} WHERE app_id = ${appId}`))) {
+          const tooLong = yield* Effect.flip(store.get(appId))
+          assert.include(tooLong.description, "longer than any token")
+          assert.notInclude(JSON.stringify(tooLong) + tooLong.message, garbage)
         }
         // a new token heals the row
         yield* store.set(appId, yield* makeAppToken({ obtainedAt: token.obtainedAt + 1 }))

@@ -400,6 +400,37 @@ forEachDatabase((db) => {
         assert.isTrue(Option.isSome(yield* store.get(appId, token.openid)))
       }))
 
+    it.scopedLive("a value longer than any token in a user's row is a TokenStoreError, not fetched; the others read on", () =>
+      Effect.gen(function*() {
+        const { client, sql, table } = yield* freshTables(db)
+        yield* Effect.provide(SqlTokenStore.setup({ table }), client)
+        const store = yield* Effect.provide(SqlTokenStore.make({ table }), client)
+        const appId = randomAppId()
+        const [planted, other] = [yield* makeToken(), yield* makeToken()]
+        yield* store.set(appId, planted)
+        yield* store.set(appId, other)
+        const plant = (value: string) =>
+          sql`UPDATE ${sql(table)} SET value = ${value} WHERE app_id = ${appId} AND openid = ${planted.openid}`
+        // MariaDB's TEXT holds 65,535 bytes: no longer value gets in (the bound is not reached there)
+        const long = `AT_planted_secret${"x".repeat(2 * 1024 * 1024)}`
+        if (Exit.isSuccess(yield* Effect.exit(plant(long)))) {
+          // behind a NUL, where SQLite's length() of the text stops counting
+          for (const value of [long, `x\u0000${long}`]) {
+            if (db.dialect === "pg" && value.includes("\u0000")) continue // PostgreSQL's text holds no NUL
+            yield* plant(value)
+            const error = yield* Effect.flip(store.get(appId, planted.openid))
+            assert.instanceOf(error, WeChatError.TokenStoreError)
+            assert.include(error.description, "longer than any token")
+            assertQuotesNone(error, ["AT_planted_secret"])
+          }
+        }
+        // at the bound it is read (and does not decode)
+        if (Exit.isSuccess(yield* Effect.exit(plant("x".repeat(TokenStore.maxStoredValueBytes))))) {
+          assert.include((yield* Effect.flip(store.get(appId, planted.openid))).description, "does not decode")
+        }
+        assert.isTrue(Option.isSome(yield* store.get(appId, other.openid)))
+      }))
+
     it.scopedLive("a missing table is a TokenStoreError naming the table, quoting no value", () =>
       Effect.gen(function*() {
         const table = randomTable()

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Options } from "../SqlAppTokenStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
-import { builder } from "./builder.js"
+import { builder, tooLong } from "./builder.js"
 import { asText } from "./client.js"
 import { columnTypes, createTable } from "./schema.js"
 import { storableTimes } from "./store.js"
@@ -41,6 +41,8 @@ const store = builder({
 /** @internal */
 export const ddl = store.ddl
 
+const appTokenTooLong = tooLong("app token")
+
 /** @internal */
 export const setup = store.setup
 
@@ -49,7 +51,7 @@ export const make = (
   options?: Options
 ): Effect.Effect<AppTokenStore.AppTokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { guarded, names: table, span, sql, upsertNewer } = yield* store.context(options)
+    const { boundedValue, guarded, names: table, span, sql, upsertNewer } = yield* store.context(options)
     const codec = yield* AppTokenStore.makeCodec
     const t = sql(table)
 
@@ -59,9 +61,10 @@ export const make = (
         function*(appId: string) {
           yield* AppTokenStore.checkKey("get", appId)
           const now = yield* Clock.currentTimeMillis
-          const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
+          const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t}
           WHERE app_id = ${appId} AND expires_at > ${now}`
           if (rows.length === 0) return Option.none()
+          if (rows[0].value === null) return yield* Effect.fail(appTokenTooLong)
           const token = yield* codec.decode(appId, asText(rows[0].value))
           return token.isFresh(now) ? Option.some(token) : Option.none()
         },

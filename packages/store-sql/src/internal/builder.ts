@@ -9,7 +9,8 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
-import { WeChatConfig, WeChatError } from "@wxauth/core"
+import type * as Statement from "@effect/sql/Statement"
+import { TokenStore, WeChatConfig, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -139,6 +140,12 @@ export interface StoreContext<O, N, E, X> {
     now: number
   ) => Effect.Effect<number, E>
   /**
+   * The `value` column as a `SELECT` reads it: `NULL` (which the column never holds) when it is
+   * longer than any token (`TokenStore.maxStoredValueBytes`), checked in the query, so a value
+   * planted in a row is not fetched on every read of that user or app (see `tooLong`).
+   */
+  readonly boundedValue: Statement.Fragment
+  /**
    * Inserts `row` into `table`, or, when a row has its `key` columns, sets that row's other columns
    * to `row`'s only if `row` is as new by `obtained_at` or newer: one atomic statement, so the newest
    * row wins whatever the order the writes arrive in. Unbounded: run it under `guarded`.
@@ -167,6 +174,30 @@ export interface StoreLayers<O, I, E> {
 }
 
 const noSettings = (): Either.Either<undefined> => Either.right(undefined)
+
+/**
+ * The length in bytes of `value` in `dialect`: PostgreSQL's `octet_length`, MySQL / MariaDB's
+ * `LENGTH`, SQLite's `length` of the text as a blob (of the text itself it counts characters up to
+ * the first NUL: a planted value behind a NUL passed for short).
+ */
+const valueBytes = (dialect: Dialect): string =>
+  dialect === "pg" ? "octet_length(value)" : dialect === "mysql" ? "LENGTH(value)" : "length(CAST(value AS BLOB))"
+
+/** See `StoreContext.boundedValue`. */
+const boundedValue = (sql: SqlClient.SqlClient, dialect: Dialect): Statement.Fragment =>
+  sql.literal(`CASE WHEN ${valueBytes(dialect)} <= ${TokenStore.maxStoredValueBytes} THEN value END AS value`)
+
+/**
+ * What a `get` fails with when `boundedValue` read `NULL`: the stored `what` ("token", "app
+ * token") is longer than any token, and was not fetched.
+ *
+ * @internal
+ */
+export const tooLong = (what: string): WeChatError.TokenStoreError =>
+  new WeChatError.TokenStoreError({
+    operation: "get",
+    description: `the stored ${what} is longer than any token (not written by wxauth, or corrupted); it was not read`
+  })
 
 /** The newest-wins upsert of `row` (see `StoreContext.upsertNewer`), in `dialect`. */
 const upsertNewer = (
@@ -282,6 +313,7 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
             guarded("purgeExpired", table)(sql`DELETE FROM ${sql(table)} WHERE ${sql.literal(column)} <= ${now}`.raw),
             affectedRows
           ),
+        boundedValue: boundedValue(sql, dialect),
         upsertNewer: (table, key, row) => upsertNewer(sql, dialect, table, key, row)
       }
     })

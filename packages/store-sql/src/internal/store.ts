@@ -10,7 +10,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Options, PurgeResult, Tables } from "../SqlTokenStore.js"
-import { builder } from "./builder.js"
+import { builder, tooLong } from "./builder.js"
 import { asText } from "./client.js"
 import * as schema from "./schema.js"
 import { resolveTables } from "./tables.js"
@@ -29,6 +29,8 @@ const store = builder({
 
 /** @internal */
 export const ddl = store.ddl
+
+const tokenTooLong = tooLong("token")
 
 /** @internal */
 export const setup = store.setup
@@ -62,7 +64,7 @@ export const make = (
   options?: Options
 ): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { dialect, guarded, names: tables, span, sql, upsertNewer } = yield* store.context(options)
+    const { boundedValue, dialect, guarded, names: tables, span, sql, upsertNewer } = yield* store.context(options)
     const codec = yield* TokenStore.makeCodec
     const t = sql(tables.table)
     const m = sql(tables.memoTable)
@@ -91,9 +93,10 @@ export const make = (
         function*(appId: string, openid: string) {
           yield* TokenStore.checkUser("get", appId, openid)
           const now = yield* Clock.currentTimeMillis
-          const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
+          const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t}
           WHERE app_id = ${appId} AND openid = ${openid} AND refresh_expires_at > ${now}`
           if (rows.length === 0) return Option.none()
+          if (rows[0].value === null) return yield* Effect.fail(tokenTooLong)
           const token = yield* codec.decodeToken(appId, openid, asText(rows[0].value))
           return token.refreshExpiresAt > now ? Option.some(token) : Option.none()
         },
