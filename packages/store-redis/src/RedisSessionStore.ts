@@ -23,7 +23,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Crypto from "node:crypto"
 import * as Client from "./internal/client.js"
 import * as Keys from "./internal/keys.js"
 import * as Sessions from "./internal/sessions.js"
@@ -105,9 +104,15 @@ const revokeConcurrency = 16
 
 /**
  * The key a `revokeUser` renames the user's index to before it works through it: under the same
- * hash tag (one slot), with an id of its own, so two `revokeUser`s of one user never share one.
+ * hash tag (one slot), one per user, so what a failed `revokeUser` left there is found by the next.
  */
-const detachedKey = (index: string): string => `${index}:revoking:${Crypto.randomBytes(8).toString("hex")}`
+const revokingKey = (index: string): string => `${index}:revoking`
+
+/**
+ * How many times one `revokeUser` drains the revoking key and asks again when it finds it taken
+ * (each time, another `revokeUser` of the same user took it since): then a `SessionStoreError`.
+ */
+const detachAttempts = 8
 
 /** The most sessions of one user by default, as core's memory store. */
 const defaultMaxSessionsPerUser = 100
@@ -345,16 +350,30 @@ export const make = (
         Effect.gen(function*() {
           yield* SessionStore.checkUser("revokeUser", appId, openid)
           const index = userIndexKey(appId, openid, prefix)
-          const detached = detachedKey(index)
+          const revoking = revokingKey(index)
           const now = String(yield* Clock.currentTimeMillis)
-          // once detached, only this call reaches those sessions: it works through them uninterruptibly
-          // (each call bounded), so an interruption does not leave them live out of reach
-          return yield* Effect.uninterruptible(
-            Effect.flatMap(
-              run("revokeUser", () => scripts.detach(index, detached)),
-              (moved) => moved === 1 ? drain(detached, index, now) : Effect.succeed(0)
-            )
-          )
+          // first what an earlier revokeUser left (it failed half way) or another one is working
+          // through, then the index itself; uninterruptible (each call bounded), so an interruption
+          // does not leave taken sessions live
+          const attempt = (left: number, revoked: number): Effect.Effect<number, WeChatError.SessionStoreError> =>
+            Effect.flatMap(drain(revoking, index, now), (drained) =>
+              Effect.flatMap(
+                run("revokeUser", () => scripts.detach(index, revoking)),
+                (moved) => {
+                  const total = revoked + drained
+                  if (moved === 1) return Effect.map(drain(revoking, index, now), (n) => total + n)
+                  if (moved === 0) return Effect.succeed(total)
+                  return left > 1
+                    ? attempt(left - 1, total)
+                    : Effect.fail(
+                      new WeChatError.SessionStoreError({
+                        operation: "revokeUser",
+                        description: "Redis: other revokeUser calls of this user kept taking its index; try again"
+                      })
+                    )
+                }
+              ))
+          return yield* Effect.uninterruptible(attempt(detachAttempts, 0))
         }).pipe(span("revokeUser"))
     })
     SessionStore.markBounded(own)

@@ -462,6 +462,51 @@ describeRedis("RedisSessionStore", () => {
       }
     }))
 
+  it.scoped("a revokeUser that Redis fails half way leaves what it took to the next revokeUser, which ends it", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore({ maxSessionsPerUser: 1000 })
+      // a client whose ZPOPMIN fails once a slice of the user's sessions came back: Redis gone mid-way
+      const client = yield* connect
+      let popped = false
+      const failing = new Proxy(client, {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver)
+          if (typeof value !== "function") return value
+          if (property !== "zpopmin") return value.bind(target)
+          return async (...args: Array<unknown>) => {
+            if (popped) throw new Error("Connection is closed.")
+            const answer: Array<string> = await value.apply(target, args)
+            popped = answer.length > 0
+            return answer
+          }
+        }
+      })
+      const broken = yield* Effect.orDie(RedisSessionStore.make(failing, { keyPrefix: prefix }))
+      const { session: user } = yield* makeSession()
+      const made = yield* Effect.forEach(
+        Array.from({ length: 150 }),
+        () =>
+          Effect.flatMap(
+            makeSession({ appId: user.appId, openid: user.openid }),
+            ({ session }) => Effect.as(store.create(session), session)
+          ),
+        { concurrency: 8 }
+      )
+      const failed = yield* Effect.flip(broken.revokeUser(user.appId, user.openid))
+      assert.strictEqual(failed._tag, "SessionStoreError")
+      const left = yield* liveOf(store, made)
+      assert.strictEqual(left.length, 50, "one slice ended before Redis failed")
+      // the index is gone (taken), so a new login's session is indexed afresh; the next logout everywhere ends all
+      const { session: later } = yield* makeSession({ appId: user.appId, openid: user.openid })
+      yield* store.create(later)
+      assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 51)
+      assert.deepStrictEqual(yield* liveOf(store, [...made, later]), [], "no session of the user is left live")
+      assert.deepStrictEqual(
+        yield* redisCall(() => keysUnder(admin, RedisSessionStore.userIndexKey(user.appId, user.openid, prefix))),
+        []
+      )
+    }))
+
   it.scoped("a revokeUser interrupted once it has taken the index still ends every session of it", () =>
     Effect.gen(function*() {
       const other = yield* openStore()

@@ -17,10 +17,12 @@
  *
  * The contract that makes `revokeUser` exact without a script spanning two keys (which a Cluster
  * refuses when they live in two slots):
- * - `revokeUser` first takes the index atomically: it renames it to a key of its own under the same
- *   hash tag (`detach`; O(1), however many members), then pops its members a slice at a time
- *   (ZPOPMIN) and deletes each one's session if it belongs to the user (`revokeOwned`), until it is
- *   empty (and so gone).
+ * - `revokeUser` first takes the index atomically: it renames it to the user's revoking key, under
+ *   the same hash tag (`detach`; O(1), however many members), then pops its members a slice at a
+ *   time (ZPOPMIN) and deletes each one's session if it belongs to the user (`revokeOwned`), until it
+ *   is empty (and so gone). One revoking key per user, never overwritten (RENAMENX): what a
+ *   `revokeUser` that failed half way left there (Redis down) is drained by the next one, and two
+ *   `revokeUser`s at once drain it together.
  * - `create` adds the id to the index (`indexAdd`), then writes the session (`createSession`), then
  *   checks that the id is still in the index, unmarked (ZSCORE, a positive score). If a `revokeUser`
  *   took the index in between (or an eviction marked the id), the create deletes its session and
@@ -186,16 +188,20 @@ return 1
 `
 
 /**
- * KEYS[1] the user's index, KEYS[2] a new key under the same hash tag (one slot). Renames the index
- * to it, whatever its size (its TTL goes with it): 1, or 0 when there is no index. Anything but a
- * sorted set under the index's key stays where it is, and fails the call (WRONGTYPE).
+ * KEYS[1] the user's index, KEYS[2] its revoking key (under the same hash tag: one slot). Renames the
+ * index to it, whatever its size (its TTL goes with it), unless the revoking key still holds members
+ * (another `revokeUser` working through them, or one that failed half way): 1 when renamed, 0 when
+ * there is no index, 2 when the revoking key is taken (the caller drains it, then asks again).
+ * Anything but a sorted set under the index's key stays where it is, and fails the call (WRONGTYPE).
  */
 const detachLua = `
 if redis.call("EXISTS", KEYS[1]) == 0 then
   return 0
 end
 redis.call("ZCARD", KEYS[1])
-redis.call("RENAME", KEYS[1], KEYS[2])
+if redis.call("RENAMENX", KEYS[1], KEYS[2]) == 0 then
+  return 2
+end
 return 1
 `
 
