@@ -246,8 +246,11 @@ export const make = (
     }
 
     /**
-     * Ends the sessions of a detached index, popping `Sessions.perCall` members at a time until it is
-     * empty (and so gone): how many were live. No call carries the whole index, however large.
+     * Ends the sessions of a detached index, `Sessions.perCall` members at a time until it is empty
+     * (and so gone): how many were live. Each slice is read (ZRANGE), its sessions ended, and only
+     * then taken out (ZREM): a slice that fails part way (a `revokeOwned` refused, a reply lost) stays
+     * in the key for the next `revokeUser`, and two at once work through the same slice harmlessly
+     * (`revokeOwned` deletes a session once). No call carries the whole index, however large.
      */
     const drain = (
       detached: string,
@@ -255,9 +258,9 @@ export const make = (
       now: string
     ): Effect.Effect<number, WeChatError.SessionStoreError> => {
       const slice = (revoked: number): Effect.Effect<number, WeChatError.SessionStoreError> =>
-        Effect.flatMap(run("revokeUser", () => redis.zpopmin(detached, Sessions.perCall)), (popped) => {
-          // member, score, member, score...
-          const idHashes = popped.filter((member, i) => i % 2 === 0 && isIdHash(member))
+        Effect.flatMap(run("revokeUser", () => redis.zrange(detached, 0, Sessions.perCall - 1)), (members) => {
+          if (members.length === 0) return Effect.succeed(revoked)
+          const idHashes = members.filter(isIdHash)
           return Effect.flatMap(
             Effect.forEach(
               idHashes,
@@ -266,7 +269,11 @@ export const make = (
             ),
             (results) => {
               const total = revoked + results.reduce((sum, n) => sum + (n === 1 ? 1 : 0), 0)
-              return popped.length < 2 * Sessions.perCall ? Effect.succeed(total) : slice(total)
+              // what is not an id of ours goes too: it would be read again forever
+              return Effect.zipRight(
+                run("revokeUser", () => redis.zrem(detached, ...members)),
+                members.length < Sessions.perCall ? Effect.succeed(total) : slice(total)
+              )
             }
           )
         })

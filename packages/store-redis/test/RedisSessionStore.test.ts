@@ -462,55 +462,67 @@ describeRedis("RedisSessionStore", () => {
       }
     }))
 
-  it.scoped("a revokeUser that Redis fails half way leaves what it took to the next revokeUser, which ends it", () =>
+  /** A store whose client fails the `nth` call of `command` (the first of them when `nth` is 1), once. */
+  const failingOnce = (command: string, nth: number) =>
     Effect.gen(function*() {
-      const store = yield* openStore({ maxSessionsPerUser: 1000 })
-      // a client whose ZPOPMIN fails once a slice of the user's sessions came back: Redis gone mid-way
       const client = yield* connect
-      let popped = false
+      let calls = 0
       const failing = new Proxy(client, {
         get(target, property, receiver) {
           const value = Reflect.get(target, property, receiver)
           if (typeof value !== "function") return value
-          if (property !== "zpopmin") return value.bind(target)
+          if (property !== command) return value.bind(target)
           return async (...args: Array<unknown>) => {
-            if (popped) throw new Error("Connection is closed.")
-            const answer: Array<string> = await value.apply(target, args)
-            popped = answer.length > 0
-            return answer
+            calls += 1
+            if (calls === nth) throw new Error("Connection is closed.")
+            return value.apply(target, args)
           }
         }
       })
-      const broken = yield* Effect.orDie(RedisSessionStore.make(failing, { keyPrefix: prefix }))
-      const { session: user } = yield* makeSession()
-      const made = yield* Effect.forEach(
-        Array.from({ length: 150 }),
-        () =>
-          Effect.flatMap(
-            makeSession({ appId: user.appId, openid: user.openid }),
-            ({ session }) => Effect.as(store.create(session), session)
-          ),
-        { concurrency: 8 }
-      )
-      const failed = yield* Effect.flip(broken.revokeUser(user.appId, user.openid))
-      assert.strictEqual(failed._tag, "SessionStoreError")
-      const left = yield* liveOf(store, made)
-      assert.strictEqual(left.length, 50, "one slice ended before Redis failed")
-      // the index is gone (taken), so a new login's session is indexed afresh; the next logout everywhere ends all
-      const { session: later } = yield* makeSession({ appId: user.appId, openid: user.openid })
-      yield* store.create(later)
-      assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 51)
-      assert.deepStrictEqual(yield* liveOf(store, [...made, later]), [], "no session of the user is left live")
-      assert.deepStrictEqual(
-        yield* redisCall(() => keysUnder(admin, RedisSessionStore.userIndexKey(user.appId, user.openid, prefix))),
-        []
-      )
-    }))
+      return yield* Effect.orDie(RedisSessionStore.make(failing, { keyPrefix: prefix }))
+    })
+
+  for (
+    const [what, command, nth] of [
+      ["a session's deletion in the first slice", "wxauthSessionRevokeOwned", 5],
+      ["the read of the second slice", "zrange", 3],
+      ["the removal of the first slice from the revoking key", "zrem", 1]
+    ] as const
+  ) {
+    it.scoped(`a revokeUser that Redis fails half way (${what}) leaves the rest to the next one, which ends them`, () =>
+      Effect.gen(function*() {
+        const store = yield* openStore({ maxSessionsPerUser: 1000 })
+        const broken = yield* failingOnce(command, nth)
+        const { session: user } = yield* makeSession()
+        const made = yield* Effect.forEach(
+          Array.from({ length: 150 }),
+          () =>
+            Effect.flatMap(
+              makeSession({ appId: user.appId, openid: user.openid }),
+              ({ session }) => Effect.as(store.create(session), session)
+            ),
+          { concurrency: 8 }
+        )
+        const failed = yield* Effect.flip(broken.revokeUser(user.appId, user.openid))
+        assert.strictEqual(failed._tag, "SessionStoreError")
+        const left = yield* liveOf(store, made)
+        assert.isAbove(left.length, 0, "the failure came before the end")
+        // a new login meanwhile is indexed afresh; the next logout everywhere ends it and all that was left
+        const { session: later } = yield* makeSession({ appId: user.appId, openid: user.openid })
+        yield* store.create(later)
+        assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), left.length + 1)
+        assert.deepStrictEqual(yield* liveOf(store, [...made, later]), [], "no session of the user is left live")
+        assert.deepStrictEqual(
+          yield* redisCall(() => keysUnder(admin, RedisSessionStore.userIndexKey(user.appId, user.openid, prefix))),
+          []
+        )
+      }))
+  }
 
   it.scoped("a revokeUser interrupted once it has taken the index still ends every session of it", () =>
     Effect.gen(function*() {
       const other = yield* openStore()
-      const { release, reached, store } = yield* pausing("zpopmin")
+      const { release, reached, store } = yield* pausing("wxauthSessionRevokeOwned")
       const { session: a } = yield* makeSession()
       const { session: b } = yield* makeSession({ appId: a.appId, openid: a.openid })
       yield* other.create(a)

@@ -18,9 +18,9 @@
  * The contract that makes `revokeUser` exact without a script spanning two keys (which a Cluster
  * refuses when they live in two slots):
  * - `revokeUser` first takes the index atomically: it renames it to the user's revoking key, under
- *   the same hash tag (`detach`; O(1), however many members), then pops its members a slice at a
- *   time (ZPOPMIN) and deletes each one's session if it belongs to the user (`revokeOwned`), until it
- *   is empty (and so gone). One revoking key per user, never overwritten (RENAMENX): what a
+ *   the same hash tag (`detach`; O(1), however many members), then works through it a slice at a
+ *   time: reads the slice (ZRANGE), deletes each one's session if it belongs to the user
+ *   (`revokeOwned`), and only then takes the slice out (ZREM), until it is empty (and so gone). One revoking key per user, never overwritten (RENAMENX): what a
  *   `revokeUser` that failed half way left there (Redis down) is drained by the next one, and two
  *   `revokeUser`s at once drain it together.
  * - `create` adds the id to the index (`indexAdd`), then writes the session (`createSession`), then
@@ -47,7 +47,7 @@
  * - Every call is bounded, however large an index has grown (members planted by another writer, or
  *   left by a bound since lowered): `indexAdd` forgets at most `perCall` members that are over and
  *   marks at most `perCall`, so an index further past the bound comes down by a slice per create;
- *   `revokeUser` pops `perCall` at a time. No script walks a whole index (Redis would serve no one
+ *   `revokeUser` reads `perCall` at a time. No script walks a whole index (Redis would serve no one
  *   else meanwhile), no reply or command carries one.
  * - `revoke` deletes the session (`revokeSession`, which answers its index key), then removes the
  *   id from that index (ZREM): a revoked session no longer counts toward the bound. The index keeps
