@@ -98,8 +98,11 @@ const decodeKey = (key: CipherKey, position: number): Either.Either<Buffer, stri
     : base64Key.test(raw)
     ? Buffer.from(raw, "base64")
     : undefined
-  return bytes !== undefined && bytes.length === 32
-    ? Either.right(bytes)
+  if (bytes !== undefined && bytes.length === 32) return Either.right(bytes)
+  return /[^0-9A-Za-z+/_=-]/.test(raw)
+    ? Either.left(
+      `key #${position + 1} has a character that is not hex nor base64 (a quote or a space kept from an env file?)`
+    )
     : Either.left(
       `key #${
         position + 1

@@ -48,12 +48,14 @@ describe("TokenCipher", () => {
       // Node's base64 decoder skips what is not in its alphabet: each of these decoded to the key
       const last = key[42]
       const bumped = String.fromCharCode(last.charCodeAt(0) + 1) // the same bytes, other unused bits
-      for (const text of [`${key}!!!`, `${key.slice(0, 20)} ${key.slice(20)}`, `${key.slice(0, 42)}${bumped}=`]) {
+      for (const text of [`${key}!!!`, `${key.slice(0, 20)} ${key.slice(20)}`, `"${key}"`]) {
         const error = yield* Effect.flip(ringOf(text))
         assert.isTrue(ConfigError.isInvalidData(error), text)
-        assert.include(String(error), "key #1 must be 32 bytes")
+        assert.include(String(error), "key #1 has a character that is not hex nor base64")
         assert.notInclude(String(error), key.slice(0, 42))
       }
+      const nonCanonical = yield* Effect.flip(ringOf(`${key.slice(0, 42)}${bumped}=`))
+      assert.include(String(nonCanonical), "key #1 must be 32 bytes")
       // the same key written as base64url without padding opens what the base64 text sealed
       const token = yield* makeToken()
       const appId = randomAppId()
