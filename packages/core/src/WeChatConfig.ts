@@ -140,6 +140,15 @@ const positiveDuration = (name: string, input: unknown): Either.Either<Duration.
     : Either.left(ConfigError.InvalidData([name], "must be a positive, finite duration, e.g. \"5 seconds\""))
 }
 
+/** A request's deadline: a positive duration a Node timer can hold (`Arguments.maxTimerMillis`). */
+const timerDuration = (name: string, input: unknown): Either.Either<Duration.Duration, ConfigError.ConfigError> =>
+  Either.flatMap(positiveDuration(name, input), (duration) =>
+    Duration.toMillis(duration) <= Arguments.maxTimerMillis
+      ? Either.right(duration)
+      : Either.left(
+        ConfigError.InvalidData([name], `must be a positive, finite duration of ${Arguments.maxTimerRule}`)
+      ))
+
 /** A string, or the text of a `Redacted` string; `undefined` for anything else (never a throw). */
 const secretText = Arguments.secretText
 
@@ -170,6 +179,9 @@ const stateKeyOf = (text: string): Redacted.Redacted<Uint8Array> =>
 
 const noAcceptedStateSecrets: ReadonlyArray<never> = []
 
+/** Every secret here is sent to WeChat or hashed as it is: no whitespace around it. */
+const usedAsIs = { usedAsIs: true } as const
+
 /** `acceptedStateSecrets` as keys: a list of at most 4 well-formed secrets of at least 16 characters each. */
 const acceptedStateKeys = (
   given: unknown
@@ -187,7 +199,7 @@ const acceptedStateKeys = (
   for (const secret of copy) {
     const text = secretText(secret)
     if (text === undefined || text.length < 16) return fail("each secret must be a string of at least 16 characters")
-    const problem = Arguments.secretTextProblem(text)
+    const problem = Arguments.secretTextProblem(text, usedAsIs)
     if (problem !== undefined) return fail(`each secret ${problem}`)
     keys.push(stateKeyOf(text))
   }
@@ -197,9 +209,11 @@ const acceptedStateKeys = (
 /**
  * Validates options into a configuration. A missing, empty or non-string appid or secret, a secret
  * (app, state, accepted state) that is not a well-formed string (a lone UTF-16 surrogate: encoded as
- * U+FFFD, it would make two secrets one key), a bad base URL (not http(s), with a query, or with
- * `user:password@` credentials), a non-positive timeout or a `maxResponseBytes` outside 1 to 16 MiB
- * is a `ConfigError` naming the field.
+ * U+FFFD, it would make two secrets one key) or one with leading or trailing whitespace (a newline
+ * kept from an env file: WeChat would refuse every exchange), a bad base URL (not http(s), with a
+ * query, or with `user:password@` credentials), a timeout that is not positive or is over 24 days
+ * (a Node timer's limit), or a `maxResponseBytes` outside 1 to 16 MiB is a `ConfigError` naming the
+ * field; the message never holds a secret.
  *
  * @since 0.1.0
  * @category constructors
@@ -230,7 +244,7 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
     if (secret === undefined || secret.trim() === "") {
       return yield* Either.left(ConfigError.MissingData(["appSecret"], "the WeChat app secret is empty"))
     }
-    const secretProblem = Arguments.secretTextProblem(secret)
+    const secretProblem = Arguments.secretTextProblem(secret, usedAsIs)
     if (secretProblem !== undefined) {
       // it would also derive the state key (below): two such secrets, one key
       return yield* Either.left(ConfigError.InvalidData(["appSecret"], `the WeChat app secret ${secretProblem}`))
@@ -240,7 +254,7 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
       : rawSecret as Redacted.Redacted<string>
     const apiBaseUrl = yield* baseUrl("apiBaseUrl", fields.apiBaseUrl ?? defaults.apiBaseUrl)
     const openBaseUrl = yield* baseUrl("openBaseUrl", fields.openBaseUrl ?? defaults.openBaseUrl)
-    const timeout = yield* positiveDuration("timeout", fields.timeout ?? defaults.timeout)
+    const timeout = yield* timerDuration("timeout", fields.timeout ?? defaults.timeout)
     const stateTtl = yield* positiveDuration("stateTtl", fields.stateTtl ?? defaults.stateTtl)
     const maxResponseBytes = yield* positiveInt(
       "maxResponseBytes",
@@ -256,7 +270,7 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
     }
     const stateSecretProblem = explicitStateSecret === undefined
       ? undefined
-      : Arguments.secretTextProblem(explicitStateSecret)
+      : Arguments.secretTextProblem(explicitStateSecret, usedAsIs)
     if (stateSecretProblem !== undefined) {
       return yield* Either.left(ConfigError.InvalidData(["stateSecret"], `the state secret ${stateSecretProblem}`))
     }
@@ -350,7 +364,8 @@ const secretString = (name: string) => Config.map(Config.nonEmptyString(name), R
  * The configuration from the environment: `WECHAT_APP_ID`, `WECHAT_APP_SECRET` (required), and
  * `WECHAT_API_BASE_URL`, `WECHAT_OPEN_BASE_URL`, `WECHAT_STATE_SECRET`,
  * `WECHAT_ACCEPTED_STATE_SECRETS` (comma-separated), `WECHAT_TIMEOUT` (e.g. `5 seconds`) when set.
- * A missing or empty variable is a `ConfigError` naming it.
+ * A missing or empty variable is a `ConfigError` naming it; so is a value `makeEither` refuses (a
+ * secret with a newline or a space around it, a timeout over 24 days), without quoting the value.
  *
  * @since 0.1.0
  * @category layers

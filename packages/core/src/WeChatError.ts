@@ -734,8 +734,28 @@ export class SessionStoreError extends Schema.TaggedError<SessionStoreError>("@w
   }
 }
 
+/** An app token's lock key (`AppToken`'s). */
+const appTokenLockPrefix = "app-token:"
+
 /**
- * A refresher waited too long for another worker's refresh of the same user.
+ * What a message says of a lock: the app id, never the rest of the key (an openid, a token's hash),
+ * nor a key of another shape (a caller's own, which may hold anything).
+ */
+const lockOf = (key: unknown): string => {
+  if (typeof key !== "string") return "a refresh lock"
+  if (key.startsWith(appTokenLockPrefix)) {
+    const appId = key.slice(appTokenLockPrefix.length)
+    return /^[A-Za-z0-9_-]{1,64}$/.test(appId) ? `the app token lock of app ${appId}` : "an app token lock"
+  }
+  const colon = key.indexOf(":")
+  const appId = colon > 0 ? key.slice(0, colon) : ""
+  return /^[A-Za-z0-9_-]{1,64}$/.test(appId) ? `a user's refresh lock of app ${appId}` : "a refresh lock"
+}
+
+/**
+ * A refresher waited too long for another worker's refresh of the same user. `key` is the lock's key
+ * (core's are `<appId>:<openid>`); the message names only the app id (`a user's refresh lock of app
+ * wx...`), never the openid: apps log messages.
  *
  * @since 0.1.0
  * @category errors
@@ -750,7 +770,7 @@ export class RefreshLockTimeout extends Schema.TaggedError<RefreshLockTimeout>("
   }
 ) {
   override get message(): string {
-    return `Timed out after ${this.waitedMillis} ms waiting for the refresh lock ${this.key}`
+    return `Timed out after ${this.waitedMillis} ms waiting for ${lockOf(this.key)}`
   }
 }
 

@@ -40,14 +40,21 @@ import * as cause from "./internal/httpClientCause.js"
 export interface Options {
   /**
    * The deadline of one request, from the call to the last byte of the body (waiting for a pooled
-   * connection and connecting included). Default 5 seconds. `Duration.infinity` disables it.
+   * connection and connecting included). Default 5 seconds, at most 24 days (a Node timer's
+   * limit). `Duration.infinity` disables it.
    */
   readonly timeout?: Duration.DurationInput | undefined
   /** Connections per origin. Default 128. */
   readonly connections?: number | undefined
-  /** How long an idle connection stays open. Default undici's (4 seconds; a server's `Keep-Alive` hint wins). */
+  /**
+   * How long an idle connection stays open, at most 24 days. Default undici's (4 seconds; a server's
+   * `Keep-Alive` hint wins).
+   */
   readonly keepAliveTimeout?: Duration.DurationInput | undefined
-  /** Deadline of the TCP (and TLS) connect. Default undici's (10 seconds); the request deadline applies anyway. */
+  /**
+   * Deadline of the TCP (and TLS) connect, at most 24 days. Default undici's (10 seconds); the
+   * request deadline applies anyway.
+   */
   readonly connectTimeout?: Duration.DurationInput | undefined
   /**
    * An HTTP proxy URL (`http://user:pass@proxy:3128`), for a fixed egress IP. `https:` targets go
@@ -241,7 +248,14 @@ const positiveMillis = (
   if (decoded._tag === "None" || !Duration.greaterThan(decoded.value, Duration.zero)) {
     return Effect.fail(ConfigError.InvalidData([name], `${name} must be a positive duration`))
   }
-  return Effect.succeed(Duration.toMillis(decoded.value))
+  const millis = Duration.toMillis(decoded.value)
+  // a Node timer past 2^31-1 ms fires after 1 ms: every request would fail at once (Infinity: none)
+  if (Number.isFinite(millis) && millis > Arguments.maxTimerMillis) {
+    return Effect.fail(
+      ConfigError.InvalidData([name], `${name} must be a positive duration of ${Arguments.maxTimerRule}`)
+    )
+  }
+  return Effect.succeed(millis)
 }
 
 const optionKeys = ["timeout", "connections", "maxResponseBytes", "keepAliveTimeout", "connectTimeout", "proxy"]
@@ -286,10 +300,11 @@ const resolve = (given: Options | undefined): Effect.Effect<Resolved, ConfigErro
 const finiteOrUndefined = (millis: number | undefined) =>
   millis === undefined || !Number.isFinite(millis) ? undefined : millis
 
-const makeDispatcher = (options: Resolved): Dispatcher => {
+const makeDispatcher = (options: Resolved, factory: NonNullable<Agent.Options["factory"]>): Dispatcher => {
   const keepAliveTimeout = finiteOrUndefined(options.keepAliveTimeout)
   const connectTimeout = finiteOrUndefined(options.connectTimeout)
   const pool = {
+    factory,
     connections: options.connections,
     ...(keepAliveTimeout === undefined ? undefined : { keepAliveTimeout })
   }
@@ -319,16 +334,20 @@ export const make = (
   Effect.flatMap(resolve(options), (resolved) =>
     Effect.map(
       Effect.acquireRelease(
-        Effect.sync(() => makeDispatcher(resolved)),
-        (dispatcher) =>
+        Effect.sync(() => {
+          const recorder = internal.poolRecorder()
+          return { dispatcher: makeDispatcher(resolved, recorder.factory), pools: recorder.pools }
+        }),
+        ({ dispatcher, pools }) =>
           Effect.promise(() =>
             internal.closeDispatcher(
               dispatcher,
-              Number.isFinite(resolved.timeoutMillis) ? resolved.timeoutMillis : 10_000
+              Number.isFinite(resolved.timeoutMillis) ? resolved.timeoutMillis : 10_000,
+              pools
             )
           )
       ),
-      (dispatcher) => internal.makeClient(dispatcher, resolved.timeoutMillis, resolved.maxResponseBytes)
+      ({ dispatcher }) => internal.makeClient(dispatcher, resolved.timeoutMillis, resolved.maxResponseBytes)
     ))
 
 /**

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { WeChatConfig } from "@wxauth/core"
+import { Component, WeChatConfig } from "@wxauth/core"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
@@ -102,6 +102,72 @@ describe("WeChatConfig", () => {
         assert.include(String(error), name)
         assert.notInclude(String(error), "s3cr3t")
       }
+    }))
+
+  it.effect("layerFromEnv: a secret with a newline or a space around it is a ConfigError naming its variable, never its value", () =>
+    Effect.gen(function*() {
+      const env = { WECHAT_APP_ID: "wx0123456789abcdef", WECHAT_APP_SECRET: "s3cr3t-value" }
+      const cases: ReadonlyArray<readonly [string, Record<string, string>]> = [
+        ["WECHAT_APP_SECRET", { WECHAT_APP_SECRET: "s3cr3t-value\n" }],
+        ["WECHAT_APP_SECRET", { WECHAT_APP_SECRET: " s3cr3t-value" }],
+        ["WECHAT_APP_SECRET", { WECHAT_APP_SECRET: "s3cr3t-value\r\n" }],
+        ["WECHAT_STATE_SECRET", { WECHAT_STATE_SECRET: "st4te-s3cret-of-16+ " }]
+      ]
+      for (const [name, given] of cases) {
+        const error = yield* Effect.flip(fromEnv({ ...env, ...given }))
+        assert.isTrue(ConfigError.isInvalidData(error), name)
+        assert.include(String(error), name)
+        assert.include(String(error), "leading or trailing whitespace")
+        assert.notInclude(String(error), "s3cr3t")
+      }
+      // inside a secret, a space is the secret's own
+      const inside = yield* fromEnv({ ...env, WECHAT_STATE_SECRET: "st4te s3cret of 16+" })
+      assert.strictEqual(inside.appId, "wx0123456789abcdef")
+      // Effect's list reader trims each of WECHAT_ACCEPTED_STATE_SECRETS' items itself
+      const listed = yield* fromEnv({ ...env, WECHAT_ACCEPTED_STATE_SECRETS: " st4te-s3cret-of-16+\n" })
+      assert.strictEqual(listed.acceptedStateSecrets?.length, 1)
+    }))
+
+  it("a secret given directly with whitespace around it (app, state, accepted, component) is a ConfigError naming the field", () => {
+    const base = { appId: "wxabc", appSecret: "b2743a5c9017ce76b965cbbbe0e224ed" }
+    const cases: ReadonlyArray<readonly [string, WeChatConfig.Options]> = [
+      ["appSecret", { ...base, appSecret: "b2743a5c9017ce76b965cbbbe0e224ed\n" }],
+      ["appSecret", { ...base, appSecret: Redacted.make("\tb2743a5c9017ce76b965cbbbe0e224ed") }],
+      ["stateSecret", { ...base, stateSecret: Redacted.make("st4te-s3cret-of-16+\n") }],
+      ["acceptedStateSecrets", { ...base, acceptedStateSecrets: ["st4te-s3cret-of-16+", " st4te-s3cret-of-16+"] }]
+    ]
+    for (const [field, options] of cases) {
+      const result = WeChatConfig.makeEither(options)
+      assert.isTrue(result._tag === "Left" && ConfigError.isInvalidData(result.left), field)
+      const text = String(result._tag === "Left" ? result.left : "")
+      assert.include(text, field)
+      assert.include(text, "leading or trailing whitespace")
+      assert.notInclude(text, "b2743a5c")
+      assert.notInclude(text, "s3cret")
+    }
+    const component = Component.makeConfigEither({
+      componentAppId: "wxcomponent0123456",
+      componentAppSecret: "b2743a5c9017ce76b965cbbbe0e224ed\n",
+      token: "t0ken",
+      encodingAesKey: "a".repeat(43)
+    })
+    const text = String(component._tag === "Left" ? component.left : "accepted")
+    assert.include(text, "componentAppSecret")
+    assert.include(text, "component secret must not have leading or trailing whitespace")
+    assert.notInclude(text, "b2743a5c")
+  })
+
+  it.effect("a timeout over 24 days (past a Node timer's limit, where every call would fail at once) is a ConfigError", () =>
+    Effect.gen(function*() {
+      const env = { WECHAT_APP_ID: "wx0123456789abcdef", WECHAT_APP_SECRET: "s3cr3t-value" }
+      const error = yield* Effect.flip(fromEnv({ ...env, WECHAT_TIMEOUT: "30 days" }))
+      assert.isTrue(ConfigError.isInvalidData(error))
+      assert.include(String(error), "WECHAT_TIMEOUT")
+      assert.include(String(error), "at most 24 days")
+      const longest = yield* fromEnv({ ...env, WECHAT_TIMEOUT: "24 days" })
+      assert.strictEqual(Duration.toMillis(longest.timeout), 24 * 86_400_000)
+      const given = WeChatConfig.makeEither({ appId: "wxabc", appSecret: "s", timeout: Duration.millis(2 ** 31) })
+      assert.include(String(given._tag === "Left" ? given.left : "accepted"), "at most 24 days")
     }))
 
   it.effect("layer validates its options", () =>

@@ -125,6 +125,26 @@ const kinds: ReadonlyArray<readonly [WeChatError.WeChatError, WeChatError.Kind, 
   [new WeChatError.SessionKeyNotFound({ appId: "a", openid: "o" }), "reauthorize", false]
 ]
 
+describe("RefreshLockTimeout", () => {
+  it("its message names the app, never the openid (apps log messages); the key stays a field", () => {
+    const openid = "oUser_9dKq2fZ"
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      [`wx1234567890abcdef:${openid}`, "a user's refresh lock of app wx1234567890abcdef"],
+      [`wx1234567890abcdef:${openid}:write`, "a user's refresh lock of app wx1234567890abcdef"],
+      ["app-token:wx1234567890abcdef", "the app token lock of app wx1234567890abcdef"],
+      [openid, "a refresh lock"],
+      [`:${openid}`, "a refresh lock"]
+    ]
+    for (const [key, says] of cases) {
+      const error = new WeChatError.RefreshLockTimeout({ key, waitedMillis: 3000 })
+      assert.strictEqual(error.message, `Timed out after 3000 ms waiting for ${says}`)
+      assert.notInclude(error.message, openid)
+      assert.notInclude(String(error), openid.slice(0, -1))
+      assert.strictEqual(error.key, key)
+    }
+  })
+})
+
 describe("WeChatError classification", () => {
   it("the table below has one row for every error class of the module", () => {
     const classes = Object.values(WeChatError)

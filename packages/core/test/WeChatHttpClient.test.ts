@@ -9,6 +9,7 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -383,6 +384,18 @@ describe("WeChatHttpClient", () => {
         assert.strictEqual(transportCauseOf(late).code, "WXAUTH_DEADLINE")
       }))
 
+    it.scopedLive("a deadline past a Node timer's limit (30 days) is 24 days: the call is not failed at once", () =>
+      Effect.gen(function*() {
+        const server = yield* serve((req, res) => {
+          setTimeout(() => json(200, { ok: true })(req, res, ""), 150)
+        })
+        const client = yield* WeChatHttpClient.make()
+        const response = yield* client.get(`${server.url}/x`).pipe(
+          WeChatHttpClient.withRequestLimits({ timeoutMillis: 30 * 86_400_000 })
+        )
+        assert.strictEqual(response.status, 200)
+      }))
+
     it.scopedLive("withRequestLimits caps the body of the calls in it", () =>
       Effect.gen(function*() {
         const server = yield* serve(json(200, { padding: "x".repeat(10_000) }))
@@ -722,6 +735,35 @@ describe("WeChatHttpClient", () => {
       yield* Scope.close(outer, Exit.void)
     }))
 
+  it.live("closing the scope with a request in flight: the request ends once the grace (the deadline) is over", () =>
+    Effect.gen(function*() {
+      const outer = yield* Scope.make()
+      const server = yield* serve(() => {
+        // never answers
+      }).pipe(Scope.extend(outer))
+      const scope = yield* Scope.make()
+      const client = yield* WeChatHttpClient.make({ timeout: "300 millis" }).pipe(Scope.extend(scope))
+      // its own deadline far away: only the pool's destruction can end it
+      const request = yield* Effect.fork(
+        client.get(`${server.url}/x`).pipe(WeChatHttpClient.withRequestLimits({ timeoutMillis: 20_000 }))
+      )
+      yield* waitFor(async () => {
+        while (server.seen.length === 0 && server.connections() === 0) await new Promise((r) => setTimeout(r, 10))
+      }, "the request to be sent")
+      const { millis } = yield* elapsedMillis(Scope.close(scope, Exit.void))
+      assert.isAtLeast(millis, 250)
+      assert.isBelow(millis, 2_000)
+      const exit = yield* Fiber.await(request).pipe(
+        Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error("the request outlived its pool") }),
+        Effect.orDie
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      const error = yield* Effect.flip(exit)
+      assert.strictEqual(transportCauseOf(error).kind, "Network")
+      yield* waitFor(() => server.closedSockets(1), "the request's socket to close")
+      yield* Scope.close(outer, Exit.void)
+    }))
+
   it.scopedLive("layerConfig reads the options from Config", () =>
     Effect.gen(function*() {
       const server = yield* serve(() => {
@@ -752,5 +794,12 @@ describe("WeChatHttpClient", () => {
       const proxy = yield* Effect.flip(Effect.scoped(WeChatHttpClient.make({ proxy: "socks9://user:S3CRET@host" })))
       assert.include(String(proxy), "proxy")
       assert.notInclude(String(proxy), "S3CRET")
+      // a Node timer past 2^31-1 ms fires after 1 ms: every call would fail at once
+      for (const name of ["timeout", "connectTimeout", "keepAliveTimeout"] as const) {
+        const long = yield* Effect.flip(Effect.scoped(WeChatHttpClient.make({ [name]: "30 days" })))
+        assert.include(String(long), `${name} must be a positive duration of at most 24 days`)
+        yield* Effect.scoped(WeChatHttpClient.make({ [name]: "24 days" }))
+      }
+      yield* Effect.scoped(WeChatHttpClient.make({ timeout: Duration.infinity }))
     }))
 })

@@ -180,14 +180,34 @@ export const secretText = (value: unknown): string | undefined =>
  * "k\uFFFD" would be one key, a state signed with one verified with the others (a cipher key's
  * base64 decoding skips it: "K\uD800" is the key "K"). `undefined` when `text` holds it, else what
  * is wrong (never the text), for the caller's typed error naming the field. The component's token
- * and EncodingAESKey have their own ASCII patterns, which hold it.
+ * and EncodingAESKey have their own ASCII patterns, which hold it. With `usedAsIs` (a secret sent to
+ * WeChat or made into a key as it is, not trimmed first like a `TokenCipher` key), leading or
+ * trailing whitespace is refused too: a newline kept from an env file would otherwise be sent with
+ * every exchange (WeChat answers 40125 at each login) or sign states no other process verifies.
  *
  * @internal
  */
-export const secretTextProblem = (text: string): string | undefined =>
-  text.isWellFormed()
-    ? undefined
-    : "must be a well-formed string (no lone UTF-16 surrogate: secrets that differ only there would be one key)"
+export const secretTextProblem = (
+  text: string,
+  options?: { readonly usedAsIs?: boolean | undefined }
+): string | undefined =>
+  !text.isWellFormed()
+    ? "must be a well-formed string (no lone UTF-16 surrogate: secrets that differ only there would be one key)"
+    : options?.usedAsIs === true && text.trim() !== text
+    ? "must not have leading or trailing whitespace (a newline or a space kept from an env file?)"
+    : undefined
+
+/**
+ * The longest deadline accepted for a timer (a request's timeout, a connect timeout): 24 days. A
+ * Node timer holds at most 2^31-1 ms (about 24.8 days); past that it fires after 1 ms, and every
+ * call would fail at once. `maxTimerRule` is what a refused value is told.
+ *
+ * @internal
+ */
+export const maxTimerMillis = 24 * 24 * 60 * 60 * 1000
+
+/** @internal */
+export const maxTimerRule = "at most 24 days"
 
 /**
  * A memory store's bound on its entries, from a caller's `maxEntries`: a number of at least 1,

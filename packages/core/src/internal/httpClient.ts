@@ -9,7 +9,8 @@ import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import { globalValue } from "effect/GlobalValue"
-import { type Dispatcher, util as undiciUtil } from "undici"
+import { Client, type Dispatcher, Pool, util as undiciUtil } from "undici"
+import { maxTimerMillis } from "./arguments.js"
 import { deadline, fromError, type Phase, redactRequest, tooLarge, type TransportCause } from "./httpClientCause.js"
 import { type IncomingHttpHeaders, LeanResponse } from "./httpClientResponse.js"
 
@@ -22,6 +23,7 @@ import { type IncomingHttpHeaders, LeanResponse } from "./httpClientResponse.js"
  * @internal
  */
 export interface RequestLimits {
+  /** Past 24 days (a Node timer's limit, `maxTimerMillis`), the deadline is 24 days. */
   readonly timeoutMillis?: number | undefined
   readonly maxResponseBytes?: number | undefined
 }
@@ -420,10 +422,12 @@ const makeSend = (
   ) => {
     const timeoutMillis = handler.timeoutMillis
     const finite = Number.isFinite(timeoutMillis)
-    if (finite) handler.timer = setTimeout(expire, timeoutMillis, handler)
+    // a Node timer past 2^31-1 ms fires after 1 ms: a longer deadline (a caller's limits) is 24 days
+    const timerMillis = finite ? Math.min(timeoutMillis, maxTimerMillis) : 0
+    if (finite) handler.timer = setTimeout(expire, timerMillis, handler)
     // undici's own timers are per phase, idle-based and coarse (about 0.5 s granularity above 1 s):
     // a backstop past the deadline, never the deadline itself.
-    const backstop = finite ? timeoutMillis + 1000 : null
+    const backstop = finite ? timerMillis + 1000 : null
     dispatcher.dispatch({
       origin,
       path,
@@ -621,21 +625,54 @@ const checkedLimits = (limits: unknown): RequestLimits => {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Closes a dispatcher: waits for requests in flight up to `graceMillis`, then destroys it (which
- * also runs when `close` fails).
+ * The per-origin pools an `Agent` (or `ProxyAgent`) makes, recorded: its `factory` option makes
+ * them as undici's default does (a `Client` for one connection, else a `Pool`) and keeps them in
+ * `pools` until they are destroyed (a pool the agent closed when its connections went is dropped
+ * at the next one made). `Agent.close()` forgets its pools before they are closed, so its
+ * `destroy()` afterwards reaches none of them: `closeDispatcher` destroys these.
  *
  * @internal
  */
-export const closeDispatcher = async (dispatcher: Dispatcher, graceMillis: number): Promise<void> => {
+export const poolRecorder = (): {
+  readonly factory: (origin: string | URL, options: object) => Dispatcher
+  readonly pools: ReadonlySet<Dispatcher>
+} => {
+  const pools = new Set<Dispatcher>()
+  const factory = (origin: string | URL, options: object): Dispatcher => {
+    for (const pool of pools) if ((pool as { readonly destroyed?: boolean }).destroyed === true) pools.delete(pool)
+    const pool = (options as { readonly connections?: unknown }).connections === 1
+      ? new Client(origin, options)
+      : new Pool(origin, options)
+    pools.add(pool)
+    return pool
+  }
+  return { factory, pools }
+}
+
+/**
+ * Closes a dispatcher: waits for requests in flight up to `graceMillis`, then destroys it and
+ * `pools` (its per-origin pools, see `poolRecorder`: an undici 7 `Agent` no longer reaches them
+ * once `close` has begun), which aborts the requests still in flight. The destruction also runs
+ * when `close` fails.
+ *
+ * @internal
+ */
+export const closeDispatcher = async (
+  dispatcher: Dispatcher,
+  graceMillis: number,
+  pools: ReadonlySet<Dispatcher> = new Set()
+): Promise<void> => {
+  const destroy = () =>
+    Promise.all([dispatcher, ...pools].map((each) => each.destroy().catch(() => undefined))).then(() => undefined)
   let timer: ReturnType<typeof setTimeout> | undefined
   const graceOver = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(resolve, graceMillis, "timeout")
+    timer = setTimeout(resolve, Math.min(graceMillis, maxTimerMillis), "timeout")
   })
   try {
     const outcome = await Promise.race([dispatcher.close().then(() => "closed" as const), graceOver])
-    if (outcome === "timeout") await dispatcher.destroy()
+    if (outcome === "timeout") await destroy()
   } catch {
-    await dispatcher.destroy().catch(() => undefined)
+    await destroy()
   } finally {
     clearTimeout(timer)
   }
