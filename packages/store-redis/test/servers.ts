@@ -75,29 +75,47 @@ export const redisServer: Effect.Effect<TestServer, never, Scope.Scope> = Effect
 
 /**
  * A TCP proxy whose new connections go to the port `moveTo` last named (connections already open
- * stay where they are): a DNS name or a virtual address moved from one server to another.
+ * stay where they are): a DNS name or a virtual address moved from one server to another. `freeze`
+ * makes every connection open now silent for good, bytes dropped both ways and nothing closed (an
+ * address blackholed, a partition without a reset); connections made after are forwarded.
  */
 export const movableProxy = (
   initial: number
-): Effect.Effect<{ readonly url: string; readonly moveTo: (port: number) => void }, never, Scope.Scope> =>
+): Effect.Effect<
+  { readonly url: string; readonly moveTo: (port: number) => void; readonly freeze: () => void },
+  never,
+  Scope.Scope
+> =>
   Effect.acquireRelease(
     Effect.async<
-      { readonly url: string; readonly moveTo: (port: number) => void; readonly close: () => Promise<void> }
+      {
+        readonly url: string
+        readonly moveTo: (port: number) => void
+        readonly freeze: () => void
+        readonly close: () => Promise<void>
+      }
     >(
       (resume) => {
         let target = initial
         const sockets = new Set<Net.Socket>()
+        const frozen = new Set<Net.Socket>()
         const server = Net.createServer((client) => {
           const upstream = Net.connect(target, "127.0.0.1")
           sockets.add(client)
           sockets.add(upstream)
-          client.pipe(upstream)
-          upstream.pipe(client)
+          client.on("data", (data: Buffer) => {
+            if (!frozen.has(client)) upstream.write(data)
+          })
+          upstream.on("data", (data: Buffer) => {
+            if (!frozen.has(upstream)) client.write(data)
+          })
           const end = () => {
             client.destroy()
             upstream.destroy()
             sockets.delete(client)
             sockets.delete(upstream)
+            frozen.delete(client)
+            frozen.delete(upstream)
           }
           for (const socket of [client, upstream]) {
             socket.on("error", end)
@@ -110,6 +128,9 @@ export const movableProxy = (
             url: `redis://127.0.0.1:${port}`,
             moveTo: (port: number) => {
               target = port
+            },
+            freeze: () => {
+              for (const socket of sockets) frozen.add(socket)
             },
             close: () =>
               new Promise<void>((done) => {

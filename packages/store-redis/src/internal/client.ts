@@ -5,6 +5,7 @@
 import { WeChatError } from "@wxauth/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { Cluster, RedisOptions } from "ioredis"
@@ -132,29 +133,141 @@ export const run = <A>(
         })
   })
 
+/**
+ * Where the client connects, fit for an error: `host:port`, or "a unix socket" (a socket's path is
+ * never quoted: a mistyped URL that ioredis took for a path carries its password).
+ */
 const where = (redis: Redis): string => {
   const { host, path, port } = redis.options
-  return path ? path : `${host ?? "127.0.0.1"}:${port ?? 6379}`
+  return path ? "a unix socket" : `${host ?? "127.0.0.1"}:${port ?? 6379}`
+}
+
+/**
+ * A connection error fit to quote: on a unix socket only its code (`ENOENT`), since the message
+ * quotes the path; elsewhere the cleaned error.
+ */
+const connectCause = (redis: Redis, error: unknown): Error => {
+  if (!redis.options.path) return cleanCause(error)
+  const code = error instanceof Error ? (error as { readonly code?: unknown }).code : undefined
+  const clean = new Error(typeof code === "string" ? code : "the connection failed")
+  if (typeof code === "string") (clean as Error & { code?: string }).code = code
+  return clean
+}
+
+/** The longest a Node timer waits: the bound of a `socketTimeout`. */
+const maxTimerMillis = 2 ** 31 - 1
+
+/** What `socketTimeout` leaves to `commandTimeout` by default: the command's own error comes first. */
+const socketTimeoutMargin = 1000
+
+/** The TCP keepalive's initial delay on the connections the store opens, in milliseconds. */
+export const defaultKeepAliveMillis = 10_000
+
+/** A database index: an integer of 0 or more. */
+const isDbIndex = (value: unknown): boolean => typeof value === "number" && Number.isSafeInteger(value) && value >= 0
+
+const badUrl = (description: string) => new WeChatError.InvalidArgument({ argument: "url", description })
+
+/**
+ * Checks a connection URL before ioredis reads it: `redis://` or `rediss://` (with at most a database
+ * index as its path, and as its `db` parameter), or a unix socket's absolute path. ioredis reads any
+ * other string as a host, or as a unix socket path when it holds a `/`: `redis:/:pw@host:6379` (a
+ * slash missing) became the path `/:pw@host:6379`, quoted with its password in the connect error.
+ * The `InvalidArgument` never quotes the URL. Returns the database index the URL names, if any.
+ */
+const checkUrl = (url: string): Either.Either<number | undefined, WeChatError.InvalidArgument> => {
+  const dbOf = (text: string | null): Either.Either<number | undefined, WeChatError.InvalidArgument> =>
+    text === null || text === ""
+      ? Either.right(undefined)
+      : /^\d{1,9}$/.test(text)
+      ? Either.right(Number(text))
+      : Either.left(badUrl("must name the database as an integer of 0 or more (redis://host:port/<db>)"))
+  if (url.startsWith("/") && !url.startsWith("//")) {
+    const query = url.indexOf("?")
+    return query < 0 ? Either.right(undefined) : dbOf(new URLSearchParams(url.slice(query + 1)).get("db"))
+  }
+  if (!/^rediss?:\/\//i.test(url)) {
+    return Either.left(badUrl("must start with redis:// or rediss:// (or be a unix socket's absolute path)"))
+  }
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return Either.left(badUrl("is not a valid Redis URL"))
+  }
+  const fromPath = dbOf(parsed.pathname.replace(/^\//, ""))
+  if (Either.isLeft(fromPath)) return fromPath
+  const fromQuery = dbOf(parsed.searchParams.get("db"))
+  if (Either.isLeft(fromQuery)) return fromQuery
+  return Either.right(fromPath.right ?? fromQuery.right)
 }
 
 /**
  * Opens a connection in the scope and waits until it is ready (at most `connectTimeout`, plus the
  * handshake), failing with a `TokenStoreError` when Redis is down or refuses us. Released with `QUIT`
  * (bounded), then a hard disconnect, so nothing stays open: not after use, not after a failed build.
- * Options that are not what they should be (see `internal/options.ts`) are an `InvalidArgument`,
- * before any connection is made.
+ * Options that are not what they should be (see `internal/options.ts`, and here the URL, the database
+ * index and `socketTimeout`: `connection`) are an `InvalidArgument`, before any connection is made;
+ * a database index Redis refuses is a `TokenStoreError` of the build.
  *
  * Defaults made for a login path: `connectTimeout` and `commandTimeout` of 2 seconds,
- * `maxRetriesPerRequest` 1. The offline queue stays on so a command issued during a reconnect (a
+ * `maxRetriesPerRequest` 1, `socketTimeout` `commandTimeout` + 1 s (a silent connection is made
+ * again) and TCP keepalive after 10 s. The offline queue stays on so a command issued during a reconnect (a
  * killed connection, a failover) waits for it, but never longer than `commandTimeout`.
  */
 export const acquire = (
   options: unknown
 ): Effect.Effect<Redis, WeChatError.TokenStoreError | WeChatError.InvalidArgument, Scope.Scope> =>
-  Effect.flatMap(Options.read(options), acquireRead)
+  Effect.flatMap(
+    Options.read(options),
+    (read) => Effect.flatMap(connection(read), (checked) => acquireRead(read, checked))
+  )
 
-const acquireRead = (options: Options.Read): Effect.Effect<Redis, WeChatError.TokenStoreError, Scope.Scope> => {
-  const { password, url } = options
+/** What `acquire` checks of the connection options beyond `internal/options.ts`. */
+interface Checked {
+  readonly url: string
+  readonly db: number | undefined
+  readonly socketTimeout: number | undefined
+}
+
+/**
+ * The URL (see `checkUrl`), the database index (of the URL, else `db`: an integer of 0 or more) and
+ * ioredis' `socketTimeout` (a positive integer of milliseconds, at most 24 days), or an
+ * `InvalidArgument` naming the option.
+ */
+const connection = (options: Options.Read): Either.Either<Checked, WeChatError.InvalidArgument> =>
+  Either.gen(function*() {
+    const { url } = options
+    const urlString = url === undefined ? defaultUrl : Redacted.isRedacted(url) ? Redacted.value(url) : url
+    const fromUrl = yield* checkUrl(urlString)
+    const db = options.fields.db ?? undefined
+    if (db !== undefined && !isDbIndex(db)) {
+      return yield* Either.left(
+        new WeChatError.InvalidArgument({ argument: "db", description: "must be an integer of 0 or more" })
+      )
+    }
+    const socketTimeout = options.fields.socketTimeout ?? undefined
+    if (
+      socketTimeout !== undefined &&
+      !(typeof socketTimeout === "number" && Number.isSafeInteger(socketTimeout) && socketTimeout >= 1 &&
+        socketTimeout <= maxTimerMillis)
+    ) {
+      return yield* Either.left(
+        new WeChatError.InvalidArgument({
+          argument: "socketTimeout",
+          description: "must be a positive integer of milliseconds, of at most 24 days"
+        })
+      )
+    }
+    return { url: urlString, db: fromUrl ?? (db as number | undefined), socketTimeout }
+  })
+
+const acquireRead = (
+  options: Options.Read,
+  checked: Checked
+): Effect.Effect<Redis, WeChatError.TokenStoreError, Scope.Scope> => {
+  const { password } = options
+  const urlString = checked.url
   // The options of the store and the lock travel in the same object; none of them is for ioredis
   // (its own `keyPrefix` would prefix every key a second time).
   const rest: Record<string, unknown> = { ...options.fields }
@@ -165,6 +278,11 @@ const acquireRead = (options: Options.Read): Effect.Effect<Redis, WeChatError.To
   const redisOptions: RedisOptions = {
     maxRetriesPerRequest: 1,
     connectionName: "wxauth",
+    // a connection that went silent (a blackholed address, a partition without a reset) is dropped
+    // and made again once a command waited this long for any byte; without it every command timed
+    // out until TCP gave up, about 15 minutes
+    socketTimeout: commandMillis + socketTimeoutMargin,
+    keepAlive: defaultKeepAliveMillis,
     ...(rest as RedisOptions),
     ...(password === undefined
       ? {}
@@ -173,7 +291,6 @@ const acquireRead = (options: Options.Read): Effect.Effect<Redis, WeChatError.To
     commandTimeout: commandMillis,
     lazyConnect: true
   }
-  const urlString = url === undefined ? defaultUrl : Redacted.isRedacted(url) ? Redacted.value(url) : url
   return Effect.acquireRelease(
     Effect.try({
       try: () => {
@@ -199,12 +316,29 @@ const acquireRead = (options: Options.Read): Effect.Effect<Redis, WeChatError.To
           const cause = error instanceof NoAnswer
             ? noAnswerCause(error.millis, "not ready")
             : state.lastError ?? error
+          const clean = connectCause(redis, cause)
           return new WeChatError.TokenStoreError({
             operation: "connect",
-            description: `cannot connect to Redis at ${where(redis)}: ${safeMessage(cause)}`,
-            cause: cleanCause(cause)
+            description: `cannot connect to Redis at ${where(redis)}: ${safeMessage(clean)}`,
+            cause: clean
           })
         }
+      })
+    ),
+    // ioredis sends the SELECT of a database index other than 0 on connecting, and only reports its
+    // refusal (an index past the server's `databases`) to the 'error' listener: the keys went to
+    // database 0. It is asked again here, and a refusal fails the build.
+    Effect.tap(({ redis }) =>
+      checked.db === undefined || checked.db === 0 ? Effect.void : Effect.tryPromise({
+        try: () => withDeadline(redis.select(checked.db!), commandMillis + Duration.toMillis(grace)),
+        catch: (error) =>
+          new WeChatError.TokenStoreError({
+            operation: "connect",
+            description: `Redis refused database ${checked.db}: ${
+              safeMessage(error instanceof NoAnswer ? noAnswerCause(error.millis) : error)
+            }`,
+            cause: error instanceof NoAnswer ? noAnswerCause(error.millis) : cleanCause(error)
+          })
       })
     ),
     Effect.map(({ redis }) => redis)
