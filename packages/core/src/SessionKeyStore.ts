@@ -79,6 +79,19 @@ const badKey = (operation: string, description: string) => Effect.fail(new Token
  */
 const maxStoredLength = 1024
 
+/**
+ * For store adapters: the longest stored value, in UTF-8 bytes, that `makeCodec`'s `decode` can
+ * read: 3,072, three times the 1,024 characters (UTF-16 code units) it reads, each at most three
+ * bytes in UTF-8 (a custom `TokenCipher`'s output need not be ASCII). A store refuses a longer value
+ * with a `TokenStoreError` without fetching it (Redis: `HSTRLEN` in the script that reads it; SQL:
+ * its length in the query), so that a value planted under a user's key is not transferred on every
+ * read of that user. A value of 1,025 characters up to this bound is fetched, and `decode` refuses it.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const maxStoredValueBytes: number = 3 * maxStoredLength
+
 /** Whether `value` is a stored value `decode` opens: 1 to `maxStoredLength` characters. */
 const isStorable = (value: unknown): value is string =>
   typeof value === "string" && value.length > 0 && value.length <= maxStoredLength
@@ -173,7 +186,8 @@ export const layerMemory: Layer.Layer<SessionKeyStore> = Layer.effect(SessionKey
  * Seals a session key for a shared store, and opens it, through the `TokenCipher` in context
  * (identity when none is provided), bound to its appId and openid. `decode` holds what it opens to
  * the rule `encode` does (1 to 256 printable ASCII characters), and refuses a stored value of more
- * than 1,024 characters before decrypting it: a `TokenStoreError` that never quotes the value.
+ * than 1,024 characters before decrypting it: a `TokenStoreError` that never quotes the value (a
+ * shared store does not fetch a value longer than `maxStoredValueBytes`).
  * `encode` refuses (`TokenStoreError`) to give a value `decode` would refuse: a custom cipher whose
  * output is over 1,024 characters fails the store's `set`, instead of storing a key never read.
  *

@@ -59,3 +59,40 @@ describe("SessionKeyStore.makeCodec", () => {
       }
     }))
 })
+
+describe("SessionKeyStore.maxStoredValueBytes", () => {
+  /** A cipher of the caller's whose output is 1,024 characters of `filler` (not ASCII), the key behind a `:`. */
+  const wideCipher = (filler: string) =>
+    Effect.provideService(TokenCipher.TokenCipher, {
+      encrypt: (plain: string) => {
+        const head = `${Buffer.from(plain).toString("base64")}:`
+        return Effect.succeed(
+          head + filler.repeat(Math.ceil((1024 - head.length) / filler.length)).slice(0, 1024 - head.length)
+        )
+      },
+      decrypt: (value: string) => Effect.succeed(Buffer.from(value.split(":")[0], "base64").toString())
+    } as unknown as TokenCipher.TokenCipherShape)
+
+  it.effect("is the UTF-8 length of the longest value decode reads: a store that fetches no longer value refuses none it could read", () =>
+    Effect.gen(function*() {
+      // three bytes a character (U+20AC); a surrogate pair is 4 bytes for 2 characters
+      for (const filler of ["\u20ac", "\ud83d\ude00", "a"]) {
+        const sealed = yield* Effect.gen(function*() {
+          const codec = yield* SessionKeyStore.makeCodec
+          const [appId, openid, key] = [randomAppId(), randomOpenId(), randomSessionKey()]
+          const value = yield* codec.encode(appId, openid, key)
+          assert.strictEqual(Redacted.value(yield* codec.decode(appId, openid, value)), Redacted.value(key))
+          return value
+        }).pipe(wideCipher(filler))
+        assert.strictEqual(sealed.length, 1024)
+        assert.isAtMost(Buffer.byteLength(sealed), SessionKeyStore.maxStoredValueBytes)
+      }
+      assert.strictEqual(SessionKeyStore.maxStoredValueBytes, 3 * 1024)
+      // one character more is refused, however few bytes it is
+      const codec = yield* SessionKeyStore.makeCodec
+      assert.strictEqual(
+        (yield* Effect.flip(codec.decode(randomAppId(), randomOpenId(), "a".repeat(1025))))._tag,
+        "TokenStoreError"
+      )
+    }))
+})

@@ -94,7 +94,7 @@ export const make = (
     const own = AppTokenStore.AppTokenStore.of({
       get: (appId) =>
         AppTokenStore.checkKey("get", appId).pipe(
-          Effect.zipRight(Client.run("get", timeout, () => getBounded(appTokenKey(appId, prefix), maxValueBytes))),
+          Effect.zipRight(Client.run("get", timeout, () => getBounded(appTokenKey(appId, prefix), maxValueBytes, "o"))),
           Effect.flatMap(([obtainedAt, value, length]) => {
             if (value === null || value === undefined) {
               return length !== undefined && length !== null

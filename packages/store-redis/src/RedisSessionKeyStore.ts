@@ -66,9 +66,13 @@ export interface Options extends Client.ConnectionOptions {
 export const sessionKeyKey = (appId: string, openid: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
   `${keyPrefix}{${Keys.encodeId(appId)}:${Keys.encodeId(openid)}}:session-key`
 
+/** A value longer than any session key the codec reads is not fetched (see `Scripts.defineGetBounded`). */
+const maxValueBytes = String(SessionKeyStore.maxStoredValueBytes)
+const tooLong = Scripts.tooLong("session key", "get", "session key")
+
 /**
- * Builds the store over a client the caller owns (it is never closed here). Defines its `set`
- * script on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A `ttl` or
+ * Builds the store over a client the caller owns (it is never closed here). Defines its `get` and
+ * `set` scripts on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A `ttl` or
  * `commandTimeout` that is not a positive finite duration, a `keyPrefix` that is not a string of at
  * most 256 characters, or a `redis` that is not an ioredis client, is an `InvalidArgument`.
  *
@@ -87,6 +91,7 @@ export const make = (
     const prefix = read.keyPrefix ?? Client.defaultKeyPrefix
     const timeout = read.commandTimeout ?? Client.defaultCommandTimeout
     const setExpiring = Scripts.defineSetExpiring(client)
+    const getBounded = Scripts.defineGetBounded(client)
 
     const span = (name: string, appId: unknown) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       spanWhenTraced(self, `RedisSessionKeyStore.${name}`, appId)
@@ -102,11 +107,15 @@ export const make = (
       get: (appId, openid) =>
         checkIds("get", appId, openid).pipe(
           Effect.zipRight(
-            Client.run("get", timeout, () => client.hmget(sessionKeyKey(appId, openid, prefix), "e", "v"))
+            Client.run("get", timeout, () => getBounded(sessionKeyKey(appId, openid, prefix), maxValueBytes, "e"))
           ),
-          Effect.flatMap(([expiresAt, value]) => {
+          Effect.flatMap(([expiresAt, value, length]) => {
             if (value === null || value === undefined) {
-              return expiresAt === null || expiresAt === undefined ? Effect.succeedNone : Effect.fail(corrupted)
+              return length !== undefined && length !== null
+                ? Effect.fail(tooLong)
+                : expiresAt === null || expiresAt === undefined
+                ? Effect.succeedNone
+                : Effect.fail(corrupted)
             }
             const expiry = Number(expiresAt)
             if (expiresAt === null || expiresAt === undefined || !Number.isFinite(expiry)) {

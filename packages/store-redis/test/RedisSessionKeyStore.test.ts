@@ -129,6 +129,43 @@ describeRedis("RedisSessionKeyStore", () => {
       assert.strictEqual(Redacted.value(Option.getOrThrow(yield* store.get(appId, openid))), Redacted.value(sessionKey))
     }))
 
+  it.scopedLive("a value longer than any session key is a TokenStoreError without being fetched; a set replaces it", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl, { maxRetriesPerRequest: 1 })
+      const store = yield* RedisSessionKeyStore.make(client, { keyPrefix: prefix })
+      const [appId, openid, other] = [randomAppId(), randomOpenId(), randomOpenId()]
+      const otherKey = randomSessionKey()
+      yield* store.set(appId, other, otherKey)
+      const key = RedisSessionKeyStore.sessionKeyKey(appId, openid, prefix)
+      const plant = (v: string) =>
+        redisCall(() => admin.hset(key, { e: String(Date.now() + day), v }).then(() => admin.pexpire(key, day)))
+      // 20 MB under the user's key, behind a secret
+      yield* plant(`s3cr3t${"x".repeat(20 * 1024 * 1024)}`)
+      const socket = (client as unknown as { readonly stream: { readonly bytesRead: number } }).stream
+      const before = socket.bytesRead
+      const errors = yield* Effect.forEach(
+        Array.from({ length: 20 }),
+        () => Effect.flip(store.get(appId, openid)),
+        { concurrency: "unbounded" }
+      )
+      for (const error of errors) {
+        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.strictEqual(error.operation, "get")
+        assert.include(error.description, "longer than any session key")
+        assert.notInclude(JSON.stringify(error) + error.message + Util.inspect(error, { depth: 10 }), "s3cr3t")
+      }
+      assert.isBelow(socket.bytesRead - before, 64 * 1024, "20 reads fetched none of the value")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* store.get(appId, other))), Redacted.value(otherKey))
+      // one byte over the bound is not fetched; at the bound (1,024 characters of 3 bytes) it is, and does not decode
+      yield* plant("x".repeat(SessionKeyStore.maxStoredValueBytes + 1))
+      assert.include((yield* Effect.flip(store.get(appId, openid))).description, "longer than any session key")
+      yield* plant("\u20ac".repeat(1024))
+      assert.include((yield* Effect.flip(store.get(appId, openid))).description, "does not decode")
+      const sessionKey = randomSessionKey()
+      yield* store.set(appId, openid, sessionKey)
+      assert.strictEqual(Redacted.value(Option.getOrThrow(yield* store.get(appId, openid))), Redacted.value(sessionKey))
+    }))
+
   it.scoped("a ttl that is not a positive finite duration fails the layer with an InvalidArgument", () =>
     Effect.gen(function*() {
       for (const ttl of [0, -5, "forever", Infinity, "bananas"]) {

@@ -379,6 +379,43 @@ describeRedis("RedisTokenStore", () => {
       assert.strictEqual(accessOf(yield* store.get(appId, planted.openid)), Redacted.value(planted.accessToken))
     }))
 
+  it.scopedLive("a code memo longer than any memo is a TokenStoreError without being fetched; rememberCode replaces it", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl, { maxRetriesPerRequest: 1 })
+      const store = yield* RedisTokenStore.make(client, { keyPrefix: prefix })
+      const appId = randomAppId()
+      const codeHash = TokenStore.hashCode(`planted-${randomOpenId()}`)
+      const key = RedisTokenStore.codeKey(appId, codeHash, prefix)
+      // 20 MB under the memo's key, behind a secret
+      yield* redisCall(() => admin.set(key, `s3cr3t${"x".repeat(20 * 1024 * 1024)}`, "PX", 60_000))
+      const socket = (client as unknown as { readonly stream: { readonly bytesRead: number } }).stream
+      const before = socket.bytesRead
+      const errors = yield* Effect.forEach(
+        Array.from({ length: 20 }),
+        () => Effect.flip(store.recallCode(appId, codeHash)),
+        { concurrency: "unbounded" }
+      )
+      for (const error of errors) {
+        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.strictEqual(error.operation, "recallCode")
+        assert.include(error.description, "longer than any code memo")
+        assert.notInclude(JSON.stringify(error) + error.message + Util.inspect(error, { depth: 10 }), "s3cr3t")
+      }
+      assert.isBelow(socket.bytesRead - before, 64 * 1024, "20 reads fetched none of the value")
+      // at the bound it is fetched (and does not decode)
+      yield* redisCall(() => admin.set(key, "x".repeat(TokenStore.maxStoredValueBytes), "PX", 60_000))
+      assert.include((yield* Effect.flip(store.recallCode(appId, codeHash))).description, "does not decode")
+      // a memo of another type is WRONGTYPE, as with GET
+      yield* redisCall(() => admin.del(key).then(() => admin.hset(key, { v: "s3cr3t" })))
+      assert.include((yield* Effect.flip(store.recallCode(appId, codeHash))).description, "WRONGTYPE")
+      // rememberCode replaces it
+      const now = yield* Clock.currentTimeMillis
+      const memo = new TokenStore.CodeMemo({ openid: randomOpenId(), exchangedAt: now, expiresAt: now + 60_000 })
+      yield* store.rememberCode(appId, codeHash, memo)
+      assert.strictEqual(Option.getOrThrow(yield* store.recallCode(appId, codeHash)).openid, memo.openid)
+      assert.isTrue(Option.isNone(yield* store.recallCode(appId, TokenStore.hashCode(`absent-${randomOpenId()}`))))
+    }))
+
   it.scoped("a Redis error on set carries no token value (ioredis attaches the command's arguments)", () =>
     Effect.gen(function*() {
       const client = yield* Effect.acquireRelease(

@@ -219,10 +219,11 @@ const tokenReadBound = String(TokenStore.maxStoredValueBytes)
 
 /**
  * Whether `command` is the stores' read of a token (user or app): a script that checks the value's
- * length (`HSTRLEN`) and then runs `HMGET o v`, sent as `EVALSHA <sha> 1 <key> <bound>`.
+ * length (`HSTRLEN`) and then runs `HMGET o v`, sent as `EVALSHA <sha> 1 <key> <bound> o`.
  */
 const isTokenRead = (command: { readonly name: string; readonly args: ReadonlyArray<unknown> }): boolean =>
-  command.name === "evalsha" && command.args.length === 4 && String(command.args[3]) === tokenReadBound
+  command.name === "evalsha" && command.args.length === 5 && String(command.args[3]) === tokenReadBound &&
+  String(command.args[4]) === "o"
 
 /**
  * A client of the test's own that counts the commands it sends, by name (`hmget`, `evalsha`, ...):

@@ -91,6 +91,40 @@ forEachDatabase((db) => {
         assert.notInclude(Util.inspect(error, { depth: 10 }), Redacted.value(key))
       }))
 
+    it.scopedLive("a value longer than any session key is a TokenStoreError, not fetched; a set replaces it", () =>
+      Effect.gen(function*() {
+        const table = randomTable("wxauth_s")
+        const context = yield* Layer.build(storeLayer(db, { table }))
+        const store = Context.get(context, SessionKeyStore.SessionKeyStore)
+        const sql = Context.get(context, SqlClient.SqlClient)
+        const [appId, openid, other, otherKey] = [randomAppId(), randomOpenId(), randomOpenId(), randomSessionKey()]
+        yield* store.set(appId, openid, randomSessionKey())
+        yield* store.set(appId, other, otherKey)
+        const plant = (value: string) =>
+          sql`UPDATE ${sql(table)} SET value = ${value} WHERE app_id = ${appId} AND openid = ${openid}`
+        const long = `s3cr3t${"x".repeat(60_000)}`
+        // one byte over the bound; 60 KB; behind a NUL, where SQLite's length() of the text stops counting
+        for (const value of ["x".repeat(SessionKeyStore.maxStoredValueBytes + 1), long, `x\u0000${long}`]) {
+          if (db.dialect === "pg" && value.includes("\u0000")) continue // PostgreSQL's text holds no NUL
+          yield* plant(value)
+          const error = yield* Effect.flip(store.get(appId, openid))
+          assert.strictEqual(error._tag, "TokenStoreError")
+          assert.strictEqual(error.operation, "get")
+          assert.include(error.description, "longer than any session key")
+          assert.notInclude(JSON.stringify(error) + error.message + Util.inspect(error, { depth: 10 }), "s3cr3t")
+        }
+        // at the bound (1,024 characters of 3 bytes) it is read, and does not decode
+        yield* plant("\u20ac".repeat(1024))
+        assert.include((yield* Effect.flip(store.get(appId, openid))).description, "does not decode")
+        assert.strictEqual(Redacted.value(Option.getOrThrow(yield* store.get(appId, other))), Redacted.value(otherKey))
+        const sessionKey = randomSessionKey()
+        yield* store.set(appId, openid, sessionKey)
+        assert.strictEqual(
+          Redacted.value(Option.getOrThrow(yield* store.get(appId, openid))),
+          Redacted.value(sessionKey)
+        )
+      }))
+
     it.scoped("purgeExpired deletes only the keys past their ttl (by Clock)", () =>
       Effect.gen(function*() {
         const table = randomTable("wxauth_s")

@@ -214,7 +214,7 @@ forEachDatabase((db) => {
             yield* sql`CREATE TABLE ${sql(table)} (
               app_id VARCHAR(64) NOT NULL, openid VARCHAR(128) NOT NULL, obtained_at BIGINT NOT NULL,
               refresh_expires_at BIGINT NOT NULL, value TEXT NOT NULL, updated_at BIGINT NOT NULL,
-              PRIMARY KEY (app_id, openid))`
+              PRIMARY KEY (app_id, openid)) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
             assert.notInclude(yield* Effect.provide(indexesOf(db.dialect, table), client), `${table}_refresh_idx`)
             yield* Effect.provide(SqlTokenStore.setup({ table }), client)
             yield* Effect.provide(SqlTokenStore.setup({ table }), client)
@@ -429,6 +429,40 @@ forEachDatabase((db) => {
           assert.include((yield* Effect.flip(store.get(appId, planted.openid))).description, "does not decode")
         }
         assert.isTrue(Option.isSome(yield* store.get(appId, other.openid)))
+      }))
+
+    it.scopedLive("a code memo longer than any memo is a TokenStoreError, not fetched; rememberCode replaces it", () =>
+      Effect.gen(function*() {
+        const { client, memoTable, sql, table } = yield* freshTables(db)
+        yield* Effect.provide(SqlTokenStore.setup({ table }), client)
+        const store = yield* Effect.provide(SqlTokenStore.make({ table }), client)
+        const appId = randomAppId()
+        const codeHash = TokenStore.hashCode(`planted-${randomOpenId()}`)
+        const now = yield* Clock.currentTimeMillis
+        const memo = new TokenStore.CodeMemo({ openid: randomOpenId(), exchangedAt: now, expiresAt: now + 60_000 })
+        yield* store.rememberCode(appId, codeHash, memo)
+        const plant = (value: string) =>
+          sql`UPDATE ${sql(memoTable)} SET value = ${value} WHERE app_id = ${appId} AND code_hash = ${codeHash}`
+        // MariaDB's TEXT holds 65,535 bytes: no longer value gets in (the bound is not reached there)
+        const long = `AT_planted_secret${"x".repeat(2 * 1024 * 1024)}`
+        if (Exit.isSuccess(yield* Effect.exit(plant(long)))) {
+          // behind a NUL, where SQLite's length() of the text stops counting
+          for (const value of [long, `x\u0000${long}`]) {
+            if (db.dialect === "pg" && value.includes("\u0000")) continue // PostgreSQL's text holds no NUL
+            yield* plant(value)
+            const error = yield* Effect.flip(store.recallCode(appId, codeHash))
+            assert.instanceOf(error, WeChatError.TokenStoreError)
+            assert.strictEqual(error.operation, "recallCode")
+            assert.include(error.description, "longer than any code memo")
+            assertQuotesNone(error, ["AT_planted_secret"])
+          }
+        }
+        // at the bound it is read (and does not decode)
+        if (Exit.isSuccess(yield* Effect.exit(plant("x".repeat(TokenStore.maxStoredValueBytes))))) {
+          assert.include((yield* Effect.flip(store.recallCode(appId, codeHash))).description, "does not decode")
+        }
+        yield* store.rememberCode(appId, codeHash, memo)
+        assert.strictEqual(Option.getOrThrow(yield* store.recallCode(appId, codeHash)).openid, memo.openid)
       }))
 
     it.scopedLive("a missing table is a TokenStoreError naming the table, quoting no value", () =>

@@ -49,32 +49,33 @@ return 1
 const setExpiringCommand = "wxauthSetExpiring"
 
 /**
- * Reads a token's hash `{ o, v }` without fetching a value longer than ARGV[1] bytes: `[o, v]` as
- * `HMGET o v` answers (`[nil, nil]` when there is no key), or `[o, nil, length]` when `v` is longer.
- * A value planted under a user's key (50 MB, say) was transferred and held whole on every read of
- * that user, for a decode that refused it, and the shared connection's other commands waited behind
- * it. One command, as `HMGET` was: a read that reaches Redis costs no round trip more. A key of
- * another type is `WRONGTYPE`, as with `HMGET`.
+ * Reads a hash `{ <stamp>: ..., v: value }` (a token's `{ o, v }`, a session key's `{ e, v }`)
+ * without fetching a value longer than ARGV[1] bytes: `[stamp, v]` as `HMGET <stamp> v` answers
+ * (`[nil, nil]` when there is no key), or `[stamp, nil, length]` when `v` is longer. ARGV[2] names
+ * the stamp's field. A value planted under a user's key (50 MB, say) was transferred and held whole
+ * on every read of that user, for a decode that refused it, and the shared connection's other
+ * commands waited behind it. One command, as `HMGET` was: a read that reaches Redis costs no round
+ * trip more. A key of another type is `WRONGTYPE`, as with `HMGET`.
  */
 const getBoundedLua = `
 local length = redis.call("HSTRLEN", KEYS[1], "v")
 if length > tonumber(ARGV[1]) then
-  return { redis.call("HGET", KEYS[1], "o"), false, length }
+  return { redis.call("HGET", KEYS[1], ARGV[2]), false, length }
 end
-return redis.call("HMGET", KEYS[1], "o", "v")
+return redis.call("HMGET", KEYS[1], ARGV[2], "v")
 `
 
-/** The command's name: the same for the user tokens and the app tokens (one script). */
-const getBoundedCommand = "wxauthGetToken"
+/** The command's name: the same for the user tokens, the app tokens and the session keys (one script). */
+const getBoundedCommand = "wxauthGetBounded"
 
 /**
  * What the bounded read answers: the stamp and the value, or the stamp, no value and the value's
  * length when it is longer than asked.
  */
-export type Stored = readonly [obtainedAt: string | null, value: string | null, length?: number]
+export type Stored = readonly [stamp: string | null, value: string | null, length?: number]
 
-/** Runs the bounded read of `key`, fetching a value of at most `maxBytes`. */
-export type GetBounded = (key: string, maxBytes: string) => Promise<Stored>
+/** Runs the bounded read of `key`, fetching a value of at most `maxBytes`, and the field `stampField` beside it. */
+export type GetBounded = (key: string, maxBytes: string, stampField: string) => Promise<Stored>
 
 /** Defines the bounded read on the client. */
 export const defineGetBounded = (redis: Client): GetBounded => {
@@ -84,13 +85,39 @@ export const defineGetBounded = (redis: Client): GetBounded => {
 }
 
 /**
- * The error of a stored value longer than any token (`TokenStore.maxStoredValueBytes`), refused
- * without being fetched. `what`: "token", "app token".
+ * Reads a string key (a code memo) without fetching a value longer than ARGV[1] bytes: the value as
+ * `GET` answers (`nil` when there is no key), or its length, a number, when it is longer. One
+ * command, as `GET` was; a key of another type is `WRONGTYPE`, as with `GET`.
  */
-export const tooLong = (what: string): WeChatError.TokenStoreError =>
+const getStringBoundedLua = `
+local length = redis.call("STRLEN", KEYS[1])
+if length > tonumber(ARGV[1]) then
+  return length
+end
+return redis.call("GET", KEYS[1])
+`
+
+const getStringBoundedCommand = "wxauthGetStringBounded"
+
+/** Runs the bounded read of a string: the value, `null`, or the length (a number) of a longer value. */
+export type GetStringBounded = (key: string, maxBytes: string) => Promise<string | number | null>
+
+/** Defines the bounded read of a string on the client. */
+export const defineGetStringBounded = (redis: Client): GetStringBounded => {
+  redis.defineCommand(getStringBoundedCommand, { numberOfKeys: 1, lua: getStringBoundedLua })
+  const scripted = redis as unknown as Record<typeof getStringBoundedCommand, GetStringBounded>
+  return (...args) => scripted[getStringBoundedCommand](...args)
+}
+
+/**
+ * The error of a stored value longer than any `kind` ("token": `TokenStore.maxStoredValueBytes`;
+ * "session key": `SessionKeyStore.maxStoredValueBytes`), refused without being fetched. `what`:
+ * "token", "app token", "code memo", "session key"; `operation`: the store's operation.
+ */
+export const tooLong = (what: string, operation: string = "get", kind: string = "token"): WeChatError.TokenStoreError =>
   new WeChatError.TokenStoreError({
-    operation: "get",
-    description: `the stored ${what} is longer than any token (not written by wxauth, or corrupted); it was not read`
+    operation,
+    description: `the stored ${what} is longer than any ${kind} (not written by wxauth, or corrupted); it was not read`
   })
 
 /** Runs the newer-wins script: 1 when written (or deleted as expired), 0 when a newer value is kept. */

@@ -1,6 +1,7 @@
 /**
  * The operations of `RedisTokenStore`: one hash per user (a script reads `o` and `v`, a value longer
- * than any token left unread; the newer-wins script writes), values through core's codec, decoded
+ * than any token left unread; the newer-wins script writes), a string per code memo (read by a
+ * script too, a value longer than any memo left unread), values through core's codec, decoded
  * tokens kept in the `TokenCache` (and served from it while the near cache's feed says nothing
  * changed).
  */
@@ -33,8 +34,9 @@ const noValue = new WeChatError.TokenStoreError({
 })
 
 const tooLong = Scripts.tooLong("token")
+const memoTooLong = Scripts.tooLong("code memo", "recallCode", "code memo")
 
-/** The longest value a read fetches, as the script's argument. */
+/** The longest value a read (of a token or a code memo) fetches, as the scripts' argument. */
 const maxValueBytes = String(TokenStore.maxStoredValueBytes)
 
 const span = (name: string, appId: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
@@ -86,13 +88,14 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
   const { cache, codec, codeKey, timeout, tokenKey } = options
   const setNewer = Scripts.defineSetNewer(redis)
   const getBounded = Scripts.defineGetBounded(redis)
+  const getStringBounded = Scripts.defineGetStringBounded(redis)
 
   /**
    * Asks Redis (a value longer than any token is not fetched); `tracked` says whether the answer may
    * be served later without asking (see `tokenCache.ts`).
    */
   const read = (key: string, appId: string, openid: string, tracked: () => boolean) =>
-    Client.run("get", timeout, () => getBounded(key, maxValueBytes)).pipe(
+    Client.run("get", timeout, () => getBounded(key, maxValueBytes, "o")).pipe(
       Effect.flatMap(([obtainedAt, value, length]) => {
         if (value === null || value === undefined) {
           return length !== undefined && length !== null
@@ -214,10 +217,13 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
       Effect.zipRight(
         checkCode("recallCode", appId, codeHash),
         Effect.suspend(() =>
-          Client.run("recallCode", timeout, () => redis.get(codeKey(appId, codeHash))).pipe(
+          // a value longer than any memo is not fetched: its length is answered instead
+          Client.run("recallCode", timeout, () => getStringBounded(codeKey(appId, codeHash), maxValueBytes)).pipe(
             Effect.flatMap((value) =>
-              value === null
+              value === null || value === undefined
                 ? Effect.succeedNone
+                : typeof value !== "string"
+                ? Effect.fail(memoTooLong)
                 : Effect.flatMap(codec.decodeMemo(appId, codeHash, value), (memo) =>
                   Effect.map(
                     Clock.currentTimeMillis,

@@ -59,6 +59,11 @@ export interface StoreSpec<O extends BaseOptions, N, E> {
   readonly indexes: (names: N) => SetupPlan["indexes"]
   /** The store's own error for a failed operation; `undefined` keeps the `TokenStoreError`. */
   readonly mapError: ((error: WeChatError.TokenStoreError) => E) | undefined
+  /**
+   * The longest `value`, in bytes, the store's reads fetch (`StoreContext.boundedValue`):
+   * `TokenStore.maxStoredValueBytes` (tokens, code memos) unless given.
+   */
+  readonly maxValueBytes?: number | undefined
 }
 
 /** A dialect the stores write DDL for (a JavaScript caller's value looked at by `typeof` only). */
@@ -141,8 +146,9 @@ export interface StoreContext<O, N, E, X> {
   ) => Effect.Effect<number, E>
   /**
    * The `value` column as a `SELECT` reads it: `NULL` (which the column never holds) when it is
-   * longer than any token (`TokenStore.maxStoredValueBytes`), checked in the query, so a value
-   * planted in a row is not fetched on every read of that user or app (see `tooLong`).
+   * longer than the store reads (`StoreSpec.maxValueBytes`: `TokenStore.maxStoredValueBytes`, or
+   * `SessionKeyStore.maxStoredValueBytes`), checked in the query, so a value planted in a row is not
+   * fetched on every read of that user or app (see `tooLong`).
    */
   readonly boundedValue: Statement.Fragment
   /**
@@ -184,19 +190,20 @@ const valueBytes = (dialect: Dialect): string =>
   dialect === "pg" ? "octet_length(value)" : dialect === "mysql" ? "LENGTH(value)" : "length(CAST(value AS BLOB))"
 
 /** See `StoreContext.boundedValue`. */
-const boundedValue = (sql: SqlClient.SqlClient, dialect: Dialect): Statement.Fragment =>
-  sql.literal(`CASE WHEN ${valueBytes(dialect)} <= ${TokenStore.maxStoredValueBytes} THEN value END AS value`)
+const boundedValue = (sql: SqlClient.SqlClient, dialect: Dialect, maxBytes: number): Statement.Fragment =>
+  sql.literal(`CASE WHEN ${valueBytes(dialect)} <= ${maxBytes} THEN value END AS value`)
 
 /**
- * What a `get` fails with when `boundedValue` read `NULL`: the stored `what` ("token", "app
- * token") is longer than any token, and was not fetched.
+ * What a read fails with when `boundedValue` read `NULL`: the stored `what` ("token", "app token",
+ * "code memo", "session key") is longer than any `kind` ("token", "code memo", "session key"), and
+ * was not fetched; `operation` is the store's.
  *
  * @internal
  */
-export const tooLong = (what: string): WeChatError.TokenStoreError =>
+export const tooLong = (what: string, operation: string = "get", kind: string = "token"): WeChatError.TokenStoreError =>
   new WeChatError.TokenStoreError({
-    operation: "get",
-    description: `the stored ${what} is longer than any token (not written by wxauth, or corrupted); it was not read`
+    operation,
+    description: `the stored ${what} is longer than any ${kind} (not written by wxauth, or corrupted); it was not read`
   })
 
 /** The newest-wins upsert of `row` (see `StoreContext.upsertNewer`), in `dialect`. */
@@ -313,7 +320,7 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
             guarded("purgeExpired", table)(sql`DELETE FROM ${sql(table)} WHERE ${sql.literal(column)} <= ${now}`.raw),
             affectedRows
           ),
-        boundedValue: boundedValue(sql, dialect),
+        boundedValue: boundedValue(sql, dialect, spec.maxValueBytes ?? TokenStore.maxStoredValueBytes),
         upsertNewer: (table, key, row) => upsertNewer(sql, dialect, table, key, row)
       }
     })

@@ -1,7 +1,7 @@
 /**
- * The session key store: its table per dialect, `get`, `set` (an upsert: the last set wins, and
- * starts the ttl again), `remove` and `purgeExpired`; each operation bounded by `guard`, with its
- * span.
+ * The session key store: its table per dialect, `get` (a value longer than any session key left
+ * unread), `set` (an upsert: the last set wins, and starts the ttl again), `remove` and
+ * `purgeExpired`; each operation bounded by `guard`, with its span.
  *
  * @internal
  */
@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { Options } from "../SqlSessionKeyStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
-import { builder } from "./builder.js"
+import { builder, tooLong } from "./builder.js"
 import { asText } from "./client.js"
 import { positiveDuration } from "./durations.js"
 import { columnTypes, createTable } from "./schema.js"
@@ -48,7 +48,8 @@ const store = builder({
   table: (names) => names.table,
   ddl: statements,
   indexes: (names) => [[names.table, names.index, "expires_at"]],
-  mapError: undefined
+  mapError: undefined,
+  maxValueBytes: SessionKeyStore.maxStoredValueBytes
 })
 
 /** @internal */
@@ -56,6 +57,8 @@ export const ddl = store.ddl
 
 /** @internal */
 export const setup = store.setup
+
+const keyTooLong = tooLong("session key", "get", "session key")
 
 /** The longest ttl: 2^52 ms (about 142,000 years), so that `now + ttl` stays a time a store writes (2^53 - 1 at most). */
 const maxTtlMillis = 2 ** 52
@@ -77,7 +80,7 @@ export const make = (
   options?: Options
 ): Effect.Effect<SessionKeyStore.SessionKeyStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { dialect, guarded, settings: ttl, span, sql, names: { table } } = yield* store.context(
+    const { boundedValue, dialect, guarded, settings: ttl, span, sql, names: { table } } = yield* store.context(
       options,
       (read) => resolveTtl(read.ttl)
     )
@@ -103,9 +106,11 @@ export const make = (
         function*(appId: string, openid: string) {
           yield* TokenStore.checkUser("get", appId, openid)
           const now = yield* Clock.currentTimeMillis
-          const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${t}
+          // a value longer than any session key the codec reads is not fetched (its length in the query)
+          const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t}
           WHERE app_id = ${appId} AND openid = ${openid} AND expires_at > ${now}`
           if (rows.length === 0) return Option.none()
+          if (rows[0].value === null) return yield* Effect.fail(keyTooLong)
           return Option.some(yield* codec.decode(appId, openid, asText(rows[0].value)))
         },
         guarded("get"),

@@ -31,6 +31,7 @@ const store = builder({
 export const ddl = store.ddl
 
 const tokenTooLong = tooLong("token")
+const memoTooLong = tooLong("code memo", "recallCode", "code memo")
 
 /** @internal */
 export const setup = store.setup
@@ -152,9 +153,10 @@ export const make = (
         function*(appId: string, codeHash: string) {
           yield* checkCode("recallCode", appId, codeHash)
           const now = yield* Clock.currentTimeMillis
-          const rows = yield* sql<{ value: unknown }>`SELECT value FROM ${m}
+          const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${m}
           WHERE app_id = ${appId} AND code_hash = ${codeHash} AND expires_at > ${now}`
           if (rows.length === 0) return Option.none()
+          if (rows[0].value === null) return yield* Effect.fail(memoTooLong)
           const memo = yield* codec.decodeMemo(appId, codeHash, asText(rows[0].value))
           return memo.expiresAt > now ? Option.some(memo) : Option.none()
         },
