@@ -23,7 +23,7 @@ import type { Dialect } from "../SqlTokenStore.js"
 import { affectedRows, client } from "./client.js"
 import { positiveDuration } from "./durations.js"
 import { attemptFor, guard } from "./guard.js"
-import { runSetup, type SetupPlan } from "./schema.js"
+import { checkTables, runSetup, type SetupPlan } from "./schema.js"
 
 /** The longest a store operation may take, retries included, unless `timeout` says otherwise. */
 const defaultTimeout = Duration.seconds(10)
@@ -285,6 +285,22 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
     }).pipe(Effect.withSpan(`${spec.name}.setup`))
 
   /**
+   * With `setup: false`: checks the shape of the store's tables that exist, as setup does
+   * (read-only; see `checkTables`).
+   */
+  const check = (options: O): Effect.Effect<void, WeChatError.InvalidArgument | E, SqlClient.SqlClient> =>
+    Effect.gen(function*() {
+      const [, dialect] = yield* client
+      const resolved = yield* spec.resolveNames(options)
+      yield* toStoreError(checkTables({
+        statements: spec.ddl(dialect, resolved),
+        indexes: [],
+        table: spec.table(resolved),
+        timeout: options.setupTimeout
+      }))
+    }).pipe(Effect.withSpan(`${spec.name}.checkTables`))
+
+  /**
    * What the operations run with, from `options`: the client, the options read, the names, then
    * `settings` (the store's own options), then the timeout, each failing in that order.
    */
@@ -335,7 +351,10 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
       return yield* deleteExpired(spec.table(resolved), "expires_at", now)
     }).pipe(Effect.withSpan(`${spec.name}.purgeExpired`))
 
-  /** The layers of the store `make` builds, under `tag`; `setup` runs first unless `setup: false`. */
+  /**
+   * The layers of the store `make` builds, under `tag`; `setup` runs first, or with `setup: false`
+   * the read-only check of the tables' shape.
+   */
   const layers = <I, S>(
     tag: Context.Tag<I, S>,
     make: (options: O) => Effect.Effect<S, WeChatError.InvalidArgument, SqlClient.SqlClient>
@@ -346,7 +365,7 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
         Effect.flatMap(
           // read when the layer is made, as `setup: false` is
           Either.map(readOptions<O>(options), (read) => [read, read.setup !== false] as const),
-          ([read, runsSetup]) => Effect.zipRight(runsSetup ? setup(read) : Effect.void, make(read))
+          ([read, runsSetup]) => Effect.zipRight(runsSetup ? setup(read) : check(read), make(read))
         )
       )
     return {

@@ -37,6 +37,9 @@ export type Attempt = (
 
 const anyAttempt: Attempt = () => (effect) => effect
 
+const isSqlError = (defect: unknown): defect is SqlError.SqlError =>
+  typeof defect === "object" && defect !== null && (defect as { _tag?: unknown })._tag === "SqlError"
+
 /**
  * Maps every failure of a database operation to a `TokenStoreError` with a cleaned cause (no
  * parameter or quoted value), retries transient failures, and bounds the whole in time.
@@ -79,8 +82,10 @@ export const guard =
           new WeChatError.TokenStoreError({ operation, description: cleaned.description, cause: cleaned.cause })
         )
       }),
+      // a driver failure that `@effect/sql` turned into a defect (a failed COMMIT or ROLLBACK of
+      // `withTransaction`) is cleaned as the failure it is: its code kept
       Effect.catchAllDefect((defect) => {
-        const cleaned = Errors.cleanDefect(defect)
+        const cleaned = isSqlError(defect) ? Errors.cleanSqlError(defect, table) : Errors.cleanDefect(defect)
         return Effect.fail(
           new WeChatError.TokenStoreError({ operation, description: cleaned.description, cause: cleaned.cause })
         )

@@ -166,14 +166,15 @@ export const runSetup = (
           "the transaction implicitly; run setup before, or outside, the transaction"
       })
     }
+    const shapes = plan.statements.flatMap(tableShape)
     const run = (() => {
       switch (dialect) {
         case "pg":
-          return setupPg(sql, plan.statements)
+          return setupPg(sql, plan.statements, shapes)
         case "mysql":
-          return setupMysql(sql, plan.statements, plan.indexes, timeout)
+          return setupMysql(sql, plan.statements, plan.indexes, shapes, timeout)
         case "sqlite":
-          return setupSqlite(sql, plan.statements)
+          return setupSqlite(sql, plan.statements, shapes)
       }
     })()
     yield* guard("setup", plan.table, timeout)(run)
@@ -204,13 +205,29 @@ const pinned = <A, E, R>(
     })
   )
 
-const setupPg = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>) =>
-  sql.withTransaction(
-    Effect.gen(function*() {
-      yield* sql`SELECT pg_advisory_xact_lock(${pgLockKey}::bigint)`
-      for (const statement of statements) yield* sql.unsafe(statement)
+/**
+ * PostgreSQL's setup: in a transaction of its own on a reserved connection (or in the caller's),
+ * begun, committed and rolled back here rather than by `sql.withTransaction`, which turns a failed
+ * `ROLLBACK` into a defect in place of the failure: a setup whose connection was killed (57P01)
+ * reported only "Failed to execute statement". A failed rollback is ignored; the failure stays.
+ */
+const setupPg = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>, shapes: ReadonlyArray<TableShape>) =>
+  pinned(sql, (run, inTransaction) => {
+    const create = Effect.gen(function*() {
+      yield* run(sql`SELECT pg_advisory_xact_lock(${pgLockKey}::bigint)`)
+      for (const statement of statements) yield* run(sql.unsafe(statement))
+      yield* checkShapes(sql, "pg", run, shapes, true)
     })
-  )
+    if (inTransaction) return create
+    return run(sql`BEGIN`).pipe(
+      Effect.zipRight(
+        create.pipe(
+          Effect.zipRight(run(sql`COMMIT`)),
+          Effect.onError(() => Effect.ignore(run(sql`ROLLBACK`)))
+        )
+      )
+    )
+  })
 
 /**
  * How long MySQL's `GET_LOCK` waits: `setupTimeout` minus a margin (a fifth of it, from 1 to 10
@@ -225,6 +242,7 @@ const setupMysql = (
   sql: SqlClient.SqlClient,
   statements: ReadonlyArray<string>,
   indexes: SetupPlan["indexes"],
+  shapes: ReadonlyArray<TableShape>,
   timeout: Duration.Duration
 ) =>
   pinned(sql, (run) => {
@@ -251,6 +269,7 @@ const setupMysql = (
           yield* run(sql`CREATE INDEX ${sql(index)} ON ${sql(table)} (${sql(column)})`)
         }
       }
+      yield* checkShapes(sql, "mysql", run, shapes, true)
     })
     return Effect.acquireUseRelease(
       acquire,
@@ -259,9 +278,11 @@ const setupMysql = (
     )
   })
 
-const setupSqlite = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>) =>
+const setupSqlite = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>, shapes: ReadonlyArray<TableShape>) =>
   pinned(sql, (run, inTransaction) => {
-    const create = Effect.forEach(statements, (statement) => run(sql.unsafe(statement)), { discard: true })
+    const create = Effect.forEach(statements, (statement) => run(sql.unsafe(statement)), { discard: true }).pipe(
+      Effect.zipRight(checkShapes(sql, "sqlite", run, shapes, true))
+    )
     if (inTransaction) return create
     return run(sql`BEGIN IMMEDIATE`).pipe(
       Effect.zipRight(
@@ -270,5 +291,227 @@ const setupSqlite = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>
           Effect.onError(() => Effect.ignore(run(sql`ROLLBACK`)))
         )
       )
+    )
+  })
+
+/**
+ * A column as the store's DDL declares it: its type family (`integer`: a 64-bit integer, the
+ * times; `text`), the fewest characters it must hold (`VARCHAR(n)`: n; `TEXT`: what MySQL's `TEXT`
+ * holds, 65535), and its DDL line, quoted in errors.
+ *
+ * @internal
+ */
+export interface ColumnShape {
+  readonly name: string
+  readonly family: "integer" | "text"
+  readonly length: number
+  readonly definition: string
+}
+
+/**
+ * A table as the store's DDL declares it: its columns and its primary key.
+ *
+ * @internal
+ */
+export interface TableShape {
+  readonly table: string
+  readonly columns: ReadonlyArray<ColumnShape>
+  readonly primaryKey: ReadonlyArray<string>
+}
+
+/** The characters MySQL's `TEXT` holds: what a `TEXT` column of the DDL asks of a found column. */
+const textLength = 65535
+
+/**
+ * The shape of the table a `CREATE TABLE` statement of `createTable` makes (none for its other
+ * statements): read back from the statement, so the DDL stays the one place the columns are named.
+ *
+ * @internal
+ */
+export const tableShape = (statement: string): ReadonlyArray<TableShape> => {
+  const match = /^CREATE TABLE IF NOT EXISTS [`"](\w+)[`"] \(\n {2}([\s\S]*)\n\)/.exec(statement)
+  if (match === null) return []
+  const columns: Array<ColumnShape> = []
+  let primaryKey: ReadonlyArray<string> = []
+  for (const line of match[2].split(",\n  ")) {
+    const key = /^PRIMARY KEY \(([^)]*)\)$/.exec(line)
+    if (key !== null) {
+      primaryKey = key[1].split(",").map((column) => column.trim())
+      continue
+    }
+    if (line.startsWith("INDEX ")) continue
+    const [name, type = ""] = line.split(" ")
+    const length = /\((\d+)\)/.exec(type)
+    columns.push({
+      name,
+      family: /INT/i.test(type) ? "integer" : "text",
+      length: length === null ? textLength : Number(length[1]),
+      definition: line
+    })
+    if (/ PRIMARY KEY$/.test(line)) primaryKey = [name]
+  }
+  return [{ table: match[1], columns, primaryKey }]
+}
+
+/** A column as the catalog describes it. */
+interface FoundColumn {
+  readonly name: unknown
+  readonly type: unknown
+  readonly length: unknown
+  readonly collation: unknown
+  readonly pk: unknown
+}
+
+/**
+ * The columns of `table` as the database has them, in order: the table the store's unqualified
+ * name finds (PostgreSQL: `to_regclass`, by the search path; MySQL / MariaDB: the current database;
+ * SQLite: `pragma_table_info`). None when there is no such table.
+ */
+const foundColumns = (sql: SqlClient.SqlClient, dialect: Dialect, run: Run, table: string) => {
+  switch (dialect) {
+    case "pg":
+      return run(sql<FoundColumn>`SELECT c.column_name AS name, c.data_type AS type,
+          c.character_maximum_length AS length, NULL AS collation,
+          EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+            WHERE i.indrelid = k.oid AND i.indisprimary AND a.attname = c.column_name) AS pk
+        FROM pg_class k JOIN pg_namespace n ON n.oid = k.relnamespace
+          JOIN information_schema.columns c ON c.table_schema = n.nspname AND c.table_name = k.relname
+        WHERE k.oid = to_regclass(${quote(dialect, table)})
+        ORDER BY c.ordinal_position`)
+    case "mysql":
+      return run(sql<FoundColumn>`SELECT c.column_name AS name, c.data_type AS type,
+          c.character_maximum_length AS length, c.collation_name AS collation,
+          EXISTS (SELECT 1 FROM information_schema.key_column_usage u
+            WHERE u.table_schema = c.table_schema AND u.table_name = c.table_name
+              AND u.constraint_name = 'PRIMARY' AND u.column_name = c.column_name) AS pk
+        FROM information_schema.columns c
+        WHERE c.table_schema = DATABASE() AND c.table_name = ${table}
+        ORDER BY c.ordinal_position`)
+    case "sqlite":
+      return run(sql<FoundColumn>`SELECT name, type, NULL AS length, NULL AS collation, pk
+        FROM pragma_table_info(${table}) ORDER BY cid`)
+  }
+}
+
+/**
+ * The family of a type the catalog names, in `dialect`: `integer` for a 64-bit integer only (an
+ * `INT` column of times fails every write past 2038), `text` for a character type; else none.
+ */
+const familyOf = (dialect: Dialect, type: string): ColumnShape["family"] | undefined => {
+  const t = type.toLowerCase()
+  switch (dialect) {
+    case "pg":
+      return t === "bigint" ? "integer" : ["text", "character varying", "character"].includes(t) ? "text" : undefined
+    case "mysql":
+      return t === "bigint"
+        ? "integer"
+        : ["char", "varchar", "tinytext", "text", "mediumtext", "longtext"].includes(t)
+        ? "text"
+        : undefined
+    case "sqlite":
+      // SQLite's type affinity rules: any type naming INT is an integer (always 64-bit)
+      return t.includes("int") ? "integer" : /char|clob|text/.test(t) ? "text" : undefined
+  }
+}
+
+/** What is wrong with `found` for the column `expected` declares, if anything. */
+const columnProblem = (dialect: Dialect, expected: ColumnShape, found: FoundColumn | undefined): string | undefined => {
+  if (found === undefined) return "is missing"
+  const type = String(found.type ?? "")
+  const family = familyOf(dialect, type)
+  if (family !== expected.family) {
+    return `has type ${type === "" ? "(none)" : type}, not ${
+      expected.family === "integer" ? "a 64-bit integer" : "text"
+    }`
+  }
+  const length = found.length === null || found.length === undefined ? undefined : Number(found.length)
+  if (family === "text" && length !== undefined && length < expected.length) {
+    return `holds at most ${length} characters, fewer than ${expected.length}`
+  }
+  if (dialect === "mysql" && family === "text" && !/(_bin|^binary)$/.test(String(found.collation ?? ""))) {
+    return `has the collation ${
+      String(found.collation)
+    }, which does not compare byte for byte (a binary one, such as utf8mb4_bin, does)`
+  }
+  return undefined
+}
+
+/**
+ * The error for a table whose shape is not the store's: naming the table and the column, with what
+ * to do.
+ */
+const shapeError = (operation: string, table: string, problem: string, hint: string) =>
+  new WeChatError.TokenStoreError({
+    operation,
+    description: `the table ${table} is not the store's: ${problem}; ${hint} (extra columns are fine)`
+  })
+
+/**
+ * Checks every table of `shapes` against the database's catalog: each column the store uses exists
+ * with a compatible type (the family, the length, on MySQL / MariaDB a binary collation), and the
+ * primary key is on the store's key columns (the upserts and the one-row-per-key reads rest on it).
+ * Extra columns are allowed. A table that does not exist fails when `required` (setup has just made
+ * it), and is skipped otherwise (`setup: false`: its operations fail naming it). Read-only.
+ */
+const checkShapes = (
+  sql: SqlClient.SqlClient,
+  dialect: Dialect,
+  run: Run,
+  shapes: ReadonlyArray<TableShape>,
+  required: boolean,
+  operation: string = "setup"
+): Effect.Effect<void, WeChatError.TokenStoreError | SqlError.SqlError> =>
+  Effect.forEach(shapes, (shape) =>
+    Effect.gen(function*() {
+      const found = yield* foundColumns(sql, dialect, run, shape.table)
+      if (found.length === 0) {
+        return required
+          ? yield* shapeError(operation, shape.table, "it has no columns", "check the database the client is on")
+          : undefined
+      }
+      const byName = new Map(found.map((column) => [String(column.name), column]))
+      for (const column of shape.columns) {
+        const problem = columnProblem(dialect, column, byName.get(column.name))
+        if (problem !== undefined) {
+          return yield* shapeError(
+            operation,
+            shape.table,
+            `its column ${column.name} ${problem}`,
+            `migrate it to ${column.definition}, or drop the table so that setup creates it`
+          )
+        }
+      }
+      const key = found.filter((column) => Number(column.pk) > 0 || column.pk === true).map((column) =>
+        String(column.name)
+      )
+      const sameKey = key.length === shape.primaryKey.length && shape.primaryKey.every((name) => key.includes(name))
+      if (!sameKey) {
+        return yield* shapeError(
+          operation,
+          shape.table,
+          `its primary key is ${key.length === 0 ? "missing" : `(${key.join(", ")})`}, not (${
+            shape.primaryKey.join(", ")
+          })`,
+          `migrate it to PRIMARY KEY (${shape.primaryKey.join(", ")}), or drop the table so that setup creates it`
+        )
+      }
+    }), { discard: true })
+
+/**
+ * With `setup: false` (tables the operator manages), checks the shape of each of the plan's tables
+ * that exists, as setup does (read-only; a missing table is left to fail the operations, naming it),
+ * bounded by the setup timeout.
+ *
+ * @internal
+ */
+export const checkTables = (
+  plan: SetupPlan
+): Effect.Effect<void, WeChatError.InvalidArgument | WeChatError.TokenStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const [sql, dialect] = yield* client
+    const timeout = yield* positiveDuration("setupTimeout", plan.timeout, defaultSetupTimeout)
+    const shapes = plan.statements.flatMap(tableShape)
+    yield* guard("checkTables", plan.table, timeout)(
+      checkShapes(sql, dialect, (statement) => statement, shapes, false, "checkTables")
     )
   })
