@@ -14,7 +14,19 @@
  * leaves the store as it is (a consent holds the key and replaces the token: the refreshed token is
  * answered unstored, a rejected one is left); a consent waits 25 seconds, then writes without it.
  * A refresh made outside `WeChatOAuth` (`@wxauth/compat`'s) takes the write key the same way, with
- * `withWriteKey`.
+ * `withWriteKey`, inside a key of its own (`<appId>:refresh_token:<hash>`).
+ *
+ * **A lock must never make two different keys wait for each other**: the user's write key is
+ * taken while the refresh key is held (and, for an app a third-party platform manages, the key of
+ * the platform's component access token, `app-token:component-token:<componentAppId>`, may be
+ * taken inside a refresh key to renew that token). One lock for all keys (a single mutex, a
+ * one-permit semaphore, one database row) breaks this, and so do striped locks whose stripe can be
+ * one for a user's refresh key and write key (stripes by appId or by openid always are, stripes by
+ * a hash of the key are for some users): each such refresh then waits 3 seconds for a write key
+ * its own refresh key blocks and answers WeChat's token unstored, every time, with a warning
+ * naming this cause (and a component access token renewal inside it waits for the lock's bound).
+ * Key a lock by the whole key, as `makeInProcess` (a semaphore per key) and `@wxauth/store-redis`'s
+ * `RedisRefreshLock` (a Redis key per key) do.
  *
  * @since 0.1.0
  */
@@ -35,7 +47,13 @@ import { type InvalidArgument, RefreshLockTimeout } from "./WeChatError.js"
  * @category models
  */
 export interface RefreshLockShape {
-  /** Runs `effect` while holding the lock `key`; waiting longer than the lock's bound fails with `RefreshLockTimeout`. */
+  /**
+   * Runs `effect` while holding the lock `key`; waiting longer than the lock's bound fails with
+   * `RefreshLockTimeout`. Holding one key must never keep another key from being taken: wxauth
+   * takes the user's write key `<appId>:<openid>:write` while holding the refresh key
+   * `<appId>:<openid>` (a lock for all keys, or stripes shared by a user's two keys, leave every
+   * refresh's token unstored after a 3 s wait; see the module's docs).
+   */
   readonly withLock: <A, E, R>(
     key: string,
     effect: Effect.Effect<A, E, R>
@@ -75,7 +93,8 @@ export interface InProcessOptions {
 const defaultWaitTimeout = Duration.seconds(30)
 
 /**
- * An in-process lock: one semaphore per key, dropped when nobody holds or waits for it. A
+ * An in-process lock: one semaphore per key, dropped when nobody holds or waits for it, so holders
+ * of different keys (a user's refresh key and write key) never wait for each other. A
  * `waitTimeout` that is not a duration (or cannot be read) is the default.
  *
  * @since 0.1.0
@@ -151,7 +170,10 @@ export interface WriteKeyOptions {
  * replaces a consent made during its WeChat call. The key is waited for 3 seconds at most, as a
  * refresh waits for it (a consent holding it may be running a store hook that refreshes this very
  * user): past that, `RefreshLockTimeout`, and `effect` never ran (leave the store as it is: the
- * consent holding the key writes the newer token). Once started, `effect` is never cut.
+ * consent holding the key writes the newer token), with a warning in the log naming the likely
+ * causes (a login holding the key, or a `lock` that makes two different keys wait for each other:
+ * call this while holding a key of your own only with a lock that lets both be held). Once
+ * started, `effect` is never cut.
  *
  * An `appId` or `openid` outside the store id rule (`TokenStore.checkUser`), a `lock` without
  * `withLock`, or an `effect` that is not an Effect, is an `InvalidArgument`.
@@ -173,5 +195,5 @@ export const withWriteKey = <A, E, R>(
       return Arguments.fail("lock", "must be a RefreshLock (an object with withLock)")
     }
     if (!guardOr(() => Effect.isEffect(effect), false)) return Arguments.fail("effect", "must be an Effect")
-    return WriteLock.refreshWithin(lock as RefreshLockShape, appId, openid, effect)
+    return WriteLock.refreshWithin(lock as RefreshLockShape, appId, openid, effect, "the refresh changed nothing")
   })

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
@@ -208,6 +209,89 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
           )
         )
       )
+    }))
+
+  /**
+   * The shared store with a moment's failures (a Redis timeout): the next `get` or `set` fails once,
+   * as asked; every `remove` is recorded.
+   */
+  const blinkingStore = Effect.gen(function*() {
+    const inner = yield* TokenStore.makeMemory()
+    const failNext = { get: false, set: false }
+    const removed: Array<string> = []
+    const blink = (operation: "get" | "set") =>
+      new WeChatError.TokenStoreError({ operation, description: "Command timed out" })
+    const store: TokenStore.TokenStoreShape = {
+      ...inner,
+      get: (appId, openid) =>
+        Effect.suspend(() =>
+          failNext.get ? (failNext.get = false, Effect.fail(blink("get"))) : inner.get(appId, openid)
+        ),
+      set: (appId, token) =>
+        Effect.suspend(() =>
+          failNext.set ? (failNext.set = false, Effect.fail(blink("set"))) : inner.set(appId, token)
+        ),
+      remove: (appId, openid) => Effect.zipRight(Effect.sync(() => removed.push(openid)), inner.remove(appId, openid))
+    }
+    const layer = WeChatOAuth.layer.pipe(
+      Layer.provide(Layer.succeed(TokenStore.TokenStore, store)),
+      Layer.provide(configLayer),
+      Layer.provide(Sandbox.layerHttpClient),
+      Layer.provideMerge(Sandbox.layer())
+    )
+    return { failNext, inner, layer, removed }
+  })
+
+  it.effect("a consent whose read of the stored token fails for a moment, then whose write fails, leaves the user's token in place", () =>
+    Effect.gen(function*() {
+      const { failNext, inner, layer, removed } = yield* blinkingStore
+      yield* Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const first = yield* login()
+        yield* TestClock.adjust("1 second")
+        failNext.get = true
+        failNext.set = true
+        const failed = yield* Effect.flip(login())
+        assert.strictEqual(failed._tag, "TokenStoreError", "the login fails with the store")
+        assert.deepStrictEqual(removed, [], "nothing removed")
+        const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
+        assert.deepStrictEqual(secretsOf(stored), secretsOf(first), "the token the user had is still stored")
+        assert.strictEqual((yield* oauth.getUser(first.openid)).nickname, "张三")
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a consent whose read fails for a moment writes the grant without removing the stored token first (another tab's getUser never finds none)", () =>
+    Effect.gen(function*() {
+      const { failNext, inner, layer, removed } = yield* blinkingStore
+      yield* Effect.gen(function*() {
+        yield* TestClock.setTime(1_800_000_000_000)
+        const first = yield* login()
+        yield* TestClock.adjust("1 second")
+        failNext.get = true
+        const granted = yield* login()
+        assert.deepStrictEqual(removed, [], "nothing removed")
+        assert.strictEqual(granted.obtainedAt, 1_800_000_001_000)
+        const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
+        assert.deepStrictEqual(secretsOf(stored), secretsOf(granted), "the store holds the grant")
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a consent whose read fails for a moment over a readable token stamped an hour ahead is stamped after it once read back", () =>
+    Effect.gen(function*() {
+      const { failNext, inner, layer, removed } = yield* blinkingStore
+      yield* Effect.gen(function*() {
+        yield* TestClock.setTime(1_800_000_000_000)
+        const first = yield* login()
+        const ahead = yield* storeStampedAnHourAhead(first)
+        yield* TestClock.adjust("1 second")
+        failNext.get = true
+        const granted = yield* login()
+        assert.deepStrictEqual(removed, [], "nothing removed")
+        assert.strictEqual(granted.obtainedAt, ahead + 1, "stamped after the token read back")
+        assert.strictEqual(granted.expiresAt, 1_800_000_001_000 + 7_200_000, "expires by this clock")
+        const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
+        assert.deepStrictEqual(secretsOf(stored), secretsOf(granted), "the store holds the grant")
+      }).pipe(Effect.provide(Layer.merge(layer, Layer.succeed(TokenStore.TokenStore, inner))))
     }))
 })
 
@@ -488,6 +572,37 @@ describe("a login while the user's token is being refreshed", () => {
         )
         assert.strictEqual((yield* sandbox.stats).refresh_token, 2)
       }).pipe(Effect.provide(oauthLayerOn(store, lock)))
+    }))
+
+  it.effect("a RefreshLock that makes two different keys wait for each other (one lock for all keys): each refresh answers unstored after 3 s, and the warning names that cause", () =>
+    Effect.gen(function*() {
+      const inner = yield* TokenStore.makeMemory()
+      const one = yield* Effect.makeSemaphore(1)
+      const coarse: RefreshLock.RefreshLockShape = { withLock: (_key, effect) => one.withPermits(1)(effect) }
+      RefreshLock.markBounded(coarse)
+      const lines: Array<string> = []
+      const logger = Logger.make(({ annotations, logLevel, message }) => {
+        if (logLevel._tag === "Warning") lines.push(`${JSON.stringify(message)} ${JSON.stringify([...annotations])}`)
+      })
+      yield* Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const first = yield* login()
+        yield* TestClock.adjust("1 minute")
+        const t0 = yield* Clock.currentTimeMillis
+        const refreshing = yield* Effect.fork(Effect.zip(oauth.refresh(first.openid), Clock.currentTimeMillis))
+        yield* TestClock.adjust("10 seconds")
+        const [refreshed, refreshedAt] = yield* Fiber.join(refreshing)
+        assert.strictEqual(refreshedAt, t0 + 3_000, "waited 3 s for the write key its own refresh key blocks")
+        assert.strictEqual(refreshed.obtainedAt, t0, "WeChat's answer, stamped when it came")
+        const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
+        assert.strictEqual(stored.obtainedAt, first.obtainedAt, "nothing stored")
+        assert.strictEqual(lines.length, 1, "one warning")
+        assert.include(lines[0], "the RefreshLock makes two different keys wait for each other")
+        assert.include(lines[0], "WeChat's refreshed token answered, not stored")
+      }).pipe(
+        Effect.provide(oauthLayerOn(inner, coarse)),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
     }))
 
   describe("a consent whose store write refreshes the same user (a store hook, as a compat saveToken hook calling getUser) ends", () => {

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { RefreshLock } from "@wxauth/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 
@@ -31,6 +32,28 @@ describe("RefreshLock.makeInProcess", () => {
       yield* TestClock.adjust("10 millis")
       yield* Fiber.join(both)
       assert.strictEqual(most, 2)
+    }))
+
+  it.effect("a user's refresh key and write key are held at once: holding one never keeps the other waiting", () =>
+    Effect.gen(function*() {
+      const lock = RefreshLock.makeInProcess({ waitTimeout: "1 second" })
+      // as a refresh takes them: the write key while the refresh key is held
+      const nested = yield* Effect.fork(
+        lock.withLock(
+          "wx1234567890abcdef:oUser_1",
+          lock.withLock("wx1234567890abcdef:oUser_1:write", Effect.succeed("both held"))
+        )
+      )
+      // a lock that kept the write key waiting would fail it with RefreshLockTimeout after 1 s
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual(yield* Fiber.join(nested), "both held")
+      // and while another fiber holds the refresh key, the write key is free
+      const holder = yield* Effect.fork(lock.withLock("wx1234567890abcdef:oUser_1", Effect.never))
+      yield* TestClock.adjust("1 millis")
+      const writing = yield* Effect.fork(lock.withLock("wx1234567890abcdef:oUser_1:write", Effect.succeed("free")))
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual(yield* Fiber.join(writing), "free")
+      yield* Fiber.interrupt(holder)
     }))
 
   it.effect("a waiter gives up with RefreshLockTimeout; the lock is released after failures", () =>
@@ -73,6 +96,36 @@ describe("RefreshLock.withWriteKey", () => {
       yield* Fiber.interrupt(consent)
       // another user's key is not held
       assert.strictEqual(yield* RefreshLock.withWriteKey({ ...user, openid: "oUser_2" }, Effect.succeed(2)), 2)
+    }))
+
+  it.effect("a lock that makes two different keys wait for each other: the wait ends after 3 s with a warning naming that cause", () =>
+    Effect.gen(function*() {
+      // one semaphore for every key, as a coarse lock of one's own would be
+      const one = yield* Effect.makeSemaphore(1)
+      const coarse: RefreshLock.RefreshLockShape = { withLock: (_key, effect) => one.withPermits(1)(effect) }
+      RefreshLock.markBounded(coarse)
+      const lines: Array<string> = []
+      const logger = Logger.make(({ annotations, message }) => {
+        lines.push(`${JSON.stringify(message)} ${JSON.stringify([...annotations])}`)
+      })
+      const user = { lock: coarse, appId: "wx1234567890abcdef", openid: "oUser_1" }
+      let ran = false
+      // a refresh of one's own holding its key, then storing under the write key
+      const refreshing = yield* Effect.fork(
+        coarse.withLock(
+          "wx1234567890abcdef:refresh_token:abc",
+          RefreshLock.withWriteKey(user, Effect.sync(() => ran = true))
+        )
+          .pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      )
+      yield* TestClock.adjust("3 seconds")
+      const error = yield* Effect.flip(Fiber.join(refreshing))
+      assert.strictEqual(error._tag, "RefreshLockTimeout")
+      assert.isFalse(ran)
+      assert.strictEqual(lines.length, 1, "one warning")
+      assert.include(lines[0], "RefreshLock makes two different keys wait for each other")
+      assert.include(lines[0], "a login holds the key")
+      assert.include(lines[0], "the refresh changed nothing")
     }))
 
   it.effect("ids outside the store rule, a lock without withLock, or no Effect: InvalidArgument", () =>

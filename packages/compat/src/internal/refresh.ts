@@ -190,13 +190,8 @@ export const layer = (options: {
             { lock, appId, openid: response.openid },
             storeUnlessReplaced(text, response, now)
           ).pipe(
-            Effect.catchTag("RefreshLockTimeout", (timeout) =>
-              Effect.logWarning(
-                "wxauth: could not take the user's write lock to store a refreshed token; answered it unstored"
-              ).pipe(
-                Effect.annotateLogs({ appId, waitedMillis: timeout.waitedMillis }),
-                Effect.zipRight(OAuthToken.fromResponse(response, now))
-              ))
+            // answered unsaved; withWriteKey logged the wait and its likely causes
+            Effect.catchTag("RefreshLockTimeout", () => OAuthToken.fromResponse(response, now))
           )
         })
         return flights.run(hash, lock.withLock(`${appId}:refresh_token:${hash.slice(0, 32)}`, refresh))

@@ -88,15 +88,15 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
 
   /**
    * The user's stored token, read to stamp a grant after it: the token, `undefined` when none is
-   * stored, or `unreadable` when the store could not answer (down, or holding a value it cannot
-   * decode: a cipher key gone, times out of range). A new consent is the way out of a broken stored
-   * token, so it is not refused for it.
+   * stored, or `unreadable` when the store could not answer (down for a moment, or holding a value it
+   * cannot decode: a cipher key gone, times out of range). A new consent is the way out of a broken
+   * stored token, so it is not refused for it.
    */
   const storedBefore = (openid: string): Effect.Effect<OAuthToken.OAuthToken | undefined | typeof unreadable> =>
     store.get(appId, openid).pipe(
       Effect.map(Option.getOrUndefined),
       Effect.catchAll((error) =>
-        Effect.logWarning("wxauth: could not read the stored token before storing a new consent; replacing it").pipe(
+        Effect.logWarning("wxauth: could not read the stored token before storing a new consent; writing it").pipe(
           Effect.annotateLogs({ appId, error: error.description }),
           Effect.as(unreadable)
         )
@@ -104,32 +104,63 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
     )
 
   /**
-   * A new consent's token, stored: stamped after the user's stored token when this clock is behind
-   * it (`Stamp.after`), else the store (newer wins) would keep the older token and answer it from
-   * then on. Only the stamp moves: the token and its refresh token expire by this clock, as WeChat
-   * counts them from its answer (`Stamp.expiresAt`). A new grant, so the stored token gives it
-   * nothing else (its own refresh life, its own unionid).
+   * `fresh` stamped after `stored` when this clock is behind it (`Stamp.after`), else the store
+   * (newer wins) would keep the older token and answer it from then on. Only the stamp moves: the
+   * token and its refresh token expire by this clock, as WeChat counts them from its answer
+   * (`Stamp.expiresAt`). A new grant, so the stored token gives it nothing else (its own refresh
+   * life, its own unionid).
+   */
+  const stampedAfter = (now: number, fresh: OAuthToken.OAuthToken, stored: OAuthToken.OAuthToken | undefined) => {
+    const stamped = Stamp.after(now, stored)
+    return stamped === now ? fresh : new OAuthToken.OAuthToken({
+      ...fresh,
+      obtainedAt: stamped,
+      expiresAt: Stamp.expiresAt(now, fresh.expiresAt - now, stamped),
+      refreshExpiresAt: Stamp.expiresAt(now, fresh.refreshExpiresAt - now, stamped)
+    }, true) // fresh's own fields: no second validation
+  }
+
+  /** `token` written; answers it. */
+  const write = (token: OAuthToken.OAuthToken) => Effect.as(store.set(appId, token), token)
+
+  /**
+   * A new consent's token, stored after the user's stored token (`stampedAfter`).
    *
-   * A stored value that could not be read is stamped by nothing but its store: a server whose clock
-   * ran ahead wrote it, then its cipher key was removed, say. Newer wins would keep it and drop the
-   * grant (the store's `set` succeeds, writing nothing), so the grant is stamped with the clock and
-   * written after the value is removed (under the user's write key, as the grant's read and write
-   * are): a consent replaces whatever the store held. When the store is down, the removal fails the
-   * login, as the write would.
+   * When the store could not read the stored token, the grant is written stamped by the clock, then
+   * read back. A failed read is most often a moment's failure (a timeout), and then the write
+   * replaced a good token or failed leaving it in place: nothing is removed first, so a failed login
+   * never deletes the token a user had, nor does another tab's `getUser` find none meanwhile. The
+   * store may instead hold a value it cannot read, stamped by nothing but its store: a server whose
+   * clock ran ahead wrote it, then its cipher key was removed, say. Newer wins keeps it and drops the
+   * grant (the store's `set` succeeds, writing nothing), so the read back fails again: only then is
+   * the value removed and the grant written again, and a consent replaces whatever the store held.
+   * (A store that fails the read back for a moment too is treated the same way: the grant it holds
+   * is removed and written again; only if that last write fails as well is the user left without a
+   * token, and the login fails.) A read back that finds a readable token stamped after the grant
+   * (the first read's failure was a moment's, the token stamped ahead) writes the grant again,
+   * stamped after it. All of it under the user's write key, as the grant's read and write are. A
+   * write that fails fails the login.
    */
   const writeGrant = (now: number, fresh: OAuthToken.OAuthToken) =>
     Effect.flatMap(storedBefore(fresh.openid), (stored) => {
-      if (stored === unreadable) {
-        return Effect.as(Effect.zipRight(store.remove(appId, fresh.openid), store.set(appId, fresh)), fresh)
-      }
-      const stamped = Stamp.after(now, stored)
-      const token = stamped === now ? fresh : new OAuthToken.OAuthToken({
-        ...fresh,
-        obtainedAt: stamped,
-        expiresAt: Stamp.expiresAt(now, fresh.expiresAt - now, stamped),
-        refreshExpiresAt: Stamp.expiresAt(now, fresh.refreshExpiresAt - now, stamped)
-      }, true) // fresh's own fields: no second validation
-      return Effect.as(store.set(appId, token), token)
+      if (stored !== unreadable) return write(stampedAfter(now, fresh, stored))
+      return write(fresh).pipe(
+        Effect.zipRight(Effect.either(store.get(appId, fresh.openid))),
+        Effect.flatMap((kept) => {
+          if (Either.isRight(kept)) {
+            return Option.isSome(kept.right) && kept.right.value.obtainedAt > fresh.obtainedAt
+              ? write(stampedAfter(now, fresh, kept.right.value))
+              : Effect.succeed(fresh)
+          }
+          return Effect.logWarning(
+            "wxauth: could not read back a new consent's token (the store may keep a value it cannot read); removing it and writing again"
+          ).pipe(
+            Effect.annotateLogs({ appId, error: kept.left.description }),
+            Effect.zipRight(store.remove(appId, fresh.openid)),
+            Effect.zipRight(write(fresh))
+          )
+        })
+      )
     })
 
   /**

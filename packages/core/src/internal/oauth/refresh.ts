@@ -54,19 +54,22 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
    * write key (writeLock.ts), as a consent's read and write do, so a consent cannot land between
    * them. Waited for `writeWait` at most: a consent whose store write is itself refreshing this
    * user (a compat hook calling `getUser`) holds it until this refresh ends; past the wait,
-   * `RefreshLockTimeout`, and the caller decides without the store.
+   * `RefreshLockTimeout` (logged with its likely causes and `outcome`, what the caller does then),
+   * and the caller decides without the store.
    */
   const whileStillHolds = <A, E>(
     openid: string,
     read: OAuthToken.OAuthToken,
     change: Effect.Effect<A, E>,
-    otherwise: (latest: Option.Option<OAuthToken.OAuthToken>) => Effect.Effect<A, E>
+    otherwise: (latest: Option.Option<OAuthToken.OAuthToken>) => Effect.Effect<A, E>,
+    outcome: string
   ) =>
     WriteLock.refreshWithin(
       lock,
       appId,
       openid,
-      Effect.flatMap(store.get(appId, openid), (latest) => stillHolds(latest, read) ? change : otherwise(latest))
+      Effect.flatMap(store.get(appId, openid), (latest) => stillHolds(latest, read) ? change : otherwise(latest)),
+      outcome
     )
 
   /**
@@ -75,7 +78,13 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
    * it (or the next refresh, rejected again, removes it).
    */
   const forget = (openid: string, rejected: OAuthToken.OAuthToken, error: EndpointFailure) =>
-    whileStillHolds(openid, rejected, store.remove(appId, openid), () => Effect.void).pipe(
+    whileStillHolds(
+      openid,
+      rejected,
+      store.remove(appId, openid),
+      () => Effect.void,
+      "the refresh token was rejected; the stored token is left"
+    ).pipe(
       Effect.zipRight(
         Effect.logInfo("wxauth: the refresh token was rejected; the stored token is removed").pipe(
           Effect.annotateLogs({ appId, errcode: "errcode" in error ? error.errcode : undefined })
@@ -83,9 +92,7 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
       ),
       Effect.catchAll((failure) =>
         failure._tag === "RefreshLockTimeout"
-          ? Effect.logWarning(
-            "wxauth: the refresh token was rejected; the user's write lock was busy, the stored token is left"
-          ).pipe(Effect.annotateLogs({ appId, waitedMillis: failure.waitedMillis }))
+          ? Effect.void // logged by whileStillHolds
           : Effect.logWarning("wxauth: could not remove a token WeChat rejected").pipe(
             Effect.annotateLogs({ appId, error: failure.description })
           )
@@ -116,16 +123,13 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
       openid,
       read,
       settle(Effect.as(store.set(appId, refreshed), refreshed)),
-      (latest) => settle(Option.isSome(latest) ? Effect.succeed(latest.value) : Effect.fail(tokenNotFound(openid)))
+      (latest) => settle(Option.isSome(latest) ? Effect.succeed(latest.value) : Effect.fail(tokenNotFound(openid))),
+      "WeChat's refreshed token answered, not stored"
     ).pipe(
-      Effect.catchTag("RefreshLockTimeout", (timeout) =>
-        // settled under the key already (a lock that failed after running it): that answer stands
-        settled !== undefined ? Effect.succeed(settled) : Effect.logWarning(
-          "wxauth: could not take the user's write lock to store a refreshed token; answered it unstored"
-        ).pipe(
-          Effect.annotateLogs({ appId, waitedMillis: timeout.waitedMillis }),
-          Effect.as(refreshed)
-        ))
+      Effect.catchTag("RefreshLockTimeout", () =>
+        // settled under the key already (a lock that failed after running it): that answer stands;
+        // else the refreshed token, unstored (logged by whileStillHolds)
+        Effect.succeed(settled ?? refreshed))
     )
   }
 

@@ -19,12 +19,18 @@
  * `refreshAccessToken(refreshToken)`) takes the key the same way, through the public
  * `RefreshLock.withWriteKey` (`refreshWithin`).
  *
+ * So the write key is taken while the refresh key is held: a `RefreshLock` must never make two
+ * different keys wait for each other. One lock for all keys (a single mutex or one-permit
+ * semaphore), or striped locks whose one stripe can take a user's refresh key and write key, keep
+ * every refresh waiting `writeWait` for the key its own refresh key blocks, and its token is then
+ * answered unstored, every time; `refreshWithin`'s warning names both causes.
+ *
  * @internal
  */
 import * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type { RefreshLockShape } from "../../RefreshLock.js"
-import type { RefreshLockTimeout } from "../../WeChatError.js"
+import { RefreshLockTimeout } from "../../WeChatError.js"
 import * as Bounded from "../boundedStore.js"
 
 /**
@@ -46,8 +52,20 @@ export const key = (appId: string, openid: string): string => `${appId}:${openid
 export const writeWait: Duration.Duration = Duration.seconds(3)
 
 /**
+ * The warning of a refresh that could not take the write key within `writeWait`: what it did, and
+ * the two likely causes, the first passing, the second a lock that must be fixed.
+ */
+const busyWarning = "wxauth: a refresh could not take the user's write key within 3 s and changed nothing in the " +
+  "store. Either a login holds the key (it stores the newer token), or the RefreshLock makes two " +
+  "different keys wait for each other (one lock for all keys, or stripes that put a user's refresh key " +
+  "and write key on one): the write key is taken while the refresh key is held, so then every refresh " +
+  "ends this way"
+
+/**
  * `effect` (a refresh's re-read of the user's stored token and its change to it) under the user's
- * write key, waited for `writeWait` at most: past it, `RefreshLockTimeout`, and `effect` never ran.
+ * write key, waited for `writeWait` at most: past it, `RefreshLockTimeout`, and `effect` never ran,
+ * with the one warning of a busy write key (`busyWarning`), `outcome` saying what the refresh did
+ * instead. A lock that fails after running `effect` logs nothing here.
  *
  * @internal
  */
@@ -55,8 +73,24 @@ export const refreshWithin = <A, E, R>(
   lock: RefreshLockShape,
   appId: string,
   openid: string,
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | RefreshLockTimeout, R> => Bounded.withLockWithin(lock, key(appId, openid), writeWait, effect)
+  effect: Effect.Effect<A, E, R>,
+  outcome: string
+): Effect.Effect<A, E | RefreshLockTimeout, R> =>
+  Effect.suspend(() => {
+    let started = false
+    return Bounded.withLockWithin(
+      lock,
+      key(appId, openid),
+      writeWait,
+      Effect.zipRight(Effect.sync(() => started = true), effect)
+    ).pipe(
+      Effect.tapError((error) =>
+        started || !(error instanceof RefreshLockTimeout) ? Effect.void : Effect.logWarning(busyWarning).pipe(
+          Effect.annotateLogs({ appId, outcome, waitedMillis: error.waitedMillis })
+        )
+      )
+    )
+  })
 
 /**
  * How long a consent waits for the write key: longer than its other holder, a refresh, can hold it
