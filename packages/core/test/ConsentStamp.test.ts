@@ -218,6 +218,8 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
   const blinkingStore = Effect.gen(function*() {
     const inner = yield* TokenStore.makeMemory()
     const failNext = { get: false, set: false }
+    // run once before the next `get` that does not fail (another process acting meanwhile)
+    const beforeNextGet: { effect: Effect.Effect<void> | undefined } = { effect: undefined }
     const removed: Array<string> = []
     const blink = (operation: "get" | "set") =>
       new WeChatError.TokenStoreError({ operation, description: "Command timed out" })
@@ -225,7 +227,18 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
       ...inner,
       get: (appId, openid) =>
         Effect.suspend(() =>
-          failNext.get ? (failNext.get = false, Effect.fail(blink("get"))) : inner.get(appId, openid)
+          failNext.get
+            ? (failNext.get = false, Effect.fail(blink("get")))
+            : beforeNextGet.effect !== undefined
+            ? Effect.zipRight(
+              Effect.suspend(() => {
+                const effect = beforeNextGet.effect!
+                beforeNextGet.effect = undefined
+                return effect
+              }),
+              inner.get(appId, openid)
+            )
+            : inner.get(appId, openid)
         ),
       set: (appId, token) =>
         Effect.suspend(() =>
@@ -239,7 +252,7 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
       Layer.provide(Sandbox.layerHttpClient),
       Layer.provideMerge(Sandbox.layer())
     )
-    return { failNext, inner, layer, removed }
+    return { beforeNextGet, failNext, inner, layer, removed }
   })
 
   it.effect("a consent whose read of the stored token fails for a moment, then whose write fails, leaves the user's token in place", () =>
@@ -273,6 +286,31 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
         assert.strictEqual(granted.obtainedAt, 1_800_000_001_000)
         const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
         assert.deepStrictEqual(secretsOf(stored), secretsOf(granted), "the store holds the grant")
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a consent whose read fails for a moment keeps a newer consent another process stored before its read back", () =>
+    Effect.gen(function*() {
+      const { beforeNextGet, failNext, inner, layer } = yield* blinkingStore
+      yield* Effect.gen(function*() {
+        yield* TestClock.setTime(1_800_000_000_000)
+        const first = yield* login()
+        yield* TestClock.adjust("1 second")
+        // between this login's write and its read back, another process stores the user's newer consent
+        const newer = new OAuthToken.OAuthToken({
+          ...first,
+          accessToken: Redacted.make("ACCESS_TOKEN_OF_THE_NEWER_CONSENT"),
+          scope: ["snsapi_userinfo"],
+          obtainedAt: 1_800_000_002_000,
+          expiresAt: 1_800_000_002_000 + 7_200_000,
+          refreshExpiresAt: 1_800_000_002_000 + 86_400_000
+        })
+        beforeNextGet.effect = Effect.zipRight(TestClock.adjust("1 second"), Effect.orDie(inner.set(app.appId, newer)))
+        failNext.get = true
+        const granted = yield* login()
+        assert.strictEqual(granted.obtainedAt, 1_800_000_001_000, "the grant keeps its own stamp")
+        const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
+        assert.deepStrictEqual(secretsOf(stored), secretsOf(newer), "the newer consent stays stored")
       }).pipe(Effect.provide(layer))
     }))
 

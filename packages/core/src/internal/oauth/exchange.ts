@@ -137,8 +137,9 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
    * (A store that fails the read back for a moment too is treated the same way: the grant it holds
    * is removed and written again; only if that last write fails as well is the user left without a
    * token, and the login fails.) A read back that finds a readable token stamped after the grant
-   * (the first read's failure was a moment's, the token stamped ahead) writes the grant again,
-   * stamped after it. All of it under the user's write key, as the grant's read and write are. A
+   * and ahead of this clock (the first read's failure was a moment's, the token stamped ahead)
+   * writes the grant again, stamped after it; one stamped after the grant but not ahead of this
+   * clock is a newer consent another process wrote meanwhile, and is kept. All of it under the user's write key, as the grant's read and write are. A
    * write that fails fails the login.
    */
   const writeGrant = (now: number, fresh: OAuthToken.OAuthToken) =>
@@ -148,9 +149,17 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
         Effect.zipRight(Effect.either(store.get(appId, fresh.openid))),
         Effect.flatMap((kept) => {
           if (Either.isRight(kept)) {
-            return Option.isSome(kept.right) && kept.right.value.obtainedAt > fresh.obtainedAt
-              ? write(stampedAfter(now, fresh, kept.right.value))
-              : Effect.succeed(fresh)
+            if (Option.isNone(kept.right) || kept.right.value.obtainedAt <= fresh.obtainedAt) {
+              return Effect.succeed(fresh)
+            }
+            const other = kept.right.value
+            // stamped ahead of this clock (read now): the token the failed read missed, written by a
+            // clock ahead; the grant goes after it. Not ahead: a newer consent of the user, written
+            // meanwhile by another process, is kept
+            return Effect.flatMap(
+              Clock.currentTimeMillis,
+              (later) => other.obtainedAt > later ? write(stampedAfter(now, fresh, other)) : Effect.succeed(fresh)
+            )
           }
           return Effect.logWarning(
             "wxauth: could not read back a new consent's token (the store may keep a value it cannot read); removing it and writing again"
