@@ -103,7 +103,7 @@ describeRedis("the connection a layer opens", () => {
         }
         const query = yield* build({ url: `${redisUrl}?db=abc` })
         assert.strictEqual(invalidArgument(query.exit), "url", query.text)
-        for (const db of [-1, 1.5, Number.NaN, "2"]) {
+        for (const db of [-1, 1.5, Number.NaN, "", "-1", "1.5", " 2", "2x", "abc"]) {
           const { exit, text } = yield* build({ url: redisUrl, db: db as number })
           assert.strictEqual(invalidArgument(exit), "db", `${db}: ${text}`)
         }
@@ -111,6 +111,46 @@ describeRedis("the connection a layer opens", () => {
         assert.deepStrictEqual(unhandled, [])
       } finally {
         process.off("unhandledRejection", onUnhandled)
+      }
+    }))
+
+  it.live("host:port and //host:port (with /<db>) are redis:// URLs, and a db of digits is that database", () =>
+    Effect.gen(function*() {
+      // the forms ioredis 5 reads so, and which worked before the URL was checked
+      const hostPort = `${new URL(redisUrl).hostname}:${port}`
+      const built: Array<{ readonly options: RedisTokenStore.Options; readonly db: number }> = [
+        { options: { url: hostPort }, db: 0 },
+        { options: { url: `//${hostPort}` }, db: 0 },
+        { options: { url: `${hostPort}/4` }, db: 4 },
+        { options: { url: `//${hostPort}/4` }, db: 4 },
+        { options: { url: Redacted.make(`//${hostPort}/4`) }, db: 4 },
+        { options: { url: redisUrl, db: "4" as unknown as number }, db: 4 },
+        { options: { url: hostPort, db: "0" as unknown as number }, db: 0 }
+      ]
+      for (const [i, { db, options }] of built.entries()) {
+        const own = `${prefix}forms${i}:`
+        const appId = randomAppId()
+        const token = yield* makeToken()
+        const written = yield* serviceOf(
+          TokenStore.TokenStore,
+          RedisTokenStore.layer({ ...options, keyPrefix: own, nearCache: false })
+        ).pipe(
+          Effect.flatMap((store) => store.set(appId, token)),
+          Effect.scoped,
+          Effect.timeout("20 seconds"),
+          Effect.exit
+        )
+        const label = `${JSON.stringify(options.url)} db ${JSON.stringify(options.db)}`
+        assert.isTrue(
+          Exit.isSuccess(written),
+          `${label}: ${Exit.isFailure(written) ? Cause.pretty(written.cause) : ""}`
+        )
+        const inDb = new Redis(`${redisUrl}/${db}`, { lazyConnect: true })
+        inDb.on("error", () => {})
+        const keys = yield* redisCall(() => keysUnder(inDb, own)).pipe(
+          Effect.ensuring(Effect.promise(() => cleanup(inDb, own).then(() => inDb.disconnect())))
+        )
+        assert.isAbove(keys.length, 0, `${label}: the keys are in database ${db}`)
       }
     }))
 

@@ -163,19 +163,40 @@ const socketTimeoutMargin = 1000
 /** The TCP keepalive's initial delay on the connections the store opens, in milliseconds. */
 export const defaultKeepAliveMillis = 10_000
 
-/** A database index: an integer of 0 or more. */
-const isDbIndex = (value: unknown): boolean => typeof value === "number" && Number.isSafeInteger(value) && value >= 0
+/**
+ * A `db` option as a database index: an integer of 0 or more, or a string of its digits (from an
+ * env var: ioredis reads it so); `undefined` for anything else.
+ */
+const dbIndexOf = (value: unknown): number | undefined =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= 0
+    ? value
+    : typeof value === "string" && /^\d{1,9}$/.test(value)
+    ? Number(value)
+    : undefined
+
+/**
+ * A URL without a scheme that ioredis reads as `redis://` plus it: `host:port` or `//host:port`
+ * (a name, an IPv4 address or a bracketed IPv6 one), optionally with `/<db>`. Nothing else: no
+ * credentials, no query (`hunter2@host:6379/x` is refused, not guessed at).
+ */
+const schemelessUrl = /^(?:\/\/)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}(?:\/\d*)?$/
 
 const badUrl = (description: string) => new WeChatError.InvalidArgument({ argument: "url", description })
 
 /**
  * Checks a connection URL before ioredis reads it: `redis://` or `rediss://` (with at most a database
- * index as its path, and as its `db` parameter), or a unix socket's absolute path. ioredis reads any
- * other string as a host, or as a unix socket path when it holds a `/`: `redis:/:pw@host:6379` (a
- * slash missing) became the path `/:pw@host:6379`, quoted with its password in the connect error.
- * The `InvalidArgument` never quotes the URL. Returns the database index the URL names, if any.
+ * index as its path, and as its `db` parameter), `host:port` or `//host:port` (optionally with
+ * `/<db>`: read as `redis://` plus it, as ioredis 5 does), or a unix socket's absolute path. ioredis
+ * reads any other string as a host, or as a unix socket path when it holds a `/`:
+ * `redis:/:pw@host:6379` (a slash missing) became the path `/:pw@host:6379`, quoted with its
+ * password in the connect error. The `InvalidArgument` never quotes the URL. Returns the URL to give
+ * ioredis (a schemeless one with `redis://`) and the database index it names, if any.
  */
-const checkUrl = (url: string): Either.Either<number | undefined, WeChatError.InvalidArgument> => {
+const checkUrl = (
+  given: string
+): Either.Either<{ readonly url: string; readonly db: number | undefined }, WeChatError.InvalidArgument> => {
+  const url = schemelessUrl.test(given) ? `redis://${given.replace(/^\/\//, "")}` : given
+  const withUrl = (db: number | undefined) => ({ url, db })
   const dbOf = (text: string | null): Either.Either<number | undefined, WeChatError.InvalidArgument> =>
     text === null || text === ""
       ? Either.right(undefined)
@@ -184,7 +205,10 @@ const checkUrl = (url: string): Either.Either<number | undefined, WeChatError.In
       : Either.left(badUrl("must name the database as an integer of 0 or more (redis://host:port/<db>)"))
   if (url.startsWith("/") && !url.startsWith("//")) {
     const query = url.indexOf("?")
-    return query < 0 ? Either.right(undefined) : dbOf(new URLSearchParams(url.slice(query + 1)).get("db"))
+    return Either.map(
+      query < 0 ? Either.right(undefined) : dbOf(new URLSearchParams(url.slice(query + 1)).get("db")),
+      withUrl
+    )
   }
   if (!/^rediss?:\/\//i.test(url)) {
     return Either.left(badUrl("must start with redis:// or rediss:// (or be a unix socket's absolute path)"))
@@ -196,10 +220,10 @@ const checkUrl = (url: string): Either.Either<number | undefined, WeChatError.In
     return Either.left(badUrl("is not a valid Redis URL"))
   }
   const fromPath = dbOf(parsed.pathname.replace(/^\//, ""))
-  if (Either.isLeft(fromPath)) return fromPath
+  if (Either.isLeft(fromPath)) return Either.left(fromPath.left)
   const fromQuery = dbOf(parsed.searchParams.get("db"))
-  if (Either.isLeft(fromQuery)) return fromQuery
-  return Either.right(fromPath.right ?? fromQuery.right)
+  if (Either.isLeft(fromQuery)) return Either.left(fromQuery.left)
+  return Either.right(withUrl(fromPath.right ?? fromQuery.right))
 }
 
 /**
@@ -231,19 +255,23 @@ interface Checked {
 }
 
 /**
- * The URL (see `checkUrl`), the database index (of the URL, else `db`: an integer of 0 or more) and
- * ioredis' `socketTimeout` (a positive integer of milliseconds, at most 24 days), or an
- * `InvalidArgument` naming the option.
+ * The URL (see `checkUrl`), the database index (of the URL, else `db`: an integer of 0 or more, or a
+ * string of its digits) and ioredis' `socketTimeout` (a positive integer of milliseconds, at most 24
+ * days), or an `InvalidArgument` naming the option.
  */
 const connection = (options: Options.Read): Either.Either<Checked, WeChatError.InvalidArgument> =>
   Either.gen(function*() {
     const { url } = options
     const urlString = url === undefined ? defaultUrl : Redacted.isRedacted(url) ? Redacted.value(url) : url
     const fromUrl = yield* checkUrl(urlString)
-    const db = options.fields.db ?? undefined
-    if (db !== undefined && !isDbIndex(db)) {
+    const givenDb = options.fields.db ?? undefined
+    const db = givenDb === undefined ? undefined : dbIndexOf(givenDb)
+    if (givenDb !== undefined && db === undefined) {
       return yield* Either.left(
-        new WeChatError.InvalidArgument({ argument: "db", description: "must be an integer of 0 or more" })
+        new WeChatError.InvalidArgument({
+          argument: "db",
+          description: "must be an integer of 0 or more (a number, or a string of its digits)"
+        })
       )
     }
     const socketTimeout = options.fields.socketTimeout ?? undefined
@@ -259,7 +287,7 @@ const connection = (options: Options.Read): Either.Either<Checked, WeChatError.I
         })
       )
     }
-    return { url: urlString, db: fromUrl ?? (db as number | undefined), socketTimeout }
+    return { url: fromUrl.url, db: fromUrl.db ?? db, socketTimeout }
   })
 
 const acquireRead = (
@@ -284,6 +312,8 @@ const acquireRead = (
     socketTimeout: commandMillis + socketTimeoutMargin,
     keepAlive: defaultKeepAliveMillis,
     ...(rest as RedisOptions),
+    // the checked index (a `db` of digits as its number; the URL's, which ioredis takes first, wins)
+    ...(checked.db === undefined ? {} : { db: checked.db }),
     ...(password === undefined
       ? {}
       : { password: Redacted.isRedacted(password) ? Redacted.value(password) : password }),
