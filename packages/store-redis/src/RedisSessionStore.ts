@@ -258,9 +258,11 @@ export const make = (
       now: string
     ): Effect.Effect<number, WeChatError.SessionStoreError> => {
       const slice = (revoked: number): Effect.Effect<number, WeChatError.SessionStoreError> =>
-        Effect.flatMap(run("revokeUser", () => redis.zrange(detached, 0, Sessions.perCall - 1)), (members) => {
+        // as bytes: a member that is not UTF-8 would come back altered as text, and ZREM would never
+        // match it (read again forever)
+        Effect.flatMap(run("revokeUser", () => redis.zrangeBuffer(detached, 0, Sessions.perCall - 1)), (members) => {
           if (members.length === 0) return Effect.succeed(revoked)
-          const idHashes = members.filter(isIdHash)
+          const idHashes = members.map((member) => member.toString("latin1")).filter(isIdHash)
           return Effect.flatMap(
             Effect.forEach(
               idHashes,

@@ -93,7 +93,8 @@ const commandsOf = (source: string): ReadonlyArray<string> => {
   }
   // a client's method: redis.hmget(...), node.sub.client("ID"), connection.info("server")
   for (const match of source.matchAll(/\b(?:redis|client|sub|connection)\.([a-z][A-Za-z]*)\(\s*(?:"([A-Za-z]+)")?/g)) {
-    if (!notCommands.has(match[1])) add(match[1].toLowerCase(), match[2])
+    // ioredis's `…Buffer` variants send the same command, answering bytes
+    if (!notCommands.has(match[1])) add(match[1].replace(/Buffer$/, "").toLowerCase(), match[2])
   }
   // a script: EVALSHA, or EVAL on a connection's first call of it
   if (source.includes("defineCommand(")) found.push("eval", "evalsha")

@@ -485,7 +485,7 @@ describeRedis("RedisSessionStore", () => {
   for (
     const [what, command, nth] of [
       ["a session's deletion in the first slice", "wxauthSessionRevokeOwned", 5],
-      ["the read of the second slice", "zrange", 3],
+      ["the read of the second slice", "zrangeBuffer", 3],
       ["the removal of the first slice from the revoking key", "zrem", 1]
     ] as const
   ) {
@@ -518,6 +518,33 @@ describeRedis("RedisSessionStore", () => {
         )
       }))
   }
+
+  it.scoped("members of an index that are not UTF-8 (written by another client) neither hold revokeUser forever nor block the next", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore({ maxSessionsPerUser: 1000 })
+      for (const planted of [1, 150]) {
+        const { session: user } = yield* makeSession()
+        const index = RedisSessionStore.userIndexKey(user.appId, user.openid, prefix)
+        const made = yield* Effect.forEach(
+          Array.from({ length: 3 }),
+          () =>
+            Effect.flatMap(
+              makeSession({ appId: user.appId, openid: user.openid }),
+              ({ session }) => Effect.as(store.create(session), session)
+            )
+        )
+        // members read as text would come back altered (U+FFFD), and never be taken out
+        for (let i = 0; i < planted; i++) {
+          yield* redisCall(() => admin.zadd(index, 1, Buffer.from([0xff, 0xfe, i & 0xff, i >> 8])))
+        }
+        assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 3, `${planted}: the live ones ended`)
+        assert.deepStrictEqual(yield* liveOf(store, made), [])
+        const { session: later } = yield* makeSession({ appId: user.appId, openid: user.openid })
+        yield* store.create(later)
+        assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 1, `${planted}: the next one works too`)
+        assert.deepStrictEqual(yield* redisCall(() => keysUnder(admin, index)), [])
+      }
+    }).pipe(Effect.timeout("20 seconds")))
 
   it.scoped("a revokeUser interrupted once it has taken the index still ends every session of it", () =>
     Effect.gen(function*() {
