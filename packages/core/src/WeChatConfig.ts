@@ -179,7 +179,11 @@ const stateKeyOf = (text: string): Redacted.Redacted<Uint8Array> =>
 
 const noAcceptedStateSecrets: ReadonlyArray<never> = []
 
-/** Every secret here is sent to WeChat or hashed as it is: no whitespace around it. */
+/**
+ * The app secret (and a component's, through `makeEither`) is sent to WeChat as it is: no whitespace
+ * around it. A state secret is only a local HMAC key: it keeps the well-formed rule alone (one read
+ * from a secret file by every process, trailing newline included, signs and verifies alike).
+ */
 const usedAsIs = { usedAsIs: true } as const
 
 /** `acceptedStateSecrets` as keys: a list of at most 4 well-formed secrets of at least 16 characters each. */
@@ -199,7 +203,7 @@ const acceptedStateKeys = (
   for (const secret of copy) {
     const text = secretText(secret)
     if (text === undefined || text.length < 16) return fail("each secret must be a string of at least 16 characters")
-    const problem = Arguments.secretTextProblem(text, usedAsIs)
+    const problem = Arguments.secretTextProblem(text)
     if (problem !== undefined) return fail(`each secret ${problem}`)
     keys.push(stateKeyOf(text))
   }
@@ -209,11 +213,12 @@ const acceptedStateKeys = (
 /**
  * Validates options into a configuration. A missing, empty or non-string appid or secret, a secret
  * (app, state, accepted state) that is not a well-formed string (a lone UTF-16 surrogate: encoded as
- * U+FFFD, it would make two secrets one key) or one with leading or trailing whitespace (a newline
- * kept from an env file: WeChat would refuse every exchange), a bad base URL (not http(s), with a
- * query, or with `user:password@` credentials), a timeout that is not positive or is over 24 days
- * (a Node timer's limit), or a `maxResponseBytes` outside 1 to 16 MiB is a `ConfigError` naming the
- * field; the message never holds a secret.
+ * U+FFFD, it would make two secrets one key), an app secret with leading or trailing whitespace (a
+ * newline kept from an env file: WeChat would refuse every exchange; a state secret keeps its own, a
+ * local key every process reads alike), a bad base URL (not http(s), with a query, or with
+ * `user:password@` credentials), a timeout that is not positive or is over 24 days (a Node timer's
+ * limit), or a `maxResponseBytes` outside 1 to 16 MiB is a `ConfigError` naming the field; the
+ * message never holds a secret.
  *
  * @since 0.1.0
  * @category constructors
@@ -270,7 +275,7 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
     }
     const stateSecretProblem = explicitStateSecret === undefined
       ? undefined
-      : Arguments.secretTextProblem(explicitStateSecret, usedAsIs)
+      : Arguments.secretTextProblem(explicitStateSecret)
     if (stateSecretProblem !== undefined) {
       return yield* Either.left(ConfigError.InvalidData(["stateSecret"], `the state secret ${stateSecretProblem}`))
     }
@@ -365,7 +370,7 @@ const secretString = (name: string) => Config.map(Config.nonEmptyString(name), R
  * `WECHAT_API_BASE_URL`, `WECHAT_OPEN_BASE_URL`, `WECHAT_STATE_SECRET`,
  * `WECHAT_ACCEPTED_STATE_SECRETS` (comma-separated), `WECHAT_TIMEOUT` (e.g. `5 seconds`) when set.
  * A missing or empty variable is a `ConfigError` naming it; so is a value `makeEither` refuses (a
- * secret with a newline or a space around it, a timeout over 24 days), without quoting the value.
+ * an app secret with a newline or a space around it, a timeout over 24 days), without quoting the value.
  *
  * @since 0.1.0
  * @category layers

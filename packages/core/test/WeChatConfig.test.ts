@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Component, WeChatConfig } from "@wxauth/core"
+import { Component, StateToken, WeChatConfig } from "@wxauth/core"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -110,8 +111,7 @@ describe("WeChatConfig", () => {
       const cases: ReadonlyArray<readonly [string, Record<string, string>]> = [
         ["WECHAT_APP_SECRET", { WECHAT_APP_SECRET: "s3cr3t-value\n" }],
         ["WECHAT_APP_SECRET", { WECHAT_APP_SECRET: " s3cr3t-value" }],
-        ["WECHAT_APP_SECRET", { WECHAT_APP_SECRET: "s3cr3t-value\r\n" }],
-        ["WECHAT_STATE_SECRET", { WECHAT_STATE_SECRET: "st4te-s3cret-of-16+ " }]
+        ["WECHAT_APP_SECRET", { WECHAT_APP_SECRET: "s3cr3t-value\r\n" }]
       ]
       for (const [name, given] of cases) {
         const error = yield* Effect.flip(fromEnv({ ...env, ...given }))
@@ -120,6 +120,9 @@ describe("WeChatConfig", () => {
         assert.include(String(error), "leading or trailing whitespace")
         assert.notInclude(String(error), "s3cr3t")
       }
+      // a state secret is a local key: a newline kept from a secret file is its own, as before
+      const stateWithNewline = yield* fromEnv({ ...env, WECHAT_STATE_SECRET: "st4te-s3cret-of-16+\n" })
+      assert.strictEqual(stateWithNewline.appId, "wx0123456789abcdef")
       // inside a secret, a space is the secret's own
       const inside = yield* fromEnv({ ...env, WECHAT_STATE_SECRET: "st4te s3cret of 16+" })
       assert.strictEqual(inside.appId, "wx0123456789abcdef")
@@ -128,13 +131,15 @@ describe("WeChatConfig", () => {
       assert.strictEqual(listed.acceptedStateSecrets?.length, 1)
     }))
 
-  it("a secret given directly with whitespace around it (app, state, accepted, component) is a ConfigError naming the field", () => {
+  it("an app secret given directly with whitespace around it (app, component) is a ConfigError naming the field", () => {
     const base = { appId: "wxabc", appSecret: "b2743a5c9017ce76b965cbbbe0e224ed" }
     const cases: ReadonlyArray<readonly [string, WeChatConfig.Options]> = [
       ["appSecret", { ...base, appSecret: "b2743a5c9017ce76b965cbbbe0e224ed\n" }],
       ["appSecret", { ...base, appSecret: Redacted.make("\tb2743a5c9017ce76b965cbbbe0e224ed") }],
-      ["stateSecret", { ...base, stateSecret: Redacted.make("st4te-s3cret-of-16+\n") }],
-      ["acceptedStateSecrets", { ...base, acceptedStateSecrets: ["st4te-s3cret-of-16+", " st4te-s3cret-of-16+"] }]
+      [
+        "appSecret",
+        { ...base, appSecret: "b2743a5c9017ce76b965cbbbe0e224ed\n", stateSecret: "st4te-s3cret-of-16+" }
+      ]
     ]
     for (const [field, options] of cases) {
       const result = WeChatConfig.makeEither(options)
@@ -155,6 +160,31 @@ describe("WeChatConfig", () => {
     assert.include(text, "componentAppSecret")
     assert.include(text, "component secret must not have leading or trailing whitespace")
     assert.notInclude(text, "b2743a5c")
+  })
+
+  it("a state secret with a trailing newline (a secret file every process reads) builds, and signs and verifies states", () => {
+    const base = { appId: "wxabc", appSecret: "b2743a5c9017ce76b965cbbbe0e224ed" }
+    const fromFile = "st4te-s3cret-of-16+\n"
+    const signer = WeChatConfig.makeEither({ ...base, stateSecret: Redacted.make(fromFile) })
+    const verifier = WeChatConfig.makeEither({ ...base, stateSecret: fromFile })
+    assert.isTrue(Either.isRight(signer), String(Either.isLeft(signer) ? signer.left : ""))
+    assert.isTrue(Either.isRight(verifier), String(Either.isLeft(verifier) ? verifier.left : ""))
+    if (Either.isLeft(signer) || Either.isLeft(verifier)) return
+    const now = Date.UTC(2025, 2, 1, 8, 0, 0)
+    const state = Either.getOrThrow(StateToken.makeSync(signer.right, now, { returnTo: "/home" }))
+    assert.strictEqual(Either.getOrThrow(StateToken.verifySync(verifier.right, now + 1000, state)).returnTo, "/home")
+    // the newline is part of the key, as it was: the trimmed secret is another key
+    const trimmed = Either.getOrThrow(WeChatConfig.makeEither({ ...base, stateSecret: "st4te-s3cret-of-16+" }))
+    assert.isTrue(Either.isLeft(StateToken.verifySync(trimmed, now + 1000, state)))
+    // rotated out: an accepted secret with its newline still verifies the states it signed
+    const rotated = WeChatConfig.makeEither({
+      ...base,
+      stateSecret: "a-new-st4te-s3cret-of-16+",
+      acceptedStateSecrets: [fromFile, " another-old-s3cret-of-16+ "]
+    })
+    assert.isTrue(Either.isRight(rotated), String(Either.isLeft(rotated) ? rotated.left : ""))
+    if (Either.isLeft(rotated)) return
+    assert.strictEqual(Either.getOrThrow(StateToken.verifySync(rotated.right, now + 1000, state)).returnTo, "/home")
   })
 
   it.effect("a timeout over 24 days (past a Node timer's limit, where every call would fail at once) is a ConfigError", () =>

@@ -181,9 +181,10 @@ export const secretText = (value: unknown): string | undefined =>
  * base64 decoding skips it: "K\uD800" is the key "K"). `undefined` when `text` holds it, else what
  * is wrong (never the text), for the caller's typed error naming the field. The component's token
  * and EncodingAESKey have their own ASCII patterns, which hold it. With `usedAsIs` (a secret sent to
- * WeChat or made into a key as it is, not trimmed first like a `TokenCipher` key), leading or
- * trailing whitespace is refused too: a newline kept from an env file would otherwise be sent with
- * every exchange (WeChat answers 40125 at each login) or sign states no other process verifies.
+ * WeChat as it is: the app's, a component's), leading or trailing whitespace is refused too: a
+ * newline kept from an env file would otherwise be sent with every exchange (WeChat answers 40125 at
+ * each login). Not for a state secret: a local HMAC key, which every process reading the same secret
+ * file (a trailing newline kept) derives alike; nor a `TokenCipher` key, trimmed before decoding.
  *
  * @internal
  */
