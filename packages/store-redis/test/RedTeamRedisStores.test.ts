@@ -51,8 +51,8 @@ const badText = (): Bad => [...exotic(), ["a number", 42], ["an array", ["a"]], 
  */
 const cases = (): ReadonlyArray<readonly [option: string, bad: Bad]> => [
   ["keyPrefix", [...badText(), ["257 characters", "p".repeat(257)]]],
-  ["commandTimeout", [...badDurations(), ["25 days", "25 days"]]],
-  ["connectTimeout", [...badDurations(), ["25 days", "25 days"]]],
+  ["commandTimeout", [...badDurations(), ["25 days", "25 days"], ["24 days and 1 ms", 24 * 86_400_000 + 1]]],
+  ["connectTimeout", [...badDurations(), ["25 days", "25 days"], ["24 days and 1 ms", 24 * 86_400_000 + 1]]],
   ["lockTtl", badDurations()],
   ["waitTimeout", badDurations()],
   ["poll", [...exotic(), ["'banana'", "banana"], ["an object", {}]]],

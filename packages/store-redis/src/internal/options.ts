@@ -70,8 +70,12 @@ const isDurationInput = (value: unknown): boolean => {
   }
 }
 
-/** The longest a Node timer waits (longer, `setTimeout` fires after 1 ms): the bound of a command's deadline. */
-const maxTimerMillis = 2 ** 31 - 1
+/**
+ * The longest deadline of a command or a connect: 24 days, as core's (a Node timer waits at most
+ * 2^31 - 1 ms, about 24.8 days; longer, `setTimeout` fires after 1 ms), with room for the grace the
+ * store adds to it (the connect deadline, the socket timeout).
+ */
+const maxTimerMillis = 24 * 24 * 60 * 60 * 1000
 
 /** A positive, finite duration (of at most `maxMillis`). */
 const duration = (
