@@ -506,11 +506,12 @@ describe("the Effect API behind the client", () => {
       })
       client.setOpts({ apiBaseUrl: sandbox.url })
       const token = await client.getAccessToken(await sandbox.code())
-      // a failed read before the save: the save is read back, and saved again when that fails too
-      // (the store may keep a value it cannot read); nothing is removed (there is no remove hook)
+      // a failed read before the save is asked once more; then the save is read back, and saved
+      // again when that fails too (the store may keep a value it cannot read); nothing is removed
+      // (there is no remove hook)
       assert.deepStrictEqual(
         calls,
-        failing ? ["getToken", "saveToken", "getToken", "saveToken"] : ["getToken", "saveToken"],
+        failing ? ["getToken", "getToken", "saveToken", "getToken", "saveToken"] : ["getToken", "saveToken"],
         `getToken failing: ${failing}`
       )
       for (const each of saved) assert.strictEqual(each.access_token, token.data.access_token)

@@ -217,7 +217,9 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
    */
   const blinkingStore = Effect.gen(function*() {
     const inner = yield* TokenStore.makeMemory()
-    const failNext = { get: false, set: false }
+    const failNext = { get: 0, set: 0 } // how many of the next calls fail
+    // how long a failing `get` takes (a timeout uses its whole deadline), by TestClock
+    const failAfter = { millis: 0 }
     // run once before the next `get` that does not fail (another process acting meanwhile)
     const beforeNextGet: { effect: Effect.Effect<void> | undefined } = { effect: undefined }
     const removed: Array<string> = []
@@ -227,8 +229,8 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
       ...inner,
       get: (appId, openid) =>
         Effect.suspend(() =>
-          failNext.get
-            ? (failNext.get = false, Effect.fail(blink("get")))
+          failNext.get > 0
+            ? (failNext.get -= 1, Effect.zipRight(TestClock.adjust(failAfter.millis), Effect.fail(blink("get"))))
             : beforeNextGet.effect !== undefined
             ? Effect.zipRight(
               Effect.suspend(() => {
@@ -242,7 +244,7 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
         ),
       set: (appId, token) =>
         Effect.suspend(() =>
-          failNext.set ? (failNext.set = false, Effect.fail(blink("set"))) : inner.set(appId, token)
+          failNext.set > 0 ? (failNext.set -= 1, Effect.fail(blink("set"))) : inner.set(appId, token)
         ),
       remove: (appId, openid) => Effect.zipRight(Effect.sync(() => removed.push(openid)), inner.remove(appId, openid))
     }
@@ -252,7 +254,7 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
       Layer.provide(Sandbox.layerHttpClient),
       Layer.provideMerge(Sandbox.layer())
     )
-    return { beforeNextGet, failNext, inner, layer, removed }
+    return { beforeNextGet, failAfter, failNext, inner, layer, removed }
   })
 
   it.effect("a consent whose read of the stored token fails for a moment, then whose write fails, leaves the user's token in place", () =>
@@ -262,8 +264,8 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
         const oauth = yield* WeChatOAuth.WeChatOAuth
         const first = yield* login()
         yield* TestClock.adjust("1 second")
-        failNext.get = true
-        failNext.set = true
+        failNext.get = 2 // both reads (it is asked twice)
+        failNext.set = 1
         const failed = yield* Effect.flip(login())
         assert.strictEqual(failed._tag, "TokenStoreError", "the login fails with the store")
         assert.deepStrictEqual(removed, [], "nothing removed")
@@ -280,7 +282,7 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
         yield* TestClock.setTime(1_800_000_000_000)
         const first = yield* login()
         yield* TestClock.adjust("1 second")
-        failNext.get = true
+        failNext.get = 2 // both reads (it is asked twice)
         const granted = yield* login()
         assert.deepStrictEqual(removed, [], "nothing removed")
         assert.strictEqual(granted.obtainedAt, 1_800_000_001_000)
@@ -306,11 +308,36 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
           refreshExpiresAt: 1_800_000_002_000 + 86_400_000
         })
         beforeNextGet.effect = Effect.zipRight(TestClock.adjust("1 second"), Effect.orDie(inner.set(app.appId, newer)))
-        failNext.get = true
+        // both reads before the write fail (it is asked twice)
+        failNext.get = 2
         const granted = yield* login()
         assert.strictEqual(granted.obtainedAt, 1_800_000_001_000, "the grant keeps its own stamp")
         const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
         assert.deepStrictEqual(secretsOf(stored), secretsOf(newer), "the newer consent stays stored")
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a consent whose read times out once over a token stamped by a clock 300 ms ahead is stamped after it (the read is asked again)", () =>
+    Effect.gen(function*() {
+      const { failAfter, failNext, inner, layer } = yield* blinkingStore
+      yield* Effect.gen(function*() {
+        yield* TestClock.setTime(1_800_000_000_000)
+        const first = yield* login()
+        // another process, its clock 300 ms ahead, stored the user's token
+        const ahead = new OAuthToken.OAuthToken({
+          ...first,
+          obtainedAt: 1_800_000_000_300,
+          expiresAt: 1_800_000_000_300 + 7_200_000,
+          refreshExpiresAt: 1_800_000_000_300 + 86_400_000
+        })
+        yield* Effect.orDie(inner.set(app.appId, ahead))
+        // this login's first read times out after 400 ms: past the other clock's lead
+        failAfter.millis = 400
+        failNext.get = 1
+        const granted = yield* login()
+        assert.strictEqual(granted.obtainedAt, 1_800_000_000_301, "stamped after the token the second read found")
+        const stored = Option.getOrThrow(yield* inner.get(app.appId, first.openid))
+        assert.deepStrictEqual(secretsOf(stored), secretsOf(granted), "the new consent is stored")
       }).pipe(Effect.provide(layer))
     }))
 
@@ -322,7 +349,7 @@ describe("a new consent over a stored token stamped ahead of this clock", () => 
         const first = yield* login()
         const ahead = yield* storeStampedAnHourAhead(first)
         yield* TestClock.adjust("1 second")
-        failNext.get = true
+        failNext.get = 2 // both reads (it is asked twice)
         const granted = yield* login()
         assert.deepStrictEqual(removed, [], "nothing removed")
         assert.strictEqual(granted.obtainedAt, ahead + 1, "stamped after the token read back")

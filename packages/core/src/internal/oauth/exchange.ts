@@ -93,7 +93,10 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
    * stored token, so it is not refused for it.
    */
   const storedBefore = (openid: string): Effect.Effect<OAuthToken.OAuthToken | undefined | typeof unreadable> =>
-    store.get(appId, openid).pipe(
+    // asked twice: a moment's failure (a timeout) is then most often over, and the grant is stamped
+    // after the token read; a blind write and its read back cannot tell a token stamped by a clock
+    // ahead from a newer consent written meanwhile
+    Effect.orElse(store.get(appId, openid), () => store.get(appId, openid)).pipe(
       Effect.map(Option.getOrUndefined),
       Effect.catchAll((error) =>
         Effect.logWarning("wxauth: could not read the stored token before storing a new consent; writing it").pipe(
