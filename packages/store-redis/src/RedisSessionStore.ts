@@ -370,8 +370,9 @@ export const make = (
                 run("revokeUser", () => scripts.detach(index, revoking)),
                 (moved) => {
                   const total = revoked + drained
-                  if (moved === 1) return Effect.map(drain(revoking, index, now), (n) => total + n)
-                  if (moved === 0) return Effect.succeed(total)
+                  // no index (0): another revokeUser of the user may have taken it since this one's
+                  // drain, and be working through it: drain with it, so this one answers once all ended
+                  if (moved !== 2) return Effect.map(drain(revoking, index, now), (n) => total + n)
                   return left > 1
                     ? attempt(left - 1, total)
                     : Effect.fail(

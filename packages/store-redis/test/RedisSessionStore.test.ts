@@ -546,6 +546,29 @@ describeRedis("RedisSessionStore", () => {
       }
     }).pipe(Effect.timeout("20 seconds")))
 
+  it.scoped("a revokeUser that finds the index taken by another one still working through it answers once every session ended", () =>
+    Effect.gen(function*() {
+      const other = yield* openStore()
+      // b has drained what was left, and stops before taking the index
+      const b = yield* pausing("wxauthSessionDetach")
+      // a takes the index, and stops before ending its first session
+      const a = yield* pausing("wxauthSessionRevokeOwned")
+      const { session: first } = yield* makeSession()
+      const { session: second } = yield* makeSession({ appId: first.appId, openid: first.openid })
+      yield* other.create(first)
+      yield* other.create(second)
+      const revokingB = yield* Effect.fork(b.store.revokeUser(first.appId, first.openid))
+      yield* b.reached
+      const revokingA = yield* Effect.fork(a.store.revokeUser(first.appId, first.openid))
+      yield* a.reached
+      yield* b.release
+      const endedByB = yield* Fiber.join(revokingB)
+      assert.deepStrictEqual(yield* liveOf(other, [first, second]), [], "b answered: no session is live")
+      yield* a.release
+      const endedByA = yield* Fiber.join(revokingA)
+      assert.strictEqual(endedByA + endedByB, 2, "each session ended once")
+    }))
+
   it.scoped("a revokeUser interrupted once it has taken the index still ends every session of it", () =>
     Effect.gen(function*() {
       const other = yield* openStore()
