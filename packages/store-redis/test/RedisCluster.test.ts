@@ -33,7 +33,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import { Cluster } from "ioredis"
 import { missing, onNode, startCluster, type TestCluster, until } from "./cluster.js"
-import { randomPrefix } from "./utils.js"
+import { randomPrefix, untilServedFromMemory } from "./utils.js"
 
 /** The access token of an `Option` of a token, or `"none"`. */
 const accessOf = (found: Option.Option<OAuthToken.OAuthToken>): string =>
@@ -166,23 +166,6 @@ describe.skipIf(missing !== undefined)("Redis Cluster: 3 primaries + 3 replicas 
       assert.strictEqual(most, 1)
     }))
 
-  /** Reads until a get makes no round trip (every node's feed is live and the entry tracked), within 10 s. */
-  const untilServedFromMemory = (
-    store: TokenStore.TokenStoreShape,
-    count: (command: string) => number,
-    appId: string,
-    openid: string
-  ) =>
-    Effect.gen(function*() {
-      for (let i = 0; i < 500; i++) {
-        const before = count("hmget")
-        yield* store.get(appId, openid)
-        if (count("hmget") === before) return
-        yield* Effect.sleep("20 millis")
-      }
-      assert.fail("the near cache never served the token")
-    })
-
   /** Reads until the access token is `access`; how long it took. */
   const untilSeen = (store: TokenStore.TokenStoreShape, appId: string, openid: string, access: string) =>
     Effect.gen(function*() {
@@ -203,7 +186,7 @@ describe.skipIf(missing !== undefined)("Redis Cluster: 3 primaries + 3 replicas 
       const appId = "wxcluster0000001"
       const first = yield* makeToken()
       yield* writer.set(appId, first)
-      yield* untilServedFromMemory(store, reader.count, appId, first.openid)
+      yield* untilServedFromMemory(store, reader.count, appId, first.openid, 500)
       const feeds = yield* Effect.promise(() =>
         Promise.all(
           cluster.nodes.map((node) =>
@@ -275,7 +258,7 @@ describe.skipIf(missing !== undefined)("Redis Cluster: 3 primaries + 3 replicas 
               const now = yield* Clock.currentTimeMillis
               const stored = Option.getOrThrow(yield* a.store.get(app.appId, token.openid))
               yield* a.store.set(app.appId, new OAuthToken.OAuthToken({ ...stored, expiresAt: now - 60_000 }))
-              yield* untilServedFromMemory(b.store, b.count, app.appId, token.openid)
+              yield* untilServedFromMemory(b.store, b.count, app.appId, token.openid, 500)
               yield* sandbox.resetStats
               yield* sandbox.injectFault({ kind: "slow", endpoint: "refresh_token", delayMs: 1000, times: 2 })
               const calls = yield* Effect.forEach(
@@ -374,7 +357,7 @@ describe.skipIf(missing !== undefined)("Redis Cluster: 3 primaries + 3 replicas 
 
           // the near cache is back on the new topology, and sees writes
           const newer = new OAuthToken.OAuthToken({ ...manual.refreshed, obtainedAt: manual.refreshed.obtainedAt + 1 })
-          yield* untilServedFromMemory(b.store, b.count, app.appId, token.openid)
+          yield* untilServedFromMemory(b.store, b.count, app.appId, token.openid, 500)
           yield* a.store.set(app.appId, newer)
           assert.isBelow(yield* untilSeen(b.store, app.appId, token.openid, Redacted.value(newer.accessToken)), 250)
 

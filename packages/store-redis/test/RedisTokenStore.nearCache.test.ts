@@ -29,7 +29,8 @@ import {
   makeAdmin,
   randomPrefix,
   redisCall,
-  redisUrl
+  redisUrl,
+  untilServedFromMemory
 } from "./utils.js"
 
 /** The access token of an `Option` of a token, or `"none"`. */
@@ -58,23 +59,6 @@ describeRedis("RedisTokenStore near cache", () => {
       })
       const writer = yield* RedisTokenStore.make(writerClient.client, { keyPrefix: prefix })
       return { client, count, store, writer, name, feedName: `${name}-near-cache` }
-    })
-
-  /** Reads until a get makes no round trip (the feed is live and the entry tracked), within 5 s. */
-  const untilServedFromMemory = (
-    store: TokenStore.TokenStoreShape,
-    count: (command: string) => number,
-    appId: string,
-    openid: string
-  ) =>
-    Effect.gen(function*() {
-      for (let i = 0; i < 250; i++) {
-        const before = count("hmget")
-        yield* store.get(appId, openid)
-        if (count("hmget") === before) return
-        yield* Effect.sleep("20 millis")
-      }
-      assert.fail("the near cache never served the token")
     })
 
   /** Reads until `predicate` holds for what `get` returns; the time it took. */

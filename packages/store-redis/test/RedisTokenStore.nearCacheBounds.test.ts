@@ -11,7 +11,7 @@
  * `SWAPDB` and the moved address run on `redis-server`s of the tests' own, never on the shared one.
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { OAuthToken, TokenCipher, type TokenStore } from "@wxauth/core"
+import { OAuthToken, TokenCipher } from "@wxauth/core"
 import { makeToken, randomAppId } from "@wxauth/core/testing"
 import { RedisTokenStore } from "@wxauth/store-redis"
 import * as Effect from "effect/Effect"
@@ -23,30 +23,22 @@ import { Redis } from "ioredis"
 import * as Crypto from "node:crypto"
 import { maxValueLength, TokenCache } from "../src/internal/tokenCache.js"
 import { missing, movableProxy, redisServer } from "./servers.js"
-import { cleanup, clientLines, countingClient, describeRedis, makeAdmin, randomPrefix, redisCall } from "./utils.js"
+import {
+  cleanup,
+  clientLines,
+  countingClient,
+  describeRedis,
+  makeAdmin,
+  randomPrefix,
+  redisCall,
+  untilServedFromMemory
+} from "./utils.js"
 
 const accessOf = (found: Option.Option<OAuthToken.OAuthToken>): string =>
   Option.match(found, { onNone: () => "none", onSome: (token) => Redacted.value(token.accessToken) })
 
 /** Real time, whatever clock is in context (the feed's connections are real). */
 const pause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
-
-/** Reads until a get makes no round trip (the feed is live and the entry tracked), within 5 s. */
-const untilServedFromMemory = (
-  store: TokenStore.TokenStoreShape,
-  count: (command: string) => number,
-  appId: string,
-  openid: string
-) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 250; i++) {
-      const before = count("hmget")
-      yield* store.get(appId, openid)
-      if (count("hmget") === before) return
-      yield* pause(20)
-    }
-    assert.fail("the near cache never served the token")
-  })
 
 /** A client of the test's own, disconnected with the scope. */
 const plainClient = (url: string, db = 0) =>

@@ -2,8 +2,8 @@
  * Test helpers: the Redis under test (`REDIS_URL`, probed once per file), random key prefixes and
  * their cleanup, and network stand-ins for a Redis that stops answering.
  */
-import { describe } from "@effect/vitest"
-import { TokenStore } from "@wxauth/core"
+import { assert, describe } from "@effect/vitest"
+import { TokenStore, type WeChatError } from "@wxauth/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -333,3 +333,25 @@ export const feedHoldingProxy: Effect.Effect<
   }),
   ({ close }) => Effect.promise(close)
 )
+
+/**
+ * Reads until a get makes no round trip (the near cache's feed is live and the entry tracked), in
+ * real time whatever clock is in context (the feed's connections are real): 20 ms apart, `attempts`
+ * times (5 s by default), then fails the test.
+ */
+export const untilServedFromMemory = (
+  store: TokenStore.TokenStoreShape,
+  count: (command: string) => number,
+  appId: string,
+  openid: string,
+  attempts = 250
+): Effect.Effect<void, WeChatError.TokenStoreError> =>
+  Effect.gen(function*() {
+    for (let i = 0; i < attempts; i++) {
+      const before = count("hmget")
+      yield* store.get(appId, openid)
+      if (count("hmget") === before) return
+      yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 20)))
+    }
+    assert.fail("the near cache never served the token")
+  })
