@@ -5,8 +5,10 @@ import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
 import type { WeChatError } from "@wxauth/core"
 import { WeChatApi, WeChatConfig, WeChatHttpClient } from "@wxauth/core"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -726,6 +728,73 @@ describe("WeChatApi", () => {
           [error._tag, (error as WeChatError.TransportError).reason],
           ["TransportError", "Timeout"]
         )
+      }).pipe(Effect.scoped))
+
+    /** The endpoints over the lean client, against `server`, with a 10 s deadline. */
+    const leanEndpoints = (server: Http.Server) =>
+      Effect.flatMap(
+        Layer.build(Layer.merge(
+          WeChatHttpClient.layer(),
+          WeChatConfig.layer({
+            appId: "wx0123456789abcdef",
+            appSecret: Redacted.make(secret),
+            apiBaseUrl: `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}`,
+            timeout: "10 seconds"
+          })
+        )),
+        (context) => Effect.provide(WeChatApi.make, context)
+      )
+
+    it.live("Effect.timeout around a call in flight abandons its request when the timeout strikes", () =>
+      Effect.gen(function*() {
+        const { abandoned, server } = yield* recordingServer(answers)
+        const endpoints = yield* leanEndpoints(server)
+        const exit = yield* Effect.exit(
+          Effect.timeout(endpoints.userInfo(Redacted.make(accessToken), "o-hang"), "100 millis")
+        )
+        assert.deepInclude(exit, { _tag: "Failure" })
+        yield* Effect.sleep("100 millis")
+        // dropped at once, not at the 10 s deadline
+        assert.strictEqual(abandoned.length, 1)
+      }).pipe(Effect.scoped))
+
+    it.live("a fiber interrupted while a call waits, that goes on uninterruptibly, abandons the request when it ends", () =>
+      Effect.gen(function*() {
+        const { abandoned, server } = yield* recordingServer(answers)
+        const endpoints = yield* leanEndpoints(server)
+        const finishing = yield* Deferred.make<void>()
+        const fiber = yield* Effect.fork(
+          Effect.uninterruptibleMask((restore) =>
+            restore(endpoints.userInfo(Redacted.make(accessToken), "o-hang")).pipe(
+              Effect.exit,
+              // the interruption is caught here; the fiber ends once this is done
+              Effect.zipRight(Deferred.await(finishing))
+            )
+          )
+        )
+        yield* Effect.sleep("100 millis")
+        yield* Effect.fiberIdWith((id) => fiber.interruptAsFork(id))
+        yield* Effect.sleep("100 millis")
+        yield* Deferred.succeed(finishing, undefined)
+        const exit = yield* fiber.await
+        assert.isTrue(Exit.isInterrupted(exit))
+        yield* Effect.sleep("100 millis")
+        assert.strictEqual(abandoned.length, 1)
+      }).pipe(Effect.scoped))
+
+    it.live("a long-lived fiber making calls one after another is left holding nothing of them", () =>
+      Effect.gen(function*() {
+        const { server } = yield* recordingServer(answers)
+        const endpoints = yield* leanEndpoints(server)
+        const observers = yield* Effect.withFiberRuntime<() => number>((fiber) =>
+          Effect.succeed(() => (fiber as unknown as { readonly _observers: ReadonlyArray<unknown> })._observers.length)
+        )
+        const before = observers()
+        for (let i = 0; i < 50; i++) {
+          yield* Effect.either(endpoints.userInfo(Redacted.make(accessToken), i % 2 === 0 ? "o1" : "o-busy"))
+        }
+        // each call watched this fiber while it waited (to abort on its interruption) and let go when answered
+        assert.strictEqual(observers(), before)
       }).pipe(Effect.scoped))
   })
 })

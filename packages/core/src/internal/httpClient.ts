@@ -6,6 +6,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as UrlParams from "@effect/platform/UrlParams"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import { globalValue } from "effect/GlobalValue"
@@ -231,6 +232,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   size = 0
   done = false
   timer: ReturnType<typeof setTimeout> | undefined = undefined
+  /** The fiber waiting for this exchange, while it waits (see `watch`). */
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | null = null
+  /** Aborts the exchange when the waiting fiber ends first: it was interrupted while waiting. */
+  onFiberExit: ((exit: Exit.Exit<unknown, unknown>) => void) | null = null
 
   constructor(
     request: HttpClientRequest.HttpClientRequest | null,
@@ -319,9 +324,32 @@ class Exchange implements Dispatcher.DispatchHandler {
     resume(readFailure(reader, cause, context))
   }
 
+  /**
+   * Aborts this exchange if `fiber`, which waits for it, ends before it settles: a fiber suspended
+   * on an exchange ends before it resumes only when it was interrupted (the runtime resumes an
+   * interrupted wait itself). Costs the fiber no step, where a canceler or a catch frame costs
+   * several per call.
+   */
+  watch(fiber: Fiber.RuntimeFiber<unknown, unknown>): void {
+    this.fiber = fiber
+    const onFiberExit = () => {
+      // the fiber has ended: it forgets its observers itself
+      this.fiber = null
+      this.interrupt()
+    }
+    this.onFiberExit = onFiberExit
+    fiber.addObserver(onFiberExit)
+  }
+
   /** Marks the exchange done and drops every reference it held. */
   settle(): void {
     this.done = true
+    const fiber = this.fiber
+    if (fiber !== null) {
+      this.fiber = null
+      fiber.removeObserver(this.onFiberExit!)
+    }
+    this.onFiberExit = null
     this.request = null
     this.resume = null
     this.abort = null
@@ -438,11 +466,13 @@ const makeSend = (
       bodyTimeout: backstop
     }, handler)
   }
-  // Interruption aborts the request: the waiting fiber is resumed with the interruption, and this
-  // (uninterruptible) failure handler aborts the exchange; on any other outcome the exchange has
-  // settled already and `interrupt` does nothing. Not `Effect.async` with a canceler: its
-  // `onInterrupt` keeps more per-call objects alive while the request waits, enough for V8 to
-  // start allocating them straight into the old generation (several KB promoted per call).
+  // Interruption aborts the request. An interrupted fiber is resumed by the runtime itself, and it
+  // then ends (its finalizers run first): the exchange watches the fiber it suspends and aborts
+  // when the fiber ends before the answer. No canceler (`Effect.async`'s `onInterrupt` keeps more
+  // per-call objects alive while the request waits, enough for V8 to allocate them straight into
+  // the old generation) and no uninterruptible region with a catch frame (8 runtime steps per call
+  // where this costs 2). `getCurrentFiber` is the fiber running the registration: the runtime
+  // registers a wait synchronously, in the fiber's own run loop.
   const exchange = <A, E>(
     request: HttpClientRequest.HttpClientRequest | null,
     origin: string,
@@ -454,25 +484,18 @@ const makeSend = (
     reader: Reader<A, E, unknown> | null,
     context: unknown
   ): Effect.Effect<A, E> =>
-    Effect.uninterruptibleMask((restore) => {
+    Effect.async<A, E>((resume) => {
       const handler = new Exchange(
         request,
-        null,
+        resume,
         limits.timeoutMillis ?? defaults.timeoutMillis,
         limits.maxResponseBytes ?? defaults.maxResponseBytes
       )
       handler.reader = reader as Reader<unknown, unknown, unknown> | null
       handler.context = context
-      return Effect.catchAllCause(
-        restore(Effect.async<A, E>((resume) => {
-          handler.resume = resume
-          start(handler, origin, path, method, headers, body)
-        })),
-        (cause) => {
-          handler.interrupt()
-          return Effect.failCause(cause)
-        }
-      )
+      const fiber = Fiber.getCurrentFiber()
+      if (fiber._tag === "Some") handler.watch(fiber.value)
+      start(handler, origin, path, method, headers, body)
     })
   const send = (
     request: HttpClientRequest.HttpClientRequest,
