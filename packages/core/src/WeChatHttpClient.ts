@@ -2,7 +2,10 @@
  * The lean `HttpClient` for WeChat: an undici connection pool (keep-alive, one pool per origin),
  * an overall deadline per request, an optional proxy for a fixed egress IP (WeChat's IP whitelist),
  * and responses read in full before they are handed out. It costs close to a raw undici request:
- * no span, no fiber, no stream, no AbortController per call; the deadline is one timer.
+ * no span, no fiber, no stream, no AbortController per call; the deadline is one timer. A call whose
+ * fiber is interrupted while it waits aborts its request when that fiber ends (at once for
+ * `Effect.timeout`, a race or `Fiber.interrupt`; a fiber that catches the interruption in an
+ * uninterruptible region and goes on aborts it when it ends, or the deadline does).
  *
  * It creates no span and sends no trace headers: WeChat puts the app secret, codes and tokens in
  * the query, which `HttpClient.make`-based clients record as span attributes. Its errors carry a

@@ -454,6 +454,25 @@ describe("WeChatHttpClient", () => {
         assert.include(transportCauseOf(error as HttpClientError.HttpClientError).message, "unreadable header value")
       }))
 
+    it.live("a dispatcher that throws instead of reporting fails the call as a transport error: no defect, no observer left", () =>
+      Effect.gen(function*() {
+        const dispatcher = {
+          dispatch: () => {
+            throw new Error("dispatcher out of order")
+          }
+        } as unknown as Dispatcher
+        const client = makeClient(dispatcher, 5_000)
+        const observers = yield* Effect.withFiberRuntime<() => number>((fiber) =>
+          Effect.succeed(() => (fiber as unknown as { readonly _observers: ReadonlyArray<unknown> })._observers.length)
+        )
+        const before = observers()
+        const exit = yield* Effect.exit(client.get("http://127.0.0.1:9/thrown"))
+        assert.isTrue(exit._tag === "Failure" && Cause.isFailType(exit.cause), "a typed failure, not a defect")
+        const error = yield* Effect.flip(client.get("http://127.0.0.1:9/thrown"))
+        assert.include(transportCauseOf(error as HttpClientError.HttpClientError).message, "dispatcher out of order")
+        assert.strictEqual(observers(), before)
+      }))
+
     it.scopedLive("connection refused: cause code ECONNREFUSED, nothing sent", () =>
       Effect.gen(function*() {
         const port = yield* closedPort

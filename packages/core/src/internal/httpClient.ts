@@ -495,7 +495,12 @@ const makeSend = (
       handler.context = context
       const fiber = Fiber.getCurrentFiber()
       if (fiber._tag === "Some") handler.watch(fiber.value)
-      start(handler, origin, path, method, headers, body)
+      try {
+        start(handler, origin, path, method, headers, body)
+      } catch (error) {
+        // undici reports its failures to the handler; anything thrown still settles the call, typed
+        handler.onError(error instanceof Error ? error : new Error(String(error)))
+      }
     })
   const send = (
     request: HttpClientRequest.HttpClientRequest,
