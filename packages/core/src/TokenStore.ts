@@ -448,7 +448,8 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
     const invalid = (operation: string, what: string) => () =>
       new TokenStoreError({
         operation,
-        description: `the stored ${what} does not decode (not written by wxauth, or corrupted)`
+        description: `the stored ${what} does not decode (not written by wxauth, or corrupted)`,
+        reason: "Unreadable"
       })
     const encodeFailed = (what: string) => () =>
       new TokenStoreError({ operation: "encode", description: `the ${what} does not encode` })
@@ -472,7 +473,12 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
           Effect.flatMap((json) => Effect.mapError(OAuthToken.decodeJson(json), invalid("get", "token"))),
           Effect.filterOrFail(
             (token) => token.openid === openid,
-            () => new TokenStoreError({ operation: "get", description: "the stored token belongs to another openid" })
+            () =>
+              new TokenStoreError({
+                operation: "get",
+                description: "the stored token belongs to another openid",
+                reason: "Unreadable"
+              })
           ),
           Effect.filterOrFail(
             (token) => StoredToken.hasReadableTimes(token.obtainedAt, token.expiresAt, token.refreshExpiresAt),
