@@ -14,7 +14,8 @@
  * sibling subdomain cannot plant ("toss") either of them; over http they have no prefix, and only
  * that name is read. A name is matched exactly (`read`), never trimmed of more than spaces and tabs:
  * a cookie named `\xa0__Host-wxauth_binding` is no `__Host-` cookie to the browser (a sibling can
- * set it, with `Domain`), and a parser that trims U+00A0 would read it as ours.
+ * set it, with `Domain`), and a parser that trims U+00A0 would read it as ours. A name sent twice
+ * is read as absent: one of the two was planted, and either may come first.
  *
  * @internal
  */
@@ -69,8 +70,13 @@ const trimSpaces = (text: string): string => {
 const isSpace = (code: number): boolean => code === 32 || code === 9
 
 /**
- * The value of the first cookie of a `Cookie` header whose name is exactly `name` (spaces and tabs
- * around it aside); `undefined` when there is none. `@effect/platform`'s parser trims names with
+ * The value of the cookie of a `Cookie` header whose name is exactly `name` (spaces and tabs around
+ * it aside); `undefined` when there is none, and when there is more than one: a browser never sends
+ * two cookies of one of our names for one host on its own (both are host-only, `Path=/`), so a
+ * second one was planted (a sibling subdomain's `Domain` cookie over http, a nameless cookie whose
+ * value looks like `__Host-wxauth_binding=...`), and whichever came first may be the planted one.
+ * Neither is read: the login answers as without a binding, a request as without a session (fails
+ * closed). `@effect/platform`'s parser trims names with
  * `String.prototype.trim`, which also removes U+00A0 (a byte 0xA0 read as latin1), so a cookie that
  * a sibling subdomain set as `\xa0__Host-wxauth_binding` (no prefix for the browser, so `Domain`
  * was allowed) would be read as `__Host-wxauth_binding`. The value is read as the platform reads it:
@@ -80,17 +86,21 @@ const isSpace = (code: number): boolean => code === 32 || code === 9
  */
 export const read = (header: string | undefined, name: string): string | undefined => {
   if (header === undefined) return undefined
+  let found: string | undefined
   for (const pair of header.split(";")) {
     const at = pair.indexOf("=")
     if (at === -1 || trimSpaces(pair.slice(0, at)) !== name) continue
-    let value = trimSpaces(pair.slice(at + 1))
-    if (value.length >= 2 && value.startsWith("\"") && value.endsWith("\"")) value = value.slice(1, -1)
-    if (!value.includes("%")) return value
-    try {
-      return decodeURIComponent(value)
-    } catch {
-      return value
-    }
+    // a second cookie of the name: neither is read
+    if (found !== undefined) return undefined
+    found = pair.slice(at + 1)
   }
-  return undefined
+  if (found === undefined) return undefined
+  let value = trimSpaces(found)
+  if (value.length >= 2 && value.startsWith("\"") && value.endsWith("\"")) value = value.slice(1, -1)
+  if (!value.includes("%")) return value
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
 }
