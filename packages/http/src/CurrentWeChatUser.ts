@@ -24,6 +24,10 @@
  * `Authorization` header of another scheme (HTTP Basic auth in front of a staging site, which the
  * browser sends on every request) is not the login's: the session cookie decides.
  *
+ * The answer to a request the middleware authenticated gets `Cache-Control: private, no-store`
+ * (no shared cache keeps one user's answer for another), unless the handler's response sets a
+ * `Cache-Control` of its own.
+ *
  * @since 0.1.0
  */
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"

@@ -356,8 +356,11 @@ export interface RegistryOptions<R = never> {
  * - `apps`: the WeChat apps, by a key of your choosing (it is in the URLs: `/login/<key>`).
  * - `registry`: more apps, from the `WeChatApps` registry in context (see `RegistryOptions`).
  * - `publicUrl`: the site's origin as WeChat knows it (the `redirect_uri`'s), e.g.
- *   `https://example.com`. Without it, each request's `Host` (and `X-Forwarded-Proto: https`)
- *   decides: set it in production.
+ *   `https://example.com`. Without it (a warning is logged when the layer is built), each request
+ *   decides: its `Host`, and https when the first value of `X-Forwarded-Proto` is `https` (any
+ *   case), else, without that header, when a Web `Request`'s URL is `https:` or the connection is
+ *   TLS. `X-Forwarded-Proto` is trusted as sent, which is only safe behind a proxy that sets it:
+ *   set `publicUrl` in production.
  * - `pathPrefix`: put every route under a path, e.g. `/auth` (default: none).
  * - `home`: where a login lands without `returnTo`, and where logout goes (default `/`).
  * - `sessionTtl`: how long a browser session lasts (default 24 hours);
@@ -412,7 +415,9 @@ export interface WeChatLoginShape {
   /**
    * The user of a request: `Unauthenticated` without a live session of an app this site serves (see
    * `CurrentWeChatUser`); `SessionStoreError` when the session store, or the registry asked whether
-   * it still serves the session's app, fails.
+   * it still serves the session's app, fails. When it finds the user, the request's answer gets
+   * `Cache-Control: private, no-store` unless the route sets a `Cache-Control` of its own (a
+   * pre-response handler, which `@effect/platform`'s server applies).
    */
   readonly currentUser: Effect.Effect<
     WeChatUser,
@@ -667,7 +672,8 @@ export interface WebHandler {
   readonly handles: (request: Request | URL | string) => Promise<boolean>
   /**
    * The logged-in user of a request, or `undefined` (no session, or a cross-site request that
-   * changes something). Reads the request's headers only (its body stays the caller's). Rejects
+   * changes something). Reads the request's headers only (its body stays the caller's), and sets no
+   * header on your answer: send `Cache-Control: private, no-store` on answers for a user. Rejects
    * only when the layer failed, the session store is down, or the argument is not a `Request`
    * (`InvalidArgument`).
    */

@@ -10,6 +10,7 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, describe, layer } from "@effect/vitest"
 import { CurrentWeChatUser, WeChatLogin } from "@wxauth/http"
 import { Sandbox, SandboxServer } from "@wxauth/sandbox"
@@ -19,12 +20,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Http from "node:http"
-import { MINI, sandboxApps } from "./helpers.js"
+import { MINI, sandboxApps, testApp, TestServer } from "./helpers.js"
 
 class Api extends HttpApi.make("shop").add(
   HttpApiGroup.make("orders")
     .add(HttpApiEndpoint.get("mine", "/orders").addSuccess(Schema.Array(Schema.String)))
     .add(HttpApiEndpoint.post("place", "/orders").addSuccess(Schema.String))
+    .add(HttpApiEndpoint.get("catalogue", "/orders/catalogue").addSuccess(Schema.String))
     .middleware(CurrentWeChatUser.CurrentWeChatUser)
 ).add(HttpApiGroup.make("public").add(HttpApiEndpoint.get("hello", "/hello").addSuccess(Schema.String))) {}
 
@@ -37,7 +39,12 @@ const OrdersLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
       Effect.map(CurrentWeChatUser.User, (user) => {
         placed.push(user.openid)
         return "placed"
-      })))
+      }))
+    // a route that sets its own Cache-Control
+    .handleRaw("catalogue", () =>
+      Effect.succeed(
+        HttpServerResponse.text("the catalogue", { headers: { "cache-control": "private, max-age=60" } })
+      )))
 
 const PublicLive = HttpApiBuilder.group(
   Api,
@@ -118,6 +125,33 @@ describe("CurrentWeChatUser in an app's own HttpApi", () => {
         assert.strictEqual(placed.length, 2)
       }))
 
+    it.effect("an authenticated answer is Cache-Control: private, no-store, unless the route set its own", () =>
+      Effect.gen(function*() {
+        const { sandboxUrl, url } = yield* Server
+        const browser = new Browser(url, { userAgent: userAgents.desktop })
+        assert.isNull((yield* browser.get("/hello")).headers.get("cache-control"), "a public route: untouched")
+        yield* login(browser)
+        const mine = yield* browser.get("/orders")
+        assert.strictEqual(mine.status, 200, mine.text)
+        assert.strictEqual(mine.headers.get("cache-control"), "private, no-store")
+        const placedAnswer = yield* browser.request("POST", "/orders", { headers: { origin: url } })
+        assert.strictEqual(placedAnswer.headers.get("cache-control"), "private, no-store")
+        const catalogue = yield* browser.get("/orders/catalogue")
+        assert.strictEqual(catalogue.status, 200, catalogue.text)
+        assert.strictEqual(catalogue.headers.get("cache-control"), "private, max-age=60", "the route's own")
+        // a mini program's bearer token authenticates too
+        const { code } = yield* sandboxControl(sandboxUrl, "POST", "miniprogram/login", {
+          appId: MINI.appId,
+          user: "dave"
+        })
+        const token = JSON.parse(
+          (yield* new Browser(url).postJson("/api/wechat/mini-program/mini/login", { code })).text
+        ).token
+        const bearer = yield* new Browser(url).get("/orders", { authorization: `Bearer ${token}` })
+        assert.strictEqual(bearer.status, 200, bearer.text)
+        assert.strictEqual(bearer.headers.get("cache-control"), "private, no-store")
+      }))
+
     it.effect("an expired or revoked session is 401 Invalid", () =>
       Effect.gen(function*() {
         const { url } = yield* Server
@@ -130,6 +164,25 @@ describe("CurrentWeChatUser in an app's own HttpApi", () => {
         const refused = yield* copy.get("/orders")
         assert.strictEqual(refused.status, 401)
         assert.deepStrictEqual(JSON.parse(refused.text), { _tag: "Unauthenticated", reason: "Invalid" })
+      }))
+  })
+})
+
+describe("WeChatLogin's currentUser in an app's own HttpRouter route", () => {
+  layer(testApp(), { excludeTestServices: true })((it) => {
+    it.effect("the answer of a request it authenticated is Cache-Control: private, no-store", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const browser = new Browser(url, { userAgent: userAgents.desktop })
+        const anonymous = yield* browser.get("/")
+        assert.strictEqual(anonymous.text, "home: nobody")
+        assert.isNull(anonymous.headers.get("cache-control"), "nobody authenticated: untouched")
+        yield* login(browser)
+        for (const path of ["/", "/me"]) {
+          const answer = yield* browser.get(path)
+          assert.strictEqual(answer.status, 200, answer.text)
+          assert.strictEqual(answer.headers.get("cache-control"), "private, no-store", path)
+        }
       }))
   })
 })

@@ -6,10 +6,11 @@
  *
  * @internal
  */
+import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import {
   AppToken,
   AppTokenStore,
@@ -30,6 +31,7 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -304,6 +306,60 @@ const buildApp = (
   )
 }
 
+/**
+ * The site's origin as a request reaches it, without `publicUrl`: the host of its `Host` header (as
+ * `@effect/platform`'s `HttpServerRequest.toURL` reads it; for a Web `Request` without one, the
+ * host of its URL), and https when `isHttps` says so.
+ */
+const requestOrigin = (request: HttpServerRequest.HttpServerRequest): string => {
+  const secure = isHttps(request)
+  const url = Option.getOrUndefined(HttpServerRequest.toURL(request))
+  if (url === undefined) return secure ? "https://localhost" : "http://localhost"
+  if (request.headers["host"] === undefined) {
+    const webUrl = webRequestUrl(request)
+    if (webUrl !== undefined) url.host = webUrl.host
+  }
+  url.protocol = secure ? "https:" : "http:"
+  return url.origin
+}
+
+/**
+ * Whether a request reached the site over https, as far as the server can tell:
+ * - the first value of `X-Forwarded-Proto`, trimmed, in any case (`https`, `HTTPS`, `https, http`
+ *   as a proxy that appends its own hop sends it), when the header has one: the proxy in front says
+ *   how the browser reached it. Trusting it is only safe behind a proxy that sets it (as
+ *   `@effect/platform`'s `toURL` always did); otherwise a client may send any value, for itself;
+ * - else the request's own URL, for a Web `Request` (`toWebHandler`; Deno, Bun, workers);
+ * - else the connection: a TLS socket (`node:https`, `node:http2`'s secure server) under
+ *   `@effect/platform-node`.
+ */
+const isHttps = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const forwarded = request.headers["x-forwarded-proto"]
+  if (forwarded !== undefined) {
+    const comma = forwarded.indexOf(",")
+    const first = (comma === -1 ? forwarded : forwarded.slice(0, comma)).trim().toLowerCase()
+    if (first !== "") return first === "https"
+  }
+  const webUrl = webRequestUrl(request)
+  if (webUrl !== undefined) return webUrl.protocol === "https:"
+  try {
+    const source = request.source as { readonly socket?: { readonly encrypted?: unknown } } | null
+    return typeof source === "object" && source !== null && source.socket?.encrypted === true
+  } catch {
+    return false
+  }
+}
+
+/** The URL of the Web `Request` a request was made from (`HttpServerRequest.fromWeb`), if it was. */
+const webRequestUrl = (request: HttpServerRequest.HttpServerRequest): URL | undefined => {
+  try {
+    const source = request.source
+    return typeof Request === "function" && source instanceof Request ? new URL(source.url) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Whether a request is of a method that changes nothing. */
 const isSafeMethod = (method: string) => method === "GET" || method === "HEAD" || method === "OPTIONS"
 
@@ -331,6 +387,15 @@ export interface Built {
 export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.ConfigError, R | Scope> =>
   Effect.gen(function*() {
     const config = yield* Config_.resolve(options)
+    // a login of browsers (a mini program's has no redirect_uri and no cookie)
+    const browserLogins = Option.isSome(config.registry) || config.apps.some((app) => app.kind !== "miniProgram")
+    if (Option.isNone(config.publicOrigin) && browserLogins) {
+      yield* Effect.logWarning(
+        "wxauth: no publicUrl is configured, so the scheme and host of each request (its Host header, " +
+          "X-Forwarded-Proto, the connection) decide the redirect_uri sent to WeChat and the cookies' names " +
+          "and Secure flag; set the publicUrl option to the site's origin (e.g. https://example.com) in production"
+      )
+    }
     const hookContext = yield* Effect.context<R>()
     const deps = yield* dependencies(config)
     const sessions = deps.sessions
@@ -427,14 +492,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
     const paths = makePaths(config)
 
     const site = (request: HttpServerRequest.HttpServerRequest): Site => {
-      const origin = Option.getOrElse(
-        config.publicOrigin,
-        () =>
-          Option.match(HttpServerRequest.toURL(request), {
-            onNone: () => "http://localhost",
-            onSome: (url) => url.origin
-          })
-      )
+      const origin = Option.getOrElse(config.publicOrigin, () => requestOrigin(request))
       const secure = origin.startsWith("https:")
       return { origin, secure, names: Cookies.names(secure), cookie: Cookies.options(secure) }
     }
@@ -746,7 +804,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       }) as Effect.Effect<UserInfo.UserInfo, any>
 
     const shapeBase = {
-      currentUser: authenticate,
+      currentUser: Effect.tap(authenticate, () => privateResponse),
       getUser,
       getToken: (given) =>
         Effect.gen(function*() {
@@ -789,12 +847,50 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       handles: (pathname) => handles(paths, pathname),
       openApi: built.openApi
     }
+    const authenticated = authenticate.pipe(
+      Effect.catchTag("SessionStoreError", Effect.die),
+      Effect.tap(() => privateResponse)
+    )
     const middleware = {
-      session: () => Effect.catchTag(authenticate, "SessionStoreError", Effect.die),
-      bearer: () => Effect.catchTag(authenticate, "SessionStoreError", Effect.die)
+      session: () => authenticated,
+      bearer: () => authenticated
     }
     return { shape, middleware }
   })
+
+/**
+ * The pre-response handlers this module appended (`privateResponse`), as `HttpApp`'s fiber ref
+ * holds them: a request that authenticates twice adds one.
+ */
+const noStoreAppended = new WeakSet<HttpApp.PreResponseHandler>()
+
+const noStore: HttpApp.PreResponseHandler = (_request, response) =>
+  Effect.succeed(
+    response.headers["cache-control"] === undefined
+      ? HttpServerResponse.setHeader(response, "cache-control", "private, no-store")
+      : response
+  )
+
+/**
+ * The answer to an authenticated request is the user's: `Cache-Control: private, no-store`, so
+ * that no shared cache (a CDN, a proxy) keeps it for the next visitor, nor the browser after a
+ * logout, unless the route set a `Cache-Control` of its own. A pre-response handler of the
+ * request's fiber (`HttpApp.appendPreResponseHandler`), which `@effect/platform`'s server applies
+ * to the response the route gives.
+ */
+const privateResponse: Effect.Effect<void> = Effect.flatMap(
+  FiberRef.get(HttpApp.currentPreResponseHandlers),
+  (current) =>
+    Option.isSome(current) && noStoreAppended.has(current.value)
+      ? Effect.void
+      : Effect.zipRight(
+        HttpApp.appendPreResponseHandler(noStore),
+        Effect.flatMap(FiberRef.get(HttpApp.currentPreResponseHandlers), (next) =>
+          Effect.sync(() => {
+            if (Option.isSome(next)) noStoreAppended.add(next.value)
+          }))
+      )
+)
 
 /** Whether a path is one of the login's; a value that is not a string (a JavaScript caller's URL object) is not. @internal */
 export const handles = (paths: InternalPaths, pathname: unknown): boolean => {
