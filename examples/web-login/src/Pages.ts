@@ -310,7 +310,7 @@ ${token}
     }"><button class="btn danger" id="logout" type="submit">退出登录<small>Log out</small></button></form>
 <form method="post" action="${
       escapeHtml(options.logoutEverywhere)
-    }"><button class="btn danger" id="logout-everywhere" type="submit">在所有设备上退出<small>Log out everywhere (every session of this WeChat user)</small></button></form>
+    }"><button class="btn danger" id="logout-everywhere" type="submit">在所有设备上退出<small>Log out everywhere (every session of this user, in every WeChat app of this site)</small></button></form>
 </div>`
   })
 }

@@ -11,7 +11,7 @@
  * created_at)` and `web_login_identities (app_id, openid, user_id)`.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { TokenStore, UserInfo } from "@wxauth/core"
+import { SessionStore, TokenStore, UserInfo } from "@wxauth/core"
 import type { WeChatLogin } from "@wxauth/http"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -60,6 +60,10 @@ export interface UsersShape {
   readonly create: (unionid: string | undefined) => Effect.Effect<string, UsersError>
   /** Links an app's openid to a user. */
   readonly link: (userId: string, appId: string, openid: string) => Effect.Effect<void, UsersError>
+  /** Every app and openid linked to a user (the same person in each of the site's WeChat apps). */
+  readonly identities: (
+    userId: string
+  ) => Effect.Effect<ReadonlyArray<{ readonly appId: string; readonly openid: string }>, UsersError>
   readonly get: (userId: string) => Effect.Effect<Option.Option<User>, UsersError>
   readonly setProfile: (userId: string, profile: Profile) => Effect.Effect<void, UsersError>
   readonly setPhone: (userId: string, phone: string) => Effect.Effect<void, UsersError>
@@ -82,6 +86,9 @@ const Row = Schema.Struct({
 })
 const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
 const decodeIds = Schema.decodeUnknown(Schema.Array(Schema.Struct({ id: Schema.String })))
+const decodeIdentities = Schema.decodeUnknown(
+  Schema.Array(Schema.Struct({ appId: Schema.String, openid: Schema.String }))
+)
 
 /** The users, in the SQL database in context; the tables are created when the layer is built. */
 export const layer: Layer.Layer<Users, UsersError, SqlClient.SqlClient> = Layer.effect(
@@ -131,6 +138,11 @@ export const layer: Layer.Layer<Users, UsersError, SqlClient.SqlClient> = Layer.
           Effect.asVoid,
           Effect.mapError(fail("link"))
         ),
+      identities: (userId) =>
+        Effect.flatMap(
+          sql`SELECT app_id AS "appId", openid FROM web_login_identities WHERE user_id = ${userId}`,
+          decodeIdentities
+        ).pipe(Effect.mapError(fail("get"))),
       get: (userId) =>
         Effect.gen(function*() {
           const rows = yield* decodeRows(yield* sql`SELECT * FROM web_login_users WHERE id = ${userId}`)
@@ -165,10 +177,11 @@ export const layer: Layer.Layer<Users, UsersError, SqlClient.SqlClient> = Layer.
 /**
  * The login hooks: find the user, make one at the first login, link the login to it and save the
  * profile WeChat gives, land on `returnTo` or the profile, keep a mini program user's phone number,
- * and forget the user's WeChat token when they log out everywhere. A failure of the users' tables
- * stops the login (`@wxauth/http` shows its server problem page).
+ * and, when they log out everywhere, end their sessions in every WeChat app of the site and forget
+ * their WeChat tokens. A failure of the users' tables stops the login (`@wxauth/http` shows its
+ * server problem page).
  */
-export const hooks: WeChatLogin.Hooks<Users | TokenStore.TokenStore> = {
+export const hooks: WeChatLogin.Hooks<Users | TokenStore.TokenStore | SessionStore.SessionStore> = {
   findUser: (identity) => Effect.flatMap(Users, (users) => users.find(identity)),
   onFirstLogin: (identity) => Effect.flatMap(Users, (users) => users.create(identity.unionid)),
   onLogin: (event) =>
@@ -188,11 +201,32 @@ export const hooks: WeChatLogin.Hooks<Users | TokenStore.TokenStore> = {
     user.userId === undefined
       ? Effect.void
       : Effect.flatMap(Users, (users) => users.setPhone(user.userId!, phone.purePhoneNumber)),
-  // Logged out everywhere (in that app): no session of the user is left to use their WeChat token,
-  // so the site stops holding it (it could call WeChat as them until the refresh token expires). A
-  // plain logout keeps it: the user's other sessions still use it. The next login stores a new one.
+  // Logged out everywhere. @wxauth/http ended every session of the user's openid in the app they
+  // logged out from; an openid is per app, and the same person may be logged in through the other
+  // apps (the official account in WeChat, the website app's QR login on a desktop, the mini
+  // program): every (app, openid) linked to the local user has its sessions ended here too, on the
+  // SessionStore the login uses (the one in its context). No session of the user is then left to
+  // use their WeChat tokens, so the site stops holding them (it could call WeChat as them until the
+  // refresh token expires). A plain logout keeps them: the user's other sessions still use them.
+  // The next login stores a new one.
   onLogout: (event) =>
     event.everywhere
-      ? Effect.flatMap(TokenStore.TokenStore, (tokens) => tokens.remove(event.user.appId, event.user.openid))
+      ? Effect.gen(function*() {
+        const sessions = yield* SessionStore.SessionStore
+        const tokens = yield* TokenStore.TokenStore
+        const own = { appId: event.user.appId, openid: event.user.openid }
+        const linked = event.user.userId === undefined
+          ? []
+          : yield* Effect.flatMap(Users, (users) => users.identities(event.user.userId!))
+        for (
+          const { appId, openid } of [
+            own,
+            ...linked.filter((i) => i.appId !== own.appId || i.openid !== own.openid)
+          ]
+        ) {
+          yield* sessions.revokeUser(appId, openid)
+          yield* tokens.remove(appId, openid)
+        }
+      })
       : Effect.void
 }

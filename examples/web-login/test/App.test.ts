@@ -20,6 +20,7 @@ import {
   followToError,
   followToProblem,
   login,
+  MINI,
   OA,
   sessionUser,
   startLogin,
@@ -120,6 +121,40 @@ describe("web-login: logout and the stored WeChat token", () => {
         // the next login stores a new one
         yield* login(desktop, { user: "carol" })
         assert.strictEqual(yield* storedTokens(carol), 1)
+      }))
+
+    it.effect("logout everywhere ends the user's sessions in every WeChat app of the site (linked by unionid)", () =>
+      Effect.gen(function*() {
+        const { browser: make, sandboxUrl } = yield* setup
+        // bob in WeChat on his phone (the official account) and on a desktop (the website app's QR
+        // login): two openids, one unionid, one local user. His mini program login (the sandbox's
+        // mini program gives no unionid) is another local user, whose session stays
+        const phone = make(userAgents.wechat)
+        const desktop = make(userAgents.desktop)
+        const someoneElse = make(userAgents.desktop)
+        yield* login(phone, { user: "bob" })
+        yield* login(desktop, { path: "/login/website", user: "bob" })
+        yield* login(someoneElse, { path: "/login/website", user: "alice" })
+        const { code } = yield* sandboxControl(sandboxUrl, "POST", "miniprogram/login", {
+          appId: MINI.appId,
+          user: "bob"
+        })
+        const mini = JSON.parse((yield* make().postJson("/api/wechat/mini-program/mini/login", { code })).text)
+        const miniSession = () => make().get("/api/wechat/session", { authorization: `Bearer ${mini.token}` })
+        const onPhone = yield* sessionUser(phone)
+        const onDesktop = yield* sessionUser(desktop)
+        assert.notStrictEqual(onPhone.appId, onDesktop.appId)
+        assert.strictEqual(onPhone.userId, onDesktop.userId, "one local user")
+        assert.notStrictEqual(mini.userId, onPhone.userId, "not linked: no unionid")
+        assert.strictEqual((yield* miniSession()).status, 200)
+        assert.strictEqual(yield* storedTokens(onDesktop.openid), 1)
+        const out = yield* phone.post("/logout/everywhere")
+        assert.strictEqual(out.status, 303)
+        yield* assertLoggedOut(phone)
+        yield* assertLoggedOut(desktop, "bob's website-app session ended too")
+        assert.strictEqual((yield* miniSession()).status, 200, "a session of another local user stays")
+        assert.strictEqual(yield* storedTokens(onDesktop.openid), 0, "the website app's token is forgotten too")
+        assert.strictEqual((yield* someoneElse.get("/profile")).status, 200, "alice stays logged in")
       }))
   })
 })
