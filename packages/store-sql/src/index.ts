@@ -21,6 +21,11 @@ export * as SqlSessionKeyStore from "./SqlSessionKeyStore.js"
 export * as SqlSessionStore from "./SqlSessionStore.js"
 
 /**
+ * @since 0.2.0
+ */
+export * as SqlSocket from "./SqlSocket.js"
+
+/**
  * @since 0.1.0
  */
 export * as SqlTokenStore from "./SqlTokenStore.js"

@@ -10,7 +10,7 @@ import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { afterAll, describe, it } from "@effect/vitest"
-import { SqlTokenStore } from "@wxauth/store-sql"
+import { SqlSocket, SqlTokenStore } from "@wxauth/store-sql"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -23,9 +23,20 @@ import * as Path from "node:path"
 export interface Database {
   readonly name: string
   readonly dialect: SqlTokenStore.Dialect
-  /** A new client (its own pool or connection) each time the layer is built; `maxConnections`: its pool's size. */
+  /**
+   * A new client (its own pool or connection) each time the layer is built; `maxConnections`: its
+   * pool's size; `silentAfter`: its connections are `SqlSocket`'s, dropped after that much silence;
+   * `ssl`: PostgreSQL over TLS (to a proxy that ends it, see `makeProxy`).
+   */
   readonly client: (
-    overrides?: { readonly host?: string; readonly port?: number; readonly maxConnections?: number }
+    overrides?: {
+      readonly host?: string
+      readonly port?: number
+      readonly maxConnections?: number
+      readonly silentAfter?: Duration.DurationInput
+      /** PostgreSQL only: TLS to the server (a certificate of its own, not verified). */
+      readonly ssl?: boolean
+    }
   ) => Layer.Layer<
     SqlClient.SqlClient,
     unknown
@@ -50,15 +61,25 @@ export const postgres: Database = {
   host: env("PGHOST", "127.0.0.1"),
   port: Number(env("PGPORT", "5432")),
   client: (overrides) =>
-    PgClient.layer({
-      host: overrides?.host ?? postgres.host,
-      port: overrides?.port ?? postgres.port,
-      database: env("PGDATABASE", "test"),
-      username: env("PGUSER", "postgres"),
-      password: password("PGPASSWORD"),
-      connectTimeout: Duration.seconds(3),
-      maxConnections: overrides?.maxConnections
-    })
+    Layer.unwrapEffect(
+      Effect.map(
+        overrides?.silentAfter === undefined
+          ? Effect.succeed(undefined)
+          : SqlSocket.pg({ silentAfter: overrides.silentAfter }),
+        (stream) =>
+          PgClient.layer({
+            host: overrides?.host ?? postgres.host,
+            port: overrides?.port ?? postgres.port,
+            database: env("PGDATABASE", "test"),
+            username: env("PGUSER", "postgres"),
+            password: password("PGPASSWORD"),
+            connectTimeout: Duration.seconds(3),
+            maxConnections: overrides?.maxConnections,
+            stream,
+            ssl: overrides?.ssl === true ? { rejectUnauthorized: false } : undefined
+          })
+      )
+    )
 }
 
 export const mariadb: Database = {
@@ -67,15 +88,23 @@ export const mariadb: Database = {
   host: env("MYSQL_HOST", "127.0.0.1"),
   port: Number(env("MYSQL_PORT", "3306")),
   client: (overrides) =>
-    MysqlClient.layer({
-      host: overrides?.host ?? mariadb.host,
-      port: overrides?.port ?? mariadb.port,
-      database: env("MYSQL_DATABASE", "test"),
-      username: env("MYSQL_USER", "root"),
-      password: password("MYSQL_PASSWORD"),
-      maxConnections: overrides?.maxConnections,
-      poolConfig: { connectTimeout: 3000 }
-    })
+    Layer.unwrapEffect(
+      Effect.map(
+        overrides?.silentAfter === undefined
+          ? Effect.succeed(undefined)
+          : SqlSocket.mysql({ silentAfter: overrides.silentAfter }),
+        (stream) =>
+          MysqlClient.layer({
+            host: overrides?.host ?? mariadb.host,
+            port: overrides?.port ?? mariadb.port,
+            database: env("MYSQL_DATABASE", "test"),
+            username: env("MYSQL_USER", "root"),
+            password: password("MYSQL_PASSWORD"),
+            maxConnections: overrides?.maxConnections,
+            poolConfig: stream === undefined ? { connectTimeout: 3000 } : { connectTimeout: 3000, stream }
+          })
+      )
+    )
 }
 
 const sqliteDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "wxauth-store-sql-"))

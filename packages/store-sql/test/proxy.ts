@@ -3,11 +3,16 @@
  * `refuse` stops listening (connections are refused), `blackhole` accepts connections and never
  * answers (both drop the connections already open), and `pause` keeps every connection open but
  * stops forwarding bytes either way, new connections included: a database gone silent mid-query.
- * `resume` forwards what was held back and carries on. `connections` counts the connections open
- * through it, `peakConnections` the most that were open at once.
+ * `resume` forwards what was held back and carries on. `partition` is a network partition that
+ * leaves no trace (packets dropped, no reset: a firewall's or a NAT's state lost): every connection
+ * open then is black-holed for good (kept open both ways, nothing forwarded, never closed by the
+ * proxy), and so is every connection made while it lasts; `heal` forwards new connections again,
+ * while the black-holed ones stay so, as after a real partition whose state is gone. `connections`
+ * counts the connections open through it, `peakConnections` the most that were open at once.
  */
 import * as Effect from "effect/Effect"
 import * as Net from "node:net"
+import * as Tls from "node:tls"
 
 export interface Proxy {
   readonly port: number
@@ -15,18 +20,34 @@ export interface Proxy {
   readonly blackhole: Effect.Effect<void>
   readonly pause: Effect.Effect<void>
   readonly resume: Effect.Effect<void>
+  readonly partition: Effect.Effect<void>
+  readonly heal: Effect.Effect<void>
   readonly connections: () => number
   readonly peakConnections: () => number
 }
 
-export const makeProxy = (target: { readonly host: string; readonly port: number }) =>
+/**
+ * With `pgTls`, the proxy ends PostgreSQL's TLS itself: it answers a client's `SSLRequest` with `S`,
+ * runs TLS with it (this key and certificate), and talks plain TCP to the server.
+ */
+export interface ProxyOptions {
+  readonly pgTls?: { readonly key: Buffer; readonly cert: Buffer } | undefined
+}
+
+/** PostgreSQL's `SSLRequest`: length 8, code 80877103. */
+const sslRequest = Buffer.from([0, 0, 0, 8, 4, 210, 22, 47])
+
+export const makeProxy = (target: { readonly host: string; readonly port: number }, options: ProxyOptions = {}) =>
   Effect.acquireRelease(
     Effect.async<{ readonly server: Net.Server; readonly sockets: Set<Net.Socket>; readonly proxy: Proxy }>(
       (resume) => {
         const sockets = new Set<Net.Socket>()
         const clients = new Set<Net.Socket>()
         let peak = 0
-        let mode: "forward" | "blackhole" | "pause" = "forward"
+        let mode: "forward" | "blackhole" | "pause" | "partition" = "forward"
+        // the sockets of the connections a partition black-holed: what they receive is dropped, and
+        // one end's close is not passed on to the other (no FIN, no reset crosses a partition)
+        const silenced = new WeakSet<Net.Socket>()
         // the bytes held back while paused, in order, with the socket each is for
         const held: Array<readonly [Net.Socket, Buffer]> = []
         const track = (socket: Net.Socket) => {
@@ -41,6 +62,7 @@ export const makeProxy = (target: { readonly host: string; readonly port: number
         }
         const forward = (from: Net.Socket, to: Net.Socket) =>
           from.on("data", (chunk: Buffer) => {
+            if (silenced.has(from)) return
             if (mode === "pause") held.push([to, chunk])
             else if (!to.destroyed) to.write(chunk)
           })
@@ -50,12 +72,34 @@ export const makeProxy = (target: { readonly host: string; readonly port: number
           peak = Math.max(peak, clients.size)
           client.on("close", () => clients.delete(client))
           if (mode === "blackhole") return
+          if (mode === "partition") {
+            // accepted (the SYN got through before the state was lost), then nothing either way
+            silenced.add(client)
+            client.on("data", () => {})
+            return
+          }
           const upstream = Net.connect(target.port, target.host)
           track(upstream)
-          forward(client, upstream)
-          forward(upstream, client)
-          client.on("close", () => upstream.destroy())
-          upstream.on("close", () => client.destroy())
+          const pipe = (near: Net.Socket) => {
+            forward(near, upstream)
+            forward(upstream, near)
+            near.on("close", () => silenced.has(near) || upstream.destroy())
+            upstream.on("close", () => silenced.has(upstream) || near.destroy())
+          }
+          const tls = options.pgTls
+          if (tls === undefined) return pipe(client)
+          client.once("data", (first: Buffer) => {
+            if (!first.equals(sslRequest)) {
+              upstream.write(first)
+              return pipe(client)
+            }
+            client.pause()
+            client.write("S")
+            const secure = new Tls.TLSSocket(client, { isServer: true, key: tls.key, cert: tls.cert })
+            track(secure)
+            client.on("close", () => silenced.has(client) || upstream.destroy())
+            pipe(secure)
+          })
         })
         server.listen(0, "127.0.0.1", () => {
           const port = (server.address() as Net.AddressInfo).port
@@ -78,6 +122,13 @@ export const makeProxy = (target: { readonly host: string; readonly port: number
               resume: Effect.sync(() => {
                 mode = "forward"
                 for (const [to, chunk] of held.splice(0)) if (!to.destroyed) to.write(chunk)
+              }),
+              partition: Effect.sync(() => {
+                mode = "partition"
+                for (const socket of sockets) silenced.add(socket)
+              }),
+              heal: Effect.sync(() => {
+                mode = "forward"
               }),
               connections: () => clients.size,
               peakConnections: () => peak
