@@ -2,10 +2,11 @@
  * The lean `HttpClient` for WeChat: an undici connection pool (keep-alive, one pool per origin),
  * an overall deadline per request, an optional proxy for a fixed egress IP (WeChat's IP whitelist),
  * and responses read in full before they are handed out. It costs close to a raw undici request:
- * no span, no fiber, no stream, no AbortController per call; the deadline is one timer. A call whose
- * fiber is interrupted while it waits aborts its request when that fiber ends (at once for
- * `Effect.timeout`, a race or `Fiber.interrupt`; a fiber that catches the interruption in an
- * uninterruptible region and goes on aborts it when it ends, or the deadline does).
+ * no span, no fiber, no stream, no AbortController per call; the deadline is one timer. A call
+ * interrupted while it waits aborts its request: at once when its fiber ends (`Effect.timeout`, a
+ * race, `Fiber.interrupt`), within 50 ms when the fiber goes on to finalizers first; a request
+ * still queued for a connection is then never sent, and an answer that comes for no one is not
+ * read. A call made from an uninterruptible region runs to its answer or its deadline.
  *
  * It creates no span and sends no trace headers: WeChat puts the app secret, codes and tokens in
  * the query, which `HttpClient.make`-based clients record as span attributes. Its errors carry a

@@ -11,6 +11,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
@@ -602,7 +603,11 @@ describe("WeChatApi", () => {
       readonly body: string
     }
     /** A WeChat on a socket: answers by path, records every request, and whether one was abandoned. */
-    const recordingServer = (answer: (url: string) => { readonly status: number; readonly body: string } | "hang") =>
+    const recordingServer = (
+      answer: (
+        url: string
+      ) => { readonly status: number; readonly body: string; readonly delayMillis?: number } | "hang"
+    ) =>
       Effect.acquireRelease(
         Effect.async<{ server: Http.Server; received: Array<Received>; abandoned: Array<string> }>((resume) => {
           const received: Array<Received> = []
@@ -624,8 +629,16 @@ describe("WeChatApi", () => {
                 response.on("close", () => abandoned.push(url))
                 return
               }
-              response.writeHead(reply.status, { "content-type": "application/json" })
-              response.end(reply.body)
+              const send = () => {
+                if (response.destroyed) return
+                response.writeHead(reply.status, { "content-type": "application/json" })
+                response.end(reply.body)
+              }
+              if (reply.delayMillis === undefined) return send()
+              response.on("close", () => {
+                if (!response.writableFinished) abandoned.push(url)
+              })
+              setTimeout(send, reply.delayMillis)
             })
           })
           server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, received, abandoned })))
@@ -643,6 +656,7 @@ describe("WeChatApi", () => {
           return { status: 200, body: `{"errcode":40001,"errmsg":"invalid credential, access_token ${accessToken}"}` }
         }
         if (url.includes("openid=o-hang")) return "hang" as const
+        if (url.includes("openid=o-slow")) return { status: 200, body: profile("o-slow"), delayMillis: 300 }
         return { status: 200, body: profile("o1") }
       }
       if (url.startsWith("/cgi-bin/stable_token")) {
@@ -731,10 +745,10 @@ describe("WeChatApi", () => {
       }).pipe(Effect.scoped))
 
     /** The endpoints over the lean client, against `server`, with a 10 s deadline. */
-    const leanEndpoints = (server: Http.Server) =>
+    const leanEndpoints = (server: Http.Server, options?: WeChatHttpClient.Options) =>
       Effect.flatMap(
         Layer.build(Layer.merge(
-          WeChatHttpClient.layer(),
+          WeChatHttpClient.layer(options),
           WeChatConfig.layer({
             appId: "wx0123456789abcdef",
             appSecret: Redacted.make(secret),
@@ -780,6 +794,83 @@ describe("WeChatApi", () => {
         assert.isTrue(Exit.isInterrupted(exit))
         yield* Effect.sleep("100 millis")
         assert.strictEqual(abandoned.length, 1)
+      }).pipe(Effect.scoped))
+
+    it.live("a call interrupted while its fiber has a second of finalizers ahead aborts its request at once", () =>
+      Effect.gen(function*() {
+        const { abandoned, server } = yield* recordingServer(answers)
+        const endpoints = yield* leanEndpoints(server)
+        const fiber = yield* Effect.fork(
+          Effect.ensuring(endpoints.userInfo(Redacted.make(accessToken), "o-hang"), Effect.sleep("1 second"))
+        )
+        yield* Effect.sleep("100 millis")
+        yield* Effect.fiberIdWith((id) => Effect.sync(() => fiber.unsafeInterruptAsFork(id)))
+        // within the sweep (50 ms), long before the fiber's finalizer ends
+        yield* Effect.sleep("200 millis")
+        assert.strictEqual(abandoned.length, 1)
+        assert.isTrue(Exit.isInterrupted(yield* fiber.await))
+      }).pipe(Effect.scoped))
+
+    it.live("a call interrupted while queued for the pool's one connection is never sent", () =>
+      Effect.gen(function*() {
+        const { abandoned, received, server } = yield* recordingServer(answers)
+        const endpoints = yield* leanEndpoints(server, { connections: 1 })
+        const holder = yield* Effect.fork(endpoints.userInfo(Redacted.make(accessToken), "o-hang"))
+        yield* Effect.sleep("100 millis")
+        const queued = yield* Effect.fork(
+          Effect.ensuring(endpoints.userInfo(Redacted.make(accessToken), "o-queued"), Effect.sleep("1 second"))
+        )
+        yield* Effect.sleep("50 millis")
+        yield* Effect.fiberIdWith((id) => Effect.sync(() => queued.unsafeInterruptAsFork(id)))
+        yield* Effect.sleep("100 millis")
+        // the connection frees up while the queued call's fiber is still in its finalizer
+        yield* Fiber.interrupt(holder)
+        yield* Effect.sleep("300 millis")
+        assert.deepStrictEqual(received.map((r) => r.url.includes("o-queued")), [false])
+        assert.strictEqual(abandoned.length, 1)
+        yield* Fiber.await(queued)
+      }).pipe(Effect.scoped))
+
+    it.live("an answer that comes after its caller was interrupted is neither read nor counted", () =>
+      Effect.gen(function*() {
+        const { abandoned, server } = yield* recordingServer(answers)
+        const endpoints = yield* leanEndpoints(server)
+        const counted = Effect.zip(
+          Metric.value(WeChatApi.requestsTotal.pipe(Metric.tagged("endpoint", "userinfo"))),
+          Metric.value(
+            WeChatApi.errorsTotal.pipe(Metric.tagged("endpoint", "userinfo"), Metric.tagged("tag", "TransportError"))
+          )
+        )
+        const [requestsBefore, errorsBefore] = yield* counted
+        const fiber = yield* Effect.fork(
+          Effect.ensuring(endpoints.userInfo(Redacted.make(accessToken), "o-slow"), Effect.sleep("1 second"))
+        )
+        yield* Effect.sleep("100 millis")
+        yield* Effect.fiberIdWith((id) => Effect.sync(() => fiber.unsafeInterruptAsFork(id)))
+        // past the answer's 300 ms
+        yield* Effect.sleep("500 millis")
+        const [requestsAfter, errorsAfter] = yield* counted
+        assert.strictEqual(requestsAfter.count - requestsBefore.count, 0)
+        assert.strictEqual(errorsAfter.count - errorsBefore.count, 0)
+        assert.strictEqual(abandoned.length, 1)
+        yield* Fiber.await(fiber)
+      }).pipe(Effect.scoped))
+
+    it.live("a call from an uninterruptible region runs to its answer though its fiber is interrupted", () =>
+      Effect.gen(function*() {
+        const { abandoned, server } = yield* recordingServer(answers)
+        const endpoints = yield* leanEndpoints(server)
+        const answered = yield* Deferred.make<string, unknown>()
+        const fiber = yield* Effect.fork(Effect.uninterruptible(
+          Effect.exit(Effect.map(endpoints.userInfo(Redacted.make(accessToken), "o-slow"), (user) => user.openid)).pipe(
+            Effect.flatMap((exit) => Deferred.done(answered, exit))
+          )
+        ))
+        yield* Effect.sleep("100 millis")
+        yield* Effect.fiberIdWith((id) => Effect.sync(() => fiber.unsafeInterruptAsFork(id)))
+        assert.isTrue(Exit.isInterrupted(yield* fiber.await))
+        assert.deepStrictEqual(yield* Effect.either(Deferred.await(answered)), Either.right("o-slow"))
+        assert.strictEqual(abandoned.length, 0)
       }).pipe(Effect.scoped))
 
     it.live("a long-lived fiber making calls one after another is left holding nothing of them", () =>

@@ -4,12 +4,14 @@ import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as UrlParams from "@effect/platform/UrlParams"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import { globalValue } from "effect/GlobalValue"
+import * as RuntimeFlags from "effect/RuntimeFlags"
 import { Client, type Dispatcher, Pool, util as undiciUtil } from "undici"
 import { maxTimerMillis } from "./arguments.js"
 import { deadline, fromError, type Phase, redactRequest, tooLarge, type TransportCause } from "./httpClientCause.js"
@@ -213,10 +215,49 @@ export interface Target {
  * a client's response gets them parsed, once the body is in.
  *
  * Once settled it lets go of everything it held (the request, the fiber's resume callback, the
- * headers, the body chunks, undici's abort): undici and the fiber's canceler may keep the handler
+ * headers, the body chunks, undici's abort, the fiber it watched): undici may keep the handler
  * itself a while longer, and whatever it still referred to would be kept, and copied by every
  * young-generation collection, with it.
  */
+/**
+ * How often the exchanges waited for interruptibly are looked at for a fiber interrupted while it
+ * waits and still running (see `Exchange.watch`): the longest such a request is kept past its
+ * caller's interruption while WeChat says nothing.
+ *
+ * @internal
+ */
+export const sweepMillis = 50
+
+/**
+ * The exchanges watched for their fiber's interruption, in this process, and the timer that looks
+ * at them: it runs only while there are some (it stops at the first look that finds none), and
+ * never keeps the process alive.
+ */
+const watchers = {
+  exchanges: new Set<Exchange>(),
+  timer: undefined as ReturnType<typeof setInterval> | undefined,
+  add(exchange: Exchange): void {
+    this.exchanges.add(exchange)
+    if (this.timer === undefined) {
+      this.timer = setInterval(sweep, sweepMillis)
+      this.timer.unref()
+    }
+  },
+  delete(exchange: Exchange): void {
+    this.exchanges.delete(exchange)
+  }
+}
+
+const sweep = (): void => {
+  if (watchers.exchanges.size === 0) {
+    clearInterval(watchers.timer)
+    watchers.timer = undefined
+    return
+  }
+  // an exchange interrupted here leaves the set (deleting while iterating a Set is safe)
+  for (const exchange of watchers.exchanges) if (exchange.abandoned()) exchange.interrupt()
+}
+
 class Exchange implements Dispatcher.DispatchHandler {
   /** The request of an `HttpClient` call; `null` for a reader's (which gets a cause, not a RequestError). */
   request: HttpClientRequest.HttpClientRequest | null
@@ -232,10 +273,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   size = 0
   done = false
   timer: ReturnType<typeof setTimeout> | undefined = undefined
-  /** The fiber waiting for this exchange, while it waits (see `watch`). */
+  /** The fiber waiting for this exchange, interruptibly, while it waits (see `watch`). */
   fiber: Fiber.RuntimeFiber<unknown, unknown> | null = null
   /** Aborts the exchange when the waiting fiber ends first: it was interrupted while waiting. */
   onFiberExit: ((exit: Exit.Exit<unknown, unknown>) => void) | null = null
+  /** Whether the fiber's interruption can be read (its runtime flags were): see `abandoned`. */
+  sweepable = false
 
   constructor(
     request: HttpClientRequest.HttpClientRequest | null,
@@ -249,8 +292,12 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onConnect(abort: Abort): void {
     if (this.done) {
-      // interrupted or expired while queued for a connection: do not send it at all
+      // expired while queued for a connection: do not send it at all
       abort(new Error("request abandoned before it was sent"))
+    } else if (this.abandoned()) {
+      // interrupted while queued, its fiber still running: do not send it either
+      this.abort = abort
+      this.interrupt()
     } else {
       this.abort = abort
       this.phase = "headers"
@@ -259,6 +306,10 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: RawHeaders, _resume: () => void, _statusText: string): boolean {
     if (this.done || statusCode < 200) return true // settled already; 1xx informational
+    if (this.abandoned()) {
+      this.interrupt()
+      return true
+    }
     this.status = statusCode
     this.phase = "body"
     // a client's response gets the headers; a reader needs none
@@ -282,6 +333,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onComplete(_trailers: RawHeaders | null): void {
     if (this.done) return
+    if (this.abandoned()) return this.settle() // an answer for no one: not read, not counted
     const body = this.chunks !== undefined ? Buffer.concat(this.chunks) : this.chunk ?? emptyBody
     const request = this.request
     const resume = this.resume!
@@ -325,12 +377,23 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * Aborts this exchange if `fiber`, which waits for it, ends before it settles: a fiber suspended
-   * on an exchange ends before it resumes only when it was interrupted (the runtime resumes an
-   * interrupted wait itself). Costs the fiber no step, where a canceler or a catch frame costs
-   * several per call.
+   * Watches `fiber`, which is about to wait for this exchange, for its interruption, when it waits
+   * interruptibly (an uninterruptible wait cannot be interrupted: nothing to watch). The runtime
+   * resumes a fiber interrupted while it waits by itself, and nothing tells the exchange; so:
+   * - an exit observer on the fiber aborts the exchange as soon as the fiber ends first (a fiber
+   *   ends before its wait is answered only when it was interrupted): at once for `Effect.timeout`,
+   *   a race, `Fiber.interrupt`;
+   * - when the fiber goes on after its interruption (its finalizers, an `ensuring`, a release), the
+   *   exchange finds it interrupted (its `interruptedCause` is no longer empty) at its next step:
+   *   before it is sent, when the answer starts or ends; and `watchers` looks at every watched
+   *   exchange every {@link sweepMillis} ms, for a WeChat that has not answered yet.
+   * Either costs the fiber no step, where a canceler or a catch frame costs several per call.
    */
   watch(fiber: Fiber.RuntimeFiber<unknown, unknown>): void {
+    // the fiber's flags now are the flags of its wait (the runtime registers it in this very step)
+    const flags = (fiber as unknown as { readonly currentRuntimeFlags?: unknown }).currentRuntimeFlags
+    const readable = typeof flags === "number"
+    if (readable && !RuntimeFlags.interruptible(flags as RuntimeFlags.RuntimeFlags)) return
     this.fiber = fiber
     const onFiberExit = () => {
       // the fiber has ended: it forgets its observers itself
@@ -339,6 +402,19 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     this.onFiberExit = onFiberExit
     fiber.addObserver(onFiberExit)
+    if (readable) {
+      this.sweepable = true
+      watchers.add(this)
+    }
+  }
+
+  /**
+   * The watched fiber was interrupted while it waited interruptibly: the runtime has resumed it, and
+   * no one will read the answer.
+   */
+  abandoned(): boolean {
+    const fiber = this.fiber
+    return this.sweepable && fiber !== null && !Cause.isEmpty(fiber.getFiberRef(FiberRef.interruptedCause))
   }
 
   /** Marks the exchange done and drops every reference it held. */
@@ -347,9 +423,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     const fiber = this.fiber
     if (fiber !== null) {
       this.fiber = null
-      fiber.removeObserver(this.onFiberExit!)
+      // a fiber with its exit is calling its observers (then drops them all): leave its list alone
+      if (fiber.unsafePoll() === null) fiber.removeObserver(this.onFiberExit!)
     }
     this.onFiberExit = null
+    if (this.sweepable) {
+      this.sweepable = false
+      watchers.delete(this)
+    }
     this.request = null
     this.resume = null
     this.abort = null
@@ -378,8 +459,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   interrupt(): void {
     if (this.done) return
     const abort = this.abort
+    const resume = this.resume
     this.settle()
     if (abort !== null) abort(new Error("request interrupted"))
+    // the runtime has resumed the interrupted fiber itself, and this does nothing: were the fiber
+    // still waiting, it would not wait forever
+    if (resume !== null) resume(Effect.interrupt)
   }
 }
 
@@ -466,9 +551,9 @@ const makeSend = (
       bodyTimeout: backstop
     }, handler)
   }
-  // Interruption aborts the request. An interrupted fiber is resumed by the runtime itself, and it
-  // then ends (its finalizers run first): the exchange watches the fiber it suspends and aborts
-  // when the fiber ends before the answer. No canceler (`Effect.async`'s `onInterrupt` keeps more
+  // Interruption aborts the request: the exchange watches the fiber that waits for it (see
+  // `Exchange.watch`: an exit observer, the fiber's interrupted cause at each step of the request,
+  // and a look every `sweepMillis` ms). No canceler (`Effect.async`'s `onInterrupt` keeps more
   // per-call objects alive while the request waits, enough for V8 to allocate them straight into
   // the old generation) and no uninterruptible region with a catch frame (8 runtime steps per call
   // where this costs 2). `getCurrentFiber` is the fiber running the registration: the runtime
