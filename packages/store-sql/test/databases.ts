@@ -26,7 +26,7 @@ export interface Database {
   /**
    * A new client (its own pool or connection) each time the layer is built; `maxConnections`: its
    * pool's size; `silentAfter`: its connections are `SqlSocket`'s, dropped after that much silence;
-   * `ssl`: PostgreSQL over TLS (to a proxy that ends it, see `makeProxy`).
+   * `ssl`: over TLS (to a proxy that ends it, see `makeProxy`).
    */
   readonly client: (
     overrides?: {
@@ -34,7 +34,7 @@ export interface Database {
       readonly port?: number
       readonly maxConnections?: number
       readonly silentAfter?: Duration.DurationInput
-      /** PostgreSQL only: TLS to the server (a certificate of its own, not verified). */
+      /** TLS to the server (a certificate not verified), e.g. to a proxy that ends it (`makeProxy`). */
       readonly ssl?: boolean
     }
   ) => Layer.Layer<
@@ -101,7 +101,11 @@ export const mariadb: Database = {
             username: env("MYSQL_USER", "root"),
             password: password("MYSQL_PASSWORD"),
             maxConnections: overrides?.maxConnections,
-            poolConfig: stream === undefined ? { connectTimeout: 3000 } : { connectTimeout: 3000, stream }
+            poolConfig: {
+              connectTimeout: 3000,
+              ...(stream === undefined ? {} : { stream }),
+              ...(overrides?.ssl === true ? { ssl: { rejectUnauthorized: false } } : {})
+            }
           })
       )
     )

@@ -24,6 +24,8 @@ export interface Proxy {
   readonly heal: Effect.Effect<void>
   readonly connections: () => number
   readonly peakConnections: () => number
+  /** How many connections ran TLS with the proxy (`pgTls`, `mysqlTls`). */
+  readonly tlsConnections: () => number
 }
 
 /**
@@ -32,6 +34,38 @@ export interface Proxy {
  */
 export interface ProxyOptions {
   readonly pgTls?: { readonly key: Buffer; readonly cert: Buffer } | undefined
+  /**
+   * With `mysqlTls`, the proxy ends MySQL's TLS itself: it offers TLS in the server's greeting, takes
+   * the client's `SSLRequest`, runs TLS with it, and relays the rest of the handshake to the server as
+   * a plain one (TLS offer and sequence numbers put back); after it, bytes as they are.
+   */
+  readonly mysqlTls?: { readonly key: Buffer; readonly cert: Buffer } | undefined
+}
+
+/** MySQL's `CLIENT_SSL` capability, in the second byte of the flags. */
+const clientSslByte = 0x08
+
+/** Whole MySQL packets from a stream of chunks: `feed` gives the packets complete so far, and what is left. */
+const mysqlPackets = () => {
+  let buffer = Buffer.alloc(0)
+  return {
+    feed: (chunk: Buffer): Array<Buffer> => {
+      buffer = Buffer.concat([buffer, chunk])
+      const packets: Array<Buffer> = []
+      while (buffer.length >= 4) {
+        const length = buffer.readUIntLE(0, 3) + 4
+        if (buffer.length < length) break
+        packets.push(Buffer.from(buffer.subarray(0, length)))
+        buffer = buffer.subarray(length)
+      }
+      return packets
+    },
+    rest: (): Buffer => {
+      const rest = buffer
+      buffer = Buffer.alloc(0)
+      return rest
+    }
+  }
 }
 
 /** PostgreSQL's `SSLRequest`: length 8, code 80877103. */
@@ -44,6 +78,7 @@ export const makeProxy = (target: { readonly host: string; readonly port: number
         const sockets = new Set<Net.Socket>()
         const clients = new Set<Net.Socket>()
         let peak = 0
+        let tlsCount = 0
         let mode: "forward" | "blackhole" | "pause" | "partition" = "forward"
         // the sockets of the connections a partition black-holed: what they receive is dropped, and
         // one end's close is not passed on to the other (no FIN, no reset crosses a partition)
@@ -86,6 +121,59 @@ export const makeProxy = (target: { readonly host: string; readonly port: number
             near.on("close", () => silenced.has(near) || upstream.destroy())
             upstream.on("close", () => silenced.has(upstream) || near.destroy())
           }
+          const mysqlTls = options.mysqlTls
+          if (mysqlTls !== undefined) {
+            const fromServer = mysqlPackets()
+            const fromClient = mysqlPackets()
+            let greeted = false
+            let secure: Tls.TLSSocket | undefined = undefined
+            const onServer = (chunk: Buffer) => {
+              for (const packet of fromServer.feed(chunk)) {
+                if (!greeted) {
+                  greeted = true
+                  // the capabilities' lower two bytes follow the version, the id, 8 bytes and a filler
+                  const flags = packet.indexOf(0, 5) + 1 + 4 + 8 + 1
+                  packet[flags + 1] = packet[flags + 1]! | clientSslByte
+                  client.write(packet)
+                  continue
+                }
+                packet[3] = packet[3]! + 1
+                secure?.write(packet)
+                if (packet[4] === 0x00 || packet[4] === 0xff) {
+                  // the handshake is over: from now on, bytes as they are
+                  upstream.off("data", onServer)
+                  secure?.off("data", onSecure)
+                  const rest = fromServer.rest()
+                  if (rest.length > 0) secure?.write(rest)
+                  if (secure !== undefined) pipe(secure)
+                  return
+                }
+              }
+            }
+            const onSecure = (chunk: Buffer) => {
+              for (const packet of fromClient.feed(chunk)) {
+                if (packet[3] === 2) packet[5] = packet[5]! & ~clientSslByte
+                packet[3] = packet[3]! - 1
+                upstream.write(packet)
+              }
+            }
+            const onClient = (chunk: Buffer) => {
+              const [sslRequest] = fromClient.feed(chunk)
+              if (sslRequest === undefined) return
+              client.off("data", onClient)
+              client.pause()
+              const rest = fromClient.rest()
+              if (rest.length > 0) client.unshift(rest)
+              secure = new Tls.TLSSocket(client, { isServer: true, key: mysqlTls.key, cert: mysqlTls.cert })
+              secure.once("secure", () => tlsCount++)
+              track(secure)
+              secure.on("data", onSecure)
+              client.on("close", () => silenced.has(client) || upstream.destroy())
+            }
+            upstream.on("data", onServer)
+            client.on("data", onClient)
+            return
+          }
           const tls = options.pgTls
           if (tls === undefined) return pipe(client)
           client.once("data", (first: Buffer) => {
@@ -96,6 +184,7 @@ export const makeProxy = (target: { readonly host: string; readonly port: number
             client.pause()
             client.write("S")
             const secure = new Tls.TLSSocket(client, { isServer: true, key: tls.key, cert: tls.cert })
+            secure.once("secure", () => tlsCount++)
             track(secure)
             client.on("close", () => silenced.has(client) || upstream.destroy())
             pipe(secure)
@@ -131,7 +220,8 @@ export const makeProxy = (target: { readonly host: string; readonly port: number
                 mode = "forward"
               }),
               connections: () => clients.size,
-              peakConnections: () => peak
+              peakConnections: () => peak,
+              tlsConnections: () => tlsCount
             }
           }))
         })
