@@ -37,7 +37,9 @@ export interface ProxyOptions {
   /**
    * With `mysqlTls`, the proxy ends MySQL's TLS itself: it offers TLS in the server's greeting, takes
    * the client's `SSLRequest`, runs TLS with it, and relays the rest of the handshake to the server as
-   * a plain one (TLS offer and sequence numbers put back); after it, bytes as they are.
+   * a plain one (TLS offer and sequence numbers put back); after it, bytes as they are. Written for
+   * MariaDB's `mysql_native_password`: MySQL 8's `caching_sha2_password`, when it needs the password
+   * in full, sees a plain connection and would ask for RSA, which the client (on TLS) does not do.
    */
   readonly mysqlTls?: { readonly key: Buffer; readonly cert: Buffer } | undefined
 }
