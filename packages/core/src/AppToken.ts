@@ -7,12 +7,6 @@
  * and with the app's forces spaced out in each process (30 s after the first, then twice the last
  * gap, up to 4 hours: at most 14 in a day, under WeChat's 20).
  *
- * A stored value the store cannot read (a `TokenStoreError` with `reason: "Unreadable"`: sealed with
- * a `TokenCipher` key no longer configured, not written by wxauth, a stamp no write can follow) is
- * replaced by a fresh token under the lock, removed first through the store's `remove` when newer
- * wins would keep it; a store that fails otherwise (unreachable, timed out) fails the call and is
- * never written over.
- *
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
