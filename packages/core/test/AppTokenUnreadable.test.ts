@@ -8,16 +8,7 @@
  * cases run on Redis and on each database in their packages (and the contract suite's).
  */
 import { assert, describe, it } from "@effect/vitest"
-import {
-  AppToken,
-  AppTokenStore,
-  Component,
-  RefreshLock,
-  TokenCipher,
-  TokenStore,
-  WeChatConfig,
-  WeChatError
-} from "@wxauth/core"
+import { AppToken, AppTokenStore, RefreshLock, TokenCipher, WeChatConfig, WeChatError } from "@wxauth/core"
 import { makeAppToken } from "@wxauth/core/testing"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Clock from "effect/Clock"
@@ -29,7 +20,6 @@ import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import { deliver, platform, SandboxLive, usage } from "./componentFixtures.js"
 
 const mini = Sandbox.defaultApps.miniProgram
 const hour = 3_600_000
@@ -93,7 +83,7 @@ const sharedStore = (
         }
         : {})
     }
-    const plant = (stamp: number, value: string, key: string = mini.appId) => rows.set(key, { stamp, value })
+    const plant = (stamp: number, value: string) => rows.set(mini.appId, { stamp, value })
     return { store, rows, calls, plant }
   })
 
@@ -276,31 +266,4 @@ describe("AppToken over a stored token the store cannot read", () => {
       assert.deepStrictEqual([calls.set, calls.remove], [0, 0], "nothing written or removed")
       assert.strictEqual(rows.get(mini.appId), planted)
     }).pipe(Effect.provide(Environment)))
-})
-
-describe("Component over a stored component access token the store cannot read", () => {
-  it.effect("sealed with a removed key and stamped a day ahead: the platform's AppToken replaces it (removing it) and the store holds the fresh token", () =>
-    Effect.gen(function*() {
-      const { calls, plant, store } = yield* sharedStore(true)
-      const Live = Component.layer(platform).pipe(
-        Layer.orDie,
-        Layer.provideMerge(Layer.mergeAll(Layer.succeed(AppTokenStore.AppTokenStore, store), TokenStore.layerMemory)),
-        Layer.provideMerge(SandboxLive())
-      )
-      yield* Effect.gen(function*() {
-        yield* deliver("component_verify_ticket")
-        const component = yield* Component.Component
-        yield* component.accessToken
-        const key = `component-token:${platform.componentAppId}`
-        const gone = yield* Effect.orDie(TokenCipher.make({ keys: [{ id: "gone", key: TokenCipher.generateKey() }] }))
-        const codec = yield* Effect.provideService(AppTokenStore.makeCodec, TokenCipher.TokenCipher, gone)
-        const sealed = yield* Effect.orDie(codec.encode(key, yield* makeAppToken()))
-        plant((yield* Clock.currentTimeMillis) + day, sealed, key)
-        const token = yield* component.accessToken
-        assert.strictEqual((yield* usage).calls.api_component_token, 2)
-        assert.strictEqual(calls.remove, 1)
-        const stored = Option.getOrThrow(yield* store.get(key))
-        assert.strictEqual(Redacted.value(stored.accessToken), Redacted.value(token))
-      }).pipe(Effect.provide(Live))
-    }))
 })

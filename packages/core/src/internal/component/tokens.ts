@@ -108,14 +108,9 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
      * `unauthorized` writes) is no token, whatever its times say, so it is never served: the app
      * has no token until it authorizes again (`AuthorizerRefreshTokenInvalid`).
      */
-    // read once, under a guard (a store of the caller's marked bounded is used as it is)
-    const remove = Arguments.guardOr(() => store.remove, undefined)
     const live: AppTokenStore.AppTokenStoreShape = Bounded.markBounded({
       get: (key) => Effect.map(store.get(key), Option.filter((token) => Redacted.value(token.accessToken) !== "")),
-      set: store.set,
-      // the store's (bounded) `remove`, when it has one: an `AppToken` of the platform replaces an
-      // unreadable value stamped ahead with it, as the app's own does
-      ...(typeof remove === "function" ? { remove: (key: string) => remove.call(store, key) } : {})
+      set: store.set
     }, "appTokenStore")
 
     /**
