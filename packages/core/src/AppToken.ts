@@ -287,13 +287,9 @@ export const makeWith = (
       ? (key: string) => removeOf.call(store, key)
       : undefined
     /**
-     * The token this process last answered in place of an unreadable stored value: answered while
-     * it is fresh whenever the store answers `Unreadable` again, instead of fetching and replacing
-     * again. The store may keep the value (a store without `remove`, or a `remove` that failed), or
-     * hold one that is unreadable again: processes sealing with different keys (a rotation rolled out
-     * without the old key in every ring) each read the other's token as unreadable, and would
-     * otherwise replace it on every call, one stable_token each. So each process replaces at most
-     * once per token life. A readable stored token is always preferred to it.
+     * The token fetched in place of an unreadable stored value that this process could not replace
+     * in the store (a store without `remove`, or a `remove` that failed): answered while it is fresh
+     * and the store still answers `Unreadable`, so each call does not fetch again.
      */
     let held: AppTokenStore.AppAccessToken | undefined
 
@@ -315,9 +311,9 @@ export const makeWith = (
      * removed (the store's `remove`) and the token written again; only an unreadable value is ever
      * removed, and never on a moment's failure. A read back that fails for a moment answers the
      * fetched token (a later call finds what the store holds). A store without `remove`, or one
-     * whose `remove` or `set` fails, keeps the value. The answer is `held` either way. One warning
-     * per replacement, naming the app and the store's description of the value, never a token or a
-     * key.
+     * whose `remove` or `set` fails, keeps the value: the token is held in this process
+     * (`held`) while fresh. One warning per replacement, naming the app and the store's
+     * description of the value, never a token or a key.
      */
     const replaceUnreadable = (response: WeChatApi.AppTokenResponse, unreadable: Unreadable) =>
       Effect.gen(function*() {
@@ -328,15 +324,25 @@ export const makeWith = (
         ).pipe(Effect.annotateLogs({ appId, error: unreadable.error.description }))
         yield* store.set(appId, token)
         const back = yield* Effect.either(store.get(appId))
-        const answered = Either.isRight(back)
-          ? Option.isSome(back.right) && isFresh(back.right.value, at) ? back.right.value : token
-          : !isUnreadable(back.left) || remove === undefined
-          ? token
-          // still unreadable: stamped ahead of this clock, newer wins kept it. A failure here leaves
-          // the value: the token is answered (held) all the same
-          : yield* Effect.as(Effect.ignore(Effect.zipRight(remove(appId), store.set(appId, token))), token)
-        held = answered
-        return answered
+        if (Either.isRight(back)) {
+          held = undefined
+          return Option.isSome(back.right) && isFresh(back.right.value, at) ? back.right.value : token
+        }
+        if (!isUnreadable(back.left)) return token
+        // stamped ahead of this clock: newer wins kept it
+        const replaced = remove === undefined
+          ? Effect.fail(undefined)
+          : Effect.zipRight(remove(appId), store.set(appId, token))
+        return yield* Effect.match(replaced, {
+          onFailure: () => {
+            held = token
+            return token
+          },
+          onSuccess: () => {
+            held = undefined
+            return token
+          }
+        })
       })
 
     /** Stores `response` in place of what was read under the lock: a token or none, or an unreadable value. */
