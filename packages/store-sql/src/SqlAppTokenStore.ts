@@ -62,10 +62,7 @@ export const setup = (
 
 /**
  * Builds the store over the `SqlClient` in context, for a table that exists (see `setup`). Values
- * are sealed with the `TokenCipher` in context, when there is one. `get` of a row whose value the
- * store cannot read (sealed with a key no longer configured, not a token, longer than any token) is
- * a `TokenStoreError` with `reason: "Unreadable"`, which core's `AppToken` replaces; `remove`
- * deletes the app's row whatever its stamp.
+ * are sealed with the `TokenCipher` in context, when there is one.
  *
  * @since 0.1.0
  * @category constructors

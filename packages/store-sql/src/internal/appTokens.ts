@@ -1,11 +1,11 @@
 /**
  * The app token store: its table per dialect, `get` and `set` (one atomic newest-wins upsert per
- * dialect), `remove`, and `purgeExpired`; each operation bounded by `guard`, with its span.
+ * dialect), and `purgeExpired`; each operation bounded by `guard`, with its span.
  *
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { AppTokenStore, WeChatError } from "@wxauth/core"
+import { AppTokenStore, type WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -41,15 +41,7 @@ const store = builder({
 /** @internal */
 export const ddl = store.ddl
 
-/** A value longer than any token is a value this store cannot read: core's `AppToken` replaces it. */
-const appTokenTooLong = (() => {
-  const error = tooLong("app token")
-  return new WeChatError.TokenStoreError({
-    operation: error.operation,
-    description: error.description,
-    reason: "Unreadable"
-  })
-})()
+const appTokenTooLong = tooLong("app token")
 
 /** @internal */
 export const setup = store.setup
@@ -95,15 +87,6 @@ export const make = (
         },
         guarded("set"),
         span("set")
-      ),
-      // the row, whatever its stamp: AppToken replaces a value it cannot read that newer-wins keeps
-      remove: Effect.fnUntraced(
-        function*(appId: string) {
-          yield* AppTokenStore.checkKey("remove", appId)
-          yield* sql`DELETE FROM ${t} WHERE app_id = ${appId}`
-        },
-        guarded("remove"),
-        span("remove")
       )
     })
     AppTokenStore.markBounded(own)
