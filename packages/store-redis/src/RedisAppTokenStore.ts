@@ -63,30 +63,11 @@ export const appTokenKey = (appId: string, keyPrefix: string = Client.defaultKey
 
 /** A value longer than any token is not fetched (see `Scripts.defineGetBounded`). */
 const maxValueBytes = String(TokenStore.maxStoredValueBytes)
-
-/** A stored value the store cannot read: core's `AppToken` replaces it (see `TokenStoreError.reason`). */
-const unreadable = (error: WeChatError.TokenStoreError): WeChatError.TokenStoreError =>
-  new WeChatError.TokenStoreError({
-    operation: error.operation,
-    description: error.description,
-    ...(error.cause !== undefined ? { cause: error.cause } : {}),
-    reason: "Unreadable"
-  })
-
-const tooLong = unreadable(Scripts.tooLong("app token"))
-
-/**
- * Redis' answer for a key of another type (a string or a list planted under the app's key): a value
- * this store cannot read, not a failure of Redis.
- */
-const isWrongType = (error: WeChatError.TokenStoreError): boolean => error.description.startsWith("Redis: WRONGTYPE")
+const tooLong = Scripts.tooLong("app token")
 
 /**
  * Builds the store over a client the caller owns (it is never closed here). Defines the `get` and
- * `set` scripts on the client (`defineCommand`) and takes the `TokenCipher` in context, if any.
- * `get` of a value the store cannot read (sealed with a key no longer configured, not a token, a key
- * of another type) is a `TokenStoreError` with `reason: "Unreadable"`, which core's `AppToken`
- * replaces; `remove` deletes the app's key (`DEL`) whatever it holds. A `redis`
+ * `set` scripts on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A `redis`
  * that is not an ioredis client, a `keyPrefix` that is not a string of at most 256 characters, or a
  * `commandTimeout` that is not a positive finite duration, is an `InvalidArgument`.
  *
@@ -113,11 +94,7 @@ export const make = (
     const own = AppTokenStore.AppTokenStore.of({
       get: (appId) =>
         AppTokenStore.checkKey("get", appId).pipe(
-          Effect.zipRight(
-            Client.run("get", timeout, () => getBounded(appTokenKey(appId, prefix), maxValueBytes, "o")).pipe(
-              Effect.mapError((error) => isWrongType(error) ? unreadable(error) : error)
-            )
-          ),
+          Effect.zipRight(Client.run("get", timeout, () => getBounded(appTokenKey(appId, prefix), maxValueBytes, "o"))),
           Effect.flatMap(([obtainedAt, value, length]) => {
             if (value === null || value === undefined) {
               return length !== undefined && length !== null
@@ -127,8 +104,7 @@ export const make = (
                 : Effect.fail(
                   new WeChatError.TokenStoreError({
                     operation: "get",
-                    description: "the stored app token has no value (not written by wxauth, or corrupted)",
-                    reason: "Unreadable"
+                    description: "the stored app token has no value (not written by wxauth, or corrupted)"
                   })
                 )
             }
@@ -156,12 +132,6 @@ export const make = (
           ),
           Effect.asVoid,
           span("set", appId)
-        ),
-      remove: (appId) =>
-        AppTokenStore.checkKey("remove", appId).pipe(
-          Effect.zipRight(Client.run("remove", timeout, () => client.del(appTokenKey(appId, prefix)))),
-          Effect.asVoid,
-          span("remove", appId)
         )
     })
     AppTokenStore.markBounded(own)

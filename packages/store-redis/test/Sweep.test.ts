@@ -118,7 +118,6 @@ describeRedis("sweep: every public function of @wxauth/store-redis against hosti
           "tokens.recallCode": { args: [appId, "h".repeat(43)] },
           "appTokens.get": { args: [appId] },
           "appTokens.set": { args: [appId, appToken] },
-          "appTokens.remove": { args: [appId] },
           "sessionKeys.get": { args: [appId, token.openid] },
           "sessionKeys.set": { args: [appId, token.openid, sessionKey] },
           "sessionKeys.remove": { args: [appId, "o-not-a-user"] },
