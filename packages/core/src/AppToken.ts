@@ -187,18 +187,6 @@ const guardedSource = (source: Source, timeout: Duration.Duration): Source => {
     )
 }
 
-/** What the store answered for a stored value it cannot read (see `TokenStoreError.reason`). */
-class Unreadable {
-  constructor(readonly error: WeChatError.TokenStoreError) {}
-}
-
-/** A store's failure for a value it cannot read (`reason: "Unreadable"`), read under a guard. */
-const isUnreadable = (error: unknown): error is WeChatError.TokenStoreError =>
-  Arguments.guardOr(
-    () => error instanceof WeChatError.TokenStoreError && error.reason === "Unreadable",
-    false
-  )
-
 const invalidOption = (field: string, description: string) =>
   Effect.fail(ConfigError.InvalidData(["appToken", field], description))
 
@@ -279,78 +267,6 @@ export const makeWith = (
       })
 
     const now = Effect.clockWith((clock) => clock.currentTimeMillis)
-
-    // the store's optional `remove` (read once, under a guard: a throwing getter, or a value that is
-    // not a function, is no `remove`), called on the store as its other operations are
-    const removeOf = Arguments.guardOr(() => store.remove, undefined)
-    const remove = typeof removeOf === "function"
-      ? (key: string) => removeOf.call(store, key)
-      : undefined
-    /**
-     * The token fetched in place of an unreadable stored value that this process could not replace
-     * in the store (a store without `remove`, or a `remove` that failed): answered while it is fresh
-     * and the store still answers `Unreadable`, so each call does not fetch again.
-     */
-    let held: AppTokenStore.AppAccessToken | undefined
-
-    /**
-     * The stored token, or `Unreadable` when the store answered with a value it cannot read (a
-     * `TokenStoreError` with `reason: "Unreadable"`): a value only a new token replaces. Any other
-     * failure (unreachable, timed out) fails the call as it is: never a reason to replace anything.
-     */
-    const readStored: Effect.Effect<
-      Option.Option<AppTokenStore.AppAccessToken> | Unreadable,
-      WeChatError.TokenStoreError
-    > = Effect.catchIf(store.get(appId), isUnreadable, (error) => Effect.succeed(new Unreadable(error)))
-
-    /**
-     * Replaces an unreadable stored value with `response` (fetched under the lock), stamped by this
-     * clock: written, then read back. A read back that finds a readable token (this one, or a newer
-     * one another process wrote meanwhile: newer wins, and that one is answered) ends it. One that is
-     * still `Unreadable` means the value is stamped ahead of this clock and `set` kept it: it is then
-     * removed (the store's `remove`) and the token written again; only an unreadable value is ever
-     * removed, and never on a moment's failure. A read back that fails for a moment answers the
-     * fetched token (a later call finds what the store holds). A store without `remove`, or one
-     * whose `remove` or `set` fails, keeps the value: the token is held in this process
-     * (`held`) while fresh. One warning per replacement, naming the app and the store's
-     * description of the value, never a token or a key.
-     */
-    const replaceUnreadable = (response: WeChatApi.AppTokenResponse, unreadable: Unreadable) =>
-      Effect.gen(function*() {
-        const at = yield* now
-        const token = AppTokenStamp.replacing(response.access_token, at, response.expires_in * 1000, undefined)
-        yield* Effect.logWarning(
-          "wxauth: the stored app token cannot be read (a TokenCipher key no longer configured, or a value not written by wxauth); replacing it with a fresh one"
-        ).pipe(Effect.annotateLogs({ appId, error: unreadable.error.description }))
-        yield* store.set(appId, token)
-        const back = yield* Effect.either(store.get(appId))
-        if (Either.isRight(back)) {
-          held = undefined
-          return Option.isSome(back.right) && isFresh(back.right.value, at) ? back.right.value : token
-        }
-        if (!isUnreadable(back.left)) return token
-        // stamped ahead of this clock: newer wins kept it
-        const replaced = remove === undefined
-          ? Effect.fail(undefined)
-          : Effect.zipRight(remove(appId), store.set(appId, token))
-        return yield* Effect.match(replaced, {
-          onFailure: () => {
-            held = token
-            return token
-          },
-          onSuccess: () => {
-            held = undefined
-            return token
-          }
-        })
-      })
-
-    /** Stores `response` in place of what was read under the lock: a token or none, or an unreadable value. */
-    const put = (
-      response: WeChatApi.AppTokenResponse,
-      stored: Option.Option<AppTokenStore.AppAccessToken> | Unreadable
-    ) => stored instanceof Unreadable ? replaceUnreadable(response, stored) : store_(response, stored)
-
     /** Fresh at `at` with the refresh window (cut to half a short-lived token's life). */
     const isFresh = (token: AppTokenStore.AppAccessToken, at: number) =>
       Freshness.isFreshWithin(token, at, withinMillis)
@@ -360,13 +276,8 @@ export const makeWith = (
     const renew = lock.withLock(
       lockKey,
       Effect.gen(function*() {
-        const read_ = yield* readStored
+        const stored = yield* store.get(appId)
         const at = yield* now
-        if (read_ instanceof Unreadable) {
-          if (held !== undefined && isFresh(held, at)) return held.accessToken
-          return (yield* replaceUnreadable(yield* fetch({ forceRefresh: false }), read_)).accessToken
-        }
-        const stored = read_
         if (Option.isSome(stored) && isFresh(stored.value, at)) return stored.value.accessToken
         const fetched = yield* fetch({ forceRefresh: false }).pipe(
           Effect.catchIf(
@@ -383,12 +294,10 @@ export const makeWith = (
     const flights = SingleFlight.make<Redacted.Redacted<string>, AppTokenError>(scope)
 
     const get: Effect.Effect<Redacted.Redacted<string>, AppTokenError> = Effect.flatMap(
-      readStored,
+      store.get(appId),
       (stored) =>
         Effect.flatMap(now, (at) =>
-          stored instanceof Unreadable
-            ? held !== undefined && isFresh(held, at) ? Effect.succeed(held.accessToken) : flights.run("get", renew)
-            : Option.isSome(stored) && isFresh(stored.value, at)
+          Option.isSome(stored) && isFresh(stored.value, at)
             ? Effect.succeed(stored.value.accessToken)
             : flights.run("get", renew))
     )
@@ -401,13 +310,11 @@ export const makeWith = (
           lock.withLock(
             lockKey,
             Effect.gen(function*() {
-              const stored = yield* readStored
+              const stored = yield* store.get(appId)
               // another process replaced it already: use theirs
-              if (Option.isOption(stored) && Option.isSome(stored) && !same(stored.value.accessToken, rejected)) {
-                return stored.value.accessToken
-              }
+              if (Option.isSome(stored) && !same(stored.value.accessToken, rejected)) return stored.value.accessToken
               const fetched = yield* fetch({ forceRefresh: false })
-              if (!same(fetched.access_token, rejected)) return (yield* put(fetched, stored)).accessToken
+              if (!same(fetched.access_token, rejected)) return (yield* store_(fetched, stored)).accessToken
               // WeChat hands back the very token it rejected (revoked, or reset elsewhere): force once.
               // A force invalidates the token for every service of the app and is limited (20 a day):
               // never in a loop, never on a guess; a refused force is the caller's typed error.
@@ -428,7 +335,7 @@ export const makeWith = (
                 Effect.annotateLogs({ appId })
               )
               const forced = yield* fetch({ forceRefresh: true })
-              return (yield* put(forced, stored)).accessToken
+              return (yield* store_(forced, stored)).accessToken
             })
           ).pipe(
             Effect.withSpan("AppToken.invalidate", { captureStackTrace: false, attributes: { "wechat.app_id": appId } })

@@ -48,27 +48,10 @@ export class AppAccessToken extends Schema.Class<AppAccessToken>("@wxauth/core/A
  * @category models
  */
 export interface AppTokenStoreShape {
-  /**
-   * The stored token of the app, if any (an expired one is `None`). A stored value the store cannot
-   * read (sealed with a `TokenCipher` key no longer configured, not a token, times out of range) is
-   * a `TokenStoreError` with `reason: "Unreadable"`; any other failure (unreachable, timed out) has
-   * no `reason`. `AppToken` replaces an unreadable value with a fresh token, and never touches the
-   * stored value on another failure.
-   */
+  /** The stored token of the app, if any (an expired one is `None`). */
   readonly get: (appId: string) => Effect.Effect<Option.Option<AppAccessToken>, TokenStoreError>
   /** Stores the token unless the stored one is newer (by `obtainedAt`; on a tie the last write wins). */
   readonly set: (appId: string, token: AppAccessToken) => Effect.Effect<void, TokenStoreError>
-  /**
-   * Deletes whatever is stored for the app, whatever its stamp (optional; the memory, Redis and SQL
-   * stores have it). `AppToken` calls it only to replace an unreadable value stamped ahead of its
-   * clock, which `set` (newer wins) keeps: under the app's refresh lock, after a `set` of the fresh
-   * token whose read back is still `Unreadable`, and then sets the fresh token again. A store without
-   * it still works: the value is replaced when `set` can replace it, and until then each process
-   * keeps the token it fetched in memory and answers it (one fetch per process).
-   *
-   * @since 0.2.0
-   */
-  readonly remove?: ((appId: string) => Effect.Effect<void, TokenStoreError>) | undefined
 }
 
 /**
@@ -121,8 +104,8 @@ const notAnAppId = (operation: string) =>
   Effect.fail(new TokenStoreError({ operation, description: StoreIds.describe.appTokenKey }))
 
 /**
- * Builds a memory store (one process), with `remove`. At most `maxEntries` apps (default 10,000):
- * the least recently written go first.
+ * Builds a memory store (one process). At most `maxEntries` apps (default 10,000): the least
+ * recently written go first.
  *
  * @since 0.1.0
  * @category constructors
@@ -157,8 +140,7 @@ export const makeMemory = (options?: { readonly maxEntries?: number | undefined 
                 if (tokens.size <= maxEntries) break
                 tokens.delete(key)
               }
-            }),
-        remove: (appId) => isAppId(appId) ? Effect.sync(() => void tokens.delete(appId)) : notAnAppId("remove")
+            })
       }),
       "appTokenStore"
     )
@@ -230,8 +212,7 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
           Effect.mapError((error) =>
             error._tag === "TokenStoreError" ? error : new TokenStoreError({
               operation: "get",
-              description: "the stored app token does not decode (not written by wxauth, or corrupted)",
-              reason: "Unreadable"
+              description: "the stored app token does not decode (not written by wxauth, or corrupted)"
             })
           ),
           Effect.filterOrFail(

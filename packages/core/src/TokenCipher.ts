@@ -50,15 +50,8 @@ const prefix = "wxenc1:"
 
 const keyIdPattern = /^[A-Za-z0-9_-]{1,32}$/
 
-// a value to open that is not text is a stored value no key reads: `Unreadable` (see TokenStoreError)
 const notText = (operation: "encrypt" | "decrypt") =>
-  Effect.fail(
-    new TokenStoreError({
-      operation,
-      description: "the value and its aad must be strings",
-      ...(operation === "decrypt" ? { reason: "Unreadable" as const } : {})
-    })
-  )
+  Effect.fail(new TokenStoreError({ operation, description: "the value and its aad must be strings" }))
 
 /**
  * The identity cipher: values are stored as they are. Sealed values cannot be opened with it (a
@@ -76,8 +69,7 @@ export const identity: TokenCipherShape = {
       ? Effect.fail(
         new TokenStoreError({
           operation: "decrypt",
-          description: "the stored value is encrypted but no TokenCipher key is configured",
-          reason: "Unreadable"
+          description: "the stored value is encrypted but no TokenCipher key is configured"
         })
       )
       : Effect.succeed(value)
@@ -182,9 +174,7 @@ export const make = (given: Options): Either.Either<TokenCipherShape, ConfigErro
   if (current === undefined) {
     return Either.left(ConfigError.InvalidData(["cipherKeys"], "the current key id is not in the ring"))
   }
-  // every way a value fails to open is the value's, never a moment's: `Unreadable`
-  const failure = (description: string) =>
-    new TokenStoreError({ operation: "decrypt", description, reason: "Unreadable" })
+  const failure = (description: string) => new TokenStoreError({ operation: "decrypt", description })
   return Either.right({
     encrypt: (plaintext, aad) =>
       typeof plaintext !== "string" || typeof aad !== "string" ? notText("encrypt") : Effect.sync(() => {

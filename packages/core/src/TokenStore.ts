@@ -448,8 +448,7 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
     const invalid = (operation: string, what: string) => () =>
       new TokenStoreError({
         operation,
-        description: `the stored ${what} does not decode (not written by wxauth, or corrupted)`,
-        reason: "Unreadable"
+        description: `the stored ${what} does not decode (not written by wxauth, or corrupted)`
       })
     const encodeFailed = (what: string) => () =>
       new TokenStoreError({ operation: "encode", description: `the ${what} does not encode` })
@@ -473,12 +472,7 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
           Effect.flatMap((json) => Effect.mapError(OAuthToken.decodeJson(json), invalid("get", "token"))),
           Effect.filterOrFail(
             (token) => token.openid === openid,
-            () =>
-              new TokenStoreError({
-                operation: "get",
-                description: "the stored token belongs to another openid",
-                reason: "Unreadable"
-              })
+            () => new TokenStoreError({ operation: "get", description: "the stored token belongs to another openid" })
           ),
           Effect.filterOrFail(
             (token) => StoredToken.hasReadableTimes(token.obtainedAt, token.expiresAt, token.refreshExpiresAt),

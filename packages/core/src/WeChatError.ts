@@ -698,14 +698,6 @@ export class TokenNotFound extends Schema.TaggedError<TokenNotFound>("@wxauth/co
  * The token store failed: unreachable, timed out, refused, or a stored value that does not decode
  * or decrypt.
  *
- * `reason` tells the last case apart: `"Unreadable"` when the store answered with a value it cannot
- * read (sealed with a `TokenCipher` key no longer configured, not written by wxauth, corrupted,
- * longer than any token, times out of range, a key of another type): permanent for that value, which
- * only a new write can replace (`AppToken` does so for an app token). Absent for every other failure
- * (unreachable, timed out, refused, an argument of the wrong shape), which may pass: those never
- * lead to a stored value being replaced. Core's codecs and ciphers, and the Redis and SQL stores,
- * set it; a store or cipher of your own sets it for the values it cannot read.
- *
  * @since 0.1.0
  * @category errors
  */
@@ -714,9 +706,7 @@ export class TokenStoreError extends Schema.TaggedError<TokenStoreError>("@wxaut
   {
     operation: Schema.String,
     description: Schema.String,
-    cause: Schema.optional(Schema.Defect),
-    /** @since 0.2.0 */
-    reason: Schema.optional(Schema.Literal("Unreadable"))
+    cause: Schema.optional(Schema.Defect)
   }
 ) {
   override get message(): string {

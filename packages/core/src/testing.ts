@@ -4,28 +4,24 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it as vitestIt, layer as layerSuite } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Crypto from "node:crypto"
 import * as Util from "node:util"
-import * as AppToken from "./AppToken.js"
 import * as AppTokenStore from "./AppTokenStore.js"
 import * as OAuthToken from "./OAuthToken.js"
 import * as SessionKeyStore from "./SessionKeyStore.js"
 import * as SessionStore from "./SessionStore.js"
-import * as TokenCipher from "./TokenCipher.js"
 import * as TokenStore from "./TokenStore.js"
-import * as WeChatConfig from "./WeChatConfig.js"
 import { SessionStoreError, TokenStoreError } from "./WeChatError.js"
 
 const hour = 60 * 60 * 1000
@@ -657,51 +653,11 @@ const getAppToken = (appId: string) =>
   )
 
 /**
- * A value written under an app's key by something other than the store: `value` as the stored
- * value, `obtainedAt` as the stamp the store keeps beside it (Redis' `o`, SQL's `obtained_at`), live
- * until `expiresAt`.
- *
- * @since 0.2.0
- * @category suites
- */
-export interface PlantedAppToken {
-  readonly appId: string
-  readonly obtainedAt: number
-  readonly expiresAt: number
-  readonly value: string
-}
-
-/**
- * Options of `appTokenStoreSuite`.
- *
- * @since 0.2.0
- * @category suites
- */
-export interface AppTokenStoreSuiteOptions {
-  /**
-   * Writes a value under an app's key as a server sealing with a key since removed, or anyone with
-   * access to the storage would: straight into it, past the store's `set`. With it the suite also
-   * runs the cases of stored values the store cannot read: each `get` of one is a `TokenStoreError`
-   * with `reason: "Unreadable"` that quotes nothing of it, `remove` clears it whatever its stamp,
-   * and an `AppToken` over the store replaces it with a fresh token by itself. A store of objects
-   * (the memory store) has no such values and no `plant`.
-   */
-  readonly plant?: ((planted: PlantedAppToken) => Effect.Effect<void, unknown>) | undefined
-}
-
-/** An `HttpClient` never called: the suite's `AppToken` takes its tokens from a `source`. */
-const noHttp = Layer.succeed(
-  HttpClient.HttpClient,
-  HttpClient.make(() => Effect.dieMessage("the AppTokenStore suite makes no HTTP request"))
-)
-
-/**
  * The contract every `AppTokenStore` honours, as a vitest suite: get / set, apps kept apart, the
  * newest token wins (by `obtainedAt`; on a tie the last write), an expired token is `None` (by
  * `Clock`, driven with `TestClock`), 50 concurrent writers leave the newest, the value stays
  * `Redacted`, and arguments of the wrong type are a `TokenStoreError` (never a defect) that quotes
- * no token. A store with `remove` deletes an app's token and no other's. With `options.plant`,
- * stored values the store cannot read too (see `AppTokenStoreSuiteOptions`).
+ * no token.
  *
  * @example
  * ```ts
@@ -718,8 +674,7 @@ const noHttp = Layer.succeed(
  */
 export const appTokenStoreSuite = <E>(
   name: string,
-  layer: Layer.Layer<AppTokenStore.AppTokenStore, E> | (() => Layer.Layer<AppTokenStore.AppTokenStore, E>),
-  options?: AppTokenStoreSuiteOptions | undefined
+  layer: Layer.Layer<AppTokenStore.AppTokenStore, E> | (() => Layer.Layer<AppTokenStore.AppTokenStore, E>)
 ): void => {
   describe(`AppTokenStore contract: ${name}`, () => {
     type Case = () => Effect.Effect<void, unknown, AppTokenStore.AppTokenStore>
@@ -862,147 +817,6 @@ export const appTokenStoreSuite = <E>(
         yield* s.set(`component-token:${appId}`, other)
         sameAppToken(yield* getAppToken(`component-token:${appId}`), other)
       }))
-
-    it("remove (when the store has it) deletes the app's token whatever its stamp, and no other app's", () =>
-      Effect.gen(function*() {
-        const s = yield* store
-        const remove = s.remove
-        if (remove === undefined) return
-        const [appId, other] = [randomAppId(), randomAppId()]
-        const now = yield* Clock.currentTimeMillis
-        // stamped a day ahead: a set stamped now would not replace it
-        const ahead = yield* makeAppToken({ obtainedAt: now + 24 * hour, expiresAt: now + 26 * hour })
-        const kept = yield* makeAppToken()
-        yield* s.set(appId, ahead)
-        yield* s.set(other, kept)
-        yield* remove(appId)
-        assert.isTrue(Option.isNone(yield* s.get(appId)), "removed")
-        sameAppToken(yield* getAppToken(other), kept)
-        const token = yield* makeAppToken()
-        yield* s.set(appId, token)
-        sameAppToken(yield* getAppToken(appId), token)
-        // an app without a token: nothing to do
-        yield* remove(randomAppId())
-        for (const bad of [undefined, 42, "", `${appId} `, `${appId}\uD800`]) {
-          yield* assertStoreError(`remove(${String(bad)})`, () => remove(bad as never))
-        }
-        sameAppToken(yield* getAppToken(appId), token)
-      }))
-
-    const plant = options?.plant
-    if (plant !== undefined) {
-      const plantedSecret = "AT_PLANTED_SECRET_0123456789"
-      const day = 24 * hour
-      /** A token sealed for `appId` with a key this store does not have (a rotation without the old key). */
-      const sealedWithAnotherKey = (appId: string) =>
-        Effect.gen(function*() {
-          const other = yield* Effect.orDie(
-            TokenCipher.make({ keys: [{ id: "gone", key: TokenCipher.generateKey() }] })
-          )
-          const codec = yield* Effect.provideService(AppTokenStore.makeCodec, TokenCipher.TokenCipher, other)
-          return yield* Effect.orDie(
-            codec.encode(appId, yield* makeAppToken({ accessToken: Redacted.make(plantedSecret) }))
-          )
-        })
-      /** Unreadable values, each with the store stamp it is planted under (offset from now, or a time). */
-      const unreadables: ReadonlyArray<
-        readonly [string, (appId: string) => Effect.Effect<string>, (now: number) => number]
-      > = [
-        [
-          "sealed with a TokenCipher key no longer configured, stamped a day ahead",
-          sealedWithAnotherKey,
-          (now) => now + day
-        ],
-        ["garbage, stamped a day ahead", () => Effect.succeed(`garbage ${plantedSecret}`), (now) => now + day],
-        [
-          "a token whose stamp no write can follow, stamped 2^53 - 1",
-          (appId) =>
-            Effect.map(
-              makeAppToken({ accessToken: Redacted.make(plantedSecret) }),
-              (token) =>
-                JSON.stringify({
-                  accessToken: Redacted.value(token.accessToken),
-                  obtainedAt: Number.MAX_SAFE_INTEGER,
-                  expiresAt: token.expiresAt,
-                  appId
-                })
-            ),
-          () => Number.MAX_SAFE_INTEGER
-        ],
-        [
-          "a value longer than any token",
-          () => Effect.succeed(`${plantedSecret}${"x".repeat(TokenStore.maxStoredValueBytes)}`),
-          (now) => now - 1000
-        ]
-      ]
-      /** Plants `value` for a new app: the app, or `undefined` when the storage refused the value. */
-      const planting = (value: (appId: string) => Effect.Effect<string>, stamp: (now: number) => number) =>
-        Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          const appId = randomAppId()
-          const planted = yield* Effect.exit(plant({
-            appId,
-            obtainedAt: stamp(now),
-            expiresAt: now + 2 * hour,
-            value: yield* value(appId)
-          }))
-          return Exit.isSuccess(planted) ? appId : undefined
-        })
-
-      it("a stored value the store cannot read is a TokenStoreError with reason Unreadable (quoting nothing); remove clears it whatever its stamp", () =>
-        Effect.gen(function*() {
-          const s = yield* store
-          for (const [what, value, stamp] of unreadables) {
-            const appId = yield* planting(value, stamp)
-            if (appId === undefined) continue
-            yield* assertStoreError(`get of ${what}`, () => s.get(appId), [plantedSecret])
-            const error = yield* Effect.flip(s.get(appId))
-            assert.strictEqual(error.reason, "Unreadable", `${what}: reason`)
-            if (s.remove === undefined) continue
-            yield* s.remove(appId)
-            assert.isTrue(Option.isNone(yield* s.get(appId)), `${what}: removed`)
-            const token = yield* makeAppToken()
-            yield* s.set(appId, token)
-            sameAppToken(yield* getAppToken(appId), token)
-          }
-        }))
-
-      it("AppToken over the store replaces an unreadable value with a fresh token by itself: one fetch for 20 callers and a second process, then the store holds it", () =>
-        Effect.gen(function*() {
-          const s = yield* store
-          for (const [what, value, stamp] of unreadables) {
-            const appId = yield* planting(value, stamp)
-            if (appId === undefined) continue
-            let fetches = 0
-            const fresh = `FRESH_${Crypto.randomBytes(24).toString("hex")}`
-            const source: AppToken.Source = () =>
-              Effect.sync(() => {
-                fetches++
-                return { access_token: Redacted.make(fresh), expires_in: 7200 }
-              })
-            const environment = Layer.mergeAll(
-              Layer.succeed(AppTokenStore.AppTokenStore, s),
-              WeChatConfig.layer({ appId, appSecret: Redacted.make("suite-secret-0123456789abcdef0123") }),
-              noHttp
-            )
-            const tokens = yield* Effect.scoped(
-              Effect.gen(function*() {
-                const processes = [yield* AppToken.makeWith({ source }), yield* AppToken.makeWith({ source })]
-                const first = yield* Effect.forEach(
-                  Array.from({ length: 20 }, (_, i) => i),
-                  () => processes[0].get,
-                  { concurrency: "unbounded" }
-                )
-                return [...first, yield* processes[1].get]
-              }).pipe(Effect.provide(environment))
-            )
-            for (const token of tokens) assert.strictEqual(Redacted.value(token), fresh, what)
-            assert.strictEqual(fetches, 1, `${what}: fetches`)
-            const stored = yield* getAppToken(appId)
-            assert.strictEqual(Redacted.value(stored.accessToken), fresh, `${what}: the store holds the fresh token`)
-          }
-        }))
-    }
 
     register(layer, cases)
   })

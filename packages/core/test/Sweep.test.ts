@@ -484,7 +484,6 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
               new AppTokenStore.AppAccessToken({ accessToken: appToken, obtainedAt: now, expiresAt: now + 7_200_000 })
             ]
           },
-          "appTokenStore.remove": { args: ["wxnotanappofthesweep"] },
           "sessionKeys.get": { args: [mini.appId, session.openid] },
           "sessionKeys.set": { args: [mini.appId, session.openid, sessionKey] },
           "sessionKeys.remove": { args: [mini.appId, "o-not-a-user"] },

@@ -161,17 +161,10 @@ export const tokenStore = (store: TokenStore.TokenStoreShape): TokenStore.TokenS
 
 /** The `AppTokenStore` as core uses it. @internal */
 export const appTokenStore = (store: AppTokenStore.AppTokenStoreShape): AppTokenStore.AppTokenStoreShape =>
-  boundWith(store, "appTokenStore", (s) => {
-    // `remove` is optional: kept only when the store has it (read under a guard, once)
-    const remove = guardOr(() => s.remove, undefined)
-    return {
-      get: (appId) => tokenStoreCall("get", () => s.get(appId)),
-      set: (appId, token) => tokenStoreCall("set", () => s.set(appId, token)),
-      ...(typeof remove === "function"
-        ? { remove: (appId: string) => tokenStoreCall("remove", () => remove.call(s, appId)) }
-        : {})
-    }
-  })
+  boundWith(store, "appTokenStore", (s) => ({
+    get: (appId) => tokenStoreCall("get", () => s.get(appId)),
+    set: (appId, token) => tokenStoreCall("set", () => s.set(appId, token))
+  }))
 
 /** The `SessionKeyStore` as core uses it. @internal */
 export const sessionKeyStore = (store: SessionKeyStore.SessionKeyStoreShape): SessionKeyStore.SessionKeyStoreShape =>

@@ -80,8 +80,7 @@ export const unwritableTime = (what: string, field: string): TokenStoreError =>
 export const unreadableTimes = (what: string): TokenStoreError =>
   new TokenStoreError({
     operation: "get",
-    description: `the stored ${what}'s times are out of range (not written by wxauth, or corrupted)`,
-    reason: "Unreadable"
+    description: `the stored ${what}'s times are out of range (not written by wxauth, or corrupted)`
   })
 
 /**
