@@ -118,6 +118,8 @@ forEachDatabase((db: Database) => {
             "SqlSessionStore.layerConfig": { args: [config({ table: names.sessions, setup: false })] },
             "SqlSessionStore.layerFromClient": { args: [sql, { table: names.sessions, setup: false }] },
             "SqlSessionStore.purgeExpired": { args: [{ table: names.sessions }] },
+            "SqlSocket.pg": { args: [{ silentAfter: "15 seconds" }] },
+            "SqlSocket.mysql": { args: [{ silentAfter: "15 seconds" }] },
             // the services
             "tokens.get": { args: [appId, token.openid] },
             "tokens.set": { args: [appId, token] },
