@@ -203,23 +203,6 @@ export interface Target {
 }
 
 /**
- * An undici dispatch handler that collects the whole body and resumes the waiting fiber once: with
- * the response, with a transport error, or with the deadline's error. No promise, no stream, no
- * AbortController: undici hands us its own `abort`, which aborts the request.
- *
- * It implements undici's first handler callbacks (`onConnect`, `onHeaders`, `onData`, `onComplete`,
- * `onError`), the ones undici 7 itself drives every request through: a handler with the newer
- * callbacks (`onRequestStart`...) is wrapped per request in an adapter and a controller, and the
- * response's raw headers and trailers are parsed into objects for it (measured: about 3% of a
- * `getUser` call's CPU). The headers are read raw here: only `content-length` matters to a reader;
- * a client's response gets them parsed, once the body is in.
- *
- * Once settled it lets go of everything it held (the request, the fiber's resume callback, the
- * headers, the body chunks, undici's abort, the fiber it watched): undici may keep the handler
- * itself a while longer, and whatever it still referred to would be kept, and copied by every
- * young-generation collection, with it.
- */
-/**
  * How often the exchanges waited for interruptibly are looked at for a fiber interrupted while it
  * waits and still running (see `Exchange.watch`): the longest such a request is kept past its
  * caller's interruption while WeChat says nothing.
@@ -258,6 +241,23 @@ const sweep = (): void => {
   for (const exchange of watchers.exchanges) if (exchange.abandoned()) exchange.interrupt()
 }
 
+/**
+ * An undici dispatch handler that collects the whole body and resumes the waiting fiber once: with
+ * the response, with a transport error, or with the deadline's error. No promise, no stream, no
+ * AbortController: undici hands us its own `abort`, which aborts the request.
+ *
+ * It implements undici's first handler callbacks (`onConnect`, `onHeaders`, `onData`, `onComplete`,
+ * `onError`), the ones undici 7 itself drives every request through: a handler with the newer
+ * callbacks (`onRequestStart`...) is wrapped per request in an adapter and a controller, and the
+ * response's raw headers and trailers are parsed into objects for it (measured: about 3% of a
+ * `getUser` call's CPU). The headers are read raw here: only `content-length` matters to a reader;
+ * a client's response gets them parsed, once the body is in.
+ *
+ * Once settled it lets go of everything it held (the request, the fiber's resume callback, the
+ * headers, the body chunks, undici's abort, the fiber it watched): undici may keep the handler
+ * itself a while longer, and whatever it still referred to would be kept, and copied by every
+ * young-generation collection, with it.
+ */
 class Exchange implements Dispatcher.DispatchHandler {
   /** The request of an `HttpClient` call; `null` for a reader's (which gets a cause, not a RequestError). */
   request: HttpClientRequest.HttpClientRequest | null
