@@ -16,6 +16,7 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import { type Database, dropTables, forEachDatabase, randomTable } from "./databases.js"
 
 const { SqlAppTokenStore, SqlSessionKeyStore, SqlSessionStore, SqlTokenStore } = Sql
@@ -41,7 +42,12 @@ forEachDatabase((db: Database) => {
             sessions: randomTable("wxauth_sw"),
             legacy: randomTable("wxauth_sw")
           }
-          yield* Effect.addFinalizer(() => provide(Effect.orDie(dropTables(...Object.values(names)))))
+          // the sweep may leave a pooled PostgreSQL connection in an aborted transaction (25P02): the
+          // drop is tried again on the pool's other connections, and a table left behind (random
+          // names) is logged, not a failure of the sweep's findings
+          yield* Effect.addFinalizer(() =>
+            provide(Effect.ignoreLogged(Effect.retry(dropTables(...Object.values(names)), Schedule.recurs(5))))
+          )
           const tokenOptions: Sql.SqlTokenStore.Options = {
             table: names.tokens,
             memoTable: names.codes,
