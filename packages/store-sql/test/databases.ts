@@ -10,11 +10,14 @@ import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { afterAll, describe, it } from "@effect/vitest"
+import { TokenStore } from "@wxauth/core"
 import { SqlSocket, SqlTokenStore } from "@wxauth/store-sql"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -189,6 +192,26 @@ export const dropTables = (...tables: ReadonlyArray<string>) =>
 /** A layer that drops the tables when it is released. */
 export const dropTablesAfter = (...tables: ReadonlyArray<string>): Layer.Layer<never, never, SqlClient.SqlClient> =>
   Layer.scopedDiscard(Effect.addFinalizer(() => Effect.orDie(dropTables(...tables))))
+
+/**
+ * A token store in fresh tables over `client` (a client the test builds, e.g. through a proxy),
+ * with `timeoutMillis` as its timeout; the tables are dropped through `cleanup` (a client that
+ * reaches the database directly) when the scope closes.
+ */
+export const storeOver = (
+  client: Layer.Layer<SqlClient.SqlClient, unknown>,
+  cleanup: Layer.Layer<SqlClient.SqlClient, unknown>,
+  timeoutMillis: number
+): Effect.Effect<TokenStore.TokenStoreShape, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const table = randomTable()
+    yield* Effect.addFinalizer(() => Effect.ignore(Effect.provide(dropTables(table, `${table}_codes`), cleanup)))
+    const context = yield* Layer.build(client)
+    return yield* Layer.build(SqlTokenStore.layer({ table, timeout: `${timeoutMillis} millis` })).pipe(
+      Effect.provide(context),
+      Effect.map(Context.get(TokenStore.TokenStore))
+    )
+  })
 
 /**
  * A store in fresh tables over a new client of `db`, with its own client in context too; the

@@ -10,9 +10,10 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { TokenStore, WeChatError } from "@wxauth/core"
+import type { TokenStore } from "@wxauth/core"
+import { WeChatError } from "@wxauth/core"
 import { makeToken, randomAppId } from "@wxauth/core/testing"
-import { SqlSocket, SqlTokenStore } from "@wxauth/store-sql"
+import { SqlSocket } from "@wxauth/store-sql"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -23,7 +24,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { type Database, dropTables, forEachDatabase, randomTable } from "./databases.js"
+import { type Database, forEachDatabase, storeOver } from "./databases.js"
 import { makeProxy } from "./proxy.js"
 
 /** The store's timeout here, the sockets' `silentAfter`, and the pool's size. */
@@ -48,21 +49,6 @@ const tlsFiles = {
 
 /** A proxy that ends the TLS of `db`'s protocol. */
 const proxyTls = (db: Database) => db.dialect === "pg" ? { pgTls: tlsFiles } : { mysqlTls: tlsFiles }
-
-/** A store in fresh tables over `client` (dropped afterwards, through a client of their own). */
-const buildStore = (
-  client: Layer.Layer<SqlClient.SqlClient, unknown>,
-  cleanup: Layer.Layer<SqlClient.SqlClient, unknown>
-): Effect.Effect<TokenStore.TokenStoreShape, unknown, Scope.Scope> =>
-  Effect.gen(function*() {
-    const table = randomTable()
-    yield* Effect.addFinalizer(() => Effect.ignore(Effect.provide(dropTables(table, `${table}_codes`), cleanup)))
-    const context = yield* Layer.build(client)
-    return yield* Layer.build(SqlTokenStore.layer({ table, timeout: `${timeoutMillis} millis` })).pipe(
-      Effect.provide(context),
-      Effect.map(Context.get(TokenStore.TokenStore))
-    )
-  })
 
 /** `count` reads and writes at once (alternating): how many succeeded, and the failures. */
 const burst = (store: TokenStore.TokenStoreShape, appId: string, count: number) =>
@@ -99,7 +85,7 @@ const partitionThenHeal = (db: Database, within: number, silentAfter?: number, t
       ...(tls ? { ssl: true } : {})
     })
     const scope = yield* Scope.make()
-    const store = yield* Scope.extend(buildStore(client, db.client()), scope)
+    const store = yield* Scope.extend(storeOver(client, db.client(), timeoutMillis), scope)
     const appId = randomAppId()
 
     // a warm pool: every connection open (and idle) when the partition comes

@@ -8,38 +8,21 @@
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { TokenStore, WeChatError } from "@wxauth/core"
+import type { TokenStore } from "@wxauth/core"
+import { WeChatError } from "@wxauth/core"
 import { makeToken, randomAppId } from "@wxauth/core/testing"
-import { SqlTokenStore } from "@wxauth/store-sql"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
 import * as Path from "node:path"
-import { type Database, dropTables, forEachDatabase, randomTable, sqliteFile } from "./databases.js"
+import { type Database, forEachDatabase, sqliteFile, storeOver } from "./databases.js"
 import { makeProxy } from "./proxy.js"
 
 /** The store's timeout in these tests, and the most an operation may take beyond it. */
 const timeoutMillis = 1000
 const marginMillis = 1000
-
-/** A store in fresh tables (dropped afterwards, through a client of their own). */
-const buildStore = (
-  client: Layer.Layer<SqlClient.SqlClient, unknown>,
-  cleanup: Layer.Layer<SqlClient.SqlClient, unknown>
-): Effect.Effect<TokenStore.TokenStoreShape, unknown, Scope.Scope> =>
-  Effect.gen(function*() {
-    const table = randomTable()
-    yield* Effect.addFinalizer(() => Effect.ignore(Effect.provide(dropTables(table, `${table}_codes`), cleanup)))
-    const context = yield* Layer.build(client)
-    return yield* Layer.build(SqlTokenStore.layer({ table, timeout: `${timeoutMillis} millis` })).pipe(
-      Effect.provide(context),
-      Effect.map(Context.get(TokenStore.TokenStore))
-    )
-  })
 
 /** Every operation of the store, each on its own user or code. */
 const operations = (store: TokenStore.TokenStoreShape, appId: string) =>
@@ -93,7 +76,7 @@ forEachDatabase((db) => {
       () =>
         Effect.gen(function*() {
           const { client, proxy } = yield* viaProxy(db)
-          const store = yield* buildStore(client, db.client())
+          const store = yield* storeOver(client, db.client(), timeoutMillis)
           const appId = randomAppId()
           const token = yield* makeToken()
           yield* store.set(appId, token)
@@ -130,7 +113,7 @@ forEachDatabase((db) => {
       () =>
         Effect.gen(function*() {
           const { client, proxy } = yield* viaProxy(db)
-          const store = yield* buildStore(client, db.client())
+          const store = yield* storeOver(client, db.client(), timeoutMillis)
           const appId = randomAppId()
           const token = yield* makeToken()
           yield* store.set(appId, token)
@@ -167,7 +150,7 @@ forEachDatabase((db) => {
   describe(`SqlTokenStore on ${db.name}: a caller in an uninterruptible region`, () => {
     it.scopedLive("an outside interruption does not cut its write: the token is stored", () =>
       Effect.gen(function*() {
-        const store = yield* buildStore(db.client(), db.client())
+        const store = yield* storeOver(db.client(), db.client(), timeoutMillis)
         const appId = randomAppId()
         for (let i = 0; i < 5; i++) {
           const token = yield* makeToken()
@@ -192,7 +175,7 @@ describe("SqlTokenStore on SQLite: a database file locked by another connection"
     `every operation fails with a TokenStoreError within the timeout (${timeoutMillis} ms + ${marginMillis} ms)`,
     () =>
       Effect.gen(function*() {
-        const store = yield* buildStore(client(), client())
+        const store = yield* storeOver(client(), client(), timeoutMillis)
         const appId = randomAppId()
         const token = yield* makeToken()
         yield* store.set(appId, token)
