@@ -11,6 +11,7 @@ import type * as Statement from "@effect/sql/Statement"
 import { WeChatError } from "@wxauth/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import type { Dialect, Tables } from "../SqlTokenStore.js"
@@ -184,7 +185,11 @@ type Run = <A extends object>(statement: Statement.Statement<A>) => Effect.Effec
 
 /**
  * Runs `f` with every statement on one connection: the one of the surrounding transaction, or a
- * reserved one.
+ * reserved one. The connection is reserved uninterruptibly: `@effect/sql-pg`'s `reserve` registers
+ * the connection's release only once the pool has given it, so a deadline that struck while it waited
+ * for one (a busy pool) left the connection the pool then gave to no one, out of the pool for good.
+ * The wait is the pool's own (bounded by its connection timeout); the caller does not wait for it
+ * (`guard` disconnects the operation).
  */
 const pinned = <A, E, R>(
   sql: SqlClient.SqlClient,
@@ -196,13 +201,33 @@ const pinned = <A, E, R>(
       onSome: () => f((statement) => statement, true),
       onNone: () =>
         Effect.scoped(
-          Effect.flatMap(sql.reserve, (connection) =>
+          Effect.flatMap(Effect.uninterruptible(sql.reserve), (connection) =>
             f((statement) => {
               const [text, params] = statement.compile()
               return connection.executeUnprepared(text, params, undefined)
             }, false))
         )
     })
+  )
+
+/**
+ * Runs `create` in a transaction of its own: `begin` (uninterruptibly: a transaction the server has
+ * begun is always ended here), then `create` and `COMMIT`, and `ROLLBACK` whenever they fail or are
+ * interrupted. Interrupted while `BEGIN` was on its way (the deadline), the connection went back to
+ * the pool inside the open transaction: every statement later run on it (any operation's) ran in it,
+ * never committed, and after its first failure was refused with 25P02 ("current transaction is
+ * aborted"). A failed rollback is ignored; the failure stays.
+ */
+const ownTransaction = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  run: Run,
+  begin: Statement.Statement<object>,
+  create: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError.SqlError, R> =>
+  Effect.acquireUseRelease(
+    run(begin),
+    () => Effect.zipLeft(create, run(sql`COMMIT`)),
+    (_, exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(run(sql`ROLLBACK`))
   )
 
 /**
@@ -218,15 +243,7 @@ const setupPg = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>, sh
       for (const statement of statements) yield* run(sql.unsafe(statement))
       yield* checkShapes(sql, "pg", run, shapes, true)
     })
-    if (inTransaction) return create
-    return run(sql`BEGIN`).pipe(
-      Effect.zipRight(
-        create.pipe(
-          Effect.zipRight(run(sql`COMMIT`)),
-          Effect.onError(() => Effect.ignore(run(sql`ROLLBACK`)))
-        )
-      )
-    )
+    return inTransaction ? create : ownTransaction(sql, run, sql`BEGIN`, create)
   })
 
 /**
@@ -283,15 +300,7 @@ const setupSqlite = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>
     const create = Effect.forEach(statements, (statement) => run(sql.unsafe(statement)), { discard: true }).pipe(
       Effect.zipRight(checkShapes(sql, "sqlite", run, shapes, true))
     )
-    if (inTransaction) return create
-    return run(sql`BEGIN IMMEDIATE`).pipe(
-      Effect.zipRight(
-        create.pipe(
-          Effect.zipRight(run(sql`COMMIT`)),
-          Effect.onError(() => Effect.ignore(run(sql`ROLLBACK`)))
-        )
-      )
-    )
+    return inTransaction ? create : ownTransaction(sql, run, sql`BEGIN IMMEDIATE`, create)
   })
 
 /**
