@@ -21,10 +21,12 @@ import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
 import * as ManagedApi from "./internal/component/api.js"
 import { ComponentConfig, isAppId, managedAppConfig } from "./internal/component/config.js"
+import * as SingleFlight from "./internal/singleFlight.js"
 import { withSpanWhenTraced } from "./internal/span.js"
 import * as MiniProgramCrypto from "./MiniProgramCrypto.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as SessionKeyStore from "./SessionKeyStore.js"
+import * as TokenStore from "./TokenStore.js"
 import * as WeChatApi from "./WeChatApi.js"
 import * as WeChatConfig from "./WeChatConfig.js"
 import * as WeChatError from "./WeChatError.js"
@@ -63,7 +65,10 @@ export interface MiniProgramShape {
   readonly appId: string
   /**
    * Exchanges a `wx.login()` code (single-use) for the session. Retried only when WeChat answered
-   * `-1` or the connection was refused before the request was sent.
+   * `-1` or the connection was refused before the request was sent. Concurrent calls with the same
+   * code (a client that sends its login request again while the first is in flight) share one
+   * request and its answer; nothing is kept once it ends, so a later call with the code is WeChat's
+   * `CodeUsed`.
    */
   readonly code2Session: (
     jsCode: string
@@ -149,8 +154,9 @@ const buildWith = ({ api, appId, appToken }: {
   readonly api: Endpoints
   readonly appId: string
   readonly appToken: AppToken.AppTokenShape
-}): Effect.Effect<MiniProgramShape> =>
+}): Effect.Effect<MiniProgramShape, never, Scope> =>
   Effect.gen(function*() {
+    const scope = yield* Effect.scope
     // a store of the caller's under a deadline, ours as they are
     const sessionKeys = Bounded.sessionKeyStore(Option.getOrElse(
       yield* Effect.serviceOption(SessionKeyStore.SessionKeyStore),
@@ -167,26 +173,33 @@ const buildWith = ({ api, appId, appToken }: {
       )
     // the user-id rule the session-key store holds its ids to: a bad openid is an InvalidArgument
     const checkedOpenid = Arguments.checkOpenid
+    /** One jscode2session request, the session key kept for checkSessionKey / resetSessionKey. */
+    const exchange = (jsCode: string): Effect.Effect<Session, Code2SessionError> =>
+      Effect.flatMap(api.code2Session(jsCode), (response) => {
+        const session: Session = {
+          openid: response.openid,
+          sessionKey: response.session_key,
+          ...(response.unionid === undefined ? {} : { unionid: response.unionid })
+        }
+        // the key is kept for checkSessionKey / resetSessionKey; a store failure does not fail the login
+        return sessionKeys.set(appId, session.openid, session.sessionKey).pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning("wxauth: could not store a session key").pipe(
+              Effect.annotateLogs({ appId, error: error.description })
+            )
+          ),
+          Effect.as(session)
+        )
+      })
+    // Concurrent exchanges of one code share one request (WeChat answers a second one 40163): keyed
+    // by the code's hash, run in the service's scope so a first caller who goes away does not cancel
+    // it for the others. The session is handed over when the request ends, then forgotten.
+    const sessions = SingleFlight.make<Session, Code2SessionError>(scope)
     return MiniProgram.of({
       appId,
       code2Session: (jsCode) =>
         (typeof jsCode === "string" && jsCodePattern.test(jsCode)
-          ? Effect.flatMap(api.code2Session(jsCode), (response) => {
-            const session: Session = {
-              openid: response.openid,
-              sessionKey: response.session_key,
-              ...(response.unionid === undefined ? {} : { unionid: response.unionid })
-            }
-            // the key is kept for checkSessionKey / resetSessionKey; a store failure does not fail the login
-            return sessionKeys.set(appId, session.openid, session.sessionKey).pipe(
-              Effect.catchAll((error) =>
-                Effect.logWarning("wxauth: could not store a session key").pipe(
-                  Effect.annotateLogs({ appId, error: error.description })
-                )
-              ),
-              Effect.as(session)
-            )
-          })
+          ? sessions.run(TokenStore.hashCode(jsCode), exchange(jsCode))
           : invalidJsCode).pipe(Effect.withSpan("MiniProgram.code2Session", spanOptions)),
       getPhoneNumber: (code) =>
         appToken.withToken((token) => api.getUserPhoneNumber(token, code)).pipe(

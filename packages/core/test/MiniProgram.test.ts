@@ -63,6 +63,44 @@ describe("MiniProgram", () => {
         assert.strictEqual(yield* calls, 2, "not retried")
       }).pipe(Effect.provide(TestLayer)))
 
+    it.effect("concurrent exchanges of one code share one request; once it ended, the code is CodeUsed", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const sandbox = yield* Sandbox.Sandbox
+        const jsCode = yield* login()
+        const both = yield* Effect.all([miniProgram.code2Session(jsCode), miniProgram.code2Session(jsCode)], {
+          concurrency: 2
+        })
+        assert.deepStrictEqual(both.map((s) => s.openid), [
+          sandbox.openidOf(mini.appId, "alice"),
+          sandbox.openidOf(mini.appId, "alice")
+        ])
+        assert.isTrue(both.every((s) => Redacted.isRedacted(s.sessionKey)))
+        assert.strictEqual(yield* calls, 1, "one jscode2session request")
+        // nothing is remembered after the flight: a later repeat goes to WeChat, which says 40163
+        const later = yield* Effect.flip(miniProgram.code2Session(jsCode))
+        assert.strictEqual(later._tag, "CodeUsed")
+        assert.strictEqual(yield* calls, 2)
+        // another code is its own request
+        yield* miniProgram.code2Session(yield* login("bob"))
+        assert.strictEqual(yield* calls, 3)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.effect("a first caller interrupted while the shared request is in flight neither fails nor hangs the second", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const sandbox = yield* Sandbox.Sandbox
+        yield* inject({ kind: "slow", endpoint: "jscode2session", delayMs: 1000 })
+        const jsCode = yield* login()
+        const first = yield* Effect.fork(miniProgram.code2Session(jsCode))
+        const second = yield* Effect.fork(miniProgram.code2Session(jsCode))
+        yield* TestClock.adjust("100 millis")
+        yield* Fiber.interrupt(first)
+        const session = yield* withTime(Fiber.join(second))
+        assert.strictEqual(session.openid, sandbox.openidOf(mini.appId, "alice"))
+        assert.strictEqual(yield* calls, 1)
+      }).pipe(Effect.provide(TestLayer)))
+
     it.effect("-1 on the exchange is retried once: nothing happened on WeChat's side", () =>
       Effect.gen(function*() {
         const miniProgram = yield* MiniProgram.MiniProgram
