@@ -15,7 +15,9 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
+import * as ComponentKeys from "./internal/component/keys.js"
 import { guardOr } from "./internal/guard.js"
+import * as MemoryStore from "./internal/memoryStore.js"
 import { safeName } from "./internal/sessions.js"
 import * as StoredToken from "./internal/storedToken.js"
 import * as StoreIds from "./internal/storeIds.js"
@@ -104,8 +106,21 @@ const notAnAppId = (operation: string) =>
   Effect.fail(new TokenStoreError({ operation, description: StoreIds.describe.appTokenKey }))
 
 /**
- * Builds a memory store (one process). At most `maxEntries` apps (default 10,000): the least
- * recently written go first.
+ * Builds a memory store (one process): its entries last as long as the process.
+ *
+ * Bounded by what can be fetched again: at most `maxEntries` access tokens (an app's, an authorized
+ * app's, a platform's component token; default 10,000), the least recently written going first
+ * (each is fetched again on its next use). The entries a third-party platform cannot fetch again
+ * are never evicted while they are valid, whatever their number: its pushed ticket
+ * (`component-ticket:<appid>`, until the next push) and its authorized apps' refresh tokens
+ * (`authorizer-refresh:<appid>`, until the app's administrator authorizes again). Those past their
+ * expiry (an old ticket, the void entries of withdrawn apps) may be dropped: they are cleared each
+ * time the entries of this kind have doubled past `maxEntries`. Access tokens, rewritten every two
+ * hours, no longer push the refresh tokens written once out of the store.
+ *
+ * Use it for one process, or for development: a restart loses every entry, and a platform's
+ * authorized apps with it (`Component` logs a warning when built over it). A shared store (Redis,
+ * SQL) keeps them.
  *
  * @since 0.1.0
  * @category constructors
@@ -114,14 +129,20 @@ export const makeMemory = (options?: { readonly maxEntries?: number | undefined 
   Effect.sync(() => {
     // an option that cannot be read (a revoked Proxy), or is not a number, is the default
     const maxEntries = Arguments.entriesBound(guardOr(() => options?.maxEntries, undefined), 10_000)
-    const tokens = new Map<string, AppAccessToken>()
+    // the access tokens, in the order they were written (the oldest first): bounded
+    const refetchable = new Map<string, AppAccessToken>()
+    // what cannot be fetched again (`internal/component/keys.ts`): never evicted while valid
+    const kept = new Map<string, AppAccessToken>()
+    // the size of `kept` past which its expired entries are cleared (amortized: doubled each time)
+    let clearKeptAt = maxEntries
+    const entries = (key: string) => ComponentKeys.isRefetchable(key) ? refetchable : kept
     // in this process, it cannot hang: used as it is (see internal/boundedStore.ts)
-    return Bounded.markBounded(
+    return MemoryStore.mark(Bounded.markBounded(
       AppTokenStore.of({
         get: (appId) =>
           isAppId(appId)
             ? Effect.map(Clock.currentTimeMillis, (now) => {
-              const token = tokens.get(appId)
+              const token = entries(appId).get(appId)
               return token !== undefined && token.isFresh(now) ? Option.some(token) : Option.none()
             })
             : notAnAppId("get"),
@@ -131,23 +152,31 @@ export const makeMemory = (options?: { readonly maxEntries?: number | undefined 
             : !isAppAccessToken(token) || !Number.isFinite(token.obtainedAt) ||
                 !Number.isFinite(token.expiresAt)
             ? notAToken("set")
-            : Effect.sync(() => {
-              const existing = tokens.get(appId)
+            : Effect.map(Clock.currentTimeMillis, (now) => {
+              const map = entries(appId)
+              const existing = map.get(appId)
               if (existing !== undefined && existing.obtainedAt > token.obtainedAt) return
-              tokens.delete(appId)
-              tokens.set(appId, token)
-              for (const key of tokens.keys()) {
-                if (tokens.size <= maxEntries) break
-                tokens.delete(key)
+              map.delete(appId)
+              map.set(appId, token)
+              if (map === refetchable) {
+                for (const key of refetchable.keys()) {
+                  if (refetchable.size <= maxEntries) break
+                  refetchable.delete(key)
+                }
+              } else if (kept.size > clearKeptAt) {
+                for (const [key, entry] of kept) {
+                  if (!entry.isFresh(now)) kept.delete(key)
+                }
+                clearKeptAt = Math.max(maxEntries, kept.size * 2)
               }
             })
       }),
       "appTokenStore"
-    )
+    ))
   })
 
 /**
- * The memory store as a Layer.
+ * The memory store as a Layer (`makeMemory`: for one process, or for development).
  *
  * @since 0.1.0
  * @category layers

@@ -20,6 +20,9 @@
  * authorization) and `<appId>` (the authorized app's access token: it is that app's app token).
  * The keys must fit the stores' 64 characters, so the appids of a platform and of the apps it manages
  * are at most 45 characters here (WeChat's have 18). One store serves one platform per app.
+ * The ticket and the refresh tokens cannot be fetched again (a refresh token lost locks its app out
+ * until it authorizes the platform again): use a store that outlives the process; over the memory
+ * store `Component` logs a warning.
  *
  * @since 0.1.0
  */
@@ -51,6 +54,7 @@ import * as Events from "./internal/component/events.js"
 import * as Push from "./internal/component/push.js"
 import * as Tokens from "./internal/component/tokens.js"
 import { maxPushBytes } from "./internal/component/xml.js"
+import * as MemoryStore from "./internal/memoryStore.js"
 import * as RefreshLock from "./RefreshLock.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as WeChatApi from "./WeChatApi.js"
@@ -236,7 +240,8 @@ export class Component extends Context.Tag("@wxauth/core/Component")<Component, 
 /**
  * Builds the service for the `ComponentConfig` in context, keeping its tickets and tokens in the
  * `AppTokenStore` in context; uses the `RefreshLock` in context when there is one (an in-process
- * lock otherwise).
+ * lock otherwise). Over core's memory store (`AppTokenStore.layerMemory`) it logs a warning once,
+ * when built: the authorized apps' refresh tokens last only as long as the process.
  *
  * @since 0.1.0
  * @category constructors
@@ -247,8 +252,15 @@ export const make: Effect.Effect<
   ComponentConfig | HttpClient.HttpClient | AppTokenStore.AppTokenStore | Scope
 > = Effect.gen(function*() {
   const config = yield* ComponentConfig
+  const given = yield* AppTokenStore.AppTokenStore
+  if (MemoryStore.isMarked(given)) {
+    // the ticket and the refresh tokens cannot be fetched again: a restart loses every authorization
+    yield* Effect.logWarning(
+      "wxauth: Component keeps its ticket and the authorized apps' refresh tokens in the memory AppTokenStore, for the life of this process only: after a restart every app must authorize the platform again. For development; use a shared store (Redis, SQL) otherwise"
+    ).pipe(Effect.annotateLogs({ componentAppId: config.componentAppId }))
+  }
   // a store or lock of the caller's under a deadline, ours as they are
-  const store = Bounded.appTokenStore(yield* AppTokenStore.AppTokenStore)
+  const store = Bounded.appTokenStore(given)
   const lock = Bounded.refreshLock(Option.getOrElse(
     yield* Effect.serviceOption(RefreshLock.RefreshLock),
     () => RefreshLock.makeInProcess()

@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { AppTokenStore, TokenCipher } from "@wxauth/core"
 import { appTokenStoreSuite, makeAppToken, randomAppId } from "@wxauth/core/testing"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -21,6 +22,47 @@ describe("AppTokenStore.makeMemory", () => {
       assert.isTrue(Option.isNone(yield* store.get(apps[0])))
       assert.isTrue(Option.isSome(yield* store.get(apps[1])))
       assert.isTrue(Option.isSome(yield* store.get(apps[2])))
+    }))
+
+  it.effect("never evicts what cannot be fetched again (a pushed ticket, refresh tokens): past maxEntries the access tokens go", () =>
+    Effect.gen(function*() {
+      const store = yield* AppTokenStore.makeMemory({ maxEntries: 2 })
+      const apps = [randomAppId(), randomAppId(), randomAppId(), randomAppId()]
+      const ticket = `component-ticket:${randomAppId()}`
+      const componentToken = `component-token:${randomAppId()}`
+      const now = yield* Clock.currentTimeMillis
+      const lasting = { expiresAt: now + 3650 * 86_400_000 }
+      // written once, first: the oldest entries of the store
+      yield* store.set(ticket, yield* makeAppToken({ expiresAt: now + 12 * 3_600_000 }))
+      for (const appId of apps) yield* store.set(`authorizer-refresh:${appId}`, yield* makeAppToken(lasting))
+      yield* store.set(componentToken, yield* makeAppToken())
+      for (const appId of apps) yield* store.set(appId, yield* makeAppToken())
+      const stored = (key: string) => Effect.map(store.get(key), Option.isSome)
+      assert.isTrue(yield* stored(ticket), "the ticket")
+      for (const appId of apps) assert.isTrue(yield* stored(`authorizer-refresh:${appId}`), "a refresh token")
+      // the access tokens are bounded, the least recently written first (the component token among them)
+      assert.deepStrictEqual(
+        [yield* stored(componentToken), ...(yield* Effect.forEach(apps, stored))],
+        [false, false, false, true, true]
+      )
+    }))
+
+  it.effect("entries that cannot be fetched again are dropped once expired, when their number has doubled past maxEntries", () =>
+    Effect.gen(function*() {
+      const store = yield* AppTokenStore.makeMemory({ maxEntries: 2 })
+      const now = yield* Clock.currentTimeMillis
+      const withdrawn = `authorizer-refresh:${randomAppId()}`
+      // a withdrawn app's void entry (expired at its stamp) keeps an older write out
+      yield* store.set(withdrawn, yield* makeAppToken({ obtainedAt: now - 100, expiresAt: now - 100 }))
+      const older = yield* makeAppToken({ obtainedAt: now - 200, expiresAt: now + 86_400_000 })
+      yield* store.set(withdrawn, older)
+      assert.isTrue(Option.isNone(yield* store.get(withdrawn)))
+      // past maxEntries entries of this kind: the expired one is cleared, the valid ones are all kept
+      const valid = [randomAppId(), randomAppId()].map((appId) => `authorizer-refresh:${appId}`)
+      for (const key of valid) yield* store.set(key, yield* makeAppToken({ expiresAt: now + 86_400_000 }))
+      for (const key of valid) assert.isTrue(Option.isSome(yield* store.get(key)))
+      yield* store.set(withdrawn, older)
+      assert.isTrue(Option.isSome(yield* store.get(withdrawn)), "the void entry was dropped")
     }))
 })
 

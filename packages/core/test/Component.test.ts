@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
@@ -24,6 +25,7 @@ import {
   deliver,
   managedMini,
   managedOfficial,
+  manyOfficial,
   platform,
   SandboxLive,
   usage
@@ -515,4 +517,59 @@ describe("when this machine's clock is behind the stored tokens' obtainedAt", ()
         Option.some(Redacted.value(event.ticket))
       )
     }).pipe(Effect.provide(Live)))
+})
+
+describe("over core's memory store", () => {
+  /** Component on the sandbox over `stores`. */
+  const over = (stores: Layer.Layer<AppTokenStore.AppTokenStore>) =>
+    Component.layer(platform).pipe(Layer.orDie, Layer.provideMerge(stores), Layer.provideMerge(SandboxLive()))
+
+  it.effect("more authorized apps than its bound: the access tokens are evicted, never the ticket or a refresh token; 2 hours on, the first app's token renews", () =>
+    Effect.gen(function*() {
+      yield* startWithTicket
+      // 50 apps: 100 entries (a refresh and an access token each), with the component token 5 times the bound
+      for (const appId of manyOfficial) yield* authorize(appId)
+      const store = yield* AppTokenStore.AppTokenStore
+      const stored = (key: string) => Effect.map(store.get(key), Option.isSome)
+      const ticketKey = `component-ticket:${platform.componentAppId}`
+      // the access tokens written first are the ones evicted (the last 20 writes are kept: the
+      // component token, read from the store by each queryAuth and fetched again once evicted, and
+      // the last apps')
+      const accessTokens = yield* Effect.forEach(manyOfficial, stored)
+      assert.deepStrictEqual(accessTokens, manyOfficial.map((_, i) => i >= manyOfficial.length - 19))
+      assert.isTrue(yield* stored(`component-token:${platform.componentAppId}`))
+      // ...never the pushed ticket nor a refresh token (written once, the oldest entries)
+      assert.isTrue(yield* stored(ticketKey), "the pushed ticket")
+      for (const appId of manyOfficial) assert.isTrue(yield* stored(`authorizer-refresh:${appId}`), appId)
+      // the component token expired, fetched again with the stored ticket (no new push); then the
+      // first app's token with its refresh token (before: AuthorizerRefreshTokenInvalid, 61023)
+      yield* TestClock.adjust("2 hours")
+      yield* assertHasAppToken(manyOfficial[0])
+      assert.strictEqual((yield* usage).calls.api_authorizer_token, 1)
+      assert.isTrue(yield* stored(ticketKey), "the pushed ticket, still")
+    }).pipe(
+      Effect.provide(over(Layer.effect(AppTokenStore.AppTokenStore, AppTokenStore.makeMemory({ maxEntries: 20 }))))
+    ))
+
+  it.scoped("Component logs one warning when built over it: the authorizations last as long as the process", () =>
+    Effect.gen(function*() {
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(message))
+      })
+      const build = (stores: Layer.Layer<AppTokenStore.AppTokenStore>) =>
+        Layer.build(over(stores)).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      yield* build(AppTokenStore.layerMemory)
+      assert.strictEqual(warnings.length, 1)
+      assert.include(warnings[0], "refresh tokens")
+      assert.include(warnings[0], "restart")
+      // a store of the caller's (here over a memory store) is not core's memory store: no warning
+      yield* build(
+        Layer.effect(
+          AppTokenStore.AppTokenStore,
+          Effect.map(AppTokenStore.makeMemory(), (memory) => ({ get: memory.get, set: memory.set }))
+        )
+      )
+      assert.strictEqual(warnings.length, 1)
+    }))
 })

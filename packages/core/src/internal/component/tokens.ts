@@ -9,6 +9,9 @@
  *   (kept 10 years: it lasts until the app withdraws its authorization).
  * - `<appId>`: the authorized app's access token, which is that app's app token.
  *
+ * The ticket and the refresh tokens cannot be fetched again (the next push, the administrator's
+ * next authorization): the memory store never evicts them while valid (`keys.ts`).
+ *
  * The component token and each authorizer token are `AppToken` services fed by a source of their
  * own, so they follow `AppToken`'s rules: single-flight in the process, one fetcher across
  * processes under the `RefreshLock`, refreshed in their last 5 minutes, re-fetched after WeChat
@@ -37,13 +40,10 @@ import * as Arguments from "../arguments.js"
 import * as Bounded from "../boundedStore.js"
 import * as Stamp from "../stamp.js"
 import { type ComponentConfigShape, isAppId } from "./config.js"
+import * as Keys from "./keys.js"
 
-/** @internal */
-export const keys = {
-  ticket: (componentAppId: string) => `component-ticket:${componentAppId}`,
-  componentToken: (componentAppId: string) => `component-token:${componentAppId}`,
-  authorizerRefresh: (appId: string) => `authorizer-refresh:${appId}`
-} as const
+/** The keys, built in `keys.ts` (with the rule of which of them cannot be fetched again). @internal */
+export const keys = Keys.keys
 
 /** How long a ticket is valid after WeChat pushed it. @internal */
 export const ticketLifetime = Duration.hours(12)
