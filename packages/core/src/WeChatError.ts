@@ -243,8 +243,37 @@ export class MissingParameter extends Schema.TaggedError<MissingParameter>("@wxa
 }
 
 /**
- * 48001: the API is not authorized for this token, e.g. userinfo with an `snsapi_base` token.
- * Authorize again with `snsapi_userinfo`.
+ * The endpoints called with the app's (or a platform's) own credentials, never a user's token or
+ * code: the app access token's APIs (`getuserphonenumber`, `checksession`, `resetusersessionkey`),
+ * the app token's own (`stable_token`, `token`) and the platform's `cgi-bin/component` ones. A 48001
+ * from one of them says the app lacks the API's permission (it is not a mini program, or the
+ * permission was never granted to it): no consent of a user changes that.
+ */
+const appLevelEndpoints: ReadonlySet<string> = new Set<Endpoint>([
+  "getuserphonenumber",
+  "checksession",
+  "resetusersessionkey",
+  "stable_token",
+  "token",
+  "api_component_token",
+  "api_query_auth",
+  "api_authorizer_token"
+])
+
+/** Whether `endpoint` is called with the app's own credentials rather than a user's token or code. */
+const isAppLevelEndpoint = (endpoint: unknown): boolean =>
+  typeof endpoint === "string" && appLevelEndpoints.has(endpoint)
+
+/**
+ * 48001: the API is not authorized. Its `endpoint` tells whose authorization is missing:
+ *
+ * - from a user-token endpoint (`userinfo` with an `snsapi_base` token, `auth`, the code exchange,
+ *   or no endpoint named): the user's consent does not cover the API. Authorize again with
+ *   `snsapi_userinfo`; its kind is `reauthorize`.
+ * - from an endpoint called with the app's own access token or credentials (`getuserphonenumber`,
+ *   `checksession`, `resetusersessionkey`, `stable_token`, `token`, the platform's
+ *   `cgi-bin/component` endpoints): the app lacks the API's permission (e.g. it is not a mini
+ *   program). A configuration error no login fixes; its kind is `permanent`.
  *
  * @since 0.1.0
  * @category errors
@@ -254,7 +283,12 @@ export class ScopeUnauthorized extends Schema.TaggedError<ScopeUnauthorized>("@w
   wechatFields
 ) {
   override get message(): string {
-    return wechatMessage(this, "The token's scope does not allow this API (authorize with snsapi_userinfo)")
+    return wechatMessage(
+      this,
+      isAppLevelEndpoint(this.endpoint)
+        ? "The app is not authorized for this API (check the app's type and permissions on the WeChat platform)"
+        : "The token's scope does not allow this API (authorize with snsapi_userinfo)"
+    )
   }
 }
 
@@ -1005,10 +1039,12 @@ const tagOf = (u: unknown): string | undefined =>
  *   call again once.
  * - `reauthorize`: only a new consent (or mini-program login, or for a platform-managed app, its
  *   administrator authorizing the platform again) helps (a bad or expired code, a
- *   rejected refresh token, a scope not granted, a refused consent, no stored token, a stale or
- *   missing session key).
- * - `permanent`: anything else: a configuration error, a caller's mistake, a malformed answer,
- *   an unknown errcode. Retrying does not help.
+ *   rejected refresh token, a scope the user's consent did not grant, a refused consent, no stored
+ *   token, a stale or missing session key).
+ * - `permanent`: anything else: a configuration error (among them a 48001 `ScopeUnauthorized` from
+ *   an endpoint called with the app's own access token or credentials, such as
+ *   `getuserphonenumber`: the app lacks the API's permission, and no login helps), a caller's
+ *   mistake, a malformed answer, an unknown errcode. Retrying does not help.
  *
  * @since 0.1.0
  * @category models
@@ -1038,13 +1074,18 @@ const kinds: Readonly<Record<string, Kind>> = {
 }
 
 /**
- * The {@link Kind} of any value: an error of this module by its tag, anything else `permanent`.
+ * The {@link Kind} of any value: an error of this module by its tag (a `ScopeUnauthorized` by its
+ * `endpoint` too: `permanent` from an endpoint called with the app's own credentials, such as
+ * `getuserphonenumber`, else `reauthorize`), anything else `permanent`.
  *
  * @since 0.1.0
  * @category predicates
  */
 export const kindOf = (e: unknown): Kind => {
   const tag = tagOf(e)
+  if (tag === "ScopeUnauthorized" && guardOr(() => isAppLevelEndpoint((e as ScopeUnauthorized).endpoint), false)) {
+    return "permanent"
+  }
   return (tag !== undefined && Object.hasOwn(kinds, tag) ? kinds[tag] : undefined) ?? "permanent"
 }
 
@@ -1081,7 +1122,9 @@ export const isRefreshable = (e: unknown): e is AccessTokenExpired | InvalidAcce
   kindOf(e) === "refreshable"
 
 /**
- * True when only a new consent helps: send the user through the authorize URL again.
+ * True when only a new consent helps: send the user through the authorize URL again. Not for a
+ * `ScopeUnauthorized` from an endpoint called with the app's own access token (e.g.
+ * `getuserphonenumber`): there the app lacks the permission, and no login helps.
  *
  * @since 0.1.0
  * @category predicates

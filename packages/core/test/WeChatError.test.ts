@@ -182,6 +182,44 @@ describe("WeChatError classification", () => {
     }
   })
 
+  it("48001 (ScopeUnauthorized) from an endpoint called with the app's own token is permanent; from a user's, reauthorize", () => {
+    // the app lacks the API's permission (e.g. it is not a mini program): no user's login helps
+    const appLevel = [
+      "getuserphonenumber",
+      "checksession",
+      "resetusersessionkey",
+      "stable_token",
+      "token",
+      "api_component_token",
+      "api_query_auth",
+      "api_authorizer_token"
+    ] as const
+    for (const endpoint of appLevel) {
+      const error = WeChatError.fromErrcode(48001, "api unauthorized", endpoint)
+      assert.strictEqual(error._tag, "ScopeUnauthorized", endpoint)
+      assert.strictEqual(WeChatError.kindOf(error), "permanent", endpoint)
+      assert.isFalse(WeChatError.requiresReauthorization(error), endpoint)
+      assert.isFalse(WeChatError.isRetryable(error), endpoint)
+      assert.include(error.message, "The app is not authorized for this API", endpoint)
+      assert.notInclude(error.message, "snsapi_userinfo", endpoint)
+    }
+    // a user's consent that did not cover the API: a new consent with snsapi_userinfo helps
+    for (const endpoint of ["userinfo", "auth", "access_token", "refresh_token", undefined]) {
+      const error = WeChatError.fromErrcode(48001, "api unauthorized", endpoint)
+      assert.strictEqual(WeChatError.kindOf(error), "reauthorize", String(endpoint))
+      assert.isTrue(WeChatError.requiresReauthorization(error), String(endpoint))
+      assert.include(error.message, "snsapi_userinfo", String(endpoint))
+    }
+    // an endpoint field that throws when read (a JavaScript caller's Proxy) is no app-level endpoint
+    const hostile = new Proxy(new WeChatError.ScopeUnauthorized({ errcode: 48001, errmsg: "" }), {
+      get: (target, key, receiver) => {
+        if (key === "endpoint") throw new Error("boom")
+        return Reflect.get(target, key, receiver)
+      }
+    })
+    assert.strictEqual(WeChatError.kindOf(hostile), "reauthorize")
+  })
+
   it("isSafeToResend: only after -1 or a request that was never sent", () => {
     for (const [error, , safe] of kinds) assert.strictEqual(WeChatError.isSafeToResend(error), safe, error._tag)
     assert.isTrue(WeChatError.isSafeToResend(transport("ConnectionRefused")))

@@ -152,6 +152,41 @@ describe("WeChatLoginApi: the mini program", () => {
         yield* sandboxControl(sandboxUrl, "DELETE", "faults")
       }))
 
+    it.effect("phone number: a 48001 from getuserphonenumber (the app lacks the API's permission) is the configuration's problem, not a login again; the session stays", () =>
+      Effect.gen(function*() {
+        const { client, miniLogin, phoneCode, sandboxUrl } = yield* setup
+        const { headers } = yield* miniLogin("bob")
+        const code = yield* phoneCode("bob")
+        yield* sandboxControl(sandboxUrl, "POST", "faults", {
+          kind: "errcode",
+          endpoint: "getuserphonenumber",
+          errcode: 48001,
+          errmsg: "api unauthorized"
+        })
+        const answer = yield* client().postJson("/api/wechat/mini-program/mini/phone-number", { code }, headers)
+        yield* sandboxControl(sandboxUrl, "DELETE", "faults")
+        assert.strictEqual(answer.status, 500, answer.text)
+        assert.strictEqual(json(answer.text).error, "config")
+        const me = yield* client().get("/api/wechat/session", headers)
+        assert.strictEqual(me.status, 200, me.text)
+      }))
+
+    it.effect("login: the same wx.login() code sent twice at once is one jscode2session request, both logged in", () =>
+      Effect.gen(function*() {
+        const { client, loginCode, openids, stats } = yield* setup
+        const code = yield* loginCode("alice")
+        const before = (yield* stats).jscode2session
+        const answers = yield* Effect.all([
+          client().postJson("/api/wechat/mini-program/mini/login", { code }),
+          client().postJson("/api/wechat/mini-program/mini/login", { code })
+        ], { concurrency: 2 })
+        for (const answer of answers) {
+          assert.strictEqual(answer.status, 200, answer.text)
+          assert.strictEqual(json(answer.text).openid, openids.alice)
+        }
+        assert.strictEqual((yield* stats).jscode2session - before, 1)
+      }))
+
     it.effect("a browser's session asks no phone number; an unknown app is 404", () =>
       Effect.gen(function*() {
         const { client, phoneCode, url } = yield* setup

@@ -70,8 +70,8 @@ export const problems: { readonly [R in Reason]: Problem } = {
     "Your login is no longer valid (the authorization expired or was revoked). Authorize again to continue."
   ]),
   config: problem("config", 500, false, ["网站配置有误", "This site is misconfigured"], [
-    "微信拒绝了本站的应用配置（appid、secret 或服务器 IP 白名单）。请联系网站管理员。",
-    "WeChat rejected this site's app configuration (appid, secret or server IP whitelist). Please contact the site's administrator."
+    "微信拒绝了本站的应用配置（appid、secret、服务器 IP 白名单或接口权限）。请联系网站管理员。",
+    "WeChat rejected this site's app configuration (appid, secret, server IP whitelist or API permissions). Please contact the site's administrator."
   ]),
   server: problem("server", 500, false, ["服务器出错了", "Something went wrong on our side"], [
     "服务器暂时无法完成请求。请稍后再试。",
@@ -163,8 +163,18 @@ export const fromError = (error: WeChatError.WeChatError): Problem => {
     case "InvalidAppId":
     case "InvalidAppSecret":
     case "IpNotWhitelisted":
+    case "ComponentIpNotWhitelisted":
     case "MissingParameter":
       return problems.config
+    case "AuthorizerRefreshTokenInvalid":
+      // 61023: the app withdrew its authorization of the platform; only its administrator
+      // authorizing the platform again helps, never the user logging in again
+      return problems.config
+    case "ScopeUnauthorized":
+      // 48001 from an endpoint called with the app's own access token (getuserphonenumber,
+      // checksession, ...): the app lacks the API's permission, no login helps (its kind is
+      // permanent). From a user's token (userinfo with an snsapi_base token): log in again.
+      return WeChatError.kindOf(error) === "permanent" ? problems.config : problems.relogin
     case "TokenStoreError":
     case "SessionStoreError":
     case "RefreshLockTimeout":
