@@ -243,37 +243,31 @@ export class MissingParameter extends Schema.TaggedError<MissingParameter>("@wxa
 }
 
 /**
- * The endpoints called with the app's (or a platform's) own credentials, never a user's token or
- * code: the app access token's APIs (`getuserphonenumber`, `checksession`, `resetusersessionkey`),
- * the app token's own (`stable_token`, `token`) and the platform's `cgi-bin/component` ones. A 48001
- * from one of them says the app lacks the API's permission (it is not a mini program, or the
- * permission was never granted to it): no consent of a user changes that.
+ * The endpoints where a 48001 is about a user's consent: `userinfo` (and `auth`) called with a
+ * token of `snsapi_base` scope, which a consent with `snsapi_userinfo` replaces. From any other
+ * endpoint (the code exchange, the refresh, `jscode2session`, the app access token's APIs such as
+ * `getuserphonenumber`, `stable_token`, the platform's endpoints, an API of the caller's own through
+ * `AppToken.withToken`) a 48001 says the app (or its platform) lacks the API's permission: no
+ * consent of a user changes that.
  */
-const appLevelEndpoints: ReadonlySet<string> = new Set<Endpoint>([
-  "getuserphonenumber",
-  "checksession",
-  "resetusersessionkey",
-  "stable_token",
-  "token",
-  "api_component_token",
-  "api_query_auth",
-  "api_authorizer_token"
-])
+const userScopeEndpoints: ReadonlySet<string> = new Set<Endpoint>(["userinfo", "auth"])
 
-/** Whether `endpoint` is called with the app's own credentials rather than a user's token or code. */
+/**
+ * Whether a 48001 from `endpoint` is the app's lack of permission rather than a user's scope: any
+ * endpoint named but `userinfo` and `auth`. An error that names no endpoint is read as a user's scope.
+ */
 const isAppLevelEndpoint = (endpoint: unknown): boolean =>
-  typeof endpoint === "string" && appLevelEndpoints.has(endpoint)
+  typeof endpoint === "string" && !userScopeEndpoints.has(endpoint)
 
 /**
  * 48001: the API is not authorized. Its `endpoint` tells whose authorization is missing:
  *
- * - from a user-token endpoint (`userinfo` with an `snsapi_base` token, `auth`, the code exchange,
- *   or no endpoint named): the user's consent does not cover the API. Authorize again with
- *   `snsapi_userinfo`; its kind is `reauthorize`.
- * - from an endpoint called with the app's own access token or credentials (`getuserphonenumber`,
- *   `checksession`, `resetusersessionkey`, `stable_token`, `token`, the platform's
- *   `cgi-bin/component` endpoints): the app lacks the API's permission (e.g. it is not a mini
- *   program). A configuration error no login fixes; its kind is `permanent`.
+ * - from `userinfo` with an `snsapi_base` token (or `auth`), or with no endpoint named: the user's
+ *   consent does not cover the API. Authorize again with `snsapi_userinfo`; its kind is `reauthorize`.
+ * - from any other endpoint (`getuserphonenumber`, `checksession`, `resetusersessionkey`,
+ *   `stable_token`, `token`, the code exchange and refresh, `jscode2session`, the platform's
+ *   endpoints, an API of the caller's own): the app (or its platform) lacks the API's permission
+ *   (e.g. it is not a mini program). A configuration error no login fixes; its kind is `permanent`.
  *
  * @since 0.1.0
  * @category errors
@@ -1042,9 +1036,9 @@ const tagOf = (u: unknown): string | undefined =>
  *   rejected refresh token, a scope the user's consent did not grant, a refused consent, no stored
  *   token, a stale or missing session key).
  * - `permanent`: anything else: a configuration error (among them a 48001 `ScopeUnauthorized` from
- *   an endpoint called with the app's own access token or credentials, such as
- *   `getuserphonenumber`: the app lacks the API's permission, and no login helps), a caller's
- *   mistake, a malformed answer, an unknown errcode. Retrying does not help.
+ *   any endpoint but `userinfo` and `auth`, such as `getuserphonenumber`: the app lacks the API's
+ *   permission, and no login helps), a caller's mistake, a malformed answer, an unknown errcode.
+ *   Retrying does not help.
  *
  * @since 0.1.0
  * @category models
@@ -1075,8 +1069,8 @@ const kinds: Readonly<Record<string, Kind>> = {
 
 /**
  * The {@link Kind} of any value: an error of this module by its tag (a `ScopeUnauthorized` by its
- * `endpoint` too: `permanent` from an endpoint called with the app's own credentials, such as
- * `getuserphonenumber`, else `reauthorize`), anything else `permanent`.
+ * `endpoint` too: `reauthorize` from `userinfo`, `auth` or no endpoint named, `permanent` from any
+ * other, such as `getuserphonenumber`), anything else `permanent`.
  *
  * @since 0.1.0
  * @category predicates
@@ -1123,8 +1117,8 @@ export const isRefreshable = (e: unknown): e is AccessTokenExpired | InvalidAcce
 
 /**
  * True when only a new consent helps: send the user through the authorize URL again. Not for a
- * `ScopeUnauthorized` from an endpoint called with the app's own access token (e.g.
- * `getuserphonenumber`): there the app lacks the permission, and no login helps.
+ * `ScopeUnauthorized` from an endpoint other than `userinfo` and `auth` (e.g.
+ * `getuserphonenumber`, `jscode2session`): there the app lacks the permission, and no login helps.
  *
  * @since 0.1.0
  * @category predicates

@@ -182,7 +182,7 @@ describe("WeChatError classification", () => {
     }
   })
 
-  it("48001 (ScopeUnauthorized) from an endpoint called with the app's own token is permanent; from a user's, reauthorize", () => {
+  it("48001 (ScopeUnauthorized) is permanent from every endpoint but userinfo and auth (the app lacks the API); from those, reauthorize", () => {
     // the app lacks the API's permission (e.g. it is not a mini program): no user's login helps
     const appLevel = [
       "getuserphonenumber",
@@ -192,7 +192,17 @@ describe("WeChatError classification", () => {
       "token",
       "api_component_token",
       "api_query_auth",
-      "api_authorizer_token"
+      "api_authorizer_token",
+      // the code exchange, the refresh and the mini-program login: the app lacks web or mini-program
+      // login, no consent grants it
+      "access_token",
+      "refresh_token",
+      "jscode2session",
+      "component_access_token",
+      "component_refresh_token",
+      "component_jscode2session",
+      // an API of the caller's own, called through AppToken.withToken
+      "wxa/getwxacode"
     ] as const
     for (const endpoint of appLevel) {
       const error = WeChatError.fromErrcode(48001, "api unauthorized", endpoint)
@@ -204,7 +214,7 @@ describe("WeChatError classification", () => {
       assert.notInclude(error.message, "snsapi_userinfo", endpoint)
     }
     // a user's consent that did not cover the API: a new consent with snsapi_userinfo helps
-    for (const endpoint of ["userinfo", "auth", "access_token", "refresh_token", undefined]) {
+    for (const endpoint of ["userinfo", "auth", undefined]) {
       const error = WeChatError.fromErrcode(48001, "api unauthorized", endpoint)
       assert.strictEqual(WeChatError.kindOf(error), "reauthorize", String(endpoint))
       assert.isTrue(WeChatError.requiresReauthorization(error), String(endpoint))

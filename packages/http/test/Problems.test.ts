@@ -13,7 +13,9 @@ const reasonOf = (error: WeChatError.WeChatError) => {
 
 describe("Problems.fromError", () => {
   it("48001 from an endpoint called with the app's own access token is config (500); from a user's token, relogin (401)", () => {
-    for (const endpoint of ["getuserphonenumber", "checksession", "resetusersessionkey", "stable_token"]) {
+    for (
+      const endpoint of ["getuserphonenumber", "checksession", "resetusersessionkey", "stable_token", "jscode2session"]
+    ) {
       assert.strictEqual(reasonOf(WeChatError.fromErrcode(48001, "api unauthorized", endpoint)), "config 500", endpoint)
     }
     for (const endpoint of ["userinfo", "auth", undefined]) {

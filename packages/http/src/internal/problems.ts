@@ -171,9 +171,9 @@ export const fromError = (error: WeChatError.WeChatError): Problem => {
       // authorizing the platform again helps, never the user logging in again
       return problems.config
     case "ScopeUnauthorized":
-      // 48001 from an endpoint called with the app's own access token (getuserphonenumber,
-      // checksession, ...): the app lacks the API's permission, no login helps (its kind is
-      // permanent). From a user's token (userinfo with an snsapi_base token): log in again.
+      // 48001 from any endpoint but userinfo and auth (getuserphonenumber, jscode2session, ...):
+      // the app lacks the API's permission, no login helps (its kind is permanent). From userinfo
+      // with an snsapi_base token: log in again.
       return WeChatError.kindOf(error) === "permanent" ? problems.config : problems.relogin
     case "TokenStoreError":
     case "SessionStoreError":
