@@ -222,9 +222,11 @@ export interface ComponentShape {
   ) => Effect.Effect<Authorization, AppToken.AppTokenError>
   /**
    * The app token of an authorized app, refreshed through `api_authorizer_token` with its stored
-   * refresh token (`AuthorizerRefreshTokenInvalid` when there is none, or WeChat says 61023). Built
-   * on first use (about 4 KB) and kept while used: at most 1,000 apps (the least recently used go
-   * first) and none unused for 30 minutes by the `Clock`. A service holds no state of its own (its
+   * refresh token (`AuthorizerRefreshTokenInvalid` when there is none, or WeChat says 61023: then
+   * the refused refresh token and the app's access token are voided in the store, as `unauthorized`
+   * voids them, so later calls get that error without a request until `queryAuth` stores new
+   * ones). Built on first use (about 4 KB) and kept while used: at most 1,000 apps (the least
+   * recently used go first) and none unused for 30 minutes by the `Clock`. A service holds no state of its own (its
    * token is in the `AppTokenStore`), so one that was dropped keeps working for a caller holding
    * it, and the next call builds another.
    */

@@ -394,6 +394,182 @@ describe("authorized apps: queryAuth and their app tokens", () => {
     }).pipe(Effect.provide(SandboxLive())))
 })
 
+describe("after WeChat refuses an authorizer refresh token (61023): void until the app authorizes again", () => {
+  const refreshKey = `authorizer-refresh:${managedOfficial}`
+  const storedEntry = (key: string) =>
+    Effect.flatMap(AppTokenStore.AppTokenStore, (store) => store.get(key)).pipe(
+      Effect.map(Option.map((t) => ({ value: Redacted.value(t.accessToken), obtainedAt: t.obtainedAt })))
+    )
+  const revoke = Effect.flatMap(
+    Sandbox.Sandbox,
+    (sandbox) =>
+      sandbox.revokeAuthorizerRefreshToken({ componentAppId: platform.componentAppId, appId: managedOfficial })
+  )
+  const authorizerCalls = Effect.map(usage, (u) => u.calls.api_authorizer_token)
+
+  it.effect("a renewal refused with 61023: the next calls fail typed without a request; a queryAuth restores the app", () =>
+    Effect.gen(function*() {
+      yield* startAuthorized(managedOfficial)
+      yield* revoke
+      yield* TestClock.adjust("117 minutes")
+      const refused = yield* Effect.flip(appTokenOf(managedOfficial))
+      assert.deepInclude(refused, {
+        _tag: "AuthorizerRefreshTokenInvalid",
+        errcode: 61023,
+        endpoint: "api_authorizer_token"
+      })
+      assert.strictEqual(yield* authorizerCalls, 1)
+      // before, each later call sent the refused refresh token again and met 61023 again
+      for (let i = 0; i < 3; i++) {
+        const again = yield* Effect.flip(appTokenOf(managedOfficial))
+        assert.deepInclude(again, { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
+        assert.isTrue(WeChatError.requiresReauthorization(again))
+      }
+      assert.strictEqual(yield* authorizerCalls, 1, "no request after the refusal")
+      yield* TestClock.adjust("1 second")
+      yield* authorize(managedOfficial)
+      yield* assertHasAppToken(managedOfficial)
+      // the new refresh token renews the app's token
+      yield* TestClock.adjust("117 minutes")
+      yield* assertHasAppToken(managedOfficial)
+      assert.strictEqual(yield* authorizerCalls, 2)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("61023 after WeChat rejected the app token: the rejected token is not handed out again", () =>
+    Effect.gen(function*() {
+      const component = yield* startAuthorized(managedOfficial)
+      const appToken = yield* component.appToken(managedOfficial)
+      const first = yield* appToken.get
+      yield* revoke
+      const refused = yield* Effect.flip(appToken.invalidate(first))
+      assert.deepInclude(refused, { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
+      // before, `get` answered the token WeChat had rejected (its times say it is fresh)
+      const again = yield* Effect.either(appToken.get)
+      assert.isTrue(Either.isLeft(again), "no token")
+      assert.deepInclude(Either.getLeft(again).pipe(Option.getOrThrow), {
+        _tag: "AuthorizerRefreshTokenInvalid",
+        errcode: 61023
+      })
+      assert.strictEqual(yield* authorizerCalls, 1)
+      yield* authorize(managedOfficial)
+      yield* assertHasAppToken(managedOfficial)
+    }).pipe(Effect.provide(Live)))
+
+  // the void is stamped just after the refused entry (start + 1: queryAuth stored it at start); a
+  // re-authorization after a clock step back behind it, at it, or 10 s later still wins
+  for (const [label, at] of [["10 s behind", start - 10_000], ["at", start + 1], ["after", start + 10_000]] as const) {
+    it.effect(`a re-authorization with the clock ${label} the void's stamp wins over it`, () =>
+      Effect.gen(function*() {
+        yield* startAuthorized(managedOfficial)
+        yield* revoke
+        yield* TestClock.adjust("117 minutes")
+        yield* Effect.flip(appTokenOf(managedOfficial))
+        yield* TestClock.setTime(at)
+        yield* authorize(managedOfficial)
+        yield* assertHasAppToken(managedOfficial)
+        assert.strictEqual(yield* authorizerCalls, 1)
+      }).pipe(Effect.provide(Live)))
+  }
+
+  it.effect("only 61023 voids: a busy WeChat, 40001, a 500, a timeout leave the refresh token as it is", () =>
+    Effect.gen(function*() {
+      yield* startAuthorized(managedOfficial)
+      const before = yield* storedEntry(refreshKey)
+      assert.isTrue(Option.isSome(before))
+      // past the app token's 2 hours: a transient failure cannot fall back to it
+      yield* TestClock.adjust("121 minutes")
+      const faults: ReadonlyArray<Sandbox.Fault> = [
+        { kind: "busy" },
+        { kind: "errcode", errcode: 40001 },
+        { kind: "errcode", errcode: 61005 },
+        { kind: "http500" },
+        { kind: "slow", delayMs: 60_000 },
+        { kind: "echo", errcode: 61024 }
+      ]
+      for (const fault of faults) {
+        yield* inject({ ...fault, endpoint: "api_authorizer_token", times: 10 })
+        const failed = yield* Effect.either(withTime(appTokenOf(managedOfficial), "1 second"))
+        assert.isTrue(Either.isLeft(failed), fault.kind)
+        assert.deepStrictEqual(yield* storedEntry(refreshKey), before, `${fault.kind}: the refresh token is kept`)
+        yield* Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.clearFaults)
+      }
+      yield* assertHasAppToken(managedOfficial)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a re-authorization while the refused request is in flight is not voided", () =>
+    Effect.gen(function*() {
+      yield* startAuthorized(managedOfficial)
+      yield* revoke
+      yield* TestClock.adjust("117 minutes")
+      yield* inject({ kind: "slow", endpoint: "api_authorizer_token", delayMs: 2000 })
+      const inFlight = yield* Effect.fork(Effect.flip(appTokenOf(managedOfficial)))
+      while ((yield* authorizerCalls) === 0) yield* TestClock.adjust("10 millis")
+      // the app authorizes again while WeChat answers the old refresh token
+      yield* authorize(managedOfficial)
+      const granted = Option.getOrThrow(yield* storedEntry(refreshKey))
+      yield* TestClock.adjust("3 seconds")
+      assert.deepInclude(yield* Fiber.join(inFlight), { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
+      assert.deepStrictEqual(yield* storedEntry(refreshKey), Option.some(granted), "the new refresh token is kept")
+      yield* assertHasAppToken(managedOfficial)
+      yield* TestClock.adjust("117 minutes")
+      yield* assertHasAppToken(managedOfficial)
+      assert.strictEqual(yield* authorizerCalls, 2)
+    }).pipe(Effect.provide(Live)))
+
+  it.scoped("two processes on one store: a refresh token the other rotated meanwhile is not voided", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const store = yield* AppTokenStore.makeMemory()
+      // each process its own lock (a shared lock keeps the other's renewal out until the refusal is handled)
+      const process = Effect.suspend(() =>
+        Component.make.pipe(
+          Effect.provideService(AppTokenStore.AppTokenStore, store),
+          Effect.provideService(RefreshLock.RefreshLock, RefreshLock.makeInProcess()),
+          Effect.provideService(Component.ComponentConfig, Either.getOrThrow(Component.makeConfigEither(platform)))
+        )
+      )
+      const [a, b] = [yield* process, yield* process]
+      const sandbox = yield* Sandbox.Sandbox
+      const ticket = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket"
+      })
+      yield* a.acceptPush({ query: ticket.query, body: ticket.body })
+      const authorized = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "authorized",
+        appId: managedOfficial
+      })
+      const event = yield* a.acceptPush({ query: authorized.query, body: authorized.body })
+      if (event._tag !== "Authorized") return assert.fail("Authorized")
+      yield* a.queryAuth(event.authorizationCode)
+      yield* revoke
+      yield* TestClock.adjust("117 minutes")
+      // a's request is slowed and refused (61023); b's, sent meanwhile, gets a rotated refresh token
+      yield* inject({ kind: "slow", endpoint: "api_authorizer_token", delayMs: 2000 })
+      yield* inject({
+        kind: "raw",
+        endpoint: "api_authorizer_token",
+        body:
+          "{\"authorizer_access_token\":\"rotated-access\",\"expires_in\":7200,\"authorizer_refresh_token\":\"rotated-refresh\"}"
+      })
+      const inFlight = yield* Effect.fork(Effect.flip(Effect.flatMap(a.appToken(managedOfficial), (t) => t.get)))
+      while ((yield* authorizerCalls) === 0) yield* TestClock.adjust("10 millis")
+      const rotated = yield* Effect.flatMap(b.appToken(managedOfficial), (t) => t.get)
+      assert.strictEqual(Redacted.value(rotated), "rotated-access")
+      yield* TestClock.adjust("3 seconds")
+      assert.deepInclude(yield* Fiber.join(inFlight), { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
+      const value = (key: string) => Effect.map(store.get(key), Option.map((t) => Redacted.value(t.accessToken)))
+      assert.deepStrictEqual(yield* value(refreshKey), Option.some("rotated-refresh"), "not voided")
+      assert.deepStrictEqual(yield* value(managedOfficial), Option.some("rotated-access"), "not voided")
+      assert.strictEqual(
+        Redacted.value(yield* Effect.flatMap(a.appToken(managedOfficial), (t) => t.get)),
+        "rotated-access"
+      )
+      assert.strictEqual(yield* authorizerCalls, 2)
+    }).pipe(Effect.provide(SandboxLive())))
+})
+
 describe("when this machine's clock is behind the stored tokens' obtainedAt", () => {
   const appTokens = AppTokenStore.AppTokenStore
   const storedValue = (key: string) =>

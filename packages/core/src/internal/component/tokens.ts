@@ -6,7 +6,8 @@
  *   (obtained at its `CreateTime`, valid 12 hours).
  * - `component-token:<componentAppId>`: the component access token.
  * - `authorizer-refresh:<appId>`: the refresh token of an app that authorized the platform
- *   (kept 10 years: it lasts until the app withdraws its authorization).
+ *   (kept 10 years: it lasts until the app withdraws its authorization). Voided (with the app's
+ *   access token) by the `unauthorized` push, and when WeChat refuses it with 61023 (`voidRefused`).
  * - `<appId>`: the authorized app's access token, which is that app's app token.
  *
  * The ticket and the refresh tokens cannot be fetched again (the next push, the administrator's
@@ -160,6 +161,36 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
       Effect.flatMap(store.get(key), (stored) =>
         put(key, token, lifetimeMillis, stored))
 
+    /**
+     * A void entry stamped `stamp`: the empty token, expired at its stamp, which `live` never serves
+     * (`unauthorized`'s, stamped by `pushStamp`; a refused refresh token's, by `refusedStamp`).
+     */
+    const voidEntry = (stamp: number) =>
+      new AppTokenStore.AppAccessToken({ accessToken: Redacted.make(""), obtainedAt: stamp, expiresAt: stamp })
+
+    /**
+     * When the void of `refused` (an entry WeChat refused) is stamped: just after it, as a replacing
+     * write made at its own stamp (`Stamp.after`). So it replaces that entry and nothing written
+     * after it: every write made after reading it (a rotation, a re-authorization: `put`) is
+     * stamped after it too, whatever this machine's clock says, so the store keeps that write (on a
+     * tie the last write wins). A `queryAuth` after the void reads it and is stamped after it, or
+     * finds it hidden as expired (it expires at its stamp) and is stamped by a clock past it: it
+     * wins either way.
+     */
+    const refusedStamp = (refused: AppTokenStore.AppAccessToken) => Stamp.after(refused.obtainedAt, refused)
+
+    /**
+     * Voids `key` if it still holds `refused` (its value and stamp, read again now); whether it did.
+     * The store has no compare-and-set: a write landing between this read and the void is kept by
+     * `refusedStamp` unless stamped exactly 1 ms after `refused` (its writer's clock behind).
+     */
+    const voidIfStill = (key: string, refused: AppTokenStore.AppAccessToken) =>
+      Effect.flatMap(store.get(key), (stored) =>
+        Option.isSome(stored) && stored.value.obtainedAt === refused.obtainedAt &&
+          Redacted.value(stored.value.accessToken) === Redacted.value(refused.accessToken)
+          ? Effect.as(store.set(key, voidEntry(refusedStamp(refused))), true)
+          : Effect.succeed(false))
+
     const refreshLifetime = Duration.toMillis(refreshTokenLifetime)
 
     const noRefreshToken = new WeChatError.AuthorizerRefreshTokenInvalid({
@@ -168,13 +199,58 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
       endpoint: "api_authorizer_token"
     })
 
+    /** WeChat's 61023 for a refresh token sent to `api_authorizer_token`: that token is dead. */
+    const isRefused = (error: { readonly _tag: string }): error is WeChatError.AuthorizerRefreshTokenInvalid =>
+      error._tag === "AuthorizerRefreshTokenInvalid" &&
+      (error as WeChatError.AuthorizerRefreshTokenInvalid).errcode === 61023
+
+    /**
+     * After WeChat refused the refresh token `refused` (61023): the app's refresh token is void, and
+     * with it the access token `access` read with it (not fresh, or rejected: the only reasons the
+     * source runs), so the next calls fail here (`noRefreshToken`), with no request, until the app
+     * authorizes again (`queryAuth`). Each key is voided only if it still holds the very entry read
+     * before the request (value and stamp, read again now): a refresh token stored meanwhile (a
+     * re-authorization, which takes no lock; a rotation by a process on another lock, or after the
+     * lock's bound) is newer and kept, and so is the access token when the refresh token changed. A
+     * void that cannot be written is left: the next call asks WeChat again, as before. The caller
+     * gets WeChat's refusal either way.
+     */
+    const voidRefused = (
+      appId: string,
+      refused: AppTokenStore.AppAccessToken,
+      access: Option.Option<AppTokenStore.AppAccessToken>
+    ) =>
+      Effect.gen(function*() {
+        if (!(yield* voidIfStill(keys.authorizerRefresh(appId), refused))) {
+          return
+        }
+        if (Option.isSome(access)) {
+          yield* voidIfStill(appId, access.value)
+        }
+        yield* Effect.logWarning(
+          "wxauth: WeChat refused the app's authorizer refresh token (61023); its tokens are void until it authorizes the platform again"
+        ).pipe(Effect.annotateLogs({ appId }))
+      }).pipe(Effect.ignore)
+
     const authorizerSource = (appId: string): AppToken.Source => () =>
       Effect.gen(function*() {
         const refreshKey = keys.authorizerRefresh(appId)
         const stored = yield* live.get(refreshKey)
-        if (Option.isNone(stored)) return yield* Effect.fail(noRefreshToken)
+        if (Option.isNone(stored)) {
+          return yield* Effect.fail(noRefreshToken)
+        }
+        // the access token it renews (for `voidRefused`): not fresh, or rejected by WeChat
+        const access = yield* live.get(appId)
         const refreshToken = stored.value.accessToken
-        const answer = yield* componentToken.withToken((token) => api.authorizerToken(token, appId, refreshToken))
+        const answer = yield* componentToken.withToken((token) =>
+          api.authorizerToken(token, appId, refreshToken)
+        ).pipe(
+          Effect.catchIf(
+            isRefused,
+            (refused) =>
+              Effect.zipRight(voidRefused(appId, stored.value, access), Effect.fail(refused))
+          )
+        )
         const next = answer.authorizer_refresh_token
         if (next !== undefined && Redacted.value(next) !== Redacted.value(refreshToken)) {
           yield* put(refreshKey, next, refreshLifetime, stored)
@@ -287,13 +363,7 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
     const forget = (appId: string, at: number) =>
       Effect.flatMap(now, (current) => {
         const voidKey = (key: string) =>
-          Effect.flatMap(store.get(key), (stored) => {
-            const stamp = pushStamp(at, current, stored)
-            return store.set(
-              key,
-              new AppTokenStore.AppAccessToken({ accessToken: Redacted.make(""), obtainedAt: stamp, expiresAt: stamp })
-            )
-          })
+          Effect.flatMap(store.get(key), (stored) => store.set(key, voidEntry(pushStamp(at, current, stored))))
         return Effect.zipRight(voidKey(keys.authorizerRefresh(appId)), voidKey(appId))
       })
 
