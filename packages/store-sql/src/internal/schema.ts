@@ -188,8 +188,8 @@ type Run = <A extends object>(statement: Statement.Statement<A>) => Effect.Effec
  * reserved one. The connection is reserved uninterruptibly: `@effect/sql-pg`'s `reserve` registers
  * the connection's release only once the pool has given it, so a deadline that struck while it waited
  * for one (a busy pool) left the connection the pool then gave to no one, out of the pool for good.
- * The wait is the pool's own (bounded by its connection timeout); the caller does not wait for it
- * (`guard` disconnects the operation).
+ * The wait is the pool's own (bounded only when the client sets a connection timeout, e.g.
+ * `PgClient`'s `connectTimeout`); the caller does not wait for it (`guard` disconnects the operation).
  */
 const pinned = <A, E, R>(
   sql: SqlClient.SqlClient,
@@ -217,6 +217,15 @@ const pinned = <A, E, R>(
  * the pool inside the open transaction: every statement later run on it (any operation's) ran in it,
  * never committed, and after its first failure was refused with 25P02 ("current transaction is
  * aborted"). A failed rollback is ignored; the failure stays.
+ *
+ * `COMMIT` is uninterruptible too: interrupted, `@effect/sql-pg` cancels the statement through
+ * another pooled connection, and on a full pool that cancel waits in the pool's queue and may strike
+ * whatever statement the connection runs later (another operation's).
+ *
+ * The price: a server that goes silent while `BEGIN` or `COMMIT` waits for its answer keeps this
+ * work, and its connection, until the connection is dropped (the caller has its error at the
+ * deadline all the same). `SqlSocket` drops a connection that stays silent; without it, the
+ * connection stays open, and keeps the process from exiting, until the operating system gives up on it.
  */
 const ownTransaction = <A, E, R>(
   sql: SqlClient.SqlClient,
@@ -226,7 +235,7 @@ const ownTransaction = <A, E, R>(
 ): Effect.Effect<A, E | SqlError.SqlError, R> =>
   Effect.acquireUseRelease(
     run(begin),
-    () => Effect.zipLeft(create, run(sql`COMMIT`)),
+    () => Effect.zipLeft(create, Effect.uninterruptible(run(sql`COMMIT`))),
     (_, exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(run(sql`ROLLBACK`))
   )
 
