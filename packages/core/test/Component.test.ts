@@ -5,11 +5,13 @@
  * 40001/42001), queryAuth and the authorized apps' tokens (api_authorizer_token, 61023, a missing
  * or voided refresh token, 61024 from stable_token for a managed app).
  */
+import * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import { AppTokenStore, Component, RefreshLock, WeChatApi, WeChatConfig, WeChatError } from "@wxauth/core"
+import { AppTokenStore, Component, RefreshLock, TokenStore, WeChatApi, WeChatConfig, WeChatError } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -568,6 +570,152 @@ describe("after WeChat refuses an authorizer refresh token (61023): void until t
       )
       assert.strictEqual(yield* authorizerCalls, 2)
     }).pipe(Effect.provide(SandboxLive())))
+})
+
+describe("a push or an authorization landing while api_authorizer_token is in flight", () => {
+  const refreshKey = `authorizer-refresh:${managedOfficial}`
+  const authorizerCalls = Effect.map(usage, (u) => u.calls.api_authorizer_token)
+  const value = (key: string) =>
+    Effect.flatMap(AppTokenStore.AppTokenStore, (store) => store.get(key)).pipe(
+      Effect.map(Option.map((t) => Redacted.value(t.accessToken)))
+    )
+  /**
+   * Component on the sandbox, its first api_authorizer_token answer held (WeChat has answered, the
+   * answer is on its way) until `release`: `reached` when it is held; its second one likewise
+   * (`reachedAgain`, `releaseAgain`). The second is released at once unless the test holds it.
+   */
+  const held = Effect.gen(function*() {
+    const reached = yield* Deferred.make<void>()
+    const release = yield* Deferred.make<void>()
+    let first = true
+    // the second one, for a second renewal
+    const reachedAgain = yield* Deferred.make<void>()
+    const releaseAgain = yield* Deferred.make<void>()
+    let second = true
+    const Held = Layer.effect(
+      HttpClient.HttpClient,
+      Effect.map(HttpClient.HttpClient, (client) =>
+        HttpClient.transform(client, (response, request) => {
+          if (!request.url.includes("api_authorizer_token") || !second) return response
+          const [isReached, isReleased] = first ? [reached, release] : [reachedAgain, releaseAgain]
+          if (first) first = false
+          else second = false
+          return Effect.tap(response, () =>
+            Effect.zipRight(Deferred.succeed(isReached, undefined), Deferred.await(isReleased)))
+        }))
+    )
+    const live = Component.layer(platform).pipe(
+      Layer.orDie,
+      Layer.provideMerge(Layer.mergeAll(AppTokenStore.layerMemory, TokenStore.layerMemory)),
+      Layer.provideMerge(Layer.provideMerge(Held, SandboxLive()))
+    )
+    return { live, reached, reachedAgain, release, releaseAgain }
+  })
+
+  it.effect("an unauthorized push accepted meanwhile: the answer is not stored, the withdrawn app gets no token", () =>
+    Effect.gen(function*() {
+      const { live, reached, release, releaseAgain } = yield* held
+      yield* Deferred.succeed(releaseAgain, undefined)
+      yield* Effect.gen(function*() {
+        yield* startAuthorized(managedOfficial)
+        yield* TestClock.adjust("117 minutes")
+        const inFlight = yield* Effect.fork(Effect.either(appTokenOf(managedOfficial)))
+        yield* Deferred.await(reached)
+        const { event } = yield* deliver("unauthorized", managedOfficial)
+        assert.strictEqual(event._tag, "Unauthorized")
+        yield* Deferred.succeed(release, undefined)
+        const answered = yield* Fiber.join(inFlight)
+        // before, the held answer was stored over the push's void (stamped now, after its CreateTime)
+        // and served: the in-flight call, then every call for up to 2 hours
+        assert.isTrue(Either.isLeft(answered), "the in-flight call gets no token of the withdrawn app")
+        assert.deepInclude(Either.getLeft(answered).pipe(Option.getOrThrow), {
+          _tag: "AuthorizerRefreshTokenInvalid",
+          errcode: 61023
+        })
+        assert.deepStrictEqual(yield* value(managedOfficial), Option.none(), "no access token stored")
+        assert.deepStrictEqual(yield* value(refreshKey), Option.none(), "no refresh token stored")
+        const later = yield* Effect.flip(appTokenOf(managedOfficial))
+        assert.deepInclude(later, { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
+        assert.strictEqual(yield* authorizerCalls, 1, "no request for the withdrawn app")
+        // authorizing again restores it
+        yield* TestClock.adjust("1 second")
+        yield* authorize(managedOfficial)
+        yield* assertHasAppToken(managedOfficial)
+      }).pipe(Effect.provide(live))
+    }))
+
+  it.effect("a rotated refresh token in the answer is not written back over the push's void", () =>
+    Effect.gen(function*() {
+      const { live, reached, release, releaseAgain } = yield* held
+      yield* Deferred.succeed(releaseAgain, undefined)
+      yield* Effect.gen(function*() {
+        yield* startAuthorized(managedOfficial)
+        yield* TestClock.adjust("117 minutes")
+        yield* inject({
+          kind: "raw",
+          endpoint: "api_authorizer_token",
+          body:
+            "{\"authorizer_access_token\":\"rotated-access\",\"expires_in\":7200,\"authorizer_refresh_token\":\"rotated-refresh\"}"
+        })
+        const inFlight = yield* Effect.fork(Effect.either(appTokenOf(managedOfficial)))
+        yield* Deferred.await(reached)
+        yield* deliver("unauthorized", managedOfficial)
+        yield* Deferred.succeed(release, undefined)
+        assert.isTrue(Either.isLeft(yield* Fiber.join(inFlight)))
+        assert.deepStrictEqual(yield* value(refreshKey), Option.none(), "the rotated refresh token is not stored")
+        assert.deepStrictEqual(yield* value(managedOfficial), Option.none(), "nor its access token")
+      }).pipe(Effect.provide(live))
+    }))
+
+  it.effect("a re-authorization meanwhile: the renewal is made again with the new refresh token", () =>
+    Effect.gen(function*() {
+      const { live, reached, release, releaseAgain } = yield* held
+      yield* Deferred.succeed(releaseAgain, undefined)
+      yield* Effect.gen(function*() {
+        yield* startAuthorized(managedOfficial)
+        yield* TestClock.adjust("117 minutes")
+        const inFlight = yield* Effect.fork(appTokenOf(managedOfficial))
+        yield* Deferred.await(reached)
+        yield* authorize(managedOfficial)
+        const granted = yield* value(refreshKey)
+        yield* Deferred.succeed(release, undefined)
+        const token = yield* Fiber.join(inFlight)
+        assert.isTrue(Redacted.value(token).length > 0)
+        assert.deepStrictEqual(yield* value(refreshKey), granted, "the new refresh token is kept")
+        assert.strictEqual(yield* authorizerCalls, 2, "renewed again with the new refresh token")
+        assert.deepStrictEqual(yield* value(managedOfficial), Option.some(Redacted.value(token)))
+      }).pipe(Effect.provide(live))
+    }))
+
+  it.effect("a re-authorization while each of two renewals is in flight: the call fails typed, nothing stored", () =>
+    Effect.gen(function*() {
+      const { live, reached, reachedAgain, release, releaseAgain } = yield* held
+      yield* Effect.gen(function*() {
+        yield* startAuthorized(managedOfficial)
+        yield* TestClock.adjust("117 minutes")
+        const inFlight = yield* Effect.fork(Effect.flip(appTokenOf(managedOfficial)))
+        yield* Deferred.await(reached)
+        yield* authorize(managedOfficial)
+        yield* Deferred.succeed(release, undefined)
+        // before, the call ended with the first answer: no second renewal
+        yield* Effect.raceFirst(
+          Deferred.await(reachedAgain),
+          Effect.zipRight(Fiber.await(inFlight), Effect.sync(() => assert.fail("no second renewal")))
+        )
+        yield* TestClock.adjust("1 second")
+        const { event } = yield* deliver("updateauthorized", managedOfficial)
+        if (event._tag !== "UpdateAuthorized") return assert.fail("UpdateAuthorized")
+        yield* Effect.flatMap(Component.Component, (component) => component.queryAuth(event.authorizationCode))
+        const granted = yield* value(refreshKey)
+        const access = yield* value(managedOfficial)
+        yield* Deferred.succeed(releaseAgain, undefined)
+        assert.deepInclude(yield* Fiber.join(inFlight), { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
+        assert.strictEqual(yield* authorizerCalls, 2)
+        assert.deepStrictEqual(yield* value(refreshKey), granted, "the latest refresh token is kept")
+        assert.deepStrictEqual(yield* value(managedOfficial), access, "and its access token")
+        yield* assertHasAppToken(managedOfficial)
+      }).pipe(Effect.provide(live))
+    }))
 })
 
 describe("when this machine's clock is behind the stored tokens' obtainedAt", () => {

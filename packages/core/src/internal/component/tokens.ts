@@ -180,14 +180,23 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
     const refusedStamp = (refused: AppTokenStore.AppAccessToken) => Stamp.after(refused.obtainedAt, refused)
 
     /**
-     * Voids `key` if it still holds `refused` (its value and stamp, read again now); whether it did.
+     * Whether `key` still holds `entry` (its value and stamp), read again now from the store: no
+     * write (a void, a re-authorization, another process's rotation) landed there since `entry` was
+     * read.
+     */
+    const stillHolds = (key: string, entry: AppTokenStore.AppAccessToken) =>
+      Effect.map(store.get(key), (stored) =>
+        Option.isSome(stored) && stored.value.obtainedAt === entry.obtainedAt &&
+        Redacted.value(stored.value.accessToken) === Redacted.value(entry.accessToken))
+
+    /**
+     * Voids `key` if it still holds `refused` (`stillHolds`); whether it did.
      * The store has no compare-and-set: a write landing between this read and the void is kept by
      * `refusedStamp` unless stamped exactly 1 ms after `refused` (its writer's clock behind).
      */
     const voidIfStill = (key: string, refused: AppTokenStore.AppAccessToken) =>
-      Effect.flatMap(store.get(key), (stored) =>
-        Option.isSome(stored) && stored.value.obtainedAt === refused.obtainedAt &&
-          Redacted.value(stored.value.accessToken) === Redacted.value(refused.accessToken)
+      Effect.flatMap(stillHolds(key, refused), (holds) =>
+        holds
           ? Effect.as(store.set(key, voidEntry(refusedStamp(refused))), true)
           : Effect.succeed(false))
 
@@ -232,7 +241,31 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
         ).pipe(Effect.annotateLogs({ appId }))
       }).pipe(Effect.ignore)
 
-    const authorizerSource = (appId: string): AppToken.Source => () =>
+    const changedInFlight = new WeChatError.AuthorizerRefreshTokenInvalid({
+      errcode: 61023,
+      errmsg:
+        "the app's authorizer refresh token was replaced while each of two renewals was in flight (the app authorized the platform again, or withdrew): nothing was stored; try again",
+      endpoint: "api_authorizer_token"
+    })
+
+    /**
+     * The app's token, renewed with its stored refresh token. WeChat's answer is used only if the
+     * refresh token the request sent is still the stored one when it arrives (`stillHolds`): an
+     * `unauthorized` push accepted while the request was in flight voids it (stamped at the push's
+     * `CreateTime`, so writes stamped now would replace the void), and then nothing is written (no
+     * rotated refresh token, and, as the source fails, no access token by `AppToken`): the call
+     * fails with `noRefreshToken`. A refresh token stored meanwhile (a re-authorization, another
+     * process's rotation) is the app's current one: the renewal is made again, once, with it (when
+     * it too is replaced meanwhile, the call fails, `changedInFlight`). The store has no
+     * compare-and-set: a push landing in the short window between this check and the writes (a
+     * store read and write, no request) is still replaced by them.
+     */
+    const authorizerSource = (appId: string): AppToken.Source => () => renewAuthorizer(appId, true)
+
+    const renewAuthorizer = (
+      appId: string,
+      again: boolean
+    ): ReturnType<AppToken.Source> =>
       Effect.gen(function*() {
         const refreshKey = keys.authorizerRefresh(appId)
         const stored = yield* live.get(refreshKey)
@@ -242,15 +275,17 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
         // the access token it renews (for `voidRefused`): not fresh, or rejected by WeChat
         const access = yield* live.get(appId)
         const refreshToken = stored.value.accessToken
-        const answer = yield* componentToken.withToken((token) =>
-          api.authorizerToken(token, appId, refreshToken)
-        ).pipe(
+        const answer = yield* componentToken.withToken((token) => api.authorizerToken(token, appId, refreshToken)).pipe(
           Effect.catchIf(
             isRefused,
-            (refused) =>
-              Effect.zipRight(voidRefused(appId, stored.value, access), Effect.fail(refused))
+            (refused) => Effect.zipRight(voidRefused(appId, stored.value, access), Effect.fail(refused))
           )
         )
+        if (!(yield* stillHolds(refreshKey, stored.value))) {
+          if (Option.isNone(yield* live.get(refreshKey))) return yield* Effect.fail(noRefreshToken)
+          if (again) return yield* renewAuthorizer(appId, false)
+          return yield* Effect.fail(changedInFlight)
+        }
         const next = answer.authorizer_refresh_token
         if (next !== undefined && Redacted.value(next) !== Redacted.value(refreshToken)) {
           yield* put(refreshKey, next, refreshLifetime, stored)
