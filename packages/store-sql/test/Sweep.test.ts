@@ -17,7 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import { type Database, dropTables, forEachDatabase, randomTable } from "./databases.js"
+import { type Database, dropTables, forEachDatabase, pgPoolStates, randomTable } from "./databases.js"
 
 const { SqlAppTokenStore, SqlSessionKeyStore, SqlSessionStore, SqlTokenStore } = Sql
 
@@ -182,28 +182,7 @@ forEachDatabase((db: Database) => {
             // any transaction: a setup struck by its deadline (a hostile setupTimeout such as 1.5 ms)
             // while its BEGIN was on its way left one in an open transaction, later aborted (25P02),
             // in 11 sweeps out of 15
-            const states = yield* Effect.scoped(Effect.forEach(
-              Array.from({ length: 10 }),
-              () =>
-                Effect.flatMap(sql.reserve, (connection) =>
-                  connection.executeUnprepared(
-                    "SELECT transaction_timestamp() = statement_timestamp() AS outside",
-                    [],
-                    undefined
-                  )).pipe(
-                    Effect.map((rows) => rows[0]?.outside === true ? "outside a transaction" : "in a transaction"),
-                    Effect.catchAll((error) =>
-                      Effect.succeed(`failed ${String((error.cause as { code?: unknown } | undefined)?.code)}`)
-                    )
-                  ),
-              { concurrency: "unbounded" }
-            )).pipe(
-              Effect.timeoutFail({
-                duration: "10 seconds",
-                onTimeout: () => "the pool gave no 10 connections in 10 s"
-              }),
-              provide
-            )
+            const states = yield* provide(pgPoolStates(10, 10))
             assert.deepStrictEqual(states, Array.from({ length: 10 }, () => "outside a transaction"))
           }
         }),

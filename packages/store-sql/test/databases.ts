@@ -194,6 +194,36 @@ export const dropTablesAfter = (...tables: ReadonlyArray<string>): Layer.Layer<n
   Layer.scopedDiscard(Effect.addFinalizer(() => Effect.orDie(dropTables(...tables))))
 
 /**
+ * PostgreSQL: each of `count` connections of the pool, all reserved at once (within `seconds`),
+ * says whether it is outside any transaction (`transaction_timestamp()` is the statement's own), or
+ * gives its failure's SQLSTATE. A pool that gives no `count` connections in time fails with a message.
+ */
+export const pgPoolStates = (count: number, seconds = 5) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.forEach(
+      Array.from({ length: count }),
+      () =>
+        Effect.flatMap(sql.reserve, (connection) =>
+          connection.executeUnprepared(
+            "SELECT transaction_timestamp() = statement_timestamp() AS outside",
+            [],
+            undefined
+          )).pipe(
+            Effect.map((rows) => rows[0]?.outside === true ? "outside a transaction" : "in a transaction"),
+            Effect.catchAll((error) =>
+              Effect.succeed(`failed ${String((error.cause as { code?: unknown } | undefined)?.code)}`)
+            )
+          ),
+      { concurrency: "unbounded" }
+    )).pipe(
+      Effect.scoped,
+      Effect.timeoutFail({
+        duration: `${seconds} seconds`,
+        onTimeout: () => `the pool gave no ${count} connections within ${seconds} seconds`
+      })
+    )
+
+/**
  * A token store in fresh tables over `client` (a client the test builds, e.g. through a proxy),
  * with `timeoutMillis` as its timeout; the tables are dropped through `cleanup` (a client that
  * reaches the database directly) when the scope closes.

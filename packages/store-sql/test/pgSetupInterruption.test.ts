@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Net from "node:net"
-import { dropTables, forEachDatabase, postgres, randomTable } from "./databases.js"
+import { dropTables, forEachDatabase, pgPoolStates, postgres, randomTable } from "./databases.js"
 
 const beginDelayMillis = 300
 const setupTimeout = Duration.millis(100)
@@ -70,30 +70,6 @@ const client = (maxConnections: number) =>
     stream: () => new SlowBeginSocket()
   })
 
-/**
- * Each connection of the pool (all `count` of them at once, within 5 seconds): whether it is outside
- * any transaction (`transaction_timestamp()` is the statement's own), or the failure's SQLSTATE.
- */
-const poolState = (count: number) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.forEach(
-      Array.from({ length: count }),
-      () =>
-        Effect.flatMap(sql.reserve, (connection) =>
-          connection.executeUnprepared(
-            "SELECT transaction_timestamp() = statement_timestamp() AS outside",
-            [],
-            undefined
-          )).pipe(
-            Effect.map((rows) => rows[0]?.outside === true ? "outside a transaction" : "in a transaction"),
-            Effect.catchAll((error) => Effect.succeed(`failed ${String((error.cause as { code?: unknown })?.code)}`))
-          ),
-      { concurrency: "unbounded" }
-    )).pipe(
-      Effect.scoped,
-      Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "the pool gave no connection within 5 seconds" })
-    )
-
 forEachDatabase((db) => {
   if (db.dialect !== "pg") return
   describe("PostgreSQL setup interrupted by its deadline", () => {
@@ -106,7 +82,7 @@ forEachDatabase((db) => {
         const context = yield* Layer.build(client(2))
         const error = yield* Effect.flip(Effect.provide(SqlTokenStore.setup({ ...tables, setupTimeout }), context))
         assert.instanceOf(error, WeChatError.TokenStoreError)
-        const states = yield* Effect.provide(poolState(2), context)
+        const states = yield* Effect.provide(pgPoolStates(2), context)
         assert.deepStrictEqual(states, ["outside a transaction", "outside a transaction"])
       }))
 
@@ -124,7 +100,7 @@ forEachDatabase((db) => {
           Effect.flip(Effect.provide(SqlTokenStore.setup({ ...tables, setupTimeout }), context))
         ))
         assert.instanceOf(error, WeChatError.TokenStoreError)
-        const states = yield* Effect.provide(poolState(1), context)
+        const states = yield* Effect.provide(pgPoolStates(1), context)
         assert.deepStrictEqual(states, ["outside a transaction"])
       }))
   })
