@@ -134,7 +134,8 @@ describe("WeChatLoginApi: the mini program", () => {
         assert.strictEqual((yield* stats).getuserphonenumber, after.getuserphonenumber)
       }))
 
-    it.effect("phone number: a 40001 from getuserphonenumber (the app token rejected, a fresh one too) is the server's problem, not the configuration's", () =>
+    /** bob, logged in, posts a phone number code while getuserphonenumber answers `errcode` (`times` times). */
+    const phoneNumberAnswering = (errcode: number, errmsg: string, times?: number) =>
       Effect.gen(function*() {
         const { client, miniLogin, phoneCode, sandboxUrl } = yield* setup
         const { headers } = yield* miniLogin("bob")
@@ -142,29 +143,29 @@ describe("WeChatLoginApi: the mini program", () => {
         yield* sandboxControl(sandboxUrl, "POST", "faults", {
           kind: "errcode",
           endpoint: "getuserphonenumber",
-          errcode: 40001,
-          errmsg: "invalid credential, access_token is invalid or not latest",
-          times: 2
+          errcode,
+          errmsg,
+          ...(times === undefined ? {} : { times })
         })
         const answer = yield* client().postJson("/api/wechat/mini-program/mini/phone-number", { code }, headers)
+        yield* sandboxControl(sandboxUrl, "DELETE", "faults")
+        return { answer, client, headers }
+      })
+
+    it.effect("phone number: a 40001 from getuserphonenumber (the app token rejected, a fresh one too) is the server's problem, not the configuration's", () =>
+      Effect.gen(function*() {
+        const { answer } = yield* phoneNumberAnswering(
+          40001,
+          "invalid credential, access_token is invalid or not latest",
+          2
+        )
         assert.strictEqual(answer.status, 500, answer.text)
         assert.strictEqual(json(answer.text).error, "server")
-        yield* sandboxControl(sandboxUrl, "DELETE", "faults")
       }))
 
     it.effect("phone number: a 48001 from getuserphonenumber (the app lacks the API's permission) is the configuration's problem, not a login again; the session stays", () =>
       Effect.gen(function*() {
-        const { client, miniLogin, phoneCode, sandboxUrl } = yield* setup
-        const { headers } = yield* miniLogin("bob")
-        const code = yield* phoneCode("bob")
-        yield* sandboxControl(sandboxUrl, "POST", "faults", {
-          kind: "errcode",
-          endpoint: "getuserphonenumber",
-          errcode: 48001,
-          errmsg: "api unauthorized"
-        })
-        const answer = yield* client().postJson("/api/wechat/mini-program/mini/phone-number", { code }, headers)
-        yield* sandboxControl(sandboxUrl, "DELETE", "faults")
+        const { answer, client, headers } = yield* phoneNumberAnswering(48001, "api unauthorized")
         assert.strictEqual(answer.status, 500, answer.text)
         assert.strictEqual(json(answer.text).error, "config")
         const me = yield* client().get("/api/wechat/session", headers)
