@@ -740,3 +740,40 @@ describe("over a real socket", () => {
       }).pipe(Effect.provide(Live))
     }))
 })
+
+describe("Component.acceptPush: the AuthorizerAppid follows the app id rule (1 to 45 of [A-Za-z0-9_-])", () => {
+  const authorizationXml = (infoType: string, createTime: number, appId: string) =>
+    `<xml><AppId><![CDATA[${platform.componentAppId}]]></AppId><CreateTime>${createTime}</CreateTime><InfoType><![CDATA[${infoType}]]></InfoType><AuthorizerAppid><![CDATA[${appId}]]></AuthorizerAppid>${
+      infoType === "unauthorized"
+        ? ""
+        : `<AuthorizationCode><![CDATA[queryauthcode@@@x]]></AuthorizationCode><AuthorizationCodeExpiredTime>${
+          createTime + 3600
+        }</AuthorizationCodeExpiredTime>`
+    }</xml>`
+
+  it.effect("a signed push naming a 50-character appid is refused as Malformed, its onEvent not run", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const now = yield* nowSeconds
+      const { onEvent, reactions } = recordingReactions()
+      const long = "wx" + "a".repeat(48)
+      for (const infoType of ["unauthorized", "authorized", "updateauthorized"]) {
+        const push = signedPush(reference.encrypt(authorizationXml(infoType, now, long)), now, { nonce: infoType })
+        // before, unauthorized was accepted (its void skipped, the key too long) and the others handed on
+        const error = yield* refusal(component.acceptPush(push, onEvent))
+        assert.deepInclude(error, { _tag: "InvalidPush", reason: "Malformed" }, infoType)
+      }
+      assert.deepStrictEqual(reactions, [])
+      // 45 characters: the longest app id, accepted
+      const longest = "wx" + "a".repeat(43)
+      for (const infoType of ["unauthorized", "authorized", "updateauthorized"]) {
+        const push = signedPush(reference.encrypt(authorizationXml(infoType, now, longest)), now, {
+          nonce: `${infoType}-45`
+        })
+        const event = yield* component.acceptPush(push, onEvent)
+        assert.deepInclude(event, { authorizerAppId: longest }, infoType)
+      }
+      assert.deepStrictEqual(reactions, ["Unauthorized", "Authorized", "UpdateAuthorized"])
+    }).pipe(Effect.provide(Live)))
+})

@@ -21,7 +21,7 @@ import * as Redacted from "effect/Redacted"
 import * as WeChatError from "../../WeChatError.js"
 import * as Arguments from "../arguments.js"
 import * as Deadline from "../deadline.js"
-import type { ComponentConfigShape } from "./config.js"
+import { type ComponentConfigShape, isAppId } from "./config.js"
 import * as Crypto from "./crypto.js"
 import { type AuthorizationFields, PushEvent } from "./events.js"
 import * as Xml from "./xml.js"
@@ -184,6 +184,16 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
   }
 
   /**
+   * The message's `AuthorizerAppid` when it is an app id (`isAppId`: 1 to 45 of [A-Za-z0-9_-], the
+   * rule `appToken` and `queryAuth` apply, which keeps the store keys built from it within 64
+   * characters); `undefined` otherwise, and the push is refused as `Malformed`.
+   */
+  const appIdOf = (fields: ReadonlyMap<string, string>) => {
+    const value = fields.get("AuthorizerAppid")
+    return isAppId(value) ? value : undefined
+  }
+
+  /**
    * The message's meaning, at `now` (the Clock's). Its `CreateTime` is WeChat's word only: one
    * further ahead than `pushMaxAge` is refused (`Stale`); within that skew, the store functions
    * stamp what they write at most at their Clock's now, so no push dates an entry in the future (a
@@ -213,7 +223,7 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
       }
       case "authorized":
       case "updateauthorized": {
-        const authorizerAppId = text(fields, "AuthorizerAppid", /^[A-Za-z0-9_-]{1,64}$/)
+        const authorizerAppId = appIdOf(fields)
         const code = text(fields, "AuthorizationCode")
         const expiredTime = text(fields, "AuthorizationCodeExpiredTime", timestampPattern)
         const preAuthCode = fields.get("PreAuthCode")
@@ -236,13 +246,10 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
         )
       }
       case "unauthorized": {
-        const authorizerAppId = text(fields, "AuthorizerAppid", /^[A-Za-z0-9_-]{1,64}$/)
+        const authorizerAppId = appIdOf(fields)
         if (authorizerAppId === undefined) return malformed("the unauthorized appid is missing or not valid")
         const event = PushEvent.Unauthorized({ componentAppId, createTime, authorizerAppId })
-        // an appid too long for the store's keys was never stored
-        return authorizerAppId.length <= 45
-          ? Effect.as(forget(authorizerAppId, stamp), event)
-          : Effect.succeed(event)
+        return Effect.as(forget(authorizerAppId, stamp), event)
       }
       default:
         return Effect.succeed(PushEvent.Unrecognized({ componentAppId, createTime, infoType }))
