@@ -161,7 +161,8 @@ export interface Identity {
   readonly scopes: ReadonlyArray<string>
   /**
    * The user's WeChat profile (nickname, avatar), asked of WeChat when run (with `snsapi_userinfo`
-   * or a website login; a mini program has none: `ScopeUnauthorized`).
+   * or a website login; a mini program has none: `ScopeUnauthorized` from `jscode2session`, of kind
+   * `permanent`, so that no client is sent to log in again for it).
    */
   readonly profile: Effect.Effect<UserInfo.UserInfo, WeChatOAuth.RefreshError | WeChatError.ScopeUnauthorized>
 }

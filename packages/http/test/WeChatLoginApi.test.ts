@@ -3,11 +3,15 @@
  * for a bearer token) and phone number, who is logged in, logout, their bounded bodies and JSON
  * failures, the OpenAPI document, and logs that never hold a code, token or phone number.
  */
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { assert, describe, layer } from "@effect/vitest"
+import { WeChatError } from "@wxauth/core"
+import { WeChatLogin } from "@wxauth/http"
 import { Browser, login, sandboxControl } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Problems from "../src/internal/problems.js"
 import { MINI, OA, sandboxApps, testApp, TestServer, WEB } from "./helpers.js"
 
 const logLines: Array<string> = []
@@ -170,6 +174,24 @@ describe("WeChatLoginApi: the mini program", () => {
         assert.strictEqual(json(answer.text).error, "config")
         const me = yield* client().get("/api/wechat/session", headers)
         assert.strictEqual(me.status, 200, me.text)
+      }))
+
+    it.effect("a mini program's user has no WeChat profile: getUser's ScopeUnauthorized is permanent (config), never a login again", () =>
+      Effect.gen(function*() {
+        const { miniLogin } = yield* setup
+        const { headers } = yield* miniLogin("bob")
+        const service = yield* WeChatLogin.WeChatLogin
+        const request = HttpServerRequest.fromWeb(new Request("http://app.test/", { headers }))
+        const user = yield* service.currentUser.pipe(
+          Effect.provideService(HttpServerRequest.HttpServerRequest, request)
+        )
+        const error = yield* Effect.flip(service.getUser(user))
+        if (error._tag !== "ScopeUnauthorized") return assert.fail(`ScopeUnauthorized, not ${error._tag}`)
+        // a mini program's login gives no profile whatever the user does: following a 401 to log in
+        // again would loop
+        assert.strictEqual(WeChatError.kindOf(error), "permanent")
+        assert.isFalse(WeChatError.requiresReauthorization(error))
+        assert.strictEqual(Problems.fromError(error).reason, "config")
       }))
 
     it.effect("login: the same wx.login() code sent twice at once is one jscode2session request, both logged in", () =>

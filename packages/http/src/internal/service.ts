@@ -158,6 +158,17 @@ export interface Login {
 }
 
 /**
+ * The profile of a mini program's user: there is none (a mini program's login, `jscode2session`,
+ * gives no user token for `userinfo`). The 48001 names `jscode2session`, so its kind is `permanent`
+ * (the app's type, not the user's consent): asking the user to log in again would loop.
+ */
+const noProfile = new WeChatError.ScopeUnauthorized({
+  errcode: 48001,
+  errmsg: "a mini program's login gives no WeChat profile (userinfo is for official accounts and websites)",
+  endpoint: "jscode2session"
+})
+
+/**
  * How long `kindOf` may take when a request carries a registry app's session (it is asked on every
  * such request): past it, the request is answered as a registry failure (a 500), not held for the
  * hooks' 30 seconds. WeChatApps' default `resolveTimeout`.
@@ -653,7 +664,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       unionid: fields.unionid,
       scopes: fields.scopes,
       profile: Option.match(app.oauth, {
-        onNone: () => Effect.fail(new WeChatError.ScopeUnauthorized({ errcode: 48001, errmsg: "api unauthorized" })),
+        onNone: () => Effect.fail(noProfile),
         onSome: (oauth) => oauth.getUser(fields.openid)
       })
     })
@@ -785,7 +796,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         const [user, app] = yield* Effect.flatMap(checkUser(given), liveUser)
         const oauth = app.oauth
         if (Option.isNone(oauth)) {
-          return yield* new WeChatError.ScopeUnauthorized({ errcode: 48001, errmsg: "api unauthorized" })
+          return yield* noProfile
         }
         return yield* oauth.value.getUser(user.openid, options).pipe(
           Effect.catchIf(
