@@ -78,6 +78,14 @@ const voidedUntilAuthorizedAgain = (appId: string) =>
     yield* assertHasAppToken(appId)
   })
 
+/** A process of the platform: `Component.make` over `store` and `lock`, with the test platform's config. */
+const processOver = (store: AppTokenStore.AppTokenStoreShape, lock: RefreshLock.RefreshLockShape) =>
+  Component.make.pipe(
+    Effect.provideService(AppTokenStore.AppTokenStore, store),
+    Effect.provideService(RefreshLock.RefreshLock, lock),
+    Effect.provideService(Component.ComponentConfig, Either.getOrThrow(Component.makeConfigEither(platform)))
+  )
+
 describe("Component configuration", () => {
   it("valid options: secrets Redacted, the AES key decoded to 32 bytes, defaults filled in", () => {
     const config = Either.getOrThrow(Component.makeConfigEither(platform))
@@ -209,11 +217,7 @@ describe("the component access token", () => {
       yield* TestClock.setTime(start)
       const store = yield* AppTokenStore.makeMemory()
       const lock = RefreshLock.makeInProcess()
-      const process = Component.make.pipe(
-        Effect.provideService(AppTokenStore.AppTokenStore, store),
-        Effect.provideService(RefreshLock.RefreshLock, lock),
-        Effect.provideService(Component.ComponentConfig, Either.getOrThrow(Component.makeConfigEither(platform)))
-      )
+      const process = processOver(store, lock)
       const [a, b] = [yield* process, yield* process]
       const sandbox = yield* Sandbox.Sandbox
       const push = yield* sandbox.componentPush({
@@ -523,13 +527,7 @@ describe("after WeChat refuses an authorizer refresh token (61023): void until t
       yield* TestClock.setTime(start)
       const store = yield* AppTokenStore.makeMemory()
       // each process its own lock (a shared lock keeps the other's renewal out until the refusal is handled)
-      const process = Effect.suspend(() =>
-        Component.make.pipe(
-          Effect.provideService(AppTokenStore.AppTokenStore, store),
-          Effect.provideService(RefreshLock.RefreshLock, RefreshLock.makeInProcess()),
-          Effect.provideService(Component.ComponentConfig, Either.getOrThrow(Component.makeConfigEither(platform)))
-        )
-      )
+      const process = Effect.suspend(() => processOver(store, RefreshLock.makeInProcess()))
       const [a, b] = [yield* process, yield* process]
       const sandbox = yield* Sandbox.Sandbox
       const ticket = yield* sandbox.componentPush({
