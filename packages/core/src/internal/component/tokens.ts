@@ -185,9 +185,11 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
      * read.
      */
     const stillHolds = (key: string, entry: AppTokenStore.AppAccessToken) =>
-      Effect.map(store.get(key), (stored) =>
-        Option.isSome(stored) && stored.value.obtainedAt === entry.obtainedAt &&
-        Redacted.value(stored.value.accessToken) === Redacted.value(entry.accessToken))
+      Effect.map(store.get(key), (stored) => Option.isSome(stored) && sameEntry(stored.value, entry))
+
+    /** Whether two entries are the same write: the same value and stamp. */
+    const sameEntry = (a: AppTokenStore.AppAccessToken, b: AppTokenStore.AppAccessToken) =>
+      a.obtainedAt === b.obtainedAt && Redacted.value(a.accessToken) === Redacted.value(b.accessToken)
 
     /**
      * Voids `key` if it still holds `refused` (`stillHolds`); whether it did.
@@ -248,13 +250,23 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
       endpoint: "api_authorizer_token"
     })
 
+    const rotatedAfterVoid = new WeChatError.AuthorizerRefreshTokenInvalid({
+      errcode: 61023,
+      errmsg:
+        "the app's authorizer refresh token was voided while this renewal was in flight (WeChat refused it to another renewal, or the app withdrew): the rotated refresh token WeChat answered was stored, no access token; the next call tries it",
+      endpoint: "api_authorizer_token"
+    })
+
     /**
      * The app's token, renewed with its stored refresh token. WeChat's answer is used only if the
      * refresh token the request sent is still the stored one when it arrives (`stillHolds`): an
      * `unauthorized` push accepted while the request was in flight voids it (stamped at the push's
-     * `CreateTime`, so writes stamped now would replace the void), and then nothing is written (no
-     * rotated refresh token, and, as the source fails, no access token by `AppToken`): the call
-     * fails with `noRefreshToken`. A refresh token stored meanwhile (a re-authorization, another
+     * `CreateTime`, so writes stamped now would replace the void), and so does a 61023 answered to
+     * another process's request with the same token (`voidRefused`); then no access token is written
+     * (the source fails, so `AppToken` writes none) and the call fails: `noRefreshToken`, or, when
+     * the answer rotated the refresh token, `rotatedAfterVoid` after storing the rotated one (it
+     * may be the app's only live one; after a withdrawal WeChat refuses it on its next use). On
+     * 61023, a live refresh token stored meanwhile is likewise renewed with, once. A refresh token stored meanwhile (a re-authorization, another
      * process's rotation) is the app's current one: the renewal is made again, once, with it (when
      * it too is replaced meanwhile, the call fails, `changedInFlight`). The store has no
      * compare-and-set: a push landing in the short window between this check and the writes (a
@@ -275,19 +287,47 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
         // the access token it renews (for `voidRefused`): not fresh, or rejected by WeChat
         const access = yield* live.get(appId)
         const refreshToken = stored.value.accessToken
-        const answer = yield* componentToken.withToken((token) => api.authorizerToken(token, appId, refreshToken)).pipe(
-          Effect.catchIf(
-            isRefused,
-            (refused) => Effect.zipRight(voidRefused(appId, stored.value, access), Effect.fail(refused))
+        const outcome = yield* componentToken.withToken((token) => api.authorizerToken(token, appId, refreshToken))
+          .pipe(
+            Effect.map((answer) => ({ answer })),
+            Effect.catchIf(isRefused, (refused) =>
+              Effect.zipRight(
+                voidRefused(appId, stored.value, access),
+                // a live refresh token stored meanwhile (a re-authorization, another process's
+                // rotation) is not voided: the renewal is made once more with it, as below
+                Effect.flatMap(
+                  again
+                    ? Effect.orElseSucceed(live.get(refreshKey), () => Option.none())
+                    : Effect.succeed(Option.none()),
+                  (current) =>
+                    Option.isSome(current) && !sameEntry(current.value, stored.value)
+                      ? Effect.map(renewAuthorizer(appId, false), (renewed) => ({ renewed }))
+                      : Effect.fail(refused)
+                )
+              ))
           )
-        )
+        if ("renewed" in outcome) return outcome.renewed
+        const answer = outcome.answer
+        const next = answer.authorizer_refresh_token
+        const rotated = next !== undefined && Redacted.value(next) !== Redacted.value(refreshToken)
         if (!(yield* stillHolds(refreshKey, stored.value))) {
-          if (Option.isNone(yield* live.get(refreshKey))) return yield* Effect.fail(noRefreshToken)
+          if (Option.isNone(yield* live.get(refreshKey))) {
+            // void (or gone) meanwhile: an `unauthorized` push, or WeChat refused the token this
+            // request sent to another process's request (61023, `voidRefused`) because it rotated
+            // it for this one. Then the rotated token is the app's only live refresh token, so it
+            // is stored, stamped after the entry read before the request (so after that void), and
+            // nothing else: this call fails as after a withdrawal. After a real withdrawal WeChat
+            // refuses the rotated token on its next use and it is voided again (one request).
+            if (rotated) {
+              yield* put(refreshKey, next, refreshLifetime, stored)
+              return yield* Effect.fail(rotatedAfterVoid)
+            }
+            return yield* Effect.fail(noRefreshToken)
+          }
           if (again) return yield* renewAuthorizer(appId, false)
           return yield* Effect.fail(changedInFlight)
         }
-        const next = answer.authorizer_refresh_token
-        if (next !== undefined && Redacted.value(next) !== Redacted.value(refreshToken)) {
+        if (rotated) {
           yield* put(refreshKey, next, refreshLifetime, stored)
         }
         return { access_token: answer.authorizer_access_token, expires_in: answer.expires_in }
