@@ -833,6 +833,51 @@ describe("a push or an authorization landing while api_authorizer_token is in fl
         assert.deepStrictEqual(yield* value(refreshKey), granted, "the new refresh token is kept")
       }).pipe(Effect.provide(live))
     }))
+
+  it.effect("an access token renewed earlier in the second of the unauthorized push (CreateTime, whole seconds) is voided too", () =>
+    Effect.gen(function*() {
+      yield* startAuthorized(managedOfficial)
+      yield* TestClock.adjust("117 minutes")
+      yield* TestClock.adjust("600 millis")
+      const renewed = yield* appTokenOf(managedOfficial)
+      assert.strictEqual(yield* authorizerCalls, 1)
+      yield* TestClock.adjust("300 millis")
+      const { event } = yield* deliver("unauthorized", managedOfficial)
+      assert.strictEqual(event._tag, "Unauthorized")
+      // before, the void (stamped at CreateTime, the second's start) lost to the token stamped
+      // 600 ms into it, and the withdrawn app's token was served for up to 2 hours
+      const after = yield* Effect.either(appTokenOf(managedOfficial))
+      assert.isTrue(Either.isLeft(after), "no token of the withdrawn app")
+      assert.notStrictEqual(Option.getOrUndefined(yield* value(managedOfficial)), Redacted.value(renewed), "voided")
+      assert.strictEqual(yield* authorizerCalls, 1, "no request")
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a re-authorization in the same second as the unauthorized push, before it: its refresh token is kept, the app renews", () =>
+    Effect.gen(function*() {
+      yield* startAuthorized(managedOfficial)
+      yield* TestClock.adjust("117 minutes")
+      yield* TestClock.adjust("100 millis")
+      const push = yield* Effect.flatMap(
+        Sandbox.Sandbox,
+        (sandbox) =>
+          sandbox.componentPush({
+            componentAppId: platform.componentAppId,
+            infoType: "unauthorized",
+            appId: managedOfficial
+          })
+      )
+      yield* TestClock.adjust("400 millis")
+      // the app authorized again, and the withdrawal sent before it is delivered late
+      yield* authorize(managedOfficial)
+      const granted = Option.getOrUndefined(yield* value(refreshKey))
+      yield* TestClock.adjust("200 millis")
+      yield* Effect.flatMap(
+        Component.Component,
+        (component) => component.acceptPush({ query: push.query, body: push.body })
+      )
+      assert.strictEqual(Option.getOrUndefined(yield* value(refreshKey)), granted, "the new refresh token is kept")
+      yield* assertHasAppToken(managedOfficial)
+    }).pipe(Effect.provide(Live)))
 })
 
 describe("when this machine's clock is behind the stored tokens' obtainedAt", () => {

@@ -417,6 +417,9 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
         })
       })
 
+    /** A push's `CreateTime` is in whole seconds: `at` is the start of its second. */
+    const pushSecondMillis = 1000
+
     /**
      * When a pushed entry sent at `at` (WeChat's `CreateTime`) is stamped, in place of `stored`: at
      * `at`, but never after the stamp a replacing write would get now (`Stamp.after`: the Clock's
@@ -437,9 +440,18 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
      */
     const forget = (appId: string, at: number) =>
       Effect.flatMap(now, (current) => {
-        const voidKey = (key: string) =>
-          Effect.flatMap(store.get(key), (stored) => store.set(key, voidEntry(pushStamp(at, current, stored))))
-        return Effect.zipRight(voidKey(keys.authorizerRefresh(appId)), voidKey(appId))
+        const voidKey = (key: string, sentAt: number) =>
+          Effect.flatMap(store.get(key), (stored) => store.set(key, voidEntry(pushStamp(sentAt, current, stored))))
+        // `CreateTime` is in whole seconds: an access token renewed earlier in that second is
+        // stamped after `at`, and stamped at `at` its void lost to it (the withdrawn app's token
+        // served up to 2 hours). So the access key's void is stamped at the end of that second
+        // (`pushStamp` caps it at the clock): voiding an access token obtained just after the
+        // withdrawal (a re-authorization in the same second) only costs a renewal, as its refresh
+        // token, voided at `at`, is kept
+        return Effect.zipRight(
+          voidKey(keys.authorizerRefresh(appId), at),
+          voidKey(appId, at + pushSecondMillis - 1)
+        )
       })
 
     /**
