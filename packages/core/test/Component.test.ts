@@ -33,6 +33,12 @@ import {
   usage
 } from "./componentFixtures.js"
 
+/** Two Options are the same: chai's deepStrictEqual takes any Some for None (it compares them as iterables). */
+const assertSameOption = <A>(actual: Option.Option<A>, expected: Option.Option<A>, message?: string) => {
+  assert.strictEqual(actual._tag, expected._tag, message)
+  assert.deepStrictEqual(Option.getOrUndefined(actual), Option.getOrUndefined(expected), message)
+}
+
 const start = 1_700_000_000_000
 
 /** Runs an effect in the background while moving the test clock, so slowed answers arrive. */
@@ -496,7 +502,7 @@ describe("after WeChat refuses an authorizer refresh token (61023): void until t
         yield* inject({ ...fault, endpoint: "api_authorizer_token", times: 10 })
         const failed = yield* Effect.either(withTime(appTokenOf(managedOfficial), "1 second"))
         assert.isTrue(Either.isLeft(failed), fault.kind)
-        assert.deepStrictEqual(yield* storedEntry(refreshKey), before, `${fault.kind}: the refresh token is kept`)
+        assertSameOption(yield* storedEntry(refreshKey), before, `${fault.kind}: the refresh token is kept`)
         yield* Effect.flatMap(Sandbox.Sandbox, (sandbox) => sandbox.clearFaults)
       }
       yield* assertHasAppToken(managedOfficial)
@@ -516,7 +522,7 @@ describe("after WeChat refuses an authorizer refresh token (61023): void until t
       yield* TestClock.adjust("3 seconds")
       assert.isTrue(Redacted.value(yield* Fiber.join(inFlight)).length > 0, "renewed with the new refresh token")
       assert.strictEqual(yield* authorizerCalls, 2)
-      assert.deepStrictEqual(yield* storedEntry(refreshKey), Option.some(granted), "the new refresh token is kept")
+      assertSameOption(yield* storedEntry(refreshKey), Option.some(granted), "the new refresh token is kept")
       yield* assertHasAppToken(managedOfficial)
       yield* TestClock.adjust("117 minutes")
       yield* assertHasAppToken(managedOfficial)
@@ -568,8 +574,8 @@ describe("after WeChat refuses an authorizer refresh token (61023): void until t
       yield* TestClock.adjust("3 seconds")
       assert.strictEqual(Redacted.value(yield* Fiber.join(inFlight)), "a-again")
       const value = (key: string) => Effect.map(store.get(key), Option.map((t) => Redacted.value(t.accessToken)))
-      assert.deepStrictEqual(yield* value(refreshKey), Option.some("rotated-refresh"), "not voided")
-      assert.deepStrictEqual(yield* value(managedOfficial), Option.some("a-again"), "not voided")
+      assertSameOption(yield* value(refreshKey), Option.some("rotated-refresh"), "not voided")
+      assertSameOption(yield* value(managedOfficial), Option.some("a-again"), "not voided")
       assert.strictEqual(yield* authorizerCalls, 3)
     }).pipe(Effect.provide(SandboxLive())))
 })
@@ -634,8 +640,8 @@ describe("a push or an authorization landing while api_authorizer_token is in fl
           _tag: "AuthorizerRefreshTokenInvalid",
           errcode: 61023
         })
-        assert.deepStrictEqual(yield* value(managedOfficial), Option.none(), "no access token stored")
-        assert.deepStrictEqual(yield* value(refreshKey), Option.none(), "no refresh token stored")
+        assertSameOption(yield* value(managedOfficial), Option.none(), "no access token stored")
+        assertSameOption(yield* value(refreshKey), Option.none(), "no refresh token stored")
         const later = yield* Effect.flip(appTokenOf(managedOfficial))
         assert.deepInclude(later, { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
         assert.strictEqual(yield* authorizerCalls, 1, "no request for the withdrawn app")
@@ -691,9 +697,9 @@ describe("a push or an authorization landing while api_authorizer_token is in fl
         yield* Deferred.succeed(release, undefined)
         const token = yield* Fiber.join(inFlight)
         assert.isTrue(Redacted.value(token).length > 0)
-        assert.deepStrictEqual(yield* value(refreshKey), granted, "the new refresh token is kept")
+        assertSameOption(yield* value(refreshKey), granted, "the new refresh token is kept")
         assert.strictEqual(yield* authorizerCalls, 2, "renewed again with the new refresh token")
-        assert.deepStrictEqual(yield* value(managedOfficial), Option.some(Redacted.value(token)))
+        assertSameOption(yield* value(managedOfficial), Option.some(Redacted.value(token)))
       }).pipe(Effect.provide(live))
     }))
 
@@ -721,8 +727,8 @@ describe("a push or an authorization landing while api_authorizer_token is in fl
         yield* Deferred.succeed(releaseAgain, undefined)
         assert.deepInclude(yield* Fiber.join(inFlight), { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
         assert.strictEqual(yield* authorizerCalls, 2)
-        assert.deepStrictEqual(yield* value(refreshKey), granted, "the latest refresh token is kept")
-        assert.deepStrictEqual(yield* value(managedOfficial), access, "and its access token")
+        assertSameOption(yield* value(refreshKey), granted, "the latest refresh token is kept")
+        assertSameOption(yield* value(managedOfficial), access, "and its access token")
         yield* assertHasAppToken(managedOfficial)
       }).pipe(Effect.provide(live))
     }))
@@ -830,7 +836,7 @@ describe("a push or an authorization landing while api_authorizer_token is in fl
         // before, the caller got the 61023 of the replaced refresh token
         assert.isTrue(Either.isRight(answered), "renewed with the new refresh token")
         assert.strictEqual(yield* authorizerCalls, 2)
-        assert.deepStrictEqual(yield* value(refreshKey), granted, "the new refresh token is kept")
+        assertSameOption(yield* value(refreshKey), granted, "the new refresh token is kept")
       }).pipe(Effect.provide(live))
     }))
 

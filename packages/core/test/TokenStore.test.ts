@@ -1,9 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { AppTokenStore, OAuthToken, SessionKeyStore, TokenCipher, TokenStore } from "@wxauth/core"
 import { makeAppToken, makeToken, randomAppId, randomSessionKey, tokenStoreSuite } from "@wxauth/core/testing"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+
+/** Two Options are the same: chai's deepStrictEqual takes any Some for None (it compares them as iterables). */
+const assertSameOption = <A>(actual: Option.Option<A>, expected: Option.Option<A>, message?: string) => {
+  assert.strictEqual(actual._tag, expected._tag, message)
+  assert.deepStrictEqual(Option.getOrUndefined(actual), Option.getOrUndefined(expected), message)
+}
 
 tokenStoreSuite("memory", TokenStore.layerMemory)
 tokenStoreSuite("memory, a store per test", () => TokenStore.layerMemory)
@@ -83,9 +90,12 @@ describe("TokenStore.layerMemory: code memos", () => {
         assert.strictEqual(error._tag, "TokenStoreError", label)
         assert.isTrue(Option.isNone(yield* store.recallCode(appId, codeHash)), label)
       }
-      const memo = new TokenStore.CodeMemo({ openid: "o", exchangedAt: 0, expiresAt: 60_000 })
-      yield* store.rememberCode(appId, "h", memo)
-      assert.deepStrictEqual(yield* store.recallCode(appId, "h"), Option.some(memo))
+      // a memo fresh by the store's clock (one ending at 60 s of epoch time was long over: the check
+      // below could not see it while it compared Options with deepStrictEqual)
+      const now = yield* Clock.currentTimeMillis
+      const memo = new TokenStore.CodeMemo({ openid: "o", exchangedAt: now, expiresAt: now + 60_000 })
+      yield* store.rememberCode(appId, TokenStore.hashCode("good"), memo)
+      assertSameOption(yield* store.recallCode(appId, TokenStore.hashCode("good")), Option.some(memo))
     }))
 })
 
