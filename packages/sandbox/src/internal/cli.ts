@@ -32,7 +32,7 @@ encrypted pushes, from "components" in the config), fault injection and controls
 Options:
   -p, --port <n>       port to listen on (default 8800; 0 picks a free port)
       --host <host>    interface to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
-  -c, --config <file>  JSON file with { "apps": [...], "users": [...], "components": [...] }
+  -c, --config <file>  JSON file with { "apps": [...], "users": [...], "limits": {...}, "components": [...] }
   -h, --help           show this help
 `
 
