@@ -9,6 +9,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { AppTokenStore, Component, RefreshLock, TokenStore, WeChatApi, WeChatConfig, WeChatError } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Deferred from "effect/Deferred"
@@ -620,6 +621,46 @@ describe("a push or an authorization landing while api_authorizer_token is in fl
     return { live, reached, reachedAgain, release, releaseAgain }
   })
 
+  it.effect("a renewal WeChat answered just before the withdrawal, stored after the push's second: the push voids it", () =>
+    Effect.gen(function*() {
+      const { live, reached, release, releaseAgain } = yield* held
+      yield* Deferred.succeed(releaseAgain, undefined)
+      yield* Effect.gen(function*() {
+        yield* startAuthorized(managedOfficial)
+        yield* TestClock.adjust("117 minutes")
+        // WeChat answers the renewal at x.900; the app withdraws at x.950 (CreateTime: second x); the
+        // answer arrives at x+1.100 and is stored then; the push is handled at x+1.500
+        const at = yield* Clock.currentTimeMillis
+        yield* TestClock.adjust(1900 - (at % 1000))
+        const inFlight = yield* Effect.fork(appTokenOf(managedOfficial))
+        yield* Deferred.await(reached)
+        yield* TestClock.adjust("50 millis")
+        const sandbox = yield* Sandbox.Sandbox
+        const push = yield* sandbox.componentPush({
+          componentAppId: platform.componentAppId,
+          infoType: "unauthorized",
+          appId: managedOfficial
+        })
+        yield* TestClock.adjust("150 millis")
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(inFlight)
+        assert.isTrue(Option.isSome(yield* value(managedOfficial)), "the renewal was stored")
+        yield* TestClock.adjust("400 millis")
+        const event = yield* Effect.flatMap(
+          Component.Component,
+          (component) => component.acceptPush({ query: push.query, body: push.body })
+        )
+        assert.strictEqual(event._tag, "Unauthorized")
+        // before, the access key's void was stamped inside second x and lost to the renewal stored
+        // at x+1.100: the withdrawn app's token was served for up to 2 hours
+        assert.isTrue(Option.isNone(yield* value(managedOfficial)), "no access token of the withdrawn app")
+        assert.deepInclude(yield* Effect.flip(appTokenOf(managedOfficial)), {
+          _tag: "AuthorizerRefreshTokenInvalid",
+          errcode: 61023
+        })
+      }).pipe(Effect.provide(live))
+    }))
+
   it.effect("an unauthorized push accepted meanwhile: the answer is not stored, the withdrawn app gets no token", () =>
     Effect.gen(function*() {
       const { live, reached, release, releaseAgain } = yield* held
@@ -979,7 +1020,7 @@ describe("when this machine's clock is behind the stored tokens' obtainedAt", ()
       }).pipe(Effect.provide(Live)))
   }
 
-  it.effect("a withdrawal sent before the app's later authorization, delivered late, voids nothing", () =>
+  it.effect("a withdrawal sent before the app's later authorization, delivered late, keeps the authorization (at most a renewal)", () =>
     Effect.gen(function*() {
       const component = yield* startAuthorized(managedOfficial)
       const sandbox = yield* Sandbox.Sandbox

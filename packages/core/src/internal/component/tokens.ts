@@ -417,9 +417,6 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
         })
       })
 
-    /** A push's `CreateTime` is in whole seconds: `at` is the start of its second. */
-    const pushSecondMillis = 1000
-
     /**
      * When a pushed entry sent at `at` (WeChat's `CreateTime`) is stamped, in place of `stored`: at
      * `at`, but never after the stamp a replacing write would get now (`Stamp.after`: the Clock's
@@ -435,24 +432,31 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
 
     /**
      * After `unauthorized` (sent at `at`): the app's refresh and access tokens are void from then on:
-     * an empty token, already expired, which replaces what was obtained before it (a later
-     * authorization wins). Each key's void is stamped by `pushStamp` against what that key holds.
+     * an empty token, already expired. The refresh key's void is stamped by `pushStamp` against what
+     * it holds (a later authorization wins). The access key's void replaces whatever access token is
+     * stored when the push is handled: one stamped after `at` may still be the withdrawn app's (a
+     * renewal WeChat answered before the withdrawal, stored after it: `CreateTime` is in whole
+     * seconds and the answer travels), and it was served up to 2 hours. Stamped just after the
+     * stored one, or at `at` when there is none, never after the stamp a replacing write would get
+     * now. Voiding the access token of a re-authorization that came before a late push only costs a
+     * renewal: its refresh token, stamped after `at`, is kept.
      */
     const forget = (appId: string, at: number) =>
-      Effect.flatMap(now, (current) => {
-        const voidKey = (key: string, sentAt: number) =>
-          Effect.flatMap(store.get(key), (stored) => store.set(key, voidEntry(pushStamp(sentAt, current, stored))))
-        // `CreateTime` is in whole seconds: an access token renewed earlier in that second is
-        // stamped after `at`, and stamped at `at` its void lost to it (the withdrawn app's token
-        // served up to 2 hours). So the access key's void is stamped at the end of that second
-        // (`pushStamp` caps it at the clock): voiding an access token obtained just after the
-        // withdrawal (a re-authorization in the same second) only costs a renewal, as its refresh
-        // token, voided at `at`, is kept
-        return Effect.zipRight(
-          voidKey(keys.authorizerRefresh(appId), at),
-          voidKey(appId, at + pushSecondMillis - 1)
-        )
-      })
+      Effect.flatMap(now, (current) =>
+        Effect.zipRight(
+          Effect.flatMap(
+            store.get(keys.authorizerRefresh(appId)),
+            (stored) => store.set(keys.authorizerRefresh(appId), voidEntry(pushStamp(at, current, stored)))
+          ),
+          Effect.flatMap(store.get(appId), (stored) =>
+            store.set(
+              appId,
+              voidEntry(Math.min(
+                Stamp.after(current, Option.getOrUndefined(stored)),
+                Option.match(stored, { onNone: () => at, onSome: (entry) => Math.max(at, entry.obtainedAt + 1) })
+              ))
+            ))
+        ))
 
     /**
      * A pushed ticket, stored as obtained at its `CreateTime` (stamped by `pushStamp`): an older push
