@@ -621,157 +621,165 @@ describe("a push or an authorization landing while api_authorizer_token is in fl
     return { live, reached, reachedAgain, release, releaseAgain }
   })
 
-  it.effect("a renewal WeChat answered just before the withdrawal, stored after the push's second: the push voids it", () =>
+  /**
+   * A renewal of `managedOfficial`'s token about to be sent over `held`'s Component: the app
+   * authorized, 117 minutes on. The second answer is released at once unless `holdSecond`.
+   */
+  const renewalScenario = <A, E>(
+    body: (gates: Effect.Effect.Success<typeof held>) => Effect.Effect<A, E, any>,
+    holdSecond = false
+  ) =>
     Effect.gen(function*() {
-      const { live, reached, release, releaseAgain } = yield* held
-      yield* Deferred.succeed(releaseAgain, undefined)
-      yield* Effect.gen(function*() {
+      const gates = yield* held
+      if (!holdSecond) yield* Deferred.succeed(gates.releaseAgain, undefined)
+      return yield* Effect.gen(function*() {
         yield* startAuthorized(managedOfficial)
         yield* TestClock.adjust("117 minutes")
-        // WeChat answers the renewal at x.900; the app withdraws at x.950 (CreateTime: second x); the
-        // answer arrives at x+1.100 and is stored then; the push is handled at x+1.500
-        const at = yield* Clock.currentTimeMillis
-        yield* TestClock.adjust(1900 - (at % 1000))
-        const inFlight = yield* Effect.fork(appTokenOf(managedOfficial))
-        yield* Deferred.await(reached)
-        yield* TestClock.adjust("50 millis")
-        const sandbox = yield* Sandbox.Sandbox
-        const push = yield* sandbox.componentPush({
-          componentAppId: platform.componentAppId,
-          infoType: "unauthorized",
-          appId: managedOfficial
+        return yield* body(gates)
+      }).pipe(Effect.provide(gates.live))
+    })
+
+  it.effect("a renewal WeChat answered just before the withdrawal, stored after the push's second: the push voids it", () =>
+    Effect.gen(function*() {
+      yield* renewalScenario(({ reached, release }) =>
+        Effect.gen(function*() {
+          // WeChat answers the renewal at x.900; the app withdraws at x.950 (CreateTime: second x); the
+          // answer arrives at x+1.100 and is stored then; the push is handled at x+1.500
+          const at = yield* Clock.currentTimeMillis
+          yield* TestClock.adjust(1900 - (at % 1000))
+          const inFlight = yield* Effect.fork(appTokenOf(managedOfficial))
+          yield* Deferred.await(reached)
+          yield* TestClock.adjust("50 millis")
+          const sandbox = yield* Sandbox.Sandbox
+          const push = yield* sandbox.componentPush({
+            componentAppId: platform.componentAppId,
+            infoType: "unauthorized",
+            appId: managedOfficial
+          })
+          yield* TestClock.adjust("150 millis")
+          yield* Deferred.succeed(release, undefined)
+          yield* Fiber.join(inFlight)
+          assert.isTrue(Option.isSome(yield* value(managedOfficial)), "the renewal was stored")
+          yield* TestClock.adjust("400 millis")
+          const event = yield* Effect.flatMap(
+            Component.Component,
+            (component) => component.acceptPush({ query: push.query, body: push.body })
+          )
+          assert.strictEqual(event._tag, "Unauthorized")
+          // before, the access key's void was stamped inside second x and lost to the renewal stored
+          // at x+1.100: the withdrawn app's token was served for up to 2 hours
+          assert.isTrue(Option.isNone(yield* value(managedOfficial)), "no access token of the withdrawn app")
+          assert.deepInclude(yield* Effect.flip(appTokenOf(managedOfficial)), {
+            _tag: "AuthorizerRefreshTokenInvalid",
+            errcode: 61023
+          })
         })
-        yield* TestClock.adjust("150 millis")
-        yield* Deferred.succeed(release, undefined)
-        yield* Fiber.join(inFlight)
-        assert.isTrue(Option.isSome(yield* value(managedOfficial)), "the renewal was stored")
-        yield* TestClock.adjust("400 millis")
-        const event = yield* Effect.flatMap(
-          Component.Component,
-          (component) => component.acceptPush({ query: push.query, body: push.body })
-        )
-        assert.strictEqual(event._tag, "Unauthorized")
-        // before, the access key's void was stamped inside second x and lost to the renewal stored
-        // at x+1.100: the withdrawn app's token was served for up to 2 hours
-        assert.isTrue(Option.isNone(yield* value(managedOfficial)), "no access token of the withdrawn app")
-        assert.deepInclude(yield* Effect.flip(appTokenOf(managedOfficial)), {
-          _tag: "AuthorizerRefreshTokenInvalid",
-          errcode: 61023
-        })
-      }).pipe(Effect.provide(live))
+      )
     }))
 
   it.effect("an unauthorized push accepted meanwhile: the answer is not stored, the withdrawn app gets no token", () =>
     Effect.gen(function*() {
-      const { live, reached, release, releaseAgain } = yield* held
-      yield* Deferred.succeed(releaseAgain, undefined)
-      yield* Effect.gen(function*() {
-        yield* startAuthorized(managedOfficial)
-        yield* TestClock.adjust("117 minutes")
-        const inFlight = yield* Effect.fork(Effect.either(appTokenOf(managedOfficial)))
-        yield* Deferred.await(reached)
-        const { event } = yield* deliver("unauthorized", managedOfficial)
-        assert.strictEqual(event._tag, "Unauthorized")
-        yield* Deferred.succeed(release, undefined)
-        const answered = yield* Fiber.join(inFlight)
-        // before, the held answer was stored over the push's void (stamped now, after its CreateTime)
-        // and served: the in-flight call, then every call for up to 2 hours
-        assert.isTrue(Either.isLeft(answered), "the in-flight call gets no token of the withdrawn app")
-        assert.deepInclude(Either.getLeft(answered).pipe(Option.getOrThrow), {
-          _tag: "AuthorizerRefreshTokenInvalid",
-          errcode: 61023
+      yield* renewalScenario(({ reached, release }) =>
+        Effect.gen(function*() {
+          const inFlight = yield* Effect.fork(Effect.either(appTokenOf(managedOfficial)))
+          yield* Deferred.await(reached)
+          const { event } = yield* deliver("unauthorized", managedOfficial)
+          assert.strictEqual(event._tag, "Unauthorized")
+          yield* Deferred.succeed(release, undefined)
+          const answered = yield* Fiber.join(inFlight)
+          // before, the held answer was stored over the push's void (stamped now, after its CreateTime)
+          // and served: the in-flight call, then every call for up to 2 hours
+          assert.isTrue(Either.isLeft(answered), "the in-flight call gets no token of the withdrawn app")
+          assert.deepInclude(Either.getLeft(answered).pipe(Option.getOrThrow), {
+            _tag: "AuthorizerRefreshTokenInvalid",
+            errcode: 61023
+          })
+          assertSameOption(yield* value(managedOfficial), Option.none(), "no access token stored")
+          assertSameOption(yield* value(refreshKey), Option.none(), "no refresh token stored")
+          const later = yield* Effect.flip(appTokenOf(managedOfficial))
+          assert.deepInclude(later, { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
+          assert.strictEqual(yield* authorizerCalls, 1, "no request for the withdrawn app")
+          // authorizing again restores it
+          yield* TestClock.adjust("1 second")
+          yield* authorize(managedOfficial)
+          yield* assertHasAppToken(managedOfficial)
         })
-        assertSameOption(yield* value(managedOfficial), Option.none(), "no access token stored")
-        assertSameOption(yield* value(refreshKey), Option.none(), "no refresh token stored")
-        const later = yield* Effect.flip(appTokenOf(managedOfficial))
-        assert.deepInclude(later, { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
-        assert.strictEqual(yield* authorizerCalls, 1, "no request for the withdrawn app")
-        // authorizing again restores it
-        yield* TestClock.adjust("1 second")
-        yield* authorize(managedOfficial)
-        yield* assertHasAppToken(managedOfficial)
-      }).pipe(Effect.provide(live))
+      )
     }))
 
   it.effect("a rotated refresh token in the answer is not written back over the push's void", () =>
     Effect.gen(function*() {
-      const { live, reached, release, releaseAgain } = yield* held
-      yield* Deferred.succeed(releaseAgain, undefined)
-      yield* Effect.gen(function*() {
-        yield* startAuthorized(managedOfficial)
-        yield* TestClock.adjust("117 minutes")
-        yield* inject({
-          kind: "raw",
-          endpoint: "api_authorizer_token",
-          body:
-            "{\"authorizer_access_token\":\"rotated-access\",\"expires_in\":7200,\"authorizer_refresh_token\":\"rotated-refresh\"}"
+      yield* renewalScenario(({ reached, release }) =>
+        Effect.gen(function*() {
+          yield* inject({
+            kind: "raw",
+            endpoint: "api_authorizer_token",
+            body:
+              "{\"authorizer_access_token\":\"rotated-access\",\"expires_in\":7200,\"authorizer_refresh_token\":\"rotated-refresh\"}"
+          })
+          const inFlight = yield* Effect.fork(Effect.either(appTokenOf(managedOfficial)))
+          yield* Deferred.await(reached)
+          yield* deliver("unauthorized", managedOfficial)
+          yield* Deferred.succeed(release, undefined)
+          assert.isTrue(Either.isLeft(yield* Fiber.join(inFlight)))
+          // the rotated refresh token is stored over the void (it cannot be told from another
+          // process's 61023 void), not its access token; WeChat refuses it on its next use
+          assert.strictEqual(Option.getOrUndefined(yield* value(refreshKey)), "rotated-refresh")
+          assert.notStrictEqual(Option.getOrUndefined(yield* value(managedOfficial)), "rotated-access")
+          const t = yield* Effect.flatMap(Component.Component, (component) => component.appToken(managedOfficial))
+          assert.deepInclude(yield* Effect.flip(t.get), { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
+          assert.strictEqual(yield* authorizerCalls, 2)
+          assert.strictEqual(Option.getOrUndefined(yield* value(refreshKey)), "", "voided again")
+          assert.deepInclude(yield* Effect.flip(t.get), { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
+          assert.strictEqual(yield* authorizerCalls, 2, "no request after that")
         })
-        const inFlight = yield* Effect.fork(Effect.either(appTokenOf(managedOfficial)))
-        yield* Deferred.await(reached)
-        yield* deliver("unauthorized", managedOfficial)
-        yield* Deferred.succeed(release, undefined)
-        assert.isTrue(Either.isLeft(yield* Fiber.join(inFlight)))
-        // the rotated refresh token is stored over the void (it cannot be told from another
-        // process's 61023 void), not its access token; WeChat refuses it on its next use
-        assert.strictEqual(Option.getOrUndefined(yield* value(refreshKey)), "rotated-refresh")
-        assert.notStrictEqual(Option.getOrUndefined(yield* value(managedOfficial)), "rotated-access")
-        const t = yield* Effect.flatMap(Component.Component, (component) => component.appToken(managedOfficial))
-        assert.deepInclude(yield* Effect.flip(t.get), { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
-        assert.strictEqual(yield* authorizerCalls, 2)
-        assert.strictEqual(Option.getOrUndefined(yield* value(refreshKey)), "", "voided again")
-        assert.deepInclude(yield* Effect.flip(t.get), { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
-        assert.strictEqual(yield* authorizerCalls, 2, "no request after that")
-      }).pipe(Effect.provide(live))
+      )
     }))
 
   it.effect("a re-authorization meanwhile: the renewal is made again with the new refresh token", () =>
     Effect.gen(function*() {
-      const { live, reached, release, releaseAgain } = yield* held
-      yield* Deferred.succeed(releaseAgain, undefined)
-      yield* Effect.gen(function*() {
-        yield* startAuthorized(managedOfficial)
-        yield* TestClock.adjust("117 minutes")
-        const inFlight = yield* Effect.fork(appTokenOf(managedOfficial))
-        yield* Deferred.await(reached)
-        yield* authorize(managedOfficial)
-        const granted = yield* value(refreshKey)
-        yield* Deferred.succeed(release, undefined)
-        const token = yield* Fiber.join(inFlight)
-        assert.isTrue(Redacted.value(token).length > 0)
-        assertSameOption(yield* value(refreshKey), granted, "the new refresh token is kept")
-        assert.strictEqual(yield* authorizerCalls, 2, "renewed again with the new refresh token")
-        assertSameOption(yield* value(managedOfficial), Option.some(Redacted.value(token)))
-      }).pipe(Effect.provide(live))
+      yield* renewalScenario(({ reached, release }) =>
+        Effect.gen(function*() {
+          const inFlight = yield* Effect.fork(appTokenOf(managedOfficial))
+          yield* Deferred.await(reached)
+          yield* authorize(managedOfficial)
+          const granted = yield* value(refreshKey)
+          yield* Deferred.succeed(release, undefined)
+          const token = yield* Fiber.join(inFlight)
+          assert.isTrue(Redacted.value(token).length > 0)
+          assertSameOption(yield* value(refreshKey), granted, "the new refresh token is kept")
+          assert.strictEqual(yield* authorizerCalls, 2, "renewed again with the new refresh token")
+          assertSameOption(yield* value(managedOfficial), Option.some(Redacted.value(token)))
+        })
+      )
     }))
 
   it.effect("a re-authorization while each of two renewals is in flight: the call fails typed, nothing stored", () =>
     Effect.gen(function*() {
-      const { live, reached, reachedAgain, release, releaseAgain } = yield* held
-      yield* Effect.gen(function*() {
-        yield* startAuthorized(managedOfficial)
-        yield* TestClock.adjust("117 minutes")
-        const inFlight = yield* Effect.fork(Effect.flip(appTokenOf(managedOfficial)))
-        yield* Deferred.await(reached)
-        yield* authorize(managedOfficial)
-        yield* Deferred.succeed(release, undefined)
-        // before, the call ended with the first answer: no second renewal
-        yield* Effect.raceFirst(
-          Deferred.await(reachedAgain),
-          Effect.zipRight(Fiber.await(inFlight), Effect.sync(() => assert.fail("no second renewal")))
-        )
-        yield* TestClock.adjust("1 second")
-        const { event } = yield* deliver("updateauthorized", managedOfficial)
-        if (event._tag !== "UpdateAuthorized") return assert.fail("UpdateAuthorized")
-        yield* Effect.flatMap(Component.Component, (component) => component.queryAuth(event.authorizationCode))
-        const granted = yield* value(refreshKey)
-        const access = yield* value(managedOfficial)
-        yield* Deferred.succeed(releaseAgain, undefined)
-        assert.deepInclude(yield* Fiber.join(inFlight), { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
-        assert.strictEqual(yield* authorizerCalls, 2)
-        assertSameOption(yield* value(refreshKey), granted, "the latest refresh token is kept")
-        assertSameOption(yield* value(managedOfficial), access, "and its access token")
-        yield* assertHasAppToken(managedOfficial)
-      }).pipe(Effect.provide(live))
+      yield* renewalScenario(({ reached, reachedAgain, release, releaseAgain }) =>
+        Effect.gen(function*() {
+          const inFlight = yield* Effect.fork(Effect.flip(appTokenOf(managedOfficial)))
+          yield* Deferred.await(reached)
+          yield* authorize(managedOfficial)
+          yield* Deferred.succeed(release, undefined)
+          // before, the call ended with the first answer: no second renewal
+          yield* Effect.raceFirst(
+            Deferred.await(reachedAgain),
+            Effect.zipRight(Fiber.await(inFlight), Effect.sync(() => assert.fail("no second renewal")))
+          )
+          yield* TestClock.adjust("1 second")
+          const { event } = yield* deliver("updateauthorized", managedOfficial)
+          if (event._tag !== "UpdateAuthorized") return assert.fail("UpdateAuthorized")
+          yield* Effect.flatMap(Component.Component, (component) => component.queryAuth(event.authorizationCode))
+          const granted = yield* value(refreshKey)
+          const access = yield* value(managedOfficial)
+          yield* Deferred.succeed(releaseAgain, undefined)
+          assert.deepInclude(yield* Fiber.join(inFlight), { _tag: "AuthorizerRefreshTokenInvalid", errcode: 61023 })
+          assert.strictEqual(yield* authorizerCalls, 2)
+          assertSameOption(yield* value(refreshKey), granted, "the latest refresh token is kept")
+          assertSameOption(yield* value(managedOfficial), access, "and its access token")
+          yield* assertHasAppToken(managedOfficial)
+        }), true)
     }))
 
   /**
@@ -857,28 +865,26 @@ describe("a push or an authorization landing while api_authorizer_token is in fl
 
   it.effect("61023 for the old refresh token while a re-authorization stored a new one: the renewal is made again with it", () =>
     Effect.gen(function*() {
-      const { live, reached, release, releaseAgain } = yield* held
-      yield* Deferred.succeed(releaseAgain, undefined)
-      yield* Effect.gen(function*() {
-        yield* startAuthorized(managedOfficial)
-        yield* TestClock.adjust("117 minutes")
-        yield* inject({
-          kind: "errcode",
-          endpoint: "api_authorizer_token",
-          errcode: 61023,
-          errmsg: "refresh_token is invalid"
+      yield* renewalScenario(({ reached, release }) =>
+        Effect.gen(function*() {
+          yield* inject({
+            kind: "errcode",
+            endpoint: "api_authorizer_token",
+            errcode: 61023,
+            errmsg: "refresh_token is invalid"
+          })
+          const inFlight = yield* Effect.fork(Effect.either(appTokenOf(managedOfficial)))
+          yield* Deferred.await(reached)
+          yield* authorize(managedOfficial)
+          const granted = yield* value(refreshKey)
+          yield* Deferred.succeed(release, undefined)
+          const answered = yield* Fiber.join(inFlight)
+          // before, the caller got the 61023 of the replaced refresh token
+          assert.isTrue(Either.isRight(answered), "renewed with the new refresh token")
+          assert.strictEqual(yield* authorizerCalls, 2)
+          assertSameOption(yield* value(refreshKey), granted, "the new refresh token is kept")
         })
-        const inFlight = yield* Effect.fork(Effect.either(appTokenOf(managedOfficial)))
-        yield* Deferred.await(reached)
-        yield* authorize(managedOfficial)
-        const granted = yield* value(refreshKey)
-        yield* Deferred.succeed(release, undefined)
-        const answered = yield* Fiber.join(inFlight)
-        // before, the caller got the 61023 of the replaced refresh token
-        assert.isTrue(Either.isRight(answered), "renewed with the new refresh token")
-        assert.strictEqual(yield* authorizerCalls, 2)
-        assertSameOption(yield* value(refreshKey), granted, "the new refresh token is kept")
-      }).pipe(Effect.provide(live))
+      )
     }))
 
   it.effect("an access token renewed earlier in the second of the unauthorized push (CreateTime, whole seconds) is voided too", () =>
