@@ -259,18 +259,17 @@ export const make = ({ api, config, context, lock, store }: Dependencies) =>
 
     /**
      * The app's token, renewed with its stored refresh token. WeChat's answer is used only if the
-     * refresh token the request sent is still the stored one when it arrives (`stillHolds`): an
-     * `unauthorized` push accepted while the request was in flight voids it (stamped at the push's
-     * `CreateTime`, so writes stamped now would replace the void), and so does a 61023 answered to
-     * another process's request with the same token (`voidRefused`); then no access token is written
-     * (the source fails, so `AppToken` writes none) and the call fails: `noRefreshToken`, or, when
-     * the answer rotated the refresh token, `rotatedAfterVoid` after storing the rotated one (it
-     * may be the app's only live one; after a withdrawal WeChat refuses it on its next use). On
-     * 61023, a live refresh token stored meanwhile is likewise renewed with, once. A refresh token stored meanwhile (a re-authorization, another
-     * process's rotation) is the app's current one: the renewal is made again, once, with it (when
-     * it too is replaced meanwhile, the call fails, `changedInFlight`). The store has no
-     * compare-and-set: a push landing in the short window between this check and the writes (a
-     * store read and write, no request) is still replaced by them.
+     * refresh token the request sent is still the stored one when it arrives (`stillHolds`):
+     * - void or gone meanwhile (an `unauthorized` push, or another process's 61023 for the same
+     *   token, `voidRefused`): no access token is written (the source fails, so `AppToken` writes
+     *   none); the call fails with `noRefreshToken`, or, when the answer rotated the refresh token,
+     *   with `rotatedAfterVoid` after storing the rotated one (it may be the app's only live one;
+     *   after a withdrawal WeChat refuses it on its next use);
+     * - replaced by a live one (a re-authorization, another process's rotation): that one is the
+     *   app's current token, and the renewal is made again, once, with it (replaced again: the
+     *   call fails, `changedInFlight`). A 61023 for a token replaced meanwhile is renewed the same way.
+     * The store has no compare-and-set: a push landing in the short window between this check and
+     * the writes (a store read and write, no request) is still replaced by them.
      */
     const authorizerSource = (appId: string): AppToken.Source => () => renewAuthorizer(appId, true)
 
