@@ -141,30 +141,37 @@ const partitionThenHeal = (db: Database, within: number, silentAfter?: number, t
     return { recoveredAfter, failuresAfter, readBack, closedAfter }
   })
 
+/**
+ * With SqlSocket's sockets, plain or over TLS: the store answers again within `recoveryBoundMillis`
+ * of the heal, goes on answering, and its client closes.
+ */
+const recoversWithSqlSocket = (db: Database, tls: boolean) =>
+  Effect.gen(function*() {
+    const { closedAfter, failuresAfter, readBack, recoveredAfter } = yield* partitionThenHeal(
+      db,
+      recoveryBoundMillis + 2000,
+      silentAfterMillis,
+      tls
+    )
+    console.info(
+      `${db.name}${tls ? " over TLS" : ""}, SqlSocket's sockets: ${failuresAfter.length} operations failed after ` +
+        `the heal; recovered after ${recoveredAfter} ms; client closed in ${closedAfter} ms`
+    )
+    for (const failure of failuresAfter) assert.instanceOf(failure, WeChatError.TokenStoreError)
+    assert.isDefined(recoveredAfter, `still failing ${recoveryBoundMillis + 2000} ms after the heal`)
+    assert.isAtMost(recoveredAfter!, recoveryBoundMillis, "ms from the heal to the first of 3 good bursts")
+    // and it stays so: a token written now is read back
+    assert.isTrue(Either.isRight(readBack) && Option.isSome(readBack.right), "a token written after")
+    // and the client closes: its dead connections are gone (mysql2's pool waited for them)
+    assert.isDefined(closedAfter, `the client had not closed after ${closeWithinMillis} ms`)
+  })
+
 forEachDatabase((db) => {
   if (db.dialect === "sqlite") return
   describe(`SqlTokenStore on ${db.name}: a network partition that leaves no trace`, () => {
     it.scopedLive(
       `with SqlSocket's sockets (silentAfter ${silentAfterMillis} ms) it answers again within ${recoveryBoundMillis} ms of new connections getting through`,
-      () =>
-        Effect.gen(function*() {
-          const { closedAfter, failuresAfter, readBack, recoveredAfter } = yield* partitionThenHeal(
-            db,
-            recoveryBoundMillis + 2000,
-            silentAfterMillis
-          )
-          console.info(
-            `${db.name}, SqlSocket's sockets: ${failuresAfter.length} operations failed after the heal; ` +
-              `recovered after ${recoveredAfter} ms; client closed in ${closedAfter} ms`
-          )
-          for (const failure of failuresAfter) assert.instanceOf(failure, WeChatError.TokenStoreError)
-          assert.isDefined(recoveredAfter, `still failing ${recoveryBoundMillis + 2000} ms after the heal`)
-          assert.isAtMost(recoveredAfter!, recoveryBoundMillis, "ms from the heal to the first of 3 good bursts")
-          // and it stays so: a token written now is read back
-          assert.isTrue(Either.isRight(readBack) && Option.isSome(readBack.right), "a token written after")
-          // and the client closes: its dead connections are gone (mysql2's pool waited for them)
-          assert.isDefined(closedAfter, `the client had not closed after ${closeWithinMillis} ms`)
-        }),
+      () => recoversWithSqlSocket(db, false),
       { timeout: 20_000 }
     )
 
@@ -195,24 +202,7 @@ forEachDatabase((db) => {
   describe(`SqlTokenStore on ${db.name} over TLS: a network partition that leaves no trace`, () => {
     it.scopedLive(
       `with SqlSocket's sockets (silentAfter ${silentAfterMillis} ms) it answers again within ${recoveryBoundMillis} ms of new connections getting through`,
-      () =>
-        Effect.gen(function*() {
-          const { closedAfter, failuresAfter, readBack, recoveredAfter } = yield* partitionThenHeal(
-            db,
-            recoveryBoundMillis + 2000,
-            silentAfterMillis,
-            true
-          )
-          console.info(
-            `${db.name} over TLS, SqlSocket's sockets: ${failuresAfter.length} operations failed after the heal; ` +
-              `recovered after ${recoveredAfter} ms; client closed in ${closedAfter} ms`
-          )
-          for (const failure of failuresAfter) assert.instanceOf(failure, WeChatError.TokenStoreError)
-          assert.isDefined(recoveredAfter, `still failing ${recoveryBoundMillis + 2000} ms after the heal`)
-          assert.isAtMost(recoveredAfter!, recoveryBoundMillis, "ms from the heal to the first of 3 good bursts")
-          assert.isTrue(Either.isRight(readBack) && Option.isSome(readBack.right), "a token written after")
-          assert.isDefined(closedAfter, `the client had not closed after ${closeWithinMillis} ms`)
-        }),
+      () => recoversWithSqlSocket(db, true),
       { timeout: 20_000 }
     )
 
