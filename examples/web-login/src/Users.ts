@@ -17,6 +17,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -218,15 +219,21 @@ export const hooks: WeChatLogin.Hooks<Users | TokenStore.TokenStore | SessionSto
         const linked = event.user.userId === undefined
           ? []
           : yield* Effect.flatMap(Users, (users) => users.identities(event.user.userId!))
-        for (
-          const { appId, openid } of [
-            own,
-            ...linked.filter((i) => i.appId !== own.appId || i.openid !== own.openid)
-          ]
-        ) {
-          yield* sessions.revokeUser(appId, openid)
-          yield* tokens.remove(appId, openid)
-        }
+        const others = linked.filter((i) => i.appId !== own.appId || i.openid !== own.openid)
+        // every identity is tried, whatever failed before it (a store failure for one does not
+        // leave the others logged in); the own app's sessions were ended by @wxauth/http already
+        const results = yield* Effect.all(
+          [
+            tokens.remove(own.appId, own.openid),
+            ...others.flatMap(({ appId, openid }) => [
+              Effect.asVoid(sessions.revokeUser(appId, openid)),
+              tokens.remove(appId, openid)
+            ])
+          ],
+          { mode: "either" }
+        )
+        const failed = results.find(Either.isLeft)
+        if (failed !== undefined) return yield* Effect.fail(failed.left)
       })
       : Effect.void
 }
