@@ -508,9 +508,10 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       return { origin, secure, names: Cookies.names(secure), cookie: Cookies.options(secure) }
     }
 
-    const sameSite = (request: HttpServerRequest.HttpServerRequest): boolean => {
+    /** Whether a request comes from this site; `here` is the request's `site` when already computed. */
+    const sameSite = (request: HttpServerRequest.HttpServerRequest, here?: Site): boolean => {
       const origin = request.headers["origin"]
-      if (origin !== undefined) return origin === site(request).origin
+      if (origin !== undefined) return origin === (here ?? site(request)).origin
       const fetchSite = request.headers["sec-fetch-site"]
       if (fetchSite !== undefined) return fetchSite === "same-origin" || fetchSite === "none"
       // neither header (an old browser, a script): the SameSite=Lax cookie keeps other sites' POSTs out
@@ -583,12 +584,13 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         if (Option.isNone(user)) return yield* new Unauthenticated({ reason: "Invalid" })
         return user.value
       }
-      const cookie = Cookies.read(request.headers["cookie"], site(request).names.session)
+      const here = site(request)
+      const cookie = Cookies.read(request.headers["cookie"], here.names.session)
       if (cookie === undefined) return yield* new Unauthenticated({ reason: "Missing" })
       const token = SessionStore.parseToken(cookie)
       if (Option.isNone(token)) return yield* new Unauthenticated({ reason: "Invalid" })
       // a request of another site that changes something: refused before the store is asked
-      if (!isSafeMethod(request.method) && !sameSite(request)) return yield* new CrossSiteRequest()
+      if (!isSafeMethod(request.method) && !sameSite(request, here)) return yield* new CrossSiteRequest()
       const user = yield* lookup(token.value, "browser")
       if (Option.isNone(user)) return yield* new Unauthenticated({ reason: "Invalid" })
       return user.value
