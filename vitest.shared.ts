@@ -19,6 +19,8 @@ const config: ViteUserConfig = {
     testTimeout: 30_000,
     hookTimeout: 60_000,
     include: ["test/**/*.test.ts"],
+    // chai's deep equality tells Options and Eithers apart (it took Option.some(x) for Option.none())
+    setupFiles: [path.join(root, "test-support", "src", "setupEquality.ts")],
     alias: {
       ...alias("@wxauth/core", "packages/core"),
       ...alias("@wxauth/sandbox", "packages/sandbox"),
