@@ -551,6 +551,20 @@ describeRedis("RedisTokenStore", () => {
       }
     }))
 
+  it.scopedLive("when Redis goes away mid-run, the error says Redis is unreachable (not ioredis's retry limit)", () =>
+    Effect.gen(function*() {
+      const proxy = yield* freezableProxy
+      const store = yield* openStore({ url: proxy.url, commandTimeout: "1 second", nearCache: false })
+      const appId = randomAppId()
+      const token = yield* makeToken()
+      yield* store.set(appId, token)
+      yield* proxy.down
+      const error = yield* Effect.flip(store.get(appId, token.openid))
+      assert.strictEqual(error._tag, "TokenStoreError")
+      assert.match(error.description, /^Redis is unreachable: the connection was lost and not made again in time/)
+      assert.notInclude(JSON.stringify(error), Redacted.value(token.accessToken))
+    }))
+
   it.scopedLive("CLIENT KILL of our connection mid-run: each call succeeds or is a TokenStoreError, and it recovers", () =>
     Effect.gen(function*() {
       const name = `wxauth-test-${Crypto.randomBytes(4).toString("hex")}`

@@ -157,14 +157,20 @@ export const blackhole: Effect.Effect<{ readonly url: string }, never, Scope.Sco
 
 /**
  * A TCP proxy in front of the Redis under test whose `freeze` silently drops all traffic from then
- * on, connections left open: a network partition in the middle of a run.
+ * on, connections left open: a network partition in the middle of a run; `down` closes its
+ * connections and its port (Redis gone: reconnections refused).
  */
 export const freezableProxy: Effect.Effect<
-  { readonly url: string; readonly freeze: () => void },
+  { readonly url: string; readonly freeze: () => void; readonly down: Effect.Effect<void> },
   never,
   Scope.Scope
 > = Effect.acquireRelease(
-  Effect.async<{ readonly url: string; readonly freeze: () => void; readonly close: () => Promise<void> }>(
+  Effect.async<{
+    readonly url: string
+    readonly freeze: () => void
+    readonly down: Effect.Effect<void>
+    readonly close: () => Promise<void>
+  }>(
     (resume) => {
       const target = new URL(redisUrl)
       const sockets = new Set<Net.Socket>()
@@ -196,6 +202,12 @@ export const freezableProxy: Effect.Effect<
           freeze: () => {
             frozen = true
           },
+          down: Effect.promise(() =>
+            new Promise<void>((done) => {
+              for (const socket of sockets) socket.destroy()
+              server.close(() => done())
+            })
+          ),
           close: () =>
             new Promise<void>((done) => {
               for (const socket of sockets) socket.destroy()

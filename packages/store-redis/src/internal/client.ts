@@ -128,10 +128,19 @@ export const run = <A>(
         })
         : new WeChatError.TokenStoreError({
           operation,
-          description: `Redis: ${safeMessage(error)}`,
+          description: connectionLost(error)
+            ? `Redis is unreachable: the connection was lost and not made again in time (${safeMessage(error)})`
+            : `Redis: ${safeMessage(error)}`,
           cause: cleanCause(error)
         })
   })
+
+/**
+ * True for ioredis's ways of saying a command never reached Redis because the connection is down:
+ * its retries per request ran out while it reconnected, or it gave up reconnecting.
+ */
+const connectionLost = (error: unknown): boolean =>
+  error instanceof Error && (error.name === "MaxRetriesPerRequestError" || error.message === "Connection is closed.")
 
 /**
  * Where the client connects, fit for an error: `host:port`, or "a unix socket" (a socket's path is
