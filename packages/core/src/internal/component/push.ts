@@ -196,8 +196,13 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
   /**
    * The message's meaning, at `now` (the Clock's). Its `CreateTime` is WeChat's word only: one
    * further ahead than `pushMaxAge` is refused (`Stale`); within that skew, the store functions
-   * stamp what they write at most at their Clock's now, so no push dates an entry in the future (a
-   * ticket that pins the store, a void token that outlives a later authorization).
+   * (tokens.ts `pushStamp`, `forget`) stamp what they write no later than a replacing write would
+   * be stamped now (`Stamp.after`: the Clock's now, or 1 ms after the stored entry when that is not
+   * before now), so no push dates an entry ahead of both the clock and what is stored (a ticket that
+   * pins the store, a void token that outlives a later authorization). A stamp may still be ahead of
+   * this clock, 1 ms after a stored entry that is: an `unauthorized` push stamps the access token's
+   * void after the stored access token whatever the clock says, and any push replacing an entry
+   * stamped ahead is stamped after it.
    */
   const interpret = (
     fields: ReadonlyMap<string, string>,
