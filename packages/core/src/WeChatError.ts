@@ -260,6 +260,13 @@ const isAppLevelEndpoint = (endpoint: unknown): boolean =>
   typeof endpoint === "string" && !userScopeEndpoints.has(endpoint)
 
 /**
+ * Whether a 48001 is permanent: from an app-level endpoint, or decided locally (`local`: no WeChat
+ * call was made, the login cannot give what was asked whatever the user does).
+ */
+const isPermanentScope = (e: { readonly endpoint?: unknown; readonly local?: unknown }): boolean =>
+  e.local === true || isAppLevelEndpoint(e.endpoint)
+
+/**
  * 48001: the API is not authorized. Its `endpoint` tells whose authorization is missing:
  *
  * - from `userinfo` with an `snsapi_base` token (or `auth`), or with no endpoint named: the user's
@@ -268,15 +275,26 @@ const isAppLevelEndpoint = (endpoint: unknown): boolean =>
  *   `stable_token`, `token`, the code exchange and refresh, `jscode2session`, the platform's
  *   endpoints, an API of the caller's own): the app (or its platform) lacks the API's permission
  *   (e.g. it is not a mini program). A configuration error no login fixes; its kind is `permanent`.
+ * - `local: true`: no WeChat call was made; the caller decided that the login cannot give what was
+ *   asked (a mini program's user has no WeChat profile; an `snsapi_base` login gives none). Its kind
+ *   is `permanent` whatever the endpoint, and its message is `errmsg`'s plain words (written by the
+ *   caller), with no WeChat permission to check.
  *
  * @since 0.1.0
  * @category errors
  */
 export class ScopeUnauthorized extends Schema.TaggedError<ScopeUnauthorized>("@wxauth/core/ScopeUnauthorized")(
   "ScopeUnauthorized",
-  wechatFields
+  {
+    ...wechatFields,
+    /** Set when no WeChat call was made: decided locally, `permanent`. */
+    local: Schema.optional(Schema.Boolean)
+  }
 ) {
   override get message(): string {
+    if (this.local === true) {
+      return `${this.errmsg} (errcode ${this.errcode}, decided locally: no WeChat call was made)`
+    }
     return wechatMessage(
       this,
       isAppLevelEndpoint(this.endpoint)
@@ -1070,14 +1088,14 @@ const kinds: Readonly<Record<string, Kind>> = {
 /**
  * The {@link Kind} of any value: an error of this module by its tag (a `ScopeUnauthorized` by its
  * `endpoint` too: `reauthorize` from `userinfo`, `auth` or no endpoint named, `permanent` from any
- * other, such as `getuserphonenumber`), anything else `permanent`.
+ * other, such as `getuserphonenumber`, or when `local`), anything else `permanent`.
  *
  * @since 0.1.0
  * @category predicates
  */
 export const kindOf = (e: unknown): Kind => {
   const tag = tagOf(e)
-  if (tag === "ScopeUnauthorized" && guardOr(() => isAppLevelEndpoint((e as ScopeUnauthorized).endpoint), false)) {
+  if (tag === "ScopeUnauthorized" && guardOr(() => isPermanentScope(e as ScopeUnauthorized), false)) {
     return "permanent"
   }
   return (tag !== undefined && Object.hasOwn(kinds, tag) ? kinds[tag] : undefined) ?? "permanent"

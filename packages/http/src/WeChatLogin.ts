@@ -161,8 +161,11 @@ export interface Identity {
   readonly scopes: ReadonlyArray<string>
   /**
    * The user's WeChat profile (nickname, avatar), asked of WeChat when run (with `snsapi_userinfo`
-   * or a website login; a mini program has none: `ScopeUnauthorized` from `jscode2session`, of kind
-   * `permanent`, so that no client is sent to log in again for it).
+   * or a website login). A mini program's user has none, nor has an official account's
+   * `snsapi_base` login: then it fails at once, without a WeChat call, with a `ScopeUnauthorized`
+   * that is `local` (its message says why and, for `snsapi_base`, which `scope` option to change),
+   * of kind `permanent`, so that no client is sent to log in again for it (the same login would
+   * give no profile again: a loop).
    */
   readonly profile: Effect.Effect<UserInfo.UserInfo, WeChatOAuth.RefreshError | WeChatError.ScopeUnauthorized>
 }
@@ -428,7 +431,10 @@ export interface WeChatLoginShape {
   /**
    * The user's WeChat profile (`WeChatOAuth.getUser` of the user's app, refreshing the token as
    * needed). When WeChat refuses the refresh token (40030, 42002), every session of the user ends
-   * and this fails with `Unauthenticated` (`Reauthorize`).
+   * and this fails with `Unauthenticated` (`Reauthorize`). A user whose login gives no profile (a
+   * mini program's; a session whose scopes hold neither `snsapi_userinfo` nor `snsapi_login`, such
+   * as `snsapi_base`) gets a `local`, `permanent` `ScopeUnauthorized` without a WeChat call, as
+   * `Identity.profile`.
    *
    * `user` names a session (`sessionId`), and the session says who the user is: it must be live and
    * be this user's (`app`, `appId`, `openid`, `kind`), else `Unauthenticated` (`Invalid`). So a user

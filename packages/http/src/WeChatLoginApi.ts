@@ -98,10 +98,15 @@ const AppPath = Schema.Struct({
   app: Schema.String.pipe(Schema.annotations({ description: "The app's key in WeChatLogin's options" }))
 })
 
-/** The failures a JSON body can meet before the endpoint runs. */
+/**
+ * The failures of an endpoint with a JSON body: the body's (400, 411, 413, 415), an unknown app
+ * (404), WeChat's answers (400 for a used or expired code, 401 `relogin` when WeChat says the user
+ * must authorize again, 500 `config` or `server`, 503 `busy`), a store's or the registry's (500).
+ */
 const withBodyProblems = <E extends HttpApiEndpoint.HttpApiEndpoint.Any>(endpoint: E): E =>
   (endpoint as any)
     .addError(Problem, { status: 400 })
+    .addError(Problem, { status: 401 })
     .addError(Problem, { status: 404 })
     .addError(Problem, { status: 411 })
     .addError(Problem, { status: 413 })
@@ -138,6 +143,8 @@ export class Group extends HttpApiGroup.make("wechatLogin")
   .add(
     HttpApiEndpoint.get("session", "/session")
       .addSuccess(WeChatUser)
+      // the session store (or the registry) failed while the session was read
+      .addError(Problem, { status: 500 })
       .middleware(CurrentWeChatUser)
       .annotate(OpenApi.Summary, "Who is logged in")
   )

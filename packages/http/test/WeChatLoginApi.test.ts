@@ -176,7 +176,7 @@ describe("WeChatLoginApi: the mini program", () => {
         assert.strictEqual(me.status, 200, me.text)
       }))
 
-    it.effect("a mini program's user has no WeChat profile: getUser's ScopeUnauthorized is permanent (config), never a login again", () =>
+    it.effect("a mini program's user has no WeChat profile: getUser's ScopeUnauthorized is permanent (server: WeChat rejected nothing), never a login again", () =>
       Effect.gen(function*() {
         const { miniLogin } = yield* setup
         const { headers } = yield* miniLogin("bob")
@@ -191,7 +191,8 @@ describe("WeChatLoginApi: the mini program", () => {
         // again would loop
         assert.strictEqual(WeChatError.kindOf(error), "permanent")
         assert.isFalse(WeChatError.requiresReauthorization(error))
-        assert.strictEqual(Problems.fromError(error).reason, "config")
+        // decided locally, no WeChat call: not the config page ("WeChat rejected this site's app configuration")
+        assert.strictEqual(Problems.fromError(error).reason, "server")
       }))
 
     it.effect("login: the same wx.login() code sent twice at once is one jscode2session request, both logged in", () =>
@@ -320,7 +321,7 @@ describe("WeChatLoginApi: the mini program", () => {
         const loginOp = spec.paths["/api/wechat/mini-program/{app}/login"].post
         assert.deepStrictEqual(
           Object.keys(loginOp.responses).sort(),
-          ["200", "400", "404", "411", "413", "415", "500", "503"]
+          ["200", "400", "401", "404", "411", "413", "415", "500", "503"]
         )
         assert.isUndefined(loginOp.security?.length ? loginOp.security : undefined, "the login needs no session")
         const phoneOp = spec.paths["/api/wechat/mini-program/{app}/phone-number"].post

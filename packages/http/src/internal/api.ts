@@ -31,7 +31,11 @@ import type { HookFailed, Login } from "./service.js"
 
 type Step = "code2Session" | "getPhoneNumber"
 
-/** A failed WeChat step: logged (its tag and errcode, never a code), answered as its problem. */
+/**
+ * A failed WeChat step: logged (its tag and errcode, and `Problems.logDetail`'s safe detail such as
+ * a transport error's reason and phase; never a code), answered as its problem, a mini program's
+ * login in a mini program's words.
+ */
 const failed = (step: Step) => (error: WeChatError.WeChatError | HookFailed) =>
   Effect.gen(function*() {
     const problem = error._tag === "HookFailed"
@@ -39,12 +43,15 @@ const failed = (step: Step) => (error: WeChatError.WeChatError | HookFailed) =>
       : step === "getPhoneNumber" &&
           (error._tag === "InvalidCode" || error._tag === "CodeExpired" || error._tag === "CodeUsed")
       ? Problems.problems["phone-code"]
+      : step === "code2Session"
+      ? Problems.fromMiniProgramLoginError(error)
       : Problems.fromError(error)
     yield* Effect.logWarning("wxauth: a mini program step failed").pipe(
       Effect.annotateLogs({
         step,
         error: error._tag,
         ...(WeChatError.isWeChatApiError(error) ? { errcode: error.errcode } : {}),
+        ...(error._tag === "HookFailed" ? {} : Problems.logDetail(error)),
         problem: problem.reason
       })
     )
@@ -53,7 +60,9 @@ const failed = (step: Step) => (error: WeChatError.WeChatError | HookFailed) =>
 
 const storeFailed = (error: WeChatError.SessionStoreError) =>
   Effect.as(
-    Effect.logError("wxauth: the session store failed").pipe(Effect.annotateLogs({ error: error.description })),
+    Effect.logError("wxauth: the session store failed").pipe(
+      Effect.annotateLogs({ error: error._tag, ...Problems.logDetail(error) })
+    ),
     Routes.jsonProblem(Problems.problems.server)
   )
 

@@ -171,6 +171,9 @@ export const fromError = (error: WeChatError.WeChatError): Problem => {
       // authorizing the platform again helps, never the user logging in again
       return problems.config
     case "ScopeUnauthorized":
+      // decided here, no WeChat call (a mini program's or an snsapi_base login's profile): WeChat
+      // rejected nothing, so not the config page's "WeChat rejected this site's app configuration"
+      if (error.local === true) return problems.server
       // 48001 from any endpoint but userinfo and auth (getuserphonenumber, jscode2session, ...):
       // the app lacks the API's permission, no login helps (its kind is permanent). From userinfo
       // with an snsapi_base token: log in again.
@@ -188,4 +191,114 @@ export const fromError = (error: WeChatError.WeChatError): Problem => {
       if (WeChatError.requiresReauthorization(error) || error._tag === "UserUnauthorized") return problems.relogin
       return problems.server
   }
+}
+
+/**
+ * The problems of a mini program's login (`wx.login()`'s code sent to the login endpoint), in a mini
+ * program's words: it has no login link, and a code WeChat does not know (40029) is not said to have
+ * expired. Same reason keys and statuses as the browser's. @internal
+ */
+export const miniProgramProblems: { readonly "code-used": Problem; readonly "code-expired": Problem } = {
+  "code-used": problem("code-used", 400, true, ["登录码已被使用", "This login code was already used"], [
+    "wx.login() 给出的登录码只能使用一次。请重新调用 wx.login() 获取新的登录码后再登录。",
+    "A code from wx.login() works once. Call wx.login() again for a new code, then log in with it."
+  ]),
+  "code-expired": problem(
+    "code-expired",
+    400,
+    true,
+    ["登录码无效或已过期", "The login code is invalid or has expired"],
+    [
+      "wx.login() 给出的登录码只在 5 分钟内有效，且必须来自本小程序。请重新调用 wx.login() 后再登录。",
+      "A code from wx.login() is valid for 5 minutes and only for this mini program. Call wx.login() again, then log in with the new code."
+    ]
+  )
+}
+
+/** The problem of a failure of a mini program's login (`code2Session`). @internal */
+export const fromMiniProgramLoginError = (error: WeChatError.WeChatError): Problem => {
+  const problem = fromError(error)
+  return problem.reason === "code-used" || problem.reason === "code-expired"
+    ? miniProgramProblems[problem.reason]
+    : problem
+}
+
+/**
+ * At most `max` characters of a description for a log line, with any URL query or fragment and
+ * URL credentials cut out (WeChat's URLs carry the app secret, codes and tokens in the query; a
+ * store's URL may carry its password) and control characters replaced.
+ */
+const cleanDescription = (text: string, max = 200): string => {
+  // a bounded input (the patterns below scan it a few times); a word cut at the bound is dropped
+  // whole, so no part of a URL's credentials or query survives the cut
+  const bounded = text.length > 4 * max ? text.slice(0, 4 * max).replace(/\S*$/, "") : text
+  const cleaned = bounded
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f]/g, " ")
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, "$1***@")
+    .replace(/[?#]\S*/g, "?…")
+  return cleaned.length > max ? `${cleaned.slice(0, max)}…` : cleaned
+}
+
+/** A short code of a transport cause (`ECONNREFUSED`, `UND_ERR_CONNECT_TIMEOUT`), when it is one. */
+const causeCode = (cause: unknown): string | undefined => {
+  try {
+    const code = typeof cause === "object" && cause !== null ? (cause as { code?: unknown }).code : undefined
+    return typeof code === "string" && /^[A-Z][A-Z0-9_]{0,39}$/.test(code) ? code : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * What a log line may say of a failure besides its tag and errcode: a transport error's endpoint,
+ * reason, phase, HTTP status and system code (fixed words and numbers, never its description,
+ * which quotes the client's error); a malformed answer's endpoint and description (core's words
+ * and the answer's field names, never its values); a store's operation and description (cleaned:
+ * no URL query or credentials, at most 200 characters); a local `ScopeUnauthorized`'s message
+ * (this package's own words). Never a token, code, secret or URL query. @internal
+ */
+export const logDetail = (error: unknown): Record<string, string | number> => {
+  if (typeof error !== "object" || error === null) return {}
+  const e = error as Record<string, unknown>
+  const text = (value: unknown, max?: number) => (typeof value === "string" ? cleanDescription(value, max) : undefined)
+  const detail: Record<string, string | number | undefined> = {}
+  try {
+    switch (e["_tag"]) {
+      case "TransportError": {
+        detail["endpoint"] = text(e["endpoint"])
+        detail["reason"] = typeof e["reason"] === "string" ? e["reason"] : undefined
+        detail["phase"] = typeof e["phase"] === "string" ? e["phase"] : undefined
+        detail["status"] = typeof e["status"] === "number" ? e["status"] : undefined
+        detail["code"] = causeCode(e["cause"])
+        break
+      }
+      case "MalformedResponse": {
+        detail["endpoint"] = text(e["endpoint"])
+        detail["description"] = text(e["description"])
+        break
+      }
+      case "TokenStoreError":
+      case "SessionStoreError": {
+        detail["operation"] = text(e["operation"])
+        detail["description"] = text(e["description"])
+        break
+      }
+      case "ScopeUnauthorized": {
+        detail["endpoint"] = text(e["endpoint"])
+        if (e["local"] === true) detail["description"] = text(e["errmsg"], 400)
+        break
+      }
+      case "RefreshLockTimeout": {
+        detail["waitedMillis"] = typeof e["waitedMillis"] === "number" ? e["waitedMillis"] : undefined
+        break
+      }
+    }
+  } catch {
+    // a value that throws when looked at: its tag is all the log says
+  }
+  return Object.fromEntries(Object.entries(detail).filter(([, value]) => value !== undefined)) as Record<
+    string,
+    string | number
+  >
 }

@@ -127,12 +127,18 @@ const problemPage = (login: Login, problem: Problems.Problem, app: App | undefin
 const leaveFor = (login: Login, problem: Problems.Problem, app: App | undefined) =>
   HttpServerResponse.redirect(login.paths.problem(app?.key, problem.reason), { status: 303, headers: leaveCallback })
 
+/**
+ * A login's failure, logged: its tag, errcode or state check, and what `Problems.logDetail` allows
+ * (a transport error's reason and phase, a malformed answer's or a store's description, cleaned),
+ * never a code, token, secret or URL query.
+ */
 const logFailure = (message: string, error: { readonly _tag: string }, problem: Problems.Problem) =>
   Effect.logWarning(message).pipe(
     Effect.annotateLogs({
       error: error._tag,
       ...(error._tag === "StateMismatch" ? { stateCheck: (error as WeChatError.StateMismatch).reason } : {}),
       ...(WeChatError.isWeChatApiError(error) ? { errcode: error.errcode } : {}),
+      ...Problems.logDetail(error),
       problem: problem.reason
     })
   )
@@ -336,7 +342,21 @@ const callbackOnce = (login: Login) =>
     }
     const { token } = result.right
     const returnTo = statePath(result.right.returnTo)
-    if (token.isSnapshotUser) return leaveFor(login, Problems.problems.snapshot, app)
+    if (token.isSnapshotUser) {
+      // a Moments preview page's virtual account: no login, and no token kept for it (core stored it
+      // with the exchange: it is removed at once; a store failure is logged, the answer is the same)
+      const removed = yield* Effect.either(oauth.removeToken(token.openid))
+      yield* Effect.logInfo("wxauth: a WeChat snapshot user (a Moments preview page) was not logged in").pipe(
+        Effect.annotateLogs({
+          app: app.key,
+          appId: app.appId,
+          problem: Problems.problems.snapshot.reason,
+          tokenRemoved: Either.isRight(removed),
+          ...(Either.isLeft(removed) ? { error: removed.left._tag, ...Problems.logDetail(removed.left) } : {})
+        })
+      )
+      return leaveFor(login, Problems.problems.snapshot, app)
+    }
     const identity = login.identityOf(app, { openid: token.openid, unionid: token.unionid, scopes: token.scope })
     // the session this login replaces, as it is stored (whether or not its app is served now)
     const previous = yield* Effect.orElseSucceed(login.storedBrowserSession(request), () => Option.none())
@@ -389,7 +409,9 @@ const breakOut = (location: string) => {
 const endSession = (login: Login, session: SessionStore.Session) =>
   login.endSession(session, false, false).pipe(
     Effect.catchAll((error) =>
-      Effect.logError("wxauth: could not end a session").pipe(Effect.annotateLogs({ error: error.description }))
+      Effect.logError("wxauth: could not end a session").pipe(
+        Effect.annotateLogs({ error: error._tag, ...Problems.logDetail(error) })
+      )
     )
   )
 
@@ -427,7 +449,9 @@ const logout = (login: Login, everywhere: boolean) =>
     }).pipe(
       Effect.catchAll((error) =>
         Effect.zipRight(
-          Effect.logError("wxauth: could not end a session").pipe(Effect.annotateLogs({ error: error.description })),
+          Effect.logError("wxauth: could not end a session").pipe(
+            Effect.annotateLogs({ error: error._tag, ...Problems.logDetail(error) })
+          ),
           Effect.map(problemPage(login, Problems.problems.server, undefined), clear)
         )
       )

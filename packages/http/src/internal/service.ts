@@ -158,15 +158,58 @@ export interface Login {
 }
 
 /**
- * The profile of a mini program's user: there is none (a mini program's login, `jscode2session`,
- * gives no user token for `userinfo`). The 48001 names `jscode2session`, so its kind is `permanent`
- * (the app's type, not the user's consent): asking the user to log in again would loop.
+ * The words of the local errors this module makes, which a log may quote (bounded: one or two per
+ * app). By their words, not their identity: a failure read back from a hook's `Cause` may be another
+ * object (Effect copies an error that fails inside a span, to attach the span to it).
  */
-const noProfile = new WeChatError.ScopeUnauthorized({
-  errcode: 48001,
-  errmsg: "a mini program's login gives no WeChat profile (userinfo is for official accounts and websites)",
-  endpoint: "jscode2session"
-})
+const ownMessages = new Set<string>()
+const own = (error: WeChatError.ScopeUnauthorized): WeChatError.ScopeUnauthorized => {
+  if (ownMessages.size < 1024) ownMessages.add(error.errmsg)
+  return error
+}
+
+/**
+ * The profile of a mini program's user: there is none (a mini program's login, `jscode2session`,
+ * gives no user token for `userinfo`). Decided here, without a WeChat call (`local`): its kind is
+ * `permanent` (the app's type, not the user's consent), so no client is asked to log in again for
+ * it (it would loop), and its message says what it is, with no WeChat permission to look for. Its
+ * `endpoint` is the login's (`jscode2session`), app-level for `kindOf` on any core.
+ */
+const noProfile = own(
+  new WeChatError.ScopeUnauthorized({
+    errcode: 48001,
+    errmsg: "A mini program's login (wx.login, jscode2session) gives no WeChat profile: userinfo is for " +
+      "official accounts and websites only; ask the user for a nickname and avatar in the mini program itself",
+    endpoint: "jscode2session",
+    local: true
+  })
+)
+
+/** Whether a login's scopes give a profile (`userinfo`): `snsapi_userinfo`, or a website's `snsapi_login`. */
+const profileScopes = (scopes: ReadonlyArray<string>): boolean =>
+  scopes.includes("snsapi_userinfo") || scopes.includes("snsapi_login")
+
+/**
+ * The profile of a user logged in with a scope that gives none (`snsapi_base`, an official
+ * account's silent login): decided here, without a WeChat call. WeChat would answer `userinfo`
+ * with 48001, whose kind is `reauthorize`, and the new login (of the same scope) would loop: this
+ * one is `local`, so `permanent`, and says which option to change. Its `endpoint` is the login's
+ * (`access_token`, the code exchange that gave the token), app-level for `kindOf` on any core.
+ */
+const baseScopeNoProfile = (app: App, fromOptions: boolean) =>
+  own(
+    new WeChatError.ScopeUnauthorized({
+      errcode: 48001,
+      errmsg: app.kind === "officialAccount"
+        ? "This official account's login scope (snsapi_base) gives no WeChat profile: set its scope option " +
+          `to "snsapi_userinfo" (${
+            fromOptions ? `apps.${app.key}.scope` : "registry.scope"
+          } in WeChatLogin's options) for logins that can read the profile`
+        : "This login's scope gives no WeChat profile (neither snsapi_userinfo nor snsapi_login was granted)",
+      endpoint: "access_token",
+      local: true
+    })
+  )
 
 /**
  * How long `kindOf` may take when a request carries a registry app's session (it is asked on every
@@ -652,7 +695,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
           Cause.isInterruptedOnly(cause)
             ? Effect.failCause(cause as Cause.Cause<never>)
             : Effect.logError("wxauth: a login hook failed").pipe(
-              Effect.annotateLogs({ hook: name, error: failureTag(cause) }),
+              Effect.annotateLogs({ hook: name, error: failureTag(cause), ...localDetail(cause) }),
               Effect.zipRight(Effect.fail(new HookFailed({ hook: name })))
             )
         )
@@ -667,7 +710,10 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       scopes: fields.scopes,
       profile: Option.match(app.oauth, {
         onNone: () => Effect.fail(noProfile),
-        onSome: (oauth) => oauth.getUser(fields.openid)
+        onSome: (oauth) =>
+          profileScopes(fields.scopes)
+            ? oauth.getUser(fields.openid)
+            : Effect.fail(baseScopeNoProfile(app, apps.get(app.key) === app))
       })
     })
 
@@ -799,6 +845,10 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         const oauth = app.oauth
         if (Option.isNone(oauth)) {
           return yield* noProfile
+        }
+        // an snsapi_base login: WeChat's 48001 would ask for a login again, of the same scope (a loop)
+        if (!profileScopes(user.scopes)) {
+          return yield* baseScopeNoProfile(app, apps.get(app.key) === app)
         }
         return yield* oauth.value.getUser(user.openid, options).pipe(
           Effect.catchIf(
@@ -972,6 +1022,19 @@ const badHookValue = (hook: string) =>
     Effect.annotateLogs({ hook }),
     Effect.zipRight(Effect.fail(new HookFailed({ hook })))
   )
+
+/**
+ * What the log says of a hook's failure that is one of this module's own local `ScopeUnauthorized` (a
+ * profile the login cannot give, asked by the hook through `identity.profile`): its words, which
+ * say why. Nothing of any other failure (it may hold anything).
+ */
+const localDetail = (cause: Cause.Cause<unknown>): { readonly description?: string } => {
+  const failure = Cause.squash(cause)
+  return failure instanceof WeChatError.ScopeUnauthorized && failure.local === true &&
+      ownMessages.has(failure.errmsg)
+    ? { description: failure.errmsg }
+    : {}
+}
 
 /** The tag of a hook's failure, for the log (never its message: it may hold anything). */
 const failureTag = (cause: Cause.Cause<unknown>): string => {

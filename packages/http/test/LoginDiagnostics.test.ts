@@ -1,0 +1,396 @@
+/**
+ * What the login says when it cannot do something: a profile the login cannot give (a mini
+ * program's user, an `snsapi_base` login) fails locally, `permanent`, in plain words, without a
+ * WeChat call; a login's failure logs safe detail (a transport error's reason and phase, a store's
+ * operation and description) and never a secret; a snapshot user is logged and keeps no token; the
+ * OpenAPI document declares the failures the routes answer; a mini program's login answers in a
+ * mini program's words.
+ */
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { SessionStore, TokenStore, type UserInfo, WeChatError } from "@wxauth/core"
+import { WeChatLogin } from "@wxauth/http"
+import { Browser, consent, login, sandboxControl, startLogin, userAgents } from "@wxauth/test-support"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
+import * as Problems from "../src/internal/problems.js"
+import { MINI, OA, sandboxApps, testApp, TestServer } from "./helpers.js"
+
+const logLines: Array<string> = []
+const captureLogs = Logger.replace(
+  Logger.defaultLogger,
+  Logger.map(Logger.logfmtLogger, (line) => void logLines.push(line))
+)
+
+const json = (text: string) => JSON.parse(text) as Record<string, any>
+
+const setup = Effect.gen(function*() {
+  const { sandboxUrl, url } = yield* TestServer
+  const config = yield* sandboxControl(sandboxUrl, "GET", "config")
+  const openids = config.openids as Record<string, Record<string, string>>
+  const stats = sandboxControl(sandboxUrl, "GET", "stats") as Effect.Effect<Record<string, number>>
+  const browser = (userAgent: string = userAgents.wechat) => new Browser(url, { userAgent })
+  const miniCode = (user: string) =>
+    Effect.map(
+      sandboxControl(sandboxUrl, "POST", "miniprogram/login", { appId: MINI.appId, user }),
+      (answer) => answer.code as string
+    )
+  return { url, sandboxUrl, openids, stats, browser, miniCode }
+})
+
+/** The user of a request carrying `headers`, as the login's service sees it. */
+const userOf = (headers: Record<string, string>) =>
+  Effect.flatMap(WeChatLogin.WeChatLogin, (service) =>
+    service.currentUser.pipe(
+      Effect.provideService(
+        HttpServerRequest.HttpServerRequest,
+        HttpServerRequest.fromWeb(new Request("http://app.test/", { headers }))
+      )
+    ))
+
+/** A browser's session cookie as a request header. */
+const cookieOf = (browser: Browser) => ({ cookie: `wxauth_session=${browser.cookies.get("wxauth_session")}` })
+
+describe("LoginDiagnostics: core's local ScopeUnauthorized", () => {
+  it("local: permanent whatever the endpoint, its message errmsg's words; without it, userinfo's 48001 is reauthorize", () => {
+    const local = new WeChatError.ScopeUnauthorized({
+      errcode: 48001,
+      errmsg: "no profile here",
+      endpoint: "userinfo",
+      local: true
+    })
+    assert.strictEqual(WeChatError.kindOf(local), "permanent")
+    assert.strictEqual(local.message, "no profile here (errcode 48001, decided locally: no WeChat call was made)")
+    const wechat = new WeChatError.ScopeUnauthorized({
+      errcode: 48001,
+      errmsg: "api unauthorized",
+      endpoint: "userinfo"
+    })
+    assert.strictEqual(WeChatError.kindOf(wechat), "reauthorize")
+    assert.include(wechat.message, "authorize with snsapi_userinfo")
+  })
+})
+
+/** Asserts a profile failure decided locally: permanent, in plain words, no WeChat permission to hunt. */
+const assertLocalNoProfile = (error: unknown, words: ReadonlyArray<string>) => {
+  if (!(error instanceof WeChatError.ScopeUnauthorized)) return assert.fail(`ScopeUnauthorized, not ${String(error)}`)
+  assert.strictEqual(error._tag, "ScopeUnauthorized")
+  assert.strictEqual(error.errcode, 48001)
+  assert.strictEqual(WeChatError.kindOf(error), "permanent", "a client following a 401 would loop")
+  assert.isFalse(WeChatError.requiresReauthorization(error))
+  assert.include(error.message, "no WeChat call was made")
+  assert.notInclude(error.message, "check the app's type and permissions", error.message)
+  for (const word of words) assert.include(error.message, word)
+  // WeChat rejected nothing: not the config page ("WeChat rejected this site's app configuration")
+  assert.strictEqual(Problems.fromError(error).reason, "server")
+}
+
+// -------------------------------------------------------------------------------------------------
+// 1. a mini program's user has no profile; 6. a mini program's login in a mini program's words
+// -------------------------------------------------------------------------------------------------
+
+describe("LoginDiagnostics: a mini program", () => {
+  const profiles: Array<Either.Either<UserInfo.UserInfo, unknown>> = []
+  layer(
+    Layer.provide(
+      testApp(() => ({
+        hooks: {
+          findUser: () => Effect.succeed(undefined),
+          onFirstLogin: (identity) =>
+            identity.profile.pipe(
+              Effect.either,
+              Effect.map((profile) => {
+                profiles.push(profile)
+                return `user-${identity.openid}`
+              })
+            )
+        }
+      })),
+      captureLogs
+    ),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("a user's profile fails locally: ScopeUnauthorized, permanent, says there is none and no WeChat call was made", () =>
+      Effect.gen(function*() {
+        const { browser, miniCode, stats } = yield* setup
+        const answer = yield* browser().postJson("/api/wechat/mini-program/mini/login", {
+          code: yield* miniCode("bob")
+        })
+        assert.strictEqual(answer.status, 200, answer.text)
+        const before = yield* stats
+        const user = yield* userOf({ authorization: `Bearer ${json(answer.text).token}` })
+        const service = yield* WeChatLogin.WeChatLogin
+        const error = yield* Effect.flip(service.getUser(user))
+        assertLocalNoProfile(error, ["mini program", "no WeChat profile"])
+        // and identity.profile, as a hook sees it
+        assert.strictEqual(profiles.length, 1)
+        const profile = profiles[0]
+        if (Either.isRight(profile)) return assert.fail("a mini program's user has no profile")
+        assertLocalNoProfile(profile.left, ["mini program", "no WeChat profile"])
+        const after = yield* stats
+        assert.strictEqual(after.userinfo ?? 0, before.userinfo ?? 0, "no userinfo call")
+      }))
+
+    it.effect("a reused wx.login() code and a garbage one: the reason keys stay, the titles speak of a login code, not a link", () =>
+      Effect.gen(function*() {
+        const { browser, miniCode } = yield* setup
+        const path = "/api/wechat/mini-program/mini/login"
+        const code = yield* miniCode("carol")
+        assert.strictEqual((yield* browser().postJson(path, { code })).status, 200)
+        const again = json((yield* browser().postJson(path, { code })).text)
+        assert.strictEqual(again.error, "code-used")
+        assert.notInclude(again.titleEn, "link")
+        assert.notInclude(again.title, "链接")
+        assert.include(again.titleEn, "login code")
+        const garbage = yield* browser().postJson(path, { code: "not-a-code-wechat-gave" })
+        assert.strictEqual(garbage.status, 400, garbage.text)
+        const body = json(garbage.text)
+        assert.strictEqual(body.error, "code-expired")
+        assert.include(body.titleEn, "invalid", "a code WeChat does not know is not said to have expired only")
+        assert.include(body.title, "无效")
+        // the browser's pages keep their words
+        assert.strictEqual(Problems.problems["code-used"].titleEn, "This login link was already used")
+      }))
+  })
+})
+
+// -------------------------------------------------------------------------------------------------
+// 2. an snsapi_base login has no profile
+// -------------------------------------------------------------------------------------------------
+
+describe("LoginDiagnostics: an official account with scope snsapi_base", () => {
+  const profiles: Array<Either.Either<UserInfo.UserInfo, unknown>> = []
+  layer(
+    testApp((url) => ({
+      apps: sandboxApps(url, { official: { scope: "snsapi_base" } }),
+      hooks: {
+        findUser: () => Effect.succeed(undefined),
+        onFirstLogin: (identity) =>
+          identity.profile.pipe(
+            Effect.either,
+            Effect.map((profile) => {
+              profiles.push(profile)
+              return `user-${identity.openid}`
+            })
+          )
+      }
+    })),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("identity.profile and getUser fail locally, permanent, naming snsapi_base and the option; WeChat is not asked", () =>
+      Effect.gen(function*() {
+        const { browser, stats } = yield* setup
+        const before = yield* stats
+        const wechat = browser()
+        const { answer } = yield* login(wechat, { user: "bob" })
+        assert.strictEqual(answer.status, 303)
+        assert.isDefined(wechat.cookies.get("wxauth_session"), "logged in: openid only")
+        assert.strictEqual(profiles.length, 1)
+        const profile = profiles[0]
+        if (Either.isRight(profile)) return assert.fail("an snsapi_base login has no profile")
+        assertLocalNoProfile(profile.left, ["snsapi_base", "apps.official.scope", "snsapi_userinfo"])
+        const user = yield* userOf(cookieOf(wechat))
+        assert.deepStrictEqual([...user.scopes], ["snsapi_base"])
+        const service = yield* WeChatLogin.WeChatLogin
+        const error = yield* Effect.flip(service.getUser(user))
+        assertLocalNoProfile(error, ["snsapi_base", "apps.official.scope"])
+        assert.strictEqual((yield* stats).userinfo ?? 0, before.userinfo ?? 0, "no userinfo call")
+        // the app's own route: the session stays (no login again)
+        assert.strictEqual((yield* wechat.get("/profile")).text, "error: ScopeUnauthorized")
+        assert.strictEqual((yield* wechat.get("/")).text, `home: ${user.openid}`)
+      }))
+  })
+})
+
+describe("LoginDiagnostics: a hook that fails with an snsapi_base login's profile", () => {
+  layer(
+    Layer.provide(
+      testApp((url) => ({
+        apps: sandboxApps(url, { official: { scope: "snsapi_base" } }),
+        hooks: {
+          findUser: () => Effect.succeed(undefined),
+          onFirstLogin: (identity) => Effect.map(identity.profile, (profile) => profile.nickname)
+        }
+      })),
+      captureLogs
+    ),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("the hook's log line says why (the package's own words), the login is the server's problem", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        logLines.length = 0
+        const { answer } = yield* login(browser(), { user: "carol" })
+        assert.strictEqual(new URL(answer.location!).searchParams.get("reason"), "server")
+        const line = logLines.find((line) => line.includes("a login hook failed"))
+        assert.isDefined(line, logLines.join("\n"))
+        assert.include(line!, "hook=onFirstLogin")
+        assert.include(line!, "error=ScopeUnauthorized")
+        assert.include(line!, "snsapi_base")
+        assert.include(line!, "apps.official.scope")
+      }))
+  })
+})
+
+// -------------------------------------------------------------------------------------------------
+// 3. a login's failure logs safe detail
+// -------------------------------------------------------------------------------------------------
+
+describe("LoginDiagnostics: a wrong apiBaseUrl (connection refused)", () => {
+  layer(
+    Layer.provide(
+      testApp((url) => ({ apps: sandboxApps(url, { official: { apiBaseUrl: "http://127.0.0.1:1" } }) })),
+      captureLogs
+    ),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("the callback's log says the transport's reason and phase, never the code or the secret", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        logLines.length = 0
+        const wechat = browser()
+        const { answer, callbackUrl } = yield* login(wechat)
+        assert.strictEqual(new URL(answer.location!).searchParams.get("reason"), "busy")
+        const line = logLines.find((line) => line.includes("a WeChat login failed"))
+        assert.isDefined(line, logLines.join("\n"))
+        assert.include(line!, "error=TransportError")
+        assert.include(line!, "reason=ConnectionRefused")
+        assert.include(line!, "phase=connect")
+        assert.include(line!, "endpoint=access_token")
+        assert.include(line!, "problem=busy")
+        const code = new URL(callbackUrl).searchParams.get("code")!
+        const state = new URL(callbackUrl).searchParams.get("state")!
+        for (const secret of [OA.secret, code, state, "secret=", "?code=", "&code="]) {
+          assert.notInclude(logLines.join("\n"), secret)
+        }
+      }))
+  })
+})
+
+/** A memory token store whose `set` fails as a Redis store that lost its server would, when `down`. */
+const flakyStore = { down: false, store: undefined as TokenStore.TokenStoreShape | undefined }
+const storePassword = "hunter2-the-redis-password"
+const flakyStoreLayer = Layer.effect(
+  TokenStore.TokenStore,
+  Effect.map(TokenStore.makeMemory(), (memory) => {
+    flakyStore.store = memory
+    return TokenStore.TokenStore.of({
+      ...memory,
+      set: (appId, token) =>
+        flakyStore.down
+          ? Effect.fail(
+            new WeChatError.TokenStoreError({
+              operation: "set",
+              description:
+                `Redis: connect ECONNREFUSED 127.0.0.1:6379 (redis://wxauth:${storePassword}@127.0.0.1:6379/0` +
+                `?password=${storePassword})`
+            })
+          )
+          : memory.set(appId, token)
+    })
+  })
+)
+
+describe("LoginDiagnostics: the token store fails during the callback; a snapshot user", () => {
+  layer(
+    Layer.provide(testApp(() => ({}), undefined, () => flakyStoreLayer), captureLogs),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("the callback's log says the store's operation and description, without its URL's credentials or query", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        logLines.length = 0
+        flakyStore.down = true
+        const wechat = browser()
+        const { answer, callbackUrl } = yield* login(wechat).pipe(
+          Effect.ensuring(Effect.sync(() => flakyStore.down = false))
+        )
+        assert.strictEqual(new URL(answer.location!).searchParams.get("reason"), "server")
+        const line = logLines.find((line) => line.includes("a WeChat login failed"))
+        assert.isDefined(line, logLines.join("\n"))
+        assert.include(line!, "error=TokenStoreError")
+        assert.include(line!, "operation=set")
+        assert.include(line!, "ECONNREFUSED 127.0.0.1:6379")
+        assert.include(line!, "problem=server")
+        const code = new URL(callbackUrl).searchParams.get("code")!
+        for (const secret of [storePassword, OA.secret, code, "password="]) {
+          assert.notInclude(logLines.join("\n"), secret)
+        }
+      }))
+
+    it.effect("a snapshot user is logged (info, no secret) and keeps no token", () =>
+      Effect.gen(function*() {
+        const { browser, openids } = yield* setup
+        logLines.length = 0
+        // the store is the login's: a normal login keeps its token there
+        const alice = browser()
+        yield* login(alice, { user: "alice" })
+        const kept = yield* flakyStore.store!.get(OA.appId, openids[OA.appId].alice)
+        assert.isTrue(Option.isSome(kept), "a user's token is kept")
+        const wechat = browser()
+        const authorizeUrl = yield* startLogin(wechat)
+        const callbackUrl = yield* consent(wechat, authorizeUrl, { user: "dave" })
+        const answer = yield* wechat.get(callbackUrl)
+        assert.strictEqual(new URL(answer.location!).searchParams.get("reason"), "snapshot")
+        assert.isUndefined(wechat.cookies.get("wxauth_session"))
+        const line = logLines.find((line) => line.includes("snapshot user"))
+        assert.isDefined(line, logLines.join("\n"))
+        assert.include(line!, "level=INFO")
+        assert.include(line!, `appId=${OA.appId}`)
+        assert.include(line!, "tokenRemoved=true")
+        const code = new URL(callbackUrl).searchParams.get("code")!
+        for (const secret of [code, OA.secret, openids[OA.appId].dave]) assert.notInclude(line!, secret)
+        const stored = yield* flakyStore.store!.get(OA.appId, openids[OA.appId].dave)
+        assert.isTrue(Option.isNone(stored), "no token kept for a snapshot user")
+      }))
+  })
+})
+
+// -------------------------------------------------------------------------------------------------
+// 5. the OpenAPI document
+// -------------------------------------------------------------------------------------------------
+
+/** A memory session store whose `get` fails when `down`. */
+const flakySessions = { down: false }
+const flakySessionsLayer = Layer.effect(
+  SessionStore.SessionStore,
+  Effect.map(Effect.orDie(SessionStore.makeMemory()), (memory) =>
+    SessionStore.SessionStore.of({
+      ...memory,
+      get: (idHash) =>
+        flakySessions.down
+          ? Effect.fail(new WeChatError.SessionStoreError({ operation: "get", description: "the store is down" }))
+          : memory.get(idHash)
+    }))
+)
+
+describe("LoginDiagnostics: the OpenAPI document", () => {
+  layer(testApp(() => ({}), undefined, () => flakySessionsLayer), { excludeTestServices: true })((it) => {
+    it.effect("GET /api/wechat/session answers a store failure as a 500 Problem", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        flakySessions.down = true
+        const answer = yield* browser().get("/api/wechat/session", { authorization: `Bearer ${"A".repeat(43)}` }).pipe(
+          Effect.ensuring(Effect.sync(() => flakySessions.down = false))
+        )
+        assert.strictEqual(answer.status, 500, answer.text)
+        assert.strictEqual(json(answer.text).error, "server")
+        assert.isString(json(answer.text).titleEn)
+      }))
+
+    it.effect("declares the failures the routes answer: session's 500 (store), a mini program login's 401 (relogin)", () =>
+      Effect.gen(function*() {
+        const { browser } = yield* setup
+        const spec = json((yield* browser().get("/api/wechat/openapi.json")).text)
+        const session = spec.paths["/api/wechat/session"].get
+        assert.includeMembers(Object.keys(session.responses), ["200", "401", "500"])
+        const loginOp = spec.paths["/api/wechat/mini-program/{app}/login"].post
+        assert.includeMembers(Object.keys(loginOp.responses), ["200", "400", "401", "404", "500", "503"])
+        const phoneOp = spec.paths["/api/wechat/mini-program/{app}/phone-number"].post
+        assert.includeMembers(Object.keys(phoneOp.responses), ["200", "400", "401", "403", "500", "503"])
+      }))
+  })
+})
