@@ -17,6 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Problems from "../src/internal/problems.js"
+import { profileScopes } from "../src/internal/service.js"
 import { MINI, OA, sandboxApps, testApp, TestServer } from "./helpers.js"
 
 const logLines: Array<string> = []
@@ -160,6 +161,14 @@ describe("LoginDiagnostics: a mini program", () => {
 // -------------------------------------------------------------------------------------------------
 // 2. an snsapi_base login has no profile
 // -------------------------------------------------------------------------------------------------
+
+it("only a login known to be snsapi_base alone is refused a profile locally; scopes that say nothing go to WeChat", () => {
+  assert.isFalse(profileScopes(["snsapi_base"]))
+  assert.isTrue(profileScopes(["snsapi_userinfo"]))
+  assert.isTrue(profileScopes(["snsapi_base", "snsapi_userinfo"]))
+  assert.isTrue(profileScopes(["snsapi_login"]))
+  assert.isTrue(profileScopes([]), "none recorded (WeChat answered scope \"\"): WeChat decides")
+})
 
 describe("LoginDiagnostics: an official account with scope snsapi_base", () => {
   const profiles: Array<Either.Either<UserInfo.UserInfo, unknown>> = []

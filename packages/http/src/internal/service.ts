@@ -185,9 +185,15 @@ const noProfile = own(
   })
 )
 
-/** Whether a login's scopes give a profile (`userinfo`): `snsapi_userinfo`, or a website's `snsapi_login`. */
-const profileScopes = (scopes: ReadonlyArray<string>): boolean =>
-  scopes.includes("snsapi_userinfo") || scopes.includes("snsapi_login")
+/**
+ * Whether a login's scopes may give a profile (`userinfo`): false only for a login known to be
+ * `snsapi_base` alone (no `snsapi_userinfo`, no website `snsapi_login`). Scopes that say nothing
+ * (none recorded) leave the answer to WeChat.
+ *
+ * @internal
+ */
+export const profileScopes = (scopes: ReadonlyArray<string>): boolean =>
+  !scopes.includes("snsapi_base") || scopes.includes("snsapi_userinfo") || scopes.includes("snsapi_login")
 
 /**
  * The profile of a user logged in with a scope that gives none (`snsapi_base`, an official
