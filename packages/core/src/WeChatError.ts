@@ -1148,9 +1148,23 @@ export const requiresReauthorization = (
   | CodeExpired
   | InvalidRefreshToken
   | RefreshTokenExpired
-  | ScopeUnauthorized
+  | UserScopeUnauthorized
   | ConsentDenied
   | TokenNotFound => kindOf(e) === "reauthorize"
+
+/**
+ * A `ScopeUnauthorized` that a new consent helps (from `userinfo` or `auth`, or naming no endpoint;
+ * not decided locally): what {@link requiresReauthorization} narrows a `ScopeUnauthorized` to. Not
+ * every `ScopeUnauthorized` is one, so where the predicate is false (the rest of
+ * `Effect.catchIf(requiresReauthorization, ...)`) a `ScopeUnauthorized` stays in the type.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type UserScopeUnauthorized = ScopeUnauthorized & {
+  readonly endpoint?: "userinfo" | "auth" | undefined
+  readonly local?: false | undefined
+}
 
 /**
  * True when a request certainly had no effect on WeChat's side, so even a single-use code may be

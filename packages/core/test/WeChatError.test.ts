@@ -253,3 +253,20 @@ describe("WeChatError classification", () => {
     }
   })
 })
+
+describe("requiresReauthorization's type", () => {
+  it("a ScopeUnauthorized stays in the type where it is false (not every 48001 asks for a consent)", () => {
+    const error = WeChatError.fromErrcode(48001, "api unauthorized", "getuserphonenumber") as
+      | WeChatError.ScopeUnauthorized
+      | WeChatError.InvalidCode
+    if (WeChatError.requiresReauthorization(error)) return assert.fail("an app-level 48001 asks for no consent")
+    // compile-time: with a predicate claiming every ScopeUnauthorized, `error` was `never` here and
+    // this line did not compile ("Property '_tag' does not exist on type 'never'")
+    const tag: "ScopeUnauthorized" | "InvalidCode" = error._tag
+    assert.strictEqual(tag, "ScopeUnauthorized")
+    // where it is true, the narrowed value is still a ScopeUnauthorized
+    const user = WeChatError.fromErrcode(48001, "api unauthorized", "userinfo") as WeChatError.ScopeUnauthorized
+    if (WeChatError.requiresReauthorization(user)) assert.strictEqual(user.errcode, 48001)
+    else assert.fail("userinfo's 48001 asks for a consent")
+  })
+})
