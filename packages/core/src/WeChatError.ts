@@ -1150,7 +1150,10 @@ export const requiresReauthorization = (
   | RefreshTokenExpired
   | UserScopeUnauthorized
   | ConsentDenied
-  | TokenNotFound => kindOf(e) === "reauthorize"
+  | TokenNotFound
+  | SessionKeyNotFound
+  | InvalidSignature
+  | AuthorizerRefreshTokenInvalid => kindOf(e) === "reauthorize"
 
 /**
  * A `ScopeUnauthorized` that a new consent helps (from `userinfo` or `auth`, or naming no endpoint;

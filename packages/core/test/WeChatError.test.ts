@@ -269,4 +269,23 @@ describe("requiresReauthorization's type", () => {
     if (WeChatError.requiresReauthorization(user)) assert.strictEqual(user.errcode, 48001)
     else assert.fail("userinfo's 48001 asks for a consent")
   })
+
+  it("where it is true, the type holds every tag whose kind is reauthorize", () => {
+    const errors = [
+      new WeChatError.SessionKeyNotFound({ appId: "wx0", openid: "o" }),
+      WeChatError.fromErrcode(61023, "invalid refresh token", "api_authorizer_token"),
+      new WeChatError.SystemBusy({ errcode: -1, errmsg: "busy" })
+    ] as Array<
+      WeChatError.SessionKeyNotFound | WeChatError.AuthorizerRefreshTokenInvalid | WeChatError.SystemBusy
+    >
+    const tags: Array<string> = []
+    for (const error of errors) {
+      if (!WeChatError.requiresReauthorization(error)) continue
+      // compile-time: without these tags in the predicate's type, `error` was `never` here and this
+      // line did not compile ("Property '_tag' does not exist on type 'never'")
+      const tag: "SessionKeyNotFound" | "AuthorizerRefreshTokenInvalid" = error._tag
+      tags.push(tag)
+    }
+    assert.deepStrictEqual(tags, ["SessionKeyNotFound", "AuthorizerRefreshTokenInvalid"])
+  })
 })
