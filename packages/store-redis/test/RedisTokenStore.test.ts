@@ -551,7 +551,7 @@ describeRedis("RedisTokenStore", () => {
       }
     }))
 
-  it.scopedLive("when Redis goes away mid-run, the error says Redis is unreachable (not ioredis's retry limit)", () =>
+  it.scopedLive("when Redis goes away mid-run, the error says there is no connection (not only ioredis's retry limit)", () =>
     Effect.gen(function*() {
       const proxy = yield* freezableProxy
       const store = yield* openStore({ url: proxy.url, commandTimeout: "1 second", nearCache: false })
@@ -561,8 +561,24 @@ describeRedis("RedisTokenStore", () => {
       yield* proxy.down
       const error = yield* Effect.flip(store.get(appId, token.openid))
       assert.strictEqual(error._tag, "TokenStoreError")
-      assert.match(error.description, /^Redis is unreachable: the connection was lost and not made again in time/)
+      assert.match(error.description, /^no connection to Redis: it is down and was not made again in time/)
       assert.notInclude(JSON.stringify(error), Redacted.value(token.accessToken))
+    }))
+
+  it.scopedLive("over a client its owner has closed, the error says the client's connection is closed", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl, { maxRetriesPerRequest: 1 })
+      const store = yield* RedisTokenStore.make(client, { keyPrefix: prefix })
+      const appId = randomAppId()
+      const token = yield* makeToken()
+      yield* store.set(appId, token)
+      yield* redisCall(() => client.quit())
+      const error = yield* Effect.flip(store.get(appId, token.openid))
+      assert.strictEqual(error._tag, "TokenStoreError")
+      assert.strictEqual(
+        error.description,
+        "no connection to Redis: the client's connection is closed (it gave up reconnecting, or was closed)"
+      )
     }))
 
   it.scopedLive("CLIENT KILL of our connection mid-run: each call succeeds or is a TokenStoreError, and it recovers", () =>

@@ -128,19 +128,27 @@ export const run = <A>(
         })
         : new WeChatError.TokenStoreError({
           operation,
-          description: connectionLost(error)
-            ? `Redis is unreachable: the connection was lost and not made again in time (${safeMessage(error)})`
-            : `Redis: ${safeMessage(error)}`,
+          description: noConnection(error) ?? `Redis: ${safeMessage(error)}`,
           cause: cleanCause(error)
         })
   })
 
 /**
- * True for ioredis's ways of saying a command never reached Redis because the connection is down:
- * its retries per request ran out while it reconnected, or it gave up reconnecting.
+ * ioredis's ways of saying a command was never sent for want of a connection, in words an operator
+ * reads as such: its retries per request ran out while the connection was down (lost, or refused:
+ * Redis gone, or at its `maxclients`), or the client's connection is closed (it gave up reconnecting,
+ * or its owner closed it). `undefined` for any other error.
  */
-const connectionLost = (error: unknown): boolean =>
-  error instanceof Error && (error.name === "MaxRetriesPerRequestError" || error.message === "Connection is closed.")
+const noConnection = (error: unknown): string | undefined => {
+  if (!(error instanceof Error)) return undefined
+  if (error.name === "MaxRetriesPerRequestError") {
+    return `no connection to Redis: it is down and was not made again in time (${safeMessage(error)})`
+  }
+  if (error.message === "Connection is closed.") {
+    return "no connection to Redis: the client's connection is closed (it gave up reconnecting, or was closed)"
+  }
+  return undefined
+}
 
 /**
  * Where the client connects, fit for an error: `host:port`, or "a unix socket" (a socket's path is
