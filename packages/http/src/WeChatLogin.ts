@@ -161,11 +161,14 @@ export interface Identity {
   readonly scopes: ReadonlyArray<string>
   /**
    * The user's WeChat profile (nickname, avatar), asked of WeChat when run (with `snsapi_userinfo`
-   * or a website login). A mini program's user has none, nor has an official account's
-   * `snsapi_base` login: then it fails at once, without a WeChat call, with a `ScopeUnauthorized`
-   * that is `local` (its message says why and, for `snsapi_base`, which `scope` option to change),
-   * of kind `permanent`, so that no client is sent to log in again for it (the same login would
-   * give no profile again: a loop).
+   * or a website login). A mini program's user has none, nor has an `snsapi_base` login of an
+   * official account configured with `scope: "snsapi_base"` (scopes holding `snsapi_base` and
+   * neither `snsapi_userinfo` nor `snsapi_login`): then it fails at once, without a WeChat call,
+   * with a `ScopeUnauthorized` that is `local` (its message says why and, for `snsapi_base`, which
+   * `scope` option to change), of kind `permanent`, so that no client is sent to log in again for
+   * it (the same login would give no profile again: a loop). Once the app's `scope` is
+   * `snsapi_userinfo`, such a login's profile is asked of WeChat with its stored token: WeChat's
+   * 48001 is then `reauthorize`, and the new login asks for `snsapi_userinfo`.
    */
   readonly profile: Effect.Effect<UserInfo.UserInfo, WeChatOAuth.RefreshError | WeChatError.ScopeUnauthorized>
 }
@@ -432,9 +435,11 @@ export interface WeChatLoginShape {
    * The user's WeChat profile (`WeChatOAuth.getUser` of the user's app, refreshing the token as
    * needed). When WeChat refuses the refresh token (40030, 42002), every session of the user ends
    * and this fails with `Unauthenticated` (`Reauthorize`). A user whose login gives no profile (a
-   * mini program's; a session whose scopes hold neither `snsapi_userinfo` nor `snsapi_login`, such
-   * as `snsapi_base`) gets a `local`, `permanent` `ScopeUnauthorized` without a WeChat call, as
-   * `Identity.profile`.
+   * mini program's; a session whose scopes hold `snsapi_base` and neither `snsapi_userinfo` nor
+   * `snsapi_login`, of an app whose `scope` option, or `registry.scope`, is `snsapi_base` now) gets
+   * a `local`, `permanent` `ScopeUnauthorized` without a WeChat call, as `Identity.profile`. A
+   * session of any other scopes (none recorded; an `snsapi_base` one from before the app's `scope`
+   * became `snsapi_userinfo`) is asked of WeChat with the stored token.
    *
    * `user` names a session (`sessionId`), and the session says who the user is: it must be live and
    * be this user's (`app`, `appId`, `openid`, `kind`), else `Unauthenticated` (`Invalid`). So a user

@@ -17,7 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Problems from "../src/internal/problems.js"
-import { profileScopes } from "../src/internal/service.js"
+import { profileScopes, refusesProfile } from "../src/internal/service.js"
 import { MINI, OA, sandboxApps, testApp, TestServer } from "./helpers.js"
 
 const logLines: Array<string> = []
@@ -211,6 +211,61 @@ describe("LoginDiagnostics: an official account with scope snsapi_base", () => {
         assert.strictEqual((yield* wechat.get("/profile")).text, "error: ScopeUnauthorized")
         assert.strictEqual((yield* wechat.get("/")).text, `home: ${user.openid}`)
       }))
+  })
+})
+
+/** Stores shared by two logins of one site: before and after its official account's scope changed. */
+const sharedSessions = Effect.runSync(Effect.orDie(SessionStore.makeMemory()))
+const sharedTokens = Effect.runSync(TokenStore.makeMemory())
+const sharedStores = Layer.mergeAll(
+  Layer.succeed(SessionStore.SessionStore, sharedSessions),
+  Layer.succeed(TokenStore.TokenStore, sharedTokens)
+)
+
+describe("LoginDiagnostics: an official account whose scope became snsapi_userinfo", () => {
+  layer(
+    testApp(
+      (url) => ({ apps: sandboxApps(url, { official: { scope: "snsapi_base" } }) }),
+      undefined,
+      () => sharedStores
+    ),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("a session from its snsapi_base days asks WeChat (48001 is reauthorize), not the local error naming the option already set", () =>
+      Effect.gen(function*() {
+        const { browser, sandboxUrl, stats } = yield* setup
+        const before = browser()
+        yield* login(before, { user: "alice" })
+        const oldUser = yield* userOf(cookieOf(before))
+        assert.deepStrictEqual([...oldUser.scopes], ["snsapi_base"])
+        // the operator followed the local error's advice: apps.official.scope is snsapi_userinfo now
+        yield* Effect.scoped(Effect.gen(function*() {
+          const after = yield* Layer.build(
+            WeChatLogin.layer({ apps: sandboxApps(sandboxUrl, { official: { scope: "snsapi_userinfo" } }) }).pipe(
+              Layer.provide(sharedStores)
+            )
+          )
+          const service = after.unsafeMap.get(WeChatLogin.WeChatLogin.key) as WeChatLogin.WeChatLoginShape
+          const calls = (yield* stats).userinfo ?? 0
+          const error = yield* Effect.flip(service.getUser(oldUser))
+          if (!(error instanceof WeChatError.ScopeUnauthorized)) return assert.fail(`ScopeUnauthorized, not ${error}`)
+          assert.notStrictEqual(error.local, true, error.message)
+          assert.notInclude(error.message, "apps.official.scope", "no advice to set the option already set")
+          assert.strictEqual(WeChatError.kindOf(error), "reauthorize", "a new login asks for snsapi_userinfo: no loop")
+          assert.strictEqual((yield* stats).userinfo ?? 0, calls + 1, "WeChat was asked, with the stored token")
+        }))
+      }))
+
+    it("refused locally only for an app configured snsapi_base now and a login known to be snsapi_base alone", () => {
+      const base = { scope: "snsapi_base" } as const
+      const userinfo = { scope: "snsapi_userinfo" } as const
+      assert.isTrue(refusesProfile(base, ["snsapi_base"]))
+      assert.isFalse(refusesProfile(userinfo, ["snsapi_base"]), "the app's scope changed: WeChat decides")
+      assert.isFalse(refusesProfile(base, []), "none recorded: WeChat decides")
+      assert.isFalse(refusesProfile(base, ["snsapi_base", "snsapi_userinfo"]))
+      assert.isFalse(refusesProfile(base, ["snsapi_login"]))
+      assert.isFalse(refusesProfile(userinfo, ["snsapi_userinfo"]))
+    })
   })
 })
 

@@ -196,8 +196,22 @@ export const profileScopes = (scopes: ReadonlyArray<string>): boolean =>
   !scopes.includes("snsapi_base") || scopes.includes("snsapi_userinfo") || scopes.includes("snsapi_login")
 
 /**
+ * Whether a user's profile is refused here, without a WeChat call: only when the app is configured
+ * with `snsapi_base` now (its options' or the registry's `scope`: a new login would be
+ * `snsapi_base` again, so WeChat's 48001, `reauthorize`, would loop) and the login is known to be
+ * `snsapi_base` alone. A session from before the app's scope became `snsapi_userinfo` goes to
+ * WeChat with its stored token (which a later login may have replaced with an `snsapi_userinfo`
+ * one): WeChat's 48001 is then `reauthorize`, and the new login asks for `snsapi_userinfo`.
+ *
+ * @internal
+ */
+export const refusesProfile = (app: Pick<App, "scope">, scopes: ReadonlyArray<string>): boolean =>
+  app.scope === "snsapi_base" && !profileScopes(scopes)
+
+/**
  * The profile of a user logged in with a scope that gives none (`snsapi_base`, an official
- * account's silent login): decided here, without a WeChat call. WeChat would answer `userinfo`
+ * account's silent login) of an app still configured with it (`refusesProfile`): decided here,
+ * without a WeChat call. WeChat would answer `userinfo`
  * with 48001, whose kind is `reauthorize`, and the new login (of the same scope) would loop: this
  * one is `local`, so `permanent`, and says which option to change. Its `endpoint` is the login's
  * (`access_token`, the code exchange that gave the token), app-level for `kindOf` on any core.
@@ -717,9 +731,9 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       profile: Option.match(app.oauth, {
         onNone: () => Effect.fail(noProfile),
         onSome: (oauth) =>
-          profileScopes(fields.scopes)
-            ? oauth.getUser(fields.openid)
-            : Effect.fail(baseScopeNoProfile(app, apps.get(app.key) === app))
+          refusesProfile(app, fields.scopes)
+            ? Effect.fail(baseScopeNoProfile(app, apps.get(app.key) === app))
+            : oauth.getUser(fields.openid)
       })
     })
 
@@ -852,8 +866,9 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         if (Option.isNone(oauth)) {
           return yield* noProfile
         }
-        // an snsapi_base login: WeChat's 48001 would ask for a login again, of the same scope (a loop)
-        if (!profileScopes(user.scopes)) {
+        // an snsapi_base login of an app still configured snsapi_base: WeChat's 48001 would ask for a
+        // login again, of the same scope (a loop)
+        if (refusesProfile(app, user.scopes)) {
           return yield* baseScopeNoProfile(app, apps.get(app.key) === app)
         }
         return yield* oauth.value.getUser(user.openid, options).pipe(
