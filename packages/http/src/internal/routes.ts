@@ -343,17 +343,11 @@ const callbackOnce = (login: Login) =>
     const { token } = result.right
     const returnTo = statePath(result.right.returnTo)
     if (token.isSnapshotUser) {
-      // a Moments preview page's virtual account: no login, and no token kept for it (core stored it
-      // with the exchange: it is removed at once; a store failure is logged, the answer is the same)
-      const removed = yield* Effect.either(oauth.removeToken(token.openid))
+      // a Moments preview page's virtual account: no login. Its token stays where core put it with
+      // the exchange (the openid is WeChat's virtual account, no one's): a repeated callback (the
+      // same code again, from core's code memo) finds it and answers this page again, not code-used
       yield* Effect.logInfo("wxauth: a WeChat snapshot user (a Moments preview page) was not logged in").pipe(
-        Effect.annotateLogs({
-          app: app.key,
-          appId: app.appId,
-          problem: Problems.problems.snapshot.reason,
-          tokenRemoved: Either.isRight(removed),
-          ...(Either.isLeft(removed) ? { error: removed.left._tag, ...Problems.logDetail(removed.left) } : {})
-        })
+        Effect.annotateLogs({ app: app.key, appId: app.appId, problem: Problems.problems.snapshot.reason })
       )
       return leaveFor(login, Problems.problems.snapshot, app)
     }
