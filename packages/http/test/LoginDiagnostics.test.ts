@@ -303,6 +303,30 @@ describe("LoginDiagnostics: a hook that fails with an snsapi_base login's profil
 // 3. a login's failure logs safe detail
 // -------------------------------------------------------------------------------------------------
 
+it("a store's description in a log: credentials cut to the last @, secret keys' values cut anywhere, long ids cut", () => {
+  const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
+    ["cannot connect: redis://app:p@ssw0rd-TAIL@redis.internal:6379/0", [
+      "cannot connect: redis://",
+      "redis.internal:6379"
+    ]],
+    ["cannot connect: redis://app:pa/ss-TAIL@redis.internal:6379/0", ["redis.internal:6379"]],
+    ["connect failed: host=db user=app password=S3cretTAIL dbname=wx", ["host=db", "dbname=wx", "password="]],
+    ["upstream said: appid=wx123&secret=0123456789abcdefSECRET&code=CODETAIL", ["appid=wx123", "secret=", "code="]],
+    ["GET https://api.weixin.qq.com/sns/oauth2/access_token?appid=wx1\u00a0secret=SECRETTAIL", ["api.weixin.qq.com"]],
+    ["redis:\u0000//app:PASSWORDTAIL@host:6379", ["host:6379"]],
+    ["could not write session 3f9c2a1bSESSIONIDTAIL: WRONGTYPE", ["could not write session", "WRONGTYPE"]],
+    ["PASSWORD = 'two words TAIL' then Token=TAIL; errcode=40029", ["PASSWORD = ", "then", "errcode=40029"]]
+  ]
+  for (const [description, kept] of cases) {
+    const logged = Problems.logDetail({ _tag: "SessionStoreError", operation: "set", description }).description
+    assert.isString(logged, description)
+    for (const part of ["TAIL", "ssw0rd", "pa/ss", "S3cret", "0123456789abcdef"]) {
+      assert.notInclude(logged, part, `${JSON.stringify(description)} -> ${JSON.stringify(logged)}`)
+    }
+    for (const part of kept) assert.include(logged, part, `${JSON.stringify(description)} -> ${JSON.stringify(logged)}`)
+  }
+})
+
 describe("LoginDiagnostics: a wrong apiBaseUrl (connection refused)", () => {
   layer(
     Layer.provide(

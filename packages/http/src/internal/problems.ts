@@ -224,9 +224,20 @@ export const fromMiniProgramLoginError = (error: WeChatError.WeChatError): Probl
 }
 
 /**
- * At most `max` characters of a description for a log line, with any URL query or fragment and
- * URL credentials cut out (WeChat's URLs carry the app secret, codes and tokens in the query; a
- * store's URL may carry its password) and control characters replaced.
+ * The keys whose values a log line never shows (`password=...`, `client_secret=...`, `api_key=...`):
+ * one of these names, alone or after a word and `_`, `-` or `.`, case-insensitive.
+ */
+const secretKeys = "password|passwd|pwd|secret|token|access_token|refresh_token|code|session_key|key"
+const secretValue = new RegExp(
+  `(^|[^a-z0-9])((?:[a-z0-9]+[_.-])*(?:${secretKeys}))(\\s*=\\s*)("[^"]*"?|'[^']*'?|[^\\s&;,]*)`,
+  "gi"
+)
+
+/**
+ * At most `max` characters of a description for a log line, with any URL query or fragment, URL
+ * credentials, the values of keys that name a secret and long ids cut out (WeChat's URLs carry the
+ * app secret, codes and tokens in the query; a store's URL or connection string may carry its
+ * password, its errors a session's id) and control characters replaced.
  */
 const cleanDescription = (text: string, max = 200): string => {
   // a bounded input (the patterns below scan it a few times); a word cut at the bound is dropped
@@ -235,8 +246,14 @@ const cleanDescription = (text: string, max = 200): string => {
   const cleaned = bounded
     // eslint-disable-next-line no-control-regex
     .replace(/[\u0000-\u001f\u007f]/g, " ")
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, "$1***@")
+    // a URL's credentials, up to the last `@` of the run (a password may hold a raw `@` or `/`); a
+    // run after `//` whatever comes before it (a control character in the scheme is a space now)
+    .replace(/\/\/\S*@/g, "//***@")
+    // key=value pairs with or without a URL (a connection string, a form body)
+    .replace(secretValue, "$1$2$3***")
     .replace(/[?#]\S*/g, "?…")
+    // a long run of letters and digits (a session id, a token, a code in words)
+    .replace(/(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}/g, "***")
   return cleaned.length > max ? `${cleaned.slice(0, max)}…` : cleaned
 }
 
