@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 
 const differ = (left: unknown, right: unknown) => assert.throws(() => assert.deepStrictEqual(left, right))
 
@@ -28,5 +29,27 @@ describe("the tests' deep equality", () => {
   it("tells an Option from a plain object of the same fields", () => {
     differ(Option.none(), { _tag: "None" })
     differ({ _tag: "Some", value: 1 }, Option.some(1))
+  })
+
+  it("answers each comparison afresh: an object changed after one comparison compares as it now is", () => {
+    const stored = { token: "x", found: Option.some(1) }
+    const copy = { token: "x", found: Option.some(1) }
+    assert.deepStrictEqual(stored, copy)
+    stored.token = "y"
+    differ(stored, copy)
+    stored.token = "x"
+    assert.deepStrictEqual(stored, copy)
+    const list = [1]
+    const same = [1]
+    assert.deepStrictEqual(list, same)
+    list.push(2)
+    differ(list, same)
+  })
+
+  it("tells Redacteds apart by the values they hide", () => {
+    differ(Redacted.make("access-a"), Redacted.make("access-b"))
+    differ({ accessToken: Redacted.make("a") }, { accessToken: Redacted.make("b") })
+    differ(Redacted.make("a"), "a")
+    assert.deepStrictEqual({ accessToken: Redacted.make("a") }, { accessToken: Redacted.make("a") })
   })
 })
