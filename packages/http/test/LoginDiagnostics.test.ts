@@ -52,6 +52,19 @@ const userOf = (headers: Record<string, string>) =>
       )
     ))
 
+/** Hooks that make every login a first one and record what `identity.profile` gave. */
+const recordingProfiles = (profiles: Array<Either.Either<UserInfo.UserInfo, unknown>>) => ({
+  findUser: () => Effect.succeed(undefined),
+  onFirstLogin: (identity: WeChatLogin.Identity) =>
+    identity.profile.pipe(
+      Effect.either,
+      Effect.map((profile) => {
+        profiles.push(profile)
+        return `user-${identity.openid}`
+      })
+    )
+})
+
 /** A browser's session cookie as a request header. */
 const cookieOf = (browser: Browser) => ({ cookie: `wxauth_session=${browser.cookies.get("wxauth_session")}` })
 
@@ -98,17 +111,7 @@ describe("LoginDiagnostics: a mini program", () => {
   layer(
     Layer.provide(
       testApp(() => ({
-        hooks: {
-          findUser: () => Effect.succeed(undefined),
-          onFirstLogin: (identity) =>
-            identity.profile.pipe(
-              Effect.either,
-              Effect.map((profile) => {
-                profiles.push(profile)
-                return `user-${identity.openid}`
-              })
-            )
-        }
+        hooks: recordingProfiles(profiles)
       })),
       captureLogs
     ),
@@ -175,17 +178,7 @@ describe("LoginDiagnostics: an official account with scope snsapi_base", () => {
   layer(
     testApp((url) => ({
       apps: sandboxApps(url, { official: { scope: "snsapi_base" } }),
-      hooks: {
-        findUser: () => Effect.succeed(undefined),
-        onFirstLogin: (identity) =>
-          identity.profile.pipe(
-            Effect.either,
-            Effect.map((profile) => {
-              profiles.push(profile)
-              return `user-${identity.openid}`
-            })
-          )
-      }
+      hooks: recordingProfiles(profiles)
     })),
     { excludeTestServices: true }
   )((it) => {
