@@ -296,7 +296,7 @@ describe("LoginDiagnostics: a hook that fails with an snsapi_base login's profil
 // 3. a login's failure logs safe detail
 // -------------------------------------------------------------------------------------------------
 
-it("a store's description in a log: credentials cut to the last @, secret keys' values cut anywhere, long ids cut", () => {
+it("a store's description in a log: credentials, secret keys' values and long ids cut; hosts, ports, error codes kept", () => {
   const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     ["cannot connect: redis://app:p@ssw0rd-TAIL@redis.internal:6379/0", [
       "cannot connect: redis://",
@@ -304,11 +304,22 @@ it("a store's description in a log: credentials cut to the last @, secret keys' 
     ]],
     ["cannot connect: redis://app:pa/ss-TAIL@redis.internal:6379/0", ["redis.internal:6379"]],
     ["connect failed: host=db user=app password=S3cretTAIL dbname=wx", ["host=db", "dbname=wx", "password="]],
-    ["upstream said: appid=wx123&secret=0123456789abcdefSECRET&code=CODETAIL", ["appid=wx123", "secret=", "code="]],
+    ["upstream said: appid=wx123&secret=0123456789abcdefSECRET&code=0a1BcTAIL", ["appid=wx123", "secret=", "code="]],
     ["GET https://api.weixin.qq.com/sns/oauth2/access_token?appid=wx1\u00a0secret=SECRETTAIL", ["api.weixin.qq.com"]],
     ["redis:\u0000//app:PASSWORDTAIL@host:6379", ["host:6379"]],
-    ["could not write session 3f9c2a1bSESSIONIDTAIL: WRONGTYPE", ["could not write session", "WRONGTYPE"]],
-    ["PASSWORD = 'two words TAIL' then Token=TAIL; errcode=40029", ["PASSWORD = ", "then", "errcode=40029"]]
+    ["could not write session 3f9c2a1b5e6d7c8b9a0f1e2d3c4b5aTAIL: WRONGTYPE", ["could not write session", "WRONGTYPE"]],
+    ["PASSWORD = 'two words TAIL' then Token=TAIL; errcode=40029", ["PASSWORD = ", "then", "errcode=40029"]],
+    ["sessionKey=kf6B+P8d/TAIL== accessToken=ab.cd+TAIL clientSecret=TAIL", ["sessionKey=", "accessToken="]],
+    ["component_appid=wx1&component_appsecret=TAIL&x=1", ["component_appid=wx1", "x=1"]],
+    ["{\"password\":\"TAIL\",\"user\":\"app\"}", ["\"user\":\"app\""]],
+    // what an operator needs stays (review helper-123: these were cut)
+    ["getaddrinfo ENOTFOUND wxauth-redis-prod-01.internal", ["wxauth-redis-prod-01.internal"]],
+    ["connect ECONNREFUSED redis-cluster-node-03:6379", ["redis-cluster-node-03:6379"]],
+    ["request failed errno=-111 code=ECONNREFUSED syscall=connect", ["errno=-111 code=ECONNREFUSED syscall=connect"]],
+    ["query failed: error_code=1205 Lock wait timeout exceeded", ["error_code=1205"]],
+    ["status_code=503 from api.weixin.qq.com", ["status_code=503"]],
+    ["pg: relation \"wxauth_sessions_2024q1\" does not exist", ["wxauth_sessions_2024q1"]],
+    ["redis://redis-a.internal:6379,redis://app:TAIL@redis-b.internal:6379", ["redis-a.internal:6379", "redis-b"]]
   ]
   for (const [description, kept] of cases) {
     const logged = Problems.logDetail({ _tag: "SessionStoreError", operation: "set", description }).description

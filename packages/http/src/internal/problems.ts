@@ -224,20 +224,27 @@ export const fromMiniProgramLoginError = (error: WeChatError.WeChatError): Probl
 }
 
 /**
- * The keys whose values a log line never shows (`password=...`, `client_secret=...`, `api_key=...`):
- * one of these names, alone or after a word and `_`, `-` or `.`, case-insensitive.
+ * The keys whose values a log line never shows (`password=...`, `client_secret=...`, `api_key=...`,
+ * `sessionKey=...`, `"password":"..."`): a key ending in one of these names, case-insensitive,
+ * before `=` or `:`. A key ending in `code` keeps a value that is a number or an error code in
+ * capitals (`errcode=40029`, `code=ECONNREFUSED`, `status_code=503`), not another (a login's code).
  */
-const secretKeys = "password|passwd|pwd|secret|token|access_token|refresh_token|code|session_key|key"
+const secretKeys = "password|passwd|pwd|secret|token|session_?key|key|code"
 const secretValue = new RegExp(
-  `(^|[^a-z0-9])((?:[a-z0-9]+[_.-])*(?:${secretKeys}))(\\s*=\\s*)("[^"]*"?|'[^']*'?|[^\\s&;,]*)`,
+  `(^|[^a-z0-9])([a-z0-9_.-]*?(?:${secretKeys}))(["']?\\s*[:=]\\s*)("[^"]*"?|'[^']*'?|[^\\s&;,]*)`,
   "gi"
 )
+const plainCode = /^(?:-?\d+|[A-Z][A-Z0-9_]*)$/
+
+const cutSecret = (match: string, before: string, key: string, separator: string, value: string): string =>
+  /code$/i.test(key) && plainCode.test(value) ? match : `${before}${key}${separator}***`
 
 /**
  * At most `max` characters of a description for a log line, with any URL query or fragment, URL
  * credentials, the values of keys that name a secret and long ids cut out (WeChat's URLs carry the
  * app secret, codes and tokens in the query; a store's URL or connection string may carry its
- * password, its errors a session's id) and control characters replaced.
+ * password, its errors a session's id) and control characters replaced. Host names, ports, error
+ * codes and table names stay.
  */
 const cleanDescription = (text: string, max = 200): string => {
   // a bounded input (the patterns below scan it a few times); a word cut at the bound is dropped
@@ -246,14 +253,16 @@ const cleanDescription = (text: string, max = 200): string => {
   const cleaned = bounded
     // eslint-disable-next-line no-control-regex
     .replace(/[\u0000-\u001f\u007f]/g, " ")
-    // a URL's credentials, up to the last `@` of the run (a password may hold a raw `@` or `/`); a
-    // run after `//` whatever comes before it (a control character in the scheme is a space now)
-    .replace(/\/\/\S*@/g, "//***@")
-    // key=value pairs with or without a URL (a connection string, a form body)
-    .replace(secretValue, "$1$2$3***")
+    // a URL's credentials, up to the last `@` of the URL (a password may hold a raw `@` or `/`); a
+    // run after `//` whatever comes before it (a control character in the scheme is a space now);
+    // a list of URLs (`,`) keeps each host
+    .replace(/\/\/[^\s,]*@/g, "//***@")
+    // key=value pairs with or without a URL (a connection string, a form body, JSON)
+    .replace(secretValue, cutSecret)
     .replace(/[?#]\S*/g, "?…")
-    // a long run of letters and digits (a session id, a token, a code in words)
-    .replace(/(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}/g, "***")
+    // a long run of letters and digits (a session id, a token, a code in words); shorter than WeChat's
+    // tokens and codes and a session's id, longer than a host name's parts and an app's key
+    .replace(/(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{24,}/g, "***")
   return cleaned.length > max ? `${cleaned.slice(0, max)}…` : cleaned
 }
 
