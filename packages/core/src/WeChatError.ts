@@ -1134,9 +1134,19 @@ export const isRefreshable = (e: unknown): e is AccessTokenExpired | InvalidAcce
   kindOf(e) === "refreshable"
 
 /**
- * True when only a new consent helps: send the user through the authorize URL again. Not for a
- * `ScopeUnauthorized` from an endpoint other than `userinfo` and `auth` (e.g.
- * `getuserphonenumber`, `jscode2session`): there the app lacks the permission, and no login helps.
+ * True when only a new authorization helps (kind `reauthorize`):
+ *
+ * - the OAuth errors (`InvalidCode`, `CodeExpired`, `InvalidRefreshToken`, `RefreshTokenExpired`,
+ *   `ConsentDenied`, `TokenNotFound`, a user's `ScopeUnauthorized`): send the user through the
+ *   authorize URL again;
+ * - a mini program's `SessionKeyNotFound` and `InvalidSignature`: a new `wx.login()` and
+ *   `code2Session`;
+ * - a platform's `AuthorizerRefreshTokenInvalid` (61023): the app's administrator authorizes the
+ *   platform again.
+ *
+ * Not for a `ScopeUnauthorized` from an endpoint other than `userinfo` and `auth` (e.g.
+ * `getuserphonenumber`, `jscode2session`) nor a `local` one: there the app lacks the permission, or
+ * the login cannot give what was asked, and no login helps.
  *
  * @since 0.1.0
  * @category predicates

@@ -51,5 +51,8 @@ describe("the tests' deep equality", () => {
     differ({ accessToken: Redacted.make("a") }, { accessToken: Redacted.make("b") })
     differ(Redacted.make("a"), "a")
     assert.deepStrictEqual({ accessToken: Redacted.make("a") }, { accessToken: Redacted.make("a") })
+    const wiped = Redacted.make("gone")
+    Redacted.unsafeWipe(wiped)
+    assert.deepStrictEqual({ token: wiped }, { token: wiped }, "the same wiped Redacted: no value to read")
   })
 })
