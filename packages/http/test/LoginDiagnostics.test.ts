@@ -319,7 +319,13 @@ it("a store's description in a log: credentials, secret keys' values and long id
     ["query failed: error_code=1205 Lock wait timeout exceeded", ["error_code=1205"]],
     ["status_code=503 from api.weixin.qq.com", ["status_code=503"]],
     ["pg: relation \"wxauth_sessions_2024q1\" does not exist", ["wxauth_sessions_2024q1"]],
-    ["redis://redis-a.internal:6379,redis://app:TAIL@redis-b.internal:6379", ["redis-a.internal:6379", "redis-b"]]
+    ["redis://redis-a.internal:6379,redis://app:TAIL@redis-b.internal:6379", ["redis-a.internal:6379", "redis-b"]],
+    ["cannot connect: redis://app:pa,ss-TAIL@redis.internal:6379/0", ["redis.internal:6379"]],
+    // a description's own words after `key:` stay (review helper-124: these were cut)
+    ["unexpected shape (session_key: Missing, access_token: Type)", ["(session_key: Missing, access_token: Type)"]],
+    ["Access denied for user 'app'@'10.0.0.5' (using password: YES)", ["(using password: YES)"]],
+    ["SQLITE_CONSTRAINT_PRIMARYKEY: UNIQUE constraint failed", ["PRIMARYKEY: UNIQUE constraint failed"]],
+    ["connect ETIMEDOUT wx-access-token:6379", ["wx-access-token:6379"]]
   ]
   for (const [description, kept] of cases) {
     const logged = Problems.logDetail({ _tag: "SessionStoreError", operation: "set", description }).description
@@ -329,6 +335,10 @@ it("a store's description in a log: credentials, secret keys' values and long id
     }
     for (const part of kept) assert.include(logged, part, `${JSON.stringify(description)} -> ${JSON.stringify(logged)}`)
   }
+  // the login's own advice keeps an app's key of any length (review helper-124: apps.***.scope)
+  const advice = "set its scope option to \"snsapi_userinfo\" (apps.cs-official-account-prod-2024.scope)"
+  const local = Problems.logDetail({ _tag: "ScopeUnauthorized", errcode: 48001, errmsg: advice, local: true })
+  assert.strictEqual(local.description, advice)
 })
 
 describe("LoginDiagnostics: a wrong apiBaseUrl (connection refused)", () => {

@@ -226,12 +226,13 @@ export const fromMiniProgramLoginError = (error: WeChatError.WeChatError): Probl
 /**
  * The keys whose values a log line never shows (`password=...`, `client_secret=...`, `api_key=...`,
  * `sessionKey=...`, `"password":"..."`): a key ending in one of these names, case-insensitive,
- * before `=` or `:`. A key ending in `code` keeps a value that is a number or an error code in
+ * before `=`, or quoted before `:` (JSON; an unquoted `key: Missing` is a description's own words,
+ * as in core's malformed-answer text, MySQL's `using password: YES`). A key ending in `code` keeps a value that is a number or an error code in
  * capitals (`errcode=40029`, `code=ECONNREFUSED`, `status_code=503`), not another (a login's code).
  */
 const secretKeys = "password|passwd|pwd|secret|token|session_?key|key|code"
 const secretValue = new RegExp(
-  `(^|[^a-z0-9])([a-z0-9_.-]*?(?:${secretKeys}))(["']?\\s*[:=]\\s*)("[^"]*"?|'[^']*'?|[^\\s&;,]*)`,
+  `(^|[^a-z0-9])([a-z0-9_.-]*?(?:${secretKeys}))(\\s*=\\s*|["']\\s*:\\s*)("[^"]*"?|'[^']*'?|[^\\s&;,)]*)`,
   "gi"
 )
 const plainCode = /^(?:-?\d+|[A-Z][A-Z0-9_]*)$/
@@ -255,14 +256,21 @@ const cleanDescription = (text: string, max = 200): string => {
     .replace(/[\u0000-\u001f\u007f]/g, " ")
     // a URL's credentials, up to the last `@` of the URL (a password may hold a raw `@` or `/`); a
     // run after `//` whatever comes before it (a control character in the scheme is a space now);
-    // a list of URLs (`,`) keeps each host
-    .replace(/\/\/[^\s,]*@/g, "//***@")
+    // in a list of URLs (`,`), up to the next URL's scheme, so each host stays
+    .replace(/\/\/(?:(?![a-z][a-z0-9+.-]*:\/\/)\S)*@/gi, "//***@")
     // key=value pairs with or without a URL (a connection string, a form body, JSON)
     .replace(secretValue, cutSecret)
     .replace(/[?#]\S*/g, "?…")
     // a long run of letters and digits (a session id, a token, a code in words); shorter than WeChat's
     // tokens and codes and a session's id, longer than a host name's parts and an app's key
     .replace(/(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{24,}/g, "***")
+  return cleaned.length > max ? `${cleaned.slice(0, max)}…` : cleaned
+}
+
+/** At most `max` characters of `text`, control characters replaced. */
+const printable = (text: string, max: number): string => {
+  // eslint-disable-next-line no-control-regex
+  const cleaned = text.slice(0, max + 1).replace(/[\u0000-\u001f\u007f]/g, " ")
   return cleaned.length > max ? `${cleaned.slice(0, max)}…` : cleaned
 }
 
@@ -312,7 +320,9 @@ export const logDetail = (error: unknown): Record<string, string | number> => {
       }
       case "ScopeUnauthorized": {
         detail["endpoint"] = text(e["endpoint"])
-        if (e["local"] === true) detail["description"] = text(e["errmsg"], 400)
+        // a local error's words are the login's own advice (an app's key, the option to set):
+        // bounded and printable, not cut as a foreign description is
+        if (e["local"] === true && typeof e["errmsg"] === "string") detail["description"] = printable(e["errmsg"], 400)
         break
       }
       case "RefreshLockTimeout": {
