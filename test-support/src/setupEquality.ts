@@ -33,8 +33,9 @@ const eql = chai.util.eql as (left: unknown, right: unknown, options: Options) =
 const deepEqual = (left: unknown, right: unknown): boolean => {
   const options: Options = {
     comparator: (a, b) => {
-      // the same object is equal to itself (a wiped Redacted has no value to read)
-      if (a === b) return true
+      // the same object is equal to itself (a wiped Redacted has no value to read); primitives are
+      // left to deep-eql (it tells 0 from -0)
+      if (a === b && typeof a === "object" && a !== null) return true
       if (Option.isOption(a) || Option.isOption(b)) {
         if (!Option.isOption(a) || !Option.isOption(b) || a._tag !== b._tag) return false
         return a._tag === "None" || eql(a.value, (b as Option.Some<unknown>).value, options)
@@ -47,7 +48,12 @@ const deepEqual = (left: unknown, right: unknown): boolean => {
       }
       if (Redacted.isRedacted(a) || Redacted.isRedacted(b)) {
         if (!Redacted.isRedacted(a) || !Redacted.isRedacted(b)) return false
-        return eql(Redacted.value(a), Redacted.value(b), options)
+        try {
+          return eql(Redacted.value(a), Redacted.value(b), options)
+        } catch {
+          // a wiped Redacted: no value to compare, so unequal to any other
+          return false
+        }
       }
       return null
     }

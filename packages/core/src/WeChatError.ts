@@ -1138,7 +1138,7 @@ export const isRefreshable = (e: unknown): e is AccessTokenExpired | InvalidAcce
  *
  * - the OAuth errors (`InvalidCode`, `CodeExpired`, `InvalidRefreshToken`, `RefreshTokenExpired`,
  *   `ConsentDenied`, `TokenNotFound`, a user's `ScopeUnauthorized`): send the user through the
- *   authorize URL again;
+ *   authorize URL again (a mini program's `InvalidCode` or `CodeExpired`: a new `wx.login()`);
  * - a mini program's `SessionKeyNotFound` and `InvalidSignature`: a new `wx.login()` and
  *   `code2Session`;
  * - a platform's `AuthorizerRefreshTokenInvalid` (61023): the app's administrator authorizes the

@@ -54,5 +54,13 @@ describe("the tests' deep equality", () => {
     const wiped = Redacted.make("gone")
     Redacted.unsafeWipe(wiped)
     assert.deepStrictEqual({ token: wiped }, { token: wiped }, "the same wiped Redacted: no value to read")
+    const otherWiped = Redacted.make("gone")
+    Redacted.unsafeWipe(otherWiped)
+    differ(wiped, otherWiped)
+  })
+
+  it("leaves primitives to chai: 0 and -0 differ", () => {
+    differ(0, -0)
+    differ({ n: 0 }, { n: -0 })
   })
 })
