@@ -48,12 +48,14 @@ const deepEqual = (left: unknown, right: unknown): boolean => {
       }
       if (Redacted.isRedacted(a) || Redacted.isRedacted(b)) {
         if (!Redacted.isRedacted(a) || !Redacted.isRedacted(b)) return false
+        let values: readonly [unknown, unknown]
         try {
-          return eql(Redacted.value(a), Redacted.value(b), options)
+          values = [Redacted.value(a), Redacted.value(b)]
         } catch {
           // a wiped Redacted: no value to compare, so unequal to any other
           return false
         }
+        return eql(values[0], values[1], options)
       }
       return null
     }

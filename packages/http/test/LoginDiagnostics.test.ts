@@ -325,7 +325,13 @@ it("a store's description in a log: credentials, secret keys' values and long id
     ["unexpected shape (session_key: Missing, access_token: Type)", ["(session_key: Missing, access_token: Type)"]],
     ["Access denied for user 'app'@'10.0.0.5' (using password: YES)", ["(using password: YES)"]],
     ["SQLITE_CONSTRAINT_PRIMARYKEY: UNIQUE constraint failed", ["PRIMARYKEY: UNIQUE constraint failed"]],
-    ["connect ETIMEDOUT wx-access-token:6379", ["wx-access-token:6379"]]
+    ["connect ETIMEDOUT wx-access-token:6379", ["wx-access-token:6379"]],
+    // Node's printed objects, a ')' inside a value, '://' inside a password (review helper-125)
+    ["ReplyError: { host: 'redis.internal', port: 6379, password: 'TAIL' }", ["host: 'redis.internal'", "port: 6379"]],
+    ["ReplyError: { username: 'app', password: \"TAIL\" }", ["username: 'app'"]],
+    ["host=db.internal password=hun)ter2TAIL dbname=wx", ["host=db.internal", "dbname=wx"]],
+    ["(password=hunter2TAIL) then", ["(password=***) then"]],
+    ["redis://app:pa://ssTAIL@redis.internal:6379", ["redis://***@redis.internal:6379"]]
   ]
   for (const [description, kept] of cases) {
     const logged = Problems.logDetail({ _tag: "SessionStoreError", operation: "set", description }).description

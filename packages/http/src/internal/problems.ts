@@ -226,13 +226,14 @@ export const fromMiniProgramLoginError = (error: WeChatError.WeChatError): Probl
 /**
  * The keys whose values a log line never shows (`password=...`, `client_secret=...`, `api_key=...`,
  * `sessionKey=...`, `"password":"..."`): a key ending in one of these names, case-insensitive,
- * before `=`, or quoted before `:` (JSON; an unquoted `key: Missing` is a description's own words,
- * as in core's malformed-answer text, MySQL's `using password: YES`). A key ending in `code` keeps a value that is a number or an error code in
+ * before `=`, or before `:` when the key or the value is quoted (JSON, Node's printed objects
+ * `password: 'x'`; an unquoted `key: Missing` is a description's own words, as in core's
+ * malformed-answer text, MySQL's `using password: YES`). A value ends at a `)` that ends its word. A key ending in `code` keeps a value that is a number or an error code in
  * capitals (`errcode=40029`, `code=ECONNREFUSED`, `status_code=503`), not another (a login's code).
  */
 const secretKeys = "password|passwd|pwd|secret|token|session_?key|key|code"
 const secretValue = new RegExp(
-  `(^|[^a-z0-9])([a-z0-9_.-]*?(?:${secretKeys}))(\\s*=\\s*|["']\\s*:\\s*)("[^"]*"?|'[^']*'?|[^\\s&;,)]*)`,
+  `(^|[^a-z0-9])([a-z0-9_.-]*?(?:${secretKeys}))(\\s*=\\s*|["']\\s*:\\s*|\\s*:\\s*(?=["']))("[^"]*"?|'[^']*'?|(?:[^\\s&;,)]|\\)(?=[^\\s&;,)]))*)`,
   "gi"
 )
 const plainCode = /^(?:-?\d+|[A-Z][A-Z0-9_]*)$/
@@ -256,8 +257,8 @@ const cleanDescription = (text: string, max = 200): string => {
     .replace(/[\u0000-\u001f\u007f]/g, " ")
     // a URL's credentials, up to the last `@` of the URL (a password may hold a raw `@` or `/`); a
     // run after `//` whatever comes before it (a control character in the scheme is a space now);
-    // in a list of URLs (`,`), up to the next URL's scheme, so each host stays
-    .replace(/\/\/(?:(?![a-z][a-z0-9+.-]*:\/\/)\S)*@/gi, "//***@")
+    // in a list of URLs, up to the `,` before the next URL's scheme, so each host stays
+    .replace(/\/\/(?:(?!,[a-z][a-z0-9+.-]*:\/\/)\S)*@/gi, "//***@")
     // key=value pairs with or without a URL (a connection string, a form body, JSON)
     .replace(secretValue, cutSecret)
     .replace(/[?#]\S*/g, "?…")
