@@ -1,14 +1,41 @@
 /**
  * The tests' deep equality (test-support's setup file): chai's `assert.deepStrictEqual` tells
  * Options and Eithers apart by tag and value, directly and nested, so an assertion that a value was
- * stored, or was not, can fail.
+ * stored, or was not, can fail; Redacteds by the values they hide; Errors by their fields and cause.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { WeChatError } from "@wxauth/core"
+import * as Data from "effect/Data"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import { chai } from "vitest"
 
-const differ = (left: unknown, right: unknown) => assert.throws(() => assert.deepStrictEqual(left, right))
+/**
+ * The comparison answers "unequal": it fails with chai's AssertionError. Any other exception (the
+ * comparator throwing) is not an answer and fails the test.
+ */
+const differ = (left: unknown, right: unknown) =>
+  assert.throws(() => assert.deepStrictEqual(left, right), chai.AssertionError, undefined, "the two should differ")
+
+class Tagged extends Data.TaggedError("Tagged")<{
+  readonly token: Redacted.Redacted<string>
+  readonly n: number
+  readonly found: Option.Option<number>
+}> {}
+
+class SchemaTagged extends Schema.TaggedError<SchemaTagged>()("SchemaTagged", {
+  token: Schema.Redacted(Schema.String),
+  n: Schema.Number
+}) {
+  override get message(): string {
+    return "the same message whatever the fields"
+  }
+}
+
+const transport = (cause?: unknown) =>
+  new WeChatError.TransportError({ endpoint: "token", reason: "ConnectionRefused", description: "x", cause })
 
 describe("the tests' deep equality", () => {
   it("tells Some from None, either way round, directly and nested", () => {
@@ -62,5 +89,58 @@ describe("the tests' deep equality", () => {
   it("leaves primitives to chai: 0 and -0 differ", () => {
     differ(0, -0)
     differ({ n: 0 }, { n: -0 })
+  })
+
+  it("tells two Errors apart by their fields (Redacteds and Options in them too) and their cause", () => {
+    const tagged = (token: string, n: number, found: Option.Option<number>) =>
+      new Tagged({ token: Redacted.make(token), n, found })
+    differ(tagged("a", 1, Option.none()), tagged("b", 1, Option.none()))
+    differ(tagged("a", 1, Option.none()), tagged("a", 2, Option.none()))
+    differ(tagged("a", 1, Option.none()), tagged("a", 1, Option.some(1)))
+    differ({ error: tagged("a", 1, Option.none()) }, { error: tagged("b", 1, Option.none()) })
+    differ(
+      new SchemaTagged({ token: Redacted.make("a"), n: 1 }),
+      new SchemaTagged({ token: Redacted.make("b"), n: 1 })
+    )
+    differ(new SchemaTagged({ token: Redacted.make("a"), n: 1 }), new SchemaTagged({ token: Redacted.make("a"), n: 2 }))
+    differ(Object.assign(new Error("m"), { token: "a" }), Object.assign(new Error("m"), { token: "b" }))
+    differ(Object.assign(new Error("m"), { token: "a" }), new Error("m"))
+    differ(new TypeError("m"), Object.assign(new Error("m"), { name: "TypeError" }))
+    const cause = (code: string) => Object.assign(new Error("connect failed"), { code })
+    differ(transport(cause("ECONNREFUSED")), transport(cause("ETIMEDOUT")))
+    differ(transport(cause("ECONNREFUSED")), transport())
+    differ(new Error("m", { cause: Redacted.make("a") }), new Error("m", { cause: Redacted.make("b") }))
+    // equal ones: made at different places (their stacks differ), equal fields and causes
+    assert.deepStrictEqual(tagged("a", 1, Option.some(1)), tagged("a", 1, Option.some(1)))
+    assert.deepStrictEqual(transport(cause("ECONNREFUSED")), transport(cause("ECONNREFUSED")))
+    assert.deepStrictEqual(
+      new SchemaTagged({ token: Redacted.make("a"), n: 1 }),
+      new SchemaTagged({ token: Redacted.make("a"), n: 1 })
+    )
+    const [here, there] = [new Error("m"), new Error("m")]
+    assert.notStrictEqual(here.stack, there.stack)
+    assert.deepStrictEqual(here, there)
+    assert.deepStrictEqual(Object.assign(here, { stack: "at a" }), Object.assign(there, { stack: "at b" }))
+    const cyclic = () => {
+      const error = new Error("m")
+      return Object.assign(error, { self: error, cause: error })
+    }
+    assert.deepStrictEqual(cyclic(), cyclic())
+  })
+
+  it("matches the entries of two Sets or Maps in any order, though Redacteds all print alike", () => {
+    const [a, b, c] = ["a", "b", "c"].map((s) => Redacted.make(s))
+    const again = (r: Redacted.Redacted<string>) => Redacted.make(Redacted.value(r))
+    assert.deepStrictEqual(new Set([a, b]), new Set([again(b), again(a)]))
+    assert.deepStrictEqual(new Map([[a, 1], [b, 2]]), new Map([[again(b), 2], [again(a), 1]]))
+    assert.deepStrictEqual(new Map([[1, a], [2, b]]), new Map([[2, again(b)], [1, again(a)]]))
+    assert.deepStrictEqual(new Set([{ token: a }, { token: b }]), new Set([{ token: again(b) }, { token: again(a) }]))
+    assert.deepStrictEqual(new Set([1, "x", Option.some(a)]), new Set([Option.some(again(a)), "x", 1]))
+    differ(new Set([a, b]), new Set([again(a), c]))
+    differ(new Set([a, b]), new Set([again(a), again(a)]))
+    differ(new Map([[a, 1], [b, 2]]), new Map([[again(a), 2], [again(b), 1]]))
+    differ(new Map([[1, a]]), new Map([[2, again(a)]]))
+    differ(new Set([1, a]), new Set([2, again(a)]))
+    differ(new Set([a]), new Map([[a, a]]))
   })
 })
