@@ -63,7 +63,10 @@ export interface AppTokenShape {
    * back, and the caller's retry meets WeChat's rejection as its typed error.
    */
   readonly invalidate: (rejected: Redacted.Redacted<string>) => Effect.Effect<Redacted.Redacted<string>, AppTokenError>
-  /** Runs `f` with the token; on 40001 / 40014 / 42001 invalidates it and runs `f` once more. */
+  /**
+   * Runs `f` with the token; on 40001 / 40014 / 42001 invalidates it and runs `f` once more. An `f`
+   * that is not a function, throws, or returns anything but an Effect fails with `InvalidArgument`.
+   */
   readonly withToken: <A, E>(
     f: (token: Redacted.Redacted<string>) => Effect.Effect<A, E>
   ) => Effect.Effect<A, E | AppTokenError>
@@ -350,12 +353,22 @@ export const makeWith = (
     ): Effect.Effect<A, E | AppTokenError> =>
       typeof f !== "function"
         ? Effect.fail(new WeChatError.InvalidArgument({ argument: "f", description: "must be a function" }))
-        : Effect.flatMap(get, (token) =>
-          Effect.catchIf(
-            f(token),
+        : Effect.flatMap(get, (token) => {
+          // the caller's function, called as untrusted: a throw or anything but an Effect is its
+          // typed InvalidArgument, never a defect (nor a Proxy handed to the runtime)
+          const call = (token: Redacted.Redacted<string>): Effect.Effect<A, E | WeChatError.InvalidArgument> => {
+            const called = Arguments.guard(() => f(token))
+            if (Either.isLeft(called)) return Arguments.fail("f", "threw when called")
+            return Arguments.guardOr(() => Effect.isEffect(called.right), false)
+              ? called.right
+              : Arguments.fail("f", "must return an Effect")
+          }
+          return Effect.catchIf(
+            call(token),
             (error): error is E => WeChatError.isRefreshable(error),
-            () => Effect.flatMap(invalidate(token), f)
-          ))
+            () => Effect.flatMap(invalidate(token), call)
+          )
+        })
 
     return AppToken.of({ appId, get, invalidate, withToken })
   })

@@ -209,7 +209,11 @@ export interface ComponentShape {
    * `ComponentTicketMissing` until a ticket has been pushed.
    */
   readonly accessToken: Effect.Effect<Redacted.Redacted<string>, AppToken.AppTokenError>
-  /** Runs `f` with the component access token; after a 40001 / 42001 for it, once more with a new one. */
+  /**
+   * Runs `f` with the component access token; after a 40001 / 42001 for it, once more with a new one.
+   * An `f` that is not a function, throws, or returns anything but an Effect fails with
+   * `InvalidArgument`.
+   */
   readonly withAccessToken: <A, E>(
     f: (token: Redacted.Redacted<string>) => Effect.Effect<A, E>
   ) => Effect.Effect<A, E | AppToken.AppTokenError>

@@ -786,4 +786,40 @@ describe("AppToken", () => {
         }
       }).pipe(Effect.provide(Environment)))
   })
+
+  describe("withToken", () => {
+    it.scoped("an f that throws or gives no Effect, on the first call or on the retry, is an InvalidArgument naming f, never a defect nor a hang", () =>
+      Effect.gen(function*() {
+        const trap = () => {
+          throw new Error("trap")
+        }
+        const revoked = Proxy.revocable({}, {})
+        revoked.revoke()
+        const answers: ReadonlyArray<readonly [string, () => unknown]> = [
+          ["throws", trap],
+          ["a number", () => 42],
+          ["a Promise", () => Promise.resolve(1)],
+          ["a Proxy whose traps throw", () => new Proxy({}, { has: trap, get: trap, getPrototypeOf: trap })],
+          ["a revoked Proxy", () => revoked.proxy]
+        ]
+        const { appToken } = yield* oneProcess
+        for (const [name, answer] of answers) {
+          const error = yield* Effect.flip(appToken.withToken(answer as never)).pipe(Effect.timeout("5 seconds"))
+          assert.instanceOf(error, WeChatError.InvalidArgument, name)
+          assert.strictEqual((error as WeChatError.InvalidArgument).argument, "f", name)
+          // the retry after a rejected token calls f again: checked the same way
+          let calls = 0
+          const retried = yield* Effect.flip(
+            appToken.withToken((): never => {
+              calls++
+              return (calls === 1
+                ? Effect.fail(new WeChatError.InvalidCredential({ errcode: 40001, errmsg: "invalid credential" }))
+                : answer()) as never
+            })
+          ).pipe(Effect.timeout("5 seconds"))
+          assert.strictEqual(calls, 2, name)
+          assert.instanceOf(retried, WeChatError.InvalidArgument, `${name}, on the retry`)
+        }
+      }).pipe(Effect.provide(Environment)))
+  })
 })
