@@ -13,9 +13,11 @@ import { WeChatLogin } from "@wxauth/http"
 import { Browser, consent, login, sandboxControl, startLogin, userAgents } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
+import * as Util from "node:util"
 import * as Problems from "../src/internal/problems.js"
 import { profileScopes, refusesProfile } from "../src/internal/service.js"
 import { MINI, OA, sandboxApps, testApp, TestServer } from "./helpers.js"
@@ -345,6 +347,198 @@ it("a store's description in a log: credentials, secret keys' values and long id
   const advice = "set its scope option to \"snsapi_userinfo\" (apps.cs-official-account-prod-2024.scope)"
   const local = Problems.logDetail({ _tag: "ScopeUnauthorized", errcode: 48001, errmsg: advice, local: true })
   assert.strictEqual(local.description, advice)
+})
+
+// a review of the rules (F1-F7): each of its inputs with the whole line the log shows
+it("a store's description in a log: Redis commands' arguments, escaped and backtick values, quoted error codes, names made of words, unprintable characters", () => {
+  const cases: ReadonlyArray<readonly [string, string]> = [
+    // F1: a Redis command's arguments (ioredis's ReplyError printed by util.inspect, JSON.stringify, Effect) and Redis's own quote of them
+    [
+      "ReplyError: WRONGPASS invalid username-password pair or user is disabled.\n    at parseError (/app/node_modules/redis-parser/lib/parser.js:179:12) {\n  command: { name: 'auth', args: [ 'wxauth', 'R3dis-Prod-Pw' ] }\n}",
+      "ReplyError: WRONGPASS invalid username-password pair or user is disabled.     at parseError (/app/node_modules/redis-parser/lib/parser.js:179:12) {   command: { name: 'auth', args: [***] } }"
+    ],
+    [
+      "{\"name\":\"ReplyError\",\"command\":{\"name\":\"auth\",\"args\":[\"wxauth\",\"R3dis-Prod-Pw\"]}}",
+      "{\"name\":\"ReplyError\",\"command\":{\"name\":\"auth\",\"args\":[***]}}"
+    ],
+    [
+      "{\n  \"name\": \"ReplyError\",\n  \"command\": {\n    \"name\": \"auth\",\n    \"args\": [\n      \"wxauth\",\n      \"R3dis-Prod-Pw\"\n    ]\n  }\n}",
+      "{   \"name\": \"ReplyError\",   \"command\": {     \"name\": \"auth\",     \"args\": [***]   } }"
+    ],
+    [
+      "[set: Command aborted due to connection close] {\n  command: {\n    name: 'set',\n    args: [\n      'wxauth:sk:wx1:oGZUI0egBJY1zhBYw2KhdUfwVJJE',\n      'tiihtNczf5v6AKRyjwEUhQ==',\n      'PX',\n      '7200000'\n    ]\n  }\n}",
+      "[set: Command aborted due to connection close] {   command: {     name: 'set',     args: [***]   } }"
+    ],
+    [
+      "{\"name\":\"set\",\"command\":{\"name\":\"set\",\"args\":[\"wxauth:sk:wx1:o\",\"tiihtNczf5v6AKRyjwEUhQ==\",\"PX\",\"7200000\"]}}",
+      "{\"name\":\"set\",\"command\":{\"name\":\"set\",\"args\":[***]}}"
+    ],
+    ["Command { name: 'auth', args: [ 'default', 'p4ssw0rd' ] }", "Command { name: 'auth', args: [***] }"],
+    [
+      "ERR unknown command 'HELLO', with args beginning with: '3' 'AUTH' 'default' 'S3cretRedisPw' ",
+      "ERR unknown command 'HELLO', with args beginning with: ***"
+    ],
+    [
+      "ReplyError: ERR unknown command 'AUTH', with args beginning with: 'hunter2'",
+      "ReplyError: ERR unknown command 'AUTH', with args beginning with: ***"
+    ],
+    // F2: escaped quotes, backtick strings, escaped JSON
+    ["{\"password\":\"pa\\\"ssLEAK3\",\"user\":\"app\"}", "{\"password\":***,\"user\":\"app\"}"],
+    ["{\"password\":\"pa\\\\ssLEAK4\",\"user\":\"app\"}", "{\"password\":***,\"user\":\"app\"}"],
+    ["{ user: 'app', password: 'it\\'s secret' }", "{ user: 'app', password: *** }"],
+    [
+      "Error: { host: 'redis.internal', password: `pa\"ss'WORDLEAK` }",
+      "Error: { host: 'redis.internal', password: *** }"
+    ],
+    [
+      "Error: { host: 'redis.internal', password: 'pa\"ss\\'WO`RDLEAK' }",
+      "Error: { host: 'redis.internal', password: *** }"
+    ],
+    ["{ password: `tmplPASS` }", "{ password: *** }"],
+    [
+      "SyntaxError (while parsing \"{\\\"session_key\\\":\\\"tiihtNczf5v6AKRyjwEUhQ==\\\",\\\"openid\\\":\\\"o\\\"}\")",
+      "SyntaxError (while parsing \"{\\\"session_key\\\":***,\\\"openid\\\":\\\"o\\\"}\")"
+    ],
+    [
+      "Unexpected token < in JSON at position 0: \"{\\\"access_token\\\":\\\"ESCJSONLEAK5\\\",\\\"openid\\\":\\\"o\\\"}\"",
+      "Unexpected token < in JSON at position 0: \"{\\\"access_token\\\":***,\\\"openid\\\":\\\"o\\\"}\""
+    ],
+    ["{\"access_token\":\"AC\\\"CESS_AFTER_ESCAPE\",\"openid\":\"O\"}", "{\"access_token\":***,\"openid\":\"O\"}"],
+    // F3: a quoted error code after a code key stays; another value goes
+    [
+      "Error { code: 'ECONNREFUSED', errno: -111, syscall: 'connect', address: '127.0.0.1', port: 6379 }",
+      "Error { code: 'ECONNREFUSED', errno: -111, syscall: 'connect', address: '127.0.0.1', port: 6379 }"
+    ],
+    ["SqliteError { code: 'SQLITE_BUSY' }", "SqliteError { code: 'SQLITE_BUSY' }"],
+    ["{\"code\":\"ECONNREFUSED\"}", "{\"code\":\"ECONNREFUSED\"}"],
+    ["{ status_code: \"503\" }", "{ status_code: \"503\" }"],
+    ["{\"errcode\":40029,\"code\":\"40029\"}", "{\"errcode\":40029,\"code\":\"40029\"}"],
+    ["Error { code: 'oauthCodeSecret' }", "Error { code: *** }"],
+    // F4: host, pod and table names made of words stay; tokens, openids, rids and ids go
+    [
+      "wxauth-redis-prod-eastus2.redis.cache.windows.net:6380",
+      "wxauth-redis-prod-eastus2.redis.cache.windows.net:6380"
+    ],
+    ["connect ECONNREFUSED redis-cluster-prod-node-01:6379", "connect ECONNREFUSED redis-cluster-prod-node-01:6379"],
+    ["wxauth-redis-master-7d9f8b6c5-x2k4p", "wxauth-redis-master-7d9f8b6c5-x2k4p"],
+    [
+      "relation \"wxauth_oauth_tokens_v2_backup\" does not exist",
+      "relation \"wxauth_oauth_tokens_v2_backup\" does not exist"
+    ],
+    ["Table 'wx.wxauth_sessions_20240101_bak' doesn't exist", "Table 'wx.wxauth_sessions_20240101_bak' doesn't exist"],
+    [
+      "relation \"wxauth_sessions_2024q1_archive_table\" does not exist",
+      "relation \"wxauth_sessions_2024q1_archive_table\" does not exist"
+    ],
+    [
+      "wxauth-prod-db-instance-1.c9akciq32abc.ap-northeast-1.rds.amazonaws.com",
+      "wxauth-prod-db-instance-1.c9akciq32abc.ap-northeast-1.rds.amazonaws.com"
+    ],
+    ["openid oLVPpjqs9BhvzwPj5A-vTYAX3GLc unknown", "openid *** unknown"],
+    ["openid oLVPpjqs-BhvzwPjXA_vTYAX3GLc unknown", "openid *** unknown"],
+    ["access_token 79_aBcDeFgHiJkLmNoPqRsTuVwXyZ012345-abcdefgh is invalid", "access_token *** is invalid"],
+    ["invalid code, rid: 6390a1b2-3c4d5e6f-7a8b9c0d", "invalid code, rid: ***"],
+    ["session 6bd5a1f0-8b4c-4f29-9d1e-2a3b4c5d6e7f not found", "session *** not found"],
+    ["session wxs_5f2c8a9b1e3d4f6a7b8c9d0e1f2a not found", "session *** not found"],
+    [
+      "ERR Error running script (call to f_8d5b2c9e0a1f3b4c5d6e7f8a9b0c1d2e3f4a5b6c): @user_script:1: WRONGTYPE",
+      "ERR Error running script (call to ***): @user_script:1: WRONGTYPE"
+    ],
+    // F6: the cheap ones
+    ["access_token%3DPCTTOKEN2", "access_token%3D***"],
+    [
+      "https://api.weixin.qq.com/sns/userinfo%3Faccess_token%3DPCTTOKEN%26openid%3DO",
+      "https://api.weixin.qq.com/sns/userinfo?…"
+    ],
+    ["Error: Map(1) { 'password' => 'MAPLEAK' }", "Error: Map(1) { 'password' => *** }"],
+    ["password => \"RUBYLEAK8\"", "password => ***"],
+    ["password=hun))ter2", "password=***"],
+    ["Key (token)=(tok_abc123) already exists.", "Key (token)=(***) already exists."],
+    [
+      "duplicate key value violates unique constraint \"sessions_pkey\" Key (id)=(abc) already exists.",
+      "duplicate key value violates unique constraint \"sessions_pkey\" Key (id)=(abc) already exists."
+    ],
+    ["Authorization: Bearer BEARERTOK2", "Authorization: Bearer ***"],
+    ["{\"Authorization\":\"Bearer BEARERTOK\"}", "{\"Authorization\":\"Bearer ***\"}"],
+    ["access_token＝FULLWIDTHEQ", "access_token＝***"],
+    [
+      "{\"url\":\"redis://redis.internal:6379\",\"admin\":\"ops@example.com\"}",
+      "{\"url\":\"redis://redis.internal:6379\",\"admin\":\"ops@example.com\"}"
+    ],
+    [
+      "{\"url\":\"redis://app:pw@redis.internal:6379\",\"admin\":\"ops@example.com\"}",
+      "{\"url\":\"redis://***@redis.internal:6379\",\"admin\":\"ops@example.com\"}"
+    ],
+    ["{\"token\":123}", "{\"token\":***}"],
+    ["pass\u200bword=ZWSPW", "password=***"],
+    // F7: controls, separators, bidi
+    ["a\u0085b\u2028c\u2029d\u202ee\u2066f\u009bg", "a b c d e f g"],
+    ["lone \ud800 high", "lone \ufffd high"],
+    // kept as before
+    [
+      "Access denied for user 'root'@'localhost' (using password: YES)",
+      "Access denied for user 'root'@'localhost' (using password: YES)"
+    ],
+    [
+      "unexpected shape (session_key: Missing, access_token: Type)",
+      "unexpected shape (session_key: Missing, access_token: Type)"
+    ],
+    ["{ \"access_token\" : \"SPACED\" }", "{ \"access_token\" : *** }"],
+    ["{\"errcode\":40029,\"errmsg\":\"invalid code\"}", "{\"errcode\":40029,\"errmsg\":\"invalid code\"}"],
+    ["session abcdefghijklmnopqrstuvwxyzABCDEF not found", "session abcdefghijklmnopqrstuvwxyzABCDEF not found"]
+  ]
+  for (const [description, expected] of cases) {
+    const logged = Problems.logDetail({ _tag: "SessionStoreError", operation: "set", description }).description
+    assert.strictEqual(logged, expected, JSON.stringify(description))
+  }
+  // an ioredis reply error as the libraries print it: its command's arguments never show
+  const error = Object.assign(new Error("WRONGPASS invalid username-password pair or user is disabled."), {
+    name: "ReplyError",
+    command: { name: "auth", args: ["wxauth", "R3dis-Prod-Pw"] }
+  })
+  for (const printed of [Util.inspect(error), JSON.stringify(error), Inspectable.toStringUnknown(error)]) {
+    const logged = Problems.logDetail({ _tag: "SessionStoreError", operation: "set", description: printed }).description
+    assert.notInclude(logged, "R3dis-Prod-Pw", printed)
+  }
+  // the 200-character cut keeps a surrogate pair whole
+  const emoji = Problems.logDetail({
+    _tag: "SessionStoreError",
+    operation: "set",
+    description: `${"x".repeat(199)}\u{1f600}tail`
+  })
+  assert.strictEqual(emoji.description, `${"x".repeat(199)}\u2026`)
+  const advice = Problems.logDetail({
+    _tag: "ScopeUnauthorized",
+    errmsg: `${"x".repeat(399)}\u{1f600}\u202e`,
+    local: true
+  })
+  assert.strictEqual(advice.description, `${"x".repeat(399)}\u2026`)
+})
+
+it("a store's description in a log: a long or hostile one is bounded, a word cut at the bound dropped whole", () => {
+  const logged = (description: string) =>
+    Problems.logDetail({ _tag: "SessionStoreError", operation: "set", description }).description as string
+  const long = logged(`cannot connect: redis://app:${"p".repeat(100_000)}TAIL@redis.internal:6379`)
+  assert.strictEqual(long, "cannot connect: ")
+  for (
+    const shape of [
+      "/",
+      "_",
+      "-",
+      "a",
+      "//_",
+      "password_",
+      "args:[",
+      "\\\"",
+      ")a",
+      "password=)",
+      "redis://a:b@c token: 'y' "
+    ]
+  ) {
+    const description = shape.repeat(Math.ceil(100_000 / shape.length))
+    assert.isAtMost(logged(description).length, 201, shape)
+    assert.isAtMost(logged(`${description.slice(0, 798)} x`).length, 201, shape)
+  }
 })
 
 describe("LoginDiagnostics: a wrong apiBaseUrl (connection refused)", () => {

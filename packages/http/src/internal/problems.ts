@@ -226,54 +226,123 @@ export const fromMiniProgramLoginError = (error: WeChatError.WeChatError): Probl
 /**
  * The keys whose values a log line never shows (`password=...`, `client_secret=...`, `api_key=...`,
  * `sessionKey=...`, `"password":"..."`): a key ending in one of these names, case-insensitive,
- * before `=`, or before `:` when the key or the value is quoted (JSON, Node's printed objects
+ * before `=` (`＝`, `=>`, `%3D`, pg's `Key (token)=(...)`), or before `:` when the key or the value
+ * is quoted (JSON, escaped JSON `{\"session_key\":\"...\"}`, Node's printed objects
  * `password: 'x'`; an unquoted `key: Missing` is a description's own words, as in core's
- * malformed-answer text, MySQL's `using password: YES`). A value ends at a `)` that ends its word. A key ending in `code` keeps a value that is a number or an error code in
- * capitals (`errcode=40029`, `code=ECONNREFUSED`, `status_code=503`), not another (a login's code).
+ * malformed-answer text, MySQL's `using password: YES`). A quoted value ends at its closing quote
+ * (`"`, `'` or a backtick; a backslash escapes one); an unquoted one at a space, `&`, `;`, `,`, or at
+ * a `)`, `]` or `}` that ends its word. A key ending in `code` keeps a value that is a number or an
+ * error code in capitals, quoted or not (`errcode=40029`, `code: 'ECONNREFUSED'`, `status_code=503`),
+ * not another (a login's code). One start per run of key characters (the lookbehind), so the rule
+ * is linear.
  */
 const secretKeys = "password|passwd|pwd|secret|token|session_?key|key|code"
+const quoted = (q: string) => `${q}(?:[^${q}\\\\]|\\\\.)*${q}?`
 const secretValue = new RegExp(
-  `(^|[^a-z0-9])([a-z0-9_.-]*?(?:${secretKeys}))(\\s*=\\s*|["']\\s*:\\s*|\\s*:\\s*(?=["']))("[^"]*"?|'[^']*'?|(?:[^\\s&;,)]|\\)(?=[^\\s&;,)]))*)`,
+  `(?<![a-z0-9_.-])([a-z0-9_.-]*?(?:${secretKeys}))` +
+    `(\\\\*["'\`]?\\s*=>\\s*|\\s*[=＝]\\s*|%3d|\\)\\s*=\\s*\\(|\\\\*["'\`]\\s*[:：]\\s*|\\s*[:：]\\s*(?=\\\\*["'\`]))` +
+    `(\\\\+"(?:[^"\\\\]|\\\\+(?!"))*(?:\\\\+")?|${quoted(`"`)}|${quoted(`'`)}|${quoted("`")}|` +
+    `(?:[^\\s&;,)\\]}]|[)\\]}]+(?=[^\\s&;,)\\]}]))*)`,
   "gi"
 )
-const plainCode = /^(?:-?\d+|[A-Z][A-Z0-9_]*)$/
+const plainCode = /^\\*(["'`]?)(?:-?\d+|[A-Z][A-Z0-9_]*)\\*\1$/
 
-const cutSecret = (match: string, before: string, key: string, separator: string, value: string): string =>
-  /code$/i.test(key) && plainCode.test(value) ? match : `${before}${key}${separator}***`
+const cutSecret = (match: string, key: string, separator: string, value: string): string =>
+  /code$/i.test(key) && plainCode.test(value) ? match : `${key}${separator}***`
+
+/**
+ * The credentials of each URL in a run without whitespace (`redis://app:pa@ss@host`): from `//` up
+ * to the URL's last `@` (a password may hold a raw `@` or `/`); in a list of URLs, up to the `,`
+ * before the next URL's scheme, so each host stays; a URL opened by a quote (JSON) ends at the next
+ * same quote, so `{"url":"redis://h:6379","admin":"ops@example.com"}` keeps both. indexOf and
+ * lastIndexOf, once per URL: linear.
+ */
+const urlCredentials = (run: string): string =>
+  run.split(/(?=,[a-z][a-z0-9+.-]*:\/\/)/i).map((url) => {
+    const start = url.indexOf("//")
+    if (start < 0) return url
+    let before = start - 1
+    if (url[before] === ":") before--
+    while (before >= 0 && /[a-z0-9+.-]/i.test(url[before]!)) before--
+    const quote = before >= 0 && "\"'`".includes(url[before]!) ? url.indexOf(url[before]!, start) : -1
+    const at = url.lastIndexOf("@", quote < 0 ? url.length : quote)
+    return at > start ? `${url.slice(0, start)}//***@${url.slice(at + 1)}` : url
+  }).join("")
+
+/**
+ * A run of 24 or more letters, digits, `-` and `_` is an id (a session's id, a token, an openid, a
+ * rid, a script's hash) when it holds a digit and its parts (split at `-` and `_`) that look random
+ * (letters mixed with digits, or upper- with lower-case letters) hold 16 or more characters; a host
+ * name, a pod's name or a table's name made of words stays (`wxauth-redis-prod-eastus2`,
+ * `wxauth-redis-master-7d9f8b6c5-x2k4p`, `wxauth_oauth_tokens_v2_backup`). Random base64url and hex
+ * ids are cut as often as by the former rule (any run with a letter and a digit).
+ */
+const idLike = (run: string): boolean => {
+  if (!/\d/.test(run)) return false
+  let random = 0
+  for (const part of run.split(/[-_]/)) {
+    if ((/\d/.test(part) && /[a-z]/i.test(part)) || (/[a-z]/.test(part) && /[A-Z]/.test(part))) random += part.length
+  }
+  return random >= 16
+}
+
+/**
+ * Characters a log line never shows: C0 and C1 controls (a forged line), line and paragraph
+ * separators, bidi overrides and isolates (text that reads otherwise than it is), a lone surrogate
+ * (replaced), and the invisible ones inside a word (removed: `pass\u200bword=` is `password=`).
+ */
+// eslint-disable-next-line no-control-regex
+const unprintable = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+const invisible = /[\u00ad\u061c\u200b-\u200f\u2060-\u2064\ufeff]/g
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+/** At most `max` characters of `text`, and `…` when cut; never half of a surrogate pair. */
+const cut = (text: string, max: number): string => {
+  if (text.length <= max) return text
+  const end = /[\ud800-\udbff]/.test(text[max - 1] ?? "") ? max - 1 : max
+  return `${text.slice(0, end)}…`
+}
 
 /**
  * At most `max` characters of a description for a log line, with any URL query or fragment, URL
- * credentials, the values of keys that name a secret and long ids cut out (WeChat's URLs carry the
- * app secret, codes and tokens in the query; a store's URL or connection string may carry its
- * password, its errors a session's id) and control characters replaced. Host names, ports, error
- * codes and table names stay.
+ * credentials, the values of keys that name a secret, the arguments of a Redis command, an
+ * `Authorization` header's value and long ids cut out (WeChat's URLs carry the app secret, codes
+ * and tokens in the query; a store's URL or connection string may carry its password, ioredis's
+ * errors their command's arguments, its errors a session's id) and unprintable characters replaced. Host names, ports,
+ * error codes and table names stay. A best effort over text another library wrote: a few simple
+ * rules, each linear in the (bounded) input.
  */
 const cleanDescription = (text: string, max = 200): string => {
-  // a bounded input (the patterns below scan it a few times); a word cut at the bound is dropped
-  // whole, so no part of a URL's credentials or query survives the cut
-  const bounded = text.length > 4 * max ? text.slice(0, 4 * max).replace(/\S*$/, "") : text
+  // a bounded input; a word cut at the bound is dropped whole, so no part of a URL's credentials or
+  // query survives the cut (up to the bound's last space: one anchored match, where `\S*$` would
+  // start again at each character of a long word)
+  const bounded = text.length > 4 * max ? /^[\s\S]*\s/.exec(text.slice(0, 4 * max))?.[0] ?? "" : text
   const cleaned = bounded
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001f\u007f]/g, " ")
-    // a URL's credentials, up to the last `@` of the URL (a password may hold a raw `@` or `/`); a
-    // run after `//` whatever comes before it (a control character in the scheme is a space now);
-    // in a list of URLs, up to the `,` before the next URL's scheme, so each host stays
-    .replace(/\/\/(?:(?!,[a-z][a-z0-9+.-]*:\/\/)\S)*@/gi, "//***@")
-    // key=value pairs with or without a URL (a connection string, a form body, JSON)
+    .replace(unprintable, " ")
+    .replace(invisible, "")
+    .replace(loneSurrogate, "\ufffd")
+    .replace(/(?<!\S)\S*\/\/\S*/g, urlCredentials)
+    // a Redis command's arguments (ioredis's `command: { name: 'auth', args: [ 'app', 'pw' ] }`, its
+    // JSON form) and what Redis quotes of them (`with args beginning with: 'AUTH' 'app' 'pw'`)
+    .replace(
+      /(\bargs\\*["'`]?\s*:\s*\[)(?:"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|`(?:[^`\\]|\\.)*`?|[^\]"'`])*\]?/gi,
+      "$1***]"
+    )
+    .replace(/(with args beginning with)[\s\S]*/i, "$1: ***")
     .replace(secretValue, cutSecret)
-    .replace(/[?#]\S*/g, "?…")
-    // a long run of letters and digits (a session id, a token, a code in words); shorter than WeChat's
-    // tokens and codes and a session's id, longer than a host name's parts and an app's key
-    .replace(/(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{24,}/g, "***")
-  return cleaned.length > max ? `${cleaned.slice(0, max)}…` : cleaned
+    // an HTTP header's credentials (`Authorization: Bearer ...`, its JSON form)
+    .replace(
+      /(\bauthorization\\*["'`]?\s*[:=：＝]\s*\\*["'`]?(?:(?:bearer|basic|digest|token)\s+)?)[^\s"'`,;]+/gi,
+      "$1***"
+    )
+    .replace(/(?:[?#]|%3f)\S*/gi, "?…")
+    .replace(/(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{24,}/g, (run) => (idLike(run) ? "***" : run))
+  return cut(cleaned, max)
 }
 
-/** At most `max` characters of `text`, control characters replaced. */
-const printable = (text: string, max: number): string => {
-  // eslint-disable-next-line no-control-regex
-  const cleaned = text.slice(0, max + 1).replace(/[\u0000-\u001f\u007f]/g, " ")
-  return cleaned.length > max ? `${cleaned.slice(0, max)}…` : cleaned
-}
+/** At most `max` characters of `text`, unprintable characters replaced. */
+const printable = (text: string, max: number): string =>
+  cut(text.slice(0, max + 1).replace(unprintable, " ").replace(invisible, "").replace(loneSurrogate, "\ufffd"), max)
 
 /** A short code of a transport cause (`ECONNREFUSED`, `UND_ERR_CONNECT_TIMEOUT`), when it is one. */
 const causeCode = (cause: unknown): string | undefined => {
