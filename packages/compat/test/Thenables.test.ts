@@ -123,16 +123,102 @@ describe("a hook that does not take the callback", () => {
 })
 
 describe("a native promise counts, the callback declared or not", () => {
-  it("an async getToken that declares the callback and resolves the token", async () => {
+  it("an async getToken that declares the callback and resolves the token (null for none: undefined is no answer)", async () => {
     const client = make(
       OA.appId,
       OA.secret,
-      async (openid, _cb) => tokens.get(openid),
-      async (openid, token, _cb) => void tokens.set(openid, { ...token })
+      async (openid, _cb) => tokens.get(openid) ?? null,
+      async (openid, token, cb) => {
+        tokens.set(openid, { ...token })
+        cb(null)
+      }
     )
     const token = await client.getAccessToken(await sandbox.code({ user: "dave" }))
     const user = await client.getUser(token.data.openid)
     assert.strictEqual(user.openid, token.data.openid)
+  })
+
+  it("an async getToken that declares the callback and resolves null: no token, at once", async () => {
+    const client = make(OA.appId, OA.secret, async (_openid, _cb) => null)
+    client.setOpts({ apiBaseUrl: sandbox.url, hookTimeout: "20 seconds" })
+    const [err] = await callback((cb) => client.getUser("o_nobody", cb))
+    assert.strictEqual(err.name, "NoOAuthTokenError")
+  })
+})
+
+describe("an async function that declares the callback and hands it on without awaiting (wechat-oauth ignored its promise)", () => {
+  /** ioredis' callback API: answers later, after the async function's promise resolved undefined. */
+  const redisLike = new Map<string, string>()
+  const get = (key: string, cb: (err: unknown, value: string | null) => void) =>
+    later(() => cb(null, redisLike.get(key) ?? null))
+  const set = (key: string, value: string, cb: (err: unknown) => void) =>
+    later(() => (redisLike.set(key, value), cb(null)))
+
+  it("getToken and saveToken: the callback's answer counts, getUser finds the saved token", async () => {
+    const client = make(
+      OA.appId,
+      OA.secret,
+      async function(openid, callback) {
+        get(`t:${openid}`, (err, value) => callback(err, value && JSON.parse(value)))
+      },
+      async function(openid, token, callback) {
+        set(`t:${openid}`, JSON.stringify(token), (err) => callback(err))
+      }
+    )
+    const [err, token] = await callback<any>(async (cb) =>
+      client.getAccessToken(await sandbox.code({ user: "bob" }), cb)
+    )
+    assert.isNull(err)
+    const [err2, user] = await callback<any>((cb) => client.getUser(token.data.openid, cb))
+    assert.isNull(err2)
+    assert.strictEqual(user.openid, token.data.openid)
+  })
+
+  it("a saveToken whose callback gets an error: the call fails with it", async () => {
+    const failure = new Error("WRONGTYPE Operation against a key holding the wrong kind of value")
+    const client = make(
+      OA.appId,
+      OA.secret,
+      async function(_openid, callback) {
+        later(() => callback(null, null))
+      },
+      async function(_openid, _token, callback) {
+        later(() => callback(failure))
+      }
+    )
+    const [err] = await callback<any>(async (cb) => client.getAccessToken(await sandbox.code({ user: "bob" }), cb))
+    assert.strictEqual(err, failure)
+  })
+
+  it("an async _getUser override answering by its callback: getUser resolves with its user", async () => {
+    class Subclass extends OAuth {}
+    ;(Subclass.prototype as any)._getUser = async function(options: any, _accessToken: string, cb: any) {
+      later(() => cb(null, { openid: options.openid, nickname: "from callback" }))
+    }
+    const client = new Subclass(OA.appId, OA.secret)
+    client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url })
+    clients.push(client)
+    const token = await client.getAccessToken(await sandbox.code({ user: "bob" }))
+    const user: unknown = await client.getUser(token.data.openid)
+    assert.deepStrictEqual(user, { openid: token.data.openid, nickname: "from callback" })
+  })
+
+  it("one whose promise resolves undefined and that never calls back fails after hookTimeout", async () => {
+    const client = make(OA.appId, OA.secret, async function(_openid, _callback) {})
+    client.setOpts({ apiBaseUrl: sandbox.url, hookTimeout: "300 millis" })
+    const [err] = await callback((cb) => client.getUser("o_someone", cb))
+    assert.strictEqual(err.name, "WeChatAPITokenStoreError")
+    assert.include(err.message, "neither called its callback nor settled")
+  })
+
+  it("one whose promise rejects: the rejection counts, the callback is not waited for", async () => {
+    const failure = new Error("down")
+    const client = make(OA.appId, OA.secret, async function(_openid, _callback) {
+      throw failure
+    })
+    client.setOpts({ apiBaseUrl: sandbox.url, hookTimeout: "20 seconds" })
+    const [err] = await callback((cb) => client.getUser("o_someone", cb))
+    assert.strictEqual(err, failure)
   })
 })
 

@@ -2,7 +2,7 @@
  * Calling the app's own functions the way `wechat-oauth` called them: with a Node callback as the
  * last argument. A function may also answer with a promise (whichever settles first counts; a
  * thenable that is not a native promise counts only from a function that does not take the
- * callback, see `listen`), may throw, or may never answer: each ends the call, the last one after a
+ * callback, see `listen`; `undefined` from one that takes it is no answer, see `callApp`), may throw, or may never answer: each ends the call, the last one after a
  * deadline.
  *
  * @internal
@@ -35,7 +35,8 @@ export const declaresCallback = (fn: unknown, index: number): boolean => {
  * answer can only come by callback:
  *
  * - a native promise (an `async` function's) is always listened to, through
- *   `Promise.prototype.then` (no `then` of the app runs);
+ *   `Promise.prototype.then` (no `then` of the app runs); when the function declares the callback,
+ *   its resolving `undefined` is not an answer (see `callApp`);
  * - another thenable (a query builder: mysql2's `Query`, whose `then` throws; mongoose's `Query`,
  *   whose `then` runs the query again; knex's builder) is listened to only when the function does not
  *   declare the callback (`takesCallback` false): a function that took the callback answers by it, and
@@ -68,7 +69,8 @@ const listen = (
 /**
  * Calls the app's `fn` with `this` `self` and `args` then a Node callback, inside `around` when
  * given. Its answer is the first of its callback and the promise it returns (when that counts, see
- * `listen`) to settle. An error (the callback's `err`, a throw, a rejection) fails with
+ * `listen`) to settle; a function that declares the callback and whose promise resolves `undefined`
+ * answers by its callback only (a rejection, or any other value, still counts). An error (the callback's `err`, a throw, a rejection) fails with
  * `onError(error)`; no answer within `timeout` fails with `onTimeout()`. A later answer is ignored.
  *
  * @internal
@@ -111,6 +113,11 @@ export const callApp = <A, E>(options: {
       returned,
       takesCallback,
       (value) => {
+        // an `async` function that declares the callback and hands it on without awaiting it
+        // (`async function (openid, cb) { redis.get(k, (e, v) => cb(e, v)) }`, which wechat-oauth
+        // ran, ignoring what it returned): its promise resolves `undefined` before the callback's
+        // answer, so `undefined` from such a function is no answer, its callback's is (or timeout)
+        if (takesCallback && value === undefined) return
         if (options.fromPromise === undefined) return succeed(value as A)
         try {
           const read = options.fromPromise(value)
