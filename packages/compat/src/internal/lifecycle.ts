@@ -2,12 +2,16 @@
  * The services behind an OAuth client, by generation: one `ManagedRuntime` built from the client's
  * appid, secret and options. `setOpts`, or assigning `appsecret` or `appid`, starts a new
  * generation; calls in flight finish on theirs, and a retired generation is released once its last
- * call ends.
+ * call ends. A generation whose build failed (a `tokenStore` / `refreshLock` layer that cannot reach
+ * its server) is dropped once `lifecycleSettings.rebuildAfterMillis` have passed since: the next call
+ * builds the same layer anew.
  *
  * @internal
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { MiniProgram, RefreshLock, RetryPolicy, TokenStore, WeChatApi, WeChatConfig, WeChatOAuth } from "@wxauth/core"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -21,6 +25,14 @@ import { hookTimeoutOf, layerOption, optionOf, policyOf, timeoutOf } from "./opt
 import * as Refresh from "./refresh.js"
 import * as Request from "./request.js"
 import { apiBaseUrlOf, openBaseUrlOf, runAtBoundary } from "./runtime.js"
+
+/**
+ * How soon a generation whose build failed is built again (by the next call): calls within this time
+ * after the failure get the same error, without a build. Tests change it.
+ *
+ * @internal
+ */
+export const lifecycleSettings = { rebuildAfterMillis: 1000 }
 
 /**
  * The services a client exposes (`client.runtime`, `client.layer`).
@@ -108,6 +120,29 @@ export interface Generation {
   readonly hookTimeout: Duration.Duration
   active: number
   retired: boolean
+  /** When (Clock's epoch milliseconds) the runtime's build failed; `undefined` while it has not. */
+  buildFailedAt: number | undefined
+}
+
+/** The generation's fields, with a runtime of its own that records when its build fails. */
+const withRuntime = (fields: Omit<Generation, "runtime" | "active" | "retired" | "buildFailedAt">): Generation => {
+  const generation: Generation = {
+    ...fields,
+    // assigned below: the layer's failure records itself on this generation
+    runtime: undefined as unknown as Generation["runtime"],
+    active: 0,
+    retired: false,
+    buildFailedAt: undefined
+  }
+  const recorded = Layer.tapErrorCause(fields.layer, (cause) =>
+    Cause.isInterruptedOnly(cause)
+      ? Effect.void
+      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          generation.buildFailedAt = now
+        })))
+  ;(generation as { runtime: Generation["runtime"] }).runtime = ManagedRuntime.make(recorded)
+  return generation
 }
 
 /**
@@ -157,17 +192,21 @@ export const make = (input: Input): Generation => {
   const layer: Layer.Layer<ClientServices, unknown> = Either.isLeft(overrides)
     ? Layer.effectContext(Effect.fail(overrides.left))
     : client
-  return {
+  return withRuntime({
     appId: input.appid,
     layer,
-    runtime: ManagedRuntime.make(layer),
     hooks: tokenStore === undefined,
     openBaseUrl,
     policy,
-    hookTimeout,
-    active: 0,
-    retired: false
-  }
+    hookTimeout
+  })
+}
+
+/** Whether `generation`'s build failed at least `rebuildAfterMillis` ago. */
+const buildFailedLongAgo = (generation: Generation): boolean => {
+  if (generation.buildFailedAt === undefined) return false
+  const now = Effect.runSync(Clock.currentTimeMillis)
+  return now - generation.buildFailedAt >= lifecycleSettings.rebuildAfterMillis
 }
 
 /**
@@ -193,16 +232,30 @@ export class Lifecycle {
     return this.#generation
   }
 
-  /** The services, rebuilt first when the appid was assigned since they were built. */
+  /**
+   * The services, rebuilt first when the appid was assigned since they were built, or built again
+   * (the same layer: the same options) when their build failed long enough ago. One build at a time:
+   * a generation is dropped only once its build has failed, and concurrent calls share the build of
+   * the one that replaces it.
+   */
   current(): Generation {
     if (!Object.is(this.#generation.appId, this.appid())) this.replace()
+    else if (buildFailedLongAgo(this.#generation)) {
+      const { appId, hookTimeout, hooks, layer, openBaseUrl, policy } = this.#generation
+      this.#retire(withRuntime({ appId, layer, hooks, openBaseUrl, policy, hookTimeout }))
+    }
     return this.#generation
   }
 
   /** Builds new services; the old ones are released once the calls in flight on them finish. */
   replace(): void {
+    this.#retire(this.build())
+  }
+
+  /** Makes `next` current; the previous generation is released once its calls end. */
+  #retire(next: Generation): void {
     const previous = this.#generation
-    this.#generation = this.build()
+    this.#generation = next
     previous.retired = true
     this.#release(previous)
   }

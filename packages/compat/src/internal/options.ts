@@ -68,15 +68,33 @@ export const policyOf = (input: unknown): Either.Either<RetryPolicy.RetryPolicy 
   input === undefined || input === null ? Either.right(undefined) : RetryPolicy.make(input as RetryPolicy.Overrides)
 
 /**
- * A `tokenStore` / `refreshLock` option: `undefined` when absent, the layer, or a layer failing with
- * a `ConfigError`.
+ * A layer's `TokenStoreError` with a description that names the option whose layer failed to build
+ * (a `refreshLock` of store-redis fails with the store's error, "Token store connect failed"); any
+ * other error as it is.
+ */
+const naming = (name: string, error: unknown): unknown => {
+  try {
+    if (!(error instanceof WeChatError.TokenStoreError)) return error
+    return new WeChatError.TokenStoreError({
+      operation: error.operation,
+      description: `the ${name} layer (setOpts) failed to build: ${error.description}`,
+      cause: error
+    })
+  } catch {
+    return error // a value whose fields cannot be read: as it is
+  }
+}
+
+/**
+ * A `tokenStore` / `refreshLock` option: `undefined` when absent, the layer (its `TokenStoreError`
+ * naming the option), or a layer failing with a `ConfigError`.
  *
  * @internal
  */
 export const layerOption = <A>(name: string, input: unknown): Layer.Layer<A, unknown> | undefined => {
   if (input === undefined || input === null) return undefined
   return Layer.isLayer(input)
-    ? input as Layer.Layer<A, unknown>
+    ? Layer.mapError(input as Layer.Layer<A, unknown>, (error) => naming(name, error))
     : Layer.effectContext(Effect.fail(ConfigError.InvalidData([name], "must be a Layer")))
 }
 

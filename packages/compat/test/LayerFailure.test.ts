@@ -1,0 +1,132 @@
+/**
+ * A `tokenStore` / `refreshLock` layer that fails to build on first use (Redis unreachable while the
+ * app starts): the client is not left broken. Calls within `rebuildAfterMillis` of the failure get its
+ * error without a build; the next call after builds the same layer again, once for all the calls
+ * made meanwhile, and the dropped runtime is disposed (what its build acquired is released).
+ */
+import { afterAll, afterEach, assert, describe, it } from "@effect/vitest"
+import OAuth from "@wxauth/compat"
+import { RefreshLock, TokenStore, WeChatError } from "@wxauth/core"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { lifecycleSettings } from "../src/internal/lifecycle.js"
+import { OA } from "./helpers.js"
+
+const clients: Array<OAuth> = []
+const saved = lifecycleSettings.rebuildAfterMillis
+
+afterEach(() => {
+  lifecycleSettings.rebuildAfterMillis = saved
+})
+
+afterAll(async () => {
+  await Promise.all(clients.map((client) => client.close()))
+})
+
+const unreachable = () =>
+  new WeChatError.TokenStoreError({ operation: "connect", description: "cannot connect to Redis at 127.0.0.1:1" })
+
+/**
+ * A layer that fails while `down()` says so, counting its builds; `resources` counts what a build
+ * acquired and released (a connection).
+ */
+const flaky = <A>(
+  ok: Layer.Layer<A>,
+  state: { builds: number; down: boolean; gate?: Promise<void> | undefined; opened: number; closed: number }
+): Layer.Layer<A, WeChatError.TokenStoreError> =>
+  Layer.unwrapScoped(Effect.gen(function*() {
+    state.builds++
+    yield* Effect.acquireRelease(Effect.sync(() => state.opened++), () => Effect.sync(() => state.closed++))
+    if (state.gate !== undefined) yield* Effect.promise(() => state.gate!)
+    if (state.down) return yield* Effect.fail(unreachable())
+    return ok
+  }))
+
+const newState = () => ({ builds: 0, down: true, gate: undefined as Promise<void> | undefined, opened: 0, closed: 0 })
+
+const make = (options: Record<string, unknown>) => {
+  const client = new OAuth(OA.appId, OA.secret)
+  client.setOpts(options)
+  clients.push(client)
+  return client
+}
+
+const attempt = (client: OAuth): Promise<{ readonly ok: unknown } | { readonly error: any }> =>
+  (client.getToken as (openid: string) => Promise<unknown>)("o_someone").then(
+    (value) => ({ ok: value ?? null }),
+    (error) => ({ error })
+  )
+
+/** Lets the runtime's disposal (a promise chain) run. */
+const settle = async () => {
+  for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve))
+}
+
+describe("a layer that fails to build on first use", () => {
+  it("refreshLock: the same error within rebuildAfterMillis, no new build; after, built again and the client works", async () => {
+    lifecycleSettings.rebuildAfterMillis = 3_600_000
+    const state = newState()
+    const client = make({ refreshLock: flaky(RefreshLock.layerInProcess(), state) })
+    const first = await attempt(client)
+    assert.property(first, "error")
+    const error = (first as { error: any }).error
+    assert.strictEqual(error.name, "WeChatAPITokenStoreError")
+    assert.include(error.message, "refreshLock layer (setOpts) failed to build")
+    assert.include(error.message, "cannot connect to Redis")
+    const second = await attempt(client)
+    assert.strictEqual((second as { error: any }).error?.message, error.message)
+    assert.strictEqual(state.builds, 1)
+    // Redis is back, and the backoff is over
+    state.down = false
+    lifecycleSettings.rebuildAfterMillis = 0
+    assert.deepStrictEqual(await attempt(client), { ok: null })
+    assert.strictEqual(state.builds, 2)
+    assert.deepStrictEqual(await attempt(client), { ok: null })
+    assert.strictEqual(state.builds, 2)
+  })
+
+  it("tokenStore: built again after a failure, the error naming the option", async () => {
+    lifecycleSettings.rebuildAfterMillis = 0
+    const state = newState()
+    const client = make({ tokenStore: flaky(TokenStore.layerMemory, state) })
+    const first = await attempt(client)
+    assert.include((first as { error: any }).error?.message, "tokenStore layer (setOpts) failed to build")
+    state.down = false
+    assert.deepStrictEqual(await attempt(client), { ok: null })
+    assert.strictEqual(state.builds, 2)
+  })
+
+  it("concurrent calls share one build, the failing one and the one that replaces it", async () => {
+    lifecycleSettings.rebuildAfterMillis = 0
+    const state = newState()
+    const client = make({ refreshLock: flaky(RefreshLock.layerInProcess(), state) })
+    let open!: () => void
+    state.gate = new Promise<void>((resolve) => (open = resolve))
+    const failing = Array.from({ length: 5 }, () => attempt(client))
+    open()
+    const failed = await Promise.all(failing)
+    assert.isTrue(failed.every((result) => "error" in result))
+    assert.strictEqual(state.builds, 1)
+    state.down = false
+    state.gate = new Promise<void>((resolve) => (open = resolve))
+    const rebuilding = Array.from({ length: 5 }, () => attempt(client))
+    open()
+    assert.deepStrictEqual(await Promise.all(rebuilding), Array.from({ length: 5 }, () => ({ ok: null })))
+    assert.strictEqual(state.builds, 2)
+  })
+
+  it("the dropped runtime is disposed: what its build acquired is released", async () => {
+    lifecycleSettings.rebuildAfterMillis = 0
+    const state = newState()
+    const client = make({ refreshLock: flaky(RefreshLock.layerInProcess(), state) })
+    await attempt(client)
+    state.down = false
+    await attempt(client)
+    await settle()
+    assert.strictEqual(state.opened, 2)
+    assert.strictEqual(state.closed, 1)
+    await client.close()
+    await settle()
+    assert.strictEqual(state.closed, 2)
+  })
+})
