@@ -3,14 +3,17 @@
  * copy of the core passes, as under wechat-oauth's API), so the hook gets one read's openid and data,
  * whatever a getter of the object answers later.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import OAuth from "@wxauth/compat"
 import { TokenStore } from "@wxauth/core"
 import { makeToken, randomOpenId } from "@wxauth/core/testing"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { TokenData } from "../src/AccessToken.js"
 import * as Hooks from "../src/internal/hooks.js"
+import { callback, OA } from "./helpers.js"
 
 const storeWith = (saved: Array<readonly [string, TokenData]>) =>
   Effect.map(TokenStore.makeMemory(), (memory) =>
@@ -86,5 +89,53 @@ describe("the saveToken hook's store", () => {
           assert.strictEqual(saved.at(-1)?.[1].openid, openid)
         }
       }
+    }))
+})
+
+describe("a getToken hook over a Redis hash (ioredis' hgetall answers {} for a missing key)", () => {
+  const clients: Array<OAuth> = []
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.close()))
+  })
+  // none of access_token, refresh_token, openid: no token (blank and null fields too: an all-NULL row)
+  const empties: ReadonlyArray<unknown> = [{}, { access_token: "", refresh_token: null, openid: "" }, { data: {} }]
+
+  it.effect("the store reads such a record as no token, not as a malformed one", () =>
+    Effect.gen(function*() {
+      const memory = yield* TokenStore.makeMemory()
+      for (const empty of empties) {
+        const store = Hooks.makeStore({
+          self: {},
+          getToken: () => (_openid, cb) => cb(null, empty as never),
+          saveToken: () => (_openid, _token, cb) => cb(null),
+          memory,
+          timeout: Duration.seconds(5)
+        })
+        const read = yield* store.get(OA.appId, randomOpenId())
+        assert.isTrue(Option.isNone(read), JSON.stringify(empty))
+      }
+    }))
+
+  it("getUser: NoOAuthTokenError, as for null (wechat-oauth: its refresh of no refresh token)", async () => {
+    for (const empty of empties) {
+      const client = new OAuth(OA.appId, OA.secret, (_openid, cb) => cb(null, empty as never), (_o, _t, cb) => cb(null))
+      clients.push(client)
+      const [err] = await callback((cb) => client.getUser("oNeverLoggedIn", cb))
+      assert.strictEqual(err?.name, "NoOAuthTokenError", JSON.stringify(empty))
+    }
+  })
+
+  it.effect("a record with one of the three is still read, and refused when malformed", () =>
+    Effect.gen(function*() {
+      const memory = yield* TokenStore.makeMemory()
+      const store = Hooks.makeStore({
+        self: {},
+        getToken: () => (openid, cb) => cb(null, { openid } as never),
+        saveToken: () => (_openid, _token, cb) => cb(null),
+        memory,
+        timeout: Duration.seconds(5)
+      })
+      const refused = yield* Effect.flip(store.get(OA.appId, randomOpenId()))
+      assert.strictEqual(refused._tag, "TokenStoreError")
     }))
 })

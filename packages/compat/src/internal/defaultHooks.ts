@@ -46,7 +46,8 @@ export const saveToken = (run: Run) => (openid: unknown, token: unknown, callbac
     run(Effect.gen(function*() {
       const id = yield* textArgument("openid", openid)
       const now = yield* Clock.currentTimeMillis
-      const found = yield* StoredRecord.decode(id, token, now)
+      // `{}` to store is an error (a token read back as `{}` is none: see `storedToken.ts`)
+      const found = yield* StoredRecord.decode(id, token, now, { refuseEmptyRecord: true })
       if (Option.isNone(found)) return
       const { appId } = yield* WeChatConfig.WeChatConfig
       yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.set(appId, found.value.token))

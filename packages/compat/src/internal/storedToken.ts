@@ -63,11 +63,27 @@ const unwrap = (record: object): object => {
   }
 }
 
+/**
+ * A record with none of `access_token`, `refresh_token`, `openid` (each absent, `null` or blank): no
+ * token. ioredis' `hgetall` answers `{}` for a missing hash, an outer join a row of `NULL`s;
+ * `wechat-oauth` read such a record as an invalid token and asked WeChat to refresh no refresh token
+ * (41003), the way to "please authorize". A field that cannot be read: not empty (decode reports it).
+ */
+const isEmptyRecord = (record: object): boolean => {
+  try {
+    const fields = record as Record<string, unknown>
+    return isMissing(fields.access_token) && isMissing(fields.refresh_token) && isMissing(fields.openid)
+  } catch {
+    return false
+  }
+}
+
 const invalid = (argument: string, description: string) =>
   Either.left(new WeChatError.InvalidArgument({ argument, description }))
 
 /**
- * Reads `stored`, the token of `openid` at time `now`: `None` for `null` / `undefined` / `false`;
+ * Reads `stored`, the token of `openid` at time `now`: `None` for `null` / `undefined` / `false`
+ * and for a record with none of `access_token`, `refresh_token`, `openid` (`{}`: see `isEmptyRecord`);
  * an `InvalidArgument` naming the field `LegacyToken.decode` refuses, or `openid` for another
  * user's token. With `allowMissingRefreshToken`, a record without a refresh token is read anyway
  * (what `getUser` needs: wechat-oauth used such a token while it was valid, then asked WeChat to
@@ -79,7 +95,11 @@ export const decode = (
   openid: unknown,
   stored: unknown,
   now: number,
-  options?: { readonly allowMissingRefreshToken?: boolean | undefined }
+  options?: {
+    readonly allowMissingRefreshToken?: boolean | undefined
+    /** A token to store, not one read back: a record with none of the fields is refused too. */
+    readonly refuseEmptyRecord?: boolean | undefined
+  }
 ): Either.Either<Option.Option<Stored>, WeChatError.InvalidArgument> => {
   if (typeof openid !== "string" || openid === "") return invalid("openid", "must be a non-empty string")
   if (stored === null || stored === undefined || stored === false) return Either.right(Option.none())
@@ -87,7 +107,9 @@ export const decode = (
   let refreshTokenMissing = false
   let missingValue: unknown = undefined
   if (typeof stored === "object") {
-    record = unwrap(stored)
+    const unwrapped = unwrap(stored)
+    if (options?.refuseEmptyRecord !== true && isEmptyRecord(unwrapped)) return Either.right(Option.none())
+    record = unwrapped
     if (options?.allowMissingRefreshToken === true) {
       try {
         missingValue = (record as { readonly refresh_token?: unknown }).refresh_token
