@@ -335,7 +335,9 @@ export class OAuth {
       self: this,
       appid: () => this.appid,
       sessionHook: () => usesHooks() ? appSaveToken() : undefined,
-      hookTimeout: () => this.#lifecycle.generation.hookTimeout
+      hookTimeout: () => this.#lifecycle.generation.hookTimeout,
+      readsThroughHook: () => usesHooks() && appGetToken() !== undefined,
+      savesThroughHook: () => usesHooks() && appSaveToken() !== undefined
     })
     const prototype = OAuth.prototype as unknown as Record<string, unknown>
     this.#host = {

@@ -7,8 +7,9 @@
  */
 import { type OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import type * as Option from "effect/Option"
 import * as AccessToken from "../AccessToken.js"
 import { HookFailure, type HookName } from "./appFailure.js"
@@ -79,7 +80,26 @@ export interface HookSource {
 }
 
 /**
- * Reads a stored token through the `getToken` hook.
+ * How long each `getToken` call of a code exchange may take: core reads the stored token before
+ * saving a new consent (twice when the first read fails) and reads it back when those failed, three
+ * calls `wechat-oauth` never made. Each is bounded by this (or `hookTimeout` when shorter), so a
+ * `getToken` that never answers delays a login by about 3 x 2 s, not 3 x `hookTimeout`.
+ *
+ * @internal
+ */
+export const exchangeReadTimeout = Duration.seconds(2)
+
+/**
+ * Set (to `exchangeReadTimeout`) while a code exchange runs: the store's `get` through the hook is
+ * bounded by it.
+ *
+ * @internal
+ */
+export const currentReadBound = FiberRef.unsafeMake<Duration.Duration | undefined>(undefined)
+
+/**
+ * Reads a stored token through the `getToken` hook, within `source.timeout`, or the shorter
+ * `currentReadBound` when one is set.
  *
  * @internal
  */
@@ -88,10 +108,17 @@ export const readThroughHook = (
   hook: GetTokenHook,
   openid: string
 ): Effect.Effect<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError> =>
-  Effect.flatMap(
-    callHook<unknown>("getToken", source.timeout, hook, source.self, [openid]),
-    (stored) => Effect.flatMap(Clock.currentTimeMillis, (now) => AccessToken.fromStored(openid, stored, now))
-  )
+  Effect.flatMap(FiberRef.get(currentReadBound), (bound) =>
+    Effect.flatMap(
+      callHook<unknown>(
+        "getToken",
+        bound === undefined ? source.timeout : Duration.min(bound, source.timeout),
+        hook,
+        source.self,
+        [openid]
+      ),
+      (stored) => Effect.flatMap(Clock.currentTimeMillis, (now) => AccessToken.fromStored(openid, stored, now))
+    ))
 
 /**
  * The store: tokens through the hooks (or the memory store where a hook is missing); code memos,

@@ -40,6 +40,10 @@ export interface Dependencies {
   /** The app's `saveToken`, handed a mini program's session; `undefined` without one. */
   readonly sessionHook: () => Hooks.SaveTokenHook | undefined
   readonly hookTimeout: () => Duration.Duration
+  /** Tokens are read through the app's `getToken` hook (not the memory store, nor a `tokenStore`). */
+  readonly readsThroughHook: () => boolean
+  /** Tokens are saved through the app's `saveToken` hook: nothing can be removed. */
+  readonly savesThroughHook: () => boolean
 }
 
 const decryptMessages = {
@@ -82,12 +86,28 @@ export const make = (deps: Dependencies) => {
         (token) => new AccessToken(toTokenData(token))
       ))
 
-  /** The code exchange (one request for concurrent exchanges of one code), saved through the store. */
+  /**
+   * The code exchange (one request for concurrent exchanges of one code), saved through the store.
+   * The store's reads around the save, through a `getToken` hook, are bounded by
+   * `Hooks.exchangeReadTimeout`; their logs say that nothing is removed through the hooks.
+   */
   const getAccessToken = (code: unknown): Effect.Effect<AccessToken, unknown, ClientServices> =>
     Effect.gen(function*() {
       const text = yield* textArgument("code", code)
       const oauth = yield* WeChatOAuth.WeChatOAuth
-      return new AccessToken(toTokenData(yield* oauth.exchangeCode(text)))
+      let exchange = oauth.exchangeCode(text)
+      if (deps.readsThroughHook()) {
+        exchange = Effect.locally(exchange, Hooks.currentReadBound, Hooks.exchangeReadTimeout)
+      }
+      if (deps.savesThroughHook()) {
+        // core's warning says "removing it and writing again": there is no remove hook
+        exchange = Effect.annotateLogs(
+          exchange,
+          "store",
+          "saveToken hook: nothing is removed, saveToken is called again"
+        )
+      }
+      return new AccessToken(toTokenData(yield* exchange))
     })
 
   /** `jscode2session`; the session is handed to the app's `saveToken` when it gave one. */
