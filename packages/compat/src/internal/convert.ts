@@ -51,7 +51,8 @@ export const parseLang = (
   lang: unknown,
   fallback: UserInfo.Lang
 ): Effect.Effect<UserInfo.Lang, WeChatError.InvalidArgument> => {
-  if (lang === undefined || lang === null || lang === "") return Effect.succeed(fallback)
+  // `lang || 'en'`, as wechat-oauth read it: any falsy value (0, false, NaN, "") is the default
+  if (!lang) return Effect.succeed(fallback)
   const found = typeof lang === "string" ? langs[lang.trim().toLowerCase().replace("-", "_")] : undefined
   return found === undefined
     ? Effect.fail(new WeChatError.InvalidArgument({ argument: "lang", description: "must be zh_CN, zh_TW or en" }))

@@ -35,6 +35,7 @@ import type { ClientServices } from "./lifecycle.js"
 import type { Methods } from "./methods.js"
 import { optionOf } from "./options.js"
 import * as Refresh from "./refresh.js"
+import { textOf } from "./runtime.js"
 import * as StoredRecord from "./storedToken.js"
 import { openidText } from "./text.js"
 
@@ -159,12 +160,19 @@ const accessTokenOf = (token: unknown): unknown => optionOf(optionOf(token, "dat
 export const getUser = (host: Host, options: unknown): Effect.Effect<unknown, unknown, ClientServices> =>
   Effect.gen(function*() {
     const byObject = typeof options === "object" && options !== null
-    const openid = byObject ? optionOf(options, "openid") ?? optionOf(options, "openId") : options
+    const given = byObject ? optionOf(options, "openid") : options
+    const read = byObject ? given ?? optionOf(options, "openId") : given
+    // a number as getAccessToken takes a code: its text (wechat-oauth handed it on as it was)
+    const openid = textOf(read)
     const lang = byObject ? optionOf(options, "lang") : undefined
-    if (typeof openid !== "string" || openid === "") return yield* Effect.fail(noToken(openid))
+    if (openid === undefined || openid === "") return yield* Effect.fail(noToken(read))
     // an unknown lang fails before anything is asked
     yield* parseLang(lang, "en")
-    const userOptions = lang === undefined ? { openid } : { openid, lang }
+    // `this._getUser` gets what wechat-oauth gave it: the caller's object as it is (its own fields,
+    // `lang` not normalised), else `{ openid }`; an object naming the user `openId` only: a new one
+    const userOptions = byObject
+      ? (given === read ? options : { openid, lang })
+      : { openid: options }
     const stored = yield* readStored(host, openid)
     if (Option.isNone(stored)) return yield* Effect.fail(noToken(openid))
     const seen = stored.value
