@@ -21,7 +21,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { fromDefect } from "../CompatError.js"
 import * as Hooks from "./hooks.js"
-import { hookTimeoutOf, layerOption, optionOf, policyOf, timeoutOf } from "./options.js"
+import { defaultHookTimeout, hookTimeoutOption, layerOption, optionOf, policyOf, timeoutOf } from "./options.js"
 import * as Refresh from "./refresh.js"
 import * as Request from "./request.js"
 import { apiBaseUrlOf, openBaseUrlOf, runAtBoundary } from "./runtime.js"
@@ -165,7 +165,8 @@ export const make = (input: Input): Generation => {
   const policy = Either.isRight(overrides) && overrides.right !== undefined
     ? overrides.right
     : RetryPolicy.defaultPolicy
-  const hookTimeout = hookTimeoutOf(optionOf(opts, "hookTimeout"))
+  const hookTimeoutRead = hookTimeoutOption(optionOf(opts, "hookTimeout"))
+  const hookTimeout = Either.getOrElse(hookTimeoutRead, () => defaultHookTimeout)
   const tokenStore = layerOption<TokenStore.TokenStore>("tokenStore", optionOf(opts, "tokenStore"))
   const refreshLock = layerOption<RefreshLock.RefreshLock>("refreshLock", optionOf(opts, "refreshLock"))
   const openBaseUrl = openBaseUrlOf(optionOf(opts, "openBaseUrl"))
@@ -191,6 +192,8 @@ export const make = (input: Input): Generation => {
   const client = Refresh.layer({ readsPrevious: input.readsPrevious }).pipe(Layer.provideMerge(services))
   const layer: Layer.Layer<ClientServices, unknown> = Either.isLeft(overrides)
     ? Layer.effectContext(Effect.fail(overrides.left))
+    : Either.isLeft(hookTimeoutRead)
+    ? Layer.effectContext(Effect.fail(hookTimeoutRead.left))
     : client
   return withRuntime({
     appId: input.appid,

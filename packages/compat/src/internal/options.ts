@@ -41,21 +41,34 @@ export const timeoutMillisOf = (timeout: unknown, fallback: number): number => {
 }
 
 /**
- * The `hookTimeout` option: how long an app's function (a hook, an overridden method) may take.
- * Default 30 seconds.
+ * The default `hookTimeout` (also what is waited with when the option is not valid: every call then
+ * fails with its `ConfigError` anyway).
  *
  * @internal
  */
-export const hookTimeoutOf = (input: unknown): Duration.Duration => {
+export const defaultHookTimeout = Duration.seconds(30)
+
+/**
+ * The `hookTimeout` option: how long an app's function (a hook, an overridden method) may take.
+ * Default (absent, `undefined` or `null`, as `timeout`) 30 seconds; a value that is not a positive
+ * duration is a `ConfigError` naming it, as an invalid `timeout` is (the client's calls fail with
+ * `WeChatAPIConfigError`).
+ *
+ * @internal
+ */
+export const hookTimeoutOption = (input: unknown): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
+  if (input === undefined || input === null) return Either.right(defaultHookTimeout)
   let decoded: ReturnType<typeof Duration.decodeUnknown> | undefined
   try {
-    decoded = input === undefined ? undefined : Duration.decodeUnknown(input)
+    decoded = Duration.decodeUnknown(input)
   } catch {
-    decoded = undefined // a Proxy whose traps throw: the default
+    decoded = undefined // a Proxy whose traps throw
   }
   return decoded !== undefined && decoded._tag === "Some" && Duration.greaterThan(decoded.value, Duration.zero)
-    ? decoded.value
-    : Duration.seconds(30)
+    ? Either.right(decoded.value)
+    : Either.left(
+      ConfigError.InvalidData(["hookTimeout"], "must be a positive duration (milliseconds, or e.g. \"10 seconds\")")
+    )
 }
 
 /**
