@@ -205,16 +205,19 @@ export interface GetUserByCodeOptions {
 
 /**
  * What `request` takes besides the URL, as urllib took it: `data` (the query of a GET, or the body
- * of another `method`), `dataType` (`"json"`: parse the answer), `method`, `headers`, `timeout`,
- * `contentType` (`"json"`: send `data` as JSON). They apply over `setOpts`' options.
+ * of another `method`), `content` (a string or Buffer sent as it is, in place of `data`), `dataType`
+ * (`"json"`: parse the answer), `method` (or `type`), `headers`, `timeout`, `contentType` (`"json"`:
+ * send `data` as JSON). They apply over `setOpts`' options.
  *
  * @since 0.1.0
  * @category models
  */
 export interface RequestOptions {
   readonly data?: Record<string, unknown> | string | undefined
+  readonly content?: string | Uint8Array | undefined
   readonly dataType?: "json" | "text" | string | undefined
   readonly method?: string | undefined
+  readonly type?: string | undefined
   readonly headers?: Record<string, string> | undefined
   readonly timeout?: number | readonly [number, number] | Duration.DurationInput | undefined
   readonly contentType?: string | undefined

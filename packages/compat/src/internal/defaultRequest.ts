@@ -61,6 +61,10 @@ const requestFailure = (cause: unknown): unknown => {
   return urllibError(name, transport.message, code === undefined ? undefined : { code })
 }
 
+/** urllib's `content`: a non-empty string or Buffer (an empty one is none, as `args.content ||` read it). */
+const isPayload = (u: unknown): u is string | Uint8Array =>
+  (typeof u === "string" && u !== "") || (u instanceof Uint8Array && u.byteLength > 0)
+
 const stringHeaders = (input: unknown): Record<string, string> => {
   const headers: Record<string, string> = {}
   if (typeof input !== "object" || input === null) return headers
@@ -73,7 +77,7 @@ const stringHeaders = (input: unknown): Record<string, string> => {
 /**
  * `request(url, args, callback)`'s default: `args` over the client's `defaults` (urllib's
  * options), `data` sent as the query of a GET (or a form, or JSON with `contentType: "json"`, for
- * another method), the body parsed as JSON with `dataType: "json"` (a body that is not JSON is a
+ * another method), or `content` (a string or Buffer) in its place as it is; `type` or `method`, the body parsed as JSON with `dataType: "json"` (a body that is not JSON is a
  * `JSONResponseFormatError`), a `timeout` (5 s by default) and the `proxy` option. It calls back
  * `(err, data, res)`, outside of any promise chain, with urllib's error names
  * (`ResponseTimeoutError`, `RequestError`, ...) and no URL query in any message; without a callback
@@ -101,31 +105,46 @@ export const defaultRequest = (
     if (typeof url !== "string" || !/^https?:\/\//i.test(url)) {
       return yield* Effect.fail(urllibError("RequestError", "the URL is not an http(s) URL"))
     }
-    const methodOption = option("method")
+    // urllib: `type` or `method`
+    const typeOption = option("type")
+    const methodOption = typeof typeOption === "string" && typeOption !== "" ? typeOption : option("method")
     const method = (typeof methodOption === "string" && methodOption !== "" ? methodOption : "GET").toUpperCase()
     const data = option("data")
+    // urllib: `content` (a string or a Buffer), when given, is the payload, and `data` is ignored
+    const content = option("content")
+    const raw = isPayload(content) ? content : undefined
     const dataType = option("dataType")
     const json = option("contentType") === "json"
     const headers = { ...stringHeaders(optionOf(defaults, "headers")), ...stringHeaders(optionOf(args, "headers")) }
+    const givenType = Object.entries(headers).find(([key]) => key.toLowerCase() === "content-type")?.[1]
+    const readsQuery = method === "GET" || method === "HEAD"
     let target = url
-    let body: string | undefined
-    if (typeof data === "object" && data !== null) {
-      if (method === "GET" || method === "HEAD") {
+    let body: string | Uint8Array | undefined
+    const withQuery = (query: string) => `${url}${url.includes("?") ? "&" : "?"}${query}`
+    if (raw !== undefined) {
+      // as urllib: a GET's or HEAD's content is its query, another method's the body as it is
+      if (readsQuery) target = withQuery(typeof raw === "string" ? raw : Buffer.from(raw).toString("utf8"))
+      else body = raw
+    } else if (typeof data === "object" && data !== null) {
+      if (readsQuery) {
         const query = QueryString.stringify(data as QueryString.ParsedUrlQueryInput)
-        if (query !== "") target = `${url}${url.includes("?") ? "&" : "?"}${query}`
+        if (query !== "") target = withQuery(query)
       } else {
         body = json ? JSON.stringify(data) : QueryString.stringify(data as QueryString.ParsedUrlQueryInput)
       }
-    } else if (typeof data === "string" && method !== "GET" && method !== "HEAD") {
+    } else if (typeof data === "string" && !readsQuery) {
       body = data
     }
     let request = HttpClientRequest.make(method as "GET")(target, { headers })
     if (body !== undefined) {
-      request = HttpClientRequest.bodyText(
-        request,
-        body,
-        json ? "application/json" : "application/x-www-form-urlencoded"
-      )
+      const type = givenType ?? (raw !== undefined
+        ? (typeof raw === "string" ? "text/plain" : "application/octet-stream")
+        : json
+        ? "application/json"
+        : "application/x-www-form-urlencoded")
+      request = typeof body === "string"
+        ? HttpClientRequest.bodyText(request, body, type)
+        : HttpClientRequest.bodyUint8Array(request, body, type)
     }
     const proxy = option("proxy")
     const timeoutMillis = timeoutMillisOf(option("timeout"), defaultTimeoutMillis)
