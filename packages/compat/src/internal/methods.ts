@@ -104,7 +104,7 @@ export const make = (deps: Dependencies) => {
         exchange = Effect.annotateLogs(
           exchange,
           "store",
-          "saveToken hook: nothing is removed, saveToken is called again"
+          "saveToken hook: nothing is removed (no remove hook)"
         )
       }
       return new AccessToken(toTokenData(yield* exchange))
