@@ -470,6 +470,16 @@ it("a store's description in a log: Redis commands' arguments, escaped and backt
       "{\"url\":\"redis://***@redis.internal:6379\",\"admin\":\"ops@example.com\"}"
     ],
     ["{\"token\":123}", "{\"token\":***}"],
+    // a quoted URL's password holding an escaped quote (JSON, double-encoded JSON, util.inspect)
+    [
+      JSON.stringify({ url: "redis://app:Pa\"ss-1@redis-prod-01:6379/0" }),
+      "{\"url\":\"redis://***@redis-prod-01:6379/0\"}"
+    ],
+    [
+      JSON.stringify(JSON.stringify({ url: "redis://app:Pa\"ss-2@redis-prod-01:6379/0" })),
+      "\"{\\\"url\\\":\\\"redis://***@redis-prod-01:6379/0\\\"}\""
+    ],
+    ["{ url: 'redis://app:Pa\"\\'`ss-4@redis-prod-01:6379' }", "{ url: 'redis://***@redis-prod-01:6379' }"],
     ["pass\u200bword=ZWSPW", "password=***"],
     // F7: controls, separators, bidi
     ["a\u0085b\u2028c\u2029d\u202ee\u2066f\u009bg", "a b c d e f g"],

@@ -264,7 +264,19 @@ const urlCredentials = (run: string): string =>
     let before = start - 1
     if (url[before] === ":") before--
     while (before >= 0 && /[a-z0-9+.-]/i.test(url[before]!)) before--
-    const quote = before >= 0 && "\"'`".includes(url[before]!) ? url.indexOf(url[before]!, start) : -1
+    const q = before >= 0 && "\"'`".includes(url[before]!) ? url[before]! : undefined
+    // the closing quote: one not escaped by a backslash (JSON's \", util.inspect's \'), so a
+    // password holding an escaped quote is still cut
+    let quote = -1
+    if (q !== undefined) {
+      for (let i = start; i < url.length; i++) {
+        if (url[i] === "\\") i++
+        else if (url[i] === q) {
+          quote = i
+          break
+        }
+      }
+    }
     const at = url.lastIndexOf("@", quote < 0 ? url.length : quote)
     return at > start ? `${url.slice(0, start)}//***@${url.slice(at + 1)}` : url
   }).join("")
