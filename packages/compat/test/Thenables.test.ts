@@ -28,6 +28,23 @@ afterAll(async () => {
   await sandbox?.dispose()
 })
 
+/** What the default logger prints meanwhile (it writes through `console.log`). */
+const capturingLogs = async <A>(f: () => Promise<A>): Promise<[A, Array<string>]> => {
+  const lines: Array<string> = []
+  const original = console.log
+  console.log = (...args: Array<unknown>) => void lines.push(args.map(String).join(" "))
+  try {
+    return [await f(), lines]
+  } finally {
+    console.log = original
+  }
+}
+
+/** Lets forked log fibers run. */
+const settle = async () => {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+}
+
 /** mysql2's `Query#then`: not a promise, a programming error. */
 const throwingThenable = () => ({
   then() {
@@ -174,8 +191,9 @@ describe("an async function that declares the callback and hands it on without a
     assert.strictEqual(user.openid, token.data.openid)
   })
 
-  it("a saveToken whose callback gets an error: the call fails with it", async () => {
+  it("a saveToken whose callback gets an error after its promise resolved: saved (wechat-oauth never waited on it), the error logged", async () => {
     const failure = new Error("WRONGTYPE Operation against a key holding the wrong kind of value")
+    let reported = false
     const client = make(
       OA.appId,
       OA.secret,
@@ -183,11 +201,20 @@ describe("an async function that declares the callback and hands it on without a
         later(() => callback(null, null))
       },
       async function(_openid, _token, callback) {
-        later(() => callback(failure))
+        later(() => (callback(failure), reported = true))
       }
     )
-    const [err] = await callback<any>(async (cb) => client.getAccessToken(await sandbox.code({ user: "bob" }), cb))
-    assert.strictEqual(err, failure)
+    const code = await sandbox.code({ user: "bob" })
+    const [[err], logs] = await capturingLogs(async () => {
+      const result = await callback<any>((cb) => client.getAccessToken(code, cb))
+      while (!reported) await new Promise((resolve) => setImmediate(resolve))
+      await settle()
+      return result
+    })
+    assert.isNull(err)
+    const warning = logs.filter((line) => line.includes("the saveToken hook's promise resolved before its callback"))
+    assert.strictEqual(warning.length, 1)
+    assert.include(warning[0], "WRONGTYPE")
   })
 
   it("an async _getUser override answering by its callback: getUser resolves with its user", async () => {
@@ -219,6 +246,93 @@ describe("an async function that declares the callback and hands it on without a
     client.setOpts({ apiBaseUrl: sandbox.url, hookTimeout: "20 seconds" })
     const [err] = await callback((cb) => client.getUser("o_someone", cb))
     assert.strictEqual(err, failure)
+  })
+})
+
+describe("a saveToken that declares the callback and answers by its promise (the public SaveToken type declares it)", () => {
+  it("resolving undefined is saved at once, not after hookTimeout", async () => {
+    const db = new Map<string, any>()
+    const client = make(
+      OA.appId,
+      OA.secret,
+      (openid, cb) => later(() => cb(null, db.get(openid) ?? null)),
+      async (openid, token, _cb) => {
+        await new Promise((resolve) => later(() => resolve(undefined)))
+        db.set(openid, { ...token })
+      }
+    )
+    client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url, hookTimeout: "2 seconds" })
+    const [err, token] = await callback<any>(async (cb) =>
+      client.getAccessToken(await sandbox.code({ user: "bob" }), cb)
+    )
+    assert.isNull(err)
+    assert.isTrue(db.has(token.data.openid))
+  })
+})
+
+describe("a getToken that declares the callback, whose promise resolves undefined and that does not call back", () => {
+  it("fails after hookTimeout, with one warning naming the hook (once per hook) when 100 ms passed without the callback", async () => {
+    const hook = async function(_openid: string, _callback: unknown) {}
+    const client = make(OA.appId, OA.secret, hook)
+    client.setOpts({ apiBaseUrl: sandbox.url, hookTimeout: "1 second" })
+    const [[first, second], logs] = await capturingLogs(async () => {
+      const one = await callback((cb) => client.getUser("o_someone", cb))
+      const two = await callback((cb) => client.getUser("o_someone", cb))
+      await settle()
+      return [one[0], two[0]]
+    })
+    assert.strictEqual(first.name, "WeChatAPITokenStoreError")
+    assert.strictEqual(second.name, "WeChatAPITokenStoreError")
+    const warnings = logs.filter((line) =>
+      line.includes("the getToken hook returned a promise that resolved undefined")
+    )
+    assert.strictEqual(warnings.length, 1)
+  })
+})
+
+describe("rest-parameter wrappers (an APM or timing wrapper: length 0) around callback hooks", () => {
+  const timed = (fn: (...args: Array<any>) => unknown) => async (...args: Array<any>) => await fn(...args)
+  const store = new Map<string, string>()
+
+  it("getToken's callback answer counts (not the wrapper's undefined), saveToken's undefined is saved", async () => {
+    const client = make(
+      OA.appId,
+      OA.secret,
+      timed((openid: string, cb: any) => void later(() => cb(null, JSON.parse(store.get(openid) ?? "null")))),
+      timed((openid: string, token: any, cb: any) =>
+        void later(() => (store.set(openid, JSON.stringify(token)), cb(null)))
+      )
+    )
+    const [err, token] = await callback<any>(async (cb) =>
+      client.getAccessToken(await sandbox.code({ user: "bob" }), cb)
+    )
+    assert.isNull(err)
+    while (!store.has(token.data.openid)) await new Promise((resolve) => setImmediate(resolve))
+    const [err2, user] = await callback<any>((cb) => client.getUser(token.data.openid, cb))
+    assert.isNull(err2)
+    assert.strictEqual(user.openid, token.data.openid)
+  })
+
+  it("a wrapped saveToken whose callback gets an error: the error is logged", async () => {
+    const failure = new Error("ECONNRESET while saving")
+    let reported = false
+    const client = make(
+      OA.appId,
+      OA.secret,
+      async (..._args: Array<any>) => null,
+      timed((_openid: string, _token: any, cb: any) => void later(() => (cb(failure), reported = true)))
+    )
+    const code = await sandbox.code({ user: "bob" })
+    const [[err], logs] = await capturingLogs(async () => {
+      const result = await callback<any>((cb) => client.getAccessToken(code, cb))
+      while (!reported) await new Promise((resolve) => setImmediate(resolve))
+      await settle()
+      return result
+    })
+    assert.isNull(err)
+    assert.isTrue(
+      logs.some((line) => line.includes("the saveToken hook's promise resolved before") && line.includes("ECONNRESET"))
+    )
   })
 })
 

@@ -7,8 +7,10 @@
  *
  * @internal
  */
-import type * as Duration from "effect/Duration"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
 import * as Types from "node:util/types"
 import { AppFailure } from "./appFailure.js"
 
@@ -29,6 +31,28 @@ export const declaresCallback = (fn: unknown, index: number): boolean => {
     return false
   }
 }
+
+/**
+ * Whether the app's function may take the callback: it declares it (see `declaresCallback`), or
+ * its declared arity is 0, which is also that of a rest-parameter wrapper (`async (...args) =>
+ * fn(...args)`, an APM or timing wrapper around a callback hook) and of `function () { arguments }`.
+ *
+ * @internal
+ */
+export const mayTakeCallback = (fn: unknown, index: number): boolean => {
+  if (declaresCallback(fn, index)) return true
+  try {
+    return (fn as { readonly length?: unknown }).length === 0
+  } catch {
+    return false
+  }
+}
+
+/** The functions already warned about (once each) for a promise resolving `undefined` without a callback. */
+const warnedUndefined = new WeakSet<object>()
+
+/** How long after a promise resolved `undefined` the missing callback is worth a warning. */
+const undefinedWarningAfter = Duration.millis(100)
 
 /**
  * Listens to what the app's function returned, when it is a promise to listen to; `false` when the
@@ -69,9 +93,17 @@ const listen = (
 /**
  * Calls the app's `fn` with `this` `self` and `args` then a Node callback, inside `around` when
  * given. Its answer is the first of its callback and the promise it returns (when that counts, see
- * `listen`) to settle; a function that declares the callback and whose promise resolves `undefined`
- * answers by its callback only (a rejection, or any other value, still counts). An error (the callback's `err`, a throw, a rejection) fails with
- * `onError(error)`; no answer within `timeout` fails with `onTimeout()`. A later answer is ignored.
+ * `listen`) to settle. A promise resolving `undefined` from a function that may take the callback
+ * (`mayTakeCallback`: it declares it, or its arity is 0, a rest-parameter wrapper):
+ *
+ * - with `undefinedAnswers` (a `saveToken`: `wechat-oauth` never waited on a save's promise), is the
+ *   answer; an error its callback brings later is logged (a warning naming `label`), not lost;
+ * - otherwise is no answer: its callback's is (or `timeout`); when no callback came within 100 ms,
+ *   a warning naming `label` says so, once per function, so that a stall until `timeout` is explained.
+ *
+ * A rejection, or any other value, counts at once. An error (the callback's `err`, a throw, a
+ * rejection) fails with `onError(error)`; no answer within `timeout` fails with `onTimeout()`. A later
+ * answer is ignored.
  *
  * @internal
  */
@@ -86,53 +118,97 @@ export const callApp = <A, E>(options: {
   /** What a promise's resolution means (default: the answer itself). */
   readonly fromPromise?: ((value: unknown) => { readonly answered: boolean; readonly value?: A }) | undefined
   readonly rejectionOf?: (() => unknown) | undefined
+  /** How the warnings name the function ("the getToken hook", "this._getUser"); none without it. */
+  readonly label?: string | undefined
+  /** A promise resolving `undefined` is the answer even from a function that takes the callback. */
+  readonly undefinedAnswers?: boolean | undefined
 }): Effect.Effect<A, E> =>
-  Effect.async<A, E>((resume) => {
-    let settled = false
-    const succeed = (value: A) => {
-      if (settled) return
-      settled = true
-      resume(Effect.succeed(value))
-    }
-    const fail = (error: unknown) => {
-      if (settled) return
-      settled = true
-      resume(Effect.fail(options.onError(error)))
-    }
-    const { args, fn, self } = options
-    const takesCallback = declaresCallback(fn, args.length)
-    const callback: NodeCallback<A> = (err, result) => (err ? fail(err) : succeed(result as A))
-    const invoke = () => fn.call(self, ...args, callback)
-    let returned: unknown
-    try {
-      returned = options.around === undefined ? invoke() : options.around(invoke)
-    } catch (error) {
-      fail(error)
-    }
-    listen(
-      returned,
-      takesCallback,
-      (value) => {
-        // an `async` function that declares the callback and hands it on without awaiting it
-        // (`async function (openid, cb) { redis.get(k, (e, v) => cb(e, v)) }`, which wechat-oauth
-        // ran, ignoring what it returned): its promise resolves `undefined` before the callback's
-        // answer, so `undefined` from such a function is no answer, its callback's is (or timeout)
-        if (takesCallback && value === undefined) return
-        if (options.fromPromise === undefined) return succeed(value as A)
+  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+    Effect.async<A, E>((resume) => {
+      let settled = false
+      let answeredByPromise = false
+      const succeed = (value: A) => {
+        if (settled) return
+        settled = true
+        resume(Effect.succeed(value))
+      }
+      const fail = (error: unknown) => {
+        if (settled) return
+        settled = true
+        resume(Effect.fail(options.onError(error)))
+      }
+      const { args, fn, self } = options
+      const takesCallback = declaresCallback(fn, args.length)
+      const mayTake = mayTakeCallback(fn, args.length)
+      const { label } = options
+      const log = (effect: Effect.Effect<void>) => {
         try {
-          const read = options.fromPromise(value)
-          if (read.answered) succeed(read.value as A)
-        } catch (error) {
-          fail(error) // a resolution that cannot be read (a proxy's trap throwing)
+          Runtime.runFork(runtime)(effect)
+        } catch {
+          // a disposed runtime: nothing to log to
         }
-      },
-      // a falsy reason would read as no error through a Node callback
-      (error) => fail(error || (options.rejectionOf?.() ?? new Error("the promise rejected")))
-    )
-    return Effect.sync(() => {
-      settled = true
-    })
-  }).pipe(Effect.timeoutFail({ duration: options.timeout, onTimeout: options.onTimeout }))
+      }
+      const callback: NodeCallback<A> = (err, result) => {
+        if (err && settled && answeredByPromise && label !== undefined) {
+          // its promise resolved undefined first and was taken as the answer: the error is not lost
+          log(Effect.logWarning(
+            `${label}'s promise resolved before its callback, which then reported an error: the call had already succeeded`,
+            Cause.fail(err)
+          ))
+        }
+        return err ? fail(err) : succeed(result as A)
+      }
+      const invoke = () => fn.call(self, ...args, callback)
+      let returned: unknown
+      try {
+        returned = options.around === undefined ? invoke() : options.around(invoke)
+      } catch (error) {
+        fail(error)
+      }
+      listen(
+        returned,
+        takesCallback,
+        (value) => {
+          // an `async` function that declares the callback and hands it on without awaiting it
+          // (`async function (openid, cb) { redis.get(k, (e, v) => cb(e, v)) }`, which wechat-oauth
+          // ran, ignoring what it returned): its promise resolves `undefined` before the callback's
+          // answer, so `undefined` from such a function is no answer, its callback's is (or timeout)
+          if (mayTake && value === undefined) {
+            if (options.undefinedAnswers) {
+              answeredByPromise = !settled
+              return succeed(value as A)
+            }
+            if (label !== undefined && !warnedUndefined.has(fn)) {
+              log(Effect.delay(
+                Effect.suspend(() => {
+                  if (settled || warnedUndefined.has(fn)) return Effect.void
+                  warnedUndefined.add(fn)
+                  return Effect.logWarning(
+                    `${label} returned a promise that resolved undefined and has not called its callback: ` +
+                      `its answer is awaited by callback until hookTimeout (a promise answering "no token" ` +
+                      `resolves null)`
+                  )
+                }),
+                undefinedWarningAfter
+              ))
+            }
+            return
+          }
+          if (options.fromPromise === undefined) return succeed(value as A)
+          try {
+            const read = options.fromPromise(value)
+            if (read.answered) succeed(read.value as A)
+          } catch (error) {
+            fail(error) // a resolution that cannot be read (a proxy's trap throwing)
+          }
+        },
+        // a falsy reason would read as no error through a Node callback
+        (error) => fail(error || (options.rejectionOf?.() ?? new Error("the promise rejected")))
+      )
+      return Effect.sync(() => {
+        settled = true
+      })
+    }).pipe(Effect.timeoutFail({ duration: options.timeout, onTimeout: options.onTimeout })))
 
 /**
  * Calls a method the app overrides (`this._getUser(options, accessToken, callback)`, ...): its
@@ -157,5 +233,6 @@ export const callMethod = <A, E>(
     timeout,
     onError: (error) => new AppFailure(method, error),
     onTimeout,
-    rejectionOf: () => new Error(`the promise of ${method} rejected`)
+    rejectionOf: () => new Error(`the promise of ${method} rejected`),
+    label: `this.${method}`
   })

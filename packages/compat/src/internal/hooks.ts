@@ -58,6 +58,9 @@ export const callHook = <A>(
     timeout,
     onError: (error) => hookError(hook, error),
     rejectionOf: () => new Error(`the ${hook} hook's promise rejected`),
+    label: `the ${hook} hook`,
+    // wechat-oauth never waited on a save's promise: `undefined` from it is "saved"
+    undefinedAnswers: hook === "saveToken",
     onTimeout: () =>
       new WeChatError.TokenStoreError({
         operation: hook,
