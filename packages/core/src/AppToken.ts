@@ -174,7 +174,7 @@ const guardedSource = (source: Source, timeout: Duration.Duration): Source => {
     Effect.suspend((): Effect.Effect<WeChatApi.AppTokenResponse, AppTokenError> => {
       const called = Arguments.guard(() => source(request))
       if (Either.isLeft(called)) return Effect.fail(sourceError("threw when called"))
-      if (!Arguments.guardOr(() => Effect.isEffect(called.right), false)) {
+      if (!Arguments.isRunnableEffect(called.right)) {
         return Effect.fail(sourceError("must return an Effect"))
       }
       return Effect.flatMap(called.right, (answer) => {
@@ -359,7 +359,7 @@ export const makeWith = (
           const call = (token: Redacted.Redacted<string>): Effect.Effect<A, E | WeChatError.InvalidArgument> => {
             const called = Arguments.guard(() => f(token))
             if (Either.isLeft(called)) return Arguments.fail("f", "threw when called")
-            return Arguments.guardOr(() => Effect.isEffect(called.right), false)
+            return Arguments.isRunnableEffect(called.right)
               ? called.right
               : Arguments.fail("f", "must return an Effect")
           }

@@ -21,6 +21,7 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 
 const mini = Sandbox.defaultApps.miniProgram
+const effectTypeId = Symbol.for("effect/Effect")
 
 const environment = (options?: Sandbox.SandboxOptions) =>
   Layer.mergeAll(
@@ -800,7 +801,27 @@ describe("AppToken", () => {
           ["a number", () => 42],
           ["a Promise", () => Promise.resolve(1)],
           ["a Proxy whose traps throw", () => new Proxy({}, { has: trap, get: trap, getPrototypeOf: trap })],
-          ["a revoked Proxy", () => revoked.proxy]
+          ["a revoked Proxy", () => revoked.proxy],
+          // Effect-looking values the run loop would break on (it reads `_op` again, unguarded, while
+          // handling a failure): a Proxy over an Effect, an `_op` getter that throws, an unknown `_op`
+          [
+            "a Proxy over an Effect whose _op throws",
+            () =>
+              new Proxy(Effect.succeed(1), {
+                get: (target, key) => key === "_op" ? trap() : Reflect.get(target, key)
+              })
+          ],
+          ["an Effect-marked object whose _op getter throws", () => {
+            const real = Effect.succeed(1)
+            const fake = Object.create(Object.getPrototypeOf(real))
+            fake[effectTypeId] = (real as any)[effectTypeId]
+            Object.defineProperty(fake, "_op", { get: trap })
+            return fake
+          }],
+          ["an Effect-marked object with an unknown _op", () => ({
+            [effectTypeId]: (Effect.void as any)[effectTypeId],
+            _op: "start"
+          })]
         ]
         const { appToken } = yield* oneProcess
         for (const [name, answer] of answers) {

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { types as NodeTypes } from "node:util"
 import { InvalidArgument } from "../WeChatError.js"
 import { guard, guardOr } from "./guard.js"
 import * as UserId from "./userId.js"
@@ -287,3 +288,55 @@ export const unwrapConfig = <A>(
   if (Object.keys(copied.right as object).length === 0) return Effect.succeed({} as A)
   return Config.unwrap(copied.right as Config.Config.Wrap<A>)
 }
+
+// what Effect's run loop reads a value's `_op` as (its instructions, and Option's, Either's, a Tag's
+// and Micro's own)
+const effectOpcodes: ReadonlySet<unknown> = new Set([
+  "Async",
+  "Blocked",
+  "Commit",
+  "Failure",
+  "Iterator",
+  "Left",
+  "Micro",
+  "None",
+  "OnFailure",
+  "OnStep",
+  "OnSuccess",
+  "OnSuccessAndFailure",
+  "RevertFlags",
+  "Right",
+  "RunBlocked",
+  "Some",
+  "Success",
+  "Sync",
+  "Tag",
+  "UpdateRuntimeFlags",
+  "While",
+  "WithRuntime",
+  "Yield"
+])
+
+/**
+ * True for a value a caller's function returned that Effect's run loop can take: an Effect, not a
+ * Proxy, whose `_op` (on it or its prototypes) is a plain data property naming one of the run
+ * loop's instructions. Effect's run loop reads `_op` again, unguarded, while it handles a failure:
+ * a Proxy or a getter that throws there escapes the fiber (an uncaught error, a call that never
+ * settles), and an unknown `_op` corrupts the fiber. A genuine Effect that throws such a value is
+ * beyond any check of the returned one.
+ *
+ * @internal
+ */
+export const isRunnableEffect = (value: unknown): boolean =>
+  guardOr(() => {
+    if ((typeof value !== "object" && typeof value !== "function") || value === null) return false
+    if (NodeTypes.isProxy(value) || !Effect.isEffect(value)) {
+      return false
+    }
+    for (let at: object | null = value; at !== null; at = Object.getPrototypeOf(at)) {
+      if (NodeTypes.isProxy(at)) return false
+      const op = Object.getOwnPropertyDescriptor(at, "_op")
+      if (op !== undefined) return "value" in op && effectOpcodes.has(op.value)
+    }
+    return false
+  }, false)

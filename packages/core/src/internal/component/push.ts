@@ -358,7 +358,7 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
                   onEvent === undefined ? Effect.succeed(event) : Effect.as(
                     Effect.suspend((): Effect.Effect<void, E | WeChatError.InvalidArgument, R> => {
                       const reaction: unknown = onEvent(event)
-                      return Either.getOrElse(Arguments.guard(() => Effect.isEffect(reaction)), () => false)
+                      return Arguments.isRunnableEffect(reaction)
                         ? reaction as Effect.Effect<void, E, R>
                         : invalidArgument("onEvent", "must return an Effect")
                     }),
