@@ -7,10 +7,10 @@
  */
 import { type OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import * as AccessToken from "../AccessToken.js"
 import { HookFailure, type HookName } from "./appFailure.js"
 import { callApp, type NodeCallback } from "./calls.js"
@@ -83,26 +83,19 @@ export interface HookSource {
 }
 
 /**
- * How long each `getToken` call of a code exchange may take: core reads the stored token before
- * saving a new consent (twice when the first read fails) and reads it back when those failed, three
- * calls `wechat-oauth` never made. Each is bounded by this (or `hookTimeout` when shorter), so a
- * `getToken` that never answers delays a login by about 3 x 2 s, not 3 x `hookTimeout`.
+ * Set while a code exchange (`getAccessToken`) runs: the store's `get` through the `getToken` hook
+ * answers "no token" without calling it. Core reads the stored token before saving a new consent
+ * (and back when that read failed), reads that protect nothing with hooks (`saveToken` overwrites,
+ * `create_at` is read as now) and, when one timed out, sent the login down core's "remove and write
+ * again" path: a second `saveToken` that could overwrite a newer login of another process. So the
+ * exchange saves once, as `wechat-oauth` did (one `saveToken`, no `getToken`).
  *
  * @internal
  */
-export const exchangeReadTimeout = Duration.seconds(2)
+export const inExchange = FiberRef.unsafeMake<boolean>(false)
 
 /**
- * Set (to `exchangeReadTimeout`) while a code exchange runs: the store's `get` through the hook is
- * bounded by it.
- *
- * @internal
- */
-export const currentReadBound = FiberRef.unsafeMake<Duration.Duration | undefined>(undefined)
-
-/**
- * Reads a stored token through the `getToken` hook, within `source.timeout`, or the shorter
- * `currentReadBound` when one is set.
+ * Reads a stored token through the `getToken` hook, within `source.timeout`.
  *
  * @internal
  */
@@ -111,17 +104,10 @@ export const readThroughHook = (
   hook: GetTokenHook,
   openid: string
 ): Effect.Effect<Option.Option<OAuthToken.OAuthToken>, WeChatError.TokenStoreError> =>
-  Effect.flatMap(FiberRef.get(currentReadBound), (bound) =>
-    Effect.flatMap(
-      callHook<unknown>(
-        "getToken",
-        bound === undefined ? source.timeout : Duration.min(bound, source.timeout),
-        hook,
-        source.self,
-        [openid]
-      ),
-      (stored) => Effect.flatMap(Clock.currentTimeMillis, (now) => AccessToken.fromStored(openid, stored, now))
-    ))
+  Effect.flatMap(
+    callHook<unknown>("getToken", source.timeout, hook, source.self, [openid]),
+    (stored) => Effect.flatMap(Clock.currentTimeMillis, (now) => AccessToken.fromStored(openid, stored, now))
+  )
 
 /**
  * The store: tokens through the hooks (or the memory store where a hook is missing); code memos,
@@ -134,7 +120,11 @@ export const makeStore = (source: HookSource): TokenStore.TokenStoreShape => {
   const own = TokenStore.TokenStore.of({
     get: (appId, openid) => {
       const hook = source.getToken()
-      return hook === undefined ? source.memory.get(appId, openid) : readThroughHook(source, hook, openid)
+      if (hook === undefined) return source.memory.get(appId, openid)
+      return Effect.flatMap(
+        FiberRef.get(inExchange),
+        (exchanging) => exchanging ? Effect.succeed(Option.none()) : readThroughHook(source, hook, openid)
+      )
     },
     set: (appId, token) => {
       const hook = source.saveToken()

@@ -88,8 +88,9 @@ export const make = (deps: Dependencies) => {
 
   /**
    * The code exchange (one request for concurrent exchanges of one code), saved through the store.
-   * The store's reads around the save, through a `getToken` hook, are bounded by
-   * `Hooks.exchangeReadTimeout`; their logs say that nothing is removed through the hooks.
+   * The store's reads around the save, through a `getToken` hook, answer "no token" without calling
+   * it (`Hooks.inExchange`): one `saveToken`, as in `wechat-oauth`; the logs say that nothing is
+   * removed through the hooks.
    */
   const getAccessToken = (code: unknown): Effect.Effect<AccessToken, unknown, ClientServices> =>
     Effect.gen(function*() {
@@ -97,7 +98,7 @@ export const make = (deps: Dependencies) => {
       const oauth = yield* WeChatOAuth.WeChatOAuth
       let exchange = oauth.exchangeCode(text)
       if (deps.readsThroughHook()) {
-        exchange = Effect.locally(exchange, Hooks.currentReadBound, Hooks.exchangeReadTimeout)
+        exchange = Effect.locally(exchange, Hooks.inExchange, true)
       }
       if (deps.savesThroughHook()) {
         // core's warning says "removing it and writing again": there is no remove hook
