@@ -143,4 +143,73 @@ describe("the tests' deep equality", () => {
     differ(new Set([1, a]), new Set([2, again(a)]))
     differ(new Set([a]), new Map([[a, a]]))
   })
+
+  it("does not keep what a failed Set/Map matching attempt assumed: p and q still differ", () => {
+    // a and b differ in zbad, compared after achild; p points to a, q to b
+    const make = (zbad: number) => {
+      const node: Record<string, unknown> = {}
+      const back = { back: node }
+      node.achild = back
+      node.zbad = { v: zbad }
+      return [node, back] as const
+    }
+    const [a, p] = make(1)
+    const [b, q] = make(2)
+    differ(p, q)
+    differ([new Set([a, b]), p], [new Set([b, a]), q])
+    const [r1, r2] = [Redacted.make("k1"), Redacted.make("k2")]
+    differ([new Map<unknown, unknown>([[r1, a], [r2, b]]), p], [new Map<unknown, unknown>([[r2, b], [r1, a]]), q])
+    assert.deepStrictEqual([new Set([a, b]), p], [new Set([b, a]), p])
+  })
+
+  it("ends on cycles through Sets, Maps, Options and Eithers: alike ones are equal, others differ", () => {
+    const selfSet = (extra: unknown) => {
+      const s = new Set<unknown>([extra])
+      s.add(s)
+      return s
+    }
+    const selfMap = (extra: unknown) => {
+      const m = new Map<unknown, unknown>([["extra", extra]])
+      m.set("self", m)
+      m.set("nested", { m })
+      return m
+    }
+    assert.deepStrictEqual(selfSet(1), selfSet(1))
+    assert.deepStrictEqual(selfMap(1), selfMap(1))
+    // not differ(): chai cannot print a Set holding itself for the failure message (loupe overflows)
+    assert.notDeepEqual(selfSet(1), selfSet(2))
+    assert.notDeepEqual(selfMap(1), selfMap(2))
+    const selfOption = (n: number) => {
+      const holder: { n: number; self?: Option.Option<unknown> } = { n }
+      holder.self = Option.some(holder)
+      return holder
+    }
+    assert.deepStrictEqual(selfOption(1), selfOption(1))
+    differ(selfOption(1), selfOption(2))
+    const selfEither = (n: number) => {
+      const holder: { n: number; self?: Either.Either<unknown> } = { n }
+      holder.self = Either.right(holder)
+      return holder
+    }
+    assert.deepStrictEqual(selfEither(1), selfEither(1))
+    differ(selfEither(1), selfEither(2))
+  })
+
+  it("matches two 2,000-entry Sets and Maps of objects in reverse order (no all-against-all)", () => {
+    const items = Array.from({ length: 2000 }, (_, i) => ({ id: i, name: `n${i}` }))
+    const copies = items.map((item) => ({ ...item })).reverse()
+    assert.deepStrictEqual(new Set(items), new Set(copies))
+    assert.deepStrictEqual(new Map(items.map((item) => [item, item.id])), new Map(copies.map((c) => [c, c.id])))
+    differ(new Set(items), new Set(copies.map((c, i) => (i === 0 ? { id: -1, name: "z" } : c))))
+  })
+
+  it("applies the Error rule only to errors: objects inheriting Error.prototype differ in an enumerable stack", () => {
+    const errorLike = (stack: string) => Object.create(Error.prototype, { stack: { value: stack, enumerable: true } })
+    differ(errorLike("one"), errorLike("two"))
+    assert.deepStrictEqual(errorLike("one"), errorLike("one"))
+    assert.strictEqual(
+      Object.prototype.toString.call(new Tagged({ token: Redacted.make("a"), n: 1, found: Option.none() })),
+      "[object Error]"
+    )
+  })
 })
