@@ -59,7 +59,7 @@ describe("getAccessToken with a getToken hook that never answers", () => {
 
   it("getUser after the login still reads through getToken", async () => {
     const calls = { get: 0, save: 0 }
-    const saved = new Map<string, unknown>()
+    const saved = new Map<string, any>()
     const client = new OAuth(
       OA.appId,
       OA.secret,

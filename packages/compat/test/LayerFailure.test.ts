@@ -14,9 +14,11 @@ import { OA } from "./helpers.js"
 
 const clients: Array<OAuth> = []
 const saved = lifecycleSettings.rebuildAfterMillis
+const savedBuildTimeout = lifecycleSettings.buildTimeoutMillis
 
 afterEach(() => {
   lifecycleSettings.rebuildAfterMillis = saved
+  lifecycleSettings.buildTimeoutMillis = savedBuildTimeout
 })
 
 afterAll(async () => {
@@ -128,5 +130,41 @@ describe("a layer that fails to build on first use", () => {
     await client.close()
     await settle()
     assert.strictEqual(state.closed, 2)
+  })
+})
+
+describe("a layer whose build never finishes", () => {
+  /** The call's outcome, or "held" when it has not settled within `ms` (the bug: forever). */
+  const within = (promise: Promise<unknown>, ms: number) =>
+    Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve("held"), ms))])
+
+  it("fails within buildTimeoutMillis with an error naming the layer, recorded as a build failure: built again after", async () => {
+    lifecycleSettings.buildTimeoutMillis = 200
+    lifecycleSettings.rebuildAfterMillis = 0
+    const state = newState()
+    let open: () => void = () => undefined
+    state.gate = new Promise<void>((resolve) => (open = resolve))
+    state.down = false
+    const client = make({ refreshLock: flaky(RefreshLock.layerInProcess(), state) })
+    const first: any = await within(attempt(client), 10_000)
+    assert.notStrictEqual(first, "held")
+    assert.strictEqual(first.error?.name, "WeChatAPITokenStoreError")
+    assert.include(first.error.message, "refreshLock layer (setOpts) did not finish building within 200 ms")
+    // the connection comes: the next call builds the layer again and works
+    state.gate = undefined
+    open()
+    const second: any = await within(attempt(client), 10_000)
+    assert.deepStrictEqual(second, { ok: null })
+    assert.strictEqual(state.builds, 2)
+  })
+
+  it("tokenStore too", async () => {
+    lifecycleSettings.buildTimeoutMillis = 200
+    const state = newState()
+    state.gate = new Promise<void>(() => undefined)
+    const client = make({ tokenStore: flaky(TokenStore.layerMemory, state) })
+    const first: any = await within(attempt(client), 10_000)
+    assert.notStrictEqual(first, "held")
+    assert.include(first.error?.message, "tokenStore layer (setOpts) did not finish building")
   })
 })

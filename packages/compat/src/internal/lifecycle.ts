@@ -9,11 +9,20 @@
  * @internal
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { MiniProgram, RefreshLock, RetryPolicy, TokenStore, WeChatApi, WeChatConfig, WeChatOAuth } from "@wxauth/core"
+import {
+  MiniProgram,
+  RefreshLock,
+  RetryPolicy,
+  TokenStore,
+  WeChatApi,
+  WeChatConfig,
+  WeChatError,
+  WeChatOAuth
+} from "@wxauth/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -32,7 +41,26 @@ import { apiBaseUrlOf, openBaseUrlOf, runAtBoundary } from "./runtime.js"
  *
  * @internal
  */
-export const lifecycleSettings = { rebuildAfterMillis: 1000 }
+export const lifecycleSettings = { rebuildAfterMillis: 1000, buildTimeoutMillis: 30_000 }
+
+/**
+ * A `tokenStore` / `refreshLock` layer whose build must finish within
+ * `lifecycleSettings.buildTimeoutMillis` (Clock's time): one that never does (a connection that
+ * neither opens nor fails) would hold every call forever. It fails with a `TokenStoreError` naming
+ * the option, a build failure like any other (the generation is built again later).
+ */
+const boundedBuild = <A>(name: string, layer: Layer.Layer<A, unknown>): Layer.Layer<A, unknown> =>
+  Layer.scopedContext(Effect.suspend(() => {
+    const millis = lifecycleSettings.buildTimeoutMillis
+    return Effect.timeoutFail(Layer.build(layer), {
+      duration: Duration.millis(millis),
+      onTimeout: () =>
+        new WeChatError.TokenStoreError({
+          operation: "build",
+          description: `the ${name} layer (setOpts) did not finish building within ${millis} ms`
+        })
+    })
+  }))
 
 /**
  * The services a client exposes (`client.runtime`, `client.layer`).
@@ -167,8 +195,10 @@ export const make = (input: Input): Generation => {
     : RetryPolicy.defaultPolicy
   const hookTimeoutRead = hookTimeoutOption(optionOf(opts, "hookTimeout"))
   const hookTimeout = Either.getOrElse(hookTimeoutRead, () => defaultHookTimeout)
-  const tokenStore = layerOption<TokenStore.TokenStore>("tokenStore", optionOf(opts, "tokenStore"))
-  const refreshLock = layerOption<RefreshLock.RefreshLock>("refreshLock", optionOf(opts, "refreshLock"))
+  const tokenStoreOption = layerOption<TokenStore.TokenStore>("tokenStore", optionOf(opts, "tokenStore"))
+  const refreshLockOption = layerOption<RefreshLock.RefreshLock>("refreshLock", optionOf(opts, "refreshLock"))
+  const tokenStore = tokenStoreOption && boundedBuild("tokenStore", tokenStoreOption)
+  const refreshLock = refreshLockOption && boundedBuild("refreshLock", refreshLockOption)
   const openBaseUrl = openBaseUrlOf(optionOf(opts, "openBaseUrl"))
   const proxy = optionOf(opts, "proxy")
   const base = Layer.mergeAll(
