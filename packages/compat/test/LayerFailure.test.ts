@@ -7,6 +7,7 @@
 import { afterAll, afterEach, assert, describe, it } from "@effect/vitest"
 import OAuth from "@wxauth/compat"
 import { RefreshLock, TokenStore, WeChatError } from "@wxauth/core"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { lifecycleSettings } from "../src/internal/lifecycle.js"
@@ -166,5 +167,22 @@ describe("a layer whose build never finishes", () => {
     const first: any = await within(attempt(client), 10_000)
     assert.notStrictEqual(first, "held")
     assert.include(first.error?.message, "tokenStore layer (setOpts) did not finish building")
+  })
+})
+
+describe("a build that fails with a ConfigError (it cannot heal without setOpts)", () => {
+  it("is not built again each rebuildAfterMillis: the same error, one build", async () => {
+    lifecycleSettings.rebuildAfterMillis = 0
+    let builds = 0
+    const failing = Layer.effectContext(Effect.suspend(() => {
+      builds++
+      return Effect.fail(ConfigError.InvalidData(["refreshLock"], "the lock's url is missing"))
+    }))
+    const client = make({ refreshLock: failing })
+    const first: any = await attempt(client)
+    const second: any = await attempt(client)
+    assert.strictEqual(first.error?.name, "WeChatAPIConfigError")
+    assert.strictEqual(second.error?.message, first.error.message)
+    assert.strictEqual(builds, 1)
   })
 })

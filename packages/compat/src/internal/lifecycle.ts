@@ -4,7 +4,7 @@
  * generation; calls in flight finish on theirs, and a retired generation is released once its last
  * call ends. A generation whose build failed (a `tokenStore` / `refreshLock` layer that cannot reach
  * its server) is dropped once `lifecycleSettings.rebuildAfterMillis` have passed since: the next call
- * builds the same layer anew.
+ * builds the same layer anew; one that failed with a `ConfigError` is not (only `setOpts` heals it).
  *
  * @internal
  */
@@ -152,6 +152,16 @@ export interface Generation {
   buildFailedAt: number | undefined
 }
 
+/** Whether the build failed with a `ConfigError` (an option that only `setOpts` can change). */
+const isConfigFailure = (cause: Cause.Cause<unknown>): boolean => {
+  try {
+    const failure = Cause.failureOption(cause)
+    return failure._tag === "Some" && ConfigError.isConfigError(failure.value)
+  } catch {
+    return false
+  }
+}
+
 /** The generation's fields, with a runtime of its own that records when its build fails. */
 const withRuntime = (fields: Omit<Generation, "runtime" | "active" | "retired" | "buildFailedAt">): Generation => {
   const generation: Generation = {
@@ -163,7 +173,8 @@ const withRuntime = (fields: Omit<Generation, "runtime" | "active" | "retired" |
     buildFailedAt: undefined
   }
   const recorded = Layer.tapErrorCause(fields.layer, (cause) =>
-    Cause.isInterruptedOnly(cause)
+    // a ConfigError (an option of the wrong type) cannot heal without setOpts: not built again
+    Cause.isInterruptedOnly(cause) || isConfigFailure(cause)
       ? Effect.void
       : Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.sync(() => {
