@@ -7,7 +7,7 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import OAuth from "@wxauth/compat"
-import { callback, OA, type RunningSandbox, startSandbox } from "./helpers.js"
+import { callback, capturingLogs, OA, type RunningSandbox, startSandbox } from "./helpers.js"
 
 let sandbox: RunningSandbox
 const clients: Array<OAuth> = []
@@ -27,18 +27,6 @@ afterAll(async () => {
   await Promise.all(clients.map((client) => client.close()))
   await sandbox?.dispose()
 })
-
-/** What the default logger prints meanwhile (it writes through `console.log`). */
-const capturingLogs = async <A>(f: () => Promise<A>): Promise<[A, Array<string>]> => {
-  const lines: Array<string> = []
-  const original = console.log
-  console.log = (...args: Array<unknown>) => void lines.push(args.map(String).join(" "))
-  try {
-    return [await f(), lines]
-  } finally {
-    console.log = original
-  }
-}
 
 /** Lets forked log fibers run. */
 const settle = async () => {

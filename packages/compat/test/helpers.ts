@@ -121,3 +121,15 @@ export const startHostileServer = async (
       })
   }
 }
+
+/** What the default logger prints meanwhile (it writes through `console.log`). */
+export const capturingLogs = async <A>(f: () => Promise<A>): Promise<[A, Array<string>]> => {
+  const lines: Array<string> = []
+  const original = console.log
+  console.log = (...args: Array<unknown>) => void lines.push(args.map(String).join(" "))
+  try {
+    return [await f(), lines]
+  } finally {
+    console.log = original
+  }
+}
