@@ -170,6 +170,36 @@ describe("a layer whose build never finishes", () => {
   })
 })
 
+describe("the bounded build (review rev-f 1)", () => {
+  const within = (promise: Promise<unknown>, ms: number) =>
+    Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve("held"), ms))])
+
+  it("an acquireRelease whose acquire never ends fails by the deadline", async () => {
+    lifecycleSettings.buildTimeoutMillis = 200
+    const stuck = Layer.scoped(
+      TokenStore.TokenStore,
+      Effect.acquireRelease(Effect.never, () => Effect.void)
+    )
+    const client = make({ tokenStore: stuck })
+    const first: any = await within(attempt(client), 10_000)
+    assert.notStrictEqual(first, "held")
+    assert.include(first.error?.message, "tokenStore layer (setOpts) did not finish building within 200 ms")
+  })
+
+  it("a sub-layer shared by tokenStore and refreshLock is built once per generation", async () => {
+    let connections = 0
+    const connection = Layer.scopedDiscard(
+      Effect.acquireRelease(Effect.sync(() => connections++), () => Effect.void)
+    )
+    const client = make({
+      tokenStore: Layer.provideMerge(TokenStore.layerMemory, connection),
+      refreshLock: Layer.provideMerge(RefreshLock.layerInProcess(), connection)
+    })
+    assert.deepStrictEqual(await attempt(client), { ok: null })
+    assert.strictEqual(connections, 1)
+  })
+})
+
 describe("a build that fails with a ConfigError (it cannot heal without setOpts)", () => {
   it("is not built again each rebuildAfterMillis: the same error, one build", async () => {
     lifecycleSettings.rebuildAfterMillis = 0

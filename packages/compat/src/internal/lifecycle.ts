@@ -46,13 +46,20 @@ export const lifecycleSettings = { rebuildAfterMillis: 1000, buildTimeoutMillis:
 /**
  * A `tokenStore` / `refreshLock` layer whose build must finish within
  * `lifecycleSettings.buildTimeoutMillis` (Clock's time): one that never does (a connection that
- * neither opens nor fails) would hold every call forever. It fails with a `TokenStoreError` naming
- * the option, a build failure like any other (the generation is built again later).
+ * neither opens nor fails, an `acquireRelease` whose acquire never ends) would hold every call
+ * forever. It fails with a `TokenStoreError` naming the option, a build failure like any other (the
+ * generation is built again later). Built in the generation's MemoMap: a sub-layer that tokenStore
+ * and refreshLock share is built once.
  */
 const boundedBuild = <A>(name: string, layer: Layer.Layer<A, unknown>): Layer.Layer<A, unknown> =>
-  Layer.scopedContext(Effect.suspend(() => {
+  Layer.scopedContext(Effect.gen(function*() {
     const millis = lifecycleSettings.buildTimeoutMillis
-    return Effect.timeoutFail(Layer.build(layer), {
+    // the generation's MemoMap: a sub-layer shared by tokenStore and refreshLock (one connection)
+    // is built once; disconnected: an acquire that never ends (uninterruptible) does not hold the
+    // deadline, which would otherwise wait for its interruption
+    const memoMap = yield* Layer.CurrentMemoMap
+    const scope = yield* Effect.scope
+    return yield* Effect.timeoutFail(Effect.disconnect(Layer.buildWithMemoMap(layer, memoMap, scope)), {
       duration: Duration.millis(millis),
       onTimeout: () =>
         new WeChatError.TokenStoreError({
