@@ -7,6 +7,7 @@
 import { afterAll, afterEach, assert, describe, it } from "@effect/vitest"
 import OAuth from "@wxauth/compat"
 import { RefreshLock, TokenStore, WeChatError } from "@wxauth/core"
+import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -213,6 +214,42 @@ describe("a build that fails with a ConfigError (it cannot heal without setOpts)
     const second: any = await attempt(client)
     assert.strictEqual(first.error?.name, "WeChatAPIConfigError")
     assert.strictEqual(second.error?.message, first.error.message)
+    assert.strictEqual(builds, 1)
+  })
+
+  it("SourceUnavailable (a config source down for a moment) is transient: built again", async () => {
+    lifecycleSettings.rebuildAfterMillis = 0
+    let builds = 0
+    const failing = Layer.effectContext(Effect.suspend(() => {
+      builds++
+      return Effect.fail(
+        ConfigError.Or(
+          ConfigError.MissingData(["refreshLock"], "no url"),
+          ConfigError.SourceUnavailable(["refreshLock"], "the vault is down", Cause.fail("ECONNRESET"))
+        )
+      )
+    }))
+    const client = make({ refreshLock: failing })
+    await attempt(client)
+    await attempt(client)
+    assert.strictEqual(builds, 2)
+  })
+
+  it("And / Or made only of InvalidData, MissingData, Unsupported: not built again", async () => {
+    lifecycleSettings.rebuildAfterMillis = 0
+    let builds = 0
+    const failing = Layer.effectContext(Effect.suspend(() => {
+      builds++
+      return Effect.fail(
+        ConfigError.And(
+          ConfigError.MissingData(["refreshLock"], "no url"),
+          ConfigError.Or(ConfigError.Unsupported([], "no"), ConfigError.InvalidData([], "bad"))
+        )
+      )
+    }))
+    const client = make({ refreshLock: failing })
+    await attempt(client)
+    await attempt(client)
     assert.strictEqual(builds, 1)
   })
 })

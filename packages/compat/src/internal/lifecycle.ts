@@ -4,7 +4,8 @@
  * generation; calls in flight finish on theirs, and a retired generation is released once its last
  * call ends. A generation whose build failed (a `tokenStore` / `refreshLock` layer that cannot reach
  * its server) is dropped once `lifecycleSettings.rebuildAfterMillis` have passed since: the next call
- * builds the same layer anew; one that failed with a `ConfigError` is not (only `setOpts` heals it).
+ * builds the same layer anew; one that failed with a `ConfigError` other than `SourceUnavailable` is
+ * not (only `setOpts` heals it).
  *
  * @internal
  */
@@ -159,11 +160,31 @@ export interface Generation {
   buildFailedAt: number | undefined
 }
 
-/** Whether the build failed with a `ConfigError` (an option that only `setOpts` can change). */
+/**
+ * Whether a `ConfigError` is permanent: `InvalidData`, `MissingData`, `Unsupported`, and `And` / `Or`
+ * made only of those. `SourceUnavailable` (a config source down for a moment) is transient.
+ */
+const isPermanentConfigError = (error: ConfigError.ConfigError, depth = 0): boolean => {
+  if (depth > 64) return false
+  switch (error._op) {
+    case "InvalidData":
+    case "MissingData":
+    case "Unsupported":
+      return true
+    case "And":
+    case "Or":
+      return isPermanentConfigError(error.left, depth + 1) && isPermanentConfigError(error.right, depth + 1)
+    default:
+      return false
+  }
+}
+
+/** Whether the build failed with a permanent `ConfigError` (an option that only `setOpts` can change). */
 const isConfigFailure = (cause: Cause.Cause<unknown>): boolean => {
   try {
     const failure = Cause.failureOption(cause)
-    return failure._tag === "Some" && ConfigError.isConfigError(failure.value)
+    return failure._tag === "Some" && ConfigError.isConfigError(failure.value) &&
+      isPermanentConfigError(failure.value)
   } catch {
     return false
   }
