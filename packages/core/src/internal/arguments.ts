@@ -5,11 +5,14 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { types as NodeTypes } from "node:util"
@@ -293,7 +296,6 @@ export const unwrapConfig = <A>(
 // and Micro's own)
 const effectOpcodes: ReadonlySet<unknown> = new Set([
   "Async",
-  "Blocked",
   "Commit",
   "Failure",
   "Iterator",
@@ -306,7 +308,6 @@ const effectOpcodes: ReadonlySet<unknown> = new Set([
   "OnSuccessAndFailure",
   "RevertFlags",
   "Right",
-  "RunBlocked",
   "Some",
   "Success",
   "Sync",
@@ -334,9 +335,16 @@ export const isRunnableEffect = (value: unknown): boolean =>
       return false
     }
     for (let at: object | null = value; at !== null; at = Object.getPrototypeOf(at)) {
-      if (NodeTypes.isProxy(at)) return false
+      // a Proxy among the prototypes: Effect's own for `Effect.Tag` and `Effect.Service` classes with
+      // accessors (a Tag's `_op` is read through it); anything else that has one is refused
+      if (NodeTypes.isProxy(at)) return Context.isTag(value) && (value as { readonly _op: unknown })._op === "Tag"
       const op = Object.getOwnPropertyDescriptor(at, "_op")
-      if (op !== undefined) return "value" in op && effectOpcodes.has(op.value)
+      if (op === undefined) continue
+      if (!("value" in op) || !effectOpcodes.has(op.value)) return false
+      // a Success or Failure is an Exit (a Failure's cause a Cause: the run loop reduces it)
+      if (op.value === "Success") return Exit.isExit(value)
+      if (op.value === "Failure") return Exit.isExit(value) && Cause.isCause((value as { readonly cause: unknown }).cause)
+      return true
     }
     return false
   }, false)
