@@ -179,9 +179,8 @@ describe("an async function that declares the callback and hands it on without a
     assert.strictEqual(user.openid, token.data.openid)
   })
 
-  it("a saveToken whose callback gets an error after its promise resolved: saved (wechat-oauth never waited on it), the error logged", async () => {
+  it("a saveToken whose callback gets an error: the call fails with it", async () => {
     const failure = new Error("WRONGTYPE Operation against a key holding the wrong kind of value")
-    let reported = false
     const client = make(
       OA.appId,
       OA.secret,
@@ -189,20 +188,28 @@ describe("an async function that declares the callback and hands it on without a
         later(() => callback(null, null))
       },
       async function(_openid, _token, callback) {
-        later(() => (callback(failure), reported = true))
+        later(() => callback(failure))
       }
     )
-    const code = await sandbox.code({ user: "bob" })
-    const [[err], logs] = await capturingLogs(async () => {
-      const result = await callback<any>((cb) => client.getAccessToken(code, cb))
-      while (!reported) await new Promise((resolve) => setImmediate(resolve))
-      await settle()
-      return result
-    })
-    assert.isNull(err)
-    const warning = logs.filter((line) => line.includes("the saveToken hook's promise resolved before its callback"))
-    assert.strictEqual(warning.length, 1)
-    assert.include(warning[0], "WRONGTYPE")
+    const [err] = await callback<any>(async (cb) => client.getAccessToken(await sandbox.code({ user: "bob" }), cb))
+    assert.strictEqual(err, failure)
+  })
+
+  it("a saveToken whose callback gets an error 30 ms after its promise resolved (within the 2 s grace): the call fails with it", async () => {
+    const failure = new Error("WRONGTYPE late")
+    const client = make(
+      OA.appId,
+      OA.secret,
+      async function(_openid, callback) {
+        later(() => callback(null, null))
+      },
+      async function(_openid, _token, callback) {
+        setTimeout(() => callback(failure), 30)
+      }
+    )
+    client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url, hookTimeout: "1 hour" })
+    const [err] = await callback<any>(async (cb) => client.getAccessToken(await sandbox.code({ user: "bob" }), cb))
+    assert.strictEqual(err, failure)
   })
 
   it("an async _getUser override answering by its callback: getUser resolves with its user", async () => {
@@ -238,7 +245,7 @@ describe("an async function that declares the callback and hands it on without a
 })
 
 describe("a saveToken that declares the callback and answers by its promise (the public SaveToken type declares it)", () => {
-  it("resolving undefined is saved at once, not after hookTimeout", async () => {
+  it("resolving undefined without calling back is saved after the 2 s grace (not hookTimeout), with one warning", async () => {
     const db = new Map<string, any>()
     const client = make(
       OA.appId,
@@ -249,12 +256,19 @@ describe("a saveToken that declares the callback and answers by its promise (the
         db.set(openid, { ...token })
       }
     )
-    client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url, hookTimeout: "2 seconds" })
-    const [err, token] = await callback<any>(async (cb) =>
-      client.getAccessToken(await sandbox.code({ user: "bob" }), cb)
-    )
+    client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url, hookTimeout: "1 hour" })
+    const code = await sandbox.code({ user: "bob" })
+    const [[err, token], logs] = await capturingLogs(async () => {
+      const result = await callback<any>((cb) => client.getAccessToken(code, cb))
+      await settle()
+      return result
+    })
     assert.isNull(err)
     assert.isTrue(db.has(token.data.openid))
+    const warnings = logs.filter((line) =>
+      line.includes("the saveToken hook returned a promise that resolved undefined and did not call its callback")
+    )
+    assert.strictEqual(warnings.length, 1)
   })
 })
 
@@ -301,27 +315,48 @@ describe("rest-parameter wrappers (an APM or timing wrapper: length 0) around ca
     assert.strictEqual(user.openid, token.data.openid)
   })
 
-  it("a wrapped saveToken whose callback gets an error: the error is logged", async () => {
+  it("a wrapped saveToken whose callback gets an error: the call fails with it", async () => {
     const failure = new Error("ECONNRESET while saving")
-    let reported = false
     const client = make(
       OA.appId,
       OA.secret,
       async (..._args: Array<any>) => null,
-      timed((_openid: string, _token: any, cb: any) => void later(() => (cb(failure), reported = true)))
+      timed((_openid: string, _token: any, cb: any) => void later(() => cb(failure)))
     )
-    const code = await sandbox.code({ user: "bob" })
-    const [[err], logs] = await capturingLogs(async () => {
-      const result = await callback<any>((cb) => client.getAccessToken(code, cb))
-      while (!reported) await new Promise((resolve) => setImmediate(resolve))
-      await settle()
-      return result
-    })
-    assert.isNull(err)
-    assert.isTrue(
-      logs.some((line) => line.includes("the saveToken hook's promise resolved before") && line.includes("ECONNRESET"))
-    )
+    const [err] = await callback<any>(async (cb) => client.getAccessToken(await sandbox.code({ user: "bob" }), cb))
+    assert.strictEqual(err, failure)
   })
+
+  it("a wrapped getToken calling back 30 ms after its promise resolved undefined: the callback's token counts", async () => {
+    const saved = new Map<string, any>()
+    const client = make(
+      OA.appId,
+      OA.secret,
+      timed((openid: string, cb: any) => void setTimeout(() => cb(null, saved.get(openid) ?? null), 30)),
+      (openid: string, token: any, cb: any) => (saved.set(openid, { ...token }), cb(null))
+    )
+    client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url, hookTimeout: "1 hour" })
+    const token = await client.getAccessToken(await sandbox.code({ user: "bob" }))
+    const [err, user] = await callback<any>((cb) => client.getUser(token.data.openid, cb))
+    assert.isNull(err)
+    assert.strictEqual(user.openid, token.data.openid)
+  })
+
+  it(
+    "a wrapped getToken whose promise resolves undefined and that never calls back: no token after the 2 s grace, not hookTimeout",
+    async () => {
+      const client = make(OA.appId, OA.secret, timed((_openid: string, _cb: any) => undefined))
+      client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url, hookTimeout: "1 hour" })
+      const [[err], logs] = await capturingLogs(async () => {
+        const result = await callback<any>((cb) => client.getUser("o_someone", cb))
+        await settle()
+        return result
+      })
+      assert.strictEqual(err?.name, "NoOAuthTokenError")
+      assert.isTrue(logs.some((line) => line.includes("the getToken hook returned a promise that resolved undefined")))
+    },
+    10_000
+  )
 })
 
 describe("an overriding request that takes the callback and returns a thenable that is not a promise", () => {

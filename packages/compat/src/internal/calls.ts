@@ -55,6 +55,14 @@ const warnedUndefined = new WeakSet<object>()
 const undefinedWarningAfter = Duration.millis(100)
 
 /**
+ * How long a callback may follow a promise that resolved `undefined` (see `callApp`'s
+ * `undefinedAfterGrace`).
+ *
+ * @internal
+ */
+export const undefinedGrace = Duration.seconds(2)
+
+/**
  * Listens to what the app's function returned, when it is a promise to listen to; `false` when the
  * answer can only come by callback:
  *
@@ -96,8 +104,11 @@ const listen = (
  * `listen`) to settle. A promise resolving `undefined` from a function that may take the callback
  * (`mayTakeCallback`: it declares it, or its arity is 0, a rest-parameter wrapper):
  *
- * - with `undefinedAnswers` (a `saveToken`: `wechat-oauth` never waited on a save's promise), is the
- *   answer; an error its callback brings later is logged (a warning naming `label`), not lost;
+ * - with `undefinedAfterGrace` ("mayTake": a `saveToken` that declares the callback or has arity 0;
+ *   "arity0": a `getToken` of arity 0), waits for the callback up to `undefinedGrace` (2 s, or
+ *   `timeout` when shorter): a callback within it answers (its error fails the call); none within it,
+ *   the `undefined` is the answer ("saved", "no token"), with a one-time warning naming `label`; an
+ *   error its callback brings later is logged (a warning naming `label`), not lost;
  * - otherwise is no answer: its callback's is (or `timeout`); when no callback came within 100 ms,
  *   a warning naming `label` says so, once per function, so that a stall until `timeout` is explained.
  *
@@ -120,95 +131,129 @@ export const callApp = <A, E>(options: {
   readonly rejectionOf?: (() => unknown) | undefined
   /** How the warnings name the function ("the getToken hook", "this._getUser"); none without it. */
   readonly label?: string | undefined
-  /** A promise resolving `undefined` is the answer even from a function that takes the callback. */
-  readonly undefinedAnswers?: boolean | undefined
+  /**
+   * A promise resolving `undefined` is the answer after `undefinedGrace` without a callback: from a
+   * function that may take the callback ("mayTake") or only from one of arity 0 ("arity0").
+   */
+  readonly undefinedAfterGrace?: "mayTake" | "arity0" | undefined
 }): Effect.Effect<A, E> =>
-  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
-    Effect.async<A, E>((resume) => {
-      let settled = false
-      let answeredByPromise = false
-      const succeed = (value: A) => {
-        if (settled) return
-        settled = true
-        resume(Effect.succeed(value))
-      }
-      const fail = (error: unknown) => {
-        if (settled) return
-        settled = true
-        resume(Effect.fail(options.onError(error)))
-      }
-      const { args, fn, self } = options
-      const takesCallback = declaresCallback(fn, args.length)
-      const mayTake = mayTakeCallback(fn, args.length)
-      const { label } = options
-      const log = (effect: Effect.Effect<void>) => {
-        try {
-          Runtime.runFork(runtime)(effect)
-        } catch {
-          // a disposed runtime: nothing to log to
+  Effect.suspend(() => {
+    // set while the grace for the callback runs: the deadline then answers `undefined`, not a timeout
+    let inGrace = false
+    let answeredByPromise = false
+    return Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+      Effect.async<A, E>((resume) => {
+        let settled = false
+        const succeed = (value: A) => {
+          if (settled) return
+          settled = true
+          resume(Effect.succeed(value))
         }
-      }
-      const callback: NodeCallback<A> = (err, result) => {
-        if (err && settled && answeredByPromise && label !== undefined) {
-          // its promise resolved undefined first and was taken as the answer: the error is not lost
-          log(Effect.logWarning(
-            `${label}'s promise resolved before its callback, which then reported an error: the call had already succeeded`,
-            Cause.fail(err)
-          ))
+        const fail = (error: unknown) => {
+          if (settled) return
+          settled = true
+          resume(Effect.fail(options.onError(error)))
         }
-        return err ? fail(err) : succeed(result as A)
-      }
-      const invoke = () => fn.call(self, ...args, callback)
-      let returned: unknown
-      try {
-        returned = options.around === undefined ? invoke() : options.around(invoke)
-      } catch (error) {
-        fail(error)
-      }
-      listen(
-        returned,
-        takesCallback,
-        (value) => {
-          // an `async` function that declares the callback and hands it on without awaiting it
-          // (`async function (openid, cb) { redis.get(k, (e, v) => cb(e, v)) }`, which wechat-oauth
-          // ran, ignoring what it returned): its promise resolves `undefined` before the callback's
-          // answer, so `undefined` from such a function is no answer, its callback's is (or timeout)
-          if (mayTake && value === undefined) {
-            if (options.undefinedAnswers) {
-              answeredByPromise = !settled
-              return succeed(value as A)
-            }
-            if (label !== undefined && !warnedUndefined.has(fn)) {
-              log(Effect.delay(
-                Effect.suspend(() => {
-                  if (settled || warnedUndefined.has(fn)) return Effect.void
-                  warnedUndefined.add(fn)
-                  return Effect.logWarning(
-                    `${label} returned a promise that resolved undefined and has not called its callback: ` +
-                      `its answer is awaited by callback until hookTimeout (a promise answering "no token" ` +
-                      `resolves null)`
-                  )
-                }),
-                undefinedWarningAfter
-              ))
-            }
-            return
-          }
-          if (options.fromPromise === undefined) return succeed(value as A)
+        const { args, fn, self } = options
+        const takesCallback = declaresCallback(fn, args.length)
+        const mayTake = mayTakeCallback(fn, args.length)
+        const { label } = options
+        const log = (effect: Effect.Effect<void>) => {
           try {
-            const read = options.fromPromise(value)
-            if (read.answered) succeed(read.value as A)
-          } catch (error) {
-            fail(error) // a resolution that cannot be read (a proxy's trap throwing)
+            Runtime.runFork(runtime)(effect)
+          } catch {
+            // a disposed runtime: nothing to log to
           }
-        },
-        // a falsy reason would read as no error through a Node callback
-        (error) => fail(error || (options.rejectionOf?.() ?? new Error("the promise rejected")))
-      )
-      return Effect.sync(() => {
-        settled = true
-      })
-    }).pipe(Effect.timeoutFail({ duration: options.timeout, onTimeout: options.onTimeout })))
+        }
+        const callback: NodeCallback<A> = (err, result) => {
+          if (err && settled && answeredByPromise && label !== undefined) {
+            // its promise resolved undefined first and was taken as the answer: the error is not lost
+            log(Effect.logWarning(
+              `${label}'s promise resolved before its callback, which then reported an error: the call had already succeeded`,
+              Cause.fail(err)
+            ))
+          }
+          return err ? fail(err) : succeed(result as A)
+        }
+        const invoke = () => fn.call(self, ...args, callback)
+        let returned: unknown
+        try {
+          returned = options.around === undefined ? invoke() : options.around(invoke)
+        } catch (error) {
+          fail(error)
+        }
+        listen(
+          returned,
+          takesCallback,
+          (value) => {
+            // an `async` function that declares the callback and hands it on without awaiting it
+            // (`async function (openid, cb) { redis.get(k, (e, v) => cb(e, v)) }`, which wechat-oauth
+            // ran, ignoring what it returned): its promise resolves `undefined` before the callback's
+            // answer, so `undefined` from such a function is no answer, its callback's is (or timeout)
+            if (mayTake && value === undefined) {
+              const grace = options.undefinedAfterGrace
+              if (grace === "mayTake" || (grace === "arity0" && !takesCallback)) {
+                if (settled) return
+                inGrace = true
+                const wait = Duration.min(undefinedGrace, options.timeout)
+                log(Effect.delay(
+                  Effect.suspend(() => {
+                    if (settled) return Effect.void
+                    answeredByPromise = true
+                    succeed(undefined as A)
+                    if (label === undefined || warnedUndefined.has(fn)) return Effect.void
+                    warnedUndefined.add(fn)
+                    return Effect.logWarning(
+                      `${label} returned a promise that resolved undefined and did not call its callback within ` +
+                        `${Duration.toMillis(wait)} ms: its undefined is taken as the answer ` +
+                        `(saveToken: saved; getToken: no token)`
+                    )
+                  }),
+                  wait
+                ))
+                return
+              }
+              if (label !== undefined && !warnedUndefined.has(fn)) {
+                log(Effect.delay(
+                  Effect.suspend(() => {
+                    if (settled || warnedUndefined.has(fn)) return Effect.void
+                    warnedUndefined.add(fn)
+                    return Effect.logWarning(
+                      `${label} returned a promise that resolved undefined and has not called its callback: ` +
+                        `its answer is awaited by callback until hookTimeout (a promise answering "no token" ` +
+                        `resolves null)`
+                    )
+                  }),
+                  undefinedWarningAfter
+                ))
+              }
+              return
+            }
+            if (options.fromPromise === undefined) return succeed(value as A)
+            try {
+              const read = options.fromPromise(value)
+              if (read.answered) succeed(read.value as A)
+            } catch (error) {
+              fail(error) // a resolution that cannot be read (a proxy's trap throwing)
+            }
+          },
+          // a falsy reason would read as no error through a Node callback
+          (error) => fail(error || (options.rejectionOf?.() ?? new Error("the promise rejected")))
+        )
+        return Effect.sync(() => {
+          settled = true
+        })
+      }).pipe(
+        Effect.timeoutTo({ duration: options.timeout, onSuccess: Effect.succeed, onTimeout: () => undefined }),
+        Effect.flatMap((answer) =>
+          answer !== undefined
+            ? answer
+            : inGrace
+            ? Effect.sync(() => (answeredByPromise = true, undefined as A))
+            : Effect.fail(options.onTimeout())
+        )
+      ))
+  })
 
 /**
  * Calls a method the app overrides (`this._getUser(options, accessToken, callback)`, ...): its

@@ -59,8 +59,10 @@ export const callHook = <A>(
     onError: (error) => hookError(hook, error),
     rejectionOf: () => new Error(`the ${hook} hook's promise rejected`),
     label: `the ${hook} hook`,
-    // wechat-oauth never waited on a save's promise: `undefined` from it is "saved"
-    undefinedAnswers: hook === "saveToken",
+    // `undefined` from a saveToken that may take the callback, or from an arity-0 getToken, counts
+    // ("saved", "no token") when no callback follows within 2 s; a getToken that declares the
+    // callback waits for it up to `timeout`
+    undefinedAfterGrace: hook === "saveToken" ? "mayTake" : "arity0",
     onTimeout: () =>
       new WeChatError.TokenStoreError({
         operation: hook,
