@@ -343,7 +343,9 @@ export const isRunnableEffect = (value: unknown): boolean =>
       if (!("value" in op) || !effectOpcodes.has(op.value)) return false
       // a Success or Failure is an Exit (a Failure's cause a Cause: the run loop reduces it)
       if (op.value === "Success") return Exit.isExit(value)
-      if (op.value === "Failure") return Exit.isExit(value) && Cause.isCause((value as { readonly cause: unknown }).cause)
+      if (op.value === "Failure") {
+        return Exit.isExit(value) && Cause.isCause((value as { readonly cause: unknown }).cause)
+      }
       return true
     }
     return false
