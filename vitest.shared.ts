@@ -19,8 +19,12 @@ const config: ViteUserConfig = {
     testTimeout: 30_000,
     hookTimeout: 60_000,
     include: ["test/**/*.test.ts"],
-    // chai's deep equality tells Options and Eithers apart (it took Option.some(x) for Option.none())
-    setupFiles: [path.join(root, "test-support", "src", "setupEquality.ts")],
+    setupFiles: [
+      // chai's deep equality tells Options and Eithers apart (it took Option.some(x) for Option.none())
+      path.join(root, "test-support", "src", "setupEquality.ts"),
+      // names a test that holds the worker's event loop long enough to break vitest's worker RPC
+      path.join(root, "test-support", "src", "setupEventLoopWatch.ts")
+    ],
     alias: {
       ...alias("@wxauth/core", "packages/core"),
       ...alias("@wxauth/sandbox", "packages/sandbox"),

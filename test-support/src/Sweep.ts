@@ -16,6 +16,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Tracer from "effect/Tracer"
+import { breathe } from "./EventLoop.js"
 
 /** A hostile value and its name in a report. */
 export type HostileValue = readonly [label: string, value: unknown]
@@ -333,6 +334,10 @@ export const sweep = <R>(options: {
             options.findings.calls++
             options.findings.problems.push(...problems)
           }
+        ).pipe(
+          // most calls end on microtasks alone: a turn of the event loop after each keeps vitest's
+          // worker answering its RPC (see EventLoop.ts)
+          Effect.zipLeft(breathe)
         )
       yield* run(row.args.map(labelOf).join(", "), row.args)
       if (options.findings.invalidRows !== undefined) {

@@ -25,3 +25,13 @@ export * from "./Sweep.js"
  * @since 0.0.0
  */
 export * from "./Interrupt.js"
+
+/**
+ * @since 0.0.0
+ */
+export * from "./EventLoop.js"
+
+/**
+ * @since 0.0.0
+ */
+export * from "./Build.js"

@@ -3,8 +3,8 @@
  * against the built package (dist) and the sandbox over HTTP.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { buildProject } from "@wxauth/test-support"
 import * as ChildProcess from "node:child_process"
-import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { OA, type RunningSandbox, startSandbox } from "./helpers.js"
 
@@ -13,11 +13,7 @@ let sandbox: RunningSandbox
 
 beforeAll(async () => {
   // `npm test` builds before vitest runs; a lone `vitest run` may not have
-  ChildProcess.execFileSync(
-    process.execPath,
-    [Path.join(root, "node_modules/typescript/bin/tsc"), "-b", "packages/compat/tsconfig.src.json"],
-    { cwd: root, stdio: "pipe" }
-  )
+  await buildProject("packages/compat/tsconfig.src.json", { cwd: root })
   sandbox = await startSandbox()
 }, 180_000)
 

@@ -5,9 +5,8 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Compat from "@wxauth/compat"
-import * as ChildProcess from "node:child_process"
+import { buildProject } from "@wxauth/test-support"
 import { createRequire } from "node:module"
-import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { fromCause, fromCoreError, fromDefect } from "../src/CompatError.js"
 import { MINI, OA, redirectUri, type RunningSandbox, startSandbox } from "./helpers.js"
@@ -23,11 +22,7 @@ const onUncaughtException = (error: unknown) => unhandled.push(`uncaught excepti
 
 beforeAll(async () => {
   // the CommonJS entry is the built package (dist); `npm test` builds first, a lone `vitest run` may not
-  ChildProcess.execFileSync(
-    process.execPath,
-    [Path.join(root, "node_modules/typescript/bin/tsc"), "-b", "packages/compat/tsconfig.src.json"],
-    { cwd: root, stdio: "pipe" }
-  )
+  await buildProject("packages/compat/tsconfig.src.json", { cwd: root })
   sandbox = await startSandbox()
   savedEnv = process.env.WECHAT_API_BASE_URL
   process.env.WECHAT_API_BASE_URL = sandbox.url

@@ -3,10 +3,10 @@
  * The package is built first (incremental, so a no-op when `npm test` already built it).
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { buildProject } from "@wxauth/test-support"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs/promises"
 import * as Http from "node:http"
-import { createRequire } from "node:module"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -17,10 +17,7 @@ const bin = Path.join(packageDir, "dist", "bin.js")
 let tmp = ""
 
 beforeAll(async () => {
-  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
-  ChildProcess.execFileSync(process.execPath, [tsc, "-b", Path.join(packageDir, "tsconfig.src.json")], {
-    stdio: "inherit"
-  })
+  await buildProject(Path.join(packageDir, "tsconfig.src.json"))
   tmp = await Fs.mkdtemp(Path.join(Os.tmpdir(), "wxauth-sandbox-cli-"))
 }, 120_000)
 

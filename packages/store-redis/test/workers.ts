@@ -2,6 +2,7 @@
  * Test helpers for the multi-process tests: worker processes that run plain node on the built
  * packages (`dist`), as a deployment would, and the build they need.
  */
+import { buildProject } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
@@ -14,13 +15,8 @@ const repository = Path.resolve(here, "../../..")
  * Brings the build of @wxauth/core and @wxauth/store-redis up to date (`tsc -b`, incremental): the
  * workers import them from dist. For a `beforeAll` (it may take minutes on a cold build).
  */
-export const buildForWorkers = (): void => {
-  ChildProcess.execFileSync("npx", ["tsc", "-b", "packages/store-redis/tsconfig.src.json"], {
-    cwd: repository,
-    stdio: "pipe",
-    timeout: 170_000
-  })
-}
+export const buildForWorkers = (): Promise<void> =>
+  buildProject("packages/store-redis/tsconfig.src.json", { cwd: repository })
 
 /**
  * A worker process running `fixtures/<script>` with `env` added to ours, killed with the scope if it
