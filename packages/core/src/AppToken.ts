@@ -174,10 +174,9 @@ const guardedSource = (source: Source, timeout: Duration.Duration): Source => {
     Effect.suspend((): Effect.Effect<WeChatApi.AppTokenResponse, AppTokenError> => {
       const called = Arguments.guard(() => source(request))
       if (Either.isLeft(called)) return Effect.fail(sourceError("threw when called"))
-      if (!Arguments.isRunnableEffect(called.right)) {
-        return Effect.fail(sourceError("must return an Effect"))
-      }
-      return Effect.flatMap(called.right, (answer) => {
+      const runnable = Arguments.runnableEffect(called.right) as ReturnType<Source> | undefined
+      if (runnable === undefined) return Effect.fail(sourceError("must return an Effect"))
+      return Effect.flatMap(runnable, (answer) => {
         // the checked copy goes on, never the answer itself: a getter or a Proxy read again could
         // hand back something else
         const checked = Arguments.guardOr(() => validAnswer(answer), undefined)
@@ -359,9 +358,8 @@ export const makeWith = (
           const call = (token: Redacted.Redacted<string>): Effect.Effect<A, E | WeChatError.InvalidArgument> => {
             const called = Arguments.guard(() => f(token))
             if (Either.isLeft(called)) return Arguments.fail("f", "threw when called")
-            return Arguments.isRunnableEffect(called.right)
-              ? called.right
-              : Arguments.fail("f", "must return an Effect")
+            const runnable = Arguments.runnableEffect(called.right) as Effect.Effect<A, E> | undefined
+            return runnable ?? Arguments.fail("f", "must return an Effect")
           }
           return Effect.catchIf(
             call(token),

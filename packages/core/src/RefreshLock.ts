@@ -194,6 +194,7 @@ export const withWriteKey = <A, E, R>(
     if (!guardOr(() => typeof (lock as RefreshLockShape).withLock === "function", false)) {
       return Arguments.fail("lock", "must be a RefreshLock (an object with withLock)")
     }
-    if (!Arguments.isRunnableEffect(effect)) return Arguments.fail("effect", "must be an Effect")
-    return WriteLock.refreshWithin(lock as RefreshLockShape, appId, openid, effect, "the refresh changed nothing")
+    const runnable = Arguments.runnableEffect(effect) as typeof effect | undefined
+    if (runnable === undefined) return Arguments.fail("effect", "must be an Effect")
+    return WriteLock.refreshWithin(lock as RefreshLockShape, appId, openid, runnable, "the refresh changed nothing")
   })

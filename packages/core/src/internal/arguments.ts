@@ -13,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { types as NodeTypes } from "node:util"
@@ -318,35 +319,123 @@ const effectOpcodes: ReadonlySet<unknown> = new Set([
   "Yield"
 ])
 
+/** A data property of `u` (own or inherited), read without calling a getter or a Proxy's trap. */
+const dataProperty = (u: object, key: string): { readonly value: unknown } | undefined => {
+  for (let at: object | null = u; at !== null; at = Object.getPrototypeOf(at)) {
+    if (NodeTypes.isProxy(at)) return undefined
+    const descriptor = Object.getOwnPropertyDescriptor(at, key)
+    if (descriptor !== undefined) return "value" in descriptor ? { value: descriptor.value } : undefined
+  }
+  return undefined
+}
+
+const plainObject = (u: unknown): u is object => typeof u === "object" && u !== null && !NodeTypes.isProxy(u)
+
+/** A fresh copy of a FiberId made of data properties, or undefined. */
+const copyFiberId = (u: unknown, budget: { left: number }, depth: number): FiberId.FiberId | undefined => {
+  if (--budget.left < 0 || depth > 100 || !plainObject(u) || !FiberId.isFiberId(u)) return undefined
+  const tag = dataProperty(u, "_tag")?.value
+  if (tag === "None") return FiberId.none
+  if (tag === "Runtime") {
+    const id = dataProperty(u, "id")?.value
+    const started = dataProperty(u, "startTimeMillis")?.value
+    return typeof id === "number" && typeof started === "number" ? FiberId.runtime(id, started) : undefined
+  }
+  if (tag !== "Composite") return undefined
+  const left = copyFiberId(dataProperty(u, "left")?.value, budget, depth + 1)
+  const right = left && copyFiberId(dataProperty(u, "right")?.value, budget, depth + 1)
+  return left && right && FiberId.composite(left, right)
+}
+
 /**
- * True for a value a caller's function returned that Effect's run loop can take: an Effect, not a
- * Proxy, whose `_op` (on it or its prototypes) is a plain data property naming one of the run
- * loop's instructions. Effect's run loop reads `_op` again, unguarded, while it handles a failure:
- * a Proxy or a getter that throws there escapes the fiber (an uncaught error, a call that never
- * settles), and an unknown `_op` corrupts the fiber. A genuine Effect that throws such a value is
- * beyond any check of the returned one.
+ * A fresh copy of a Cause made of data properties (its errors and defects as they are), or
+ * undefined: Effect's run loop and its reporting walk a failure's Cause and throw out of the fiber
+ * on a node they do not know.
+ */
+const copyCause = (u: unknown, budget: { left: number }, depth: number): Cause.Cause<unknown> | undefined => {
+  if (--budget.left < 0 || depth > 500 || !plainObject(u) || !Cause.isCause(u)) return undefined
+  const field = (key: string) => dataProperty(u, key)
+  switch (field("_tag")?.value) {
+    case "Empty":
+      return Cause.empty
+    case "Fail": {
+      const error = field("error")
+      return error && Cause.fail(error.value)
+    }
+    case "Die": {
+      const defect = field("defect")
+      return defect && Cause.die(defect.value)
+    }
+    case "Interrupt": {
+      const fiberId = copyFiberId(field("fiberId")?.value, budget, 0)
+      return fiberId && Cause.interrupt(fiberId)
+    }
+    case "Sequential":
+    case "Parallel": {
+      const left = copyCause(field("left")?.value, budget, depth + 1)
+      const right = left && copyCause(field("right")?.value, budget, depth + 1)
+      if (left === undefined || right === undefined) return undefined
+      return field("_tag")?.value === "Sequential" ? Cause.sequential(left, right) : Cause.parallel(left, right)
+    }
+    default:
+      return undefined
+  }
+}
+
+/**
+ * The Effect to run for a value a caller's function returned, or undefined when Effect's run loop
+ * cannot take it safely. Effect's run loop reads an Effect's `_op` again, unguarded, while it
+ * handles a failure, and walks a failure's Cause: a Proxy, a getter that throws, an unknown `_op`
+ * or a forged Cause escapes the fiber (an uncaught error, a call that never settles). So:
+ *
+ * - an Effect that is not a Proxy, whose `_op` (on it or its prototypes) is a plain data property
+ *   naming one of the run loop's instructions, is run as it is;
+ * - an Exit is run as a fresh copy (a Success's value; a Failure's Cause rebuilt node by node, at
+ *   most 10,000 nodes);
+ * - a Tag behind a Proxy (`Effect.Tag` and `Effect.Service` classes with accessors: Effect's own
+ *   Proxy) is looked up by its key, read once here: the Proxy never reaches the run loop;
+ * - `Blocked` and `RunBlocked` (request batching's instructions, from `Effect.blocked` and
+ *   `Effect.runRequestBlock`) are refused: no caller of ours has a use for them, and a forged one
+ *   spins the event loop.
+ *
+ * A genuine Effect that throws such a value is beyond any check of the returned one.
  *
  * @internal
  */
-export const isRunnableEffect = (value: unknown): boolean =>
-  guardOr(() => {
-    if ((typeof value !== "object" && typeof value !== "function") || value === null) return false
-    if (NodeTypes.isProxy(value) || !Effect.isEffect(value)) {
-      return false
-    }
+export const runnableEffect = (value: unknown): Effect.Effect<unknown, unknown, unknown> | undefined =>
+  guardOr((): Effect.Effect<unknown, unknown, unknown> | undefined => {
+    if ((typeof value !== "object" && typeof value !== "function") || value === null) return undefined
+    if (NodeTypes.isProxy(value) || !Effect.isEffect(value)) return undefined
     for (let at: object | null = value; at !== null; at = Object.getPrototypeOf(at)) {
-      // a Proxy among the prototypes: Effect's own for `Effect.Tag` and `Effect.Service` classes with
-      // accessors (a Tag's `_op` is read through it); anything else that has one is refused
-      if (NodeTypes.isProxy(at)) return Context.isTag(value) && (value as { readonly _op: unknown })._op === "Tag"
+      if (NodeTypes.isProxy(at)) {
+        // a Proxy among the prototypes: Effect's own for `Effect.Tag` and `Effect.Service` classes
+        // with accessors; anything else that has one is refused
+        if (!Context.isTag(value) || Context.isReference(value)) return undefined
+        const key: unknown = (value as { readonly key: unknown }).key
+        if (typeof key !== "string") return undefined
+        const tag = Context.GenericTag<unknown>(key)
+        return Effect.contextWith((context) => Context.unsafeGet(context, tag))
+      }
       const op = Object.getOwnPropertyDescriptor(at, "_op")
       if (op === undefined) continue
-      if (!("value" in op) || !effectOpcodes.has(op.value)) return false
-      // a Success or Failure is an Exit (a Failure's cause a Cause: the run loop reduces it)
-      if (op.value === "Success") return Exit.isExit(value)
-      if (op.value === "Failure") {
-        return Exit.isExit(value) && Cause.isCause((value as { readonly cause: unknown }).cause)
+      if (!("value" in op) || !effectOpcodes.has(op.value)) return undefined
+      if (op.value === "Success" || op.value === "Failure") {
+        if (!Exit.isExit(value)) return undefined
+        const content = dataProperty(value, "effect_instruction_i0")
+        if (content === undefined) return undefined
+        if (op.value === "Success") return Exit.succeed(content.value)
+        const cause = copyCause(content.value, { left: 10_000 }, 0)
+        return cause && Exit.failCause(cause)
       }
-      return true
+      return value as Effect.Effect<unknown, unknown, unknown>
     }
-    return false
-  }, false)
+    return undefined
+  }, undefined)
+
+/**
+ * True for a value a caller's function returned that Effect's run loop can take (see
+ * `runnableEffect`, which gives the Effect to run).
+ *
+ * @internal
+ */
+export const isRunnableEffect = (value: unknown): boolean => runnableEffect(value) !== undefined

@@ -357,10 +357,10 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
                 (event): Effect.Effect<PushEvent, PushError | E, R> =>
                   onEvent === undefined ? Effect.succeed(event) : Effect.as(
                     Effect.suspend((): Effect.Effect<void, E | WeChatError.InvalidArgument, R> => {
-                      const reaction: unknown = onEvent(event)
-                      return Arguments.isRunnableEffect(reaction)
-                        ? reaction as Effect.Effect<void, E, R>
-                        : invalidArgument("onEvent", "must return an Effect")
+                      const reaction = Arguments.runnableEffect(onEvent(event)) as
+                        | Effect.Effect<void, E, R>
+                        | undefined
+                      return reaction ?? invalidArgument("onEvent", "must return an Effect")
                     }),
                     event
                   )
