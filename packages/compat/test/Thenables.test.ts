@@ -7,6 +7,12 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import OAuth from "@wxauth/compat"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type { HookName } from "../src/internal/appFailure.js"
+import * as Hooks from "../src/internal/hooks.js"
 import { callback, capturingLogs, OA, type RunningSandbox, startSandbox } from "./helpers.js"
 
 let sandbox: RunningSandbox
@@ -400,6 +406,153 @@ describe("a promise rejected without a reason (undefined, false, 0, '')", () => 
       ;(requesting as any).request = (_url: string, _args: unknown) => Promise.reject(reason)
       const [err2] = await callback((cb) => requesting.getAccessToken("CODE", cb))
       assert.instanceOf(err2, Error, `request rejecting with ${String(reason)}`)
+    }
+  })
+})
+
+describe("the grace's end: the deadline, a late callback's error, the timers", () => {
+  it("hookTimeout shorter than the grace: the undefined counts at hookTimeout, with the one-time warning", async () => {
+    const db = new Map<string, any>()
+    const client = make(OA.appId, OA.secret, async (..._args: Array<any>) => undefined, async (openid, token, _cb) => {
+      db.set(openid, { ...token })
+    })
+    client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url, hookTimeout: "300 millis" })
+    const code = await sandbox.code({ user: "bob" })
+    const [[saved, noToken], logs] = await capturingLogs(async () => {
+      const [err, token] = await callback<any>((cb) => client.getAccessToken(code, cb))
+      const [err2] = await callback<any>((cb) => client.getUser("o_nobody", cb))
+      await settle()
+      return [err === null && db.has(token.data.openid), err2?.name]
+    })
+    assert.isTrue(saved)
+    assert.strictEqual(noToken, "NoOAuthTokenError")
+    for (const hook of ["saveToken", "getToken"]) {
+      const warnings = logs.filter((line) =>
+        line.includes(`the ${hook} hook returned a promise that resolved undefined and did not call its callback`)
+      )
+      assert.strictEqual(warnings.length, 1, `${hook}: ${JSON.stringify(logs)}`)
+      assert.include(warnings[0], "within hookTimeout (300 ms from the call)")
+    }
+  })
+
+  it("a callback's error after the grace is logged by its type or its Error's name and message only: no token in the logs", async () => {
+    const sql = "REPLACE INTO token(access_token, refresh_token) VALUES (?, ?)"
+    const answers = {
+      // a store calling back (doc): the token itself
+      document: (token: any) => ({ ...token }),
+      // a database error whose fields (and stack) hold what was being saved
+      error: (token: any) =>
+        Object.assign(new Error("Duplicate entry for key 'PRIMARY'"), {
+          code: "ER_DUP_ENTRY",
+          sql: `${sql} -- ${token.access_token}`,
+          values: [token.access_token, token.refresh_token]
+        })
+    }
+    for (const [kind, answer] of Object.entries(answers)) {
+      let late: Promise<void> = Promise.resolve()
+      const client = make(OA.appId, OA.secret, async () => null, async (_openid, token, cb) => {
+        late = new Promise((resolve) => setTimeout(() => resolve(cb(answer(token) as any)), 400))
+      })
+      client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url, hookTimeout: "300 millis" })
+      const code = await sandbox.code({ user: "bob" })
+      const [token, logs] = await capturingLogs(async () => {
+        const result = await client.getAccessToken(code)
+        await late
+        await settle()
+        return result
+      })
+      for (const line of logs) {
+        assert.notInclude(line, token.data.access_token, kind)
+        assert.notInclude(line, token.data.refresh_token, kind)
+        assert.notInclude(line, "ER_DUP_ENTRY", kind)
+        assert.notInclude(line, "REPLACE INTO", kind)
+        assert.notInclude(line, "Thenables.test", kind) // no stack trace
+      }
+      const warnings = logs.filter((line) => line.includes("then reported an error"))
+      assert.strictEqual(warnings.length, 1, `${kind}: ${JSON.stringify(logs)}`)
+      assert.include(
+        warnings[0],
+        kind === "document" ? "(a value of type object)" : "(Error: Duplicate entry for key 'PRIMARY')",
+        kind
+      )
+    }
+  })
+
+  /** The live clock, counting the sleeps (the timers) begun and not yet ended or stopped. */
+  const countingClock = () => {
+    const base = Clock.make()
+    const live = new Set<object>()
+    const clock: Clock.Clock = Object.assign(Object.create(base), {
+      sleep: (duration: Duration.Duration) =>
+        Effect.suspend(() => {
+          const sleep = {}
+          live.add(sleep)
+          return Effect.ensuring(base.sleep(duration), Effect.sync(() => live.delete(sleep)))
+        })
+    })
+    return { clock, live }
+  }
+
+  it("a call answered within the grace (or within 100 ms of a declaring getToken's undefined) leaves no timer running", async () => {
+    const failure = new Error("WRONGTYPE")
+    const scenarios: Array<
+      [string, HookName, (...args: Array<any>) => unknown, string, Exit.Exit<unknown, unknown>["_tag"]]
+    > = [
+      [
+        "saveToken calling back null 20 ms after its promise resolved",
+        "saveToken",
+        async (_o: string, _t: unknown, cb: any) => {
+          setTimeout(() => cb(null), 20)
+        },
+        "1 hour",
+        "Success"
+      ],
+      [
+        "saveToken calling back an error 20 ms after its promise resolved",
+        "saveToken",
+        async (_o: string, _t: unknown, cb: any) => {
+          setTimeout(() => cb(failure), 20)
+        },
+        "1 hour",
+        "Failure"
+      ],
+      [
+        "arity-0 getToken calling back 20 ms after its promise resolved",
+        "getToken",
+        async (...args: Array<any>) => {
+          setTimeout(() => args[1](null, null), 20)
+        },
+        "1 hour",
+        "Success"
+      ],
+      [
+        "declaring getToken calling back 20 ms after its promise resolved",
+        "getToken",
+        async (_o: string, cb: any) => {
+          setTimeout(() => cb(null, null), 20)
+        },
+        "1 hour",
+        "Success"
+      ],
+      [
+        "saveToken whose grace the deadline ends",
+        "saveToken",
+        async (_o: string, _t: unknown, _cb: any) => {},
+        "50 millis",
+        "Success"
+      ]
+    ]
+    for (const [name, hook, fn, timeout, expected] of scenarios) {
+      const { clock, live } = countingClock()
+      const args = hook === "saveToken" ? ["o_someone", {}] : ["o_someone"]
+      const exit = await Effect.runPromiseExit(
+        Hooks.callHook(hook, Duration.decode(timeout as Duration.DurationInput), fn, undefined, args).pipe(
+          Effect.withClock(clock)
+        )
+      )
+      assert.strictEqual(exit._tag, expected, name)
+      await settle()
+      assert.strictEqual(live.size, 0, `${name}: timers left running`)
     }
   })
 })

@@ -7,9 +7,10 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Runtime from "effect/Runtime"
 import * as Types from "node:util/types"
 import { AppFailure } from "./appFailure.js"
@@ -56,11 +57,41 @@ const undefinedWarningAfter = Duration.millis(100)
 
 /**
  * How long a callback may follow a promise that resolved `undefined` (see `callApp`'s
- * `undefinedAfterGrace`).
+ * `undefinedAfterGrace`); the call's deadline (`timeout`, counted from the call) ends it sooner.
  *
  * @internal
  */
 export const undefinedGrace = Duration.seconds(2)
+
+/**
+ * What a log may say of a value the app handed to a callback as its error: an `Error`'s name and
+ * message (neither its stack nor any other field: a database error's `sql` or `values` may hold the
+ * token being saved), and of anything else only its type (a store calling back `(doc)` hands over
+ * the token itself).
+ *
+ * @internal
+ */
+export const describeError = (error: unknown): string => {
+  const isError = (() => {
+    try {
+      return Types.isNativeError(error) || error instanceof Error
+    } catch {
+      return false // a proxy whose getPrototypeOf trap throws
+    }
+  })()
+  if (!isError) return `a value of type ${error === null ? "null" : typeof error}`
+  const read = (key: "name" | "message"): string | undefined => {
+    try {
+      const value = (error as Record<string, unknown>)[key]
+      return typeof value === "string" ? value : undefined
+    } catch {
+      return undefined
+    }
+  }
+  const name = read("name") ?? "Error"
+  const message = read("message")
+  return message === undefined || message === "" ? name : `${name}: ${message}`
+}
 
 /**
  * Listens to what the app's function returned, when it is a promise to listen to; `false` when the
@@ -105,16 +136,19 @@ const listen = (
  * (`mayTakeCallback`: it declares it, or its arity is 0, a rest-parameter wrapper):
  *
  * - with `undefinedAfterGrace` ("mayTake": a `saveToken` that declares the callback or has arity 0;
- *   "arity0": a `getToken` of arity 0), waits for the callback up to `undefinedGrace` (2 s, or
- *   `timeout` when shorter): a callback within it answers (its error fails the call); none within it,
- *   the `undefined` is the answer ("saved", "no token"), with a one-time warning naming `label`; an
- *   error its callback brings later is logged (a warning naming `label`), not lost;
+ *   "arity0": a `getToken` of arity 0), waits for the callback until `undefinedGrace` (2 s) after the
+ *   promise resolved or until `timeout` (counted from the call), whichever comes first: a callback
+ *   within it answers (its error fails the call); none within it, the `undefined` is the answer
+ *   ("saved", "no token"), with a one-time warning naming `label` (whichever of the two ended it); an
+ *   error its callback brings later is logged (a warning naming `label` and saying only what
+ *   `describeError` says of the error), not lost;
  * - otherwise is no answer: its callback's is (or `timeout`); when no callback came within 100 ms,
  *   a warning naming `label` says so, once per function, so that a stall until `timeout` is explained.
  *
  * A rejection, or any other value, counts at once. An error (the callback's `err`, a throw, a
  * rejection) fails with `onError(error)`; no answer within `timeout` fails with `onTimeout()`. A later
- * answer is ignored.
+ * answer is ignored. The timers a call starts (the grace, the 100 ms warning) stop when it settles,
+ * so none keeps the process alive after it.
  *
  * @internal
  */
@@ -141,36 +175,66 @@ export const callApp = <A, E>(options: {
     // set while the grace for the callback runs: the deadline then answers `undefined`, not a timeout
     let inGrace = false
     let answeredByPromise = false
+    const { fn, label } = options
+    /** The one-time warning for an `undefined` taken as the answer, `within` saying what ended the grace. */
+    const warnUndefinedAfterGrace = (within: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (label === undefined || warnedUndefined.has(fn)) return Effect.void
+        warnedUndefined.add(fn)
+        return Effect.logWarning(
+          `${label} returned a promise that resolved undefined and did not call its callback within ${within}: ` +
+            `its undefined is taken as the answer (saveToken: saved; getToken: no token)`
+        )
+      })
     return Effect.flatMap(Effect.runtime<never>(), (runtime) =>
       Effect.async<A, E>((resume) => {
         let settled = false
+        // the timers this call started (the grace, the 100 ms warning): stopped when it settles
+        const timers = new Set<Fiber.RuntimeFiber<void>>()
+        const stopTimers = () => {
+          for (const timer of timers) timer.unsafeInterruptAsFork(FiberId.none)
+          timers.clear()
+        }
         const succeed = (value: A) => {
           if (settled) return
           settled = true
+          stopTimers()
           resume(Effect.succeed(value))
         }
         const fail = (error: unknown) => {
           if (settled) return
           settled = true
+          stopTimers()
           resume(Effect.fail(options.onError(error)))
         }
-        const { args, fn, self } = options
+        const { args, self } = options
         const takesCallback = declaresCallback(fn, args.length)
         const mayTake = mayTakeCallback(fn, args.length)
-        const { label } = options
-        const log = (effect: Effect.Effect<void>) => {
+        const fork = (effect: Effect.Effect<void>): Fiber.RuntimeFiber<void> | undefined => {
           try {
-            Runtime.runFork(runtime)(effect)
+            return Runtime.runFork(runtime)(effect)
           } catch {
-            // a disposed runtime: nothing to log to
+            return undefined // a disposed runtime: nothing to log to
           }
+        }
+        /** Runs `effect` after `delay` unless the call settles first. */
+        const timer = (delay: Duration.Duration, effect: () => Effect.Effect<void>) => {
+          let fiber: Fiber.RuntimeFiber<void> | undefined = undefined
+          const run = Effect.suspend(() => {
+            // off the set before it runs: settling the call from it must not interrupt it
+            if (fiber !== undefined) timers.delete(fiber)
+            return effect()
+          })
+          fiber = fork(Effect.delay(run, delay))
+          if (fiber !== undefined && !settled) timers.add(fiber)
         }
         const callback: NodeCallback<A> = (err, result) => {
           if (err && settled && answeredByPromise && label !== undefined) {
-            // its promise resolved undefined first and was taken as the answer: the error is not lost
-            log(Effect.logWarning(
-              `${label}'s promise resolved before its callback, which then reported an error: the call had already succeeded`,
-              Cause.fail(err)
+            // its promise resolved undefined first and was taken as the answer: the error is not lost,
+            // though only described (the app's value may be the token itself)
+            fork(Effect.logWarning(
+              `${label}'s promise resolved before its callback, which then reported an error ` +
+                `(${describeError(err)}): the call had already succeeded`
             ))
           }
           return err ? fail(err) : succeed(result as A)
@@ -194,38 +258,26 @@ export const callApp = <A, E>(options: {
               const grace = options.undefinedAfterGrace
               if (grace === "mayTake" || (grace === "arity0" && !takesCallback)) {
                 if (settled) return
+                // ends 2 s after the resolution, or at the deadline (below) when that comes first
                 inGrace = true
-                const wait = Duration.min(undefinedGrace, options.timeout)
-                log(Effect.delay(
-                  Effect.suspend(() => {
-                    if (settled) return Effect.void
-                    answeredByPromise = true
-                    succeed(undefined as A)
-                    if (label === undefined || warnedUndefined.has(fn)) return Effect.void
-                    warnedUndefined.add(fn)
-                    return Effect.logWarning(
-                      `${label} returned a promise that resolved undefined and did not call its callback within ` +
-                        `${Duration.toMillis(wait)} ms: its undefined is taken as the answer ` +
-                        `(saveToken: saved; getToken: no token)`
-                    )
-                  }),
-                  wait
-                ))
+                timer(undefinedGrace, () => {
+                  if (settled) return Effect.void
+                  answeredByPromise = true
+                  succeed(undefined as A)
+                  return warnUndefinedAfterGrace(`${Duration.toMillis(undefinedGrace)} ms`)
+                })
                 return
               }
-              if (label !== undefined && !warnedUndefined.has(fn)) {
-                log(Effect.delay(
-                  Effect.suspend(() => {
-                    if (settled || warnedUndefined.has(fn)) return Effect.void
-                    warnedUndefined.add(fn)
-                    return Effect.logWarning(
-                      `${label} returned a promise that resolved undefined and has not called its callback: ` +
-                        `its answer is awaited by callback until hookTimeout (a promise answering "no token" ` +
-                        `resolves null)`
-                    )
-                  }),
-                  undefinedWarningAfter
-                ))
+              if (label !== undefined && !warnedUndefined.has(fn) && !settled) {
+                timer(undefinedWarningAfter, () => {
+                  if (settled || warnedUndefined.has(fn)) return Effect.void
+                  warnedUndefined.add(fn)
+                  return Effect.logWarning(
+                    `${label} returned a promise that resolved undefined and has not called its callback: ` +
+                      `its answer is awaited by callback until hookTimeout (a promise answering "no token" ` +
+                      `resolves null)`
+                  )
+                })
               }
               return
             }
@@ -240,8 +292,10 @@ export const callApp = <A, E>(options: {
           // a falsy reason would read as no error through a Node callback
           (error) => fail(error || (options.rejectionOf?.() ?? new Error("the promise rejected")))
         )
+        // interrupted (the deadline, the caller): no answer counts any more, no timer runs on
         return Effect.sync(() => {
           settled = true
+          stopTimers()
         })
       }).pipe(
         Effect.timeoutTo({ duration: options.timeout, onSuccess: Effect.succeed, onTimeout: () => undefined }),
@@ -249,7 +303,14 @@ export const callApp = <A, E>(options: {
           answer !== undefined
             ? answer
             : inGrace
-            ? Effect.sync(() => (answeredByPromise = true, undefined as A))
+            // the deadline ended the grace: the undefined counts, with the same one-time warning
+            ? Effect.as(
+              Effect.zipRight(
+                Effect.sync(() => (answeredByPromise = true)),
+                warnUndefinedAfterGrace(`hookTimeout (${Duration.toMillis(options.timeout)} ms from the call)`)
+              ),
+              undefined as A
+            )
             : Effect.fail(options.onTimeout())
         )
       ))
