@@ -127,9 +127,9 @@ describe("runnableEffect", () => {
   it("runs Exits as fresh copies with the same meaning: a value, a failure, a defect, an interruption, a sequential cause", async () => {
     const fiberId = FiberId.runtime(42, 1_700_000_000_000)
     const cause = Cause.sequential(Cause.fail("first"), Cause.parallel(Cause.die("boom"), Cause.interrupt(fiberId)))
-    const succeeded = await Effect.runPromiseExit(runnableEffect(Exit.succeed(1))!)
+    const succeeded = await Effect.runPromiseExit(runnableEffect(Exit.succeed(1)) as Effect.Effect<unknown, unknown>)
     assert.deepStrictEqual(succeeded, Exit.succeed(1))
-    const failed = await Effect.runPromiseExit(runnableEffect(Exit.failCause(cause))!)
+    const failed = await Effect.runPromiseExit(runnableEffect(Exit.failCause(cause)) as Effect.Effect<unknown, unknown>)
     assert.isTrue(Exit.isFailure(failed) && Equal.equals(failed.cause, cause), String(failed))
   })
 
