@@ -64,10 +64,11 @@ const undefinedWarningAfter = Duration.millis(100)
 export const undefinedGrace = Duration.seconds(2)
 
 /**
- * What a log may say of a value the app handed to a callback as its error: an `Error`'s name and
- * message (neither its stack nor any other field: a database error's `sql` or `values` may hold the
- * token being saved), and of anything else only its type (a store calling back `(doc)` hands over
- * the token itself).
+ * What a log may say of a value the app handed to a callback as its error: an `Error`'s name and its
+ * `code` when that is a short identifier (`ER_DUP_ENTRY`, `ECONNRESET`), nothing else: neither its
+ * message (a database's duplicate-key message quotes the key, which may be the token being saved)
+ * nor its stack nor any other field (a database error's `sql` or `values`); of anything else only its
+ * type (a store calling back `(doc)` hands over the token itself).
  *
  * @internal
  */
@@ -80,17 +81,17 @@ export const describeError = (error: unknown): string => {
     }
   })()
   if (!isError) return `a value of type ${error === null ? "null" : typeof error}`
-  const read = (key: "name" | "message"): string | undefined => {
+  const read = (key: "name" | "code"): string | undefined => {
     try {
       const value = (error as Record<string, unknown>)[key]
-      return typeof value === "string" ? value : undefined
+      return typeof value === "string" && /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(value) ? value : undefined
     } catch {
       return undefined
     }
   }
   const name = read("name") ?? "Error"
-  const message = read("message")
-  return message === undefined || message === "" ? name : `${name}: ${message}`
+  const code = read("code")
+  return code === undefined ? name : `${name}, code ${code}`
 }
 
 /**
@@ -141,7 +142,7 @@ const listen = (
  *   within it answers (its error fails the call); none within it, the `undefined` is the answer
  *   ("saved", "no token"), with a one-time warning naming `label` (whichever of the two ended it); an
  *   error its callback brings later is logged (a warning naming `label` and saying only what
- *   `describeError` says of the error), not lost;
+ *   `describeError` says of the error: its name and code), not lost;
  * - otherwise is no answer: its callback's is (or `timeout`); when no callback came within 100 ms,
  *   a warning naming `label` says so, once per function, so that a stall until `timeout` is explained.
  *
