@@ -333,7 +333,7 @@ const plainObject = (u: unknown): u is object => typeof u === "object" && u !== 
 
 /** A fresh copy of a FiberId made of data properties, or undefined. */
 const copyFiberId = (u: unknown, budget: { left: number }, depth: number): FiberId.FiberId | undefined => {
-  if (--budget.left < 0 || depth > 100 || !plainObject(u) || !FiberId.isFiberId(u)) return undefined
+  if (--budget.left < 0 || depth > 1_000 || !plainObject(u) || !FiberId.isFiberId(u)) return undefined
   const tag = dataProperty(u, "_tag")?.value
   if (tag === "None") return FiberId.none
   if (tag === "Runtime") {
@@ -350,36 +350,44 @@ const copyFiberId = (u: unknown, budget: { left: number }, depth: number): Fiber
 /**
  * A fresh copy of a Cause made of data properties (its errors and defects as they are), or
  * undefined: Effect's run loop and its reporting walk a failure's Cause and throw out of the fiber
- * on a node they do not know.
+ * on a node they do not know. Iterative (Effect builds deep Causes itself: 600 failing tasks in
+ * `Effect.all`, 600 dying finalizers), at most `budget` nodes (a cycle ends there).
  */
-const copyCause = (u: unknown, budget: { left: number }, depth: number): Cause.Cause<unknown> | undefined => {
-  if (--budget.left < 0 || depth > 500 || !plainObject(u) || !Cause.isCause(u)) return undefined
-  const field = (key: string) => dataProperty(u, key)
-  switch (field("_tag")?.value) {
-    case "Empty":
-      return Cause.empty
-    case "Fail": {
-      const error = field("error")
-      return error && Cause.fail(error.value)
+const copyCause = (root: unknown, budget: { left: number }): Cause.Cause<unknown> | undefined => {
+  const work: Array<{ readonly visit: unknown } | { readonly combine: "Sequential" | "Parallel" }> = [{ visit: root }]
+  const built: Array<Cause.Cause<unknown>> = []
+  while (work.length > 0) {
+    const item = work.pop()!
+    if ("combine" in item) {
+      const right = built.pop()!
+      const left = built.pop()!
+      built.push(item.combine === "Sequential" ? Cause.sequential(left, right) : Cause.parallel(left, right))
+      continue
     }
-    case "Die": {
-      const defect = field("defect")
-      return defect && Cause.die(defect.value)
-    }
-    case "Interrupt": {
-      const fiberId = copyFiberId(field("fiberId")?.value, budget, 0)
-      return fiberId && Cause.interrupt(fiberId)
-    }
-    case "Sequential":
-    case "Parallel": {
-      const left = copyCause(field("left")?.value, budget, depth + 1)
-      const right = left && copyCause(field("right")?.value, budget, depth + 1)
+    const u = item.visit
+    if (--budget.left < 0 || !plainObject(u) || !Cause.isCause(u)) return undefined
+    const tag = dataProperty(u, "_tag")?.value
+    if (tag === "Empty") {
+      built.push(Cause.empty)
+    } else if (tag === "Fail" || tag === "Die") {
+      const content = dataProperty(u, tag === "Fail" ? "error" : "defect")
+      if (content === undefined) return undefined
+      built.push(tag === "Fail" ? Cause.fail(content.value) : Cause.die(content.value))
+    } else if (tag === "Interrupt") {
+      const fiberId = copyFiberId(dataProperty(u, "fiberId")?.value, budget, 0)
+      if (fiberId === undefined) return undefined
+      built.push(Cause.interrupt(fiberId))
+    } else if (tag === "Sequential" || tag === "Parallel") {
+      const left = dataProperty(u, "left")
+      const right = dataProperty(u, "right")
       if (left === undefined || right === undefined) return undefined
-      return field("_tag")?.value === "Sequential" ? Cause.sequential(left, right) : Cause.parallel(left, right)
-    }
-    default:
+      // left is built first: it is popped first
+      work.push({ combine: tag }, { visit: right.value }, { visit: left.value })
+    } else {
       return undefined
+    }
   }
+  return built.length === 1 ? built[0] : undefined
 }
 
 /**
@@ -391,7 +399,7 @@ const copyCause = (u: unknown, budget: { left: number }, depth: number): Cause.C
  * - an Effect that is not a Proxy, whose `_op` (on it or its prototypes) is a plain data property
  *   naming one of the run loop's instructions, is run as it is;
  * - an Exit is run as a fresh copy (a Success's value; a Failure's Cause rebuilt node by node, at
- *   most 10,000 nodes);
+ *   most 100,000 nodes);
  * - a Tag behind a Proxy (`Effect.Tag` and `Effect.Service` classes with accessors: Effect's own
  *   Proxy) is looked up by its key, read once here: the Proxy never reaches the run loop;
  * - `Blocked` and `RunBlocked` (request batching's instructions, from `Effect.blocked` and
@@ -424,7 +432,7 @@ export const runnableEffect = (value: unknown): Effect.Effect<unknown, unknown, 
         const content = dataProperty(value, "effect_instruction_i0")
         if (content === undefined) return undefined
         if (op.value === "Success") return Exit.succeed(content.value)
-        const cause = copyCause(content.value, { left: 10_000 }, 0)
+        const cause = copyCause(content.value, { left: 100_000 })
         return cause && Exit.failCause(cause)
       }
       return value as Effect.Effect<unknown, unknown, unknown>
