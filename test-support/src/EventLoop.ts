@@ -2,7 +2,8 @@
  * Turns of the event loop for tests that run long on Effect's scheduler alone.
  *
  * Effect's default scheduler runs fibers on microtasks and yields to a macrotask only after 2,048
- * drains of its queue: a test whose work needs no I/O (a registry answering 100,000 calls from
+ * drains of its queue in a row (the count starts again whenever the queue empties, so a fiber that
+ * keeps awaiting resolved promises never yields): a test whose work needs no I/O (a registry answering 100,000 calls from
  * memory, a sweep of thousands of calls against the in-process sandbox) can run for a minute
  * without the event loop reaching its poll phase. Vitest's worker reports each test's start to the
  * main process over RPC and waits for the answer with a fixed 60 s timer (birpc's, not

@@ -154,6 +154,14 @@ describe("runnableEffect", () => {
     }
   })
 
+  it("a Tag class behind a Proxy whose service is missing: a defect naming its key, not a place in wxauth", async () => {
+    class Missing extends Effect.Tag("test/Missing")<Missing, number>() {}
+    const exit = await Effect.runPromiseExit(runnableEffect(Missing) as Effect.Effect<unknown, unknown>)
+    const defect = Exit.isFailure(exit) ? Chunk.toReadonlyArray(Cause.defects(exit.cause))[0] : undefined
+    assert.include(String(defect), "Service not found: test/Missing")
+    assert.notInclude(String(defect), "arguments.ts")
+  })
+
   it("a Tag class behind a Proxy is looked up by its key: the Proxy never reaches the run loop", async () => {
     for (const from of [1, 2, 3, 5]) {
       const { escaped, exit } = await runAsCallersEffect(trappingTagClass(from))

@@ -401,7 +401,8 @@ const copyCause = (root: unknown, budget: { left: number }): Cause.Cause<unknown
  * - an Exit is run as a fresh copy (a Success's value; a Failure's Cause rebuilt node by node, at
  *   most 100,000 nodes);
  * - a Tag behind a Proxy (`Effect.Tag` and `Effect.Service` classes with accessors: Effect's own
- *   Proxy) is looked up by its key, read once here: the Proxy never reaches the run loop;
+ *   Proxy) is looked up by its key, read once here: the Proxy never reaches the run loop (a missing
+ *   service is a defect, "Service not found: <key>", as the run loop makes it);
  * - `Blocked` and `RunBlocked` (request batching's instructions, from `Effect.blocked` and
  *   `Effect.runRequestBlock`) are refused: no caller of ours has a use for them, and a forged one
  *   spins the event loop.
@@ -421,8 +422,13 @@ export const runnableEffect = (value: unknown): Effect.Effect<unknown, unknown, 
         if (!Context.isTag(value) || Context.isReference(value)) return undefined
         const key: unknown = (value as { readonly key: unknown }).key
         if (typeof key !== "string") return undefined
-        const tag = Context.GenericTag<unknown>(key)
-        return Effect.contextWith((context) => Context.unsafeGet(context, tag))
+        // looked up by key, as the run loop would, without a Tag of ours (whose "defined at" would
+        // point at this file)
+        return Effect.contextWithEffect((context: Context.Context<never>) =>
+          context.unsafeMap.has(key)
+            ? Effect.succeed(context.unsafeMap.get(key))
+            : Effect.dieMessage(`Service not found: ${key}`)
+        )
       }
       const op = Object.getOwnPropertyDescriptor(at, "_op")
       if (op === undefined) continue
