@@ -486,6 +486,15 @@ interface CallerSettings {
 }
 
 /**
+ * Another `HttpClient` that dies (a thrown error; `Effect.promise` around a `fetch` that rejects) may
+ * say the request's URL, query included, where WeChat wants the secret, the code and the tokens: its
+ * defect is turned into a failure, which the caller maps to a `TransportError` with a cleaned copy,
+ * as for the client's failures. Interruption is left as it is.
+ */
+const diesAsFailure = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, unknown, R> =>
+  Effect.catchAllDefect(effect, Effect.fail)
+
+/**
  * The one way an endpoint is called, for the `HttpClient` in context: the request (GET, or POST with
  * a JSON body), the deadline and size cap, the answer read as untrusted (errcode to its tagged
  * error, errmsg scrubbed of `secrets`, shape checked by `decode`), metrics, and a span without the
@@ -663,7 +672,7 @@ const makeCaller = (settings: CallerSettings) =>
           ? HttpClientRequest.setUrl(baseRequest, prefix + query)
           : HttpClientRequest.bodyUnsafeJson(HttpClientRequest.setUrl(baseRequest, prefix + query), body)
         const call = Effect.mapError(
-          lean ? executeWithLimits(client, request, limits) : client.execute(request),
+          diesAsFailure(lean ? executeWithLimits(client, request, limits) : client.execute(request)),
           transportError
         ).pipe(
           Effect.flatMap((response) => {
@@ -675,14 +684,16 @@ const makeCaller = (settings: CallerSettings) =>
               // another client's connection goes back to its pool only once the body is read
               return lean
                 ? failure
-                : Effect.zipRight(Effect.ignore(Answer.readCapped(response, maxBytes, tooLarge)), failure)
+                : Effect.zipRight(
+                  Effect.ignore(diesAsFailure(Answer.readCapped(response, maxBytes, tooLarge))),
+                  failure
+                )
             }
             const text = lean
-              ? Effect.mapError(response.text, transportError)
-              : Effect.catchTag(
-                Answer.readCapped(response, maxBytes, tooLarge),
-                "ResponseError",
-                (error) => Effect.fail(transportError(error))
+              ? Effect.mapError(diesAsFailure(response.text), transportError)
+              : Effect.mapError(
+                diesAsFailure(Answer.readCapped(response, maxBytes, tooLarge)),
+                (error) => error instanceof WeChatError.MalformedResponse ? error : transportError(error)
               )
             return Effect.flatMap(text, (text) => decodeText(text, secrets, openid))
           })

@@ -448,6 +448,45 @@ describe("WeChatApi", () => {
       }))
   })
 
+  describe("another HttpClient that dies", () => {
+    // `Effect.promise(() => fetch(url))` when the fetch rejects, or a client that throws: the
+    // defect's message quotes the URL, query included
+    const dying = (how: "rejects" | "throws") =>
+      Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request) => {
+          const message = `request to ${request.url} failed, reason: socket hang up`
+          if (how === "throws") throw new Error(message)
+          return Effect.promise(() => Promise.reject(new Error(message)))
+        })
+      )
+
+    for (const how of ["rejects", "throws"] as const) {
+      it.effect(`its request ${how}: a TransportError naming no secret, code or token, never the defect`, () =>
+        Effect.gen(function*() {
+          const endpoints = yield* api(dying(how))
+          const calls = [
+            endpoints.accessToken(code),
+            endpoints.refreshToken(Redacted.make(refreshToken)),
+            endpoints.userInfo(Redacted.make(accessToken), "o1"),
+            endpoints.auth(Redacted.make(accessToken), "o1"),
+            endpoints.code2Session(code)
+          ]
+          for (const call of calls) {
+            const error = yield* failureOf(call)
+            assert.strictEqual(error._tag, "TransportError")
+            const description = (error as WeChatError.TransportError).description
+            // what went wrong is still said, without the query
+            assert.include(description, "socket hang up")
+            const said = `${String(error)} ${JSON.stringify(error)} ${description}`
+            for (const value of [secret, code, encodeURIComponent(code), accessToken, refreshToken]) {
+              assert.notInclude(said, value)
+            }
+          }
+        }))
+    }
+  })
+
   describe("deadline", () => {
     it.effect("another HttpClient that never answers: a Timeout at the deadline, from an uninterruptible caller too", () =>
       Effect.gen(function*() {
