@@ -9,7 +9,15 @@
  */
 import { afterAll, assert, it } from "@effect/vitest"
 import { OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
-import { defectOf, exoticArguments, makeAppToken, makeToken, randomAppId, randomOpenId } from "@wxauth/core/testing"
+import {
+  defectOf,
+  exoticArguments,
+  makeAppToken,
+  makeToken,
+  randomAppId,
+  randomOpenId,
+  randomSessionKey
+} from "@wxauth/core/testing"
 import {
   RedisAppTokenStore,
   RedisRefreshLock,
@@ -25,7 +33,16 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { Redis } from "ioredis"
-import { cleanup, describeRedis, keysUnder, makeAdmin, quietClient, randomPrefix, redisUrl } from "./utils.js"
+import {
+  cleanup,
+  describeRedis,
+  keysUnder,
+  makeAdmin,
+  quietClient,
+  randomPrefix,
+  redisCall,
+  redisUrl
+} from "./utils.js"
 
 type Bad = ReadonlyArray<readonly [label: string, value: unknown]>
 
@@ -269,6 +286,58 @@ describeRedis("red team: the Redis stores and lock", () => {
         if (!(gotApp._tag === "Right" && Option.isSome(gotApp.right))) kept.push(`app token, o = ${o}`)
       }
       assert.deepStrictEqual(kept, [])
+    }))
+
+  it.scopedLive("a stamp longer than any time (a token's or app token's o, a session key's e) is a TokenStoreError without being fetched; a set replaces it", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl, { maxRetriesPerRequest: 1 })
+      const tokens = yield* RedisTokenStore.make(client, { keyPrefix: prefix })
+      const appTokens = yield* RedisAppTokenStore.make(client, { keyPrefix: prefix })
+      const sessionKeys = yield* RedisSessionKeyStore.make(client, { keyPrefix: prefix })
+      const appId = randomAppId()
+      const token = yield* makeToken()
+      const openid = randomOpenId()
+      const planted: ReadonlyArray<
+        readonly [label: string, key: string, stamp: string, get: Effect.Effect<unknown, unknown>]
+      > = [
+        ["token", RedisTokenStore.tokenKey(appId, token.openid, prefix), "o", tokens.get(appId, token.openid)],
+        ["app token", RedisAppTokenStore.appTokenKey(appId, prefix), "o", appTokens.get(appId)],
+        ["session key", RedisSessionKeyStore.sessionKeyKey(appId, openid, prefix), "e", sessionKeys.get(appId, openid)]
+      ]
+      // read once connected (the first command connects)
+      const bytesRead = () =>
+        (client as unknown as { readonly stream: { readonly bytesRead: number } }).stream.bytesRead
+      yield* redisCall(() => client.ping())
+      for (const [label, key, stamp, get] of planted) {
+        // 20 MB of digits in the stamp beside a short value: each read transferred it whole
+        yield* redisCall(() => admin.hset(key, stamp, "1".repeat(20 * 1024 * 1024), "v", "x"))
+        const before = bytesRead()
+        const errors = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.flip(get), {
+          concurrency: "unbounded"
+        })
+        for (const error of errors) {
+          assert.deepInclude(error, { _tag: "TokenStoreError", operation: "get" }, label)
+          assert.include((error as WeChatError.TokenStoreError).description, "longer than any", label)
+        }
+        assert.isBelow(bytesRead() - before, 64 * 1024, `${label}: 5 reads fetched none of the stamp`)
+        // one byte past the bound is refused too; a stamp of the longest time's length is read
+        yield* redisCall(() => admin.hset(key, stamp, "1".repeat(33)))
+        assert.include(((yield* Effect.flip(get)) as WeChatError.TokenStoreError).description, "longer than any", label)
+        yield* redisCall(() => admin.hset(key, stamp, String(-Number.MAX_VALUE)))
+        const read = yield* Effect.either(get)
+        if (read._tag === "Left") {
+          assert.notInclude((read.left as WeChatError.TokenStoreError).description, "longer than any", label)
+        }
+      }
+      // a set replaces each
+      const appToken = yield* makeAppToken()
+      const sessionKey = randomSessionKey()
+      yield* tokens.set(appId, token)
+      yield* appTokens.set(appId, appToken)
+      yield* sessionKeys.set(appId, openid, sessionKey)
+      assert.isTrue(Option.isSome(yield* tokens.get(appId, token.openid)))
+      assert.isTrue(Option.isSome(yield* appTokens.get(appId)))
+      assert.isTrue(Option.isSome(yield* sessionKeys.get(appId, openid)))
     }))
 
   it.scoped("a token or memo whose times are not storable (Infinity, NaN, 1e300) is refused, and nothing is written", () =>

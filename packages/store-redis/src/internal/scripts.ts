@@ -49,39 +49,85 @@ return 1
 const setExpiringCommand = "wxauthSetExpiring"
 
 /**
- * Reads a hash `{ <stamp>: ..., v: value }` (a token's `{ o, v }`, a session key's `{ e, v }`)
- * without fetching a value longer than ARGV[1] bytes: `[stamp, v]` as `HMGET <stamp> v` answers
- * (`[nil, nil]` when there is no key), or `[stamp, nil, length]` when `v` is longer. ARGV[2] names
- * the stamp's field. A value planted under a user's key (50 MB, say) was transferred and held whole
- * on every read of that user, for a decode that refused it, and the shared connection's other
+ * Reads a hash `{ <stamps>: ..., v: value }` (a token's `{ o, v }`, a session key's `{ e, v }`, a
+ * session's `{ e, l, v }`) without fetching a field longer than its bound: `v` of at most ARGV[1]
+ * bytes, each stamp (a time in milliseconds, as a number's text) of at most ARGV[2]. ARGV[3] on name
+ * the stamps' fields. Answers `[...stamps, v]` as `HMGET <stamps> v` answers (all nil when there is no
+ * key), or, when a field is longer than its bound, nil for every field and then that field's length.
+ * A value planted under a user's key (50 MB, say), in `v` or in a stamp, was transferred and held
+ * whole on every read of that user, for a decode that refused it, and the shared connection's other
  * commands waited behind it. One command, as `HMGET` was: a read that reaches Redis costs no round
  * trip more. A key of another type is `WRONGTYPE`, as with `HMGET`.
  */
 const getBoundedLua = `
-local length = redis.call("HSTRLEN", KEYS[1], "v")
-if length > tonumber(ARGV[1]) then
-  return { redis.call("HGET", KEYS[1], ARGV[2]), false, length }
+local fields = {}
+local refused = {}
+local over = false
+for i = 3, #ARGV do
+  local length = redis.call("HSTRLEN", KEYS[1], ARGV[i])
+  if not over and length > tonumber(ARGV[2]) then
+    over = length
+  end
+  fields[#fields + 1] = ARGV[i]
+  refused[#refused + 1] = false
 end
-return redis.call("HMGET", KEYS[1], ARGV[2], "v")
+local length = redis.call("HSTRLEN", KEYS[1], "v")
+if not over and length > tonumber(ARGV[1]) then
+  over = length
+end
+if over then
+  refused[#refused + 1] = false
+  refused[#refused + 1] = over
+  return refused
+end
+fields[#fields + 1] = "v"
+return redis.call("HMGET", KEYS[1], unpack(fields))
 `
 
-/** The command's name: the same for the user tokens, the app tokens and the session keys (one script). */
+/** The command's name: the same for the user tokens, the app tokens, the session keys and the sessions (one script). */
 const getBoundedCommand = "wxauthGetBounded"
 
 /**
- * What the bounded read answers: the stamp and the value, or the stamp, no value and the value's
- * length when it is longer than asked.
+ * The longest stamp a bounded read fetches, in bytes. A stamp is a time in milliseconds that a store
+ * wrote as a number's text (`String(n)`): within ±(2^53 - 1), which the stores check before writing,
+ * that text is at most 25 characters (17 significant digits, a sign, a point, an exponent).
+ */
+export const maxStampBytes = 32
+
+/**
+ * What the bounded read answers for one stamp: the stamp and the value, or no stamp, no value and the
+ * length of the field (the value, or the stamp) longer than its bound.
  */
 export type Stored = readonly [stamp: string | null, value: string | null, length?: number]
 
 /** Runs the bounded read of `key`, fetching a value of at most `maxBytes`, and the field `stampField` beside it. */
 export type GetBounded = (key: string, maxBytes: string, stampField: string) => Promise<Stored>
 
-/** Defines the bounded read on the client. */
-export const defineGetBounded = (redis: Client): GetBounded => {
+/**
+ * Runs the bounded read of `key` with several stamps: `[...stamps, value]`, or as many nulls and then
+ * the length of the field longer than its bound.
+ */
+export type GetBoundedFields = (
+  key: string,
+  maxBytes: string,
+  stampFields: ReadonlyArray<string>
+) => Promise<ReadonlyArray<string | number | null>>
+
+/** Defines the bounded read on the client, for any number of stamps. */
+export const defineGetBoundedFields = (redis: Client): GetBoundedFields => {
   redis.defineCommand(getBoundedCommand, { numberOfKeys: 1, lua: getBoundedLua })
-  const scripted = redis as unknown as Record<typeof getBoundedCommand, GetBounded>
-  return (...args) => scripted[getBoundedCommand](...args)
+  const scripted = redis as unknown as Record<
+    typeof getBoundedCommand,
+    (...args: Array<string>) => Promise<ReadonlyArray<string | number | null>>
+  >
+  return (key, maxBytes, stampFields) =>
+    scripted[getBoundedCommand](key, maxBytes, String(maxStampBytes), ...stampFields)
+}
+
+/** Defines the bounded read on the client, for one stamp. */
+export const defineGetBounded = (redis: Client): GetBounded => {
+  const read = defineGetBoundedFields(redis)
+  return (key, maxBytes, stampField) => read(key, maxBytes, [stampField]) as Promise<unknown> as Promise<Stored>
 }
 
 /**
