@@ -3,12 +3,19 @@
  * browser never sends two of them for one host on its own, so one was planted (a sibling
  * subdomain's `Domain` cookie over http, a nameless cookie whose value reads as a `__Host-` one),
  * and the first one may be the planted one. Neither is read: the callback answers as without a
- * binding, a request as without a session. Over https (the `__Host-` names) and over http.
+ * binding, a request as without a session. But `POST /logout` ends the sessions of every copy (up
+ * to 8 distinct tokens; more end none, answered as a store failure): read as no session, it
+ * answered 303 with cleared cookies and left the browser's session alive. Over https (the
+ * `__Host-` names) and over http.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Browser, consent, startLogin, userAgents } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
+import * as Crypto from "node:crypto"
 import { testApp, TestServer } from "./helpers.js"
+
+/** The distinct tokens a logout ends at most (`maxLogoutTokens` of service.ts). */
+const maxLogoutTokens = 8
 
 const relative = (url: string) => {
   const parsed = new URL(url)
@@ -85,6 +92,91 @@ for (const https of [true, false]) {
           // the login's own JSON endpoint too
           const api = yield* new Browser(url).get("/api/wechat/session", { cookie: `${session}=${b}; ${session}=${a}` })
           assert.strictEqual(api.status, 401)
+        }))
+
+      it.effect(`POST /logout with two ${session} cookies ends the sessions of both, in either order`, () =>
+        Effect.gen(function*() {
+          const { url } = yield* TestServer
+          const sessionOf = (user: string) =>
+            Effect.gen(function*() {
+              const browser = new Browser(url, { userAgent: userAgents.desktop })
+              yield* loginAs(browser, user)
+              const token = browser.cookies.get(session)!
+              assert.isString(token)
+              return token
+            })
+          const me = (token: string) =>
+            Effect.map(new Browser(url).get("/me", { cookie: `${session}=${token}` }), (a) => a.status)
+          const logout = (path: string, cookie: string) =>
+            new Browser(url).post(path, {}, { cookie, "sec-fetch-site": "same-origin" })
+          const ended = (
+            answer: { status: number; location: string | undefined; setCookies: ReadonlyArray<string> }
+          ) => {
+            assert.strictEqual(answer.status, 303)
+            assert.strictEqual(new URL(answer.location!).pathname, "/")
+            assert.isTrue(answer.setCookies.some((line) => line.startsWith(`${session}=;`)), "the cookie is cleared")
+          }
+          // planted before or after the browser's own: a junk value (over https: a nameless cookie
+          // whose value is `__Host-wxauth_session=x`, which the browser sends as this very pair)
+          for (const junk of ["planted", "x"]) {
+            const a = yield* sessionOf("alice")
+            ended(yield* logout("/logout", `${session}=${junk}; ${session}=${a}`))
+            assert.strictEqual(yield* me(a), 401, `the browser's session ended (${junk} first)`)
+            const c = yield* sessionOf("alice")
+            ended(yield* logout("/logout", `${session}=${c}; ${session}=${junk}`))
+            assert.strictEqual(yield* me(c), 401, `the browser's session ended (${junk} last)`)
+          }
+          // the planter's own token (bob's): both sessions end
+          const a = yield* sessionOf("alice")
+          const b = yield* sessionOf("bob")
+          ended(yield* logout("/logout", `${session}=${b}; other=1; ${session}=${a}`))
+          assert.strictEqual(yield* me(a), 401, "alice's session ended")
+          assert.strictEqual(yield* me(b), 401, "the planted session ended too")
+          // the same token 150 times (as many as a header of 16 KB holds, about), among junk: looked up once, ended
+          const d = yield* sessionOf("alice")
+          ended(
+            yield* logout(
+              "/logout",
+              [`${session}=x`, ...Array.from({ length: 150 }, () => `${session}=${d}`)].join("; ")
+            )
+          )
+          assert.strictEqual(yield* me(d), 401, "the copies' session ended")
+          // everywhere: every session of both users
+          const phone = yield* sessionOf("carol")
+          const desktop = yield* sessionOf("carol")
+          const planted = yield* sessionOf("bob")
+          const other = yield* sessionOf("bob")
+          ended(yield* logout("/logout/everywhere", `${session}=${planted}; ${session}=${phone}`))
+          for (const token of [phone, desktop, planted, other]) assert.strictEqual(yield* me(token), 401, "everywhere")
+          // the JSON twin authenticates first: two cookies are no session (401), and nothing ends
+          const e = yield* sessionOf("alice")
+          const api = yield* new Browser(url).post("/api/wechat/logout", {}, {
+            cookie: `${session}=x; ${session}=${e}`,
+            "sec-fetch-site": "same-origin"
+          })
+          assert.strictEqual(api.status, 401)
+          assert.strictEqual(yield* me(e), 200)
+        }))
+
+      it.effect(`POST /logout with more than ${maxLogoutTokens} distinct ${session} tokens ends none: a 500, as a store failure`, () =>
+        Effect.gen(function*() {
+          const { url } = yield* TestServer
+          const browser = new Browser(url, { userAgent: userAgents.desktop })
+          yield* loginAs(browser, "alice")
+          const a = browser.cookies.get(session)!
+          const me = () =>
+            Effect.map(new Browser(url).get("/me", { cookie: `${session}=${a}` }), (answer) => answer.status)
+          const unknown = (n: number) =>
+            Array.from({ length: n }, () => `${session}=${Crypto.randomBytes(32).toString("base64url")}`)
+          const logout = (cookies: ReadonlyArray<string>) =>
+            new Browser(url).post("/logout", {}, { cookie: cookies.join("; "), "sec-fetch-site": "same-origin" })
+          const tooMany = yield* logout([...unknown(maxLogoutTokens), `${session}=${a}`])
+          assert.strictEqual(tooMany.status, 500)
+          assert.isTrue(tooMany.setCookies.some((line) => line.startsWith(`${session}=;`)), "the cookie is cleared")
+          assert.strictEqual(yield* me(), 200, "nothing was ended, and the answer does not say it was")
+          const bound = yield* logout([...unknown(maxLogoutTokens - 1), `${session}=${a}`, `${session}=${a}`])
+          assert.strictEqual(bound.status, 303)
+          assert.strictEqual(yield* me(), 401, `${maxLogoutTokens} distinct tokens are ended`)
         }))
     })
   })

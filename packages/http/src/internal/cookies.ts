@@ -15,7 +15,8 @@
  * that name is read. A name is matched exactly (`read`), never trimmed of more than spaces and tabs:
  * a cookie named `\xa0__Host-wxauth_binding` is no `__Host-` cookie to the browser (a sibling can
  * set it, with `Domain`), and a parser that trims U+00A0 would read it as ours. A name sent twice
- * is read as absent: one of the two was planted, and either may come first.
+ * is read as absent: one of the two was planted, and either may come first. Only a logout reads
+ * every value of the session cookie's name (`readAll`), to end the sessions of all of them.
  *
  * @internal
  */
@@ -76,7 +77,7 @@ const isSpace = (code: number): boolean => code === 32 || code === 9
  * second one was planted (a sibling subdomain's `Domain` cookie over http, a nameless cookie whose
  * value looks like `__Host-wxauth_binding=...`), and whichever came first may be the planted one.
  * Neither is read: the login answers as without a binding, a request as without a session (fails
- * closed). `@effect/platform`'s parser trims names with
+ * closed); a logout reads them all (`readAll`). `@effect/platform`'s parser trims names with
  * `String.prototype.trim`, which also removes U+00A0 (a byte 0xA0 read as latin1), so a cookie that
  * a sibling subdomain set as `\xa0__Host-wxauth_binding` (no prefix for the browser, so `Domain`
  * was allowed) would be read as `__Host-wxauth_binding`. The value is read as the platform reads it:
@@ -94,8 +95,30 @@ export const read = (header: string | undefined, name: string): string | undefin
     if (found !== undefined) return undefined
     found = pair.slice(at + 1)
   }
-  if (found === undefined) return undefined
-  let value = trimSpaces(found)
+  return found === undefined ? undefined : valueOf(found)
+}
+
+/**
+ * The values of every cookie of a `Cookie` header whose name is exactly `name`, in the header's
+ * order, each read as `read` reads a single one (a name sent twice included: the planted copy
+ * beside the browser's own). Only for a logout, which ends the sessions of all of them, not knowing
+ * which one is this browser's; anything else reads one value with `read`, or none.
+ *
+ * @internal
+ */
+export const readAll = (header: string | undefined, name: string): Array<string> => {
+  const values: Array<string> = []
+  if (header === undefined) return values
+  for (const pair of header.split(";")) {
+    const at = pair.indexOf("=")
+    if (at !== -1 && trimSpaces(pair.slice(0, at)) === name) values.push(valueOf(pair.slice(at + 1)))
+  }
+  return values
+}
+
+/** A cookie's value as the platform reads it: trimmed of spaces and tabs, unquoted, percent-decoded when it decodes. */
+const valueOf = (raw: string): string => {
+  let value = trimSpaces(raw)
   if (value.length >= 2 && value.startsWith("\"") && value.endsWith("\"")) value = value.slice(1, -1)
   if (!value.includes("%")) return value
   try {

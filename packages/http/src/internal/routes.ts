@@ -423,7 +423,11 @@ const problemRoute = (login: Login) =>
 /**
  * Ends this browser's session (or, `everywhere`, every session of its user) on the server, and
  * clears both cookies. Another site's request is refused; when the session store fails, the
- * server problem page says so (the session may still be alive).
+ * server problem page says so (the session may still be alive). A `Cookie` header with the session
+ * cookie's name twice (a planted copy beside the browser's own, in either order) ends the sessions
+ * of both (`loggedOutSessions`): read as no session, the logout would answer as a success and leave
+ * the browser's session alive. More than `maxLogoutTokens` distinct tokens end none, and are
+ * answered as a store failure.
  */
 const logout = (login: Login, everywhere: boolean) =>
   Effect.gen(function*() {
@@ -436,9 +440,17 @@ const logout = (login: Login, everywhere: boolean) =>
         HttpServerResponse.expireCookie(site.names.binding, site.cookie)
       )
     return yield* Effect.gen(function*() {
-      // the session as it is stored: ended whether or not the registry serves its app now, or answers
-      const session = yield* login.storedBrowserSession(request)
-      if (Option.isSome(session)) yield* login.endSession(session.value, everywhere)
+      // the sessions as they are stored: ended whether or not the registry serves their app now, or
+      // answers
+      const sessions = yield* login.loggedOutSessions(request)
+      // everywhere: once for each user (their sessions are ended by appid and openid)
+      const users = new Set<string>()
+      for (const session of sessions) {
+        const user = JSON.stringify([session.appId, session.openid])
+        if (everywhere && users.has(user)) continue
+        users.add(user)
+        yield* login.endSession(session, everywhere)
+      }
       return clear(HttpServerResponse.redirect(login.paths.home, { status: 303 }))
     }).pipe(
       Effect.catchAll((error) =>

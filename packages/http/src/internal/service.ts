@@ -76,6 +76,19 @@ export interface Site {
   readonly cookie: ReturnType<typeof Cookies.options>
 }
 
+/**
+ * The distinct well-formed session tokens a logout may look up and end: a browser sends one, a
+ * planted copy of the cookie makes two, and a `Cookie` header may carry hundreds of copies. @internal
+ */
+export const maxLogoutTokens = 8
+
+/**
+ * A logout's `Cookie` header carried more than `maxLogoutTokens` distinct well-formed tokens under
+ * the session cookie's name: none of them is looked up or ended, and the logout is answered as when
+ * the session store fails. @internal
+ */
+export class TooManySessionCookies extends Data.TaggedError("TooManySessionCookies") {}
+
 /** A hook failed (or died, or took too long): the login stops. @internal */
 export class HookFailed extends Data.TaggedError("HookFailed")<{ readonly hook: string }> {}
 
@@ -103,11 +116,27 @@ export interface Login {
   ) => Effect.Effect<Option.Option<SessionStore.Session>, WeChatError.SessionStoreError>
   /**
    * This browser's session as the store keeps it (by its session cookie), whether or not this site
-   * accepts it now: the session a logout ends. The registry is not asked.
+   * accepts it now: the session a new login replaces (a logout ends `loggedOutSessions`). The
+   * registry is not asked.
    */
   readonly storedBrowserSession: (
     request: HttpServerRequest.HttpServerRequest
   ) => Effect.Effect<Option.Option<SessionStore.Session>, WeChatError.SessionStoreError>
+  /**
+   * The browser sessions a logout ends, as the store keeps them (as `storedBrowserSession`): those
+   * of every well-formed token sent under the session cookie's name. A name sent twice (a planted
+   * copy beside the browser's own, in either order) is read as no session by everything else, but a
+   * logout cannot tell which copy is this browser's, and ends both: a planted one is a session its
+   * planter holds the token of, so ending it gives them nothing they could not do. A token sent
+   * more than once is looked up once; more than `maxLogoutTokens` distinct ones fail with
+   * `TooManySessionCookies`, and none is looked up.
+   */
+  readonly loggedOutSessions: (
+    request: HttpServerRequest.HttpServerRequest
+  ) => Effect.Effect<
+    ReadonlyArray<SessionStore.Session>,
+    WeChatError.SessionStoreError | TooManySessionCookies
+  >
   /** Runs the login's hooks and starts a session for an identity. */
   readonly completeLogin: (
     app: App,
@@ -627,6 +656,21 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       return Effect.map(sessions.get(SessionStore.hashToken(token.value)), Option.filter((s) => s.kind === "browser"))
     }
 
+    const loggedOutSessions: Login["loggedOutSessions"] = (request) => {
+      // by the token's hash: a token sent several times is looked up once
+      const hashes = new Set<string>()
+      for (const value of Cookies.readAll(request.headers["cookie"], site(request).names.session)) {
+        const token = SessionStore.parseToken(value)
+        if (Option.isSome(token)) hashes.add(SessionStore.hashToken(token.value))
+        if (hashes.size > maxLogoutTokens) return Effect.fail(new TooManySessionCookies())
+      }
+      return Effect.map(
+        Effect.forEach(hashes, (hash) => sessions.get(hash)),
+        (found) =>
+          found.flatMap((session) => Option.isSome(session) && session.value.kind === "browser" ? [session.value] : [])
+      )
+    }
+
     /** The cookie's stored browser session, when this site accepts it (`appOfSession`). */
     const browserSession: Login["browserSession"] = (request) =>
       Effect.flatMap(storedBrowserSession(request), (found) =>
@@ -812,6 +856,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       authenticate,
       browserSession,
       storedBrowserSession,
+      loggedOutSessions,
       completeLogin,
       landing,
       runHook,
