@@ -261,6 +261,18 @@ export const checkTime: (operation: string, name: string, time: unknown) => Effe
   internal.checkTime
 
 /**
+ * For store adapters: the longest stored value, in UTF-8 bytes, that `decode` can read: 49,152, three
+ * times the 16,384 characters (UTF-16 code units) it reads, each at most three bytes in UTF-8; a
+ * valid session is far shorter. A store refuses a longer value with a `SessionStoreError` without
+ * fetching it (Redis: `HSTRLEN` in the script that reads it), so that a value planted under a
+ * session's key is not transferred on every read of it.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const maxStoredValueBytes: number = store.maxStoredValueBytes
+
+/**
  * A session as the JSON text a shared store keeps (no token in it: only the hash). For store
  * adapters.
  *

@@ -25,6 +25,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
 import * as Keys from "./internal/keys.js"
+import * as Scripts from "./internal/scripts.js"
 import * as Sessions from "./internal/sessions.js"
 import { withSpanWhenTraced } from "./internal/span.js"
 
@@ -98,6 +99,9 @@ export const sessionKey = (idHash: string, keyPrefix: string = Client.defaultKey
  */
 export const userIndexKey = (appId: string, openid: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
   `${keyPrefix}{${Keys.encodeId(appId)}:${Keys.encodeId(openid)}}:sessions`
+
+/** A value longer than any session is not fetched (see `Scripts.defineGetBounded`). */
+const maxValueBytes = String(SessionStore.maxStoredValueBytes)
 
 /** How many sessions `revokeUser`, or a create past the user's bound, deletes at once. */
 const revokeConcurrency = 16
@@ -194,6 +198,7 @@ export const make = (
 ): Effect.Effect<SessionStore.SessionStoreShape, WeChatError.InvalidArgument> =>
   Effect.map(resolveOptions(redis, options), ({ maxSessionsPerUser, prefix, timeout }) => {
     const scripts = Sessions.define(redis)
+    const getBounded = Scripts.defineGetBoundedFields(redis)
     const bound = String(maxSessionsPerUser)
     const perCall = String(Sessions.perCall)
     const run = <A>(operation: string, f: () => Promise<A>) =>
@@ -206,12 +211,25 @@ export const make = (
         description: "the stored session has no value or no expiry (not written by wxauth, or corrupted)"
       })
 
-    /** The stored session of `idHash`, live or not, with its stored times. */
+    const tooLong = (operation: string) =>
+      new WeChatError.SessionStoreError({
+        operation,
+        description:
+          "the stored session is longer than any session (not written by wxauth, or corrupted); it was not read"
+      })
+
+    /**
+     * The stored session of `idHash`, live or not, with its stored times. A value longer than any
+     * session (or a time longer than any time) is refused without being fetched.
+     */
     const read = (operation: string, idHash: string) =>
-      run(operation, () => redis.hmget(sessionKey(idHash, prefix), "v", "e", "l")).pipe(
-        Effect.flatMap(([value, expiresAt, lastSeenAt]) => {
+      run(operation, () => getBounded(sessionKey(idHash, prefix), maxValueBytes, ["e", "l"])).pipe(
+        Effect.flatMap(([expiresAt = null, lastSeenAt = null, value = null, length = null]) => {
+          if (typeof length === "number") return Effect.fail(tooLong(operation))
           if (value === null && expiresAt === null) return Effect.succeedNone
-          if (value === null || expiresAt === null) return Effect.fail(corrupted(operation))
+          if (typeof value !== "string" || typeof expiresAt !== "string" || typeof lastSeenAt === "number") {
+            return Effect.fail(corrupted(operation))
+          }
           const times = {
             expiresAt: Number(expiresAt),
             ...(lastSeenAt === null ? {} : { lastSeenAt: Number(lastSeenAt) })

@@ -635,6 +635,47 @@ describeRedis("RedisSessionStore", () => {
       assert.strictEqual(Option.getOrThrow(yield* store.get(session.idHash)).openid, session.openid)
     }))
 
+  it.scopedLive("a session longer than any session is a SessionStoreError without being fetched; revoke and create replace it", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl, { maxRetriesPerRequest: 1 })
+      const store = yield* RedisSessionStore.make(client, { keyPrefix: prefix })
+      const { session } = yield* makeSession()
+      const key = RedisSessionStore.sessionKey(session.idHash, prefix)
+      const plant = (fields: Record<string, string>) =>
+        redisCall(() => admin.del(key).then(() => admin.hset(key, { e: String(Date.now() + hour), ...fields })))
+      const expectTooLong = (operation: "get" | "touch") =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(
+            operation === "get" ? store.get(session.idHash) : store.touch(session.idHash, Date.now() + 2 * hour)
+          )
+          assert.deepInclude(error, { _tag: "SessionStoreError", operation })
+          assert.include(error.description, "longer than any session")
+          assert.notInclude(JSON.stringify(error) + error.message + Util.inspect(error, { depth: 10 }), "s3cr3t")
+        })
+      // 20 MB under the session's key, behind a secret
+      yield* plant({ v: `s3cr3t${"x".repeat(20 * 1024 * 1024)}` })
+      yield* redisCall(() => client.ping())
+      const socket = (client as unknown as { readonly stream: { readonly bytesRead: number } }).stream
+      const before = socket.bytesRead
+      yield* Effect.all(Array.from({ length: 10 }, () => expectTooLong("get")), { concurrency: "unbounded" })
+      yield* expectTooLong("touch")
+      assert.isBelow(socket.bytesRead - before, 64 * 1024, "11 reads fetched none of the value")
+      // one byte over the bound is not fetched; at the bound (16,384 characters of 3 bytes) it is, and does not decode
+      yield* plant({ v: "x".repeat(SessionStore.maxStoredValueBytes + 1) })
+      yield* expectTooLong("get")
+      yield* plant({ v: "\u20ac".repeat(16_384) })
+      assert.include((yield* Effect.flip(store.get(session.idHash))).description, "does not decode")
+      // a time longer than any time is not fetched either
+      yield* plant({ v: "x", e: "1".repeat(20 * 1024 * 1024) })
+      yield* expectTooLong("get")
+      yield* plant({ v: "x", l: "1".repeat(33) })
+      yield* expectTooLong("get")
+      // revoke deletes it, and the session can be created
+      yield* store.revoke(session.idHash)
+      yield* store.create(session)
+      assert.strictEqual(Option.getOrThrow(yield* store.get(session.idHash)).openid, session.openid)
+    }))
+
   it.scoped("options of the wrong shape fail with an InvalidArgument", () =>
     Effect.gen(function*() {
       const client = yield* connect

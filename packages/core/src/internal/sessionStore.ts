@@ -22,6 +22,12 @@ import { checkIdHash, checkTime, checkUser, isTime, refuse } from "./sessions.js
 /** The longest stored JSON a store decodes: a valid session is far shorter. */
 const maxEncodedChars = 16_384
 
+/**
+ * The longest stored JSON in UTF-8 bytes: each of its characters (UTF-16 code units) is at most three
+ * bytes (JSON.stringify writes a lone surrogate as a 6-byte ASCII escape). @internal
+ */
+export const maxStoredValueBytes = 3 * maxEncodedChars
+
 let fieldsSchema: Schema.Schema<unknown> | undefined
 let jsonSchema: Schema.Schema<SessionStore.Session, string> | undefined
 
