@@ -19,12 +19,13 @@ import { SessionStore, WeChatConfig, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
 import * as Keys from "./internal/keys.js"
+import * as ReadOptions from "./internal/options.js"
 import * as Scripts from "./internal/scripts.js"
 import * as Sessions from "./internal/sessions.js"
 import { withSpanWhenTraced } from "./internal/span.js"
@@ -135,58 +136,40 @@ const asSessionError = (error: WeChatError.TokenStoreError): WeChatError.Session
     ...(error.cause === undefined ? {} : { cause: error.cause })
   })
 
+/**
+ * The options, read once by the package's one reader (`ReadOptions.read`: the key prefix, the
+ * `commandTimeout` of at most 24 days that a Node timer can wait, and every other option of the
+ * package), and `maxSessionsPerUser`.
+ */
 const resolveOptions = (
   redis: unknown,
   options: MakeOptions | undefined
 ): Effect.Effect<
   { readonly prefix: string; readonly timeout: Duration.Duration; readonly maxSessionsPerUser: number },
   WeChatError.InvalidArgument
-> => {
-  if (!Client.isClient(redis)) return Effect.fail(Client.notAClient)
-  let prefix: unknown
-  let commandTimeout: unknown
-  let maxSessionsPerUser: unknown
-  try {
-    prefix = options?.keyPrefix ?? Client.defaultKeyPrefix
-    commandTimeout = options?.commandTimeout
-    maxSessionsPerUser = options?.maxSessionsPerUser
-  } catch {
-    // a JavaScript caller's Proxy whose traps throw
-    return Effect.fail(new WeChatError.InvalidArgument({ argument: "options", description: "must be an object" }))
-  }
-  if (typeof prefix !== "string" || prefix.length > 256) {
-    return Effect.fail(
-      new WeChatError.InvalidArgument({
-        argument: "keyPrefix",
-        description: "must be a string of at most 256 characters"
-      })
-    )
-  }
-  const timeout = Duration.decodeUnknown(commandTimeout ?? Client.defaultCommandTimeout)
-  if (Option.isNone(timeout) || !Duration.isFinite(timeout.value) || Duration.toMillis(timeout.value) < 1) {
-    return Effect.fail(
-      new WeChatError.InvalidArgument({ argument: "commandTimeout", description: "must be a positive finite duration" })
-    )
-  }
-  if (
-    maxSessionsPerUser !== undefined &&
-    !(typeof maxSessionsPerUser === "number" && Number.isSafeInteger(maxSessionsPerUser) && maxSessionsPerUser >= 1)
-  ) {
-    return Effect.fail(
-      new WeChatError.InvalidArgument({ argument: "maxSessionsPerUser", description: "must be a positive integer" })
-    )
-  }
-  return Effect.succeed({
-    prefix,
-    timeout: timeout.value,
-    maxSessionsPerUser: (maxSessionsPerUser as number | undefined) ?? defaultMaxSessionsPerUser
+> =>
+  Effect.flatMap(Effect.all([Client.checkClient(redis), ReadOptions.read(options)]), ([, read]) => {
+    const maxSessionsPerUser = read.fields.maxSessionsPerUser
+    if (
+      maxSessionsPerUser !== undefined &&
+      !(typeof maxSessionsPerUser === "number" && Number.isSafeInteger(maxSessionsPerUser) && maxSessionsPerUser >= 1)
+    ) {
+      return Effect.fail(
+        new WeChatError.InvalidArgument({ argument: "maxSessionsPerUser", description: "must be a positive integer" })
+      )
+    }
+    return Effect.succeed({
+      prefix: read.keyPrefix ?? Client.defaultKeyPrefix,
+      timeout: read.commandTimeout ?? Client.defaultCommandTimeout,
+      maxSessionsPerUser: (maxSessionsPerUser as number | undefined) ?? defaultMaxSessionsPerUser
+    })
   })
-}
 
 /**
  * Builds the store over a client the caller owns (it is never closed here), and defines its scripts
- * on the client (`defineCommand`). A `keyPrefix` that is not a string, a `commandTimeout` that is
- * not a positive finite duration, or a `maxSessionsPerUser` that is not a positive integer, is an
+ * on the client (`defineCommand`). A `keyPrefix` that is not a string of at most 256 characters, a
+ * `commandTimeout` that is not a positive finite duration of at most 24 days, a `maxSessionsPerUser`
+ * that is not a positive integer, or any other option of the package of the wrong kind, is an
  * `InvalidArgument`.
  *
  * @since 0.1.0

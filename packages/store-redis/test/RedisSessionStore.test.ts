@@ -685,6 +685,9 @@ describeRedis("RedisSessionStore", () => {
           [{ commandTimeout: "bananas" }, "commandTimeout"],
           [{ commandTimeout: 0 }, "commandTimeout"],
           [{ commandTimeout: Infinity }, "commandTimeout"],
+          // a Node timer waits at most 2^31 - 1 ms: past 24 days every call failed at once
+          [{ commandTimeout: "30 days" }, "commandTimeout"],
+          [{ commandTimeout: 24 * 86_400_000 + 1 }, "commandTimeout"],
           ...[0, -1, 1.5, Number.NaN, Infinity, 2 ** 53, "10", null, 10n, {}].map((bad) =>
             [{ maxSessionsPerUser: bad }, "maxSessionsPerUser"] as const
           ),
@@ -698,11 +701,16 @@ describeRedis("RedisSessionStore", () => {
           ]
         ] as const
       ) {
-        const error = yield* Effect.flip(RedisSessionStore.make(client, options as never))
-        assert.deepInclude(error, { _tag: "InvalidArgument", argument })
+        const made = yield* Effect.either(RedisSessionStore.make(client, options as never))
+        assert.isTrue(Either.isLeft(made), `${argument}: a bad value was accepted`)
+        assert.deepInclude(Either.getLeft(made).pipe(Option.getOrThrow), { _tag: "InvalidArgument", argument })
       }
       yield* RedisSessionStore.make(client, { maxSessionsPerUser: 1 })
       yield* RedisSessionStore.make(client, { maxSessionsPerUser: undefined })
+      yield* RedisSessionStore.make(client, { commandTimeout: "24 days" })
+      // the layer over a caller's client too
+      const fromClient = yield* layerFailure(RedisSessionStore.layerFromClient(client, { commandTimeout: "30 days" }))
+      assert.deepInclude(fromClient, { _tag: "InvalidArgument", argument: "commandTimeout" })
       // the layer too, which opens its own connection
       const error = yield* layerFailure(RedisSessionStore.layer({ url: redisUrl, maxSessionsPerUser: 0 }))
       assert.deepInclude(error, { _tag: "InvalidArgument", argument: "maxSessionsPerUser" })
