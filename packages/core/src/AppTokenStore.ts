@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
@@ -74,13 +75,69 @@ export class AppTokenStore extends Context.Tag("@wxauth/core/AppTokenStore")<App
  */
 export const markBounded = (store: AppTokenStoreShape): void => Bounded.markStore(store, "appTokenStore")
 
-/** `instanceof`, never a throw (a revoked Proxy is not a token). */
-const isAppAccessToken = (u: unknown): u is AppAccessToken => guardOr(() => u instanceof AppAccessToken, false)
-
 const notAToken = (operation: string) =>
   Effect.fail(
     new TokenStoreError({ operation, description: "the value is not an AppAccessToken with finite times" })
   )
+
+/** What `checkToken` saw: a value that is no `AppAccessToken`, or one that cannot be read. */
+const notATokenValue = Symbol("notAToken")
+const unreadableToken = Symbol("unreadableToken")
+
+/**
+ * A caller's token read once, every field, under a guard: a fresh `AppAccessToken` of those values
+ * (its own `Redacted`), or what was wrong.
+ */
+const snapshotOf = (token: unknown): AppAccessToken | typeof notATokenValue | typeof unreadableToken =>
+  guardOr(() => {
+    if (!(token instanceof AppAccessToken)) return notATokenValue
+    // one read of each field
+    const { accessToken, expiresAt, obtainedAt } = token
+    if (!Redacted.isRedacted(accessToken) || typeof obtainedAt !== "number" || typeof expiresAt !== "number") {
+      return notATokenValue
+    }
+    const text: unknown = Redacted.value(accessToken)
+    if (typeof text !== "string") return notATokenValue
+    // checked above, field by field: no second read of anything
+    return new AppAccessToken({ accessToken: Redacted.make(text), obtainedAt, expiresAt }, true)
+  }, unreadableToken)
+
+/**
+ * For store adapters: reads every field of the token a `set` is given once, under a guard, and
+ * answers a fresh `AppAccessToken` of those values. Use only the answer from then on (for the
+ * encoding, the stamp, the expiry): a JavaScript caller's value may be a Proxy posing as a token, or
+ * an object that passes `instanceof AppAccessToken` whose getters answer differently on each read,
+ * or throw after a few (a stamp read apart from the value it was encoded with could then pin the
+ * key, every later write refused). Anything but an `AppAccessToken` of the schema's types is a
+ * `TokenStoreError` ("the value is not an AppAccessToken"), and so is a value that throws when read
+ * ("the value cannot be read"); no error quotes the value. The times are not checked here (see
+ * `makeCodec`'s `encode`). The codec's `encode` reads its token through it too.
+ *
+ * @example
+ * ```ts
+ * import { AppTokenStore } from "@wxauth/core"
+ * import * as Effect from "effect/Effect"
+ *
+ * const set = (appId: string, token: AppTokenStore.AppAccessToken) =>
+ *   Effect.flatMap(AppTokenStore.checkToken("set", token), (checked) =>
+ *     // checked.obtainedAt, checked.expiresAt...: read from the answer, never from `token`
+ *     Effect.log(appId, checked.obtainedAt))
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkToken = (operation: string, token: unknown): Effect.Effect<AppAccessToken, TokenStoreError> =>
+  Effect.suspend(() => {
+    const snapshot = snapshotOf(token)
+    const refused = (description: string) =>
+      Effect.fail(new TokenStoreError({ operation: safeName(operation, "operation"), description }))
+    return snapshot === notATokenValue
+      ? refused("the value is not an AppAccessToken")
+      : snapshot === unreadableToken
+      ? refused("the value cannot be read")
+      : Effect.succeed(snapshot)
+  })
 
 /**
  * For store adapters: fails with a `TokenStoreError` unless `key` is a key of this store: 1 to 64
@@ -149,27 +206,35 @@ export const makeMemory = (options?: { readonly maxEntries?: number | undefined 
         set: (appId, token) =>
           !isAppId(appId)
             ? notAnAppId("set")
-            : !isAppAccessToken(token) || !Number.isFinite(token.obtainedAt) ||
-                !Number.isFinite(token.expiresAt)
-            ? notAToken("set")
-            : Effect.map(Clock.currentTimeMillis, (now) => {
-              const map = entries(appId)
-              const existing = map.get(appId)
-              if (existing !== undefined && existing.obtainedAt > token.obtainedAt) return
-              map.delete(appId)
-              map.set(appId, token)
-              if (map === refetchable) {
-                for (const key of refetchable.keys()) {
-                  if (refetchable.size <= maxEntries) break
-                  refetchable.delete(key)
-                }
-              } else if (kept.size > clearKeptAt) {
-                for (const [key, entry] of kept) {
-                  if (!entry.isFresh(now)) kept.delete(key)
-                }
-                clearKeptAt = Math.max(maxEntries, kept.size * 2)
-              }
-            })
+            // the caller's token is read once (checkToken: under a guard, every field) and only the
+            // fresh copy is compared and kept: nothing later reads the caller's object
+            : Effect.flatMap(checkToken("set", token), (checked) =>
+              !Number.isFinite(checked.obtainedAt) || !Number.isFinite(checked.expiresAt)
+                ? notAToken("set")
+                : Effect.map(Clock.currentTimeMillis, (now) => {
+                  const map = entries(appId)
+                  const existing = map.get(appId)
+                  if (existing !== undefined && existing.obtainedAt > checked.obtainedAt) {
+                    return
+                  }
+                  map.delete(appId)
+                  map.set(appId, checked)
+                  if (map === refetchable) {
+                    for (const key of refetchable.keys()) {
+                      if (refetchable.size <= maxEntries) {
+                        break
+                      }
+                      refetchable.delete(key)
+                    }
+                  } else if (kept.size > clearKeptAt) {
+                    for (const [key, entry] of kept) {
+                      if (!entry.isFresh(now)) {
+                        kept.delete(key)
+                      }
+                    }
+                    clearKeptAt = Math.max(maxEntries, kept.size * 2)
+                  }
+                }))
       }),
       "appTokenStore"
     ))
@@ -214,22 +279,22 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
     const cipher = Option.getOrElse(maybeCipher, () => TokenCipher.identity)
     const aad = (appId: string) => `app-token\u0000${appId}`
     return {
-      encode: (appId, token) => {
-        if (!isAppAccessToken(token)) return notAToken("encode")
-        // read under a guard: a value posing as a token may throw
-        const unwritable = guardOr(
-          () => StoredToken.unwritableField({ obtainedAt: token.obtainedAt, expiresAt: token.expiresAt }),
-          "obtainedAt"
-        )
-        return unwritable !== undefined
-          ? Effect.fail(StoredToken.unwritableTime("app token", unwritable))
-          : encodeJson(token).pipe(
-            Effect.mapError(() =>
-              new TokenStoreError({ operation: "encode", description: "the app token does not encode" })
-            ),
-            Effect.flatMap((json) => cipher.encrypt(json, aad(appId)))
-          )
-      },
+      // the token is read once (checkToken): the times checked and the JSON are of one copy
+      encode: (appId, token) =>
+        Effect.flatMap(checkToken("encode", token), (checked) => {
+          const unwritable = StoredToken.unwritableField({
+            obtainedAt: checked.obtainedAt,
+            expiresAt: checked.expiresAt
+          })
+          return unwritable !== undefined
+            ? Effect.fail(StoredToken.unwritableTime("app token", unwritable))
+            : encodeJson(checked).pipe(
+              Effect.mapError(() =>
+                new TokenStoreError({ operation: "encode", description: "the app token does not encode" })
+              ),
+              Effect.flatMap((json) => cipher.encrypt(json, aad(appId)))
+            )
+        }),
       decode: (appId, value) =>
         cipher.decrypt(value, aad(appId)).pipe(
           Effect.flatMap((json) =>

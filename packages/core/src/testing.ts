@@ -656,8 +656,9 @@ const getAppToken = (appId: string) =>
  * The contract every `AppTokenStore` honours, as a vitest suite: get / set, apps kept apart, the
  * newest token wins (by `obtainedAt`; on a tie the last write), an expired token is `None` (by
  * `Clock`, driven with `TestClock`), 50 concurrent writers leave the newest, the value stays
- * `Redacted`, and arguments of the wrong type are a `TokenStoreError` (never a defect) that quotes
- * no token.
+ * `Redacted`, arguments of the wrong type are a `TokenStoreError` (never a defect) that quotes
+ * no token, and a caller's token is read once (a getter that throws or shifts neither escapes as a
+ * throw or a defect nor stores a stamp apart from its value).
  *
  * @example
  * ```ts
@@ -816,6 +817,68 @@ export const appTokenStoreSuite = <E>(
         // the platform's keys (component-token:<appid>) are keys of the store
         yield* s.set(`component-token:${appId}`, other)
         sameAppToken(yield* getAppToken(`component-token:${appId}`), other)
+      }))
+
+    it("set reads a caller's token once: a stamp that shifts after the first read pins nothing; a getter that throws after a few reads is a TokenStoreError or the token as first read, never a throw or a defect; a later set works", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        const fields = ["obtainedAt", "expiresAt", "accessToken"] as const
+        /** A copy of `honest` (instanceof holds) whose `field` answers `read(n)` on its nth read. */
+        const trapped = (
+          honest: AppTokenStore.AppAccessToken,
+          field: typeof fields[number],
+          read: (reads: number) => unknown
+        ) => {
+          const trap = new AppTokenStore.AppAccessToken({ ...honest })
+          let reads = 0
+          Object.defineProperty(trap, field, { get: () => read(++reads), enumerable: true })
+          return trap
+        }
+        // a stamp answered after the first read (2^53 - 989, a time a store writes) is never the
+        // stamp of the value: stored, it would keep every genuine newer token out until expiry
+        const shiftedApp = randomAppId()
+        const shifted = yield* makeAppToken()
+        const shifting = trapped(
+          shifted,
+          "obtainedAt",
+          (reads) => reads === 1 ? shifted.obtainedAt : 9_007_199_254_740_000
+        )
+        const shiftedWritten = yield* setOrRefuse(
+          "set of an app token whose obtainedAt shifts",
+          () => s.set(shiftedApp, shifting)
+        )
+        if (shiftedWritten) sameAppToken(yield* getAppToken(shiftedApp), shifted)
+        const genuine = yield* makeAppToken({ obtainedAt: shifted.obtainedAt + 1000 })
+        yield* setOrRefuse("a genuine newer set after a shifting one", () => s.set(shiftedApp, genuine), true)
+        sameAppToken(yield* getAppToken(shiftedApp), genuine)
+        for (const field of fields) {
+          for (let allowed = 0; allowed <= 4; allowed++) {
+            const what = `set of an app token whose ${field} throws after ${allowed} reads`
+            const appId = randomAppId()
+            const honest = yield* makeAppToken()
+            const trap = trapped(honest, field, (reads) => {
+              if (reads > allowed) throw new Error("trap")
+              return honest[field]
+            })
+            const written = yield* setOrRefuse(what, () => s.set(appId, trap))
+            if (allowed === 0) assert.isFalse(written, `${what}: expected a TokenStoreError`)
+            if (written) sameAppToken(yield* getAppToken(appId), honest)
+            else assert.isTrue(Option.isNone(yield* s.get(appId)), `${what}: a refused set kept a token`)
+            // the store is left sound: an honest, newer token of the app is kept and read back
+            const newer = yield* makeAppToken({ obtainedAt: honest.obtainedAt + 1 })
+            yield* setOrRefuse(`${what}, then an honest set`, () => s.set(appId, newer), true)
+            sameAppToken(yield* getAppToken(appId), newer)
+          }
+        }
+        // a Proxy posing as a token (instanceof holds) whose every read throws
+        const posing = new Proxy({}, {
+          getPrototypeOf: () => AppTokenStore.AppAccessToken.prototype,
+          get: () => {
+            throw new Error("trap")
+          }
+        }) as AppTokenStore.AppAccessToken
+        assert.isFalse(yield* setOrRefuse("set of a Proxy posing as an app token", () => s.set(shiftedApp, posing)))
+        sameAppToken(yield* getAppToken(shiftedApp), genuine)
       }))
 
     register(layer, cases)

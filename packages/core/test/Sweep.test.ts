@@ -259,6 +259,12 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           "AppTokenStore.makeMemory": { args: [{ maxEntries: 10 }] },
           "AppTokenStore.markBounded": { args: [{ ...(yield* AppTokenStore.makeMemory()) }] },
           "AppTokenStore.checkKey": { args: ["get", app.appId] },
+          "AppTokenStore.checkToken": {
+            args: [
+              "set",
+              new AppTokenStore.AppAccessToken({ accessToken: appToken, obtainedAt: now, expiresAt: now + 7_200_000 })
+            ]
+          },
           "Component.makeConfigEither": {
             args: [{ ...platform, timeout: "5 seconds", pushMaxAge: "5 minutes", pushTimeout: "4 seconds" }]
           },
