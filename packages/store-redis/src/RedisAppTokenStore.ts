@@ -118,17 +118,25 @@ export const make = (
         ),
       set: (appId, token) =>
         AppTokenStore.checkKey("set", appId).pipe(
-          Effect.zipRight(codec.encode(appId, token)),
-          Effect.tap(() => Scripts.checkTimes("set", { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt })),
-          Effect.zip(Clock.currentTimeMillis),
-          Effect.flatMap(([value, now]) =>
-            Client.run("set", timeout, () =>
-              setNewer(
-                appTokenKey(appId, prefix),
-                String(token.obtainedAt),
-                value,
-                String(Math.ceil(token.expiresAt - now))
-              ))
+          // the caller's token is read once, every field (core's checkToken, under a guard): the value,
+          // the stamp and the TTL are all of the fresh copy it answers
+          Effect.zipRight(AppTokenStore.checkToken("set", token)),
+          Effect.flatMap((checked) =>
+            codec.encode(appId, checked).pipe(
+              Effect.tap(() =>
+                Scripts.checkTimes("set", { obtainedAt: checked.obtainedAt, expiresAt: checked.expiresAt })
+              ),
+              Effect.zip(Clock.currentTimeMillis),
+              Effect.flatMap(([value, now]) =>
+                Client.run("set", timeout, () =>
+                  setNewer(
+                    appTokenKey(appId, prefix),
+                    String(checked.obtainedAt),
+                    value,
+                    String(Math.ceil(checked.expiresAt - now))
+                  ))
+              )
+            )
           ),
           Effect.asVoid,
           span("set", appId)

@@ -74,13 +74,16 @@ export const make = (
       set: Effect.fnUntraced(
         function*(appId: string, token: AppTokenStore.AppAccessToken) {
           yield* AppTokenStore.checkKey("set", appId)
-          const value = yield* codec.encode(appId, token)
-          yield* storableTimes("set", { obtainedAt: token.obtainedAt, expiresAt: token.expiresAt })
+          // the caller's token is read once, every field (core's checkToken, under a guard): only the
+          // fresh copy it answers is checked, encoded and stamped
+          const checked = yield* AppTokenStore.checkToken("set", token)
+          const value = yield* codec.encode(appId, checked)
+          yield* storableTimes("set", { obtainedAt: checked.obtainedAt, expiresAt: checked.expiresAt })
           const now = yield* Clock.currentTimeMillis
           yield* upsertNewer(table, ["app_id"], {
             app_id: appId,
-            obtained_at: Math.floor(token.obtainedAt),
-            expires_at: Math.ceil(token.expiresAt),
+            obtained_at: Math.floor(checked.obtainedAt),
+            expires_at: Math.ceil(checked.expiresAt),
             value,
             updated_at: now
           })
