@@ -260,26 +260,29 @@ export const make = (
     ): Effect.Effect<number, WeChatError.SessionStoreError> => {
       const slice = (revoked: number): Effect.Effect<number, WeChatError.SessionStoreError> =>
         // as bytes: a member that is not UTF-8 would come back altered as text, and ZREM would never
-        // match it (read again forever)
-        Effect.flatMap(run("revokeUser", () => redis.zrangeBuffer(detached, 0, Sessions.perCall - 1)), (members) => {
-          if (members.length === 0) return Effect.succeed(revoked)
-          const idHashes = members.map((member) => member.toString("latin1")).filter(isIdHash)
-          return Effect.flatMap(
-            Effect.forEach(
-              idHashes,
-              (idHash) => run("revokeUser", () => scripts.revokeOwned(sessionKey(idHash, prefix), index, now)),
-              { concurrency: revokeConcurrency }
-            ),
-            (results) => {
-              const total = revoked + results.reduce((sum, n) => sum + (n === 1 ? 1 : 0), 0)
-              // what is not an id of ours goes too: it would be read again forever
-              return Effect.zipRight(
-                run("revokeUser", () => redis.zrem(detached, ...members)),
-                members.length < Sessions.perCall ? Effect.succeed(total) : slice(total)
-              )
-            }
-          )
-        })
+        // match it (read again forever); anything but a sorted set under the key is deleted (no ids)
+        Effect.flatMap(
+          run("revokeUser", () => scripts.revokingSlice(detached, String(Sessions.perCall))),
+          (members) => {
+            if (members.length === 0) return Effect.succeed(revoked)
+            const idHashes = members.map((member) => member.toString("latin1")).filter(isIdHash)
+            return Effect.flatMap(
+              Effect.forEach(
+                idHashes,
+                (idHash) => run("revokeUser", () => scripts.revokeOwned(sessionKey(idHash, prefix), index, now)),
+                { concurrency: revokeConcurrency }
+              ),
+              (results) => {
+                const total = revoked + results.reduce((sum, n) => sum + (n === 1 ? 1 : 0), 0)
+                // what is not an id of ours goes too: it would be read again forever
+                return Effect.zipRight(
+                  run("revokeUser", () => redis.zrem(detached, ...members)),
+                  members.length < Sessions.perCall ? Effect.succeed(total) : slice(total)
+                )
+              }
+            )
+          }
+        )
       return slice(0)
     }
 
@@ -352,7 +355,9 @@ export const make = (
         SessionStore.checkIdHash("revoke", idHash).pipe(
           Effect.zipRight(run("revoke", () => scripts.revokeSession(sessionKey(idHash, prefix)))),
           // the session is gone: its id leaves its user's index, so it no longer counts toward the bound
-          Effect.flatMap((index) => isIndexKey(index) ? run("revoke", () => redis.zrem(index, idHash)) : Effect.void),
+          Effect.flatMap((index) =>
+            isIndexKey(index) ? run("revoke", () => scripts.indexRemove(index, idHash)) : Effect.void
+          ),
           Effect.asVoid,
           span("revoke")
         ),

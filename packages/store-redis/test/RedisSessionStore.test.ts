@@ -485,7 +485,7 @@ describeRedis("RedisSessionStore", () => {
   for (
     const [what, command, nth] of [
       ["a session's deletion in the first slice", "wxauthSessionRevokeOwned", 5],
-      ["the read of the second slice", "zrangeBuffer", 3],
+      ["the read of the second slice", "wxauthSessionRevokingSliceBuffer", 3],
       ["the removal of the first slice from the revoking key", "zrem", 1]
     ] as const
   ) {
@@ -633,6 +633,71 @@ describeRedis("RedisSessionStore", () => {
       yield* redisCall(() => admin.del(key).then(() => admin.set(key, "s3cr3t")))
       yield* store.create(session)
       assert.strictEqual(Option.getOrThrow(yield* store.get(session.idHash)).openid, session.openid)
+    }))
+
+  it.scoped("anything but a sorted set under a user's index or revoking key is replaced: create and revokeUser go on", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      yield* TestClock.setTime(Date.now())
+      const plants: ReadonlyArray<readonly [label: string, plant: (key: string) => Promise<unknown>]> = [
+        ["a string", (key) => admin.set(key, "garbage")],
+        ["a hash", (key) => admin.hset(key, { v: "garbage" })],
+        ["a list", (key) => admin.rpush(key, "garbage")]
+      ]
+      for (const [label, plant] of plants) {
+        const { session: user } = yield* makeSession()
+        const index = RedisSessionStore.userIndexKey(user.appId, user.openid, prefix)
+        const revoking = `${index}:revoking`
+        // under the index (no TTL): a create replaces it, and revokeUser ends what the new index holds
+        yield* redisCall(() => plant(index))
+        yield* store.create(user)
+        assert.strictEqual(yield* redisCall(() => admin.type(index)), "zset", label)
+        assert.isTrue(Option.isSome(yield* store.get(user.idHash)), label)
+        assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 1, label)
+        assert.isTrue(Option.isNone(yield* store.get(user.idHash)), label)
+        // a revokeUser finding it deletes it: it holds no session id to revoke
+        yield* redisCall(() => plant(index))
+        assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 0, label)
+        assert.strictEqual(yield* redisCall(() => admin.exists(index)), 0, label)
+        // under the revoking key: revokeUser deletes it, and still ends the user's sessions
+        const { session } = yield* makeSession({ appId: user.appId, openid: user.openid })
+        yield* store.create(session)
+        yield* redisCall(() => plant(revoking))
+        assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 1, label)
+        assert.isTrue(Option.isNone(yield* store.get(session.idHash)), label)
+        assert.strictEqual(yield* redisCall(() => admin.exists(index, revoking)), 0, label)
+        // a session whose index was overwritten is out of revokeUser's reach: it is never extended
+        const { session: orphan } = yield* makeSession({ appId: user.appId, openid: user.openid })
+        yield* store.create(orphan)
+        yield* redisCall(() => admin.del(index).then(() => plant(index)))
+        const now = yield* Clock.currentTimeMillis
+        assert.isTrue(Option.isNone(yield* store.touch(orphan.idHash, now + 2 * hour)), label)
+        assert.strictEqual(Option.getOrThrow(yield* store.get(orphan.idHash)).expiresAt, orphan.expiresAt, label)
+        // revoke ends it, the index's garbage notwithstanding
+        yield* store.revoke(orphan.idHash)
+        assert.isTrue(Option.isNone(yield* store.get(orphan.idHash)), label)
+        yield* redisCall(() => admin.del(index, revoking))
+      }
+    }))
+
+  it.scoped("an index member scored +-inf or +-1e300 (not written by wxauth) does not delete the index", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      yield* TestClock.setTime(Date.now())
+      for (const score of ["+inf", "-inf", "1e300", "-1e300"]) {
+        const { session } = yield* makeSession()
+        const index = RedisSessionStore.userIndexKey(session.appId, session.openid, prefix)
+        yield* redisCall(() => admin.zadd(index, score, "d".repeat(64)))
+        // the create keeps the index (its TTL at most 2^53 - 1 ms), so its check finds its id
+        yield* store.create(session)
+        assert.isAbove(yield* redisCall(() => admin.pttl(index)), 0, score)
+        assert.isTrue(Option.isSome(yield* store.get(session.idHash)), score)
+        const now = yield* Clock.currentTimeMillis
+        assert.isTrue(Option.isSome(yield* store.touch(session.idHash, now + 2 * hour)), score)
+        assert.isAbove(yield* redisCall(() => admin.pttl(index)), 0, score)
+        assert.strictEqual(yield* store.revokeUser(session.appId, session.openid), 1, score)
+        assert.isTrue(Option.isNone(yield* store.get(session.idHash)), score)
+      }
     }))
 
   it.scopedLive("a session longer than any session is a SessionStoreError without being fetched; revoke and create replace it", () =>

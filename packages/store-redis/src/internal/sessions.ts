@@ -64,20 +64,45 @@ import type { Client } from "./client.js"
 export const perCall = 100
 
 /**
- * The index's TTL: until the last of its members is over, marked ones included (ARGV[1] is now). A
- * Lua snippet for the scripts below.
+ * The longest TTL given an index, in milliseconds: 2^53 - 1 (about 285,000 years), the latest time a
+ * session can end. A member scored past it (`inf`, `1e300`: not written by wxauth) keeps the index
+ * that long: formatted with `%d`, such a TTL was a negative number, and PEXPIRE deleted the index
+ * with every session it reaches.
+ */
+const maxIndexTtl = "9007199254740991"
+
+/**
+ * The index's TTL: until the last of its members is over, marked ones included (ARGV[1] is now), at
+ * most `maxIndexTtl`. A Lua snippet for the scripts below.
  */
 const keepIndexLua = `
 local top = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
 local bottom = redis.call("ZRANGE", KEYS[1], 0, 0, "WITHSCORES")
 local ttl = 0
 if top[2] then
-  ttl = math.floor(math.max(tonumber(top[2]), -tonumber(bottom[2])) - tonumber(ARGV[1]))
+  ttl = math.max(tonumber(top[2]), -tonumber(bottom[2])) - tonumber(ARGV[1])
+  if ttl ~= ttl or ttl > ${maxIndexTtl} then
+    ttl = ${maxIndexTtl}
+  end
+  ttl = math.floor(ttl)
 end
 `
 
 /**
- * KEYS[1] the user's index; ARGV now, expiresAt, idHash, bound, limit. Drops members that are over
+ * Anything but a sorted set under the index's key (written by something else) is deleted: it holds
+ * no session id wxauth wrote, and kept it failed every create and revokeUser of the user for ever
+ * (WRONGTYPE). A Lua snippet for the scripts below.
+ */
+const replaceWrongTypeLua = `
+local kind = redis.call("TYPE", KEYS[1])["ok"]
+if kind ~= "zset" and kind ~= "none" then
+  redis.call("DEL", KEYS[1])
+end
+`
+
+/**
+ * KEYS[1] the user's index; ARGV now, expiresAt, idHash, bound, limit. Replaces anything but a sorted
+ * set under the key (`replaceWrongTypeLua`). Drops members that are over
  * (unmarked, then marked; at most `limit` of each), adds the id (a score only grows), and keeps the
  * index until its last member is over. When more than `bound` unmarked members are live, marks those
  * of the lowest scores (never the id added) until `bound` are, at most `limit`, and returns them (an
@@ -85,6 +110,7 @@ end
  * drops them.
  */
 const indexAddLua = `
+${replaceWrongTypeLua}
 local over = redis.call("ZRANGEBYSCORE", KEYS[1], "0", ARGV[1], "LIMIT", "0", ARGV[5])
 for i = 1, #over do
   redis.call("ZREM", KEYS[1], over[i])
@@ -122,9 +148,12 @@ return evicted
 /**
  * KEYS[1] the user's index; ARGV now, expiresAt, idHash. Like `indexAdd` without the bound, and only
  * for an id that is still an unmarked member (0 otherwise: a revokeUser took it, or it is being
- * evicted).
+ * evicted; anything but a sorted set under the key holds no id either).
  */
 const indexTouchLua = `
+if redis.call("TYPE", KEYS[1])["ok"] ~= "zset" then
+  return 0
+end
 local score = redis.call("ZSCORE", KEYS[1], ARGV[3])
 if not score or tonumber(score) < 0 then
   return 0
@@ -142,6 +171,9 @@ return 1
  * each one that is still marked (a create of the same id since then unmarked it): how many.
  */
 const indexDropLua = `
+if redis.call("TYPE", KEYS[1])["ok"] ~= "zset" then
+  return 0
+end
 local dropped = 0
 for i = 1, #ARGV do
   local score = redis.call("ZSCORE", KEYS[1], ARGV[i])
@@ -150,6 +182,17 @@ for i = 1, #ARGV do
   end
 end
 return dropped
+`
+
+/**
+ * KEYS[1] the user's index; ARGV[1] an id whose session `revoke` deleted. Removes it: how many (0 or
+ * 1). Anything but a sorted set under the key holds no id (0).
+ */
+const indexRemoveLua = `
+if redis.call("TYPE", KEYS[1])["ok"] ~= "zset" then
+  return 0
+end
+return redis.call("ZREM", KEYS[1], ARGV[1])
 `
 
 /**
@@ -192,17 +235,28 @@ return 1
  * index to it, whatever its size (its TTL goes with it), unless the revoking key still holds members
  * (another `revokeUser` working through them, or one that failed half way): 1 when renamed, 0 when
  * there is no index, 2 when the revoking key is taken (the caller drains it, then asks again).
- * Anything but a sorted set under the index's key stays where it is, and fails the call (WRONGTYPE).
+ * Anything but a sorted set under the index's key is deleted, and answers 0 (no index): it holds no
+ * session id to revoke (`replaceWrongTypeLua`).
  */
 const detachLua = `
+${replaceWrongTypeLua}
 if redis.call("EXISTS", KEYS[1]) == 0 then
   return 0
 end
-redis.call("ZCARD", KEYS[1])
 if redis.call("RENAMENX", KEYS[1], KEYS[2]) == 0 then
   return 2
 end
 return 1
+`
+
+/**
+ * KEYS[1] a user's revoking key; ARGV[1] how many. Its first members (`ZRANGE 0 n-1`), none when
+ * there is no key. Anything but a sorted set under it is deleted first (`replaceWrongTypeLua`): it
+ * holds no id to revoke, and kept it failed every revokeUser of the user for ever (WRONGTYPE).
+ */
+const revokingSliceLua = `
+${replaceWrongTypeLua}
+return redis.call("ZRANGE", KEYS[1], 0, tonumber(ARGV[1]) - 1)
 `
 
 /**
@@ -246,6 +300,7 @@ export interface Scripts {
   ) => Promise<unknown>
   readonly indexTouch: (index: string, now: string, expiresAt: string, idHash: string) => Promise<number>
   readonly indexDrop: (index: string, ...idHashes: Array<string>) => Promise<number>
+  readonly indexRemove: (index: string, idHash: string) => Promise<number>
   readonly createSession: (
     key: string,
     now: string,
@@ -256,6 +311,8 @@ export interface Scripts {
   ) => Promise<number>
   readonly touchSession: (key: string, now: string, expiresAt: string, ttl: string) => Promise<number>
   readonly detach: (index: string, detached: string) => Promise<number>
+  /** As bytes: a member that is not UTF-8 would come back altered as text, and ZREM would never match it. */
+  readonly revokingSlice: (detached: string, count: string) => Promise<Array<Buffer>>
   readonly revokeOwned: (key: string, index: string, now: string) => Promise<number>
   readonly revokeSession: (key: string) => Promise<string | null>
 }
@@ -265,9 +322,11 @@ const commands = {
   indexAdd: ["wxauthSessionIndexAdd", indexAddLua, 1],
   indexTouch: ["wxauthSessionIndexTouch", indexTouchLua, 1],
   indexDrop: ["wxauthSessionIndexDrop", indexDropLua, 1],
+  indexRemove: ["wxauthSessionIndexRemove", indexRemoveLua, 1],
   createSession: ["wxauthSessionCreate", createSessionLua, 1],
   touchSession: ["wxauthSessionTouch", touchSessionLua, 1],
   detach: ["wxauthSessionDetach", detachLua, 2],
+  revokingSlice: ["wxauthSessionRevokingSlice", revokingSliceLua, 1],
   revokeOwned: ["wxauthSessionRevokeOwned", revokeOwnedLua, 1],
   revokeSession: ["wxauthSessionRevoke", revokeSessionLua, 1]
 } as const
@@ -277,7 +336,9 @@ export const define = (redis: Client): Scripts => {
   const scripted = redis as unknown as Record<string, (...args: Array<string>) => Promise<unknown>>
   const entries = Object.entries(commands).map(([name, [command, lua, numberOfKeys]]) => {
     redis.defineCommand(command, { numberOfKeys, lua })
-    return [name, (...args: Array<string>) => scripted[command](...args)] as const
+    // ioredis defines `<command>Buffer` beside each command: its answer as bytes
+    const sent = name === "revokingSlice" ? `${command}Buffer` : command
+    return [name, (...args: Array<string>) => scripted[sent](...args)] as const
   })
   return Object.fromEntries(entries) as unknown as Scripts
 }
