@@ -194,6 +194,45 @@ forEachDatabase((db) => {
         assert.deepStrictEqual(Option.getOrThrow(yield* store.get(session.idHash)).data, { note: "private-note" })
       }))
 
+    it.scopedLive("a stored session longer than any session is a SessionStoreError on get and touch, not fetched; revoke then create replace it", () =>
+      Effect.gen(function*() {
+        const { sql, store, table } = yield* boundedStore(db, {})
+        const { session } = yield* makeSession()
+        const { session: other } = yield* makeSession({ appId: session.appId, openid: session.openid })
+        yield* store.create(session)
+        yield* store.create(other)
+        const plant = (value: string) =>
+          sql`UPDATE ${sql(table)} SET value = ${value} WHERE id_hash = ${session.idHash}`
+        // MariaDB's TEXT holds 65,535 bytes: 60 KB is past the bound (49,152) on every dialect
+        const long = `s3cr3t${"x".repeat(60_000)}`
+        // one byte over the bound; 60 KB; behind a NUL, where SQLite's length() of the text stops counting
+        for (const value of ["x".repeat(SessionStore.maxStoredValueBytes + 1), long, `x\u0000${long}`]) {
+          if (db.dialect === "pg" && value.includes("\u0000")) continue // PostgreSQL's text holds no NUL
+          yield* plant(value)
+          const now = yield* Clock.currentTimeMillis
+          for (
+            const [operation, attempt] of [
+              ["get", store.get(session.idHash)],
+              ["touch", store.touch(session.idHash, now + hour)]
+            ] as const
+          ) {
+            const error = yield* Effect.flip(attempt)
+            assert.strictEqual(error._tag, "SessionStoreError")
+            assert.strictEqual(error.operation, operation)
+            assert.include(error.description, "longer than any session")
+            assert.notInclude(JSON.stringify(error) + error.message + Util.inspect(error, { depth: 10 }), "s3cr3t")
+          }
+        }
+        // at the bound (16,384 characters of 3 bytes) it is read, and does not decode
+        yield* plant("\u20ac".repeat(16_384))
+        assert.include((yield* Effect.flip(store.get(session.idHash))).description, "does not decode")
+        // the user's other session reads on; revoked, the planted one gives its id to a new create
+        assert.isTrue(Option.isSome(yield* store.get(other.idHash)))
+        yield* store.revoke(session.idHash)
+        yield* store.create(session)
+        assert.strictEqual(Option.getOrThrow(yield* store.get(session.idHash)).idHash, session.idHash)
+      }))
+
     it.scoped("purgeExpired deletes only the sessions that are over (by Clock)", () =>
       Effect.gen(function*() {
         const table = randomTable("wxauth_ss")

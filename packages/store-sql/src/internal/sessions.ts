@@ -14,7 +14,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type { Options } from "../SqlSessionStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
-import { builder } from "./builder.js"
+import { builder, tooLong } from "./builder.js"
 import { affectedRows, asText } from "./client.js"
 import { columnTypes, createTable } from "./schema.js"
 import { derive, resolveTable } from "./tables.js"
@@ -91,7 +91,9 @@ const store = builder({
   ddl: statements,
   // a table of its own from the start: MySQL makes its indexes in CREATE TABLE
   indexes: () => [],
-  mapError: asSessionError
+  mapError: asSessionError,
+  // a value longer than any session decode reads is not fetched (`boundedValue`)
+  maxValueBytes: SessionStore.maxStoredValueBytes
 })
 
 /** @internal */
@@ -119,10 +121,8 @@ export const make = (
   options?: Options
 ): Effect.Effect<SessionStore.SessionStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { dialect, guarded, names: { table }, settings: maxSessionsPerUser, span, sql } = yield* store.context(
-      options,
-      (read) => resolveMaxSessionsPerUser(read.maxSessionsPerUser)
-    )
+    const context = yield* store.context(options, (read) => resolveMaxSessionsPerUser(read.maxSessionsPerUser))
+    const { boundedValue, dialect, guarded, names: { table }, settings: maxSessionsPerUser, span, sql } = context
     const t = sql(table)
 
     /**
@@ -153,19 +153,26 @@ export const make = (
           ) AS kept
         )`
 
-    /** The live session of `idHash` at `now`. */
+    /**
+     * The live session of `idHash` at `now`. A value longer than any session (`NULL` from
+     * `boundedValue`, which the column never holds) is refused without being fetched.
+     */
     const read = (operation: string, idHash: string, now: number) =>
       Effect.flatMap(
-        guarded(operation)(sql<Row>`SELECT value, expires_at, last_seen_at FROM ${t}
+        guarded(operation)(sql<Row>`SELECT ${boundedValue}, expires_at, last_seen_at FROM ${t}
           WHERE id_hash = ${idHash} AND expires_at > ${now}`),
         (rows) =>
-          rows.length === 0 ? Effect.succeedNone : Effect.map(
-            SessionStore.decode(idHash, asText(rows[0].value), {
-              expiresAt: timeOf(rows[0].expires_at),
-              lastSeenAt: timeOf(rows[0].last_seen_at)
-            }),
-            Option.some
-          )
+          rows.length === 0
+            ? Effect.succeedNone
+            : rows[0].value === null
+            ? Effect.fail(asSessionError(tooLong("session", operation, "session")))
+            : Effect.map(
+              SessionStore.decode(idHash, asText(rows[0].value), {
+                expiresAt: timeOf(rows[0].expires_at),
+                lastSeenAt: timeOf(rows[0].last_seen_at)
+              }),
+              Option.some
+            )
       )
 
     /** Inserts the row unless one has its id (then nothing happens, and nothing fails). */
@@ -205,10 +212,11 @@ export const make = (
               expires_at: checked.expiresAt,
               value
             })
-            const stored = yield* sql<{ value: unknown }>`SELECT value FROM ${t} WHERE id_hash = ${idHash}`
+            // bounded as `read` is: a value longer than any session is NULL, not this session's
+            const stored = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t} WHERE id_hash = ${idHash}`
             // the session is stored (a retry after a transient failure finds it so): the user's bound
             // holds again, each trim seeing every session committed before it
-            if (stored.length > 0 && asText(stored[0].value) === value) {
+            if (stored.length > 0 && stored[0].value !== null && asText(stored[0].value) === value) {
               // counted first by a plain read, which takes no lock: most creates leave the user within the
               // bound and so lock nothing more (on MySQL / MariaDB the DELETE's reads lock the user's rows,
               // and concurrent creates then deadlock, each retried); the last create to count sees every
@@ -221,7 +229,7 @@ export const make = (
           }))
           // the row holds this session, or the live one that was there before; no row: the session was
           // stored and ended at once, by a concurrent create's bound or a revokeUser (no live one holds the id)
-          if (rows.length > 0 && asText(rows[0].value) !== value) {
+          if (rows.length > 0 && (rows[0].value === null || asText(rows[0].value) !== value)) {
             return yield* new WeChatError.SessionStoreError({
               operation: "create",
               description: "a live session has this idHash already"
