@@ -28,8 +28,11 @@
  * it (bit 1 clear, the layout of version 1 before the field existed) verifies exactly as before.
  *
  * The return path is checked when the state is made and again when it is verified: it must be a path
- * on the same site (it starts with `/`, not with `//` or `/\`, and holds no control characters), so a
- * state cannot be used for an open redirect.
+ * on the same site (it starts with `/`, not with `//` or `/\`, holds no control characters, and does
+ * not start with `//` once its dot segments are resolved, as `normalizeReturnTo` resolves them), so a
+ * state cannot be used for an open redirect. The rule is `normalizeReturnTo`'s: a return path it
+ * refuses as off-site is refused by `make` and is `Malformed` in a state; one it accepts (`/a/../b`,
+ * `/订单`) is carried and given back as it was given.
  *
  * @since 0.1.0
  */
@@ -68,7 +71,8 @@ export type StateConfig = Pick<
 export interface MakeOptions {
   /**
    * Where to send the user after login: a path on this site, such as `/orders?id=7`. Not a URL with a
-   * scheme or host (open-redirect protection). At most `maxReturnToBytes` UTF-8 bytes
+   * scheme or host, nor a path that resolves to `//host` (`/.//evil.com`): open-redirect protection,
+   * the rule of `normalizeReturnTo`. At most `maxReturnToBytes` UTF-8 bytes
    * (`maxReturnToBytesWithBinding` with a binding).
    */
   readonly returnTo?: string | undefined
@@ -337,10 +341,17 @@ const returnToProblem = (returnTo: string): string | undefined => {
     return "must not start with // or /\\ (browsers read it as another host)"
   }
   if (hasControlCharacter(returnTo)) return "must not contain control characters"
+  let resolved: URL
   try {
-    if (new URL(returnTo, probeOrigin).origin !== probeOrigin) return "must stay on this site"
+    resolved = new URL(returnTo, probeOrigin)
   } catch {
     return "is not a valid path"
+  }
+  if (resolved.origin !== probeOrigin) return "must stay on this site"
+  // dot segments resolved (`/.//evil.com`, `/a/..//evil.com`, `/%2e//evil.com`) and backslashes read
+  // as slashes: a framework or proxy that normalises the path would send the browser to that host
+  if (resolved.pathname.startsWith("//")) {
+    return "must not resolve to a path starting with // (its dot segments resolved: browsers read it as another host)"
   }
   return undefined
 }

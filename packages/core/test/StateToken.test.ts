@@ -6,6 +6,7 @@ import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
+import * as Crypto from "node:crypto"
 
 const appId = "wx1234567890abcdef"
 const stateSecret = "a state secret of at least sixteen characters"
@@ -118,11 +119,17 @@ describe("StateToken", () => {
   it("most plausible return paths fit", () => {
     let fitted = 0
     FastCheck.assert(
-      FastCheck.property(FastCheck.stringMatching(/^\/(?:[a-z0-9?=&._~-][a-z0-9/?=&._~-]{0,52})?$/), (returnTo) => {
-        const state = mustMake({ returnTo, binding: "cookie" })
-        assert.isAtMost(state.length, 128)
-        fitted++
-      }),
+      FastCheck.property(
+        // not one whose dot segments resolve to `//host` (`/.//x`): refused, as normalizeReturnTo refuses it
+        FastCheck.stringMatching(/^\/(?:[a-z0-9?=&._~-][a-z0-9/?=&._~-]{0,52})?$/).filter((returnTo) =>
+          !new URL(returnTo, "https://site.example").pathname.startsWith("//")
+        ),
+        (returnTo) => {
+          const state = mustMake({ returnTo, binding: "cookie" })
+          assert.isAtMost(state.length, 128)
+          fitted++
+        }
+      ),
       { numRuns: 500 }
     )
     assert.strictEqual(fitted, 500)
@@ -632,5 +639,64 @@ describe("StateToken carrying the appid", () => {
   it("carryAppId of the wrong type is an InvalidArgument", () => {
     const made = StateToken.makeSync(config, t0, { carryAppId: "yes" as unknown as boolean })
     assert.isTrue(Either.isLeft(made) && made.left.argument === "carryAppId")
+  })
+})
+
+describe("StateToken return paths, as normalizeReturnTo resolves them", () => {
+  /** Paths that start with one slash but resolve (dot segments, backslashes) to `//evil.com`. */
+  const resolvingOffSite = [
+    "/.//evil.com",
+    "/..//evil.com",
+    "/a/..//evil.com",
+    "/%2e//evil.com",
+    "/a/%2E%2e//evil.com",
+    "/a\\..\\/evil.com",
+    "/.\\\\evil.com",
+    "/./\\evil.com/x?y=1#z"
+  ]
+
+  it.effect("one rule: make and makeSync refuse a return path that normalizeReturnTo refuses as off-site", () =>
+    Effect.gen(function*() {
+      for (const returnTo of resolvingOffSite) {
+        assert.isUndefined(StateToken.normalizeReturnTo(returnTo, { bound: false }), JSON.stringify(returnTo))
+        assert.strictEqual(new URL(returnTo, "https://site.example").pathname.slice(0, 2), "//")
+        const made = StateToken.makeSync(config, t0, { returnTo })
+        assert.isTrue(Either.isLeft(made), `${JSON.stringify(returnTo)} was signed`)
+        if (Either.isLeft(made)) assert.strictEqual(made.left.argument, "returnTo")
+        const error = yield* Effect.flip(StateToken.make({ returnTo, binding: "cookie" }))
+        assert.strictEqual(error._tag, "InvalidArgument")
+      }
+      // a path normalizeReturnTo accepts is still carried as it was given
+      for (
+        const returnTo of ["/a/../orders?id=7", "/./x", "/a\\b", "/a//b", "/订单", "/%2F%2Fevil.com", "/#//evil.com"]
+      ) {
+        assert.isDefined(StateToken.normalizeReturnTo(returnTo, { bound: false }), JSON.stringify(returnTo))
+        assert.strictEqual(
+          Either.getOrThrow(StateToken.verifySync(config, t0, mustMake({ returnTo }))).returnTo,
+          returnTo
+        )
+      }
+    }).pipe(Effect.provide(ConfigLive)))
+
+  it("a signed state that carries such a return path is Malformed", () => {
+    // the layout of the module comment: 17 bytes (header, times, nonce), the return path, a 16-byte MAC
+    const key = Crypto.createHash("sha256").update(stateSecret).digest()
+    const sign = (signed: Buffer) =>
+      Buffer.concat([
+        signed,
+        Crypto.createHmac("sha256", key).update(`wxauth/state/v1/mac\0${appId}\0`).update(signed).digest().subarray(
+          0,
+          16
+        )
+      ])
+    const genuine = stateBytes(mustMake({ returnTo: "/x" }))
+    // the test signs as StateToken does: a state it re-signs is the same state
+    assert.strictEqual(stateText(sign(genuine.subarray(0, -16))), stateText(genuine))
+    for (const returnTo of resolvingOffSite) {
+      const forged = stateText(sign(Buffer.concat([genuine.subarray(0, 17), Buffer.from(returnTo, "utf8")])))
+      assert.strictEqual(reasonOf(config, t0, forged), "Malformed", JSON.stringify(returnTo))
+    }
+    const onSite = stateText(sign(Buffer.concat([genuine.subarray(0, 17), Buffer.from("/a/../b", "utf8")])))
+    assert.strictEqual(Either.getOrThrow(StateToken.verifySync(config, t0, onSite)).returnTo, "/a/../b")
   })
 })
