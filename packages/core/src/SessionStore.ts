@@ -261,9 +261,9 @@ export const checkTime: (operation: string, name: string, time: unknown) => Effe
   internal.checkTime
 
 /**
- * For store adapters: the longest stored value, in UTF-8 bytes, that `decode` can read: 49,152, three
- * times the 16,384 characters (UTF-16 code units) it reads, each at most three bytes in UTF-8; a
- * valid session is far shorter. A store refuses a longer value with a `SessionStoreError` without
+ * For store adapters: the longest stored value, in UTF-8 bytes, that `decode` can read: 49,152 (and
+ * as many characters); the JSON of the largest session the schema allows is about 34,000 bytes (its
+ * ids and `data` made of characters JSON writes as six-character escapes). A store refuses a longer value with a `SessionStoreError` without
  * fetching it (Redis: `HSTRLEN` in the script that reads it), so that a value planted under a
  * session's key is not transferred on every read of it.
  *

@@ -1236,6 +1236,23 @@ export const sessionStoreSuite = <E>(
         }
       }))
 
+    it("the largest session its schema allows, every character a JSON escape, is created and read back whole", () =>
+      Effect.gen(function*() {
+        const s = yield* store
+        // each of these characters is written as a six-character escape in a shared store's JSON
+        const escaped = (length: number) => "\u0001".repeat(length)
+        const { session } = yield* makeSession({
+          unionid: escaped(128),
+          scopes: Array.from({ length: 16 }, (_, i) => String.fromCharCode(65 + i) + escaped(63)),
+          binding: escaped(128),
+          data: { k: escaped(4095) }
+        })
+        const encoded = yield* SessionStore.encode(session)
+        assert.isAtMost(Buffer.byteLength(encoded), SessionStore.maxStoredValueBytes, "within what a store fetches")
+        yield* s.create(session)
+        sameSession(yield* getSession(session.idHash), session)
+      }))
+
     it("the client's token is nowhere in what the store gives back; its hash finds the session", () =>
       Effect.gen(function*() {
         const s = yield* store

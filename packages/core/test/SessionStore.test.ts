@@ -167,7 +167,8 @@ describe("SessionStore codec", () => {
         [session.idHash, json.replace("private-note", "x").slice(0, -3)],
         [session.idHash, 42],
         [session.idHash, `{"idHash":"${session.idHash}","private-note":1}`],
-        [session.idHash, `${json.slice(0, -1)}${" ".repeat(20_000)}}`],
+        // valid JSON, longer than any stored session
+        [session.idHash, `${json.slice(0, -1)}${" ".repeat(SessionStore.maxStoredValueBytes)}}`],
         [session.idHash, json, { expiresAt: "soon" }],
         [session.idHash, json, { lastSeenAt: Number.NaN }]
       ]

@@ -19,14 +19,15 @@ import { guard, readFields } from "./arguments.js"
 import { markBounded } from "./boundedStore.js"
 import { checkIdHash, checkTime, checkUser, isTime, refuse } from "./sessions.js"
 
-/** The longest stored JSON a store decodes: a valid session is far shorter. */
-const maxEncodedChars = 16_384
-
 /**
- * The longest stored JSON in UTF-8 bytes: each of its characters (UTF-16 code units) is at most three
- * bytes (JSON.stringify writes a lone surrogate as a 6-byte ASCII escape). @internal
+ * The longest stored JSON in UTF-8 bytes, and so in characters (UTF-16 code units: each is at least
+ * one byte), that a store fetches and `decode` reads. The longest valid session's JSON is about
+ * 34,000: its ids and `data` (4,096 characters) may be made of characters JSON writes as six-character
+ * escapes (controls, lone surrogates); any other character is at most three bytes. @internal
  */
-export const maxStoredValueBytes = 3 * maxEncodedChars
+export const maxStoredValueBytes = 49_152
+
+const maxEncodedChars = maxStoredValueBytes
 
 let fieldsSchema: Schema.Schema<unknown> | undefined
 let jsonSchema: Schema.Schema<SessionStore.Session, string> | undefined
