@@ -35,6 +35,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
 import { guardOr } from "./internal/guard.js"
@@ -86,7 +87,11 @@ export const markBounded = (lock: RefreshLockShape): void => Bounded.markStore(l
  * @category models
  */
 export interface InProcessOptions {
-  /** How long a caller waits for the lock before `RefreshLockTimeout`. Default 30 seconds. */
+  /**
+   * How long a caller waits for the lock before `RefreshLockTimeout`: a positive duration of at
+   * most 24 days (a Node timer's limit). Default 30 seconds, also for any other value (`NaN`, a
+   * negative or zero duration, `Infinity`, anything that is not a duration).
+   */
   readonly waitTimeout?: Duration.DurationInput | undefined
 }
 
@@ -95,17 +100,21 @@ const defaultWaitTimeout = Duration.seconds(30)
 /**
  * An in-process lock: one semaphore per key, dropped when nobody holds or waits for it, so holders
  * of different keys (a user's refresh key and write key) never wait for each other. A
- * `waitTimeout` that is not a duration (or cannot be read) is the default.
+ * `waitTimeout` that is not a positive duration of at most 24 days (`NaN`, `-1`, `"-5 seconds"`,
+ * zero, `Infinity`, text that is no duration) or cannot be read is the default, 30 seconds: never
+ * a zero wait, nor an unbounded one.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeInProcess = (options?: InProcessOptions): RefreshLockShape => {
-  // an option that cannot be read (a revoked Proxy) or is no duration is the default
+  // an option that cannot be read (a revoked Proxy) or is no positive duration a timer holds is the
+  // default (Duration.decode read NaN, -1 and "-5 seconds" as zero: every contended caller timed out)
   const given = guardOr(() => options?.waitTimeout, undefined)
-  const waitTimeout = given === undefined
-    ? defaultWaitTimeout
-    : guardOr(() => Duration.decode(given), defaultWaitTimeout)
+  const waitTimeout = Option.getOrElse(
+    Arguments.positiveDurationOf(given, Arguments.maxTimerMillis),
+    () => defaultWaitTimeout
+  )
   const locks = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
   const enter = (key: string) => {
     let entry = locks.get(key)

@@ -69,6 +69,44 @@ describe("RefreshLock.makeInProcess", () => {
       yield* Effect.flip(lock.withLock("k", Effect.fail("boom")))
       assert.strictEqual(yield* lock.withLock("k", Effect.succeed("ran")), "ran")
     }))
+
+  it.effect("a waitTimeout that is no positive duration a timer holds is the default 30 s, never a zero wait", () =>
+    Effect.gen(function*() {
+      const bad: ReadonlyArray<unknown> = [
+        Number.NaN,
+        -1,
+        "-5 seconds",
+        0,
+        "0 millis",
+        Number.POSITIVE_INFINITY,
+        "25 days",
+        "soon",
+        {},
+        null
+      ]
+      for (const waitTimeout of bad) {
+        const lock = RefreshLock.makeInProcess({ waitTimeout: waitTimeout as never })
+        assert.strictEqual(yield* lock.withLock("k", Effect.succeed("free")), "free", String(waitTimeout))
+        const holder = yield* Effect.fork(lock.withLock("k", Effect.never))
+        yield* TestClock.adjust("1 millis")
+        const waiter = yield* Effect.fork(lock.withLock("k", Effect.succeed("ran")))
+        yield* TestClock.adjust("29 seconds")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(waiter)), `${String(waitTimeout)}: gave up before 30 s`)
+        yield* TestClock.adjust("1 second")
+        const error = yield* Effect.flip(Fiber.join(waiter))
+        assert.strictEqual(error._tag, "RefreshLockTimeout", String(waitTimeout))
+        assert.strictEqual(error.waitedMillis, 30_000, String(waitTimeout))
+        yield* Fiber.interrupt(holder)
+      }
+      // a positive one is used as it is
+      const lock = RefreshLock.makeInProcess({ waitTimeout: 1500 })
+      const holder = yield* Effect.fork(lock.withLock("k", Effect.never))
+      yield* TestClock.adjust("1 millis")
+      const waiter = yield* Effect.fork(lock.withLock("k", Effect.succeed("ran")))
+      yield* TestClock.adjust("1500 millis")
+      assert.strictEqual((yield* Effect.flip(Fiber.join(waiter))).waitedMillis, 1500)
+      yield* Fiber.interrupt(holder)
+    }))
 })
 
 describe("RefreshLock.withWriteKey", () => {

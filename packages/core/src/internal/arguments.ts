@@ -236,6 +236,25 @@ export const durationOf = (input: unknown): Option.Option<Duration.Duration> =>
   Either.getOrElse(guard(() => Duration.decodeUnknown(input)), () => Option.none())
 
 /**
+ * A caller's duration option when it is a positive, finite duration of at most `maxMillis`
+ * milliseconds (`Infinity`: no upper bound), else none: never a throw. A number is milliseconds:
+ * `NaN` or a negative one is none, as is a text that decodes to zero or less (`"-5 seconds"`);
+ * `Duration` would read them all as zero. One reader for such options, so that a bad value is never
+ * read as a zero wait.
+ *
+ * @internal
+ */
+export const positiveDurationOf = (input: unknown, maxMillis: number = Infinity): Option.Option<Duration.Duration> => {
+  if (typeof input === "number" && !(input > 0)) return Option.none()
+  return Option.filter(
+    durationOf(input),
+    (duration) =>
+      Duration.isFinite(duration) && Duration.greaterThan(duration, Duration.zero) &&
+      Duration.toMillis(duration) <= maxMillis
+  )
+}
+
+/**
  * A URL-like value read once into a string or a fresh `URLSearchParams` of ours: a `URL` (its
  * `href`), a `URLSearchParams` (copied), a string (as it is); anything else as it is, for the
  * caller's own type check. `Left(unreadable)` for a revoked or trapping Proxy, or an object that
