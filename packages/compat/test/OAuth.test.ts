@@ -122,6 +122,38 @@ describe("single-flight refresh", () => {
     assert.strictEqual(after.userinfo - before.userinfo, 10)
   })
 
+  it("hooks that take 10 ms: 60 getUser 2 ms apart on an expired token make one refresh, one save", async () => {
+    // a caller whose getToken read came before the refresh was saved, and whose next read came after,
+    // used to start a refresh of its own, keyed on the newer token it read then
+    const store = hookStore()
+    const slow = async () => new Promise((resolve) => setTimeout(resolve, 10))
+    const client = make(OA.appId, OA.secret, async (openid) => {
+      await slow()
+      return store.getToken(openid)
+    }, async (openid, token) => {
+      await slow()
+      return store.saveToken(openid, token)
+    })
+    const token = await client.getAccessToken(await sandbox.code({ user: "dave" }))
+    const openid = token.data.openid
+    await sandbox.run(sandbox.sandbox.advanceClock("121 minutes"))
+    store.tokens.get(openid).create_at -= 121 * 60 * 1000
+    await inject({ kind: "slow", endpoint: "refresh_token", delayMs: 30, times: 3 })
+    const before = await sandbox.stats()
+    const saves = store.calls.save
+    const calls: Array<Promise<unknown>> = []
+    for (let i = 0; i < 60; i++) {
+      calls.push(client.getUser(openid))
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    const users = await Promise.all(calls)
+    const after = await sandbox.stats()
+    assert.strictEqual(users.length, 60)
+    assert.strictEqual(after.refresh_token - before.refresh_token, 1, "refresh requests to WeChat")
+    assert.strictEqual(store.calls.save - saves, 1, "saveToken calls")
+    await sandbox.run(sandbox.sandbox.clearFaults)
+  })
+
   it("a stored token still valid is used as is (varchar fields included)", async () => {
     const store = hookStore()
     const client = make(OA.appId, OA.secret, store.getToken, store.saveToken)

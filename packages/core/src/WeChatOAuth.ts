@@ -204,6 +204,46 @@ export class WeChatOAuth extends Context.Tag("@wxauth/core/WeChatOAuth")<WeChatO
  */
 export const refreshesTotal: Metric.Metric.Counter<number> = Metrics.refreshesTotal
 
+/** The refresh keyed on the token a caller read, of each service this module built. */
+const refreshesAfter = new WeakMap<
+  WeChatOAuthShape,
+  (openid: string, seenObtainedAt: number) => Effect.Effect<OAuthToken.OAuthToken, RefreshError>
+>()
+
+/**
+ * For a `getUser` made outside `WeChatOAuth` (`@wxauth/compat`'s, which reads the stored token
+ * itself and calls `refreshAccessToken`): refreshes `openid`'s stored token unless the store already
+ * holds a newer one than the token the caller read, whose `obtainedAt` is `seenObtainedAt` (another
+ * caller refreshed it meanwhile: that token is the answer). Callers that read the same token share
+ * one refresh, in this process and, through the `RefreshLock` and the store's re-read under it,
+ * across processes, as `oauth.getUser`'s own refreshes do. `oauth.refresh(openid)` reads the store
+ * first and keys on what it reads then: a caller whose read came before another caller's refresh
+ * was stored, and whose `refresh` read came after, would refresh once more.
+ *
+ * `oauth` must be a service built by this module (`make`, `layer`, `makeForComponent`...); another
+ * value, an `openid` outside the user-id rule, or a `seenObtainedAt` that is not a finite number, is
+ * an `InvalidArgument`.
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const refreshAfter = (
+  oauth: WeChatOAuthShape,
+  openid: string,
+  seenObtainedAt: number
+): Effect.Effect<OAuthToken.OAuthToken, RefreshError> =>
+  Effect.suspend(() => {
+    // a WeakMap reads no property of its key: a Proxy's traps are not run
+    const run = typeof oauth === "object" && oauth !== null ? refreshesAfter.get(oauth) : undefined
+    if (run === undefined) {
+      return Arguments.fail("oauth", "must be a WeChatOAuth service built by @wxauth/core")
+    }
+    if (typeof seenObtainedAt !== "number" || !Number.isFinite(seenObtainedAt)) {
+      return Arguments.fail("seenObtainedAt", "must be a finite number (the obtainedAt of the token read)")
+    }
+    return run(openid, seenObtainedAt)
+  })
+
 /**
  * Builds the service for the `WeChatConfig` in context with a retry policy (a whole `RetryPolicy`,
  * or the parts to replace in the default one; parts of the wrong type are a `ConfigError`). Call it
@@ -286,7 +326,7 @@ const buildWith = ({ api, componentAppId, config, policy }: {
         : f((fields.right?.lang as UserInfo.Lang | undefined) ?? "zh_CN")
     }
 
-    return WeChatOAuth.of({
+    const service = WeChatOAuth.of({
       appId,
       authorizeUrl: (options) =>
         urls.authorizeUrl(options).pipe(Effect.withSpan("WeChatOAuth.authorizeUrl", spanOptions)),
@@ -318,6 +358,11 @@ const buildWith = ({ api, componentAppId, config, policy }: {
       getToken: (openid) => withOpenid(openid, (openid) => store.get(appId, openid)),
       removeToken: (openid) => withOpenid(openid, (openid) => store.remove(appId, openid))
     })
+    refreshesAfter.set(
+      service,
+      (openid, seenObtainedAt) => withOpenid(openid, (openid) => refresh.refreshAfter(openid, seenObtainedAt))
+    )
+    return service
   })
 
 /**

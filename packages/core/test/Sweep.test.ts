@@ -419,6 +419,7 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           },
           "WeChatOAuth.makeWith": { args: [{ refreshSkew: "1 minute" }] },
           "WeChatOAuth.refreshesTotal": { args: ["x"] },
+          "WeChatOAuth.refreshAfter": { args: [oauth, openid, token.obtainedAt] },
           // services
           "oauth.authorizeUrl": { args: [{ redirectUri, scope: "snsapi_userinfo", returnTo: "/a", binding: "c" }] },
           "oauth.websiteAuthorizeUrl": { args: [{ redirectUri, returnTo: "/a", binding: "c" }] },

@@ -3,9 +3,12 @@
  *
  * - Called by `getUser` (directly, or through an override that calls the default synchronously),
  *   compat knows whose stored token the refresh token came from (a hint, see `withHint`): core's
- *   `WeChatOAuth.refresh(openid)` refreshes it (single-flight per user in this process, the
- *   `RefreshLock` across processes, the store re-read under the lock), unless the store already
- *   holds a newer token than the one `getUser` read (another caller refreshed meanwhile).
+ *   `WeChatOAuth.refreshAfter(oauth, openid, seen.obtainedAt)` refreshes it (single-flight per
+ *   user and token read in this process, the `RefreshLock` across processes, the store re-read
+ *   under the lock), unless the store already holds a newer token than the one `getUser` read
+ *   (another caller refreshed meanwhile). Keyed on the token `getUser` read, as core's own getUser
+ *   is: `refresh(openid)` keys on its own later read of the store, so a caller whose `getToken`
+ *   read came before another caller's refresh was saved, and that read came after, refreshed again.
  * - Called with a refresh token alone (the app's own call), the refresh is single-flight per refresh
  *   token (keyed by its SHA-256) under the `RefreshLock` key `<appId>:refresh_token:<hash>`. WeChat's
  *   answer is what the call answers, and it is stored (`saveToken`) only if the user's stored token
@@ -203,7 +206,9 @@ export const layer = (options: {
           Option.isSome(current) &&
             Redacted.value(current.value.accessToken) !== Redacted.value(seen.accessToken)
             ? Effect.succeed(current.value)
-            : oauth.refresh(openid))
+            // keyed on the token getUser read, not on a later read of the store: a caller whose
+            // read came before another caller's refresh was stored joins or follows that refresh
+            : WeChatOAuth.refreshAfter(oauth, openid, seen.obtainedAt))
 
       // what wechat-oauth sent for a token without refresh token: WeChat's answer is the error
       const withoutRefreshToken: Effect.Effect<never, unknown> = Effect.gen(function*() {
