@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type { HookName } from "../src/internal/appFailure.js"
 import * as Hooks from "../src/internal/hooks.js"
-import { callback, capturingLogs, OA, type RunningSandbox, startSandbox } from "./helpers.js"
+import { callback, capturingLogs, MINI, OA, type RunningSandbox, startSandbox } from "./helpers.js"
 
 let sandbox: RunningSandbox
 const clients: Array<OAuth> = []
@@ -406,6 +406,52 @@ describe("a promise rejected without a reason (undefined, false, 0, '')", () => 
       ;(requesting as any).request = (_url: string, _args: unknown) => Promise.reject(reason)
       const [err2] = await callback((cb) => requesting.getAccessToken("CODE", cb))
       assert.instanceOf(err2, Error, `request rejecting with ${String(reason)}`)
+    }
+  })
+})
+
+describe("a falsy value thrown (undefined, null, 0, '') by the app's function", () => {
+  it("fails the call with an Error naming the function, not with a falsy err that reads as success", async () => {
+    for (const thrown of [undefined, null, 0, ""]) {
+      const shown = thrown === "" ? "\"\"" : String(thrown)
+      const expect = (err: unknown, message: string) => {
+        assert.instanceOf(err, Error, `${message}: expected an Error, got ${String(err)}`)
+        assert.strictEqual((err as Error).message, message)
+      }
+      const getting = make(OA.appId, OA.secret, (_openid: string, _cb: unknown) => {
+        throw thrown
+      })
+      expect((await callback((cb) => getting.getUser("o_someone", cb)))[0], `the getToken hook threw ${shown}`)
+      const saving = make(OA.appId, OA.secret, async () => null, (_openid: string, _token: unknown, _cb: unknown) => {
+        throw thrown
+      })
+      const code = await sandbox.code({ user: "bob" })
+      const [err, token] = await callback((cb) => saving.getAccessToken(code, cb))
+      expect(err, `the saveToken hook threw ${shown}`)
+      assert.isUndefined(token)
+      const overriding = make(OA.appId, OA.secret)
+      const stored = await overriding.getAccessToken(await sandbox.code({ user: "bob" }))
+      ;(overriding as any)._getUser = function(_options: unknown, _accessToken: unknown, _cb: unknown) {
+        throw thrown
+      }
+      expect(
+        (await callback((cb) => overriding.getUser(stored.data.openid, cb)))[0],
+        `this._getUser threw ${shown}`
+      )
+      const requesting = make(OA.appId, OA.secret)
+      ;(requesting as any).request = function(_url: string, _args: unknown, _cb: unknown) {
+        throw thrown
+      }
+      expect((await callback((cb) => requesting.getAccessToken("CODE", cb)))[0], `this.request threw ${shown}`)
+      const decrypting = make(MINI.appId, MINI.secret, null as any, null as any, true)
+      ;(decrypting as any).decryptMiniProgramUser = function(_options: unknown) {
+        throw thrown
+      }
+      const jsCode = await sandbox.run(sandbox.sandbox.miniProgramLogin({ appId: MINI.appId, user: "bob" }))
+      expect(
+        (await callback((cb) => decrypting.getUserByCode({ code: jsCode, encryptedData: "DATA", iv: "IV" }, cb)))[0],
+        `this.decryptMiniProgramUser threw ${shown}`
+      )
     }
   })
 })

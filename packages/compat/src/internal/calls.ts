@@ -13,7 +13,7 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Runtime from "effect/Runtime"
 import * as Types from "node:util/types"
-import { AppFailure } from "./appFailure.js"
+import { AppFailure, failureOf } from "./appFailure.js"
 
 /** @internal */
 export type NodeCallback<A> = (err?: unknown, result?: A) => void
@@ -147,7 +147,8 @@ const listen = (
  *   a warning naming `label` says so, once per function, so that a stall until `timeout` is explained.
  *
  * A rejection, or any other value, counts at once. An error (the callback's `err`, a throw, a
- * rejection) fails with `onError(error)`; no answer within `timeout` fails with `onTimeout()`. A later
+ * rejection; a falsy value thrown or rejected as an `Error` naming `name`, see `failureOf`) fails
+ * with `onError(error)`; no answer within `timeout` fails with `onTimeout()`. A later
  * answer is ignored. The timers a call starts (the grace, the 100 ms warning) stop when it settles,
  * so none keeps the process alive after it.
  *
@@ -163,7 +164,11 @@ export const callApp = <A, E>(options: {
   readonly onTimeout: () => E
   /** What a promise's resolution means (default: the answer itself). */
   readonly fromPromise?: ((value: unknown) => { readonly answered: boolean; readonly value?: A }) | undefined
-  readonly rejectionOf?: (() => unknown) | undefined
+  /**
+   * How its failures name the function ("the getToken hook", "this._getUser", "this.request"): a
+   * falsy value thrown or rejected becomes an `Error` saying so (`failureOf`).
+   */
+  readonly name: string
   /** How the warnings name the function ("the getToken hook", "this._getUser"); none without it. */
   readonly label?: string | undefined
   /**
@@ -245,7 +250,7 @@ export const callApp = <A, E>(options: {
         try {
           returned = options.around === undefined ? invoke() : options.around(invoke)
         } catch (error) {
-          fail(error)
+          fail(failureOf(options.name, "threw", error))
         }
         listen(
           returned,
@@ -287,11 +292,11 @@ export const callApp = <A, E>(options: {
               const read = options.fromPromise(value)
               if (read.answered) succeed(read.value as A)
             } catch (error) {
-              fail(error) // a resolution that cannot be read (a proxy's trap throwing)
+              // a resolution that cannot be read (a proxy's trap throwing)
+              fail(failureOf(options.name, "unreadable", error))
             }
           },
-          // a falsy reason would read as no error through a Node callback
-          (error) => fail(error || (options.rejectionOf?.() ?? new Error("the promise rejected")))
+          (error) => fail(failureOf(options.name, "rejected", error))
         )
         // interrupted (the deadline, the caller): no answer counts any more, no timer runs on
         return Effect.sync(() => {
@@ -340,6 +345,6 @@ export const callMethod = <A, E>(
     timeout,
     onError: (error) => new AppFailure(method, error),
     onTimeout,
-    rejectionOf: () => new Error(`the promise of ${method} rejected`),
+    name: `this.${method}`,
     label: `this.${method}`
   })

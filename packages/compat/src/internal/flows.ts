@@ -27,7 +27,7 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import { CompatError } from "../CompatError.js"
-import { AppFailure } from "./appFailure.js"
+import { AppFailure, failureOf } from "./appFailure.js"
 import { callMethod } from "./calls.js"
 import { parseLang } from "./convert.js"
 import * as Hooks from "./hooks.js"
@@ -239,6 +239,7 @@ const decryptThroughThis = (
     }
     return Effect.try({
       try: () => method.call(host.self, options),
-      catch: (error) => new AppFailure("decryptMiniProgramUser", error)
+      catch: (error) =>
+        new AppFailure("decryptMiniProgramUser", failureOf("this.decryptMiniProgramUser", "threw", error))
     })
   })

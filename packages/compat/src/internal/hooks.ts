@@ -57,7 +57,7 @@ export const callHook = <A>(
     args,
     timeout,
     onError: (error) => hookError(hook, error),
-    rejectionOf: () => new Error(`the ${hook} hook's promise rejected`),
+    name: `the ${hook} hook`,
     label: `the ${hook} hook`,
     // `undefined` from a saveToken that may take the callback, or from an arity-0 getToken, counts
     // ("saved", "no token") when no callback follows within 2 s; a getToken that declares the

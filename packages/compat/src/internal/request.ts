@@ -134,7 +134,7 @@ const viaRequest = (self: object, request: RequestFunction): HttpClient.HttpClie
         onTimeout: () => deadlineError(httpRequest, timeoutMillis),
         fromPromise: (result) =>
           Predicate.hasProperty(result, "data") ? { answered: true, value: result.data } : { answered: false },
-        rejectionOf: () => new Error("request's promise rejected")
+        name: "this.request"
       })
       return Effect.flatMap(call, (body) => {
         const text = bodyOf(body)
