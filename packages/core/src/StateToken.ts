@@ -46,6 +46,7 @@ import * as Crypto from "node:crypto"
 import * as Arguments from "./internal/arguments.js"
 import * as Base62 from "./internal/base62.js"
 import { guardOr } from "./internal/guard.js"
+import * as StateTtl from "./internal/stateTtl.js"
 import * as StoreIds from "./internal/storeIds.js"
 import * as WeChatConfig from "./WeChatConfig.js"
 import { InvalidArgument, StateMismatch } from "./WeChatError.js"
@@ -81,7 +82,10 @@ export interface MakeOptions {
    * then requires the same value.
    */
   readonly binding?: string | undefined
-  /** How long the state stays valid. Default: the config's `stateTtl` (10 minutes). */
+  /**
+   * How long the state stays valid: a positive duration of at most `WeChatConfig.maxStateTtl` (1
+   * day), as the config's `stateTtl`. Default: the config's `stateTtl` (10 minutes).
+   */
   readonly ttl?: Duration.DurationInput | undefined
   /**
    * Writes the config's appid into the state (under the MAC), so that a callback shared by many
@@ -434,19 +438,17 @@ const encodeReturnTo = (
   return Either.right(bytes)
 }
 
-const ttlMillis = (config: Keyed, ttl: Duration.DurationInput | undefined): number | undefined => {
-  const duration = Arguments.durationOf(ttl === undefined ? config.stateTtl : ttl)
-  if (Option.isNone(duration)) return undefined
-  const millis = Duration.toMillis(duration.value)
-  return Number.isFinite(millis) && millis > 0 ? millis : undefined
-}
+/** The lifetime's milliseconds when it follows the config's rule for `stateTtl` (internal/stateTtl.ts). */
+const ttlMillis = (config: Keyed, ttl: Duration.DurationInput | undefined): number | undefined =>
+  Option.getOrUndefined(Option.map(StateTtl.of(ttl === undefined ? config.stateTtl : ttl), Duration.toMillis))
 
 /**
  * Makes a state at time `now` (epoch milliseconds) for the given configuration, without an Effect
  * context: for the compat layer and hot paths. The nonce comes from `node:crypto`'s CSPRNG.
  *
  * Fails with `InvalidArgument` when `returnTo` is not a path on this site or does not fit, when
- * `binding` is empty, or when `ttl` is not a positive, finite duration.
+ * `binding` is empty, or when `ttl` (or the config's `stateTtl`) is not a positive duration of at
+ * most `WeChatConfig.maxStateTtl` (1 day).
  *
  * @since 0.1.0
  * @category constructors
@@ -481,7 +483,7 @@ export const makeSync = (
   const returnTo = encodeReturnTo(options?.returnTo, bound, appId)
   if (Either.isLeft(returnTo)) return Either.left(returnTo.left)
   const ttl = ttlMillis(keyed, options?.ttl)
-  if (ttl === undefined) return invalid("ttl", "the state lifetime must be a positive, finite duration")
+  if (ttl === undefined) return invalid("ttl", `the state lifetime must be ${StateTtl.rule}`)
   const issuedAt = Math.floor(now / 1000)
   const expiresAt = Math.ceil((now + ttl) / 1000)
   if (expiresAt > maxSeconds) {

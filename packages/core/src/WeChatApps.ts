@@ -59,7 +59,7 @@ export interface ComponentApp {
   readonly appId: string
   readonly component: true
   readonly policy?: RetryPolicy.Overrides | undefined
-  /** How long this app's login states stay valid. Default: the registry's `stateTtl`. */
+  /** How long this app's login states stay valid (at most 1 day). Default: the registry's `stateTtl`. */
   readonly stateTtl?: Duration.DurationInput | undefined
 }
 
@@ -115,7 +115,7 @@ export interface RegistryOptions {
   readonly stateSecret: Redacted.Redacted<string> | string
   /** Secrets whose states are still accepted, never used to sign: a rotation's (as `WeChatConfig`'s). */
   readonly acceptedStateSecrets?: ReadonlyArray<Redacted.Redacted<string> | string> | undefined
-  /** How long a login state stays valid. Default 10 minutes. */
+  /** How long a login state stays valid: at most 1 day (`WeChatConfig.maxStateTtl`). Default 10 minutes. */
   readonly stateTtl?: Duration.DurationInput | undefined
 }
 

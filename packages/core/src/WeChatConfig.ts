@@ -17,6 +17,7 @@ import * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
 import * as Arguments from "./internal/arguments.js"
 import type { CipherKey } from "./internal/cipherKey.js"
+import * as StateTtl from "./internal/stateTtl.js"
 
 /**
  * The resolved configuration.
@@ -78,6 +79,10 @@ export interface Options {
    * lifetime (`stateTtl`) has passed.
    */
   readonly acceptedStateSecrets?: ReadonlyArray<Redacted.Redacted<string> | string> | undefined
+  /**
+   * How long a state made without its own `ttl` stays valid: a positive duration of at most
+   * `maxStateTtl` (1 day); anything else is a `ConfigError`. Default 10 minutes.
+   */
   readonly stateTtl?: Duration.DurationInput | undefined
   readonly cipherKeys?: ReadonlyArray<CipherKey> | undefined
   readonly maxResponseBytes?: number | undefined
@@ -96,6 +101,16 @@ export const defaults = {
   stateTtl: Duration.minutes(10),
   maxResponseBytes: 65_536
 } as const
+
+/**
+ * The longest state lifetime accepted (`stateTtl`, and `StateToken`'s `ttl`): 1 day. A state only
+ * has to outlive one login; a longer one keeps a leaked state usable, and a rotated-out state
+ * secret needed, for longer.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const maxStateTtl: Duration.Duration = Duration.millis(StateTtl.maxMillis)
 
 /** The largest `maxResponseBytes` accepted: 16 MiB. */
 const maxResponseBytesLimit = 16 * 1024 * 1024
@@ -217,7 +232,8 @@ const acceptedStateKeys = (
  * newline kept from an env file: WeChat would refuse every exchange; a state secret keeps its own, a
  * local key every process reads alike), a bad base URL (not http(s), with a query, or with
  * `user:password@` credentials), a timeout that is not positive or is over 24 days (a Node timer's
- * limit), or a `maxResponseBytes` outside 1 to 16 MiB is a `ConfigError` naming the field; the
+ * limit), a `stateTtl` that is not positive or is over `maxStateTtl` (1 day), or a
+ * `maxResponseBytes` outside 1 to 16 MiB is a `ConfigError` naming the field; the
  * message never holds a secret.
  *
  * @since 0.1.0
@@ -260,7 +276,10 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
     const apiBaseUrl = yield* baseUrl("apiBaseUrl", fields.apiBaseUrl ?? defaults.apiBaseUrl)
     const openBaseUrl = yield* baseUrl("openBaseUrl", fields.openBaseUrl ?? defaults.openBaseUrl)
     const timeout = yield* timerDuration("timeout", fields.timeout ?? defaults.timeout)
-    const stateTtl = yield* positiveDuration("stateTtl", fields.stateTtl ?? defaults.stateTtl)
+    const stateTtl = yield* Option.match(StateTtl.of(fields.stateTtl ?? defaults.stateTtl), {
+      onNone: () => Either.left(ConfigError.InvalidData(["stateTtl"], `must be ${StateTtl.rule}`)),
+      onSome: Either.right
+    })
     const maxResponseBytes = yield* positiveInt(
       "maxResponseBytes",
       fields.maxResponseBytes ?? defaults.maxResponseBytes,

@@ -739,6 +739,8 @@ describe("WeChatApps.layer: the configuration is checked", () => {
           "apps.1.appSecret"
         ],
         [{ apps: [] }, { stateSecret, stateTtl: 0 }, "stateTtl"],
+        [{ apps: [] }, { stateSecret, stateTtl: "5000 weeks" }, "stateTtl"],
+        [{ apps: [{ ...direct(a), stateTtl: "2 days" }] }, { stateSecret }, "apps.0.stateTtl"],
         [{ apps: [] }, { stateSecret, acceptedStateSecrets: ["short"] }, "acceptedStateSecrets"],
         [{ apps: [] }, { stateSecret, acceptedStateSecrets: "one secret, not a list" }, "acceptedStateSecrets"],
         [

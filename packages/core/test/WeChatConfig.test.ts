@@ -200,6 +200,54 @@ describe("WeChatConfig", () => {
       assert.include(String(given._tag === "Left" ? given.left : "accepted"), "at most 24 days")
     }))
 
+  it.effect("a stateTtl past maxStateTtl (1 day), or not a positive duration, is a ConfigError when the config is read", () =>
+    Effect.gen(function*() {
+      const base = { appId: "wx0123456789abcdef", appSecret: "s3cr3t-value" }
+      for (
+        const stateTtl of [
+          "5000 weeks",
+          "2 days",
+          Duration.millis(86_400_001),
+          86_400_001,
+          Number.NaN,
+          -1,
+          "-5 seconds",
+          0,
+          Number.POSITIVE_INFINITY,
+          Duration.infinity
+        ]
+      ) {
+        const given = WeChatConfig.makeEither({ ...base, stateTtl: stateTtl as Duration.DurationInput })
+        assert.isTrue(Either.isLeft(given), `${String(stateTtl)} was accepted`)
+        if (Either.isLeft(given)) {
+          assert.isTrue(ConfigError.isInvalidData(given.left))
+          assert.include(String(given.left), "stateTtl")
+          assert.include(String(given.left), "at most 1 day")
+        }
+      }
+      // the review's case: the layer no longer builds, instead of every authorizeUrl failing later
+      const built = yield* Effect.flip(
+        Effect.provide(WeChatConfig.WeChatConfig, WeChatConfig.layer({ ...base, stateTtl: "5000 weeks" }))
+      )
+      assert.include(String(built), "stateTtl")
+      // the longest accepted one signs states that verify, and expire a day later
+      const now = Date.UTC(2026, 0, 1)
+      const day = Either.getOrThrow(WeChatConfig.makeEither({ ...base, stateTtl: "1 day" }))
+      const state = Either.getOrThrow(StateToken.makeSync(day, now))
+      assert.strictEqual(Either.getOrThrow(StateToken.verifySync(day, now, state)).expiresAt, now + 86_400_000)
+      // one rule: StateToken's own ttl, and a lifetime of a config not made by makeEither, follow it
+      for (const ttl of ["1 day", 86_400_000] as const) {
+        assert.isTrue(Either.isRight(StateToken.makeSync(day, now, { ttl })))
+      }
+      for (const ttl of ["5000 weeks", 86_400_001] as const) {
+        const made = StateToken.makeSync(day, now, { ttl })
+        assert.isTrue(Either.isLeft(made) && made.left.argument === "ttl" && made.left.message.includes("1 day"))
+      }
+      const handMade = StateToken.makeSync({ ...day, stateTtl: Duration.weeks(5000) }, now)
+      assert.isTrue(Either.isLeft(handMade) && handMade.left.argument === "ttl")
+      assert.strictEqual(Duration.toMillis(WeChatConfig.maxStateTtl), 86_400_000)
+    }))
+
   it.effect("layer validates its options", () =>
     Effect.gen(function*() {
       const build = (options: WeChatConfig.Options) =>

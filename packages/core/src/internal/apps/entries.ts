@@ -16,6 +16,7 @@ import type * as StateToken from "../../StateToken.js"
 import * as WeChatConfig from "../../WeChatConfig.js"
 import * as Arguments from "../arguments.js"
 import * as ComponentConfig from "../component/config.js"
+import * as StateTtl from "../stateTtl.js"
 import * as StoreIds from "../storeIds.js"
 
 /** The registry-wide part of every app's configuration: the state key and the default state lifetime. @internal */
@@ -295,7 +296,10 @@ export const app = (given: unknown, registry: Shared): Either.Either<App, Config
         appId: raw.appId,
         stateSecret: registry.stateSecret,
         acceptedStateSecrets: registry.acceptedStateSecrets,
-        stateTtl: yield* duration("stateTtl", raw.stateTtl, registry.stateTtl, false)
+        stateTtl: raw.stateTtl === undefined ? registry.stateTtl : yield* Option.match(StateTtl.of(raw.stateTtl), {
+          onNone: () => invalid(["stateTtl"], `must be ${StateTtl.rule}`),
+          onSome: Either.right
+        })
       }
       return { _tag: "Component", appId: raw.appId, state, policy } satisfies ComponentApp
     }
