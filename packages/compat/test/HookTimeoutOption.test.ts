@@ -1,6 +1,7 @@
 /**
- * `setOpts({ hookTimeout })` is checked as `timeout` is: a value that is not a positive duration
- * fails every call with `WeChatAPIConfigError` naming it (it was the 30 s default, silently).
+ * `setOpts({ hookTimeout })` is checked as `timeout` is: a value that is not a positive duration of
+ * at most 24 days fails every call with `WeChatAPIConfigError` naming it (it was the 30 s default,
+ * silently; and no deadline at all past a Node timer's 2^31-1 ms).
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import OAuth from "@wxauth/compat"
@@ -30,10 +31,26 @@ describe("the hookTimeout option", () => {
     }
   })
 
+  it("no deadline (Infinity, 1e300, past a Node timer's 2^31-1 ms): refused as timeout refuses it", async () => {
+    // Effect's sleep never fires past 2^31-1 ms: a getToken that never answered stayed pending for ever
+    for (const value of [Infinity, "Infinity", 1e300, 2 ** 31 + 5, "999999 days", "25 days"]) {
+      for (const name of ["timeout", "hookTimeout"]) {
+        const error = await getUserWith({ [name]: value })
+        assert.strictEqual(error.name, "WeChatAPIConfigError", `${name}: ${String(value)}`)
+        assert.include(error.message, name, `${name}: ${String(value)}`)
+      }
+    }
+  })
+
   it("a positive duration, undefined or null: no error of its own (no token here)", async () => {
-    for (const hookTimeout of [300, "2 seconds", undefined, null]) {
+    for (const hookTimeout of [300, "2 seconds", "24 days", undefined, null]) {
       const error = await getUserWith({ hookTimeout })
       assert.strictEqual(error.name, "NoOAuthTokenError", String(hookTimeout))
+    }
+    // urllib's [connect, response] too
+    for (const timeout of [300, "2 seconds", "24 days", [1000, 2000], undefined, null]) {
+      const error = await getUserWith({ timeout })
+      assert.strictEqual(error.name, "NoOAuthTokenError", `timeout: ${String(timeout)}`)
     }
   })
 })

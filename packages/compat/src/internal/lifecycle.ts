@@ -234,6 +234,8 @@ export const make = (input: Input): Generation => {
     : RetryPolicy.defaultPolicy
   const hookTimeoutRead = hookTimeoutOption(optionOf(opts, "hookTimeout"))
   const hookTimeout = Either.getOrElse(hookTimeoutRead, () => defaultHookTimeout)
+  // read as hookTimeout is; core's WeChatConfig holds it to the same rule
+  const timeoutRead = timeoutOf(optionOf(opts, "timeout"))
   const tokenStoreOption = layerOption<TokenStore.TokenStore>("tokenStore", optionOf(opts, "tokenStore"))
   const refreshLockOption = layerOption<RefreshLock.RefreshLock>("refreshLock", optionOf(opts, "refreshLock"))
   const tokenStore = tokenStoreOption && boundedBuild("tokenStore", tokenStoreOption)
@@ -246,7 +248,7 @@ export const make = (input: Input): Generation => {
       appSecret: Redacted.make(typeof input.appsecret === "string" ? input.appsecret : ""),
       apiBaseUrl: apiBaseUrlOf(optionOf(opts, "apiBaseUrl")),
       openBaseUrl,
-      timeout: timeoutOf(optionOf(opts, "timeout"))
+      timeout: Either.getOrUndefined(timeoutRead)
     }),
     Request.layer(input.requests, typeof proxy === "string" && proxy !== "" ? proxy : undefined),
     tokenStore ?? Layer.succeed(TokenStore.TokenStore, Hooks.makeStore({ ...input.hooks, timeout: hookTimeout })),
@@ -263,6 +265,8 @@ export const make = (input: Input): Generation => {
     ? Layer.effectContext(Effect.fail(overrides.left))
     : Either.isLeft(hookTimeoutRead)
     ? Layer.effectContext(Effect.fail(hookTimeoutRead.left))
+    : Either.isLeft(timeoutRead)
+    ? Layer.effectContext(Effect.fail(timeoutRead.left))
     : client
   return withRuntime({
     appId: input.appid,

@@ -14,31 +14,81 @@ import * as Layer from "effect/Layer"
 import { textOf } from "./runtime.js"
 
 /**
- * The `timeout` option: milliseconds as urllib took it (also `[connect, response]`: the whole
- * request gets both), or a duration. `undefined` when absent.
+ * The longest deadline accepted (`timeout`, `hookTimeout`): 24 days, core's bound on a request's
+ * timeout. A Node timer holds at most 2^31-1 ms (about 24.8 days): past that Effect's sleep never
+ * fires, so a deadline of `Infinity`, `1e300` or `"999999 days"` would be no deadline at all.
  *
  * @internal
  */
-export const timeoutOf = (timeout: unknown): Duration.DurationInput | undefined => {
-  if (timeout === undefined || timeout === null) return undefined
-  if (Array.isArray(timeout) && timeout.length === 2 && timeout.every((n) => typeof n === "number")) {
-    return Duration.millis(timeout[0] + timeout[1])
+export const maxDeadlineMillis = 24 * 24 * 60 * 60 * 1000
+
+/**
+ * The one reader of the deadline options (`timeout`, `hookTimeout`): a positive, finite duration of
+ * at most `maxDeadlineMillis` (milliseconds, or e.g. `"10 seconds"`), as core's `WeChatConfig`
+ * holds `timeout` to; anything else (`0`, `-1`, `NaN`, `Infinity`, `1e300`, `"soon"`, an object, a
+ * Proxy whose traps throw) is a `ConfigError` naming the option (the client's calls fail with
+ * `WeChatAPIConfigError`). Absent (`undefined` or `null`): `fallback`.
+ *
+ * @internal
+ */
+export const deadlineOf = <A>(
+  name: string,
+  input: unknown,
+  fallback: A
+): Either.Either<Duration.Duration | A, ConfigError.ConfigError> => {
+  if (input === undefined || input === null) return Either.right(fallback)
+  let decoded: ReturnType<typeof Duration.decodeUnknown> | undefined
+  try {
+    // a number is milliseconds: Duration reads NaN and a negative one as zero, refused below
+    decoded = typeof input === "number" && !(input > 0) ? undefined : Duration.decodeUnknown(input)
+  } catch {
+    decoded = undefined // a Proxy whose traps throw
   }
-  return timeout as Duration.DurationInput
+  return decoded !== undefined && decoded._tag === "Some" && Duration.isFinite(decoded.value) &&
+      Duration.greaterThan(decoded.value, Duration.zero) && Duration.toMillis(decoded.value) <= maxDeadlineMillis
+    ? Either.right(decoded.value)
+    : Either.left(
+      ConfigError.InvalidData(
+        [name],
+        "must be a positive duration of at most 24 days (milliseconds, or e.g. \"10 seconds\")"
+      )
+    )
 }
 
 /**
- * The `timeout` option in milliseconds, or `fallback` when it is absent or not a positive duration.
+ * The `timeout` option: milliseconds as urllib took it (also `[connect, response]`: the whole
+ * request gets both), or a duration, read by `deadlineOf`. `undefined` when absent (core's default).
  *
  * @internal
  */
-export const timeoutMillisOf = (timeout: unknown, fallback: number): number => {
-  const input = timeoutOf(timeout)
-  const decoded = input === undefined ? undefined : Duration.decodeUnknown(input)
-  return decoded !== undefined && decoded._tag === "Some" && Duration.greaterThan(decoded.value, Duration.zero)
-    ? Duration.toMillis(decoded.value)
-    : fallback
+export const timeoutOf = (
+  timeout: unknown
+): Either.Either<Duration.Duration | undefined, ConfigError.ConfigError> => {
+  const isPair = (() => {
+    try {
+      return Array.isArray(timeout) && timeout.length === 2 && timeout.every((n) => typeof n === "number")
+    } catch {
+      return false // a revoked Proxy: refused by deadlineOf
+    }
+  })()
+  return deadlineOf(
+    "timeout",
+    isPair ? (timeout as [number, number])[0] + (timeout as [number, number])[1] : timeout,
+    undefined
+  )
 }
+
+/**
+ * The `timeout` option in milliseconds, or `fallback` when it is absent or not valid (see
+ * `deadlineOf`).
+ *
+ * @internal
+ */
+export const timeoutMillisOf = (timeout: unknown, fallback: number): number =>
+  Either.match(timeoutOf(timeout), {
+    onLeft: () => fallback,
+    onRight: (duration) => duration === undefined ? fallback : Duration.toMillis(duration)
+  })
 
 /**
  * The default `hookTimeout` (also what is waited with when the option is not valid: every call then
@@ -50,26 +100,14 @@ export const defaultHookTimeout = Duration.seconds(30)
 
 /**
  * The `hookTimeout` option: how long an app's function (a hook, an overridden method) may take.
- * Default (absent, `undefined` or `null`, as `timeout`) 30 seconds; a value that is not a positive
- * duration is a `ConfigError` naming it, as an invalid `timeout` is (the client's calls fail with
- * `WeChatAPIConfigError`).
+ * Default (absent, `undefined` or `null`, as `timeout`) 30 seconds; otherwise read as `timeout` is
+ * (`deadlineOf`): a value that is not a positive duration of at most 24 days is a `ConfigError`
+ * naming it (the client's calls fail with `WeChatAPIConfigError`).
  *
  * @internal
  */
-export const hookTimeoutOption = (input: unknown): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
-  if (input === undefined || input === null) return Either.right(defaultHookTimeout)
-  let decoded: ReturnType<typeof Duration.decodeUnknown> | undefined
-  try {
-    decoded = Duration.decodeUnknown(input)
-  } catch {
-    decoded = undefined // a Proxy whose traps throw
-  }
-  return decoded !== undefined && decoded._tag === "Some" && Duration.greaterThan(decoded.value, Duration.zero)
-    ? Either.right(decoded.value)
-    : Either.left(
-      ConfigError.InvalidData(["hookTimeout"], "must be a positive duration (milliseconds, or e.g. \"10 seconds\")")
-    )
-}
+export const hookTimeoutOption = (input: unknown): Either.Either<Duration.Duration, ConfigError.ConfigError> =>
+  deadlineOf("hookTimeout", input, defaultHookTimeout)
 
 /**
  * The `policy` option, checked field by field by core (a JavaScript caller may pass anything):
