@@ -668,6 +668,24 @@ describe("GET /sns/oauth2/component/access_token and refresh_token", () => {
       yield* TestClock.adjust("30 days")
       assertErrcode(yield* componentRefresh(granted.refresh_token, yield* componentToken()), 42002)
     })))
+
+  it.effect("refresh: 42002 30 days after consent, not after the exchange", () =>
+    run(Effect.gen(function*() {
+      const { code } = yield* componentConsent()
+      yield* TestClock.adjust("4 minutes")
+      const granted = (yield* componentExchange(code, yield* componentToken())).json
+      assert.isString(granted.refresh_token)
+      // consent + 30 days - 1 s: still refreshes
+      yield* TestClock.adjust(30 * 24 * 60 * 60 * 1000 - 4 * 60 * 1000 - 1000)
+      assert.isString((yield* componentRefresh(granted.refresh_token, yield* componentToken())).json.access_token)
+      // consent + 30 days: expired
+      yield* TestClock.adjust("1 second")
+      assertErrcode(
+        yield* componentRefresh(granted.refresh_token, yield* componentToken()),
+        42002,
+        "refresh_token expired"
+      )
+    })))
 })
 
 describe("GET /sns/component/jscode2session", () => {

@@ -237,6 +237,20 @@ describe("/sns/oauth2/refresh_token", () => {
       assertErrcode(yield* refresh(token.refresh_token), 42002, "refresh_token expired")
     })))
 
+  it.effect("42002 30 days after consent, not after the exchange: a code exchanged minutes later does not extend it", () =>
+    run(Effect.gen(function*() {
+      const code = yield* consent()
+      yield* TestClock.adjust("4 minutes")
+      const token = (yield* exchange(code)).json
+      assert.isString(token.refresh_token)
+      // consent + 30 days - 1 s: still refreshes
+      yield* TestClock.adjust(30 * 24 * 60 * 60 * 1000 - 4 * 60 * 1000 - 1000)
+      assert.isString((yield* refresh(token.refresh_token)).json.access_token)
+      // consent + 30 days: expired, though only 29 days 23 h 56 min after the exchange
+      yield* TestClock.adjust("1 second")
+      assertErrcode(yield* refresh(token.refresh_token), 42002, "refresh_token expired")
+    })))
+
   it.effect("40030 for an unknown refresh token and for one of another app", () =>
     run(Effect.gen(function*() {
       const token = yield* login()

@@ -442,7 +442,7 @@ export class Engine {
         const checked = this.checkCode(params, now)
         if (Either.isLeft(checked)) return undefined
         const { app, entry, user } = checked.right
-        const grant = this.newGrant(app, user, entry.scope, undefined, now)
+        const grant = this.newGrant(app, user, entry)
         return this.tokenBody(grant, now + ACCESS_TOKEN_TTL_SECONDS * 1000, now)
       }
       case "refresh_token": {
@@ -482,7 +482,7 @@ export class Engine {
         const checked = this.checkComponentCode(params, now)
         if (Either.isLeft(checked)) return undefined
         const { app, entry, user } = checked.right
-        const grant = this.newGrant(app, user, entry.scope, entry.componentAppId, now)
+        const grant = this.newGrant(app, user, entry)
         return this.tokenBody(grant, now + ACCESS_TOKEN_TTL_SECONDS * 1000, now)
       }
       case "component_refresh_token": {
@@ -520,21 +520,19 @@ export class Engine {
     }
   }
 
-  private newGrant(
-    app: SandboxApp,
-    user: SandboxUser,
-    scope: string,
-    componentAppId: string | undefined,
-    now: number
-  ): Grant {
+  /**
+   * The grant a code's exchange issues. Its refresh token lives 30 days from the consent that issued
+   * the code (`entry.issuedAt`), not from the exchange, as WeChat's does.
+   */
+  private newGrant(app: SandboxApp, user: SandboxUser, entry: CodeEntry): Grant {
     return {
       app,
       user,
       openid: this.openidOf(app.appId, user.id),
-      scope,
+      scope: entry.scope,
       refreshToken: Ids.randomToken(),
-      refreshExpiresAt: now + REFRESH_TOKEN_TTL_MS,
-      componentAppId,
+      refreshExpiresAt: entry.issuedAt + REFRESH_TOKEN_TTL_MS,
+      componentAppId: entry.componentAppId,
       accessToken: Ids.randomToken()
     }
   }
@@ -588,7 +586,7 @@ export class Engine {
   ): RawResponse {
     entry.used = true
     this.sweep(now)
-    const grant = this.newGrant(app, user, entry.scope, entry.componentAppId, now)
+    const grant = this.newGrant(app, user, entry)
     const expiresAt = now + ACCESS_TOKEN_TTL_SECONDS * 1000
     this.grants.set(grant.refreshToken, grant)
     this.accessTokens.set(grant.accessToken, { grant, expiresAt })
