@@ -6,7 +6,7 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import OAuth from "@wxauth/compat"
-import { OA, type RunningSandbox, startSandbox } from "./helpers.js"
+import { MINI, OA, type RunningSandbox, startSandbox } from "./helpers.js"
 
 let sandbox: RunningSandbox
 const clients: Array<OAuth> = []
@@ -81,6 +81,51 @@ describe("a falsy lang is the default, as lang || 'en'", () => {
     for (const lang of [0, false]) {
       const user = await client.getUser({ openid: token.data.openid, lang } as never)
       assert.deepStrictEqual(user, expected, String(lang))
+    }
+  })
+})
+
+describe("options that cannot be read are an invalid argument, as a wrong type is", () => {
+  it("a throwing getter, a throwing Proxy trap, a revoked Proxy: WeChatAPIInvalidArgumentError naming options", async () => {
+    const revocable = Proxy.revocable({}, {})
+    revocable.revoke()
+    const unreadable: Record<string, () => any> = {
+      "a Proxy whose get trap throws": () =>
+        new Proxy({}, {
+          get() {
+            throw new Error("get trap")
+          }
+        }),
+      "a revoked Proxy": () => revocable.proxy,
+      "a lang getter that throws": () => ({
+        openid: "o_someone",
+        code: "CODE",
+        get lang() {
+          throw new Error("lang getter")
+        }
+      })
+    }
+    const official = new OAuth(OA.appId, OA.secret)
+    const mini = new OAuth(MINI.appId, MINI.secret, null as any, null as any, true)
+    for (const client of [official, mini]) {
+      client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url })
+      clients.push(client)
+    }
+    const calls: Record<string, (options: any) => Promise<unknown>> = {
+      getUser: (options) => official.getUser(options),
+      getUserByCode: (options) => official.getUserByCode(options),
+      _getUser: (options) => official._getUser(options, "ACCESS_TOKEN_VALUE"),
+      "getUserByCode (mini program)": (options) => mini.getUserByCode(options),
+      decryptMiniProgramUser: async (options) => mini.decryptMiniProgramUser(options)
+    }
+    for (const [value, make] of Object.entries(unreadable)) {
+      for (const [name, call] of Object.entries(calls)) {
+        // a mini program's getUserByCode reads no lang; decryptMiniProgramUser reads no lang either
+        if (value === "a lang getter that throws" && (name.includes("mini") || name.startsWith("decrypt"))) continue
+        const error: any = await call(make()).then(() => undefined, (error) => error)
+        assert.strictEqual(error?.name, "WeChatAPIInvalidArgumentError", `${name}(${value}): ${error?.message}`)
+        assert.include(error.message, "options", `${name}(${value})`)
+      }
     }
   })
 })

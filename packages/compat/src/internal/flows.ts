@@ -33,7 +33,7 @@ import { parseLang } from "./convert.js"
 import * as Hooks from "./hooks.js"
 import type { ClientServices } from "./lifecycle.js"
 import type { Methods } from "./methods.js"
-import { optionOf } from "./options.js"
+import { argumentOf, optionOf } from "./options.js"
 import * as Refresh from "./refresh.js"
 import { textOf } from "./runtime.js"
 import * as StoredRecord from "./storedToken.js"
@@ -160,11 +160,11 @@ const accessTokenOf = (token: unknown): unknown => optionOf(optionOf(token, "dat
 export const getUser = (host: Host, options: unknown): Effect.Effect<unknown, unknown, ClientServices> =>
   Effect.gen(function*() {
     const byObject = typeof options === "object" && options !== null
-    const given = byObject ? optionOf(options, "openid") : options
-    const read = byObject ? given ?? optionOf(options, "openId") : given
+    const given = byObject ? yield* argumentOf("options", options, "openid") : options
+    const read = byObject ? given ?? (yield* argumentOf("options", options, "openId")) : given
     // a number as getAccessToken takes a code: its text (wechat-oauth handed it on as it was)
     const openid = textOf(read)
-    const lang = byObject ? optionOf(options, "lang") : undefined
+    const lang = byObject ? yield* argumentOf("options", options, "lang") : undefined
     if (openid === undefined || openid === "") return yield* Effect.fail(noToken(read))
     // an unknown lang fails before anything is asked
     yield* parseLang(lang, "en")
@@ -211,15 +211,19 @@ export const getUser = (host: Host, options: unknown): Effect.Effect<unknown, un
 /** @internal */
 export const getUserByCode = (host: Host, options: unknown): Effect.Effect<unknown, unknown, ClientServices> =>
   Effect.gen(function*() {
-    const code = typeof options === "string" ? options : optionOf(options, "code")
+    const code = typeof options === "string" ? options : yield* argumentOf("options", options, "code")
     if (host.isMiniProgram()) {
       const session = yield* call(host, "getSessionKey", [code], () => host.own.getSessionKey(code))
       const sessionKey = optionOf(optionOf(session, "data"), "session_key")
       // encryptedData and iv are read now, as wechat-oauth read them
-      const decrypt = { sessionKey, encryptedData: optionOf(options, "encryptedData"), iv: optionOf(options, "iv") }
+      const decrypt = {
+        sessionKey,
+        encryptedData: yield* argumentOf("options", options, "encryptedData"),
+        iv: yield* argumentOf("options", options, "iv")
+      }
       return yield* decryptThroughThis(host, decrypt)
     }
-    const lang = typeof options === "string" ? undefined : optionOf(options, "lang")
+    const lang = typeof options === "string" ? undefined : yield* argumentOf("options", options, "lang")
     // an unknown lang fails before the code is spent
     yield* parseLang(lang, "en")
     const token = yield* call(host, "getAccessToken", [code], () => host.own.getAccessToken(code))

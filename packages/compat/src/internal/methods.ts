@@ -13,6 +13,7 @@ import {
   TokenStore,
   WeChatApi,
   WeChatConfig,
+  type WeChatError,
   WeChatOAuth
 } from "@wxauth/core"
 import * as Clock from "effect/Clock"
@@ -27,7 +28,7 @@ import type { SessionData } from "../OAuth.js"
 import { parseLang, toUserProfile, type UserProfile } from "./convert.js"
 import * as Hooks from "./hooks.js"
 import type { ClientServices } from "./lifecycle.js"
-import { optionOf, textArgument } from "./options.js"
+import { argumentOf, textArgument } from "./options.js"
 import * as Refresh from "./refresh.js"
 import { textOf } from "./runtime.js"
 
@@ -66,8 +67,11 @@ export const make = (deps: Dependencies) => {
   /** `/sns/userinfo` with `accessToken` for `options.openid` (`lang` default `en`, as `wechat-oauth`'s). */
   const getUserInfo = (options: unknown, accessToken: unknown): Effect.Effect<UserProfile, unknown, ClientServices> =>
     Effect.gen(function*() {
-      const openid = yield* textArgument("openid", typeof options === "string" ? options : optionOf(options, "openid"))
-      const lang = yield* parseLang(optionOf(options, "lang"), "en")
+      const openid = yield* textArgument(
+        "openid",
+        typeof options === "string" ? options : yield* argumentOf("options", options, "openid")
+      )
+      const lang = yield* parseLang(yield* argumentOf("options", options, "lang"), "en")
       const token = yield* textArgument("accessToken", accessToken)
       const api = yield* WeChatApi.WeChatApi
       return toUserProfile(yield* api.userInfo(Redacted.make(token), openid, lang))
@@ -132,21 +136,24 @@ export const make = (deps: Dependencies) => {
     })
 
   /** Decryption with the watermark checked against the appid, failing with `wechat-oauth`'s messages. */
-  const decryptMiniProgramUser = (options: unknown): Effect.Effect<MiniProgramCrypto.UserData, CompatError> =>
-    Effect.suspend(() => {
-      const text = (key: string) => {
-        const value = optionOf(options, key)
-        return typeof value === "string" ? value : ""
-      }
+  const decryptMiniProgramUser = (
+    options: unknown
+  ): Effect.Effect<MiniProgramCrypto.UserData, CompatError | WeChatError.InvalidArgument> =>
+    Effect.gen(function*() {
+      const text = (key: string) =>
+        Effect.map(argumentOf("options", options, key), (value) => typeof value === "string" ? value : "")
+      const sessionKey = yield* text("sessionKey")
+      const encryptedData = yield* text("encryptedData")
+      const iv = yield* text("iv")
       const decrypted = MiniProgramCrypto.decryptUserDataSync({
         appId: textOf(deps.appid()) ?? "",
-        sessionKey: Redacted.make(text("sessionKey")),
-        encryptedData: text("encryptedData"),
-        iv: text("iv")
+        sessionKey: Redacted.make(sessionKey),
+        encryptedData,
+        iv
       })
-      if (Either.isRight(decrypted)) return Effect.succeed(decrypted.right)
+      if (Either.isRight(decrypted)) return decrypted.right
       const error = decrypted.left
-      return Effect.fail(
+      return yield* Effect.fail(
         new CompatError({
           name: "WeChatAPIDecryptError",
           tag: error._tag,

@@ -165,6 +165,27 @@ export const invalidArgument = (argument: string, description: string) =>
   new WeChatError.InvalidArgument({ argument, description })
 
 /**
+ * `options[key]` of a caller's argument, as `optionOf` reads it, but a getter or a Proxy trap that
+ * throws, or a revoked Proxy, is an `InvalidArgument` naming `argument`, as an argument of the wrong
+ * type is: the caller's mistake, not a defect of compat's.
+ *
+ * @internal
+ */
+export const argumentOf = (
+  argument: string,
+  options: unknown,
+  key: string
+): Effect.Effect<unknown, WeChatError.InvalidArgument> => {
+  try {
+    return Effect.succeed(optionOf(options, key))
+  } catch {
+    return Effect.fail(
+      invalidArgument(argument, "cannot be read (a getter or a Proxy trap threw, or the Proxy is revoked)")
+    )
+  }
+}
+
+/**
  * A text argument (see `textOf`), or an `InvalidArgument` naming it.
  *
  * @internal
