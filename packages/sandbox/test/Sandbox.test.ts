@@ -4,13 +4,15 @@
  * files named after each part of WeChat (consent, oauth, miniprogram, faults, hostile); the HTTP
  * server in SandboxServer.test.ts.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { assert, describe, it } from "@effect/vitest"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Stream from "effect/Stream"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -384,4 +386,53 @@ describe("in-process controls refuse hostile input", () => {
       const apps = yield* Effect.flip(Sandbox.loadOptions(`{"apps":${deep}}`))
       assert.match(apps.message, /^bad sandbox config: apps\.0: Expected \{/)
     }).pipe(Effect.provide(Sandbox.layer())))
+})
+
+describe("layerHttpClient: a streamed request body", () => {
+  const KiB = new Uint8Array(1024).fill(0x20)
+  const post = (path: string, stream: Stream.Stream<Uint8Array>) =>
+    Effect.gen(function*() {
+      const client = yield* HttpClient.HttpClient
+      const response = yield* client.execute(
+        HttpClientRequest.post(`https://api.weixin.qq.com${path}`).pipe(HttpClientRequest.bodyStream(stream))
+      )
+      return { status: response.status, headers: response.headers, text: yield* response.text }
+    })
+
+  it.live("over 64 KiB: read no further than 64 KiB + 1 byte, then the router's 413 (an endless stream too)", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      for (const path of ["/__sandbox/faults", "/sns/oauth2/access_token"]) {
+        let pulled = 0
+        let stopped = false
+        // endless as far as the sandbox can tell; dies past 4 MiB so that reading to the end fails here
+        const endless = Stream.repeatEffect(Effect.suspend(() => {
+          pulled++
+          return pulled > 4096 ? Effect.dieMessage(`read past 4 MiB of ${path}`) : Effect.succeed(KiB)
+        })).pipe(Stream.ensuring(Effect.sync(() => (stopped = true))))
+        const answer = yield* post(path, endless)
+        const router = yield* sandbox.handle({ method: "POST", url: path, body: "x".repeat(64 * 1024 + 1) })
+        assert.strictEqual(answer.status, 413, `${path}: ${answer.text.slice(0, 200)}`)
+        assert.strictEqual(answer.text, router.body, path)
+        assert.strictEqual(answer.headers["content-type"], router.headers["content-type"], path)
+        assert.strictEqual(answer.headers["connection"], "close", path)
+        assert.isAtMost(pulled, 65, `${path}: chunks of 1 KiB pulled`)
+        assert.isTrue(stopped, `${path}: the stream was stopped`)
+      }
+    }).pipe(Effect.provide(sandboxLayer())))
+
+  it.live("64 KiB exactly is read, as the router reads it; 64 KiB + 1 byte is a 413", () =>
+    Effect.gen(function*() {
+      const fault = new TextEncoder().encode(JSON.stringify({ kind: "busy", endpoint: "access_token" }))
+      const padded = (bytes: number) => {
+        const body = new Uint8Array(bytes).fill(0x20)
+        body.set(fault)
+        return Stream.fromIterable([body.subarray(0, 1000), body.subarray(1000)])
+      }
+      const exact = yield* post("/__sandbox/faults", padded(64 * 1024))
+      assert.strictEqual(exact.status, 200, exact.text)
+      const over = yield* post("/__sandbox/faults", padded(64 * 1024 + 1))
+      assert.strictEqual(over.status, 413, over.text)
+      assert.deepStrictEqual(JSON.parse(over.text), { error: "the request body is over 65536 bytes" })
+    }).pipe(Effect.provide(sandboxLayer())))
 })

@@ -39,6 +39,14 @@ const error = (status: number, message: string): Responses.RawResponse => json(s
  */
 export const maxBodyBytes = 64 * 1024
 
+/**
+ * Whether a body of this many bytes is over `maxBodyBytes`: answered `bodyTooLarge`, and read no
+ * further. The one rule of the router, the HTTP server and the in-process client.
+ *
+ * @internal
+ */
+export const isOverBodyLimit = (bytes: number): boolean => bytes > maxBodyBytes
+
 /** Whether a path is one of the controls. @internal */
 export const isControlPath = (pathname: string): boolean =>
   pathname === "/__sandbox" || pathname.startsWith("/__sandbox/")

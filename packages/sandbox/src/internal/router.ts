@@ -97,7 +97,7 @@ export const make = (deps: RouterDeps) => (request: SandboxRequest): Effect.Effe
     }
     const method = request.method.toUpperCase()
     const body = request.body ?? ""
-    if (Buffer.byteLength(body) > Control.maxBodyBytes) {
+    if (Control.isOverBodyLimit(Buffer.byteLength(body))) {
       return Effect.succeed(Control.bodyTooLarge(url.pathname))
     }
     if (Control.isControlPath(url.pathname)) {

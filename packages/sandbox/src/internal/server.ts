@@ -26,7 +26,7 @@ import * as Control from "./control.js"
 const readBody = (incoming: Http.IncomingMessage): Effect.Effect<string | undefined> =>
   Effect.async<string | undefined>((resume) => {
     const declared = Number(incoming.headers["content-length"])
-    if (declared > Control.maxBodyBytes) return resume(Effect.succeed(undefined))
+    if (Control.isOverBodyLimit(declared)) return resume(Effect.succeed(undefined))
     const chunks: Array<Buffer> = []
     let size = 0
     const done = (result: string | undefined) => {
@@ -35,7 +35,7 @@ const readBody = (incoming: Http.IncomingMessage): Effect.Effect<string | undefi
     }
     const onData = (chunk: Buffer) => {
       size += chunk.length
-      if (size <= Control.maxBodyBytes) return void chunks.push(chunk)
+      if (!Control.isOverBodyLimit(size)) return void chunks.push(chunk)
       incoming.pause()
       done(undefined)
     }
