@@ -209,6 +209,26 @@ describe("loadOptions", () => {
       /apps\.0\.redirectDomains\.0: must be a host/
     ]
   ]
+  it.effect("a config that is not JSON: where it breaks, by line and column, never its text (a secret may be there)", () =>
+    Effect.gen(function*() {
+      const secret = "b2743a5c90d1e2f3a4b5c6d7e8f90a1b"
+      const app = `"appId":"wxa","kind":"website","secret":`
+      const broken: ReadonlyArray<[string, string]> = [
+        // JSON.parse's message: Unexpected token 'b', ..." "secret":b2743a5c90"... is not valid JSON
+        [`{\n  "apps": [\n    {${app}${secret}"}\n  ]\n}`, "at line 3, column 46"],
+        [`{"apps":[{${app}"${secret}"}]`, "it ends too soon, at line 1, column 87"],
+        [`{"apps":[{${app}"${secret}\u0001"}]}`, "at line 1, column 84"],
+        [`{"apps":[{${app}"${secret}\\q"}]}`, "at line 1, column 85"],
+        [`{"apps":[{${app}"${secret}"}]} ${secret}`, "at line 1, column 89"],
+        [`{"apps":[{${app}"${secret}"}],}`, "at line 1, column 88"]
+      ]
+      for (const [text, where] of broken) {
+        const error = yield* Effect.flip(Sandbox.loadOptions(text))
+        assert.strictEqual(error.message, `bad sandbox config: not valid JSON (${where})`, text)
+        for (let i = 0; i + 4 <= secret.length; i++) assert.notInclude(error.message, secret.slice(i, i + 4), text)
+      }
+    }))
+
   for (const [name, json, message] of bad) {
     it.effect(`fails with one clear line for ${name}`, () =>
       Effect.gen(function*() {

@@ -742,13 +742,154 @@ const checkComponents = (
   return Either.right({ components, authorizerApps })
 }
 
+const JSON_HEX = /^[0-9a-fA-F]$/
+const isDigit = (c: string | undefined): boolean => c !== undefined && c >= "0" && c <= "9"
+
+/**
+ * The offset of the first character `JSON.parse` refuses in `text` (`text.length` when the text
+ * ends too soon), or `undefined` when the scan finds none. Iterative: a deep nesting is no stack.
+ */
+const jsonErrorOffset = (text: string): number | undefined => {
+  const end = text.length
+  const stack: Array<"[" | "{"> = []
+  let i = 0
+  let state: "value" | "key" | "after" = "value"
+  const skipSpace = () => {
+    while (i < end && (text[i] === " " || text[i] === "\t" || text[i] === "\n" || text[i] === "\r")) i++
+  }
+  // a string at i: the offset past its closing quote, or the offset it breaks at as -1 - offset
+  const scanString = (): number => {
+    let j = i + 1
+    while (j < end) {
+      const c = text.charCodeAt(j)
+      if (c === 0x22) return j + 1
+      if (c < 0x20) return -1 - j
+      if (c !== 0x5c) {
+        j++
+        continue
+      }
+      const escape = text[j + 1]
+      if (escape === undefined) return -1 - end
+      if (escape === "u") {
+        for (let k = j + 2; k < j + 6; k++) if (!JSON_HEX.test(text[k] ?? "")) return -1 - Math.min(k, end)
+        j += 6
+      } else if ("\"\\/bfnrt".includes(escape)) {
+        j += 2
+      } else {
+        return -1 - (j + 1)
+      }
+    }
+    return -1 - end
+  }
+  // a number at i: the offset past it, or the offset it breaks at as -1 - offset
+  const scanNumber = (): number => {
+    let j = i
+    if (text[j] === "-") j++
+    if (text[j] === "0") j++
+    else if (isDigit(text[j])) { while (isDigit(text[j])) j++ }
+    else return -1 - j
+    if (text[j] === ".") {
+      j++
+      if (!isDigit(text[j])) return -1 - j
+      while (isDigit(text[j])) j++
+    }
+    if (text[j] === "e" || text[j] === "E") {
+      j++
+      if (text[j] === "+" || text[j] === "-") j++
+      if (!isDigit(text[j])) return -1 - j
+      while (isDigit(text[j])) j++
+    }
+    return j
+  }
+  for (;;) {
+    skipSpace()
+    if (state === "after") {
+      const top = stack[stack.length - 1]
+      if (top === undefined) return i < end ? i : undefined
+      if (i >= end) return end
+      if (text[i] === ",") {
+        i++
+        state = top === "{" ? "key" : "value"
+      } else if (text[i] === (top === "{" ? "}" : "]")) {
+        i++
+        stack.pop()
+      } else {
+        return i
+      }
+      continue
+    }
+    if (i >= end) return end
+    const c = text[i]
+    if (state === "key") {
+      if (c !== "\"") return i
+      const past = scanString()
+      if (past < 0) return -1 - past
+      i = past
+      skipSpace()
+      if (i >= end) return end
+      if (text[i] !== ":") return i
+      i++
+      state = "value"
+      continue
+    }
+    if (c === "{" || c === "[") {
+      stack.push(c)
+      i++
+      skipSpace()
+      if (text[i] === (c === "{" ? "}" : "]")) {
+        i++
+        stack.pop()
+        state = "after"
+      } else {
+        state = c === "{" ? "key" : "value"
+      }
+      continue
+    }
+    if (c === "\"") {
+      const past = scanString()
+      if (past < 0) return -1 - past
+      i = past
+      state = "after"
+      continue
+    }
+    if (c === "-" || isDigit(c)) {
+      const past = scanNumber()
+      if (past < 0) return -1 - past
+      i = past
+      state = "after"
+      continue
+    }
+    const literal = ["true", "false", "null"].find((word) => word[0] === c)
+    if (literal === undefined) return i
+    for (let k = 0; k < literal.length; k++) if (text[i + k] !== literal[k]) return Math.min(i + k, end)
+    i += literal.length
+    state = "after"
+  }
+}
+
+/**
+ * Where a text that is not JSON breaks, by line and column (1-based, in UTF-16 units), never quoting
+ * it: a config file holds secrets, and `JSON.parse`'s message quotes the text around the error.
+ */
+const jsonErrorPlace = (text: string): string => {
+  const offset = jsonErrorOffset(text)
+  if (offset === undefined) return ""
+  const before = text.slice(0, offset)
+  const line = before.split("\n").length
+  const column = offset - (before.lastIndexOf("\n") + 1) + 1
+  return offset >= text.length ?
+    ` (it ends too soon, at line ${line}, column ${column})` :
+    ` (at line ${line}, column ${column})`
+}
+
 /** Parses and checks a JSON config file's text. @internal */
 export const parseOptions = (text: string, defaults: Config): Either.Either<SandboxOptions, string> => {
   let json: unknown
   try {
     json = JSON.parse(text)
-  } catch (error) {
-    return Either.left(`not valid JSON (${error instanceof Error ? error.message : String(error)})`)
+  } catch {
+    // where, never what: the text around the error may be a secret
+    return Either.left(`not valid JSON${jsonErrorPlace(text)}`)
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Either.left("expected a JSON object like { \"apps\": [...], \"users\": [...] }")
