@@ -121,8 +121,19 @@ const notAKey = (operation: string) =>
   })
 
 /**
+ * The longest `ttl` the memory store takes: 365 days (it keeps no timer: a key's expiry is compared
+ * with `Clock` when it is read). A longer one, `Infinity` included, is the default, as any other
+ * `ttl` it does not take is: a key kept for ever would never be asked of WeChat again.
+ */
+const maxMemoryTtl = Duration.days(365)
+
+/**
  * Builds a memory store (one process), bounded: at most `maxEntries` keys (default 100,000; the least
- * recently written go first), each kept `ttl` (default 30 days).
+ * recently written go first), each kept `ttl` (default 30 days). `ttl` is a positive, finite duration
+ * of at most 365 days (a number is milliseconds); anything else (`NaN`, `-1`, `0`,
+ * `"-5 seconds"`, `Infinity`, `"400 days"`, a text that is no duration) is the default, 30 days,
+ * never a zero lifetime that would forget each key as it is written. (This constructor cannot fail;
+ * the shared stores refuse such a `ttl` with an `InvalidArgument`.)
  *
  * @since 0.1.0
  * @category constructors
@@ -134,7 +145,14 @@ export const makeMemory = (
     // options that cannot be read (a revoked Proxy) are the defaults
     const fields = Arguments.optionsOf(options, ["maxEntries", "ttl"]) ?? {}
     const maxEntries = Arguments.entriesBound(fields.maxEntries, 100_000)
-    const ttl = Duration.toMillis(Option.getOrElse(Arguments.durationOf(fields.ttl), () => defaultTtl))
+    // the one reader of such options: Duration.decode read NaN, -1 and "-5 seconds" as zero (each
+    // key expired as it was written) and Infinity as a key kept for ever
+    const ttl = Duration.toMillis(
+      Option.getOrElse(
+        Arguments.positiveDurationOf(fields.ttl, Duration.toMillis(maxMemoryTtl)),
+        () => defaultTtl
+      )
+    )
     const keys = new Map<string, { readonly key: Redacted.Redacted<string>; readonly expiresAt: number }>()
     const keyOf = (appId: string, openid: string) => `${appId}\u0000${openid}`
     // in this process, it cannot hang: used as it is (see internal/boundedStore.ts)

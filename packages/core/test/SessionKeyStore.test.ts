@@ -6,10 +6,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { SessionKeyStore, TokenCipher } from "@wxauth/core"
 import { randomAppId, randomOpenId, randomSessionKey, sessionKeyStoreSuite } from "@wxauth/core/testing"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
 
 sessionKeyStoreSuite("memory", SessionKeyStore.layerMemory)
 sessionKeyStoreSuite(
@@ -28,6 +30,71 @@ describe("SessionKeyStore.makeMemory", () => {
       assert.isTrue(Option.isNone(yield* store.get(appId, users[0])))
       assert.isTrue(Option.isSome(yield* store.get(appId, users[1])))
       assert.isTrue(Option.isSome(yield* store.get(appId, users[2])))
+    }))
+})
+
+describe("SessionKeyStore.makeMemory's ttl", () => {
+  /** How long a key set now is read back by a store made with this ttl (TestClock), to the millisecond. */
+  const keptFor = (ttl: unknown) =>
+    Effect.gen(function*() {
+      const store = yield* SessionKeyStore.makeMemory({ ttl } as never)
+      const [appId, openid] = [randomAppId(), randomOpenId()]
+      yield* store.set(appId, openid, randomSessionKey())
+      const start = yield* TestClock.currentTimeMillis
+      const keptAt = (millis: number) =>
+        Effect.gen(function*() {
+          yield* TestClock.setTime(start + millis)
+          return Option.isSome(yield* store.get(appId, openid))
+        })
+      // the key is read back right after set, and up to one millisecond before its expiry
+      const expected = Duration.toMillis(
+        Option.getOrElse(Duration.decodeUnknown(ttl as Duration.DurationInput), () => SessionKeyStore.defaultTtl)
+      )
+      return { now: yield* keptAt(0), before: yield* keptAt(expected - 1), at: yield* keptAt(expected) }
+    })
+
+  it.effect("a ttl that is not a positive duration of at most 365 days is the default, 30 days, never a zero lifetime", () =>
+    Effect.gen(function*() {
+      const thirtyDays = Duration.toMillis(SessionKeyStore.defaultTtl)
+      assert.strictEqual(thirtyDays, 30 * 24 * 60 * 60 * 1000)
+      for (
+        const ttl of [
+          NaN,
+          -1,
+          -30_000,
+          "-5 seconds",
+          "-1 millis",
+          [-5, 0],
+          BigInt(-5),
+          0,
+          "0 millis",
+          Infinity,
+          "Infinity",
+          "400 days",
+          "soon",
+          {},
+          null
+        ]
+      ) {
+        const store = yield* SessionKeyStore.makeMemory({ ttl } as never)
+        const [appId, openid] = [randomAppId(), randomOpenId()]
+        yield* store.set(appId, openid, randomSessionKey())
+        const start = yield* TestClock.currentTimeMillis
+        const label = typeof ttl === "bigint" ? `${ttl}n` : typeof ttl === "number" ? String(ttl) : JSON.stringify(ttl)
+        assert.isTrue(Option.isSome(yield* store.get(appId, openid)), `${label}: not kept right after set`)
+        yield* TestClock.setTime(start + thirtyDays - 1)
+        assert.isTrue(Option.isSome(yield* store.get(appId, openid)), `${label}: gone before 30 days`)
+        yield* TestClock.setTime(start + thirtyDays)
+        assert.isTrue(Option.isNone(yield* store.get(appId, openid)), `${label}: kept past 30 days`)
+      }
+    }))
+
+  it.effect("a positive duration of at most 365 days is used as it is", () =>
+    Effect.gen(function*() {
+      for (const ttl of [1500, "1 hour", [2, 0], "365 days", Duration.days(365)]) {
+        const kept = yield* keptFor(ttl)
+        assert.deepStrictEqual(kept, { now: true, before: true, at: false }, JSON.stringify(ttl))
+      }
     }))
 })
 

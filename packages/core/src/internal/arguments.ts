@@ -236,23 +236,70 @@ export const durationOf = (input: unknown): Option.Option<Duration.Duration> =>
   Either.getOrElse(guard(() => Duration.decodeUnknown(input)), () => Option.none())
 
 /**
- * A caller's duration option when it is a positive, finite duration of at most `maxMillis`
- * milliseconds (`Infinity`: no upper bound), else none: never a throw. A number is milliseconds:
- * `NaN` or a negative one is none, as is a text that decodes to zero or less (`"-5 seconds"`);
- * `Duration` would read them all as zero. One reader for such options, so that a bad value is never
- * read as a zero wait.
+ * Whether a duration a caller gave says a negative amount, which `Duration.decode` reads as zero
+ * without a word: a number below zero or `NaN`, a negative BigInt, a text whose amount is negative
+ * (`"-5 seconds"`; `"-0 seconds"` is zero), a `[seconds, nanos]` pair with a `NaN`, a `-Infinity` or
+ * a total below zero. `input` is a value read once (see `nonNegativeDurationOf`).
+ */
+const saysNegative = (input: unknown): boolean => {
+  if (typeof input === "number") return !(input >= 0)
+  if (typeof input === "bigint") return input < BigInt(0)
+  if (typeof input === "string") {
+    // Duration's own pattern: an optional "-", the amount, spaces, the unit
+    const amount = /^-(\d+(?:\.\d+)?)\s/.exec(input)
+    return amount !== null && Number(amount[1]) > 0
+  }
+  if (Array.isArray(input) && input.length === 2) {
+    const [seconds, nanos] = input as ReadonlyArray<unknown>
+    if (typeof seconds !== "number" || typeof nanos !== "number") return false
+    if (Number.isNaN(seconds) || Number.isNaN(nanos) || seconds === -Infinity || nanos === -Infinity) return true
+    if (seconds === Infinity || nanos === Infinity) return false
+    // as Duration.decode adds them
+    return BigInt(Math.round(seconds * 1_000_000_000)) + BigInt(Math.round(nanos)) < BigInt(0)
+  }
+  return false
+}
+
+/**
+ * A caller's duration option when it is a finite duration of zero or more, of at most `maxMillis`
+ * milliseconds (`Infinity`: no upper bound), else none: never a throw. A number is milliseconds.
+ * A negative amount in any form (`-1`, `NaN`, `"-5 seconds"`, `[-5, 0]`, a negative BigInt) is
+ * none: `Duration` would read it as zero, and a bad value must never become a zero wait or a zero
+ * lifetime. An array is read once (a `[seconds, nanos]` pair: its two items), so the check and the
+ * decoding see the same values. The one reader of such options: `positiveDurationOf` is it, zero
+ * left out.
  *
  * @internal
  */
-export const positiveDurationOf = (input: unknown, maxMillis: number = Infinity): Option.Option<Duration.Duration> => {
-  if (typeof input === "number" && !(input > 0)) return Option.none()
+export const nonNegativeDurationOf = (
+  input: unknown,
+  maxMillis: number = Infinity
+): Option.Option<Duration.Duration> => {
+  const read = guard((): { readonly value: unknown } | undefined =>
+    Array.isArray(input)
+      ? input.length === 2 ? { value: [input[0], input[1]] } : undefined
+      : { value: input }
+  )
+  if (Either.isLeft(read) || read.right === undefined || saysNegative(read.right.value)) return Option.none()
   return Option.filter(
-    durationOf(input),
-    (duration) =>
-      Duration.isFinite(duration) && Duration.greaterThan(duration, Duration.zero) &&
-      Duration.toMillis(duration) <= maxMillis
+    durationOf(read.right.value),
+    (duration) => Duration.isFinite(duration) && Duration.toMillis(duration) <= maxMillis
   )
 }
+
+/**
+ * A caller's duration option when it is a positive, finite duration of at most `maxMillis`
+ * milliseconds (`Infinity`: no upper bound), else none: never a throw. `nonNegativeDurationOf`
+ * without zero: `NaN`, a negative number, a text that decodes to zero or less (`"-5 seconds"`),
+ * `Infinity` are none.
+ *
+ * @internal
+ */
+export const positiveDurationOf = (input: unknown, maxMillis: number = Infinity): Option.Option<Duration.Duration> =>
+  Option.filter(
+    nonNegativeDurationOf(input, maxMillis),
+    (duration) => Duration.greaterThan(duration, Duration.zero)
+  )
 
 /**
  * A URL-like value read once into a string or a fresh `URLSearchParams` of ours: a `URL` (its
