@@ -11,12 +11,13 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { WeChatHttpClient } from "@wxauth/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as QueryString from "node:querystring"
-import { fromDefect } from "../CompatError.js"
-import { optionOf, timeoutMillisOf } from "./options.js"
+import { fromCoreError, fromDefect } from "../CompatError.js"
+import { invalidArgument, optionOf, timeoutMillisOf, unreadableArgument, unreadableOptions } from "./options.js"
 import type { RequestCallback } from "./request.js"
 import { sharedHttpClient, withProxyClient } from "./runtime.js"
 import * as Urllib from "./urllib.js"
@@ -74,6 +75,107 @@ const stringHeaders = (input: unknown): Record<string, string> => {
   return headers
 }
 
+/** The fields of urllib's options the default `request` reads. */
+const requestKeys = [
+  "type",
+  "method",
+  "data",
+  "content",
+  "dataType",
+  "contentType",
+  "headers",
+  "proxy",
+  "timeout"
+] as const
+
+type RequestFields = { readonly [K in (typeof requestKeys)[number]]: unknown }
+
+/**
+ * The fields of urllib's options (`args`, the client's `defaults`) read once each, its `headers`'
+ * string entries copied; `undefined` when they cannot be read (a getter or a Proxy trap that throws,
+ * a revoked Proxy). Anything that is not an object has none.
+ */
+const fieldsOf = (
+  options: unknown
+): { readonly fields: RequestFields; readonly headers: Record<string, string> } | undefined => {
+  try {
+    const fields: Record<string, unknown> = {}
+    for (const key of requestKeys) fields[key] = optionOf(options, key)
+    return { fields: fields as RequestFields, headers: stringHeaders(fields.headers) }
+  } catch {
+    return undefined
+  }
+}
+
+/** How the request is made of the options: its target, body, method, and how its answer is read. */
+interface Prepared {
+  readonly request: HttpClientRequest.HttpClientRequest
+  readonly proxy: unknown
+  readonly timeoutMillis: number
+  readonly dataType: unknown
+}
+
+/**
+ * The request `args` over `defaults` (both read by `fieldsOf`) ask for. Throws when `data` cannot be
+ * sent (its fields cannot be read, JSON refuses it: a BigInt, a cycle).
+ */
+const prepare = (
+  url: string,
+  given: ReturnType<typeof fieldsOf> & object,
+  defaults: ReturnType<typeof fieldsOf> & object
+): Prepared => {
+  const option = (key: (typeof requestKeys)[number]): unknown => {
+    const value = given.fields[key]
+    return value !== undefined ? value : defaults.fields[key]
+  }
+  // urllib: `type` or `method`
+  const typeOption = option("type")
+  const methodOption = typeof typeOption === "string" && typeOption !== "" ? typeOption : option("method")
+  const method = (typeof methodOption === "string" && methodOption !== "" ? methodOption : "GET").toUpperCase()
+  const data = option("data")
+  // urllib: `content` (a string or a Buffer), when given, is the payload, and `data` is ignored
+  const content = option("content")
+  const raw = isPayload(content) ? content : undefined
+  const json = option("contentType") === "json"
+  const headers = { ...defaults.headers, ...given.headers }
+  const givenType = Object.entries(headers).find(([key]) => key.toLowerCase() === "content-type")?.[1]
+  const readsQuery = method === "GET" || method === "HEAD"
+  let target = url
+  let body: string | Uint8Array | undefined
+  const withQuery = (query: string) => `${url}${url.includes("?") ? "&" : "?"}${query}`
+  if (raw !== undefined) {
+    // as urllib: a GET's or HEAD's content is its query, another method's the body as it is
+    if (readsQuery) target = withQuery(typeof raw === "string" ? raw : Buffer.from(raw).toString("utf8"))
+    else body = raw
+  } else if (typeof data === "object" && data !== null) {
+    if (readsQuery) {
+      const query = QueryString.stringify(data as QueryString.ParsedUrlQueryInput)
+      if (query !== "") target = withQuery(query)
+    } else {
+      body = json ? JSON.stringify(data) : QueryString.stringify(data as QueryString.ParsedUrlQueryInput)
+    }
+  } else if (typeof data === "string" && !readsQuery) {
+    body = data
+  }
+  let request = HttpClientRequest.make(method as "GET")(target, { headers })
+  if (body !== undefined) {
+    const type = givenType ?? (raw !== undefined
+      ? (typeof raw === "string" ? "text/plain" : "application/octet-stream")
+      : json
+      ? "application/json"
+      : "application/x-www-form-urlencoded")
+    request = typeof body === "string"
+      ? HttpClientRequest.bodyText(request, body, type)
+      : HttpClientRequest.bodyUint8Array(request, body, type)
+  }
+  return {
+    request,
+    proxy: option("proxy"),
+    timeoutMillis: timeoutMillisOf(option("timeout"), defaultTimeoutMillis),
+    dataType: option("dataType")
+  }
+}
+
 /**
  * `request(url, args, callback)`'s default: `args` over the client's `defaults` (urllib's
  * options), `data` sent as the query of a GET (or a form, or JSON with `contentType: "json"`, for
@@ -82,6 +184,12 @@ const stringHeaders = (input: unknown): Record<string, string> => {
  * `(err, data, res)`, outside of any promise chain, with urllib's error names
  * (`ResponseTimeoutError`, `RequestError`, ...) and no URL query in any message; without a callback
  * it returns a promise of `{ data, status, headers, res }`. Returns `undefined` with a callback.
+ *
+ * `args` is read once, before anything is sent: when it cannot be read (a getter or a Proxy trap
+ * that throws, a revoked Proxy), or its `data` cannot be sent, the call fails with a
+ * `WeChatAPIInvalidArgumentError` naming `args`, as the other methods' arguments do; `defaults`
+ * (`setOpts`' options) that cannot be read (or whose `data` cannot be sent) with a
+ * `WeChatAPIConfigError`, as the client's other calls do.
  *
  * @internal
  */
@@ -97,57 +205,33 @@ export const defaultRequest = (
   }
   const program = Effect.gen(function*() {
     const started = yield* Clock.currentTimeMillis
-    const defaults = optionOf(self, "defaults")
-    const option = (key: string): unknown => {
-      const given = optionOf(args, key)
-      return given !== undefined ? given : optionOf(defaults, key)
-    }
+    // the caller's args first, as a call's arguments are checked before anything else
+    const given = fieldsOf(args)
+    if (given === undefined) return yield* Effect.fail(fromCoreError(unreadableArgument("args")))
+    // the client's own options (setOpts'): read as every call of the client reads them
+    const defaults = (() => {
+      try {
+        return fieldsOf(optionOf(self, "defaults"))
+      } catch {
+        return undefined // a getter of a subclass's that throws
+      }
+    })()
+    if (defaults === undefined) return yield* Effect.fail(fromCoreError(unreadableOptions()))
     if (typeof url !== "string" || !/^https?:\/\//i.test(url)) {
       return yield* Effect.fail(urllibError("RequestError", "the URL is not an http(s) URL"))
     }
-    // urllib: `type` or `method`
-    const typeOption = option("type")
-    const methodOption = typeof typeOption === "string" && typeOption !== "" ? typeOption : option("method")
-    const method = (typeof methodOption === "string" && methodOption !== "" ? methodOption : "GET").toUpperCase()
-    const data = option("data")
-    // urllib: `content` (a string or a Buffer), when given, is the payload, and `data` is ignored
-    const content = option("content")
-    const raw = isPayload(content) ? content : undefined
-    const dataType = option("dataType")
-    const json = option("contentType") === "json"
-    const headers = { ...stringHeaders(optionOf(defaults, "headers")), ...stringHeaders(optionOf(args, "headers")) }
-    const givenType = Object.entries(headers).find(([key]) => key.toLowerCase() === "content-type")?.[1]
-    const readsQuery = method === "GET" || method === "HEAD"
-    let target = url
-    let body: string | Uint8Array | undefined
-    const withQuery = (query: string) => `${url}${url.includes("?") ? "&" : "?"}${query}`
-    if (raw !== undefined) {
-      // as urllib: a GET's or HEAD's content is its query, another method's the body as it is
-      if (readsQuery) target = withQuery(typeof raw === "string" ? raw : Buffer.from(raw).toString("utf8"))
-      else body = raw
-    } else if (typeof data === "object" && data !== null) {
-      if (readsQuery) {
-        const query = QueryString.stringify(data as QueryString.ParsedUrlQueryInput)
-        if (query !== "") target = withQuery(query)
-      } else {
-        body = json ? JSON.stringify(data) : QueryString.stringify(data as QueryString.ParsedUrlQueryInput)
-      }
-    } else if (typeof data === "string" && !readsQuery) {
-      body = data
+    let prepared: Prepared
+    try {
+      prepared = prepare(url, given, defaults)
+    } catch {
+      // `data` could not be sent: the caller's when it gave one, else setOpts'
+      return yield* Effect.fail(fromCoreError(
+        given.fields.data !== undefined || given.fields.content !== undefined
+          ? invalidArgument("args", "cannot be sent: its data cannot be read or serialised")
+          : ConfigError.InvalidData(["data"], "setOpts' data cannot be read or serialised")
+      ))
     }
-    let request = HttpClientRequest.make(method as "GET")(target, { headers })
-    if (body !== undefined) {
-      const type = givenType ?? (raw !== undefined
-        ? (typeof raw === "string" ? "text/plain" : "application/octet-stream")
-        : json
-        ? "application/json"
-        : "application/x-www-form-urlencoded")
-      request = typeof body === "string"
-        ? HttpClientRequest.bodyText(request, body, type)
-        : HttpClientRequest.bodyUint8Array(request, body, type)
-    }
-    const proxy = option("proxy")
-    const timeoutMillis = timeoutMillisOf(option("timeout"), defaultTimeoutMillis)
+    const { dataType, proxy, request, timeoutMillis } = prepared
     const exchange = Effect.flatMap(
       HttpClient.HttpClient,
       (client) =>

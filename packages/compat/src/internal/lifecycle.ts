@@ -31,7 +31,15 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { fromDefect } from "../CompatError.js"
 import * as Hooks from "./hooks.js"
-import { defaultHookTimeout, hookTimeoutOption, layerOption, optionOf, policyOf, timeoutOf } from "./options.js"
+import {
+  defaultHookTimeout,
+  hookTimeoutOption,
+  layerOption,
+  optionOf,
+  policyOf,
+  timeoutOf,
+  unreadableOptions
+} from "./options.js"
 import * as Refresh from "./refresh.js"
 import * as Request from "./request.js"
 import { apiBaseUrlOf, openBaseUrlOf, runAtBoundary } from "./runtime.js"
@@ -225,9 +233,7 @@ export const make = (input: Input): Generation => {
   const read = copyOptions(input.options)
   const opts = read ?? {}
   const overrides = read === undefined
-    ? Either.left(
-      ConfigError.InvalidData([], "setOpts' options cannot be read (a getter threw, or the Proxy is revoked)")
-    )
+    ? Either.left(unreadableOptions())
     : policyOf(optionOf(opts, "policy"))
   const policy = Either.isRight(overrides) && overrides.right !== undefined
     ? overrides.right

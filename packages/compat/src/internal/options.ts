@@ -179,11 +179,27 @@ export const argumentOf = (
   try {
     return Effect.succeed(optionOf(options, key))
   } catch {
-    return Effect.fail(
-      invalidArgument(argument, "cannot be read (a getter or a Proxy trap threw, or the Proxy is revoked)")
-    )
+    return Effect.fail(unreadableArgument(argument))
   }
 }
+
+/**
+ * The `InvalidArgument` of a caller's argument that cannot be read (a getter or a Proxy trap that
+ * throws, a revoked Proxy): the one description `argumentOf` and the direct `request` give.
+ *
+ * @internal
+ */
+export const unreadableArgument = (argument: string): WeChatError.InvalidArgument =>
+  invalidArgument(argument, "cannot be read (a getter or a Proxy trap threw, or the Proxy is revoked)")
+
+/**
+ * The `ConfigError` of `setOpts`' options that cannot be read (a getter or a Proxy trap that throws,
+ * a revoked Proxy): every call of the client fails with it (a `WeChatAPIConfigError`).
+ *
+ * @internal
+ */
+export const unreadableOptions = (): ConfigError.ConfigError =>
+  ConfigError.InvalidData([], "setOpts' options cannot be read (a getter threw, or the Proxy is revoked)")
 
 /**
  * A text argument (see `textOf`), or an `InvalidArgument` naming it.
