@@ -603,3 +603,70 @@ describe("the grace's end: the deadline, a late callback's error, the timers", (
     }
   })
 })
+
+describe("an overriding method's answer that cannot be read (a Proxy whose trap throws), by callback or by promise", () => {
+  // `then` reads as none: a promise resolving with it resolves (a trap throwing on `then` rejects it)
+  const trapping = (thrown: unknown) =>
+    new Proxy({}, {
+      get: (_target, key) => {
+        if (key === "then") return undefined
+        throw thrown
+      }
+    })
+  const revokedData = () => {
+    const { proxy, revoke } = Proxy.revocable({}, {})
+    revoke()
+    return { data: proxy }
+  }
+  const expired = (openid: string) => ({
+    access_token: "ACCESS_TOKEN_VALUE",
+    expires_in: 7200,
+    refresh_token: "REFRESH_TOKEN_VALUE",
+    openid,
+    scope: "snsapi_userinfo",
+    create_at: Date.now() - 3 * 3600 * 1000
+  })
+  /** The overrides, each with the call that reads its answer. */
+  const overrides: Array<[string, (answer: () => unknown, byPromise: boolean) => Promise<unknown>]> = [
+    ["getAccessToken", async (answer, byPromise) => {
+      const client = make(OA.appId, OA.secret)
+      ;(client as any).getAccessToken = byPromise
+        ? async (_code: unknown) => answer()
+        : (_code: unknown, cb: any) => cb(null, answer())
+      return (await callback((cb) => client.getUserByCode("CODE", cb)))[0]
+    }],
+    ["getSessionKey", async (answer, byPromise) => {
+      const client = make(MINI.appId, MINI.secret, null as any, null as any, true)
+      ;(client as any).getSessionKey = byPromise
+        ? async (_code: unknown) => answer()
+        : (_code: unknown, cb: any) => cb(null, answer())
+      return (await callback((cb) => client.getUserByCode({ code: "CODE", encryptedData: "DATA", iv: "IV" }, cb)))[0]
+    }],
+    ["refreshAccessToken", async (answer, byPromise) => {
+      const client = make(OA.appId, OA.secret, (openid: string, cb: any) => cb(null, expired(openid)), (
+        _openid: string,
+        _token: unknown,
+        cb: any
+      ) => cb(null))
+      ;(client as any).refreshAccessToken = byPromise
+        ? async (_refreshToken: unknown) => answer()
+        : (_refreshToken: unknown, cb: any) => cb(null, answer())
+      return (await callback((cb) => client.getUser("o_expired", cb)))[0]
+    }]
+  ]
+  for (const [name, run] of overrides) {
+    it(`${name}: the error its trap threw (an Error naming it for a falsy one), not a WeChatAPIUnexpectedError`, async () => {
+      for (const byPromise of [false, true]) {
+        const form = byPromise ? "by promise" : "by callback"
+        const thrown = new Error("trap")
+        assert.strictEqual(await run(() => trapping(thrown), byPromise), thrown, `${form}: the trap's Error`)
+        const err = await run(() => trapping(undefined), byPromise) as any
+        assert.instanceOf(err, Error, `${form}: ${err?.name} ${err?.message}`)
+        assert.strictEqual(err.message, `this.${name}'s answer could not be read: it threw undefined`, form)
+        const revoked = await run(revokedData, byPromise) as any
+        assert.instanceOf(revoked, TypeError, `${form}: ${revoked?.name} ${revoked?.message}`)
+        assert.notStrictEqual(revoked?.name, "WeChatAPIUnexpectedError", form)
+      }
+    })
+  }
+})

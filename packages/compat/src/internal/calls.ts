@@ -163,7 +163,14 @@ export const callApp = <A, E>(options: {
   readonly onError: (error: unknown) => E
   readonly onTimeout: () => E
   /** What a promise's resolution means (default: the answer itself). */
-  readonly fromPromise?: ((value: unknown) => { readonly answered: boolean; readonly value?: A }) | undefined
+  readonly fromPromise?: ((value: unknown) => { readonly answered: boolean; readonly value?: unknown }) | undefined
+  /**
+   * How the answer is read, by callback or by promise alike (the callback's result, or what
+   * `fromPromise` made of the promise's value): what the call succeeds with (default: the answer
+   * itself). An answer that cannot be read (a Proxy's trap or a getter throwing) fails the call with
+   * `failureOf(name, "unreadable", error)`, as a promise's resolution that `fromPromise` cannot read.
+   */
+  readonly read?: ((answer: unknown) => A) | undefined
   /**
    * How its failures name the function ("the getToken hook", "this._getUser", "this.request"): a
    * falsy value thrown or rejected becomes an `Error` saying so (`failureOf`).
@@ -213,6 +220,19 @@ export const callApp = <A, E>(options: {
           stopTimers()
           resume(Effect.fail(options.onError(error)))
         }
+        /** The answer, by callback or by promise, read by `options.read`: the one place of that rule. */
+        const answer = (value: unknown) => {
+          if (settled) return
+          if (options.read === undefined) return succeed(value as A)
+          let read: A
+          try {
+            read = options.read(value)
+          } catch (error) {
+            // an answer that cannot be read (a proxy's trap, a getter throwing)
+            return fail(failureOf(options.name, "unreadable", error))
+          }
+          succeed(read)
+        }
         const { args, self } = options
         const takesCallback = declaresCallback(fn, args.length)
         const mayTake = mayTakeCallback(fn, args.length)
@@ -243,7 +263,7 @@ export const callApp = <A, E>(options: {
                 `(${describeError(err)}): the call had already succeeded`
             ))
           }
-          return err ? fail(err) : succeed(result as A)
+          return err ? fail(err) : answer(result)
         }
         const invoke = () => fn.call(self, ...args, callback)
         let returned: unknown
@@ -287,14 +307,15 @@ export const callApp = <A, E>(options: {
               }
               return
             }
-            if (options.fromPromise === undefined) return succeed(value as A)
+            if (options.fromPromise === undefined) return answer(value)
+            let resolution: { readonly answered: boolean; readonly value?: unknown }
             try {
-              const read = options.fromPromise(value)
-              if (read.answered) succeed(read.value as A)
+              resolution = options.fromPromise(value)
             } catch (error) {
               // a resolution that cannot be read (a proxy's trap throwing)
-              fail(failureOf(options.name, "unreadable", error))
+              return fail(failureOf(options.name, "unreadable", error))
             }
+            if (resolution.answered) answer(resolution.value)
           },
           (error) => fail(failureOf(options.name, "rejected", error))
         )
@@ -325,7 +346,8 @@ export const callApp = <A, E>(options: {
 /**
  * Calls a method the app overrides (`this._getUser(options, accessToken, callback)`, ...): its
  * error comes back as it is (an `AppFailure`), and a method that neither calls back nor settles
- * within `timeout` fails with `onTimeout()`.
+ * within `timeout` fails with `onTimeout()`. Its answer is read by `call.read` (see `callApp`): one
+ * that cannot be read is an `AppFailure` too, by callback or by promise.
  *
  * @internal
  */
@@ -338,6 +360,7 @@ export const callMethod = <A, E>(
     readonly self: unknown
     readonly args: ReadonlyArray<unknown>
     readonly around?: ((invoke: () => unknown) => unknown) | undefined
+    readonly read?: ((answer: unknown) => A) | undefined
   }
 ): Effect.Effect<A, AppFailure | E> =>
   callApp<A, AppFailure | E>({

@@ -81,17 +81,26 @@ const endpoints: Record<Exclude<Overridable, "decryptMiniProgramUser">, string> 
   getUser: "userinfo"
 }
 
-/** `this[name](...args, callback)`, or `own()` when the method is compat's own. */
+/** The answer as it is: what the caller gets (a user's info). */
+const asIs = (answer: unknown): unknown => answer
+
+/**
+ * `this[name](...args, callback)`, or `own()` when the method is compat's own, its answer read by
+ * `read` (the fields the flow goes on with): an overriding method's answer that cannot be read (a
+ * Proxy whose trap throws), by callback or by promise, fails the call as `callApp` says (its
+ * `failureOf(..., "unreadable")`), not as a defect.
+ */
 const call = <A>(
   host: Host,
   name: Exclude<Overridable, "getToken" | "decryptMiniProgramUser">,
   args: ReadonlyArray<unknown>,
-  own: () => Effect.Effect<A, unknown, ClientServices>,
+  own: () => Effect.Effect<unknown, unknown, ClientServices>,
+  read: (answer: unknown) => A,
   around?: (invoke: () => unknown) => unknown
 ): Effect.Effect<A, unknown, ClientServices> =>
   Effect.suspend(() => {
     const method = (host.self as Record<string, unknown>)[name]
-    if (typeof method !== "function" || host.isOwn(name, method)) return own()
+    if (typeof method !== "function" || host.isOwn(name, method)) return Effect.map(own(), read)
     const timeout = host.hookTimeout()
     return callMethod<A, WeChatError.TransportError>(
       name,
@@ -102,7 +111,7 @@ const call = <A>(
           reason: "Timeout",
           description: `this.${name} neither called back nor settled within the hook timeout`
         }),
-      { fn: method as (...args: Array<any>) => unknown, self: host.self, args, around }
+      { fn: method as (...args: Array<any>) => unknown, self: host.self, args, around, read }
     )
   })
 
@@ -154,7 +163,8 @@ const coreErrorOf = (failure: unknown): unknown => {
     : undefined
 }
 
-const accessTokenOf = (token: unknown): unknown => optionOf(optionOf(token, "data"), "access_token")
+/** `token.data[key]` of an answer (`getAccessToken`'s, `refreshAccessToken`'s, `getSessionKey`'s). */
+const dataField = (key: string) => (answer: unknown): unknown => optionOf(optionOf(answer, "data"), key)
 
 /** @internal */
 export const getUser = (host: Host, options: unknown): Effect.Effect<unknown, unknown, ClientServices> =>
@@ -179,16 +189,17 @@ export const getUser = (host: Host, options: unknown): Effect.Effect<unknown, un
     const refreshToken = seen.refreshTokenMissing ? seen.missingValue : Redacted.value(seen.token.refreshToken)
     const hint: Refresh.Hint = { refreshToken, openid, seen }
     const getUserInfo = (accessToken: unknown) =>
-      call(host, "_getUser", [userOptions, accessToken], () => host.own._getUser(userOptions, accessToken))
+      call(host, "_getUser", [userOptions, accessToken], () => host.own._getUser(userOptions, accessToken), asIs)
     const refreshed = Effect.flatMap(
       call(
         host,
         "refreshAccessToken",
         [refreshToken],
         () => host.own.refreshAccessToken(refreshToken, hint),
+        dataField("access_token"),
         (invoke) => Refresh.withHint(host.self, hint, invoke)
       ),
-      (token) => getUserInfo(accessTokenOf(token))
+      getUserInfo
     )
     const now = yield* Clock.currentTimeMillis
     if (!seen.token.isFresh(now)) return yield* refreshed
@@ -213,8 +224,13 @@ export const getUserByCode = (host: Host, options: unknown): Effect.Effect<unkno
   Effect.gen(function*() {
     const code = typeof options === "string" ? options : yield* argumentOf("options", options, "code")
     if (host.isMiniProgram()) {
-      const session = yield* call(host, "getSessionKey", [code], () => host.own.getSessionKey(code))
-      const sessionKey = optionOf(optionOf(session, "data"), "session_key")
+      const sessionKey = yield* call(
+        host,
+        "getSessionKey",
+        [code],
+        () => host.own.getSessionKey(code),
+        dataField("session_key")
+      )
       // encryptedData and iv are read now, as wechat-oauth read them
       const decrypt = {
         sessionKey,
@@ -226,9 +242,15 @@ export const getUserByCode = (host: Host, options: unknown): Effect.Effect<unkno
     const lang = typeof options === "string" ? undefined : yield* argumentOf("options", options, "lang")
     // an unknown lang fails before the code is spent
     yield* parseLang(lang, "en")
-    const token = yield* call(host, "getAccessToken", [code], () => host.own.getAccessToken(code))
-    const userOptions = { openid: optionOf(optionOf(token, "data"), "openid"), lang }
-    return yield* call(host, "getUser", [userOptions], () => getUser(host, userOptions))
+    const openid = yield* call(
+      host,
+      "getAccessToken",
+      [code],
+      () => host.own.getAccessToken(code),
+      dataField("openid")
+    )
+    const userOptions = { openid, lang }
+    return yield* call(host, "getUser", [userOptions], () => getUser(host, userOptions), asIs)
   })
 
 /** `this.decryptMiniProgramUser(options)`, synchronous: what it throws fails the call as it is. */
