@@ -197,6 +197,41 @@ export const checkToken = (
   return StoreIds.isUserId(snapshot.openid) ? Effect.succeed(snapshot) : refuse(operation, StoreIds.describe.openid)
 }
 
+/** What `checkMemo` saw: a value that is no `CodeMemo`, or one that cannot be read. */
+const notAMemo = Symbol("notAMemo")
+const unreadableMemo = Symbol("unreadableMemo")
+
+/**
+ * For store adapters: reads every field of the memo a `rememberCode` is given once, under a guard,
+ * and answers a fresh `CodeMemo` of those values. Use only the answer from then on (for the time
+ * checks, the encoding, the expiry or TTL, a map): a JavaScript caller's value may be a Proxy, or a
+ * memo whose getters answer differently on each read (a 5-minute memo kept for ever), or throw
+ * after a few. Anything but a `CodeMemo` of the schema's types is a `TokenStoreError` ("the value is
+ * not a CodeMemo"), and so is a value that throws when read ("the value cannot be read"); no error
+ * quotes the value or what it threw. The times are not checked here: each store holds them to its
+ * own range.
+ *
+ * @since 0.2.0
+ * @category validation
+ */
+export const checkMemo = (operation: string, memo: unknown): Effect.Effect<CodeMemo, TokenStoreError> => {
+  const snapshot = guardOr((): CodeMemo | typeof notAMemo => {
+    if (!(memo instanceof CodeMemo)) return notAMemo
+    // one read of each field
+    const { binding, exchangedAt, expiresAt, openid } = memo
+    if (
+      !isText(openid) || (binding !== undefined && !isText(binding)) || typeof exchangedAt !== "number" ||
+      typeof expiresAt !== "number"
+    ) return notAMemo
+    return new CodeMemo({ openid, ...(binding === undefined ? {} : { binding }), exchangedAt, expiresAt }, true)
+  }, unreadableMemo)
+  return snapshot === notAMemo
+    ? refuse(operation, "the value is not a CodeMemo")
+    : snapshot === unreadableMemo
+    ? refuse(operation, "the value cannot be read")
+    : Effect.succeed(snapshot)
+}
+
 /**
  * The hash under which a code is remembered (SHA-256, hex).
  *
@@ -245,17 +280,24 @@ const notIds = (operation: string) =>
   Effect.fail(new TokenStoreError({ operation, description: "the appId and the openid / code hash must be strings" }))
 
 /**
- * A code memo the memory store can keep: a `CodeMemo` (what a caller gives is looked at under a
- * guard) whose times are finite, as the shared stores' codec and Redis' checks require. A memo of
- * another kind was kept and broke the store's later reads (a revoked Proxy threw out of `recallCode`
- * and out of the `set` that evicts it); one whose `expiresAt` is `NaN` never expired, past the
- * memo's short window.
+ * A code memo the memory store can keep: the fresh copy `checkMemo` read (the caller's object is
+ * never kept: a getter would answer the map another expiry later) whose times are finite, as the
+ * shared stores' codec and Redis' checks require. A memo of another kind was kept and broke the
+ * store's later reads (a revoked Proxy threw out of `recallCode` and out of the `set` that evicts
+ * it); one whose `expiresAt` is `NaN` never expired, past the memo's short window.
  */
-const isStorableMemo = (memo: unknown): memo is CodeMemo =>
-  guardOr(
-    () => memo instanceof CodeMemo && Number.isFinite(memo.exchangedAt) && Number.isFinite(memo.expiresAt),
-    false
+const storableMemo = (memo: unknown): Effect.Effect<CodeMemo, TokenStoreError> =>
+  Effect.flatMap(
+    Effect.mapError(checkMemo("rememberCode", memo), (error) =>
+      error.description === "the value cannot be read" ? error : notStorableMemo),
+    (read) =>
+      Number.isFinite(read.exchangedAt) && Number.isFinite(read.expiresAt) ? Effect.succeed(read) : notStorableMemo
   )
+
+const notStorableMemo = new TokenStoreError({
+  operation: "rememberCode",
+  description: "the value is not a CodeMemo with finite exchangedAt and expiresAt"
+})
 
 /**
  * A bounded map that forgets entries past their expiry and, when full, the least recently written.
@@ -342,14 +384,11 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenStoreSha
           ? notIds("rememberCode")
           : !StoreIds.isAppId(appId) || !StoreIds.isUserId(codeHash)
           ? refuse("rememberCode", codeRefusal(appId))
-          : !isStorableMemo(memo)
-          ? Effect.fail(
-            new TokenStoreError({
-              operation: "rememberCode",
-              description: "the value is not a CodeMemo with finite exchangedAt and expiresAt"
-            })
-          )
-          : Effect.map(Clock.currentTimeMillis, (now) => codes.set(keyOf(appId, codeHash), memo, now)),
+          // the caller's memo is read once (checkMemo): only the fresh copy is kept
+          : Effect.flatMap(
+            storableMemo(memo),
+            (read) => Effect.map(Clock.currentTimeMillis, (now) => codes.set(keyOf(appId, codeHash), read, now))
+          ),
       recallCode: (appId, codeHash) =>
         !areIds(appId, codeHash)
           ? notIds("recallCode")
@@ -479,8 +518,9 @@ export const makeCodec: Effect.Effect<Codec> = Effect.map(
             () => StoredToken.unreadableTimes("token")
           )
         ),
+      // the memo is read once (checkMemo): the JSON is of one copy
       encodeMemo: (appId, codeHash, memo) =>
-        encodeMemoJson(memo).pipe(
+        Effect.flatMap(Effect.mapError(checkMemo("encode", memo), encodeFailed("code memo")), encodeMemoJson).pipe(
           Effect.mapError(encodeFailed("code memo")),
           Effect.flatMap((json) => cipher.encrypt(json, `code\u0000${appId}\u0000${codeHash}`))
         ),

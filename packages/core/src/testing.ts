@@ -512,6 +512,80 @@ export const tokenStoreSuite = <E>(
         )
       )
 
+      it.effect(
+        "rememberCode reads a caller's memo once: an expiresAt that shifts after the first read keeps the memo no longer; a getter that throws after a few reads is a TokenStoreError quoting nothing of it, or the memo as first read",
+        realistic(() =>
+          Effect.gen(function*() {
+            const store = yield* TokenStore.TokenStore
+            const now = yield* Clock.currentTimeMillis
+            const honest = new TokenStore.CodeMemo({
+              openid: randomOpenId(),
+              binding: "b1nd",
+              exchangedAt: now,
+              expiresAt: now + 60_000
+            })
+            const fields = ["openid", "binding", "exchangedAt", "expiresAt"] as const
+            /** A copy of `honest` (instanceof holds) whose `field` answers `read(n)` on its nth read. */
+            const trapped = (field: typeof fields[number], read: (reads: number) => unknown) => {
+              const trap = new TokenStore.CodeMemo({ ...honest })
+              let reads = 0
+              Object.defineProperty(trap, field, { get: () => read(++reads), enumerable: true })
+              return trap
+            }
+            const sameMemo = (what: string, codeHash: string) =>
+              Effect.map(store.recallCode(appId, codeHash), (recalled) => {
+                assert.isTrue(Option.isSome(recalled), `${what}: expected the memo`)
+                const found = Option.getOrThrow(recalled)
+                for (const field of fields) assert.strictEqual(found[field], honest[field], `${what}: ${field}`)
+              })
+            // an expiry answered after the first read (2^53 - 992) is never the memo's: kept, a
+            // 5-minute memo would outlive the code by ages
+            const shiftedHash = TokenStore.hashCode(`code-${randomOpenId()}`)
+            const shifting = trapped("expiresAt", (reads) => reads === 1 ? honest.expiresAt : 9_007_199_254_740_000)
+            const shifted = yield* setOrRefuse(
+              "rememberCode of a memo whose expiresAt shifts",
+              () => store.rememberCode(appId, shiftedHash, shifting)
+            )
+            if (shifted) yield* sameMemo("a memo whose expiresAt shifts", shiftedHash)
+            for (const field of fields) {
+              for (let allowed = 0; allowed <= 4; allowed++) {
+                const what = `rememberCode of a memo whose ${field} throws after ${allowed} reads`
+                const codeHash = TokenStore.hashCode(`code-${randomOpenId()}`)
+                const trap = trapped(field, (reads) => {
+                  if (reads > allowed) throw new Error("late-read-s3cr3t")
+                  return honest[field]
+                })
+                const exit = yield* Effect.exit(Effect.suspend(() => store.rememberCode(appId, codeHash, trap)))
+                if (Exit.isSuccess(exit)) {
+                  assert.isAbove(allowed, 0, `${what}: expected a TokenStoreError`)
+                  yield* sameMemo(what, codeHash)
+                  continue
+                }
+                const failure = Cause.failureOption(exit.cause)
+                assert.isTrue(
+                  !Cause.isDie(exit.cause) && Option.isSome(failure) && failure.value instanceof TokenStoreError,
+                  `${what}: expected a success or a TokenStoreError, got ${
+                    Cause.pretty(exit.cause).split("\n")[0].slice(0, 160)
+                  }`
+                )
+                for (const text of textsOf(Option.getOrUndefined(failure))) {
+                  assert.notInclude(text, "s3cr3t", `${what}: the error quotes the throw`)
+                }
+                assert.isTrue(
+                  Option.isNone(yield* store.recallCode(appId, codeHash)),
+                  `${what}: a refused memo was kept`
+                )
+              }
+            }
+            yield* TestClock.adjust(60_001)
+            assert.isTrue(
+              Option.isNone(yield* store.recallCode(appId, shiftedHash)),
+              "the shifted memo outlived its expiry"
+            )
+          })
+        )
+      )
+
       const plant = options?.plant
       if (plant !== undefined) {
         /**

@@ -362,6 +362,9 @@ describe("sweep: every public function of @wxauth/core against hostile JavaScrip
           "TokenStore.checkAppId": { args: ["get", app.appId] },
           "TokenStore.checkUser": { args: ["get", app.appId, openid] },
           "TokenStore.checkToken": { args: ["set", token] },
+          "TokenStore.checkMemo": {
+            args: ["rememberCode", new TokenStore.CodeMemo({ openid, exchangedAt: now, expiresAt: now + 60_000 })]
+          },
           "TokenStore.checkCode": { args: ["recallCode", app.appId, TokenStore.hashCode("code")] },
           "TokenStore.layerMemoryWith": { args: [{ maxEntries: 10 }] },
           "TokenStore.makeMemory": { args: [{ maxEntries: 10 }] },

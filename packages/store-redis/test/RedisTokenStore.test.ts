@@ -173,6 +173,22 @@ describeRedis("RedisTokenStore", () => {
       assert.isTrue(Option.isNone(yield* store.recallCode(appId, pastHash)))
     }))
 
+  it.scoped("rememberCode reads the memo once: an expiresAt answered on a later read sets no TTL (review: PTTL 9005402918412111)", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      const appId = randomAppId()
+      const now = yield* Clock.currentTimeMillis
+      const codeHash = TokenStore.hashCode(`code-${Crypto.randomBytes(8).toString("hex")}`)
+      const memo = new TokenStore.CodeMemo({ openid: randomOpenId(), exchangedAt: now, expiresAt: now + 300_000 })
+      let reads = 0
+      // honest on its first two reads, 2^53 - 992 from the third on
+      Object.defineProperty(memo, "expiresAt", { get: () => ++reads <= 2 ? now + 300_000 : 9_007_199_254_740_000 })
+      yield* store.rememberCode(appId, codeHash, memo)
+      assert.strictEqual(reads, 1, "reads of expiresAt")
+      const ttl = yield* redisCall(() => admin.pttl(RedisTokenStore.codeKey(appId, codeHash, prefix)))
+      assert.isTrue(ttl > 0 && ttl <= 300_000, `PTTL ${ttl} should be at most 5 minutes`)
+    }))
+
   it.scopedLive("newer wins across two connections, whatever the order of arrival", () =>
     Effect.gen(function*() {
       const stores = [yield* openStore(), yield* openStore()]

@@ -333,6 +333,27 @@ forEachDatabase((db) => {
         assert.isTrue(Option.isSome(yield* store.recallCode(appId, TokenStore.hashCode("c2"))))
       }))
 
+    it.scoped("rememberCode reads the memo once: an expiresAt answered on a later read is not the row's expires_at (review: a 5-minute memo kept 285,000 years)", () =>
+      Effect.gen(function*() {
+        const { client, memoTable, sql, table } = yield* freshTables(db)
+        const store = yield* layerStore(client, { table })
+        const now = yield* Clock.currentTimeMillis
+        const appId = randomAppId()
+        const memo = new TokenStore.CodeMemo({ openid: randomOpenId(), exchangedAt: now, expiresAt: now + 300_000 })
+        let reads = 0
+        // honest on its first two reads, 2^53 - 992 from the third on
+        Object.defineProperty(memo, "expiresAt", { get: () => ++reads <= 2 ? now + 300_000 : 9_007_199_254_740_000 })
+        yield* store.rememberCode(appId, TokenStore.hashCode("c1"), memo)
+        assert.strictEqual(reads, 1, "reads of expiresAt")
+        const rows = yield* sql<{ expires_at: unknown }>`SELECT expires_at FROM ${sql(memoTable)}`
+        assert.deepStrictEqual(rows.map((row) => Number(row.expires_at)), [now + 300_000])
+        yield* TestClock.adjust(300_000)
+        assert.deepStrictEqual(yield* Effect.provide(SqlTokenStore.purgeExpired({ table }), client), {
+          tokens: 0,
+          codes: 1
+        })
+      }))
+
     it.scopedLive("with a TokenCipher key the raw rows hold no token in clear, and read back whole", () =>
       Effect.gen(function*() {
         const { client, memoTable, sql, table } = yield* freshTables(db)

@@ -8,8 +8,7 @@
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import type { TokenStore } from "@wxauth/core"
-import { WeChatError } from "@wxauth/core"
+import { TokenStore, WeChatError } from "@wxauth/core"
 import { makeToken, randomAppId } from "@wxauth/core/testing"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -33,11 +32,15 @@ const operations = (store: TokenStore.TokenStoreShape, appId: string) =>
       ["remove", store.remove(appId, token.openid)],
       [
         "rememberCode",
-        store.rememberCode(appId, "c".repeat(64), {
-          openid: token.openid,
-          exchangedAt: token.obtainedAt,
-          expiresAt: token.obtainedAt + 300_000
-        })
+        store.rememberCode(
+          appId,
+          "c".repeat(64),
+          new TokenStore.CodeMemo({
+            openid: token.openid,
+            exchangedAt: token.obtainedAt,
+            expiresAt: token.obtainedAt + 300_000
+          })
+        )
       ],
       ["recallCode", store.recallCode(appId, "c".repeat(64))]
     ] as const)

@@ -64,22 +64,6 @@ const afterUser = <A>(
   return checked === Effect.void ? then() : Effect.zipRight(checked, Effect.suspend(then))
 }
 
-/**
- * `f()`, or a `TokenStoreError` when making it throws: the codec reads a caller's token or memo at
- * once, and a JavaScript caller's value may throw when read (a Proxy, a getter).
- */
-const attempt = <A>(
-  operation: string,
-  f: () => Effect.Effect<A, WeChatError.TokenStoreError>
-): Effect.Effect<A, WeChatError.TokenStoreError> =>
-  Effect.suspend(() => {
-    try {
-      return f()
-    } catch {
-      return Effect.fail(new WeChatError.TokenStoreError({ operation, description: "the value cannot be read" }))
-    }
-  })
-
 /** `None` once the refresh token's life is over, by `Clock`. */
 const unlessOver = (token: OAuthToken.OAuthToken) =>
   Effect.map(Clock.currentTimeMillis, (now) => token.refreshExpiresAt <= now ? Option.none() : Option.some(token))
@@ -194,25 +178,27 @@ export const make = (redis: Client.Client, options: StoreOptions): TokenStore.To
         )
       }),
     rememberCode: (appId, codeHash, memo) =>
-      attempt("rememberCode", () =>
-        checkCode("rememberCode", appId, codeHash).pipe(
-          Effect.zipRight(
-            Scripts.checkTimes("rememberCode", { exchangedAt: memo.exchangedAt, expiresAt: memo.expiresAt })
-          ),
-          Effect.zipRight(Effect.all([codec.encodeMemo(appId, codeHash, memo), Clock.currentTimeMillis]))
-        )).pipe(
-          Effect.flatMap(([value, now]) =>
-            Client.run("rememberCode", timeout, () =>
-              redis.set(
-                codeKey(appId, codeHash),
-                value,
-                "PX",
-                Math.max(minimumMemoTtlMillis, Math.ceil(memo.expiresAt - now))
-              ))
-          ),
-          Effect.asVoid,
-          span("RedisTokenStore.rememberCode", appId)
+      checkCode("rememberCode", appId, codeHash).pipe(
+        // the caller's memo is read once, every field (core's checkMemo, under a guard): the times
+        // checked, the value and the TTL are all of the fresh copy it answers
+        Effect.zipRight(TokenStore.checkMemo("rememberCode", memo)),
+        Effect.flatMap((read) =>
+          Scripts.checkTimes("rememberCode", { exchangedAt: read.exchangedAt, expiresAt: read.expiresAt }).pipe(
+            Effect.zipRight(Effect.all([codec.encodeMemo(appId, codeHash, read), Clock.currentTimeMillis])),
+            Effect.flatMap(([value, now]) =>
+              Client.run("rememberCode", timeout, () =>
+                redis.set(
+                  codeKey(appId, codeHash),
+                  value,
+                  "PX",
+                  Math.max(minimumMemoTtlMillis, Math.ceil(read.expiresAt - now))
+                ))
+            )
+          )
         ),
+        Effect.asVoid,
+        span("RedisTokenStore.rememberCode", appId)
+      ),
     recallCode: (appId, codeHash) =>
       Effect.zipRight(
         checkCode("recallCode", appId, codeHash),

@@ -142,9 +142,12 @@ export const make = (
       rememberCode: Effect.fnUntraced(
         function*(appId: string, codeHash: string, memo: TokenStore.CodeMemo) {
           yield* checkCode("rememberCode", appId, codeHash)
-          yield* storableTimes("rememberCode", { exchangedAt: memo.exchangedAt, expiresAt: memo.expiresAt })
-          const value = yield* codec.encodeMemo(appId, codeHash, memo)
-          yield* upsertMemo({ app_id: appId, code_hash: codeHash, expires_at: Math.ceil(memo.expiresAt), value })
+          // the caller's memo is read once, every field (core's checkMemo, under a guard): the times
+          // checked, the value and expires_at are all of the fresh copy it answers
+          const read = yield* TokenStore.checkMemo("rememberCode", memo)
+          yield* storableTimes("rememberCode", { exchangedAt: read.exchangedAt, expiresAt: read.expiresAt })
+          const value = yield* codec.encodeMemo(appId, codeHash, read)
+          yield* upsertMemo({ app_id: appId, code_hash: codeHash, expires_at: Math.ceil(read.expiresAt), value })
         },
         onMemos("rememberCode"),
         span("rememberCode")
