@@ -107,6 +107,8 @@ export interface Options {
   /**
    * Refresh when the stored token has less than this left. Default 5 minutes (when WeChat rotates a
    * stable token). A token given for less than twice this is refreshed once half its life is over.
+   * A finite duration of zero or more (a number is milliseconds); anything else (`NaN`, `-1`,
+   * `"-5 minutes"`, `Infinity`) is a `ConfigError` naming it.
    */
   readonly refreshWithin?: Duration.DurationInput | undefined
   /** Fetch tokens from here instead of WeChat. */
@@ -138,13 +140,7 @@ export interface Options {
 const defaultSourceTimeout = Duration.seconds(15)
 
 /** A finite duration above zero (a number is milliseconds: NaN or a negative one is refused). */
-const positiveDuration = (input: unknown): Option.Option<Duration.Duration> => {
-  if (typeof input === "number" && !(input > 0)) return Option.none()
-  return Option.filter(
-    Arguments.durationOf(input),
-    (duration) => Duration.isFinite(duration) && Duration.greaterThan(duration, Duration.zero)
-  )
-}
+const positiveDuration = (input: unknown): Option.Option<Duration.Duration> => Arguments.positiveDurationOf(input)
 
 /** An answer of a caller's source, checked as WeChat's answer is (the values never in the error). */
 const validAnswer = Schema.validateEither(WeChatApi.AppTokenResponse)
@@ -218,9 +214,11 @@ export const makeWith = (
     if (opts.source !== undefined && typeof opts.source !== "function") {
       return yield* invalidOption("source", "must be a function")
     }
-    const within = Arguments.durationOf(opts.refreshWithin ?? "5 minutes")
-    if (Option.isNone(within) || !Duration.isFinite(within.value)) {
-      return yield* invalidOption("refreshWithin", "must be a finite duration")
+    // the one reader of such options: a negative amount in any form (-1, NaN, "-5 minutes") is
+    // refused, never read as zero (Duration's reading: the token used to its last second)
+    const within = Arguments.nonNegativeDurationOf(opts.refreshWithin ?? "5 minutes")
+    if (Option.isNone(within)) {
+      return yield* invalidOption("refreshWithin", "must be a finite, non-negative duration")
     }
     const withinMillis = Duration.toMillis(within.value)
     const sourceTimeout = opts.sourceTimeout === undefined

@@ -103,10 +103,10 @@ const nonNegative = (
   fallback: Duration.Duration
 ): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
   if (input === undefined) return Either.right(fallback)
-  // a number is milliseconds: NaN or a negative one is refused (Duration would read it as zero)
-  if (typeof input === "number" && !(input >= 0)) return invalid(field, "must be a finite, non-negative duration")
-  const decoded = Arguments.durationOf(input)
-  return Option.isSome(decoded) && Duration.isFinite(decoded.value)
+  // the one reader of such options: a negative amount in any form (-1, NaN, "-5 seconds") is
+  // refused, never read as zero (Duration's reading: a zero codeMemoTtl absorbs no repeated callback)
+  const decoded = Arguments.nonNegativeDurationOf(input)
+  return Option.isSome(decoded)
     ? Either.right(decoded.value)
     : invalid(field, "must be a finite, non-negative duration")
 }

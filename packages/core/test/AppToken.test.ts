@@ -498,6 +498,40 @@ describe("AppToken", () => {
           assert.deepStrictEqual((error as { path: Array<string> }).path, ["appToken", name])
         }
       }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a negative refreshWithin in any form is a ConfigError naming it, never read as zero; zero is accepted", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const make = (refreshWithin: unknown) =>
+          AppToken.makeWith({ refreshWithin } as never).pipe(
+            Effect.provideService(AppTokenStore.AppTokenStore, store),
+            Effect.either
+          )
+        for (
+          const refreshWithin of [
+            -1,
+            -300_000,
+            NaN,
+            -Infinity,
+            "-5 minutes",
+            "-1 millis",
+            [-300, 0],
+            BigInt(-1),
+            Infinity
+          ]
+        ) {
+          const label = typeof refreshWithin === "string" ? JSON.stringify(refreshWithin) : String(refreshWithin)
+          const result = yield* make(refreshWithin)
+          assert.strictEqual(result._tag, "Left", `${label}: accepted`)
+          if (result._tag === "Left") {
+            assert.strictEqual(result.left._op, "InvalidData", label)
+            assert.deepStrictEqual((result.left as { path: Array<string> }).path, ["appToken", "refreshWithin"], label)
+          }
+        }
+        for (const refreshWithin of [0, "0 millis", "10 minutes", [600, 0]]) {
+          assert.strictEqual((yield* make(refreshWithin))._tag, "Right", String(refreshWithin))
+        }
+      }).pipe(Effect.provide(Environment)))
   })
 
   describe("a source that does not answer", () => {

@@ -123,6 +123,44 @@ describe("RetryPolicy.make", () => {
     assert.deepStrictEqual(pathOf(refused("retry twice")), ["policy", ""])
     assert.deepStrictEqual(pathOf(refused(42)), ["policy", ""])
   })
+
+  it("a negative duration in any form is a ConfigError naming the part, as -5000 is, never read as zero", () => {
+    const negatives: ReadonlyArray<unknown> = [
+      -5000,
+      NaN,
+      -Infinity,
+      "-5 seconds",
+      "-1 millis",
+      "-0.5 nanos",
+      [-5, 0],
+      [0, -1],
+      [NaN, 0],
+      BigInt(-1)
+    ]
+    for (const field of ["refreshSkew", "codeMemoTtl"]) {
+      for (const value of negatives) {
+        const label = `${field}: ${typeof value === "string" ? JSON.stringify(value) : String(value)}`
+        const result = RetryPolicy.make({ [field]: value } as RetryPolicy.Overrides)
+        assert.isTrue(
+          Either.isLeft(result),
+          `${label}: accepted as ${Either.isRight(result) ? Duration.format(result.right[field as "refreshSkew"]) : ""}`
+        )
+        if (Either.isLeft(result)) {
+          assert.deepStrictEqual(pathOf(result.left), ["policy", field], label)
+          assert.include(String(result.left), "non-negative", label)
+        }
+      }
+      // zero in any form stays a zero, given as such
+      for (const zero of [0, "0 millis", "-0 seconds", [0, 0], BigInt(0), Duration.zero]) {
+        assert.strictEqual(
+          Duration.toMillis(made({ [field]: zero })[field as "refreshSkew"]),
+          0,
+          `${field}: ${String(zero)}`
+        )
+      }
+      assert.strictEqual(Duration.toMillis(made({ [field]: [5, 0] })[field as "refreshSkew"]), 5_000, field)
+    }
+  })
 })
 
 // -------------------------------------------------------------------------------------------------

@@ -757,6 +757,25 @@ describe("WeChatApps.layer: the configuration is checked", () => {
       }
     }))
 
+  it.effect("a negative duration in any form is a ConfigError naming it, as -1 is, never read as zero", () =>
+    Effect.gen(function*() {
+      const resolve = () => Effect.void
+      for (const negative of [-1, NaN, "-5 seconds", "-1 millis", [-5, 0]]) {
+        const label = typeof negative === "string" ? JSON.stringify(negative) : String(negative)
+        const cases: ReadonlyArray<readonly [unknown, string]> = [
+          [{ resolve, unknownTtl: negative }, "unknownTtl"],
+          [{ resolve, ttl: negative }, "ttl"],
+          [{ resolve, resolveTimeout: negative }, "resolveTimeout"],
+          [{ apps: [{ ...direct(a), policy: { codeMemoTtl: negative } }] }, "apps.0.policy.codeMemoTtl"],
+          [{ apps: [{ ...direct(a), policy: { refreshSkew: negative } }] }, "apps.0.policy.refreshSkew"],
+          [{ apps: [{ ...direct(a), appToken: { refreshWithin: negative } }] }, "apps.0.appToken.refreshWithin"]
+        ]
+        for (const [apps, path] of cases) {
+          assert.strictEqual(pathOf(yield* failure(apps, { stateSecret })), path, `${path}: ${label}`)
+        }
+      }
+    }))
+
   it.effect("an app's sourceTimeout reaches its AppToken: a source that never answers fails at that deadline", () =>
     Effect.gen(function*() {
       const apps = yield* WeChatApps.WeChatApps

@@ -129,11 +129,10 @@ const duration = (
   allowZero: boolean
 ): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
   if (input === undefined) return Either.right(fallback)
-  // a number is milliseconds: NaN or a negative one is refused (Duration would read it as zero)
-  if (typeof input === "number" && !(input >= 0)) return invalid([name], "must be a positive, finite duration")
-  const decoded = Arguments.durationOf(input)
-  return Option.isSome(decoded) && Duration.isFinite(decoded.value) &&
-      (allowZero || Duration.greaterThan(decoded.value, Duration.zero))
+  // the one reader of such options: a negative amount in any form (-1, NaN, "-5 seconds") is
+  // refused, never read as zero (Duration's reading)
+  const decoded = allowZero ? Arguments.nonNegativeDurationOf(input) : Arguments.positiveDurationOf(input)
+  return Option.isSome(decoded)
     ? Either.right(decoded.value)
     : invalid([name], `must be a ${allowZero ? "non-negative" : "positive"}, finite duration, e.g. "5 minutes"`)
 }
