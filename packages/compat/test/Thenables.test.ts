@@ -670,3 +670,59 @@ describe("an overriding method's answer that cannot be read (a Proxy whose trap 
     })
   }
 })
+
+describe("an accessor of the app's for an overridable method that throws (a subclass's getter)", () => {
+  const fresh = (openid: string) => ({
+    access_token: "ACCESS_TOKEN_VALUE",
+    expires_in: 7200,
+    refresh_token: "REFRESH_TOKEN_VALUE",
+    openid,
+    scope: "snsapi_userinfo",
+    create_at: Date.now()
+  })
+  const throwing = (client: OAuth, name: string, thrown: unknown) =>
+    Object.defineProperty(client, name, {
+      get: () => {
+        throw thrown
+      }
+    })
+  const calls: Array<[string, (thrown: unknown) => Promise<unknown>]> = [
+    ["getAccessToken", async (thrown) => {
+      const client = throwing(make(OA.appId, OA.secret), "getAccessToken", thrown)
+      return (await callback((cb) => client.getUserByCode("CODE", cb)))[0]
+    }],
+    ["_getUser", async (thrown) => {
+      const client = throwing(
+        make(
+          OA.appId,
+          OA.secret,
+          (openid: string, cb: any) => cb(null, fresh(openid)),
+          (_o: string, _t: unknown, cb: any) => cb(null)
+        ),
+        "_getUser",
+        thrown
+      )
+      return (await callback((cb) => client.getUser("o_someone", cb)))[0]
+    }],
+    ["getSessionKey", async (thrown) => {
+      const client = throwing(make(MINI.appId, MINI.secret, null as any, null as any, true), "getSessionKey", thrown)
+      return (await callback((cb) => client.getUserByCode({ code: "CODE", encryptedData: "DATA", iv: "IV" }, cb)))[0]
+    }],
+    ["decryptMiniProgramUser", async (thrown) => {
+      const client = make(MINI.appId, MINI.secret, null as any, null as any, true)
+      ;(client as any).getSessionKey = (_code: unknown, cb: any) => cb(null, { data: { session_key: "S2V5" } })
+      throwing(client, "decryptMiniProgramUser", thrown)
+      return (await callback((cb) => client.getUserByCode({ code: "CODE", encryptedData: "DATA", iv: "IV" }, cb)))[0]
+    }]
+  ]
+  for (const [name, run] of calls) {
+    it(`${name}: the call fails with what it threw (an Error naming it for a falsy value), not a WeChatAPIUnexpectedError`, async () => {
+      const thrown = new Error("accessor")
+      const err = await run(thrown) as any
+      assert.strictEqual(err, thrown, `${err?.name} ${err?.message}`)
+      const falsy = await run(undefined) as any
+      assert.instanceOf(falsy, Error, `${falsy?.name} ${falsy?.message}`)
+      assert.strictEqual(falsy.message, `this.${name} threw undefined`)
+    })
+  }
+})

@@ -81,6 +81,18 @@ const endpoints: Record<Exclude<Overridable, "decryptMiniProgramUser">, string> 
   getUser: "userinfo"
 }
 
+/**
+ * `this[name]`, the client's method now, or the `AppFailure` of an accessor of the app's that throws
+ * (a subclass's getter): it failed as its function would have thrown (`failureOf`), not as a defect.
+ */
+const methodOf = (host: Host, name: Overridable): Either.Either<unknown, AppFailure> => {
+  try {
+    return Either.right((host.self as Record<string, unknown>)[name])
+  } catch (error) {
+    return Either.left(new AppFailure(name, failureOf(`this.${name}`, "threw", error)))
+  }
+}
+
 /** The answer as it is: what the caller gets (a user's info). */
 const asIs = (answer: unknown): unknown => answer
 
@@ -99,7 +111,9 @@ const call = <A>(
   around?: (invoke: () => unknown) => unknown
 ): Effect.Effect<A, unknown, ClientServices> =>
   Effect.suspend(() => {
-    const method = (host.self as Record<string, unknown>)[name]
+    const looked = methodOf(host, name)
+    if (Either.isLeft(looked)) return Effect.fail(looked.left)
+    const method = looked.right
     if (typeof method !== "function" || host.isOwn(name, method)) return Effect.map(own(), read)
     const timeout = host.hookTimeout()
     return callMethod<A, WeChatError.TransportError>(
@@ -131,7 +145,9 @@ const readStored = (
   openid: string
 ): Effect.Effect<Option.Option<StoredRecord.Stored>, unknown, ClientServices> =>
   Effect.suspend((): Effect.Effect<Option.Option<StoredRecord.Stored>, unknown, ClientServices> => {
-    const method = (host.self as Record<string, unknown>).getToken
+    const looked = methodOf(host, "getToken")
+    if (Either.isLeft(looked)) return Effect.fail(looked.left)
+    const method = looked.right
     if (typeof method !== "function" || host.isOwn("getToken", method)) {
       return Effect.map(
         host.own.getToken(openid),
@@ -259,7 +275,9 @@ const decryptThroughThis = (
   options: { readonly sessionKey: unknown; readonly encryptedData: unknown; readonly iv: unknown }
 ): Effect.Effect<unknown, unknown> =>
   Effect.suspend((): Effect.Effect<unknown, unknown> => {
-    const method = (host.self as Record<string, unknown>).decryptMiniProgramUser
+    const looked = methodOf(host, "decryptMiniProgramUser")
+    if (Either.isLeft(looked)) return Effect.fail(looked.left)
+    const method = looked.right
     if (typeof method !== "function" || host.isOwn("decryptMiniProgramUser", method)) {
       return host.own.decryptMiniProgramUser(options)
     }
