@@ -324,13 +324,27 @@ export class OAuth {
           "between processes"
       )
     }
+    /**
+     * `this.getToken` / `this.saveToken` now: an accessor of the app's that throws (a subclass's
+     * getter) reads as a hook that throws what it threw, so that the call fails as the hook's throw
+     * would (its error as it is, `failureOf`), not as a defect.
+     */
+    const hookOf = (name: "getToken" | "saveToken"): unknown => {
+      try {
+        return this[name]
+      } catch (error) {
+        return (): never => {
+          throw error
+        }
+      }
+    }
     /** The app's hook now, or `undefined` for the default (or a `tokenStore` in place of the hooks). */
     const appGetToken = () => {
-      const hook: unknown = this.getToken
+      const hook = hookOf("getToken")
       return typeof hook === "function" && hook !== this.#defaultGetToken ? hook as Hooks.GetTokenHook : undefined
     }
     const appSaveToken = () => {
-      const hook: unknown = this.saveToken
+      const hook = hookOf("saveToken")
       return typeof hook === "function" && hook !== this.#defaultSaveToken ? hook as Hooks.SaveTokenHook : undefined
     }
     const usesHooks = () => this.#lifecycle.generation.hooks

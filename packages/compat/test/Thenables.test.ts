@@ -726,3 +726,45 @@ describe("an accessor of the app's for an overridable method that throws (a subc
     })
   }
 })
+
+describe("an accessor of the app's for a hook that throws (getToken, saveToken)", () => {
+  const save = (_openid: string, _token: unknown, cb: any) => cb(null)
+  const get = (_openid: string, cb: any) => cb(null, null)
+  /** getAccessToken's [err, token's openid] on a client whose hook is `hook` (or an accessor throwing `thrown`). */
+  const exchange = async (name: "getToken" | "saveToken", thrown: unknown, asAccessor: boolean) => {
+    const throwingHook = (..._args: Array<unknown>) => {
+      throw thrown
+    }
+    const client = name === "getToken"
+      ? make(OA.appId, OA.secret, asAccessor ? get : throwingHook as any, save)
+      : make(OA.appId, OA.secret, get, asAccessor ? save : throwingHook as any)
+    if (asAccessor) {
+      Object.defineProperty(client, name, {
+        get: () => {
+          throw thrown
+        }
+      })
+    }
+    const code = await sandbox.code({ user: "bob" })
+    const [err, token] = await callback<any>((cb) => client.getAccessToken(code, cb))
+    return [err, token?.data?.openid === undefined ? undefined : "openid"]
+  }
+  for (const name of ["getToken", "saveToken"] as const) {
+    it(`${name}: getAccessToken ends as with a ${name} hook that throws (its error as it is), not a WeChatAPIUnexpectedError`, async () => {
+      for (const thrown of [new Error("accessor"), undefined]) {
+        const [err, token] = await exchange(name, thrown, true)
+        const [hookErr, hookToken] = await exchange(name, thrown, false)
+        assert.notStrictEqual(err?.name, "WeChatAPIUnexpectedError", `${err?.name} ${err?.message}`)
+        assert.deepStrictEqual(
+          [err?.message, token],
+          [hookErr?.message, hookToken],
+          `${name} throwing ${String(thrown)}`
+        )
+        if (name === "saveToken") {
+          if (thrown !== undefined) assert.strictEqual(err, thrown)
+          else assert.strictEqual(err?.message, "the saveToken hook threw undefined")
+        }
+      }
+    })
+  }
+})
