@@ -115,8 +115,8 @@ export interface Options {
   readonly source?: Source | undefined
   /**
    * How long one call of `source` may take. Default 15 seconds; a finite duration above zero
-   * (a number is milliseconds). The fetch runs under the `RefreshLock` and is shared by every
-   * caller of the process, so a source that never answers would hold them all: past this, the call
+   * of at most 24 days, what a timer holds (a number is milliseconds). The fetch runs under the
+   * `RefreshLock` and is shared by every caller of the process, so a source that never answers would hold them all: past this, the call
    * is interrupted (one that ignores interruption is left behind, not waited for) and fails with
    * `TransportError` (`endpoint: "AppToken.source"`, `reason: "Timeout"`, `phase: "unknown"`). That
    * failure is transient: while the stored token still works, it is returned instead.
@@ -139,8 +139,13 @@ export interface Options {
 /** The default `sourceTimeout`: the default WeChat fetch's budget (3 x 5 s), within the locks' waits. */
 const defaultSourceTimeout = Duration.seconds(15)
 
-/** A finite duration above zero (a number is milliseconds: NaN or a negative one is refused). */
-const positiveDuration = (input: unknown): Option.Option<Duration.Duration> => Arguments.positiveDurationOf(input)
+/**
+ * A finite duration above zero that a timer holds (a number is milliseconds: NaN or a negative one
+ * is refused): past `Arguments.maxTimerMillis` (24 days) Effect's clock never fires, and a source
+ * that never answered would hold the lock's callers for ever.
+ */
+const positiveDuration = (input: unknown): Option.Option<Duration.Duration> =>
+  Arguments.positiveDurationOf(input, Arguments.maxTimerMillis)
 
 /** An answer of a caller's source, checked as WeChat's answer is (the values never in the error). */
 const validAnswer = Schema.validateEither(WeChatApi.AppTokenResponse)
@@ -225,7 +230,10 @@ export const makeWith = (
       ? Option.some(defaultSourceTimeout)
       : positiveDuration(opts.sourceTimeout)
     if (Option.isNone(sourceTimeout)) {
-      return yield* invalidOption("sourceTimeout", "must be a finite duration above zero, e.g. \"15 seconds\"")
+      return yield* invalidOption(
+        "sourceTimeout",
+        `must be a finite duration above zero, ${Arguments.maxTimerRule}, e.g. "15 seconds"`
+      )
     }
     const config = yield* WeChatConfig.WeChatConfig
     // a store or lock of the caller's under a deadline, ours as they are

@@ -100,7 +100,10 @@ export interface ResolveOptions<E = never, R = never> {
   readonly unknownTtl?: Duration.DurationInput | undefined
   /** How many apps' configurations (and built services) are kept; the least recently used go first. Default 10,000. */
   readonly capacity?: number | undefined
-  /** How long one call of `resolve` may take (then `AppResolveError` with reason `Timeout`). Default 5 seconds. */
+  /**
+   * How long one call of `resolve` may take (then `AppResolveError` with reason `Timeout`). Default
+   * 5 seconds; at most 24 days, what a timer holds.
+   */
   readonly resolveTimeout?: Duration.DurationInput | undefined
 }
 

@@ -532,6 +532,26 @@ describe("AppToken", () => {
           assert.strictEqual((yield* make(refreshWithin))._tag, "Right", String(refreshWithin))
         }
       }).pipe(Effect.provide(Environment)))
+
+    it.scoped("a sourceTimeout past what a timer holds (24 days) is a ConfigError naming it; 24 days is accepted", () =>
+      Effect.gen(function*() {
+        const store = yield* AppTokenStore.makeMemory()
+        const make = (sourceTimeout: unknown) =>
+          AppToken.makeWith({ sourceTimeout } as never).pipe(
+            Effect.provideService(AppTokenStore.AppTokenStore, store),
+            Effect.either
+          )
+        for (const sourceTimeout of ["25 days", 2_147_483_648, "999999 days", Infinity, "-5 seconds"]) {
+          const result = yield* make(sourceTimeout)
+          assert.strictEqual(result._tag, "Left", `${String(sourceTimeout)}: accepted`)
+          if (result._tag === "Left") {
+            assert.deepStrictEqual((result.left as { path: Array<string> }).path, ["appToken", "sourceTimeout"])
+          }
+        }
+        for (const sourceTimeout of ["24 days", 1, "15 seconds"]) {
+          assert.strictEqual((yield* make(sourceTimeout))._tag, "Right", String(sourceTimeout))
+        }
+      }).pipe(Effect.provide(Environment)))
   })
 
   describe("a source that does not answer", () => {

@@ -776,6 +776,21 @@ describe("WeChatApps.layer: the configuration is checked", () => {
       }
     }))
 
+  it.effect("a resolveTimeout or an app's sourceTimeout past what a timer holds (24 days) is a ConfigError naming it", () =>
+    Effect.gen(function*() {
+      const resolve = () => Effect.void
+      for (const long of ["25 days", 2_147_483_648, "999999 days", Infinity]) {
+        const cases: ReadonlyArray<readonly [unknown, string]> = [
+          [{ resolve, resolveTimeout: long }, "resolveTimeout"],
+          [{ apps: [{ ...direct(a), appToken: { sourceTimeout: long } }] }, "apps.0.appToken.sourceTimeout"]
+        ]
+        for (const [apps, path] of cases) {
+          const error = yield* failure(apps, { stateSecret })
+          assert.strictEqual(pathOf(error), path, `${path}: ${String(long)}`)
+        }
+      }
+    }))
+
   it.effect("an app's sourceTimeout reaches its AppToken: a source that never answers fails at that deadline", () =>
     Effect.gen(function*() {
       const apps = yield* WeChatApps.WeChatApps

@@ -126,15 +126,23 @@ const duration = (
   name: string,
   input: unknown,
   fallback: Duration.Duration,
-  allowZero: boolean
+  allowZero: boolean,
+  maxMillis: number = Infinity
 ): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
   if (input === undefined) return Either.right(fallback)
   // the one reader of such options: a negative amount in any form (-1, NaN, "-5 seconds") is
   // refused, never read as zero (Duration's reading)
-  const decoded = allowZero ? Arguments.nonNegativeDurationOf(input) : Arguments.positiveDurationOf(input)
+  const decoded = allowZero
+    ? Arguments.nonNegativeDurationOf(input, maxMillis)
+    : Arguments.positiveDurationOf(input, maxMillis)
   return Option.isSome(decoded)
     ? Either.right(decoded.value)
-    : invalid([name], `must be a ${allowZero ? "non-negative" : "positive"}, finite duration, e.g. "5 minutes"`)
+    : invalid(
+      [name],
+      `must be a ${allowZero ? "non-negative" : "positive"}, finite duration${
+        maxMillis === Infinity ? "" : ` of ${Arguments.maxTimerRule}`
+      }, e.g. "5 minutes"`
+    )
 }
 
 /** The first argument of `WeChatApps.layer`. @internal */
@@ -175,7 +183,14 @@ export const source = (given: unknown): Either.Either<Source, ConfigError.Config
     }
     const ttl = yield* duration("ttl", options.ttl, defaults.ttl, false)
     const unknownTtl = yield* duration("unknownTtl", options.unknownTtl, Duration.min(defaults.unknownTtl, ttl), true)
-    const resolveTimeout = yield* duration("resolveTimeout", options.resolveTimeout, defaults.resolveTimeout, false)
+    // a deadline (a timer): past 24 days Effect's clock never fires, a hung resolver held for ever
+    const resolveTimeout = yield* duration(
+      "resolveTimeout",
+      options.resolveTimeout,
+      defaults.resolveTimeout,
+      false,
+      Arguments.maxTimerMillis
+    )
     const capacity = options.capacity ?? defaults.capacity
     if (typeof capacity !== "number" || !Number.isSafeInteger(capacity) || capacity < 1 || capacity > maxApps) {
       return yield* invalid(["capacity"], `must be an integer from 1 to ${maxApps}`)
