@@ -116,8 +116,8 @@ export interface Options {
   /**
    * How long one call of `source` may take. Default 15 seconds; a finite duration above zero
    * of at most 24 days, what a timer holds (a number is milliseconds). The fetch runs under the
-   * `RefreshLock` and is shared by every caller of the process, so a source that never answers would hold them all: past this, the call
-   * is interrupted (one that ignores interruption is left behind, not waited for) and fails with
+   * `RefreshLock` and is shared by every caller of the process, so a source that never answers
+   * would hold them all: past this, the call is interrupted (one that ignores interruption is left behind, not waited for) and fails with
    * `TransportError` (`endpoint: "AppToken.source"`, `reason: "Timeout"`, `phase: "unknown"`). That
    * failure is transient: while the stored token still works, it is returned instead.
    *
