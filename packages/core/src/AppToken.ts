@@ -117,9 +117,9 @@ export interface Options {
    * How long one call of `source` may take. Default 15 seconds; a finite duration above zero
    * of at most 24 days, what a timer holds (a number is milliseconds). The fetch runs under the
    * `RefreshLock` and is shared by every caller of the process, so a source that never answers
-   * would hold them all: past this, the call is interrupted (one that ignores interruption is left behind, not waited for) and fails with
-   * `TransportError` (`endpoint: "AppToken.source"`, `reason: "Timeout"`, `phase: "unknown"`). That
-   * failure is transient: while the stored token still works, it is returned instead.
+   * would hold them all: past this, the call is interrupted (one that ignores interruption is left
+   * behind, not waited for) and fails with `TransportError` (`endpoint: "AppToken.source"`,
+   * `reason: "Timeout"`, `phase: "unknown"`). That failure is transient: while the stored token still works, it is returned instead.
    *
    * Why 15 seconds: it is the budget of the default WeChat fetch (3 attempts of the 5-second
    * request timeout, with the default `RetryPolicy`'s backoff about 15.3 s), so a source gets the
