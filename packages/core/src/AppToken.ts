@@ -119,7 +119,8 @@ export interface Options {
    * `RefreshLock` and is shared by every caller of the process, so a source that never answers
    * would hold them all: past this, the call is interrupted (one that ignores interruption is left
    * behind, not waited for) and fails with `TransportError` (`endpoint: "AppToken.source"`,
-   * `reason: "Timeout"`, `phase: "unknown"`). That failure is transient: while the stored token still works, it is returned instead.
+   * `reason: "Timeout"`, `phase: "unknown"`). That failure is transient: while the stored token
+   * still works, it is returned instead.
    *
    * Why 15 seconds: it is the budget of the default WeChat fetch (3 attempts of the 5-second
    * request timeout, with the default `RetryPolicy`'s backoff about 15.3 s), so a source gets the
