@@ -125,6 +125,31 @@ forEachDatabase((db) => {
         )
       }))
 
+    it.scopedLive("SQLite: a key whose expires_at is text (no time) is over: get finds nothing, purgeExpired deletes it, a set replaces it", () =>
+      Effect.gen(function*() {
+        if (db.dialect !== "sqlite") return // PostgreSQL's and MariaDB's expires_at is BIGINT
+        const table = randomTable("wxauth_s")
+        const context = yield* Layer.build(storeLayer(db, { table }))
+        const store = Context.get(context, SessionKeyStore.SessionKeyStore)
+        const sql = Context.get(context, SqlClient.SqlClient)
+        const [appId, openid] = [randomAppId(), randomOpenId()]
+        for (const planted of ["later", "x".repeat(1024 * 1024)]) {
+          yield* store.set(appId, openid, randomSessionKey())
+          yield* sql`UPDATE ${sql(table)} SET expires_at = ${planted} WHERE app_id = ${appId} AND openid = ${openid}`
+          // text compares greater than every number: it was live for ever
+          assert.isTrue(Option.isNone(yield* store.get(appId, openid)), "a text expires_at passed as live")
+          assert.strictEqual(yield* Effect.provide(SqlSessionKeyStore.purgeExpired({ table }), context), 1)
+        }
+        yield* store.set(appId, openid, randomSessionKey())
+        yield* sql`UPDATE ${sql(table)} SET expires_at = 'later' WHERE app_id = ${appId} AND openid = ${openid}`
+        const sessionKey = randomSessionKey()
+        yield* store.set(appId, openid, sessionKey)
+        assert.strictEqual(
+          Redacted.value(Option.getOrThrow(yield* store.get(appId, openid))),
+          Redacted.value(sessionKey)
+        )
+      }))
+
     it.scoped("purgeExpired deletes only the keys past their ttl (by Clock)", () =>
       Effect.gen(function*() {
         const table = randomTable("wxauth_s")

@@ -233,6 +233,51 @@ forEachDatabase((db) => {
         assert.strictEqual(Option.getOrThrow(yield* store.get(session.idHash)).idHash, session.idHash)
       }))
 
+    it.scopedLive("SQLite: a time column holding text (20 MB, or short) is not fetched: last_seen_at refused as longer than any session, expires_at not live; purgeExpired and create clear it", () =>
+      Effect.gen(function*() {
+        if (db.dialect !== "sqlite") return // PostgreSQL's and MariaDB's time columns are BIGINT
+        const { sql, store, table } = yield* boundedStore(db, {})
+        const now = yield* Clock.currentTimeMillis
+        const big = `s3cr3t${"x".repeat(20 * 1024 * 1024)}`
+        for (const planted of [big, "soon", `x${"\u0000".repeat(40)}`]) {
+          const { session: seen } = yield* makeSession({ expiresAt: now + hour })
+          const { session: ends } = yield* makeSession({ expiresAt: now + hour })
+          yield* store.create(seen)
+          yield* store.create(ends)
+          yield* sql`UPDATE ${sql(table)} SET last_seen_at = ${planted} WHERE id_hash = ${seen.idHash}`
+          yield* sql`UPDATE ${sql(table)} SET expires_at = ${planted} WHERE id_hash = ${ends.idHash}`
+          const types = yield* sql<{ te: string; tl: string }>`SELECT typeof(expires_at) AS te,
+            typeof(last_seen_at) AS tl FROM ${sql(table)} WHERE id_hash IN (${seen.idHash}, ${ends.idHash})
+            ORDER BY typeof(expires_at)`
+          assert.deepStrictEqual(types.map((row) => [row.te, row.tl]), [["integer", "text"], ["text", "null"]])
+          for (let i = 0; i < 3; i++) {
+            const error = yield* Effect.flip(store.get(seen.idHash))
+            assert.strictEqual(error.operation, "get")
+            assert.include(error.description, "longer than any session")
+            assert.notInclude(JSON.stringify(error) + error.message + Util.inspect(error, { depth: 10 }), "s3cr3t")
+          }
+          // a touch writes last_seen_at afresh: the session reads again
+          const touched = Option.getOrThrow(yield* store.touch(seen.idHash, now + 2 * hour))
+          assert.strictEqual(touched.expiresAt, now + 2 * hour)
+          assert.isTrue(Option.isSome(yield* store.get(seen.idHash)))
+          // no time: the session is over, and a touch does not bring it back
+          assert.isTrue(Option.isNone(yield* store.get(ends.idHash)), "a text expires_at passed as live")
+          assert.isTrue(Option.isNone(yield* store.touch(ends.idHash, now + 2 * hour)))
+          const [row] = yield* sql<{ te: string }>`SELECT typeof(expires_at) AS te FROM ${sql(table)}
+            WHERE id_hash = ${ends.idHash}`
+          assert.strictEqual(row.te, "text", "touch moved an expires_at that is no time")
+          // a create of its id replaces it; purgeExpired deletes such rows
+          yield* store.create(ends)
+          assert.isTrue(Option.isSome(yield* store.get(ends.idHash)))
+          yield* sql`UPDATE ${sql(table)} SET expires_at = ${planted} WHERE id_hash = ${ends.idHash}`
+          assert.strictEqual(
+            yield* SqlSessionStore.purgeExpired({ table }).pipe(Effect.provideService(SqlClient.SqlClient, sql)),
+            1
+          )
+          yield* store.revoke(seen.idHash)
+        }
+      }))
+
     it.scoped("purgeExpired deletes only the sessions that are over (by Clock)", () =>
       Effect.gen(function*() {
         const table = randomTable("wxauth_ss")

@@ -51,7 +51,7 @@ export const make = (
   options?: Options
 ): Effect.Effect<AppTokenStore.AppTokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { boundedValue, guarded, names: table, span, sql, upsertNewer } = yield* store.context(options)
+    const { boundedValue, guarded, live, names: table, span, sql, upsertNewer } = yield* store.context(options)
     const codec = yield* AppTokenStore.makeCodec
     const t = sql(table)
 
@@ -62,7 +62,7 @@ export const make = (
           yield* AppTokenStore.checkKey("get", appId)
           const now = yield* Clock.currentTimeMillis
           const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t}
-          WHERE app_id = ${appId} AND expires_at > ${now}`
+          WHERE app_id = ${appId} AND ${live("expires_at", now)}`
           if (rows.length === 0) return Option.none()
           if (rows[0].value === null) return yield* Effect.fail(appTokenTooLong)
           const token = yield* codec.decode(appId, asText(rows[0].value))

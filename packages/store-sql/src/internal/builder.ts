@@ -138,10 +138,10 @@ export interface StoreContext<O, N, E, X> {
    * `Effect.fn` captures per call.
    */
   readonly span: (operation: string) => <A, E2, R>(self: Effect.Effect<A, E2, R>) => Effect.Effect<A, E2, R>
-  /** Deletes the rows of `table` whose `column` is at or before `now`; how many. */
+  /** Deletes the rows of `table` that are over by `column` at `now` (`over`); how many. */
   readonly deleteExpired: (
     table: string,
-    column: "expires_at" | "refresh_expires_at",
+    column: TimeColumn,
     now: number
   ) => Effect.Effect<number, E>
   /**
@@ -151,6 +151,17 @@ export interface StoreContext<O, N, E, X> {
    * fetched on every read of that user or app (see `tooLong`).
    */
   readonly boundedValue: Statement.Fragment
+  /**
+   * `boundedValue`, also `NULL` when one of the time columns `times` holds no time (`isTime`), and
+   * each of `times` as a `SELECT` reads it, itself when a time (or `NULL`), else `NULL`: a read
+   * that fetches times beside the value fetches nothing planted in them, and refuses the row as it
+   * refuses a value longer than any (see `tooLong`).
+   */
+  readonly boundedRow: (times: ReadonlyArray<TimeColumn>) => Statement.Fragment
+  /** `column`, a time, is after `now`: the row is live (a row whose `column` holds no time is not). */
+  readonly live: (column: TimeColumn, now: number) => Statement.Fragment
+  /** `column`, a time, is at or before `now`, or holds no time: the row is over (`NOT live`). */
+  readonly over: (column: TimeColumn, now: number) => Statement.Fragment
   /**
    * Inserts `row` into `table`, or, when a row has its `key` columns, sets that row's other columns
    * to `row`'s only if `row` is as new by `obtained_at` or newer: one atomic statement, so the newest
@@ -189,9 +200,66 @@ const noSettings = (): Either.Either<undefined> => Either.right(undefined)
 const valueBytes = (dialect: Dialect): string =>
   dialect === "pg" ? "octet_length(value)" : dialect === "mysql" ? "LENGTH(value)" : "length(CAST(value AS BLOB))"
 
-/** See `StoreContext.boundedValue`. */
-const boundedValue = (sql: SqlClient.SqlClient, dialect: Dialect, maxBytes: number): Statement.Fragment =>
-  sql.literal(`CASE WHEN ${valueBytes(dialect)} <= ${maxBytes} THEN value END AS value`)
+/**
+ * A column of times (epoch milliseconds) the stores write.
+ *
+ * @internal
+ */
+export type TimeColumn = "expires_at" | "refresh_expires_at" | "last_seen_at"
+
+/**
+ * The condition that `column` holds a time, in `dialect`; `undefined` where every value of it is
+ * one. PostgreSQL's and MySQL's columns are BIGINT. SQLite's tables are not STRICT: a time column
+ * can hold text or a blob of any length (not written by wxauth), which compares greater than every
+ * number, so `expires_at > now` let such a row pass as live and a read fetched it whole. A number
+ * is a time there (the stores write integers; a real, 8 bytes, is left to the decode): `typeof`,
+ * which SQLite answers from the record's header, without loading a long text (a comparison loads
+ * it), so it goes first.
+ */
+const isTime = (dialect: Dialect, column: TimeColumn): string | undefined =>
+  dialect === "sqlite" ? `typeof(${column}) IN ('integer', 'real')` : undefined
+
+/** See `StoreContext.boundedValue` and `StoreContext.boundedRow`. */
+const boundedValue = (
+  sql: SqlClient.SqlClient,
+  dialect: Dialect,
+  maxBytes: number,
+  times: ReadonlyArray<TimeColumn> = []
+): Statement.Fragment => {
+  const held = times.flatMap((column) => {
+    const condition = isTime(dialect, column)
+    return condition === undefined ? [] : [{ column, condition }]
+  })
+  // the times first: a value behind a long text in the record is then not reached
+  const conditions = [
+    ...held.map(({ column, condition }) => `(${column} IS NULL OR ${condition})`),
+    `${valueBytes(dialect)} <= ${maxBytes}`
+  ]
+  const columns = times.map((column) => {
+    const condition = isTime(dialect, column)
+    return condition === undefined ? column : `CASE WHEN ${condition} THEN ${column} END AS ${column}`
+  })
+  return sql.literal([`CASE WHEN ${conditions.join(" AND ")} THEN value END AS value`, ...columns].join(", "))
+}
+
+/** See `StoreContext.live`. */
+const live = (sql: SqlClient.SqlClient, dialect: Dialect, column: TimeColumn, now: number): Statement.Fragment => {
+  const condition = isTime(dialect, column)
+  return condition === undefined
+    ? sql`${sql.literal(column)} > ${now}`
+    : sql`(${sql.literal(condition)} AND ${sql.literal(column)} > ${now})`
+}
+
+/** See `StoreContext.over`. */
+const over = (sql: SqlClient.SqlClient, dialect: Dialect, column: TimeColumn, now: number): Statement.Fragment => {
+  const condition = isTime(dialect, column)
+  return condition === undefined
+    ? sql`${sql.literal(column)} <= ${now}`
+    // in SQLite's order every number sorts before every text and blob, the empty text first of
+    // those (the column's INTEGER affinity leaves '' a text): both ranges are the index's, and
+    // purgeExpired uses it
+    : sql`(${sql.literal(column)} <= ${now} OR ${sql.literal(column)} >= '')`
+}
 
 /**
  * What a read fails with when `boundedValue` read `NULL`: the stored `what` ("token", "app token",
@@ -333,10 +401,13 @@ export const builder = <O extends BaseOptions, N, E = WeChatError.TokenStoreErro
         span: (operation) => Effect.withSpan(`${spec.name}.${operation}`, { captureStackTrace: false }),
         deleteExpired: (table, column, now) =>
           Effect.map(
-            guarded("purgeExpired", table)(sql`DELETE FROM ${sql(table)} WHERE ${sql.literal(column)} <= ${now}`.raw),
+            guarded("purgeExpired", table)(sql`DELETE FROM ${sql(table)} WHERE ${over(sql, dialect, column, now)}`.raw),
             affectedRows
           ),
         boundedValue: boundedValue(sql, dialect, spec.maxValueBytes ?? TokenStore.maxStoredValueBytes),
+        boundedRow: (times) => boundedValue(sql, dialect, spec.maxValueBytes ?? TokenStore.maxStoredValueBytes, times),
+        live: (column, now) => live(sql, dialect, column, now),
+        over: (column, now) => over(sql, dialect, column, now),
         upsertNewer: (table, key, row) => upsertNewer(sql, dialect, table, key, row)
       }
     })

@@ -80,7 +80,7 @@ export const make = (
   options?: Options
 ): Effect.Effect<SessionKeyStore.SessionKeyStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { boundedValue, dialect, guarded, settings: ttl, span, sql, names: { table } } = yield* store.context(
+    const { boundedValue, dialect, guarded, live, settings: ttl, span, sql, names: { table } } = yield* store.context(
       options,
       (read) => resolveTtl(read.ttl)
     )
@@ -108,7 +108,7 @@ export const make = (
           const now = yield* Clock.currentTimeMillis
           // a value longer than any session key the codec reads is not fetched (its length in the query)
           const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t}
-          WHERE app_id = ${appId} AND openid = ${openid} AND expires_at > ${now}`
+          WHERE app_id = ${appId} AND openid = ${openid} AND ${live("expires_at", now)}`
           if (rows.length === 0) return Option.none()
           if (rows[0].value === null) return yield* Effect.fail(keyTooLong)
           return Option.some(yield* codec.decode(appId, openid, asText(rows[0].value)))

@@ -122,7 +122,18 @@ export const make = (
 ): Effect.Effect<SessionStore.SessionStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const context = yield* store.context(options, (read) => resolveMaxSessionsPerUser(read.maxSessionsPerUser))
-    const { boundedValue, dialect, guarded, names: { table }, settings: maxSessionsPerUser, span, sql } = context
+    const {
+      boundedRow,
+      boundedValue,
+      dialect,
+      guarded,
+      live,
+      names: { table },
+      over,
+      settings: maxSessionsPerUser,
+      span,
+      sql
+    } = context
     const t = sql(table)
 
     /**
@@ -154,13 +165,14 @@ export const make = (
         )`
 
     /**
-     * The live session of `idHash` at `now`. A value longer than any session (`NULL` from
-     * `boundedValue`, which the column never holds) is refused without being fetched.
+     * The live session of `idHash` at `now`. A value longer than any session, or a time that is no
+     * time (SQLite: text or a blob of any length), is refused without being fetched (`NULL` from
+     * `boundedRow`, which the column never holds); a row whose expires_at is no time is not live.
      */
     const read = (operation: string, idHash: string, now: number) =>
       Effect.flatMap(
-        guarded(operation)(sql<Row>`SELECT ${boundedValue}, expires_at, last_seen_at FROM ${t}
-          WHERE id_hash = ${idHash} AND expires_at > ${now}`),
+        guarded(operation)(sql<Row>`SELECT ${boundedRow(["expires_at", "last_seen_at"])} FROM ${t}
+          WHERE id_hash = ${idHash} AND ${live("expires_at", now)}`),
         (rows) =>
           rows.length === 0
             ? Effect.succeedNone
@@ -204,7 +216,7 @@ export const make = (
           const idHash = checked.idHash
           const rows = yield* guarded("create")(Effect.gen(function*() {
             // a session that is over gives its id up; a live one keeps it
-            yield* sql`DELETE FROM ${t} WHERE id_hash = ${idHash} AND expires_at <= ${now}`
+            yield* sql`DELETE FROM ${t} WHERE id_hash = ${idHash} AND ${over("expires_at", now)}`
             yield* insertIfAbsent({
               id_hash: idHash,
               app_id: checked.appId,
@@ -247,7 +259,7 @@ export const make = (
           yield* SessionStore.checkTouch(idHash, expiresAt, now)
           // only a live session moves: one that is over, or revoked, stays gone
           yield* guarded("touch")(sql`UPDATE ${t} SET expires_at = ${expiresAt}, last_seen_at = ${now}
-            WHERE id_hash = ${idHash} AND expires_at > ${now}`)
+            WHERE id_hash = ${idHash} AND ${live("expires_at", now)}`)
           return yield* read("touch", idHash, now)
         }).pipe(span("touch")),
       revoke: (idHash) =>
@@ -263,13 +275,14 @@ export const make = (
           // create refuses such ids: none of them has a session here (and U+FFFD must not stand for them)
           if (!isWellFormed(appId) || !isWellFormed(openid)) return 0
           const now = yield* Clock.currentTimeMillis
-          const live = yield* guarded("revokeUser")(Effect.gen(function*() {
-            const result = yield* sql`DELETE FROM ${t} WHERE ${ofUser(appId, openid)} AND expires_at > ${now}`.raw
+          const ended = yield* guarded("revokeUser")(Effect.gen(function*() {
+            const result = yield* sql`DELETE FROM ${t} WHERE ${ofUser(appId, openid)} AND ${live("expires_at", now)}`
+              .raw
             // the sessions that are over go too; one created meanwhile stays, for the next revokeUser to reach
-            yield* sql`DELETE FROM ${t} WHERE ${ofUser(appId, openid)} AND expires_at <= ${now}`
+            yield* sql`DELETE FROM ${t} WHERE ${ofUser(appId, openid)} AND ${over("expires_at", now)}`
             return affectedRows(result)
           }))
-          return live
+          return ended
         }).pipe(span("revokeUser"))
     })
     SessionStore.markBounded(own)

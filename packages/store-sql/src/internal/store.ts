@@ -65,7 +65,9 @@ export const make = (
   options?: Options
 ): Effect.Effect<TokenStore.TokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { boundedValue, dialect, guarded, names: tables, span, sql, upsertNewer } = yield* store.context(options)
+    const { boundedValue, dialect, guarded, live, names: tables, span, sql, upsertNewer } = yield* store.context(
+      options
+    )
     const codec = yield* TokenStore.makeCodec
     const t = sql(tables.table)
     const m = sql(tables.memoTable)
@@ -95,7 +97,7 @@ export const make = (
           yield* TokenStore.checkUser("get", appId, openid)
           const now = yield* Clock.currentTimeMillis
           const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t}
-          WHERE app_id = ${appId} AND openid = ${openid} AND refresh_expires_at > ${now}`
+          WHERE app_id = ${appId} AND openid = ${openid} AND ${live("refresh_expires_at", now)}`
           if (rows.length === 0) return Option.none()
           if (rows[0].value === null) return yield* Effect.fail(tokenTooLong)
           const token = yield* codec.decodeToken(appId, openid, asText(rows[0].value))
@@ -157,7 +159,7 @@ export const make = (
           yield* checkCode("recallCode", appId, codeHash)
           const now = yield* Clock.currentTimeMillis
           const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${m}
-          WHERE app_id = ${appId} AND code_hash = ${codeHash} AND expires_at > ${now}`
+          WHERE app_id = ${appId} AND code_hash = ${codeHash} AND ${live("expires_at", now)}`
           if (rows.length === 0) return Option.none()
           if (rows[0].value === null) return yield* Effect.fail(memoTooLong)
           const memo = yield* codec.decodeMemo(appId, codeHash, asText(rows[0].value))
