@@ -11,6 +11,7 @@ import type * as Scope from "effect/Scope"
 import { Redis, type RedisOptions } from "ioredis"
 import * as Crypto from "node:crypto"
 import * as Net from "node:net"
+import { maxStampBytes } from "../src/internal/scripts.js"
 
 export const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 
@@ -234,8 +235,8 @@ const tokenReadBound = String(TokenStore.maxStoredValueBytes)
  * length (`HSTRLEN`) and then runs `HMGET o v`, sent as `EVALSHA <sha> 1 <key> <bound> o`.
  */
 const isTokenRead = (command: { readonly name: string; readonly args: ReadonlyArray<unknown> }): boolean =>
-  command.name === "evalsha" && command.args.length === 5 && String(command.args[3]) === tokenReadBound &&
-  String(command.args[4]) === "o"
+  command.name === "evalsha" && command.args.length === 6 && String(command.args[3]) === tokenReadBound &&
+  String(command.args[4]) === String(maxStampBytes) && String(command.args[5]) === "o"
 
 /**
  * A client of the test's own that counts the commands it sends, by name (`hmget`, `evalsha`, ...):
