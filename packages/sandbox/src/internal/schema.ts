@@ -889,7 +889,8 @@ export const parseOptions = (text: string, defaults: Config): Either.Either<Sand
     json = JSON.parse(text)
   } catch {
     // where, never what: the text around the error may be a secret
-    return Either.left(`not valid JSON${jsonErrorPlace(text)}`)
+    // a JavaScript caller's value that is no string (JSON.parse read it as text) has no place to show
+    return Either.left(`not valid JSON${typeof text === "string" ? jsonErrorPlace(text) : ""}`)
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Either.left("expected a JSON object like { \"apps\": [...], \"users\": [...] }")
