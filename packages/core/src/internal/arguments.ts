@@ -302,19 +302,98 @@ export const positiveDurationOf = (input: unknown, maxMillis: number = Infinity)
   )
 
 /**
- * A URL-like value read once into a string or a fresh `URLSearchParams` of ours: a `URL` (its
- * `href`), a `URLSearchParams` (copied), a string (as it is); anything else as it is, for the
- * caller's own type check. `Left(unreadable)` for a revoked or trapping Proxy, or an object that
- * passes `instanceof URL` / `URLSearchParams` without being one.
+ * The longest URL or query read from a caller: a redirect URI, a return path, a callback URL, a
+ * push's query. A query given as `URLSearchParams` or an object of parameters is held to it as the
+ * query it writes (`toString()`), by {@link readQuery}.
  *
  * @internal
  */
-export const readUrlLike = (value: unknown): Either.Either<unknown, string> =>
-  typeof value === "string" ? Either.right(value) : guard(() => {
-    if (value instanceof URL) return String(value.href)
-    if (value instanceof URLSearchParams) return new URLSearchParams(String(value.toString()))
-    return value
+export const maxUrlLength = 8192
+
+/** {@link readQuery}'s answer for a query longer than {@link maxUrlLength}. @internal */
+export const queryTooLong = `is over ${maxUrlLength} characters`
+
+/** What a caller's query yielded where a string was due (an iterator's odd pair, an odd `href`): unreadable. */
+const notText = (): never => {
+  throw new TypeError("not a string")
+}
+
+/** The mark of a query over the bound, inside `readQuery`'s guard. */
+const overBound: unique symbol = Symbol("overBound")
+
+/**
+ * A caller's query read once, bounded, under a guard: the one rule for every form a query takes, so
+ * none is read further than {@link maxUrlLength} characters of the query it stands for.
+ *
+ * - A string: as it is. A `URL`: its `href`. Either longer than the bound is `Left(queryTooLong)`.
+ * - `URLSearchParams`: a fresh copy of ours, read pair by pair through its own iterator and given
+ *   up (`Left(queryTooLong)`) as soon as the query the copy writes would pass the bound, so a
+ *   caller's million parameters or 50 MB value is neither copied nor walked to its end.
+ * - With `fields`, an object of parameters (Express's `req.query`), the same way, but only the
+ *   own fields named (JavaScript lists all of an object's keys to enumerate any: a million of them
+ *   take a second, so the others are never looked at): a string as the parameter, an array as the
+ *   parameter repeated (read no further than the bound), `undefined` as no parameter, any other
+ *   value (a number, a nested object) as `"\u0000"` (a value no parameter takes).
+ *
+ * Anything else is `Right(undefined)`, for the caller's own message. `Left(unreadable)` when the
+ * value cannot be read: a revoked or trapping Proxy, a throwing getter or iterator, an object that
+ * passes `instanceof URL` / `URLSearchParams` without being one, an iterator that yields no pair of
+ * strings.
+ *
+ * @internal
+ */
+export const readQuery = (
+  value: unknown,
+  options?: { readonly fields?: ReadonlyArray<string> }
+): Either.Either<string | URLSearchParams | undefined, string> => {
+  if (typeof value === "string") return value.length > maxUrlLength ? Either.left(queryTooLong) : Either.right(value)
+  const read = guard((): string | URLSearchParams | undefined | typeof overBound => {
+    if (typeof value !== "object" || value === null) return undefined
+    if (value instanceof URL) {
+      const href: unknown = value.href
+      if (typeof href !== "string") return notText()
+      return href.length > maxUrlLength ? overBound : href
+    }
+    const params = new URLSearchParams()
+    // the length of the query `params` writes: its pairs `name=value` joined by `&`
+    let length = -1
+    const add = (name: string, text: string): boolean => {
+      // a character is written as one or more: the pair's own length is a lower bound, checked
+      // first so that a 50 MB value is not encoded to find it too long
+      if (length + 2 + name.length + text.length > maxUrlLength) return false
+      length += 1 + new URLSearchParams([[name, text]]).toString().length
+      if (length > maxUrlLength) return false
+      params.append(name, text)
+      return true
+    }
+    if (value instanceof URLSearchParams) {
+      for (const pair of value as Iterable<unknown>) {
+        if (!Array.isArray(pair)) return notText()
+        const name: unknown = pair[0]
+        const text: unknown = pair[1]
+        if (typeof name !== "string" || typeof text !== "string") return notText()
+        if (!add(name, text)) return overBound
+      }
+      return params
+    }
+    const names = options?.fields
+    if (names === undefined || Array.isArray(value)) return undefined
+    const fields = value as Record<string, unknown>
+    for (const name of names) {
+      const field = Object.hasOwn(fields, name) ? fields[name] : undefined
+      if (field === undefined) continue
+      if (Array.isArray(field)) {
+        for (let i = 0; i < field.length; i++) {
+          const item: unknown = field[i]
+          if (!add(name, typeof item === "string" ? item : "\u0000")) return overBound
+        }
+      } else if (!add(name, typeof field === "string" ? field : "\u0000")) return overBound
+    }
+    return params
   })
+  if (Either.isLeft(read)) return Either.left(read.left)
+  return read.right === overBound ? Either.left(queryTooLong) : Either.right(read.right)
+}
 
 /**
  * `Config.unwrap` for a caller's value: anything but an object of `Config`s (nested objects

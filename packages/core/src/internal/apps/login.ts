@@ -7,7 +7,6 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as StateToken from "../../StateToken.js"
 import type { AppError, LoginError, LoginResult } from "../../WeChatApps.js"
 import * as WeChatError from "../../WeChatError.js"
@@ -23,10 +22,6 @@ const invalid = Arguments.fail
  * getter or revoked Proxy is an `InvalidArgument`, never a defect later. `undefined` for none.
  */
 const readOptions = Arguments.readOptions
-
-/** The callback as a string or a fresh `URLSearchParams` (read once, here); anything else as it is, for `parseCallback`. */
-const readCallback = (callback: unknown): Either.Either<unknown, WeChatError.InvalidArgument> =>
-  Either.mapLeft(Arguments.readUrlLike(callback), (description) => Arguments.invalid("callback", description))
 
 const authorizeKeys = ["redirectUri", "scope", "state", "returnTo", "binding"] as const
 
@@ -86,7 +81,8 @@ export const make = (registry: Registry) => {
     options?: Pick<WeChatOAuth.CallbackOptions, "binding" | "requireBinding">
   ): Effect.Effect<LoginResult, LoginError> =>
     Effect.gen(function*() {
-      const params = yield* parseCallback((yield* readCallback(callback)) as string)
+      // read once, bounded, guarded
+      const params = yield* parseCallback(callback)
       const fields = (yield* readOptions("options", options, ["binding", "requireBinding"])) ?? {}
       const problem = Arguments.checkOptionalText("binding", fields.binding, Arguments.maxBindingLength) ??
         Arguments.checkOptionalBoolean("requireBinding", fields.requireBinding)

@@ -80,44 +80,29 @@ const invalidArgument = (argument: string, description: string) =>
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
-/** The longest query string read (WeChat's is about 150 characters). */
-const maxQueryLength = 8192
+/** The parameters of a push's query that are read. */
+const pushParameters = ["timestamp", "nonce", "msg_signature", "encrypt_type"]
 
 /**
- * The query's parameters, read once under a guard; `undefined` when it is not one of the accepted
- * forms or cannot be read (a revoked Proxy, a throwing getter, a hollow `URLSearchParams`),
- * `"TooLarge"` when too long.
+ * The query's parameters, read once under a guard and bounded by `Arguments.readQuery` (the one
+ * rule for a query's length, whatever its form); `undefined` when it is not one of the accepted
+ * forms or cannot be read (a revoked Proxy, a throwing getter or iterator, a hollow
+ * `URLSearchParams`), `"TooLarge"` when its query is over `Arguments.maxUrlLength` characters.
  */
 const paramsOf = (query: unknown): Map<string, string | undefined> | undefined | "TooLarge" => {
-  const names = ["timestamp", "nonce", "msg_signature", "encrypt_type"]
-  const urlLike = Arguments.readUrlLike(query)
-  if (Either.isLeft(urlLike)) return undefined
-  const value = urlLike.right
-  const params = new Map<string, string | undefined>()
-  if (value instanceof URLSearchParams) {
-    // a fresh copy of ours: a repeated parameter is ambiguous, refused below as a malformed value
-    for (const name of names) {
-      const all = value.getAll(name)
-      params.set(name, all.length === 1 ? all[0] : all.length === 0 ? undefined : "\u0000")
-    }
-    return params
-  }
+  const read = Arguments.readQuery(query, { fields: pushParameters })
+  if (Either.isLeft(read)) return read.left === Arguments.queryTooLong ? "TooLarge" : undefined
+  let value = read.right
   if (typeof value === "string") {
-    if (value.length > maxQueryLength) return "TooLarge"
     const at = value.indexOf("?")
-    return paramsOf(new URLSearchParams((at >= 0 ? value.slice(at + 1) : value).split("#")[0]))
+    value = new URLSearchParams((at >= 0 ? value.slice(at + 1) : value).split("#")[0])
   }
-  // an object of strings (Express's req.query): its own fields only, each read once
-  const fields = Arguments.guard(() => {
-    if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined
-    const own = new Map<string, unknown>()
-    for (const name of names) if (Object.hasOwn(value, name)) own.set(name, (value as Record<string, unknown>)[name])
-    return own
-  })
-  if (Either.isLeft(fields) || fields.right === undefined) return undefined
-  for (const name of names) {
-    const field = fields.right.get(name)
-    params.set(name, field === undefined ? undefined : typeof field === "string" ? field : "\u0000")
+  if (value === undefined) return undefined
+  // a fresh copy of ours: a repeated parameter is ambiguous, refused below as a malformed value
+  const params = new Map<string, string | undefined>()
+  for (const name of pushParameters) {
+    const all = value.getAll(name)
+    params.set(name, all.length === 1 ? all[0] : all.length === 0 ? undefined : "\u0000")
   }
   return params
 }
@@ -279,7 +264,7 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
       }
       const params = paramsOf(read.right.query)
       // a query string too long for a push is a refused push (anyone can send one), not a caller's mistake
-      if (params === "TooLarge") return refuse("TooLarge", `the query is over ${maxQueryLength} characters`)
+      if (params === "TooLarge") return refuse("TooLarge", `the query is over ${Arguments.maxUrlLength} characters`)
       if (params === undefined) {
         return invalidArgument("request.query", "must be URLSearchParams, a query string or an object of strings")
       }

@@ -18,8 +18,8 @@ const invalid = Arguments.invalid
 /** WeChat's own limit on `state`. */
 const statePattern = /^[a-zA-Z0-9]{1,128}$/
 
-/** The longest redirect URI, return path or callback URL accepted. @internal */
-export const maxUrlLength = 8192
+/** The longest redirect URI, return path or callback URL accepted (`Arguments.maxUrlLength`). @internal */
+export const maxUrlLength = Arguments.maxUrlLength
 
 /** The fields of the authorize URL builders' options. */
 const authorizeKeys = ["redirectUri", "scope", "state", "returnTo", "binding"] as const
@@ -58,12 +58,18 @@ export const checkRedirectUri = (redirectUri: unknown): Effect.Effect<string, We
     : Effect.fail(invalid("redirectUri", "must be an absolute http(s) URL"))
 }
 
-/** The query of a callback: the full URL, its query, a `URL` or `URLSearchParams`. @internal */
+/**
+ * The query of a callback: the full URL, its query, a `URL` or `URLSearchParams`, each read once
+ * and bounded by `Arguments.readQuery` (a `URLSearchParams` whose query is over `maxUrlLength`
+ * fails as a string that long does, without being copied whole).
+ *
+ * @internal
+ */
 export const parseCallback = (given: unknown): Effect.Effect<URLSearchParams, WeChatError.InvalidArgument> => {
   // read once, guarded: a revoked Proxy, or an object that passes `instanceof URL` without being one
-  const read = Arguments.readUrlLike(given)
-  if (Either.isLeft(read)) return Effect.fail(invalid("callback", read.left))
-  const callback = read.right
+  const read = Arguments.readQuery(given)
+  if (Either.isLeft(read) && read.left !== Arguments.queryTooLong) return Effect.fail(invalid("callback", read.left))
+  const callback = Either.getOrUndefined(read)
   if (callback instanceof URLSearchParams) return Effect.succeed(callback)
   if (!Arguments.isText(callback, maxUrlLength)) {
     return Effect.fail(
