@@ -5,16 +5,19 @@
  * and the first one may be the planted one. Neither is read: the callback answers as without a
  * binding, a request as without a session. But `POST /logout` ends the sessions of every copy (up
  * to 8 distinct tokens; more end none, answered as a store failure): read as no session, it
- * answered 303 with cleared cookies and left the browser's session alive. Over https (the
- * `__Host-` names) and over http.
+ * answered 303 with cleared cookies and left the browser's session alive. So does a new login,
+ * which replaces the session(s) this browser had (it left them alive), and which more copies never
+ * fail. Over https (the `__Host-` names) and over http.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Browser, consent, startLogin, userAgents } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Crypto from "node:crypto"
 import { testApp, TestServer } from "./helpers.js"
 
-/** The distinct tokens a logout ends at most (`maxLogoutTokens` of service.ts). */
+/** The distinct tokens a logout ends at most (`maxSessionCookies` of service.ts). */
 const maxLogoutTokens = 8
 
 const relative = (url: string) => {
@@ -36,7 +39,12 @@ for (const https of [true, false]) {
   const options = https ? () => ({ publicUrl: "https://login.example.com" }) : () => ({})
 
   describe(`a duplicated cookie over ${https ? "https" : "http"}`, () => {
-    layer(testApp(options), { excludeTestServices: true })((it) => {
+    const lines: Array<string> = []
+    const captureLogs = Logger.replace(
+      Logger.defaultLogger,
+      Logger.map(Logger.logfmtLogger, (line) => void lines.push(line))
+    )
+    layer(Layer.provide(testApp(options), captureLogs), { excludeTestServices: true })((it) => {
       it.effect(`two ${binding} cookies: the attacker's callback logs the victim in as nobody, in either order`, () =>
         Effect.gen(function*() {
           const { url } = yield* TestServer
@@ -156,6 +164,70 @@ for (const https of [true, false]) {
           })
           assert.strictEqual(api.status, 401)
           assert.strictEqual(yield* me(e), 200)
+        }))
+
+      it.effect(`a new login with two ${session} cookies ends the sessions of both; more copies never fail it`, () =>
+        Effect.gen(function*() {
+          const { url } = yield* TestServer
+          const sessionOf = (user: string) =>
+            Effect.gen(function*() {
+              const browser = new Browser(url, { userAgent: userAgents.desktop })
+              yield* loginAs(browser, user)
+              const token = browser.cookies.get(session)!
+              assert.isString(token)
+              return token
+            })
+          const me = (token: string) =>
+            Effect.map(new Browser(url).get("/me", { cookie: `${session}=${token}` }), (a) => a.status)
+          /** A new login of `user` whose callback carries `cookies` beside the browser's binding: its new token. */
+          const loginWith = (user: string, cookies: ReadonlyArray<string>) =>
+            Effect.gen(function*() {
+              const browser = new Browser(url, { userAgent: userAgents.desktop })
+              const authorize = yield* startLogin(browser, "/login/web")
+              const callback = relative(yield* consent(browser, authorize, { user }))
+              const answer = yield* new Browser(url, { userAgent: userAgents.desktop }).get(callback, {
+                cookie: [`${binding}=${browser.cookies.get(binding)}`, ...cookies].join("; ")
+              })
+              assert.strictEqual(answer.status, 303)
+              assert.strictEqual(new URL(answer.location!).pathname, "/", "the login completed")
+              const line = answer.setCookies.find((l) => l.startsWith(`${session}=`))
+              assert.isString(line, "the login started a session")
+              const token = line!.split(";")[0]!.slice(session.length + 1)
+              assert.strictEqual(yield* me(token), 200, "the new session is live")
+              return token
+            })
+          // one cookie: the session this browser had ends
+          const one = yield* sessionOf("alice")
+          yield* loginWith("alice", [`${session}=${one}`])
+          assert.strictEqual(yield* me(one), 401, "the replaced session ended")
+          // a planted junk copy, before or after the browser's own
+          for (const junk of ["planted", "x"]) {
+            const a = yield* sessionOf("alice")
+            yield* loginWith("alice", [`${session}=${junk}`, `${session}=${a}`])
+            assert.strictEqual(yield* me(a), 401, `the browser's old session ended (${junk} first)`)
+            const c = yield* sessionOf("alice")
+            yield* loginWith("alice", [`${session}=${c}`, `${session}=${junk}`])
+            assert.strictEqual(yield* me(c), 401, `the browser's old session ended (${junk} last)`)
+          }
+          // the planter's own token (bob's): both end, the new login stands
+          const a = yield* sessionOf("alice")
+          const b = yield* sessionOf("bob")
+          yield* loginWith("alice", [`${session}=${b}`, "other=1", `${session}=${a}`])
+          assert.strictEqual(yield* me(a), 401, "alice's old session ended")
+          assert.strictEqual(yield* me(b), 401, "the planted session ended too")
+          // more than 8 distinct copies: the login completes all the same (nothing ended, logged)
+          const d = yield* sessionOf("alice")
+          const flood = Array.from(
+            { length: maxLogoutTokens },
+            () => `${session}=${Crypto.randomBytes(32).toString("base64url")}`
+          )
+          lines.length = 0
+          yield* loginWith("alice", [...flood, `${session}=${d}`])
+          assert.strictEqual(yield* me(d), 200, "too many copies: none is ended")
+          assert.isTrue(
+            lines.some((line) => line.includes("could not end a session") && line.includes("TooManySessionCookies")),
+            "the login logs what it could not end"
+          )
         }))
 
       it.effect(`POST /logout with more than ${maxLogoutTokens} distinct ${session} tokens ends none: a 500, as a store failure`, () =>

@@ -15,8 +15,9 @@
  * that name is read. A name is matched exactly (`read`), never trimmed of more than spaces and tabs:
  * a cookie named `\xa0__Host-wxauth_binding` is no `__Host-` cookie to the browser (a sibling can
  * set it, with `Domain`), and a parser that trims U+00A0 would read it as ours. A name sent twice
- * is read as absent: one of the two was planted, and either may come first. Only a logout reads
- * every value of the session cookie's name (`readAll`), to end the sessions of all of them.
+ * is read as absent: one of the two was planted, and either may come first. Only a logout, and a
+ * new login replacing this browser's session, read every value of the session cookie's name
+ * (`readAll`), to end the sessions of all of them.
  *
  * @internal
  */
@@ -77,7 +78,7 @@ const isSpace = (code: number): boolean => code === 32 || code === 9
  * second one was planted (a sibling subdomain's `Domain` cookie over http, a nameless cookie whose
  * value looks like `__Host-wxauth_binding=...`), and whichever came first may be the planted one.
  * Neither is read: the login answers as without a binding, a request as without a session (fails
- * closed); a logout reads them all (`readAll`). `@effect/platform`'s parser trims names with
+ * closed); a logout and a new login read them all (`readAll`). `@effect/platform`'s parser trims names with
  * `String.prototype.trim`, which also removes U+00A0 (a byte 0xA0 read as latin1), so a cookie that
  * a sibling subdomain set as `\xa0__Host-wxauth_binding` (no prefix for the browser, so `Domain`
  * was allowed) would be read as `__Host-wxauth_binding`. The value is read as the platform reads it:
@@ -101,8 +102,9 @@ export const read = (header: string | undefined, name: string): string | undefin
 /**
  * The values of every cookie of a `Cookie` header whose name is exactly `name`, in the header's
  * order, each read as `read` reads a single one (a name sent twice included: the planted copy
- * beside the browser's own). Only for a logout, which ends the sessions of all of them, not knowing
- * which one is this browser's; anything else reads one value with `read`, or none.
+ * beside the browser's own). Only for a logout, or a new login replacing this browser's session,
+ * which end the sessions of all of them, not knowing which one is this browser's; anything else
+ * reads one value with `read`, or none.
  *
  * @internal
  */

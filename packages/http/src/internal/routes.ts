@@ -11,7 +11,7 @@ import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { type SessionStore, StateToken, WeChatError } from "@wxauth/core"
+import { StateToken, WeChatError } from "@wxauth/core"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -285,8 +285,9 @@ const namedLogin = (login: Login) =>
 /**
  * WeChat's redirect back: checks the signed state against this browser's binding cookie, exchanges
  * the code (core stores the token), runs the hooks, starts a new session (ending the one this
- * browser had), rotates the binding and leaves the callback URL at once (303), so the code neither
- * stays in the address bar nor leaks in a `Referer`.
+ * browser had, and with the session cookie's name sent twice the session of every copy, as a logout
+ * does: `replaceSessions`), rotates the binding and leaves the callback URL at once (303), so the
+ * code neither stays in the address bar nor leaks in a `Referer`.
  *
  * Once the binding is rotated the callback URL no longer matches this browser either: visiting it
  * again (the Back button, WeChat repeating its redirect) while logged in lands on `home` and logs
@@ -352,10 +353,8 @@ const callbackOnce = (login: Login) =>
       return leaveFor(login, Problems.problems.snapshot, app)
     }
     const identity = login.identityOf(app, { openid: token.openid, unionid: token.unionid, scopes: token.scope })
-    // the session this login replaces, as it is stored (whether or not its app is served now)
-    const previous = yield* Effect.orElseSucceed(login.storedBrowserSession(request), () => Option.none())
     const started = yield* login.completeLogin(app, identity, "browser", returnTo)
-    if (Option.isSome(previous)) yield* endSession(login, previous.value)
+    yield* replaceSessions(login, request)
     const target = yield* login.landing(started.event)
     const answer = request.headers["sec-fetch-dest"] === "iframe" && app.qrCode.selfRedirect
       ? breakOut(target)
@@ -399,9 +398,16 @@ const breakOut = (location: string) => {
   )
 }
 
-/** Ends the session a login replaces (no `onLogout`); a store failure is logged (the caller answers anyway). */
-const endSession = (login: Login, session: SessionStore.Session) =>
-  login.endSession(session, false, false).pipe(
+/**
+ * Ends the session(s) a new login replaces, as a logout does (`endSentSessions`, without
+ * `onLogout`): those of every well-formed token sent under the session cookie's name, its own and a
+ * planted copy beside it (in either order), as they are stored (whether or not their app is served
+ * now). Never fails the login: a store failure, or more copies than a logout looks up
+ * (`TooManySessionCookies`), is logged and the new session stands, since a planted copy must not
+ * keep the user from logging in.
+ */
+const replaceSessions = (login: Login, request: HttpServerRequest.HttpServerRequest) =>
+  login.endSentSessions(request, { everywhere: false, onLogout: false }).pipe(
     Effect.catchAll((error) =>
       Effect.logError("wxauth: could not end a session").pipe(
         Effect.annotateLogs({ error: error._tag, ...Problems.logDetail(error) })
@@ -425,8 +431,8 @@ const problemRoute = (login: Login) =>
  * clears both cookies. Another site's request is refused; when the session store fails, the
  * server problem page says so (the session may still be alive). A `Cookie` header with the session
  * cookie's name twice (a planted copy beside the browser's own, in either order) ends the sessions
- * of both (`loggedOutSessions`): read as no session, the logout would answer as a success and leave
- * the browser's session alive. More than `maxLogoutTokens` distinct tokens end none, and are
+ * of both (`endSentSessions`): read as no session, the logout would answer as a success and leave
+ * the browser's session alive. More than `maxSessionCookies` distinct tokens end none, and are
  * answered as a store failure.
  */
 const logout = (login: Login, everywhere: boolean) =>
@@ -439,20 +445,10 @@ const logout = (login: Login, everywhere: boolean) =>
         HttpServerResponse.expireCookie(site.names.session, site.cookie),
         HttpServerResponse.expireCookie(site.names.binding, site.cookie)
       )
-    return yield* Effect.gen(function*() {
-      // the sessions as they are stored: ended whether or not the registry serves their app now, or
-      // answers
-      const sessions = yield* login.loggedOutSessions(request)
-      // everywhere: once for each user (their sessions are ended by appid and openid)
-      const users = new Set<string>()
-      for (const session of sessions) {
-        const user = JSON.stringify([session.appId, session.openid])
-        if (everywhere && users.has(user)) continue
-        users.add(user)
-        yield* login.endSession(session, everywhere)
-      }
-      return clear(HttpServerResponse.redirect(login.paths.home, { status: 303 }))
-    }).pipe(
+    // the sessions as they are stored: ended whether or not the registry serves their app now, or
+    // answers
+    return yield* login.endSentSessions(request, { everywhere, onLogout: true }).pipe(
+      Effect.as(clear(HttpServerResponse.redirect(login.paths.home, { status: 303 }))),
       Effect.catchAll((error) =>
         Effect.zipRight(
           Effect.logError("wxauth: could not end a session").pipe(

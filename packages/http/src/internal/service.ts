@@ -77,15 +77,16 @@ export interface Site {
 }
 
 /**
- * The distinct well-formed session tokens a logout may look up and end: a browser sends one, a
- * planted copy of the cookie makes two, and a `Cookie` header may carry hundreds of copies. @internal
+ * The distinct well-formed session tokens a logout (or a new login) may look up and end: a browser
+ * sends one, a planted copy of the cookie makes two, and a `Cookie` header may carry hundreds of
+ * copies. @internal
  */
-export const maxLogoutTokens = 8
+export const maxSessionCookies = 8
 
 /**
- * A logout's `Cookie` header carried more than `maxLogoutTokens` distinct well-formed tokens under
- * the session cookie's name: none of them is looked up or ended, and the logout is answered as when
- * the session store fails. @internal
+ * A `Cookie` header carried more than `maxSessionCookies` distinct well-formed tokens under the
+ * session cookie's name: none of them is looked up or ended. A logout is answered as when the
+ * session store fails; a new login is completed all the same, and the failure is logged. @internal
  */
 export class TooManySessionCookies extends Data.TaggedError("TooManySessionCookies") {}
 
@@ -115,26 +116,24 @@ export interface Login {
     request: HttpServerRequest.HttpServerRequest
   ) => Effect.Effect<Option.Option<SessionStore.Session>, WeChatError.SessionStoreError>
   /**
-   * This browser's session as the store keeps it (by its session cookie), whether or not this site
-   * accepts it now: the session a new login replaces (a logout ends `loggedOutSessions`). The
-   * registry is not asked.
-   */
-  readonly storedBrowserSession: (
-    request: HttpServerRequest.HttpServerRequest
-  ) => Effect.Effect<Option.Option<SessionStore.Session>, WeChatError.SessionStoreError>
-  /**
-   * The browser sessions a logout ends, as the store keeps them (as `storedBrowserSession`): those
-   * of every well-formed token sent under the session cookie's name. A name sent twice (a planted
-   * copy beside the browser's own, in either order) is read as no session by everything else, but a
-   * logout cannot tell which copy is this browser's, and ends both: a planted one is a session its
+   * Ends the browser sessions of every well-formed token this request sent under the session
+   * cookie's name, as the store keeps them, without asking the registry whether their app is still
+   * served: the one rule of `POST /logout`, `POST /logout/everywhere` and of a new login, which
+   * replaces the session(s) this browser had (`onLogout: false`). A name sent twice (a planted copy beside the browser's own, in either
+   * order) is read as no session by everything else, but neither a logout nor a login can tell
+   * which copy is this browser's, and both end every copy's session: a planted one is a session its
    * planter holds the token of, so ending it gives them nothing they could not do. A token sent
-   * more than once is looked up once; more than `maxLogoutTokens` distinct ones fail with
-   * `TooManySessionCookies`, and none is looked up.
+   * more than once is looked up once; more than `maxSessionCookies` distinct ones fail with
+   * `TooManySessionCookies`, and none is looked up or ended. `everywhere` ends every session of
+   * each of their users (once per user); `onLogout` runs once per session (everywhere: per user)
+   * ended. Stops at the first store failure. `found`: the live browser sessions the tokens named;
+   * `ended`: how many sessions ended.
    */
-  readonly loggedOutSessions: (
-    request: HttpServerRequest.HttpServerRequest
+  readonly endSentSessions: (
+    request: HttpServerRequest.HttpServerRequest,
+    options: { readonly everywhere: boolean; readonly onLogout: boolean }
   ) => Effect.Effect<
-    ReadonlyArray<SessionStore.Session>,
+    { readonly found: number; readonly ended: number },
     WeChatError.SessionStoreError | TooManySessionCookies
   >
   /** Runs the login's hooks and starts a session for an identity. */
@@ -650,19 +649,27 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
           })
       )
 
-    const storedBrowserSession: Login["storedBrowserSession"] = (request) => {
+    /** This browser's session as the store keeps it (by its one session cookie), accepted here or not. */
+    const storedBrowserSession = (
+      request: HttpServerRequest.HttpServerRequest
+    ): Effect.Effect<Option.Option<SessionStore.Session>, WeChatError.SessionStoreError> => {
       const token = SessionStore.parseToken(Cookies.read(request.headers["cookie"], site(request).names.session))
       if (Option.isNone(token)) return Effect.succeed(Option.none<SessionStore.Session>())
       return Effect.map(sessions.get(SessionStore.hashToken(token.value)), Option.filter((s) => s.kind === "browser"))
     }
 
-    const loggedOutSessions: Login["loggedOutSessions"] = (request) => {
-      // by the token's hash: a token sent several times is looked up once
+    /**
+     * The one reader of every copy of the session cookie (`endSentSessions`): the stored browser
+     * sessions of the well-formed tokens sent under its name, each looked up once (by its hash).
+     */
+    const sentSessions = (
+      request: HttpServerRequest.HttpServerRequest
+    ): Effect.Effect<ReadonlyArray<SessionStore.Session>, WeChatError.SessionStoreError | TooManySessionCookies> => {
       const hashes = new Set<string>()
       for (const value of Cookies.readAll(request.headers["cookie"], site(request).names.session)) {
         const token = SessionStore.parseToken(value)
         if (Option.isSome(token)) hashes.add(SessionStore.hashToken(token.value))
-        if (hashes.size > maxLogoutTokens) return Effect.fail(new TooManySessionCookies())
+        if (hashes.size > maxSessionCookies) return Effect.fail(new TooManySessionCookies())
       }
       return Effect.map(
         Effect.forEach(hashes, (hash) => sessions.get(hash)),
@@ -670,6 +677,21 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
           found.flatMap((session) => Option.isSome(session) && session.value.kind === "browser" ? [session.value] : [])
       )
     }
+
+    const endSentSessions: Login["endSentSessions"] = (request, { everywhere, onLogout }) =>
+      Effect.gen(function*() {
+        const found = yield* sentSessions(request)
+        // everywhere: once for each user (their sessions are ended by appid and openid)
+        const users = new Set<string>()
+        let ended = 0
+        for (const session of found) {
+          const user = JSON.stringify([session.appId, session.openid])
+          if (everywhere && users.has(user)) continue
+          users.add(user)
+          ended += yield* endSession(session, everywhere, onLogout)
+        }
+        return { found: found.length, ended }
+      })
 
     /** The cookie's stored browser session, when this site accepts it (`appOfSession`). */
     const browserSession: Login["browserSession"] = (request) =>
@@ -855,8 +877,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       sameSite,
       authenticate,
       browserSession,
-      storedBrowserSession,
-      loggedOutSessions,
+      endSentSessions,
       completeLogin,
       landing,
       runHook,
