@@ -483,6 +483,13 @@ interface CallerSettings {
   readonly timeout: Duration.Duration
   readonly maxResponseBytes: number
   readonly spans: boolean
+  /**
+   * The long-lived secrets of the service, scrubbed from every `errmsg` besides the values a call
+   * sends: the app secret (direct mode) or the component app secret (a platform). Each is sent to
+   * WeChat by some endpoint, so a proxy or a hostile "WeChat" that mixes answers up can quote it
+   * in the answer of an endpoint that did not send it.
+   */
+  readonly secrets: ReadonlyArray<string>
 }
 
 /**
@@ -497,8 +504,8 @@ const diesAsFailure = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A
 /**
  * The one way an endpoint is called, for the `HttpClient` in context: the request (GET, or POST with
  * a JSON body), the deadline and size cap, the answer read as untrusted (errcode to its tagged
- * error, errmsg scrubbed of `secrets`, shape checked by `decode`), metrics, and a span without the
- * query.
+ * error, errmsg scrubbed of the service's secrets and of the values sent, shape checked by
+ * `decode`), metrics, and a span without the query.
  */
 const makeCaller = (settings: CallerSettings) =>
   Effect.gen(function*() {
@@ -513,6 +520,7 @@ const makeCaller = (settings: CallerSettings) =>
     const base = settings.apiBaseUrl
     const serverAddress = new URL(base).host
     const spans = settings.spans
+    const configured = settings.secrets
 
     return <A>(endpoint: WeChatError.Endpoint, decode: Decode<A>): EndpointCall<A> => {
       const path = paths[endpoint]
@@ -598,7 +606,10 @@ const makeCaller = (settings: CallerSettings) =>
           if (typeof errcode !== "number" || !Number.isSafeInteger(errcode)) {
             return Either.left(malformed("errcode is not an integer"))
           }
-          const errmsg = Answer.scrubErrmsg((body as { errmsg?: unknown }).errmsg, secrets)
+          const errmsg = Answer.scrubErrmsg(
+            (body as { errmsg?: unknown }).errmsg,
+            secrets.length === 0 ? configured : configured.concat(secrets)
+          )
           return Either.left(WeChatError.fromErrcode(errcode, errmsg, endpoint))
         }
         const decoded = decode(body)
@@ -754,7 +765,9 @@ export const makeWith = (
       apiBaseUrl: config.apiBaseUrl,
       timeout: config.timeout,
       maxResponseBytes: config.maxResponseBytes,
-      spans: options?.spans ?? true
+      spans: options?.spans ?? true,
+      // the app secret: sent by access_token, jscode2session and the app token requests only
+      secrets: [Redacted.value(config.appSecret)]
     })
 
     const decodeToken = Schema.decodeUnknownEither(TokenResponse)
@@ -1040,7 +1053,11 @@ export const makeComponentWith = (
       apiBaseUrl: config.apiBaseUrl,
       timeout: config.timeout,
       maxResponseBytes: config.maxResponseBytes,
-      spans: options?.spans ?? true
+      spans: options?.spans ?? true,
+      // the component app secret: sent by api_component_token only (the message token and the
+      // EncodingAESKey are never sent to the API host; the verify ticket is sent with the secret,
+      // per call, and gets nothing without it)
+      secrets: [Redacted.value(config.componentAppSecret)]
     })
     const componentAppId = config.componentAppId
     const secret = Redacted.value(config.componentAppSecret)
