@@ -104,6 +104,14 @@ export const userIndexKey = (appId: string, openid: string, keyPrefix: string = 
 /** A value longer than any session is not fetched (see `Scripts.defineGetBounded`). */
 const maxValueBytes = String(SessionStore.maxStoredValueBytes)
 
+/**
+ * The longest index key a session's `u` holds, in UTF-8 bytes, under the key prefix `prefix`: the
+ * prefix, then the user's ids URI-encoded between braces, then `:sessions`. The ids take at most 64 +
+ * 3 x 128 bytes encoded (core's appid and user-id rules); 1,024 leaves room. A longer `u` is no index
+ * key of this store's: `revoke` does not fetch it.
+ */
+const maxIndexKeyBytes = (prefix: string): string => String(Buffer.byteLength(prefix) + 1024)
+
 /** How many sessions `revokeUser`, or a create past the user's bound, deletes at once. */
 const revokeConcurrency = 16
 
@@ -182,6 +190,7 @@ export const make = (
   Effect.map(resolveOptions(redis, options), ({ maxSessionsPerUser, prefix, timeout }) => {
     const scripts = Sessions.define(redis)
     const getBounded = Scripts.defineGetBoundedFields(redis)
+    const maxIndexKey = maxIndexKeyBytes(prefix)
     const bound = String(maxSessionsPerUser)
     const perCall = String(Sessions.perCall)
     const run = <A>(operation: string, f: () => Promise<A>) =>
@@ -353,8 +362,9 @@ export const make = (
         }).pipe(span("touch")),
       revoke: (idHash) =>
         SessionStore.checkIdHash("revoke", idHash).pipe(
-          Effect.zipRight(run("revoke", () => scripts.revokeSession(sessionKey(idHash, prefix)))),
-          // the session is gone: its id leaves its user's index, so it no longer counts toward the bound
+          Effect.zipRight(run("revoke", () => scripts.revokeSession(sessionKey(idHash, prefix), maxIndexKey))),
+          // the session is gone: its id leaves its user's index, so it no longer counts toward the
+          // bound (a `u` longer than any index key was not fetched: no index is touched)
           Effect.flatMap((index) =>
             isIndexKey(index) ? run("revoke", () => scripts.indexRemove(index, idHash)) : Effect.void
           ),

@@ -741,6 +741,53 @@ describeRedis("RedisSessionStore", () => {
       assert.strictEqual(Option.getOrThrow(yield* store.get(session.idHash)).openid, session.openid)
     }))
 
+  it.scopedLive("revoke of a session whose u is longer than any index key deletes it without fetching u", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl, { maxRetriesPerRequest: 1 })
+      const store = yield* RedisSessionStore.make(client, { keyPrefix: prefix })
+      yield* redisCall(() => client.ping())
+      const socket =
+        (client as unknown as { readonly stream: { readonly bytesWritten: number; readonly bytesRead: number } })
+          .stream
+      // 20 MB in u: plain, and shaped as an index key of the store's (which a fetch took for one)
+      const big = "x".repeat(20 * 1024 * 1024)
+      for (const u of [big, `${prefix}{${big}}:sessions`]) {
+        const { session } = yield* makeSession()
+        yield* store.create(session)
+        const key = RedisSessionStore.sessionKey(session.idHash, prefix)
+        const index = RedisSessionStore.userIndexKey(session.appId, session.openid, prefix)
+        yield* redisCall(() => admin.hset(key, "u", u))
+        const [read, written] = [socket.bytesRead, socket.bytesWritten]
+        yield* store.revoke(session.idHash)
+        assert.isBelow(socket.bytesRead - read, 64 * 1024, "revoke fetched none of u")
+        assert.isBelow(socket.bytesWritten - written, 64 * 1024, "revoke sent none of u back")
+        assert.strictEqual(yield* redisCall(() => admin.exists(key)), 0, "the session is deleted")
+        assert.isTrue(Option.isNone(yield* store.get(session.idHash)))
+        // its index is not known: left alone, and revokeUser clears it (the session is already gone)
+        assert.isNotNull(yield* redisCall(() => admin.zscore(index, session.idHash)))
+        assert.strictEqual(yield* store.revokeUser(session.appId, session.openid), 0)
+        assert.strictEqual(yield* redisCall(() => admin.exists(index)), 0)
+      }
+      // a u at the bound is fetched and, being no index key of the store's, touches no index
+      const { session } = yield* makeSession()
+      yield* store.create(session)
+      const key = RedisSessionStore.sessionKey(session.idHash, prefix)
+      const index = RedisSessionStore.userIndexKey(session.appId, session.openid, prefix)
+      yield* redisCall(() => admin.hset(key, "u", "y".repeat(Buffer.byteLength(prefix) + 1024)))
+      yield* store.revoke(session.idHash)
+      assert.strictEqual(yield* redisCall(() => admin.exists(key)), 0)
+      assert.isNotNull(yield* redisCall(() => admin.zscore(index, session.idHash)))
+      // a session of the user whose u was replaced by 20 MB is another user's for revokeUser: left alone
+      const { session: other } = yield* makeSession()
+      yield* store.create(other)
+      const otherKey = RedisSessionStore.sessionKey(other.idHash, prefix)
+      yield* redisCall(() => admin.hset(otherKey, "u", big))
+      assert.strictEqual(yield* store.revokeUser(other.appId, other.openid), 0)
+      assert.strictEqual(yield* redisCall(() => admin.exists(otherKey)), 1)
+      yield* store.revoke(other.idHash)
+      assert.strictEqual(yield* redisCall(() => admin.exists(otherKey)), 0)
+    }))
+
   it.scoped("options of the wrong shape fail with an InvalidArgument", () =>
     Effect.gen(function*() {
       const client = yield* connect

@@ -49,9 +49,10 @@
  *   marks at most `perCall`, so an index further past the bound comes down by a slice per create;
  *   `revokeUser` reads `perCall` at a time. No script walks a whole index (Redis would serve no one
  *   else meanwhile), no reply or command carries one.
- * - `revoke` deletes the session (`revokeSession`, which answers its index key), then removes the
- *   id from that index (ZREM): a revoked session no longer counts toward the bound. The index keeps
- *   an id at least as long as its session.
+ * - `revoke` deletes the session (`revokeSession`, which answers its index key, unless it is longer
+ *   than any index key: then it is not fetched, and no index is touched), then removes the id from
+ *   that index (ZREM): a revoked session no longer counts toward the bound. The index keeps an id at
+ *   least as long as its session.
  *
  * @internal
  */
@@ -261,10 +262,13 @@ return redis.call("ZRANGE", KEYS[1], 0, tonumber(ARGV[1]) - 1)
 
 /**
  * KEYS[1] a session; ARGV user index key, now. Deletes the session if it is the user's (another
- * user's session is left alone, whatever an index says): 1 when a live one was deleted, else 0.
+ * user's session is left alone, whatever an index says): 1 when a live one was deleted, else 0. Its
+ * `u` is read only when it is as long as the user's index key (`HSTRLEN`): a longer one (20 MB
+ * planted under the key) is another user's without being copied into the script.
  */
 const revokeOwnedLua = `
-if redis.call("TYPE", KEYS[1])["ok"] ~= "hash" or redis.call("HGET", KEYS[1], "u") ~= ARGV[1] then
+if redis.call("TYPE", KEYS[1])["ok"] ~= "hash" or redis.call("HSTRLEN", KEYS[1], "u") ~= #ARGV[1]
+  or redis.call("HGET", KEYS[1], "u") ~= ARGV[1] then
   return 0
 end
 local e = tonumber(redis.call("HGET", KEYS[1], "e"))
@@ -276,12 +280,14 @@ return 0
 `
 
 /**
- * KEYS[1] a session. Deletes whatever is under the key, and answers the session's index key (`u`),
- * or nil when there was no session.
+ * KEYS[1] a session; ARGV[1] the longest index key, in bytes. Deletes whatever is under the key, and
+ * answers the session's index key (`u`), or nil when there was no session, or when its `u` is longer
+ * than ARGV[1] (`HSTRLEN`): no index key of the store's (planted: 20 MB, say), it is not fetched,
+ * and the session is deleted all the same.
  */
 const revokeSessionLua = `
 local index = false
-if redis.call("TYPE", KEYS[1])["ok"] == "hash" then
+if redis.call("TYPE", KEYS[1])["ok"] == "hash" and redis.call("HSTRLEN", KEYS[1], "u") <= tonumber(ARGV[1]) then
   index = redis.call("HGET", KEYS[1], "u")
 end
 redis.call("DEL", KEYS[1])
@@ -314,7 +320,7 @@ export interface Scripts {
   /** As bytes: a member that is not UTF-8 would come back altered as text, and ZREM would never match it. */
   readonly revokingSlice: (detached: string, count: string) => Promise<Array<Buffer>>
   readonly revokeOwned: (key: string, index: string, now: string) => Promise<number>
-  readonly revokeSession: (key: string) => Promise<string | null>
+  readonly revokeSession: (key: string, maxIndexKeyBytes: string) => Promise<string | null>
 }
 
 /** Each script: its command name, its Lua, and how many keys it takes. */
