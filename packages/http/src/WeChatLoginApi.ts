@@ -12,6 +12,10 @@
  * | `POST /api/wechat/logout` | ends this session (204) |
  * | `POST /api/wechat/logout/everywhere` | ends every session of the user: `{ revoked }` |
  *
+ * A `Cookie` header with the session cookie's name twice (a planted copy beside the browser's own)
+ * is no session to `session` (401), but the two logouts end the session of every copy, as the
+ * browser's `POST /logout` does (401 only when no copy is a live session).
+ *
  * Bodies are JSON (`Content-Type: application/json`) of at most 16 KiB; every failure is a
  * `Problem`, `{ error, title, titleEn }`, where `error` is a fixed reason key (nothing of the
  * request is echoed).

@@ -5,9 +5,10 @@
  * and the first one may be the planted one. Neither is read: the callback answers as without a
  * binding, a request as without a session. But `POST /logout` ends the sessions of every copy (up
  * to 8 distinct tokens; more end none, answered as a store failure): read as no session, it
- * answered 303 with cleared cookies and left the browser's session alive. So does a new login,
- * which replaces the session(s) this browser had (it left them alive), and which more copies never
- * fail. Over https (the `__Host-` names) and over http.
+ * answered 303 with cleared cookies and left the browser's session alive. So do its JSON twins
+ * (they answered 401 and ended nothing), and a new login, which replaces the session(s) this browser
+ * had (it left them alive), and which more copies never fail. Over https (the `__Host-` names) and
+ * over http.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Browser, consent, startLogin, userAgents } from "@wxauth/test-support"
@@ -156,14 +157,83 @@ for (const https of [true, false]) {
           const other = yield* sessionOf("bob")
           ended(yield* logout("/logout/everywhere", `${session}=${planted}; ${session}=${phone}`))
           for (const token of [phone, desktop, planted, other]) assert.strictEqual(yield* me(token), 401, "everywhere")
-          // the JSON twin authenticates first: two cookies are no session (401), and nothing ends
+        }))
+
+      it.effect(`the JSON logouts with two ${session} cookies end the sessions of both, as POST /logout does`, () =>
+        Effect.gen(function*() {
+          const { url } = yield* TestServer
+          const sessionOf = (user: string) =>
+            Effect.gen(function*() {
+              const browser = new Browser(url, { userAgent: userAgents.desktop })
+              yield* loginAs(browser, user)
+              const token = browser.cookies.get(session)!
+              assert.isString(token)
+              return token
+            })
+          const me = (token: string) =>
+            Effect.map(new Browser(url).get("/me", { cookie: `${session}=${token}` }), (a) => a.status)
+          const logout = (
+            path: string,
+            cookie: string,
+            site: Record<string, string> = { "sec-fetch-site": "same-origin" }
+          ) => new Browser(url).post(`/api/wechat${path}`, {}, { cookie, ...site })
+          const cleared = (answer: { setCookies: ReadonlyArray<string> }) =>
+            assert.isTrue(answer.setCookies.some((line) => line.startsWith(`${session}=;`)), "the cookie is cleared")
+          for (const junk of ["planted", "x"]) {
+            const a = yield* sessionOf("alice")
+            const first = yield* logout("/logout", `${session}=${junk}; ${session}=${a}`)
+            assert.strictEqual(first.status, 204, `a 204 (${junk} first)`)
+            cleared(first)
+            assert.strictEqual(yield* me(a), 401, `the browser's session ended (${junk} first)`)
+            const c = yield* sessionOf("alice")
+            const last = yield* logout("/logout", `${session}=${c}; ${session}=${junk}`)
+            assert.strictEqual(last.status, 204, `a 204 (${junk} last)`)
+            assert.strictEqual(yield* me(c), 401, `the browser's session ended (${junk} last)`)
+          }
+          // the planter's own token (bob's): both sessions end
+          const a = yield* sessionOf("alice")
+          const b = yield* sessionOf("bob")
+          assert.strictEqual((yield* logout("/logout", `${session}=${b}; other=1; ${session}=${a}`)).status, 204)
+          assert.strictEqual(yield* me(a), 401, "alice's session ended")
+          assert.strictEqual(yield* me(b), 401, "the planted session ended too")
+          // everywhere: every session of both users, counted
+          const phone = yield* sessionOf("carol")
+          const desktop = yield* sessionOf("carol")
+          const planted = yield* sessionOf("bob")
+          const other = yield* sessionOf("bob")
+          const everywhere = yield* logout("/logout/everywhere", `${session}=${planted}; ${session}=${phone}`)
+          assert.strictEqual(everywhere.status, 200)
+          // (at least: a session of bob's an earlier test left counts too)
+          assert.isAtLeast(JSON.parse(everywhere.text).revoked, 4)
+          cleared(everywhere)
+          for (const token of [phone, desktop, planted, other]) assert.strictEqual(yield* me(token), 401, "everywhere")
+          // another site's request is refused, and ends nothing
           const e = yield* sessionOf("alice")
-          const api = yield* new Browser(url).post("/api/wechat/logout", {}, {
-            cookie: `${session}=x; ${session}=${e}`,
-            "sec-fetch-site": "same-origin"
+          for (const path of ["/logout", "/logout/everywhere"]) {
+            const refused = yield* logout(path, `${session}=x; ${session}=${e}`, { origin: "https://evil.example.com" })
+            assert.strictEqual(refused.status, 403, path)
+            assert.deepStrictEqual(JSON.parse(refused.text)._tag, "CrossSiteRequest", path)
+          }
+          assert.strictEqual(yield* me(e), 200, "a cross-site logout ended nothing")
+          // no copy is a live session: 401, as for one unknown token
+          const none = yield* logout("/logout", `${session}=x; ${session}=${b}`)
+          assert.strictEqual(none.status, 401)
+          // more than 8 distinct tokens: none ends, a 500 as a store failure
+          const unknown = Array.from(
+            { length: maxLogoutTokens },
+            () => `${session}=${Crypto.randomBytes(32).toString("base64url")}`
+          )
+          const tooMany = yield* logout("/logout", [...unknown, `${session}=${e}`].join("; "))
+          assert.strictEqual(tooMany.status, 500)
+          assert.strictEqual(JSON.parse(tooMany.text).error, "server")
+          assert.strictEqual(yield* me(e), 200, "nothing was ended, and the answer does not say it was")
+          // a mini program's bearer token decides: the cookies are not read
+          const bearer = yield* logout("/logout", `${session}=x; ${session}=${e}`, {
+            "sec-fetch-site": "same-origin",
+            authorization: "Bearer nope"
           })
-          assert.strictEqual(api.status, 401)
-          assert.strictEqual(yield* me(e), 200)
+          assert.strictEqual(bearer.status, 401)
+          assert.strictEqual(yield* me(e), 200, "a bearer request ends no cookie's session")
         }))
 
       it.effect(`a new login with two ${session} cookies ends the sessions of both; more copies never fail it`, () =>

@@ -9,7 +9,10 @@
  *
  * @internal
  */
+import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -22,12 +25,12 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { Scope } from "effect/Scope"
-import { CurrentWeChatUser, User, WeChatUser } from "../CurrentWeChatUser.js"
+import { CrossSiteRequest, CurrentWeChatUser, Unauthenticated, User, WeChatUser } from "../CurrentWeChatUser.js"
 import * as LoginApi from "../WeChatLoginApi.js"
 import * as Body from "./body.js"
 import * as Problems from "./problems.js"
 import * as Routes from "./routes.js"
-import type { HookFailed, Login } from "./service.js"
+import type { HookFailed, Login, TooManySessionCookies } from "./service.js"
 
 type Step = "code2Session" | "getPhoneNumber"
 
@@ -58,7 +61,7 @@ const failed = (step: Step) => (error: WeChatError.WeChatError | HookFailed) =>
     return Routes.jsonProblem(problem)
   })
 
-const storeFailed = (error: WeChatError.SessionStoreError) =>
+const storeFailed = (error: WeChatError.SessionStoreError | TooManySessionCookies) =>
   Effect.as(
     Effect.logError("wxauth: the session store failed").pipe(
       Effect.annotateLogs({ error: error._tag, ...Problems.logDetail(error) })
@@ -145,11 +148,68 @@ const phoneNumber = (
 
 const encodeUser = Schema.encodeSync(WeChatUser)
 
-/** The `CurrentWeChatUser` middleware: `authenticate`, a store failure a defect (500). */
+/** The `CurrentWeChatUser` middleware's authentication: `authenticate`, a store failure a defect (500). */
+const authenticated = (login: Login) =>
+  Effect.catchTag(login.authenticate, "SessionStoreError", (error) => Effect.die(error))
+
+/** The `CurrentWeChatUser` middleware. */
 const middleware = (login: Login) => {
-  const authenticate = Effect.catchTag(login.authenticate, "SessionStoreError", (error) => Effect.die(error))
+  const authenticate = authenticated(login)
   return { session: () => authenticate, bearer: () => authenticate }
 }
+
+/** The JSON logouts, which authenticate in their handlers (`jsonLogout`). */
+const jsonLogouts: ReadonlySet<string> = new Set(["logout", "logoutEverywhere"])
+
+/**
+ * The API the login serves: `WeChatLoginApi.Api` (the OpenAPI document is that one's), but its two
+ * logout endpoints run without the `CurrentWeChatUser` middleware and authenticate in their
+ * handlers (`jsonLogout`) with the middleware's own authentication: a `Cookie` header with the
+ * session cookie's name twice, which the middleware answers 401 before a handler runs, must end
+ * every copy's session, as `POST /logout` does. Their declared answers (the middleware's 401 and
+ * 403 among them) are unchanged: an endpoint is copied with no middleware, nothing else.
+ */
+const servedApi: typeof LoginApi.Api = (() => {
+  const withoutMiddleware = (endpoint: HttpApiEndpoint.HttpApiEndpoint.Any): HttpApiEndpoint.HttpApiEndpoint.Any =>
+    Object.assign(Object.create(Object.getPrototypeOf(endpoint)), endpoint, { middlewares: new Set() })
+  let group: HttpApiGroup.HttpApiGroup.Any = HttpApiGroup.make("wechatLogin")
+  for (const [name, endpoint] of Object.entries(LoginApi.Group.endpoints)) {
+    group = (group as any).add(jsonLogouts.has(name) ? withoutMiddleware(endpoint) : endpoint)
+  }
+  return HttpApi.make("wxauth-login").add(group as any) as unknown as typeof LoginApi.Api
+})()
+
+/**
+ * `POST /api/wechat/logout` (`everywhere`: `/logout/everywhere`): ends the session of the request's
+ * user (204; everywhere every session of the user in its app, `{ revoked }`) and clears a
+ * browser's cookie, as the middleware would authenticate it (401, 403). A `Cookie` header with the
+ * session cookie's name more than once (a planted copy beside the browser's own, either first) is no
+ * session to anything else, but this is a logout, which cannot tell the copies apart: as `POST
+ * /logout` it ends the session of every well-formed token sent (`endSentSessions`, as they are
+ * stored, the registry not asked), after the same-site check (403 for another site's), and clears
+ * the cookie; when none of them is a live session it answers 401 as for one unknown token, and more
+ * than `maxSessionCookies` distinct tokens end none and are answered as a store failure (500).
+ */
+const jsonLogout = (login: Login, request: HttpServerRequest.HttpServerRequest, everywhere: boolean) =>
+  Effect.gen(function*() {
+    const site = login.site(request)
+    const clear = (response: HttpServerResponse.HttpServerResponse) =>
+      HttpServerResponse.expireCookie(response, site.names.session, site.cookie)
+    const answer = (ended: number) =>
+      everywhere ? HttpServerResponse.unsafeJson({ revoked: ended }) : HttpServerResponse.empty({ status: 204 })
+    if (login.sessionCookieSentTwice(request)) {
+      if (!login.sameSite(request)) return yield* new CrossSiteRequest()
+      const sent = yield* Effect.either(login.endSentSessions(request, { everywhere, onLogout: true }))
+      if (Either.isLeft(sent)) return yield* storeFailed(sent.left)
+      if (sent.right.found === 0) return yield* new Unauthenticated({ reason: "Invalid" })
+      return clear(answer(sent.right.ended))
+    }
+    const user = yield* authenticated(login)
+    return yield* login.endSessions(user, everywhere).pipe(
+      Effect.map((ended) => user.kind === "browser" ? clear(answer(ended)) : answer(ended)),
+      Effect.catchAll(storeFailed)
+    )
+  })
 
 /** The login's `HttpApp` and its OpenAPI document. @internal */
 export const build = (login: Login): Effect.Effect<
@@ -158,8 +218,10 @@ export const build = (login: Login): Effect.Effect<
   Scope
 > =>
   Effect.gen(function*() {
-    const api = login.paths.prefix === "" ? LoginApi.Api : LoginApi.Api.prefix(login.paths.prefix as `/${string}`)
-    const openApi = OpenApi.fromApi(api)
+    const prefixed = (api: typeof LoginApi.Api) =>
+      login.paths.prefix === "" ? api : api.prefix(login.paths.prefix as `/${string}`)
+    const openApi = OpenApi.fromApi(prefixed(LoginApi.Api))
+    const api = prefixed(servedApi)
     const GroupLive = HttpApiBuilder.group(api, "wechatLogin", (handlers) =>
       handlers
         .handleRaw("miniProgramLogin", ({ path, request }) => miniProgramLogin(login, path.app, request))
@@ -168,28 +230,8 @@ export const build = (login: Login): Effect.Effect<
           ({ path, request }) => Effect.flatMap(User, (user) => phoneNumber(login, path.app, request, user))
         )
         .handleRaw("session", () => Effect.map(User, (user) => HttpServerResponse.unsafeJson(encodeUser(user))))
-        .handleRaw("logout", ({ request }) =>
-          Effect.flatMap(User, (user) =>
-            login.endSessions(user, false).pipe(
-              Effect.map(() => {
-                const response = HttpServerResponse.empty({ status: 204 })
-                if (user.kind !== "browser") return response
-                const site = login.site(request)
-                return HttpServerResponse.expireCookie(response, site.names.session, site.cookie)
-              }),
-              Effect.catchAll(storeFailed)
-            )))
-        .handleRaw("logoutEverywhere", ({ request }) =>
-          Effect.flatMap(User, (user) =>
-            login.endSessions(user, true).pipe(
-              Effect.map((revoked) => {
-                const response = HttpServerResponse.unsafeJson({ revoked })
-                if (user.kind !== "browser") return response
-                const site = login.site(request)
-                return HttpServerResponse.expireCookie(response, site.names.session, site.cookie)
-              }),
-              Effect.catchAll(storeFailed)
-            ))))
+        .handleRaw("logout", ({ request }) => jsonLogout(login, request, false))
+        .handleRaw("logoutEverywhere", ({ request }) => jsonLogout(login, request, true)))
     const openApiResponse = HttpServerResponse.unsafeJson(openApi)
     const BrowserRoutes = HttpApiBuilder.Router.use((router) =>
       Effect.gen(function*() {

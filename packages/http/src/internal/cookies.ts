@@ -103,8 +103,9 @@ export const read = (header: string | undefined, name: string): string | undefin
  * The values of every cookie of a `Cookie` header whose name is exactly `name`, in the header's
  * order, each read as `read` reads a single one (a name sent twice included: the planted copy
  * beside the browser's own). Only for a logout, or a new login replacing this browser's session,
- * which end the sessions of all of them, not knowing which one is this browser's; anything else
- * reads one value with `read`, or none.
+ * which end the sessions of all of them, not knowing which one is this browser's (and for the JSON
+ * logouts to tell that the name was sent more than once); anything else reads one value with
+ * `read`, or none.
  *
  * @internal
  */

@@ -111,6 +111,12 @@ export interface Login {
     Unauthenticated | CrossSiteRequest | WeChatError.SessionStoreError,
     HttpServerRequest.HttpServerRequest
   >
+  /**
+   * Whether a request's `Cookie` header carries the session cookie's name more than once (a planted
+   * copy beside the browser's own) and no bearer token decides who it is: `authenticate` reads it
+   * as no session (`Missing`), and the JSON logouts end every copy's session (`endSentSessions`).
+   */
+  readonly sessionCookieSentTwice: (request: HttpServerRequest.HttpServerRequest) => boolean
   /** This browser's live session (by its session cookie), if any and accepted here (as `userOf`). */
   readonly browserSession: (
     request: HttpServerRequest.HttpServerRequest
@@ -118,8 +124,9 @@ export interface Login {
   /**
    * Ends the browser sessions of every well-formed token this request sent under the session
    * cookie's name, as the store keeps them, without asking the registry whether their app is still
-   * served: the one rule of `POST /logout`, `POST /logout/everywhere` and of a new login, which
-   * replaces the session(s) this browser had (`onLogout: false`). A name sent twice (a planted copy beside the browser's own, in either
+   * served: the one rule of `POST /logout`, `POST /logout/everywhere`, their JSON twins when the
+   * name is sent more than once, and of a new login, which replaces the session(s) this browser had
+   * (`onLogout: false`). A name sent twice (a planted copy beside the browser's own, in either
    * order) is read as no session by everything else, but neither a logout nor a login can tell
    * which copy is this browser's, and both end every copy's session: a planted one is a session its
    * planter holds the token of, so ending it gives them nothing they could not do. A token sent
@@ -472,6 +479,10 @@ const bearerPattern = /^Bearer[ ]+(\S+)\s*$/i
 /** An `Authorization` header of the `Bearer` scheme (valid or not). */
 const bearerScheme = /^\s*Bearer(\s|$)/i
 
+/** Whether an `Authorization` header is of the `Bearer` scheme (valid or not): the mini program's token decides. */
+const isBearer = (authorization: string | undefined): authorization is string =>
+  authorization !== undefined && bearerScheme.test(authorization)
+
 /** The largest userId a hook may give. */
 const maxUserId = 256
 
@@ -701,12 +712,16 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
           onSome: (session) => Effect.map(appOfSession(session), Option.as(session))
         }))
 
+    const sessionCookieSentTwice: Login["sessionCookieSentTwice"] = (request) =>
+      !isBearer(request.headers["authorization"]) &&
+      Cookies.readAll(request.headers["cookie"], site(request).names.session).length > 1
+
     const authenticate: Login["authenticate"] = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const authorization = request.headers["authorization"]
       // a bearer token is the mini program's; another scheme (a staging site's HTTP Basic auth, which
       // the browser sends on every request) is not the login's, and the session cookie decides
-      if (authorization !== undefined && bearerScheme.test(authorization)) {
+      if (isBearer(authorization)) {
         const token = SessionStore.parseToken(bearerPattern.exec(authorization)?.[1])
         if (Option.isNone(token)) return yield* new Unauthenticated({ reason: "Invalid" })
         const user = yield* lookup(token.value, "miniProgram")
@@ -876,6 +891,7 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
       site,
       sameSite,
       authenticate,
+      sessionCookieSentTwice,
       browserSession,
       endSentSessions,
       completeLogin,
