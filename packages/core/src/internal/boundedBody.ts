@@ -13,6 +13,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { Readable } from "node:stream"
+import { bodyText } from "./httpClientResponse.js"
 
 type Body =
   | { readonly _tag: "Web"; readonly body: ReadableStream<Uint8Array> }
@@ -71,7 +72,7 @@ const readWeb = (
     const next = (): void => {
       reader.read().then(({ done: end, value }) => {
         if (done) return
-        if (end) return settle(Effect.succeed(Buffer.concat(chunks).toString("utf8")))
+        if (end) return settle(Effect.succeed(bodyText(Buffer.concat(chunks))))
         size += value.byteLength
         if (size > maxBytes) {
           reader.cancel().catch(() => undefined)
@@ -110,7 +111,7 @@ const readNode = (response: HttpClientResponse.HttpClientResponse, body: Readabl
       chunks.push(bytes)
     }
     const onEnd = () => {
-      const text = Buffer.concat(chunks).toString("utf8")
+      const text = bodyText(Buffer.concat(chunks))
       stop()
       resume(Effect.succeed(text))
     }
@@ -141,12 +142,12 @@ const readStream = <E>(
       acc.chunks.push(chunk)
       return Effect.succeed(acc)
     }
-  ).pipe(Effect.map(({ chunks }) => Buffer.concat(chunks).toString("utf8")))
+  ).pipe(Effect.map(({ chunks }) => bodyText(Buffer.concat(chunks))))
 
 /**
- * The body as UTF-8 text, refused past `maxBytes` (by `Content-Length` before reading, or by the
- * bytes read so far), so a huge answer is never buffered whole. Interrupting it stops the read (and
- * cancels the body).
+ * The body as UTF-8 text (a leading byte order mark removed: `bodyText`, the lean client's rule),
+ * refused past `maxBytes` (by `Content-Length` before reading, or by the bytes read so far), so a
+ * huge answer is never buffered whole. Interrupting it stops the read (and cancels the body).
  *
  * @internal
  */

@@ -17,7 +17,8 @@ export type IncomingHttpHeaders = Record<string, string | Array<string> | undefi
 const none = Option.none<string>()
 
 /**
- * A body as UTF-8 text, a leading byte order mark removed (as `Response.text()` does).
+ * A body as UTF-8 text, a leading byte order mark removed (as `Response.text()` does). The one rule
+ * for every client's answer: the lean client's and, through `readCapped`, any other `HttpClient`'s.
  *
  * @internal
  */
