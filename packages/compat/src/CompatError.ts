@@ -18,7 +18,8 @@ import { openidText, preview } from "./internal/text.js"
 import * as Urllib from "./internal/urllib.js"
 
 /**
- * The names errors of this package carry.
+ * The names errors of this package carry. `WeChatAPIClientClosedError` (`_tag` `ClientClosed`) is
+ * the error of a call in flight when `client.close()` was called: `close()` interrupts it.
  *
  * @since 0.1.0
  * @category models
@@ -38,6 +39,7 @@ export type CompatErrorName =
   | "WeChatAPIRefreshLockTimeoutError"
   | "WeChatAPIDecryptError"
   | "WeChatAPIConfigError"
+  | "WeChatAPIClientClosedError"
   | "WeChatAPIUnexpectedError"
 
 /**

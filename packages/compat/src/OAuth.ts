@@ -446,7 +446,27 @@ export class OAuth {
   }
 
   /**
-   * Releases the services (the HTTP connection pool is shared by the process and stays).
+   * Ends the client's work at once, for a shutdown: interrupts every call in flight (a request to
+   * WeChat, a wait for a hook or an overriding method, a wait for another call's refresh or for the
+   * refresh lock, a direct `request`), whatever its services (`setOpts` retired ones too), waits for
+   * them to stop, then releases the services (the HTTP connection pool is shared by the process and
+   * stays). Each interrupted call fails with `WeChatAPIClientClosedError` (`_tag` `ClientClosed`),
+   * through its callback or its promise; none is left waiting for `hookTimeout` or a request's
+   * deadline, and no timer of theirs keeps the process alive. A hook or method of the app's already
+   * called is not stopped (its answer is ignored): a `saveToken` under way may still save the token
+   * of a call that failed. A call made after `close()` builds the services anew (`close()` them
+   * again). Effects run on `client.runtime` by the app are not the client's calls: end them first.
+   *
+   * @example
+   * ```ts
+   * import OAuth from "@wxauth/compat"
+   *
+   * const client = new OAuth("wx1234567890abcdef", "your app secret")
+   * process.once("SIGTERM", () => {
+   *   // pending getUser / getAccessToken calls fail at once with WeChatAPIClientClosedError
+   *   void client.close()
+   * })
+   * ```
    *
    * @since 0.1.0
    */
@@ -488,7 +508,15 @@ export class OAuth {
     args?: RequestOptions | RequestCallback | undefined,
     callback?: RequestCallback | undefined
   ): Promise<RequestResult> | void {
-    return DefaultRequest.defaultRequest(this, url, args, callback)
+    // the client's (`this` may be anything: a method the app took off the client): close() interrupts it
+    const lifecycle = typeof this === "object" && this !== null && #lifecycle in this ? this.#lifecycle : undefined
+    return DefaultRequest.defaultRequest(
+      this,
+      url,
+      args,
+      callback,
+      lifecycle === undefined ? undefined : (effect) => lifecycle.track(effect)
+    )
   }
 
   /**

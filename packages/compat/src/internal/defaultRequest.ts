@@ -12,6 +12,7 @@ import { WeChatHttpClient } from "@wxauth/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -191,13 +192,17 @@ const prepare = (
  * (`setOpts`' options) that cannot be read (or whose `data` cannot be sent) with a
  * `WeChatAPIConfigError`, as the client's other calls do.
  *
+ * `run` runs the request: the client's (`Lifecycle#track`), so that `client.close()` interrupts it
+ * as it interrupts the client's other calls.
+ *
  * @internal
  */
 export const defaultRequest = (
   self: unknown,
   url: unknown,
   args: unknown,
-  callback: unknown
+  callback: unknown,
+  run: <A>(effect: Effect.Effect<A>) => Promise<A> = Effect.runPromise
 ): Promise<RequestResult> | undefined => {
   if (typeof args === "function" && callback === undefined) {
     callback = args
@@ -251,7 +256,13 @@ export const defaultRequest = (
           Effect.failCause
         )
       )
-      : yield* Effect.promise(() => sharedHttpClient(undefined).runPromiseExit(exchange))
+      // in this fiber (not a fiber of the shared runtime's): interrupting the call (`client.close()`)
+      // interrupts the request
+      : yield* Effect.exit(Effect.flatMap(
+        sharedHttpClient(undefined).runtimeEffect,
+        (runtime) =>
+          Effect.provideService(exchange, HttpClient.HttpClient, Context.get(runtime.context, HttpClient.HttpClient))
+      ))
     if (Exit.isFailure(exit)) {
       const failure = Cause.failureOption(exit.cause)
       return yield* Effect.fail(
@@ -288,7 +299,7 @@ export const defaultRequest = (
     }
     return { data: parsed, status, headers: responseHeaders, res }
   })
-  const promise = Effect.runPromise(
+  const promise = run(
     Effect.either(Effect.catchAllDefect(program, (defect) => Effect.fail(fromDefect(defect))))
   )
     .then((result) => {

@@ -2,10 +2,12 @@
  * The services behind an OAuth client, by generation: one `ManagedRuntime` built from the client's
  * appid, secret and options. `setOpts`, or assigning `appsecret` or `appid`, starts a new
  * generation; calls in flight finish on theirs, and a retired generation is released once its last
- * call ends. A generation whose build failed (a `tokenStore` / `refreshLock` layer that cannot reach
- * its server) is dropped once `lifecycleSettings.rebuildAfterMillis` have passed since: the next call
- * builds the same layer anew; one that failed with a `ConfigError` other than `SourceUnavailable` is
- * not (only `setOpts` heals it).
+ * call ends. `close()` interrupts every call in flight (each a fiber in a `FiberSet`, whatever its
+ * generation), which fails with `WeChatAPIClientClosedError`, then releases the generations. A
+ * generation whose build failed (a `tokenStore` / `refreshLock` layer that cannot reach its server)
+ * is dropped once `lifecycleSettings.rebuildAfterMillis` have passed since: the next call builds the
+ * same layer anew; one that failed with a `ConfigError` other than `SourceUnavailable` is not (only
+ * `setOpts` heals it).
  *
  * @internal
  */
@@ -26,10 +28,14 @@ import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
-import { fromDefect } from "../CompatError.js"
+import * as Scope from "effect/Scope"
+import { CompatError, fromCause, fromDefect } from "../CompatError.js"
 import * as Hooks from "./hooks.js"
 import {
   defaultHookTimeout,
@@ -42,7 +48,7 @@ import {
 } from "./options.js"
 import * as Refresh from "./refresh.js"
 import * as Request from "./request.js"
-import { apiBaseUrlOf, openBaseUrlOf, runAtBoundary } from "./runtime.js"
+import { apiBaseUrlOf, openBaseUrlOf } from "./runtime.js"
 
 /**
  * How soon a generation whose build failed is built again (by the next call): calls within this time
@@ -166,6 +172,8 @@ export interface Generation {
   retired: boolean
   /** When (Clock's epoch milliseconds) the runtime's build failed; `undefined` while it has not. */
   buildFailedAt: number | undefined
+  /** The release of the runtime, once started (it is started once). */
+  disposed: Promise<void> | undefined
 }
 
 /**
@@ -199,14 +207,17 @@ const isConfigFailure = (cause: Cause.Cause<unknown>): boolean => {
 }
 
 /** The generation's fields, with a runtime of its own that records when its build fails. */
-const withRuntime = (fields: Omit<Generation, "runtime" | "active" | "retired" | "buildFailedAt">): Generation => {
+const withRuntime = (
+  fields: Omit<Generation, "runtime" | "active" | "retired" | "buildFailedAt" | "disposed">
+): Generation => {
   const generation: Generation = {
     ...fields,
     // assigned below: the layer's failure records itself on this generation
     runtime: undefined as unknown as Generation["runtime"],
     active: 0,
     retired: false,
-    buildFailedAt: undefined
+    buildFailedAt: undefined,
+    disposed: undefined
   }
   const recorded = Layer.tapErrorCause(fields.layer, (cause) =>
     // a ConfigError (an option of the wrong type) cannot heal without setOpts: not built again
@@ -292,6 +303,57 @@ const buildFailedLongAgo = (generation: Generation): boolean => {
 }
 
 /**
+ * The calls of a client between two `close()`s: each call's fiber, whatever its generation, is in
+ * `fibers`, which closing `scope` interrupts (and waits for). `closed` is set first, so that a call
+ * ended by that interruption fails with `closedError()`.
+ */
+interface Calls {
+  readonly scope: Scope.CloseableScope
+  readonly fibers: FiberSet.FiberSet<unknown, unknown>
+  closed: boolean
+}
+
+const makeCalls = (): Calls => {
+  const scope = Effect.runSync(Scope.make())
+  const fibers = Effect.runSync(Scope.extend(FiberSet.make<unknown, unknown>(), scope))
+  return { scope, fibers, closed: false }
+}
+
+/**
+ * What a call that `close()` interrupted fails with: not a defect, the app asked for it.
+ *
+ * @internal
+ */
+export const closedError = (): CompatError =>
+  new CompatError({
+    name: "WeChatAPIClientClosedError",
+    tag: "ClientClosed",
+    message: "The OAuth client was closed (client.close()) before this call ended"
+  })
+
+/**
+ * Starts a call's fiber among `calls`, and settles its promise with its value, the compat error of
+ * its failure, or `closedError()` when `close()` interrupted it; `done` runs when it ends.
+ */
+const settle = <A>(calls: Calls, start: () => Fiber.RuntimeFiber<A, unknown>, done: () => void): Promise<A> => {
+  let fiber: Fiber.RuntimeFiber<A, unknown>
+  try {
+    fiber = start()
+    // a closed set (it cannot be: `close()` replaces it first) interrupts the fiber at once
+    FiberSet.unsafeAdd(calls.fibers, fiber)
+  } catch (defect) {
+    done()
+    return Promise.reject(fromDefect(defect))
+  }
+  return new Promise<Exit.Exit<A, unknown>>((resolve) => fiber.addObserver(resolve)).then((exit) => {
+    done()
+    if (Exit.isSuccess(exit)) return exit.value
+    if (calls.closed && Cause.isInterrupted(exit.cause)) throw closedError()
+    throw fromCause(exit.cause)
+  })
+}
+
+/**
  * A client's generations: the current one, rebuilt on demand, and the retired ones still running
  * calls.
  *
@@ -299,6 +361,10 @@ const buildFailedLongAgo = (generation: Generation): boolean => {
  */
 export class Lifecycle {
   #generation: Generation
+  /** The calls in flight since the last `close()`. */
+  #calls: Calls = makeCalls()
+  /** The retired generations not yet released (calls still run on them). */
+  readonly #draining = new Set<Generation>()
 
   constructor(
     /** Reads the client and builds a generation. */
@@ -339,21 +405,38 @@ export class Lifecycle {
     const previous = this.#generation
     this.#generation = next
     previous.retired = true
+    if (previous.disposed === undefined) this.#draining.add(previous)
     this.#release(previous)
   }
 
-  /** Releases the services (the HTTP connection pool is shared by the process and stays). */
+  /**
+   * Interrupts every call in flight (on the current services and on those `setOpts` retired), waits
+   * for them to end, each failing with `WeChatAPIClientClosedError`, then releases the services (the
+   * HTTP connection pool is shared by the process and stays). The app's own functions already called
+   * (a hook, an override) are not stopped, their answers are ignored. A later call builds the
+   * services anew.
+   */
   async close(): Promise<void> {
     const generation = this.#generation
+    const draining = [...this.#draining]
+    const calls = this.#calls
     this.#generation = this.build()
+    this.#calls = makeCalls()
     generation.retired = true
-    // with calls in flight, the last one to finish releases them
-    if (generation.active === 0) await generation.runtime.dispose()
+    calls.closed = true
+    // interrupts the calls' fibers, and waits for them (their timers stop, nothing runs on)
+    await Effect.runPromise(Scope.close(calls.scope, Exit.void))
+    await Promise.all([
+      this.#dispose(generation),
+      ...draining.map((retired) => this.#dispose(retired).catch(() => undefined))
+    ])
   }
 
   /**
    * Runs one call of the compat API on the current generation: its failure reaches the caller as
-   * the compat error, or as the app's own function's error (a hook, an override, its `request`).
+   * the compat error, or as the app's own function's error (a hook, an override, its `request`); a
+   * defect or an interruption as `WeChatAPIUnexpectedError`, an interruption by `close()` as
+   * `WeChatAPIClientClosedError`. Its fiber is in the calls `close()` interrupts.
    */
   run<A>(effect: Effect.Effect<A, unknown, ClientServices>): Promise<A> {
     let generation: Generation
@@ -362,23 +445,33 @@ export class Lifecycle {
     } catch (defect) {
       return Promise.reject(fromDefect(defect))
     }
+    const calls = this.#calls
     generation.active++
     const done = () => {
       generation.active--
       this.#release(generation)
     }
-    return runAtBoundary(generation.runtime, Request.withAppRequestErrors(effect)).then((value) => {
-      done()
-      return value
-    }, (error) => {
-      done()
-      throw error
-    })
+    return settle(calls, () => generation.runtime.runFork(Request.withAppRequestErrors(effect)), done)
+  }
+
+  /**
+   * Runs an effect that needs no services (the default `request` called directly) as a call of the
+   * client: `close()` interrupts it too, and it then fails with `WeChatAPIClientClosedError`.
+   */
+  track<A>(effect: Effect.Effect<A>): Promise<A> {
+    return settle(this.#calls, () => Effect.runFork(effect), () => undefined)
+  }
+
+  /** Releases `generation`'s runtime, once. */
+  #dispose(generation: Generation): Promise<void> {
+    this.#draining.delete(generation)
+    if (generation.disposed === undefined) generation.disposed = generation.runtime.dispose()
+    return generation.disposed
   }
 
   #release(generation: Generation): void {
     if (generation.retired && generation.active === 0) {
-      generation.runtime.dispose().catch(() => undefined)
+      this.#dispose(generation).catch(() => undefined)
     }
   }
 }
