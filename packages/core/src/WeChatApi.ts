@@ -422,6 +422,17 @@ const posted: ReadonlySet<WeChatError.Endpoint> = new Set([
 type Decode<A> = (u: unknown) => Either.Either<A, ParseResult.ParseError | string>
 
 /**
+ * The fields of a decoded success answer that become an identity (an openid, a unionid, a scope, an
+ * authorizer's appid: store keys, sessions, log fields): refused when one holds a run of the
+ * service's secrets or of a value the request sent (see `Answer.holdsRun`). Only for the rare calls
+ * (code exchanges, refreshes); `userinfo`'s openid must be the one asked for.
+ */
+type Identity<A> = (answer: A) => ReadonlyArray<string | undefined>
+
+const tokenIdentity: Identity<TokenResponse> = (answer) => [answer.openid, answer.unionid, answer.scope]
+const sessionIdentity: Identity<SessionResponse> = (answer) => [answer.openid, answer.unionid]
+
+/**
  * The answer of the endpoints that only say yes (`sns/auth`, `wxa/checksession`): WeChat's own
  * "valid" is `{"errcode":0,"errmsg":"ok"}`; `checksession`'s is documented as `{"errcode":0}` too
  * (`bare`). Anything else with errcode 0 (a mangled errmsg, another endpoint's answer from a proxy
@@ -521,8 +532,10 @@ const makeCaller = (settings: CallerSettings) =>
     const serverAddress = new URL(base).host
     const spans = settings.spans
     const configured = settings.secrets
+    // the forms of their runs, once: an identity field is matched against them and a call's values
+    const configuredForms = Answer.runFormsOf(configured)
 
-    return <A>(endpoint: WeChatError.Endpoint, decode: Decode<A>): EndpointCall<A> => {
+    return <A>(endpoint: WeChatError.Endpoint, decode: Decode<A>, identity?: Identity<A>): EndpointCall<A> => {
       const path = paths[endpoint]
       const prefix = `${base}${path}?`
       // built once: each call only swaps the URL (and, for a POST, the JSON body)
@@ -619,9 +632,13 @@ const makeCaller = (settings: CallerSettings) =>
           ))
         }
         // an answer about a user must be about the user asked for
-        return openid === undefined || (decoded.right as { readonly openid?: unknown }).openid === openid
-          ? decoded as Either.Either<A, never>
-          : Either.left(malformed("the answer is for another openid"))
+        if (openid !== undefined && (decoded.right as { readonly openid?: unknown }).openid !== openid) {
+          return Either.left(malformed("the answer is for another openid"))
+        }
+        // an identity that quotes a secret or what was sent (an echo) would become a store key, a session
+        return identity !== undefined && Answer.holdsRun(identity(decoded.right), configuredForms, secrets)
+          ? Either.left(malformed("an id or scope in the answer holds a secret or a value the request sent"))
+          : decoded as Either.Either<A, never>
       }
       const httpStatus = (status: number) =>
         new WeChatError.TransportError({
@@ -771,8 +788,8 @@ export const makeWith = (
     })
 
     const decodeToken = Schema.decodeUnknownEither(TokenResponse)
-    const accessTokenCall = endpointCall("access_token", decodeToken)
-    const refreshTokenCall = endpointCall("refresh_token", decodeToken)
+    const accessTokenCall = endpointCall("access_token", decodeToken, tokenIdentity)
+    const refreshTokenCall = endpointCall("refresh_token", decodeToken, tokenIdentity)
     const userInfoCall = endpointCall("userinfo", (body: unknown) =>
       Either.flatMap(
         decodeUserInfo(body),
@@ -782,7 +799,11 @@ export const makeWith = (
             : Either.left("the openid or unionid is not 1 to 128 printable ASCII characters")
       ))
     const authCall = endpointCall("auth", weChatYes(false))
-    const code2SessionCall = endpointCall("jscode2session", Schema.decodeUnknownEither(SessionResponse))
+    const code2SessionCall = endpointCall(
+      "jscode2session",
+      Schema.decodeUnknownEither(SessionResponse),
+      sessionIdentity
+    )
     const decodeAppToken = Schema.decodeUnknownEither(AppTokenResponse)
     const stableTokenCall = endpointCall("stable_token", decodeAppToken)
     const tokenCall = endpointCall("token", decodeAppToken)
@@ -1062,15 +1083,23 @@ export const makeComponentWith = (
     const componentAppId = config.componentAppId
     const secret = Redacted.value(config.componentAppSecret)
     const componentTokenCall = endpointCall("api_component_token", Schema.decodeUnknownEither(ComponentTokenResponse))
-    const queryAuthCall = endpointCall("api_query_auth", Schema.decodeUnknownEither(QueryAuthResponse))
+    const queryAuthCall = endpointCall(
+      "api_query_auth",
+      Schema.decodeUnknownEither(QueryAuthResponse),
+      (answer) => [answer.authorization_info.authorizer_appid]
+    )
     const authorizerTokenCall = endpointCall(
       "api_authorizer_token",
       Schema.decodeUnknownEither(AuthorizerTokenResponse)
     )
     const decodeToken = Schema.decodeUnknownEither(TokenResponse)
-    const accessTokenCall = endpointCall("component_access_token", decodeToken)
-    const refreshTokenCall = endpointCall("component_refresh_token", decodeToken)
-    const code2SessionCall = endpointCall("component_jscode2session", Schema.decodeUnknownEither(SessionResponse))
+    const accessTokenCall = endpointCall("component_access_token", decodeToken, tokenIdentity)
+    const refreshTokenCall = endpointCall("component_refresh_token", decodeToken, tokenIdentity)
+    const code2SessionCall = endpointCall(
+      "component_jscode2session",
+      Schema.decodeUnknownEither(SessionResponse),
+      sessionIdentity
+    )
     /** The component token as sent, or the failure naming the argument. */
     const withComponentToken = <A>(
       componentToken: unknown,

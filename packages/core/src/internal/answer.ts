@@ -231,11 +231,12 @@ const runIndex = (forms: ReadonlyArray<string>): RunIndex => {
 
 /**
  * Marks in `covered` every run of at least `minRun` characters of `text` that also occurs in one of
- * the indexed forms: each `minRun`-character window of `text` is looked up once by its rolling hash,
- * so the cost is linear in the length of `text`, whatever it holds.
+ * the indexed forms, and tells whether there was one: each `minRun`-character window of `text` is
+ * looked up once by its rolling hash, so the cost is linear in the length of `text`, whatever it
+ * holds.
  */
-const coverRuns = (text: string, index: RunIndex, covered: Uint8Array): void => {
-  if (text.length < minRun || index.forms.length === 0) return
+const coverRuns = (text: string, index: RunIndex, covered: Uint8Array): boolean => {
+  if (text.length < minRun || index.forms.length === 0) return false
   let hash = 0
   let filled = 0
   for (let i = 0; i < text.length; i++) {
@@ -247,6 +248,7 @@ const coverRuns = (text: string, index: RunIndex, covered: Uint8Array): void => 
     covered.fill(1, Math.max(start, filled), i + 1)
     filled = i + 1
   }
+  return filled > 0
 }
 
 const isHigh = (text: string, i: number) => i >= 0 && (text.charCodeAt(i) & 0xfc00) === 0xd800
@@ -398,7 +400,7 @@ export const scrubErrmsg = (errmsg: unknown, secrets: ReadonlyArray<string>): st
   for (const secret of secrets) {
     const of = formsOf(secret)
     forms.push(...of)
-    if (secret.length >= minRun) runForms.push(...of)
+    if (hasRuns(secret)) runForms.push(...of)
     for (const form of of) longest = Math.max(longest, form.length)
   }
   // whole forms, case-insensitively (lower-case percent-encodings and hex); longest first
@@ -409,6 +411,48 @@ export const scrubErrmsg = (errmsg: unknown, secrets: ReadonlyArray<string>): st
     const scrubbed = scrubPrefix(text, text.length < errmsg.length, known, longest, pattern, runs)
     if (scrubbed !== undefined) return scrubbed
   }
+}
+
+/** Whether runs of `secret` are matched (else only the whole of it, by `scrubErrmsg`): 8 or more characters. */
+const hasRuns = (secret: string): boolean => secret.length >= minRun
+
+/**
+ * The forms whose runs `scrubErrmsg` redacts, of those of `secrets` that have runs (8 or more
+ * characters): computed once for a secret that does not change (the app secret), then handed to
+ * `holdsRun` with a call's values.
+ *
+ * @internal
+ */
+export const runFormsOf = (secrets: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const forms: Array<string> = []
+  for (const secret of secrets) if (hasRuns(secret)) forms.push(...formsOf(secret))
+  return forms
+}
+
+/**
+ * Whether one of `texts` (hidden characters dropped, as an `errmsg` is matched) holds a run that
+ * `scrubErrmsg` would redact: 8 or more characters of a form of one of `secrets`, or of `forms`
+ * (from `runFormsOf`). For the fields of a success answer that become a user's identity (an openid,
+ * a unionid, a scope): an answer that quotes what the request sent is refused, not stored. A value
+ * shorter than 8 characters is not looked for (matched whole, it would refuse an id by chance).
+ *
+ * Costs a table of the forms' windows and one pass over each text: for the rare calls (code
+ * exchanges, refreshes), not for `userinfo`'s hot path.
+ *
+ * @internal
+ */
+export const holdsRun = (
+  texts: ReadonlyArray<string | undefined>,
+  forms: ReadonlyArray<string>,
+  secrets: ReadonlyArray<string>
+): boolean => {
+  const index = runIndex([...forms, ...runFormsOf(secrets)])
+  for (const text of texts) {
+    if (text === undefined) continue
+    const visible = text.replace(hiddenCharacters, "")
+    if (coverRuns(visible, index, new Uint8Array(visible.length))) return true
+  }
+  return false
 }
 
 /** @internal */
