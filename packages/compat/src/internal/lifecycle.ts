@@ -235,12 +235,38 @@ const withRuntime = (
  * Builds a generation: the core's services for the appid and secret, the `policy`, the hooks' store
  * (or the `tokenStore` layer), the `refreshLock` (or an in-process one, shared by core's refresh and
  * compat's), and the client's `HttpClient` (its `request` when overridden, else the shared lean
- * client for `proxy`). An option of the wrong type fails every call with a `WeChatAPIConfigError`,
- * as a bad appid does.
+ * client for `proxy`). An option of the wrong type (or one that cannot be read) fails every call
+ * with a `WeChatAPIConfigError`, as a bad appid does. Never throws (`setOpts`, `close()` and the
+ * constructor build): anything thrown while the generation is made fails its calls instead, as a
+ * defect (`WeChatAPIUnexpectedError`).
  *
  * @internal
  */
 export const make = (input: Input): Generation => {
+  try {
+    return makeGeneration(input)
+  } catch (defect) {
+    return failed(defect, input.appid)
+  }
+}
+
+/**
+ * A generation whose every call fails with `defect` (`WeChatAPIUnexpectedError`): what a build that
+ * threw leaves (see `make`, `Lifecycle`).
+ *
+ * @internal
+ */
+export const failed = (defect: unknown, appId: unknown): Generation =>
+  withRuntime({
+    appId,
+    layer: Layer.effectContext(Effect.die(defect)),
+    hooks: true,
+    openBaseUrl: undefined,
+    policy: RetryPolicy.defaultPolicy,
+    hookTimeout: defaultHookTimeout
+  })
+
+const makeGeneration = (input: Input): Generation => {
   const read = copyOptions(input.options)
   const opts = read ?? {}
   const overrides = read === undefined
@@ -366,13 +392,30 @@ export class Lifecycle {
   /** The retired generations not yet released (calls still run on them). */
   readonly #draining = new Set<Generation>()
 
+  /** Reads the client and builds a generation; never throws (a throw fails the generation's calls). */
+  readonly #build: () => Generation
+
   constructor(
     /** Reads the client and builds a generation. */
-    private readonly build: () => Generation,
+    build: () => Generation,
     /** The client's appid now: assigning another one starts a new generation. */
     private readonly appid: () => unknown
   ) {
-    this.#generation = build()
+    this.#build = () => {
+      try {
+        return build()
+      } catch (defect) {
+        // reading the client threw (a subclass's getter): its calls fail, `setOpts` and `close()` do not
+        let appId: unknown
+        try {
+          appId = appid()
+        } catch {
+          appId = undefined
+        }
+        return failed(defect, appId)
+      }
+    }
+    this.#generation = this.#build()
   }
 
   /** The current generation, as it is (without the appid check). */
@@ -397,7 +440,7 @@ export class Lifecycle {
 
   /** Builds new services; the old ones are released once the calls in flight on them finish. */
   replace(): void {
-    this.#retire(this.build())
+    this.#retire(this.#build())
   }
 
   /** Makes `next` current; the previous generation is released once its calls end. */
@@ -420,7 +463,7 @@ export class Lifecycle {
     const generation = this.#generation
     const draining = [...this.#draining]
     const calls = this.#calls
-    this.#generation = this.build()
+    this.#generation = this.#build()
     this.#calls = makeCalls()
     generation.retired = true
     calls.closed = true

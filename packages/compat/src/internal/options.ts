@@ -138,15 +138,26 @@ const naming = (name: string, error: unknown): unknown => {
 
 /**
  * A `tokenStore` / `refreshLock` option: `undefined` when absent, the layer (its `TokenStoreError`
- * naming the option), or a layer failing with a `ConfigError`.
+ * naming the option), or a layer failing with a `ConfigError` naming it: one that is not a Layer,
+ * or that cannot be read (a Proxy whose traps throw, a revoked Proxy: `Layer.isLayer` asks it), as
+ * `setOpts`' options that cannot be read fail every call. Never throws.
  *
  * @internal
  */
 export const layerOption = <A>(name: string, input: unknown): Layer.Layer<A, unknown> | undefined => {
   if (input === undefined || input === null) return undefined
-  return Layer.isLayer(input)
+  let isLayer: boolean | undefined
+  try {
+    isLayer = Layer.isLayer(input)
+  } catch {
+    isLayer = undefined
+  }
+  return isLayer === true
     ? Layer.mapError(input as Layer.Layer<A, unknown>, (error) => naming(name, error))
-    : Layer.effectContext(Effect.fail(ConfigError.InvalidData([name], "must be a Layer")))
+    : Layer.effectContext(Effect.fail(ConfigError.InvalidData(
+      [name],
+      isLayer === undefined ? "cannot be read (a Proxy trap threw, or the Proxy is revoked)" : "must be a Layer"
+    )))
 }
 
 /**
