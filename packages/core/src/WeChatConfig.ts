@@ -66,13 +66,15 @@ export class WeChatConfig extends Context.Tag("@wxauth/core/WeChatConfig")<WeCha
  */
 export interface Options {
   readonly appId: string
+  /** 1 to 128 printable ASCII characters without spaces (WeChat's are 32 hex characters). */
   readonly appSecret: Redacted.Redacted<string> | string
   readonly apiBaseUrl?: string | undefined
   readonly openBaseUrl?: string | undefined
   readonly timeout?: Duration.DurationInput | undefined
+  /** A well-formed string of 16 to 1024 characters. Default: derived from the app secret. */
   readonly stateSecret?: Redacted.Redacted<string> | string | undefined
   /**
-   * Secrets (at least 16 characters each, at most 4 of them) whose states are still accepted, never
+   * Secrets (16 to 1024 characters each, at most 4 of them) whose states are still accepted, never
    * used to sign: rotating `stateSecret` without failing the logins in progress. Across processes,
    * in two deploys: first add the new secret here everywhere (states are still signed with the old
    * one), then make it `stateSecret` and put the old one here; drop the old one once a state's
@@ -201,7 +203,41 @@ const noAcceptedStateSecrets: ReadonlyArray<never> = []
  */
 const usedAsIs = { usedAsIs: true } as const
 
-/** `acceptedStateSecrets` as keys: a list of at most 4 well-formed secrets of at least 16 characters each. */
+/**
+ * The longest app secret accepted (a platform's component secret too): WeChat's are 32 hex
+ * characters. A longer one was only refused when sent, at every request (a query too long for the
+ * server: HTTP 431), instead of when the config is built.
+ */
+const maxAppSecretLength = 128
+
+/** The shortest and longest state secret accepted (`stateSecret`, each of `acceptedStateSecrets`). */
+const minStateSecretLength = 16
+const maxStateSecretLength = 1024
+
+const appSecretRule =
+  `must be 1 to ${maxAppSecretLength} printable ASCII characters without spaces (WeChat's are 32 hex characters)`
+const stateSecretRule = `must be a string of ${minStateSecretLength} to ${maxStateSecretLength} characters`
+
+/**
+ * The one check of every secret a config reads (`layer`, `layerConfig`, `layerFromEnv`, `WeChatApps`'
+ * apps and registry, a `Component`'s config all come through `makeEither`): what is wrong with its
+ * text, never quoting it, or `undefined`. An app secret (sent to WeChat as it is) is 1 to 128
+ * printable ASCII characters without spaces, without whitespace around it; a state secret (a local
+ * HMAC key, kept as read, a trailing newline included) is a well-formed string of 16 to 1024
+ * characters. The length is checked first: a 10 MB value is not scanned.
+ */
+const secretProblem = (text: string | undefined, kind: "app" | "state"): string | undefined => {
+  if (kind === "state") {
+    if (text === undefined || text.length < minStateSecretLength || text.length > maxStateSecretLength) {
+      return stateSecretRule
+    }
+    return Arguments.secretTextProblem(text)
+  }
+  if (text === undefined || text.length > maxAppSecretLength) return appSecretRule
+  return Arguments.secretTextProblem(text, usedAsIs) ?? (/^[\x21-\x7e]+$/.test(text) ? undefined : appSecretRule)
+}
+
+/** `acceptedStateSecrets` as keys: a list of at most 4 well-formed secrets of 16 to 1024 characters each. */
 const acceptedStateKeys = (
   given: unknown
 ): Either.Either<ReadonlyArray<Redacted.Redacted<Uint8Array>>, ConfigError.ConfigError> => {
@@ -217,9 +253,8 @@ const acceptedStateKeys = (
   const keys: Array<Redacted.Redacted<Uint8Array>> = []
   for (const secret of copy) {
     const text = secretText(secret)
-    if (text === undefined || text.length < 16) return fail("each secret must be a string of at least 16 characters")
-    const problem = Arguments.secretTextProblem(text)
-    if (problem !== undefined) return fail(`each secret ${problem}`)
+    const problem = secretProblem(text, "state")
+    if (problem !== undefined || text === undefined) return fail(`each secret ${problem ?? stateSecretRule}`)
     keys.push(stateKeyOf(text))
   }
   return Either.right(keys.length === 0 ? noAcceptedStateSecrets : keys)
@@ -230,7 +265,8 @@ const acceptedStateKeys = (
  * (app, state, accepted state) that is not a well-formed string (a lone UTF-16 surrogate: encoded as
  * U+FFFD, it would make two secrets one key), an app secret with leading or trailing whitespace (a
  * newline kept from an env file: WeChat would refuse every exchange; a state secret keeps its own, a
- * local key every process reads alike), a bad base URL (not http(s), with a query, or with
+ * local key every process reads alike), an app secret that is not 1 to 128 printable ASCII
+ * characters without spaces, a state secret (or accepted one) not of 16 to 1024 characters, a bad base URL (not http(s), with a query, or with
  * `user:password@` credentials), a timeout that is not positive or is over 24 days (a Node timer's
  * limit), a `stateTtl` that is not positive or is over `maxStateTtl` (1 day), or a
  * `maxResponseBytes` outside 1 to 16 MiB is a `ConfigError` naming the field; the
@@ -265,10 +301,10 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
     if (secret === undefined || secret.trim() === "") {
       return yield* Either.left(ConfigError.MissingData(["appSecret"], "the WeChat app secret is empty"))
     }
-    const secretProblem = Arguments.secretTextProblem(secret, usedAsIs)
-    if (secretProblem !== undefined) {
+    const appSecretProblem = secretProblem(secret, "app")
+    if (appSecretProblem !== undefined) {
       // it would also derive the state key (below): two such secrets, one key
-      return yield* Either.left(ConfigError.InvalidData(["appSecret"], `the WeChat app secret ${secretProblem}`))
+      return yield* Either.left(ConfigError.InvalidData(["appSecret"], `the WeChat app secret ${appSecretProblem}`))
     }
     const appSecret = Arguments.redactedText(rawSecret) === undefined
       ? Redacted.make(secret)
@@ -287,14 +323,7 @@ export const makeEither = (options: Options): Either.Either<WeChatConfigShape, C
     )
     const rawStateSecret = fields.stateSecret
     const explicitStateSecret = secretText(rawStateSecret)
-    if (rawStateSecret !== undefined && (explicitStateSecret === undefined || explicitStateSecret.length < 16)) {
-      return yield* Either.left(
-        ConfigError.InvalidData(["stateSecret"], "the state secret must be a string of at least 16 characters")
-      )
-    }
-    const stateSecretProblem = explicitStateSecret === undefined
-      ? undefined
-      : Arguments.secretTextProblem(explicitStateSecret)
+    const stateSecretProblem = rawStateSecret === undefined ? undefined : secretProblem(explicitStateSecret, "state")
     if (stateSecretProblem !== undefined) {
       return yield* Either.left(ConfigError.InvalidData(["stateSecret"], `the state secret ${stateSecretProblem}`))
     }

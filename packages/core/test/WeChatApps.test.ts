@@ -491,7 +491,7 @@ describe("WeChatApps: apps from a resolver", () => {
 
   it.effect("a changed configuration (another secret) rebuilds the app's services after the ttl", () =>
     Effect.gen(function*() {
-      let secret = "an old secret, since rotated"
+      let secret = "an-old-secret-since-rotated"
       const { resolve } = counting(() => Effect.succeed({ appId: a.appId, appSecret: secret }))
       yield* Effect.gen(function*() {
         const apps = yield* WeChatApps.WeChatApps
