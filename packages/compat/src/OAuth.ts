@@ -207,7 +207,9 @@ export interface GetUserByCodeOptions {
  * What `request` takes besides the URL, as urllib took it: `data` (the query of a GET, or the body
  * of another `method`), `content` (a string or Buffer sent as it is, in place of `data`), `dataType`
  * (`"json"`: parse the answer), `method` (or `type`), `headers`, `timeout`, `contentType` (`"json"`:
- * send `data` as JSON). They apply over `setOpts`' options.
+ * send `data` as JSON). They apply over `setOpts`' options. `headers` is a plain object of at most
+ * 64 headers, 16 KiB in all (else the call fails with `WeChatAPIInvalidArgumentError` naming
+ * `args.headers`; `setOpts`' `headers` with `WeChatAPIConfigError`).
  *
  * @since 0.1.0
  * @category models

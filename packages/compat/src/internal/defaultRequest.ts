@@ -67,11 +67,56 @@ const requestFailure = (cause: unknown): unknown => {
 const isPayload = (u: unknown): u is string | Uint8Array =>
   (typeof u === "string" && u !== "") || (u instanceof Uint8Array && u.byteLength > 0)
 
+/** An answer's headers, their string entries (the platform's, bounded by Node's header limit). */
 const stringHeaders = (input: unknown): Record<string, string> => {
   const headers: Record<string, string> = {}
   if (typeof input !== "object" || input === null) return headers
   for (const [key, value] of Object.entries(input)) {
     if (typeof value === "string") headers[key] = value
+  }
+  return headers
+}
+
+/**
+ * The most headers a request's `headers` option (`args.headers`, `setOpts`' `headers`) may hold, and
+ * their most bytes in all (names and values, UTF-8).
+ *
+ * @internal
+ */
+export const requestHeaderLimits = { count: 64, bytes: 16 * 1024 } as const
+
+/** The one rule of the `headers` option, in `headersProblem`'s descriptions. */
+const headersRule =
+  `must be a plain object of at most ${requestHeaderLimits.count} headers, ${requestHeaderLimits.bytes} bytes in all`
+
+/**
+ * The one reader of a request's `headers` option (`args.headers`, `setOpts`' `headers`): absent
+ * (`undefined`, `null`) none; else a plain object (not an array, a `Map`, a class's instance) of at
+ * most `requestHeaderLimits.count` own entries and `requestHeaderLimits.bytes` bytes, its string
+ * entries copied (others ignored, as before), read with a counter that stops at the first entry
+ * past the bounds (a million headers are not all copied, nor held up against the request's
+ * deadline, which starts after). `undefined` when they are not such an object. Throws when they
+ * cannot be read (a Proxy trap that throws, a revoked Proxy): `fieldsOf` reads them guarded.
+ */
+const requestHeadersOf = (input: unknown): Record<string, string> | undefined => {
+  const headers: Record<string, string> = {}
+  if (input === undefined || input === null) return headers
+  if (typeof input !== "object" || Array.isArray(input)) return undefined
+  const prototype = Object.getPrototypeOf(input)
+  // Object.prototype (of this realm or another's), or none: an object literal
+  if (prototype !== null && Object.getPrototypeOf(prototype) !== null) return undefined
+  let count = 0
+  let bytes = 0
+  for (const key in input) {
+    if (!Object.prototype.hasOwnProperty.call(input, key)) continue
+    if (++count > requestHeaderLimits.count) return undefined
+    const value: unknown = (input as Record<string, unknown>)[key]
+    if (typeof value !== "string") continue
+    // a length past the bound is past it in bytes too: no need to measure it
+    if (key.length + value.length > requestHeaderLimits.bytes) return undefined
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(value)
+    if (bytes > requestHeaderLimits.bytes) return undefined
+    headers[key] = value
   }
   return headers
 }
@@ -92,21 +137,25 @@ const requestKeys = [
 type RequestFields = { readonly [K in (typeof requestKeys)[number]]: unknown }
 
 /**
- * The fields of urllib's options (`args`, the client's `defaults`) read once each, its `headers`'
- * string entries copied; `undefined` when they cannot be read (a getter or a Proxy trap that throws,
- * a revoked Proxy). Anything that is not an object has none.
+ * The fields of urllib's options (`args`, the client's `defaults`) read once each, its `headers`
+ * read by `requestHeadersOf` (`headers` is `undefined` when they break its rule); `undefined` when
+ * they cannot be read (a getter or a Proxy trap that throws, a revoked Proxy). Anything that is not
+ * an object has none.
  */
 const fieldsOf = (
   options: unknown
-): { readonly fields: RequestFields; readonly headers: Record<string, string> } | undefined => {
+): { readonly fields: RequestFields; readonly headers: Record<string, string> | undefined } | undefined => {
   try {
     const fields: Record<string, unknown> = {}
     for (const key of requestKeys) fields[key] = optionOf(options, key)
-    return { fields: fields as RequestFields, headers: stringHeaders(fields.headers) }
+    return { fields: fields as RequestFields, headers: requestHeadersOf(fields.headers) }
   } catch {
     return undefined
   }
 }
+
+/** Options whose `headers` follow `requestHeadersOf`'s rule. */
+type Fields = NonNullable<ReturnType<typeof fieldsOf>> & { readonly headers: Record<string, string> }
 
 /** How the request is made of the options: its target, body, method, and how its answer is read. */
 interface Prepared {
@@ -122,8 +171,8 @@ interface Prepared {
  */
 const prepare = (
   url: string,
-  given: ReturnType<typeof fieldsOf> & object,
-  defaults: ReturnType<typeof fieldsOf> & object
+  given: Fields,
+  defaults: Fields
 ): Prepared => {
   const option = (key: (typeof requestKeys)[number]): unknown => {
     const value = given.fields[key]
@@ -190,7 +239,9 @@ const prepare = (
  * that throws, a revoked Proxy), or its `data` cannot be sent, the call fails with a
  * `WeChatAPIInvalidArgumentError` naming `args`, as the other methods' arguments do; `defaults`
  * (`setOpts`' options) that cannot be read (or whose `data` cannot be sent) with a
- * `WeChatAPIConfigError`, as the client's other calls do.
+ * `WeChatAPIConfigError`, as the client's other calls do. `headers` (the caller's, `setOpts`') must
+ * be a plain object of at most 64 headers, 16 KiB in all (`requestHeadersOf`): else the same errors,
+ * naming `args.headers` / `headers`.
  *
  * `run` runs the request: the client's (`Lifecycle#track`), so that `client.close()` interrupts it
  * as it interrupts the client's other calls.
@@ -222,12 +273,18 @@ export const defaultRequest = (
       }
     })()
     if (defaults === undefined) return yield* Effect.fail(fromCoreError(unreadableOptions()))
+    if (given.headers === undefined) {
+      return yield* Effect.fail(fromCoreError(invalidArgument("args.headers", headersRule)))
+    }
+    if (defaults.headers === undefined) {
+      return yield* Effect.fail(fromCoreError(ConfigError.InvalidData(["headers"], `setOpts' headers ${headersRule}`)))
+    }
     if (typeof url !== "string" || !/^https?:\/\//i.test(url)) {
       return yield* Effect.fail(urllibError("RequestError", "the URL is not an http(s) URL"))
     }
     let prepared: Prepared
     try {
-      prepared = prepare(url, given, defaults)
+      prepared = prepare(url, given as Fields, defaults as Fields)
     } catch {
       // `data` could not be sent: the caller's when it gave one, else setOpts'
       return yield* Effect.fail(fromCoreError(
