@@ -188,7 +188,9 @@ export const currentRequestLimits: FiberRef.FiberRef<RequestLimits> = internal.c
 
 /**
  * Runs `effect` with other request limits for every call this module's clients make in it, on the
- * same pool. Another `HttpClient` ignores them: bound its calls with `Effect.timeout`.
+ * same pool. Another `HttpClient` ignores them: bound its calls with `Effect.timeout`. An `effect`
+ * that is not an Effect (a JavaScript caller's value) fails with `InvalidArgument` (argument
+ * `effect`), the value never formatted.
  *
  * @example
  * ```ts
@@ -209,9 +211,17 @@ export const withRequestLimits: {
   <A, E, R>(effect: Effect.Effect<A, E, R>, limits: RequestLimits): Effect.Effect<A, E, R>
 } = dual(
   2,
-  <A, E, R>(effect: Effect.Effect<A, E, R>, limits: RequestLimits): Effect.Effect<A, E, R> =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>, limits: RequestLimits): Effect.Effect<A, E, R> => {
+    // a value that is not an Effect is refused here: Effect's own "Not a valid effect" defect
+    // formats it whole (an array of a million objects took minutes, the event loop blocked)
+    const runnable = Arguments.runnableEffect(effect) as Effect.Effect<A, E, R> | undefined
+    if (runnable === undefined) {
+      // typed, outside the declared E: no Effect of the caller's had an error type to widen
+      return Arguments.fail("effect", "must be an Effect") as Effect.Effect<never> as Effect.Effect<A, E, R>
+    }
     // read once, guarded: limits that cannot be read (a revoked Proxy) are none
-    internal.withRequestLimits(effect, Option.getOrElse(Either.getRight(readLimits(limits)), () => ({})))
+    return internal.withRequestLimits(runnable, Option.getOrElse(Either.getRight(readLimits(limits)), () => ({})))
+  }
 )
 
 const readLimits = (limits: unknown) =>
