@@ -232,13 +232,29 @@ const withRuntime = (
 }
 
 /**
+ * The constructor's appid or secret as text: absent (`undefined`, `null`) is empty (core's
+ * `MissingData`, "is empty"), a string as it is, anything else (a `Redacted`, `new String(...)`, a
+ * number) a `ConfigError` saying it must be a string, which never quotes the value.
+ */
+const credentialOf = (
+  name: "appId" | "appSecret",
+  input: unknown
+): Either.Either<string, ConfigError.ConfigError> => {
+  if (input === undefined || input === null) return Either.right("")
+  if (typeof input === "string") return Either.right(input)
+  const what = name === "appId" ? "the WeChat appid" : "the WeChat app secret"
+  const hint = name === "appId" ? "Redacted.value(appid)" : "Redacted.value(secret)"
+  return Either.left(ConfigError.InvalidData([name], `${what} must be a string (for a Redacted, pass ${hint})`))
+}
+
+/**
  * Builds a generation: the core's services for the appid and secret, the `policy`, the hooks' store
  * (or the `tokenStore` layer), the `refreshLock` (or an in-process one, shared by core's refresh and
  * compat's), and the client's `HttpClient` (its `request` when overridden, else the shared lean
- * client for `proxy`). An option of the wrong type (or one that cannot be read) fails every call
- * with a `WeChatAPIConfigError`, as a bad appid does. Never throws (`setOpts`, `close()` and the
- * constructor build): anything thrown while the generation is made fails its calls instead, as a
- * defect (`WeChatAPIUnexpectedError`).
+ * client for `proxy`). An option of the wrong type (or one that cannot be read), or an appid or
+ * secret that is not a string, fails every call with a `WeChatAPIConfigError`, as a bad appid
+ * does. Never throws (`setOpts`, `close()` and the constructor build): anything thrown while the
+ * generation is made fails its calls instead, as a defect (`WeChatAPIUnexpectedError`).
  *
  * @internal
  */
@@ -285,10 +301,12 @@ const makeGeneration = (input: Input): Generation => {
   const refreshLock = refreshLockOption && boundedBuild("refreshLock", refreshLockOption)
   const openBaseUrl = openBaseUrlOf(optionOf(opts, "openBaseUrl"))
   const proxy = optionOf(opts, "proxy")
+  const appId = credentialOf("appId", input.appid)
+  const appSecret = credentialOf("appSecret", input.appsecret)
   const base = Layer.mergeAll(
     WeChatConfig.layer({
-      appId: typeof input.appid === "string" ? input.appid : "",
-      appSecret: Redacted.make(typeof input.appsecret === "string" ? input.appsecret : ""),
+      appId: Either.getOrElse(appId, () => ""),
+      appSecret: Redacted.make(Either.getOrElse(appSecret, () => "")),
       apiBaseUrl: apiBaseUrlOf(optionOf(opts, "apiBaseUrl")),
       openBaseUrl,
       timeout: Either.getOrUndefined(timeoutRead)
@@ -310,6 +328,10 @@ const makeGeneration = (input: Input): Generation => {
     ? Layer.effectContext(Effect.fail(hookTimeoutRead.left))
     : Either.isLeft(timeoutRead)
     ? Layer.effectContext(Effect.fail(timeoutRead.left))
+    : Either.isLeft(appId)
+    ? Layer.effectContext(Effect.fail(appId.left))
+    : Either.isLeft(appSecret)
+    ? Layer.effectContext(Effect.fail(appSecret.left))
     : client
   return withRuntime({
     appId: input.appid,
