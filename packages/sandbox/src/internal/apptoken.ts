@@ -22,6 +22,7 @@ import * as Either from "effect/Either"
 import type { SandboxApp } from "../Sandbox.js"
 import * as Ids from "./ids.js"
 import * as JsonBody from "./jsonbody.js"
+import { quote } from "./quote.js"
 import type { RawResponse } from "./responses.js"
 import { errcodeResponse, jsonResponse, wrongSecret } from "./responses.js"
 
@@ -295,7 +296,7 @@ export class AppTokens {
    * still hands the revoked token back until it expires or a force replaces it, as WeChat does.
    */
   revoke(appId: string, now: number): Either.Either<void, string> {
-    if (!this.apps.has(appId)) return Either.left(`unknown app ${JSON.stringify(appId)}`)
+    if (!this.apps.has(appId)) return Either.left(`unknown app ${quote(appId)}`)
     for (const [token, entry] of this.tokens) if (entry.appId === appId) this.end(token, now)
     return Either.right(undefined)
   }
@@ -316,7 +317,7 @@ export class AppTokens {
 
   /** What the app has used of its daily quotas today (Beijing day). */
   usage(appId: string, now: number): Either.Either<Usage, string> {
-    if (!this.apps.has(appId)) return Either.left(`unknown app ${JSON.stringify(appId)}`)
+    if (!this.apps.has(appId)) return Either.left(`unknown app ${quote(appId)}`)
     const stable = this.stable.get(appId)
     const classic = this.classic.get(appId)
     return Either.right({

@@ -13,6 +13,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Sandbox from "../Sandbox.js"
 import * as SandboxServer from "../SandboxServer.js"
+import { quote as quoteValue } from "./quote.js"
 
 /** @internal */
 export interface CliArgs {
@@ -59,7 +60,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): Either.Either<CliArgs, s
         const v = value()
         if (Either.isLeft(v)) return Either.left(v.left)
         if (!/^\d{1,5}$/.test(v.right) || Number(v.right) > 65535) {
-          return Either.left(`--port must be a number from 0 to 65535, got ${JSON.stringify(v.right)}`)
+          return Either.left(`--port must be a number from 0 to 65535, got ${quoteValue(v.right)}`)
         }
         port = Number(v.right)
         break
@@ -86,7 +87,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): Either.Either<CliArgs, s
         return Either.left(
           arg.startsWith("-")
             ? `unknown option ${flag} (try --help)`
-            : `unexpected argument ${JSON.stringify(arg)} (try --help)`
+            : `unexpected argument ${quoteValue(arg)} (try --help)`
         )
     }
   }

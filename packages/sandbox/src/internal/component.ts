@@ -38,6 +38,7 @@ import type { ApiRequest, AppTokens, Problem } from "./apptoken.js"
 import { OVERLAP_MS } from "./apptoken.js"
 import * as Ids from "./ids.js"
 import * as JsonBody from "./jsonbody.js"
+import { quote } from "./quote.js"
 import type { RawResponse } from "./responses.js"
 import { errcodeResponse, jsonResponse } from "./responses.js"
 import * as WxCrypt from "./wxcrypt.js"
@@ -185,7 +186,7 @@ export class Components {
   private platform(componentAppId: string): Either.Either<Platform, string> {
     const platform = this.platforms.get(componentAppId)
     return platform === undefined ?
-      Either.left(`unknown component ${JSON.stringify(componentAppId)}`) :
+      Either.left(`unknown component ${quote(componentAppId)}`) :
       Either.right(platform)
   }
 
@@ -268,7 +269,7 @@ export class Components {
       const authorization = platform.authorizations.get(appId)
       return authorization?.authorized === true ?
         Either.right([platform, authorization]) :
-        Either.left(`app ${JSON.stringify(appId)} has not authorized component ${componentAppId}`)
+        Either.left(`app ${quote(appId)} has not authorized component ${componentAppId}`)
     })
   }
 
@@ -296,7 +297,7 @@ export class Components {
   authorize(componentAppId: string, appId: string, now: number): Either.Either<Grant, string> {
     return Either.flatMap(this.platform(componentAppId), (platform) => {
       const app = this.apps.get(appId)
-      if (app === undefined) return Either.left(`unknown app ${JSON.stringify(appId)}`)
+      if (app === undefined) return Either.left(`unknown app ${quote(appId)}`)
       if (app.kind === "website") {
         return Either.left(
           `app ${appId} is a website app: only an officialAccount or a miniProgram authorizes a component`

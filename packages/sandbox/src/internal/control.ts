@@ -12,6 +12,7 @@ import * as Schema from "effect/Schema"
 import type { Fault, SandboxComponent, SandboxService } from "../Sandbox.js"
 import * as Engine from "./engine.js"
 import * as Html from "./html.js"
+import { quote } from "./quote.js"
 import * as Responses from "./responses.js"
 import * as Schemas from "./schema.js"
 
@@ -305,7 +306,7 @@ export const handle = (
   const route = Object.prototype.hasOwnProperty.call(routes, command) ? routes[command] : undefined
   if (route === undefined) {
     return Effect.succeed(
-      error(404, `unknown control command ${JSON.stringify(command)}; known: ${Object.keys(routes).join(", ")}`)
+      error(404, `unknown control command ${quote(command)}; known: ${Object.keys(routes).join(", ")}`)
     )
   }
   const handler = route[method === "HEAD" ? "GET" : method]

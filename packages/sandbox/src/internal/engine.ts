@@ -25,6 +25,7 @@ import * as Html from "./html.js"
 import * as Ids from "./ids.js"
 import * as Places from "./places.js"
 import * as Profile from "./profile.js"
+import { quote } from "./quote.js"
 import type { RawResponse } from "./responses.js"
 import { errcodeResponse, htmlResponse, jsonResponse, wrongSecretResponse } from "./responses.js"
 import * as Sessions from "./sessions.js"
@@ -212,7 +213,7 @@ export class Engine {
   /** A user of an app, or a message saying why not. */
   checkUser(appId: string, userId: string): Either.Either<SandboxUser, string> {
     const user = this.users.get(userId)
-    if (user === undefined) return Either.left(`unknown user ${JSON.stringify(userId)}`)
+    if (user === undefined) return Either.left(`unknown user ${quote(userId)}`)
     return this.userOf(appId, userId) === undefined ?
       Either.left(`user ${userId} is not a user of app ${appId}`) :
       Either.right(user)
@@ -241,7 +242,7 @@ export class Engine {
     const app = appId === undefined ? undefined : this.apps.get(appId)
     if (appId === undefined) return Either.left({ param: "appid", message: "appid 参数错误: appid is missing" })
     if (app === undefined) {
-      return Either.left({ param: "appid", message: `appid 参数错误: no app ${appId} in this sandbox` })
+      return Either.left({ param: "appid", message: `appid 参数错误: no app ${quote(appId)} in this sandbox` })
     }
     if (app.kind !== kindOf(endpoint)) {
       const hint = app.kind === "website" ?
@@ -256,7 +257,7 @@ export class Engine {
       if (!this.components.has(componentAppId)) {
         return Either.left({
           param: "component_appid",
-          message: `component_appid 参数错误: no third-party platform ${componentAppId} in this sandbox`
+          message: `component_appid 参数错误: no third-party platform ${quote(componentAppId)} in this sandbox`
         })
       }
       if (!this.components.isAuthorized(componentAppId, appId)) {
@@ -281,7 +282,7 @@ export class Engine {
         param: "redirect_uri",
         errcode: 10003,
         message: `redirect_uri 参数错误: 10003 redirect_uri域名与后台配置不一致 (the host ${
-          new URL(redirectUri).host
+          quote(new URL(redirectUri).host)
         } is not one of the app's redirectDomains)`
       })
     }
@@ -376,7 +377,7 @@ export class Engine {
     if (user === undefined) {
       return htmlResponse(
         400,
-        Html.errorPage("user", `user 参数错误: no user ${JSON.stringify(userId)} in this sandbox`)
+        Html.errorPage("user", `user 参数错误: no user ${quote(userId)} in this sandbox`)
       )
     }
     return this.redirect(this.consent(checked.right, user, now))
@@ -849,7 +850,7 @@ export class Engine {
 
   private miniProgramApp(appId: string): Either.Either<SandboxApp, string> {
     const app = this.apps.get(appId)
-    if (app === undefined) return Either.left(`unknown app ${JSON.stringify(appId)}`)
+    if (app === undefined) return Either.left(`unknown app ${quote(appId)}`)
     if (app.kind !== "miniProgram") return Either.left(`app ${appId} is a ${app.kind} app, not a miniProgram`)
     return Either.right(app)
   }
@@ -890,7 +891,7 @@ export class Engine {
     const app = this.miniProgramApp(appId)
     if (Either.isLeft(app)) return Either.left(app.left)
     const user = this.users.get(userId)
-    if (user === undefined) return Either.left(`unknown user ${JSON.stringify(userId)}`)
+    if (user === undefined) return Either.left(`unknown user ${quote(userId)}`)
     const sessionKey = this.sessionKeys.get(appId, userId)
     if (sessionKey === undefined) {
       return Either.left(

@@ -25,6 +25,7 @@ import type {
 import type { ComponentConfig } from "./component.js"
 import * as Domains from "./domains.js"
 import * as Ids from "./ids.js"
+import { quote } from "./quote.js"
 
 /** @internal */
 export const endpoints: ReadonlyArray<Endpoint> = [
@@ -663,7 +664,7 @@ export const checkOptions = (
       const userIds = new Set(users.map((user) => user.id))
       for (const app of [...apps, ...authorizerApps]) {
         const unknown = app.users?.find((id) => !userIds.has(id))
-        if (unknown !== undefined) return Either.left(`app ${app.appId}: users: no user ${JSON.stringify(unknown)}`)
+        if (unknown !== undefined) return Either.left(`app ${app.appId}: users: no user ${quote(unknown)}`)
       }
       return Either.right({ apps, users, limits, components, authorizerApps })
     })

@@ -29,6 +29,7 @@ import * as Engine from "./engine.js"
 import * as Faults from "./faults.js"
 import * as Ids from "./ids.js"
 import * as Push from "./push.js"
+import { quote } from "./quote.js"
 import * as Router from "./router.js"
 import * as Schemas from "./schema.js"
 
@@ -99,7 +100,7 @@ export const make = (
     }) =>
       withNow((now) => {
         const app = engine.apps.get(options.appId)
-        if (app === undefined) return Either.left(`unknown app ${JSON.stringify(options.appId)}`)
+        if (app === undefined) return Either.left(`unknown app ${quote(options.appId)}`)
         if (app.kind === "miniProgram") {
           return Either.left(`app ${app.appId} is a miniProgram: use miniProgramLogin`)
         }
@@ -129,7 +130,7 @@ export const make = (
     const platformOf = (componentAppId: string) => {
       const platform = platforms.get(componentAppId)
       return platform === undefined ?
-        Effect.fail(toError(`unknown component ${JSON.stringify(componentAppId)}`)) :
+        Effect.fail(toError(`unknown component ${quote(componentAppId)}`)) :
         Effect.succeed(platform)
     }
 

@@ -20,6 +20,7 @@ import type { SandboxApp, SandboxUser } from "../Sandbox.js"
 import type { ApiRequest, AppTokens, Problem } from "./apptoken.js"
 import * as Ids from "./ids.js"
 import * as JsonBody from "./jsonbody.js"
+import { quote } from "./quote.js"
 import type { RawResponse } from "./responses.js"
 import { errcodeResponse, jsonResponse } from "./responses.js"
 import type { SessionKeys } from "./sessions.js"
@@ -80,9 +81,9 @@ export class MiniProgramApi {
     now: number
   ): Either.Either<string, string> {
     const app = this.deps.apps.get(appId)
-    if (app === undefined) return Either.left(`unknown app ${JSON.stringify(appId)}`)
+    if (app === undefined) return Either.left(`unknown app ${quote(appId)}`)
     if (app.kind !== "miniProgram") return Either.left(`app ${appId} is a ${app.kind} app, not a miniProgram`)
-    if (!this.deps.users.has(userId)) return Either.left(`unknown user ${JSON.stringify(userId)}`)
+    if (!this.deps.users.has(userId)) return Either.left(`unknown user ${quote(userId)}`)
     if (this.deps.userOf(appId, userId) === undefined) {
       return Either.left(`user ${userId} is not a user of app ${appId}`)
     }
