@@ -115,7 +115,7 @@ describe("a callback given as URLSearchParams is held to the callback URL's boun
       }
     }).pipe(Effect.provide(Live)))
 
-  it.effect("the bound is the query the URLSearchParams writes: 8192 characters pass, 8193 (or encoded past it) do not", () =>
+  it.effect("the bound is the pairs' own characters: 8192 pass, 8193 do not, however URLSearchParams would encode them", () =>
     Effect.gen(function*() {
       const oauth = yield* WeChatOAuth.WeChatOAuth
       // no code: the user refused, so a callback read in full is ConsentDenied
@@ -132,9 +132,18 @@ describe("a callback given as URLSearchParams is held to the callback URL's boun
         _tag: "InvalidArgument",
         argument: "callback"
       })
-      // 2,004 characters, written as 12,004
+      // 2,004 characters, which URLSearchParams would write as 12,004: held to what they are
       const encoded = new URLSearchParams({ pad: "é".repeat(2000) })
-      assertFailure(yield* failureOf(oauth.handleCallback(encoded)), {
+      assertFailure(yield* failureOf(oauth.handleCallback(encoded)), { _tag: "ConsentDenied" })
+      // a callback whose redirect carries a return path: `/` and `:` stand as they are in its URL,
+      // URLSearchParams writes them as %2F, %3A; its searchParams pass as its href does
+      const url = new URL(`https://app.example.com/cb?next=${"/a:b".repeat(1300)}`)
+      assert.isAtMost(url.href.length, max)
+      assert.isAbove(url.searchParams.toString().length, max)
+      assertFailure(yield* failureOf(oauth.handleCallback(url)), { _tag: "ConsentDenied" })
+      assertFailure(yield* failureOf(oauth.handleCallback(url.searchParams)), { _tag: "ConsentDenied" })
+      const overRaw = new URLSearchParams({ pad: "é".repeat(max - 3) })
+      assertFailure(yield* failureOf(oauth.handleCallback(overRaw)), {
         _tag: "InvalidArgument",
         argument: "callback"
       })
@@ -193,7 +202,7 @@ describe("a push's query in any form is held to the query string's bound", () =>
           "a million nonces",
           counted({ timestamp: "1", nonce: counted(Array(1_000_000).fill("1")), msg_signature: "a" })
         ],
-        ["a bound's worth of é", { timestamp: "1", nonce: "1", msg_signature: "é".repeat(2000) }]
+        ["a bound's worth of é", { timestamp: "1", nonce: "1", msg_signature: "é".repeat(max) }]
       ]
       for (const [what, record] of over) {
         gets = 0

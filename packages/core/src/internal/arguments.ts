@@ -303,8 +303,8 @@ export const positiveDurationOf = (input: unknown, maxMillis: number = Infinity)
 
 /**
  * The longest URL or query read from a caller: a redirect URI, a return path, a callback URL, a
- * push's query. A query given as `URLSearchParams` or an object of parameters is held to it as the
- * query it writes (`toString()`), by {@link readQuery}.
+ * push's query. A query given as `URLSearchParams` or an object of parameters is held to it in its
+ * pairs' own characters (`name=value` joined by `&`), by {@link readQuery}.
  *
  * @internal
  */
@@ -327,7 +327,8 @@ const overBound: unique symbol = Symbol("overBound")
  *
  * - A string: as it is. A `URL`: its `href`. Either longer than the bound is `Left(queryTooLong)`.
  * - `URLSearchParams`: a fresh copy of ours, read pair by pair through its own iterator and given
- *   up (`Left(queryTooLong)`) as soon as the query the copy writes would pass the bound, so a
+ *   up (`Left(queryTooLong)`) as soon as its pairs' own characters (`name=value` joined by `&`,
+ *   unencoded: what a query string carrying them holds at least) pass the bound, so a
  *   caller's million parameters or 50 MB value is neither copied nor walked to its end.
  * - With `fields`, an object of parameters (Express's `req.query`), the same way, but only the
  *   own fields named (JavaScript lists all of an object's keys to enumerate any: a million of them
@@ -355,13 +356,12 @@ export const readQuery = (
       return href.length > maxUrlLength ? overBound : href
     }
     const params = new URLSearchParams()
-    // the length of the query `params` writes: its pairs `name=value` joined by `&`
+    // the pairs' own characters, `name=value` joined by `&`: what a query string carrying them
+    // holds at least (the callback's `/`, `:`, `@` stand there as they are; `URLSearchParams`
+    // writes them as `%XX`, which would hold an honest query to a third of the bound)
     let length = -1
     const add = (name: string, text: string): boolean => {
-      // a character is written as one or more: the pair's own length is a lower bound, checked
-      // first so that a 50 MB value is not encoded to find it too long
-      if (length + 2 + name.length + text.length > maxUrlLength) return false
-      length += 1 + new URLSearchParams([[name, text]]).toString().length
+      length += 2 + name.length + text.length
       if (length > maxUrlLength) return false
       params.append(name, text)
       return true
