@@ -44,11 +44,13 @@
 import { type MiniProgramCrypto, type RefreshLock, type RetryPolicy, TokenStore } from "@wxauth/core"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
 import type * as ManagedRuntime from "effect/ManagedRuntime"
 import type { AccessToken, StoredToken, TokenData } from "./AccessToken.js"
 import { fromCause } from "./CompatError.js"
 import type { UserProfile } from "./internal/convert.js"
+import * as Credential from "./internal/credential.js"
 import * as DefaultHooks from "./internal/defaultHooks.js"
 import * as DefaultRequest from "./internal/defaultRequest.js"
 import * as Flows from "./internal/flows.js"
@@ -243,6 +245,9 @@ export type RequestCallback = Request.RequestCallback
  * @category models
  */
 export type RequestResult = DefaultRequest.RequestResult
+
+/** No appid warned about yet (`OAuth#urlAppid`): a value no app gives. */
+const noWarning = Symbol("noWarning")
 
 /**
  * `wechat-oauth`'s OAuth client, over `@wxauth/core` (see the module's examples).
@@ -521,9 +526,33 @@ export class OAuth {
     )
   }
 
+  /** The appid that is not a string the URL builders last warned about (`noWarning`: none yet). */
+  #urlAppidWarned: unknown = noWarning
+
+  /**
+   * `this.appid` for an authorize URL. One that is not a string (an absent one is empty, as the
+   * calls say) gets a warning, once per such appid, in the calls' words (`Credential.notAString`);
+   * the value is never printed.
+   */
+  #urlAppid(method: "getAuthorizeURL" | "getAuthorizeURLForWebsite"): unknown {
+    const appid: unknown = this.appid
+    if (Either.isLeft(Credential.credentialText("appId", appid)) && !Object.is(this.#urlAppidWarned, appid)) {
+      this.#urlAppidWarned = appid
+      console.warn(
+        `@wxauth/compat: ${method}: ${
+          Credential.notAString("appId")
+        }; the URL is built as wechat-oauth built it, and WeChat will refuse it`
+      )
+    }
+    return appid
+  }
+
   /**
    * The consent page's URL for the official account (`/connect/oauth2/authorize`), exactly as
-   * `wechat-oauth` built it.
+   * `wechat-oauth` built it. Never throws: an appid that is not a string (a `Redacted`,
+   * `new String(...)`, a number) is written as `wechat-oauth` wrote it (an object as an empty
+   * `appid=`), with a warning (once per such appid) saying it must be a string, as the calls'
+   * `WeChatAPIConfigError` says.
    *
    * @param redirect where WeChat sends the user back
    * @param state returned as is in the callback (`[a-zA-Z0-9]`, at most 128 characters)
@@ -532,7 +561,7 @@ export class OAuth {
    */
   getAuthorizeURL(redirect: string, state?: string, scope?: string): string {
     return authorizeUrl(this.#lifecycle.generation.openBaseUrl, "/connect/oauth2/authorize", {
-      appid: this.appid,
+      appid: this.#urlAppid("getAuthorizeURL"),
       redirect_uri: redirect,
       response_type: "code",
       scope: scope || "snsapi_base",
@@ -542,13 +571,13 @@ export class OAuth {
 
   /**
    * The website QR login page's URL (`/connect/qrconnect`, scope `snsapi_login` by default), exactly
-   * as `wechat-oauth` built it.
+   * as `wechat-oauth` built it. An appid that is not a string: as `getAuthorizeURL`.
    *
    * @since 0.1.0
    */
   getAuthorizeURLForWebsite(redirect: string, state?: string, scope?: string): string {
     return authorizeUrl(this.#lifecycle.generation.openBaseUrl, "/connect/qrconnect", {
-      appid: this.appid,
+      appid: this.#urlAppid("getAuthorizeURLForWebsite"),
       redirect_uri: redirect,
       response_type: "code",
       scope: scope || "snsapi_login",

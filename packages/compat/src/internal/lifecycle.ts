@@ -36,6 +36,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { CompatError, fromCause, fromDefect } from "../CompatError.js"
+import * as Credential from "./credential.js"
 import * as Hooks from "./hooks.js"
 import {
   defaultHookTimeout,
@@ -232,20 +233,16 @@ const withRuntime = (
 }
 
 /**
- * The constructor's appid or secret as text: absent (`undefined`, `null`) is empty (core's
+ * The constructor's appid or secret as text (`Credential.credentialText`, the wording shared with the
+ * authorize URL builders and the functional API): absent (`undefined`, `null`) is empty (core's
  * `MissingData`, "is empty"), a string as it is, anything else (a `Redacted`, `new String(...)`, a
  * number) a `ConfigError` saying it must be a string, which never quotes the value.
  */
 const credentialOf = (
   name: "appId" | "appSecret",
   input: unknown
-): Either.Either<string, ConfigError.ConfigError> => {
-  if (input === undefined || input === null) return Either.right("")
-  if (typeof input === "string") return Either.right(input)
-  const what = name === "appId" ? "the WeChat appid" : "the WeChat app secret"
-  const hint = name === "appId" ? "Redacted.value(appid)" : "Redacted.value(secret)"
-  return Either.left(ConfigError.InvalidData([name], `${what} must be a string (for a Redacted, pass ${hint})`))
-}
+): Either.Either<string, ConfigError.ConfigError> =>
+  Either.mapLeft(Credential.credentialText(name, input), (message) => ConfigError.InvalidData([name], message))
 
 /**
  * Builds a generation: the core's services for the appid and secret, the `policy`, the hooks' store
