@@ -13,6 +13,7 @@ import * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
 import { fromCoreError } from "./CompatError.js"
 import { parseLang, plainTokenResponse, toUserProfile, type UserProfile } from "./internal/convert.js"
+import { type Credential, credentialText } from "./internal/credential.js"
 import { apiBaseUrlOf, authorizeUrl, openBaseUrlOf, runAtBoundary, sharedHttpClient } from "./internal/runtime.js"
 
 /**
@@ -88,6 +89,21 @@ const callApi = <A>(
     })
   )
 
+/**
+ * The first of `credentials` (argument, what it is, its value) that is given but is not a string (a
+ * `Redacted`, `new String(...)`, a number), as the `InvalidArgument` saying it must be a string, in
+ * the words the client's `WeChatAPIConfigError` uses (`credential.ts`); the value is never quoted.
+ */
+const notAString = (
+  credentials: ReadonlyArray<readonly [argument: string, name: Credential, value: unknown]>
+): WeChatError.InvalidArgument | undefined => {
+  for (const [argument, name, value] of credentials) {
+    const text = credentialText(name, value)
+    if (Either.isLeft(text)) return invalid(argument, text.left)
+  }
+  return undefined
+}
+
 const rejectWith = (error: WeChatError.InvalidArgument | WeChatError.ConsentDenied): Promise<never> =>
   Promise.reject(fromCoreError(error))
 
@@ -127,6 +143,10 @@ export const getAuthUrl = (appid: string, redirect_uri: string, state?: string, 
  * are read from it), absolute or relative as `req.url` gives it (`/cb?code=...&state=...`), or its
  * query (`?code=...&state=...`), or the code alone. Resolves with WeChat's answer and `state`.
  *
+ * An appid or secret that is not a string (a `Redacted`, `new String(...)`, a number) rejects with a
+ * `WeChatAPIInvalidArgumentError` saying it must be a string (for a `Redacted`:
+ * `Redacted.value(secret)`), the value unquoted; an absent or empty one, that they are required.
+ *
  * @param appid the official account's appid
  * @param r_url the callback URL (absolute or relative), its query, or the code
  * @param secret the official account's app secret
@@ -134,6 +154,8 @@ export const getAuthUrl = (appid: string, redirect_uri: string, state?: string, 
  * @category functions
  */
 export const getToken = (appid: string, r_url: string, secret: string): Promise<TokenResult> => {
+  const typeError = notAString([["appid", "appId", appid], ["secret", "appSecret", secret]])
+  if (typeError !== undefined) return rejectWith(typeError)
   if (!nonEmpty(appid) || !nonEmpty(secret)) return rejectWith(invalid("appid", "the appid and secret are required"))
   if (!nonEmpty(r_url)) return rejectWith(invalid("r_url", "a callback URL or a code is required"))
   let code: string | null = r_url
@@ -165,12 +187,15 @@ export const getToken = (appid: string, r_url: string, secret: string): Promise<
 
 /**
  * Refreshes an access token with its refresh token (the refresh token itself lives 30 days from
- * consent). Resolves with WeChat's answer.
+ * consent). Resolves with WeChat's answer. An appid or refresh token that is not a string (a
+ * `Redacted`, ...) rejects with a `WeChatAPIInvalidArgumentError` saying it must be a string.
  *
  * @since 0.1.0
  * @category functions
  */
 export const refreshToken = (appid: string, refresh_token: string): Promise<RefreshResult> => {
+  const typeError = notAString([["appid", "appId", appid], ["refresh_token", "refreshToken", refresh_token]])
+  if (typeError !== undefined) return rejectWith(typeError)
   if (!nonEmpty(appid) || !nonEmpty(refresh_token)) {
     return rejectWith(invalid("refresh_token", "the appid and the refresh token are required"))
   }
@@ -183,11 +208,15 @@ export const refreshToken = (appid: string, refresh_token: string): Promise<Refr
 
 /**
  * The user's profile (needs an `snsapi_userinfo` token). `lang`: `zh_CN` (default), `zh_TW`, `en`.
+ * An access token that is not a string (a `Redacted`, ...) rejects with a
+ * `WeChatAPIInvalidArgumentError` saying it must be a string.
  *
  * @since 0.1.0
  * @category functions
  */
 export const getUserinfo = (access_token: string, openid: string, lang?: string): Promise<UserProfile> => {
+  const typeError = notAString([["access_token", "accessToken", access_token]])
+  if (typeError !== undefined) return rejectWith(typeError)
   if (!nonEmpty(access_token) || !nonEmpty(openid)) {
     return rejectWith(invalid("access_token", "the access token and the openid are required"))
   }
@@ -212,12 +241,16 @@ const isInvalidToken = (error: WeChatError.RequestFailure) =>
  * WeChat's own yes (`{"errcode":0,"errmsg":"ok"}`), `false` when WeChat says it is not valid
  * (expired, invalid, another user's) or when there is no token. A busy WeChat, a network failure or
  * any other answer (`[]`, `{}`, a body of another endpoint: `WeChatAPIJSONResponseFormatError`)
- * rejects: it does not tell whether the token is valid.
+ * rejects: it does not tell whether the token is valid. So does an access token that is not a string
+ * (a `Redacted`, ...: `WeChatAPIInvalidArgumentError` saying it must be a string), which is not "no
+ * token".
  *
  * @since 0.1.0
  * @category functions
  */
 export const checkAccessToken = (access_token: string, openid: string): Promise<boolean> => {
+  const typeError = notAString([["access_token", "accessToken", access_token]])
+  if (typeError !== undefined) return rejectWith(typeError)
   if (!nonEmpty(access_token) || !nonEmpty(openid)) return Promise.resolve(false)
   return callApi(anyAppId, noSecret, (api) =>
     api.auth(Redacted.make(access_token), openid).pipe(
