@@ -122,8 +122,13 @@ return 0
 
 const takeCommand = "wxauthTakeLock"
 
+/**
+ * Deletes the lock, only while it is still the caller's. The value is fetched only when it has the
+ * owner's length (`STRLEN`): a longer one (20 MB planted under the key) is another's lock, not
+ * copied into the script.
+ */
 const releaseLua = `
-if redis.call("GET", KEYS[1]) == ARGV[1] then
+if redis.call("STRLEN", KEYS[1]) == #ARGV[1] and redis.call("GET", KEYS[1]) == ARGV[1] then
   return redis.call("DEL", KEYS[1])
 end
 return 0
@@ -131,9 +136,9 @@ return 0
 
 const releaseCommand = "wxauthReleaseLock"
 
-/** Extends the lock's life, only while it is still the caller's. */
+/** Extends the lock's life, only while it is still the caller's (read as `releaseLua` reads it). */
 const renewLua = `
-if redis.call("GET", KEYS[1]) == ARGV[1] then
+if redis.call("STRLEN", KEYS[1]) == #ARGV[1] and redis.call("GET", KEYS[1]) == ARGV[1] then
   return redis.call("PEXPIRE", KEYS[1], ARGV[2])
 end
 return 0

@@ -19,6 +19,7 @@ import {
   describeRedis,
   keysUnder,
   layerFailure,
+  luaMemory,
   makeAdmin,
   quietClient,
   randomPrefix,
@@ -166,6 +167,33 @@ describeRedis("RedisRefreshLock", () => {
       yield* Deferred.succeed(bMayGo, undefined)
       yield* Fiber.join(b)
       assert.strictEqual(yield* exists(key), 0)
+    }))
+
+  it.scopedLive("a value longer than any owner (20 MB) put under a held lock's key is another's lock: neither renewed nor released, and not fetched", () =>
+    Effect.gen(function*() {
+      const lock = yield* openLock({ lockTtl: "300 millis" })
+      const key = userKey()
+      const redisKey = RedisRefreshLock.lockKey(key, prefix)
+      const big = "x".repeat(20 * 1024 * 1024)
+      const logs = capturingLogger()
+      const lua = yield* Effect.flatMap(
+        lock.withLock(
+          key,
+          Effect.gen(function*() {
+            yield* Effect.promise(() => admin.set(redisKey, big, "PX", 60_000))
+            const before = yield* luaMemory(admin)
+            // the heartbeat beats every 100 ms: three renewals would find the key
+            yield* Effect.sleep("350 millis")
+            return before
+          })
+        ).pipe(Effect.provide(logs.layer)),
+        (before) => Effect.map(luaMemory(admin), (after) => after - before)
+      )
+      assert.isBelow(lua, 1024 * 1024, "renew or release fetched the value into its script")
+      assert.strictEqual(yield* Effect.promise(() => admin.strlen(redisKey)), big.length, "the release left it")
+      assert.isAbove(yield* Effect.promise(() => admin.pttl(redisKey)), 30_000, "no renewal shortened it")
+      assert.include(logs.lines.join("\n"), "expired")
+      yield* Effect.promise(() => admin.del(redisKey))
     }))
 
   it.scopedLive("a waiter gives up with RefreshLockTimeout after waitTimeout, without running its effect", () =>

@@ -31,6 +31,7 @@ import {
   describeRedis,
   keysUnder,
   layerFailure,
+  luaMemory,
   makeAdmin,
   quietClient,
   randomPrefix,
@@ -786,6 +787,59 @@ describeRedis("RedisSessionStore", () => {
       assert.strictEqual(yield* redisCall(() => admin.exists(otherKey)), 1)
       yield* store.revoke(other.idHash)
       assert.strictEqual(yield* redisCall(() => admin.exists(otherKey)), 0)
+    }))
+
+  it.scopedLive("a session whose e is no time (20 MB of digits or text, inf, a fraction) is over for every script, e unfetched: create takes its id, touch does not bring it back, revokeUser deletes it uncounted", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      const now = yield* Clock.currentTimeMillis
+      const big = 20 * 1024 * 1024
+      const planted = [
+        "9".repeat(big), // tonumber: inf, so live for ever
+        `${"0".repeat(big)}${now + hour}`, // tonumber: a live time
+        `s3cr3t${"x".repeat(big)}`,
+        "inf",
+        "1e400",
+        `${now + hour}.5`
+      ]
+      for (const e of planted) {
+        const what = e.length > 64 ? `${e.length} bytes of '${e[0]}'` : `'${e}'`
+        const { session } = yield* makeSession()
+        yield* store.create(session)
+        const key = RedisSessionStore.sessionKey(session.idHash, prefix)
+        // a create of its id replaces it, without fetching e
+        yield* redisCall(() => admin.hset(key, "e", e))
+        const lua = yield* luaMemory(admin)
+        const created = yield* Effect.either(store.create(session))
+        assert.isTrue(
+          Either.isRight(created),
+          `create takes the id of a session whose e is ${what}: ${Either.isLeft(created) ? created.left.message : ""}`
+        )
+        assert.isBelow((yield* luaMemory(admin)) - lua, 1024 * 1024, `create fetched e (${what}) into its script`)
+        assert.strictEqual(Option.getOrThrow(yield* store.get(session.idHash)).expiresAt, session.expiresAt)
+        // a touch whose script comes after its read (e planted in between) does not bring it back
+        const paused = yield* pausing("wxauthSessionTouch")
+        const touch = yield* Effect.fork(paused.store.touch(session.idHash, now + 2 * hour))
+        yield* paused.reached
+        yield* redisCall(() => admin.hset(key, "e", e))
+        yield* paused.release
+        assert.isTrue(Option.isNone(yield* Fiber.join(touch)), `touch brought back a session whose e is ${what}`)
+        assert.strictEqual(yield* redisCall(() => admin.hstrlen(key, "e")), e.length, "e is left as it was")
+        assert.strictEqual(yield* redisCall(() => admin.hexists(key, "l")), 0, "l is not written")
+        // revokeUser deletes it, and does not count it as a live session
+        assert.strictEqual(
+          yield* store.revokeUser(session.appId, session.openid),
+          0,
+          `revokeUser counted a session whose e is ${what} as live`
+        )
+        assert.strictEqual(yield* redisCall(() => admin.exists(key)), 0)
+      }
+      // a whole time at most 2^53 - 1 is one: a live session keeps its id
+      const { session } = yield* makeSession()
+      yield* store.create(session)
+      yield* redisCall(() => admin.hset(RedisSessionStore.sessionKey(session.idHash, prefix), "e", "9007199254740991"))
+      assert.include((yield* Effect.flip(store.create(session))).message, "a live session has this idHash already")
+      assert.strictEqual(yield* store.revokeUser(session.appId, session.openid), 1)
     }))
 
   it.scoped("options of the wrong shape fail with an InvalidArgument", () =>

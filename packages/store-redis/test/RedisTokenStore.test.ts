@@ -32,6 +32,7 @@ import {
   isCi,
   keysUnder,
   layerFailure,
+  luaMemory,
   makeAdmin,
   quietClient,
   randomPrefix,
@@ -393,6 +394,37 @@ describeRedis("RedisTokenStore", () => {
       yield* store.remove(appId, planted.openid)
       yield* store.set(appId, planted)
       assert.strictEqual(accessOf(yield* store.get(appId, planted.openid)), Redacted.value(planted.accessToken))
+    }))
+
+  it.scopedLive("an o longer than any stamp (20 MB: digits, zeros before a later time, text) is no time: a set replaces it without fetching it", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      const appId = randomAppId()
+      const token = yield* makeToken()
+      const key = RedisTokenStore.tokenKey(appId, token.openid, prefix)
+      const big = 20 * 1024 * 1024
+      for (const o of ["9".repeat(big), `${"0".repeat(big)}${token.obtainedAt + hour}`, `s3cr3t${"x".repeat(big)}`]) {
+        const what = `${o.length} bytes of '${o[0]}'`
+        yield* store.set(appId, token)
+        yield* redisCall(() => admin.hset(key, "o", o))
+        const lua = yield* luaMemory(admin)
+        yield* store.set(appId, token)
+        assert.isBelow((yield* luaMemory(admin)) - lua, 1024 * 1024, `set fetched o (${what}) into its script`)
+        assert.strictEqual(
+          yield* redisCall(() => admin.hget(key, "o")),
+          String(token.obtainedAt),
+          `an o of ${what} was kept as a later stamp`
+        )
+        assert.strictEqual(accessOf(yield* store.get(appId, token.openid)), Redacted.value(token.accessToken))
+      }
+      // a stamp of at most 32 bytes is read as before: a later one is kept
+      yield* redisCall(() => admin.hset(key, "o", `${"0".repeat(16)}${token.obtainedAt + hour}`))
+      yield* store.set(appId, yield* makeToken({ openid: token.openid, obtainedAt: token.obtainedAt + 1 }))
+      assert.strictEqual(
+        yield* redisCall(() => admin.hget(key, "o")),
+        `${"0".repeat(16)}${token.obtainedAt + hour}`,
+        "a later stamp of 32 bytes keeps its token"
+      )
     }))
 
   it.scopedLive("a code memo longer than any memo is a TokenStoreError without being fetched; rememberCode replaces it", () =>

@@ -105,6 +105,17 @@ export const clientIds = async (admin: Redis, name: string): Promise<Array<strin
 /** A call to Redis on the test's own client, as an Effect (a rejection is a defect). */
 export const redisCall = <A>(f: () => Promise<A>): Effect.Effect<A> => Effect.promise(f)
 
+/**
+ * The bytes Redis's Lua holds (`INFO memory`'s `used_memory_lua`). A string a script fetched stays
+ * there until Lua's collector runs: a script that fetched a 20 MB field raises it by about 20 MB, one
+ * that did not leaves it as it was.
+ */
+export const luaMemory = (admin: Redis): Effect.Effect<number> =>
+  Effect.map(
+    redisCall(() => admin.info("memory")),
+    (info) => Number(/^used_memory_lua:(\d+)/m.exec(info)?.[1] ?? Number.NaN)
+  )
+
 /** The service `tag` of `layer`, built for the scope: a store or a lock on a connection of its own. */
 export const serviceOf = <I, S, E>(
   tag: Context.Tag<I, S>,

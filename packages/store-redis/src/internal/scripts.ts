@@ -8,18 +8,55 @@ import * as Effect from "effect/Effect"
 import type { Client } from "./client.js"
 
 /**
+ * The longest stamp a bounded read fetches, in bytes. A stamp is a time in milliseconds that a store
+ * wrote as a number's text (`String(n)`): within ±(2^53 - 1), which the stores check before writing,
+ * that text is at most 25 characters (17 significant digits, a sign, a point, an exponent).
+ */
+export const maxStampBytes = 32
+
+/**
+ * The Lua function every script that reads a stored time defines and calls: `timeOf(key, field,
+ * whole)`, the time under `field` of the hash `key` (a session's `e`, a token's `o`), or nil when
+ * there is none or it is no time. Read only when `HSTRLEN` is at most `maxStampBytes` (the bound of
+ * the stores' reads): a longer field (20 MB planted under the key) is no time and is not fetched.
+ * Then what `tonumber` reads (as JavaScript's `Number` does, which the stores' reads decode with)
+ * must be finite and within ±(2^53 - 1), and with `whole`, an integer (a session's times): `inf`,
+ * `nan`, `1e400`, text, a 20 MB run of digits (which read as `inf`) are no time. A time that is no
+ * time is over, as in the SQL store: a session's, for the session scripts (a create takes its id, a
+ * touch does not bring it back, `revokeUser` deletes it uncounted); a token's `o`, for the write
+ * (replaced). The caller has checked that `key` holds a hash (`HSTRLEN` of another type is
+ * `WRONGTYPE`). @internal
+ */
+export const timeOfLua = `
+local function timeOf(key, field, whole)
+  if redis.call("HSTRLEN", key, field) > ${maxStampBytes} then
+    return nil
+  end
+  local time = tonumber(redis.call("HGET", key, field))
+  if time == nil or time ~= time or time > 9007199254740991 or time < -9007199254740991 then
+    return nil
+  end
+  if whole and math.floor(time) ~= time then
+    return nil
+  end
+  return time
+end
+`
+
+/**
  * Newer wins, atomically. The value is a hash `{ o: obtainedAt, v: value }` expiring with the value.
  * A stored value with a later `obtainedAt` is kept (0 is returned); on a tie the new one is written.
  * Anything else under the key (another type, an `o` that is no time: not a number, `inf`, `nan`, or
- * past 2^53 - 1, which no store writes) is replaced: such an `o` kept would pin the key, every later
- * token silently dropped. A TTL that is not positive (the value is already over) deletes the key, as
- * the newer value is void.
+ * past 2^53 - 1, which no store writes, or longer than `maxStampBytes`, which is not fetched: see
+ * `timeOfLua`) is replaced: such an `o` kept would pin the key, every later token silently dropped.
+ * A TTL that is not positive (the value is already over) deletes the key, as the newer value is void.
  */
 const setNewerLua = `
+${timeOfLua}
 local kind = redis.call("TYPE", KEYS[1])["ok"]
 if kind == "hash" then
-  local current = tonumber(redis.call("HGET", KEYS[1], "o"))
-  if current ~= nil and current <= 9007199254740991 and current > tonumber(ARGV[1]) then
+  local current = timeOf(KEYS[1], "o", false)
+  if current ~= nil and current > tonumber(ARGV[1]) then
     return 0
   end
 end
@@ -86,13 +123,6 @@ return redis.call("HMGET", KEYS[1], unpack(fields))
 
 /** The command's name: the same for the user tokens, the app tokens, the session keys and the sessions (one script). */
 const getBoundedCommand = "wxauthGetBounded"
-
-/**
- * The longest stamp a bounded read fetches, in bytes. A stamp is a time in milliseconds that a store
- * wrote as a number's text (`String(n)`): within ±(2^53 - 1), which the stores check before writing,
- * that text is at most 25 characters (17 significant digits, a sign, a point, an exponent).
- */
-export const maxStampBytes = 32
 
 /**
  * What the bounded read answers for one stamp: the stamp and the value, or no stamp, no value and the

@@ -57,6 +57,7 @@
  * @internal
  */
 import type { Client } from "./client.js"
+import { timeOfLua } from "./scripts.js"
 
 /**
  * The most members one call takes from an index: forgotten (over) or marked by `indexAdd`, popped
@@ -199,11 +200,13 @@ return redis.call("ZREM", KEYS[1], ARGV[1])
 /**
  * KEYS[1] the session; ARGV now, value, expiresAt, user index key, ttl. Writes the session unless a
  * live one (by `now`) has the key: 1 when written, 0 when a live session is there. Anything else
- * under the key (another type, a session that is over) is replaced.
+ * under the key (another type, a session that is over, or whose `e` is no time: `timeOfLua`, 20 MB
+ * of digits included, unfetched) is replaced.
  */
 const createSessionLua = `
+${timeOfLua}
 if redis.call("TYPE", KEYS[1])["ok"] == "hash" then
-  local e = tonumber(redis.call("HGET", KEYS[1], "e"))
+  local e = timeOf(KEYS[1], "e", true)
   if e ~= nil and e > tonumber(ARGV[1]) then
     return 0
   end
@@ -216,13 +219,15 @@ return 1
 
 /**
  * KEYS[1] the session; ARGV now, expiresAt, ttl. Moves a live session's expiry and sets `l` to now:
- * 1 when done, 0 when there is no live session (it is never brought back).
+ * 1 when done, 0 when there is no live session (it is never brought back; a session whose `e` is no
+ * time, `timeOfLua`, is over).
  */
 const touchSessionLua = `
+${timeOfLua}
 if redis.call("TYPE", KEYS[1])["ok"] ~= "hash" then
   return 0
 end
-local e = tonumber(redis.call("HGET", KEYS[1], "e"))
+local e = timeOf(KEYS[1], "e", true)
 if e == nil or e <= tonumber(ARGV[1]) then
   return 0
 end
@@ -264,14 +269,16 @@ return redis.call("ZRANGE", KEYS[1], 0, tonumber(ARGV[1]) - 1)
  * KEYS[1] a session; ARGV user index key, now. Deletes the session if it is the user's (another
  * user's session is left alone, whatever an index says): 1 when a live one was deleted, else 0. Its
  * `u` is read only when it is as long as the user's index key (`HSTRLEN`): a longer one (20 MB
- * planted under the key) is another user's without being copied into the script.
+ * planted under the key) is another user's without being copied into the script. A session whose
+ * `e` is no time (`timeOfLua`) is over: deleted, and not counted.
  */
 const revokeOwnedLua = `
+${timeOfLua}
 if redis.call("TYPE", KEYS[1])["ok"] ~= "hash" or redis.call("HSTRLEN", KEYS[1], "u") ~= #ARGV[1]
   or redis.call("HGET", KEYS[1], "u") ~= ARGV[1] then
   return 0
 end
-local e = tonumber(redis.call("HGET", KEYS[1], "e"))
+local e = timeOf(KEYS[1], "e", true)
 redis.call("DEL", KEYS[1])
 if e ~= nil and e > tonumber(ARGV[2]) then
   return 1
