@@ -526,13 +526,19 @@ export class OAuth {
     )
   }
 
-  /** The appid that is not a string the URL builders last warned about (`noWarning`: none yet). */
+  /**
+   * The appid that is not a string the URL builders last warned about (`noWarning`: none yet).
+   *
+   * @internal
+   */
   #urlAppidWarned: unknown = noWarning
 
   /**
    * `this.appid` for an authorize URL. One that is not a string (an absent one is empty, as the
    * calls say) gets a warning, once per such appid, in the calls' words (`Credential.notAString`);
    * the value is never printed.
+   *
+   * @internal
    */
   #urlAppid(method: "getAuthorizeURL" | "getAuthorizeURLForWebsite"): unknown {
     const appid: unknown = this.appid
