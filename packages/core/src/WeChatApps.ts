@@ -108,7 +108,7 @@ export interface ResolveOptions<E = never, R = never> {
 }
 
 /**
- * What every app of the registry shares: the secret that signs login states (16 to 1024
+ * What every app of the registry shares: the secret that signs login states (16 to 65,536
  * characters), and the states' default lifetime.
  *
  * @since 0.1.0

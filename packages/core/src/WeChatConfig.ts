@@ -71,10 +71,10 @@ export interface Options {
   readonly apiBaseUrl?: string | undefined
   readonly openBaseUrl?: string | undefined
   readonly timeout?: Duration.DurationInput | undefined
-  /** A well-formed string of 16 to 1024 characters. Default: derived from the app secret. */
+  /** A well-formed string of 16 to 65,536 characters. Default: derived from the app secret. */
   readonly stateSecret?: Redacted.Redacted<string> | string | undefined
   /**
-   * Secrets (16 to 1024 characters each, at most 4 of them) whose states are still accepted, never
+   * Secrets (16 to 65,536 characters each, at most 4 of them) whose states are still accepted, never
    * used to sign: rotating `stateSecret` without failing the logins in progress. Across processes,
    * in two deploys: first add the new secret here everywhere (states are still signed with the old
    * one), then make it `stateSecret` and put the old one here; drop the old one once a state's
@@ -212,7 +212,9 @@ const maxAppSecretLength = 128
 
 /** The shortest and longest state secret accepted (`stateSecret`, each of `acceptedStateSecrets`). */
 const minStateSecretLength = 16
-const maxStateSecretLength = 1024
+// a state secret is an HMAC key (hashed once, at startup): its length costs nothing later, but a
+// config's 10 MB is a mistake; 64 KiB holds any key a user makes (`openssl rand -hex 1024` is 2,048)
+const maxStateSecretLength = 65_536
 
 const appSecretRule =
   `must be 1 to ${maxAppSecretLength} printable ASCII characters without spaces (WeChat's are 32 hex characters)`
@@ -223,7 +225,7 @@ const stateSecretRule = `must be a string of ${minStateSecretLength} to ${maxSta
  * apps and registry, a `Component`'s config all come through `makeEither`): what is wrong with its
  * text, never quoting it, or `undefined`. An app secret (sent to WeChat as it is) is 1 to 128
  * printable ASCII characters without spaces, without whitespace around it; a state secret (a local
- * HMAC key, kept as read, a trailing newline included) is a well-formed string of 16 to 1024
+ * HMAC key, kept as read, a trailing newline included) is a well-formed string of 16 to 65,536
  * characters. The length is checked first: a 10 MB value is not scanned.
  */
 const secretProblem = (text: string | undefined, kind: "app" | "state"): string | undefined => {
@@ -237,7 +239,7 @@ const secretProblem = (text: string | undefined, kind: "app" | "state"): string 
   return Arguments.secretTextProblem(text, usedAsIs) ?? (/^[\x21-\x7e]+$/.test(text) ? undefined : appSecretRule)
 }
 
-/** `acceptedStateSecrets` as keys: a list of at most 4 well-formed secrets of 16 to 1024 characters each. */
+/** `acceptedStateSecrets` as keys: a list of at most 4 well-formed secrets of 16 to 65,536 characters each. */
 const acceptedStateKeys = (
   given: unknown
 ): Either.Either<ReadonlyArray<Redacted.Redacted<Uint8Array>>, ConfigError.ConfigError> => {
@@ -266,7 +268,7 @@ const acceptedStateKeys = (
  * U+FFFD, it would make two secrets one key), an app secret with leading or trailing whitespace (a
  * newline kept from an env file: WeChat would refuse every exchange; a state secret keeps its own, a
  * local key every process reads alike), an app secret that is not 1 to 128 printable ASCII
- * characters without spaces, a state secret (or accepted one) not of 16 to 1024 characters, a bad base URL (not http(s), with a query, or with
+ * characters without spaces, a state secret (or accepted one) not of 16 to 65,536 characters, a bad base URL (not http(s), with a query, or with
  * `user:password@` credentials), a timeout that is not positive or is over 24 days (a Node timer's
  * limit), a `stateTtl` that is not positive or is over `maxStateTtl` (1 day), or a
  * `maxResponseBytes` outside 1 to 16 MiB is a `ConfigError` naming the field; the

@@ -460,7 +460,7 @@ export interface ComponentOptions {
   /** Parts of the `RetryPolicy` to replace. */
   readonly policy?: RetryPolicy.Overrides | undefined
   /**
-   * Signs states (16 to 1024 characters). Default: derived from the component secret and the
+   * Signs states (16 to 65,536 characters). Default: derived from the component secret and the
    * appid (stable across processes, different for each app). A registry of many apps passes its own.
    */
   readonly stateSecret?: Redacted.Redacted<string> | string | undefined

@@ -56,7 +56,7 @@ describe("secrets have bounds, checked when the config is built", () => {
         ["appSecret with a control character", "appSecret", { appId, appSecret: `${good}\u0000x` }],
         ["appSecret not ASCII", "appSecret", { appId, appSecret: "密钥0123456789abcdef" }],
         ["stateSecret 10 MB", "stateSecret", { appId, appSecret: good, stateSecret: huge }],
-        ["stateSecret of 1025", "stateSecret", { appId, appSecret: good, stateSecret: "s".repeat(1025) }],
+        ["stateSecret of 65,537", "stateSecret", { appId, appSecret: good, stateSecret: "s".repeat(65_537) }],
         ["acceptedStateSecrets 10 MB", "acceptedStateSecrets", { appId, appSecret: good, acceptedStateSecrets: [huge] }]
       ]
       for (const [label, field, options] of cases) {
@@ -71,7 +71,9 @@ describe("secrets have bounds, checked when the config is built", () => {
           { appId, appSecret: "~".repeat(128) },
           { appId, appSecret: "s" },
           { appId, appSecret: "S3cr3t-app-secret_value" },
-          { appId, appSecret: good, stateSecret: "s".repeat(1024), acceptedStateSecrets: ["a".repeat(1024)] },
+          { appId, appSecret: good, stateSecret: "s".repeat(65_536), acceptedStateSecrets: ["a".repeat(65_536)] },
+          // `openssl rand -hex 1024`
+          { appId, appSecret: good, stateSecret: "0123456789abcdef".repeat(128) },
           { appId, appSecret: good, stateSecret: "a state secret: spaces and a newline are its own\n" }
         ] satisfies ReadonlyArray<WeChatConfig.Options>
       ) {
