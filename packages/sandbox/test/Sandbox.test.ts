@@ -178,7 +178,7 @@ describe("loadOptions", () => {
     [
       "an empty secret",
       `{"apps":[{"appId":"wxa","secret":"","kind":"website"}]}`,
-      /apps\.0\.secret: must not be empty/
+      /apps\.0\.secret: must be 1 to 128 printable ASCII characters without spaces/
     ],
     ["a wrong sex", `{"users":[{"id":"a","nickname":"A","sex":3}]}`, /users\.0\.sex: must be one of 0, 1, 2/],
     [

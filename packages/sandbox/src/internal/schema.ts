@@ -166,8 +166,6 @@ const FaultSchema = Schema.Struct({
   afterEffect: optional(Schema.Boolean)
 })
 
-const NonEmpty = Schema.String.pipe(Schema.nonEmptyString({ message: () => "must not be empty" }))
-
 /** A host of `redirectDomains`: a domain or IP, and a port when it is not the scheme's default. */
 const RedirectDomain = Schema.String.pipe(
   Schema.filter((host) => Domains.parse(host) !== undefined, {
@@ -175,9 +173,20 @@ const RedirectDomain = Schema.String.pipe(
   })
 )
 
+/**
+ * An app secret (a platform's component secret too), as `@wxauth/core`'s `WeChatConfig` takes it:
+ * 1 to 128 printable ASCII characters without spaces (WeChat's are 32 hex characters), so that a
+ * sandbox config holds no app an app under test cannot be configured with.
+ */
+const AppSecret = Schema.String.pipe(
+  Schema.filter((secret) => /^[\x21-\x7e]{1,128}$/.test(secret), {
+    message: () => "must be 1 to 128 printable ASCII characters without spaces (WeChat's are 32 hex characters)"
+  })
+)
+
 const AppSchema = Schema.Struct({
   appId: Id,
-  secret: NonEmpty,
+  secret: AppSecret,
   kind: oneOf("officialAccount", "website", "miniProgram"),
   name: optional(Schema.String),
   bound: optional(Schema.Boolean),
@@ -234,7 +243,7 @@ const PushHandler = Schema.declare(
 
 const ComponentSchema = Schema.Struct({
   componentAppId: Id,
-  componentAppSecret: NonEmpty,
+  componentAppSecret: AppSecret,
   token: Schema.String.pipe(
     Schema.pattern(/^[A-Za-z0-9]{3,32}$/, { message: () => "must be 3 to 32 characters of A-Z a-z 0-9" })
   ),
