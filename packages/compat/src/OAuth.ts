@@ -209,9 +209,11 @@ export interface GetUserByCodeOptions {
  * What `request` takes besides the URL, as urllib took it: `data` (the query of a GET, or the body
  * of another `method`), `content` (a string or Buffer sent as it is, in place of `data`), `dataType`
  * (`"json"`: parse the answer), `method` (or `type`), `headers`, `timeout`, `contentType` (`"json"`:
- * send `data` as JSON). They apply over `setOpts`' options. `headers` is a plain object of at most
- * 64 headers, 16 KiB in all (else the call fails with `WeChatAPIInvalidArgumentError` naming
- * `args.headers`; `setOpts`' `headers` with `WeChatAPIConfigError`).
+ * send `data` as JSON). They apply over `setOpts`' options. `headers` is any object (a plain one,
+ * a class's instance, one made by `Object.create`) read by its own enumerable string keys, as urllib
+ * read it, at most 64 headers, 16 KiB in all; not an array, a `Map` or a `Headers` (pass
+ * `Object.fromEntries(...)` of them). Else the call fails with `WeChatAPIInvalidArgumentError`
+ * naming `args.headers` (`setOpts`' `headers` with `WeChatAPIConfigError`).
  *
  * @since 0.1.0
  * @category models

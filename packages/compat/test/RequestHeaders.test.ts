@@ -1,7 +1,8 @@
 /**
  * `client.request(url, args)` called directly reads `args.headers` (and `setOpts`' `headers`) with one
- * rule: a plain object (not an array, a `Map`) of at most 64 headers, 16 KiB in all, read with a
- * counter that stops at the first entry past the bounds; else a `WeChatAPIInvalidArgumentError`
+ * rule: any object (a plain one, a class's instance, one made by `Object.create`) by its own enumerable
+ * string keys, as urllib read it, not an array, a `Map` or a `Headers`, at most 64 headers, 16 KiB in
+ * all, read with a counter that stops at the first entry past the bounds; else a `WeChatAPIInvalidArgumentError`
  * naming `args.headers` (`WeChatAPIConfigError` for `setOpts`'), nothing sent. A million headers no
  * longer block the event loop for seconds before the request's deadline starts.
  */
@@ -60,6 +61,7 @@ describe("request's headers", () => {
       () => Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x-h${i}`, "v".repeat(500)]))
     ],
     ["a Map", () => new Map([["x-a", "b"]])],
+    ["a Headers", () => new Headers([["x-a", "b"]])],
     ["a string", () => "x-a: b"]
   ]
   for (const [name, headers] of refused) {
@@ -75,6 +77,58 @@ describe("request's headers", () => {
       assert.isBelow(elapsed, 1000, "read within the request's timeout")
     })
   }
+
+  it("a Map or a Headers: the error says to pass Object.fromEntries(...) of it", async () => {
+    for (const headers of [new Map([["x-a", "b"]]), new Headers([["x-a", "b"]])]) {
+      const error = await outcome(client, { headers })
+      assert.strictEqual(error?.name, "WeChatAPIInvalidArgumentError", `${error?.name}: ${error?.message}`)
+      assert.include(error.message, "Object.fromEntries(")
+    }
+  })
+
+  // urllib 2 (wechat-oauth's client) sent the own enumerable string keys of any object
+  class TraceHeaders {
+    "X-Trace": string
+    constructor() {
+      this["X-Trace"] = "abc123"
+    }
+  }
+  const sentAsUrllibDid: Array<[string, () => object]> = [
+    ["a class's instance", () => new TraceHeaders()],
+    [
+      "an Object.create(plainBase) with own keys",
+      () => Object.assign(Object.create({ "x-base": "1" }), { "X-Trace": "abc123" })
+    ],
+    ["an Object.create(null) with own keys", () => Object.assign(Object.create(null), { "X-Trace": "abc123" })]
+  ]
+  for (const [name, headers] of sentAsUrllibDid) {
+    it(`${name}: its own keys are sent (args.headers and setOpts' headers), its prototype's are not`, async () => {
+      const answer = await outcome(client, { headers: headers() })
+      assert.strictEqual(answer?.status, 200, `args.headers: ${answer?.name}: ${answer?.message}`)
+      assert.strictEqual(answer.data.headers["x-trace"], "abc123")
+      assert.notProperty(answer.data.headers, "x-base")
+      const oauth = new OAuth(OA.appId, OA.secret)
+      try {
+        oauth.setOpts({ headers: headers() } as never)
+        const viaDefaults = await outcome(oauth, {})
+        assert.strictEqual(viaDefaults?.status, 200, `setOpts' headers: ${viaDefaults?.name}: ${viaDefaults?.message}`)
+        assert.strictEqual(viaDefaults.data.headers["x-trace"], "abc123")
+        assert.notProperty(viaDefaults.data.headers, "x-base")
+      } finally {
+        await oauth.close()
+      }
+    })
+  }
+
+  it("a prototype's keys are not listed: an object over an array of two million is read at once", async () => {
+    const headers = Object.assign(Object.create(new Array(2_000_000).fill("x")), { "X-Trace": "abc123" })
+    const started = Date.now()
+    const answer = await outcome(client, { headers })
+    const elapsed = Date.now() - started
+    assert.strictEqual(answer?.status, 200, `${answer?.name}: ${answer?.message}`)
+    assert.strictEqual(answer.data.headers["x-trace"], "abc123")
+    assert.isBelow(elapsed, 1000, "read within the request's timeout")
+  })
 
   it("the headers are read with a counter that stops past the bound", async () => {
     let reads = 0

@@ -85,30 +85,39 @@ const stringHeaders = (input: unknown): Record<string, string> => {
  */
 export const requestHeaderLimits = { count: 64, bytes: 16 * 1024 } as const
 
-/** The one rule of the `headers` option, in `headersProblem`'s descriptions. */
+/** The one rule of the `headers` option, in the errors' descriptions. */
 const headersRule =
-  `must be a plain object of at most ${requestHeaderLimits.count} headers, ${requestHeaderLimits.bytes} bytes in all`
+  `must be an object of at most ${requestHeaderLimits.count} headers, ${requestHeaderLimits.bytes} bytes in all, ` +
+  "read by its own enumerable string keys (not an array, a Map, a Headers: pass Object.fromEntries(...) of them)"
+
+/**
+ * A `Map` or a WHATWG `Headers` (Node's, undici's, node-fetch's): they hold their entries in no own
+ * key, so read as an object they would send nothing (urllib sent nothing, silently).
+ */
+const isEntriesCollection = (input: object): boolean => {
+  const tag = Object.prototype.toString.call(input)
+  return tag === "[object Map]" || tag === "[object Headers]"
+}
 
 /**
  * The one reader of a request's `headers` option (`args.headers`, `setOpts`' `headers`): absent
- * (`undefined`, `null`) none; else a plain object (not an array, a `Map`, a class's instance) of at
- * most `requestHeaderLimits.count` own entries and `requestHeaderLimits.bytes` bytes, its string
- * entries copied (others ignored, as before), read with a counter that stops at the first entry
- * past the bounds (a million headers are not all copied, nor held up against the request's
- * deadline, which starts after). `undefined` when they are not such an object. Throws when they
- * cannot be read (a Proxy trap that throws, a revoked Proxy): `fieldsOf` reads them guarded.
+ * (`undefined`, `null`) none; else any object but an array, a `Map` or a `Headers` (a plain object,
+ * `Object.create(null)`, a class's instance, an object inheriting from another), read as urllib read
+ * it, by its own enumerable string keys (`Object.keys`: never its prototype's, which `for..in` would
+ * list first, a prototype of ten million keys included), at most `requestHeaderLimits.count` of them
+ * and `requestHeaderLimits.bytes` bytes, its string entries copied (others ignored, as before), with a
+ * counter that stops at the first entry past the bounds (a million headers are not all copied, nor
+ * held up against the request's deadline, which starts after). `undefined` when they are not such an
+ * object. Throws when they cannot be read (a Proxy trap that throws, a revoked Proxy): `fieldsOf`
+ * reads them guarded.
  */
 const requestHeadersOf = (input: unknown): Record<string, string> | undefined => {
   const headers: Record<string, string> = {}
   if (input === undefined || input === null) return headers
-  if (typeof input !== "object" || Array.isArray(input)) return undefined
-  const prototype = Object.getPrototypeOf(input)
-  // Object.prototype (of this realm or another's), or none: an object literal
-  if (prototype !== null && Object.getPrototypeOf(prototype) !== null) return undefined
+  if (typeof input !== "object" || Array.isArray(input) || isEntriesCollection(input)) return undefined
   let count = 0
   let bytes = 0
-  for (const key in input) {
-    if (!Object.prototype.hasOwnProperty.call(input, key)) continue
+  for (const key of Object.keys(input)) {
     if (++count > requestHeaderLimits.count) return undefined
     const value: unknown = (input as Record<string, unknown>)[key]
     if (typeof value !== "string") continue
@@ -239,9 +248,10 @@ const prepare = (
  * that throws, a revoked Proxy), or its `data` cannot be sent, the call fails with a
  * `WeChatAPIInvalidArgumentError` naming `args`, as the other methods' arguments do; `defaults`
  * (`setOpts`' options) that cannot be read (or whose `data` cannot be sent) with a
- * `WeChatAPIConfigError`, as the client's other calls do. `headers` (the caller's, `setOpts`') must
- * be a plain object of at most 64 headers, 16 KiB in all (`requestHeadersOf`): else the same errors,
- * naming `args.headers` / `headers`.
+ * `WeChatAPIConfigError`, as the client's other calls do. `headers` (the caller's, `setOpts`') are
+ * read by their own enumerable string keys, at most 64 headers, 16 KiB in all, and must not be an
+ * array, a `Map` or a `Headers` (`requestHeadersOf`): else the same errors, naming `args.headers` /
+ * `headers`.
  *
  * `run` runs the request: the client's (`Lifecycle#track`), so that `client.close()` interrupts it
  * as it interrupts the client's other calls.
