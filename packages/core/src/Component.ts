@@ -39,6 +39,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -178,7 +179,7 @@ export interface ComponentShape {
   readonly config: ComponentConfigShape
   /**
    * Accepts a push to the authorization-event URL: checks `msg_signature` (constant time), the age
-   * (`pushMaxAge`, by the `Clock`) and replays (same timestamp, nonce and signature: `Duplicate`),
+   * (`pushMaxAge`, by the `Clock`) and replays (the same `msg_signature`, which covers the timestamp, nonce and message: `Duplicate`),
    * decrypts and parses the message (flat fields; an element holding others, as in WeChat's
    * fast-registration pushes, is skipped when well-formed and at most 8 levels deep, else
    * `Malformed`; a `CreateTime` more than `pushMaxAge` ahead of the `Clock` is `Stale`), stores a
@@ -366,7 +367,20 @@ type Checked<A> = { readonly value: A; readonly error?: undefined } | { readonly
 
 const textResponse = (body: string, status: number) => HttpServerResponse.text(body, { status })
 
-/** The body of the request, at most `maxPushBytes`, within `deadline`; else the answer to give. */
+/** A body still unread at the deadline: the connection is closed after the answer (that ends the read). */
+const requestTimeout = () =>
+  HttpServerResponse.text("request timeout", { status: 408, headers: { connection: "close" } })
+
+/**
+ * The body of the request, at most `maxPushBytes`, within `deadline`; else the answer to give.
+ *
+ * A server runs the handler uninterruptibly (`@effect/platform-node`'s does): a timeout around the
+ * read itself could not cut it, and a body that stalls held the request until the client gave up
+ * (a slowloris on the URL WeChat pushes to). And interrupting the read makes the server destroy the
+ * socket, before any answer is written. So the read runs in a fiber of its own, left to end with
+ * the connection, and only the wait for it is cut at the deadline: the answer is the 408, with
+ * `connection: close`, whose closing of the connection ends the read.
+ */
 const readBody = (
   request: HttpServerRequest.HttpServerRequest,
   deadline: Duration.Duration
@@ -374,7 +388,7 @@ const readBody = (
   const tooLarge = textResponse("payload too large", 413)
   const announced = request.headers["content-length"]
   if (announced !== undefined && !(Number(announced) <= maxPushBytes)) return Effect.fail(tooLarge)
-  return Stream.runFoldEffect(
+  const read = Stream.runFoldEffect(
     request.stream,
     { chunks: [] as Array<Uint8Array>, size: 0 },
     (acc, chunk): Effect.Effect<{ chunks: Array<Uint8Array>; size: number }, HttpServerResponse.HttpServerResponse> => {
@@ -385,8 +399,14 @@ const readBody = (
     }
   ).pipe(
     Effect.map(({ chunks }) => new Uint8Array(Buffer.concat(chunks))),
-    Effect.catchTag("RequestError", () => Effect.fail(textResponse("bad request", 400))),
-    Effect.timeoutFail({ duration: deadline, onTimeout: () => textResponse("request timeout", 408) })
+    Effect.catchTag("RequestError", () => Effect.fail(textResponse("bad request", 400)))
+  )
+  return Effect.flatMap(
+    Effect.forkDaemon(read),
+    (reading) =>
+      Effect.interruptible(Fiber.join(reading)).pipe(
+        Effect.timeoutFail({ duration: deadline, onTimeout: requestTimeout })
+      )
   )
 }
 
@@ -425,7 +445,8 @@ const makeRefusalLog = () => {
 
 /**
  * The handler of the authorization-event URL, for an `@effect/platform` server (`HttpRouter.post`,
- * `HttpServer.serve`): reads the body (at most 64 KiB, within `pushTimeout`, else 408), accepts the
+ * `HttpServer.serve`): reads the body (at most 64 KiB, within `pushTimeout`, else 408 with the connection closed, even
+ * where the server runs the handler uninterruptibly), accepts the
  * push and answers the text `success` (a `Duplicate` too, so WeChat stops retrying). `pushTimeout`
  * counts from the request's arrival, the body's reading included, so the answer comes before
  * WeChat's retry. A refused push (forged, stale, malformed, an over-long query) is a 400, logged as

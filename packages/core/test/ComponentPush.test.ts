@@ -7,7 +7,7 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { assert, describe, it } from "@effect/vitest"
-import { Component } from "@wxauth/core"
+import { AppTokenStore, Component, TokenStore } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -20,7 +20,16 @@ import * as Fs from "node:fs/promises"
 import * as Http from "node:http"
 import { createRequire } from "node:module"
 import * as Net from "node:net"
-import { ComponentLive, deliver, managedOfficial, platform, pushRequest, runApp, usage } from "./componentFixtures.js"
+import {
+  ComponentLive,
+  deliver,
+  managedOfficial,
+  platform,
+  pushRequest,
+  runApp,
+  SandboxLive,
+  usage
+} from "./componentFixtures.js"
 
 const require = createRequire(import.meta.url)
 interface WXBizMsgCrypt {
@@ -335,6 +344,32 @@ describe("Component.acceptPush: what is refused", () => {
       assert.strictEqual(outcomes.filter((tag) => tag === "Duplicate" || tag === "PushInProgress").length, 49)
       assert.isAbove(outcomes.filter((tag) => tag === "PushInProgress").length, 0)
       assert.deepStrictEqual(reactions, ["Authorized", "ComponentVerifyTicket"])
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("a replay whose timestamp and nonce are cut elsewhere (the same msg_signature) is a Duplicate", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const now = yield* nowSeconds
+      const { onEvent, reactions } = recordingReactions()
+      // msg_signature is sha1 of the sorted parts joined: "0123450" + "<now>" and "012345" + "0<now>"
+      // are the same text, so the same signature; "0<now>" is the same time
+      const encrypted = reference.encrypt(ticketXml(now))
+      const push = signedPush(encrypted, now, { nonce: "0123450" })
+      const signature = reference.getSignature(String(now), "0123450", encrypted)
+      assert.strictEqual(
+        reference.getSignature(`0${now}`, "012345", encrypted),
+        signature,
+        "the shifted parts sign alike"
+      )
+      const shifted = {
+        query: { timestamp: `0${now}`, nonce: "012345", encrypt_type: "aes", msg_signature: signature },
+        body: push.body
+      }
+      assert.strictEqual((yield* component.acceptPush(push, onEvent))._tag, "ComponentVerifyTicket")
+      // before: processed again ('ComponentVerifyTicket'), its onEvent run twice
+      assert.strictEqual((yield* component.acceptPush(shifted, onEvent))._tag, "Duplicate")
+      assert.strictEqual(reactions.length, 1)
     }).pipe(Effect.provide(Live)))
 
   it.effect("a replay at exactly pushMaxAge (and 1 ms either side) is a Duplicate or Stale, never processed again", () =>
@@ -738,6 +773,46 @@ describe("over a real socket", () => {
           true
         ]])
       }).pipe(Effect.provide(Live))
+    }))
+})
+
+describe("makeHttpApp on NodeHttpServer: a body that stalls", () => {
+  /** Sends the headers and 10 of the 1,000 bytes announced, then nothing; what came back, and when the socket closed. */
+  const stall = (port: number) =>
+    new Promise<{ readonly answer: string; readonly closedAfter: number }>((resolve) => {
+      const socket = Net.connect(port, "127.0.0.1")
+      const sentAt = Date.now()
+      let answer = ""
+      const giveUp = setTimeout(() => socket.destroy(), 8_000)
+      socket.on("data", (chunk) => answer += chunk.toString("latin1"))
+      socket.on("error", () => {})
+      socket.on("close", () => {
+        clearTimeout(giveUp)
+        resolve({ answer, closedAfter: Date.now() - sentAt })
+      })
+      socket.write("POST /wechat/push?timestamp=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n<xml>1234")
+    })
+
+  it.live("is answered 408 at pushTimeout and its connection closed (the server runs the app uninterruptibly)", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const Server = Layer.unwrapEffect(
+        Effect.map(Component.makeHttpApp(), (app) => HttpServer.serve(app))
+      ).pipe(
+        Layer.provide(NodeHttpServer.layer(() => Http.createServer(), { port, host: "127.0.0.1" })),
+        Layer.provide(
+          Component.layer({ ...platform, pushTimeout: "300 millis" }).pipe(
+            Layer.orDie,
+            Layer.provide(Layer.mergeAll(AppTokenStore.layerMemory, TokenStore.layerMemory)),
+            Layer.provide(SandboxLive())
+          )
+        )
+      )
+      const { answer, closedAfter } = yield* Effect.promise(() => stall(port)).pipe(Effect.provide(Server))
+      // before: no answer, the socket held until the client gave up (8 s here; Node's requestTimeout is 300 s)
+      assert.match(answer, /^HTTP\/1\.1 408 /, `answered: ${JSON.stringify(answer.slice(0, 40))}`)
+      assert.match(answer.toLowerCase(), /\r\nconnection: close\r\n/)
+      assert.isBelow(closedAfter, 4_000, "the connection closed by the server, not by the client's giving up")
     }))
 })
 
