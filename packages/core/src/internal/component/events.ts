@@ -47,7 +47,7 @@ export type PushEvent = Data.TaggedEnum<{
     readonly infoType: string
   }
   /**
-   * A replay of a push this process already accepted (same timestamp, nonce and signature): not
+   * A replay of a push this process already accepted (the same `msg_signature`, which covers its timestamp, nonce and message): not
    * processed again. Per process: another process would process it (`onEvent` must be idempotent).
    */
   Duplicate: {}

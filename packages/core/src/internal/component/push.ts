@@ -146,7 +146,7 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
   const pushTimeoutMillis = Duration.toMillis(pushTimeout)
   const timedOut = () => new WeChatError.PushTimeout({ timeout: Duration.format(pushTimeout) })
   /**
-   * (timestamp, nonce, signature) of pushes handled or in hand, each with the last millisecond at
+   * The signatures of pushes handled or in hand, each with the last millisecond at
    * which the push is still fresh (`sentAt + pushMaxAge`): one rule for both, so a replay is either
    * remembered (`now <= lastFresh`) or refused as `Stale` (`now > lastFresh`), never neither.
    */
@@ -317,7 +317,10 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
             if (now > lastFresh || sentAt - now > maxAgeMillis) {
               return refuse("Stale", `the push was sent more than ${Duration.format(config.pushMaxAge)} away from now`)
             }
-            const key = `${timestamp}\u0000${nonce}\u0000${msgSignature.toLowerCase()}`
+            // the signature alone: it covers timestamp, nonce and Encrypt joined, so a replay whose
+            // timestamp and nonce were cut elsewhere (`nonce=0120&timestamp=T` sent again as
+            // `nonce=012&timestamp=0T`: the same signature, the same time) is the same push
+            const key = msgSignature.toLowerCase()
             sweep(now)
             if (inHand.has(key)) return Effect.fail(new WeChatError.PushInProgress())
             const until = seen.get(key)
