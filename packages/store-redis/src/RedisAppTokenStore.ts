@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Client from "./internal/client.js"
+import * as Keys from "./internal/keys.js"
 import * as ReadOptions from "./internal/options.js"
 import * as Scripts from "./internal/scripts.js"
 import { spanWhenTraced } from "./internal/span.js"
@@ -55,11 +56,18 @@ export interface Options extends Client.ConnectionOptions {
  * refresh lock `app-token:<appId>`, whose key in `RedisRefreshLock` is
  * `<prefix>{app-token:<appId>}:lock`: the same hash tag, so both live in one Cluster slot.
  *
+ * Any argument that is not a string (a number, an object, a Symbol, a revoked Proxy; `undefined`
+ * for the prefix is its default) is thrown as an `InvalidArgument` naming it, never converted to
+ * text: the helper's one error (it answers a string, as it always did, so it cannot carry the error
+ * in an `Either` as `@wxauth/store-sql`'s `tables` and `ddl` do).
+ *
+ * @throws InvalidArgument for an argument that is not a string
+ *
  * @since 0.1.0
  * @category keys
  */
 export const appTokenKey = (appId: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
-  `${keyPrefix}{app-token:${appId}}:token`
+  `${Keys.keyPart("keyPrefix", keyPrefix)}{app-token:${Keys.keyPart("appId", appId)}}:token`
 
 /** A value longer than any token is not fetched (see `Scripts.defineGetBounded`). */
 const maxValueBytes = String(TokenStore.maxStoredValueBytes)

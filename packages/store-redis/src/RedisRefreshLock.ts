@@ -28,6 +28,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Crypto from "node:crypto"
 import * as Client from "./internal/client.js"
+import * as Keys from "./internal/keys.js"
 import * as ReadOptions from "./internal/options.js"
 import { spanWhenTraced } from "./internal/span.js"
 import { bypassNearCache } from "./internal/tokenCache.js"
@@ -98,10 +99,18 @@ export const defaultPoll: Schedule.Schedule<unknown> = Schedule.exponential("10 
  * token) is `<prefix>{<appId>:<openid>:write}:lock`, a hash tag of its own (every lock command
  * touches one key, so any slot does).
  *
+ * Any argument that is not a string (a number, an object, a Symbol, a revoked Proxy; `undefined`
+ * for the prefix is its default) is thrown as an `InvalidArgument` naming it, never converted to
+ * text: the helper's one error (it answers a string, as it always did, so it cannot carry the error
+ * in an `Either` as `@wxauth/store-sql`'s `tables` and `ddl` do).
+ *
+ * @throws InvalidArgument for an argument that is not a string
+ *
  * @since 0.1.0
  * @category keys
  */
-export const lockKey = (key: string, keyPrefix: string = Client.defaultKeyPrefix): string => `${keyPrefix}{${key}}:lock`
+export const lockKey = (key: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
+  `${Keys.keyPart("keyPrefix", keyPrefix)}{${Keys.keyPart("key", key)}}:lock`
 
 /**
  * Takes the lock (`SET NX PX`): 1 when taken. When it is held, 0; but a key held without a TTL (a

@@ -60,11 +60,20 @@ export interface Options extends Client.ConnectionOptions {
  * a lone surrogate is written `%uXXXX`), so `(a:b, c)` and `(a, b:c)` are two keys, and no id can
  * break the braces.
  *
+ * Any argument that is not a string (a number, an object, a Symbol, a revoked Proxy; `undefined`
+ * for the prefix is its default) is thrown as an `InvalidArgument` naming it, never converted to
+ * text: the helper's one error (it answers a string, as it always did, so it cannot carry the error
+ * in an `Either` as `@wxauth/store-sql`'s `tables` and `ddl` do).
+ *
+ * @throws InvalidArgument for an argument that is not a string
+ *
  * @since 0.1.0
  * @category keys
  */
 export const sessionKeyKey = (appId: string, openid: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
-  `${keyPrefix}{${Keys.encodeId(appId)}:${Keys.encodeId(openid)}}:session-key`
+  `${Keys.keyPart("keyPrefix", keyPrefix)}{${Keys.encodeId(Keys.keyPart("appId", appId))}:${
+    Keys.encodeId(Keys.keyPart("openid", openid))
+  }}:session-key`
 
 /** A value longer than any session key the codec reads is not fetched (see `Scripts.defineGetBounded`). */
 const maxValueBytes = String(SessionKeyStore.maxStoredValueBytes)

@@ -84,22 +84,38 @@ export interface Options extends Client.ConnectionOptions {
 /**
  * The key of a session: `<prefix>session:<idHash>`. No hash tag: sessions spread over a Cluster.
  *
+ * Any argument that is not a string (a number, an object, a Symbol, a revoked Proxy; `undefined`
+ * for the prefix is its default) is thrown as an `InvalidArgument` naming it, never converted to
+ * text: the helper's one error (it answers a string, as it always did, so it cannot carry the error
+ * in an `Either` as `@wxauth/store-sql`'s `tables` and `ddl` do).
+ *
+ * @throws InvalidArgument for an argument that is not a string
+ *
  * @since 0.1.0
  * @category keys
  */
 export const sessionKey = (idHash: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
-  `${keyPrefix}session:${idHash}`
+  `${Keys.keyPart("keyPrefix", keyPrefix)}session:${Keys.keyPart("idHash", idHash)}`
 
 /**
  * The key of a user's index of sessions: `<prefix>{<appId>:<openid>}:sessions`, the hash tag of the
  * user's token. Both ids are URI-encoded (WeChat's ids are left as they are), so `(a:b, c)` and
  * `(a, b:c)` are two users, and no id can break the braces.
  *
+ * Any argument that is not a string (a number, an object, a Symbol, a revoked Proxy; `undefined`
+ * for the prefix is its default) is thrown as an `InvalidArgument` naming it, never converted to
+ * text: the helper's one error (it answers a string, as it always did, so it cannot carry the error
+ * in an `Either` as `@wxauth/store-sql`'s `tables` and `ddl` do).
+ *
+ * @throws InvalidArgument for an argument that is not a string
+ *
  * @since 0.1.0
  * @category keys
  */
 export const userIndexKey = (appId: string, openid: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
-  `${keyPrefix}{${Keys.encodeId(appId)}:${Keys.encodeId(openid)}}:sessions`
+  `${Keys.keyPart("keyPrefix", keyPrefix)}{${Keys.encodeId(Keys.keyPart("appId", appId))}:${
+    Keys.encodeId(Keys.keyPart("openid", openid))
+  }}:sessions`
 
 /** A value longer than any session is not fetched (see `Scripts.defineGetBounded`). */
 const maxValueBytes = String(SessionStore.maxStoredValueBytes)

@@ -20,6 +20,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Client from "./internal/client.js"
 import { InvalidationFeed } from "./internal/invalidations.js"
+import * as Keys from "./internal/keys.js"
 import * as ReadOptions from "./internal/options.js"
 import { bypassNearCache as bypassRef, TokenCache } from "./internal/tokenCache.js"
 import * as Store from "./internal/tokenStore.js"
@@ -127,21 +128,35 @@ const heartbeatPeriod = Duration.seconds(1)
  * (`TokenStore.checkUser`: an appId of `A-Z a-z 0-9 _ -`, without `:` or braces), so a key is one
  * (appId, openid)'s only: `("wxA:x", "y")` and `("wxA", "x:y")` cannot share one.
  *
+ * Any argument that is not a string (a number, an object, a Symbol, a revoked Proxy; `undefined`
+ * for the prefix is its default) is thrown as an `InvalidArgument` naming it, never converted to
+ * text: the helper's one error (it answers a string, as it always did, so it cannot carry the error
+ * in an `Either` as `@wxauth/store-sql`'s `tables` and `ddl` do).
+ *
+ * @throws InvalidArgument for an argument that is not a string
+ *
  * @since 0.1.0
  * @category keys
  */
 export const tokenKey = (appId: string, openid: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
-  `${keyPrefix}{${appId}:${openid}}:token`
+  `${Keys.keyPart("keyPrefix", keyPrefix)}{${Keys.keyPart("appId", appId)}:${Keys.keyPart("openid", openid)}}:token`
 
 /**
  * The key of a remembered code: `<prefix>code:<appId>:<sha256(code)>`. Without a hash tag, so the
  * code memos of an app spread over the cluster instead of crowding one slot.
  *
+ * Any argument that is not a string (a number, an object, a Symbol, a revoked Proxy; `undefined`
+ * for the prefix is its default) is thrown as an `InvalidArgument` naming it, never converted to
+ * text: the helper's one error (it answers a string, as it always did, so it cannot carry the error
+ * in an `Either` as `@wxauth/store-sql`'s `tables` and `ddl` do).
+ *
+ * @throws InvalidArgument for an argument that is not a string
+ *
  * @since 0.1.0
  * @category keys
  */
 export const codeKey = (appId: string, codeHash: string, keyPrefix: string = Client.defaultKeyPrefix): string =>
-  `${keyPrefix}code:${appId}:${codeHash}`
+  `${Keys.keyPart("keyPrefix", keyPrefix)}code:${Keys.keyPart("appId", appId)}:${Keys.keyPart("codeHash", codeHash)}`
 
 /** The heartbeat runs on real time even under `TestClock`: the connections it checks are real. */
 const liveClock = Clock.make()

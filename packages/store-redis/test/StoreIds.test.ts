@@ -2,12 +2,19 @@
  * The ids the Redis stores are called with, against a real Redis: core's rule (`TokenStore.checkUser`,
  * an appId without `:`) keeps `{appId:openid}` one pair's key, so (appId "wxA:x", openid "y") cannot
  * overwrite or read ("wxA", "x:y"); and a session key planted under a user's key (5 MB, or text that is
- * no session key) is a typed error from `get`, never given back as the user's key.
+ * no session key) is a typed error from `get`, never given back as the user's key. The exported key
+ * helpers answer a string for strings and throw nothing but an `InvalidArgument` for anything else.
  */
 import { afterAll, assert, it } from "@effect/vitest"
 import { TokenStore } from "@wxauth/core"
 import { makeToken, randomOpenId } from "@wxauth/core/testing"
-import { RedisSessionKeyStore, RedisTokenStore } from "@wxauth/store-redis"
+import {
+  RedisAppTokenStore,
+  RedisRefreshLock,
+  RedisSessionKeyStore,
+  RedisSessionStore,
+  RedisTokenStore
+} from "@wxauth/store-redis"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -72,4 +79,59 @@ describeRedis("the Redis stores' ids", () => {
         "tiihtNczf5v6AKRyjwEUhQ=="
       )
     }))
+
+  it("the key helpers answer strings as before, and throw nothing but an InvalidArgument for anything else", () => {
+    assert.strictEqual(RedisTokenStore.tokenKey("wxA", "o:1", "p:"), "p:{wxA:o:1}:token")
+    assert.strictEqual(RedisTokenStore.tokenKey("wxA", "o"), "wxauth:{wxA:o}:token")
+    assert.strictEqual(RedisTokenStore.codeKey("wxA", "h", "p:"), "p:code:wxA:h")
+    assert.strictEqual(RedisAppTokenStore.appTokenKey("wxA", "p:"), "p:{app-token:wxA}:token")
+    assert.strictEqual(RedisSessionKeyStore.sessionKeyKey("wxA", "o:1", "p:"), "p:{wxA:o%3A1}:session-key")
+    assert.strictEqual(RedisSessionStore.sessionKey("h", "p:"), "p:session:h")
+    assert.strictEqual(RedisSessionStore.userIndexKey("wxA", "o:1", "p:"), "p:{wxA:o%3A1}:sessions")
+    assert.strictEqual(RedisRefreshLock.lockKey("wxA:o", "p:"), "p:{wxA:o}:lock")
+    const revoked = Proxy.revocable({}, {})
+    revoked.revoke()
+    const exotic: ReadonlyArray<readonly [string, unknown]> = [
+      ["a Symbol", Symbol("s")],
+      ["an object whose toString throws", {
+        toString() {
+          throw new Error("boom")
+        }
+      }],
+      ["a null-prototype object", Object.create(null)],
+      ["a revoked Proxy", revoked.proxy],
+      ["a number", 42],
+      ["an object", {}],
+      ["null", null]
+    ]
+    const helpers: ReadonlyArray<readonly [string, number, (...args: Array<any>) => string]> = [
+      ["tokenKey", 3, RedisTokenStore.tokenKey],
+      ["codeKey", 3, RedisTokenStore.codeKey],
+      ["appTokenKey", 2, RedisAppTokenStore.appTokenKey],
+      ["sessionKeyKey", 3, RedisSessionKeyStore.sessionKeyKey],
+      ["sessionKey", 2, RedisSessionStore.sessionKey],
+      ["userIndexKey", 3, RedisSessionStore.userIndexKey],
+      ["lockKey", 2, RedisRefreshLock.lockKey]
+    ]
+    for (const [name, arity, helper] of helpers) {
+      for (const [label, value] of exotic) {
+        // in each position, the others valid
+        for (let position = 0; position < arity; position++) {
+          const args: Array<unknown> = Array.from({ length: arity }, () => "x")
+          args[position] = value
+          let thrown: unknown = undefined
+          let answer: unknown = undefined
+          try {
+            answer = helper(...args)
+          } catch (error) {
+            thrown = error
+          }
+          const what = `${name} with ${label} as argument ${position + 1}`
+          assert.strictEqual(answer, undefined, `${what}: answered ${typeof answer}`)
+          assert.strictEqual((thrown as { readonly _tag?: unknown } | undefined)?._tag, "InvalidArgument", what)
+          assert.notInclude(String(thrown), "boom", what)
+        }
+      }
+    }
+  })
 })

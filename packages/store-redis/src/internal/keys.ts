@@ -3,6 +3,7 @@
  *
  * @internal
  */
+import { WeChatError } from "@wxauth/core"
 
 /**
  * `encodeURIComponent`, which throws on a lone surrogate (a string that is not well-formed UTF-16):
@@ -25,4 +26,18 @@ export const encodeId = (id: string): string => {
     }
     return out
   }
+}
+
+/**
+ * An argument of an exported key helper (`tokenKey`, `lockKey`, ...), which a JavaScript caller may
+ * give anything: the string itself, else an `InvalidArgument` thrown, the helpers' one documented
+ * error. Only `typeof` is asked (a Symbol, a revoked Proxy or an object whose `toString` throws is
+ * never converted), and the value is never quoted. A number or an object is refused too, where it was
+ * turned into text (`{42:[object Object]}`), a key no store writes.
+ *
+ * @internal
+ */
+export const keyPart = (argument: string, value: unknown): string => {
+  if (typeof value === "string") return value
+  throw new WeChatError.InvalidArgument({ argument, description: "must be a string" })
 }
