@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { AppTokenStore, TokenStore, WeChatConfig, WeChatError } from "@wxauth/core"
+import { AppTokenStore, TokenCipher, TokenStore, WeChatConfig, WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -54,7 +54,9 @@ export interface Options extends Client.ConnectionOptions {
 /**
  * The key of an app's token: `<prefix>{app-token:<appId>}:token`. Core's `AppToken` takes the
  * refresh lock `app-token:<appId>`, whose key in `RedisRefreshLock` is
- * `<prefix>{app-token:<appId>}:lock`: the same hash tag, so both live in one Cluster slot.
+ * `<prefix>{app-token:<appId>}:lock`: the same hash tag, so both live in one Cluster slot. No user
+ * token shares it: `RedisTokenStore` refuses the appId `app-token` (its key `{app-token:<openid>}:token`
+ * would be this one), and `get` refuses a stored value with a user token's fields.
  *
  * Any argument that is not a string (a number, an object, a Symbol, a revoked Proxy; `undefined`
  * for the prefix is its default) is thrown as an `InvalidArgument` naming it, never converted to
@@ -73,9 +75,55 @@ export const appTokenKey = (appId: string, keyPrefix: string = Client.defaultKey
 const maxValueBytes = String(TokenStore.maxStoredValueBytes)
 const tooLong = Scripts.tooLong("app token")
 
+/** The fields of a user token (`OAuthToken`) that an app token never has. */
+const userTokenFields = ["openid", "refreshToken", "refreshExpiresAt"] as const
+
+/**
+ * Whether an opened value is a user token's JSON: an app token's JSON is `{ accessToken, obtainedAt,
+ * expiresAt }`, which a user token's JSON holds too, so core's decode would take one for the other
+ * (without a `TokenCipher` nothing else tells them apart). Parsed only when the text names one of
+ * the fields; a value that does not parse is left to the decode, which refuses it.
+ */
+const isUserToken = (json: string): boolean => {
+  if (!userTokenFields.some((field) => json.includes(`"${field}"`))) return false
+  try {
+    const parsed: unknown = JSON.parse(json)
+    return typeof parsed === "object" && parsed !== null &&
+      userTokenFields.some((field) => Object.prototype.hasOwnProperty.call(parsed, field))
+  } catch {
+    return false
+  }
+}
+
+const notAnAppToken = new WeChatError.TokenStoreError({
+  operation: "get",
+  description: "the stored app token does not decode (not written by wxauth, or corrupted)"
+})
+
+/**
+ * The `TokenCipher` in context (identity without one), whose opened values are refused when they are
+ * a user token's: a user token stored under an app token's key is not taken for the app's token.
+ */
+const refusingUserTokens = Effect.map(
+  Effect.serviceOption(TokenCipher.TokenCipher),
+  (maybeCipher): TokenCipher.TokenCipherShape => {
+    const cipher = Option.getOrElse(maybeCipher, () => TokenCipher.identity)
+    return {
+      encrypt: cipher.encrypt,
+      decrypt: (value, aad) =>
+        Effect.flatMap(
+          cipher.decrypt(value, aad),
+          (json) => typeof json === "string" && isUserToken(json) ? Effect.fail(notAnAppToken) : Effect.succeed(json)
+        )
+    }
+  }
+)
+
 /**
  * Builds the store over a client the caller owns (it is never closed here). Defines the `get` and
- * `set` scripts on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A `redis`
+ * `set` scripts on the client (`defineCommand`) and takes the `TokenCipher` in context, if any. A
+ * stored value that is a user token (it has `openid`, `refreshToken` or `refreshExpiresAt`) is no
+ * app token: `get` fails with the `TokenStoreError` of any value that does not decode. A `redis`
  * that is not an ioredis client, a `keyPrefix` that is not a string of at most 256 characters, or a
  * `commandTimeout` that is not a positive finite duration, is an `InvalidArgument`.
  *
@@ -89,7 +137,9 @@ export const make = (
   Effect.gen(function*() {
     const client = yield* Client.checkClient(redis)
     const read = yield* ReadOptions.read(options)
-    const codec = yield* AppTokenStore.makeCodec
+    const codec = yield* AppTokenStore.makeCodec.pipe(
+      Effect.provideServiceEffect(TokenCipher.TokenCipher, refusingUserTokens)
+    )
     const prefix = read.keyPrefix ?? Client.defaultKeyPrefix
     const timeout = read.commandTimeout ?? Client.defaultCommandTimeout
     const setNewer = Scripts.defineSetNewer(client)

@@ -126,7 +126,9 @@ const heartbeatPeriod = Duration.seconds(1)
  * The key of a user's token: `<prefix>{<appId>:<openid>}:token`. The braces are a Redis Cluster hash
  * tag: a user's keys (token and refresh lock) share a slot. The store takes only ids of core's rule
  * (`TokenStore.checkUser`: an appId of `A-Z a-z 0-9 _ -`, without `:` or braces), so a key is one
- * (appId, openid)'s only: `("wxA:x", "y")` and `("wxA", "x:y")` cannot share one.
+ * (appId, openid)'s only: `("wxA:x", "y")` and `("wxA", "x:y")` cannot share one. The appId
+ * `app-token` is refused by the store too (a `TokenStoreError`, as any appId out of the rule): `("app-token", X)` would be app `X`'s
+ * app token key (`RedisAppTokenStore.appTokenKey`).
  *
  * Any argument that is not a string (a number, an object, a Symbol, a revoked Proxy; `undefined`
  * for the prefix is its default) is thrown as an `InvalidArgument` naming it, never converted to

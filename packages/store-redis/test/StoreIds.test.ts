@@ -2,12 +2,14 @@
  * The ids the Redis stores are called with, against a real Redis: core's rule (`TokenStore.checkUser`,
  * an appId without `:`) keeps `{appId:openid}` one pair's key, so (appId "wxA:x", openid "y") cannot
  * overwrite or read ("wxA", "x:y"); and a session key planted under a user's key (5 MB, or text that is
- * no session key) is a typed error from `get`, never given back as the user's key. The exported key
- * helpers answer a string for strings and throw nothing but an `InvalidArgument` for anything else.
+ * no session key) is a typed error from `get`, never given back as the user's key. The user tokens'
+ * keys and the app tokens' are disjoint: the appId `app-token` is refused, and a user token found
+ * under an app token's key is not taken for one. The exported key helpers answer a string for
+ * strings and throw nothing but an `InvalidArgument` for anything else.
  */
 import { afterAll, assert, it } from "@effect/vitest"
 import { TokenStore } from "@wxauth/core"
-import { makeToken, randomOpenId } from "@wxauth/core/testing"
+import { makeAppToken, makeToken, randomAppId, randomOpenId } from "@wxauth/core/testing"
 import {
   RedisAppTokenStore,
   RedisRefreshLock,
@@ -16,6 +18,7 @@ import {
   RedisTokenStore
 } from "@wxauth/store-redis"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { cleanup, describeRedis, makeAdmin, quietClient, randomPrefix, redisCall, redisUrl } from "./utils.js"
@@ -78,6 +81,54 @@ describeRedis("the Redis stores' ids", () => {
         Redacted.value(Option.getOrThrow(yield* store.get("wxapp", openid))),
         "tiihtNczf5v6AKRyjwEUhQ=="
       )
+    }))
+
+  it.scoped("the user tokens' keys and the app tokens' are disjoint: the appId app-token is refused, a user token is no app token", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(redisUrl)
+      const tokens = yield* RedisTokenStore.make(client, { keyPrefix: prefix })
+      const appTokens = yield* RedisAppTokenStore.make(client, { keyPrefix: prefix })
+      const appId = randomAppId()
+      // the key of the user token ("app-token", appId) is the app token key of appId
+      assert.strictEqual(
+        RedisTokenStore.tokenKey("app-token", appId, prefix),
+        RedisAppTokenStore.appTokenKey(appId, prefix)
+      )
+      const appToken = yield* makeAppToken({ obtainedAt: 1 })
+      yield* appTokens.set(appId, appToken)
+      const userToken = yield* makeToken({ openid: appId, obtainedAt: 2 })
+      for (
+        const [label, attempt] of [
+          ["set", tokens.set("app-token", userToken)],
+          ["get", tokens.get("app-token", appId)],
+          ["remove", tokens.remove("app-token", appId)],
+          ["rememberCode", tokens.rememberCode("app-token", TokenStore.hashCode("c"), undefined as never)],
+          ["recallCode", tokens.recallCode("app-token", TokenStore.hashCode("c"))]
+        ] as const
+      ) {
+        const outcome = yield* Effect.either(attempt as Effect.Effect<unknown, { readonly _tag: string }>)
+        assert.isTrue(Either.isLeft(outcome), `${label} with the appId "app-token" is refused`)
+        assert.strictEqual(Either.getLeft(outcome).pipe(Option.getOrThrow)._tag, "TokenStoreError")
+      }
+      // the app's token is still its own
+      assert.strictEqual(
+        Redacted.value(Option.getOrThrow(yield* appTokens.get(appId)).accessToken),
+        Redacted.value(appToken.accessToken)
+      )
+      // a user token found under the app token's key (written by an earlier version) is no app token
+      const codec = yield* TokenStore.makeCodec
+      const value = yield* codec.encodeToken("app-token", userToken)
+      const key = RedisAppTokenStore.appTokenKey(appId, prefix)
+      yield* redisCall(() => admin.hset(key, "o", "3", "v", value))
+      const read = yield* Effect.either(appTokens.get(appId))
+      assert.isTrue(Either.isLeft(read), "a stored user token is refused as an app token")
+      const failure = Either.getLeft(read).pipe(Option.getOrThrow)
+      assert.strictEqual(failure._tag, "TokenStoreError")
+      assert.include(failure.message, "does not decode")
+      assert.notInclude(failure.message + JSON.stringify(failure), Redacted.value(userToken.accessToken))
+      // an app token written over it is read again
+      yield* appTokens.set(appId, yield* makeAppToken({ obtainedAt: 4 }))
+      assert.isTrue(Option.isSome(yield* appTokens.get(appId)))
     }))
 
   it("the key helpers answer strings as before, and throw nothing but an InvalidArgument for anything else", () => {

@@ -43,11 +43,40 @@ const span = (name: string, appId: string) => <A, E, R>(self: Effect.Effect<A, E
   spanWhenTraced(self, name, appId)
 
 /**
- * The ids of a call hold core's rule (a JavaScript caller may pass anything): `TokenStore.checkUser`,
- * `checkCode`. An appId has no `:`, so the key `{appId:openid}` is one pair's only.
+ * The one appId of core's rule whose keys are another store's: `RedisAppTokenStore` keeps app `X`'s
+ * token under `{app-token:X}:token`, which is `tokenKey("app-token", X)`, and core's `AppToken` locks
+ * `app-token:X`, the refresh key of the user X of app `app-token`. Every other appId is disjoint from
+ * them: an appId has no `:`, so `{<appId>:...}` names `app-token` only when the appId is `app-token`
+ * (Redis keys are case-sensitive: `App-Token` is another). No WeChat appid is `app-token` (`wx` and
+ * 16 hex digits), so this store refuses it, as it refuses an appId out of the rule.
  */
-const checkUser = TokenStore.checkUser
-const checkCode = TokenStore.checkCode
+const reservedAppId = "app-token"
+
+const reserved = (operation: string) =>
+  Effect.fail(
+    new WeChatError.TokenStoreError({
+      operation,
+      description: "the appId \"app-token\" is reserved: the Redis app token store keeps app tokens under its keys"
+    })
+  )
+
+/**
+ * The ids of a call hold core's rule (a JavaScript caller may pass anything): `TokenStore.checkUser`,
+ * `checkCode`. An appId has no `:`, so the key `{appId:openid}` is one pair's only; and it is not
+ * `reservedAppId`, so no key is an app token's.
+ */
+const checkUser = (
+  operation: string,
+  appId: string,
+  openid: string
+): Effect.Effect<void, WeChatError.TokenStoreError> =>
+  appId === reservedAppId ? reserved(operation) : TokenStore.checkUser(operation, appId, openid)
+const checkCode = (
+  operation: string,
+  appId: string,
+  codeHash: string
+): Effect.Effect<void, WeChatError.TokenStoreError> =>
+  appId === reservedAppId ? reserved(operation) : TokenStore.checkCode(operation, appId, codeHash)
 
 /**
  * `then()` after core's check of the ids. Valid ids are answered by `Effect.void` itself (a constant:
