@@ -4,7 +4,9 @@
  * stored), so a logout, an expiry or a "log out everywhere" holds in every process. `revokeUser` is
  * one `DELETE` by user, which the database makes atomic; each user has at most `maxSessionsPerUser`
  * sessions. Sessions hold no token, so nothing needs encrypting at rest. Setup, timeouts and failures
- * are those of `SqlTokenStore`, reported as `SessionStoreError`s.
+ * are those of `SqlTokenStore`, reported as `SessionStoreError`s. `get` and `touch` refuse a row
+ * whose session is not that of its id, or names another user than the row's `app_id` / `openid`
+ * (by which `revokeUser` finds a user's sessions), with a `SessionStoreError`.
  *
  * @since 0.1.0
  */

@@ -194,6 +194,47 @@ forEachDatabase((db) => {
         assert.deepStrictEqual(Option.getOrThrow(yield* store.get(session.idHash)).data, { note: "private-note" })
       }))
 
+    it.scoped("a row whose session names another user than its app_id / openid is a SessionStoreError on get and touch: no logout leaves it live", () =>
+      Effect.gen(function*() {
+        const { sql, store, table } = yield* boundedStore(db, {})
+        const { session: victim } = yield* makeSession()
+        const { session: other } = yield* makeSession({ appId: victim.appId })
+        yield* store.create(victim)
+        yield* store.create(other)
+        const later = (yield* Clock.currentTimeMillis) + 2 * hour
+        const refused = Effect.gen(function*() {
+          const got = yield* Effect.either(store.get(victim.idHash))
+          assert.isTrue(Either.isLeft(got), "get answers the victim's session from another user's row")
+          if (Either.isLeft(got)) assert.strictEqual(got.left._tag, "SessionStoreError")
+          const touched = yield* Effect.flip(store.touch(victim.idHash, later))
+          assert.strictEqual(touched._tag, "SessionStoreError")
+          assert.strictEqual(touched.operation, "touch")
+        })
+        // the victim's session value in a row that names the other user: the victim's logout ends
+        // nothing, so the store must not answer the session as the victim's
+        yield* sql`UPDATE ${sql(table)} SET openid = ${other.openid} WHERE id_hash = ${victim.idHash}`
+        yield* refused
+        assert.strictEqual(yield* store.revokeUser(victim.appId, victim.openid), 0)
+        // the same with another app
+        yield* sql`UPDATE ${
+          sql(table)
+        } SET openid = ${victim.openid}, app_id = ${"wxotherapp"} WHERE id_hash = ${victim.idHash}`
+        yield* refused
+        if (db.dialect === "sqlite") {
+          // SQLite's TEXT holds any length: an openid longer than any is not fetched, and is no user's
+          yield* sql`UPDATE ${sql(table)} SET app_id = ${victim.appId}, openid = ${"o".repeat(100_000)}
+            WHERE id_hash = ${victim.idHash}`
+          yield* refused
+        }
+        // the row naming its session's user again, the session is the victim's, and their logout ends it
+        yield* sql`UPDATE ${sql(table)} SET app_id = ${victim.appId}, openid = ${victim.openid}
+          WHERE id_hash = ${victim.idHash}`
+        assert.strictEqual(Option.getOrThrow(yield* store.get(victim.idHash)).openid, victim.openid)
+        assert.strictEqual(yield* store.revokeUser(victim.appId, victim.openid), 1)
+        assert.isTrue(Option.isNone(yield* store.get(victim.idHash)))
+        assert.strictEqual(Option.getOrThrow(yield* store.get(other.idHash)).openid, other.openid)
+      }))
+
     it.scopedLive("a stored session longer than any session is a SessionStoreError on get and touch, not fetched; revoke then create replace it", () =>
       Effect.gen(function*() {
         const { sql, store, table } = yield* boundedStore(db, {})

@@ -114,7 +114,43 @@ interface Row {
   readonly value: unknown
   readonly expires_at: unknown
   readonly last_seen_at: unknown
+  readonly app_id: unknown
+  readonly openid: unknown
 }
+
+/**
+ * The longest `app_id` and `openid` a read fetches, in bytes: those the table's columns hold on
+ * PostgreSQL and MySQL / MariaDB (`VARCHAR(64)`, `VARCHAR(128)`), four bytes a character. SQLite's
+ * `TEXT` holds any length: a longer id planted there is read as `NULL`, not fetched, and is no user's.
+ */
+const maxIdBytes = { app_id: 4 * 64, openid: 4 * 128 } as const
+
+/** `app_id` and `openid` as a read fetches them (`maxIdBytes`), in `dialect`. */
+const boundedUser = (dialect: Dialect): string =>
+  dialect === "sqlite"
+    ? (["app_id", "openid"] as const).map((column) =>
+      `CASE WHEN length(CAST(${column} AS BLOB)) <= ${maxIdBytes[column]} THEN ${column} END AS ${column}`
+    ).join(", ")
+    : "app_id, openid"
+
+/** A stored id as text; `undefined` for `NULL` (a SQLite id longer than any, not fetched). */
+const idOf = (value: unknown): string | undefined => value === null || value === undefined ? undefined : asText(value)
+
+/**
+ * The session a row holds is the session of the user its row names: `revokeUser` (logout
+ * everywhere) finds a user's sessions by the row's `app_id` and `openid`, so a session whose value
+ * names another user (not written by wxauth, or corrupted) would outlive its user's logout. It is
+ * refused as a value that is not the session of its id is (core's `SessionStore.decode`).
+ */
+const ofRowUser = (operation: string, session: SessionStore.Session, row: Row) =>
+  idOf(row.app_id) === session.appId && idOf(row.openid) === session.openid
+    ? Effect.succeed(session)
+    : Effect.fail(
+      new WeChatError.SessionStoreError({
+        operation,
+        description: "the stored session is not of the user its row names (not written by wxauth, or corrupted)"
+      })
+    )
 
 /** @internal */
 export const make = (
@@ -135,6 +171,7 @@ export const make = (
       sql
     } = context
     const t = sql(table)
+    const user = sql.literal(boundedUser(dialect))
 
     /**
      * The rows of the user, by the user index. MySQL / MariaDB compare VARCHARs with PAD SPACE
@@ -168,22 +205,23 @@ export const make = (
      * The live session of `idHash` at `now`. A value longer than any session, or a time that is no
      * time (SQLite: text or a blob of any length), is refused without being fetched (`NULL` from
      * `boundedRow`, which the column never holds); a row whose expires_at is no time is not live.
+     * A value that is not the session of its id, or of the user the row names, is refused.
      */
     const read = (operation: string, idHash: string, now: number) =>
       Effect.flatMap(
-        guarded(operation)(sql<Row>`SELECT ${boundedRow(["expires_at", "last_seen_at"])} FROM ${t}
+        guarded(operation)(sql<Row>`SELECT ${boundedRow(["expires_at", "last_seen_at"])}, ${user} FROM ${t}
           WHERE id_hash = ${idHash} AND ${live("expires_at", now)}`),
         (rows) =>
           rows.length === 0
             ? Effect.succeedNone
             : rows[0].value === null
             ? Effect.fail(asSessionError(tooLong("session", operation, "session")))
-            : Effect.map(
-              SessionStore.decode(idHash, asText(rows[0].value), {
-                expiresAt: timeOf(rows[0].expires_at),
-                lastSeenAt: timeOf(rows[0].last_seen_at)
-              }),
-              Option.some
+            : SessionStore.decode(idHash, asText(rows[0].value), {
+              expiresAt: timeOf(rows[0].expires_at),
+              lastSeenAt: timeOf(rows[0].last_seen_at)
+            }).pipe(
+              Effect.flatMap((session) => ofRowUser(operation, session, rows[0])),
+              Effect.map(Option.some)
             )
       )
 
