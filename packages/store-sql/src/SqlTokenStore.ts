@@ -219,7 +219,11 @@ export interface ImportOptions {
   readonly appId: string
   /** The legacy table. Default `token`, as in wechat-oauth's README. */
   readonly table?: string | undefined
-  /** Rows read per query. Default 500. */
+  /**
+   * Rows read per query, at most, and openids per batch. Default 500. Of a user's rows only those up
+   * to the latest usable one are read (see `importLegacy`), and a column longer than any the decode
+   * reads is not fetched.
+   */
   readonly batchSize?: number | undefined
   /** The longest one query of the legacy table may take. Default 30 seconds. */
   readonly timeout?: Duration.DurationInput | undefined
@@ -232,7 +236,10 @@ export interface ImportOptions {
  * @category models
  */
 export interface ImportResult {
-  /** Tokens written to the store. */
+  /**
+   * Tokens written to the store, those that replaced a stored token the store could not read
+   * included.
+   */
   readonly imported: number
   /** Not written: `newerInStore + datedAhead + expired + invalid`. */
   readonly skipped: number
@@ -273,7 +280,13 @@ export interface ImportResult {
  * imported only for a user the store holds no token for: it never replaces one, and is counted as
  * `datedAhead`; when that count is not 0, run the import again once the legacy clock's lead has
  * passed (before switching over), which compares such rows like any other.
- * The legacy table is only read.
+ * A stored token the store cannot read (it does not decode or open) does not stop the import: the
+ * legacy token replaces it, as a new consent's would (removing the unreadable value when newer-wins
+ * keeps it), counted as `imported`; a row dated ahead leaves it, counted as `datedAhead`.
+ * No query answers more than `batchSize` rows: of a user's rows only those up to the latest usable
+ * one are read, latest first (all of those whose `create_at` only the decode can date, such as a date
+ * string), and a column longer than any the decode reads (4 bytes a character of its limit) is not
+ * fetched, its row unusable. The legacy table is only read.
  *
  * @since 0.1.0
  * @category migration

@@ -10,6 +10,7 @@ import { makeToken, randomAppId, randomOpenId } from "@wxauth/core/testing"
 import { SqlTokenStore } from "@wxauth/store-sql"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -133,6 +134,61 @@ const importResult = (counts: Partial<SqlTokenStore.ImportResult>): SqlTokenStor
   invalid: 0,
   ...counts
 })
+
+/** The rows each query of the import answered, in order: what it held in memory at once. */
+type Fetched = Array<ReadonlyArray<Readonly<Record<string, unknown>>>>
+
+/**
+ * `sql`, recording in `fetched` the rows each of its queries answers (a query is a tagged template
+ * call; `sql(table)` and the fragments pass through); the client `withoutTransforms` gives records too.
+ */
+const recording = (sql: SqlClient.SqlClient, fetched: Fetched): SqlClient.SqlClient =>
+  new Proxy(sql, {
+    apply: (target, thisArg, args: Array<unknown>) => {
+      const made = Reflect.apply(target, thisArg, args)
+      return Array.isArray(args[0]) && "raw" in args[0]
+        ? Effect.tap(made as Effect.Effect<ReadonlyArray<Record<string, unknown>>>, (rows) =>
+          Effect.sync(() => {
+            fetched.push(rows)
+          }))
+        : made
+    },
+    get: (target, key) => {
+      if (key === "withoutTransforms") return () => recording(target.withoutTransforms(), fetched)
+      const value: unknown = Reflect.get(target, key)
+      return typeof value === "function" ? value.bind(target) : value
+    }
+  })
+
+/** The longest text any query answered, in characters (bytes for a binary column). */
+const longestFetched = (fetched: Fetched): number =>
+  Math.max(
+    0,
+    ...fetched.flat().flatMap((row) =>
+      Object.values(row).map((value) =>
+        typeof value === "string" ? value.length : value instanceof Uint8Array ? value.byteLength : 0
+      )
+    )
+  )
+
+/** A legacy table of one's own, without the unique key (`columnType` each column), dropped after. */
+const ownLegacyTable = (client: Context.Context<SqlClient.SqlClient>, columnType: string) =>
+  Effect.gen(function*() {
+    const table = randomTable("legacy_own")
+    yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table), client)))
+    const sql = Context.get(client, SqlClient.SqlClient)
+    yield* sql.unsafe(`CREATE TABLE ${table} (access_token ${columnType}, expires_in ${columnType},
+      refresh_token ${columnType}, openid ${columnType}, scope ${columnType}, create_at ${columnType})`)
+    return {
+      table,
+      insert: (rows: ReadonlyArray<LegacyRow>) =>
+        Effect.forEach(
+          Array.from({ length: Math.ceil(rows.length / 50) }, (_, i) => rows.slice(i * 50, i * 50 + 50)),
+          (chunk) => sql`INSERT INTO ${sql(table)} ${sql.insert(chunk.map((row) => ({ ...row })))}`,
+          { discard: true }
+        )
+    }
+  })
 
 forEachDatabase((db) => {
   describe(`SqlTokenStore.importLegacy on ${db.name}`, () => {
@@ -393,6 +449,121 @@ forEachDatabase((db) => {
         assert.notInclude(stored.value, row.refresh_token)
         const token = Option.getOrThrow(yield* store.get(appId, row.openid))
         assert.strictEqual(Redacted.value(token.refreshToken), row.refresh_token)
+      }))
+
+    it.scoped("reads at most batchSize rows a query, and of a user's many rows only those up to the latest usable one", () =>
+      Effect.gen(function*() {
+        const { client, context } = yield* legacyFixture(db)
+        // no unique key: wechat-oauth's REPLACE INTO adds a row per save
+        const own = yield* ownLegacyTable(client, "varchar(200)")
+        const [many, mixed, single] = [randomOpenId(), randomOpenId(), randomOpenId()]
+        // 200 saves of one user, a minute apart, the 3 latest unusable (an expires_in of 0)
+        const saves = Array.from(
+          { length: 200 },
+          (_, i) => legacyRow(now - hour - i * 60_000, { openid: many, expires_in: i < 3 ? "0" : "7200" })
+        )
+        // another's 50 saves, and a date string (only the decode reads it) later than all of them
+        const dateString = legacyRow(0, { openid: mixed, create_at: new Date(now - 10 * 60_000).toISOString() })
+        const mixedRows = [
+          ...Array.from({ length: 50 }, (_, i) => legacyRow(now - hour - i * 60_000, { openid: mixed })),
+          dateString
+        ]
+        const one = legacyRow(now - hour, { openid: single })
+        yield* Effect.provide(own.insert([...saves, ...mixedRows, one]), client)
+
+        for (const batchSize of [1, 2]) {
+          const fetched: Fetched = []
+          const recorded = Context.add(
+            context,
+            SqlClient.SqlClient,
+            recording(Context.get(client, SqlClient.SqlClient), fetched)
+          )
+          const appId = randomAppId()
+          const result = yield* Effect.provide(
+            SqlTokenStore.importLegacy({ appId, table: own.table, batchSize }),
+            recorded
+          )
+          assert.deepStrictEqual(result, importResult({ imported: 3 }))
+          const store = Context.get(context, TokenStore.TokenStore)
+          const accessToken = (openid: string) =>
+            Effect.map(store.get(appId, openid), (token) => Redacted.value(Option.getOrThrow(token).accessToken))
+          // the latest usable row of each user, as before
+          assert.strictEqual(yield* accessToken(many), saves[3].access_token)
+          assert.strictEqual(yield* accessToken(mixed), dateString.access_token)
+          assert.strictEqual(yield* accessToken(single), one.access_token)
+
+          const largest = Math.max(...fetched.map((rows) => rows.length))
+          assert.isAtMost(largest, batchSize, `batchSize ${batchSize}: a query answered ${largest} rows`)
+          const tokenRows = fetched.flat().filter((row) => "access_token" in row).length
+          // batchSize 1: the 4 latest of the 200, the date string and the latest of the 50, the single row
+          if (batchSize === 1) assert.strictEqual(tokenRows, 7)
+          else assert.isAtMost(tokenRows, 10)
+        }
+      }))
+
+    it.scoped("a column longer than any token is not fetched: its row is invalid, and the user's other rows are read", () =>
+      Effect.gen(function*() {
+        const { appId, client, context, got, store } = yield* legacyFixture(db)
+        const own = yield* ownLegacyTable(client, "text")
+        const long = "x".repeat(60_000)
+        const longToken = legacyRow(now - hour, { access_token: `AT_${long}` })
+        const olderFine = legacyRow(now - 2 * hour)
+        const longRefresh = legacyRow(now - hour, { openid: olderFine.openid, refresh_token: `RT_${long}` })
+        const longOpenid = legacyRow(now - hour, { openid: `o${long}` })
+        const longTime = legacyRow(0, { create_at: "1".repeat(60_000) })
+        yield* Effect.provide(own.insert([longToken, olderFine, longRefresh, longOpenid, longTime]), client)
+
+        const fetched: Fetched = []
+        const recorded = Context.add(
+          context,
+          SqlClient.SqlClient,
+          recording(Context.get(client, SqlClient.SqlClient), fetched)
+        )
+        const result = yield* Effect.provide(
+          SqlTokenStore.importLegacy({ appId, table: own.table, batchSize: 1 }),
+          recorded
+        )
+        assert.deepStrictEqual(result, importResult({ imported: 1, skipped: 3, invalid: 3 }))
+        assert.strictEqual(Redacted.value((yield* got(olderFine.openid)).refreshToken), olderFine.refresh_token)
+        for (const row of [longToken, longTime]) assert.isTrue(Option.isNone(yield* store.get(appId, row.openid)))
+        const longest = longestFetched(fetched)
+        assert.isAtMost(longest, 4 * 1024, `a query answered a text of ${longest} characters`)
+      }))
+
+    it.scoped("a stored token the store cannot read does not stop the import: the legacy token replaces it, whatever its stamp; the users after it are imported", () =>
+      Effect.gen(function*() {
+        const { appId, got, insert, run, sql, store, table } = yield* legacyFixture(db)
+        const rows = Array.from({ length: 4 }, () => legacyRow(now - hour))
+        const ahead = legacyRow(now + hour)
+        yield* insert([...rows, ahead])
+        /** `openid`'s stored token made unreadable (another version's, corrupted), stamped `stamp`. */
+        const unreadable = (openid: string, stamp: number) =>
+          Effect.gen(function*() {
+            yield* store.set(appId, yield* makeToken({ openid, obtainedAt: now - day }))
+            yield* sql`UPDATE ${sql(table)} SET value = ${"{\"not\":\"a token\"}"}, obtained_at = ${stamp}
+              WHERE app_id = ${appId} AND openid = ${openid}`
+            assert.isTrue(Either.isLeft(yield* Effect.either(store.get(appId, openid))))
+          })
+        // stamped before the legacy row, and after it (a clock ahead: newer wins keeps that row)
+        yield* unreadable(rows[1].openid, now - day)
+        yield* unreadable(rows[2].openid, now + day)
+        yield* unreadable(ahead.openid, now - day)
+
+        const result = yield* Effect.either(run)
+        assert.isTrue(
+          Either.isRight(result),
+          `the import stopped: ${Either.isLeft(result) ? result.left.description : ""}`
+        )
+        assert.deepStrictEqual(Either.getOrThrow(result), importResult({ imported: 4, skipped: 1, datedAhead: 1 }))
+        for (const row of rows) {
+          assert.strictEqual(Redacted.value((yield* got(row.openid)).accessToken), row.access_token)
+        }
+        // a row dated ahead leaves it, as it leaves any stored token, until a run once its date has passed
+        assert.isTrue(Either.isLeft(yield* Effect.either(store.get(appId, ahead.openid))))
+        assert.deepStrictEqual(yield* run, importResult({ skipped: 5, newerInStore: 4, datedAhead: 1 }))
+        yield* TestClock.setTime(now + hour + 1)
+        assert.deepStrictEqual(yield* run, importResult({ imported: 1, skipped: 4, newerInStore: 4 }))
+        assert.strictEqual(Redacted.value((yield* got(ahead.openid)).accessToken), ahead.access_token)
       }))
 
     it.scoped("rejects a bad legacy table name and an empty appId", () =>
