@@ -11,7 +11,9 @@
  * it (`revokeUser` works through it 100 sessions at a time), so Redis never stalls on it. Both
  * kinds of key expire with the sessions they hold; the store's `Clock` decides when a session is
  * over. Sessions hold no token, so nothing needs encrypting at rest. Each user has at most
- * `maxSessionsPerUser` sessions (100 by default), like core's memory store.
+ * `maxSessionsPerUser` sessions (100 by default), like core's memory store. A stored session that
+ * `revokeUser` of the user its value names would not reach (its `u` is not that user's index key)
+ * is a `SessionStoreError` from `get` and `touch`, never that user's live session.
  *
  * @since 0.1.0
  */
@@ -205,7 +207,7 @@ export const make = (
 ): Effect.Effect<SessionStore.SessionStoreShape, WeChatError.InvalidArgument> =>
   Effect.map(resolveOptions(redis, options), ({ maxSessionsPerUser, prefix, timeout }) => {
     const scripts = Sessions.define(redis)
-    const getBounded = Scripts.defineGetBoundedFields(redis)
+    const getSession = Scripts.defineGetSession(redis)
     const maxIndexKey = maxIndexKeyBytes(prefix)
     const bound = String(maxSessionsPerUser)
     const perCall = String(Sessions.perCall)
@@ -226,13 +228,23 @@ export const make = (
           "the stored session is longer than any session (not written by wxauth, or corrupted); it was not read"
       })
 
+    const otherUser = (operation: string) =>
+      new WeChatError.SessionStoreError({
+        operation,
+        description:
+          "the stored session names another user than its user index entry (not written by wxauth, or corrupted)"
+      })
+
     /**
      * The stored session of `idHash`, live or not, with its stored times. A value longer than any
-     * session (or a time longer than any time) is refused without being fetched.
+     * session (or a time longer than any time, a `u` longer than any index key) is refused without
+     * being fetched. A session whose `u` is not the index key of the user its value names is refused
+     * as corrupted: that user's `revokeUser` would not reach it (the id is not in their index), so
+     * it must not be taken for their live session.
      */
     const read = (operation: string, idHash: string) =>
-      run(operation, () => getBounded(sessionKey(idHash, prefix), maxValueBytes, ["e", "l"])).pipe(
-        Effect.flatMap(([expiresAt = null, lastSeenAt = null, value = null, length = null]) => {
+      run(operation, () => getSession(sessionKey(idHash, prefix), maxValueBytes, maxIndexKey)).pipe(
+        Effect.flatMap(([expiresAt = null, lastSeenAt = null, index = null, value = null, length = null]) => {
           if (typeof length === "number") return Effect.fail(tooLong(operation))
           if (value === null && expiresAt === null) return Effect.succeedNone
           if (typeof value !== "string" || typeof expiresAt !== "string" || typeof lastSeenAt === "number") {
@@ -242,7 +254,13 @@ export const make = (
             expiresAt: Number(expiresAt),
             ...(lastSeenAt === null ? {} : { lastSeenAt: Number(lastSeenAt) })
           }
-          return Effect.map(SessionStore.decode(idHash, value, times), Option.some)
+          return Effect.flatMap(
+            SessionStore.decode(idHash, value, times),
+            (session) =>
+              index === userIndexKey(session.appId, session.openid, prefix)
+                ? Effect.succeed(Option.some(session))
+                : Effect.fail(otherUser(operation))
+          )
         })
       )
 

@@ -8,7 +8,7 @@
  * and a Redis that is down or never answers.
  */
 import { afterAll, assert, it } from "@effect/vitest"
-import { SessionStore } from "@wxauth/core"
+import { SessionStore, type WeChatError } from "@wxauth/core"
 import { makeSession, sessionStoreSuite } from "@wxauth/core/testing"
 import { RedisSessionStore, RedisTokenStore } from "@wxauth/store-redis"
 import * as Clock from "effect/Clock"
@@ -606,6 +606,49 @@ describeRedis("RedisSessionStore", () => {
       assert.strictEqual((yield* Effect.flip(store.create(clash)))._tag, "SessionStoreError")
       assert.strictEqual(yield* store.revokeUser(clash.appId, clash.openid), 0)
       assert.strictEqual((yield* store.get(theirs.idHash)).pipe(Option.getOrThrow).openid, theirs.openid)
+    }))
+
+  it.scoped("a session whose value names another user than its u (and index) is a SessionStoreError for get and touch, never that user's live session", () =>
+    Effect.gen(function*() {
+      const store = yield* openStore()
+      const { session: victim } = yield* makeSession({ openid: "oVictim" })
+      const { session: other } = yield* makeSession({ appId: victim.appId, openid: "oOther" })
+      yield* store.create(victim)
+      yield* store.create(other)
+      // the victim's value under its id, with the other user's bookkeeping (u, and the id in their index)
+      const key = RedisSessionStore.sessionKey(victim.idHash, prefix)
+      const otherIndex = RedisSessionStore.userIndexKey(other.appId, other.openid, prefix)
+      const victimIndex = RedisSessionStore.userIndexKey(victim.appId, victim.openid, prefix)
+      yield* redisCall(() =>
+        admin.multi().hset(key, "u", otherIndex).zrem(victimIndex, victim.idHash).zadd(
+          otherIndex,
+          String(victim.expiresAt),
+          victim.idHash
+        ).exec()
+      )
+      const expectRefused = (label: string, effect: Effect.Effect<unknown, WeChatError.SessionStoreError>) =>
+        Effect.gen(function*() {
+          const outcome = yield* Effect.either(effect)
+          assert.isTrue(Either.isLeft(outcome), `${label} of a session whose value names another user than its u`)
+          const error = Either.getLeft(outcome).pipe(Option.getOrThrow)
+          assert.strictEqual(error._tag, "SessionStoreError")
+          assert.include(error.description, "another user")
+          assert.notInclude(JSON.stringify(error) + error.message, victim.idHash)
+        })
+      yield* expectRefused("get", store.get(victim.idHash))
+      yield* expectRefused("touch", store.touch(victim.idHash, victim.expiresAt + hour))
+      // the victim's logout everywhere reaches nothing, and the session is still refused after it
+      assert.strictEqual(yield* store.revokeUser(victim.appId, victim.openid), 0)
+      yield* expectRefused("get after the victim's revokeUser", store.get(victim.idHash))
+      // a u missing altogether is refused the same way
+      yield* redisCall(() => admin.hdel(key, "u"))
+      yield* expectRefused("get without u", store.get(victim.idHash))
+      // the other user's own session is untouched
+      assert.strictEqual(Option.getOrThrow(yield* store.get(other.idHash)).openid, other.openid)
+      // a create over the id writes a consistent session again
+      yield* store.revoke(victim.idHash)
+      yield* store.create(victim)
+      assert.strictEqual(Option.getOrThrow(yield* store.get(victim.idHash)).openid, victim.openid)
     }))
 
   it.scoped("garbage under a session's key is a SessionStoreError quoting nothing; a create replaces it", () =>

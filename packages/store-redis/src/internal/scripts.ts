@@ -154,6 +154,49 @@ export const defineGetBoundedFields = (redis: Client): GetBoundedFields => {
     scripted[getBoundedCommand](key, maxBytes, String(maxStampBytes), ...stampFields)
 }
 
+/**
+ * The bounded read of a session: `getBoundedLua`'s answer for the stamps `e` and `l` (each of at
+ * most ARGV[2] bytes), its user's index key `u` (at most ARGV[3] bytes: longer than any stamp) and
+ * `v` (at most ARGV[1]), as `HMGET e l u v`; or, when a field is longer than its bound, nil for each
+ * and then that field's length. `u` is read so that `get` can tell a session whose value names
+ * another user than its index entry (a value moved under another session's bookkeeping), which
+ * `revokeUser` of the value's user would not reach.
+ */
+const getSessionLua = `
+local over = false
+local bounds = { e = ARGV[2], l = ARGV[2], u = ARGV[3], v = ARGV[1] }
+for _, field in ipairs({ "e", "l", "u", "v" }) do
+  local length = redis.call("HSTRLEN", KEYS[1], field)
+  if not over and length > tonumber(bounds[field]) then
+    over = length
+  end
+end
+if over then
+  return { false, false, false, false, over }
+end
+return redis.call("HMGET", KEYS[1], "e", "l", "u", "v")
+`
+
+const getSessionCommand = "wxauthGetSession"
+
+/** Runs the bounded read of a session: `[e, l, u, v]`, or four nulls and the length of a field past its bound. */
+export type GetSession = (
+  key: string,
+  maxBytes: string,
+  maxIndexKeyBytes: string
+) => Promise<ReadonlyArray<string | number | null>>
+
+/** Defines the bounded read of a session on the client. */
+export const defineGetSession = (redis: Client): GetSession => {
+  redis.defineCommand(getSessionCommand, { numberOfKeys: 1, lua: getSessionLua })
+  const scripted = redis as unknown as Record<
+    typeof getSessionCommand,
+    (...args: Array<string>) => Promise<ReadonlyArray<string | number | null>>
+  >
+  return (key, maxBytes, maxIndexKeyBytes) =>
+    scripted[getSessionCommand](key, maxBytes, String(maxStampBytes), maxIndexKeyBytes)
+}
+
 /** Defines the bounded read on the client, for one stamp. */
 export const defineGetBounded = (redis: Client): GetBounded => {
   const read = defineGetBoundedFields(redis)
