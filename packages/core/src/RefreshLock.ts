@@ -25,19 +25,23 @@
  * a hash of the key are for some users): each such refresh then waits 3 seconds for a write key
  * its own refresh key blocks and answers WeChat's token unstored, every time, with a warning
  * naming this cause (and a component access token renewal inside it waits for the lock's bound).
- * Key a lock by the whole key, as `makeInProcess` (a semaphore per key) and `@wxauth/store-redis`'s
+ * Key a lock by the whole key, as `makeInProcess` (a queue per key) and `@wxauth/store-redis`'s
  * `RedisRefreshLock` (a Redis key per key) do.
  *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
+import * as Deadline from "./internal/deadline.js"
 import { guardOr } from "./internal/guard.js"
 import * as WriteLock from "./internal/oauth/writeLock.js"
 import * as StoreIds from "./internal/storeIds.js"
@@ -90,7 +94,9 @@ export interface InProcessOptions {
   /**
    * How long a caller waits for the lock before `RefreshLockTimeout`: a positive duration of at
    * most 24 days (a Node timer's limit). Default 30 seconds, also for any other value (`NaN`, a
-   * negative or zero duration, `Infinity`, anything that is not a duration).
+   * negative or zero duration, `Infinity`, anything that is not a duration). The bound holds for a
+   * caller that cannot be interrupted too (`Effect.uninterruptible`, an acquire step, a finaliser):
+   * its wait ends at `waitTimeout`, and a caller that gave up never keeps the lock.
    */
   readonly waitTimeout?: Duration.DurationInput | undefined
 }
@@ -98,8 +104,11 @@ export interface InProcessOptions {
 const defaultWaitTimeout = Duration.seconds(30)
 
 /**
- * An in-process lock: one semaphore per key, dropped when nobody holds or waits for it, so holders
- * of different keys (a user's refresh key and write key) never wait for each other. A
+ * An in-process lock: one holder and a first-come-first-served queue of waiters per key, dropped
+ * when nobody holds or waits for it, so holders of different keys (a user's refresh key and write
+ * key) never wait for each other. A waiter gives up after `waitTimeout` (or when interrupted, where
+ * it is interruptible), whether or not it can be interrupted, and one that gave up never holds the
+ * key: the key goes to the next waiter. A
  * `waitTimeout` that is not a positive duration of at most 24 days (`NaN`, `-1`, `"-5 seconds"`,
  * zero, `Infinity`, text that is no duration) or cannot be read is the default, 30 seconds: never
  * a zero wait, nor an unbounded one.
@@ -115,17 +124,17 @@ export const makeInProcess = (options?: InProcessOptions): RefreshLockShape => {
     Arguments.positiveDurationOf(given, Arguments.maxTimerMillis),
     () => defaultWaitTimeout
   )
-  const locks = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  const locks = new Map<string, Entry>()
   const enter = (key: string) => {
     let entry = locks.get(key)
     if (entry === undefined) {
-      entry = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
+      entry = { held: false, queue: [], users: 0 }
       locks.set(key, entry)
     }
     entry.users++
     return entry
   }
-  const leave = (key: string, entry: { users: number }) => {
+  const leave = (key: string, entry: Entry) => {
     entry.users--
     if (entry.users === 0 && locks.get(key) === entry) locks.delete(key)
   }
@@ -136,17 +145,70 @@ export const makeInProcess = (options?: InProcessOptions): RefreshLockShape => {
         Effect.sync(() => enter(key)),
         (entry) =>
           Effect.uninterruptibleMask((restore) =>
-            restore(entry.semaphore.take(1)).pipe(
-              Effect.timeoutFail({
-                duration: waitTimeout,
-                onTimeout: () => new RefreshLockTimeout({ key, waitedMillis: Duration.toMillis(waitTimeout) })
-              }),
-              Effect.zipRight(Effect.ensuring(restore(effect), entry.semaphore.release(1)))
-            )
+            Effect.suspend(() => {
+              const run = Effect.ensuring(restore(effect), Effect.sync(() => handOn(entry)))
+              if (!entry.held) {
+                entry.held = true
+                return run
+              }
+              const waiter: Waiter = { granted: false, deferred: Deferred.unsafeMake<void>(FiberId.none) }
+              entry.queue.push(waiter)
+              // The wait is cut at `waitTimeout` whatever the caller's interruptibility (an
+              // uninterruptible caller used to wait as long as the holder held, then take the lock
+              // unseen and keep it for ever); where the caller is interruptible, its interruption
+              // cuts it too. The lock is handed to a waiter synchronously (`granted`): one that gave
+              // up either leaves the queue or, handed the lock meanwhile, hands it on at once.
+              return restore(
+                Deadline.within(
+                  Deferred.await(waiter.deferred),
+                  waitTimeout,
+                  () => new RefreshLockTimeout({ key, waitedMillis: Duration.toMillis(waitTimeout) })
+                )
+              ).pipe(
+                Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => giveUp(entry, waiter))),
+                Effect.zipRight(run)
+              )
+            })
           ),
         (entry) => Effect.sync(() => leave(key, entry))
       )
   }, "refreshLock")
+}
+
+interface Waiter {
+  /** Set when the lock is handed to this waiter: it is then the holder. */
+  granted: boolean
+  readonly deferred: Deferred.Deferred<void>
+}
+
+interface Entry {
+  /** Whether a caller holds the key (or it is being handed to the first waiter). */
+  held: boolean
+  /** Callers waiting for the key, first come first served. */
+  readonly queue: Array<Waiter>
+  /** Callers holding or waiting for the key: the entry is dropped at 0. */
+  users: number
+}
+
+/** The holder is done: the key goes to the first waiter, or is free. */
+const handOn = (entry: Entry): void => {
+  const next = entry.queue.shift()
+  if (next === undefined) {
+    entry.held = false
+    return
+  }
+  next.granted = true
+  Deferred.unsafeDone(next.deferred, Exit.void)
+}
+
+/** A waiter gave up (its wait timed out, or it was interrupted): the key is never kept by it. */
+const giveUp = (entry: Entry, waiter: Waiter): void => {
+  if (waiter.granted) {
+    handOn(entry)
+    return
+  }
+  const at = entry.queue.indexOf(waiter)
+  if (at >= 0) entry.queue.splice(at, 1)
 }
 
 /**

@@ -70,6 +70,36 @@ describe("RefreshLock.makeInProcess", () => {
       assert.strictEqual(yield* lock.withLock("k", Effect.succeed("ran")), "ran")
     }))
 
+  it.effect("an uninterruptible waiter gives up at waitTimeout and never keeps the lock; an interrupted one neither", () =>
+    Effect.gen(function*() {
+      const lock = RefreshLock.makeInProcess({ waitTimeout: "5 seconds" })
+      const holder = yield* Effect.fork(lock.withLock("k", Effect.sleep("10 seconds")))
+      yield* TestClock.adjust("1 millis")
+      let ran = false
+      const pinned = yield* Effect.fork(
+        Effect.uninterruptible(lock.withLock("k", Effect.sync(() => (ran = true))))
+      )
+      yield* TestClock.adjust("6 seconds")
+      const early = yield* Fiber.poll(pinned)
+      assert.isTrue(Option.isSome(early), "the uninterruptible waiter still waits past waitTimeout")
+      const error = yield* Effect.flip(Fiber.join(pinned))
+      assert.strictEqual(error._tag, "RefreshLockTimeout")
+      // an interruptible waiter interrupted while the holder holds
+      const interrupted = yield* Effect.fork(lock.withLock("k", Effect.succeed("never")))
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.interrupt(interrupted)
+      const next = yield* Effect.fork(lock.withLock("k", Effect.succeed("next ran")))
+      yield* TestClock.adjust("4 seconds")
+      assert.isTrue(Option.isSome(yield* Fiber.poll(holder)))
+      assert.strictEqual(
+        yield* Fiber.join(next),
+        "next ran",
+        "a waiter behind one that gave up gets the lock when the holder releases"
+      )
+      assert.strictEqual(yield* lock.withLock("k", Effect.succeed("later ran")), "later ran")
+      assert.isFalse(ran)
+    }))
+
   it.effect("a waitTimeout that is no positive duration a timer holds is the default 30 s, never a zero wait", () =>
     Effect.gen(function*() {
       const bad: ReadonlyArray<unknown> = [
