@@ -85,7 +85,9 @@ export interface ListOptions {
  * A registry that asks `resolve` for an app's configuration on the app's first use, and again when
  * the answer is older than `ttl`. `resolve` answers the app, or `undefined` / `null` /
  * `Option.none()` for an appid that is not one of yours (remembered for `unknownTtl`). Concurrent
- * uses of one appid make one call; a failure or a timeout is not remembered.
+ * uses of one appid make one call, which runs in the registry's scope: a caller that goes away (its
+ * own timeout, its interruption) does not cut it for the others, and its answer is kept; it is
+ * bounded by `resolveTimeout`. A failure or a timeout is not remembered.
  *
  * @since 0.1.0
  * @category models

@@ -624,7 +624,28 @@ describe("WeChatApps: apps from a resolver", () => {
         yield* TestClock.adjust("2 seconds")
         const exit = yield* Fiber.await(waiting)
         assert.isTrue(Exit.isSuccess(exit), String(exit))
-        assert.strictEqual(calls.length, 2)
+        // the resolution runs detached: the first caller's interruption did not cut it
+        assert.strictEqual(calls.length, 1)
+      }).pipe(Effect.provide(registry({ resolve })))
+    }))
+
+  it.effect("callers that time out before a slow resolver answers do not cut it for the others: one call, kept", () =>
+    Effect.gen(function*() {
+      const { calls, resolve } = counting(() => Effect.as(Effect.sleep("3 seconds"), direct(a)))
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        // a request every 600 ms, each giving up after 2 s: the resolver needs 3 s
+        const callers: Array<Fiber.RuntimeFiber<Option.Option<unknown>, unknown>> = []
+        for (let i = 0; i < 20; i++) {
+          callers.push(yield* Effect.fork(Effect.timeoutOption(apps.oauth(a.appId), "2 seconds")))
+          yield* TestClock.adjust("600 millis")
+        }
+        yield* TestClock.adjust("5 seconds")
+        const answers = yield* Effect.all(callers.map(Fiber.join))
+        assert.strictEqual(calls.length, 1, "one resolver call however many callers gave up")
+        // those who came within 2 s of its answer (at 3 s) got the app; every later one, at once
+        assert.strictEqual(answers.filter(Option.isSome).length, 18, "the answer was kept")
+        assert.strictEqual(yield* apps.oauth(a.appId), Option.getOrThrow(answers[19]))
       }).pipe(Effect.provide(registry({ resolve })))
     }))
 })

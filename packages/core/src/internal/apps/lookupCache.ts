@@ -17,6 +17,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import type * as Scope from "effect/Scope"
 import * as Elapsed from "../elapsed.js"
 
 interface Entry<A, E> {
@@ -31,7 +32,10 @@ interface Entry<A, E> {
 
 /** @internal */
 export interface LookupCache<A, E> {
-  /** The kept result for `key`, the running lookup's, or a new lookup's (run in the calling fiber). */
+  /**
+   * The kept result for `key`, the running lookup's, or a new lookup's (run in the cache's scope when
+   * it has one, else in the calling fiber).
+   */
   readonly get: (key: string) => Effect.Effect<A, E>
   /** Forgets `key`'s result (or running lookup: its callers still get its result). */
   readonly invalidate: (key: string) => Effect.Effect<void>
@@ -46,6 +50,12 @@ export const make = <A, E>(options: {
   readonly capacity: number
   readonly lookup: (key: string) => Effect.Effect<A, E>
   readonly timeToLive: (exit: Exit.Exit<A, E>) => Duration.Duration
+  /**
+   * Where lookups run, when given: each in a fiber of this scope, so that no caller (its timeout,
+   * its interruption) cuts it for the others; only the scope's closing does. The lookup must then be
+   * bounded by a deadline of its own. Without it, a lookup runs in the fiber that asked first.
+   */
+  readonly scope?: Scope.Scope | undefined
 }): LookupCache<A, E> => {
   const capacity = Math.max(1, options.capacity)
   // insertion order is the order of last use: the first entries go first when full
@@ -88,7 +98,7 @@ export const make = <A, E>(options: {
               if (entries.size <= capacity) break
               entries.delete(oldest)
             }
-            return Effect.flatMap(Effect.exit(restore(Effect.suspend(() => options.lookup(key)))), (exit) =>
+            const settle = (exit: Exit.Exit<A, E>) =>
               Effect.flatMap(Clock.currentTimeMillis, (now) => {
                 entry.exit = exit
                 const ttl = Duration.toMillis(options.timeToLive(exit))
@@ -100,7 +110,30 @@ export const make = <A, E>(options: {
                 }
                 Deferred.unsafeDone(entry.deferred, exit)
                 return exit
-              }))
+              })
+            const scope = options.scope
+            if (scope === undefined) {
+              return Effect.flatMap(Effect.exit(restore(Effect.suspend(() => options.lookup(key)))), settle)
+            }
+            // detached: a caller that goes away (its own timeout) no longer cuts the lookup for the
+            // others, who started it again, each cut in turn, so no answer was ever kept
+            const detached = Effect.interruptible(
+              Effect.flatMap(
+                Effect.exit(Effect.suspend(() => options.lookup(key))),
+                (exit) => Effect.exit(settle(exit))
+              )
+            )
+            return Effect.flatMap(Effect.forkIn(detached, scope), (fiber) => {
+              // the scope closed before the lookup settled: its callers see the interruption, the key is free
+              fiber.addObserver(() => {
+                if (entry.exit !== undefined) return
+                const interrupted = Exit.interrupt(FiberId.none)
+                entry.exit = interrupted
+                forget(key, entry)
+                Deferred.unsafeDone(entry.deferred, interrupted)
+              })
+              return restore(Deferred.await(entry.deferred))
+            })
           })
         )
       ),

@@ -17,7 +17,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as AppToken from "../../AppToken.js"
 import * as AppTokenStore from "../../AppTokenStore.js"
 import * as Component from "../../Component.js"
@@ -76,8 +76,8 @@ const invalidAppId = Effect.fail(
 )
 
 /**
- * A `Cache` lookup runs in the fiber that asked first: when that fiber is interrupted, the others waiting
- * for the same key see the interruption. They are not interrupted themselves, so they ask again (the key
+ * A service build runs in the fiber that asked first (a resolution runs detached, in the registry's
+ * scope): when that fiber is interrupted, the others waiting for the same key see the interruption. They are not interrupted themselves, so they ask again (the key
  * is free by then); a fiber that is interrupted itself never gets here (its handlers do not run).
  */
 const joinShared = <A, E>(
@@ -213,6 +213,8 @@ export const make = (
         )
       const configs = LookupCache.make({
         capacity: source.capacity,
+        // detached, bounded by resolveTimeout: one caller's timeout does not cut it for the others
+        scope: Context.get(context, Scope.Scope),
         lookup: resolve,
         timeToLive: (exit) =>
           Exit.isSuccess(exit)
