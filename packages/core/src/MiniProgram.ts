@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type { Scope } from "effect/Scope"
 import * as AppToken from "./AppToken.js"
 import * as AppTokenStore from "./AppTokenStore.js"
@@ -21,6 +21,7 @@ import * as Arguments from "./internal/arguments.js"
 import * as Bounded from "./internal/boundedStore.js"
 import * as ManagedApi from "./internal/component/api.js"
 import { ComponentConfig, isAppId, managedAppConfig } from "./internal/component/config.js"
+import * as SessionKeyWrites from "./internal/sessionKeyWrites.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import { withSpanWhenTraced } from "./internal/span.js"
 import * as MiniProgramCrypto from "./MiniProgramCrypto.js"
@@ -68,7 +69,11 @@ export interface MiniProgramShape {
    * `-1` or the connection was refused before the request was sent. Concurrent calls with the same
    * code (a client that sends its login request again while the first is in flight) share one
    * request and its answer; nothing is kept once it ends, so a later call with the code is WeChat's
-   * `CodeUsed`.
+   * `CodeUsed`. The session key is stored for `checkSessionKey` / `resetSessionKey` unless a call of
+   * this service sent after this one (another code of the user, a reset) stored the user's key
+   * first: WeChat's current key is the one of the call it handled last, and calls are ordered by
+   * when they were sent, not by when their answers came (see `resetSessionKey`). The session
+   * answered is WeChat's answer either way.
    */
   readonly code2Session: (
     jsCode: string
@@ -92,7 +97,15 @@ export interface MiniProgramShape {
   readonly checkSessionKey: (
     openid: string
   ) => Effect.Effect<boolean, AppToken.AppTokenError | WeChatError.SessionKeyNotFound>
-  /** A new session key for the user (`wxa/resetusersessionkey`); it replaces the stored one. */
+  /**
+   * A new session key for the user (`wxa/resetusersessionkey`, signed with the stored key); it
+   * replaces the stored one, unless a newer key was stored during the call: a login of the user
+   * (`code2Session`) in this process sent after the reset, or any key other than the one the reset
+   * was signed with (a login in another process). An older key never replaces a newer one: the
+   * newer stays and is the answer. (Across processes the store is read again and written with two
+   * calls: a login stored by another process between them is still replaced, as are two logins of
+   * one user answered by two processes, ordered by their answers.)
+   */
   readonly resetSessionKey: (
     openid: string
   ) => Effect.Effect<Redacted.Redacted<string>, AppToken.AppTokenError | WeChatError.SessionKeyNotFound>
@@ -173,24 +186,67 @@ const buildWith = ({ api, appId, appToken }: {
       )
     // the user-id rule the session-key store holds its ids to: a bad openid is an InvalidArgument
     const checkedOpenid = Arguments.checkOpenid
-    /** One jscode2session request, the session key kept for checkSessionKey / resetSessionKey. */
+    // the order of the session-key writes: an older key never replaces a newer one (sessionKeyWrites.ts)
+    const writes = SessionKeyWrites.make()
+    /**
+     * One jscode2session request, the session key kept for checkSessionKey / resetSessionKey unless
+     * a call sent after this one (a later login, a reset) has stored the user's key meanwhile.
+     */
     const exchange = (jsCode: string): Effect.Effect<Session, Code2SessionError> =>
-      Effect.flatMap(api.code2Session(jsCode), (response) => {
-        const session: Session = {
-          openid: response.openid,
-          sessionKey: response.session_key,
-          ...(response.unionid === undefined ? {} : { unionid: response.unionid })
-        }
-        // the key is kept for checkSessionKey / resetSessionKey; a store failure does not fail the login
-        return sessionKeys.set(appId, session.openid, session.sessionKey).pipe(
-          Effect.catchAll((error) =>
-            Effect.logWarning("wxauth: could not store a session key").pipe(
-              Effect.annotateLogs({ appId, error: error.description })
-            )
-          ),
-          Effect.as(session)
-        )
-      })
+      writes.sent((ticket) =>
+        Effect.flatMap(api.code2Session(jsCode), (response) => {
+          const session: Session = {
+            openid: response.openid,
+            sessionKey: response.session_key,
+            ...(response.unionid === undefined ? {} : { unionid: response.unionid })
+          }
+          // the key is kept for checkSessionKey / resetSessionKey; a store failure does not fail the login
+          return writes.write(session.openid, ticket, (newerStored) =>
+            newerStored
+              ? Effect.succeed([session, false] as const)
+              : sessionKeys.set(appId, session.openid, session.sessionKey).pipe(
+                Effect.as([session, true] as const),
+                Effect.catchAll((error) =>
+                  Effect.logWarning("wxauth: could not store a session key").pipe(
+                    Effect.annotateLogs({ appId, error: error.description }),
+                    Effect.as([session, false] as const)
+                  )
+                )
+              ))
+        })
+      )
+    /**
+     * WeChat's new key after a reset signed with `signed`: stored only if no call sent after the
+     * reset has stored the user's key and the store still holds `signed` (a login, here or in another
+     * process, may have stored a newer key during the call). Answers the key stored now: this one, or
+     * the newer one that stays (WeChat's current key, as far as this process can tell); the reset's
+     * own, unstored, when the user's key was removed meanwhile.
+     */
+    const storeReset = (
+      openid: string,
+      ticket: number,
+      signed: Redacted.Redacted<string>,
+      fresh: Redacted.Redacted<string>
+    ) =>
+      writes.write(openid, ticket, (newerStored) =>
+        Effect.flatMap(sessionKeys.get(appId, openid), (latest): Effect.Effect<
+          readonly [Redacted.Redacted<string>, boolean],
+          WeChatError.TokenStoreError
+        > => {
+          if (!newerStored && Option.isSome(latest) && Redacted.value(latest.value) === Redacted.value(signed)) {
+            return Effect.as(sessionKeys.set(appId, openid, fresh), [fresh, true] as const)
+          }
+          return Effect.as(
+            Effect.logDebug("wxauth: a newer session key was stored during the reset; it is kept").pipe(
+              Effect.annotateLogs({ appId })
+            ),
+            [
+              Option.getOrElse(latest, () =>
+                fresh),
+              false
+            ] as const
+          )
+        }))
     // Concurrent exchanges of one code share one request (WeChat answers a second one 40163): keyed
     // by the code's hash, run in the service's scope so a first caller who goes away does not cancel
     // it for the others. The session is handed over when the request ends, then forgotten.
@@ -202,7 +258,9 @@ const buildWith = ({ api, appId, appToken }: {
           ? sessions.run(TokenStore.hashCode(jsCode), exchange(jsCode))
           : invalidJsCode).pipe(Effect.withSpan("MiniProgram.code2Session", spanOptions)),
       getPhoneNumber: (code) =>
-        appToken.withToken((token) => api.getUserPhoneNumber(token, code)).pipe(
+        appToken.withToken((token) =>
+          api.getUserPhoneNumber(token, code)
+        ).pipe(
           Effect.map((info): PhoneInfo => ({
             phoneNumber: info.phoneNumber,
             purePhoneNumber: info.purePhoneNumber,
@@ -217,17 +275,19 @@ const buildWith = ({ api, appId, appToken }: {
             api.checkSession(token, openid, key)
           ).pipe(
             Effect.as(true),
-            Effect.catchTag("InvalidSignature", () => Effect.succeed(false))
+            Effect.catchTag("InvalidSignature", () =>
+              Effect.succeed(false))
           ))).pipe(Effect.withSpan("MiniProgram.checkSessionKey", spanOptions)),
       resetSessionKey: (openid) =>
         (checkedOpenid(openid) ?? Effect.flatMap(storedKey(openid), (key) =>
-          appToken.withToken((token) =>
-            api.resetUserSessionKey(token, openid, key)
-          ).pipe(
-            Effect.tap((answer) =>
-              sessionKeys.set(appId, openid, answer.session_key)
-            ),
-            Effect.map((answer) => answer.session_key)
+          writes.sent((ticket) =>
+            appToken.withToken((token) =>
+              api.resetUserSessionKey(token, openid, key)
+            ).pipe(
+              Effect.flatMap((answer) =>
+                storeReset(openid, ticket, key, answer.session_key)
+              )
+            )
           ))).pipe(Effect.withSpan("MiniProgram.resetSessionKey", spanOptions)),
       decryptUserData: (sessionKey, encryptedData, iv) =>
         MiniProgramCrypto.decryptUserData({ appId, sessionKey, encryptedData, iv }).pipe(

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { MiniProgram, WeChatApi, WeChatConfig, type WeChatError } from "@wxauth/core"
+import { MiniProgram, SessionKeyStore, WeChatApi, WeChatConfig, type WeChatError } from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -369,5 +369,90 @@ describe("MiniProgram", () => {
         "7154f9f8b4b76b92f541cbf0e37d48840fa06e5e42da92a6f80168a1516a4735"
       )
     })
+  })
+
+  describe("session keys: an older key never replaces a newer one", () => {
+    // WeChat handles each slowed call at once (its key is current from then on); only its answer is late
+    const storedKey = (openid: string) =>
+      Effect.flatMap(SessionKeyStore.SessionKeyStore, (store) => store.get(mini.appId, openid)).pipe(
+        Effect.map((key) => Option.map(key, Redacted.value))
+      )
+    const WithStore = MiniProgram.layer.pipe(Layer.provideMerge(SessionKeyStore.layerMemory))
+    const StoreLayer = WithStore.pipe(Layer.provideMerge(Environment))
+
+    it.effect("a reset answered after a later login of the user keeps the login's key, and answers it", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const first = yield* miniProgram.code2Session(yield* login())
+        // the app token fetched, so only the reset is slow
+        assert.isTrue(yield* miniProgram.checkSessionKey(first.openid))
+        yield* inject({ kind: "slow", endpoint: "resetusersessionkey", delayMs: 2000 })
+        const reset = yield* Effect.fork(miniProgram.resetSessionKey(first.openid))
+        yield* TestClock.adjust("500 millis")
+        // the user opens the mini program again: its key is WeChat's current one from now on
+        const again = yield* miniProgram.code2Session(yield* login())
+        yield* TestClock.adjust("2 seconds")
+        const answered = yield* Fiber.join(reset)
+        assert.isTrue(
+          Option.contains(yield* storedKey(first.openid), Redacted.value(again.sessionKey)),
+          "the later login's key stays stored"
+        )
+        assert.strictEqual(
+          Redacted.value(answered),
+          Redacted.value(again.sessionKey),
+          "the reset answers the newer key"
+        )
+        assert.isTrue(yield* miniProgram.checkSessionKey(first.openid), "the stored key is WeChat's current one")
+        // and a later reset, signed with it, works
+        const fresh = yield* miniProgram.resetSessionKey(first.openid)
+        assert.deepStrictEqual(yield* storedKey(first.openid), Option.some(Redacted.value(fresh)))
+        assert.isTrue(yield* miniProgram.checkSessionKey(first.openid))
+      }).pipe(Effect.provide(StoreLayer)))
+
+    it.effect("two codes of one user in flight at once: the key of the one sent last is stored, whichever answers last", () =>
+      Effect.gen(function*() {
+        const miniProgram = yield* MiniProgram.MiniProgram
+        const codeA = yield* login()
+        const codeB = yield* login()
+        yield* inject({ kind: "slow", endpoint: "jscode2session", delayMs: 2000 })
+        // A is sent first (its key is current at WeChat first), and answered 2 s late
+        const a = yield* Effect.fork(miniProgram.code2Session(codeA))
+        yield* TestClock.adjust("100 millis")
+        const b = yield* miniProgram.code2Session(codeB)
+        yield* TestClock.adjust("2 seconds")
+        const sessionA = yield* Fiber.join(a)
+        assert.notStrictEqual(Redacted.value(sessionA.sessionKey), Redacted.value(b.sessionKey))
+        assert.strictEqual(sessionA.openid, b.openid)
+        assert.isTrue(
+          Option.contains(yield* storedKey(b.openid), Redacted.value(b.sessionKey)),
+          "the key of the code sent last is stored"
+        )
+        assert.isTrue(yield* miniProgram.checkSessionKey(b.openid), "the stored key is WeChat's current one")
+        // nothing is left over: a later login of the user is stored as ever
+        const later = yield* miniProgram.code2Session(yield* login())
+        assert.deepStrictEqual(yield* storedKey(b.openid), Option.some(Redacted.value(later.sessionKey)))
+      }).pipe(Effect.provide(StoreLayer)))
+
+    it.scoped("a reset in one process keeps the key another process's login stored during it (one shared store)", () =>
+      Effect.gen(function*() {
+        // two services on one store, as two processes on Redis: neither knows the other's calls
+        const one = yield* MiniProgram.make
+        const two = yield* MiniProgram.make
+        const first = yield* one.code2Session(yield* login())
+        assert.isTrue(yield* one.checkSessionKey(first.openid))
+        yield* inject({ kind: "slow", endpoint: "resetusersessionkey", delayMs: 2000 })
+        const reset = yield* Effect.fork(one.resetSessionKey(first.openid))
+        yield* TestClock.adjust("500 millis")
+        const again = yield* two.code2Session(yield* login())
+        yield* TestClock.adjust("2 seconds")
+        const answered = yield* Fiber.join(reset)
+        assert.isTrue(
+          Option.contains(yield* storedKey(first.openid), Redacted.value(again.sessionKey)),
+          "the other process's login's key stays stored"
+        )
+        assert.strictEqual(Redacted.value(answered), Redacted.value(again.sessionKey), "the reset answers it")
+        assert.isTrue(yield* one.checkSessionKey(first.openid))
+        assert.isTrue(yield* two.checkSessionKey(first.openid))
+      }).pipe(Effect.provide(SessionKeyStore.layerMemory), Effect.provide(Environment)))
   })
 })
