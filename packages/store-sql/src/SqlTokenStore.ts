@@ -237,11 +237,11 @@ export interface ImportOptions {
  */
 export interface ImportResult {
   /**
-   * Tokens written to the store, those that replaced a stored token the store could not read
-   * included.
+   * Tokens written to the store, those written over a stored token the store could not read (and
+   * could read after the write) included.
    */
   readonly imported: number
-  /** Not written: `newerInStore + datedAhead + expired + invalid`. */
+  /** Not written: `newerInStore + datedAhead + expired + invalid` (`unreadableInStore` is apart). */
   readonly skipped: number
   /** The store already held a token obtained at the same time as the row or later. */
   readonly newerInStore: number
@@ -265,6 +265,18 @@ export interface ImportResult {
    * neither a number nor a date string with an explicit UTC offset, and the like.
    */
   readonly invalid: number
+  /**
+   * Users whose stored token the store could not read (`get` failed: a value that does not decode
+   * or open, or a failed read), before the legacy token was written to it (newer wins) and again
+   * after: which token the store holds is not known, so the import left it as it is (it never
+   * removes what it could not read: a second failed read may hide a newer token a live app wrote
+   * meanwhile), logged a warning naming the appId and openid, and went on. Not in `imported` nor
+   * `skipped`. When this is not 0, see the log: a value no version can read is removed with
+   * `TokenStore.remove` (the user's next consent also replaces it), and the import run again.
+   *
+   * @since 0.2.0
+   */
+  readonly unreadableInStore: number
 }
 
 /**
@@ -280,13 +292,17 @@ export interface ImportResult {
  * imported only for a user the store holds no token for: it never replaces one, and is counted as
  * `datedAhead`; when that count is not 0, run the import again once the legacy clock's lead has
  * passed (before switching over), which compares such rows like any other.
- * A stored token the store cannot read (it does not decode or open) does not stop the import: the
- * legacy token replaces it, as a new consent's would (removing the unreadable value when newer-wins
- * keeps it), counted as `imported`; a row dated ahead leaves it, counted as `datedAhead`.
- * No query answers more than `batchSize` rows: of a user's rows only those up to the latest usable
- * one are read, latest first (all of those whose `create_at` only the decode can date, such as a date
- * string), and a column longer than any the decode reads (4 bytes a character of its limit) is not
- * fetched, its row unusable. The legacy table is only read.
+ * A stored token the store cannot read (`get` fails: it does not decode or open, or the read fails)
+ * does not stop the import: the legacy token is written over it as a new consent's would be (newer
+ * wins) and read back; a readable token then counts as before (`imported`, or `newerInStore` for a
+ * newer one); a read that fails again leaves the store as it is (nothing is removed), logs a warning
+ * naming the appId and openid, and counts as `unreadableInStore`. A row dated ahead leaves it,
+ * counted as `datedAhead`.
+ * No query answers more than `batchSize` rows: a batch's rows are read in openid order, each user's
+ * latest first (first those whose `create_at` only the decode can date, such as a date string), with
+ * keyset pagination and no window function, and once a user's latest usable row is known the next
+ * query starts after that user; a column longer than any the decode reads (4 bytes a character of
+ * its limit) is not fetched, its row unusable. The legacy table is only read.
  *
  * @since 0.1.0
  * @category migration

@@ -20,7 +20,7 @@ import { positiveDuration } from "./durations.js"
 import { guard } from "./guard.js"
 import { validateName } from "./tables.js"
 
-/** The columns of wechat-oauth's `token` table (all `varchar`), as a round of the import reads them. */
+/** The columns of wechat-oauth's `token` table (all `varchar`), as a query of the import reads them. */
 interface LegacyRow {
   readonly access_token: unknown
   readonly expires_in: unknown
@@ -28,12 +28,14 @@ interface LegacyRow {
   readonly openid: unknown
   readonly scope: unknown
   readonly create_at: unknown
-  /** 1 when `create_at` is a plain number the query read (`datedKey`), 0 when only the decode can read it. */
-  readonly dated: unknown
-  /** The row's place among its openid's rows (`ROW_NUMBER`), from 1. */
-  readonly rn: unknown
-  /** How many rows its openid has (those within the bounds). */
-  readonly total: unknown
+  /** The row's place in its openid's order (`rankKey`). */
+  readonly rank_key: unknown
+  /** The columns as `tieKey` gives them, to resume after the row. */
+  readonly k_access_token: unknown
+  readonly k_refresh_token: unknown
+  readonly k_expires_in: unknown
+  readonly k_scope: unknown
+  readonly k_create_at: unknown
 }
 
 /** An openid as the legacy table holds it, trimmed, to count a user once whatever its rows. */
@@ -67,26 +69,49 @@ const fits = (dialect: Dialect, column: LegacyColumn): string => {
   return `(${column} IS NULL OR ${bytes} <= ${maxColumnBytes[column]})`
 }
 
+/** `rankKey` of a row whose `create_at` only the decode can date: below any `create_at` of 15 digits. */
+const undatedRank = -1_000_000_000_000_000
+
 /**
- * `create_at` as epoch milliseconds when it is a plain number of 1 to 15 decimal digits (after its
- * spaces are trimmed), the way `LegacyToken.decode` reads it (seconds below 1e11); else `NULL`,
- * which only the decode can read (a date string, a `Date` column, a fraction). wechat-oauth writes
- * every `create_at` so. The decode dates such a row `min(this, now)`, or refuses it: ordered by this
- * value, an openid's rows come latest first.
+ * Where a row comes among its openid's rows, smallest first: `create_at` as epoch milliseconds,
+ * negated, when it is a plain number of 1 to 15 decimal digits (after its spaces are trimmed), the
+ * way `LegacyToken.decode` reads it (seconds below 1e11), so the latest comes first; else
+ * -1e15, before any of them (a date string, a `Date` column, a fraction: only the decode can date
+ * it, and any of those may be the latest). wechat-oauth writes every `create_at` as a number.
+ * Never `NULL`, so that it can be compared with the row it resumes after.
  */
-const datedKey = (dialect: Dialect): string => {
+const rankKey = (dialect: Dialect): string => {
   const digits = dialect === "pg"
     ? ["TRIM(CAST(create_at AS TEXT))", "~ '^[0-9]{1,15}$'", "BIGINT"]
     : dialect === "mysql"
-    ? ["TRIM(CAST(create_at AS CHAR))", "REGEXP '^[0-9]{1,15}$'", "UNSIGNED"]
+    ? ["TRIM(CAST(create_at AS CHAR))", "REGEXP '^[0-9]{1,15}$'", "SIGNED"]
     : ["TRIM(CAST(create_at AS TEXT))", "", "INTEGER"]
   const [text, pattern, integer] = digits
   const isNumber = dialect === "sqlite"
     ? `length(${text}) BETWEEN 1 AND 15 AND ${text} NOT GLOB '*[^0-9]*'`
     : `${text} ${pattern}`
   const n = `CAST(${text} AS ${integer})`
-  return `CASE WHEN ${isNumber} THEN CASE WHEN ${n} < 100000000000 THEN ${n} * 1000 ELSE ${n} END END`
+  return `CASE WHEN ${isNumber} THEN 0 - CASE WHEN ${n} < 100000000000 THEN ${n} * 1000 ELSE ${n} END ELSE ${undatedRank} END`
 }
+
+/** The columns that order an openid's rows of the same `rankKey`, so that a query resumes after a row. */
+const tieColumns = ["access_token", "refresh_token", "expires_in", "scope", "create_at"] as const
+
+/**
+ * `column` as the order compares it, never `NULL` (a flag before it tells `NULL` from empty): the
+ * column itself on MySQL and SQLite, its text on PostgreSQL (where `''` is no `Date` or number).
+ */
+const tieKey = (dialect: Dialect, column: (typeof tieColumns)[number]): string =>
+  dialect === "pg" ? `COALESCE(CAST(${column} AS TEXT), '')` : `COALESCE(${column}, '')`
+
+/** Whether two rows' keys (`keysOf`) are the same values, a binary column's bytes compared. */
+const sameKeys = (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>): boolean =>
+  a.length === b.length && a.every((value, i) => {
+    const other = b[i]
+    return value instanceof Uint8Array && other instanceof Uint8Array
+      ? Buffer.compare(value, other) === 0
+      : Object.is(value, other)
+  })
 
 /** @internal */
 export const importLegacy = (
@@ -115,7 +140,7 @@ export const importLegacy = (
     const timeout = yield* positiveDuration("timeout", options.timeout, Duration.seconds(30))
     const read = guard("importLegacy", table, timeout)
     const t = sql(table)
-    const counts = { imported: 0, newerInStore: 0, datedAhead: 0, expired: 0, invalid: 0 }
+    const counts = { imported: 0, newerInStore: 0, datedAhead: 0, expired: 0, invalid: 0, unreadableInStore: 0 }
     // A table of one's own may allow a NULL openid (wechat-oauth's does not): such rows are invalid,
     // counted once here and left out of the pages (PostgreSQL sorts NULL last, so a page ending
     // with it sent the next page back to the first openid, and every token was counted twice)
@@ -129,38 +154,63 @@ export const importLegacy = (
     const rowFits = sql.literal(
       Object.keys(maxColumnBytes).map((column) => fits(dialect, column as LegacyColumn)).join(" AND ")
     )
-    const dated = sql.literal(datedKey(dialect))
+    const tieKeys = tieColumns.map((column) => `${tieKey(dialect, column)} AS k_${column}`).join(", ")
+    // the order of the rows, and the same keys as a row value to resume after a row: the openid, the
+    // rank, then each tie column's NULL flag and value; no window function (MySQL 5.7 has none)
+    const orderKeys = [
+      "openid",
+      "rank_key",
+      ...tieColumns.flatMap((column) => [`CASE WHEN ${column} IS NULL THEN 0 ELSE 1 END`, `k_${column}`])
+    ].join(", ")
+    const order = sql.literal(orderKeys)
+
+    /** Where a query resumes: after the whole of an openid, or after one of its rows. */
+    type Resume =
+      | { readonly _tag: "AfterOpenid"; readonly openid: unknown }
+      | { readonly _tag: "AfterRow"; readonly keys: ReadonlyArray<unknown> }
+
+    /** The row's keys in the order's terms (`orderKeys`), as the row value a query resumes after. */
+    const keysOf = (row: LegacyRow): ReadonlyArray<unknown> => [
+      row.openid,
+      Number(row.rank_key),
+      ...tieColumns.flatMap((column) => [row[column] === null || row[column] === undefined ? 0 : 1, row[`k_${column}`]])
+    ]
 
     /**
-     * The rows ranked `from + 1` to `to` of each of `openids` (a row with a column over its bound
-     * left out), each openid's rows in the order they are to be looked at: those only the decode can
-     * date first (any of them may be the latest), then the others latest first (`datedKey`), then by
-     * every column, so that each query ranks them alike.
+     * At most `batchSize` rows of the openids of `openids` (a row with a column over its bound left
+     * out), after `resume`, ordered by openid, then each openid's rows in the order they are to be
+     * looked at: those only the decode can date first (any of them may be the latest), then the
+     * others latest first (`rankKey`), then by every column, so that each query orders them alike.
      */
-    const ranked = (openids: ReadonlyArray<string>, from: number, to: number) =>
-      read(sql<LegacyRow>`SELECT access_token, expires_in, refresh_token, openid, scope, create_at, dated, rn, total
+    const rowsAfter = (openids: ReadonlyArray<string>, resume: Resume | undefined) => {
+      const rows = sql.literal(`SELECT access_token, expires_in, refresh_token, openid, scope, create_at, rank_key,
+          k_access_token, k_refresh_token, k_expires_in, k_scope, k_create_at
         FROM (
-          SELECT access_token, expires_in, refresh_token, openid, scope, create_at,
-            CASE WHEN n IS NULL THEN 0 ELSE 1 END AS dated,
-            ROW_NUMBER() OVER (PARTITION BY openid ORDER BY CASE WHEN n IS NULL THEN 0 ELSE 1 END, n DESC,
-              access_token, refresh_token, expires_in, scope, create_at) AS rn,
-            COUNT(*) OVER (PARTITION BY openid) AS total
-          FROM (
-            SELECT access_token, expires_in, refresh_token, openid, scope, create_at, ${dated} AS n
-            FROM ${t} WHERE ${sql.in("openid", openids)} AND ${rowFits}
-          ) legacy
-        ) ranked
-        WHERE rn > ${sql.literal(String(from))} AND rn <= ${sql.literal(String(to))}
-        ORDER BY openid, rn`)
+          SELECT access_token, expires_in, refresh_token, openid, scope, create_at, ${rankKey(dialect)} AS rank_key,
+            ${tieKeys}`)
+      const limit = sql.literal(`ORDER BY ${orderKeys} LIMIT ${batchSize}`)
+      // one statement each (not a statement within a statement: a client wrapper may see each one)
+      return read(
+        resume === undefined
+          ? sql<LegacyRow>`${rows} FROM ${t} WHERE ${sql.in("openid", openids)} AND ${rowFits}) legacy ${limit}`
+          : resume._tag === "AfterOpenid"
+          ? sql<LegacyRow>`${rows} FROM ${t} WHERE ${sql.in("openid", openids)} AND ${rowFits}) legacy
+              WHERE openid > ${resume.openid} ${limit}`
+          : sql<LegacyRow>`${rows} FROM ${t} WHERE ${sql.in("openid", openids)} AND ${rowFits}) legacy
+              WHERE (${order}) > ${sql.in(resume.keys)} ${limit}`
+      )
+    }
 
     /**
      * The store could not read the user's token (it holds a value it cannot read, or the read
      * merely failed): the legacy token is written as a new consent's is (core's `exchangeCode`),
      * newer wins, then read back. A readable token stamped after it means the first read's failure
-     * was a moment's, and the store's token is kept; a read back that fails again means the store
-     * keeps a value it cannot read, which is removed, and the token written again.
+     * was a moment's, and the store's token is kept (`newerInStore`). A read back that fails again
+     * leaves whatever the store holds: the import cannot tell a value no version can read from a
+     * newer, good token a live app wrote meanwhile that a second blip hid, and removes nothing it
+     * could not read. It is logged (appId and openid, no token) and counted as `unreadableInStore`.
      */
-    const replaceUnreadable = (token: OAuthToken.OAuthToken, description: string) =>
+    const writeOverUnreadable = (token: OAuthToken.OAuthToken) =>
       store.set(appId, token).pipe(
         Effect.zipRight(Effect.either(store.get(appId, token.openid))),
         Effect.flatMap((kept) =>
@@ -171,12 +221,10 @@ export const importLegacy = (
                 : "imported" as const
             )
             : Effect.logWarning(
-              "wxauth: importLegacy: the store cannot read a user's stored token; the legacy token replaces it"
+              "wxauth: importLegacy: the store cannot read a user's stored token, before or after the legacy token was written (newer wins); it is left as it is"
             ).pipe(
-              Effect.annotateLogs({ appId, error: description }),
-              Effect.zipRight(store.remove(appId, token.openid)),
-              Effect.zipRight(store.set(appId, token)),
-              Effect.as("imported" as const)
+              Effect.annotateLogs({ appId, openid: token.openid, error: kept.left.description }),
+              Effect.as("unreadableInStore" as const)
             )
         )
       )
@@ -199,32 +247,35 @@ export const importLegacy = (
       const latest = new Map<string, OAuthToken.OAuthToken>()
       const seen = new Set<string>(openids.map(legacyOpenid))
       // An openid may have any number of rows (wechat-oauth's REPLACE INTO adds one per save to a
-      // table without its unique key), so they are read in rounds of at most `batchSize` rows, each
-      // openid's in the order `ranked` gives, until its latest usable row is known: the first usable
-      // one with a plain-number create_at (every later one is older), or its last row. Most often
-      // that is the first round, one row per openid.
-      let pending = openids
-      let done = 0
-      while (pending.length > 0) {
-        const step = Math.max(1, Math.floor(batchSize / pending.length))
-        const rows = yield* ranked(pending, done, done + step)
-        const found = new Set<string>()
-        const more = new Set<string>()
+      // table without its unique key): the page's rows are read batchSize at a time, each openid's in
+      // the order `rowsAfter` gives, until its latest usable row is known: the first usable one with
+      // a plain-number create_at (every later one is older), or its last row. The next query then
+      // starts after that openid, so most often a user costs one row.
+      const found = new Set<string>()
+      let resume: Resume | undefined = undefined
+      let previousKeys: ReadonlyArray<unknown> | undefined = undefined
+      while (true) {
+        const rows: ReadonlyArray<LegacyRow> = yield* rowsAfter(openids, resume)
         for (const row of rows) {
           const openid = legacyOpenid(row.openid)
+          if (found.has(openid)) continue
           seen.add(openid)
-          if (Number(row.total) > done + step) more.add(openid)
           const token = Either.getOrUndefined(LegacyToken.decode(row, now))
           if (token === undefined) continue
-          if (Number(row.dated) === 1) found.add(openid)
+          if (Number(row.rank_key) > undatedRank) found.add(openid)
           const current = latest.get(token.openid)
           if (current === undefined || current.obtainedAt < token.obtainedAt) latest.set(token.openid, token)
         }
-        done += step
-        pending = pending.filter((raw) => {
-          const openid = legacyOpenid(raw)
-          return more.has(openid) && !found.has(openid)
-        })
+        if (rows.length < batchSize) break
+        const last = rows[rows.length - 1]
+        const keys = keysOf(last)
+        // A key that does not come back as it is stored (a number column past 2^53, read as a
+        // rounded double) would answer the same rows again, for ever: the rest of that openid is
+        // skipped instead (its rows so far decided it).
+        resume = found.has(legacyOpenid(last.openid)) || (previousKeys !== undefined && sameKeys(previousKeys, keys))
+          ? { _tag: "AfterOpenid", openid: last.openid }
+          : { _tag: "AfterRow", keys }
+        previousKeys = resume._tag === "AfterRow" ? keys : undefined
       }
       for (const openid of seen) if (!latest.has(openid)) counts.invalid++
       const outcomes = yield* Effect.forEach(latest.values(), (token) => {
@@ -238,10 +289,11 @@ export const importLegacy = (
         const datedAhead = token.obtainedAt >= now
         return Effect.flatMap(Effect.either(store.get(appId, token.openid)), (existing) =>
           Either.isLeft(existing)
-            // a stored token the store cannot read (another version's, corrupted) does not stop the
-            // import: a usable legacy token replaces it, as a new consent would; one dated ahead
-            // leaves it, as it leaves any stored token, until a run once its date has passed
-            ? datedAhead ? Effect.succeed("datedAhead" as const) : replaceUnreadable(token, existing.left.description)
+            // a stored token the store cannot read (another version's, corrupted, or a failed read)
+            // does not stop the import: a usable legacy token is written over it, newer wins, as a
+            // new consent's would be; one dated ahead leaves it, as it leaves any stored token,
+            // until a run once its date has passed
+            ? datedAhead ? Effect.succeed("datedAhead" as const) : writeOverUnreadable(token)
             : Option.isNone(existing.right)
             ? Effect.as(store.set(appId, token), "imported" as const)
             : datedAhead
