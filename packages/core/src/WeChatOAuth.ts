@@ -152,7 +152,8 @@ export interface WeChatOAuthShape {
   ) => Effect.Effect<AuthorizeUrl, WeChatError.InvalidArgument>
   /**
    * Exchanges a code for a token and stores it. Concurrent exchanges of one code make one request;
-   * a later repeat gets the same token only within 60 seconds and with the same `binding`.
+   * a later repeat gets the same token only within 60 seconds and with the same `binding` (a clock
+   * set back since the exchange ends the 60 seconds: such a repeat gets `CodeUsed`).
    */
   readonly exchangeCode: (
     code: string,

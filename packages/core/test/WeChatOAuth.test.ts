@@ -237,6 +237,23 @@ describe("WeChatOAuth", () => {
         assert.strictEqual(late._tag, "CodeUsed")
       }).pipe(Effect.provide(TestLayer)))
 
+    it.effect("after the clock steps back, a remembered code is answered no longer: CodeUsed, not the stored token", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        const { callback } = yield* login({ binding: "browser-1" })
+        // an NTP step back of an hour, then 50 minutes: by the clock, the code was exchanged in 10 minutes
+        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+        yield* TestClock.setTime(now - 3_600_000)
+        yield* TestClock.adjust("50 minutes")
+        const late = yield* Effect.either(
+          withTime(oauth.handleCallback(callback, { binding: "browser-1" }), "100 millis")
+        )
+        assert.isTrue(
+          late._tag === "Left" && late.left._tag === "CodeUsed",
+          `a repeat 50 minutes after the exchange (the clock stepped back an hour) was answered: ${late._tag}`
+        )
+      }).pipe(Effect.provide(TestLayer)))
+
     it.effect("requireBinding refuses a signed state made without a binding, before any exchange; a bound one passes", () =>
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth

@@ -23,6 +23,7 @@ import * as WeChatError from "../../WeChatError.js"
 import type { CallbackOptions, CallbackResult, ExchangeError } from "../../WeChatOAuth.js"
 import * as Arguments from "../arguments.js"
 import * as Bounded from "../boundedStore.js"
+import * as Elapsed from "../elapsed.js"
 import * as SingleFlight from "../singleFlight.js"
 import * as Stamp from "../stamp.js"
 import * as UserId from "../userId.js"
@@ -81,7 +82,9 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Option.isSome(memo) && memo.value.binding !== undefined &&
             StateToken.equals(memo.value.binding, bindingHash) &&
-            now - memo.value.exchangedAt <= memoTtlMillis
+            // a clock set back since the exchange (Elapsed.since: any length of time) ends the memo: by
+            // `now - exchangedAt` it was answered for the step on top of its 60 seconds
+            Elapsed.since(memo.value.exchangedAt, now) <= memoTtlMillis
             ? store.get(appId, memo.value.openid)
             : Effect.succeed(Option.none<OAuthToken.OAuthToken>()))
     )
