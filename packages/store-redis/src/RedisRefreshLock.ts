@@ -54,7 +54,8 @@ export type RedisClient = Client.Client
  *   jittered) + `commandTimeout` (store.set), about 19.3 s; the write key taken for the write (its
  *   `SET`, or up to 3 s behind a login holding it) and the store read under it go past that only
  *   when every call runs to its bound, and the heartbeat covers them.
- * - `waitTimeout`: how long a waiter waits before `RefreshLockTimeout`. Longer than `lockTtl`, so a
+ * - `waitTimeout`: how long a waiter waits before `RefreshLockTimeout`, also one that cannot be
+ *   interrupted (`Effect.uninterruptible`, an acquire step, a finaliser). Longer than `lockTtl`, so a
  *   crashed holder's lock expires while waiters still wait. Default 25 seconds.
  * - `poll`: when waiters try again (default `defaultPoll`: 10 ms, x1.5 each time, capped at
  *   200 ms, jittered).
@@ -282,6 +283,10 @@ export const make = (
               : Effect.fail(new Busy())
           ),
           Effect.retry({ schedule: poll, while: (error) => error._tag === "Busy" }),
+          // the polling is cut at waitTimeout whatever the caller's interruptibility: from an
+          // uninterruptible caller (an acquire step, a finaliser) timeoutFail used to wait for it, as
+          // long as the holder held the lock (renewed, without bound), and then drop the lock it took
+          Effect.interruptible,
           Effect.timeoutFail({
             duration: waitTimeout,
             onTimeout: () => new WeChatError.RefreshLockTimeout({ key, waitedMillis: waitMillis })
@@ -312,7 +317,9 @@ export const make = (
         typeof key !== "string" ? notAKey : Effect.uninterruptibleMask((restore) => {
           const redisKey = lockKey(key, prefix)
           const owner = Crypto.randomBytes(16).toString("hex")
-          return restore(take(key, redisKey, owner)).pipe(
+          // disconnected: an outside interruption of an uninterruptible caller does not cut the wait
+          // (its deadline does); an interruptible caller's interruption does, without waiting for it
+          return restore(Effect.disconnect(take(key, redisKey, owner))).pipe(
             // A SET interrupted or timed out in flight may still land after: delete it if it is ours.
             // In the background, so a waiter that gives up does not wait for Redis once more.
             Effect.onExit((exit) =>

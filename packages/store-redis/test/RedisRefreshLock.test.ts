@@ -218,6 +218,36 @@ describeRedis("RedisRefreshLock", () => {
       assert.strictEqual(yield* exists(key), 0)
     }))
 
+  it.scopedLive("an uninterruptible waiter gives up at waitTimeout too, while the holder still holds", () =>
+    Effect.gen(function*() {
+      const holder = yield* openLock()
+      const waiter = yield* openLock({ waitTimeout: "300 millis" })
+      const key = userKey()
+      const held = yield* Deferred.make<void>()
+      const done = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(
+        holder.withLock(key, Deferred.succeed(held, undefined).pipe(Effect.zipRight(Deferred.await(done))))
+      )
+      yield* Deferred.await(held)
+      let ran = false
+      const pinned = yield* Effect.fork(
+        Effect.flip(Effect.uninterruptible(waiter.withLock(key, Effect.sync(() => (ran = true)))))
+      )
+      // the holder keeps the lock (renewed) for as long as the test lets it: 3 s at most here
+      const answered = yield* Fiber.join(pinned).pipe(Effect.timeout("3 seconds"), Effect.either)
+      yield* Deferred.succeed(done, undefined)
+      yield* Fiber.join(fiber)
+      assert.isTrue(
+        Either.isRight(answered),
+        "the uninterruptible waiter (waitTimeout 300 ms) still waited after 3 s, while the holder held"
+      )
+      if (Either.isRight(answered)) assert.instanceOf(answered.right, WeChatError.RefreshLockTimeout)
+      assert.isFalse(ran)
+      yield* Fiber.await(pinned)
+      assert.strictEqual(yield* exists(key), 0)
+      assert.strictEqual(yield* waiter.withLock(key, Effect.succeed("free")), "free")
+    }))
+
   it.scopedLive("a waiter gets the lock once the holder releases it", () =>
     Effect.gen(function*() {
       const lock = yield* openLock()
