@@ -45,18 +45,26 @@ export const decodeUserInfo = (u: unknown): Either.Either<UserInfo, ParseResult.
   const copy = privilege.slice()
   // what `new UserInfo(fields, true)` makes (a class built by `Schema.Class` only assigns the fields,
   // in this order; UserInfo.test.ts holds this to the schema's own result), in one allocation
-  const user = hasUnionid
-    ? new WithUnionid(openid, nickname, sex, province, city, country, headimgurl, copy, unionid as string)
-    : new WithoutUnionid(openid, nickname, sex, province, city, country, headimgurl, copy)
+  const user = new Built(
+    openid,
+    nickname,
+    sex,
+    province,
+    city,
+    country,
+    headimgurl,
+    copy,
+    hasUnionid ? unionid as string : undefined
+  )
   return Either.right(user)
 }
 
 /**
- * A `UserInfo` without `unionid`, built as its constructor builds it: the same prototype, the same
- * own fields in the same order; a constructor of its own lets V8 allocate it whole, with no object
- * literal copied field by field.
+ * A `UserInfo` built as its constructor builds it: the same prototype, the same own fields in the
+ * same order, `unionid` last and only when the answer has one (where the schema puts it); a
+ * constructor of its own lets V8 allocate it whole, with no object literal copied field by field.
  */
-interface Built {
+interface BuiltUserInfo {
   new(
     openid: string,
     nickname: string,
@@ -66,34 +74,11 @@ interface Built {
     country: string,
     headimgurl: string,
     privilege: ReadonlyArray<string>,
-    unionid?: string
+    unionid: string | undefined
   ): UserInfo
 }
 
-const WithoutUnionid = function(
-  this: Record<string, unknown>,
-  openid: string,
-  nickname: string,
-  sex: 0 | 1 | 2,
-  province: string,
-  city: string,
-  country: string,
-  headimgurl: string,
-  privilege: ReadonlyArray<string>
-) {
-  this.openid = openid
-  this.nickname = nickname
-  this.sex = sex
-  this.province = province
-  this.city = city
-  this.country = country
-  this.headimgurl = headimgurl
-  this.privilege = privilege
-} as unknown as Built
-WithoutUnionid.prototype = UserInfo.prototype
-
-/** The same, with `unionid` last (where the schema puts it). */
-const WithUnionid = function(
+const Built = function(
   this: Record<string, unknown>,
   openid: string,
   nickname: string,
@@ -103,7 +88,7 @@ const WithUnionid = function(
   country: string,
   headimgurl: string,
   privilege: ReadonlyArray<string>,
-  unionid: string
+  unionid: string | undefined
 ) {
   this.openid = openid
   this.nickname = nickname
@@ -113,6 +98,6 @@ const WithUnionid = function(
   this.country = country
   this.headimgurl = headimgurl
   this.privilege = privilege
-  this.unionid = unionid
-} as unknown as Built
-WithUnionid.prototype = UserInfo.prototype
+  if (unionid !== undefined) this.unionid = unionid
+} as unknown as BuiltUserInfo
+Built.prototype = UserInfo.prototype
