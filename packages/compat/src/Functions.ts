@@ -62,9 +62,12 @@ const isHttpUrl = (u: unknown): u is string => typeof u === "string" && /^https?
 const isCallback = (u: string): boolean => isHttpUrl(u) || /^[/?]/.test(u) || /(?:code|state)=/.test(u)
 const nonEmpty = (u: unknown): u is string => typeof u === "string" && u !== ""
 
-// /sns/userinfo and /sns/auth need no app: the core's config wants one, so these stand in
+// /sns/userinfo and /sns/auth need no app: the core's config wants one, so these stand in. The
+// stand-in secret is never sent, but core scrubs the service's app secret from every errmsg (a
+// secret short enough is matched whole): it must be a text no WeChat message holds (a "-" turned
+// the hyphens of WeChat's rid into "<redacted>")
 const anyAppId = "wxauthcompat"
-const noSecret = Redacted.make("-")
+const noSecret = Redacted.make("wxauth.compat.stand-in.never.sent")
 
 const invalid = (argument: string, description: string) => new WeChatError.InvalidArgument({ argument, description })
 

@@ -161,6 +161,15 @@ describe("seed 000: getUserinfo(access_token, openid, lang)", () => {
     )
     assert.strictEqual(scope.code, 48001)
   })
+
+  it("an error keeps WeChat's message whole, its rid included (what WeChat support asks for)", async () => {
+    const base = await getToken(OA.appId, await sandbox.code({ scope: "snsapi_base" }), OA.secret)
+    const scope = await rejection(getUserinfo(base.access_token, base.openid))
+    assert.strictEqual(scope.code, 48001)
+    // WeChat's rid is hex groups joined by hyphens: nothing in it is a secret of the call
+    assert.match(scope.message, /rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/)
+    assert.notInclude(scope.message, "<redacted>")
+  })
 })
 
 describe("seed 000: checkAccessToken(access_token, openid)", () => {
@@ -178,5 +187,7 @@ describe("seed 000: checkAccessToken(access_token, openid)", () => {
     const busy = await rejection(checkAccessToken(token.access_token, token.openid))
     assert.strictEqual(busy.name, "WeChatAPIError")
     assert.strictEqual(busy.code, -1)
+    assert.match(busy.message, /rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/)
+    assert.notInclude(busy.message, "<redacted>")
   })
 })
