@@ -751,6 +751,8 @@ describe("WeChatHttpClient", () => {
       const cause = transportCauseOf(yield* Effect.flip(client.get(`${server.url}/b`)))
       assert.strictEqual(cause.kind, "Network")
       assert.include(["UND_ERR_DESTROYED", "UND_ERR_CLOSED"], cause.code)
+      // a service used after its layer ended (returned out of Effect.provide): the error says so
+      assert.include(cause.message, "the HTTP client is closed: the scope (layer) that built it has ended")
       yield* Scope.close(outer, Exit.void)
     }))
 

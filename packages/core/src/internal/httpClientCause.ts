@@ -98,6 +98,13 @@ const messageOf = (u: unknown): string => {
   return "transport failure"
 }
 
+/** undici's codes for a request given to a client that was closed. */
+const closedCodes = new Set(["UND_ERR_DESTROYED", "UND_ERR_CLOSED"])
+
+const closedClient = "the HTTP client is closed: the scope (layer) that built it has ended, so a service " +
+  "built with it was used after its layer closed (provide the layer to the whole program, not to an effect that " +
+  "returns the service)"
+
 /**
  * The cleaned cause of an undici (or system) error met in `phase`.
  *
@@ -110,7 +117,8 @@ export const fromError = (error: unknown, phase: Phase): TransportCause => {
     kind: kindOf(code),
     code,
     phase,
-    message: sanitize(messageOf(error)),
+    // undici's own words ("The client is destroyed") read as a network failure
+    message: closedCodes.has(code) ? closedClient : sanitize(messageOf(error)),
     ...(syscall === undefined ? undefined : { syscall })
   })
 }
