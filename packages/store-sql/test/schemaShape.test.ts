@@ -6,11 +6,12 @@
 import { PgClient } from "@effect/sql-pg"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { SqlSessionStore, SqlTokenStore } from "@wxauth/store-sql"
+import { SqlSessionKeyStore, SqlSessionStore, SqlTokenStore } from "@wxauth/store-sql"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import { type Database, dropTables, forEachDatabase, postgres, randomTable } from "./databases.js"
 
@@ -38,6 +39,20 @@ const tokenTable = (dialect: Database["dialect"], table: string, columns: {
   ]
   const charset = dialect === "mysql" ? (columns.options ?? " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin") : ""
   return `CREATE TABLE ${table} (${lines.join(", ")})${charset}`
+}
+
+/**
+ * The `CREATE TABLE` of `table` among a store's `statements` without its column `column`, nor
+ * MySQL's inline indexes (one of which is on that column): a table made before the column existed.
+ */
+const withoutColumn = (statements: ReadonlyArray<string>, table: string, column: string): string => {
+  const statement = statements.find((s) => /^CREATE TABLE IF NOT EXISTS [`"](\w+)[`"]/.exec(s)?.[1] === table)
+  if (statement === undefined) throw new Error(`no CREATE TABLE of ${table}`)
+  const [head, rest] = statement.split(" (\n  ", 2)
+  const end = rest.lastIndexOf("\n)")
+  const lines = rest.slice(0, end).split(",\n  ")
+    .filter((line) => !line.startsWith(`${column} `) && !line.startsWith("INDEX "))
+  return `${head} (\n  ${lines.join(",\n  ")}${rest.slice(end)}`
 }
 
 /** Makes `table` with `ddl`, dropping it (and its memo table) when the scope closes. */
@@ -125,6 +140,64 @@ forEachDatabase((db) => {
           `the table ${table} is not the store's: its primary key is (app_id), not (id_hash)`
         )
       }).pipe(Effect.provide(db.client())))
+
+    // Each table with an index on a column setup finds missing: setup checked the shape only after
+    // its CREATE INDEX, which failed with the database's own error ("column ... does not exist").
+    const missingIndexed: ReadonlyArray<
+      readonly [
+        kind: string,
+        column: string,
+        make: (table: string) => Effect.Effect<readonly [tag: string, table: string, ddl: string], unknown>,
+        build: (table: string) => Effect.Effect<unknown, { readonly _tag: string }, SqlClient.SqlClient | Scope.Scope>
+      ]
+    > = [
+      ["token", "refresh_expires_at", (table) =>
+        Effect.map(
+          SqlTokenStore.ddl(db.dialect, { table }),
+          (ddl) => ["TokenStoreError", table, withoutColumn(ddl, table, "refresh_expires_at")] as const
+        ), (table) => Layer.build(SqlTokenStore.layer({ table }))],
+      ["code memo", "expires_at", (table) =>
+        Effect.map(
+          SqlTokenStore.ddl(db.dialect, { table }),
+          (ddl) => ["TokenStoreError", `${table}_codes`, withoutColumn(ddl, `${table}_codes`, "expires_at")] as const
+        ), (table) => Layer.build(SqlTokenStore.layer({ table }))],
+      ["session", "expires_at", (table) =>
+        Effect.map(
+          SqlSessionStore.ddl(db.dialect, { table }),
+          (ddl) => ["SessionStoreError", table, withoutColumn(ddl, table, "expires_at")] as const
+        ), (table) => Layer.build(SqlSessionStore.layer({ table }))],
+      ["session", "openid", (table) =>
+        Effect.map(
+          SqlSessionStore.ddl(db.dialect, { table }),
+          (ddl) => ["SessionStoreError", table, withoutColumn(ddl, table, "openid")] as const
+        ), (table) => Layer.build(SqlSessionStore.layer({ table }))],
+      ["session key", "expires_at", (table) =>
+        Effect.map(
+          SqlSessionKeyStore.ddl(db.dialect, { table }),
+          (ddl) => ["TokenStoreError", table, withoutColumn(ddl, table, "expires_at")] as const
+        ), (table) => Layer.build(SqlSessionKeyStore.layer({ table }))]
+    ]
+    for (const [kind, column, make, build] of missingIndexed) {
+      it.scopedLive(
+        `a ${kind} table without its indexed column ${column}: the layer's setup fails naming the table and the column`,
+        () =>
+          Effect.gen(function*() {
+            const table = randomTable("wxauth_shape_idx")
+            const [tag, named, ddl] = yield* make(table)
+            yield* made(named, ddl)
+            yield* Effect.addFinalizer(() => Effect.ignore(dropTables(table, `${table}_codes`)))
+            const error = yield* Effect.flip(build(table))
+            const { description, operation } = error as { description?: string; operation?: string }
+            assert.strictEqual(error._tag, tag, String(description))
+            assert.strictEqual(operation, "setup")
+            assert.include(
+              description,
+              `the table ${named} is not the store's: its column ${column} is missing; migrate it to ${column} `
+            )
+            assert.include(description, ", or drop the table so that setup creates it")
+          }).pipe(Effect.provide(db.client()))
+      )
+    }
 
     it.scopedLive("tables setup made pass the check, and setup again changes nothing", () =>
       Effect.gen(function*() {

@@ -167,21 +167,34 @@ export const runSetup = (
           "the transaction implicitly; run setup before, or outside, the transaction"
       })
     }
-    const shapes = plan.statements.flatMap(tableShape)
     const run = (() => {
       switch (dialect) {
         case "pg":
-          return setupPg(sql, plan.statements, shapes)
+          return setupPg(sql, plan.statements)
         case "mysql":
-          return setupMysql(sql, plan.statements, plan.indexes, shapes, timeout)
+          return setupMysql(sql, plan.statements, plan.indexes, timeout)
         case "sqlite":
-          return setupSqlite(sql, plan.statements, shapes)
+          return setupSqlite(sql, plan.statements)
       }
     })()
     yield* guard("setup", plan.table, timeout)(run)
   })
 
 type Run = <A extends object>(statement: Statement.Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
+
+/**
+ * Runs the DDL `statements` in order, checking each table's shape right after its `CREATE TABLE`,
+ * so before any `CREATE INDEX` on it: on a table found without an indexed column, the index failed
+ * first, with the database's own error ("column ... does not exist") in place of the shape check's,
+ * which names the table, the column and the DDL line to migrate it to.
+ */
+const createChecked = (sql: SqlClient.SqlClient, dialect: Dialect, run: Run, statements: ReadonlyArray<string>) =>
+  Effect.forEach(
+    statements,
+    (statement) =>
+      Effect.zipRight(run(sql.unsafe(statement)), checkShapes(sql, dialect, run, tableShape(statement), true)),
+    { discard: true }
+  )
 
 /**
  * Runs `f` with every statement on one connection: the one of the surrounding transaction, or a
@@ -245,12 +258,11 @@ const ownTransaction = <A, E, R>(
  * `ROLLBACK` into a defect in place of the failure: a setup whose connection was killed (57P01)
  * reported only "Failed to execute statement". A failed rollback is ignored; the failure stays.
  */
-const setupPg = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>, shapes: ReadonlyArray<TableShape>) =>
+const setupPg = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>) =>
   pinned(sql, (run, inTransaction) => {
     const create = Effect.gen(function*() {
       yield* run(sql`SELECT pg_advisory_xact_lock(${pgLockKey}::bigint)`)
-      for (const statement of statements) yield* run(sql.unsafe(statement))
-      yield* checkShapes(sql, "pg", run, shapes, true)
+      yield* createChecked(sql, "pg", run, statements)
     })
     return inTransaction ? create : ownTransaction(sql, run, sql`BEGIN`, create)
   })
@@ -268,7 +280,6 @@ const setupMysql = (
   sql: SqlClient.SqlClient,
   statements: ReadonlyArray<string>,
   indexes: SetupPlan["indexes"],
-  shapes: ReadonlyArray<TableShape>,
   timeout: Duration.Duration
 ) =>
   pinned(sql, (run) => {
@@ -286,8 +297,9 @@ const setupMysql = (
         )
     )
     const create = Effect.gen(function*() {
-      for (const statement of statements) yield* run(sql.unsafe(statement))
-      // Tables made before an index existed get it now (MySQL has no CREATE INDEX IF NOT EXISTS).
+      yield* createChecked(sql, "mysql", run, statements)
+      // Tables made before an index existed get it now (MySQL has no CREATE INDEX IF NOT EXISTS),
+      // their shape checked first (their indexed columns exist).
       for (const [table, index, column] of indexes) {
         const [found] = yield* run(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM information_schema.statistics
           WHERE table_schema = DATABASE() AND table_name = ${table} AND index_name = ${index}`)
@@ -295,7 +307,6 @@ const setupMysql = (
           yield* run(sql`CREATE INDEX ${sql(index)} ON ${sql(table)} (${sql(column)})`)
         }
       }
-      yield* checkShapes(sql, "mysql", run, shapes, true)
     })
     return Effect.acquireUseRelease(
       acquire,
@@ -304,11 +315,9 @@ const setupMysql = (
     )
   })
 
-const setupSqlite = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>, shapes: ReadonlyArray<TableShape>) =>
+const setupSqlite = (sql: SqlClient.SqlClient, statements: ReadonlyArray<string>) =>
   pinned(sql, (run, inTransaction) => {
-    const create = Effect.forEach(statements, (statement) => run(sql.unsafe(statement)), { discard: true }).pipe(
-      Effect.zipRight(checkShapes(sql, "sqlite", run, shapes, true))
-    )
+    const create = createChecked(sql, "sqlite", run, statements)
     return inTransaction ? create : ownTransaction(sql, run, sql`BEGIN IMMEDIATE`, create)
   })
 
