@@ -178,10 +178,11 @@ forEachDatabase((db) => {
         ), (table) => Layer.build(SqlSessionKeyStore.layer({ table }))]
     ]
     for (const [kind, column, make, build] of missingIndexed) {
-      it.scopedLive(
+      // scoped inside the client: the tables are dropped while it is open
+      it.live(
         `a ${kind} table without its indexed column ${column}: the layer's setup fails naming the table and the column`,
         () =>
-          Effect.gen(function*() {
+          Effect.scoped(Effect.gen(function*() {
             const table = randomTable("wxauth_shape_idx")
             const [tag, named, ddl] = yield* make(table)
             yield* made(named, ddl)
@@ -195,7 +196,7 @@ forEachDatabase((db) => {
               `the table ${named} is not the store's: its column ${column} is missing; migrate it to ${column} `
             )
             assert.include(description, ", or drop the table so that setup creates it")
-          }).pipe(Effect.provide(db.client()))
+          })).pipe(Effect.provide(db.client()))
       )
     }
 
