@@ -106,7 +106,7 @@ forEachDatabase((db) => {
           const managed = yield* Effect.flip(Layer.build(SqlTokenStore.layer({ table, setup: false })))
           assert.strictEqual(managed._tag, "TokenStoreError")
           assert.match((managed as { description: string }).description, message)
-        }).pipe(Effect.provide(db.client())))
+        }).pipe(Effect.scoped, Effect.provide(db.client())))
     }
 
     it.scopedLive("a table of the store's shape with an extra column passes, with setup and without", () =>
@@ -115,12 +115,12 @@ forEachDatabase((db) => {
         yield* made(table, tokenTable(db.dialect, table, { extra: true }))
         yield* SqlTokenStore.setup({ table })
         yield* Layer.build(SqlTokenStore.layer({ table, setup: false }))
-      }).pipe(Effect.provide(db.client())))
+      }).pipe(Effect.scoped, Effect.provide(db.client())))
 
     it.scopedLive("with setup: false a missing table still builds the layer (its operations name it)", () =>
       Effect.gen(function*() {
         yield* Layer.build(SqlTokenStore.layer({ table: randomTable("wxauth_shape"), setup: false }))
-      }).pipe(Effect.provide(db.client())))
+      }).pipe(Effect.scoped, Effect.provide(db.client())))
 
     it.scopedLive("a session table keyed on another column is a SessionStoreError naming the key", () =>
       Effect.gen(function*() {
@@ -139,7 +139,7 @@ forEachDatabase((db) => {
           error.description,
           `the table ${table} is not the store's: its primary key is (app_id), not (id_hash)`
         )
-      }).pipe(Effect.provide(db.client())))
+      }).pipe(Effect.scoped, Effect.provide(db.client())))
 
     // Each table with an index on a column setup finds missing: setup checked the shape only after
     // its CREATE INDEX, which failed with the database's own error ("column ... does not exist").
@@ -207,7 +207,7 @@ forEachDatabase((db) => {
         yield* SqlTokenStore.setup({ table })
         yield* SqlTokenStore.setup({ table })
         yield* Layer.build(SqlTokenStore.layer({ table, setup: false }))
-      }).pipe(Effect.provide(db.client())))
+      }).pipe(Effect.scoped, Effect.provide(db.client())))
   })
 })
 
