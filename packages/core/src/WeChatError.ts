@@ -151,8 +151,9 @@ export class InvalidAccessToken extends Schema.TaggedError<InvalidAccessToken>("
 }
 
 /**
- * 40001: invalid credential: a wrong app secret on a code exchange, or a stale access token on
- * userinfo / auth (where getUser refreshes and retries once).
+ * 40001: invalid credential: a wrong app secret on a call that sends it (a code exchange,
+ * `jscode2session`, an app token: kind `permanent`, as 40125), or a stale access token on userinfo /
+ * auth and the APIs called with an app token (kind `refreshable`: getUser refreshes and retries once).
  *
  * @since 0.1.0
  * @category errors
@@ -1086,9 +1087,25 @@ const kinds: Readonly<Record<string, Kind>> = {
 }
 
 /**
+ * The endpoints that send an app secret (a platform's, for `api_component_token`): a 40001 from one
+ * of them is that secret rejected (WeChat answers a wrong secret with 40001 or 40125), never a token
+ * to refresh.
+ */
+const secretEndpoints: ReadonlySet<unknown> = new Set<Endpoint>([
+  "access_token",
+  "jscode2session",
+  "stable_token",
+  "token",
+  "api_component_token"
+])
+
+/**
  * The {@link Kind} of any value: an error of this module by its tag (a `ScopeUnauthorized` by its
  * `endpoint` too: `reauthorize` from `userinfo`, `auth` or no endpoint named, `permanent` from any
- * other, such as `getuserphonenumber`, or when `local`), anything else `permanent`.
+ * other, such as `getuserphonenumber`, or when `local`; an `InvalidCredential` `permanent` from an
+ * endpoint that sends the app secret, `access_token`, `jscode2session`, `stable_token`, `token`,
+ * `api_component_token`, where it is a wrong secret, as 40125 is, else `refreshable`), anything
+ * else `permanent`.
  *
  * @since 0.1.0
  * @category predicates
@@ -1096,6 +1113,9 @@ const kinds: Readonly<Record<string, Kind>> = {
 export const kindOf = (e: unknown): Kind => {
   const tag = tagOf(e)
   if (tag === "ScopeUnauthorized" && guardOr(() => isPermanentScope(e as ScopeUnauthorized), false)) {
+    return "permanent"
+  }
+  if (tag === "InvalidCredential" && guardOr(() => secretEndpoints.has((e as InvalidCredential).endpoint), false)) {
     return "permanent"
   }
   return (tag !== undefined && Object.hasOwn(kinds, tag) ? kinds[tag] : undefined) ?? "permanent"
@@ -1125,7 +1145,7 @@ export const isRetryable = (e: unknown): e is SystemBusy | RateLimited | Transpo
 
 /**
  * True when the access token is expired or rejected (42001, 40014, 40001): refreshing it and calling
- * again once may succeed.
+ * again once may succeed. Not a 40001 from an endpoint that sends the app secret: a wrong secret.
  *
  * @since 0.1.0
  * @category predicates

@@ -230,6 +230,34 @@ describe("WeChatError classification", () => {
     assert.strictEqual(WeChatError.kindOf(hostile), "reauthorize")
   })
 
+  it("a 40001 from an endpoint that sends the app secret is the secret rejected (permanent, as 40125); elsewhere a token to refresh", () => {
+    for (
+      const endpoint of ["access_token", "jscode2session", "stable_token", "token", "api_component_token"] as const
+    ) {
+      const error = WeChatError.fromErrcode(40001, "invalid credential", endpoint)
+      assert.strictEqual(error._tag, "InvalidCredential", endpoint)
+      assert.strictEqual(WeChatError.kindOf(error), "permanent", endpoint)
+      assert.strictEqual(WeChatError.kindOf(error), WeChatError.kindOf(WeChatError.fromErrcode(40125, "", endpoint)))
+      assert.isFalse(WeChatError.isRefreshable(error), endpoint)
+      assert.isFalse(WeChatError.isRetryable(error), endpoint)
+    }
+    for (
+      const endpoint of ["userinfo", "auth", "getuserphonenumber", "refresh_token", "component_access_token", undefined]
+    ) {
+      const error = WeChatError.fromErrcode(40001, "invalid credential", endpoint)
+      assert.strictEqual(WeChatError.kindOf(error), "refreshable", String(endpoint))
+      assert.isTrue(WeChatError.isRefreshable(error), String(endpoint))
+    }
+    // an endpoint field that throws when read (a JavaScript caller's Proxy) is no secret endpoint
+    const hostile = new Proxy(new WeChatError.InvalidCredential({ errcode: 40001, errmsg: "" }), {
+      get: (target, key, receiver) => {
+        if (key === "endpoint") throw new Error("boom")
+        return Reflect.get(target, key, receiver)
+      }
+    })
+    assert.strictEqual(WeChatError.kindOf(hostile), "refreshable")
+  })
+
   it("isSafeToResend: only after -1 or a request that was never sent", () => {
     for (const [error, , safe] of kinds) assert.strictEqual(WeChatError.isSafeToResend(error), safe, error._tag)
     assert.isTrue(WeChatError.isSafeToResend(transport("ConnectionRefused")))

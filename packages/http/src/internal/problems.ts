@@ -128,22 +128,12 @@ export const fromKey = (key: string | null | undefined): Problem =>
     ? problems[key as Reason]
     : problems["not-found"]
 
-/**
- * The endpoints whose only credential is the app secret: the code exchange, the mini program's
- * `jscode2session` and the app access token's. A 40001 (`InvalidCredential`) from one of them is a
- * wrong secret, as WeChat answers it on some clients and platforms (40125 on others); from any other
- * endpoint it is a rejected token (a user's, refreshed by `getUser`, or the app's).
- */
-const secretOnly: ReadonlySet<string> = new Set<WeChatError.Endpoint>([
-  "access_token",
-  "jscode2session",
-  "stable_token",
-  "token"
-])
-
 /** The problem of any failure of core's login calls. @internal */
 export const fromError = (error: WeChatError.WeChatError): Problem => {
-  if (error._tag === "InvalidCredential" && error.endpoint !== undefined && secretOnly.has(error.endpoint)) {
+  // a 40001 from an endpoint that sends the app secret (the code exchange, jscode2session, an app
+  // token) is a wrong secret, as 40125 is: core gives it the kind permanent (elsewhere it is a
+  // rejected token, refreshable)
+  if (error._tag === "InvalidCredential" && WeChatError.kindOf(error) === "permanent") {
     return problems.config
   }
   switch (error._tag) {
