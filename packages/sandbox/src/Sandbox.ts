@@ -610,7 +610,7 @@ export interface SandboxService {
   /**
    * The push WeChat would send the platform now, built and not sent, for a test to deliver (or
    * replay, or tamper with): the event takes effect as if it had been sent. `component_verify_ticket`
-   * issues a new ticket (the current and the previous are accepted); `authorized` authorizes the app
+   * issues a new ticket (every ticket pushed is accepted for 12 hours); `authorized` authorizes the app
    * (`appId`) with a fresh authorization code; `updateauthorized` issues a fresh code to an app that
    * has authorized; `unauthorized` ends the authorization. With `forge`, the push is a forger's and
    * nothing takes effect.

@@ -1,7 +1,9 @@
 /**
  * The third-party platform ("component") and WeChat's rules for it:
- * - tickets: WeChat pushes a new `component_verify_ticket` (every 10 minutes); the current and the
- *   previous ticket are accepted, for 12 hours from their push (61005 after, 61006 for any other).
+ * - tickets: WeChat pushes a new `component_verify_ticket` (every 10 minutes); every ticket pushed
+ *   is accepted for 12 hours from its push (61005 after, 61006 for one never pushed). The last
+ *   `TICKET_MEMORY` tickets are remembered: 12 hours of pushes at 10 minutes, and a margin that
+ *   keeps an expired one answering 61005.
  * - `POST /cgi-bin/component/api_component_token`: a new `component_access_token` (7200 s) at each
  *   call; the previous one works 5 more minutes.
  * - authorizations: an official account or mini program authorizes the platform (the `authorized`
@@ -45,6 +47,12 @@ import * as WxCrypt from "./wxcrypt.js"
 
 /** A ticket is accepted 12 hours from its push. @internal */
 export const TICKET_TTL_MS = 12 * 60 * 60 * 1000
+/**
+ * How many tickets a platform remembers: the 72 of 12 hours at 10 minutes, and 18 more (3 hours)
+ * so that one just past its 12 hours is 61005, not 61006. Bounded: older ones are forgotten
+ * (61006), the oldest first. @internal
+ */
+export const TICKET_MEMORY = 90
 /** A component access token lives 7200 seconds. @internal */
 export const COMPONENT_TOKEN_TTL_MS = 7200 * 1000
 /** An authorization code lives an hour. @internal */
@@ -81,11 +89,6 @@ export const problems = {
   appidInvalid: { errcode: 40013, errmsg: "invalid appid" }
 } as const satisfies Record<string, Problem>
 
-interface Ticket {
-  readonly value: string
-  readonly issuedAt: number
-}
-
 interface TokenEntry {
   readonly componentAppId: string
   readonly expiresAt: number
@@ -115,12 +118,12 @@ interface Platform {
   readonly config: ComponentConfig
   readonly key: Buffer
   refuseIp: boolean
-  current: Ticket | undefined
-  previous: Ticket | undefined
+  /** The tickets pushed, value to push time, oldest first; at most `TICKET_MEMORY`. */
+  readonly tickets: Map<string, number>
   currentToken: string | undefined
   readonly authorizations: Map<string, Authorization>
   calls: Record<ComponentEndpoint, number>
-  tickets: number
+  ticketsIssued: number
   componentTokens: number
   authorizerTokens: number
 }
@@ -165,8 +168,7 @@ export class Components {
         config,
         key: key.right,
         refuseIp: false,
-        current: undefined,
-        previous: undefined,
+        tickets: new Map(),
         currentToken: undefined,
         authorizations: new Map(
           (config.authorizers ?? []).map((authorizer) => [
@@ -175,7 +177,7 @@ export class Components {
           ])
         ),
         calls: emptyCalls(),
-        tickets: 0,
+        ticketsIssued: 0,
         componentTokens: 0,
         authorizerTokens: 0
       })
@@ -230,7 +232,7 @@ export class Components {
   resetUsage(): void {
     for (const platform of this.platforms.values()) {
       platform.calls = emptyCalls()
-      platform.tickets = 0
+      platform.ticketsIssued = 0
       platform.componentTokens = 0
       platform.authorizerTokens = 0
     }
@@ -239,7 +241,7 @@ export class Components {
   usage(componentAppId: string): Either.Either<ComponentUsage, string> {
     return Either.map(this.platform(componentAppId), (platform) => ({
       calls: { ...platform.calls },
-      tickets: platform.tickets,
+      tickets: platform.ticketsIssued,
       componentTokens: platform.componentTokens,
       authorizerTokens: platform.authorizerTokens
     }))
@@ -280,13 +282,14 @@ export class Components {
     })
   }
 
-  /** A new ticket, now the platform's current one; the current one becomes the previous. */
+  /** A new ticket, accepted for 12 hours; past `TICKET_MEMORY` tickets, the oldest is forgotten. */
   issueTicket(componentAppId: string, now: number): Either.Either<string, string> {
     return Either.map(this.platform(componentAppId), (platform) => {
-      platform.previous = platform.current
-      platform.current = { value: Ids.randomTicket(), issuedAt: now }
-      platform.tickets++
-      return platform.current.value
+      const value = Ids.randomTicket()
+      platform.tickets.set(value, now)
+      if (platform.tickets.size > TICKET_MEMORY) platform.tickets.delete(platform.tickets.keys().next().value!)
+      platform.ticketsIssued++
+      return value
     })
   }
 
@@ -428,9 +431,9 @@ export class Components {
     if (secret.right !== platform.config.componentAppSecret) {
       return Either.left({ errcode: 40125, errmsg: "invalid appsecret" })
     }
-    const current = [platform.current, platform.previous].find((t) => t !== undefined && t.value === ticket.right)
-    if (current === undefined) return Either.left(problems.ticketInvalid)
-    if (now - current.issuedAt >= TICKET_TTL_MS) return Either.left(problems.ticketExpired)
+    const issuedAt = ticket.right === undefined ? undefined : platform.tickets.get(ticket.right)
+    if (issuedAt === undefined) return Either.left(problems.ticketInvalid)
+    if (now - issuedAt >= TICKET_TTL_MS) return Either.left(problems.ticketExpired)
     return Either.right(platform)
   }
 
