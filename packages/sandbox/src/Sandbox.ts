@@ -373,8 +373,9 @@ export interface SandboxComponent {
   readonly pushHandler?: ((push: ComponentPush) => Effect.Effect<string, unknown>) | undefined
   /**
    * How often a new `component_verify_ticket` is pushed, the first one an interval after start
-   * (default 10 minutes, as WeChat; at least 10 ms), on `Clock`; `false` turns the timer off.
-   * Nothing is pushed on the timer without `pushUrl` or `pushHandler`.
+   * (default 10 minutes, as WeChat; at least 10 ms), on `Clock`, and one at once after
+   * `advanceClock` skips an interval; `false` turns the timer off. Nothing is pushed on the timer
+   * without `pushUrl` or `pushHandler`.
    */
   readonly pushInterval?: Duration.DurationInput | false | undefined
   /** The apps that have authorized the platform at start (default none). */
@@ -680,7 +681,11 @@ export interface SandboxService {
   /** Calls per endpoint since start or `resetStats`, faulted calls included. */
   readonly stats: Effect.Effect<Readonly<Record<Endpoint, number>>>
   readonly resetStats: Effect.Effect<void>
-  /** Moves the sandbox's time ahead (on top of `Clock`), by at most 100 years per call (more is a defect). */
+  /**
+   * Moves the sandbox's time ahead (on top of `Clock`), by at most 100 years per call (more is a
+   * defect). A platform on a ticket timer whose newest ticket is then an interval old is pushed one
+   * ticket (the skipped time's last) before it returns: the timers run on `Clock` and skip nothing.
+   */
   readonly advanceClock: (duration: Duration.DurationInput) => Effect.Effect<void>
   /** The sandbox's time: `Clock.currentTimeMillis` plus what `advanceClock` added. */
   readonly currentTimeMillis: Effect.Effect<number>

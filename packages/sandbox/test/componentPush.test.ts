@@ -166,6 +166,57 @@ describe("tickets on the timer", () => {
       }).pipe(Effect.provide(handlerLayer(received, { pushInterval: false })))
     }))
 
+  it.effect("advanceClock (and POST /__sandbox/clock/advance) by an interval or more pushes the skipped time's last ticket", () =>
+    Effect.gen(function*() {
+      const received = yield* Queue.unbounded<Sandbox.ComponentPush>()
+      yield* Effect.gen(function*() {
+        const sandbox = yield* Sandbox.Sandbox
+        yield* sandbox.pushTicket({ componentAppId: ID })
+        const first = (yield* Queue.take(received)).message.ComponentVerifyTicket
+        // advanceClock does not move Clock, so the timer alone would push nothing for the 13 hours
+        yield* sandbox.advanceClock("13 hours")
+        const pushed = yield* Queue.takeAll(received)
+        assert.strictEqual(pushed.length, 1, "one ticket for the 13 hours skipped")
+        const [latest] = pushed
+        assert.strictEqual(latest.query.timestamp, String(13 * 60 * 60), "pushed at the sandbox's new time")
+        assert.isString((yield* tokenWith(latest.message.ComponentVerifyTicket)).json.component_access_token)
+        assertErrcode(yield* tokenWith(first), 61005)
+        // less than an interval since the newest ticket: nothing; an interval in all: one
+        yield* sandbox.advanceClock("6 minutes")
+        assert.strictEqual(yield* Queue.size(received), 0)
+        yield* sandbox.advanceClock("4 minutes")
+        assert.strictEqual(yield* Queue.size(received), 1)
+        yield* Queue.takeAll(received)
+        // over HTTP
+        const advanced = yield* request("POST", "http://sandbox/__sandbox/clock/advance", {
+          json: { seconds: 13 * 3600 }
+        })
+        assert.strictEqual(advanced.status, 200)
+        const overHttp = yield* Queue.takeAll(received)
+        assert.strictEqual(overHttp.length, 1)
+        assert.isString(
+          (yield* tokenWith([...overHttp][0].message.ComponentVerifyTicket)).json.component_access_token
+        )
+        const log = yield* sandbox.componentPushes({ componentAppId: ID })
+        assert.deepStrictEqual(log.map((record) => record.success), [true, true, true, true])
+        // the timer keeps its own pace on Clock
+        yield* TestClock.adjust("10 minutes")
+        assert.strictEqual(yield* Queue.size(received), 1)
+      }).pipe(Effect.provide(handlerLayer(received, { pushInterval: undefined })))
+    }))
+
+  it.effect("advanceClock pushes nothing to a platform without a timer or without a receiver", () =>
+    Effect.gen(function*() {
+      const received = yield* Queue.unbounded<Sandbox.ComponentPush>()
+      yield* Effect.gen(function*() {
+        const sandbox = yield* Sandbox.Sandbox
+        yield* sandbox.advanceClock("13 hours")
+        assert.strictEqual(yield* Queue.size(received), 0)
+        assert.deepStrictEqual(yield* sandbox.componentPushes({ componentAppId: OTHER.componentAppId }), [])
+        assert.strictEqual((yield* sandbox.componentTokenUsage({ componentAppId: OTHER.componentAppId })).tickets, 0)
+      }).pipe(Effect.provide(handlerLayer(received, { pushInterval: false })))
+    }))
+
   it.scoped("over HTTP: POST pushUrl?signature&timestamp&nonce&encrypt_type=aes&msg_signature, text/xml, wechat-crypto reads it", () =>
     Effect.gen(function*() {
       const { requests, url } = yield* receiver()

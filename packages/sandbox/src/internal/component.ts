@@ -293,6 +293,15 @@ export class Components {
     })
   }
 
+  /** When the platform's newest ticket was pushed, if it has one. */
+  newestTicketAt(componentAppId: string): number | undefined {
+    let newest: number | undefined
+    for (const issuedAt of this.platforms.get(componentAppId)?.tickets.values() ?? []) {
+      if (newest === undefined || issuedAt > newest) newest = issuedAt
+    }
+    return newest
+  }
+
   /**
    * The app authorizes the platform (again): it is managed from now on, its refresh token is valid
    * (a new one if it had none), and a fresh authorization code is issued.

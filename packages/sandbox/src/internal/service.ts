@@ -3,7 +3,8 @@
  * state — the clock offset `advanceClock` adds to `Clock`, the queue of pending faults, the call
  * counters, the log of the platforms' pushes — with the controls over them, the router as
  * `handle`, and one ticket timer per platform that has a receiver (a fiber in the scope, on
- * `Clock`).
+ * `Clock`). `advanceClock` does not move `Clock`, so the timers would not see the skipped time: after
+ * it, each timed platform whose newest ticket is an interval old gets one pushed at once.
  *
  * @internal
  */
@@ -293,6 +294,36 @@ export const make = (
         Effect.forever
       )
 
+    const startedAt = yield* now
+    const timed = config.components.flatMap((platform) =>
+      Push.hasReceiver(platform) && platform.pushInterval !== false && platform.pushInterval !== undefined ?
+        [{
+          componentAppId: platform.componentAppId,
+          interval: Duration.toMillis(Duration.decode(platform.pushInterval))
+        }] :
+        []
+    )
+
+    /**
+     * After `advanceClock`: WeChat pushed a ticket every interval of the skipped time, so each timed
+     * platform whose newest ticket (or the start, before its first) is an interval old or more gets
+     * the last of them, pushed now; the older ones would have been superseded anyway. The timer
+     * itself keeps its own pace on `Clock`.
+     */
+    const catchUpTickets = Effect.flatMap(now, (at) =>
+      Effect.forEach(
+        timed,
+        ({ componentAppId, interval }) =>
+          at - (engine.components.newestTicketAt(componentAppId) ?? startedAt) >= interval ?
+            ticketPush(componentAppId).pipe(
+              Effect.flatMap((push) => send(push, undefined)),
+              // the platform is known: nothing fails; the delivery's outcome is in the log
+              Effect.ignore
+            ) :
+            Effect.void,
+        { concurrency: "unbounded", discard: true }
+      ))
+
     const controls: Omit<SandboxService, "handle"> = {
       apps,
       users: config.users,
@@ -417,7 +448,7 @@ export const make = (
         }
         return Effect.flatMap(now, (before) =>
           Schemas.isDate(before + millis) ?
-            Ref.update(offset, (offset) => offset + millis) :
+            Effect.zipRight(Ref.update(offset, (offset) => offset + millis), catchUpTickets) :
             Effect.dieMessage("Sandbox.advanceClock: the sandbox's clock would pass the last date JavaScript can show"))
       },
       currentTimeMillis: now
