@@ -25,6 +25,7 @@ import * as JsonBody from "./jsonbody.js"
 import { quote } from "./quote.js"
 import type { RawResponse } from "./responses.js"
 import { errcodeResponse, jsonResponse, wrongSecret } from "./responses.js"
+import * as Tombstones from "./tombstones.js"
 
 /** An app token lives 7200 seconds. @internal */
 export const APP_TOKEN_TTL_MS = 7200 * 1000
@@ -99,6 +100,8 @@ const MANAGED = { errcode: 61024, errmsg: "must use api(api_component_token) to 
 /** @internal */
 export class AppTokens {
   private readonly tokens = new Map<string, TokenEntry>()
+  /** The expired tokens the sweep forgot (they still answer 42001). */
+  private readonly forgotten = new Tombstones.Tombstones<true>()
   private readonly stable = new Map<string, StableState>()
   private readonly classic = new Map<string, ClassicState>()
   private writes = 0
@@ -279,7 +282,10 @@ export class AppTokens {
     if (accessToken === undefined) return Either.left({ errcode: 41001, errmsg: "access_token missing" })
     const entry = this.tokens.get(accessToken)
     if (entry === undefined) {
-      return Either.left({ errcode: 40001, errmsg: "invalid credential, access_token is invalid or not latest" })
+      // expired a day or more and swept: still expired
+      return this.forgotten.get(accessToken, now) === undefined ?
+        Either.left({ errcode: 40001, errmsg: "invalid credential, access_token is invalid or not latest" }) :
+        Either.left({ errcode: 42001, errmsg: "access_token expired" })
     }
     if (now >= entry.expiresAt) return Either.left({ errcode: 42001, errmsg: "access_token expired" })
     if (now >= entry.endsAt) {
@@ -344,10 +350,19 @@ export class AppTokens {
     if (entry !== undefined) entry.endsAt = Math.min(entry.endsAt, now)
   }
 
-  /** Every 1000 tokens, forgets those expired for a day, so a long-running sandbox stays small. */
+  /**
+   * Every 1000 tokens, forgets those expired for a day, so a long-running sandbox stays small; each
+   * leaves a tombstone (bounded, see `tombstones.ts`) that keeps it answering 42001.
+   */
   private sweep(now: number): void {
     if (++this.writes % 1000 !== 0) return
-    for (const [token, entry] of this.tokens) if (now - entry.expiresAt > DAY_MS) this.tokens.delete(token)
+    for (const [token, entry] of this.tokens) {
+      if (now - entry.expiresAt > DAY_MS) {
+        this.tokens.delete(token)
+        this.forgotten.add(token, entry.expiresAt, true)
+      }
+    }
+    this.forgotten.prune(now)
   }
 }
 

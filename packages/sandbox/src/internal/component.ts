@@ -43,6 +43,7 @@ import * as JsonBody from "./jsonbody.js"
 import { quote } from "./quote.js"
 import type { RawResponse } from "./responses.js"
 import { errcodeResponse, jsonResponse } from "./responses.js"
+import * as Tombstones from "./tombstones.js"
 import * as WxCrypt from "./wxcrypt.js"
 
 /** A ticket is accepted 12 hours from its push. @internal */
@@ -153,6 +154,8 @@ export interface Grant {
 export class Components {
   private readonly platforms = new Map<string, Platform>()
   private readonly tokens = new Map<string, TokenEntry>()
+  /** The expired tokens the sweep forgot (they still answer 42001 to their platform): the platform. */
+  private readonly forgottenTokens = new Tombstones.Tombstones<string>()
   private readonly codes = new Map<string, CodeEntry>()
   private writes = 0
 
@@ -486,7 +489,13 @@ export class Components {
     if (platform === undefined) return Either.left(problems.appidInvalid)
     if (token === undefined) return Either.left(problems.tokenMissing)
     const entry = this.tokens.get(token)
-    if (entry === undefined || entry.componentAppId !== componentAppId) return Either.left(problems.tokenInvalid)
+    if (entry === undefined) {
+      // expired a day or more and swept: still this platform's, still expired
+      return Either.left(
+        this.forgottenTokens.get(token, now) === componentAppId ? problems.tokenExpired : problems.tokenInvalid
+      )
+    }
+    if (entry.componentAppId !== componentAppId) return Either.left(problems.tokenInvalid)
     if (now >= entry.expiresAt) return Either.left(problems.tokenExpired)
     if (now >= entry.endsAt) return Either.left(problems.tokenInvalid)
     if (platform.refuseIp) return Either.left(problems.ipRefused)
@@ -640,11 +649,20 @@ export class Components {
   // housekeeping
   // ---------------------------------------------------------------------------------------------
 
-  /** Every 1000 tokens or codes, forgets those dead for a day, so a long-running sandbox stays small. */
+  /**
+   * Every 1000 tokens or codes, forgets those dead for a day, so a long-running sandbox stays small;
+   * a token forgotten leaves a tombstone (bounded, see `tombstones.ts`) that keeps it answering 42001.
+   */
   private sweep(now: number): void {
     if (++this.writes % 1000 !== 0) return
     const day = 24 * 60 * 60 * 1000
-    for (const [token, entry] of this.tokens) if (now - entry.expiresAt > day) this.tokens.delete(token)
+    for (const [token, entry] of this.tokens) {
+      if (now - entry.expiresAt > day) {
+        this.tokens.delete(token)
+        this.forgottenTokens.add(token, entry.expiresAt, entry.componentAppId)
+      }
+    }
+    this.forgottenTokens.prune(now)
     for (const [code, entry] of this.codes) if (now - entry.expiresAt > day) this.codes.delete(code)
   }
 }

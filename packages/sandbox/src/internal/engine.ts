@@ -29,6 +29,7 @@ import { quote } from "./quote.js"
 import type { RawResponse } from "./responses.js"
 import { errcodeResponse, htmlResponse, jsonResponse, wrongSecretResponse } from "./responses.js"
 import * as Sessions from "./sessions.js"
+import * as Tombstones from "./tombstones.js"
 import * as Wxa from "./wxa.js"
 
 /** A code lives 5 minutes. @internal */
@@ -172,6 +173,12 @@ export class Engine {
   private readonly codes = new Map<string, CodeEntry>()
   private readonly grants = new Map<string, Grant>()
   private readonly accessTokens = new Map<string, AccessTokenEntry>()
+  /** The expired grants the sweep forgot (their refresh tokens still answer 42002): app and platform. */
+  private readonly forgottenGrants = new Tombstones.Tombstones<
+    { readonly appId: string; readonly componentAppId: string | undefined }
+  >()
+  /** The expired access tokens the sweep forgot (they still answer 42001). */
+  private readonly forgottenAccessTokens = new Tombstones.Tombstones<true>()
   private readonly jsCodes = new Map<string, JsCodeEntry>()
   private readonly sessionKeys = new Sessions.SessionKeys()
   private readonly openids = new Map<string, string>()
@@ -622,7 +629,14 @@ export class Engine {
     now: number
   ): Either.Either<Grant, Problem> {
     const grant = this.grants.get(refreshToken)
-    if (grant === undefined || grant.app.appId !== appId || grant.componentAppId !== componentAppId) {
+    if (grant === undefined) {
+      // expired a day or more and swept: still this app's (and caller's), still expired
+      const forgotten = this.forgottenGrants.get(refreshToken, now)
+      return forgotten !== undefined && forgotten.appId === appId && forgotten.componentAppId === componentAppId ?
+        Either.left({ errcode: 42002, errmsg: "refresh_token expired" }) :
+        Either.left({ errcode: 40030, errmsg: "invalid refresh_token" })
+    }
+    if (grant.app.appId !== appId || grant.componentAppId !== componentAppId) {
       return Either.left({ errcode: 40030, errmsg: "invalid refresh_token" })
     }
     if (now >= grant.refreshExpiresAt) return Either.left({ errcode: 42002, errmsg: "refresh_token expired" })
@@ -659,7 +673,11 @@ export class Engine {
     const openid = param(params, "openid")
     if (openid === undefined) return fail(41009, "missing openid")
     const entry = this.accessTokens.get(accessToken)
-    if (entry === undefined) return fail(40001, "invalid credential, access_token is invalid or not latest")
+    if (entry === undefined) {
+      return this.forgottenAccessTokens.get(accessToken, now) === undefined ?
+        fail(40001, "invalid credential, access_token is invalid or not latest") :
+        fail(42001, "access_token expired")
+    }
     if (now >= entry.expiresAt) return fail(42001, "access_token expired")
     if (entry.grant.openid !== openid) return fail(40003, "invalid openid")
     return Either.right(entry.grant)
@@ -909,20 +927,35 @@ export class Engine {
   // housekeeping
   // ---------------------------------------------------------------------------------------------
 
-  /** Every 1000 writes, forgets what has been dead for a day, so a long-running sandbox stays small. */
+  /**
+   * Every 1000 writes, forgets what has been dead for a day, so a long-running sandbox stays small.
+   * An expired token forgotten leaves a tombstone (bounded, see `tombstones.ts`): it keeps
+   * answering 42001 / 42002 as WeChat does, whatever the number of calls made since.
+   */
   private sweep(now: number): void {
     if (++this.writes % 1000 !== 0) return
     const day = 24 * 60 * 60 * 1000
     for (const [code, entry] of this.codes) if (now - entry.issuedAt > CODE_TTL_MS + day) this.codes.delete(code)
     for (const [code, entry] of this.jsCodes) if (now - entry.issuedAt > CODE_TTL_MS + day) this.jsCodes.delete(code)
+    const forgetAccessToken = (token: string, entry: AccessTokenEntry) => {
+      this.accessTokens.delete(token)
+      this.forgottenAccessTokens.add(token, entry.expiresAt, true)
+    }
     for (const [token, entry] of this.accessTokens) {
-      if (now - entry.expiresAt > day && entry.grant.accessToken !== token) this.accessTokens.delete(token)
+      if (now - entry.expiresAt > day && entry.grant.accessToken !== token) forgetAccessToken(token, entry)
     }
     for (const [token, grant] of this.grants) {
       if (now - grant.refreshExpiresAt > day) {
         this.grants.delete(token)
-        this.accessTokens.delete(grant.accessToken)
+        this.forgottenGrants.add(token, grant.refreshExpiresAt, {
+          appId: grant.app.appId,
+          componentAppId: grant.componentAppId
+        })
+        const current = this.accessTokens.get(grant.accessToken)
+        if (current !== undefined) forgetAccessToken(grant.accessToken, current)
       }
     }
+    this.forgottenGrants.prune(now)
+    this.forgottenAccessTokens.prune(now)
   }
 }
