@@ -382,9 +382,12 @@ export const make = Effect.gen(function*() {
       site.publicUrl,
       () => Option.match(HttpServerRequest.toURL(request), { onNone: () => "", onSome: (url) => url.origin })
     )
+    // another site's POST: by its Origin, or, without one, by the browser's Sec-Fetch-Site (as the
+    // login's own logouts refuse it)
+    const crossSite = origin !== undefined ? origin !== own : request.headers["sec-fetch-site"] === "cross-site"
     const response = pathname === undefined
       ? yield* notFound
-      : request.method === "POST" && origin !== undefined && origin !== own
+      : request.method === "POST" && crossSite
       ? yield* problemAnswer(Problems.problems.forbidden)
       : yield* routes
     const missing = Object.entries(securityHeaders).filter(([name]) => response.headers[name] === undefined)

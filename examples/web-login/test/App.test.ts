@@ -510,6 +510,9 @@ describe("web-login over HTTP (demo mode)", () => {
         const ownForm = yield* browser.post("/profile/refresh", {}, { origin: "https://evil.example" })
         assert.strictEqual(ownForm.status, 403)
         assert.include(ownForm.text, "这个请求来自其他网站")
+        // no Origin, but the browser says cross-site: refused as the login's logouts are
+        const fetchedForm = yield* browser.post("/profile/refresh", {}, { "sec-fetch-site": "cross-site" })
+        assert.strictEqual(fetchedForm.status, 403, "/profile/refresh (Sec-Fetch-Site)")
         const json = yield* browser.request("POST", "/api/wechat/logout", {
           headers: { origin: "https://evil.example" }
         })
