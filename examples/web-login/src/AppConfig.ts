@@ -138,6 +138,15 @@ export const load: Effect.Effect<AppConfig, ConfigError.ConfigError> = Effect.ge
 
   const official = yield* wechatApp("WECHAT_APP_ID", "WECHAT_APP_SECRET")
   if (Option.isNone(official)) {
+    // another app configured without the official account would be ignored, the demo run in its place
+    for (const other of ["WECHAT_WEBSITE_APP_ID", "WECHAT_MINI_APP_ID"]) {
+      if (Option.isSome(yield* optional(other))) {
+        return yield* Effect.fail(ConfigError.MissingData(
+          ["WECHAT_APP_ID"],
+          `${other} is set but WECHAT_APP_ID is not: live mode needs the official account (WECHAT_APP_ID, WECHAT_APP_SECRET); unset ${other} for demo mode`
+        ))
+      }
+    }
     const sandboxPort = yield* portConfig("SANDBOX_PORT").pipe(Config.withDefault(0))
     return { mode: { _tag: "Demo", sandboxPort }, port, host, publicUrl, sessionTtl, store }
   }

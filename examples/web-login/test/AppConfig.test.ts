@@ -31,6 +31,20 @@ describe("AppConfig", () => {
       assert.isTrue(Duration.equals(config.sessionTtl, Duration.hours(24)))
     }))
 
+  it.effect("a website app or a mini program without the official account is refused, never ignored for the demo", () =>
+    Effect.gen(function*() {
+      for (
+        const [id, secret] of [["WECHAT_WEBSITE_APP_ID", "WECHAT_WEBSITE_APP_SECRET"], [
+          "WECHAT_MINI_APP_ID",
+          "WECHAT_MINI_APP_SECRET"
+        ]]
+      ) {
+        const message = yield* failure({ [id]: "wxfedcba0987654321", [secret]: "its-secret" })
+        assert.include(message, `${id} is set but WECHAT_APP_ID is not`)
+        assert.notInclude(message, "its-secret")
+      }
+    }))
+
   it.effect("with WeChat credentials: live mode, the three apps sharing the hosts and the state secret", () =>
     Effect.gen(function*() {
       const config = yield* configFrom({
