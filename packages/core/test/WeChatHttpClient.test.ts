@@ -752,7 +752,10 @@ describe("WeChatHttpClient", () => {
       assert.strictEqual(cause.kind, "Network")
       assert.include(["UND_ERR_DESTROYED", "UND_ERR_CLOSED"], cause.code)
       // a service used after its layer ended (returned out of Effect.provide): the error says so
-      assert.include(cause.message, "the HTTP client is closed: the scope (layer) that built it has ended")
+      assert.include(
+        cause.message,
+        "the HTTP client is closed: the scope (layer) that built it ended before this request was sent"
+      )
       yield* Scope.close(outer, Exit.void)
     }))
 
@@ -781,6 +784,8 @@ describe("WeChatHttpClient", () => {
       assert.isTrue(Exit.isFailure(exit))
       const error = yield* Effect.flip(exit)
       assert.strictEqual(transportCauseOf(error).kind, "Network")
+      // made while the layer was open: told it was cut at shutdown, not that it came too late
+      assert.include(transportCauseOf(error).message, "the HTTP client was closed while this request was in flight")
       yield* waitFor(() => server.closedSockets(1), "the request's socket to close")
       yield* Scope.close(outer, Exit.void)
     }))

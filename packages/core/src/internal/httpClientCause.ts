@@ -101,9 +101,14 @@ const messageOf = (u: unknown): string => {
 /** undici's codes for a request given to a client that was closed. */
 const closedCodes = new Set(["UND_ERR_DESTROYED", "UND_ERR_CLOSED"])
 
-const closedClient = "the HTTP client is closed: the scope (layer) that built it has ended, so a service " +
-  "built with it was used after its layer closed (provide the layer to the whole program, not to an effect that " +
-  "returns the service)"
+/** What a request on a closed client is told: before it was sent, or while it was in flight. */
+const closedClient = (phase: Phase): string =>
+  phase === "connect"
+    ? "the HTTP client is closed: the scope (layer) that built it ended before this request was sent (at " +
+      "shutdown, or a service used after its layer closed: provide the layer to the whole program, not to an " +
+      "effect that returns the service)"
+    : "the HTTP client was closed while this request was in flight: the scope (layer) that built it ended " +
+      "(at shutdown: a request in flight gets up to its deadline, then the pool is destroyed)"
 
 /**
  * The cleaned cause of an undici (or system) error met in `phase`.
@@ -118,7 +123,7 @@ export const fromError = (error: unknown, phase: Phase): TransportCause => {
     code,
     phase,
     // undici's own words ("The client is destroyed") read as a network failure
-    message: closedCodes.has(code) ? closedClient : sanitize(messageOf(error)),
+    message: closedCodes.has(code) ? closedClient(phase) : sanitize(messageOf(error)),
     ...(syscall === undefined ? undefined : { syscall })
   })
 }
