@@ -685,6 +685,8 @@ export interface SandboxService {
    * Moves the sandbox's time ahead (on top of `Clock`), by at most 100 years per call (more is a
    * defect). A platform on a ticket timer whose newest ticket is then an interval old is pushed one
    * ticket (the skipped time's last) before it returns: the timers run on `Clock` and skip nothing.
+   * It waits for each such delivery at most the push timeout (5 seconds) of real time: a receiver
+   * still busy then (one waiting on a `TestClock`) is answered in the background.
    */
   readonly advanceClock: (duration: Duration.DurationInput) => Effect.Effect<void>
   /** The sandbox's time: `Clock.currentTimeMillis` plus what `advanceClock` added. */

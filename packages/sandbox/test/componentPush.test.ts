@@ -6,6 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Sandbox } from "@wxauth/sandbox"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -204,6 +205,32 @@ describe("tickets on the timer", () => {
         assert.strictEqual(yield* Queue.size(received), 1)
       }).pipe(Effect.provide(handlerLayer(received, { pushInterval: undefined })))
     }))
+
+  it.effect(
+    "advanceClock returns within the push timeout of real time when the receiver waits on a TestClock",
+    () =>
+      Effect.gen(function*() {
+        const received = yield* Queue.unbounded<Sandbox.ComponentPush>()
+        yield* Effect.gen(function*() {
+          const sandbox = yield* Sandbox.Sandbox
+          // on the TestClock: only TestClock.adjust ends this sleep
+          const outcome = yield* Effect.raceFirst(
+            Effect.as(sandbox.advanceClock("2 hours"), "returned"),
+            Effect.as(Effect.withClock(Effect.sleep("8 seconds"), Clock.make()), "still waiting after 8 s")
+          )
+          assert.strictEqual(outcome, "returned")
+          // the delivery goes on in the background, and ends when the receiver does
+          yield* TestClock.adjust("1 second")
+          assert.strictEqual((yield* Queue.take(received)).message.InfoType, "component_verify_ticket")
+        }).pipe(Effect.provide(componentLayer([{
+          ...PLATFORM,
+          pushInterval: undefined,
+          pushHandler: (push) =>
+            Effect.sleep("1 second").pipe(Effect.zipRight(Queue.offer(received, push)), Effect.as("success"))
+        }, OTHER])))
+      }),
+    20_000
+  )
 
   it.effect("advanceClock pushes nothing to a platform without a timer or without a receiver", () =>
     Effect.gen(function*() {

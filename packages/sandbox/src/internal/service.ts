@@ -12,6 +12,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import type {
@@ -310,6 +311,11 @@ export const make = (
      * the last of them, pushed now; the older ones would have been superseded anyway. The timer
      * itself keeps its own pace on `Clock`.
      */
+    // the catch-up deliveries run in fibers of the sandbox's scope, on the caller's Clock as every
+    // push does; advanceClock waits for each at most the push timeout on the real clock, so that a
+    // receiver waiting on a TestClock (Effect.sleep, a Schedule) cannot hold the caller for ever
+    const scope = yield* Effect.scope
+    const liveClock = Clock.make()
     const catchUpTickets = Effect.flatMap(now, (at) =>
       Effect.forEach(
         timed,
@@ -318,7 +324,13 @@ export const make = (
             ticketPush(componentAppId).pipe(
               Effect.flatMap((push) => send(push, undefined)),
               // the platform is known: nothing fails; the delivery's outcome is in the log
-              Effect.ignore
+              Effect.ignore,
+              Effect.forkIn(scope),
+              Effect.flatMap((delivery) =>
+                Effect.ignore(Effect.timeout(Fiber.await(delivery), Push.PUSH_TIMEOUT)).pipe(
+                  Effect.withClock(liveClock)
+                )
+              )
             ) :
             Effect.void,
         { concurrency: "unbounded", discard: true }
