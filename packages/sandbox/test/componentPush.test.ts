@@ -232,6 +232,14 @@ describe("tickets on the timer", () => {
     20_000
   )
 
+  it("a sandbox without ticket timers is still built without a Scope (Effect.runPromise(Sandbox.make()))", async () => {
+    const sandbox = await Effect.runPromise(
+      Sandbox.make() as Effect.Effect<Sandbox.SandboxService, Sandbox.SandboxError>
+    )
+    await Effect.runPromise(sandbox.advanceClock("13 hours"))
+    assert.isAtLeast(await Effect.runPromise(sandbox.currentTimeMillis), 13 * 3600_000)
+  })
+
   it.effect("advanceClock pushes nothing to a platform without a timer or without a receiver", () =>
     Effect.gen(function*() {
       const received = yield* Queue.unbounded<Sandbox.ComponentPush>()

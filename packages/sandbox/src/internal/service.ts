@@ -314,7 +314,9 @@ export const make = (
     // the catch-up deliveries run in fibers of the sandbox's scope, on the caller's Clock as every
     // push does; advanceClock waits for each at most the push timeout on the real clock, so that a
     // receiver waiting on a TestClock (Effect.sleep, a Schedule) cannot hold the caller for ever
-    const scope = yield* Effect.scope
+    // asked only when a platform has a timer, as the timers' own forkScoped is: a sandbox without
+    // one is built without a Scope (callers run `Sandbox.make()` without one)
+    const scope = timed.length > 0 ? yield* Effect.scope : undefined
     const liveClock = Clock.make()
     const catchUpTickets = Effect.flatMap(now, (at) =>
       Effect.forEach(
@@ -325,7 +327,7 @@ export const make = (
               Effect.flatMap((push) => send(push, undefined)),
               // the platform is known: nothing fails; the delivery's outcome is in the log
               Effect.ignore,
-              Effect.forkIn(scope),
+              Effect.forkIn(scope!),
               Effect.flatMap((delivery) =>
                 Effect.ignore(Effect.timeout(Fiber.await(delivery), Push.PUSH_TIMEOUT)).pipe(
                   Effect.withClock(liveClock)
