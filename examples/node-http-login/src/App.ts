@@ -50,6 +50,16 @@ const urlHost = (host: string): string => Net.isIPv6(host) ? `[${host}]` : host
 const isTagged = (error: unknown, tag: string): boolean =>
   typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === tag
 
+/**
+ * The answer to a request `Request` refuses (`NodeAdapter.toRequest`): 501 for a method it forbids
+ * (`TRACE`, `TRACK`), 400 for a target that is no URL or carries credentials. The connection is
+ * closed: its body, if any, is not read.
+ */
+const refused = (method: string | undefined): Response =>
+  /^(CONNECT|TRACE|TRACK)$/i.test(method ?? "")
+    ? page(501, Pages.problem(501, "不支持的请求方法 · Not implemented"), { connection: "close" })
+    : page(400, Pages.problem(400, "请求无效 · Bad request"), { connection: "close" })
+
 /** The app's answer to a request: the login's, or one of its own pages. */
 export const route = (login: WeChatLogin.WebHandler) => async (request: Request): Promise<Response> => {
   if (await login.handles(request)) return login.handler(request)
@@ -103,8 +113,12 @@ export const start = async (options: AppOptions): Promise<RunningApp> => {
     throw error
   }
   const answer = route(login)
+  const respond = async (incoming: Http.IncomingMessage): Promise<Response> => {
+    const request = NodeAdapter.toRequest(incoming, publicUrl)
+    return request === undefined ? refused(incoming.method) : answer(request)
+  }
   server.on("request", (incoming: Http.IncomingMessage, outgoing: Http.ServerResponse) => {
-    answer(NodeAdapter.toRequest(incoming, publicUrl))
+    respond(incoming)
       .then((response) => NodeAdapter.send(outgoing, response))
       .catch((error: unknown) => {
         console.error("node-http-login: a request failed", error instanceof Error ? error.name : typeof error)

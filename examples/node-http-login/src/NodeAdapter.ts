@@ -7,8 +7,12 @@
 import type * as Http from "node:http"
 import { Readable } from "node:stream"
 
-/** The request as a Web `Request`, at `origin` (the site's own, e.g. `http://127.0.0.1:3000`). */
-export const toRequest = (incoming: Http.IncomingMessage, origin: string): Request => {
+/**
+ * The request as a Web `Request`, at `origin` (the site's own, e.g. `http://127.0.0.1:3000`);
+ * `undefined` for one `Request` refuses (a client may send anything): a target that is no URL
+ * (`http://[/`) or carries credentials (`http://user:pass@host/`), a method it forbids (`TRACE`).
+ */
+export const toRequest = (incoming: Http.IncomingMessage, origin: string): Request | undefined => {
   const headers = new Headers()
   for (const [name, value] of Object.entries(incoming.headers)) {
     if (Array.isArray(value)) { for (const v of value) headers.append(name, v) }
@@ -16,11 +20,15 @@ export const toRequest = (incoming: Http.IncomingMessage, origin: string): Reque
   }
   const method = incoming.method ?? "GET"
   const hasBody = method !== "GET" && method !== "HEAD"
-  return new Request(new URL(incoming.url ?? "/", origin), {
-    method,
-    headers,
-    ...(hasBody ? { body: Readable.toWeb(incoming) as ReadableStream<Uint8Array>, duplex: "half" } : {})
-  } as RequestInit)
+  try {
+    return new Request(new URL(incoming.url ?? "/", origin), {
+      method,
+      headers,
+      ...(hasBody ? { body: Readable.toWeb(incoming) as ReadableStream<Uint8Array>, duplex: "half" } : {})
+    } as RequestInit)
+  } catch {
+    return undefined // its message may hold the URL, credentials too: not logged
+  }
 }
 
 /** Writes a Web `Response` to Node's `ServerResponse`. */

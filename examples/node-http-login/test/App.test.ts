@@ -1,11 +1,12 @@
 /**
  * The app over HTTP: the login through `@wxauth/http`'s Web-standard handler behind Node's `http`
  * (the adapter streams bodies both ways), the app's own pages, logout everywhere, an expired
- * session, returnTo, and a user whose WeChat authorization ended.
+ * session, returnTo, a user whose WeChat authorization ended, and requests a Web `Request` cannot be.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Browser, login, sandboxControl, userAgents } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
+import * as Net from "node:net"
 import { OA, startApp } from "./helpers.js"
 
 describe("node-http-login over HTTP", () => {
@@ -73,4 +74,52 @@ describe("node-http-login over HTTP", () => {
       assert.strictEqual(new URL(profile.location!).pathname, "/login")
       assert.include((yield* wechat.get("/")).text, "使用微信登录", "the session ended")
     }))
+
+  it.scoped("a request a Web Request cannot be (TRACE, a target that is no URL, credentials) is answered 4xx; the server stays up", () =>
+    Effect.gen(function*() {
+      const { url } = yield* startApp()
+      const errors: Array<string> = []
+      const log = (...args: Array<unknown>) => void errors.push(args.map(String).join(" "))
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const original = console.error
+          console.error = log
+          return original
+        }),
+        (original) => Effect.sync(() => void (console.error = original))
+      )
+      const { host, port } = new URL(url)
+      const answers: Record<string, string> = {}
+      for (
+        const requestLine of ["TRACE / HTTP/1.1", "GET http://[/ HTTP/1.1", `GET http://u:secret@${host}/ HTTP/1.1`]
+      ) {
+        const answer = yield* rawRequest(url, requestLine)
+        answers[requestLine] = answer.split("\r\n")[0]
+        assert.notInclude(answer, "secret", requestLine)
+      }
+      assert.deepStrictEqual(answers, {
+        "TRACE / HTTP/1.1": "HTTP/1.1 501 Not Implemented",
+        "GET http://[/ HTTP/1.1": "HTTP/1.1 400 Bad Request",
+        [`GET http://u:secret@127.0.0.1:${port}/ HTTP/1.1`]: "HTTP/1.1 400 Bad Request"
+      })
+      const home = yield* Effect.promise(() => fetch(url + "/"))
+      assert.strictEqual(home.status, 200, "the server is still up")
+      assert.deepStrictEqual(errors.filter((line) => line.includes("secret")), [], "no credentials in the log")
+    }))
 })
+
+/** One raw HTTP/1.1 request (any request line, `Connection: close`), its whole answer as text. */
+const rawRequest = (url: string, requestLine: string) =>
+  Effect.async<string>((resume) => {
+    const { host, hostname, port } = new URL(url)
+    let answer = ""
+    const socket = Net.connect(Number(port), hostname, () => {
+      socket.write(`${requestLine}\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+    })
+    socket.on("data", (chunk: Buffer) => {
+      answer += chunk.toString("utf8")
+    })
+    socket.on("close", () => resume(Effect.succeed(answer)))
+    socket.on("error", (error) => resume(Effect.succeed(`error: ${error.message}`)))
+    return Effect.sync(() => socket.destroy())
+  }).pipe(Effect.timeout("10 seconds"), Effect.orDie)
