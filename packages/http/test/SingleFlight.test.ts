@@ -65,4 +65,53 @@ describe("the callback's single flight", () => {
       yield* Fiber.join(running)
       assert.strictEqual(flight.size().flights, 0)
     }))
+
+  it.scoped("after the clock steps back, a remembered answer is over: the work runs again (review: served 50 minutes on)", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      // the service's settings
+      const flight = SingleFlight.make<number, never>(yield* Effect.scope, {
+        capacity: 10_000,
+        keepFor: "60 seconds",
+        keep: () => true
+      })
+      const work = Effect.sync(() => ++runs)
+      yield* TestClock.setTime(Date.UTC(2026, 0, 1, 12, 1, 2))
+      assert.strictEqual(yield* flight.run("a", work), 1)
+      assert.strictEqual(yield* flight.run("a", work), 1, "kept")
+      yield* TestClock.setTime(Date.UTC(2026, 0, 1, 11, 1, 2))
+      yield* TestClock.adjust("50 minutes")
+      assert.strictEqual(yield* flight.run("a", work), 2, "a clock before the answer's time ends it")
+      assert.strictEqual(yield* flight.run("a", work), 2, "the new answer is kept")
+      yield* TestClock.adjust("60 seconds")
+      assert.strictEqual(yield* flight.run("a", work), 3, "for its 60 seconds")
+    }))
+
+  it.scoped("a step back forgets the answers of later times at once, and the sweep goes on in order after it", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      const flight = SingleFlight.make<number, never>(yield* Effect.scope, {
+        capacity: 10,
+        keepFor: "60 seconds",
+        keep: () => true
+      })
+      const work = Effect.sync(() => ++runs)
+      const t = Date.UTC(2026, 0, 1, 12, 0, 0)
+      yield* TestClock.setTime(t)
+      yield* flight.run("a", work)
+      yield* flight.run("b", work)
+      assert.strictEqual(flight.size().results, 2)
+      yield* TestClock.setTime(t - 3_600_000)
+      assert.strictEqual(yield* flight.run("c", work), 3)
+      assert.strictEqual(flight.size().results, 1, "a and b, of times after now, are gone")
+      yield* TestClock.adjust("30 seconds")
+      assert.strictEqual(yield* flight.run("d", work), 4)
+      assert.strictEqual(yield* flight.run("c", work), 3, "c is kept within its time")
+      yield* TestClock.adjust("40 seconds")
+      assert.strictEqual(yield* flight.run("d", work), 4, "d is kept within its time")
+      assert.strictEqual(flight.size().results, 1, "c expired and was swept")
+      yield* TestClock.adjust("30 seconds")
+      assert.strictEqual(yield* flight.run("e", work), 5)
+      assert.strictEqual(flight.size().results, 1, "d expired and was swept")
+    }))
 })
