@@ -257,7 +257,8 @@ const nearCacheLimits = (option: unknown): Effect.Effect<NearCacheLimits | undef
  * scope. A Redis that refuses client tracking or `INFO` (before 6.0, or an ACL without them) leaves
  * the cache off, with a warning. A `nearCache` that is neither a boolean nor `{ maxEntries, maxAge }`
  * (a positive integer, a positive finite duration), or a `redis` that is not an ioredis client, is an
- * `InvalidArgument`.
+ * `InvalidArgument`; so is, with a near cache, a `redis` whose `duplicate()` throws or gives no
+ * client, or whose `options`, `status` or `on` throw.
  *
  * @since 0.1.0
  * @category constructors
@@ -276,26 +277,30 @@ export const makeScoped = (
     const cache = new TokenCache(limits.maxEntries, { maxAgeMillis: limits.maxAgeMillis, clock })
     const runtime = yield* Effect.runtime<never>()
     const feed = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        new InvalidationFeed(client, cache, {
-          keyPrefix: read.keyPrefix ?? Client.defaultKeyPrefix,
-          commandMillis: Client.millis(read.commandTimeout, Client.defaultCommandTimeout),
-          onUnsupported: (reason) =>
-            Runtime.runFork(runtime)(
-              Effect.logWarning(
-                "wxauth: Redis refused client tracking (or INFO server); the token store's near cache is off"
-              ).pipe(
-                Effect.annotateLogs({ error: reason })
+      // a client that passes `isClient` may still not be followed (a Proxy, a stand-in): its
+      // `duplicate()` throws or gives no connection, its `options`, `status` or `on` throw
+      Effect.try({
+        try: () =>
+          new InvalidationFeed(client, cache, {
+            keyPrefix: read.keyPrefix ?? Client.defaultKeyPrefix,
+            commandMillis: Client.millis(read.commandTimeout, Client.defaultCommandTimeout),
+            onUnsupported: (reason) =>
+              Runtime.runFork(runtime)(
+                Effect.logWarning(
+                  "wxauth: Redis refused client tracking (or INFO server); the token store's near cache is off"
+                ).pipe(
+                  Effect.annotateLogs({ error: reason })
+                )
+              ),
+            onSplit: (node) =>
+              Runtime.runFork(runtime)(
+                Effect.logWarning(
+                  "wxauth: the near cache's connection reached another Redis server than the store's; the near cache is off until both reach the same one"
+                ).pipe(Effect.annotateLogs({ node }))
               )
-            ),
-          onSplit: (node) =>
-            Runtime.runFork(runtime)(
-              Effect.logWarning(
-                "wxauth: the near cache's connection reached another Redis server than the store's; the near cache is off until both reach the same one"
-              ).pipe(Effect.annotateLogs({ node }))
-            )
-        })
-      ),
+          }),
+        catch: () => Client.notANearCacheClient
+      }),
       (feed) => Effect.sync(() => feed.close())
     )
     yield* Effect.promise(() => feed.heartbeat()).pipe(

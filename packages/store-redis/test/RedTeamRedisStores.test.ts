@@ -5,7 +5,9 @@
  * where a duration goes, an object where the password goes) are an `InvalidArgument` naming the
  * option, from `make` and from every layer; ids and values of the wrong kind given to the
  * operations are the operation's typed error. Never a throw, a defect, a hang, or (ioredis given a
- * password that is not a string) an uncaught exception that ends the process.
+ * password that is not a string) an uncaught exception that ends the process. Clients of the wrong
+ * kind too: one that rejects with an odd error is the operation's typed error, and one the near
+ * cache cannot follow is an `InvalidArgument` naming `redis`.
  */
 import { afterAll, assert, it } from "@effect/vitest"
 import { OAuthToken, TokenStore, WeChatError } from "@wxauth/core"
@@ -30,6 +32,8 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { Redis } from "ioredis"
@@ -415,4 +419,167 @@ describeRedis("red team: the Redis stores and lock", () => {
       }
       assert.deepStrictEqual(wrong, [])
     }))
+
+  it.effect(
+    "a client that rejects with an odd error (a message that is no string, a throwing getter): the store's typed error, never a defect",
+    () =>
+      Effect.gen(function*() {
+        const getter = (field: string) =>
+          Object.defineProperty(new Error("x"), field, {
+            get() {
+              throw new Error("getter")
+            }
+          })
+        const shapes: ReadonlyArray<readonly [string, () => unknown]> = [
+          ["message 42", () => Object.assign(new Error("x"), { message: 42 })],
+          ["message getter throws", () => getter("message")],
+          ["name getter throws", () => getter("name")],
+          ["code getter throws", () => getter("code")],
+          ["name and code that are no strings", () => Object.assign(new Error("x"), { name: {}, code: 7 })],
+          [
+            "a Proxy whose getPrototypeOf throws",
+            () =>
+              new Proxy(new Error("x"), {
+                getPrototypeOf() {
+                  throw new Error("trap")
+                }
+              })
+          ]
+        ]
+        // passes `isClient` (defineCommand), and every command rejects with the odd error
+        const clientOf = (error: () => unknown) =>
+          new Proxy({}, {
+            get: (_, key) =>
+              key === "then" ? undefined : key === "defineCommand" ? () => {} : () => Promise.reject(error())
+          }) as never
+        const options = { keyPrefix: "wxauth-odd:" }
+        const wrong: Array<string> = []
+        for (const [label, error] of shapes) {
+          const client = clientOf(error)
+          const calls: ReadonlyArray<readonly [string, string, () => Effect.Effect<unknown, unknown>]> = [
+            ["TokenStore.get", "TokenStoreError", () =>
+              Effect.flatMap(RedisTokenStore.make(client, options), (s) =>
+                s.get("wxapp", "oA"))],
+            ["SessionKeyStore.get", "TokenStoreError", () =>
+              Effect.flatMap(RedisSessionKeyStore.make(client, options), (s) =>
+                s.get("wxapp", "oA"))],
+            ["AppTokenStore.get", "TokenStoreError", () =>
+              Effect.flatMap(RedisAppTokenStore.make(client, options), (s) =>
+                s.get("wxapp"))],
+            ["SessionStore.revokeUser", "SessionStoreError", () =>
+              Effect.flatMap(RedisSessionStore.make(client, options), (s) =>
+                s.revokeUser("wxapp", "oA"))],
+            ["RefreshLock.withLock", "RefreshLockTimeout", () =>
+              Effect.flatMap(RedisRefreshLock.make(client, options), (l) =>
+                l.withLock("wxapp:oA", Effect.void))]
+          ]
+          for (const [name, tag, call] of calls) {
+            const exit = yield* Effect.exit(Effect.timeout(call(), "5 seconds")).pipe(
+              Logger.withMinimumLogLevel(LogLevel.None)
+            )
+            if (Exit.isSuccess(exit)) {
+              wrong.push(`${label} / ${name}: succeeded`)
+              continue
+            }
+            if (Cause.isDie(exit.cause)) {
+              wrong.push(`${label} / ${name}: died ${Cause.pretty(exit.cause).split("\n")[0].slice(0, 80)}`)
+              continue
+            }
+            const failure = Cause.failureOption(exit.cause) as Option.Option<
+              { readonly _tag: string; readonly description?: string; readonly cause?: unknown }
+            >
+            if (Option.isNone(failure) || failure.value._tag !== tag) {
+              wrong.push(`${label} / ${name}: ${Option.isSome(failure) ? failure.value._tag : "no failure"}`)
+              continue
+            }
+            // the cause is a plain Error that can be shown; nothing but a string was quoted
+            const cause = failure.value.cause
+            if (!(cause instanceof Error)) {
+              wrong.push(`${label} / ${name}: the cause is no Error`)
+            } else if (typeof cause.message !== "string" || typeof cause.name !== "string") {
+              wrong.push(`${label} / ${name}: the cause's message or name is no string`)
+            } else String(cause)
+            if (failure.value.description !== undefined && /\b42\b|getter|trap/.test(failure.value.description)) {
+              wrong.push(`${label} / ${name}: the description quotes ${failure.value.description}`)
+            }
+          }
+        }
+        assert.deepStrictEqual(wrong, [])
+      })
+  )
+
+  it.scoped(
+    "makeScoped over a client the near cache cannot follow (duplicate throws or gives no client, options, status or on throw): InvalidArgument redis, nothing left behind",
+    () =>
+      Effect.gen(function*() {
+        const real = yield* quietClient(redisUrl)
+        yield* Effect.promise(() => real.ping())
+        const listeners = () => ["close", "ready"].map((event) => real.listenerCount(event)).join(",")
+        const before = listeners()
+        const boom = () => {
+          throw new Error("boom")
+        }
+        const duplicates: Array<Redis> = []
+        let ons = 0
+        const variants: ReadonlyArray<readonly [string, (key: string | symbol) => unknown]> = [
+          ["duplicate throws", (key) => key === "duplicate" ? boom : undefined],
+          ["duplicate gives {}", (key) => key === "duplicate" ? () => ({}) : undefined],
+          ["duplicate gives null", (key) => key === "duplicate" ? () => null : undefined],
+          ["options throws", (key) => key === "options" ? new Proxy({}, { get: boom }) : undefined],
+          ["status throws", (key) => key === "status" ? boom() : undefined],
+          ["on throws", (key) => key === "on" || key === "once" ? boom : undefined],
+          // the first listener is put on the client, the second throws: the first is taken off again
+          [
+            "on throws at its second call",
+            (key) =>
+              key === "on"
+                ? (event: string, listener: (...args: Array<unknown>) => void) => {
+                  if (++ons > 1) boom()
+                  real.on(event, listener)
+                }
+                : undefined
+          ]
+        ]
+        const wrong: Array<string> = []
+        for (const [label, override] of variants) {
+          ons = 0
+          const client = new Proxy(real, {
+            get: (target, key) => {
+              const replaced = override(key)
+              if (replaced !== undefined) return replaced
+              if (key === "duplicate") {
+                // the duplicate the feed opens, kept to check it was closed
+                return (...args: Parameters<Redis["duplicate"]>) => {
+                  const connection = target.duplicate(...args)
+                  duplicates.push(connection)
+                  return connection
+                }
+              }
+              return Reflect.get(target, key, target)
+            }
+          })
+          const got = yield* outcome(() =>
+            Effect.scoped(Effect.flatMap(RedisTokenStore.makeScoped(client, { keyPrefix: prefix }), (store) =>
+              store.get("wxapp", "oA")))
+          )
+          if (got !== "InvalidArgument redis") {
+            wrong.push(`${label}: ${got}`)
+          }
+          if (listeners() !== before) {
+            wrong.push(`${label}: listeners left on the client (${before} -> ${listeners()})`)
+          }
+        }
+        for (const connection of duplicates) {
+          if (connection.status !== "end") {
+            wrong.push(`a duplicate left ${connection.status}`)
+          }
+        }
+        assert.deepStrictEqual(wrong, [])
+        assert.isAbove(duplicates.length, 0, "the feed's duplicate was made in some cases")
+        // the client itself still works, and a near cache over it still builds
+        const store = yield* RedisTokenStore.makeScoped(real, { keyPrefix: prefix })
+        assert.isTrue(Option.isNone(yield* store.get("wxapp", "oA")))
+      }),
+    60_000
+  )
 })

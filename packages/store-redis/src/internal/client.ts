@@ -54,9 +54,40 @@ const argumentsAt = (message: string): number => {
   return start > 0 && message[start - 1] === "," ? start - 1 : start
 }
 
-/** Keeps what helps to diagnose an error, and cuts what could quote a command's arguments. */
+/**
+ * Whether `value` is an `Error`, asked under a guard: `instanceof` walks the prototype chain, and a
+ * Proxy's `getPrototypeOf` trap may throw.
+ */
+const isError = (value: unknown): value is Error => {
+  try {
+    return value instanceof Error
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The `message`, `name` or `code` of an error a client rejected with, read under a guard: `undefined`
+ * when it is no `Error`, the field is not a string, or its getter throws. The only way this module
+ * reads them: a client of the caller's (or a Proxy of one) may reject with anything, and a throw
+ * here, inside a `catch` of `tryPromise`, would be a defect instead of the store's typed error.
+ */
+const textOf = (error: unknown, field: "message" | "name" | "code"): string | undefined => {
+  if (!isError(error)) return undefined
+  try {
+    const value: unknown = (error as unknown as Record<string, unknown>)[field]
+    return typeof value === "string" ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Keeps what helps to diagnose an error, and cuts what could quote a command's arguments: the
+ * message of an `Error` (or a string), else "unknown error"; nothing else is ever quoted.
+ */
 const safeMessage = (error: unknown): string => {
-  const message = error instanceof Error ? error.message : typeof error === "string" ? error : "unknown error"
+  const message = typeof error === "string" ? error : textOf(error, "message") ?? "unknown error"
   const withArgs = argumentsAt(message)
   const cut = withArgs >= 0 ? message.slice(0, withArgs) : message
   return cut.length > 300 ? `${cut.slice(0, 300)}...` : cut
@@ -68,17 +99,25 @@ const safeMessage = (error: unknown): string => {
  */
 export const cleanCause = (error: unknown): Error => {
   const clean = new Error(safeMessage(error))
-  if (error instanceof Error) {
-    clean.name = error.name
-    const code = (error as { readonly code?: unknown }).code
-    if (typeof code === "string") (clean as Error & { code?: string }).code = code
-  }
+  const name = textOf(error, "name")
+  if (name !== undefined) clean.name = name
+  const code = textOf(error, "code")
+  if (code !== undefined) (clean as Error & { code?: string }).code = code
   return clean
 }
 
 /** A call that got no answer in time. */
 class NoAnswer {
   constructor(readonly millis: number) {}
+}
+
+/** Whether a rejection is our `NoAnswer`, asked under a guard (see `isError`). */
+const isNoAnswer = (value: unknown): value is NoAnswer => {
+  try {
+    return value instanceof NoAnswer
+  } catch {
+    return false
+  }
 }
 
 /** The cause of a call that got no answer in time: a plain `TimeoutError`, quoting nothing. */
@@ -120,7 +159,7 @@ export const run = <A>(
   Effect.tryPromise({
     try: () => withDeadline(f(), Duration.toMillis(Duration.sum(timeout, grace))),
     catch: (error) =>
-      error instanceof NoAnswer
+      isNoAnswer(error)
         ? new WeChatError.TokenStoreError({
           operation,
           description: `Redis did not answer within ${error.millis} ms`,
@@ -140,11 +179,10 @@ export const run = <A>(
  * or its owner closed it). `undefined` for any other error.
  */
 const noConnection = (error: unknown): string | undefined => {
-  if (!(error instanceof Error)) return undefined
-  if (error.name === "MaxRetriesPerRequestError") {
+  if (textOf(error, "name") === "MaxRetriesPerRequestError") {
     return `no connection to Redis: it is down and was not made again in time (${safeMessage(error)})`
   }
-  if (error.message === "Connection is closed.") {
+  if (textOf(error, "message") === "Connection is closed.") {
     return "no connection to Redis: the client's connection is closed (it gave up reconnecting, or was closed)"
   }
   return undefined
@@ -165,9 +203,9 @@ const where = (redis: Redis): string => {
  */
 const connectCause = (redis: Redis, error: unknown): Error => {
   if (!redis.options.path) return cleanCause(error)
-  const code = error instanceof Error ? (error as { readonly code?: unknown }).code : undefined
-  const clean = new Error(typeof code === "string" ? code : "the connection failed")
-  if (typeof code === "string") (clean as Error & { code?: string }).code = code
+  const code = textOf(error, "code")
+  const clean = new Error(code ?? "the connection failed")
+  if (code !== undefined) (clean as Error & { code?: string }).code = code
   return clean
 }
 
@@ -360,7 +398,7 @@ const acquireRead = (
       Effect.tryPromise({
         try: () => withDeadline(redis.connect(), connectMillis + commandMillis + Duration.toMillis(grace)),
         catch: (error) => {
-          const cause = error instanceof NoAnswer
+          const cause = isNoAnswer(error)
             ? noAnswerCause(error.millis, "not ready")
             : state.lastError ?? error
           const clean = connectCause(redis, cause)
@@ -382,9 +420,9 @@ const acquireRead = (
           new WeChatError.TokenStoreError({
             operation: "connect",
             description: `Redis refused database ${checked.db}: ${
-              safeMessage(error instanceof NoAnswer ? noAnswerCause(error.millis) : error)
+              safeMessage(isNoAnswer(error) ? noAnswerCause(error.millis) : error)
             }`,
-            cause: error instanceof NoAnswer ? noAnswerCause(error.millis) : cleanCause(error)
+            cause: isNoAnswer(error) ? noAnswerCause(error.millis) : cleanCause(error)
           })
       })
     ),
@@ -429,6 +467,16 @@ export const checkClient = (redis: unknown, nearCache = false): Effect.Effect<Cl
 export const notAClient = new WeChatError.InvalidArgument({
   argument: "redis",
   description: "must be an ioredis Redis or Cluster client"
+})
+
+/**
+ * @internal A client the near cache cannot follow: a `duplicate()` that throws or gives no client,
+ * or `options`, `status`, `isCluster` or `on` that throw (a Proxy, a stand-in).
+ */
+export const notANearCacheClient = new WeChatError.InvalidArgument({
+  argument: "redis",
+  description:
+    "must be an ioredis Redis or Cluster client: the near cache could not open its connection with it (pass nearCache: false to build the store without one)"
 })
 
 /** The number of milliseconds of a duration option, with its default. */

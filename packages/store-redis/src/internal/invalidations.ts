@@ -51,7 +51,51 @@ export interface FeedOptions {
 /** Reply errors that say "not now" rather than "never". */
 const transient = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOREPLICAS)\b/
 
-const isReplyError = (error: unknown): error is Error => error instanceof Error && error.name === "ReplyError"
+/** `instanceof` under a guard: a Proxy's `getPrototypeOf` trap may throw. */
+const isA = <T>(value: unknown, type: abstract new(...args: Array<never>) => T): value is T => {
+  try {
+    return value instanceof type
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A field of an error, read under a guard: `undefined` when it is no `Error`, the field is not a
+ * string, or reading it throws.
+ */
+const fieldOf = (error: unknown, field: "message" | "name"): string | undefined => {
+  try {
+    if (!isA(error, Error)) return undefined
+    const value: unknown = (error as unknown as Record<string, unknown>)[field]
+    return typeof value === "string" ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Runs `f`, ignoring a throw: tearing down what a client of the caller's (or a Proxy) may refuse. */
+const attempt = (f: () => void): void => {
+  try {
+    f()
+  } catch {
+    // nothing more to undo
+  }
+}
+
+/** The methods of a connection the feed uses: a `duplicate()` without them gives no connection. */
+const connectionMethods = ["on", "connect", "disconnect", "client", "info", "call", "subscribe", "ping"] as const
+
+const isConnection = (value: unknown): value is Redis =>
+  typeof value === "object" && value !== null &&
+  connectionMethods.every((method) => typeof (value as Record<string, unknown>)[method] === "function")
+
+/** A `duplicate()` that gave no connection. */
+class NoConnection extends Error {
+  constructor() {
+    super("the client's duplicate() gave no connection")
+  }
+}
 
 /** Rejects after `millis`, whatever the connection does. */
 const withDeadline = <A>(promise: Promise<A>, millis: number): Promise<A> =>
@@ -117,14 +161,24 @@ export class InvalidationFeed {
   private readonly clientPrefix: string
   private readonly trackedPrefix: string
 
+  /**
+   * Follows the client's nodes. Throws when the client cannot be followed (its `options`, `status`,
+   * `isCluster` or `on` throw, or its `duplicate()` throws or gives no connection), after undoing
+   * what it had set up: no listener stays on the client, no connection stays open.
+   */
   constructor(redis: Client, private readonly cache: TokenCache, private readonly options: FeedOptions) {
-    this.clientPrefix = textOf(redis.options.keyPrefix)
-    this.trackedPrefix = `${this.clientPrefix}${options.keyPrefix}{`
-    // `isCluster` rather than `instanceof`: the client may come from another copy of ioredis
-    this.cluster = redis.isCluster ? redis as Cluster : undefined
-    if (this.cluster !== undefined) this.followCluster(this.cluster)
-    else this.followSingle(redis as Redis)
-    this.update()
+    try {
+      this.clientPrefix = textOf(redis.options.keyPrefix)
+      this.trackedPrefix = `${this.clientPrefix}${options.keyPrefix}{`
+      // `isCluster` rather than `instanceof`: the client may come from another copy of ioredis
+      this.cluster = redis.isCluster ? redis as Cluster : undefined
+      if (this.cluster !== undefined) this.followCluster(this.cluster)
+      else this.followSingle(redis as Redis)
+      this.update()
+    } catch (error) {
+      this.close()
+      throw error
+    }
   }
 
   /** One node; when its data connection closes, the feed reconnects after it (it may reach another server). */
@@ -145,12 +199,18 @@ export class InvalidationFeed {
         }
         this.update()
       }
-      redis.on("close", onClose)
-      redis.on("ready", onReady)
-      return () => {
-        redis.removeListener("close", onClose)
-        redis.removeListener("ready", onReady)
+      const detach = () => {
+        attempt(() => redis.removeListener("close", onClose))
+        attempt(() => redis.removeListener("ready", onReady))
       }
+      try {
+        redis.on("close", onClose)
+        redis.on("ready", onReady)
+      } catch (error) {
+        detach()
+        throw error
+      }
+      return detach
     })
   }
 
@@ -161,7 +221,7 @@ export class InvalidationFeed {
   private resync(node: NodeFeed) {
     if (this.nodes.get(node.name) !== node) return
     this.lost(node)
-    node.sub.disconnect(true)
+    attempt(() => node.sub.disconnect(true))
   }
 
   /**
@@ -183,12 +243,18 @@ export class InvalidationFeed {
           this.resync(feed)
           this.update()
         }
-        node.on("close", onDataClose)
-        node.on("ready", onDataReady)
-        return () => {
-          node.removeListener("close", onDataClose)
-          node.removeListener("ready", onDataReady)
+        const detach = () => {
+          attempt(() => node.removeListener("close", onDataClose))
+          attempt(() => node.removeListener("ready", onDataReady))
         }
+        try {
+          node.on("close", onDataClose)
+          node.on("ready", onDataReady)
+        } catch (error) {
+          detach()
+          throw error
+        }
+        return detach
       })
     const onAdd = (node: Redis) => {
       follow(nodeName(node), node)
@@ -223,14 +289,14 @@ export class InvalidationFeed {
         this.update()
       }
     }
+    this.detachers.push(() => {
+      attempt(() => cluster.removeListener("+node", onAdd))
+      attempt(() => cluster.removeListener("-node", onRemove))
+      attempt(() => cluster.removeListener("refresh", onRefresh))
+    })
     cluster.on("+node", onAdd)
     cluster.on("-node", onRemove)
     cluster.on("refresh", onRefresh)
-    this.detachers.push(() => {
-      cluster.removeListener("+node", onAdd)
-      cluster.removeListener("-node", onRemove)
-      cluster.removeListener("refresh", onRefresh)
-    })
     for (const node of cluster.nodes("all")) follow(nodeName(node), node)
   }
 
@@ -238,7 +304,7 @@ export class InvalidationFeed {
   private add(name: string, data: Redis, attach: (node: NodeFeed) => () => void) {
     this.remove(name)
     if (this.unsupported || this.closed) return
-    const sub = data.duplicate({
+    const sub: unknown = data.duplicate({
       connectionName: `${data.options.connectionName ?? "wxauth"}-near-cache`,
       keyPrefix: undefined,
       lazyConnect: true,
@@ -249,6 +315,7 @@ export class InvalidationFeed {
       // the feed reconnects as long as the store lives, whatever the data connection's strategy
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000)
     })
+    if (!isConnection(sub)) throw new NoConnection()
     let detach = () => {}
     const node: NodeFeed = { data, sub, tracking: false, generation: 0, detach: () => detach(), name }
     this.nodes.set(name, node)
@@ -269,8 +336,8 @@ export class InvalidationFeed {
     if (node === undefined) return
     this.nodes.delete(name)
     node.generation++
-    node.detach()
-    node.sub.disconnect(false)
+    attempt(node.detach)
+    attempt(() => node.sub.disconnect(false))
   }
 
   private lost(node: NodeFeed) {
@@ -308,15 +375,17 @@ export class InvalidationFeed {
       this.update()
     } catch (error) {
       if (generation !== node.generation || this.closed) return
-      if ((isReplyError(error) && !transient.test(error.message)) || error instanceof NoServerId) {
+      const message = fieldOf(error, "message") ?? "unknown error"
+      const refused = fieldOf(error, "name") === "ReplyError" && !transient.test(message)
+      if (refused || isA(error, NoServerId)) {
         this.unsupported = true
         this.update()
-        this.options.onUnsupported(error.message.slice(0, 200))
+        this.options.onUnsupported(message.slice(0, 200))
         for (const name of [...this.nodes.keys()]) this.remove(name)
         return
       }
       this.lost(node)
-      node.sub.disconnect(true)
+      attempt(() => node.sub.disconnect(true))
     }
   }
 
@@ -364,7 +433,7 @@ export class InvalidationFeed {
         () => {
           if (generation !== node.generation || this.closed) return
           this.lost(node)
-          node.sub.disconnect(true)
+          attempt(() => node.sub.disconnect(true))
         }
       )
     })
@@ -412,7 +481,7 @@ export class InvalidationFeed {
     if (this.closed) return
     this.closed = true
     this.update()
-    for (const detach of this.detachers) detach()
+    for (const detach of this.detachers) attempt(detach)
     for (const name of [...this.nodes.keys()]) this.remove(name)
   }
 }
