@@ -121,13 +121,15 @@ const problemPage = (problem: Problems.Problem) =>
 const isJsonPath = (pathname: string): boolean =>
   pathname.startsWith("/api/") || pathname.startsWith("/mini-program/wx/")
 
-/** A problem as JSON. When the body was not read (411, 413) the connection is closed. */
+/** A problem as JSON. When the body was not read (411, 413) or not all of it (408) the connection is closed. */
 const jsonProblem = (problem: Problems.Problem): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.unsafeJson(
     { error: problem.reason, title: problem.title, titleEn: problem.titleEn },
     {
       status: problem.status,
-      ...(problem.status === 411 || problem.status === 413 ? { headers: { connection: "close" } } : {})
+      ...(problem.status === 408 || problem.status === 411 || problem.status === 413
+        ? { headers: { connection: "close" } }
+        : {})
     }
   )
 
@@ -233,7 +235,7 @@ const errorPage = Effect.flatMap(
   (request) => problemPage(Problems.fromKey(urlOf(request)?.searchParams.get("reason")))
 )
 
-/** A problem that also closes the connection: the request's body was not read, and need not be received. */
+/** A problem that also closes the connection: the request's body was not read (or not all of it), and need not be received. */
 const refuseBody = (problem: Problems.Problem) =>
   Effect.map(problemAnswer(problem), HttpServerResponse.setHeader("connection", "close"))
 
@@ -244,7 +246,9 @@ const devFault = Effect.gen(function*() {
   // the length is known before reading: a body without one (chunked) or over the cap is not read
   const refused = RequestBody.refusal(request)
   if (refused !== undefined) return yield* refuseBody(refused)
-  const form = yield* RequestBody.form(request)
+  const body = yield* RequestBody.form(request)
+  if (Either.isLeft(body)) return yield* refuseBody(body.left)
+  const form = body.right
   const preset = Option.getOrUndefined(UrlParams.getFirst(form, "preset"))
   if (DevPanel.isPreset(preset)) yield* DevPanel.apply(site.sandboxUrl.value, preset)
   return redirect(StateToken.normalizeReturnTo(Option.getOrUndefined(UrlParams.getFirst(form, "back"))) ?? "/")

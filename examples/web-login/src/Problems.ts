@@ -18,6 +18,7 @@ export type Reason =
   | "length-required"
   | "unsupported-type"
   | "bad-request"
+  | "timeout"
 
 /** An error page's text and HTTP status. */
 export interface Problem {
@@ -69,6 +70,10 @@ export const problems: { readonly [R in Reason]: Problem } = {
   "bad-request": problem("bad-request", 400, ["请求无效", "Bad request"], [
     "提交的内容缺少必需的字段，或格式不对。",
     "The request body lacks a required field or is not in the expected form."
+  ]),
+  timeout: problem("timeout", 408, ["提交超时", "Request timeout"], [
+    "提交的内容没有在 10 秒内传完，没有被处理。请重试。",
+    "The request body did not arrive within 10 seconds, so it was not processed. Please try again."
   ])
 }
 

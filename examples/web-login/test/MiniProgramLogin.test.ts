@@ -4,14 +4,18 @@
  * serves (`POST /api/wechat/mini-program/mini/login`: `code2Session` and a session token;
  * `POST /api/wechat/mini-program/mini/phone-number` with that token: `getPhoneNumber` with the app
  * access token); the app's hooks (a local user, the phone number kept); bounded JSON bodies and JSON
- * failures; logs without codes, tokens, keys or phone numbers.
+ * failures; a body that stops arriving (408 within the read deadline); logs without codes, tokens,
+ * keys or phone numbers.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Browser, sandboxControl } from "@wxauth/test-support"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
+import * as Net from "node:net"
+import { ReadTimeout } from "../src/RequestBody.js"
 import { WebLoginServer } from "../src/Server.js"
 import { Users } from "../src/Users.js"
 import { demoApp, MINI } from "./helpers.js"
@@ -309,3 +313,62 @@ describe("web-login: the phone-number login with TOKEN_STORE=memory", () => {
       }))
   })
 })
+
+describe("web-login: a request body that stops arriving (demo mode, a 1 s read deadline)", () => {
+  layer(Layer.provide(demoApp(), Layer.succeed(ReadTimeout, Duration.seconds(1))), { excludeTestServices: true })(
+    (it) => {
+      it.effect("is answered 408 with Connection: close within the deadline: the simulated client's JSON, the dev panel's form", () =>
+        Effect.gen(function*() {
+          const { url } = yield* WebLoginServer
+          for (
+            const [path, type, sent] of [
+              ["/mini-program/wx/login", "application/json", `{"`],
+              ["/dev/faults", "application/x-www-form-urlencoded", "pr"]
+            ]
+          ) {
+            const { answer, seconds } = yield* slowBody(url, path, type, sent)
+            const [head, body = ""] = answer.split("\r\n\r\n")
+            assert.strictEqual(head.split("\r\n")[0], "HTTP/1.1 408 Request Timeout", `${path}: ${answer}`)
+            assert.match(head, /^connection: close$/im, path)
+            assert.isBelow(seconds, 4, path)
+            if (path.startsWith("/mini-program/")) assert.strictEqual(json(body).error, "timeout")
+            else assert.include(body, "提交超时")
+          }
+          const whole = yield* new Browser(url).postJson("/mini-program/wx/login", { user: "alice" })
+          assert.strictEqual(whole.status, 200, "a body sent whole is read as before")
+        }))
+    }
+  )
+})
+
+/**
+ * A POST whose `Content-Length` (100) says more than is sent (`sent`, a few bytes, then nothing):
+ * the whole answer as text, and how long until the server closed the connection (at most 6 s here).
+ */
+const slowBody = (url: string, path: string, contentType: string, sent: string) =>
+  Effect.async<{ readonly answer: string; readonly seconds: number }>((resume) => {
+    const { host, hostname, port } = new URL(url)
+    const started = Date.now()
+    let answer = ""
+    const socket = Net.connect(Number(port), hostname, () => {
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nOrigin: ${url}\r\nContent-Type: ${contentType}\r\n` +
+          `Content-Length: 100\r\n\r\n${sent}`
+      )
+    })
+    socket.on("data", (chunk: Buffer) => {
+      answer += chunk.toString("utf8")
+    })
+    const done = () => resume(Effect.succeed({ answer, seconds: (Date.now() - started) / 1000 }))
+    socket.on("close", done)
+    socket.on("error", done)
+    const guard = setTimeout(() => {
+      answer = `no answer within 6 s${answer === "" ? "" : `: ${answer}`}`
+      socket.destroy()
+    }, 6000)
+    socket.on("close", () => clearTimeout(guard))
+    return Effect.sync(() => {
+      clearTimeout(guard)
+      socket.destroy()
+    })
+  })
