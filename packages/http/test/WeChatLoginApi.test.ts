@@ -406,3 +406,41 @@ describe("WeChatLoginApi: phone numbers off", () => {
       }))
   })
 })
+
+describe("WeChatLoginApi: one wx.login() code sent several times at once", () => {
+  let logins = 0
+  layer(
+    // a slow onLogin keeps the login running while every copy arrives
+    testApp(() => ({
+      hooks: { onLogin: () => Effect.zipRight(Effect.sync(() => void logins++), Effect.sleep("300 millis")) }
+    })),
+    { excludeTestServices: true }
+  )((it) => {
+    it.effect("the copies in flight get one session: the same token for all, one jscode2session, one onLogin; a copy after it is code-used", () =>
+      Effect.gen(function*() {
+        const { client, loginCode, openids, stats } = yield* setup
+        const code = yield* loginCode("alice")
+        const before = (yield* stats).jscode2session
+        const loginsBefore = logins
+        const answers = yield* Effect.forEach(
+          Array.from({ length: 5 }, () => client()),
+          (copy) => copy.postJson("/api/wechat/mini-program/mini/login", { code }),
+          { concurrency: "unbounded" }
+        )
+        for (const answer of answers) assert.strictEqual(answer.status, 200, answer.text)
+        const tokens = new Set(answers.map((answer) => json(answer.text).token))
+        assert.strictEqual(tokens.size, 1, "one session for all")
+        assert.strictEqual((yield* stats).jscode2session - before, 1, "the code was exchanged once")
+        assert.strictEqual(logins - loginsBefore, 1, "onLogin ran once")
+        const [token] = tokens
+        const me = yield* client().get("/api/wechat/session", { authorization: `Bearer ${token}` })
+        assert.strictEqual(me.status, 200, me.text)
+        assert.strictEqual(json(me.text).openid, openids.alice)
+        // nothing is remembered once the run ended: a request has no binding to tell its sender by
+        const again = yield* client().postJson("/api/wechat/mini-program/mini/login", { code })
+        assert.strictEqual(again.status, 400, again.text)
+        assert.strictEqual(json(again.text).error, "code-used")
+        assert.notInclude(again.text, token)
+      }))
+  })
+})

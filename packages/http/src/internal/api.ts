@@ -17,6 +17,7 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as OpenApi from "@effect/platform/OpenApi"
+import type { MiniProgram } from "@wxauth/core"
 import { WeChatError } from "@wxauth/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -25,12 +26,13 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { Scope } from "effect/Scope"
+import * as Crypto from "node:crypto"
 import { CrossSiteRequest, CurrentWeChatUser, Unauthenticated, User, WeChatUser } from "../CurrentWeChatUser.js"
 import * as LoginApi from "../WeChatLoginApi.js"
 import * as Body from "./body.js"
 import * as Problems from "./problems.js"
 import * as Routes from "./routes.js"
-import type { HookFailed, Login, TooManySessionCookies } from "./service.js"
+import type { App, HookFailed, Login, TooManySessionCookies } from "./service.js"
 
 type Step = "code2Session" | "getPhoneNumber"
 
@@ -91,29 +93,43 @@ const miniProgramLogin = (login: Login, key: string, request: HttpServerRequest.
     if (Option.isNone(app.miniProgram)) return unavailable
     const body = yield* Body.json(request, LoginApi.CodeBody)
     if (Either.isLeft(body)) return Routes.jsonProblem(body.left)
-    return yield* app.miniProgram.value.code2Session(body.right.code).pipe(
-      Effect.flatMap((session) =>
-        login.completeLogin(
-          app,
-          login.identityOf(app, { openid: session.openid, unionid: session.unionid, scopes: [] }),
-          "miniProgram",
-          undefined
-        )
-      ),
-      Effect.map(({ session, token }) =>
-        HttpServerResponse.unsafeJson({
-          token: Redacted.value(token),
-          expiresAt: session.expiresAt,
-          openid: session.openid,
-          ...(session.unionid === undefined ? {} : { unionid: session.unionid }),
-          ...(session.data?.["userId"] === undefined ? {} : { userId: session.data["userId"] })
-        })
-      ),
-      Effect.catchAll((error) =>
-        error._tag === "SessionStoreError" ? storeFailed(error) : failed("code2Session")(error)
-      )
+    // copies of the login in flight at once get one run's answer: one session, one token
+    return yield* login.miniProgramLogins.run(
+      miniProgramLoginKey(key, body.right.code),
+      miniProgramLoginOnce(login, app, app.miniProgram.value, body.right.code)
     )
   })
+
+/** The key of a mini program login's run: a hash of its app and code (the code not kept as it is). */
+const miniProgramLoginKey = (app: string, code: string): string =>
+  Crypto.createHash("sha256").update(JSON.stringify([app.toWellFormed(), code.toWellFormed()])).digest("hex")
+
+const miniProgramLoginOnce = (
+  login: Login,
+  app: App,
+  miniProgram: MiniProgram.MiniProgramShape,
+  code: string
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  miniProgram.code2Session(code).pipe(
+    Effect.flatMap((session) =>
+      login.completeLogin(
+        app,
+        login.identityOf(app, { openid: session.openid, unionid: session.unionid, scopes: [] }),
+        "miniProgram",
+        undefined
+      )
+    ),
+    Effect.map(({ session, token }) =>
+      HttpServerResponse.unsafeJson({
+        token: Redacted.value(token),
+        expiresAt: session.expiresAt,
+        openid: session.openid,
+        ...(session.unionid === undefined ? {} : { unionid: session.unionid }),
+        ...(session.data?.["userId"] === undefined ? {} : { userId: session.data["userId"] })
+      })
+    ),
+    Effect.catchAll((error) => error._tag === "SessionStoreError" ? storeFailed(error) : failed("code2Session")(error))
+  )
 
 const phoneNumber = (
   login: Login,

@@ -190,6 +190,14 @@ export interface Login {
    * is given again for a minute. Bounded (`maxCallbackFlights`).
    */
   readonly callbacks: SingleFlight.SingleFlight<HttpServerResponse.HttpServerResponse, never>
+  /**
+   * The mini program logins, by app and code: copies of one login in flight at once (`wx.request`
+   * retried, a double tap) are answered once, with one session and one token, in the login's scope.
+   * Nothing is remembered once the run ends: a request carries no binding to tell the mini program
+   * that sent the code from anyone else who has it, so a later copy is WeChat's `code-used` (core's
+   * rule for a code repeated without a binding). Bounded (`maxCallbackFlights`).
+   */
+  readonly miniProgramLogins: SingleFlight.SingleFlight<HttpServerResponse.HttpServerResponse, never>
 }
 
 /**
@@ -273,7 +281,10 @@ const baseScopeNoProfile = (app: App, fromOptions: boolean) =>
  */
 const sessionKindOfTimeout = Duration.seconds(5)
 
-/** How many callbacks are merged at once (and answers kept); past it, a callback runs on its own. */
+/**
+ * How many callbacks (and mini program logins) are merged at once, and callback answers kept; past
+ * it, a callback (a login) runs on its own.
+ */
 const maxCallbackFlights = 10_000
 
 /**
@@ -882,6 +893,12 @@ export const make = <R>(options: Options<R>): Effect.Effect<Built, ConfigError.C
         keep: (response) =>
           Object.hasOwn(response.cookies.cookies, Cookies.names(true).session) ||
           Object.hasOwn(response.cookies.cookies, Cookies.names(false).session)
+      }),
+      miniProgramLogins: SingleFlight.make(yield* Effect.scope, {
+        capacity: maxCallbackFlights,
+        keepFor: callbackAnswerTtl,
+        // nothing kept: a repeat after the run has no binding to be answered by (see the field)
+        keep: () => false
       }),
       config,
       apps,
