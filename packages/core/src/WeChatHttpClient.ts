@@ -62,7 +62,9 @@ export interface Options {
   readonly connectTimeout?: Duration.DurationInput | undefined
   /**
    * An HTTP proxy URL (`http://user:pass@proxy:3128`), for a fixed egress IP. `https:` targets go
-   * through a `CONNECT` tunnel; `http:` targets are forwarded with absolute URIs.
+   * through a `CONNECT` tunnel; `http:` targets are forwarded with absolute URIs. The scheme, the
+   * optional `user:pass@`, the host and the port only: a path, a query, a fragment, a control
+   * character or a space at an end is a `ConfigError` at `["proxy"]` (the value is not quoted).
    */
   readonly proxy?: string | Redacted.Redacted<string> | undefined
   /**
@@ -274,6 +276,45 @@ const positiveMillis = (
 
 const optionKeys = ["timeout", "connections", "maxResponseBytes", "keepAliveTimeout", "connectTimeout", "proxy"]
 
+// the value may hold credentials: never in a message
+const invalidProxy = (message: string) => Effect.fail(ConfigError.InvalidData(["proxy"], message))
+
+/**
+ * An http(s) URL naming the proxy only (scheme, optional userinfo, host, port): undici refuses a
+ * path, a query or a fragment when the dispatcher is built (a defect at layer build, before). A
+ * control character, which the URL parser drops or trims, or a space at an end is a mistake in the
+ * value: refused too. undici is handed the parsed URL.
+ */
+const checkProxy = (
+  given: string | Redacted.Redacted<string>
+): Effect.Effect<Redacted.Redacted<string>, ConfigError.ConfigError> => {
+  const raw: unknown = typeof given === "string"
+    ? given
+    : Arguments.guardOr(() => Redacted.isRedacted(given) ? Redacted.value(given) : undefined, undefined)
+  if (typeof raw !== "string") {
+    return invalidProxy("proxy must be an http(s) URL, as a string or a Redacted string")
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]|^ | $/.test(raw)) {
+    return invalidProxy("proxy must be an http(s) URL without control characters or spaces at its ends")
+  }
+  let url: URL | undefined
+  try {
+    url = new URL(raw)
+  } catch {
+    url = undefined
+  }
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    return invalidProxy("proxy must be an http(s) URL")
+  }
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "" || raw.includes("?") || raw.includes("#")) {
+    return invalidProxy(
+      "proxy must name the proxy only (scheme, user:password@, host, port), without a path, query or fragment"
+    )
+  }
+  return Effect.succeed(Redacted.make(url.href))
+}
+
 const resolve = (given: Options | undefined): Effect.Effect<Resolved, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     // read once, guarded: a throwing getter or a revoked Proxy is a ConfigError, never a defect
@@ -291,23 +332,7 @@ const resolve = (given: Options | undefined): Effect.Effect<Resolved, ConfigErro
     }
     const keepAliveTimeout = yield* positiveMillis("keepAliveTimeout", options?.keepAliveTimeout)
     const connectTimeout = yield* positiveMillis("connectTimeout", options?.connectTimeout)
-    const proxy = options?.proxy === undefined
-      ? undefined
-      : typeof options.proxy === "string"
-      ? Redacted.make(options.proxy)
-      : options.proxy
-    if (proxy !== undefined) {
-      let url: URL | undefined
-      try {
-        url = new URL(Redacted.value(proxy))
-      } catch {
-        url = undefined
-      }
-      if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-        // the value may hold credentials: not in the message
-        return yield* Effect.fail(ConfigError.InvalidData(["proxy"], "proxy must be an http(s) URL"))
-      }
-    }
+    const proxy = options?.proxy === undefined ? undefined : yield* checkProxy(options.proxy)
     return { timeoutMillis, maxResponseBytes, connections, keepAliveTimeout, connectTimeout, proxy }
   })
 
@@ -348,9 +373,16 @@ export const make = (
   Effect.flatMap(resolve(options), (resolved) =>
     Effect.map(
       Effect.acquireRelease(
-        Effect.sync(() => {
-          const recorder = internal.poolRecorder()
-          return { dispatcher: makeDispatcher(resolved, recorder.factory), pools: recorder.pools }
+        Effect.try({
+          try: () => {
+            const recorder = internal.poolRecorder()
+            return { dispatcher: makeDispatcher(resolved, recorder.factory), pools: recorder.pools }
+          },
+          // undici refused the options checked above: its message may quote the proxy URL
+          catch: () =>
+            resolved.proxy === undefined
+              ? ConfigError.InvalidData([], "undici refused the HTTP client's options")
+              : ConfigError.InvalidData(["proxy"], "undici refused the proxy URL")
         }),
         ({ dispatcher, pools }) =>
           Effect.promise(() =>

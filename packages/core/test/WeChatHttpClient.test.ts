@@ -8,6 +8,7 @@ import { WeChatHttpClient } from "@wxauth/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -827,5 +828,38 @@ describe("WeChatHttpClient", () => {
         yield* Effect.scoped(WeChatHttpClient.make({ [name]: "24 days" }))
       }
       yield* Effect.scoped(WeChatHttpClient.make({ timeout: Duration.infinity }))
+    }))
+
+  it.effect("a proxy URL with a path, a query, a fragment or a control character is a ConfigError at proxy", () =>
+    Effect.gen(function*() {
+      // undici takes the proxy's origin only: a path, a query or a fragment died inside it when the
+      // layer was built; a tab or a line break, which the URL parser drops, is refused too
+      for (
+        const bad of [
+          "http://proxy.internal:3128/path",
+          "http://proxy.internal:3128/?a=1",
+          "http://proxy.internal:3128/#f",
+          "http://user:S3CRET@proxy.internal:3128/x",
+          "https://proxy.internal/cb\r\nX: y",
+          "http://proxy.internal:3128\t",
+          " http://proxy.internal:3128"
+        ]
+      ) {
+        const exit = yield* Effect.exit(Layer.build(WeChatHttpClient.layer({ proxy: bad })).pipe(Effect.scoped))
+        assert.isTrue(
+          Exit.isFailure(exit) && !Cause.isDie(exit.cause),
+          `${JSON.stringify(bad)}: a failure, not a defect`
+        )
+        const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : undefined
+        assert.isTrue(error !== undefined && error._tag === "Some" && ConfigError.isConfigError(error.value))
+        const config = (error as { readonly value: ConfigError.ConfigError }).value
+        assert.strictEqual(config._op, "InvalidData")
+        assert.deepStrictEqual((config as ConfigError.InvalidData).path, ["proxy"])
+        assert.notInclude(String(config), "proxy.internal")
+        assert.notInclude(String(config), "S3CRET")
+      }
+      // credentials in the userinfo, with or without a trailing slash, are still a proxy
+      yield* Effect.scoped(WeChatHttpClient.make({ proxy: "http://user:S3CRET@proxy.internal:3128" }))
+      yield* Effect.scoped(WeChatHttpClient.make({ proxy: "https://proxy.internal:3128/" }))
     }))
 })
