@@ -103,6 +103,30 @@ describe("WeChatOAuth", () => {
         assert.strictEqual(new URL(quoted.url).searchParams.get("redirect_uri"), `${redirectUri}?q='x'`)
       }).pipe(Effect.provide(TestLayer)))
 
+    it.effect("a redirect URI with a control character or a space at an end is InvalidArgument", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        // the URL parser drops a tab or a line break and trims the ends: the host checked
+        // (app.example.com.evil.example) was not the one sent (app.example.com<TAB>.evil.example)
+        for (
+          const uri of [
+            "https://app.example.com\t.evil.example/cb",
+            "https://app.example.com/cb\r\nSet-Cookie: a=b",
+            " https://app.example.com/cb",
+            "https://app.example.com/cb ",
+            "https://app.example.com/c\u0000b",
+            "https://app.example.com/c\u007fb"
+          ]
+        ) {
+          for (const build of [oauth.authorizeUrl, oauth.websiteAuthorizeUrl]) {
+            const error = yield* Effect.flip(build({ redirectUri: uri, state: "s1" }))
+            assert.strictEqual(error._tag, "InvalidArgument")
+            assert.strictEqual(error.argument, "redirectUri")
+            assert.notInclude(error.message, "evil")
+          }
+        }
+      }).pipe(Effect.provide(TestLayer)))
+
     it.effect("website QR login uses qrconnect and snsapi_login", () =>
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth

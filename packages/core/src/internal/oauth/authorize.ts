@@ -42,10 +42,19 @@ export const isOptionsObject = (options: unknown): options is Record<string, unk
     () => false
   )
 
-/** An absolute http(s) URL, or `InvalidArgument`. @internal */
+/** An absolute http(s) URL without control characters or spaces at its ends, or `InvalidArgument`. @internal */
 export const checkRedirectUri = (redirectUri: unknown): Effect.Effect<string, WeChatError.InvalidArgument> => {
   if (!Arguments.isText(redirectUri, maxUrlLength)) {
     return Effect.fail(invalid("redirectUri", `must be an absolute http(s) URL of at most ${maxUrlLength} characters`))
+  }
+  // the URL parser drops tabs and line breaks anywhere and trims C0 controls and spaces at the ends,
+  // so the URL checked would not be the one sent (the string as given, byte for byte). A space
+  // inside is kept: the parser encodes it where it is, and a host cannot hold one.
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]|^ | $/.test(redirectUri)) {
+    return Effect.fail(
+      invalid("redirectUri", "must be an absolute http(s) URL without control characters or spaces at its ends")
+    )
   }
   let url: URL
   try {
