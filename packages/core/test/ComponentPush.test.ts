@@ -457,6 +457,29 @@ describe("Component.acceptPush: what is refused", () => {
       assert.strictEqual(calls, 2)
     }).pipe(Effect.provide(Live)))
 
+  it.effect("an onEvent that throws is InvalidArgument onEvent, not a defect; WeChat's retry is processed", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const component = yield* Component.Component
+      const sandbox = yield* Sandbox.Sandbox
+      const push = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket"
+      })
+      const throwing = (): Effect.Effect<void> => {
+        throw new Error("app bug")
+      }
+      // before: a defect ('Error: app bug'), where a non-Effect answer was already InvalidArgument
+      assert.deepInclude(yield* refusal(component.acceptPush({ query: push.query, body: push.body }, throwing)), {
+        _tag: "InvalidArgument",
+        argument: "onEvent"
+      })
+      const { onEvent, reactions } = recordingReactions()
+      const retried = yield* component.acceptPush({ query: push.query, body: push.body }, onEvent)
+      assert.strictEqual(retried._tag, "ComponentVerifyTicket")
+      assert.deepStrictEqual(reactions, ["ComponentVerifyTicket"])
+    }).pipe(Effect.provide(Live)))
+
   it.effect("hostile bodies end in a typed InvalidPush: size, XML tricks, base64, padding, length", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(start)
@@ -700,6 +723,41 @@ describe("Component.makeHttpApp and makePushHandler", () => {
       assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 500, text: "try again" })
       assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 200, text: "success" })
       assert.strictEqual(calls, 2)
+    }).pipe(Effect.provide(Live)))
+
+  it.effect("an onEvent that throws at once: makeHttpApp answers 500, makePushHandler rejects with the throw", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const sandbox = yield* Sandbox.Sandbox
+      let calls = 0
+      const react = (): Effect.Effect<void> => {
+        if (++calls === 1) throw new Error("app bug")
+        return Effect.void
+      }
+      const app = yield* Component.makeHttpApp({ onEvent: react })
+      const push = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket"
+      })
+      assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 500, text: "try again" })
+      assert.deepStrictEqual(yield* runApp(app, pushRequest(push)), { status: 200, text: "success" })
+      assert.strictEqual(calls, 2)
+      let handled = 0
+      const handler = yield* Component.makePushHandler({
+        onEvent: () => {
+          if (++handled === 1) throw new Error("the app's own throw")
+        }
+      })
+      const ticket = yield* sandbox.componentPush({
+        componentAppId: platform.componentAppId,
+        infoType: "component_verify_ticket"
+      })
+      const own = yield* Effect.promise(() =>
+        handler({ query: ticket.query, body: ticket.body }).then(() => undefined, (e) => e)
+      )
+      assert.strictEqual((own as Error).message, "the app's own throw")
+      assert.strictEqual(yield* Effect.promise(() => handler({ query: ticket.query, body: ticket.body })), "success")
+      assert.strictEqual(handled, 2)
     }).pipe(Effect.provide(Live)))
 
   it.effect("the Promise handler resolves success or rejects with the typed error or the app's own rejection", () =>

@@ -345,7 +345,11 @@ export const make = ({ config, forget, storeTicket }: Dependencies) => {
                 (event): Effect.Effect<PushEvent, PushError | E, R> =>
                   onEvent === undefined ? Effect.succeed(event) : Effect.as(
                     Effect.suspend((): Effect.Effect<void, E | WeChatError.InvalidArgument, R> => {
-                      const reaction = Arguments.runnableEffect(onEvent(event)) as
+                      // the caller's function, called as untrusted (as `AppToken.withToken`'s `f`): a
+                      // throw is its typed InvalidArgument, never a defect; the push is not remembered
+                      const called = Arguments.guard(() => onEvent(event))
+                      if (Either.isLeft(called)) return invalidArgument("onEvent", "threw when called")
+                      const reaction = Arguments.runnableEffect(called.right) as
                         | Effect.Effect<void, E, R>
                         | undefined
                       return reaction ?? invalidArgument("onEvent", "must return an Effect")
