@@ -246,7 +246,7 @@ export const layerConfig = (
 ): Layer.Layer<TokenCipher, ConfigError.ConfigError> =>
   Layer.effect(
     TokenCipher,
-    Effect.flatMap(Arguments.guardOr(() => Config.isConfig(config), false) ? config : notAConfig, (ring) => {
+    Effect.flatMap(loadKeyRing(config), (ring) => {
       const text = Arguments.redactedText(ring)
       if (text === undefined) {
         return Either.left(ConfigError.InvalidData(["cipherKeys"], "expected a Redacted string"))
@@ -263,6 +263,12 @@ export const layerConfig = (
   )
 
 const notAConfig = Effect.fail(ConfigError.InvalidData(["cipherKeys"], "expected a Config of the key ring"))
+
+/** The key ring's Config loaded: a throw while loading it is a `ConfigError`, never a defect. */
+const loadKeyRing = (config: unknown): Effect.Effect<unknown, ConfigError.ConfigError> =>
+  Arguments.guardOr(() => Config.isConfig(config), false)
+    ? Arguments.loadConfig(["cipherKeys"], config as Config.Config<unknown>)
+    : notAConfig
 
 /**
  * The cipher with the `cipherKeys` of the `WeChatConfig` in context (identity when it has none).

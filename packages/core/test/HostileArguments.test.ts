@@ -9,6 +9,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Core from "@wxauth/core"
 import { Sandbox } from "@wxauth/sandbox"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -24,9 +26,11 @@ const {
   AppTokenStore,
   MiniProgram,
   RefreshLock,
+  RetryPolicy,
   SessionKeyStore,
   SessionStore,
   TokenCipher,
+  StateToken,
   TokenStore,
   WeChatApi,
   WeChatApps,
@@ -356,4 +360,218 @@ describe("hostile arguments", () => {
     assert.strictEqual(Duration.toMillis(config.stateTtl), 600_000)
     assert.notInclude(JSON.stringify(Redacted.make(app.secret)), app.secret)
   })
+
+  /**
+   * A duration's `[seconds, nanos]` pair (Effect's `DurationInput`) that counts no finite number of
+   * nanoseconds: `BigInt` refused the product of `[1e300, 0]` (Infinity) with a RangeError, thrown
+   * out of the synchronous constructors and a defect of the others. Each is put in every duration
+   * option field of the functions that read one; each must be refused with the function's typed
+   * error (or be its documented default), never a throw or a defect.
+   */
+  const notFinitePairs: ReadonlyArray<readonly [string, unknown]> = [
+    ["[1e300, 0]", [1e300, 0]],
+    ["[-1e300, 0]", [-1e300, 0]],
+    ["[Number.MAX_VALUE, 0]", [Number.MAX_VALUE, 0]],
+    ["[Infinity, 0]", [Number.POSITIVE_INFINITY, 0]],
+    ["[1, Infinity]", [1, Number.POSITIVE_INFINITY]],
+    ["[NaN, 0]", [Number.NaN, 0]],
+    ["[0, -Infinity]", [0, Number.NEGATIVE_INFINITY]],
+    // a finite Duration whose milliseconds are Infinity
+    ["10n ** 400n nanoseconds", BigInt(10) ** BigInt(400)]
+  ]
+
+  /** What a call came to, as text: a throw, a defect, an Either's side, an Effect's or Layer's exit. */
+  const outcomeOf = (call: () => unknown, context: Layer.Layer<any>) =>
+    Effect.gen(function*() {
+      let result: unknown
+      try {
+        result = call()
+      } catch (error) {
+        return `threw ${String(error).slice(0, 100)}`
+      }
+      const tagOf = (error: unknown) =>
+        ConfigError.isConfigError(error) ? "ConfigError" : String((error as { _tag?: unknown })?._tag)
+      if (Either.isEither(result)) return Either.isLeft(result) ? `Left ${tagOf(result.left)}` : "Right"
+      const effect = Effect.isEffect(result)
+        ? result
+        : Layer.isLayer(result)
+        ? Effect.scoped(Layer.build(result as Layer.Layer<unknown, unknown, any>))
+        : undefined
+      if (effect === undefined) return "a value"
+      const exit = yield* (effect.pipe(
+        Effect.scoped,
+        Effect.provide(context),
+        Effect.timeout("5 seconds"),
+        Effect.exit
+      ) as Effect.Effect<Exit.Exit<unknown, unknown>>)
+      if (Exit.isSuccess(exit)) return "Success"
+      if (Cause.isDie(exit.cause)) return `died ${Cause.pretty(exit.cause).split("\n")[0].slice(0, 100)}`
+      return `Fail ${Option.match(Cause.failureOption(exit.cause), { onNone: () => "?", onSome: tagOf })}`
+    })
+
+  it.live(
+    "a duration pair that counts no finite number of nanoseconds is refused, never a throw",
+    () =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const context = yield* Layer.buildWithScope(Services, scope).pipe(
+          Effect.map((ctx) => Layer.succeedContext(ctx))
+        )
+        const direct = { appId: app.appId, appSecret: app.secret }
+        const registry = { stateSecret: "hostile arguments' state" }
+        const config = Either.getOrThrow(WeChatConfig.makeEither(direct))
+        const resolve = (row?: Record<string, unknown>) => () => Effect.succeed(row as never)
+        const cases: ReadonlyArray<readonly [string, (value: unknown) => unknown, string]> = [
+          [
+            "RetryPolicy.make({ codeMemoTtl })",
+            (v) => RetryPolicy.make({ codeMemoTtl: v as never }),
+            "Left ConfigError"
+          ],
+          [
+            "RetryPolicy.make({ refreshSkew })",
+            (v) => RetryPolicy.make({ refreshSkew: v as never }),
+            "Left ConfigError"
+          ],
+          [
+            "WeChatConfig.makeEither({ stateTtl })",
+            (v) => WeChatConfig.makeEither({ ...direct, stateTtl: v as never }),
+            "Left ConfigError"
+          ],
+          [
+            "WeChatConfig.layer({ stateTtl })",
+            (v) => WeChatConfig.layer({ ...direct, stateTtl: v as never }),
+            "Fail ConfigError"
+          ],
+          // anything that is not a duration is the default wait (30 seconds)
+          [
+            "RefreshLock.makeInProcess({ waitTimeout })",
+            (v) => RefreshLock.makeInProcess({ waitTimeout: v as never }).withLock("k", Effect.void),
+            "Success"
+          ],
+          ["StateToken.make({ ttl })", (v) => StateToken.make({ ttl: v as never }), "Fail InvalidArgument"],
+          [
+            "StateToken.makeSync(a config whose stateTtl is it)",
+            (v) => StateToken.makeSync({ ...config, stateTtl: v as never }, Date.now(), {}),
+            "Left InvalidArgument"
+          ],
+          [
+            "AppToken.layerWith({ refreshWithin })",
+            (v) => AppToken.layerWith({ refreshWithin: v as never }),
+            "Fail ConfigError"
+          ],
+          [
+            "AppToken.layerWith({ sourceTimeout })",
+            (v) => AppToken.layerWith({ sourceTimeout: v as never }),
+            "Fail ConfigError"
+          ],
+          ...(["ttl", "unknownTtl", "resolveTimeout"] as const).map((field) =>
+            [
+              `WeChatApps.make({ resolve, ${field} })`,
+              (v: unknown) => WeChatApps.make({ resolve: resolve(), [field]: v as never }, registry),
+              "Fail ConfigError"
+            ] as const
+          ),
+          [
+            "WeChatApps.make({ apps }, { stateTtl })",
+            (v) => WeChatApps.make({ apps: [] }, { ...registry, stateTtl: v as never }),
+            "Fail ConfigError"
+          ],
+          [
+            "WeChatApps.layer({ apps }, { stateTtl })",
+            (v) => WeChatApps.layer({ apps: [] }, { ...registry, stateTtl: v as never }),
+            "Fail ConfigError"
+          ],
+          [
+            "a resolver's row with it as stateTtl",
+            (v) =>
+              WeChatApps.make({ resolve: resolve({ ...direct, stateTtl: v }) }, registry).pipe(
+                Effect.flatMap((apps) => apps.oauth(app.appId))
+              ),
+            // a row the registry cannot use
+            "Fail AppResolveError"
+          ],
+          ...(["refreshSkew", "codeMemoTtl"] as const).map((field) =>
+            [
+              `WeChatOAuth.layerWith({ policy: { ${field} } })`,
+              (v: unknown) => WeChatOAuth.layerWith({ policy: { [field]: v as never } }),
+              "Fail ConfigError"
+            ] as const
+          ),
+          [
+            "WeChatOAuth.makeForComponent(appId, { stateTtl })",
+            (v) => WeChatOAuth.makeForComponent("wxanyapp", { stateTtl: v as never }),
+            "Fail ConfigError"
+          ],
+          // anything that is not a duration of at most 365 days is the default 30 days
+          ["SessionKeyStore.makeMemory({ ttl })", (v) => SessionKeyStore.makeMemory({ ttl: v as never }), "Success"]
+        ]
+        const wrong: Array<string> = []
+        for (const [label, value] of notFinitePairs) {
+          for (const [name, call, expected] of cases) {
+            const outcome = yield* outcomeOf(() => call(value), context)
+            if (outcome !== expected) {
+              wrong.push(`${name} with ${label}: ${outcome}, expected ${expected}`)
+            }
+          }
+        }
+        yield* Scope.close(scope, Exit.void)
+        assert.deepStrictEqual(wrong, [])
+      }),
+    120_000
+  )
+
+  it.live("a Config that throws while loading is a ConfigError of the layer, never a defect", () =>
+    Effect.gen(function*() {
+      const trap = (): never => {
+        throw new Error("trap: a secret in a message")
+      }
+      const layers: ReadonlyArray<readonly [string, Layer.Layer<any, unknown>, string]> = [
+        [
+          "WeChatConfig.layerConfig({ appId: Config.sync(throws) })",
+          WeChatConfig.layerConfig({ appId: Config.sync(trap), appSecret: Config.succeed(app.secret) }),
+          "WeChatConfig"
+        ],
+        [
+          "WeChatConfig.layerConfig({ appSecret: Config.map(throws) })",
+          WeChatConfig.layerConfig({
+            appId: Config.succeed(app.appId),
+            appSecret: Config.map(Config.succeed(app.secret), trap)
+          }),
+          "WeChatConfig"
+        ],
+        ["TokenCipher.layerConfig(Config.sync(throws))", TokenCipher.layerConfig(Config.sync(trap)), "cipherKeys"],
+        [
+          "Component.layerConfig({ token: Config.sync(throws) })",
+          Component.layerConfig({
+            componentAppId: Config.succeed(platform.componentAppId),
+            componentAppSecret: Config.succeed(platform.componentAppSecret),
+            token: Config.sync(trap),
+            encodingAesKey: Config.succeed(platform.encodingAesKey)
+          }).pipe(
+            Layer.provide(
+              Layer.merge(AppTokenStore.layerMemory, Layer.provide(Sandbox.layerHttpClient, Sandbox.layer()))
+            )
+          ),
+          "Component"
+        ]
+      ]
+      for (const [name, layer, path] of layers) {
+        const exit = yield* Effect.exit(Effect.scoped(Layer.build(layer)))
+        assert.isTrue(Exit.isFailure(exit) && !Cause.isDie(exit.cause), `${name}: not a defect`)
+        const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+        assert.isTrue(Option.isSome(error) && ConfigError.isConfigError(error.value), `${name}: a ConfigError`)
+        const text = String(Option.getOrUndefined(error))
+        assert.include(text, path, name)
+        assert.include(text, "cannot be loaded", name)
+        // the thrown message is not quoted: a caller's may hold a secret
+        assert.notInclude(text, "trap", name)
+      }
+      // a Config's own failure is as it was: a missing variable is named
+      const missing = yield* Effect.flip(
+        Layer.build(TokenCipher.layerConfig(Config.redacted("WXAUTH_NO_SUCH_VARIABLE")))
+      )
+        .pipe(Effect.scoped)
+      assert.include(String(missing), "WXAUTH_NO_SUCH_VARIABLE")
+      assert.include(String(missing), "Missing data")
+    }))
 })

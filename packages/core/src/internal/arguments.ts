@@ -239,7 +239,10 @@ export const durationOf = (input: unknown): Option.Option<Duration.Duration> =>
  * Whether a duration a caller gave says a negative amount, which `Duration.decode` reads as zero
  * without a word: a number below zero or `NaN`, a negative BigInt, a text whose amount is negative
  * (`"-5 seconds"`; `"-0 seconds"` is zero), a `[seconds, nanos]` pair with a `NaN`, a `-Infinity` or
- * a total below zero. `input` is a value read once (see `nonNegativeDurationOf`).
+ * a total below zero. `input` is a value read once (see `nonNegativeDurationOf`). Total, never a
+ * throw: a pair whose seconds are too many to count in nanoseconds (`[1e300, 0]`, `[-1e300, 0]`:
+ * the product is not finite, which `BigInt` refuses with a `RangeError`) says no negative amount
+ * here; it is no duration at all (`Duration.decode` throws on it, and `durationOf` answers none).
  */
 const saysNegative = (input: unknown): boolean => {
   if (typeof input === "number") return !(input >= 0)
@@ -254,8 +257,10 @@ const saysNegative = (input: unknown): boolean => {
     if (typeof seconds !== "number" || typeof nanos !== "number") return false
     if (Number.isNaN(seconds) || Number.isNaN(nanos) || seconds === -Infinity || nanos === -Infinity) return true
     if (seconds === Infinity || nanos === Infinity) return false
-    // as Duration.decode adds them
-    return BigInt(Math.round(seconds * 1_000_000_000)) + BigInt(Math.round(nanos)) < BigInt(0)
+    // as Duration.decode adds them; a product that is not finite is no duration (left to durationOf)
+    const total = seconds * 1_000_000_000
+    if (!Number.isFinite(total)) return false
+    return BigInt(Math.round(total)) + BigInt(Math.round(nanos)) < BigInt(0)
   }
   return false
 }
@@ -283,7 +288,10 @@ export const nonNegativeDurationOf = (
   if (Either.isLeft(read) || read.right === undefined || saysNegative(read.right.value)) return Option.none()
   return Option.filter(
     durationOf(read.right.value),
-    (duration) => Duration.isFinite(duration) && Duration.toMillis(duration) <= maxMillis
+    // a BigInt past ~1.8e314 nanoseconds is a finite Duration whose milliseconds are Infinity
+    (duration) =>
+      Duration.isFinite(duration) && Number.isFinite(Duration.toMillis(duration)) &&
+      Duration.toMillis(duration) <= maxMillis
   )
 }
 
@@ -435,8 +443,33 @@ export const unwrapConfig = <A>(
   if (copied.right === undefined) return invalidConfig("expected an object of Config values")
   // Config.unwrap cannot take an empty object
   if (Object.keys(copied.right as object).length === 0) return Effect.succeed({} as A)
-  return Config.unwrap(copied.right as Config.Config.Wrap<A>)
+  return loadConfig(name === undefined ? [] : [name], Config.unwrap(copied.right as Config.Config.Wrap<A>))
 }
+
+/** What a Config that threw while loading is said to be (never the thrown value: it may hold a secret). */
+const configThrew = "cannot be loaded (a Config threw while loading)"
+
+/**
+ * A caller's `Config` loaded, a throw while loading it (a `Config.sync` or `Config.map` function of
+ * the caller's that throws, a Config that is not one of Effect's) a `ConfigError` at `path` instead
+ * of a defect, which names neither the thrown value nor its message (a caller's message may hold a
+ * secret). A Config's own failure (a missing variable) is as it is; an interruption too.
+ *
+ * @internal
+ */
+export const loadConfig = <A>(
+  path: ReadonlyArray<string>,
+  config: Config.Config<A>
+): Effect.Effect<A, ConfigError.ConfigError> =>
+  Effect.catchAllCause(
+    // a Config is an Effect that loads it from the ConfigProvider in context; one that is not
+    // Effect's own is loaded through a Config of ours (the provider walks it, under this guard)
+    Effect.suspend(() => Config.map(config, (value) => value)),
+    (cause) =>
+      Cause.isDie(cause) && !Cause.isInterrupted(cause)
+        ? Effect.fail(ConfigError.InvalidData([...path], `the Config values ${configThrew}`))
+        : Effect.failCause(cause)
+  )
 
 // what Effect's run loop reads a value's `_op` as (its instructions, and Option's, Either's, a Tag's
 // and Micro's own)
