@@ -338,7 +338,17 @@ describe("red team: the SQL stores' dialect and client arguments", () => {
         ["a number", 42],
         ["another dialect", "mssql"],
         ["an object", {}],
-        ["a revoked Proxy", revoked.proxy]
+        ["a revoked Proxy", revoked.proxy],
+        // before: the layer died (sql.withoutTransforms is not a function)
+        ["an object with onDialectOrElse alone", {
+          onDialectOrElse: (cases: { sqlite: () => unknown }) => cases.sqlite()
+        }],
+        ["an object whose withoutTransforms throws", {
+          onDialectOrElse: (cases: { sqlite: () => unknown }) => cases.sqlite(),
+          withoutTransforms: () => {
+            throw new Error("no")
+          }
+        }]
       ]
       const modules = { SqlTokenStore, SqlAppTokenStore, SqlSessionKeyStore, SqlSessionStore } as unknown as Record<
         string,

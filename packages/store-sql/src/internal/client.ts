@@ -11,22 +11,32 @@ import * as Option from "effect/Option"
 import type { Dialect } from "../SqlTokenStore.js"
 
 /**
- * The dialect of `sql`, when the store speaks it; `undefined` when `sql` is no `SqlClient` (a
- * JavaScript caller's `layerFromClient(42)`, `{}`, a revoked Proxy), looked at under a guard.
+ * `sql` without its name transforms, and its dialect, when the store speaks it (`Option.none()`
+ * when it does not); `undefined` when `sql` is no `SqlClient` (a JavaScript caller's
+ * `layerFromClient(42)`, `{}`, a revoked Proxy, an object with an `onDialectOrElse` alone), looked
+ * at under a guard: each method the store calls is there, and answers what a `SqlClient`'s does.
  */
-const dialectOf = (given: SqlClient.SqlClient): Option.Option<Dialect> | undefined => {
+const clientOf = (given: SqlClient.SqlClient): Option.Option<readonly [SqlClient.SqlClient, Dialect]> | undefined => {
   const sql: unknown = given
   try {
     // a SqlClient is a function (the sql`...` tag) with the client's methods
     if ((typeof sql !== "object" && typeof sql !== "function") || sql === null) return undefined
     const client = sql as SqlClient.SqlClient
-    if (typeof client.onDialectOrElse !== "function") return undefined
-    return client.onDialectOrElse({
+    // an object with `onDialectOrElse` alone passed, and the layer died on `withoutTransforms`
+    if (typeof client.onDialectOrElse !== "function" || typeof client.withoutTransforms !== "function") {
+      return undefined
+    }
+    const dialect: unknown = client.onDialectOrElse({
       orElse: () => Option.none<Dialect>(),
       pg: () => Option.some<Dialect>("pg"),
       mysql: () => Option.some<Dialect>("mysql"),
       sqlite: () => Option.some<Dialect>("sqlite")
     })
+    if (!Option.isOption(dialect)) return undefined
+    const value: unknown = Option.getOrUndefined(dialect)
+    if (value !== "pg" && value !== "mysql" && value !== "sqlite") return Option.none()
+    const plain: unknown = client.withoutTransforms()
+    return typeof plain === "function" ? Option.some([plain as SqlClient.SqlClient, value] as const) : undefined
   } catch {
     return undefined
   }
@@ -43,13 +53,13 @@ export const client: Effect.Effect<
   WeChatError.InvalidArgument,
   SqlClient.SqlClient
 > = Effect.flatMap(SqlClient.SqlClient, (sql) => {
-  const dialect = dialectOf(sql)
-  if (dialect === undefined) {
+  const found = clientOf(sql)
+  if (found === undefined) {
     return Effect.fail(
       new WeChatError.InvalidArgument({ argument: "SqlClient", description: "must be a SqlClient of @effect/sql" })
     )
   }
-  return Option.match(dialect, {
+  return Option.match(found, {
     onNone: () =>
       Effect.fail(
         new WeChatError.InvalidArgument({
@@ -57,7 +67,7 @@ export const client: Effect.Effect<
           description: "the client's SQL dialect is not supported (PostgreSQL, MySQL / MariaDB and SQLite are)"
         })
       ),
-    onSome: (dialect) => Effect.succeed([sql.withoutTransforms(), dialect] as const)
+    onSome: Effect.succeed
   })
 })
 
