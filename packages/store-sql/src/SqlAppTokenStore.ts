@@ -62,7 +62,9 @@ export const setup = (
 
 /**
  * Builds the store over the `SqlClient` in context, for a table that exists (see `setup`). Values
- * are sealed with the `TokenCipher` in context, when there is one.
+ * are sealed with the `TokenCipher` in context, when there is one. It neither creates nor checks the
+ * table (`setup` and the layers do); a read takes only the row of its very key, byte for byte, even
+ * over a table whose `app_id` ignores case.
  *
  * @since 0.1.0
  * @category constructors

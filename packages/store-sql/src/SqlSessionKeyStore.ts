@@ -67,7 +67,8 @@ export const setup = (
 /**
  * Builds the store over the `SqlClient` in context, for a table that exists (see `setup`). Keys
  * are sealed with the `TokenCipher` in context, when there is one. A bad table name or `ttl` is an
- * `InvalidArgument`.
+ * `InvalidArgument`. It neither creates nor checks the table (`setup` and the layers do); `get`
+ * takes only the row of its very ids, byte for byte, even over a table whose ids ignore case.
  *
  * @since 0.1.0
  * @category constructors

@@ -113,7 +113,9 @@ export const setup = (
 
 /**
  * Builds the store over the `SqlClient` in context, for tables that exist (see `setup`). Values
- * are sealed with the `TokenCipher` in context, when there is one.
+ * are sealed with the `TokenCipher` in context, when there is one. It neither creates nor checks the
+ * tables (`setup` and the layers do); a read takes only the row of its very ids, byte for byte, even
+ * over a table whose ids ignore case.
  *
  * @since 0.1.0
  * @category constructors

@@ -13,6 +13,7 @@ import type { Options } from "../SqlAppTokenStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
 import { builder, tooLong } from "./builder.js"
 import { asText } from "./client.js"
+import { boundedIds, sameIds } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
 import { storableTimes } from "./store.js"
 import { resolveTable } from "./tables.js"
@@ -51,9 +52,12 @@ export const make = (
   options?: Options
 ): Effect.Effect<AppTokenStore.AppTokenStoreShape, WeChatError.InvalidArgument, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { boundedValue, guarded, live, names: table, span, sql, upsertNewer } = yield* store.context(options)
+    const { boundedValue, dialect, guarded, live, names: table, span, sql, upsertNewer } = yield* store.context(
+      options
+    )
     const codec = yield* AppTokenStore.makeCodec
     const t = sql(table)
+    const ids = sql.literal(boundedIds(dialect, ["app_id"]))
 
     // each operation is bounded (timeout): wxauth uses it as it is
     const own = AppTokenStore.AppTokenStore.of({
@@ -61,11 +65,13 @@ export const make = (
         function*(appId: string) {
           yield* AppTokenStore.checkKey("get", appId)
           const now = yield* Clock.currentTimeMillis
-          const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t}
+          const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue}, ${ids} FROM ${t}
           WHERE app_id = ${appId} AND ${live("expires_at", now)}`
-          if (rows.length === 0) return Option.none()
-          if (rows[0].value === null) return yield* Effect.fail(appTokenTooLong)
-          const token = yield* codec.decode(appId, asText(rows[0].value))
+          // another key's row (a table whose app_id ignores case) is not this key's token: none
+          const row = rows.find((row) => sameIds(row, { app_id: appId }))
+          if (row === undefined) return Option.none()
+          if (row.value === null) return yield* Effect.fail(appTokenTooLong)
+          const token = yield* codec.decode(appId, asText(row.value))
           return token.isFresh(now) ? Option.some(token) : Option.none()
         },
         guarded("get"),

@@ -163,9 +163,10 @@ export interface StoreContext<O, N, E, X> {
   /** `column`, a time, is at or before `now`, or holds no time: the row is over (`NOT live`). */
   readonly over: (column: TimeColumn, now: number) => Statement.Fragment
   /**
-   * Inserts `row` into `table`, or, when a row has its `key` columns, sets that row's other columns
-   * to `row`'s only if `row` is as new by `obtained_at` or newer: one atomic statement, so the newest
-   * row wins whatever the order the writes arrive in. Unbounded: run it under `guarded`.
+   * Inserts `row` into `table`, or, when a row has its `key` columns, sets that row's columns (the
+   * key's too: see `upsertNewer`) to `row`'s only if `row` is as new by `obtained_at` or newer: one
+   * atomic statement, so the newest row wins whatever the order the writes arrive in. Unbounded:
+   * run it under `guarded`.
    */
   readonly upsertNewer: (
     table: string,
@@ -283,7 +284,10 @@ const upsertNewer = (
   row: Readonly<Record<string, unknown>> & { readonly obtained_at: number }
 ): Effect.Effect<unknown, SqlError.SqlError> => {
   const t = sql(table)
-  const columns = Object.keys(row).filter((column) => !key.includes(column))
+  // the key columns are written too: on a table whose ids ignore case ('oA' = 'oa', one row), the
+  // row then names the user whose value it holds, and a read (which compares the ids byte for byte)
+  // gives it to no one else
+  const columns = [...key, ...Object.keys(row).filter((column) => !key.includes(column))]
   if (dialect === "mysql") {
     // MySQL evaluates the assignments left to right, each seeing the ones before: obtained_at, which
     // every condition reads, goes last, so each condition compares with the stored row.

@@ -415,8 +415,14 @@ const foundColumns = (sql: SqlClient.SqlClient, dialect: Dialect, run: Run, tabl
         WHERE c.table_schema = DATABASE() AND c.table_name = ${table}
         ORDER BY c.ordinal_position`)
     case "sqlite":
-      return run(sql<FoundColumn>`SELECT name, type, NULL AS length, NULL AS collation, pk
-        FROM pragma_table_info(${table}) ORDER BY cid`)
+      // a column's collation is told only by the indexes that hold it (`pragma_index_xinfo`): every
+      // column of a WITHOUT ROWID table (its primary key holds them all, as the store's DDL makes
+      // it), the key columns of any table; one that is not BINARY there first
+      return run(sql<FoundColumn>`SELECT c.name AS name, c.type AS type, NULL AS length,
+          (SELECT x.coll FROM pragma_index_list(${table}) l JOIN pragma_index_xinfo(l.name) x
+            WHERE x.name = c.name ORDER BY upper(x.coll) = 'BINARY' LIMIT 1) AS collation,
+          c.pk AS pk
+        FROM pragma_table_info(${table}) c ORDER BY c.cid`)
   }
 }
 
@@ -460,6 +466,14 @@ const columnProblem = (dialect: Dialect, expected: ColumnShape, found: FoundColu
       String(found.collation)
     }, which does not compare byte for byte (a binary one, such as utf8mb4_bin, does)`
   }
+  // SQLite: NOCASE takes 'oA' for 'oa', RTRIM 'o1 ' for 'o1', an application's own collation
+  // anything; a column no index holds tells none (NULL), and is not checked
+  if (
+    dialect === "sqlite" && family === "text" && typeof found.collation === "string" &&
+    found.collation.toUpperCase() !== "BINARY"
+  ) {
+    return `has the collation ${found.collation}, which does not compare byte for byte (BINARY, SQLite's default, does)`
+  }
   return undefined
 }
 
@@ -475,8 +489,9 @@ const shapeError = (operation: string, table: string, problem: string, hint: str
 
 /**
  * Checks every table of `shapes` against the database's catalog: each column the store uses exists
- * with a compatible type (the family, the length, on MySQL / MariaDB a binary collation), and the
- * primary key is on the store's key columns (the upserts and the one-row-per-key reads rest on it).
+ * with a compatible type (the family, the length, on MySQL / MariaDB a binary collation, on SQLite
+ * BINARY where an index tells the column's), and the primary key is on the store's key columns (the
+ * upserts and the one-row-per-key reads rest on it).
  * Extra columns are allowed. A table that does not exist fails when `required` (setup has just made
  * it), and is skipped otherwise (`setup: false`: its operations fail naming it). Read-only.
  */

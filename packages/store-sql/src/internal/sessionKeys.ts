@@ -18,6 +18,7 @@ import type { Dialect } from "../SqlTokenStore.js"
 import { builder, tooLong } from "./builder.js"
 import { asText } from "./client.js"
 import { positiveDuration } from "./durations.js"
+import { boundedIds, sameIds } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
 import { derive, resolveTable } from "./tables.js"
 
@@ -58,6 +59,13 @@ export const ddl = store.ddl
 /** @internal */
 export const setup = store.setup
 
+/** A row as `get` reads it: the value (`boundedValue`) and the row's ids (`boundedIds`). */
+interface Row {
+  readonly value: unknown
+  readonly app_id: unknown
+  readonly openid: unknown
+}
+
 const keyTooLong = tooLong("session key", "get", "session key")
 
 /** The longest ttl: 2^52 ms (about 142,000 years), so that `now + ttl` stays a time a store writes (2^53 - 1 at most). */
@@ -86,7 +94,10 @@ export const make = (
     )
     const codec = yield* SessionKeyStore.makeCodec
     const t = sql(table)
+    const ids = sql.literal(boundedIds(dialect, ["app_id", "openid"]))
 
+    // the row's ids are written too: on a table whose ids ignore case ('oA' = 'oa', one row), the
+    // row then names the user whose key it holds, and `get` gives it to no one else
     const upsert = (row: {
       readonly app_id: string
       readonly openid: string
@@ -96,8 +107,10 @@ export const make = (
     }) =>
       dialect === "mysql"
         ? sql`INSERT INTO ${t} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
+            app_id = VALUES(app_id), openid = VALUES(openid),
             value = VALUES(value), expires_at = VALUES(expires_at), updated_at = VALUES(updated_at)`
         : sql`INSERT INTO ${t} ${sql.insert(row)} ON CONFLICT (app_id, openid) DO UPDATE SET
+            app_id = EXCLUDED.app_id, openid = EXCLUDED.openid,
             value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at`
 
     // each operation is bounded (timeout): wxauth uses it as it is
@@ -107,11 +120,14 @@ export const make = (
           yield* TokenStore.checkUser("get", appId, openid)
           const now = yield* Clock.currentTimeMillis
           // a value longer than any session key the codec reads is not fetched (its length in the query)
-          const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t}
+          const rows = yield* sql<Row>`SELECT ${boundedValue}, ${ids} FROM ${t}
           WHERE app_id = ${appId} AND openid = ${openid} AND ${live("expires_at", now)}`
-          if (rows.length === 0) return Option.none()
-          if (rows[0].value === null) return yield* Effect.fail(keyTooLong)
-          return Option.some(yield* codec.decode(appId, openid, asText(rows[0].value)))
+          // only the row of these very ids: a table whose ids ignore case gives another user's row
+          // for 'oa' (that of 'oA'), whose key must never be this user's
+          const row = rows.find((row) => sameIds(row, { app_id: appId, openid }))
+          if (row === undefined) return Option.none()
+          if (row.value === null) return yield* Effect.fail(keyTooLong)
+          return Option.some(yield* codec.decode(appId, openid, asText(row.value)))
         },
         guarded("get"),
         span("get")

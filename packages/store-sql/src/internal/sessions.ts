@@ -16,6 +16,7 @@ import type { Options } from "../SqlSessionStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
 import { builder, tooLong } from "./builder.js"
 import { affectedRows, asText } from "./client.js"
+import { boundedIds, idOf } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
 import { derive, resolveTable } from "./tables.js"
 
@@ -119,22 +120,10 @@ interface Row {
 }
 
 /**
- * The longest `app_id` and `openid` a read fetches, in bytes: those the table's columns hold on
- * PostgreSQL and MySQL / MariaDB (`VARCHAR(64)`, `VARCHAR(128)`), four bytes a character. SQLite's
- * `TEXT` holds any length: a longer id planted there is read as `NULL`, not fetched, and is no user's.
+ * `app_id` and `openid` as a read fetches them, in `dialect`: a SQLite id longer than any is read
+ * as `NULL`, not fetched, and is no user's (see `maxIdBytes`).
  */
-const maxIdBytes = { app_id: 4 * 64, openid: 4 * 128 } as const
-
-/** `app_id` and `openid` as a read fetches them (`maxIdBytes`), in `dialect`. */
-const boundedUser = (dialect: Dialect): string =>
-  dialect === "sqlite"
-    ? (["app_id", "openid"] as const).map((column) =>
-      `CASE WHEN length(CAST(${column} AS BLOB)) <= ${maxIdBytes[column]} THEN ${column} END AS ${column}`
-    ).join(", ")
-    : "app_id, openid"
-
-/** A stored id as text; `undefined` for `NULL` (a SQLite id longer than any, not fetched). */
-const idOf = (value: unknown): string | undefined => value === null || value === undefined ? undefined : asText(value)
+const boundedUser = (dialect: Dialect): string => boundedIds(dialect, ["app_id", "openid"])
 
 /**
  * The session a row holds is the session of the user its row names: `revokeUser` (logout

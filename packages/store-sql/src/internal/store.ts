@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import type { Options, PurgeResult, Tables } from "../SqlTokenStore.js"
 import { builder, tooLong } from "./builder.js"
 import { asText } from "./client.js"
+import { boundedIds, sameIds } from "./ids.js"
 import * as schema from "./schema.js"
 import { resolveTables } from "./tables.js"
 
@@ -71,6 +72,8 @@ export const make = (
     const codec = yield* TokenStore.makeCodec
     const t = sql(tables.table)
     const m = sql(tables.memoTable)
+    const userIds = sql.literal(boundedIds(dialect, ["app_id", "openid"]))
+    const codeIds = sql.literal(boundedIds(dialect, ["app_id", "code_hash"]))
 
     const upsertMemo = (row: {
       readonly app_id: string
@@ -80,12 +83,15 @@ export const make = (
     }) =>
       dialect === "mysql"
         ? sql`INSERT INTO ${m} ${sql.insert(row)} ON DUPLICATE KEY UPDATE
-            value = VALUES(value), expires_at = VALUES(expires_at)`
+            app_id = VALUES(app_id), code_hash = VALUES(code_hash), value = VALUES(value), expires_at = VALUES(expires_at)`
         : sql`INSERT INTO ${m} ${sql.insert(row)} ON CONFLICT (app_id, code_hash) DO UPDATE SET
-            expires_at = EXCLUDED.expires_at, value = EXCLUDED.value`
+            app_id = EXCLUDED.app_id, code_hash = EXCLUDED.code_hash, expires_at = EXCLUDED.expires_at,
+            value = EXCLUDED.value`
 
-    // the ids' rule is core's (TokenStore.checkUser): ASCII without a space, so no collation
-    // (MariaDB's PAD SPACE) or encoding (a lone surrogate written as U+FFFD) makes two ids one row
+    // the ids' rule is core's (TokenStore.checkUser): ASCII without a space, so no encoding (a lone
+    // surrogate written as U+FFFD) nor MariaDB's PAD SPACE makes two ids one row. A collation that
+    // ignores case does ('oA' = 'oa'): setup and the layers refuse such a table, and every read here
+    // takes only the row of its very ids (`sameIds`), and every write names its ids in the row
     const checkCode = TokenStore.checkCode
     const onTokens = (operation: string) => guarded(operation)
     const onMemos = (operation: string) => guarded(operation, tables.memoTable)
@@ -96,11 +102,13 @@ export const make = (
         function*(appId: string, openid: string) {
           yield* TokenStore.checkUser("get", appId, openid)
           const now = yield* Clock.currentTimeMillis
-          const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t}
+          const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue}, ${userIds} FROM ${t}
           WHERE app_id = ${appId} AND openid = ${openid} AND ${live("refresh_expires_at", now)}`
-          if (rows.length === 0) return Option.none()
-          if (rows[0].value === null) return yield* Effect.fail(tokenTooLong)
-          const token = yield* codec.decodeToken(appId, openid, asText(rows[0].value))
+          // another user's row (a table whose ids ignore case) is not this user's token: none
+          const row = rows.find((row) => sameIds(row, { app_id: appId, openid }))
+          if (row === undefined) return Option.none()
+          if (row.value === null) return yield* Effect.fail(tokenTooLong)
+          const token = yield* codec.decodeToken(appId, openid, asText(row.value))
           return token.refreshExpiresAt > now ? Option.some(token) : Option.none()
         },
         onTokens("get"),
@@ -158,11 +166,12 @@ export const make = (
         function*(appId: string, codeHash: string) {
           yield* checkCode("recallCode", appId, codeHash)
           const now = yield* Clock.currentTimeMillis
-          const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${m}
+          const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue}, ${codeIds} FROM ${m}
           WHERE app_id = ${appId} AND code_hash = ${codeHash} AND ${live("expires_at", now)}`
-          if (rows.length === 0) return Option.none()
-          if (rows[0].value === null) return yield* Effect.fail(memoTooLong)
-          const memo = yield* codec.decodeMemo(appId, codeHash, asText(rows[0].value))
+          const row = rows.find((row) => sameIds(row, { app_id: appId, code_hash: codeHash }))
+          if (row === undefined) return Option.none()
+          if (row.value === null) return yield* Effect.fail(memoTooLong)
+          const memo = yield* codec.decodeMemo(appId, codeHash, asText(row.value))
           return memo.expiresAt > now ? Option.some(memo) : Option.none()
         },
         onMemos("recallCode"),

@@ -1,0 +1,54 @@
+/**
+ * The ids a read fetches beside the value, and their check: a row is the asked key's only when its
+ * ids are, byte for byte. A table whose ids ignore case (a SQLite column `COLLATE NOCASE`, a MySQL /
+ * MariaDB `_ci` collation) answers `openid = 'oa'` with the row of `'oA'`: another user's.
+ *
+ * @internal
+ */
+import type { Dialect } from "../SqlTokenStore.js"
+import { asText } from "./client.js"
+
+/**
+ * The longest id a read fetches, in bytes: those the tables' columns hold on PostgreSQL and MySQL /
+ * MariaDB (`VARCHAR(64)`, `VARCHAR(128)`), four bytes a character. SQLite's `TEXT` holds any
+ * length: a longer id planted there (which a collation such as `RTRIM` may match) is read as
+ * `NULL`, not fetched, and is no one's.
+ *
+ * @internal
+ */
+export const maxIdBytes = { app_id: 4 * 64, openid: 4 * 128, code_hash: 4 * 128 } as const
+
+/**
+ * An id column of the stores' tables.
+ *
+ * @internal
+ */
+export type IdColumn = keyof typeof maxIdBytes
+
+/**
+ * The id `columns` as a `SELECT` reads them (`maxIdBytes`), in `dialect`.
+ *
+ * @internal
+ */
+export const boundedIds = (dialect: Dialect, columns: ReadonlyArray<IdColumn>): string =>
+  dialect === "sqlite"
+    ? columns.map((column) =>
+      `CASE WHEN length(CAST(${column} AS BLOB)) <= ${maxIdBytes[column]} THEN ${column} END AS ${column}`
+    ).join(", ")
+    : columns.join(", ")
+
+/**
+ * A stored id as text; `undefined` for `NULL` (a SQLite id longer than any, not fetched).
+ *
+ * @internal
+ */
+export const idOf = (value: unknown): string | undefined =>
+  value === null || value === undefined ? undefined : asText(value)
+
+/**
+ * Whether `row` holds exactly the ids `asked`, byte for byte (JavaScript's `===` on the texts).
+ *
+ * @internal
+ */
+export const sameIds = (row: object, asked: Partial<Record<IdColumn, string>>): boolean =>
+  Object.entries(asked).every(([column, id]) => idOf((row as Record<string, unknown>)[column]) === id)
