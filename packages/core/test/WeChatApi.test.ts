@@ -4,7 +4,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
 import type { WeChatError } from "@wxauth/core"
-import { WeChatApi, WeChatConfig, WeChatHttpClient } from "@wxauth/core"
+import { Component, WeChatApi, WeChatConfig, WeChatHttpClient } from "@wxauth/core"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -486,6 +486,57 @@ describe("WeChatApi", () => {
           }
         }))
     }
+
+    // a value holding `)` (a callback's code, a mini program's js_code, an openid): the scrubber once
+    // took it for the bracket closing "(GET url)" and kept the rest of the query, the component
+    // access token or checksession's signature included
+    const quoting = Layer.succeed(
+      HttpClient.HttpClient,
+      HttpClient.make((request) =>
+        Effect.promise(() =>
+          Promise.reject(
+            new Error(`request to ${request.url} failed, reason: socket hang up (200 GET ${request.url})`)
+          )
+        )
+      )
+    )
+    const componentConfig = Layer.effect(
+      Component.ComponentConfig,
+      Component.makeConfigEither({
+        componentAppId: "wxcomponent0000001",
+        componentAppSecret: secret,
+        token: "sandboxtoken",
+        encodingAesKey: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+      })
+    ).pipe(Layer.orDie)
+
+    it.effect("a code or openid holding ')': the component token and checksession's signature stay out", () =>
+      Effect.gen(function*() {
+        const componentToken = "COMPONENT_ACCESS_TOKEN_0123456789abcdefghij"
+        const sessionKey = "a2V5a2V5a2V5a2V5a2V5aw=="
+        const signature = WeChatApi.sessionSignature(Redacted.make(sessionKey))
+        const component = yield* WeChatApi.makeComponent.pipe(Effect.provide(Layer.merge(quoting, componentConfig)))
+        const endpoints = yield* api(quoting)
+        const calls: Record<string, readonly [Effect.Effect<unknown, WeChatError.RequestFailure>, string]> = {
+          accessToken: [component.accessToken(Redacted.make(componentToken), "wxapp", "a)b"), componentToken],
+          code2Session: [component.code2Session(Redacted.make(componentToken), "wxapp", "a)b"), componentToken],
+          checkSession: [
+            endpoints.checkSession(Redacted.make(accessToken), "o)x", Redacted.make(sessionKey)),
+            signature
+          ]
+        }
+        for (const [name, [call, hidden]] of Object.entries(calls)) {
+          const error = yield* failureOf(call as Effect.Effect<unknown, WeChatError.RequestFailure>)
+          assert.strictEqual(error._tag, "TransportError", name)
+          const description = (error as WeChatError.TransportError).description
+          assert.include(description, "socket hang up", name)
+          assert.include(description, "?<redacted>)", name)
+          const said = `${String(error)} ${JSON.stringify(error)} ${description}`
+          for (const value of [hidden, "a)b", "o)x", "a%29b", "o%29x", accessToken, sessionKey]) {
+            assert.notInclude(said, value, name)
+          }
+        }
+      }))
   })
 
   describe("deadline", () => {

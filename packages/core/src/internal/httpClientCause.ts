@@ -46,16 +46,63 @@ export class TransportCause extends Data.TaggedError("TransportCause")<{
 export const isTransportCause = (u: unknown): u is TransportCause =>
   u instanceof TransportCause || Predicate.isTagged(u, "TransportCause")
 
-const queryPattern = /\?[^\s"'<>)\]]*/g
+// a query runs to a space, a quote or an angle bracket: a `)` or `]` may be a value's (a code, an
+// openid: the URL a client prints need not be encoded as this library sends it)
+const queryPattern = /\?[^\s"'<>]*/g
 const credentialsPattern = /\/\/[^\s/@"'<>]*@/g
 
+/** The most closing brackets given back after a redacted query. */
+const maxRestored = 8
+
+const opening = (closing: number): number => closing === 0x29 ? 0x28 : closing === 0x5d ? 0x5b : -1
+
 /**
- * Removes URL queries and URL credentials from a message.
+ * How many of the closing brackets that end `query` close, innermost first, brackets still open in
+ * the text before it (`open`, innermost last): at most {@link maxRestored}, and never `query`'s `?`.
+ */
+const restoredClosers = (query: string, open: ReadonlyArray<number>): number => {
+  let run = 0
+  while (run < query.length - 1 && opening(query.charCodeAt(query.length - 1 - run)) !== -1) run++
+  for (let k = Math.min(run, open.length, maxRestored); k > 0; k--) {
+    let closes = true
+    for (let i = 0; i < k && closes; i++) {
+      closes = opening(query.charCodeAt(query.length - k + i)) === open[open.length - 1 - i]
+    }
+    if (closes) return k
+  }
+  return 0
+}
+
+/**
+ * Removes URL queries and URL credentials from a message. A query is redacted whole, up to a space,
+ * a quote or an angle bracket, whatever its values hold; a `)` or `]` that ends it and closes a
+ * bracket opened before it is given back, so `"(GET https://h/p?a=1)b&secret=S)"` reads
+ * `"(GET https://h/p?<redacted>)"`. Linear in the message.
  *
  * @internal
  */
-export const sanitize = (message: string): string =>
-  message.replace(queryPattern, "?<redacted>").replace(credentialsPattern, "//<redacted>@")
+export const sanitize = (message: string): string => {
+  // the brackets open in what is kept, innermost last
+  const open: Array<number> = []
+  const keep = (text: string): string => {
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      if (c === 0x28 || c === 0x5b) open.push(c)
+      else if (open.length > 0 && opening(c) === open[open.length - 1]) open.pop()
+    }
+    return text
+  }
+  let out = ""
+  let last = 0
+  for (const match of message.matchAll(queryPattern)) {
+    out += keep(message.slice(last, match.index))
+    const restored = restoredClosers(match[0], open)
+    out += "?<redacted>" + keep(match[0].slice(match[0].length - restored))
+    last = match.index + match[0].length
+  }
+  out += message.slice(last)
+  return out.replace(credentialsPattern, "//<redacted>@")
+}
 
 const timeoutCodes = new Set([
   deadlineCode,
