@@ -6,8 +6,9 @@ import { encodeQueryValue, query } from "../src/internal/query.js"
 /** What the URL parser sends for a query: the bytes after `?` once the URL is parsed. */
 const sentByUrl = (q: string) => new URL(`https://api.weixin.qq.com/sns/userinfo?${q}`).search.slice(1)
 
-/** encodeURIComponent's output, with `'` as the URL parser sends it in a query. */
-const expected = (value: string) => encodeURIComponent(value).replace(/'/g, "%27")
+/** encodeURIComponent's output, with `!'()*` percent-encoded too. */
+const expected = (value: string) =>
+  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
 
 // a small deterministic generator: the same strings on every run
 const random = (() => {
@@ -23,7 +24,7 @@ const random = (() => {
 const alphabet = [..."AZaz09-_.!~*()'\" #%&+=/?<>@[]\\^`{|}\u0000\u001f\u007f\u00e9\u4e2d", "\u{1f600}"]
 
 describe("query", () => {
-  it("encodes every code point as encodeURIComponent does, and ' as %27", () => {
+  it("encodes every code point as encodeURIComponent does, and !'()* too", () => {
     for (let c = 0; c <= 0xffff; c++) {
       if (c >= 0xd800 && c <= 0xdfff) continue
       const value = String.fromCharCode(c)
@@ -32,7 +33,7 @@ describe("query", () => {
     assert.strictEqual(encodeQueryValue("\u{1f600}"), expected("\u{1f600}"))
   })
 
-  it("encodes mixed strings as encodeURIComponent does; the URL parser leaves the result as it is", () => {
+  it("encodes mixed strings as encodeURIComponent does, and !'()*; the URL parser leaves the result as it is", () => {
     for (let n = 0; n < 2_000; n++) {
       let value = ""
       const length = Math.floor(random() * 40)
@@ -60,6 +61,16 @@ describe("query", () => {
     assert.strictEqual(encodeQueryValue("\uD83D\uDE00"), "%F0%9F%98%80")
   })
 
+  it("sends only letters, digits and -_.~ as they are: no bracket, quote or sub-delimiter", () => {
+    assert.strictEqual(encodeQueryValue("a)b(c!d*e'f~g"), "a%29b%28c%21d%2Ae%27f~g")
+    assert.strictEqual(new URLSearchParams(`v=${encodeQueryValue("061abc)x")}`).get("v"), "061abc)x")
+    for (let c = 0; c < 128; c++) {
+      const value = String.fromCharCode(c)
+      const kept = /[A-Za-z0-9\-_.~]/.test(value)
+      assert.strictEqual(encodeQueryValue(value) === value, kept, `U+${c.toString(16)}`)
+    }
+  })
+
   it("the tag encodes each value and keeps the literal parts", () => {
     const token = "tok en"
     const openid = "o'id&x=1"
@@ -82,5 +93,13 @@ describe("query", () => {
     const scrubbed = scrubErrmsg(errmsg, [code])
     assert.notInclude(scrubbed, "s3cr")
     assert.strictEqual(scrubbed, "invalid code, hints: [ req: <redacted> raw: <redacted> lower: <redacted> ]")
+    // a value under 8 characters (matched whole only) holding what only this encoding escapes: as
+    // sent, as encodeURIComponent writes it, as the URL parser sends it
+    const short = "x y(z)'"
+    assert.strictEqual(encodeQueryValue(short), "x%20y%28z%29%27")
+    assert.strictEqual(
+      scrubErrmsg("bad code x%20y%28z%29%27, x%20y(z)', x%20y(z)%27 or x y(z)' here", [short]),
+      "bad code <redacted>, <redacted>, <redacted> or <redacted> here"
+    )
   })
 })

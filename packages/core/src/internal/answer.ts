@@ -71,6 +71,8 @@ const jsonForms = (value: string): ReadonlyArray<string> => {
   return [json, ascii, json.replace(/\//g, "\\/"), ascii.replace(/\//g, "\\/")]
 }
 
+const decodeEscape = (escape: string): string => String.fromCharCode(parseInt(escape.slice(1), 16))
+
 /**
  * The forms in which a text can come back in an echoed message: raw, percent-encoded (upper- and
  * lower-case hex), form-encoded, and JSON-escaped (a POST's body).
@@ -81,9 +83,11 @@ const textForms = (value: string): ReadonlyArray<string> => {
     value,
     value.toWellFormed(),
     ...jsonForms(value),
-    // as sent in a query (`'` as %27, a lone surrogate as U+FFFD), and as encodeURIComponent writes it
+    // as sent in a query (`!'()*` escaped, a lone surrogate as U+FFFD), as encodeURIComponent writes
+    // it, and as the URL parser sends it (`'` as %27)
     sent,
-    sent.replace(/%27/g, "'"),
+    sent.replace(/%(?:21|27|28|29|2A)/g, decodeEscape),
+    sent.replace(/%(?:21|28|29|2A)/g, decodeEscape),
     // lower-case percent-encodings (the whole forms are matched case-insensitively; runs are not)
     sent.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
     encodeFormComponent(value)

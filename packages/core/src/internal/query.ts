@@ -1,9 +1,11 @@
 /**
  * The query strings of WeChat's endpoints, built in one place. Every value is percent-encoded as
- * `encodeURIComponent` does, and also `'` and lone surrogates, as the URL parser would send them
- * (`%27`; U+FFFD, as `URLSearchParams` writes one): a query built here is sent byte for byte as it
- * is, with no URL parse and no check per call, and no value (a caller's argument, a token from a
- * hostile answer) can make the encoding throw.
+ * `encodeURIComponent` does, and also `!'()*` (`%21`, `%27`, `%28`, `%29`, `%2A`: only letters,
+ * digits and `-_.~` are sent as they are) and lone surrogates (U+FFFD, as `URLSearchParams` writes
+ * one): a query built here is sent byte for byte as it is, with no URL parse and no check per call,
+ * and no value (a caller's argument, a token from a hostile answer) can make the encoding throw. A
+ * value never holds a bracket or a quote, so the query of a URL quoted in a message (`(GET url)`)
+ * ends where the URL does.
  *
  * @internal
  */
@@ -17,19 +19,25 @@ import { isVerbatimQuery } from "./httpClient.js"
  */
 export type Query = string & Brand.Brand<"@wxauth/core/Query">
 
-// what encodeURIComponent leaves as it is, but for ' (the URL parser encodes it in a query)
+// what encodeURIComponent leaves as it is, but for !'()* (RFC 3986's unreserved characters)
 const unreserved = new Uint8Array(128)
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.!~*()") {
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~") {
   unreserved[c.charCodeAt(0)] = 1
 }
 
+const subDelimiters = /[!'()*]/g
+const escapeSubDelimiter = (c: string): string => `%${c.charCodeAt(0).toString(16).toUpperCase()}`
+
 // a lone surrogate as U+FFFD first (`toWellFormed`): encodeURIComponent throws on one
-const encodeSlow = (value: string): string => encodeURIComponent(value.toWellFormed()).replace(/'/g, "%27")
+const encodeSlow = (value: string): string =>
+  encodeURIComponent(value.toWellFormed()).replace(subDelimiters, escapeSubDelimiter)
 
 /**
- * `value` percent-encoded for a query: `encodeURIComponent`'s output, with `'` as `%27` and a lone
- * surrogate as U+FFFD's bytes. Never throws. A value with nothing to encode (WeChat's tokens, codes,
- * openids) is returned as it is, without `encodeURIComponent`'s call into the runtime.
+ * `value` percent-encoded for a query: `encodeURIComponent`'s output, with `!'()*` as `%21`, `%27`,
+ * `%28`, `%29`, `%2A` (WeChat decodes them as any escape; a `)` sent as it is would end the query
+ * of a URL quoted in brackets in a client's error message) and a lone surrogate as U+FFFD's bytes.
+ * Never throws. A value with nothing to encode (WeChat's tokens, codes, openids) is returned as it
+ * is, without `encodeURIComponent`'s call into the runtime.
  *
  * @internal
  */
