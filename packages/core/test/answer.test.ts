@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { scrubErrmsg } from "../src/internal/answer.js"
+import { holdsRun, scrubErrmsg } from "../src/internal/answer.js"
 
 const secret = "Zq8pL2mN7xW4vK9rT3yB6hJ1cF5gD0sA"
 const sessionKey = "a2V5a2V5a2V5a2V5a2V5aw=="
@@ -181,6 +181,41 @@ describe("scrubErrmsg", () => {
     const astral = "\u{1F600}abcdefgh\u{1F601}"
     assert.strictEqual(scrubErrmsg(`x\uDE00abcdefgh\uD83D y`, [astral]), "x<redacted> y")
     assert.strictEqual(scrubErrmsg(`x\u{1F600}abcdefgh\u{1F602} y`, [astral]), "x<redacted> y")
+  })
+
+  it("a run is matched ignoring the case of ASCII letters, as a whole form is: an echo upper-cased, then cut", () => {
+    const appSecret = "3f9a1c7be05d42e8a6b1c09d7e3f5a21"
+    const token = "hDf8_x2KqLmN0pQrStUvWxYz-AbCdEfGhIjK"
+    // no 8 characters of the secret, compared ignoring case, are left
+    const windowsOf = (value: string) => {
+      const windows: Array<string> = []
+      for (let i = 0; i + 8 <= value.length; i++) windows.push(value.slice(i, i + 8).toLowerCase())
+      return windows
+    }
+    const mixed = (value: string) => [...value].map((c, i) => i % 3 === 0 ? c.toUpperCase() : c.toLowerCase()).join("")
+    for (
+      const [label, echoed, value] of [
+        ["upper-cased, cut to 24", appSecret.toUpperCase().slice(0, 24), appSecret],
+        ["upper-cased, cut at both ends", appSecret.toUpperCase().slice(5, 19), appSecret],
+        ["mixed case, cut", mixed(appSecret).slice(3, 27), appSecret],
+        ["a token lower-cased, cut", token.toLowerCase().slice(0, 24), token],
+        ["a token upper-cased, cut", token.toUpperCase().slice(4, 20), token]
+      ] as const
+    ) {
+      const scrubbed = scrubErrmsg(`x ${echoed} y`, [appSecret, token])
+      assert.strictEqual(scrubbed, "x <redacted> y", label)
+      for (const window of windowsOf(value)) assert.notInclude(scrubbed.toLowerCase(), window, label)
+    }
+    // 7 characters, whatever their case, stay
+    assert.strictEqual(scrubErrmsg(`x ${appSecret.toUpperCase().slice(0, 7)} y`, [appSecret]), "x 3F9A1C7 y")
+    // an identity in a success answer is still compared exactly: WeChat's ids are case-sensitive
+    assert.isFalse(holdsRun(["o_from_request"], [], ["CODE_FOR_REQUEST"]))
+    assert.isTrue(holdsRun(["o_FOR_REQUEST"], [], ["CODE_FOR_REQUEST"]))
+    // text that shares no 8 characters with a secret, whatever their case, is kept as it is
+    assert.strictEqual(
+      scrubErrmsg("Invalid AppSecret, hints: [ req_id: abc ]", [appSecret]),
+      "Invalid AppSecret, hints: [ req_id: abc ]"
+    )
   })
 
   it("a long errmsg against long secrets stays linear", () => {

@@ -75,7 +75,7 @@ const decodeEscape = (escape: string): string => String.fromCharCode(parseInt(es
 
 /**
  * The forms in which a text can come back in an echoed message: raw, percent-encoded (upper- and
- * lower-case hex), form-encoded, and JSON-escaped (a POST's body).
+ * lower-case hex: `holdsRun` compares exactly), form-encoded, and JSON-escaped (a POST's body).
  */
 const textForms = (value: string): ReadonlyArray<string> => {
   const sent = encodeQueryValue(value)
@@ -88,7 +88,6 @@ const textForms = (value: string): ReadonlyArray<string> => {
     sent,
     sent.replace(/%(?:21|27|28|29|2A)/g, decodeEscape),
     sent.replace(/%(?:21|28|29|2A)/g, decodeEscape),
-    // lower-case percent-encodings (the whole forms are matched case-insensitively; runs are not)
     sent.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
     encodeFormComponent(value)
   ]
@@ -169,9 +168,24 @@ const formsOf = (secret: string): ReadonlyArray<string> => {
 const hashBase = 0x01000193
 const hashTop = Array.from({ length: minRun - 1 }).reduce<number>((power) => Math.imul(power, hashBase), 1)
 
-/** Whether the `minRun` characters of `a` at `i` are those of `b` at `j`. */
-const sameWindow = (a: string, i: number, b: string, j: number): boolean => {
-  for (let k = 0; k < minRun; k++) if (a.charCodeAt(i + k) !== b.charCodeAt(j + k)) return false
+/** The code unit of `text` at `i`, as matched. */
+type CodeAt = (text: string, i: number) => number
+
+const exactAt: CodeAt = (text, i) => text.charCodeAt(i)
+
+/**
+ * The code unit of `text` at `i`, an ASCII letter in lower case: an `errmsg`'s runs are matched
+ * ignoring the case of ASCII letters, as whole forms are (an echo upper-cased, then cut short). One
+ * code unit for one: what is matched keeps its length, so positions are those in `text`.
+ */
+const foldedAt: CodeAt = (text, i) => {
+  const c = text.charCodeAt(i)
+  return c >= 0x41 && c <= 0x5a ? c | 0x20 : c
+}
+
+/** Whether the `minRun` characters of `a` at `i` are those of `b` at `j`, as `at` reads them. */
+const sameWindow = (at: CodeAt, a: string, i: number, b: string, j: number): boolean => {
+  for (let k = 0; k < minRun; k++) if (at(a, i + k) !== at(b, j + k)) return false
   return true
 }
 
@@ -182,6 +196,8 @@ const sameWindow = (a: string, i: number, b: string, j: number): boolean => {
  * `forms`: a lookup probes a run of slots whose length depends on the forms only.
  */
 interface RunIndex {
+  /** How characters are compared: exactly, or ignoring the case of ASCII letters. */
+  readonly at: CodeAt
   readonly forms: ReadonlyArray<string>
   readonly mask: number
   readonly used: Uint8Array
@@ -193,17 +209,20 @@ interface RunIndex {
 /** The slot of the window of `text` at `start` (hash `hash`) in `index`, or -1. */
 const findWindow = (index: RunIndex, hash: number, text: string, start: number): number => {
   for (let s = hash & index.mask; index.used[s] === 1; s = (s + 1) & index.mask) {
-    if (index.hash[s] === hash && sameWindow(index.forms[index.form[s]], index.offset[s], text, start)) return s
+    if (index.hash[s] === hash && sameWindow(index.at, index.forms[index.form[s]], index.offset[s], text, start)) {
+      return s
+    }
   }
   return -1
 }
 
-const runIndex = (forms: ReadonlyArray<string>): RunIndex => {
+const runIndex = (forms: ReadonlyArray<string>, at: CodeAt): RunIndex => {
   let windows = 0
   for (const form of forms) windows += Math.max(0, form.length - minRun + 1)
   let size = 16
   while (size < windows * 2) size *= 2
   const index: RunIndex = {
+    at,
     forms,
     mask: size - 1,
     used: new Uint8Array(size),
@@ -215,13 +234,13 @@ const runIndex = (forms: ReadonlyArray<string>): RunIndex => {
     const text = forms[f]
     let hash = 0
     for (let j = 0; j < text.length; j++) {
-      if (j >= minRun) hash = (hash - Math.imul(text.charCodeAt(j - minRun), hashTop)) | 0
-      hash = (Math.imul(hash, hashBase) + text.charCodeAt(j)) | 0
+      if (j >= minRun) hash = (hash - Math.imul(at(text, j - minRun), hashTop)) | 0
+      hash = (Math.imul(hash, hashBase) + at(text, j)) | 0
       if (j < minRun - 1) continue
       const start = j - minRun + 1
       let s = hash & index.mask
       for (; index.used[s] === 1; s = (s + 1) & index.mask) {
-        if (index.hash[s] === hash && sameWindow(forms[index.form[s]], index.offset[s], text, start)) break
+        if (index.hash[s] === hash && sameWindow(at, forms[index.form[s]], index.offset[s], text, start)) break
       }
       if (index.used[s] === 1) continue
       index.used[s] = 1
@@ -235,17 +254,17 @@ const runIndex = (forms: ReadonlyArray<string>): RunIndex => {
 
 /**
  * Marks in `covered` every run of at least `minRun` characters of `text` that also occurs in one of
- * the indexed forms, and tells whether there was one: each `minRun`-character window of `text` is
- * looked up once by its rolling hash, so the cost is linear in the length of `text`, whatever it
- * holds.
+ * the indexed forms (compared as the index compares), and tells whether there was one: each
+ * `minRun`-character window of `text` is looked up once by its rolling hash, so the cost is linear
+ * in the length of `text`, whatever it holds.
  */
 const coverRuns = (text: string, index: RunIndex, covered: Uint8Array): boolean => {
   if (text.length < minRun || index.forms.length === 0) return false
   let hash = 0
   let filled = 0
   for (let i = 0; i < text.length; i++) {
-    if (i >= minRun) hash = (hash - Math.imul(text.charCodeAt(i - minRun), hashTop)) | 0
-    hash = (Math.imul(hash, hashBase) + text.charCodeAt(i)) | 0
+    if (i >= minRun) hash = (hash - Math.imul(index.at(text, i - minRun), hashTop)) | 0
+    hash = (Math.imul(hash, hashBase) + index.at(text, i)) | 0
     if (i < minRun - 1) continue
     const start = i - minRun + 1
     if (findWindow(index, hash, text, start) < 0) continue
@@ -379,9 +398,9 @@ const scrubPrefix = (
 /**
  * WeChat's `errmsg`, fit for an error, a span or a log: every value in `secrets` (the app secret,
  * codes, tokens: whatever the request carried) removed in each of its encodings, and any run of 8 or
- * more characters of one of them (a secret of 8 or more characters, cut short or split); control
- * characters replaced, format characters dropped, and cut to 200 characters. A proxy or a
- * misbehaving server may echo the query.
+ * more characters of one of them (a secret of 8 or more characters, cut short or split); both
+ * ignoring the case of ASCII letters; control characters replaced, format characters dropped, and
+ * cut to 200 characters. A proxy or a misbehaving server may echo the query.
  *
  * The message is matched without its hidden characters (controls, format characters: a secret
  * interleaved with them is found), and each maximal redacted stretch, with the hidden characters
@@ -410,7 +429,8 @@ export const scrubErrmsg = (errmsg: unknown, secrets: ReadonlyArray<string>): st
   // whole forms, case-insensitively (lower-case percent-encodings and hex); longest first
   forms.sort((a, b) => b.length - a.length)
   const pattern = forms.length === 0 ? undefined : new RegExp(forms.map(escapeRegExp).join("|"), "gi")
-  const runs = runIndex(runForms)
+  // runs ignoring case, as the whole forms
+  const runs = runIndex(runForms, foldedAt)
   for (let known = scrubbedLength;; known *= 8) {
     const scrubbed = scrubPrefix(text, text.length < errmsg.length, known, longest, pattern, runs)
     if (scrubbed !== undefined) return scrubbed
@@ -436,7 +456,7 @@ export const runFormsOf = (secrets: ReadonlyArray<string>): ReadonlyArray<string
 /**
  * Whether one of `texts` (hidden characters dropped, as an `errmsg` is matched) holds a run that
  * `scrubErrmsg` would redact: 8 or more characters of a form of one of `secrets`, or of `forms`
- * (from `runFormsOf`). For the fields of a success answer that become a user's identity (an openid,
+ * (from `runFormsOf`), compared exactly (`scrubErrmsg` ignores the case of ASCII letters). For the fields of a success answer that become a user's identity (an openid,
  * a unionid, a scope): an answer that quotes what the request sent is refused, not stored. A value
  * shorter than 8 characters is not looked for (matched whole, it would refuse an id by chance).
  *
@@ -450,7 +470,9 @@ export const holdsRun = (
   forms: ReadonlyArray<string>,
   secrets: ReadonlyArray<string>
 ): boolean => {
-  const index = runIndex([...forms, ...runFormsOf(secrets)])
+  // exactly: WeChat's ids are case-sensitive, and an openid sharing 8 letters with a code but for
+  // their case (`o_from_request`, `CODE_FOR_REQUEST`) is no echo
+  const index = runIndex([...forms, ...runFormsOf(secrets)], exactAt)
   for (const text of texts) {
     if (text === undefined) continue
     const visible = text.replace(hiddenCharacters, "")
