@@ -255,6 +255,7 @@ export type ProblemReason =
   | "length-required"
   | "unsupported-type"
   | "bad-request"
+  | "timeout"
   | "phone-code"
   | "unauthenticated"
   | "snapshot"

@@ -16,7 +16,8 @@
  * is no session to `session` (401), but the two logouts end the session of every copy, as the
  * browser's `POST /logout` does (401 only when no copy is a live session).
  *
- * Bodies are JSON (`Content-Type: application/json`) of at most 16 KiB; every failure is a
+ * Bodies are JSON (`Content-Type: application/json`) of at most 16 KiB, all there within 10 seconds
+ * (408 `timeout` otherwise, the connection closed); every failure is a
  * `Problem`, `{ error, title, titleEn }`, where `error` is a fixed reason key (nothing of the
  * request is echoed).
  *
@@ -103,7 +104,7 @@ const AppPath = Schema.Struct({
 })
 
 /**
- * The failures of an endpoint with a JSON body: the body's (400, 411, 413, 415), an unknown app
+ * The failures of an endpoint with a JSON body: the body's (400, 408, 411, 413, 415), an unknown app
  * (404), WeChat's answers (400 for a used or expired code, 401 `relogin` when WeChat says the user
  * must authorize again, 500 `config` or `server`, 503 `busy`), a store's or the registry's (500).
  */
@@ -112,6 +113,7 @@ const withBodyProblems = <E extends HttpApiEndpoint.HttpApiEndpoint.Any>(endpoin
     .addError(Problem, { status: 400 })
     .addError(Problem, { status: 401 })
     .addError(Problem, { status: 404 })
+    .addError(Problem, { status: 408 })
     .addError(Problem, { status: 411 })
     .addError(Problem, { status: 413 })
     .addError(Problem, { status: 415 })

@@ -1,16 +1,20 @@
 /**
  * The JSON endpoints over HTTP, against the sandbox: the mini program's login (a `wx.login()` code
  * for a bearer token) and phone number, who is logged in, logout, their bounded bodies and JSON
- * failures, the OpenAPI document, and logs that never hold a code, token or phone number.
+ * failures (a body that stops arriving: 408 within the read deadline), the OpenAPI document, and logs
+ * that never hold a code, token or phone number.
  */
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { assert, describe, layer } from "@effect/vitest"
 import { WeChatError } from "@wxauth/core"
 import { WeChatLogin } from "@wxauth/http"
 import { Browser, login, sandboxControl } from "@wxauth/test-support"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Net from "node:net"
+import { ReadTimeout } from "../src/internal/body.js"
 import * as Problems from "../src/internal/problems.js"
 import { MINI, OA, sandboxApps, testApp, TestServer, WEB } from "./helpers.js"
 
@@ -321,7 +325,7 @@ describe("WeChatLoginApi: the mini program", () => {
         const loginOp = spec.paths["/api/wechat/mini-program/{app}/login"].post
         assert.deepStrictEqual(
           Object.keys(loginOp.responses).sort(),
-          ["200", "400", "401", "404", "411", "413", "415", "500", "503"]
+          ["200", "400", "401", "404", "408", "411", "413", "415", "500", "503"]
         )
         assert.isUndefined(loginOp.security?.length ? loginOp.security : undefined, "the login needs no session")
         const phoneOp = spec.paths["/api/wechat/mini-program/{app}/phone-number"].post
@@ -444,3 +448,75 @@ describe("WeChatLoginApi: one wx.login() code sent several times at once", () =>
       }))
   })
 })
+
+describe("WeChatLoginApi: a request body that stops arriving (a 1 s read deadline)", () => {
+  layer(Layer.provide(testApp(), Layer.succeed(ReadTimeout, Duration.seconds(1))), { excludeTestServices: true })(
+    (it) => {
+      it.effect("is answered 408 timeout with connection: close within the deadline, the login's and the phone number's; a whole body is read as before", () =>
+        Effect.gen(function*() {
+          const { client, miniLogin, phoneCode, url } = yield* setup
+          const { headers } = yield* miniLogin("alice")
+          for (
+            const [path, extra] of [
+              ["/api/wechat/mini-program/mini/login", {}],
+              ["/api/wechat/mini-program/mini/phone-number", headers]
+            ] as const
+          ) {
+            const { answer, closed, seconds } = yield* stalledBody(url, path, extra)
+            const [head = "", body = ""] = answer.split("\r\n\r\n")
+            assert.strictEqual(head.split("\r\n")[0], "HTTP/1.1 408 Request Timeout", `${path}: ${answer}`)
+            assert.match(head, /^connection: close$/im, path)
+            assert.strictEqual(json(body).error, "timeout", path)
+            assert.isTrue(closed, `${path}: the server closed the connection`)
+            assert.isAbove(seconds, 0.9, path)
+            assert.isBelow(seconds, 4, path)
+          }
+          const again = yield* miniLogin("bob")
+          assert.match(again.body.token, /^[A-Za-z0-9_-]{43}$/, "a body sent whole is read as before")
+          const phone = yield* client().postJson(
+            "/api/wechat/mini-program/mini/phone-number",
+            { code: yield* phoneCode("bob") },
+            again.headers
+          )
+          assert.strictEqual(phone.status, 200, phone.text)
+        }))
+    }
+  )
+})
+
+/**
+ * A POST of JSON whose `Content-Length` (100) says more than is sent (2 bytes, then nothing), over
+ * a raw socket: the whole answer as text, whether the server closed the connection, and how long
+ * that took (at most 6 s here: past it the socket is given up, and the answer says so).
+ */
+const stalledBody = (url: string, path: string, headers: Record<string, string>) =>
+  Effect.async<{ readonly answer: string; readonly closed: boolean; readonly seconds: number }>((resume) => {
+    const { host, hostname, port } = new URL(url)
+    const started = Date.now()
+    let answer = ""
+    let closed = true
+    const socket = Net.connect(Number(port), hostname, () => {
+      const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n${extra}` +
+          `Content-Length: 100\r\n\r\n{"`
+      )
+    })
+    socket.on("data", (chunk: Buffer) => {
+      answer += chunk.toString("utf8")
+    })
+    const guard = setTimeout(() => {
+      closed = false
+      answer = `no answer within 6 s${answer === "" ? "" : `: ${answer}`}`
+      socket.destroy()
+    }, 6000)
+    socket.on("close", () => {
+      clearTimeout(guard)
+      resume(Effect.succeed({ answer, closed, seconds: (Date.now() - started) / 1000 }))
+    })
+    socket.on("error", () => {})
+    return Effect.sync(() => {
+      clearTimeout(guard)
+      socket.destroy()
+    })
+  })

@@ -105,6 +105,10 @@ export const problems: { readonly [R in Reason]: Problem } = {
     "提交的内容缺少必需的字段，或格式不对。",
     "The request body lacks a required field or is not in the expected form."
   ]),
+  timeout: problem("timeout", 408, false, ["提交超时", "Request timeout"], [
+    "提交的内容没有在 10 秒内传完，没有被处理。请重试。",
+    "The request body did not arrive within 10 seconds, so it was not processed. Please try again."
+  ]),
   "phone-code": problem("phone-code", 400, false, [
     "手机号授权已失效",
     "The phone number authorization is no longer valid"

@@ -478,13 +478,18 @@ export const browserRoutes = (login: Login) => {
 // the app
 // -------------------------------------------------------------------------------------------------
 
-/** A problem as JSON. When the body was not read (411, 413) the connection is closed. @internal */
+/**
+ * A problem as JSON. When the body was not read (411, 413) or not all of it (408) the connection is
+ * closed. @internal
+ */
 export const jsonProblem = (problem: Problems.Problem): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.unsafeJson(
     { error: problem.reason, title: problem.title, titleEn: problem.titleEn },
     {
       status: problem.status,
-      ...(problem.status === 411 || problem.status === 413 ? { headers: { connection: "close" } } : {})
+      ...(problem.status === 408 || problem.status === 411 || problem.status === 413
+        ? { headers: { connection: "close" } }
+        : {})
     }
   )
 
