@@ -100,7 +100,11 @@ export interface ResolveOptions<E = never, R = never> {
   readonly ttl?: Duration.DurationInput | undefined
   /** How long an appid `resolve` did not know stays unknown. Default 1 minute (at most `ttl`). */
   readonly unknownTtl?: Duration.DurationInput | undefined
-  /** How many apps' configurations (and built services) are kept; the least recently used go first. Default 10,000. */
+  /**
+   * How many apps' configurations (and built services) are kept; the least recently used go first.
+   * Default 10,000. Also how many calls of `resolve` run at once (they are never dropped to make
+   * room): an appid past them fails at once with `AppResolveError` (`Failed`), not remembered.
+   */
   readonly capacity?: number | undefined
   /**
    * How long one call of `resolve` may take (then `AppResolveError` with reason `Timeout`). Default

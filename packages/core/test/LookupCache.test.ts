@@ -1,12 +1,13 @@
 /**
  * The registry's cache (internal/apps/lookupCache.ts): what it holds is bounded by its capacity, a
- * failure or an interrupted lookup leaves nothing, one lookup per key at a time, results kept for
- * their time to live (TestClock).
+ * failure or an interrupted lookup leaves nothing, one lookup per key at a time (a running one is never
+ * dropped; past `maxRunning`, a new key fails at once), results kept for their time to live (TestClock).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
@@ -17,8 +18,9 @@ const counting = <A, E>(
   timeToLive: Duration.DurationInput = "1 minute"
 ) => {
   const calls: Array<string> = []
-  const cache = LookupCache.make<A, E>({
+  const cache = LookupCache.make<A, E | string>({
     capacity: 100,
+    overloaded: (key) => `overloaded: ${key}`,
     lookup: (key) => Effect.suspend(() => (calls.push(key), lookup(key))),
     timeToLive: (exit) => Exit.isSuccess(exit) ? Duration.decode(timeToLive) : Duration.zero
   })
@@ -79,6 +81,39 @@ describe("LookupCache", () => {
       assert.strictEqual(calls.length, 2)
       yield* cache.invalidateWhen("a", (value) => value === "a")
       assert.strictEqual(cache.size(), 0)
+    }))
+
+  it.effect("a running lookup is never dropped to make room; past maxRunning a new key fails at once, kept for no one", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const { cache, calls } = counting((key) => Effect.as(Deferred.await(gate), key))
+      const slow = yield* Effect.fork(cache.get("slow"))
+      yield* TestClock.adjust("1 millis")
+      // 500 other keys while "slow" runs: 99 run with it, the others fail at once
+      const flood = yield* Effect.fork(
+        Effect.all(Array.from({ length: 500 }, (_, i) => Effect.either(cache.get(`key${i}`))), {
+          concurrency: "unbounded"
+        })
+      )
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(cache.running(), 100)
+      assert.strictEqual(cache.size(), 100)
+      // "slow" is still held: its second caller joins its lookup (before, the flood dropped it: two lookups)
+      const again = yield* Effect.fork(cache.get("slow"))
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(calls.filter((key) => key === "slow").length, 1)
+      assert.strictEqual(calls.length, 100)
+      yield* Deferred.succeed(gate, undefined)
+      assert.strictEqual(yield* Fiber.join(slow), "slow")
+      assert.strictEqual(yield* Fiber.join(again), "slow")
+      const answers = yield* Fiber.join(flood)
+      assert.strictEqual(answers.filter((answer) => answer._tag === "Right").length, 99)
+      assert.deepStrictEqual(answers[499], Either.left("overloaded: key499"))
+      // the lookups are over: a refused key is looked up now, the least recently used result making room
+      assert.strictEqual(cache.running(), 0)
+      assert.strictEqual(yield* cache.get("key499"), "key499")
+      assert.strictEqual(cache.size(), 100)
+      assert.strictEqual(calls.length, 101)
     }))
 
   it.effect("a clock set back before a result ends it (looked up again); a result kept for ever stays", () =>

@@ -117,6 +117,48 @@ describe("red team: WeChatApps under a flood of unknown appids", () => {
   )
 })
 
+describe("red team: what a resolver registry keeps of an unknown appid", () => {
+  it.live(
+    "10,000 unknown appids through authorizeUrl (the capacity) take less than 15 MB of heap",
+    () =>
+      Effect.gen(function*() {
+        const layer = registry({
+          capacity: 10_000,
+          resolve: (appId: string) => Effect.succeed(appId === a.appId ? direct(a) : undefined)
+        })
+        yield* Effect.gen(function*() {
+          const apps = yield* WeChatApps.WeChatApps
+          const login = (appId: string) =>
+            apps.authorizeUrl(appId, {
+              redirectUri,
+              scope: "snsapi_userinfo",
+              binding: "browser-cookie-value-0123456789"
+            })
+          yield* login(a.appId)
+          yield* forEachInChunks(unknownIds(0, 100), (id) => Effect.flip(login(id)), { concurrency: 100 })
+          const before = yield* heapAfterGc
+          // GET /login/:appId with made-up appids: each answer is kept for unknownTtl
+          yield* forEachInChunks(
+            unknownIds(100, 10_000),
+            (id) =>
+              Effect.flatMap(
+                Effect.flip(login(id)),
+                (error) => error._tag === "UnknownApp" ? Effect.void : Effect.dieMessage(`${id}: ${error._tag}`)
+              ),
+            { concurrency: 200 }
+          )
+          const grown = (yield* heapAfterGc) - before
+          // before, each kept its UnknownApp (with its captured stack), the lookup's Cause and Deferred:
+          // 42 MB for 10,000 (84 MB at the capacity's 10,000 and beyond)
+          assert.isBelow(grown, 15 * MB, `heap grew ${(grown / MB).toFixed(1)} MB for 10,000 unknown appids`)
+          // and the known app still works
+          yield* login(a.appId)
+        }).pipe(Effect.provide(layer))
+      }),
+    120_000
+  )
+})
+
 describe("red team: WeChatApps while the resolver fails", () => {
   class DatabaseDown {
     readonly _tag = "DatabaseDown"

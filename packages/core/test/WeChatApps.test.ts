@@ -465,6 +465,70 @@ describe("WeChatApps: apps from a resolver", () => {
       }).pipe(Effect.provide(registry({ resolve, ttl: "5 minutes" })))
     }))
 
+  it.effect("unknown appids flooding in while an app resolves: one call for the app, at most capacity calls at once", () =>
+    Effect.gen(function*() {
+      let running = 0
+      let most = 0
+      const { calls, resolve } = counting((appId) =>
+        Effect.acquireUseRelease(
+          Effect.sync(() => {
+            running++
+            most = Math.max(most, running)
+          }),
+          () => Effect.as(Effect.sleep("1 second"), appId === a.appId ? direct(a) : undefined),
+          () => Effect.sync(() => void running--)
+        )
+      )
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const first = yield* Effect.fork(apps.oauth(a.appId))
+        yield* TestClock.adjust("50 millis")
+        // 500 made-up appids at once (any browser at GET /login/:appId) while A resolves
+        const flood = yield* Effect.fork(
+          Effect.all(
+            Array.from({ length: 500 }, (_, i) => Effect.flip(apps.oauth(`wxunknown${String(i).padStart(9, "0")}`))),
+            { concurrency: "unbounded" }
+          )
+        )
+        yield* TestClock.adjust("50 millis")
+        const second = yield* Effect.fork(apps.oauth(a.appId))
+        yield* TestClock.adjust("1 second")
+        const [one, two] = yield* Fiber.join(Fiber.zip(first, second))
+        assert.strictEqual(one, two)
+        // before, the flood dropped A's running resolution from the cache: a second call for A
+        assert.strictEqual(calls.filter((id) => id === a.appId).length, 1)
+        // before, 502 calls at once with a capacity of 100
+        assert.isAtMost(most, 100)
+        const errors = yield* Fiber.join(flood)
+        assert.strictEqual(errors.filter((error) => error._tag === "UnknownApp").length, 99)
+        const refused = errors.filter((error) => error._tag === "AppResolveError")
+        assert.strictEqual(refused.length, 401)
+        assert.strictEqual(refused[0]._tag === "AppResolveError" && refused[0].reason, "Failed")
+        assert.include(refused[0].message, "100 appids")
+        // refused at once, not kept: asked again, the resolver is called
+        const later = yield* Effect.fork(Effect.flip(apps.oauth("wxunknown000000499")))
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual((yield* Fiber.join(later))._tag, "UnknownApp")
+        assert.strictEqual(calls.length, 101)
+      }).pipe(Effect.provide(registry({ resolve, capacity: 100 })))
+    }))
+
+  it.effect("an unknown appid's answer is kept, not its error: each caller gets an UnknownApp of its own", () =>
+    Effect.gen(function*() {
+      const { calls, resolve } = counting(() => Effect.succeed(undefined))
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const first = yield* Effect.flip(apps.oauth("wxnotanapp00000001"))
+        const second = yield* Effect.flip(apps.authorizeUrl("wxnotanapp00000001", { redirectUri }))
+        assert.strictEqual(calls.length, 1)
+        assert.strictEqual(first._tag, "UnknownApp")
+        assert.strictEqual(second._tag, "UnknownApp")
+        // before, the one kept error (its stack, its Cause and the lookup's Deferred: about 7 KB an appid)
+        assert.notStrictEqual(first, second)
+        assert.strictEqual(second.message, "No WeChat app wxnotanapp00000001 is configured")
+      }).pipe(Effect.provide(registry({ resolve })))
+    }))
+
   it.effect("an UnknownApp answer ends when the clock steps back: an app onboarded since is found", () =>
     Effect.gen(function*() {
       let onboarded = false

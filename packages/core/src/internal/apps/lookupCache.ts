@@ -7,48 +7,81 @@
  * is over its capacity, and adds to it on every lookup, so a lookup that fails (and is invalidated)
  * or expires leaves an entry behind. A resolver failing for every request grew the heap by about
  * 100 bytes a request, without bound (20 MB for 200,000 failures), while the cache itself stayed empty.
- * Here the map is the whole state: what it no longer holds is gone.
+ * Here the two maps are the whole state: what they no longer hold is gone.
+ *
+ * A kept result is its value or its error only: not the lookup's `Exit` (its `Cause`), nor the
+ * `Deferred` its callers waited on. Each kept `UnknownApp` answer held both, and the error's captured
+ * stack: 6.5 to 8.4 KB of heap per unknown appid in a resolver registry (84 MB at the default
+ * capacity, filled by any browser asking for made-up appids).
+ *
+ * A running lookup is never dropped to make room: dropped, the next caller of its key started a second
+ * one (two resolver calls for one appid at once, and no bound on the calls running). Running lookups
+ * count towards `capacity` instead, and a new key past `maxRunning` running lookups fails at once
+ * with `overloaded`, kept for no one.
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Elapsed from "../elapsed.js"
 
-interface Entry<A, E> {
+/** A lookup not over yet: its callers wait on `deferred`. */
+interface Running<A, E> {
   readonly deferred: Deferred.Deferred<A, E>
-  /** Set when the lookup is over. */
-  exit: Exit.Exit<A, E> | undefined
+  /** Set when the lookup is over (or its scope closed first). */
+  settled: boolean
+}
+
+/** A result kept for its time to live. */
+interface Kept<A, E> {
+  /** The value, or the error alone (nothing else of the lookup's Exit). */
+  readonly result: Either.Either<A, E>
   /** When the lookup was over (epoch ms, by the Clock). */
-  settledAt: number
+  readonly settledAt: number
   /** How long (ms) the result is served from `settledAt`; `Infinity` for ever. */
-  timeToLive: number
+  readonly timeToLive: number
 }
 
 /** @internal */
 export interface LookupCache<A, E> {
   /**
    * The kept result for `key`, the running lookup's, or a new lookup's (run in the cache's scope when
-   * it has one, else in the calling fiber).
+   * it has one, else in the calling fiber); `overloaded` at once when a new lookup would be one more
+   * than `maxRunning`.
    */
   readonly get: (key: string) => Effect.Effect<A, E>
-  /** Forgets `key`'s result (or running lookup: its callers still get its result). */
-  readonly invalidate: (key: string) => Effect.Effect<void>
-  /** Forgets `key`'s result when it is a success that `when` accepts. */
+  /** Forgets `key`'s kept result when it is a success that `when` accepts (never a running lookup). */
   readonly invalidateWhen: (key: string, when: (value: A) => boolean) => Effect.Effect<void>
   /** How many keys are held (results and running lookups). */
   readonly size: () => number
+  /** How many lookups are running. */
+  readonly running: () => number
 }
 
 /** @internal */
 export const make = <A, E>(options: {
   readonly capacity: number
+  /**
+   * How many lookups may run at once (each of another key): past it, a new key fails with
+   * `overloaded`. Default (and at most): `capacity`, which running lookups count towards and are
+   * never dropped from.
+   */
+  readonly maxRunning?: number | undefined
+  /** The failure of a key whose lookup would be one more than `maxRunning`. */
+  readonly overloaded: (key: string) => E
   readonly lookup: (key: string) => Effect.Effect<A, E>
+  /**
+   * How long a result is kept. A failure is kept as its error alone (the first of its Cause), and
+   * only when it has one and was not interrupted.
+   */
   readonly timeToLive: (exit: Exit.Exit<A, E>) => Duration.Duration
   /**
    * Where lookups run, when given: each in a fiber of this scope, so that no caller (its timeout,
@@ -58,55 +91,63 @@ export const make = <A, E>(options: {
   readonly scope?: Scope.Scope | undefined
 }): LookupCache<A, E> => {
   const capacity = Math.max(1, options.capacity)
+  const maxRunning = Math.max(1, Math.min(capacity, options.maxRunning ?? capacity))
+  const running = new Map<string, Running<A, E>>()
   // insertion order is the order of last use: the first entries go first when full
-  const entries = new Map<string, Entry<A, E>>()
+  const kept = new Map<string, Kept<A, E>>()
 
-  const forget = (key: string, entry: Entry<A, E>) => {
-    if (entries.get(key) === entry) entries.delete(key)
+  /** Drops the least recently used results until the results and running lookups fit `capacity`. */
+  const evict = () => {
+    for (const oldest of kept.keys()) {
+      if (kept.size + running.size <= capacity) break
+      kept.delete(oldest)
+    }
+  }
+
+  const keepable = (exit: Exit.Exit<A, E>): Either.Either<A, E> | undefined => {
+    if (Exit.isSuccess(exit)) return Either.right(exit.value)
+    if (Cause.isInterrupted(exit.cause)) return undefined
+    const failure = Cause.failureOption(exit.cause)
+    return Option.isSome(failure) ? Either.left(failure.value) : undefined
   }
 
   return {
     get: (key) =>
-      // one synchronous step from reading the map to holding the key, uninterruptible until the lookup
+      // one synchronous step from reading the maps to holding the key, uninterruptible until the lookup
       // runs: no other fiber starts a second lookup, and no key is left held by a lookup that never ran
       Effect.uninterruptibleMask((restore) =>
         Effect.clockWith((clock) =>
           Effect.suspend(() => {
-            const found = entries.get(key)
+            const inFlight = running.get(key)
+            if (inFlight !== undefined) return restore(Deferred.await(inFlight.deferred))
+            const found = kept.get(key)
             if (found !== undefined) {
-              entries.delete(key)
+              kept.delete(key)
               // a clock set back before the result (Elapsed.since: any length of time) ends it: by
               // `now <= expiresAt` an UnknownApp answer (or an old secret) was served for the step
               // on top of its time
-              if (
-                found.exit === undefined ||
-                Elapsed.since(found.settledAt, clock.unsafeCurrentTimeMillis()) <= found.timeToLive
-              ) {
+              if (Elapsed.since(found.settledAt, clock.unsafeCurrentTimeMillis()) <= found.timeToLive) {
                 // used: now the most recent
-                entries.set(key, found)
-                return restore(Deferred.await(found.deferred))
+                kept.set(key, found)
+                return Either.isRight(found.result)
+                  ? Effect.succeed(found.result.right)
+                  : Effect.fail(found.result.left)
               }
             }
-            const entry: Entry<A, E> = {
-              deferred: Deferred.unsafeMake<A, E>(FiberId.none),
-              exit: undefined,
-              settledAt: 0,
-              timeToLive: Infinity
-            }
-            entries.set(key, entry)
-            for (const oldest of entries.keys()) {
-              if (entries.size <= capacity) break
-              entries.delete(oldest)
-            }
+            if (running.size >= maxRunning) return Effect.fail(options.overloaded(key))
+            const entry: Running<A, E> = { deferred: Deferred.unsafeMake<A, E>(FiberId.none), settled: false }
+            running.set(key, entry)
+            evict()
             const settle = (exit: Exit.Exit<A, E>) =>
               Effect.flatMap(Clock.currentTimeMillis, (now) => {
-                entry.exit = exit
+                entry.settled = true
+                if (running.get(key) === entry) running.delete(key)
                 const ttl = Duration.toMillis(options.timeToLive(exit))
                 // a zero time, or an interrupted lookup: for the callers of this lookup only
-                if (!(ttl > 0) || Exit.isInterrupted(exit)) forget(key, entry)
-                else {
-                  entry.settledAt = now
-                  entry.timeToLive = ttl
+                const result = ttl > 0 ? keepable(exit) : undefined
+                if (result !== undefined) {
+                  kept.set(key, { result, settledAt: now, timeToLive: ttl })
+                  evict()
                 }
                 Deferred.unsafeDone(entry.deferred, exit)
                 return exit
@@ -126,23 +167,22 @@ export const make = <A, E>(options: {
             return Effect.flatMap(Effect.forkIn(detached, scope), (fiber) => {
               // the scope closed before the lookup settled: its callers see the interruption, the key is free
               fiber.addObserver(() => {
-                if (entry.exit !== undefined) return
-                const interrupted = Exit.interrupt(FiberId.none)
-                entry.exit = interrupted
-                forget(key, entry)
-                Deferred.unsafeDone(entry.deferred, interrupted)
+                if (entry.settled) return
+                entry.settled = true
+                if (running.get(key) === entry) running.delete(key)
+                Deferred.unsafeDone(entry.deferred, Exit.interrupt(FiberId.none))
               })
               return restore(Deferred.await(entry.deferred))
             })
           })
         )
       ),
-    invalidate: (key) => Effect.sync(() => void entries.delete(key)),
     invalidateWhen: (key, when) =>
       Effect.sync(() => {
-        const entry = entries.get(key)
-        if (entry?.exit !== undefined && Exit.isSuccess(entry.exit) && when(entry.exit.value)) entries.delete(key)
+        const entry = kept.get(key)
+        if (entry !== undefined && Either.isRight(entry.result) && when(entry.result.right)) kept.delete(key)
       }),
-    size: () => entries.size
+    size: () => kept.size + running.size,
+    running: () => running.size
   }
 }

@@ -177,7 +177,9 @@ export const make = (
         reason: "Timeout",
         description: `the resolver took longer than ${Duration.format(source.resolveTimeout)}`
       })
-      const resolve = (appId: string): Effect.Effect<Entries.App, UnknownApp | AppResolveError> =>
+      // an unknown appid is answered `undefined`, kept as that: each caller gets an `UnknownApp` of its
+      // own (a kept error held its captured stack, its Cause and its Deferred: about 7 KB an appid)
+      const resolve = (appId: string): Effect.Effect<Entries.App | undefined, AppResolveError> =>
         Effect.suspend(() => {
           const answer = source.resolve(appId)
           // a resolver's own resources (a pooled connection, say) are released when its answer is in
@@ -196,12 +198,12 @@ export const make = (
           // uninterruptible caller)
           (resolving) =>
             Deadline.within(resolving, source.resolveTimeout, () => new AppResolveError({ ...timeout, appId })),
-          Effect.flatMap((answer): Effect.Effect<Entries.App, UnknownApp | AppResolveError> => {
+          Effect.flatMap((answer): Effect.Effect<Entries.App | undefined, AppResolveError> => {
             // an answer that throws when looked at (a revoked Proxy) is no app: Entries.app refuses it
             const found = Arguments.guardOr(() => Option.isOption(answer), false)
               ? Option.getOrUndefined(answer as Option.Option<unknown>)
               : answer
-            if (found === undefined || found === null) return Effect.fail(new UnknownApp({ appId }))
+            if (found === undefined || found === null) return Effect.succeed(undefined)
             return Either.match(Entries.app(found, shared), {
               onLeft: (error) => Effect.fail(invalidApp(appId, describeConfigError(error))),
               onRight: (app) =>
@@ -211,22 +213,28 @@ export const make = (
             })
           })
         )
-      const configs = LookupCache.make({
-        capacity: source.capacity,
+      const capacity = source.capacity
+      const configs = LookupCache.make<Entries.App | undefined, AppResolveError>({
+        capacity,
+        // at most `capacity` calls at once (they count towards it, and are never dropped to make room:
+        // a dropped one was called again by its next caller); past them an appid fails at once
+        overloaded: (appId) =>
+          new AppResolveError({
+            appId,
+            reason: "Failed",
+            description: `the resolver is already resolving ${capacity} appids (the registry's capacity)`
+          }),
         // detached, bounded by resolveTimeout: one caller's timeout does not cut it for the others
         scope: Context.get(context, Scope.Scope),
         lookup: resolve,
+        // a failure is for the callers of that lookup only: the next use asks again, even at the same instant
         timeToLive: (exit) =>
-          Exit.isSuccess(exit)
-            ? source.ttl
-            : Option.exists(Cause.failureOption(exit.cause), (error) => error._tag === "UnknownApp")
-            ? source.unknownTtl
-            : Duration.zero
+          Exit.isSuccess(exit) ? exit.value === undefined ? source.unknownTtl : source.ttl : Duration.zero
       })
-      // a failure is for the callers of that lookup only: the next use asks again, even at the same instant
       getApp = (appId) =>
-        joinShared(() => configs.get(appId), appId).pipe(
-          Effect.tapErrorTag("AppResolveError", () => configs.invalidate(appId))
+        Effect.flatMap(
+          joinShared(() => configs.get(appId), appId),
+          (app) => app === undefined ? Effect.fail(new UnknownApp({ appId })) : Effect.succeed(app)
         )
     }
 
@@ -281,9 +289,16 @@ export const make = (
       }
     }
 
-    const services = LookupCache.make({
+    const services = LookupCache.make<Built, AppError>({
       // three services per app at most
       capacity: 3 * Math.max(1, appCount),
+      // reached only by more known apps built at once than the capacity holds
+      overloaded: (key) =>
+        new AppResolveError({
+          appId: key.slice(key.indexOf(":") + 1),
+          reason: "Failed",
+          description: `the registry is already building ${3 * Math.max(1, appCount)} services`
+        }),
       lookup: (key: string): Effect.Effect<Built, AppError> => {
         const separator = key.indexOf(":")
         const kind = key.slice(0, separator) as Kind
@@ -301,8 +316,8 @@ export const make = (
       Entries.isAppId(appId)
         ? Effect.flatMap(getApp(appId), (app) => {
           const key = `${kind}:${appId}`
-          const get = () =>
-            joinShared(() => services.get(key), appId).pipe(Effect.tapError(() => services.invalidate(key)))
+          // a failure is not kept (its time to live is zero): the next use builds again
+          const get = () => joinShared(() => services.get(key), appId)
           return Effect.flatMap(get(), (built) => {
             if (built.app === app) return Effect.succeed(built.service as Services[K])
             if (Entries.sameApp(built.app, app)) {
