@@ -127,6 +127,66 @@ describe("WeChatOAuth", () => {
         }
       }).pipe(Effect.provide(TestLayer)))
 
+    it.effect("a redirect URI whose host holds a character the host parser drops or maps is InvalidArgument", () =>
+      Effect.gen(function*() {
+        const oauth = yield* WeChatOAuth.WeChatOAuth
+        // the host parser (UTS-46) drops a soft hyphen, a zero-width space, a variation selector or a
+        // combining grapheme joiner and maps an ideographic full stop to a dot: the host checked
+        // (app.example.com.evil.example) was not the one sent (app.example.com%C2%AD.evil.example)
+        for (
+          const uri of [
+            "https://app.example.com\u00AD.evil.example/cb",
+            "https://app.example.com\u200B.evil.example/cb",
+            "https://app.example.com\u3002evil.example/cb",
+            "https://app.example.com\uFE0F.evil.example/cb",
+            "https://app.example.com\u034F.evil.example/cb",
+            "https://user@app.example.com\u00AD.evil.example:8443/cb",
+            "https://app.example.com\uFF0Eevil.example/cb",
+            "https://app%2Eexample.com.evil.example/cb",
+            "https://app.example.com\\.evil.example/cb",
+            "https://evil.example\\@app.example.com/cb",
+            "https:app.example.com/cb",
+            "https:///app.example.com/cb"
+          ]
+        ) {
+          for (const build of [oauth.authorizeUrl, oauth.websiteAuthorizeUrl]) {
+            const error = yield* Effect.flip(build({ redirectUri: uri, state: "s1" }))
+            assert.strictEqual(error._tag, "InvalidArgument", uri)
+            assert.strictEqual(error.argument, "redirectUri")
+            assert.notInclude(error.message, "evil")
+            assert.notInclude(error.message, "app.example")
+          }
+        }
+        // a host written in Unicode, in punycode, in upper case, an IPv6 literal, userinfo and a
+        // port, and in the path or query: non-ASCII, %0A, a space, U+00A0, U+00AD — still sent as given
+        for (
+          const uri of [
+            "https://例子.测试/回调?x=é",
+            "https://例子.xn--0zwm56d/cb",
+            "https://APP.example.com/cb",
+            "https://ÉXAMPLE.com/cb",
+            "https://xn--fsqu00a.xn--0zwm56d/cb",
+            "https://[::1]:8080/cb",
+            "https://[0:0::1]/cb",
+            "http://127.0.0.1:8080/cb",
+            "https://user:pw@app.example.com:8443/cb",
+            "https://app.example.com./cb",
+            "https://app.example.com",
+            "https://app.example.com?x=1",
+            "https://app.example.com#top",
+            "https://app.example.com/cb?next=%0A",
+            "https://app.example.com/a b?x=c d",
+            "https://app.example.com/a\u00A0b?x=\u00AD\u200B",
+            "https://app.example.com/cb?u=https://x@y:1/"
+          ]
+        ) {
+          for (const build of [oauth.authorizeUrl, oauth.websiteAuthorizeUrl]) {
+            const { url } = yield* build({ redirectUri: uri, state: "s1" })
+            assert.strictEqual(new URL(url).searchParams.get("redirect_uri"), uri)
+          }
+        }
+      }).pipe(Effect.provide(TestLayer)))
+
     it.effect("website QR login uses qrconnect and snsapi_login", () =>
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth

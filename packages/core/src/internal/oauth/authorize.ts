@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import { domainToUnicode } from "node:url"
 import * as StateToken from "../../StateToken.js"
 import type * as WeChatConfig from "../../WeChatConfig.js"
 import type * as WeChatError from "../../WeChatError.js"
@@ -42,7 +43,12 @@ export const isOptionsObject = (options: unknown): options is Record<string, unk
     () => false
   )
 
-/** An absolute http(s) URL without control characters or spaces at its ends, or `InvalidArgument`. @internal */
+/**
+ * An absolute http(s) URL without control characters or spaces at its ends, whose host is the one
+ * the URL parser reads, or `InvalidArgument`.
+ *
+ * @internal
+ */
 export const checkRedirectUri = (redirectUri: unknown): Effect.Effect<string, WeChatError.InvalidArgument> => {
   if (!Arguments.isText(redirectUri, maxUrlLength)) {
     return Effect.fail(invalid("redirectUri", `must be an absolute http(s) URL of at most ${maxUrlLength} characters`))
@@ -62,9 +68,51 @@ export const checkRedirectUri = (redirectUri: unknown): Effect.Effect<string, We
   } catch {
     return Effect.fail(invalid("redirectUri", "must be an absolute http(s) URL"))
   }
-  return url.protocol === "http:" || url.protocol === "https:"
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return Effect.fail(invalid("redirectUri", "must be an absolute http(s) URL"))
+  }
+  return hostAsWritten(redirectUri, url.hostname)
     ? Effect.succeed(redirectUri)
-    : Effect.fail(invalid("redirectUri", "must be an absolute http(s) URL"))
+    : Effect.fail(
+      invalid(
+        "redirectUri",
+        "must be an absolute http(s) URL whose host holds no character the URL parser drops or maps"
+      )
+    )
+}
+
+/** The host of an http(s) URL as written: after `//` and any userinfo, up to its port, path, query or fragment. */
+const rawHostOf = (uri: string): string | undefined => {
+  const scheme = /^https?:\/\//i.exec(uri)
+  if (scheme === null) return undefined
+  const rest = uri.slice(scheme[0].length)
+  const end = rest.search(/[/?#]/)
+  const authority = end === -1 ? rest : rest.slice(0, end)
+  const host = authority.slice(authority.lastIndexOf("@") + 1)
+  const close = host.startsWith("[") ? host.indexOf("]") + 1 : 0
+  const colon = host.indexOf(":", close)
+  return colon === -1 ? host : host.slice(0, colon)
+}
+
+/**
+ * Whether the host as written is the host the URL parser read: each label, case and Unicode
+ * normalization aside, is the parsed label in its ASCII (`xn--`) or Unicode form. The host parser
+ * (UTS-46 mapping) drops a soft hyphen, a zero-width space, a variation selector..., maps an
+ * ideographic full stop to a dot, and takes `https:host` or `https:///host` for `https://host`,
+ * while the URI is sent as written: `https://app.example.com\u00AD.evil.example/cb` was checked as
+ * the host `app.example.com.evil.example`.
+ */
+const hostAsWritten = (uri: string, hostname: string): boolean => {
+  const raw = rawHostOf(uri)
+  if (raw === undefined) return false
+  // an IPv6 literal: the parser refuses any character in it but hex digits, colons and dots, and
+  // writes it in its own canonical form ([0:0::1] is [::1])
+  if (raw.startsWith("[")) return raw.endsWith("]") && hostname.startsWith("[")
+  const labels = raw.normalize("NFC").toLowerCase().split(".")
+  const ascii = hostname.split(".")
+  const unicode = domainToUnicode(hostname).split(".")
+  return labels.length === ascii.length && unicode.length === ascii.length &&
+    labels.every((label, i) => label === ascii[i] || label === unicode[i])
 }
 
 /**
