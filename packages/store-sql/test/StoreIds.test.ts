@@ -10,10 +10,11 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { AppTokenStore, SessionKeyStore, TokenStore } from "@wxauth/core"
-import { makeAppToken, makeToken, randomAppId, randomOpenId, randomSessionKey } from "@wxauth/core/testing"
+import { AppTokenStore, SessionKeyStore, SessionStore, TokenStore } from "@wxauth/core"
+import { makeAppToken, makeSession, makeToken, randomAppId, randomOpenId, randomSessionKey } from "@wxauth/core/testing"
 import { SqlAppTokenStore, SqlSessionKeyStore, SqlSessionStore, SqlTokenStore } from "@wxauth/store-sql"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -277,6 +278,202 @@ forEachDatabase((db) => {
         assert.strictEqual(
           Redacted.value(Option.getOrThrow(yield* store.get(other)).accessToken),
           Redacted.value(otherToken.accessToken)
+        )
+      }).pipe(Effect.provide(db.client())))
+  })
+
+  // PostgreSQL answers a CHAR(n) column's ids padded with spaces to n (MySQL / MariaDB strip them);
+  // the shape check takes CHAR as text, holding at least the DDL's VARCHAR(n)
+  describe(`ids in CHAR(n) columns, on ${db.name}`, () => {
+    /** Makes `statements` (a store's DDL) with CHAR for VARCHAR, dropping `tables` when the scope closes. */
+    const madeChar = (statements: ReadonlyArray<string>, ...tables: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* Effect.addFinalizer(() => Effect.ignore(dropTables(...tables)))
+        const changed = statements.map((statement) => statement.replace(/\bVARCHAR\(/g, "CHAR("))
+        assert.match(changed.join("\n"), /\bopenid CHAR\(128\)|\bapp_id CHAR\(64\)/)
+        assert.notMatch(changed.join("\n"), /VARCHAR/)
+        for (const statement of changed) yield* sql.unsafe(statement)
+        return sql
+      })
+
+    it.scopedLive("each store's layer over its DDL with CHAR ids: a set is found by its get", () =>
+      Effect.gen(function*() {
+        if (db.dialect === "sqlite") return
+        const table = randomTable("wxauth_char")
+        const appId = randomAppId()
+        const openid = randomOpenId()
+
+        const keys = yield* madeChar(yield* SqlSessionKeyStore.ddl(db.dialect, { table: `${table}_k` }), `${table}_k`)
+          .pipe(
+            Effect.flatMap((sql) => Layer.build(SqlSessionKeyStore.layerFromClient(sql, { table: `${table}_k` }))),
+            Effect.map(Context.get(SessionKeyStore.SessionKeyStore))
+          )
+        const key = randomSessionKey()
+        yield* keys.set(appId, openid, key)
+        // before: None (the row's ids came back padded: 'oAbc123<121 spaces>')
+        const foundKey = yield* keys.get(appId, openid)
+        assert.isTrue(Option.isSome(foundKey), "SqlSessionKeyStore: get after set found nothing")
+        assert.strictEqual(Redacted.value(Option.getOrThrow(foundKey)), Redacted.value(key))
+        yield* keys.remove(appId, openid)
+        assert.isTrue(Option.isNone(yield* keys.get(appId, openid)), "SqlSessionKeyStore: the key outlived remove")
+
+        const tokens = yield* madeChar(yield* SqlTokenStore.ddl(db.dialect, { table }), table, `${table}_codes`).pipe(
+          Effect.flatMap((sql) => Layer.build(SqlTokenStore.layerFromClient(sql, { table }))),
+          Effect.map(Context.get(TokenStore.TokenStore))
+        )
+        const token = yield* makeToken({ openid })
+        yield* tokens.set(appId, token)
+        const foundToken = yield* tokens.get(appId, openid)
+        assert.isTrue(Option.isSome(foundToken), "SqlTokenStore: get after set found nothing")
+        assert.strictEqual(
+          Redacted.value(Option.getOrThrow(foundToken).accessToken),
+          Redacted.value(token.accessToken)
+        )
+        const now = yield* Clock.currentTimeMillis
+        const hash = Crypto.randomBytes(32).toString("hex")
+        yield* tokens.rememberCode(
+          appId,
+          hash,
+          new TokenStore.CodeMemo({ openid, exchangedAt: now, expiresAt: now + 60_000 })
+        )
+        const memo = yield* tokens.recallCode(appId, hash)
+        assert.isTrue(Option.isSome(memo), "SqlTokenStore: recallCode after rememberCode found nothing")
+        assert.strictEqual(Option.getOrThrow(memo).openid, openid)
+
+        const appTokens = yield* madeChar(
+          yield* SqlAppTokenStore.ddl(db.dialect, { table: `${table}_a` }),
+          `${table}_a`
+        )
+          .pipe(
+            Effect.flatMap((sql) => Layer.build(SqlAppTokenStore.layerFromClient(sql, { table: `${table}_a` }))),
+            Effect.map(Context.get(AppTokenStore.AppTokenStore))
+          )
+        const appToken = yield* makeAppToken()
+        yield* appTokens.set(appId, appToken)
+        const foundAppToken = yield* appTokens.get(appId)
+        assert.isTrue(Option.isSome(foundAppToken), "SqlAppTokenStore: get after set found nothing")
+        assert.strictEqual(
+          Redacted.value(Option.getOrThrow(foundAppToken).accessToken),
+          Redacted.value(appToken.accessToken)
+        )
+
+        const sessions = yield* madeChar(yield* SqlSessionStore.ddl(db.dialect, { table: `${table}_s` }), `${table}_s`)
+          .pipe(
+            Effect.flatMap((sql) => Layer.build(SqlSessionStore.layerFromClient(sql, { table: `${table}_s` }))),
+            Effect.map(Context.get(SessionStore.SessionStore))
+          )
+        const { session } = yield* makeSession({ appId, openid })
+        yield* sessions.create(session)
+        const foundSession = yield* sessions.get(session.idHash)
+        assert.isTrue(Option.isSome(foundSession), "SqlSessionStore: get after create found nothing")
+        assert.strictEqual(Option.getOrThrow(foundSession).openid, openid)
+        assert.strictEqual(yield* sessions.revokeUser(appId, openid), 1)
+      }).pipe(Effect.provide(db.client())))
+  })
+
+  // SQLite tells a column's collation only through an index; the store's statements compare ids
+  // COLLATE BINARY, and the check reads the primary key's index only
+  describe(`SQLite collations beside the store's, on ${db.name}`, () => {
+    it.scopedLive("an index of the operator's own, COLLATE NOCASE, does not get a table of the DDL refused", () =>
+      Effect.gen(function*() {
+        if (db.dialect !== "sqlite") return
+        const sql = yield* SqlClient.SqlClient
+        const table = randomTable("wxauth_ix")
+        yield* Effect.addFinalizer(() => Effect.ignore(dropTables(table)))
+        for (const statement of yield* SqlSessionKeyStore.ddl(db.dialect, { table })) yield* sql.unsafe(statement)
+        yield* sql.unsafe(`CREATE INDEX ${table}_search ON ${table} (openid COLLATE NOCASE)`)
+        for (const setup of [true, false]) {
+          // before: "its column openid has the collation NOCASE, which does not compare byte for byte"
+          const built = yield* Effect.either(Layer.build(SqlSessionKeyStore.layerFromClient(sql, { table, setup })))
+          assert.isTrue(
+            built._tag === "Right",
+            `the layer refused the table: ${built._tag === "Left" ? built.left.description : ""}`
+          )
+          if (built._tag === "Left") return
+          const store = Context.get(built.right, SessionKeyStore.SessionKeyStore)
+          const [appId, openid, key] = [randomAppId(), randomOpenId(), randomSessionKey()]
+          yield* store.set(appId, openid, key)
+          assert.strictEqual(Redacted.value(Option.getOrThrow(yield* store.get(appId, openid))), Redacted.value(key))
+        }
+      }).pipe(Effect.provide(db.client())))
+
+    it.scopedLive("a NOCASE id column under a COLLATE BINARY primary key: no id reads, removes or revokes another's", () =>
+      Effect.gen(function*() {
+        if (db.dialect !== "sqlite") return
+        const sql = yield* SqlClient.SqlClient
+        const table = randomTable("wxauth_pk")
+        yield* Effect.addFinalizer(() => Effect.ignore(dropTables(table, `${table}_codes`, `${table}_s`)))
+        yield* sql.unsafe(`CREATE TABLE ${table}_k (app_id TEXT NOT NULL, openid TEXT COLLATE NOCASE NOT NULL,
+          expires_at INTEGER NOT NULL, value TEXT NOT NULL, updated_at INTEGER NOT NULL,
+          PRIMARY KEY (app_id, openid COLLATE BINARY)) WITHOUT ROWID`)
+        yield* Effect.addFinalizer(() => Effect.ignore(dropTables(`${table}_k`)))
+        const keys = Context.get(
+          yield* Layer.build(SqlSessionKeyStore.layerFromClient(sql, { table: `${table}_k` })),
+          SessionKeyStore.SessionKeyStore
+        )
+        const appId = randomAppId()
+        const [victim, other] = twoCases("oVictim")
+        const victimKey = randomSessionKey()
+        yield* keys.set(appId, victim, victimKey)
+        yield* keys.set(appId, other, randomSessionKey())
+        yield* keys.remove(appId, other)
+        // before: None (the remove of 'ovictim…' deleted the row of 'oVictim…' too)
+        const found = yield* keys.get(appId, victim)
+        assert.isTrue(Option.isSome(found), "the other id's remove deleted the victim's key")
+        assert.strictEqual(Redacted.value(Option.getOrThrow(found)), Redacted.value(victimKey))
+        assert.isTrue(Option.isNone(yield* keys.get(appId, other)), "the removed key is still read")
+
+        // the token store's tables alike: a remove, and a code memo's recall
+        const statements = (yield* SqlTokenStore.ddl(db.dialect, { table })).map((statement) =>
+          statement
+            .replace(/\bopenid TEXT/, "openid TEXT COLLATE NOCASE")
+            .replace(/\bcode_hash TEXT/, "code_hash TEXT COLLATE NOCASE")
+            .replace("PRIMARY KEY (app_id, openid)", "PRIMARY KEY (app_id, openid COLLATE BINARY)")
+            .replace("PRIMARY KEY (app_id, code_hash)", "PRIMARY KEY (app_id, code_hash COLLATE BINARY)")
+        )
+        assert.match(statements.join("\n"), /openid COLLATE BINARY[\s\S]*code_hash COLLATE BINARY/)
+        for (const statement of statements) yield* sql.unsafe(statement)
+        const tokens = Context.get(
+          yield* Layer.build(SqlTokenStore.layerFromClient(sql, { table })),
+          TokenStore.TokenStore
+        )
+        const victimToken = yield* makeToken({ openid: victim })
+        yield* tokens.set(appId, victimToken)
+        yield* tokens.set(appId, yield* makeToken({ openid: other }))
+        yield* tokens.remove(appId, other)
+        const token = yield* tokens.get(appId, victim)
+        assert.isTrue(Option.isSome(token), "the other id's remove deleted the victim's token")
+        assert.strictEqual(
+          Redacted.value(Option.getOrThrow(token).accessToken),
+          Redacted.value(victimToken.accessToken)
+        )
+        const [hash, lower] = twoCases("")
+        const now = yield* Clock.currentTimeMillis
+        yield* tokens.rememberCode(
+          appId,
+          hash,
+          new TokenStore.CodeMemo({ openid: victim, exchangedAt: now, expiresAt: now + 60_000 })
+        )
+        assert.isTrue(Option.isNone(yield* tokens.recallCode(appId, lower)), "another code recalled the victim's memo")
+        assert.strictEqual(Option.getOrThrow(yield* tokens.recallCode(appId, hash)).openid, victim)
+
+        // sessions: their primary key is id_hash; the user's ids are compared COLLATE BINARY too
+        const sessionsDdl = (yield* SqlSessionStore.ddl(db.dialect, { table: `${table}_s` })).map((statement) =>
+          statement.replace(/\bopenid TEXT/, "openid TEXT COLLATE NOCASE").replace(/\) WITHOUT ROWID$/, ")")
+        )
+        assert.match(sessionsDdl.join("\n"), /openid TEXT COLLATE NOCASE/)
+        for (const statement of sessionsDdl) yield* sql.unsafe(statement)
+        const sessions = Context.get(
+          yield* Layer.build(SqlSessionStore.layerFromClient(sql, { table: `${table}_s` })),
+          SessionStore.SessionStore
+        )
+        const { session } = yield* makeSession({ appId, openid: victim })
+        yield* sessions.create(session)
+        assert.strictEqual(yield* sessions.revokeUser(appId, other), 0)
+        assert.isTrue(
+          Option.isSome(yield* sessions.get(session.idHash)),
+          "the other id's revokeUser ended the victim's session"
         )
       }).pipe(Effect.provide(db.client())))
   })

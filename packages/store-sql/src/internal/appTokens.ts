@@ -13,7 +13,7 @@ import type { Options } from "../SqlAppTokenStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
 import { builder, tooLong } from "./builder.js"
 import { asText } from "./client.js"
-import { boundedIds, sameIds } from "./ids.js"
+import { boundedIds, exact, sameIds } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
 import { storableTimes } from "./store.js"
 import { resolveTable } from "./tables.js"
@@ -58,6 +58,7 @@ export const make = (
     const codec = yield* AppTokenStore.makeCodec
     const t = sql(table)
     const ids = sql.literal(boundedIds(dialect, ["app_id"]))
+    const bin = sql.literal(exact(dialect))
 
     // each operation is bounded (timeout): wxauth uses it as it is
     const own = AppTokenStore.AppTokenStore.of({
@@ -66,7 +67,7 @@ export const make = (
           yield* AppTokenStore.checkKey("get", appId)
           const now = yield* Clock.currentTimeMillis
           const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue}, ${ids} FROM ${t}
-          WHERE app_id = ${appId} AND ${live("expires_at", now)}`
+          WHERE app_id = ${appId}${bin} AND ${live("expires_at", now)}`
           // another key's row (a table whose app_id ignores case) is not this key's token: none
           const row = rows.find((row) => sameIds(row, { app_id: appId }))
           if (row === undefined) return Option.none()

@@ -38,15 +38,32 @@ export const boundedIds = (dialect: Dialect, columns: ReadonlyArray<IdColumn>): 
     : columns.join(", ")
 
 /**
- * A stored id as text; `undefined` for `NULL` (a SQLite id longer than any, not fetched).
+ * What follows each `column = ?` of an id in `dialect`: on SQLite, `COLLATE BINARY`, which wins over
+ * the column's own collation (an explicit `COLLATE` on an operand does), so that a column declared
+ * `COLLATE NOCASE` (under a primary key declared `COLLATE BINARY`, which setup accepts) still finds,
+ * updates and deletes only the row of the very id; the primary key's `BINARY` index serves it.
+ * Elsewhere nothing: PostgreSQL compares byte for byte, MySQL / MariaDB's tables are refused unless
+ * binary.
+ *
+ * @internal
+ */
+export const exact = (dialect: Dialect): string => dialect === "sqlite" ? " COLLATE BINARY" : ""
+
+/**
+ * A stored id as text, without trailing spaces; `undefined` for `NULL` (a SQLite id longer than any,
+ * not fetched). A `CHAR(n)` column (PostgreSQL's `character`, which the shape check takes as text)
+ * answers its ids padded with spaces to n; no id of the stores holds a space (core's
+ * `TokenStore.checkUser` / `checkCode`, `AppTokenStore.checkKey`, `SessionStore.checkUser`), so
+ * those are the padding, and PostgreSQL's own `=` on `CHAR` ignores them alike.
  *
  * @internal
  */
 export const idOf = (value: unknown): string | undefined =>
-  value === null || value === undefined ? undefined : asText(value)
+  value === null || value === undefined ? undefined : asText(value).replace(/ +$/, "")
 
 /**
- * Whether `row` holds exactly the ids `asked`, byte for byte (JavaScript's `===` on the texts).
+ * Whether `row` holds exactly the ids `asked`, byte for byte (JavaScript's `===` on the texts, the
+ * row's without the padding of a `CHAR` column: `idOf`).
  *
  * @internal
  */

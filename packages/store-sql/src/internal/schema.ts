@@ -415,12 +415,15 @@ const foundColumns = (sql: SqlClient.SqlClient, dialect: Dialect, run: Run, tabl
         WHERE c.table_schema = DATABASE() AND c.table_name = ${table}
         ORDER BY c.ordinal_position`)
     case "sqlite":
-      // a column's collation is told only by the indexes that hold it (`pragma_index_xinfo`): every
-      // column of a WITHOUT ROWID table (its primary key holds them all, as the store's DDL makes
-      // it), the key columns of any table; one that is not BINARY there first
+      // a column's collation is told only by the indexes that hold it (`pragma_index_xinfo`), and
+      // only the primary key's is read: it decides which ids are one row (the upserts' ON CONFLICT),
+      // and in a WITHOUT ROWID table (as the store's DDL makes it) it holds every column, each other
+      // than its key columns with the collation the column declares. The operator's own indexes are
+      // not checked (a `COLLATE NOCASE` one for searching is fine): the store's statements compare
+      // ids `COLLATE BINARY` (`exact`), whatever the column declares
       return run(sql<FoundColumn>`SELECT c.name AS name, c.type AS type, NULL AS length,
           (SELECT x.coll FROM pragma_index_list(${table}) l JOIN pragma_index_xinfo(l.name) x
-            WHERE x.name = c.name ORDER BY upper(x.coll) = 'BINARY' LIMIT 1) AS collation,
+            WHERE l.origin = 'pk' AND x.name = c.name ORDER BY upper(x.coll) = 'BINARY' LIMIT 1) AS collation,
           c.pk AS pk
         FROM pragma_table_info(${table}) c ORDER BY c.cid`)
   }
@@ -467,7 +470,7 @@ const columnProblem = (dialect: Dialect, expected: ColumnShape, found: FoundColu
     }, which does not compare byte for byte (a binary one, such as utf8mb4_bin, does)`
   }
   // SQLite: NOCASE takes 'oA' for 'oa', RTRIM 'o1 ' for 'o1', an application's own collation
-  // anything; a column no index holds tells none (NULL), and is not checked
+  // anything; a column the primary key's index does not hold tells none (NULL), and is not checked
   if (
     dialect === "sqlite" && family === "text" && typeof found.collation === "string" &&
     found.collation.toUpperCase() !== "BINARY"
@@ -490,8 +493,8 @@ const shapeError = (operation: string, table: string, problem: string, hint: str
 /**
  * Checks every table of `shapes` against the database's catalog: each column the store uses exists
  * with a compatible type (the family, the length, on MySQL / MariaDB a binary collation, on SQLite
- * BINARY where an index tells the column's), and the primary key is on the store's key columns (the
- * upserts and the one-row-per-key reads rest on it).
+ * BINARY where the primary key's index tells the column's), and the primary key is on the store's
+ * key columns (the upserts and the one-row-per-key reads rest on it).
  * Extra columns are allowed. A table that does not exist fails when `required` (setup has just made
  * it), and is skipped otherwise (`setup: false`: its operations fail naming it). Read-only.
  */

@@ -18,7 +18,7 @@ import type { Dialect } from "../SqlTokenStore.js"
 import { builder, tooLong } from "./builder.js"
 import { asText } from "./client.js"
 import { positiveDuration } from "./durations.js"
-import { boundedIds, sameIds } from "./ids.js"
+import { boundedIds, exact, sameIds } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
 import { derive, resolveTable } from "./tables.js"
 
@@ -95,6 +95,7 @@ export const make = (
     const codec = yield* SessionKeyStore.makeCodec
     const t = sql(table)
     const ids = sql.literal(boundedIds(dialect, ["app_id", "openid"]))
+    const bin = sql.literal(exact(dialect))
 
     // the row's ids are written too: on a table whose ids ignore case ('oA' = 'oa', one row), the
     // row then names the user whose key it holds, and `get` gives it to no one else
@@ -121,7 +122,7 @@ export const make = (
           const now = yield* Clock.currentTimeMillis
           // a value longer than any session key the codec reads is not fetched (its length in the query)
           const rows = yield* sql<Row>`SELECT ${boundedValue}, ${ids} FROM ${t}
-          WHERE app_id = ${appId} AND openid = ${openid} AND ${live("expires_at", now)}`
+          WHERE app_id = ${appId}${bin} AND openid = ${openid}${bin} AND ${live("expires_at", now)}`
           // only the row of these very ids: a table whose ids ignore case gives another user's row
           // for 'oa' (that of 'oA'), whose key must never be this user's
           const row = rows.find((row) => sameIds(row, { app_id: appId, openid }))
@@ -145,7 +146,7 @@ export const make = (
       remove: Effect.fnUntraced(
         function*(appId: string, openid: string) {
           yield* TokenStore.checkUser("remove", appId, openid)
-          yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid}`
+          yield* sql`DELETE FROM ${t} WHERE app_id = ${appId}${bin} AND openid = ${openid}${bin}`
         },
         guarded("remove"),
         span("remove")

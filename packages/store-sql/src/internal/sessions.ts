@@ -16,7 +16,7 @@ import type { Options } from "../SqlSessionStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
 import { builder, tooLong } from "./builder.js"
 import { affectedRows, asText } from "./client.js"
-import { boundedIds, idOf } from "./ids.js"
+import { boundedIds, exact, idOf } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
 import { derive, resolveTable } from "./tables.js"
 
@@ -161,6 +161,7 @@ export const make = (
     } = context
     const t = sql(table)
     const user = sql.literal(boundedUser(dialect))
+    const bin = sql.literal(exact(dialect))
 
     /**
      * The rows of the user, by the user index. MySQL / MariaDB compare VARCHARs with PAD SPACE
@@ -170,7 +171,7 @@ export const make = (
       dialect === "mysql"
         ? sql`app_id = ${appId} AND openid = ${openid}
             AND CAST(app_id AS BINARY) = CAST(${appId} AS BINARY) AND CAST(openid AS BINARY) = CAST(${openid} AS BINARY)`
-        : sql`app_id = ${appId} AND openid = ${openid}`
+        : sql`app_id = ${appId}${bin} AND openid = ${openid}${bin}`
 
     /**
      * Deletes the user's sessions beyond `maxSessionsPerUser`, never `idHash` (the one just created):
@@ -181,10 +182,10 @@ export const make = (
      */
     const trim = (appId: string, openid: string, idHash: string) =>
       sql`DELETE FROM ${t}
-        WHERE ${ofUser(appId, openid)} AND id_hash <> ${idHash} AND id_hash NOT IN (
+        WHERE ${ofUser(appId, openid)} AND id_hash <> ${idHash}${bin} AND id_hash NOT IN (
           SELECT id_hash FROM (
             SELECT id_hash FROM ${t}
-            WHERE ${ofUser(appId, openid)} AND id_hash <> ${idHash}
+            WHERE ${ofUser(appId, openid)} AND id_hash <> ${idHash}${bin}
             ORDER BY expires_at DESC, id_hash DESC
             LIMIT ${sql.literal(String(maxSessionsPerUser - 1))}
           ) AS kept
@@ -199,7 +200,7 @@ export const make = (
     const read = (operation: string, idHash: string, now: number) =>
       Effect.flatMap(
         guarded(operation)(sql<Row>`SELECT ${boundedRow(["expires_at", "last_seen_at"])}, ${user} FROM ${t}
-          WHERE id_hash = ${idHash} AND ${live("expires_at", now)}`),
+          WHERE id_hash = ${idHash}${bin} AND ${live("expires_at", now)}`),
         (rows) =>
           rows.length === 0
             ? Effect.succeedNone
@@ -243,7 +244,7 @@ export const make = (
           const idHash = checked.idHash
           const rows = yield* guarded("create")(Effect.gen(function*() {
             // a session that is over gives its id up; a live one keeps it
-            yield* sql`DELETE FROM ${t} WHERE id_hash = ${idHash} AND ${over("expires_at", now)}`
+            yield* sql`DELETE FROM ${t} WHERE id_hash = ${idHash}${bin} AND ${over("expires_at", now)}`
             yield* insertIfAbsent({
               id_hash: idHash,
               app_id: checked.appId,
@@ -252,7 +253,8 @@ export const make = (
               value
             })
             // bounded as `read` is: a value longer than any session is NULL, not this session's
-            const stored = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t} WHERE id_hash = ${idHash}`
+            const stored = yield* sql<{ value: unknown }>`SELECT ${boundedValue} FROM ${t}
+              WHERE id_hash = ${idHash}${bin}`
             // the session is stored (a retry after a transient failure finds it so): the user's bound
             // holds again, each trim seeing every session committed before it
             if (stored.length > 0 && stored[0].value !== null && asText(stored[0].value) === value) {
@@ -286,13 +288,15 @@ export const make = (
           yield* SessionStore.checkTouch(idHash, expiresAt, now)
           // only a live session moves: one that is over, or revoked, stays gone
           yield* guarded("touch")(sql`UPDATE ${t} SET expires_at = ${expiresAt}, last_seen_at = ${now}
-            WHERE id_hash = ${idHash} AND ${live("expires_at", now)}`)
+            WHERE id_hash = ${idHash}${bin} AND ${live("expires_at", now)}`)
           return yield* read("touch", idHash, now)
         }).pipe(span("touch")),
       revoke: (idHash) =>
         SessionStore.checkIdHash("revoke", idHash).pipe(
           // built once the id is checked: the statement reads its parameters as it is built
-          Effect.zipRight(Effect.suspend(() => guarded("revoke")(sql`DELETE FROM ${t} WHERE id_hash = ${idHash}`))),
+          Effect.zipRight(
+            Effect.suspend(() => guarded("revoke")(sql`DELETE FROM ${t} WHERE id_hash = ${idHash}${bin}`))
+          ),
           Effect.asVoid,
           span("revoke")
         ),

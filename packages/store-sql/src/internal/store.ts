@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import type { Options, PurgeResult, Tables } from "../SqlTokenStore.js"
 import { builder, tooLong } from "./builder.js"
 import { asText } from "./client.js"
-import { boundedIds, sameIds } from "./ids.js"
+import { boundedIds, exact, sameIds } from "./ids.js"
 import * as schema from "./schema.js"
 import { resolveTables } from "./tables.js"
 
@@ -74,6 +74,7 @@ export const make = (
     const m = sql(tables.memoTable)
     const userIds = sql.literal(boundedIds(dialect, ["app_id", "openid"]))
     const codeIds = sql.literal(boundedIds(dialect, ["app_id", "code_hash"]))
+    const bin = sql.literal(exact(dialect))
 
     const upsertMemo = (row: {
       readonly app_id: string
@@ -103,7 +104,7 @@ export const make = (
           yield* TokenStore.checkUser("get", appId, openid)
           const now = yield* Clock.currentTimeMillis
           const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue}, ${userIds} FROM ${t}
-          WHERE app_id = ${appId} AND openid = ${openid} AND ${live("refresh_expires_at", now)}`
+          WHERE app_id = ${appId}${bin} AND openid = ${openid}${bin} AND ${live("refresh_expires_at", now)}`
           // another user's row (a table whose ids ignore case) is not this user's token: none
           const row = rows.find((row) => sameIds(row, { app_id: appId, openid }))
           if (row === undefined) return Option.none()
@@ -144,7 +145,7 @@ export const make = (
           // the ids go to the driver as they are: mysql2 sent a number or an invalid Date so that
           // MariaDB compared openid = 0, true of every openid, and the app's every token was deleted
           yield* TokenStore.checkUser("remove", appId, openid)
-          yield* sql`DELETE FROM ${t} WHERE app_id = ${appId} AND openid = ${openid}`
+          yield* sql`DELETE FROM ${t} WHERE app_id = ${appId}${bin} AND openid = ${openid}${bin}`
         },
         onTokens("remove"),
         span("remove")
@@ -167,7 +168,7 @@ export const make = (
           yield* checkCode("recallCode", appId, codeHash)
           const now = yield* Clock.currentTimeMillis
           const rows = yield* sql<{ value: unknown }>`SELECT ${boundedValue}, ${codeIds} FROM ${m}
-          WHERE app_id = ${appId} AND code_hash = ${codeHash} AND ${live("expires_at", now)}`
+          WHERE app_id = ${appId}${bin} AND code_hash = ${codeHash}${bin} AND ${live("expires_at", now)}`
           const row = rows.find((row) => sameIds(row, { app_id: appId, code_hash: codeHash }))
           if (row === undefined) return Option.none()
           if (row.value === null) return yield* Effect.fail(memoTooLong)
