@@ -102,8 +102,13 @@ export interface ResolveOptions<E = never, R = never> {
   readonly unknownTtl?: Duration.DurationInput | undefined
   /**
    * How many apps' configurations (and built services) are kept; the least recently used go first.
-   * Default 10,000. Also how many calls of `resolve` run at once (they are never dropped to make
-   * room): an appid past them fails at once with `AppResolveError` (`Failed`), not remembered.
+   * Default 10,000. Apart from them, as many unknown appids' answers are kept (a few hundred bytes
+   * each; they never push out an app), and as many calls of `resolve` run at once (they are never
+   * dropped, and push out nothing): at worst three times `capacity` entries, the apps' alone their
+   * size. An appid past the calls running fails at once with `AppResolveError` (`Failed`), not
+   * remembered; an app kept within its `ttl` is served all the same. Warming more appids than
+   * `capacity` at once (`Effect.forEach` with unbounded concurrency) fails the excess: warm them at
+   * most `capacity` at a time.
    */
   readonly capacity?: number | undefined
   /**

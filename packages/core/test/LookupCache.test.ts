@@ -1,7 +1,8 @@
 /**
  * The registry's cache (internal/apps/lookupCache.ts): what it holds is bounded by its capacity, a
  * failure or an interrupted lookup leaves nothing, one lookup per key at a time (a running one is never
- * dropped; past `maxRunning`, a new key fails at once), results kept for their time to live (TestClock).
+ * dropped; past `maxRunning`, a new key fails at once; running lookups and results kept apart push out
+ * no other result), results kept for their time to live (TestClock).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -114,6 +115,46 @@ describe("LookupCache", () => {
       assert.strictEqual(yield* cache.get("key499"), "key499")
       assert.strictEqual(cache.size(), 100)
       assert.strictEqual(calls.length, 101)
+    }))
+
+  it.effect("running lookups and results apart push out no kept result; each is bounded on its own", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const calls: Array<string> = []
+      // "known" is answered at once; any other key once the gate opens, with `undefined` (kept apart)
+      const cache = LookupCache.make<string | undefined, string>({
+        capacity: 100,
+        apart: (value) => value === undefined,
+        overloaded: (key) => `overloaded: ${key}`,
+        lookup: (key) =>
+          Effect.suspend(() => {
+            calls.push(key)
+            return key === "known" ? Effect.succeed(key) : Effect.as(Deferred.await(gate), undefined)
+          }),
+        timeToLive: () => Duration.decode("1 hour")
+      })
+      assert.strictEqual(yield* cache.get("known"), "known")
+      // as many running lookups as the capacity: before, they pushed out "known", whose next use was refused
+      const flood = yield* Effect.fork(
+        Effect.all(Array.from({ length: 100 }, (_, i) => cache.get(`key${i}`)), { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(cache.running(), 100)
+      assert.strictEqual(yield* cache.get("known"), "known")
+      assert.deepStrictEqual(yield* Effect.either(cache.get("key100")), Either.left("overloaded: key100"))
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(flood)
+      // 1,000 more results apart, one after another: "known" stays, and they keep their own 100
+      for (let i = 100; i < 1_100; i++) assert.strictEqual(yield* cache.get(`key${i}`), undefined)
+      assert.strictEqual(cache.size(), 101)
+      assert.strictEqual(yield* cache.get("known"), "known")
+      assert.strictEqual(calls.filter((key) => key === "known").length, 1)
+      // the most recent 100 apart are kept, the oldest went first
+      yield* cache.get("key1099")
+      assert.strictEqual(calls.length, 1_101)
+      yield* cache.get("key999")
+      assert.strictEqual(calls.length, 1_102)
+      assert.strictEqual(cache.size(), 101)
     }))
 
   it.effect("a clock set back before a result ends it (looked up again); a result kept for ever stays", () =>

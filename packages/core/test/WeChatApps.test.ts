@@ -513,6 +513,46 @@ describe("WeChatApps: apps from a resolver", () => {
       }).pipe(Effect.provide(registry({ resolve, capacity: 100 })))
     }))
 
+  it.effect("a kept app is served while unknown appids fill the running calls, and after a flood of them", () =>
+    Effect.gen(function*() {
+      // a slow resolver for unknown appids (a lookup that finds no row), then a quick one
+      let slow = true
+      const { calls, resolve } = counting((appId) =>
+        appId === a.appId
+          ? Effect.succeed(direct(a))
+          : Effect.as(slow ? Effect.sleep("1 second") : Effect.void, undefined)
+      )
+      const unknownId = (i: number) => `wxunknown${String(i).padStart(9, "0")}`
+      yield* Effect.gen(function*() {
+        const apps = yield* WeChatApps.WeChatApps
+        const first = yield* apps.oauth(a.appId)
+        // 100 made-up appids at once (any browser at GET /login/:appId): as many calls as the capacity
+        const flood = yield* Effect.fork(
+          Effect.all(Array.from({ length: 100 }, (_, i) => Effect.flip(apps.oauth(unknownId(i)))), {
+            concurrency: "unbounded"
+          })
+        )
+        yield* TestClock.adjust("50 millis")
+        // before, the running calls pushed A out of the cache and A's new call was refused: 'AppResolveError
+        // … (Failed): the resolver is already resolving 100 appids (the registry's capacity)'
+        assert.strictEqual(yield* apps.oauth(a.appId), first)
+        yield* apps.authorizeUrl(a.appId, { redirectUri })
+        assert.strictEqual(calls.filter((id) => id === a.appId).length, 1)
+        yield* TestClock.adjust("1 second")
+        const errors = yield* Fiber.join(flood)
+        assert.isTrue(errors.every((error) => error._tag === "UnknownApp"))
+        // 1,000 more, one after another, each answered and kept: A's result is kept apart from theirs
+        // (before, the 100th pushed it out: a second call for A)
+        slow = false
+        for (let i = 100; i < 1_100; i++) {
+          assert.strictEqual((yield* Effect.flip(apps.oauth(unknownId(i))))._tag, "UnknownApp")
+        }
+        assert.strictEqual(calls.length, 1_101)
+        assert.strictEqual(yield* apps.oauth(a.appId), first)
+        assert.strictEqual(calls.filter((id) => id === a.appId).length, 1)
+      }).pipe(Effect.provide(registry({ resolve, capacity: 100, ttl: "1 hour", unknownTtl: "1 hour" })))
+    }))
+
   it.effect("an unknown appid's answer is kept, not its error: each caller gets an UnknownApp of its own", () =>
     Effect.gen(function*() {
       const { calls, resolve } = counting(() => Effect.succeed(undefined))

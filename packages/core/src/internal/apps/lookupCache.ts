@@ -1,7 +1,8 @@
 /**
  * The registry's two caches: a bounded map of keyed lookups, one lookup per key at a time, each
  * result kept for the time `timeToLive` gives it (a zero time: for the callers of that lookup only),
- * the least recently used dropped past `capacity`.
+ * the least recently used dropped past `capacity`. Results that `apart` picks (an unknown appid's
+ * answer) are kept in a map of their own, as bounded: a flood of them never pushes out another result.
  *
  * Effect's `Cache` is not used: it tracks use in a list of its own that only shrinks when the cache
  * is over its capacity, and adds to it on every lookup, so a lookup that fails (and is invalidated)
@@ -16,8 +17,11 @@
  *
  * A running lookup is never dropped to make room: dropped, the next caller of its key started a second
  * one (two resolver calls for one appid at once, and no bound on the calls running). Running lookups
- * count towards `capacity` instead, and a new key past `maxRunning` running lookups fails at once
- * with `overloaded`, kept for no one.
+ * are bounded on their own: a new key past `maxRunning` running lookups fails at once with
+ * `overloaded`, kept for no one. They do not count towards `capacity`: counted, as many running
+ * lookups as the capacity (made-up appids, each a slow resolver call) dropped every kept result, a
+ * known app's too, whose next use then started a lookup, refused. So the cache holds at most
+ * `capacity` results, `capacity` results apart and `maxRunning` running lookups.
  *
  * @internal
  */
@@ -60,7 +64,7 @@ export interface LookupCache<A, E> {
   readonly get: (key: string) => Effect.Effect<A, E>
   /** Forgets `key`'s kept result when it is a success that `when` accepts (never a running lookup). */
   readonly invalidateWhen: (key: string, when: (value: A) => boolean) => Effect.Effect<void>
-  /** How many keys are held (results and running lookups). */
+  /** How many keys are held (results, results apart and running lookups). */
   readonly size: () => number
   /** How many lookups are running. */
   readonly running: () => number
@@ -71,10 +75,16 @@ export const make = <A, E>(options: {
   readonly capacity: number
   /**
    * How many lookups may run at once (each of another key): past it, a new key fails with
-   * `overloaded`. Default (and at most): `capacity`, which running lookups count towards and are
-   * never dropped from.
+   * `overloaded`. Default: `capacity`. Running lookups are never dropped, and bounded by this alone
+   * (not counted towards `capacity`).
    */
   readonly maxRunning?: number | undefined
+  /**
+   * The successes kept apart from the others (an unknown appid's answer): in a map of their own, of
+   * at most `capacity` results, the least recently used going first, so that they never push out
+   * the others' results, nor the others theirs.
+   */
+  readonly apart?: ((value: A) => boolean) | undefined
   /** The failure of a key whose lookup would be one more than `maxRunning`. */
   readonly overloaded: (key: string) => E
   readonly lookup: (key: string) => Effect.Effect<A, E>
@@ -91,17 +101,33 @@ export const make = <A, E>(options: {
   readonly scope?: Scope.Scope | undefined
 }): LookupCache<A, E> => {
   const capacity = Math.max(1, options.capacity)
-  const maxRunning = Math.max(1, Math.min(capacity, options.maxRunning ?? capacity))
+  const maxRunning = Math.max(1, options.maxRunning ?? capacity)
+  const apart = options.apart
   const running = new Map<string, Running<A, E>>()
-  // insertion order is the order of last use: the first entries go first when full
+  // insertion order is the order of last use: the first entries go first when full. A key is in one
+  // of the three maps at most.
   const kept = new Map<string, Kept<A, E>>()
+  const keptApart = new Map<string, Kept<A, E>>()
 
-  /** Drops the least recently used results until the results and running lookups fit `capacity`. */
-  const evict = () => {
-    for (const oldest of kept.keys()) {
-      if (kept.size + running.size <= capacity) break
-      kept.delete(oldest)
+  /** Drops the least recently used results of `results` until they fit `capacity`. */
+  const evict = (results: Map<string, Kept<A, E>>) => {
+    for (const oldest of results.keys()) {
+      if (results.size <= capacity) break
+      results.delete(oldest)
     }
+  }
+
+  /** The kept result of `key` while it lasts (then the most recently used of its map), else undefined. */
+  const fresh = (results: Map<string, Kept<A, E>>, key: string, now: number): Kept<A, E> | undefined => {
+    const found = results.get(key)
+    if (found === undefined) return undefined
+    results.delete(key)
+    // a clock set back before the result (Elapsed.since: any length of time) ends it: by
+    // `now <= expiresAt` an UnknownApp answer (or an old secret) was served for the step on top of
+    // its time
+    if (Elapsed.since(found.settledAt, now) > found.timeToLive) return undefined
+    results.set(key, found)
+    return found
   }
 
   const keepable = (exit: Exit.Exit<A, E>): Either.Either<A, E> | undefined => {
@@ -120,24 +146,15 @@ export const make = <A, E>(options: {
           Effect.suspend(() => {
             const inFlight = running.get(key)
             if (inFlight !== undefined) return restore(Deferred.await(inFlight.deferred))
-            const found = kept.get(key)
+            const now = clock.unsafeCurrentTimeMillis()
+            const found = fresh(kept, key, now) ?? fresh(keptApart, key, now)
             if (found !== undefined) {
-              kept.delete(key)
-              // a clock set back before the result (Elapsed.since: any length of time) ends it: by
-              // `now <= expiresAt` an UnknownApp answer (or an old secret) was served for the step
-              // on top of its time
-              if (Elapsed.since(found.settledAt, clock.unsafeCurrentTimeMillis()) <= found.timeToLive) {
-                // used: now the most recent
-                kept.set(key, found)
-                return Either.isRight(found.result)
-                  ? Effect.succeed(found.result.right)
-                  : Effect.fail(found.result.left)
-              }
+              return Either.isRight(found.result) ? Effect.succeed(found.result.right) : Effect.fail(found.result.left)
             }
+            // the only bound of running lookups: they push out no kept result
             if (running.size >= maxRunning) return Effect.fail(options.overloaded(key))
             const entry: Running<A, E> = { deferred: Deferred.unsafeMake<A, E>(FiberId.none), settled: false }
             running.set(key, entry)
-            evict()
             const settle = (exit: Exit.Exit<A, E>) =>
               Effect.flatMap(Clock.currentTimeMillis, (now) => {
                 entry.settled = true
@@ -146,8 +163,11 @@ export const make = <A, E>(options: {
                 // a zero time, or an interrupted lookup: for the callers of this lookup only
                 const result = ttl > 0 ? keepable(exit) : undefined
                 if (result !== undefined) {
-                  kept.set(key, { result, settledAt: now, timeToLive: ttl })
-                  evict()
+                  const results = Either.isRight(result) && apart !== undefined && apart(result.right)
+                    ? keptApart
+                    : kept
+                  results.set(key, { result, settledAt: now, timeToLive: ttl })
+                  evict(results)
                 }
                 Deferred.unsafeDone(entry.deferred, exit)
                 return exit
@@ -179,10 +199,12 @@ export const make = <A, E>(options: {
       ),
     invalidateWhen: (key, when) =>
       Effect.sync(() => {
-        const entry = kept.get(key)
-        if (entry !== undefined && Either.isRight(entry.result) && when(entry.result.right)) kept.delete(key)
+        for (const results of [kept, keptApart]) {
+          const entry = results.get(key)
+          if (entry !== undefined && Either.isRight(entry.result) && when(entry.result.right)) results.delete(key)
+        }
       }),
-    size: () => kept.size + running.size,
+    size: () => kept.size + keptApart.size + running.size,
     running: () => running.size
   }
 }

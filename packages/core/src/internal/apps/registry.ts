@@ -215,9 +215,12 @@ export const make = (
         )
       const capacity = source.capacity
       const configs = LookupCache.make<Entries.App | undefined, AppResolveError>({
+        // at most `capacity` apps kept, and apart from them at most `capacity` unknown appids' answers: a
+        // flood of made-up appids never pushes out a known app
         capacity,
-        // at most `capacity` calls at once (they count towards it, and are never dropped to make room:
-        // a dropped one was called again by its next caller); past them an appid fails at once
+        apart: (app) => app === undefined,
+        // at most `capacity` calls at once besides (never dropped to make room: a dropped one was called
+        // again by its next caller, and they push out no kept app); past them a new appid fails at once
         overloaded: (appId) =>
           new AppResolveError({
             appId,
