@@ -209,7 +209,7 @@ forEachDatabase((db) => {
               }, which does not compare byte for byte`
             )
           }
-        }).pipe(Effect.provide(db.client())))
+        }).pipe(Effect.scoped, Effect.provide(db.client())))
     }
 
     it.scopedLive("SqlSessionKeyStore built by make: no get gives one user's key to the other, whatever was set last", () =>
@@ -228,7 +228,7 @@ forEachDatabase((db) => {
         // one row: it holds the other's key now, and names the other
         assert.isTrue(Option.isNone(yield* store.get(appId, victim)), "the victim read the other user's key")
         assert.strictEqual(Redacted.value(Option.getOrThrow(yield* store.get(appId, other))), Redacted.value(otherKey))
-      }).pipe(Effect.provide(db.client())))
+      }).pipe(Effect.scoped, Effect.provide(db.client())))
 
     it.scopedLive("SqlTokenStore built by make: no get or recallCode gives one user's token or memo to the other", () =>
       Effect.gen(function*() {
@@ -259,7 +259,7 @@ forEachDatabase((db) => {
         )
         assert.isTrue(Option.isNone(yield* store.recallCode(appId, lower)), "another code recalled the victim's memo")
         assert.strictEqual(Option.getOrThrow(yield* store.recallCode(appId, hash)).openid, victim)
-      }).pipe(Effect.provide(db.client())))
+      }).pipe(Effect.scoped, Effect.provide(db.client())))
 
     it.scopedLive("SqlAppTokenStore built by make: no get gives one key's token to the other", () =>
       Effect.gen(function*() {
@@ -279,7 +279,7 @@ forEachDatabase((db) => {
           Redacted.value(Option.getOrThrow(yield* store.get(other)).accessToken),
           Redacted.value(otherToken.accessToken)
         )
-      }).pipe(Effect.provide(db.client())))
+      }).pipe(Effect.scoped, Effect.provide(db.client())))
   })
 
   // PostgreSQL answers a CHAR(n) column's ids padded with spaces to n (MySQL / MariaDB strip them);
@@ -369,7 +369,7 @@ forEachDatabase((db) => {
         assert.isTrue(Option.isSome(foundSession), "SqlSessionStore: get after create found nothing")
         assert.strictEqual(Option.getOrThrow(foundSession).openid, openid)
         assert.strictEqual(yield* sessions.revokeUser(appId, openid), 1)
-      }).pipe(Effect.provide(db.client())))
+      }).pipe(Effect.scoped, Effect.provide(db.client())))
   })
 
   // SQLite tells a column's collation only through an index; the store's statements compare ids
@@ -396,7 +396,7 @@ forEachDatabase((db) => {
           yield* store.set(appId, openid, key)
           assert.strictEqual(Redacted.value(Option.getOrThrow(yield* store.get(appId, openid))), Redacted.value(key))
         }
-      }).pipe(Effect.provide(db.client())))
+      }).pipe(Effect.scoped, Effect.provide(db.client())))
 
     it.scopedLive("a NOCASE id column under a COLLATE BINARY primary key: no id reads, removes or revokes another's", () =>
       Effect.gen(function*() {
@@ -475,6 +475,6 @@ forEachDatabase((db) => {
           Option.isSome(yield* sessions.get(session.idHash)),
           "the other id's revokeUser ended the victim's session"
         )
-      }).pipe(Effect.provide(db.client())))
+      }).pipe(Effect.scoped, Effect.provide(db.client())))
   })
 })
