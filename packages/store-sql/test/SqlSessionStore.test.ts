@@ -220,6 +220,17 @@ forEachDatabase((db) => {
           sql(table)
         } SET openid = ${victim.openid}, app_id = ${"wxotherapp"} WHERE id_hash = ${victim.idHash}`
         yield* refused
+        assert.strictEqual(yield* store.revokeUser(victim.appId, victim.openid), 0)
+        // an id with a trailing space is another id (revokeUser compares the stored bytes): the
+        // victim's openid, then app id, with spaces after it (a VARCHAR keeps them)
+        yield* sql`UPDATE ${sql(table)} SET app_id = ${victim.appId}, openid = ${`${victim.openid} `}
+          WHERE id_hash = ${victim.idHash}`
+        yield* refused
+        assert.strictEqual(yield* store.revokeUser(victim.appId, victim.openid), 0)
+        yield* sql`UPDATE ${sql(table)} SET app_id = ${`${victim.appId}   `}, openid = ${victim.openid}
+          WHERE id_hash = ${victim.idHash}`
+        yield* refused
+        assert.strictEqual(yield* store.revokeUser(victim.appId, victim.openid), 0)
         if (db.dialect === "sqlite") {
           // SQLite's TEXT holds any length: an openid longer than any is not fetched, and is no user's
           yield* sql`UPDATE ${sql(table)} SET app_id = ${victim.appId}, openid = ${"o".repeat(100_000)}

@@ -26,7 +26,13 @@ export const maxIdBytes = { app_id: 4 * 64, openid: 4 * 128, code_hash: 4 * 128 
 export type IdColumn = keyof typeof maxIdBytes
 
 /**
- * The id `columns` as a `SELECT` reads them (`maxIdBytes`), in `dialect`.
+ * The id `columns` as a `SELECT` reads them (`maxIdBytes`), in `dialect`. On PostgreSQL each is cast
+ * to `TEXT`: a `CHAR(n)` column (`character`, which the shape check takes as text) answers its ids
+ * padded with spaces to n, and its cast drops that padding (as PostgreSQL's own `=` on `CHAR` ignores
+ * it); a `VARCHAR` or `TEXT` id is read as stored, trailing spaces included. MySQL / MariaDB drop a
+ * `CHAR` column's padding on read, SQLite pads nothing. No other trailing space is dropped: a row
+ * whose id ends in a space (written outside wxauth) is not the row of the id without it, which is
+ * how `revokeUser` and every other statement compare it.
  *
  * @internal
  */
@@ -35,6 +41,8 @@ export const boundedIds = (dialect: Dialect, columns: ReadonlyArray<IdColumn>): 
     ? columns.map((column) =>
       `CASE WHEN length(CAST(${column} AS BLOB)) <= ${maxIdBytes[column]} THEN ${column} END AS ${column}`
     ).join(", ")
+    : dialect === "pg"
+    ? columns.map((column) => `CAST(${column} AS TEXT) AS ${column}`).join(", ")
     : columns.join(", ")
 
 /**
@@ -50,20 +58,18 @@ export const boundedIds = (dialect: Dialect, columns: ReadonlyArray<IdColumn>): 
 export const exact = (dialect: Dialect): string => dialect === "sqlite" ? " COLLATE BINARY" : ""
 
 /**
- * A stored id as text, without trailing spaces; `undefined` for `NULL` (a SQLite id longer than any,
- * not fetched). A `CHAR(n)` column (PostgreSQL's `character`, which the shape check takes as text)
- * answers its ids padded with spaces to n; no id of the stores holds a space (core's
- * `TokenStore.checkUser` / `checkCode`, `AppTokenStore.checkKey`, `SessionStore.checkUser`), so
- * those are the padding, and PostgreSQL's own `=` on `CHAR` ignores them alike.
+ * A stored id, as `boundedIds` reads it, as text, byte for byte (a `CHAR` column's padding is
+ * dropped in the query, not here: an id that ends in a space is another id); `undefined` for `NULL`
+ * (a SQLite id longer than any, not fetched).
  *
  * @internal
  */
 export const idOf = (value: unknown): string | undefined =>
-  value === null || value === undefined ? undefined : asText(value).replace(/ +$/, "")
+  value === null || value === undefined ? undefined : asText(value)
 
 /**
- * Whether `row` holds exactly the ids `asked`, byte for byte (JavaScript's `===` on the texts, the
- * row's without the padding of a `CHAR` column: `idOf`).
+ * Whether `row` holds exactly the ids `asked`, byte for byte (JavaScript's `===` on the texts, as
+ * `boundedIds` reads them: without the padding of a `CHAR` column).
  *
  * @internal
  */
