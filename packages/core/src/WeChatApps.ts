@@ -102,13 +102,17 @@ export interface ResolveOptions<E = never, R = never> {
   readonly unknownTtl?: Duration.DurationInput | undefined
   /**
    * How many apps' configurations (and built services) are kept; the least recently used go first.
-   * Default 10,000. Apart from them, as many unknown appids' answers are kept (a few hundred bytes
+   * Default 10,000. Apart from them, as many unknown appids' answers are kept (about 0.5 KB of heap
    * each; they never push out an app), and as many calls of `resolve` run at once (they are never
-   * dropped, and push out nothing): at worst three times `capacity` entries, the apps' alone their
-   * size. An appid past the calls running fails at once with `AppResolveError` (`Failed`), not
-   * remembered; an app kept within its `ttl` is served all the same. Warming more appids than
-   * `capacity` at once (`Effect.forEach` with unbounded concurrency) fails the excess: warm them at
-   * most `capacity` at a time.
+   * dropped, and push out nothing). A resolution running is not small: about 40 KB of heap each
+   * (its fiber, scope and timeout), held until it ends, at most `resolveTimeout`. So made-up appids
+   * sent to a slow resolver can hold `capacity` running calls: about 400 MB at the default 10,000
+   * for up to 5 seconds, besides about 5 MB of unknown answers. For a public `/login/:appId` route,
+   * take a smaller `capacity` (1,000: about 40 MB) or a resolver that answers fast (and a short
+   * `resolveTimeout`). An appid past the calls running fails at once with `AppResolveError`
+   * (`Failed`), not remembered; an app kept within its `ttl` is served all the same. Warming more
+   * appids than `capacity` at once (`Effect.forEach` with unbounded concurrency) fails the excess:
+   * warm them at most `capacity` at a time.
    */
   readonly capacity?: number | undefined
   /**
