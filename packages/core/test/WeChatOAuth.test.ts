@@ -146,7 +146,13 @@ describe("WeChatOAuth", () => {
             "https://app.example.com\\.evil.example/cb",
             "https://evil.example\\@app.example.com/cb",
             "https:app.example.com/cb",
-            "https:///app.example.com/cb"
+            "https:///app.example.com/cb",
+            // a backslash between two IPv6 literals: the URL parser reads [::1], WeChat [2001:db8::66]
+            "https://[::1]\\@[2001:db8::66]/cb",
+            // mapped by the parser: U+212A Kelvin to k, U+037E to `;`, U+2126 Ohm to ω
+            "https://\u212Aey.example/cb",
+            "https://app.example.com\u037E.evil.example/cb",
+            "https://\u2126.example/cb"
           ]
         ) {
           for (const build of [oauth.authorizeUrl, oauth.websiteAuthorizeUrl]) {
@@ -177,7 +183,10 @@ describe("WeChatOAuth", () => {
             "https://app.example.com/cb?next=%0A",
             "https://app.example.com/a b?x=c d",
             "https://app.example.com/a\u00A0b?x=\u00AD\u200B",
-            "https://app.example.com/cb?u=https://x@y:1/"
+            "https://app.example.com/cb?u=https://x@y:1/",
+            // Cherokee capitals (xn--58dc.example) and a host in NFD (é as e + U+0301)
+            "https://ᎠᎡ.example/cb",
+            "https://cafe\u0301.example/cb"
           ]
         ) {
           for (const build of [oauth.authorizeUrl, oauth.websiteAuthorizeUrl]) {

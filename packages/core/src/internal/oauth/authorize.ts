@@ -88,6 +88,9 @@ const rawHostOf = (uri: string): string | undefined => {
   const rest = uri.slice(scheme[0].length)
   const end = rest.search(/[/?#]/)
   const authority = end === -1 ? rest : rest.slice(0, end)
+  // the URL parser ends the authority at a backslash too, an RFC 3986 parser (WeChat's) does not:
+  // `https://[::1]\@[2001:db8::66]/cb` is [::1] to one and [2001:db8::66] to the other
+  if (authority.includes("\\")) return undefined
   const host = authority.slice(authority.lastIndexOf("@") + 1)
   const close = host.startsWith("[") ? host.indexOf("]") + 1 : 0
   const colon = host.indexOf(":", close)
@@ -107,12 +110,32 @@ const hostAsWritten = (uri: string, hostname: string): boolean => {
   if (raw === undefined) return false
   // an IPv6 literal: the parser refuses any character in it but hex digits, colons and dots, and
   // writes it in its own canonical form ([0:0::1] is [::1])
-  if (raw.startsWith("[")) return raw.endsWith("]") && hostname.startsWith("[")
-  const labels = raw.normalize("NFC").toLowerCase().split(".")
+  if (raw.startsWith("[")) {
+    if (!raw.endsWith("]") || !hostname.startsWith("[")) return false
+    try {
+      return new URL(`http://${raw}`).hostname === hostname
+    } catch {
+      return false
+    }
+  }
+  for (const c of raw) {
+    // a character NFC rewrites (U+2126 Ohm is ω, U+037E is `;`), or a non-ASCII one that lower-cases
+    // to ASCII (U+212A Kelvin is k): the parser reads another host than the one written. Text in
+    // NFD stays accepted: its code points are each NFC-stable (`cafe\u0301`).
+    if (c.normalize("NFC") !== c) return false
+    const lower = c.toLowerCase()
+    if (c.charCodeAt(0) > 0x7f && [...lower].every((l) => l.charCodeAt(0) <= 0x7f)) return false
+  }
+  const labels = raw.split(".")
   const ascii = hostname.split(".")
   const unicode = domainToUnicode(hostname).split(".")
   return labels.length === ascii.length && unicode.length === ascii.length &&
-    labels.every((label, i) => label === ascii[i] || label === unicode[i])
+    labels.every((label, i) => {
+      const nfc = label.normalize("NFC")
+      const lower = nfc.toLowerCase()
+      // Cherokee capitals: JavaScript lower-cases them to U+AB70..., which UTS-46 maps back
+      return lower === ascii[i] || lower === unicode[i] || nfc === unicode[i]
+    })
 }
 
 /**
