@@ -267,10 +267,16 @@ export const countingClient = (
       })
       client.on("error", () => {})
       const counts = new Map<string, number>()
+      // a command sent before the connection is ready waits in ioredis's offline queue, which sends
+      // it again through `sendCommand` once ready: count each command once, where it was first sent
+      const counted = new WeakSet<object>()
       const send = client.sendCommand.bind(client)
       client.sendCommand = (command, stream) => {
-        counts.set(command.name, (counts.get(command.name) ?? 0) + 1)
-        if (isTokenRead(command)) counts.set("hmget", (counts.get("hmget") ?? 0) + 1)
+        if (!counted.has(command)) {
+          counted.add(command)
+          counts.set(command.name, (counts.get(command.name) ?? 0) + 1)
+          if (isTokenRead(command)) counts.set("hmget", (counts.get("hmget") ?? 0) + 1)
+        }
         return send(command, stream)
       }
       return { client, count: (command: string) => counts.get(command) ?? 0 }
