@@ -55,12 +55,14 @@ const argumentsAt = (message: string): number => {
 }
 
 /**
- * Whether `value` is an `Error`, asked under a guard: `instanceof` walks the prototype chain, and a
- * Proxy's `getPrototypeOf` trap may throw.
+ * `instanceof` under a guard: it walks the prototype chain, and a Proxy's `getPrototypeOf` trap may
+ * throw.
+ *
+ * @internal
  */
-const isError = (value: unknown): value is Error => {
+export const isA = <T>(value: unknown, type: abstract new(...args: Array<never>) => T): value is T => {
   try {
-    return value instanceof Error
+    return value instanceof type
   } catch {
     return false
   }
@@ -71,9 +73,11 @@ const isError = (value: unknown): value is Error => {
  * when it is no `Error`, the field is not a string, or its getter throws. The only way this module
  * reads them: a client of the caller's (or a Proxy of one) may reject with anything, and a throw
  * here, inside a `catch` of `tryPromise`, would be a defect instead of the store's typed error.
+ *
+ * @internal
  */
-const textOf = (error: unknown, field: "message" | "name" | "code"): string | undefined => {
-  if (!isError(error)) return undefined
+export const errorField = (error: unknown, field: "message" | "name" | "code"): string | undefined => {
+  if (!isA(error, Error)) return undefined
   try {
     const value: unknown = (error as unknown as Record<string, unknown>)[field]
     return typeof value === "string" ? value : undefined
@@ -87,7 +91,7 @@ const textOf = (error: unknown, field: "message" | "name" | "code"): string | un
  * message of an `Error` (or a string), else "unknown error"; nothing else is ever quoted.
  */
 const safeMessage = (error: unknown): string => {
-  const message = typeof error === "string" ? error : textOf(error, "message") ?? "unknown error"
+  const message = typeof error === "string" ? error : errorField(error, "message") ?? "unknown error"
   const withArgs = argumentsAt(message)
   const cut = withArgs >= 0 ? message.slice(0, withArgs) : message
   return cut.length > 300 ? `${cut.slice(0, 300)}...` : cut
@@ -99,9 +103,9 @@ const safeMessage = (error: unknown): string => {
  */
 export const cleanCause = (error: unknown): Error => {
   const clean = new Error(safeMessage(error))
-  const name = textOf(error, "name")
+  const name = errorField(error, "name")
   if (name !== undefined) clean.name = name
-  const code = textOf(error, "code")
+  const code = errorField(error, "code")
   if (code !== undefined) (clean as Error & { code?: string }).code = code
   return clean
 }
@@ -109,15 +113,6 @@ export const cleanCause = (error: unknown): Error => {
 /** A call that got no answer in time. */
 class NoAnswer {
   constructor(readonly millis: number) {}
-}
-
-/** Whether a rejection is our `NoAnswer`, asked under a guard (see `isError`). */
-const isNoAnswer = (value: unknown): value is NoAnswer => {
-  try {
-    return value instanceof NoAnswer
-  } catch {
-    return false
-  }
 }
 
 /** The cause of a call that got no answer in time: a plain `TimeoutError`, quoting nothing. */
@@ -159,7 +154,7 @@ export const run = <A>(
   Effect.tryPromise({
     try: () => withDeadline(f(), Duration.toMillis(Duration.sum(timeout, grace))),
     catch: (error) =>
-      isNoAnswer(error)
+      isA(error, NoAnswer)
         ? new WeChatError.TokenStoreError({
           operation,
           description: `Redis did not answer within ${error.millis} ms`,
@@ -179,10 +174,10 @@ export const run = <A>(
  * or its owner closed it). `undefined` for any other error.
  */
 const noConnection = (error: unknown): string | undefined => {
-  if (textOf(error, "name") === "MaxRetriesPerRequestError") {
+  if (errorField(error, "name") === "MaxRetriesPerRequestError") {
     return `no connection to Redis: it is down and was not made again in time (${safeMessage(error)})`
   }
-  if (textOf(error, "message") === "Connection is closed.") {
+  if (errorField(error, "message") === "Connection is closed.") {
     return "no connection to Redis: the client's connection is closed (it gave up reconnecting, or was closed)"
   }
   return undefined
@@ -203,7 +198,7 @@ const where = (redis: Redis): string => {
  */
 const connectCause = (redis: Redis, error: unknown): Error => {
   if (!redis.options.path) return cleanCause(error)
-  const code = textOf(error, "code")
+  const code = errorField(error, "code")
   const clean = new Error(code ?? "the connection failed")
   if (code !== undefined) (clean as Error & { code?: string }).code = code
   return clean
@@ -398,7 +393,7 @@ const acquireRead = (
       Effect.tryPromise({
         try: () => withDeadline(redis.connect(), connectMillis + commandMillis + Duration.toMillis(grace)),
         catch: (error) => {
-          const cause = isNoAnswer(error)
+          const cause = isA(error, NoAnswer)
             ? noAnswerCause(error.millis, "not ready")
             : state.lastError ?? error
           const clean = connectCause(redis, cause)
@@ -420,9 +415,9 @@ const acquireRead = (
           new WeChatError.TokenStoreError({
             operation: "connect",
             description: `Redis refused database ${checked.db}: ${
-              safeMessage(isNoAnswer(error) ? noAnswerCause(error.millis) : error)
+              safeMessage(isA(error, NoAnswer) ? noAnswerCause(error.millis) : error)
             }`,
-            cause: isNoAnswer(error) ? noAnswerCause(error.millis) : cleanCause(error)
+            cause: isA(error, NoAnswer) ? noAnswerCause(error.millis) : cleanCause(error)
           })
       })
     ),

@@ -31,7 +31,7 @@
  * `INFO`), or whose `INFO server` has no `run_id`, turns the near cache off for good, with a warning.
  */
 import type { Cluster, Redis } from "ioredis"
-import type { Client } from "./client.js"
+import { type Client, errorField, isA } from "./client.js"
 import type { TokenCache } from "./tokenCache.js"
 
 /** The channel of RESP2 invalidation messages. */
@@ -50,29 +50,6 @@ export interface FeedOptions {
 
 /** Reply errors that say "not now" rather than "never". */
 const transient = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOREPLICAS)\b/
-
-/** `instanceof` under a guard: a Proxy's `getPrototypeOf` trap may throw. */
-const isA = <T>(value: unknown, type: abstract new(...args: Array<never>) => T): value is T => {
-  try {
-    return value instanceof type
-  } catch {
-    return false
-  }
-}
-
-/**
- * A field of an error, read under a guard: `undefined` when it is no `Error`, the field is not a
- * string, or reading it throws.
- */
-const fieldOf = (error: unknown, field: "message" | "name"): string | undefined => {
-  try {
-    if (!isA(error, Error)) return undefined
-    const value: unknown = (error as unknown as Record<string, unknown>)[field]
-    return typeof value === "string" ? value : undefined
-  } catch {
-    return undefined
-  }
-}
 
 /** Runs `f`, ignoring a throw: tearing down what a client of the caller's (or a Proxy) may refuse. */
 const attempt = (f: () => void): void => {
@@ -375,8 +352,8 @@ export class InvalidationFeed {
       this.update()
     } catch (error) {
       if (generation !== node.generation || this.closed) return
-      const message = fieldOf(error, "message") ?? "unknown error"
-      const refused = fieldOf(error, "name") === "ReplyError" && !transient.test(message)
+      const message = errorField(error, "message") ?? "unknown error"
+      const refused = errorField(error, "name") === "ReplyError" && !transient.test(message)
       if (refused || isA(error, NoServerId)) {
         this.unsupported = true
         this.update()
