@@ -16,7 +16,7 @@ import type { Options } from "../SqlSessionStore.js"
 import type { Dialect } from "../SqlTokenStore.js"
 import { builder, tooLong } from "./builder.js"
 import { affectedRows, asText } from "./client.js"
-import { boundedIds, exact, idOf } from "./ids.js"
+import { boundedIds, exact, sameIds } from "./ids.js"
 import { columnTypes, createTable } from "./schema.js"
 import { derive, resolveTable } from "./tables.js"
 
@@ -132,7 +132,7 @@ const boundedUser = (dialect: Dialect): string => boundedIds(dialect, ["app_id",
  * refused as a value that is not the session of its id is (core's `SessionStore.decode`).
  */
 const ofRowUser = (operation: string, session: SessionStore.Session, row: Row) =>
-  idOf(row.app_id) === session.appId && idOf(row.openid) === session.openid
+  sameIds(row, { app_id: session.appId, openid: session.openid })
     ? Effect.succeed(session)
     : Effect.fail(
       new WeChatError.SessionStoreError({
