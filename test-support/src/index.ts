@@ -35,3 +35,8 @@ export * from "./EventLoop.js"
  * @since 0.0.0
  */
 export * from "./Build.js"
+
+/**
+ * @since 0.0.0
+ */
+export * from "./RawRequest.js"

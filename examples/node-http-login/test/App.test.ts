@@ -4,9 +4,8 @@
  * session, returnTo, a user whose WeChat authorization ended, and requests a Web `Request` cannot be.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Browser, login, sandboxControl, userAgents } from "@wxauth/test-support"
+import { Browser, login, rawRequest, sandboxControl, userAgents } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
-import * as Net from "node:net"
 import { OA, startApp } from "./helpers.js"
 
 describe("node-http-login over HTTP", () => {
@@ -107,19 +106,3 @@ describe("node-http-login over HTTP", () => {
       assert.deepStrictEqual(errors.filter((line) => line.includes("secret")), [], "no credentials in the log")
     }))
 })
-
-/** One raw HTTP/1.1 request (any request line, `Connection: close`), its whole answer as text. */
-const rawRequest = (url: string, requestLine: string) =>
-  Effect.async<string>((resume) => {
-    const { host, hostname, port } = new URL(url)
-    let answer = ""
-    const socket = Net.connect(Number(port), hostname, () => {
-      socket.write(`${requestLine}\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
-    })
-    socket.on("data", (chunk: Buffer) => {
-      answer += chunk.toString("utf8")
-    })
-    socket.on("close", () => resume(Effect.succeed(answer)))
-    socket.on("error", (error) => resume(Effect.succeed(`error: ${error.message}`)))
-    return Effect.sync(() => socket.destroy())
-  }).pipe(Effect.timeout("10 seconds"), Effect.orDie)

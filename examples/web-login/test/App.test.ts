@@ -9,11 +9,10 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
 import { WeChatLogin } from "@wxauth/http"
-import { Browser, consent, cookieAttributes, sandboxControl, userAgents } from "@wxauth/test-support"
+import { Browser, consent, cookieAttributes, rawRequest, sandboxControl, userAgents } from "@wxauth/test-support"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Net from "node:net"
 import { WebLoginServer } from "../src/Server.js"
 import {
   demoApp,
@@ -826,19 +825,3 @@ describe("web-login against a hostile browser", () => {
       }))
   })
 })
-
-/** One raw HTTP/1.1 request (any request line), its whole answer (head and body) as text. */
-const rawRequest = (url: string, requestLine: string) =>
-  Effect.async<string>((resume) => {
-    const { host, hostname, port } = new URL(url)
-    let answer = ""
-    const socket = Net.connect(Number(port), hostname, () => {
-      socket.write(`${requestLine}\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
-    })
-    socket.on("data", (chunk: Buffer) => {
-      answer += chunk.toString("utf8")
-    })
-    socket.on("close", () => resume(Effect.succeed(answer)))
-    socket.on("error", (error) => resume(Effect.succeed(`error: ${error.message}`)))
-    return Effect.sync(() => socket.destroy())
-  }).pipe(Effect.timeout("10 seconds"), Effect.orDie)
