@@ -386,9 +386,13 @@ export const make = Effect.gen(function*() {
       site.publicUrl,
       () => Option.match(HttpServerRequest.toURL(request), { onNone: () => "", onSome: (url) => url.origin })
     )
-    // another site's POST: by its Origin, or, without one, by the browser's Sec-Fetch-Site (as the
-    // login's own logouts refuse it)
-    const crossSite = origin !== undefined ? origin !== own : request.headers["sec-fetch-site"] === "cross-site"
+    // another site's POST: by its Origin, or, without one, by the browser's Sec-Fetch-Site, as the
+    // login's own logouts refuse it (only same-origin or none is this site: a sibling subdomain's
+    // same-site is not)
+    const fetchSite = request.headers["sec-fetch-site"]
+    const crossSite = origin !== undefined
+      ? origin !== own
+      : fetchSite !== undefined && fetchSite !== "same-origin" && fetchSite !== "none"
     const response = pathname === undefined
       ? yield* notFound
       : request.method === "POST" && crossSite

@@ -512,6 +512,11 @@ describe("web-login over HTTP (demo mode)", () => {
         // no Origin, but the browser says cross-site: refused as the login's logouts are
         const fetchedForm = yield* browser.post("/profile/refresh", {}, { "sec-fetch-site": "cross-site" })
         assert.strictEqual(fetchedForm.status, 403, "/profile/refresh (Sec-Fetch-Site)")
+        // a sibling subdomain is same-site, not this site: refused as the login's logouts refuse it
+        for (const path of ["/logout", "/profile/refresh"]) {
+          const sibling = yield* browser.post(path, {}, { "sec-fetch-site": "same-site" })
+          assert.strictEqual(sibling.status, 403, `${path} (Sec-Fetch-Site: same-site)`)
+        }
         const json = yield* browser.request("POST", "/api/wechat/logout", {
           headers: { origin: "https://evil.example" }
         })
