@@ -654,6 +654,50 @@ forEachDatabase((db) => {
         }
       }))
 
+    // PostgreSQL answers a CHAR(n) column padded with spaces to n (MySQL / MariaDB strip the padding,
+    // SQLite pads nothing): wechat-oauth's table with openid CHAR(n), as a port of its schema may
+    // declare it, a user with two rows, read a row a query (every resume) and all at once
+    it.scoped("an openid CHAR(n) column: each openid is read and imported as stored, without its padding", () =>
+      Effect.gen(function*() {
+        if (db.dialect !== "pg") return
+        const { appId, client, context, got, store } = yield* legacyFixture(db)
+        const sql = Context.get(client, SqlClient.SqlClient)
+        for (const width of [40, 200]) {
+          const table = randomTable("legacy_char")
+          yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table), client)))
+          yield* sql.unsafe(`CREATE TABLE ${table} (access_token varchar(200) NOT NULL,
+            expires_in varchar(10) NOT NULL, refresh_token varchar(200) NOT NULL, openid char(${width}) NOT NULL,
+            scope varchar(50) NOT NULL, create_at varchar(20) NOT NULL)`)
+          const [first, second] = [legacyRow(now - hour), legacyRow(now - hour)]
+          const rows = [first, legacyRow(now - 2 * hour, { openid: first.openid }), second]
+          yield* Effect.forEach(rows, (row) => sql`INSERT INTO ${sql(table)} ${sql.insert({ ...row })}`, {
+            discard: true
+          })
+          for (const batchSize of [1, 500]) {
+            const label = `CHAR(${width}), batchSize ${batchSize}`
+            const fetched: Fetched = []
+            const recorded = Context.add(context, SqlClient.SqlClient, recording(sql, fetched))
+            const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table, batchSize }), recorded)
+            // before, CHAR(200): { imported: 0, skipped: 2, invalid: 2 } (padded, more than 128 characters)
+            assert.deepStrictEqual(result, importResult({ imported: 2 }), label)
+            const openids = fetched.flat().flatMap((row) => "openid" in row ? [row.openid] : [])
+            assert.isNotEmpty(openids)
+            // before, CHAR(40): each openid answered padded to 40 characters
+            for (const openid of openids) {
+              assert.include([first.openid, second.openid], openid, `${label}: a query answered a padded openid`)
+            }
+            for (const row of [first, second]) {
+              const token = yield* got(row.openid)
+              assert.strictEqual(token.openid, row.openid)
+              assert.strictEqual(Redacted.value(token.accessToken), row.access_token, label)
+            }
+            const again = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table, batchSize }), context)
+            assert.deepStrictEqual(again, importResult({ skipped: 2, newerInStore: 2 }), `${label}, again`)
+            yield* Effect.forEach([first, second], (row) => store.remove(appId, row.openid), { discard: true })
+          }
+        }
+      }))
+
     it.scoped("rejects a bad legacy table name and an empty appId", () =>
       Effect.gen(function*() {
         const client = yield* Layer.build(db.client())

@@ -18,6 +18,7 @@ import { readOptions } from "./builder.js"
 import { asText, client } from "./client.js"
 import { positiveDuration } from "./durations.js"
 import { guard } from "./guard.js"
+import { quote } from "./schema.js"
 import { validateName } from "./tables.js"
 
 /** The columns of wechat-oauth's `token` table (all `varchar`), as a query of the import reads them. */
@@ -68,6 +69,23 @@ const fits = (dialect: Dialect, column: LegacyColumn): string => {
     : `length(CAST(${column} AS BLOB))`
   return `(${column} IS NULL OR ${bytes} <= ${maxColumnBytes[column]})`
 }
+
+/**
+ * Whether the legacy `table`'s `openid` column is PostgreSQL's `CHAR(n)` (`bpchar`, or a domain
+ * over it), found by the name as the queries find it (`to_regclass`, by the search path). Such a
+ * column answers its values padded with spaces to n, so the import reads it cast to `TEXT`, which
+ * drops the padding (as PostgreSQL's own `=` on `CHAR` ignores it, and as the stores' own reads
+ * do): padded, an openid in a `CHAR(200)` column was more than the decode's 128 characters, every
+ * user `invalid`, and any `CHAR(n)` openid was fetched n characters long. Other types are read as
+ * they are: a cast would write a `bytea` openid as its hex text (`\x6f...`), another openid.
+ */
+const pgPaddedOpenid = (sql: SqlClient.SqlClient, table: string) =>
+  Effect.map(
+    sql<{ padded: unknown }>`SELECT EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+      WHERE a.attrelid = to_regclass(${quote("pg", table)}) AND a.attname = 'openid' AND NOT a.attisdropped
+        AND 'bpchar'::regtype IN (t.oid, t.typbasetype)) AS padded`,
+    ([row]) => row?.padded === true
+  )
 
 /** `rankKey` of a row whose `create_at` only the decode can date: below any `create_at` of 15 digits. */
 const undatedRank = -1_000_000_000_000_000
@@ -151,6 +169,11 @@ export const importLegacy = (
     const [longOpenids] = yield* read(sql<{ n: unknown }>`SELECT COUNT(DISTINCT openid) AS n FROM ${t}
       WHERE openid IS NOT NULL AND NOT ${openidFits}`)
     counts.invalid += Number(longOpenids?.n ?? 0)
+    // the openid as the queries read it: its stored text, without a PostgreSQL CHAR(n)'s padding
+    const openidText = dialect === "pg" && (yield* read(pgPaddedOpenid(sql, table)))
+      ? "CAST(openid AS TEXT)"
+      : "openid"
+    const openidColumn = sql.literal(openidText)
     const rowFits = sql.literal(
       Object.keys(maxColumnBytes).map((column) => fits(dialect, column as LegacyColumn)).join(" AND ")
     )
@@ -186,7 +209,8 @@ export const importLegacy = (
       const rows = sql.literal(`SELECT access_token, expires_in, refresh_token, openid, scope, create_at, rank_key,
           k_access_token, k_refresh_token, k_expires_in, k_scope, k_create_at
         FROM (
-          SELECT access_token, expires_in, refresh_token, openid, scope, create_at, ${rankKey(dialect)} AS rank_key,
+          SELECT access_token, expires_in, refresh_token, ${openidText} AS openid, scope, create_at,
+            ${rankKey(dialect)} AS rank_key,
             ${tieKeys}`)
       const limit = sql.literal(`ORDER BY ${orderKeys} LIMIT ${batchSize}`)
       // one statement each (not a statement within a statement: a client wrapper may see each one)
@@ -234,10 +258,10 @@ export const importLegacy = (
       // Keyset pagination over the distinct openids: the legacy table may lack its unique key.
       const page: ReadonlyArray<{ openid: unknown }> = yield* read(
         cursor === undefined
-          ? sql<{ openid: unknown }>`SELECT DISTINCT openid FROM ${t} WHERE openid IS NOT NULL AND ${openidFits}
-              ORDER BY openid LIMIT ${sql.literal(String(batchSize))}`
-          : sql<{ openid: unknown }>`SELECT DISTINCT openid FROM ${t} WHERE openid > ${cursor} AND ${openidFits}
-              ORDER BY openid LIMIT ${sql.literal(String(batchSize))}`
+          ? sql<{ openid: unknown }>`SELECT DISTINCT ${openidColumn} AS openid FROM ${t}
+              WHERE openid IS NOT NULL AND ${openidFits} ORDER BY openid LIMIT ${sql.literal(String(batchSize))}`
+          : sql<{ openid: unknown }>`SELECT DISTINCT ${openidColumn} AS openid FROM ${t}
+              WHERE openid > ${cursor} AND ${openidFits} ORDER BY openid LIMIT ${sql.literal(String(batchSize))}`
       )
       if (page.length === 0) break
       const openids = page.map((row) => row.openid === null ? "" : asText(row.openid))
