@@ -54,20 +54,67 @@ const credentialsPattern = /\/\/[^\s/@"'<>]*@/g
 /** The most closing brackets given back after a redacted query. */
 const maxRestored = 8
 
+/**
+ * How many of the innermost open brackets are remembered. Deeper ones are counted, their kind
+ * forgotten: a message of millions of `(` costs this much, not an entry per bracket.
+ */
+const maxRemembered = 64
+
 const opening = (closing: number): number => closing === 0x29 ? 0x28 : closing === 0x5d ? 0x5b : -1
+
+/** A forgotten open bracket (deeper than {@link maxRemembered}): either closing bracket closes it. */
+const forgotten = -1
+
+/**
+ * The brackets open in the text kept so far: how many (`depth`) and the kinds of the innermost
+ * {@link maxRemembered}, in a ring. Exact up to that depth; past it, a closing bracket that meets a
+ * forgotten bracket is taken to close it (what is given back after a query is closing brackets
+ * only: never a query's value).
+ */
+class OpenBrackets {
+  private readonly kinds: Array<number> = []
+  private depth = 0
+  private remembered = 0
+
+  /** The `i`-th innermost open bracket (0: the innermost), `forgotten`, or `undefined` past the depth. */
+  at(i: number): number | undefined {
+    if (i >= this.depth) return undefined
+    return i < this.remembered ? this.kinds[(this.depth - 1 - i) % maxRemembered] : forgotten
+  }
+
+  /** Takes in the kept `text`. */
+  keep(text: string): string {
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      if (c === 0x28 || c === 0x5b) {
+        this.kinds[this.depth % maxRemembered] = c
+        this.depth++
+        if (this.remembered < maxRemembered) this.remembered++
+      } else if (this.closes(c, 0)) {
+        this.depth--
+        if (this.remembered > 0) this.remembered--
+      }
+    }
+    return text
+  }
+
+  /** Whether the closing bracket `c` closes the `i`-th innermost open bracket. */
+  closes(c: number, i: number): boolean {
+    const open = this.at(i)
+    return open !== undefined && opening(c) !== -1 && (open === forgotten || open === opening(c))
+  }
+}
 
 /**
  * How many of the closing brackets that end `query` close, innermost first, brackets still open in
- * the text before it (`open`, innermost last): at most {@link maxRestored}, and never `query`'s `?`.
+ * the text before it: at most {@link maxRestored}, and never `query`'s `?`.
  */
-const restoredClosers = (query: string, open: ReadonlyArray<number>): number => {
+const restoredClosers = (query: string, open: OpenBrackets): number => {
   let run = 0
   while (run < query.length - 1 && opening(query.charCodeAt(query.length - 1 - run)) !== -1) run++
-  for (let k = Math.min(run, open.length, maxRestored); k > 0; k--) {
+  for (let k = Math.min(run, maxRestored); k > 0; k--) {
     let closes = true
-    for (let i = 0; i < k && closes; i++) {
-      closes = opening(query.charCodeAt(query.length - k + i)) === open[open.length - 1 - i]
-    }
+    for (let i = 0; i < k && closes; i++) closes = open.closes(query.charCodeAt(query.length - k + i), i)
     if (closes) return k
   }
   return 0
@@ -77,27 +124,19 @@ const restoredClosers = (query: string, open: ReadonlyArray<number>): number => 
  * Removes URL queries and URL credentials from a message. A query is redacted whole, up to a space,
  * a quote or an angle bracket, whatever its values hold; a `)` or `]` that ends it and closes a
  * bracket opened before it is given back, so `"(GET https://h/p?a=1)b&secret=S)"` reads
- * `"(GET https://h/p?<redacted>)"`. Linear in the message.
+ * `"(GET https://h/p?<redacted>)"`. Linear in the message, in constant extra memory but the result
+ * (the brackets open are tracked to a depth of 64, see `OpenBrackets`).
  *
  * @internal
  */
 export const sanitize = (message: string): string => {
-  // the brackets open in what is kept, innermost last
-  const open: Array<number> = []
-  const keep = (text: string): string => {
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i)
-      if (c === 0x28 || c === 0x5b) open.push(c)
-      else if (open.length > 0 && opening(c) === open[open.length - 1]) open.pop()
-    }
-    return text
-  }
+  const open = new OpenBrackets()
   let out = ""
   let last = 0
   for (const match of message.matchAll(queryPattern)) {
-    out += keep(message.slice(last, match.index))
+    out += open.keep(message.slice(last, match.index))
     const restored = restoredClosers(match[0], open)
-    out += "?<redacted>" + keep(match[0].slice(match[0].length - restored))
+    out += "?<redacted>" + open.keep(match[0].slice(match[0].length - restored))
     last = match.index + match[0].length
   }
   out += message.slice(last)
