@@ -397,12 +397,20 @@ interface FoundColumn {
 const foundColumns = (sql: SqlClient.SqlClient, dialect: Dialect, run: Run, table: string) => {
   switch (dialect) {
     case "pg":
+      // a column's collation is told only when it is nondeterministic (`collisdeterministic`, read
+      // through to_jsonb: PostgreSQL 11 and before have no such column, and only deterministic
+      // collations): the column's own (`attcollation`, a domain's included), which every statement's
+      // `=` and the primary key's index use; an index of the operator's own in another collation
+      // (`CREATE INDEX ... (openid COLLATE ...)`, for searching) is not read
       return run(sql<FoundColumn>`SELECT c.column_name AS name, c.data_type AS type,
-          c.character_maximum_length AS length, NULL AS collation,
+          c.character_maximum_length AS length,
+          CASE WHEN to_jsonb(l) ->> 'collisdeterministic' = 'false' THEN l.collname END AS collation,
           EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
             WHERE i.indrelid = k.oid AND i.indisprimary AND a.attname = c.column_name) AS pk
         FROM pg_class k JOIN pg_namespace n ON n.oid = k.relnamespace
           JOIN information_schema.columns c ON c.table_schema = n.nspname AND c.table_name = k.relname
+          JOIN pg_attribute t ON t.attrelid = k.oid AND t.attname = c.column_name
+          LEFT JOIN pg_collation l ON l.oid = t.attcollation
         WHERE k.oid = to_regclass(${quote(dialect, table)})
         ORDER BY c.ordinal_position`)
     case "mysql":
@@ -450,8 +458,23 @@ const familyOf = (dialect: Dialect, type: string): ColumnShape["family"] | undef
   }
 }
 
-/** What is wrong with `found` for the column `expected` declares, if anything. */
-const columnProblem = (dialect: Dialect, expected: ColumnShape, found: FoundColumn | undefined): string | undefined => {
+/**
+ * The id columns the stores' statements find rows by, beside the primary key's (the sessions'
+ * `app_id` and `openid`, whose sessions `revokeUser` ends): on PostgreSQL only these, and the
+ * primary key's, are refused in a nondeterministic collation.
+ */
+const idColumns: ReadonlySet<string> = new Set(["app_id", "openid", "code_hash", "id_hash"])
+
+/**
+ * What is wrong with `found` for the column `expected` declares, if anything; `key`: the column is
+ * one the store finds rows by (its primary key's, or an id of `idColumns`).
+ */
+const columnProblem = (
+  dialect: Dialect,
+  expected: ColumnShape,
+  found: FoundColumn | undefined,
+  key: boolean
+): string | undefined => {
   if (found === undefined) return "is missing"
   const type = String(found.type ?? "")
   const family = familyOf(dialect, type)
@@ -477,6 +500,11 @@ const columnProblem = (dialect: Dialect, expected: ColumnShape, found: FoundColu
   ) {
     return `has the collation ${found.collation}, which does not compare byte for byte (BINARY, SQLite's default, does)`
   }
+  // PostgreSQL: a nondeterministic collation (an ICU one that ignores case, such as
+  // und-u-ks-level2) takes 'oVictim' for 'ovictim': one primary key, one row for two users
+  if (dialect === "pg" && family === "text" && key && typeof found.collation === "string") {
+    return `has the collation ${found.collation}, which does not compare byte for byte (it is nondeterministic; a deterministic one, such as the database's default, does)`
+  }
   return undefined
 }
 
@@ -493,7 +521,8 @@ const shapeError = (operation: string, table: string, problem: string, hint: str
 /**
  * Checks every table of `shapes` against the database's catalog: each column the store uses exists
  * with a compatible type (the family, the length, on MySQL / MariaDB a binary collation, on SQLite
- * BINARY where the primary key's index tells the column's), and the primary key is on the store's
+ * BINARY where the primary key's index tells the column's, on PostgreSQL a deterministic collation
+ * for the columns the store finds rows by), and the primary key is on the store's
  * key columns (the upserts and the one-row-per-key reads rest on it).
  * Extra columns are allowed. A table that does not exist fails when `required` (setup has just made
  * it), and is skipped otherwise (`setup: false`: its operations fail naming it). Read-only.
@@ -516,7 +545,12 @@ const checkShapes = (
       }
       const byName = new Map(found.map((column) => [String(column.name), column]))
       for (const column of shape.columns) {
-        const problem = columnProblem(dialect, column, byName.get(column.name))
+        const problem = columnProblem(
+          dialect,
+          column,
+          byName.get(column.name),
+          shape.primaryKey.includes(column.name) || idColumns.has(column.name)
+        )
         if (problem !== undefined) {
           return yield* shapeError(
             operation,
