@@ -255,7 +255,8 @@ const nearCacheLimits = (option: unknown): Effect.Effect<NearCacheLimits | undef
  * unanswered, a feed connection that reached another server than the data connection, by `INFO
  * server`'s `run_id`) drops the whole cache until the feed is back. The connections close with the
  * scope. A Redis that refuses client tracking or `INFO` (before 6.0, or an ACL without them) leaves
- * the cache off, with a warning. A `nearCache` that is neither a boolean nor `{ maxEntries, maxAge }`
+ * the cache off, with a warning; so does a heartbeat that cannot run (a client whose `ping` throws
+ * or gives no promise after the build). A `nearCache` that is neither a boolean nor `{ maxEntries, maxAge }`
  * (a positive integer, a positive finite duration), or a `redis` that is not an ioredis client, is an
  * `InvalidArgument`; so is, with a near cache, a `redis` whose `duplicate()` throws or gives no
  * client, or whose `options`, `status` or `on` throw.
@@ -276,6 +277,7 @@ export const makeScoped = (
     const clock = yield* Effect.clock
     const cache = new TokenCache(limits.maxEntries, { maxAgeMillis: limits.maxAgeMillis, clock })
     const runtime = yield* Effect.runtime<never>()
+    const commandMillis = Client.millis(read.commandTimeout, Client.defaultCommandTimeout)
     const feed = yield* Effect.acquireRelease(
       // a client that passes `isClient` may still not be followed (a Proxy, a stand-in): its
       // `duplicate()` throws or gives no connection, its `options`, `status` or `on` throw
@@ -283,7 +285,7 @@ export const makeScoped = (
         try: () =>
           new InvalidationFeed(client, cache, {
             keyPrefix: read.keyPrefix ?? Client.defaultKeyPrefix,
-            commandMillis: Client.millis(read.commandTimeout, Client.defaultCommandTimeout),
+            commandMillis,
             onUnsupported: (reason) =>
               Runtime.runFork(runtime)(
                 Effect.logWarning(
@@ -297,14 +299,27 @@ export const makeScoped = (
                 Effect.logWarning(
                   "wxauth: the near cache's connection reached another Redis server than the store's; the near cache is off until both reach the same one"
                 ).pipe(Effect.annotateLogs({ node }))
+              ),
+            onStopped: (reason) =>
+              Runtime.runFork(runtime)(
+                Effect.logWarning(
+                  "wxauth: the near cache can no longer check what it serves; the token store's near cache is off (reads go to Redis)"
+                ).pipe(Effect.annotateLogs({ reason }))
               )
           }),
         catch: () => Client.notANearCacheClient
       }),
       (feed) => Effect.sync(() => feed.close())
     )
-    yield* Effect.promise(() => feed.heartbeat()).pipe(
-      Effect.repeat(Schedule.spaced(heartbeatPeriod)),
+    const heartbeatBound = Duration.sum(Duration.millis(commandMillis), heartbeatPeriod)
+    const stop = Effect.sync(() => feed.stop("the heartbeat could not run"))
+    yield* Effect.tryPromise(() => feed.heartbeat()).pipe(
+      // each of its commands has a deadline, so it neither fails nor hangs; if it ever did, the
+      // cache must not go on serving what it no longer checks
+      Effect.timeout(heartbeatBound),
+      Effect.catchAll(() => stop),
+      Effect.catchAllDefect(() => stop),
+      Effect.repeat({ schedule: Schedule.spaced(heartbeatPeriod), while: () => feed.running }),
       Effect.withClock(liveClock),
       Effect.interruptible,
       Effect.forkScoped

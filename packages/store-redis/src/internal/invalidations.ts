@@ -28,7 +28,9 @@
  * heartbeat `PING`, a data connection that closes or reconnects, a Cluster node that joins or leaves.
  * A Cluster is fed from every node, replicas included: the node a failover promotes is already
  * tracked. A Redis that refuses client tracking or `INFO` (before 6.0, or an ACL without `CLIENT` or
- * `INFO`), or whose `INFO server` has no `run_id`, turns the near cache off for good, with a warning.
+ * `INFO`), or whose `INFO server` has no `run_id`, turns the near cache off for good, with a warning;
+ * so does a heartbeat that cannot run (a connection whose `ping` throws or gives no promise: a client
+ * that passed the build's checks and can no longer be checked), never a throw out of a timer.
  */
 import type { Cluster, Redis } from "ioredis"
 import { type Client, errorField, isA } from "./client.js"
@@ -46,6 +48,11 @@ export interface FeedOptions {
   readonly onUnsupported: (reason: string) => void
   /** Called when a node's feed connection and data connection reach different servers: the cache is off meanwhile. */
   readonly onSplit: (node: string) => void
+  /**
+   * Called once when the feed stops for good because it can no longer check what the cache serves
+   * (see `InvalidationFeed.stop`), with a reason of the feed's own (it quotes no error of the client).
+   */
+  readonly onStopped: (reason: string) => void
 }
 
 /** Reply errors that say "not now" rather than "never". */
@@ -67,6 +74,18 @@ const isConnection = (value: unknown): value is Redis =>
   typeof value === "object" && value !== null &&
   connectionMethods.every((method) => typeof (value as Record<string, unknown>)[method] === "function")
 
+/** A heartbeat the client would not run: its `ping` threw or gave no promise. */
+class NoHeartbeat extends Error {}
+
+/** Whether `value` can be awaited; `false` when reading its `then` throws (a Proxy). */
+const isThenable = (value: unknown): value is PromiseLike<unknown> => {
+  try {
+    return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function"
+  } catch {
+    return false
+  }
+}
+
 /** A `duplicate()` that gave no connection. */
 class NoConnection extends Error {
   constructor() {
@@ -75,7 +94,7 @@ class NoConnection extends Error {
 }
 
 /** Rejects after `millis`, whatever the connection does. */
-const withDeadline = <A>(promise: Promise<A>, millis: number): Promise<A> =>
+const withDeadline = <A>(promise: PromiseLike<A>, millis: number): Promise<A> =>
   new Promise<A>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no answer within ${millis} ms`)), millis)
     promise.then(
@@ -130,7 +149,8 @@ export class InvalidationFeed {
   private readonly detachers: Array<() => void> = []
   private closed = false
   private dataDown = false
-  private unsupported = false
+  /** Off for good: Redis refused client tracking, or the feed stopped (see `stop`). */
+  private disabled = false
   /** A primary that the cluster reports has no live feed yet (a failover promoted a node not fed). */
   private topologyBehind = false
   private readonly cluster: Cluster | undefined
@@ -280,7 +300,7 @@ export class InvalidationFeed {
   /** Follows a node: its feed connection, and the listeners `attach` puts on its data connection. */
   private add(name: string, data: Redis, attach: (node: NodeFeed) => () => void) {
     this.remove(name)
-    if (this.unsupported || this.closed) return
+    if (this.disabled || this.closed) return
     const sub: unknown = data.duplicate({
       connectionName: `${data.options.connectionName ?? "wxauth"}-near-cache`,
       keyPrefix: undefined,
@@ -355,7 +375,7 @@ export class InvalidationFeed {
       const message = errorField(error, "message") ?? "unknown error"
       const refused = errorField(error, "name") === "ReplyError" && !transient.test(message)
       if (refused || isA(error, NoServerId)) {
-        this.unsupported = true
+        this.disabled = true
         this.update()
         this.options.onUnsupported(message.slice(0, 200))
         for (const name of [...this.nodes.keys()]) this.remove(name)
@@ -381,7 +401,7 @@ export class InvalidationFeed {
   }
 
   private update() {
-    let live = !this.closed && !this.unsupported && !this.dataDown && !this.topologyBehind && this.nodes.size > 0
+    let live = !this.closed && !this.disabled && !this.dataDown && !this.topologyBehind && this.nodes.size > 0
     if (live) {
       for (const node of this.nodes.values()) {
         if (!node.tracking) {
@@ -399,24 +419,46 @@ export class InvalidationFeed {
    * than the heartbeat's period plus `commandMillis`. On a Cluster, also asks which nodes are
    * primaries now (`CLUSTER SLOTS`): ioredis only learns of a failover when a command is redirected,
    * and a near cache that answers sends none, so a primary without a live feed (one that a failover
-   * promoted) ends the live period until its feed is up.
+   * promoted) ends the live period until its feed is up. Never throws nor rejects: a heartbeat that
+   * cannot run (a `ping` that throws or gives no promise, a `CLUSTER SLOTS` call that throws or an
+   * answer that cannot be read) stops the feed for good (`stop`), so the cache never outlives its checks.
    */
   heartbeat(): Promise<void> {
-    const { commandMillis } = this.options
-    const pings = [...this.nodes.values()].filter((node) => node.tracking).map((node) => {
-      const generation = node.generation
-      return withDeadline(node.sub.ping(), commandMillis).then(
-        () => undefined,
-        () => {
-          if (generation !== node.generation || this.closed) return
-          this.lost(node)
-          attempt(() => node.sub.disconnect(true))
-        }
-      )
-    })
-    const cluster = this.cluster
-    if (cluster !== undefined) pings.push(this.checkPrimaries(cluster))
-    return Promise.all(pings).then(() => undefined)
+    if (!this.running) return Promise.resolve()
+    let pings: Array<Promise<void>>
+    try {
+      pings = [...this.nodes.values()].filter((node) => node.tracking).map((node) => this.ping(node))
+      const cluster = this.cluster
+      if (cluster !== undefined) pings.push(this.checkPrimaries(cluster))
+    } catch (error) {
+      // a client that can no longer be checked: the cache must not go on serving what it cannot verify
+      this.stop(isA(error, NoHeartbeat) ? error.message : "the heartbeat could not run")
+      return Promise.resolve()
+    }
+    return Promise.all(pings).then(() => undefined, () => this.stop("the heartbeat could not run"))
+  }
+
+  /**
+   * One node's `PING`: no answer in time (or a rejection) ends the live period and reconnects, as a
+   * lost connection does. Throws `NoHeartbeat` when `ping` throws or gives no promise.
+   */
+  private ping(node: NodeFeed): Promise<void> {
+    const generation = node.generation
+    let reply: unknown
+    try {
+      reply = node.sub.ping()
+    } catch {
+      throw new NoHeartbeat("the heartbeat's PING threw")
+    }
+    if (!isThenable(reply)) throw new NoHeartbeat("the heartbeat's PING gave no promise")
+    return withDeadline(reply, this.options.commandMillis).then(
+      () => undefined,
+      () => {
+        if (generation !== node.generation || this.closed) return
+        this.lost(node)
+        attempt(() => node.sub.disconnect(true))
+      }
+    )
   }
 
   private checkPrimaries(cluster: Cluster): Promise<void> {
@@ -446,6 +488,24 @@ export class InvalidationFeed {
     if (typeof to !== "object" || to === null) return name
     const { host, port } = to as { readonly host?: unknown; readonly port?: unknown }
     return `${String(host)}:${String(port)}`
+  }
+
+  /** Whether the feed may still go live: not closed, not off for good (the heartbeat runs while it is). */
+  get running(): boolean {
+    return !this.closed && !this.disabled
+  }
+
+  /**
+   * Turns the near cache off for good (nothing is served from it again: reads go to Redis) and closes
+   * the feed's connections, then reports `reason` once through `onStopped`: for a feed that can no
+   * longer check what the cache serves. Does nothing once closed or off.
+   */
+  stop(reason: string): void {
+    if (!this.running) return
+    this.disabled = true
+    this.update()
+    for (const name of [...this.nodes.keys()]) this.remove(name)
+    this.options.onStopped(reason)
   }
 
   /** Whether the feed is live (for tests and logs). */
