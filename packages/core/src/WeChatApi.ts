@@ -26,7 +26,7 @@ import * as Arguments from "./internal/arguments.js"
 import { ComponentConfig } from "./internal/component/config.js"
 import * as Deadline from "./internal/deadline.js"
 import { decodeUserInfo } from "./internal/decodeUserInfo.js"
-import { executeWithLimits, type Reader, readerOf } from "./internal/httpClient.js"
+import { executeWithLimits, proxySecretsOf, type Reader, readerOf } from "./internal/httpClient.js"
 import { tooLargeCode } from "./internal/httpClientCause.js"
 import { bodyText } from "./internal/httpClientResponse.js"
 import { type UserInfoThen, userInfoThen } from "./internal/oauth/endpoints.js"
@@ -531,7 +531,8 @@ const makeCaller = (settings: CallerSettings) =>
     const base = settings.apiBaseUrl
     const serverAddress = new URL(base).host
     const spans = settings.spans
-    const configured = settings.secrets
+    // and the credentials of core's client's proxy: a proxy (or what it forwards to) may echo them
+    const configured = lean ? settings.secrets.concat(proxySecretsOf(client)) : settings.secrets
     // the forms of their runs, once: an identity field is matched against them and a call's values
     const configuredForms = Answer.runFormsOf(configured)
 

@@ -65,6 +65,8 @@ export interface Options {
    * through a `CONNECT` tunnel; `http:` targets are forwarded with absolute URIs. The scheme, the
    * optional `user:pass@`, the host and the port only: a path, a query, a fragment, a control
    * character or a space at an end is a `ConfigError` at `["proxy"]` (the value is not quoted).
+   * `WeChatApi` scrubs its credentials (the password, `user:password`, the `Basic` value) from an
+   * `errmsg` read through this client, as it does the app secret: a proxy may echo them.
    */
   readonly proxy?: string | Redacted.Redacted<string> | undefined
   /**
@@ -315,6 +317,31 @@ const checkProxy = (
   return Effect.succeed(Redacted.make(url.href))
 }
 
+const decoded = (component: string): string => {
+  try {
+    return decodeURIComponent(component)
+  } catch {
+    return component
+  }
+}
+
+/**
+ * The forms of a proxy URL's credentials an answer may echo: the password (as in the URL and
+ * decoded), `user:password` (both ways), and the `Basic` value undici sends in
+ * `Proxy-Authorization`. With no password, the user name is the credential.
+ */
+const proxyCredentials = (proxy: Redacted.Redacted<string>): ReadonlyArray<Redacted.Redacted<string>> => {
+  const { password, username } = new URL(Redacted.value(proxy))
+  if (username === "" && password === "") return []
+  const pairs = [`${username}:${password}`, `${decoded(username)}:${decoded(password)}`]
+  const forms = [
+    ...(password === "" ? [username, decoded(username)] : [password, decoded(password)]),
+    ...pairs,
+    Buffer.from(pairs[1]).toString("base64")
+  ]
+  return [...new Set(forms)].map((form) => Redacted.make(form))
+}
+
 const resolve = (given: Options | undefined): Effect.Effect<Resolved, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     // read once, guarded: a throwing getter or a revoked Proxy is a ConfigError, never a defect
@@ -393,7 +420,11 @@ export const make = (
             )
           )
       ),
-      ({ dispatcher }) => internal.makeClient(dispatcher, resolved.timeoutMillis, resolved.maxResponseBytes)
+      ({ dispatcher }) =>
+        internal.withProxySecrets(
+          internal.makeClient(dispatcher, resolved.timeoutMillis, resolved.maxResponseBytes),
+          resolved.proxy === undefined ? [] : proxyCredentials(resolved.proxy)
+        )
     ))
 
 /**

@@ -4,7 +4,7 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
-import { WeChatHttpClient } from "@wxauth/core"
+import { WeChatApi, WeChatConfig, WeChatHttpClient } from "@wxauth/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -16,6 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -637,6 +638,49 @@ describe("WeChatHttpClient", () => {
       }
       assert.deepStrictEqual(proxied, Array(3).fill(`${target.url}/sns/userinfo?openid=o1`))
       assert.strictEqual(target.seen.length, 3)
+    }))
+
+  it.scopedLive("a proxy's credentials echoed back stay out of errors: an errmsg, the transport errors", () =>
+    Effect.gen(function*() {
+      const user = "proxyuser"
+      const password = "Pr0xy@Pa55w0rd"
+      const basic = Buffer.from(`${user}:${password}`).toString("base64")
+      // a proxy that answers for WeChat (a plain-http API base: a sandbox) and echoes what it was sent
+      const echo = yield* serve((req, res) => {
+        const errmsg = `proxy says: ${req.headers["proxy-authorization"]} (${user}:${password}) ` +
+          `http://${user}:${encodeURIComponent(password)}@proxy/ denied`
+        json(200, { errcode: 40001, errmsg })(req, res, "")
+      })
+      const refuse407 = yield* serve((req, res) => {
+        res.writeHead(407, { "proxy-authenticate": "Basic realm=p", "content-type": "text/plain" })
+        res.end(`${req.headers["proxy-authorization"]} ${password}`)
+      })
+      const refused = yield* closedPort
+      const config = WeChatConfig.layer({
+        appId: "wx0123456789abcdef",
+        appSecret: Redacted.make("app-secret-0123456789"),
+        apiBaseUrl: "http://api.wechat.test"
+      })
+      const forms = [password, encodeURIComponent(password), basic, `${user}:P`, "Pa55w0rd"]
+      for (const port of [echo.port, refuse407.port, refused]) {
+        const proxy = `http://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}`
+        const exit = yield* Effect.exit(
+          Effect.flatMap(WeChatApi.make, (api) => api.accessToken("CODE_0123")).pipe(
+            Effect.provide(Layer.merge(WeChatHttpClient.layer({ proxy: Redacted.make(proxy) }), config))
+          )
+        )
+        if (!Exit.isFailure(exit)) return assert.fail("expected a failure")
+        const error = Cause.squash(exit.cause)
+        assert.strictEqual(
+          (error as { readonly _tag?: unknown })._tag,
+          port === echo.port ? "InvalidCredential" : "TransportError"
+        )
+        const texts = [String(error), JSON.stringify(error), Cause.pretty(exit.cause), inspect(error, { depth: 8 })]
+        for (const text of texts) {
+          for (const form of forms) assert.notInclude(text, form, `proxy on ${port}`)
+        }
+      }
+      assert.strictEqual(echo.seen[0].headers["proxy-authorization"], `Basic ${basic}`, "the proxy was asked")
     }))
 
   it.scopedLive("request-side combinators keep the client's limits: withRequestLimits reaches a derived client", () =>

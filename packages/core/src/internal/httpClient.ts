@@ -11,6 +11,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import { globalValue } from "effect/GlobalValue"
+import * as Redacted from "effect/Redacted"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import { Client, type Dispatcher, Pool, util as undiciUtil } from "undici"
 import { maxTimerMillis } from "./arguments.js"
@@ -667,6 +668,34 @@ export const makeClient = (
 }
 
 const sendWithLimits = Symbol.for("@wxauth/core/WeChatHttpClient/sendWithLimits")
+
+const proxySecrets = Symbol.for("@wxauth/core/WeChatHttpClient/proxySecrets")
+
+/**
+ * Gives a lean client, as built, the credentials of its proxy (their forms, see `WeChatHttpClient`),
+ * for {@link proxySecretsOf}. A client derived from it does not have them.
+ *
+ * @internal
+ */
+export const withProxySecrets = (
+  client: HttpClient.HttpClient,
+  secrets: ReadonlyArray<Redacted.Redacted<string>>
+): HttpClient.HttpClient => {
+  if (secrets.length > 0) Object.defineProperty(client, proxySecrets, { value: secrets })
+  return client
+}
+
+/**
+ * The credentials of a lean client's proxy, to scrub from what an answer echoes (a proxy may quote
+ * the `Proxy-Authorization` it was sent); none for a client without a proxy or not built by
+ * `WeChatHttpClient`.
+ *
+ * @internal
+ */
+export const proxySecretsOf = (client: HttpClient.HttpClient): ReadonlyArray<string> => {
+  const secrets = (client as { readonly [proxySecrets]?: ReadonlyArray<Redacted.Redacted<string>> })[proxySecrets]
+  return secrets === undefined ? [] : secrets.map((secret) => Redacted.value(secret))
+}
 
 /**
  * `client.execute(request)` with `limits` for this request, as `withRequestLimits` around it would
