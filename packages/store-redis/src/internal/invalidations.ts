@@ -30,7 +30,8 @@
  * tracked. A Redis that refuses client tracking or `INFO` (before 6.0, or an ACL without `CLIENT` or
  * `INFO`), or whose `INFO server` has no `run_id`, turns the near cache off for good, with a warning;
  * so does a heartbeat that cannot run (a connection whose `ping` throws or gives no promise: a client
- * that passed the build's checks and can no longer be checked), never a throw out of a timer.
+ * that passed the build's checks and can no longer be checked), never a throw out of a timer, and a
+ * Cluster node that joins and cannot be followed, never a throw out of a listener.
  */
 import type { Cluster, Redis } from "ioredis"
 import { type Client, errorField, isA } from "./client.js"
@@ -224,7 +225,9 @@ export class InvalidationFeed {
   /**
    * Every node of the cluster, as ioredis' topology changes: its `+node` / `-node` events, and after
    * each refresh of the slots a comparison with its nodes (a node dropped without an event is dropped
-   * here too, so a dead node does not keep the cache off for good).
+   * here too, so a dead node does not keep the cache off for good). A node that joins and cannot
+   * be followed (its `duplicate()` throws or gives no connection) stops the feed for good (`stop`):
+   * no listener throws into ioredis' emitter.
    */
   private followCluster(cluster: Cluster) {
     const follow = (name: string, node: Redis) =>
@@ -253,20 +256,40 @@ export class InvalidationFeed {
         }
         return detach
       })
+    // ioredis runs these listeners from its own code: a throw would escape to its emitter, uncaught.
+    // A node the feed cannot follow (its options or duplicate() throw, or it gives no connection)
+    // leaves the feed without its invalidations: the feed stops for good, with a warning.
     const onAdd = (node: Redis) => {
-      follow(nodeName(node), node)
-      this.cache.invalidateAll()
-      this.update()
+      let name = "(no address)"
+      try {
+        name = nodeName(node)
+        follow(name, node)
+        this.cache.invalidateAll()
+        this.update()
+      } catch {
+        this.stop(`a Cluster node joined that the near cache cannot follow: ${name.slice(0, 300)}`)
+      }
     }
     const onRemove = (node: Redis) => {
-      const name = nodeName(node)
-      if (this.nodes.get(name)?.data !== node) return
-      this.remove(name)
-      // what the node held may be answered by another now
-      this.cache.invalidateAll()
-      this.update()
+      try {
+        const name = nodeName(node)
+        if (this.nodes.get(name)?.data !== node) return
+        this.remove(name)
+        // what the node held may be answered by another now
+        this.cache.invalidateAll()
+        this.update()
+      } catch {
+        this.stop("a Cluster node left that the near cache cannot tell")
+      }
     }
     const onRefresh = () => {
+      try {
+        refresh()
+      } catch {
+        this.stop("the Cluster's nodes cannot be followed after a refresh of its slots")
+      }
+    }
+    const refresh = () => {
       const present = new Map(cluster.nodes("all").map((node) => [nodeName(node), node] as const))
       let changed = false
       for (const [name, node] of this.nodes) {
