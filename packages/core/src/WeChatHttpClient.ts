@@ -296,8 +296,7 @@ const checkProxy = (
   if (typeof raw !== "string") {
     return invalidProxy("proxy must be an http(s) URL, as a string or a Redacted string")
   }
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]|^ | $/.test(raw)) {
+  if (Arguments.urlParserAlters(raw)) {
     return invalidProxy("proxy must be an http(s) URL without control characters or spaces at its ends")
   }
   let url: URL | undefined

@@ -39,6 +39,17 @@ export const maxBindingLength = 4096
 export const isText = (value: unknown, max: number): value is string =>
   typeof value === "string" && value.length > 0 && value.length <= max
 
+/**
+ * Whether the URL parser would not read `text` as written: it drops tabs and line breaks anywhere
+ * and trims C0 controls and spaces at the ends, so a URL checked after parsing would not be the
+ * string given (a control anywhere, DEL, or a space at an end). A space inside is kept: the parser
+ * encodes it where it is, and a host cannot hold one. The rule of `redirectUri` and of the proxy URL.
+ *
+ * @internal
+ */
+// eslint-disable-next-line no-control-regex
+export const urlParserAlters = (text: string): boolean => /[\x00-\x1f\x7f]|^ | $/.test(text)
+
 /** What an openid must be; never the value. @internal */
 export const openidRule = `must be 1 to ${maxOpenidLength} printable ASCII characters without a space`
 

@@ -53,11 +53,8 @@ export const checkRedirectUri = (redirectUri: unknown): Effect.Effect<string, We
   if (!Arguments.isText(redirectUri, maxUrlLength)) {
     return Effect.fail(invalid("redirectUri", `must be an absolute http(s) URL of at most ${maxUrlLength} characters`))
   }
-  // the URL parser drops tabs and line breaks anywhere and trims C0 controls and spaces at the ends,
-  // so the URL checked would not be the one sent (the string as given, byte for byte). A space
-  // inside is kept: the parser encodes it where it is, and a host cannot hold one.
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]|^ | $/.test(redirectUri)) {
+  // the URL checked must be the one sent (the string as given, byte for byte)
+  if (Arguments.urlParserAlters(redirectUri)) {
     return Effect.fail(
       invalid("redirectUri", "must be an absolute http(s) URL without control characters or spaces at its ends")
     )
