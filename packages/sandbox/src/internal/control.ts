@@ -12,7 +12,7 @@ import * as Schema from "effect/Schema"
 import type { Fault, SandboxComponent, SandboxService } from "../Sandbox.js"
 import * as Engine from "./engine.js"
 import * as Html from "./html.js"
-import { quote } from "./quote.js"
+import { cut, quote } from "./quote.js"
 import * as Responses from "./responses.js"
 import * as Schemas from "./schema.js"
 
@@ -29,6 +29,10 @@ const json = (status: number, body: unknown): Responses.RawResponse => ({
   headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
   body: JSON.stringify(body, null, 2)
 })
+
+/** A query parameter as a page shows it: cut (see `cut`), or undefined when absent. */
+const optionalCut = (value: string | null, max?: number): string | undefined =>
+  value === null ? undefined : cut(value, max)
 
 const error = (status: number, message: string): Responses.RawResponse => json(status, { error: message })
 
@@ -289,7 +293,10 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
       Effect.succeed(
         Responses.htmlResponse(
           200,
-          Html.callbackPage(url.searchParams.get("code") ?? undefined, url.searchParams.get("state") ?? undefined)
+          Html.callbackPage(
+            optionalCut(url.searchParams.get("code")),
+            optionalCut(url.searchParams.get("state"), Engine.maxStateLength)
+          )
         )
       )
   }
@@ -312,7 +319,7 @@ export const handle = (
   const handler = route[method === "HEAD" ? "GET" : method]
   if (handler === undefined) {
     return Effect.succeed({
-      ...error(405, `${method} is not allowed on /__sandbox/${command}; use ${Object.keys(route).join(" or ")}`),
+      ...error(405, `${cut(method)} is not allowed on /__sandbox/${command}; use ${Object.keys(route).join(" or ")}`),
       headers: { "content-type": "application/json; charset=utf-8", allow: Object.keys(route).join(", ") }
     })
   }

@@ -120,7 +120,10 @@ export interface AuthorizeProblem {
   readonly errcode?: number | undefined
 }
 
-const STATE_PATTERN = /^[a-zA-Z0-9]{0,128}$/
+/** The longest `state` authorize accepts (WeChat's limit). @internal */
+export const maxStateLength = 128
+
+const STATE_PATTERN = new RegExp(`^[a-zA-Z0-9]{0,${maxStateLength}}$`)
 
 const scopesOf = (endpoint: "authorize" | "qrconnect"): ReadonlyArray<string> =>
   endpoint === "authorize" ? ["snsapi_base", "snsapi_userinfo"] : ["snsapi_login"]

@@ -132,7 +132,7 @@ export const errorPage = (param: string, message: string, errcode?: number): str
 export const redirectPage = (location: string): string =>
   page("302 Found", `<p>Redirecting to <a id="location" href="${escapeHtml(location)}">${escapeHtml(location)}</a></p>`)
 
-/** @internal */
+/** The 404 page; `path` is the request's, cut by the caller (`cut`). @internal */
 export const notFoundPage = (path: string): string =>
   page(
     "404 Not Found",

@@ -16,6 +16,7 @@ import * as Control from "./control.js"
 import * as Engine from "./engine.js"
 import * as Faults from "./faults.js"
 import * as Html from "./html.js"
+import { cut } from "./quote.js"
 import * as Responses from "./responses.js"
 import type { PendingFault } from "./schema.js"
 import * as WxLogin from "./wxlogin.js"
@@ -119,7 +120,7 @@ export const make = (deps: RouterDeps) => (request: SandboxRequest): Effect.Effe
         )
       )
     }
-    return Effect.succeed(Responses.htmlResponse(404, Html.notFoundPage(url.pathname)))
+    return Effect.succeed(Responses.htmlResponse(404, Html.notFoundPage(cut(url.pathname))))
   }).pipe(
     Effect.catchAllDefect(() =>
       Effect.succeed(Responses.htmlResponse(500, Html.errorPage("sandbox", "internal error in the sandbox")))
