@@ -369,7 +369,8 @@ export interface RegistryOptions<R = never> {
  *   case), else, without that header, when a Web `Request`'s URL is `https:` or the connection is
  *   TLS. `X-Forwarded-Proto` is trusted as sent, which is only safe behind a proxy that sets it:
  *   set `publicUrl` in production.
- * - `pathPrefix`: put every route under a path, e.g. `/auth` (default: none).
+ * - `pathPrefix`: put every route under a path, e.g. `/auth` (default: none): 1 to 8 segments of
+ *   letters, digits, `.`, `_`, `~` and `-`, no slash at the end, at most 256 characters in all.
  * - `home`: where a login lands without `returnTo`, and where logout goes (default `/`).
  * - `sessionTtl`: how long a browser session lasts (default 24 hours);
  *   `miniProgramSessionTtl`: a mini program's (default 7 days).

@@ -46,10 +46,11 @@ const throwingGetter = (base: object, key: string) =>
     }
   })
 
-/** Options as text for a message (hostile ones cannot be read). */
+/** Options as text for a message (hostile ones cannot be read; a long one cut at 300 characters). */
 const show = (options: unknown): string => {
   try {
-    return JSON.stringify(options)
+    const text = String(JSON.stringify(options))
+    return text.length > 300 ? `${text.slice(0, 300)}... (${text.length} characters)` : text
   } catch {
     return "options that cannot be read"
   }
@@ -145,6 +146,42 @@ describe("WeChatLogin: hostile options", () => {
         assert.notInclude(message, "secret\"", "no secret in the error")
       }))
   }
+
+  // the regex alone bounds the number of segments, not their length: 10 MB built in ~15 s
+  it.live(
+    "a pathPrefix of 10 MB: a prompt ConfigError naming pathPrefix, without the value",
+    () =>
+      Effect.gen(function*() {
+        const pathPrefix = "/" + "a".repeat(10_000_000)
+        const started = performance.now()
+        const message = yield* Effect.scoped(buildError({ apps: { web: app }, pathPrefix }))
+        const elapsed = performance.now() - started
+        assert.include(message, "pathPrefix")
+        assert.include(message, "256 characters")
+        assert.isBelow(message.length, 500, "the message does not quote the value")
+        assert.notInclude(message, "a".repeat(64))
+        assert.isBelow(elapsed, 1000, `refused promptly, not after ${Math.round(elapsed)} ms`)
+      }),
+    60_000
+  )
+
+  it.scoped("a pathPrefix of 257 characters is refused, of 256 accepted (in one segment or eight)", () =>
+    Effect.gen(function*() {
+      for (const pathPrefix of ["/" + "a".repeat(256), ("/" + "b".repeat(31)).repeat(8) + "c"]) {
+        assert.strictEqual(pathPrefix.length, 257)
+        const message = yield* buildError({ apps: { web: app }, pathPrefix })
+        assert.include(message, "pathPrefix")
+        assert.notInclude(message, pathPrefix)
+      }
+      for (const pathPrefix of ["/" + "a".repeat(255), ("/" + "b".repeat(31)).repeat(8)]) {
+        assert.strictEqual(pathPrefix.length, 256)
+        const context = yield* Layer.build(
+          WeChatLogin.layer({ apps: { web: app as WeChatLogin.AppOptions }, pathPrefix })
+        )
+        const { paths } = yield* Effect.provide(WeChatLogin.WeChatLogin, context)
+        assert.strictEqual(paths.login("web"), `${pathPrefix}/login/web`)
+      }
+    }))
 
   // options a JavaScript caller built with getters or Proxies: each read once, a throw a ConfigError
   const unreadable: ReadonlyArray<readonly [string, () => unknown, string]> = [

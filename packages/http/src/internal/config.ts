@@ -102,6 +102,12 @@ const maxSessionTtl = Duration.days(400)
 
 const appKeyPattern = /^[a-z0-9][a-z0-9_-]{0,31}$/i
 
+/** The longest `pathPrefix`, in characters (checked before the pattern). */
+const maxPathPrefixLength = 256
+
+/** A `pathPrefix` other than `""`: 1 to 8 segments, no slash at the end. */
+const pathPrefixPattern = /^(\/[A-Za-z0-9._~-]+){1,8}$/
+
 const invalid = (path: ReadonlyArray<string>, message: string) =>
   Either.left(ConfigError.InvalidData([...path], message))
 
@@ -356,10 +362,15 @@ export const resolve = (given: unknown): Either.Either<Resolved, ConfigError.Con
     const rawPrefix = options.pathPrefix ?? ""
     if (
       typeof rawPrefix !== "string" ||
-      !(rawPrefix === "" || /^(\/[A-Za-z0-9._~-]+){1,8}$/.test(rawPrefix)) ||
+      // the length first: the pattern bounds the segments, not their length
+      rawPrefix.length > maxPathPrefixLength ||
+      !(rawPrefix === "" || pathPrefixPattern.test(rawPrefix)) ||
       rawPrefix.split("/").some((segment) => segment === "." || segment === "..")
     ) {
-      return yield* invalid(["pathPrefix"], "must be \"\" or a path such as /auth (letters, digits, . _ ~ -)")
+      return yield* invalid(
+        ["pathPrefix"],
+        `must be "" or a path such as /auth, of at most ${maxPathPrefixLength} characters and 8 segments (letters, digits, . _ ~ -)`
+      )
     }
     const rawHome = options.home ?? "/"
     const home = Landing.landingPath(rawHome)
