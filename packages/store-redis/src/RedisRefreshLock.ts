@@ -175,6 +175,31 @@ const notAKey = Effect.fail(
 )
 
 /**
+ * The longest lock key taken. Core's longest is the write key `<appId>:<openid>:write`, 199
+ * characters (an appId of at most 64, an openid of at most 128); a caller's own key fits too.
+ */
+const maxKeyLength = 512
+
+/**
+ * A longer key (a JavaScript caller's) is not sent to Redis, nor copied into the error or the log:
+ * it fails as a key that is not a string does, at once, its `key` empty.
+ */
+const keyTooLong = Effect.fail(
+  new WeChatError.RefreshLockTimeout({
+    key: "",
+    waitedMillis: 0,
+    cause: new RangeError(`the lock key must be at most ${maxKeyLength} characters`)
+  })
+)
+
+/** The failure of a key that cannot be taken (not a string, or too long), else `undefined`. */
+const refusal = (key: unknown): typeof notAKey | undefined =>
+  typeof key !== "string" ? notAKey : key.length > maxKeyLength ? keyTooLong : undefined
+
+/** An app id: core's rule (1 to 64 of `[A-Za-z0-9_-]`), the one its lock keys begin with. */
+const appIdPattern = /^[A-Za-z0-9_-]{1,64}$/
+
+/**
  * Waiting happens on the live clock: the lock's TTL runs in Redis, in real time, so a `TestClock`
  * in context must not stall (or rush) a waiter.
  */
@@ -182,12 +207,14 @@ const liveClock = Clock.make()
 
 /**
  * What a log line says about a lock: the app id (core's lock keys are `<appId>:<openid>`) and a short
- * hash of the key, to tell one user's lines from another's; never the openid.
+ * hash of the key, to tell one user's lines from another's; never the openid. The app id only when
+ * it is one by core's rule: a caller's own key of another shape is told by its hash alone.
  */
 const logKey = (key: string): Record<string, string> => {
   const lockKeyHash = Crypto.createHash("sha256").update(key, "utf8").digest("hex").slice(0, 12)
   const colon = key.indexOf(":")
-  return colon > 0 ? { appId: key.slice(0, colon), lockKeyHash } : { lockKeyHash }
+  const appId = colon > 0 && colon <= 64 ? key.slice(0, colon) : ""
+  return appIdPattern.test(appId) ? { appId, lockKeyHash } : { lockKeyHash }
 }
 
 /**
@@ -196,7 +223,9 @@ const logKey = (key: string): Record<string, string> => {
  *
  * A Redis failure while taking the lock ends the wait at once with `RefreshLockTimeout`, its `cause`
  * the Redis error (name, code and message only), and a warning in the log: the lock's interface has
- * no other error, and a down Redis must fail fast. A failed renewal is logged and tried again at the
+ * no other error, and a down Redis must fail fast. A key that is not a string, or is longer than 512
+ * characters (core's are at most 199), is refused the same way, at once, without asking Redis:
+ * `RefreshLockTimeout` with an empty `key`, its `cause` a `TypeError` or a `RangeError`. A failed renewal is logged and tried again at the
  * next beat; a failed release is logged and left to the lock's TTL.
  *
  * A `redis` that is not an ioredis client, a `keyPrefix` that is not a string of at most 256
@@ -314,7 +343,7 @@ export const make = (
     // its wait is bounded (waitTimeout, commandTimeout): wxauth uses it as it is
     const own = RefreshLock.RefreshLock.of({
       withLock: (key, effect) =>
-        typeof key !== "string" ? notAKey : Effect.uninterruptibleMask((restore) => {
+        refusal(key) ?? Effect.uninterruptibleMask((restore) => {
           const redisKey = lockKey(key, prefix)
           const owner = Crypto.randomBytes(16).toString("hex")
           // disconnected: an outside interruption of an uninterruptible caller does not cut the wait
