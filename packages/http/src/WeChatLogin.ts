@@ -99,7 +99,8 @@ export interface OfficialAccountOptions extends AppBaseOptions {
  * embedded in a page of this site with WeChat's `wxLogin.js` (`embedded: true`). `scriptUrl` is
  * where that script is loaded from (WeChat's by default; a test points it at the sandbox's);
  * `selfRedirect`, `style` and `href` are `wxLogin.js`'s `self_redirect`, `style` and `href` (a
- * stylesheet for the QR frame).
+ * stylesheet for the QR frame). `scriptUrl` and `href` are http(s) URLs of at most 2048 characters,
+ * as given and once percent-encoded (a longer one is a `ConfigError` when the layer is built).
  *
  * @since 0.1.0
  * @category models
@@ -335,7 +336,7 @@ export interface Pages {
  * not how it logs people in: `kindOf` says it (`undefined`: not a login app, 404). `scope`,
  * `qrCode` and `phoneNumber` apply to the registry's official accounts, website apps and mini
  * programs; `openBaseUrl` is the origin of their consent pages (WeChat's by default), for the
- * embedded QR code's frame.
+ * embedded QR code's frame: an http(s) URL of at most 2048 characters.
  *
  * A session of a registry app is accepted while the registry serves the app, in a kind that fits
  * the session: `kindOf` is asked on every request with such a session (answer it from memory or a
@@ -364,14 +365,15 @@ export interface RegistryOptions<R = never> {
  * - `apps`: the WeChat apps, by a key of your choosing (it is in the URLs: `/login/<key>`).
  * - `registry`: more apps, from the `WeChatApps` registry in context (see `RegistryOptions`).
  * - `publicUrl`: the site's origin as WeChat knows it (the `redirect_uri`'s), e.g.
- *   `https://example.com`. Without it (a warning is logged when the layer is built), each request
- *   decides: its `Host`, and https when the first value of `X-Forwarded-Proto` is `https` (any
- *   case), else, without that header, when a Web `Request`'s URL is `https:` or the connection is
- *   TLS. `X-Forwarded-Proto` is trusted as sent, which is only safe behind a proxy that sets it:
+ *   `https://example.com` (at most 2048 characters). Without it (a warning is logged when the
+ *   layer is built), each request decides: its `Host`, and https when the first value of
+ *   `X-Forwarded-Proto` is `https` (any case), else, without that header, when a Web `Request`'s
+ *   URL is `https:` or the connection is TLS. `X-Forwarded-Proto` is trusted as sent, which is only safe behind a proxy that sets it:
  *   set `publicUrl` in production.
  * - `pathPrefix`: put every route under a path, e.g. `/auth` (default: none): 1 to 8 segments of
  *   letters, digits, `.`, `_`, `~` and `-`, no slash at the end, at most 256 characters in all.
- * - `home`: where a login lands without `returnTo`, and where logout goes (default `/`).
+ * - `home`: where a login lands without `returnTo`, and where logout goes (default `/`): a path on
+ *   this site of at most 2048 bytes once percent-encoded.
  * - `sessionTtl`: how long a browser session lasts (default 24 hours);
  *   `miniProgramSessionTtl`: a mini program's (default 7 days).
  * - `maxSessionsPerUser`: the most sessions one user may have in the login's own memory session

@@ -4,6 +4,7 @@
  * never a defect.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { TokenStore, WeChatApps, WeChatHttpClient } from "@wxauth/core"
 import { WeChatLogin } from "@wxauth/http"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
@@ -60,8 +61,8 @@ const show = (options: unknown): string => {
 const buildError = (options: unknown) =>
   Effect.gen(function*() {
     const exit = yield* Effect.exit(Layer.build(WeChatLogin.layer(options as any)))
-    assert.isTrue(Exit.isFailure(exit), `${show(options)} must fail`)
-    if (Exit.isSuccess(exit)) return ""
+    // the options shown only when the layer was built (showing 10 MB options takes a while)
+    if (Exit.isSuccess(exit)) return assert.fail(`${show(options)} must fail`)
     const failure = Cause.failureOption(exit.cause)
     assert.isTrue(Option.isSome(failure), `a failure, not a defect: ${Cause.pretty(exit.cause)}`)
     const error = Option.getOrThrow(failure)
@@ -181,6 +182,92 @@ describe("WeChatLogin: hostile options", () => {
         const { paths } = yield* Effect.provide(WeChatLogin.WeChatLogin, context)
         assert.strictEqual(paths.login("web"), `${pathPrefix}/login/web`)
       }
+    }))
+
+  // the URL options were checked by parsing alone: a 10 MB URL built the layer in 0.3 to 0.6 s, and
+  // a huge publicUrl would be in every redirect_uri. At most 2048 characters, checked before parsing.
+  const registryApps = WeChatApps.layer(
+    { resolve: () => Effect.succeed(undefined) },
+    { stateSecret: "a registry-wide secret, 32 chars" }
+  ).pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(WeChatHttpClient.layer()))
+  const urlOptions: ReadonlyArray<
+    readonly [string, (url: string) => Record<string, unknown>, (length: number) => string]
+  > = [
+    ["publicUrl", (url) => ({ apps: { web: app }, publicUrl: url }), (n) => "https://" + "a".repeat(n - 8)],
+    [
+      "apps.web.qrCode.scriptUrl",
+      (url) => ({ apps: { web: { ...app, qrCode: { embedded: true, scriptUrl: url } } } }),
+      (n) => "https://x.example/" + "a".repeat(n - 18)
+    ],
+    [
+      "apps.web.qrCode.href",
+      (url) => ({ apps: { web: { ...app, qrCode: { embedded: true, href: url } } } }),
+      (n) => "https://x.example/" + "a".repeat(n - 18)
+    ],
+    [
+      "registry.qrCode.scriptUrl",
+      (url) => ({ registry: { kindOf: () => Effect.succeed("website"), qrCode: { scriptUrl: url } } }),
+      (n) => "https://x.example/" + "a".repeat(n - 18)
+    ],
+    [
+      "registry.openBaseUrl",
+      (url) => ({ registry: { kindOf: () => Effect.succeed("website"), openBaseUrl: url } }),
+      (n) => "https://" + "a".repeat(n - 8)
+    ]
+  ]
+  for (const [at, options, urlOf] of urlOptions) {
+    it.live(
+      `a ${at} of 10 MB: a prompt ConfigError naming ${at}, without the value`,
+      () =>
+        Effect.gen(function*() {
+          const url = urlOf(10_000_000)
+          const started = performance.now()
+          const message = yield* Effect.scoped(buildError(options(url)))
+          const elapsed = performance.now() - started
+          assert.include(message, at)
+          assert.include(message, "2048 characters")
+          assert.isBelow(message.length, 500, "the message does not quote the value")
+          assert.notInclude(message, "a".repeat(64))
+          assert.isBelow(elapsed, 1000, `refused promptly, not after ${Math.round(elapsed)} ms`)
+        }),
+      60_000
+    )
+
+    it.scoped(`a ${at} of 2049 characters is refused, of 2048 accepted`, () =>
+      Effect.gen(function*() {
+        const over = urlOf(2049)
+        assert.strictEqual(over.length, 2049)
+        const message = yield* buildError(options(over))
+        assert.include(message, at)
+        assert.notInclude(message, over)
+        const within = urlOf(2048)
+        assert.strictEqual(within.length, 2048)
+        yield* Layer.build(
+          WeChatLogin.layer(options(within) as WeChatLogin.Options).pipe(Layer.provide(registryApps))
+        )
+      }))
+  }
+
+  // home was bounded already (a landing path: 8192 characters before parsing, 2048 bytes after)
+  it.live("a home of 10 MB: a prompt ConfigError naming home and its bound, without the value", () =>
+    Effect.gen(function*() {
+      const home = "/" + "a".repeat(10_000_000)
+      const started = performance.now()
+      const message = yield* Effect.scoped(buildError({ apps: { web: app }, home }))
+      const elapsed = performance.now() - started
+      assert.include(message, "home")
+      assert.include(message, "2048 bytes")
+      assert.isBelow(message.length, 500, "the message does not quote the value")
+      assert.isBelow(elapsed, 1000, `refused promptly, not after ${Math.round(elapsed)} ms`)
+    }))
+
+  it.scoped("a URL of 2048 characters that is longer once percent-encoded is refused (it is sent as encoded)", () =>
+    Effect.gen(function*() {
+      const url = "https://x.example/" + "é".repeat(2030)
+      assert.strictEqual(url.length, 2048)
+      const message = yield* buildError({ apps: { web: { ...app, qrCode: { embedded: true, href: url } } } })
+      assert.include(message, "apps.web.qrCode.href")
+      assert.include(message, "2048 characters")
     }))
 
   // options a JavaScript caller built with getters or Proxies: each read once, a throw a ConfigError

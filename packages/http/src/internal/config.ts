@@ -108,6 +108,14 @@ const maxPathPrefixLength = 256
 /** A `pathPrefix` other than `""`: 1 to 8 segments, no slash at the end. */
 const pathPrefixPattern = /^(\/[A-Za-z0-9._~-]+){1,8}$/
 
+/**
+ * The longest URL option (`publicUrl`, `qrCode.scriptUrl` and `qrCode.href`,
+ * `registry.openBaseUrl`), in characters, as given and once parsed (percent-encoded): a landing
+ * path's bound (`Landing.maxLandingBytes`), for the same reason: these URLs are in pages and in the
+ * `Location` of redirects (a `publicUrl` in every `redirect_uri`).
+ */
+const maxUrlLength = Landing.maxLandingBytes
+
 const invalid = (path: ReadonlyArray<string>, message: string) =>
   Either.left(ConfigError.InvalidData([...path], message))
 
@@ -165,14 +173,25 @@ const readFields = (
     return Either.right(fields)
   })
 
-const httpUrl = (value: string): URL | undefined => {
+/**
+ * An http(s) URL of at most `maxUrlLength` characters, as given and once parsed (the part `kept`:
+ * the whole URL, or its origin); `undefined` otherwise. The length is checked before parsing: a URL
+ * of megabytes is not parsed.
+ */
+const httpUrl = (value: unknown, kept: "href" | "origin"): URL | undefined => {
+  if (typeof value !== "string" || value.length > maxUrlLength) return undefined
   try {
     const url = new URL(value)
-    return url.protocol === "http:" || url.protocol === "https:" ? url : undefined
+    return (url.protocol === "http:" || url.protocol === "https:") && url[kept].length <= maxUrlLength
+      ? url
+      : undefined
   } catch {
     return undefined
   }
 }
+
+/** What `httpUrl` accepts, for the message of a URL option it refuses. */
+const ofUrlLength = `of at most ${maxUrlLength} characters`
 
 const optionalBoolean = (path: ReadonlyArray<string>, value: unknown, fallback: boolean) =>
   value === undefined
@@ -200,17 +219,18 @@ const qrCode = (path: ReadonlyArray<string>, given: unknown): Either.Either<QrCo
     const embedded = yield* optionalBoolean([...path, "embedded"], field("embedded"), false)
     const selfRedirect = yield* optionalBoolean([...path, "selfRedirect"], field("selfRedirect"), false)
     const rawScript = field("scriptUrl") ?? defaultQrScriptUrl
-    const script = typeof rawScript === "string" ? httpUrl(rawScript) : undefined
+    const script = httpUrl(rawScript, "href")
     if (script === undefined || script.username !== "" || script.password !== "") {
-      return yield* invalid([...path, "scriptUrl"], "must be an http(s) URL")
+      return yield* invalid([...path, "scriptUrl"], `must be an http(s) URL ${ofUrlLength}`)
     }
     const style = field("style")
     if (style !== undefined && style !== "black" && style !== "white") {
       return yield* invalid([...path, "style"], "must be \"black\" or \"white\"")
     }
     const rawHref = field("href")
-    if (rawHref !== undefined && (typeof rawHref !== "string" || httpUrl(rawHref) === undefined)) {
-      return yield* invalid([...path, "href"], "must be the http(s) URL of a stylesheet")
+    const href = rawHref === undefined ? undefined : httpUrl(rawHref, "href")
+    if (rawHref !== undefined && href === undefined) {
+      return yield* invalid([...path, "href"], `must be the http(s) URL of a stylesheet, ${ofUrlLength}`)
     }
     const lang = field("lang")
     if (lang !== undefined && lang !== "cn" && lang !== "en") {
@@ -221,7 +241,7 @@ const qrCode = (path: ReadonlyArray<string>, given: unknown): Either.Either<QrCo
       scriptUrl: script.href,
       selfRedirect,
       style: style as QrCode["style"],
-      href: rawHref === undefined ? undefined : httpUrl(rawHref as string)!.href,
+      href: href?.href,
       lang: lang as QrCode["lang"]
     }
   })
@@ -270,8 +290,8 @@ const resolveRegistry = (given: unknown): Either.Either<ResolvedRegistry, Config
     const qr = yield* qrCode([...path, "qrCode"], value.qrCode)
     const phoneNumber = yield* optionalBoolean([...path, "phoneNumber"], value.phoneNumber, false)
     const rawOpen = value.openBaseUrl ?? WeChatConfig.defaults.openBaseUrl
-    const open = typeof rawOpen === "string" ? httpUrl(rawOpen) : undefined
-    if (open === undefined) return yield* invalid([...path, "openBaseUrl"], "must be an http(s) URL")
+    const open = httpUrl(rawOpen, "origin")
+    if (open === undefined) return yield* invalid([...path, "openBaseUrl"], `must be an http(s) URL ${ofUrlLength}`)
     return {
       kindOf: value.kindOf as ResolvedRegistry["kindOf"],
       scope,
@@ -351,11 +371,14 @@ export const resolve = (given: unknown): Either.Either<Resolved, ConfigError.Con
       : Option.some(yield* resolveRegistry(options.registry))
     let publicOrigin = Option.none<string>()
     if (options.publicUrl !== undefined) {
-      const url = typeof options.publicUrl === "string" ? httpUrl(options.publicUrl) : undefined
+      const url = httpUrl(options.publicUrl, "origin")
       if (
         url === undefined || url.username !== "" || url.password !== "" || (url.pathname !== "/") || url.search !== ""
       ) {
-        return yield* invalid(["publicUrl"], "must be the site's origin, e.g. https://example.com (no path or query)")
+        return yield* invalid(
+          ["publicUrl"],
+          `must be the site's origin, e.g. https://example.com (no path or query), ${ofUrlLength}`
+        )
       }
       publicOrigin = Option.some(url.origin)
     }
@@ -375,7 +398,10 @@ export const resolve = (given: unknown): Either.Either<Resolved, ConfigError.Con
     const rawHome = options.home ?? "/"
     const home = Landing.landingPath(rawHome)
     if (typeof rawHome !== "string" || home === undefined) {
-      return yield* invalid(["home"], "must be a path on this site, such as /")
+      return yield* invalid(
+        ["home"],
+        `must be a path on this site, such as /, of at most ${Landing.maxLandingBytes} bytes once percent-encoded`
+      )
     }
     const sessionTtl = yield* duration(["sessionTtl"], options.sessionTtl, defaults.sessionTtl)
     const miniProgramSessionTtl = yield* duration(
