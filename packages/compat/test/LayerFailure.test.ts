@@ -4,7 +4,7 @@
  * error without a build; the next call after builds the same layer again, once for all the calls
  * made meanwhile, and the dropped runtime is disposed (what its build acquired is released).
  */
-import { afterAll, afterEach, assert, describe, it } from "@effect/vitest"
+import { afterAll, afterEach, assert, describe, it, vi } from "@effect/vitest"
 import OAuth from "@wxauth/compat"
 import { RefreshLock, TokenStore, WeChatError } from "@wxauth/core"
 import * as Cause from "effect/Cause"
@@ -132,6 +132,34 @@ describe("a layer that fails to build on first use", () => {
     await client.close()
     await settle()
     assert.strictEqual(state.closed, 2)
+  })
+})
+
+describe("a failed build, then the wall clock stepped back (an NTP step, a VM restored)", () => {
+  // the Clock compat reads is Effect's default one, Date.now: the step is Date.now's
+  it("the next call after the step builds again: a time before the failure counts as long ago", async () => {
+    lifecycleSettings.rebuildAfterMillis = 1000
+    const failedAt = Date.now()
+    let now = failedAt
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => now)
+    try {
+      const state = newState()
+      const client = make({ tokenStore: flaky(TokenStore.layerMemory, state) })
+      const first = await attempt(client)
+      assert.include((first as { error: any }).error?.message, "tokenStore layer (setOpts) failed to build")
+      assert.strictEqual(state.builds, 1)
+      // the store is back; within rebuildAfterMillis (forward), the same error, no build
+      state.down = false
+      now = failedAt + 500
+      assert.property(await attempt(client), "error")
+      assert.strictEqual(state.builds, 1)
+      // the clock steps back an hour: how long it has been is unknown, the failure is old news
+      now = failedAt - 3_600_000
+      assert.deepStrictEqual(await attempt(client), { ok: null })
+      assert.strictEqual(state.builds, 2)
+    } finally {
+      clock.mockRestore()
+    }
   })
 })
 

@@ -5,8 +5,8 @@
  * call ends. `close()` interrupts every call in flight (each a fiber in a `FiberSet`, whatever its
  * generation), which fails with `WeChatAPIClientClosedError`, then releases the generations. A
  * generation whose build failed (a `tokenStore` / `refreshLock` layer that cannot reach its server)
- * is dropped once `lifecycleSettings.rebuildAfterMillis` have passed since: the next call builds the
- * same layer anew; one that failed with a `ConfigError` other than `SourceUnavailable` is not (only
+ * is dropped once `lifecycleSettings.rebuildAfterMillis` have passed since (or the clock went back
+ * to before the failure): the next call builds the same layer anew; one that failed with a `ConfigError` other than `SourceUnavailable` is not (only
  * `setOpts` heals it).
  *
  * @internal
@@ -340,11 +340,18 @@ const makeGeneration = (input: Input): Generation => {
   })
 }
 
-/** Whether `generation`'s build failed at least `rebuildAfterMillis` ago. */
+/**
+ * Whether `generation`'s build failed at least `rebuildAfterMillis` ago. A Clock now before the
+ * failure (the wall clock stepped back: an NTP step, a VM restored) tells nothing of how long it has
+ * been, and counts as long ago: otherwise the client would stay failed for the length of the step
+ * (an hour for a 1-hour step) after the store was back. The rule of core's `Elapsed.since`
+ * (packages/core/src/internal/elapsed.ts), which `@wxauth/core` does not export: kept in step here.
+ */
 const buildFailedLongAgo = (generation: Generation): boolean => {
   if (generation.buildFailedAt === undefined) return false
   const now = Effect.runSync(Clock.currentTimeMillis)
-  return now - generation.buildFailedAt >= lifecycleSettings.rebuildAfterMillis
+  const elapsed = now < generation.buildFailedAt ? Infinity : now - generation.buildFailedAt
+  return elapsed >= lifecycleSettings.rebuildAfterMillis
 }
 
 /**
