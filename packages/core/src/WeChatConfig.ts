@@ -68,7 +68,12 @@ export interface Options {
   readonly appId: string
   /** 1 to 128 printable ASCII characters without spaces (WeChat's are 32 hex characters). */
   readonly appSecret: Redacted.Redacted<string> | string
+  /**
+   * An absolute http(s) URL of at most 2048 characters, without credentials, query or fragment.
+   * Default `https://api.weixin.qq.com`.
+   */
   readonly apiBaseUrl?: string | undefined
+  /** As `apiBaseUrl`. Default `https://open.weixin.qq.com`. */
   readonly openBaseUrl?: string | undefined
   readonly timeout?: Duration.DurationInput | undefined
   /** A well-formed string of 16 to 65,536 characters. Default: derived from the app secret. */
@@ -117,8 +122,17 @@ export const maxStateTtl: Duration.Duration = Duration.millis(StateTtl.maxMillis
 /** The largest `maxResponseBytes` accepted: 16 MiB. */
 const maxResponseBytesLimit = 16 * 1024 * 1024
 
+/**
+ * The longest base URL: an origin and a short path to a gateway, prefixed to every request's URL.
+ * Checked before parsing (a 10 MB value would be parsed, then sent with every request) and after
+ * (percent-encoding lengthens it).
+ */
+const maxBaseUrlLength = 2048
+
 const baseUrl = (name: string, value: unknown): Either.Either<string, ConfigError.ConfigError> => {
   if (typeof value !== "string") return Either.left(ConfigError.InvalidData([name], "must be a string"))
+  const tooLong = ConfigError.InvalidData([name], `must be an absolute URL of at most ${maxBaseUrlLength} characters`)
+  if (value.length > maxBaseUrlLength) return Either.left(tooLong)
   let url: URL
   try {
     url = new URL(value)
@@ -135,7 +149,8 @@ const baseUrl = (name: string, value: unknown): Either.Either<string, ConfigErro
   if (url.search !== "" || url.hash !== "") {
     return Either.left(ConfigError.InvalidData([name], `must not have a query or fragment`))
   }
-  return Either.right(withoutTrailingSlashes(url.toString()))
+  const href = withoutTrailingSlashes(url.toString())
+  return href.length > maxBaseUrlLength ? Either.left(tooLong) : Either.right(href)
 }
 
 /**

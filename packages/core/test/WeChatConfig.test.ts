@@ -343,11 +343,38 @@ describe("WeChatConfig", () => {
       ["https://api.example.com", "https://api.example.com"],
       ["https://api.example.com///", "https://api.example.com"],
       ["https://proxy.example.com/wechat//", "https://proxy.example.com/wechat"],
-      [`https://proxy.example.com/${"/".repeat(50_000)}x/`, `https://proxy.example.com/${"/".repeat(50_000)}x`]
+      [`https://proxy.example.com/${"/".repeat(2_000)}x/`, `https://proxy.example.com/${"/".repeat(2_000)}x`]
     ]
     for (const [apiBaseUrl, expected] of cases) {
       const result = WeChatConfig.makeEither({ appId: "wxabc", appSecret: "s", apiBaseUrl })
       assert.strictEqual(result._tag === "Right" ? result.right.apiBaseUrl : String(result.left), expected)
+    }
+  })
+
+  it("a base URL over 2048 characters (as written, or once percent-encoded) is refused promptly, without the value", () => {
+    const origin = "https://proxy.example.com/"
+    for (const name of ["apiBaseUrl", "openBaseUrl"] as const) {
+      for (
+        const value of [
+          origin + "a".repeat(10_000_000),
+          origin + "a".repeat(2049 - origin.length),
+          origin + "é".repeat(1000)
+        ]
+      ) {
+        const start = Date.now()
+        const result = WeChatConfig.makeEither({ appId: "wxabc", appSecret: "s", [name]: value })
+        assert.isBelow(Date.now() - start, 1000, `${name}: refused promptly`)
+        assert.strictEqual(result._tag, "Left", `${name} of ${value.length} characters must be refused`)
+        if (result._tag === "Left") {
+          const text = String(result.left)
+          assert.include(text, name)
+          assert.include(text, "2048 characters")
+          assert.isBelow(text.length, 500, "the value is not quoted")
+        }
+      }
+      const longest = origin + "a".repeat(2048 - origin.length)
+      const accepted = WeChatConfig.makeEither({ appId: "wxabc", appSecret: "s", [name]: longest })
+      assert.strictEqual(accepted._tag === "Right" ? accepted.right[name] : String(accepted.left), longest)
     }
   })
 
