@@ -662,11 +662,20 @@ forEachDatabase((db) => {
         if (db.dialect !== "pg") return
         const { appId, client, context, got, store } = yield* legacyFixture(db)
         const sql = Context.get(client, SqlClient.SqlClient)
-        for (const width of [40, 200]) {
+        // CHAR(40), CHAR(200), and a domain over a domain over CHAR(200)
+        for (const width of [40, 200, "domain"] as const) {
+          let type = `char(${width})`
+          if (width === "domain") {
+            const [inner, outer] = [randomTable("legacy_dom"), randomTable("legacy_dom")]
+            yield* Effect.addFinalizer(() => Effect.orDie(sql.unsafe(`DROP DOMAIN IF EXISTS ${outer}, ${inner}`)))
+            yield* sql.unsafe(`CREATE DOMAIN ${inner} AS char(200)`)
+            yield* sql.unsafe(`CREATE DOMAIN ${outer} AS ${inner}`)
+            type = outer
+          }
           const table = randomTable("legacy_char")
           yield* Effect.addFinalizer(() => Effect.orDie(Effect.provide(dropTables(table), client)))
           yield* sql.unsafe(`CREATE TABLE ${table} (access_token varchar(200) NOT NULL,
-            expires_in varchar(10) NOT NULL, refresh_token varchar(200) NOT NULL, openid char(${width}) NOT NULL,
+            expires_in varchar(10) NOT NULL, refresh_token varchar(200) NOT NULL, openid ${type} NOT NULL,
             scope varchar(50) NOT NULL, create_at varchar(20) NOT NULL)`)
           const [first, second] = [legacyRow(now - hour), legacyRow(now - hour)]
           const rows = [first, legacyRow(now - 2 * hour, { openid: first.openid }), second]
@@ -674,7 +683,9 @@ forEachDatabase((db) => {
             discard: true
           })
           for (const batchSize of [1, 500]) {
-            const label = `CHAR(${width}), batchSize ${batchSize}`
+            const label = `${
+              width === "domain" ? "a domain over a domain over CHAR(200)" : type
+            }, batchSize ${batchSize}`
             const fetched: Fetched = []
             const recorded = Context.add(context, SqlClient.SqlClient, recording(sql, fetched))
             const result = yield* Effect.provide(SqlTokenStore.importLegacy({ appId, table, batchSize }), recorded)

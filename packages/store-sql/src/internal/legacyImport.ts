@@ -72,7 +72,7 @@ const fits = (dialect: Dialect, column: LegacyColumn): string => {
 
 /**
  * Whether the legacy `table`'s `openid` column is PostgreSQL's `CHAR(n)` (`bpchar`, or a domain
- * over it), found by the name as the queries find it (`to_regclass`, by the search path). Such a
+ * over it, at any depth), found by the name as the queries find it (`to_regclass`, by the search path). Such a
  * column answers its values padded with spaces to n, so the import reads it cast to `TEXT`, which
  * drops the padding (as PostgreSQL's own `=` on `CHAR` ignores it, and as the stores' own reads
  * do): padded, an openid in a `CHAR(200)` column was more than the decode's 128 characters, every
@@ -81,9 +81,12 @@ const fits = (dialect: Dialect, column: LegacyColumn): string => {
  */
 const pgPaddedOpenid = (sql: SqlClient.SqlClient, table: string) =>
   Effect.map(
-    sql<{ padded: unknown }>`SELECT EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-      WHERE a.attrelid = to_regclass(${quote("pg", table)}) AND a.attname = 'openid' AND NOT a.attisdropped
-        AND 'bpchar'::regtype IN (t.oid, t.typbasetype)) AS padded`,
+    // the column's type and, for a domain, each type under it (a domain over a domain too)
+    sql<{ padded: unknown }>`WITH RECURSIVE chain(oid) AS (
+        SELECT a.atttypid FROM pg_attribute a
+          WHERE a.attrelid = to_regclass(${quote("pg", table)}) AND a.attname = 'openid' AND NOT a.attisdropped
+        UNION ALL SELECT t.typbasetype FROM pg_type t JOIN chain c ON t.oid = c.oid WHERE t.typtype = 'd')
+      SELECT 'bpchar'::regtype IN (SELECT oid FROM chain) AS padded`,
     ([row]) => row?.padded === true
   )
 
