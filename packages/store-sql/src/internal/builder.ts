@@ -70,7 +70,18 @@ export interface StoreSpec<O extends BaseOptions, N, E> {
 const isDialect = (value: unknown): value is Dialect => value === "pg" || value === "mysql" || value === "sqlite"
 
 /** The options the stores read; each is copied by `readOptions` even when inherited (a getter). */
-const knownOptions = ["table", "memoTable", "setup", "timeout", "setupTimeout", "ttl", "maxSessionsPerUser"] as const
+const knownOptions = [
+  "table",
+  "memoTable",
+  "setup",
+  "timeout",
+  "setupTimeout",
+  "ttl",
+  "maxSessionsPerUser",
+  "lockTtl",
+  "waitTimeout",
+  "poll"
+] as const
 
 /**
  * The options as a plain copy, read once (none is `{}`): a JavaScript caller's value that is not an
