@@ -26,7 +26,7 @@ import * as Arguments from "./internal/arguments.js"
 import { ComponentConfig } from "./internal/component/config.js"
 import * as Deadline from "./internal/deadline.js"
 import { decodeUserInfo } from "./internal/decodeUserInfo.js"
-import { executeWithLimits, proxySecretsOf, type Reader, readerOf } from "./internal/httpClient.js"
+import { executeWithLimits, proxyOf, type Reader, readerOf } from "./internal/httpClient.js"
 import { tooLargeCode } from "./internal/httpClientCause.js"
 import { bodyText } from "./internal/httpClientResponse.js"
 import { type UserInfoThen, userInfoThen } from "./internal/oauth/endpoints.js"
@@ -513,6 +513,28 @@ const diesAsFailure = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A
   Effect.catchAllDefect(effect, Effect.fail)
 
 /**
+ * The secrets of the proxies the client sends through: the context's `WeChatHttpClient.ProxyUrl`
+ * (with a client derived from core's, or another one), and the proxy of core's client as built. A
+ * value that is not a `Redacted` string (a JavaScript caller's) is read guarded; none is quoted.
+ */
+const proxyCredentials = (
+  provided: Option.Option<Redacted.Redacted<string>>,
+  built: Redacted.Redacted<string> | undefined
+): ReadonlyArray<string> => {
+  const urls = new Set<string>()
+  for (const proxy of [Option.getOrUndefined(provided), built]) {
+    const url = Arguments.guardOr(
+      () => Redacted.isRedacted(proxy) ? Redacted.value(proxy) as unknown : proxy as unknown,
+      undefined
+    )
+    if (typeof url === "string") urls.add(url)
+  }
+  const secrets: Array<string> = []
+  for (const url of urls) secrets.push(...Answer.proxyCredentialsOf(url))
+  return [...new Set(secrets)]
+}
+
+/**
  * The one way an endpoint is called, for the `HttpClient` in context: the request (GET, or POST with
  * a JSON body), the deadline and size cap, the answer read as untrusted (errcode to its tagged
  * error, errmsg scrubbed of the service's secrets and of the values sent, shape checked by
@@ -531,8 +553,11 @@ const makeCaller = (settings: CallerSettings) =>
     const base = settings.apiBaseUrl
     const serverAddress = new URL(base).host
     const spans = settings.spans
-    // and the credentials of core's client's proxy: a proxy (or what it forwards to) may echo them
-    const configured = lean ? settings.secrets.concat(proxySecretsOf(client)) : settings.secrets
+    // and the credentials of the client's proxy: a proxy (or what it forwards to) may echo them
+    const configured = settings.secrets.concat(proxyCredentials(
+      yield* Effect.serviceOption(WeChatHttpClient.ProxyUrl),
+      lean ? proxyOf(client) : undefined
+    ))
     // the forms of their runs, once: an identity field is matched against them and a call's values
     const configuredForms = Answer.runFormsOf(configured)
 

@@ -65,8 +65,9 @@ export interface Options {
    * through a `CONNECT` tunnel; `http:` targets are forwarded with absolute URIs. The scheme, the
    * optional `user:pass@`, the host and the port only: a path, a query, a fragment, a control
    * character or a space at an end is a `ConfigError` at `["proxy"]` (the value is not quoted).
-   * `WeChatApi` scrubs its credentials (the password, `user:password`, the `Basic` value) from an
-   * `errmsg` read through this client, as it does the app secret: a proxy may echo them.
+   * `WeChatApi` scrubs its credentials (the password, `user:password`, the `Basic` value; each of 8
+   * characters or more) from an `errmsg` read through this client or one derived from it, as it
+   * does the app secret: a proxy may echo them (see {@link ProxyUrl}).
    */
   readonly proxy?: string | Redacted.Redacted<string> | undefined
   /**
@@ -248,6 +249,34 @@ export class EnforcesRequestLimits extends Context.Tag("@wxauth/core/WeChatHttpC
   true
 >() {}
 
+/**
+ * The URL of the proxy that the `HttpClient` in context sends through, with its credentials (a
+ * `Redacted` string, as {@link Options}' `proxy`). {@link layer} and {@link layerConfig} provide it
+ * next to their client when a proxy is set, so that it stays in a context whose `HttpClient` is
+ * derived from theirs (`HttpClient.mapRequest`...) or wraps it. `WeChatApi` scrubs the proxy's
+ * credentials (`user:password`, the `Basic` value sent in `Proxy-Authorization`, the password alone)
+ * from an `errmsg`, as it does the app secret: a proxy, or what it forwards to, may echo them. A
+ * form shorter than 8 characters is not looked for (it would cut WeChat's words and request ids).
+ *
+ * Provide it with another `HttpClient` that sends through a proxy with credentials.
+ *
+ * @example
+ * ```ts
+ * import { WeChatHttpClient } from "@wxauth/core"
+ * import * as Layer from "effect/Layer"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * const ProxyLive = Layer.succeed(WeChatHttpClient.ProxyUrl, Redacted.make("http://user:secret-password@10.0.0.5:3128"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class ProxyUrl extends Context.Tag("@wxauth/core/WeChatHttpClient/ProxyUrl")<
+  ProxyUrl,
+  Redacted.Redacted<string>
+>() {}
+
 interface Resolved {
   readonly timeoutMillis: number
   readonly maxResponseBytes: number
@@ -314,31 +343,6 @@ const checkProxy = (
     )
   }
   return Effect.succeed(Redacted.make(url.href))
-}
-
-const decoded = (component: string): string => {
-  try {
-    return decodeURIComponent(component)
-  } catch {
-    return component
-  }
-}
-
-/**
- * The forms of a proxy URL's credentials an answer may echo: the password (as in the URL and
- * decoded), `user:password` (both ways), and the `Basic` value undici sends in
- * `Proxy-Authorization`. With no password, the user name is the credential.
- */
-const proxyCredentials = (proxy: Redacted.Redacted<string>): ReadonlyArray<Redacted.Redacted<string>> => {
-  const { password, username } = new URL(Redacted.value(proxy))
-  if (username === "" && password === "") return []
-  const pairs = [`${username}:${password}`, `${decoded(username)}:${decoded(password)}`]
-  const forms = [
-    ...(password === "" ? [username, decoded(username)] : [password, decoded(password)]),
-    ...pairs,
-    Buffer.from(pairs[1]).toString("base64")
-  ]
-  return [...new Set(forms)].map((form) => Redacted.make(form))
 }
 
 const resolve = (given: Options | undefined): Effect.Effect<Resolved, ConfigError.ConfigError> =>
@@ -420,11 +424,18 @@ export const make = (
           )
       ),
       ({ dispatcher }) =>
-        internal.withProxySecrets(
+        internal.withProxy(
           internal.makeClient(dispatcher, resolved.timeoutMillis, resolved.maxResponseBytes),
-          resolved.proxy === undefined ? [] : proxyCredentials(resolved.proxy)
+          resolved.proxy
         )
     ))
+
+/** The client, and its proxy's URL when it has one (a derived client keeps the context's). */
+const contextOf = (client: HttpClient.HttpClient): Context.Context<HttpClient.HttpClient> => {
+  const context = Context.make(HttpClient.HttpClient, client)
+  const proxy = internal.proxyOf(client)
+  return proxy === undefined ? context : Context.add(context, ProxyUrl, proxy)
+}
 
 /**
  * The lean client as the `HttpClient` service.
@@ -442,7 +453,7 @@ export const make = (
 export const layer = (
   options?: Options | undefined
 ): Layer.Layer<HttpClient.HttpClient | EnforcesRequestLimits, ConfigError.ConfigError> =>
-  Layer.merge(Layer.scoped(HttpClient.HttpClient, make(options)), enforces)
+  Layer.merge(Layer.scopedContext(Effect.map(make(options), contextOf)), enforces)
 
 const enforces = Layer.succeed(EnforcesRequestLimits, true)
 
@@ -467,6 +478,8 @@ export const layerConfig = (
   options: Config.Config.Wrap<Options>
 ): Layer.Layer<HttpClient.HttpClient | EnforcesRequestLimits, ConfigError.ConfigError> =>
   Layer.merge(
-    Layer.scoped(HttpClient.HttpClient, Effect.flatMap(Arguments.unwrapConfig("WeChatHttpClient", options), make)),
+    Layer.scopedContext(
+      Effect.map(Effect.flatMap(Arguments.unwrapConfig("WeChatHttpClient", options), make), contextOf)
+    ),
     enforces
   )

@@ -683,6 +683,83 @@ describe("WeChatHttpClient", () => {
       assert.strictEqual(echo.seen[0].headers["proxy-authorization"], `Basic ${basic}`, "the proxy was asked")
     }))
 
+  it.scopedLive("a proxy's credentials stay out of errors through a client derived with mapRequest", () =>
+    Effect.gen(function*() {
+      const user = "proxyuser"
+      const password = "Pr0xyPa55w0rd"
+      const basic = Buffer.from(`${user}:${password}`).toString("base64")
+      const echo = yield* serve((req, res) => {
+        const errmsg = `proxy says: ${req.headers["proxy-authorization"]} ${user}:${password}`
+        json(200, { errcode: 40001, errmsg })(req, res, "")
+      })
+      const proxy = `http://${user}:${password}@127.0.0.1:${echo.port}`
+      // the app's own client, derived from the lean one: the lean client as built is not in context
+      const derived = Layer.effect(
+        HttpClient.HttpClient,
+        Effect.map(HttpClient.HttpClient, HttpClient.mapRequest(HttpClientRequest.setHeader("x-derived", "yes")))
+      ).pipe(Layer.provideMerge(WeChatHttpClient.layer({ proxy })))
+      const config = WeChatConfig.layer({
+        appId: "wx0123456789abcdef",
+        appSecret: Redacted.make("app-secret-0123456789"),
+        apiBaseUrl: "http://api.wechat.test"
+      })
+      const exit = yield* Effect.exit(
+        Effect.flatMap(WeChatApi.make, (api) => api.accessToken("CODE_0123")).pipe(
+          Effect.provide(Layer.merge(derived, config))
+        )
+      )
+      if (!Exit.isFailure(exit)) return assert.fail("expected a failure")
+      const error = Cause.squash(exit.cause)
+      assert.strictEqual((error as { readonly _tag?: unknown })._tag, "InvalidCredential")
+      const texts = [String(error), JSON.stringify(error), Cause.pretty(exit.cause), inspect(error, { depth: 8 })]
+      for (const text of texts) {
+        for (const form of [password, basic, `${user}:${password}`]) assert.notInclude(text, form)
+      }
+      assert.include(String(error), "proxy says: Basic <redacted>")
+      assert.strictEqual(echo.seen[0].headers["x-derived"], "yes", "the derived client was used")
+      assert.strictEqual(echo.seen[0].headers["proxy-authorization"], `Basic ${basic}`, "the proxy was asked")
+    }))
+
+  it.scopedLive("short proxy credentials leave WeChat's errmsg as it is; a password of 8 or more is scrubbed", () =>
+    Effect.gen(function*() {
+      const answers: Array<string> = []
+      const server = yield* serve((req, res) => {
+        json(200, { errcode: 40029, errmsg: answers.shift() })(req, res, "")
+      })
+      const config = WeChatConfig.layer({
+        appId: "wx0123456789abcdef",
+        appSecret: Redacted.make("app-secret-0123456789"),
+        apiBaseUrl: "http://api.wechat.test"
+      })
+      const errmsgThrough = (userinfo: string, errmsg: string) =>
+        Effect.gen(function*() {
+          answers.push(errmsg)
+          const error = yield* Effect.flip(
+            Effect.flatMap(WeChatApi.make, (api) => api.accessToken("CODE_0123")).pipe(
+              Effect.provide(Layer.merge(
+                WeChatHttpClient.layer({ proxy: `http://${userinfo}@127.0.0.1:${server.port}` }),
+                config
+              ))
+            )
+          )
+          assert.strictEqual((error as { readonly _tag?: unknown })._tag, "InvalidCode")
+          return (error as { readonly errmsg: string }).errmsg
+        })
+      const rid = "invalid code, rid: 6571f6a3-1b2c3d41"
+      assert.strictEqual(yield* errmsgThrough("proxyuser:d", rid), rid)
+      const hints = "invalid code, hints: [ req_id: 1aB2wx-admin ] rid: 6571f6a3-1b2c3d41-7778wxad"
+      assert.strictEqual(yield* errmsgThrough("wx", hints), hints)
+      assert.strictEqual(yield* errmsgThrough("admin:1", hints), hints)
+      // a password of 8 or more characters is a secret: echoed alone, it is redacted
+      assert.strictEqual(
+        yield* errmsgThrough("proxyuser:LongPassw0rd", `${rid} (LongPassw0rd)`),
+        `${rid} (<redacted>)`
+      )
+      // and so is a user name of 8 or more without a password
+      assert.strictEqual(yield* errmsgThrough("proxytoken01", `${rid} proxytoken01`), `${rid} <redacted>`)
+      assert.strictEqual(server.seen.length, 5, "each call went through the proxy")
+    }))
+
   it.scopedLive("request-side combinators keep the client's limits: withRequestLimits reaches a derived client", () =>
     Effect.gen(function*() {
       const server = yield* serve((req, res) => {

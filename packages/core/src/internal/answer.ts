@@ -440,6 +440,51 @@ export const scrubErrmsg = (errmsg: unknown, secrets: ReadonlyArray<string>): st
 /** Whether runs of `secret` are matched (else only the whole of it, by `scrubErrmsg`): 8 or more characters. */
 const hasRuns = (secret: string): boolean => secret.length >= minRun
 
+const decodedComponent = (component: string): string => {
+  try {
+    return decodeURIComponent(component)
+  } catch {
+    return component
+  }
+}
+
+/**
+ * The credentials of a proxy URL that an answer read through it may echo, as secrets for
+ * `scrubErrmsg` (and the identity check): `user:password` as in the URL and decoded, the `Basic`
+ * value sent in `Proxy-Authorization`, and the password alone (as in the URL and decoded), or the
+ * user name alone when there is no password. None for a value that is not a URL.
+ *
+ * Each of them only when it is 8 characters or more (the shortest run `scrubErrmsg` looks for): a
+ * shorter secret is removed wherever it appears whole, case-insensitively and in its hex and base64
+ * forms, so a proxy user `wx` or a password `d` would cut words and WeChat's `rid` (a request id
+ * worth quoting to WeChat's support) to pieces. The trade-off: a password (or lone user name) of
+ * fewer than 8 characters echoed alone is shown; such a password is not a secret worth the name.
+ * Echoed with the user name (`user:password`, the `Basic` value), it is still removed when that
+ * form is long enough.
+ *
+ * @internal
+ */
+export const proxyCredentialsOf = (proxyUrl: string): ReadonlyArray<string> => {
+  let url: URL
+  try {
+    url = new URL(proxyUrl)
+  } catch {
+    return []
+  }
+  const { password, username } = url
+  if (username === "" && password === "") return []
+  const pair = `${decodedComponent(username)}:${decodedComponent(password)}`
+  const alone = password === "" ? username : password
+  const forms = [
+    `${username}:${password}`,
+    pair,
+    Buffer.from(pair).toString("base64"),
+    alone,
+    decodedComponent(alone)
+  ]
+  return [...new Set(forms)].filter((form) => form.length >= minRun)
+}
+
 /**
  * The forms whose runs `scrubErrmsg` redacts, of those of `secrets` that have runs (8 or more
  * characters): computed once for a secret that does not change (the app secret), then handed to

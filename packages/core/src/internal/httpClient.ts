@@ -11,7 +11,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import { globalValue } from "effect/GlobalValue"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import { Client, type Dispatcher, Pool, util as undiciUtil } from "undici"
 import { maxTimerMillis } from "./arguments.js"
@@ -669,33 +669,31 @@ export const makeClient = (
 
 const sendWithLimits = Symbol.for("@wxauth/core/WeChatHttpClient/sendWithLimits")
 
-const proxySecrets = Symbol.for("@wxauth/core/WeChatHttpClient/proxySecrets")
+const proxyOfClient = Symbol.for("@wxauth/core/WeChatHttpClient/proxy")
 
 /**
- * Gives a lean client, as built, the credentials of its proxy (their forms, see `WeChatHttpClient`),
- * for {@link proxySecretsOf}. A client derived from it does not have them.
+ * Gives a lean client, as built, the URL of its proxy, for {@link proxyOf}. A client derived from it
+ * does not have it: `WeChatHttpClient`'s layers provide `WeChatHttpClient.ProxyUrl` too, which goes
+ * with the context.
  *
  * @internal
  */
-export const withProxySecrets = (
+export const withProxy = (
   client: HttpClient.HttpClient,
-  secrets: ReadonlyArray<Redacted.Redacted<string>>
+  proxy: Redacted.Redacted<string> | undefined
 ): HttpClient.HttpClient => {
-  if (secrets.length > 0) Object.defineProperty(client, proxySecrets, { value: secrets })
+  if (proxy !== undefined) Object.defineProperty(client, proxyOfClient, { value: proxy })
   return client
 }
 
 /**
- * The credentials of a lean client's proxy, to scrub from what an answer echoes (a proxy may quote
- * the `Proxy-Authorization` it was sent); none for a client without a proxy or not built by
- * `WeChatHttpClient`.
+ * The URL of a lean client's proxy, as built (see {@link withProxy}); `undefined` for a client
+ * without a proxy or not built by `WeChatHttpClient`.
  *
  * @internal
  */
-export const proxySecretsOf = (client: HttpClient.HttpClient): ReadonlyArray<string> => {
-  const secrets = (client as { readonly [proxySecrets]?: ReadonlyArray<Redacted.Redacted<string>> })[proxySecrets]
-  return secrets === undefined ? [] : secrets.map((secret) => Redacted.value(secret))
-}
+export const proxyOf = (client: HttpClient.HttpClient): Redacted.Redacted<string> | undefined =>
+  (client as { readonly [proxyOfClient]?: Redacted.Redacted<string> })[proxyOfClient]
 
 /**
  * `client.execute(request)` with `limits` for this request, as `withRequestLimits` around it would
