@@ -168,8 +168,9 @@ describeRedis("red team: RedisSessionStore", () => {
       const now = yield* Clock.currentTimeMillis
       const { session: user } = yield* makeSession()
       const index = RedisSessionStore.userIndexKey(user.appId, user.openid, prefix)
-      // over, the index expiring in an hour (as a marked member ending then would keep it)
-      yield* plant(index, planted, (i) => now - 1 - i)
+      // over by more than a day (a create forgets no member over by less: a clock may be behind), the
+      // index expiring in an hour (as a marked member ending then would keep it)
+      yield* plant(index, planted, (i) => now - 24 * hour - 1 - i)
       yield* redisCall(() => admin.zadd(index, String(-(now + hour)), Crypto.randomBytes(32).toString("hex")))
       const { session } = yield* makeSession({ appId: user.appId, openid: user.openid, expiresAt: now + hour })
       yield* store.create(session)

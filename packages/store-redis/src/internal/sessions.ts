@@ -8,12 +8,26 @@
  *   PEXPIRE'd when the session is over;
  * - a user's index: a sorted set of the user's session id hashes, scored by their expiresAt, expiring
  *   with the last of them. Scores only ever grow (`ZADD GT`), and a create drops the members whose
- *   score is past. A member being evicted (see below) is scored by minus its expiresAt: marked, it
- *   stays in the index, so `revokeUser` still reaches it, but it no longer counts toward the user's
- *   bound, can no longer be touched, and a create that finds its own id marked fails.
+ *   score is past by more than `overGrace` (a day). A member being evicted (see below) is scored by
+ *   minus its expiresAt: marked, it stays in the index, so `revokeUser` still reaches it, but it no
+ *   longer counts toward the user's bound, can no longer be touched, and a create that finds its own
+ *   id marked fails.
  *
- * All times come from the caller's `Clock` (ARGV `now`): Redis's own expiry only collects garbage,
- * the store never relies on it to end a session.
+ * All times come from the caller's `Clock` (ARGV `now`): Redis's own expiry never ends a session
+ * (`get` compares `e` with the caller's `now`). But Redis expires keys in its own time: a session's
+ * key runs for its life (PEXPIRE expiresAt - now) in real time, whatever the clocks of the processes
+ * say. So the index must hold a session's id as long as its key may be there, even when the process
+ * that writes the index has a clock ahead of the one that wrote the session (two servers' clocks
+ * apart, a clock stepped forward then back), or `revokeUser` would not reach a session that `get`
+ * still answers:
+ * - the index's TTL is never shortened (`keepIndexLua` compares it with PTTL and only extends it;
+ *   PEXPIRE GT would need Redis 7.0, the store needs 6.2): each writer gives it at least the life of
+ *   the session it writes (the last member's expiresAt - its own now), so it outlives every session
+ *   key written since it was made;
+ * - a member is forgotten only once it is over by `overGrace` (a day) by the writer's clock: clocks
+ *   apart by less than that never make the index forget a session that is still live. Members over
+ *   by less are kept, and count for nothing (not toward the bound, never chosen to end past it);
+ *   `revokeUser` deletes their keys if still there and counts only the live ones (by `e`).
  *
  * The contract that makes `revokeUser` exact without a script spanning two keys (which a Cluster
  * refuses when they live in two slots):
@@ -45,7 +59,7 @@
  *   unmarked members only, so concurrent creates each mark their own excess: once they are done the
  *   user has at most the bound. Ties of scores go by id hash (the sorted set's order).
  * - Every call is bounded, however large an index has grown (members planted by another writer, or
- *   left by a bound since lowered): `indexAdd` forgets at most `perCall` members that are over and
+ *   left by a bound since lowered): `indexAdd` forgets at most `perCall` members that are over (by `overGrace`) and
  *   marks at most `perCall`, so an index further past the bound comes down by a slice per create;
  *   `revokeUser` reads `perCall` at a time. No script walks a whole index (Redis would serve no one
  *   else meanwhile), no reply or command carries one.
@@ -66,6 +80,14 @@ import { timeOfLua } from "./scripts.js"
 export const perCall = 100
 
 /**
+ * How long past its end (its score, by the writer's clock) a member stays in its index before a create
+ * forgets it, in milliseconds: a day. Two clocks apart by less than that (a clock stepped forward and
+ * back, a server whose time drifted) never make a writer forget a session another one sees live.
+ * @internal
+ */
+export const overGrace = 24 * 60 * 60 * 1000
+
+/**
  * The longest TTL given an index, in milliseconds: 2^53 - 1 (about 285,000 years), the latest time a
  * session can end. A member scored past it (`inf`, `1e300`: not written by wxauth) keeps the index
  * that long: formatted with `%d`, such a TTL was a negative number, and PEXPIRE deleted the index
@@ -74,19 +96,25 @@ export const perCall = 100
 const maxIndexTtl = "9007199254740991"
 
 /**
- * The index's TTL: until the last of its members is over, marked ones included (ARGV[1] is now), at
- * most `maxIndexTtl`. A Lua snippet for the scripts below.
+ * Extends the index's TTL to last until the last of its members is over, marked ones included (ARGV[1]
+ * is now), at most `maxIndexTtl`, and never shortens it (PTTL: a TTL another writer gave it, whose
+ * clock is behind this one's, covers session keys that run longer than this writer's scores say).
+ * An index without a TTL (-1: not written so by wxauth) is given one. A Lua snippet for the scripts
+ * below.
  */
 const keepIndexLua = `
 local top = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
 local bottom = redis.call("ZRANGE", KEYS[1], 0, 0, "WITHSCORES")
-local ttl = 0
 if top[2] then
-  ttl = math.max(tonumber(top[2]), -tonumber(bottom[2])) - tonumber(ARGV[1])
+  local ttl = math.max(tonumber(top[2]), -tonumber(bottom[2])) - tonumber(ARGV[1])
   if ttl ~= ttl or ttl > ${maxIndexTtl} then
     ttl = ${maxIndexTtl}
   end
   ttl = math.floor(ttl)
+  local kept = redis.call("PTTL", KEYS[1])
+  if ttl > 0 and (kept < 0 or ttl > kept) then
+    redis.call("PEXPIRE", KEYS[1], string.format("%d", ttl))
+  end
 end
 `
 
@@ -104,30 +132,26 @@ end
 
 /**
  * KEYS[1] the user's index; ARGV now, expiresAt, idHash, bound, limit. Replaces anything but a sorted
- * set under the key (`replaceWrongTypeLua`). Drops members that are over
+ * set under the key (`replaceWrongTypeLua`). Drops members that are over by more than `overGrace`
  * (unmarked, then marked; at most `limit` of each), adds the id (a score only grows), and keeps the
- * index until its last member is over. When more than `bound` unmarked members are live, marks those
- * of the lowest scores (never the id added) until `bound` are, at most `limit`, and returns them (an
- * array, empty when none). Members that are over and still there count for nothing: a later create
- * drops them.
+ * index until its last member is over (never shortening its TTL). When more than `bound` unmarked
+ * members are live, marks those of the lowest scores (never the id added) until `bound` are, at most
+ * `limit`, and returns them (an array, empty when none). Members that are over and still there count
+ * for nothing: a later create drops them once they are over by `overGrace`.
  */
 const indexAddLua = `
 ${replaceWrongTypeLua}
-local over = redis.call("ZRANGEBYSCORE", KEYS[1], "0", ARGV[1], "LIMIT", "0", ARGV[5])
+local forgotten = tonumber(ARGV[1]) - ${overGrace}
+local over = redis.call("ZRANGEBYSCORE", KEYS[1], "0", string.format("%d", forgotten), "LIMIT", "0", ARGV[5])
 for i = 1, #over do
   redis.call("ZREM", KEYS[1], over[i])
 end
-over = redis.call("ZRANGEBYSCORE", KEYS[1], "-" .. ARGV[1], "(0", "LIMIT", "0", ARGV[5])
+over = redis.call("ZRANGEBYSCORE", KEYS[1], string.format("%d", -forgotten), "(0", "LIMIT", "0", ARGV[5])
 for i = 1, #over do
   redis.call("ZREM", KEYS[1], over[i])
 end
 redis.call("ZADD", KEYS[1], "GT", ARGV[2], ARGV[3])
 ${keepIndexLua}
-if ttl <= 0 then
-  redis.call("DEL", KEYS[1])
-  return {}
-end
-redis.call("PEXPIRE", KEYS[1], string.format("%d", ttl))
 local live = "(" .. ARGV[1]
 local excess = math.min(redis.call("ZCOUNT", KEYS[1], live, "+inf") - tonumber(ARGV[4]), tonumber(ARGV[5]))
 local evicted = {}
@@ -148,7 +172,8 @@ return evicted
 `
 
 /**
- * KEYS[1] the user's index; ARGV now, expiresAt, idHash. Like `indexAdd` without the bound, and only
+ * KEYS[1] the user's index; ARGV now, expiresAt, idHash. Like `indexAdd` without the bound and
+ * without forgetting members, and only
  * for an id that is still an unmarked member (0 otherwise: a revokeUser took it, or it is being
  * evicted; anything but a sorted set under the key holds no id either).
  */
@@ -162,9 +187,6 @@ if not score or tonumber(score) < 0 then
 end
 redis.call("ZADD", KEYS[1], "GT", ARGV[2], ARGV[3])
 ${keepIndexLua}
-if ttl > 0 then
-  redis.call("PEXPIRE", KEYS[1], string.format("%d", ttl))
-end
 return 1
 `
 
