@@ -20,6 +20,7 @@ import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
 import { AppFailure } from "./appFailure.js"
 import { callApp } from "./calls.js"
 import { checkProxyClient, sharedHttpClient, withProxyClient } from "./runtime.js"
@@ -188,7 +189,8 @@ const proxyUnavailable = (request: HttpClientRequest.HttpClientRequest) =>
  * The client's `HttpClient`: each request goes through the overriding `request` when there is one
  * (looked up per request, so a stub installed at any time applies), else through the process's
  * lean client (through `proxy`: the proxy's shared client, held for the request's time). Both
- * enforce the request limits `WeChatApi` sets, hence the `EnforcesRequestLimits` marker.
+ * enforce the request limits `WeChatApi` sets, hence the `EnforcesRequestLimits` marker. With a
+ * proxy, `WeChatHttpClient.ProxyUrl` too: `WeChatApi` scrubs its credentials from an `errmsg`.
  *
  * @internal
  */
@@ -196,7 +198,7 @@ export const layer = (
   source: RequestSource,
   proxy: string | undefined
 ): Layer.Layer<HttpClient.HttpClient | WeChatHttpClient.EnforcesRequestLimits, ConfigError.ConfigError> =>
-  Layer.merge(
+  Layer.mergeAll(
     Layer.effect(
       HttpClient.HttpClient,
       proxy === undefined
@@ -216,7 +218,10 @@ export const layer = (
             ))
         )
     ),
-    Layer.succeed(WeChatHttpClient.EnforcesRequestLimits, true)
+    Layer.succeed(WeChatHttpClient.EnforcesRequestLimits, true),
+    // the proxy's credentials, for WeChatApi to scrub from what an answer echoes: this client is
+    // not the lean client as built, so they go with the context
+    proxy === undefined ? Layer.empty : Layer.succeed(WeChatHttpClient.ProxyUrl, Redacted.make(proxy))
   )
 
 /**
