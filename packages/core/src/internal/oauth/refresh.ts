@@ -16,6 +16,8 @@ import type * as RefreshLock from "../../RefreshLock.js"
 import type * as TokenStore from "../../TokenStore.js"
 import * as WeChatError from "../../WeChatError.js"
 import type { RefreshError } from "../../WeChatOAuth.js"
+import * as Bounded from "../boundedStore.js"
+import * as Deadline from "../deadline.js"
 import { refreshesTotal } from "../metrics.js"
 import * as SingleFlight from "../singleFlight.js"
 import type { EndpointFailure, Endpoints } from "./endpoints.js"
@@ -49,11 +51,28 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
     Redacted.value(latest.value.accessToken) === Redacted.value(read.accessToken)
 
   /**
-   * A refresh's change to the stored token, made only while the store still holds `read`: the store
-   * read again and `change` (or `otherwise`, with what the store holds now) run under the user's
-   * write key (writeLock.ts), as a consent's read and write do, so a consent cannot land between
-   * them. Waited for `writeWait` at most: a consent whose store write is itself refreshing this
-   * user (a compat hook calling `getUser`) holds it until this refresh ends; past the wait,
+   * One store call made under the user's write key, within `storeDeadline` (10 s) whatever the
+   * store's own deadline: a consent waits `consentWait` (25 s) for the key, which holds only while a
+   * refresh's two store calls there end within it. A store marked bounded by a longer deadline of
+   * its own (compat's hooks and their `hookTimeout`, 30 s by default) otherwise held it past the
+   * consent's wait: the login stored its token without the key, and the refresh's write, landing
+   * after it, replaced it.
+   */
+  const underWriteKey = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
+    Deadline.within(effect, Bounded.storeDeadline, () =>
+      new WeChatError.TokenStoreError({
+        operation,
+        // Bounded.storeDeadline
+        description: "the store did not answer within 10 seconds under the user's write key"
+      }))
+
+  /**
+   * A refresh's change to the stored token, made only while the store still holds `read` (the token
+   * the refresh started from): the store read again and `change` (or `otherwise`, with what the
+   * store holds now) run under the user's write key (writeLock.ts), as a consent's read and write
+   * do, so a consent cannot land between them. Each store call there is bounded (`underWriteKey`).
+   * Waited for `writeWait` at most: a consent whose store write is itself refreshing this user (a
+   * compat hook calling `getUser`) holds it until this refresh ends; past the wait,
    * `RefreshLockTimeout` (logged with its likely causes and `outcome`, what the caller does then),
    * and the caller decides without the store.
    */
@@ -68,28 +87,37 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
       lock,
       appId,
       openid,
-      Effect.flatMap(store.get(appId, openid), (latest) => stillHolds(latest, read) ? change : otherwise(latest)),
+      Effect.flatMap(
+        underWriteKey("get", store.get(appId, openid)),
+        (latest) => stillHolds(latest, read) ? change : otherwise(latest)
+      ),
       outcome
     )
 
   /**
    * WeChat rejected the refresh token: remove the stored token, unless a new consent stored another
    * meanwhile. Past the write key's wait the token is left, for the consent holding the key replaces
-   * it (or the next refresh, rejected again, removes it).
+   * it (or the next refresh, rejected again, removes it). Each outcome is logged as what happened:
+   * the store asked to remove the token only once its `remove` answered (a store may keep it: compat's
+   * hooks have no remove), nothing removed when the store no longer holds the rejected token, the key's wait logged by `refreshWithin`.
    */
-  const forget = (openid: string, rejected: OAuthToken.OAuthToken, error: EndpointFailure) =>
-    whileStillHolds(
+  const forget = (openid: string, rejected: OAuthToken.OAuthToken, error: EndpointFailure) => {
+    const errcode = "errcode" in error ? error.errcode : undefined
+    return whileStillHolds(
       openid,
       rejected,
-      store.remove(appId, openid),
-      () => Effect.void,
-      "the refresh token was rejected; the stored token is left"
-    ).pipe(
       Effect.zipRight(
-        Effect.logInfo("wxauth: the refresh token was rejected; the stored token is removed").pipe(
-          Effect.annotateLogs({ appId, errcode: "errcode" in error ? error.errcode : undefined })
+        underWriteKey("remove", store.remove(appId, openid)),
+        Effect.logInfo("wxauth: the refresh token was rejected; the store was asked to remove the stored token").pipe(
+          Effect.annotateLogs({ appId, errcode })
         )
       ),
+      () =>
+        Effect.logInfo(
+          "wxauth: the refresh token was rejected; the store no longer holds it (a new login, or a removal): nothing is removed"
+        ).pipe(Effect.annotateLogs({ appId, errcode })),
+      "the refresh token was rejected; the stored token is left"
+    ).pipe(
       Effect.catchAll((failure) =>
         failure._tag === "RefreshLockTimeout"
           ? Effect.void // logged by whileStillHolds
@@ -100,6 +128,7 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
       // the WeChat error stands either way: the user must authorize again
       Effect.zipRight(Effect.fail(error))
     )
+  }
 
   /**
    * WeChat's refreshed token, stored unless a consent (or another writer) replaced `read` during the
@@ -122,7 +151,7 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
     return whileStillHolds(
       openid,
       read,
-      settle(Effect.as(store.set(appId, refreshed), refreshed)),
+      settle(Effect.as(underWriteKey("set", store.set(appId, refreshed)), refreshed)),
       (latest) => settle(Option.isSome(latest) ? Effect.succeed(latest.value) : Effect.fail(tokenNotFound(openid))),
       "WeChat's refreshed token answered, not stored"
     ).pipe(
