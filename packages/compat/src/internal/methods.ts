@@ -47,6 +47,9 @@ export interface Dependencies {
   readonly savesThroughHook: () => boolean
 }
 
+/** The `store` annotation of core's logs about a removal, when tokens are saved through `saveToken`. */
+const nothingRemoved = "saveToken hook: nothing is removed (no remove hook)"
+
 const decryptMessages = {
   WatermarkMismatch: "Invalid Watermark, Be Sure to Check Again",
   other: "Illegal Buffer, Is Your Data Correct?"
@@ -77,18 +80,22 @@ export const make = (deps: Dependencies) => {
       return toUserProfile(yield* api.userInfo(Redacted.make(token), openid, lang))
     })
 
-  /** See `refresh.ts`: through core's single-flight and `RefreshLock`, whichever way it is called. */
+  /**
+   * See `refresh.ts`: through core's single-flight and `RefreshLock`, whichever way it is called. A
+   * refresh token WeChat rejects has core ask the store to remove the stored token: with a
+   * `saveToken` hook, the logs say that nothing is removed (no remove hook), as a login's do.
+   */
   const refreshAccessToken = (
     refreshToken: unknown,
     hint: Refresh.Hint | undefined
   ): Effect.Effect<AccessToken, unknown, ClientServices> =>
-    Effect.flatMap(Refresh.Refresher, (refresher) =>
-      Effect.map(
-        hint === undefined
-          ? Effect.flatMap(textArgument("refreshToken", refreshToken), refresher.byRefreshToken)
-          : refresher.fromHint(hint),
-        (token) => new AccessToken(toTokenData(token))
-      ))
+    Effect.flatMap(Refresh.Refresher, (refresher) => {
+      let refresh = hint === undefined
+        ? Effect.flatMap(textArgument("refreshToken", refreshToken), refresher.byRefreshToken)
+        : refresher.fromHint(hint)
+      if (deps.savesThroughHook()) refresh = Effect.annotateLogs(refresh, "store", nothingRemoved)
+      return Effect.map(refresh, (token) => new AccessToken(toTokenData(token)))
+    })
 
   /**
    * The code exchange (one request for concurrent exchanges of one code), saved through the store.
@@ -106,11 +113,7 @@ export const make = (deps: Dependencies) => {
       }
       if (deps.savesThroughHook()) {
         // core's warning says "removing it and writing again": there is no remove hook
-        exchange = Effect.annotateLogs(
-          exchange,
-          "store",
-          "saveToken hook: nothing is removed (no remove hook)"
-        )
+        exchange = Effect.annotateLogs(exchange, "store", nothingRemoved)
       }
       return new AccessToken(toTokenData(yield* exchange))
     })

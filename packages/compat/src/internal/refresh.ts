@@ -14,7 +14,9 @@
  *   answer is what the call answers, and it is stored (`saveToken`) only if the user's stored token
  *   is absent or holds this refresh token: under the user's write key (`RefreshLock.withWriteKey`,
  *   as core's own refreshes and consents), the store is read again, so a consent (a new login, with
- *   a refresh token of its own) that landed during the WeChat call stays stored.
+ *   a refresh token of its own) that landed during the WeChat call stays stored. Each store call
+ *   under that key gets 10 s at most (a login waits 25 s for the key), and a read that fails there
+ *   leaves the answer unsaved.
  * - Called by `getUser` for a stored token without refresh token, WeChat is asked as `wechat-oauth`
  *   asked it, with an empty `refresh_token`, and WeChat's answer (41003, "refresh_token missing") is
  *   the error.
@@ -112,6 +114,35 @@ const transportError = (error: HttpClientError.HttpClientError) => {
     })
 }
 
+/**
+ * How long one store call (a hook's, with hooks) made under the user's write key may take: core's
+ * store deadline (10 s), which a login's wait for that key (25 s) assumes of a refresh's two store
+ * calls there; `hookTimeout` still applies when it is shorter. With the 30 s `hookTimeout`, a
+ * `getToken` that never answered held the key past the login's wait: the login stored its token
+ * without it, and the refresh's save, 5 s later, replaced it.
+ */
+const writeKeyDeadline = Duration.seconds(10)
+
+/**
+ * `effect` (a store call under the user's write key), failing with the store's error past
+ * `writeKeyDeadline`; it runs in a fiber of its own, cut in the background at the deadline (from an
+ * uninterruptible region too, as core's deadlines are).
+ */
+const underWriteKey = <A>(
+  operation: string,
+  effect: Effect.Effect<A, WeChatError.TokenStoreError>
+): Effect.Effect<A, WeChatError.TokenStoreError> =>
+  Effect.disconnect(
+    Effect.timeoutFail(Effect.interruptible(Effect.disconnect(effect)), {
+      duration: writeKeyDeadline,
+      onTimeout: () =>
+        new WeChatError.TokenStoreError({
+          operation,
+          description: "the store did not answer within 10 seconds under the user's write key"
+        })
+    })
+  )
+
 /** An `errmsg` fit for an error: text only, no control characters, at most 200 characters. */
 const errmsgOf = (errmsg: unknown): string => {
   if (typeof errmsg !== "string") return ""
@@ -159,19 +190,22 @@ export const layer = (options: {
        * WeChat's answer to a refresh of `text`, stored unless the user's stored token is another grant's
        * (a consent that landed during the WeChat call, with a refresh token of its own): the store is
        * read again under the user's write key, so no consent lands between that read and the write.
-       * A stored token that cannot be read is logged, and the answer stored all the same (as a
-       * consent's is, and as before). Past the key's wait (a consent holds it and writes the newer
-       * token), the answer is not stored, with a warning. WeChat's answer is the answer either way.
+       * Each store call there is bounded (`underWriteKey`), so the key is never held past what a login
+       * waits for it. A stored token that cannot be read there (a `getToken` that fails or does not
+       * answer in time) leaves the store as it is: the answer is not stored, with a warning (saving it
+       * blindly could replace a login's token). Past the key's wait (a consent holds it and writes the
+       * newer token), the answer is not stored, with a warning. WeChat's answer is the answer either way.
        */
       const storeUnlessReplaced = (text: string, response: WeChatApi.TokenResponse, now: number) =>
         Effect.gen(function*() {
-          const read = yield* Effect.either(store.get(appId, response.openid))
+          const read = yield* Effect.either(underWriteKey("get", store.get(appId, response.openid)))
           if (read._tag === "Left") {
-            yield* Effect.logWarning("wxauth: could not read the stored token before storing a refreshed one").pipe(
-              Effect.annotateLogs({ appId, error: read.left.description })
-            )
+            yield* Effect.logWarning(
+              "wxauth: could not read the stored token before storing a refreshed one; the refreshed token is answered, not saved"
+            ).pipe(Effect.annotateLogs({ appId, error: read.left.description }))
+            return yield* OAuthToken.fromResponse(response, now)
           }
-          const stored = read._tag === "Right" ? Option.getOrUndefined(read.right) : undefined
+          const stored = Option.getOrUndefined(read.right)
           if (stored !== undefined && Redacted.value(stored.refreshToken) !== text) {
             // another grant is stored: a consent since the refresh token was read; it stays
             return yield* OAuthToken.fromResponse(response, now)
@@ -180,7 +214,7 @@ export const layer = (options: {
           const sameGrant = stored !== undefined && options.readsPrevious() &&
             Redacted.value(stored.refreshToken) === Redacted.value(response.refresh_token)
           const token = yield* OAuthToken.fromResponse(response, now, sameGrant ? stored : undefined)
-          yield* store.set(appId, token)
+          yield* underWriteKey("set", store.set(appId, token))
           return token
         })
 
@@ -200,6 +234,9 @@ export const layer = (options: {
         return flights.run(hash, lock.withLock(`${appId}:refresh_token:${hash.slice(0, 32)}`, refresh))
       }
 
+      // one read of the store before core's refresh (getToken's second call in a refreshing getUser,
+      // then core's under the refresh lock and under the write key): a caller that comes after another
+      // caller's refresh ended takes its token without taking the refresh lock
       const forUser = (openid: string, seen: OAuthToken.OAuthToken): Effect.Effect<OAuthToken.OAuthToken, unknown> =>
         Effect.flatMap(store.get(appId, openid), (current) =>
           // another caller refreshed since getUser read the token: WeChat gave a new access token
