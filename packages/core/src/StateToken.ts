@@ -135,6 +135,20 @@ export interface Verified {
  */
 export const maxLength = 128
 
+/**
+ * How far, in milliseconds, a state's issue time may lie ahead of the verifying clock: 5 minutes, or
+ * the state's own lifetime when that is shorter. A state is accepted from its issue time minus this
+ * allowance until it expires, so for at most its lifetime plus the allowance in all, however far a
+ * clock is stepped back: a state made at T with the 10-minute default verifies from T - 5 min to
+ * T + 10 min. The allowance absorbs clock skew between the server that makes a state and the one
+ * that verifies it (a few seconds with NTP); a state whose issue time is further ahead is refused
+ * as `Expired`.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const clockSkewAllowance = 5 * 60 * 1000
+
 const version = 1
 const flagBound = 0x01
 const flagAppId = 0x02
@@ -510,6 +524,15 @@ export const makeSync = (
   return Either.right(Base62.encode(bytes))
 }
 
+/**
+ * The one freshness rule of a state (epoch milliseconds): it has not expired, and it was not issued
+ * later than `now` by more than the allowance, `clockSkewAllowance` capped by the state's own lifetime
+ * (`expiresAt - issuedAt`, under the MAC like both times). So a clock stepped back, or a server behind
+ * the one that made the state, accepts it for at most its lifetime plus the allowance.
+ */
+const isFresh = (now: number, issuedAt: number, expiresAt: number): boolean =>
+  now < expiresAt && issuedAt - now <= Math.min(clockSkewAllowance, expiresAt - issuedAt)
+
 const mismatch = (reason: StateMismatch["reason"]) => Either.left(new StateMismatch({ reason }))
 
 /**
@@ -520,8 +543,9 @@ const mismatch = (reason: StateMismatch["reason"]) => Either.left(new StateMisma
  * verified; states are always made with `stateSecret`.
  *
  * Fails with `StateMismatch` and reason `Malformed` (not a state of this format), `BadSignature`
- * (tampered, or made for another app or with another secret), `Expired`, or `Binding` (the state is
- * bound and `binding` is missing or another browser's).
+ * (tampered, or made for another app or with another secret), `Expired` (at or after its expiry, or
+ * more than `clockSkewAllowance`, or its lifetime when shorter, before its issue time: a clock stepped
+ * back), or `Binding` (the state is bound and `binding` is missing or another browser's).
  *
  * @since 0.1.0
  * @category verification
@@ -578,7 +602,7 @@ export const verifySync = (
   }
   if (expiresAt < issuedAt) return mismatch("Malformed")
 
-  if (now >= expiresAt) return mismatch("Expired")
+  if (!isFresh(now, issuedAt, expiresAt)) return mismatch("Expired")
   if (stateBinding !== undefined) {
     const binding: unknown = guardOr(
       () => typeof options === "object" && options !== null ? options.binding : undefined,

@@ -323,6 +323,41 @@ describe("StateToken", () => {
       yield* StateToken.verify(long)
     }).pipe(Effect.provide(ConfigLive)))
 
+  it("a state is refused as Expired at a time more than the allowance (min(ttl, 5 min)) before its issue time", () => {
+    // a clock stepped back (or a server behind the one that made the state) must not stretch its life
+    const state = mustMake()
+    assert.strictEqual(reasonOf(config, t0 - minutes(60), state), "Expired", "t0 - 1 h")
+    assert.strictEqual(reasonOf(config, t0 - minutes(23 * 60), state), "Expired", "t0 - 23 h")
+    assert.strictEqual(reasonOf(config, t0 - minutes(50), state), "Expired", "t0 - 50 min")
+    assert.strictEqual(reasonOf(config, t0 - minutes(5) - 1000, state), "Expired", "t0 - (5 min + 1 s)")
+    // skew between servers within the allowance keeps working
+    assert.strictEqual(reasonOf(config, t0 - (minutes(5) - 1000), state), "ok", "t0 - (5 min - 1 s)")
+    assert.strictEqual(reasonOf(config, t0 - minutes(1), state), "ok", "t0 - 1 min")
+    assert.strictEqual(reasonOf(config, t0 - 3000, state), "ok", "t0 - 3 s")
+    assert.strictEqual(reasonOf(config, t0, state), "ok", "t0")
+    // and the TTL still ends it as before
+    assert.strictEqual(reasonOf(config, t0 + minutes(10) - 1, state), "ok", "t0 + ttl - 1 ms")
+    assert.strictEqual(reasonOf(config, t0 + minutes(10) + 1000, state), "Expired", "t0 + ttl + 1 s")
+    // a lifetime shorter than 5 minutes is its own allowance (the state's whole seconds: 31 s here)
+    const short = mustMake({ ttl: "30 seconds" })
+    assert.strictEqual(reasonOf(config, t0 - 29_000, short), "ok", "short: t0 - 29 s")
+    assert.strictEqual(reasonOf(config, t0 - 32_000, short), "Expired", "short: t0 - 32 s")
+    assert.strictEqual(reasonOf(config, t0 - minutes(4), short), "Expired", "short: t0 - 4 min")
+    assert.strictEqual(StateToken.clockSkewAllowance, minutes(5))
+  })
+
+  it.effect("verify (by Clock) refuses a state from the future as Expired, the same rule as verifySync", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(t0)
+      const state = yield* StateToken.make({ returnTo: "/after" })
+      yield* TestClock.setTime(t0 - minutes(60))
+      const error = yield* Effect.flip(StateToken.verify(state))
+      assert.strictEqual(error._tag, "StateMismatch")
+      assert.strictEqual(error.reason, "Expired")
+      yield* TestClock.setTime(t0 - (minutes(5) - 1000))
+      assert.strictEqual((yield* StateToken.verify(state)).returnTo, "/after")
+    }).pipe(Effect.provide(ConfigLive)))
+
   it.effect("a bound state needs the same binding: another or none is a Binding failure", () =>
     Effect.gen(function*() {
       const state = yield* StateToken.make({ binding: "browser-A" })

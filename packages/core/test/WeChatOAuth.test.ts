@@ -334,16 +334,26 @@ describe("WeChatOAuth", () => {
       Effect.gen(function*() {
         const oauth = yield* WeChatOAuth.WeChatOAuth
         const { callback } = yield* login({ binding: "browser-1" })
-        // an NTP step back of an hour, then 50 minutes: by the clock, the code was exchanged in 10 minutes
+        // an NTP step back of an hour, then 57 minutes: by the clock, the code is exchanged in 3 minutes,
+        // within the state's clock-skew allowance (StateToken.clockSkewAllowance), so the memo answers
         const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
         yield* TestClock.setTime(now - 3_600_000)
-        yield* TestClock.adjust("50 minutes")
+        yield* TestClock.adjust("57 minutes")
         const late = yield* Effect.either(
           withTime(oauth.handleCallback(callback, { binding: "browser-1" }), "100 millis")
         )
         assert.isTrue(
           late._tag === "Left" && late.left._tag === "CodeUsed",
-          `a repeat 50 minutes after the exchange (the clock stepped back an hour) was answered: ${late._tag}`
+          `a repeat 57 minutes after the exchange (the clock stepped back an hour) was answered: ${late._tag}`
+        )
+        // 10 minutes before the exchange by the clock, the state itself is refused first
+        yield* TestClock.setTime(now - 600_000)
+        const earlier = yield* Effect.either(
+          withTime(oauth.handleCallback(callback, { binding: "browser-1" }), "100 millis")
+        )
+        assert.isTrue(
+          earlier._tag === "Left" && earlier.left._tag === "StateMismatch" && earlier.left.reason === "Expired",
+          `a repeat 10 minutes before the exchange by the clock: ${JSON.stringify(earlier)}`
         )
       }).pipe(Effect.provide(TestLayer)))
 
