@@ -94,7 +94,8 @@ export const refreshWithin = <A, E, R>(
 
 /**
  * How long a consent waits for the write key: longer than its other holder, a refresh, can hold it
- * (its read and its write or remove, each within the store's deadline, `boundedStore.ts`'s 10 s),
+ * (its read and its write or remove, each cut at `boundedStore.ts`'s 10 s by `refresh.ts`'s
+ * `underWriteKey`, whatever the store's own deadline),
  * so that a slow store never lets a consent write first and the refresh's remove (or write) land
  * after. Past it, the lock itself is stuck (a distributed lock that is down): the consent writes
  * without it. A refresh holds the key for two store calls only, so a login waits this long only on
