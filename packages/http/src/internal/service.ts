@@ -341,9 +341,15 @@ const makePaths = (config: Config_.Resolved): InternalPaths => {
 
 /**
  * The stores and the HTTP client: those of the context, or this process's own (memory stores, the
- * lean client).
+ * lean client). The context's client goes with what the context says of it: that it enforces the
+ * request limits (`WeChatHttpClient.EnforcesRequestLimits`) and the proxy it sends through
+ * (`WeChatHttpClient.ProxyUrl`, whose credentials `WeChatApi` scrubs from an `errmsg`; a client
+ * derived from `WeChatHttpClient`'s keeps its proxy only there), so that the context built here
+ * says all of it on its own.
+ *
+ * @internal
  */
-const dependencies = (config: Config_.Resolved) =>
+export const dependencies = (config: Pick<Config_.Resolved, "maxSessionsPerUser">) =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     let context = Context.empty() as Context.Context<unknown>
@@ -353,6 +359,10 @@ const dependencies = (config: Config_.Resolved) =>
       const enforces = yield* Effect.serviceOption(WeChatHttpClient.EnforcesRequestLimits)
       if (Option.isSome(enforces)) {
         context = Context.add(context, WeChatHttpClient.EnforcesRequestLimits, enforces.value)
+      }
+      const proxy = yield* Effect.serviceOption(WeChatHttpClient.ProxyUrl)
+      if (Option.isSome(proxy)) {
+        context = Context.add(context, WeChatHttpClient.ProxyUrl, proxy.value)
       }
     } else {
       context = Context.merge(context, yield* Layer.buildWithScope(WeChatHttpClient.layer(), scope))
