@@ -387,8 +387,9 @@ export interface RegistryOptions<R = never> {
  * - `pages`: the app's own problem page and "open in WeChat" page (see `Pages`).
  *
  * The stores and the HTTP client come from the context when provided (`SessionStore`,
- * `TokenStore`, `AppTokenStore`, `RefreshLock`, `SessionKeyStore`, `HttpClient`); otherwise memory
- * stores (for one process) and core's `WeChatHttpClient`.
+ * `TokenStore`, `AppTokenStore`, `RefreshLock`, `SessionKeyStore`, `HttpClient`, with core's
+ * `WeChatHttpClient.EnforcesRequestLimits` and `WeChatHttpClient.ProxyUrl` when present); otherwise
+ * memory stores (for one process) and core's `WeChatHttpClient`.
  *
  * @since 0.1.0
  * @category models
