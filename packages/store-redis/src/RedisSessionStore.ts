@@ -13,7 +13,8 @@
  * over. Processes whose clocks disagree (a clock stepped forward then back, two servers apart) still
  * leave `revokeUser` every session a `get` answers: no writer shortens an index's TTL, and a create
  * forgets an index entry only once it is over by a day (clocks apart by more than a day are not
- * covered). Sessions hold no token, so nothing needs encrypting at rest. Each user has at most
+ * covered), or once more of the user's sessions than the bound (at least 100) ended after it.
+ * Sessions hold no token, so nothing needs encrypting at rest. Each user has at most
  * `maxSessionsPerUser` sessions (100 by default), like core's memory store. A stored session that
  * `revokeUser` of the user its value names would not reach (its `u` is not that user's index key)
  * is a `SessionStoreError` from `get` and `touch`, never that user's live session.
@@ -58,19 +59,23 @@ export interface MakeOptions {
    * At most this many sessions of one user (an `appId` + `openid`; a positive integer, default 100),
    * as core's memory store (`SessionStore.MemoryOptions`). Creating one more first forgets the
    * user's sessions that are over by more than a day (those over by less stay in the user's index,
-   * in case a process's clock is behind, and count for nothing), then ends (deletes, in every
-   * process) the user's sessions that end soonest: with one session lifetime, the least recently
-   * created or touched. Never the one being created; a revoked session no longer counts. One
-   * account making sessions without end (a script replaying real logins) then logs out only itself,
-   * and its index of sessions stays small.
+   * in case a process's clock is behind, and count for nothing; but only the
+   * `max(maxSessionsPerUser, 100)` that ended last: past that, those that ended longest ago are
+   * forgotten), then ends (deletes, in every process) the user's sessions that end soonest: with one
+   * session lifetime, the least recently created or touched. Never the one being created; a revoked
+   * session no longer counts. One account making sessions without end (a script replaying real
+   * logins, its sessions left to expire) then logs out only itself, and its index of sessions holds
+   * at most about twice the bound (with the default 100: 200 members, some 35 KB), whatever it did
+   * within the day.
    *
    * Creates of one user at the same moment may each end sessions: once they are done the user has
    * at most this many. A create whose own session is ended meanwhile (it was among the soonest to
    * end, e.g. more creates at once than the bound) fails with a `SessionStoreError`.
    *
-   * One create ends at most 100 sessions and forgets at most 100 that are over by a day: a user far
-   * past the bound (the bound lowered, or an index written by something else) comes down 100 per
-   * create, and no Redis call ever walks or carries the whole index.
+   * One create ends at most 100 sessions, forgets at most 100 that are over by a day and at most 100
+   * that are over by less past their cap: a user far past the bound (the bound lowered, or an index
+   * written by something else) comes down 100 per create, and no Redis call ever walks or carries
+   * the whole index.
    */
   readonly maxSessionsPerUser?: number | undefined
 }

@@ -4,8 +4,9 @@
  * (a session's key runs for its life in real time), while an index's scores are each writer's
  * `expiresAt`: a writer whose clock is ahead must neither forget nor expire the index entry of a
  * session that is still live, or `revokeUser` ("log out everywhere") no longer reaches it. Also: the
- * members kept for that (over, by less than a day) count for nothing toward the user's bound, and
- * those over by more than a day are forgotten, so the index stays bounded.
+ * members kept for that (over, by less than a day) count for nothing toward the user's bound, those
+ * over by more than a day are forgotten, and of those over by less only the ones that ended last stay
+ * (at most `max(maxSessionsPerUser, 100)`), so the index stays bounded.
  */
 import { afterAll, assert, it } from "@effect/vitest"
 import { SessionStore } from "@wxauth/core"
@@ -74,6 +75,10 @@ describeRedis("RedisSessionStore: clocks that disagree", () => {
     )
 
   const idsOf = (sessions: ReadonlyArray<SessionStore.Session>) => sessions.map((s) => s.idHash).sort()
+
+  /** Another session of `user`'s, ending at `expiresAt`. */
+  const sessionOf = (user: SessionStore.Session, expiresAt: number) =>
+    Effect.map(makeSession({ appId: user.appId, openid: user.openid, expiresAt }), (m) => m.session)
 
   /**
    * The clock steps 2 hours forward (a create there), then back to 10 minutes after the start:
@@ -182,6 +187,96 @@ describeRedis("RedisSessionStore: clocks that disagree", () => {
         yield* store.create(f)
         assert.deepStrictEqual(yield* indexOf(user), idsOf([f]))
         assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 1)
+      }).pipe(Effect.withClock(clock))
+    }))
+
+  it.scoped("sessions left to expire, round after round: the index holds at most twice the bound", () =>
+    Effect.gen(function*() {
+      const t0 = Date.now()
+      const { clock, set } = settableClock(t0)
+      const bound = 100
+      const store = yield* openStore({ maxSessionsPerUser: bound })
+      yield* Effect.gen(function*() {
+        const { session: user } = yield* makeSession()
+        const index = RedisSessionStore.userIndexKey(user.appId, user.openid, prefix)
+        // a script replaying logins: `bound` a minute, 1-minute sessions, none logged out
+        let previous: Array<SessionStore.Session> = []
+        let last: Array<SessionStore.Session> = []
+        for (let round = 0; round < 20; round++) {
+          const at = t0 + round * minute
+          yield* set(at)
+          previous = last
+          last = []
+          for (let i = 0; i < bound; i++) {
+            const session = yield* sessionOf(user, at + minute)
+            yield* store.create(session)
+            last.push(session)
+          }
+        }
+        const size = yield* redisCall(() => admin.zcard(index))
+        assert.isAtMost(size, 2 * bound, "the index holds at most twice the bound")
+        // kept: the live ones and those that expired last (what a clock behind may still see live)
+        const kept = new Set(yield* indexOf(user))
+        for (const s of [...last, ...previous]) assert.isTrue(kept.has(s.idHash))
+        assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), bound)
+      }).pipe(Effect.withClock(clock))
+    }))
+
+  it.scoped("marked members (an eviction cut short) over by more than a day are forgotten; by less they stay", () =>
+    Effect.gen(function*() {
+      const t0 = Date.now()
+      const { clock, set } = settableClock(t0)
+      const store = yield* openStore({ maxSessionsPerUser: 10 })
+      yield* Effect.gen(function*() {
+        const { session: user } = yield* makeSession()
+        const index = RedisSessionStore.userIndexKey(user.appId, user.openid, prefix)
+        const mine = (expiresAt: number) => sessionOf(user, expiresAt)
+        const [a, b, c] = [yield* mine(t0 + hour), yield* mine(t0 + hour), yield* mine(t0 + 3 * hour)]
+        for (const s of [a, b, c]) yield* store.create(s)
+        // a process marked a, b and c to end them, and died before ending them
+        for (const s of [a, b, c]) yield* redisCall(() => admin.zadd(index, "XX", -s.expiresAt, s.idHash))
+        // a day and 2 hours on: a and b are over by more than a day, c by less
+        yield* set(t0 + 2 * hour + day)
+        const d = yield* mine(t0 + 3 * hour + day)
+        yield* store.create(d)
+        assert.deepStrictEqual(yield* indexOf(user), idsOf([c, d]))
+        assert.strictEqual(yield* store.revokeUser(user.appId, user.openid), 1)
+        const left = yield* redisCall(() => admin.exists(RedisSessionStore.sessionKey(c.idHash, prefix)))
+        assert.strictEqual(left, 0, "revokeUser deletes the key of the marked session it still reaches")
+      }).pipe(Effect.withClock(clock))
+    }))
+
+  it.scoped("past the cap, those that expired longest ago go first, marked ones by their end too", () =>
+    Effect.gen(function*() {
+      const t0 = Date.now()
+      const { clock, set } = settableClock(t0)
+      const bound = 100
+      const store = yield* openStore({ maxSessionsPerUser: bound })
+      yield* Effect.gen(function*() {
+        const { session: user } = yield* makeSession()
+        const index = RedisSessionStore.userIndexKey(user.appId, user.openid, prefix)
+        const round = (at: number) =>
+          Effect.gen(function*() {
+            yield* set(at)
+            const made: Array<SessionStore.Session> = []
+            for (let i = 0; i < bound; i++) {
+              const session = yield* sessionOf(user, at + minute)
+              yield* store.create(session)
+              made.push(session)
+            }
+            return made
+          })
+        yield* round(t0)
+        const second = yield* round(t0 + minute)
+        // half of the second round marked (an eviction cut short): scored minus their end
+        for (const s of second.slice(0, bound / 2)) {
+          yield* redisCall(() => admin.zadd(index, "XX", -s.expiresAt, s.idHash))
+        }
+        // both rounds are over: 200 kept, the cap is 100, so the first round (ended longest ago) goes
+        yield* set(t0 + 3 * minute)
+        const last = yield* sessionOf(user, t0 + 4 * minute)
+        yield* store.create(last)
+        assert.deepStrictEqual(yield* indexOf(user), idsOf([...second, last]))
       }).pipe(Effect.withClock(clock))
     }))
 })

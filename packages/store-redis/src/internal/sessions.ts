@@ -8,7 +8,8 @@
  *   PEXPIRE'd when the session is over;
  * - a user's index: a sorted set of the user's session id hashes, scored by their expiresAt, expiring
  *   with the last of them. Scores only ever grow (`ZADD GT`), and a create drops the members whose
- *   score is past by more than `overGrace` (a day). A member being evicted (see below) is scored by
+ *   score is past by more than `overGrace` (a day), and of those past by less keeps only the
+ *   `max(bound, perCall)` that ended last (`indexAddLua`). A member being evicted (see below) is scored by
  *   minus its expiresAt: marked, it stays in the index, so `revokeUser` still reaches it, but it no
  *   longer counts toward the user's bound, can no longer be touched, and a create that finds its own
  *   id marked fails.
@@ -27,7 +28,13 @@
  * - a member is forgotten only once it is over by `overGrace` (a day) by the writer's clock: clocks
  *   apart by less than that never make the index forget a session that is still live. Members over
  *   by less are kept, and count for nothing (not toward the bound, never chosen to end past it);
- *   `revokeUser` deletes their keys if still there and counts only the live ones (by `e`).
+ *   `revokeUser` deletes their keys if still there and counts only the live ones (by `e`). But only
+ *   the `max(bound, perCall)` of them that ended last (marked ones by their end, minus their score):
+ *   past that, a create forgets those that ended longest ago, at most `perCall`. So an index holds
+ *   at most about twice the bound (the live ones, the kept ones, and the marked ones of evictions in
+ *   flight), however many sessions a user's logins leave to expire within a day, and a session
+ *   another clock still sees live is forgotten only once that many of the user's sessions ended
+ *   after it by this writer's clock.
  *
  * The contract that makes `revokeUser` exact without a script spanning two keys (which a Cluster
  * refuses when they live in two slots):
@@ -59,7 +66,8 @@
  *   unmarked members only, so concurrent creates each mark their own excess: once they are done the
  *   user has at most the bound. Ties of scores go by id hash (the sorted set's order).
  * - Every call is bounded, however large an index has grown (members planted by another writer, or
- *   left by a bound since lowered): `indexAdd` forgets at most `perCall` members that are over (by `overGrace`) and
+ *   left by a bound since lowered): `indexAdd` forgets at most `perCall` members that are over by
+ *   `overGrace` (unmarked, then marked), at most `perCall` of those over by less past their cap, and
  *   marks at most `perCall`, so an index further past the bound comes down by a slice per create;
  *   `revokeUser` reads `perCall` at a time. No script walks a whole index (Redis would serve no one
  *   else meanwhile), no reply or command carries one.
@@ -133,11 +141,15 @@ end
 /**
  * KEYS[1] the user's index; ARGV now, expiresAt, idHash, bound, limit. Replaces anything but a sorted
  * set under the key (`replaceWrongTypeLua`). Drops members that are over by more than `overGrace`
- * (unmarked, then marked; at most `limit` of each), adds the id (a score only grows), and keeps the
- * index until its last member is over (never shortening its TTL). When more than `bound` unmarked
- * members are live, marks those of the lowest scores (never the id added) until `bound` are, at most
- * `limit`, and returns them (an array, empty when none). Members that are over and still there count
- * for nothing: a later create drops them once they are over by `overGrace`.
+ * (unmarked, then marked; at most `limit` of each). Of the members over by less (unmarked scored in
+ * (now - overGrace, now], marked in [-now, -(now - overGrace))), keeps `max(bound, limit)`: when
+ * more, drops those that ended longest ago (a marked one ends at minus its score; the two ranges are
+ * read `extra` each, lowest end first, and merged), at most `limit`. Adds the id (a score only
+ * grows), and keeps the index until its last member is over (never shortening its TTL). When more
+ * than `bound` unmarked members are live, marks those of the lowest scores (never the id added)
+ * until `bound` are, at most `limit`, and returns them (an array, empty when none). Members that are
+ * over and still there count for nothing: a later create drops them once they are over by
+ * `overGrace`, or once more than `max(bound, limit)` others ended after them.
  */
 const indexAddLua = `
 ${replaceWrongTypeLua}
@@ -149,6 +161,31 @@ end
 over = redis.call("ZRANGEBYSCORE", KEYS[1], string.format("%d", -forgotten), "(0", "LIMIT", "0", ARGV[5])
 for i = 1, #over do
   redis.call("ZREM", KEYS[1], over[i])
+end
+local since = "(" .. string.format("%d", forgotten)
+local upTo = string.format("%d", tonumber(ARGV[1]))
+local markedSince = "(" .. string.format("%d", -forgotten)
+local markedUpTo = string.format("%d", -tonumber(ARGV[1]))
+local kept = redis.call("ZCOUNT", KEYS[1], since, upTo) + redis.call("ZCOUNT", KEYS[1], markedUpTo, markedSince)
+local extra = math.min(kept - math.max(tonumber(ARGV[4]), tonumber(ARGV[5])), tonumber(ARGV[5]))
+if extra > 0 then
+  local count = string.format("%d", extra)
+  local unmarked = redis.call("ZRANGEBYSCORE", KEYS[1], since, upTo, "WITHSCORES", "LIMIT", "0", count)
+  local marked = redis.call("ZREVRANGEBYSCORE", KEYS[1], markedSince, markedUpTo, "WITHSCORES", "LIMIT", "0", count)
+  local i, j = 1, 1
+  for n = 1, extra do
+    local u = unmarked[i + 1] and tonumber(unmarked[i + 1])
+    local m = marked[j + 1] and -tonumber(marked[j + 1])
+    if u and (not m or u <= m) then
+      redis.call("ZREM", KEYS[1], unmarked[i])
+      i = i + 2
+    elseif m then
+      redis.call("ZREM", KEYS[1], marked[j])
+      j = j + 2
+    else
+      break
+    end
+  end
 end
 redis.call("ZADD", KEYS[1], "GT", ARGV[2], ARGV[3])
 ${keepIndexLua}
