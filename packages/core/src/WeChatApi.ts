@@ -515,7 +515,9 @@ const diesAsFailure = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A
 /**
  * The secrets of the proxies the client sends through: the context's `WeChatHttpClient.ProxyUrl`
  * (with a client derived from core's, or another one), and the proxy of core's client as built. A
- * value that is not a `Redacted` string (a JavaScript caller's) is read guarded; none is quoted.
+ * value that is not a `Redacted` string (a JavaScript caller's) is read guarded; none is quoted. A
+ * URL over 2048 characters gives none (`Answer.proxyCredentialsOf`): a real proxy URL is short, and
+ * refusing it here would put a new error on every call.
  */
 const proxyCredentials = (
   provided: Option.Option<Redacted.Redacted<string>>,
@@ -558,8 +560,10 @@ const makeCaller = (settings: CallerSettings) =>
       yield* Effect.serviceOption(WeChatHttpClient.ProxyUrl),
       lean ? proxyOf(client) : undefined
     ))
-    // the forms of their runs, once: an identity field is matched against them and a call's values
-    const configuredForms = Answer.runFormsOf(configured)
+    // the forms of the service's secrets' runs, once: an identity field is matched against them and a
+    // call's values. Not the proxy's credentials (for an errmsg only): a proxy user `userinfo` would
+    // refuse scope `snsapi_userinfo`, and a proxy could forge any answer anyway
+    const configuredForms = Answer.runFormsOf(settings.secrets)
 
     return <A>(endpoint: WeChatError.Endpoint, decode: Decode<A>, identity?: Identity<A>): EndpointCall<A> => {
       const path = paths[endpoint]

@@ -31,6 +31,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { Agent, type Dispatcher, ProxyAgent } from "undici"
+import { maxProxyUrlLength } from "./internal/answer.js"
 import * as Arguments from "./internal/arguments.js"
 import * as internal from "./internal/httpClient.js"
 import * as cause from "./internal/httpClientCause.js"
@@ -64,7 +65,8 @@ export interface Options {
    * An HTTP proxy URL (`http://user:pass@proxy:3128`), for a fixed egress IP. `https:` targets go
    * through a `CONNECT` tunnel; `http:` targets are forwarded with absolute URIs. The scheme, the
    * optional `user:pass@`, the host and the port only: a path, a query, a fragment, a control
-   * character or a space at an end is a `ConfigError` at `["proxy"]` (the value is not quoted).
+   * character, a space at an end or more than 2048 characters is a `ConfigError` at `["proxy"]`
+   * (the value is not quoted).
    * `WeChatApi` scrubs its credentials (the password, `user:password`, the `Basic` value; each of 8
    * characters or more) from an `errmsg` read through this client or one derived from it, as it
    * does the app secret: a proxy may echo them (see {@link ProxyUrl}).
@@ -257,6 +259,9 @@ export class EnforcesRequestLimits extends Context.Tag("@wxauth/core/WeChatHttpC
  * credentials (`user:password`, the `Basic` value sent in `Proxy-Authorization`, the password alone)
  * from an `errmsg`, as it does the app secret: a proxy, or what it forwards to, may echo them. A
  * form shorter than 8 characters is not looked for (it would cut WeChat's words and request ids).
+ * A URL of more than 2048 characters (as {@link Options}' `proxy` is bounded) is ignored. The
+ * credentials are scrubbed from an `errmsg` only: an id or a scope in a success answer is not
+ * refused for sharing 8 characters with them.
  *
  * Provide it with another `HttpClient` that sends through a proxy with credentials.
  *
@@ -269,7 +274,7 @@ export class EnforcesRequestLimits extends Context.Tag("@wxauth/core/WeChatHttpC
  * const ProxyLive = Layer.succeed(WeChatHttpClient.ProxyUrl, Redacted.make("http://user:secret-password@10.0.0.5:3128"))
  * ```
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category tags
  */
 export class ProxyUrl extends Context.Tag("@wxauth/core/WeChatHttpClient/ProxyUrl")<
@@ -325,6 +330,10 @@ const checkProxy = (
   if (typeof raw !== "string") {
     return invalidProxy("proxy must be an http(s) URL, as a string or a Redacted string")
   }
+  // checked before parsing, and after (percent-encoding lengthens it); `WeChatApi` ignores a longer
+  // `ProxyUrl` from the context
+  const tooLong = `proxy must be an http(s) URL of at most ${maxProxyUrlLength} characters`
+  if (raw.length > maxProxyUrlLength) return invalidProxy(tooLong)
   if (Arguments.urlParserAlters(raw)) {
     return invalidProxy("proxy must be an http(s) URL without control characters or spaces at its ends")
   }
@@ -342,7 +351,7 @@ const checkProxy = (
       "proxy must name the proxy only (scheme, user:password@, host, port), without a path, query or fragment"
     )
   }
-  return Effect.succeed(Redacted.make(url.href))
+  return url.href.length > maxProxyUrlLength ? invalidProxy(tooLong) : Effect.succeed(Redacted.make(url.href))
 }
 
 const resolve = (given: Options | undefined): Effect.Effect<Resolved, ConfigError.ConfigError> =>

@@ -412,30 +412,54 @@ const scrubPrefix = (
  * times as many, and so on (see `scrubPrefix`). The cost is linear in what is read and in the
  * secrets: past 64 KiB the message ends with `...`, and a secret cut there is not shown.
  *
+ * Total: should the scrub itself fail (it should not: a long form is matched by its runs), the whole
+ * message is `<redacted>`.
+ *
  * @internal
  */
 export const scrubErrmsg = (errmsg: unknown, secrets: ReadonlyArray<string>): string => {
   if (typeof errmsg !== "string") return ""
   const text = errmsg.length > maxRead ? errmsg.slice(0, maxRead) : errmsg
-  const forms: Array<string> = []
-  const runForms: Array<string> = []
-  let longest = minRun
-  for (const secret of secrets) {
-    const of = formsOf(secret)
-    forms.push(...of)
-    if (hasRuns(secret)) runForms.push(...of)
-    for (const form of of) longest = Math.max(longest, form.length)
-  }
-  // whole forms, case-insensitively (lower-case percent-encodings and hex); longest first
-  forms.sort((a, b) => b.length - a.length)
-  const pattern = forms.length === 0 ? undefined : new RegExp(forms.map(escapeRegExp).join("|"), "gi")
-  // runs ignoring case, as the whole forms
-  const runs = runIndex(runForms, foldedAt)
-  for (let known = scrubbedLength;; known *= 8) {
-    const scrubbed = scrubPrefix(text, text.length < errmsg.length, known, longest, pattern, runs)
-    if (scrubbed !== undefined) return scrubbed
+  // never a throw (a secret's form too long for a regular expression...): the safe answer is none of it
+  try {
+    const forms: Array<string> = []
+    const runForms: Array<string> = []
+    let longest = minRun
+    for (const secret of secrets) {
+      const of = formsOf(secret)
+      if (hasRuns(secret)) {
+        runForms.push(...of)
+        // a long form is matched by its runs alone: every 8-character window of it is in the index
+        for (const form of of) if (form.length <= maxPatternForm) forms.push(form)
+      } else {
+        forms.push(...of)
+      }
+      for (const form of of) longest = Math.max(longest, form.length)
+    }
+    // whole forms, case-insensitively (lower-case percent-encodings and hex); longest first
+    forms.sort((a, b) => b.length - a.length)
+    const pattern = forms.length === 0 ? undefined : new RegExp(forms.map(escapeRegExp).join("|"), "gi")
+    // compiled now (V8 compiles on first use): a pattern it refuses is caught here
+    pattern?.test("")
+    // runs ignoring case, as the whole forms
+    const runs = runIndex(runForms, foldedAt)
+    for (let known = scrubbedLength;; known *= 8) {
+      const scrubbed = scrubPrefix(text, text.length < errmsg.length, known, longest, pattern, runs)
+      if (scrubbed !== undefined) return scrubbed
+    }
+  } catch {
+    return "<redacted>"
   }
 }
+
+/**
+ * The longest form matched whole by `scrubErrmsg`'s regular expression (V8 refuses one whose literal
+ * is over 32,767 code units: the hex of a 16.4K-character secret, the percent-encoding of a
+ * 3.6K-character CJK one). A longer form, of a secret of 8 or more characters, is matched by its
+ * runs, as a form cut short is: ignoring the case of ASCII letters only. A secret of fewer than 8
+ * characters has no form this long.
+ */
+const maxPatternForm = 4096
 
 /** Whether runs of `secret` are matched (else only the whole of it, by `scrubErrmsg`): 8 or more characters. */
 const hasRuns = (secret: string): boolean => secret.length >= minRun
@@ -449,8 +473,17 @@ const decodedComponent = (component: string): string => {
 }
 
 /**
+ * The longest proxy URL, as given and as parsed: a scheme, credentials, a host and a port. The same
+ * bound as `WeChatConfig`'s base URLs.
+ *
+ * @internal
+ */
+export const maxProxyUrlLength = 2048
+
+/**
  * The credentials of a proxy URL that an answer read through it may echo, as secrets for
- * `scrubErrmsg` (and the identity check): `user:password` as in the URL and decoded, the `Basic`
+ * `scrubErrmsg` (an errmsg only: not `holdsRun`'s identity check, where a proxy user `userinfo`
+ * would refuse the scope `snsapi_userinfo`): `user:password` as in the URL and decoded, the `Basic`
  * value sent in `Proxy-Authorization`, and the password alone (as in the URL and decoded), or the
  * user name alone when there is no password. None for a value that is not a URL.
  *
@@ -462,9 +495,15 @@ const decodedComponent = (component: string): string => {
  * Echoed with the user name (`user:password`, the `Basic` value), it is still removed when that
  * form is long enough.
  *
+ * None for a URL of more than {@link maxProxyUrlLength} characters either: `WeChatHttpClient`
+ * refuses such a proxy, and a `WeChatHttpClient.ProxyUrl` provided otherwise (any layer may) is no
+ * real proxy URL; refusing it would put a new error on every call, and its forms, up to a dozen
+ * times its length, would be built and looked for in every `errmsg`.
+ *
  * @internal
  */
 export const proxyCredentialsOf = (proxyUrl: string): ReadonlyArray<string> => {
+  if (proxyUrl.length > maxProxyUrlLength) return []
   let url: URL
   try {
     url = new URL(proxyUrl)
