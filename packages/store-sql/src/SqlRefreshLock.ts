@@ -54,13 +54,13 @@ export interface Options {
    * lock over. While the holder runs, a heartbeat renews the lease every `lockTtl / 3`, so a
    * refresh may take longer. Default 20 seconds, as `RedisRefreshLock`'s: with core's defaults an
    * unrenewed lease covers a refresh's store read, WeChat call (3 attempts of 5 s and their
-   * backoff) and write.
+   * backoff) and write. At most 24 days.
    */
   readonly lockTtl?: Duration.DurationInput | undefined
   /**
    * How long a waiter waits before `RefreshLockTimeout`, also one that cannot be interrupted.
    * Longer than `lockTtl`, so a crashed holder's lease ends while waiters still wait. Default 25
-   * seconds.
+   * seconds; at most 24 days (a timer's limit: a longer deadline would never fire).
    */
   readonly waitTimeout?: Duration.DurationInput | undefined
   /** When waiters try again. Default `defaultPoll`. */
@@ -120,8 +120,13 @@ export const setup = (
  * logged and left to the lease. Log lines name the app id and a short hash of the key, never the
  * openid.
  *
- * An option of the wrong kind (a bad `table`, a `timeout`, `lockTtl` or `waitTimeout` that is not
- * a positive finite duration, a `poll` that is not a `Schedule`) is an `InvalidArgument`.
+ * A waiter that gives up (interrupted, or at `waitTimeout`) while its take still runs in the
+ * database (waiting for another session's row lock) leaves no lease behind: once that statement is
+ * over, the row is deleted in the background if it took the lock.
+ *
+ * An option of the wrong kind (a bad `table`, a `timeout` that is not a positive finite duration,
+ * a `lockTtl` or `waitTimeout` that is not one of at most 24 days, what a timer holds, a `poll` that
+ * is not a `Schedule`) is an `InvalidArgument`.
  *
  * @since 0.2.0
  * @category constructors

@@ -14,6 +14,7 @@ import { randomAppId, randomOpenId } from "@wxauth/core/testing"
 import { SqlRefreshLock, SqlTokenStore } from "@wxauth/store-sql"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -186,6 +187,59 @@ forEachDatabase((db) => {
         assert.deepStrictEqual(yield* rows, [])
       }))
 
+    if (db.dialect !== "sqlite") {
+      // A waiter whose take is blocked in the database (another session's uncommitted insert of the
+      // key) and that gives up: interrupted, or at waitTimeout. Its statement still runs; when the
+      // other session rolls back, it lands. The cleanup waits for it and drops the row, so no lease of
+      // a waiter that left blocks the key for lockTtl.
+      for (const giveUp of ["interrupted", "waitTimeout"] as const) {
+        it.scopedLive(`a waiter that gives up (${giveUp}) while its take is blocked in the database leaves no lease`, () =>
+          Effect.gen(function*() {
+            const { first, lockOn, rows, second, table } = yield* twoClients(db)
+            const waiter = yield* lockOn(second, { waitTimeout: giveUp === "waitTimeout" ? "1 second" : "25 seconds" })
+            const next = yield* lockOn(first, { waitTimeout: "1 second" })
+            const key = `${randomAppId()}:${randomOpenId()}`
+            const hash = hashOf(key)
+            const inserted = yield* Deferred.make<void>()
+            const rollback = yield* Deferred.make<void>()
+            const blocker = yield* Effect.forkScoped(Effect.provide(
+              Effect.flatMap(SqlClientTag.SqlClient, (sql) =>
+                sql.withTransaction(
+                  sql`INSERT INTO ${sql(table)} (key_hash, holder, expires_at) VALUES (${hash}, ${"blocker"}, ${0})`
+                    .pipe(
+                      Effect.zipRight(Deferred.succeed(inserted, undefined)),
+                      Effect.zipRight(Deferred.await(rollback)),
+                      Effect.zipRight(Effect.fail("roll back" as const))
+                    )
+                )),
+              first
+            ))
+            yield* Deferred.await(inserted)
+            const waiting = yield* Effect.fork(waiter.withLock(key, Effect.die("must not run")))
+            yield* Effect.sleep("300 millis")
+            const start = Date.now()
+            if (giveUp === "interrupted") {
+              yield* Fiber.interrupt(waiting)
+            } else {
+              const error = yield* Effect.flip(Fiber.join(waiting))
+              assert.strictEqual(error._tag, "RefreshLockTimeout")
+            }
+            assert.isBelow(Date.now() - start, 1500, "the waiter does not wait for its statement")
+            // the statement still waits in the database; a cleanup that does not wait for it is done
+            yield* Effect.sleep("300 millis")
+            yield* Deferred.succeed(rollback, undefined)
+            assert.deepStrictEqual(yield* Effect.flip(Fiber.join(blocker)), "roll back")
+            yield* Effect.sleep("500 millis")
+            assert.deepStrictEqual(
+              (yield* rows).filter((row) => row.key_hash === hash),
+              [],
+              "no lease of the waiter that gave up"
+            )
+            assert.strictEqual(yield* next.withLock(key, Effect.succeed("in")), "in", "the next withLock gets in")
+          }))
+      }
+    }
+
     it.scopedLive("released when the effect fails, dies or is interrupted", () =>
       Effect.gen(function*() {
         const { first, lockOn, rows } = yield* twoClients(db)
@@ -268,13 +322,21 @@ forEachDatabase((db) => {
         assert.include(statements[0], "wxauth_locks")
         assert.isTrue(Either.isLeft(SqlRefreshLock.ddl(db.dialect, { table: "bad name" })))
         for (
-          const options of [{ table: "1x" }, { waitTimeout: -1 }, { lockTtl: "forever" }, { poll: 5 }] as Array<
-            SqlRefreshLock.Options
-          >
+          const options of [
+            { table: "1x" },
+            { waitTimeout: -1 },
+            { lockTtl: "forever" },
+            { poll: 5 },
+            // past a timer's limit: a waiter's deadline never set; a lease the database cannot count
+            { waitTimeout: "30 days" },
+            { lockTtl: Duration.millis(1e19) }
+          ] as Array<SqlRefreshLock.Options>
         ) {
           const error = yield* Effect.flip(Effect.provide(SqlRefreshLock.make({ table, ...options }), first))
-          assert.strictEqual(error._tag, "InvalidArgument")
+          assert.strictEqual(error._tag, "InvalidArgument", JSON.stringify(options))
         }
+        // the bound itself is taken
+        yield* Effect.provide(SqlRefreshLock.make({ table, lockTtl: "24 days", waitTimeout: "24 days" }), first)
         const built = yield* Layer.build(
           SqlRefreshLock.layerFromClient(Context.get(first, SqlClientTag.SqlClient), { table })
         )

@@ -135,16 +135,50 @@ const liveClock = Clock.make()
 /** Someone else holds the lock: try again later. */
 class Busy extends Data.TaggedError("Busy") {}
 
+/** The last take attempt of one `withLock`, in flight or over (none before the first). */
+interface Attempts {
+  last: Fiber.RuntimeFiber<boolean, WeChatError.TokenStoreError> | undefined
+}
+
 interface Settings {
   readonly ttlMillis: number
   readonly waitTimeout: Duration.Duration
   readonly poll: Schedule.Schedule<unknown>
 }
 
+/**
+ * The longest `lockTtl` and `waitTimeout`: 24 days, core's bound on a timer (`RefreshLock.makeInProcess`'s
+ * `waitTimeout`). Past a Node timer's 2^31-1 ms (about 24.8 days) Effect never fires a timer, so a
+ * waiter's deadline would never come (an unbounded wait, on a lock marked bounded); and a lease
+ * of, say, 1e19 ms is out of the databases' `bigint` range, so every take would fail.
+ *
+ * @internal
+ */
+export const maxDurationMillis = 24 * 24 * 60 * 60 * 1000
+
+/** `positiveDuration`, and at most `maxDurationMillis`. */
+const timerDuration = (
+  argument: string,
+  input: Duration.DurationInput | undefined,
+  fallback: Duration.DurationInput
+): Either.Either<Duration.Duration, WeChatError.InvalidArgument> =>
+  Either.flatMap(
+    positiveDuration(argument, input, fallback),
+    (duration) =>
+      Duration.toMillis(duration) <= maxDurationMillis
+        ? Either.right(duration)
+        : Either.left(
+          new WeChatError.InvalidArgument({
+            argument,
+            description: "must be a positive finite duration of at most 24 days"
+          })
+        )
+  )
+
 const settings = (options: Options): Either.Either<Settings, WeChatError.InvalidArgument> =>
   Either.gen(function*() {
-    const ttl = yield* positiveDuration("lockTtl", options.lockTtl, "20 seconds")
-    const waitTimeout = yield* positiveDuration("waitTimeout", options.waitTimeout, "25 seconds")
+    const ttl = yield* timerDuration("lockTtl", options.lockTtl, "20 seconds")
+    const waitTimeout = yield* timerDuration("waitTimeout", options.waitTimeout, "25 seconds")
     const poll = options.poll ?? defaultPoll
     if (!Schedule.isSchedule(poll)) {
       return yield* Either.left(
@@ -259,10 +293,38 @@ export const make = (
         Effect.interruptible
       )
 
-    const take = (key: string, hash: string, owner: string) =>
+    /**
+     * One attempt, in a fiber of its own that nothing interrupts (its statement goes on in the
+     * database whatever the waiter does: `guard` disconnects it), kept in `attempts.last` before the
+     * waiter joins it; the join is interruptible.
+     */
+    const attempt = (hash: string, owner: string, attempts: Attempts) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Effect.forkDaemon(takeOnce(hash, owner)), (fiber) => {
+          attempts.last = fiber
+          return restore(Fiber.join(fiber))
+        })
+      )
+
+    /**
+     * After a take that gave up (interrupted, timed out, or failed): waits for its last attempt, whose
+     * statement may still be waiting in the database (for another session's row lock), and deletes
+     * the row if that attempt took it, or ended without an answer (a statement cut at its deadline may
+     * still have landed). Deleting only after the attempt is over: a delete sent while the insert still
+     * waited matched nothing, and the insert then committed a lease of the full `lockTtl` for a holder
+     * that had left. Each statement of the attempt is bounded by `timeout` (the server ends a lock
+     * wait at the deadline), so the wait for it is bounded too. Runs in the background.
+     */
+    const dropIfTaken = (hash: string, owner: string, attempts: Attempts) =>
+      attempts.last === undefined ? Effect.void : Fiber.await(attempts.last).pipe(
+        Effect.flatMap((exit) => Exit.isSuccess(exit) && !exit.value ? Effect.void : drop(hash, owner)),
+        Effect.ignore
+      )
+
+    const take = (key: string, hash: string, owner: string, attempts: Attempts) =>
       Effect.gen(function*() {
         const start = yield* Clock.currentTimeMillis
-        return yield* takeOnce(hash, owner).pipe(
+        return yield* attempt(hash, owner, attempts).pipe(
           Effect.flatMap((taken) => taken ? Effect.void : Effect.fail(new Busy())),
           Effect.retry({ schedule: poll, while: (error) => error._tag === "Busy" }),
           // cut at waitTimeout whatever the caller's interruptibility (see RedisRefreshLock)
@@ -298,13 +360,15 @@ export const make = (
         refusal(key) ?? Effect.uninterruptibleMask((restore) => {
           const hash = keyHash(key)
           const owner = Crypto.randomBytes(16).toString("hex")
+          const attempts: Attempts = { last: undefined }
           // disconnected: an outside interruption of an uninterruptible caller does not cut the wait
           // (its deadline does); an interruptible caller's interruption does, without waiting for it
-          return restore(Effect.disconnect(take(key, hash, owner))).pipe(
-            // a take interrupted or timed out in flight may still land after: delete the row if it
-            // is ours, in the background, so a waiter that gives up does not wait for the database
+          return restore(Effect.disconnect(take(key, hash, owner, attempts))).pipe(
+            // a take interrupted or timed out in flight may still land after: once its attempt is
+            // over, delete the row if it is ours, in the background, so a waiter that gives up does
+            // not wait for the database
             Effect.onExit((exit) =>
-              Exit.isSuccess(exit) ? Effect.void : Effect.asVoid(Effect.forkDaemon(Effect.ignore(drop(hash, owner))))
+              Exit.isSuccess(exit) ? Effect.void : Effect.asVoid(Effect.forkDaemon(dropIfTaken(hash, owner, attempts)))
             ),
             // the heartbeat lives as long as the effect, and stops before the release
             Effect.zipRight(Effect.fork(heartbeat(key, hash, owner))),
