@@ -22,6 +22,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -56,7 +57,8 @@ export type RedisClient = Client.Client
  *   when every call runs to its bound, and the heartbeat covers them.
  * - `waitTimeout`: how long a waiter waits before `RefreshLockTimeout`, also one that cannot be
  *   interrupted (`Effect.uninterruptible`, an acquire step, a finaliser). Longer than `lockTtl`, so a
- *   crashed holder's lock expires while waiters still wait. Default 25 seconds.
+ *   crashed holder's lock expires while waiters still wait. Default 25 seconds. `lockTtl` and
+ *   `waitTimeout` are at most 24 days (a timer's limit: a longer deadline would never fire).
  * - `poll`: when waiters try again (default `defaultPoll`: 10 ms, x1.5 each time, capped at
  *   200 ms, jittered).
  * - `commandTimeout`: a bound on each Redis call, default 2 seconds.
@@ -218,6 +220,34 @@ const logKey = (key: string): Record<string, string> => {
 }
 
 /**
+ * The longest `lockTtl` and `waitTimeout`: 24 days, core's bound on a timer (`RefreshLock.makeInProcess`'s
+ * `waitTimeout`). Past a Node timer's 2^31-1 ms (about 24.8 days) Effect never fires a timer, so a
+ * waiter's deadline would never come (an unbounded wait, on a lock marked bounded); and Redis refuses
+ * a `PX` as large as 1e19 ms, so every take would fail.
+ */
+const maxDurationMillis = 24 * 24 * 60 * 60 * 1000
+
+/**
+ * The options read (`ReadOptions.read`), with `lockTtl` and `waitTimeout` at most
+ * `maxDurationMillis`, else an `InvalidArgument` naming the first over.
+ */
+const readOptions = (options: unknown): Either.Either<ReadOptions.Read, WeChatError.InvalidArgument> =>
+  Either.flatMap(ReadOptions.read(options), (read) => {
+    for (const argument of ["lockTtl", "waitTimeout"] as const) {
+      const duration = read[argument]
+      if (duration !== undefined && Duration.toMillis(duration) > maxDurationMillis) {
+        return Either.left(
+          new WeChatError.InvalidArgument({
+            argument,
+            description: "must be a positive finite duration of at most 24 days"
+          })
+        )
+      }
+    }
+    return Either.right(read)
+  })
+
+/**
  * Builds the lock over a client the caller owns (never closed here). Defines the renew and release
  * scripts on the client (`defineCommand`).
  *
@@ -229,8 +259,9 @@ const logKey = (key: string): Record<string, string> => {
  * next beat; a failed release is logged and left to the lock's TTL.
  *
  * A `redis` that is not an ioredis client, a `keyPrefix` that is not a string of at most 256
- * characters, a `lockTtl`, `waitTimeout` or `commandTimeout` that is not a positive finite duration,
- * or a `poll` that is not a `Schedule`, is an `InvalidArgument`.
+ * characters, a `lockTtl`, `waitTimeout` or `commandTimeout` that is not a positive finite duration
+ * of at most 24 days (what a timer holds), or a `poll` that is not a `Schedule`, is an
+ * `InvalidArgument`.
  *
  * @since 0.1.0
  * @category constructors
@@ -239,7 +270,7 @@ export const make = (
   redis: RedisClient,
   options?: MakeOptions
 ): Effect.Effect<RefreshLock.RefreshLockShape, WeChatError.InvalidArgument> =>
-  Effect.map(Effect.all([Client.checkClient(redis), ReadOptions.read(options)]), ([redis, read]) => {
+  Effect.map(Effect.all([Client.checkClient(redis), readOptions(options)]), ([redis, read]) => {
     const prefix = read.keyPrefix ?? Client.defaultKeyPrefix
     const ttlMillis = Math.max(1, Math.ceil(Client.millis(read.lockTtl, "20 seconds")))
     const waitTimeout = read.waitTimeout ?? Duration.seconds(25)

@@ -8,6 +8,7 @@ import { RefreshLock, WeChatError } from "@wxauth/core"
 import { randomAppId, randomOpenId } from "@wxauth/core/testing"
 import { RedisRefreshLock, RedisTokenStore } from "@wxauth/store-redis"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
@@ -440,6 +441,28 @@ describeRedis("RedisRefreshLock", () => {
       assert.strictEqual(waiting._tag, "RefreshLockTimeout")
       assert.isAbove(yield* Effect.promise(() => admin.pttl(redisKey)), 50_000)
       yield* Effect.promise(() => admin.del(redisKey))
+    }))
+
+  it.scopedLive("bad options are InvalidArgument, from make and from the layer", () =>
+    Effect.gen(function*() {
+      const client = yield* quietClient(refusedUrl, { lazyConnect: true })
+      for (
+        const options of [
+          { waitTimeout: -1 },
+          { lockTtl: "forever" },
+          { poll: 5 },
+          // past a timer's limit: a waiter's deadline never set; a TTL Redis refuses on every take
+          { waitTimeout: "30 days" },
+          { lockTtl: Duration.millis(1e19) }
+        ] as Array<RedisRefreshLock.MakeOptions>
+      ) {
+        const error = yield* Effect.flip(RedisRefreshLock.make(client, options))
+        assert.strictEqual(error._tag, "InvalidArgument", JSON.stringify(options))
+        const built = yield* layerFailure(RedisRefreshLock.layer({ url: redisUrl, keyPrefix: prefix, ...options }))
+        assert.strictEqual(built._tag, "InvalidArgument", JSON.stringify(options))
+      }
+      // the bound itself is taken
+      yield* RedisRefreshLock.make(client, { lockTtl: "24 days", waitTimeout: "24 days" })
     }))
 
   it.effect("no lock key is left behind", () =>
