@@ -51,17 +51,19 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
     Redacted.value(latest.value.accessToken) === Redacted.value(read.accessToken)
 
   /**
-   * One store call made under the user's write key, within `storeDeadline` (10 s) whatever the
-   * store's own deadline: a consent waits `consentWait` (25 s) for the key, which holds only while a
-   * refresh's two store calls there end within it. A store marked bounded by a longer deadline of
-   * its own (compat's hooks and their `hookTimeout`, 30 s by default) otherwise held it past the
-   * consent's wait: the login stored its token without the key, and the refresh's write, landing
-   * after it, replaced it.
+   * The store read again under the user's write key, within `storeDeadline` (10 s) whatever the
+   * store's own deadline: a store marked bounded by a longer deadline of its own (compat's hooks and
+   * their `hookTimeout`, 30 s by default) whose read never answered held the key past a consent's
+   * wait for it (`consentWait`, 25 s). A read has no side effect: cut, it fails the refresh and
+   * releases the key with nothing pending. The save or removal that follows is not cut here: it
+   * runs to the store's own deadline while holding the key, for cut in the background it would keep
+   * running with the key released, and a consent waiting for the key would write first and be
+   * replaced by it (a save slow but not hung, 15 s: the older grant's token stayed stored).
    */
-  const underWriteKey = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
-    Deadline.within(effect, Bounded.storeDeadline, () =>
+  const rereadUnderWriteKey = (openid: string) =>
+    Deadline.within(store.get(appId, openid), Bounded.storeDeadline, () =>
       new WeChatError.TokenStoreError({
-        operation,
+        operation: "get",
         // Bounded.storeDeadline
         description: "the store did not answer within 10 seconds under the user's write key"
       }))
@@ -70,7 +72,10 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
    * A refresh's change to the stored token, made only while the store still holds `read` (the token
    * the refresh started from): the store read again and `change` (or `otherwise`, with what the
    * store holds now) run under the user's write key (writeLock.ts), as a consent's read and write
-   * do, so a consent cannot land between them. Each store call there is bounded (`underWriteKey`).
+   * do, so a consent cannot land between them. The read there is cut at 10 s (`rereadUnderWriteKey`);
+   * `change` runs to the store's own deadline, holding the key (10 s for a store core bounds; on a
+   * store whose own deadline is longer, a save or removal slower than about 25 s lets a waiting
+   * consent write first: see writeLock.ts's `consentWait`).
    * Waited for `writeWait` at most: a consent whose store write is itself refreshing this user (a
    * compat hook calling `getUser`) holds it until this refresh ends; past the wait,
    * `RefreshLockTimeout` (logged with its likely causes and `outcome`, what the caller does then),
@@ -88,7 +93,7 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
       appId,
       openid,
       Effect.flatMap(
-        underWriteKey("get", store.get(appId, openid)),
+        rereadUnderWriteKey(openid),
         (latest) => stillHolds(latest, read) ? change : otherwise(latest)
       ),
       outcome
@@ -107,7 +112,7 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
       openid,
       rejected,
       Effect.zipRight(
-        underWriteKey("remove", store.remove(appId, openid)),
+        store.remove(appId, openid),
         Effect.logInfo("wxauth: the refresh token was rejected; the store was asked to remove the stored token").pipe(
           Effect.annotateLogs({ appId, errcode })
         )
@@ -151,7 +156,7 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
     return whileStillHolds(
       openid,
       read,
-      settle(Effect.as(underWriteKey("set", store.set(appId, refreshed)), refreshed)),
+      settle(Effect.as(store.set(appId, refreshed), refreshed)),
       (latest) => settle(Option.isSome(latest) ? Effect.succeed(latest.value) : Effect.fail(tokenNotFound(openid))),
       "WeChat's refreshed token answered, not stored"
     ).pipe(

@@ -93,13 +93,18 @@ export const refreshWithin = <A, E, R>(
   })
 
 /**
- * How long a consent waits for the write key: longer than its other holder, a refresh, can hold it
- * (its read and its write or remove, each cut at `boundedStore.ts`'s 10 s by `refresh.ts`'s
- * `underWriteKey`, whatever the store's own deadline),
- * so that a slow store never lets a consent write first and the refresh's remove (or write) land
- * after. Past it, the lock itself is stuck (a distributed lock that is down): the consent writes
- * without it. A refresh holds the key for two store calls only, so a login waits this long only on
- * a store that slow.
+ * How long a consent waits for the write key: longer than its other holder, a refresh, holds it on
+ * a store within `boundedStore.ts`'s 10 s (its re-read, then its write or remove), so that a slow
+ * store never lets a consent write first and the refresh's remove (or write) land after. The
+ * re-read is cut at 10 s by `refresh.ts` whatever the store's own deadline (a read has no side
+ * effect: cut, the refresh changes nothing and releases the key). The write or remove is not cut: it
+ * runs to the store's own deadline while the key is held, for cut in the background it would still
+ * land, after the consent. So on a store marked bounded by a longer deadline of its own (compat's
+ * hooks, `hookTimeout` 30 s), a write or remove slower than about 25 s (15 s after a re-read cut at
+ * 10 s) lets the consent write first at the end of its wait, and may then replace or remove its token.
+ * Past the wait, the lock itself is otherwise stuck (a distributed lock that is down): the consent
+ * writes without it. A refresh holds the key for two store calls only, so a login waits this long
+ * only on a store that slow.
  *
  * @internal
  */
