@@ -1,9 +1,9 @@
 /**
- * A refresh's hook calls made while it holds the user's write lock (the re-read of the stored token
- * and the save of WeChat's answer) are bounded well below what a login waits for that lock: a
- * `getToken` that never answers there delays a concurrent login by seconds, never by the login's
- * 25 s wait, and a refresh whose re-read failed answers WeChat's token unsaved, never over the
- * login's. Against the sandbox over HTTP.
+ * A refresh's re-read of the stored token while it holds the user's write lock is bounded well below
+ * what a login waits for that lock: a `getToken` that never answers there delays a concurrent login
+ * by seconds, never by the login's 25 s wait, and a refresh whose re-read failed answers WeChat's
+ * token unsaved, never over the login's. Its save there is not cut: a slow `saveToken` ends before
+ * the waiting login saves, so the login's token is the one that stays. Against the sandbox over HTTP.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import OAuth from "@wxauth/compat"
@@ -71,6 +71,79 @@ describe("refreshAccessToken(refreshToken) with a getToken that never answers", 
     assert.notInclude(warning!, String(refreshed.token?.data.access_token))
     assert.notInclude(warning!, String(first.data.refresh_token))
   }, 45_000)
+})
+
+describe("a refresh whose saveToken is slow (15 s), not hung, and a login 500 ms later (default options)", () => {
+  /**
+   * The refresh's save runs to its end while the refresh holds the user's write lock, then the login
+   * writes: its token is the last one saved, and the refresh succeeds. Cutting that save at 10 s
+   * released the lock with the save still running: the login saved first, and the refresh's save,
+   * landing at 15 s, replaced the login's token with the older grant's.
+   */
+  const slowRefreshSave = async (
+    refreshing: (client: OAuth, first: any, stored: Map<string, any>) => Promise<unknown>
+  ) => {
+    const saves: Array<{ readonly openid: string; readonly access_token: string; readonly slow: boolean }> = []
+    const tokens = new Map<string, any>()
+    let slowNext = false
+    const client = new OAuth(
+      OA.appId,
+      OA.secret,
+      (openid, cb) => cb(null, tokens.get(openid) ?? null),
+      (openid, token, cb) => {
+        const slow = slowNext
+        slowNext = false
+        const write = () => {
+          saves.push({ openid, access_token: String((token as { access_token?: unknown }).access_token), slow })
+          tokens.set(openid, token)
+          cb(null)
+        }
+        if (slow) setTimeout(write, 15_000)
+        else write()
+      }
+    )
+    client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url })
+    clients.push(client)
+    const first = await client.getAccessToken(await sandbox.code({ user: "bob" }))
+    const openid = first.data.openid
+    slowNext = true
+    const started = Date.now()
+    const refresh = refreshing(client, first, tokens).then(
+      (value) => ({ value, error: undefined }),
+      (error) => ({ value: undefined, error })
+    )
+    await sleep(500)
+    const login = await client.getAccessToken(await sandbox.code({ user: "bob" }))
+    const refreshed = await refresh
+    // the slow save, had it been left running in the background, lands by 15.5 s
+    await sleep(Math.max(0, started + 16_000 - Date.now()))
+    const mine = saves.filter((save) => save.openid === openid)
+    assert.strictEqual(mine.at(-1)?.access_token, login.data.access_token, "the last saveToken holds the login's token")
+    assert.strictEqual(tokens.get(openid).access_token, login.data.access_token)
+    assert.isTrue(mine.some((save) => save.slow), "the refresh's save ran")
+    assert.isUndefined(refreshed.error, String(refreshed.error))
+    return { openid, refreshed: refreshed.value }
+  }
+
+  it("refreshAccessToken(refreshToken): the refresh saves, then the login's token is saved over it", async () => {
+    const { openid, refreshed } = await slowRefreshSave((client, first) =>
+      client.refreshAccessToken(first.data.refresh_token)
+    )
+    assert.strictEqual((refreshed as any)?.data.openid, openid)
+  }, 45_000)
+
+  it(
+    "getUser on an expired token (core's refresh): the refresh saves, then the login's token is saved over it",
+    async () => {
+      const { openid, refreshed } = await slowRefreshSave((client, first, stored) => {
+        // expired an hour ago
+        stored.get(first.data.openid).create_at = Date.now() - 3 * 3600_000
+        return client.getUser(first.data.openid)
+      })
+      assert.strictEqual((refreshed as any)?.openid, openid)
+    },
+    45_000
+  )
 })
 
 /** Hooks over a map, counting their calls. */

@@ -14,9 +14,9 @@
  *   answer is what the call answers, and it is stored (`saveToken`) only if the user's stored token
  *   is absent or holds this refresh token: under the user's write key (`RefreshLock.withWriteKey`,
  *   as core's own refreshes and consents), the store is read again, so a consent (a new login, with
- *   a refresh token of its own) that landed during the WeChat call stays stored. Each store call
- *   under that key gets 10 s at most (a login waits 25 s for the key), and a read that fails there
- *   leaves the answer unsaved.
+ *   a refresh token of its own) that landed during the WeChat call stays stored. The read there gets
+ *   10 s at most (a login waits 25 s for the key), and a read that fails or times out there leaves
+ *   the answer unsaved; the save runs to its own deadline (`hookTimeout`), holding the key.
  * - Called by `getUser` for a stored token without refresh token, WeChat is asked as `wechat-oauth`
  *   asked it, with an empty `refresh_token`, and WeChat's answer (41003, "refresh_token missing") is
  *   the error.
@@ -115,29 +115,30 @@ const transportError = (error: HttpClientError.HttpClientError) => {
 }
 
 /**
- * How long one store call (a hook's, with hooks) made under the user's write key may take: core's
- * store deadline (10 s), which a login's wait for that key (25 s) assumes of a refresh's two store
- * calls there; `hookTimeout` still applies when it is shorter. With the 30 s `hookTimeout`, a
- * `getToken` that never answered held the key past the login's wait: the login stored its token
- * without it, and the refresh's save, 5 s later, replaced it.
+ * How long the re-read of the stored token (a `getToken` call, with hooks) under the user's write
+ * key may take: core's store deadline (10 s); `hookTimeout` still applies when it is shorter. With
+ * the 30 s `hookTimeout`, a `getToken` that never answered held the key past a login's wait for it
+ * (25 s): the login stored its token without it, and the refresh's save, 5 s later, replaced it.
  */
-const writeKeyDeadline = Duration.seconds(10)
+const rereadDeadline = Duration.seconds(10)
 
 /**
- * `effect` (a store call under the user's write key), failing with the store's error past
- * `writeKeyDeadline`; it runs in a fiber of its own, cut in the background at the deadline (from an
- * uninterruptible region too, as core's deadlines are).
+ * `effect` (the re-read under the user's write key), failing with the store's error past
+ * `rereadDeadline`; it runs in a fiber of its own, cut in the background at the deadline (from an
+ * uninterruptible region too, as core's deadlines are). Only the read is cut: it has no side effect,
+ * so the key is released with nothing pending. The save is not: cut in the background, a save slow
+ * but not hung (15 s) kept running with the key released, a waiting login saved first, and the
+ * refresh's save then replaced the login's token.
  */
-const underWriteKey = <A>(
-  operation: string,
+const rereadUnderWriteKey = <A>(
   effect: Effect.Effect<A, WeChatError.TokenStoreError>
 ): Effect.Effect<A, WeChatError.TokenStoreError> =>
   Effect.disconnect(
     Effect.timeoutFail(Effect.interruptible(Effect.disconnect(effect)), {
-      duration: writeKeyDeadline,
+      duration: rereadDeadline,
       onTimeout: () =>
         new WeChatError.TokenStoreError({
-          operation,
+          operation: "get",
           description: "the store did not answer within 10 seconds under the user's write key"
         })
     })
@@ -190,15 +191,17 @@ export const layer = (options: {
        * WeChat's answer to a refresh of `text`, stored unless the user's stored token is another grant's
        * (a consent that landed during the WeChat call, with a refresh token of its own): the store is
        * read again under the user's write key, so no consent lands between that read and the write.
-       * Each store call there is bounded (`underWriteKey`), so the key is never held past what a login
-       * waits for it. A stored token that cannot be read there (a `getToken` that fails or does not
-       * answer in time) leaves the store as it is: the answer is not stored, with a warning (saving it
-       * blindly could replace a login's token). Past the key's wait (a consent holds it and writes the
-       * newer token), the answer is not stored, with a warning. WeChat's answer is the answer either way.
+       * The read there is cut at 10 s (`rereadUnderWriteKey`). A stored token that cannot be read there
+       * (a `getToken` that fails or does not answer in time) leaves the store as it is: the answer is
+       * not stored, with a warning (saving it blindly could replace a login's token). The save runs to
+       * the store's own deadline (`hookTimeout`, 30 s by default) holding the key, so a waiting login
+       * saves after it; a save slower than about 25 s lets the login save first (its wait ends), and
+       * may then replace its token. Past the key's wait (a consent holds it and writes the newer
+       * token), the answer is not stored, with a warning. WeChat's answer is the answer either way.
        */
       const storeUnlessReplaced = (text: string, response: WeChatApi.TokenResponse, now: number) =>
         Effect.gen(function*() {
-          const read = yield* Effect.either(underWriteKey("get", store.get(appId, response.openid)))
+          const read = yield* Effect.either(rereadUnderWriteKey(store.get(appId, response.openid)))
           if (read._tag === "Left") {
             yield* Effect.logWarning(
               "wxauth: could not read the stored token before storing a refreshed one; the refreshed token is answered, not saved"
@@ -214,7 +217,7 @@ export const layer = (options: {
           const sameGrant = stored !== undefined && options.readsPrevious() &&
             Redacted.value(stored.refreshToken) === Redacted.value(response.refresh_token)
           const token = yield* OAuthToken.fromResponse(response, now, sameGrant ? stored : undefined)
-          yield* underWriteKey("set", store.set(appId, token))
+          yield* store.set(appId, token)
           return token
         })
 
