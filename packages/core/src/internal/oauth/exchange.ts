@@ -185,9 +185,9 @@ export const make = ({ api, checkCallbackAppId, config, lock, policy, scope, sto
    * grant stored meanwhile is neither replaced by the refresh's later stamp nor removed (the user
    * who just logged in again, logged out). Not the refresh key: a refresh holds that one for its
    * WeChat call, and a login does not wait for it. A refresh holds the write key for two store
-   * calls: the grant waits for it `consentWait` (25 s, longer than a refresh can hold it: each of
-   * those calls is cut at 10 s, whatever the store's own deadline, so a slow removal never deletes a
-   * grant written before it ends);
+   * calls: the grant waits for it `consentWait` (25 s: the re-read is cut at 10 s, whatever the
+   * store's own deadline, and the write or removal that follows runs to the store's own deadline,
+   * so on a store that answers within 15 s a slow removal never deletes a grant written after it);
    * past that the lock itself is stuck (down), and the grant is written without it, with a warning:
    * the code is spent, and a login is not refused for the lock. An openid outside the store id rule
    * takes no lock (the store refuses it).
