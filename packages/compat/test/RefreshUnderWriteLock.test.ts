@@ -28,12 +28,16 @@ describe("refreshAccessToken(refreshToken) with a getToken that never answers", 
     const saves: Array<{ readonly openid: string; readonly access_token: string }> = []
     const tokens = new Map<string, any>()
     let answers = true
+    // resolved once a getToken is left unanswered: the refresh then holds the user's write lock
+    let hanging!: () => void
+    const hung = new Promise<void>((resolve) => (hanging = resolve))
     const client = new OAuth(
       OA.appId,
       OA.secret,
       (openid, cb) => {
         // never calls back once the test says so
         if (answers) cb(null, tokens.get(openid) ?? null)
+        else hanging()
       },
       (openid, token, cb) => {
         saves.push({ openid, access_token: String((token as { access_token?: unknown }).access_token) })
@@ -51,7 +55,7 @@ describe("refreshAccessToken(refreshToken) with a getToken that never answers", 
         (token) => ({ token, error: undefined }),
         (error) => ({ token: undefined, error })
       )
-      await sleep(500)
+      await hung
       const code = await sandbox.code({ user: "bob" })
       const started = Date.now()
       const login = await client.getAccessToken(code)
@@ -59,7 +63,8 @@ describe("refreshAccessToken(refreshToken) with a getToken that never answers", 
       return { login, loginMillis, refreshed: await refresh }
     })
     const { login, loginMillis, refreshed } = outcome
-    assert.isBelow(loginMillis, 12_000, `the login waited ${loginMillis} ms for the user's write lock`)
+    // about 10 s (the re-read's cut); 25 s before the fix
+    assert.isBelow(loginMillis, 20_000, `the login waited ${loginMillis} ms for the user's write lock`)
     // the refresh still answers WeChat's token (unsaved)
     assert.isUndefined(refreshed.error)
     assert.strictEqual(refreshed.token?.data.openid, openid)
@@ -86,6 +91,9 @@ describe("a refresh whose saveToken is slow (15 s), not hung, and a login 500 ms
     const saves: Array<{ readonly openid: string; readonly access_token: string; readonly slow: boolean }> = []
     const tokens = new Map<string, any>()
     let slowNext = false
+    // resolved when the slow save starts: the refresh then holds the user's write lock
+    let slowStarted!: () => void
+    const slowing = new Promise<void>((resolve) => (slowStarted = resolve))
     const client = new OAuth(
       OA.appId,
       OA.secret,
@@ -98,8 +106,10 @@ describe("a refresh whose saveToken is slow (15 s), not hung, and a login 500 ms
           tokens.set(openid, token)
           cb(null)
         }
-        if (slow) setTimeout(write, 15_000)
-        else write()
+        if (slow) {
+          setTimeout(write, 15_000)
+          slowStarted()
+        } else write()
       }
     )
     client.setOpts({ apiBaseUrl: sandbox.url, openBaseUrl: sandbox.url })
@@ -112,6 +122,7 @@ describe("a refresh whose saveToken is slow (15 s), not hung, and a login 500 ms
       (value) => ({ value, error: undefined }),
       (error) => ({ value: undefined, error })
     )
+    await slowing
     await sleep(500)
     const login = await client.getAccessToken(await sandbox.code({ user: "bob" }))
     const refreshed = await refresh
