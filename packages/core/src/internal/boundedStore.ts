@@ -47,8 +47,8 @@ export const storeDeadline: Duration.Duration = Duration.seconds(10)
  */
 export const lockDeadline: Duration.Duration = Duration.seconds(30)
 
-/** `storeDeadline` as the errors say it. */
-const storeDeadlineText = "10 seconds"
+/** `storeDeadline` as the errors say it. @internal */
+export const storeDeadlineText = "10 seconds"
 
 /** The kinds of store (and lock) core bounds; a mark and a wrapper are a kind's. @internal */
 export type Kind = "tokenStore" | "appTokenStore" | "sessionKeyStore" | "sessionStore" | "refreshLock"

@@ -64,8 +64,7 @@ export const make = ({ api, appId, lock, scope, store }: Dependencies) => {
     Deadline.within(store.get(appId, openid), Bounded.storeDeadline, () =>
       new WeChatError.TokenStoreError({
         operation: "get",
-        // Bounded.storeDeadline
-        description: "the store did not answer within 10 seconds under the user's write key"
+        description: `the store did not answer within ${Bounded.storeDeadlineText} under the user's write key`
       }))
 
   /**
