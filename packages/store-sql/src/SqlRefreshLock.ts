@@ -2,10 +2,12 @@
  * A `RefreshLock` on `@effect/sql`, shared by every process on one PostgreSQL, MySQL / MariaDB or
  * SQLite database, so that N processes refreshing one user make one WeChat request, and a refresh
  * never overwrites a login another process stored meanwhile. **A token store shared by several
- * processes (`SqlTokenStore`, `RedisTokenStore`) needs a lock they share too**: with core's default
- * in-process lock, a refresh in one process and a login in another each take only their own
- * process's write key, and a delayed write of the newer login can lose to the older grant's
- * refresh.
+ * processes needs a lock they share too**: with core's default in-process lock, a refresh in one
+ * process and a login in another each take only their own process's write key, and a delayed write
+ * of the newer login can lose to the older grant's refresh. Pair it with `SqlTokenStore`; with
+ * `@wxauth/store-redis`'s `RedisTokenStore` use its `RedisRefreshLock`, whose holder reads the
+ * tokens past the store's near cache (under this lock, a near cache could hide another process's
+ * refresh made just before, and the user be refreshed twice).
  *
  * The lock is a lease table (default `wxauth_locks`), one row per key held: the key's SHA-256 (so
  * each key is its own row whatever the column's collation), the holder's random token, and when the
