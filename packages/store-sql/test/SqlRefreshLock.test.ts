@@ -238,6 +238,70 @@ forEachDatabase((db) => {
             assert.strictEqual(yield* next.withLock(key, Effect.succeed("in")), "in", "the next withLock gets in")
           }))
       }
+
+      // The same at the statement's own deadline, with the waiter's pool busy: its connection comes
+      // 800 ms into a 1 s `timeout`, so the server's bound on the lock wait must be what is left
+      // then, not the whole second (its wait then outlived the deadline, the cleanup's delete ran
+      // while the insert still waited, and the rollback at 1.3 s let the insert commit a full lease).
+      // On MySQL / MariaDB the bound is whole seconds: the cleanup's second delete clears the row.
+      it.scopedLive("a waiter whose take is cut at its statement's deadline, its pool busy, leaves no lease", () =>
+        Effect.gen(function*() {
+          const { first, lockOn, rows, table } = yield* twoClients(db)
+          const busyClient = yield* Layer.build(db.client({ maxConnections: 2 }))
+          const waiter = yield* lockOn(busyClient, { timeout: "1 second", waitTimeout: "25 seconds" })
+          const next = yield* lockOn(first, { waitTimeout: "1 second" })
+          const key = `${randomAppId()}:${randomOpenId()}`
+          const hash = hashOf(key)
+          const inserted = yield* Deferred.make<void>()
+          const rollback = yield* Deferred.make<void>()
+          const blocker = yield* Effect.forkScoped(Effect.provide(
+            Effect.flatMap(SqlClientTag.SqlClient, (sql) =>
+              sql.withTransaction(
+                sql`INSERT INTO ${sql(table)} (key_hash, holder, expires_at) VALUES (${hash}, ${"blocker"}, ${0})`
+                  .pipe(
+                    Effect.zipRight(Deferred.succeed(inserted, undefined)),
+                    Effect.zipRight(Deferred.await(rollback)),
+                    Effect.zipRight(Effect.fail("roll back" as const))
+                  )
+              )),
+            first
+          ))
+          yield* Deferred.await(inserted)
+          // both connections of the waiter's pool busy for 800 ms (two other requests of the process)
+          const sleep = db.dialect === "pg" ? "SELECT pg_sleep(0.8)" : "SELECT SLEEP(0.8)"
+          for (let i = 0; i < 2; i++) {
+            yield* Effect.forkScoped(
+              Effect.provide(
+                Effect.flatMap(SqlClientTag.SqlClient, (sql) => Effect.ignore(sql.unsafe(sleep))),
+                busyClient
+              )
+            )
+          }
+          yield* Effect.sleep("20 millis")
+          const start = Date.now()
+          const waiting = yield* Effect.fork(
+            Effect.zip(
+              Effect.flip(waiter.withLock(key, Effect.die("must not run"))),
+              Effect.sync(() => Date.now() - start)
+            )
+          )
+          yield* Effect.sleep(Duration.millis(Math.max(0, 1300 - (Date.now() - start))))
+          yield* Deferred.succeed(rollback, undefined)
+          assert.deepStrictEqual(yield* Effect.flip(Fiber.join(blocker)), "roll back")
+          const [error, waited] = yield* Fiber.join(waiting)
+          assert.strictEqual(error._tag, "RefreshLockTimeout")
+          assert.isBelow(waited, 2500, "the waiter gives up at its statement's deadline")
+          // the rollback settles (on MySQL / MariaDB, the cleanup's second delete comes later)
+          yield* Effect.sleep(db.dialect === "pg" ? "3 seconds" : "5 seconds")
+          assert.deepStrictEqual(
+            (yield* rows).filter((row) => row.key_hash === hash),
+            [],
+            "no lease of the waiter that gave up"
+          )
+          const nextStart = Date.now()
+          assert.strictEqual(yield* next.withLock(key, Effect.succeed("in")), "in", "the next withLock gets in")
+          assert.isBelow(Date.now() - nextStart, 1000, "promptly")
+        }))
     }
 
     it.scopedLive("released when the effect fails, dies or is interrupted", () =>

@@ -6,7 +6,7 @@
  * @internal
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type * as SqlError from "@effect/sql/SqlError"
+import * as SqlError from "@effect/sql/SqlError"
 import { WeChatError } from "@wxauth/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -25,13 +25,14 @@ const transientRetry = Schedule.exponential(Duration.millis(10)).pipe(
 )
 
 /**
- * Runs one attempt of an operation given the milliseconds left before its deadline (and the
- * operation's name).
+ * Runs one attempt of an operation given its deadline (epoch milliseconds of the `Clock`) and the
+ * operation's name. An attempt that bounds its statement on the server reads the time left when its
+ * connection is there, not before: the wait for a connection of a busy pool counts.
  *
  * @internal
  */
 export type Attempt = (
-  remainingMillis: number,
+  deadline: number,
   operation: string
 ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError.SqlError, R>
 
@@ -52,7 +53,8 @@ const isSqlError = (defect: unknown): defect is SqlError.SqlError =>
  * operation is interrupted in the background (`Effect.disconnect`), without waiting for the driver to
  * clean up: `@effect/sql-pg` cancels the query with `pg_cancel_backend` on another connection of the
  * pool, which against a silent server waits up to its own 5 seconds before the connection goes back
- * to the pool. Each `attempt` is told how long is left (SQLite needs it, see `sqliteAttempt`).
+ * to the pool. Each `attempt` is told the deadline (SQLite needs it, see `sqliteAttempt`; so do the
+ * servers' lock-wait bounds, see `boundedWrite`).
  *
  * @internal
  */
@@ -63,10 +65,7 @@ export const guard =
   ): Effect.Effect<A, WeChatError.TokenStoreError, R> =>
     Effect.flatMap(Clock.currentTimeMillis, (start) => {
       const deadline = start + Duration.toMillis(timeout)
-      const once = Effect.flatMap(
-        Clock.currentTimeMillis,
-        (now) => attempt(Math.max(0, deadline - now), operation)(effect)
-      )
+      const once = attempt(deadline, operation)(effect)
       return Effect.flatMap(
         Effect.serviceOption(SqlClient.TransactionConnection),
         (transaction) =>
@@ -113,19 +112,23 @@ export const guard =
  * An attempt on SQLite. `@effect/sql-sqlite-node` runs statements synchronously (better-sqlite3),
  * so a statement that waits for a lock held by another connection blocks the thread for the
  * connection's busy timeout (5 seconds unless configured), and no timeout can interrupt it. For the
- * attempt, the busy timeout is lowered to the time left before the deadline (never raised) and then
- * put back, with the connection reserved meanwhile (or in the caller's transaction, which already
- * holds it), so no other statement runs with the lowered value.
+ * attempt, the busy timeout is lowered to the time left before the deadline once the connection is
+ * there (never raised) and then put back, with the connection reserved meanwhile (or in the
+ * caller's transaction, which already holds it), so no other statement runs with the lowered value.
  */
-const sqliteAttempt = (sql: SqlClient.SqlClient): Attempt => (remainingMillis) => (effect) => {
+const sqliteAttempt = (sql: SqlClient.SqlClient): Attempt => (deadline) => (effect) => {
   const bounded = Effect.acquireUseRelease(
-    Effect.flatMap(sql<{ timeout: unknown }>`PRAGMA busy_timeout`, ([row]) => {
-      const current = Number(row?.timeout)
-      const limit = Math.ceil(remainingMillis)
-      return Number.isInteger(current) && current > limit
-        ? Effect.as(sql.unsafe(`PRAGMA busy_timeout = ${limit}`), Option.some(current))
-        : Effect.succeed(Option.none<number>())
-    }),
+    Effect.flatMap(
+      Effect.zip(sql<{ timeout: unknown }>`PRAGMA busy_timeout`, Clock.currentTimeMillis),
+      ([[row], now]) => {
+        const current = Number(row?.timeout)
+        // the time left once the connection is there
+        const limit = Math.ceil(Math.max(0, deadline - now))
+        return Number.isInteger(current) && current > limit
+          ? Effect.as(sql.unsafe(`PRAGMA busy_timeout = ${limit}`), Option.some(current))
+          : Effect.succeed(Option.none<number>())
+      }
+    ),
     () => effect,
     Option.match({
       onNone: () => Effect.void,
@@ -160,13 +163,18 @@ const readsOnly: ReadonlySet<string> = new Set(["get", "recallCode"])
  * statement would only make the driver hold the connection longer (`@effect/sql-pg` first waits, up
  * to 5 seconds, for a connection of the same pool to send its cancel on); the caller does not wait
  * for it (`guard` disconnects the operation).
+ *
+ * The time left is read once the connection is reserved: read before, the wait for a connection of
+ * a busy pool did not count, and the server's wait could outlast the deadline by as much (a caller
+ * told "no answer" at the deadline, the write landing after). A connection that comes when no time
+ * is left runs nothing (the caller has had its error): the write is not sent after its deadline.
  */
 const boundedWrite = (
   sql: SqlClient.SqlClient,
   bound: (remainingMillis: number) => string,
   unbound: string
 ): Attempt =>
-(remainingMillis, operation) =>
+(deadline, operation) =>
 (effect) =>
   readsOnly.has(operation) ? effect : Effect.flatMap(
     Effect.serviceOption(SqlClient.TransactionConnection),
@@ -174,12 +182,18 @@ const boundedWrite = (
       onSome: () => effect,
       onNone: () =>
         Effect.uninterruptible(Effect.scoped(Effect.flatMap(sql.reserve, (connection) =>
-          Effect.acquireUseRelease(
-            connection.executeUnprepared(bound(remainingMillis), [], undefined),
-            // the statements of `effect` run on the reserved connection, as in a transaction (without one)
-            () => Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0]),
-            () => Effect.ignore(connection.executeUnprepared(unbound, [], undefined))
-          ))))
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            now >= deadline
+              ? Effect.fail(
+                new SqlError.SqlError({ message: "no free connection to the database before the deadline" })
+              )
+              : Effect.acquireUseRelease(
+                connection.executeUnprepared(bound(deadline - now), [], undefined),
+                // the statements of `effect` run on the reserved connection, as in a transaction (without one)
+                () =>
+                  Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0]),
+                () => Effect.ignore(connection.executeUnprepared(unbound, [], undefined))
+              )))))
     })
   )
 

@@ -205,6 +205,10 @@ export const make = (
     const { poll, ttlMillis, waitTimeout } = context.settings
     const waitMillis = Duration.toMillis(waitTimeout)
     const renewEvery = Duration.millis(Math.max(1, Math.floor(ttlMillis / 3)))
+    // how long after a take's statement was cut at its deadline the server has surely ended its lock
+    // wait: a margin for the round trips on a loaded host, and on MySQL / MariaDB the bound's
+    // rounding up to whole seconds and InnoDB's once-a-second check (see `dropIfTaken`)
+    const settleAfterCut = Duration.millis((dialect === "mysql" ? 2000 : 0) + 2000)
     const t = sql(table)
     const now = sql.literal(databaseNow(dialect))
     const ttl = sql.literal(String(ttlMillis))
@@ -314,11 +318,25 @@ export const make = (
      * waited matched nothing, and the insert then committed a lease of the full `lockTtl` for a holder
      * that had left. Each statement of the attempt is bounded by `timeout` (the server ends a lock
      * wait at the deadline), so the wait for it is bounded too. Runs in the background.
+     *
+     * An attempt that failed is over for the waiter, not always for the database: at its deadline
+     * `guard` gives up on the statement and lets it run, and the server's bound ends its wait only
+     * shortly after (a round trip or two; on MySQL / MariaDB up to a second more, the bound being whole
+     * seconds, checked about once a second). A delete then may come before the insert lands, so a
+     * second one follows `settleAfterCut` later. Both match only this waiter's own holder token.
      */
     const dropIfTaken = (hash: string, owner: string, attempts: Attempts) =>
       attempts.last === undefined ? Effect.void : Fiber.await(attempts.last).pipe(
-        Effect.flatMap((exit) => Exit.isSuccess(exit) && !exit.value ? Effect.void : drop(hash, owner)),
-        Effect.ignore
+        Effect.flatMap((exit) =>
+          Exit.isSuccess(exit)
+            ? (exit.value ? drop(hash, owner) : Effect.void)
+            : Effect.zipRight(
+              Effect.ignore(drop(hash, owner)),
+              Effect.zipRight(Effect.sleep(settleAfterCut), drop(hash, owner))
+            )
+        ),
+        Effect.ignore,
+        Effect.withClock(liveClock)
       )
 
     const take = (key: string, hash: string, owner: string, attempts: Attempts) =>
