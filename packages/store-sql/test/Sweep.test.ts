@@ -40,6 +40,7 @@ forEachDatabase((db: Database) => {
             appTokens: randomTable("wxauth_sw"),
             sessionKeys: randomTable("wxauth_sw"),
             sessions: randomTable("wxauth_sw"),
+            locks: randomTable("wxauth_sw"),
             legacy: randomTable("wxauth_sw")
           }
           // a table left behind (random names) is logged, not a failure of the sweep's findings; the
@@ -123,6 +124,12 @@ forEachDatabase((db: Database) => {
             "SqlSessionStore.layerConfig": { args: [config({ table: names.sessions, setup: false })] },
             "SqlSessionStore.layerFromClient": { args: [sql, { table: names.sessions, setup: false }] },
             "SqlSessionStore.purgeExpired": { args: [{ table: names.sessions }] },
+            "SqlRefreshLock.ddl": { args: [db.dialect, { table: names.locks }] },
+            "SqlRefreshLock.setup": { args: [{ table: names.locks, setupTimeout: "5 seconds" }] },
+            "SqlRefreshLock.make": { args: [{ table: names.locks, timeout: "5 seconds", waitTimeout: "2 seconds" }] },
+            "SqlRefreshLock.layer": { args: [{ table: names.locks, setup: false }] },
+            "SqlRefreshLock.layerConfig": { args: [config({ table: names.locks, setup: false })] },
+            "SqlRefreshLock.layerFromClient": { args: [sql, { table: names.locks, setup: false }] },
             "SqlSocket.pg": { args: [{ silentAfter: "15 seconds" }] },
             "SqlSocket.mysql": { args: [{ silentAfter: "15 seconds" }] },
             // the services
