@@ -171,7 +171,8 @@ local extra = math.min(kept - math.max(tonumber(ARGV[4]), tonumber(ARGV[5])), to
 if extra > 0 then
   local count = string.format("%d", extra)
   local unmarked = redis.call("ZRANGEBYSCORE", KEYS[1], since, upTo, "WITHSCORES", "LIMIT", "0", count)
-  local marked = redis.call("ZREVRANGEBYSCORE", KEYS[1], markedSince, markedUpTo, "WITHSCORES", "LIMIT", "0", count)
+  -- ZRANGE ... BYSCORE REV (Redis 6.2), not ZREVRANGEBYSCORE: the README's ACL list has ZRANGE
+  local marked = redis.call("ZRANGE", KEYS[1], markedSince, markedUpTo, "BYSCORE", "REV", "LIMIT", "0", count, "WITHSCORES")
   local i, j = 1, 1
   for n = 1, extra do
     local u = unmarked[i + 1] and tonumber(unmarked[i + 1])
